@@ -1,0 +1,78 @@
+/**
+ * Typed platform errors with stable codes.
+ *
+ * Every code the platform can return is listed in ERROR_CODES with its category and a
+ * one-line description; docs/reference/errors.md is generated from this table and a test
+ * keeps the two in step. Transports map a category to their wire code (HTTP status,
+ * MQTT reason, CoAP code) in one table each.
+ */
+
+export type ErrorCategory =
+  | 'validation'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+interface CodeSpec {
+  readonly category: ErrorCategory;
+  readonly description: string;
+}
+
+export const ERROR_CODES = {
+  BULWARK_ERR_VALIDATION: { category: 'validation', description: 'The request does not match the schema of the route: a field is missing, has the wrong type, is out of range, or is not allowed.' },
+  BULWARK_ERR_MALFORMED_JSON: { category: 'validation', description: 'The request body is not valid JSON.' },
+  BULWARK_ERR_BAD_REQUEST: { category: 'validation', description: 'The request is well-formed but cannot be processed as sent (for example an invalid combination of fields).' },
+  BULWARK_ERR_UNSUPPORTED_MEDIA_TYPE: { category: 'unsupported_media_type', description: 'The request body has a content type the route does not accept (use application/json).' },
+  BULWARK_ERR_PAYLOAD_TOO_LARGE: { category: 'payload_too_large', description: 'The request body is larger than the configured limit (http.bodyLimitBytes).' },
+  BULWARK_ERR_UNAUTHENTICATED: { category: 'unauthenticated', description: 'No credentials were sent. Send "Authorization: Bearer <access token>"; get a token from POST /api/v1/auth/token with an API key.' },
+  BULWARK_ERR_INVALID_CREDENTIALS: { category: 'unauthenticated', description: 'The API key is unknown, revoked, expired or wrong, or its principal is disabled.' },
+  BULWARK_ERR_TOKEN_INVALID: { category: 'unauthenticated', description: 'The access token is malformed, its signature does not verify, or the key that issued it was revoked.' },
+  BULWARK_ERR_TOKEN_EXPIRED: { category: 'unauthenticated', description: 'The access token has expired; exchange the API key for a new one.' },
+  BULWARK_ERR_AUTH_LOCKED: { category: 'rate_limited', description: 'Too many failed authentication attempts from this address or for this key; wait for the time given in Retry-After.' },
+  BULWARK_ERR_FORBIDDEN: { category: 'forbidden', description: 'The principal is authenticated but lacks the scope the route requires.' },
+  BULWARK_ERR_NOT_LOOPBACK: { category: 'forbidden', description: 'This endpoint answers unauthenticated requests on loopback only; from elsewhere send a token with the metrics:read scope.' },
+  BULWARK_ERR_RATE_LIMITED: { category: 'rate_limited', description: 'The per-principal or per-address request rate limit was exceeded; retry after the time given in Retry-After.' },
+  BULWARK_ERR_NOT_FOUND: { category: 'not_found', description: 'The route or the named resource does not exist.' },
+  BULWARK_ERR_CONFLICT: { category: 'conflict', description: 'The resource already exists or is in a state that does not allow the operation.' },
+  BULWARK_ERR_CONFIG_INVALID: { category: 'validation', description: 'One or more configuration settings are invalid; every bad setting is listed in the message.' },
+  BULWARK_ERR_MASTER_KEY_INVALID: { category: 'internal', description: 'The master key is missing, malformed, or does not unwrap the stored data keys.' },
+  BULWARK_ERR_MASTER_KEY_EXTERNAL: { category: 'conflict', description: 'The master key was supplied through BULWARK_MASTER_KEY, so the platform cannot replace it; rotate it offline (see docs/guides/operations.md).' },
+  BULWARK_ERR_SECRET_CORRUPT: { category: 'internal', description: 'A stored secret failed authenticated decryption: it was altered, or it was sealed under a different data key.' },
+  BULWARK_ERR_STORE_UNAVAILABLE: { category: 'unavailable', description: 'The store (SQLite file or PostgreSQL) cannot be reached or rejected the operation.' },
+  BULWARK_ERR_INTERNAL: { category: 'internal', description: 'An unexpected error; the log line with the same request id has the details.' },
+} as const satisfies Record<string, CodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface PlatformErrorOptions {
+  readonly cause?: unknown;
+  readonly details?: Readonly<Record<string, unknown>>;
+  /** Seconds the caller should wait before retrying (rate limits, lock-outs). */
+  readonly retryAfterSeconds?: number;
+}
+
+export class PlatformError extends Error {
+  readonly code: ErrorCode;
+  readonly category: ErrorCategory;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: PlatformErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PlatformError';
+    this.code = code;
+    this.category = ERROR_CODES[code].category;
+    this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export function isPlatformError(value: unknown): value is PlatformError {
+  return value instanceof PlatformError;
+}

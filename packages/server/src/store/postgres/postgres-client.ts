@@ -1,0 +1,108 @@
+import pg from 'pg';
+import { PlatformError } from '@bulwark/core';
+import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+export interface PostgresClientOptions {
+  readonly url: string;
+  /** Schema to put first on the search path (tests isolate themselves this way). */
+  readonly schema?: string;
+  readonly maxConnections?: number;
+}
+
+/** Integers are stored as BIGINT; they stay below 2^53 (milliseconds, counters). */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+function wrap(cause: unknown): PlatformError {
+  return new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `PostgreSQL: ${(cause as Error).message}`, { cause });
+}
+
+function executor(q: (text: string, values: SqlValue[]) => Promise<pg.QueryResult>): SqlExecutor {
+  return {
+    async all<T extends object>(sql: string, params: readonly SqlValue[] = []) {
+      return (await q(sql, [...params])).rows as T[];
+    },
+    async get<T extends object>(sql: string, params: readonly SqlValue[] = []) {
+      return (await q(sql, [...params])).rows[0] as T | undefined;
+    },
+    async run(sql: string, params: readonly SqlValue[] = []) {
+      return (await q(sql, [...params])).rowCount ?? 0;
+    },
+  };
+}
+
+/** SqlClient on a pg connection pool. */
+export class PostgresClient implements SqlClient {
+  readonly engine = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #exec: SqlExecutor;
+
+  constructor(options: PostgresClientOptions) {
+    const config: pg.PoolConfig = { connectionString: options.url, max: options.maxConnections ?? 10, types };
+    if (options.schema !== undefined) config.options = `-c search_path=${options.schema}`;
+    this.#pool = new pg.Pool(config);
+    // An idle client that loses its connection must not crash the process.
+    this.#pool.on('error', () => undefined);
+    this.#exec = executor(async (text, values) => {
+      try {
+        return await this.#pool.query(text, values);
+      } catch (cause) {
+        throw wrap(cause);
+      }
+    });
+  }
+
+  all<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.#exec.all<T>(sql, params);
+  }
+
+  get<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return this.#exec.get<T>(sql, params);
+  }
+
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.#exec.run(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (cause) {
+      throw wrap(cause);
+    }
+    const tx = executor(async (text, values) => {
+      try {
+        return await client.query(text, values);
+      } catch (cause) {
+        throw wrap(cause);
+      }
+    });
+    try {
+      await client.query('BEGIN');
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.get('SELECT 1 AS one');
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
