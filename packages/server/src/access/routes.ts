@@ -1,0 +1,178 @@
+import { type Clock, PlatformError } from '@bulwark/core';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import type { AccessService } from './service.js';
+import { type Grant, type Scope, ROLES, SCOPES, hasScope } from './scopes.js';
+import type { Throttle } from './throttle.js';
+
+const DAY_MS = 86_400_000;
+
+const GrantSchema = Type.Union([...SCOPES.map((s) => Type.Literal(s)), Type.Literal('*')]);
+const PrincipalSchema = Type.Object({
+  id: Type.String(), kind: Type.Union([Type.Literal('user'), Type.Literal('service')]), name: Type.String(),
+  role: Type.Union([Type.String(), Type.Null()]), scopes: Type.Array(Type.String()),
+  createdAt: Type.Integer(), disabledAt: Type.Union([Type.Integer(), Type.Null()]),
+});
+const KeySchema = Type.Object({
+  id: Type.String(), principalId: Type.String(), name: Type.String(),
+  scopes: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  createdAt: Type.Integer(), expiresAt: Type.Union([Type.Integer(), Type.Null()]),
+  revokedAt: Type.Union([Type.Integer(), Type.Null()]), lastUsedAt: Type.Union([Type.Integer(), Type.Null()]),
+});
+const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]*$' });
+
+export interface AccessRouteDeps {
+  readonly access: AccessService;
+  readonly throttle: Throttle;
+  readonly clock: Clock;
+  readonly onAuthFailure: (reason: string, lockedKind?: 'address' | 'key') => void;
+}
+
+/** Token exchange, whoami, users and service accounts, API keys. */
+export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (app, { access, throttle, clock, onAuthFailure }) => {
+  app.post('/api/v1/auth/token', {
+    config: { auth: { public: true }, audit: 'auth.token' },
+    schema: {
+      tags: ['auth'], summary: 'Exchange an API key for a short-lived access token',
+      body: Type.Object({ key: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ accessToken: Type.String(), tokenType: Type.Literal('Bearer'), expiresAt: Type.Integer(), expiresIn: Type.Integer() }), ...errorResponses },
+    },
+  }, async (request) => {
+    const keyId = access.keyIdOf(request.body.key);
+    request.auditTarget = keyId ?? 'malformed-key';
+    await throttle.assertNotLocked(`addr:${request.ip}`);
+    if (keyId) await throttle.assertNotLocked(`key:${keyId}`);
+    try {
+      const issued = await access.exchange(request.body.key);
+      request.auditActor = issued.principal.id;
+      return { accessToken: issued.accessToken, tokenType: 'Bearer' as const, expiresAt: issued.expiresAt, expiresIn: Math.round((issued.expiresAt - clock.now()) / 1000) };
+    } catch (err) {
+      if (err instanceof PlatformError && err.code === 'BULWARK_ERR_INVALID_CREDENTIALS') {
+        const lockedAddress = await throttle.recordFailure(`addr:${request.ip}`);
+        const lockedKey = keyId ? await throttle.recordFailure(`key:${keyId}`) : false;
+        onAuthFailure('invalid_key', lockedAddress ? 'address' : lockedKey ? 'key' : undefined);
+      }
+      throw err;
+    }
+  });
+
+  app.get('/api/v1/auth/whoami', {
+    config: { auth: { authenticated: true } },
+    schema: {
+      tags: ['auth'], summary: 'The caller, its effective scopes and token expiry', security: bearer,
+      response: { 200: Type.Object({ principal: PrincipalSchema, keyId: Type.String(), scopes: Type.Array(Type.String()), tokenExpiresAt: Type.Integer() }), ...errorResponses },
+    },
+  }, async (request) => {
+    const auth = mustAuth(request.auth);
+    return { principal: auth.principal, keyId: auth.keyId, scopes: [...auth.scopes], tokenExpiresAt: auth.tokenExpiresAt };
+  });
+
+  app.get('/api/v1/users', {
+    config: { auth: { scope: 'users:read' } },
+    schema: { tags: ['users'], summary: 'List users and service accounts', security: bearer, response: { 200: Type.Array(PrincipalSchema), ...errorResponses } },
+  }, async () => access.listPrincipals());
+
+  app.post('/api/v1/users', {
+    config: { auth: { scope: 'users:write' }, audit: 'user.create' },
+    schema: {
+      tags: ['users'], summary: 'Create a user (with a role) or a service account (with scopes)', security: bearer,
+      body: Type.Object({
+        name: Name,
+        kind: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('service')])),
+        role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))),
+        scopes: Type.Optional(Type.Array(GrantSchema, { minItems: 1, maxItems: SCOPES.length + 1 })),
+      }, { additionalProperties: false }),
+      response: { 201: PrincipalSchema, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { name, kind = 'user', role, scopes } = request.body;
+    const principal = await access.createPrincipal({ kind, name, ...(role ? { role } : {}), ...(scopes ? { scopes: scopes as Grant[] } : {}) });
+    request.auditTarget = principal.id;
+    return reply.code(201).send(principal);
+  });
+
+  app.get('/api/v1/users/:id', {
+    config: { auth: { scope: 'users:read' } },
+    schema: { tags: ['users'], summary: 'Show a user or service account', security: bearer, params: IdParams, response: { 200: PrincipalSchema, ...errorResponses } },
+  }, async (request) => access.getPrincipal(request.params.id));
+
+  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+    app.post(`/api/v1/users/:id/${verb}`, {
+      config: { auth: { scope: 'users:write' }, audit: `user.${verb}` },
+      schema: { tags: ['users'], summary: `${verb === 'disable' ? 'Disable' : 'Re-enable'} a user or service account (its tokens stop working at once)`, security: bearer, params: IdParams, response: { 200: PrincipalSchema, ...errorResponses } },
+    }, async (request) => {
+      request.auditTarget = request.params.id;
+      if (disabled && request.params.id === request.auth?.principal.id) {
+        throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'you cannot disable yourself');
+      }
+      return access.setDisabled(request.params.id, disabled);
+    });
+  }
+
+  app.get('/api/v1/keys', {
+    config: { auth: { scope: 'keys:self' } },
+    schema: {
+      tags: ['keys'], summary: "List API keys: the caller's own, another principal's (keys:read), or all (keys:read, all=true)", security: bearer,
+      querystring: Type.Object({ principalId: Type.Optional(Type.String({ maxLength: 128 })), all: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+      response: { 200: Type.Array(KeySchema), ...errorResponses },
+    },
+  }, async (request) => {
+    const auth = mustAuth(request.auth);
+    const target = request.query.principalId ?? auth.principal.id;
+    if (request.query.all || target !== auth.principal.id) requireScope(auth.scopes, 'keys:read');
+    return access.listKeys(request.query.all ? undefined : target);
+  });
+
+  app.post('/api/v1/keys', {
+    config: { auth: { scope: 'keys:self' }, audit: 'key.create' },
+    schema: {
+      tags: ['keys'], summary: 'Create an API key for yourself or (keys:write) for another principal; the key text is returned once', security: bearer,
+      body: Type.Object({
+        name: Name,
+        principalId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        scopes: Type.Optional(Type.Array(GrantSchema, { minItems: 1, maxItems: SCOPES.length + 1 })),
+        expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+      }, { additionalProperties: false }),
+      response: { 201: Type.Object({ key: Type.String({ description: 'Shown only in this response' }), apiKey: KeySchema }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const auth = mustAuth(request.auth);
+    const principalId = request.body.principalId ?? auth.principal.id;
+    if (principalId !== auth.principal.id) requireScope(auth.scopes, 'keys:write');
+    const { name, scopes, expiresInDays } = request.body;
+    const { key, text } = await access.createKey(principalId, {
+      name,
+      ...(scopes ? { scopes: scopes as Grant[] } : {}),
+      ...(expiresInDays ? { expiresAtMs: clock.now() + expiresInDays * DAY_MS } : {}),
+    });
+    request.auditTarget = key.id;
+    return reply.code(201).send({ key: text, apiKey: key });
+  });
+
+  app.post('/api/v1/keys/:id/revoke', {
+    config: { auth: { scope: 'keys:self' }, audit: 'key.revoke' },
+    schema: { tags: ['keys'], summary: 'Revoke an API key; tokens issued from it stop working at once', security: bearer, params: IdParams, response: { 200: KeySchema, ...errorResponses } },
+  }, async (request) => {
+    const auth = mustAuth(request.auth);
+    request.auditTarget = request.params.id;
+    const key = await access.getKey(request.params.id).catch((err: unknown) => {
+      // Do not reveal whether another principal's key exists to a caller who may not see it.
+      if (!hasScope(auth.scopes, 'keys:write')) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no API key ${request.params.id}`);
+      throw err;
+    });
+    if (key.principalId !== auth.principal.id) {
+      if (!hasScope(auth.scopes, 'keys:write')) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no API key ${request.params.id}`);
+    }
+    return access.revokeKey(key.id);
+  });
+};
+
+function mustAuth<T>(auth: T | undefined): T {
+  if (!auth) throw new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'send "Authorization: Bearer <access token>"');
+  return auth;
+}
+
+function requireScope(scopes: readonly Grant[], scope: Scope): void {
+  if (!hasScope(scopes, scope)) throw new PlatformError('BULWARK_ERR_FORBIDDEN', `this call needs the ${scope} scope`, { details: { requiredScope: scope } });
+}

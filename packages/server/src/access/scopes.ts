@@ -1,0 +1,58 @@
+/**
+ * Scopes name what a principal may do; roles are named bundles of scopes. A route declares
+ * the one scope it needs. `*` (admin) holds every scope. Later contexts add their scopes here.
+ */
+export const SCOPES = [
+  'devices:read',
+  'devices:write',
+  'telemetry:read',
+  'telemetry:write',
+  'schemas:read',
+  'schemas:write',
+  'firmware:read',
+  'firmware:write',
+  'rollouts:read',
+  'rollouts:write',
+  'audit:read',
+  'users:read',
+  'users:write',
+  'keys:read',
+  'keys:write',
+  'keys:self',
+  'metrics:read',
+  'secrets:rotate',
+] as const;
+
+export type Scope = (typeof SCOPES)[number];
+export type Grant = Scope | '*';
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROLE_SCOPES: Readonly<Record<Role, readonly Grant[]>> = {
+  admin: ['*'],
+  operator: [
+    'devices:read', 'devices:write', 'telemetry:read', 'schemas:read', 'schemas:write',
+    'firmware:read', 'firmware:write', 'rollouts:read', 'rollouts:write',
+    'audit:read', 'users:read', 'keys:self', 'metrics:read',
+  ],
+  viewer: ['devices:read', 'telemetry:read', 'schemas:read', 'firmware:read', 'rollouts:read', 'metrics:read'],
+};
+
+export function isScope(value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value);
+}
+
+export function hasScope(granted: readonly Grant[], required: Scope): boolean {
+  return granted.includes('*') || granted.includes(required);
+}
+
+/**
+ * The scopes a key actually carries: the principal's, narrowed to the key's own list when it
+ * has one. A key can never hold more than its principal.
+ */
+export function effectiveScopes(principal: readonly Grant[], key: readonly Grant[] | null): Grant[] {
+  if (key === null) return [...principal];
+  if (principal.includes('*')) return [...key];
+  return key.filter((s) => principal.includes(s));
+}

@@ -1,0 +1,189 @@
+import { type Clock, type IdGen, PlatformError } from '@bulwark/core';
+import type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
+import { formatApiKey, hashSecret, newKeySecret, parseApiKey, verifySecret } from './key-secrets.js';
+import { type Grant, ROLE_SCOPES, type Role, effectiveScopes } from './scopes.js';
+import { issueToken, verifyToken } from './tokens.js';
+
+export interface AccessDeps {
+  readonly principals: PrincipalRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly clock: Clock;
+  readonly ids: IdGen;
+  /** HMAC key for access tokens, from the secret vault. */
+  readonly tokenKey: Buffer;
+  readonly accessTokenTtlMs: number;
+}
+
+export interface NewPrincipal {
+  readonly kind: PrincipalKind;
+  readonly name: string;
+  readonly role?: Role;
+  readonly scopes?: readonly Grant[];
+}
+
+export interface NewKey {
+  readonly name: string;
+  readonly scopes?: readonly Grant[];
+  readonly expiresAtMs?: number;
+}
+
+export interface IssuedToken {
+  readonly accessToken: string;
+  readonly expiresAt: number;
+  readonly principal: Principal;
+  readonly keyId: string;
+}
+
+const publicKey = ({ secretHash: _hash, ...key }: ApiKeyRecord): ApiKey => key;
+
+/** Users, service accounts, API keys and access tokens. */
+export class AccessService {
+  constructor(private readonly deps: AccessDeps) {}
+
+  async createPrincipal(input: NewPrincipal): Promise<Principal> {
+    const { kind, name } = input;
+    if (kind === 'user' && (input.role === undefined || input.scopes !== undefined)) {
+      throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'a user has a role (admin, operator or viewer) and no explicit scopes');
+    }
+    if (kind === 'service' && (input.role !== undefined || input.scopes === undefined || input.scopes.length === 0)) {
+      throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'a service account has explicit scopes and no role');
+    }
+    if (await this.deps.principals.getByName(name)) {
+      throw new PlatformError('BULWARK_ERR_CONFLICT', `a user or service account named "${name}" already exists`);
+    }
+    const principal: Principal = {
+      id: this.deps.ids.next(kind === 'user' ? 'usr' : 'svc'),
+      kind,
+      name,
+      role: input.role ?? null,
+      scopes: input.role ? [...ROLE_SCOPES[input.role]] : [...new Set(input.scopes)],
+      createdAt: this.deps.clock.now(),
+      disabledAt: null,
+    };
+    await this.deps.principals.insert(principal);
+    return principal;
+  }
+
+  listPrincipals(): Promise<Principal[]> {
+    return this.deps.principals.list();
+  }
+
+  async getPrincipal(id: string): Promise<Principal> {
+    const p = await this.deps.principals.get(id);
+    if (!p) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no user or service account ${id}`);
+    return p;
+  }
+
+  async setDisabled(id: string, disabled: boolean): Promise<Principal> {
+    await this.getPrincipal(id);
+    await this.deps.principals.setDisabled(id, disabled ? this.deps.clock.now() : null);
+    return this.getPrincipal(id);
+  }
+
+  /** Creates a key and returns its text, which is never shown again. */
+  async createKey(principalId: string, input: NewKey, presetSecret?: { keyId: string; secret: string }): Promise<{ key: ApiKey; text: string }> {
+    const principal = await this.getPrincipal(principalId);
+    if (input.scopes) {
+      const beyond = input.scopes.filter((s) => effectiveScopes(principal.scopes, [s]).length === 0);
+      if (beyond.length > 0) {
+        throw new PlatformError('BULWARK_ERR_BAD_REQUEST', `a key cannot hold scopes its principal lacks: ${beyond.join(', ')}`);
+      }
+    }
+    if (input.expiresAtMs !== undefined && input.expiresAtMs <= this.deps.clock.now()) {
+      throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'the key would already be expired');
+    }
+    const keyId = presetSecret?.keyId ?? this.deps.ids.next('key');
+    const secret = presetSecret?.secret ?? newKeySecret();
+    const record: ApiKeyRecord = {
+      id: keyId,
+      principalId,
+      name: input.name,
+      secretHash: await hashSecret(secret),
+      scopes: input.scopes ? [...new Set(input.scopes)] : null,
+      createdAt: this.deps.clock.now(),
+      expiresAt: input.expiresAtMs ?? null,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    if (await this.deps.apiKeys.get(keyId)) throw new PlatformError('BULWARK_ERR_CONFLICT', `key ${keyId} already exists`);
+    await this.deps.apiKeys.insert(record);
+    return { key: publicKey(record), text: formatApiKey(keyId, secret) };
+  }
+
+  async listKeys(principalId?: string): Promise<ApiKey[]> {
+    const records = principalId ? await this.deps.apiKeys.listByPrincipal(principalId) : await this.deps.apiKeys.list();
+    return records.map(publicKey);
+  }
+
+  async getKey(id: string): Promise<ApiKey> {
+    const k = await this.deps.apiKeys.get(id);
+    if (!k) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no API key ${id}`);
+    return publicKey(k);
+  }
+
+  async revokeKey(id: string): Promise<ApiKey> {
+    const key = await this.getKey(id);
+    if (key.revokedAt !== null) throw new PlatformError('BULWARK_ERR_CONFLICT', `key ${id} is already revoked`);
+    await this.deps.apiKeys.revoke(id, this.deps.clock.now());
+    return this.getKey(id);
+  }
+
+  /** The key id named in a key's text, without checking anything; for lock-out accounting. */
+  keyIdOf(text: string): string | undefined {
+    return parseApiKey(text)?.keyId;
+  }
+
+  /** Exchanges an API key for a short-lived access token. Every failure looks the same to the caller. */
+  async exchange(text: string): Promise<IssuedToken> {
+    const invalid = () => new PlatformError('BULWARK_ERR_INVALID_CREDENTIALS', 'the API key is not valid');
+    const parsed = parseApiKey(text);
+    if (!parsed) throw invalid();
+    const record = await this.deps.apiKeys.get(parsed.keyId);
+    if (!record || !(await verifySecret(parsed.secret, record.secretHash))) throw invalid();
+    const now = this.deps.clock.now();
+    const principal = await this.deps.principals.get(record.principalId);
+    if (!principal || !this.#usable(record, principal, now)) throw invalid();
+    await this.deps.apiKeys.touch(record.id, now);
+    const expiresAt = now + this.deps.accessTokenTtlMs;
+    const accessToken = issueToken(this.deps.tokenKey, {
+      v: 1, sub: principal.id, kid: record.id, scp: effectiveScopes(principal.scopes, record.scopes), iat: now, exp: expiresAt,
+    });
+    return { accessToken, expiresAt, principal, keyId: record.id };
+  }
+
+  /** Verifies an access token and re-checks that its key and principal are still in good standing. */
+  async authenticate(token: string): Promise<AuthContext> {
+    const now = this.deps.clock.now();
+    const claims = verifyToken(this.deps.tokenKey, token, now);
+    const [record, principal] = await Promise.all([this.deps.apiKeys.get(claims.kid), this.deps.principals.get(claims.sub)]);
+    if (!record || !principal || record.principalId !== principal.id || !this.#usable(record, principal, now)) {
+      throw new PlatformError('BULWARK_ERR_TOKEN_INVALID', 'the key or principal behind this token is no longer valid');
+    }
+    // Scopes are re-derived, so a principal's narrowed rights apply to tokens already issued.
+    return { principal, keyId: record.id, scopes: effectiveScopes(principal.scopes, record.scopes).filter((s) => claims.scp.includes(s)), tokenExpiresAt: claims.exp };
+  }
+
+  #usable(key: ApiKeyRecord, principal: Principal, now: number): boolean {
+    return key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now) && principal.disabledAt === null;
+  }
+
+  /**
+   * On a store with no principals, creates the `admin` user and its first key. With a preset
+   * key text (BULWARK_BOOTSTRAP_ADMIN_KEY) that text becomes the key. Returns undefined when
+   * the store already has principals: an existing installation is never touched.
+   */
+  async bootstrap(presetKeyText?: string): Promise<{ principal: Principal; keyText: string } | undefined> {
+    if ((await this.deps.principals.count()) > 0) return undefined;
+    let preset: { keyId: string; secret: string } | undefined;
+    if (presetKeyText !== undefined) {
+      preset = parseApiKey(presetKeyText);
+      if (!preset) {
+        throw new PlatformError('BULWARK_ERR_CONFIG_INVALID',
+          'BULWARK_BOOTSTRAP_ADMIN_KEY must look like bwk.<id>.<secret>: id of 4-64 characters a-z, 0-9 or _, secret of 32-128 base64url characters');
+      }
+    }
+    const principal = await this.createPrincipal({ kind: 'user', name: 'admin', role: 'admin' });
+    const { text } = await this.createKey(principal.id, { name: 'bootstrap' }, preset);
+    return { principal, keyText: text };
+  }
+}

@@ -1,0 +1,62 @@
+import { type Clock, PlatformError } from '@bulwark/core';
+import type { CounterStore } from './counters.js';
+
+export interface ThrottleSettings {
+  readonly perAddressPerMinute: number;
+  readonly perPrincipalPerMinute: number;
+  /** Failed authentications from one address, or against one key, before it is locked. */
+  readonly lockoutThreshold: number;
+  readonly lockoutWindowMs: number;
+  readonly lockoutMs: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Request rate limits (per address and per principal) and the lock-out after repeated
+ * failed authentication (per address and per API key). Throws PlatformErrors with
+ * retryAfterSeconds, which the HTTP layer turns into 429 + Retry-After.
+ */
+export class Throttle {
+  constructor(private readonly counters: CounterStore, private readonly settings: ThrottleSettings, private readonly clock: Clock) {}
+
+  async limitAddress(address: string): Promise<void> {
+    await this.#limit(`rate:addr:${address}`, this.settings.perAddressPerMinute, 'address');
+  }
+
+  async limitPrincipal(principalId: string): Promise<void> {
+    await this.#limit(`rate:prin:${principalId}`, this.settings.perPrincipalPerMinute, 'principal');
+  }
+
+  async #limit(key: string, max: number, kind: string): Promise<void> {
+    const w = await this.counters.increment(key, MINUTE_MS);
+    if (w.count > max) {
+      throw new PlatformError('BULWARK_ERR_RATE_LIMITED', `rate limit of ${max} requests a minute per ${kind} exceeded`, {
+        retryAfterSeconds: this.#secondsUntil(w.resetAtMs), details: { limit: max, per: kind },
+      });
+    }
+  }
+
+  /** Throws when the subject (`addr:1.2.3.4`, `key:key_x`) is locked out. */
+  async assertNotLocked(subject: string): Promise<void> {
+    const lock = await this.counters.get(`lock:${subject}`);
+    if (lock) {
+      throw new PlatformError('BULWARK_ERR_AUTH_LOCKED', 'too many failed authentication attempts; locked out for now', {
+        retryAfterSeconds: this.#secondsUntil(lock.resetAtMs),
+      });
+    }
+  }
+
+  /** Counts a failed authentication; returns true when this failure locked the subject. */
+  async recordFailure(subject: string): Promise<boolean> {
+    const w = await this.counters.increment(`fail:${subject}`, this.settings.lockoutWindowMs);
+    if (w.count < this.settings.lockoutThreshold) return false;
+    await this.counters.delete(`fail:${subject}`);
+    await this.counters.increment(`lock:${subject}`, this.settings.lockoutMs);
+    return true;
+  }
+
+  #secondsUntil(atMs: number): number {
+    return Math.max(1, Math.ceil((atMs - this.clock.now()) / 1000));
+  }
+}

@@ -1,0 +1,4 @@
+export { SETTINGS, envName } from './settings.js';
+export type { Setting, SettingType } from './settings.js';
+export { defaultConfig, loadConfig } from './load.js';
+export type { ConfigSources, ServerConfig } from './load.js';

@@ -1,0 +1,133 @@
+import { PlatformError } from '@bulwark/core';
+import { SETTINGS, type Setting, envName } from './settings.js';
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly store: string;
+  readonly bus: 'memory';
+  readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustProxy: boolean };
+  readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
+  readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
+  readonly log: { readonly level: string };
+  readonly masterKey?: string;
+  readonly bootstrapAdminKey?: string;
+}
+
+export interface ConfigSources {
+  /** Flag values by setting key (`http.port`), as the CLI parsed them. */
+  readonly flags?: Readonly<Record<string, unknown>>;
+  /** The process environment; only BULWARK_* names are read. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The parsed config file: nested objects (`{"http": {"port": 8080}}`). */
+  readonly file?: unknown;
+  readonly fileName?: string;
+}
+
+type Value = string | number | boolean;
+
+/**
+ * Builds the configuration from its sources, checking every setting and reporting every
+ * problem at once. The result is frozen.
+ */
+export function loadConfig(sources: ConfigSources): ServerConfig {
+  const problems: string[] = [];
+  const fileValues = flattenFile(sources.file, sources.fileName ?? 'config file', problems);
+  const known = new Set(SETTINGS.map((s) => s.key));
+  for (const key of Object.keys(fileValues)) if (!known.has(key)) problems.push(`${sources.fileName ?? 'config file'}: unknown setting "${key}"`);
+  const knownEnv = new Set(SETTINGS.map((s) => envName(s.key)));
+  for (const name of Object.keys(sources.env ?? {})) {
+    if (name.startsWith('BULWARK_') && !knownEnv.has(name) && !IGNORED_ENV.has(name)) problems.push(`${name}: unknown environment variable`);
+  }
+
+  const out: Record<string, Value> = {};
+  for (const s of SETTINGS) {
+    const [raw, origin] = pick(s, sources, fileValues);
+    if (raw === undefined) {
+      if (s.default !== undefined) out[s.key] = s.default;
+      continue;
+    }
+    if (s.envOnly && origin !== envName(s.key)) {
+      problems.push(`${origin}: "${s.key}" is a secret and may only be set through ${envName(s.key)}`);
+      continue;
+    }
+    const parsed = coerce(s, raw);
+    if (typeof parsed === 'string' && parsed.startsWith('!')) problems.push(`${origin}: ${parsed.slice(1)}`);
+    else out[s.key] = parsed as Value;
+  }
+  if (problems.length > 0) {
+    throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
+  }
+  return deepFreeze(nest(out)) as unknown as ServerConfig;
+}
+
+/** Environment variables that belong to the CLI or the tests, not to the server. */
+const IGNORED_ENV = new Set(['BULWARK_URL', 'BULWARK_KEY', 'BULWARK_CONFIG', 'BULWARK_CLI_CONFIG', 'BULWARK_TEST_PG_URL']);
+
+function pick(s: Setting, src: ConfigSources, fileValues: Record<string, unknown>): [unknown, string] {
+  const flag = src.flags?.[s.key];
+  if (flag !== undefined) return [flag, s.flag ?? `flag ${s.key}`];
+  const env = src.env?.[envName(s.key)];
+  if (env !== undefined && env !== '') return [env, envName(s.key)];
+  if (s.key in fileValues) return [fileValues[s.key], `${src.fileName ?? 'config file'} ${s.key}`];
+  return [undefined, ''];
+}
+
+/** The value in the setting's type, or a string starting with `!` that says what is wrong. */
+function coerce(s: Setting, raw: unknown): Value {
+  switch (s.type) {
+    case 'string':
+      return typeof raw === 'string' && raw.length > 0 ? raw : `!"${s.key}" must be a non-empty string`;
+    case 'enum':
+      return typeof raw === 'string' && (s.values ?? []).includes(raw) ? raw : `!"${s.key}" must be one of ${(s.values ?? []).join(', ')} (got ${JSON.stringify(raw)})`;
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      return `!"${s.key}" must be true or false (got ${JSON.stringify(raw)})`;
+    case 'integer': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+      if (!Number.isSafeInteger(n)) return `!"${s.key}" must be a whole number (got ${JSON.stringify(raw)})`;
+      if ((s.min !== undefined && n < s.min) || (s.max !== undefined && n > s.max)) return `!"${s.key}" must be between ${s.min} and ${s.max} (got ${n})`;
+      return n;
+    }
+  }
+}
+
+function flattenFile(file: unknown, name: string, problems: string[], prefix = ''): Record<string, unknown> {
+  if (file === undefined) return {};
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    problems.push(`${name}: must hold a JSON object`);
+    return {};
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(file)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) Object.assign(out, flattenFile(v, name, problems, key));
+    else out[key] = v;
+  }
+  return out;
+}
+
+function nest(flat: Record<string, Value>): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(flat)) {
+    const parts = key.split('.');
+    let node = root;
+    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    node[parts.at(-1) as string] = value;
+  }
+  return root;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Defaults only; for tests and tools that need a complete configuration. */
+export function defaultConfig(overrides: ConfigSources['file'] = {}): ServerConfig {
+  return loadConfig({ file: overrides, fileName: 'overrides' });
+}

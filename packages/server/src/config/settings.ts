@@ -1,0 +1,41 @@
+/**
+ * The one configuration schema. Every setting has a dotted key, a type, a default, the
+ * environment variable and (for the common ones) the flag that set it, and a description;
+ * docs/reference/config.md is generated from this table.
+ * Precedence: flags, then BULWARK_* environment variables, then the config file, then defaults.
+ */
+export type SettingType = 'string' | 'integer' | 'boolean' | 'enum';
+
+export interface Setting {
+  readonly key: string;
+  readonly type: SettingType;
+  readonly default: string | number | boolean | undefined;
+  readonly description: string;
+  readonly flag?: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly values?: readonly string[];
+  /** Secrets: only from the environment, never from a file or a flag (they would leak into shell history or backups). */
+  readonly envOnly?: boolean;
+}
+
+export const envName = (key: string) => `BULWARK_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()}`;
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'dataDir', type: 'string', default: './.bulwark', flag: '--data', description: 'Directory for the SQLite store, the master key file and other local state. Created with mode 0700 if missing.' },
+  { key: 'store', type: 'string', default: 'sqlite', flag: '--store', description: 'Where state lives: `sqlite` (bulwark.db in the data directory), `sqlite:<path>`, or a `postgres://user@host:port/db` URL.' },
+  { key: 'bus', type: 'enum', default: 'memory', values: ['memory'], flag: '--bus', description: 'Event bus between contexts: `memory` (in process). NATS JetStream arrives with scale-out.' },
+  { key: 'http.host', type: 'string', default: '127.0.0.1', flag: '--http-host', description: 'Address the HTTP API and dashboard listen on. Loopback by default; expose it only behind TLS.' },
+  { key: 'http.port', type: 'integer', default: 8080, min: 0, max: 65535, flag: '--http-port', description: 'Port of the HTTP API and dashboard; 0 picks a free port (printed at start).' },
+  { key: 'http.bodyLimitBytes', type: 'integer', default: 1_048_576, min: 1024, max: 104_857_600, description: 'Largest request body accepted; larger bodies get 413 BULWARK_ERR_PAYLOAD_TOO_LARGE.' },
+  { key: 'http.trustProxy', type: 'boolean', default: false, description: 'Take the client address from X-Forwarded-For (only behind a proxy you run: it decides per-address limits and lock-outs).' },
+  { key: 'auth.accessTokenTtlMs', type: 'integer', default: 900_000, min: 10_000, max: 86_400_000, description: 'Lifetime of an access token obtained from an API key.' },
+  { key: 'auth.lockoutThreshold', type: 'integer', default: 10, min: 1, max: 10_000, description: 'Failed authentications from one address (or against one key) within the lock-out window that lock it.' },
+  { key: 'auth.lockoutWindowMs', type: 'integer', default: 300_000, min: 1000, max: 86_400_000, description: 'Window in which failed authentications are counted.' },
+  { key: 'auth.lockoutMs', type: 'integer', default: 900_000, min: 1000, max: 86_400_000, description: 'How long a locked address or key stays locked.' },
+  { key: 'rateLimit.perAddressPerMinute', type: 'integer', default: 1200, min: 1, max: 10_000_000, description: 'Requests a minute accepted from one client address (before authentication).' },
+  { key: 'rateLimit.perPrincipalPerMinute', type: 'integer', default: 600, min: 1, max: 10_000_000, description: 'Requests a minute accepted from one user or service account.' },
+  { key: 'log.level', type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], flag: '--log-level', description: 'Log level of the JSON logs on standard output.' },
+  { key: 'masterKey', type: 'string', default: undefined, envOnly: true, description: 'Master key as base64 (32 bytes) or 64 hex characters. When unset, the key lives in `<dataDir>/master.key` (created with mode 0600 on first start). When set, the platform cannot rotate it.' },
+  { key: 'bootstrapAdminKey', type: 'string', default: undefined, envOnly: true, description: 'On the very first start only: the admin API key to create (format `bwk.<id>.<secret>`), for automation. Ignored once any user exists.' },
+];

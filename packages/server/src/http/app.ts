@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { PlatformError } from '@bulwark/core';
+import type { Metrics } from '../observe/metrics.js';
+import { sendError, toPlatformError } from './errors.js';
+import './route-config.js';
+import { validatorCompiler } from './validation.js';
+
+export const DOCS_PREFIX = '/api/v1/docs';
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface HttpAppOptions {
+  readonly logger: FastifyBaseLogger;
+  readonly bodyLimitBytes: number;
+  readonly trustProxy: boolean;
+  readonly metrics: Metrics;
+  readonly version: string;
+}
+
+/**
+ * The Fastify instance with everything every route relies on: request ids, strict
+ * validation, the error format, security headers, metrics, and the OpenAPI document.
+ * Routes are added by the caller; a route without an `auth` setting is refused here.
+ */
+export async function createHttpApp(o: HttpAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: o.logger,
+    bodyLimit: o.bodyLimitBytes,
+    trustProxy: o.trustProxy,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'reqId',
+    disableRequestLogging: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler());
+
+  app.addHook('onRoute', (route) => {
+    const url = route.url ?? route.path;
+    if (url.startsWith(DOCS_PREFIX)) {
+      route.config = { ...(route.config ?? {}), auth: { public: true } };
+      route.schema = { ...(route.schema ?? {}), hide: true };
+    }
+    if (!route.config?.auth) throw new Error(`route ${String(route.method)} ${url} declares no auth setting`);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    o.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    o.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const error = toPlatformError(err);
+    o.metrics.httpErrors.inc({ code: error.code });
+    if (error.category === 'internal' || error.category === 'unavailable') request.log.error({ err }, error.message);
+    else request.log.info({ code: error.code }, error.message);
+    return sendError(request, reply, error);
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    o.metrics.httpErrors.inc({ code: 'BULWARK_ERR_NOT_FOUND' });
+    return sendError(request, reply, new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"], objectSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'self'"], formAction: ["'self'"],
+      },
+    },
+    hsts: false,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Bulwark API', version: o.version, description: 'Operate a Bulwark deployment: users, keys, audit log, system. Authenticate with an access token from POST /api/v1/auth/token.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'bwt' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX, staticCSP: true });
+
+  app.get('/api/v1/openapi.json', { config: { auth: { public: true } }, schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

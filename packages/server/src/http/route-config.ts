@@ -1,0 +1,30 @@
+import type { AuthContext, Scope } from '../access/index.js';
+
+/**
+ * Every route states who may call it. A route registered without `auth` makes buildServer
+ * fail: there is no default-open route.
+ * - `public`: anyone (health, token exchange, CRL, API docs).
+ * - `authenticated`: any valid access token (whoami, own keys).
+ * - `scope`: a valid access token carrying the scope.
+ * - `loopbackOrScope`: anyone on loopback, otherwise a token with the scope (metrics).
+ */
+export type RouteAuth =
+  | { readonly public: true }
+  | { readonly authenticated: true }
+  | { readonly scope: Scope }
+  | { readonly loopbackOrScope: Scope };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+    /** Audit action name for calls to this route, e.g. `key.create`. */
+    audit?: string;
+  }
+  interface FastifyRequest {
+    auth?: AuthContext;
+    /** Set by a handler to name what it acted on, for the audit entry. */
+    auditTarget?: string;
+    /** Set by a handler that authenticates its caller itself (token exchange). */
+    auditActor?: string;
+  }
+}

@@ -1,0 +1,41 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * One registry per server instance (several run in one test process), with the metrics
+ * every context shares. Contexts add their own through `registry`.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'bulwark_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'bulwark_http_requests_total', help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'] as const, registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'bulwark_http_request_duration_seconds', help: 'HTTP request duration by route',
+      labelNames: ['method', 'route'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    }),
+    httpErrors: new Counter({
+      name: 'bulwark_http_errors_total', help: 'HTTP error responses by error code',
+      labelNames: ['code'] as const, registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'bulwark_auth_failures_total', help: 'Failed authentications by reason',
+      labelNames: ['reason'] as const, registers: [registry],
+    }),
+    lockouts: new Counter({
+      name: 'bulwark_auth_lockouts_total', help: 'Addresses or keys locked out after repeated failed authentication',
+      labelNames: ['kind'] as const, registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'bulwark_rate_limited_total', help: 'Requests refused by a rate limit',
+      labelNames: ['per'] as const, registers: [registry],
+    }),
+    auditEntries: new Counter({ name: 'bulwark_audit_entries_total', help: 'Audit log entries written', registers: [registry] }),
+    auditFailures: new Counter({ name: 'bulwark_audit_write_failures_total', help: 'Audit entries that could not be written', registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

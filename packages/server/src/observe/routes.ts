@@ -1,0 +1,42 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { bearer, errorResponses } from '../http/schemas.js';
+import type { Metrics } from './metrics.js';
+
+export interface ObserveRouteDeps {
+  readonly metrics: Metrics;
+  readonly ready: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
+  readonly info: () => Record<string, string | number>;
+}
+
+/** Liveness, readiness, Prometheus metrics and platform info. */
+export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info }) => {
+  app.get('/healthz', {
+    config: { auth: { public: true } },
+    schema: { tags: ['observe'], summary: 'Liveness: the process is serving', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+  }, async () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', {
+    config: { auth: { public: true } },
+    schema: {
+      tags: ['observe'], summary: 'Readiness: every dependency answers',
+      response: { 200: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }), 503: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }) },
+    },
+  }, async (_request, reply) => {
+    const r = await ready();
+    return reply.code(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not ready', checks: r.checks });
+  });
+
+  app.get('/metrics', {
+    config: { auth: { loopbackOrScope: 'metrics:read' } },
+    schema: { tags: ['observe'], summary: 'Prometheus metrics (open on loopback; elsewhere needs metrics:read)', security: bearer, response: errorResponses },
+  }, async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text as never);
+  });
+
+  app.get('/api/v1/system/info', {
+    config: { auth: { authenticated: true } },
+    schema: { tags: ['system'], summary: 'Version, store engine and uptime', security: bearer, response: { 200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])), ...errorResponses } },
+  }, async () => info());
+};

@@ -1,0 +1,33 @@
+/** A data key as stored: wrapped (sealed) by the master key named by masterKeyId. */
+export interface DataKeyRecord {
+  readonly id: string;
+  readonly wrapped: string;
+  readonly masterKeyId: string;
+  readonly createdAt: number;
+  readonly retiredAt: number | null;
+}
+
+export interface SealedSecret {
+  readonly name: string;
+  readonly dataKeyId: string;
+  readonly sealed: string;
+  readonly updatedAt: number;
+}
+
+export interface SecretRepository {
+  insertDataKey(k: DataKeyRecord): Promise<void>;
+  listDataKeys(): Promise<DataKeyRecord[]>;
+  /** Replaces the wrapping of every listed data key in one transaction: all or nothing. */
+  rewrapDataKeys(rewrapped: readonly { id: string; wrapped: string; masterKeyId: string }[]): Promise<void>;
+  putSecret(s: SealedSecret): Promise<void>;
+  getSecret(name: string): Promise<SealedSecret | undefined>;
+  listSecretNames(): Promise<string[]>;
+}
+
+/**
+ * Where the master key comes from. A file is created on first start (mode 0600) and can be
+ * rotated by the platform; a key provided by the operator (BULWARK_MASTER_KEY) cannot.
+ */
+export type MasterKeySource =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'provided'; readonly key: Buffer };

@@ -1,0 +1,130 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Clock, type IdGen, randomIds, systemClock } from '@bulwark/core';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger as PinoLogger } from 'pino';
+import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
+import { AuditService, auditRoutes } from './audit/index.js';
+import type { ServerConfig } from './config/index.js';
+import { createHttpApp } from './http/app.js';
+import { makeAuditHook } from './http/audit-hook.js';
+import { makeGuard } from './http/guard.js';
+import { createMetrics, type Metrics } from './observe/metrics.js';
+import { observeRoutes } from './observe/routes.js';
+import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
+import { type Store, openStore, parseStoreUrl } from './store/index.js';
+
+export const VERSION = '0.1.0';
+const TOKEN_KEY_SECRET = 'access.token-signing-key';
+
+export interface ServerDeps {
+  readonly clock?: Clock;
+  readonly ids?: IdGen;
+  /** A pino logger; default: JSON to stdout at config.log.level. */
+  readonly logger?: PinoLogger;
+  /** Counters for rate limits and lock-outs; default: in memory. */
+  readonly counters?: CounterStore;
+  /** PostgreSQL schema to use (tests isolate themselves this way). */
+  readonly pgSchema?: string;
+}
+
+/** What happened on this start that the operator must be told once. */
+export interface FirstStart {
+  /** The admin key created on the first start; undefined on every later start. */
+  readonly adminKey: string | undefined;
+  /** Path of a master key file created on this start. */
+  readonly masterKeyCreatedAt: string | undefined;
+}
+
+export interface BulwarkServer {
+  readonly app: FastifyInstance;
+  readonly config: ServerConfig;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly access: AccessService;
+  readonly audit: AuditService;
+  readonly vault: SecretVault;
+  readonly firstStart: FirstStart;
+  /** Starts listening; resolves with the base URL of the HTTP API. */
+  start(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the whole platform without opening a port: opens and migrates the store, loads
+ * the secret vault, bootstraps the first admin, and wires every context's routes.
+ */
+export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<BulwarkServer> {
+  const clock = deps.clock ?? systemClock;
+  const ids = deps.ids ?? randomIds;
+  const logger = deps.logger ?? pino({ level: config.log.level, base: { svc: 'bulwark' } });
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const target = parseStoreUrl(config.store, dataDir);
+  const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
+  try {
+    const metrics = createMetrics();
+    const masterKeySource: MasterKeySource = config.masterKey !== undefined
+      ? { kind: 'provided', key: parseMasterKey(config.masterKey, 'BULWARK_MASTER_KEY') }
+      : { kind: 'file', path: join(dataDir, 'master.key') };
+    const vault = await SecretVault.open(store.secrets, masterKeySource, { clock, ids, log: logger });
+    const tokenKey = await vault.getOrCreate(TOKEN_KEY_SECRET, () => (globalThis.crypto.getRandomValues(Buffer.alloc(32))));
+    const access = new AccessService({
+      principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs,
+    });
+    const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
+    const throttle = new Throttle(deps.counters ?? new MemoryCounterStore(clock), { ...config.rateLimit, ...config.auth }, clock);
+
+    const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
+    if (bootstrapped) {
+      await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined } });
+    }
+
+    const app = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustProxy: config.http.trustProxy, metrics, version: VERSION });
+    app.addHook('onRequest', makeGuard(access, throttle, metrics));
+    app.addHook('onSend', makeAuditHook(audit, metrics, logger));
+    const startedAt = clock.now();
+    await app.register(observeRoutes, {
+      metrics,
+      ready: async () => {
+        try {
+          await store.ping();
+          return { ok: true, checks: { store: `ok (${store.engine})` } };
+        } catch (err) {
+          return { ok: false, checks: { store: (err as Error).message } };
+        }
+      },
+      info: () => ({ version: VERSION, store: store.engine, bus: config.bus, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
+    });
+    await app.register(accessRoutes, {
+      access, throttle, clock,
+      onAuthFailure: (reason, locked) => {
+        metrics.authFailures.inc({ reason });
+        if (locked) metrics.lockouts.inc({ kind: locked });
+      },
+    });
+    await app.register(auditRoutes, { audit });
+    await app.register(secretsRoutes, { vault });
+    await app.ready();
+
+    let started = false;
+    return {
+      app, config, store, metrics, access, audit, vault,
+      firstStart: { adminKey: bootstrapped?.keyText, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
+      async start() {
+        const url = await app.listen({ host: config.http.host, port: config.http.port });
+        started = true;
+        return url;
+      },
+      async stop() {
+        if (started || app.server.listening) await app.close();
+        else await app.close().catch(() => undefined);
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}

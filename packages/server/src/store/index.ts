@@ -1,0 +1,3 @@
+export { openStore, parseStoreUrl, redactUrl, storeOn } from './store.js';
+export type { Store, StoreTarget } from './store.js';
+export type { SqlClient, SqlEngine, SqlExecutor, SqlValue } from './sql-client.js';

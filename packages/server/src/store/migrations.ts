@@ -1,0 +1,79 @@
+import type { SqlEngine } from './sql-client.js';
+
+/**
+ * Schema migrations, applied in order and recorded in `schema_migrations`. Where the two
+ * engines need different text a migration carries both; otherwise one script serves both.
+ * A migration is never edited once it has shipped: add a new one.
+ */
+export interface Migration {
+  readonly id: number;
+  readonly name: string;
+  readonly sql: string | Readonly<Record<SqlEngine, string>>;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'access, audit and secrets',
+    sql: `
+      CREATE TABLE principals (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('user', 'service')),
+        name TEXT NOT NULL UNIQUE,
+        role TEXT,
+        scopes TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled_at BIGINT
+      );
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        principal_id TEXT NOT NULL REFERENCES principals(id),
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        scopes TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT,
+        last_used_at BIGINT
+      );
+      CREATE INDEX api_keys_principal ON api_keys (principal_id);
+      CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        ts BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        result TEXT NOT NULL,
+        request_id TEXT,
+        source TEXT,
+        details TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_ts ON audit_log (ts);
+      CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+      CREATE TABLE data_keys (
+        id TEXT PRIMARY KEY,
+        wrapped TEXT NOT NULL,
+        master_key_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        retired_at BIGINT
+      );
+      CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        data_key_id TEXT NOT NULL REFERENCES data_keys(id),
+        sealed TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
+];
+
+export function migrationSql(m: Migration, engine: SqlEngine): string {
+  return typeof m.sql === 'string' ? m.sql : m.sql[engine];
+}

@@ -1,0 +1,70 @@
+import type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from '../../audit/audit.js';
+import type { SqlClient, SqlValue } from '../sql-client.js';
+import { fromJson } from './json.js';
+
+interface AuditRow {
+  seq: number; ts: number; actor: string; action: string; target: string | null; result: string;
+  request_id: string | null; source: string | null; details: string | null; prev_hash: string; hash: string;
+}
+
+const toEntry = (r: AuditRow): AuditEntry => ({
+  seq: Number(r.seq),
+  ts: Number(r.ts),
+  actor: r.actor,
+  action: r.action,
+  target: r.target,
+  result: r.result as AuditResult,
+  requestId: r.request_id,
+  source: r.source,
+  details: fromJson<Record<string, unknown>>(r.details),
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+export class SqlAuditRepository implements AuditRepository {
+  constructor(private readonly db: SqlClient) {}
+
+  append(ts: number, event: AuditEvent, seal: (seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry> {
+    return this.db.transaction(async (tx) => {
+      // The UPDATE takes the head's row lock on PostgreSQL; SQLite's write lock serialises anyway.
+      const head = await tx.get<{ seq: number; hash: string }>('UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash');
+      if (!head) throw new Error('audit_head row is missing');
+      const entry = seal(Number(head.seq), head.hash);
+      await tx.run(
+        `INSERT INTO audit_log (seq, ts, actor, action, target, result, request_id, source, details, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [entry.seq, ts, event.actor, event.action, event.target, event.result, event.requestId, event.source,
+          event.details === null ? null : JSON.stringify(event.details), entry.prevHash, entry.hash],
+      );
+      await tx.run('UPDATE audit_head SET hash = $1 WHERE id = 1', [entry.hash]);
+      return entry;
+    });
+  }
+
+  async list(f: AuditFilter): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const add = (clause: string, value: SqlValue) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (f.actor !== undefined) add('actor = ?', f.actor);
+    if (f.action !== undefined) add('action = ?', f.action);
+    if (f.result !== undefined) add('result = ?', f.result);
+    if (f.sinceMs !== undefined) add('ts >= ?', f.sinceMs);
+    if (f.untilMs !== undefined) add('ts < ?', f.untilMs);
+    if (f.beforeSeq !== undefined) add('seq < ?', f.beforeSeq);
+    params.push(f.limit);
+    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`;
+    return (await this.db.all<AuditRow>(sql, params)).map(toEntry);
+  }
+
+  async scan(afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    return (await this.db.all<AuditRow>('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit])).map(toEntry);
+  }
+
+  async head(): Promise<AuditHead> {
+    const row = await this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
+    return { seq: Number(row?.seq ?? 0), hash: row?.hash ?? '' };
+  }
+}

@@ -1,0 +1,75 @@
+import { join } from 'node:path';
+import { type Clock, PlatformError } from '@bulwark/core';
+import type { ApiKeyRepository, PrincipalRepository } from '../access/access.js';
+import type { AuditRepository } from '../audit/audit.js';
+import type { SecretRepository } from '../secrets/secrets.js';
+import { migrate } from './migrate.js';
+import { PostgresClient } from './postgres/postgres-client.js';
+import type { SqlClient, SqlEngine } from './sql-client.js';
+import { SqliteClient } from './sqlite/sqlite-client.js';
+import { SqlAuditRepository } from './sql/audit.js';
+import { SqlApiKeyRepository, SqlPrincipalRepository } from './sql/principals.js';
+import { SqlSecretRepository } from './sql/secrets.js';
+
+/** Every repository the platform uses, over one engine. */
+export interface Store {
+  readonly engine: SqlEngine;
+  /** Human-readable location without credentials, for logs and /readyz. */
+  readonly location: string;
+  readonly principals: PrincipalRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly audit: AuditRepository;
+  readonly secrets: SecretRepository;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreTarget {
+  readonly engine: SqlEngine;
+  /** SQLite file path, or PostgreSQL connection URL. */
+  readonly location: string;
+  readonly schema?: string;
+}
+
+/**
+ * Reads a store setting: `sqlite` (the file bulwark.db in the data directory),
+ * `sqlite:<path>`, or a `postgres://` / `postgresql://` URL.
+ */
+export function parseStoreUrl(url: string, dataDir: string): StoreTarget {
+  if (url === 'sqlite') return { engine: 'sqlite', location: join(dataDir, 'bulwark.db') };
+  if (url.startsWith('sqlite:')) return { engine: 'sqlite', location: url.slice('sqlite:'.length) };
+  if (/^postgres(ql)?:\/\//.test(url)) return { engine: 'postgres', location: url };
+  throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `store: "${url}" is not sqlite, sqlite:<path> or a postgres:// URL`);
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+/** Opens the engine, applies pending migrations and returns the repositories. */
+export async function openStore(target: StoreTarget, clock: Clock): Promise<Store> {
+  const db: SqlClient = target.engine === 'sqlite'
+    ? new SqliteClient(target.location)
+    : new PostgresClient(target.schema === undefined ? { url: target.location } : { url: target.location, schema: target.schema });
+  try {
+    await migrate(db, clock);
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    if (err instanceof PlatformError) throw err;
+    throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `cannot prepare the store: ${(err as Error).message}`, { cause: err });
+  }
+  return storeOn(db, target.engine === 'postgres' ? redactUrl(target.location) : target.location);
+}
+
+export function storeOn(db: SqlClient, location: string): Store {
+  return {
+    engine: db.engine,
+    location,
+    principals: new SqlPrincipalRepository(db),
+    apiKeys: new SqlApiKeyRepository(db),
+    audit: new SqlAuditRepository(db),
+    secrets: new SqlSecretRepository(db),
+    ping: () => db.ping(),
+    close: () => db.close(),
+  };
+}
