@@ -10,6 +10,7 @@ export type DeviceIdProblem = 'empty' | 'too_long' | 'forbidden_character' | 'ba
 export function deviceIdProblem(id: string): DeviceIdProblem | undefined {
   if (id.length === 0) return 'empty';
   if (id.length > 128) return 'too_long';
+  // eslint-disable-next-line no-control-regex -- NUL is exactly what must be refused
   if (/[+#/\u0000\s$]/.test(id)) return 'forbidden_character';
   if (!DEVICE_ID_PATTERN.test(id)) return /^[A-Za-z0-9]/.test(id) ? 'forbidden_character' : 'bad_first_character';
   return undefined;

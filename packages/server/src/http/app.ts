@@ -36,8 +36,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<FastifyInstance>
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    requestIdLogLabel: 'reqId',
-    disableRequestLogging: false,
+    logController: { requestIdLogLabel: 'reqId' },
     return503OnClosing: true,
     forceCloseConnections: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
