@@ -36,7 +36,6 @@ export async function createHttpApp(o: HttpAppOptions): Promise<FastifyInstance>
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    logController: { requestIdLogLabel: 'reqId' },
     return503OnClosing: true,
     forceCloseConnections: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
