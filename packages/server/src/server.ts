@@ -6,7 +6,7 @@ import pino, { type Logger as PinoLogger } from 'pino';
 import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import type { ServerConfig } from './config/index.js';
-import { createHttpApp } from './http/app.js';
+import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -45,6 +45,8 @@ export interface BulwarkServer {
   readonly audit: AuditService;
   readonly vault: SecretVault;
   readonly firstStart: FirstStart;
+  /** Every route with its auth rule and schemas (for docs and the route-table tests). */
+  readonly routes: readonly RouteInfo[];
   /** Starts listening; resolves with the base URL of the HTTP API. */
   start(): Promise<string>;
   stop(): Promise<void>;
@@ -81,7 +83,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined } });
     }
 
-    const app = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustProxy: config.http.trustProxy, metrics, version: VERSION });
+    const { app, routes } = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustProxy: config.http.trustProxy, metrics, version: VERSION });
     app.addHook('onRequest', makeGuard(access, throttle, metrics));
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
@@ -110,7 +112,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
     let started = false;
     return {
-      app, config, store, metrics, access, audit, vault,
+      app, config, store, metrics, access, audit, vault, routes,
       firstStart: { adminKey: bootstrapped?.keyText, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         const url = await app.listen({ host: config.http.host, port: config.http.port });

@@ -100,7 +100,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
     app.post(`/api/v1/users/:id/${verb}`, {
       config: { auth: { scope: 'users:write' }, audit: `user.${verb}` },
-      schema: { tags: ['users'], summary: `${verb === 'disable' ? 'Disable' : 'Re-enable'} a user or service account (its tokens stop working at once)`, security: bearer, params: IdParams, response: { 200: PrincipalSchema, ...errorResponses } },
+      schema: { tags: ['users'], summary: verb === 'disable' ? 'Disable a user or service account (its tokens stop working at once)' : 'Re-enable a disabled user or service account', security: bearer, params: IdParams, response: { 200: PrincipalSchema, ...errorResponses } },
     }, async (request) => {
       request.auditTarget = request.params.id;
       if (disabled && request.params.id === request.auth?.principal.id) {

@@ -7,11 +7,27 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { PlatformError } from '@bulwark/core';
 import type { Metrics } from '../observe/metrics.js';
 import { sendError, toPlatformError } from './errors.js';
-import './route-config.js';
+import type { RouteAuth } from './route-config.js';
 import { validatorCompiler } from './validation.js';
 
 export const DOCS_PREFIX = '/api/v1/docs';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** One registered route, as the guard and the docs see it. */
+export interface RouteInfo {
+  readonly method: string;
+  readonly url: string;
+  readonly auth: RouteAuth;
+  readonly audit: string | undefined;
+  readonly schema: { readonly body?: unknown; readonly querystring?: unknown; readonly params?: unknown };
+}
+
+export function describeAuth(auth: RouteAuth): string {
+  if ('public' in auth) return 'anyone';
+  if ('authenticated' in auth) return 'any token';
+  if ('scope' in auth) return `\`${auth.scope}\``;
+  return `loopback, or \`${auth.loopbackOrScope}\``;
+}
 
 export interface HttpAppOptions {
   readonly logger: FastifyBaseLogger;
@@ -26,7 +42,8 @@ export interface HttpAppOptions {
  * validation, the error format, security headers, metrics, and the OpenAPI document.
  * Routes are added by the caller; a route without an `auth` setting is refused here.
  */
-export async function createHttpApp(o: HttpAppOptions): Promise<FastifyInstance> {
+export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyInstance; routes: RouteInfo[] }> {
+  const routes: RouteInfo[] = [];
   const app = Fastify({
     loggerInstance: o.logger,
     bodyLimit: o.bodyLimitBytes,
@@ -48,7 +65,12 @@ export async function createHttpApp(o: HttpAppOptions): Promise<FastifyInstance>
       route.config = { ...(route.config ?? {}), auth: { public: true } };
       route.schema = { ...(route.schema ?? {}), hide: true };
     }
-    if (!route.config?.auth) throw new Error(`route ${String(route.method)} ${url} declares no auth setting`);
+    const auth = route.config?.auth;
+    if (!auth) throw new Error(`route ${String(route.method)} ${url} declares no auth setting`);
+    const schema = (route.schema ?? {}) as RouteInfo['schema'];
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, schema });
+    }
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -94,5 +116,5 @@ export async function createHttpApp(o: HttpAppOptions): Promise<FastifyInstance>
 
   app.get('/api/v1/openapi.json', { config: { auth: { public: true } }, schema: { hide: true } }, async () => app.swagger());
 
-  return app;
+  return { app, routes };
 }
