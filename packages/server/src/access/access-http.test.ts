@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '@bulwark/core';
+import { startTestServer } from '../testing/harness.js';
+
+describe('authentication and authorisation over HTTP', () => {
+  it('refuses an expired token, and accepts a fresh one from the same key', async (t) => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 26));
+    const s = await startTestServer(t, { clock, config: { auth: { accessTokenTtlMs: 60_000 } } });
+    const token = await s.tokenFor(s.adminKey);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token })).status, 200);
+    clock.advance(59_999);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token })).status, 200);
+    clock.advance(1);
+    const expired = await s.api('GET', '/api/v1/auth/whoami', { token });
+    assert.equal(expired.status, 401);
+    assert.equal(expired.body.error.code, 'BULWARK_ERR_TOKEN_EXPIRED');
+    assert.equal(expired.headers.get('www-authenticate'), 'Bearer');
+    const fresh = await s.tokenFor(s.adminKey);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: fresh })).status, 200);
+  });
+
+  it('rate limits per principal with 429 and Retry-After, and records the refusal', async (t) => {
+    const clock = new ManualClock();
+    const s = await startTestServer(t, { clock, config: { rateLimit: { perPrincipalPerMinute: 5 } } });
+    const token = await s.tokenFor(s.adminKey);
+    for (let i = 0; i < 5; i += 1) assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token })).status, 200);
+    const limited = await s.api('GET', '/api/v1/auth/whoami', { token });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.error.code, 'BULWARK_ERR_RATE_LIMITED');
+    assert.equal(limited.headers.get('retry-after'), '60');
+    clock.advance(30_000);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token })).headers.get('retry-after'), '30');
+    clock.advance(30_000);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token })).status, 200, 'a new window starts');
+    const refused = await s.server.audit.list({ limit: 10, result: 'denied' });
+    assert.ok(refused.some((e) => e.details?.code === 'BULWARK_ERR_RATE_LIMITED' && e.details?.route === '/api/v1/auth/whoami'));
+  });
+
+  it('rate limits per address before authentication', async (t) => {
+    const s = await startTestServer(t, { config: { rateLimit: { perAddressPerMinute: 3 } } });
+    for (let i = 0; i < 3; i += 1) assert.equal((await s.api('GET', '/healthz')).status, 200);
+    const limited = await s.api('GET', '/healthz');
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
+  });
+
+  it('locks out an address after repeated failed authentication, then lets it back in', async (t) => {
+    const clock = new ManualClock();
+    const s = await startTestServer(t, { clock, config: { auth: { lockoutThreshold: 3, lockoutWindowMs: 60_000, lockoutMs: 120_000 } } });
+    const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
+    for (let i = 0; i < 3; i += 1) {
+      const res = await s.api('POST', '/api/v1/auth/token', { body: { key: wrong } });
+      assert.equal(res.status, 401);
+      assert.equal(res.body.error.code, 'BULWARK_ERR_INVALID_CREDENTIALS');
+    }
+    const locked = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey } });
+    assert.equal(locked.status, 429, 'even the right key is refused while locked');
+    assert.equal(locked.body.error.code, 'BULWARK_ERR_AUTH_LOCKED');
+    assert.equal(locked.headers.get('retry-after'), '120');
+    clock.advance(120_000);
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey } })).status, 200);
+    const metrics = await s.api('GET', '/metrics');
+    assert.match(metrics.text, /bulwark_auth_lockouts_total\{kind="address"\} 1/);
+    assert.match(metrics.text, /bulwark_auth_failures_total\{reason="invalid_key"\} 3/);
+  });
+
+  it('locks a key guessed at from many addresses', async (t) => {
+    const s = await startTestServer(t, { config: { http: { port: 0, trustProxy: true }, auth: { lockoutThreshold: 3 } } });
+    const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
+    for (let i = 0; i < 3; i += 1) {
+      await s.api('POST', '/api/v1/auth/token', { body: { key: wrong }, headers: { 'x-forwarded-for': `198.51.100.${i + 1}` } });
+    }
+    const res = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: { 'x-forwarded-for': '198.51.100.77' } });
+    assert.equal(res.status, 429);
+    assert.equal(res.body.error.code, 'BULWARK_ERR_AUTH_LOCKED');
+  });
+
+  it('ends a token at once when its key is revoked or its principal disabled', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const op = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'op1', role: 'operator' } });
+    const k1 = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'a', principalId: op.body.id } });
+    const k2 = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'b', principalId: op.body.id } });
+    const t1 = await s.tokenFor(k1.body.key);
+    const t2 = await s.tokenFor(k2.body.key);
+    assert.equal((await s.api('POST', `/api/v1/keys/${k1.body.apiKey.id}/revoke`, { token: admin })).status, 200);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: t1 })).body.error.code, 'BULWARK_ERR_TOKEN_INVALID');
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: k1.body.key } })).status, 401);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: t2 })).status, 200);
+    assert.equal((await s.api('POST', `/api/v1/users/${op.body.id}/disable`, { token: admin })).status, 200);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: t2 })).status, 401);
+    assert.equal((await s.api('POST', `/api/v1/users/${op.body.id}/enable`, { token: admin })).status, 200);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: t2 })).status, 200);
+    const again = await s.api('POST', `/api/v1/keys/${k1.body.apiKey.id}/revoke`, { token: admin });
+    assert.equal(again.status, 409);
+  });
+
+  it('scopes service accounts and narrowed keys to exactly what they hold', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const svc = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'auditor-bot', kind: 'service', scopes: ['audit:read'] } });
+    assert.equal(svc.status, 201, svc.text);
+    assert.deepEqual(svc.body.scopes, ['audit:read']);
+    const key = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'bot', principalId: svc.body.id } });
+    const bot = await s.tokenFor(key.body.key);
+    assert.equal((await s.api('GET', '/api/v1/audit', { token: bot })).status, 200);
+    assert.equal((await s.api('GET', '/api/v1/users', { token: bot })).status, 403);
+    const beyond = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'x', principalId: svc.body.id, scopes: ['users:write'] } });
+    assert.equal(beyond.status, 400, 'a key cannot hold more than its principal');
+    const narrow = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'ro', scopes: ['audit:read'] } });
+    const ro = await s.tokenFor(narrow.body.key);
+    assert.equal((await s.api('GET', '/api/v1/audit', { token: ro })).status, 200);
+    assert.equal((await s.api('POST', '/api/v1/users', { token: ro, body: { name: 'nope', role: 'viewer' } })).status, 403);
+    const dup = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'auditor-bot', role: 'viewer' } });
+    assert.equal(dup.status, 409);
+    const badUser = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'half', kind: 'service', role: 'viewer' } });
+    assert.equal(badUser.status, 400);
+  });
+
+  it('stores key secrets only as scrypt hashes and shows the key text once', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const created = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'mine' } });
+    const secret = String(created.body.key).split('.')[2];
+    const stored = await s.server.store.apiKeys.get(created.body.apiKey.id);
+    assert.ok(stored?.secretHash.startsWith('scrypt$'));
+    assert.ok(secret && !stored.secretHash.includes(secret));
+    const listed = await s.api('GET', '/api/v1/keys', { token: admin });
+    assert.ok(!listed.text.includes(secret) && !listed.text.includes('scrypt'));
+  });
+});
