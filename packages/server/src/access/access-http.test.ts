@@ -125,7 +125,7 @@ describe('authentication and authorisation over HTTP', () => {
     const secret = String(created.body.key).split('.')[2];
     const stored = await s.server.store.apiKeys.get(created.body.apiKey.id);
     assert.ok(stored?.secretHash.startsWith('scrypt$'));
-    assert.ok(secret && !stored.secretHash.includes(secret));
+    assert.ok(secret && stored && !stored.secretHash.includes(secret));
     const listed = await s.api('GET', '/api/v1/keys', { token: admin });
     assert.ok(!listed.text.includes(secret) && !listed.text.includes('scrypt'));
   });
