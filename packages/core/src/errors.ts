@@ -45,6 +45,11 @@ export const ERROR_CODES = {
   BULWARK_ERR_MASTER_KEY_EXTERNAL: { category: 'conflict', description: 'The master key was supplied through BULWARK_MASTER_KEY, so the platform cannot replace it; rotate it offline (see docs/guides/operations.md).' },
   BULWARK_ERR_SECRET_CORRUPT: { category: 'internal', description: 'A stored secret failed authenticated decryption: it was altered, or it was sealed under a different data key.' },
   BULWARK_ERR_STORE_UNAVAILABLE: { category: 'unavailable', description: 'The store (SQLite file or PostgreSQL) cannot be reached or rejected the operation.' },
+  BULWARK_ERR_CSR_INVALID: { category: 'validation', description: 'The certificate signing request is malformed, its signature does not verify, or its key is not ECDSA P-256.' },
+  BULWARK_ERR_DEVICE_ID_INVALID: { category: 'validation', description: 'A device id must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit; MQTT separators and wildcards (/, +, #), NUL and "$" are refused.' },
+  BULWARK_ERR_CLAIM_TOKEN_INVALID: { category: 'unauthenticated', description: 'The claim token is unknown, already used, expired, or not valid for this device.' },
+  BULWARK_ERR_LIFECYCLE: { category: 'conflict', description: 'The device lifecycle does not allow this transition (for example resuming a decommissioned device).' },
+  BULWARK_ERR_DEVICE_NOT_ALLOWED: { category: 'forbidden', description: 'The device may not do this: it is suspended, decommissioned or revoked, or the topic is outside its own tree.' },
   BULWARK_ERR_INTERNAL: { category: 'internal', description: 'An unexpected error; the log line with the same request id has the details.' },
 } as const satisfies Record<string, CodeSpec>;
 
