@@ -1,0 +1,67 @@
+import { box } from '../output.js';
+
+/** What `bulwark start` tells the operator once the server listens. */
+export interface BannerInfo {
+  readonly version: string;
+  readonly url: string;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly storeEngine: string;
+  readonly storeLocation: string;
+  readonly bus: string;
+  readonly logLevel: string;
+  /** The admin key created on this (first) start. */
+  readonly adminKey: string | undefined;
+  /** The admin key came from BULWARK_BOOTSTRAP_ADMIN_KEY: the operator has it, do not print it. */
+  readonly adminKeyPreset: boolean;
+  /** The master key file created on this start. */
+  readonly masterKeyPath: string | undefined;
+}
+
+export const STOP_HINT = 'Stop with Ctrl+C (SIGINT) or SIGTERM.';
+
+const LOOPBACK = /^(127\.|::1$|localhost$)/;
+
+export function formatBanner(b: BannerInfo): string {
+  const out = [
+    '',
+    `Bulwark ${b.version} is listening on ${b.url}`,
+    `  data directory  ${b.dataDir}`,
+    `  store           ${b.storeEngine} ${b.storeLocation}`,
+    `  bus             ${b.bus}`,
+    `  logs            JSON on standard output, level ${b.logLevel}`,
+  ];
+  if (!LOOPBACK.test(b.host)) {
+    out.push('', `warning: the HTTP API listens on ${b.host} without TLS: keys and tokens cross the network in clear text.`,
+      '         Put a TLS-terminating proxy in front of it, or keep --http-host on 127.0.0.1.');
+  }
+  if (b.adminKey !== undefined && !b.adminKeyPreset) {
+    out.push('', box('FIRST START: ADMIN API KEY, SHOWN ONCE', [
+      '',
+      `  ${b.adminKey}`,
+      '',
+      'This key is printed this one time only; the server keeps only its hash.',
+      'Store it now (password manager or secret store). To replace it later,',
+      'create another admin key with "bulwark keys create" and revoke this one.',
+    ]));
+  } else if (b.adminKey !== undefined) {
+    out.push('', 'First start: created the admin user with the key from BULWARK_BOOTSTRAP_ADMIN_KEY (not printed).');
+  }
+  if (b.adminKey !== undefined) {
+    const key = b.adminKeyPreset ? '"$BULWARK_BOOTSTRAP_ADMIN_KEY"' : b.adminKey;
+    out.push('', 'Try next:',
+      `  npx bulwark login --url ${b.url} --key ${key}`,
+      '  npx bulwark whoami',
+      '  npx bulwark users create alice --role viewer',
+      '  npx bulwark audit-log verify');
+  } else {
+    out.push('', `Log in with: npx bulwark login --url ${b.url} --key <your API key>`);
+  }
+  if (b.masterKeyPath !== undefined) {
+    out.push('', `Created the master key: ${b.masterKeyPath} (mode 0600).`,
+      '  It encrypts the secrets in the store. Back it up every time you back up the database:',
+      '  a database backup cannot be decrypted without it. Keep the copy as safe as the key itself.');
+  }
+  out.push('', STOP_HINT);
+  return out.join('\n');
+}

@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { addAuditCommands } from './commands/audit-log.js';
+import { addAuthCommands } from './commands/auth.js';
+import { addKeyCommands } from './commands/keys.js';
+import { addStartCommand } from './commands/start.js';
+import { addUserCommands } from './commands/users.js';
+import type { Env } from './credentials.js';
+import { EXIT, Exit, describeError } from './errors.js';
+
+/**
+ * The `bulwark` command. Exit codes: 0 success, 1 failure (API error, unreachable server,
+ * start failure), 2 bad command line or configuration, 3 broken audit chain.
+ * This is the only module that reads process.env, process.argv or sets the exit code.
+ */
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+async function buildProgram(argv: readonly string[], env: Env): Promise<Command> {
+  const program = new Command('bulwark')
+    .description('Bulwark, the secure-by-design IoT platform: run the server, manage users, keys and the audit log')
+    .version(version)
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  // Loading the server library takes about half a second; only `start` (or its help) needs it.
+  const server = argv.slice(2).includes('start') ? await import('@bulwark/server') : undefined;
+  addStartCommand(program, env, server);
+  addAuthCommands(program, env);
+  addUserCommands(program, env);
+  addKeyCommands(program, env);
+  addAuditCommands(program, env);
+  return program;
+}
+
+async function main(): Promise<number> {
+  try {
+    const program = await buildProgram(process.argv, process.env);
+    await program.parseAsync(process.argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof Exit) return err.exitCode;
+    // Commander has already printed its message (unknown option, missing argument, help).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    const { text, exitCode } = describeError(err);
+    console.error(text);
+    return exitCode;
+  }
+}
+
+process.exitCode = await main();
