@@ -5,13 +5,19 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
 import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
+import { type EventBus, MemoryBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
 import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
+import { MqttGateway } from './gateway/mqtt/gateway.js';
+import { IdentityService, loadOrCreateAuthority } from './identity/index.js';
+import { identityRoutes } from './identity/routes.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
 import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
+import { RegistryService } from './registry/index.js';
+import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
 
 export const VERSION = '0.1.0';
@@ -44,11 +50,18 @@ export interface BulwarkServer {
   readonly access: AccessService;
   readonly audit: AuditService;
   readonly vault: SecretVault;
+  readonly bus: EventBus;
+  readonly registry: RegistryService;
+  readonly identity: IdentityService;
+  /** The MQTT gateway, when enabled. */
+  readonly mqtt: MqttGateway | undefined;
   readonly firstStart: FirstStart;
   /** Every route with its auth rule and schemas (for docs and the route-table tests). */
   readonly routes: readonly RouteInfo[];
   /** Starts listening; resolves with the base URL of the HTTP API. */
   start(): Promise<string>;
+  /** The port the MQTT gateway listens on, once started (0 when disabled). */
+  readonly mqttPort: number;
   stop(): Promise<void>;
 }
 
@@ -77,6 +90,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
     const throttle = new Throttle(deps.counters ?? new MemoryCounterStore(clock), { ...config.rateLimit, ...config.auth }, clock);
+
+    const bus = new MemoryBus(logger);
+    const registry = new RegistryService(store.devices, clock, bus);
+    // Embedded mode: no MQTT session survives a restart.
+    await registry.markAllOffline('server_restarted');
+    const authority = await loadOrCreateAuthority(store.identity, vault, clock, logger);
+    const identity = new IdentityService(store.identity, registry, authority, config.identity, { clock, ids, bus, log: logger });
+    await identity.start();
+    const mqtt = config.mqtt.enabled
+      ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry })
+      : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
     if (bootstrapped) {
@@ -108,20 +132,30 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     await app.register(auditRoutes, { audit });
     await app.register(secretsRoutes, { vault });
+    await app.register(registryRoutes, { registry });
+    await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.ready();
 
     let started = false;
+    let mqttPort = 0;
     return {
-      app, config, store, metrics, access, audit, vault, routes,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, mqtt,
+      get mqttPort() {
+        return mqttPort;
+      },
       firstStart: { adminKey: bootstrapped?.keyText, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
+        if (mqtt) mqttPort = await mqtt.start();
         return url;
       },
       async stop() {
+        identity.stop();
+        if (mqtt && mqttPort) await mqtt.stop();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
+        await bus.close();
         await store.close();
       },
     };

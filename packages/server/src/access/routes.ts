@@ -8,7 +8,7 @@ import type { Throttle } from './throttle.js';
 
 const DAY_MS = 86_400_000;
 
-const GrantSchema = Type.Union([...SCOPES.map((s) => Type.Literal(s)), Type.Literal('*')]);
+const GrantSchema = Type.Enum([...SCOPES, '*']);
 const PrincipalSchema = Type.Object({
   id: Type.String(), kind: Type.Union([Type.Literal('user'), Type.Literal('service')]), name: Type.String(),
   role: Type.Union([Type.String(), Type.Null()]), scopes: Type.Array(Type.String()),
@@ -80,7 +80,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
       body: Type.Object({
         name: Name,
         kind: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('service')])),
-        role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))),
+        role: Type.Optional(Type.Enum([...ROLES])),
         scopes: Type.Optional(Type.Array(GrantSchema, { minItems: 1, maxItems: SCOPES.length + 1 })),
       }, { additionalProperties: false }),
       response: { 201: PrincipalSchema, ...errorResponses },

@@ -8,6 +8,12 @@ export interface ServerConfig {
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustProxy: boolean };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
+  readonly mqtt: {
+    readonly enabled: boolean; readonly host: string; readonly port: number; readonly hostnames: string;
+    readonly maxPayloadBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number;
+    readonly publishRatePerSecond: number; readonly publishBurst: number;
+  };
+  readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
   readonly bootstrapAdminKey?: string;
@@ -53,6 +59,9 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     const parsed = coerce(s, raw);
     if (typeof parsed === 'string' && parsed.startsWith('!')) problems.push(`${origin}: ${parsed.slice(1)}`);
     else out[s.key] = parsed as Value;
+  }
+  if (typeof out.store === 'string' && !/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/.test(out.store)) {
+    problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
   }
   if (problems.length > 0) {
     throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: { problems } });

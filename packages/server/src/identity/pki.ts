@@ -132,12 +132,12 @@ export interface RevokedEntry {
 }
 
 /** DER of a non-negative INTEGER, for the CRL-number extension (the library has no class for it). */
-function derInteger(n: number): Uint8Array {
+function derInteger(n: number): ArrayBuffer {
   let hex = n.toString(16);
   if (hex.length % 2) hex = `0${hex}`;
   let bytes = Buffer.from(hex, 'hex');
   if ((bytes[0] ?? 0) & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
-  return Uint8Array.from([0x02, bytes.length, ...bytes]);
+  return Uint8Array.from([0x02, bytes.length, ...bytes]).buffer;
 }
 
 export async function buildCrl(ca: CaKeyPair, entries: readonly RevokedEntry[], crlNumber: number, nowMs: number, nextUpdateMs: number): Promise<x509.X509Crl> {

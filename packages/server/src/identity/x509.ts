@@ -22,12 +22,12 @@ export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
 }
 
 export async function importPkcs8(der: Buffer): Promise<CryptoKey> {
-  return subtle.importKey('pkcs8', der, EC_P256, true, ['sign']);
+  return subtle.importKey('pkcs8', new Uint8Array(der), EC_P256, true, ['sign']);
 }
 
 /** PEM text of a PKCS#8 private key, as OpenSSL and Node's tls module read it. */
 export function pkcs8Pem(der: Buffer): string {
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return x509.PemConverter.encode(new Uint8Array(der), 'PRIVATE KEY');
 }
 
 /** A random positive 128-bit serial number, as hex. */

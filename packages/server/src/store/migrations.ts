@@ -72,6 +72,75 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'device registry and identity',
+    sql: `
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        serial TEXT,
+        model TEXT,
+        hardware_revision TEXT,
+        firmware_version TEXT,
+        security_version BIGINT,
+        owner TEXT,
+        location TEXT,
+        tags TEXT NOT NULL,
+        state TEXT NOT NULL,
+        suspended_from TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        online_since BIGINT,
+        last_seen_at BIGINT,
+        connect_count BIGINT NOT NULL DEFAULT 0,
+        last_disconnect_at BIGINT,
+        last_disconnect_reason TEXT
+      );
+      CREATE INDEX devices_state ON devices (state);
+      CREATE INDEX devices_model ON devices (model);
+      CREATE TABLE pki_cas (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('root', 'issuing', 'manufacturer')),
+        name TEXT NOT NULL,
+        cert_pem TEXT NOT NULL,
+        fingerprint TEXT NOT NULL UNIQUE,
+        provisioning TEXT,
+        created_at BIGINT NOT NULL,
+        disabled_at BIGINT
+      );
+      CREATE TABLE device_certificates (
+        serial TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        ca_id TEXT NOT NULL REFERENCES pki_cas(id),
+        fingerprint TEXT NOT NULL UNIQUE,
+        not_before BIGINT NOT NULL,
+        not_after BIGINT NOT NULL,
+        pem TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        first_used_at BIGINT,
+        superseded_at BIGINT,
+        revoked_at BIGINT,
+        revocation_reason TEXT
+      );
+      CREATE INDEX device_certificates_device ON device_certificates (device_id);
+      CREATE TABLE claim_tokens (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        batch_id TEXT,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL
+      );
+      CREATE INDEX claim_tokens_device ON claim_tokens (device_id);
+      CREATE TABLE crl_state (
+        ca_id TEXT PRIMARY KEY REFERENCES pki_cas(id),
+        crl_number BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

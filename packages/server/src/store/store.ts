@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { type Clock, PlatformError } from '@bulwark/core';
 import type { ApiKeyRepository, PrincipalRepository } from '../access/access.js';
 import type { AuditRepository } from '../audit/audit.js';
+import type { IdentityRepository } from '../identity/identity.js';
+import type { DeviceRepository } from '../registry/registry.js';
 import type { SecretRepository } from '../secrets/secrets.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
@@ -10,6 +12,8 @@ import { SqliteClient } from './sqlite/sqlite-client.js';
 import { SqlAuditRepository } from './sql/audit.js';
 import { SqlApiKeyRepository, SqlPrincipalRepository } from './sql/principals.js';
 import { SqlSecretRepository } from './sql/secrets.js';
+import { SqlDeviceRepository } from './sql/devices.js';
+import { SqlIdentityRepository } from './sql/identity.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -20,6 +24,8 @@ export interface Store {
   readonly apiKeys: ApiKeyRepository;
   readonly audit: AuditRepository;
   readonly secrets: SecretRepository;
+  readonly devices: DeviceRepository;
+  readonly identity: IdentityRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -69,6 +75,8 @@ export function storeOn(db: SqlClient, location: string): Store {
     apiKeys: new SqlApiKeyRepository(db),
     audit: new SqlAuditRepository(db),
     secrets: new SqlSecretRepository(db),
+    devices: new SqlDeviceRepository(db),
+    identity: new SqlIdentityRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

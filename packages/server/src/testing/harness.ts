@@ -49,11 +49,21 @@ export interface TestServerOptions {
   readonly keepRunning?: boolean;
 }
 
+/** Nested merge of config objects: overrides win, sibling keys survive. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
 export async function startTestServer(t: TestContext, options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir(t);
   const adminKey = options.adminKey ?? newAdminKey();
   const config = loadConfig({
-    file: { dataDir, http: { port: 0 }, log: { level: 'silent' }, ...options.config },
+    file: merge({ dataDir, http: { port: 0 }, mqtt: { port: 0, host: '127.0.0.1' }, log: { level: 'silent' } }, options.config ?? {}),
     fileName: 'test overrides',
     env: { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env },
   });

@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { PlatformError } from '@bulwark/core';
 import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
@@ -15,6 +16,8 @@ export class SqliteClient implements SqlClient {
 
   constructor(filename: string) {
     try {
+      // Owner-only from the start: SQLite gives the -wal and -shm files the database file's mode.
+      if (filename !== ':memory:') closeSync(openSync(filename, 'a', 0o600));
       this.#db = new Database(filename);
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');

@@ -1,0 +1,21 @@
+/**
+ * Platform events that cross contexts. In embedded mode they stay in the process; scale-out
+ * carries them over NATS so every node hears them (a revocation must disconnect the device
+ * on whichever node holds its session).
+ */
+export type PlatformEvent =
+  | { readonly type: 'device.suspended'; readonly deviceId: string }
+  | { readonly type: 'device.decommissioned'; readonly deviceId: string }
+  | { readonly type: 'certificate.revoked'; readonly deviceId: string; readonly serial: string; readonly reason: string }
+  | { readonly type: 'crl.updated'; readonly caId: string; readonly crlNumber: number };
+
+export type EventType = PlatformEvent['type'];
+export type EventOf<T extends EventType> = Extract<PlatformEvent, { type: T }>;
+export type Handler<T extends EventType> = (event: EventOf<T>) => void | Promise<void>;
+
+export interface EventBus {
+  publish(event: PlatformEvent): Promise<void>;
+  /** Returns a function that unsubscribes. */
+  subscribe<T extends EventType>(type: T, handler: Handler<T>): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,276 @@
+import type { AddressInfo } from 'node:net';
+import { type SecureContextOptions, type TLSSocket, type Server as TlsServer, createServer } from 'node:tls';
+import { type Clock, type Logger, PlatformError } from '@bulwark/core';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Registry } from 'prom-client';
+import type { EventBus } from '../../bus/index.js';
+import { type IdentityService, type PeerCertificate, exportPkcs8, issueServerCertificate, pkcs8Pem } from '../../identity/index.js';
+import type { RegistryService } from '../../registry/index.js';
+import { publishDenial, subscribeDenial } from './acl.js';
+import { type MqttMetrics, mqttMetrics } from './metrics.js';
+import { peerOf } from './peer.js';
+import { handleRotation } from './rotation.js';
+import { TokenBuckets } from './token-bucket.js';
+
+export interface MqttSettings {
+  readonly host: string;
+  readonly port: number;
+  /** Extra DNS names or addresses for the server certificate (localhost and 127.0.0.1 are always in it). */
+  readonly hostnames: readonly string[];
+  readonly maxPayloadBytes: number;
+  readonly maxTopicLength: number;
+  readonly maxTopicLevels: number;
+  readonly publishRatePerSecond: number;
+  readonly publishBurst: number;
+}
+
+/** TLS 1.2 AEAD suites for an ECDSA server key, plus the TLS 1.3 suites (all AEAD). */
+const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
+].join(':');
+
+interface Session {
+  readonly client: Client;
+  readonly peer: PeerCertificate;
+  /** Why the platform ended the session, when it did. */
+  closeReason?: string;
+}
+
+const refuse = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+
+/**
+ * The MQTT device gateway: Aedes behind a TLS server that demands a client certificate
+ * from the platform's CA (checked against its CRL), with identity taken from that
+ * certificate, a per-device topic ACL, size and rate limits, and immediate disconnection
+ * of revoked, suspended and decommissioned devices.
+ */
+export class MqttGateway {
+  readonly #broker: Aedes;
+  #server: TlsServer | undefined;
+  readonly #sessions = new Map<string, Session>();
+  readonly #wills = new WeakMap<Client, string | undefined>();
+  readonly #peers = new WeakMap<Client, PeerCertificate>();
+  readonly #buckets: TokenBuckets;
+  readonly #metrics: MqttMetrics;
+  readonly #unsubscribe: (() => void)[] = [];
+  #tls: Pick<SecureContextOptions, 'key' | 'cert'> = {};
+
+  constructor(
+    private readonly settings: MqttSettings,
+    private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry },
+  ) {
+    this.#metrics = mqttMetrics(deps.metrics);
+    this.#buckets = new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
+    this.#broker = new Aedes({
+      maxTopicLevels: settings.maxTopicLevels,
+      preConnect: (client, packet, done) => {
+        this.#wills.set(client, packet.will?.topic);
+        done(null, true);
+      },
+      authenticate: (client, _username, _password, done) => {
+        this.#authenticate(client).then(() => done(null, true), (err: AuthenticateError) => done(err, false));
+      },
+      authorizePublish: (client, packet, done) => {
+        if (!client) return done(null);
+        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+        const reason = this.#publishRefusal(client, packet.topic, payload.length);
+        if (reason) {
+          this.#closeReason(client, reason);
+          return done(new Error(reason));
+        }
+        if (packet.topic.endsWith('/certs/rotate')) {
+          const peer = this.#peers.get(client);
+          if (peer) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
+        }
+        this.#metrics.messagesIn.inc();
+        return done(null);
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const peer = this.#peers.get(client);
+        const denial = peer ? subscribeDenial(sub.topic, peer.deviceId) : 'outside_own_tree';
+        if (denial) {
+          this.#metrics.aclDenied.inc({ kind: 'subscribe', reason: denial });
+          this.deps.log.warn({ deviceId: peer?.deviceId, filter: sub.topic, reason: denial }, 'subscription refused');
+          return done(null, null);
+        }
+        return done(null, sub);
+      },
+    });
+    this.#broker.on('clientReady', (client) => this.#onReady(client));
+    this.#broker.on('clientDisconnect', (client) => this.#onGone(client, 'client_disconnected'));
+    this.#broker.on('clientError', (client, err) => this.#onGone(client, this.#sessionOf(client)?.closeReason ?? `error: ${err.message}`));
+    this.#broker.on('keepaliveTimeout', (client) => this.#closeReason(client, 'keepalive_timeout'));
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async start(): Promise<number> {
+    const server = await this.#issueServerCertificate();
+    const tlsServer = createServer({
+      ...this.#contextOptions(),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ciphers: CIPHERS,
+      honorCipherOrder: true,
+      ...server,
+    });
+    this.#server = tlsServer;
+    tlsServer.on('secureConnection', (socket) => this.#broker.handle(socket));
+    tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      this.#metrics.tlsRefused.inc({ reason: tlsReason(err) });
+      this.deps.log.info({ remote: socket.remoteAddress, reason: tlsReason(err), err: err.message }, 'TLS handshake refused');
+    });
+    this.#unsubscribe.push(
+      this.deps.bus.subscribe('crl.updated', () => this.#reloadContext()),
+      this.deps.bus.subscribe('certificate.revoked', (e) => this.#kick(e.deviceId, 'certificate_revoked', (s) => sameSerial(s.peer.serial, e.serial))),
+      this.deps.bus.subscribe('device.suspended', (e) => this.#kick(e.deviceId, 'device_suspended')),
+      this.deps.bus.subscribe('device.decommissioned', (e) => this.#kick(e.deviceId, 'device_decommissioned')),
+    );
+    await new Promise<void>((resolve, reject) => {
+      tlsServer.once('error', reject);
+      tlsServer.listen(this.settings.port, this.settings.host, () => resolve());
+    });
+    return (tlsServer.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.#unsubscribe.splice(0)) u();
+    for (const s of this.#sessions.values()) s.closeReason = 'server_stopping';
+    await new Promise<void>((resolve) => this.#broker.close(() => resolve()));
+    if (this.#server) {
+      const server = this.#server;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  isConnected(deviceId: string): boolean {
+    return this.#sessions.has(deviceId);
+  }
+
+  async #issueServerCertificate(): Promise<{ key: string; cert: string }> {
+    const { cert, privateKey } = await issueServerCertificate(this.deps.identity.authority.issuing, this.settings.hostnames, this.deps.clock.now());
+    this.#tls = { key: pkcs8Pem(await exportPkcs8(privateKey)), cert: `${cert.toString('pem')}\n${this.deps.identity.authority.issuing.cert.toString('pem')}\n` };
+    return { key: this.#tls.key as string, cert: this.#tls.cert as string };
+  }
+
+  /** Trust anchors and CRLs; re-applied whenever the CRL changes, so new handshakes see it at once. */
+  #contextOptions(): SecureContextOptions {
+    const { authority, crlPem } = this.deps.identity;
+    return { ca: [authority.root.cert.toString('pem'), authority.issuing.cert.toString('pem')], crl: [crlPem.root, crlPem.issuing] };
+  }
+
+  #reloadContext(): void {
+    if (!this.#server) return;
+    this.#server.setSecureContext({ ...this.#tls, ...this.#contextOptions(), minVersion: 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
+  }
+
+  async #authenticate(client: Client): Promise<void> {
+    const peer = peerOf(client.conn as TLSSocket);
+    const fail = (reason: string, code: 2 | 4 | 5, message: string) => {
+      this.#metrics.connectRefused.inc({ reason });
+      this.deps.log.warn({ clientId: client.id, deviceId: peer?.deviceId, reason }, 'MQTT connect refused');
+      return refuse(code, message);
+    };
+    if (!peer) throw fail('no_identity', 5, 'no verified device certificate');
+    if (client.id !== peer.deviceId) throw fail('client_id_mismatch', 2, `client id must be the device id ${peer.deviceId}`);
+    const will = this.#wills.get(client);
+    if (will !== undefined) {
+      const denial = publishDenial(will, peer.deviceId);
+      if (denial) {
+        this.#metrics.aclDenied.inc({ kind: 'will', reason: denial });
+        throw fail('will_outside_tree', 5, `will topic refused: ${denial}`);
+      }
+    }
+    try {
+      await this.deps.identity.admitSession(peer);
+    } catch (err) {
+      const reason = err instanceof PlatformError ? err.message : 'internal error';
+      throw fail('not_admitted', 5, reason);
+    }
+    this.#peers.set(client, peer);
+  }
+
+  #onReady(client: Client): void {
+    const peer = this.#peers.get(client);
+    if (!peer) return;
+    this.#sessions.set(peer.deviceId, { client, peer });
+    this.#metrics.sessions.set(this.#sessions.size);
+    void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+  }
+
+  #onGone(client: Client, reason: string): void {
+    const peer = this.#peers.get(client);
+    if (!peer) return;
+    const session = this.#sessions.get(peer.deviceId);
+    if (session?.client !== client) return; // a newer session of the same device took over
+    this.#sessions.delete(peer.deviceId);
+    this.#buckets.forget(peer.deviceId);
+    this.#metrics.sessions.set(this.#sessions.size);
+    const why = session.closeReason ?? reason;
+    this.#metrics.disconnects.inc({ reason: why.startsWith('error:') ? 'error' : why });
+    void this.deps.registry.recordDisconnect(peer.deviceId, why).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a disconnect'));
+  }
+
+  #sessionOf(client: Client): Session | undefined {
+    const peer = this.#peers.get(client);
+    const s = peer && this.#sessions.get(peer.deviceId);
+    return s?.client === client ? s : undefined;
+  }
+
+  #closeReason(client: Client, reason: string): void {
+    const s = this.#sessionOf(client);
+    if (s) s.closeReason = reason;
+  }
+
+  #publishRefusal(client: Client, topic: string, payloadBytes: number): string | undefined {
+    const peer = this.#peers.get(client);
+    if (!peer) return 'no_identity';
+    if (topic.length > this.settings.maxTopicLength) {
+      this.#metrics.limitHits.inc({ limit: 'topic_length' });
+      return 'topic_too_long';
+    }
+    if (payloadBytes > this.settings.maxPayloadBytes) {
+      this.#metrics.limitHits.inc({ limit: 'payload_size' });
+      return 'payload_too_large';
+    }
+    const denial = publishDenial(topic, peer.deviceId);
+    if (denial) {
+      this.#metrics.aclDenied.inc({ kind: 'publish', reason: denial });
+      this.deps.log.warn({ deviceId: peer.deviceId, topic, reason: denial }, 'publish refused; disconnecting');
+      return `acl_${denial}`;
+    }
+    if (!this.#buckets.take(peer.deviceId)) {
+      this.#metrics.limitHits.inc({ limit: 'publish_rate' });
+      return 'publish_rate_exceeded';
+    }
+    return undefined;
+  }
+
+  /** Ends the device's live session now, if it has one here (and it matches). */
+  #kick(deviceId: string, reason: string, match: (s: Session) => boolean = () => true): void {
+    const session = this.#sessions.get(deviceId);
+    if (!session || !match(session)) return;
+    session.closeReason = reason;
+    this.deps.log.info({ deviceId, reason }, 'disconnecting device');
+    session.client.close();
+  }
+}
+
+const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
+
+function tlsReason(err: Error & { code?: string }): string {
+  const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
+  if (text.includes('revoked')) return 'revoked';
+  if (text.includes('expired')) return 'expired';
+  if (text.includes('not yet valid')) return 'not_yet_valid';
+  if (text.includes('peer did not return a certificate') || text.includes('no certificate')) return 'no_certificate';
+  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('self-signed') || text.includes('self signed')) return 'unknown_ca';
+  if (text.includes('version') || text.includes('protocol')) return 'protocol_version';
+  if (text.includes('cipher')) return 'no_shared_cipher';
+  return 'other';
+}

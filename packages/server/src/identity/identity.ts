@@ -1,0 +1,65 @@
+/** Stored identity material: CAs, device certificates and one-time claim tokens. */
+export type CaKind = 'root' | 'issuing' | 'manufacturer';
+
+export interface CaRecord {
+  readonly id: string;
+  readonly kind: CaKind;
+  readonly name: string;
+  readonly certPem: string;
+  /** SHA-256 of the DER certificate, hex. */
+  readonly fingerprint: string;
+  readonly createdAt: number;
+  readonly disabledAt: number | null;
+}
+
+export interface DeviceCertificate {
+  /** Hex serial number, lower case. */
+  readonly serial: string;
+  readonly deviceId: string;
+  readonly caId: string;
+  readonly fingerprint: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly pem: string;
+  readonly createdAt: number;
+  /** First time a session was made with this certificate. */
+  readonly firstUsedAt: number | null;
+  /** Set when a newer certificate replaced this one (rotation); it stays valid for the overlap window. */
+  readonly supersededAt: number | null;
+  readonly revokedAt: number | null;
+  readonly revocationReason: string | null;
+}
+
+export interface ClaimToken {
+  readonly id: string;
+  /** SHA-256 of the token secret (256 random bits, so a slow hash adds nothing). */
+  readonly secretHash: string;
+  readonly deviceId: string;
+  readonly batchId: string | null;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+  readonly createdAt: number;
+  readonly createdBy: string;
+}
+
+export interface IdentityRepository {
+  insertCa(ca: CaRecord): Promise<void>;
+  listCas(): Promise<CaRecord[]>;
+  insertCertificate(cert: DeviceCertificate): Promise<void>;
+  getCertificate(serial: string): Promise<DeviceCertificate | undefined>;
+  getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;
+  listCertificates(deviceId: string): Promise<DeviceCertificate[]>;
+  listRevoked(caId: string): Promise<DeviceCertificate[]>;
+  /** Sets first_used_at if unset; true the first time. */
+  markUsed(serial: string, at: number): Promise<boolean>;
+  /** Marks every other live certificate of the device as superseded at `at`. */
+  supersedeOthers(deviceId: string, keepSerial: string, at: number): Promise<number>;
+  /** True when this call revoked it; false when it was already revoked or is unknown. */
+  revoke(serial: string, at: number, reason: string): Promise<boolean>;
+  insertClaimTokens(tokens: readonly ClaimToken[]): Promise<void>;
+  getClaimToken(id: string): Promise<ClaimToken | undefined>;
+  /** Uses the token once: true only for the one caller that finds it unused and unexpired. */
+  useClaimToken(id: string, at: number): Promise<boolean>;
+  /** Increments and returns the CRL number of a CA. */
+  nextCrlNumber(caId: string, at: number): Promise<number>;
+}

@@ -1,0 +1,229 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import type { EventBus } from '../bus/index.js';
+import type { RegistryService } from '../registry/index.js';
+import { type DeviceAuthority, ISSUING_CA_ID, fingerprintOf } from './authority.js';
+import type { DeviceCertificate, IdentityRepository } from './identity.js';
+import { buildCrl, crlPem, issueDeviceCertificate, publicKeyFromCsr } from './pki.js';
+import { x509 } from './x509.js';
+
+export interface IdentitySettings {
+  readonly deviceCertValidityDays: number;
+  readonly claimTokenTtlMs: number;
+  /** How long a rotated-out certificate keeps working if its successor is never used. */
+  readonly rotationOverlapMs: number;
+  /** How long a published CRL is valid (nextUpdate); it is re-signed well before that. */
+  readonly crlValidityMs: number;
+}
+
+export interface IssuedCertificate {
+  readonly deviceId: string;
+  readonly serial: string;
+  readonly certificatePem: string;
+  /** Root and issuing CA certificates, PEM, for the device's trust store. */
+  readonly caChainPem: string;
+  readonly notAfter: number;
+}
+
+export interface IssuedClaimToken {
+  readonly deviceId: string;
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+/** What the gateway learns from a verified TLS peer certificate. */
+export interface PeerCertificate {
+  readonly deviceId: string;
+  /** SHA-256 of the DER certificate, lower-case hex without separators. */
+  readonly fingerprint: string;
+  /** Serial number, hex, as the TLS stack reports it. */
+  readonly serial: string;
+}
+
+const TOKEN = /^bct\.([a-z0-9_]{4,64})\.([A-Za-z0-9_-]{32,128})$/;
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * Device identities: enrollment with one-time claim tokens, issue from CSRs, rotation with
+ * an overlap window, revocation with a re-signed CRL, and the per-session check the
+ * gateway makes on every connection.
+ */
+export class IdentityService {
+  #crl = { issuing: '', root: '' };
+  #crlTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly repo: IdentityRepository,
+    private readonly registry: RegistryService,
+    readonly authority: DeviceAuthority,
+    private readonly settings: IdentitySettings,
+    private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger },
+  ) {}
+
+  /** Signs fresh CRLs now and again every day, well inside their validity. */
+  async start(): Promise<void> {
+    await this.refreshCrl();
+    this.#crlTimer = setInterval(() => void this.refreshCrl().catch((err: unknown) => this.deps.log.error({ err }, 'could not re-sign the CRL')), Math.min(86_400_000, this.settings.crlValidityMs / 4));
+    this.#crlTimer.unref();
+  }
+
+  stop(): void {
+    if (this.#crlTimer) clearInterval(this.#crlTimer);
+  }
+
+  get crlPem(): { readonly issuing: string; readonly root: string } {
+    return this.#crl;
+  }
+
+  async refreshCrl(): Promise<void> {
+    const now = this.deps.clock.now();
+    const revoked = await this.repo.listRevoked(ISSUING_CA_ID);
+    const entries = revoked.map((c) => ({
+      serial: c.serial, revokedAtMs: c.revokedAt ?? now,
+      reason: c.revocationReason === 'superseded' ? x509.X509CrlReason.superseded : c.revocationReason === 'decommissioned' ? x509.X509CrlReason.cessationOfOperation : x509.X509CrlReason.unspecified,
+    }));
+    const next = now + this.settings.crlValidityMs;
+    const issuing = await buildCrl(this.authority.issuing, entries, await this.repo.nextCrlNumber(ISSUING_CA_ID, now), now, next);
+    const root = await buildCrl(this.authority.root, [], await this.repo.nextCrlNumber('root', now), now, next);
+    this.#crl = { issuing: crlPem(issuing), root: crlPem(root) };
+    await this.deps.bus.publish({ type: 'crl.updated', caId: ISSUING_CA_ID, crlNumber: 0 });
+  }
+
+  async createClaimTokens(deviceIds: readonly string[], options: { createdBy: string; ttlMs?: number; batchId?: string }): Promise<IssuedClaimToken[]> {
+    const now = this.deps.clock.now();
+    const expiresAt = now + (options.ttlMs ?? this.settings.claimTokenTtlMs);
+    const issued: IssuedClaimToken[] = [];
+    const records = [];
+    for (const deviceId of deviceIds) {
+      const device = await this.registry.get(deviceId);
+      if (device.state === 'decommissioned' || device.state === 'suspended') {
+        throw new PlatformError('BULWARK_ERR_LIFECYCLE', `device ${deviceId} is ${device.state}; it cannot be enrolled`);
+      }
+      const id = this.deps.ids.next('ct');
+      const secret = randomBytes(32).toString('base64url');
+      records.push({ id, secretHash: sha256(secret).toString('hex'), deviceId, batchId: options.batchId ?? null, expiresAt, usedAt: null, createdAt: now, createdBy: options.createdBy });
+      issued.push({ deviceId, token: `bct.${id}.${secret}`, expiresAt });
+    }
+    await this.repo.insertClaimTokens(records);
+    return issued;
+  }
+
+  /** The claim-token id inside a token's text, for lock-out accounting; nothing is checked. */
+  claimTokenIdOf(text: string): string | undefined {
+    return TOKEN.exec(text)?.[1];
+  }
+
+  /**
+   * Enrolls a device: the claim token is checked and used up (exactly once, even under
+   * concurrent attempts), the CSR's key is certified for the token's device.
+   */
+  async enroll(tokenText: string, csrPem: string): Promise<IssuedCertificate> {
+    const invalid = () => new PlatformError('BULWARK_ERR_CLAIM_TOKEN_INVALID', 'the claim token is not valid');
+    const m = TOKEN.exec(tokenText);
+    if (!m?.[1] || !m[2]) throw invalid();
+    const record = await this.repo.getClaimToken(m[1]);
+    const given = sha256(m[2]);
+    if (!record || !timingSafeEqual(given, Buffer.from(record.secretHash, 'hex'))) throw invalid();
+    const publicKey = await publicKeyFromCsr(csrPem);
+    const device = await this.registry.get(record.deviceId);
+    if (device.state === 'decommissioned' || device.state === 'suspended') throw new PlatformError('BULWARK_ERR_LIFECYCLE', `device ${device.id} is ${device.state}`);
+    if (!(await this.repo.useClaimToken(record.id, this.deps.clock.now()))) throw invalid();
+    const issued = await this.#issue(device.id, publicKey);
+    await this.registry.markProvisioned(device.id);
+    return issued;
+  }
+
+  /** Certifies a CSR for a device directly (factory onboarding with CSRs). */
+  async issueFromCsr(deviceId: string, csrPem: string): Promise<IssuedCertificate> {
+    const device = await this.registry.get(deviceId);
+    if (device.state === 'decommissioned' || device.state === 'suspended') throw new PlatformError('BULWARK_ERR_LIFECYCLE', `device ${deviceId} is ${device.state}`);
+    const issued = await this.#issue(deviceId, await publicKeyFromCsr(csrPem));
+    await this.registry.markProvisioned(deviceId);
+    return issued;
+  }
+
+  /**
+   * A device renews its certificate while the current one is valid. The old one keeps
+   * working until the new one is first used, or until the overlap window ends.
+   */
+  async rotate(peer: PeerCertificate, csrPem: string): Promise<IssuedCertificate> {
+    const current = await this.#liveCertificate(peer);
+    const issued = await this.#issue(current.deviceId, await publicKeyFromCsr(csrPem));
+    await this.repo.supersedeOthers(current.deviceId, issued.serial, this.deps.clock.now());
+    return issued;
+  }
+
+  /** Operator rotation: certify a new CSR; the device's other certificates retire as in `rotate`. */
+  async reissue(deviceId: string, csrPem: string): Promise<IssuedCertificate> {
+    const issued = await this.issueFromCsr(deviceId, csrPem);
+    await this.repo.supersedeOthers(deviceId, issued.serial, this.deps.clock.now());
+    return issued;
+  }
+
+  async #issue(deviceId: string, publicKey: CryptoKey): Promise<IssuedCertificate> {
+    const now = this.deps.clock.now();
+    const cert = await issueDeviceCertificate(this.authority.issuing, { deviceId, publicKey, nowMs: now, validityDays: this.settings.deviceCertValidityDays });
+    const record: DeviceCertificate = {
+      serial: cert.serialNumber.toLowerCase(), deviceId, caId: ISSUING_CA_ID, fingerprint: fingerprintOf(cert),
+      notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), pem: cert.toString('pem'), createdAt: now,
+      firstUsedAt: null, supersededAt: null, revokedAt: null, revocationReason: null,
+    };
+    await this.repo.insertCertificate(record);
+    return { deviceId, serial: record.serial, certificatePem: record.pem, caChainPem: this.authority.chainPem, notAfter: record.notAfter };
+  }
+
+  async #liveCertificate(peer: PeerCertificate): Promise<DeviceCertificate> {
+    const cert = await this.repo.getCertificateByFingerprint(peer.fingerprint);
+    const now = this.deps.clock.now();
+    if (!cert || cert.deviceId !== peer.deviceId) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is not known to the platform');
+    if (cert.revokedAt !== null) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is revoked');
+    if (cert.notAfter <= now || cert.notBefore > now) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is outside its validity period');
+    if (cert.supersededAt !== null && now - cert.supersededAt > this.settings.rotationOverlapMs) {
+      await this.revokeCertificate(cert.serial, 'superseded');
+      throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate was replaced and its overlap window has ended');
+    }
+    return cert;
+  }
+
+  /**
+   * The gateway's check for a new session: the certificate is the platform's, live, and
+   * its device may connect. The first session with a rotated certificate retires the old ones.
+   */
+  async admitSession(peer: PeerCertificate): Promise<void> {
+    const cert = await this.#liveCertificate(peer);
+    const device = await this.registry.get(cert.deviceId);
+    if (device.state !== 'provisioned' && device.state !== 'active') {
+      throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${device.id} is ${device.state}`);
+    }
+    if (await this.repo.markUsed(cert.serial, this.deps.clock.now())) {
+      const older = (await this.repo.listCertificates(cert.deviceId)).filter((c) => c.serial !== cert.serial && c.supersededAt !== null && c.revokedAt === null);
+      for (const c of older) await this.revokeCertificate(c.serial, 'superseded');
+    }
+    if (device.state === 'provisioned') await this.registry.markActive(device.id);
+  }
+
+  listCertificates(deviceId: string): Promise<DeviceCertificate[]> {
+    return this.repo.listCertificates(deviceId);
+  }
+
+  async revokeCertificate(serial: string, reason: string): Promise<DeviceCertificate> {
+    const cert = await this.repo.getCertificate(serial.toLowerCase());
+    if (!cert) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no certificate with serial ${serial}`);
+    if (!(await this.repo.revoke(cert.serial, this.deps.clock.now(), reason))) throw new PlatformError('BULWARK_ERR_CONFLICT', `certificate ${serial} is already revoked`);
+    await this.refreshCrl();
+    await this.deps.bus.publish({ type: 'certificate.revoked', deviceId: cert.deviceId, serial: cert.serial, reason });
+    return (await this.repo.getCertificate(cert.serial)) ?? cert;
+  }
+
+  /** Revokes every live certificate of a device; returns how many. */
+  async revokeDevice(deviceId: string, reason: string): Promise<number> {
+    await this.registry.get(deviceId);
+    const now = this.deps.clock.now();
+    const live = (await this.repo.listCertificates(deviceId)).filter((c) => c.revokedAt === null);
+    let n = 0;
+    for (const c of live) if (await this.repo.revoke(c.serial, now, reason)) n += 1;
+    await this.refreshCrl();
+    for (const c of live) await this.deps.bus.publish({ type: 'certificate.revoked', deviceId, serial: c.serial, reason });
+    return n;
+  }
+}

@@ -1,0 +1,61 @@
+/** The device inventory: what each device is, where it is in its life, and whether it is connected. */
+export const LIFECYCLE_STATES = ['manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+export interface Connectivity {
+  readonly online: boolean;
+  /** When the current session began; null while offline. */
+  readonly onlineSince: number | null;
+  readonly lastSeenAt: number | null;
+  readonly connectCount: number;
+  readonly lastDisconnectAt: number | null;
+  readonly lastDisconnectReason: string | null;
+}
+
+export interface DeviceAttributes {
+  readonly serial: string | null;
+  readonly model: string | null;
+  readonly hardwareRevision: string | null;
+  readonly firmwareVersion: string | null;
+  readonly securityVersion: number | null;
+  readonly owner: string | null;
+  readonly location: string | null;
+  readonly tags: string[];
+}
+
+export interface Device extends DeviceAttributes {
+  readonly id: string;
+  readonly state: LifecycleState;
+  /** The state a suspended device returns to on resume. */
+  readonly suspendedFrom: LifecycleState | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly connectivity: Connectivity;
+}
+
+export interface DeviceFilter {
+  readonly state?: LifecycleState;
+  readonly model?: string;
+  readonly tag?: string;
+  readonly firmwareVersion?: string;
+  readonly online?: boolean;
+  /** Only ids after this one (keyset paging, ordered by id). */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface DeviceRepository {
+  insert(d: Device): Promise<void>;
+  /** Inserts many in one transaction; all or nothing. */
+  insertMany(devices: readonly Device[]): Promise<void>;
+  get(id: string): Promise<Device | undefined>;
+  list(filter: DeviceFilter): Promise<Device[]>;
+  countByState(): Promise<Record<string, number>>;
+  updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean>;
+  /** Moves the device to `to` only if it is in one of `from`; false when it was not. */
+  transition(id: string, from: readonly LifecycleState[], to: LifecycleState, at: number, suspendedFrom?: LifecycleState | null): Promise<boolean>;
+  recordConnect(id: string, at: number): Promise<void>;
+  recordDisconnect(id: string, at: number, reason: string): Promise<void>;
+  /** Marks every device offline (embedded start-up: no session survives a restart). */
+  markAllOffline(at: number, reason: string): Promise<number>;
+}

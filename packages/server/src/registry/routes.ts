@@ -1,0 +1,91 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { type DeviceAttributes, type DeviceFilter, LIFECYCLE_STATES } from './registry.js';
+import type { RegistryService } from './service.js';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const Text = Type.String({ minLength: 1, maxLength: 128 });
+const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:=-]+$' });
+const State = Type.Enum([...LIFECYCLE_STATES]);
+
+export const DeviceSchema = Type.Object({
+  id: Type.String(), serial: Nullable(Type.String()), model: Nullable(Type.String()), hardwareRevision: Nullable(Type.String()),
+  firmwareVersion: Nullable(Type.String()), securityVersion: Type.Union([Type.Integer(), Type.Null()]),
+  owner: Nullable(Type.String()), location: Nullable(Type.String()), tags: Type.Array(Type.String()),
+  state: Type.String(), createdAt: Type.Integer(), updatedAt: Type.Integer(),
+  connectivity: Type.Object({
+    online: Type.Boolean(), onlineSince: Type.Union([Type.Integer(), Type.Null()]), lastSeenAt: Type.Union([Type.Integer(), Type.Null()]),
+    connectCount: Type.Integer(), lastDisconnectAt: Type.Union([Type.Integer(), Type.Null()]), lastDisconnectReason: Nullable(Type.String()),
+  }),
+});
+
+export const NewDeviceSchema = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 128, description: 'Letters, digits, ".", "_", ":" or "-"; becomes the certificate name and the topic level' }),
+  serial: Type.Optional(Text), model: Type.Optional(Text), hardwareRevision: Type.Optional(Text), firmwareVersion: Type.Optional(Text),
+  owner: Type.Optional(Text), location: Type.Optional(Text), tags: Type.Optional(Type.Array(Tag, { maxItems: 32 })),
+}, { additionalProperties: false });
+
+const stripUndefined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+/** Device inventory and lifecycle. */
+export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryService }> = async (app, { registry }) => {
+  app.post('/api/v1/devices', {
+    config: { auth: { scope: 'devices:write' }, audit: 'device.create' },
+    schema: { tags: ['devices'], summary: 'Register a device (state manufactured)', security: bearer, body: NewDeviceSchema, response: { 201: DeviceSchema, ...errorResponses } },
+  }, async (request, reply) => {
+    request.auditTarget = request.body.id;
+    return reply.code(201).send(await registry.create(stripUndefined(request.body)));
+  });
+
+  app.get('/api/v1/devices', {
+    config: { auth: { scope: 'devices:read' } },
+    schema: {
+      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware and connectivity; page with after=<last id>', security: bearer,
+      querystring: Type.Object({
+        state: Type.Optional(State), model: Type.Optional(Text), tag: Type.Optional(Tag), firmware: Type.Optional(Text),
+        online: Type.Optional(Type.Boolean()), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Array(DeviceSchema), ...errorResponses },
+    },
+  }, async (request) => {
+    const q = request.query;
+    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, online: q.online, after: q.after, limit: q.limit }) as unknown as DeviceFilter);
+  });
+
+  app.get('/api/v1/devices/stats', {
+    config: { auth: { scope: 'devices:read' } },
+    schema: { tags: ['devices'], summary: 'Device counts by lifecycle state', security: bearer, response: { 200: Type.Object({ byState: Type.Record(Type.String(), Type.Integer()) }), ...errorResponses } },
+  }, async () => ({ byState: await registry.countByState() }));
+
+  app.get('/api/v1/devices/:id', {
+    config: { auth: { scope: 'devices:read' } },
+    schema: { tags: ['devices'], summary: 'Show a device', security: bearer, params: IdParams, response: { 200: DeviceSchema, ...errorResponses } },
+  }, async (request) => registry.get(request.params.id));
+
+  app.patch('/api/v1/devices/:id', {
+    config: { auth: { scope: 'devices:write' }, audit: 'device.update' },
+    schema: {
+      tags: ['devices'], summary: 'Change inventory attributes (null clears one)', security: bearer, params: IdParams,
+      body: Type.Object({
+        serial: Type.Optional(Nullable(Text)), model: Type.Optional(Nullable(Text)), hardwareRevision: Type.Optional(Nullable(Text)),
+        owner: Type.Optional(Nullable(Text)), location: Type.Optional(Nullable(Text)), tags: Type.Optional(Type.Array(Tag, { maxItems: 32 })),
+      }, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: DeviceSchema, ...errorResponses },
+    },
+  }, async (request) => {
+    request.auditTarget = request.params.id;
+    return registry.update(request.params.id, stripUndefined(request.body) as Partial<DeviceAttributes>);
+  });
+
+  const lifecycle = { suspend: 'Suspend a device: its session ends now and it cannot connect until resumed', resume: 'Resume a suspended device', decommission: 'Retire a device for good: its certificates are revoked and its session ends' } as const;
+  for (const verb of ['suspend', 'resume'] as const) {
+    app.post(`/api/v1/devices/:id/${verb}`, {
+      config: { auth: { scope: 'devices:write' }, audit: `device.${verb}` },
+      schema: { tags: ['devices'], summary: lifecycle[verb], security: bearer, params: IdParams, response: { 200: DeviceSchema, ...errorResponses } },
+    }, async (request) => {
+      request.auditTarget = request.params.id;
+      return verb === 'suspend' ? registry.suspend(request.params.id) : registry.resume(request.params.id);
+    });
+  }
+};

@@ -1,0 +1,140 @@
+import { type Clock, PlatformError } from '@bulwark/core';
+import { deviceIdProblem } from '@bulwark/protocol';
+import type { EventBus } from '../bus/index.js';
+import type { Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from './registry.js';
+
+export type NewDevice = { readonly id: string } & Partial<DeviceAttributes>;
+
+const TAG = /^[A-Za-z0-9._:=-]{1,64}$/;
+
+const EMPTY_ATTRIBUTES: DeviceAttributes = {
+  serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+};
+
+/** Who may move where. Decommissioned is final. */
+const TRANSITIONS: Readonly<Record<string, readonly LifecycleState[]>> = {
+  provision: ['manufactured', 'provisioned', 'active'],
+  activate: ['provisioned'],
+  suspend: ['manufactured', 'provisioned', 'active'],
+  resume: ['suspended'],
+  decommission: ['manufactured', 'provisioned', 'active', 'suspended'],
+};
+
+export class RegistryService {
+  constructor(private readonly repo: DeviceRepository, private readonly clock: Clock, private readonly bus: EventBus) {}
+
+  validateId(id: string): void {
+    const problem = deviceIdProblem(id);
+    if (problem) throw new PlatformError('BULWARK_ERR_DEVICE_ID_INVALID', `"${id}" cannot be a device id (${problem.replace(/_/g, ' ')})`);
+  }
+
+  #build(input: NewDevice): Device {
+    this.validateId(input.id);
+    const tags = [...new Set(input.tags ?? [])];
+    for (const tag of tags) if (!TAG.test(tag)) throw new PlatformError('BULWARK_ERR_VALIDATION', `tag "${tag}" must be 1-64 characters of letters, digits, ".", "_", ":", "=" or "-"`);
+    const now = this.clock.now();
+    return {
+      ...EMPTY_ATTRIBUTES, ...input, tags, id: input.id, state: 'manufactured', suspendedFrom: null, createdAt: now, updatedAt: now,
+      connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+    };
+  }
+
+  async create(input: NewDevice): Promise<Device> {
+    const device = this.#build(input);
+    if (await this.repo.get(device.id)) throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${device.id} already exists`);
+    await this.repo.insert(device);
+    return device;
+  }
+
+  /** Creates every device or none; refuses the whole batch if any id is invalid, repeated or taken. */
+  async createMany(inputs: readonly NewDevice[]): Promise<Device[]> {
+    const devices = inputs.map((i) => this.#build(i));
+    const seen = new Set<string>();
+    for (const d of devices) {
+      if (seen.has(d.id)) throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${d.id} appears twice in the batch`);
+      seen.add(d.id);
+    }
+    const taken: string[] = [];
+    for (const d of devices) if (await this.repo.get(d.id)) taken.push(d.id);
+    if (taken.length > 0) throw new PlatformError('BULWARK_ERR_CONFLICT', `devices already exist: ${taken.slice(0, 10).join(', ')}${taken.length > 10 ? ', …' : ''}`, { details: { taken: taken.length } });
+    await this.repo.insertMany(devices);
+    return devices;
+  }
+
+  async get(id: string): Promise<Device> {
+    const d = await this.repo.get(id);
+    if (!d) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no device ${id}`);
+    return d;
+  }
+
+  find(id: string): Promise<Device | undefined> {
+    return this.repo.get(id);
+  }
+
+  list(filter: DeviceFilter): Promise<Device[]> {
+    return this.repo.list(filter);
+  }
+
+  countByState(): Promise<Record<string, number>> {
+    return this.repo.countByState();
+  }
+
+  async update(id: string, attrs: Partial<DeviceAttributes>): Promise<Device> {
+    const device = await this.get(id);
+    if (device.state === 'decommissioned') throw new PlatformError('BULWARK_ERR_LIFECYCLE', `device ${id} is decommissioned`);
+    if (attrs.tags) for (const tag of attrs.tags) if (!TAG.test(tag)) throw new PlatformError('BULWARK_ERR_VALIDATION', `tag "${tag}" is not allowed`);
+    await this.repo.updateAttributes(id, attrs, this.clock.now());
+    return this.get(id);
+  }
+
+  async #move(id: string, action: keyof typeof TRANSITIONS, to: (d: Device) => LifecycleState, suspendedFrom?: (d: Device) => LifecycleState | null): Promise<Device> {
+    const device = await this.get(id);
+    const from = TRANSITIONS[action] ?? [];
+    if (!from.includes(device.state)) {
+      throw new PlatformError('BULWARK_ERR_LIFECYCLE', `cannot ${action} device ${id}: it is ${device.state}`, { details: { state: device.state, allowedFrom: from } });
+    }
+    const moved = await this.repo.transition(id, [device.state], to(device), this.clock.now(), suspendedFrom ? suspendedFrom(device) : null);
+    if (!moved) throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${id} changed state while this request ran; retry`);
+    return this.get(id);
+  }
+
+  /** Enrollment gave the device a certificate. Active devices stay active (re-enrollment after a reset). */
+  async markProvisioned(id: string): Promise<Device> {
+    const d = await this.get(id);
+    if (d.state === 'active' || d.state === 'provisioned') return d;
+    return this.#move(id, 'provision', () => 'provisioned');
+  }
+
+  /** First connection of a provisioned device. */
+  async markActive(id: string): Promise<void> {
+    await this.repo.transition(id, TRANSITIONS.activate ?? [], 'active', this.clock.now());
+  }
+
+  async suspend(id: string): Promise<Device> {
+    const d = await this.#move(id, 'suspend', () => 'suspended', (before) => before.state);
+    await this.bus.publish({ type: 'device.suspended', deviceId: id });
+    return d;
+  }
+
+  resume(id: string): Promise<Device> {
+    return this.#move(id, 'resume', (d) => d.suspendedFrom ?? 'provisioned');
+  }
+
+  async decommission(id: string): Promise<Device> {
+    const d = await this.#move(id, 'decommission', () => 'decommissioned');
+    await this.bus.publish({ type: 'device.decommissioned', deviceId: id });
+    return d;
+  }
+
+  recordConnect(id: string): Promise<void> {
+    return this.repo.recordConnect(id, this.clock.now());
+  }
+
+  recordDisconnect(id: string, reason: string): Promise<void> {
+    return this.repo.recordDisconnect(id, this.clock.now(), reason);
+  }
+
+  markAllOffline(reason: string): Promise<number> {
+    return this.repo.markAllOffline(this.clock.now(), reason);
+  }
+}

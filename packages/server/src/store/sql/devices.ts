@@ -1,0 +1,130 @@
+import type { Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
+import type { SqlClient, SqlValue } from '../sql-client.js';
+import { fromJson, num, toJson } from './json.js';
+
+interface DeviceRow {
+  id: string; serial: string | null; model: string | null; hardware_revision: string | null; firmware_version: string | null;
+  security_version: number | null; owner: string | null; location: string | null; tags: string; state: string;
+  suspended_from: string | null; created_at: number; updated_at: number; online_since: number | null; last_seen_at: number | null;
+  connect_count: number; last_disconnect_at: number | null; last_disconnect_reason: string | null;
+}
+
+const toDevice = (r: DeviceRow): Device => ({
+  id: r.id,
+  serial: r.serial,
+  model: r.model,
+  hardwareRevision: r.hardware_revision,
+  firmwareVersion: r.firmware_version,
+  securityVersion: num(r.security_version),
+  owner: r.owner,
+  location: r.location,
+  tags: fromJson<string[]>(r.tags) ?? [],
+  state: r.state as LifecycleState,
+  suspendedFrom: r.suspended_from as LifecycleState | null,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+  connectivity: {
+    online: r.online_since !== null,
+    onlineSince: num(r.online_since),
+    lastSeenAt: num(r.last_seen_at),
+    connectCount: Number(r.connect_count),
+    lastDisconnectAt: num(r.last_disconnect_at),
+    lastDisconnectReason: r.last_disconnect_reason,
+  },
+});
+
+const ATTRIBUTE_COLUMNS: Readonly<Record<keyof DeviceAttributes, string>> = {
+  serial: 'serial', model: 'model', hardwareRevision: 'hardware_revision', firmwareVersion: 'firmware_version',
+  securityVersion: 'security_version', owner: 'owner', location: 'location', tags: 'tags',
+};
+
+const INSERT = `INSERT INTO devices (id, serial, model, hardware_revision, firmware_version, security_version, owner, location, tags,
+  state, suspended_from, created_at, updated_at, online_since, last_seen_at, connect_count, last_disconnect_at, last_disconnect_reason)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, 0, NULL, NULL)`;
+
+const insertParams = (d: Device): SqlValue[] => [
+  d.id, d.serial, d.model, d.hardwareRevision, d.firmwareVersion, d.securityVersion, d.owner, d.location, toJson(d.tags),
+  d.state, d.suspendedFrom, d.createdAt, d.updatedAt,
+];
+
+export class SqlDeviceRepository implements DeviceRepository {
+  constructor(private readonly db: SqlClient) {}
+
+  async insert(d: Device): Promise<void> {
+    await this.db.run(INSERT, insertParams(d));
+  }
+
+  async insertMany(devices: readonly Device[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const d of devices) await tx.run(INSERT, insertParams(d));
+    });
+  }
+
+  async get(id: string): Promise<Device | undefined> {
+    const row = await this.db.get<DeviceRow>('SELECT * FROM devices WHERE id = $1', [id]);
+    return row && toDevice(row);
+  }
+
+  async list(f: DeviceFilter): Promise<Device[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const add = (clause: string, value: SqlValue) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (f.state !== undefined) add('state = ?', f.state);
+    if (f.model !== undefined) add('model = ?', f.model);
+    if (f.firmwareVersion !== undefined) add('firmware_version = ?', f.firmwareVersion);
+    // Tags are restricted to characters that need no escaping inside a LIKE pattern.
+    if (f.tag !== undefined) add('tags LIKE ?', `%${JSON.stringify(f.tag)}%`);
+    if (f.online !== undefined) where.push(f.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');
+    if (f.after !== undefined) add('id > ?', f.after);
+    params.push(f.limit);
+    const sql = `SELECT * FROM devices ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+    return (await this.db.all<DeviceRow>(sql, params)).map(toDevice);
+  }
+
+  async countByState(): Promise<Record<string, number>> {
+    const rows = await this.db.all<{ state: string; n: number }>('SELECT state, COUNT(*) AS n FROM devices GROUP BY state');
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
+  async updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean> {
+    const sets: string[] = [];
+    const params: SqlValue[] = [id, at];
+    for (const [key, column] of Object.entries(ATTRIBUTE_COLUMNS) as [keyof DeviceAttributes, string][]) {
+      if (!(key in attrs)) continue;
+      const value = attrs[key];
+      params.push(key === 'tags' ? toJson(value) : (value as SqlValue | undefined) ?? null);
+      sets.push(`${column} = $${params.length}`);
+    }
+    return (await this.db.run(`UPDATE devices SET ${[...sets, 'updated_at = $2'].join(', ')} WHERE id = $1`, params)) === 1;
+  }
+
+  async transition(id: string, from: readonly LifecycleState[], to: LifecycleState, at: number, suspendedFrom: LifecycleState | null = null): Promise<boolean> {
+    const placeholders = from.map((_, i) => `$${i + 5}`).join(', ');
+    const changed = await this.db.run(
+      `UPDATE devices SET state = $2, updated_at = $3, suspended_from = $4 WHERE id = $1 AND state IN (${placeholders})`,
+      [id, to, at, suspendedFrom, ...from],
+    );
+    return changed === 1;
+  }
+
+  async recordConnect(id: string, at: number): Promise<void> {
+    await this.db.run('UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1 WHERE id = $1', [id, at]);
+  }
+
+  async recordDisconnect(id: string, at: number, reason: string): Promise<void> {
+    await this.db.run(
+      'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3 WHERE id = $1',
+      [id, at, reason],
+    );
+  }
+
+  async markAllOffline(at: number, reason: string): Promise<number> {
+    return this.db.run(
+      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2 WHERE online_since IS NOT NULL',
+      [at, reason],
+    );
+  }
+}
