@@ -90,13 +90,46 @@ export async function withPgConnection<T>(url: string, fn: (client: pg.Client) =
   }
 }
 
+/** Schemas older than this were left by a run that was killed before its clean-up ran. */
+const STALE_SCHEMA_MS = 3_600_000;
+const DEADLOCK_DETECTED = '40P01';
+let staleSwept = false;
+
+/** Drops `t_<base36 ms>_<hex>` schemas created more than an hour ago; once per process. */
+async function sweepStaleSchemas(client: pg.Client): Promise<void> {
+  if (staleSwept) return;
+  staleSwept = true;
+  const { rows } = await client.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-z]+_[0-9a-f]{12}$'");
+  for (const { nspname } of rows) {
+    const createdMs = parseInt(nspname.split('_')[1] ?? '', 36);
+    // Best effort: another test process may be sweeping the same schema.
+    if (Date.now() - createdMs > STALE_SCHEMA_MS) await client.query(`DROP SCHEMA IF EXISTS ${nspname} CASCADE`).catch(() => undefined);
+  }
+}
+
 /**
- * Creates an empty schema with a unique name (`t_<12 hex>`) for one test and drops it,
- * with everything in it, when the test ends. Returns the schema name.
+ * Creates an empty schema with a unique name (`t_<base36 ms>_<12 hex>`) for one test and
+ * drops it, with everything in it, when the test ends. Returns the schema name.
  */
 export async function freshPgSchema(t: TestContext, url: string = requirePgUrl()): Promise<string> {
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  await withPgConnection(url, (c) => c.query(`CREATE SCHEMA ${schema}`));
-  t.after(() => withPgConnection(url, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)));
+  const schema = `t_${Date.now().toString(36)}_${randomBytes(6).toString('hex')}`;
+  await withPgConnection(url, async (c) => {
+    await sweepStaleSchemas(c);
+    await c.query(`CREATE SCHEMA ${schema}`);
+  });
+  // Pools left open on the schema are idle by then and hold no locks; a leaked transaction
+  // would, and the lock timeout turns that hang into a failed clean-up.
+  // A deadlock with a straggling transaction is retried (PostgreSQL aborts one side at once).
+  t.after(() => withPgConnection(url, async (c) => {
+    await c.query("SET lock_timeout = '10s'");
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt === 3) throw err;
+      }
+    }
+  }));
   return schema;
 }

@@ -19,6 +19,20 @@ async function withItems(make: MakeSqlClient, t: TestContext): Promise<SqlClient
   return db;
 }
 
+/**
+ * Awaits every promise, then throws if any rejected. Unlike Promise.all it leaves no work
+ * running into the test's clean-up (on PostgreSQL, a schema dropped under a live transaction).
+ */
+export async function settleAll<T>(work: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(work);
+  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (failed.length > 0) {
+    const first = failed[0] instanceof Error ? failed[0].message : String(failed[0]);
+    throw new AggregateError(failed, `${failed.length} of ${results.length} failed; the first: ${first}`);
+  }
+  return results.map((r) => (r.status === 'fulfilled' ? r.value : (undefined as never)));
+}
+
 async function ids(db: SqlClient): Promise<string[]> {
   return (await db.all<{ id: string }>('SELECT id FROM items ORDER BY id')).map((r) => r.id);
 }
@@ -150,7 +164,7 @@ export function describeSqlClient(make: MakeSqlClient): void {
       const db = await make(t);
       await db.run('CREATE TABLE counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)');
       await db.run('INSERT INTO counter (id, n) VALUES (1, 0)');
-      const seen = await Promise.all(Array.from({ length: 30 }, () => db.transaction(async (tx) => {
+      const seen = await settleAll(Array.from({ length: 30 }, () => db.transaction(async (tx) => {
         const row = await tx.get<{ n: number }>('UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n');
         return row?.n;
       })));

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, describe, it } from 'node:test';
+import { ManualClock } from '@bulwark/core';
+import { describeApiKeyRepository } from '../contract/api-key-repository.contract.js';
+import { appendEvent, describeAuditRepository, verifyRepository } from '../contract/audit-repository.contract.js';
+import { T0, describePrincipalRepository, principal } from '../contract/principal-repository.contract.js';
+import { describeSecretRepository } from '../contract/secret-repository.contract.js';
+import { describeSqlClient } from '../contract/sql-client.contract.js';
+import { type Store, openStore } from '../store.js';
+import { SqliteClient } from './sqlite-client.js';
+
+interface Closable { close(): Promise<void> }
+
+/** A database path in a temporary directory, removed after everything tracked is closed. */
+function tempDb(t: TestContext): { path: string; track<T extends Closable>(x: T): T } {
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-sqlite-'));
+  const opened: Closable[] = [];
+  t.after(async () => {
+    try {
+      for (const x of opened) await x.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  return { path: join(dir, 'bulwark.db'), track: (x) => (opened.push(x), x) };
+}
+
+async function sqliteClient(t: TestContext): Promise<SqliteClient> {
+  const db = tempDb(t);
+  return db.track(new SqliteClient(db.path));
+}
+
+async function sqliteStore(t: TestContext): Promise<Store> {
+  const db = tempDb(t);
+  return db.track(await openStore({ engine: 'sqlite', location: db.path }, new ManualClock()));
+}
+
+describe('SQLite store (real file)', () => {
+  describeSqlClient(sqliteClient);
+  describePrincipalRepository(sqliteStore);
+  describeApiKeyRepository(sqliteStore);
+  describeAuditRepository(sqliteStore);
+  describeSecretRepository(sqliteStore);
+
+  it('keeps its data when the file is closed and opened again', async (t) => {
+    const db = tempDb(t);
+    const first = db.track(await openStore({ engine: 'sqlite', location: db.path }, new ManualClock()));
+    await first.principals.insert(principal('usr_1', { name: 'alice' }));
+    for (let i = 0; i < 3; i += 1) await appendEvent(first.audit, T0 + i);
+    await first.close();
+
+    const second = db.track(await openStore({ engine: 'sqlite', location: db.path }, new ManualClock()));
+    assert.deepEqual(await second.principals.getByName('alice'), principal('usr_1', { name: 'alice' }));
+    assert.equal((await appendEvent(second.audit, T0 + 3)).seq, 4);
+    const report = await verifyRepository(second.audit);
+    assert.equal(report.ok, true, report.message);
+    assert.equal(report.entriesChecked, 4);
+  });
+
+  it('reports a file it cannot open as an unavailable store', async (t) => {
+    const { path } = tempDb(t);
+    await assert.rejects(openStore({ engine: 'sqlite', location: join(path, 'no', 'such', 'dir.db') }, new ManualClock()),
+      (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_STORE_UNAVAILABLE');
+  });
+});
