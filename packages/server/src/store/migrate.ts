@@ -10,9 +10,10 @@ const PG_MIGRATION_LOCK = 7_311_001;
  * start together take turns; SQLite's write lock does the same in embedded mode.
  */
 export async function migrate(db: SqlClient, clock: Clock): Promise<number[]> {
-  await db.run('CREATE TABLE IF NOT EXISTS schema_migrations (id BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
   return db.transaction(async (tx) => {
+    // Lock before anything else: nodes creating schema_migrations together collide in pg_type.
     if (db.engine === 'postgres') await tx.run(`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`);
+    await tx.run('CREATE TABLE IF NOT EXISTS schema_migrations (id BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
     const done = new Set((await tx.all<{ id: number }>('SELECT id FROM schema_migrations')).map((r) => Number(r.id)));
     const applied: number[] = [];
     for (const m of MIGRATIONS) {

@@ -20,7 +20,7 @@ export interface SqlClient extends SqlExecutor {
   readonly engine: SqlEngine;
   /**
    * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
-   * Statements issued through `tx` belong to the transaction; other callers wait for it.
+   * Statements issued through `tx` belong to the transaction; other callers never see or join them.
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Resolves when the engine answers a trivial query. */

@@ -105,6 +105,7 @@ export class MqttGateway {
 
   /** Starts listening; resolves with the bound port. */
   async start(): Promise<number> {
+    await this.#broker.listen();
     const server = await this.#issueServerCertificate();
     const tlsServer = createServer({
       ...this.#contextOptions(),

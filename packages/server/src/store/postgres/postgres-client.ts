@@ -20,8 +20,11 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/** Unique and foreign-key violations are the caller's conflict; anything else means the store failed. */
 function wrap(cause: unknown): PlatformError {
-  return new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `PostgreSQL: ${(cause as Error).message}`, { cause });
+  const code = (cause as { code?: string }).code;
+  const errCode = code === '23505' || code === '23503' ? 'BULWARK_ERR_CONFLICT' : 'BULWARK_ERR_STORE_UNAVAILABLE';
+  return new PlatformError(errCode, `PostgreSQL: ${(cause as Error).message}`, { cause });
 }
 
 function executor(q: (text: string, values: SqlValue[]) => Promise<pg.QueryResult>): SqlExecutor {

@@ -74,15 +74,15 @@ export class SqliteClient implements SqlClient {
   readonly #exec: SqlExecutor = {
     all: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => {
       const { stmt, args } = this.#prepare(sql, params);
-      return stmt.all(...args) as T[];
+      return guarded(() => stmt.all(...args) as T[]);
     },
     get: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => {
       const { stmt, args } = this.#prepare(sql, params);
-      return stmt.get(...args) as T | undefined;
+      return guarded(() => stmt.get(...args) as T | undefined);
     },
     run: async (sql: string, params: readonly SqlValue[] = []) => {
       const { stmt, args } = this.#prepare(sql, params);
-      return stmt.run(...args).changes;
+      return guarded(() => stmt.run(...args).changes);
     },
   };
 
@@ -108,5 +108,16 @@ export class SqliteClient implements SqlClient {
   /** Runs a script of several statements (migrations only). */
   execScript(sql: string): void {
     this.#db.exec(sql);
+  }
+}
+
+/** Constraint violations are the caller's conflict; any other engine error means the store failed. */
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (cause) {
+    const code = (cause as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_CONSTRAINT')) throw new PlatformError('BULWARK_ERR_CONFLICT', `SQLite: ${(cause as Error).message}`, { cause });
+    throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `SQLite: ${(cause as Error).message}`, { cause });
   }
 }
