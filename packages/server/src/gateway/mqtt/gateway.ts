@@ -119,8 +119,11 @@ export class MqttGateway {
     this.#server = tlsServer;
     tlsServer.on('secureConnection', (socket) => this.#broker.handle(socket));
     tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket) => {
-      this.#metrics.tlsRefused.inc({ reason: tlsReason(err) });
-      this.deps.log.info({ remote: socket.remoteAddress, reason: tlsReason(err), err: err.message }, 'TLS handshake refused');
+      // A client certificate that fails verification ends the handshake with the verdict in authorizationError.
+      const verdict = (socket as TLSSocket & { authorizationError?: string }).authorizationError;
+      const reason = tlsReason(verdict ?? `${err.code ?? ''} ${err.message}`);
+      this.#metrics.tlsRefused.inc({ reason });
+      this.deps.log.info({ remote: socket.remoteAddress, reason, verdict, err: err.message }, 'TLS handshake refused');
     });
     this.#unsubscribe.push(
       this.deps.bus.subscribe('crl.updated', () => this.#reloadContext()),
@@ -264,13 +267,15 @@ export class MqttGateway {
 
 const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
 
-function tlsReason(err: Error & { code?: string }): string {
-  const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
+/** A short, bounded label for why a handshake failed, from OpenSSL's verdict or the socket error. */
+function tlsReason(detail: string): string {
+  const text = detail.toLowerCase().replace(/_/g, ' ');
   if (text.includes('revoked')) return 'revoked';
   if (text.includes('expired')) return 'expired';
   if (text.includes('not yet valid')) return 'not_yet_valid';
-  if (text.includes('peer did not return a certificate') || text.includes('no certificate')) return 'no_certificate';
-  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('self-signed') || text.includes('self signed')) return 'unknown_ca';
+  if (text.includes('peer did not return a certificate') || text.includes('no certificate') || text.includes('certificate required')) return 'no_certificate';
+  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('unable to verify') || text.includes('self signed') || text.includes('self-signed')) return 'unknown_ca';
+  if (text.includes('crl')) return 'crl_problem';
   if (text.includes('version') || text.includes('protocol')) return 'protocol_version';
   if (text.includes('cipher')) return 'no_shared_cipher';
   return 'other';
