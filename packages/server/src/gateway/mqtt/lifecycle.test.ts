@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import mqtt from 'mqtt';
+import type mqtt from 'mqtt';
 import { startTestServer, tempDir } from '../../testing/harness.js';
 import { closed, connect, connectDevice, enrollDevice, makeDeviceKeys, tlsOptions } from '../../testing/devices.js';
 
