@@ -11,7 +11,8 @@ import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
-import { IdentityService, loadOrCreateAuthority } from './identity/index.js';
+import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
+import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
@@ -96,7 +97,14 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     // Embedded mode: no MQTT session survives a restart.
     await registry.markAllOffline('server_restarted');
     const authority = await loadOrCreateAuthority(store.identity, vault, clock, logger);
-    const identity = new IdentityService(store.identity, registry, authority, config.identity, { clock, ids, bus, log: logger });
+    const manufacturers = new ManufacturerCas(store.identity, { clock, ids, bus });
+    await manufacturers.load();
+    const identity = new IdentityService(store.identity, registry, authority, config.identity, manufacturers, {
+      clock, ids, bus, log: logger,
+      onProvisioned: async (deviceId, caId) => {
+        await audit.record({ actor: 'system', action: 'device.provision-jit', target: deviceId, result: 'ok', requestId: null, source: null, details: { caId } });
+      },
+    });
     await identity.start();
     const mqtt = config.mqtt.enabled
       ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry })
@@ -134,6 +142,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(secretsRoutes, { vault });
     await app.register(registryRoutes, { registry });
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
+    await app.register(manufacturerRoutes, { manufacturers });
     await app.ready();
 
     let started = false;

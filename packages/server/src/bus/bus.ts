@@ -7,7 +7,8 @@ export type PlatformEvent =
   | { readonly type: 'device.suspended'; readonly deviceId: string }
   | { readonly type: 'device.decommissioned'; readonly deviceId: string }
   | { readonly type: 'certificate.revoked'; readonly deviceId: string; readonly serial: string; readonly reason: string }
-  | { readonly type: 'crl.updated'; readonly caId: string; readonly crlNumber: number };
+  | { readonly type: 'crl.updated'; readonly caId: string; readonly crlNumber: number }
+  | { readonly type: 'trust.changed' };
 
 export type EventType = PlatformEvent['type'];
 export type EventOf<T extends EventType> = Extract<PlatformEvent, { type: T }>;

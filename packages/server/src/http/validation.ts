@@ -25,7 +25,15 @@ export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
   return ({ schema, httpPart }) => {
-    const ajv = httpPart === 'body' ? strict : coercing;
-    return ajv.compile(schema as object) as ValidateFunction;
+    if (httpPart !== 'body') return coercing.compile(schema as object) as ValidateFunction;
+    const validate = strict.compile(schema as object);
+    // A POST without a body is checked as an empty object: routes whose fields are all
+    // optional accept it, routes with required fields say which one is missing.
+    const check = Object.assign((data: unknown) => {
+      const ok = validate(data === undefined || data === null ? {} : data);
+      check.errors = validate.errors ?? null;
+      return ok;
+    }, { errors: null as ValidateFunction['errors'] | null });
+    return check as ValidateFunction;
   };
 }

@@ -34,7 +34,7 @@ export async function loadOrCreateAuthority(repo: IdentityRepository, vault: Sec
     const records: [string, 'root' | 'issuing', CaKeyPair][] = [[ROOT_CA_ID, 'root', created.root], [ISSUING_CA_ID, 'issuing', created.issuing]];
     for (const [id, kind, pair] of records) {
       await vault.put(keySecret(id), await exportPkcs8(pair.privateKey));
-      const record: CaRecord = { id, kind, name: pair.cert.subject, certPem: pair.cert.toString('pem'), fingerprint: fingerprintOf(pair.cert), createdAt: now, disabledAt: null };
+      const record: CaRecord = { id, kind, name: pair.cert.subject, certPem: pair.cert.toString('pem'), fingerprint: fingerprintOf(pair.cert), provisioning: null, crlPem: null, createdAt: now, disabledAt: null };
       await repo.insertCa(record);
     }
     log.info({ root: fingerprintOf(created.root.cert), issuing: fingerprintOf(created.issuing.cert) }, 'created the device certificate authority');

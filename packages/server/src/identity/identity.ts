@@ -1,6 +1,18 @@
 /** Stored identity material: CAs, device certificates and one-time claim tokens. */
 export type CaKind = 'root' | 'issuing' | 'manufacturer';
 
+/**
+ * Which devices carrying a manufacturer CA's certificates are provisioned on first connect:
+ * those in the allow list, or those whose id matches the pattern (anchored).
+ */
+export interface ProvisioningRule {
+  readonly allowList?: readonly string[];
+  readonly idPattern?: string;
+  /** Inventory attributes given to devices provisioned through this rule. */
+  readonly model?: string;
+  readonly tags?: readonly string[];
+}
+
 export interface CaRecord {
   readonly id: string;
   readonly kind: CaKind;
@@ -8,6 +20,10 @@ export interface CaRecord {
   readonly certPem: string;
   /** SHA-256 of the DER certificate, hex. */
   readonly fingerprint: string;
+  /** Manufacturer CAs only: who is provisioned just in time. */
+  readonly provisioning: ProvisioningRule | null;
+  /** Manufacturer CAs only: the manufacturer's CRL, required because the gateway checks revocation on every CA. */
+  readonly crlPem: string | null;
   readonly createdAt: number;
   readonly disabledAt: number | null;
 }
@@ -45,6 +61,8 @@ export interface ClaimToken {
 export interface IdentityRepository {
   insertCa(ca: CaRecord): Promise<void>;
   listCas(): Promise<CaRecord[]>;
+  updateCaCrl(id: string, crlPem: string): Promise<boolean>;
+  setCaDisabled(id: string, at: number | null): Promise<boolean>;
   insertCertificate(cert: DeviceCertificate): Promise<void>;
   getCertificate(serial: string): Promise<DeviceCertificate | undefined>;
   getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;

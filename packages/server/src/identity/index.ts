@@ -5,3 +5,6 @@ export type { DeviceAuthority } from './authority.js';
 export { issueServerCertificate, deviceIdOf, DEVICE_URN_PREFIX } from './pki.js';
 export { pkcs8Pem, exportPkcs8 } from './x509.js';
 export type { CaRecord, ClaimToken, DeviceCertificate, IdentityRepository } from './identity.js';
+export { ManufacturerCas } from './manufacturers.js';
+export type { NewManufacturerCa } from './manufacturers.js';
+export type { ProvisioningRule } from './identity.js';

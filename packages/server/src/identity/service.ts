@@ -4,6 +4,7 @@ import type { EventBus } from '../bus/index.js';
 import type { RegistryService } from '../registry/index.js';
 import { type DeviceAuthority, ISSUING_CA_ID, fingerprintOf } from './authority.js';
 import type { DeviceCertificate, IdentityRepository } from './identity.js';
+import type { ManufacturerCas } from './manufacturers.js';
 import { buildCrl, crlPem, issueDeviceCertificate, publicKeyFromCsr } from './pki.js';
 import { x509 } from './x509.js';
 
@@ -38,6 +39,11 @@ export interface PeerCertificate {
   readonly fingerprint: string;
   /** Serial number, hex, as the TLS stack reports it. */
   readonly serial: string;
+  /** What just-in-time provisioning needs: the issuer's fingerprint, the DER and the validity. */
+  readonly issuerFingerprint?: string;
+  readonly der?: Buffer;
+  readonly notBefore?: number;
+  readonly notAfter?: number;
 }
 
 const TOKEN = /^bct\.([a-z0-9_]{4,64})\.([A-Za-z0-9_-]{32,128})$/;
@@ -57,7 +63,8 @@ export class IdentityService {
     private readonly registry: RegistryService,
     readonly authority: DeviceAuthority,
     private readonly settings: IdentitySettings,
-    private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger },
+    readonly manufacturers: ManufacturerCas,
+    private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger; onProvisioned: (deviceId: string, caId: string) => Promise<void> },
   ) {}
 
   /** Signs fresh CRLs now and again every day, well inside their validity. */
@@ -173,7 +180,7 @@ export class IdentityService {
   }
 
   async #liveCertificate(peer: PeerCertificate): Promise<DeviceCertificate> {
-    const cert = await this.repo.getCertificateByFingerprint(peer.fingerprint);
+    const cert = (await this.repo.getCertificateByFingerprint(peer.fingerprint)) ?? (await this.#provisionJustInTime(peer));
     const now = this.deps.clock.now();
     if (!cert || cert.deviceId !== peer.deviceId) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is not known to the platform');
     if (cert.revokedAt !== null) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is revoked');
@@ -183,6 +190,33 @@ export class IdentityService {
       throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate was replaced and its overlap window has ended');
     }
     return cert;
+  }
+
+  /**
+   * A certificate from a registered manufacturer CA, seen for the first time: if the CA's
+   * rule allows the device id, register the device and the certificate now.
+   */
+  async #provisionJustInTime(peer: PeerCertificate): Promise<DeviceCertificate | undefined> {
+    const ca = peer.issuerFingerprint ? this.manufacturers.byFingerprint(peer.issuerFingerprint) : undefined;
+    if (!ca || !peer.der || peer.notBefore === undefined || peer.notAfter === undefined) return undefined;
+    if (!this.manufacturers.allows(ca, peer.deviceId)) {
+      throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${peer.deviceId} is not allowed by the provisioning rule of ${ca.name}`);
+    }
+    const now = this.deps.clock.now();
+    if (!(await this.registry.find(peer.deviceId))) {
+      await this.registry.create({ id: peer.deviceId, ...(ca.provisioning?.model ? { model: ca.provisioning.model } : {}), tags: [...(ca.provisioning?.tags ?? [])] });
+    }
+    const device = await this.registry.get(peer.deviceId);
+    if (device.state === 'decommissioned' || device.state === 'suspended') throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${device.id} is ${device.state}`);
+    const record: DeviceCertificate = {
+      serial: peer.serial, deviceId: peer.deviceId, caId: ca.id, fingerprint: peer.fingerprint, notBefore: peer.notBefore, notAfter: peer.notAfter,
+      pem: x509.PemConverter.encode(new Uint8Array(peer.der), 'CERTIFICATE'), createdAt: now, firstUsedAt: null, supersededAt: null, revokedAt: null, revocationReason: null,
+    };
+    await this.repo.insertCertificate(record);
+    await this.registry.markProvisioned(peer.deviceId);
+    await this.deps.onProvisioned(peer.deviceId, ca.id);
+    this.deps.log.info({ deviceId: peer.deviceId, ca: ca.name }, 'provisioned a device just in time');
+    return record;
   }
 
   /**

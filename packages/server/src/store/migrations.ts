@@ -105,6 +105,7 @@ export const MIGRATIONS: readonly Migration[] = [
         cert_pem TEXT NOT NULL,
         fingerprint TEXT NOT NULL UNIQUE,
         provisioning TEXT,
+        crl_pem TEXT,
         created_at BIGINT NOT NULL,
         disabled_at BIGINT
       );

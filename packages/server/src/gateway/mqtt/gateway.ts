@@ -4,7 +4,7 @@ import { type Clock, type Logger, PlatformError } from '@bulwark/core';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
-import { type IdentityService, type PeerCertificate, exportPkcs8, issueServerCertificate, pkcs8Pem } from '../../identity/index.js';
+import { type IdentityService, type PeerCertificate, exportPkcs8, fingerprintOf, issueServerCertificate, pkcs8Pem } from '../../identity/index.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
 import { type MqttMetrics, mqttMetrics } from './metrics.js';
@@ -127,6 +127,7 @@ export class MqttGateway {
     });
     this.#unsubscribe.push(
       this.deps.bus.subscribe('crl.updated', () => this.#reloadContext()),
+      this.deps.bus.subscribe('trust.changed', () => this.#reloadContext()),
       this.deps.bus.subscribe('certificate.revoked', (e) => this.#kick(e.deviceId, 'certificate_revoked', (s) => sameSerial(s.peer.serial, e.serial))),
       this.deps.bus.subscribe('device.suspended', (e) => this.#kick(e.deviceId, 'device_suspended')),
       this.deps.bus.subscribe('device.decommissioned', (e) => this.#kick(e.deviceId, 'device_decommissioned')),
@@ -164,13 +165,23 @@ export class MqttGateway {
 
   /** Trust anchors and CRLs; re-applied whenever the CRL changes, so new handshakes see it at once. */
   #contextOptions(): SecureContextOptions {
-    const { authority, crlPem } = this.deps.identity;
-    return { ca: [authority.root.cert.toString('pem'), authority.issuing.cert.toString('pem')], crl: [crlPem.root, crlPem.issuing] };
+    const { authority, crlPem, manufacturers } = this.deps.identity;
+    const mfr = manufacturers.enabled;
+    return {
+      ca: [authority.root.cert.toString('pem'), authority.issuing.cert.toString('pem'), ...mfr.map((c) => c.certPem)],
+      crl: [crlPem.root, crlPem.issuing, ...mfr.flatMap((c) => (c.crlPem ? [c.crlPem] : []))],
+    };
   }
 
   #reloadContext(): void {
     if (!this.#server) return;
     this.#server.setSecureContext({ ...this.#tls, ...this.#contextOptions(), minVersion: 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
+    // Sessions whose issuer is no longer trusted (a manufacturer CA was disabled) end now.
+    const { authority, manufacturers } = this.deps.identity;
+    const trusted = new Set([fingerprintOf(authority.issuing.cert), fingerprintOf(authority.root.cert), ...manufacturers.enabled.map((c) => c.fingerprint)]);
+    for (const [deviceId, s] of this.#sessions) {
+      if (s.peer.issuerFingerprint && !trusted.has(s.peer.issuerFingerprint)) this.#kick(deviceId, 'issuer_no_longer_trusted');
+    }
   }
 
   async #authenticate(client: Client): Promise<void> {

@@ -1,8 +1,8 @@
-import type { CaKind, CaRecord, ClaimToken, DeviceCertificate, IdentityRepository } from '../../identity/identity.js';
+import type { CaKind, CaRecord, ClaimToken, DeviceCertificate, IdentityRepository, ProvisioningRule } from '../../identity/identity.js';
 import type { SqlClient } from '../sql-client.js';
-import { num } from './json.js';
+import { fromJson, num, toJson } from './json.js';
 
-interface CaRow { id: string; kind: string; name: string; cert_pem: string; fingerprint: string; created_at: number; disabled_at: number | null }
+interface CaRow { id: string; kind: string; name: string; cert_pem: string; fingerprint: string; provisioning: string | null; crl_pem: string | null; created_at: number; disabled_at: number | null }
 interface CertRow {
   serial: string; device_id: string; ca_id: string; fingerprint: string; not_before: number; not_after: number; pem: string;
   created_at: number; first_used_at: number | null; superseded_at: number | null; revoked_at: number | null; revocation_reason: string | null;
@@ -20,14 +20,25 @@ export class SqlIdentityRepository implements IdentityRepository {
 
   async insertCa(ca: CaRecord): Promise<void> {
     await this.db.run(
-      'INSERT INTO pki_cas (id, kind, name, cert_pem, fingerprint, provisioning, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)',
-      [ca.id, ca.kind, ca.name, ca.certPem, ca.fingerprint, ca.createdAt, ca.disabledAt],
+      'INSERT INTO pki_cas (id, kind, name, cert_pem, fingerprint, provisioning, crl_pem, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [ca.id, ca.kind, ca.name, ca.certPem, ca.fingerprint, ca.provisioning === null ? null : toJson(ca.provisioning), ca.crlPem, ca.createdAt, ca.disabledAt],
     );
   }
 
   async listCas(): Promise<CaRecord[]> {
     const rows = await this.db.all<CaRow>('SELECT * FROM pki_cas ORDER BY created_at, id');
-    return rows.map((r) => ({ id: r.id, kind: r.kind as CaKind, name: r.name, certPem: r.cert_pem, fingerprint: r.fingerprint, createdAt: Number(r.created_at), disabledAt: num(r.disabled_at) }));
+    return rows.map((r) => ({
+      id: r.id, kind: r.kind as CaKind, name: r.name, certPem: r.cert_pem, fingerprint: r.fingerprint,
+      provisioning: fromJson<ProvisioningRule>(r.provisioning), crlPem: r.crl_pem, createdAt: Number(r.created_at), disabledAt: num(r.disabled_at),
+    }));
+  }
+
+  async updateCaCrl(id: string, crlPem: string): Promise<boolean> {
+    return (await this.db.run('UPDATE pki_cas SET crl_pem = $2 WHERE id = $1', [id, crlPem])) === 1;
+  }
+
+  async setCaDisabled(id: string, at: number | null): Promise<boolean> {
+    return (await this.db.run("UPDATE pki_cas SET disabled_at = $2 WHERE id = $1 AND kind = 'manufacturer'", [id, at])) === 1;
   }
 
   async insertCertificate(c: DeviceCertificate): Promise<void> {
