@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { startTestServer } from '../../testing/harness.js';
 import { closed, connect, connectDevice, enrollDevice, makeDeviceKeys, subscribeGrant, tlsOptions } from '../../testing/devices.js';
 import { issueDeviceCertificate, publicKeyFromCsr } from '../../identity/pki.js';
@@ -108,5 +109,25 @@ describe('the MQTT gateway', () => {
     }
     const c = await connectDevice(s, good);
     await c.endAsync();
+  });
+});
+
+describe('the gateway TLS configuration', () => {
+  it('refuses TLS 1.0 and 1.1 and non-AEAD suites, and accepts TLS 1.2 and 1.3 with AEAD', async (t) => {
+    const { s, admin } = await fleet(t);
+    const d = await enrollDevice(s, admin, 'tls-1');
+    const handshake = (options: ConnectionOptions) => new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: s.server.mqttPort, servername: 'localhost', key: d.keyPem, cert: d.certPem, ca: d.caPem, ...options }, () => {
+        const suite = `${socket.getProtocol()} ${socket.getCipher().name}`;
+        socket.end();
+        resolve(suite);
+      });
+      socket.once('error', reject);
+    });
+    await assert.rejects(handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }), 'TLS 1.0');
+    await assert.rejects(handshake({ minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), 'TLS 1.1');
+    await assert.rejects(handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA' }), 'CBC suites');
+    assert.match(await handshake({ maxVersion: 'TLSv1.2' }), /^TLSv1\.2 ECDHE-ECDSA-(AES\d+-GCM|CHACHA20-POLY1305)/);
+    assert.match(await handshake({}), /^TLSv1\.3 TLS_(AES_\d+_GCM|CHACHA20_POLY1305)/);
   });
 });
