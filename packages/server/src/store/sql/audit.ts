@@ -1,6 +1,7 @@
 import type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from '../../audit/audit.js';
-import type { SqlClient, SqlValue } from '../sql-client.js';
+import type { SqlClient } from '../sql-client.js';
 import { fromJson } from './json.js';
+import { Where } from './where.js';
 
 interface AuditRow {
   seq: number; ts: number; actor: string; action: string; target: string | null; result: string;
@@ -42,21 +43,11 @@ export class SqlAuditRepository implements AuditRepository {
   }
 
   async list(f: AuditFilter): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    const add = (clause: string, value: SqlValue) => {
-      params.push(value);
-      where.push(clause.replace('?', `$${params.length}`));
-    };
-    if (f.actor !== undefined) add('actor = ?', f.actor);
-    if (f.action !== undefined) add('action = ?', f.action);
-    if (f.result !== undefined) add('result = ?', f.result);
-    if (f.sinceMs !== undefined) add('ts >= ?', f.sinceMs);
-    if (f.untilMs !== undefined) add('ts < ?', f.untilMs);
-    if (f.beforeSeq !== undefined) add('seq < ?', f.beforeSeq);
-    params.push(f.limit);
-    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`;
-    return (await this.db.all<AuditRow>(sql, params)).map(toEntry);
+    const w = new Where()
+      .add('actor = ?', f.actor).add('action = ?', f.action).add('result = ?', f.result)
+      .add('ts >= ?', f.sinceMs).add('ts < ?', f.untilMs).add('seq < ?', f.beforeSeq);
+    const sql = `SELECT * FROM audit_log ${w} ORDER BY seq DESC LIMIT ${w.next(f.limit)}`;
+    return (await this.db.all<AuditRow>(sql, w.params)).map(toEntry);
   }
 
   async scan(afterSeq: number, limit: number): Promise<AuditEntry[]> {

@@ -1,6 +1,7 @@
 import type { Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
+import { Where } from './where.js';
 
 interface DeviceRow {
   id: string; serial: string | null; model: string | null; hardware_revision: string | null; firmware_version: string | null;
@@ -66,22 +67,14 @@ export class SqlDeviceRepository implements DeviceRepository {
   }
 
   async list(f: DeviceFilter): Promise<Device[]> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    const add = (clause: string, value: SqlValue) => {
-      params.push(value);
-      where.push(clause.replace('?', `$${params.length}`));
-    };
-    if (f.state !== undefined) add('state = ?', f.state);
-    if (f.model !== undefined) add('model = ?', f.model);
-    if (f.firmwareVersion !== undefined) add('firmware_version = ?', f.firmwareVersion);
-    // Tags are restricted to characters that need no escaping inside a LIKE pattern.
-    if (f.tag !== undefined) add('tags LIKE ?', `%${JSON.stringify(f.tag)}%`);
-    if (f.online !== undefined) where.push(f.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');
-    if (f.after !== undefined) add('id > ?', f.after);
-    params.push(f.limit);
-    const sql = `SELECT * FROM devices ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
-    return (await this.db.all<DeviceRow>(sql, params)).map(toDevice);
+    const w = new Where()
+      .add('state = ?', f.state).add('model = ?', f.model).add('firmware_version = ?', f.firmwareVersion)
+      // Tags are restricted to characters that need no escaping inside a LIKE pattern.
+      .add('tags LIKE ?', f.tag === undefined ? undefined : `%${JSON.stringify(f.tag)}%`)
+      .add('id > ?', f.after);
+    if (f.online !== undefined) w.raw(f.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');
+    const sql = `SELECT * FROM devices ${w} ORDER BY id LIMIT ${w.next(f.limit)}`;
+    return (await this.db.all<DeviceRow>(sql, w.params)).map(toDevice);
   }
 
   async countByState(): Promise<Record<string, number>> {

@@ -1,0 +1,34 @@
+import type { SqlValue } from '../sql-client.js';
+
+/**
+ * Builds the WHERE clause of a filtered list query with numbered placeholders:
+ * `w.add('state = ?', 'active')` becomes `state = $1` with 'active' as the first parameter.
+ */
+export class Where {
+  readonly params: SqlValue[] = [];
+  readonly #clauses: string[] = [];
+
+  /** Adds a clause whose single `?` takes `value`, when the value is given. */
+  add(clause: string, value: SqlValue | undefined): this {
+    if (value === undefined) return this;
+    this.params.push(value);
+    this.#clauses.push(clause.replace('?', `$${this.params.length}`));
+    return this;
+  }
+
+  /** Adds a clause without parameters. */
+  raw(clause: string): this {
+    this.#clauses.push(clause);
+    return this;
+  }
+
+  /** The next placeholder, for parameters after the WHERE clause (LIMIT). */
+  next(value: SqlValue): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  toString(): string {
+    return this.#clauses.length ? `WHERE ${this.#clauses.join(' AND ')}` : '';
+  }
+}
