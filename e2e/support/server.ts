@@ -9,18 +9,27 @@ export interface StartedServer {
   readonly banner: string;
   /** The admin key shown on the first start, if the banner holds one. */
   readonly adminKey: string | undefined;
+  /** The MQTT gateway's port, from the banner. */
+  readonly mqttPort: number | undefined;
 }
 
 export const KEY_PATTERN = /bwk\.[a-z0-9_]{4,64}\.[A-Za-z0-9_-]{32,128}/;
 const LISTENING = /^Bulwark \S+ is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m;
+const MQTT = /^MQTT \(mutual TLS\) on mqtts:\/\/127\.0\.0\.1:(\d+)$/m;
 /** The banner's last line (STOP_HINT in apps/bulwark/src/commands/banner.ts). */
 const BANNER_END = /^Stop with Ctrl\+C/m;
 
+/**
+ * Both listeners on free ports: the MQTT gateway's default (0.0.0.0:8883) may be taken on a
+ * developer's machine, and test files run side by side.
+ */
 export async function startServer(t: TestContext, dataDir: string, options: SpawnOptions & { args?: readonly string[] } = {}): Promise<StartedServer> {
-  const proc = spawnCli(t, ['start', '--data', dataDir, '--http-port', '0', '--log-level', 'warn', ...(options.args ?? [])], options);
+  const args = ['start', '--data', dataDir, '--http-port', '0', '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--log-level', 'warn', ...(options.args ?? [])];
+  const proc = spawnCli(t, args, options);
   const listening = await proc.waitFor(LISTENING);
   await proc.waitFor(BANNER_END);
   const url = listening[1];
   if (url === undefined || listening[2] === '0') throw new Error(`no real URL in the banner:\n${proc.stdout}`);
-  return { process: proc, url, banner: proc.stdout, adminKey: KEY_PATTERN.exec(proc.stdout)?.[0] };
+  const mqtt = MQTT.exec(proc.stdout)?.[1];
+  return { process: proc, url, banner: proc.stdout, adminKey: KEY_PATTERN.exec(proc.stdout)?.[0], mqttPort: mqtt === undefined ? undefined : Number(mqtt) };
 }

@@ -67,14 +67,37 @@ export async function send<T>(baseUrl: string, method: string, path: string, opt
     throw new CliError('BULWARK_CLI_BAD_RESPONSE', `${baseUrl} answered ${method} ${path} with HTTP ${res.status} and a body that is not JSON: is this the URL of a Bulwark server?`);
   }
   if (res.ok) return parsed as T;
+  throw apiError(baseUrl, method, path, res, parsed);
+}
+
+/** GET of a public text document (PEM files); no credentials are sent. */
+export async function getText(baseUrl: string, path: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(baseUrl + path, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (err) {
+    throw unreachable(baseUrl, err);
+  }
+  const text = await res.text();
+  if (res.ok) return text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  throw apiError(baseUrl, 'GET', path, res, parsed);
+}
+
+function apiError(baseUrl: string, method: string, path: string, res: Response, parsed: unknown): CliError {
   const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } } | undefined)?.error;
   if (typeof error?.code !== 'string') {
-    throw new CliError('BULWARK_CLI_BAD_RESPONSE', `${baseUrl} answered ${method} ${path} with HTTP ${res.status} without a Bulwark error body: is this the URL of a Bulwark server?`);
+    return new CliError('BULWARK_CLI_BAD_RESPONSE', `${baseUrl} answered ${method} ${path} with HTTP ${res.status} without a Bulwark error body: is this the URL of a Bulwark server?`);
   }
   // Schema errors can repeat one problem per alternative tried; say each once.
   const message = typeof error.message === 'string' ? [...new Set(error.message.split(', '))].join(', ') : `HTTP ${res.status}`;
   const retry = res.headers.get('retry-after');
-  throw new CliError(error.code, retry ? `${message} (retry after ${retry} s)` : message, EXIT.failure, error.details);
+  return new CliError(error.code, retry ? `${message} (retry after ${retry} s)` : message, EXIT.failure, error.details);
 }
 
 function unreachable(url: string, err: unknown): CliError {
@@ -159,4 +182,16 @@ function saveToken(path: string, saved: SavedCredentials, token: CachedToken): v
   } catch {
     // The cache is an optimisation; a read-only credentials file still works.
   }
+}
+
+/**
+ * The server URL for routes that need no credentials (enrollment with a token, the PKI
+ * files): --url, else BULWARK_URL, else the saved login's URL.
+ */
+export function serverUrl(env: Env, flag: string | undefined): string {
+  if (flag !== undefined) return normalizeUrl(flag);
+  if (env.BULWARK_URL) return normalizeUrl(env.BULWARK_URL, 'BULWARK_URL');
+  const saved = readCredentials(credentialsPath(env));
+  if (saved !== undefined) return saved.url;
+  throw new CliError('BULWARK_CLI_NOT_LOGGED_IN', 'no server URL: pass --url URL, set BULWARK_URL, or log in with "bulwark login"', EXIT.usage);
 }

@@ -2,6 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addAuditCommands } from './commands/audit-log.js';
 import { addAuthCommands } from './commands/auth.js';
+import { addBatchCommand } from './commands/batch.js';
+import { addCertCommands, addPkiCommands } from './commands/certs.js';
+import { addDeviceCommands } from './commands/devices.js';
+import { addEnrollCommand } from './commands/enroll.js';
 import { addKeyCommands } from './commands/keys.js';
 import { addStartCommand } from './commands/start.js';
 import { addUserCommands } from './commands/users.js';
@@ -18,7 +22,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 
 async function buildProgram(argv: readonly string[], env: Env): Promise<Command> {
   const program = new Command('bulwark')
-    .description('Bulwark, the secure-by-design IoT platform: run the server, manage users, keys and the audit log')
+    .description('Bulwark, the secure-by-design IoT platform: run the server, manage devices, certificates, users, keys and the audit log')
     .version(version)
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
@@ -28,6 +32,11 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addAuthCommands(program, env);
   addUserCommands(program, env);
   addKeyCommands(program, env);
+  const devices = addDeviceCommands(program, env);
+  addEnrollCommand(devices, env);
+  addBatchCommand(devices, env);
+  addCertCommands(program, env);
+  addPkiCommands(program, env);
   addAuditCommands(program, env);
   return program;
 }
@@ -47,4 +56,8 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+const exitCode = await main();
+process.exitCode = exitCode;
+// After a failure nothing is left to do: leave now, even if a library left a timer or a
+// socket behind (a server that failed to start must not hang the operator's shell).
+if (exitCode !== EXIT.ok) process.exit(exitCode);

@@ -5,6 +5,8 @@ export interface BannerInfo {
   readonly version: string;
   readonly url: string;
   readonly host: string;
+  /** The MQTT gateway's address once listening, undefined when it is disabled. */
+  readonly mqtt: { readonly host: string; readonly port: number } | undefined;
   readonly dataDir: string;
   readonly storeEngine: string;
   readonly storeLocation: string;
@@ -21,11 +23,15 @@ export interface BannerInfo {
 export const STOP_HINT = 'Stop with Ctrl+C (SIGINT) or SIGTERM.';
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
+const ANY = /^(0\.0\.0\.0|::)$/;
+
+export const mqttUrl = (host: string, port: number) => `mqtts://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 export function formatBanner(b: BannerInfo): string {
   const out = [
     '',
     `Bulwark ${b.version} is listening on ${b.url}`,
+    b.mqtt === undefined ? 'MQTT gateway disabled (mqtt.enabled is false)' : `MQTT (mutual TLS) on ${mqttUrl(b.mqtt.host, b.mqtt.port)}${ANY.test(b.mqtt.host) ? ' (all interfaces)' : ''}`,
     `  data directory  ${b.dataDir}`,
     `  store           ${b.storeEngine} ${b.storeLocation}`,
     `  bus             ${b.bus}`,
@@ -53,6 +59,8 @@ export function formatBanner(b: BannerInfo): string {
       `  npx bulwark login --url ${b.url} --key ${key}`,
       '  npx bulwark whoami',
       '  npx bulwark users create alice --role viewer',
+      '  npx bulwark devices create sensor-1',
+      '  npx bulwark devices enroll sensor-1 --out ./sensor-1',
       '  npx bulwark audit-log verify');
   } else {
     out.push('', `Log in with: npx bulwark login --url ${b.url} --key <your API key>`);

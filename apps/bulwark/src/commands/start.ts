@@ -67,14 +67,17 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
   try {
     url = await platform.start();
   } catch (err) {
+    // The HTTP API listens first: if it is up, the MQTT gateway is the one that failed.
+    const failed = platform.app.server.listening ? 'mqtt' : 'http';
     await platform.stop().catch(() => undefined);
-    throw explainListenError(err, config);
+    throw explainListenError(err, config, failed);
   }
   stopOnSignals(platform);
   console.log(formatBanner({
     version: server.VERSION,
     url,
     host: config.http.host,
+    mqtt: config.mqtt.enabled ? { host: config.mqtt.host, port: platform.mqttPort } : undefined,
     dataDir: resolve(config.dataDir),
     storeEngine: platform.store.engine,
     storeLocation: platform.store.location,
@@ -86,11 +89,12 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
   }));
 }
 
-function explainListenError(err: unknown, config: ServerConfig): unknown {
+function explainListenError(err: unknown, config: ServerConfig, flag: 'http' | 'mqtt'): unknown {
   const code = (err as { code?: unknown }).code;
-  const where = `${config.http.host}:${config.http.port}`;
-  if (code === 'EADDRINUSE') return new CliError(code, `${where} is already in use: stop the other process, or pick another port with --http-port (0 picks a free one)`);
-  if (code === 'EADDRNOTAVAIL') return new CliError(code, `${config.http.host} is not an address of this machine (--http-host)`);
+  const { host, port } = config[flag];
+  const where = `${host}:${port}`;
+  if (code === 'EADDRINUSE') return new CliError(code, `${where} is already in use: stop the other process, or pick another port with --${flag}-port (0 picks a free one)`);
+  if (code === 'EADDRNOTAVAIL') return new CliError(code, `${host} is not an address of this machine (--${flag}-host)`);
   if (code === 'EACCES') return new CliError(code, `not allowed to listen on ${where} (ports below 1024 need privileges)`);
   return err;
 }
