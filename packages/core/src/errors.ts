@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   BULWARK_ERR_CLAIM_TOKEN_INVALID: { category: 'unauthenticated', description: 'The claim token is unknown, already used, expired, or not valid for this device.' },
   BULWARK_ERR_LIFECYCLE: { category: 'conflict', description: 'The device lifecycle does not allow this transition (for example resuming a decommissioned device).' },
   BULWARK_ERR_DEVICE_NOT_ALLOWED: { category: 'forbidden', description: 'The device may not do this: it is suspended, decommissioned or revoked, or the topic is outside its own tree.' },
+  BULWARK_ERR_SCHEMA_INVALID: { category: 'validation', description: 'The telemetry schema is not acceptable: bad $id (name@version), not an object schema, a numeric field without x-unit, an unknown keyword, a remote $ref, or it does not compile.' },
+  BULWARK_ERR_SCHEMA_INCOMPATIBLE: { category: 'conflict', description: 'The new schema version would break devices or readers of the previous one (a field changed type or unit, a required field was removed, or a new field became required); publish it under a new name.' },
   BULWARK_ERR_INTERNAL: { category: 'internal', description: 'An unexpected error; the log line with the same request id has the details.' },
 } as const satisfies Record<string, CodeSpec>;
 

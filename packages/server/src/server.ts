@@ -18,6 +18,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
 import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
 import { RegistryService } from './registry/index.js';
+import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
 
@@ -54,6 +55,7 @@ export interface BulwarkServer {
   readonly bus: EventBus;
   readonly registry: RegistryService;
   readonly identity: IdentityService;
+  readonly schemas: SchemaService;
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
   readonly firstStart: FirstStart;
@@ -110,6 +112,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry })
       : undefined;
 
+    const schemas = new SchemaService(store.schemas, clock);
+
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
     if (bootstrapped) {
       await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined } });
@@ -143,12 +147,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(registryRoutes, { registry });
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers });
+    await app.register(schemaRoutes, { schemas });
     await app.ready();
 
     let started = false;
     let mqttPort = 0;
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, mqtt,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, mqtt,
       get mqttPort() {
         return mqttPort;
       },

@@ -142,6 +142,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'telemetry schemas',
+    sql: `
+      CREATE TABLE telemetry_schemas (
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        document TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+      );
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

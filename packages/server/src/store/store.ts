@@ -4,6 +4,7 @@ import type { ApiKeyRepository, PrincipalRepository } from '../access/access.js'
 import type { AuditRepository } from '../audit/audit.js';
 import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
+import type { SchemaRepository } from '../schemas/schemas.js';
 import type { SecretRepository } from '../secrets/secrets.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
@@ -14,6 +15,7 @@ import { SqlApiKeyRepository, SqlPrincipalRepository } from './sql/principals.js
 import { SqlSecretRepository } from './sql/secrets.js';
 import { SqlDeviceRepository } from './sql/devices.js';
 import { SqlIdentityRepository } from './sql/identity.js';
+import { SqlSchemaRepository } from './sql/schemas.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -26,6 +28,7 @@ export interface Store {
   readonly secrets: SecretRepository;
   readonly devices: DeviceRepository;
   readonly identity: IdentityRepository;
+  readonly schemas: SchemaRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -77,6 +80,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     secrets: new SqlSecretRepository(db),
     devices: new SqlDeviceRepository(db),
     identity: new SqlIdentityRepository(db),
+    schemas: new SqlSchemaRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

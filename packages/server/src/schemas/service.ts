@@ -1,0 +1,59 @@
+import { type Clock, PlatformError } from '@bulwark/core';
+import { compatibilityProblems } from './compatibility.js';
+import type { SchemaDocument, SchemaProblem, SchemaRepository, TelemetrySchema } from './schemas.js';
+import { type CompiledSchema, SCHEMA_ID, createSchemaCompiler } from './validator.js';
+
+export type Validation = { readonly ok: true } | { readonly ok: false; readonly reason: 'unknown_schema' | 'invalid'; readonly problems: SchemaProblem[] };
+
+/** Registers schema versions (checked for compatibility with the one before) and validates data against them. */
+export class SchemaService {
+  readonly #compile = createSchemaCompiler();
+  readonly #compiled = new Map<string, CompiledSchema>();
+
+  constructor(private readonly repo: SchemaRepository, private readonly clock: Clock) {}
+
+  async register(document: SchemaDocument, createdBy: string): Promise<TelemetrySchema> {
+    const compiled = this.#compile(document);
+    if (await this.repo.get(compiled.name, compiled.version)) {
+      throw new PlatformError('BULWARK_ERR_CONFLICT', `${compiled.name}@${compiled.version} already exists; versions are immutable, register a higher one`);
+    }
+    const latest = await this.repo.latest(compiled.name);
+    if (latest && latest.version > compiled.version) {
+      throw new PlatformError('BULWARK_ERR_CONFLICT', `${compiled.name} is already at version ${latest.version}; a new version must be higher`);
+    }
+    if (latest) {
+      const problems = compatibilityProblems(latest.document, document);
+      if (problems.length > 0) {
+        throw new PlatformError('BULWARK_ERR_SCHEMA_INCOMPATIBLE', `${compiled.name}@${compiled.version} is not compatible with version ${latest.version}: ${problems.join('; ')}`, { details: { problems } });
+      }
+    }
+    const schema: TelemetrySchema = { name: compiled.name, version: compiled.version, document, createdAt: this.clock.now(), createdBy };
+    await this.repo.insert(schema);
+    this.#compiled.set(`${schema.name}@${schema.version}`, compiled);
+    return schema;
+  }
+
+  list(): Promise<TelemetrySchema[]> {
+    return this.repo.list();
+  }
+
+  async get(name: string, version: number): Promise<TelemetrySchema> {
+    const s = await this.repo.get(name, version);
+    if (!s) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no schema ${name}@${version}`);
+    return s;
+  }
+
+  /** Validates `data` against `id` (`name@version`); compiles each version once, on first use. */
+  async validate(id: string, data: unknown): Promise<Validation> {
+    let compiled = this.#compiled.get(id);
+    if (!compiled) {
+      const m = SCHEMA_ID.exec(id);
+      const stored = m?.[1] && m[2] ? await this.repo.get(m[1], Number(m[2])) : undefined;
+      if (!stored) return { ok: false, reason: 'unknown_schema', problems: [{ path: '/schema', expected: 'a registered schema name@version', got: JSON.stringify(id).slice(0, 80) }] };
+      compiled = this.#compile(stored.document);
+      this.#compiled.set(id, compiled);
+    }
+    const problems = compiled.validate(data);
+    return problems.length === 0 ? { ok: true } : { ok: false, reason: 'invalid', problems };
+  }
+}
