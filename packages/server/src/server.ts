@@ -166,7 +166,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
       async stop() {
         identity.stop();
-        if (mqtt && mqttPort) await mqtt.stop();
+        if (mqtt) await mqtt.stop();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
         await bus.close();

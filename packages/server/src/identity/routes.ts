@@ -75,7 +75,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
       body: Type.Object({
         batchId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' })),
         ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 31_536_000 })),
-        devices: Type.Array(Type.Intersect([NewDeviceSchema, Type.Object({ csr: Type.Optional(Csr) })]), { minItems: 1, maxItems: 5000 }),
+        devices: Type.Array(Type.Object({ ...NewDeviceSchema.properties, csr: Type.Optional(Csr) }, { additionalProperties: false }), { minItems: 1, maxItems: 5000 }),
       }, { additionalProperties: false }),
       response: {
         201: Type.Object({
@@ -88,6 +88,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
   }, async (request, reply) => {
     const { batchId, ttlSeconds, devices } = request.body;
     request.auditTarget = batchId ?? `${devices.length} devices`;
+    // Every CSR is checked before anything is written, so a bad one leaves no half batch behind.
+    for (const d of devices) if (d.csr !== undefined) await identity.checkCsr(d.csr);
     await registry.createMany(devices.map(({ csr: _csr, ...d }) => Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d));
     const withCsr = devices.filter((d) => d.csr !== undefined);
     const tokens = await identity.createClaimTokens(devices.filter((d) => d.csr === undefined).map((d) => d.id), {

@@ -140,6 +140,11 @@ export class IdentityService {
     return issued;
   }
 
+  /** Throws BULWARK_ERR_CSR_INVALID unless the CSR is one this CA would certify. */
+  async checkCsr(csrPem: string): Promise<void> {
+    await publicKeyFromCsr(csrPem);
+  }
+
   /** Certifies a CSR for a device directly (factory onboarding with CSRs). */
   async issueFromCsr(deviceId: string, csrPem: string): Promise<IssuedCertificate> {
     const device = await this.registry.get(deviceId);
