@@ -12,6 +12,8 @@ import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
+import { IngestService } from './ingest/index.js';
+import { ingestRoutes } from './ingest/routes.js';
 import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -56,6 +58,7 @@ export interface BulwarkServer {
   readonly registry: RegistryService;
   readonly identity: IdentityService;
   readonly schemas: SchemaService;
+  readonly ingest: IngestService;
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
   readonly firstStart: FirstStart;
@@ -108,11 +111,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
     });
     await identity.start();
-    const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry })
-      : undefined;
-
     const schemas = new SchemaService(store.schemas, clock);
+    const ingest = new IngestService(store.telemetry, schemas, config.ingest, { clock, ids, log: logger, metrics: metrics.registry });
+    const mqtt = config.mqtt.enabled
+      ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest })
+      : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
     if (bootstrapped) {
@@ -148,12 +151,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers });
     await app.register(schemaRoutes, { schemas });
+    await app.register(ingestRoutes, { ingest, registry });
     await app.ready();
 
     let started = false;
     let mqttPort = 0;
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, mqtt,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt,
       get mqttPort() {
         return mqttPort;
       },
@@ -167,6 +171,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       async stop() {
         identity.stop();
         if (mqtt) await mqtt.stop();
+        await ingest.drain();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
         await bus.close();

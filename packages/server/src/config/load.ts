@@ -14,6 +14,7 @@ export interface ServerConfig {
     readonly publishRatePerSecond: number; readonly publishBurst: number;
   };
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
+  readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
   readonly bootstrapAdminKey?: string;

@@ -156,6 +156,41 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 4,
+    name: 'telemetry and dead letters',
+    sql: `
+      CREATE TABLE telemetry (
+        device_id TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        schema_id TEXT NOT NULL,
+        seq BIGINT,
+        boot TEXT,
+        device_ts BIGINT,
+        received_at BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        skew_ms BIGINT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (device_id, msg_id)
+      );
+      CREATE INDEX telemetry_device_ts ON telemetry (device_id, ts);
+      CREATE TABLE dead_letters (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        topic TEXT,
+        received_at BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        schema_id TEXT,
+        msg_id TEXT,
+        payload TEXT NOT NULL,
+        replayed_at BIGINT,
+        replay_result TEXT
+      );
+      CREATE INDEX dead_letters_device ON dead_letters (device_id, received_at);
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

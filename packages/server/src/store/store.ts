@@ -5,6 +5,7 @@ import type { AuditRepository } from '../audit/audit.js';
 import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
 import type { SchemaRepository } from '../schemas/schemas.js';
+import type { TelemetryRepository } from '../ingest/ingest.js';
 import type { SecretRepository } from '../secrets/secrets.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
@@ -16,6 +17,7 @@ import { SqlSecretRepository } from './sql/secrets.js';
 import { SqlDeviceRepository } from './sql/devices.js';
 import { SqlIdentityRepository } from './sql/identity.js';
 import { SqlSchemaRepository } from './sql/schemas.js';
+import { SqlTelemetryRepository } from './sql/telemetry.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -29,6 +31,7 @@ export interface Store {
   readonly devices: DeviceRepository;
   readonly identity: IdentityRepository;
   readonly schemas: SchemaRepository;
+  readonly telemetry: TelemetryRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -81,6 +84,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     devices: new SqlDeviceRepository(db),
     identity: new SqlIdentityRepository(db),
     schemas: new SqlSchemaRepository(db),
+    telemetry: new SqlTelemetryRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

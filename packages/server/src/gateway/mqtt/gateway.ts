@@ -5,6 +5,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
 import { type IdentityService, type PeerCertificate, exportPkcs8, fingerprintOf, issueServerCertificate, pkcs8Pem } from '../../identity/index.js';
+import type { IngestService } from '../../ingest/index.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
 import { type MqttMetrics, mqttMetrics } from './metrics.js';
@@ -58,7 +59,7 @@ export class MqttGateway {
 
   constructor(
     private readonly settings: MqttSettings,
-    private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry },
+    private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService },
   ) {
     this.#metrics = mqttMetrics(deps.metrics);
     this.#buckets = new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
@@ -79,11 +80,16 @@ export class MqttGateway {
           this.#closeReason(client, reason);
           return done(new Error(reason));
         }
-        if (packet.topic.endsWith('/certs/rotate')) {
-          const peer = this.#peers.get(client);
-          if (peer) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
-        }
+        const peer = this.#peers.get(client);
         this.#metrics.messagesIn.inc();
+        if (peer && packet.topic.endsWith('/certs/rotate')) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
+        if (peer && this.deps.ingest && TELEMETRY.test(packet.topic.slice(peer.deviceId.length + 9))) {
+          // Durable before acknowledged: Aedes sends PUBACK only after this callback.
+          return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload).then(() => done(null), (err: Error) => {
+            this.#closeReason(client, 'ingest_failed');
+            done(err);
+          });
+        }
         return done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
@@ -184,6 +190,16 @@ export class MqttGateway {
     }
   }
 
+  /** Hands a telemetry publish to the pipeline; a refused message's reason goes back on the device's errors topic. */
+  async #ingest(ingest: IngestService, deviceId: string, topic: string, payload: Buffer): Promise<void> {
+    const result = await ingest.accept({ deviceId, transport: 'mqtt', topic, payload, receivedAt: this.deps.clock.now() });
+    if (result.status !== 'dead_lettered') return;
+    const notice = { deadLetterId: result.id, reason: result.reason, problems: result.problems, topic };
+    this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
+      if (err) this.deps.log.error({ err, deviceId }, 'could not send the dead-letter notice');
+    });
+  }
+
   async #authenticate(client: Client): Promise<void> {
     const peer = peerOf(client.conn as TLSSocket);
     const fail = (reason: string, code: 2 | 4 | 5, message: string) => {
@@ -275,6 +291,9 @@ export class MqttGateway {
     session.client.close();
   }
 }
+
+/** `telemetry` or `telemetry/{stream}` after `devices/{id}/`. */
+const TELEMETRY = /^telemetry(\/[^/]+)?$/;
 
 const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
 

@@ -1,0 +1,3 @@
+export { IngestService } from './pipeline.js';
+export type { IngestSettings } from './pipeline.js';
+export type { DeadLetter, DeadLetterFilter, DeadLetterReason, IngestRequest, IngestResult, TelemetryQuery, TelemetryRecord, TelemetryRepository, Transport } from './ingest.js';

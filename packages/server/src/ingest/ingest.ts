@@ -1,0 +1,95 @@
+import type { TelemetryEnvelope } from '@bulwark/protocol';
+import type { SchemaProblem } from '../schemas/index.js';
+
+export type Transport = 'mqtt' | 'http' | 'coap' | 'replay';
+
+/** One message as a transport hands it to the pipeline. */
+export interface IngestRequest {
+  /** From the verified certificate: never from the payload or the client id. */
+  readonly deviceId: string;
+  readonly transport: Transport;
+  readonly topic: string | null;
+  readonly payload: Buffer;
+  readonly receivedAt: number;
+}
+
+/** Why a message went to the dead-letter store. */
+export type DeadLetterReason =
+  | 'invalid_utf8'
+  | 'malformed_json'
+  | 'too_deep'
+  | 'forbidden_key'
+  | 'bad_envelope'
+  | 'unknown_schema'
+  | 'schema_violation';
+
+export type IngestResult =
+  | { readonly status: 'stored'; readonly ts: number }
+  | { readonly status: 'duplicate' }
+  | { readonly status: 'dead_lettered'; readonly id: string; readonly reason: DeadLetterReason; readonly problems: readonly SchemaProblem[] };
+
+/** A reading as stored: the device's times, the platform's times, and the data. */
+export interface TelemetryRecord {
+  readonly deviceId: string;
+  readonly msgId: string;
+  readonly schemaId: string;
+  readonly seq: number | null;
+  readonly boot: string | null;
+  /** The device's own wall-clock time, as sent. */
+  readonly deviceTs: number | null;
+  readonly receivedAt: number;
+  /** Where the platform places the reading in time. */
+  readonly ts: number;
+  /** receivedAt - deviceTs, when the device sent a time. */
+  readonly skewMs: number | null;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly transport: Transport;
+  readonly topic: string | null;
+  readonly receivedAt: number;
+  readonly reason: DeadLetterReason;
+  readonly problems: readonly SchemaProblem[];
+  readonly schemaId: string | null;
+  readonly msgId: string | null;
+  /** The payload as received: UTF-8 text, or `base64:` and the bytes when it was not valid UTF-8. */
+  readonly payload: string;
+  readonly replayedAt: number | null;
+  readonly replayResult: string | null;
+}
+
+export interface DeadLetterFilter {
+  readonly deviceId?: string;
+  readonly reason?: DeadLetterReason;
+  readonly schemaId?: string;
+  readonly limit: number;
+}
+
+export interface TelemetryQuery {
+  readonly deviceId: string;
+  readonly sinceMs?: number;
+  readonly untilMs?: number;
+  readonly limit: number;
+}
+
+export interface TelemetryRepository {
+  /** Inserts the batch in one transaction; true for each record stored, false for a duplicate id. */
+  insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]>;
+  query(q: TelemetryQuery): Promise<TelemetryRecord[]>;
+  insertDeadLetter(d: DeadLetter): Promise<void>;
+  getDeadLetter(id: string): Promise<DeadLetter | undefined>;
+  listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]>;
+  markReplayed(id: string, at: number, result: string): Promise<void>;
+}
+
+/** Everything a step can see and add to while one message goes through the pipeline. */
+export interface MessageContext {
+  readonly request: IngestRequest;
+  text?: string;
+  body?: unknown;
+  envelope?: TelemetryEnvelope;
+  record?: TelemetryRecord;
+}

@@ -1,0 +1,137 @@
+import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import type { Registry } from 'prom-client';
+import type { SchemaService } from '../schemas/index.js';
+import { GroupCommit } from './group-commit.js';
+import type { DeadLetter, DeadLetterFilter, IngestRequest, IngestResult, MessageContext, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
+import { ingestMetrics } from './metrics.js';
+import type { Step } from './step.js';
+import { decode } from './steps/decode.js';
+import { dedupe } from './steps/dedupe.js';
+import { envelope } from './steps/envelope.js';
+import { normalizeTime } from './steps/normalize-time.js';
+import { sequence } from './steps/sequence.js';
+import { validate } from './steps/validate.js';
+
+export interface IngestSettings {
+  readonly batchMaxItems: number;
+  readonly batchMaxDelayMs: number;
+}
+
+/**
+ * The telemetry pipeline: decode → envelope → dedupe → sequence → normalizeTime →
+ * validate → persist (group commit) → hot path. Every transport calls `accept` and
+ * acknowledges only after it resolves; every outcome is counted.
+ */
+export class IngestService {
+  readonly #steps: readonly Step[];
+  readonly #dedupe: ReturnType<typeof dedupe>;
+  readonly #writer: GroupCommit<TelemetryRecord, boolean>;
+  readonly #metrics: ReturnType<typeof ingestMetrics>;
+  readonly #stored = new Set<(r: TelemetryRecord) => void>();
+
+  constructor(
+    private readonly repo: TelemetryRepository,
+    schemas: SchemaService,
+    settings: IngestSettings,
+    private readonly deps: { clock: Clock; ids: IdGen; log: Logger; metrics: Registry },
+  ) {
+    const m = (this.#metrics = ingestMetrics(deps.metrics));
+    this.#dedupe = dedupe(() => undefined);
+    this.#steps = [
+      decode,
+      envelope,
+      this.#dedupe,
+      sequence({ lost: (n) => m.lost.inc(n), outOfOrder: () => m.outOfOrder.inc() }),
+      normalizeTime(() => m.implausibleClock.inc()),
+      validate(schemas),
+    ];
+    this.#writer = new GroupCommit((records) => repo.insertBatch(records), {
+      maxItems: settings.batchMaxItems,
+      maxDelayMs: settings.batchMaxDelayMs,
+      onBatch: (size, ms) => {
+        m.batchSize.observe(size);
+        m.batchSeconds.observe(ms / 1000);
+      },
+    });
+  }
+
+  /** Runs one message through the pipeline; resolves once its outcome is durable. */
+  async accept(request: IngestRequest): Promise<IngestResult> {
+    const result = await this.#run(request);
+    this.#metrics.messages.inc({ transport: request.transport, outcome: result.status });
+    return result;
+  }
+
+  async #run(request: IngestRequest): Promise<IngestResult> {
+    const ctx: MessageContext = { request };
+    for (const step of this.#steps) {
+      const outcome = await step.run(ctx);
+      if (outcome === undefined) continue;
+      if ('done' in outcome) return outcome.done;
+      return this.#deadLetter(ctx, outcome.reject, outcome.problems ?? []);
+    }
+    const record = ctx.record;
+    if (!record) throw new PlatformError('BULWARK_ERR_INTERNAL', 'the pipeline produced no record');
+    const inserted = await this.#writer.add(record);
+    this.#dedupe.remember(record.deviceId, record.msgId);
+    if (!inserted) return { status: 'duplicate' };
+    for (const listener of this.#stored) {
+      try {
+        listener(record);
+      } catch (err) {
+        this.deps.log.error({ err }, 'a telemetry listener failed');
+      }
+    }
+    return { status: 'stored', ts: record.ts };
+  }
+
+  async #deadLetter(ctx: MessageContext, reason: DeadLetter['reason'], problems: DeadLetter['problems']): Promise<IngestResult> {
+    const { request } = ctx;
+    const text = ctx.text ?? (reason === 'invalid_utf8' ? undefined : request.payload.toString('utf8'));
+    const letter: DeadLetter = {
+      id: this.deps.ids.next('dl'), deviceId: request.deviceId, transport: request.transport, topic: request.topic, receivedAt: request.receivedAt,
+      reason, problems, schemaId: ctx.envelope?.schema ?? null, msgId: ctx.envelope?.id ?? null,
+      payload: text ?? `base64:${request.payload.toString('base64')}`, replayedAt: null, replayResult: null,
+    };
+    await this.repo.insertDeadLetter(letter);
+    this.#metrics.deadLetters.inc({ reason });
+    return { status: 'dead_lettered', id: letter.id, reason, problems };
+  }
+
+  /** Hot path: called with every newly stored reading (live streams, rules). Returns an unsubscribe function. */
+  onStored(listener: (r: TelemetryRecord) => void): () => void {
+    this.#stored.add(listener);
+    return () => this.#stored.delete(listener);
+  }
+
+  query(q: TelemetryQuery): Promise<TelemetryRecord[]> {
+    return this.repo.query(q);
+  }
+
+  listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {
+    return this.repo.listDeadLetters(f);
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter> {
+    const d = await this.repo.getDeadLetter(id);
+    if (!d) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no dead letter ${id}`);
+    return d;
+  }
+
+  /**
+   * Runs a dead letter through the pipeline again (after a schema fix, say). Idempotent:
+   * the reading's message id makes a second replay a duplicate, never a second copy.
+   */
+  async replay(id: string): Promise<IngestResult> {
+    const letter = await this.getDeadLetter(id);
+    const payload = letter.payload.startsWith('base64:') ? Buffer.from(letter.payload.slice(7), 'base64') : Buffer.from(letter.payload, 'utf8');
+    const result = await this.accept({ deviceId: letter.deviceId, transport: 'replay', topic: letter.topic, payload, receivedAt: letter.receivedAt });
+    await this.repo.markReplayed(id, this.deps.clock.now(), result.status);
+    return result;
+  }
+
+  /** Writes every batch still waiting; for shutdown. */
+  drain(): Promise<void> {
+    return this.#writer.drain();
+  }
+}

@@ -1,0 +1,70 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import type { RegistryService } from '../registry/index.js';
+import type { IngestService } from './pipeline.js';
+
+const Problem = Type.Object({ path: Type.String(), expected: Type.String(), got: Type.String() });
+const Reading = Type.Object({
+  msgId: Type.String(), schemaId: Type.String(), seq: Type.Union([Type.Integer(), Type.Null()]), boot: Type.Union([Type.String(), Type.Null()]),
+  deviceTs: Type.Union([Type.Integer(), Type.Null()]), receivedAt: Type.Integer(), ts: Type.Integer(), skewMs: Type.Union([Type.Integer(), Type.Null()]),
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+const Letter = Type.Object({
+  id: Type.String(), deviceId: Type.String(), transport: Type.String(), topic: Type.Union([Type.String(), Type.Null()]), receivedAt: Type.Integer(),
+  reason: Type.String(), problems: Type.Array(Problem), schemaId: Type.Union([Type.String(), Type.Null()]), msgId: Type.Union([Type.String(), Type.Null()]),
+  payload: Type.String(), replayedAt: Type.Union([Type.Integer(), Type.Null()]), replayResult: Type.Union([Type.String(), Type.Null()]),
+});
+const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation']);
+
+/** Stored readings and the dead-letter store. */
+export const ingestRoutes: FastifyPluginAsyncTypebox<{ ingest: IngestService; registry: RegistryService }> = async (app, { ingest, registry }) => {
+  app.get('/api/v1/devices/:id/telemetry', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], summary: "A device's readings in time order (normalised time), with device time, receive time and skew", security: bearer, params: IdParams,
+      querystring: Type.Object({
+        since: Type.Optional(Type.Integer({ minimum: 0 })), until: Type.Optional(Type.Integer({ minimum: 0 })),
+        limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Array(Reading), ...errorResponses },
+    },
+  }, async (request) => {
+    await registry.get(request.params.id);
+    const { since, until, limit } = request.query;
+    const rows = await ingest.query({ deviceId: request.params.id, limit, ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}) });
+    return rows.map(({ deviceId: _d, ...r }) => r) as never;
+  });
+
+  app.get('/api/v1/dead-letters', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], summary: 'Messages the pipeline refused, newest first, with the exact reason', security: bearer,
+      querystring: Type.Object({
+        device: Type.Optional(Type.String({ maxLength: 128 })), reason: Type.Optional(Reason), schema: Type.Optional(Type.String({ maxLength: 80 })),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Array(Letter), ...errorResponses },
+    },
+  }, async (request) => {
+    const { device, reason, schema, limit } = request.query;
+    return (await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}) })) as never;
+  });
+
+  app.get('/api/v1/dead-letters/:id', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: { tags: ['telemetry'], summary: 'One dead letter', security: bearer, params: IdParams, response: { 200: Letter, ...errorResponses } },
+  }, async (request) => (await ingest.getDeadLetter(request.params.id)) as never);
+
+  app.post('/api/v1/dead-letters/:id/replay', {
+    config: { auth: { scope: 'telemetry:write' }, audit: 'dead-letter.replay' },
+    schema: {
+      tags: ['telemetry'], summary: 'Run a dead letter through the pipeline again (after a fix); replaying twice stores once', security: bearer, params: IdParams,
+      response: { 200: Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()), deadLetterId: Type.Optional(Type.String()) }), ...errorResponses },
+    },
+  }, async (request) => {
+    request.auditTarget = request.params.id;
+    const result = await ingest.replay(request.params.id);
+    return result.status === 'dead_lettered' ? { status: result.status, reason: result.reason, deadLetterId: result.id } : { status: result.status };
+  });
+};

@@ -1,0 +1,28 @@
+import type { Step } from '../step.js';
+
+/**
+ * Counts what the device's per-boot sequence numbers say about the link: a jump forward
+ * is messages lost, a step back is a repeat or reordering. It never refuses a message.
+ */
+export function sequence(counters: { lost(n: number): void; outOfOrder(): void }, capacity = 100_000): Step {
+  const last = new Map<string, { boot: string; seq: number }>();
+  return {
+    name: 'sequence',
+    run(ctx) {
+      const e = ctx.envelope;
+      if (!e || e.seq === undefined) return undefined;
+      const boot = e.boot ?? '';
+      const prev = last.get(ctx.request.deviceId);
+      if (prev && prev.boot === boot) {
+        if (e.seq > prev.seq + 1) counters.lost(e.seq - prev.seq - 1);
+        else if (e.seq <= prev.seq) counters.outOfOrder();
+      }
+      if (!prev || prev.boot !== boot || e.seq > prev.seq) {
+        last.delete(ctx.request.deviceId);
+        last.set(ctx.request.deviceId, { boot, seq: e.seq });
+        if (last.size > capacity) last.delete(last.keys().next().value as string);
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import type { DeadLetter, DeadLetterFilter, DeadLetterReason, TelemetryQuery, TelemetryRecord, TelemetryRepository, Transport } from '../../ingest/index.js';
+import type { SchemaProblem } from '../../schemas/index.js';
+import type { SqlClient } from '../sql-client.js';
+import { num } from './json.js';
+import { Where } from './where.js';
+
+interface TelemetryRow {
+  device_id: string; msg_id: string; schema_id: string; seq: number | null; boot: string | null; device_ts: number | null;
+  received_at: number; ts: number; skew_ms: number | null; data: string;
+}
+interface DeadLetterRow {
+  id: string; device_id: string; transport: string; topic: string | null; received_at: number; reason: string; problems: string;
+  schema_id: string | null; msg_id: string | null; payload: string; replayed_at: number | null; replay_result: string | null;
+}
+
+const toRecord = (r: TelemetryRow): TelemetryRecord => ({
+  deviceId: r.device_id, msgId: r.msg_id, schemaId: r.schema_id, seq: num(r.seq), boot: r.boot, deviceTs: num(r.device_ts),
+  receivedAt: Number(r.received_at), ts: Number(r.ts), skewMs: num(r.skew_ms), data: JSON.parse(r.data) as Record<string, unknown>,
+});
+
+const toLetter = (r: DeadLetterRow): DeadLetter => ({
+  id: r.id, deviceId: r.device_id, transport: r.transport as Transport, topic: r.topic, receivedAt: Number(r.received_at),
+  reason: r.reason as DeadLetterReason, problems: JSON.parse(r.problems) as SchemaProblem[], schemaId: r.schema_id, msgId: r.msg_id,
+  payload: r.payload, replayedAt: num(r.replayed_at), replayResult: r.replay_result,
+});
+
+export class SqlTelemetryRepository implements TelemetryRepository {
+  constructor(private readonly db: SqlClient) {}
+
+  insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]> {
+    return this.db.transaction(async (tx) => {
+      const stored: boolean[] = [];
+      for (const r of records) {
+        const changed = await tx.run(
+          `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`,
+          [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)],
+        );
+        stored.push(changed === 1);
+      }
+      return stored;
+    });
+  }
+
+  async query(q: TelemetryQuery): Promise<TelemetryRecord[]> {
+    const w = new Where().add('device_id = ?', q.deviceId).add('ts >= ?', q.sinceMs).add('ts < ?', q.untilMs);
+    return (await this.db.all<TelemetryRow>(`SELECT * FROM telemetry ${w} ORDER BY ts, msg_id LIMIT ${w.next(q.limit)}`, w.params)).map(toRecord);
+  }
+
+  async insertDeadLetter(d: DeadLetter): Promise<void> {
+    await this.db.run(
+      `INSERT INTO dead_letters (id, device_id, transport, topic, received_at, reason, problems, schema_id, msg_id, payload, replayed_at, replay_result)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [d.id, d.deviceId, d.transport, d.topic, d.receivedAt, d.reason, JSON.stringify(d.problems), d.schemaId, d.msgId, d.payload, d.replayedAt, d.replayResult],
+    );
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
+    const r = await this.db.get<DeadLetterRow>('SELECT * FROM dead_letters WHERE id = $1', [id]);
+    return r && toLetter(r);
+  }
+
+  async listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {
+    const w = new Where().add('device_id = ?', f.deviceId).add('reason = ?', f.reason).add('schema_id = ?', f.schemaId);
+    return (await this.db.all<DeadLetterRow>(`SELECT * FROM dead_letters ${w} ORDER BY received_at DESC, id LIMIT ${w.next(f.limit)}`, w.params)).map(toLetter);
+  }
+
+  async markReplayed(id: string, at: number, result: string): Promise<void> {
+    await this.db.run('UPDATE dead_letters SET replayed_at = $2, replay_result = $3 WHERE id = $1', [id, at, result]);
+  }
+}
