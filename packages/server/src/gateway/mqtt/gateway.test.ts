@@ -22,7 +22,7 @@ describe('the MQTT gateway', () => {
     const granted = await client.subscribeAsync('devices/sensor-1/#', { qos: 1 });
     assert.equal(granted[0]?.qos, 1);
     const got = new Promise<string>((resolve) => client.once('message', (_topic, payload) => resolve(payload.toString())));
-    await client.publishAsync('devices/sensor-1/telemetry', '{"temp_c":21.5}', { qos: 1 });
+    await client.publishAsync('devices/sensor-1/events', '{"temp_c":21.5}', { qos: 1 });
     assert.equal(await got, '{"temp_c":21.5}');
     const shown = await s.api('GET', '/api/v1/devices/sensor-1', { token: admin });
     assert.equal(shown.body.state, 'active');
