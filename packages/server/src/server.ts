@@ -136,6 +136,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           return { ok: false, checks: { store: (err as Error).message } };
         }
       },
+      now: () => clock.now(),
       info: () => ({ version: VERSION, store: store.engine, bus: config.bus, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
     });
     await app.register(accessRoutes, {

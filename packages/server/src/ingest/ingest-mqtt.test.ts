@@ -131,3 +131,19 @@ describe('telemetry over MQTT through the pipeline', () => {
     assert.equal(shown.replayResult, 'duplicate');
   });
 });
+
+describe('time sync', () => {
+  it('answers NTP-style time requests over MQTT and HTTP', async (t) => {
+    const clock = new ManualClock(Date.now());
+    const s = await startTestServer(t, { clock });
+    const admin = await s.tokenFor(s.adminKey);
+    const client = await connectDevice(s, await enrollDevice(s, admin, 'clock-1'));
+    t.after(() => client.end(true));
+    await client.subscribeAsync('devices/clock-1/time/reply', { qos: 0 });
+    const reply = new Promise<{ t0: number; t1: number; t2: number }>((resolve) => client.once('message', (_topic, p) => resolve(JSON.parse(p.toString()))));
+    await client.publishAsync('devices/clock-1/time', JSON.stringify({ t0: 1000 }), { qos: 1 });
+    assert.deepEqual(await reply, { t0: 1000, t1: clock.now(), t2: clock.now() });
+    const http = await s.api('GET', '/api/v1/time?t0=42');
+    assert.deepEqual(http.body, { t0: 42, t1: clock.now(), t2: clock.now() });
+  });
+});

@@ -7,10 +7,11 @@ export interface ObserveRouteDeps {
   readonly metrics: Metrics;
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
   readonly info: () => Record<string, string | number>;
+  readonly now: () => number;
 }
 
 /** Liveness, readiness, Prometheus metrics and platform info. */
-export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info }) => {
+export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info, now }) => {
   app.get('/healthz', {
     config: { auth: { public: true } },
     schema: { tags: ['observe'], summary: 'Liveness: the process is serving', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
@@ -33,6 +34,18 @@ export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async 
   }, async (_request, reply) => {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text as never);
+  });
+
+  app.get('/api/v1/time', {
+    config: { auth: { public: true } },
+    schema: {
+      tags: ['observe'], summary: 'NTP-style time over HTTP: send your clock as t0, get the receive (t1) and transmit (t2) times in milliseconds',
+      querystring: Type.Object({ t0: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ t0: Type.Union([Type.Integer(), Type.Null()]), t1: Type.Integer(), t2: Type.Integer() }), ...errorResponses },
+    },
+  }, async (request) => {
+    const t1 = now();
+    return { t0: request.query.t0 ?? null, t1, t2: now() };
   });
 
   app.get('/api/v1/system/info', {

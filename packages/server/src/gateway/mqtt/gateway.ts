@@ -11,6 +11,7 @@ import { publishDenial, subscribeDenial } from './acl.js';
 import { type MqttMetrics, mqttMetrics } from './metrics.js';
 import { peerOf } from './peer.js';
 import { handleRotation } from './rotation.js';
+import { answerTimeRequest } from './time-sync.js';
 import { TokenBuckets } from './token-bucket.js';
 
 export interface MqttSettings {
@@ -83,6 +84,7 @@ export class MqttGateway {
         const peer = this.#peers.get(client);
         this.#metrics.messagesIn.inc();
         if (peer && packet.topic.endsWith('/certs/rotate')) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
+        if (peer && packet.topic === `devices/${peer.deviceId}/time`) answerTimeRequest(this.#broker, this.deps.clock, peer.deviceId, payload, this.deps.clock.now(), this.deps.log);
         if (peer && this.deps.ingest && TELEMETRY.test(packet.topic.slice(peer.deviceId.length + 9))) {
           // Durable before acknowledged: Aedes sends PUBACK only after this callback.
           return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload).then(() => done(null), (err: Error) => {
