@@ -55,7 +55,7 @@ describe('the server', () => {
   });
 
   it('refuses a route registered without an auth rule', async () => {
-    const { app } = await createHttpApp({ logger: pino({ level: 'silent' }), bodyLimitBytes: 1024, trustProxy: false, metrics: createMetrics(), version: 'test' });
+    const { app } = await createHttpApp({ logger: pino({ level: 'silent' }), bodyLimitBytes: 1024, trustedProxies: [], metrics: createMetrics(), version: 'test' });
     try {
       assert.throws(() => app.get('/api/v1/oops', async () => 'open'), /declares no auth setting/);
       app.get('/api/v1/fine', { config: { auth: { public: true } } }, async () => 'fine');

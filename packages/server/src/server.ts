@@ -122,7 +122,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined } });
     }
 
-    const { app, routes } = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustProxy: config.http.trustProxy, metrics, version: VERSION });
+    const { app, routes } = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustedProxies: config.http.trustedProxies.split(',').map((p) => p.trim()).filter(Boolean), metrics, version: VERSION });
     app.addHook('onRequest', makeGuard(access, throttle, metrics));
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();

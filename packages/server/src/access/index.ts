@@ -4,7 +4,7 @@ export { MemoryCounterStore } from './counters.js';
 export type { CounterStore, WindowCount } from './counters.js';
 export { Throttle } from './throttle.js';
 export type { ThrottleSettings } from './throttle.js';
-export { ROLES, ROLE_SCOPES, SCOPES, effectiveScopes, hasScope, isScope } from './scopes.js';
+export { ROLES, ROLE_SCOPES, SCOPES, covers, effectiveScopes, hasScope, isScope } from './scopes.js';
 export type { Grant, Role, Scope } from './scopes.js';
 export type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 export { parseApiKey } from './key-secrets.js';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { AccessService } from './service.js';
-import { type Grant, type Scope, ROLES, SCOPES, hasScope } from './scopes.js';
+import { type Grant, ROLE_SCOPES, type Scope, ROLES, SCOPES, covers, effectiveScopes, hasScope } from './scopes.js';
 import type { Throttle } from './throttle.js';
 
 const DAY_MS = 86_400_000;
@@ -87,6 +87,10 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
     },
   }, async (request, reply) => {
     const { name, kind = 'user', role, scopes } = request.body;
+    const granting = role ? ROLE_SCOPES[role] : ((scopes ?? []) as Grant[]);
+    if (!covers(mustAuth(request.auth).scopes, granting)) {
+      throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'you cannot create a user or service account with scopes you do not hold yourself');
+    }
     const principal = await access.createPrincipal({ kind, name, ...(role ? { role } : {}), ...(scopes ? { scopes: scopes as Grant[] } : {}) });
     request.auditTarget = principal.id;
     return reply.code(201).send(principal);
@@ -141,12 +145,17 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
     const principalId = request.body.principalId ?? auth.principal.id;
     if (principalId !== auth.principal.id) requireScope(auth.scopes, 'keys:write');
     const { name, scopes, expiresInDays } = request.body;
+    const target = await access.getPrincipal(principalId);
+    if (!covers(auth.scopes, effectiveScopes(target.scopes, (scopes as Grant[] | undefined) ?? null))) {
+      throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'you cannot create a key with scopes you do not hold yourself');
+    }
     const { key, text } = await access.createKey(principalId, {
       name,
       ...(scopes ? { scopes: scopes as Grant[] } : {}),
       ...(expiresInDays ? { expiresAtMs: clock.now() + expiresInDays * DAY_MS } : {}),
     });
     request.auditTarget = key.id;
+    request.auditDetails = { principalId, scopes: key.scopes };
     return reply.code(201).send({ key: text, apiKey: key });
   });
 

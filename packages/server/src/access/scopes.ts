@@ -56,3 +56,12 @@ export function effectiveScopes(principal: readonly Grant[], key: readonly Grant
   if (principal.includes('*')) return [...key];
   return key.filter((s) => principal.includes(s));
 }
+
+/**
+ * Whether a caller holding `caller` may hand out `grants` (to a new key or principal):
+ * never more than it holds itself, and `*` only from `*`.
+ */
+export function covers(caller: readonly Grant[], grants: readonly Grant[]): boolean {
+  if (caller.includes('*')) return true;
+  return grants.every((g) => g !== '*' && caller.includes(g));
+}

@@ -26,7 +26,7 @@ describe('configuration', () => {
     const c = loadConfig({
       flags: { 'http.port': '9001' },
       env: { BULWARK_HTTP_PORT: '9002', BULWARK_LOG_LEVEL: 'warn' },
-      file: { http: { port: 9003, host: '0.0.0.0' }, log: { level: 'debug' }, rateLimit: { perPrincipalPerMinute: 7 } },
+      file: { http: { port: 9003, host: '0.0.0.0', allowInsecure: true }, log: { level: 'debug' }, rateLimit: { perPrincipalPerMinute: 7 } },
     });
     assert.equal(c.http.port, 9001);
     assert.equal(c.log.level, 'warn');
@@ -37,14 +37,21 @@ describe('configuration', () => {
   it('reports every invalid setting at once', () => {
     const problems = problemsOf(() => loadConfig({
       env: { BULWARK_HTTP_PORT: 'eighty', BULWARK_TYPO: '1', BULWARK_AUTH_LOCKOUT_THRESHOLD: '0' },
-      file: { http: { trustProxy: 'perhaps' }, log: { level: 'loud' }, colour: 'blue', masterKey: 'x' },
+      file: { http: { allowInsecure: 'perhaps' }, log: { level: 'loud' }, colour: 'blue', masterKey: 'x' },
       fileName: 'bulwark.json',
     }));
     const text = problems.join('\n');
-    for (const needle of ['BULWARK_HTTP_PORT', 'BULWARK_TYPO', 'auth.lockoutThreshold', 'http.trustProxy', 'log.level', 'unknown setting "colour"', 'may only be set through BULWARK_MASTER_KEY']) {
+    for (const needle of ['BULWARK_HTTP_PORT', 'BULWARK_TYPO', 'auth.lockoutThreshold', 'http.allowInsecure', 'log.level', 'unknown setting "colour"', 'may only be set through BULWARK_MASTER_KEY']) {
       assert.ok(text.includes(needle), `missing a problem about ${needle} in:\n${text}`);
     }
     assert.equal(problems.length, 7);
+  });
+
+  it('refuses a non-loopback HTTP address unless the operator accepts plain HTTP explicitly', () => {
+    const problems = problemsOf(() => loadConfig({ flags: { 'http.host': '0.0.0.0' } }));
+    assert.match(problems.join('\n'), /not a loopback address/);
+    assert.equal(loadConfig({ flags: { 'http.host': '0.0.0.0', 'http.allowInsecure': true } }).http.host, '0.0.0.0');
+    assert.equal(loadConfig({ flags: { 'http.host': '127.0.0.1' } }).http.host, '127.0.0.1');
   });
 
   it('names every environment variable after its setting', () => {

@@ -5,7 +5,7 @@ export interface ServerConfig {
   readonly dataDir: string;
   readonly store: string;
   readonly bus: 'memory';
-  readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustProxy: boolean };
+  readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
   readonly mqtt: {
@@ -63,6 +63,10 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   }
   if (typeof out.store === 'string' && !/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/.test(out.store)) {
     problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
+  }
+  const host = String(out['http.host'] ?? '127.0.0.1');
+  if (!/^(127\.|localhost$|::1$)/.test(host) && out['http.allowInsecure'] !== true) {
+    problems.push(`http.host: ${host} is not a loopback address and the API speaks plain HTTP; put a TLS proxy in front and keep 127.0.0.1, or set http.allowInsecure (--http-allow-insecure) to accept the risk`);
   }
   if (problems.length > 0) {
     throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: { problems } });

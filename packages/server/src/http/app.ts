@@ -32,7 +32,8 @@ export function describeAuth(auth: RouteAuth): string {
 export interface HttpAppOptions {
   readonly logger: FastifyBaseLogger;
   readonly bodyLimitBytes: number;
-  readonly trustProxy: boolean;
+  /** Addresses or CIDR ranges of trusted reverse proxies (empty: trust none). */
+  readonly trustedProxies: readonly string[];
   readonly metrics: Metrics;
   readonly version: string;
 }
@@ -47,7 +48,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   const app = Fastify({
     loggerInstance: o.logger,
     bodyLimit: o.bodyLimitBytes,
-    trustProxy: o.trustProxy,
+    trustProxy: o.trustedProxies.length > 0 ? [...o.trustedProxies] : false,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

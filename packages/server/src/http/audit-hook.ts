@@ -4,17 +4,20 @@ import type { AuditResult, AuditService } from '../audit/index.js';
 import type { Metrics } from '../observe/metrics.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const REFUSED = new Set([401, 403, 429]);
+/** Refusals worth a chain entry. 429s are counted in metrics only: a flood must not become a flood of audit writes. */
+const REFUSED = new Set([401, 403]);
 
 /**
- * Records every state-changing call and every refused call in the audit log before the
- * response leaves, so a caller never sees a success the log does not know about.
+ * Records every state-changing call and every refused (401/403) call in the audit log
+ * before the response leaves. If the audit write itself fails, the response still goes out
+ * (the change it reports has already happened); the failure is logged at error level and
+ * counted in bulwark_audit_write_failures_total, which an operator must alert on.
  */
 export function makeAuditHook(audit: AuditService, metrics: Metrics, log: Logger) {
   return async function auditOnSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const status = reply.statusCode;
     const route = request.routeOptions.url;
-    if (route === undefined) return payload;
+    if (route === undefined || status === 429) return payload;
     const refused = REFUSED.has(status);
     if (READ_METHODS.has(request.method) && !refused) return payload;
     const result: AuditResult = status < 400 ? 'ok' : refused ? 'denied' : 'error';
@@ -29,7 +32,7 @@ export function makeAuditHook(audit: AuditService, metrics: Metrics, log: Logger
         result,
         requestId: request.id,
         source: request.ip,
-        details: { method: request.method, route, status, ...(code ? { code } : {}) },
+        details: { method: request.method, route, status, ...(code ? { code } : {}), ...request.auditDetails },
       });
     } catch (err) {
       metrics.auditFailures.inc();

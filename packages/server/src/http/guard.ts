@@ -30,7 +30,8 @@ export function makeGuard(access: AccessService, throttle: Throttle, metrics: Me
     }
     if ('public' in auth) return;
     const token = bearerToken(request);
-    if ('loopbackOrScope' in auth && token === undefined && isLoopback(request.ip)) return;
+    // Loopback means both ends agree: the socket peer and the client address behind any trusted proxy.
+    if ('loopbackOrScope' in auth && token === undefined && isLoopback(request.ip) && isLoopback(request.socket.remoteAddress ?? '')) return;
     await throttle.assertNotLocked(`addr:${request.ip}`);
     if (token === undefined) {
       metrics.authFailures.inc({ reason: 'missing' });

@@ -26,5 +26,7 @@ declare module 'fastify' {
     auditTarget?: string;
     /** Set by a handler that authenticates its caller itself (token exchange). */
     auditActor?: string;
+    /** Extra facts for the audit entry (for example whose key was created). */
+    auditDetails?: Record<string, unknown>;
   }
 }

@@ -42,13 +42,16 @@ describe('the route table', () => {
   });
 
   it('answers metrics without credentials on loopback only', async (t) => {
-    const s = await startTestServer(t, { config: { http: { port: 0, trustProxy: true } } });
+    const s = await startTestServer(t, { config: { http: { port: 0, trustedProxies: '127.0.0.1' } } });
     const local = await s.api('GET', '/metrics');
     assert.equal(local.status, 200);
     assert.match(local.text, /bulwark_http_requests_total/);
     const remote = await s.api('GET', '/metrics', { headers: { 'x-forwarded-for': '203.0.113.9' } });
     assertClientError(remote, 'metrics from a remote address', 403);
     assert.equal(remote.body.error.code, 'BULWARK_ERR_NOT_LOOPBACK');
+    // A client that writes its own X-Forwarded-For in front of the proxy's hop gains nothing.
+    const spoofed = await s.api('GET', '/metrics', { headers: { 'x-forwarded-for': '127.0.0.1, 203.0.113.5' } });
+    assert.equal(spoofed.status, 403);
   });
 
   it('lets a viewer read but refuses it every write route with 403', async (t) => {

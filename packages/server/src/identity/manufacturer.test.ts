@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { closed, connect, tlsOptions } from '../testing/devices.js';
+import { closed, connect, connectDevice, enrollDevice, tlsOptions } from '../testing/devices.js';
 import { startTestServer, tempDir } from '../testing/harness.js';
 
 /** A manufacturer's own root CA, its CRL and device certificates, all made by OpenSSL. */
@@ -62,6 +62,21 @@ describe('manufacturer CAs and just-in-time provisioning', () => {
     await gone;
     await assert.rejects(connect(tlsOptions(s, { ...allowed, caPem }, 'acme-42')), 'the handshake fails once the CA is disabled');
     assert.match((await s.api('GET', '/metrics')).text, /bulwark_mqtt_tls_refused_total\{reason="unknown_ca"\} 1/);
+  });
+
+  it('never lets a manufacturer certificate take over a device enrolled with the platform CA', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const real = await enrollDevice(s, admin, 'acme-7');
+    const m = manufacturer(tempDir(t));
+    await s.api('POST', '/api/v1/pki/manufacturer-cas', { token: admin, body: { name: 'Acme', certificate: m.certPem, crl: m.crlPem, provisioning: { idPattern: 'acme-[0-9]+', allowList: ['acme-7'] } } });
+    const victim = await connectDevice(s, real);
+    t.after(() => victim.end(true));
+    const caPem = (await s.api('GET', '/api/v1/pki/ca.pem')).text;
+    await assert.rejects(connect(tlsOptions(s, { ...m.device('acme-7'), caPem }, 'acme-7')), /Not authorized/i);
+    assert.equal(victim.connected, true, 'the real device keeps its session');
+    const certs = await s.api('GET', '/api/v1/devices/acme-7/certificates', { token: admin });
+    assert.deepEqual(certs.body.map((c: { caId: string }) => c.caId), ['issuing']);
   });
 
   it('revokes a just-in-time device like any other', async (t) => {

@@ -208,7 +208,15 @@ export class IdentityService {
       throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${peer.deviceId} is not allowed by the provisioning rule of ${ca.name}`);
     }
     const now = this.deps.clock.now();
-    if (!(await this.registry.find(peer.deviceId))) {
+    const existing = await this.registry.find(peer.deviceId);
+    if (existing) {
+      // A manufacturer CA never takes over a device it did not provision: an existing device
+      // qualifies only if every certificate it has came from this CA, or (with none yet) if
+      // the rule names it explicitly in its allow list.
+      const certs = await this.repo.listCertificates(peer.deviceId);
+      const ownedHere = certs.length > 0 ? certs.every((c) => c.caId === ca.id) : ca.provisioning?.allowList?.includes(peer.deviceId) === true;
+      if (!ownedHere) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${peer.deviceId} already exists and does not belong to ${ca.name}`);
+    } else {
       await this.registry.create({ id: peer.deviceId, ...(ca.provisioning?.model ? { model: ca.provisioning.model } : {}), tags: [...(ca.provisioning?.tags ?? [])] });
     }
     const device = await this.registry.get(peer.deviceId);
