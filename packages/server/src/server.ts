@@ -106,8 +106,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await manufacturers.load();
     const identity = new IdentityService(store.identity, registry, authority, config.identity, manufacturers, {
       clock, ids, bus, log: logger,
-      onProvisioned: async (deviceId, caId) => {
-        await audit.record({ actor: 'system', action: 'device.provision-jit', target: deviceId, result: 'ok', requestId: null, source: null, details: { caId } });
+      audit: async (action, actor, target, details) => {
+        await audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details });
       },
     });
     await identity.start();
@@ -150,7 +150,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(secretsRoutes, { vault });
     await app.register(registryRoutes, { registry });
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
-    await app.register(manufacturerRoutes, { manufacturers });
+    await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry });
     await app.ready();

@@ -64,6 +64,13 @@ describe('the audit log', () => {
     assert.ok(report.body.entriesChecked >= 5);
   });
 
+  it('verifies cleanly while other requests keep appending', async (t) => {
+    const { s, admin, verify } = await withEntries(t);
+    const writers = Array.from({ length: 40 }, (_, i) => s.api('POST', '/api/v1/users', { token: admin, body: { name: `w${i}`, role: 'viewer' } }));
+    const reports = await Promise.all([verify(), verify(), verify(), ...writers]);
+    for (const r of reports.slice(0, 3)) assert.equal(r.body.ok, true, JSON.stringify(r.body));
+  });
+
   it('detects an edited entry', async (t) => {
     const { s, verify } = await withEntries(t);
     tamper(s, "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3");

@@ -44,7 +44,9 @@ export async function verifyChain(
     ({ ok: false, entriesChecked: checked, headSeq: head.seq, firstBadSeq: seq, problem, message });
 
   for (;;) {
-    const page = await scan(expectedSeq - 1, pageSize);
+    // Stop at the head read at the start: entries appended while we walk are not our concern.
+    if (checked >= head.seq) break;
+    const page = await scan(expectedSeq - 1, Math.min(pageSize, head.seq - checked));
     if (page.length === 0) break;
     for (const e of page) {
       if (e.seq !== expectedSeq) return fail(expectedSeq, 'missing_entries', `entry ${expectedSeq} is missing (next present is ${e.seq})`);

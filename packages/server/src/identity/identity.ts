@@ -68,6 +68,7 @@ export interface IdentityRepository {
   getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;
   listCertificates(deviceId: string): Promise<DeviceCertificate[]>;
   listRevoked(caId: string): Promise<DeviceCertificate[]>;
+  listCertificatesByCa(caId: string): Promise<DeviceCertificate[]>;
   /** Sets first_used_at if unset; true the first time. */
   markUsed(serial: string, at: number): Promise<boolean>;
   /** Marks every other live certificate of the device as superseded at `at`. */

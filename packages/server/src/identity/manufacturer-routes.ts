@@ -3,6 +3,7 @@ import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { CaRecord } from './identity.js';
 import type { ManufacturerCas } from './manufacturers.js';
+import type { IdentityService } from './service.js';
 
 const Pem = Type.String({ minLength: 64, maxLength: 1_000_000 });
 const Rule = Type.Object({
@@ -21,7 +22,7 @@ const view = (c: CaRecord) => ({
 });
 
 /** Registering manufacturer CAs for just-in-time provisioning. */
-export const manufacturerRoutes: FastifyPluginAsyncTypebox<{ manufacturers: ManufacturerCas }> = async (app, { manufacturers }) => {
+export const manufacturerRoutes: FastifyPluginAsyncTypebox<{ manufacturers: ManufacturerCas; identity: IdentityService }> = async (app, { manufacturers, identity }) => {
   app.get('/api/v1/pki/manufacturer-cas', {
     config: { auth: { scope: 'devices:read' } },
     schema: { tags: ['pki'], summary: 'Registered manufacturer CAs', security: bearer, response: { 200: Type.Array(CaSchema), ...errorResponses } },
@@ -50,7 +51,8 @@ export const manufacturerRoutes: FastifyPluginAsyncTypebox<{ manufacturers: Manu
     },
   }, async (request) => {
     request.auditTarget = request.params.id;
-    return view(await manufacturers.updateCrl(request.params.id, request.body.crl));
+    request.auditDetails = { revoked: await identity.updateManufacturerCrl(request.params.id, request.body.crl) };
+    return view((await manufacturers.list()).find((c) => c.id === request.params.id) as CaRecord);
   });
 
   for (const verb of ['disable', 'enable'] as const) {

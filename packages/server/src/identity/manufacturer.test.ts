@@ -20,7 +20,12 @@ function manufacturer(dir: string) {
     run('x509', '-req', '-in', `${id}.csr`, '-CA', 'mca.pem', '-CAkey', 'mca.key', '-CAcreateserial', '-out', `${id}.pem`, '-days', '10');
     return { keyPem: readFileSync(join(dir, `${id}.key`), 'utf8'), certPem: readFileSync(join(dir, `${id}.pem`), 'utf8') };
   };
-  return { certPem: readFileSync(join(dir, 'mca.pem'), 'utf8'), crlPem: readFileSync(join(dir, 'mca.crl'), 'utf8'), device };
+  const revoke = (id: string) => {
+    run('ca', '-config', 'ca.cnf', '-revoke', `${id}.pem`, '-keyfile', 'mca.key', '-cert', 'mca.pem');
+    run('ca', '-config', 'ca.cnf', '-gencrl', '-keyfile', 'mca.key', '-cert', 'mca.pem', '-out', 'mca.crl', '-crldays', '5');
+    return readFileSync(join(dir, 'mca.crl'), 'utf8');
+  };
+  return { certPem: readFileSync(join(dir, 'mca.pem'), 'utf8'), crlPem: readFileSync(join(dir, 'mca.crl'), 'utf8'), device, revoke };
 }
 
 describe('manufacturer CAs and just-in-time provisioning', () => {
@@ -77,6 +82,24 @@ describe('manufacturer CAs and just-in-time provisioning', () => {
     assert.equal(victim.connected, true, 'the real device keeps its session');
     const certs = await s.api('GET', '/api/v1/devices/acme-7/certificates', { token: admin });
     assert.deepEqual(certs.body.map((c: { caId: string }) => c.caId), ['issuing']);
+  });
+
+  it("ends the session of a device the manufacturer's new CRL lists", async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const m = manufacturer(tempDir(t));
+    const ca = await s.api('POST', '/api/v1/pki/manufacturer-cas', { token: admin, body: { name: 'Acme', certificate: m.certPem, crl: m.crlPem, provisioning: { idPattern: 'acme-[0-9]+' } } });
+    const caPem = (await s.api('GET', '/api/v1/pki/ca.pem')).text;
+    const creds = { ...m.device('acme-3'), caPem };
+    const client = await connect(tlsOptions(s, creds, 'acme-3'));
+    t.after(() => client.end(true));
+    const gone = closed(client);
+    const updated = await s.api('PUT', `/api/v1/pki/manufacturer-cas/${ca.body.id}/crl`, { token: admin, body: { crl: m.revoke('acme-3') } });
+    assert.equal(updated.status, 200, updated.text);
+    await gone;
+    await assert.rejects(connect(tlsOptions(s, creds, 'acme-3')));
+    const certs = await s.api('GET', '/api/v1/devices/acme-3/certificates', { token: admin });
+    assert.equal(certs.body[0]?.revocationReason, 'revoked by manufacturer CRL');
   });
 
   it('revokes a just-in-time device like any other', async (t) => {

@@ -157,7 +157,7 @@ export async function buildCrl(ca: CaKeyPair, entries: readonly RevokedEntry[], 
 
 /** CRLs must be PEM-armoured as `X509 CRL` for OpenSSL and Node to read them. */
 export function crlPem(crl: x509.X509Crl): string {
-  return x509.PemConverter.encode(crl.rawData, 'X509 CRL');
+  return `${x509.PemConverter.encode(crl.rawData, 'X509 CRL')}\n`;
 }
 
 /** The device id a certificate names: the SAN URI `urn:bulwark:device:{id}`, else the CN. */

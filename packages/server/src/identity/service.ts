@@ -64,7 +64,7 @@ export class IdentityService {
     readonly authority: DeviceAuthority,
     private readonly settings: IdentitySettings,
     readonly manufacturers: ManufacturerCas,
-    private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger; onProvisioned: (deviceId: string, caId: string) => Promise<void> },
+    private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger; audit: (action: string, actor: string, target: string, details: Record<string, unknown>) => Promise<void> },
   ) {}
 
   /** Signs fresh CRLs now and again every day, well inside their validity. */
@@ -161,15 +161,13 @@ export class IdentityService {
   async rotate(peer: PeerCertificate, csrPem: string): Promise<IssuedCertificate> {
     const current = await this.#liveCertificate(peer);
     const issued = await this.#issue(current.deviceId, await publicKeyFromCsr(csrPem));
-    await this.repo.supersedeOthers(current.deviceId, issued.serial, this.deps.clock.now());
+    await this.deps.audit('certificate.rotate', `device:${current.deviceId}`, current.deviceId, { previousSerial: current.serial, serial: issued.serial });
     return issued;
   }
 
   /** Operator rotation: certify a new CSR; the device's other certificates retire as in `rotate`. */
   async reissue(deviceId: string, csrPem: string): Promise<IssuedCertificate> {
-    const issued = await this.issueFromCsr(deviceId, csrPem);
-    await this.repo.supersedeOthers(deviceId, issued.serial, this.deps.clock.now());
-    return issued;
+    return this.issueFromCsr(deviceId, csrPem);
   }
 
   async #issue(deviceId: string, publicKey: CryptoKey): Promise<IssuedCertificate> {
@@ -181,6 +179,9 @@ export class IdentityService {
       firstUsedAt: null, supersededAt: null, revokedAt: null, revocationReason: null,
     };
     await this.repo.insertCertificate(record);
+    // A new certificate retires the device's others: they keep working until it is first
+    // used, or until the overlap window ends (enrollment again after a reset, rotation).
+    await this.repo.supersedeOthers(deviceId, record.serial, now);
     return { deviceId, serial: record.serial, certificatePem: record.pem, caChainPem: this.authority.chainPem, notAfter: record.notAfter };
   }
 
@@ -227,9 +228,16 @@ export class IdentityService {
     };
     await this.repo.insertCertificate(record);
     await this.registry.markProvisioned(peer.deviceId);
-    await this.deps.onProvisioned(peer.deviceId, ca.id);
+    await this.deps.audit('device.provision-jit', 'system', peer.deviceId, { caId: ca.id, serial: peer.serial });
     this.deps.log.info({ deviceId: peer.deviceId, ca: ca.name }, 'provisioned a device just in time');
     return record;
+  }
+
+  /** The same checks as admission, without side effects: for re-checking a live session. */
+  async checkSession(peer: PeerCertificate): Promise<void> {
+    const cert = await this.#liveCertificate(peer);
+    const device = await this.registry.get(cert.deviceId);
+    if (device.state !== 'provisioned' && device.state !== 'active') throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${device.id} is ${device.state}`);
   }
 
   /**
@@ -244,9 +252,29 @@ export class IdentityService {
     }
     if (await this.repo.markUsed(cert.serial, this.deps.clock.now())) {
       const older = (await this.repo.listCertificates(cert.deviceId)).filter((c) => c.serial !== cert.serial && c.supersededAt !== null && c.revokedAt === null);
-      for (const c of older) await this.revokeCertificate(c.serial, 'superseded');
+      for (const c of older) {
+        await this.revokeCertificate(c.serial, 'superseded');
+        await this.deps.audit('certificate.revoke', 'system', c.serial, { deviceId: c.deviceId, reason: 'superseded', by: cert.serial });
+      }
     }
     if (device.state === 'provisioned') await this.registry.markActive(device.id);
+  }
+
+  /**
+   * Replaces a manufacturer CA's CRL and revokes here every certificate it lists, so live
+   * sessions of those devices end now rather than at their next handshake.
+   */
+  async updateManufacturerCrl(caId: string, crlPem: string): Promise<number> {
+    const ca = await this.manufacturers.updateCrl(caId, crlPem);
+    const listed = new Set(new x509.X509Crl(crlPem).entries.map((e) => e.serialNumber.toLowerCase().replace(/^0+/, '')));
+    const issuedHere = await this.repo.listCertificatesByCa(ca.id);
+    let revoked = 0;
+    for (const c of issuedHere) {
+      if (c.revokedAt !== null || !listed.has(c.serial.toLowerCase().replace(/^0+/, ''))) continue;
+      await this.revokeCertificate(c.serial, 'revoked by manufacturer CRL');
+      revoked += 1;
+    }
+    return revoked;
   }
 
   listCertificates(deviceId: string): Promise<DeviceCertificate[]> {

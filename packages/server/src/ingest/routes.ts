@@ -24,7 +24,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<{ ingest: IngestService; re
     schema: {
       tags: ['telemetry'], summary: "A device's readings in time order (normalised time), with device time, receive time and skew", security: bearer, params: IdParams,
       querystring: Type.Object({
-        since: Type.Optional(Type.Integer({ minimum: 0 })), until: Type.Optional(Type.Integer({ minimum: 0 })),
+        since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })), until: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
         limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
       }, { additionalProperties: false }),
       response: { 200: Type.Array(Reading), ...errorResponses },

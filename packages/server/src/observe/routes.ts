@@ -40,7 +40,7 @@ export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async 
     config: { auth: { public: true } },
     schema: {
       tags: ['observe'], summary: 'NTP-style time over HTTP: send your clock as t0, get the receive (t1) and transmit (t2) times in milliseconds',
-      querystring: Type.Object({ t0: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+      querystring: Type.Object({ t0: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })) }, { additionalProperties: false }),
       response: { 200: Type.Object({ t0: Type.Union([Type.Integer(), Type.Null()]), t1: Type.Integer(), t2: Type.Integer() }), ...errorResponses },
     },
   }, async (request) => {

@@ -172,7 +172,11 @@ export class SecretVault {
       try {
         await this.repo.rewrapDataKeys(rewrapped);
       } catch (err) {
-        discardNextKey(this.source.path);
+        // The commit may have happened even though we saw an error (a connection lost after
+        // COMMIT). Drop the new key only when the store provably still names the old one;
+        // otherwise leave master.key.next for the next start to promote or discard.
+        const now = await this.repo.listDataKeys().catch(() => undefined);
+        if (now?.every((k) => k.masterKeyId === previous.id)) discardNextKey(this.source.path);
         throw err;
       }
       promoteNextKey(this.source.path);

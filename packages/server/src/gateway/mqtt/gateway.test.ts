@@ -85,6 +85,22 @@ describe('the MQTT gateway', () => {
     assert.equal(total, deniedFilters.length + deniedTopics.length);
   });
 
+  it('refuses retained publishes and retained or oversized wills from devices', async (t) => {
+    const { s, admin } = await fleet(t, { mqtt: { maxPayloadBytes: 1024 } });
+    const d = await enrollDevice(s, admin, 'ret-1');
+    const c = await connectDevice(s, d);
+    t.after(() => c.end(true));
+    const gone = closed(c);
+    c.publish('devices/ret-1/telemetry/s0', 'x'.repeat(100), { qos: 1, retain: true });
+    await gone;
+    assert.match((await s.api('GET', '/metrics')).text, /bulwark_mqtt_acl_denied_total\{kind="publish",reason="retain_not_allowed"\} 1/);
+    const will = (retain: boolean, bytes: number) => ({ will: { topic: 'devices/ret-1/events', payload: Buffer.alloc(bytes), qos: 0 as const, retain } });
+    await assert.rejects(connectDevice(s, d, will(true, 10)), /Not authorized/i);
+    await assert.rejects(connectDevice(s, d, will(false, 4096)), /Not authorized/i);
+    const ok = await connectDevice(s, d, will(false, 10));
+    await ok.endAsync();
+  });
+
   it('refuses certificates that are missing, foreign, expired or not yet valid at the handshake', async (t) => {
     const { s, admin } = await fleet(t);
     const good = await enrollDevice(s, admin, 'good');

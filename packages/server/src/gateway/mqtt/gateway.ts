@@ -51,7 +51,7 @@ export class MqttGateway {
   readonly #broker: Aedes;
   #server: TlsServer | undefined;
   readonly #sessions = new Map<string, Session>();
-  readonly #wills = new WeakMap<Client, string | undefined>();
+  readonly #wills = new WeakMap<Client, { topic: string; retain: boolean; bytes: number } | undefined>();
   readonly #peers = new WeakMap<Client, PeerCertificate>();
   readonly #buckets: TokenBuckets;
   readonly #metrics: MqttMetrics;
@@ -67,7 +67,8 @@ export class MqttGateway {
     this.#broker = new Aedes({
       maxTopicLevels: settings.maxTopicLevels,
       preConnect: (client, packet, done) => {
-        this.#wills.set(client, packet.will?.topic);
+        const w = packet.will;
+        this.#wills.set(client, w ? { topic: w.topic, retain: w.retain === true, bytes: w.payload?.length ?? 0 } : undefined);
         done(null, true);
       },
       authenticate: (client, _username, _password, done) => {
@@ -76,7 +77,7 @@ export class MqttGateway {
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null);
         const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        const reason = this.#publishRefusal(client, packet.topic, payload.length);
+        const reason = this.#publishRefusal(client, packet.topic, payload.length, packet.retain);
         if (reason) {
           this.#closeReason(client, reason);
           return done(new Error(reason));
@@ -105,7 +106,7 @@ export class MqttGateway {
         return done(null, sub);
       },
     });
-    this.#broker.on('clientReady', (client) => this.#onReady(client));
+    this.#broker.on('connectionError', (client) => this.#onGone(client, 'connection_error'));
     this.#broker.on('clientDisconnect', (client) => this.#onGone(client, 'client_disconnected'));
     this.#broker.on('clientError', (client, err) => this.#onGone(client, this.#sessionOf(client)?.closeReason ?? `error: ${err.message}`));
     this.#broker.on('keepaliveTimeout', (client) => this.#closeReason(client, 'keepalive_timeout'));
@@ -213,10 +214,10 @@ export class MqttGateway {
     if (client.id !== peer.deviceId) throw fail('client_id_mismatch', 2, `client id must be the device id ${peer.deviceId}`);
     const will = this.#wills.get(client);
     if (will !== undefined) {
-      const denial = publishDenial(will, peer.deviceId);
+      const denial = publishDenial(will.topic, peer.deviceId) ?? (will.retain ? 'retain_not_allowed' : undefined) ?? (will.bytes > this.settings.maxPayloadBytes ? 'payload_too_large' : undefined);
       if (denial) {
         this.#metrics.aclDenied.inc({ kind: 'will', reason: denial });
-        throw fail('will_outside_tree', 5, `will topic refused: ${denial}`);
+        throw fail('will_refused', 5, `will refused: ${denial}`);
       }
     }
     try {
@@ -225,15 +226,13 @@ export class MqttGateway {
       const reason = err instanceof PlatformError ? err.message : 'internal error';
       throw fail('not_admitted', 5, reason);
     }
+    // The session is known from here on, so a revocation or suspension arriving now finds it;
+    // one that landed while admitSession was reading is caught by the re-check.
     this.#peers.set(client, peer);
-  }
-
-  #onReady(client: Client): void {
-    const peer = this.#peers.get(client);
-    if (!peer) return;
     this.#sessions.set(peer.deviceId, { client, peer });
     this.#metrics.sessions.set(this.#sessions.size);
     void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    void this.deps.identity.checkSession(peer).catch(() => this.#kick(peer.deviceId, 'admission_revoked', (s) => s.client === client));
   }
 
   #onGone(client: Client, reason: string): void {
@@ -260,9 +259,14 @@ export class MqttGateway {
     if (s) s.closeReason = reason;
   }
 
-  #publishRefusal(client: Client, topic: string, payloadBytes: number): string | undefined {
+  #publishRefusal(client: Client, topic: string, payloadBytes: number, retain: boolean): string | undefined {
     const peer = this.#peers.get(client);
     if (!peer) return 'no_identity';
+    if (retain) {
+      // Retained messages would live in broker memory for ever; devices have no use for them.
+      this.#metrics.aclDenied.inc({ kind: 'publish', reason: 'retain_not_allowed' });
+      return 'acl_retain_not_allowed';
+    }
     if (topic.length > this.settings.maxTopicLength) {
       this.#metrics.limitHits.inc({ limit: 'topic_length' });
       return 'topic_too_long';

@@ -129,5 +129,23 @@ describe('device lifecycle at the gateway', () => {
     assert.equal(certs.find((c) => c.serial === d.serial)?.revocationReason, 'superseded');
     assert.equal(certs.find((c) => c.serial === issued.serial)?.revokedAt, null);
     await assert.rejects(connectDevice(s, d), 'the retired certificate no longer connects');
+    const rotated = await s.api('GET', '/api/v1/audit?action=certificate.rotate', { token: admin });
+    assert.deepEqual([rotated.body[0]?.actor, rotated.body[0]?.details?.serial], ['device:gw-1', issued.serial]);
+    const retired = await s.api('GET', '/api/v1/audit?action=certificate.revoke', { token: admin });
+    assert.deepEqual([retired.body[0]?.target, retired.body[0]?.details?.reason], [d.serial, 'superseded']);
+  });
+
+  it('retires the old certificate when a device enrolls again (after a reset)', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const first = await enrollDevice(s, admin, 'rst-1');
+    const claim = await s.api('POST', '/api/v1/devices/rst-1/claim-tokens', { token: admin, body: {} });
+    const keys = await makeDeviceKeys('rst-1');
+    const again = await s.api('POST', '/api/v1/enroll', { body: { token: claim.body.token, csr: keys.csrPem } });
+    assert.equal(again.status, 201);
+    const second = { ...first, keyPem: keys.keyPem, certPem: again.body.certificate as string };
+    const c = await connect(tlsOptions(s, second, 'rst-1'));
+    await c.endAsync();
+    await assert.rejects(connectDevice(s, first), 'the certificate from before the reset is retired once the new one is used');
   });
 });

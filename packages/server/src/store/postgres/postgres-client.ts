@@ -20,10 +20,11 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
-/** Unique and foreign-key violations are the caller's conflict; anything else means the store failed. */
+/** Maps engine errors to what they mean for the caller. */
 function wrap(cause: unknown): PlatformError {
   const code = (cause as { code?: string }).code;
-  const errCode = code === '23505' || code === '23503' ? 'BULWARK_ERR_CONFLICT' : 'BULWARK_ERR_STORE_UNAVAILABLE';
+  // 23xxx: integrity (the caller's conflict); 22xxx: data exceptions (a value out of range: the caller's input).
+  const errCode = code === '23505' || code === '23503' ? 'BULWARK_ERR_CONFLICT' : code?.startsWith('22') ? 'BULWARK_ERR_BAD_REQUEST' : 'BULWARK_ERR_STORE_UNAVAILABLE';
   return new PlatformError(errCode, `PostgreSQL: ${(cause as Error).message}`, { cause });
 }
 

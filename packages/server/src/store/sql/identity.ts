@@ -67,6 +67,10 @@ export class SqlIdentityRepository implements IdentityRepository {
     return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE ca_id = $1 AND revoked_at IS NOT NULL ORDER BY revoked_at, serial', [caId])).map(toCert);
   }
 
+  async listCertificatesByCa(caId: string): Promise<DeviceCertificate[]> {
+    return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE ca_id = $1 ORDER BY created_at, serial', [caId])).map(toCert);
+  }
+
   async markUsed(serial: string, at: number): Promise<boolean> {
     return (await this.db.run('UPDATE device_certificates SET first_used_at = $2 WHERE serial = $1 AND first_used_at IS NULL', [serial, at])) === 1;
   }
