@@ -133,7 +133,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           await store.ping();
           return { ok: true, checks: { store: `ok (${store.engine})` } };
         } catch (err) {
-          return { ok: false, checks: { store: (err as Error).message } };
+          // The details go to the log; the public answer says only what is down.
+          logger.error({ err }, 'readiness: the store does not answer');
+          return { ok: false, checks: { store: 'unavailable' } };
         }
       },
       now: () => clock.now(),

@@ -66,6 +66,15 @@ describe('authentication and authorisation over HTTP', () => {
     assert.match(metrics.text, /bulwark_auth_failures_total\{reason="invalid_key"\} 3/);
   });
 
+  it('cannot be raced: concurrent wrong guesses past the threshold are refused before they are checked', async (t) => {
+    const s = await startTestServer(t, { config: { auth: { lockoutThreshold: 3 } } });
+    const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
+    const answers = await Promise.all(Array.from({ length: 40 }, () => s.api('POST', '/api/v1/auth/token', { body: { key: wrong } })));
+    const statuses = answers.map((a) => a.status);
+    assert.equal(statuses.filter((x) => x === 401).length, 3, statuses.join(','));
+    assert.equal(statuses.filter((x) => x === 429).length, 37);
+  });
+
   it('locks a key guessed at from many addresses', async (t) => {
     const s = await startTestServer(t, { config: { http: { port: 0, trustedProxies: '127.0.0.1' }, auth: { lockoutThreshold: 3 } } });
     const wrong = `${s.adminKey.slice(0, -4)}AAAA`;

@@ -13,6 +13,8 @@ export interface WindowCount {
  */
 export interface CounterStore {
   increment(key: string, windowMs: number): Promise<WindowCount>;
+  /** Takes one off a live window (never below zero, never creating one). */
+  decrement(key: string): Promise<void>;
   get(key: string): Promise<WindowCount | undefined>;
   delete(key: string): Promise<void>;
 }
@@ -34,6 +36,11 @@ export class MemoryCounterStore implements CounterStore {
     }
     entry.count += 1;
     return { count: entry.count, resetAtMs: entry.resetAtMs };
+  }
+
+  async decrement(key: string): Promise<void> {
+    const entry = this.#counts.get(key);
+    if (entry && entry.resetAtMs > this.clock.now() && entry.count > 0) entry.count -= 1;
   }
 
   async get(key: string): Promise<WindowCount | undefined> {

@@ -41,18 +41,26 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   }, async (request) => {
     const keyId = access.keyIdOf(request.body.key);
     request.auditTarget = keyId ?? 'malformed-key';
-    await throttle.assertNotLocked(`addr:${request.ip}`);
-    if (keyId) await throttle.assertNotLocked(`key:${keyId}`);
+    const subjects = [`addr:${request.ip}`, ...(keyId ? [`key:${keyId}`] : [])];
+    for (const subject of subjects) await throttle.assertNotLocked(subject);
+    // Every attempt counts as a failure until its check succeeds: concurrent guesses cannot
+    // all pass the lock-out check while the slow scrypt runs.
+    for (const subject of subjects) {
+      try {
+        await throttle.attempt(subject);
+      } catch (err) {
+        onAuthFailure('locked_out', subject.startsWith('addr:') ? 'address' : 'key');
+        throw err;
+      }
+    }
     try {
       const issued = await access.exchange(request.body.key);
+      for (const subject of subjects) await throttle.forgive(subject);
       request.auditActor = issued.principal.id;
       return { accessToken: issued.accessToken, tokenType: 'Bearer' as const, expiresAt: issued.expiresAt, expiresIn: Math.round((issued.expiresAt - clock.now()) / 1000) };
     } catch (err) {
-      if (err instanceof PlatformError && err.code === 'BULWARK_ERR_INVALID_CREDENTIALS') {
-        const lockedAddress = await throttle.recordFailure(`addr:${request.ip}`);
-        const lockedKey = keyId ? await throttle.recordFailure(`key:${keyId}`) : false;
-        onAuthFailure('invalid_key', lockedAddress ? 'address' : lockedKey ? 'key' : undefined);
-      }
+      if (err instanceof PlatformError && err.code === 'BULWARK_ERR_INVALID_CREDENTIALS') onAuthFailure('invalid_key');
+      else for (const subject of subjects) await throttle.forgive(subject);
       throw err;
     }
   });

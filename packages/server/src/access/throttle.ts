@@ -47,6 +47,23 @@ export class Throttle {
     }
   }
 
+  /**
+   * Counts an authentication attempt as a failure before its (slow) check runs, so that
+   * concurrent guesses cannot all slip in under the threshold; `forgive` takes it back
+   * when the attempt succeeds. Throws AUTH_LOCKED (and locks) when the subject already used up its attempts.
+   */
+  async attempt(subject: string): Promise<void> {
+    const w = await this.counters.increment(`fail:${subject}`, this.settings.lockoutWindowMs);
+    if (w.count <= this.settings.lockoutThreshold) return;
+    await this.counters.delete(`fail:${subject}`);
+    await this.counters.increment(`lock:${subject}`, this.settings.lockoutMs);
+    await this.assertNotLocked(subject);
+  }
+
+  async forgive(subject: string): Promise<void> {
+    await this.counters.decrement(`fail:${subject}`);
+  }
+
   /** Counts a failed authentication; returns true when this failure locked the subject. */
   async recordFailure(subject: string): Promise<boolean> {
     const w = await this.counters.increment(`fail:${subject}`, this.settings.lockoutWindowMs);

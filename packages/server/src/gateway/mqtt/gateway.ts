@@ -241,7 +241,6 @@ export class MqttGateway {
     const session = this.#sessions.get(peer.deviceId);
     if (session?.client !== client) return; // a newer session of the same device took over
     this.#sessions.delete(peer.deviceId);
-    this.#buckets.forget(peer.deviceId);
     this.#metrics.sessions.set(this.#sessions.size);
     const why = session.closeReason ?? reason;
     this.#metrics.disconnects.inc({ reason: why.startsWith('error:') ? 'error' : why });
