@@ -56,6 +56,14 @@ async function main(): Promise<number> {
   }
 }
 
+// A reader that stops early (`bulwark devices list | head -1`) closes the pipe: that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw err;
+  });
+}
+
 const exitCode = await main();
 process.exitCode = exitCode;
 // After a failure nothing is left to do: leave now, even if a library left a timer or a

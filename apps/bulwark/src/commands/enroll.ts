@@ -77,7 +77,7 @@ export function addEnrollCommand(devices: Command, env: Env): void {
 /** `bulwark certs rotate`: operator rotation with a new key made in the key directory. */
 export function addRotateCommand(certs: Command, env: Env): void {
   certs.command('rotate')
-    .description('make a new key and CSR in DIR, have the server certify it, keep the old files as device.key.old and device.crt.old; the old certificate retires when the new one is first used')
+    .description('make a new key and CSR in the --key-dir directory, have the server certify it, keep the old files as device.key.old and device.crt.old; the old certificate retires when the new one is first used')
     .argument('<id>', 'device id')
     .requiredOption('--key-dir <dir>', 'the directory with the device\'s device.key and device.crt')
     .option('--json', 'print {deviceId, serial, notAfter, files} as JSON')

@@ -19,7 +19,7 @@ const STOP_TIMEOUT_MS = 15_000;
  */
 export function addStartCommand(program: Command, env: Env, server: Server | undefined): void {
   const cmd = program.command('start')
-    .description('run the platform in this process (embedded mode: SQLite, in-process bus)')
+    .description('run the platform in this process: SQLite in the data directory by default, or PostgreSQL with --store postgres://...')
     .option('--config <file>', 'JSON config file, e.g. {"http": {"port": 8080}} (default: $BULWARK_CONFIG)');
   const flagKeys = new Map<string, string>();
   for (const s of server?.SETTINGS ?? []) {

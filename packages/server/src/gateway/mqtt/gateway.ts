@@ -65,7 +65,8 @@ export class MqttGateway {
     this.#metrics = mqttMetrics(deps.metrics);
     this.#buckets = new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
     this.#broker = new Aedes({
-      maxTopicLevels: settings.maxTopicLevels,
+      // Depth is enforced below, so that a too-deep SUBSCRIBE gets SUBACK 0x80 rather than a dropped connection.
+      maxTopicLevels: 100,
       preConnect: (client, packet, done) => {
         const w = packet.will;
         this.#wills.set(client, w ? { topic: w.topic, retain: w.retain === true, bytes: w.payload?.length ?? 0 } : undefined);
@@ -97,7 +98,8 @@ export class MqttGateway {
       },
       authorizeSubscribe: (client, sub, done) => {
         const peer = this.#peers.get(client);
-        const denial = peer ? subscribeDenial(sub.topic, peer.deviceId) : 'outside_own_tree';
+        const tooDeep = sub.topic.split('/').length > this.settings.maxTopicLevels;
+        const denial = !peer ? 'outside_own_tree' : tooDeep ? 'too_deep' : subscribeDenial(sub.topic, peer.deviceId);
         if (denial) {
           this.#metrics.aclDenied.inc({ kind: 'subscribe', reason: denial });
           this.deps.log.warn({ deviceId: peer?.deviceId, filter: sub.topic, reason: denial }, 'subscription refused');
@@ -269,6 +271,10 @@ export class MqttGateway {
     if (topic.length > this.settings.maxTopicLength) {
       this.#metrics.limitHits.inc({ limit: 'topic_length' });
       return 'topic_too_long';
+    }
+    if (topic.split('/').length > this.settings.maxTopicLevels) {
+      this.#metrics.limitHits.inc({ limit: 'topic_depth' });
+      return 'topic_too_deep';
     }
     if (payloadBytes > this.settings.maxPayloadBytes) {
       this.#metrics.limitHits.inc({ limit: 'payload_size' });

@@ -79,6 +79,7 @@ describe('device lifecycle at the gateway', () => {
     const cases: [string, (c: mqtt.MqttClient) => void][] = [
       ['payload_size', (c) => c.publish('devices/m1/telemetry', Buffer.alloc(2048), { qos: 1 })],
       ['topic_length', (c) => c.publish(`devices/m1/telemetry/${'x'.repeat(40)}`, 'x', { qos: 1 })],
+      ['topic_depth', (c) => c.publish('devices/m1/telemetry/a/b/c/d/e/f', 'x', { qos: 1 })],
       ['publish_rate', (c) => { for (let i = 0; i < 20; i += 1) c.publish('devices/m1/telemetry', String(i), { qos: 0 }); }],
     ];
     for (const [limit, misbehave] of cases) {
