@@ -154,7 +154,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
-    await app.register(ingestRoutes, { ingest, registry });
+    await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped });
     await app.ready();
 
     let started = false;

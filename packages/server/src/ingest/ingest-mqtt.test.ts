@@ -147,3 +147,41 @@ describe('time sync', () => {
     assert.deepEqual(http.body, { t0: 42, t1: clock.now(), t2: clock.now() });
   });
 });
+
+describe('the live stream', () => {
+  it('delivers stored readings of one device to a Server-Sent Events subscriber, and only those', async (t) => {
+    const { s, admin, client } = await setup(t);
+    const other = await enrollDevice(s, admin, 'sensor-2');
+    const otherClient = await connectDevice(s, other);
+    t.after(() => otherClient.end(true));
+    const abort = new AbortController();
+    t.after(() => abort.abort());
+    const res = await fetch(`${s.url}/api/v1/devices/sensor-1/telemetry/live`, { headers: { authorization: `Bearer ${admin}` }, signal: abort.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const nextEvent = async (): Promise<{ event: string; data: Record<string, unknown> }> => {
+      for (;;) {
+        const end = buffer.indexOf('\n\n');
+        if (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+          return { event, data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? '{}') };
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buffer += decoder.decode(value, { stream: true });
+      }
+    };
+    assert.equal((await nextEvent()).event, 'ready');
+    await otherClient.publishAsync('devices/sensor-2/telemetry', env('o-1', { temp_c: 99 }), { qos: 1 });
+    for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/sensor-1/telemetry', env(`l-${i}`, { temp_c: i }, { seq: i }), { qos: 1 });
+    const got = [await nextEvent(), await nextEvent(), await nextEvent()];
+    assert.deepEqual(got.map((e) => [e.event, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', `l-${i}`, { temp_c: i }]));
+    const unauthorised = await fetch(`${s.url}/api/v1/devices/sensor-1/telemetry/live`);
+    assert.equal(unauthorised.status, 401);
+  });
+});

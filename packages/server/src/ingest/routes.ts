@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { RegistryService } from '../registry/index.js';
+import type { Counter } from 'prom-client';
+import { LiveSubscriber } from './live.js';
 import type { IngestService } from './pipeline.js';
 
 const Problem = Type.Object({ path: Type.String(), expected: Type.String(), got: Type.String() });
@@ -18,7 +20,15 @@ const Letter = Type.Object({
 const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation']);
 
 /** Stored readings and the dead-letter store. */
-export const ingestRoutes: FastifyPluginAsyncTypebox<{ ingest: IngestService; registry: RegistryService }> = async (app, { ingest, registry }) => {
+export interface IngestRouteDeps {
+  readonly ingest: IngestService;
+  readonly registry: RegistryService;
+  /** Readings a live subscriber may have waiting before the oldest are dropped. */
+  readonly liveQueueLimit: number;
+  readonly liveDropped: Counter;
+}
+
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped }) => {
   app.get('/api/v1/devices/:id/telemetry', {
     config: { auth: { scope: 'telemetry:read' } },
     schema: {
@@ -34,6 +44,28 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<{ ingest: IngestService; re
     const { since, until, limit } = request.query;
     const rows = await ingest.query({ deviceId: request.params.id, limit, ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}) });
     return rows.map(({ deviceId: _d, ...r }) => r) as never;
+  });
+
+  app.get('/api/v1/devices/:id/telemetry/live', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], security: bearer, params: IdParams,
+      summary: "A device's readings as they are stored, as Server-Sent Events (event: reading); a slow reader loses the oldest waiting readings (event: dropped says how many), never slows the pipeline",
+      querystring: Type.Object({ schema: Type.Optional(Type.String({ maxLength: 80 })) }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    await registry.get(request.params.id);
+    const { id } = request.params;
+    const schema = request.query.schema;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
+    res.write(`event: ready\ndata: ${JSON.stringify({ deviceId: id })}\n\n`);
+    const subscriber = new LiveSubscriber(res, liveQueueLimit, liveDropped);
+    const unsubscribe = ingest.onStored((r) => {
+      if (r.deviceId === id && (schema === undefined || r.schemaId === schema)) subscriber.push(r);
+    });
+    request.raw.on('close', unsubscribe);
   });
 
   app.get('/api/v1/dead-letters', {

@@ -33,6 +33,7 @@ export function createMetrics() {
       name: 'bulwark_rate_limited_total', help: 'Requests refused by a rate limit',
       labelNames: ['per'] as const, registers: [registry],
     }),
+    liveDropped: new Counter({ name: 'bulwark_live_dropped_total', help: 'Readings dropped for live subscribers that read too slowly', registers: [registry] }),
     auditEntries: new Counter({ name: 'bulwark_audit_entries_total', help: 'Audit log entries written', registers: [registry] }),
     auditFailures: new Counter({ name: 'bulwark_audit_write_failures_total', help: 'Audit entries that could not be written', registers: [registry] }),
   };
