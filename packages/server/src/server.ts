@@ -12,7 +12,7 @@ import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
-import { IngestService } from './ingest/index.js';
+import { IngestService, RetentionJob } from './ingest/index.js';
 import { ingestRoutes } from './ingest/routes.js';
 import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { identityRoutes } from './identity/routes.js';
@@ -113,6 +113,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await identity.start();
     const schemas = new SchemaService(store.schemas, clock);
     const ingest = new IngestService(store.telemetry, schemas, config.ingest, { clock, ids, log: logger, metrics: metrics.registry });
+    const retention = new RetentionJob(store.telemetry, schemas, config.telemetry, {
+      clock, log: logger,
+      receipt: async (r) => {
+        await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
+      },
+    });
     const mqtt = config.mqtt.enabled
       ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest })
       : undefined;
@@ -154,7 +160,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
-    await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped });
+    await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention });
     await app.ready();
 
     let started = false;
@@ -169,10 +175,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
         if (mqtt) mqttPort = await mqtt.start();
+        retention.start();
         return url;
       },
       async stop() {
         identity.stop();
+        retention.stop();
         if (mqtt) await mqtt.stop();
         await ingest.drain();
         if (started || app.server.listening) await app.close();

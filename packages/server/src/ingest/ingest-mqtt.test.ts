@@ -185,3 +185,33 @@ describe('the live stream', () => {
     assert.equal(unauthorised.status, 401);
   });
 });
+
+describe('retention', () => {
+  it("deletes readings past their schema's retention and dead letters past theirs, with a receipt in the audit log", async (t) => {
+    const clock = new ManualClock(Date.now());
+    const s = await startTestServer(t, { clock, config: { telemetry: { rawRetentionDays: 30, deadLetterRetentionDays: 3, retentionIntervalMs: 0 } } });
+    let admin = await s.tokenFor(s.adminKey);
+    await s.api('POST', '/api/v1/schemas', { token: admin, body: schema });
+    const short = await s.api('POST', '/api/v1/schemas', { token: admin, body: { $id: 'blip@1', type: 'object', 'x-retention-days': 2, properties: { on: { type: 'boolean' } } } });
+    assert.equal(short.status, 201, short.text);
+    const client = await connectDevice(s, await enrollDevice(s, admin, 'sensor-1'));
+    t.after(() => client.end(true));
+    const t0 = clock.now();
+    await client.publishAsync('devices/sensor-1/telemetry', env('old-env', { temp_c: 1 }, { ts: t0 }), { qos: 1 });
+    await client.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ id: 'old-blip', ts: t0, schema: 'blip@1', data: { on: true } }), { qos: 1 });
+    await client.publishAsync('devices/sensor-1/telemetry', 'not json', { qos: 1 });
+    clock.advance(5 * 86_400_000);
+    await client.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ id: 'new-blip', ts: clock.now(), schema: 'blip@1', data: { on: false } }), { qos: 1 });
+    admin = await s.tokenFor(s.adminKey); // five days on, the first token has long expired
+    const run = await s.api('POST', '/api/v1/telemetry/retention/run', { token: admin });
+    assert.equal(run.status, 200, run.text);
+    assert.deepEqual(run.body.map((r: { what: string; deleted: number }) => [r.what, r.deleted]), [['telemetry blip@1', 1], ['dead letters', 1]]);
+    const left = (await readings(s, admin)).map((r) => r.msgId).sort();
+    assert.deepEqual(left, ['new-blip', 'old-env'], 'env-sensor keeps the 30-day default; blip@1 keeps 2 days');
+    const receipts = await s.api('GET', '/api/v1/audit?action=telemetry.delete', { token: admin });
+    assert.equal(receipts.body.length, 2);
+    const blip = receipts.body.find((e: { target: string }) => e.target === 'telemetry blip@1');
+    assert.deepEqual([blip.details.deleted, blip.details.retentionDays, blip.details.until], [1, 2, clock.now() - 2 * 86_400_000]);
+    assert.equal((await s.api('POST', '/api/v1/telemetry/retention/run', { token: admin })).body.length, 0, 'nothing left to delete, no receipt');
+  });
+});

@@ -83,6 +83,12 @@ export interface TelemetryRepository {
   getDeadLetter(id: string): Promise<DeadLetter | undefined>;
   listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]>;
   markReplayed(id: string, at: number, result: string): Promise<void>;
+  /** Schema ids that have stored readings. */
+  storedSchemaIds(): Promise<string[]>;
+  /** Deletes readings of a schema placed before `cutoffMs`; returns how many. */
+  deleteBefore(schemaId: string, cutoffMs: number): Promise<number>;
+  /** Deletes dead letters received before `cutoffMs`; returns how many. */
+  deleteDeadLettersBefore(cutoffMs: number): Promise<number>;
 }
 
 /** Everything a step can see and add to while one message goes through the pipeline. */

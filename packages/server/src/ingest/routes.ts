@@ -5,6 +5,7 @@ import type { RegistryService } from '../registry/index.js';
 import type { Counter } from 'prom-client';
 import { LiveSubscriber } from './live.js';
 import type { IngestService } from './pipeline.js';
+import type { RetentionJob } from './retention.js';
 
 const Problem = Type.Object({ path: Type.String(), expected: Type.String(), got: Type.String() });
 const Reading = Type.Object({
@@ -26,9 +27,10 @@ export interface IngestRouteDeps {
   /** Readings a live subscriber may have waiting before the oldest are dropped. */
   readonly liveQueueLimit: number;
   readonly liveDropped: Counter;
+  readonly retention: RetentionJob;
 }
 
-export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped }) => {
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped, retention }) => {
   app.get('/api/v1/devices/:id/telemetry', {
     config: { auth: { scope: 'telemetry:read' } },
     schema: {
@@ -67,6 +69,14 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     });
     request.raw.on('close', unsubscribe);
   });
+
+  app.post('/api/v1/telemetry/retention/run', {
+    config: { auth: { scope: 'telemetry:write' }, audit: 'telemetry.retention-run' },
+    schema: {
+      tags: ['telemetry'], summary: 'Run the retention job now; each deletion also writes a receipt (telemetry.delete) to the audit log', security: bearer,
+      response: { 200: Type.Array(Type.Object({ what: Type.String(), deleted: Type.Integer(), until: Type.Integer(), retentionDays: Type.Integer() })), ...errorResponses },
+    },
+  }, async () => retention.run());
 
   app.get('/api/v1/dead-letters', {
     config: { auth: { scope: 'telemetry:read' } },

@@ -24,6 +24,7 @@ export function createSchemaCompiler() {
   ajv.addKeyword({ keyword: 'x-unit', metaSchema: { type: 'string', pattern: UNIT.source } });
   ajv.addKeyword({ keyword: 'x-sensitive', metaSchema: { enum: [...SENSITIVITY] } });
   ajv.addKeyword({ keyword: 'x-description', metaSchema: { type: 'string' } });
+  ajv.addKeyword({ keyword: 'x-retention-days', metaSchema: { type: 'integer', minimum: 1, maximum: 36_500 } });
 
   return function compile(document: SchemaDocument): CompiledSchema {
     const [, name, version] = SCHEMA_ID.exec(String(document.$id)) ?? [];

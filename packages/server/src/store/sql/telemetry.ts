@@ -65,6 +65,18 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     return (await this.db.all<DeadLetterRow>(`SELECT * FROM dead_letters ${w} ORDER BY received_at DESC, id LIMIT ${w.next(f.limit)}`, w.params)).map(toLetter);
   }
 
+  async storedSchemaIds(): Promise<string[]> {
+    return (await this.db.all<{ schema_id: string }>('SELECT DISTINCT schema_id FROM telemetry ORDER BY schema_id')).map((r) => r.schema_id);
+  }
+
+  deleteBefore(schemaId: string, cutoffMs: number): Promise<number> {
+    return this.db.run('DELETE FROM telemetry WHERE schema_id = $1 AND ts < $2', [schemaId, cutoffMs]);
+  }
+
+  deleteDeadLettersBefore(cutoffMs: number): Promise<number> {
+    return this.db.run('DELETE FROM dead_letters WHERE received_at < $1', [cutoffMs]);
+  }
+
   async markReplayed(id: string, at: number, result: string): Promise<void> {
     await this.db.run('UPDATE dead_letters SET replayed_at = $2, replay_result = $3 WHERE id = $1', [id, at, result]);
   }
