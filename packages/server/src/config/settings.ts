@@ -52,6 +52,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'ingest.batchMaxItems', type: 'integer', default: 256, min: 1, max: 10_000, description: 'Most readings written in one group-commit transaction.' },
   { key: 'ingest.batchMaxDelayMs', type: 'integer', default: 5, min: 0, max: 1000, description: 'Longest a reading waits for its batch to fill before the batch is written; acknowledgements wait for the write.' },
   { key: 'telemetry.rawRetentionDays', type: 'integer', default: 30, min: 1, max: 36_500, description: 'Days raw readings are kept when their schema sets no `x-retention-days`.' },
+  { key: 'telemetry.rollupRetentionDays', type: 'integer', default: 365, min: 1, max: 36_500, description: 'Days 1-minute and 1-hour rollups are kept.' },
   { key: 'telemetry.deadLetterRetentionDays', type: 'integer', default: 30, min: 1, max: 36_500, description: 'Days dead letters are kept.' },
   { key: 'telemetry.retentionIntervalMs', type: 'integer', default: 3_600_000, min: 0, max: 86_400_000, description: 'How often the retention job deletes expired data (each deletion writes a receipt to the audit log); 0 runs it only on request.' },
   { key: 'log.level', type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], flag: '--log-level', description: 'Log level of the JSON logs on standard output.' },

@@ -215,3 +215,25 @@ describe('retention', () => {
     assert.equal((await s.api('POST', '/api/v1/telemetry/retention/run', { token: admin })).body.length, 0, 'nothing left to delete, no receipt');
   });
 });
+
+describe('rollups', () => {
+  it('keeps min, max, mean and count per minute and per hour, incrementally, counting a duplicate once', async (t) => {
+    const clock = new ManualClock(Date.now());
+    const s = await startTestServer(t, { clock });
+    const admin = await s.tokenFor(s.adminKey);
+    await s.api('POST', '/api/v1/schemas', { token: admin, body: schema });
+    const client = await connectDevice(s, await enrollDevice(s, admin, 'sensor-1'));
+    t.after(() => client.end(true));
+    const hour = Math.floor(clock.now() / 3_600_000) * 3_600_000;
+    const at = (minute: number, second: number) => hour + minute * 60_000 + second * 1000;
+    const sends: [string, number, number][] = [['a', at(1, 5), 10], ['b', at(1, 30), 20], ['c', at(1, 59), 30], ['d', at(2, 0), -5], ['b', at(1, 30), 20]];
+    for (const [id, ts, v] of sends) await client.publishAsync('devices/sensor-1/telemetry', env(id, { temp_c: v }, { ts }), { qos: 1 });
+    const get = async (resolution: string) => (await s.api('GET', `/api/v1/devices/sensor-1/rollups?field=temp_c&resolution=${resolution}`, { token: admin })).body;
+    const minutes = await get('1m');
+    assert.deepEqual(minutes.map((b: { bucketStart: number; count: number; min: number; max: number; mean: number }) => [b.bucketStart, b.count, b.min, b.max, b.mean]),
+      [[at(1, 0), 3, 10, 30, 20], [at(2, 0), 1, -5, -5, -5]]);
+    const hours = await get('1h');
+    assert.deepEqual(hours.map((b: { count: number; min: number; max: number; mean: number }) => [b.count, b.min, b.max, b.mean]), [[4, -5, 30, 13.75]]);
+    assert.equal((await s.api('GET', '/api/v1/devices/sensor-1/rollups?field=temp_c&resolution=5m', { token: admin })).status, 400);
+  });
+});

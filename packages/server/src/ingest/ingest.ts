@@ -75,9 +75,40 @@ export interface TelemetryQuery {
   readonly limit: number;
 }
 
+/** Minimum, maximum, mean and count of one numeric field over one time bucket. */
+export interface Rollup {
+  readonly field: string;
+  readonly schemaId: string;
+  readonly bucketStart: number;
+  readonly bucketMs: number;
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+export interface RollupQuery {
+  readonly deviceId: string;
+  readonly field: string;
+  readonly bucketMs: number;
+  readonly sinceMs?: number;
+  readonly untilMs?: number;
+  readonly limit: number;
+}
+
+/** Rollup bucket sizes kept for every numeric field: one minute and one hour. */
+export const ROLLUP_BUCKETS_MS = [60_000, 3_600_000] as const;
+
 export interface TelemetryRepository {
-  /** Inserts the batch in one transaction; true for each record stored, false for a duplicate id. */
+  /**
+   * Inserts the batch in one transaction, and folds every stored reading's numeric fields
+   * into the 1-minute and 1-hour rollups in the same transaction (a duplicate changes
+   * nothing). True for each record stored, false for a duplicate id.
+   */
   insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]>;
+  rollups(q: RollupQuery): Promise<Rollup[]>;
+  /** Deletes rollup buckets that ended before `cutoffMs`. */
+  deleteRollupsBefore(cutoffMs: number): Promise<number>;
   query(q: TelemetryQuery): Promise<TelemetryRecord[]>;
   insertDeadLetter(d: DeadLetter): Promise<void>;
   getDeadLetter(id: string): Promise<DeadLetter | undefined>;

@@ -2,7 +2,7 @@ import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/cor
 import type { Registry } from 'prom-client';
 import type { SchemaService } from '../schemas/index.js';
 import { GroupCommit } from './group-commit.js';
-import type { DeadLetter, DeadLetterFilter, IngestRequest, IngestResult, MessageContext, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
+import type { DeadLetter, DeadLetterFilter, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
 import { ingestMetrics } from './metrics.js';
 import type { Step } from './step.js';
 import { decode } from './steps/decode.js';
@@ -106,6 +106,10 @@ export class IngestService {
 
   query(q: TelemetryQuery): Promise<TelemetryRecord[]> {
     return this.repo.query(q);
+  }
+
+  rollups(q: RollupQuery): Promise<Rollup[]> {
+    return this.repo.rollups(q);
   }
 
   listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {

@@ -7,6 +7,7 @@ const DAY_MS = 86_400_000;
 export interface RetentionSettings {
   /** Days raw readings are kept when their schema says nothing (`x-retention-days`). */
   readonly rawRetentionDays: number;
+  readonly rollupRetentionDays: number;
   readonly deadLetterRetentionDays: number;
   /** How often the job runs; 0 disables the schedule (the API can still run it). */
   readonly retentionIntervalMs: number;
@@ -61,6 +62,9 @@ export class RetentionJob {
       const deleted = await this.repo.deleteBefore(schemaId, until);
       if (deleted > 0) receipts.push({ what: `telemetry ${schemaId}`, deleted, until, retentionDays: days });
     }
+    const rollupUntil = now - this.settings.rollupRetentionDays * DAY_MS;
+    const rollups = await this.repo.deleteRollupsBefore(rollupUntil);
+    if (rollups > 0) receipts.push({ what: 'rollups', deleted: rollups, until: rollupUntil, retentionDays: this.settings.rollupRetentionDays });
     const dlUntil = now - this.settings.deadLetterRetentionDays * DAY_MS;
     const dl = await this.repo.deleteDeadLettersBefore(dlUntil);
     if (dl > 0) receipts.push({ what: 'dead letters', deleted: dl, until: dlUntil, retentionDays: this.settings.deadLetterRetentionDays });

@@ -48,6 +48,31 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     return rows.map(({ deviceId: _d, ...r }) => r) as never;
   });
 
+  app.get('/api/v1/devices/:id/rollups', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], summary: 'Minimum, maximum, mean and count of one numeric field per minute or per hour', security: bearer, params: IdParams,
+      querystring: Type.Object({
+        field: Type.String({ minLength: 1, maxLength: 128 }),
+        resolution: Type.Enum(['1m', '1h']),
+        since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+        until: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+        limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1440 }),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Array(Type.Object({ field: Type.String(), schemaId: Type.String(), bucketStart: Type.Integer(), bucketMs: Type.Integer(), count: Type.Integer(), min: Type.Number(), max: Type.Number(), mean: Type.Number() })),
+        ...errorResponses,
+      },
+    },
+  }, async (request) => {
+    await registry.get(request.params.id);
+    const { field, resolution, since, until, limit } = request.query;
+    return ingest.rollups({
+      deviceId: request.params.id, field, bucketMs: resolution === '1m' ? 60_000 : 3_600_000, limit,
+      ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}),
+    });
+  });
+
   app.get('/api/v1/devices/:id/telemetry/live', {
     config: { auth: { scope: 'telemetry:read' } },
     schema: {

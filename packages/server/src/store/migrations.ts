@@ -191,6 +191,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dead_letters_device ON dead_letters (device_id, received_at);
     `,
   },
+  {
+    id: 5,
+    name: 'telemetry rollups',
+    sql: `
+      CREATE TABLE telemetry_rollups (
+        device_id TEXT NOT NULL,
+        schema_id TEXT NOT NULL,
+        field TEXT NOT NULL,
+        bucket_ms BIGINT NOT NULL,
+        bucket_start BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        sum DOUBLE PRECISION NOT NULL,
+        min DOUBLE PRECISION NOT NULL,
+        max DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (device_id, field, bucket_ms, bucket_start, schema_id)
+      );
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

@@ -6,6 +6,7 @@ import { describeApiKeyRepository } from '../contract/api-key-repository.contrac
 import { appendEvent, auditEvent, describeAuditRepository, verifyRepository } from '../contract/audit-repository.contract.js';
 import { T0, describePrincipalRepository } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
+import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeSqlClient, settleAll } from '../contract/sql-client.contract.js';
 import { migrate } from '../migrate.js';
 import { MIGRATIONS } from '../migrations.js';
@@ -31,6 +32,7 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describeApiKeyRepository(pgStore);
   describeAuditRepository(pgStore);
   describeSecretRepository(pgStore);
+  describeTelemetryRepository(pgStore);
 
   describe('several nodes on one database', () => {
     it('two stores (two pools) appending at once form one unbroken chain', async (t) => {

@@ -1,4 +1,4 @@
-import type { DeadLetter, DeadLetterFilter, DeadLetterReason, TelemetryQuery, TelemetryRecord, TelemetryRepository, Transport } from '../../ingest/index.js';
+import { type DeadLetter, type DeadLetterFilter, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
 import type { SchemaProblem } from '../../schemas/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { num } from './json.js';
@@ -38,8 +38,49 @@ export class SqlTelemetryRepository implements TelemetryRepository {
         );
         stored.push(changed === 1);
       }
+      // Fold the batch's new readings into rollup buckets, one upsert per bucket.
+      const buckets = new Map<string, { r: TelemetryRecord; field: string; bucketMs: number; start: number; count: number; sum: number; min: number; max: number }>();
+      records.forEach((r, i) => {
+        if (!stored[i]) return;
+        for (const [field, value] of Object.entries(r.data)) {
+          if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+          for (const bucketMs of ROLLUP_BUCKETS_MS) {
+            const start = Math.floor(r.ts / bucketMs) * bucketMs;
+            const key = `${r.deviceId}\u0000${r.schemaId}\u0000${field}\u0000${bucketMs}\u0000${start}`;
+            const b = buckets.get(key);
+            if (b) {
+              b.count += 1; b.sum += value; b.min = Math.min(b.min, value); b.max = Math.max(b.max, value);
+            } else buckets.set(key, { r, field, bucketMs, start, count: 1, sum: value, min: value, max: value });
+          }
+        }
+      });
+      for (const b of buckets.values()) {
+        await tx.run(
+          `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
+             count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
+             min = CASE WHEN excluded.min < telemetry_rollups.min THEN excluded.min ELSE telemetry_rollups.min END,
+             max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`,
+          [b.r.deviceId, b.r.schemaId, b.field, b.bucketMs, b.start, b.count, b.sum, b.min, b.max],
+        );
+      }
       return stored;
     });
+  }
+
+  async rollups(q: RollupQuery): Promise<Rollup[]> {
+    const w = new Where().add('device_id = ?', q.deviceId).add('field = ?', q.field).add('bucket_ms = ?', q.bucketMs)
+      .add('bucket_start >= ?', q.sinceMs).add('bucket_start < ?', q.untilMs);
+    const rows = await this.db.all<{ field: string; schema_id: string; bucket_start: number; bucket_ms: number; count: number; sum: number; min: number; max: number }>(
+      `SELECT * FROM telemetry_rollups ${w} ORDER BY bucket_start, schema_id LIMIT ${w.next(q.limit)}`, w.params);
+    return rows.map((r) => ({
+      field: r.field, schemaId: r.schema_id, bucketStart: Number(r.bucket_start), bucketMs: Number(r.bucket_ms),
+      count: Number(r.count), min: Number(r.min), max: Number(r.max), mean: Number(r.sum) / Number(r.count),
+    }));
+  }
+
+  deleteRollupsBefore(cutoffMs: number): Promise<number> {
+    return this.db.run('DELETE FROM telemetry_rollups WHERE bucket_start + bucket_ms <= $1', [cutoffMs]);
   }
 
   async query(q: TelemetryQuery): Promise<TelemetryRecord[]> {

@@ -8,6 +8,7 @@ import { describeApiKeyRepository } from '../contract/api-key-repository.contrac
 import { appendEvent, describeAuditRepository, verifyRepository } from '../contract/audit-repository.contract.js';
 import { T0, describePrincipalRepository, principal } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
+import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeSqlClient } from '../contract/sql-client.contract.js';
 import { type Store, openStore } from '../store.js';
 import { SqliteClient } from './sqlite-client.js';
@@ -44,6 +45,7 @@ describe('SQLite store (real file)', () => {
   describeApiKeyRepository(sqliteStore);
   describeAuditRepository(sqliteStore);
   describeSecretRepository(sqliteStore);
+  describeTelemetryRepository(sqliteStore);
 
   it('keeps its data when the file is closed and opened again', async (t) => {
     const db = tempDb(t);

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DeadLetter, TelemetryRecord } from '../../ingest/index.js';
+import { type MakeStore, T0 } from './principal-repository.contract.js';
+
+const HOUR = 3_600_000;
+const base = Math.floor(T0 / HOUR) * HOUR;
+
+function reading(msgId: string, ts: number, data: Record<string, unknown>, deviceId = 'd1'): TelemetryRecord {
+  return { deviceId, msgId, schemaId: 's@1', seq: null, boot: null, deviceTs: ts, receivedAt: ts + 5, ts, skewMs: 5, data };
+}
+
+function letter(id: string, receivedAt: number): DeadLetter {
+  return {
+    id, deviceId: 'd1', transport: 'mqtt', topic: 'devices/d1/telemetry', receivedAt, reason: 'schema_violation',
+    problems: [{ path: '/v', expected: 'type number', got: '"x"' }], schemaId: 's@1', msgId: 'm', payload: '{}', replayedAt: null, replayResult: null,
+  };
+}
+
+/** The TelemetryRepository port: idempotent batch inserts with rollups, queries, dead letters, retention deletes. */
+export function describeTelemetryRepository(make: MakeStore): void {
+  describe('TelemetryRepository contract', () => {
+    it('stores a batch once: a repeated message id, in the same batch or a later one, is a duplicate', async (t) => {
+      const { telemetry } = await make(t);
+      assert.deepEqual(await telemetry.insertBatch([reading('a', base + 1000, { v: 1 }), reading('b', base + 2000, { v: 2 }), reading('a', base + 3000, { v: 9 })]), [true, true, false]);
+      assert.deepEqual(await telemetry.insertBatch([reading('b', base, { v: 2 }), reading('c', base + 500, { v: 3 })]), [false, true]);
+      const rows = await telemetry.query({ deviceId: 'd1', limit: 10 });
+      assert.deepEqual(rows.map((r) => [r.msgId, r.data]), [['c', { v: 3 }], ['a', { v: 1 }], ['b', { v: 2 }]]);
+      assert.deepEqual(rows[0], reading('c', base + 500, { v: 3 }), 'every field round-trips');
+      assert.deepEqual((await telemetry.query({ deviceId: 'd1', sinceMs: base + 1000, untilMs: base + 2000, limit: 10 })).map((r) => r.msgId), ['a']);
+    });
+
+    it('folds stored readings into minute and hour rollups, ignoring duplicates and non-numbers', async (t) => {
+      const { telemetry } = await make(t);
+      await telemetry.insertBatch([reading('a', base + 1000, { v: 1, s: 'x' }), reading('b', base + 61_000, { v: 4 })]);
+      await telemetry.insertBatch([reading('a', base + 1000, { v: 100 }), reading('c', base + 62_000, { v: -2.5 })]);
+      const minutes = await telemetry.rollups({ deviceId: 'd1', field: 'v', bucketMs: 60_000, limit: 10 });
+      assert.deepEqual(minutes.map((r) => [r.bucketStart - base, r.count, r.min, r.max, r.mean]), [[0, 1, 1, 1, 1], [60_000, 2, -2.5, 4, 0.75]]);
+      const hours = await telemetry.rollups({ deviceId: 'd1', field: 'v', bucketMs: HOUR, limit: 10 });
+      assert.deepEqual(hours.map((r) => [r.count, r.min, r.max, r.mean]), [[3, -2.5, 4, 2.5 / 3]]);
+      assert.deepEqual(await telemetry.rollups({ deviceId: 'd1', field: 's', bucketMs: 60_000, limit: 10 }), []);
+      assert.equal(await telemetry.deleteRollupsBefore(base + 60_000), 1, 'only buckets that ended before the cutoff');
+    });
+
+    it('keeps, lists, filters and replays dead letters, and deletes old ones and old readings', async (t) => {
+      const { telemetry } = await make(t);
+      await telemetry.insertDeadLetter(letter('dl_1', T0));
+      await telemetry.insertDeadLetter({ ...letter('dl_2', T0 + 10), reason: 'unknown_schema', schemaId: 'z@1' });
+      assert.deepEqual((await telemetry.listDeadLetters({ limit: 10 })).map((d) => d.id), ['dl_2', 'dl_1']);
+      assert.deepEqual((await telemetry.listDeadLetters({ reason: 'unknown_schema', limit: 10 })).map((d) => d.id), ['dl_2']);
+      assert.deepEqual((await telemetry.listDeadLetters({ schemaId: 's@1', deviceId: 'd1', limit: 10 })).map((d) => d.id), ['dl_1']);
+      await telemetry.markReplayed('dl_1', T0 + 20, 'stored');
+      assert.deepEqual(await telemetry.getDeadLetter('dl_1'), { ...letter('dl_1', T0), replayedAt: T0 + 20, replayResult: 'stored' });
+      assert.equal(await telemetry.deleteDeadLettersBefore(T0 + 5), 1);
+      await telemetry.insertBatch([reading('old', base, { v: 1 }), reading('new', base + HOUR, { v: 2 })]);
+      assert.deepEqual(await telemetry.storedSchemaIds(), ['s@1']);
+      assert.equal(await telemetry.deleteBefore('s@1', base + 1), 1);
+      assert.deepEqual((await telemetry.query({ deviceId: 'd1', limit: 10 })).map((r) => r.msgId), ['new']);
+    });
+  });
+}
