@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import { type SecureContextOptions, type TLSSocket, type Server as TlsServer, createServer } from 'node:tls';
+import { type TLSSocket, type Server as TlsServer, createServer } from 'node:tls';
 import { type Clock, type Logger, PlatformError } from '@bulwark/core';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
-import { type IdentityService, type PeerCertificate, exportPkcs8, fingerprintOf, issueServerCertificate, pkcs8Pem } from '../../identity/index.js';
+import type { IdentityService, PeerCertificate } from '../../identity/index.js';
+import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import type { IngestService } from '../../ingest/index.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
@@ -25,12 +26,6 @@ export interface MqttSettings {
   readonly publishRatePerSecond: number;
   readonly publishBurst: number;
 }
-
-/** TLS 1.2 AEAD suites for an ECDSA server key, plus the TLS 1.3 suites (all AEAD). */
-const CIPHERS = [
-  'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
-].join(':');
 
 interface Session {
   readonly client: Client;
@@ -56,13 +51,14 @@ export class MqttGateway {
   readonly #buckets: TokenBuckets;
   readonly #metrics: MqttMetrics;
   readonly #unsubscribe: (() => void)[] = [];
-  #tls: Pick<SecureContextOptions, 'key' | 'cert'> = {};
+  readonly #tls: DeviceTls;
 
   constructor(
     private readonly settings: MqttSettings,
     private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService },
   ) {
     this.#metrics = mqttMetrics(deps.metrics);
+    this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
     this.#buckets = new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
     this.#broker = new Aedes({
       // Depth is enforced below, so that a too-deep SUBSCRIBE gets SUBACK 0x80 rather than a dropped connection.
@@ -117,24 +113,13 @@ export class MqttGateway {
   /** Starts listening; resolves with the bound port. */
   async start(): Promise<number> {
     await this.#broker.listen();
-    const server = await this.#issueServerCertificate();
-    const tlsServer = createServer({
-      ...this.#contextOptions(),
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-      ciphers: CIPHERS,
-      honorCipherOrder: true,
-      ...server,
-    });
+    const tlsServer = createServer(await this.#tls.serverOptions());
     this.#server = tlsServer;
     tlsServer.on('secureConnection', (socket) => this.#broker.handle(socket));
     tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket) => {
-      // A client certificate that fails verification ends the handshake with the verdict in authorizationError.
-      const verdict = (socket as TLSSocket & { authorizationError?: string }).authorizationError;
-      const reason = tlsReason(verdict ?? `${err.code ?? ''} ${err.message}`);
+      const reason = tlsRefusalReason(socket, err);
       this.#metrics.tlsRefused.inc({ reason });
-      this.deps.log.info({ remote: socket.remoteAddress, reason, verdict, err: err.message }, 'TLS handshake refused');
+      this.deps.log.info({ remote: socket.remoteAddress, reason, err: err.message }, 'TLS handshake refused');
     });
     this.#unsubscribe.push(
       this.deps.bus.subscribe('crl.updated', () => this.#reloadContext()),
@@ -168,30 +153,12 @@ export class MqttGateway {
     return this.#sessions.has(deviceId);
   }
 
-  async #issueServerCertificate(): Promise<{ key: string; cert: string }> {
-    const { cert, privateKey } = await issueServerCertificate(this.deps.identity.authority.issuing, this.settings.hostnames, this.deps.clock.now());
-    this.#tls = { key: pkcs8Pem(await exportPkcs8(privateKey)), cert: `${cert.toString('pem')}\n${this.deps.identity.authority.issuing.cert.toString('pem')}\n` };
-    return { key: this.#tls.key as string, cert: this.#tls.cert as string };
-  }
-
-  /** Trust anchors and CRLs; re-applied whenever the CRL changes, so new handshakes see it at once. */
-  #contextOptions(): SecureContextOptions {
-    const { authority, crlPem, manufacturers } = this.deps.identity;
-    const mfr = manufacturers.enabled;
-    return {
-      ca: [authority.root.cert.toString('pem'), authority.issuing.cert.toString('pem'), ...mfr.map((c) => c.certPem)],
-      crl: [crlPem.root, crlPem.issuing, ...mfr.flatMap((c) => (c.crlPem ? [c.crlPem] : []))],
-    };
-  }
-
-  #reloadContext(): void {
+  async #reloadContext(): Promise<void> {
     if (!this.#server) return;
-    this.#server.setSecureContext({ ...this.#tls, ...this.#contextOptions(), minVersion: 'TLSv1.2', ciphers: CIPHERS, honorCipherOrder: true });
+    await this.#tls.reload(this.#server);
     // Sessions whose issuer is no longer trusted (a manufacturer CA was disabled) end now.
-    const { authority, manufacturers } = this.deps.identity;
-    const trusted = new Set([fingerprintOf(authority.issuing.cert), fingerprintOf(authority.root.cert), ...manufacturers.enabled.map((c) => c.fingerprint)]);
     for (const [deviceId, s] of this.#sessions) {
-      if (s.peer.issuerFingerprint && !trusted.has(s.peer.issuerFingerprint)) this.#kick(deviceId, 'issuer_no_longer_trusted');
+      if (!this.#tls.trustsIssuer(s.peer.issuerFingerprint)) this.#kick(deviceId, 'issuer_no_longer_trusted');
     }
   }
 
@@ -308,16 +275,3 @@ const TELEMETRY = /^telemetry(\/[^/]+)?$/;
 
 const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
 
-/** A short, bounded label for why a handshake failed, from OpenSSL's verdict or the socket error. */
-function tlsReason(detail: string): string {
-  const text = detail.toLowerCase().replace(/_/g, ' ');
-  if (text.includes('revoked')) return 'revoked';
-  if (text.includes('expired')) return 'expired';
-  if (text.includes('not yet valid')) return 'not_yet_valid';
-  if (text.includes('peer did not return a certificate') || text.includes('no certificate') || text.includes('certificate required')) return 'no_certificate';
-  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('unable to verify') || text.includes('self signed') || text.includes('self-signed')) return 'unknown_ca';
-  if (text.includes('crl')) return 'crl_problem';
-  if (text.includes('version') || text.includes('protocol')) return 'protocol_version';
-  if (text.includes('cipher')) return 'no_shared_cipher';
-  return 'other';
-}

@@ -1,0 +1,65 @@
+import type { SecureContextOptions, TLSSocket, Server as TlsServer } from 'node:tls';
+import type { Clock } from '@bulwark/core';
+import { type IdentityService, exportPkcs8, fingerprintOf, issueServerCertificate, pkcs8Pem } from '../identity/index.js';
+
+/** TLS 1.2 AEAD suites for an ECDSA server key, plus the TLS 1.3 suites (all AEAD). */
+export const DEVICE_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * The TLS side every device listener shares (MQTT, HTTPS): a server certificate from the
+ * issuing CA, client certificates required and checked against the platform CAs, the
+ * registered manufacturer CAs and all their CRLs, TLS 1.2+ with AEAD suites only.
+ */
+export class DeviceTls {
+  #keyAndCert: { key: string; cert: string } | undefined;
+
+  constructor(private readonly identity: IdentityService, private readonly hostnames: readonly string[], private readonly clock: Clock) {}
+
+  /** Options for tls.createServer / https.createServer. */
+  async serverOptions(): Promise<SecureContextOptions & { requestCert: true; rejectUnauthorized: true }> {
+    if (!this.#keyAndCert) {
+      const { cert, privateKey } = await issueServerCertificate(this.identity.authority.issuing, this.hostnames, this.clock.now());
+      this.#keyAndCert = { key: pkcs8Pem(await exportPkcs8(privateKey)), cert: `${cert.toString('pem')}\n${this.identity.authority.issuing.cert.toString('pem')}\n` };
+    }
+    return { ...this.#keyAndCert, ...this.#trust(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ciphers: DEVICE_CIPHERS, honorCipherOrder: true };
+  }
+
+  /** Applies the current trust anchors and CRLs to a running server: new handshakes see them at once. */
+  async reload(server: TlsServer): Promise<void> {
+    server.setSecureContext(await this.serverOptions());
+  }
+
+  /** Whether the issuer of a live session is still trusted (a manufacturer CA may have been disabled). */
+  trustsIssuer(issuerFingerprint: string | undefined): boolean {
+    if (!issuerFingerprint) return true;
+    const { authority, manufacturers } = this.identity;
+    return [fingerprintOf(authority.issuing.cert), fingerprintOf(authority.root.cert), ...manufacturers.enabled.map((c) => c.fingerprint)].includes(issuerFingerprint);
+  }
+
+  #trust(): SecureContextOptions {
+    const { authority, crlPem, manufacturers } = this.identity;
+    const mfr = manufacturers.enabled;
+    return {
+      ca: [authority.root.cert.toString('pem'), authority.issuing.cert.toString('pem'), ...mfr.map((c) => c.certPem)],
+      crl: [crlPem.root, crlPem.issuing, ...mfr.flatMap((c) => (c.crlPem ? [c.crlPem] : []))],
+    };
+  }
+}
+
+/** A short, bounded label for why a handshake failed, from OpenSSL's verdict or the socket error. */
+export function tlsRefusalReason(socket: TLSSocket, err: Error & { code?: string }): string {
+  const verdict = (socket as TLSSocket & { authorizationError?: string }).authorizationError;
+  const text = (verdict ?? `${err.code ?? ''} ${err.message}`).toLowerCase().replace(/_/g, ' ');
+  if (text.includes('revoked')) return 'revoked';
+  if (text.includes('expired')) return 'expired';
+  if (text.includes('not yet valid')) return 'not_yet_valid';
+  if (text.includes('peer did not return a certificate') || text.includes('no certificate') || text.includes('certificate required')) return 'no_certificate';
+  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('unable to verify') || text.includes('self signed') || text.includes('self-signed')) return 'unknown_ca';
+  if (text.includes('crl')) return 'crl_problem';
+  if (text.includes('version') || text.includes('protocol')) return 'protocol_version';
+  if (text.includes('cipher')) return 'no_shared_cipher';
+  return 'other';
+}
