@@ -24,7 +24,7 @@ const BANNER_END = /^Stop with Ctrl\+C/m;
  * developer's machine, and test files run side by side.
  */
 export async function startServer(t: TestContext, dataDir: string, options: SpawnOptions & { args?: readonly string[] } = {}): Promise<StartedServer> {
-  const args = ['start', '--data', dataDir, '--http-port', '0', '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--log-level', 'warn', ...(options.args ?? [])];
+  const args = ['start', '--data', dataDir, '--http-port', '0', '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--device-http-port', '0', '--device-http-host', '127.0.0.1', '--log-level', 'warn', ...(options.args ?? [])];
   const proc = spawnCli(t, args, options);
   const listening = await proc.waitFor(LISTENING);
   await proc.waitFor(BANNER_END);

@@ -43,7 +43,7 @@ describe('the server', () => {
         done();
       },
     });
-    const config = loadConfig({ file: { dataDir: tempDir(t), http: { port: 0 }, mqtt: { port: 0, host: '127.0.0.1' }, log: { level: 'info' } }, env: { BULWARK_BOOTSTRAP_ADMIN_KEY: newAdminKey() } });
+    const config = loadConfig({ file: { dataDir: tempDir(t), http: { port: 0 }, mqtt: { port: 0, host: '127.0.0.1' }, deviceHttp: { port: 0, host: '127.0.0.1' }, log: { level: 'info' } }, env: { BULWARK_BOOTSTRAP_ADMIN_KEY: newAdminKey() } });
     const server = await buildServer(config, { logger: pino({ level: 'info' }, sink) });
     t.after(() => server.stop());
     const url = await server.start();

@@ -10,6 +10,7 @@ import type { ServerConfig } from './config/index.js';
 import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
+import { DeviceHttpsGateway } from './gateway/https/device-https.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
 import { IngestService, RetentionJob } from './ingest/index.js';
@@ -68,6 +69,8 @@ export interface BulwarkServer {
   start(): Promise<string>;
   /** The port the MQTT gateway listens on, once started (0 when disabled). */
   readonly mqttPort: number;
+  /** The port the device HTTPS listener listens on, once started (0 when disabled). */
+  readonly deviceHttpPort: number;
   stop(): Promise<void>;
 }
 
@@ -119,8 +122,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
     });
+    const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames: config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean) }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest })
+      ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest })
+      : undefined;
+    const deviceHttps = config.deviceHttp.enabled
+      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry })
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
@@ -165,16 +172,21 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
     let started = false;
     let mqttPort = 0;
+    let deviceHttpPort = 0;
     return {
       app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt,
       get mqttPort() {
         return mqttPort;
+      },
+      get deviceHttpPort() {
+        return deviceHttpPort;
       },
       firstStart: { adminKey: bootstrapped?.keyText, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
         if (mqtt) mqttPort = await mqtt.start();
+        if (deviceHttps) deviceHttpPort = await deviceHttps.start();
         retention.start();
         return url;
       },
@@ -182,6 +194,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         identity.stop();
         retention.stop();
         if (mqtt) await mqtt.stop();
+        if (deviceHttps) await deviceHttps.stop();
         await ingest.drain();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);

@@ -7,6 +7,8 @@ export interface BannerInfo {
   readonly host: string;
   /** The MQTT gateway's address once listening, undefined when it is disabled. */
   readonly mqtt: { readonly host: string; readonly port: number } | undefined;
+  /** The device HTTPS listener's address once listening, undefined when it is disabled. */
+  readonly deviceHttp: { readonly host: string; readonly port: number } | undefined;
   readonly dataDir: string;
   readonly storeEngine: string;
   readonly storeLocation: string;
@@ -32,6 +34,7 @@ export function formatBanner(b: BannerInfo): string {
     '',
     `Bulwark ${b.version} is listening on ${b.url}`,
     b.mqtt === undefined ? 'MQTT gateway disabled (mqtt.enabled is false)' : `MQTT (mutual TLS) on ${mqttUrl(b.mqtt.host, b.mqtt.port)}${ANY.test(b.mqtt.host) ? ' (all interfaces)' : ''}`,
+    b.deviceHttp === undefined ? 'device HTTPS disabled (deviceHttp.enabled is false)' : `device HTTPS (mutual TLS) on https://${b.deviceHttp.host.includes(':') ? `[${b.deviceHttp.host}]` : b.deviceHttp.host}:${b.deviceHttp.port}${ANY.test(b.deviceHttp.host) ? ' (all interfaces)' : ''}`,
     `  data directory  ${b.dataDir}`,
     `  store           ${b.storeEngine} ${b.storeLocation}`,
     `  bus             ${b.bus}`,

@@ -67,8 +67,8 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
   try {
     url = await platform.start();
   } catch (err) {
-    // The HTTP API listens first: if it is up, the MQTT gateway is the one that failed.
-    const failed = platform.app.server.listening ? 'mqtt' : 'http';
+    // The listeners start in order: HTTP API, MQTT gateway, device HTTPS. The first not up failed.
+    const failed = !platform.app.server.listening ? 'http' : config.mqtt.enabled && platform.mqttPort === 0 ? 'mqtt' : 'deviceHttp';
     await platform.stop().catch(() => undefined);
     throw explainListenError(err, config, failed);
   }
@@ -78,6 +78,7 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
     url,
     host: config.http.host,
     mqtt: config.mqtt.enabled ? { host: config.mqtt.host, port: platform.mqttPort } : undefined,
+    deviceHttp: config.deviceHttp.enabled ? { host: config.deviceHttp.host, port: platform.deviceHttpPort } : undefined,
     dataDir: resolve(config.dataDir),
     storeEngine: platform.store.engine,
     storeLocation: platform.store.location,
@@ -89,10 +90,11 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
   }));
 }
 
-function explainListenError(err: unknown, config: ServerConfig, flag: 'http' | 'mqtt'): unknown {
+function explainListenError(err: unknown, config: ServerConfig, listener: 'http' | 'mqtt' | 'deviceHttp'): unknown {
   const code = (err as { code?: unknown }).code;
-  const { host, port } = config[flag];
+  const { host, port } = config[listener];
   const where = `${host}:${port}`;
+  const flag = listener === 'deviceHttp' ? 'device-http' : listener;
   if (code === 'EADDRINUSE') return new CliError(code, `${where} is already in use: stop the other process, or pick another port with --${flag}-port (0 picks a free one)`);
   if (code === 'EADDRNOTAVAIL') return new CliError(code, `${host} is not an address of this machine (--${flag}-host)`);
   if (code === 'EACCES') return new CliError(code, `not allowed to listen on ${where} (ports below 1024 need privileges)`);

@@ -13,6 +13,7 @@ export interface ServerConfig {
     readonly maxPayloadBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number;
     readonly publishRatePerSecond: number; readonly publishBurst: number;
   };
+  readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
   readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number };
   readonly telemetry: { readonly rawRetentionDays: number; readonly rollupRetentionDays: number; readonly deadLetterRetentionDays: number; readonly retentionIntervalMs: number };

@@ -1,0 +1,159 @@
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { type Server, createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { type Clock, type ErrorCode, type Logger, PlatformError, isPlatformError } from '@bulwark/core';
+import { Counter, type Registry } from 'prom-client';
+import type { EventBus } from '../../bus/index.js';
+import { HTTP_STATUS } from '../../http/errors.js';
+import type { IdentityService, PeerCertificate } from '../../identity/index.js';
+import type { IngestService } from '../../ingest/index.js';
+import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
+import { peerOf } from '../mqtt/peer.js';
+
+export interface DeviceHttpsSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly hostnames: readonly string[];
+  readonly maxBodyBytes: number;
+}
+
+type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: URL) => Promise<[number, unknown]>;
+
+/**
+ * Device ingest over HTTPS with mutual TLS, for devices that cannot keep an MQTT session:
+ * the same identity rules (the certificate names the device), the same pipeline, and an
+ * answer only after the reading is durable. Routes: POST /v1/telemetry, GET /v1/time,
+ * POST /v1/certs/rotate.
+ */
+export class DeviceHttpsGateway {
+  #server: Server | undefined;
+  readonly #tls: DeviceTls;
+  readonly #admitted = new WeakMap<TLSSocket, Promise<void>>();
+  readonly #requests: Counter<'route' | 'status'>;
+  readonly #tlsRefused: Counter<'reason'>;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly settings: DeviceHttpsSettings,
+    private readonly deps: { identity: IdentityService; ingest: IngestService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry },
+  ) {
+    this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
+    this.#requests = new Counter({ name: 'bulwark_device_https_requests_total', help: 'Device HTTPS requests by route and status', labelNames: ['route', 'status'] as const, registers: [deps.metrics] });
+    this.#tlsRefused = new Counter({ name: 'bulwark_device_https_tls_refused_total', help: 'Device HTTPS handshakes refused, by reason', labelNames: ['reason'] as const, registers: [deps.metrics] });
+  }
+
+  async start(): Promise<number> {
+    const server = createServer({ ...(await this.#tls.serverOptions()), requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#serve(req, res));
+    this.#server = server;
+    server.on('tlsClientError', (err: Error & { code?: string }, socket) => this.#tlsRefused.inc({ reason: tlsRefusalReason(socket, err) }));
+    const reload = () => this.#tls.reload(server).catch((err: unknown) => this.deps.log.error({ err }, 'could not reload the device HTTPS trust store'));
+    this.#unsubscribe.push(this.deps.bus.subscribe('crl.updated', reload), this.deps.bus.subscribe('trust.changed', reload));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.settings.port, this.settings.host, () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.#unsubscribe.splice(0)) u();
+    const server = this.#server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  readonly #routes: Readonly<Record<string, Handler>> = {
+    'POST /v1/telemetry': async (peer, req, body) => {
+      if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new PlatformError('BULWARK_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the envelope as application/json');
+      const result = await this.deps.ingest.accept({ deviceId: peer.deviceId, transport: 'http', topic: null, payload: body, receivedAt: this.deps.clock.now() });
+      if (result.status === 'dead_lettered') return [422, { status: result.status, deadLetterId: result.id, reason: result.reason, problems: result.problems }];
+      return [200, { status: result.status }];
+    },
+    'GET /v1/time': async (_peer, _req, _body, url) => {
+      const t1 = this.deps.clock.now();
+      const t0 = Number(url.searchParams.get('t0'));
+      return [200, { t0: Number.isFinite(t0) && url.searchParams.has('t0') ? t0 : null, t1, t2: this.deps.clock.now() }];
+    },
+    'POST /v1/certs/rotate': async (peer, _req, body) => {
+      let csr: unknown;
+      try {
+        csr = (JSON.parse(body.toString('utf8')) as { csr?: unknown }).csr;
+      } catch {
+        csr = undefined;
+      }
+      if (typeof csr !== 'string') throw new PlatformError('BULWARK_ERR_CSR_INVALID', 'send {"csr": "<PEM certificate request>"}');
+      const issued = await this.deps.identity.rotate(peer, csr);
+      return [201, { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter }];
+    },
+  };
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://device');
+    const route = `${req.method ?? 'GET'} ${url.pathname}`;
+    const handler = this.#routes[route];
+    let status = 500;
+    try {
+      const peer = peerOf(req.socket as TLSSocket);
+      if (!peer) throw new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'no verified device certificate');
+      await this.#admit(req.socket as TLSSocket, peer);
+      if (!handler) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${route}`);
+      const body = await readBody(req, this.settings.maxBodyBytes);
+      const [code, payload] = await handler(peer, req, body, url);
+      status = code;
+      send(res, code, payload);
+    } catch (err) {
+      const e = isPlatformError(err) ? err : new PlatformError('BULWARK_ERR_INTERNAL', 'internal error', { cause: err });
+      if (e.category === 'internal' || e.category === 'unavailable') this.deps.log.error({ err }, 'device HTTPS request failed');
+      status = HTTP_STATUS[e.category];
+      send(res, status, { error: { code: e.code satisfies ErrorCode, message: e.message } });
+    } finally {
+      this.#requests.inc({ route: handler ? route : 'unmatched', status: String(status) });
+    }
+  }
+
+  /** The first request on a connection admits the device like an MQTT CONNECT; later ones re-check it. */
+  async #admit(socket: TLSSocket, peer: PeerCertificate): Promise<void> {
+    const first = this.#admitted.get(socket);
+    if (!first) {
+      const admission = this.deps.identity.admitSession(peer);
+      this.#admitted.set(socket, admission.catch(() => undefined));
+      await admission.catch((err: unknown) => {
+        throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', isPlatformError(err) ? err.message : 'not admitted');
+      });
+      return;
+    }
+    await first;
+    await this.deps.identity.checkSession(peer).catch((err: unknown) => {
+      throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', isPlatformError(err) ? err.message : 'not admitted');
+    });
+  }
+}
+
+function send(res: ServerResponse, status: number, payload: unknown): void {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      req.resume();
+      return reject(new PlatformError('BULWARK_ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new PlatformError('BULWARK_ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
