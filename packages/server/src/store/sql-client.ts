@@ -12,6 +12,8 @@ export interface SqlExecutor {
   get<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   /** A statement without rows; resolves with the number of rows it changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /** The same statement once per parameter list, in order, in one round trip; the rows each changed. */
+  runMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<number[]>;
 }
 
 export type SqlEngine = 'sqlite' | 'postgres';

@@ -56,6 +56,18 @@ export function describeSqlClient(make: MakeSqlClient): void {
       assert.deepEqual(both.map((r) => r.id), ['a', 'b']);
     });
 
+    it('runMany runs one statement per parameter list, in order, and belongs to the transaction it runs in', async (t) => {
+      const db = await withItems(make, t);
+      const upsert = 'INSERT INTO items (id, n, note) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING';
+      assert.deepEqual(await db.runMany(upsert, [['a', 1, null], ['b', 2, null], ['a', 3, null]]), [1, 1, 0]);
+      await assert.rejects(db.transaction(async (tx) => {
+        await tx.runMany(upsert, [['c', 1, null], ['d', 2, null]]);
+        throw new Error('roll back');
+      }));
+      assert.deepEqual(await ids(db), ['a', 'b']);
+      assert.deepEqual(await db.runMany(upsert, []), []);
+    });
+
     it('run resolves with the number of rows changed; get and all with no rows', async (t) => {
       const db = await withItems(make, t);
       for (const id of ['a', 'b', 'c']) await db.run(INSERT, [id, 1, null]);

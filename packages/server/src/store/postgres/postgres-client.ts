@@ -39,6 +39,11 @@ function executor(q: (text: string, values: SqlValue[]) => Promise<pg.QueryResul
     async run(sql: string, params: readonly SqlValue[] = []) {
       return (await q(sql, [...params])).rowCount ?? 0;
     },
+    async runMany(sql: string, paramsList: readonly (readonly SqlValue[])[]) {
+      const changed: number[] = [];
+      for (const params of paramsList) changed.push((await q(sql, [...params])).rowCount ?? 0);
+      return changed;
+    },
   };
 }
 
@@ -73,6 +78,10 @@ export class PostgresClient implements SqlClient {
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
     return this.#exec.run(sql, params);
+  }
+
+  runMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<number[]> {
+    return this.#exec.runMany(sql, paramsList);
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {

@@ -29,15 +29,12 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]> {
     return this.db.transaction(async (tx) => {
-      const stored: boolean[] = [];
-      for (const r of records) {
-        const changed = await tx.run(
-          `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`,
-          [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)],
-        );
-        stored.push(changed === 1);
-      }
+      const changed = await tx.runMany(
+        `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`,
+        records.map((r) => [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)]),
+      );
+      const stored = changed.map((n) => n === 1);
       // Fold the batch's new readings into rollup buckets, one upsert per bucket.
       const buckets = new Map<string, { r: TelemetryRecord; field: string; bucketMs: number; start: number; count: number; sum: number; min: number; max: number }>();
       records.forEach((r, i) => {
@@ -54,16 +51,14 @@ export class SqlTelemetryRepository implements TelemetryRepository {
           }
         }
       });
-      for (const b of buckets.values()) {
-        await tx.run(
+      await tx.runMany(
           `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
              count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
              min = CASE WHEN excluded.min < telemetry_rollups.min THEN excluded.min ELSE telemetry_rollups.min END,
              max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`,
-          [b.r.deviceId, b.r.schemaId, b.field, b.bucketMs, b.start, b.count, b.sum, b.min, b.max],
-        );
-      }
+          [...buckets.values()].map((b) => [b.r.deviceId, b.r.schemaId, b.field, b.bucketMs, b.start, b.count, b.sum, b.min, b.max]),
+      );
       return stored;
     });
   }

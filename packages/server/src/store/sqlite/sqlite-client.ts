@@ -1,31 +1,51 @@
-import { closeSync, openSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import { PlatformError } from '@bulwark/core';
 import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
 
+interface Reply { readonly id: number; readonly ok: boolean; readonly result?: unknown; readonly error?: { message: string; code?: string } }
+
 /**
- * SqlClient on one better-sqlite3 connection in WAL mode. Statements are synchronous, so
- * this client serialises transactions with a promise chain: while one is open, other
+ * SqlClient on one better-sqlite3 connection in WAL mode, run in a worker thread so that
+ * statements and commits (with their fsync) never block the event loop. The connection is
+ * one, so transactions are serialised with a promise chain: while one is open, other
  * callers wait instead of slipping their statements into it.
  */
 export class SqliteClient implements SqlClient {
   readonly engine = 'sqlite' as const;
-  readonly #db: Database.Database;
-  readonly #statements = new Map<string, { stmt: Database.Statement; order: number[] }>();
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  #nextId = 1;
   #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
 
-  constructor(filename: string) {
-    try {
-      // Owner-only from the start: SQLite gives the -wal and -shm files the database file's mode.
-      if (filename !== ':memory:') closeSync(openSync(filename, 'a', 0o600));
-      this.#db = new Database(filename);
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('foreign_keys = ON');
-      this.#db.pragma('busy_timeout = 5000');
-    } catch (cause) {
-      throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${filename}: ${(cause as Error).message}`, { cause });
-    }
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.#pending.get(reply.id);
+      if (!waiter) return;
+      this.#pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.result);
+      else waiter.reject(toPlatformError(reply.error ?? { message: 'unknown SQLite error' }));
+    });
+    worker.on('error', (err) => this.#failAll(err));
+    worker.on('exit', () => this.#failAll(new Error('the SQLite worker stopped')));
+  }
+
+  /** Opens (creating if needed) the database file; rejects with STORE_UNAVAILABLE if it cannot. */
+  static open(filename: string): Promise<SqliteClient> {
+    const worker = new Worker(new URL('./sqlite-worker.mjs', import.meta.url), { workerData: { filename } });
+    return new Promise((resolve, reject) => {
+      const fail = (err: { message: string; code?: string }) => {
+        void worker.terminate();
+        reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${filename}: ${err.message}`));
+      };
+      worker.once('error', fail);
+      worker.once('message', (reply: Reply) => {
+        worker.removeListener('error', fail);
+        if (reply.ok) resolve(new SqliteClient(worker));
+        else fail(reply.error ?? { message: 'unknown error' });
+      });
+    });
   }
 
   all<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
@@ -40,15 +60,19 @@ export class SqliteClient implements SqlClient {
     return this.#serial(() => this.#exec.run(sql, params));
   }
 
+  runMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<number[]> {
+    return this.#serial(() => this.#exec.runMany(sql, paramsList));
+  }
+
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.#serial(async () => {
-      this.#db.exec('BEGIN IMMEDIATE');
+      await this.#call({ op: 'exec', sql: 'BEGIN IMMEDIATE' });
       try {
         const result = await fn(this.#exec);
-        this.#db.exec('COMMIT');
+        await this.#call({ op: 'exec', sql: 'COMMIT' });
         return result;
       } catch (err) {
-        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        if (await this.#call({ op: 'inTransaction' }).catch(() => false)) await this.#call({ op: 'exec', sql: 'ROLLBACK' });
         throw err;
       }
     });
@@ -59,65 +83,45 @@ export class SqliteClient implements SqlClient {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await this.#tail.catch(() => undefined);
-    this.#db.close();
+    await this.#call({ op: 'close' }).catch(() => undefined);
+    await this.#worker.terminate();
   }
 
   /** Runs one unit of work after every earlier one has settled. */
-  #serial<T>(work: () => Promise<T> | T): Promise<T> {
+  #serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#tail.then(work, work);
     this.#tail = next.catch(() => undefined);
     return next;
   }
 
+  #call(message: Record<string, unknown>): Promise<unknown> {
+    if (this.#closed && message.op !== 'close') return Promise.reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the SQLite store is closed'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, ...message });
+    });
+  }
+
+  #failAll(err: unknown): void {
+    for (const w of this.#pending.values()) w.reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `SQLite: ${(err as Error).message}`, { cause: err }));
+    this.#pending.clear();
+  }
+
   /** Executes directly, without queueing; used inside a transaction and by the queued calls. */
   readonly #exec: SqlExecutor = {
-    all: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => {
-      const { stmt, args } = this.#prepare(sql, params);
-      return guarded(() => stmt.all(...args) as T[]);
-    },
-    get: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => {
-      const { stmt, args } = this.#prepare(sql, params);
-      return guarded(() => stmt.get(...args) as T | undefined);
-    },
-    run: async (sql: string, params: readonly SqlValue[] = []) => {
-      const { stmt, args } = this.#prepare(sql, params);
-      return guarded(() => stmt.run(...args).changes);
-    },
+    all: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => (await this.#call({ op: 'all', sql, params })) as T[],
+    get: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => ((await this.#call({ op: 'get', sql, params })) ?? undefined) as T | undefined,
+    run: async (sql: string, params: readonly SqlValue[] = []) => (await this.#call({ op: 'run', sql, params })) as number,
+    runMany: async (sql: string, paramsList: readonly (readonly SqlValue[])[]) => (await this.#call({ op: 'runMany', sql, paramsList })) as number[],
   };
-
-  /** Prepares (once) a statement written with `$n` placeholders and orders its arguments. */
-  #prepare(sql: string, params: readonly SqlValue[]): { stmt: Database.Statement; args: SqlValue[] } {
-    let cached = this.#statements.get(sql);
-    if (!cached) {
-      const order: number[] = [];
-      const text = sql.replace(/\$(\d+)/g, (_m, n: string) => {
-        order.push(Number(n) - 1);
-        return '?';
-      });
-      try {
-        cached = { stmt: this.#db.prepare(text), order };
-      } catch (cause) {
-        throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `SQLite rejected a statement: ${(cause as Error).message}`, { cause });
-      }
-      this.#statements.set(sql, cached);
-    }
-    return { stmt: cached.stmt, args: cached.order.map((i) => params[i] ?? null) };
-  }
-
-  /** Runs a script of several statements (migrations only). */
-  execScript(sql: string): void {
-    this.#db.exec(sql);
-  }
 }
 
 /** Constraint violations are the caller's conflict; any other engine error means the store failed. */
-function guarded<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (cause) {
-    const code = (cause as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_CONSTRAINT')) throw new PlatformError('BULWARK_ERR_CONFLICT', `SQLite: ${(cause as Error).message}`, { cause });
-    throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `SQLite: ${(cause as Error).message}`, { cause });
-  }
+function toPlatformError(err: { message: string; code?: string }): PlatformError {
+  if ((err.code ?? '').startsWith('SQLITE_CONSTRAINT')) return new PlatformError('BULWARK_ERR_CONFLICT', `SQLite: ${err.message}`);
+  return new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `SQLite: ${err.message}`);
 }

@@ -31,7 +31,7 @@ function tempDb(t: TestContext): { path: string; track<T extends Closable>(x: T)
 
 async function sqliteClient(t: TestContext): Promise<SqliteClient> {
   const db = tempDb(t);
-  return db.track(new SqliteClient(db.path));
+  return db.track(await SqliteClient.open(db.path));
 }
 
 async function sqliteStore(t: TestContext): Promise<Store> {
