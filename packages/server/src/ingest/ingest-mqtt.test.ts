@@ -237,3 +237,26 @@ describe('rollups', () => {
     assert.equal((await s.api('GET', '/api/v1/devices/sensor-1/rollups?field=temp_c&resolution=5m', { token: admin })).status, 400);
   });
 });
+
+/** Just enough CBOR encoding for tests: maps with text keys, text, unsigned integers, doubles. */
+function cbor(value: unknown): Buffer {
+  const head = (major: number, n: number) => (n < 24 ? Buffer.from([(major << 5) | n]) : n < 256 ? Buffer.from([(major << 5) | 24, n]) : Buffer.concat([Buffer.from([(major << 5) | 26]), Buffer.from(Uint32Array.of(n).buffer).reverse()]));
+  if (typeof value === 'string') return Buffer.concat([head(3, Buffer.byteLength(value)), Buffer.from(value)]);
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return head(0, value);
+  if (typeof value === 'number') { const b = Buffer.alloc(9); b[0] = 0xfb; b.writeDoubleBE(value, 1); return b; }
+  const entries = Object.entries(value as Record<string, unknown>);
+  return Buffer.concat([head(5, entries.length), ...entries.flatMap(([k, v]) => [cbor(k), cbor(v)])]);
+}
+
+describe('CBOR envelopes', () => {
+  it('stores a CBOR envelope like a JSON one, and dead-letters malformed CBOR with its exact bytes', async (t) => {
+    const { s, admin, client } = await setup(t);
+    const envelope = cbor({ id: 'c-1', seq: 1, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 21.25 } });
+    await client.publishAsync('devices/sensor-1/telemetry', envelope, { qos: 1 });
+    assert.deepEqual((await readings(s, admin)).map((r) => [r.msgId, r.data]), [['c-1', { temp_c: 21.25 }]]);
+    const broken = Buffer.concat([cbor({ id: 'c-2' }).subarray(0, 4)]);
+    await client.publishAsync('devices/sensor-1/telemetry', broken, { qos: 1 });
+    const [letter] = (await s.api('GET', '/api/v1/dead-letters?reason=malformed_cbor', { token: admin })).body;
+    assert.equal(letter?.payload, `base64:${broken.toString('base64')}`);
+  });
+});

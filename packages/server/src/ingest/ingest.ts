@@ -17,6 +17,7 @@ export interface IngestRequest {
 export type DeadLetterReason =
   | 'invalid_utf8'
   | 'malformed_json'
+  | 'malformed_cbor'
   | 'too_deep'
   | 'forbidden_key'
   | 'bad_envelope'

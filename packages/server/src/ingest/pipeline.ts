@@ -87,7 +87,8 @@ export class IngestService {
 
   async #deadLetter(ctx: MessageContext, reason: DeadLetter['reason'], problems: DeadLetter['problems']): Promise<IngestResult> {
     const { request } = ctx;
-    const text = ctx.text ?? (reason === 'invalid_utf8' ? undefined : request.payload.toString('utf8'));
+    // Text when the payload decoded as UTF-8; anything else (CBOR, broken bytes) is kept exactly, as base64.
+    const text = ctx.text;
     const letter: DeadLetter = {
       id: this.deps.ids.next('dl'), deviceId: request.deviceId, transport: request.transport, topic: request.topic, receivedAt: request.receivedAt,
       reason, problems, schemaId: ctx.envelope?.schema ?? null, msgId: ctx.envelope?.id ?? null,

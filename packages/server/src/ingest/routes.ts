@@ -18,7 +18,7 @@ const Letter = Type.Object({
   reason: Type.String(), problems: Type.Array(Problem), schemaId: Type.Union([Type.String(), Type.Null()]), msgId: Type.Union([Type.String(), Type.Null()]),
   payload: Type.String(), replayedAt: Type.Union([Type.Integer(), Type.Null()]), replayResult: Type.Union([Type.String(), Type.Null()]),
 });
-const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation']);
+const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation']);
 
 /** Stored readings and the dead-letter store. */
 export interface IngestRouteDeps {

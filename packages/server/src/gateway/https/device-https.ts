@@ -66,7 +66,7 @@ export class DeviceHttpsGateway {
 
   readonly #routes: Readonly<Record<string, Handler>> = {
     'POST /v1/telemetry': async (peer, req, body) => {
-      if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new PlatformError('BULWARK_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the envelope as application/json');
+      if (!/^application\/(json|cbor)\b/i.test(req.headers['content-type'] ?? '')) throw new PlatformError('BULWARK_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the envelope as application/json or application/cbor');
       const result = await this.deps.ingest.accept({ deviceId: peer.deviceId, transport: 'http', topic: null, payload: body, receivedAt: this.deps.clock.now() });
       if (result.status === 'dead_lettered') return [422, { status: result.status, deadLetterId: result.id, reason: result.reason, problems: result.problems }];
       return [200, { status: result.status }];

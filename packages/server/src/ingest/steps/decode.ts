@@ -1,16 +1,26 @@
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
+import { decodeCbor, looksLikeCbor } from '../cbor.js';
 import { reject, type Step } from '../step.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Bytes to a JSON value: the bytes must be valid UTF-8, the text valid JSON, no deeper than
+ * Bytes to a JSON value. A payload that starts like a CBOR map is decoded as CBOR (strictly:
+ * only what JSON can hold). Otherwise the bytes must be valid UTF-8, the text valid JSON, no deeper than
  * the limit, and free of `__proto__` keys (harmless to JSON.parse, dangerous to any code
  * that later merges the object).
  */
 export const decode: Step = {
   name: 'decode',
   run(ctx) {
+    if (looksLikeCbor(ctx.request.payload)) {
+      try {
+        ctx.body = decodeCbor(ctx.request.payload, ENVELOPE_LIMITS.maxDepth);
+        return undefined;
+      } catch (err) {
+        return reject('malformed_cbor', '/', 'a CBOR map of JSON-compatible values', (err as Error).message);
+      }
+    }
     try {
       ctx.text = utf8.decode(ctx.request.payload);
     } catch {
