@@ -115,7 +115,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     await identity.start();
     const schemas = new SchemaService(store.schemas, clock);
-    const ingest = new IngestService(store.telemetry, schemas, config.ingest, { clock, ids, log: logger, metrics: metrics.registry });
+    const pseudonymKey = await vault.getOrCreate('telemetry.pseudonym-key', () => globalThis.crypto.getRandomValues(Buffer.alloc(32)));
+    const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c) }, {
+      clock, ids, log: logger, metrics: metrics.registry,
+    });
     const retention = new RetentionJob(store.telemetry, schemas, config.telemetry, {
       clock, log: logger,
       receipt: async (r) => {
@@ -167,7 +170,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
-    await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention });
+    await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
     await app.ready();
 
     let started = false;

@@ -7,6 +7,7 @@ export const SCOPES = [
   'devices:write',
   'telemetry:read',
   'telemetry:write',
+  'telemetry:decrypt',
   'schemas:read',
   'schemas:write',
   'firmware:read',

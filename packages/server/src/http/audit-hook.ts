@@ -19,9 +19,9 @@ export function makeAuditHook(audit: AuditService, metrics: Metrics, log: Logger
     const route = request.routeOptions.url;
     if (route === undefined || status === 429) return payload;
     const refused = REFUSED.has(status);
-    if (READ_METHODS.has(request.method) && !refused) return payload;
+    if (READ_METHODS.has(request.method) && !refused && request.auditRead === undefined) return payload;
     const result: AuditResult = status < 400 ? 'ok' : refused ? 'denied' : 'error';
-    const configured = request.routeOptions.config.audit;
+    const configured = request.auditRead ?? request.routeOptions.config.audit;
     const action = configured ?? (refused ? 'http.refused' : `http.${request.method.toLowerCase()}`);
     const code = status >= 400 ? errorCodeOf(payload) : undefined;
     try {

@@ -28,5 +28,7 @@ declare module 'fastify' {
     auditActor?: string;
     /** Extra facts for the audit entry (for example whose key was created). */
     auditDetails?: Record<string, unknown>;
+    /** Set by a handler whose read must be audited too (it revealed protected data). */
+    auditRead?: string;
   }
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { ManualClock } from '@bulwark/core';
@@ -258,5 +260,55 @@ describe('CBOR envelopes', () => {
     await client.publishAsync('devices/sensor-1/telemetry', broken, { qos: 1 });
     const [letter] = (await s.api('GET', '/api/v1/dead-letters?reason=malformed_cbor', { token: admin })).body;
     assert.equal(letter?.payload, `base64:${broken.toString('base64')}`);
+  });
+});
+
+describe('sensitive fields', () => {
+  it('masks, pseudonymises and encrypts fields the schema marks, before storing or streaming them', async (t) => {
+    const { s, admin, client } = await setup(t);
+    const tracker = {
+      $id: 'tracker@1', type: 'object',
+      properties: {
+        speed_kmh: { type: 'number', 'x-unit': 'km/h' },
+        driver_email: { type: 'string', 'x-sensitive': 'hash' },
+        pin: { type: 'string', 'x-sensitive': 'mask' },
+        lat_deg: { type: 'number', 'x-unit': 'deg', 'x-sensitive': 'encrypt' },
+      },
+    };
+    assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: tracker })).status, 201);
+    const send = (id: string, data: Record<string, unknown>) => client.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ id, schema: 'tracker@1', data }), { qos: 1 });
+    await send('p-1', { speed_kmh: 50, driver_email: 'ana@example.test', pin: '4711', lat_deg: 47.3769123 });
+    await send('p-2', { speed_kmh: 60, driver_email: 'ana@example.test', pin: '0000', lat_deg: 47.3769456 });
+    const stored = await readings(s, admin);
+    const [a, b] = stored.map((r) => r.data as Record<string, string | number>);
+    assert.equal(a?.speed_kmh, 50);
+    assert.equal(a?.pin, '***');
+    assert.match(String(a?.driver_email), /^h:[0-9a-f]{32}$/);
+    assert.equal(a?.driver_email, b?.driver_email, 'the same value gives the same pseudonym');
+    assert.match(String(a?.lat_deg), /^enc:/);
+    await s.server.stop();
+    for (const file of ['bulwark.db', 'bulwark.db-wal']) {
+      const path = join(s.dataDir, file);
+      if (existsSync(path)) {
+        const bytes = readFileSync(path);
+        for (const secret of ['ana@example.test', '47.3769123', '4711']) assert.ok(!bytes.includes(secret), `${secret} is in ${file}`);
+      }
+    }
+  });
+
+  it('decrypts encrypted fields only for telemetry:decrypt, and audits the read', async (t) => {
+    const { s, admin, client } = await setup(t);
+    await s.api('POST', '/api/v1/schemas', { token: admin, body: { $id: 'geo@1', type: 'object', properties: { lat_deg: { type: 'number', 'x-unit': 'deg', 'x-sensitive': 'encrypt' } } } });
+    await client.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ id: 'g-1', schema: 'geo@1', data: { lat_deg: 12.5 } }), { qos: 1 });
+    const op = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'op', role: 'operator' } });
+    const opToken = await s.tokenFor((await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'k', principalId: op.body.id } })).body.key);
+    const refused = await s.api('GET', '/api/v1/devices/sensor-1/telemetry?decrypt=true', { token: opToken });
+    assert.equal(refused.status, 403);
+    const plain = await s.api('GET', '/api/v1/devices/sensor-1/telemetry?decrypt=true', { token: admin });
+    assert.deepEqual(plain.body.map((r: { data: unknown }) => r.data), [{ lat_deg: 12.5 }]);
+    const audit = await s.api('GET', '/api/v1/audit?action=telemetry.decrypt', { token: admin });
+    assert.deepEqual([audit.body[0]?.target, audit.body[0]?.details?.readings], ['sensor-1', 1]);
+    const rollups = await s.api('GET', '/api/v1/devices/sensor-1/rollups?field=lat_deg&resolution=1m', { token: admin });
+    assert.deepEqual(rollups.body, [], 'an encrypted number is not rolled up in the clear');
   });
 });

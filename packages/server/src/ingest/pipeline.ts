@@ -8,6 +8,7 @@ import type { Step } from './step.js';
 import { decode } from './steps/decode.js';
 import { dedupe } from './steps/dedupe.js';
 import { envelope } from './steps/envelope.js';
+import { type FieldProtection, mask } from './steps/mask.js';
 import { normalizeTime } from './steps/normalize-time.js';
 import { sequence } from './steps/sequence.js';
 import { validate } from './steps/validate.js';
@@ -19,7 +20,7 @@ export interface IngestSettings {
 
 /**
  * The telemetry pipeline: decode → envelope → dedupe → sequence → normalizeTime →
- * validate → persist (group commit) → hot path. Every transport calls `accept` and
+ * validate → mask → persist (group commit) → hot path. Every transport calls `accept` and
  * acknowledges only after it resolves; every outcome is counted.
  */
 export class IngestService {
@@ -33,6 +34,7 @@ export class IngestService {
     private readonly repo: TelemetryRepository,
     schemas: SchemaService,
     settings: IngestSettings,
+    protection: FieldProtection,
     private readonly deps: { clock: Clock; ids: IdGen; log: Logger; metrics: Registry },
   ) {
     const m = (this.#metrics = ingestMetrics(deps.metrics));
@@ -44,6 +46,7 @@ export class IngestService {
       sequence({ lost: (n) => m.lost.inc(n), outOfOrder: () => m.outOfOrder.inc() }),
       normalizeTime(() => m.implausibleClock.inc()),
       validate(schemas),
+      mask(schemas, protection),
     ];
     this.#writer = new GroupCommit((records) => repo.insertBatch(records), {
       maxItems: settings.batchMaxItems,

@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { RegistryService } from '../registry/index.js';
+import { PlatformError } from '@bulwark/core';
 import type { Counter } from 'prom-client';
+import { hasScope } from '../access/index.js';
 import { LiveSubscriber } from './live.js';
 import type { IngestService } from './pipeline.js';
 import type { RetentionJob } from './retention.js';
@@ -28,9 +30,11 @@ export interface IngestRouteDeps {
   readonly liveQueueLimit: number;
   readonly liveDropped: Counter;
   readonly retention: RetentionJob;
+  /** Decrypts a value stored as `enc:…` for its place (device/field). */
+  readonly openValue: (text: string, context: string) => Promise<Buffer>;
 }
 
-export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped, retention }) => {
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped, retention, openValue }) => {
   app.get('/api/v1/devices/:id/telemetry', {
     config: { auth: { scope: 'telemetry:read' } },
     schema: {
@@ -38,13 +42,22 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       querystring: Type.Object({
         since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })), until: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
         limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+        decrypt: Type.Optional(Type.Boolean({ description: 'Decrypt fields stored encrypted (x-sensitive: encrypt); needs telemetry:decrypt, and is audited' })),
       }, { additionalProperties: false }),
       response: { 200: Type.Array(Reading), ...errorResponses },
     },
   }, async (request) => {
     await registry.get(request.params.id);
-    const { since, until, limit } = request.query;
+    const { since, until, limit, decrypt } = request.query;
     const rows = await ingest.query({ deviceId: request.params.id, limit, ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}) });
+    if (decrypt) {
+      if (!hasScope(request.auth?.scopes ?? [], 'telemetry:decrypt')) throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'decrypting needs the telemetry:decrypt scope', { details: { requiredScope: 'telemetry:decrypt' } });
+      request.auditRead = 'telemetry.decrypt';
+      request.auditTarget = request.params.id;
+      const decrypted = await Promise.all(rows.map(async (r) => ({ ...r, data: await decryptFields(r.deviceId, r.data, openValue) })));
+      request.auditDetails = { readings: rows.length };
+      return decrypted.map(({ deviceId: _d, ...r }) => r) as never;
+    }
     return rows.map(({ deviceId: _d, ...r }) => r) as never;
   });
 
@@ -135,3 +148,11 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     return result.status === 'dead_lettered' ? { status: result.status, reason: result.reason, deadLetterId: result.id } : { status: result.status };
   });
 };
+
+async function decryptFields(deviceId: string, data: Readonly<Record<string, unknown>>, openValue: IngestRouteDeps['openValue']): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { ...data };
+  for (const [field, value] of Object.entries(data)) {
+    if (typeof value === 'string' && value.startsWith('enc:')) out[field] = JSON.parse((await openValue(value, `${deviceId}/${field}`)).toString('utf8'));
+  }
+  return out;
+}

@@ -9,6 +9,7 @@ export type Validation = { readonly ok: true } | { readonly ok: false; readonly 
 export class SchemaService {
   readonly #compile = createSchemaCompiler();
   readonly #compiled = new Map<string, CompiledSchema>();
+  readonly #sensitive = new Map<string, ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>>();
 
   constructor(private readonly repo: SchemaRepository, private readonly clock: Clock) {}
 
@@ -41,6 +42,21 @@ export class SchemaService {
     const s = await this.repo.get(name, version);
     if (!s) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no schema ${name}@${version}`);
     return s;
+  }
+
+  /** Top-level fields the schema marks `x-sensitive`, with how each is protected at rest. */
+  async sensitiveFields(id: string): Promise<ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>> {
+    const cached = this.#sensitive.get(id);
+    if (cached) return cached;
+    const m = SCHEMA_ID.exec(id);
+    const stored = m?.[1] && m[2] ? await this.repo.get(m[1], Number(m[2])) : undefined;
+    const fields = new Map<string, 'mask' | 'hash' | 'encrypt'>();
+    for (const [field, spec] of Object.entries(stored?.document.properties ?? {})) {
+      const mode = spec['x-sensitive'];
+      if (mode === 'mask' || mode === 'hash' || mode === 'encrypt') fields.set(field, mode);
+    }
+    if (stored) this.#sensitive.set(id, fields);
+    return fields;
   }
 
   /** Validates `data` against `id` (`name@version`); compiles each version once, on first use. */

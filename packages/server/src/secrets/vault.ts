@@ -125,15 +125,35 @@ export class SecretVault {
   async get(name: string): Promise<Buffer | undefined> {
     const stored = await this.repo.getSecret(name);
     if (!stored) return undefined;
-    let key = this.#dataKeys.get(stored.dataKeyId);
+    return open(await this.#dataKey(stored.dataKeyId, `secret "${name}"`), stored.sealed, `secret:${name}`);
+  }
+
+  /**
+   * Encrypts a small value stored elsewhere (a sensitive telemetry field) with the active
+   * data key: `enc:<data key id>:<sealed>`. `context` binds it to its place (device and field).
+   */
+  encryptValue(plaintext: Buffer, context: string): string {
+    const key = this.#dataKeys.get(this.#activeDataKeyId);
+    if (!key) throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID', 'the active data key is not loaded');
+    return `enc:${this.#activeDataKeyId}:${seal(key, plaintext, `value:${context}`)}`;
+  }
+
+  async decryptValue(text: string, context: string): Promise<Buffer> {
+    const m = /^enc:([a-z0-9_]+):(.+)$/.exec(text);
+    if (!m?.[1] || !m[2]) throw new PlatformError('BULWARK_ERR_SECRET_CORRUPT', 'not an encrypted value');
+    return open(await this.#dataKey(m[1], 'an encrypted value'), m[2], `value:${context}`);
+  }
+
+  async #dataKey(id: string, what: string): Promise<Buffer> {
+    let key = this.#dataKeys.get(id);
     if (!key) {
       // Another node may have added a data key since this one loaded.
-      const record = (await this.repo.listDataKeys()).find((k) => k.id === stored.dataKeyId);
-      if (!record) throw new PlatformError('BULWARK_ERR_SECRET_CORRUPT', `secret "${name}" names data key ${stored.dataKeyId}, which does not exist`);
+      const record = (await this.repo.listDataKeys()).find((k) => k.id === id);
+      if (!record) throw new PlatformError('BULWARK_ERR_SECRET_CORRUPT', `${what} names data key ${id}, which does not exist`);
       key = this.#unwrap(record);
       this.#dataKeys.set(record.id, key);
     }
-    return open(key, stored.sealed, `secret:${name}`);
+    return key;
   }
 
   /** Returns the named secret, creating it with `make` the first time. */

@@ -1,0 +1,38 @@
+import { createHmac } from 'node:crypto';
+import type { SchemaService } from '../../schemas/index.js';
+import type { Step } from '../step.js';
+
+export interface FieldProtection {
+  /** HMAC key for pseudonyms: the same value always gives the same pseudonym, which reveals nothing without the key. */
+  readonly pseudonymKey: Buffer;
+  /** Envelope-encrypts a value for its place (device and field). */
+  encrypt(plaintext: Buffer, context: string): string;
+}
+
+/**
+ * Protects the fields a schema marks `x-sensitive` before anything is stored or streamed:
+ * `mask` replaces the value, `hash` keeps a keyed pseudonym (still joinable, not
+ * reversible), `encrypt` keeps it under the platform's data keys (readable with the
+ * telemetry:decrypt scope). Numbers marked sensitive leave the rollups as well.
+ */
+export function mask(schemas: SchemaService, protection: FieldProtection): Step {
+  return {
+    name: 'mask',
+    async run(ctx) {
+      const record = ctx.record;
+      if (!record) return undefined;
+      const fields = await schemas.sensitiveFields(record.schemaId);
+      if (fields.size === 0) return undefined;
+      const data: Record<string, unknown> = { ...record.data };
+      for (const [field, mode] of fields) {
+        if (!Object.hasOwn(data, field)) continue;
+        const raw = Buffer.from(JSON.stringify(data[field]));
+        data[field] = mode === 'mask' ? '***'
+          : mode === 'hash' ? `h:${createHmac('sha256', protection.pseudonymKey).update(`${record.schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`
+            : protection.encrypt(raw, `${record.deviceId}/${field}`);
+      }
+      ctx.record = { ...record, data };
+      return undefined;
+    },
+  };
+}
