@@ -15,7 +15,7 @@ export interface ServerConfig {
   };
   readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
-  readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number };
+  readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number; readonly maxClockSkewMs: number };
   readonly telemetry: { readonly rawRetentionDays: number; readonly rollupRetentionDays: number; readonly deadLetterRetentionDays: number; readonly retentionIntervalMs: number };
   readonly log: { readonly level: string };
   readonly masterKey?: string;

@@ -116,6 +116,9 @@ describe('telemetry over MQTT through the pipeline', () => {
     assert.equal(byId.get('t-4')?.ts, t0 + 3_600_000, 'a plausible clock is believed');
     assert.equal(byId.get('t-4')?.skewMs, 15_000 - 3_600_000, 'and its skew recorded');
     assert.equal(await metric(s, /bulwark_ingest_implausible_clock_total (\d+)/), 3);
+    const skewed = await s.api('GET', '/api/v1/telemetry/clock-skew', { token: admin });
+    assert.deepEqual(skewed.body.map((d: { deviceId: string; skewMs: number }) => [d.deviceId, d.skewMs]), [['sensor-1', 15_000 - 3_600_000]], 'the device with the fast clock is flagged');
+    assert.equal(await metric(s, /bulwark_ingest_skewed_clocks_total (\d+)/), 1);
   });
 
   it('replays a dead letter after the fix, and a second replay stores nothing more', async (t) => {

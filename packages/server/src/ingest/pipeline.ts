@@ -9,13 +9,15 @@ import { decode } from './steps/decode.js';
 import { dedupe } from './steps/dedupe.js';
 import { envelope } from './steps/envelope.js';
 import { type FieldProtection, mask } from './steps/mask.js';
-import { normalizeTime } from './steps/normalize-time.js';
+import { type ClockSkewTracker, clockSkew, normalizeTime } from './steps/normalize-time.js';
 import { sequence } from './steps/sequence.js';
 import { validate } from './steps/validate.js';
 
 export interface IngestSettings {
   readonly batchMaxItems: number;
   readonly batchMaxDelayMs: number;
+  /** A device clock further off than this is reported as skewed. */
+  readonly maxClockSkewMs: number;
 }
 
 /**
@@ -29,6 +31,7 @@ export class IngestService {
   readonly #writer: GroupCommit<TelemetryRecord, boolean>;
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
+  readonly #skew: ReturnType<typeof clockSkew>;
 
   constructor(
     private readonly repo: TelemetryRepository,
@@ -39,12 +42,13 @@ export class IngestService {
   ) {
     const m = (this.#metrics = ingestMetrics(deps.metrics));
     this.#dedupe = dedupe(() => undefined);
+    this.#skew = clockSkew(settings.maxClockSkewMs, () => m.skewedClocks.inc());
     this.#steps = [
       decode,
       envelope,
       this.#dedupe,
       sequence({ lost: (n) => m.lost.inc(n), outOfOrder: () => m.outOfOrder.inc() }),
-      normalizeTime(() => m.implausibleClock.inc()),
+      normalizeTime(() => m.implausibleClock.inc(), this.#skew),
       validate(schemas),
       mask(schemas, protection),
     ];
@@ -106,6 +110,11 @@ export class IngestService {
   onStored(listener: (r: TelemetryRecord) => void): () => void {
     this.#stored.add(listener);
     return () => this.#stored.delete(listener);
+  }
+
+  /** Devices whose clocks are off by more than ingest.maxClockSkewMs, worst first. */
+  get clocks(): ClockSkewTracker {
+    return this.#skew;
   }
 
   query(q: TelemetryQuery): Promise<TelemetryRecord[]> {

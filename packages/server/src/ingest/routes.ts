@@ -108,6 +108,14 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     request.raw.on('close', unsubscribe);
   });
 
+  app.get('/api/v1/telemetry/clock-skew', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], summary: 'Devices whose clocks are off by more than ingest.maxClockSkewMs, worst first (skewMs = receive time - device time)', security: bearer,
+      response: { 200: Type.Array(Type.Object({ deviceId: Type.String(), skewMs: Type.Integer(), at: Type.Integer() })), ...errorResponses },
+    },
+  }, async () => ingest.clocks.skewed());
+
   app.post('/api/v1/telemetry/retention/run', {
     config: { auth: { scope: 'telemetry:write' }, audit: 'telemetry.retention-run' },
     schema: {
