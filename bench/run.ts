@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -53,6 +54,17 @@ const root = tempDir('bulwark-bench-');
 const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const profileDir = new URL('./results/profile/', import.meta.url).pathname;
 
+/** The commit measured, and whether the server's sources had uncommitted changes (they are what runs). */
+function codeVersion(): string {
+  const git = (args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+  try {
+    const dirty = git(['status', '--porcelain', '--', 'packages']).split('\n').filter(Boolean).length;
+    return `${git(['rev-parse', '--short', 'HEAD'])}${dirty ? ` + ${dirty} uncommitted files in packages/` : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 async function start(name: BrokerName, pki: Awaited<ReturnType<typeof makePki>>, round: number): Promise<Broker> {
   if (name === 'mosquitto') return startMosquitto(tempDir('bench-mosq-'), pki);
   if (name === 'aedes') return startAedes(pki);
@@ -95,7 +107,7 @@ try {
   for (const name of selected) results.push(await measure(name, pki));
   const run: RunResult = {
     startedAt,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?' },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?', bulwark: codeVersion() },
     settings: { ...settings, sessions, storm, concurrency, loadGenerator: 'one process, mqtt.js 5.16.0, protocolVersion 4' },
     brokers: results,
   };

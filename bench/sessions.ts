@@ -1,4 +1,4 @@
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type SecureContext, type TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { Broker, Identity } from './broker.js';
 import { progress } from './children.js';
 import { CpuWindow, pool, round, settledRssKb } from './proc.js';
@@ -19,10 +19,23 @@ function connectPacket(clientId: string, keepaliveS: number): Buffer {
 
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
 
+/**
+ * One client TLS context per certificate, made once: passing PEM strings to every
+ * tls.connect would parse the key and CA again for each connection and make the load
+ * generator, not the broker, the limit of the connect storm. A context does not resume
+ * sessions by itself, so every handshake stays a full one.
+ */
+const contexts = new WeakMap<Identity['creds'], SecureContext>();
+function contextOf(who: Identity): SecureContext {
+  let c = contexts.get(who.creds);
+  if (!c) contexts.set(who.creds, (c = createSecureContext({ key: who.creds.key, cert: who.creds.cert, ca: who.creds.ca })));
+  return c;
+}
+
 /** A full mTLS handshake (no session resumption) and an MQTT CONNECT; resolves on CONNACK 0. */
 export function mqttSession(port: number, who: Identity, keepaliveS = 3600, timeoutMs = 30_000): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, key: who.creds.key, cert: who.creds.cert, ca: who.creds.ca, rejectUnauthorized: true });
+    const socket = tlsConnect({ host: '127.0.0.1', port, secureContext: contextOf(who), rejectUnauthorized: true });
     const timer = setTimeout(() => fail(new Error(`${who.id}: no CONNACK within ${timeoutMs} ms`)), timeoutMs);
     const fail = (err: Error) => {
       clearTimeout(timer);
