@@ -10,6 +10,7 @@ import type { ServerConfig } from './config/index.js';
 import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
+import { CoapGateway } from './gateway/coap/coap-gateway.js';
 import { DeviceHttpsGateway } from './gateway/https/device-https.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
@@ -71,6 +72,8 @@ export interface BulwarkServer {
   readonly mqttPort: number;
   /** The port the device HTTPS listener listens on, once started (0 when disabled). */
   readonly deviceHttpPort: number;
+  /** The UDP port of CoAP ingest, once started (0 when disabled). */
+  readonly coapPort: number;
   stop(): Promise<void>;
 }
 
@@ -129,6 +132,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const mqtt = config.mqtt.enabled
       ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest })
       : undefined;
+    const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
       ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry })
       : undefined;
@@ -176,6 +180,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let started = false;
     let mqttPort = 0;
     let deviceHttpPort = 0;
+    let coapPort = 0;
     return {
       app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt,
       get mqttPort() {
@@ -184,12 +189,16 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       get deviceHttpPort() {
         return deviceHttpPort;
       },
+      get coapPort() {
+        return coapPort;
+      },
       firstStart: { adminKey: bootstrapped?.keyText, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
         if (mqtt) mqttPort = await mqtt.start();
         if (deviceHttps) deviceHttpPort = await deviceHttps.start();
+        if (coap) coapPort = await coap.start();
         retention.start();
         return url;
       },
@@ -198,6 +207,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         retention.stop();
         if (mqtt) await mqtt.stop();
         if (deviceHttps) await deviceHttps.stop();
+        if (coap) await coap.stop();
         await ingest.drain();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);

@@ -54,6 +54,12 @@ describe('configuration', () => {
     assert.equal(loadConfig({ flags: { 'http.host': '127.0.0.1' } }).http.host, '127.0.0.1');
   });
 
+  it('keeps CoAP (no DTLS) on loopback unless the operator declares the network trusted', () => {
+    assert.equal(loadConfig({}).coap.enabled, false);
+    assert.match(problemsOf(() => loadConfig({ file: { coap: { enabled: true, host: '0.0.0.0' } } })).join('\n'), /coap.trustedNetwork/);
+    assert.equal(loadConfig({ file: { coap: { enabled: true, host: '0.0.0.0', trustedNetwork: true } } }).coap.host, '0.0.0.0');
+  });
+
   it('names every environment variable after its setting', () => {
     assert.equal(envName('http.bodyLimitBytes'), 'BULWARK_HTTP_BODY_LIMIT_BYTES');
     assert.equal(envName('dataDir'), 'BULWARK_DATA_DIR');

@@ -14,6 +14,7 @@ export interface ServerConfig {
     readonly publishRatePerSecond: number; readonly publishBurst: number;
   };
   readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
+  readonly coap: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly trustedNetwork: boolean };
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
   readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number; readonly maxClockSkewMs: number };
   readonly telemetry: { readonly rawRetentionDays: number; readonly rollupRetentionDays: number; readonly deadLetterRetentionDays: number; readonly retentionIntervalMs: number };
@@ -69,6 +70,10 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   const host = String(out['http.host'] ?? '127.0.0.1');
   if (!/^(127\.|localhost$|::1$)/.test(host) && out['http.allowInsecure'] !== true) {
     problems.push(`http.host: ${host} is not a loopback address and the API speaks plain HTTP; put a TLS proxy in front and keep 127.0.0.1, or set http.allowInsecure (--http-allow-insecure) to accept the risk`);
+  }
+  const coapHost = String(out['coap.host'] ?? '127.0.0.1');
+  if (out['coap.enabled'] === true && !/^(127\.|localhost$|::1$)/.test(coapHost) && out['coap.trustedNetwork'] !== true) {
+    problems.push(`coap.host: ${coapHost} is not loopback; CoAP has no DTLS here, so set coap.trustedNetwork to accept that readings cross that network in the clear`);
   }
   if (problems.length > 0) {
     throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: { problems } });

@@ -63,7 +63,7 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
   const dataDir = options.dataDir ?? tempDir(t);
   const adminKey = options.adminKey ?? newAdminKey();
   const config = loadConfig({
-    file: merge({ dataDir, http: { port: 0 }, mqtt: { port: 0, host: '127.0.0.1' }, deviceHttp: { port: 0, host: '127.0.0.1' }, log: { level: 'silent' } }, options.config ?? {}),
+    file: merge({ dataDir, http: { port: 0 }, mqtt: { port: 0, host: '127.0.0.1' }, deviceHttp: { port: 0, host: '127.0.0.1' }, coap: { port: 0 }, log: { level: 'silent' } }, options.config ?? {}),
     fileName: 'test overrides',
     env: { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, ...options.env },
   });
