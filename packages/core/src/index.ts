@@ -6,3 +6,4 @@ export { SequentialIds, randomIds } from './ids.js';
 export type { IdGen } from './ids.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
+export { GenerationalMap } from './generational-map.js';

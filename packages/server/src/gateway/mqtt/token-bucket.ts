@@ -1,13 +1,16 @@
 import type { Clock } from '@bulwark/core';
+import { GenerationalMap } from '@bulwark/core';
 
 /**
  * Per-key token buckets: `ratePerSecond` refill, `burst` capacity. A bucket outlives its
- * session (reconnecting does not refill it); the least recently used go first past `capacity`.
+ * session (reconnecting does not refill it); past `capacity` the oldest generation goes.
  */
 export class TokenBuckets {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets: GenerationalMap<string, { tokens: number; at: number }>;
 
-  constructor(private readonly clock: Clock, private readonly ratePerSecond: number, private readonly burst: number, private readonly capacity = 100_000) {}
+  constructor(private readonly clock: Clock, private readonly ratePerSecond: number, private readonly burst: number, capacity = 100_000) {
+    this.#buckets = new GenerationalMap(capacity);
+  }
 
   take(key: string): boolean {
     const now = this.clock.now();
@@ -16,9 +19,7 @@ export class TokenBuckets {
     b.at = now;
     const ok = b.tokens >= 1;
     if (ok) b.tokens -= 1;
-    this.#buckets.delete(key);
     this.#buckets.set(key, b);
-    if (this.#buckets.size > this.capacity) this.#buckets.delete(this.#buckets.keys().next().value as string);
     return ok;
   }
 }

@@ -1,3 +1,4 @@
+import { GenerationalMap } from '@bulwark/core';
 import type { Step } from '../step.js';
 
 /**
@@ -6,7 +7,7 @@ import type { Step } from '../step.js';
  * repeat is never stored twice, across restarts and nodes.
  */
 export function dedupe(onDuplicate: () => void, capacity = 100_000): Step & { remember(deviceId: string, id: string): void } {
-  const seen = new Map<string, true>();
+  const seen = new GenerationalMap<string, true>(capacity);
   const key = (deviceId: string, id: string) => `${deviceId}\u0000${id}`;
   return {
     name: 'dedupe',
@@ -17,10 +18,7 @@ export function dedupe(onDuplicate: () => void, capacity = 100_000): Step & { re
       return { done: { status: 'duplicate' } };
     },
     remember(deviceId, id) {
-      const k = key(deviceId, id);
-      seen.delete(k);
-      seen.set(k, true);
-      if (seen.size > capacity) seen.delete(seen.keys().next().value as string);
+      seen.set(key(deviceId, id), true);
     },
   };
 }

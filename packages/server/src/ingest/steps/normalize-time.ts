@@ -1,3 +1,4 @@
+import { GenerationalMap } from '@bulwark/core';
 import type { Step } from '../step.js';
 
 /** Device clocks before this are certainly unset (a 1970 clock after a reboot without sync). */
@@ -21,25 +22,23 @@ export interface ClockSkewTracker {
  * estimate passes `maxSkewMs` is reported by `skewed()` and counted.
  */
 export function clockSkew(maxSkewMs: number, onSkewed: () => void, capacity = 100_000): ClockSkewTracker & { observe(deviceId: string, skewMs: number, at: number): void } {
-  const estimates = new Map<string, { skewMs: number; at: number }>();
+  const estimates = new GenerationalMap<string, { skewMs: number; at: number }>(capacity);
   return {
     observe(deviceId, skewMs, at) {
       const prev = estimates.get(deviceId);
       // A fresh estimate every minute; within a minute keep the reading closest to zero.
       const next = !prev || at - prev.at > 60_000 || Math.abs(skewMs) < Math.abs(prev.skewMs) ? { skewMs, at } : prev;
       if (Math.abs(next.skewMs) > maxSkewMs && (!prev || Math.abs(prev.skewMs) <= maxSkewMs)) onSkewed();
-      estimates.delete(deviceId);
-      estimates.set(deviceId, next);
-      if (estimates.size > capacity) estimates.delete(estimates.keys().next().value as string);
+      if (next !== prev) estimates.set(deviceId, next);
     },
     skewed() {
-      return [...estimates].filter(([, e]) => Math.abs(e.skewMs) > maxSkewMs).map(([deviceId, e]) => ({ deviceId, ...e })).sort((a, b) => Math.abs(b.skewMs) - Math.abs(a.skewMs));
+      return estimates.entries().filter(([, e]) => Math.abs(e.skewMs) > maxSkewMs).map(([deviceId, e]) => ({ deviceId, ...e })).sort((a, b) => Math.abs(b.skewMs) - Math.abs(a.skewMs));
     },
   };
 }
 
 export function normalizeTime(onImplausible: () => void, skew?: { observe(deviceId: string, skewMs: number, at: number): void }, capacity = 100_000): Step {
-  const bootStart = new Map<string, { boot: string; startMs: number }>();
+  const bootStart = new GenerationalMap<string, { boot: string; startMs: number }>(capacity);
   return {
     name: 'normalizeTime',
     run(ctx) {
@@ -51,9 +50,7 @@ export function normalizeTime(onImplausible: () => void, skew?: { observe(device
         const prev = bootStart.get(ctx.request.deviceId);
         start = received - e.mono;
         if (prev && prev.boot === e.boot) start = Math.min(start, prev.startMs);
-        bootStart.delete(ctx.request.deviceId);
-        bootStart.set(ctx.request.deviceId, { boot: e.boot, startMs: start });
-        if (bootStart.size > capacity) bootStart.delete(bootStart.keys().next().value as string);
+        if (!prev || prev.boot !== e.boot || prev.startMs !== start) bootStart.set(ctx.request.deviceId, { boot: e.boot, startMs: start });
       }
       const plausible = e.ts !== undefined && e.ts >= EARLIEST_PLAUSIBLE_MS && e.ts <= received + MAX_FUTURE_MS;
       if (e.ts !== undefined && !plausible) onImplausible();

@@ -1,3 +1,4 @@
+import { GenerationalMap } from '@bulwark/core';
 import type { Step } from '../step.js';
 
 /**
@@ -5,7 +6,7 @@ import type { Step } from '../step.js';
  * is messages lost, a step back is a repeat or reordering. It never refuses a message.
  */
 export function sequence(counters: { lost(n: number): void; outOfOrder(): void }, capacity = 100_000): Step {
-  const last = new Map<string, { boot: string; seq: number }>();
+  const last = new GenerationalMap<string, { boot: string; seq: number }>(capacity);
   return {
     name: 'sequence',
     run(ctx) {
@@ -17,11 +18,7 @@ export function sequence(counters: { lost(n: number): void; outOfOrder(): void }
         if (e.seq > prev.seq + 1) counters.lost(e.seq - prev.seq - 1);
         else if (e.seq <= prev.seq) counters.outOfOrder();
       }
-      if (!prev || prev.boot !== boot || e.seq > prev.seq) {
-        last.delete(ctx.request.deviceId);
-        last.set(ctx.request.deviceId, { boot, seq: e.seq });
-        if (last.size > capacity) last.delete(last.keys().next().value as string);
-      }
+      if (!prev || prev.boot !== boot || e.seq > prev.seq) last.set(ctx.request.deviceId, { boot, seq: e.seq });
       return undefined;
     },
   };
