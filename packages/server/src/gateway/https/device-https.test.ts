@@ -83,3 +83,27 @@ describe('device ingest over HTTPS with mutual TLS', () => {
     assert.match((await s.api('GET', '/metrics')).text, /bulwark_device_https_tls_refused_total\{reason="revoked"\} [1-9]/);
   });
 });
+
+describe('one message, every way a device may repeat it', () => {
+  it('stores it once whether it is resent with DUP, on a new connection, or over HTTPS', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    await s.api('POST', '/api/v1/schemas', { token: admin, body: schema });
+    const d = await enrollDevice(s, admin, 'rep-1');
+    const message = envelope('same-1', { temp_c: 7 });
+    const first = await connectDevice(s, d);
+    t.after(() => first.end(true));
+    await first.publishAsync('devices/rep-1/telemetry', message, { qos: 1 });
+    await first.publishAsync('devices/rep-1/telemetry', message, { qos: 1, dup: true });
+    await first.endAsync();
+    const second = await connectDevice(s, d);
+    t.after(() => second.end(true));
+    await second.publishAsync('devices/rep-1/telemetry', message, { qos: 1 });
+    assert.deepEqual(await curl(s, tempDir(t), d, 'POST', '/v1/telemetry', message), { status: 200, body: { status: 'duplicate' } });
+    assert.equal((await s.api('GET', '/api/v1/devices/rep-1/telemetry', { token: admin })).body.length, 1);
+    const metrics = (await s.api('GET', '/metrics')).text;
+    assert.match(metrics, /bulwark_ingest_messages_total\{transport="mqtt",outcome="stored"\} 1/);
+    assert.match(metrics, /bulwark_ingest_messages_total\{transport="mqtt",outcome="duplicate"\} 2/);
+    assert.match(metrics, /bulwark_ingest_messages_total\{transport="http",outcome="duplicate"\} 1/);
+  });
+});
