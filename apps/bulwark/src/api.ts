@@ -2,52 +2,15 @@ import { InvalidArgumentError, Option } from 'commander';
 import { positiveInt } from './args.js';
 import type { Session } from './client.js';
 import { time } from './output.js';
+import type { DeviceCertificate, Device as ServerDevice, IssuedClaimToken } from '@bulwark/server';
 
 /** The API's device and certificate shapes, and the calls several commands share. */
 
-export interface Device {
-  readonly id: string;
-  readonly serial: string | null;
-  readonly model: string | null;
-  readonly hardwareRevision: string | null;
-  readonly firmwareVersion: string | null;
-  readonly securityVersion: number | null;
-  readonly owner: string | null;
-  readonly location: string | null;
-  readonly tags: string[];
-  readonly state: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly connectivity: {
-    readonly online: boolean;
-    readonly onlineSince: number | null;
-    readonly lastSeenAt: number | null;
-    readonly connectCount: number;
-    readonly lastDisconnectAt: number | null;
-    readonly lastDisconnectReason: string | null;
-  };
-}
-
-export interface ClaimToken {
-  readonly deviceId: string;
-  readonly token: string;
-  readonly expiresAt: number;
-}
-
+/** The API's device, claim-token and certificate shapes are the server's own types. */
+export type Device = Omit<ServerDevice, 'suspendedFrom'>;
+export type ClaimToken = IssuedClaimToken;
 /** A device certificate as the API lists it (without its PEM). */
-export interface Certificate {
-  readonly serial: string;
-  readonly deviceId: string;
-  readonly caId: string;
-  readonly fingerprint: string;
-  readonly notBefore: number;
-  readonly notAfter: number;
-  readonly createdAt: number;
-  readonly firstUsedAt: number | null;
-  readonly supersededAt: number | null;
-  readonly revokedAt: number | null;
-  readonly revocationReason: string | null;
-}
+export type Certificate = Omit<DeviceCertificate, 'pem'>;
 
 export function certificateStatus(c: Certificate, now = Date.now()): string {
   if (c.revokedAt !== null) return `revoked ${time(c.revokedAt)} (${c.revocationReason ?? 'no reason'})`;

@@ -6,3 +6,5 @@ export { SCOPES, ROLES, ROLE_SCOPES } from './access/index.js';
 export { HTTP_STATUS } from './http/errors.js';
 export { describeAuth } from './http/app.js';
 export type { RouteInfo } from './http/app.js';
+export type { Device, DeviceFilter, LifecycleState } from './registry/index.js';
+export type { DeviceCertificate, IssuedClaimToken } from './identity/index.js';

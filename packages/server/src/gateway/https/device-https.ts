@@ -10,6 +10,7 @@ import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import { peerOf } from '../mqtt/peer.js';
+import { csrOf } from '../mqtt/rotation.js';
 
 export interface DeviceHttpsSettings {
   readonly host: string;
@@ -77,14 +78,7 @@ export class DeviceHttpsGateway {
       return [200, { t0: Number.isFinite(t0) && url.searchParams.has('t0') ? t0 : null, t1, t2: this.deps.clock.now() }];
     },
     'POST /v1/certs/rotate': async (peer, _req, body) => {
-      let csr: unknown;
-      try {
-        csr = (JSON.parse(body.toString('utf8')) as { csr?: unknown }).csr;
-      } catch {
-        csr = undefined;
-      }
-      if (typeof csr !== 'string') throw new PlatformError('BULWARK_ERR_CSR_INVALID', 'send {"csr": "<PEM certificate request>"}');
-      const issued = await this.deps.identity.rotate(peer, csr);
+      const issued = await this.deps.identity.rotate(peer, csrOf(body));
       return [201, { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter }];
     },
   };

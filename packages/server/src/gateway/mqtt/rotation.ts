@@ -3,6 +3,18 @@ import { PlatformError } from '@bulwark/core';
 import type { Aedes } from 'aedes';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 
+/** The CSR of a rotation request body `{"csr": "<PEM>"}`, the same over MQTT and HTTPS. */
+export function csrOf(payload: Buffer): string {
+  let csr: unknown;
+  try {
+    csr = (JSON.parse(payload.toString('utf8')) as { csr?: unknown }).csr;
+  } catch {
+    csr = undefined;
+  }
+  if (typeof csr !== 'string') throw new PlatformError('BULWARK_ERR_CSR_INVALID', 'send {"csr": "<PEM certificate request>"}');
+  return csr;
+}
+
 /**
  * Certificate rotation over MQTT: the device publishes `{"csr": "<PEM>"}` on
  * `devices/{id}/certs/rotate` using its current certificate, and receives the new
@@ -11,14 +23,7 @@ import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 export async function handleRotation(broker: Aedes, identity: IdentityService, peer: PeerCertificate, payload: Buffer, log: Logger): Promise<void> {
   let reply: unknown;
   try {
-    let csr: unknown;
-    try {
-      csr = (JSON.parse(payload.toString('utf8')) as { csr?: unknown }).csr;
-    } catch {
-      csr = undefined;
-    }
-    if (typeof csr !== 'string') throw new PlatformError('BULWARK_ERR_CSR_INVALID', 'send {"csr": "<PEM certificate request>"}');
-    const issued = await identity.rotate(peer, csr);
+    const issued = await identity.rotate(peer, csrOf(payload));
     reply = { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter };
     log.info({ deviceId: peer.deviceId, serial: issued.serial }, 'certificate rotated over MQTT');
   } catch (err) {
