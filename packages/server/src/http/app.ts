@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { PlatformError } from '@bulwark/core';
@@ -19,6 +20,8 @@ export interface RouteInfo {
   readonly url: string;
   readonly auth: RouteAuth;
   readonly audit: string | undefined;
+  /** A WebSocket route (OpenAPI cannot describe it; the reference lists it separately). */
+  readonly websocket: boolean;
   readonly schema: { readonly body?: unknown; readonly querystring?: unknown; readonly params?: unknown };
 }
 
@@ -70,7 +73,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     if (!auth) throw new Error(`route ${String(route.method)} ${url} declares no auth setting`);
     const schema = (route.schema ?? {}) as RouteInfo['schema'];
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, schema });
+      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, websocket: (route as { websocket?: boolean }).websocket === true, schema });
     }
   });
 
@@ -114,6 +117,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     },
   });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX, staticCSP: true });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   app.get('/api/v1/openapi.json', { config: { auth: { public: true } }, schema: { hide: true } }, async () => app.swagger());
 

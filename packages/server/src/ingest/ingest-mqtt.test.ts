@@ -280,7 +280,7 @@ describe('sensitive fields', () => {
     };
     assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: tracker })).status, 201);
     const send = (id: string, data: Record<string, unknown>) => client.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ id, schema: 'tracker@1', data }), { qos: 1 });
-    await send('p-1', { speed_kmh: 50, driver_email: 'ana@example.test', pin: '4711', lat_deg: 47.3769123 });
+    await send('p-1', { speed_kmh: 50, driver_email: 'ana@example.test', pin: 'pin-8472-x9q', lat_deg: 47.3769123 });
     await send('p-2', { speed_kmh: 60, driver_email: 'ana@example.test', pin: '0000', lat_deg: 47.3769456 });
     const stored = await readings(s, admin);
     const [a, b] = stored.map((r) => r.data as Record<string, string | number>);
@@ -294,7 +294,7 @@ describe('sensitive fields', () => {
       const path = join(s.dataDir, file);
       if (existsSync(path)) {
         const bytes = readFileSync(path);
-        for (const secret of ['ana@example.test', '47.3769123', '4711']) assert.ok(!bytes.includes(secret), `${secret} is in ${file}`);
+        for (const secret of ['ana@example.test', '47.3769123', 'pin-8472-x9q']) assert.ok(!bytes.includes(secret), `${secret} is in ${file}`);
       }
     }
   });
@@ -313,5 +313,34 @@ describe('sensitive fields', () => {
     assert.deepEqual([audit.body[0]?.target, audit.body[0]?.details?.readings], ['sensor-1', 1]);
     const rollups = await s.api('GET', '/api/v1/devices/sensor-1/rollups?field=lat_deg&resolution=1m', { token: admin });
     assert.deepEqual(rollups.body, [], 'an encrypted number is not rolled up in the clear');
+  });
+});
+
+describe('live streams for the fleet', () => {
+  it('streams readings over a WebSocket, filtered by device, and refuses a socket without a token', async (t) => {
+    const { s, admin, client } = await setup(t);
+    const { WebSocket } = await import('ws');
+    const wsUrl = `${s.url.replace('http', 'ws')}/api/v1/telemetry/ws?device=sensor-1`;
+    const refused = new WebSocket(wsUrl);
+    refused.on('error', () => undefined); // terminating a refused handshake reports an error; that is the point
+    const refusal = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(refusal, 401);
+    refused.terminate();
+    const socket = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${admin}` } });
+    t.after(() => socket.terminate());
+    const messages: Record<string, unknown>[] = [];
+    let gotTwo: () => void = () => undefined;
+    const two = new Promise<void>((resolve) => { gotTwo = resolve; });
+    const ready = new Promise<void>((resolve) => socket.on('message', (raw) => {
+      const m = JSON.parse(String(raw)) as Record<string, unknown>;
+      if (m.ready) return resolve();
+      messages.push(m);
+      if (messages.length === 2) gotTwo();
+    }));
+    await ready;
+    await client.publishAsync('devices/sensor-1/telemetry', env('w-1', { temp_c: 1 }), { qos: 1 });
+    await client.publishAsync('devices/sensor-1/telemetry', env('w-2', { temp_c: 2 }), { qos: 1 });
+    await two;
+    assert.deepEqual(messages.map((m) => [m.msgId, m.data]), [['w-1', { temp_c: 1 }], ['w-2', { temp_c: 2 }]]);
   });
 });

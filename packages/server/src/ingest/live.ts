@@ -8,6 +8,11 @@ import type { TelemetryRecord } from './ingest.js';
  * oldest waiting readings are dropped and counted, so neither the pipeline nor the store
  * ever waits for a browser.
  */
+/** What a live reading looks like on the wire, for every live transport. */
+export function liveReading(r: TelemetryRecord): string {
+  return JSON.stringify({ deviceId: r.deviceId, msgId: r.msgId, schemaId: r.schemaId, ts: r.ts, receivedAt: r.receivedAt, deviceTs: r.deviceTs, data: r.data });
+}
+
 export class LiveSubscriber {
   readonly #queue: string[] = [];
   #blocked = false;
@@ -18,7 +23,7 @@ export class LiveSubscriber {
   }
 
   push(r: TelemetryRecord): void {
-    const event = `id: ${r.deviceId}/${r.msgId}\nevent: reading\ndata: ${JSON.stringify({ deviceId: r.deviceId, msgId: r.msgId, schemaId: r.schemaId, ts: r.ts, receivedAt: r.receivedAt, deviceTs: r.deviceTs, data: r.data })}\n\n`;
+    const event = `id: ${r.deviceId}/${r.msgId}\nevent: reading\ndata: ${liveReading(r)}\n\n`;
     if (!this.#blocked) {
       this.#blocked = !this.res.write(event);
       return;
@@ -40,4 +45,16 @@ export class LiveSubscriber {
     if (this.#dropped > 0) this.res.write(`event: dropped\ndata: ${JSON.stringify({ dropped: this.#dropped })}\n\n`);
     while (this.#queue.length > 0 && !this.#blocked) this.#blocked = !this.res.write(this.#queue.shift() as string);
   }
+}
+
+/** The WebSocket side of a live subscription: past `maxBufferedBytes` waiting to be sent, readings are dropped and counted. */
+export function webSocketSink(socket: { readyState: number; bufferedAmount: number; send(data: string): void }, maxBufferedBytes: number, dropped: Counter): (r: TelemetryRecord) => void {
+  return (r) => {
+    if (socket.readyState !== 1) return;
+    if (socket.bufferedAmount > maxBufferedBytes) {
+      dropped.inc();
+      return;
+    }
+    socket.send(liveReading(r));
+  };
 }

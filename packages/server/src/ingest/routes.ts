@@ -5,7 +5,7 @@ import type { RegistryService } from '../registry/index.js';
 import { PlatformError } from '@bulwark/core';
 import type { Counter } from 'prom-client';
 import { hasScope } from '../access/index.js';
-import { LiveSubscriber } from './live.js';
+import { LiveSubscriber, webSocketSink } from './live.js';
 import type { IngestService } from './pipeline.js';
 import type { RetentionJob } from './retention.js';
 
@@ -123,6 +123,48 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       response: { 200: Type.Array(Type.Object({ what: Type.String(), deleted: Type.Integer(), until: Type.Integer(), retentionDays: Type.Integer() })), ...errorResponses },
     },
   }, async () => retention.run());
+
+  app.get('/api/v1/telemetry/live', {
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], security: bearer,
+      summary: 'Every stored reading of the fleet (optionally of one schema or a list of devices) as Server-Sent Events, with the same bounded queue as the per-device stream',
+      querystring: Type.Object({
+        schema: Type.Optional(Type.String({ maxLength: 80 })),
+        devices: Type.Optional(Type.String({ maxLength: 8192, description: 'comma-separated device ids' })),
+      }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    const only = request.query.devices ? new Set(request.query.devices.split(',')) : undefined;
+    const schema = request.query.schema;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
+    res.write('event: ready\ndata: {}\n\n');
+    const subscriber = new LiveSubscriber(res, liveQueueLimit, liveDropped);
+    const unsubscribe = ingest.onStored((r) => {
+      if ((only === undefined || only.has(r.deviceId)) && (schema === undefined || r.schemaId === schema)) subscriber.push(r);
+    });
+    request.raw.on('close', unsubscribe);
+  });
+
+  app.get('/api/v1/telemetry/ws', {
+    websocket: true,
+    config: { auth: { scope: 'telemetry:read' } },
+    schema: {
+      tags: ['telemetry'], security: bearer,
+      summary: 'Stored readings over a WebSocket (one JSON reading per message), for one device, a schema, or the fleet; a slow reader loses readings (counted), never slows the pipeline',
+      querystring: Type.Object({ device: Type.Optional(Type.String({ maxLength: 128 })), schema: Type.Optional(Type.String({ maxLength: 80 })) }, { additionalProperties: false }),
+    },
+  }, (socket, request) => {
+    const { device, schema } = request.query as { device?: string; schema?: string };
+    const sink = webSocketSink(socket, liveQueueLimit * 1024, liveDropped);
+    const unsubscribe = ingest.onStored((r) => {
+      if ((device === undefined || r.deviceId === device) && (schema === undefined || r.schemaId === schema)) sink(r);
+    });
+    socket.on('close', unsubscribe);
+    socket.send(JSON.stringify({ ready: true }));
+  });
 
   app.get('/api/v1/dead-letters', {
     config: { auth: { scope: 'telemetry:read' } },
