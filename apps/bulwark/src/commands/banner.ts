@@ -9,6 +9,8 @@ export interface BannerInfo {
   readonly mqtt: { readonly host: string; readonly port: number } | undefined;
   /** The device HTTPS listener's address once listening, undefined when it is disabled. */
   readonly deviceHttp: { readonly host: string; readonly port: number } | undefined;
+  /** CoAP ingest's address when enabled (off by default). */
+  readonly coap?: { readonly host: string; readonly port: number } | undefined;
   readonly dataDir: string;
   readonly storeEngine: string;
   readonly storeLocation: string;
@@ -35,6 +37,7 @@ export function formatBanner(b: BannerInfo): string {
     `Bulwark ${b.version} is listening on ${b.url}`,
     b.mqtt === undefined ? 'MQTT gateway disabled (mqtt.enabled is false)' : `MQTT (mutual TLS) on ${mqttUrl(b.mqtt.host, b.mqtt.port)}${ANY.test(b.mqtt.host) ? ' (all interfaces)' : ''}`,
     b.deviceHttp === undefined ? 'device HTTPS disabled (deviceHttp.enabled is false)' : `device HTTPS (mutual TLS) on https://${b.deviceHttp.host.includes(':') ? `[${b.deviceHttp.host}]` : b.deviceHttp.host}:${b.deviceHttp.port}${ANY.test(b.deviceHttp.host) ? ' (all interfaces)' : ''}`,
+    ...(b.coap ? [`CoAP (signed requests, no DTLS: readable on the wire) on coap://${b.coap.host}:${b.coap.port}`] : []),
     `  data directory  ${b.dataDir}`,
     `  store           ${b.storeEngine} ${b.storeLocation}`,
     `  bus             ${b.bus}`,

@@ -26,7 +26,9 @@ export function addStartCommand(program: Command, env: Env, server: Server | und
     if (s.flag === undefined) continue;
     const value = s.type === 'integer' ? 'n' : s.type === 'enum' ? 'choice' : 'value';
     const choices = s.type === 'enum' ? ` One of: ${(s.values ?? []).join(', ')}.` : '';
-    const option = new Option(`${s.flag} <${value}>`, `${s.description}${choices} (${server?.envName(s.key)}; default ${JSON.stringify(s.default)})`);
+    // A boolean setting is a switch: `--coap` turns it on (loadConfig takes the boolean as is).
+    const spec = s.type === 'boolean' ? s.flag : `${s.flag} <${value}>`;
+    const option = new Option(spec, `${s.description}${choices} (${server?.envName(s.key)}; default ${JSON.stringify(s.default)})`);
     cmd.addOption(option);
     flagKeys.set(option.attributeName(), s.key);
   }
@@ -79,6 +81,7 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
     host: config.http.host,
     mqtt: config.mqtt.enabled ? { host: config.mqtt.host, port: platform.mqttPort } : undefined,
     deviceHttp: config.deviceHttp.enabled ? { host: config.deviceHttp.host, port: platform.deviceHttpPort } : undefined,
+    coap: config.coap.enabled ? { host: config.coap.host, port: platform.coapPort } : undefined,
     dataDir: resolve(config.dataDir),
     storeEngine: platform.store.engine,
     storeLocation: platform.store.location,
