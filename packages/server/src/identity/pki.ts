@@ -74,13 +74,20 @@ export interface DeviceCertRequest {
   readonly validityDays: number;
 }
 
-/** A device client certificate: CN and SAN URI name the device, clientAuth only. */
-export async function issueDeviceCertificate(ca: CaKeyPair, req: DeviceCertRequest): Promise<x509.X509Certificate> {
-  const problem = deviceIdProblem(req.deviceId);
-  if (problem) throw new PlatformError('BULWARK_ERR_DEVICE_ID_INVALID', `"${req.deviceId}" cannot be a device id (${problem.replace(/_/g, ' ')})`);
+interface LeafRequest {
+  readonly subject: string;
+  readonly publicKey: CryptoKey;
+  readonly nowMs: number;
+  readonly validityDays: number;
+  readonly usage: x509.ExtendedKeyUsage;
+  readonly names: x509.JsonGeneralNames;
+}
+
+/** An end-entity certificate from `ca`: not a CA, signature use only, never valid past its issuer. */
+async function issueLeaf(ca: CaKeyPair, req: LeafRequest): Promise<x509.X509Certificate> {
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${req.deviceId}`,
+    subject: req.subject,
     issuer: ca.cert.subject,
     notBefore: new Date(req.nowMs - 60_000),
     notAfter: new Date(Math.min(req.nowMs + req.validityDays * DAY_MS, ca.cert.notAfter.getTime())),
@@ -90,36 +97,35 @@ export async function issueDeviceCertificate(ca: CaKeyPair, req: DeviceCertReque
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `${DEVICE_URN_PREFIX}${req.deviceId}` }]),
+      new x509.ExtendedKeyUsageExtension([req.usage]),
+      new x509.SubjectAlternativeNameExtension(req.names),
       await x509.SubjectKeyIdentifierExtension.create(req.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   });
 }
 
+/** A device client certificate: CN and SAN URI name the device, clientAuth only. */
+export async function issueDeviceCertificate(ca: CaKeyPair, req: DeviceCertRequest): Promise<x509.X509Certificate> {
+  const problem = deviceIdProblem(req.deviceId);
+  if (problem) throw new PlatformError('BULWARK_ERR_DEVICE_ID_INVALID', `"${req.deviceId}" cannot be a device id (${problem.replace(/_/g, ' ')})`);
+  return issueLeaf(ca, {
+    subject: `CN=${req.deviceId}`, publicKey: req.publicKey, nowMs: req.nowMs, validityDays: req.validityDays,
+    usage: x509.ExtendedKeyUsage.clientAuth, names: [{ type: 'url', value: `${DEVICE_URN_PREFIX}${req.deviceId}` }],
+  });
+}
+
 /** The TLS server certificate of the device gateway, naming localhost and 127.0.0.1 besides the configured hosts. */
 export async function issueServerCertificate(ca: CaKeyPair, hosts: readonly string[], nowMs: number): Promise<{ cert: x509.X509Certificate; privateKey: CryptoKey }> {
   const keys = await generateP256();
+  const isAddress = (h: string) => /^[\d.:]+$/.test(h);
   const names = new Set(['localhost', ...hosts]);
-  const ips = new Set(['127.0.0.1', '::1']);
-  const san = [...names].filter((h) => !/^[\d.:]+$/.test(h)).map((value) => ({ type: 'dns' as const, value }));
-  for (const h of names) if (/^[\d.:]+$/.test(h)) ips.add(h);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: 'CN=localhost, O=Bulwark gateway',
-    issuer: ca.cert.subject,
-    notBefore: new Date(nowMs - 60_000),
-    notAfter: new Date(nowMs + 365 * DAY_MS),
-    publicKey: keys.publicKey,
-    signingKey: ca.privateKey,
-    signingAlgorithm: SIGN_P256,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([...san, ...[...ips].map((value) => ({ type: 'ip' as const, value }))]),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+  const ips = new Set(['127.0.0.1', '::1', ...[...names].filter(isAddress)]);
+  const cert = await issueLeaf(ca, {
+    subject: 'CN=localhost, O=Bulwark gateway', publicKey: keys.publicKey, nowMs, validityDays: 365, usage: x509.ExtendedKeyUsage.serverAuth,
+    names: [
+      ...[...names].filter((h) => !isAddress(h)).map((value) => ({ type: 'dns' as const, value })),
+      ...[...ips].map((value) => ({ type: 'ip' as const, value })),
     ],
   });
   return { cert, privateKey: keys.privateKey };
