@@ -209,6 +209,66 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 6,
+    name: 'device twins, commands, health and events',
+    sql: `
+      CREATE TABLE device_twins (
+        device_id TEXT PRIMARY KEY,
+        desired_version BIGINT NOT NULL,
+        desired_config TEXT,
+        desired_at BIGINT,
+        desired_by TEXT,
+        reported_version BIGINT,
+        reported_status TEXT,
+        reported_config TEXT,
+        reported_reason TEXT,
+        reported_detail TEXT,
+        reported_device_ts BIGINT,
+        reported_at BIGINT,
+        drift_since BIGINT
+      );
+      CREATE INDEX device_twins_drift ON device_twins (drift_since);
+      CREATE TABLE device_commands (
+        device_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL,
+        issued_by TEXT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        sent_at BIGINT,
+        send_count BIGINT NOT NULL,
+        answered_at BIGINT,
+        reason TEXT,
+        detail TEXT,
+        output TEXT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (device_id, id)
+      );
+      CREATE INDEX device_commands_status ON device_commands (status, expires_at);
+      CREATE INDEX device_commands_issued ON device_commands (device_id, issued_at);
+      CREATE TABLE device_health (
+        device_id TEXT NOT NULL,
+        received_at BIGINT NOT NULL,
+        report TEXT NOT NULL
+      );
+      CREATE INDEX device_health_device ON device_health (device_id, received_at);
+      CREATE INDEX device_health_received ON device_health (received_at);
+      CREATE TABLE device_events (
+        device_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        received_at BIGINT NOT NULL,
+        data TEXT,
+        PRIMARY KEY (device_id, id)
+      );
+      CREATE INDEX device_events_device ON device_events (device_id, received_at);
+      CREATE INDEX device_events_received ON device_events (received_at);
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

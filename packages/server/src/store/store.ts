@@ -7,6 +7,9 @@ import type { DeviceRepository } from '../registry/registry.js';
 import type { SchemaRepository } from '../schemas/schemas.js';
 import type { TelemetryRepository } from '../ingest/ingest.js';
 import type { SecretRepository } from '../secrets/secrets.js';
+import type { TwinRepository } from '../twin/twin.js';
+import type { CommandRepository } from '../diagnostics/diagnostics.js';
+import type { EventRepository, HealthRepository } from '../health/health.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -18,6 +21,9 @@ import { SqlDeviceRepository } from './sql/devices.js';
 import { SqlIdentityRepository } from './sql/identity.js';
 import { SqlSchemaRepository } from './sql/schemas.js';
 import { SqlTelemetryRepository } from './sql/telemetry.js';
+import { SqlTwinRepository } from './sql/twins.js';
+import { SqlCommandRepository } from './sql/commands.js';
+import { SqlEventRepository, SqlHealthRepository } from './sql/health.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -32,6 +38,10 @@ export interface Store {
   readonly identity: IdentityRepository;
   readonly schemas: SchemaRepository;
   readonly telemetry: TelemetryRepository;
+  readonly twins: TwinRepository;
+  readonly commands: CommandRepository;
+  readonly health: HealthRepository;
+  readonly events: EventRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -85,6 +95,10 @@ export function storeOn(db: SqlClient, location: string): Store {
     identity: new SqlIdentityRepository(db),
     schemas: new SqlSchemaRepository(db),
     telemetry: new SqlTelemetryRepository(db),
+    twins: new SqlTwinRepository(db),
+    commands: new SqlCommandRepository(db),
+    health: new SqlHealthRepository(db),
+    events: new SqlEventRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -7,6 +7,7 @@ import { appendEvent, auditEvent, describeAuditRepository, verifyRepository } fr
 import { T0, describePrincipalRepository } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
+import { describeCommandRepository, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient, settleAll } from '../contract/sql-client.contract.js';
 import { migrate } from '../migrate.js';
 import { MIGRATIONS } from '../migrations.js';
@@ -33,6 +34,9 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describeAuditRepository(pgStore);
   describeSecretRepository(pgStore);
   describeTelemetryRepository(pgStore);
+  describeTwinRepository(pgStore);
+  describeCommandRepository(pgStore);
+  describeHealthRepositories(pgStore);
 
   describe('several nodes on one database', () => {
     it('two stores (two pools) appending at once form one unbroken chain', async (t) => {

@@ -9,6 +9,7 @@ import { appendEvent, describeAuditRepository, verifyRepository } from '../contr
 import { T0, describePrincipalRepository, principal } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
+import { describeCommandRepository, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient } from '../contract/sql-client.contract.js';
 import { type Store, openStore } from '../store.js';
 import { SqliteClient } from './sqlite-client.js';
@@ -46,6 +47,9 @@ describe('SQLite store (real file)', () => {
   describeAuditRepository(sqliteStore);
   describeSecretRepository(sqliteStore);
   describeTelemetryRepository(sqliteStore);
+  describeTwinRepository(sqliteStore);
+  describeCommandRepository(sqliteStore);
+  describeHealthRepositories(sqliteStore);
 
   it('keeps its data when the file is closed and opened again', async (t) => {
     const db = tempDb(t);

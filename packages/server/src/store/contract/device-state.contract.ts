@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CommandRecord } from '../../diagnostics/diagnostics.js';
+import type { HealthReport } from '../../health/health.js';
+import { type MakeStore, T0 } from './principal-repository.contract.js';
+
+const desired = (version: number, config: Record<string, unknown> = { rate: version }) => ({ version, config, updatedAt: T0 + version, updatedBy: 'usr_1' });
+
+export function command(id: string, over: Partial<CommandRecord> = {}): CommandRecord {
+  return {
+    id, deviceId: 'd1', name: 'reboot', params: { delayS: 1 }, status: 'pending', issuedBy: 'usr_1', issuedAt: T0, expiresAt: T0 + 60_000,
+    sentAt: null, sendCount: 0, answeredAt: null, reason: null, detail: null, output: null, updatedAt: T0, ...over,
+  };
+}
+
+/** TwinRepository: desired versions are compare-and-set, reports and drift are per device. */
+export function describeTwinRepository(make: MakeStore): void {
+  describe('TwinRepository contract', () => {
+    it('writes desired versions only over the version the writer saw', async (t) => {
+      const { twins } = await make(t);
+      assert.equal(await twins.get('d1'), undefined);
+      assert.equal(await twins.putDesired('d1', 0, desired(1)), true);
+      assert.equal(await twins.putDesired('d1', 0, desired(1, { rate: 'lost' })), false, 'a second writer that saw version 0 loses');
+      assert.equal(await twins.putDesired('d1', 1, desired(2, { nested: { a: [1, 2] } })), true);
+      const twin = await twins.get('d1');
+      assert.deepEqual(twin?.desired, desired(2, { nested: { a: [1, 2] } }));
+      assert.equal(twin?.reported, null);
+      assert.equal(twin?.driftSince, null);
+    });
+
+    it('keeps the last report beside the desired state, and a report may come first', async (t) => {
+      const { twins } = await make(t);
+      const report = { version: 0, status: 'rejected' as const, config: { rate: 5 }, reason: 'params_invalid', detail: 'rate: too high', deviceTs: T0 - 5, receivedAt: T0 };
+      await twins.putReported('d2', report);
+      assert.deepEqual(await twins.get('d2'), { deviceId: 'd2', desired: null, reported: report, driftSince: null });
+      assert.equal(await twins.putDesired('d2', 0, desired(1)), true);
+      const applied = { ...report, version: 1, status: 'applied' as const, reason: null, detail: null, deviceTs: null };
+      await twins.putReported('d2', applied);
+      assert.deepEqual((await twins.get('d2'))?.reported, applied);
+      assert.equal((await twins.get('d2'))?.desired?.version, 1);
+    });
+
+    it('lists twins drifting since a time, oldest first', async (t) => {
+      const { twins } = await make(t);
+      for (const [id, since] of [['a', T0 + 30], ['b', T0 + 10], ['c', null], ['d', T0 + 100]] as const) {
+        await twins.putDesired(id, 0, desired(1));
+        await twins.setDriftSince(id, since);
+      }
+      assert.deepEqual((await twins.listDrifting(T0 + 50, 10)).map((x) => x.deviceId), ['b', 'a']);
+      assert.deepEqual((await twins.listDrifting(T0 + 500, 1)).map((x) => x.deviceId), ['b']);
+      await twins.setDriftSince('b', null);
+      assert.deepEqual((await twins.listDrifting(T0 + 500, 10)).map((x) => [x.deviceId, x.driftSince]), [['a', T0 + 30], ['d', T0 + 100]]);
+    });
+  });
+}
+
+/** CommandRepository: records, answers that never overwrite a final state, expiry. */
+export function describeCommandRepository(make: MakeStore): void {
+  describe('CommandRepository contract', () => {
+    it('stores, lists newest first and filters', async (t) => {
+      const { commands } = await make(t);
+      await commands.insert(command('c1'));
+      await commands.insert(command('c2', { issuedAt: T0 + 1, name: 'logs.stream', params: { level: 'info' } }));
+      await commands.insert(command('c3', { deviceId: 'd2', issuedAt: T0 + 2 }));
+      assert.deepEqual(await commands.get('d1', 'c1'), command('c1'));
+      assert.equal(await commands.get('d2', 'c1'), undefined, 'ids are per device');
+      assert.deepEqual((await commands.list({ deviceId: 'd1', limit: 10 })).map((c) => c.id), ['c2', 'c1']);
+      assert.deepEqual((await commands.list({ deviceId: 'd1', name: 'reboot', limit: 10 })).map((c) => c.id), ['c1']);
+      assert.deepEqual((await commands.list({ deviceId: 'd1', status: 'sent', limit: 10 })), []);
+    });
+
+    it('marks sends, records answers once a command ends, and never after', async (t) => {
+      const { commands } = await make(t);
+      await commands.insert(command('c1'));
+      await commands.markSent('d1', 'c1', T0 + 5);
+      await commands.markSent('d1', 'c1', T0 + 9);
+      const sent = await commands.get('d1', 'c1');
+      assert.deepEqual([sent?.status, sent?.sentAt, sent?.sendCount], ['sent', T0 + 9, 2]);
+      assert.equal(await commands.answer('d1', 'c1', { status: 'accepted', reason: null, detail: null, output: null, at: T0 + 10 }), true);
+      assert.equal(await commands.answer('d1', 'c1', { status: 'succeeded', reason: null, detail: null, output: { took: 3, list: ['x'] }, at: T0 + 11 }), true);
+      assert.equal(await commands.answer('d1', 'c1', { status: 'failed', reason: 'late', detail: null, output: null, at: T0 + 12 }), false);
+      const done = await commands.get('d1', 'c1');
+      assert.deepEqual([done?.status, done?.answeredAt, done?.output], ['succeeded', T0 + 11, { took: 3, list: ['x'] }]);
+      assert.equal(await commands.answer('d1', 'missing', { status: 'failed', reason: null, detail: null, output: null, at: T0 }), false);
+    });
+
+    it('lists open commands until they expire, then expires them', async (t) => {
+      const { commands } = await make(t);
+      await commands.insert(command('early', { expiresAt: T0 + 100 }));
+      await commands.insert(command('late', { issuedAt: T0 + 1, expiresAt: T0 + 1000 }));
+      await commands.insert(command('running', { status: 'accepted', expiresAt: T0 + 100 }));
+      assert.deepEqual((await commands.listOpen('d1', T0 + 50, 10)).map((c) => c.id), ['early', 'late']);
+      assert.equal(await commands.countOpen('d1', T0 + 50), 3);
+      assert.deepEqual((await commands.listOpen('d1', T0 + 100, 10)).map((c) => c.id), ['late']);
+      assert.equal(await commands.expire(T0 + 100, 500), 1);
+      assert.equal((await commands.get('d1', 'early'))?.status, 'expired');
+      assert.equal((await commands.get('d1', 'running'))?.status, 'accepted', 'a running command gets its grace');
+      assert.equal(await commands.expire(T0 + 600, 500), 1);
+      assert.deepEqual([(await commands.get('d1', 'running'))?.status, (await commands.get('d1', 'running'))?.reason], ['expired', 'no_result']);
+      assert.equal(await commands.answer('d1', 'early', { status: 'succeeded', reason: null, detail: null, output: null, at: T0 + 700 }), true, 'a late answer still lands');
+      assert.equal(await commands.deleteEndedBefore(T0 + 650), 1);
+      assert.deepEqual((await commands.list({ deviceId: 'd1', limit: 10 })).map((c) => c.id).sort(), ['early', 'late']);
+    });
+  });
+}
+
+const report = (uptimeS: number): HealthReport => ({ ts: T0 + uptimeS, boot: 'b1', uptimeS, cpuLoad1: 0.5, restartLoop: false, firmware: { version: '1.0.0' } });
+
+/** HealthRepository and EventRepository: bounded history, idempotent events, retention by time. */
+export function describeHealthRepositories(make: MakeStore): void {
+  describe('HealthRepository and EventRepository contract', () => {
+    it('keeps the newest reports of each device up to the bound', async (t) => {
+      const { health } = await make(t);
+      for (let i = 1; i <= 6; i += 1) await health.insert({ deviceId: 'd1', receivedAt: T0 + i, report: report(i) }, 4);
+      await health.insert({ deviceId: 'd2', receivedAt: T0, report: report(0) }, 4);
+      const kept = await health.history('d1', 10);
+      assert.deepEqual(kept.map((h) => h.receivedAt), [T0 + 6, T0 + 5, T0 + 4, T0 + 3]);
+      assert.deepEqual(kept[0]?.report, report(6));
+      assert.equal((await health.history('d2', 10)).length, 1);
+      assert.equal(await health.deleteBefore(T0 + 4), 2);
+      assert.deepEqual((await health.history('d1', 10)).map((h) => h.receivedAt), [T0 + 6, T0 + 5, T0 + 4]);
+    });
+
+    it('stores each event once, lists newest first with filters, and deletes by age', async (t) => {
+      const { events } = await make(t);
+      const e = (id: string, type: string, at: number) => ({ deviceId: 'd1', id, type, ts: at - 3, receivedAt: at, data: type === 'crash' ? { signal: 'SIGSEGV' } : null });
+      assert.equal(await events.insert(e('e1', 'boot', T0)), true);
+      assert.equal(await events.insert(e('e1', 'boot', T0 + 9)), false, 'a retried event is not stored twice');
+      assert.equal(await events.insert(e('e2', 'crash', T0 + 1)), true);
+      assert.equal(await events.insert({ ...e('e1', 'boot', T0 + 2), deviceId: 'd2' }), true);
+      assert.deepEqual(await events.list({ deviceId: 'd1', limit: 10 }), [e('e2', 'crash', T0 + 1), e('e1', 'boot', T0)]);
+      assert.deepEqual((await events.list({ deviceId: 'd1', type: 'boot', limit: 10 })).map((x) => x.id), ['e1']);
+      assert.deepEqual((await events.list({ deviceId: 'd1', sinceMs: T0 + 1, limit: 10 })).map((x) => x.id), ['e2']);
+      assert.equal(await events.deleteBefore(T0 + 1), 1);
+      assert.equal((await events.list({ deviceId: 'd1', limit: 10 })).length, 1);
+    });
+  });
+}
