@@ -18,6 +18,19 @@ export interface SqlExecutor {
 
 export type SqlEngine = 'sqlite' | 'postgres';
 
+/** One statement of a `batch`, run once per parameter list. */
+export interface BatchStatement {
+  readonly sql: string;
+  readonly paramsList: readonly (readonly SqlValue[])[];
+  /** When set, every run must change exactly this many rows; otherwise the whole batch rolls back. */
+  readonly expectChanged?: number;
+}
+
+/** What a `batch` did: committed with the rows each run changed, or rolled back at the first run that broke its expectation. */
+export type BatchResult =
+  | { readonly committed: true; readonly changed: readonly (readonly number[])[] }
+  | { readonly committed: false; readonly statement: number; readonly changed: readonly number[] };
+
 export interface SqlClient extends SqlExecutor {
   readonly engine: SqlEngine;
   /**
@@ -25,6 +38,14 @@ export interface SqlClient extends SqlExecutor {
    * Statements issued through `tx` belong to the transaction; other callers never see or join them.
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs fixed statements in one transaction, in one round trip where the engine allows it
+   * (the hot write path: a group commit is one message to the SQLite worker, not four).
+   * When a run of a statement with `expectChanged` changes another number of rows, everything
+   * rolls back and the result names that statement with the rows each of its runs changed
+   * (all of its runs are tried, so the caller learns every conflict at once).
+   */
+  batch(statements: readonly BatchStatement[]): Promise<BatchResult>;
   /** Resolves when the engine answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -68,6 +68,25 @@ export function describeSqlClient(make: MakeSqlClient): void {
       assert.deepEqual(await db.runMany(upsert, []), []);
     });
 
+    it('batch commits fixed statements together, or rolls all back at a run that changes an unexpected number of rows', async (t) => {
+      const db = await withItems(make, t);
+      const insert = 'INSERT INTO items (id, n, note) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING';
+      const bump = 'UPDATE items SET n = n + $2 WHERE id = $1';
+      const ok = await db.batch([{ sql: insert, paramsList: [['a', 1, null], ['b', 1, null]], expectChanged: 1 }, { sql: bump, paramsList: [['a', 10], ['z', 1]] }]);
+      assert.deepEqual(ok, { committed: true, changed: [[1, 1], [1, 0]] });
+      // 'b' exists: the insert of 'c' and the bump are rolled back with it, and every conflict of the statement is reported.
+      const broken = await db.batch([{ sql: insert, paramsList: [['c', 1, null], ['b', 1, null], ['a', 1, null]], expectChanged: 1 }, { sql: bump, paramsList: [['a', 100]] }]);
+      assert.deepEqual(broken, { committed: false, statement: 0, changed: [1, 0, 0] });
+      assert.deepEqual(await db.all<Item>('SELECT id, n, note FROM items ORDER BY id'), [{ id: 'a', n: 11, note: null }, { id: 'b', n: 1, note: null }]);
+      // An engine error rolls back too, and is thrown.
+      await assert.rejects(db.batch([{ sql: insert, paramsList: [['d', 1, null]] }, { sql: 'INSERT INTO missing_table VALUES ($1)', paramsList: [['x']] }]));
+      assert.deepEqual(await ids(db), ['a', 'b']);
+      // Batches posted together run in call order, and a transaction waits for them.
+      const writes: Promise<unknown>[] = [db.batch([{ sql: insert, paramsList: [['e', 1, null]] }]), db.run(bump, ['e', 1]), db.transaction((tx) => tx.run(bump, ['e', 1])), db.batch([{ sql: bump, paramsList: [['e', 1]] }])];
+      await settleAll(writes);
+      assert.deepEqual(await db.get<Item>('SELECT id, n, note FROM items WHERE id = $1', ['e']), { id: 'e', n: 4, note: null });
+    });
+
     it('run resolves with the number of rows changed; get and all with no rows', async (t) => {
       const db = await withItems(make, t);
       for (const id of ['a', 'b', 'c']) await db.run(INSERT, [id, 1, null]);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PlatformError } from '@bulwark/core';
-import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
+import type { BatchResult, BatchStatement, SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -46,6 +46,8 @@ function executor(q: (text: string, values: SqlValue[]) => Promise<pg.QueryResul
     },
   };
 }
+
+const ROLL_BACK = Symbol('roll back the batch');
 
 /** SqlClient on a pg connection pool. */
 export class PostgresClient implements SqlClient {
@@ -108,6 +110,27 @@ export class PostgresClient implements SqlClient {
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  async batch(statements: readonly BatchStatement[]): Promise<BatchResult> {
+    let broken: BatchResult | undefined;
+    try {
+      return await this.transaction(async (tx) => {
+        const changed: number[][] = [];
+        for (const [i, s] of statements.entries()) {
+          const counts = await tx.runMany(s.sql, s.paramsList);
+          if (s.expectChanged !== undefined && counts.some((n) => n !== s.expectChanged)) {
+            broken = { committed: false, statement: i, changed: counts };
+            throw ROLL_BACK;
+          }
+          changed.push(counts);
+        }
+        return { committed: true, changed };
+      });
+    } catch (err) {
+      if (err === ROLL_BACK && broken) return broken;
+      throw err;
     }
   }
 

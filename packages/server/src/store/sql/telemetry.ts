@@ -1,3 +1,4 @@
+import { PlatformError } from '@bulwark/core';
 import { type DeadLetter, type DeadLetterFilter, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
 import type { SchemaProblem } from '../../schemas/index.js';
 import type { SqlClient } from '../sql-client.js';
@@ -24,43 +25,68 @@ const toLetter = (r: DeadLetterRow): DeadLetter => ({
   payload: r.payload, replayedAt: num(r.replayed_at), replayResult: r.replay_result,
 });
 
+const INSERT_READING = `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`;
+
+const UPSERT_ROLLUP = `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
+    count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
+    min = CASE WHEN excluded.min < telemetry_rollups.min THEN excluded.min ELSE telemetry_rollups.min END,
+    max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`;
+
+const readingParams = (r: TelemetryRecord) => [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)];
+
+/** The batch's numeric fields folded into rollup buckets: one upsert per bucket, not per reading. */
+function rollupParams(records: readonly TelemetryRecord[]): (string | number)[][] {
+  const buckets = new Map<string, (string | number)[]>();
+  for (const r of records) {
+    for (const field in r.data) {
+      const value = r.data[field];
+      if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+      for (const bucketMs of ROLLUP_BUCKETS_MS) {
+        const start = Math.floor(r.ts / bucketMs) * bucketMs;
+        const key = `${r.deviceId}\u0000${r.schemaId}\u0000${field}\u0000${bucketMs}\u0000${start}`;
+        const b = buckets.get(key);
+        if (!b) buckets.set(key, [r.deviceId, r.schemaId, field, bucketMs, start, 1, value, value, value]);
+        else {
+          b[5] = (b[5] as number) + 1;
+          b[6] = (b[6] as number) + value;
+          b[7] = Math.min(b[7] as number, value);
+          b[8] = Math.max(b[8] as number, value);
+        }
+      }
+    }
+  }
+  return [...buckets.values()];
+}
+
 export class SqlTelemetryRepository implements TelemetryRepository {
   constructor(private readonly db: SqlClient) {}
 
-  insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]> {
-    return this.db.transaction(async (tx) => {
-      const changed = await tx.runMany(
-        `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`,
-        records.map((r) => [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)]),
-      );
-      const stored = changed.map((n) => n === 1);
-      // Fold the batch's new readings into rollup buckets, one upsert per bucket.
-      const buckets = new Map<string, { r: TelemetryRecord; field: string; bucketMs: number; start: number; count: number; sum: number; min: number; max: number }>();
-      records.forEach((r, i) => {
-        if (!stored[i]) return;
-        for (const [field, value] of Object.entries(r.data)) {
-          if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-          for (const bucketMs of ROLLUP_BUCKETS_MS) {
-            const start = Math.floor(r.ts / bucketMs) * bucketMs;
-            const key = `${r.deviceId}\u0000${r.schemaId}\u0000${field}\u0000${bucketMs}\u0000${start}`;
-            const b = buckets.get(key);
-            if (b) {
-              b.count += 1; b.sum += value; b.min = Math.min(b.min, value); b.max = Math.max(b.max, value);
-            } else buckets.set(key, { r, field, bucketMs, start, count: 1, sum: value, min: value, max: value });
-          }
-        }
+  /**
+   * Stores the readings not stored before and folds them into their rollup buckets, in one
+   * transaction and, on SQLite, one message to the store's thread. The batch is written
+   * assuming every reading is new (the pipeline's de-duplication has already dropped the
+   * repeats it remembers); if the store already holds some, the batch rolls back and is
+   * written again without them, so a repeat is never counted in a rollup.
+   */
+  async insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]> {
+    const stored = records.map(() => true);
+    for (let attempt = 0; ; attempt += 1) {
+      const fresh = records.filter((_, i) => stored[i]);
+      if (fresh.length === 0) return stored;
+      const result = await this.db.batch([
+        { sql: INSERT_READING, paramsList: fresh.map(readingParams), expectChanged: 1 },
+        { sql: UPSERT_ROLLUP, paramsList: rollupParams(fresh) },
+      ]);
+      if (result.committed) return stored;
+      // Mark the readings the store already had, and write the rest again.
+      const positions = stored.flatMap((s, i) => (s ? [i] : []));
+      result.changed.forEach((n, k) => {
+        if (n === 0) stored[positions[k] as number] = false;
       });
-      await tx.runMany(
-          `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
-             count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
-             min = CASE WHEN excluded.min < telemetry_rollups.min THEN excluded.min ELSE telemetry_rollups.min END,
-             max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`,
-          [...buckets.values()].map((b) => [b.r.deviceId, b.r.schemaId, b.field, b.bucketMs, b.start, b.count, b.sum, b.min, b.max]),
-      );
-      return stored;
-    });
+      if (attempt >= 3) throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'a telemetry batch kept conflicting with concurrent writers');
+    }
   }
 
   async rollups(q: RollupQuery): Promise<Rollup[]> {

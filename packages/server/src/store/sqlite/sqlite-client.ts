@@ -1,14 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import { PlatformError } from '@bulwark/core';
-import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
+import type { BatchResult, BatchStatement, SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
 
 interface Reply { readonly id: number; readonly ok: boolean; readonly result?: unknown; readonly error?: { message: string; code?: string } }
 
 /**
  * SqlClient on one better-sqlite3 connection in WAL mode, run in a worker thread so that
- * statements and commits (with their fsync) never block the event loop. The connection is
- * one, so transactions are serialised with a promise chain: while one is open, other
- * callers wait instead of slipping their statements into it.
+ * statements and commits (with their fsync) never block the event loop. The worker runs
+ * messages in the order they are posted, so a one-message operation (a statement, a
+ * `batch`) is posted at once and several can be under way together. A `transaction` spans
+ * several messages on the one connection, so it is serialised with a promise chain: while
+ * one is open or waiting, later callers queue behind it instead of slipping their
+ * statements into it, and call order is kept.
  */
 export class SqliteClient implements SqlClient {
   readonly engine = 'sqlite' as const;
@@ -16,6 +19,8 @@ export class SqliteClient implements SqlClient {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   #nextId = 1;
   #tail: Promise<unknown> = Promise.resolve();
+  /** Units of work on the promise chain (transactions, and what queued behind them). */
+  #queued = 0;
   #closed = false;
 
   private constructor(worker: Worker) {
@@ -49,19 +54,23 @@ export class SqliteClient implements SqlClient {
   }
 
   all<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return this.#serial(() => this.#exec.all<T>(sql, params));
+    return this.#single(() => this.#exec.all<T>(sql, params));
   }
 
   get<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return this.#serial(() => this.#exec.get<T>(sql, params));
+    return this.#single(() => this.#exec.get<T>(sql, params));
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#serial(() => this.#exec.run(sql, params));
+    return this.#single(() => this.#exec.run(sql, params));
   }
 
   runMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<number[]> {
-    return this.#serial(() => this.#exec.runMany(sql, paramsList));
+    return this.#single(() => this.#exec.runMany(sql, paramsList));
+  }
+
+  batch(statements: readonly BatchStatement[]): Promise<BatchResult> {
+    return this.#single(async () => (await this.#call({ op: 'batch', statements })) as BatchResult);
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -90,11 +99,19 @@ export class SqliteClient implements SqlClient {
     await this.#worker.terminate();
   }
 
-  /** Runs one unit of work after every earlier one has settled. */
+  /** Runs one unit of work after every earlier one on the chain has settled. */
   #serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#tail.then(work, work);
+    this.#queued += 1;
+    const next = this.#tail.then(work, work).finally(() => {
+      this.#queued -= 1;
+    });
     this.#tail = next.catch(() => undefined);
     return next;
+  }
+
+  /** A one-message operation: posted now, unless a transaction is open or waiting (then behind it). */
+  #single<T>(work: () => Promise<T>): Promise<T> {
+    return this.#queued === 0 ? work() : this.#serial(work);
   }
 
   #call(message: Record<string, unknown>): Promise<unknown> {

@@ -1,6 +1,6 @@
 // The SQLite connection, in its own thread. better-sqlite3 is synchronous, so every
 // statement (and every fsync on commit) runs here, never on the main event loop.
-// Protocol: { id, op, sql?, params?, paramsList? } in; { id, ok, result | error } out.
+// Protocol: { id, op, sql?, params?, paramsList?, statements? } in; { id, ok, result | error } out.
 // Plain JavaScript on purpose: a worker thread must load without the TypeScript loader.
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -41,6 +41,29 @@ function prepare(sql) {
 
 const args = (cached, params) => cached.order.map((i) => (params[i] === undefined ? null : params[i]));
 
+/** Fixed statements in one transaction; rolls back at the first run that changes other than `expectChanged` rows. */
+function batch(statements) {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const changed = [];
+    for (let i = 0; i < statements.length; i += 1) {
+      const s = statements[i];
+      const c = prepare(s.sql);
+      const counts = s.paramsList.map((p) => c.stmt.run(...args(c, p)).changes);
+      if (s.expectChanged !== undefined && counts.some((n) => n !== s.expectChanged)) {
+        db.exec('ROLLBACK');
+        return { committed: false, statement: i, changed: counts };
+      }
+      changed.push(counts);
+    }
+    db.exec('COMMIT');
+    return { committed: true, changed };
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
 parentPort.on('message', (m) => {
   try {
     let result = null;
@@ -48,6 +71,7 @@ parentPort.on('message', (m) => {
     else if (m.op === 'get') { const c = prepare(m.sql); result = c.stmt.get(...args(c, m.params)) ?? null; }
     else if (m.op === 'run') { const c = prepare(m.sql); result = c.stmt.run(...args(c, m.params)).changes; }
     else if (m.op === 'runMany') { const c = prepare(m.sql); result = m.paramsList.map((p) => c.stmt.run(...args(c, p)).changes); }
+    else if (m.op === 'batch') result = batch(m.statements);
     else if (m.op === 'exec') db.exec(m.sql);
     else if (m.op === 'inTransaction') result = db.inTransaction;
     else if (m.op === 'close') { db.close(); }
