@@ -1,0 +1,372 @@
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { BUILTIN_COMMANDS, type CommandResult, type DeviceEvent, ENVELOPE_LIMITS, type HealthReport, type TelemetryEnvelope, deviceTopics } from '@bulwark/protocol';
+import { Backoff, type Rng, seededRng } from './backoff.js';
+import { type AgentClock, newBootId, systemAgentClock } from './clock.js';
+import { type CommandCounters, type CommandHandler, CommandRouter } from './commands.js';
+import { type AgentConfig, type AgentConfigInput, resolveConfig } from './config.js';
+import { Connection } from './connection.js';
+import { RestartTracker, healthReport } from './health.js';
+import { type Identity, enrollWithFiles, loadIdentity, writeFileDurable } from './identity.js';
+import { type AgentLogger, LOGS_STREAM_SCHEMA, RemoteLogs } from './logs.js';
+import { Publisher } from './publisher.js';
+import { type QueueCounters, type QueuedRow, SqliteQueue } from './queue.js';
+import { Renewal } from './renewal.js';
+import { TimeSync } from './time-sync.js';
+import { type ConfigHandler, Twin, type TwinState } from './twin.js';
+import { type JsonSchema, newAjv } from './validator.js';
+
+export interface AgentDeps {
+  readonly clock?: AgentClock;
+  /** Jitter and log sampling; seed it in tests. */
+  readonly rng?: Rng;
+  /** Battery level in percent, when the device has one. */
+  readonly battery?: () => number | undefined;
+  readonly firmware?: HealthReport['firmware'];
+  /** Where local log lines go (default: stderr). */
+  readonly logSink?: (line: string) => void;
+}
+
+export type AgentState = 'connecting' | 'online' | 'offline' | 'refused' | 'closed';
+
+export interface AgentStatus {
+  readonly state: AgentState;
+  readonly deviceId: string;
+  readonly boot: string;
+  readonly queue: QueueCounters & { readonly depth: number; readonly bytes: number; readonly inflight: number };
+  readonly commands: CommandCounters;
+  readonly twin: Twin['counters'] & { readonly version: number };
+  readonly reconnects: number;
+  readonly attempts: number;
+  readonly lastRefusal?: { readonly reason: string; readonly detail: string; readonly retryInMs: number };
+  readonly timeOffsetMs?: number;
+  readonly certificate: { readonly serial: string; readonly notAfter: number };
+}
+
+export interface AgentEvents {
+  state: [AgentState];
+  connected: [];
+  refused: [{ reason: string; detail: string; retryInMs: number }];
+  drained: [];
+  renewed: [{ serial: string }];
+  commandResult: [string, CommandResult];
+  timeSynced: [{ offsetMs: number; rttMs: number }];
+}
+
+/** The device agent: one per device identity. Build with `createAgent`. */
+export class Agent extends EventEmitter<AgentEvents> {
+  readonly config: AgentConfig;
+  readonly boot = newBootId();
+  readonly log: AgentLogger;
+  readonly #d: Required<Pick<AgentDeps, 'clock' | 'rng'>> & AgentDeps;
+  readonly #topics: ReturnType<typeof deviceTopics>;
+  readonly #queue: SqliteQueue;
+  readonly #publisher: Publisher;
+  readonly #conn: Connection;
+  readonly #time: TimeSync;
+  readonly #commands: CommandRouter;
+  readonly #twin: Twin;
+  readonly #logs: RemoteLogs;
+  readonly #restart: RestartTracker;
+  readonly #renewal: Renewal;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #timeRequests = new Map<number, number>();
+  #identity: Identity;
+  #state: AgentState = 'connecting';
+  #seq = 0;
+  #lastRefusal: AgentStatus['lastRefusal'];
+
+  constructor(config: AgentConfig, identity: Identity, deps: AgentDeps) {
+    super();
+    this.config = config;
+    this.#identity = identity;
+    const clock = deps.clock ?? systemAgentClock;
+    this.#d = { ...deps, clock, rng: deps.rng ?? Math.random };
+    this.#topics = deviceTopics(config.deviceId);
+    this.#logs = new RemoteLogs({ ...config.logs, rng: this.#d.rng, mono: clock.mono, wall: clock.wall, ...(deps.logSink ? { sink: deps.logSink } : {}) });
+    this.log = this.#logs;
+    this.#queue = new SqliteQueue(join(config.dataDir, 'queue.db'), config.queue, clock.wall);
+    this.#queue.afterCommit = () => this.#checkDrained();
+    this.#time = new TimeSync(config.timeSync.keepSamples);
+    const ajv = newAjv();
+    this.#commands = new CommandRouter(ajv, { rememberIds: config.commands.rememberIds, platformNow: () => this.#time.platformTime(clock.mono()), wallNow: clock.wall });
+    this.#twin = new Twin(ajv, this.#loadTwin(), clock.wall);
+    this.#restart = new RestartTracker(join(config.dataDir, 'restarts.json'), clock.wall(), config.health.restartLoopThreshold, config.health.restartLoopWindowMs);
+    this.#publisher = new Publisher(this.#queue, {
+      window: config.queue.inflightWindow, ackTimeoutMs: config.queue.ackTimeoutMs, mono: clock.mono,
+      render: (row) => this.#render(row),
+      onStall: () => {
+        this.log.warn('no PUBACK within the ack timeout: reconnecting', { ackTimeoutMs: config.queue.ackTimeoutMs });
+        this.#conn.drop();
+      },
+    });
+    this.#conn = new Connection({
+      url: config.mqtt.url, clientId: config.deviceId, keepaliveS: config.mqtt.keepaliveS, connectTimeoutMs: config.mqtt.connectTimeoutMs,
+      ...(config.mqtt.servername ? { servername: config.mqtt.servername } : {}),
+      tls: () => ({ key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem }),
+      subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, `${this.#topics.time}/reply`, `${this.#topics.root}/certs/rotate/result`, this.#topics.errors],
+      backoff: new Backoff(config.reconnect, this.#d.rng), rng: this.#d.rng, stableAfterMs: config.reconnect.stableAfterMs,
+      refusedDelayMs: config.reconnect.refusedDelayMs, mono: clock.mono,
+    });
+    this.#renewal = new Renewal({
+      dir: config.identity.dir ?? config.dataDir, deviceId: config.deviceId, fraction: config.identity.renewAtFraction, topic: `${this.#topics.root}/certs/rotate`,
+      now: () => this.#time.platformTime(clock.mono()) ?? clock.wall(), log: this.log,
+      onRenewed: (id) => {
+        this.#identity = id;
+        this.emit('renewed', { serial: id.serial });
+        void this.event('certificate.renewed', { serial: id.serial, notAfter: id.notAfter });
+        this.#conn.drop(0);
+      },
+    });
+    this.#wire();
+    this.onCommand(BUILTIN_COMMANDS.logsStream, LOGS_STREAM_SCHEMA, (p: { level: 'info'; durationS: number; sample?: number }) => {
+      this.#logs.start(p.level, p.durationS, p.sample ?? 1);
+      return { streaming: true, untilS: p.durationS };
+    });
+    this.onCommand(BUILTIN_COMMANDS.logsStop, { type: 'object' }, () => {
+      this.#logs.stop();
+      return { streaming: false };
+    });
+  }
+
+  /** Queues one reading; resolves once it is durable on the device (and will reach the platform exactly once). */
+  async send(schema: string, data: Record<string, unknown>, stream?: string): Promise<{ id: string; seq: number }> {
+    if (typeof schema !== 'string' || !/^[^@\s]+@[0-9]+$/.test(schema) || schema.length > ENVELOPE_LIMITS.schemaMaxLength) throw new TypeError(`schema must be "name@version", got ${JSON.stringify(schema)}`);
+    if (!data || typeof data !== 'object' || Array.isArray(data)) throw new TypeError('data must be an object');
+    const seq = ++this.#seq;
+    const mono = this.#d.clock.mono();
+    const envelope: TelemetryEnvelope = { id: `${this.boot}.${seq}`, seq, ts: this.#stamp(mono), mono, boot: this.boot, schema, data };
+    await this.#queue.add({ topic: this.#topics.telemetry(stream), body: JSON.stringify(envelope), boot: this.boot, mono });
+    this.#publisher.kick();
+    return { id: envelope.id, seq };
+  }
+
+  /** Queues a device event (boot, crash, state change) on `devices/{id}/events`, with the same guarantees as `send`. */
+  async event(type: string, data?: Record<string, unknown>): Promise<void> {
+    const mono = this.#d.clock.mono();
+    const ev: DeviceEvent = { id: `${this.boot}.e${++this.#seq}`, type, ts: this.#stamp(mono), ...(data ? { data } : {}) };
+    await this.#queue.add({ topic: this.#topics.events, body: JSON.stringify(ev), boot: this.boot, mono });
+    this.#publisher.kick();
+  }
+
+  onCommand<P = Record<string, unknown>>(name: string, paramsSchema: JsonSchema, handler: CommandHandler<P>): this {
+    this.#commands.on(name, paramsSchema, handler);
+    return this;
+  }
+
+  /** Remote configuration (twin desired): validated against `schema`, then applied by `handler`. */
+  onConfig<C = Record<string, unknown>>(schema: JsonSchema, handler: ConfigHandler<C>): this {
+    this.#twin.setHandler(schema, handler);
+    return this;
+  }
+
+  /** Best estimate of platform time (wall clock when never synced). */
+  now(): number {
+    return this.#stamp(this.#d.clock.mono());
+  }
+
+  status(): AgentStatus {
+    const best = this.#time.best();
+    return {
+      state: this.#state, deviceId: this.config.deviceId, boot: this.boot,
+      queue: { ...this.#queue.counters(), depth: this.#queue.depth, bytes: this.#queue.bytes, inflight: this.#publisher.inflight },
+      commands: this.#commands.counters, twin: { ...this.#twin.counters, version: this.#twin.state.version },
+      reconnects: this.#conn.reconnects, attempts: this.#conn.attempts, ...(this.#lastRefusal ? { lastRefusal: this.#lastRefusal } : {}),
+      ...(best ? { timeOffsetMs: best.offsetMs } : {}), certificate: { serial: this.#identity.serial, notAfter: this.#identity.notAfter },
+    };
+  }
+
+  start(): void {
+    const r = this.#restart.state;
+    void this.event('boot', { restartReason: r.restartReason, crashCount: r.crashCount, recentRestarts: r.recentRestarts });
+    if (r.restartLoop) void this.event('restart_loop', { recentRestarts: r.recentRestarts, windowMs: this.config.health.restartLoopWindowMs });
+    const every = (ms: number, fn: () => void) => this.#timers.push(setInterval(fn, ms).unref());
+    every(this.config.health.intervalMs, () => this.#publishHealth());
+    every(this.config.timeSync.intervalMs, () => this.#requestTime());
+    every(Math.max(250, Math.floor(this.config.queue.ackTimeoutMs / 4)), () => this.#publisher.checkStall());
+    every(this.config.logs.flushIntervalMs, () => this.#flushLogs());
+    every(60_000, () => this.#queue.purgeAged());
+    this.#queue.purgeAged();
+    this.#conn.start();
+  }
+
+  /** Stops cleanly: the queue keeps what is not acknowledged, the next start sends it. `reason` is the next start's restart reason. */
+  async close(reason?: string): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#setState('closed');
+    for (const t of this.#timers) clearInterval(t);
+    await this.#conn.close();
+    this.#queue.close();
+    this.#restart.markCleanExit(reason);
+  }
+
+  #wire(): void {
+    this.#conn.on('connected', (client) => void this.#onConnected(client));
+    this.#conn.on('disconnected', () => {
+      this.#publisher.detach();
+      if (this.#state !== 'closed') this.#setState('offline');
+    });
+    this.#conn.on('refused', (r) => {
+      this.#publisher.detach();
+      this.#lastRefusal = r;
+      this.log.error('the platform refused this device; backing off', r);
+      this.#setState('refused');
+      this.emit('refused', r);
+      void this.event('connection.refused', { reason: r.reason, detail: r.detail.slice(0, 200) }).catch(() => undefined);
+    });
+    this.#conn.on('message', (topic, payload) => void this.#onMessage(topic, payload));
+  }
+
+  async #onConnected(client: MqttClient): Promise<void> {
+    this.#setState('online');
+    this.emit('connected');
+    if (!this.#time.synced) {
+      const synced = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.config.timeSync.waitOnConnectMs);
+        this.once('timeSynced', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      this.#requestTime();
+      await synced;
+    } else this.#requestTime();
+    if (this.#conn.client !== client) return;
+    this.#publisher.attach(client);
+    this.#publishDirect(this.#topics.twinReported, this.#twin.current());
+    this.#publishHealth();
+    this.#renewal.check(client, this.#identity);
+  }
+
+  async #onMessage(topic: string, payload: Buffer): Promise<void> {
+    const t = this.#topics;
+    try {
+      if (topic === `${t.time}/reply`) return this.#onTimeReply(payload);
+      if (topic === `${t.root}/certs/rotate/result`) return this.#renewal.onResult(payload);
+      if (topic === t.twinDesired) {
+        const outcome = await this.#twin.handle(payload);
+        if (outcome.kind === 'report') {
+          if (outcome.report.status === 'applied') writeFileDurable(join(this.config.dataDir, 'twin.json'), JSON.stringify(this.#twin.state));
+          this.#publishDirect(t.twinReported, outcome.report);
+        } else if (outcome.kind === 'unreadable') {
+          this.log.warn('desired configuration refused', { reason: outcome.reason, detail: outcome.detail });
+          await this.event('twin.refused', { reason: outcome.reason, detail: outcome.detail.slice(0, 500) });
+        }
+        return;
+      }
+      if (topic === t.errors) {
+        this.log.warn('the platform refused a message', { notice: payload.toString('utf8').slice(0, 1000) });
+        return;
+      }
+      const prefix = `${t.root}/commands/`;
+      if (topic.startsWith(prefix)) {
+        const name = topic.slice(prefix.length);
+        if (name.includes('/')) return;
+        const result = await this.#commands.handle(name, payload);
+        if (result.status === 'rejected') this.log.warn('command refused', { name, id: result.id, reason: result.reason, detail: result.detail });
+        this.#publishDirect(t.commandResult(name), result);
+        this.emit('commandResult', name, result);
+      }
+    } catch (err) {
+      this.log.error('could not handle an incoming message', { topic, err: String(err) });
+    }
+  }
+
+  #onTimeReply(payload: Buffer): void {
+    const t3 = this.#d.clock.wall();
+    const mono3 = this.#d.clock.mono();
+    let r: { t0?: unknown; t1?: unknown; t2?: unknown };
+    try {
+      r = JSON.parse(payload.toString('utf8')) as typeof r;
+    } catch {
+      return;
+    }
+    if (typeof r.t0 !== 'number' || typeof r.t1 !== 'number' || typeof r.t2 !== 'number') return;
+    const mono0 = this.#timeRequests.get(r.t0);
+    if (mono0 === undefined) return;
+    this.#timeRequests.delete(r.t0);
+    const s = this.#time.add(r.t0, r.t1, r.t2, t3, mono0, mono3);
+    if (s) this.emit('timeSynced', { offsetMs: s.offsetMs, rttMs: s.rttMs });
+  }
+
+  #requestTime(): void {
+    const client = this.#conn.client;
+    if (!client) return;
+    let t0 = this.#d.clock.wall();
+    while (this.#timeRequests.has(t0)) t0 += 1;
+    this.#timeRequests.set(t0, this.#d.clock.mono());
+    if (this.#timeRequests.size > 16) this.#timeRequests.delete(this.#timeRequests.keys().next().value as number);
+    client.publish(this.#topics.time, JSON.stringify({ t0 }), { qos: 0 });
+  }
+
+  #publishHealth(): void {
+    const c = this.#d.clock;
+    this.#publishDirect(this.#topics.health, healthReport({
+      ts: this.now(), boot: this.boot, uptimeS: c.mono() / 1000, dataDir: this.config.dataDir, restart: this.#restart.state,
+      queueDepth: this.#queue.depth, reconnects: this.#conn.reconnects, battery: this.#d.battery, firmware: this.#d.firmware,
+    }), 0);
+  }
+
+  #flushLogs(): void {
+    if (!this.#conn.client) return;
+    for (const batch of this.#logs.takeBatches()) this.#publishDirect(this.#topics.logs, batch, 0);
+  }
+
+  /** Results, reports and health go straight out (they only make sense while connected). */
+  #publishDirect(topic: string, body: unknown, qos: 0 | 1 = 1): void {
+    this.#conn.client?.publish(topic, JSON.stringify(body), { qos }, (err) => {
+      if (err) this.log.debug('publish failed', { topic, err: err.message });
+    });
+  }
+
+  /** Platform time for a monotonic reading of this boot when synced, else the device's wall clock. */
+  #stamp(mono: number): number {
+    return this.#time.platformTime(mono) ?? this.#d.clock.wall() - (this.#d.clock.mono() - mono);
+  }
+
+  /** A reading of this boot queued before the first sync gets its time placed now that we know the offset. */
+  #render(row: QueuedRow): string {
+    if (row.boot !== this.boot || !this.#time.synced) return row.body;
+    const body = JSON.parse(row.body) as { ts?: number };
+    body.ts = this.#stamp(row.mono);
+    return JSON.stringify(body);
+  }
+
+  #checkDrained(): void {
+    if (this.#publisher.idle) this.emit('drained');
+  }
+
+  #loadTwin(): TwinState {
+    const f = join(this.config.dataDir, 'twin.json');
+    try {
+      return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as TwinState) : { version: 0, config: {} };
+    } catch {
+      return { version: 0, config: {} };
+    }
+  }
+
+  #setState(s: AgentState): void {
+    if (this.#state === s) return;
+    this.#state = s;
+    this.emit('state', s);
+  }
+}
+
+/** Validates the config, loads or enrolls the identity, opens the queue and starts connecting. */
+export async function createAgent(input: AgentConfigInput, deps: AgentDeps = {}): Promise<Agent> {
+  const config = resolveConfig(input);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const dir = config.identity.dir ?? config.dataDir;
+  if (config.identity.pkcs11) throw new Error('identity.pkcs11: mutual TLS with a PKCS#11-held key is not possible with Node\'s TLS stack; see docs/guides/agent.md (enroll with enrollWithPkcs11 for a token-held identity)');
+  let identity = loadIdentity(dir);
+  if (!identity) {
+    const { claimToken, enrollUrl } = config.identity;
+    if (!claimToken || !enrollUrl) throw new Error(`no certificate in ${dir}: set identity.claimToken and identity.enrollUrl to enroll on first start`);
+    identity = await enrollWithFiles(dir, config.deviceId, enrollUrl, claimToken);
+  }
+  const agent = new Agent(config, identity, { ...deps, rng: deps.rng ?? seededRng((Math.random() * 2 ** 32) >>> 0) });
+  agent.start();
+  return agent;
+}

@@ -1,0 +1,18 @@
+export { Agent, createAgent } from './agent.js';
+export type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent.js';
+export { AGENT_DEFAULTS, AgentConfigError, resolveConfig } from './config.js';
+export type { AgentConfig, AgentConfigInput } from './config.js';
+export { Backoff, seededRng } from './backoff.js';
+export type { BackoffOptions, Rng } from './backoff.js';
+export { skewedClock, systemAgentClock } from './clock.js';
+export type { AgentClock } from './clock.js';
+export type { CommandContext, CommandHandler } from './commands.js';
+export type { ConfigHandler } from './twin.js';
+export { EnrollmentError, enrollCsr, enrollWithFiles, loadIdentity } from './identity.js';
+export type { Identity } from './identity.js';
+export type { AgentLogger } from './logs.js';
+export { SqliteQueue } from './queue.js';
+export type { QueueCounters, QueueLimits } from './queue.js';
+export { TimeSync } from './time-sync.js';
+export { checkCommand, checkDesired } from './validator.js';
+export type { JsonSchema } from './validator.js';

@@ -1,0 +1,56 @@
+/**
+ * NTP-style offset estimate from the four timestamps of `devices/{id}/time`: t0 device send,
+ * t1 platform receive, t2 platform send, t3 device receive. offset = ((t1-t0)+(t2-t3))/2,
+ * round trip = (t3-t0)-(t2-t1). The sample with the smallest round trip of the last N is
+ * the best (its error is bounded by half its round trip).
+ *
+ * The estimate is kept against the monotonic clock (platform time = mono + monoOffset), so a
+ * reading taken before the first sync of this boot can still be placed once a sync arrives,
+ * and a wall clock that jumps does not move it.
+ */
+export interface TimeSample {
+  readonly offsetMs: number;
+  readonly rttMs: number;
+  /** platform time minus device monotonic time at this sample */
+  readonly monoOffsetMs: number;
+  readonly atMono: number;
+}
+
+export class TimeSync {
+  readonly #samples: TimeSample[] = [];
+  readonly #keep: number;
+
+  constructor(keep = 8) {
+    this.#keep = keep;
+  }
+
+  /** Adds one exchange; t0/t3 on the wall clock, monoT0/monoT3 on the monotonic one. Returns the sample, or undefined when implausible. */
+  add(t0: number, t1: number, t2: number, t3: number, monoT0: number, monoT3: number): TimeSample | undefined {
+    const rttMs = (t3 - t0) - (t2 - t1);
+    if (![t0, t1, t2, t3].every(Number.isFinite) || rttMs < 0 || t2 < t1) return undefined;
+    const offsetMs = ((t1 - t0) + (t2 - t3)) / 2;
+    // Platform time at the midpoint of the exchange, against the monotonic midpoint.
+    const monoOffsetMs = (t1 + t2) / 2 - (monoT0 + monoT3) / 2;
+    const sample = { offsetMs, rttMs, monoOffsetMs, atMono: monoT3 };
+    this.#samples.push(sample);
+    if (this.#samples.length > this.#keep) this.#samples.shift();
+    return sample;
+  }
+
+  /** The best sample of the last N (smallest round trip), or undefined when never synced. */
+  best(): TimeSample | undefined {
+    let best: TimeSample | undefined;
+    for (const s of this.#samples) if (!best || s.rttMs < best.rttMs) best = s;
+    return best;
+  }
+
+  get synced(): boolean {
+    return this.#samples.length > 0;
+  }
+
+  /** Platform time for a monotonic reading of this boot, when synced. */
+  platformTime(mono: number): number | undefined {
+    const b = this.best();
+    return b === undefined ? undefined : Math.round(mono + b.monoOffsetMs);
+  }
+}
