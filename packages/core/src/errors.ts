@@ -52,6 +52,9 @@ export const ERROR_CODES = {
   BULWARK_ERR_DEVICE_NOT_ALLOWED: { category: 'forbidden', description: 'The device may not do this: it is suspended, decommissioned or revoked, or the topic is outside its own tree.' },
   BULWARK_ERR_SCHEMA_INVALID: { category: 'validation', description: 'The telemetry schema is not acceptable: bad $id (name@version), not an object schema, a numeric field without x-unit, an unknown keyword, a remote $ref, or it does not compile.' },
   BULWARK_ERR_SCHEMA_INCOMPATIBLE: { category: 'conflict', description: 'The new schema version would break devices or readers of the previous one (a field changed type or unit, a required field was removed, or a new field became required); publish it under a new name.' },
+  BULWARK_ERR_DEVICE_OFFLINE: { category: 'conflict', description: 'The device is not connected and the request asked not to wait for it (ifOffline: "refuse").' },
+  BULWARK_ERR_VERSION_CONFLICT: { category: 'conflict', description: 'The desired configuration changed since the version the caller named in ifVersion; read it again and retry.' },
+  BULWARK_ERR_DEVICE_MESSAGE_TOO_LARGE: { category: 'payload_too_large', description: 'A command or desired configuration is larger than the device contract allows (DEVICE_MESSAGE_LIMITS: 16 KiB as sent on the wire).' },
   BULWARK_ERR_INTERNAL: { category: 'internal', description: 'An unexpected error; the log line with the same request id has the details.' },
 } as const satisfies Record<string, CodeSpec>;
 

@@ -25,6 +25,7 @@ import { RegistryService } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
+import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 
 export const VERSION = '0.1.0';
 const TOKEN_KEY_SECRET = 'access.token-signing-key';
@@ -61,6 +62,8 @@ export interface BulwarkServer {
   readonly identity: IdentityService;
   readonly schemas: SchemaService;
   readonly ingest: IngestService;
+  /** Twin, commands, remote logs and health. */
+  readonly deviceOps: DeviceOps;
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
   readonly firstStart: FirstStart;
@@ -101,7 +104,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs,
     });
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
-    const throttle = new Throttle(deps.counters ?? new MemoryCounterStore(clock), { ...config.rateLimit, ...config.auth }, clock);
+    const counters = deps.counters ?? new MemoryCounterStore(clock);
+    const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
 
     const bus = new MemoryBus(logger);
     const registry = new RegistryService(store.devices, clock, bus);
@@ -128,9 +132,16 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
     });
+    const deviceOps = buildDeviceOps(config, {
+      store, registry, counters, clock, ids, log: logger, metrics,
+      link: {
+        isConnected: (id) => mqtt?.isConnected(id) ?? false,
+        publish: (id, topic, message) => (mqtt ? mqtt.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1) : Promise.resolve(false)),
+      },
+    });
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest })
+      ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox })
       : undefined;
     const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
@@ -175,6 +186,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
+    await deviceOps.register(app);
     await app.ready();
 
     let started = false;
@@ -182,7 +194,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let deviceHttpPort = 0;
     let coapPort = 0;
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps,
       get mqttPort() {
         return mqttPort;
       },
@@ -200,11 +212,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (deviceHttps) deviceHttpPort = await deviceHttps.start();
         if (coap) coapPort = await coap.start();
         retention.start();
+        deviceOps.start();
         return url;
       },
       async stop() {
         identity.stop();
         retention.stop();
+        deviceOps.stop();
         if (mqtt) await mqtt.stop();
         if (deviceHttps) await deviceHttps.stop();
         if (coap) await coap.stop();

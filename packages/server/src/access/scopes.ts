@@ -5,6 +5,9 @@
 export const SCOPES = [
   'devices:read',
   'devices:write',
+  'devices:command',
+  'devices:logs',
+  'twin:write',
   'telemetry:read',
   'telemetry:write',
   'telemetry:decrypt',
@@ -33,7 +36,7 @@ export type Role = (typeof ROLES)[number];
 export const ROLE_SCOPES: Readonly<Record<Role, readonly Grant[]>> = {
   admin: ['*'],
   operator: [
-    'devices:read', 'devices:write', 'telemetry:read', 'schemas:read', 'schemas:write',
+    'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
     'firmware:read', 'firmware:write', 'rollouts:read', 'rollouts:write',
     'audit:read', 'users:read', 'keys:self', 'metrics:read',
   ],

@@ -18,6 +18,13 @@ export interface ServerConfig {
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
   readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number; readonly maxClockSkewMs: number };
   readonly telemetry: { readonly rawRetentionDays: number; readonly rollupRetentionDays: number; readonly deadLetterRetentionDays: number; readonly retentionIntervalMs: number };
+  readonly twin: { readonly driftThresholdMs: number };
+  readonly commands: {
+    readonly defaultTtlS: number; readonly maxTtlS: number; readonly resultTimeoutMs: number; readonly perDevicePerMinute: number;
+    readonly perPrincipalPerMinute: number; readonly maxOpenPerDevice: number; readonly retentionDays: number;
+  };
+  readonly logs: { readonly ringEntries: number; readonly maxStreams: number; readonly liveQueueLimit: number };
+  readonly health: { readonly historyPerDevice: number; readonly minIntervalMs: number; readonly retentionDays: number; readonly sweepIntervalMs: number };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
   readonly bootstrapAdminKey?: string;

@@ -7,6 +7,7 @@ import type { EventBus } from '../../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import type { IngestService } from '../../ingest/index.js';
+import type { DeviceInbox } from '../device-inbox.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
 import { type MqttMetrics, mqttMetrics } from './metrics.js';
@@ -55,7 +56,7 @@ export class MqttGateway {
 
   constructor(
     private readonly settings: MqttSettings,
-    private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService },
+    private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService; inbox?: DeviceInbox },
   ) {
     this.#metrics = mqttMetrics(deps.metrics);
     this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
@@ -90,6 +91,18 @@ export class MqttGateway {
             done(err);
           });
         }
+        const inboxed = peer && this.deps.inbox?.receive(peer.deviceId, packet.topic.slice(peer.deviceId.length + 9), payload);
+        if (peer && inboxed) {
+          // Twin reports, command results, health, events and logs: handled (stored) before PUBACK, like telemetry.
+          return void inboxed.then((refusal) => {
+            if (refusal) this.#notify(peer.deviceId, { reason: refusal.reason, problems: refusal.problems, topic: packet.topic });
+            done(null);
+          }, (err: Error) => {
+            this.deps.log.error({ err, deviceId: peer.deviceId, topic: packet.topic }, 'device message could not be handled');
+            this.#closeReason(client, 'handler_failed');
+            done(err);
+          });
+        }
         return done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
@@ -107,6 +120,16 @@ export class MqttGateway {
     this.#broker.on('connectionError', (client) => this.#onGone(client, 'connection_error'));
     this.#broker.on('clientDisconnect', (client) => this.#onGone(client, 'client_disconnected'));
     this.#broker.on('clientError', (client, err) => this.#onGone(client, this.#sessionOf(client)?.closeReason ?? `error: ${err.message}`));
+    this.#broker.on('subscribe', (subs, client) => {
+      const peer = client && this.#peers.get(client);
+      if (peer) this.deps.inbox?.subscribed(peer.deviceId, subs.map((x) => x.topic));
+    });
+    this.#broker.on('clientReady', (client) => {
+      // A persistent session resumed here keeps its subscriptions without a new SUBSCRIBE.
+      const peer = this.#peers.get(client);
+      const filters = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
+      if (peer && filters.length > 0) this.deps.inbox?.subscribed(peer.deviceId, filters);
+    });
     this.#broker.on('keepaliveTimeout', (client) => this.#closeReason(client, 'keepalive_timeout'));
   }
 
@@ -160,6 +183,26 @@ export class MqttGateway {
     for (const [deviceId, s] of this.#sessions) {
       if (!this.#tls.trustsIssuer(s.peer.issuerFingerprint)) this.#kick(deviceId, 'issuer_no_longer_trusted');
     }
+  }
+
+  /**
+   * Publishes from the platform to a connected device's own topic; resolves false when the
+   * device has no session here (nothing is queued for it then).
+   */
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
+    if (!this.#sessions.has(deviceId)) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.#broker.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => {
+        if (err) this.deps.log.error({ err, deviceId, topic }, 'could not publish to the device');
+        resolve(!err);
+      });
+    });
+  }
+
+  #notify(deviceId: string, notice: object): void {
+    this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
+      if (err) this.deps.log.error({ err, deviceId }, 'could not send the error notice');
+    });
   }
 
   /** Hands a telemetry publish to the pipeline; a refused message's reason goes back on the device's errors topic. */

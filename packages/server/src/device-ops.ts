@@ -1,0 +1,61 @@
+import type { Clock, IdGen, Logger } from '@bulwark/core';
+import type { FastifyInstance } from 'fastify';
+import type { CounterStore } from './access/index.js';
+import type { ServerConfig } from './config/index.js';
+import { CommandService, LogStreams, diagnosticsRoutes } from './diagnostics/index.js';
+import { type DeviceInbox, createDeviceInbox } from './gateway/device-inbox.js';
+import { HealthService, healthRoutes } from './health/index.js';
+import type { Metrics } from './observe/metrics.js';
+import type { RegistryService } from './registry/index.js';
+import type { Store } from './store/index.js';
+import { type DeviceLink, TwinService, twinRoutes } from './twin/index.js';
+
+/** Twin, commands, remote logs and fleet health, wired together (issue 5). */
+export interface DeviceOps {
+  readonly twin: TwinService;
+  readonly commands: CommandService;
+  readonly logs: LogStreams;
+  readonly health: HealthService;
+  /** Where transports hand device messages beside telemetry. */
+  readonly inbox: DeviceInbox;
+  register(app: FastifyInstance): Promise<void>;
+  /** Marks expired commands and deletes old health reports, events and ended commands. */
+  sweep(): Promise<void>;
+  start(): void;
+  stop(): void;
+}
+
+export function buildDeviceOps(config: ServerConfig, deps: {
+  store: Store; registry: RegistryService; link: DeviceLink; counters: CounterStore; clock: Clock; ids: IdGen; log: Logger; metrics: Metrics;
+}): DeviceOps {
+  const { store, clock, log } = deps;
+  const assertDevice = async (id: string) => {
+    await deps.registry.get(id);
+  };
+  const twin = new TwinService(store.twins, { clock, link: deps.link, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
+  const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, log, assertDevice });
+  const logs = new LogStreams(commands, config.logs, clock);
+  const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice });
+  const inbox = createDeviceInbox({ twin, commands, logs, health }, { log, metrics: deps.metrics.registry });
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = async () => {
+    await commands.sweep();
+    await health.sweep();
+  };
+  return {
+    twin, commands, logs, health, inbox, sweep,
+    async register(app) {
+      await app.register(twinRoutes, { twin });
+      await app.register(diagnosticsRoutes, { commands, logs, liveQueueLimit: config.logs.liveQueueLimit, liveDropped: deps.metrics.liveDropped });
+      await app.register(healthRoutes, { health });
+    },
+    start() {
+      if (config.health.sweepIntervalMs <= 0) return;
+      timer = setInterval(() => void sweep().catch((err: unknown) => log.error({ err }, 'device-state sweep failed')), config.health.sweepIntervalMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { type Clock, GenerationalMap, type Logger } from '@bulwark/core';
+import type { DeviceEvent, HealthReport } from '@bulwark/protocol';
+import type { EventFilter, EventRecord, EventRepository, HealthRecord, HealthRepository } from './health.js';
+
+export interface HealthSettings {
+  readonly historyPerDevice: number;
+  readonly minIntervalMs: number;
+  readonly retentionDays: number;
+}
+
+export interface HealthView {
+  readonly deviceId: string;
+  readonly latest: HealthRecord | null;
+  /** The device said it is in a restart loop in its latest report. */
+  readonly restartLoop: boolean;
+  readonly history: HealthRecord[];
+}
+
+/**
+ * Fleet health: the reports and events devices send about themselves. Reports are kept as a
+ * bounded history per device and thinned by a minimum interval; events are stored once per
+ * id; both are deleted by age.
+ */
+export class HealthService {
+  readonly #lastReport = new GenerationalMap<string, number>(100_000);
+
+  constructor(
+    private readonly health: HealthRepository,
+    private readonly events: EventRepository,
+    private readonly settings: HealthSettings,
+    private readonly deps: { clock: Clock; log: Logger; assertDevice: (id: string) => Promise<void>; onRestartLoop?: (deviceId: string) => void },
+  ) {}
+
+  /** A validated report; resolves with the outcome to count. */
+  async onReport(deviceId: string, report: HealthReport): Promise<string> {
+    const now = this.deps.clock.now();
+    const last = this.#lastReport.get(deviceId);
+    if (last !== undefined && now - last < this.settings.minIntervalMs) return 'too_frequent';
+    this.#lastReport.set(deviceId, now);
+    await this.health.insert({ deviceId, receivedAt: now, report }, this.settings.historyPerDevice);
+    if (report.restartLoop) {
+      this.deps.log.warn({ deviceId, recentRestarts: report.recentRestarts, restartReason: report.restartReason }, 'device reports a restart loop');
+      this.deps.onRestartLoop?.(deviceId);
+    }
+    return 'stored';
+  }
+
+  async view(deviceId: string, limit: number): Promise<HealthView> {
+    await this.deps.assertDevice(deviceId);
+    const history = await this.health.history(deviceId, limit);
+    const latest = history[0] ?? null;
+    return { deviceId, latest, restartLoop: latest?.report.restartLoop === true, history };
+  }
+
+  /** A validated event; resolves with the outcome to count. */
+  async onEvent(deviceId: string, e: DeviceEvent): Promise<string> {
+    const record: EventRecord = { deviceId, id: e.id, type: e.type, ts: e.ts, receivedAt: this.deps.clock.now(), data: e.data ?? null };
+    return (await this.events.insert(record)) ? 'stored' : 'duplicate';
+  }
+
+  async listEvents(f: EventFilter): Promise<EventRecord[]> {
+    await this.deps.assertDevice(f.deviceId);
+    return this.events.list(f);
+  }
+
+  async sweep(): Promise<void> {
+    const before = this.deps.clock.now() - this.settings.retentionDays * 86_400_000;
+    await this.health.deleteBefore(before);
+    await this.events.deleteBefore(before);
+  }
+}

@@ -1,0 +1,122 @@
+import { isDeepStrictEqual } from 'node:util';
+import { type Clock, type Logger, PlatformError } from '@bulwark/core';
+import { DEVICE_MESSAGE_LIMITS, type TwinDesired, type TwinReported, deviceTopics } from '@bulwark/protocol';
+import type { DesiredState, ReportedState, TwinRecord, TwinRepository } from './twin.js';
+
+/** How the platform reaches a connected device; false when it is not connected here. */
+export interface DeviceLink {
+  isConnected(deviceId: string): boolean;
+  publish(deviceId: string, topic: string, message: object): Promise<boolean>;
+}
+
+export interface TwinView {
+  readonly deviceId: string;
+  readonly desired: DesiredState | null;
+  readonly reported: ReportedState | null;
+  readonly inSync: boolean;
+  readonly driftSince: number | null;
+  /** Out of sync for longer than twin.driftThresholdMs. */
+  readonly drifted: boolean;
+}
+
+/**
+ * The drift rule: in sync when nothing is desired, or when the device's last report applied
+ * exactly the desired version and every desired key has the same value in the reported
+ * configuration (the device may report more keys, e.g. its defaults).
+ */
+export function inSync(desired: DesiredState | null, reported: ReportedState | null): boolean {
+  if (!desired) return true;
+  if (!reported || reported.status !== 'applied' || reported.version !== desired.version) return false;
+  return Object.entries(desired.config).every(([k, v]) => isDeepStrictEqual(reported.config[k], v));
+}
+
+const bytes = (o: unknown) => Buffer.byteLength(JSON.stringify(o));
+
+export class TwinService {
+  constructor(
+    private readonly repo: TwinRepository,
+    private readonly deps: { clock: Clock; link: DeviceLink; log: Logger; driftThresholdMs: number; assertDevice: (id: string) => Promise<void> },
+  ) {}
+
+  #view(deviceId: string, t: TwinRecord | undefined): TwinView {
+    const desired = t?.desired ?? null;
+    const reported = t?.reported ?? null;
+    const driftSince = t?.driftSince ?? null;
+    return {
+      deviceId, desired, reported, inSync: inSync(desired, reported), driftSince,
+      drifted: driftSince !== null && this.deps.clock.now() - driftSince >= this.deps.driftThresholdMs,
+    };
+  }
+
+  async get(deviceId: string): Promise<TwinView> {
+    await this.deps.assertDevice(deviceId);
+    return this.#view(deviceId, await this.repo.get(deviceId));
+  }
+
+  /**
+   * Sets the next desired configuration (version = previous + 1) and sends it to the device
+   * when it is connected. With `ifVersion`, only over that version (else VERSION_CONFLICT).
+   */
+  async setDesired(deviceId: string, config: Record<string, unknown>, by: string, ifVersion?: number): Promise<TwinView> {
+    await this.deps.assertDevice(deviceId);
+    for (let attempt = 0; ; attempt += 1) {
+      const current = await this.repo.get(deviceId);
+      const seen = current?.desired?.version ?? 0;
+      if (ifVersion !== undefined && ifVersion !== seen) {
+        throw new PlatformError('BULWARK_ERR_VERSION_CONFLICT', `the desired configuration of ${deviceId} is at version ${seen}, not ${ifVersion}`, { details: { currentVersion: seen } });
+      }
+      const desired: DesiredState = { version: seen + 1, config, updatedAt: this.deps.clock.now(), updatedBy: by };
+      const message: TwinDesired = { version: desired.version, config, ts: desired.updatedAt };
+      const size = bytes(message);
+      if (size > DEVICE_MESSAGE_LIMITS.twinMaxBytes) {
+        throw new PlatformError('BULWARK_ERR_DEVICE_MESSAGE_TOO_LARGE', `the desired configuration is ${size} bytes on the wire; devices accept at most ${DEVICE_MESSAGE_LIMITS.twinMaxBytes}`);
+      }
+      if (await this.repo.putDesired(deviceId, seen, desired)) {
+        const after = { deviceId, desired, reported: current?.reported ?? null, driftSince: current?.driftSince ?? null };
+        await this.#trackDrift(after);
+        await this.deliver(deviceId);
+        return this.get(deviceId);
+      }
+      if (ifVersion !== undefined || attempt >= 5) {
+        throw new PlatformError('BULWARK_ERR_VERSION_CONFLICT', `the desired configuration of ${deviceId} changed while this request ran; retry`);
+      }
+    }
+  }
+
+  /** Sends the stored desired configuration to the device (on subscribe, on connect, after a change). */
+  async deliver(deviceId: string): Promise<boolean> {
+    if (!this.deps.link.isConnected(deviceId)) return false;
+    const desired = (await this.repo.get(deviceId))?.desired;
+    if (!desired) return false;
+    const message: TwinDesired = { version: desired.version, config: desired.config, ts: this.deps.clock.now() };
+    return this.deps.link.publish(deviceId, deviceTopics(deviceId).twinDesired, message);
+  }
+
+  /** A validated report from the device. Resolves with the outcome to count. */
+  async onReported(deviceId: string, r: TwinReported): Promise<string> {
+    const current = await this.repo.get(deviceId);
+    const desiredVersion = current?.desired?.version ?? 0;
+    if (r.version > desiredVersion) {
+      this.deps.log.warn({ deviceId, version: r.version, desiredVersion }, 'twin report for a version never desired; ignored');
+      return 'unknown_version';
+    }
+    const reported: ReportedState = {
+      version: r.version, status: r.status, config: r.config, reason: r.reason ?? null, detail: r.detail ?? null, deviceTs: r.ts, receivedAt: this.deps.clock.now(),
+    };
+    await this.repo.putReported(deviceId, reported);
+    await this.#trackDrift({ deviceId, desired: current?.desired ?? null, reported, driftSince: current?.driftSince ?? null });
+    return r.version < desiredVersion ? 'stale_version' : r.status;
+  }
+
+  async #trackDrift(t: TwinRecord): Promise<void> {
+    const ok = inSync(t.desired, t.reported);
+    if (ok && t.driftSince !== null) await this.repo.setDriftSince(t.deviceId, null);
+    if (!ok && t.driftSince === null) await this.repo.setDriftSince(t.deviceId, this.deps.clock.now());
+  }
+
+  /** Devices out of sync for longer than the threshold, longest first. */
+  async drifted(limit: number): Promise<TwinView[]> {
+    const rows = await this.repo.listDrifting(this.deps.clock.now() - this.deps.driftThresholdMs, limit);
+    return rows.map((r) => this.#view(r.deviceId, r));
+  }
+}
