@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { Agent } from './agent.js';
+import { seededRng } from './backoff.js';
+import { FaultProxy } from './testing/proxy.js';
+import { agentConfig, startAgent, startPlatform, until } from './testing/platform.js';
+
+const AGENTS = 200;
+const OUTAGE_MS = 8_000;
+
+it(`${AGENTS} agents cut off at once reconnect spread over at least 10 s (full jitter)`, async (t) => {
+  const p = await startPlatform(t);
+  const proxy = new FaultProxy(p.mqttPort);
+  t.after(() => proxy.close());
+  await proxy.start();
+  const agents: Agent[] = [];
+  for (let i = 0; i < AGENTS; i += 20) {
+    agents.push(...await Promise.all(Array.from({ length: Math.min(20, AGENTS - i) }, async (_, k) => {
+      const id = `fleet-${i + k}`;
+      const config = await agentConfig(t, p, id, {
+        reconnect: { baseMs: 1_000, capMs: 16_000, stableAfterMs: 1_000, refusedDelayMs: 60_000 },
+        mqtt: { keepaliveS: 30, connectTimeoutMs: 5_000 }, health: { intervalMs: 600_000 },
+      }, proxy.port);
+      return startAgent(config, { rng: seededRng(1000 + i + k) });
+    })));
+  }
+  await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 60_000);
+  await new Promise((r) => setTimeout(r, 1_100)); // past stableAfterMs: every session counts as stable
+
+  const back: number[] = [];
+  const cutAt = performance.now();
+  for (const a of agents) a.once('connected', () => back.push(performance.now() - cutAt));
+  proxy.refuse(true);
+  proxy.cut();
+  await new Promise((r) => setTimeout(r, OUTAGE_MS));
+  const attemptsDuringOutage = proxy.accepted.filter((at) => at > cutAt).length;
+  proxy.refuse(false);
+  await until('every agent back', () => back.length === AGENTS, 40_000);
+
+  back.sort((a, b) => a - b);
+  const first = back[0] ?? 0;
+  const last = back[back.length - 1] ?? 0;
+  const q = (f: number) => back[Math.floor(f * (back.length - 1))] ?? 0;
+  const histogram = new Map<number, number>();
+  for (const ms of back) histogram.set(Math.floor(ms / 1000), (histogram.get(Math.floor(ms / 1000)) ?? 0) + 1);
+  const lines = [...histogram.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `  ${String(s).padStart(2)}-${String(s + 1).padEnd(2)} s | ${'#'.repeat(n)} ${n}`);
+  console.log(`reconnect times after the cut (network back at ${OUTAGE_MS / 1000} s; ${attemptsDuringOutage} refused attempts during the outage, ${(attemptsDuringOutage / AGENTS).toFixed(1)} per agent):\n${lines.join('\n')}\n  first ${(first / 1000).toFixed(1)} s, p5 ${(q(0.05) / 1000).toFixed(1)} s, p50 ${(q(0.5) / 1000).toFixed(1)} s, p95 ${(q(0.95) / 1000).toFixed(1)} s, last ${(last / 1000).toFixed(1)} s`);
+  assert.ok(last - first >= 10_000, `reconnects spread over ${last - first} ms, wanted at least 10 s`);
+  // Not one burst: no second holds more than a fifth of the fleet.
+  assert.ok(Math.max(...histogram.values()) <= AGENTS / 5, 'no burst');
+  // Backoff, not hammering: a handful of attempts per agent during the outage.
+  assert.ok(attemptsDuringOutage / AGENTS <= 6, `${attemptsDuringOutage} attempts during the outage`);
+});
