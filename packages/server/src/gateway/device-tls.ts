@@ -1,3 +1,4 @@
+import { constants } from 'node:crypto';
 import type { SecureContextOptions, TLSSocket, Server as TlsServer } from 'node:tls';
 import type { Clock } from '@bulwark/core';
 import { type IdentityService, exportPkcs8, fingerprintOf, issueServerCertificate, pkcs8Pem } from '../identity/index.js';
@@ -24,7 +25,14 @@ export class DeviceTls {
       const { cert, privateKey } = await issueServerCertificate(this.identity.authority.issuing, this.hostnames, this.clock.now());
       this.#keyAndCert = { key: pkcs8Pem(await exportPkcs8(privateKey)), cert: `${cert.toString('pem')}\n${this.identity.authority.issuing.cert.toString('pem')}\n` };
     }
-    return { ...this.#keyAndCert, ...this.#trust(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ciphers: DEVICE_CIPHERS, honorCipherOrder: true };
+    // No session tickets: a resumed session skips certificate and CRL verification, so a
+    // revoked certificate could come back on a ticket; each ticket-capable socket also holds
+    // about 16 KiB more (bench/README.md). Devices keep long sessions; a full handshake on
+    // reconnect is the price, and the right one.
+    return {
+      ...this.#keyAndCert, ...this.#trust(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ciphers: DEVICE_CIPHERS, honorCipherOrder: true,
+      secureOptions: constants.SSL_OP_NO_TICKET,
+    };
   }
 
   /** Applies the current trust anchors and CRLs to a running server: new handshakes see them at once. */
