@@ -59,6 +59,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'identity.crlValidityMs', type: 'integer', default: 604_800_000, min: 3_600_000, max: 31_536_000_000, description: 'Validity (nextUpdate) of the published CRLs; they are re-signed at least daily and on every revocation.' },
   { key: 'ingest.batchMaxItems', type: 'integer', default: 256, min: 1, max: 10_000, description: 'Most readings written in one group-commit transaction.' },
   { key: 'ingest.batchMaxDelayMs', type: 'integer', default: 5, min: 0, max: 1000, description: 'Longest a reading waits for its batch to fill before the batch is written; acknowledgements wait for the write.' },
+  { key: 'ingest.maxPendingMessages', type: 'integer', default: 20_000, min: 100, max: 1_000_000, description: 'Telemetry messages in the pipeline at once past which MQTT QoS 0 messages are dropped and counted (outcome "shed") instead of queued; QoS 1 and HTTPS messages are never dropped, their acknowledgements wait.' },
   { key: 'ingest.maxClockSkewMs', type: 'integer', default: 30_000, min: 100, max: 86_400_000, description: 'A device whose clock is off by more than this (estimated from its readings) is listed by GET /api/v1/telemetry/clock-skew and counted.' },
   { key: 'telemetry.rawRetentionDays', type: 'integer', default: 30, min: 1, max: 36_500, description: 'Days raw readings are kept when their schema sets no `x-retention-days`.' },
   { key: 'telemetry.rollupRetentionDays', type: 'integer', default: 365, min: 1, max: 36_500, description: 'Days 1-minute and 1-hour rollups are kept.' },

@@ -20,6 +20,20 @@ describe('telemetry over MQTT through the pipeline', () => {
     assert.equal(await metric(s, /bulwark_ingest_messages_total\{transport="mqtt",outcome="stored"\} (\d+)/), 1);
   });
 
+  it('sheds QoS 0 messages past the pending bound, counted, while a QoS 1 message still waits and is stored', async (t) => {
+    const config = { ingest: { maxPendingMessages: 100, batchMaxDelayMs: 1000, batchMaxItems: 10_000 }, mqtt: { publishRatePerSecond: 10_000, publishBurst: 10_000 } };
+    const { s, admin, client } = await setup(t, { config });
+    for (let i = 0; i < 300; i += 1) client.publish('devices/sensor-1/telemetry', env(`q0-${i}`, { temp_c: 20 }), { qos: 0 });
+    await client.publishAsync('devices/sensor-1/telemetry', env('q1-marker', { temp_c: 21 }), { qos: 1 });
+    const stored = await metric(s, /bulwark_ingest_messages_total\{transport="mqtt",outcome="stored"\} (\d+)/);
+    const shed = await metric(s, /bulwark_ingest_messages_total\{transport="mqtt",outcome="shed"\} (\d+)/);
+    const rows = await readings(s, admin);
+    assert.ok(rows.some((r) => r.msgId === 'q1-marker'), 'the QoS 1 message is never shed');
+    assert.ok(shed >= 100, `most of the flood past the bound is shed (${shed})`);
+    assert.equal(stored + shed, 301, 'every message is either stored or counted as shed');
+    assert.equal(rows.length, stored);
+  });
+
   it('sends each invalid message of a mixed stream to the dead-letter store with its reason, and tells the device', async (t) => {
     const { s, admin, client } = await setup(t);
     await client.subscribeAsync('devices/sensor-1/errors', { qos: 1 });

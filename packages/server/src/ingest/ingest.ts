@@ -11,6 +11,11 @@ export interface IngestRequest {
   readonly topic: string | null;
   readonly payload: Buffer;
   readonly receivedAt: number;
+  /**
+   * The sender accepted loss (MQTT QoS 0): under overload, past `ingest.maxPendingMessages`
+   * waiting for the store, the message is dropped and counted instead of queued.
+   */
+  readonly sheddable?: boolean;
 }
 
 /** Why a message went to the dead-letter store. */
@@ -27,6 +32,7 @@ export type DeadLetterReason =
 export type IngestResult =
   | { readonly status: 'stored'; readonly ts: number }
   | { readonly status: 'duplicate' }
+  | { readonly status: 'shed' }
   | { readonly status: 'dead_lettered'; readonly id: string; readonly reason: DeadLetterReason; readonly problems: readonly SchemaProblem[] };
 
 /** A reading as stored: the device's times, the platform's times, and the data. */

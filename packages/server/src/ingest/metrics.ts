@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 export function ingestMetrics(registry: Registry) {
   return {
-    messages: new Counter({ name: 'bulwark_ingest_messages_total', help: 'Telemetry messages by transport and outcome (stored, duplicate, dead_lettered)', labelNames: ['transport', 'outcome'] as const, registers: [registry] }),
+    messages: new Counter({ name: 'bulwark_ingest_messages_total', help: 'Telemetry messages by transport and outcome (stored, duplicate, dead_lettered, shed)', labelNames: ['transport', 'outcome'] as const, registers: [registry] }),
     deadLetters: new Counter({ name: 'bulwark_ingest_dead_letters_total', help: 'Messages sent to the dead-letter store, by reason', labelNames: ['reason'] as const, registers: [registry] }),
     lost: new Counter({ name: 'bulwark_ingest_sequence_lost_total', help: 'Messages missing from per-boot sequences (gaps)', registers: [registry] }),
     outOfOrder: new Counter({ name: 'bulwark_ingest_sequence_out_of_order_total', help: 'Messages whose sequence number went backwards or repeated', registers: [registry] }),

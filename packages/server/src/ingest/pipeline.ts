@@ -18,6 +18,8 @@ export interface IngestSettings {
   readonly batchMaxDelayMs: number;
   /** A device clock further off than this is reported as skewed. */
   readonly maxClockSkewMs: number;
+  /** Messages under way (decoded, waiting for their batch) past which sheddable ones are dropped. */
+  readonly maxPendingMessages: number;
 }
 
 /**
@@ -32,11 +34,12 @@ export class IngestService {
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
   readonly #skew: ReturnType<typeof clockSkew>;
+  #pending = 0;
 
   constructor(
     private readonly repo: TelemetryRepository,
     schemas: SchemaService,
-    settings: IngestSettings,
+    private readonly settings: IngestSettings,
     protection: FieldProtection,
     private readonly deps: { clock: Clock; ids: IdGen; log: Logger; metrics: Registry },
   ) {
@@ -64,9 +67,23 @@ export class IngestService {
 
   /** Runs one message through the pipeline; resolves once its outcome is durable. */
   async accept(request: IngestRequest): Promise<IngestResult> {
-    const result = await this.#run(request);
-    this.#metrics.messages.inc({ transport: request.transport, outcome: result.status });
-    return result;
+    if (request.sheddable && this.#pending >= this.settings.maxPendingMessages) {
+      this.#metrics.messages.inc({ transport: request.transport, outcome: 'shed' });
+      return { status: 'shed' };
+    }
+    this.#pending += 1;
+    try {
+      const result = await this.#run(request);
+      this.#metrics.messages.inc({ transport: request.transport, outcome: result.status });
+      return result;
+    } finally {
+      this.#pending -= 1;
+    }
+  }
+
+  /** Messages in the pipeline now (decoding, or waiting for their batch to be durable). */
+  get pending(): number {
+    return this.#pending;
   }
 
   async #run(request: IngestRequest): Promise<IngestResult> {

@@ -86,7 +86,7 @@ export class MqttGateway {
         if (peer && packet.topic === `devices/${peer.deviceId}/time`) answerTimeRequest(this.#broker, this.deps.clock, peer.deviceId, payload, this.deps.clock.now(), this.deps.log);
         if (peer && this.deps.ingest && TELEMETRY.test(packet.topic.slice(peer.deviceId.length + 9))) {
           // Durable before acknowledged: Aedes sends PUBACK only after this callback.
-          return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload).then(() => done(null), (err: Error) => {
+          return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload, packet.qos === 0).then(() => done(null), (err: Error) => {
             this.#closeReason(client, 'ingest_failed');
             done(err);
           });
@@ -206,8 +206,8 @@ export class MqttGateway {
   }
 
   /** Hands a telemetry publish to the pipeline; a refused message's reason goes back on the device's errors topic. */
-  async #ingest(ingest: IngestService, deviceId: string, topic: string, payload: Buffer): Promise<void> {
-    const result = await ingest.accept({ deviceId, transport: 'mqtt', topic, payload, receivedAt: this.deps.clock.now() });
+  async #ingest(ingest: IngestService, deviceId: string, topic: string, payload: Buffer, sheddable: boolean): Promise<void> {
+    const result = await ingest.accept({ deviceId, transport: 'mqtt', topic, payload, receivedAt: this.deps.clock.now(), sheddable });
     if (result.status !== 'dead_lettered') return;
     const notice = { deadLetterId: result.id, reason: result.reason, problems: result.problems, topic };
     this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
