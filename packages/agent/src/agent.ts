@@ -76,6 +76,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #identity: Identity;
   #state: AgentState = 'connecting';
   #seq = 0;
+  #eventSeq = 0;
   #lastRefusal: AgentStatus['lastRefusal'];
 
   constructor(config: AgentConfig, identity: Identity, deps: AgentDeps) {
@@ -146,7 +147,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Queues a device event (boot, crash, state change) on `devices/{id}/events`, with the same guarantees as `send`. */
   async event(type: string, data?: Record<string, unknown>): Promise<void> {
     const mono = this.#d.clock.mono();
-    const ev: DeviceEvent = { id: `${this.boot}.e${++this.#seq}`, type, ts: this.#stamp(mono), ...(data ? { data } : {}) };
+    const ev: DeviceEvent = { id: `${this.boot}.e${++this.#eventSeq}`, type, ts: this.#stamp(mono), ...(data ? { data } : {}) };
     await this.#queue.add({ topic: this.#topics.events, body: JSON.stringify(ev), boot: this.boot, mono });
     this.#publisher.kick();
   }
