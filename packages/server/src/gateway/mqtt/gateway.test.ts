@@ -22,8 +22,9 @@ describe('the MQTT gateway', () => {
     const granted = await client.subscribeAsync('devices/sensor-1/#', { qos: 1 });
     assert.equal(granted[0]?.qos, 1);
     const got = new Promise<string>((resolve) => client.once('message', (_topic, payload) => resolve(payload.toString())));
-    await client.publishAsync('devices/sensor-1/events', '{"temp_c":21.5}', { qos: 1 });
-    assert.equal(await got, '{"temp_c":21.5}');
+    // A device event (DeviceEvent in @bulwark/protocol): stored, and echoed to the device's own subscription.
+    await client.publishAsync('devices/sensor-1/events', '{"id":"e1","type":"boot","ts":1}', { qos: 1 });
+    assert.equal(await got, '{"id":"e1","type":"boot","ts":1}');
     const shown = await s.api('GET', '/api/v1/devices/sensor-1', { token: admin });
     assert.equal(shown.body.state, 'active');
     assert.equal(shown.body.connectivity.online, true);
@@ -77,7 +78,7 @@ describe('the MQTT gateway', () => {
     assert.equal(deniedFilters.length + deniedTopics.length + 1 >= 20, true);
     // The victim's own traffic still flows: a message it sends itself arrives, nothing else did.
     const own = new Promise<string>((resolve) => victim.once('message', (topic) => resolve(topic)));
-    await victim.publishAsync('devices/d2/events', 'ok', { qos: 1 });
+    await victim.publishAsync('devices/d2/events', '{"id":"ok","type":"ping","ts":1}', { qos: 1 });
     assert.equal(await own, 'devices/d2/events');
     assert.deepEqual(leaked, ['devices/d2/events']);
     const denials = (await s.api('GET', '/metrics')).text.split('\n').filter((l) => l.startsWith('bulwark_mqtt_acl_denied_total'));
