@@ -13,6 +13,8 @@ it('holds recent keys, keeps keys in use, forgets the old generation, and stays 
   for (let i = 9; i < 30; i += 1) m.set(`k${i}`, i);
   assert.ok(m.size <= 10);
   assert.equal(m.get('k29'), 29);
+  m.delete('k29');
+  assert.equal(m.has('k29'), false, 'a deleted key is gone from either generation');
   const start = performance.now();
   const big = new GenerationalMap<string, true>(100_000);
   for (let i = 0; i < 300_000; i += 1) big.set(`id-${i}`, true);

@@ -32,6 +32,11 @@ export class GenerationalMap<K, V> {
     }
   }
 
+  delete(key: K): void {
+    this.#current.delete(key);
+    this.#previous.delete(key);
+  }
+
   entries(): [K, V][] {
     const out = new Map(this.#previous);
     for (const [k, v] of this.#current) out.set(k, v);

@@ -1,4 +1,4 @@
-import { type Clock, PlatformError } from '@bulwark/core';
+import { type Clock, GenerationalMap, PlatformError } from '@bulwark/core';
 import { compatibilityProblems } from './compatibility.js';
 import type { SchemaDocument, SchemaProblem, SchemaRepository, TelemetrySchema } from './schemas.js';
 import { type CompiledSchema, SCHEMA_ID, createSchemaCompiler } from './validator.js';
@@ -10,6 +10,8 @@ export class SchemaService {
   readonly #compile = createSchemaCompiler();
   readonly #compiled = new Map<string, CompiledSchema>();
   readonly #sensitive = new Map<string, ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>>();
+  /** Ids recently looked up and not found, with when to look again: a device naming an unknown schema costs no store read per message. */
+  readonly #unknown = new GenerationalMap<string, number>(10_000);
 
   constructor(private readonly repo: SchemaRepository, private readonly clock: Clock) {}
 
@@ -31,6 +33,7 @@ export class SchemaService {
     const schema: TelemetrySchema = { name: compiled.name, version: compiled.version, document, createdAt: this.clock.now(), createdBy };
     await this.repo.insert(schema);
     this.#compiled.set(`${schema.name}@${schema.version}`, compiled);
+    this.#unknown.delete(`${schema.name}@${schema.version}`);
     return schema;
   }
 
@@ -45,9 +48,11 @@ export class SchemaService {
   }
 
   /** Top-level fields the schema marks `x-sensitive`, with how each is protected at rest. */
-  async sensitiveFields(id: string): Promise<ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>> {
-    const cached = this.#sensitive.get(id);
-    if (cached) return cached;
+  sensitiveFields(id: string): ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'> | Promise<ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>> {
+    return this.#sensitive.get(id) ?? this.#loadSensitiveFields(id);
+  }
+
+  async #loadSensitiveFields(id: string): Promise<ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>> {
     const m = SCHEMA_ID.exec(id);
     const stored = m?.[1] && m[2] ? await this.repo.get(m[1], Number(m[2])) : undefined;
     const fields = new Map<string, 'mask' | 'hash' | 'encrypt'>();
@@ -60,16 +65,31 @@ export class SchemaService {
   }
 
   /** Validates `data` against `id` (`name@version`); compiles each version once, on first use. */
-  async validate(id: string, data: unknown): Promise<Validation> {
-    let compiled = this.#compiled.get(id);
-    if (!compiled) {
+  validate(id: string, data: unknown): Validation | Promise<Validation> {
+    const compiled = this.#compiled.get(id);
+    return compiled ? check(compiled, data) : this.#loadAndValidate(id, data);
+  }
+
+  async #loadAndValidate(id: string, data: unknown): Promise<Validation> {
+    const unknownUntil = this.#unknown.get(id);
+    let compiled: CompiledSchema | undefined;
+    if (unknownUntil === undefined || unknownUntil <= this.clock.now()) {
       const m = SCHEMA_ID.exec(id);
       const stored = m?.[1] && m[2] ? await this.repo.get(m[1], Number(m[2])) : undefined;
-      if (!stored) return { ok: false, reason: 'unknown_schema', problems: [{ path: '/schema', expected: 'a registered schema name@version', got: JSON.stringify(id).slice(0, 80) }] };
-      compiled = this.#compile(stored.document);
-      this.#compiled.set(id, compiled);
+      if (stored) {
+        compiled = this.#compiled.get(id) ?? this.#compile(stored.document);
+        this.#compiled.set(id, compiled);
+      } else this.#unknown.set(id, this.clock.now() + UNKNOWN_SCHEMA_RECHECK_MS);
     }
-    const problems = compiled.validate(data);
-    return problems.length === 0 ? { ok: true } : { ok: false, reason: 'invalid', problems };
+    if (!compiled) return { ok: false, reason: 'unknown_schema', problems: [{ path: '/schema', expected: 'a registered schema name@version', got: JSON.stringify(id).slice(0, 80) }] };
+    return check(compiled, data);
   }
+}
+
+/** How long an id found missing is answered from memory (another node may register it meanwhile). */
+const UNKNOWN_SCHEMA_RECHECK_MS = 5_000;
+
+function check(compiled: CompiledSchema, data: unknown): Validation {
+  const problems = compiled.validate(data);
+  return problems.length === 0 ? { ok: true } : { ok: false, reason: 'invalid', problems };
 }

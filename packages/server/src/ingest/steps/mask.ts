@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { SchemaService } from '../../schemas/index.js';
+import type { MessageContext } from '../ingest.js';
 import type { Step } from '../step.js';
 
 export interface FieldProtection {
@@ -18,21 +19,26 @@ export interface FieldProtection {
 export function mask(schemas: SchemaService, protection: FieldProtection): Step {
   return {
     name: 'mask',
-    async run(ctx) {
+    run(ctx) {
       const record = ctx.record;
       if (!record) return undefined;
-      const fields = await schemas.sensitiveFields(record.schemaId);
-      if (fields.size === 0) return undefined;
-      const data: Record<string, unknown> = { ...record.data };
-      for (const [field, mode] of fields) {
-        if (!Object.hasOwn(data, field)) continue;
-        const raw = Buffer.from(JSON.stringify(data[field]));
-        data[field] = mode === 'mask' ? '***'
-          : mode === 'hash' ? `h:${createHmac('sha256', protection.pseudonymKey).update(`${record.schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`
-            : protection.encrypt(raw, `${record.deviceId}/${field}`);
-      }
-      ctx.record = { ...record, data };
-      return undefined;
+      const fields = schemas.sensitiveFields(record.schemaId);
+      return fields instanceof Promise ? fields.then((f) => protect(ctx, f)) : protect(ctx, fields);
     },
   };
+
+  function protect(ctx: MessageContext, fields: ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>): undefined {
+    const record = ctx.record;
+    if (!record || fields.size === 0) return undefined;
+    const data: Record<string, unknown> = { ...record.data };
+    for (const [field, mode] of fields) {
+      if (!Object.hasOwn(data, field)) continue;
+      const raw = Buffer.from(JSON.stringify(data[field]));
+      data[field] = mode === 'mask' ? '***'
+        : mode === 'hash' ? `h:${createHmac('sha256', protection.pseudonymKey).update(`${record.schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`
+          : protection.encrypt(raw, `${record.deviceId}/${field}`);
+    }
+    ctx.record = { ...record, data };
+    return undefined;
+  }
 }
