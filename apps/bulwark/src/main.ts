@@ -5,6 +5,7 @@ import { addAuthCommands } from './commands/auth.js';
 import { addBatchCommand } from './commands/batch.js';
 import { addCertCommands, addPkiCommands } from './commands/certs.js';
 import { addDeviceCommands } from './commands/devices.js';
+import { addDeviceOpsCommands } from './commands/device-ops.js';
 import { addEnrollCommand } from './commands/enroll.js';
 import { addKeyCommands } from './commands/keys.js';
 import { addStartCommand } from './commands/start.js';
@@ -35,6 +36,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   const devices = addDeviceCommands(program, env);
   addEnrollCommand(devices, env);
   addBatchCommand(devices, env);
+  addDeviceOpsCommands(devices, env);
   addCertCommands(program, env);
   addPkiCommands(program, env);
   addAuditCommands(program, env);
