@@ -3,15 +3,22 @@
  * batch, when the batch is full or `maxDelayMs` after its first item. Every caller learns
  * its own item's result only once the whole batch is durable, so an acknowledgement sent
  * after `add` resolves is an acknowledgement of stored data.
+ *
+ * At most `maxInFlight` batches are being written at once (one committing, one ready behind
+ * it). While both slots are taken the next batch keeps growing past `maxItems`, and is
+ * written as one transaction when a slot frees: under load the cost of a commit (its fsync)
+ * is shared by more messages instead of queueing one small transaction after another.
  */
 export class GroupCommit<T, R> {
   #batch: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** The batch is due (full or past its delay) and waits only for a free slot. */
+  #due = false;
   #inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly write: (items: T[]) => Promise<R[]>,
-    private readonly options: { maxItems: number; maxDelayMs: number; onBatch?: (size: number, ms: number) => void },
+    private readonly options: { maxItems: number; maxDelayMs: number; maxInFlight?: number; onBatch?: (size: number, ms: number) => void },
   ) {}
 
   add(item: T): Promise<R> {
@@ -24,15 +31,22 @@ export class GroupCommit<T, R> {
 
   /** Writes what is waiting and resolves when every batch under way is done. */
   async drain(): Promise<void> {
-    this.#flush();
-    await Promise.all([...this.#inFlight]);
+    while (this.#batch.length > 0 || this.#inFlight.size > 0) {
+      this.#flush();
+      await Promise.all([...this.#inFlight]);
+    }
   }
 
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#batch.length === 0) return;
+    if (this.#inFlight.size >= (this.options.maxInFlight ?? 2)) {
+      this.#due = true; // written as soon as a batch under way finishes
+      return;
+    }
+    this.#due = false;
     const batch = this.#batch;
-    if (batch.length === 0) return;
     this.#batch = [];
     const started = performance.now();
     const done = this.write(batch.map((b) => b.item)).then(
@@ -42,7 +56,10 @@ export class GroupCommit<T, R> {
       },
       (err: unknown) => batch.forEach((b) => b.reject(err)),
     );
-    const tracked = done.finally(() => this.#inFlight.delete(tracked));
+    const tracked = done.finally(() => {
+      this.#inFlight.delete(tracked);
+      if (this.#due) this.#flush();
+    });
     this.#inFlight.add(tracked);
   }
 }
