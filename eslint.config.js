@@ -19,7 +19,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['apps/**', 'scripts/**', 'e2e/**', 'bench/**', '**/*.test.ts', '**/testing/**'],
+    files: ['apps/**', 'examples/**', 'scripts/**', 'e2e/**', 'bench/**', '**/*.test.ts', '**/testing/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );
