@@ -35,7 +35,12 @@ export interface CommandResult {
   readonly ts: number;
 }
 
-/** Cloud → device on `devices/{id}/twin/desired` (QoS 1). Versions only ever increase. */
+/**
+ * Cloud → device on `devices/{id}/twin/desired` (QoS 1, not retained). Versions only ever
+ * increase. The platform sends the current desired document on every change while the
+ * device is connected and again whenever the device subscribes, so a device sees the same
+ * version more than once: a version at or below the one it applied is a repeat, not a change.
+ */
 export interface TwinDesired {
   readonly version: number;
   readonly config: Readonly<Record<string, unknown>>;
@@ -44,7 +49,7 @@ export interface TwinDesired {
 
 /** Device → cloud on `devices/{id}/twin/reported`: what the device runs now, and whether it took `version`. */
 export interface TwinReported {
-  /** The desired version this report answers (the last one applied, or the one refused). */
+  /** The desired version this report answers (the last one applied, or the one refused); 0 before any desired state exists. */
   readonly version: number;
   readonly status: 'applied' | 'rejected';
   /** The configuration in effect on the device after this report. */
@@ -93,7 +98,7 @@ export interface LogBatch {
 
 /** Built-in command names every agent understands. */
 export const BUILTIN_COMMANDS = {
-  /** `{ "level": LogLevel, "durationS": 1..3600, "sample": 0<..1 }`: stream logs for a bounded time. */
+  /** `{ "level": LogLevel, "durationS": 1..3600, "sample"?: 0<..1 (default 1) }`: stream logs for a bounded time. */
   logsStream: 'logs.stream',
   /** `{}`: stop streaming logs now. */
   logsStop: 'logs.stop',
@@ -105,6 +110,10 @@ export const DEVICE_MESSAGE_LIMITS = {
   /** Command and desired-configuration documents larger than this are refused unread. */
   commandMaxBytes: 16 * 1024,
   twinMaxBytes: 16 * 1024,
+  healthMaxBytes: 4 * 1024,
+  eventMaxBytes: 16 * 1024,
+  eventIdMaxLength: 128,
+  eventTypeMaxLength: 64,
   logBatchMaxEntries: 200,
   logMessageMaxLength: 2048,
   logStreamMaxDurationS: 3600,

@@ -41,7 +41,7 @@ const SCHEMAS = {
     batteryPct: { type: 'number', minimum: 0, maximum: 100 }, restartReason: str(256), crashCount: int, recentRestarts: int, restartLoop: { type: 'boolean' },
     queueDepth: int, reconnects: int, firmware: obj({ version: str(64), securityVersion: int }, ['version']),
   }, ['ts', 'boot', 'uptimeS']),
-  events: obj({ id: { type: 'string', minLength: 1, maxLength: 128 }, type: { type: 'string', minLength: 1, maxLength: 64 }, ts: num, data: record }, ['id', 'type', 'ts']),
+  events: obj({ id: { type: 'string', minLength: 1, maxLength: DEVICE_MESSAGE_LIMITS.eventIdMaxLength }, type: { type: 'string', minLength: 1, maxLength: DEVICE_MESSAGE_LIMITS.eventTypeMaxLength }, ts: num, data: record }, ['id', 'type', 'ts']),
   logs: obj({
     entries: {
       type: 'array', maxItems: DEVICE_MESSAGE_LIMITS.logBatchMaxEntries,
@@ -57,8 +57,8 @@ type Kind = keyof typeof SCHEMAS;
 const MAX_BYTES: Readonly<Record<Kind, number>> = {
   twin_reported: DEVICE_MESSAGE_LIMITS.twinMaxBytes + 4096,
   command_result: DEVICE_MESSAGE_LIMITS.commandMaxBytes,
-  health: 4096,
-  events: 16 * 1024,
+  health: DEVICE_MESSAGE_LIMITS.healthMaxBytes,
+  events: DEVICE_MESSAGE_LIMITS.eventMaxBytes,
   logs: 256 * 1024,
 };
 
