@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { RegistryService } from '../registry/index.js';
 import { PlatformError } from '@bulwark/core';
 import type { Counter } from 'prom-client';
 import { hasScope } from '../access/index.js';
+import { type LiveQuery, LiveFilter } from './live-filter.js';
 import { LiveSubscriber, webSocketSink } from './live.js';
 import type { IngestService } from './pipeline.js';
 import type { RetentionJob } from './retention.js';
@@ -128,24 +129,23 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     config: { auth: { scope: 'telemetry:read' } },
     schema: {
       tags: ['telemetry'], security: bearer,
-      summary: 'Every stored reading of the fleet (optionally of one schema or a list of devices) as Server-Sent Events, with the same bounded queue as the per-device stream',
-      querystring: Type.Object({
-        schema: Type.Optional(Type.String({ maxLength: 80 })),
-        devices: Type.Optional(Type.String({ maxLength: 8192, description: 'comma-separated device ids' })),
-      }, { additionalProperties: false }),
+      summary: 'Every stored reading of the fleet (optionally of one schema, a tag, or a list of devices) as Server-Sent Events, with the same bounded queue as the per-device stream; a tag\'s members are re-read every 30 s',
+      querystring: LiveQueryString,
     },
   }, async (request, reply) => {
-    const only = request.query.devices ? new Set(request.query.devices.split(',')) : undefined;
-    const schema = request.query.schema;
+    const filter = await LiveFilter.create(liveQuery(request.query), registry);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
     res.write('event: ready\ndata: {}\n\n');
     const subscriber = new LiveSubscriber(res, liveQueueLimit, liveDropped);
     const unsubscribe = ingest.onStored((r) => {
-      if ((only === undefined || only.has(r.deviceId)) && (schema === undefined || r.schemaId === schema)) subscriber.push(r);
+      if (filter.matches(r)) subscriber.push(r);
     });
-    request.raw.on('close', unsubscribe);
+    request.raw.on('close', () => {
+      unsubscribe();
+      filter.close();
+    });
   });
 
   app.get('/api/v1/telemetry/ws', {
@@ -153,16 +153,19 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     config: { auth: { scope: 'telemetry:read' } },
     schema: {
       tags: ['telemetry'], security: bearer,
-      summary: 'Stored readings over a WebSocket (one JSON reading per message), for one device, a schema, or the fleet; a slow reader loses readings (counted), never slows the pipeline',
-      querystring: Type.Object({ device: Type.Optional(Type.String({ maxLength: 128 })), schema: Type.Optional(Type.String({ maxLength: 80 })) }, { additionalProperties: false }),
+      summary: 'Stored readings over a WebSocket (one JSON reading per message), for devices, a schema, a tag, or the fleet; a slow reader loses readings (counted), never slows the pipeline',
+      querystring: LiveQueryString,
     },
-  }, (socket, request) => {
-    const { device, schema } = request.query as { device?: string; schema?: string };
+  }, async (socket, request) => {
+    const filter = await LiveFilter.create(liveQuery(request.query as Static<typeof LiveQueryString>), registry);
     const sink = webSocketSink(socket, liveQueueLimit * 1024, liveDropped);
     const unsubscribe = ingest.onStored((r) => {
-      if ((device === undefined || r.deviceId === device) && (schema === undefined || r.schemaId === schema)) sink(r);
+      if (filter.matches(r)) sink(r);
     });
-    socket.on('close', unsubscribe);
+    socket.on('close', () => {
+      unsubscribe();
+      filter.close();
+    });
     socket.send(JSON.stringify({ ready: true }));
   });
 
@@ -198,6 +201,18 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     return result.status === 'dead_lettered' ? { status: result.status, reason: result.reason, deadLetterId: result.id } : { status: result.status };
   });
 };
+
+const LiveQueryString = Type.Object({
+  schema: Type.Optional(Type.String({ maxLength: 80 })),
+  tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  devices: Type.Optional(Type.String({ maxLength: 8192, description: 'comma-separated device ids' })),
+  device: Type.Optional(Type.String({ maxLength: 128, description: 'one device id (same as devices with one id)' })),
+}, { additionalProperties: false });
+
+function liveQuery(q: Static<typeof LiveQueryString>): LiveQuery {
+  const ids = [...(q.devices ? q.devices.split(',') : []), ...(q.device ? [q.device] : [])];
+  return { ...(ids.length > 0 ? { devices: new Set(ids) } : {}), ...(q.schema !== undefined ? { schema: q.schema } : {}), ...(q.tag !== undefined ? { tag: q.tag } : {}) };
+}
 
 async function decryptFields(deviceId: string, data: Readonly<Record<string, unknown>>, openValue: IngestRouteDeps['openValue']): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { ...data };

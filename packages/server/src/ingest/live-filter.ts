@@ -1,0 +1,64 @@
+import type { RegistryService } from '../registry/index.js';
+import type { TelemetryRecord } from './ingest.js';
+
+/** What a live subscriber asked for; every given part must match. */
+export interface LiveQuery {
+  readonly devices?: ReadonlySet<string>;
+  readonly schema?: string;
+  readonly tag?: string;
+}
+
+/** How often a tag's members are read again while a subscription is open. */
+export const TAG_REFRESH_MS = 30_000;
+/** Most devices one tag subscription follows. */
+const TAG_MAX_DEVICES = 100_000;
+
+/**
+ * The test a live stream applies to each stored reading. Matching runs on the pipeline's
+ * hot path, so it is a set lookup: a tag's members are read from the registry when the
+ * subscription starts and re-read every 30 s (a device tagged meanwhile joins within that).
+ */
+export class LiveFilter {
+  #tagged: ReadonlySet<string> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly query: LiveQuery) {}
+
+  static async create(query: LiveQuery, registry: RegistryService): Promise<LiveFilter> {
+    const filter = new LiveFilter(query);
+    const tag = query.tag;
+    if (tag !== undefined) {
+      filter.#tagged = await membersOf(registry, tag);
+      filter.#timer = setInterval(() => {
+        membersOf(registry, tag).then((m) => {
+          filter.#tagged = m;
+        }, () => undefined); // keep the last membership when the store is briefly unavailable
+      }, TAG_REFRESH_MS);
+      filter.#timer.unref();
+    }
+    return filter;
+  }
+
+  matches(r: TelemetryRecord): boolean {
+    const q = this.query;
+    return (q.devices === undefined || q.devices.has(r.deviceId))
+      && (q.schema === undefined || r.schemaId === q.schema)
+      && (this.#tagged === undefined || this.#tagged.has(r.deviceId));
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+}
+
+async function membersOf(registry: RegistryService, tag: string): Promise<ReadonlySet<string>> {
+  const ids = new Set<string>();
+  let after: string | undefined;
+  while (ids.size < TAG_MAX_DEVICES) {
+    const page = await registry.list({ tag, limit: 1000, ...(after !== undefined ? { after } : {}) });
+    for (const d of page) ids.add(d.id);
+    if (page.length < 1000) break;
+    after = page[page.length - 1]?.id;
+  }
+  return ids;
+}
