@@ -5,3 +5,4 @@ export { ENVELOPE_LIMITS } from './envelope.js';
 export type { TelemetryEnvelope } from './envelope.js';
 export { BUILTIN_COMMANDS, COMMAND_NAME_PATTERN, DEVICE_MESSAGE_LIMITS } from './device-messages.js';
 export type { CommandRequest, CommandResult, CommandStatus, DeviceEvent, HealthReport, LogBatch, LogLevel, TwinDesired, TwinReported } from './device-messages.js';
+export * from './firmware.js';
