@@ -89,13 +89,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#client = undefined;
     this.#connectedClient = undefined;
     if (!c) return;
+    // A graceful DISCONNECT keeps the broker session; if it does not finish within a second, cut the socket.
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => c.end(true, {}, () => resolve()), 1000);
+      const t = setTimeout(() => {
+        c.end(true);
+        c.stream?.destroy();
+        resolve();
+      }, 1000);
       c.end(false, {}, () => {
         clearTimeout(t);
         resolve();
       });
     });
+    c.stream?.destroy();
   }
 
   #schedule(delayMs: number): void {
