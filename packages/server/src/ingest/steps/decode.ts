@@ -31,16 +31,34 @@ export const decode: Step = {
     } catch (err) {
       return reject('malformed_json', '/', 'a JSON envelope', (err as Error).message.slice(0, 120));
     }
-    const stack: [unknown, number, string][] = [[ctx.body, 0, '']];
-    while (stack.length > 0) {
-      const [node, depth, path] = stack.pop() as [unknown, number, string];
-      if (node === null || typeof node !== 'object') continue;
-      if (depth > ENVELOPE_LIMITS.maxDepth) return reject('too_deep', path || '/', `at most ${ENVELOPE_LIMITS.maxDepth} levels of nesting`, 'deeper');
-      for (const key of Object.keys(node)) {
-        if (key === '__proto__') return reject('forbidden_key', `${path}/__proto__`, 'no __proto__ keys', '__proto__');
-        stack.push([(node as Record<string, unknown>)[key], depth + 1, `${path}/${key}`]);
-      }
-    }
+    const problem = shapeProblem(ctx.body, 0);
+    if (problem) return problem.kind === 'depth'
+      ? reject('too_deep', problem.path || '/', `at most ${ENVELOPE_LIMITS.maxDepth} levels of nesting`, 'deeper')
+      : reject('forbidden_key', `${problem.path}/__proto__`, 'no __proto__ keys', '__proto__');
     return undefined;
   },
 };
+
+/**
+ * The first nesting or `__proto__` problem in a parsed value, with its path. Recursion is
+ * bounded by the depth limit, and the path is built only on the way out of a failure, so a
+ * valid message allocates nothing here.
+ */
+function shapeProblem(node: unknown, depth: number): { kind: 'depth' | 'proto'; path: string } | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  if (depth > ENVELOPE_LIMITS.maxDepth) return { kind: 'depth', path: '' };
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i += 1) {
+      const p = shapeProblem(node[i], depth + 1);
+      if (p) return { kind: p.kind, path: `/${i}${p.path}` };
+    }
+    return undefined;
+  }
+  for (const key in node) {
+    if (!Object.hasOwn(node, key)) continue;
+    if (key === '__proto__') return { kind: 'proto', path: '' };
+    const p = shapeProblem((node as Record<string, unknown>)[key], depth + 1);
+    if (p) return { kind: p.kind, path: `/${key}${p.path}` };
+  }
+  return undefined;
+}
