@@ -6,6 +6,7 @@ import pino, { type Logger as PinoLogger } from 'pino';
 import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
+import { dashboardRoutes } from './dashboard/index.js';
 import type { ServerConfig } from './config/index.js';
 import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
@@ -187,6 +188,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
     await deviceOps.register(app);
+    await app.register(dashboardRoutes, {});
     await app.ready();
 
     let started = false;

@@ -9,3 +9,4 @@ export type { Grant, Role, Scope } from './scopes.js';
 export type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 export { parseApiKey } from './key-secrets.js';
 export { accessRoutes } from './routes.js';
+export { STREAM_TICKET_ROUTES, STREAM_TICKET_TTL_MS, StreamTickets } from './stream-tickets.js';

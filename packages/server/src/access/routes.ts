@@ -4,6 +4,7 @@ import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { AccessService } from './service.js';
 import { type Grant, ROLE_SCOPES, type Scope, ROLES, SCOPES, covers, effectiveScopes, hasScope } from './scopes.js';
+import { STREAM_TICKET_ROUTES } from './stream-tickets.js';
 import type { Throttle } from './throttle.js';
 
 const DAY_MS = 86_400_000;
@@ -74,6 +75,21 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   }, async (request) => {
     const auth = mustAuth(request.auth);
     return { principal: auth.principal, keyId: auth.keyId, scopes: [...auth.scopes], tokenExpiresAt: auth.tokenExpiresAt };
+  });
+
+  app.post('/api/v1/auth/stream-ticket', {
+    config: { auth: { authenticated: true }, audit: 'auth.stream-ticket' },
+    schema: {
+      tags: ['auth'], security: bearer,
+      summary: 'A single-use ticket, valid 30 s, that opens one live stream (SSE or WebSocket) as the caller, passed as ?ticket=; browsers cannot send a bearer token there',
+      response: { 200: Type.Object({ ticket: Type.String(), expiresAt: Type.Integer(), expiresIn: Type.Integer(), routes: Type.Array(Type.String()) }), ...errorResponses },
+    },
+  }, async (request) => {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (token === undefined) throw new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'send "Authorization: Bearer <access token>"');
+    const { ticket, expiresAt } = await access.issueStreamTicket(token);
+    request.auditTarget = mustAuth(request.auth).principal.id;
+    return { ticket, expiresAt, expiresIn: Math.round((expiresAt - clock.now()) / 1000), routes: [...STREAM_TICKET_ROUTES] };
   });
 
   app.get('/api/v1/users', {

@@ -2,6 +2,7 @@ import { type Clock, type IdGen, PlatformError } from '@bulwark/core';
 import type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 import { formatApiKey, hashSecret, newKeySecret, parseApiKey, verifySecret } from './key-secrets.js';
 import { type Grant, ROLE_SCOPES, type Role, effectiveScopes } from './scopes.js';
+import { StreamTickets } from './stream-tickets.js';
 import { issueToken, verifyToken } from './tokens.js';
 
 export interface AccessDeps {
@@ -38,7 +39,11 @@ const publicKey = ({ secretHash: _hash, ...key }: ApiKeyRecord): ApiKey => key;
 
 /** Users, service accounts, API keys and access tokens. */
 export class AccessService {
-  constructor(private readonly deps: AccessDeps) {}
+  readonly #tickets: StreamTickets;
+
+  constructor(private readonly deps: AccessDeps) {
+    this.#tickets = new StreamTickets(deps.clock);
+  }
 
   async createPrincipal(input: NewPrincipal): Promise<Principal> {
     const { kind, name } = input;
@@ -161,6 +166,17 @@ export class AccessService {
     }
     // Scopes are re-derived, so a principal's narrowed rights apply to tokens already issued.
     return { principal, keyId: record.id, scopes: effectiveScopes(principal.scopes, record.scopes).filter((s) => claims.scp.includes(s)), tokenExpiresAt: claims.exp };
+  }
+
+  /** A single-use ticket that opens one live stream as the holder of this (verified) access token. */
+  async issueStreamTicket(accessToken: string): Promise<{ ticket: string; expiresAt: number }> {
+    await this.authenticate(accessToken);
+    return this.#tickets.issue(accessToken);
+  }
+
+  /** Spends a stream ticket on `route` and authenticates as the token it was issued for. */
+  redeemStreamTicket(ticket: string, route: string | undefined): Promise<AuthContext> {
+    return this.authenticate(this.#tickets.redeem(ticket, route));
   }
 
   #usable(key: ApiKeyRecord, principal: Principal, now: number): boolean {

@@ -7,6 +7,15 @@ export function isLoopback(address: string): boolean {
   return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || address.startsWith('127.');
 }
 
+/** `?ticket=` as the router parsed it; the guard removes it before validation sees the query. */
+function streamTicket(request: FastifyRequest): string | undefined {
+  const query = request.query as Record<string, unknown> | undefined;
+  const ticket = query?.ticket;
+  if (ticket === undefined) return undefined;
+  delete query?.ticket;
+  return typeof ticket === 'string' ? ticket : '';
+}
+
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
@@ -30,22 +39,29 @@ export function makeGuard(access: AccessService, throttle: Throttle, metrics: Me
     }
     if ('public' in auth) return;
     const token = bearerToken(request);
+    const ticket = streamTicket(request);
     // Loopback means both ends agree: the socket peer and the client address behind any trusted proxy.
     if ('loopbackOrScope' in auth && token === undefined && isLoopback(request.ip) && isLoopback(request.socket.remoteAddress ?? '')) return;
     await throttle.assertNotLocked(`addr:${request.ip}`);
-    if (token === undefined) {
+    if (token === undefined && ticket === undefined) {
       metrics.authFailures.inc({ reason: 'missing' });
       throw 'loopbackOrScope' in auth
         ? new PlatformError('BULWARK_ERR_NOT_LOOPBACK', 'unauthenticated requests are answered on loopback only')
         : new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'send "Authorization: Bearer <access token>"');
     }
+    if (token !== undefined && ticket !== undefined) {
+      throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'send a bearer token or a stream ticket, not both');
+    }
     try {
-      request.auth = await access.authenticate(token);
+      // A ticket (live streams only: EventSource and WebSocket cannot send a header) is spent
+      // here and then checked like the access token it was issued for.
+      request.auth = token !== undefined ? await access.authenticate(token) : await access.redeemStreamTicket(ticket ?? '', request.routeOptions.url);
     } catch (err) {
       if (err instanceof PlatformError && err.category === 'unauthenticated') {
-        metrics.authFailures.inc({ reason: err.code === 'BULWARK_ERR_TOKEN_EXPIRED' ? 'expired' : 'invalid_token' });
+        const reason = token === undefined ? 'invalid_stream_ticket' : err.code === 'BULWARK_ERR_TOKEN_EXPIRED' ? 'expired' : 'invalid_token';
+        metrics.authFailures.inc({ reason });
         // An expired token is a normal event, not an attack; only forged or revoked ones count towards lock-out.
-        if (err.code !== 'BULWARK_ERR_TOKEN_EXPIRED' && (await throttle.recordFailure(`addr:${request.ip}`))) metrics.lockouts.inc({ kind: 'address' });
+        if (reason !== 'expired' && (await throttle.recordFailure(`addr:${request.ip}`))) metrics.lockouts.inc({ kind: 'address' });
       }
       throw err;
     }
