@@ -55,6 +55,10 @@ export const ERROR_CODES = {
   BULWARK_ERR_DEVICE_OFFLINE: { category: 'conflict', description: 'The device is not connected and the request asked not to wait for it (ifOffline: "refuse").' },
   BULWARK_ERR_VERSION_CONFLICT: { category: 'conflict', description: 'The desired configuration changed since the version the caller named in ifVersion; read it again and retry.' },
   BULWARK_ERR_DEVICE_MESSAGE_TOO_LARGE: { category: 'payload_too_large', description: 'A command or desired configuration is larger than the device contract allows (DEVICE_MESSAGE_LIMITS: 16 KiB as sent on the wire).' },
+  BULWARK_ERR_FIRMWARE_REFUSED: { category: 'validation', description: 'The firmware metadata or image was refused; details.reason names why (unsigned, untrusted_key, bad_signature, root_threshold_not_met, expired, rollback, wrong_hardware, image_too_long, image_hash_mismatch, mix_and_match, …, see docs/guides/firmware-updates.md). Every refusal is audited.' },
+  BULWARK_ERR_FIRMWARE_TOO_LARGE: { category: 'payload_too_large', description: 'The firmware image is larger than ota.artifactMaxBytes.' },
+  BULWARK_ERR_OTA_NOT_CONFIGURED: { category: 'conflict', description: 'No firmware root key set is configured (ota.rootKeysFile): the platform cannot verify firmware, so it accepts none.' },
+  BULWARK_ERR_ROLLOUT_STATE: { category: 'conflict', description: 'The rollout is in a state that does not allow this (for example resuming an aborted or completed rollout).' },
   BULWARK_ERR_INTERNAL: { category: 'internal', description: 'An unexpected error; the log line with the same request id has the details.' },
 } as const satisfies Record<string, CodeSpec>;
 

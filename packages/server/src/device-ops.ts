@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CounterStore } from './access/index.js';
 import type { ServerConfig } from './config/index.js';
 import { CommandService, LogStreams, diagnosticsRoutes } from './diagnostics/index.js';
-import { type DeviceInbox, createDeviceInbox } from './gateway/device-inbox.js';
+import { type DeviceInbox, type InboxServices, createDeviceInbox } from './gateway/device-inbox.js';
 import { HealthService, healthRoutes } from './health/index.js';
 import type { Metrics } from './observe/metrics.js';
 import type { RegistryService } from './registry/index.js';
@@ -27,6 +27,7 @@ export interface DeviceOps {
 
 export function buildDeviceOps(config: ServerConfig, deps: {
   store: Store; registry: RegistryService; link: DeviceLink; counters: CounterStore; clock: Clock; ids: IdGen; log: Logger; metrics: Metrics;
+  ota?: InboxServices['ota'];
 }): DeviceOps {
   const { store, clock, log } = deps;
   const assertDevice = async (id: string) => {
@@ -36,7 +37,7 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, log, assertDevice });
   const logs = new LogStreams(commands, config.logs, clock);
   const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice });
-  const inbox = createDeviceInbox({ twin, commands, logs, health }, { log, metrics: deps.metrics.registry });
+  const inbox = createDeviceInbox({ twin, commands, logs, health, ...(deps.ota ? { ota: deps.ota } : {}) }, { log, metrics: deps.metrics.registry });
   let timer: NodeJS.Timeout | undefined;
   const sweep = async () => {
     await commands.sweep();

@@ -26,6 +26,7 @@ import { RegistryService } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
+import { ArtifactStore, FirmwareService, RolloutService, otaRoutes } from './ota/index.js';
 import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 
 export const VERSION = '0.1.0';
@@ -65,6 +66,8 @@ export interface BulwarkServer {
   readonly ingest: IngestService;
   /** Twin, commands, remote logs and health. */
   readonly deviceOps: DeviceOps;
+  /** Firmware artifacts and rollouts. */
+  readonly ota: { readonly firmware: FirmwareService; readonly rollouts: RolloutService };
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
   readonly firstStart: FirstStart;
@@ -133,7 +136,20 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
     });
+    const firmware = new FirmwareService(store.firmware, new ArtifactStore(dataDir), {
+      rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
+    }, { clock, ids, log: logger });
+    const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
+      clock, ids, log: logger, health: store.health,
+      link: {
+        isConnected: (id) => mqtt?.isConnected(id) ?? false,
+        publish: (id, topic, message) => (mqtt ? mqtt.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1) : Promise.resolve(false)),
+      },
+      onStop: (r) => void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } })
+        .catch((err: unknown) => logger.error({ err }, 'could not audit the rollout change')),
+    });
     const deviceOps = buildDeviceOps(config, {
+      ota: rollouts,
       store, registry, counters, clock, ids, log: logger, metrics,
       link: {
         isConnected: (id) => mqtt?.isConnected(id) ?? false,
@@ -146,7 +162,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       : undefined;
     const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
-      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry })
+      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry, firmware: rollouts })
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
@@ -188,6 +204,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
     await deviceOps.register(app);
+    await app.register(otaRoutes, { firmware, rollouts });
     await app.register(dashboardRoutes, {});
     await app.ready();
 
@@ -195,8 +212,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let mqttPort = 0;
     let deviceHttpPort = 0;
     let coapPort = 0;
+    let otaTimer: NodeJS.Timeout | undefined;
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts },
       get mqttPort() {
         return mqttPort;
       },
@@ -215,12 +233,18 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (coap) coapPort = await coap.start();
         retention.start();
         deviceOps.start();
+        if (config.ota.tickIntervalMs > 0) {
+          otaTimer = setInterval(() => void rollouts.tick(), config.ota.tickIntervalMs);
+          otaTimer.unref();
+        }
         return url;
       },
       async stop() {
         identity.stop();
         retention.stop();
         deviceOps.stop();
+        clearInterval(otaTimer);
+        await rollouts.idle();
         if (mqtt) await mqtt.stop();
         if (deviceHttps) await deviceHttps.stop();
         if (coap) await coap.stop();

@@ -25,6 +25,10 @@ export interface ServerConfig {
   };
   readonly logs: { readonly ringEntries: number; readonly maxStreams: number; readonly liveQueueLimit: number };
   readonly health: { readonly historyPerDevice: number; readonly minIntervalMs: number; readonly retentionDays: number; readonly sweepIntervalMs: number };
+  readonly ota: {
+    readonly rootKeysFile?: string; readonly artifactMaxBytes: number; readonly minSecurityVersion: number;
+    readonly tickIntervalMs: number; readonly deviceTimeoutMs: number; readonly defaultMaxRetries: number;
+  };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
   readonly bootstrapAdminKey?: string;

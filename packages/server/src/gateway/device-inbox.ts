@@ -1,5 +1,5 @@
 import type { Logger } from '@bulwark/core';
-import { type CommandResult, DEVICE_MESSAGE_LIMITS, type DeviceEvent, type HealthReport, type LogBatch, type TwinReported } from '@bulwark/protocol';
+import { type CommandResult, DEVICE_MESSAGE_LIMITS, type DeviceEvent, type HealthReport, type LogBatch, OTA_LIMITS, OTA_STATES, type OtaStatus, type TwinReported } from '@bulwark/protocol';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Counter, type Registry } from 'prom-client';
 import type { CommandService, LogStreams } from '../diagnostics/index.js';
@@ -49,6 +49,10 @@ const SCHEMAS = {
     },
     dropped: int,
   }, ['entries']),
+  ota_status: obj({
+    jobId: { type: 'string', minLength: 1, maxLength: OTA_LIMITS.jobIdMaxLength }, state: { enum: [...OTA_STATES] }, ts: num, bytes: int, reason: str(256), detail: str(2048),
+    firmware: obj({ version: str(64), securityVersion: int }, ['version']),
+  }, ['jobId', 'state', 'ts']),
 } as const;
 
 type Kind = keyof typeof SCHEMAS;
@@ -60,6 +64,7 @@ const MAX_BYTES: Readonly<Record<Kind, number>> = {
   health: DEVICE_MESSAGE_LIMITS.healthMaxBytes,
   events: DEVICE_MESSAGE_LIMITS.eventMaxBytes,
   logs: 256 * 1024,
+  ota_status: OTA_LIMITS.statusMaxBytes,
 };
 
 const COMMAND_RESULT = /^commands\/([^/]+)\/result$/;
@@ -67,6 +72,7 @@ const COMMAND_RESULT = /^commands\/([^/]+)\/result$/;
 function kindOf(suffix: string): { kind: Kind; name?: string } | undefined {
   if (suffix === 'twin/reported') return { kind: 'twin_reported' };
   if (suffix === 'health' || suffix === 'events' || suffix === 'logs') return { kind: suffix };
+  if (suffix === 'ota/status') return { kind: 'ota_status' };
   const m = COMMAND_RESULT.exec(suffix);
   return m?.[1] ? { kind: 'command_result', name: m[1] } : undefined;
 }
@@ -89,13 +95,15 @@ export interface InboxServices {
   readonly commands: CommandService;
   readonly logs: LogStreams;
   readonly health: HealthService;
+  /** Device update reports (issue 6); without it they are counted as unsupported. */
+  readonly ota?: { onStatus(deviceId: string, s: OtaStatus): Promise<string> };
 }
 
 export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics: Registry }): DeviceInbox {
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validators = Object.fromEntries(Object.entries(SCHEMAS).map(([k, schema]) => [k, ajv.compile(schema)])) as Record<Kind, ValidateFunction>;
   const messages = new Counter({
-    name: 'bulwark_device_messages_total', help: 'Device messages beside telemetry (twin_reported, command_result, health, events, logs), by outcome',
+    name: 'bulwark_device_messages_total', help: 'Device messages beside telemetry (twin_reported, command_result, health, events, logs, ota_status), by outcome',
     labelNames: ['kind', 'result'] as const, registers: [deps.metrics],
   });
   const handle = (deviceId: string, kind: Kind, name: string | undefined, m: unknown): Promise<string> | string => {
@@ -105,6 +113,7 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
       case 'health': return s.health.onReport(deviceId, m as HealthReport);
       case 'events': return s.health.onEvent(deviceId, m as DeviceEvent);
       case 'logs': return s.logs.onBatch(deviceId, m as LogBatch);
+      case 'ota_status': return s.ota ? s.ota.onStatus(deviceId, m as OtaStatus) : 'unsupported';
     }
   };
   const refuse = (deviceId: string, kind: Kind, reason: string, problems: string[]): InboxRefusal => {

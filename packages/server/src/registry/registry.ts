@@ -38,6 +38,9 @@ export interface DeviceFilter {
   readonly model?: string;
   readonly tag?: string;
   readonly firmwareVersion?: string;
+  readonly securityVersion?: number;
+  /** Devices whose security version is below this (or unknown): the ones a fix has not reached. */
+  readonly securityVersionBelow?: number;
   readonly online?: boolean;
   /** Only ids after this one (keyset paging, ordered by id). */
   readonly after?: string;

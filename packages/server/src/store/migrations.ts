@@ -269,6 +269,65 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_events_received ON device_events (received_at);
     `,
   },
+  {
+    id: 7,
+    name: 'firmware artifacts and rollouts',
+    sql: `
+      CREATE TABLE firmware_artifacts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        security_version BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        hardware_revisions TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        published_at BIGINT,
+        UNIQUE (name, version)
+      );
+      CREATE INDEX firmware_artifacts_sha256 ON firmware_artifacts (sha256);
+      CREATE TABLE rollouts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        artifact_id TEXT NOT NULL REFERENCES firmware_artifacts(id),
+        target TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        gates TEXT NOT NULL,
+        maintenance_window TEXT,
+        max_retries BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        current_wave BIGINT NOT NULL,
+        wave_count BIGINT NOT NULL,
+        history TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX rollouts_state ON rollouts (state, created_at);
+      CREATE TABLE rollout_devices (
+        rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+        device_id TEXT NOT NULL,
+        wave BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        job_id TEXT UNIQUE,
+        attempts BIGINT NOT NULL,
+        from_version TEXT,
+        reason TEXT,
+        notified_at BIGINT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (rollout_id, device_id)
+      );
+      CREATE INDEX rollout_devices_wave ON rollout_devices (rollout_id, wave, state);
+      CREATE INDEX rollout_devices_device ON rollout_devices (device_id, state);
+      CREATE INDEX devices_security_version ON devices (security_version);
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

@@ -10,6 +10,7 @@ import type { SecretRepository } from '../secrets/secrets.js';
 import type { TwinRepository } from '../twin/twin.js';
 import type { CommandRepository } from '../diagnostics/diagnostics.js';
 import type { EventRepository, HealthRepository } from '../health/health.js';
+import type { FirmwareRepository, RolloutRepository } from '../ota/ota.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -24,6 +25,8 @@ import { SqlTelemetryRepository } from './sql/telemetry.js';
 import { SqlTwinRepository } from './sql/twins.js';
 import { SqlCommandRepository } from './sql/commands.js';
 import { SqlEventRepository, SqlHealthRepository } from './sql/health.js';
+import { SqlFirmwareRepository } from './sql/firmware.js';
+import { SqlRolloutRepository } from './sql/rollouts.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -42,6 +45,8 @@ export interface Store {
   readonly commands: CommandRepository;
   readonly health: HealthRepository;
   readonly events: EventRepository;
+  readonly firmware: FirmwareRepository;
+  readonly rollouts: RolloutRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -99,6 +104,8 @@ export function storeOn(db: SqlClient, location: string): Store {
     commands: new SqlCommandRepository(db),
     health: new SqlHealthRepository(db),
     events: new SqlEventRepository(db),
+    firmware: new SqlFirmwareRepository(db),
+    rollouts: new SqlRolloutRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -11,6 +11,7 @@ import type { IngestService } from '../../ingest/index.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import { peerOf } from '../mqtt/peer.js';
 import { csrOf } from '../mqtt/rotation.js';
+import { FIRMWARE_PATH, type FirmwareSource, firmwareMetrics, serveFirmware } from './firmware-download.js';
 
 export interface DeviceHttpsSettings {
   readonly host: string;
@@ -25,7 +26,7 @@ type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: 
  * Device ingest over HTTPS with mutual TLS, for devices that cannot keep an MQTT session:
  * the same identity rules (the certificate names the device), the same pipeline, and an
  * answer only after the reading is durable. Routes: POST /v1/telemetry, GET /v1/time,
- * POST /v1/certs/rotate.
+ * POST /v1/certs/rotate, and GET /v1/firmware/{artifactId} (Range; only with a live update job).
  */
 export class DeviceHttpsGateway {
   #server: Server | undefined;
@@ -34,13 +35,15 @@ export class DeviceHttpsGateway {
   readonly #requests: Counter<'route' | 'status'>;
   readonly #tlsRefused: Counter<'reason'>;
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #firmwareMetrics: ReturnType<typeof firmwareMetrics>;
 
   constructor(
     private readonly settings: DeviceHttpsSettings,
-    private readonly deps: { identity: IdentityService; ingest: IngestService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry },
+    private readonly deps: { identity: IdentityService; ingest: IngestService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource },
   ) {
     this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
     this.#requests = new Counter({ name: 'bulwark_device_https_requests_total', help: 'Device HTTPS requests by route and status', labelNames: ['route', 'status'] as const, registers: [deps.metrics] });
+    this.#firmwareMetrics = firmwareMetrics(deps.metrics);
     this.#tlsRefused = new Counter({ name: 'bulwark_device_https_tls_refused_total', help: 'Device HTTPS handshakes refused, by reason', labelNames: ['reason'] as const, registers: [deps.metrics] });
   }
 
@@ -92,6 +95,11 @@ export class DeviceHttpsGateway {
       const peer = peerOf(req.socket as TLSSocket);
       if (!peer) throw new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'no verified device certificate');
       await this.#admit(req.socket as TLSSocket, peer);
+      const fw = FIRMWARE_PATH.exec(url.pathname);
+      if (fw?.[1] && (req.method === 'GET' || req.method === 'HEAD')) {
+        status = await this.#firmware(peer, req, res, fw[1]);
+        return;
+      }
       if (!handler) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${route}`);
       const body = await readBody(req, this.settings.maxBodyBytes);
       const [code, payload] = await handler(peer, req, body, url);
@@ -103,8 +111,17 @@ export class DeviceHttpsGateway {
       status = HTTP_STATUS[e.category];
       send(res, status, { error: { code: e.code satisfies ErrorCode, message: e.message } });
     } finally {
-      this.#requests.inc({ route: handler ? route : 'unmatched', status: String(status) });
+      this.#requests.inc({ route: handler ? route : FIRMWARE_PATH.test(url.pathname) ? 'GET /v1/firmware' : 'unmatched', status: String(status) });
     }
+  }
+
+  async #firmware(peer: PeerCertificate, req: IncomingMessage, res: ServerResponse, artifactId: string): Promise<number> {
+    const file = await this.deps.firmware?.download(peer.deviceId, artifactId);
+    if (!file) {
+      this.#firmwareMetrics.requests.inc({ result: 'refused' });
+      throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no firmware ${artifactId} for this device (it has no update job for it)`);
+    }
+    return serveFirmware(req, res, file, undefined, this.#firmwareMetrics);
   }
 
   /** The first request on a connection admits the device like an MQTT CONNECT; later ones re-check it. */

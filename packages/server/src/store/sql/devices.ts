@@ -69,6 +69,8 @@ export class SqlDeviceRepository implements DeviceRepository {
   async list(f: DeviceFilter): Promise<Device[]> {
     const w = new Where()
       .add('state = ?', f.state).add('model = ?', f.model).add('firmware_version = ?', f.firmwareVersion)
+      .add('security_version = ?', f.securityVersion)
+      .add('(security_version IS NULL OR security_version < ?)', f.securityVersionBelow)
       // Tags are restricted to characters that need no escaping inside a LIKE pattern.
       .add('tags LIKE ?', f.tag === undefined ? undefined : `%${JSON.stringify(f.tag)}%`)
       .add('id > ?', f.after);

@@ -1,0 +1,10 @@
+export { ArtifactStore } from './artifact-store.js';
+export { FirmwareService, readRootKeySet } from './firmware-service.js';
+export type { FirmwareSettings } from './firmware-service.js';
+export { RolloutService } from './rollout-service.js';
+export type { NewRollout, RolloutSettings, RolloutView, WaveProgress } from './rollout-service.js';
+export type { OtaLink } from './rollout-engine.js';
+export { PHASES } from './rollout-engine.js';
+export { inWindow, planWaves } from './rollout-planner.js';
+export { otaRoutes } from './routes.js';
+export type * from './ota.js';

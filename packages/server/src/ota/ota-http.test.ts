@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import { describe, it } from 'node:test';
+import { delegateReleaseKeys, generateFirmwareKey, signFirmwareBody } from '@bulwark/protocol';
+import { nextMessage, send } from '../testing/device-messages.js';
+import { type EnrolledDevice, connectDevice, enrollDevice } from '../testing/devices.js';
+import { firmwareKit, sha256, uploadFirmware } from '../testing/firmware.js';
+import { type TestServer, startTestServer, tempDir } from '../testing/harness.js';
+
+/** GET over the device HTTPS listener with the device's certificate; `cutAt` ends the connection once that many bytes arrived. */
+function deviceGet(s: TestServer, d: EnrolledDevice, path: string, headers: Record<string, string> = {}, cutAt?: number) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: s.server.deviceHttpPort, path, headers, key: d.keyPem, cert: d.certPem, ca: d.caPem, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        got += c.length;
+        if (cutAt !== undefined && got >= cutAt) {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', () => undefined);
+    });
+    req.on('error', (err) => (cutAt === undefined ? reject(err) : undefined));
+    req.end();
+  });
+}
+
+const bytesServed = async (s: TestServer) => Number(/bulwark_firmware_bytes_served_total (\d+)/.exec((await s.api('GET', '/metrics')).text)?.[1] ?? -1);
+
+async function otaServer(t: Parameters<typeof tempDir>[0]) {
+  const kit = firmwareKit(tempDir(t));
+  const s = await startTestServer(t, { config: { ota: { rootKeysFile: kit.rootFile, minSecurityVersion: 3, tickIntervalMs: 0 } } });
+  return { kit, s, admin: await s.tokenFor(s.adminKey) };
+}
+
+describe('firmware upload', () => {
+  it('refuses every attack with its own reason, and audits each refusal', async (t) => {
+    const { kit, s, admin } = await otaServer(t);
+    const image = randomBytes(20_000);
+    const good = kit.release(image);
+    const other = randomBytes(20_000);
+    assert.equal((await uploadFirmware(s, admin, kit.release(other, { version: '1.9.0' }), other)).status, 200, 'an earlier release is published');
+
+    const forged = delegateReleaseKeys({ version: 2, expires: Date.now() + 86_400_000, keys: [kit.releaseKey] }, [kit.roots[2]!.privateKeyPem]);
+    const cases: [string, unknown, Buffer, string][] = [
+      ['unsigned image', { ...good, release: { ...good.release, signatures: [] } }, image, 'unsigned'],
+      ['wrong key', { ...good, release: { ...good.release, signatures: [signFirmwareBody(good.release.signed, generateFirmwareKey().privateKeyPem)] } }, image, 'untrusted_key'],
+      ['metadata edited after signing', { ...good, release: { ...good.release, signed: { ...good.release.signed, size: 19_999 } } }, image, 'bad_signature'],
+      ['valid signature over a tampered image', kit.release(image, { version: '2.0.1' }), Buffer.concat([image.subarray(0, 19_999), Buffer.from([image[19_999]! ^ 1])]), 'image_hash_mismatch'],
+      ['older security version than the fleet minimum', kit.release(image, { version: '2.0.2', securityVersion: 2 }), image, 'rollback'],
+      ['replayed expired metadata', kit.release(image, { version: '2.0.3', expires: Date.now() - 1000 }), image, 'expired'],
+      ['metadata of one release with the image of another', kit.release(image, { version: '2.0.4' }), other, 'mix_and_match'],
+      ['a body longer than declared', kit.release(image, { version: '2.0.5' }), Buffer.concat([image, randomBytes(5000)]), 'image_too_long'],
+      ['one stolen root key below the threshold', { ...good, delegation: forged }, image, 'root_threshold_not_met'],
+    ];
+    for (const [name, manifest, body, reason] of cases) {
+      const res = await uploadFirmware(s, admin, manifest, body);
+      assert.equal(res.status, 400, `${name}: ${res.text}`);
+      assert.equal(res.body.error.code, 'BULWARK_ERR_FIRMWARE_REFUSED', name);
+      assert.equal(res.body.error.details.reason, reason, name);
+    }
+    const refusals = (await s.api('GET', '/api/v1/audit?result=error&limit=100', { token: admin })).body as { action: string; details: { reason?: string } }[];
+    assert.deepEqual(refusals.map((e) => e.details.reason).reverse(), cases.map(([, , , reason]) => reason));
+    assert.ok(refusals.every((e) => e.action === 'firmware.upload' || e.action === 'firmware.publish'));
+    const list = (await s.api('GET', '/api/v1/firmware', { token: admin })).body as { version: string; state: string }[];
+    assert.deepEqual(list.filter((a) => a.state === 'published').map((a) => a.version), ['1.9.0'], 'nothing refused was published');
+    assert.equal((await uploadFirmware(s, admin, good, image)).status, 200);
+  });
+});
+
+describe('firmware download and device status', () => {
+  it('resumes a download cut at 50 % with Range over mutual TLS, and a committed device shows the new version', async (t) => {
+    const { kit, s, admin } = await otaServer(t);
+    const image = randomBytes(400_000);
+    const fw = await uploadFirmware(s, admin, kit.release(image), image);
+    assert.equal(fw.status, 200, fw.text);
+    const d = await enrollDevice(s, admin, 'gw-7', { model: 'gw-1', hardwareRevision: 'C', firmwareVersion: '1.0.0' });
+    await enrollDevice(s, admin, 'gw-old', { model: 'gw-1', hardwareRevision: 'A', firmwareVersion: '1.0.0' });
+    const c = await connectDevice(s, d);
+    t.after(() => c.end(true));
+    await c.subscribeAsync('devices/gw-7/ota/job', { qos: 1 });
+
+    const wrongHardware = await s.api('POST', '/api/v1/rollouts', { token: admin, body: { name: 'x', artifactId: fw.body.id, target: { deviceIds: ['gw-old'] }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    assert.equal(wrongHardware.status, 400);
+    assert.match(wrongHardware.body.error.message, /1 incompatible hardware/);
+    assert.equal((await deviceGet(s, d, `/v1/firmware/${fw.body.id as string}`)).status, 404, 'no job, no download');
+
+    const jobArrives = nextMessage(c, 'devices/gw-7/ota/job');
+    const created = await s.api('POST', '/api/v1/rollouts', { token: admin, body: { name: 'gw 2.0.0', artifactId: fw.body.id, target: { model: 'gw-1' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    assert.equal(created.status, 201, created.text);
+    const job = await jobArrives;
+    assert.equal(job.url, `/v1/firmware/${fw.body.id as string}`);
+    assert.equal(job.manifest.release.signed.sha256, sha256(image));
+
+    const cut = await deviceGet(s, d, job.url, {}, image.length / 2);
+    assert.ok(cut.body.length >= image.length / 2 && cut.body.length < image.length, `cut after ${cut.body.length} bytes`);
+    const before = await bytesServed(s);
+    const rest = await deviceGet(s, d, job.url, { range: `bytes=${cut.body.length}-` });
+    assert.equal(rest.status, 206);
+    assert.equal(rest.headers['content-range'], `bytes ${cut.body.length}-${image.length - 1}/${image.length}`);
+    assert.equal(sha256(Buffer.concat([cut.body, rest.body])), sha256(image));
+    assert.equal((await bytesServed(s)) - before, image.length - cut.body.length, 'the resumed request sent only the missing bytes');
+    assert.equal((await deviceGet(s, d, job.url, { range: `bytes=${image.length}-` })).status, 416);
+    assert.equal((await deviceGet(s, d, '/v1/firmware/fw_other')).status, 404);
+
+    for (const state of ['downloading', 'verifying', 'installing', 'rebooting', 'verifying-health']) await send(c, 'devices/gw-7/ota/status', { jobId: job.jobId, state, ts: Date.now() });
+    await send(c, 'devices/gw-7/ota/status', { jobId: job.jobId, state: 'committed', ts: Date.now(), firmware: { version: '2.0.0', securityVersion: 5 } });
+    await send(c, 'devices/gw-7/ota/status', { jobId: 'job_forged', state: 'committed', ts: Date.now() });
+    await s.server.ota.rollouts.idle();
+    const device = (await s.api('GET', '/api/v1/devices/gw-7', { token: admin })).body;
+    assert.deepEqual([device.firmwareVersion, device.securityVersion], ['2.0.0', 5]);
+    assert.deepEqual((await s.api('GET', '/api/v1/devices?security=5', { token: admin })).body.map((x: { id: string }) => x.id), ['gw-7']);
+    assert.deepEqual((await s.api('GET', '/api/v1/devices?securityBelow=5', { token: admin })).body.map((x: { id: string }) => x.id), ['gw-old']);
+    const rollout = (await s.api('GET', `/api/v1/rollouts/${created.body.id as string}`, { token: admin })).body;
+    assert.equal(rollout.state, 'completed');
+    assert.equal(rollout.totals.committed, 1);
+    assert.match((await s.api('GET', '/metrics')).text, /bulwark_device_messages_total\{kind="ota_status",result="unknown_job"\} 1/);
+  });
+});

@@ -1,0 +1,142 @@
+import type { FirmwareManifest, OtaState } from '@bulwark/protocol';
+
+/** Firmware artifacts and rollouts (DESIGN.md §3 ota, issue 6): types and the ports the context needs. */
+
+export interface FirmwareArtifact {
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly securityVersion: number;
+  readonly model: string;
+  readonly hardwareRevisions: string[];
+  readonly size: number;
+  readonly sha256: string;
+  readonly expiresAt: number;
+  /** awaiting_image until the image arrived and matched; published after. */
+  readonly state: 'awaiting_image' | 'published';
+  readonly manifest: FirmwareManifest;
+  readonly uploadedBy: string;
+  readonly createdAt: number;
+  readonly publishedAt: number | null;
+}
+
+export interface FirmwareRepository {
+  /** False when a release of that name and version already exists. */
+  insert(a: FirmwareArtifact): Promise<boolean>;
+  get(id: string): Promise<FirmwareArtifact | undefined>;
+  findBySha256(sha256: string): Promise<FirmwareArtifact | undefined>;
+  markPublished(id: string, at: number): Promise<boolean>;
+  delete(id: string): Promise<void>;
+  /** Newest first. */
+  list(limit: number): Promise<FirmwareArtifact[]>;
+}
+
+/** Who gets the update: every given criterion must match (tag also serves as a group). */
+export interface RolloutTarget {
+  readonly deviceIds?: string[];
+  readonly tag?: string;
+  readonly model?: string;
+}
+
+/** A wave's size: cumulative percent of the target (1, 10, 50, 100) or an absolute count of devices. */
+export type WaveSpec = { readonly percent: number } | { readonly count: number };
+
+export interface RolloutStrategy {
+  /** Devices updated first, as a wave of their own. */
+  readonly canary?: string[];
+  readonly waves: WaveSpec[];
+}
+
+export interface RolloutGates {
+  /** Gates are judged once this many devices of a wave have finished. */
+  readonly minDevices: number;
+  /** Most failed devices (after retries) a wave may have; past it the gate fails. */
+  readonly maxFailures?: number;
+  readonly maxFailurePercent?: number;
+  /** A finished wave needs at least this share committed. */
+  readonly minSuccessPercent?: number;
+  /** Updated devices in a restart loop, in percentage points above the devices not updated. */
+  readonly maxRestartLoopExcessPercent?: number;
+  /** Mean crash count of updated devices over that of the rest (1.5 = 50 % more crashes). */
+  readonly maxCrashRatio?: number;
+  /** What a failed gate does. */
+  readonly onFailure: 'pause' | 'abort';
+}
+
+/** Devices are notified only inside the window, UTC, minutes after midnight; end may wrap past midnight. */
+export interface MaintenanceWindow {
+  readonly startMinute: number;
+  readonly endMinute: number;
+}
+
+export type RolloutState = 'running' | 'paused' | 'aborted' | 'completed';
+
+export interface RolloutEvent {
+  readonly at: number;
+  /** The wave being updated when it happened. */
+  readonly wave: number;
+  readonly state: RolloutState;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface Rollout {
+  readonly id: string;
+  readonly name: string;
+  readonly artifactId: string;
+  readonly target: RolloutTarget;
+  readonly strategy: RolloutStrategy;
+  readonly gates: RolloutGates;
+  readonly window: MaintenanceWindow | null;
+  readonly maxRetries: number;
+  readonly state: RolloutState;
+  /** Why it is paused, aborted or completed. */
+  readonly reason: string | null;
+  /** Index of the wave being updated. */
+  readonly currentWave: number;
+  readonly waveCount: number;
+  readonly history: RolloutEvent[];
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** Per device: pending until notified, then the device's own states. */
+export type DeviceJobState = 'pending' | 'notified' | OtaState;
+
+export interface RolloutDevice {
+  readonly rolloutId: string;
+  readonly deviceId: string;
+  readonly wave: number;
+  readonly state: DeviceJobState;
+  /** The current attempt's job id; null while pending for the first time. */
+  readonly jobId: string | null;
+  readonly attempts: number;
+  readonly fromVersion: string | null;
+  readonly reason: string | null;
+  readonly notifiedAt: number | null;
+  readonly updatedAt: number;
+}
+
+export interface WaveCounts {
+  readonly wave: number;
+  readonly byState: Readonly<Record<string, number>>;
+}
+
+export interface RolloutRepository {
+  insert(r: Rollout, devices: readonly RolloutDevice[]): Promise<void>;
+  get(id: string): Promise<Rollout | undefined>;
+  /** Newest first. */
+  list(limit: number, state?: RolloutState): Promise<Rollout[]>;
+  /** Writes the rollout only if its stored updatedAt is still `expectUpdatedAt`. */
+  update(r: Rollout, expectUpdatedAt: number): Promise<boolean>;
+  counts(rolloutId: string): Promise<WaveCounts[]>;
+  devices(rolloutId: string, filter: { wave?: number; states?: readonly DeviceJobState[]; limit: number }): Promise<RolloutDevice[]>;
+  deviceByJob(jobId: string): Promise<RolloutDevice | undefined>;
+  /** Moves a device's job only from one of `from` (with the same job id); false when it had moved on. */
+  updateDevice(d: RolloutDevice, from: readonly DeviceJobState[], fromJobId: string | null): Promise<boolean>;
+  /** Devices in a non-terminal state whose last change is at or before `before`. */
+  stale(rolloutId: string, before: number, limit: number): Promise<RolloutDevice[]>;
+  /** The live job of a device for an artifact (a device may download only then). */
+  activeJob(deviceId: string, artifactId: string): Promise<RolloutDevice | undefined>;
+}

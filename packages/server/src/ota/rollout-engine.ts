@@ -1,0 +1,126 @@
+import type { Clock, IdGen, Logger } from '@bulwark/core';
+import { type OtaJob, deviceTopics } from '@bulwark/protocol';
+import type { HealthRepository } from '../health/index.js';
+import type { FirmwareArtifact, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from './ota.js';
+import { type HealthSample, failedGate, inWindow, waveTally } from './rollout-planner.js';
+
+/** How the platform reaches a device (the MQTT gateway); false when it is not connected here. */
+export interface OtaLink {
+  isConnected(deviceId: string): boolean;
+  publish(deviceId: string, topic: string, message: object): Promise<boolean>;
+}
+
+export interface EngineDeps {
+  readonly repo: RolloutRepository;
+  readonly health: HealthRepository;
+  readonly link: OtaLink;
+  readonly clock: Clock;
+  readonly ids: IdGen;
+  readonly log: Logger;
+  readonly deviceTimeoutMs: number;
+  /** Called when a rollout stops or finishes on its own (for the audit log). */
+  readonly onStop?: (r: Rollout) => void;
+}
+
+/** What one pass over a running rollout sees and changes. */
+export interface TickContext {
+  rollout: Rollout;
+  readonly artifact: FirmwareArtifact;
+  readonly now: number;
+  counts: WaveCounts[];
+}
+
+type Phase = (c: TickContext, d: EngineDeps) => Promise<void>;
+
+const NOTIFY_BATCH = 500;
+
+/** Moves the rollout to `state` with a reason in its history. */
+export async function moveRollout(d: EngineDeps, r: Rollout, state: RolloutState, reason: string, actor: string, currentWave = r.currentWave): Promise<Rollout> {
+  const at = Math.max(d.clock.now(), r.updatedAt + 1);
+  const next: Rollout = { ...r, state, reason: state === 'running' ? null : reason, currentWave, updatedAt: at, history: [...r.history, { at, wave: currentWave, state, actor, reason }] };
+  if (!(await d.repo.update(next, r.updatedAt))) {
+    const fresh = await d.repo.get(r.id);
+    if (!fresh) throw new Error(`rollout ${r.id} vanished`);
+    return fresh;
+  }
+  if (actor === 'system' && (state === 'paused' || state === 'aborted' || state === 'completed')) d.onStop?.(next);
+  return next;
+}
+
+/** A device that said nothing for deviceTimeoutMs during an update: a failed attempt. */
+const expireStale: Phase = async (c, d) => {
+  for (const dev of await d.repo.stale(c.rollout.id, c.now - d.deviceTimeoutMs, NOTIFY_BATCH)) {
+    const retry = dev.attempts <= c.rollout.maxRetries;
+    await d.repo.updateDevice({ ...dev, state: retry ? 'pending' : 'failed', jobId: retry ? null : dev.jobId, reason: 'timeout', updatedAt: c.now }, [dev.state], dev.jobId);
+  }
+  c.counts = await d.repo.counts(c.rollout.id);
+};
+
+async function sample(d: EngineDeps, devices: readonly RolloutDevice[]): Promise<HealthSample> {
+  let loops = 0;
+  let crashes = 0;
+  let seen = 0;
+  for (const dev of devices) {
+    const [latest] = await d.health.history(dev.deviceId, 1);
+    if (!latest) continue;
+    seen += 1;
+    if (latest.report.restartLoop) loops += 1;
+    crashes += latest.report.crashCount ?? 0;
+  }
+  return { devices: seen, restartLoops: loops, meanCrashes: seen === 0 ? 0 : crashes / seen };
+}
+
+/** Gates of the current wave; a failing one pauses or aborts the rollout. A wave an operator resumed is not judged again. */
+const judgeGates: Phase = async (c, d) => {
+  const r = c.rollout;
+  if (r.history.some((e) => e.state === 'running' && e.actor !== 'system' && e.wave === r.currentWave && e.reason.startsWith('resumed'))) return;
+  const g = r.gates;
+  const wantsHealth = g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined;
+  const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['committed'], limit: 200 })) : undefined;
+  const rest = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['pending'], limit: 200 })) : undefined;
+  const failed = failedGate(g, waveTally(c.counts, r.currentWave), updated, rest);
+  if (failed === undefined) return;
+  d.log.warn({ rolloutId: r.id, wave: r.currentWave, gate: failed }, `rollout gate failed: ${g.onFailure}`);
+  c.rollout = await moveRollout(d, r, g.onFailure === 'abort' ? 'aborted' : 'paused', `wave ${r.currentWave + 1}: ${failed}`, 'system');
+};
+
+/** A finished wave whose gates held opens the next one; after the last, the rollout is complete. */
+const advanceWave: Phase = async (c, d) => {
+  const r = c.rollout;
+  const t = waveTally(c.counts, r.currentWave);
+  if (t.finished < t.total) return;
+  if (r.currentWave + 1 < r.waveCount) {
+    c.rollout = await moveRollout(d, r, 'running', `wave ${r.currentWave + 2} of ${r.waveCount} started`, 'system', r.currentWave + 1);
+  } else {
+    const all = c.counts.reduce((a, w) => a + (w.byState.committed ?? 0), 0);
+    c.rollout = await moveRollout(d, r, 'completed', `all ${r.waveCount} waves finished; ${all} devices committed`, 'system');
+  }
+};
+
+/** Sends the job to connected devices of the current wave still pending, inside the maintenance window. */
+const notifyWave: Phase = async (c, d) => {
+  const r = c.rollout;
+  if (!inWindow(r.window, c.now)) return;
+  const pending = await d.repo.devices(r.id, { wave: r.currentWave, states: ['pending'], limit: NOTIFY_BATCH });
+  for (const dev of pending) {
+    if (!d.link.isConnected(dev.deviceId)) continue;
+    const jobId = d.ids.next('job');
+    const next: RolloutDevice = { ...dev, state: 'notified', jobId, attempts: dev.attempts + 1, notifiedAt: c.now, updatedAt: c.now };
+    if (!(await d.repo.updateDevice(next, ['pending'], dev.jobId))) continue;
+    const job: OtaJob = {
+      jobId, rolloutId: r.id, artifactId: c.artifact.id, url: `/v1/firmware/${c.artifact.id}`, manifest: c.artifact.manifest, issuedAt: c.now, attempt: next.attempts,
+    };
+    if (!(await d.link.publish(dev.deviceId, deviceTopics(dev.deviceId).otaJob, job))) d.log.warn({ deviceId: dev.deviceId, jobId }, 'could not send the OTA job; the device timeout will retry it');
+  }
+};
+
+/** One pass, phase by phase; a phase that stops the rollout ends the pass. Later waves are only ever reached through advanceWave. */
+export const PHASES: readonly (readonly [string, Phase])[] = [['expireStale', expireStale], ['judgeGates', judgeGates], ['advanceWave', advanceWave], ['notifyWave', notifyWave]];
+
+export async function runPhases(c: TickContext, d: EngineDeps): Promise<Rollout> {
+  for (const [, phase] of PHASES) {
+    if (c.rollout.state !== 'running') break;
+    await phase(c, d);
+  }
+  return c.rollout;
+}
