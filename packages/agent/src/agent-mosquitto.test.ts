@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import mqtt from 'mqtt';
 import type { CommandResult, TelemetryEnvelope, TwinReported } from '@bulwark/protocol';
-import { agentDir, startAgent, until } from './testing/platform.js';
+import { agentDir, startAgent } from './testing/agents.js';
+import { until } from './testing/until.js';
 import { issue, startMosquitto } from './testing/mosquitto.js';
 
 it('interop: telemetry, commands and twin work against Mosquitto with TLS client certificates (only the contract, no Bulwark server)', async (t) => {

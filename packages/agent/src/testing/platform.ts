@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type TestServer, startTestServer } from '../../../server/src/testing/harness.js';
-import { type Agent, type AgentDeps, createAgent } from '../agent.js';
+import { agentDir } from './agents.js';
 import type { AgentConfigInput } from '../config.js';
 
 /** Test-only: the real platform on port 0 with a registered schema, and agent configs for it. */
@@ -70,31 +67,5 @@ export async function agentConfig(t: TestContext, p: Platform, id: string, extra
   return out as unknown as AgentConfigInput;
 }
 
-/** Polls `fn` every 50 ms until it returns true, or fails after `timeoutMs` with `what`. */
-export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const closers = new Map<string, () => Promise<void>>();
-
-/** A data directory removed after the test, once the agent using it (if any) is closed. */
-export function agentDir(t: TestContext, id: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `bulwark-agent-${id}-`));
-  t.after(async () => {
-    await closers.get(dir)?.();
-    closers.delete(dir);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
-
-/** Creates an agent that is closed after the test (before its directory is removed). */
-export async function startAgent(config: AgentConfigInput, deps: AgentDeps = {}): Promise<Agent> {
-  const agent = await createAgent(config, deps);
-  closers.set(config.dataDir, () => agent.close());
-  return agent;
-}
+export { until } from './until.js';
+export { agentDir, startAgent } from './agents.js';
