@@ -1,4 +1,54 @@
+import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import { type Session, onSignOut, resume, signOut } from './api';
+import { href, useRoute } from './router';
+import { Audit } from './pages/audit';
+import { DeadLetters } from './pages/dead-letters';
+import { Device } from './pages/device';
+import { Devices } from './pages/devices';
+import { Overview } from './pages/overview';
+import { Rollouts } from './pages/rollouts';
+import { Schemas } from './pages/schemas';
+import { SignIn } from './pages/sign-in';
+import './styles.css';
+
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts']] as const;
+
+function App() {
+  const [session, setSession] = useState<Session | undefined>();
+  const [resuming, setResuming] = useState(true);
+  const route = useRoute();
+  useEffect(() => {
+    void resume().then((s) => {
+      setSession(s);
+      setResuming(false);
+    });
+    return onSignOut(() => setSession(undefined));
+  }, []);
+  if (resuming) return <p className="muted">Loading…</p>;
+  if (!session) return <SignIn onSignedIn={setSession} />;
+  const [page = '', id] = route.path;
+  const readOnly = !session.scopes.includes('*') && !session.scopes.some((s) => s.endsWith(':write'));
+  return (
+    <>
+      <header>
+        <span className="brand">Bulwark</span>
+        <nav>{NAV.map(([p, label]) => <a key={p} href={href(...(p ? [p] : []))} className={page === p ? 'active' : ''}>{label}</a>)}</nav>
+        <span className="who" data-testid="who">{session.principal.name} ({session.principal.role ?? 'service'}){readOnly ? ' · read-only' : ''}</span>
+        <button type="button" onClick={signOut} data-testid="sign-out">Sign out</button>
+      </header>
+      <main data-page={page || 'fleet'}>
+        {page === '' ? <Overview /> : null}
+        {page === 'devices' && id ? <Device key={id} id={id} session={session} /> : null}
+        {page === 'devices' && !id ? <Devices params={route.params} /> : null}
+        {page === 'schemas' ? <Schemas /> : null}
+        {page === 'dead-letters' ? <DeadLetters params={route.params} session={session} /> : null}
+        {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}
+        {page === 'rollouts' ? <Rollouts /> : null}
+      </main>
+    </>
+  );
+}
 
 const root = document.getElementById('root');
-if (root) createRoot(root).render(<p>Bulwark dashboard</p>);
+if (root) createRoot(root).render(<StrictMode><App /></StrictMode>);

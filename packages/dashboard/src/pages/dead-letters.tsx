@@ -1,0 +1,59 @@
+import { Fragment, useState } from 'react';
+import { type Session, api, can, q } from '../api';
+import { go, href } from '../router';
+import { DEAD_LETTER_REASONS, type DeadLetter } from '../types';
+import { ActionButton, Empty, ErrorBox, fmtTime, useLoad } from '../ui';
+
+export function DeadLetters({ params, session }: { params: URLSearchParams; session: Session }) {
+  const reason = params.get('reason') ?? '';
+  const device = params.get('device') ?? '';
+  const list = useLoad(() => api<DeadLetter[]>('GET', `/api/v1/dead-letters${q({ reason, device, limit: 200 })}`), [reason, device]);
+  const [open, setOpen] = useState<string | undefined>();
+  const [result, setResult] = useState<Record<string, string>>({});
+  const mayReplay = can(session, 'telemetry:write');
+  const filter = (next: Record<string, string>) => go(`/dead-letters${q({ reason, device, ...next })}`);
+
+  return (
+    <section>
+      <h2>Dead letters</h2>
+      <p className="muted">Messages the pipeline refused, newest first, with the exact reason. Fix the cause (for example register the schema), then replay.</p>
+      <div className="filters">
+        <select aria-label="reason" value={reason} onChange={(e) => filter({ reason: e.target.value })} data-testid="reason-filter">
+          <option value="">any reason</option>
+          {DEAD_LETTER_REASONS.map((r) => <option key={r} value={r}>{r}</option>)}
+        </select>
+        <input aria-label="device" placeholder="device id" defaultValue={device} onKeyDown={(e) => { if (e.key === 'Enter') filter({ device: e.currentTarget.value }); }} />
+      </div>
+      <ErrorBox error={list.error} />
+      {list.data && list.data.length === 0 ? <Empty title={reason || device ? 'No dead letters match.' : 'No dead letters: every message was accepted.'} /> : null}
+      {list.data && list.data.length > 0 ? (
+        <table className="list" data-testid="dead-letters">
+          <thead><tr><th>received</th><th>device</th><th>reason</th><th>schema</th><th>replayed</th><th /></tr></thead>
+          <tbody>{list.data.map((l) => (
+            <Fragment key={l.id}>
+              <tr data-testid={`dl-${l.id}`}>
+                <td>{fmtTime(l.receivedAt)}</td><td><a href={href('devices', l.deviceId)}>{l.deviceId}</a></td>
+                <td><span className="pill bad">{l.reason}</span></td><td>{l.schemaId ?? '—'}</td>
+                <td data-testid="replay-result">{result[l.id] ?? (l.replayedAt ? `${l.replayResult ?? ''} ${fmtTime(l.replayedAt)}` : '')}</td>
+                <td className="actions">
+                  <button type="button" onClick={() => setOpen(open === l.id ? undefined : l.id)}>{open === l.id ? 'close' : 'inspect'}</button>
+                  {mayReplay ? <ActionButton label="Replay" testId="replay" run={async () => {
+                    const r = await api<{ status: string; reason?: string }>('POST', `/api/v1/dead-letters/${l.id}/replay`);
+                    setResult((old) => ({ ...old, [l.id]: r.reason ? `${r.status}: ${r.reason}` : r.status }));
+                  }} /> : null}
+                </td>
+              </tr>
+              {open === l.id ? (
+                <tr className="detail"><td colSpan={6}>
+                  <p>transport {l.transport}, topic <code>{l.topic ?? '—'}</code>, message id {l.msgId ?? '—'}</p>
+                  {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> {p.message ?? JSON.stringify(p)}</li>)}</ul> : null}
+                  <pre className="json">{l.payload}</pre>
+                </td></tr>
+              ) : null}
+            </Fragment>
+          ))}</tbody>
+        </table>
+      ) : null}
+    </section>
+  );
+}

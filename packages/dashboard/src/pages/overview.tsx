@@ -1,0 +1,159 @@
+import { useEffect, useState } from 'react';
+import type { AlignedData } from 'uplot';
+import { api, metricsText, q } from '../api';
+import { TimeChart } from '../chart';
+import { href } from '../router';
+import type { DeadLetter, Device, Twin } from '../types';
+import { Empty, ErrorBox, Stat, ago, useLoad } from '../ui';
+
+const OFFLINE_TOO_LONG_MS = 60 * 60 * 1000;
+const SCAN_LIMIT = 10_000;
+const SAMPLE_MS = 3000;
+
+interface Fleet {
+  byState: Record<string, number>;
+  scanned: number;
+  truncated: boolean;
+  online: number;
+  firmware: [string, number][];
+  offlineTooLong: Device[];
+}
+
+async function loadFleet(): Promise<Fleet> {
+  const { byState } = await api<{ byState: Record<string, number> }>('GET', '/api/v1/devices/stats');
+  let after: string | undefined;
+  let scanned = 0;
+  let online = 0;
+  const firmware = new Map<string, number>();
+  const offlineTooLong: Device[] = [];
+  const now = Date.now();
+  for (;;) {
+    const page = await api<Device[]>('GET', `/api/v1/devices${q({ limit: 1000, after })}`);
+    for (const d of page) {
+      scanned++;
+      if (d.connectivity.online) online++;
+      const fw = d.firmwareVersion ?? 'unknown';
+      firmware.set(fw, (firmware.get(fw) ?? 0) + 1);
+      if (d.state === 'active' && !d.connectivity.online && d.connectivity.lastSeenAt !== null && now - d.connectivity.lastSeenAt > OFFLINE_TOO_LONG_MS) offlineTooLong.push(d);
+    }
+    if (page.length < 1000 || scanned >= SCAN_LIMIT) break;
+    after = page[page.length - 1]?.id;
+  }
+  const total = Object.values(byState).reduce((a, b) => a + b, 0);
+  return { byState, scanned, truncated: scanned < total, online, firmware: [...firmware].sort((a, b) => b[1] - a[1]), offlineTooLong };
+}
+
+/** Sums every sample of a Prometheus counter family (all label sets). */
+function counter(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) sum += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+  }
+  return sum;
+}
+
+function useRates(): { data: AlignedData; error: unknown } {
+  const [data, setData] = useState<AlignedData>([[], [], []]);
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    let last: { t: number; ingest: number; dead: number } | undefined;
+    const xs: number[] = [];
+    const ingest: number[] = [];
+    const dead: number[] = [];
+    const sample = async () => {
+      try {
+        const text = await metricsText();
+        const now = { t: Date.now() / 1000, ingest: counter(text, 'bulwark_ingest_messages_total'), dead: counter(text, 'bulwark_ingest_dead_letters_total') };
+        if (last) {
+          const dt = now.t - last.t;
+          xs.push(now.t);
+          ingest.push(Math.max(0, (now.ingest - last.ingest) / dt));
+          dead.push(Math.max(0, (now.dead - last.dead) / dt));
+          if (xs.length > 200) [xs, ingest, dead].forEach((a) => a.shift());
+          setData([[...xs], [...ingest], [...dead]]);
+        }
+        last = now;
+        setError(undefined);
+      } catch (err) {
+        setError(err);
+      }
+    };
+    void sample();
+    const timer = setInterval(() => void sample(), SAMPLE_MS);
+    return () => clearInterval(timer);
+  }, []);
+  return { data, error };
+}
+
+export function Overview() {
+  const fleet = useLoad(loadFleet, []);
+  const skew = useLoad(() => api<{ deviceId: string; skewMs: number }[]>('GET', '/api/v1/telemetry/clock-skew'), []);
+  const drift = useLoad(() => api<Twin[]>('GET', '/api/v1/twin/drift'), []);
+  const dlq = useLoad(() => api<DeadLetter[]>('GET', '/api/v1/dead-letters?limit=200'), []);
+  const rates = useRates();
+  useEffect(() => {
+    const timer = setInterval(fleet.reload, 5000);
+    return () => clearInterval(timer);
+  }, [fleet.reload]);
+
+  const f = fleet.data;
+  const total = f ? Object.values(f.byState).reduce((a, b) => a + b, 0) : 0;
+  const dlqByDevice = new Map<string, number>();
+  for (const l of dlq.data ?? []) if (Date.now() - l.receivedAt < 3_600_000) dlqByDevice.set(l.deviceId, (dlqByDevice.get(l.deviceId) ?? 0) + 1);
+
+  return (
+    <section>
+      <h2>Fleet</h2>
+      <ErrorBox error={fleet.error} />
+      {f && total === 0 ? (
+        <Empty title="No devices yet">
+          <p>Register and enroll one: <code>npx bulwark devices create sensor-1</code> then <code>npx bulwark devices enroll sensor-1 --out ./sensor-1</code>, and connect it over MQTT with its certificate (see the getting-started guide).</p>
+        </Empty>
+      ) : null}
+      {f ? (
+        <>
+          <div className="stats" data-testid="fleet-stats">
+            <Stat label="devices" value={total} testId="count-total" />
+            <Stat label="online" value={f.online} testId="count-online" tone="good" />
+            <Stat label="offline" value={f.scanned - f.online} testId="count-offline" />
+            {Object.entries(f.byState).sort().map(([state, n]) => <Stat key={state} label={state} value={n} testId={`count-${state}`} />)}
+          </div>
+          {f.truncated ? <p className="muted">Online counts and firmware versions are from the first {f.scanned} devices.</p> : null}
+          <div className="cols">
+            <div>
+              <h3>Firmware versions</h3>
+              <table><tbody>{f.firmware.slice(0, 12).map(([v, n]) => (
+                <tr key={v}><td><a href={`${href('devices')}?firmware=${encodeURIComponent(v)}`}>{v}</a></td><td className="num">{n}</td><td><div className="bar" data-w={Math.round((n / Math.max(1, f.scanned)) * 100)}><progress max={f.scanned} value={n} /></div></td></tr>
+              ))}</tbody></table>
+            </div>
+            <div>
+              <h3>Devices with problems</h3>
+              <ProblemList offline={f.offlineTooLong} skew={skew.data ?? []} drift={drift.data ?? []} dlq={dlqByDevice} />
+              <ErrorBox error={skew.error ?? drift.error ?? dlq.error} />
+            </div>
+          </div>
+        </>
+      ) : fleet.loading ? <p className="muted">Loading…</p> : null}
+      <div className="cols">
+        <TimeChart title="Ingest (messages/s)" series={[{ label: 'messages/s', stroke: '#2a7ae2' }]} data={[rates.data[0], rates.data[1] ?? []]} testId="ingest-chart" />
+        <TimeChart title="Dead letters (/s)" series={[{ label: 'dead letters/s', stroke: '#d9480f' }]} data={[rates.data[0], rates.data[2] ?? []]} testId="dlq-chart" />
+      </div>
+      <ErrorBox error={rates.error} />
+    </section>
+  );
+}
+
+function ProblemList({ offline, skew, drift, dlq }: { offline: Device[]; skew: { deviceId: string; skewMs: number }[]; drift: Twin[]; dlq: Map<string, number> }) {
+  const rows: { id: string; what: string }[] = [
+    ...offline.slice(0, 20).map((d) => ({ id: d.id, what: `offline since ${ago(d.connectivity.lastSeenAt)}` })),
+    ...skew.slice(0, 20).map((s) => ({ id: s.deviceId, what: `clock off by ${(s.skewMs / 1000).toFixed(1)} s` })),
+    ...drift.slice(0, 20).map((t) => ({ id: t.deviceId, what: `configuration drift (desired v${t.desired?.version ?? '?'}, reported v${t.reported?.version ?? '—'})` })),
+    ...[...dlq].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([id, n]) => ({ id, what: `${n} dead letters in the last hour` })),
+  ];
+  if (rows.length === 0) return <p className="muted" data-testid="no-problems">None: no device is offline for over an hour, skewed, drifting or dead-lettering.</p>;
+  return (
+    <ul className="problems" data-testid="problems">
+      {rows.map((r, i) => <li key={`${r.id}-${i}`}><a href={href('devices', r.id)}>{r.id}</a> — {r.what}</li>)}
+    </ul>
+  );
+}

@@ -1,0 +1,88 @@
+export interface Device {
+  readonly id: string;
+  readonly serial: string | null;
+  readonly model: string | null;
+  readonly hardwareRevision: string | null;
+  readonly firmwareVersion: string | null;
+  readonly securityVersion: number | null;
+  readonly owner: string | null;
+  readonly location: string | null;
+  readonly tags: string[];
+  readonly state: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly connectivity: {
+    readonly online: boolean;
+    readonly onlineSince: number | null;
+    readonly lastSeenAt: number | null;
+    readonly connectCount: number;
+    readonly lastDisconnectAt: number | null;
+    readonly lastDisconnectReason: string | null;
+  };
+}
+
+export interface Certificate {
+  readonly serial: string;
+  readonly fingerprint: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly createdAt: number;
+  readonly firstUsedAt: number | null;
+  readonly supersededAt: number | null;
+  readonly revokedAt: number | null;
+  readonly revocationReason: string | null;
+}
+
+export interface Twin {
+  readonly deviceId: string;
+  readonly desired: { version: number; config: Record<string, unknown>; updatedAt: number; updatedBy: string } | null;
+  readonly reported: { version: number; status: string; config: Record<string, unknown>; reason: string | null; receivedAt: number } | null;
+  readonly drifted?: boolean;
+  readonly driftSince?: number | null;
+}
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly transport: string;
+  readonly topic: string | null;
+  readonly receivedAt: number;
+  readonly reason: string;
+  readonly problems: { path?: string; message?: string }[];
+  readonly schemaId: string | null;
+  readonly msgId: string | null;
+  readonly payload: string;
+  readonly replayedAt: number | null;
+  readonly replayResult: string | null;
+}
+
+export interface SchemaVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly document: Record<string, unknown>;
+  readonly createdAt: number;
+  readonly createdBy: string;
+}
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly at?: number;
+  readonly ts?: number;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string | null;
+  readonly result: string;
+  readonly details?: Record<string, unknown> | null;
+}
+
+export interface LiveReading {
+  readonly deviceId: string;
+  readonly msgId: string;
+  readonly schemaId: string;
+  readonly ts: number;
+  readonly receivedAt: number;
+  readonly deviceTs: number | null;
+  readonly data: Record<string, unknown>;
+}
+
+export const DEAD_LETTER_REASONS = ['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation'] as const;

@@ -1,0 +1,97 @@
+import { type ReactNode, useCallback, useEffect, useState } from 'react';
+import { ApiError } from './api';
+
+export const fmtTime = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
+
+export function ago(ms: number | null | undefined): string {
+  if (!ms) return 'never';
+  const s = Math.round((Date.now() - ms) / 1000);
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86_400)} d ago`;
+}
+
+export function ErrorBox({ error }: { error: unknown }) {
+  if (error === undefined || error === null) return null;
+  const e = error instanceof ApiError ? error : undefined;
+  return (
+    <div className="error" role="alert" data-code={e?.code}>
+      <strong>{e ? e.code : 'Error'}</strong>: {error instanceof Error ? error.message : String(error)}
+      {e?.requestId ? <span className="muted"> (request {e.requestId})</span> : null}
+    </div>
+  );
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <p className="empty-title">{title}</p>
+      {children}
+    </div>
+  );
+}
+
+/** Loads with `load` whenever `deps` change; `reload` runs it again. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; loading: boolean; reload: () => void } {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: undefined, loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ data, error: undefined, loading: false }),
+      (error: unknown) => live && setState({ data: undefined, error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
+}
+
+/**
+ * A write action: a button that asks for confirmation (with the consequence spelled out),
+ * then runs, and shows the API's error with its code if it fails.
+ */
+export function ActionButton({ label, confirm, run, danger, testId }: { label: string; confirm?: string; run: () => Promise<unknown>; danger?: boolean; testId?: string }) {
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const go = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await run();
+      setAsking(false);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <span className="action">
+      {asking ? (
+        <span className="confirm" role="dialog">
+          <span>{confirm}</span>
+          <button type="button" className={danger ? 'danger' : ''} disabled={busy} onClick={() => void go()} data-testid={testId ? `${testId}-confirm` : undefined}>Yes, {label.toLowerCase()}</button>
+          <button type="button" onClick={() => setAsking(false)}>Cancel</button>
+        </span>
+      ) : (
+        <button type="button" className={danger ? 'danger' : ''} disabled={busy} data-testid={testId} onClick={() => (confirm ? setAsking(true) : void go())}>{label}</button>
+      )}
+      <ErrorBox error={error} />
+    </span>
+  );
+}
+
+export function Stat({ label, value, testId, tone }: { label: string; value: ReactNode; testId?: string; tone?: 'good' | 'bad' | 'warn' }) {
+  return (
+    <div className={`stat ${tone ?? ''}`}>
+      <div className="stat-value" data-testid={testId}>{value}</div>
+      <div className="stat-label">{label}</div>
+    </div>
+  );
+}
