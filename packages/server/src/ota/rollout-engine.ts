@@ -70,13 +70,15 @@ async function sample(d: EngineDeps, devices: readonly RolloutDevice[]): Promise
   return { devices: seen, restartLoops: loops, meanCrashes: seen === 0 ? 0 : crashes / seen };
 }
 
-/** Gates of the current wave; a failing one pauses or aborts the rollout. A wave an operator resumed is not judged again. */
+/** Gates of the current wave (its updated devices' health against devices not yet updated); a failing one pauses or aborts the rollout. */
 const judgeGates: Phase = async (c, d) => {
   const r = c.rollout;
-  if (r.history.some((e) => e.state === 'running' && e.actor !== 'system' && e.wave === r.currentWave && e.reason.startsWith('resumed'))) return;
+  // An operator who resumed after a gate paused this wave has accepted what the gate saw.
+  const prior = (i: number) => r.history[i - 1];
+  if (r.history.some((e, i) => e.wave === r.currentWave && e.state === 'running' && e.actor !== 'system' && prior(i)?.state === 'paused' && prior(i)?.actor === 'system')) return;
   const g = r.gates;
   const wantsHealth = g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined;
-  const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['committed'], limit: 200 })) : undefined;
+  const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { wave: r.currentWave, states: ['committed'], limit: 200 })) : undefined;
   const rest = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['pending'], limit: 200 })) : undefined;
   const failed = failedGate(g, waveTally(c.counts, r.currentWave), updated, rest);
   if (failed === undefined) return;

@@ -7,7 +7,7 @@ import type { MaintenanceWindow, RolloutGates, RolloutStrategy, WaveCounts } fro
  * Splits the target into waves. The canary set (when given) is wave 0; the rest is ordered
  * by a hash of rollout id and device id (a fair spread that is the same on every node) and cut
  * at each wave's size: percents are cumulative shares of the target, counts are absolute.
- * Devices left after the last wave join it; empty waves are dropped.
+ * Devices the waves leave out form one more, last wave; empty waves are dropped.
  */
 export function planWaves(rolloutId: string, deviceIds: readonly string[], strategy: RolloutStrategy): string[][] {
   const canary = (strategy.canary ?? []).filter((id) => deviceIds.includes(id));
@@ -22,10 +22,8 @@ export function planWaves(rolloutId: string, deviceIds: readonly string[], strat
     waves.push(rest.slice(taken, end));
     taken = end;
   }
-  if (taken < rest.length) {
-    if (waves.length === 0) waves.push([]);
-    (waves[waves.length - 1] as string[]).push(...rest.slice(taken));
-  }
+  // Whatever the waves left out (they stop short of 100 %) follows as a last wave of its own, behind the same gates.
+  if (taken < rest.length) waves.push(rest.slice(taken));
   return waves.filter((w) => w.length > 0);
 }
 

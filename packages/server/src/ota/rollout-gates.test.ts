@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { simFleet } from '../testing/ota-fleet.js';
+import { inWindow, planWaves } from './index.js';
+
+const gates = { minDevices: 5, maxFailurePercent: 20, onFailure: 'pause' as const };
+
+describe('rollout planning', () => {
+  it('puts the canary set first, cuts cumulative percents and absolute counts, and spreads the rest by hash', () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `d${i}`);
+    const waves = planWaves('ro_1', ids, { canary: ['d7', 'd9', 'nope'], waves: [{ count: 5 }, { percent: 50 }, { percent: 100 }] });
+    assert.deepEqual(waves.map((w) => w.length), [2, 5, 44, 49]);
+    assert.deepEqual(waves[0], ['d7', 'd9']);
+    assert.equal(new Set(waves.flat()).size, 100);
+    assert.deepEqual(planWaves('ro_1', ids, { waves: [{ percent: 10 }] }).map((w) => w.length), [10, 90], 'the rest joins the last wave');
+    assert.notDeepEqual(planWaves('ro_2', ids, { waves: [{ count: 5 }] })[0], waves[1], 'another rollout, another spread');
+  });
+
+  it('knows a maintenance window, also one across midnight', () => {
+    const at = (h: number, m = 0) => Date.UTC(2026, 0, 1, h, m);
+    assert.equal(inWindow({ startMinute: 60, endMinute: 300 }, at(2)), true);
+    assert.equal(inWindow({ startMinute: 60, endMinute: 300 }, at(5)), false);
+    assert.equal(inWindow({ startMinute: 22 * 60, endMinute: 120 }, at(23, 30)), true);
+    assert.equal(inWindow({ startMinute: 22 * 60, endMinute: 120 }, at(12)), false);
+    assert.equal(inWindow(null, at(12)), true);
+  });
+});
+
+describe('rollout gates and controls', () => {
+  it('pauses when updated devices fall into restart loops while the rest do not, and a resumed wave is not judged again', async (t) => {
+    const fleet = await simFleet(t, 40);
+    const { rollouts, store, clock } = fleet;
+    for (let i = 0; i < 40; i += 1) {
+      const deviceId = `dev-${String(i).padStart(4, '0')}`;
+      await store.health.insert({ deviceId, receivedAt: clock.now(), report: { ts: clock.now(), boot: 'a', uptimeS: 500, restartLoop: false, crashCount: 0 } }, 10);
+    }
+    const r = await rollouts.create({ name: 'h', artifactId: fleet.artifact.id, target: { model: 'gw-1' }, strategy: { waves: [{ count: 10 }, { percent: 100 }] }, gates: { ...gates, maxRestartLoopExcessPercent: 10 } }, 'usr_ops');
+    const firstWave = new Set((await rollouts.devices(r.id, { wave: 0, limit: 100 })).map((d) => d.deviceId));
+    // Half of the first wave comes back from the update in a restart loop.
+    fleet.onCommit = async (deviceId) => {
+      const loop = firstWave.has(deviceId) && Number(deviceId.slice(-1)) % 2 === 0;
+      await store.health.insert({ deviceId, receivedAt: clock.now(), report: { ts: clock.now(), boot: 'b', uptimeS: 5, restartLoop: loop, crashCount: loop ? 9 : 0 } }, 10);
+    };
+    await fleet.drain();
+    await rollouts.idle();
+    assert.equal((await rollouts.devices(r.id, { states: ['committed'], limit: 100 })).length, 10);
+    // The health gate held the rollout in wave 1: wave 2 never started.
+    let view = await rollouts.view(r.id);
+    assert.equal(view.state, 'paused');
+    assert.equal(view.currentWave, 0);
+    assert.match(view.reason ?? '', /health gate: \d+\.\d % of updated devices are in a restart loop against 0\.0 %/);
+    assert.equal(await fleet.drain(), 0);
+
+    view = await rollouts.control(r.id, 'resume', 'loops explained: watchdog misconfigured on the bench units', 'usr_ops');
+    assert.equal(view.state, 'running');
+    assert.equal(view.currentWave, 1, 'the operator accepted wave 1; wave 2 starts');
+    await fleet.settle();
+    view = await rollouts.view(r.id);
+    assert.equal(view.state, 'completed');
+    assert.equal(view.totals.committed, 40);
+    assert.deepEqual(view.history.map((e) => [e.state, e.actor]), [['running', 'usr_ops'], ['paused', 'system'], ['running', 'usr_ops'], ['running', 'system'], ['completed', 'system']]);
+  });
+
+  it('pauses, resumes and aborts by hand with a reason, retries a silent device after the timeout, and notifies only inside the maintenance window', async (t) => {
+    const fleet = await simFleet(t, 30, { start: Date.UTC(2026, 5, 1, 12) });
+    const { rollouts, clock } = fleet;
+    fleet.silent.add('dev-0003');
+    fleet.offline.add('dev-0004');
+    const r = await rollouts.create({
+      name: 'w', artifactId: fleet.artifact.id, target: { deviceIds: Array.from({ length: 30 }, (_, i) => `dev-${String(i).padStart(4, '0')}`) },
+      strategy: { canary: ['dev-0003', 'dev-0004', 'dev-0005'], waves: [{ percent: 100 }] }, gates: { ...gates, maxFailures: 0 }, window: { startMinute: 120, endMinute: 240 }, maxRetries: 1,
+    }, 'usr_ops');
+    assert.equal(fleet.notified.size, 0, 'outside the window nobody is told');
+    clock.set(Date.UTC(2026, 5, 2, 2, 30));
+    await rollouts.tick();
+    assert.deepEqual([...fleet.notified.keys()].sort(), ['dev-0003', 'dev-0005'], 'the connected canaries');
+    await fleet.drain();
+    await rollouts.idle();
+    fleet.offline.delete('dev-0004');
+
+    let view = await rollouts.control(r.id, 'pause', 'waiting for the field team', 'usr_ops');
+    assert.deepEqual([view.state, view.reason], ['paused', 'waiting for the field team']);
+    await rollouts.tick();
+    assert.equal(await fleet.drain(), 0, 'paused: nobody is told');
+    await assert.rejects(rollouts.control(r.id, 'pause', 'again', 'usr_ops'), (e: Error & { code?: string }) => e.code === 'BULWARK_ERR_ROLLOUT_STATE');
+    await rollouts.control(r.id, 'resume', 'field team ready', 'usr_ops');
+    assert.ok(fleet.notified.has('dev-0004'), 'back online, it gets its job');
+    await fleet.drain();
+
+    clock.advance(600_001);
+    await rollouts.tick();
+    assert.equal(fleet.notified.get('dev-0003')?.length, 2, 'silent past ota.deviceTimeoutMs: retried with a new job');
+    assert.notEqual(fleet.notified.get('dev-0003')?.[1]?.jobId, fleet.notified.get('dev-0003')?.[0]?.jobId);
+    assert.equal(fleet.notified.get('dev-0003')?.[1]?.attempt, 2);
+    clock.advance(600_001);
+    await rollouts.tick();
+    view = await rollouts.view(r.id);
+    assert.equal(view.state, 'paused', 'retries spent: the failure gate (maxFailures 0) holds the canary wave');
+    assert.match(view.reason ?? '', /wave 1: failure gate: 1 devices failed/);
+    assert.equal((await rollouts.devices(r.id, { states: ['failed'], limit: 10 }))[0]?.reason, 'timeout');
+
+    view = await rollouts.control(r.id, 'abort', 'canary device lost', 'usr_ops');
+    assert.deepEqual([view.state, view.reason], ['aborted', 'canary device lost']);
+    await rollouts.tick();
+    assert.equal(fleet.notified.size, 3, 'only the canaries were ever told');
+  });
+
+  it('refuses a rollout of expired firmware and a target with no eligible device', async (t) => {
+    const fleet = await simFleet(t, 3);
+    await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'nobody' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
+      (e: Error & { code?: string }) => e.code === 'BULWARK_ERR_BAD_REQUEST');
+    fleet.clock.advance(31 * 86_400_000);
+    await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
+      (e: Error & { code?: string; details?: { reason?: string } }) => e.code === 'BULWARK_ERR_FIRMWARE_REFUSED' && e.details?.reason === 'expired');
+  });
+});

@@ -1,0 +1,116 @@
+import { type TestContext } from 'node:test';
+import { ManualClock, SequentialIds } from '@bulwark/core';
+import { type OtaJob, type OtaStatus, verifyFirmware } from '@bulwark/protocol';
+import pino from 'pino';
+import { MemoryBus } from '../bus/index.js';
+import { ArtifactStore, FirmwareService, type FirmwareArtifact, RolloutService } from '../ota/index.js';
+import { RegistryService } from '../registry/index.js';
+import { type Store, openStore } from '../store/index.js';
+import { type FirmwareKit, firmwareKit } from './firmware.js';
+import { tempDir } from './harness.js';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+/**
+ * Test-only: the OTA context over a real SQLite file with a fleet of simulated devices that
+ * answer jobs through the public status handler. Each device verifies the job's manifest with
+ * the protocol's verifier against its pinned root, as the agent will, then reports its way to
+ * committed, or fails where the test says so.
+ */
+export interface SimFleet {
+  readonly store: Store;
+  readonly clock: ManualClock;
+  readonly registry: RegistryService;
+  readonly firmware: FirmwareService;
+  readonly rollouts: RolloutService;
+  readonly kit: FirmwareKit;
+  readonly artifact: FirmwareArtifact;
+  /** Every job sent, by device, in order. */
+  readonly notified: Map<string, OtaJob[]>;
+  /** Devices whose update fails (reason, and the state it fails in). */
+  readonly failing: Map<string, { state: 'failed' | 'rolled-back'; reason: string }>;
+  /** Devices that receive jobs but never answer. */
+  readonly silent: Set<string>;
+  readonly offline: Set<string>;
+  /** Runs just before a device reports committed (e.g. to store the health it reports after the update). */
+  onCommit: (deviceId: string) => Promise<void>;
+  /** Answers every job waiting; resolves with how many there were. */
+  drain(): Promise<number>;
+  /** Ticks and drains until nothing is left to answer. */
+  settle(): Promise<void>;
+}
+
+export async function simFleet(t: TestContext, size: number, options: { start?: number } = {}): Promise<SimFleet> {
+  const dir = tempDir(t, 'bulwark-ota-');
+  const clock = new ManualClock(options.start ?? Date.UTC(2026, 5, 1, 12));
+  const store = await openStore({ engine: 'sqlite', location: `${dir}/bulwark.db` }, clock);
+  t.after(() => store.close());
+  const log = pino({ level: 'silent' });
+  const ids = new SequentialIds();
+  const bus = new MemoryBus(log);
+  const registry = new RegistryService(store.devices, clock, bus);
+  await registry.createMany(Array.from({ length: size }, (_, i) => ({ id: `dev-${String(i).padStart(4, '0')}`, model: 'gw-1', hardwareRevision: 'C', firmwareVersion: '1.0.0', securityVersion: 4, tags: ['fleet'] })));
+  for (let i = 0; i < size; i += 1) await registry.markProvisioned(`dev-${String(i).padStart(4, '0')}`);
+  const kit = firmwareKit(dir, clock.now());
+  const firmware = new FirmwareService(store.firmware, new ArtifactStore(dir), { rootKeysFile: kit.rootFile, artifactMaxBytes: 1 << 20, minSecurityVersion: 0 }, { clock, ids, log });
+  const image = randomBytes(4096);
+  const registered = await firmware.register(kit.release(image), 'usr_test');
+  const artifact = await firmware.receiveImage(registered.id, Readable.from([image]));
+  const root = firmware.rootKeys();
+
+  const notified = new Map<string, OtaJob[]>();
+  const failing = new Map<string, { state: 'failed' | 'rolled-back'; reason: string }>();
+  const silent = new Set<string>();
+  const offline = new Set<string>();
+  const queue: [string, OtaJob][] = [];
+  const rollouts = new RolloutService(store.rollouts, firmware, registry, { deviceTimeoutMs: 600_000, defaultMaxRetries: 1 }, {
+    clock, ids, log, health: store.health,
+    link: {
+      isConnected: (id) => !offline.has(id),
+      publish: async (id, _topic, message) => {
+        const job = message as OtaJob;
+        notified.set(id, [...(notified.get(id) ?? []), job]);
+        queue.push([id, job]);
+        return true;
+      },
+    },
+  });
+
+  const answer = async (id: string, job: OtaJob) => {
+    if (silent.has(id)) return;
+    const status = (state: OtaStatus['state'], extra: Partial<OtaStatus> = {}) => rollouts.onStatus(id, { jobId: job.jobId, state, ts: clock.now(), ...extra });
+    const device = await registry.get(id);
+    const verdict = verifyFirmware(job.manifest, { root, now: clock.now(), minSecurityVersion: device.securityVersion ?? 0, installedVersion: device.firmwareVersion ?? '0.0.0', device });
+    await status('queued');
+    if (!verdict.ok) return void (await status('failed', { reason: verdict.reason }));
+    await status('downloading', { bytes: 0 });
+    await status('verifying');
+    const fails = failing.get(id);
+    if (fails?.state === 'failed') return void (await status('failed', { reason: fails.reason }));
+    await status('installing');
+    await status('rebooting');
+    await status('verifying-health');
+    if (fails) return void (await status('rolled-back', { reason: fails.reason, firmware: { version: '1.0.0' } }));
+    await fleet.onCommit(id);
+    await status('committed', { firmware: { version: verdict.release.version, securityVersion: verdict.release.securityVersion } });
+  };
+  const drain = async () => {
+    const jobs = queue.splice(0);
+    for (const [id, job] of jobs) await answer(id, job);
+    return jobs.length;
+  };
+  const fleet: SimFleet = {
+    onCommit: async () => undefined,
+    store, clock, registry, firmware, rollouts, kit, artifact, notified, failing, silent, offline, drain,
+    async settle() {
+      for (let round = 0; round < 1000; round += 1) {
+        await rollouts.tick();
+        await rollouts.idle();
+        if ((await drain()) === 0) return;
+        await rollouts.idle();
+      }
+      throw new Error('the fleet did not settle');
+    },
+  };
+  return fleet;
+}
