@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { type RefObject, useEffect, useRef, useState } from 'react';
 import type uPlot from 'uplot';
 import { api, streamTicket } from '../api';
 import { usePlot } from '../chart';
@@ -21,10 +21,10 @@ async function unitsOf(schemaId: string): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(props).flatMap(([k, v]) => (v['x-unit'] ? [[k, v['x-unit']]] : [])));
 }
 
-function FieldChart({ field, unit, register, color }: { field: string; unit: string | undefined; register: (field: string, plot: uPlot | null) => void; color: string }) {
+function FieldChart({ field, unit, register, color }: { field: string; unit: string | undefined; register: (field: string, plot: RefObject<uPlot | null> | null) => void; color: string }) {
   const { host, plot } = usePlot(unit ? `${field} (${unit})` : field, [{ label: field, stroke: color }], 160);
   useEffect(() => {
-    register(field, plot.current);
+    register(field, plot);
     return () => register(field, null);
   }, [field, plot, register]);
   return <div className="chart" ref={host} data-testid={`live-chart-${field}`} />;
@@ -43,13 +43,14 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
   const [status, setStatus] = useState('connecting');
   const [error, setError] = useState<unknown>();
   const [dropped, setDropped] = useState(0);
-  const plots = useRef(new Map<string, uPlot>());
+  // The chart of each field, by ref: a chart is made anew when its title changes (units arrive).
+  const plots = useRef(new Map<string, RefObject<uPlot | null>>());
   const buffers = useRef<{ xs: number[]; ys: Map<string, (number | null)[]> }>({ xs: [], ys: new Map() });
   const latencies = useRef<number[]>([]);
   const count = useRef(0);
   const [points, setPoints] = useState(0);
 
-  const register = useRef((field: string, plot: uPlot | null) => {
+  const register = useRef((field: string, plot: RefObject<uPlot | null> | null) => {
     if (plot) plots.current.set(field, plot);
     else plots.current.delete(field);
   }).current;
@@ -96,7 +97,12 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
         for (const arr of b.ys.values()) arr.shift();
       }
       if (newField) setFields([...b.ys.keys()]);
-      for (const [k, plot] of plots.current) plot.setData([b.xs, b.ys.get(k) ?? []]);
+      for (const [k, plot] of plots.current) {
+        const p = plot.current;
+        if (!p) continue;
+        p.setData([b.xs, b.ys.get(k) ?? []]);
+        p.root.dataset.points = String(b.xs.length);
+      }
       count.current++;
       setLatest(r);
       if (!knownSchemas.has(r.schemaId)) {
@@ -104,7 +110,7 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
         unitsOf(r.schemaId).then((u) => setUnits((old) => ({ ...old, ...u })), () => undefined);
       }
       // Only points that were drawn count: a field's chart appears one render after its first value.
-      if (r.deviceTs !== null && numeric.every(([k]) => plots.current.has(k))) pendingTs.push(r.deviceTs);
+      if (r.deviceTs !== null && numeric.every(([k]) => plots.current.get(k)?.current)) pendingTs.push(r.deviceTs);
       if (frame === 0) frame = requestAnimationFrame(measure);
     };
 

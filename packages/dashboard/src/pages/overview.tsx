@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { AlignedData } from 'uplot';
-import { api, metricsText, q } from '../api';
+import { ApiError, api, metricsText, onSignOut, q } from '../api';
 import { TimeChart } from '../chart';
 import { href } from '../router';
 import type { DeadLetter, Device, Twin } from '../types';
@@ -52,38 +52,58 @@ function counter(text: string, name: string): number {
   return sum;
 }
 
-function useRates(): { data: AlignedData; error: unknown } {
-  const [data, setData] = useState<AlignedData>([[], [], []]);
-  const [error, setError] = useState<unknown>();
-  useEffect(() => {
-    let last: { t: number; ingest: number; dead: number } | undefined;
-    const xs: number[] = [];
-    const ingest: number[] = [];
-    const dead: number[] = [];
-    const sample = async () => {
-      try {
-        const text = await metricsText();
-        const now = { t: Date.now() / 1000, ingest: counter(text, 'bulwark_ingest_messages_total'), dead: counter(text, 'bulwark_ingest_dead_letters_total') };
-        if (last) {
-          const dt = now.t - last.t;
-          xs.push(now.t);
-          ingest.push(Math.max(0, (now.ingest - last.ingest) / dt));
-          dead.push(Math.max(0, (now.dead - last.dead) / dt));
-          if (xs.length > 200) [xs, ingest, dead].forEach((a) => a.shift());
-          setData([[...xs], [...ingest], [...dead]]);
-        }
-        last = now;
-        setError(undefined);
-      } catch (err) {
-        setError(err);
-      }
-    };
-    void sample();
-    const timer = setInterval(() => void sample(), SAMPLE_MS);
-    return () => clearInterval(timer);
-  }, []);
-  return { data, error };
+/**
+ * Ingest and dead-letter rates, sampled from /metrics every few seconds for as long as the
+ * tab is signed in (not only while this page is open), so coming back shows the recent past.
+ */
+const rates = { xs: [] as number[], ingest: [] as number[], dead: [] as number[], error: undefined as unknown, last: undefined as { t: number; ingest: number; dead: number } | undefined, timer: undefined as ReturnType<typeof setInterval> | undefined };
+const rateListeners = new Set<() => void>();
+
+async function sampleRates(): Promise<void> {
+  try {
+    const text = await metricsText();
+    const now = { t: Date.now() / 1000, ingest: counter(text, 'bulwark_ingest_messages_total'), dead: counter(text, 'bulwark_ingest_dead_letters_total') };
+    const last = rates.last;
+    if (last) {
+      const dt = now.t - last.t;
+      rates.xs.push(now.t);
+      rates.ingest.push(Math.max(0, (now.ingest - last.ingest) / dt));
+      rates.dead.push(Math.max(0, (now.dead - last.dead) / dt));
+      if (rates.xs.length > 300) [rates.xs, rates.ingest, rates.dead].forEach((a) => a.shift());
+    }
+    rates.last = now;
+    rates.error = undefined;
+  } catch (err) {
+    rates.error = err;
+    if (err instanceof ApiError && err.status === 401) stopRates();
+  }
+  for (const fn of rateListeners) fn();
 }
+
+function stopRates(): void {
+  if (rates.timer) clearInterval(rates.timer);
+  Object.assign(rates, { xs: [], ingest: [], dead: [], last: undefined, timer: undefined });
+}
+
+function useRates(): { data: AlignedData; error: unknown } {
+  const snapshot = (): { data: AlignedData; error: unknown } => ({ data: [[...rates.xs], [...rates.ingest], [...rates.dead]], error: rates.error });
+  const [state, setState] = useState(snapshot);
+  useEffect(() => {
+    const on = () => setState(snapshot());
+    rateListeners.add(on);
+    if (!rates.timer) {
+      void sampleRates();
+      setTimeout(() => void sampleRates(), 1000);
+      rates.timer = setInterval(() => void sampleRates(), SAMPLE_MS);
+    }
+    return () => {
+      rateListeners.delete(on);
+    };
+  }, []);
+  return state;
+}
+
+onSignOut(stopRates);
 
 export function Overview() {
   const fleet = useLoad(loadFleet, []);
