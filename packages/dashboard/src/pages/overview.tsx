@@ -9,6 +9,8 @@ import { Empty, ErrorBox, Stat, ago, useLoad } from '../ui';
 const OFFLINE_TOO_LONG_MS = 60 * 60 * 1000;
 const SCAN_LIMIT = 10_000;
 const SAMPLE_MS = 3000;
+/** Health is per device: the overview checks the first this many online devices for restart loops. */
+const RESTART_CHECKS = 50;
 
 interface Fleet {
   byState: Record<string, number>;
@@ -17,6 +19,8 @@ interface Fleet {
   online: number;
   firmware: [string, number][];
   offlineTooLong: Device[];
+  /** Online devices whose health is checked for restart loops (at most RESTART_CHECKS). */
+  onlineIds: string[];
 }
 
 async function loadFleet(): Promise<Fleet> {
@@ -26,12 +30,13 @@ async function loadFleet(): Promise<Fleet> {
   let online = 0;
   const firmware = new Map<string, number>();
   const offlineTooLong: Device[] = [];
+  const onlineIds: string[] = [];
   const now = Date.now();
   for (;;) {
     const page = await api<Device[]>('GET', `/api/v1/devices${q({ limit: 1000, after })}`);
     for (const d of page) {
       scanned++;
-      if (d.connectivity.online) online++;
+      if (d.connectivity.online && ++online <= RESTART_CHECKS) onlineIds.push(d.id);
       const fw = d.firmwareVersion ?? 'unknown';
       firmware.set(fw, (firmware.get(fw) ?? 0) + 1);
       if (d.state === 'active' && !d.connectivity.online && d.connectivity.lastSeenAt !== null && now - d.connectivity.lastSeenAt > OFFLINE_TOO_LONG_MS) offlineTooLong.push(d);
@@ -40,7 +45,7 @@ async function loadFleet(): Promise<Fleet> {
     after = page[page.length - 1]?.id;
   }
   const total = Object.values(byState).reduce((a, b) => a + b, 0);
-  return { byState, scanned, truncated: scanned < total, online, firmware: [...firmware].sort((a, b) => b[1] - a[1]), offlineTooLong };
+  return { byState, scanned, truncated: scanned < total, online, firmware: [...firmware].sort((a, b) => b[1] - a[1]), offlineTooLong, onlineIds };
 }
 
 /** Sums every sample of a Prometheus counter family (all label sets). */
@@ -111,6 +116,12 @@ export function Overview() {
   const drift = useLoad(() => api<Twin[]>('GET', '/api/v1/twin/drift'), []);
   const dlq = useLoad(() => api<DeadLetter[]>('GET', '/api/v1/dead-letters?limit=200'), []);
   const rates = useRates();
+  const onlineKey = fleet.data?.onlineIds.join(',') ?? '';
+  const restarts = useLoad(async () => {
+    const ids = onlineKey ? onlineKey.split(',') : [];
+    const checked = await Promise.all(ids.map((id) => api<{ restartLoop: boolean }>('GET', `/api/v1/devices/${encodeURIComponent(id)}/health`).then((h) => (h.restartLoop ? id : undefined), () => undefined)));
+    return checked.filter((id): id is string => id !== undefined);
+  }, [onlineKey]);
   useEffect(() => {
     const timer = setInterval(fleet.reload, 5000);
     return () => clearInterval(timer);
@@ -148,7 +159,7 @@ export function Overview() {
             </div>
             <div>
               <h3>Devices with problems</h3>
-              <ProblemList offline={f.offlineTooLong} skew={skew.data ?? []} drift={drift.data ?? []} dlq={dlqByDevice} />
+              <ProblemList offline={f.offlineTooLong} skew={skew.data ?? []} drift={drift.data ?? []} dlq={dlqByDevice} restarts={restarts.data ?? []} />
               <ErrorBox error={skew.error ?? drift.error ?? dlq.error} />
             </div>
           </div>
@@ -163,14 +174,15 @@ export function Overview() {
   );
 }
 
-function ProblemList({ offline, skew, drift, dlq }: { offline: Device[]; skew: { deviceId: string; skewMs: number }[]; drift: Twin[]; dlq: Map<string, number> }) {
+function ProblemList({ offline, skew, drift, dlq, restarts }: { offline: Device[]; skew: { deviceId: string; skewMs: number }[]; drift: Twin[]; dlq: Map<string, number>; restarts: string[] }) {
   const rows: { id: string; what: string }[] = [
     ...offline.slice(0, 20).map((d) => ({ id: d.id, what: `offline since ${ago(d.connectivity.lastSeenAt)}` })),
     ...skew.slice(0, 20).map((s) => ({ id: s.deviceId, what: `clock off by ${(s.skewMs / 1000).toFixed(1)} s` })),
     ...drift.slice(0, 20).map((t) => ({ id: t.deviceId, what: `configuration drift (desired v${t.desired?.version ?? '?'}, reported v${t.reported?.version ?? '—'})` })),
+    ...restarts.map((id) => ({ id, what: 'restart loop (health reports)' })),
     ...[...dlq].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([id, n]) => ({ id, what: `${n} dead letters in the last hour` })),
   ];
-  if (rows.length === 0) return <p className="muted" data-testid="no-problems">None: no device is offline for over an hour, skewed, drifting or dead-lettering.</p>;
+  if (rows.length === 0) return <p className="muted" data-testid="no-problems">None: no device is offline for over an hour, skewed, drifting, restarting in a loop or dead-lettering.</p>;
   return (
     <ul className="problems" data-testid="problems">
       {rows.map((r, i) => <li key={`${r.id}-${i}`}><a href={href('devices', r.id)}>{r.id}</a> — {r.what}</li>)}
