@@ -17,6 +17,8 @@ export type Query = Readonly<Record<string, string | number | boolean | undefine
 export interface RequestOptions {
   readonly token?: string;
   readonly body?: unknown;
+  /** Bytes sent as application/octet-stream instead of a JSON body (firmware images). */
+  readonly raw?: Uint8Array<ArrayBuffer>;
   readonly query?: Query;
 }
 
@@ -48,10 +50,13 @@ export async function send<T>(baseUrl: string, method: string, path: string, opt
   for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) target.searchParams.set(k, String(v));
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  let body: string | undefined;
+  let body: string | Uint8Array<ArrayBuffer> | undefined;
   if (options.body !== undefined) {
     body = JSON.stringify(options.body);
     headers['content-type'] = 'application/json';
+  } else if (options.raw !== undefined) {
+    body = options.raw;
+    headers['content-type'] = 'application/octet-stream';
   }
   let res: Response;
   try {

@@ -7,6 +7,8 @@ import { addCertCommands, addPkiCommands } from './commands/certs.js';
 import { addDeviceCommands } from './commands/devices.js';
 import { addDeviceOpsCommands } from './commands/device-ops.js';
 import { addEnrollCommand } from './commands/enroll.js';
+import { addFirmwareCommands } from './commands/firmware.js';
+import { addRolloutCommands } from './commands/rollout.js';
 import { addKeyCommands } from './commands/keys.js';
 import { addStartCommand } from './commands/start.js';
 import { addUserCommands } from './commands/users.js';
@@ -40,6 +42,8 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addCertCommands(program, env);
   addPkiCommands(program, env);
   addAuditCommands(program, env);
+  addFirmwareCommands(program, env);
+  addRolloutCommands(program, env);
   return program;
 }
 
