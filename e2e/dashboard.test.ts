@@ -28,10 +28,20 @@ describe('dashboard in a browser', () => {
   it('signs in, watches the fleet and a device live, measures publish→screen latency, replays a dead letter, revokes the device', { timeout: 90_000 }, async (t) => {
     const context = await openBrowser(t);
     if (!context) return;
-    const s = await startTestServer(t, { config: LIMITS });
+    const s = await startTestServer(t, { config: { ...LIMITS, twin: { driftThresholdMs: 1000 } } });
     const admin = await s.tokenFor(s.adminKey);
     assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
     const device = await enrollDevice(s, admin, 'sensor-1', { model: 'env-sensor', firmwareVersion: '1.4.2', tags: ['roof'] });
+
+    // A device with problems, connected before anyone looks: in a restart loop, and drifting.
+    const troubled = await enrollDevice(s, admin, 'sensor-0', { model: 'env-sensor', firmwareVersion: '1.3.9' });
+    const troubledClient = await connectDevice(s, troubled);
+    t.after(() => troubledClient.end(true));
+    const send = (topic: string, body: unknown) => new Promise<void>((resolve, reject) => troubledClient.publish(topic, JSON.stringify(body), { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+    await send('devices/sensor-0/health', { ts: Date.now(), boot: 'b9', uptimeS: 4, restartReason: 'watchdog', recentRestarts: 7, restartLoop: true });
+    assert.equal((await s.api('PUT', '/api/v1/devices/sensor-0/twin/desired', { token: admin, body: { config: { rateS: 5, mode: 'eco' } } })).status, 200);
+    await send('devices/sensor-0/twin/reported', { version: 1, status: 'applied', config: { rateS: 60, mode: 'eco' }, ts: Date.now() });
+    await waitFor(async () => (await s.api('GET', '/api/v1/devices/sensor-0/health', { token: admin })).body.restartLoop === true);
 
     const page = await context.newPage();
     const problems = watchedPage(page);
@@ -49,17 +59,24 @@ describe('dashboard in a browser', () => {
 
     // Fleet counts change when the device connects.
     await page.waitForSelector('[data-testid=count-online]');
-    assert.equal(await text(page, 'count-online'), '0');
+    assert.equal(await text(page, 'count-online'), '1');
     assert.equal(await text(page, 'count-provisioned'), '1');
     const client = await connectDevice(s, device);
     t.after(() => client.end(true));
-    await page.waitForFunction(() => document.querySelector('[data-testid=count-online]')?.textContent === '1', null, { timeout: 15_000 });
-    assert.equal(await text(page, 'count-active'), '1');
+    await page.waitForFunction(() => document.querySelector('[data-testid=count-online]')?.textContent === '2', null, { timeout: 15_000 });
+    assert.equal(await text(page, 'count-active'), '2');
+    // The drift threshold (1 s) has passed by now: both problems are listed, with links.
+    await page.waitForFunction(() => /restart loop/.test(document.querySelector('[data-testid=problems]')?.textContent ?? '') && /configuration drift/.test(document.querySelector('[data-testid=problems]')?.textContent ?? ''), null, { timeout: 15_000 });
     await shot(page, '02-fleet');
+    await page.click('[data-testid=problems] a:has-text("sensor-0")');
+    await page.waitForSelector('[data-testid=drifted]');
+    await page.waitForSelector('[data-testid=restart-loop]');
+    assert.deepEqual(await page.locator('table.twin tr.differs td:first-child').allInnerTexts(), ['rateS'], 'only the key that differs is highlighted');
+    await shot(page, '03-device-problems');
 
     await page.click('header a:has-text("Devices")');
     await page.waitForSelector('[data-testid=devices-table]');
-    await shot(page, '03-devices');
+    await shot(page, '03-devices-list');
     await page.click('[data-testid=devices-table] a:has-text("sensor-1")');
     await page.waitForFunction(() => document.querySelector('[data-testid=live-status]')?.textContent === 'live', null, { timeout: 10_000 });
 

@@ -48,7 +48,7 @@ export interface DeadLetter {
   readonly topic: string | null;
   readonly receivedAt: number;
   readonly reason: string;
-  readonly problems: { path?: string; message?: string }[];
+  readonly problems: { path?: string; message?: string; expected?: string; got?: string }[];
   readonly schemaId: string | null;
   readonly msgId: string | null;
   readonly payload: string;

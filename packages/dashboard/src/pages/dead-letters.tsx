@@ -46,7 +46,7 @@ export function DeadLetters({ params, session }: { params: URLSearchParams; sess
               {open === l.id ? (
                 <tr className="detail"><td colSpan={6}>
                   <p>transport {l.transport}, topic <code>{l.topic ?? '—'}</code>, message id {l.msgId ?? '—'}</p>
-                  {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> {p.message ?? JSON.stringify(p)}</li>)}</ul> : null}
+                  {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> {p.message ?? `expected ${p.expected ?? '?'}, got ${p.got ?? '?'}`}</li>)}</ul> : null}
                   <pre className="json">{l.payload}</pre>
                 </td></tr>
               ) : null}

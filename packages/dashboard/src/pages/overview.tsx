@@ -10,7 +10,10 @@ const OFFLINE_TOO_LONG_MS = 60 * 60 * 1000;
 const SCAN_LIMIT = 10_000;
 const SAMPLE_MS = 3000;
 /** Health is per device: the overview checks the first this many online devices for restart loops. */
-const RESTART_CHECKS = 50;
+const RESTART_CHECKS = 20;
+const REFRESH_MS = 5000;
+/** Restart loops are re-checked this often (one request per checked device). */
+const RESTART_REFRESH_MS = 30_000;
 
 interface Fleet {
   byState: Record<string, number>;
@@ -117,15 +120,21 @@ export function Overview() {
   const dlq = useLoad(() => api<DeadLetter[]>('GET', '/api/v1/dead-letters?limit=200'), []);
   const rates = useRates();
   const onlineKey = fleet.data?.onlineIds.join(',') ?? '';
+  const [slowTick, setSlowTick] = useState(0);
   const restarts = useLoad(async () => {
     const ids = onlineKey ? onlineKey.split(',') : [];
     const checked = await Promise.all(ids.map((id) => api<{ restartLoop: boolean }>('GET', `/api/v1/devices/${encodeURIComponent(id)}/health`).then((h) => (h.restartLoop ? id : undefined), () => undefined)));
     return checked.filter((id): id is string => id !== undefined);
-  }, [onlineKey]);
+  }, [onlineKey, slowTick]);
+  const reloads = [fleet.reload, skew.reload, drift.reload, dlq.reload];
   useEffect(() => {
-    const timer = setInterval(fleet.reload, 5000);
-    return () => clearInterval(timer);
-  }, [fleet.reload]);
+    const timer = setInterval(() => reloads.forEach((r) => r()), REFRESH_MS);
+    const slow = setInterval(() => setSlowTick((n) => n + 1), RESTART_REFRESH_MS);
+    return () => {
+      clearInterval(timer);
+      clearInterval(slow);
+    };
+  }, reloads);
 
   const f = fleet.data;
   const total = f ? Object.values(f.byState).reduce((a, b) => a + b, 0) : 0;
