@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock, PlatformError } from '@bulwark/core';
+import WebSocket from 'ws';
 import { startTestServer } from '../testing/harness.js';
 import { STREAM_TICKET_TTL_MS, StreamTickets } from './stream-tickets.js';
 
@@ -85,10 +86,29 @@ describe('stream tickets', () => {
     const both = await s.api('GET', `${LIVE}?ticket=x`, { token: admin });
     assert.equal(both.status, 400);
 
+    // The WebSocket stream takes a ticket the same way (the guard runs before the upgrade).
+    const wsTicket = (await s.api('POST', '/api/v1/auth/stream-ticket', { token: admin })).body.ticket as string;
+    const wsUrl = `${s.url.replace(/^http/, 'ws')}/api/v1/telemetry/ws?ticket=`;
+    const hello = await new Promise<unknown>((resolve, reject) => {
+      const ws = new WebSocket(wsUrl + wsTicket);
+      ws.once('message', (m) => {
+        ws.close();
+        resolve(JSON.parse(String(m)));
+      });
+      ws.once('error', reject);
+    });
+    assert.deepEqual(hello, { ready: true });
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(wsUrl + wsTicket);
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => resolve(101));
+    });
+    assert.equal(refused, 401, 'a spent ticket does not open a second socket');
+
     const audit = await s.api('GET', '/api/v1/audit?limit=50', { token: admin });
     assert.equal(audit.status, 200, audit.text);
     const issues = (audit.body as { action: string; actor: string; result: string }[]).filter((e) => e.action === 'auth.stream-ticket' && e.result === 'ok');
-    assert.equal(issues.length, 3);
-    assert.equal(issues[0]?.actor, viewer.body.id);
+    assert.equal(issues.length, 4);
+    assert.equal(issues.filter((e) => e.actor === viewer.body.id).length, 2, 'each issue is recorded as its caller');
   });
 });
