@@ -1,5 +1,5 @@
 /**
- * Canonical JSON for signing (docs/decisions/0009-firmware-metadata.md): the bytes a
+ * Canonical JSON for signing (docs/decisions/0011-firmware-metadata.md): the bytes a
  * signature covers are the UTF-8 of this text, so a signer and a verifier that parse and
  * re-serialise the same document always agree on them.
  *

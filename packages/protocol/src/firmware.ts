@@ -7,7 +7,7 @@
  *                                        hardware, size, sha256, expires)
  *
  * Signatures are Ed25519 over the UTF-8 of canonicalJson(signed) (see canonical-json.ts
- * and docs/decisions/0009-firmware-metadata.md). A key's id is the SHA-256 of its raw 32-byte
+ * and docs/decisions/0011-firmware-metadata.md). A key's id is the SHA-256 of its raw 32-byte
  * public key, in hex, so no signer can claim another key's id.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';

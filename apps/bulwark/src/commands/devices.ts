@@ -40,15 +40,16 @@ export function addDeviceCommands(program: Command, env: Env): Command {
     .option('--model <model>', 'only this model')
     .option('--tag <tag>', 'only devices with this tag')
     .option('--firmware <version>', 'only devices running this firmware version')
+    .option('--security-below <n>', 'only devices whose security version is below this (or unknown): the ones a fix has not reached', positiveInt(2_147_483_647))
     .addOption(new Option('--online', 'only connected devices').conflicts('offline'))
     .option('--offline', 'only devices not connected')
     .option('--limit <n>', `at most this many devices (default 100; with --all, the page size, default ${PAGE})`, positiveInt(PAGE))
     .option('--all', 'follow the pages to the end')
     .option('--json', 'print a JSON array')
-    .action(async (opts: { state?: string; model?: string; tag?: string; firmware?: string; online?: boolean; offline?: boolean; limit?: number; all?: boolean; json?: boolean }) => {
+    .action(async (opts: { state?: string; model?: string; tag?: string; firmware?: string; securityBelow?: number; online?: boolean; offline?: boolean; limit?: number; all?: boolean; json?: boolean }) => {
       const session = openSession(env);
       const limit = opts.limit ?? (opts.all ? PAGE : 100);
-      const query = { state: opts.state, model: opts.model, tag: opts.tag, firmware: opts.firmware, online: opts.online ? true : opts.offline ? false : undefined, limit };
+      const query = { state: opts.state, model: opts.model, tag: opts.tag, firmware: opts.firmware, securityBelow: opts.securityBelow, online: opts.online ? true : opts.offline ? false : undefined, limit };
       const list: Device[] = [];
       let after: string | undefined;
       for (;;) {

@@ -25,7 +25,7 @@ function readJson<T>(path: string, what: string): T {
   try {
     return JSON.parse(readFileSync(resolve(path), 'utf8')) as T;
   } catch (err) {
-    throw new CliError('BULWARK_CLI_FILE', `cannot read ${what} ${path}: ${(err as Error).message}`, EXIT.usage);
+    throw new CliError('BULWARK_CLI_FILE', `cannot read ${what} ${path}: ${(err as Error).message}`);
   }
 }
 
@@ -33,7 +33,7 @@ function readFile(path: string, what: string): Buffer {
   try {
     return readFileSync(resolve(path));
   } catch (err) {
-    throw new CliError('BULWARK_CLI_FILE', `cannot read ${what} ${path}: ${(err as Error).message}`, EXIT.usage);
+    throw new CliError('BULWARK_CLI_FILE', `cannot read ${what} ${path}: ${(err as Error).message}`);
   }
 }
 
