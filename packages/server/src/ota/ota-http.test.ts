@@ -102,6 +102,7 @@ describe('firmware download and device status', () => {
     const before = await bytesServed(s);
     const rest = await deviceGet(s, d, job.url, { range: `bytes=${cut.body.length}-` });
     assert.equal(rest.status, 206);
+    assert.equal(rest.headers.etag, `"${sha256(image)}"`);
     assert.equal(rest.headers['content-range'], `bytes ${cut.body.length}-${image.length - 1}/${image.length}`);
     assert.equal(sha256(Buffer.concat([cut.body, rest.body])), sha256(image));
     assert.equal((await bytesServed(s)) - before, image.length - cut.body.length, 'the resumed request sent only the missing bytes');
@@ -111,6 +112,8 @@ describe('firmware download and device status', () => {
     for (const state of ['downloading', 'verifying', 'installing', 'rebooting', 'verifying-health']) await send(c, 'devices/gw-7/ota/status', { jobId: job.jobId, state, ts: Date.now() });
     await send(c, 'devices/gw-7/ota/status', { jobId: job.jobId, state: 'committed', ts: Date.now(), firmware: { version: '2.0.0', securityVersion: 5 } });
     await send(c, 'devices/gw-7/ota/status', { jobId: 'job_forged', state: 'committed', ts: Date.now() });
+    await send(c, 'devices/gw-7/ota/status', { jobId: job.jobId, state: 'exploded', ts: Date.now() });
+    await send(c, 'devices/gw-7/ota/status', { jobId: job.jobId, state: 'downloading', ts: Date.now() });
     await s.server.ota.rollouts.idle();
     const device = (await s.api('GET', '/api/v1/devices/gw-7', { token: admin })).body;
     assert.deepEqual([device.firmwareVersion, device.securityVersion], ['2.0.0', 5]);
@@ -119,6 +122,9 @@ describe('firmware download and device status', () => {
     const rollout = (await s.api('GET', `/api/v1/rollouts/${created.body.id as string}`, { token: admin })).body;
     assert.equal(rollout.state, 'completed');
     assert.equal(rollout.totals.committed, 1);
-    assert.match((await s.api('GET', '/metrics')).text, /bulwark_device_messages_total\{kind="ota_status",result="unknown_job"\} 1/);
+    const metrics = (await s.api('GET', '/metrics')).text;
+    for (const [result, n] of [['unknown_job', 1], ['invalid', 1], ['late', 1], ['committed', 1], ['downloading', 1]] as const) {
+      assert.match(metrics, new RegExp(`bulwark_device_messages_total\\{kind="ota_status",result="${result}"\\} ${n}`), result);
+    }
   });
 });

@@ -226,10 +226,10 @@ export class RolloutService {
   }
 
   /** The image a device may download: only while it has a live job for that artifact. */
-  async download(deviceId: string, artifactId: string): Promise<{ path: string; size: number } | undefined> {
+  async download(deviceId: string, artifactId: string): Promise<{ path: string; size: number; sha256: string } | undefined> {
     if (!(await this.repo.activeJob(deviceId, artifactId))) return undefined;
     const a = await this.firmware.get(artifactId);
-    return a.state === 'published' ? { path: this.firmware.imagePath(a), size: a.size } : undefined;
+    return a.state === 'published' ? { path: this.firmware.imagePath(a), size: a.size, sha256: a.sha256 } : undefined;
   }
 }
 

@@ -121,7 +121,7 @@ export class DeviceHttpsGateway {
       this.#firmwareMetrics.requests.inc({ result: 'refused' });
       throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no firmware ${artifactId} for this device (it has no update job for it)`);
     }
-    return serveFirmware(req, res, file, undefined, this.#firmwareMetrics);
+    return serveFirmware(req, res, file, this.#firmwareMetrics);
   }
 
   /** The first request on a connection admits the device like an MQTT CONNECT; later ones re-check it. */

@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 
 /** Where a device's firmware lives, if it may fetch it (it has a live update job for it). */
 export interface FirmwareSource {
-  download(deviceId: string, artifactId: string): Promise<{ readonly path: string; readonly size: number } | undefined>;
+  download(deviceId: string, artifactId: string): Promise<{ readonly path: string; readonly size: number; readonly sha256: string } | undefined>;
 }
 
 export const FIRMWARE_PATH = /^\/v1\/firmware\/([A-Za-z0-9_]{1,64})$/;
@@ -36,10 +36,10 @@ export function firmwareMetrics(registry: Registry) {
  * device resumes a cut download where it stopped. A range outside the image gets 416 with
  * `Content-Range: bytes *\/size`. Every byte written is counted.
  */
-export function serveFirmware(req: IncomingMessage, res: ServerResponse, file: { path: string; size: number }, sha256: string | undefined, m: ReturnType<typeof firmwareMetrics>): Promise<number> {
+export function serveFirmware(req: IncomingMessage, res: ServerResponse, file: { path: string; size: number; sha256: string }, m: ReturnType<typeof firmwareMetrics>): Promise<number> {
   const rangeHeader = req.headers.range;
   const range = rangeHeader === undefined ? { start: 0, end: file.size - 1 } : parseRange(rangeHeader, file.size);
-  const common = { 'accept-ranges': 'bytes', 'cache-control': 'no-store', ...(sha256 ? { etag: `"${sha256}"` } : {}) };
+  const common = { 'accept-ranges': 'bytes', 'cache-control': 'no-store', etag: `"${file.sha256}"` };
   if (!range) {
     m.requests.inc({ result: 'unsatisfiable' });
     res.writeHead(416, { ...common, 'content-range': `bytes */${file.size}`, 'content-length': 0 });
