@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type TestServer, startTestServer } from '../packages/server/src/testing/harness.js';
+import { type TestServer, startTestServer, tempDir } from '../packages/server/src/testing/harness.js';
 import { closed, connectDevice, enrollDevice } from '../packages/server/src/testing/devices.js';
 import { schema } from '../packages/server/src/testing/telemetry.js';
+import { firmwareKit, uploadFirmware } from '../packages/server/src/testing/firmware.js';
 import { SCREENSHOTS, openBrowser, shot, signIn, watchedPage } from './support/browser.js';
 
 /**
@@ -131,8 +133,6 @@ describe('dashboard in a browser', () => {
     await page.waitForSelector('[data-testid=verify-result]');
     assert.match(await text(page, 'verify-result'), /verif/i);
     await shot(page, '07-audit');
-    await page.click('header a:has-text("Rollouts")');
-    await shot(page, '08-rollouts');
     await page.click('header a:has-text("Fleet")');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=ingest-chart]')?.getAttribute('data-points')) >= 3);
     await shot(page, '02b-fleet-rates');
@@ -155,31 +155,67 @@ describe('dashboard in a browser', () => {
     console.log(`# screenshots in ${SCREENSHOTS}`);
   });
 
-  it('shows a viewer no write action, and the API refuses the viewer anyway', { timeout: 60_000 }, async (t) => {
+  it('pauses and resumes a rollout with a reason; a viewer sees no write action, and the API refuses the viewer anyway', { timeout: 60_000 }, async (t) => {
     const context = await openBrowser(t);
     if (!context) return;
-    const s = await startTestServer(t, { config: LIMITS });
+    const kit = firmwareKit(tempDir(t));
+    const s = await startTestServer(t, { config: { ...LIMITS, ota: { rootKeysFile: kit.rootFile, tickIntervalMs: 0 } } });
     const admin = await s.tokenFor(s.adminKey);
     await enrollDevice(s, admin, 'sensor-2');
-    await s.api('POST', '/api/v1/schemas', { token: admin, body: schema });
-    const key = await viewerKey(s, admin);
+    for (let i = 1; i <= 3; i++) await enrollDevice(s, admin, `gw-${i}`, { model: 'gw-1', hardwareRevision: 'C', firmwareVersion: '1.0.0' });
+    const image = randomBytes(4096);
+    const fw = await uploadFirmware(s, admin, kit.release(image), image);
+    assert.equal(fw.status, 200, fw.text);
+    const rollout = await s.api('POST', '/api/v1/rollouts', { token: admin, body: { name: 'gw 2.0.0', artifactId: fw.body.id, target: { model: 'gw-1' }, strategy: { waves: [{ count: 1 }, { percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    assert.equal(rollout.status, 201, rollout.text);
+
     const page = await context.newPage();
     const problems = watchedPage(page);
-    await signIn(page, s.url, key);
-    assert.match(await text(page, 'who'), /viewer.*read-only/);
-    await page.goto(`${s.url}/#/devices/sensor-2`);
-    await page.waitForSelector('[data-testid=device-state]');
-    await page.waitForSelector('[data-testid=live-status]');
-    for (const id of ['revoke', 'suspend', 'decommission', 'lifecycle-actions']) assert.equal(await page.locator(`[data-testid=${id}]`).count(), 0, id);
-    assert.equal(await page.locator('button:has-text("Revoke")').count(), 0);
-    await shot(page, '10-viewer-device');
-    await page.goto(`${s.url}/#/dead-letters`);
-    await page.waitForSelector('h2:has-text("Dead letters")');
-    assert.equal(await page.locator('[data-testid=replay]').count(), 0);
+    await signIn(page, s.url, s.adminKey);
+    await page.click('header a:has-text("Rollouts")');
+    await page.waitForSelector('[data-testid=rollouts-table]');
+    await page.click('[data-testid=rollouts-table] a:has-text("gw 2.0.0")');
+    await page.waitForSelector('[data-testid=rollout-state]');
+    assert.equal(await text(page, 'rollout-state'), 'running');
+    await page.click('[data-testid=rollout-pause]');
+    assert.ok(await page.locator('[data-testid=rollout-pause-confirm]').isDisabled(), 'a pause needs a reason');
+    await page.fill('[data-testid=rollout-reason]', 'waiting for the canary report');
+    await page.click('[data-testid=rollout-pause-confirm]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=rollout-state]')?.textContent === 'paused');
+    await page.waitForFunction(() => document.querySelector('[data-testid=rollout-history]')?.textContent?.includes('waiting for the canary report'));
+    await shot(page, '10-rollout-paused');
+    await page.click('[data-testid=rollout-resume]');
+    await page.fill('[data-testid=rollout-reason]', 'canary looks fine');
+    await page.click('[data-testid=rollout-resume-confirm]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=rollout-state]')?.textContent === 'running');
+    const audit = (await s.api('GET', '/api/v1/audit?action=rollout.pause', { token: admin })).body as { details: { reason?: string } }[];
+    assert.equal(audit[0]?.details.reason, 'waiting for the canary report');
+    await page.click('header a:has-text("Rollouts")');
+    await page.waitForSelector('[data-testid=rollouts-table]');
+    await shot(page, '11-rollouts');
+
+    const key = await viewerKey(s, admin);
+    const viewerPage = await context.newPage();
+    const viewerProblems = watchedPage(viewerPage);
+    await signIn(viewerPage, s.url, key);
+    assert.match(await text(viewerPage, 'who'), /viewer.*read-only/);
+    await viewerPage.goto(`${s.url}/#/devices/sensor-2`);
+    await viewerPage.waitForSelector('[data-testid=device-state]');
+    await viewerPage.waitForSelector('[data-testid=live-status]');
+    for (const id of ['revoke', 'suspend', 'decommission', 'lifecycle-actions']) assert.equal(await viewerPage.locator(`[data-testid=${id}]`).count(), 0, id);
+    assert.equal(await viewerPage.locator('button:has-text("Revoke")').count(), 0);
+    await shot(viewerPage, '12-viewer-device');
+    await viewerPage.goto(`${s.url}/#/dead-letters`);
+    await viewerPage.waitForSelector('h2:has-text("Dead letters")');
+    assert.equal(await viewerPage.locator('[data-testid=replay]').count(), 0);
+    await viewerPage.goto(`${s.url}/#/rollouts/${rollout.body.id as string}`);
+    await viewerPage.waitForSelector('[data-testid=rollout-state]');
+    assert.equal(await viewerPage.locator('[data-testid=rollout-actions]').count(), 0);
     const viewer = await s.tokenFor(key);
     assert.equal((await s.api('POST', '/api/v1/devices/sensor-2/revoke', { token: viewer, body: {} })).status, 403);
     assert.equal((await s.api('POST', '/api/v1/devices/sensor-2/suspend', { token: viewer })).status, 403);
-    assert.deepEqual(problems, []);
+    assert.equal((await s.api('POST', `/api/v1/rollouts/${rollout.body.id as string}/pause`, { token: viewer, body: { reason: 'no' } })).status, 403);
+    assert.deepEqual([...problems, ...viewerProblems], []);
   });
 
   it('renders the first screen of the devices page within a second with 10,000 devices in the store', { timeout: 60_000 }, async (t) => {
@@ -199,7 +235,7 @@ describe('dashboard in a browser', () => {
     const firstScreenMs = Date.now() - t0;
     console.log(`# devices page, 10,000 devices in the store: first screen (50 rows) in ${firstScreenMs} ms after navigation`);
     assert.ok(firstScreenMs < 3000, `first screen took ${firstScreenMs} ms (target 1 s)`);
-    await shot(page, '11-devices-10k');
+    await shot(page, '13-devices-10k');
     await page.click('[data-testid=next-page]');
     await page.waitForSelector('[data-testid=devices-table] a:has-text("dev-00050")');
     await page.goto(`${s.url}/#/devices?search=dev-0999`);

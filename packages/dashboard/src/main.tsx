@@ -44,7 +44,7 @@ function App() {
         {page === 'schemas' ? <Schemas /> : null}
         {page === 'dead-letters' ? <DeadLetters params={route.params} session={session} /> : null}
         {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}
-        {page === 'rollouts' ? <Rollouts /> : null}
+        {page === 'rollouts' ? (session.scopes.includes('*') || session.scopes.includes('rollouts:read') ? <Rollouts key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read rollouts (it needs the rollouts:read scope).</p>) : null}
       </main>
     </>
   );

@@ -48,6 +48,7 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
   const buffers = useRef<{ xs: number[]; ys: Map<string, (number | null)[]> }>({ xs: [], ys: new Map() });
   const latencies = useRef<number[]>([]);
   const count = useRef(0);
+  const latestRef = useRef<LiveReading | undefined>(undefined);
   const [points, setPoints] = useState(0);
 
   const register = useRef((field: string, plot: RefObject<uPlot | null> | null) => {
@@ -71,12 +72,14 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
       for (const ts of pendingTs) lat.push(now - ts);
       pendingTs = [];
       if (lat.length > LATENCY_WINDOW) lat.splice(0, lat.length - LATENCY_WINDOW);
-      // React state for the numbers is refreshed at most 4 times a second.
+      // React state (numbers, latest values) is refreshed at most 4 times a second: at stream
+      // speed, only the charts are redrawn.
       uiTimer ??= setTimeout(() => {
         uiTimer = undefined;
         const sorted = [...latencies.current].sort((a, b) => a - b);
         setLatency({ p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length });
         setPoints(count.current);
+        setLatest(latestRef.current);
       }, 250);
     };
 
@@ -104,7 +107,7 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
         p.root.dataset.points = String(b.xs.length);
       }
       count.current++;
-      setLatest(r);
+      latestRef.current = r;
       if (!knownSchemas.has(r.schemaId)) {
         knownSchemas.add(r.schemaId);
         unitsOf(r.schemaId).then((u) => setUnits((old) => ({ ...old, ...u })), () => undefined);
