@@ -39,7 +39,7 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
   const [fields, setFields] = useState<string[]>([]);
   const [latest, setLatest] = useState<LiveReading | undefined>();
   const [units, setUnits] = useState<Record<string, string>>({});
-  const [latency, setLatency] = useState({ p50: NaN, p99: NaN, n: 0 });
+  const [latency, setLatency] = useState({ p50: NaN, p99: NaN, n: 0, ingestP50: NaN, ingestP99: NaN });
   const [status, setStatus] = useState('connecting');
   const [error, setError] = useState<unknown>();
   const [dropped, setDropped] = useState(0);
@@ -47,6 +47,8 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
   const plots = useRef(new Map<string, RefObject<uPlot | null>>());
   const buffers = useRef<{ xs: number[]; ys: Map<string, (number | null)[]> }>({ xs: [], ys: new Map() });
   const latencies = useRef<number[]>([]);
+  /** Device timestamp to the server's receive time, for the same points: the part before the stream. */
+  const ingestLatencies = useRef<number[]>([]);
   const count = useRef(0);
   const latestRef = useRef<LiveReading | undefined>(undefined);
   const [points, setPoints] = useState(0);
@@ -62,6 +64,7 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
     let retry: ReturnType<typeof setTimeout> | undefined;
     const knownSchemas = new Set<string>();
     let pendingTs: number[] = [];
+    let pendingIngest: number[] = [];
     let frame = 0;
     let uiTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -70,14 +73,18 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
       const now = performance.timeOrigin + performance.now();
       const lat = latencies.current;
       for (const ts of pendingTs) lat.push(now - ts);
+      ingestLatencies.current.push(...pendingIngest);
       pendingTs = [];
+      pendingIngest = [];
       if (lat.length > LATENCY_WINDOW) lat.splice(0, lat.length - LATENCY_WINDOW);
+      if (ingestLatencies.current.length > LATENCY_WINDOW) ingestLatencies.current.splice(0, ingestLatencies.current.length - LATENCY_WINDOW);
       // React state (numbers, latest values) is refreshed at most 4 times a second: at stream
       // speed, only the charts are redrawn.
       uiTimer ??= setTimeout(() => {
         uiTimer = undefined;
         const sorted = [...latencies.current].sort((a, b) => a - b);
-        setLatency({ p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length });
+        const ingest = [...ingestLatencies.current].sort((a, b) => a - b);
+        setLatency({ p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length, ingestP50: percentile(ingest, 50), ingestP99: percentile(ingest, 99) });
         setPoints(count.current);
         setLatest(latestRef.current);
       }, 250);
@@ -113,7 +120,10 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
         unitsOf(r.schemaId).then((u) => setUnits((old) => ({ ...old, ...u })), () => undefined);
       }
       // Only points that were drawn count: a field's chart appears one render after its first value.
-      if (r.deviceTs !== null && numeric.every(([k]) => plots.current.get(k)?.current)) pendingTs.push(r.deviceTs);
+      if (r.deviceTs !== null && numeric.every(([k]) => plots.current.get(k)?.current)) {
+        pendingTs.push(r.deviceTs);
+        pendingIngest.push(r.receivedAt - r.deviceTs);
+      }
       if (frame === 0) frame = requestAnimationFrame(measure);
     };
 
@@ -157,8 +167,9 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
         Stream: <span className={`pill ${status}`} data-testid="live-status">{status}</span>{' '}
         <span className="muted">{points} readings received{dropped ? `, ${dropped} dropped by the server (slow reader)` : ''}</span>
       </p>
-      <p id="latency" data-testid="latency" data-p50={latency.p50} data-p99={latency.p99} data-count={latency.n}>
+      <p id="latency" data-testid="latency" data-p50={latency.p50} data-p99={latency.p99} data-count={latency.n} data-ingest-p50={latency.ingestP50} data-ingest-p99={latency.ingestP99}>
         Publish→screen latency (last {latency.n} points, from the device timestamp to the frame that drew it): p50 <strong>{fmt(latency.p50)}</strong>, p99 <strong>{fmt(latency.p99)}</strong>
+        <span className="muted"> (of which publish→received by the server: p50 {fmt(latency.ingestP50)}, p99 {fmt(latency.ingestP99)})</span>
       </p>
       <ErrorBox error={error} />
       {latest ? (
