@@ -96,7 +96,7 @@ export interface InboxServices {
   readonly logs: LogStreams;
   readonly health: HealthService;
   /** Device update reports (issue 6); without it they are counted as unsupported. */
-  readonly ota?: { onStatus(deviceId: string, s: OtaStatus): Promise<string> };
+  readonly ota?: { onStatus(deviceId: string, s: OtaStatus): Promise<string>; redeliver(deviceId: string): Promise<number> };
 }
 
 export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics: Registry }): DeviceInbox {
@@ -145,6 +145,7 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
       const wants = (topic: string) => filters.some((f) => filterMatches(f, root + topic));
       const fail = (what: string) => (err: unknown) => deps.log.error({ err, deviceId }, `could not deliver ${what}`);
       if (wants('twin/desired')) void s.twin.deliver(deviceId).catch(fail('the desired configuration'));
+      if (s.ota && wants('ota/job')) void s.ota.redeliver(deviceId).catch(fail('open update jobs'));
       if (filters.some((f) => filterMatches(f, `${root}commands/x`) || f.startsWith(`${root}commands/`))) {
         void s.commands.deliverOpen(deviceId, (topic) => filters.some((f) => filterMatches(f, topic))).catch(fail('waiting commands'));
       }

@@ -5,6 +5,6 @@ export { RolloutService } from './rollout-service.js';
 export type { NewRollout, RolloutSettings, RolloutView, WaveProgress } from './rollout-service.js';
 export type { OtaLink } from './rollout-engine.js';
 export { PHASES } from './rollout-engine.js';
-export { inWindow, planWaves } from './rollout-planner.js';
+export { failedGate, inWindow, planWaves } from './rollout-planner.js';
 export { otaRoutes } from './routes.js';
 export type * from './ota.js';

@@ -73,6 +73,20 @@ describe('firmware upload', () => {
   });
 });
 
+describe('firmware upload limits', () => {
+  it('refuses every upload without a root key set, and an image larger than ota.artifactMaxBytes', async (t) => {
+    const dir = tempDir(t);
+    const kit = firmwareKit(dir);
+    const missing = await startTestServer(t, { config: { ota: { rootKeysFile: `${dir}/none.json` } } });
+    const image = randomBytes(2048);
+    const refused = await uploadFirmware(missing, await missing.tokenFor(missing.adminKey), kit.release(image), image);
+    assert.deepEqual([refused.status, refused.body.error.code], [409, 'BULWARK_ERR_OTA_NOT_CONFIGURED']);
+    const small = await startTestServer(t, { config: { ota: { rootKeysFile: kit.rootFile, artifactMaxBytes: 1024 } } });
+    const big = await uploadFirmware(small, await small.tokenFor(small.adminKey), kit.release(image), image);
+    assert.deepEqual([big.status, big.body.error.code], [413, 'BULWARK_ERR_FIRMWARE_TOO_LARGE']);
+  });
+});
+
 describe('firmware download and device status', () => {
   it('resumes a download cut at 50 % with Range over mutual TLS, and a committed device shows the new version', async (t) => {
     const { kit, s, admin } = await otaServer(t);
@@ -94,6 +108,10 @@ describe('firmware download and device status', () => {
     const created = await s.api('POST', '/api/v1/rollouts', { token: admin, body: { name: 'gw 2.0.0', artifactId: fw.body.id, target: { model: 'gw-1' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
     assert.equal(created.status, 201, created.text);
     const job = await jobArrives;
+    const again = nextMessage(c, 'devices/gw-7/ota/job');
+    await c.unsubscribeAsync('devices/gw-7/ota/job');
+    await c.subscribeAsync('devices/gw-7/ota/job', { qos: 1 });
+    assert.equal((await again).jobId, job.jobId, 'an unanswered job is sent again when the device subscribes');
     assert.equal(job.url, `/v1/firmware/${fw.body.id as string}`);
     assert.equal(job.manifest.release.signed.sha256, sha256(image));
 

@@ -59,6 +59,8 @@ export interface RolloutGates {
   readonly maxRestartLoopExcessPercent?: number;
   /** Mean crash count of updated devices over that of the rest (1.5 = 50 % more crashes). */
   readonly maxCrashRatio?: number;
+  /** Mean reconnect count of updated devices over that of the rest. */
+  readonly maxReconnectRatio?: number;
   /** What a failed gate does. */
   readonly onFailure: 'pause' | 'abort';
 }
@@ -137,6 +139,8 @@ export interface RolloutRepository {
   updateDevice(d: RolloutDevice, from: readonly DeviceJobState[], fromJobId: string | null): Promise<boolean>;
   /** Devices in a non-terminal state whose last change is at or before `before`. */
   stale(rolloutId: string, before: number, limit: number): Promise<RolloutDevice[]>;
+  /** Jobs a device was told about and has not finished, newest first. */
+  liveJobs(deviceId: string): Promise<RolloutDevice[]>;
   /** The live job of a device for an artifact (a device may download only then). */
   activeJob(deviceId: string, artifactId: string): Promise<RolloutDevice | undefined>;
 }

@@ -34,6 +34,14 @@ type Phase = (c: TickContext, d: EngineDeps) => Promise<void>;
 
 const NOTIFY_BATCH = 500;
 
+/** The job message of a notified device (the same whenever it is sent again). */
+export function jobMessage(dev: RolloutDevice, artifact: FirmwareArtifact): OtaJob {
+  return {
+    jobId: dev.jobId ?? '', rolloutId: dev.rolloutId, artifactId: artifact.id, url: `/v1/firmware/${artifact.id}`, manifest: artifact.manifest,
+    issuedAt: dev.notifiedAt ?? dev.updatedAt, attempt: dev.attempts,
+  };
+}
+
 /** Moves the rollout to `state` with a reason in its history. */
 export async function moveRollout(d: EngineDeps, r: Rollout, state: RolloutState, reason: string, actor: string, currentWave = r.currentWave): Promise<Rollout> {
   const at = Math.max(d.clock.now(), r.updatedAt + 1);
@@ -59,6 +67,7 @@ const expireStale: Phase = async (c, d) => {
 async function sample(d: EngineDeps, devices: readonly RolloutDevice[]): Promise<HealthSample> {
   let loops = 0;
   let crashes = 0;
+  let reconnects = 0;
   let seen = 0;
   for (const dev of devices) {
     const [latest] = await d.health.history(dev.deviceId, 1);
@@ -66,8 +75,10 @@ async function sample(d: EngineDeps, devices: readonly RolloutDevice[]): Promise
     seen += 1;
     if (latest.report.restartLoop) loops += 1;
     crashes += latest.report.crashCount ?? 0;
+    reconnects += latest.report.reconnects ?? 0;
   }
-  return { devices: seen, restartLoops: loops, meanCrashes: seen === 0 ? 0 : crashes / seen };
+  const mean = (n: number) => (seen === 0 ? 0 : n / seen);
+  return { devices: seen, restartLoops: loops, meanCrashes: mean(crashes), meanReconnects: mean(reconnects) };
 }
 
 /** Gates of the current wave (its updated devices' health against devices not yet updated); a failing one pauses or aborts the rollout. */
@@ -77,7 +88,7 @@ const judgeGates: Phase = async (c, d) => {
   const prior = (i: number) => r.history[i - 1];
   if (r.history.some((e, i) => e.wave === r.currentWave && e.state === 'running' && e.actor !== 'system' && prior(i)?.state === 'paused' && prior(i)?.actor === 'system')) return;
   const g = r.gates;
-  const wantsHealth = g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined;
+  const wantsHealth = g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined || g.maxReconnectRatio !== undefined;
   const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { wave: r.currentWave, states: ['committed'], limit: 200 })) : undefined;
   const rest = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['pending'], limit: 200 })) : undefined;
   const failed = failedGate(g, waveTally(c.counts, r.currentWave), updated, rest);
@@ -109,10 +120,7 @@ const notifyWave: Phase = async (c, d) => {
     const jobId = d.ids.next('job');
     const next: RolloutDevice = { ...dev, state: 'notified', jobId, attempts: dev.attempts + 1, notifiedAt: c.now, updatedAt: c.now };
     if (!(await d.repo.updateDevice(next, ['pending'], dev.jobId))) continue;
-    const job: OtaJob = {
-      jobId, rolloutId: r.id, artifactId: c.artifact.id, url: `/v1/firmware/${c.artifact.id}`, manifest: c.artifact.manifest, issuedAt: c.now, attempt: next.attempts,
-    };
-    if (!(await d.link.publish(dev.deviceId, deviceTopics(dev.deviceId).otaJob, job))) d.log.warn({ deviceId: dev.deviceId, jobId }, 'could not send the OTA job; the device timeout will retry it');
+    if (!(await d.link.publish(dev.deviceId, deviceTopics(dev.deviceId).otaJob, jobMessage(next, c.artifact)))) d.log.warn({ deviceId: dev.deviceId, jobId }, 'could not send the OTA job; the device timeout will retry it');
   }
 };
 

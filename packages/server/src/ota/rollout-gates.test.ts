@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { simFleet } from '../testing/ota-fleet.js';
-import { inWindow, planWaves } from './index.js';
+import { failedGate, inWindow, planWaves } from './index.js';
 
 const gates = { minDevices: 5, maxFailurePercent: 20, onFailure: 'pause' as const };
 
@@ -14,6 +14,20 @@ describe('rollout planning', () => {
     assert.equal(new Set(waves.flat()).size, 100);
     assert.deepEqual(planWaves('ro_1', ids, { waves: [{ percent: 10 }] }).map((w) => w.length), [10, 90], 'the rest joins the last wave');
     assert.notDeepEqual(planWaves('ro_2', ids, { waves: [{ count: 5 }] })[0], waves[1], 'another rollout, another spread');
+  });
+
+  it('judges gates only after the minimum of finished devices, and health against the devices not updated', () => {
+    const g = { minDevices: 10, maxFailurePercent: 10, minSuccessPercent: 95, maxCrashRatio: 2, maxReconnectRatio: 3, onFailure: 'pause' as const };
+    const t = (total: number, committed: number, failed: number) => ({ total, committed, failed, finished: committed + failed });
+    const healthy = { devices: 50, restartLoops: 0, meanCrashes: 0.2, meanReconnects: 1 };
+    assert.equal(failedGate(g, t(100, 3, 3)), undefined, '6 finished: too early to judge');
+    assert.match(failedGate(g, t(100, 8, 2)) ?? '', /failure gate: 2 of 10 finished devices failed \(20\.0 %\)/);
+    assert.equal(failedGate(g, t(100, 50, 5)), undefined);
+    assert.match(failedGate(g, t(20, 18, 2)) ?? '', /success gate: 90\.0 %/);
+    assert.match(failedGate(g, t(100, 20, 0), { ...healthy, meanCrashes: 0.9 }, healthy) ?? '', /crash 0\.90 times/);
+    assert.match(failedGate(g, t(100, 20, 0), { ...healthy, meanReconnects: 4 }, healthy) ?? '', /reconnect 4\.00 times/);
+    assert.equal(failedGate(g, t(100, 20, 0), healthy, healthy), undefined);
+    assert.match(failedGate({ ...g, maxFailures: 0 }, t(100, 1, 1)) ?? '', /1 devices failed, at most 0/, 'a count gate needs no minimum');
   });
 
   it('knows a maintenance window, also one across midnight', () => {

@@ -58,6 +58,7 @@ export interface HealthSample {
   readonly devices: number;
   readonly restartLoops: number;
   readonly meanCrashes: number;
+  readonly meanReconnects: number;
 }
 
 /** The first gate that fails for this wave, as a sentence for the pause/abort reason; undefined when all pass. */
@@ -79,6 +80,9 @@ export function failedGate(g: RolloutGates, t: WaveTally, updated?: HealthSample
     }
     if (g.maxCrashRatio !== undefined && updated.meanCrashes > g.maxCrashRatio * Math.max(rest.meanCrashes, 0.1)) {
       return `health gate: updated devices crash ${updated.meanCrashes.toFixed(2)} times on average against ${rest.meanCrashes.toFixed(2)} for the rest`;
+    }
+    if (g.maxReconnectRatio !== undefined && updated.meanReconnects > g.maxReconnectRatio * Math.max(rest.meanReconnects, 0.1)) {
+      return `health gate: updated devices reconnect ${updated.meanReconnects.toFixed(2)} times on average against ${rest.meanReconnects.toFixed(2)} for the rest`;
     }
   }
   return undefined;

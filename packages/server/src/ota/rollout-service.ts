@@ -1,11 +1,11 @@
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
-import { OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus } from '@bulwark/protocol';
+import { OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
 import type { Device, RegistryService } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import { firmwareRefused } from './firmware-service.js';
 import type { FirmwareArtifact, MaintenanceWindow, Rollout, RolloutDevice, RolloutGates, RolloutRepository, RolloutState, RolloutStrategy, RolloutTarget } from './ota.js';
-import { type EngineDeps, type OtaLink, moveRollout, runPhases } from './rollout-engine.js';
+import { type EngineDeps, type OtaLink, jobMessage, moveRollout, runPhases } from './rollout-engine.js';
 import { planWaves, tally } from './rollout-planner.js';
 
 export interface NewRollout {
@@ -223,6 +223,22 @@ export class RolloutService {
     }
     if (OTA_TERMINAL_STATES.includes(s.state)) this.schedule();
     return retry ? 'retry' : s.state;
+  }
+
+  /**
+   * The device (re)subscribed to its job topic: send again each job it was told about and
+   * has not answered yet (a job sent just before a disconnect is otherwise lost until the
+   * device timeout). The job id is the same, so a device that had it sees a repeat.
+   */
+  async redeliver(deviceId: string): Promise<number> {
+    let sent = 0;
+    for (const dev of await this.repo.liveJobs(deviceId)) {
+      if (dev.state !== 'notified') continue;
+      const r = await this.get(dev.rolloutId);
+      if (r.state === 'aborted') continue;
+      if (await this.deps.link.publish(deviceId, deviceTopics(deviceId).otaJob, jobMessage(dev, await this.firmware.get(r.artifactId)))) sent += 1;
+    }
+    return sent;
   }
 
   /** The image a device may download: only while it has a live job for that artifact. */

@@ -24,7 +24,7 @@ const Strategy = Type.Object({ canary: Type.Optional(Type.Array(DeviceIdText, { 
 const Gates = Type.Object({
   minDevices: Type.Integer({ minimum: 1 }), maxFailures: Type.Optional(Type.Integer({ minimum: 0 })), maxFailurePercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
   minSuccessPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })), maxRestartLoopExcessPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-  maxCrashRatio: Type.Optional(Type.Number({ minimum: 1 })), onFailure: Type.Union([Type.Literal('pause'), Type.Literal('abort')]),
+  maxCrashRatio: Type.Optional(Type.Number({ minimum: 1 })), maxReconnectRatio: Type.Optional(Type.Number({ minimum: 1 })), onFailure: Type.Union([Type.Literal('pause'), Type.Literal('abort')]),
 }, { additionalProperties: false });
 const Window = Type.Object({ startMinute: Type.Integer({ minimum: 0, maximum: 1439 }), endMinute: Type.Integer({ minimum: 0, maximum: 1439 }) }, { additionalProperties: false });
 

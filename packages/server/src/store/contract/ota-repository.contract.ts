@@ -76,12 +76,15 @@ export function describeRolloutRepository(make: MakeStore): void {
       assert.deepEqual(await rollouts.deviceByJob('job_1'), notified);
       assert.equal((await rollouts.activeJob('d0', 'fw_1'))?.jobId, 'job_1');
       assert.equal(await rollouts.activeJob('d1', 'fw_1'), undefined, 'pending: no job yet');
+      assert.deepEqual((await rollouts.liveJobs('d0')).map((d) => d.jobId), ['job_1']);
+      assert.deepEqual(await rollouts.liveJobs('d1'), []);
       assert.deepEqual((await rollouts.stale('ro_1', T0 + 5, 10)).map((d) => d.deviceId), ['d0']);
       assert.deepEqual(await rollouts.stale('ro_1', T0 + 4, 10), []);
       const committed = { ...notified, state: 'committed' as const, updatedAt: T0 + 9 };
       assert.equal(await rollouts.updateDevice(committed, ['notified'], 'job_other'), false, 'another job id');
       assert.equal(await rollouts.updateDevice(committed, ['notified'], 'job_1'), true);
       assert.equal(await rollouts.activeJob('d0', 'fw_1'), undefined, 'a finished job allows no download');
+      assert.deepEqual(await rollouts.liveJobs('d0'), [], 'a finished job is not live');
       assert.deepEqual(await rollouts.stale('ro_1', T0 + 100, 10), [], 'finished devices are never stale');
     });
   });

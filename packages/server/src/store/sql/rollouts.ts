@@ -119,6 +119,13 @@ export class SqlRolloutRepository implements RolloutRepository {
     return rows.map(toDevice);
   }
 
+  async liveJobs(deviceId: string): Promise<RolloutDevice[]> {
+    const rows = await this.db.all<DeviceRow>(
+      `SELECT * FROM rollout_devices WHERE device_id = $1 AND job_id IS NOT NULL AND state NOT IN ${TERMINAL} ORDER BY updated_at DESC LIMIT 10`, [deviceId],
+    );
+    return rows.map(toDevice);
+  }
+
   async activeJob(deviceId: string, artifactId: string): Promise<RolloutDevice | undefined> {
     const row = await this.db.get<DeviceRow>(
       `SELECT d.* FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
