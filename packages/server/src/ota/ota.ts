@@ -36,6 +36,8 @@ export interface RolloutTarget {
   readonly deviceIds?: string[];
   readonly tag?: string;
   readonly model?: string;
+  /** Only devices running this version now (e.g. move 1.4.2 devices first). */
+  readonly firmwareVersion?: string;
 }
 
 /** A wave's size: cumulative percent of the target (1, 10, 50, 100) or an absolute count of devices. */

@@ -119,10 +119,14 @@ describe('rollout gates and controls', () => {
     assert.equal(fleet.notified.size, 3, 'only the canaries were ever told');
   });
 
-  it('refuses a rollout of expired firmware and a target with no eligible device', async (t) => {
+  it('targets devices by their current version, and refuses a rollout of expired firmware or a target with no eligible device', async (t) => {
     const fleet = await simFleet(t, 3);
     await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'nobody' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
       (e: Error & { code?: string }) => e.code === 'BULWARK_ERR_BAD_REQUEST');
+    await fleet.registry.update('dev-0001', { firmwareVersion: '1.1.0' });
+    const byVersion = await fleet.rollouts.create({ name: 'v', artifactId: fleet.artifact.id, target: { tag: 'fleet', firmwareVersion: '1.1.0' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u');
+    assert.deepEqual((await fleet.rollouts.devices(byVersion.id, { limit: 10 })).map((d) => [d.deviceId, d.fromVersion]), [['dev-0001', '1.1.0']]);
+    await fleet.rollouts.control(byVersion.id, 'abort', 'test over', 'u');
     fleet.clock.advance(31 * 86_400_000);
     await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
       (e: Error & { code?: string; details?: { reason?: string } }) => e.code === 'BULWARK_ERR_FIRMWARE_REFUSED' && e.details?.reason === 'expired');

@@ -96,9 +96,9 @@ export class RolloutService {
         candidates.push(d);
       }
     } else {
-      if (target.tag === undefined && target.model === undefined) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'name the target: deviceIds, tag or model');
+      if (target.tag === undefined && target.model === undefined && target.firmwareVersion === undefined) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'name the target: deviceIds, tag, model or firmwareVersion');
       for (let after: string | undefined; ;) {
-        const page = await this.registry.list({ limit: 1000, ...(target.tag ? { tag: target.tag } : {}), ...(target.model ? { model: target.model } : {}), ...(after ? { after } : {}) });
+        const page = await this.registry.list({ limit: 1000, ...(target.tag ? { tag: target.tag } : {}), ...(target.model ? { model: target.model } : {}), ...(target.firmwareVersion ? { firmwareVersion: target.firmwareVersion } : {}), ...(after ? { after } : {}) });
         candidates.push(...page);
         if (page.length < 1000) break;
         after = page.at(-1)?.id;
@@ -109,6 +109,7 @@ export class RolloutService {
     const devices = candidates.filter((d) => {
       if (target.tag !== undefined && !d.tags.includes(target.tag)) return skip('not tagged');
       if (target.model !== undefined && d.model !== target.model) return skip('other model');
+      if (target.firmwareVersion !== undefined && d.firmwareVersion !== target.firmwareVersion) return skip('other firmware version');
       if (!ELIGIBLE.has(d.state)) return skip(d.state);
       if (d.model !== a.model || d.hardwareRevision === null || !a.hardwareRevisions.includes(d.hardwareRevision)) return skip('incompatible hardware');
       if (d.firmwareVersion === a.version) return skip(`already on ${a.version}`);

@@ -19,6 +19,7 @@ const Wave = Type.Union([Type.Object({ percent: Type.Number({ exclusiveMinimum: 
 const DeviceIdText = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' });
 const Target = Type.Object({
   deviceIds: Type.Optional(Type.Array(DeviceIdText, { minItems: 1, maxItems: 10_000 })), tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), model: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  firmwareVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 }, { additionalProperties: false });
 const Strategy = Type.Object({ canary: Type.Optional(Type.Array(DeviceIdText, { maxItems: 1000 })), waves: Type.Array(Wave, { maxItems: 50 }) }, { additionalProperties: false });
 const Gates = Type.Object({
@@ -105,7 +106,7 @@ export const otaRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareService; r
     config: { auth: { scope: 'rollouts:write' }, audit: 'rollout.create' },
     schema: {
       tags: ['rollouts'], security: bearer, response: { 201: RolloutSchema, ...errorResponses },
-      summary: 'Start a staged rollout: target (devices, tag or model; only compatible devices not yet on the version), waves or a canary set, gates, maintenance window, retries',
+      summary: 'Start a staged rollout: target (devices, or tag / model / current firmware version together; only compatible devices not yet on the version), waves or a canary set, gates, maintenance window, retries',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 128 }), artifactId: Type.String({ minLength: 1, maxLength: 64 }), target: Target, strategy: Strategy, gates: Gates,
         window: Type.Optional(Window), maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
