@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { connectDevice, enrollDevice } from '../packages/server/src/testing/devices.js';
 import { startTestServer } from '../packages/server/src/testing/harness.js';
-import { parseJson, runCli, tempDir } from './support/cli.js';
+import { parseJson, runCli, spawnCli, tempDir } from './support/cli.js';
 import { show } from './support/devices.js';
 
 /**
@@ -85,7 +85,11 @@ it('runs the key ceremony, signs, verifies, uploads and rolls out firmware from 
   const second = parseJson(await ok(['rollout', 'create', '--firmware', artifact.id, '--name', 'rest', '--model', 'gw-1', '--canary', 'gw-8', '--on-failure', 'abort', '--window', '00:00-23:59', '--json']));
   assert.equal(second.totals.total, 1, 'gw-7 is already on 2.0.0');
   assert.match(second.history[0].reason, /1 already on 2\.0\.0/);
+  const watch = spawnCli(t, ['rollout', 'status', second.id, '--watch', '--interval', '1', '--json'], { env });
   await ok(['rollout', 'pause', second.id, '--reason', 'change freeze']);
+  const watched = await watch.closed;
+  assert.equal(watched.code, 0, show(watched));
+  assert.equal(parseJson(watched).state, 'paused', 'the watch ends when the rollout stops running');
   assert.match((await ok(['rollout', 'status', second.id])).stdout, /state\s+paused: change freeze/);
   await ok(['rollout', 'resume', second.id, '--reason', 'freeze over']);
   const aborted = parseJson(await ok(['rollout', 'abort', second.id, '--reason', 'superseded by 2.0.1', '--json']));

@@ -58,6 +58,26 @@ function render(r: Rollout): void {
   for (const e of r.history) console.log(`  ${time(e.at)}  wave ${e.wave + 1}  ${e.state.padEnd(9)} ${e.actor}: ${e.reason}`);
 }
 
+/** Re-reads a running rollout, moving a live bar on standard error, until it stops running. */
+async function follow(first: Rollout, read: () => Promise<Rollout>, intervalMs: number, showBar: boolean): Promise<Rollout> {
+  const bar = showBar && process.stderr.isTTY
+    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'wave {wave} [{bar}] {value}/{total} committed | {failed} failed | {inProgress} updating', hideCursor: true }, cliProgress.Presets.shades_classic)
+    : undefined;
+  const payload = (r: Rollout) => ({ wave: `${r.currentWave + 1}/${r.waveCount}`, failed: r.totals.failed, inProgress: r.totals.inProgress });
+  bar?.start(first.totals.total, first.totals.committed, payload(first));
+  let r = first;
+  try {
+    while (r.state === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      r = await read();
+      bar?.update(r.totals.committed, payload(r));
+    }
+  } finally {
+    bar?.stop();
+  }
+  return r;
+}
+
 /** `bulwark rollout create | list | status | pause | resume | abort`. */
 export function addRolloutCommands(program: Command, env: Env): void {
   const ro = program.command('rollout').description('staged firmware rollouts: waves or canaries, gates that pause or abort, maintenance windows');
@@ -118,9 +138,14 @@ export function addRolloutCommands(program: Command, env: Env): void {
   ro.command('status')
     .description('progress of a rollout (a bar, each wave, and the reason for every pause)')
     .argument('<id>', 'rollout id')
-    .option('--json', 'print the rollout as JSON')
-    .action(async (id: string, o: { json?: boolean }) => {
-      const r = await openSession(env).call<Rollout>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`);
+    .option('--watch', 'follow a running rollout, redrawing the bar every --interval seconds, until it pauses, aborts or completes')
+    .option('--interval <s>', 'seconds between reads with --watch (default 2)', positiveInt(3600))
+    .option('--json', 'print the rollout as JSON (with --watch: once it stops running)')
+    .action(async (id: string, o: { watch?: boolean; interval?: number; json?: boolean }) => {
+      const session = openSession(env);
+      const read = () => session.call<Rollout>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`);
+      let r = await read();
+      if (o.watch && r.state === 'running') r = await follow(r, read, (o.interval ?? 2) * 1000, !o.json);
       if (o.json) return printJson(r);
       render(r);
     });
