@@ -22,7 +22,7 @@ it('runs operator commands and desired configuration through the API, refuses ba
   agent.onConfig<{ intervalS: number }>({ type: 'object', required: ['intervalS'], additionalProperties: false, properties: { intervalS: { type: 'integer', minimum: 1, maximum: 3600 } } }, (c) => {
     applied.push(c.intervalS);
   });
-  if (agent.status().state !== 'connected') await once(agent, 'connected');
+  if (agent.status().state !== 'online') await once(agent, 'connected');
 
   const command = async (name: string, params: unknown) => {
     const sent = await api('POST', `/commands/${name}`, { params });

@@ -1,21 +1,20 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { BUILTIN_COMMANDS, type CommandResult, type DeviceEvent, ENVELOPE_LIMITS, type HealthReport, type TelemetryEnvelope, deviceTopics } from '@bulwark/protocol';
-import { Backoff, type Rng, seededRng } from './backoff.js';
+import { Backoff, type Rng } from './backoff.js';
 import { type AgentClock, newBootId, systemAgentClock } from './clock.js';
 import { type CommandCounters, type CommandHandler, CommandRouter } from './commands.js';
-import { type AgentConfig, type AgentConfigInput, resolveConfig } from './config.js';
+import type { AgentConfig } from './config.js';
 import { Connection } from './connection.js';
 import { RestartTracker, healthReport } from './health.js';
-import { type Identity, enrollWithFiles, loadIdentity, writeFileDurable } from './identity.js';
+import type { Identity } from './identity.js';
 import { type AgentLogger, LOGS_STREAM_SCHEMA, RemoteLogs } from './logs.js';
 import { Publisher } from './publisher.js';
 import { type QueueCounters, type QueuedRow, SqliteQueue } from './queue.js';
 import { Renewal } from './renewal.js';
-import { TimeSync } from './time-sync.js';
-import { type ConfigHandler, Twin, type TwinState } from './twin.js';
+import { TimeExchange, TimeSync } from './time-sync.js';
+import { type ConfigHandler, Twin, loadTwinState, saveTwinState } from './twin.js';
 import { type JsonSchema, newAjv } from './validator.js';
 
 export interface AgentDeps {
@@ -66,13 +65,13 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #publisher: Publisher;
   readonly #conn: Connection;
   readonly #time: TimeSync;
+  readonly #exchange: TimeExchange;
   readonly #commands: CommandRouter;
   readonly #twin: Twin;
   readonly #logs: RemoteLogs;
   readonly #restart: RestartTracker;
   readonly #renewal: Renewal;
   readonly #timers: NodeJS.Timeout[] = [];
-  readonly #timeRequests = new Map<number, number>();
   #identity: Identity;
   #state: AgentState = 'connecting';
   #seq = 0;
@@ -91,9 +90,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#queue = new SqliteQueue(join(config.dataDir, 'queue.db'), config.queue, clock.wall);
     this.#queue.afterCommit = () => this.#checkDrained();
     this.#time = new TimeSync(config.timeSync.keepSamples);
+    this.#exchange = new TimeExchange(this.#time, clock);
     const ajv = newAjv();
     this.#commands = new CommandRouter(ajv, { rememberIds: config.commands.rememberIds, platformNow: () => this.#time.platformTime(clock.mono()), wallNow: clock.wall });
-    this.#twin = new Twin(ajv, this.#loadTwin(), clock.wall);
+    this.#twin = new Twin(ajv, loadTwinState(config.dataDir), clock.wall);
     this.#restart = new RestartTracker(join(config.dataDir, 'restarts.json'), clock.wall(), config.health.restartLoopThreshold, config.health.restartLoopWindowMs);
     this.#publisher = new Publisher(this.#queue, {
       window: config.queue.inflightWindow, ackTimeoutMs: config.queue.ackTimeoutMs, mono: clock.mono,
@@ -249,7 +249,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (topic === t.twinDesired) {
         const outcome = await this.#twin.handle(payload);
         if (outcome.kind === 'report') {
-          if (outcome.report.status === 'applied') writeFileDurable(join(this.config.dataDir, 'twin.json'), JSON.stringify(this.#twin.state));
+          if (outcome.report.status === 'applied') saveTwinState(this.config.dataDir, this.#twin.state);
           this.#publishDirect(t.twinReported, outcome.report);
         } else if (outcome.kind === 'unreadable') {
           this.log.warn('desired configuration refused', { reason: outcome.reason, detail: outcome.detail });
@@ -276,30 +276,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #onTimeReply(payload: Buffer): void {
-    const t3 = this.#d.clock.wall();
-    const mono3 = this.#d.clock.mono();
-    let r: { t0?: unknown; t1?: unknown; t2?: unknown };
-    try {
-      r = JSON.parse(payload.toString('utf8')) as typeof r;
-    } catch {
-      return;
-    }
-    if (typeof r.t0 !== 'number' || typeof r.t1 !== 'number' || typeof r.t2 !== 'number') return;
-    const mono0 = this.#timeRequests.get(r.t0);
-    if (mono0 === undefined) return;
-    this.#timeRequests.delete(r.t0);
-    const s = this.#time.add(r.t0, r.t1, r.t2, t3, mono0, mono3);
+    const s = this.#exchange.reply(payload);
     if (s) this.emit('timeSynced', { offsetMs: s.offsetMs, rttMs: s.rttMs });
   }
 
   #requestTime(): void {
-    const client = this.#conn.client;
-    if (!client) return;
-    let t0 = this.#d.clock.wall();
-    while (this.#timeRequests.has(t0)) t0 += 1;
-    this.#timeRequests.set(t0, this.#d.clock.mono());
-    if (this.#timeRequests.size > 16) this.#timeRequests.delete(this.#timeRequests.keys().next().value as number);
-    client.publish(this.#topics.time, JSON.stringify({ t0 }), { qos: 0 });
+    this.#conn.client?.publish(this.#topics.time, this.#exchange.request(), { qos: 0 });
   }
 
   #publishHealth(): void {
@@ -339,35 +321,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.#publisher.idle) this.emit('drained');
   }
 
-  #loadTwin(): TwinState {
-    const f = join(this.config.dataDir, 'twin.json');
-    try {
-      return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as TwinState) : { version: 0, config: {} };
-    } catch {
-      return { version: 0, config: {} };
-    }
-  }
-
   #setState(s: AgentState): void {
     if (this.#state === s) return;
     this.#state = s;
     this.emit('state', s);
   }
-}
-
-/** Validates the config, loads or enrolls the identity, opens the queue and starts connecting. */
-export async function createAgent(input: AgentConfigInput, deps: AgentDeps = {}): Promise<Agent> {
-  const config = resolveConfig(input);
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const dir = config.identity.dir ?? config.dataDir;
-  if (config.identity.pkcs11) throw new Error('identity.pkcs11: mutual TLS with a PKCS#11-held key is not possible with Node\'s TLS stack; see docs/guides/agent.md (enroll with enrollWithPkcs11 for a token-held identity)');
-  let identity = loadIdentity(dir);
-  if (!identity) {
-    const { claimToken, enrollUrl } = config.identity;
-    if (!claimToken || !enrollUrl) throw new Error(`no certificate in ${dir}: set identity.claimToken and identity.enrollUrl to enroll on first start`);
-    identity = await enrollWithFiles(dir, config.deviceId, enrollUrl, claimToken);
-  }
-  const agent = new Agent(config, identity, { ...deps, rng: deps.rng ?? seededRng((Math.random() * 2 ** 32) >>> 0) });
-  agent.start();
-  return agent;
 }

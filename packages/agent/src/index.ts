@@ -1,4 +1,5 @@
-export { Agent, createAgent } from './agent.js';
+export { Agent } from './agent.js';
+export { createAgent } from './create-agent.js';
 export type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent.js';
 export { AGENT_DEFAULTS, AgentConfigError, resolveConfig } from './config.js';
 export type { AgentConfig, AgentConfigInput } from './config.js';

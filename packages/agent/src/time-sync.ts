@@ -1,3 +1,5 @@
+import type { AgentClock } from './clock.js';
+
 /**
  * NTP-style offset estimate from the four timestamps of `devices/{id}/time`: t0 device send,
  * t1 platform receive, t2 platform send, t3 device receive. offset = ((t1-t0)+(t2-t3))/2,
@@ -52,5 +54,45 @@ export class TimeSync {
   platformTime(mono: number): number | undefined {
     const b = this.best();
     return b === undefined ? undefined : Math.round(mono + b.monoOffsetMs);
+  }
+}
+
+/** Most time requests awaiting a reply; older ones are forgotten (their replies are ignored). */
+const MAX_OPEN_REQUESTS = 16;
+
+/**
+ * The device side of the exchange on `devices/{id}/time`: makes request payloads, and turns
+ * a reply into a sample when it answers a request this boot made (anything else is ignored).
+ */
+export class TimeExchange {
+  /** t0 of each open request → monotonic time it was sent. */
+  readonly #open = new Map<number, number>();
+
+  constructor(private readonly sync: TimeSync, private readonly clock: AgentClock) {}
+
+  /** The payload of a new request, `{"t0": <device wall clock>}`. */
+  request(): string {
+    let t0 = this.clock.wall();
+    while (this.#open.has(t0)) t0 += 1;
+    this.#open.set(t0, this.clock.mono());
+    if (this.#open.size > MAX_OPEN_REQUESTS) this.#open.delete(this.#open.keys().next().value as number);
+    return JSON.stringify({ t0 });
+  }
+
+  /** A reply `{"t0", "t1", "t2"}`; the new sample, or undefined when it is malformed, unknown or implausible. */
+  reply(payload: Buffer): TimeSample | undefined {
+    const t3 = this.clock.wall();
+    const mono3 = this.clock.mono();
+    let r: { t0?: unknown; t1?: unknown; t2?: unknown };
+    try {
+      r = JSON.parse(payload.toString('utf8')) as typeof r;
+    } catch {
+      return undefined;
+    }
+    if (typeof r.t0 !== 'number' || typeof r.t1 !== 'number' || typeof r.t2 !== 'number') return undefined;
+    const mono0 = this.#open.get(r.t0);
+    if (mono0 === undefined) return undefined;
+    this.#open.delete(r.t0);
+    return this.sync.add(r.t0, r.t1, r.t2, t3, mono0, mono3);
   }
 }

@@ -1,5 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Ajv, ValidateFunction } from 'ajv';
 import type { TwinReported } from '@bulwark/protocol';
+import { writeFileDurable } from './identity.js';
 import { type JsonSchema, checkAgainst, checkDesired, compileSchema } from './validator.js';
 
 export type ConfigHandler<C = Record<string, unknown>> = (config: C, version: number) => unknown;
@@ -82,4 +85,21 @@ export class Twin {
   #count(reason: string): void {
     this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
   }
+}
+
+const TWIN_FILE = 'twin.json';
+
+/** The configuration last applied, from the agent's data directory (version 0 and empty when none or unreadable). */
+export function loadTwinState(dataDir: string): TwinState {
+  const f = join(dataDir, TWIN_FILE);
+  try {
+    return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as TwinState) : { version: 0, config: {} };
+  } catch {
+    return { version: 0, config: {} };
+  }
+}
+
+/** Persists the applied configuration before it is reported, so a restart keeps running it. */
+export function saveTwinState(dataDir: string, state: TwinState): void {
+  writeFileDurable(join(dataDir, TWIN_FILE), JSON.stringify(state));
 }

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Agent, type AgentDeps, createAgent } from '../agent.js';
+import type { Agent, AgentDeps } from '../agent.js';
+import { createAgent } from '../create-agent.js';
 import type { AgentConfigInput } from '../config.js';
 
 /** Test-only: agent data directories and agents closed after the test. No server imports here. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createAgent } from '../agent.js';
+import { createAgent } from '../create-agent.js';
 import type { AgentConfigInput } from '../config.js';
 
 /**
