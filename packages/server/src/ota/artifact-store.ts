@@ -56,8 +56,13 @@ export class ArtifactStore {
         };
         body.on('data', onData);
         body.once('end', resolve);
+        // A sender that goes away mid-image leaves a short file: refused as a size mismatch.
+        body.once('close', resolve);
         body.once('error', reject);
       });
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
     } finally {
       await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     }

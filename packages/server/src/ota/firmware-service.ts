@@ -36,6 +36,8 @@ export function readRootKeySet(path: string): RootKeySet {
  * at the declared size). Nothing unverified is ever published.
  */
 export class FirmwareService {
+  readonly #receiving = new Set<string>();
+
   constructor(
     private readonly repo: FirmwareRepository,
     private readonly files: ArtifactStore,
@@ -66,6 +68,17 @@ export class FirmwareService {
   async receiveImage(id: string, body: Readable): Promise<FirmwareArtifact> {
     const artifact = await this.get(id);
     if (artifact.state !== 'awaiting_image') throw new PlatformError('BULWARK_ERR_CONFLICT', `firmware ${id} already has its image`);
+    if (this.#receiving.has(id)) throw new PlatformError('BULWARK_ERR_CONFLICT', `the image of firmware ${id} is being uploaded right now`);
+    this.#receiving.add(id);
+    try {
+      return await this.#receive(artifact, body);
+    } finally {
+      this.#receiving.delete(id);
+    }
+  }
+
+  async #receive(artifact: FirmwareArtifact, body: Readable): Promise<FirmwareArtifact> {
+    const { id } = artifact;
     if (artifact.expiresAt <= this.deps.clock.now()) throw firmwareRefused('expired', `the metadata of ${artifact.name} ${artifact.version} expired while it waited for its image`);
     const image = await this.files.receive(id, body, artifact.size);
     const other = async (sha256: string) => {
