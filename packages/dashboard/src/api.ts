@@ -4,6 +4,7 @@
  * lives in memory and is exchanged again from the key before it expires.
  */
 const KEY_SLOT = 'bulwark.apiKey';
+/** Renew the token this long before it expires (or a quarter of its life, if that is shorter). */
 const REFRESH_BEFORE_MS = 60_000;
 
 export class ApiError extends Error {
@@ -27,6 +28,7 @@ export interface Session {
 let apiKey: string | undefined;
 let token: string | undefined;
 let tokenExpiresAt = 0;
+let refreshMarginMs = REFRESH_BEFORE_MS;
 let refreshing: Promise<void> | undefined;
 const listeners = new Set<() => void>();
 
@@ -52,10 +54,11 @@ async function exchange(key: string): Promise<void> {
   const body = (await res.json()) as { accessToken: string; expiresAt: number };
   token = body.accessToken;
   tokenExpiresAt = body.expiresAt;
+  refreshMarginMs = Math.min(REFRESH_BEFORE_MS, Math.max(0, body.expiresAt - Date.now()) / 4);
 }
 
 async function freshToken(): Promise<string> {
-  if (token === undefined || Date.now() > tokenExpiresAt - REFRESH_BEFORE_MS) {
+  if (token === undefined || Date.now() > tokenExpiresAt - refreshMarginMs) {
     if (apiKey === undefined) throw new ApiError(401, 'BULWARK_ERR_UNAUTHENTICATED', 'signed out');
     refreshing ??= exchange(apiKey).finally(() => {
       refreshing = undefined;
