@@ -104,10 +104,10 @@ export function can(session: Session, scope: string): boolean {
   return session.scopes.includes('*') || session.scopes.includes(scope);
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const headers: Record<string, string> = { authorization: `Bearer ${await freshToken()}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), ...(signal ? { signal } : {}) });
   if (!res.ok) {
     const err = await readError(res);
     if (err.status === 401 && err.code !== 'BULWARK_ERR_INVALID_CREDENTIALS') signOut();

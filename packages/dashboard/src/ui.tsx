@@ -32,19 +32,21 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   );
 }
 
-/** Loads with `load` whenever `deps` change; `reload` runs it again. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; loading: boolean; reload: () => void } {
+/** Loads with `load` whenever `deps` change; `reload` runs it again. Leaving the page aborts a load under way. */
+export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; loading: boolean; reload: () => void } {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: undefined, loading: true });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
+    const abort = new AbortController();
     setState((s) => ({ ...s, loading: true }));
-    load().then(
+    load(abort.signal).then(
       (data) => live && setState({ data, error: undefined, loading: false }),
       (error: unknown) => live && setState({ data: undefined, error, loading: false }),
     );
     return () => {
       live = false;
+      abort.abort();
     };
   }, [...deps, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);

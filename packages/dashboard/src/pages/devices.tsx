@@ -25,8 +25,8 @@ export function Devices({ params }: { params: URLSearchParams }) {
   const cursors = paging.key === key ? paging.cursors : [undefined];
   const setCursors = (f: (c: (string | undefined)[]) => (string | undefined)[]) => setPaging({ key, cursors: f(cursors) });
   const after = cursors[cursors.length - 1] ?? (filters.search ? before(filters.search) : undefined);
-  const list = useLoad(async () => {
-    const rows = await api<Device[]>('GET', `/api/v1/devices${q({ state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, online: filters.online, after, limit: PAGE + 1 })}`);
+  const list = useLoad(async (signal) => {
+    const rows = await api<Device[]>('GET', `/api/v1/devices${q({ state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, online: filters.online, after, limit: PAGE + 1 })}`, undefined, signal);
     const matching = filters.search ? rows.filter((d) => d.id.startsWith(filters.search)) : rows;
     return { rows: matching.slice(0, PAGE), more: matching.length > PAGE };
   }, [key, after]);
