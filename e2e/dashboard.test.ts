@@ -225,13 +225,24 @@ describe('dashboard in a browser', () => {
     const context = await openBrowser(t);
     if (!context) return;
     const s = await startTestServer(t, { config: { ...LIMITS, auth: { accessTokenTtlMs: 10_000 } } });
+    const page = await context.newPage();
+    const problems = watchedPage(page);
+    // A new installation first: the empty states say what to do.
+    await signIn(page, s.url, s.adminKey);
+    await page.waitForSelector('.empty-title:has-text("No devices yet")');
+    assert.match(await page.locator('.empty').first().innerText(), /bulwark devices create/);
+    await shot(page, '00-fleet-empty');
+    await page.goto(`${s.url}/#/devices`);
+    await page.waitForSelector('.empty-title:has-text("No devices yet")');
+    await page.goto(`${s.url}/#/dead-letters`);
+    await page.waitForSelector('.empty-title:has-text("No dead letters")');
+
     const now = Date.now();
     const devices = Array.from({ length: 10_000 }, (_, i) => ({ id: `dev-${String(i).padStart(5, '0')}`, model: i % 3 === 0 ? 'gateway' : 'env-sensor', firmwareVersion: `1.${i % 4}.0`, tags: i % 2 ? ['north'] : ['south'] }));
     for (let i = 0; i < devices.length; i += 2000) await s.server.registry.createMany(devices.slice(i, i + 2000));
     console.log(`# stored 10,000 devices in ${Date.now() - now} ms`);
-    const page = await context.newPage();
-    const problems = watchedPage(page);
-    await signIn(page, s.url, s.adminKey);
+    await page.goto(`${s.url}/#/`);
+    await page.waitForSelector('[data-testid=count-total]');
     const t0 = Date.now();
     await page.goto(`${s.url}/#/devices`);
     await page.waitForSelector('[data-testid=devices-table] tbody tr:nth-child(50)');
