@@ -47,5 +47,10 @@ export function TimeChart({ title, series, data, height = 180, testId }: { title
   useEffect(() => {
     plot.current?.setData(data);
   }, [data, plot]);
-  return <div className="chart" ref={host} data-testid={testId} data-points={data[0]?.length ?? 0} />;
+  const points = data[0]?.length ?? 0;
+  return (
+    <div className="chart" ref={host} data-testid={testId} data-points={points}>
+      {points < 2 ? <p className="muted chart-note">Collecting samples from /metrics (every 3 s)…</p> : null}
+    </div>
+  );
 }
