@@ -40,6 +40,7 @@ describe('dashboard in a browser', () => {
     const troubledClient = await connectDevice(s, troubled);
     t.after(() => troubledClient.end(true));
     const send = (topic: string, body: unknown) => new Promise<void>((resolve, reject) => troubledClient.publish(topic, JSON.stringify(body), { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+    await send('devices/sensor-0/events', { id: 'ev-1', type: 'crash', ts: Date.now(), data: { reason: 'watchdog' } });
     await send('devices/sensor-0/health', { ts: Date.now(), boot: 'b9', uptimeS: 4, restartReason: 'watchdog', recentRestarts: 7, restartLoop: true });
     assert.equal((await s.api('PUT', '/api/v1/devices/sensor-0/twin/desired', { token: admin, body: { config: { rateS: 5, mode: 'eco' } } })).status, 200);
     await send('devices/sensor-0/twin/reported', { version: 1, status: 'applied', config: { rateS: 60, mode: 'eco' }, ts: Date.now() });
@@ -73,6 +74,7 @@ describe('dashboard in a browser', () => {
     await page.click('[data-testid=problems] a:has-text("sensor-0")');
     await page.waitForSelector('[data-testid=drifted]');
     await page.waitForSelector('[data-testid=restart-loop]');
+    assert.match(await text(page, 'device-events'), /crash/);
     assert.deepEqual(await page.locator('table.twin tr.differs td:first-child').allInnerTexts(), ['rateS'], 'only the key that differs is highlighted');
     await shot(page, '03-device-problems');
 

@@ -5,6 +5,8 @@ import type { Certificate, Device as DeviceT, Twin } from '../types';
 import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
 import { LiveTelemetry } from './live';
 
+interface DeviceEvent { id: string; type: string; ts: number; receivedAt: number; data: Record<string, unknown> | null }
+
 interface Health {
   latest: { receivedAt?: number; report?: Record<string, unknown>; [k: string]: unknown } | null;
   restartLoop: boolean;
@@ -15,6 +17,7 @@ export function Device({ id, session }: { id: string; session: Session }) {
   const device = useLoad(() => api<DeviceT>('GET', `/api/v1/devices/${encodeURIComponent(id)}`), [id]);
   const certs = useLoad(() => api<Certificate[]>('GET', `/api/v1/devices/${encodeURIComponent(id)}/certificates`), [id]);
   const health = useLoad(() => api<Health>('GET', `/api/v1/devices/${encodeURIComponent(id)}/health`), [id]);
+  const events = useLoad(() => api<DeviceEvent[]>('GET', `/api/v1/devices/${encodeURIComponent(id)}/events?limit=10`), [id]);
   const twin = useLoad(() => api<Twin>('GET', `/api/v1/devices/${encodeURIComponent(id)}/twin`), [id]);
   const write = can(session, 'devices:write');
   const { reload } = device;
@@ -65,6 +68,14 @@ export function Device({ id, session }: { id: string; session: Session }) {
                 <tr><th>connections</th><td>{d.connectivity.connectCount}</td></tr>
                 <tr><th>last disconnect</th><td>{fmtTime(d.connectivity.lastDisconnectAt)} {d.connectivity.lastDisconnectReason ? `(${d.connectivity.lastDisconnectReason})` : ''}</td></tr>
               </tbody></table>
+              <h3>Recent events</h3>
+              <ErrorBox error={events.error} />
+              {events.data && events.data.length === 0 ? <p className="muted">No events yet. Devices report boots, crashes and state changes on <code>devices/{id}/events</code>.</p> : null}
+              {events.data && events.data.length > 0 ? (
+                <table className="list" data-testid="device-events">
+                  <tbody>{events.data.map((e) => <tr key={e.id}><td>{fmtTime(e.receivedAt)}</td><td>{e.type}</td><td className="mono">{e.data ? JSON.stringify(e.data).slice(0, 120) : ''}</td></tr>)}</tbody>
+                </table>
+              ) : null}
               <h3>Health</h3>
               <ErrorBox error={health.error} />
               {health.data ? (
