@@ -24,6 +24,9 @@ export interface ConnectionOptions {
   readonly mono: () => number;
 }
 
+/** Closes before CONNACK, after a good handshake, that count as a refusal. */
+const CLOSED_BEFORE_CONNACK_LIMIT = 3;
+
 /** Why the server refused us: these are not network trouble, and retrying soon would only hammer it. */
 export function refusalOf(err: Error & { code?: unknown }): string | undefined {
   const code = err.code;
@@ -56,6 +59,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #connectedClient: MqttClient | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Attempts in a row where the TLS handshake succeeded and the server closed before CONNACK. */
+  #closedBeforeConnack = 0;
   reconnects = 0;
   attempts = 0;
 
@@ -129,6 +134,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#client = client;
     let lastError: (Error & { code?: unknown }) | undefined;
     let upAt: number | undefined;
+    let secured = false;
+    client.stream?.once('secureConnect', () => {
+      secured = true;
+    });
     client.on('error', (err) => {
       lastError = err as Error & { code?: unknown };
       if (upAt === undefined) client.end(true);
@@ -136,6 +145,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     client.on('message', (topic, payload) => this.emit('message', topic, payload));
     client.once('connect', () => {
       upAt = this.#o.mono();
+      this.#closedBeforeConnack = 0;
       client.subscribe(this.#o.subscriptions.map(String), { qos: 1 }, (err) => {
         if (err || this.#client !== client) {
           client.end(true);
@@ -155,6 +165,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (this.#stopped) return;
       const refusal = lastError && upAt === undefined ? refusalOf(lastError) : undefined;
       if (refusal) return this.#refused(refusal, lastError?.message ?? '');
+      // A server that refuses a certificate after the handshake (Node's TLS servers do, with no
+      // alert: a revoked certificate looks like this) closes before CONNACK. Once is network
+      // trouble; three times in a row is a refusal, and gets the long wait.
+      if (secured && upAt === undefined && this.#nextDelay === undefined) this.#closedBeforeConnack += 1;
+      if (this.#closedBeforeConnack >= CLOSED_BEFORE_CONNACK_LIMIT) {
+        this.#closedBeforeConnack = 0;
+        return this.#refused('closed_before_connack', `the server closed the connection after the TLS handshake and before CONNACK ${CLOSED_BEFORE_CONNACK_LIMIT} times in a row (a revoked certificate, or a device the platform will not admit)`);
+      }
       const upMs = upAt === undefined ? 0 : this.#o.mono() - upAt;
       if (upMs >= this.#o.stableAfterMs) this.#o.backoff.reset();
       if (wasUp) {
