@@ -112,7 +112,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
 
     const bus = new MemoryBus(logger);
-    const registry = new RegistryService(store.devices, clock, bus);
+    const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs);
     // Embedded mode: no MQTT session survives a restart.
     await registry.markAllOffline('server_restarted');
     const authority = await loadOrCreateAuthority(store.identity, vault, clock, logger);

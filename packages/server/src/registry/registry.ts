@@ -41,6 +41,8 @@ export interface DeviceFilter {
   readonly securityVersion?: number;
   /** Devices whose security version is below this (or unknown): the ones a fix has not reached. */
   readonly securityVersionBelow?: number;
+  /** Only devices whose reported configuration has disagreed with the desired one since this time or before (twin drift). */
+  readonly driftedSince?: number;
   readonly online?: boolean;
   /** Only ids after this one (keyset paging, ordered by id). */
   readonly after?: string;

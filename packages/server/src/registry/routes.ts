@@ -41,17 +41,17 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   app.get('/api/v1/devices', {
     config: { auth: { scope: 'devices:read' } },
     schema: {
-      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value) and connectivity; page with after=<last id>', security: bearer,
+      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
       querystring: Type.Object({
         state: Type.Optional(State), model: Type.Optional(Text), tag: Type.Optional(Tag), firmware: Type.Optional(Text),
         security: Type.Optional(Type.Integer({ minimum: 0 })), securityBelow: Type.Optional(Type.Integer({ minimum: 0 })),
-        online: Type.Optional(Type.Boolean()), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        online: Type.Optional(Type.Boolean()), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
       }, { additionalProperties: false }),
       response: { 200: Type.Array(DeviceSchema), ...errorResponses },
     },
   }, async (request) => {
     const q = request.query;
-    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, after: q.after, limit: q.limit }) as unknown as DeviceFilter);
+    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, drifted: q.drifted, after: q.after, limit: q.limit }) as unknown as DeviceFilter);
   });
 
   app.get('/api/v1/devices/stats', {

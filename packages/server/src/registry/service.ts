@@ -21,7 +21,13 @@ const TRANSITIONS: Readonly<Record<string, readonly LifecycleState[]>> = {
 };
 
 export class RegistryService {
-  constructor(private readonly repo: DeviceRepository, private readonly clock: Clock, private readonly bus: EventBus) {}
+  constructor(
+    private readonly repo: DeviceRepository,
+    private readonly clock: Clock,
+    private readonly bus: EventBus,
+    /** How long desired and reported configuration may disagree before a device counts as drifted (twin.driftThresholdMs). */
+    private readonly driftThresholdMs = 300_000,
+  ) {}
 
   validateId(id: string): void {
     const problem = deviceIdProblem(id);
@@ -71,8 +77,9 @@ export class RegistryService {
     return this.repo.get(id);
   }
 
-  list(filter: DeviceFilter): Promise<Device[]> {
-    return this.repo.list(filter);
+  list(filter: DeviceFilter & { readonly drifted?: boolean }): Promise<Device[]> {
+    const { drifted, ...rest } = filter;
+    return this.repo.list(drifted ? { ...rest, driftedSince: this.clock.now() - this.driftThresholdMs } : rest);
   }
 
   countByState(): Promise<Record<string, number>> {

@@ -40,7 +40,9 @@ describe('the device twin over MQTT', () => {
     const rejected = (await s.api('GET', '/api/v1/devices/valve-1/twin', { token: admin })).body;
     assert.deepEqual([rejected.inSync, rejected.drifted, rejected.reported.reason], [false, false, 'params_invalid']);
     assert.deepEqual((await s.api('GET', '/api/v1/twin/drift', { token: admin })).body, []);
+    assert.deepEqual((await s.api('GET', '/api/v1/devices?drifted=true', { token: admin })).body, [], 'not drifted before the threshold, in the registry either');
     clock.advance(60_001);
+    assert.deepEqual((await s.api('GET', '/api/v1/devices?drifted=true', { token: admin })).body.map((d: { id: string }) => d.id), ['valve-1'], 'the registry lists drifted devices');
     const drifted = (await s.api('GET', '/api/v1/devices/valve-1/twin', { token: admin })).body;
     assert.equal(drifted.drifted, true);
     assert.deepEqual((await s.api('GET', '/api/v1/twin/drift', { token: admin })).body.map((x: { deviceId: string }) => x.deviceId), ['valve-1']);

@@ -73,6 +73,7 @@ export class SqlDeviceRepository implements DeviceRepository {
       .add('(security_version IS NULL OR security_version < ?)', f.securityVersionBelow)
       // Tags are restricted to characters that need no escaping inside a LIKE pattern.
       .add('tags LIKE ?', f.tag === undefined ? undefined : `%${JSON.stringify(f.tag)}%`)
+      .add('id IN (SELECT device_id FROM device_twins WHERE drift_since IS NOT NULL AND drift_since <= ?)', f.driftedSince)
       .add('id > ?', f.after);
     if (f.online !== undefined) w.raw(f.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');
     const sql = `SELECT * FROM devices ${w} ORDER BY id LIMIT ${w.next(f.limit)}`;
