@@ -35,6 +35,7 @@ export function formatBanner(b: BannerInfo): string {
   const out = [
     '',
     `Bulwark ${b.version} is listening on ${b.url}`,
+    `dashboard on ${b.url}/ (sign in with an API key)`,
     b.mqtt === undefined ? 'MQTT gateway disabled (mqtt.enabled is false)' : `MQTT (mutual TLS) on ${mqttUrl(b.mqtt.host, b.mqtt.port)}${ANY.test(b.mqtt.host) ? ' (all interfaces)' : ''}`,
     b.deviceHttp === undefined ? 'device HTTPS disabled (deviceHttp.enabled is false)' : `device HTTPS (mutual TLS) on https://${b.deviceHttp.host.includes(':') ? `[${b.deviceHttp.host}]` : b.deviceHttp.host}:${b.deviceHttp.port}${ANY.test(b.deviceHttp.host) ? ' (all interfaces)' : ''}`,
     ...(b.coap ? [`CoAP (signed requests, no DTLS: readable on the wire) on coap://${b.coap.host}:${b.coap.port}`] : []),
@@ -67,7 +68,8 @@ export function formatBanner(b: BannerInfo): string {
       '  npx bulwark users create alice --role viewer',
       '  npx bulwark devices create sensor-1',
       '  npx bulwark devices enroll sensor-1 --out ./sensor-1',
-      '  npx bulwark audit-log verify');
+      '  npx bulwark audit-log verify',
+      `  open ${b.url}/ in a browser and sign in with the key`);
   } else {
     out.push('', `Log in with: npx bulwark login --url ${b.url} --key <your API key>`);
   }
