@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
-import type { IngestService } from '../../ingest/index.js';
+import type { IngestResult, IngestService } from '../../ingest/index.js';
 import type { DeviceInbox } from '../device-inbox.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
@@ -85,8 +85,11 @@ export class MqttGateway {
         if (peer && packet.topic.endsWith('/certs/rotate')) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
         if (peer && packet.topic === `devices/${peer.deviceId}/time`) answerTimeRequest(this.#broker, this.deps.clock, peer.deviceId, payload, this.deps.clock.now(), this.deps.log);
         if (peer && this.deps.ingest && TELEMETRY.test(packet.topic.slice(peer.deviceId.length + 9))) {
-          // Durable before acknowledged: Aedes sends PUBACK only after this callback.
-          return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload, packet.qos === 0).then(() => done(null), (err: Error) => {
+          // Durable before acknowledged: Aedes sends PUBACK only after this callback. A shed QoS 0
+          // message is answered on the next turn of the event loop: answered at once, Aedes would
+          // parse the client's next chunk in the same turn, and a flood from many clients would keep
+          // HTTP (/healthz) and every other socket waiting.
+          return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload, packet.qos === 0).then((status) => (status === 'shed' ? setImmediate(done, null) : done(null)), (err: Error) => {
             this.#closeReason(client, 'ingest_failed');
             done(err);
           });
@@ -206,13 +209,14 @@ export class MqttGateway {
   }
 
   /** Hands a telemetry publish to the pipeline; a refused message's reason goes back on the device's errors topic. */
-  async #ingest(ingest: IngestService, deviceId: string, topic: string, payload: Buffer, sheddable: boolean): Promise<void> {
+  async #ingest(ingest: IngestService, deviceId: string, topic: string, payload: Buffer, sheddable: boolean): Promise<IngestResult['status']> {
     const result = await ingest.accept({ deviceId, transport: 'mqtt', topic, payload, receivedAt: this.deps.clock.now(), sheddable });
-    if (result.status !== 'dead_lettered') return;
+    if (result.status !== 'dead_lettered') return result.status;
     const notice = { deadLetterId: result.id, reason: result.reason, problems: result.problems, topic };
     this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
       if (err) this.deps.log.error({ err, deviceId }, 'could not send the dead-letter notice');
     });
+    return result.status;
   }
 
   async #authenticate(client: Client): Promise<void> {
