@@ -83,9 +83,9 @@ export async function startBulwark(dataDir: string, devices: number, sessions: n
     name: 'bulwark', pid, port: mqttPort, notes: why,
     device: (i) => enrolled[i % enrolled.length] as Identity,
     async sessionIdentities(n) {
-      // Factory onboarding: POST /api/v1/devices/batch with a CSR per device, at most 5000 a request.
-      for (let start = sessionDevices.length; start < n; start += 5000) {
-        const ids = Array.from({ length: Math.min(5000, n - start) }, (_, k) => sessionId(start + k));
+      // Factory onboarding: POST /api/v1/devices/batch with a CSR per device, 1000 a request (about 1 MB of CSRs, under http.bodyLimitBytes).
+      for (let start = sessionDevices.length; start < n; start += 1000) {
+        const ids = Array.from({ length: Math.min(1000, n - start) }, (_, k) => sessionId(start + k));
         progress(`bulwark: onboarding idle-session devices ${start}-${start + ids.length - 1} (batch with CSRs)`);
         const keys = await pool(ids, 32, (id) => makeDeviceKeys(id));
         const res = await must('batch onboarding', 201, api('POST', '/api/v1/devices/batch', { devices: ids.map((id, k) => ({ id, csr: keys[k]?.csrPem })) }));
