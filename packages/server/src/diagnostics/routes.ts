@@ -6,7 +6,7 @@ import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { CommandService } from './commands.js';
 import { COMMAND_STATES } from './diagnostics.js';
 import { LOG_LEVELS, LOG_STREAM_TTL_S, type LogStreams } from './log-streams.js';
-import { SseWriter } from './sse.js';
+import { SseWriter } from '../http/sse.js';
 
 const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';

@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { it } from 'node:test';
 import { Counter, Registry } from 'prom-client';
-import { LiveSubscriber } from './live.js';
+import { SseWriter } from '../http/sse.js';
+import { sseSink } from './live.js';
 import type { TelemetryRecord } from './ingest.js';
 
 /** A response whose reader has stopped reading: every write after the first reports backpressure. */
@@ -21,8 +22,9 @@ it('bounds what a stalled live subscriber holds, drops the oldest, counts them, 
   const registry = new Registry();
   const dropped = new Counter({ name: 'dropped_total', help: 'x', registers: [registry] });
   const res = new StalledResponse();
-  const sub = new LiveSubscriber(res as unknown as ServerResponse, 10, dropped);
-  for (let i = 0; i < 25; i += 1) sub.push(reading(i));
+  const sub = new SseWriter(res as unknown as ServerResponse, 10, dropped);
+  const push = sseSink(sub);
+  for (let i = 0; i < 25; i += 1) push(reading(i));
   assert.equal(res.written.length, 2, 'nothing more is written while the reader is stalled');
   assert.equal(sub.droppedCount, 13, '25 readings, 2 written, 10 queued');
   res.written.length = 0;

@@ -6,7 +6,8 @@ import { PlatformError } from '@bulwark/core';
 import type { Counter } from 'prom-client';
 import { hasScope } from '../access/index.js';
 import { type LiveQuery, LiveFilter } from './live-filter.js';
-import { LiveSubscriber, webSocketSink } from './live.js';
+import { SseWriter } from '../http/sse.js';
+import { sseSink, webSocketSink } from './live.js';
 import type { IngestService } from './pipeline.js';
 import type { RetentionJob } from './retention.js';
 
@@ -102,9 +103,9 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
     res.write(`event: ready\ndata: ${JSON.stringify({ deviceId: id })}\n\n`);
-    const subscriber = new LiveSubscriber(res, liveQueueLimit, liveDropped);
+    const push = sseSink(new SseWriter(res, liveQueueLimit, liveDropped));
     const unsubscribe = ingest.onStored((r) => {
-      if (r.deviceId === id && (schema === undefined || r.schemaId === schema)) subscriber.push(r);
+      if (r.deviceId === id && (schema === undefined || r.schemaId === schema)) push(r);
     });
     request.raw.on('close', unsubscribe);
   });
@@ -138,9 +139,9 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
     res.write('event: ready\ndata: {}\n\n');
-    const subscriber = new LiveSubscriber(res, liveQueueLimit, liveDropped);
+    const push = sseSink(new SseWriter(res, liveQueueLimit, liveDropped));
     const unsubscribe = ingest.onStored((r) => {
-      if (filter.matches(r)) subscriber.push(r);
+      if (filter.matches(r)) push(r);
     });
     request.raw.on('close', () => {
       unsubscribe();
