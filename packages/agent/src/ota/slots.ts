@@ -1,0 +1,70 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FirmwareDigest } from '@bulwark/protocol';
+import type { Slot } from './state.js';
+
+export interface ImageDigest {
+  readonly size: number;
+  readonly sha256: string;
+  readonly tooLong: boolean;
+}
+
+/**
+ * Where the two firmware slots live. The default keeps them as files in the agent's data
+ * directory; a device with real A/B partitions injects its own (writing a block device,
+ * or handing the image to its package manager) and keeps the same guarantees: `write`
+ * returns only once the slot is durable, and `digest` reads back what was written.
+ */
+export interface SlotStore {
+  write(slot: Slot, fromFile: string, size: number, onProgress?: (done: number) => void): Promise<void>;
+  digest(slot: Slot, declaredSize: number): Promise<ImageDigest>;
+  path(slot: Slot): string;
+}
+
+const CHUNK = 64 * 1024;
+
+export class FileSlotStore implements SlotStore {
+  constructor(readonly dir: string) {}
+
+  path(slot: Slot): string {
+    return join(this.dir, `slot-${slot}.img`);
+  }
+
+  async write(slot: Slot, fromFile: string, size: number, onProgress?: (done: number) => void): Promise<void> {
+    const src = await open(fromFile, 'r');
+    const dst = await open(this.path(slot), 'w', 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      let done = 0;
+      while (done < size) {
+        const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK, size - done), done);
+        if (bytesRead === 0) throw new Error(`${fromFile} ended after ${done} of ${size} bytes`);
+        await dst.write(buf, 0, bytesRead, done);
+        done += bytesRead;
+        onProgress?.(done);
+      }
+      await dst.sync();
+    } finally {
+      await src.close();
+      await dst.close();
+    }
+  }
+
+  digest(slot: Slot, declaredSize: number): Promise<ImageDigest> {
+    return digestFile(this.path(slot), declaredSize);
+  }
+}
+
+/** SHA-256 of a file's bytes up to `declaredSize`; `tooLong` when the file holds more. A missing file is an empty image. */
+export function digestFile(path: string, declaredSize: number): Promise<ImageDigest> {
+  const d = new FirmwareDigest(declaredSize);
+  return new Promise((resolve, reject) => {
+    const stream = createReadStream(path, { end: declaredSize, highWaterMark: CHUNK });
+    stream.on('data', (chunk) => {
+      if (!d.update(chunk as Buffer)) stream.destroy();
+    });
+    stream.once('close', () => resolve(d.digest()));
+    stream.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(d.digest()) : reject(err)));
+  });
+}

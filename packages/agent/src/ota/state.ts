@@ -1,0 +1,124 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { OtaJob, OtaState } from '@bulwark/protocol';
+
+/**
+ * What the agent keeps about firmware, in one file written atomically (temporary file,
+ * fsync, rename, fsync of the directory), so that a power cut at any instant leaves either
+ * the state before a transition or the state after it, never a mix. The A/B slot table, the
+ * bootloader's try-once flag, the anti-rollback floors and the job in progress change
+ * together in one write; that is what makes "exactly one committed version" hold.
+ */
+
+export type Slot = 'a' | 'b';
+
+export interface SlotImage {
+  readonly version: string;
+  readonly securityVersion: number;
+  /** Null for the factory image, which the agent never wrote or hashed. */
+  readonly sha256: string | null;
+  readonly size: number | null;
+}
+
+export interface JobRecord {
+  readonly job: OtaJob;
+  readonly state: OtaState;
+  /** Bytes of the image held on the device while downloading. */
+  readonly bytes?: number;
+  readonly reason?: string;
+  readonly detail?: string;
+  /** The slot the image goes to (the one not committed when the job began). */
+  readonly slot: Slot;
+  /** The terminal status reached the platform (PUBACK); until then it is sent again on every connect. */
+  readonly reported: boolean;
+}
+
+export interface OtaPersisted {
+  readonly v: 1;
+  readonly slots: Readonly<Record<Slot, SlotImage | null>>;
+  /** The slot known good: the bootloader falls back to it. */
+  readonly committed: Slot;
+  /** Set by the switch: boot this slot, `boots` times so far, without committing it. */
+  readonly trial: { readonly slot: Slot; readonly boots: number } | null;
+  /** Releases below it are refused; raised only after a commit. */
+  readonly minSecurityVersion: number;
+  /** Highest release-key delegation version seen in a committed release; an older delegation is refused. */
+  readonly delegationVersion: number;
+  readonly job: JobRecord | null;
+  /** Job ids already handled, newest last (a repeated job is not started twice). */
+  readonly recentJobs: readonly string[];
+}
+
+export const RECENT_JOBS = 64;
+
+export const otherSlot = (s: Slot): Slot => (s === 'a' ? 'b' : 'a');
+
+/** The slot that runs: the trial slot while one is being tried, else the committed one. */
+export const activeSlot = (s: OtaPersisted): Slot => s.trial?.slot ?? s.committed;
+
+export function factoryState(factory: { version: string; securityVersion: number }): OtaPersisted {
+  return {
+    v: 1, slots: { a: { version: factory.version, securityVersion: factory.securityVersion, sha256: null, size: null }, b: null },
+    committed: 'a', trial: null, minSecurityVersion: factory.securityVersion, delegationVersion: 0, job: null, recentJobs: [],
+  };
+}
+
+/**
+ * The bootloader's decision at start (U-Boot's bootcount, Mender's try-once): a trial slot
+ * is booted at most `maxTrialBoots` times; past that it never became healthy (it crashed or
+ * was cut off each time) and the device falls back to the committed slot.
+ */
+export function bootSelect(s: OtaPersisted, maxTrialBoots: number): { readonly state: OtaPersisted; readonly fellBack: boolean } {
+  if (!s.trial) return { state: s, fellBack: false };
+  const boots = s.trial.boots + 1;
+  if (boots <= maxTrialBoots) return { state: { ...s, trial: { slot: s.trial.slot, boots } }, fellBack: false };
+  const job = s.job && s.job.slot === s.trial.slot
+    ? { ...s.job, state: 'rolled-back' as const, reason: 'boot_failed', detail: `the new image did not become healthy in ${maxTrialBoots} boots`, reported: false }
+    : s.job;
+  return { state: { ...s, trial: null, job }, fellBack: true };
+}
+
+export class OtaStateFile {
+  readonly path: string;
+
+  constructor(dir: string) {
+    this.path = join(dir, 'state.json');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  load(): OtaPersisted | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const s = JSON.parse(text) as OtaPersisted;
+    if (s.v !== 1 || (s.committed !== 'a' && s.committed !== 'b')) throw new Error(`${this.path}: not an OTA state file of version 1`);
+    return s;
+  }
+
+  save(s: OtaPersisted): void {
+    writeDurably(this.path, JSON.stringify(s));
+  }
+}
+
+/** Replaces `path` atomically and durably. */
+export function writeDurably(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
