@@ -36,7 +36,7 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   const twin = new TwinService(store.twins, { clock, link: deps.link, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, log, assertDevice });
   const logs = new LogStreams(commands, config.logs, clock);
-  const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice });
+  const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw) });
   const inbox = createDeviceInbox({ twin, commands, logs, health, ...(deps.ota ? { ota: deps.ota } : {}) }, { log, metrics: deps.metrics.registry });
   let timer: NodeJS.Timeout | undefined;
   const sweep = async () => {

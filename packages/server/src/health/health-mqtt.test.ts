@@ -43,6 +43,41 @@ describe('device health, events and remote logs over MQTT', () => {
     assert.equal((await s.api('GET', '/api/v1/devices/pump-1/health', { token: admin })).body.history.length, 3);
   });
 
+  it('keeps the registry on the firmware the device reports, writing only when it differs', async (t) => {
+    const clock = new ManualClock(Date.now());
+    const s = await startTestServer(t, { clock });
+    const admin = await s.tokenFor(s.adminKey);
+    const c = await connectDevice(s, await enrollDevice(s, admin, 'gw-1', { firmwareVersion: '2.0.0' }));
+    t.after(() => c.end(true));
+    await s.api('POST', '/api/v1/devices', { token: admin, body: { id: 'gw-2', firmwareVersion: '2.0.0' } });
+    const ids = async (query: string) => (await s.api('GET', `/api/v1/devices?${query}`, { token: admin })).body.map((d: { id: string }) => d.id);
+    const device = async () => (await s.api('GET', '/api/v1/devices/gw-1', { token: admin })).body;
+    const report = async (extra: Record<string, unknown>) => {
+      clock.advance(2000);
+      await send(c, 'devices/gw-1/health', health(60, extra));
+    };
+
+    // The device rolled itself back to 1.4.0 (security version 4): the filters see it as it is.
+    await report({ firmware: { version: '1.4.0', securityVersion: 4 } });
+    assert.deepEqual(await ids('firmware=1.4.0'), ['gw-1']);
+    assert.deepEqual(await ids('firmware=2.0.0'), ['gw-2']);
+    assert.deepEqual(await ids('security=4'), ['gw-1']);
+    assert.deepEqual(await ids('securityBelow=4'), ['gw-2'], 'gw-2 has no known security version');
+    const written = await device();
+    assert.deepEqual([written.firmwareVersion, written.securityVersion, written.updatedAt], ['1.4.0', 4, clock.now()]);
+
+    await report({ firmware: { version: '1.4.0', securityVersion: 4 } });
+    await report({ firmware: { version: '1.4.0' } });
+    await report({});
+    assert.equal((await device()).updatedAt, written.updatedAt, 'the same firmware (or none) again writes nothing');
+    assert.equal((await device()).securityVersion, 4);
+
+    await report({ firmware: { version: '1.5.0' } });
+    assert.deepEqual([(await device()).firmwareVersion, (await device()).securityVersion], ['1.5.0', null], 'another version without its security version: unknown, not the old one');
+    assert.deepEqual(await ids('securityBelow=4'), ['gw-1', 'gw-2']);
+    assert.equal(await deviceMetric(s, 'health', 'stored'), 5);
+  });
+
   it('stores each event once and lists them newest first', async (t) => {
     const s = await startTestServer(t);
     const admin = await s.tokenFor(s.adminKey);

@@ -28,7 +28,11 @@ export class HealthService {
     private readonly health: HealthRepository,
     private readonly events: EventRepository,
     private readonly settings: HealthSettings,
-    private readonly deps: { clock: Clock; log: Logger; assertDevice: (id: string) => Promise<void>; onRestartLoop?: (deviceId: string) => void },
+    private readonly deps: {
+      clock: Clock; log: Logger; assertDevice: (id: string) => Promise<void>; onRestartLoop?: (deviceId: string) => void;
+      /** Where the firmware a device reports goes (the registry); resolves with the old values when they differed and were replaced. */
+      recordFirmware?: (deviceId: string, fw: NonNullable<HealthReport['firmware']>) => Promise<{ firmwareVersion: string | null; securityVersion: number | null } | undefined>;
+    },
   ) {}
 
   /** A validated report; resolves with the outcome to count. */
@@ -38,11 +42,22 @@ export class HealthService {
     if (last !== undefined && now - last < this.settings.minIntervalMs) return 'too_frequent';
     this.#lastReport.set(deviceId, now);
     await this.health.insert({ deviceId, receivedAt: now, report }, this.settings.historyPerDevice);
+    if (report.firmware) await this.#inventory(deviceId, report.firmware);
     if (report.restartLoop) {
       this.deps.log.warn({ deviceId, recentRestarts: report.recentRestarts, restartReason: report.restartReason }, 'device reports a restart loop');
       this.deps.onRestartLoop?.(deviceId);
     }
     return 'stored';
+  }
+
+  /** The registry follows what the device runs; a failure to write it never costs the report. */
+  async #inventory(deviceId: string, fw: NonNullable<HealthReport['firmware']>): Promise<void> {
+    try {
+      const before = await this.deps.recordFirmware?.(deviceId, fw);
+      if (before) this.deps.log.info({ deviceId, from: before, to: fw }, 'device reports other firmware than the registry had; registry updated');
+    } catch (err) {
+      this.deps.log.warn({ err, deviceId }, 'could not record the firmware the device reports');
+    }
   }
 
   async view(deviceId: string, limit: number): Promise<HealthView> {

@@ -133,6 +133,22 @@ export class RegistryService {
     return d;
   }
 
+  /**
+   * What the device says it runs (its health report), recorded when it differs from the
+   * registry: after a rollback the device did by itself, or an update made outside a
+   * rollout. A new version without a security version leaves that unknown (null): the old
+   * one described other firmware, and unknown counts as below in the securityBelow filter.
+   * Resolves with the previous values when it wrote, undefined when nothing changed.
+   */
+  async recordFirmware(id: string, fw: { readonly version: string; readonly securityVersion?: number }): Promise<{ firmwareVersion: string | null; securityVersion: number | null } | undefined> {
+    const d = await this.repo.get(id);
+    if (!d || d.state === 'decommissioned') return undefined;
+    const securityVersion = fw.securityVersion ?? (fw.version === d.firmwareVersion ? d.securityVersion : null);
+    if (fw.version === d.firmwareVersion && securityVersion === d.securityVersion) return undefined;
+    await this.repo.updateAttributes(id, { firmwareVersion: fw.version, securityVersion }, this.clock.now());
+    return { firmwareVersion: d.firmwareVersion, securityVersion: d.securityVersion };
+  }
+
   recordConnect(id: string): Promise<void> {
     return this.repo.recordConnect(id, this.clock.now());
   }
