@@ -64,7 +64,12 @@ export class FirmwareService {
     return artifact;
   }
 
-  /** Step 2: the image. Refused (and dropped) unless it is exactly the declared size and SHA-256. */
+  /**
+   * Step 2: the image. Refused unless it is exactly the declared size and SHA-256. A refused
+   * image takes its registration with it (the refusal stays in the audit log): the same
+   * upload, run again with the right image, then starts afresh instead of meeting a release
+   * "already uploaded" that can never be published.
+   */
   async receiveImage(id: string, body: Readable): Promise<FirmwareArtifact> {
     const artifact = await this.get(id);
     if (artifact.state !== 'awaiting_image') throw new PlatformError('BULWARK_ERR_CONFLICT', `firmware ${id} already has its image`);
@@ -72,8 +77,22 @@ export class FirmwareService {
     this.#receiving.add(id);
     try {
       return await this.#receive(artifact, body);
+    } catch (err) {
+      await this.#drop(artifact, err);
+      throw err;
     } finally {
       this.#receiving.delete(id);
+    }
+  }
+
+  /** Forgets a registration whose image step failed; the repository never deletes a published one. */
+  async #drop(artifact: FirmwareArtifact, why: unknown): Promise<void> {
+    try {
+      await this.repo.delete(artifact.id);
+      if ((await this.repo.get(artifact.id)) === undefined) this.files.remove(artifact.id);
+      this.deps.log.info({ id: artifact.id, name: artifact.name, version: artifact.version, reason: (why as { details?: { reason?: unknown } }).details?.reason }, 'firmware image refused; registration dropped');
+    } catch (err) {
+      this.deps.log.error({ err, id: artifact.id }, 'could not drop the registration of a refused firmware image');
     }
   }
 

@@ -73,6 +73,29 @@ describe('firmware upload', () => {
   });
 });
 
+describe('firmware upload after a refused image', () => {
+  it('drops the registration of a refused image, keeps the refusal audited, and publishes the same upload run again with the right image', async (t) => {
+    const { kit, s, admin } = await otaServer(t);
+    const image = randomBytes(8192);
+    const manifest = kit.release(image, { version: '3.0.0' });
+    const tampered = Buffer.from(image);
+    tampered[100] = tampered[100]! ^ 1;
+    for (const [body, reason] of [[tampered, 'image_hash_mismatch'], [Buffer.concat([image, randomBytes(10)]), 'image_too_long'], [image.subarray(0, 4096), 'image_size_mismatch']] as const) {
+      const res = await uploadFirmware(s, admin, manifest, body);
+      assert.deepEqual([res.status, res.body.error.details.reason], [400, reason], 'the manifest registers again each time: the refused one was dropped');
+    }
+    const refusals = (await s.api('GET', '/api/v1/audit?result=error&limit=10', { token: admin })).body as { action: string; target: string; details: { reason: string } }[];
+    assert.deepEqual(refusals.map((e) => [e.action, e.details.reason]).reverse(), [['firmware.publish', 'image_hash_mismatch'], ['firmware.publish', 'image_too_long'], ['firmware.publish', 'image_size_mismatch']]);
+    for (const e of refusals) assert.equal((await s.api('GET', `/api/v1/firmware/${e.target}`, { token: admin })).status, 404, `${e.target} is gone`);
+    assert.deepEqual((await s.api('GET', '/api/v1/firmware', { token: admin })).body, [], 'nothing is left awaiting an image');
+
+    const ok = await uploadFirmware(s, admin, manifest, image);
+    assert.deepEqual([ok.status, ok.body.state, ok.body.version], [200, 'published', '3.0.0'], ok.text);
+    assert.equal((await s.api('PUT', `/api/v1/firmware/${ok.body.id as string}/image`, { token: admin })).status, 409, 'a published release keeps its image');
+    assert.deepEqual((await s.api('GET', '/api/v1/firmware', { token: admin })).body.map((a: { id: string; state: string }) => [a.id, a.state]), [[ok.body.id, 'published']]);
+  });
+});
+
 describe('firmware upload limits', () => {
   it('refuses every upload without a root key set, and an image larger than ota.artifactMaxBytes', async (t) => {
     const dir = tempDir(t);

@@ -76,7 +76,7 @@ export const otaRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareService; r
     config: { auth: { scope: 'firmware:write' }, audit: 'firmware.publish' },
     schema: {
       tags: ['firmware'], security: bearer, params: IdParams, response: { 200: ArtifactSchema, ...errorResponses },
-      summary: 'Step 2: the image as application/octet-stream; published only when it has exactly the signed size and SHA-256 (read no further than the declared size)',
+      summary: 'Step 2: the image as application/octet-stream; published only when it has exactly the signed size and SHA-256 (read no further than the declared size). A refused image drops the registration, so the same upload can be made again with the right image',
     },
   }, async (request, reply) => audited(request, async () => {
     request.auditTarget = request.params.id;
