@@ -63,6 +63,15 @@ export interface RolloutGates {
   readonly maxCrashRatio?: number;
   /** Mean reconnect count of updated devices over that of the rest. */
   readonly maxReconnectRatio?: number;
+  /**
+   * Updated devices gone silent (nothing heard for silentAfterMs after their commit: no health
+   * report, connect or disconnect), in percentage points above the devices not updated that
+   * were heard since the wave began and then went as quiet. With it, a finished wave waits
+   * silentAfterMs after its last commit before the next wave starts.
+   */
+  readonly maxSilentExcessPercent?: number;
+  /** How long a device may say nothing before it counts as silent; 10 minutes when not given. */
+  readonly silentAfterMs?: number;
   /** What a failed gate does. */
   readonly onFailure: 'pause' | 'abort';
 }
@@ -141,6 +150,8 @@ export interface RolloutRepository {
   updateDevice(d: RolloutDevice, from: readonly DeviceJobState[], fromJobId: string | null): Promise<boolean>;
   /** Devices in a non-terminal state whose last change is at or before `before`. */
   stale(rolloutId: string, before: number, limit: number): Promise<RolloutDevice[]>;
+  /** When the newest commit of the wave happened; null when none of its devices committed. */
+  lastCommitAt(rolloutId: string, wave: number): Promise<number | null>;
   /** Jobs a device was told about and has not finished, newest first. */
   liveJobs(deviceId: string): Promise<RolloutDevice[]>;
   /** The live job of a device for an artifact (a device may download only then). */

@@ -2,7 +2,7 @@ import type { Clock, IdGen, Logger } from '@bulwark/core';
 import { type OtaJob, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
 import type { FirmwareArtifact, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from './ota.js';
-import { type HealthSample, failedGate, inWindow, waveTally } from './rollout-planner.js';
+import { HEALTH_SAMPLE_SIZE, type HealthSample, failedGate, inWindow, silentAfterMs, waveTally } from './rollout-planner.js';
 
 /** How the platform reaches a device (the MQTT gateway); false when it is not connected here. */
 export interface OtaLink {
@@ -13,6 +13,8 @@ export interface OtaLink {
 export interface EngineDeps {
   readonly repo: RolloutRepository;
   readonly health: HealthRepository;
+  /** When the registry last saw the device connect or disconnect (null when never). */
+  readonly lastSeenAt: (deviceId: string) => Promise<number | null>;
   readonly link: OtaLink;
   readonly clock: Clock;
   readonly ids: IdGen;
@@ -64,13 +66,39 @@ const expireStale: Phase = async (c, d) => {
   c.counts = await d.repo.counts(c.rollout.id);
 };
 
-async function sample(d: EngineDeps, devices: readonly RolloutDevice[]): Promise<HealthSample> {
+/** How the silence gate looks at one side: updated devices from their commit, the rest from the start of the wave. */
+interface SilenceRule {
+  readonly updated: boolean;
+  /** Heard after this: not silent. */
+  readonly quietSince: number;
+  readonly waveStart: number;
+}
+
+/**
+ * Whether a device went silent: heard at or after its floor (an updated device's commit, which
+ * is itself a message; for the rest the start of the wave, so that devices gone for weeks do
+ * not raise the baseline) and not since quietSince. Undefined when it cannot be judged. The
+ * registry is read only when the latest health report does not already settle it.
+ */
+async function wentSilent(d: EngineDeps, dev: RolloutDevice, reportedAt: number | null, rule: SilenceRule): Promise<boolean | undefined> {
+  if (rule.updated && dev.updatedAt > rule.quietSince) return undefined;
+  const floor = rule.updated ? dev.updatedAt : rule.waveStart;
+  let heard = Math.max(reportedAt ?? -Infinity, rule.updated ? dev.updatedAt : -Infinity);
+  if (heard <= rule.quietSince || heard < floor) heard = Math.max(heard, (await d.lastSeenAt(dev.deviceId)) ?? -Infinity);
+  return heard < floor ? undefined : heard <= rule.quietSince;
+}
+
+async function sample(d: EngineDeps, devices: readonly RolloutDevice[], rule?: SilenceRule): Promise<HealthSample> {
   let loops = 0;
   let crashes = 0;
   let reconnects = 0;
   let seen = 0;
+  let judged = 0;
+  let silent = 0;
   for (const dev of devices) {
     const [latest] = await d.health.history(dev.deviceId, 1);
+    const quiet = rule ? await wentSilent(d, dev, latest?.receivedAt ?? null, rule) : undefined;
+    if (quiet !== undefined) [judged, silent] = [judged + 1, silent + (quiet ? 1 : 0)];
     if (!latest) continue;
     seen += 1;
     if (latest.report.restartLoop) loops += 1;
@@ -78,7 +106,7 @@ async function sample(d: EngineDeps, devices: readonly RolloutDevice[]): Promise
     reconnects += latest.report.reconnects ?? 0;
   }
   const mean = (n: number) => (seen === 0 ? 0 : n / seen);
-  return { devices: seen, restartLoops: loops, meanCrashes: mean(crashes), meanReconnects: mean(reconnects) };
+  return { devices: seen, restartLoops: loops, meanCrashes: mean(crashes), meanReconnects: mean(reconnects), ...(rule ? { silence: { judged, silent } } : {}) };
 }
 
 /** Gates of the current wave (its updated devices' health against devices not yet updated); a failing one pauses or aborts the rollout. */
@@ -88,20 +116,32 @@ const judgeGates: Phase = async (c, d) => {
   const prior = (i: number) => r.history[i - 1];
   if (r.history.some((e, i) => e.wave === r.currentWave && e.state === 'running' && e.actor !== 'system' && prior(i)?.state === 'paused' && prior(i)?.actor === 'system')) return;
   const g = r.gates;
-  const wantsHealth = g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined || g.maxReconnectRatio !== undefined;
-  const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { wave: r.currentWave, states: ['committed'], limit: 200 })) : undefined;
-  const rest = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['pending'], limit: 200 })) : undefined;
+  const wantsSilence = g.maxSilentExcessPercent !== undefined;
+  const wantsHealth = wantsSilence || g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined || g.maxReconnectRatio !== undefined;
+  const quietSince = c.now - silentAfterMs(g);
+  const waveStart = r.history.find((e) => e.wave === r.currentWave)?.at ?? r.createdAt;
+  const rule = (updated: boolean): SilenceRule | undefined => (wantsSilence ? { updated, quietSince, waveStart } : undefined);
+  const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { wave: r.currentWave, states: ['committed'], limit: HEALTH_SAMPLE_SIZE }), rule(true)) : undefined;
+  const rest = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['pending'], limit: HEALTH_SAMPLE_SIZE }), rule(false)) : undefined;
   const failed = failedGate(g, waveTally(c.counts, r.currentWave), updated, rest);
   if (failed === undefined) return;
   d.log.warn({ rolloutId: r.id, wave: r.currentWave, gate: failed }, `rollout gate failed: ${g.onFailure}`);
   c.rollout = await moveRollout(d, r, g.onFailure === 'abort' ? 'aborted' : 'paused', `wave ${r.currentWave + 1}: ${failed}`, 'system');
 };
 
-/** A finished wave whose gates held opens the next one; after the last, the rollout is complete. */
+/**
+ * A finished wave whose gates held opens the next one; after the last, the rollout is complete.
+ * With the silence gate, the wave is held until its last updated device has had silentAfterMs
+ * to go quiet, so that the gate has judged every one of them.
+ */
 const advanceWave: Phase = async (c, d) => {
   const r = c.rollout;
   const t = waveTally(c.counts, r.currentWave);
   if (t.finished < t.total) return;
+  if (r.gates.maxSilentExcessPercent !== undefined && t.committed > 0) {
+    const last = await d.repo.lastCommitAt(r.id, r.currentWave);
+    if (last !== null && c.now - last < silentAfterMs(r.gates)) return;
+  }
   if (r.currentWave + 1 < r.waveCount) {
     c.rollout = await moveRollout(d, r, 'running', `wave ${r.currentWave + 2} of ${r.waveCount} started`, 'system', r.currentWave + 1);
   } else {

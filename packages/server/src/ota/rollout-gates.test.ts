@@ -30,6 +30,18 @@ describe('rollout planning', () => {
     assert.match(failedGate({ ...g, maxFailures: 0 }, t(100, 1, 1)) ?? '', /1 devices failed, at most 0/, 'a count gate needs no minimum');
   });
 
+  it('judges the silence gate once minDevices updated devices could have gone quiet, in points above the rest', () => {
+    const g = { minDevices: 5, maxSilentExcessPercent: 20, onFailure: 'pause' as const };
+    const t = { total: 100, committed: 20, failed: 0, finished: 20 };
+    // No health reports at all (devices 0): silence is still judged, from connects, disconnects and commits.
+    const s = (judged: number, silent: number) => ({ devices: 0, restartLoops: 0, meanCrashes: 0, meanReconnects: 0, silence: { judged, silent } });
+    assert.equal(failedGate(g, t, s(4, 4), s(50, 0)), undefined, 'fewer judged than minDevices');
+    assert.match(failedGate(g, t, s(10, 3), s(50, 0)) ?? '', /health gate: 30\.0 % of updated devices went silent \(nothing heard for 10 min after their update\) against 0\.0 % of the rest/);
+    assert.equal(failedGate(g, t, s(10, 3), s(50, 10)), undefined, '30 % against a baseline of 20 %: 10 points');
+    assert.match(failedGate({ ...g, silentAfterMs: 1_800_000 }, t, s(10, 10), s(0, 0)) ?? '', /for 30 min/);
+    assert.equal(failedGate({ minDevices: 5, onFailure: 'pause' }, t, s(10, 10), s(50, 0)), undefined, 'without the gate');
+  });
+
   it('knows a maintenance window, also one across midnight', () => {
     const at = (h: number, m = 0) => Date.UTC(2026, 0, 1, h, m);
     assert.equal(inWindow({ startMinute: 60, endMinute: 300 }, at(2)), true);
@@ -73,6 +85,55 @@ describe('rollout gates and controls', () => {
     assert.equal(view.state, 'completed');
     assert.equal(view.totals.committed, 40);
     assert.deepEqual(view.history.map((e) => [e.state, e.actor]), [['running', 'usr_ops'], ['paused', 'system'], ['running', 'usr_ops'], ['running', 'system'], ['completed', 'system']]);
+  });
+
+  it('holds a finished wave for silentAfterMs, then pauses when more updated devices went silent than the rest', async (t) => {
+    const fleet = await simFleet(t, 40);
+    const { rollouts, store, clock } = fleet;
+    const ids = Array.from({ length: 40 }, (_, i) => `dev-${String(i).padStart(4, '0')}`);
+    const canary = ids.slice(0, 10);
+    const quiet = new Set(['dev-0000', 'dev-0001', 'dev-0002', 'dev-0003', 'dev-0039']);
+    const report = async (all = false) => {
+      for (const deviceId of ids) if (all || !quiet.has(deviceId)) await store.health.insert({ deviceId, receivedAt: clock.now(), report: { ts: clock.now(), boot: 'a', uptimeS: 60 } }, 10);
+    };
+    // dev-0039 is off and has never been heard: it counts on neither side.
+    fleet.offline.add('dev-0039');
+    const r = await rollouts.create({ name: 's', artifactId: fleet.artifact.id, target: { model: 'gw-1' }, strategy: { canary, waves: [{ percent: 100 }] }, gates: { minDevices: 5, maxSilentExcessPercent: 20, onFailure: 'pause' } }, 'usr_ops');
+    await report();
+    // dev-0020 is not updated yet and goes quiet after this report: the baseline.
+    quiet.add('dev-0020');
+    await fleet.drain();
+    await rollouts.idle();
+    const at = async () => ((v) => [v.state, v.currentWave, v.totals.committed])(await rollouts.view(r.id));
+    assert.deepEqual(await at(), ['running', 0, 10], 'finished, but held: nobody has had 10 minutes to go quiet');
+
+    clock.advance(300_000);
+    await report();
+    await rollouts.tick();
+    assert.deepEqual(await at(), ['running', 0, 10], 'still held');
+    clock.advance(360_000);
+    await report();
+    await rollouts.tick();
+    const view = await rollouts.view(r.id);
+    assert.deepEqual([view.state, view.currentWave], ['paused', 0]);
+    // 4 of the 10 updated devices said nothing since their commit; of the rest, dev-0020 (1 of 29 heard since the wave began).
+    assert.match(view.reason ?? '', /^wave 1: health gate: 40\.0 % of updated devices went silent \(nothing heard for 10 min after their update\) against 3\.4 % of the rest$/);
+    assert.equal(fleet.notified.size, 10, 'the second wave never started');
+
+    await rollouts.control(r.id, 'resume', 'the four are on a site with a dead uplink', 'usr_ops');
+    await fleet.drain();
+    await rollouts.idle();
+    assert.deepEqual(await at(), ['running', 1, 39]);
+    clock.advance(660_000);
+    await report(true);
+    await rollouts.tick();
+    assert.deepEqual(await at(), ['running', 1, 39], 'every updated device of wave 2 talks: the gate holds, dev-0039 is still pending');
+    fleet.offline.delete('dev-0039');
+    await fleet.settle();
+    clock.advance(600_000);
+    await report(true);
+    await rollouts.tick();
+    assert.deepEqual(await at(), ['completed', 1, 40]);
   });
 
   it('pauses, resumes and aborts by hand with a reason, retries a silent device after the timeout, and notifies only inside the maintenance window', async (t) => {

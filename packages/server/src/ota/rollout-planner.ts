@@ -53,12 +53,22 @@ export function tally(counts: Readonly<Record<string, number>>): WaveTally {
 
 export const waveTally = (counts: readonly WaveCounts[], wave: number) => tally(counts.find((c) => c.wave === wave)?.byState ?? {});
 
+/** Most devices read on each side (updated, not updated) when a wave's health is judged. */
+export const HEALTH_SAMPLE_SIZE = 200;
+
+export const DEFAULT_SILENT_AFTER_MS = 600_000;
+
+export const silentAfterMs = (g: RolloutGates) => g.silentAfterMs ?? DEFAULT_SILENT_AFTER_MS;
+
 /** Health of a group of devices from their latest reports. */
 export interface HealthSample {
+  /** Devices with a health report, which the next three describe. */
   readonly devices: number;
   readonly restartLoops: number;
   readonly meanCrashes: number;
   readonly meanReconnects: number;
+  /** With the silence gate: devices that could be judged, and how many of them went silent. */
+  readonly silence?: { readonly judged: number; readonly silent: number };
 }
 
 /** The first gate that fails for this wave, as a sentence for the pause/abort reason; undefined when all pass. */
@@ -85,5 +95,16 @@ export function failedGate(g: RolloutGates, t: WaveTally, updated?: HealthSample
       return `health gate: updated devices reconnect ${updated.meanReconnects.toFixed(2)} times on average against ${rest.meanReconnects.toFixed(2)} for the rest`;
     }
   }
-  return undefined;
+  return silenceGate(g, updated, rest);
+}
+
+/** Judged once as many updated devices as minDevices (or a full sample) have been quiet long enough to tell. */
+function silenceGate(g: RolloutGates, updated?: HealthSample, rest?: HealthSample): string | undefined {
+  const u = updated?.silence;
+  const r = rest?.silence;
+  if (g.maxSilentExcessPercent === undefined || !u || !r || u.judged < Math.min(g.minDevices, HEALTH_SAMPLE_SIZE)) return undefined;
+  const pct = (s: { judged: number; silent: number }) => (s.judged === 0 ? 0 : (100 * s.silent) / s.judged);
+  if (pct(u) - pct(r) <= g.maxSilentExcessPercent) return undefined;
+  const quiet = `${Math.round(silentAfterMs(g) / 60_000)} min`;
+  return `health gate: ${pct(u).toFixed(1)} % of updated devices went silent (nothing heard for ${quiet} after their update) against ${pct(r).toFixed(1)} % of the rest`;
 }

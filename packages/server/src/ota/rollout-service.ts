@@ -58,7 +58,8 @@ export class RolloutService {
     settings: RolloutSettings,
     private readonly deps: { clock: Clock; ids: IdGen; log: Logger; link: OtaLink; health: HealthRepository; onStop?: (r: Rollout) => void },
   ) {
-    this.#engine = { repo, health: deps.health, link: deps.link, clock: deps.clock, ids: deps.ids, log: deps.log, deviceTimeoutMs: settings.deviceTimeoutMs, ...(deps.onStop ? { onStop: deps.onStop } : {}) };
+    const lastSeenAt = async (id: string) => (await registry.find(id))?.connectivity.lastSeenAt ?? null;
+    this.#engine = { repo, health: deps.health, lastSeenAt, link: deps.link, clock: deps.clock, ids: deps.ids, log: deps.log, deviceTimeoutMs: settings.deviceTimeoutMs, ...(deps.onStop ? { onStop: deps.onStop } : {}) };
     this.#defaultMaxRetries = settings.defaultMaxRetries;
   }
 

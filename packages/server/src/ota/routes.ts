@@ -25,7 +25,13 @@ const Strategy = Type.Object({ canary: Type.Optional(Type.Array(DeviceIdText, { 
 const Gates = Type.Object({
   minDevices: Type.Integer({ minimum: 1 }), maxFailures: Type.Optional(Type.Integer({ minimum: 0 })), maxFailurePercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
   minSuccessPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })), maxRestartLoopExcessPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-  maxCrashRatio: Type.Optional(Type.Number({ minimum: 1 })), maxReconnectRatio: Type.Optional(Type.Number({ minimum: 1 })), onFailure: Type.Union([Type.Literal('pause'), Type.Literal('abort')]),
+  maxCrashRatio: Type.Optional(Type.Number({ minimum: 1 })), maxReconnectRatio: Type.Optional(Type.Number({ minimum: 1 })),
+  maxSilentExcessPercent: Type.Optional(Type.Number({
+    minimum: 0, maximum: 100,
+    description: 'Share of updated devices gone silent (nothing heard for silentAfterMs after their commit: no health report, connect or disconnect), in percentage points above the devices not updated that were heard since the wave began; with it a finished wave waits silentAfterMs after its last commit before the next starts',
+  })),
+  silentAfterMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: 7 * 86_400_000, description: 'How long a device may say nothing before it counts as silent (default 600000); keep it several health report intervals long' })),
+  onFailure: Type.Union([Type.Literal('pause'), Type.Literal('abort')]),
 }, { additionalProperties: false });
 const Window = Type.Object({ startMinute: Type.Integer({ minimum: 0, maximum: 1439 }), endMinute: Type.Integer({ minimum: 0, maximum: 1439 }) }, { additionalProperties: false });
 
@@ -106,7 +112,7 @@ export const otaRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareService; r
     config: { auth: { scope: 'rollouts:write' }, audit: 'rollout.create' },
     schema: {
       tags: ['rollouts'], security: bearer, response: { 201: RolloutSchema, ...errorResponses },
-      summary: 'Start a staged rollout: target (devices, or tag / model / current firmware version together; only compatible devices not yet on the version), waves or a canary set, gates, maintenance window, retries',
+      summary: 'Start a staged rollout: target (devices, or tag / model / current firmware version together; only compatible devices not yet on the version), waves or a canary set, gates (failures, success, and updated devices against the rest: restart loops, crashes, reconnects, devices gone silent), maintenance window, retries',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 128 }), artifactId: Type.String({ minLength: 1, maxLength: 64 }), target: Target, strategy: Strategy, gates: Gates,
         window: Type.Optional(Window), maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),

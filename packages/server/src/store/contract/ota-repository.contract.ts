@@ -80,9 +80,13 @@ export function describeRolloutRepository(make: MakeStore): void {
       assert.deepEqual(await rollouts.liveJobs('d1'), []);
       assert.deepEqual((await rollouts.stale('ro_1', T0 + 5, 10)).map((d) => d.deviceId), ['d0']);
       assert.deepEqual(await rollouts.stale('ro_1', T0 + 4, 10), []);
+      assert.equal(await rollouts.lastCommitAt('ro_1', 0), null, 'nothing committed yet');
       const committed = { ...notified, state: 'committed' as const, updatedAt: T0 + 9 };
       assert.equal(await rollouts.updateDevice(committed, ['notified'], 'job_other'), false, 'another job id');
       assert.equal(await rollouts.updateDevice(committed, ['notified'], 'job_1'), true);
+      await rollouts.updateDevice({ ...device('ro_1', 'd1', 0), state: 'failed', jobId: null, updatedAt: T0 + 20 }, ['pending'], null);
+      assert.equal(await rollouts.lastCommitAt('ro_1', 0), T0 + 9, 'the newest commit; a later failure is not one');
+      assert.equal(await rollouts.lastCommitAt('ro_1', 1), null);
       assert.equal(await rollouts.activeJob('d0', 'fw_1'), undefined, 'a finished job allows no download');
       assert.deepEqual(await rollouts.liveJobs('d0'), [], 'a finished job is not live');
       assert.deepEqual(await rollouts.stale('ro_1', T0 + 100, 10), [], 'finished devices are never stale');

@@ -119,6 +119,11 @@ export class SqlRolloutRepository implements RolloutRepository {
     return rows.map(toDevice);
   }
 
+  async lastCommitAt(rolloutId: string, wave: number): Promise<number | null> {
+    const row = await this.db.get<{ at: number | null }>("SELECT MAX(updated_at) AS at FROM rollout_devices WHERE rollout_id = $1 AND wave = $2 AND state = 'committed'", [rolloutId, wave]);
+    return num(row?.at ?? null);
+  }
+
   async liveJobs(deviceId: string): Promise<RolloutDevice[]> {
     const rows = await this.db.all<DeviceRow>(
       `SELECT * FROM rollout_devices WHERE device_id = $1 AND job_id IS NOT NULL AND state NOT IN ${TERMINAL} ORDER BY updated_at DESC LIMIT 10`, [deviceId],
