@@ -16,6 +16,9 @@ import { Renewal } from './renewal.js';
 import { TimeExchange, TimeSync } from './time-sync.js';
 import { type ConfigHandler, Twin, loadTwinState, saveTwinState } from './twin.js';
 import { type JsonSchema, newAjv } from './validator.js';
+import { agentUpdater } from './ota/agent-ota.js';
+import type { SlotStore } from './ota/slots.js';
+import type { Updater, UpdaterEvent } from './ota/updater.js';
 
 export interface AgentDeps {
   readonly clock?: AgentClock;
@@ -26,6 +29,18 @@ export interface AgentDeps {
   readonly firmware?: HealthReport['firmware'];
   /** Where local log lines go (default: stderr). */
   readonly logSink?: (line: string) => void;
+  /**
+   * Firmware updates (config `ota`): how the device reboots into the active slot (default:
+   * the agent closes and emits 'reboot'; the application restarts the process or the
+   * device), the application's own verdict on a new image, and where the slots live.
+   */
+  readonly ota?: {
+    readonly reboot?: () => void | Promise<void>;
+    readonly healthCheck?: () => boolean | Promise<boolean>;
+    readonly slots?: SlotStore;
+    /** Called synchronously on every transition, once it is on disk and before it is acted on or reported. */
+    readonly onEvent?: (e: UpdaterEvent) => void;
+  };
 }
 
 export type AgentState = 'connecting' | 'online' | 'offline' | 'refused' | 'closed';
@@ -42,6 +57,7 @@ export interface AgentStatus {
   readonly lastRefusal?: { readonly reason: string; readonly detail: string; readonly retryInMs: number };
   readonly timeOffsetMs?: number;
   readonly certificate: { readonly serial: string; readonly notAfter: number };
+  readonly firmware?: { readonly version: string; readonly securityVersion: number; readonly slot: string; readonly trial: boolean; readonly job?: { readonly id: string; readonly state: string; readonly reason?: string } };
 }
 
 export interface AgentEvents {
@@ -52,6 +68,9 @@ export interface AgentEvents {
   renewed: [{ serial: string }];
   commandResult: [string, CommandResult];
   timeSynced: [{ offsetMs: number; rttMs: number }];
+  ota: [UpdaterEvent];
+  /** The updater switched slots: restart the process or the device now. */
+  reboot: [];
 }
 
 /** The device agent: one per device identity. Build with `createAgent`. */
@@ -72,6 +91,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #restart: RestartTracker;
   readonly #renewal: Renewal;
   readonly #timers: NodeJS.Timeout[] = [];
+  readonly #ota: Updater | undefined;
   #identity: Identity;
   #state: AgentState = 'connecting';
   #seq = 0;
@@ -107,7 +127,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       url: config.mqtt.url, clientId: config.deviceId, keepaliveS: config.mqtt.keepaliveS, connectTimeoutMs: config.mqtt.connectTimeoutMs,
       ...(config.mqtt.servername ? { servername: config.mqtt.servername } : {}),
       tls: () => ({ key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem }),
-      subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, `${this.#topics.time}/reply`, `${this.#topics.root}/certs/rotate/result`, this.#topics.errors],
+      subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, `${this.#topics.time}/reply`, `${this.#topics.root}/certs/rotate/result`, this.#topics.errors, ...(config.ota ? [this.#topics.otaJob] : [])],
       backoff: new Backoff(config.reconnect, this.#d.rng), rng: this.#d.rng, stableAfterMs: config.reconnect.stableAfterMs,
       refusedDelayMs: config.reconnect.refusedDelayMs, mono: clock.mono,
     });
@@ -121,6 +141,21 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.#conn.drop(0);
       },
     });
+    this.#ota = config.ota ? agentUpdater(config.ota, config.dataDir, {
+      tls: () => ({ key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem }),
+      now: () => this.now(), log: this.log,
+      // Next turn: the first events come from start(), before the caller of createAgent could listen.
+      onEvent: (e) => {
+        deps.ota?.onEvent?.(e);
+        setImmediate(() => this.emit('ota', e));
+      },
+      report: (status) => this.#publishAcked(this.#topics.otaStatus, status),
+      reboot: deps.ota?.reboot ?? (async () => {
+        await this.close('ota reboot');
+        this.emit('reboot');
+      }),
+      ...(deps.ota?.healthCheck ? { healthCheck: deps.ota.healthCheck } : {}), ...(deps.ota?.slots ? { slots: deps.ota.slots } : {}),
+    }) : undefined;
     this.#wire();
     this.onCommand(BUILTIN_COMMANDS.logsStream, LOGS_STREAM_SCHEMA, (p: { level: 'info'; durationS: number; sample?: number }) => {
       this.#logs.start(p.level, p.durationS, p.sample ?? 1);
@@ -176,6 +211,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       commands: this.#commands.counters, twin: { ...this.#twin.counters, version: this.#twin.state.version },
       reconnects: this.#conn.reconnects, attempts: this.#conn.attempts, ...(this.#lastRefusal ? { lastRefusal: this.#lastRefusal } : {}),
       ...(best ? { timeOffsetMs: best.offsetMs } : {}), certificate: { serial: this.#identity.serial, notAfter: this.#identity.notAfter },
+      ...(this.#ota ? { firmware: this.#firmwareStatus(this.#ota) } : {}),
     };
   }
 
@@ -190,6 +226,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     every(this.config.logs.flushIntervalMs, () => this.#flushLogs());
     every(60_000, () => this.#queue.purgeAged());
     this.#queue.purgeAged();
+    this.#ota?.boot();
     this.#conn.start();
   }
 
@@ -197,6 +234,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async close(reason?: string): Promise<void> {
     if (this.#state === 'closed') return;
     this.#setState('closed');
+    this.#ota?.close();
     for (const t of this.#timers) clearInterval(t);
     await this.#conn.close();
     this.#queue.close();
@@ -237,6 +275,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.#conn.client !== client) return;
     this.#publisher.attach(client);
     this.#publishDirect(this.#topics.twinReported, this.#twin.current());
+    this.#ota?.onConnected();
     this.#publishHealth();
     this.#renewal.check(client, this.#identity);
   }
@@ -246,6 +285,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     try {
       if (topic === `${t.time}/reply`) return this.#onTimeReply(payload);
       if (topic === `${t.root}/certs/rotate/result`) return this.#renewal.onResult(payload);
+      if (topic === t.otaJob) return await this.#ota?.onJob(payload);
       if (topic === t.twinDesired) {
         const outcome = await this.#twin.handle(payload);
         if (outcome.kind === 'report') {
@@ -284,12 +324,39 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#conn.client?.publish(this.#topics.time, this.#exchange.request(), { qos: 0 });
   }
 
+  /** A new image on trial is healthy once it connected and the platform acknowledged its health report. */
   #publishHealth(): void {
     const c = this.#d.clock;
-    this.#publishDirect(this.#topics.health, healthReport({
+    const running = this.#ota?.running();
+    const report = healthReport({
       ts: this.now(), boot: this.boot, uptimeS: c.mono() / 1000, dataDir: this.config.dataDir, restart: this.#restart.state,
-      queueDepth: this.#queue.depth, reconnects: this.#conn.reconnects, battery: this.#d.battery, firmware: this.#d.firmware,
-    }), 0);
+      queueDepth: this.#queue.depth, reconnects: this.#conn.reconnects, battery: this.#d.battery,
+      firmware: running ? { version: running.version, securityVersion: running.securityVersion } : this.#d.firmware,
+    });
+    if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);
+    void this.#publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
+  }
+
+  #firmwareStatus(ota: Updater): NonNullable<AgentStatus['firmware']> {
+    const r = ota.running();
+    const job = ota.state.job;
+    return {
+      version: r.version, securityVersion: r.securityVersion, slot: r.slot, trial: r.trial,
+      ...(job ? { job: { id: job.job.jobId, state: job.state, ...(job.reason ? { reason: job.reason } : {}) } } : {}),
+    };
+  }
+
+  /** QoS 1; true once the platform acknowledged it (false when offline or after 10 s). */
+  #publishAcked(topic: string, body: unknown): Promise<boolean> {
+    const client = this.#conn.client;
+    if (!client) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), 10_000);
+      client.publish(topic, JSON.stringify(body), { qos: 1 }, (err) => {
+        clearTimeout(t);
+        resolve(!err);
+      });
+    });
   }
 
   #flushLogs(): void {

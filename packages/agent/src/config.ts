@@ -47,11 +47,32 @@ export interface AgentConfig {
   readonly health: { readonly intervalMs: number; readonly restartLoopThreshold: number; readonly restartLoopWindowMs: number };
   readonly logs: { readonly level: LogLevel; readonly maxEntriesPerSecond: number; readonly flushIntervalMs: number };
   readonly commands: { readonly rememberIds: number };
+  /** Firmware updates; off unless this section is given (see docs/guides/firmware-updates.md). */
+  readonly ota?: {
+    /** The pinned root key set (`bulwark firmware root` writes it): the only trust anchor for firmware. */
+    readonly rootKeysFile: string;
+    /** The platform's device HTTPS listener, `https://host:port`: images are fetched there with the device certificate. */
+    readonly downloadUrl: string;
+    readonly model: string;
+    readonly hardwareRevision: string;
+    /** What the device runs before its first update. */
+    readonly factoryVersion: string;
+    readonly factorySecurityVersion: number;
+    /** A new image must connect and report within this long after booting, or the device reverts. */
+    readonly healthWindowMs: number;
+    /** Boots of a new image that never became healthy before the device falls back (bootcount). */
+    readonly maxTrialBoots: number;
+    /** Consecutive download attempts without progress before the job fails. */
+    readonly downloadRetries: number;
+    readonly downloadTimeoutMs: number;
+  };
 }
 
 /** What a caller writes: required fields, the rest optional and nested. */
 export type AgentConfigInput = { readonly deviceId: string; readonly dataDir: string; readonly mqtt: { readonly url: string } & Partial<AgentConfig['mqtt']> } & {
-  readonly [K in Exclude<keyof AgentConfig, 'deviceId' | 'dataDir' | 'mqtt'>]?: Partial<AgentConfig[K]>;
+  readonly [K in Exclude<keyof AgentConfig, 'deviceId' | 'dataDir' | 'mqtt' | 'ota'>]?: Partial<AgentConfig[K]>;
+} & {
+  readonly ota?: Pick<NonNullable<AgentConfig['ota']>, 'rootKeysFile' | 'downloadUrl' | 'model' | 'hardwareRevision'> & Partial<NonNullable<AgentConfig['ota']>>;
 };
 
 export const AGENT_DEFAULTS = {
@@ -63,6 +84,7 @@ export const AGENT_DEFAULTS = {
   health: { intervalMs: 60_000, restartLoopThreshold: 5, restartLoopWindowMs: 10 * 60_000 },
   logs: { level: 'info', maxEntriesPerSecond: 50, flushIntervalMs: 1_000 },
   commands: { rememberIds: 1_000 },
+  ota: { factoryVersion: '0.0.0', factorySecurityVersion: 0, healthWindowMs: 5 * 60_000, maxTrialBoots: 3, downloadRetries: 10, downloadTimeoutMs: 60_000 },
 } as const;
 
 const int = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) => ({ type: 'integer', minimum, maximum });
@@ -83,6 +105,12 @@ const CONFIG_SCHEMA = obj({
   health: obj({ intervalMs: int(1000), restartLoopThreshold: int(2, 1000), restartLoopWindowMs: int(1000) }),
   logs: obj({ level: { enum: ['trace', 'debug', 'info', 'warn', 'error'] }, maxEntriesPerSecond: int(1, 10_000), flushIntervalMs: int(50, 60_000) }),
   commands: obj({ rememberIds: int(1, 100_000) }),
+  ota: obj({
+    rootKeysFile: { type: 'string', minLength: 1 }, downloadUrl: { type: 'string', pattern: '^https://[^/]+(:[0-9]+)?/?$' },
+    model: { type: 'string', minLength: 1, maxLength: 128 }, hardwareRevision: { type: 'string', minLength: 1, maxLength: 128 },
+    factoryVersion: { type: 'string', pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+' }, factorySecurityVersion: int(0),
+    healthWindowMs: int(1000), maxTrialBoots: int(1, 100), downloadRetries: int(0, 1000), downloadTimeoutMs: int(1000),
+  }, ['rootKeysFile', 'downloadUrl', 'model', 'hardwareRevision']),
 }, ['deviceId', 'dataDir', 'mqtt']);
 
 const validate = new Ajv({ allErrors: true, strict: true }).compile(CONFIG_SCHEMA);
@@ -105,6 +133,7 @@ export function resolveConfig(input: AgentConfigInput): AgentConfig {
   const out: Record<string, unknown> = { deviceId: input.deviceId, dataDir: input.dataDir };
   const sections = ['mqtt', 'identity', 'queue', 'reconnect', 'timeSync', 'health', 'logs', 'commands'] as const;
   for (const k of sections) out[k] = Object.freeze({ ...AGENT_DEFAULTS[k], ...(input as Record<string, unknown>)[k] as object });
+  if (input.ota) out.ota = Object.freeze({ ...AGENT_DEFAULTS.ota, ...input.ota });
   const config = Object.freeze(out) as unknown as AgentConfig;
   if (config.reconnect.capMs < config.reconnect.baseMs) throw new AgentConfigError(['/reconnect/capMs: must be >= baseMs']);
   return config;

@@ -1,6 +1,6 @@
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { newKeyAndCsr } from './crypto.js';
 
 /**
@@ -35,6 +35,13 @@ export function writeFileDurable(path: string, data: string, mode = 0o644): void
     closeSync(fd);
   }
   renameSync(tmp, path);
+  // The rename is durable only once the directory entry is.
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 export function describeCert(certPem: string): { serial: string; notBefore: number; notAfter: number; publicKeyDer: Buffer } {

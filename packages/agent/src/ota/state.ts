@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { OtaJob, OtaState } from '@bulwark/protocol';
+import { writeFileDurable } from '../identity.js';
 
 /**
  * What the agent keeps about firmware, in one file written atomically (temporary file,
@@ -100,25 +101,6 @@ export class OtaStateFile {
   }
 
   save(s: OtaPersisted): void {
-    writeDurably(this.path, JSON.stringify(s));
-  }
-}
-
-/** Replaces `path` atomically and durably. */
-export function writeDurably(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
+    writeFileDurable(this.path, JSON.stringify(s), 0o600);
   }
 }

@@ -14,8 +14,8 @@ export interface Platform {
   readonly s: TestServer;
   readonly admin: string;
   readonly mqttPort: number;
-  /** Registers a device and returns a one-time claim token for it. */
-  claim(id: string): Promise<string>;
+  /** Registers a device (with inventory fields such as model and firmwareVersion) and returns a one-time claim token for it. */
+  claim(id: string, fields?: Record<string, unknown>): Promise<string>;
   /** Stored readings of a device (up to 10,000). */
   readings(id: string): Promise<{ msgId: string; seq: number | null; boot: string | null; ts: number; deviceTs: number | null; receivedAt: number; data: Record<string, unknown> }[]>;
   metric(re: RegExp): Promise<number>;
@@ -34,9 +34,9 @@ export async function startPlatform(t: TestContext, config: Record<string, unkno
   if (reg.status !== 201) throw new Error(reg.text);
   return {
     s, admin, mqttPort: s.server.mqttPort,
-    async claim(id) {
-      const created = await s.api('POST', '/api/v1/devices', { token: admin, body: { id } });
-      if (created.status !== 201) throw new Error(`create ${id}: ${created.text}`);
+    async claim(id, fields = {}) {
+      const created = await s.api('POST', '/api/v1/devices', { token: admin, body: { id, ...fields } });
+      if (created.status !== 201 && !(created.status === 409 && Object.keys(fields).length === 0)) throw new Error(`create ${id}: ${created.text}`);
       const claim = await s.api('POST', `/api/v1/devices/${id}/claim-tokens`, { token: admin, body: {} });
       if (claim.status !== 201) throw new Error(`claim ${id}: ${claim.text}`);
       return claim.body.token as string;
