@@ -46,3 +46,24 @@ describe('a staged rollout to 1,000 simulated devices', () => {
     await assert.rejects(rollouts.control(created.id, 'resume', 'try again', 'usr_ops'), /BULWARK_ERR_ROLLOUT_STATE|cannot resume/);
   });
 });
+
+describe('device statuses handled concurrently', () => {
+  it('lose none: a status written while the previous one is still being stored is judged again on the stored state', async (t) => {
+    const fleet = await simFleet(t, 1);
+    fleet.silent.add('dev-0000');
+    const created = await fleet.rollouts.create({
+      name: 'one', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' },
+    }, 'usr_ops');
+    await fleet.settle();
+    const [job] = fleet.notified.get('dev-0000') ?? [];
+    assert.ok(job);
+    const at = fleet.clock.now();
+    const send = (state: 'queued' | 'downloading' | 'verifying' | 'installing' | 'rebooting' | 'verifying-health' | 'committed') => fleet.rollouts.onStatus('dev-0000', { jobId: job.jobId, state, ts: at, ...(state === 'committed' ? { firmware: { version: '2.0.0', securityVersion: 5 } } : {}) });
+    const outcomes = await Promise.all((['queued', 'downloading', 'verifying', 'installing', 'rebooting', 'verifying-health', 'committed'] as const).map(send));
+    assert.equal(outcomes.at(-1), 'committed', outcomes.join(', '));
+    assert.ok(!outcomes.includes('conflict'), outcomes.join(', '));
+    const [dev] = await fleet.rollouts.devices(created.id, { limit: 1 });
+    assert.equal(dev?.state, 'committed');
+    assert.equal((await fleet.registry.get('dev-0000')).firmwareVersion, '2.0.0');
+  });
+});

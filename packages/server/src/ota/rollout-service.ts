@@ -48,6 +48,7 @@ const ELIGIBLE = new Set(['provisioned', 'active']);
 export class RolloutService {
   #chain: Promise<unknown> = Promise.resolve();
   #queued = false;
+  readonly #statusChains = new Map<string, Promise<string>>();
   readonly #engine: EngineDeps;
   readonly #defaultMaxRetries: number;
 
@@ -206,7 +207,27 @@ export class RolloutService {
   }
 
   /** A validated status from `devices/{id}/ota/status`; resolves with the outcome to count. */
-  async onStatus(deviceId: string, s: OtaStatus): Promise<string> {
+  onStatus(deviceId: string, s: OtaStatus): Promise<string> {
+    // One device's statuses are judged one after another, in arrival order: a status that
+    // arrives while the last is still being written would otherwise lose the race (conflict).
+    const prev = this.#statusChains.get(deviceId) ?? Promise.resolve('');
+    const next = prev.then(() => this.#applyStatusRetrying(deviceId, s), () => this.#applyStatusRetrying(deviceId, s));
+    this.#statusChains.set(deviceId, next);
+    void next.finally(() => {
+      if (this.#statusChains.get(deviceId) === next) this.#statusChains.delete(deviceId);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  /** Another node may write the same record (scale-out): on a conflict, judge again on what is stored now. */
+  async #applyStatusRetrying(deviceId: string, s: OtaStatus): Promise<string> {
+    for (let attempt = 0; ; attempt += 1) {
+      const outcome = await this.#applyStatus(deviceId, s);
+      if (outcome !== 'conflict' || attempt === 2) return outcome;
+    }
+  }
+
+  async #applyStatus(deviceId: string, s: OtaStatus): Promise<string> {
     const d = await this.repo.deviceByJob(s.jobId);
     if (!d || d.deviceId !== deviceId) return 'unknown_job';
     if ((OTA_TERMINAL_STATES as readonly string[]).includes(d.state)) return 'late';

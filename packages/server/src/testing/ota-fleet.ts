@@ -40,7 +40,10 @@ export interface SimFleet {
   settle(): Promise<void>;
 }
 
-export async function simFleet(t: TestContext, size: number, options: { start?: number } = {}): Promise<SimFleet> {
+/** A device's answer to a job: resolves once the device has reported its way to the end of the job (or stopped answering). */
+export type DeviceAnswer = (fleet: SimFleet, deviceId: string, job: OtaJob) => Promise<void>;
+
+export async function simFleet(t: TestContext, size: number, options: { start?: number; answer?: DeviceAnswer; image?: Buffer } = {}): Promise<SimFleet> {
   const dir = tempDir(t, 'bulwark-ota-');
   const clock = new ManualClock(options.start ?? Date.UTC(2026, 5, 1, 12));
   const store = await openStore({ engine: 'sqlite', location: `${dir}/bulwark.db` }, clock);
@@ -53,7 +56,7 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
   for (let i = 0; i < size; i += 1) await registry.markProvisioned(`dev-${String(i).padStart(4, '0')}`);
   const kit = firmwareKit(dir, clock.now());
   const firmware = new FirmwareService(store.firmware, new ArtifactStore(dir), { rootKeysFile: kit.rootFile, artifactMaxBytes: 1 << 20, minSecurityVersion: 0 }, { clock, ids, log });
-  const image = randomBytes(4096);
+  const image = options.image ?? randomBytes(4096);
   const registered = await firmware.register(kit.release(image), 'usr_test');
   const artifact = await firmware.receiveImage(registered.id, Readable.from([image]));
   const root = firmware.rootKeys();
@@ -78,6 +81,7 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
 
   const answer = async (id: string, job: OtaJob) => {
     if (silent.has(id)) return;
+    if (options.answer) return options.answer(fleet, id, job);
     const status = (state: OtaStatus['state'], extra: Partial<OtaStatus> = {}) => rollouts.onStatus(id, { jobId: job.jobId, state, ts: clock.now(), ...extra });
     const device = await registry.get(id);
     const verdict = verifyFirmware(job.manifest, { root, now: clock.now(), minSecurityVersion: device.securityVersion ?? 0, installedVersion: device.firmwareVersion ?? '0.0.0', device });
