@@ -7,6 +7,9 @@ import { AgentConfigError, type AgentConfigInput, createAgent } from '@bulwark/a
  * docs/guides/agent.md). Enrolls on the first start when there is no certificate and the
  * file names a claim token. Relative paths in the file are relative to the file.
  * SIGINT / SIGTERM close the agent cleanly (the queue keeps what is not acknowledged).
+ * After a firmware update switched slots the agent asks for a reboot: the process exits
+ * with status 75 (EX_TEMPFAIL) for its supervisor to start it again (systemd:
+ * Restart=on-failure or Restart=always).
  */
 const USAGE = 'usage: bulwark-agent --config FILE';
 
@@ -34,13 +37,22 @@ try {
 }
 const base = dirname(file);
 const identity = input.identity?.dir ? { ...input.identity, dir: resolve(base, input.identity.dir) } : input.identity;
-const config: AgentConfigInput = { ...input, dataDir: resolve(base, input.dataDir), ...(identity ? { identity } : {}) };
+const ota = input.ota ? { ...input.ota, rootKeysFile: resolve(base, input.ota.rootKeysFile) } : undefined;
+const config: AgentConfigInput = { ...input, dataDir: resolve(base, input.dataDir), ...(identity ? { identity } : {}), ...(ota ? { ota } : {}) };
+const REBOOT_EXIT_STATUS = 75;
 
 try {
   const agent = await createAgent(config);
   agent.log.info('agent started', { deviceId: agent.config.deviceId, boot: agent.boot, certificate: agent.status().certificate.serial });
   agent.on('state', (state) => agent.log.info(`connection ${state}`, { queueDepth: agent.status().queue.depth }));
   agent.on('refused', (r) => agent.log.error('the platform refused this device', r));
+  agent.on('ota', (e) => {
+    if (e.type === 'state') agent.log.info(`firmware update ${e.state}`, { jobId: e.jobId, ...(e.reason ? { reason: e.reason } : {}) });
+  });
+  agent.on('reboot', () => {
+    agent.log.info('restarting into the active firmware slot', { firmware: agent.status().firmware });
+    process.exit(REBOOT_EXIT_STATUS);
+  });
   let closing = false;
   const stop = () => {
     if (closing) return;
