@@ -1,77 +1,26 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { BUILTIN_COMMANDS, type CommandResult, type DeviceEvent, ENVELOPE_LIMITS, type HealthReport, type TelemetryEnvelope, deviceTopics } from '@bulwark/protocol';
-import { Backoff, type Rng } from './backoff.js';
-import { type AgentClock, newBootId, systemAgentClock } from './clock.js';
-import { type CommandCounters, type CommandHandler, CommandRouter } from './commands.js';
+import { BUILTIN_COMMANDS, type DeviceEvent, ENVELOPE_LIMITS, type TelemetryEnvelope, deviceTopics } from '@bulwark/protocol';
+import type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent-types.js';
+import { Backoff } from './backoff.js';
+import { newBootId, systemAgentClock } from './clock.js';
+import { type CommandHandler, CommandRouter } from './commands.js';
 import type { AgentConfig } from './config.js';
 import { Connection } from './connection.js';
 import { RestartTracker, healthReport } from './health.js';
 import type { Identity } from './identity.js';
 import { type AgentLogger, LOGS_STREAM_SCHEMA, RemoteLogs } from './logs.js';
 import { Publisher } from './publisher.js';
-import { type QueueCounters, type QueuedRow, SqliteQueue } from './queue.js';
+import { type QueuedRow, SqliteQueue } from './queue.js';
 import { Renewal } from './renewal.js';
 import { TimeExchange, TimeSync } from './time-sync.js';
 import { type ConfigHandler, Twin, loadTwinState, saveTwinState } from './twin.js';
 import { type JsonSchema, newAjv } from './validator.js';
-import { agentUpdater } from './ota/agent-ota.js';
-import type { SlotStore } from './ota/slots.js';
-import type { Updater, UpdaterEvent } from './ota/updater.js';
+import { agentUpdater, firmwareStatus } from './ota/agent-ota.js';
+import type { Updater } from './ota/updater.js';
 
-export interface AgentDeps {
-  readonly clock?: AgentClock;
-  /** Jitter and log sampling; seed it in tests. */
-  readonly rng?: Rng;
-  /** Battery level in percent, when the device has one. */
-  readonly battery?: () => number | undefined;
-  readonly firmware?: HealthReport['firmware'];
-  /** Where local log lines go (default: stderr). */
-  readonly logSink?: (line: string) => void;
-  /**
-   * Firmware updates (config `ota`): how the device reboots into the active slot (default:
-   * the agent closes and emits 'reboot'; the application restarts the process or the
-   * device), the application's own verdict on a new image, and where the slots live.
-   */
-  readonly ota?: {
-    readonly reboot?: () => void | Promise<void>;
-    readonly healthCheck?: () => boolean | Promise<boolean>;
-    readonly slots?: SlotStore;
-    /** Called synchronously on every transition, once it is on disk and before it is acted on or reported. */
-    readonly onEvent?: (e: UpdaterEvent) => void;
-  };
-}
-
-export type AgentState = 'connecting' | 'online' | 'offline' | 'refused' | 'closed';
-
-export interface AgentStatus {
-  readonly state: AgentState;
-  readonly deviceId: string;
-  readonly boot: string;
-  readonly queue: QueueCounters & { readonly depth: number; readonly bytes: number; readonly inflight: number };
-  readonly commands: CommandCounters;
-  readonly twin: Twin['counters'] & { readonly version: number };
-  readonly reconnects: number;
-  readonly attempts: number;
-  readonly lastRefusal?: { readonly reason: string; readonly detail: string; readonly retryInMs: number };
-  readonly timeOffsetMs?: number;
-  readonly certificate: { readonly serial: string; readonly notAfter: number };
-  readonly firmware?: { readonly version: string; readonly securityVersion: number; readonly slot: string; readonly trial: boolean; readonly job?: { readonly id: string; readonly state: string; readonly reason?: string } };
-}
-
-export interface AgentEvents {
-  state: [AgentState];
-  connected: [];
-  refused: [{ reason: string; detail: string; retryInMs: number }];
-  drained: [];
-  renewed: [{ serial: string }];
-  commandResult: [string, CommandResult];
-  timeSynced: [{ offsetMs: number; rttMs: number }];
-  ota: [UpdaterEvent];
-  /** The updater switched slots: restart the process or the device now. */
-  reboot: [];
-}
+export type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent-types.js';
 
 /** The device agent: one per device identity. Build with `createAgent`. */
 export class Agent extends EventEmitter<AgentEvents> {
@@ -149,7 +98,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         deps.ota?.onEvent?.(e);
         setImmediate(() => this.emit('ota', e));
       },
-      report: (status) => this.#publishAcked(this.#topics.otaStatus, status),
+      report: (status) => this.#conn.publishAcked(this.#topics.otaStatus, status),
       reboot: deps.ota?.reboot ?? (async () => {
         await this.close('ota reboot');
         this.emit('reboot');
@@ -211,7 +160,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       commands: this.#commands.counters, twin: { ...this.#twin.counters, version: this.#twin.state.version },
       reconnects: this.#conn.reconnects, attempts: this.#conn.attempts, ...(this.#lastRefusal ? { lastRefusal: this.#lastRefusal } : {}),
       ...(best ? { timeOffsetMs: best.offsetMs } : {}), certificate: { serial: this.#identity.serial, notAfter: this.#identity.notAfter },
-      ...(this.#ota ? { firmware: this.#firmwareStatus(this.#ota) } : {}),
+      ...(this.#ota ? { firmware: firmwareStatus(this.#ota) } : {}),
     };
   }
 
@@ -334,29 +283,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       firmware: running ? { version: running.version, securityVersion: running.securityVersion } : this.#d.firmware,
     });
     if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);
-    void this.#publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
-  }
-
-  #firmwareStatus(ota: Updater): NonNullable<AgentStatus['firmware']> {
-    const r = ota.running();
-    const job = ota.state.job;
-    return {
-      version: r.version, securityVersion: r.securityVersion, slot: r.slot, trial: r.trial,
-      ...(job ? { job: { id: job.job.jobId, state: job.state, ...(job.reason ? { reason: job.reason } : {}) } } : {}),
-    };
-  }
-
-  /** QoS 1; true once the platform acknowledged it (false when offline or after 10 s). */
-  #publishAcked(topic: string, body: unknown): Promise<boolean> {
-    const client = this.#conn.client;
-    if (!client) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => resolve(false), 10_000);
-      client.publish(topic, JSON.stringify(body), { qos: 1 }, (err) => {
-        clearTimeout(t);
-        resolve(!err);
-      });
-    });
+    void this.#conn.publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
   }
 
   #flushLogs(): void {

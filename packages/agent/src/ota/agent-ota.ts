@@ -5,6 +5,7 @@ import { AgentConfigError, type AgentConfig } from '../config.js';
 import { HttpsFetcher } from './download.js';
 import { FileSlotStore, type SlotStore } from './slots.js';
 import { Updater, type UpdaterDeps } from './updater.js';
+import type { AgentStatus } from '../agent-types.js';
 
 /** What the agent hands its updater: the transport, the clock and the device's own hooks. */
 export type AgentUpdaterIo = Omit<UpdaterDeps, 'fetcher' | 'slots'> & {
@@ -38,4 +39,14 @@ export function agentUpdater(ota: NonNullable<AgentConfig['ota']>, dataDir: stri
     },
     { ...deps, fetcher: new HttpsFetcher(ota.downloadUrl, tls, ota.downloadTimeoutMs), slots: slots ?? new FileSlotStore(dir) },
   );
+}
+
+/** The firmware part of the agent's status. */
+export function firmwareStatus(ota: Updater): NonNullable<AgentStatus['firmware']> {
+  const r = ota.running();
+  const job = ota.state.job;
+  return {
+    version: r.version, securityVersion: r.securityVersion, slot: r.slot, trial: r.trial,
+    ...(job ? { job: { id: job.job.jobId, state: job.state, ...(job.reason ? { reason: job.reason } : {}) } } : {}),
+  };
 }

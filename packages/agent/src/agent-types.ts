@@ -1,0 +1,63 @@
+import type { CommandResult, HealthReport } from '@bulwark/protocol';
+import type { Rng } from './backoff.js';
+import type { AgentClock } from './clock.js';
+import type { CommandCounters } from './commands.js';
+import type { SlotStore } from './ota/slots.js';
+import type { UpdaterEvent } from './ota/updater.js';
+import type { QueueCounters } from './queue.js';
+import type { Twin } from './twin.js';
+
+/** The agent's public shapes: what it is given, what it says about itself, what it emits. */
+
+export interface AgentDeps {
+  readonly clock?: AgentClock;
+  /** Jitter and log sampling; seed it in tests. */
+  readonly rng?: Rng;
+  /** Battery level in percent, when the device has one. */
+  readonly battery?: () => number | undefined;
+  readonly firmware?: HealthReport['firmware'];
+  /** Where local log lines go (default: stderr). */
+  readonly logSink?: (line: string) => void;
+  /**
+   * Firmware updates (config `ota`): how the device reboots into the active slot (default:
+   * the agent closes and emits 'reboot'; the application restarts the process or the
+   * device), the application's own verdict on a new image, and where the slots live.
+   */
+  readonly ota?: {
+    readonly reboot?: () => void | Promise<void>;
+    readonly healthCheck?: () => boolean | Promise<boolean>;
+    readonly slots?: SlotStore;
+    /** Called synchronously on every transition, once it is on disk and before it is acted on or reported. */
+    readonly onEvent?: (e: UpdaterEvent) => void;
+  };
+}
+
+export type AgentState = 'connecting' | 'online' | 'offline' | 'refused' | 'closed';
+
+export interface AgentStatus {
+  readonly state: AgentState;
+  readonly deviceId: string;
+  readonly boot: string;
+  readonly queue: QueueCounters & { readonly depth: number; readonly bytes: number; readonly inflight: number };
+  readonly commands: CommandCounters;
+  readonly twin: Twin['counters'] & { readonly version: number };
+  readonly reconnects: number;
+  readonly attempts: number;
+  readonly lastRefusal?: { readonly reason: string; readonly detail: string; readonly retryInMs: number };
+  readonly timeOffsetMs?: number;
+  readonly certificate: { readonly serial: string; readonly notAfter: number };
+  readonly firmware?: { readonly version: string; readonly securityVersion: number; readonly slot: string; readonly trial: boolean; readonly job?: { readonly id: string; readonly state: string; readonly reason?: string } };
+}
+
+export interface AgentEvents {
+  state: [AgentState];
+  connected: [];
+  refused: [{ reason: string; detail: string; retryInMs: number }];
+  drained: [];
+  renewed: [{ serial: string }];
+  commandResult: [string, CommandResult];
+  timeSynced: [{ offsetMs: number; rttMs: number }];
+  ota: [UpdaterEvent];
+  /** The updater switched slots: restart the process or the device now. */
+  reboot: [];
+}
