@@ -25,6 +25,17 @@ export interface OtaJob {
   readonly attempt: number;
 }
 
+/**
+ * Cloud → device on `devices/{id}/ota/job` as well: the rollout was aborted. A device that
+ * has not begun installing this job stops, drops what it downloaded and reports `failed`
+ * with reason `cancelled`; one that is installing or later finishes as if it never came.
+ */
+export interface OtaCancel {
+  readonly jobId: string;
+  readonly cancel: true;
+  readonly reason: string;
+}
+
 /** Device → cloud on `devices/{id}/ota/status`. */
 export interface OtaStatus {
   readonly jobId: string;
@@ -43,4 +54,8 @@ export interface OtaStatus {
 export const OTA_LIMITS = {
   statusMaxBytes: 4 * 1024,
   jobIdMaxLength: 64,
+  cancelReasonMaxLength: 200,
 } as const;
+
+/** States in which a cancelled job still stops (nothing of the new image is on a slot yet). */
+export const OTA_CANCELLABLE_STATES: readonly OtaState[] = ['queued', 'downloading', 'verifying'];

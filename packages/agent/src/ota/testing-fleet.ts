@@ -64,17 +64,20 @@ export function agentFleet(dir: string, rootFile: string, image: Buffer, sha256:
     return u;
   };
 
-  const answer: DeviceAnswer = async (fleet, id, job: OtaJob) => {
-    server.put(job.artifactId, image, sha256);
-    bad.put(job.artifactId, damaged, sha256);
-    const done = new Promise<void>((resolve) => finished.set(job.jobId, resolve));
+  const answer: DeviceAnswer = async (fleet, id, message) => {
     let u = updaters.get(id);
     if (!u) {
       u = build(fleet, id);
       u.boot();
     }
+    if ('cancel' in message) return u.onJob(Buffer.from(JSON.stringify(message)));
+    const job: OtaJob = message;
+    server.put(job.artifactId, image, sha256);
+    bad.put(job.artifactId, damaged, sha256);
+    const done = new Promise<void>((resolve) => finished.set(job.jobId, resolve));
     await u.onJob(Buffer.from(JSON.stringify(job)));
-    await done;
+    // A job it does not take up (cancelled before it came, a repeat) ends here.
+    if (u.state.job?.job.jobId === job.jobId) await done;
     finished.delete(job.jobId);
   };
   return { answer, updaters, failHealth, corrupt, server };

@@ -14,6 +14,8 @@ export class MemoryFirmwareServer implements FirmwareFetcher {
   cutNextAt: number | undefined;
   /** Bytes appended past the image on every response (endless data). */
   trailing = 0;
+  /** While set, requests wait for it (a slow network). */
+  hold: Promise<void> | undefined;
 
   put(artifactId: string, body: Buffer, sha256: string): void {
     this.images.set(`/v1/firmware/${artifactId}`, { body, etag: `"${sha256}"` });
@@ -21,6 +23,7 @@ export class MemoryFirmwareServer implements FirmwareFetcher {
 
   async get(path: string, from: number) {
     this.requests.push({ path, from });
+    await this.hold;
     const img = this.images.get(path);
     if (!img) return { status: 404, body: Readable.from([]) };
     if (from >= img.body.length) return { status: 416, etag: img.etag, body: Readable.from([]) };

@@ -180,4 +180,34 @@ describe('the agent updater', () => {
     assert.equal(rig.server.requests.length, 0);
     assertUntouched(rig, 'malformed');
   });
+
+  it('stops a cancelled job before installing, drops the download, and never starts a job cancelled before it arrived', async (t) => {
+    const { rig, manifest } = setup(t);
+    let release!: () => void;
+    rig.server.hold = new Promise((resolve) => (release = resolve));
+    await rig.job(manifest, 'fw_1', 'job_c1');
+    await rig.until('downloading', 'job_c1');
+    await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_c1', cancel: true, reason: 'rollout aborted: by hand' })));
+    release();
+    const failed = await rig.until('failed', 'job_c1');
+    assert.deepEqual([failed.reason, failed.detail], ['cancelled', 'rollout aborted: by hand']);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(existsSync(join(rig.dir, 'ota', 'download.img')), false, 'the partial image is dropped');
+    assert.equal(existsSync(join(rig.dir, 'ota', 'slot-b.img')), false, 'no slot was touched');
+    assertUntouched(rig, 'cancelled');
+
+    await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_c2', cancel: true, reason: 'rollout aborted' })));
+    assert.deepEqual(rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]), [['failed', 'cancelled']], 'a cancel of an unknown job is answered');
+    await rig.job(manifest, 'fw_1', 'job_c2');
+    assert.equal(rig.statuses.filter((s) => s.jobId === 'job_c2').length, 1, 'and that job, arriving late, never starts');
+  });
+
+  it('finishes an update cancelled once it is installing', async (t) => {
+    const { rig, manifest } = setup(t);
+    await rig.job(manifest, 'fw_1', 'job_late');
+    await rig.until('rebooting', 'job_late');
+    await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_late', cancel: true, reason: 'too late' })));
+    await rig.until('committed', 'job_late');
+    assert.equal(rig.updater.running().version, '2.0.0');
+  });
 });

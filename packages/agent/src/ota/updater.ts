@@ -1,9 +1,9 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type FirmwareManifest, type OtaJob, type OtaState, type OtaStatus, OTA_TERMINAL_STATES, type RootKeySet } from '@bulwark/protocol';
+import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaJob, type OtaState, type OtaStatus, OTA_TERMINAL_STATES, type RootKeySet } from '@bulwark/protocol';
 import type { AgentLogger } from '../logs.js';
 import type { FirmwareFetcher } from './download.js';
-import { checkJob } from './job.js';
+import { checkJobMessage } from './job.js';
 import type { SlotStore } from './slots.js';
 import { type JobRecord, type OtaPersisted, OtaStateFile, RECENT_JOBS, type SlotImage, activeSlot, bootSelect, factoryState, otherSlot } from './state.js';
 import { type Outcome, STEPS, type StepContext } from './steps.js';
@@ -63,6 +63,8 @@ const defaultSchedule = (ms: number, fn: () => void) => {
 export class Updater {
   readonly #file: OtaStateFile;
   readonly #abort = new AbortController();
+  /** Stops the step under way when its job is cancelled. */
+  #jobAbort = new AbortController();
   #s: OtaPersisted;
   #running = false;
   #runAgain = false;
@@ -108,13 +110,14 @@ export class Updater {
 
   /** A message on `devices/{id}/ota/job`. */
   async onJob(payload: Buffer): Promise<void> {
-    const checked = checkJob(payload);
+    const checked = checkJobMessage(payload);
     if (!checked.ok) {
       this.deps.log.warn('update job refused', { reason: checked.reason, detail: checked.detail });
       if (checked.id) void this.deps.report({ jobId: checked.id, state: 'failed', ts: this.deps.now(), reason: checked.reason, detail: checked.detail.slice(0, 500) });
       return;
     }
-    const job = checked.value;
+    if (checked.value.kind === 'cancel') return this.#cancel(checked.value.cancel);
+    const job = checked.value.job;
     const s = this.#s;
     if (s.recentJobs.includes(job.jobId)) {
       if (s.job?.job.jobId === job.jobId) void this.#report();
@@ -136,6 +139,30 @@ export class Updater {
     this.#save({ ...s, recentJobs, job: { job, state: 'queued', slot: otherSlot(s.committed), reported: false } });
     this.#transitioned();
     this.#kick();
+  }
+
+  /**
+   * The rollout was aborted. Before installing, the job stops and what was downloaded is
+   * dropped; from installing on it finishes (the slot is being written or already tried).
+   * A cancel of a job never seen is remembered, so that a late copy of it never starts.
+   */
+  #cancel(c: OtaCancel): void {
+    const s = this.#s;
+    const cur = s.job;
+    const recentJobs = s.recentJobs.includes(c.jobId) ? s.recentJobs : [...s.recentJobs, c.jobId].slice(-RECENT_JOBS);
+    if (cur && cur.job.jobId === c.jobId) {
+      if (!OTA_CANCELLABLE_STATES.includes(cur.state)) {
+        this.deps.log.info('cancel ignored: the update is past the point of stopping', { jobId: c.jobId, state: cur.state });
+        return void this.#report();
+      }
+      this.#jobAbort.abort();
+      this.#save({ ...s, recentJobs, job: settled(cur, 'failed', 'cancelled', c.reason) });
+      void unlink(this.#downloadFile).catch(() => undefined);
+      this.deps.log.info('update cancelled', { jobId: c.jobId, reason: c.reason });
+      return this.#transitioned();
+    }
+    this.#save({ ...s, recentJobs });
+    if (!s.recentJobs.includes(c.jobId)) void this.deps.report({ jobId: c.jobId, state: 'failed', ts: this.deps.now(), reason: 'cancelled', detail: c.reason });
   }
 
   /** The connection is up: the platform may have missed the last status. */
@@ -215,8 +242,17 @@ export class Updater {
       if (rec.state === 'rebooting') return void (await this.#reportThenReboot());
       const step = STEPS[rec.state];
       if (!step) return;
-      const outcome = await step(this.#context(rec));
-      if (this.#abort.signal.aborted || this.#s.job?.job.artifactId !== rec.job.artifactId) return;
+      if (this.#jobAbort.signal.aborted) this.#jobAbort = new AbortController();
+      const jobAbort = this.#jobAbort;
+      let outcome: Outcome | undefined;
+      try {
+        outcome = await step(this.#context(rec, AbortSignal.any([this.#abort.signal, jobAbort.signal])));
+      } catch (err) {
+        if (!jobAbort.signal.aborted) throw err;
+      }
+      // Cancelled, closed, or moved on under a newer job id: what the step found no longer applies as is.
+      const now = this.#s.job;
+      if (this.#abort.signal.aborted || jobAbort.signal.aborted || !outcome || now?.job.artifactId !== rec.job.artifactId || now.state !== rec.state) continue;
       this.#apply(outcome);
     }
   }
@@ -246,9 +282,9 @@ export class Updater {
     await this.deps.reboot();
   }
 
-  #context(rec: JobRecord): StepContext {
+  #context(rec: JobRecord, signal: AbortSignal): StepContext {
     return {
-      rec, state: this.#s, opts: this.opts, deps: this.deps, downloadFile: this.#downloadFile, signal: this.#abort.signal,
+      rec, state: this.#s, opts: this.opts, deps: this.deps, downloadFile: this.#downloadFile, signal,
       progress: (state, done) => this.#progress(rec, state, done),
     };
   }

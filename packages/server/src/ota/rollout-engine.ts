@@ -1,5 +1,5 @@
 import type { Clock, IdGen, Logger } from '@bulwark/core';
-import { type OtaJob, deviceTopics } from '@bulwark/protocol';
+import { OTA_CANCELLABLE_STATES, OTA_LIMITS, type OtaCancel, type OtaJob, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
 import type { FirmwareArtifact, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from './ota.js';
 import { HEALTH_SAMPLE_SIZE, type HealthSample, failedGate, inWindow, silentAfterMs, waveTally } from './rollout-planner.js';
@@ -54,7 +54,20 @@ export async function moveRollout(d: EngineDeps, r: Rollout, state: RolloutState
     return fresh;
   }
   if (actor === 'system' && (state === 'paused' || state === 'aborted' || state === 'completed')) d.onStop?.(next);
+  if (state === 'aborted') await cancelLiveJobs(d, next);
   return next;
+}
+
+/** The message that stops a device's job of an aborted rollout. */
+export function cancelMessage(dev: RolloutDevice, r: Rollout): OtaCancel {
+  return { jobId: dev.jobId ?? '', cancel: true, reason: `rollout aborted: ${r.reason ?? ''}`.slice(0, OTA_LIMITS.cancelReasonMaxLength) };
+}
+
+/** After an abort, devices told about the update that have not begun installing are told to stop (connected ones now, the rest when they come back). */
+async function cancelLiveJobs(d: EngineDeps, r: Rollout): Promise<void> {
+  for (const dev of await d.repo.devices(r.id, { states: ['notified', ...OTA_CANCELLABLE_STATES], limit: 100_000 })) {
+    if (dev.jobId && d.link.isConnected(dev.deviceId)) await d.link.publish(dev.deviceId, deviceTopics(dev.deviceId).otaJob, cancelMessage(dev, r));
+  }
 }
 
 /** A device that said nothing for deviceTimeoutMs during an update: a failed attempt. */

@@ -67,3 +67,34 @@ describe('device statuses handled concurrently', () => {
     assert.equal((await fleet.registry.get('dev-0000')).firmwareVersion, '2.0.0');
   });
 });
+
+describe('aborting a rollout', () => {
+  it('tells devices that have not begun installing to stop, now or when they come back; devices already installing are left to finish', async (t) => {
+    const fleet = await simFleet(t, 4);
+    for (const id of ['dev-0000', 'dev-0001', 'dev-0002', 'dev-0003']) fleet.silent.add(id);
+    const created = await fleet.rollouts.create({
+      name: 'four', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' },
+    }, 'usr_ops');
+    await fleet.settle();
+    const job = (id: string) => fleet.notified.get(id)?.[0]?.jobId ?? '';
+    const at = fleet.clock.now();
+    await fleet.rollouts.onStatus('dev-0001', { jobId: job('dev-0001'), state: 'downloading', ts: at });
+    await fleet.rollouts.onStatus('dev-0002', { jobId: job('dev-0002'), state: 'installing', ts: at });
+    fleet.offline.add('dev-0003');
+
+    await fleet.rollouts.control(created.id, 'abort', 'bad batch', 'usr_ops');
+    const sent = (id: string) => fleet.cancels.get(id) ?? [];
+    assert.deepEqual(sent('dev-0000'), [{ jobId: job('dev-0000'), cancel: true, reason: 'rollout aborted: bad batch' }], 'notified: cancelled');
+    assert.deepEqual(sent('dev-0001'), [{ jobId: job('dev-0001'), cancel: true, reason: 'rollout aborted: bad batch' }], 'downloading: cancelled');
+    assert.deepEqual(sent('dev-0002'), [], 'installing: left to finish');
+    assert.deepEqual(sent('dev-0003'), [], 'offline: nothing sent yet');
+
+    fleet.offline.delete('dev-0003');
+    assert.equal(await fleet.rollouts.redeliver('dev-0003'), 1);
+    assert.deepEqual(sent('dev-0003'), [{ jobId: job('dev-0003'), cancel: true, reason: 'rollout aborted: bad batch' }], 'the cancel waits for the device to come back');
+
+    assert.equal(await fleet.rollouts.onStatus('dev-0000', { jobId: job('dev-0000'), state: 'failed', ts: at, reason: 'cancelled' }), 'failed', 'no retry after an abort');
+    const states = Object.fromEntries((await fleet.rollouts.devices(created.id, { limit: 10 })).map((d) => [d.deviceId, [d.state, d.reason]]));
+    assert.deepEqual(states['dev-0000'], ['failed', 'cancelled']);
+  });
+});

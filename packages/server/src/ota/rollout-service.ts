@@ -1,11 +1,11 @@
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
-import { OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus, deviceTopics } from '@bulwark/protocol';
+import { OTA_CANCELLABLE_STATES, OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
 import type { Device, RegistryService } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import { firmwareRefused } from './firmware-service.js';
 import type { FirmwareArtifact, MaintenanceWindow, Rollout, RolloutDevice, RolloutGates, RolloutRepository, RolloutState, RolloutStrategy, RolloutTarget } from './ota.js';
-import { type EngineDeps, type OtaLink, jobMessage, moveRollout, runPhases } from './rollout-engine.js';
+import { type EngineDeps, type OtaLink, cancelMessage, jobMessage, moveRollout, runPhases } from './rollout-engine.js';
 import { planWaves, tally } from './rollout-planner.js';
 
 export interface NewRollout {
@@ -251,15 +251,17 @@ export class RolloutService {
   /**
    * The device (re)subscribed to its job topic: send again each job it was told about and
    * has not answered yet (a job sent just before a disconnect is otherwise lost until the
-   * device timeout). The job id is the same, so a device that had it sees a repeat.
+   * device timeout). The job id is the same, so a device that had it sees a repeat. A job of
+   * an aborted rollout that the device has not begun installing gets its cancel instead.
    */
   async redeliver(deviceId: string): Promise<number> {
     let sent = 0;
     for (const dev of await this.repo.liveJobs(deviceId)) {
-      if (dev.state !== 'notified') continue;
       const r = await this.get(dev.rolloutId);
-      if (r.state === 'aborted') continue;
-      if (await this.deps.link.publish(deviceId, deviceTopics(deviceId).otaJob, jobMessage(dev, await this.firmware.get(r.artifactId)))) sent += 1;
+      const message = r.state === 'aborted'
+        ? ((OTA_CANCELLABLE_STATES as readonly string[]).includes(dev.state) || dev.state === 'notified' ? cancelMessage(dev, r) : undefined)
+        : dev.state === 'notified' ? jobMessage(dev, await this.firmware.get(r.artifactId)) : undefined;
+      if (message && (await this.deps.link.publish(deviceId, deviceTopics(deviceId).otaJob, message))) sent += 1;
     }
     return sent;
   }

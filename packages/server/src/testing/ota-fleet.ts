@@ -1,6 +1,6 @@
 import { type TestContext } from 'node:test';
 import { ManualClock, SequentialIds } from '@bulwark/core';
-import { type OtaJob, type OtaStatus, verifyFirmware } from '@bulwark/protocol';
+import { type OtaCancel, type OtaJob, type OtaStatus, verifyFirmware } from '@bulwark/protocol';
 import pino from 'pino';
 import { MemoryBus } from '../bus/index.js';
 import { ArtifactStore, FirmwareService, type FirmwareArtifact, RolloutService } from '../ota/index.js';
@@ -27,6 +27,8 @@ export interface SimFleet {
   readonly artifact: FirmwareArtifact;
   /** Every job sent, by device, in order. */
   readonly notified: Map<string, OtaJob[]>;
+  /** Every cancel sent, by device, in order. */
+  readonly cancels: Map<string, OtaCancel[]>;
   /** Devices whose update fails (reason, and the state it fails in). */
   readonly failing: Map<string, { state: 'failed' | 'rolled-back'; reason: string }>;
   /** Devices that receive jobs but never answer. */
@@ -41,7 +43,7 @@ export interface SimFleet {
 }
 
 /** A device's answer to a job: resolves once the device has reported its way to the end of the job (or stopped answering). */
-export type DeviceAnswer = (fleet: SimFleet, deviceId: string, job: OtaJob) => Promise<void>;
+export type DeviceAnswer = (fleet: SimFleet, deviceId: string, message: OtaJob | OtaCancel) => Promise<void>;
 
 export async function simFleet(t: TestContext, size: number, options: { start?: number; answer?: DeviceAnswer; image?: Buffer } = {}): Promise<SimFleet> {
   const dir = tempDir(t, 'bulwark-ota-');
@@ -65,23 +67,35 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
   const failing = new Map<string, { state: 'failed' | 'rolled-back'; reason: string }>();
   const silent = new Set<string>();
   const offline = new Set<string>();
-  const queue: [string, OtaJob][] = [];
+  const cancels = new Map<string, OtaCancel[]>();
+  const answered = new Set<string>();
+  const cancelledJobs = new Set<string>();
+  const queue: [string, OtaJob | OtaCancel][] = [];
   const rollouts = new RolloutService(store.rollouts, firmware, registry, { deviceTimeoutMs: 600_000, defaultMaxRetries: 1 }, {
     clock, ids, log, health: store.health,
     link: {
       isConnected: (id) => !offline.has(id),
       publish: async (id, _topic, message) => {
         const job = message as OtaJob;
-        notified.set(id, [...(notified.get(id) ?? []), job]);
+        if ('cancel' in message) cancels.set(id, [...(cancels.get(id) ?? []), message as OtaCancel]);
+        else notified.set(id, [...(notified.get(id) ?? []), job]);
         queue.push([id, job]);
         return true;
       },
     },
   });
 
-  const answer = async (id: string, job: OtaJob) => {
+  const answer = async (id: string, message: OtaJob | OtaCancel) => {
     if (silent.has(id)) return;
-    if (options.answer) return options.answer(fleet, id, job);
+    if (options.answer) return options.answer(fleet, id, message);
+    if ('cancel' in message) {
+      if (answered.has(message.jobId)) return;
+      cancelledJobs.add(message.jobId);
+      return void (await rollouts.onStatus(id, { jobId: message.jobId, state: 'failed', ts: clock.now(), reason: 'cancelled' }));
+    }
+    const job = message;
+    if (cancelledJobs.has(job.jobId)) return;
+    answered.add(job.jobId);
     const status = (state: OtaStatus['state'], extra: Partial<OtaStatus> = {}) => rollouts.onStatus(id, { jobId: job.jobId, state, ts: clock.now(), ...extra });
     const device = await registry.get(id);
     const verdict = verifyFirmware(job.manifest, { root, now: clock.now(), minSecurityVersion: device.securityVersion ?? 0, installedVersion: device.firmwareVersion ?? '0.0.0', device });
@@ -98,14 +112,16 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
     await fleet.onCommit(id);
     await status('committed', { firmware: { version: verdict.release.version, securityVersion: verdict.release.securityVersion } });
   };
+  // A cancel that arrived with its job in one batch reached the device before it acted on the job.
   const drain = async () => {
-    const jobs = queue.splice(0);
-    for (const [id, job] of jobs) await answer(id, job);
-    return jobs.length;
+    const batch = queue.splice(0);
+    const ordered = [...batch.filter(([, m]) => 'cancel' in m), ...batch.filter(([, m]) => !('cancel' in m))];
+    for (const [id, m] of ordered) await answer(id, m);
+    return batch.length;
   };
   const fleet: SimFleet = {
     onCommit: async () => undefined,
-    store, clock, registry, firmware, rollouts, kit, artifact, notified, failing, silent, offline, drain,
+    store, clock, registry, firmware, rollouts, kit, artifact, notified, cancels, failing, silent, offline, drain,
     async settle() {
       for (let round = 0; round < 1000; round += 1) {
         await rollouts.tick();
