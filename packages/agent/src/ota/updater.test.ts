@@ -47,7 +47,7 @@ describe('the agent updater', () => {
     assert.equal(s.delegationVersion, 1);
     assert.deepEqual(slotBytes(rig.dir, 'b'), image);
     assert.equal(rig.reboots, 1);
-    assert.equal(existsSync(join(rig.dir, 'ota', 'download.img')), true, 'kept until the next job; harmless');
+    assert.equal(existsSync(join(rig.dir, 'ota', 'download.img')), false, 'the download is dropped once the slot holds it');
 
     // The same job again (a redelivery) is not started twice; a retry under a new id of what already runs is committed at once.
     const before = rig.statuses.length;
@@ -209,5 +209,20 @@ describe('the agent updater', () => {
     await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_late', cancel: true, reason: 'too late' })));
     await rig.until('committed', 'job_late');
     assert.equal(rig.updater.running().version, '2.0.0');
+  });
+
+  it('installs a second update at the first attempt (the first one\'s download is not mistaken for part of the next image)', async (t) => {
+    const { kit, rig, image, manifest } = setup(t);
+    await rig.job(manifest, 'fw_1', 'job_first');
+    await rig.until('committed', 'job_first');
+    for (const [version, size] of [['2.1.0', image.length], ['2.2.0', image.length + 50_000]] as const) {
+      const next = randomBytes(size);
+      const id = `fw_${version.replaceAll('.', '')}`;
+      rig.server.put(id, next, sha256(next));
+      await rig.job(kit.release(next, { version }), id, `job_${id}`);
+      const end = await Promise.race([rig.until('committed', `job_${id}`), rig.until('failed', `job_${id}`)]);
+      assert.equal(end.state, 'committed', `${version}: ${end.reason ?? ''} ${end.detail ?? ''}`);
+      assert.equal(rig.updater.running().version, version);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaJob, type OtaState, type OtaStatus, OTA_TERMINAL_STATES, type RootKeySet } from '@bulwark/protocol';
@@ -136,6 +137,8 @@ export class Updater {
       void this.deps.report({ jobId: job.jobId, state: 'failed', ts: this.deps.now(), reason: 'busy', detail: `already updating to artifact ${cur.job.artifactId} (${cur.state})` });
       return;
     }
+    // Whatever an earlier job left is not part of this image.
+    rmSync(this.#downloadFile, { force: true });
     this.#save({ ...s, recentJobs, job: { job, state: 'queued', slot: otherSlot(s.committed), reported: false } });
     this.#transitioned();
     this.#kick();
@@ -264,6 +267,7 @@ export class Updater {
     if (o.next === 'rebooting') {
       // One write: the slot holds the new image, the bootloader will try it once, the job says so.
       this.#save({ ...s, slots: { ...s.slots, [rec.slot]: o.image }, trial: { slot: rec.slot, boots: 0 }, job: { ...rec, state: 'rebooting', reported: false } });
+      rmSync(this.#downloadFile, { force: true });
     } else if (o.next === 'failed') {
       this.#save({ ...s, job: settled(rec, 'failed', o.reason, o.detail) });
       void unlink(this.#downloadFile).catch(() => undefined);
