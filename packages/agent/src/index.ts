@@ -1,6 +1,6 @@
 export { Agent } from './agent.js';
 export { createAgent } from './create-agent.js';
-export type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent.js';
+export type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent-types.js';
 export { AGENT_DEFAULTS, AgentConfigError, resolveConfig } from './config.js';
 export type { AgentConfig, AgentConfigInput } from './config.js';
 export { Backoff, seededRng } from './backoff.js';
@@ -17,3 +17,7 @@ export type { QueueCounters, QueueLimits } from './queue.js';
 export { TimeSync } from './time-sync.js';
 export { checkCommand, checkDesired } from './validator.js';
 export type { JsonSchema } from './validator.js';
+export { FileSlotStore, digestFile } from './ota/slots.js';
+export type { ImageDigest, SlotStore } from './ota/slots.js';
+export type { Slot } from './ota/state.js';
+export type { UpdaterEvent } from './ota/updater.js';

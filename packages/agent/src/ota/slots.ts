@@ -20,6 +20,16 @@ export interface SlotStore {
   write(slot: Slot, fromFile: string, size: number, onProgress?: (done: number) => void): Promise<void>;
   digest(slot: Slot, declaredSize: number): Promise<ImageDigest>;
   path(slot: Slot): string;
+  /**
+   * Tells the bootloader what to start at the next boot: `trial` = try the new image once
+   * (U-Boot: set the boot partition and upgrade_available=1), `committed` = the good slot.
+   * Called before every reboot the updater asks for; must be idempotent.
+   */
+  switchTo?(slot: Slot, mode: 'trial' | 'committed'): Promise<void>;
+  /** The new image is good: make it the bootloader's default (U-Boot: upgrade_available=0). Called after a commit and at every start; idempotent. */
+  commit?(slot: Slot): Promise<void>;
+  /** The slot the bootloader really started, when the device can tell (a bootloader that fell back on its own). */
+  booted?(): Slot | undefined;
 }
 
 const CHUNK = 64 * 1024;

@@ -67,14 +67,17 @@ export function factoryState(factory: { version: string; securityVersion: number
 /**
  * The bootloader's decision at start (U-Boot's bootcount, Mender's try-once): a trial slot
  * is booted at most `maxTrialBoots` times; past that it never became healthy (it crashed or
- * was cut off each time) and the device falls back to the committed slot.
+ * was cut off each time) and the device falls back to the committed slot. A device whose
+ * bootloader says which slot it booted (`booted`) may have fallen back on its own already.
  */
-export function bootSelect(s: OtaPersisted, maxTrialBoots: number): { readonly state: OtaPersisted; readonly fellBack: boolean } {
+export function bootSelect(s: OtaPersisted, maxTrialBoots: number, booted?: Slot): { readonly state: OtaPersisted; readonly fellBack: boolean } {
   if (!s.trial) return { state: s, fellBack: false };
   const boots = s.trial.boots + 1;
-  if (boots <= maxTrialBoots) return { state: { ...s, trial: { slot: s.trial.slot, boots } }, fellBack: false };
+  const bootloaderFellBack = booted !== undefined && booted !== s.trial.slot;
+  if (boots <= maxTrialBoots && !bootloaderFellBack) return { state: { ...s, trial: { slot: s.trial.slot, boots } }, fellBack: false };
+  const detail = bootloaderFellBack ? `the bootloader started slot ${booted} instead of the new image in slot ${s.trial.slot}` : `the new image did not become healthy in ${maxTrialBoots} boots`;
   const job = s.job && s.job.slot === s.trial.slot
-    ? { ...s.job, state: 'rolled-back' as const, reason: 'boot_failed', detail: `the new image did not become healthy in ${maxTrialBoots} boots`, reported: false }
+    ? { ...s.job, state: 'rolled-back' as const, reason: 'boot_failed', detail, reported: false }
     : s.job;
   return { state: { ...s, trial: null, job }, fellBack: true };
 }

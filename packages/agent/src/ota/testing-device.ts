@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { FirmwareManifest, OtaState, OtaStatus, RootKeySet } from '@bulwark/protocol';
-import { FileSlotStore } from './slots.js';
+import { FileSlotStore, type SlotStore } from './slots.js';
 import { MemoryFirmwareServer } from './testing.js';
 import { Updater } from './updater.js';
 
@@ -25,13 +25,14 @@ export interface UpdaterRig {
   /** Health-window timers waiting to fire. */
   readonly windows: (() => void)[];
   job(manifest: FirmwareManifest, artifactId?: string, jobId?: string): Promise<void>;
-  until(state: OtaState, jobId?: string): Promise<OtaStatus>;
+  /** The first status in `state` (or any of several states) of the job. */
+  until(state: OtaState | readonly OtaState[], jobId?: string): Promise<OtaStatus>;
   restart(): void;
 }
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-export function updaterRig(t: TestContext, rootFile: string, options: { now: number; factory?: { version: string; securityVersion: number }; hardwareRevision?: string }): UpdaterRig {
+export function updaterRig(t: TestContext, rootFile: string, options: { now: number; factory?: { version: string; securityVersion: number }; hardwareRevision?: string; slots?: (dir: string) => SlotStore }): UpdaterRig {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-ota-'));
   t.after(() => {
     rig.updater.close();
@@ -45,7 +46,7 @@ export function updaterRig(t: TestContext, rootFile: string, options: { now: num
   const make = () => new Updater(
     { dir: join(dir, 'ota'), root, device: { model: 'gw-1', hardwareRevision: options.hardwareRevision ?? 'C' }, factory: options.factory ?? { version: '1.0.0', securityVersion: 4 }, maxTrialBoots: 3, healthWindowMs: 60_000, downloadRetries: 3 },
     {
-      fetcher: server, slots: new FileSlotStore(join(dir, 'ota')), now: () => rig.now, log: silent, retryDelayMs: () => 1,
+      fetcher: server, slots: options.slots?.(join(dir, 'ota')) ?? new FileSlotStore(join(dir, 'ota')), now: () => rig.now, log: silent, retryDelayMs: () => 1,
       report: async (s) => {
         statuses.push(s);
         for (const w of waiters.splice(0)) w();
@@ -69,9 +70,10 @@ export function updaterRig(t: TestContext, rootFile: string, options: { now: num
     },
     until(state, jobId) {
       return new Promise((resolve, reject) => {
-        const deadline = setTimeout(() => reject(new Error(`no "${state}" status; saw ${statuses.map((s) => s.state + (s.reason ? `(${s.reason})` : '')).join(' → ')}`)), 10_000);
+        const deadline = setTimeout(() => reject(new Error(`no "${String(state)}" status; saw ${statuses.map((s) => s.state + (s.reason ? `(${s.reason})` : '')).join(' → ')}`)), 10_000);
         const check = () => {
-          const hit = statuses.find((s) => s.state === state && (jobId === undefined || s.jobId === jobId));
+          const wanted: readonly OtaState[] = typeof state === 'string' ? [state] : state;
+          const hit = statuses.find((s) => wanted.includes(s.state) && (jobId === undefined || s.jobId === jobId));
           if (hit) {
             clearTimeout(deadline);
             resolve(hit);

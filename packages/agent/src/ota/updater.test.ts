@@ -6,13 +6,14 @@ import { describe, it } from 'node:test';
 import { type FirmwareManifest, delegateReleaseKeys, generateFirmwareKey, signFirmwareBody, signRelease } from '@bulwark/protocol';
 import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
 import { tempDir } from '../../../server/src/testing/harness.js';
+import { FileSlotStore } from './slots.js';
 import { bootSelect, factoryState } from './state.js';
 import { type UpdaterRig, updaterRig } from './testing-device.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
 const DAY = 86_400_000;
 
-function setup(t: Parameters<typeof updaterRig>[0], options: { hardwareRevision?: string } = {}) {
+function setup(t: Parameters<typeof updaterRig>[0], options: Omit<Parameters<typeof updaterRig>[2], 'now'> = {}) {
   const kit = firmwareKit(tempDir(t), NOW);
   const rig = updaterRig(t, kit.rootFile, { now: NOW, ...options });
   const image = randomBytes(300_000);
@@ -220,9 +221,43 @@ describe('the agent updater', () => {
       const id = `fw_${version.replaceAll('.', '')}`;
       rig.server.put(id, next, sha256(next));
       await rig.job(kit.release(next, { version }), id, `job_${id}`);
-      const end = await Promise.race([rig.until('committed', `job_${id}`), rig.until('failed', `job_${id}`)]);
+      const end = await rig.until(['committed', 'failed'], `job_${id}`);
       assert.equal(end.state, 'committed', `${version}: ${end.reason ?? ''} ${end.detail ?? ''}`);
       assert.equal(rig.updater.running().version, version);
     }
+  });
+
+  it('drives a real bootloader through the slot store: try once, make default at commit, switch back on a revert, believe it when it fell back by itself', async (t) => {
+    const calls: string[] = [];
+    const bootloader: { booted?: 'a' | 'b' } = {};
+    const slots = (dir: string) => Object.assign(new FileSlotStore(dir), {
+      switchTo: async (slot: string, mode: string) => void calls.push(`switchTo ${slot} ${mode}`),
+      commit: async (slot: string) => void calls.push(`commit ${slot}`),
+      booted: () => bootloader.booted,
+    });
+    const { kit, rig, manifest } = setup(t, { slots });
+    await rig.job(manifest, 'fw_1', 'job_good');
+    await rig.until('committed', 'job_good');
+    assert.deepEqual(calls.splice(0), ['commit a', 'switchTo b trial', 'commit b']);
+
+    const broken = randomBytes(1000);
+    rig.server.put('fw_2', broken, sha256(broken));
+    rig.healthy = false;
+    await rig.job(kit.release(broken, { version: '2.1.0' }), 'fw_2', 'job_broken');
+    await rig.until('rolled-back', 'job_broken');
+    for (let i = 0; i < 100 && calls.length < 3; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(calls.splice(0), ['switchTo a trial', 'switchTo b committed', 'commit b'], 'tried a, back to b, b stays the default after the restart');
+
+    // The bootloader gave up on the new image by itself: the device starts on slot b although its state says "trying a".
+    const other = randomBytes(1000);
+    rig.server.put('fw_3', other, sha256(other));
+    rig.healthy = null;
+    bootloader.booted = 'b';
+    await rig.job(kit.release(other, { version: '2.2.0' }), 'fw_3', 'job_fallback');
+    const back = await rig.until('rolled-back', 'job_fallback');
+    assert.equal(back.reason, 'boot_failed');
+    assert.match(back.detail ?? '', /bootloader started slot b/);
+    assert.equal(rig.updater.running().version, '2.0.0');
+    assert.equal(rig.updater.state.trial, null);
   });
 });

@@ -93,13 +93,19 @@ export class Updater {
    * whatever the last start left unfinished (a download to resume, a new image to judge).
    */
   boot(): void {
-    const { state, fellBack } = bootSelect(this.#s, this.opts.maxTrialBoots);
+    const booted = this.deps.slots.booted?.();
+    const { state, fellBack } = bootSelect(this.#s, this.opts.maxTrialBoots, booted);
     let next = state;
     if (next.trial && next.job?.state === 'rebooting') next = { ...next, job: { ...next.job, state: 'verifying-health', reported: false } };
     this.#save(next);
-    if (fellBack) this.deps.log.error('the new image never became healthy: booted the committed slot again', { slot: this.#s.committed });
     const rec = this.#s.job;
     if (rec) this.#emit(rec);
+    if (fellBack) {
+      this.deps.log.error('the new image never became healthy: falling back to the committed slot', { slot: this.#s.committed, reason: rec?.detail });
+      // Unless the bootloader already started the committed slot, this process may run the failed image: boot the good one.
+      if (booted !== this.#s.committed) return void this.#reportThenReboot().catch((err: unknown) => this.deps.log.error('could not reboot', { err: String(err) }));
+    }
+    if (!this.#s.trial) void this.#hook('commit', () => this.deps.slots.commit?.(this.#s.committed));
     if (rec && !rec.reported) void this.#report();
     if (this.#s.trial) {
       this.#cancelWindow = (this.deps.schedule ?? defaultSchedule)(this.opts.healthWindowMs, () => {
@@ -207,6 +213,7 @@ export class Updater {
       job: settled(s.job, 'committed'),
     });
     this.deps.log.info('new firmware committed', { version: manifest.release.signed.version, slot: this.#s.committed });
+    void this.#hook('commit', () => this.deps.slots.commit?.(this.#s.committed));
     this.#transitioned();
   }
 
@@ -280,10 +287,21 @@ export class Updater {
     this.#transitioned();
   }
 
+  /** Points the bootloader at the active slot (the new image on trial, or the committed one), reports, reboots. */
   async #reportThenReboot(): Promise<void> {
+    const s = this.#s;
+    await this.deps.slots.switchTo?.(activeSlot(s), s.trial ? 'trial' : 'committed');
     await Promise.race([this.#report(), new Promise((resolve) => setTimeout(resolve, REPORT_BEFORE_REBOOT_MS).unref())]);
     if (this.#abort.signal.aborted) return;
     await this.deps.reboot();
+  }
+
+  async #hook(name: string, fn: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.deps.log.error(`the slot store's ${name} failed; it is tried again at the next start`, { err: String(err) });
+    }
   }
 
   #context(rec: JobRecord, signal: AbortSignal): StepContext {
