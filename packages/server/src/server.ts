@@ -140,7 +140,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
     }, { clock, ids, log: logger });
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
-      clock, ids, log: logger, health: store.health,
+      clock, ids, log: logger, health: store.health, telemetry: store.telemetry,
       link: {
         isConnected: (id) => mqtt?.isConnected(id) ?? false,
         publish: (id, topic, message) => (mqtt ? mqtt.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1) : Promise.resolve(false)),

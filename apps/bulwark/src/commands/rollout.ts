@@ -100,14 +100,15 @@ export function addRolloutCommands(program: Command, env: Env): void {
     .option('--max-crash-ratio <r>', 'gate: mean crash count of updated devices over that of the rest', (v) => Number(v))
     .option('--max-reconnect-ratio <r>', 'gate: mean reconnect count of updated devices over that of the rest', (v) => Number(v))
     .option('--max-silent-excess <p>', 'gate: updated devices gone silent after their update, percentage points above the rest', percentNumber)
-    .option('--silent-after <minutes>', 'with --max-silent-excess: unheard for this long counts as silent (default 10); a finished wave waits this long', positiveInt(10_080))
+    .option('--max-telemetry-gap-excess <p>', 'gate: updated devices whose telemetry stopped after their update, percentage points above the rest', percentNumber)
+    .option('--silent-after <minutes>', 'with --max-silent-excess or --max-telemetry-gap-excess: unheard for this long counts as silent (default 10); a finished wave waits this long', positiveInt(10_080))
     .addOption(new Option('--on-failure <action>', 'what a failed gate does').choices(['pause', 'abort']).default('pause'))
     .option('--window <HH:MM-HH:MM>', 'notify devices only inside this daily UTC window', parseWindow)
     .option('--max-retries <n>', 'retries per device after a failed attempt (default: ota.defaultMaxRetries)', (v) => Number(v))
     .option('--json', 'print the rollout as JSON')
     .action(async (o: {
       firmware: string; name: string; devices?: string[]; tag?: string; model?: string; fromVersion?: string; waves?: Wave[]; canary?: string[]; minDevices?: number; maxFailurePercent?: number;
-      maxFailures?: number; minSuccessPercent?: number; maxRestartLoopExcess?: number; maxCrashRatio?: number; maxReconnectRatio?: number; maxSilentExcess?: number; silentAfter?: number; onFailure: 'pause' | 'abort';
+      maxFailures?: number; minSuccessPercent?: number; maxRestartLoopExcess?: number; maxCrashRatio?: number; maxReconnectRatio?: number; maxSilentExcess?: number; maxTelemetryGapExcess?: number; silentAfter?: number; onFailure: 'pause' | 'abort';
       window?: { startMinute: number; endMinute: number }; maxRetries?: number; json?: boolean;
     }) => {
       if (!o.devices && o.tag === undefined && o.model === undefined && o.fromVersion === undefined) throw usageError('name the target: --devices, --tag, --model or --from-version');
@@ -119,7 +120,7 @@ export function addRolloutCommands(program: Command, env: Env): void {
         gates: defined({
           minDevices: o.minDevices ?? 10, maxFailurePercent: o.maxFailurePercent ?? 5, maxFailures: o.maxFailures, minSuccessPercent: o.minSuccessPercent,
           maxRestartLoopExcessPercent: o.maxRestartLoopExcess, maxCrashRatio: o.maxCrashRatio, maxReconnectRatio: o.maxReconnectRatio,
-          maxSilentExcessPercent: o.maxSilentExcess, silentAfterMs: o.silentAfter === undefined ? undefined : o.silentAfter * 60_000, onFailure: o.onFailure,
+          maxSilentExcessPercent: o.maxSilentExcess, maxTelemetryGapExcessPercent: o.maxTelemetryGapExcess, silentAfterMs: o.silentAfter === undefined ? undefined : o.silentAfter * 60_000, onFailure: o.onFailure,
         }),
         ...defined({ window: o.window, maxRetries: o.maxRetries }),
       };

@@ -70,6 +70,14 @@ export interface RolloutGates {
    * silentAfterMs after its last commit before the next wave starts.
    */
   readonly maxSilentExcessPercent?: number;
+  /**
+   * Updated devices that sent telemetry in the silentAfterMs before their commit and none in
+   * the last silentAfterMs (a sensor or application the new image broke while the device
+   * still connects and reports health), in percentage points above the devices not updated
+   * that sent telemetry before the wave began and none since. Holds a finished wave like the
+   * silence gate.
+   */
+  readonly maxTelemetryGapExcessPercent?: number;
   /** How long a device may say nothing before it counts as silent; 10 minutes when not given. */
   readonly silentAfterMs?: number;
   /** What a failed gate does. */

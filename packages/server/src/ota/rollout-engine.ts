@@ -15,6 +15,8 @@ export interface EngineDeps {
   readonly health: HealthRepository;
   /** When the registry last saw the device connect or disconnect (null when never). */
   readonly lastSeenAt: (deviceId: string) => Promise<number | null>;
+  /** Whether the device has a stored reading placed in [sinceMs, untilMs). */
+  readonly telemetryBetween: (deviceId: string, sinceMs: number, untilMs: number) => Promise<boolean>;
   readonly link: OtaLink;
   readonly clock: Clock;
   readonly ids: IdGen;
@@ -85,6 +87,10 @@ interface SilenceRule {
   /** Heard after this: not silent. */
   readonly quietSince: number;
   readonly waveStart: number;
+  /** silentAfterMs: also how far before its floor a device must have sent telemetry to be judged on it. */
+  readonly windowMs: number;
+  readonly silence: boolean;
+  readonly telemetry: boolean;
 }
 
 /**
@@ -101,7 +107,21 @@ async function wentSilent(d: EngineDeps, dev: RolloutDevice, reportedAt: number 
   return heard < floor ? undefined : heard <= rule.quietSince;
 }
 
+/**
+ * Whether a device's telemetry stopped: it sent readings in the silentAfterMs before its floor
+ * (its commit; for the rest the start of the wave) and none since quietSince. Undefined for a
+ * device that sent none before (it is not a telemetry sender) or was updated too recently.
+ */
+async function telemetryStopped(d: EngineDeps, dev: RolloutDevice, rule: SilenceRule): Promise<boolean | undefined> {
+  if (rule.updated && dev.updatedAt > rule.quietSince) return undefined;
+  const floor = rule.updated ? dev.updatedAt : rule.waveStart;
+  if (!(await d.telemetryBetween(dev.deviceId, floor - rule.windowMs, floor))) return undefined;
+  return !(await d.telemetryBetween(dev.deviceId, rule.quietSince, Number.MAX_SAFE_INTEGER));
+}
+
 async function sample(d: EngineDeps, devices: readonly RolloutDevice[], rule?: SilenceRule): Promise<HealthSample> {
+  let gapJudged = 0;
+  let gapped = 0;
   let loops = 0;
   let crashes = 0;
   let reconnects = 0;
@@ -110,8 +130,10 @@ async function sample(d: EngineDeps, devices: readonly RolloutDevice[], rule?: S
   let silent = 0;
   for (const dev of devices) {
     const [latest] = await d.health.history(dev.deviceId, 1);
-    const quiet = rule ? await wentSilent(d, dev, latest?.receivedAt ?? null, rule) : undefined;
+    const quiet = rule?.silence ? await wentSilent(d, dev, latest?.receivedAt ?? null, rule) : undefined;
     if (quiet !== undefined) [judged, silent] = [judged + 1, silent + (quiet ? 1 : 0)];
+    const stopped = rule?.telemetry ? await telemetryStopped(d, dev, rule) : undefined;
+    if (stopped !== undefined) [gapJudged, gapped] = [gapJudged + 1, gapped + (stopped ? 1 : 0)];
     if (!latest) continue;
     seen += 1;
     if (latest.report.restartLoop) loops += 1;
@@ -119,7 +141,10 @@ async function sample(d: EngineDeps, devices: readonly RolloutDevice[], rule?: S
     reconnects += latest.report.reconnects ?? 0;
   }
   const mean = (n: number) => (seen === 0 ? 0 : n / seen);
-  return { devices: seen, restartLoops: loops, meanCrashes: mean(crashes), meanReconnects: mean(reconnects), ...(rule ? { silence: { judged, silent } } : {}) };
+  return {
+    devices: seen, restartLoops: loops, meanCrashes: mean(crashes), meanReconnects: mean(reconnects),
+    ...(rule?.silence ? { silence: { judged, silent } } : {}), ...(rule?.telemetry ? { telemetryGaps: { judged: gapJudged, silent: gapped } } : {}),
+  };
 }
 
 /** Gates of the current wave (its updated devices' health against devices not yet updated); a failing one pauses or aborts the rollout. */
@@ -130,10 +155,11 @@ const judgeGates: Phase = async (c, d) => {
   if (r.history.some((e, i) => e.wave === r.currentWave && e.state === 'running' && e.actor !== 'system' && prior(i)?.state === 'paused' && prior(i)?.actor === 'system')) return;
   const g = r.gates;
   const wantsSilence = g.maxSilentExcessPercent !== undefined;
-  const wantsHealth = wantsSilence || g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined || g.maxReconnectRatio !== undefined;
+  const wantsGaps = g.maxTelemetryGapExcessPercent !== undefined;
+  const wantsHealth = wantsSilence || wantsGaps || g.maxRestartLoopExcessPercent !== undefined || g.maxCrashRatio !== undefined || g.maxReconnectRatio !== undefined;
   const quietSince = c.now - silentAfterMs(g);
   const waveStart = r.history.find((e) => e.wave === r.currentWave)?.at ?? r.createdAt;
-  const rule = (updated: boolean): SilenceRule | undefined => (wantsSilence ? { updated, quietSince, waveStart } : undefined);
+  const rule = (updated: boolean): SilenceRule | undefined => (wantsSilence || wantsGaps ? { updated, quietSince, waveStart, windowMs: silentAfterMs(g), silence: wantsSilence, telemetry: wantsGaps } : undefined);
   const updated = wantsHealth ? await sample(d, await d.repo.devices(r.id, { wave: r.currentWave, states: ['committed'], limit: HEALTH_SAMPLE_SIZE }), rule(true)) : undefined;
   const rest = wantsHealth ? await sample(d, await d.repo.devices(r.id, { states: ['pending'], limit: HEALTH_SAMPLE_SIZE }), rule(false)) : undefined;
   const failed = failedGate(g, waveTally(c.counts, r.currentWave), updated, rest);
@@ -151,9 +177,9 @@ const advanceWave: Phase = async (c, d) => {
   const r = c.rollout;
   const t = waveTally(c.counts, r.currentWave);
   if (t.finished < t.total) return;
-  if (r.gates.maxSilentExcessPercent !== undefined && t.committed > 0) {
+  if ((r.gates.maxSilentExcessPercent !== undefined || r.gates.maxTelemetryGapExcessPercent !== undefined) && t.committed > 0) {
     const last = await d.repo.lastCommitAt(r.id, r.currentWave);
-    if (last !== null && c.now - last < silentAfterMs(r.gates)) return;
+    if (last !== null && c.now - last <= silentAfterMs(r.gates)) return;
   }
   if (r.currentWave + 1 < r.waveCount) {
     c.rollout = await moveRollout(d, r, 'running', `wave ${r.currentWave + 2} of ${r.waveCount} started`, 'system', r.currentWave + 1);

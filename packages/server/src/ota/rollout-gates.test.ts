@@ -130,10 +130,45 @@ describe('rollout gates and controls', () => {
     assert.deepEqual(await at(), ['running', 1, 39], 'every updated device of wave 2 talks: the gate holds, dev-0039 is still pending');
     fleet.offline.delete('dev-0039');
     await fleet.settle();
-    clock.advance(600_000);
+    clock.advance(600_001); // a wave is held until silentAfterMs has passed since its last commit, not merely reached
     await report(true);
     await rollouts.tick();
     assert.deepEqual(await at(), ['completed', 1, 40]);
+  });
+
+  it('pauses when more updated devices stopped sending telemetry than the rest, though they still connect and report health', async (t) => {
+    const fleet = await simFleet(t, 30);
+    const { rollouts, store, clock } = fleet;
+    const ids = Array.from({ length: 30 }, (_, i) => `dev-${String(i).padStart(4, '0')}`);
+    const stopped = new Set<string>();
+    let n = 0;
+    const send = async () => {
+      const at = clock.now();
+      await store.telemetry.insertBatch(ids.filter((id) => !stopped.has(id)).map((deviceId) => ({
+        deviceId, msgId: `m${++n}`, schemaId: 'env@1', seq: null, boot: null, deviceTs: at, receivedAt: at, ts: at, skewMs: 0, data: { t: 20 },
+      })));
+      for (const deviceId of ids) await store.health.insert({ deviceId, receivedAt: at, report: { ts: at, boot: 'a', uptimeS: 60 } }, 10);
+    };
+    await send();
+    clock.advance(60_000);
+    await send();
+    const r = await rollouts.create({
+      name: 'g', artifactId: fleet.artifact.id, target: { model: 'gw-1' }, strategy: { canary: ids.slice(0, 10), waves: [{ percent: 100 }] },
+      gates: { minDevices: 5, maxTelemetryGapExcessPercent: 20, maxSilentExcessPercent: 20, onFailure: 'pause' },
+    }, 'usr_ops');
+    await fleet.drain();
+    await rollouts.idle();
+    // The new image broke the sensor on four of the ten; one device not updated stops too (the baseline).
+    for (const id of ['dev-0000', 'dev-0001', 'dev-0002', 'dev-0003', 'dev-0020']) stopped.add(id);
+    for (let minute = 0; minute < 11; minute += 1) {
+      clock.advance(60_000);
+      await send();
+      await rollouts.tick();
+    }
+    const view = await rollouts.view(r.id);
+    assert.deepEqual([view.state, view.currentWave], ['paused', 0], view.reason ?? '');
+    assert.match(view.reason ?? '', /^wave 1: telemetry gate: 40\.0 % of updated devices stopped sending telemetry \(none for 10 min after their update\) against 5\.0 % of the rest$/);
+    assert.equal(fleet.notified.size, 10, 'the second wave never started');
   });
 
   it('pauses, resumes and aborts by hand with a reason, retries a silent device after the timeout, and notifies only inside the maintenance window', async (t) => {

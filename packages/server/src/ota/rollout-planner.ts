@@ -69,6 +69,8 @@ export interface HealthSample {
   readonly meanReconnects: number;
   /** With the silence gate: devices that could be judged, and how many of them went silent. */
   readonly silence?: { readonly judged: number; readonly silent: number };
+  /** With the telemetry gap gate: telemetry senders that could be judged, and how many of them stopped. */
+  readonly telemetryGaps?: { readonly judged: number; readonly silent: number };
 }
 
 /** The first gate that fails for this wave, as a sentence for the pause/abort reason; undefined when all pass. */
@@ -95,7 +97,19 @@ export function failedGate(g: RolloutGates, t: WaveTally, updated?: HealthSample
       return `health gate: updated devices reconnect ${updated.meanReconnects.toFixed(2)} times on average against ${rest.meanReconnects.toFixed(2)} for the rest`;
     }
   }
-  return silenceGate(g, updated, rest);
+  return silenceGate(g, updated, rest) ?? telemetryGapGate(g, updated, rest);
+}
+
+const sharePct = (s: { judged: number; silent: number }) => (s.judged === 0 ? 0 : (100 * s.silent) / s.judged);
+
+/** Judged, like the silence gate, once as many updated telemetry senders as minDevices (or a full sample) can be told apart. */
+function telemetryGapGate(g: RolloutGates, updated?: HealthSample, rest?: HealthSample): string | undefined {
+  const u = updated?.telemetryGaps;
+  const r = rest?.telemetryGaps;
+  if (g.maxTelemetryGapExcessPercent === undefined || !u || !r || u.judged < Math.min(g.minDevices, HEALTH_SAMPLE_SIZE)) return undefined;
+  if (sharePct(u) - sharePct(r) <= g.maxTelemetryGapExcessPercent) return undefined;
+  const quiet = `${Math.round(silentAfterMs(g) / 60_000)} min`;
+  return `telemetry gate: ${sharePct(u).toFixed(1)} % of updated devices stopped sending telemetry (none for ${quiet} after their update) against ${sharePct(r).toFixed(1)} % of the rest`;
 }
 
 /** Judged once as many updated devices as minDevices (or a full sample) have been quiet long enough to tell. */

@@ -1,6 +1,7 @@
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import { OTA_CANCELLABLE_STATES, OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
+import type { TelemetryRepository } from '../ingest/index.js';
 import type { Device, RegistryService } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import { firmwareRefused } from './firmware-service.js';
@@ -57,10 +58,11 @@ export class RolloutService {
     private readonly firmware: FirmwareService,
     private readonly registry: RegistryService,
     settings: RolloutSettings,
-    private readonly deps: { clock: Clock; ids: IdGen; log: Logger; link: OtaLink; health: HealthRepository; onStop?: (r: Rollout) => void },
+    private readonly deps: { clock: Clock; ids: IdGen; log: Logger; link: OtaLink; health: HealthRepository; telemetry: Pick<TelemetryRepository, 'query'>; onStop?: (r: Rollout) => void },
   ) {
     const lastSeenAt = async (id: string) => (await registry.find(id))?.connectivity.lastSeenAt ?? null;
-    this.#engine = { repo, health: deps.health, lastSeenAt, link: deps.link, clock: deps.clock, ids: deps.ids, log: deps.log, deviceTimeoutMs: settings.deviceTimeoutMs, ...(deps.onStop ? { onStop: deps.onStop } : {}) };
+    const telemetryBetween = async (deviceId: string, sinceMs: number, untilMs: number) => (await deps.telemetry.query({ deviceId, sinceMs, untilMs, limit: 1 })).length > 0;
+    this.#engine = { repo, health: deps.health, lastSeenAt, telemetryBetween, link: deps.link, clock: deps.clock, ids: deps.ids, log: deps.log, deviceTimeoutMs: settings.deviceTimeoutMs, ...(deps.onStop ? { onStop: deps.onStop } : {}) };
     this.#defaultMaxRetries = settings.defaultMaxRetries;
   }
 

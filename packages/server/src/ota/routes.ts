@@ -30,6 +30,10 @@ const Gates = Type.Object({
     minimum: 0, maximum: 100,
     description: 'Share of updated devices gone silent (nothing heard for silentAfterMs after their commit: no health report, connect or disconnect), in percentage points above the devices not updated that were heard since the wave began; with it a finished wave waits silentAfterMs after its last commit before the next starts',
   })),
+  maxTelemetryGapExcessPercent: Type.Optional(Type.Number({
+    minimum: 0, maximum: 100,
+    description: 'Share of updated devices that sent telemetry in the silentAfterMs before their commit and none in the last silentAfterMs, in percentage points above the devices not updated that sent telemetry before the wave began and none since; holds a finished wave like maxSilentExcessPercent',
+  })),
   silentAfterMs: Type.Optional(Type.Integer({ minimum: 60_000, maximum: 7 * 86_400_000, description: 'How long a device may say nothing before it counts as silent (default 600000); keep it several health report intervals long' })),
   onFailure: Type.Union([Type.Literal('pause'), Type.Literal('abort')]),
 }, { additionalProperties: false });
@@ -112,7 +116,7 @@ export const otaRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareService; r
     config: { auth: { scope: 'rollouts:write' }, audit: 'rollout.create' },
     schema: {
       tags: ['rollouts'], security: bearer, response: { 201: RolloutSchema, ...errorResponses },
-      summary: 'Start a staged rollout: target (devices, or tag / model / current firmware version together; only compatible devices not yet on the version), waves or a canary set, gates (failures, success, and updated devices against the rest: restart loops, crashes, reconnects, devices gone silent), maintenance window, retries',
+      summary: 'Start a staged rollout: target (devices, or tag / model / current firmware version together; only compatible devices not yet on the version), waves or a canary set, gates (failures, success, and updated devices against the rest: restart loops, crashes, reconnects, devices gone silent, telemetry stopped), maintenance window, retries',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 128 }), artifactId: Type.String({ minLength: 1, maxLength: 64 }), target: Target, strategy: Strategy, gates: Gates,
         window: Type.Optional(Window), maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),

@@ -72,7 +72,7 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
   const cancelledJobs = new Set<string>();
   const queue: [string, OtaJob | OtaCancel][] = [];
   const rollouts = new RolloutService(store.rollouts, firmware, registry, { deviceTimeoutMs: 600_000, defaultMaxRetries: 1 }, {
-    clock, ids, log, health: store.health,
+    clock, ids, log, health: store.health, telemetry: store.telemetry,
     link: {
       isConnected: (id) => !offline.has(id),
       publish: async (id, _topic, message) => {
