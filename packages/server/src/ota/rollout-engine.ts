@@ -189,13 +189,15 @@ const advanceWave: Phase = async (c, d) => {
   }
 };
 
-/** Sends the job to connected devices of the current wave still pending, inside the maintenance window. */
+/** Sends the job to connected devices of the current wave still pending and not updating in another rollout, inside the maintenance window. */
 const notifyWave: Phase = async (c, d) => {
   const r = c.rollout;
   if (!inWindow(r.window, c.now)) return;
   const pending = await d.repo.devices(r.id, { wave: r.currentWave, states: ['pending'], limit: NOTIFY_BATCH });
   for (const dev of pending) {
     if (!d.link.isConnected(dev.deviceId)) continue;
+    // One update at a time per device: one in another rollout is left to finish first (the device would answer busy).
+    if ((await d.repo.liveJobs(dev.deviceId)).some((j) => j.rolloutId !== r.id)) continue;
     const jobId = d.ids.next('job');
     const next: RolloutDevice = { ...dev, state: 'notified', jobId, attempts: dev.attempts + 1, notifiedAt: c.now, updatedAt: c.now };
     if (!(await d.repo.updateDevice(next, ['pending'], dev.jobId))) continue;

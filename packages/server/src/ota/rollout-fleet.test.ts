@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import { simFleet } from '../testing/ota-fleet.js';
 
 describe('a staged rollout to 1,000 simulated devices', () => {
@@ -96,5 +98,26 @@ describe('aborting a rollout', () => {
     assert.equal(await fleet.rollouts.onStatus('dev-0000', { jobId: job('dev-0000'), state: 'failed', ts: at, reason: 'cancelled' }), 'failed', 'no retry after an abort');
     const states = Object.fromEntries((await fleet.rollouts.devices(created.id, { limit: 10 })).map((d) => [d.deviceId, [d.state, d.reason]]));
     assert.deepEqual(states['dev-0000'], ['failed', 'cancelled']);
+  });
+});
+
+describe('two rollouts over the same device', () => {
+  it('notify it one after the other: the second waits while the first one\'s job is live', async (t) => {
+    const fleet = await simFleet(t, 1);
+    fleet.silent.add('dev-0000');
+    const gates = { minDevices: 1, onFailure: 'pause' as const };
+    const first = await fleet.rollouts.create({ name: 'a', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'usr_ops');
+    const image = randomBytes(2048);
+    const registered = await fleet.firmware.register(fleet.kit.release(image, { version: '2.1.0' }), 'usr_test');
+    const other = await fleet.firmware.receiveImage(registered.id, Readable.from([image]));
+    await fleet.rollouts.create({ name: 'b', artifactId: other.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'usr_ops');
+    await fleet.settle();
+    assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id], 'only the first rollout\'s job while it is live');
+
+    const [job] = fleet.notified.get('dev-0000') ?? [];
+    await fleet.rollouts.onStatus('dev-0000', { jobId: job!.jobId, state: 'committed', ts: fleet.clock.now(), firmware: { version: '2.0.0', securityVersion: 5 } });
+    await fleet.rollouts.tick();
+    assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id, other.id], 'then the second');
+    assert.equal((await fleet.rollouts.view(first.id)).state, 'completed');
   });
 });
