@@ -1,4 +1,5 @@
 /** Building signed documents: for the CLI (key ceremony, release signing) and tests. */
+import type { RootRotationBody } from './root-rotation.js';
 import { FIRMWARE_FORMAT, type FirmwareManifest, type FirmwarePublicKey, type ReleaseBody, type ReleaseKeyDelegationBody, type RootKeySet, type Signed, signFirmwareBody } from './firmware.js';
 
 export function rootKeySet(threshold: number, keys: readonly FirmwarePublicKey[]): RootKeySet {
@@ -19,11 +20,12 @@ export function addDelegationSignature(d: Signed<ReleaseKeyDelegationBody>, root
   return { signed: d.signed, signatures: [...d.signatures.filter((x) => x.keyId !== s.keyId), s] };
 }
 
-export function signRelease(body: Omit<ReleaseBody, 'type'>, releasePrivateKeyPem: string, delegation: Signed<ReleaseKeyDelegationBody>): FirmwareManifest {
+/** A signed release; `rootRotations` (oldest first) travel with it for devices pinned to an older root. */
+export function signRelease(body: Omit<ReleaseBody, 'type'>, releasePrivateKeyPem: string, delegation: Signed<ReleaseKeyDelegationBody>, rootRotations: readonly Signed<RootRotationBody>[] = []): FirmwareManifest {
   const signed: ReleaseBody = {
     type: 'release', name: body.name, version: body.version, securityVersion: body.securityVersion,
     hardware: { model: body.hardware.model, hardwareRevisions: [...body.hardware.hardwareRevisions] },
     size: body.size, sha256: body.sha256, issuedAt: body.issuedAt, expires: body.expires,
   };
-  return { format: FIRMWARE_FORMAT, delegation, release: { signed, signatures: [signFirmwareBody(signed, releasePrivateKeyPem)] } };
+  return { format: FIRMWARE_FORMAT, ...(rootRotations.length > 0 ? { rootRotations } : {}), delegation, release: { signed, signatures: [signFirmwareBody(signed, releasePrivateKeyPem)] } };
 }

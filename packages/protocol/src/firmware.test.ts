@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   FIRMWARE_REFUSALS, FirmwareDigest, type FirmwareManifest, type FirmwareRefusal, canonicalJson, checkImage, compareSemver, delegateReleaseKeys,
-  generateFirmwareKey, rootKeySet, signFirmwareBody, signRelease, verifyFirmware,
+  generateFirmwareKey, rootAfter, rootKeySet, rotateRoot, signFirmwareBody, signRelease, verifyFirmware,
 } from './index.js';
 
 const NOW = Date.UTC(2026, 5, 1);
@@ -114,5 +114,40 @@ describe('canonical JSON and semantic versions', () => {
     const sorted = ['1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.2.0', '1.10.0', '2.0.0'];
     for (let i = 1; i < sorted.length; i += 1) assert.ok(compareSemver(sorted[i - 1]!, sorted[i]!) < 0, `${sorted[i - 1]} < ${sorted[i]}`);
     assert.equal(compareSemver('1.0.0+build.1', '1.0.0'), 0);
+  });
+});
+
+describe('root key rotation (TUF root rotation)', () => {
+  const newRoots = [generateFirmwareKey(), generateFirmwareKey(), generateFirmwareKey()];
+  const next = rootKeySet(2, newRoots);
+  const both = [roots[0]!.privateKeyPem, roots[1]!.privateKeyPem, newRoots[0]!.privateKeyPem, newRoots[2]!.privateKeyPem];
+  const newDelegation = delegateReleaseKeys({ version: 2, expires: NOW + 365 * DAY, keys: [releaseKey] }, [newRoots[1]!.privateKeyPem, newRoots[2]!.privateKeyPem]);
+  const body = { name: 'gw-fw', version: '2.1.0', securityVersion: 5, hardware, size: imageA.length, sha256: sha(imageA), issuedAt: NOW - DAY, expires: NOW + 30 * DAY };
+  const underNewRoot = (rotations: ReturnType<typeof rotateRoot>[]) => signRelease(body, releaseKey.privateKeyPem, newDelegation, rotations);
+
+  it('lets a device pinned to version 1 trust a delegation signed only by the new root keys, through the rotation the manifest carries', () => {
+    const rotation = rotateRoot(root, next, both);
+    const v = verifyFirmware(underNewRoot([rotation]), ctx);
+    assert.ok(v.ok, v.ok ? '' : `${v.reason}: ${v.detail}`);
+    assert.equal(v.root.version, 2);
+    assert.deepEqual(v.root.keys.map((k) => k.keyId), next.keys.map((k) => k.keyId));
+    assert.equal(judge(underNewRoot([]), imageA), 'root_threshold_not_met', 'without the rotation the new keys mean nothing');
+    const trusted = rootAfter(rotation);
+    assert.ok(verifyFirmware(underNewRoot([rotation]), { ...ctx, root: trusted }).ok, 'a verifier already on version 2 skips the known rotation');
+    assert.equal(judge(release(imageA), imageA, { ...ctx, root: trusted }), 'root_threshold_not_met', 'once on version 2, a delegation signed by the old (compromised) root keys is refused');
+  });
+
+  it('refuses a rotation not signed by enough old keys, or by enough of its own, or that skips a version', () => {
+    const cases: [string, ReturnType<typeof rotateRoot>[], RegExp][] = [
+      ['one old key (a stolen root key forging a new root)', [rotateRoot(root, next, [roots[0]!.privateKeyPem, newRoots[0]!.privateKeyPem, newRoots[1]!.privateKeyPem])], /signed by 1 of the 2 keys of version 1/],
+      ['no new key', [rotateRoot(root, next, [roots[0]!.privateKeyPem, roots[1]!.privateKeyPem])], /signed by 0 of the 2 of its own keys/],
+      ['a gap', [rotateRoot({ ...next, version: 2 }, rootKeySet(1, [generateFirmwareKey()]), both)], /version 3 does not follow the trusted version 1/],
+    ];
+    for (const [name, rotations, detail] of cases) {
+      const v = verifyFirmware(underNewRoot(rotations), ctx);
+      assert.equal(v.ok ? 'ok' : v.reason, 'root_rotation_invalid', name);
+      assert.match(v.ok ? '' : v.detail, detail, name);
+    }
+    assert.equal(judge({ ...underNewRoot([]), rootRotations: [{ signed: { type: 'root-rotation', version: 2, threshold: 4, keys: next.keys }, signatures: [] }] }, imageA), 'malformed', 'threshold above the key count');
   });
 });

@@ -10,14 +10,18 @@
  * and docs/decisions/0011-firmware-metadata.md). A key's id is the SHA-256 of its raw 32-byte
  * public key, in hex, so no signer can claim another key's id.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { compareSemver, isSemver } from './semver.js';
+import { keyIdOf, validSigners } from './firmware-signatures.js';
+import { type RootRotationBody, walkRootChain, rotationsProblem } from './root-rotation.js';
 
 export { canonicalJson } from './canonical-json.js';
 export { compareSemver, isSemver } from './semver.js';
 export * from './ota-messages.js';
 export * from './firmware-sign.js';
+export { keyIdOf } from './firmware-signatures.js';
+export * from './root-rotation.js';
 
 export const FIRMWARE_FORMAT = 'bulwark-firmware/1';
 
@@ -31,6 +35,8 @@ export interface FirmwarePublicKey {
 /** The pinned trust anchor: kept on every device and in the platform's configuration, never sent in metadata. */
 export interface RootKeySet {
   readonly type: 'root';
+  /** 1 when absent; raised by each signed rotation (root-rotation.ts). */
+  readonly version?: number;
   readonly threshold: number;
   readonly keys: readonly FirmwarePublicKey[];
 }
@@ -79,6 +85,8 @@ export interface ReleaseBody {
 /** What travels with an image: the delegation that makes the release key trusted, and the release. */
 export interface FirmwareManifest {
   readonly format: typeof FIRMWARE_FORMAT;
+  /** Root rotations since version 1, oldest first, for verifiers pinned to an older root. */
+  readonly rootRotations?: readonly Signed<RootRotationBody>[];
   readonly delegation: Signed<ReleaseKeyDelegationBody>;
   readonly release: Signed<ReleaseBody>;
 }
@@ -87,11 +95,12 @@ export interface FirmwareManifest {
 export const FIRMWARE_REFUSALS = [
   'malformed', 'unsigned', 'root_threshold_not_met', 'delegation_expired', 'untrusted_key', 'bad_signature', 'expired',
   'rollback', 'downgrade', 'wrong_hardware', 'image_too_long', 'image_size_mismatch', 'image_hash_mismatch', 'mix_and_match',
+  'root_rotation_invalid',
 ] as const;
 export type FirmwareRefusal = (typeof FIRMWARE_REFUSALS)[number];
 
 export type FirmwareVerdict =
-  | { readonly ok: true; readonly release: ReleaseBody; readonly releaseKeyId: string }
+  | { readonly ok: true; readonly release: ReleaseBody; readonly releaseKeyId: string; /** The newest root trusted after the manifest's rotations (the one passed in when it carries none). */ readonly root: RootKeySet }
   | { readonly ok: false; readonly reason: FirmwareRefusal; readonly detail: string };
 
 export interface VerifyContext {
@@ -114,11 +123,14 @@ export function verifyFirmware(manifest: unknown, ctx: VerifyContext): FirmwareV
   if (shape) return refuse('malformed', shape);
   const m = manifest as FirmwareManifest;
   const { delegation, release } = m;
+  const walk = walkRootChain(ctx.root, m.rootRotations);
+  if (!walk.ok) return refuse('root_rotation_invalid', walk.detail);
+  const root = walk.root;
 
   if (delegation.signatures.length === 0) return refuse('unsigned', 'the release-key delegation carries no signature');
-  const rootSigners = validSigners(delegation, ctx.root.keys);
-  if (rootSigners.size < ctx.root.threshold) {
-    return refuse('root_threshold_not_met', `the delegation is signed by ${rootSigners.size} of the ${ctx.root.threshold} root keys it needs`);
+  const rootSigners = validSigners(delegation, root.keys);
+  if (rootSigners.size < root.threshold) {
+    return refuse('root_threshold_not_met', `the delegation is signed by ${rootSigners.size} of the ${root.threshold} keys of root version ${root.version ?? 1} it needs`);
   }
   if (delegation.signed.expires <= ctx.now) return refuse('delegation_expired', `the release-key delegation expired at ${new Date(delegation.signed.expires).toISOString()}`);
 
@@ -141,33 +153,7 @@ export function verifyFirmware(manifest: unknown, ctx: VerifyContext): FirmwareV
   if (ctx.device && (ctx.device.model !== r.hardware.model || ctx.device.hardwareRevision === null || !r.hardware.hardwareRevisions.includes(ctx.device.hardwareRevision))) {
     return refuse('wrong_hardware', `built for ${r.hardware.model} rev ${r.hardware.hardwareRevisions.join('/')}, not ${ctx.device.model ?? '?'} rev ${ctx.device.hardwareRevision ?? '?'}`);
   }
-  return { ok: true, release: r, releaseKeyId: signer };
-}
-
-/** The ids of keys in `keys` whose signature over `doc.signed` verifies; a key counts once however often it signs. */
-function validSigners(doc: Signed<unknown>, keys: readonly FirmwarePublicKey[]): Set<string> {
-  const byId = new Map(keys.filter((k) => keyIdOf(k.publicKey) === k.keyId).map((k) => [k.keyId, k]));
-  const data = Buffer.from(canonicalJson(doc.signed));
-  const out = new Set<string>();
-  for (const s of doc.signatures) {
-    const key = byId.get(s.keyId);
-    if (key && !out.has(s.keyId) && verifySignature(data, key.publicKey, s.sig)) out.add(s.keyId);
-  }
-  return out;
-}
-
-function verifySignature(data: Buffer, publicKey: string, sig: string): boolean {
-  try {
-    return verify(null, data, publicKeyObject(publicKey), Buffer.from(sig, 'base64'));
-  } catch {
-    return false;
-  }
-}
-
-const publicKeyObject = (raw: string) => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw, 'base64').toString('base64url') }, format: 'jwk' });
-
-export function keyIdOf(publicKey: string): string {
-  return createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest('hex');
+  return { ok: true, release: r, releaseKeyId: signer, root };
 }
 
 // ---- shape ---------------------------------------------------------------------------
@@ -191,7 +177,7 @@ function signedProblem(doc: unknown, what: string): string | undefined {
 
 export function manifestProblem(m: unknown): string | undefined {
   if (!isObj(m) || m.format !== FIRMWARE_FORMAT) return `not a ${FIRMWARE_FORMAT} manifest`;
-  const p = signedProblem(m.delegation, 'delegation') ?? signedProblem(m.release, 'release');
+  const p = signedProblem(m.delegation, 'delegation') ?? signedProblem(m.release, 'release') ?? rotationsProblem(m.rootRotations);
   if (p) return p;
   const d = (m.delegation as Signed<Record<string, unknown>>).signed;
   if (d.type !== 'release-keys' || !isInt(d.version) || !isInt(d.expires) || !Array.isArray(d.keys) || d.keys.length === 0 || d.keys.length > 16) {

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OtaJob, OtaState } from '@bulwark/protocol';
+import type { OtaJob, OtaState, RootKeySet } from '@bulwark/protocol';
 import { writeFileDurable } from '../identity.js';
 
 /**
@@ -45,6 +45,8 @@ export interface OtaPersisted {
   readonly minSecurityVersion: number;
   /** Highest release-key delegation version seen in a committed release; an older delegation is refused. */
   readonly delegationVersion: number;
+  /** The newest root key set learnt through signed rotations (absent: the pinned one of the config). */
+  readonly root?: RootKeySet;
   readonly job: JobRecord | null;
   /** Job ids already handled, newest last (a repeated job is not started twice). */
   readonly recentJobs: readonly string[];

@@ -1,5 +1,5 @@
 import { unlink } from 'node:fs/promises';
-import { type FirmwareManifest, type FirmwareVerdict, type OtaState, checkImage, verifyFirmware } from '@bulwark/protocol';
+import { type FirmwareManifest, type FirmwareVerdict, type OtaState, type RootKeySet, checkImage, rootVersion, verifyFirmware } from '@bulwark/protocol';
 import { DownloadError, downloadImage } from './download.js';
 import { digestFile } from './slots.js';
 import { type JobRecord, type OtaPersisted, type SlotImage, activeSlot } from './state.js';
@@ -27,7 +27,8 @@ export interface StepContext {
 }
 
 export type Outcome =
-  | { readonly next: 'downloading' | 'verifying' | 'installing' }
+  /** `root`: a newer root key set the manifest's rotations proved, trusted from now on. */
+  | { readonly next: 'downloading' | 'verifying' | 'installing'; readonly root?: RootKeySet }
   | { readonly next: 'rebooting'; readonly image: SlotImage }
   /** The release already runs (a repeated job after a restart or a platform retry). */
   | { readonly next: 'committed' }
@@ -38,10 +39,13 @@ type Step = (c: StepContext) => Promise<Outcome>;
 const fail = (reason: string, detail: string): Outcome => ({ next: 'failed', reason, detail });
 
 /** Root-pinned signatures, expiry, hardware, security version, installed version and the delegation floor. */
+/** The newest root this device trusts: the pinned one, or one learnt through rotations since. */
+export const trustedRoot = (state: OtaPersisted, pinned: RootKeySet): RootKeySet => (state.root && rootVersion(state.root) > rootVersion(pinned) ? state.root : pinned);
+
 export function verifyJobManifest(c: Pick<StepContext, 'rec' | 'state' | 'opts' | 'deps'>): FirmwareVerdict {
   const running = c.state.slots[activeSlot(c.state)];
   const verdict = verifyFirmware(c.rec.job.manifest, {
-    root: c.opts.root, now: c.deps.now(), minSecurityVersion: c.state.minSecurityVersion, device: c.opts.device,
+    root: trustedRoot(c.state, c.opts.root), now: c.deps.now(), minSecurityVersion: c.state.minSecurityVersion, device: c.opts.device,
     ...(running ? { installedVersion: running.version } : {}),
   });
   if (!verdict.ok) return verdict;
@@ -57,7 +61,8 @@ const checkMetadata: Step = async (c) => {
   if (!v.ok) return fail(v.reason, v.detail);
   const running = c.state.slots[c.state.committed];
   if (running?.sha256 === v.release.sha256 && running.version === v.release.version) return { next: 'committed' };
-  return { next: 'downloading' };
+  // A root rotation is trust, not firmware: it holds from the moment it verifies, so that keys it retired never sign again for this device.
+  return rootVersion(v.root) > rootVersion(trustedRoot(c.state, c.opts.root)) ? { next: 'downloading', root: v.root } : { next: 'downloading' };
 };
 
 const download: Step = async (c) => {

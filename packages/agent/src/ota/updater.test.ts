@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type FirmwareManifest, delegateReleaseKeys, generateFirmwareKey, signFirmwareBody, signRelease } from '@bulwark/protocol';
+import { type FirmwareManifest, type RootKeySet, delegateReleaseKeys, generateFirmwareKey, rootKeySet, rotateRoot, signFirmwareBody, signRelease } from '@bulwark/protocol';
 import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
 import { tempDir } from '../../../server/src/testing/harness.js';
 import { FileSlotStore } from './slots.js';
@@ -259,5 +259,27 @@ describe('the agent updater', () => {
     assert.match(back.detail ?? '', /bootloader started slot b/);
     assert.equal(rig.updater.running().version, '2.0.0');
     assert.equal(rig.updater.state.trial, null);
+  });
+
+  it('trusts a rotated root from the first manifest that proves it, and from then on refuses what the retired root keys sign', async (t) => {
+    const { kit, rig, image } = setup(t);
+    const pinned = JSON.parse(readFileSync(join(kit.rootFile), 'utf8')) as RootKeySet;
+    const newRoots = [generateFirmwareKey(), generateFirmwareKey()];
+    const rotation = rotateRoot(pinned, rootKeySet(2, newRoots), [kit.roots[0]!.privateKeyPem, kit.roots[1]!.privateKeyPem, ...newRoots.map((k) => k.privateKeyPem)]);
+    const delegation = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [kit.releaseKey] }, newRoots.map((k) => k.privateKeyPem));
+    const body = { name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image), issuedAt: NOW, expires: NOW + DAY };
+    await rig.job(signRelease(body, kit.releaseKey.privateKeyPem, delegation, [rotation]), 'fw_1', 'job_rotated');
+    await rig.until('committed', 'job_rotated');
+    assert.equal(rig.updater.state.root?.version, 2);
+
+    // The old root keys (say, stolen) sign a delegation for a key of the thief's: refused without any rotation in the manifest.
+    const thief = generateFirmwareKey();
+    const forged = delegateReleaseKeys({ version: 3, expires: NOW + DAY, keys: [thief] }, [kit.roots[0]!.privateKeyPem, kit.roots[1]!.privateKeyPem]);
+    const evil = randomBytes(1000);
+    rig.server.put('fw_evil', evil, sha256(evil));
+    await rig.job(signRelease({ ...body, version: '9.0.0', securityVersion: 9, size: evil.length, sha256: sha256(evil) }, thief.privateKeyPem, forged), 'fw_evil', 'job_evil');
+    const refused = await rig.until('failed', 'job_evil');
+    assert.equal(refused.reason, 'root_threshold_not_met');
+    assert.match(refused.detail ?? '', /root version 2/);
   });
 });

@@ -282,7 +282,9 @@ export class Updater {
     } else if (o.next === 'committed') {
       this.#save({ ...s, job: settled(rec, 'committed') });
     } else {
-      this.#save({ ...s, job: { ...rec, state: o.next, reported: false, ...(o.next === 'downloading' ? { bytes: 0 } : {}) } });
+      const root = 'root' in o && o.root ? { root: o.root } : {};
+      if (root.root) this.deps.log.info('trusting a rotated root key set', { version: root.root.version });
+      this.#save({ ...s, ...root, job: { ...rec, state: o.next, reported: false, ...(o.next === 'downloading' ? { bytes: 0 } : {}) } });
     }
     this.#transitioned();
   }

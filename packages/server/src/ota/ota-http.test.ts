@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { describe, it } from 'node:test';
-import { delegateReleaseKeys, generateFirmwareKey, signFirmwareBody } from '@bulwark/protocol';
+import { type RootKeySet, delegateReleaseKeys, generateFirmwareKey, rootKeySet, rotateRoot, signFirmwareBody, signRelease } from '@bulwark/protocol';
 import { nextMessage, send } from '../testing/device-messages.js';
 import { type EnrolledDevice, connectDevice, enrollDevice } from '../testing/devices.js';
 import { firmwareKit, sha256, uploadFirmware } from '../testing/firmware.js';
@@ -93,6 +94,25 @@ describe('firmware upload after a refused image', () => {
     assert.deepEqual([ok.status, ok.body.state, ok.body.version], [200, 'published', '3.0.0'], ok.text);
     assert.equal((await s.api('PUT', `/api/v1/firmware/${ok.body.id as string}/image`, { token: admin })).status, 409, 'a published release keeps its image');
     assert.deepEqual((await s.api('GET', '/api/v1/firmware', { token: admin })).body.map((a: { id: string; state: string }) => [a.id, a.state]), [[ok.body.id, 'published']]);
+  });
+});
+
+describe('firmware under a rotated root', () => {
+  it('publishes a release whose manifest carries the rotation from the pinned root, and refuses (and audits) a rotation forged with one stolen root key', async (t) => {
+    const { kit, s, admin } = await otaServer(t);
+    const pinned = JSON.parse(readFileSync(kit.rootFile, 'utf8')) as RootKeySet;
+    const fresh = [generateFirmwareKey(), generateFirmwareKey()];
+    const image = randomBytes(4096);
+    const body = { name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image), issuedAt: Date.now() - 1000, expires: Date.now() + 86_400_000 };
+    const delegation = delegateReleaseKeys({ version: 2, expires: Date.now() + 86_400_000, keys: [kit.releaseKey] }, fresh.map((k) => k.privateKeyPem));
+    const forged = rotateRoot(pinned, rootKeySet(2, fresh), [kit.roots[2]!.privateKeyPem, ...fresh.map((k) => k.privateKeyPem)]);
+    const refused = await uploadFirmware(s, admin, signRelease(body, kit.releaseKey.privateKeyPem, delegation, [forged]), image);
+    assert.deepEqual([refused.status, refused.body.error.details.reason], [400, 'root_rotation_invalid'], refused.text);
+    const rotation = rotateRoot(pinned, rootKeySet(2, fresh), [kit.roots[0]!.privateKeyPem, kit.roots[2]!.privateKeyPem, ...fresh.map((k) => k.privateKeyPem)]);
+    const ok = await uploadFirmware(s, admin, signRelease(body, kit.releaseKey.privateKeyPem, delegation, [rotation]), image);
+    assert.deepEqual([ok.status, ok.body.state], [200, 'published'], ok.text);
+    const audit = (await s.api('GET', '/api/v1/audit?result=error&limit=10', { token: admin })).body as { details: { reason?: string } }[];
+    assert.ok(audit.some((e) => e.details.reason === 'root_rotation_invalid'), 'the forged rotation is audited');
   });
 });
 
