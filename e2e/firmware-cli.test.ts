@@ -48,6 +48,18 @@ it('runs the key ceremony, signs, verifies, uploads and rolls out firmware from 
   const wrongBoard = await bulwark(['firmware', 'verify', f('image.bin'), '--manifest', f('manifest.json'), '--root', f('root.json'), '--model', 'gw-2', '--hw-rev', 'C']);
   assert.match(wrongBoard.stderr, /refused \(wrong_hardware\)/);
 
+  // Root rotation: holders of two current root keys and of two new ones sign version 2 in turn; a manifest carrying it verifies against the old pinned root.
+  for (const k of ['new1', 'new2']) await ok(['firmware', 'keygen', '--out', f(`${k}.key`)]);
+  const half = await ok(['firmware', 'rotate-root', '--root', f('root.json'), '--key', f('new1.key.pub.json'), '--key', f('new2.key.pub.json'), '--threshold', '2', '--sign-key', f('root1.key'), '--sign-key', f('new1.key'), '--out', f('rotation-half.json')]);
+  assert.match(half.stdout, /not complete yet: .*signed by 1 of the 2 keys of version 1/);
+  const rotated = await ok(['firmware', 'rotate-root', '--root', f('root.json'), '--in', f('rotation-half.json'), '--sign-key', f('root2.key'), '--sign-key', f('new2.key'), '--out', f('rotation.json'), '--root-out', f('root-v2.json')]);
+  assert.match(rotated.stdout, /Root rotation to version 2 .* 4 signature\(s\)[\s\S]*complete/);
+  await ok(['firmware', 'delegate', '--root-key', f('new1.key'), '--root-key', f('new2.key'), '--release-key', f('release.key.pub.json'), '--counter', '2', '--out', f('delegation-v2.json')]);
+  await ok(['firmware', 'sign', f('image.bin'), ...release, '--delegation', f('delegation-v2.json'), '--root-rotation', f('rotation.json'), '--out', f('manifest-v2.json')]);
+  for (const root of ['root.json', 'root-v2.json']) assert.equal(parseJson(await ok(['firmware', 'verify', f('image.bin'), '--manifest', f('manifest-v2.json'), '--root', f(root), '--json'])).ok, true, root);
+  const retired = await bulwark(['firmware', 'verify', f('image.bin'), '--manifest', f('manifest.json'), '--root', f('root-v2.json')]);
+  assert.match(retired.stderr, /refused \(root_threshold_not_met\)/, 'the retired root keys no longer count');
+
   const refused = await bulwark(['firmware', 'upload', f('image.bin'), '--manifest', f('weak.json')]);
   assert.equal(refused.code, 1, show(refused));
   assert.match(refused.stderr, /BULWARK_ERR_FIRMWARE_REFUSED: firmware refused \(root_threshold_not_met\)/);

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
-  type FirmwareManifest, type FirmwarePublicKey, FirmwareDigest, type ReleaseKeyDelegationBody, type RootKeySet, type Signed,
-  addDelegationSignature, checkImage, delegateReleaseKeys, generateFirmwareKey, isSemver, rootKeySet, signRelease, verifyFirmware,
+  type FirmwareManifest, type FirmwarePublicKey, FirmwareDigest, type ReleaseKeyDelegationBody, type RootKeySet, type RootRotationBody, type Signed,
+  addDelegationSignature, checkImage, delegateReleaseKeys, generateFirmwareKey, isSemver, rootAfter, rootKeySet, rotateRoot, signFirmwareBody, signRelease,
+  verifyFirmware, walkRootChain,
 } from '@bulwark/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import { commaList, positiveInt } from '../args.js';
@@ -57,7 +58,7 @@ function writeJson(path: string, value: unknown): void {
   writePublicFile(resolve(path), JSON.stringify(value, null, 2));
 }
 
-/** `bulwark firmware keygen | root | delegate | sign | verify | upload | list`. */
+/** `bulwark firmware keygen | root | rotate-root | delegate | sign | verify | upload | list`. */
 export function addFirmwareCommands(program: Command, env: Env): void {
   const fw = program.command('firmware').description('signed firmware: key ceremony, signing, verification and upload (see docs/guides/firmware-updates.md)');
 
@@ -88,6 +89,42 @@ export function addFirmwareCommands(program: Command, env: Env): void {
       }
       writeJson(opts.out, root);
       console.log(`Root key set: ${root.threshold} of ${root.keys.length} keys → ${resolve(opts.out)}`);
+    });
+
+  fw.command('rotate-root')
+    .description('replace the root key set: holders of the current root keys and of the new ones sign a rotation (run once per holder with --in, or with several --sign-key at once)')
+    .requiredOption('--root <file>', 'the root key set trusted now (version N)')
+    .option('--key <pub.json>', 'a new root public key (repeat for each; for a new rotation)', collect)
+    .option('--threshold <n>', 'signatures the new root needs (for a new rotation)', positiveInt(16))
+    .option('--sign-key <file>', 'a private key, current or new, to sign the rotation with (repeatable)', collect)
+    .option('--in <file>', 'add signatures to this rotation instead of making a new one')
+    .requiredOption('--out <file>', 'where the rotation goes (pass it to "firmware sign --root-rotation")')
+    .option('--root-out <file>', 'where the new root key set goes once the rotation is complete (version N+1: the platform\'s ota.rootKeysFile)')
+    .action((opts: { root: string; key?: string[]; threshold?: number; signKey?: string[]; in?: string; out: string; rootOut?: string }) => {
+      const current = readJson<RootKeySet>(opts.root, 'root key set');
+      const pems = (opts.signKey ?? []).map((f) => readFile(f, 'signing key').toString('utf8'));
+      let rotation: Signed<RootRotationBody>;
+      if (opts.in !== undefined) {
+        const prior = readJson<Signed<RootRotationBody>>(opts.in, 'rotation');
+        const added = pems.map((pem) => signFirmwareBody(prior.signed, pem));
+        rotation = { signed: prior.signed, signatures: [...prior.signatures.filter((x) => !added.some((a) => a.keyId === x.keyId)), ...added] };
+      } else {
+        if (!opts.key?.length || opts.threshold === undefined) throw usageError('a new rotation needs --key (each new root public key) and --threshold');
+        try {
+          rotation = rotateRoot(current, { threshold: opts.threshold, keys: opts.key.map(readPublicKey) }, pems);
+        } catch (err) {
+          throw usageError((err as Error).message);
+        }
+      }
+      writeJson(opts.out, rotation);
+      const walk = walkRootChain(current, [rotation]);
+      console.log(`Root rotation to version ${rotation.signed.version} (${rotation.signed.threshold} of ${rotation.signed.keys.length} keys), ${rotation.signatures.length} signature(s) → ${resolve(opts.out)}`);
+      if (!walk.ok) return console.log(`  not complete yet: ${walk.detail}`);
+      console.log('  complete: verifiers trusting the current root accept it');
+      if (opts.rootOut !== undefined) {
+        writeJson(opts.rootOut, rootAfter(rotation));
+        console.log(`  new root key set → ${resolve(opts.rootOut)}`);
+      }
     });
 
   fw.command('delegate')
@@ -124,15 +161,16 @@ export function addFirmwareCommands(program: Command, env: Env): void {
     .requiredOption('--model <model>', 'hardware model the image is built for')
     .requiredOption('--hw-rev <list>', 'hardware revisions it runs on, comma-separated', commaList)
     .option('--expires-days <n>', 'metadata lifetime (default 90): devices refuse it afterwards', positiveInt(3650))
+    .option('--root-rotation <file>', 'a root rotation to carry, oldest first (repeatable): for devices still pinned to an older root', collect)
     .requiredOption('--out <file>', 'where the manifest goes')
     .option('--json', 'print the signed metadata as JSON')
-    .action((image: string, opts: { key: string; delegation: string; name: string; releaseVersion: string; securityVersion: number; model: string; hwRev: string[]; expiresDays?: number; out: string; json?: boolean }) => {
+    .action((image: string, opts: { key: string; delegation: string; name: string; releaseVersion: string; securityVersion: number; model: string; hwRev: string[]; expiresDays?: number; rootRotation?: string[]; out: string; json?: boolean }) => {
       const bytes = readFile(image, 'image');
       const now = Date.now();
       const manifest = signRelease({
         name: opts.name, version: opts.releaseVersion, securityVersion: opts.securityVersion, hardware: { model: opts.model, hardwareRevisions: opts.hwRev },
         size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), issuedAt: now, expires: now + (opts.expiresDays ?? 90) * DAY_MS,
-      }, readFile(opts.key, 'release key').toString('utf8'), readJson(opts.delegation, 'delegation'));
+      }, readFile(opts.key, 'release key').toString('utf8'), readJson(opts.delegation, 'delegation'), (opts.rootRotation ?? []).map((f) => readJson<Signed<RootRotationBody>>(f, 'root rotation')));
       writeJson(opts.out, manifest);
       if (opts.json) return printJson(manifest.release.signed);
       console.log(`Signed ${opts.name} ${opts.releaseVersion} (security ${opts.securityVersion}, ${bytes.length} bytes) → ${resolve(opts.out)}`);
