@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { sha256 } from '../../server/src/testing/firmware.js';
 import { tempDir } from '../../server/src/testing/harness.js';
-import { type SimFleet, simFleet } from '../../server/src/testing/ota-fleet.js';
+import { type SimFleet, simFleet, stagedRollout } from '../../server/src/testing/ota-fleet.js';
 import { type AgentFleet, agentFleet } from './ota/testing-fleet.js';
 
 describe('a staged rollout to 1,000 agents running the real update code', () => {
@@ -14,16 +14,9 @@ describe('a staged rollout to 1,000 agents running the real update code', () => 
     const fleet: SimFleet = await simFleet(t, 1000, { image, answer: (f, id, job) => ref.agents!.answer(f, id, job) });
     const agents = ref.agents = agentFleet(tempDir(t, 'bulwark-agents-'), fleet.kit.rootFile, image, sha256(image));
     const { rollouts, registry } = fleet;
-    const created = await rollouts.create({
-      name: 'gw 2.0.0', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, maxRetries: 1,
-      strategy: { waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] },
-      gates: { minDevices: 20, maxFailurePercent: 5, onFailure: 'abort' },
-    }, 'usr_ops');
+    const { created, bad } = await stagedRollout(fleet);
     assert.deepEqual(created.waves.map((w) => w.total), [10, 90, 400, 500]);
-
     // 8 % of wave 2: half get an image corrupted on the way (refused, retried once, refused again), half boot it and fail their health check (reverted).
-    const wave2 = (await rollouts.devices(created.id, { wave: 1, limit: 1000 })).map((d) => d.deviceId);
-    const bad = wave2.filter((_, i) => i % 12 === 5).slice(0, Math.round(wave2.length * 0.08));
     assert.equal(bad.length, 7);
     bad.forEach((id, i) => (i % 2 === 0 ? agents.corrupt : agents.failHealth).add(id));
 

@@ -2,21 +2,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
-import { simFleet } from '../testing/ota-fleet.js';
+import { simFleet, stagedRollout } from '../testing/ota-fleet.js';
 
 describe('a staged rollout to 1,000 simulated devices', () => {
   it('stops itself when 8 % of wave 2 fails: later waves are never notified, updated devices stay updated, the rest stay on the old version', { timeout: 120_000 }, async (t) => {
     const fleet = await simFleet(t, 1000);
     const { rollouts, registry } = fleet;
-    const created = await rollouts.create({
-      name: 'gw 2.0.0', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, maxRetries: 1,
-      strategy: { waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] },
-      gates: { minDevices: 20, maxFailurePercent: 5, onFailure: 'abort' },
-    }, 'usr_ops');
+    const { created, bad } = await stagedRollout(fleet);
     assert.deepEqual(created.waves.map((w) => w.total), [10, 90, 400, 500]);
-
-    const wave2 = (await rollouts.devices(created.id, { wave: 1, limit: 1000 })).map((d) => d.deviceId);
-    const bad = wave2.filter((_, i) => i % 12 === 5).slice(0, Math.round(wave2.length * 0.08));
     for (const id of bad) fleet.failing.set(id, { state: 'failed', reason: 'flash_write_error' });
     assert.equal(bad.length, 7);
 

@@ -134,3 +134,14 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
   };
   return fleet;
 }
+
+/** The rollout of the 1,000-device tests: waves of 1, 10, 50 and 100 %, aborting past 5 % failures, one retry; and 8 % of its second wave, to make fail. */
+export async function stagedRollout(fleet: SimFleet) {
+  const created = await fleet.rollouts.create({
+    name: 'gw 2.0.0', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, maxRetries: 1,
+    strategy: { waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] },
+    gates: { minDevices: 20, maxFailurePercent: 5, onFailure: 'abort' },
+  }, 'usr_ops');
+  const wave2 = (await fleet.rollouts.devices(created.id, { wave: 1, limit: 1000 })).map((d) => d.deviceId);
+  return { created, bad: wave2.filter((_, i) => i % 12 === 5).slice(0, Math.round(wave2.length * 0.08)) };
+}
