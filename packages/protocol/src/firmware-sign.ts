@@ -14,11 +14,14 @@ export function delegateReleaseKeys(body: Omit<ReleaseKeyDelegationBody, 'type'>
   return { signed, signatures: rootPrivateKeysPem.map((pem) => signFirmwareBody(signed, pem)) };
 }
 
-/** Adds one more root signature to a delegation (a ceremony may pass it from holder to holder). */
-export function addDelegationSignature(d: Signed<ReleaseKeyDelegationBody>, rootPrivateKeyPem: string): Signed<ReleaseKeyDelegationBody> {
-  const s = signFirmwareBody(d.signed, rootPrivateKeyPem);
+/** Adds one more signature to a signed document, replacing that key's earlier one (a ceremony passes it from holder to holder). */
+export function addSignature<T>(d: Signed<T>, privateKeyPem: string): Signed<T> {
+  const s = signFirmwareBody(d.signed, privateKeyPem);
   return { signed: d.signed, signatures: [...d.signatures.filter((x) => x.keyId !== s.keyId), s] };
 }
+
+/** Adds one more root signature to a delegation. */
+export const addDelegationSignature = (d: Signed<ReleaseKeyDelegationBody>, rootPrivateKeyPem: string): Signed<ReleaseKeyDelegationBody> => addSignature(d, rootPrivateKeyPem);
 
 /** A signed release; `rootRotations` (oldest first) travel with it for devices pinned to an older root. */
 export function signRelease(body: Omit<ReleaseBody, 'type'>, releasePrivateKeyPem: string, delegation: Signed<ReleaseKeyDelegationBody>, rootRotations: readonly Signed<RootRotationBody>[] = []): FirmwareManifest {

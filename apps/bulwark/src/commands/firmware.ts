@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   type FirmwareManifest, type FirmwarePublicKey, FirmwareDigest, type ReleaseKeyDelegationBody, type RootKeySet, type RootRotationBody, type Signed,
-  addDelegationSignature, checkImage, delegateReleaseKeys, generateFirmwareKey, isSemver, rootAfter, rootKeySet, rotateRoot, signFirmwareBody, signRelease,
+  addDelegationSignature, addSignature, checkImage, delegateReleaseKeys, generateFirmwareKey, isSemver, rootAfter, rootKeySet, rotateRoot, signRelease,
   verifyFirmware, walkRootChain,
 } from '@bulwark/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -105,9 +105,7 @@ export function addFirmwareCommands(program: Command, env: Env): void {
       const pems = (opts.signKey ?? []).map((f) => readFile(f, 'signing key').toString('utf8'));
       let rotation: Signed<RootRotationBody>;
       if (opts.in !== undefined) {
-        const prior = readJson<Signed<RootRotationBody>>(opts.in, 'rotation');
-        const added = pems.map((pem) => signFirmwareBody(prior.signed, pem));
-        rotation = { signed: prior.signed, signatures: [...prior.signatures.filter((x) => !added.some((a) => a.keyId === x.keyId)), ...added] };
+        rotation = pems.reduce(addSignature, readJson<Signed<RootRotationBody>>(opts.in, 'rotation'));
       } else {
         if (!opts.key?.length || opts.threshold === undefined) throw usageError('a new rotation needs --key (each new root public key) and --threshold');
         try {
