@@ -77,13 +77,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#schedule(0);
   }
 
-  /** Ends the current session (a stalled one, or to pick up a new certificate) and reconnects after `delayMs`. */
   /** QoS 1; true once the platform acknowledged it (false when offline, or after `timeoutMs`). */
   publishAcked(topic: string, body: unknown, timeoutMs = 10_000): Promise<boolean> {
     const client = this.client;
     if (!client) return Promise.resolve(false);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
+      t.unref();
       client.publish(topic, JSON.stringify(body), { qos: 1 }, (err) => {
         clearTimeout(t);
         resolve(!err);
@@ -91,6 +91,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     });
   }
 
+  /** Ends the current session (a stalled one, or to pick up a new certificate) and reconnects after `delayMs`. */
   drop(delayMs?: number): void {
     const c = this.#client;
     if (!c) return;

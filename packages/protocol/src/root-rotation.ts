@@ -68,6 +68,7 @@ export function rotationsProblem(value: unknown): string | undefined {
     if (b.type !== 'root-rotation' || !Number.isSafeInteger(b.version) || (b.version as number) < 2 || !Number.isSafeInteger(b.threshold) || (b.threshold as number) < 1) return 'a root rotation must be {type: "root-rotation", version ≥ 2, threshold ≥ 1, keys}';
     if (!Array.isArray(b.keys) || b.keys.length === 0 || b.keys.length > 16 || (b.threshold as number) > b.keys.length) return 'a root rotation lists 1-16 keys, at least its threshold';
     if (!b.keys.every((k) => isObj(k) && typeof k.keyId === 'string' && HEX64.test(k.keyId) && typeof k.publicKey === 'string' && k.publicKey.length <= 64 && keyIdOf(k.publicKey) === k.keyId)) return 'a root rotation key is not {keyId, publicKey} with keyId = SHA-256 of the key';
+    if (new Set(b.keys.map((k) => (k as { keyId: string }).keyId)).size !== b.keys.length) return 'a root rotation lists a key twice';
   }
   return undefined;
 }

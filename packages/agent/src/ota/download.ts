@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 
 /** How the agent reaches the image: GET a path from a byte offset on. */
 export interface FirmwareFetcher {
-  get(path: string, from: number): Promise<{ readonly status: number; readonly etag?: string; readonly body: Readable }>;
+  get(path: string, from: number, signal?: AbortSignal): Promise<{ readonly status: number; readonly etag?: string; readonly contentRange?: string; readonly body: Readable }>;
 }
 
 /** The device HTTPS listener with mutual TLS: the device certificate is what entitles it to the image. */
@@ -15,13 +15,13 @@ export class HttpsFetcher implements FirmwareFetcher {
     private readonly timeoutMs: number,
   ) {}
 
-  get(path: string, from: number): Promise<{ status: number; etag?: string; body: Readable }> {
+  get(path: string, from: number, signal?: AbortSignal): Promise<{ status: number; etag?: string; contentRange?: string; body: Readable }> {
     const url = new URL(path, this.baseUrl);
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: 'GET', agent: false, timeout: this.timeoutMs, headers: from > 0 ? { range: `bytes=${from}-` } : {}, ...this.tls() }, (res) => {
+      const req = request(url, { method: 'GET', agent: false, timeout: this.timeoutMs, headers: from > 0 ? { range: `bytes=${from}-` } : {}, ...(signal ? { signal } : {}), ...this.tls() }, (res) => {
         res.setTimeout(this.timeoutMs, () => res.destroy(new Error(`no data for ${this.timeoutMs} ms`)));
-        const etag = res.headers.etag;
-        resolve({ status: res.statusCode ?? 0, ...(etag ? { etag } : {}), body: res });
+        const { etag, 'content-range': contentRange } = res.headers;
+        resolve({ status: res.statusCode ?? 0, ...(etag ? { etag } : {}), ...(contentRange ? { contentRange } : {}), body: res });
       });
       req.once('timeout', () => req.destroy(new Error(`no answer in ${this.timeoutMs} ms`)));
       req.once('error', reject);
@@ -67,7 +67,11 @@ export async function downloadImage(o: DownloadOptions): Promise<{ readonly byte
     if (have === o.size) return { bytes: have, tooLong: false };
     const before = have;
     try {
-      const res = await o.fetcher.get(o.path, have);
+      const res = await o.fetcher.get(o.path, have, o.signal);
+      if (o.signal?.aborted) {
+        res.body.destroy();
+        o.signal.throwIfAborted();
+      }
       if (res.status === 416) {
         res.body.resume();
         await restartFile(o.file);
@@ -81,8 +85,17 @@ export async function downloadImage(o: DownloadOptions): Promise<{ readonly byte
         res.body.resume();
         throw new DownloadError(`unexpected status ${res.status}`, false);
       }
+      // A 206 must continue this image exactly where the file ends; anything else starts over.
       const sameImage = res.etag === undefined || res.etag === `"${o.sha256}"`;
-      if (res.status === 200 || !sameImage) have = await restartFile(o.file);
+      const continues = res.contentRange === undefined || res.contentRange.startsWith(`bytes ${have}-`);
+      if (res.status === 200 || !sameImage || !continues) {
+        if (res.status === 206) {
+          res.body.destroy();
+          await restartFile(o.file);
+          throw new DownloadError(`the server answered another range (${res.contentRange ?? '?'}) or image (${res.etag ?? '?'})`, false);
+        }
+        have = await restartFile(o.file);
+      }
       const out = await receive(o, res.body, have);
       if (out.tooLong) return out;
       have = out.bytes;
@@ -102,12 +115,14 @@ const SYNC_EVERY_BYTES = 256 * 1024;
 
 /** Appends the body to the file from `offset`, stopping at the declared size; data reaches the disk before progress is reported. */
 async function receive(o: DownloadOptions, body: Readable, offset: number): Promise<{ bytes: number; tooLong: boolean }> {
+  o.signal?.throwIfAborted();
   const fh: FileHandle = await open(o.file, offset === 0 ? 'w' : 'r+', 0o600);
   let at = offset;
   let synced = offset;
   let tooLong = false;
   const abort = () => body.destroy(new Error('the download was stopped'));
   o.signal?.addEventListener('abort', abort, { once: true });
+  if (o.signal?.aborted) abort();
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       const room = o.size - at;
@@ -148,6 +163,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(new Error('the download was stopped'));
     };
     signal?.addEventListener('abort', stop, { once: true });
+    if (signal?.aborted) stop();
   });
 }
 

@@ -1,4 +1,5 @@
-import { type OtaCancel, type OtaJob, OTA_LIMITS } from '@bulwark/protocol';
+import { OTA_LIMITS, OTA_TERMINAL_STATES, type OtaCancel, type OtaJob, type OtaStatus, canonicalJson } from '@bulwark/protocol';
+import type { JobRecord, OtaPersisted } from './state.js';
 import { type Checked, parseBounded } from '../validator.js';
 
 /** A job is small: the manifest holds two signed documents of a few keys each. */
@@ -46,4 +47,47 @@ function checkJob(value: unknown): Checked<OtaJob> {
   if (!Number.isSafeInteger(j.attempt) || (j.attempt as number) < 1) return bad('attempt must be a positive integer');
   if (!j.manifest || typeof j.manifest !== 'object' || Array.isArray(j.manifest)) return bad('manifest must be an object');
   return { ok: true, value: j as unknown as OtaJob };
+}
+
+/**
+ * What to do with a job that passed the shape check:
+ * - repeat: the job in progress again (answer with its status);
+ * - adopt: the platform's retry of the job in progress under a new id, with the very same manifest (carry on under the new id);
+ * - busy: another update is in progress;
+ * - cancelled: a job cancelled before it arrived;
+ * - old: a job this device finished long ago (ignore);
+ * - start: a new job.
+ */
+export type JobDecision = 'repeat' | 'adopt' | 'busy' | 'cancelled' | 'old' | 'start';
+
+export function decideJob(s: OtaPersisted, job: OtaJob): JobDecision {
+  const cur = s.job;
+  const live = cur !== null && !(OTA_TERMINAL_STATES as readonly string[]).includes(cur.state);
+  if (s.recentJobs.includes(job.jobId)) {
+    if (cur?.job.jobId === job.jobId) return 'repeat';
+    if ((s.cancelled ?? []).includes(job.jobId)) return 'cancelled';
+    return live ? 'busy' : 'old';
+  }
+  if (!live) return 'start';
+  return cur.job.artifactId === job.artifactId && sameManifest(cur.job.manifest, job.manifest) ? 'adopt' : 'busy';
+}
+
+/** Byte-for-byte the same signed metadata (a retry may not bring other metadata into a job under way). */
+function sameManifest(a: unknown, b: unknown): boolean {
+  try {
+    return canonicalJson(a) === canonicalJson(b);
+  } catch {
+    return false;
+  }
+}
+
+/** The status of a job as the device reports it; a terminal one names what runs now. */
+export function statusOf(rec: JobRecord, running: { readonly version: string; readonly securityVersion: number }, ts: number): OtaStatus {
+  const terminal = (OTA_TERMINAL_STATES as readonly string[]).includes(rec.state);
+  return {
+    jobId: rec.job.jobId, state: rec.state, ts,
+    ...(rec.state === 'downloading' && rec.bytes !== undefined ? { bytes: rec.bytes } : {}),
+    ...(rec.reason ? { reason: rec.reason } : {}), ...(rec.detail ? { detail: rec.detail.slice(0, 500) } : {}),
+    ...(terminal ? { firmware: { version: running.version, securityVersion: running.securityVersion } } : {}),
+  };
 }

@@ -30,6 +30,8 @@ export interface SlotStore {
   commit?(slot: Slot): Promise<void>;
   /** The slot the bootloader really started, when the device can tell (a bootloader that fell back on its own). */
   booted?(): Slot | undefined;
+  /** An id of this OS boot (Linux: /proc/sys/kernel/random/boot_id): tells a reboot from a restart of the process. Only with booted(). */
+  bootId?(): string | undefined;
 }
 
 const CHUNK = 64 * 1024;
@@ -43,7 +45,10 @@ export class FileSlotStore implements SlotStore {
 
   async write(slot: Slot, fromFile: string, size: number, onProgress?: (done: number) => void): Promise<void> {
     const src = await open(fromFile, 'r');
-    const dst = await open(this.path(slot), 'w', 0o600);
+    const dst = await open(this.path(slot), 'w', 0o600).catch(async (err: unknown) => {
+      await src.close();
+      throw err;
+    });
     try {
       const buf = Buffer.allocUnsafe(CHUNK);
       let done = 0;

@@ -32,6 +32,11 @@ export interface JobRecord {
   readonly slot: Slot;
   /** The terminal status reached the platform (PUBACK); until then it is sent again on every connect. */
   readonly reported: boolean;
+  /** What was verified and installed, recorded with the switch; a commit raises the floors from it (never from a later job message). */
+  readonly verified?: { readonly version: string; readonly securityVersion: number; readonly sha256: string; readonly delegationVersion: number };
+  /** While rebooting: the bootloader was told (switchTo returned), in the OS boot named here when the slot store can tell. */
+  readonly switched?: boolean;
+  readonly switchedInBoot?: string;
 }
 
 export interface OtaPersisted {
@@ -47,6 +52,12 @@ export interface OtaPersisted {
   readonly delegationVersion: number;
   /** The newest root key set learnt through signed rotations (absent: the pinned one of the config). */
   readonly root?: RootKeySet;
+  /** The latest issuedAt of a manifest that verified: metadata expiry is never judged at an earlier time, whatever the clock says. */
+  readonly timeFloor?: number;
+  /** Job ids cancelled (a late copy of one is answered cancelled, never started). */
+  readonly cancelled?: readonly string[];
+  /** Starts in a row on which the bootloader ran another slot than the committed one. */
+  readonly mismatchBoots?: number;
   readonly job: JobRecord | null;
   /** Job ids already handled, newest last (a repeated job is not started twice). */
   readonly recentJobs: readonly string[];
@@ -82,6 +93,39 @@ export function bootSelect(s: OtaPersisted, maxTrialBoots: number, booted?: Slot
     ? { ...s.job, state: 'rolled-back' as const, reason: 'boot_failed', detail, reported: false }
     : s.job;
   return { state: { ...s, trial: null, job }, fellBack: true };
+}
+
+/** What a start does, decided from the state file and what the bootloader says. */
+export type BootPlan =
+  /** The switch into the trial, or the reboot after it, never happened (a cut, or the process restarted before the device did): finish it, count no boot. */
+  | { readonly kind: 'finish-switch'; readonly state: OtaPersisted }
+  /** The trial is over without becoming healthy: boot the committed slot, unless the bootloader already did. */
+  | { readonly kind: 'fell-back'; readonly state: OtaPersisted }
+  /** No trial, yet the bootloader started another slot (a revert or a commit cut before it was told): tell it again and reboot. */
+  | { readonly kind: 'realign'; readonly state: OtaPersisted }
+  /** As 'realign', but it kept doing so: stop rebooting and say so. */
+  | { readonly kind: 'stuck'; readonly state: OtaPersisted }
+  | { readonly kind: 'run'; readonly state: OtaPersisted };
+
+export const MAX_REALIGN_BOOTS = 3;
+
+export function bootPlan(s: OtaPersisted, maxTrialBoots: number, booted?: Slot, bootId?: string): BootPlan {
+  const rec = s.job;
+  if (s.trial && rec?.state === 'rebooting' && (!rec.switched || (rec.switchedInBoot !== undefined && rec.switchedInBoot === bootId))) return { kind: 'finish-switch', state: s };
+  if (!s.trial && booted !== undefined && booted !== s.committed) {
+    const n = (s.mismatchBoots ?? 0) + 1;
+    return { kind: n > MAX_REALIGN_BOOTS ? 'stuck' : 'realign', state: { ...s, mismatchBoots: n } };
+  }
+  const sel = bootSelect(s, maxTrialBoots, booted);
+  let state: OtaPersisted = s.mismatchBoots ? { ...sel.state, mismatchBoots: 0 } : sel.state;
+  if (state.trial && state.job?.state === 'rebooting') state = { ...state, job: { ...state.job, state: 'verifying-health', reported: false } };
+  return { kind: sel.fellBack ? 'fell-back' : 'run', state };
+}
+
+/** The job at its end: progress and old reasons dropped. */
+export function settled(rec: JobRecord, state: 'committed' | 'rolled-back' | 'failed', reason?: string, detail?: string): JobRecord {
+  const { reason: _r, detail: _d, bytes: _b, ...rest } = rec;
+  return { ...rest, state, reported: false, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) };
 }
 
 export class OtaStateFile {

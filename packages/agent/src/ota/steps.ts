@@ -3,7 +3,7 @@ import { type FirmwareManifest, type FirmwareVerdict, type OtaState, type RootKe
 import { DownloadError, downloadImage } from './download.js';
 import { digestFile } from './slots.js';
 import { type JobRecord, type OtaPersisted, type SlotImage, activeSlot } from './state.js';
-import type { UpdaterDeps, UpdaterOptions } from './updater.js';
+import type { UpdaterDeps, UpdaterOptions } from './updater-types.js';
 
 /**
  * The device side of an update, as ordered steps (like the ingest pipeline and the rollout
@@ -26,26 +26,31 @@ export interface StepContext {
   progress(state: 'downloading' | 'installing', done: number): void;
 }
 
+/** What a verified manifest teaches the device for good: a newer root its rotations proved, and a later time floor. */
+export interface Learnt {
+  readonly root?: RootKeySet;
+  readonly issuedAt?: number;
+}
+
 export type Outcome =
-  /** `root`: a newer root key set the manifest's rotations proved, trusted from now on. */
-  | { readonly next: 'downloading' | 'verifying' | 'installing'; readonly root?: RootKeySet }
-  | { readonly next: 'rebooting'; readonly image: SlotImage }
+  | ({ readonly next: 'downloading' | 'verifying' | 'installing' } & Learnt)
+  | { readonly next: 'rebooting'; readonly image: SlotImage; readonly delegationVersion: number }
   /** The release already runs (a repeated job after a restart or a platform retry). */
-  | { readonly next: 'committed' }
+  | ({ readonly next: 'committed' } & Learnt)
   | { readonly next: 'failed'; readonly reason: string; readonly detail: string };
 
 type Step = (c: StepContext) => Promise<Outcome>;
 
 const fail = (reason: string, detail: string): Outcome => ({ next: 'failed', reason, detail });
 
-/** Root-pinned signatures, expiry, hardware, security version, installed version and the delegation floor. */
 /** The newest root this device trusts: the pinned one, or one learnt through rotations since. */
 export const trustedRoot = (state: OtaPersisted, pinned: RootKeySet): RootKeySet => (state.root && rootVersion(state.root) > rootVersion(pinned) ? state.root : pinned);
 
+/** Root-pinned signatures, expiry (never before the time floor), hardware, security version, installed version and the delegation floor. */
 export function verifyJobManifest(c: Pick<StepContext, 'rec' | 'state' | 'opts' | 'deps'>): FirmwareVerdict {
   const running = c.state.slots[activeSlot(c.state)];
   const verdict = verifyFirmware(c.rec.job.manifest, {
-    root: trustedRoot(c.state, c.opts.root), now: c.deps.now(), minSecurityVersion: c.state.minSecurityVersion, device: c.opts.device,
+    root: trustedRoot(c.state, c.opts.root), now: Math.max(c.deps.now(), c.state.timeFloor ?? 0), minSecurityVersion: c.state.minSecurityVersion, device: c.opts.device,
     ...(running ? { installedVersion: running.version } : {}),
   });
   if (!verdict.ok) return verdict;
@@ -60,9 +65,10 @@ const checkMetadata: Step = async (c) => {
   const v = verifyJobManifest(c);
   if (!v.ok) return fail(v.reason, v.detail);
   const running = c.state.slots[c.state.committed];
-  if (running?.sha256 === v.release.sha256 && running.version === v.release.version) return { next: 'committed' };
   // A root rotation is trust, not firmware: it holds from the moment it verifies, so that keys it retired never sign again for this device.
-  return rootVersion(v.root) > rootVersion(trustedRoot(c.state, c.opts.root)) ? { next: 'downloading', root: v.root } : { next: 'downloading' };
+  const learnt: Learnt = { issuedAt: v.release.issuedAt, ...(rootVersion(v.root) > rootVersion(trustedRoot(c.state, c.opts.root)) ? { root: v.root } : {}) };
+  if (running?.sha256 === v.release.sha256 && running.version === v.release.version) return { next: 'committed', ...learnt };
+  return { next: 'downloading', ...learnt };
 };
 
 const download: Step = async (c) => {
@@ -103,7 +109,7 @@ const install: Step = async (c) => {
   await c.deps.slots.write(c.rec.slot, c.downloadFile, r.size, (done) => c.progress('installing', done));
   const written = await c.deps.slots.digest(c.rec.slot, r.size);
   if (written.sha256 !== r.sha256 || written.size !== r.size || written.tooLong) return fail('install_failed', `slot ${c.rec.slot} reads back ${written.size} bytes with another SHA-256`);
-  return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size } };
+  return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size }, delegationVersion: (c.rec.job.manifest as FirmwareManifest).delegation.signed.version };
 };
 
 /** The work of each state that has work; `rebooting` and `verifying-health` are driven by the updater (switch, boot, health). */
@@ -113,3 +119,11 @@ export const STEPS: Readonly<Partial<Record<OtaState, Step>>> = {
   verifying: verify,
   installing: install,
 };
+
+/** The time floor and root a verified manifest taught, as state fields (floors only rise). */
+export function learntFrom(s: OtaPersisted, o: Learnt): Partial<Pick<OtaPersisted, 'root' | 'timeFloor'>> {
+  return {
+    ...(o.issuedAt !== undefined && o.issuedAt > (s.timeFloor ?? 0) ? { timeFloor: o.issuedAt } : {}),
+    ...(o.root ? { root: o.root } : {}),
+  };
+}

@@ -21,7 +21,7 @@ export class MemoryFirmwareServer implements FirmwareFetcher {
     this.images.set(`/v1/firmware/${artifactId}`, { body, etag: `"${sha256}"` });
   }
 
-  async get(path: string, from: number) {
+  async get(path: string, from: number, _signal?: AbortSignal) {
     this.requests.push({ path, from });
     await this.hold;
     const img = this.images.get(path);
@@ -42,6 +42,6 @@ export class MemoryFirmwareServer implements FirmwareFetcher {
         else this.push(null);
       },
     });
-    return { status: from > 0 ? 206 : 200, etag: img.etag, body };
+    return { status: from > 0 ? 206 : 200, etag: img.etag, ...(from > 0 ? { contentRange: `bytes ${from}-${img.body.length - 1}/${img.body.length}` } : {}), body };
   }
 }

@@ -7,7 +7,7 @@ import { type FirmwareManifest, type RootKeySet, delegateReleaseKeys, generateFi
 import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
 import { tempDir } from '../../../server/src/testing/harness.js';
 import { FileSlotStore } from './slots.js';
-import { bootSelect, factoryState } from './state.js';
+import { bootPlan, bootSelect, factoryState } from './state.js';
 import { type UpdaterRig, updaterRig } from './testing-device.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
@@ -200,7 +200,10 @@ describe('the agent updater', () => {
     await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_c2', cancel: true, reason: 'rollout aborted' })));
     assert.deepEqual(rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]), [['failed', 'cancelled']], 'a cancel of an unknown job is answered');
     await rig.job(manifest, 'fw_1', 'job_c2');
-    assert.equal(rig.statuses.filter((s) => s.jobId === 'job_c2').length, 1, 'and that job, arriving late, never starts');
+    await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_c2', cancel: true, reason: 'rollout aborted' })));
+    assert.deepEqual(rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]), [['failed', 'cancelled'], ['failed', 'cancelled'], ['failed', 'cancelled']],
+      'that job, arriving late, is answered cancelled and never starts; a cancel sent again is answered again (the first answer may have been lost)');
+    assert.equal(rig.updater.state.job?.job.jobId, 'job_c1');
   });
 
   it('finishes an update cancelled once it is installing', async (t) => {
@@ -281,5 +284,58 @@ describe('the agent updater', () => {
     const refused = await rig.until('failed', 'job_evil');
     assert.equal(refused.reason, 'root_threshold_not_met');
     assert.match(refused.detail ?? '', /root version 2/);
+  });
+
+  it('keeps the floors until the commit, and takes a retry under a new id only with the very same signed metadata', async (t) => {
+    const { rig, manifest } = setup(t);
+    rig.healthy = null;
+    await rig.job(manifest, 'fw_1', 'job_m1');
+    await rig.until('verifying-health', 'job_m1');
+    assert.equal(rig.updater.state.minSecurityVersion, 4, 'not raised by a trial');
+    const forged = { ...manifest, release: { ...manifest.release, signed: { ...manifest.release.signed, securityVersion: 999_999 } } };
+    await rig.job(forged, 'fw_1', 'job_forged');
+    assert.deepEqual(rig.statuses.filter((x) => x.jobId === 'job_forged').map((x) => [x.state, x.reason]), [['failed', 'busy']], 'other metadata for the same artifact is not adopted');
+    await rig.job(manifest, 'fw_1', 'job_retry');
+    assert.equal(rig.updater.state.job?.job.jobId, 'job_retry', 'the same metadata under a new id is');
+    rig.healthy = true;
+    await rig.updater.confirmHealthy();
+    await rig.until('committed', 'job_retry');
+    assert.equal(rig.updater.state.minSecurityVersion, 5, 'raised at the commit, from what was verified');
+  });
+
+  it('leaves nothing behind when a job is cancelled while its request is still on the way: the next update installs at its first attempt', async (t) => {
+    const { kit, rig, image, manifest } = setup(t);
+    let release!: () => void;
+    rig.server.hold = new Promise((resolve) => (release = resolve));
+    await rig.job(manifest, 'fw_1', 'job_slow');
+    await rig.until('downloading', 'job_slow');
+    await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_slow', cancel: true, reason: 'aborted' })));
+    release();
+    rig.server.hold = undefined;
+    const next = randomBytes(image.length);
+    rig.server.put('fw_next', next, sha256(next));
+    await rig.job(kit.release(next, { version: '2.0.5' }), 'fw_next', 'job_next');
+    const end = await rig.until(['committed', 'failed'], 'job_next');
+    assert.equal(end.state, 'committed', `${end.reason ?? ''} ${end.detail ?? ''}`);
+    assert.deepEqual(slotBytes(rig.dir, 'b'), next);
+  });
+
+  it('plans each start from what the bootloader says', () => {
+    const base = factoryState({ version: '1.0.0', securityVersion: 4 });
+    const job = { job: { jobId: 'j', rolloutId: 'r', artifactId: 'a', url: '/v1/firmware/a', manifest: {}, issuedAt: 0, attempt: 1 } as never, slot: 'b' as const, reported: false };
+    const trial = { ...base, trial: { slot: 'b' as const, boots: 0 } };
+    assert.equal(bootPlan({ ...trial, job: { ...job, state: 'rebooting', switched: false } }, 3, 'a', 'boot-1').kind, 'finish-switch', 'the bootloader was never told');
+    assert.equal(bootPlan({ ...trial, job: { ...job, state: 'rebooting', switched: true, switchedInBoot: 'boot-1' } }, 3, 'a', 'boot-1').kind, 'finish-switch', 'told, but the device has not rebooted (the process restarted)');
+    const rebooted = bootPlan({ ...trial, job: { ...job, state: 'rebooting', switched: true, switchedInBoot: 'boot-1' } }, 3, 'b', 'boot-2');
+    assert.deepEqual([rebooted.kind, rebooted.state.job?.state, rebooted.state.trial?.boots], ['run', 'verifying-health', 1]);
+    const fell = bootPlan({ ...trial, job: { ...job, state: 'rebooting', switched: true, switchedInBoot: 'boot-1' } }, 3, 'a', 'boot-2');
+    assert.deepEqual([fell.kind, fell.state.job?.state, fell.state.job?.reason], ['fell-back', 'rolled-back', 'boot_failed']);
+    let s = { ...base, job: { ...job, state: 'rolled-back' as const } };
+    for (const expected of ['realign', 'realign', 'realign', 'stuck']) {
+      const plan = bootPlan(s, 3, 'b');
+      assert.equal(plan.kind, expected, 'the bootloader starts b though a is committed (a revert cut before it was told)');
+      s = plan.state as typeof s;
+    }
+    assert.equal(bootPlan(s, 3, 'a').state.mismatchBoots, 0, 'back in line');
   });
 });

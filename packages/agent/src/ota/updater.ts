@@ -1,49 +1,12 @@
 import { rmSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaJob, type OtaState, type OtaStatus, OTA_TERMINAL_STATES, type RootKeySet } from '@bulwark/protocol';
-import type { AgentLogger } from '../logs.js';
-import type { FirmwareFetcher } from './download.js';
-import { checkJobMessage } from './job.js';
-import type { SlotStore } from './slots.js';
-import { type JobRecord, type OtaPersisted, OtaStateFile, RECENT_JOBS, type SlotImage, activeSlot, bootSelect, factoryState, otherSlot } from './state.js';
-import { type Outcome, STEPS, type StepContext } from './steps.js';
+import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaJob, type OtaState, OTA_TERMINAL_STATES } from '@bulwark/protocol';
+import { checkJobMessage, decideJob, statusOf } from './job.js';
+import { type JobRecord, type OtaPersisted, OtaStateFile, RECENT_JOBS, type SlotImage, activeSlot, bootPlan, factoryState, otherSlot, settled } from './state.js';
+import { type Outcome, STEPS, type StepContext, learntFrom } from './steps.js';
+import type { UpdaterDeps, UpdaterOptions } from './updater-types.js';
 
-export interface UpdaterOptions {
-  /** Holds state.json and the image being downloaded. */
-  readonly dir: string;
-  /** The pinned root key set: the only trust anchor for firmware. */
-  readonly root: RootKeySet;
-  readonly device: { readonly model: string; readonly hardwareRevision: string };
-  /** What slot A holds on a device that never updated. */
-  readonly factory: { readonly version: string; readonly securityVersion: number };
-  readonly maxTrialBoots: number;
-  /** A new image must connect and report healthy within this long after it boots, or it is reverted. */
-  readonly healthWindowMs: number;
-  readonly downloadRetries: number;
-}
-
-export type UpdaterEvent =
-  | { readonly type: 'state'; readonly jobId: string; readonly state: OtaState; readonly reason?: string }
-  | { readonly type: 'progress'; readonly jobId: string; readonly state: 'downloading' | 'installing'; readonly done: number; readonly total: number };
-
-export interface UpdaterDeps {
-  readonly fetcher: FirmwareFetcher;
-  readonly slots: SlotStore;
-  /** Best estimate of the platform's time: metadata expiry is judged against it. */
-  readonly now: () => number;
-  /** Sends a status on `devices/{id}/ota/status`; resolves true once the platform has it (PUBACK). */
-  readonly report: (s: OtaStatus) => Promise<boolean>;
-  /** Restarts the device so that it boots the active slot. */
-  readonly reboot: () => void | Promise<void>;
-  /** The application's own verdict on a new image, asked once it has connected and reported (default: healthy). */
-  readonly healthCheck?: () => boolean | Promise<boolean>;
-  readonly log: Pick<AgentLogger, 'info' | 'warn' | 'error'>;
-  readonly onEvent?: (e: UpdaterEvent) => void;
-  /** Timer for the health window (injectable for simulated fleets); returns a cancel function. */
-  readonly schedule?: (ms: number, fn: () => void) => () => void;
-  readonly retryDelayMs?: (attempt: number) => number;
-}
+export type { UpdaterDeps, UpdaterEvent, UpdaterOptions } from './updater-types.js';
 
 const TERMINAL = OTA_TERMINAL_STATES as readonly OtaState[];
 const REPORT_BEFORE_REBOOT_MS = 5_000;
@@ -89,23 +52,24 @@ export class Updater {
   }
 
   /**
-   * Runs once per start, before anything else: the bootloader's try-once accounting, then
-   * whatever the last start left unfinished (a download to resume, a new image to judge).
+   * Runs once per start, before anything else: the bootloader's try-once accounting and a
+   * check of what it really started, then whatever the last start left unfinished (a switch
+   * or reboot that never happened, a download to resume, a new image to judge).
    */
   boot(): void {
     const booted = this.deps.slots.booted?.();
-    const { state, fellBack } = bootSelect(this.#s, this.opts.maxTrialBoots, booted);
-    let next = state;
-    if (next.trial && next.job?.state === 'rebooting') next = { ...next, job: { ...next.job, state: 'verifying-health', reported: false } };
-    this.#save(next);
+    const plan = bootPlan(this.#s, this.opts.maxTrialBoots, booted, this.deps.slots.bootId?.());
+    this.#save(plan.state);
     const rec = this.#s.job;
     if (rec) this.#emit(rec);
-    if (fellBack) {
-      this.deps.log.error('the new image never became healthy: falling back to the committed slot', { slot: this.#s.committed, reason: rec?.detail });
-      // Unless the bootloader already started the committed slot, this process may run the failed image: boot the good one.
-      if (booted !== this.#s.committed) return void this.#reportThenReboot().catch((err: unknown) => this.deps.log.error('could not reboot', { err: String(err) }));
+    const committed = this.#s.committed;
+    if (plan.kind === 'finish-switch') return this.#kick();
+    if (plan.kind === 'realign' || (plan.kind === 'fell-back' && booted !== committed)) {
+      this.deps.log.error('booting the committed slot', { committed, booted, why: plan.kind === 'realign' ? 'the bootloader started another slot' : rec?.detail });
+      return void this.#reportThenReboot().catch((err: unknown) => this.deps.log.error('could not reboot', { err: String(err) }));
     }
-    if (!this.#s.trial) void this.#hook('commit', () => this.deps.slots.commit?.(this.#s.committed));
+    if (plan.kind === 'stuck') this.deps.log.error(`the bootloader keeps starting slot ${booted ?? '?'} instead of the committed ${committed}: check its environment`, {});
+    if (!this.#s.trial) void this.#hook('commit', () => this.deps.slots.commit?.(committed));
     if (rec && !rec.reported) void this.#report();
     if (this.#s.trial) {
       this.#cancelWindow = (this.deps.schedule ?? defaultSchedule)(this.opts.healthWindowMs, () => {
@@ -126,28 +90,30 @@ export class Updater {
     if (checked.value.kind === 'cancel') return this.#cancel(checked.value.cancel);
     const job = checked.value.job;
     const s = this.#s;
-    if (s.recentJobs.includes(job.jobId)) {
-      if (s.job?.job.jobId === job.jobId) void this.#report();
-      return;
-    }
-    const recentJobs = [...s.recentJobs, job.jobId].slice(-RECENT_JOBS);
-    const cur = s.job;
-    if (cur && !TERMINAL.includes(cur.state)) {
-      if (cur.job.artifactId === job.artifactId) {
-        // The platform retried the same update under a new id (it timed out on us): carry on under the new id.
-        this.#save({ ...s, recentJobs, job: { ...cur, job, reported: false } });
-        void this.#report();
+    const decision = decideJob(s, job);
+    const answer = (reason: string, detail: string) => void this.deps.report({ jobId: job.jobId, state: 'failed', ts: this.deps.now(), reason, detail });
+    const recentJobs = s.recentJobs.includes(job.jobId) ? s.recentJobs : [...s.recentJobs, job.jobId].slice(-RECENT_JOBS);
+    switch (decision) {
+      case 'repeat':
+        return void this.#report();
+      case 'old':
         return;
-      }
-      this.#save({ ...s, recentJobs });
-      void this.deps.report({ jobId: job.jobId, state: 'failed', ts: this.deps.now(), reason: 'busy', detail: `already updating to artifact ${cur.job.artifactId} (${cur.state})` });
-      return;
+      case 'cancelled':
+        return answer('cancelled', 'the job was cancelled before it arrived');
+      case 'busy':
+        this.#save({ ...s, recentJobs });
+        return answer('busy', `already updating to artifact ${s.job?.job.artifactId ?? '?'} (${s.job?.state ?? '?'})`);
+      case 'adopt':
+        // The platform retried the update in progress under a new id (it timed out on us), with the same signed metadata.
+        this.#save({ ...s, recentJobs, job: { ...s.job!, job, reported: false } });
+        return void this.#report();
+      case 'start':
+        // Whatever an earlier job left is not part of this image.
+        rmSync(this.#downloadFile, { force: true });
+        this.#save({ ...s, recentJobs, job: { job, state: 'queued', slot: otherSlot(s.committed), reported: false } });
+        this.#transitioned();
+        this.#kick();
     }
-    // Whatever an earlier job left is not part of this image.
-    rmSync(this.#downloadFile, { force: true });
-    this.#save({ ...s, recentJobs, job: { job, state: 'queued', slot: otherSlot(s.committed), reported: false } });
-    this.#transitioned();
-    this.#kick();
   }
 
   /**
@@ -159,19 +125,21 @@ export class Updater {
     const s = this.#s;
     const cur = s.job;
     const recentJobs = s.recentJobs.includes(c.jobId) ? s.recentJobs : [...s.recentJobs, c.jobId].slice(-RECENT_JOBS);
+    const cancelled = [...(s.cancelled ?? []).filter((id) => id !== c.jobId), c.jobId].slice(-RECENT_JOBS);
     if (cur && cur.job.jobId === c.jobId) {
       if (!OTA_CANCELLABLE_STATES.includes(cur.state)) {
         this.deps.log.info('cancel ignored: the update is past the point of stopping', { jobId: c.jobId, state: cur.state });
         return void this.#report();
       }
       this.#jobAbort.abort();
-      this.#save({ ...s, recentJobs, job: settled(cur, 'failed', 'cancelled', c.reason) });
-      void unlink(this.#downloadFile).catch(() => undefined);
+      this.#save({ ...s, recentJobs, cancelled, job: settled(cur, 'failed', 'cancelled', c.reason) });
+      rmSync(this.#downloadFile, { force: true });
       this.deps.log.info('update cancelled', { jobId: c.jobId, reason: c.reason });
       return this.#transitioned();
     }
-    this.#save({ ...s, recentJobs });
-    if (!s.recentJobs.includes(c.jobId)) void this.deps.report({ jobId: c.jobId, state: 'failed', ts: this.deps.now(), reason: 'cancelled', detail: c.reason });
+    // Not the job in progress (never seen, or already over): answered every time it comes, since an earlier answer may have been lost.
+    this.#save({ ...s, recentJobs, cancelled });
+    void this.deps.report({ jobId: c.jobId, state: 'failed', ts: this.deps.now(), reason: 'cancelled', detail: c.reason });
   }
 
   /** The connection is up: the platform may have missed the last status. */
@@ -192,8 +160,12 @@ export class Updater {
       this.deps.log.warn('the health check threw', { err: String(err) });
     }
     if (!this.#s.trial) return;
-    if (healthy) this.#commit();
-    else await this.#revert('health_check_failed', 'the application health check failed on the new image');
+    try {
+      if (healthy) await this.#commit();
+      else await this.#revert('health_check_failed', 'the application health check failed on the new image');
+    } catch (err) {
+      this.deps.log.error('could not settle the trial; it is judged again at the next start', { err: String(err) });
+    }
   }
 
   close(): void {
@@ -201,19 +173,26 @@ export class Updater {
     this.#abort.abort();
   }
 
-  #commit(): void {
+  /**
+   * The bootloader is told first: a cut after that leaves a trial that the next start judges
+   * again. The floors come from what was verified and installed, recorded with the switch.
+   */
+  async #commit(): Promise<void> {
     const s = this.#s;
-    if (!s.trial || !s.job) return;
-    const manifest = s.job.job.manifest as FirmwareManifest;
+    const trial = s.trial;
+    const v = s.job?.verified;
+    if (!trial || !s.job) return;
+    if (!v) return this.#revert('install_failed', 'no record of the verified image on trial');
     this.#cancelWindow?.();
+    await this.#hook('commit', () => this.deps.slots.commit?.(trial.slot));
+    const now = this.#s;
+    if (!now.trial || !now.job || now.job.job.jobId !== s.job.job.jobId) return;
     this.#save({
-      ...s, committed: s.trial.slot, trial: null,
-      minSecurityVersion: Math.max(s.minSecurityVersion, manifest.release.signed.securityVersion),
-      delegationVersion: Math.max(s.delegationVersion, manifest.delegation.signed.version),
-      job: settled(s.job, 'committed'),
+      ...now, committed: trial.slot, trial: null,
+      minSecurityVersion: Math.max(now.minSecurityVersion, v.securityVersion), delegationVersion: Math.max(now.delegationVersion, v.delegationVersion),
+      job: settled(now.job, 'committed'),
     });
-    this.deps.log.info('new firmware committed', { version: manifest.release.signed.version, slot: this.#s.committed });
-    void this.#hook('commit', () => this.deps.slots.commit?.(this.#s.committed));
+    this.deps.log.info('new firmware committed', { version: v.version, slot: trial.slot });
     this.#transitioned();
   }
 
@@ -271,20 +250,22 @@ export class Updater {
     const s = this.#s;
     const rec = s.job;
     if (!rec) return;
+    const learnt = 'issuedAt' in o || 'root' in o ? learntFrom(s, o) : {};
+    if ('root' in learnt) this.deps.log.info('trusting a rotated root key set', { version: learnt.root?.version });
     if (o.next === 'rebooting') {
-      // One write: the slot holds the new image, the bootloader will try it once, the job says so.
-      this.#save({ ...s, slots: { ...s.slots, [rec.slot]: o.image }, trial: { slot: rec.slot, boots: 0 }, job: { ...rec, state: 'rebooting', reported: false } });
+      // One write: the slot holds the new image, the bootloader will try it once, the job says what was verified.
+      const { size: _size, sha256, ...facts } = o.image;
+      const verified = { version: facts.version, securityVersion: facts.securityVersion, sha256: sha256 ?? '', delegationVersion: o.delegationVersion };
+      this.#save({ ...s, slots: { ...s.slots, [rec.slot]: o.image }, trial: { slot: rec.slot, boots: 0 }, job: { ...rec, state: 'rebooting', verified, switched: false, reported: false } });
       rmSync(this.#downloadFile, { force: true });
     } else if (o.next === 'failed') {
       this.#save({ ...s, job: settled(rec, 'failed', o.reason, o.detail) });
-      void unlink(this.#downloadFile).catch(() => undefined);
+      rmSync(this.#downloadFile, { force: true });
       this.deps.log.warn('update refused', { jobId: rec.job.jobId, reason: o.reason, detail: o.detail });
     } else if (o.next === 'committed') {
-      this.#save({ ...s, job: settled(rec, 'committed') });
+      this.#save({ ...s, ...learnt, job: settled(rec, 'committed') });
     } else {
-      const root = 'root' in o && o.root ? { root: o.root } : {};
-      if (root.root) this.deps.log.info('trusting a rotated root key set', { version: root.root.version });
-      this.#save({ ...s, ...root, job: { ...rec, state: o.next, reported: false, ...(o.next === 'downloading' ? { bytes: 0 } : {}) } });
+      this.#save({ ...s, ...learnt, job: { ...rec, state: o.next, reported: false, ...(o.next === 'downloading' ? { bytes: 0 } : {}) } });
     }
     this.#transitioned();
   }
@@ -293,7 +274,14 @@ export class Updater {
   async #reportThenReboot(): Promise<void> {
     const s = this.#s;
     await this.deps.slots.switchTo?.(activeSlot(s), s.trial ? 'trial' : 'committed');
-    await Promise.race([this.#report(), new Promise((resolve) => setTimeout(resolve, REPORT_BEFORE_REBOOT_MS).unref())]);
+    const rec = this.#s.job;
+    if (this.#s.trial && rec?.state === 'rebooting' && !rec.switched) {
+      const bootId = this.deps.slots.bootId?.();
+      this.#save({ ...this.#s, job: { ...rec, switched: true, ...(bootId ? { switchedInBoot: bootId } : {}) } });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#report(), new Promise((resolve) => (timer = setTimeout(resolve, REPORT_BEFORE_REBOOT_MS)))]);
+    clearTimeout(timer);
     if (this.#abort.signal.aborted) return;
     await this.deps.reboot();
   }
@@ -347,16 +335,9 @@ export class Updater {
   async #report(): Promise<boolean> {
     const rec = this.#s.job;
     if (!rec) return false;
-    const firmware = TERMINAL.includes(rec.state) ? this.running() : undefined;
-    const status: OtaStatus = {
-      jobId: rec.job.jobId, state: rec.state, ts: this.deps.now(),
-      ...(rec.state === 'downloading' && rec.bytes !== undefined ? { bytes: rec.bytes } : {}),
-      ...(rec.reason ? { reason: rec.reason } : {}), ...(rec.detail ? { detail: rec.detail.slice(0, 500) } : {}),
-      ...(firmware ? { firmware: { version: firmware.version, securityVersion: firmware.securityVersion } } : {}),
-    };
     let acked = false;
     try {
-      acked = await this.deps.report(status);
+      acked = await this.deps.report(statusOf(rec, this.running(), this.deps.now()));
     } catch {
       acked = false;
     }
@@ -369,11 +350,6 @@ export class Updater {
     this.#file.save(s);
     this.#s = s;
   }
-}
-
-function settled(rec: JobRecord, state: 'committed' | 'rolled-back' | 'failed', reason?: string, detail?: string): JobRecord {
-  const { reason: _r, detail: _d, bytes: _b, ...rest } = rec;
-  return { ...rest, state, reported: false, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) };
 }
 
 export type { OtaJob };

@@ -194,10 +194,16 @@ const notifyWave: Phase = async (c, d) => {
   const r = c.rollout;
   if (!inWindow(r.window, c.now)) return;
   const pending = await d.repo.devices(r.id, { wave: r.currentWave, states: ['pending'], limit: NOTIFY_BATCH });
+  const stateOf = new Map<string, Promise<RolloutState | undefined>>();
+  const alive = (id: string) => stateOf.get(id) ?? stateOf.set(id, d.repo.get(id).then((x) => x?.state)).get(id)!;
   for (const dev of pending) {
     if (!d.link.isConnected(dev.deviceId)) continue;
     // One update at a time per device: one in another rollout is left to finish first (the device would answer busy).
-    if ((await d.repo.liveJobs(dev.deviceId)).some((j) => j.rolloutId !== r.id)) continue;
+    // A job of an aborted rollout does not count: it was cancelled, and may never be answered.
+    const others = (await d.repo.liveJobs(dev.deviceId)).filter((j) => j.rolloutId !== r.id);
+    let busy = false;
+    for (const j of others) if ((await alive(j.rolloutId)) !== 'aborted') busy = true;
+    if (busy) continue;
     const jobId = d.ids.next('job');
     const next: RolloutDevice = { ...dev, state: 'notified', jobId, attempts: dev.attempts + 1, notifiedAt: c.now, updatedAt: c.now };
     if (!(await d.repo.updateDevice(next, ['pending'], dev.jobId))) continue;

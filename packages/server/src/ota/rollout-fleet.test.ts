@@ -113,4 +113,18 @@ describe('two rollouts over the same device', () => {
     assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id, other.id], 'then the second');
     assert.equal((await fleet.rollouts.view(first.id)).state, 'completed');
   });
+
+  it('do not wait for a job of an aborted rollout that the device never answered', async (t) => {
+    const fleet = await simFleet(t, 1);
+    fleet.silent.add('dev-0000');
+    const gates = { minDevices: 1, onFailure: 'pause' as const };
+    const first = await fleet.rollouts.create({ name: 'a', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'usr_ops');
+    await fleet.settle();
+    await fleet.rollouts.control(first.id, 'abort', 'wrong build', 'usr_ops');
+    const image = randomBytes(2048);
+    const registered = await fleet.firmware.register(fleet.kit.release(image, { version: '2.1.0' }), 'usr_test');
+    const other = await fleet.firmware.receiveImage(registered.id, Readable.from([image]));
+    await fleet.rollouts.create({ name: 'b', artifactId: other.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'usr_ops');
+    assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id, other.id], 'the device never answered the cancel, yet the next rollout reaches it');
+  });
 });
