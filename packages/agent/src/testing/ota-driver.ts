@@ -1,6 +1,9 @@
 import { existsSync, openSync, readSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgent } from '../create-agent.js';
+import { writeFileDurable } from '../identity.js';
+import { FileSlotStore } from '../ota/slots.js';
+import type { Slot } from '../ota/state.js';
 import type { AgentConfigInput } from '../config.js';
 
 /**
@@ -32,8 +35,24 @@ function activeImageBroken(slot: string): boolean {
   return head.toString('latin1') === 'BROKEN';
 }
 
+/**
+ * With BOOTED_SLOT set, the slots drive a bootloader environment file the way fw_setenv
+ * drives U-Boot's (the test plays the bootloader at each start, see ota-platform.ts).
+ */
+const bootenvFile = join(config.dataDir, 'bootenv.json');
+const bootloader = process.env.BOOTED_SLOT === 'a' || process.env.BOOTED_SLOT === 'b'
+  ? {
+    switchTo: async (slot: Slot, mode: 'trial' | 'committed') => writeFileDurable(bootenvFile, JSON.stringify({ bootPart: slot, upgradeAvailable: mode === 'trial', bootcount: 0 })),
+    commit: async (slot: Slot) => writeFileDurable(bootenvFile, JSON.stringify({ bootPart: slot, upgradeAvailable: false, bootcount: 0 })),
+    booted: () => process.env.BOOTED_SLOT as Slot,
+    bootId: () => process.env.BOOT_ID,
+  }
+  : {};
+const slots = Object.assign(new FileSlotStore(join(config.dataDir, 'ota')), bootloader);
+
 const agent = await createAgent(config, {
   ota: {
+    slots,
     reboot: async () => {
       await agent.close('ota reboot');
       process.exit(75);

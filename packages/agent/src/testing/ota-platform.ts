@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
@@ -81,14 +81,18 @@ export class DeviceProcess {
   readonly lines: string[] = [];
   starts = 0;
   powerCuts = 0;
+  /** The slot the simulated bootloader started, per start (with `bootloader`). */
+  readonly booted: string[] = [];
   #child: ChildProcess | undefined;
   #stopped = false;
 
-  constructor(private readonly configFile: string, private readonly env: Record<string, string> = {}) {}
+  /** `bootloader`: play a U-Boot with bootcount at each start (bootlimit 2, then the other slot) over `<dataDir>/bootenv.json`. */
+  constructor(private readonly configFile: string, private readonly env: Record<string, string> = {}, private readonly bootloader?: { dataDir: string }) {}
 
   start(): void {
     this.starts += 1;
-    const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, this.configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.env } });
+    const boot = this.bootloader ? { BOOTED_SLOT: this.#bootloaderPicks(this.bootloader.dataDir), BOOT_ID: `boot-${this.starts}` } : {};
+    const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, this.configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.env, ...boot } });
     this.#child = child;
     createInterface({ input: child.stdout! }).on('line', (l) => this.lines.push(l));
     child.once('exit', (code, signal) => {
@@ -97,6 +101,19 @@ export class DeviceProcess {
       if (code === 75 || signal === 'SIGKILL') this.start();
       else this.lines.push(`exited ${code ?? signal}`);
     });
+  }
+
+  /** U-Boot's bootcount: a slot on trial is booted at most twice, then the bootloader falls back to the other one by itself. */
+  #bootloaderPicks(dataDir: string): string {
+    const file = join(dataDir, 'bootenv.json');
+    const env = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { bootPart: string; upgradeAvailable: boolean; bootcount: number }) : { bootPart: 'a', upgradeAvailable: false, bootcount: 0 };
+    if (env.upgradeAvailable) {
+      env.bootcount += 1;
+      if (env.bootcount > 2) Object.assign(env, { bootPart: env.bootPart === 'a' ? 'b' : 'a', upgradeAvailable: false, bootcount: 0 });
+      writeFileSync(file, JSON.stringify(env));
+    }
+    this.booted.push(env.bootPart);
+    return env.bootPart;
   }
 
   async stop(): Promise<void> {
