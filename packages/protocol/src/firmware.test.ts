@@ -141,6 +141,7 @@ describe('root key rotation (TUF root rotation)', () => {
     const cases: [string, ReturnType<typeof rotateRoot>[], RegExp][] = [
       ['one old key (a stolen root key forging a new root)', [rotateRoot(root, next, [roots[0]!.privateKeyPem, newRoots[0]!.privateKeyPem, newRoots[1]!.privateKeyPem])], /signed by 1 of the 2 keys of version 1/],
       ['no new key', [rotateRoot(root, next, [roots[0]!.privateKeyPem, roots[1]!.privateKeyPem])], /signed by 0 of the 2 of its own keys/],
+      ['one stolen old key signing twice', [rotateRoot(root, next, [roots[0]!.privateKeyPem, roots[0]!.privateKeyPem, newRoots[0]!.privateKeyPem, newRoots[1]!.privateKeyPem])], /signed by 1 of the 2 keys of version 1/],
       ['a gap', [rotateRoot({ ...next, version: 2 }, rootKeySet(1, [generateFirmwareKey()]), both)], /version 3 does not follow the trusted version 1/],
     ];
     for (const [name, rotations, detail] of cases) {

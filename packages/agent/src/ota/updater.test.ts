@@ -271,6 +271,9 @@ describe('the agent updater', () => {
     const rotation = rotateRoot(pinned, rootKeySet(2, newRoots), [kit.roots[0]!.privateKeyPem, kit.roots[1]!.privateKeyPem, ...newRoots.map((k) => k.privateKeyPem)]);
     const delegation = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [kit.releaseKey] }, newRoots.map((k) => k.privateKeyPem));
     const body = { name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image), issuedAt: NOW, expires: NOW + DAY };
+    await rig.job(signRelease({ ...body, expires: NOW - 1 }, kit.releaseKey.privateKeyPem, delegation, [rotation]), 'fw_1', 'job_expired');
+    assert.equal((await rig.until('failed', 'job_expired')).reason, 'expired');
+    assert.equal(rig.updater.state.root, undefined, 'a rotation in a manifest that does not verify is not kept');
     await rig.job(signRelease(body, kit.releaseKey.privateKeyPem, delegation, [rotation]), 'fw_1', 'job_rotated');
     await rig.until('committed', 'job_rotated');
     assert.equal(rig.updater.state.root?.version, 2);
