@@ -273,10 +273,11 @@ describe('the agent updater', () => {
     const body = { name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image), issuedAt: NOW, expires: NOW + DAY };
     await rig.job(signRelease({ ...body, expires: NOW - 1 }, kit.releaseKey.privateKeyPem, delegation, [rotation]), 'fw_1', 'job_expired');
     assert.equal((await rig.until('failed', 'job_expired')).reason, 'expired');
-    assert.equal(rig.updater.state.root, undefined, 'a rotation in a manifest that does not verify is not kept');
+    const rootVersion = (): number | undefined => rig.updater.state.root?.version;
+    assert.equal(rootVersion(), undefined, 'a rotation in a manifest that does not verify is not kept');
     await rig.job(signRelease(body, kit.releaseKey.privateKeyPem, delegation, [rotation]), 'fw_1', 'job_rotated');
     await rig.until('committed', 'job_rotated');
-    assert.equal(rig.updater.state.root?.version, 2);
+    assert.equal(rootVersion(), 2);
 
     // The old root keys (say, stolen) sign a delegation for a key of the thief's: refused without any rotation in the manifest.
     const thief = generateFirmwareKey();
