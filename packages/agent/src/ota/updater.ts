@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaJob, type OtaState, OTA_TERMINAL_STATES } from '@bulwark/protocol';
+import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaState, OTA_TERMINAL_STATES } from '@bulwark/protocol';
 import { checkJobMessage, decideJob, statusOf } from './job.js';
 import { type JobRecord, type OtaPersisted, OtaStateFile, RECENT_JOBS, type SlotImage, activeSlot, bootPlan, factoryState, otherSlot, settled } from './state.js';
 import { type Outcome, STEPS, type StepContext, learntFrom } from './steps.js';
@@ -254,8 +254,7 @@ export class Updater {
     if ('root' in learnt) this.deps.log.info('trusting a rotated root key set', { version: learnt.root?.version });
     if (o.next === 'rebooting') {
       // One write: the slot holds the new image, the bootloader will try it once, the job says what was verified.
-      const { size: _size, sha256, ...facts } = o.image;
-      const verified = { version: facts.version, securityVersion: facts.securityVersion, sha256: sha256 ?? '', delegationVersion: o.delegationVersion };
+      const verified = { version: o.image.version, securityVersion: o.image.securityVersion, sha256: o.image.sha256 ?? '', delegationVersion: o.delegationVersion };
       this.#save({ ...s, slots: { ...s.slots, [rec.slot]: o.image }, trial: { slot: rec.slot, boots: 0 }, job: { ...rec, state: 'rebooting', verified, switched: false, reported: false } });
       rmSync(this.#downloadFile, { force: true });
     } else if (o.next === 'failed') {
@@ -304,7 +303,8 @@ export class Updater {
   #progress(rec: JobRecord, state: 'downloading' | 'installing', done: number): void {
     const total = (rec.job.manifest as FirmwareManifest).release.signed.size;
     this.deps.onEvent?.({ type: 'progress', jobId: rec.job.jobId, state, done, total });
-    if (state !== 'downloading' || this.#s.job !== rec && this.#s.job?.job.jobId !== rec.job.jobId) return;
+    // Progress of this image's download (possibly under a newer job id since), nothing else.
+    if (state !== 'downloading' || this.#s.job?.job.artifactId !== rec.job.artifactId || this.#s.job.state !== 'downloading') return;
     // Status on the wire at most every tenth of the image; the byte count on disk is what the next start trusts.
     if (done < total && done - this.#lastProgress < total / 10) return;
     this.#lastProgress = done;
@@ -352,4 +352,3 @@ export class Updater {
   }
 }
 
-export type { OtaJob };
