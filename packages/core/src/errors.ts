@@ -27,6 +27,7 @@ interface CodeSpec {
 export const ERROR_CODES = {
   BULWARK_ERR_VALIDATION: { category: 'validation', description: 'The request does not match the schema of the route: a field is missing, has the wrong type, is out of range, or is not allowed.' },
   BULWARK_ERR_MALFORMED_JSON: { category: 'validation', description: 'The request body is not valid JSON.' },
+  BULWARK_ERR_JSON_TOO_DEEP: { category: 'validation', description: 'The JSON body nests objects or arrays deeper than the API accepts (details.maxDepth); it is refused while it is parsed.' },
   BULWARK_ERR_BAD_REQUEST: { category: 'validation', description: 'The request is well-formed but cannot be processed as sent (for example an invalid combination of fields).' },
   BULWARK_ERR_UNSUPPORTED_MEDIA_TYPE: { category: 'unsupported_media_type', description: 'The request body has a content type the route does not accept (use application/json).' },
   BULWARK_ERR_PAYLOAD_TOO_LARGE: { category: 'payload_too_large', description: 'The request body is larger than the configured limit (http.bodyLimitBytes).' },
@@ -35,7 +36,8 @@ export const ERROR_CODES = {
   BULWARK_ERR_TOKEN_INVALID: { category: 'unauthenticated', description: 'The access token is malformed, its signature does not verify, or the key that issued it was revoked.' },
   BULWARK_ERR_TOKEN_EXPIRED: { category: 'unauthenticated', description: 'The access token has expired; exchange the API key for a new one.' },
   BULWARK_ERR_AUTH_LOCKED: { category: 'rate_limited', description: 'Too many failed authentication attempts from this address or for this key; wait for the time given in Retry-After.' },
-  BULWARK_ERR_FORBIDDEN: { category: 'forbidden', description: 'The principal is authenticated but lacks the scope the route requires.' },
+  BULWARK_ERR_FORBIDDEN: { category: 'forbidden', description: 'The principal is authenticated but lacks the scope the route requires, or the target of the call (a user, service account or key) holds scopes the caller lacks.' },
+  BULWARK_ERR_LAST_ADMIN: { category: 'conflict', description: 'The call would leave no enabled admin (the last enabled user with the admin role cannot be disabled); create or enable another admin first, or use `bulwark users recover` on the server\'s machine.' },
   BULWARK_ERR_NOT_LOOPBACK: { category: 'forbidden', description: 'This endpoint answers unauthenticated requests on loopback only; from elsewhere send a token with the metrics:read scope.' },
   BULWARK_ERR_RATE_LIMITED: { category: 'rate_limited', description: 'The per-principal or per-address request rate limit was exceeded; retry after the time given in Retry-After.' },
   BULWARK_ERR_NOT_FOUND: { category: 'not_found', description: 'The route or the named resource does not exist.' },

@@ -104,14 +104,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       : { kind: 'file', path: join(dataDir, 'master.key') };
     const vault = await SecretVault.open(store.secrets, masterKeySource, { clock, ids, log: logger });
     const tokenKey = await vault.getOrCreate(TOKEN_KEY_SECRET, () => (globalThis.crypto.getRandomValues(Buffer.alloc(32))));
-    const access = new AccessService({
-      principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs,
-    });
+
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
     const counters = deps.counters ?? new MemoryCounterStore(clock);
     const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
 
     const bus = new MemoryBus(logger);
+    const access = new AccessService({
+      principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
+    });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs);
     // Embedded mode: no MQTT session survives a restart.
     await registry.markAllOffline('server_restarted');

@@ -1,4 +1,5 @@
 import { type Clock, type IdGen, PlatformError } from '@bulwark/core';
+import type { EventBus } from '../bus/index.js';
 import type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 import { formatApiKey, hashSecret, newKeySecret, parseApiKey, verifySecret } from './key-secrets.js';
 import { type Grant, ROLE_SCOPES, type Role, effectiveScopes } from './scopes.js';
@@ -13,6 +14,8 @@ export interface AccessDeps {
   /** HMAC key for access tokens, from the secret vault. */
   readonly tokenKey: Buffer;
   readonly accessTokenTtlMs: number;
+  /** Where `credentials.revoked` goes when a principal is disabled or a key revoked (every node hears it). */
+  readonly events?: EventBus;
 }
 
 export interface NewPrincipal {
@@ -82,6 +85,7 @@ export class AccessService {
   async setDisabled(id: string, disabled: boolean): Promise<Principal> {
     await this.getPrincipal(id);
     await this.deps.principals.setDisabled(id, disabled ? this.deps.clock.now() : null);
+    if (disabled) await this.deps.events?.publish({ type: 'credentials.revoked', principalId: id, keyId: null, reason: 'principal_disabled' });
     return this.getPrincipal(id);
   }
 
@@ -130,6 +134,7 @@ export class AccessService {
     const key = await this.getKey(id);
     if (key.revokedAt !== null) throw new PlatformError('BULWARK_ERR_CONFLICT', `key ${id} is already revoked`);
     await this.deps.apiKeys.revoke(id, this.deps.clock.now());
+    await this.deps.events?.publish({ type: 'credentials.revoked', principalId: key.principalId, keyId: id, reason: 'key_revoked' });
     return this.getKey(id);
   }
 
@@ -177,6 +182,12 @@ export class AccessService {
   /** Spends a stream ticket on `route` and authenticates as the token it was issued for. */
   redeemStreamTicket(ticket: string, route: string | undefined): Promise<AuthContext> {
     return this.authenticate(this.#tickets.redeem(ticket, route));
+  }
+
+  /** Whether the key and principal behind an authenticated caller are still in good standing (live streams re-check this). */
+  async stillValid(auth: AuthContext): Promise<boolean> {
+    const [record, principal] = await Promise.all([this.deps.apiKeys.get(auth.keyId), this.deps.principals.get(auth.principal.id)]);
+    return record !== undefined && principal !== undefined && this.#usable(record, principal, this.deps.clock.now());
   }
 
   #usable(key: ApiKeyRecord, principal: Principal, now: number): boolean {

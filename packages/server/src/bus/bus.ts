@@ -8,7 +8,9 @@ export type PlatformEvent =
   | { readonly type: 'device.decommissioned'; readonly deviceId: string }
   | { readonly type: 'certificate.revoked'; readonly deviceId: string; readonly serial: string; readonly reason: string }
   | { readonly type: 'crl.updated'; readonly caId: string; readonly crlNumber: number }
-  | { readonly type: 'trust.changed' };
+  | { readonly type: 'trust.changed' }
+  /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */
+  | { readonly type: 'credentials.revoked'; readonly principalId: string; readonly keyId: string | null; readonly reason: 'principal_disabled' | 'key_revoked' };
 
 export type EventType = PlatformEvent['type'];
 export type EventOf<T extends EventType> = Extract<PlatformEvent, { type: T }>;
