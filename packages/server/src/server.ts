@@ -11,6 +11,7 @@ import type { ServerConfig } from './config/index.js';
 import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
+import { LiveStreams } from './http/live-streams.js';
 import { CoapGateway } from './gateway/coap/coap-gateway.js';
 import { DeviceHttpsGateway } from './gateway/https/device-https.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
@@ -28,6 +29,7 @@ import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, otaRoutes } from './ota/index.js';
 import { type DeviceOps, buildDeviceOps } from './device-ops.js';
+import { saveAdminKey } from './first-start.js';
 
 export const VERSION = '0.1.0';
 const TOKEN_KEY_SECRET = 'access.token-signing-key';
@@ -45,8 +47,16 @@ export interface ServerDeps {
 
 /** What happened on this start that the operator must be told once. */
 export interface FirstStart {
-  /** The admin key created on the first start; undefined on every later start. */
+  /**
+   * The admin key created on the first start; undefined on every later start. For callers
+   * in this process (tests, tools): never print it, standard output ends up in log files.
+   */
   readonly adminKey: string | undefined;
+  /**
+   * Where the first start wrote the admin key it generated (`<data>/admin.key`, mode 0600).
+   * Undefined on every later start, and when BULWARK_BOOTSTRAP_ADMIN_KEY provided the key.
+   */
+  readonly adminKeyFile: string | undefined;
   /** Path of a master key file created on this start. */
   readonly masterKeyCreatedAt: string | undefined;
 }
@@ -70,6 +80,8 @@ export interface BulwarkServer {
   readonly ota: { readonly firmware: FirmwareService; readonly rollouts: RolloutService };
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
+  /** Open live streams, closed when their credentials are revoked or expire. */
+  readonly liveStreams: LiveStreams;
   readonly firstStart: FirstStart;
   /** Every route with its auth rule and schemas (for docs and the route-table tests). */
   readonly routes: readonly RouteInfo[];
@@ -167,12 +179,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
+    let adminKeyFile: string | undefined;
     if (bootstrapped) {
-      await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined } });
+      // A generated key goes to a 0600 file, never to standard output; a preset one is the operator's already.
+      if (config.bootstrapAdminKey === undefined) adminKeyFile = saveAdminKey(dataDir, bootstrapped.keyText);
+      await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined, ...(adminKeyFile ? { adminKeyFile } : {}) } });
     }
 
     const { app, routes } = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustedProxies: config.http.trustedProxies.split(',').map((p) => p.trim()).filter(Boolean), metrics, version: VERSION });
     app.addHook('onRequest', makeGuard(access, throttle, metrics));
+    const liveStreams = new LiveStreams({ bus, stillValid: (a) => access.stillValid(a), clock, log: logger, closed: metrics.liveStreamsClosed, tokenTtlMs: config.auth.accessTokenTtlMs });
+    liveStreams.attach(app);
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
     await app.register(observeRoutes, {
@@ -215,7 +232,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let coapPort = 0;
     let otaTimer: NodeJS.Timeout | undefined;
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts },
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, liveStreams,
       get mqttPort() {
         return mqttPort;
       },
@@ -225,8 +242,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       get coapPort() {
         return coapPort;
       },
-      firstStart: { adminKey: bootstrapped?.keyText, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
+      firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
+        liveStreams.start();
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
         if (mqtt) mqttPort = await mqtt.start();
@@ -241,6 +259,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         return url;
       },
       async stop() {
+        liveStreams.stop();
         identity.stop();
         retention.stop();
         deviceOps.stop();
