@@ -22,5 +22,11 @@ export const ENVELOPE_LIMITS = {
   idMaxLength: 64,
   bootMaxLength: 32,
   schemaMaxLength: 80,
+  /**
+   * Deepest nesting of objects and arrays in any JSON message between device and cloud
+   * (telemetry, desired and reported configuration, commands), the outermost value being
+   * level 1 (see jsonTextDepth). Agents refuse deeper messages; the API refuses a desired
+   * configuration that would make one.
+   */
   maxDepth: 16,
 } as const;
