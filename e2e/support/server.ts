@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { type CliProcess, type SpawnOptions, spawnCli } from './cli.js';
 
@@ -7,7 +8,9 @@ export interface StartedServer {
   readonly url: string;
   /** Everything printed up to the end of the banner. */
   readonly banner: string;
-  /** The admin key shown on the first start, if the banner holds one. */
+  /** The file the first start wrote the admin key to, as the banner names it (undefined on a later start). */
+  readonly adminKeyFile: string | undefined;
+  /** The admin key read from that file (the banner never holds the key itself). */
   readonly adminKey: string | undefined;
   /** The MQTT gateway's port, from the banner. */
   readonly mqttPort: number | undefined;
@@ -15,6 +18,8 @@ export interface StartedServer {
 
 export const KEY_PATTERN = /bwk\.[a-z0-9_]{4,64}\.[A-Za-z0-9_-]{32,128}/;
 const LISTENING = /^Bulwark \S+ is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m;
+/** The banner's line naming the admin key file (apps/bulwark/src/commands/banner.ts). */
+export const ADMIN_KEY_FILE_LINE = /The admin API key is in (\S+)/;
 const MQTT = /^MQTT \(mutual TLS\) on mqtts:\/\/127\.0\.0\.1:(\d+)$/m;
 /** The banner's last line (STOP_HINT in apps/bulwark/src/commands/banner.ts). */
 const BANNER_END = /^Stop with Ctrl\+C/m;
@@ -31,5 +36,7 @@ export async function startServer(t: TestContext, dataDir: string, options: Spaw
   const url = listening[1];
   if (url === undefined || listening[2] === '0') throw new Error(`no real URL in the banner:\n${proc.stdout}`);
   const mqtt = MQTT.exec(proc.stdout)?.[1];
-  return { process: proc, url, banner: proc.stdout, adminKey: KEY_PATTERN.exec(proc.stdout)?.[0], mqttPort: mqtt === undefined ? undefined : Number(mqtt) };
+  const adminKeyFile = ADMIN_KEY_FILE_LINE.exec(proc.stdout)?.[1];
+  const adminKey = adminKeyFile === undefined ? undefined : readFileSync(adminKeyFile, 'utf8').trim();
+  return { process: proc, url, banner: proc.stdout, adminKeyFile, adminKey, mqttPort: mqtt === undefined ? undefined : Number(mqtt) };
 }

@@ -16,9 +16,11 @@ export interface BannerInfo {
   readonly storeLocation: string;
   readonly bus: string;
   readonly logLevel: string;
-  /** The admin key created on this (first) start. */
-  readonly adminKey: string | undefined;
-  /** The admin key came from BULWARK_BOOTSTRAP_ADMIN_KEY: the operator has it, do not print it. */
+  /** This (first) start created the admin user. */
+  readonly adminCreated: boolean;
+  /** The file the server wrote the generated admin key to (never the key itself: standard output ends up in logs). */
+  readonly adminKeyFile: string | undefined;
+  /** The admin key came from BULWARK_BOOTSTRAP_ADMIN_KEY: the operator has it. */
   readonly adminKeyPreset: boolean;
   /** The master key file created on this start. */
   readonly masterKeyPath: string | undefined;
@@ -48,20 +50,19 @@ export function formatBanner(b: BannerInfo): string {
     out.push('', `warning: the HTTP API listens on ${b.host} without TLS: keys and tokens cross the network in clear text.`,
       '         Put a TLS-terminating proxy in front of it, or keep --http-host on 127.0.0.1.');
   }
-  if (b.adminKey !== undefined && !b.adminKeyPreset) {
-    out.push('', box('FIRST START: ADMIN API KEY, SHOWN ONCE', [
-      '',
-      `  ${b.adminKey}`,
-      '',
-      'This key is printed this one time only; the server keeps only its hash.',
-      'Store it now (password manager or secret store). To replace it later,',
-      'create another admin key with "bulwark keys create" and revoke this one.',
+  if (b.adminCreated && b.adminKeyFile !== undefined) {
+    out.push('', box('FIRST START: ADMIN API KEY WRITTEN TO A FILE', [
+      `The admin API key is in ${b.adminKeyFile}`,
+      '(mode 0600, readable by you only). It is not printed, so it stays out of logs;',
+      'the server keeps only its hash and never writes this file again.',
+      'Move the key to a password manager or secret store and delete the file, or',
+      'delete the file once another admin key exists ("bulwark keys create").',
     ]));
-  } else if (b.adminKey !== undefined) {
+  } else if (b.adminCreated) {
     out.push('', 'First start: created the admin user with the key from BULWARK_BOOTSTRAP_ADMIN_KEY (not printed).');
   }
-  if (b.adminKey !== undefined) {
-    const key = b.adminKeyPreset ? '"$BULWARK_BOOTSTRAP_ADMIN_KEY"' : b.adminKey;
+  if (b.adminCreated) {
+    const key = b.adminKeyFile !== undefined ? `"$(cat ${shellQuote(b.adminKeyFile)})"` : '"$BULWARK_BOOTSTRAP_ADMIN_KEY"';
     out.push('', 'Try next:',
       `  npx bulwark login --url ${b.url} --key ${key}`,
       '  npx bulwark whoami',
@@ -69,7 +70,7 @@ export function formatBanner(b: BannerInfo): string {
       '  npx bulwark devices create sensor-1',
       '  npx bulwark devices enroll sensor-1 --out ./sensor-1',
       '  npx bulwark audit-log verify',
-      `  open ${b.url}/ in a browser and sign in with the key`);
+      `  open ${b.url}/ in a browser and sign in with the admin key`);
   } else {
     out.push('', `Log in with: npx bulwark login --url ${b.url} --key <your API key>`);
   }
@@ -80,4 +81,9 @@ export function formatBanner(b: BannerInfo): string {
   }
   out.push('', STOP_HINT);
   return out.join('\n');
+}
+
+/** A path as one shell word: as is when it needs no quoting, else in single quotes. */
+export function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }

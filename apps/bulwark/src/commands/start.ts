@@ -87,7 +87,8 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
     storeLocation: platform.store.location,
     bus: config.bus,
     logLevel: config.log.level,
-    adminKey: platform.firstStart.adminKey,
+    adminCreated: platform.firstStart.adminKey !== undefined,
+    adminKeyFile: platform.firstStart.adminKeyFile,
     adminKeyPreset: config.bootstrapAdminKey !== undefined,
     masterKeyPath: platform.firstStart.masterKeyCreatedAt,
   }));
