@@ -1,5 +1,5 @@
 import type { Logger } from '@bulwark/core';
-import { type CommandResult, DEVICE_MESSAGE_LIMITS, type DeviceEvent, type HealthReport, type LogBatch, OTA_LIMITS, OTA_STATES, type OtaStatus, type TwinReported } from '@bulwark/protocol';
+import { type CommandResult, DEVICE_MESSAGE_LIMITS, type DeviceEvent, ENVELOPE_LIMITS, jsonTextDepth, type HealthReport, type LogBatch, OTA_LIMITS, OTA_STATES, type OtaStatus, type TwinReported } from '@bulwark/protocol';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Counter, type Registry } from 'prom-client';
 import type { CommandService, LogStreams } from '../diagnostics/index.js';
@@ -128,9 +128,12 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
       const { kind, name } = k;
       return (async () => {
         if (payload.length > MAX_BYTES[kind]) return refuse(deviceId, kind, 'too_large', [`${payload.length} bytes; at most ${MAX_BYTES[kind]}`]);
+        const text = payload.toString('utf8');
+        // Counted before parsing, without recursion: storing or streaming a deeper value would overflow the stack.
+        if (jsonTextDepth(text, ENVELOPE_LIMITS.maxDepth) > ENVELOPE_LIMITS.maxDepth) return refuse(deviceId, kind, 'too_deep', [`nested deeper than ${ENVELOPE_LIMITS.maxDepth} levels`]);
         let message: unknown;
         try {
-          message = JSON.parse(payload.toString('utf8'));
+          message = JSON.parse(text);
         } catch (err) {
           return refuse(deviceId, kind, 'malformed_json', [(err as Error).message]);
         }
