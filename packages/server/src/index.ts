@@ -8,3 +8,5 @@ export { describeAuth } from './http/app.js';
 export type { RouteInfo } from './http/app.js';
 export type { Device, DeviceFilter, LifecycleState } from './registry/index.js';
 export type { DeviceCertificate, IssuedClaimToken } from './identity/index.js';
+export { recoverAdmin } from './recovery.js';
+export type { RecoveryOptions, RecoveryReport } from './recovery.js';

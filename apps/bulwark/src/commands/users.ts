@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { commaList } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
-import { usageError } from '../errors.js';
+import { CliError, EXIT, usageError } from '../errors.js';
 import { printFields, printJson, printTable, time } from '../output.js';
 
 export interface Principal {
@@ -21,7 +22,7 @@ const ROLES = ['admin', 'operator', 'viewer'];
 const status = (p: Principal) => (p.disabledAt === null ? 'enabled' : `disabled ${time(p.disabledAt)}`);
 const rights = (p: Principal) => (p.role !== null ? `role ${p.role}` : p.scopes.join(', '));
 
-/** `bulwark users create | list | show | disable | enable`. */
+/** `bulwark users create | list | show | disable | enable | recover`. */
 export function addUserCommands(program: Command, env: Env): void {
   const users = program.command('users').description('people (with a role) and service accounts (with scopes)');
 
@@ -77,5 +78,37 @@ export function addUserCommands(program: Command, env: Env): void {
         const p = await openSession(env).call<Principal>('POST', `/api/v1/users/${encodeURIComponent(id)}/${verb}`);
         console.log(`${p.kind === 'user' ? 'User' : 'Service account'} ${p.name} (${p.id}) is now ${status(p)}.`);
       });
+  }
+
+  users.command('recover')
+    .description("break-glass, on the server's machine: re-enable the admin user (or create it) and write a new admin key to a 0600 file; works on the store directly, no server or API key needed, and is audited")
+    .option('--data <dir>', 'the data directory the server runs with (default: $BULWARK_DATA_DIR or ./.bulwark)')
+    .option('--store <url>', 'the store, when it is not the SQLite file in the data directory: postgres://user@host:port/db (default: $BULWARK_STORE)')
+    .option('--config <file>', 'the JSON config file the server runs with (default: $BULWARK_CONFIG)')
+    .option('--name <name>', 'the admin user to recover', 'admin')
+    .option('--key-file <path>', 'where to write the new key (default: a new admin-recovery-<time>.key in the data directory)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (opts: { data?: string; store?: string; config?: string; name: string; keyFile?: string; json?: boolean }) => {
+      const server = await import('@bulwark/server');
+      const flags: Record<string, unknown> = {};
+      if (opts.data !== undefined) flags.dataDir = opts.data;
+      if (opts.store !== undefined) flags.store = opts.store;
+      const configFile = opts.config ?? (env.BULWARK_CONFIG || undefined);
+      const file = configFile === undefined ? undefined : readConfigFile(configFile);
+      const config = server.loadConfig({ flags, env, ...(file !== undefined && configFile !== undefined ? { file, fileName: configFile } : {}) });
+      const report = await server.recoverAdmin(config, { name: opts.name, ...(opts.keyFile !== undefined ? { keyFile: opts.keyFile } : {}) });
+      if (opts.json) return printJson(report);
+      const how = report.created ? 'created' : report.reenabled ? 're-enabled' : 'already enabled';
+      console.log(`Admin user ${report.principal.name} (${report.principal.id}) is ${how}; a new admin key (${report.keyId}) is in ${report.keyFile} (mode 0600).`);
+      console.log(`Use it with: bulwark login --url <server> --key "$(cat ${report.keyFile})"`);
+      console.log('Then revoke the keys you no longer trust, and delete the file. The recovery is in the audit log as user.recover.');
+    });
+}
+
+function readConfigFile(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CliError('BULWARK_ERR_CONFIG_INVALID', `${path}: ${err instanceof SyntaxError ? 'not valid JSON' : 'cannot be read'}: ${(err as Error).message}`, EXIT.usage);
   }
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ManualClock } from '@bulwark/core';
+import { ManualClock, randomIds } from '@bulwark/core';
+import type { ApiKeyRecord, Principal } from './access.js';
+import { AccessService } from './service.js';
 import { startTestServer } from '../testing/harness.js';
 
 describe('authentication and authorisation over HTTP', () => {
@@ -75,15 +77,66 @@ describe('authentication and authorisation over HTTP', () => {
     assert.equal(statuses.filter((x) => x === 429).length, 37);
   });
 
-  it('locks a key guessed at from many addresses', async (t) => {
-    const s = await startTestServer(t, { config: { http: { port: 0, trustedProxies: '127.0.0.1' }, auth: { lockoutThreshold: 3 } } });
+  it('never locks a key out for everyone: wrong secrets for its id from other addresses leave its owner in', async (t) => {
+    const s = await startTestServer(t, { config: { http: { port: 0, trustedProxies: '127.0.0.1' } } });
+    const keyId = s.adminKey.split('.')[1];
     const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
-    for (let i = 0; i < 3; i += 1) {
-      await s.api('POST', '/api/v1/auth/token', { body: { key: wrong }, headers: { 'x-forwarded-for': `198.51.100.${i + 1}` } });
+    for (let i = 0; i < 10; i += 1) {
+      const res = await s.api('POST', '/api/v1/auth/token', { body: { key: wrong }, headers: { 'x-forwarded-for': `198.51.100.${i + 1}` } });
+      assert.equal(res.status, 401, `attempt ${i}: ${res.text}`);
     }
-    const res = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: { 'x-forwarded-for': '198.51.100.77' } });
-    assert.equal(res.status, 429);
-    assert.equal(res.body.error.code, 'BULWARK_ERR_AUTH_LOCKED');
+    const owner = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: { 'x-forwarded-for': '198.51.100.77' } });
+    assert.equal(owner.status, 200, `the real key, from its own address, is not locked: ${owner.text}`);
+    assert.ok(keyId && owner.text.length > 0);
+  });
+
+  it('locks a key id tried from one address for that address only, and that address after more failures', async (t) => {
+    const clock = new ManualClock();
+    const s = await startTestServer(t, { clock, config: { http: { port: 0, trustedProxies: '127.0.0.1' }, auth: { keyLockoutThreshold: 2, lockoutThreshold: 5, lockoutMs: 60_000 } } });
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
+    for (let i = 0; i < 2; i += 1) assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: wrong }, headers: from('203.0.113.1') })).status, 401);
+    const pair = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: from('203.0.113.1') });
+    assert.equal(pair.status, 429, 'that key, from that address, is locked');
+    assert.equal(pair.body.error.code, 'BULWARK_ERR_AUTH_LOCKED');
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: from('203.0.113.2') })).status, 200, 'from elsewhere it works');
+    // Other key ids from the same address still count towards the address's own lock.
+    const other = (n: number) => `bwk.key_nobody_${n}.${'A'.repeat(43)}`;
+    for (let i = 0; i < 2; i += 1) assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: other(i) }, headers: from('203.0.113.1') })).status, 401);
+    const address = await s.api('POST', '/api/v1/auth/token', { body: { key: other(9) }, headers: from('203.0.113.1') });
+    assert.equal(address.status, 429, 'the address is locked after lockoutThreshold failures');
+    const metrics = (await s.api('GET', '/metrics')).text;
+    assert.match(metrics, /bulwark_auth_lockouts_total\{kind="address_key"\} 1/);
+    assert.match(metrics, /bulwark_auth_lockouts_total\{kind="address"\} 1/);
+    clock.advance(60_000);
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: from('203.0.113.1') })).status, 200);
+  });
+
+  it('checks a wrong secret for an unknown key id as hard as for a known one', async () => {
+    let checks = 0;
+    const secrets = {
+      hash: async (secret: string) => `plain$${secret}`,
+      verify: async (secret: string, stored: string) => {
+        checks += 1;
+        return stored === `plain$${secret}`;
+      },
+    };
+    const principals = new Map<string, Principal>();
+    const keys = new Map<string, ApiKeyRecord>();
+    const access = new AccessService({
+      principals: { insert: async (p) => void principals.set(p.id, p), get: async (id) => principals.get(id), getByName: async (n) => [...principals.values()].find((p) => p.name === n), list: async () => [...principals.values()], count: async () => principals.size, setDisabled: async () => true },
+      apiKeys: { insert: async (k) => void keys.set(k.id, k), get: async (id) => keys.get(id), listByPrincipal: async () => [], list: async () => [], revoke: async () => true, touch: async () => undefined },
+      clock: new ManualClock(), ids: randomIds, tokenKey: Buffer.alloc(32, 1), accessTokenTtlMs: 60_000, secrets,
+    });
+    const boot = await access.bootstrap();
+    assert.ok(boot);
+    const known = `${boot.keyText.slice(0, -4)}AAAA`;
+    const unknown = `bwk.key_unknown.${'A'.repeat(43)}`;
+    for (const text of [known, unknown]) {
+      checks = 0;
+      await assert.rejects(access.exchange(text), { code: 'BULWARK_ERR_INVALID_CREDENTIALS' });
+      assert.equal(checks, 1, `one secret check for ${text === known ? 'a known' : 'an unknown'} key id`);
+    }
   });
 
   it('ends a token at once when its key is revoked or its principal disabled', async (t) => {
@@ -104,6 +157,25 @@ describe('authentication and authorisation over HTTP', () => {
     assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: t2 })).status, 200);
     const again = await s.api('POST', `/api/v1/keys/${k1.body.apiKey.id}/revoke`, { token: admin });
     assert.equal(again.status, 409);
+  });
+
+  it('audits calls made with a revoked key or a disabled principal under that principal, as revoked', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const op = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'op2', role: 'operator' } });
+    const k = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'a', principalId: op.body.id } });
+    const token = await s.tokenFor(k.body.key);
+    assert.equal((await s.api('POST', `/api/v1/keys/${k.body.apiKey.id}/revoke`, { token: admin })).status, 200);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token })).status, 401);
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: k.body.key } })).status, 401);
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: `${k.body.key.slice(0, -4)}AAAA` } })).status, 401);
+    const revoked = await s.server.audit.list({ limit: 10, result: 'revoked' });
+    assert.deepEqual(revoked.map((e) => [e.actor, e.action]).sort(), [[op.body.id, 'auth.token'], [op.body.id, 'http.refused']]);
+    const guessed = await s.server.audit.list({ limit: 10, action: 'auth.token', result: 'denied' });
+    assert.equal(guessed[0]?.actor, 'anonymous', 'a wrong secret proves nothing about whose key it is');
+    const listed = await s.api('GET', '/api/v1/audit?result=revoked', { token: admin });
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.length, 2);
   });
 
   it('scopes service accounts and narrowed keys to exactly what they hold', async (t) => {
@@ -137,12 +209,14 @@ describe('authentication and authorisation over HTTP', () => {
     const adminKey = await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'escalate', principalId: me.body.principal.id } });
     assert.equal(adminKey.status, 403, 'a key for the admin would carry *');
     const narrow = await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'ok', principalId: me.body.principal.id, scopes: ['users:read'] } });
-    assert.equal(narrow.status, 201, 'a key within the caller\'s own scopes is fine');
+    assert.equal(narrow.status, 403, 'nor a key narrowed to the caller\'s own scopes: the admin outranks the caller');
     assert.equal((await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'root2', kind: 'service', scopes: ['*'] } })).status, 403);
     assert.equal((await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'boss', role: 'admin' } })).status, 403);
     assert.equal((await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'reader', kind: 'service', scopes: ['users:read'] } })).status, 201);
+    const peer = await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'peer', kind: 'service', scopes: ['users:read'] } });
+    assert.equal((await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'ok', principalId: peer.body.id } })).status, 201, 'a key for a principal within the caller\'s own scopes is fine');
     const audit = await s.api('GET', '/api/v1/audit?action=key.create&limit=5', { token: admin });
-    assert.equal(audit.body[0]?.details?.principalId, me.body.principal.id, 'the audit entry says whose key was made');
+    assert.equal(audit.body[0]?.details?.principalId, peer.body.id, 'the audit entry says whose key was made');
   });
 
   it('stores key secrets only as scrypt hashes and shows the key text once', async (t) => {

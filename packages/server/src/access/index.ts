@@ -1,5 +1,5 @@
-export { AccessService } from './service.js';
-export type { IssuedToken, NewKey, NewPrincipal } from './service.js';
+export { AccessService, RevokedCredentialError } from './service.js';
+export type { IssuedToken, NewKey, NewPrincipal, SecretHasher } from './service.js';
 export { MemoryCounterStore } from './counters.js';
 export type { CounterStore, WindowCount } from './counters.js';
 export { Throttle } from './throttle.js';

@@ -2,10 +2,10 @@ import { type Clock, PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
-import type { AccessService } from './service.js';
+import { type AccessService, RevokedCredentialError } from './service.js';
 import { type Grant, ROLE_SCOPES, type Scope, ROLES, SCOPES, covers, effectiveScopes, hasScope } from './scopes.js';
 import { STREAM_TICKET_ROUTES } from './stream-tickets.js';
-import type { Throttle } from './throttle.js';
+import { Throttle } from './throttle.js';
 
 const DAY_MS = 86_400_000;
 
@@ -27,7 +27,8 @@ export interface AccessRouteDeps {
   readonly access: AccessService;
   readonly throttle: Throttle;
   readonly clock: Clock;
-  readonly onAuthFailure: (reason: string, lockedKind?: 'address' | 'key') => void;
+  readonly onAuthFailure: (reason: string, lockedKind?: 'address' | 'address_key') => void;
+  /** A refused exchange of a revoked or expired key, or of a disabled principal's key, whose secret was right. */
 }
 
 /** Token exchange, whoami, users and service accounts, API keys. */
@@ -42,7 +43,9 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   }, async (request) => {
     const keyId = access.keyIdOf(request.body.key);
     request.auditTarget = keyId ?? 'malformed-key';
-    const subjects = [`addr:${request.ip}`, ...(keyId ? [`key:${keyId}`] : [])];
+    // Per address and per (address, key id), never per key id alone: the id is in every
+    // token, so a per-key lock would let anyone lock the key's owner out.
+    const subjects = [Throttle.address(request.ip), ...(keyId ? [Throttle.addressKey(request.ip, keyId)] : [])];
     for (const subject of subjects) await throttle.assertNotLocked(subject);
     // Every attempt counts as a failure until its check succeeds: concurrent guesses cannot
     // all pass the lock-out check while the slow scrypt runs.
@@ -50,7 +53,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
       try {
         await throttle.attempt(subject);
       } catch (err) {
-        onAuthFailure('locked_out', subject.startsWith('addr:') ? 'address' : 'key');
+        onAuthFailure('locked_out', subject.startsWith('addrkey:') ? 'address_key' : 'address');
         throw err;
       }
     }
@@ -60,6 +63,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
       request.auditActor = issued.principal.id;
       return { accessToken: issued.accessToken, tokenType: 'Bearer' as const, expiresAt: issued.expiresAt, expiresIn: Math.round((issued.expiresAt - clock.now()) / 1000) };
     } catch (err) {
+      if (err instanceof RevokedCredentialError) request.auditRevoked = err.principalId;
       if (err instanceof PlatformError && err.code === 'BULWARK_ERR_INVALID_CREDENTIALS') onAuthFailure('invalid_key');
       else for (const subject of subjects) await throttle.forgive(subject);
       throw err;
@@ -127,13 +131,15 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
 
   for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
     app.post(`/api/v1/users/:id/${verb}`, {
-      config: { auth: { scope: 'users:write' }, audit: `user.${verb}` },
+      config: { auth: { scope: 'users:write' }, audit: `user.${verb}`, actsOn: 'principal' },
       schema: { tags: ['users'], summary: verb === 'disable' ? 'Disable a user or service account (its tokens stop working at once)' : 'Re-enable a disabled user or service account', security: bearer, params: IdParams, response: { 200: PrincipalSchema, ...errorResponses } },
     }, async (request) => {
       request.auditTarget = request.params.id;
-      if (disabled && request.params.id === request.auth?.principal.id) {
+      const auth = mustAuth(request.auth);
+      if (disabled && request.params.id === auth.principal.id) {
         throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'you cannot disable yourself');
       }
+      access.assertMayActOn(auth, await access.getPrincipal(request.params.id), verb);
       return access.setDisabled(request.params.id, disabled);
     });
   }
@@ -153,7 +159,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   });
 
   app.post('/api/v1/keys', {
-    config: { auth: { scope: 'keys:self' }, audit: 'key.create' },
+    config: { auth: { scope: 'keys:self' }, audit: 'key.create', actsOn: 'principal' },
     schema: {
       tags: ['keys'], summary: 'Create an API key for yourself or (keys:write) for another principal; the key text is returned once', security: bearer,
       body: Type.Object({
@@ -170,6 +176,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
     if (principalId !== auth.principal.id) requireScope(auth.scopes, 'keys:write');
     const { name, scopes, expiresInDays } = request.body;
     const target = await access.getPrincipal(principalId);
+    access.assertMayActOn(auth, target, 'create a key for');
     if (!covers(auth.scopes, effectiveScopes(target.scopes, (scopes as Grant[] | undefined) ?? null))) {
       throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'you cannot create a key with scopes you do not hold yourself');
     }
@@ -184,7 +191,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   });
 
   app.post('/api/v1/keys/:id/revoke', {
-    config: { auth: { scope: 'keys:self' }, audit: 'key.revoke' },
+    config: { auth: { scope: 'keys:self' }, audit: 'key.revoke', actsOn: 'key' },
     schema: { tags: ['keys'], summary: 'Revoke an API key; tokens issued from it stop working at once', security: bearer, params: IdParams, response: { 200: KeySchema, ...errorResponses } },
   }, async (request) => {
     const auth = mustAuth(request.auth);
@@ -196,6 +203,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
     });
     if (key.principalId !== auth.principal.id) {
       if (!hasScope(auth.scopes, 'keys:write')) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no API key ${request.params.id}`);
+      access.assertMayActOn(auth, await access.getPrincipal(key.principalId), 'revoke a key of');
     }
     return access.revokeKey(key.id);
   });

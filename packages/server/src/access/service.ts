@@ -2,7 +2,7 @@ import { type Clock, type IdGen, PlatformError } from '@bulwark/core';
 import type { EventBus } from '../bus/index.js';
 import type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 import { formatApiKey, hashSecret, newKeySecret, parseApiKey, verifySecret } from './key-secrets.js';
-import { type Grant, ROLE_SCOPES, type Role, effectiveScopes } from './scopes.js';
+import { type Grant, ROLE_SCOPES, type Role, covers, effectiveScopes } from './scopes.js';
 import { StreamTickets } from './stream-tickets.js';
 import { issueToken, verifyToken } from './tokens.js';
 
@@ -14,9 +14,18 @@ export interface AccessDeps {
   /** HMAC key for access tokens, from the secret vault. */
   readonly tokenKey: Buffer;
   readonly accessTokenTtlMs: number;
+  /** How key secrets are hashed and checked; default scrypt (key-secrets.ts). */
+  readonly secrets?: SecretHasher;
   /** Where `credentials.revoked` goes when a principal is disabled or a key revoked (every node hears it). */
   readonly events?: EventBus;
 }
+
+export interface SecretHasher {
+  hash(secret: string): Promise<string>;
+  verify(secret: string, stored: string): Promise<boolean>;
+}
+
+const scryptSecrets: SecretHasher = { hash: hashSecret, verify: verifySecret };
 
 export interface NewPrincipal {
   readonly kind: PrincipalKind;
@@ -40,12 +49,35 @@ export interface IssuedToken {
 
 const publicKey = ({ secretHash: _hash, ...key }: ApiKeyRecord): ApiKey => key;
 
+/**
+ * A credential whose secret or signature checked out but whose key is revoked or expired,
+ * or whose principal is disabled. The caller sees the same 401 as for any bad credential;
+ * the audit log names the principal (the credential proved who it was).
+ */
+export class RevokedCredentialError extends PlatformError {
+  constructor(code: 'BULWARK_ERR_INVALID_CREDENTIALS' | 'BULWARK_ERR_TOKEN_INVALID', message: string, readonly principalId: string) {
+    super(code, message);
+  }
+}
+
+const isEnabledAdmin = (p: Principal) => p.kind === 'user' && p.role === 'admin' && p.disabledAt === null;
+
 /** Users, service accounts, API keys and access tokens. */
 export class AccessService {
   readonly #tickets: StreamTickets;
+  /**
+   * Checked against when a key id is unknown, so that a wrong secret costs one scrypt
+   * whether or not its key id exists (the id is no secret: it is in every token).
+   */
+  #decoyHash: Promise<string> | undefined;
+  /** Enabling and disabling run one at a time: two admins disabling each other cannot both pass the last-admin check. */
+  #standingChanges: Promise<unknown> = Promise.resolve();
+
+  readonly #secrets: SecretHasher;
 
   constructor(private readonly deps: AccessDeps) {
     this.#tickets = new StreamTickets(deps.clock);
+    this.#secrets = deps.secrets ?? scryptSecrets;
   }
 
   async createPrincipal(input: NewPrincipal): Promise<Principal> {
@@ -82,8 +114,32 @@ export class AccessService {
     return p;
   }
 
+  /**
+   * Refuses a caller acting on another principal (disabling, enabling, keys for it) unless
+   * the caller holds every scope that principal holds: `users:write` alone cannot lock out,
+   * re-enable or mint keys for an admin.
+   */
+  assertMayActOn(caller: AuthContext, target: Principal, what: string): void {
+    if (caller.principal.id === target.id || covers(caller.scopes, target.scopes)) return;
+    throw new PlatformError('BULWARK_ERR_FORBIDDEN', `you cannot ${what} ${target.kind === 'user' ? 'a user' : 'a service account'} holding scopes you do not hold yourself`, {
+      details: { reason: 'target_outranks_caller' },
+    });
+  }
+
   async setDisabled(id: string, disabled: boolean): Promise<Principal> {
-    await this.getPrincipal(id);
+    const change = this.#standingChanges.then(() => this.#setDisabled(id, disabled));
+    this.#standingChanges = change.catch(() => undefined);
+    return change;
+  }
+
+  async #setDisabled(id: string, disabled: boolean): Promise<Principal> {
+    const target = await this.getPrincipal(id);
+    if (disabled && isEnabledAdmin(target)) {
+      const admins = (await this.deps.principals.list()).filter(isEnabledAdmin);
+      if (admins.length <= 1) {
+        throw new PlatformError('BULWARK_ERR_LAST_ADMIN', `${target.name} is the last enabled admin; create or enable another admin first`);
+      }
+    }
     await this.deps.principals.setDisabled(id, disabled ? this.deps.clock.now() : null);
     if (disabled) await this.deps.events?.publish({ type: 'credentials.revoked', principalId: id, keyId: null, reason: 'principal_disabled' });
     return this.getPrincipal(id);
@@ -107,7 +163,7 @@ export class AccessService {
       id: keyId,
       principalId,
       name: input.name,
-      secretHash: await hashSecret(secret),
+      secretHash: await this.#secrets.hash(secret),
       scopes: input.scopes ? [...new Set(input.scopes)] : null,
       createdAt: this.deps.clock.now(),
       expiresAt: input.expiresAtMs ?? null,
@@ -149,10 +205,15 @@ export class AccessService {
     const parsed = parseApiKey(text);
     if (!parsed) throw invalid();
     const record = await this.deps.apiKeys.get(parsed.keyId);
-    if (!record || !(await verifySecret(parsed.secret, record.secretHash))) throw invalid();
+    if (!record) {
+      await this.#secrets.verify(parsed.secret, await this.#decoy());
+      throw invalid();
+    }
+    if (!(await this.#secrets.verify(parsed.secret, record.secretHash))) throw invalid();
     const now = this.deps.clock.now();
     const principal = await this.deps.principals.get(record.principalId);
-    if (!principal || !this.#usable(record, principal, now)) throw invalid();
+    if (!principal) throw invalid();
+    if (!this.#usable(record, principal, now)) throw new RevokedCredentialError('BULWARK_ERR_INVALID_CREDENTIALS', 'the API key is not valid', principal.id);
     await this.deps.apiKeys.touch(record.id, now);
     const expiresAt = now + this.deps.accessTokenTtlMs;
     const accessToken = issueToken(this.deps.tokenKey, {
@@ -166,8 +227,11 @@ export class AccessService {
     const now = this.deps.clock.now();
     const claims = verifyToken(this.deps.tokenKey, token, now);
     const [record, principal] = await Promise.all([this.deps.apiKeys.get(claims.kid), this.deps.principals.get(claims.sub)]);
-    if (!record || !principal || record.principalId !== principal.id || !this.#usable(record, principal, now)) {
+    if (!record || !principal || record.principalId !== principal.id) {
       throw new PlatformError('BULWARK_ERR_TOKEN_INVALID', 'the key or principal behind this token is no longer valid');
+    }
+    if (!this.#usable(record, principal, now)) {
+      throw new RevokedCredentialError('BULWARK_ERR_TOKEN_INVALID', 'the key or principal behind this token is no longer valid', principal.id);
     }
     // Scopes are re-derived, so a principal's narrowed rights apply to tokens already issued.
     return { principal, keyId: record.id, scopes: effectiveScopes(principal.scopes, record.scopes).filter((s) => claims.scp.includes(s)), tokenExpiresAt: claims.exp };
@@ -190,8 +254,31 @@ export class AccessService {
     return record !== undefined && principal !== undefined && this.#usable(record, principal, this.deps.clock.now());
   }
 
+  #decoy(): Promise<string> {
+    this.#decoyHash ??= this.#secrets.hash(newKeySecret());
+    return this.#decoyHash;
+  }
+
   #usable(key: ApiKeyRecord, principal: Principal, now: number): boolean {
     return key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now) && principal.disabledAt === null;
+  }
+
+  /**
+   * Break-glass, for the operator on the server's machine only (never reachable over the
+   * API): makes sure the admin user `name` exists and is enabled, and gives it a new key.
+   */
+  async recoverAdmin(name: string): Promise<{ principal: Principal; keyText: string; keyId: string; created: boolean; reenabled: boolean }> {
+    let principal = await this.deps.principals.getByName(name);
+    const created = principal === undefined;
+    if (principal === undefined) principal = await this.createPrincipal({ kind: 'user', name, role: 'admin' });
+    if (principal.kind !== 'user' || principal.role !== 'admin') {
+      throw new PlatformError('BULWARK_ERR_BAD_REQUEST', `${name} is not an admin user; name an admin user, or a new name to create one`);
+    }
+    const reenabled = principal.disabledAt !== null;
+    if (reenabled) await this.deps.principals.setDisabled(principal.id, null);
+    const stamp = new Date(this.deps.clock.now()).toISOString().replace(/[:.]/g, '-');
+    const { key, text } = await this.createKey(principal.id, { name: `break-glass-${stamp}` });
+    return { principal: await this.getPrincipal(principal.id), keyText: text, keyId: key.id, created, reenabled };
   }
 
   /**

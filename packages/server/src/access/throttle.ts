@@ -4,8 +4,14 @@ import type { CounterStore } from './counters.js';
 export interface ThrottleSettings {
   readonly perAddressPerMinute: number;
   readonly perPrincipalPerMinute: number;
-  /** Failed authentications from one address, or against one key, before it is locked. */
+  /** Failed authentications from one address before the address is locked. */
   readonly lockoutThreshold: number;
+  /**
+   * Failed key exchanges from one address for one key id before that address may no longer
+   * try that key (the lower of this and lockoutThreshold applies). A key is never locked
+   * for everyone: its id is in every token, so anyone could keep it locked.
+   */
+  readonly keyLockoutThreshold: number;
   readonly lockoutWindowMs: number;
   readonly lockoutMs: number;
 }
@@ -37,7 +43,16 @@ export class Throttle {
     }
   }
 
-  /** Throws when the subject (`addr:1.2.3.4`, `key:key_x`) is locked out. */
+  /** Lock-out subjects: one address, or one key id tried from one address. */
+  static address(address: string): string {
+    return `addr:${address}`;
+  }
+
+  static addressKey(address: string, keyId: string): string {
+    return `addrkey:${address}|${keyId}`;
+  }
+
+  /** Throws when the subject (see `address`, `addressKey`) is locked out. */
   async assertNotLocked(subject: string): Promise<void> {
     const lock = await this.counters.get(`lock:${subject}`);
     if (lock) {
@@ -54,7 +69,7 @@ export class Throttle {
    */
   async attempt(subject: string): Promise<void> {
     const w = await this.counters.increment(`fail:${subject}`, this.settings.lockoutWindowMs);
-    if (w.count <= this.settings.lockoutThreshold) return;
+    if (w.count <= this.#threshold(subject)) return;
     await this.counters.delete(`fail:${subject}`);
     await this.counters.increment(`lock:${subject}`, this.settings.lockoutMs);
     await this.assertNotLocked(subject);
@@ -67,10 +82,15 @@ export class Throttle {
   /** Counts a failed authentication; returns true when this failure locked the subject. */
   async recordFailure(subject: string): Promise<boolean> {
     const w = await this.counters.increment(`fail:${subject}`, this.settings.lockoutWindowMs);
-    if (w.count < this.settings.lockoutThreshold) return false;
+    if (w.count < this.#threshold(subject)) return false;
     await this.counters.delete(`fail:${subject}`);
     await this.counters.increment(`lock:${subject}`, this.settings.lockoutMs);
     return true;
+  }
+
+  #threshold(subject: string): number {
+    const { lockoutThreshold, keyLockoutThreshold } = this.settings;
+    return subject.startsWith('addrkey:') ? Math.min(keyLockoutThreshold, lockoutThreshold) : lockoutThreshold;
   }
 
   #secondsUntil(atMs: number): number {

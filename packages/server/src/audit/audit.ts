@@ -1,5 +1,6 @@
 /** What happened, who did it, to what, and how it ended. */
-export type AuditResult = 'ok' | 'denied' | 'error';
+/** `revoked`: refused because the credential, though genuine, is revoked, expired or its principal disabled. */
+export type AuditResult = 'ok' | 'denied' | 'revoked' | 'error';
 
 export interface AuditEvent {
   /** Principal id, or `anonymous` for a refused call without valid credentials, or `system`. */

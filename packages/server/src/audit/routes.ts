@@ -24,7 +24,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
       querystring: Type.Object({
         actor: Type.Optional(Type.String({ maxLength: 128 })),
         action: Type.Optional(Type.String({ maxLength: 128 })),
-        result: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('denied'), Type.Literal('error')])),
+        result: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('denied'), Type.Literal('revoked'), Type.Literal('error')])),
         since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'milliseconds since the epoch, inclusive' })),
         until: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'milliseconds since the epoch, exclusive' })),
         before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),

@@ -6,7 +6,7 @@ export interface ServerConfig {
   readonly store: string;
   readonly bus: 'memory';
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };
-  readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
+  readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
   readonly mqtt: {
     readonly enabled: boolean; readonly host: string; readonly port: number; readonly hostnames: string;

@@ -20,13 +20,14 @@ export function makeAuditHook(audit: AuditService, metrics: Metrics, log: Logger
     if (route === undefined || status === 429) return payload;
     const refused = REFUSED.has(status);
     if (READ_METHODS.has(request.method) && !refused && request.auditRead === undefined) return payload;
-    const result: AuditResult = status < 400 ? 'ok' : refused ? 'denied' : 'error';
+    const revoked = status === 401 ? request.auditRevoked : undefined;
+    const result: AuditResult = status < 400 ? 'ok' : revoked !== undefined ? 'revoked' : refused ? 'denied' : 'error';
     const configured = request.auditRead ?? request.routeOptions.config.audit;
     const action = configured ?? (refused ? 'http.refused' : `http.${request.method.toLowerCase()}`);
     const code = status >= 400 ? errorCodeOf(payload) : undefined;
     try {
       await audit.record({
-        actor: request.auth?.principal.id ?? request.auditActor ?? 'anonymous',
+        actor: request.auth?.principal.id ?? revoked ?? request.auditActor ?? 'anonymous',
         action,
         target: request.auditTarget ?? null,
         result,

@@ -1,6 +1,6 @@
 import { PlatformError } from '@bulwark/core';
 import type { FastifyRequest } from 'fastify';
-import { type AccessService, type Throttle, hasScope } from '../access/index.js';
+import { type AccessService, RevokedCredentialError, Throttle, hasScope } from '../access/index.js';
 import type { Metrics } from '../observe/metrics.js';
 
 export function isLoopback(address: string): boolean {
@@ -42,7 +42,7 @@ export function makeGuard(access: AccessService, throttle: Throttle, metrics: Me
     const ticket = streamTicket(request);
     // Loopback means both ends agree: the socket peer and the client address behind any trusted proxy.
     if ('loopbackOrScope' in auth && token === undefined && isLoopback(request.ip) && isLoopback(request.socket.remoteAddress ?? '')) return;
-    await throttle.assertNotLocked(`addr:${request.ip}`);
+    await throttle.assertNotLocked(Throttle.address(request.ip));
     if (token === undefined && ticket === undefined) {
       metrics.authFailures.inc({ reason: 'missing' });
       throw 'loopbackOrScope' in auth
@@ -57,11 +57,12 @@ export function makeGuard(access: AccessService, throttle: Throttle, metrics: Me
       // here and then checked like the access token it was issued for.
       request.auth = token !== undefined ? await access.authenticate(token) : await access.redeemStreamTicket(ticket ?? '', request.routeOptions.url);
     } catch (err) {
+      if (err instanceof RevokedCredentialError) request.auditRevoked = err.principalId;
       if (err instanceof PlatformError && err.category === 'unauthenticated') {
         const reason = token === undefined ? 'invalid_stream_ticket' : err.code === 'BULWARK_ERR_TOKEN_EXPIRED' ? 'expired' : 'invalid_token';
         metrics.authFailures.inc({ reason });
         // An expired token is a normal event, not an attack; only forged or revoked ones count towards lock-out.
-        if (reason !== 'expired' && (await throttle.recordFailure(`addr:${request.ip}`))) metrics.lockouts.inc({ kind: 'address' });
+        if (reason !== 'expired' && (await throttle.recordFailure(Throttle.address(request.ip)))) metrics.lockouts.inc({ kind: 'address' });
       }
       throw err;
     }

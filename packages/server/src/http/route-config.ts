@@ -19,6 +19,12 @@ declare module 'fastify' {
     auth?: RouteAuth;
     /** Audit action name for calls to this route, e.g. `key.create`. */
     audit?: string;
+    /**
+     * The route acts on a principal (named by `:id` or `principalId`) or on a key (`:id`).
+     * Such a route must refuse a caller that lacks any scope of the target principal; the
+     * route-table test calls every one of them against an admin target.
+     */
+    actsOn?: 'principal' | 'key';
   }
   interface FastifyRequest {
     auth?: AuthContext;
@@ -28,6 +34,11 @@ declare module 'fastify' {
     auditActor?: string;
     /** Extra facts for the audit entry (for example whose key was created). */
     auditDetails?: Record<string, unknown>;
+    /**
+     * The principal behind a credential that proved itself (right secret, valid signature)
+     * but is revoked, expired or disabled: the refusal is audited under its name.
+     */
+    auditRevoked?: string;
     /** Set by a handler whose read must be audited too (it revealed protected data). */
     auditRead?: string;
   }
