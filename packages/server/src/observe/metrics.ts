@@ -34,6 +34,10 @@ export function createMetrics() {
       labelNames: ['per'] as const, registers: [registry],
     }),
     liveDropped: new Counter({ name: 'bulwark_live_dropped_total', help: 'Readings dropped for live subscribers that read too slowly', registers: [registry] }),
+    liveStreamsClosed: new Counter({
+      name: 'bulwark_live_streams_closed_total', help: 'Live streams (SSE, WebSocket) the platform closed because their credentials were revoked or had expired, by reason',
+      labelNames: ['reason'] as const, registers: [registry],
+    }),
     auditEntries: new Counter({ name: 'bulwark_audit_entries_total', help: 'Audit log entries written', registers: [registry] }),
     auditFailures: new Counter({ name: 'bulwark_audit_write_failures_total', help: 'Audit entries that could not be written', registers: [registry] }),
   };
