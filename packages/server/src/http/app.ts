@@ -4,15 +4,25 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { PlatformError } from '@bulwark/core';
 import type { Metrics } from '../observe/metrics.js';
-import { sendError, toPlatformError } from './errors.js';
+import { clientErrorResponse, sendError, toPlatformError } from './errors.js';
+import { useBoundedJsonParser } from './json-body.js';
+import { requestLogSerializer } from './log-redaction.js';
 import type { RouteAuth } from './route-config.js';
 import { validatorCompiler } from './validation.js';
 
 export const DOCS_PREFIX = '/api/v1/docs';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/**
+ * Longest path parameter the router matches (Fastify's default is 100, shorter than a device
+ * id may be). Up to here a route's own schema names the problem; beyond it the router
+ * refuses with BULWARK_ERR_VALIDATION.
+ */
+export const MAX_PARAM_LENGTH = 256;
+/** How much of an unknown path a 404 message repeats. */
+const ECHOED_PATH_LENGTH = 200;
 
 /** One registered route, as the guard and the docs see it. */
 export interface RouteInfo {
@@ -20,6 +30,8 @@ export interface RouteInfo {
   readonly url: string;
   readonly auth: RouteAuth;
   readonly audit: string | undefined;
+  /** What principal-management routes act on (see RouteAuth's `actsOn`). */
+  readonly actsOn: 'principal' | 'key' | undefined;
   /** A WebSocket route (OpenAPI cannot describe it; the reference lists it separately). */
   readonly websocket: boolean;
   readonly schema: { readonly body?: unknown; readonly querystring?: unknown; readonly params?: unknown };
@@ -48,8 +60,17 @@ export interface HttpAppOptions {
  */
 export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyInstance; routes: RouteInfo[] }> {
   const routes: RouteInfo[] = [];
+  const limits = { maxParamLength: MAX_PARAM_LENGTH };
+  const fail = (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const error = toPlatformError(err, limits);
+    o.metrics.httpErrors.inc({ code: error.code });
+    if (error.category === 'internal' || error.category === 'unavailable') request.log.error({ err }, error.message);
+    else request.log.info({ code: error.code }, error.message);
+    return sendError(request, reply, error);
+  };
   const app = Fastify({
-    loggerInstance: o.logger,
+    // Request log lines carry the URL without credentials (stream tickets ride in the query).
+    loggerInstance: o.logger.child({}, { serializers: { req: requestLogSerializer } }),
     bodyLimit: o.bodyLimitBytes,
     trustProxy: o.trustedProxies.length > 0 ? [...o.trustedProxies] : false,
     requestIdHeader: false,
@@ -59,9 +80,20 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     },
     return503OnClosing: true,
     forceCloseConnections: true,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors of the router, before any route, hook or error handler: our format and codes too.
+    frameworkErrors: (err, request, reply) => fail(err, request, reply),
+    // Requests Node's HTTP parser refuses never become a request object.
+    clientErrorHandler(err, socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      o.metrics.httpErrors.inc({ code: 'BULWARK_ERR_BAD_REQUEST' });
+      if (socket.writable) socket.end(clientErrorResponse(err));
+      else socket.destroy(err);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler());
+  useBoundedJsonParser(app);
 
   app.addHook('onRoute', (route) => {
     const url = route.url ?? route.path;
@@ -73,7 +105,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     if (!auth) throw new Error(`route ${String(route.method)} ${url} declares no auth setting`);
     const schema = (route.schema ?? {}) as RouteInfo['schema'];
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, websocket: (route as { websocket?: boolean }).websocket === true, schema });
+      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, actsOn: route.config?.actsOn, websocket: (route as { websocket?: boolean }).websocket === true, schema });
     }
   });
 
@@ -86,17 +118,16 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     o.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler(async (err, request, reply) => {
-    const error = toPlatformError(err);
-    o.metrics.httpErrors.inc({ code: error.code });
-    if (error.category === 'internal' || error.category === 'unavailable') request.log.error({ err }, error.message);
-    else request.log.info({ code: error.code }, error.message);
-    return sendError(request, reply, error);
-  });
+  app.setErrorHandler(async (err, request, reply) => fail(err, request, reply));
 
-  app.setNotFoundHandler(async (request, reply) => {
+  // The 404 route passes the guard as a public route (address rate limit), so the answer is
+  // this one, which repeats the path without its query (credentials) and cut to a bounded length.
+  const notFoundOptions = { config: { auth: { public: true } } } as Parameters<typeof app.setNotFoundHandler>[0];
+  app.setNotFoundHandler(notFoundOptions, async (request, reply) => {
     o.metrics.httpErrors.inc({ code: 'BULWARK_ERR_NOT_FOUND' });
-    return sendError(request, reply, new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+    const path = request.url.split('?')[0] ?? '';
+    const shown = path.length > ECHOED_PATH_LENGTH ? `${path.slice(0, ECHOED_PATH_LENGTH)}…` : path;
+    return sendError(request, reply, new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${request.method} ${shown}`));
   });
 
   await app.register(helmet, {

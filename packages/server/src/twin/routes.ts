@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { TwinService } from './service.js';
@@ -29,7 +30,8 @@ export const twinRoutes: FastifyPluginAsyncTypebox<{ twin: TwinService }> = asyn
   }, async (request) => twin.get(request.params.id));
 
   app.put('/api/v1/devices/:id/twin/desired', {
-    config: { auth: { scope: 'twin:write' }, audit: 'twin.desired.set' },
+    // The body nests as deep as the message devices get ({version, config, ts}): refused at parse time past their limit.
+    config: { auth: { scope: 'twin:write' }, audit: 'twin.desired.set', jsonMaxDepth: ENVELOPE_LIMITS.maxDepth },
     schema: {
       tags: ['twin'], security: bearer, params: IdParams, response: { 200: TwinSchema, ...errorResponses },
       summary: 'Set the desired configuration (next version); sent to the device now if connected, else when it next subscribes. ifVersion: only over that version, else 409',
