@@ -140,9 +140,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await identity.start();
     const schemas = new SchemaService(store.schemas, clock);
     const pseudonymKey = await vault.getOrCreate('telemetry.pseudonym-key', () => globalThis.crypto.getRandomValues(Buffer.alloc(32)));
-    const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c) }, {
+    const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c), decrypt: (t, c) => vault.decryptValue(t, c) }, {
       clock, ids, log: logger, metrics: metrics.registry,
     });
+    // Dead letters an older version stored in clear are sealed before anything can list them.
+    await ingest.protectClearDeadLetters();
     const retention = new RetentionJob(store.telemetry, schemas, config.telemetry, {
       clock, log: logger,
       receipt: async (r) => {

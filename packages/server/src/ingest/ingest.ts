@@ -52,6 +52,22 @@ export interface TelemetryRecord {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
+/** How a schema protects a field at rest (`x-sensitive`). */
+export type Sensitivity = 'mask' | 'hash' | 'encrypt';
+
+/**
+ * How a dead letter is kept at rest. `whole`: no usable schema (unknown schema, a payload
+ * that did not decode, a bad envelope), so the payload and every problem's `got` are one
+ * encrypted value each. `fields`: the schema is known; the fields it marks `x-sensitive`
+ * are encrypted in place under `data` (whatever their mode: a replay needs the value), and
+ * `problems[i]` is the sensitivity of problem i's `got` (null: kept in clear). `none`: stored
+ * by a version before dead letters were protected; sealed whole when the server starts.
+ */
+export type DeadLetterProtection =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'whole' }
+  | { readonly kind: 'fields'; readonly fields: Readonly<Record<string, Sensitivity>>; readonly problems: readonly (Sensitivity | null)[] };
+
 export interface DeadLetter {
   readonly id: string;
   readonly deviceId: string;
@@ -62,10 +78,25 @@ export interface DeadLetter {
   readonly problems: readonly SchemaProblem[];
   readonly schemaId: string | null;
   readonly msgId: string | null;
-  /** The payload as received: UTF-8 text, or `base64:` and the bytes when it was not valid UTF-8. */
+  /**
+   * The payload as stored (see `protection`). In clear it is UTF-8 text, or `base64:` and the
+   * bytes when it was not valid UTF-8 (CBOR, broken bytes).
+   */
   readonly payload: string;
   readonly replayedAt: number | null;
   readonly replayResult: string | null;
+  readonly protection: DeadLetterProtection;
+}
+
+/** A dead letter as shown: masked (`***` for what is sealed), or revealed for telemetry:decrypt. */
+export interface DeadLetterView extends Omit<DeadLetter, 'protection'> {
+  readonly protection: DeadLetterProtection['kind'];
+  /** Fields under `data` kept encrypted. */
+  readonly sealedFields: readonly string[];
+  /** True when the sealed parts are shown decrypted. */
+  readonly revealed: boolean;
+  /** Why a letter asked for in clear is still masked (it could not be decrypted). */
+  readonly decryptError?: string;
 }
 
 export interface DeadLetterFilter {
@@ -121,6 +152,10 @@ export interface TelemetryRepository {
   getDeadLetter(id: string): Promise<DeadLetter | undefined>;
   listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]>;
   markReplayed(id: string, at: number, result: string): Promise<void>;
+  /** Dead letters stored in clear (protection `none`), oldest first. */
+  listUnprotectedDeadLetters(limit: number): Promise<DeadLetter[]>;
+  /** Replaces a clear dead letter's payload and problems by their sealed form; false if it was no longer in clear. */
+  protectDeadLetter(id: string, sealed: Pick<DeadLetter, 'payload' | 'problems' | 'protection'>): Promise<boolean>;
   /** Schema ids that have stored readings. */
   storedSchemaIds(): Promise<string[]>;
   /** Deletes readings of a schema placed before `cutoffMs`; returns how many. */

@@ -2,7 +2,8 @@ import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/cor
 import type { Registry } from 'prom-client';
 import type { SchemaService } from '../schemas/index.js';
 import { GroupCommit } from './group-commit.js';
-import type { DeadLetter, DeadLetterFilter, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
+import { DeadLetterSeal } from './dead-letter-seal.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
 import { ingestMetrics } from './metrics.js';
 import type { Step } from './step.js';
 import { decode } from './steps/decode.js';
@@ -34,6 +35,7 @@ export class IngestService {
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
   readonly #skew: ReturnType<typeof clockSkew>;
+  readonly #seal: DeadLetterSeal;
   #pending = 0;
 
   constructor(
@@ -46,6 +48,7 @@ export class IngestService {
     const m = (this.#metrics = ingestMetrics(deps.metrics));
     this.#dedupe = dedupe(() => undefined);
     this.#skew = clockSkew(settings.maxClockSkewMs, () => m.skewedClocks.inc());
+    this.#seal = new DeadLetterSeal(schemas, protection);
     this.#steps = [
       decode,
       envelope,
@@ -115,11 +118,12 @@ export class IngestService {
     const { request } = ctx;
     // Text when the payload decoded as UTF-8; anything else (CBOR, broken bytes) is kept exactly, as base64.
     const text = ctx.text;
-    const letter: DeadLetter = {
+    // Stored sealed (dead-letter-seal.ts): the device is told the problems in clear, the store never holds them so.
+    const letter = await this.#seal.seal({
       id: this.deps.ids.next('dl'), deviceId: request.deviceId, transport: request.transport, topic: request.topic, receivedAt: request.receivedAt,
       reason, problems, schemaId: ctx.envelope?.schema ?? null, msgId: ctx.envelope?.id ?? null,
       payload: text ?? `base64:${request.payload.toString('base64')}`, replayedAt: null, replayResult: null,
-    };
+    }, ctx.envelope);
     await this.repo.insertDeadLetter(letter);
     this.#metrics.deadLetters.inc({ reason });
     return { status: 'dead_lettered', id: letter.id, reason, problems };
@@ -144,14 +148,44 @@ export class IngestService {
     return this.repo.rollups(q);
   }
 
-  listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {
-    return this.repo.listDeadLetters(f);
+  /**
+   * Dead letters, newest first: masked, or with `reveal` in clear as far as their schema
+   * allows (the caller checks telemetry:decrypt and audits). A letter that does not decrypt
+   * is listed masked with its `decryptError`; the others are still shown.
+   */
+  async listDeadLetters(f: DeadLetterFilter, reveal = false): Promise<DeadLetterView[]> {
+    const letters = await this.repo.listDeadLetters(f);
+    return reveal ? Promise.all(letters.map((d) => this.#seal.reveal(d))) : letters.map((d) => this.#seal.mask(d));
   }
 
-  async getDeadLetter(id: string): Promise<DeadLetter> {
+  async getDeadLetter(id: string, reveal = false): Promise<DeadLetterView> {
+    const d = await this.#letter(id);
+    return reveal ? this.#seal.reveal(d) : this.#seal.mask(d);
+  }
+
+  async #letter(id: string): Promise<DeadLetter> {
     const d = await this.repo.getDeadLetter(id);
     if (!d) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no dead letter ${id}`);
     return d;
+  }
+
+  /**
+   * Seals whole every dead letter an older version stored in clear; run at start, before
+   * anything is served. Each letter is sealed at most once even when several nodes start
+   * together. Returns how many this call sealed.
+   */
+  async protectClearDeadLetters(): Promise<number> {
+    let sealed = 0;
+    for (;;) {
+      const batch = await this.repo.listUnprotectedDeadLetters(500);
+      let changed = 0;
+      for (const d of batch) {
+        const { payload, problems, protection } = this.#seal.sealWhole(d);
+        if (await this.repo.protectDeadLetter(d.id, { payload, problems, protection })) changed += 1;
+      }
+      sealed += changed;
+      if (batch.length < 500 || changed === 0) return sealed;
+    }
   }
 
   /**
@@ -159,8 +193,8 @@ export class IngestService {
    * the reading's message id makes a second replay a duplicate, never a second copy.
    */
   async replay(id: string): Promise<IngestResult> {
-    const letter = await this.getDeadLetter(id);
-    const payload = letter.payload.startsWith('base64:') ? Buffer.from(letter.payload.slice(7), 'base64') : Buffer.from(letter.payload, 'utf8');
+    const letter = await this.#letter(id);
+    const payload = await this.#seal.open(letter);
     const result = await this.accept({ deviceId: letter.deviceId, transport: 'replay', topic: letter.topic, payload, receivedAt: letter.receivedAt });
     await this.repo.markReplayed(id, this.deps.clock.now(), result.status);
     return result;

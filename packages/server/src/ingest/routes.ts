@@ -8,6 +8,8 @@ import { hasScope } from '../access/index.js';
 import { type LiveQuery, LiveFilter } from './live-filter.js';
 import { SseWriter } from '../http/sse.js';
 import { sseSink, webSocketSink } from './live.js';
+import type { FastifyRequest } from 'fastify';
+import type { DeadLetterView } from './ingest.js';
 import type { IngestService } from './pipeline.js';
 import type { RetentionJob } from './retention.js';
 
@@ -20,8 +22,18 @@ const Reading = Type.Object({
 const Letter = Type.Object({
   id: Type.String(), deviceId: Type.String(), transport: Type.String(), topic: Type.Union([Type.String(), Type.Null()]), receivedAt: Type.Integer(),
   reason: Type.String(), problems: Type.Array(Problem), schemaId: Type.Union([Type.String(), Type.Null()]), msgId: Type.Union([Type.String(), Type.Null()]),
-  payload: Type.String(), replayedAt: Type.Union([Type.Integer(), Type.Null()]), replayResult: Type.Union([Type.String(), Type.Null()]),
+  payload: Type.String({ description: 'As received (UTF-8 text, or `base64:` and the bytes); what is sealed shows as `***` unless revealed' }),
+  replayedAt: Type.Union([Type.Integer(), Type.Null()]), replayResult: Type.Union([Type.String(), Type.Null()]),
+  protection: Type.Enum(['whole', 'fields', 'none'], {
+    description: 'How the letter is kept at rest: `whole` (no usable schema: payload and problem values encrypted), `fields` (the schema\'s x-sensitive fields encrypted), `none` (stored in clear by an older version; shown masked)',
+  }),
+  sealedFields: Type.Array(Type.String(), { description: 'Fields under data kept encrypted' }),
+  revealed: Type.Boolean({ description: 'True when sealed parts are shown in clear (decrypt=true)' }),
+  decryptError: Type.Optional(Type.String({ description: 'Why a letter asked for in clear is still shown masked (it does not decrypt)' })),
 });
+const DecryptFlag = Type.Optional(Type.Boolean({
+  description: 'Show sealed parts in clear (x-sensitive fields as a stored reading would show them; a letter with no usable schema whole); needs telemetry:decrypt, and is audited',
+}));
 const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation']);
 
 /** Stored readings and the dead-letter store. */
@@ -177,18 +189,32 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       querystring: Type.Object({
         device: Type.Optional(Type.String({ maxLength: 128 })), reason: Type.Optional(Reason), schema: Type.Optional(Type.String({ maxLength: 80 })),
         limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        decrypt: DecryptFlag,
       }, { additionalProperties: false }),
       response: { 200: Type.Array(Letter), ...errorResponses },
     },
   }, async (request) => {
-    const { device, reason, schema, limit } = request.query;
-    return (await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}) })) as never;
+    const { device, reason, schema, limit, decrypt } = request.query;
+    if (decrypt) auditDecrypt(request, device);
+    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}) }, decrypt === true);
+    if (decrypt) request.auditDetails = decryptDetails(letters);
+    return letters as never;
   });
 
   app.get('/api/v1/dead-letters/:id', {
     config: { auth: { scope: 'telemetry:read' } },
-    schema: { tags: ['telemetry'], summary: 'One dead letter', security: bearer, params: IdParams, response: { 200: Letter, ...errorResponses } },
-  }, async (request) => (await ingest.getDeadLetter(request.params.id)) as never);
+    schema: {
+      tags: ['telemetry'], summary: 'One dead letter, masked unless decrypt=true', security: bearer, params: IdParams,
+      querystring: Type.Object({ decrypt: DecryptFlag }, { additionalProperties: false }),
+      response: { 200: Letter, ...errorResponses },
+    },
+  }, async (request) => {
+    const decrypt = request.query.decrypt === true;
+    if (decrypt) auditDecrypt(request, request.params.id);
+    const letter = await ingest.getDeadLetter(request.params.id, decrypt);
+    if (decrypt) request.auditDetails = decryptDetails([letter]);
+    return letter as never;
+  });
 
   app.post('/api/v1/dead-letters/:id/replay', {
     config: { auth: { scope: 'telemetry:write' }, audit: 'dead-letter.replay' },
@@ -213,6 +239,19 @@ const LiveQueryString = Type.Object({
 function liveQuery(q: Static<typeof LiveQueryString>): LiveQuery {
   const ids = [...(q.devices ? q.devices.split(',') : []), ...(q.device ? [q.device] : [])];
   return { ...(ids.length > 0 ? { devices: new Set(ids) } : {}), ...(q.schema !== undefined ? { schema: q.schema } : {}), ...(q.tag !== undefined ? { tag: q.tag } : {}) };
+}
+
+/** Refuses a caller without telemetry:decrypt (403, audited as a refusal); otherwise marks the read for the audit log. */
+function auditDecrypt(request: FastifyRequest, target: string | undefined): void {
+  if (!hasScope(request.auth?.scopes ?? [], 'telemetry:decrypt')) throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'decrypting needs the telemetry:decrypt scope', { details: { requiredScope: 'telemetry:decrypt' } });
+  request.auditRead = 'dead-letter.decrypt';
+  if (target !== undefined) request.auditTarget = target;
+}
+
+function decryptDetails(letters: readonly DeadLetterView[]): Record<string, unknown> {
+  const failed = letters.filter((l) => l.decryptError !== undefined).map((l) => l.id);
+  // Which letters were read in clear (the first 100 of a long list), and which did not decrypt.
+  return { deadLetters: letters.length, ids: letters.slice(0, 100).map((l) => l.id), ...(failed.length > 0 ? { undecryptable: failed } : {}) };
 }
 
 async function decryptFields(deviceId: string, data: Readonly<Record<string, unknown>>, openValue: IngestRouteDeps['openValue']): Promise<Record<string, unknown>> {

@@ -328,6 +328,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_security_version ON devices (security_version);
     `,
   },
+  {
+    id: 8,
+    // NULL protection marks a letter stored in clear before this migration: the server seals
+    // those whole when it starts (IngestService.protectClearDeadLetters), and lists them
+    // masked until then.
+    name: 'dead letters protected at rest',
+    sql: `
+      ALTER TABLE dead_letters ADD COLUMN protection TEXT;
+      CREATE INDEX dead_letters_clear ON dead_letters (received_at) WHERE protection IS NULL
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { SchemaService } from '../../schemas/index.js';
-import type { MessageContext } from '../ingest.js';
+import type { MessageContext, Sensitivity } from '../ingest.js';
 import type { Step } from '../step.js';
 
 export interface FieldProtection {
@@ -8,7 +8,13 @@ export interface FieldProtection {
   readonly pseudonymKey: Buffer;
   /** Envelope-encrypts a value for its place (device and field). */
   encrypt(plaintext: Buffer, context: string): string;
+  /** Opens a value `encrypt` produced for the same place; throws if it was altered or sealed for another place. */
+  decrypt(text: string, context: string): Promise<Buffer>;
 }
+
+/** The keyed pseudonym `hash` mode stores for a field's value (its JSON text). */
+export const pseudonym = (key: Buffer, schemaId: string, field: string, raw: Buffer): string =>
+  `h:${createHmac('sha256', key).update(`${schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`;
 
 /**
  * Protects the fields a schema marks `x-sensitive` before anything is stored or streamed:
@@ -27,7 +33,7 @@ export function mask(schemas: SchemaService, protection: FieldProtection): Step 
     },
   };
 
-  function protect(ctx: MessageContext, fields: ReadonlyMap<string, 'mask' | 'hash' | 'encrypt'>): undefined {
+  function protect(ctx: MessageContext, fields: ReadonlyMap<string, Sensitivity>): undefined {
     const record = ctx.record;
     if (!record || fields.size === 0) return undefined;
     const data: Record<string, unknown> = { ...record.data };
@@ -35,7 +41,7 @@ export function mask(schemas: SchemaService, protection: FieldProtection): Step 
       if (!Object.hasOwn(data, field)) continue;
       const raw = Buffer.from(JSON.stringify(data[field]));
       data[field] = mode === 'mask' ? '***'
-        : mode === 'hash' ? `h:${createHmac('sha256', protection.pseudonymKey).update(`${record.schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`
+        : mode === 'hash' ? pseudonym(protection.pseudonymKey, record.schemaId, field, raw)
           : protection.encrypt(raw, `${record.deviceId}/${field}`);
     }
     ctx.record = { ...record, data };

@@ -13,7 +13,8 @@ function reading(msgId: string, ts: number, data: Record<string, unknown>, devic
 function letter(id: string, receivedAt: number): DeadLetter {
   return {
     id, deviceId: 'd1', transport: 'mqtt', topic: 'devices/d1/telemetry', receivedAt, reason: 'schema_violation',
-    problems: [{ path: '/v', expected: 'type number', got: '"x"' }], schemaId: 's@1', msgId: 'm', payload: '{}', replayedAt: null, replayResult: null,
+    problems: [{ path: '/v', expected: 'type number', got: '"x"' }], schemaId: 's@1', msgId: 'm', payload: '{"data":{"pin":"enc:k1:sealed"}}', replayedAt: null, replayResult: null,
+    protection: { kind: 'fields', fields: { pin: 'encrypt' }, problems: [null] },
   };
 }
 
@@ -50,12 +51,29 @@ export function describeTelemetryRepository(make: MakeStore): void {
       assert.deepEqual((await telemetry.listDeadLetters({ reason: 'unknown_schema', limit: 10 })).map((d) => d.id), ['dl_2']);
       assert.deepEqual((await telemetry.listDeadLetters({ schemaId: 's@1', deviceId: 'd1', limit: 10 })).map((d) => d.id), ['dl_1']);
       await telemetry.markReplayed('dl_1', T0 + 20, 'stored');
-      assert.deepEqual(await telemetry.getDeadLetter('dl_1'), { ...letter('dl_1', T0), replayedAt: T0 + 20, replayResult: 'stored' });
+      assert.deepEqual(await telemetry.getDeadLetter('dl_1'), { ...letter('dl_1', T0), replayedAt: T0 + 20, replayResult: 'stored' }, 'every field round-trips, protection too');
       assert.equal(await telemetry.deleteDeadLettersBefore(T0 + 5), 1);
       await telemetry.insertBatch([reading('old', base, { v: 1 }), reading('new', base + HOUR, { v: 2 })]);
       assert.deepEqual(await telemetry.storedSchemaIds(), ['s@1']);
       assert.equal(await telemetry.deleteBefore('s@1', base + 1), 1);
       assert.deepEqual((await telemetry.query({ deviceId: 'd1', limit: 10 })).map((r) => r.msgId), ['new']);
+    });
+
+    it('finds dead letters kept in clear and seals each once, leaving protected ones alone', async (t) => {
+      const { telemetry } = await make(t);
+      const clear = (id: string, at: number): DeadLetter => ({ ...letter(id, at), payload: '{"pin":"1234"}', protection: { kind: 'none' } });
+      await telemetry.insertDeadLetter(clear('dl_b', T0 + 1));
+      await telemetry.insertDeadLetter(clear('dl_a', T0));
+      await telemetry.insertDeadLetter(letter('dl_p', T0 - 1));
+      assert.deepEqual((await telemetry.listUnprotectedDeadLetters(10)).map((d) => [d.id, d.protection.kind]), [['dl_a', 'none'], ['dl_b', 'none']], 'oldest first, protected ones not listed');
+      assert.deepEqual((await telemetry.listUnprotectedDeadLetters(1)).map((d) => d.id), ['dl_a']);
+      const sealed = { payload: 'enc:k1:whole', problems: [{ path: '/v', expected: 'type number', got: 'enc:k1:got' }], protection: { kind: 'whole' } } as const;
+      assert.equal(await telemetry.protectDeadLetter('dl_a', sealed), true);
+      assert.equal(await telemetry.protectDeadLetter('dl_a', { ...sealed, payload: 'enc:k1:again' }), false, 'a letter already sealed is not sealed twice');
+      assert.equal(await telemetry.protectDeadLetter('dl_p', sealed), false, 'a protected letter is left as it is');
+      assert.deepEqual(await telemetry.getDeadLetter('dl_a'), { ...clear('dl_a', T0), ...sealed });
+      assert.deepEqual(await telemetry.getDeadLetter('dl_p'), letter('dl_p', T0 - 1));
+      assert.deepEqual((await telemetry.listUnprotectedDeadLetters(10)).map((d) => d.id), ['dl_b']);
     });
   });
 }

@@ -1,5 +1,5 @@
 import { PlatformError } from '@bulwark/core';
-import { type DeadLetter, type DeadLetterFilter, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
+import { type DeadLetter, type DeadLetterFilter, type DeadLetterProtection, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
 import type { SchemaProblem } from '../../schemas/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { num } from './json.js';
@@ -12,6 +12,8 @@ interface TelemetryRow {
 interface DeadLetterRow {
   id: string; device_id: string; transport: string; topic: string | null; received_at: number; reason: string; problems: string;
   schema_id: string | null; msg_id: string | null; payload: string; replayed_at: number | null; replay_result: string | null;
+  /** JSON of DeadLetterProtection; NULL for a letter stored in clear before migration 8. */
+  protection: string | null;
 }
 
 const toRecord = (r: TelemetryRow): TelemetryRecord => ({
@@ -23,7 +25,10 @@ const toLetter = (r: DeadLetterRow): DeadLetter => ({
   id: r.id, deviceId: r.device_id, transport: r.transport as Transport, topic: r.topic, receivedAt: Number(r.received_at),
   reason: r.reason as DeadLetterReason, problems: JSON.parse(r.problems) as SchemaProblem[], schemaId: r.schema_id, msgId: r.msg_id,
   payload: r.payload, replayedAt: num(r.replayed_at), replayResult: r.replay_result,
+  protection: r.protection === null ? { kind: 'none' } : JSON.parse(r.protection) as DeadLetterProtection,
 });
+
+const protectionColumn = (p: DeadLetterProtection): string | null => (p.kind === 'none' ? null : JSON.stringify(p));
 
 const INSERT_READING = `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`;
@@ -111,9 +116,9 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   async insertDeadLetter(d: DeadLetter): Promise<void> {
     await this.db.run(
-      `INSERT INTO dead_letters (id, device_id, transport, topic, received_at, reason, problems, schema_id, msg_id, payload, replayed_at, replay_result)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [d.id, d.deviceId, d.transport, d.topic, d.receivedAt, d.reason, JSON.stringify(d.problems), d.schemaId, d.msgId, d.payload, d.replayedAt, d.replayResult],
+      `INSERT INTO dead_letters (id, device_id, transport, topic, received_at, reason, problems, schema_id, msg_id, payload, replayed_at, replay_result, protection)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+      [d.id, d.deviceId, d.transport, d.topic, d.receivedAt, d.reason, JSON.stringify(d.problems), d.schemaId, d.msgId, d.payload, d.replayedAt, d.replayResult, protectionColumn(d.protection)],
     );
   }
 
@@ -137,6 +142,16 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   deleteDeadLettersBefore(cutoffMs: number): Promise<number> {
     return this.db.run('DELETE FROM dead_letters WHERE received_at < $1', [cutoffMs]);
+  }
+
+  async listUnprotectedDeadLetters(limit: number): Promise<DeadLetter[]> {
+    return (await this.db.all<DeadLetterRow>(`SELECT * FROM dead_letters WHERE protection IS NULL ORDER BY received_at, id LIMIT ${Math.trunc(limit)}`)).map(toLetter);
+  }
+
+  async protectDeadLetter(id: string, sealed: Pick<DeadLetter, 'payload' | 'problems' | 'protection'>): Promise<boolean> {
+    const changed = await this.db.run('UPDATE dead_letters SET payload = $2, problems = $3, protection = $4 WHERE id = $1 AND protection IS NULL',
+      [id, sealed.payload, JSON.stringify(sealed.problems), protectionColumn(sealed.protection)]);
+    return changed > 0;
   }
 
   async markReplayed(id: string, at: number, result: string): Promise<void> {
