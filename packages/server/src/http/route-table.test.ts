@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ERROR_CODES } from '@bulwark/core';
 import type { RouteInfo } from './app.js';
+import { SCOPES } from '../access/index.js';
 import { type TestServer, startTestServer } from '../testing/harness.js';
 
 /** A concrete path for a route pattern: every `:param` becomes a harmless id. */
@@ -70,6 +71,32 @@ describe('the route table', () => {
     const me = await s.api('GET', '/api/v1/auth/whoami', { token: viewer });
     assert.equal(me.status, 200);
     assert.equal(me.body.principal.role, 'viewer');
+  });
+
+  it('refuses every principal-management route to a caller acting on a principal that outranks it', async (t) => {
+    const s = await startTestServer(t, { config: { rateLimit: { perPrincipalPerMinute: 100_000 } } });
+    const admin = await s.tokenFor(s.adminKey);
+    const root = (await s.api('GET', '/api/v1/auth/whoami', { token: admin })).body.principal;
+    const rootKey = (await s.api('GET', '/api/v1/keys', { token: admin })).body[0];
+    // Every scope there is, but not `*`: still less than the admin.
+    const almost = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'almost-admin', kind: 'service', scopes: [...SCOPES] } });
+    const key = await s.api('POST', '/api/v1/keys', { token: admin, body: { name: 'k', principalId: almost.body.id } });
+    const caller = await s.tokenFor(key.body.key);
+
+    const managing = s.server.routes.filter((r) => r.actsOn !== undefined);
+    // A route that changes a principal or its keys must say so, or the walk would miss it.
+    const undeclared = s.server.routes.filter((r) => WRITE(r) && (/^\/api\/v1\/users\/:id\//.test(r.url) || r.url.startsWith('/api/v1/keys')) && r.actsOn === undefined);
+    assert.deepEqual(undeclared.map((r) => `${r.method} ${r.url}`), [], 'principal-management routes without actsOn');
+    assert.ok(managing.length >= 4, `only ${managing.length} principal-management routes`);
+    for (const r of managing) {
+      const path = r.url.replace(':id', r.actsOn === 'key' ? rootKey.id : root.id);
+      const body = r.url === '/api/v1/keys' ? { name: 'x', principalId: root.id, scopes: ['devices:read'] } : {};
+      const res = await s.api(r.method, path, { token: caller, body });
+      assertClientError(res, `${r.method} ${r.url} against the admin`, 403);
+      assert.equal(res.body.error.code, 'BULWARK_ERR_FORBIDDEN');
+    }
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: admin })).status, 200, 'the admin is untouched');
+    assert.equal((await s.api('GET', '/api/v1/keys', { token: admin })).body.length, 1, 'no key was made for the admin');
   });
 
   it('answers bad input on every route with a 4xx and a documented code, never a 5xx', async (t) => {
