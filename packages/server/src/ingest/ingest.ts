@@ -156,6 +156,12 @@ export interface TelemetryRepository {
   listUnprotectedDeadLetters(limit: number): Promise<DeadLetter[]>;
   /** Replaces a clear dead letter's payload and problems by their sealed form; false if it was no longer in clear. */
   protectDeadLetter(id: string, sealed: Pick<DeadLetter, 'payload' | 'problems' | 'protection'>): Promise<boolean>;
+  /**
+   * Rewrites the dead-letter storage so that values replaced in place (clear letters just
+   * sealed) leave no copy in freed space: SQLite VACUUM and a truncated WAL, PostgreSQL
+   * VACUUM FULL of the table.
+   */
+  scrubDeadLetterSpace(): Promise<void>;
   /** Schema ids that have stored readings. */
   storedSchemaIds(): Promise<string[]>;
   /** Deletes readings of a schema placed before `cutoffMs`; returns how many. */

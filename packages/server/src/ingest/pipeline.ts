@@ -184,8 +184,11 @@ export class IngestService {
         if (await this.repo.protectDeadLetter(d.id, { payload, problems, protection })) changed += 1;
       }
       sealed += changed;
-      if (batch.length < 500 || changed === 0) return sealed;
+      if (batch.length < 500 || changed === 0) break;
     }
+    // The clear values were overwritten in place: rewrite the storage so no copy lingers in freed pages.
+    if (sealed > 0) await this.repo.scrubDeadLetterSpace();
+    return sealed;
   }
 
   /**

@@ -74,6 +74,8 @@ export function describeTelemetryRepository(make: MakeStore): void {
       assert.deepEqual(await telemetry.getDeadLetter('dl_a'), { ...clear('dl_a', T0), ...sealed });
       assert.deepEqual(await telemetry.getDeadLetter('dl_p'), letter('dl_p', T0 - 1));
       assert.deepEqual((await telemetry.listUnprotectedDeadLetters(10)).map((d) => d.id), ['dl_b']);
+      await telemetry.scrubDeadLetterSpace();
+      assert.deepEqual(await telemetry.getDeadLetter('dl_a'), { ...clear('dl_a', T0), ...sealed }, 'the storage is rewritten, the letters kept');
     });
   });
 }

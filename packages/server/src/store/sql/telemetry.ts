@@ -154,6 +154,13 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     return changed > 0;
   }
 
+  async scrubDeadLetterSpace(): Promise<void> {
+    if (this.db.engine === 'sqlite') {
+      await this.db.run('VACUUM');
+      await this.db.all('PRAGMA wal_checkpoint(TRUNCATE)');
+    } else await this.db.run('VACUUM FULL dead_letters');
+  }
+
   async markReplayed(id: string, at: number, result: string): Promise<void> {
     await this.db.run('UPDATE dead_letters SET replayed_at = $2, replay_result = $3 WHERE id = $1', [id, at, result]);
   }
