@@ -182,7 +182,10 @@ async function ready(live: Live): Promise<Live> {
   return live;
 }
 
-/** The stream ends with the platform's reason (SSE `event: closed`; WebSocket close 1008), and nothing after it. */
+/**
+ * The stream ends with the platform's reason (SSE `event: closed`; WebSocket close 1008), and
+ * nothing after it. Callers send an item first: a stream left open fails here at once with it.
+ */
 async function assertClosed(kind: Kind, live: Live, reason: string): Promise<void> {
   const closed = await live.next();
   assert.equal(closed.event, 'closed', `${kind.name}: expected the stream to close, got ${JSON.stringify(closed)}`);
@@ -190,8 +193,7 @@ async function assertClosed(kind: Kind, live: Live, reason: string): Promise<voi
   assert.equal((await live.next()).event, 'end');
 }
 
-async function assertDelivers(kind: Kind, w: World, live: Live, tag: string): Promise<void> {
-  await kind.send(w, tag);
+async function assertDelivered(kind: Kind, live: Live, tag: string): Promise<void> {
   const got = await live.next();
   assert.deepEqual([got.event, kind.tagOf(got.data)], ['data', tag], `${kind.name}: the stream still delivers`);
 }
@@ -203,15 +205,17 @@ for (const kind of KINDS) {
       const [alice, bob] = [await operator(w, 'alice'), await operator(w, 'bob')];
       const a = await ready(await kind.open(t, w, alice.keys[0]?.token ?? ''));
       const b = await ready(await kind.open(t, w, bob.keys[0]?.token ?? ''));
-      await assertDelivers(kind, w, a, 'before');
-      assert.equal(kind.tagOf((await b.next()).data), 'before');
+      await kind.send(w, 'before');
+      await assertDelivered(kind, a, 'before');
+      await assertDelivered(kind, b, 'before');
 
       const released = once(w.subscriptions, 'released');
       const disabled = await w.s.api('POST', `/api/v1/users/${alice.id}/disable`, { token: await w.admin() });
       assert.equal(disabled.status, 200, disabled.text);
+      await kind.send(w, 'after');
       await assertClosed(kind, a, 'credentials_revoked');
       await released;
-      await assertDelivers(kind, w, b, 'after');
+      await assertDelivered(kind, b, 'after');
       assert.equal(await metric(w.s, /^bulwark_live_streams_closed_total\{reason="credentials_revoked"\} (\d+)$/m), 1);
     });
 
@@ -224,9 +228,10 @@ for (const kind of KINDS) {
 
       const res = await w.s.api('POST', `/api/v1/keys/${alice.keys[0]?.id}/revoke`, { token: await w.admin() });
       assert.equal(res.status, 200, res.text);
+      await kind.send(w, 'after');
       await assertClosed(kind, revoked, 'credentials_revoked');
-      await assertDelivers(kind, w, otherKey, 'after');
-      assert.equal(kind.tagOf((await otherUser.next()).data), 'after');
+      await assertDelivered(kind, otherKey, 'after');
+      await assertDelivered(kind, otherUser, 'after');
     });
 
     it('is re-checked when its token expires: closed if the key no longer holds, kept (and checked one token lifetime later) if it does', { timeout: 30_000 }, async (t) => {
@@ -240,15 +245,18 @@ for (const kind of KINDS) {
 
       w.clock.advance(ttl + 1);
       await w.s.server.liveStreams.check();
+      await kind.send(w, 'past-expiry');
       await assertClosed(kind, a, 'credentials_expired');
-      await assertDelivers(kind, w, b, 'past-expiry');
+      await assertDelivered(kind, b, 'past-expiry');
 
       await w.s.server.store.apiKeys.revoke(bob.keys[0]?.id ?? '', w.clock.now());
       w.clock.advance(ttl - 1000);
       await w.s.server.liveStreams.check();
-      await assertDelivers(kind, w, b, 'not-due-yet');
+      await kind.send(w, 'not-due-yet');
+      await assertDelivered(kind, b, 'not-due-yet');
       w.clock.advance(1001);
       await w.s.server.liveStreams.check();
+      await kind.send(w, 'last');
       await assertClosed(kind, b, 'credentials_expired');
       assert.equal(await metric(w.s, /^bulwark_live_streams_closed_total\{reason="credentials_expired"\} (\d+)$/m), 2);
       assert.equal(w.s.server.liveStreams.open, 0, 'closed streams are forgotten');

@@ -166,6 +166,9 @@ export class LiveStreams {
       ws.close(WS_POLICY_VIOLATION, reason);
     } else {
       if (s.res.writableEnded || s.res.destroyed) return false;
+      // The handler lets go of its source only when the request closes, a moment later; what it
+      // writes until then fails with "write after end", which must not become an unhandled error.
+      s.res.on('error', () => undefined);
       s.res.end(`event: closed\ndata: ${JSON.stringify({ reason })}\n\n`);
     }
     this.deps.closed.inc({ reason });
