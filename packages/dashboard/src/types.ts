@@ -51,9 +51,15 @@ export interface DeadLetter {
   readonly problems: { path?: string; message?: string; expected?: string; got?: string }[];
   readonly schemaId: string | null;
   readonly msgId: string | null;
+  /** As received; sealed parts show as `***` unless the letter was read with decrypt=true. */
   readonly payload: string;
   readonly replayedAt: number | null;
   readonly replayResult: string | null;
+  /** How it is kept at rest: `whole` (no usable schema), `fields` (the schema's x-sensitive fields), `none` (stored in clear by an older version). */
+  readonly protection: 'whole' | 'fields' | 'none';
+  readonly sealedFields: readonly string[];
+  readonly revealed: boolean;
+  readonly decryptError?: string;
 }
 
 export interface SchemaVersion {

@@ -4,13 +4,38 @@ import { go, href } from '../router';
 import { DEAD_LETTER_REASONS, type DeadLetter } from '../types';
 import { ActionButton, Empty, ErrorBox, fmtTime, useLoad } from '../ui';
 
+/** What is sealed at rest, in words. */
+function sealedNote(l: DeadLetter): string {
+  if (l.revealed) return 'shown in clear (this read is in the audit log)';
+  if (l.protection === 'fields') return l.sealedFields.length > 0 ? `sensitive fields masked: ${l.sealedFields.join(', ')}` : '';
+  return 'no usable schema: the payload is kept encrypted and shown masked';
+}
+
+function LetterDetail({ letter: l, mayDecrypt, reveal }: { letter: DeadLetter; mayDecrypt: boolean; reveal: () => Promise<void> }) {
+  const note = sealedNote(l);
+  const sealed = l.protection !== 'fields' || l.sealedFields.length > 0;
+  return (
+    <tr className="detail"><td colSpan={6}>
+      <p>transport {l.transport}, topic <code>{l.topic ?? '—'}</code>, message id {l.msgId ?? '—'}</p>
+      {note ? <p className="muted" data-testid="sealed-note">{note}</p> : null}
+      {l.decryptError ? <p className="pill bad" data-testid="decrypt-error">cannot be decrypted: {l.decryptError}</p> : null}
+      {mayDecrypt && sealed && !l.revealed ? <ActionButton label="Show in clear" testId="reveal" run={reveal} /> : null}
+      {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> {p.message ?? `expected ${p.expected ?? '?'}, got ${p.got ?? '?'}`}</li>)}</ul> : null}
+      <pre className="json">{l.payload}</pre>
+    </td></tr>
+  );
+}
+
 export function DeadLetters({ params, session }: { params: URLSearchParams; session: Session }) {
   const reason = params.get('reason') ?? '';
   const device = params.get('device') ?? '';
   const list = useLoad(() => api<DeadLetter[]>('GET', `/api/v1/dead-letters${q({ reason, device, limit: 200 })}`), [reason, device]);
   const [open, setOpen] = useState<string | undefined>();
   const [result, setResult] = useState<Record<string, string>>({});
+  // Letters read in clear (decrypt=true, audited), by id; dropped when the detail is closed.
+  const [clear, setClear] = useState<Record<string, DeadLetter>>({});
   const mayReplay = can(session, 'telemetry:write');
+  const mayDecrypt = can(session, 'telemetry:decrypt');
   const filter = (next: Record<string, string>) => go(`/dead-letters${q({ reason, device, ...next })}`);
 
   return (
@@ -36,20 +61,17 @@ export function DeadLetters({ params, session }: { params: URLSearchParams; sess
                 <td><span className="pill bad">{l.reason}</span></td><td>{l.schemaId ?? '—'}</td>
                 <td data-testid="replay-result">{result[l.id] ?? (l.replayedAt ? `${l.replayResult ?? ''} ${fmtTime(l.replayedAt)}` : '')}</td>
                 <td className="actions">
-                  <button type="button" onClick={() => setOpen(open === l.id ? undefined : l.id)}>{open === l.id ? 'close' : 'inspect'}</button>
+                  <button type="button" onClick={() => { setOpen(open === l.id ? undefined : l.id); setClear({}); }}>{open === l.id ? 'close' : 'inspect'}</button>
                   {mayReplay ? <ActionButton label="Replay" testId="replay" run={async () => {
                     const r = await api<{ status: string; reason?: string }>('POST', `/api/v1/dead-letters/${l.id}/replay`);
                     setResult((old) => ({ ...old, [l.id]: r.reason ? `${r.status}: ${r.reason}` : r.status }));
                   }} /> : null}
                 </td>
               </tr>
-              {open === l.id ? (
-                <tr className="detail"><td colSpan={6}>
-                  <p>transport {l.transport}, topic <code>{l.topic ?? '—'}</code>, message id {l.msgId ?? '—'}</p>
-                  {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> {p.message ?? `expected ${p.expected ?? '?'}, got ${p.got ?? '?'}`}</li>)}</ul> : null}
-                  <pre className="json">{l.payload}</pre>
-                </td></tr>
-              ) : null}
+              {open === l.id ? <LetterDetail letter={clear[l.id] ?? l} mayDecrypt={mayDecrypt} reveal={async () => {
+                const shown = await api<DeadLetter>('GET', `/api/v1/dead-letters/${encodeURIComponent(l.id)}?decrypt=true`);
+                setClear({ [l.id]: shown });
+              }} /> : null}
             </Fragment>
           ))}</tbody>
         </table>

@@ -69,8 +69,10 @@ describe('CBOR envelopes', () => {
     assert.deepEqual((await readings(s, admin)).map((r) => [r.msgId, r.data]), [['c-1', { temp_c: 21.25 }]]);
     const broken = Buffer.concat([cbor({ id: 'c-2' }).subarray(0, 4)]);
     await client.publishAsync('devices/sensor-1/telemetry', broken, { qos: 1 });
-    const [letter] = (await s.api('GET', '/api/v1/dead-letters?reason=malformed_cbor', { token: admin })).body;
-    assert.equal(letter?.payload, `base64:${broken.toString('base64')}`);
+    const [masked] = (await s.api('GET', '/api/v1/dead-letters?reason=malformed_cbor', { token: admin })).body;
+    assert.deepEqual([masked?.protection, masked?.payload], ['whole', '***'], 'no usable schema: sealed whole, shown masked');
+    const [letter] = (await s.api('GET', '/api/v1/dead-letters?reason=malformed_cbor&decrypt=true', { token: admin })).body;
+    assert.equal(letter?.payload, `base64:${broken.toString('base64')}`, 'in clear, the exact bytes');
   });
 });
 
