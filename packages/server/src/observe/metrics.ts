@@ -26,7 +26,7 @@ export function createMetrics() {
       labelNames: ['reason'] as const, registers: [registry],
     }),
     lockouts: new Counter({
-      name: 'bulwark_auth_lockouts_total', help: 'Addresses or keys locked out after repeated failed authentication',
+      name: 'bulwark_auth_lockouts_total', help: 'Addresses, or key ids tried from one address (kind address_key), locked out after repeated failed authentication',
       labelNames: ['kind'] as const, registers: [registry],
     }),
     rateLimited: new Counter({
