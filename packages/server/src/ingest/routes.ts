@@ -185,7 +185,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   app.get('/api/v1/dead-letters', {
     config: { auth: { scope: 'telemetry:read' } },
     schema: {
-      tags: ['telemetry'], summary: 'Messages the pipeline refused, newest first, with the exact reason', security: bearer,
+      tags: ['telemetry'], summary: 'Messages the pipeline refused, newest first, with the exact reason; sealed parts (x-sensitive fields, or the whole payload when no schema applies) masked unless decrypt=true', security: bearer,
       querystring: Type.Object({
         device: Type.Optional(Type.String({ maxLength: 128 })), reason: Type.Optional(Reason), schema: Type.Optional(Type.String({ maxLength: 80 })),
         limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
