@@ -1,40 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PlatformError } from '@bulwark/core';
+import { writeSecretFile } from './secret-file.js';
 
 /** The file in the data directory that receives the admin key generated on the first start. */
 export const ADMIN_KEY_FILE = 'admin.key';
 
-/**
- * Writes an admin key to `<dataDir>/admin.key` so that it never passes through standard
- * output (and from there into log files). The file is born 0600: a temporary file is
- * created exclusively with that mode (`wx` refuses an existing file or a symlink), written,
- * flushed, and renamed into place, then the directory is flushed; a crash leaves either no
- * file or the whole key, never a partial one or a wider mode. Returns the path.
- */
+/** Writes an admin key to `<dataDir>/admin.key` (0600, see writeSecretFile), so that it never passes through standard output into log files. Returns the path. */
 export function writeAdminKeyFile(dataDir: string, keyText: string): string {
   const path = join(dataDir, ADMIN_KEY_FILE);
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    const fd = openSync(temp, 'wx', 0o600);
-    try {
-      writeSync(fd, `${keyText}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw err;
-  }
-  const dir = openSync(dataDir, 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  writeSecretFile(path, `${keyText}\n`);
   return path;
 }
 

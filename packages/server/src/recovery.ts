@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Clock, PlatformError, randomIds, systemClock } from '@bulwark/core';
 import { AccessService, type Principal } from './access/index.js';
 import { AuditService } from './audit/index.js';
 import type { ServerConfig } from './config/index.js';
+import { writeSecretFile } from './secret-file.js';
 import { openStore, parseStoreUrl } from './store/index.js';
 
 export interface RecoveryOptions {
@@ -41,6 +42,7 @@ export async function recoverAdmin(config: ServerConfig, options: RecoveryOption
     throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no Bulwark store at ${target.location}: name the data directory the server runs with (--data DIR), or its --store URL`);
   }
   const keyFile = resolve(options.keyFile ?? join(dataDir, `admin-recovery-${new Date(clock.now()).toISOString().replace(/[:.]/g, '-')}.key`));
+  if (existsSync(keyFile)) throw new PlatformError('BULWARK_ERR_CONFLICT', `${keyFile} already exists; it is never overwritten`);
   const store = await openStore(options.pgSchema === undefined ? target : { ...target, schema: options.pgSchema }, clock);
   try {
     // No token is issued here: the signing key is never needed, so the vault stays closed.
@@ -65,24 +67,5 @@ export async function recoverAdmin(config: ServerConfig, options: RecoveryOption
     return { principal: recovered.principal, keyId: recovered.keyId, keyFile, created: recovered.created, reenabled: recovered.reenabled };
   } finally {
     await store.close();
-  }
-}
-
-/** Writes a secret: created 0600 (never wider, never over an existing file), flushed, then renamed into place. */
-export function writeSecretFile(path: string, text: string): void {
-  if (existsSync(path)) throw new PlatformError('BULWARK_ERR_CONFLICT', `${path} already exists; it is never overwritten`);
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
   }
 }
