@@ -10,6 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ERROR_CODES } from '@bulwark/core';
 import { HTTP_STATUS, SETTINGS, buildServer, describeAuth, envName, loadConfig } from '@bulwark/server';
+import { ENVELOPE_LIMITS } from '@bulwark/protocol';
+// Limits of the HTTP kit that @bulwark/server does not re-export (yet).
+import { MAX_PARAM_LENGTH } from '../packages/server/src/http/app.js';
+import { API_JSON_MAX_DEPTH } from '../packages/server/src/http/json-body.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const check = process.argv.includes('--check');
@@ -85,6 +89,21 @@ async function httpApiPage(): Promise<string> {
 The machine-readable document is served at \`/api/v1/openapi.json\`, and browsable at
 \`/api/v1/docs\`. Authenticate with \`Authorization: Bearer <access token>\`; get a token by
 sending an API key to \`POST /api/v1/auth/token\`. Errors: see [errors.md](errors.md).
+
+Request bodies are JSON (\`application/json\`) within \`http.bodyLimitBytes\`. A body may
+nest objects and arrays at most ${API_JSON_MAX_DEPTH} levels deep (the body itself is level 1); a deeper one
+is refused before it is parsed, with \`400 BULWARK_ERR_JSON_TOO_DEEP\` and
+\`details.maxDepth\`. \`PUT /api/v1/devices/{id}/twin/desired\` allows ${ENVELOPE_LIMITS.maxDepth} levels, what
+devices accept (\`ENVELOPE_LIMITS.maxDepth\`): its body nests exactly as deep as the
+\`{"version", "config", "ts"}\` message the device receives. Keys \`__proto__\` and
+\`constructor.prototype\` are refused as \`BULWARK_ERR_MALFORMED_JSON\`.
+
+Errors of the HTTP layer itself come in the same format: a path parameter longer than
+${MAX_PARAM_LENGTH} characters is \`400 BULWARK_ERR_VALIDATION\`, a path that is not valid percent-encoded
+UTF-8 is \`400 BULWARK_ERR_BAD_REQUEST\`, a method or path without a route is
+\`404 BULWARK_ERR_NOT_FOUND\`, and a request Node's HTTP parser cannot read (an unknown
+method, a malformed request line or header, headers over Node's 16 KiB limit, headers not sent in time)
+is answered \`400\`, \`431\` or \`408\` with \`BULWARK_ERR_BAD_REQUEST\` and the connection closed.
 
 | method | path | who may call | what it does |
 |---|---|---|---|
