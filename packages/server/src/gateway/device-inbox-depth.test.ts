@@ -7,7 +7,7 @@ import { startTestServer } from '../testing/harness.js';
 
 const nestedArrays = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
 
-describe('the device inbox and deeply nested JSON', () => {
+describe('device inputs and deeply nested JSON', () => {
   it('refuses a twin report or log batch nested past ENVELOPE_LIMITS.maxDepth with too_deep, counted, and stays up', async (t) => {
     const s = await startTestServer(t);
     const admin = await s.tokenFor(s.adminKey);
@@ -32,5 +32,18 @@ describe('the device inbox and deeply nested JSON', () => {
     const twin = await s.api('GET', '/api/v1/devices/valve-1/twin', { token: admin });
     assert.equal(twin.body.reported?.version, 0, twin.text);
     assert.equal(c.connected, true);
+  });
+
+  it('dead-letters a telemetry envelope 100,000 levels deep (as device HTTPS hands it to ingest) as too_deep', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    await enrollDevice(s, admin, 'meter-1');
+    const payload = Buffer.from(`{"id":"m1","schema":"env-sensor@1","data":{"a":${nestedArrays(100_000)}}}`);
+    const result = await s.server.ingest.accept({ deviceId: 'meter-1', transport: 'http', topic: null, payload, receivedAt: Date.now() });
+    assert.equal(result.status, 'dead_lettered');
+    assert.equal(result.status === 'dead_lettered' ? result.reason : undefined, 'too_deep');
+    const letters = await s.api('GET', '/api/v1/dead-letters', { token: admin });
+    assert.equal(letters.status, 200, letters.text.slice(0, 300));
+    assert.equal(letters.body.length, 1);
   });
 });
