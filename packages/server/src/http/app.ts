@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { PlatformError } from '@bulwark/core';
 import type { Metrics } from '../observe/metrics.js';
-import { clientErrorResponse, sendError, toPlatformError } from './errors.js';
+import { type ErrorBody, clientErrorResponse, sendError, toPlatformError } from './errors.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { requestLogSerializer } from './log-redaction.js';
 import type { RouteAuth } from './route-config.js';
@@ -119,6 +119,18 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
   });
 
   app.setErrorHandler(async (err, request, reply) => fail(err, request, reply));
+  // A plugin's bare refusal gets the format too: @fastify/websocket answers a plain GET on a
+  // WebSocket route with a bodiless 404.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode !== 404 || (payload !== undefined && payload !== null && payload !== '')) return payload;
+    o.metrics.httpErrors.inc({ code: 'BULWARK_ERR_NOT_FOUND' });
+    const url = request.routeOptions.url;
+    const websocketOnly = routes.some((r) => r.websocket && r.url === url);
+    const message = websocketOnly ? `${request.method} ${url} answers WebSocket upgrades only` : 'not found';
+    const body: ErrorBody = { error: { code: 'BULWARK_ERR_NOT_FOUND', message, requestId: request.id } };
+    void reply.type('application/json; charset=utf-8');
+    return JSON.stringify(body);
+  });
 
   // The 404 route passes the guard as a public route (address rate limit), so the answer is
   // this one, which repeats the path without its query (credentials) and cut to a bounded length.

@@ -80,6 +80,13 @@ describe('framework errors in the documented format', () => {
     assert.equal((await s.api('GET', '/healthz')).status, 200);
   });
 
+  it('answer a plain GET on a WebSocket route with 404 in the format (the plugin sends no body)', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const plain = assertOurError(await raw(s, get('/api/v1/telemetry/ws', `Authorization: Bearer ${admin}\r\n`)), 404, 'BULWARK_ERR_NOT_FOUND');
+    assert.match(plain.message, /WebSocket/);
+  });
+
   it('answer an unknown path with 404 that repeats neither its query string nor more than 200 characters of it', async (t) => {
     const s = await startTestServer(t);
     const notFound = assertOurError(await raw(s, get(`/api/v1/nope/${'n'.repeat(5000)}?ticket=bst.secret-ticket&token=bwt.secret`)), 404, 'BULWARK_ERR_NOT_FOUND');
