@@ -1,0 +1,118 @@
+import { type Logger, PlatformError } from '@bulwark/core';
+import type { EventBus } from '../bus/index.js';
+import type { IdentityService, PeerCertificate } from '../identity/index.js';
+import type { RegistryService } from '../registry/index.js';
+import { type Admission, type KickReason, type LiveSession, type SessionConnection, type SessionHandle, type SessionTable, usesSerial } from './sessions.js';
+
+export interface LocalSessionTableDeps {
+  readonly identity: Pick<IdentityService, 'admitSession' | 'checkSession'>;
+  readonly registry: Pick<RegistryService, 'recordConnect' | 'recordDisconnect'>;
+  readonly bus: EventBus;
+  readonly log: Logger;
+}
+
+class LocalSession implements SessionHandle {
+  endReason: string | undefined;
+  reported = false;
+
+  constructor(readonly connection: SessionConnection, private readonly onClosed: (s: LocalSession, reason: string) => void) {}
+
+  get deviceId(): string {
+    return this.connection.peer.deviceId;
+  }
+
+  get peer(): PeerCertificate {
+    return this.connection.peer;
+  }
+
+  ending(reason: string): void {
+    this.endReason ??= reason;
+  }
+
+  closed(transportReason: string): string | undefined {
+    if (this.reported) return undefined;
+    this.reported = true;
+    const why = this.endReason ?? transportReason;
+    this.onClosed(this, why);
+    return why;
+  }
+}
+
+/** The session table of one process (embedded mode): a map from device id to its live session. */
+export class LocalSessionTable implements SessionTable {
+  readonly #sessions = new Map<string, LocalSession>();
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly deps: LocalSessionTableDeps) {}
+
+  async admit(connection: SessionConnection): Promise<Admission> {
+    const { peer } = connection;
+    try {
+      await this.deps.identity.admitSession(peer);
+    } catch (err) {
+      return { admitted: false, reason: 'not_admitted', message: err instanceof PlatformError ? err.message : 'internal error' };
+    }
+    // Registered from here on, so that a revocation or suspension arriving now finds it; one that
+    // landed while admitSession was reading is caught by the re-check below.
+    const session = new LocalSession(connection, (s, why) => this.#closed(s, why));
+    const older = this.#sessions.get(peer.deviceId);
+    this.#sessions.set(peer.deviceId, session);
+    if (older) this.#end(older, 'taken_over');
+    void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    void this.deps.identity.checkSession(peer).catch(() => {
+      if (this.#sessions.get(peer.deviceId) === session) this.#end(session, 'admission_revoked');
+    });
+    return { admitted: true, session };
+  }
+
+  isConnected(deviceId: string): boolean {
+    return this.#sessions.has(deviceId);
+  }
+
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
+    const session = this.#sessions.get(deviceId);
+    return session ? session.connection.deliver(topic, payload, qos) : Promise.resolve(false);
+  }
+
+  async kick(deviceId: string, reason: KickReason, match: (s: LiveSession) => boolean = () => true): Promise<boolean> {
+    const session = this.#sessions.get(deviceId);
+    if (!session || !match(session)) return false;
+    this.#end(session, reason);
+    return true;
+  }
+
+  local(): IterableIterator<LiveSession> {
+    return this.#sessions.values();
+  }
+
+  get localCount(): number {
+    return this.#sessions.size;
+  }
+
+  start(): void {
+    if (this.#unsubscribe.length > 0) return;
+    const { bus } = this.deps;
+    this.#unsubscribe.push(
+      bus.subscribe('certificate.revoked', (e) => void this.kick(e.deviceId, 'certificate_revoked', usesSerial(e.serial))),
+      bus.subscribe('device.suspended', (e) => void this.kick(e.deviceId, 'device_suspended')),
+      bus.subscribe('device.decommissioned', (e) => void this.kick(e.deviceId, 'device_decommissioned')),
+    );
+  }
+
+  stop(): void {
+    for (const u of this.#unsubscribe.splice(0)) u();
+    for (const s of this.#sessions.values()) s.ending('server_stopping');
+  }
+
+  #end(session: LocalSession, reason: string): void {
+    session.ending(reason);
+    this.deps.log.info({ deviceId: session.deviceId, reason }, 'disconnecting device');
+    session.connection.end();
+  }
+
+  #closed(session: LocalSession, why: string): void {
+    if (this.#sessions.get(session.deviceId) !== session) return;
+    this.#sessions.delete(session.deviceId);
+    void this.deps.registry.recordDisconnect(session.deviceId, why).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a disconnect'));
+  }
+}

@@ -1,0 +1,86 @@
+import type { PeerCertificate } from '../identity/index.js';
+
+/**
+ * The live-session table: which device holds a session, on which connection. Transports
+ * (the MQTT gateway today) admit every new connection through it, hand it a way to end and to
+ * reach that connection, and tell it when the connection is gone; the rest of the platform
+ * (rollouts, commands, twin) asks it whether a device is connected and delivers through it.
+ *
+ * Embedded mode uses `LocalSessionTable` (a map in this process). A cluster implementation
+ * keeps the same contract with a shared registry (device → node) and routes deliveries and
+ * kicks to the node that holds the session; the transport does not change. Every
+ * implementation passes `describeSessionTable` (sessions-contract.ts).
+ */
+export interface SessionTable {
+  /**
+   * Admits a new connection of the device named by `connection.peer`: the certificate must be
+   * live and the device allowed to connect. On success the session is registered at once (a
+   * kick arriving from now on finds it), and an older session of the same device ends with
+   * reason `taken_over`.
+   */
+  admit(connection: SessionConnection): Promise<Admission>;
+  /** Whether the device has a live session (in a cluster: on any node, as last seen locally). */
+  isConnected(deviceId: string): boolean;
+  /** Delivers to the device's live session; resolves false when it has none (nothing is queued then). */
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean>;
+  /**
+   * Ends the device's session with `reason`, if it has one and `match` accepts it; resolves
+   * whether one was ended. Revocation, suspension and decommissioning events on the bus are
+   * turned into kicks by the table itself.
+   */
+  kick(deviceId: string, reason: KickReason, match?: (session: LiveSession) => boolean): Promise<boolean>;
+  /** Sessions held by this process (the transport's own connections). */
+  local(): IterableIterator<LiveSession>;
+  readonly localCount: number;
+  /** Starts listening for the events that end sessions. */
+  start(): void;
+  /** Stops listening; every local session is marked `server_stopping` (the transport closes them). */
+  stop(): void;
+}
+
+/** What a transport gives the table for one connection. */
+export interface SessionConnection {
+  readonly peer: PeerCertificate;
+  /** Ends the connection; the transport then reports `closed` on the handle. */
+  end(): void;
+  /** Sends to the device over this connection; resolves false when that failed. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean>;
+}
+
+export interface LiveSession {
+  readonly deviceId: string;
+  readonly peer: PeerCertificate;
+}
+
+/** The transport's hold on an admitted session. */
+export interface SessionHandle extends LiveSession {
+  /** Why the platform is ending this session, once it decided to (first reason wins). */
+  readonly endReason: string | undefined;
+  /** Records why the transport is about to end the session (a limit, an ACL refusal); first reason wins. */
+  ending(reason: string): void;
+  /**
+   * The connection is gone. Returns the reason to record for it: the platform's reason when
+   * it ended the session, else `transportReason`; undefined when this was already reported.
+   * Only the device's current session marks it offline: a session that was taken over leaves
+   * its successor alone.
+   */
+  closed(transportReason: string): string | undefined;
+}
+
+export type Admission =
+  | { readonly admitted: true; readonly session: SessionHandle }
+  | { readonly admitted: false; readonly reason: 'not_admitted'; readonly message: string };
+
+/** Why the platform ends a session. */
+export type KickReason =
+  | 'certificate_revoked'
+  | 'device_suspended'
+  | 'device_decommissioned'
+  | 'admission_revoked'
+  | 'issuer_no_longer_trusted'
+  | 'taken_over';
+
+const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
+
+/** A revocation ends only the session that uses the revoked certificate. */
+export const usesSerial = (serial: string) => (s: LiveSession) => sameSerial(s.peer.serial, serial);
