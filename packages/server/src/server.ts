@@ -15,6 +15,8 @@ import { LiveStreams } from './http/live-streams.js';
 import { CoapGateway } from './gateway/coap/coap-gateway.js';
 import { DeviceHttpsGateway } from './gateway/https/device-https.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
+import { TokenBuckets } from './gateway/mqtt/token-bucket.js';
+import { LocalSessionTable } from './gateway/sessions-local.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
 import { IngestService, RetentionJob } from './ingest/index.js';
 import { ingestRoutes } from './ingest/routes.js';
@@ -154,30 +156,31 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const firmware = new FirmwareService(store.firmware, new ArtifactStore(dataDir), {
       rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
     }, { clock, ids, log: logger });
+    // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
+    const sessions = new LocalSessionTable({ identity, registry, bus, log: logger });
+    const deviceRate = new TokenBuckets(clock, config.mqtt.publishRatePerSecond, config.mqtt.publishBurst);
+    const deviceLink = {
+      isConnected: (id: string) => sessions.isConnected(id),
+      publish: (id: string, topic: string, message: object) => sessions.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1),
+    };
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
       clock, ids, log: logger, health: store.health, telemetry: store.telemetry,
-      link: {
-        isConnected: (id) => mqtt?.isConnected(id) ?? false,
-        publish: (id, topic, message) => (mqtt ? mqtt.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1) : Promise.resolve(false)),
-      },
+      link: deviceLink,
       onStop: (r) => void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } })
         .catch((err: unknown) => logger.error({ err }, 'could not audit the rollout change')),
     });
     const deviceOps = buildDeviceOps(config, {
       ota: rollouts,
       store, registry, counters, clock, ids, log: logger, metrics,
-      link: {
-        isConnected: (id) => mqtt?.isConnected(id) ?? false,
-        publish: (id, topic, message) => (mqtt ? mqtt.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1) : Promise.resolve(false)),
-      },
+      link: deviceLink,
     });
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox })
+      ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate })
       : undefined;
-    const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry }) : undefined;
+    const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
-      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry, firmware: rollouts })
+      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate })
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);

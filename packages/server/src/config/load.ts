@@ -11,7 +11,7 @@ export interface ServerConfig {
   readonly mqtt: {
     readonly enabled: boolean; readonly host: string; readonly port: number; readonly hostnames: string;
     readonly maxPayloadBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number;
-    readonly publishRatePerSecond: number; readonly publishBurst: number;
+    readonly publishRatePerSecond: number; readonly publishBurst: number; readonly publishBacklogLimit: number; readonly publishesPerTurn: number;
   };
   readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
   readonly coap: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly trustedNetwork: boolean };

@@ -6,6 +6,7 @@ import { type IncomingMessage, type OutgoingMessage, type Server, createServer }
 import { Counter, type Registry } from 'prom-client';
 import type { IdentityService } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
+import type { TokenBuckets } from '../mqtt/token-bucket.js';
 
 export interface CoapSettings {
   readonly host: string;
@@ -20,14 +21,24 @@ export interface CoapSettings {
  * The signature is checked against the device's live certificates (not revoked, in their
  * validity); the envelope id makes a replay a duplicate. Readings are authentic, but
  * readable on the wire: CoAP is off by default and binds loopback unless the operator says
- * the network is trusted.
+ * the network is trusted. A device over its message rate (one budget with MQTT and device
+ * HTTPS) gets 4.29 Too Many Requests (RFC 8516) with Max-Age in seconds.
  */
 export class CoapGateway {
   #server: Server | undefined;
   readonly #requests: Counter<'code'>;
+  readonly #rateLimited: Counter;
 
-  constructor(private readonly settings: CoapSettings, private readonly deps: { identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry }) {
+  constructor(
+    private readonly settings: CoapSettings,
+    private readonly deps: {
+      identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry;
+      /** Per-device message budgets shared with MQTT and device HTTPS; none: no bound. */
+      deviceRate?: TokenBuckets;
+    },
+  ) {
     this.#requests = new Counter({ name: 'bulwark_coap_requests_total', help: 'CoAP requests by response code', labelNames: ['code'] as const, registers: [deps.metrics] });
+    this.#rateLimited = new Counter({ name: 'bulwark_coap_rate_limited_total', help: 'CoAP requests answered 4.29 because the device was over its message rate (mqtt.publishRatePerSecond)', registers: [deps.metrics] });
   }
 
   async start(): Promise<number> {
@@ -48,6 +59,7 @@ export class CoapGateway {
   async #serve(req: IncomingMessage, res: OutgoingMessage): Promise<void> {
     let code = '5.00';
     let body: unknown;
+    let maxAgeS: number | undefined;
     try {
       const url = new URL(req.url, 'coap://device');
       if (req.method !== 'POST' || url.pathname !== '/t') throw Object.assign(new PlatformError('BULWARK_ERR_NOT_FOUND', 'POST /t?d=<device id>&s=<signature> is the only resource'), { coap: '4.04' });
@@ -55,6 +67,13 @@ export class CoapGateway {
       const signature = Buffer.from(url.searchParams.get('s') ?? '', 'base64url');
       if (deviceIdProblem(deviceId) || signature.length === 0) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'the query needs d=<device id> and s=<base64url signature>');
       await this.#authenticate(deviceId, req.payload, signature);
+      // Checked after the signature, so that nobody can spend a device's budget in its name.
+      const waitMs = this.deps.deviceRate?.tryTake(deviceId) ?? 0;
+      if (waitMs > 0) {
+        this.#rateLimited.inc();
+        maxAgeS = Math.ceil(waitMs / 1000);
+        throw Object.assign(new PlatformError('BULWARK_ERR_RATE_LIMITED', `over this device's message rate; retry in ${waitMs} ms`), { coap: '4.29' });
+      }
       const result = await this.deps.ingest.accept({ deviceId, transport: 'coap', topic: null, payload: req.payload, receivedAt: this.deps.clock.now() });
       if (result.status === 'dead_lettered') {
         code = '4.22';
@@ -71,6 +90,8 @@ export class CoapGateway {
     }
     this.#requests.inc({ code });
     res.code = code;
+    // RFC 8516: 4.29 Too Many Requests, with Max-Age saying when to try again.
+    if (maxAgeS !== undefined) res.setOption('Max-Age', maxAgeS);
     res.setOption('Content-Format', 'application/json');
     res.end(JSON.stringify(body));
   }

@@ -11,6 +11,7 @@ import type { IngestService } from '../../ingest/index.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import { peerOf } from '../mqtt/peer.js';
 import { csrOf } from '../mqtt/rotation.js';
+import type { TokenBuckets } from '../mqtt/token-bucket.js';
 import { FIRMWARE_PATH, type FirmwareSource, firmwareMetrics, serveFirmware } from './firmware-download.js';
 
 export interface DeviceHttpsSettings {
@@ -25,7 +26,8 @@ type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: 
 /**
  * Device ingest over HTTPS with mutual TLS, for devices that cannot keep an MQTT session:
  * the same identity rules (the certificate names the device), the same pipeline, and an
- * answer only after the reading is durable. Routes: POST /v1/telemetry, GET /v1/time,
+ * answer only after the reading is durable, and the device's message rate (shared with MQTT
+ * and CoAP; firmware downloads excepted) bounded with 429 + Retry-After. Routes: POST /v1/telemetry, GET /v1/time,
  * POST /v1/certs/rotate, and GET /v1/firmware/{artifactId} (Range; only with a live update job).
  */
 export class DeviceHttpsGateway {
@@ -34,16 +36,21 @@ export class DeviceHttpsGateway {
   readonly #admitted = new WeakMap<TLSSocket, Promise<void>>();
   readonly #requests: Counter<'route' | 'status'>;
   readonly #tlsRefused: Counter<'reason'>;
+  readonly #rateLimited: Counter;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #firmwareMetrics: ReturnType<typeof firmwareMetrics>;
 
   constructor(
     private readonly settings: DeviceHttpsSettings,
-    private readonly deps: { identity: IdentityService; ingest: IngestService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource },
+    private readonly deps: { identity: IdentityService; ingest: IngestService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource;
+      /** Per-device message budgets shared with MQTT and CoAP; none: no bound. */
+      deviceRate?: TokenBuckets;
+    },
   ) {
     this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
     this.#requests = new Counter({ name: 'bulwark_device_https_requests_total', help: 'Device HTTPS requests by route and status', labelNames: ['route', 'status'] as const, registers: [deps.metrics] });
     this.#firmwareMetrics = firmwareMetrics(deps.metrics);
+    this.#rateLimited = new Counter({ name: 'bulwark_device_https_rate_limited_total', help: 'Device HTTPS requests answered 429 because the device was over its message rate (mqtt.publishRatePerSecond)', registers: [deps.metrics] });
     this.#tlsRefused = new Counter({ name: 'bulwark_device_https_tls_refused_total', help: 'Device HTTPS handshakes refused, by reason', labelNames: ['reason'] as const, registers: [deps.metrics] });
   }
 
@@ -101,6 +108,16 @@ export class DeviceHttpsGateway {
         return;
       }
       if (!handler) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${route}`);
+      // The device's budget is the one its MQTT session spends: over it, 429 at once (the
+      // connection is not held); Retry-After says when the next token is there.
+      const waitMs = this.deps.deviceRate?.tryTake(peer.deviceId) ?? 0;
+      if (waitMs > 0) {
+        status = 429;
+        this.#rateLimited.inc();
+        req.resume();
+        send(res, 429, { error: { code: 'BULWARK_ERR_RATE_LIMITED', message: `over this device's message rate; retry in ${waitMs} ms` } }, { 'retry-after': String(Math.ceil(waitMs / 1000)) });
+        return;
+      }
       const body = await readBody(req, this.settings.maxBodyBytes);
       const [code, payload] = await handler(peer, req, body, url);
       status = code;
@@ -142,9 +159,9 @@ export class DeviceHttpsGateway {
   }
 }
 
-function send(res: ServerResponse, status: number, payload: unknown): void {
+function send(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);
 }
 

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type TLSSocket, type Server as TlsServer, createServer } from 'node:tls';
-import { type Clock, type Logger, PlatformError } from '@bulwark/core';
+import type { Clock, Logger } from '@bulwark/core';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
@@ -10,11 +10,16 @@ import type { IngestResult, IngestService } from '../../ingest/index.js';
 import type { DeviceInbox } from '../device-inbox.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
+import { PublishFlow } from './flow-control.js';
 import { type MqttMetrics, mqttMetrics } from './metrics.js';
 import { peerOf } from './peer.js';
 import { handleRotation } from './rotation.js';
 import { answerTimeRequest } from './time-sync.js';
+import { publishRefusal } from './publish-checks.js';
 import { TokenBuckets } from './token-bucket.js';
+import { TurnBudget } from './turn-budget.js';
+import type { SessionConnection, SessionHandle, SessionTable } from '../sessions.js';
+import { LocalSessionTable } from '../sessions-local.js';
 
 export interface MqttSettings {
   readonly host: string;
@@ -26,13 +31,10 @@ export interface MqttSettings {
   readonly maxTopicLevels: number;
   readonly publishRatePerSecond: number;
   readonly publishBurst: number;
-}
-
-interface Session {
-  readonly client: Client;
-  readonly peer: PeerCertificate;
-  /** Why the platform ended the session, when it did. */
-  closeReason?: string;
+  /** Held publishes of one session past which it is disconnected (the hard abuse bound). */
+  readonly publishBacklogLimit: number;
+  /** Publishes handed to handlers in one event-loop turn, over all sessions. */
+  readonly publishesPerTurn: number;
 }
 
 const refuse = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -46,21 +48,31 @@ const refuse = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => Ob
 export class MqttGateway {
   readonly #broker: Aedes;
   #server: TlsServer | undefined;
-  readonly #sessions = new Map<string, Session>();
+  readonly #sessions: SessionTable;
   readonly #wills = new WeakMap<Client, { topic: string; retain: boolean; bytes: number } | undefined>();
-  readonly #peers = new WeakMap<Client, PeerCertificate>();
+  readonly #handles = new WeakMap<Client, SessionHandle>();
+  readonly #flows = new WeakMap<Client, PublishFlow>();
   readonly #buckets: TokenBuckets;
+  readonly #budget: TurnBudget;
   readonly #metrics: MqttMetrics;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #tls: DeviceTls;
 
   constructor(
     private readonly settings: MqttSettings,
-    private readonly deps: { identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService; inbox?: DeviceInbox },
+    private readonly deps: {
+      identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService; inbox?: DeviceInbox;
+      /** The live-session table (admission, takeover, kicks, delivery); one of this process by default. */
+      sessions?: SessionTable;
+      /** Per-device publish budgets, shared with the other device transports; the gateway's own by default. */
+      deviceRate?: TokenBuckets;
+    },
   ) {
     this.#metrics = mqttMetrics(deps.metrics);
     this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
-    this.#buckets = new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
+    this.#sessions = deps.sessions ?? new LocalSessionTable({ identity: deps.identity, registry: deps.registry, bus: deps.bus, log: deps.log });
+    this.#buckets = deps.deviceRate ?? new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
+    this.#budget = new TurnBudget(settings.publishesPerTurn);
     this.#broker = new Aedes({
       // Depth is enforced below, so that a too-deep SUBSCRIBE gets SUBACK 0x80 rather than a dropped connection.
       maxTopicLevels: 100,
@@ -73,43 +85,25 @@ export class MqttGateway {
         this.#authenticate(client).then(() => done(null, true), (err: AuthenticateError) => done(err, false));
       },
       authorizePublish: (client, packet, done) => {
-        if (!client) return done(null);
+        const session = client && this.#handles.get(client);
+        if (!client || !session) return done(client ? new Error('no_identity') : null);
         const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        const reason = this.#publishRefusal(client, packet.topic, payload.length, packet.retain);
+        const reason = publishRefusal(this.settings, this.#metrics, session.deviceId, packet.topic, payload.length, packet.retain);
         if (reason) {
-          this.#closeReason(client, reason);
+          if (reason.startsWith('acl_')) this.deps.log.warn({ deviceId: session.deviceId, topic: packet.topic, reason }, 'publish refused; disconnecting');
+          session.ending(reason);
           return done(new Error(reason));
         }
-        const peer = this.#peers.get(client);
-        this.#metrics.messagesIn.inc();
-        if (peer && packet.topic.endsWith('/certs/rotate')) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
-        if (peer && packet.topic === `devices/${peer.deviceId}/time`) answerTimeRequest(this.#broker, this.deps.clock, peer.deviceId, payload, this.deps.clock.now(), this.deps.log);
-        if (peer && this.deps.ingest && TELEMETRY.test(packet.topic.slice(peer.deviceId.length + 9))) {
-          // Durable before acknowledged: Aedes sends PUBACK only after this callback. A shed QoS 0
-          // message is answered on the next turn of the event loop: answered at once, Aedes would
-          // parse the client's next chunk in the same turn, and a flood from many clients would keep
-          // HTTP (/healthz) and every other socket waiting.
-          return void this.#ingest(this.deps.ingest, peer.deviceId, packet.topic, payload, packet.qos === 0).then((status) => (status === 'shed' ? setImmediate(done, null) : done(null)), (err: Error) => {
-            this.#closeReason(client, 'ingest_failed');
-            done(err);
-          });
-        }
-        const inboxed = peer && this.deps.inbox?.receive(peer.deviceId, packet.topic.slice(peer.deviceId.length + 9), payload);
-        if (peer && inboxed) {
-          // Twin reports, command results, health, events and logs: handled (stored) before PUBACK, like telemetry.
-          return void inboxed.then((refusal) => {
-            if (refusal) this.#notify(peer.deviceId, { reason: refusal.reason, problems: refusal.problems, topic: packet.topic });
-            done(null);
-          }, (err: Error) => {
-            this.deps.log.error({ err, deviceId: peer.deviceId, topic: packet.topic }, 'device message could not be handled');
-            this.#closeReason(client, 'handler_failed');
-            done(err);
-          });
-        }
-        return done(null);
+        const handle = () => this.#handlePublish(client, session.peer, packet.topic, payload, packet.qos === 0, done);
+        // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
+        // room in this turn of the event loop (turn-budget.ts).
+        this.#flows.get(client)?.admit(() => {
+          if (this.#budget.waiting > 0 || this.#budget.perTurn === 0) this.#metrics.deferred.inc();
+          this.#budget.run(handle);
+        });
       },
       authorizeSubscribe: (client, sub, done) => {
-        const peer = this.#peers.get(client);
+        const peer = this.#handles.get(client)?.peer;
         const tooDeep = sub.topic.split('/').length > this.settings.maxTopicLevels;
         const denial = !peer ? 'outside_own_tree' : tooDeep ? 'too_deep' : subscribeDenial(sub.topic, peer.deviceId);
         if (denial) {
@@ -122,18 +116,18 @@ export class MqttGateway {
     });
     this.#broker.on('connectionError', (client) => this.#onGone(client, 'connection_error'));
     this.#broker.on('clientDisconnect', (client) => this.#onGone(client, 'client_disconnected'));
-    this.#broker.on('clientError', (client, err) => this.#onGone(client, this.#sessionOf(client)?.closeReason ?? `error: ${err.message}`));
+    this.#broker.on('clientError', (client, err) => this.#onGone(client, `error: ${err.message}`));
     this.#broker.on('subscribe', (subs, client) => {
-      const peer = client && this.#peers.get(client);
+      const peer = client && this.#handles.get(client)?.peer;
       if (peer) this.deps.inbox?.subscribed(peer.deviceId, subs.map((x) => x.topic));
     });
     this.#broker.on('clientReady', (client) => {
       // A persistent session resumed here keeps its subscriptions without a new SUBSCRIBE.
-      const peer = this.#peers.get(client);
+      const peer = this.#handles.get(client)?.peer;
       const filters = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
       if (peer && filters.length > 0) this.deps.inbox?.subscribed(peer.deviceId, filters);
     });
-    this.#broker.on('keepaliveTimeout', (client) => this.#closeReason(client, 'keepalive_timeout'));
+    this.#broker.on('keepaliveTimeout', (client) => this.#handles.get(client)?.ending('keepalive_timeout'));
   }
 
   /** Starts listening; resolves with the bound port. */
@@ -150,10 +144,8 @@ export class MqttGateway {
     this.#unsubscribe.push(
       this.deps.bus.subscribe('crl.updated', () => this.#reloadContext()),
       this.deps.bus.subscribe('trust.changed', () => this.#reloadContext()),
-      this.deps.bus.subscribe('certificate.revoked', (e) => this.#kick(e.deviceId, 'certificate_revoked', (s) => sameSerial(s.peer.serial, e.serial))),
-      this.deps.bus.subscribe('device.suspended', (e) => this.#kick(e.deviceId, 'device_suspended')),
-      this.deps.bus.subscribe('device.decommissioned', (e) => this.#kick(e.deviceId, 'device_decommissioned')),
     );
+    this.#sessions.start();
     await new Promise<void>((resolve, reject) => {
       tlsServer.once('error', reject);
       tlsServer.listen(this.settings.port, this.settings.host, () => resolve());
@@ -163,7 +155,7 @@ export class MqttGateway {
 
   async stop(): Promise<void> {
     for (const u of this.#unsubscribe.splice(0)) u();
-    for (const s of this.#sessions.values()) s.closeReason = 'server_stopping';
+    this.#sessions.stop();
     await new Promise<void>((resolve) => this.#broker.close(() => resolve()));
     if (this.#server) {
       const server = this.#server;
@@ -171,29 +163,35 @@ export class MqttGateway {
     }
   }
 
+  /** Sessions held by this gateway. */
   get sessionCount(): number {
-    return this.#sessions.size;
+    return this.#sessions.localCount;
   }
 
+  /** Whether the device has a live session (asks the session table). */
   isConnected(deviceId: string): boolean {
-    return this.#sessions.has(deviceId);
+    return this.#sessions.isConnected(deviceId);
+  }
+
+  /**
+   * Publishes from the platform to a connected device's own topic, through the session table;
+   * resolves false when the device has no session (nothing is queued for it then).
+   */
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
+    return this.#sessions.publishToDevice(deviceId, topic, payload, qos);
   }
 
   async #reloadContext(): Promise<void> {
     if (!this.#server) return;
     await this.#tls.reload(this.#server);
     // Sessions whose issuer is no longer trusted (a manufacturer CA was disabled) end now.
-    for (const [deviceId, s] of this.#sessions) {
-      if (!this.#tls.trustsIssuer(s.peer.issuerFingerprint)) this.#kick(deviceId, 'issuer_no_longer_trusted');
+    for (const s of [...this.#sessions.local()]) {
+      if (!this.#tls.trustsIssuer(s.peer.issuerFingerprint)) await this.#sessions.kick(s.deviceId, 'issuer_no_longer_trusted', (x) => x === s);
     }
   }
 
-  /**
-   * Publishes from the platform to a connected device's own topic; resolves false when the
-   * device has no session here (nothing is queued for it then).
-   */
-  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
-    if (!this.#sessions.has(deviceId)) return Promise.resolve(false);
+  /** Delivery to one connection of this broker (the session table's way to reach the device). */
+  #deliver(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
     return new Promise((resolve) => {
       this.#broker.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => {
         if (err) this.deps.log.error({ err, deviceId, topic }, 'could not publish to the device');
@@ -206,6 +204,37 @@ export class MqttGateway {
     this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
       if (err) this.deps.log.error({ err, deviceId }, 'could not send the error notice');
     });
+  }
+
+  /** A publish that passed the checks and has its token: handled (stored) before its PUBACK. */
+  #handlePublish(client: Client, peer: PeerCertificate, topic: string, payload: Buffer, qos0: boolean, done: (err: Error | null) => void): void {
+    this.#metrics.messagesIn.inc();
+    const suffix = topic.slice(peer.deviceId.length + 9);
+    if (topic.endsWith('/certs/rotate')) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
+    if (suffix === 'time') answerTimeRequest(this.#broker, this.deps.clock, peer.deviceId, payload, this.deps.clock.now(), this.deps.log);
+    if (this.deps.ingest && TELEMETRY.test(suffix)) {
+      // Durable before acknowledged: Aedes sends PUBACK only after this callback. A shed QoS 0
+      // message is answered on the next turn of the event loop: answered at once, Aedes would
+      // parse the client's next chunk in the same turn, and a flood from many clients would keep
+      // HTTP (/healthz) and every other socket waiting.
+      return void this.#ingest(this.deps.ingest, peer.deviceId, topic, payload, qos0).then((status) => (status === 'shed' ? setImmediate(done, null) : done(null)), (err: Error) => {
+        this.#handles.get(client)?.ending('ingest_failed');
+        done(err);
+      });
+    }
+    const inboxed = this.deps.inbox?.receive(peer.deviceId, suffix, payload);
+    if (inboxed) {
+      // Twin reports, command results, health, events and logs: handled (stored) before PUBACK, like telemetry.
+      return void inboxed.then((refusal) => {
+        if (refusal) this.#notify(peer.deviceId, { reason: refusal.reason, problems: refusal.problems, topic });
+        done(null);
+      }, (err: Error) => {
+        this.deps.log.error({ err, deviceId: peer.deviceId, topic }, 'device message could not be handled');
+        this.#handles.get(client)?.ending('handler_failed');
+        done(err);
+      });
+    }
+    return done(null);
   }
 
   /** Hands a telemetry publish to the pipeline; a refused message's reason goes back on the device's errors topic. */
@@ -236,89 +265,36 @@ export class MqttGateway {
         throw fail('will_refused', 5, `will refused: ${denial}`);
       }
     }
-    try {
-      await this.deps.identity.admitSession(peer);
-    } catch (err) {
-      const reason = err instanceof PlatformError ? err.message : 'internal error';
-      throw fail('not_admitted', 5, reason);
+    const connection: SessionConnection = { peer, end: () => client.close(), deliver: (topic, payload, qos) => this.#deliver(peer.deviceId, topic, payload, qos) };
+    const admission = await this.#sessions.admit(connection);
+    if (!admission.admitted) throw fail(admission.reason, 5, admission.message);
+    const session = admission.session;
+    if ((client as Client & { closed?: boolean }).closed) {
+      // The device went away while it was being admitted: Aedes reports nothing more for it.
+      session.closed('client_disconnected');
+      return;
     }
-    // The session is known from here on, so a revocation or suspension arriving now finds it;
-    // one that landed while admitSession was reading is caught by the re-check.
-    this.#peers.set(client, peer);
-    this.#sessions.set(peer.deviceId, { client, peer });
-    this.#metrics.sessions.set(this.#sessions.size);
-    void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
-    void this.deps.identity.checkSession(peer).catch(() => this.#kick(peer.deviceId, 'admission_revoked', (s) => s.client === client));
+    this.#handles.set(client, session);
+    this.#flows.set(client, new PublishFlow(client, peer.deviceId, this.#buckets, this.settings.publishBacklogLimit, {
+      onHeld: () => this.#metrics.held.inc(),
+      onAbuse: (backlog) => {
+        this.#metrics.limitHits.inc({ limit: 'publish_backlog' });
+        this.deps.log.warn({ deviceId: peer.deviceId, backlog, limit: this.settings.publishBacklogLimit }, 'publish backlog past the hard bound; disconnecting');
+        session.ending('publish_backlog_exceeded');
+        client.close();
+      },
+    }));
+    this.#metrics.sessions.set(this.#sessions.localCount);
   }
 
   #onGone(client: Client, reason: string): void {
-    const peer = this.#peers.get(client);
-    if (!peer) return;
-    const session = this.#sessions.get(peer.deviceId);
-    if (session?.client !== client) return; // a newer session of the same device took over
-    this.#sessions.delete(peer.deviceId);
-    this.#metrics.sessions.set(this.#sessions.size);
-    const why = session.closeReason ?? reason;
+    this.#flows.get(client)?.dispose();
+    const why = this.#handles.get(client)?.closed(reason);
+    if (why === undefined) return;
+    this.#metrics.sessions.set(this.#sessions.localCount);
     this.#metrics.disconnects.inc({ reason: why.startsWith('error:') ? 'error' : why });
-    void this.deps.registry.recordDisconnect(peer.deviceId, why).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a disconnect'));
-  }
-
-  #sessionOf(client: Client): Session | undefined {
-    const peer = this.#peers.get(client);
-    const s = peer && this.#sessions.get(peer.deviceId);
-    return s?.client === client ? s : undefined;
-  }
-
-  #closeReason(client: Client, reason: string): void {
-    const s = this.#sessionOf(client);
-    if (s) s.closeReason = reason;
-  }
-
-  #publishRefusal(client: Client, topic: string, payloadBytes: number, retain: boolean): string | undefined {
-    const peer = this.#peers.get(client);
-    if (!peer) return 'no_identity';
-    if (retain) {
-      // Retained messages would live in broker memory for ever; devices have no use for them.
-      this.#metrics.aclDenied.inc({ kind: 'publish', reason: 'retain_not_allowed' });
-      return 'acl_retain_not_allowed';
-    }
-    if (topic.length > this.settings.maxTopicLength) {
-      this.#metrics.limitHits.inc({ limit: 'topic_length' });
-      return 'topic_too_long';
-    }
-    if (topic.split('/').length > this.settings.maxTopicLevels) {
-      this.#metrics.limitHits.inc({ limit: 'topic_depth' });
-      return 'topic_too_deep';
-    }
-    if (payloadBytes > this.settings.maxPayloadBytes) {
-      this.#metrics.limitHits.inc({ limit: 'payload_size' });
-      return 'payload_too_large';
-    }
-    const denial = publishDenial(topic, peer.deviceId);
-    if (denial) {
-      this.#metrics.aclDenied.inc({ kind: 'publish', reason: denial });
-      this.deps.log.warn({ deviceId: peer.deviceId, topic, reason: denial }, 'publish refused; disconnecting');
-      return `acl_${denial}`;
-    }
-    if (!this.#buckets.take(peer.deviceId)) {
-      this.#metrics.limitHits.inc({ limit: 'publish_rate' });
-      return 'publish_rate_exceeded';
-    }
-    return undefined;
-  }
-
-  /** Ends the device's live session now, if it has one here (and it matches). */
-  #kick(deviceId: string, reason: string, match: (s: Session) => boolean = () => true): void {
-    const session = this.#sessions.get(deviceId);
-    if (!session || !match(session)) return;
-    session.closeReason = reason;
-    this.deps.log.info({ deviceId, reason }, 'disconnecting device');
-    session.client.close();
   }
 }
 
 /** `telemetry` or `telemetry/{stream}` after `devices/{id}/`. */
 const TELEMETRY = /^telemetry(\/[^/]+)?$/;
-
-const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
-

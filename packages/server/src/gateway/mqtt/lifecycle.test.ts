@@ -72,15 +72,16 @@ describe('device lifecycle at the gateway', () => {
     assert.equal(claim.status, 409, 'a decommissioned device cannot be enrolled again');
   });
 
-  it('disconnects a device that breaks a size or rate limit, and counts it', async (t) => {
-    const s = await startTestServer(t, { config: { mqtt: { maxPayloadBytes: 1024, maxTopicLength: 40, publishRatePerSecond: 1, publishBurst: 5 } } });
+  it('disconnects a device that breaks a size limit or the hard abuse bound on held publishes, and counts it', async (t) => {
+    const s = await startTestServer(t, { config: { mqtt: { maxPayloadBytes: 1024, maxTopicLength: 40, publishRatePerSecond: 1, publishBurst: 5, publishBacklogLimit: 5 } } });
     const admin = await s.tokenFor(s.adminKey);
     const d = await enrollDevice(s, admin, 'm1');
     const cases: [string, (c: mqtt.MqttClient) => void][] = [
       ['payload_size', (c) => c.publish('devices/m1/telemetry', Buffer.alloc(2048), { qos: 1 })],
       ['topic_length', (c) => c.publish(`devices/m1/telemetry/${'x'.repeat(40)}`, 'x', { qos: 1 })],
       ['topic_depth', (c) => c.publish('devices/m1/telemetry/a/b/c/d/e/f', 'x', { qos: 1 })],
-      ['publish_rate', (c) => { for (let i = 0; i < 20; i += 1) c.publish('devices/m1/telemetry', String(i), { qos: 0 }); }],
+      // Over its rate a device is only slowed; 20 publishes at once against a burst of 5 leave 15 held, past the bound of 5.
+      ['publish_backlog', (c) => { for (let i = 0; i < 20; i += 1) c.publish('devices/m1/telemetry', String(i), { qos: 0 }); }],
     ];
     for (const [limit, misbehave] of cases) {
       const c = await connectDevice(s, d);
@@ -90,6 +91,7 @@ describe('device lifecycle at the gateway', () => {
       await withinMs(5000, gone, `disconnect for ${limit}`);
       assert.match((await s.api('GET', '/metrics')).text, new RegExp(`bulwark_mqtt_limit_hits_total\\{limit="${limit}"\\} [1-9]`));
     }
+    assert.match((await s.api('GET', '/metrics')).text, /bulwark_mqtt_disconnects_total\{reason="publish_backlog_exceeded"\} 1/);
   });
 
   it('rotates a certificate over MQTT without losing a message, then retires the old one on first use of the new', async (t) => {

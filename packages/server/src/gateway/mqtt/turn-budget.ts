@@ -1,0 +1,44 @@
+/**
+ * Bounded work per turn of the event loop: at most `perTurn` tasks run in one turn; the rest
+ * wait, in order, for the next turn (setImmediate, after the poll phase has served other
+ * sockets and the HTTP API). Without it, a group commit that resolves the acknowledgements of
+ * many devices at once lets Aedes parse and hand to the pipeline every client's next chunk in
+ * one macrotask, and `/healthz` waits for all of it.
+ */
+export class TurnBudget {
+  readonly #queue: (() => void)[] = [];
+  #used = 0;
+  #armed = false;
+
+  constructor(readonly perTurn: number) {}
+
+  run(task: () => void): void {
+    if (this.#queue.length === 0 && this.#used < this.perTurn) {
+      this.#used += 1;
+      this.#arm();
+      task();
+      return;
+    }
+    this.#queue.push(task);
+    this.#arm();
+  }
+
+  /** Tasks waiting for a later turn. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  #arm(): void {
+    if (this.#armed) return;
+    this.#armed = true;
+    setImmediate(this.#turn);
+  }
+
+  readonly #turn = (): void => {
+    this.#armed = false;
+    const now = this.#queue.splice(0, this.perTurn);
+    this.#used = now.length;
+    if (this.#queue.length > 0 || now.length > 0) this.#arm();
+    for (const task of now) task();
+  };
+}
