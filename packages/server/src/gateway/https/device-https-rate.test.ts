@@ -29,7 +29,7 @@ describe('device HTTPS message rate', () => {
   it('answers 429 with Retry-After past the burst, counts it, and takes the device back once it waited', async (t) => {
     const { s, admin } = await setup(t, { id: 'mqtt-0', config: { mqtt: { publishRatePerSecond: 1, publishBurst: 3 } } });
     const post = deviceClient(t, s, await enrollDevice(s, admin, 'h-1'));
-    const answers = [];
+    const answers: Answer[] = [];
     for (let i = 0; i < 4; i += 1) answers.push(await post(env(`h-${i}`, { temp_c: 20 })));
     assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 429]);
     assert.equal(answers[3]?.retryAfter, '1');
