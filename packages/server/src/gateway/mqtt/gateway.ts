@@ -98,8 +98,7 @@ export class MqttGateway {
         // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
         // room in this turn of the event loop (turn-budget.ts).
         this.#flows.get(client)?.admit(() => {
-          if (this.#budget.waiting > 0 || this.#budget.perTurn === 0) this.#metrics.deferred.inc();
-          this.#budget.run(handle);
+          if (!this.#budget.run(handle)) this.#metrics.deferred.inc();
         });
       },
       authorizeSubscribe: (client, sub, done) => {

@@ -12,15 +12,17 @@ export class TurnBudget {
 
   constructor(readonly perTurn: number) {}
 
-  run(task: () => void): void {
+  /** Runs the task now and returns true, or queues it for a later turn and returns false. */
+  run(task: () => void): boolean {
     if (this.#queue.length === 0 && this.#used < this.perTurn) {
       this.#used += 1;
       this.#arm();
       task();
-      return;
+      return true;
     }
     this.#queue.push(task);
     this.#arm();
+    return false;
   }
 
   /** Tasks waiting for a later turn. */
