@@ -11,22 +11,21 @@ describe('MQTT flow control', () => {
     const { s, client } = await setup(t, { id: 'fast-1' });
     let closes = 0;
     client.on('close', () => { closes += 1; });
-    const ackedAt: number[] = [];
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: N }, (_, i) => client.publishAsync('devices/fast-1/telemetry', env(`f-${i}`, { temp_c: 20 }, { seq: i }), { qos: 1 })
-      .then(() => { ackedAt.push(performance.now() - t0); })));
+    await Promise.all(Array.from({ length: N }, (_, i) => client.publishAsync('devices/fast-1/telemetry', env(`f-${i}`, { temp_c: 20 }, { seq: i }), { qos: 1 })));
     const elapsedS = (performance.now() - t0) / 1000;
     assert.equal(closes, 0, 'never disconnected');
     assert.equal(client.connected, true);
     const rows = await s.server.store.telemetry.query({ deviceId: 'fast-1', limit: N + 100 });
     assert.equal(rows.length, N, 'every message stored');
     assert.equal(new Set(rows.map((r) => r.msgId)).size, N, 'each once');
-    // The bucket holds 200 (the burst); the rest come at the sustained rate.
+    // The bucket holds 200 (the burst) when the flood starts; beyond it, tokens come at the
+    // sustained rate from then on, so (N - burst) / elapsed can pass the rate only if the bound leaks.
     const burst = 200;
-    const sustained = N > burst ? (N - burst) / ((ackedAt.at(-1)! - ackedAt[burst - 1]!) / 1000) : Number.NaN;
-    console.log(`flood of ${N}: ${elapsedS.toFixed(2)} s, sustained ${sustained.toFixed(1)} msg/s after the burst (bound 100/s)`);
+    const sustained = N > burst ? (N - burst) / elapsedS : Number.NaN;
+    console.log(`flood of ${N}: ${elapsedS.toFixed(2)} s, (N - burst) / elapsed = ${sustained.toFixed(1)} msg/s (bound 100/s)`);
     if (N > burst) {
-      assert.ok(sustained <= 100 * 1.1, `held to the bound: ${sustained.toFixed(1)} msg/s`);
+      assert.ok(sustained <= 100 * 1.02, `held to the bound: ${sustained.toFixed(1)} msg/s`);
       assert.ok(sustained >= 100 * 0.5, `not slowed far below it: ${sustained.toFixed(1)} msg/s`);
     }
     const held = await metric(s, /bulwark_mqtt_publishes_held_total (\d+)/);
