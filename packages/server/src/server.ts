@@ -15,6 +15,7 @@ import { LiveStreams } from './http/live-streams.js';
 import { CoapGateway } from './gateway/coap/coap-gateway.js';
 import { DeviceHttpsGateway } from './gateway/https/device-https.js';
 import { MqttGateway } from './gateway/mqtt/gateway.js';
+import type { DeliveryOptions } from './gateway/sessions.js';
 import { TokenBuckets } from './gateway/mqtt/token-bucket.js';
 import { LocalSessionTable } from './gateway/sessions-local.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
@@ -161,7 +162,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const deviceRate = new TokenBuckets(clock, config.mqtt.publishRatePerSecond, config.mqtt.publishBurst);
     const deviceLink = {
       isConnected: (id: string) => sessions.isConnected(id),
-      publish: (id: string, topic: string, message: object) => sessions.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1),
+      publish: (id: string, topic: string, message: object, options?: DeliveryOptions) => sessions.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1, options),
     };
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
       clock, ids, log: logger, health: store.health, telemetry: store.telemetry,

@@ -89,7 +89,10 @@ export class CommandService {
   }
 
   async #send(c: CommandRecord): Promise<void> {
-    if (await this.deps.link.publish(c.deviceId, deviceTopics(c.deviceId).command(c.name), requestOf(c))) {
+    // MQTT 5 devices also get the expiry, and where to answer with which correlation data.
+    const topics = deviceTopics(c.deviceId);
+    const options = { expiresAt: c.expiresAt, responseTopic: topics.commandResult(c.name), correlationData: Buffer.from(c.id) };
+    if (await this.deps.link.publish(c.deviceId, topics.command(c.name), requestOf(c), options)) {
       await this.repo.markSent(c.deviceId, c.id, this.deps.clock.now());
     }
   }

@@ -13,8 +13,12 @@ import type { TwinService } from '../twin/index.js';
  * contract is answered with a reason (on the device's errors topic) and counted, never thrown.
  */
 export interface DeviceInbox {
-  /** Undefined when `suffix` (the topic after `devices/{id}/`) is not a topic the inbox handles. */
-  receive(deviceId: string, suffix: string, payload: Buffer): Promise<InboxRefusal | undefined> | undefined;
+  /**
+   * Undefined when `suffix` (the topic after `devices/{id}/`) is not a topic the inbox handles.
+   * `meta.correlationId` is the MQTT 5 correlation data the device echoed: a command result
+   * without an `id` takes it as its id.
+   */
+  receive(deviceId: string, suffix: string, payload: Buffer, meta?: { readonly correlationId?: string }): Promise<InboxRefusal | undefined> | undefined;
   /** The device subscribed (or reconnected with a session): send it what waits for it. */
   subscribed(deviceId: string, filters: readonly string[]): void;
 }
@@ -122,7 +126,7 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
     return { reason, problems };
   };
   return {
-    receive(deviceId, suffix, payload) {
+    receive(deviceId, suffix, payload, meta) {
       const k = kindOf(suffix);
       if (!k) return undefined;
       const { kind, name } = k;
@@ -136,6 +140,11 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
           message = JSON.parse(text);
         } catch (err) {
           return refuse(deviceId, kind, 'malformed_json', [(err as Error).message]);
+        }
+        if (kind === 'command_result' && meta?.correlationId !== undefined && message !== null && typeof message === 'object' && !Array.isArray(message)) {
+          const m = message as { id?: unknown };
+          if (m.id === undefined) m.id = meta.correlationId;
+          else if (m.id !== meta.correlationId) return refuse(deviceId, kind, 'correlation_mismatch', [`id ${JSON.stringify(m.id)} differs from the correlation data ${JSON.stringify(meta.correlationId)}`]);
         }
         const validate = validators[kind];
         if (!validate(message)) return refuse(deviceId, kind, 'invalid', problemsOf(validate.errors));

@@ -2,7 +2,7 @@ import { type Logger, PlatformError } from '@bulwark/core';
 import type { EventBus } from '../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../identity/index.js';
 import type { RegistryService } from '../registry/index.js';
-import { type Admission, type KickReason, type LiveSession, type SessionConnection, type SessionHandle, type SessionTable, usesSerial } from './sessions.js';
+import { type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionHandle, type SessionTable, usesSerial } from './sessions.js';
 
 export interface LocalSessionTableDeps {
   readonly identity: Pick<IdentityService, 'admitSession' | 'checkSession'>;
@@ -69,9 +69,9 @@ export class LocalSessionTable implements SessionTable {
     return this.#sessions.has(deviceId);
   }
 
-  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean> {
     const session = this.#sessions.get(deviceId);
-    return session ? session.connection.deliver(topic, payload, qos) : Promise.resolve(false);
+    return session ? session.connection.deliver(topic, payload, qos, options) : Promise.resolve(false);
   }
 
   async kick(deviceId: string, reason: KickReason, match: (s: LiveSession) => boolean = () => true): Promise<boolean> {

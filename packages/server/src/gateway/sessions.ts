@@ -22,7 +22,7 @@ export interface SessionTable {
   /** Whether the device has a live session (in a cluster: on any node, as last seen locally). */
   isConnected(deviceId: string): boolean;
   /** Delivers to the device's live session; resolves false when it has none (nothing is queued then). */
-  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean>;
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean>;
   /**
    * Ends the device's session with `reason`, if it has one and `match` accepts it; resolves
    * whether one was ended. Revocation, suspension and decommissioning events on the bus are
@@ -38,13 +38,23 @@ export interface SessionTable {
   stop(): void;
 }
 
+/** How the platform wants one message to a device sent (MQTT 5 properties; ignored on 3.1.1). */
+export interface DeliveryOptions {
+  /** Epoch ms after which the message is worthless (MQTT 5 message expiry; a queued one is dropped). */
+  readonly expiresAt?: number;
+  /** Where the device should answer (MQTT 5 request/response). */
+  readonly responseTopic?: string;
+  /** Echoed back by the device with its answer. */
+  readonly correlationData?: Buffer;
+}
+
 /** What a transport gives the table for one connection. */
 export interface SessionConnection {
   readonly peer: PeerCertificate;
   /** Ends the connection; the transport then reports `closed` on the handle. */
   end(): void;
   /** Sends to the device over this connection; resolves false when that failed. */
-  deliver(topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean>;
+  deliver(topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean>;
 }
 
 export interface LiveSession {

@@ -6,7 +6,8 @@ import type { DesiredState, ReportedState, TwinRecord, TwinRepository } from './
 /** How the platform reaches a connected device; false when it is not connected here. */
 export interface DeviceLink {
   isConnected(deviceId: string): boolean;
-  publish(deviceId: string, topic: string, message: object): Promise<boolean>;
+  /** `options`: MQTT 5 message expiry and request/response properties (ignored where the device cannot use them). */
+  publish(deviceId: string, topic: string, message: object, options?: { expiresAt?: number; responseTopic?: string; correlationData?: Buffer }): Promise<boolean>;
 }
 
 export interface TwinView {

@@ -1,29 +1,18 @@
-import type { Client } from 'aedes';
 import type { TokenBuckets } from './token-bucket.js';
 
-/** Aedes 1.2 internals this file relies on (checked in its lib/client.js). */
-interface AedesClientInternals {
-  readonly conn: NodeJS.ReadableStream & { removeListener(e: 'readable', f: () => void): unknown; on(e: 'readable', f: () => void): unknown };
-  readonly _nextBatch: () => void;
+/** The connection's socket reads, paused while a hold is on. */
+export interface Reader {
+  hold(on: boolean): void;
 }
 
 /**
  * Flow control for one session's PUBLISHes: a device over its rate is slowed, not cut off.
  *
- * Each PUBLISH needs a token from the device's bucket. Without one it is held (Aedes's
- * authorizePublish `done`, hence its PUBACK, is not called yet) until the bucket refills, and
- * later PUBLISHes queue behind it, so acknowledgements keep their order.
- *
- * Holding `done` alone does not stop Aedes from reading (lib/client.js, Aedes 1.2): it parses
- * a whole read chunk at once and handles every packet in it concurrently; it reads the next
- * chunk when its count of unfinished packets reaches zero, and every `readable` event of the
- * socket also counts one down. A client trickling small packets therefore gets every one read
- * and parsed while earlier ones wait (measured: 2977 of 3000 held). So while the session owes
- * tokens the socket's `readable` events are held back as well: Aedes then reads only when
- * the held packets finish, the socket's buffer fills to its high-water mark, and TCP pushes
- * back on the device. (`client.pause()` is no use: it drops the count-down of packets that
- * finish while paused, and the session stalls; `conn.pause()` does nothing to a stream read
- * through `readable`: measured, 2971 of 3000 trickled publishes still read.)
+ * Each PUBLISH needs a token from the device's bucket. Without one it is held (not handled,
+ * hence not acknowledged) until the bucket refills, and later PUBLISHes queue behind it, so
+ * acknowledgements keep their order. While the session owes tokens its socket is not read:
+ * the socket's buffer fills, and TCP pushes back on the device. What was already read (one
+ * chunk, at most a few hundred packets) waits in the held queue.
  *
  * A session whose held backlog still passes `backlogLimit` is past the hard abuse bound and
  * is disconnected (`onAbuse`).
@@ -32,12 +21,10 @@ export class PublishFlow {
   readonly #held: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
   #gated = false;
-  #missedReadable = false;
-  #gate: (() => void) | undefined;
   #disposed = false;
 
   constructor(
-    private readonly client: Client,
+    private readonly reader: Reader,
     private readonly deviceId: string,
     private readonly buckets: TokenBuckets,
     private readonly backlogLimit: number,
@@ -90,22 +77,14 @@ export class PublishFlow {
   };
 
   #closeGate(): void {
+    if (this.#gated) return;
     this.#gated = true;
-    if (this.#gate) return;
-    const c = this.client as unknown as AedesClientInternals;
-    const next = c._nextBatch;
-    this.#gate = () => {
-      if (this.#gated) this.#missedReadable = true;
-      else next();
-    };
-    c.conn.removeListener('readable', next);
-    c.conn.on('readable', this.#gate);
+    this.reader.hold(true);
   }
 
   #openGate(): void {
+    if (!this.#gated) return;
     this.#gated = false;
-    if (!this.#missedReadable) return;
-    this.#missedReadable = false;
-    (this.client as unknown as AedesClientInternals)._nextBatch();
+    this.reader.hold(false);
   }
 }

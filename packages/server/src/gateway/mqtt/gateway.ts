@@ -1,24 +1,26 @@
 import type { AddressInfo } from 'node:net';
 import { type TLSSocket, type Server as TlsServer, createServer } from 'node:tls';
 import type { Clock, Logger } from '@bulwark/core';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { ISubscription } from 'mqtt-packet';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
-import type { IngestResult, IngestService } from '../../ingest/index.js';
+import type { IngestService } from '../../ingest/index.js';
 import type { DeviceInbox } from '../device-inbox.js';
 import type { RegistryService } from '../../registry/index.js';
 import { publishDenial, subscribeDenial } from './acl.js';
+import { type ConnectRequest, type ConnectVerdict, type InboundPublish, MqttConnection, type PublishOutcome } from './connection.js';
 import { PublishFlow } from './flow-control.js';
 import { type MqttMetrics, mqttMetrics } from './metrics.js';
 import { peerOf } from './peer.js';
-import { handleRotation } from './rotation.js';
-import { answerTimeRequest } from './time-sync.js';
+import { PublishHandler } from './publish-handler.js';
 import { publishRefusal } from './publish-checks.js';
+import { RC, pubackCode } from './reason-codes.js';
+import { type DeviceSession, DeviceSessions, matchingQos, validFilter } from './subscriptions.js';
 import { TokenBuckets } from './token-bucket.js';
 import { TurnBudget } from './turn-budget.js';
-import type { SessionConnection, SessionHandle, SessionTable } from '../sessions.js';
+import type { DeliveryOptions, SessionHandle, SessionTable } from '../sessions.js';
 import { LocalSessionTable } from '../sessions-local.js';
 
 export interface MqttSettings {
@@ -35,28 +37,43 @@ export interface MqttSettings {
   readonly publishBacklogLimit: number;
   /** Publishes handed to handlers in one event-loop turn, over all sessions. */
   readonly publishesPerTurn: number;
+  /** QoS 1 publishes of one device under way at once (MQTT 5 Receive Maximum, announced; on 3.1.1 reads pause there). */
+  readonly receiveMaximum: number;
+  /** Longest time a session (subscriptions) is kept for a device that is away. */
+  readonly sessionExpiryMaxSeconds: number;
 }
 
-const refuse = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+/** What the gateway keeps per admitted connection. */
+interface Live {
+  readonly peer: PeerCertificate;
+  readonly handle: SessionHandle;
+  readonly flow: PublishFlow;
+  readonly session: DeviceSession;
+  readonly expiryS: number;
+}
+
+const KICKS = new Set(['certificate_revoked', 'device_suspended', 'device_decommissioned', 'admission_revoked', 'issuer_no_longer_trusted']);
 
 /**
- * The MQTT device gateway: Aedes behind a TLS server that demands a client certificate
- * from the platform's CA (checked against its CRL), with identity taken from that
- * certificate, a per-device topic ACL, size and rate limits, and immediate disconnection
- * of revoked, suspended and decommissioned devices.
+ * The MQTT device gateway, 3.1.1 and 5 on one listener: a TLS server that demands a client
+ * certificate from the platform's CA (checked against its CRL), identity from that
+ * certificate, a per-device topic ACL, size and rate limits, and reason codes on every
+ * refusal where the device speaks MQTT 5. Not a general broker: devices never talk to each
+ * other, so there is no routing between sessions (decision 0011).
  */
 export class MqttGateway {
-  readonly #broker: Aedes;
   #server: TlsServer | undefined;
+  readonly #connections = new Set<MqttConnection>();
+  readonly #live = new WeakMap<MqttConnection, Live>();
   readonly #sessions: SessionTable;
-  readonly #wills = new WeakMap<Client, { topic: string; retain: boolean; bytes: number } | undefined>();
-  readonly #handles = new WeakMap<Client, SessionHandle>();
-  readonly #flows = new WeakMap<Client, PublishFlow>();
+  readonly #kept: DeviceSessions;
   readonly #buckets: TokenBuckets;
   readonly #budget: TurnBudget;
   readonly #metrics: MqttMetrics;
+  readonly #handler: PublishHandler;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #tls: DeviceTls;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly settings: MqttSettings,
@@ -73,68 +90,41 @@ export class MqttGateway {
     this.#sessions = deps.sessions ?? new LocalSessionTable({ identity: deps.identity, registry: deps.registry, bus: deps.bus, log: deps.log });
     this.#buckets = deps.deviceRate ?? new TokenBuckets(deps.clock, settings.publishRatePerSecond, settings.publishBurst);
     this.#budget = new TurnBudget(settings.publishesPerTurn);
-    this.#broker = new Aedes({
-      // Depth is enforced below, so that a too-deep SUBSCRIBE gets SUBACK 0x80 rather than a dropped connection.
-      maxTopicLevels: 100,
-      preConnect: (client, packet, done) => {
-        const w = packet.will;
-        this.#wills.set(client, w ? { topic: w.topic, retain: w.retain === true, bytes: w.payload?.length ?? 0 } : undefined);
-        done(null, true);
-      },
-      authenticate: (client, _username, _password, done) => {
-        this.#authenticate(client).then(() => done(null, true), (err: AuthenticateError) => done(err, false));
-      },
-      authorizePublish: (client, packet, done) => {
-        const session = client && this.#handles.get(client);
-        if (!client || !session) return done(client ? new Error('no_identity') : null);
-        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        const reason = publishRefusal(this.settings, this.#metrics, session.deviceId, packet.topic, payload.length, packet.retain);
-        if (reason) {
-          if (reason.startsWith('acl_')) this.deps.log.warn({ deviceId: session.deviceId, topic: packet.topic, reason }, 'publish refused; disconnecting');
-          session.ending(reason);
-          return done(new Error(reason));
-        }
-        const handle = () => this.#handlePublish(client, session.peer, packet.topic, payload, packet.qos === 0, done);
-        // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
-        // room in this turn of the event loop (turn-budget.ts).
-        this.#flows.get(client)?.admit(() => {
-          if (!this.#budget.run(handle)) this.#metrics.deferred.inc();
-        });
-      },
-      authorizeSubscribe: (client, sub, done) => {
-        const peer = this.#handles.get(client)?.peer;
-        const tooDeep = sub.topic.split('/').length > this.settings.maxTopicLevels;
-        const denial = !peer ? 'outside_own_tree' : tooDeep ? 'too_deep' : subscribeDenial(sub.topic, peer.deviceId);
-        if (denial) {
-          this.#metrics.aclDenied.inc({ kind: 'subscribe', reason: denial });
-          this.deps.log.warn({ deviceId: peer?.deviceId, filter: sub.topic, reason: denial }, 'subscription refused');
-          return done(null, null);
-        }
-        return done(null, sub);
-      },
-    });
-    this.#broker.on('connectionError', (client) => this.#onGone(client, 'connection_error'));
-    this.#broker.on('clientDisconnect', (client) => this.#onGone(client, 'client_disconnected'));
-    this.#broker.on('clientError', (client, err) => this.#onGone(client, `error: ${err.message}`));
-    this.#broker.on('subscribe', (subs, client) => {
-      const peer = client && this.#handles.get(client)?.peer;
-      if (peer) this.deps.inbox?.subscribed(peer.deviceId, subs.map((x) => x.topic));
-    });
-    this.#broker.on('clientReady', (client) => {
-      // A persistent session resumed here keeps its subscriptions without a new SUBSCRIBE.
-      const peer = this.#handles.get(client)?.peer;
-      const filters = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
-      if (peer && filters.length > 0) this.deps.inbox?.subscribed(peer.deviceId, filters);
-    });
-    this.#broker.on('keepaliveTimeout', (client) => this.#handles.get(client)?.ending('keepalive_timeout'));
+    this.#kept = new DeviceSessions(() => deps.clock.now());
+    this.#handler = new PublishHandler(deps);
+  }
+
+  /** Largest packet read from a device: the payload bound plus its topic and properties. */
+  get maxPacketBytes(): number {
+    return this.settings.maxPayloadBytes + this.settings.maxTopicLength + 1024;
   }
 
   /** Starts listening; resolves with the bound port. */
   async start(): Promise<number> {
-    await this.#broker.listen();
     const tlsServer = createServer(await this.#tls.serverOptions());
     this.#server = tlsServer;
-    tlsServer.on('secureConnection', (socket) => this.#broker.handle(socket));
+    const limits = {
+      maxPacketBytes: this.maxPacketBytes, receiveMaximum: this.settings.receiveMaximum, topicAliasMaximum: 16, connectTimeoutMs: 30_000,
+      sessionExpiryMaxS: this.settings.sessionExpiryMaxSeconds, outboundQueueLimit: 1000,
+    };
+    const handler = {
+      connect: (c: MqttConnection, r: ConnectRequest) => this.#connect(c, r),
+      publish: (c: MqttConnection, p: InboundPublish) => this.#publish(c, p),
+      subscribe: (c: MqttConnection, subs: readonly ISubscription[]) => this.#subscribe(c, subs),
+      unsubscribe: (c: MqttConnection, filters: readonly string[]) => filters.map((f) => (this.#live.get(c)?.session.filters.delete(f) ? RC.success : RC.noSubscriptionExisted)),
+      closed: (c: MqttConnection, reason: string, will: InboundPublish | undefined) => this.#closed(c, reason, will),
+      abandoned: (c: MqttConnection, reason: string) => {
+        // A client that closes its side before CONNECT is not a refusal.
+        if (reason === 'connection_error') return;
+        this.#metrics.connectRefused.inc({ reason });
+        this.deps.log.info({ remote: c.socket.remoteAddress, reason }, 'MQTT connection ended before CONNECT');
+      },
+    };
+    tlsServer.on('secureConnection', (socket: TLSSocket) => {
+      const c = new MqttConnection(socket, handler, limits);
+      this.#connections.add(c);
+      socket.once('close', () => this.#connections.delete(c));
+    });
     tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket) => {
       const reason = tlsRefusalReason(socket, err);
       this.#metrics.tlsRefused.inc({ reason });
@@ -145,6 +135,7 @@ export class MqttGateway {
       this.deps.bus.subscribe('trust.changed', () => this.#reloadContext()),
     );
     this.#sessions.start();
+    this.#sweeper = setInterval(() => this.#kept.sweep(), 60_000).unref();
     await new Promise<void>((resolve, reject) => {
       tlsServer.once('error', reject);
       tlsServer.listen(this.settings.port, this.settings.host, () => resolve());
@@ -154,12 +145,16 @@ export class MqttGateway {
 
   async stop(): Promise<void> {
     for (const u of this.#unsubscribe.splice(0)) u();
+    if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sessions.stop();
-    await new Promise<void>((resolve) => this.#broker.close(() => resolve()));
-    if (this.#server) {
-      const server = this.#server;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    const server = this.#server;
+    const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const gone = [...this.#connections].map((c) => new Promise<void>((resolve) => {
+      if (c.socket.destroyed) return resolve();
+      c.socket.once('close', () => resolve());
+      c.end('server_stopping');
+    }));
+    await Promise.all([closing, ...gone]);
   }
 
   /** Sessions held by this gateway. */
@@ -174,10 +169,10 @@ export class MqttGateway {
 
   /**
    * Publishes from the platform to a connected device's own topic, through the session table;
-   * resolves false when the device has no session (nothing is queued for it then).
+   * resolves false when the device has no session or no subscription for the topic (nothing is queued then).
    */
-  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
-    return this.#sessions.publishToDevice(deviceId, topic, payload, qos);
+  publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean> {
+    return this.#sessions.publishToDevice(deviceId, topic, payload, qos, options);
   }
 
   async #reloadContext(): Promise<void> {
@@ -189,111 +184,130 @@ export class MqttGateway {
     }
   }
 
-  /** Delivery to one connection of this broker (the session table's way to reach the device). */
-  #deliver(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
-    return new Promise((resolve) => {
-      this.#broker.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => {
-        if (err) this.deps.log.error({ err, deviceId, topic }, 'could not publish to the device');
-        resolve(!err);
-      });
-    });
+  /** Sends to the connection what its subscriptions ask for; false when none matches. */
+  #send(c: MqttConnection, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions, fromDevice = false): boolean {
+    const live = this.#live.get(c);
+    const granted = live && matchingQos(live.session, topic, fromDevice);
+    if (granted === undefined) return false;
+    return c.deliver(topic, payload, Math.min(qos, granted) as 0 | 1, options);
   }
 
-  #notify(deviceId: string, notice: object): void {
-    this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
-      if (err) this.deps.log.error({ err, deviceId }, 'could not send the error notice');
-    });
-  }
-
-  /** A publish that passed the checks and has its token: handled (stored) before its PUBACK. */
-  #handlePublish(client: Client, peer: PeerCertificate, topic: string, payload: Buffer, qos0: boolean, done: (err: Error | null) => void): void {
-    this.#metrics.messagesIn.inc();
-    const suffix = topic.slice(peer.deviceId.length + 9);
-    if (topic.endsWith('/certs/rotate')) void handleRotation(this.#broker, this.deps.identity, peer, payload, this.deps.log);
-    if (suffix === 'time') answerTimeRequest(this.#broker, this.deps.clock, peer.deviceId, payload, this.deps.clock.now(), this.deps.log);
-    if (this.deps.ingest && TELEMETRY.test(suffix)) {
-      // Durable before acknowledged: Aedes sends PUBACK only after this callback. A shed QoS 0
-      // message is answered on the next turn of the event loop: answered at once, Aedes would
-      // parse the client's next chunk in the same turn, and a flood from many clients would keep
-      // HTTP (/healthz) and every other socket waiting.
-      return void this.#ingest(this.deps.ingest, peer.deviceId, topic, payload, qos0).then((status) => (status === 'shed' ? setImmediate(done, null) : done(null)), (err: Error) => {
-        this.#handles.get(client)?.ending('ingest_failed');
-        done(err);
-      });
-    }
-    const inboxed = this.deps.inbox?.receive(peer.deviceId, suffix, payload);
-    if (inboxed) {
-      // Twin reports, command results, health, events and logs: handled (stored) before PUBACK, like telemetry.
-      return void inboxed.then((refusal) => {
-        if (refusal) this.#notify(peer.deviceId, { reason: refusal.reason, problems: refusal.problems, topic });
-        done(null);
-      }, (err: Error) => {
-        this.deps.log.error({ err, deviceId: peer.deviceId, topic }, 'device message could not be handled');
-        this.#handles.get(client)?.ending('handler_failed');
-        done(err);
-      });
-    }
-    return done(null);
-  }
-
-  /** Hands a telemetry publish to the pipeline; a refused message's reason goes back on the device's errors topic. */
-  async #ingest(ingest: IngestService, deviceId: string, topic: string, payload: Buffer, sheddable: boolean): Promise<IngestResult['status']> {
-    const result = await ingest.accept({ deviceId, transport: 'mqtt', topic, payload, receivedAt: this.deps.clock.now(), sheddable });
-    if (result.status !== 'dead_lettered') return result.status;
-    const notice = { deadLetterId: result.id, reason: result.reason, problems: result.problems, topic };
-    this.#broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/errors`, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, (err) => {
-      if (err) this.deps.log.error({ err, deviceId }, 'could not send the dead-letter notice');
-    });
-    return result.status;
-  }
-
-  async #authenticate(client: Client): Promise<void> {
-    const peer = peerOf(client.conn as TLSSocket);
-    const fail = (reason: string, code: 2 | 4 | 5, message: string) => {
-      this.#metrics.connectRefused.inc({ reason });
-      this.deps.log.warn({ clientId: client.id, deviceId: peer?.deviceId, reason }, 'MQTT connect refused');
-      return refuse(code, message);
+  async #connect(c: MqttConnection, r: ConnectRequest): Promise<ConnectVerdict> {
+    const peer = peerOf(c.socket);
+    const fail = (refusal: Exclude<ConnectVerdict, { ok: true }>['refusal'], message: string, metric: string = refusal): ConnectVerdict => {
+      this.#metrics.connectRefused.inc({ reason: metric });
+      this.deps.log.warn({ clientId: r.clientId, deviceId: peer?.deviceId, reason: metric, version: r.version }, 'MQTT connect refused');
+      return { ok: false, refusal, message };
     };
-    if (!peer) throw fail('no_identity', 5, 'no verified device certificate');
-    if (client.id !== peer.deviceId) throw fail('client_id_mismatch', 2, `client id must be the device id ${peer.deviceId}`);
-    const will = this.#wills.get(client);
-    if (will !== undefined) {
-      const denial = publishDenial(will.topic, peer.deviceId) ?? (will.retain ? 'retain_not_allowed' : undefined) ?? (will.bytes > this.settings.maxPayloadBytes ? 'payload_too_large' : undefined);
+    if (!peer) return fail('no_identity', 'no verified device certificate');
+    if (r.authenticationMethod !== undefined) return fail('bad_authentication_method', 'the device certificate is the only authentication');
+    if (r.clientId !== peer.deviceId) return fail('client_id_mismatch', `client id must be the device id ${peer.deviceId}`);
+    if (r.will) {
+      const w = r.will;
+      const denial = publishDenial(w.topic, peer.deviceId) ?? (w.retain ? 'retain_not_allowed' : undefined) ?? (w.payload.length > this.settings.maxPayloadBytes ? 'payload_too_large' : undefined);
       if (denial) {
         this.#metrics.aclDenied.inc({ kind: 'will', reason: denial });
-        throw fail('will_refused', 5, `will refused: ${denial}`);
+        return fail('will_refused', `will refused: ${denial}`);
       }
     }
-    const connection: SessionConnection = { peer, end: () => client.close(), deliver: (topic, payload, qos) => this.#deliver(peer.deviceId, topic, payload, qos) };
-    const admission = await this.#sessions.admit(connection);
-    if (!admission.admitted) throw fail(admission.reason, 5, admission.message);
-    const session = admission.session;
-    if ((client as Client & { closed?: boolean }).closed) {
-      // The device went away while it was being admitted: Aedes reports nothing more for it.
-      session.closed('client_disconnected');
-      return;
+    const ref: { handle?: SessionHandle } = {};
+    const admission = await this.#sessions.admit({
+      peer, end: () => c.end(ref.handle?.endReason ?? 'kicked'), deliver: (topic, payload, qos, options) => Promise.resolve(this.#send(c, topic, payload, qos, options)),
+    });
+    if (!admission.admitted) return fail('not_admitted', admission.message, admission.reason);
+    const handle = (ref.handle = admission.session);
+    if (c.closed) {
+      // The device went away while it was being admitted.
+      handle.closed('client_disconnected');
+      return { ok: false, refusal: 'admission_failed', message: 'gone' };
     }
-    this.#handles.set(client, session);
-    this.#flows.set(client, new PublishFlow(client, peer.deviceId, this.#buckets, this.settings.publishBacklogLimit, {
+    const { session, present } = this.#kept.open(peer.deviceId, c, r.clean);
+    const flow = new PublishFlow(c, peer.deviceId, this.#buckets, this.settings.publishBacklogLimit, {
       onHeld: () => this.#metrics.held.inc(),
       onAbuse: (backlog) => {
         this.#metrics.limitHits.inc({ limit: 'publish_backlog' });
         this.deps.log.warn({ deviceId: peer.deviceId, backlog, limit: this.settings.publishBacklogLimit }, 'publish backlog past the hard bound; disconnecting');
-        session.ending('publish_backlog_exceeded');
-        client.close();
+        handle.ending('publish_backlog_exceeded');
+        c.end('publish_backlog_exceeded');
       },
-    }));
+    });
+    this.#live.set(c, { peer, handle, flow, session, expiryS: r.sessionExpiryS ?? this.settings.sessionExpiryMaxSeconds });
     this.#metrics.sessions.set(this.#sessions.localCount);
+    this.#metrics.connects.inc({ version: String(r.version) });
+    // A session resumed here keeps its subscriptions without a new SUBSCRIBE: what waits goes out after CONNACK.
+    if (present && session.filters.size > 0) setImmediate(() => this.deps.inbox?.subscribed(peer.deviceId, [...session.filters.keys()]));
+    return { ok: true, sessionPresent: present };
   }
 
-  #onGone(client: Client, reason: string): void {
-    this.#flows.get(client)?.dispose();
-    const why = this.#handles.get(client)?.closed(reason);
-    if (why === undefined) return;
-    this.#metrics.sessions.set(this.#sessions.localCount);
-    this.#metrics.disconnects.inc({ reason: why.startsWith('error:') ? 'error' : why });
+  #publish(c: MqttConnection, p: InboundPublish): PublishOutcome | Promise<PublishOutcome> {
+    const live = this.#live.get(c);
+    if (!live) return { code: RC.notAuthorized, reason: 'no_identity', fatal: true };
+    const reason = publishRefusal(this.settings, this.#metrics, live.peer.deviceId, p.topic, p.payload.length, p.retain);
+    if (reason) {
+      // MQTT 5 QoS 1 gets the refusal in its PUBACK; elsewhere the only answer is a disconnect.
+      const fatal = c.version === 4 || p.qos === 0;
+      this.deps.log.warn({ deviceId: live.peer.deviceId, topic: p.topic, reason, version: c.version }, fatal ? 'publish refused; disconnecting' : 'publish refused');
+      if (fatal) live.handle.ending(reason);
+      return { code: pubackCode(reason), reason, fatal };
+    }
+    return new Promise((resolve) => {
+      const handle = () => {
+        this.#metrics.messagesIn.inc();
+        this.#handler.handle(live.peer, p, (topic, payload, qos) => this.#send(c, topic, payload, qos)).then((outcome) => {
+          // A device subscribed to its own topics gets its publish back (unless it asked for No Local).
+          if (outcome.code === RC.success || outcome.code === RC.payloadFormatInvalid) this.#send(c, p.topic, p.payload, p.qos === 0 ? 0 : 1, undefined, true);
+          resolve(outcome);
+        }, (err: Error) => {
+          this.deps.log.error({ err, deviceId: live.peer.deviceId, topic: p.topic }, 'device message could not be handled');
+          live.handle.ending('ingest_failed');
+          resolve({ code: RC.unspecified, reason: 'ingest_failed', fatal: true });
+        });
+      };
+      // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
+      // room in this turn of the event loop (turn-budget.ts).
+      live.flow.admit(() => {
+        if (!this.#budget.run(handle)) this.#metrics.deferred.inc();
+      });
+    });
+  }
+
+  #subscribe(c: MqttConnection, subs: readonly ISubscription[]): number[] {
+    const live = this.#live.get(c);
+    const accepted: string[] = [];
+    const codes = subs.map((sub) => {
+      const denial = !live ? 'outside_own_tree'
+        : !validFilter(sub.topic) ? 'invalid_filter'
+        : sub.topic.split('/').length > this.settings.maxTopicLevels ? 'too_deep'
+        : subscribeDenial(sub.topic, live.peer.deviceId);
+      if (denial) {
+        this.#metrics.aclDenied.inc({ kind: 'subscribe', reason: denial });
+        this.deps.log.warn({ deviceId: live?.peer.deviceId, filter: sub.topic, reason: denial }, 'subscription refused');
+        if (c.version === 4) return 0x80;
+        return denial === 'invalid_filter' || denial === 'too_deep' ? RC.topicFilterInvalid : RC.notAuthorized;
+      }
+      const qos = Math.min(sub.qos, 1) as 0 | 1;
+      live?.session.filters.set(sub.topic, { qos, noLocal: c.version === 5 && sub.nl === true });
+      accepted.push(sub.topic);
+      return qos;
+    });
+    // After the SUBACK has been written: what waits for these topics (desired twin, commands, update jobs).
+    if (live && accepted.length > 0) queueMicrotask(() => this.deps.inbox?.subscribed(live.peer.deviceId, accepted));
+    return codes;
+  }
+
+  #closed(c: MqttConnection, reason: string, will: InboundPublish | undefined): void {
+    const live = this.#live.get(c);
+    if (!live) return;
+    live.flow.dispose();
+    this.#kept.release(live.peer.deviceId, c, live.expiryS);
+    const why = live.handle.closed(reason);
+    if (why !== undefined) {
+      this.#metrics.sessions.set(this.#sessions.localCount);
+      this.#metrics.disconnects.inc({ reason: why });
+    }
+    // The will of a device that went away without DISCONNECT is its last message; not when the platform shut it out.
+    if (will && !KICKS.has(live.handle.endReason ?? '')) {
+      void this.#handler.handle(live.peer, will, () => undefined).catch((err: unknown) => this.deps.log.error({ err, deviceId: live.peer.deviceId }, 'could not handle the will message'));
+    }
   }
 }
-
-/** `telemetry` or `telemetry/{stream}` after `devices/{id}/`. */
-const TELEMETRY = /^telemetry(\/[^/]+)?$/;

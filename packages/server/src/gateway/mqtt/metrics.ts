@@ -10,6 +10,7 @@ export function mqttMetrics(registry: Registry) {
     held: new Counter({ name: 'bulwark_mqtt_publishes_held_total', help: 'Publishes held (PUBACK and socket reads delayed) because the device was over its publish rate', registers: [registry] }),
     deferred: new Counter({ name: 'bulwark_mqtt_publishes_deferred_total', help: 'Publishes handed to the next event-loop turn because this turn had done mqtt.publishesPerTurn already', registers: [registry] }),
     disconnects: new Counter({ name: 'bulwark_mqtt_disconnects_total', help: 'Sessions ended, by reason', labelNames: ['reason'] as const, registers: [registry] }),
+    connects: new Counter({ name: 'bulwark_mqtt_connects_total', help: 'Sessions admitted, by MQTT protocol version (4 is 3.1.1, 5 is MQTT 5)', labelNames: ['version'] as const, registers: [registry] }),
     messagesIn: new Counter({ name: 'bulwark_mqtt_messages_in_total', help: 'Publishes accepted from devices', registers: [registry] }),
   };
 }

@@ -1,6 +1,5 @@
 import type { Logger } from '@bulwark/core';
 import { PlatformError } from '@bulwark/core';
-import type { Aedes } from 'aedes';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 
 /** The CSR of a rotation request body `{"csr": "<PEM>"}`, the same over MQTT and HTTPS. */
@@ -20,21 +19,16 @@ export function csrOf(payload: Buffer): string {
  * `devices/{id}/certs/rotate` using its current certificate, and receives the new
  * certificate (or an error with a code) on `devices/{id}/certs/rotate/result`.
  */
-export async function handleRotation(broker: Aedes, identity: IdentityService, peer: PeerCertificate, payload: Buffer, log: Logger): Promise<void> {
-  let reply: unknown;
+export async function handleRotation(reply: (topic: string, payload: Buffer) => void, identity: IdentityService, peer: PeerCertificate, payload: Buffer, log: Logger): Promise<void> {
+  let answer: unknown;
   try {
     const issued = await identity.rotate(peer, csrOf(payload));
-    reply = { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter };
+    answer = { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter };
     log.info({ deviceId: peer.deviceId, serial: issued.serial }, 'certificate rotated over MQTT');
   } catch (err) {
     const e = err instanceof PlatformError ? err : new PlatformError('BULWARK_ERR_INTERNAL', 'rotation failed');
     if (!(err instanceof PlatformError)) log.error({ err, deviceId: peer.deviceId }, 'certificate rotation failed');
-    reply = { error: { code: e.code, message: e.message } };
+    answer = { error: { code: e.code, message: e.message } };
   }
-  broker.publish(
-    { cmd: 'publish', topic: `devices/${peer.deviceId}/certs/rotate/result`, payload: Buffer.from(JSON.stringify(reply)), qos: 1, retain: false, dup: false },
-    (err) => {
-      if (err) log.error({ err, deviceId: peer.deviceId }, 'could not deliver the rotation result');
-    },
-  );
+  reply(`devices/${peer.deviceId}/certs/rotate/result`, Buffer.from(JSON.stringify(answer)));
 }

@@ -1,5 +1,4 @@
-import type { Clock, Logger } from '@bulwark/core';
-import type { Aedes } from 'aedes';
+import type { Clock } from '@bulwark/core';
 
 /**
  * NTP-style time sync over MQTT. The device publishes `{"t0": <its send time>}` on
@@ -7,7 +6,7 @@ import type { Aedes } from 'aedes';
  * `{"t0", "t1": <received>, "t2": <sent>}`. With t3 its own receive time, the device's
  * offset is ((t1 - t0) + (t2 - t3)) / 2 and the round trip (t3 - t0) - (t2 - t1).
  */
-export function answerTimeRequest(broker: Aedes, clock: Clock, deviceId: string, payload: Buffer, receivedAt: number, log: Logger): void {
+export function answerTimeRequest(reply: (topic: string, payload: Buffer) => void, clock: Clock, deviceId: string, payload: Buffer, receivedAt: number): void {
   let t0: unknown;
   try {
     t0 = (JSON.parse(payload.toString('utf8')) as { t0?: unknown }).t0;
@@ -17,7 +16,5 @@ export function answerTimeRequest(broker: Aedes, clock: Clock, deviceId: string,
   const body = typeof t0 === 'number' && Number.isFinite(t0)
     ? { t0, t1: receivedAt, t2: clock.now() }
     : { error: { code: 'BULWARK_ERR_VALIDATION', message: 'send {"t0": <device time in ms>}' }, t1: receivedAt, t2: clock.now() };
-  broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/time/reply`, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false }, (err) => {
-    if (err) log.error({ err, deviceId }, 'could not answer a time request');
-  });
+  reply(`devices/${deviceId}/time/reply`, Buffer.from(JSON.stringify(body)));
 }

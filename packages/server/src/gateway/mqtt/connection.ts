@@ -1,0 +1,362 @@
+import type { TLSSocket } from 'node:tls';
+import { type IConnectPacket, type IPublishPacket, type ISubscription, type Packet, type Parser, generate, parser as mqttParser } from 'mqtt-packet';
+import { CONNECT_CODES, type ConnectRefusal, RC, disconnectCode } from './reason-codes.js';
+import type { DeliveryOptions } from '../sessions.js';
+import { Outbound } from './outbound.js';
+
+/** A device's CONNECT, as the gateway needs it. */
+export interface ConnectRequest {
+  readonly clientId: string;
+  readonly version: 4 | 5;
+  /** Clean session (3.1.1) or Clean Start (5). */
+  readonly clean: boolean;
+  /** Seconds the session outlives the connection: MQTT 5's Session Expiry Interval; on 3.1.1 0 when clean, else undefined (the gateway's maximum). */
+  readonly sessionExpiryS: number | undefined;
+  readonly will: InboundPublish | undefined;
+  readonly authenticationMethod: string | undefined;
+}
+
+/** A PUBLISH from the device (or its will). */
+export interface InboundPublish {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly retain: boolean;
+  readonly correlationData?: Buffer;
+  readonly responseTopic?: string;
+  /** W3C trace context from the MQTT 5 user property `traceparent`. */
+  readonly traceparent?: string;
+}
+
+/**
+ * How a publish ended. `code` 0 is accepted. A refusal is answered with its code on MQTT 5
+ * QoS 1 (PUBACK with a reason string); where the protocol cannot say it (3.1.1, QoS 0) a
+ * `fatal` refusal ends the session and any other is acknowledged as accepted.
+ */
+export interface PublishOutcome {
+  readonly code: number;
+  readonly reason?: string;
+  readonly detail?: string;
+  readonly fatal?: boolean;
+}
+
+export type ConnectVerdict = { readonly ok: true; readonly sessionPresent: boolean } | { readonly ok: false; readonly refusal: ConnectRefusal; readonly message: string };
+
+/** What the gateway does with a connection's packets. */
+export interface ConnectionHandler {
+  connect(c: MqttConnection, request: ConnectRequest): Promise<ConnectVerdict>;
+  publish(c: MqttConnection, p: InboundPublish): Promise<PublishOutcome> | PublishOutcome;
+  /** Granted QoS or a refusal code per subscription (SUBACK). */
+  subscribe(c: MqttConnection, subscriptions: readonly ISubscription[]): number[];
+  unsubscribe(c: MqttConnection, filters: readonly string[]): number[];
+  /** The connection is gone; `will` is set when the device went away without DISCONNECT. */
+  closed(c: MqttConnection, reason: string, will: InboundPublish | undefined): void;
+  /** A connection ended before it became a session for a reason of the transport's own (malformed, too large, no CONNECT in time). */
+  abandoned(c: MqttConnection, reason: string): void;
+}
+
+export interface ConnectionLimits {
+  /** Largest packet read from a device (remaining length), checked before the packet is buffered. */
+  readonly maxPacketBytes: number;
+  /** QoS 1 publishes of a device under way at once: Receive Maximum on MQTT 5, a read pause on 3.1.1. */
+  readonly receiveMaximum: number;
+  readonly topicAliasMaximum: number;
+  readonly connectTimeoutMs: number;
+  /** Longest MQTT 5 session expiry granted. */
+  readonly sessionExpiryMaxS: number;
+  /** Messages to the device waiting past its Receive Maximum. */
+  readonly outboundQueueLimit: number;
+}
+
+interface AckSlot {
+  readonly messageId: number;
+  readonly qos: 1 | 2;
+  outcome: PublishOutcome | undefined;
+}
+
+/**
+ * One device's MQTT connection over TLS, 3.1.1 or 5 (decided by its CONNECT): the packet
+ * codec (`mqtt-packet`), keep-alive, acknowledgements sent in the order the publishes came
+ * even though they finish out of order, Receive Maximum both ways, topic aliases, and reads
+ * paused while the gateway holds the device back (`hold`). Transport only: what a packet
+ * means is the `ConnectionHandler`'s business.
+ */
+export class MqttConnection {
+  version: 4 | 5 = 4;
+  clientId = '';
+  /** Set by the gateway once the device is admitted. */
+  context: unknown;
+  #state: 'awaiting_connect' | 'connecting' | 'open' | 'closed' = 'awaiting_connect';
+  readonly #parser: Parser;
+  readonly #acks: AckSlot[] = [];
+  readonly #awaitingRelease = new Set<number>();
+  readonly #aliases = new Map<number, string>();
+  #outbound: Outbound | undefined;
+  #holds = 0;
+  #lastSeen = Date.now();
+  #keepaliveMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #will: InboundPublish | undefined;
+  #closeReason: string | undefined;
+  #corked = false;
+  #refusedByHandler = false;
+
+  constructor(readonly socket: TLSSocket, private readonly handler: ConnectionHandler, private readonly limits: ConnectionLimits) {
+    this.#parser = mqttParser({ protocolVersion: 4 });
+    this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
+    this.#parser.on('error', () => this.end('malformed_packet'));
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#closeReason !== undefined) return;
+      this.#lastSeen = Date.now();
+      const first = this.#state === 'awaiting_connect' ? chunk : undefined;
+      this.#parser.parse(chunk);
+      // A packet announced larger than the bound is refused before its body is buffered.
+      if ((this.#parser as Parser & { packet: { length: number } }).packet.length > this.limits.maxPacketBytes) {
+        if (first && this.#state === 'awaiting_connect') this.#refuseConnect(levelOf(first), 'packet_too_large');
+        else this.end('packet_too_large');
+      }
+    });
+    socket.on('error', () => this.#finish('connection_error'));
+    socket.on('close', () => this.#finish('connection_error'));
+    this.#timer = setTimeout(() => this.end('connect_timeout'), limits.connectTimeoutMs);
+  }
+
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** Pauses reads from the socket while any hold is on (the device is over its rate); TCP pushes back on it. */
+  hold(on: boolean): void {
+    this.#holds += on ? 1 : -1;
+    if (this.#holds > 0) this.socket.pause();
+    else if (this.#state !== 'closed') this.socket.resume();
+  }
+
+  /** Sends a message from the platform; false when it cannot go now (see Outbound). */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): boolean {
+    if (this.#state !== 'open' || !this.#outbound) return false;
+    return this.#outbound.send(topic, payload, qos, options);
+  }
+
+  /**
+   * Ends the session with a reason; MQTT 5 devices get a DISCONNECT carrying its code first.
+   * The session is over at once (the handler hears of it now); the socket closes once the
+   * DISCONNECT is flushed.
+   */
+  end(reason: string): void {
+    if (this.#state === 'closed' || this.#closeReason) return;
+    this.#closeReason = reason;
+    if (this.version === 5 && this.#state === 'open') {
+      this.#write(generate({ cmd: 'disconnect', reasonCode: disconnectCode(reason), properties: { reasonString: reason } }, { protocolVersion: 5 }));
+    }
+    this.socket.end();
+    // A peer that never closes its side is not waited for.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.#finish(reason, false);
+  }
+
+  #finish(transportReason: string, destroy = true): void {
+    if (this.#state === 'closed') return;
+    const wasOpen = this.#state === 'open';
+    this.#state = 'closed';
+    if (this.#timer) clearTimeout(this.#timer);
+    if (destroy) this.socket.destroy();
+    if (wasOpen) this.handler.closed(this, this.#closeReason ?? transportReason, this.#closeReason === 'client_disconnected' ? undefined : this.#will);
+    else if (!this.#refusedByHandler) this.handler.abandoned(this, this.#closeReason ?? transportReason);
+  }
+
+  #write(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    // Packets written in one turn (a batch of acknowledgements) leave in one TLS record.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
+  }
+
+  #send(packet: Packet): void {
+    this.#write(generate(packet, { protocolVersion: this.version }));
+  }
+
+  #onPacket(p: Packet): void {
+    if (this.#state === 'closed' || this.#closeReason) return;
+    if ((p.length ?? 0) > this.limits.maxPacketBytes) {
+      if (this.#state !== 'awaiting_connect') return this.end('packet_too_large');
+      return this.#refuseConnect(p.cmd === 'connect' && p.protocolVersion === 5 ? 5 : 4, 'packet_too_large');
+    }
+    if (this.#state === 'awaiting_connect') {
+      if (p.cmd !== 'connect') return this.end('protocol_error');
+      return void this.#onConnect(p);
+    }
+    if (this.#state === 'connecting' || p.cmd === 'connect') return this.end('protocol_error');
+    switch (p.cmd) {
+      case 'publish': return this.#onPublish(p);
+      case 'puback': return void this.#outbound?.acknowledged(p.messageId ?? 0);
+      case 'pubrel': {
+        const known = this.#awaitingRelease.delete(p.messageId ?? 0);
+        return this.#send({ cmd: 'pubcomp', messageId: p.messageId ?? 0, ...(this.version === 5 && !known ? { reasonCode: 0x92 } : {}) });
+      }
+      case 'subscribe': {
+        const granted = this.handler.subscribe(this, p.subscriptions);
+        return this.#send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
+      }
+      case 'unsubscribe': {
+        const codes = this.handler.unsubscribe(this, p.unsubscriptions);
+        return this.#send({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: this.version === 5 ? codes : [] } as Packet);
+      }
+      case 'pingreq': return this.#send({ cmd: 'pingresp' });
+      case 'disconnect':
+        // MQTT 5 reason 0x04: disconnect with the will message.
+        this.#closeReason = (p.reasonCode ?? 0) === 0x04 ? 'client_disconnected_with_will' : 'client_disconnected';
+        this.socket.end();
+        return;
+      default:
+        return this.end('protocol_error');
+    }
+  }
+
+  async #onConnect(p: IConnectPacket): Promise<void> {
+    this.#state = 'connecting';
+    this.version = p.protocolVersion === 5 ? 5 : 4;
+    this.clientId = p.clientId;
+    const props = p.properties ?? {};
+    const will = p.will
+      ? {
+          topic: p.will.topic, payload: Buffer.isBuffer(p.will.payload) ? p.will.payload : Buffer.from(p.will.payload), qos: p.will.qos ?? 0, retain: p.will.retain === true,
+        }
+      : undefined;
+    const sessionExpiryS = this.version === 5 ? Math.min(props.sessionExpiryInterval ?? 0, this.limits.sessionExpiryMaxS) : p.clean === false ? undefined : 0;
+    let verdict: ConnectVerdict;
+    try {
+      verdict = await this.handler.connect(this, {
+        clientId: p.clientId, version: this.version, clean: p.clean !== false, sessionExpiryS, will, authenticationMethod: props.authenticationMethod,
+      });
+    } catch {
+      verdict = { ok: false, refusal: 'admission_failed', message: 'the server could not admit the device' };
+    }
+    if ((this.#state as string) === 'closed') {
+      // Gone while it was being admitted: the admitted session ends here.
+      if (verdict.ok) this.handler.closed(this, this.#closeReason ?? 'connection_error', undefined);
+      return;
+    }
+    if (!verdict.ok) {
+      this.#refusedByHandler = true;
+      return this.#refuseConnect(this.version, verdict.refusal, verdict.message);
+    }
+    this.#will = will;
+    this.#state = 'open';
+    this.#outbound = new Outbound(this.version, Math.max(1, Math.min(props.receiveMaximum ?? 65535, this.limits.receiveMaximum)),
+      props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER, this.limits.outboundQueueLimit, Date.now, (b) => this.#write(b));
+    this.#send(this.version === 5
+      ? {
+          cmd: 'connack', sessionPresent: verdict.sessionPresent, reasonCode: RC.success,
+          properties: {
+            receiveMaximum: this.limits.receiveMaximum, maximumQoS: 1, retainAvailable: false, maximumPacketSize: this.limits.maxPacketBytes,
+            topicAliasMaximum: this.limits.topicAliasMaximum, wildcardSubscriptionAvailable: true, sharedSubscriptionAvailable: false,
+            subscriptionIdentifiersAvailable: false, ...(sessionExpiryS !== undefined && sessionExpiryS !== (props.sessionExpiryInterval ?? 0) ? { sessionExpiryInterval: sessionExpiryS } : {}),
+          },
+        }
+      : { cmd: 'connack', sessionPresent: verdict.sessionPresent, returnCode: 0 });
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if ((p.keepalive ?? 0) > 0) {
+      this.#keepaliveMs = (p.keepalive ?? 0) * 1500;
+      this.#timer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
+    }
+  }
+
+  #refuseConnect(version: 4 | 5, refusal: ConnectRefusal, message: string = refusal): void {
+    const codes = CONNECT_CODES[refusal];
+    this.#write(generate(version === 5
+      ? { cmd: 'connack', sessionPresent: false, reasonCode: codes.v5, properties: { reasonString: message } }
+      : { cmd: 'connack', sessionPresent: false, returnCode: codes.v4 }, { protocolVersion: version }));
+    this.#closeReason = refusal;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  readonly #checkKeepalive = (): void => {
+    const quiet = Date.now() - this.#lastSeen;
+    if (quiet >= this.#keepaliveMs) return this.end('keepalive_timeout');
+    this.#timer = setTimeout(this.#checkKeepalive, this.#keepaliveMs - quiet);
+  };
+
+  #onPublish(p: IPublishPacket): void {
+    const props = p.properties ?? {};
+    if (this.version === 5) {
+      if (p.retain) return this.end('retain_not_supported');
+      if (p.qos === 2) return this.end('qos_not_supported');
+    }
+    let topic = p.topic;
+    if (props.topicAlias !== undefined) {
+      const alias = props.topicAlias;
+      if (alias < 1 || alias > this.limits.topicAliasMaximum) return this.end('topic_alias_invalid');
+      if (topic.length > 0) this.#aliases.set(alias, topic);
+      else topic = this.#aliases.get(alias) ?? '';
+      if (topic.length === 0) return this.end('protocol_error');
+    }
+    const messageId = p.messageId ?? 0;
+    if (p.qos === 2 && this.#awaitingRelease.has(messageId)) {
+      // A QoS 2 publish sent again before its release: already handled, acknowledged again.
+      return this.#send({ cmd: 'pubrec', messageId });
+    }
+    let slot: AckSlot | undefined;
+    if (p.qos > 0) {
+      if (this.#acks.length >= this.limits.receiveMaximum) {
+        if (this.version === 5) return this.end('receive_maximum_exceeded');
+      }
+      slot = { messageId, qos: p.qos as 1 | 2, outcome: undefined };
+      this.#acks.push(slot);
+      // Past the bound a 3.1.1 device is not read until acknowledgements go out.
+      if (this.#acks.length === this.limits.receiveMaximum) this.hold(true);
+    }
+    const traceparent = props.userProperties?.traceparent;
+    const message: InboundPublish = {
+      topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload), qos: p.qos, retain: p.retain,
+      ...(props.correlationData ? { correlationData: props.correlationData } : {}),
+      ...(props.responseTopic ? { responseTopic: props.responseTopic } : {}),
+      ...(typeof traceparent === 'string' ? { traceparent } : {}),
+    };
+    const settle = (outcome: PublishOutcome) => {
+      if (outcome.code !== 0 && outcome.fatal) return this.end(outcome.reason ?? 'publish_refused');
+      if (slot) {
+        slot.outcome = outcome;
+        this.#flushAcks();
+      }
+    };
+    let result: Promise<PublishOutcome> | PublishOutcome;
+    try {
+      result = this.handler.publish(this, message);
+    } catch {
+      return this.end('handler_failed');
+    }
+    if (result instanceof Promise) result.then(settle, () => this.end('handler_failed'));
+    else settle(result);
+  }
+
+  /** Acknowledgements leave in the order their publishes arrived. */
+  #flushAcks(): void {
+    const wasFull = this.#acks.length >= this.limits.receiveMaximum;
+    while (this.#acks.length > 0 && this.#acks[0]?.outcome) {
+      const slot = this.#acks.shift() as AckSlot;
+      const o = slot.outcome as PublishOutcome;
+      const refused = this.version === 5 && o.code !== 0;
+      const properties = refused ? { reasonString: o.detail ? `${o.reason ?? 'refused'}: ${o.detail}`.slice(0, 256) : o.reason ?? 'refused' } : undefined;
+      if (slot.qos === 2 && !refused) this.#awaitingRelease.add(slot.messageId);
+      this.#send({ cmd: slot.qos === 1 ? 'puback' : 'pubrec', messageId: slot.messageId, ...(refused ? { reasonCode: o.code, properties } : {}) } as Packet);
+    }
+    if (wasFull && this.#acks.length < this.limits.receiveMaximum) this.hold(false);
+  }
+}
+
+/** The protocol level of a CONNECT from its first bytes (fixed header, length, "MQTT", level): 5 or else 4. */
+function levelOf(chunk: Buffer): 4 | 5 {
+  let i = 1;
+  while (i < 5 && i < chunk.length && (chunk[i] ?? 0) & 0x80) i += 1;
+  return chunk[i + 7] === 5 ? 5 : 4;
+}

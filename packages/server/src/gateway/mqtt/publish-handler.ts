@@ -1,0 +1,55 @@
+import type { Clock, Logger } from '@bulwark/core';
+import type { IdentityService, PeerCertificate } from '../../identity/index.js';
+import type { IngestService } from '../../ingest/index.js';
+import type { DeviceInbox } from '../device-inbox.js';
+import type { InboundPublish, PublishOutcome } from './connection.js';
+import { RC } from './reason-codes.js';
+import { handleRotation } from './rotation.js';
+import { answerTimeRequest } from './time-sync.js';
+
+/** Sends a message to the device that published (its errors topic, a reply). */
+export type Reply = (topic: string, payload: Buffer, qos: 0 | 1) => void;
+
+const ACCEPTED: PublishOutcome = { code: RC.success };
+
+/** `telemetry` or `telemetry/{stream}` after `devices/{id}/`. */
+const TELEMETRY = /^telemetry(\/[^/]+)?$/;
+
+/**
+ * What a device's publish (one that passed the ACL, the limits and its rate) does: telemetry
+ * into the pipeline, twin reports, command results, health, events, logs and update status into
+ * the inbox, time requests and certificate rotation answered. Resolves once the message is
+ * durable, with the outcome its acknowledgement carries; a message the platform refuses is
+ * also answered on the device's errors topic, where MQTT 3.1.1 devices read the reason.
+ */
+export class PublishHandler {
+  constructor(private readonly deps: { identity: IdentityService; clock: Clock; log: Logger; ingest?: IngestService; inbox?: DeviceInbox }) {}
+
+  async handle(peer: PeerCertificate, p: InboundPublish, reply: Reply): Promise<PublishOutcome> {
+    const { deviceId } = peer;
+    const suffix = p.topic.slice(deviceId.length + 9);
+    if (suffix === 'certs/rotate') void handleRotation((t, b) => reply(t, b, 1), this.deps.identity, peer, p.payload, this.deps.log);
+    if (suffix === 'time') answerTimeRequest((t, b) => reply(t, b, 0), this.deps.clock, deviceId, p.payload, this.deps.clock.now());
+    if (this.deps.ingest && TELEMETRY.test(suffix)) {
+      const result = await this.deps.ingest.accept({
+        deviceId, transport: 'mqtt', topic: p.topic, payload: p.payload, receivedAt: this.deps.clock.now(), sheddable: p.qos === 0,
+      });
+      if (result.status === 'shed') {
+        // Answered on the next turn of the event loop: at once, the connection would parse the
+        // client's next chunk in the same turn, and a flood from many clients would keep HTTP waiting.
+        await new Promise((resolve) => setImmediate(resolve));
+        return ACCEPTED;
+      }
+      if (result.status !== 'dead_lettered') return ACCEPTED;
+      reply(`devices/${deviceId}/errors`, Buffer.from(JSON.stringify({ deadLetterId: result.id, reason: result.reason, problems: result.problems, topic: p.topic })), 1);
+      return { code: RC.payloadFormatInvalid, reason: 'dead_lettered', detail: [result.reason, ...result.problems].slice(0, 2).join('; ') };
+    }
+    const correlation = p.correlationData?.toString('utf8');
+    const inboxed = this.deps.inbox?.receive(deviceId, suffix, p.payload, correlation === undefined ? undefined : { correlationId: correlation });
+    if (!inboxed) return ACCEPTED;
+    const refusal = await inboxed;
+    if (!refusal) return ACCEPTED;
+    reply(`devices/${deviceId}/errors`, Buffer.from(JSON.stringify({ reason: refusal.reason, problems: refusal.problems, topic: p.topic })), 1);
+    return { code: RC.payloadFormatInvalid, reason: 'refused_by_inbox', detail: [refusal.reason, ...refusal.problems].slice(0, 2).join('; ') };
+  }
+}
