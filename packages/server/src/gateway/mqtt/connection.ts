@@ -100,6 +100,7 @@ export class MqttConnection {
   #closeReason: string | undefined;
   #corked = false;
   #refusedByHandler = false;
+  readonly #early: Packet[] = [];
 
   constructor(readonly socket: TLSSocket, private readonly handler: ConnectionHandler, private readonly limits: ConnectionLimits) {
     this.#parser = mqttParser({ protocolVersion: 4 });
@@ -193,7 +194,9 @@ export class MqttConnection {
       if (p.cmd !== 'connect') return this.end('protocol_error');
       return void this.#onConnect(p);
     }
-    if (this.#state === 'connecting' || p.cmd === 'connect') return this.end('protocol_error');
+    // A client may send on right after its CONNECT: what came in the same read waits for the CONNACK.
+    if (this.#state === 'connecting') return void this.#early.push(p);
+    if (p.cmd === 'connect') return this.end('protocol_error');
     switch (p.cmd) {
       case 'publish': return this.#onPublish(p);
       case 'puback': return void this.#outbound?.acknowledged(p.messageId ?? 0);
@@ -222,6 +225,8 @@ export class MqttConnection {
 
   async #onConnect(p: IConnectPacket): Promise<void> {
     this.#state = 'connecting';
+    // Nothing more is read until the device is admitted or refused.
+    this.hold(true);
     this.version = p.protocolVersion === 5 ? 5 : 4;
     this.clientId = p.clientId;
     const props = p.properties ?? {};
@@ -268,6 +273,8 @@ export class MqttConnection {
       this.#keepaliveMs = (p.keepalive ?? 0) * 1500;
       this.#timer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
     }
+    for (const early of this.#early.splice(0)) this.#onPacket(early);
+    this.hold(false);
   }
 
   #refuseConnect(version: 4 | 5, refusal: ConnectRefusal, message: string = refusal): void {

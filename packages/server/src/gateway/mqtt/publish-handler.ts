@@ -42,7 +42,8 @@ export class PublishHandler {
       }
       if (result.status !== 'dead_lettered') return ACCEPTED;
       reply(`devices/${deviceId}/errors`, Buffer.from(JSON.stringify({ deadLetterId: result.id, reason: result.reason, problems: result.problems, topic: p.topic })), 1);
-      return { code: RC.payloadFormatInvalid, reason: 'dead_lettered', detail: [result.reason, ...result.problems].slice(0, 2).join('; ') };
+      const first = result.problems[0];
+      return { code: RC.payloadFormatInvalid, reason: 'dead_lettered', detail: first ? `${result.reason}; ${first.path || '/'} expected ${first.expected}` : result.reason };
     }
     const correlation = p.correlationData?.toString('utf8');
     const inboxed = this.deps.inbox?.receive(deviceId, suffix, p.payload, correlation === undefined ? undefined : { correlationId: correlation });
