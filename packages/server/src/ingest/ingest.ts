@@ -16,6 +16,8 @@ export interface IngestRequest {
    * waiting for the store, the message is dropped and counted instead of queued.
    */
   readonly sheddable?: boolean;
+  /** W3C trace context of the message (an MQTT 5 `traceparent` user property), when the device sent a well-formed one. */
+  readonly traceparent?: string;
 }
 
 /** Why a message went to the dead-letter store. */

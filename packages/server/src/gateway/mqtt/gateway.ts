@@ -59,7 +59,7 @@ const KICKS = new Set(['certificate_revoked', 'device_suspended', 'device_decomm
  * certificate from the platform's CA (checked against its CRL), identity from that
  * certificate, a per-device topic ACL, size and rate limits, and reason codes on every
  * refusal where the device speaks MQTT 5. Not a general broker: devices never talk to each
- * other, so there is no routing between sessions (decision 0011).
+ * other, so there is no routing between sessions (decision 0014).
  */
 export class MqttGateway {
   #server: TlsServer | undefined;

@@ -12,6 +12,9 @@ export type Reply = (topic: string, payload: Buffer, qos: 0 | 1) => void;
 
 const ACCEPTED: PublishOutcome = { code: RC.success };
 
+/** W3C Trace Context `traceparent`: version, trace id, parent id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /** `telemetry` or `telemetry/{stream}` after `devices/{id}/`. */
 const TELEMETRY = /^telemetry(\/[^/]+)?$/;
 
@@ -33,6 +36,7 @@ export class PublishHandler {
     if (this.deps.ingest && TELEMETRY.test(suffix)) {
       const result = await this.deps.ingest.accept({
         deviceId, transport: 'mqtt', topic: p.topic, payload: p.payload, receivedAt: this.deps.clock.now(), sheddable: p.qos === 0,
+        ...(p.traceparent !== undefined && TRACEPARENT.test(p.traceparent) ? { traceparent: p.traceparent } : {}),
       });
       if (result.status === 'shed') {
         // Answered on the next turn of the event loop: at once, the connection would parse the
