@@ -18,7 +18,6 @@ import { type RootRotationBody, walkRootChain, rotationsProblem } from './root-r
 
 export { canonicalJson } from './canonical-json.js';
 export { compareSemver, isSemver } from './semver.js';
-export * from './ota-messages.js';
 export * from './firmware-sign.js';
 export { keyIdOf } from './firmware-signatures.js';
 export * from './root-rotation.js';

@@ -1,100 +1,35 @@
+import Type, { type Static } from 'typebox';
+
 /**
  * The device messages beside telemetry (DESIGN.md §4): commands, twin, health, events and
- * logs. JSON on the wire. The agent (packages/agent) and the platform (packages/server)
- * both build and read these shapes from here, so the contract has one definition.
+ * logs. JSON on the wire. Each schema is the one definition of its message: the platform
+ * validates against it, the agent builds and reads the types derived from it, and
+ * docs/reference/topics.md is generated from it.
  */
 
-/**
- * Cloud → device on `devices/{id}/commands/{name}` (QoS 1, not retained).
- * `id` is unique per command; a device that sees the same id twice answers the same way and
- * does not run the handler again. A command past `expiresAt` (device clock, when synced) is refused.
- */
-export interface CommandRequest {
-  readonly id: string;
-  readonly params: Readonly<Record<string, unknown>>;
-  /** Platform time the command was issued, ms since the epoch. */
-  readonly issuedAt: number;
-  /** Platform time after which the command must not run, ms since the epoch. */
-  readonly expiresAt?: number;
-}
+export const DEVICE_MESSAGE_LIMITS = {
+  commandIdMaxLength: 64,
+  commandNameMaxLength: 64,
+  /** Command and desired-configuration documents larger than this are refused unread. */
+  commandMaxBytes: 16 * 1024,
+  twinMaxBytes: 16 * 1024,
+  /** A twin report carries the configuration (at most twinMaxBytes) and a few fields about it. */
+  twinReportedMaxBytes: 16 * 1024 + 4096,
+  healthMaxBytes: 4 * 1024,
+  eventMaxBytes: 16 * 1024,
+  eventIdMaxLength: 128,
+  eventTypeMaxLength: 64,
+  logBatchMaxBytes: 256 * 1024,
+  logBatchMaxEntries: 200,
+  logMessageMaxLength: 2048,
+  logStreamMaxDurationS: 3600,
+  /** `reason` of a refusal or failure: a stable machine-readable word. */
+  reasonMaxLength: 256,
+  detailMaxLength: 4096,
+} as const;
 
-/** How a command ended on the device. `rejected` means it never ran (validation, unknown name, expired). */
-export type CommandStatus = 'accepted' | 'succeeded' | 'failed' | 'rejected';
-
-/** Device → cloud on `devices/{id}/commands/{name}/result`. */
-export interface CommandResult {
-  /** The command's `id`, or `null` when the request was too malformed to carry one. */
-  readonly id: string | null;
-  readonly status: CommandStatus;
-  /** Stable machine-readable reason for `rejected` / `failed`, e.g. `params_invalid`, `unknown_command`. */
-  readonly reason?: string;
-  /** Human-readable detail: for validation, `path: expected …, got …` lines. */
-  readonly detail?: string;
-  readonly output?: unknown;
-  /** Device wall clock when the result was sent. */
-  readonly ts: number;
-}
-
-/**
- * Cloud → device on `devices/{id}/twin/desired` (QoS 1, not retained). Versions only ever
- * increase. The platform sends the current desired document on every change while the
- * device is connected and again whenever the device subscribes, so a device sees the same
- * version more than once: a version at or below the one it applied is a repeat, not a change.
- */
-export interface TwinDesired {
-  readonly version: number;
-  readonly config: Readonly<Record<string, unknown>>;
-  readonly ts: number;
-}
-
-/** Device → cloud on `devices/{id}/twin/reported`: what the device runs now, and whether it took `version`. */
-export interface TwinReported {
-  /** The desired version this report answers (the last one applied, or the one refused); 0 before any desired state exists. */
-  readonly version: number;
-  readonly status: 'applied' | 'rejected';
-  /** The configuration in effect on the device after this report. */
-  readonly config: Readonly<Record<string, unknown>>;
-  readonly reason?: string;
-  readonly detail?: string;
-  readonly ts: number;
-}
-
-/** Device → cloud on `devices/{id}/health`, periodically. Unknown sources are omitted, never guessed. */
-export interface HealthReport {
-  readonly ts: number;
-  readonly boot: string;
-  readonly uptimeS: number;
-  readonly cpuLoad1?: number;
-  readonly memUsedBytes?: number;
-  readonly memTotalBytes?: number;
-  readonly diskFreeBytes?: number;
-  readonly batteryPct?: number;
-  readonly restartReason?: string;
-  readonly crashCount?: number;
-  /** Restarts within the device's restart-loop window; `restartLoop` when past its threshold. */
-  readonly recentRestarts?: number;
-  readonly restartLoop?: boolean;
-  readonly queueDepth?: number;
-  readonly reconnects?: number;
-  readonly firmware?: { readonly version: string; readonly securityVersion?: number };
-}
-
-/** Device → cloud on `devices/{id}/events`: boot, crash, state changes. */
-export interface DeviceEvent {
-  readonly id: string;
-  readonly type: string;
-  readonly ts: number;
-  readonly data?: Readonly<Record<string, unknown>>;
-}
-
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
-
-/** Device → cloud on `devices/{id}/logs`, only while the operator has turned streaming on. */
-export interface LogBatch {
-  readonly entries: readonly { readonly ts: number; readonly level: LogLevel; readonly msg: string; readonly data?: Readonly<Record<string, unknown>> }[];
-  /** Entries the device dropped by sampling or rate since the last batch. */
-  readonly dropped?: number;
-}
+/** A command name: one topic level, no wildcards. */
+export const COMMAND_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Built-in command names every agent understands. */
 export const BUILTIN_COMMANDS = {
@@ -104,20 +39,96 @@ export const BUILTIN_COMMANDS = {
   logsStop: 'logs.stop',
 } as const;
 
-export const DEVICE_MESSAGE_LIMITS = {
-  commandIdMaxLength: 64,
-  commandNameMaxLength: 64,
-  /** Command and desired-configuration documents larger than this are refused unread. */
-  commandMaxBytes: 16 * 1024,
-  twinMaxBytes: 16 * 1024,
-  healthMaxBytes: 4 * 1024,
-  eventMaxBytes: 16 * 1024,
-  eventIdMaxLength: 128,
-  eventTypeMaxLength: 64,
-  logBatchMaxEntries: 200,
-  logMessageMaxLength: 2048,
-  logStreamMaxDurationS: 3600,
-} as const;
+const L = DEVICE_MESSAGE_LIMITS;
+const closed = (description: string) => ({ additionalProperties: false, description }) as const;
+const count = (description: string) => Type.Integer({ minimum: 0, description });
+const jsonObject = (description: string) => Type.Record(Type.String(), Type.Unknown(), { description });
+const reason = (description: string) => Type.Optional(Type.String({ maxLength: L.reasonMaxLength, description }));
 
-/** A command name: one topic level, no wildcards. */
-export const COMMAND_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Firmware the device runs now; in health reports and terminal update statuses. */
+export const RunningFirmware = Type.Object({
+  version: Type.String({ maxLength: 64, description: 'Release version (semver).' }),
+  securityVersion: Type.Optional(count('Anti-rollback counter of the release.')),
+}, closed('The firmware that runs now.'));
+
+export const CommandRequest = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: L.commandIdMaxLength, pattern: '^[^\\u0000-\\u001F]+$', description: 'Unique per command: a device that sees the same id twice answers the same way and does not run the handler again.' }),
+  params: jsonObject('Parameters, checked against the JSON Schema the device registered for the command name.'),
+  issuedAt: Type.Number({ description: 'Platform time the command was issued, ms since the epoch.' }),
+  expiresAt: Type.Optional(Type.Number({ description: 'Platform time after which the command must not run (judged on the device clock once synced).' })),
+}, closed('A command for the device. It never runs twice for one id, and not after expiresAt.'));
+export type CommandRequest = Static<typeof CommandRequest>;
+
+/** How a command ended on the device. `rejected` means it never ran (validation, unknown name, expired). */
+export const CommandStatus = Type.Enum(['accepted', 'succeeded', 'failed', 'rejected'], { description: '`rejected`: it never ran (validation, unknown name, expired). `succeeded`, `failed` and `rejected` are final.' });
+export type CommandStatus = Static<typeof CommandStatus>;
+
+export const CommandResult = Type.Object({
+  id: Type.Union([Type.String({ minLength: 1, maxLength: L.commandIdMaxLength }), Type.Null()], { description: 'The command\'s `id`, or `null` when the request was too malformed to carry one. MQTT 5: may be left out when the correlation data carries it.' }),
+  status: CommandStatus,
+  reason: reason('Stable reason for `rejected` / `failed`, e.g. `params_invalid`, `unknown_command`.'),
+  detail: Type.Optional(Type.String({ maxLength: L.detailMaxLength, description: 'Human-readable detail: for validation, `path: expected …, got …` lines.' })),
+  output: Type.Optional(Type.Unknown({ description: 'What the handler returned.' })),
+  ts: Type.Number({ description: 'Device wall clock when the result was sent.' }),
+}, closed('How a command went on the device; moves the platform\'s command record.'));
+export type CommandResult = Static<typeof CommandResult>;
+
+export const TwinDesired = Type.Object({
+  version: count('Assigned by the platform, +1 per change, never reused. A version at or below the one applied is a repeat.'),
+  config: jsonObject('The desired configuration, checked against the schema the device registered.'),
+  ts: Type.Number({ description: 'Platform time of the change, ms since the epoch.' }),
+}, closed('The configuration the operator wants. Sent on every change while connected and again on every subscribe, so versions repeat.'));
+export type TwinDesired = Static<typeof TwinDesired>;
+
+export const TwinReported = Type.Object({
+  version: count('The desired version this report answers (the last one applied, or the one refused); 0 before any desired state exists.'),
+  status: Type.Enum(['applied', 'rejected'], { description: 'Whether the device took `version`.' }),
+  config: jsonObject('The configuration in effect on the device after this report.'),
+  reason: reason('Stable reason for `rejected`, e.g. `config_invalid`.'),
+  detail: Type.Optional(Type.String({ maxLength: L.detailMaxLength, description: 'Human-readable detail of a refusal.' })),
+  ts: Type.Number({ description: 'Device wall clock.' }),
+}, closed('What the device runs now, and whether it took the desired version.'));
+export type TwinReported = Static<typeof TwinReported>;
+
+export const HealthReport = Type.Object({
+  ts: Type.Number({ description: 'Device wall clock.' }),
+  boot: Type.String({ maxLength: 64, description: 'Boot identifier, as in telemetry.' }),
+  uptimeS: Type.Number({ minimum: 0, description: 'Seconds since boot.' }),
+  cpuLoad1: Type.Optional(Type.Number({ minimum: 0, description: 'One-minute load average.' })),
+  memUsedBytes: Type.Optional(count('Memory in use.')),
+  memTotalBytes: Type.Optional(count('Memory in all.')),
+  diskFreeBytes: Type.Optional(count('Free space where the agent keeps its data.')),
+  batteryPct: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Battery charge.' })),
+  restartReason: reason('Why the device last started.'),
+  crashCount: Type.Optional(count('Crashes since the agent was installed.')),
+  recentRestarts: Type.Optional(count('Restarts within the device\'s restart-loop window.')),
+  restartLoop: Type.Optional(Type.Boolean({ description: 'True when recentRestarts is past the device\'s threshold.' })),
+  queueDepth: Type.Optional(count('Messages waiting in the offline queue.')),
+  reconnects: Type.Optional(count('Reconnections since boot.')),
+  firmware: Type.Optional(RunningFirmware),
+}, closed('Periodic health. Sources the device cannot read are left out, never guessed.'));
+export type HealthReport = Static<typeof HealthReport>;
+
+export const DeviceEvent = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: L.eventIdMaxLength, description: 'Unique per device: a retry is stored once.' }),
+  type: Type.String({ minLength: 1, maxLength: L.eventTypeMaxLength, description: 'What happened, e.g. `boot`, `crash`, `twin.refused`.' }),
+  ts: Type.Number({ description: 'Device wall clock.' }),
+  data: Type.Optional(jsonObject('Details of the event.')),
+}, closed('Boot, crash, state change.'));
+export type DeviceEvent = Static<typeof DeviceEvent>;
+
+export const LogLevel = Type.Enum(['trace', 'debug', 'info', 'warn', 'error']);
+export type LogLevel = Static<typeof LogLevel>;
+
+export const LogEntry = Type.Object({
+  ts: Type.Number({ description: 'Device wall clock.' }),
+  level: LogLevel,
+  msg: Type.String({ maxLength: L.logMessageMaxLength }),
+  data: Type.Optional(jsonObject('Structured fields of the line.')),
+}, closed('One log line.'));
+
+export const LogBatch = Type.Object({
+  entries: Type.Immutable(Type.Array(LogEntry, { maxItems: L.logBatchMaxEntries, description: 'The lines, oldest first.' })),
+  dropped: Type.Optional(count('Entries the device dropped by sampling or rate since the last batch.')),
+}, closed('Log lines, sent only while the operator has turned streaming on (built-in command `logs.stream`).'));
+export type LogBatch = Static<typeof LogBatch>;

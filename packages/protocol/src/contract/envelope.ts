@@ -1,22 +1,4 @@
-/**
- * The telemetry envelope every device sends (DESIGN.md §4), JSON or CBOR:
- * `{ "id", "seq", "ts", "mono", "boot", "schema", "data" }`.
- */
-export interface TelemetryEnvelope {
-  /** Unique per device; a repeat is acknowledged and counted, never stored twice. */
-  readonly id: string;
-  /** Counter per boot; gaps are counted as lost messages. */
-  readonly seq?: number;
-  /** Device wall clock, milliseconds since the epoch. */
-  readonly ts?: number;
-  /** Device monotonic clock, milliseconds since boot. */
-  readonly mono?: number;
-  /** Boot identifier: changes on every reboot. */
-  readonly boot?: string;
-  /** `name@version` of a registered telemetry schema. */
-  readonly schema: string;
-  readonly data: Readonly<Record<string, unknown>>;
-}
+import Type, { type Static } from 'typebox';
 
 export const ENVELOPE_LIMITS = {
   idMaxLength: 64,
@@ -30,3 +12,18 @@ export const ENVELOPE_LIMITS = {
    */
   maxDepth: 16,
 } as const;
+
+/**
+ * The telemetry envelope every device sends (DESIGN.md §4), JSON or CBOR:
+ * `{ "id", "seq", "ts", "mono", "boot", "schema", "data" }`. Other fields are allowed and ignored.
+ */
+export const TelemetryEnvelope = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: ENVELOPE_LIMITS.idMaxLength, description: 'Unique per device: a repeat is acknowledged and counted, never stored twice.' }),
+  seq: Type.Optional(Type.Integer({ minimum: 0, description: 'Counter per boot: gaps are counted as lost messages.' })),
+  ts: Type.Optional(Type.Integer({ minimum: 0, description: 'Device wall clock, ms since the epoch.' })),
+  mono: Type.Optional(Type.Integer({ minimum: 0, description: 'Device monotonic clock, ms since boot.' })),
+  boot: Type.Optional(Type.String({ minLength: 1, maxLength: ENVELOPE_LIMITS.bootMaxLength, description: 'Boot identifier: new on every reboot.' })),
+  schema: Type.String({ maxLength: ENVELOPE_LIMITS.schemaMaxLength, description: '`name@version` of a registered telemetry schema; `data` is validated against it.' }),
+  data: Type.Record(Type.String(), Type.Unknown(), { description: 'The reading, stored as sent.' }),
+}, { description: 'One reading. JSON, or the same envelope in CBOR.' });
+export type TelemetryEnvelope = Static<typeof TelemetryEnvelope>;

@@ -1,0 +1,18 @@
+import type { Static, TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+
+/** Whether `value` is a `schema` message (extra fields only where the schema allows them). */
+export function isMessage<S extends TSchema>(schema: S, value: unknown): value is Static<S> {
+  return Value.Check(schema, value);
+}
+
+/** The `schema` message in a UTF-8 JSON payload; undefined when the payload is not JSON or not that message. */
+export function parseMessage<S extends TSchema>(schema: S, payload: Uint8Array | string): Static<S> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : new TextDecoder().decode(payload));
+  } catch {
+    return undefined;
+  }
+  return isMessage(schema, value) ? value : undefined;
+}
