@@ -1,23 +1,31 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { buildServer, loadConfig } from '../packages/server/src/index.js';
 
 /**
  * A real Bulwark server for the benchmark, in its own process so that its CPU and memory
  * are measured apart from the load generator. Settings: BENCH_BULWARK_CONFIG (JSON, nested
  * as in a config file) over Bulwark's defaults; BULWARK_BOOTSTRAP_ADMIN_KEY creates the
- * admin key. Prints {"url", "mqttPort", "pid"} on stdout once listening; stops cleanly on
- * SIGTERM (so that --cpu-prof writes its profile) and when stdin closes.
+ * admin key on the first start. Prints {"url", "mqttPort", "controlPort", "pid"} on stdout
+ * once listening; stops cleanly on SIGTERM (so that --cpu-prof writes its profile) and when
+ * stdin closes. The control port (loopback, bench only) answers GET with {"pending": n}, the
+ * messages in the ingest pipeline, so that the bench can wait for them to drain.
  */
 const file = JSON.parse(process.env.BENCH_BULWARK_CONFIG ?? '{}') as Record<string, unknown>;
 const adminKey = process.env.BULWARK_BOOTSTRAP_ADMIN_KEY;
 const config = loadConfig({ file, fileName: 'bench settings', env: adminKey ? { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey } : {} });
 const server = await buildServer(config);
 const url = await server.start();
-process.stdout.write(`${JSON.stringify({ url, mqttPort: server.mqttPort, pid: process.pid })}\n`);
+const control = createServer((_req, res) => res.end(JSON.stringify({ pending: server.ingest.pending })));
+await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+const controlPort = (control.address() as AddressInfo).port;
+process.stdout.write(`${JSON.stringify({ url, mqttPort: server.mqttPort, controlPort, pid: process.pid })}\n`);
 
 let stopping = false;
 const stop = () => {
   if (stopping) return;
   stopping = true;
+  control.close();
   server.stop().then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`bulwark-server: stop failed: ${String(err)}\n`);
     process.exit(1);

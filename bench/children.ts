@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { onBrokerCore } from './pin.js';
 
 /** Child processes and temporary directories of one benchmark run, all cleaned up on exit, failure or Ctrl-C. */
 
@@ -46,11 +47,12 @@ export function installCleanup(): void {
 }
 
 /**
- * Starts a child. Node children get a stdin pipe and exit when it closes, so they die with
- * this process even after a SIGKILL; stderr is passed through.
+ * Starts a child on the broker's core (when pinning is on). Node children get a stdin pipe and
+ * exit when it closes, so they die with this process even after a SIGKILL; stderr is passed through.
  */
 export function startChild(command: string, args: readonly string[], env: Record<string, string> = {}, stderr: 'inherit' | 'pipe' = 'inherit'): ChildProcess {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', stderr], env: { ...process.env, ...env } });
+  const [cmd, argv] = onBrokerCore(command, args);
+  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', stderr], env: { ...process.env, ...env } });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;

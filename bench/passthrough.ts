@@ -28,8 +28,8 @@ function common(name: 'mosquitto' | 'aedes', pid: number, port: number, pki: Pki
     name, pid, port, notes, device, stop,
     // Idle sessions share the load devices' certificates (distinct client ids); the TLS cost per socket is the same.
     sessionIdentities: async (n) => Array.from({ length: n }, (_, i) => ({ id: `bench-s${String(i).padStart(5, '0')}`, creds: device(i).creds })),
-    async liveTap(ids, onMessage) {
-      const client = await connect({ host: '127.0.0.1', port, protocol: 'mqtts', protocolVersion: 4, clientId: 'bench-subscriber', ...pki.subscriber, rejectUnauthorized: true, reconnectPeriod: 0 });
+    async liveTap(ids, protocol, onMessage) {
+      const client = await connect({ host: '127.0.0.1', port, protocol: 'mqtts', protocolVersion: protocol, clientId: 'bench-subscriber', ...pki.subscriber, rejectUnauthorized: true, reconnectPeriod: 0 });
       client.on('message', (_topic, payload) => onMessage((JSON.parse(payload.toString()) as { id: string }).id));
       await client.subscribeAsync(ids.map((id) => `devices/${id}/telemetry`), { qos: 0 });
       return () => client.endAsync(true);
@@ -60,12 +60,12 @@ export async function startMosquitto(dir: string, pki: Pki): Promise<Broker> {
     });
   });
   const version = /mosquitto version (\S+)/.exec(log)?.[1] ?? '?';
-  return common('mosquitto', child.pid as number, port, pki, () => stopChild(child), [`mosquitto ${version}, persistence off, require_certificate, use_identity_as_username`]);
+  return common('mosquitto', child.pid as number, port, pki, () => stopChild(child), [`mosquitto ${version}, persistence off, require_certificate, use_identity_as_username, otherwise its defaults (Nagle on)`]);
 }
 
 export async function startAedes(pki: Pki): Promise<Broker> {
   const child = startTsChild('./aedes-server.ts', [], { BENCH_TLS_CA: pki.caFile, BENCH_TLS_CERT: pki.serverCertFile, BENCH_TLS_KEY: pki.serverKeyFile });
   const { port, pid } = await firstJsonLine<{ port: number; pid: number }>(child, 'aedes');
   const version = (JSON.parse(readFileSync(new URL('../node_modules/aedes/package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  return common('aedes', pid, port, pki, () => stopChild(child), [`aedes ${version} on tls.createServer (Node ${process.version}), no hooks, in-memory persistence`]);
+  return common('aedes', pid, port, pki, () => stopChild(child), [`aedes ${version} on tls.createServer (Node ${process.version}), no hooks, in-memory persistence, MQTT 3.1.1 only`]);
 }

@@ -54,20 +54,34 @@ export class RssSampler {
   }
 }
 
+/** Busy CPU time of the whole machine (every core, from /proc/stat), in milliseconds. */
+export function machineBusyMs(): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+  const busy = f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
+  return (busy * 1000) / CLK_TCK;
+}
+
 /** CPU use of a process over a window. */
 export class CpuWindow {
   readonly #cpu0: number;
+  readonly #machine0 = machineBusyMs();
   readonly #t0 = performance.now();
   readonly #self0 = process.cpuUsage();
   constructor(private readonly pid: number) {
     this.#cpu0 = cpuMs(pid);
   }
-  /** Server CPU ms, wall ms, and the load generator's own CPU as a share of one core. */
-  end(): { serverCpuMs: number; wallMs: number; serverCores: number; loadGenCores: number } {
+  /**
+   * Server CPU ms, wall ms, the load generator's own CPU as a share of one core, and what every
+   * other process on the machine used meanwhile (other people's work makes a run noisy).
+   */
+  end(): { serverCpuMs: number; wallMs: number; serverCores: number; loadGenCores: number; otherCores: number } {
     const serverCpuMs = cpuMs(this.pid) - this.#cpu0;
     const wallMs = performance.now() - this.#t0;
     const self = process.cpuUsage(this.#self0);
-    return { serverCpuMs, wallMs, serverCores: serverCpuMs / wallMs, loadGenCores: (self.user + self.system) / 1000 / wallMs };
+    const selfMs = (self.user + self.system) / 1000;
+    const otherMs = machineBusyMs() - this.#machine0 - serverCpuMs - selfMs;
+    return { serverCpuMs, wallMs, serverCores: serverCpuMs / wallMs, loadGenCores: selfMs / wallMs, otherCores: Math.max(0, otherMs / wallMs) };
   }
 }
 
@@ -85,6 +99,11 @@ export class Samples {
   }
   get count(): number {
     return this.#n;
+  }
+  max(): number {
+    let m = -Infinity;
+    for (let i = 0; i < this.#n; i += 1) m = Math.max(m, this.#data[i] ?? -Infinity);
+    return m;
   }
   /** p50 and p99 (nearest rank), or null when there are no samples. */
   summary(): { p50: number; p99: number; n: number } | null {
@@ -109,4 +128,14 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Median of the numbers given (nulls left out); null when there are none. */
+export function median(values: readonly (number | null | undefined)[]): number | null {
+  const v = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
 }

@@ -1,120 +1,115 @@
-import type { BrokerName } from './broker.js';
+import { BROKERS, type BrokerName, type Protocol, protocolName } from './broker.js';
 import type { PhaseResult } from './load.js';
-import type { IdleResult, StormResult } from './sessions.js';
+import type { BrokerRound } from './measure.js';
+import { median } from './proc.js';
+import { type TargetRow, fmt } from './targets.js';
 
-/** The results table, ratios and target checks, as text and Markdown. */
-
-export interface BrokerResult {
-  readonly name: BrokerName;
-  readonly notes: readonly string[];
-  readonly tls: string;
-  readonly qos1: PhaseResult;
-  readonly qos0: PhaseResult;
-  readonly paced: PhaseResult;
-  readonly idle: IdleResult;
-  readonly storm: StormResult;
-  /** RSS after set-up, before any load (MB). */
-  readonly rssStartMb: number;
-}
+/** The results: medians over the rounds per broker, Bulwark's median ratios, the target checks; as text and Markdown. */
 
 export interface RunResult {
   readonly startedAt: string;
   readonly machine: Record<string, string | number>;
   readonly settings: Record<string, number | string>;
-  readonly brokers: BrokerResult[];
+  readonly pinning: string;
+  readonly rounds: BrokerRound[];
+  readonly targets: TargetRow[];
 }
 
-interface Column {
+export interface Metric {
   readonly title: string;
   readonly better: 'higher' | 'lower';
-  readonly value: (r: BrokerResult) => number | null;
+  readonly value: (r: BrokerRound) => number | null | undefined;
 }
 
-const pair = (v: { p50: number; p99: number } | null): [number | null, number | null] => [v?.p50 ?? null, v?.p99 ?? null];
+const at = (list: readonly PhaseResult[], p: Protocol) => list.find((x) => x.protocol === p);
+const v = (p: Protocol) => (p === 4 ? '3.1.1' : 'v5');
 
-export const COLUMNS: readonly Column[] = [
-  { title: 'QoS1 msg/s', better: 'higher', value: (r) => r.qos1.msgPerSec },
-  { title: 'PUBACK p50 ms', better: 'lower', value: (r) => pair(r.paced.puback)[0] },
-  { title: 'PUBACK p99 ms', better: 'lower', value: (r) => pair(r.paced.puback)[1] },
-  { title: 'QoS0 msg/s', better: 'higher', value: (r) => r.qos0.msgPerSec },
-  { title: 'live p50 ms', better: 'lower', value: (r) => pair(r.paced.live)[0] },
-  { title: 'live p99 ms', better: 'lower', value: (r) => pair(r.paced.live)[1] },
-  { title: 'CPU µs/msg', better: 'lower', value: (r) => r.qos1.serverCpuUsPerMsg },
-  { title: 'RSS MB', better: 'lower', value: (r) => r.qos1.peakRssMb },
+export const METRICS: readonly Metric[] = [
+  ...([4, 5] as const).flatMap((p): Metric[] => [
+    { title: `QoS1 msg/s (${v(p)})`, better: 'higher', value: (r) => at(r.qos1, p)?.msgPerSec },
+    { title: `CPU µs/msg (${v(p)})`, better: 'lower', value: (r) => at(r.qos1, p)?.serverCpuUsPerMsg },
+    { title: `PUBACK p50 ms (${v(p)}, paced)`, better: 'lower', value: (r) => at(r.paced, p)?.puback?.p50 },
+    { title: `PUBACK p99 ms (${v(p)}, paced)`, better: 'lower', value: (r) => at(r.paced, p)?.puback?.p99 },
+    { title: `live p50 ms (${v(p)}, paced)`, better: 'lower', value: (r) => at(r.paced, p)?.live?.p50 },
+    { title: `live p99 ms (${v(p)}, paced)`, better: 'lower', value: (r) => at(r.paced, p)?.live?.p99 },
+    { title: `paced msg/s acked (${v(p)})`, better: 'higher', value: (r) => at(r.paced, p)?.msgPerSec },
+  ]),
+  { title: 'server cores (QoS1 3.1.1)', better: 'lower', value: (r) => at(r.qos1, 4)?.serverCores },
+  { title: 'load-gen cores (QoS1 3.1.1)', better: 'lower', value: (r) => at(r.qos1, 4)?.loadGenCores },
+  { title: 'other processes\' cores (QoS1 3.1.1)', better: 'lower', value: (r) => at(r.qos1, 4)?.otherCores },
+  { title: 'peak RSS MB (QoS1)', better: 'lower', value: (r) => at(r.qos1, 4)?.peakRssMb },
+  { title: 'QoS0 msg/s taken in', better: 'higher', value: (r) => r.qos0.msgPerSec },
+  { title: 'QoS0 CPU µs/msg', better: 'lower', value: (r) => r.qos0.serverCpuUsPerMsg },
+  { title: 'QoS0 RSS growth MiB', better: 'lower', value: (r) => r.qos0.extra.rssGrowthMb },
   { title: 'KB/idle session', better: 'lower', value: (r) => r.idle.kbPerSession },
   { title: 'handshakes/s', better: 'higher', value: (r) => r.storm.perSec },
   { title: 'CPU ms/handshake', better: 'lower', value: (r) => r.storm.serverCpuMsPerHandshake },
 ];
 
-const fmt = (v: number | null): string => (v === null ? '-' : v >= 1000 ? String(Math.round(v)) : String(Math.round(v * 100) / 100));
-const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? '-' : `${(a / b).toFixed(2)}×`);
+export const brokersIn = (run: RunResult): BrokerName[] => BROKERS.filter((n) => run.rounds.some((r) => r.name === n));
+const roundsOf = (run: RunResult, n: BrokerName) => run.rounds.filter((r) => r.name === n);
 
-function rows(run: RunResult): string[][] {
-  const out = run.brokers.map((r) => [r.name, ...COLUMNS.map((c) => fmt(c.value(r)))]);
-  const get = (n: BrokerName) => run.brokers.find((b) => b.name === n);
-  const bulwark = get('bulwark');
-  for (const peer of ['aedes', 'mosquitto'] as const) {
-    const p = get(peer);
-    if (bulwark && p) out.push([`Bulwark / ${peer === 'aedes' ? 'Aedes' : 'Mosquitto'}`, ...COLUMNS.map((c) => ratio(c.value(bulwark), c.value(p)))]);
-  }
-  return out;
+/** Median of a metric over a broker's rounds. */
+export const medianOf = (run: RunResult, n: BrokerName, m: Metric): number | null => median(roundsOf(run, n).map(m.value));
+
+function medianRatio(run: RunResult, peer: BrokerName, m: Metric): number | null {
+  return median(roundsOf(run, 'bulwark').map((b) => {
+    const p = run.rounds.find((r) => r.name === peer && r.round === b.round);
+    const [x, y] = [m.value(b), p ? m.value(p) : null];
+    return typeof x === 'number' && typeof y === 'number' && y > 0 ? x / y : null;
+  }));
 }
 
-export function textTable(run: RunResult): string {
-  const header = ['broker', ...COLUMNS.map((c) => c.title)];
-  const all = [header, ...rows(run)];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
-}
-
-export function markdownTable(run: RunResult): string {
-  const header = ['broker', ...COLUMNS.map((c) => c.title)];
-  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows(run).map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
-
-/** Second table: saturation latencies, load-generator CPU and other facts behind the headline numbers. */
-export function detailTable(run: RunResult): string {
-  const header = ['broker', 'TLS', 'QoS1 sat. PUBACK p50/p99 ms', 'QoS1 sat. live p50/p99 ms', 'paced msg/s', 'server cores (QoS1)', 'load-gen cores (QoS1)', 'QoS0 CPU µs/msg', 'QoS0 peak RSS MB', 'idle RSS before→after MB', 'storm load-gen cores'];
-  const lat = (v: { p50: number; p99: number } | null) => (v ? `${fmt(v.p50)} / ${fmt(v.p99)}` : '-');
-  const body = run.brokers.map((r) => [
-    r.name, r.tls, lat(r.qos1.puback), lat(r.qos1.live), fmt(r.paced.msgPerSec), fmt(r.qos1.serverCores), fmt(r.qos1.loadGenCores),
-    fmt(r.qos0.serverCpuUsPerMsg), fmt(r.qos0.peakRssMb), `${r.idle.rssBeforeMb}→${r.idle.rssAfterMb}`, fmt(r.storm.loadGenCores),
+function summaryRows(run: RunResult): { header: string[]; rows: string[][] } {
+  const names = brokersIn(run);
+  const peers = names.filter((n) => n !== 'bulwark' && names.includes('bulwark'));
+  const header = ['metric (median of rounds)', ...names, ...peers.map((p) => `bulwark/${p}`)];
+  const rows = METRICS.filter((m) => names.some((n) => medianOf(run, n, m) !== null)).map((m) => [
+    m.title, ...names.map((n) => fmt(medianOf(run, n, m))), ...peers.map((p) => { const r = medianRatio(run, p, m); return r === null ? '-' : `${fmt(r)}×`; }),
   ]);
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return { header, rows };
 }
 
-/** The issue's targets, checked against this run. */
-export function targets(run: RunResult): string[] {
-  const get = (n: BrokerName) => run.brokers.find((b) => b.name === n);
-  const b = get('bulwark');
-  if (!b) return [];
-  const out: string[] = [];
-  const check = (ok: boolean, text: string) => out.push(`${ok ? 'MET ' : 'MISS'}  ${text}`);
-  const a = get('aedes');
-  const m = get('mosquitto');
-  if (a) check(b.qos1.msgPerSec >= 0.9 * a.qos1.msgPerSec, `QoS1 throughput ≥ 0.9× Aedes: ${(b.qos1.msgPerSec / a.qos1.msgPerSec).toFixed(2)}×`);
-  if (m) check(b.qos1.msgPerSec >= 0.8 * m.qos1.msgPerSec, `QoS1 throughput ≥ 0.8× Mosquitto: ${(b.qos1.msgPerSec / m.qos1.msgPerSec).toFixed(2)}×`);
-  if (m) check(b.qos1.serverCpuUsPerMsg <= 2.5 * m.qos1.serverCpuUsPerMsg, `CPU per stored message ≤ 2.5× Mosquitto's per passed message: ${b.qos1.serverCpuUsPerMsg} vs ${m.qos1.serverCpuUsPerMsg} µs (${(b.qos1.serverCpuUsPerMsg / m.qos1.serverCpuUsPerMsg).toFixed(2)}×)`);
-  const rate = `${run.settings.pacedRate} msg/s offered (${b.paced.msgPerSec} acknowledged)`;
-  if (b.paced.puback) check(b.paced.puback.p99 <= 25, `p99 publish→PUBACK ≤ 25 ms at ${rate}: ${b.paced.puback.p99} ms`);
-  if (b.paced.live) check(b.paced.live.p99 <= 50, `p99 publish→live subscriber ≤ 50 ms at ${rate}: ${b.paced.live.p99} ms`);
-  const growth = b.qos0.peakRssMb - b.rssStartMb;
-  check(growth < 256, `QoS0 flood memory growth < 256 MiB: ${growth.toFixed(0)} MB over the start RSS`);
-  const hz = b.qos0.extra.healthzMaxMs;
-  if (hz !== undefined) check(hz <= 100, `/healthz within 100 ms during the QoS0 flood: worst ${hz} ms`);
-  check(b.idle.kbPerSession <= 44, `≤ 44 KB RSS per idle mTLS session (at ${b.idle.sessions} sessions; the target is at 19k): ${b.idle.kbPerSession} KB`);
-  if (m) check(b.storm.serverCpuMsPerHandshake <= 1.4 * m.storm.serverCpuMsPerHandshake, `CPU per full mTLS handshake ≤ 1.4× Mosquitto's: ${b.storm.serverCpuMsPerHandshake} vs ${m.storm.serverCpuMsPerHandshake} ms (${(b.storm.serverCpuMsPerHandshake / m.storm.serverCpuMsPerHandshake).toFixed(2)}×)`);
-  return out;
+function aligned(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const md = (header: string[], rows: string[][], numeric = true) =>
+  [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 || !numeric ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+const TARGET_HEADER = ['result', 'target', 'what', 'bulwark', 'mosquitto', 'aedes', 'checked', 'limit'];
+const targetCells = (t: TargetRow) => [t.result, t.id, t.what, t.bulwark, t.mosquitto, t.aedes, t.value, t.limit];
+
+export function textReport(run: RunResult): string {
+  const s = summaryRows(run);
+  const targets = run.targets.map((t) => `${t.result.padEnd(4)}  ${t.id.padEnd(14)} ${t.what}\n      bulwark: ${t.bulwark} | mosquitto: ${t.mosquitto} | aedes: ${t.aedes}\n      checked: ${t.value}  (limit ${t.limit})`);
+  return `${aligned(s.header, s.rows)}\n\nTargets (issue 13), ${run.pinning}:\n${targets.join('\n')}`;
+}
+
+function roundTable(run: RunResult): string {
+  const header = ['broker', 'round', 'TLS', ...([4, 5] as const).map((p) => `${protocolName(p)}: QoS1 msg/s, µs/msg, paced PUBACK p99, live p99, drain s`), 'QoS0 msg/s, stored/s, healthz max', 'KB/session', 'ms/handshake'];
+  const ph = (r: BrokerRound, p: Protocol) => {
+    const q = at(r.qos1, p);
+    const pc = at(r.paced, p);
+    return q ? `${fmt(q.msgPerSec)}, ${fmt(q.serverCpuUsPerMsg)}, ${fmt(pc?.puback?.p99)}, ${fmt(pc?.live?.p99)}, ${fmt((q.drainMs + (pc?.drainMs ?? 0)) / 1000, 1)}${q.drained && pc?.drained ? '' : ' (not drained)'}` : '-';
+  };
+  const rows = run.rounds.map((r) => [r.name, String(r.round), r.tls, ph(r, 4), ph(r, 5),
+    `${fmt(r.qos0.msgPerSec)}, ${fmt(r.qos0.extra.storedPerSec)}, ${fmt(r.qos0.extra.healthzMaxMs)}`, fmt(r.idle.kbPerSession), fmt(r.storm.serverCpuMsPerHandshake)]);
+  return md(header, rows, false);
 }
 
 export function markdownReport(run: RunResult): string {
-  const notes = run.brokers.flatMap((r) => r.notes.map((n) => `- **${r.name}**: ${n}`));
-  const machine = Object.entries(run.machine).map(([k, v]) => `${k}: ${v}`).join(', ');
-  const settings = Object.entries(run.settings).map(([k, v]) => `${k}=${v}`).join(', ');
+  const s = summaryRows(run);
+  const notes = [...new Set(run.rounds.flatMap((r) => r.notes.map((n) => `- **${r.name}**: ${n}`)))];
+  const machine = Object.entries(run.machine).map(([k, x]) => `${k}: ${x}`).join(', ');
+  const settings = Object.entries(run.settings).map(([k, x]) => `${k}=${x}`).join(', ');
   return [
-    `# Bulwark benchmark, ${run.startedAt}`, '', `Machine: ${machine}`, '', `Settings: ${settings}`, '',
-    'PUBACK and live latencies are from the paced run (fixed offered rate); msg/s and CPU µs/msg from the saturation run; RSS is the peak during the QoS 1 run.', '',
-    markdownTable(run), '', '## Details', '', detailTable(run), '', '## Targets (issue 4)', '', ...targets(run).map((t) => `- ${t}`), '', '## Brokers', '', ...notes, '',
+    `# Bulwark benchmark, ${run.startedAt}`, '', `Machine: ${machine}`, '', `CPU pinning: ${run.pinning}`, '', `Settings: ${settings}`, '',
+    'Medians over the rounds; ratios are medians of the per-round ratios. msg/s and CPU µs/msg from the QoS 1 saturation run; PUBACK and live latencies from the paced run.', '',
+    md(s.header, s.rows), '', '## Targets (issue 13)', '', md(TARGET_HEADER, run.targets.map(targetCells), false), '',
+    '## Every round', '', roundTable(run), '', '## Brokers', '', ...notes, '',
   ].join('\n');
 }

@@ -1,58 +1,32 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
-import { BROKERS, type Broker, type BrokerName } from './broker.js';
-import { startBulwark } from './bulwark.js';
+import { type BrokerName, protocolName } from './broker.js';
+import { type BulwarkSetup, setUpBulwark, startBulwark } from './bulwark.js';
 import { makePki } from './certs.js';
 import { installCleanup, progress, removeDir, tempDir } from './children.js';
-import { type LoadSettings, Load } from './load.js';
+import { type BrokerRound, type Contender, measureRound } from './measure.js';
+import { options } from './options.js';
 import { startAedes, startMosquitto } from './passthrough.js';
-import { round, settledRssKb } from './proc.js';
-import { type BrokerResult, type RunResult, markdownReport, targets, textTable } from './report.js';
-import { connectStorm, idleSessions } from './sessions.js';
-import { chart } from './svg.js';
+import { setUpPinning } from './pin.js';
+import { round } from './proc.js';
+import { type RunResult, markdownReport, textReport } from './report.js';
+import { chart, targetChart } from './svg.js';
+import { evaluateTargets } from './targets.js';
 
 /**
- * npm run bench -- [--duration S] [--devices N] [--sessions N] [--only bulwark|mosquitto|aedes]
- * Runs the same load against Bulwark (full pipeline), Mosquitto and plain Aedes, all over
- * mutual TLS on 127.0.0.1, one after the other; see bench/README.md.
+ * npm run bench -- [options]   (see bench/README.md, or --help)
+ * Runs the same load against Bulwark (full pipeline), Mosquitto and plain Aedes, all over mutual
+ * TLS on 127.0.0.1, `--repeats` rounds of each in turn, and checks issue 13's targets.
  */
-const { values: opt } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' }, warmup: { type: 'string', default: '2' }, devices: { type: 'string', default: '100' },
-    sessions: { type: 'string', default: '2000' }, storm: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '20' },
-    window: { type: 'string', default: '10' }, rate: { type: 'string', default: '10000' }, live: { type: 'string', default: '4' },
-    only: { type: 'string', multiple: true }, profile: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-  },
-});
-if (opt.help) {
-  console.log('usage: npm run bench -- [--duration 10] [--warmup 2] [--devices 100] [--sessions 2000] [--storm 1000] [--concurrency 20]\n'
-    + '                       [--window 10] [--rate 10000] [--live 4] [--only bulwark|mosquitto|aedes]... [--profile]');
-  process.exit(0);
-}
-const int = (name: string, v: string | undefined, min: number, max: number): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}`);
-  return n;
-};
-const devices = int('devices', opt.devices, 1, 5000);
-const settings: LoadSettings = {
-  devices, durationS: int('duration', opt.duration, 1, 600), warmupS: int('warmup', opt.warmup, 0, 60), window: int('window', opt.window, 1, 1000),
-  liveDevices: Math.min(devices, int('live', opt.live, 0, 100)), pacedRate: int('rate', opt.rate, 1, 1_000_000),
-};
-// The open-files limit here is 20,000 and this process holds every session's socket.
-const sessions = int('sessions', opt.sessions, 1, 19_500 - devices);
-const storm = int('storm', opt.storm, 1, 1_000_000);
-const concurrency = Math.min(devices, int('concurrency', opt.concurrency, 1, 1000));
-const only = (opt.only ?? []) as BrokerName[];
-for (const o of only) if (!BROKERS.includes(o)) throw new Error(`--only takes ${BROKERS.join(', ')}`);
-const selected = BROKERS.filter((b) => only.length === 0 || only.includes(b));
-
+const opt = options();
 installCleanup();
+const pin = setUpPinning(opt.pin);
+progress(`CPU pinning: ${pin.note}`);
 const root = tempDir('bulwark-bench-');
 const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const profileDir = new URL('./results/profile/', import.meta.url).pathname;
+const resultsDir = new URL('./results/', import.meta.url).pathname;
 
 /** The commit measured, and whether the server's sources had uncommitted changes (they are what runs). */
 function codeVersion(): string {
@@ -65,65 +39,59 @@ function codeVersion(): string {
   }
 }
 
-async function start(name: BrokerName, pki: Awaited<ReturnType<typeof makePki>>, round: number): Promise<Broker> {
-  if (name === 'mosquitto') return startMosquitto(tempDir('bench-mosq-'), pki);
-  if (name === 'aedes') return startAedes(pki);
-  const flags = opt.profile && round === 1 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  return startBulwark(tempDir('bench-bulwark-'), devices, sessions, flags);
+function contender(name: BrokerName, pki: Awaited<ReturnType<typeof makePki>>, bulwark: BulwarkSetup | undefined): Contender {
+  if (name === 'mosquitto') return { name, protocols: opt.protocols, start: () => startMosquitto(tempDir('bench-mosq-'), pki) };
+  if (name === 'aedes') return { name, protocols: [4], start: () => startAedes(pki) };
+  return {
+    name, protocols: opt.protocols,
+    start: (kind, n) => startBulwark(bulwark as BulwarkSetup, tempDir('bench-bulwark-'), kind === 'load' ? 'load' : 'default',
+      opt.profile && n === 1 && kind === 'load' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+  };
 }
 
-async function measure(name: BrokerName, pki: Awaited<ReturnType<typeof makePki>>): Promise<BrokerResult> {
-  // Messages first, on a fresh process; sessions and handshakes on another fresh one, so neither inherits the other's heap.
-  progress(`${name}: starting`);
-  let broker = await start(name, pki, 1);
-  const rssStartMb = round((await settledRssKb(broker.pid)) / 1024);
-  progress(`${name}: pid ${broker.pid}, port ${broker.port}, RSS ${rssStartMb} MB; connecting ${devices} devices`);
-  const load = await Load.connect(broker, settings);
-  const tls = load.tlsInfo();
-  progress(`${name}: QoS 1 flat out, window ${settings.window}/device, ${settings.warmupS}+${settings.durationS} s`);
-  const qos1 = await load.qos1();
-  progress(`${name}: QoS 1 ${qos1.msgPerSec} msg/s, ${qos1.serverCpuUsPerMsg} µs CPU/msg; QoS 0 flood`);
-  const qos0 = await load.qos0();
-  progress(`${name}: QoS 0 ${qos0.msgPerSec} msg/s; QoS 1 paced at ${settings.pacedRate} msg/s`);
-  const paced = await load.paced();
-  progress(`${name}: paced PUBACK p99 ${paced.puback?.p99 ?? '-'} ms, live p99 ${paced.live?.p99 ?? '-'} ms`);
-  await load.close();
-  const notes = broker.notes;
-  await broker.stop();
-  progress(`${name}: restarting for sessions and handshakes`);
-  broker = await start(name, pki, 2);
-  const idle = await idleSessions(broker, sessions);
-  progress(`${name}: ${idle.kbPerSession} KB/idle session; connect storm of ${storm} (${concurrency} at a time)`);
-  const stormResult = await connectStorm(broker, storm, concurrency);
-  progress(`${name}: ${stormResult.perSec} handshakes/s, ${stormResult.serverCpuMsPerHandshake} ms CPU each`);
-  await broker.stop();
-  return { name, notes, tls, qos1, qos0, paced, idle, storm: stormResult, rssStartMb };
+function result(rounds: BrokerRound[]): RunResult {
+  return {
+    startedAt,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?', bulwark: codeVersion(), openFiles: opt.openFiles },
+    settings: {
+      ...opt.load, sessions: opt.sessions, storm: opt.storm, concurrency: opt.concurrency, singleDeviceS: opt.singleS, repeats: opt.repeats,
+      protocols: opt.protocols.map(protocolName).join(' + '), loadGenerator: 'one process, mqtt.js 5.16.0 (idle sessions and the storm: bare TLS sockets)',
+    },
+    pinning: pin.note, rounds, targets: evaluateTargets(rounds),
+  };
 }
 
 try {
-  progress(`making a CA, a server certificate and ${devices + 1} client certificates with openssl`);
-  const pki = await makePki(tempDir('bench-pki-'), devices);
-  const results: BrokerResult[] = [];
-  for (const name of selected) results.push(await measure(name, pki));
-  const run: RunResult = {
-    startedAt,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?', bulwark: codeVersion() },
-    settings: { ...settings, sessions, storm, concurrency, loadGenerator: 'one process, mqtt.js 5.16.0, protocolVersion 4' },
-    brokers: results,
-  };
-  const text = textTable(run);
-  console.log(`\n${text}\n\n${targets(run).join('\n')}\n`);
-  for (const r of results) for (const n of r.notes) console.log(`${r.name}: ${n}`);
-  const dir = new URL('./results/', import.meta.url).pathname;
-  mkdirSync(dir, { recursive: true });
+  progress(`making a CA, a server certificate and ${opt.load.devices + 1} client certificates with openssl`);
+  const pki = await makePki(tempDir('bench-pki-'), opt.load.devices);
+  let bulwark: BulwarkSetup | undefined;
+  if (opt.brokers.includes('bulwark')) {
+    progress('bulwark: setting up (devices enrolled once, in a template data directory every process starts from)');
+    bulwark = await setUpBulwark(tempDir('bench-bulwark-template-'), opt.load.devices, opt.sessions);
+  }
+  const contenders = opt.brokers.map((n) => contender(n, pki, bulwark));
+  const rounds: BrokerRound[] = [];
   const stamp = startedAt.replace(/[:]/g, '-');
+  mkdirSync(resultsDir, { recursive: true });
+  for (let n = 1; n <= opt.repeats; n += 1) {
+    for (const c of contenders) {
+      progress(`round ${n}/${opt.repeats}: ${c.name}`);
+      rounds.push(await measureRound(c, n, opt.plan));
+      // Written after every broker round, so that a long run that fails keeps what it measured.
+      writeFileSync(`${resultsDir}${stamp}.json`, `${JSON.stringify(result(rounds), null, 2)}\n`);
+    }
+  }
+  const run = result(rounds);
+  console.log(`\n${textReport(run)}\n`);
+  for (const note of new Set(rounds.flatMap((r) => r.notes.map((x) => `${r.name}: ${x}`)))) console.log(note);
   const md = markdownReport(run);
   for (const base of [stamp, 'latest']) {
-    writeFileSync(`${dir}${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
-    writeFileSync(`${dir}${base}.md`, md);
+    writeFileSync(`${resultsDir}${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
+    writeFileSync(`${resultsDir}${base}.md`, md);
   }
-  writeFileSync(`${dir}latest.svg`, chart(run));
-  progress(`results: bench/results/${stamp}.{json,md}, latest.{json,md,svg}`);
+  writeFileSync(`${resultsDir}latest.svg`, chart(run));
+  writeFileSync(`${resultsDir}latest-targets.svg`, targetChart(run));
+  progress(`results: bench/results/${stamp}.{json,md}, latest.{json,md,svg}, latest-targets.svg`);
   removeDir(root);
 } catch (err) {
   progress(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

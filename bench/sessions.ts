@@ -1,7 +1,7 @@
 import { type SecureContext, type TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { Broker, Identity } from './broker.js';
 import { progress } from './children.js';
-import { CpuWindow, pool, round, settledRssKb } from './proc.js';
+import { CpuWindow, pool, round, rssKb, settledRssKb } from './proc.js';
 
 /**
  * Idle sessions and the connect storm, with bare TLS sockets speaking just enough MQTT 3.1.1
@@ -82,10 +82,17 @@ export async function idleSessions(broker: Broker, n: number, concurrency = 32):
   progress(`${broker.name}: opening ${n} idle mTLS sessions (RSS before ${round(before / 1024)} MB)`);
   const cpu = new CpuWindow(broker.pid);
   const t0 = performance.now();
-  const sockets = await pool(who, concurrency, (w) => mqttSession(broker.port, w));
+  let opened = 0;
+  const every = Math.max(1000, Math.ceil(n / 10));
+  const sockets = await pool(who, concurrency, async (w) => {
+    const socket = await mqttSession(broker.port, w);
+    opened += 1;
+    if (opened % every === 0 && opened < n) progress(`${broker.name}: ${opened}/${n} idle sessions open, RSS ${round(rssKb(broker.pid) / 1024)} MB`);
+    return socket;
+  });
   const connectSeconds = (performance.now() - t0) / 1000;
   const c = cpu.end();
-  const after = await settledRssKb(broker.pid, 5000);
+  const after = await settledRssKb(broker.pid, 10_000);
   progress(`${broker.name}: ${n} sessions open in ${connectSeconds.toFixed(1)} s, RSS ${round(after / 1024)} MB; closing`);
   await pool(sockets, 256, hangUp);
   return {
@@ -100,6 +107,7 @@ export interface StormResult {
   serverCpuMsPerHandshake: number;
   loadGenCores: number;
   serverCores: number;
+  otherCores: number;
 }
 
 /**
@@ -119,6 +127,6 @@ export async function connectStorm(broker: Broker, n: number, concurrency: numbe
   const c = cpu.end();
   return {
     handshakes: n, perSec: round(n / (c.wallMs / 1000), 0), serverCpuMsPerHandshake: round(c.serverCpuMs / n, 2),
-    loadGenCores: round(c.loadGenCores, 2), serverCores: round(c.serverCores, 2),
+    loadGenCores: round(c.loadGenCores, 2), serverCores: round(c.serverCores, 2), otherCores: round(c.otherCores, 2),
   };
 }
