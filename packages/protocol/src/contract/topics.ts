@@ -94,8 +94,16 @@ export const DEVICE_TOPICS = {
 
 export type DeviceTopicName = keyof typeof DEVICE_TOPICS;
 
-const PLACEHOLDER = /^\{(\w+)\}$/;
-const COMPILED = Object.entries(DEVICE_TOPICS).map(([name, topic]) => ({ name: name as DeviceTopicName, topic: topic as DeviceTopic, levels: topic.pattern.split('/') }));
+/** Each pattern's levels: a literal level, or the name of a placeholder level. */
+const COMPILED = Object.entries(DEVICE_TOPICS).map(([name, topic]) => ({
+  name: name as DeviceTopicName,
+  topic: topic as DeviceTopic,
+  levels: topic.pattern.split('/').map((part) => {
+    const placeholder = /^\{(\w+)\}$/.exec(part)?.[1];
+    return placeholder === undefined ? { literal: part } : { placeholder };
+  }),
+}));
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 
 export interface DeviceTopicMatch {
   readonly name: DeviceTopicName;
@@ -106,18 +114,22 @@ export interface DeviceTopicMatch {
 
 /** The catalogue topic of `suffix` (the topic after `devices/{id}/`); a placeholder matches one non-empty level. */
 export function matchDeviceTopic(suffix: string): DeviceTopicMatch | undefined {
-  const levels = suffix.split('/');
-  for (const c of COMPILED) {
-    if (c.levels.length !== levels.length) continue;
-    const params: Record<string, string> = {};
-    const matches = c.levels.every((part, i) => {
-      const level = levels[i] ?? '';
-      const placeholder = PLACEHOLDER.exec(part)?.[1];
-      if (placeholder === undefined) return part === level;
-      params[placeholder] = level;
-      return level.length > 0;
-    });
-    if (matches) return { name: c.name, topic: c.topic, params };
+  return matchDeviceTopicLevels(suffix.split('/'), 0);
+}
+
+/** The same for a topic already split into levels, the suffix starting at `from` (2 for a whole `devices/{id}/…` topic). */
+export function matchDeviceTopicLevels(levels: readonly string[], from: number): DeviceTopicMatch | undefined {
+  const n = levels.length - from;
+  next: for (const c of COMPILED) {
+    if (c.levels.length !== n) continue;
+    let params: Record<string, string> | undefined;
+    for (let i = 0; i < n; i += 1) {
+      const want = c.levels[i]!;
+      const level = levels[from + i]!;
+      if (want.literal !== undefined ? want.literal !== level : level.length === 0) continue next;
+      if (want.placeholder !== undefined) (params ??= {})[want.placeholder] = level;
+    }
+    return { name: c.name, topic: c.topic, params: params ?? NO_PARAMS };
   }
   return undefined;
 }

@@ -1,5 +1,8 @@
 import type { Logger } from '@bulwark/core';
-import { type CommandResult, DEVICE_MESSAGE_LIMITS, type DeviceEvent, ENVELOPE_LIMITS, jsonTextDepth, type HealthReport, type LogBatch, OTA_LIMITS, OTA_STATES, type OtaStatus, type TwinReported } from '@bulwark/protocol';
+import {
+  type CommandResult, DEVICE_MESSAGES, DEVICE_TOPICS, type DeviceEvent, type DeviceTopicName, ENVELOPE_LIMITS, type HealthReport, type LogBatch, type OtaStatus, type TwinReported,
+  deviceTopics, jsonTextDepth, matchDeviceTopic,
+} from '@bulwark/protocol';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Counter, type Registry } from 'prom-client';
 import type { CommandService, LogStreams } from '../diagnostics/index.js';
@@ -8,9 +11,10 @@ import type { TwinService } from '../twin/index.js';
 
 /**
  * The device-to-cloud messages beside telemetry (twin/reported, commands/{name}/result,
- * health, events, logs), for any transport: decode the JSON, check it against the contract
- * in @bulwark/protocol, hand it to its context, count the outcome. A message that fails the
- * contract is answered with a reason (on the device's errors topic) and counted, never thrown.
+ * health, events, logs, ota/status), for any transport: decode the JSON, check it against
+ * its message in the catalogue of @bulwark/protocol (DEVICE_TOPICS), hand it to its context,
+ * count the outcome. A message that fails the contract is answered with a reason (on the
+ * device's errors topic) and counted, never thrown.
  */
 export interface DeviceInbox {
   /**
@@ -28,57 +32,33 @@ export interface InboxRefusal {
   readonly problems: readonly string[];
 }
 
-const obj = (properties: Record<string, object>, required: string[], extra = false) => ({ type: 'object', properties, required, additionalProperties: extra });
-const int = { type: 'integer', minimum: 0 };
-const num = { type: 'number' };
-const str = (maxLength: number) => ({ type: 'string', maxLength });
-const record = { type: 'object' };
+/**
+ * The device-to-cloud topics the inbox handles, each with the `kind` it is counted under in
+ * bulwark_device_messages_total. Their schemas and size bounds come from the catalogue.
+ */
+const INBOX_KINDS = {
+  twinReported: 'twin_reported',
+  commandResult: 'command_result',
+  health: 'health',
+  events: 'events',
+  logs: 'logs',
+  otaStatus: 'ota_status',
+} as const satisfies Partial<Record<DeviceTopicName, string>>;
 
-const SCHEMAS = {
-  twin_reported: obj({ version: int, status: { enum: ['applied', 'rejected'] }, config: record, reason: str(256), detail: str(4096), ts: num }, ['version', 'status', 'config', 'ts']),
-  command_result: obj({
-    id: { anyOf: [{ type: 'string', minLength: 1, maxLength: DEVICE_MESSAGE_LIMITS.commandIdMaxLength }, { type: 'null' }] },
-    status: { enum: ['accepted', 'succeeded', 'failed', 'rejected'] }, reason: str(256), detail: str(4096), output: {}, ts: num,
-  }, ['id', 'status', 'ts']),
-  health: obj({
-    ts: num, boot: str(64), uptimeS: { type: 'number', minimum: 0 }, cpuLoad1: { type: 'number', minimum: 0 }, memUsedBytes: int, memTotalBytes: int, diskFreeBytes: int,
-    batteryPct: { type: 'number', minimum: 0, maximum: 100 }, restartReason: str(256), crashCount: int, recentRestarts: int, restartLoop: { type: 'boolean' },
-    queueDepth: int, reconnects: int, firmware: obj({ version: str(64), securityVersion: int }, ['version']),
-  }, ['ts', 'boot', 'uptimeS']),
-  events: obj({ id: { type: 'string', minLength: 1, maxLength: DEVICE_MESSAGE_LIMITS.eventIdMaxLength }, type: { type: 'string', minLength: 1, maxLength: DEVICE_MESSAGE_LIMITS.eventTypeMaxLength }, ts: num, data: record }, ['id', 'type', 'ts']),
-  logs: obj({
-    entries: {
-      type: 'array', maxItems: DEVICE_MESSAGE_LIMITS.logBatchMaxEntries,
-      items: obj({ ts: num, level: { enum: ['trace', 'debug', 'info', 'warn', 'error'] }, msg: str(DEVICE_MESSAGE_LIMITS.logMessageMaxLength), data: record }, ['ts', 'level', 'msg']),
-    },
-    dropped: int,
-  }, ['entries']),
-  ota_status: obj({
-    jobId: { type: 'string', minLength: 1, maxLength: OTA_LIMITS.jobIdMaxLength }, state: { enum: [...OTA_STATES] }, ts: num, bytes: int, reason: str(256), detail: str(2048),
-    firmware: obj({ version: str(64), securityVersion: int }, ['version']),
-  }, ['jobId', 'state', 'ts']),
-} as const;
+type InboxTopic = keyof typeof INBOX_KINDS;
+type Kind = (typeof INBOX_KINDS)[InboxTopic];
 
-type Kind = keyof typeof SCHEMAS;
+const INBOX_TOPICS = Object.keys(INBOX_KINDS) as InboxTopic[];
+const isInboxTopic = (name: DeviceTopicName): name is InboxTopic => name in INBOX_KINDS;
 
 /** Largest payload accepted per kind, before it is parsed. */
-const MAX_BYTES: Readonly<Record<Kind, number>> = {
-  twin_reported: DEVICE_MESSAGE_LIMITS.twinMaxBytes + 4096,
-  command_result: DEVICE_MESSAGE_LIMITS.commandMaxBytes,
-  health: DEVICE_MESSAGE_LIMITS.healthMaxBytes,
-  events: DEVICE_MESSAGE_LIMITS.eventMaxBytes,
-  logs: 256 * 1024,
-  ota_status: OTA_LIMITS.statusMaxBytes,
-};
-
-const COMMAND_RESULT = /^commands\/([^/]+)\/result$/;
+const MAX_BYTES = Object.fromEntries(INBOX_TOPICS.map((t) => [INBOX_KINDS[t], DEVICE_TOPICS[t].maxBytes])) as Readonly<Record<Kind, number>>;
 
 function kindOf(suffix: string): { kind: Kind; name?: string } | undefined {
-  if (suffix === 'twin/reported') return { kind: 'twin_reported' };
-  if (suffix === 'health' || suffix === 'events' || suffix === 'logs') return { kind: suffix };
-  if (suffix === 'ota/status') return { kind: 'ota_status' };
-  const m = COMMAND_RESULT.exec(suffix);
-  return m?.[1] ? { kind: 'command_result', name: m[1] } : undefined;
+  const match = matchDeviceTopic(suffix);
+  if (!match || !isInboxTopic(match.name)) return undefined;
+  const name = match.params.name;
+  return name === undefined ? { kind: INBOX_KINDS[match.name] } : { kind: INBOX_KINDS[match.name], name };
 }
 
 const problemsOf = (errors: ErrorObject[] | null | undefined) => (errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
@@ -105,7 +85,7 @@ export interface InboxServices {
 
 export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics: Registry }): DeviceInbox {
   const ajv = new Ajv({ allErrors: true, strict: false });
-  const validators = Object.fromEntries(Object.entries(SCHEMAS).map(([k, schema]) => [k, ajv.compile(schema)])) as Record<Kind, ValidateFunction>;
+  const validators = Object.fromEntries(INBOX_TOPICS.map((t) => [INBOX_KINDS[t], ajv.compile(DEVICE_MESSAGES[DEVICE_TOPICS[t].message])])) as Record<Kind, ValidateFunction>;
   const messages = new Counter({
     name: 'bulwark_device_messages_total', help: 'Device messages beside telemetry (twin_reported, command_result, health, events, logs, ota_status), by outcome',
     labelNames: ['kind', 'result'] as const, registers: [deps.metrics],
@@ -153,12 +133,13 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
       })();
     },
     subscribed(deviceId, filters) {
-      const root = `devices/${deviceId}/`;
-      const wants = (topic: string) => filters.some((f) => filterMatches(f, root + topic));
+      const topics = deviceTopics(deviceId);
+      const wants = (topic: string) => filters.some((f) => filterMatches(f, topic));
       const fail = (what: string) => (err: unknown) => deps.log.error({ err, deviceId }, `could not deliver ${what}`);
-      if (wants('twin/desired')) void s.twin.deliver(deviceId).catch(fail('the desired configuration'));
-      if (s.ota && wants('ota/job')) void s.ota.redeliver(deviceId).catch(fail('open update jobs'));
-      if (filters.some((f) => filterMatches(f, `${root}commands/x`) || f.startsWith(`${root}commands/`))) {
+      if (wants(topics.twinDesired)) void s.twin.deliver(deviceId).catch(fail('the desired configuration'));
+      if (s.ota && wants(topics.otaJob)) void s.ota.redeliver(deviceId).catch(fail('open update jobs'));
+      const commands = `${topics.root}/commands/`;
+      if (filters.some((f) => filterMatches(f, topics.command('x')) || f.startsWith(commands))) {
         void s.commands.deliverOpen(deviceId, (topic) => filters.some((f) => filterMatches(f, topic))).catch(fail('waiting commands'));
       }
     },

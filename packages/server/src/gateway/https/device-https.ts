@@ -3,6 +3,7 @@ import { type Server, createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type Clock, type ErrorCode, type Logger, PlatformError, isPlatformError } from '@bulwark/core';
+import type { RotationIssued } from '@bulwark/protocol';
 import { Counter, type Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
 import { HTTP_STATUS } from '../../http/errors.js';
@@ -89,7 +90,7 @@ export class DeviceHttpsGateway {
     },
     'POST /v1/certs/rotate': async (peer, _req, body) => {
       const issued = await this.deps.identity.rotate(peer, csrOf(body));
-      return [201, { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter }];
+      return [201, { serial: issued.serial, certificate: issued.certificatePem, caChain: issued.caChainPem, notAfter: issued.notAfter } satisfies RotationIssued];
     },
   };
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DEVICE_TOPICS, type DeviceTopicName, deviceTopic } from '@bulwark/protocol';
 import { publishDenial, subscribeDenial } from './acl.js';
 
 describe('device topic ACL', () => {
@@ -29,5 +30,17 @@ describe('device topic ACL', () => {
     for (const f of ['#', '+/d1/#', 'devices/#', 'devices/+/telemetry', 'devices/+/#', 'devices/d2/#', '$SYS/#', 'devices/d1', '+', 'devices/d1x/#', 'devices//#']) {
       assert.notEqual(subscribeDenial(f, 'd1'), undefined, f);
     }
+  });
+
+  it('follows the catalogue: every device-to-cloud topic of DEVICE_TOPICS is publishable, no cloud-to-device one is, all are inside the tree', () => {
+    const names = Object.keys(DEVICE_TOPICS) as DeviceTopicName[];
+    for (const name of names) {
+      const { direction, pattern } = DEVICE_TOPICS[name];
+      const topic = deviceTopic('d1', name, { name: 'reboot', stream: 'fast' });
+      assert.equal(publishDenial(topic, 'd1'), direction === 'device-to-cloud' ? undefined : 'not_a_device_to_cloud_topic', `${name} (${pattern}): ${topic}`);
+      assert.equal(subscribeDenial(deviceTopic('d1', name), 'd1'), undefined, `${name}: a device may subscribe to ${pattern}`);
+      assert.equal(publishDenial(deviceTopic('d2', name, { name: 'reboot', stream: 'fast' }), 'd1'), 'outside_own_tree', `${name} of another device`);
+    }
+    assert.ok(names.some((n) => DEVICE_TOPICS[n].direction === 'cloud-to-device') && names.length >= 16, 'the catalogue lists both directions');
   });
 });
