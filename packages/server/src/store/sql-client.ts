@@ -43,7 +43,8 @@ export interface SqlClient extends SqlExecutor {
    * (the hot write path: a group commit is one message to the SQLite worker, not four).
    * When a run of a statement with `expectChanged` changes another number of rows, everything
    * rolls back and the result names that statement with the rows each of its runs changed
-   * (all of its runs are tried, so the caller learns every conflict at once).
+   * (all of its runs are tried, so the caller learns every conflict at once). Batches run in
+   * call order, and a write or transaction posted after a batch starts after it has ended.
    */
   batch(statements: readonly BatchStatement[]): Promise<BatchResult>;
   /** Resolves when the engine answers a trivial query. */

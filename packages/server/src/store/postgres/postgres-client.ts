@@ -54,6 +54,12 @@ export class PostgresClient implements SqlClient {
   readonly engine = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #exec: SqlExecutor;
+  /**
+   * Settles when the batches posted so far have: writes posted after a batch start after it
+   * (as they do on SQLite's single thread), while pool connections would otherwise let a
+   * later write overtake it (an update arriving before the insert it follows).
+   */
+  #batches: Promise<unknown> = Promise.resolve();
 
   constructor(options: PostgresClientOptions) {
     const config: pg.PoolConfig = { connectionString: options.url, max: options.maxConnections ?? 10, types };
@@ -79,14 +85,19 @@ export class PostgresClient implements SqlClient {
   }
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    return this.#exec.run(sql, params);
+    return this.#batches.then(() => this.#exec.run(sql, params));
   }
 
   runMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<number[]> {
-    return this.#exec.runMany(sql, paramsList);
+    return this.#batches.then(() => this.#exec.runMany(sql, paramsList));
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    await this.#batches;
+    return this.#transaction(fn);
+  }
+
+  async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
@@ -113,10 +124,16 @@ export class PostgresClient implements SqlClient {
     }
   }
 
-  async batch(statements: readonly BatchStatement[]): Promise<BatchResult> {
+  batch(statements: readonly BatchStatement[]): Promise<BatchResult> {
+    const done = this.#batches.then(() => this.#batch(statements));
+    this.#batches = done.catch(() => undefined);
+    return done;
+  }
+
+  async #batch(statements: readonly BatchStatement[]): Promise<BatchResult> {
     let broken: BatchResult | undefined;
     try {
-      return await this.transaction(async (tx) => {
+      return await this.#transaction(async (tx) => {
         const changed: number[][] = [];
         for (const [i, s] of statements.entries()) {
           const counts = await tx.runMany(s.sql, s.paramsList);
