@@ -6,7 +6,7 @@ import { agentConfig, startAgent, startPlatform, until } from './testing/platfor
 /**
  * The agent and the platform together, driven the way an operator does: commands, desired
  * configuration, health, events and remote logs through the REST API, the agent on mutual
- * TLS MQTT. Proves both halves speak the same contract (packages/protocol/src/device-messages.ts).
+ * TLS MQTT. Proves both halves speak the same contract (the catalogue in packages/protocol/src/contract).
  */
 it('runs operator commands and desired configuration through the API, refuses bad ones with reasons, and reports health, events and logs', async (t) => {
   const p = await startPlatform(t);

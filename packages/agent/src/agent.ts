@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { BUILTIN_COMMANDS, type DeviceEvent, ENVELOPE_LIMITS, type TelemetryEnvelope, deviceTopics } from '@bulwark/protocol';
+import { BUILTIN_COMMANDS, type DeviceEvent, ENVELOPE_LIMITS, type TelemetryEnvelope, deviceTopics, matchDeviceTopic } from '@bulwark/protocol';
 import type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent-types.js';
 import { Backoff } from './backoff.js';
 import { newBootId, systemAgentClock } from './clock.js';
@@ -76,12 +76,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       url: config.mqtt.url, clientId: config.deviceId, keepaliveS: config.mqtt.keepaliveS, connectTimeoutMs: config.mqtt.connectTimeoutMs,
       ...(config.mqtt.servername ? { servername: config.mqtt.servername } : {}),
       tls: () => ({ key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem }),
-      subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, `${this.#topics.time}/reply`, `${this.#topics.root}/certs/rotate/result`, this.#topics.errors, ...(config.ota ? [this.#topics.otaJob] : [])],
+      subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, this.#topics.timeReply, this.#topics.certsRotateResult, this.#topics.errors, ...(config.ota ? [this.#topics.otaJob] : [])],
       backoff: new Backoff(config.reconnect, this.#d.rng), rng: this.#d.rng, stableAfterMs: config.reconnect.stableAfterMs,
       refusedDelayMs: config.reconnect.refusedDelayMs, mono: clock.mono,
     });
     this.#renewal = new Renewal({
-      dir: config.identity.dir ?? config.dataDir, deviceId: config.deviceId, fraction: config.identity.renewAtFraction, topic: `${this.#topics.root}/certs/rotate`,
+      dir: config.identity.dir ?? config.dataDir, deviceId: config.deviceId, fraction: config.identity.renewAtFraction, topic: this.#topics.certsRotate,
       now: () => this.#time.platformTime(clock.mono()) ?? clock.wall(), log: this.log,
       onRenewed: (id) => {
         this.#identity = id;
@@ -231,36 +231,38 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #onMessage(topic: string, payload: Buffer): Promise<void> {
     const t = this.#topics;
+    const match = topic.startsWith(`${t.root}/`) ? matchDeviceTopic(topic.slice(t.root.length + 1)) : undefined;
     try {
-      if (topic === `${t.time}/reply`) return this.#onTimeReply(payload);
-      if (topic === `${t.root}/certs/rotate/result`) return this.#renewal.onResult(payload);
-      if (topic === t.otaJob) return await this.#ota?.onJob(payload);
-      if (topic === t.twinDesired) {
-        const outcome = await this.#twin.handle(payload);
-        if (outcome.kind === 'report') {
-          if (outcome.report.status === 'applied') saveTwinState(this.config.dataDir, this.#twin.state);
-          this.#publishDirect(t.twinReported, outcome.report);
-        } else if (outcome.kind === 'unreadable') {
-          this.log.warn('desired configuration refused', { reason: outcome.reason, detail: outcome.detail });
-          await this.event('twin.refused', { reason: outcome.reason, detail: outcome.detail.slice(0, 500) });
+      switch (match?.name) {
+        case 'timeReply': return this.#onTimeReply(payload);
+        case 'certsRotateResult': return this.#renewal.onResult(payload);
+        case 'otaJob': return await this.#ota?.onJob(payload);
+        case 'twinDesired': return await this.#onDesired(payload);
+        case 'errors':
+          this.log.warn('the platform refused a message', { notice: payload.toString('utf8').slice(0, 1000) });
+          return;
+        case 'command': {
+          const name = match.params.name ?? '';
+          const result = await this.#commands.handle(name, payload);
+          if (result.status === 'rejected') this.log.warn('command refused', { name, id: result.id, reason: result.reason, detail: result.detail });
+          this.#publishDirect(t.commandResult(name), result);
+          this.emit('commandResult', name, result);
+          return;
         }
-        return;
-      }
-      if (topic === t.errors) {
-        this.log.warn('the platform refused a message', { notice: payload.toString('utf8').slice(0, 1000) });
-        return;
-      }
-      const prefix = `${t.root}/commands/`;
-      if (topic.startsWith(prefix)) {
-        const name = topic.slice(prefix.length);
-        if (name.includes('/')) return;
-        const result = await this.#commands.handle(name, payload);
-        if (result.status === 'rejected') this.log.warn('command refused', { name, id: result.id, reason: result.reason, detail: result.detail });
-        this.#publishDirect(t.commandResult(name), result);
-        this.emit('commandResult', name, result);
       }
     } catch (err) {
       this.log.error('could not handle an incoming message', { topic, err: String(err) });
+    }
+  }
+
+  async #onDesired(payload: Buffer): Promise<void> {
+    const outcome = await this.#twin.handle(payload);
+    if (outcome.kind === 'report') {
+      if (outcome.report.status === 'applied') saveTwinState(this.config.dataDir, this.#twin.state);
+      this.#publishDirect(this.#topics.twinReported, outcome.report);
+    } else if (outcome.kind === 'unreadable') {
+      this.log.warn('desired configuration refused', { reason: outcome.reason, detail: outcome.detail });
+      await this.event('twin.refused', { reason: outcome.reason, detail: outcome.detail.slice(0, 500) });
     }
   }
 

@@ -1,12 +1,14 @@
 import type { MqttClient } from 'mqtt';
+import { type RotationRequest, RotationResult, parseMessage } from '@bulwark/protocol';
 import { type Identity, commitRenewal, prepareRenewal, renewAt } from './identity.js';
 import type { AgentLogger } from './logs.js';
 
 /**
- * Certificate renewal over `devices/{id}/certs/rotate`: once `fraction` of the lifetime
- * has passed, make a new key, send its CSR, and on the answer swap key and certificate in
- * and reconnect with them. The platform keeps the old certificate valid until the new one
- * is first used, so a lost answer is retried with the old one on the next connection.
+ * Certificate renewal over `devices/{id}/certs/rotate`: once `fraction` of the lifetime has
+ * passed, make a new key, send its CSR (a RotationRequest), and on the RotationResult swap
+ * key and certificate in and reconnect with them. The platform keeps the old certificate
+ * valid until the new one is first used, so a lost answer is retried with the old one on the
+ * next connection.
  */
 export interface RenewalOptions {
   readonly dir: string;
@@ -31,7 +33,7 @@ export class Renewal {
     if (this.#pending || this.#o.now() < renewAt(id, this.#o.fraction)) return;
     this.#pending = true;
     prepareRenewal(this.#o.dir, this.#o.deviceId).then((csr) => {
-      client.publish(this.#o.topic, JSON.stringify({ csr }), { qos: 1 }, (err) => {
+      client.publish(this.#o.topic, JSON.stringify({ csr } satisfies RotationRequest), { qos: 1 }, (err) => {
         if (err) this.#pending = false;
       });
       this.#o.log.info('certificate renewal requested', { serial: id.serial });
@@ -41,22 +43,21 @@ export class Renewal {
     });
   }
 
+  /** The RotationResult: the new certificate, or why not. */
   onResult(payload: Buffer): void {
     if (!this.#pending) return;
     this.#pending = false;
-    let r: { certificate?: unknown; caChain?: unknown; error?: { code?: string; message?: string } };
-    try {
-      r = JSON.parse(payload.toString('utf8')) as typeof r;
-    } catch {
+    const r = parseMessage(RotationResult, payload);
+    if (!r) {
       this.#o.log.error('unreadable certificate renewal answer');
       return;
     }
-    if (typeof r.certificate !== 'string') {
-      this.#o.log.error('certificate renewal refused', { code: r.error?.code, message: r.error?.message });
+    if ('error' in r) {
+      this.#o.log.error('certificate renewal refused', { code: r.error.code, message: r.error.message });
       return;
     }
     try {
-      const id = commitRenewal(this.#o.dir, r.certificate, typeof r.caChain === 'string' ? r.caChain : undefined);
+      const id = commitRenewal(this.#o.dir, r.certificate, r.caChain);
       this.#o.log.info('certificate renewed', { serial: id.serial, notAfter: id.notAfter });
       this.#o.onRenewed(id);
     } catch (err) {

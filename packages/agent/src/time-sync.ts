@@ -1,3 +1,4 @@
+import { TimeAnswer, type TimeRequest, parseMessage } from '@bulwark/protocol';
 import type { AgentClock } from './clock.js';
 
 /**
@@ -70,26 +71,21 @@ export class TimeExchange {
 
   constructor(private readonly sync: TimeSync, private readonly clock: AgentClock) {}
 
-  /** The payload of a new request, `{"t0": <device wall clock>}`. */
+  /** The payload of a new TimeRequest, `{"t0": <device wall clock>}`. */
   request(): string {
     let t0 = this.clock.wall();
     while (this.#open.has(t0)) t0 += 1;
     this.#open.set(t0, this.clock.mono());
     if (this.#open.size > MAX_OPEN_REQUESTS) this.#open.delete(this.#open.keys().next().value as number);
-    return JSON.stringify({ t0 });
+    return JSON.stringify({ t0 } satisfies TimeRequest);
   }
 
-  /** A reply `{"t0", "t1", "t2"}`; the new sample, or undefined when it is malformed, unknown or implausible. */
+  /** A TimeReply `{"t0", "t1", "t2"}`; the new sample, or undefined when it is malformed, a refusal, unknown or implausible. */
   reply(payload: Buffer): TimeSample | undefined {
     const t3 = this.clock.wall();
     const mono3 = this.clock.mono();
-    let r: { t0?: unknown; t1?: unknown; t2?: unknown };
-    try {
-      r = JSON.parse(payload.toString('utf8')) as typeof r;
-    } catch {
-      return undefined;
-    }
-    if (typeof r.t0 !== 'number' || typeof r.t1 !== 'number' || typeof r.t2 !== 'number') return undefined;
+    const r = parseMessage(TimeAnswer, payload);
+    if (!r) return undefined;
     const mono0 = this.#open.get(r.t0);
     if (mono0 === undefined) return undefined;
     this.#open.delete(r.t0);

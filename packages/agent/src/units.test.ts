@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { MESSAGE_EXAMPLES, TimeRequest, isMessage } from '@bulwark/protocol';
 import { Backoff, seededRng } from './backoff.js';
 import { refusalOf } from './connection.js';
 import { SqliteQueue } from './queue.js';
-import { TimeSync } from './time-sync.js';
+import { TimeExchange, TimeSync } from './time-sync.js';
 
 describe('backoff with full jitter', () => {
   it('draws each delay from [0, min(cap, base * 2^attempt)], the same for the same seed, and resets', () => {
@@ -52,6 +53,20 @@ describe('time sync', () => {
     assert.ok(Math.abs((s.best()?.offsetMs ?? 0) + skew) <= 1);
     assert.ok(Math.abs((s.platformTime(5000) ?? 0) - 5000) <= 1);
     assert.equal(s.add(1, 10, 5, 20, 0, 19), undefined, 't2 < t1 is refused');
+  });
+
+  it('sends TimeRequest messages and takes only a TimeAnswer to one of its own requests', () => {
+    let wall = 1_000;
+    const exchange = new TimeExchange(new TimeSync(4), { wall: () => wall, mono: () => wall - 900 });
+    const request = JSON.parse(exchange.request()) as unknown;
+    assert.ok(isMessage(TimeRequest, request), JSON.stringify(request));
+    wall = 1_020;
+    const reply = (body: unknown) => exchange.reply(Buffer.from(JSON.stringify(body)));
+    assert.equal(reply(MESSAGE_EXAMPLES.TimeRefusal), undefined, 'a refusal is no sample');
+    assert.equal(reply({ t0: 1_000, t1: 5_000 }), undefined, 'an answer without t2 is no sample');
+    assert.equal(reply({ t0: 999, t1: 5_000, t2: 5_001 }), undefined, 'an answer to another request is no sample');
+    assert.deepEqual(reply({ t0: 1_000, t1: 5_009, t2: 5_011 }), { offsetMs: 4_000, rttMs: 18, monoOffsetMs: 4_900, atMono: 120 });
+    assert.equal(reply({ t0: 1_000, t1: 5_009, t2: 5_011 }), undefined, 'a request is answered once');
   });
 });
 

@@ -1,5 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { COMMAND_NAME_PATTERN, type CommandRequest, DEVICE_MESSAGE_LIMITS, ENVELOPE_LIMITS, type TwinDesired } from '@bulwark/protocol';
+import { COMMAND_NAME_PATTERN, CommandRequest, DEVICE_MESSAGE_LIMITS, ENVELOPE_LIMITS, TwinDesired } from '@bulwark/protocol';
 import { describeErrors } from './config.js';
 
 /**
@@ -69,10 +69,14 @@ function structureProblem(v: unknown, depth: number): { reason: string; detail: 
   return undefined;
 }
 
+/** The fields the contract's messages have; anything else is refused. */
+const COMMAND_FIELDS = Object.keys(CommandRequest.properties);
+const DESIRED_FIELDS = Object.keys(TwinDesired.properties);
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** Checks the envelope of a command (not its params): `{id, params, issuedAt, expiresAt?}` and nothing else. */
+/** Checks the envelope of a command (not its params): a CommandRequest `{id, params, issuedAt, expiresAt?}` and nothing else. */
 export function checkCommand(name: string, payload: Buffer): Checked<CommandRequest> {
   if (!COMMAND_NAME_PATTERN.test(name)) return refuse('bad_name', `command name must match ${COMMAND_NAME_PATTERN.source}`);
   const parsed = parseBounded(payload, DEVICE_MESSAGE_LIMITS.commandMaxBytes);
@@ -81,7 +85,7 @@ export function checkCommand(name: string, payload: Buffer): Checked<CommandRequ
   if (!isPlainObject(v)) return refuse('bad_request', 'the command must be a JSON object');
   const id = typeof v.id === 'string' && v.id.length >= 1 && v.id.length <= DEVICE_MESSAGE_LIMITS.commandIdMaxLength && ![...v.id].some((c) => c.charCodeAt(0) < 0x20) ? v.id : null;
   if (id === null) return refuse('bad_request', `/id: expected a string of 1-${DEVICE_MESSAGE_LIMITS.commandIdMaxLength} printable characters`);
-  const extra = Object.keys(v).filter((k) => !['id', 'params', 'issuedAt', 'expiresAt'].includes(k));
+  const extra = Object.keys(v).filter((k) => !COMMAND_FIELDS.includes(k));
   if (extra.length > 0) return refuse('bad_request', `unknown field(s): ${extra.join(', ')}`, id);
   if (!isPlainObject(v.params)) return refuse('bad_request', '/params: expected an object', id);
   if (!finite(v.issuedAt)) return refuse('bad_request', '/issuedAt: expected a number (ms since the epoch)', id);
@@ -99,7 +103,7 @@ export function checkDesired(payload: Buffer): Checked<TwinDesired> {
   if (!Number.isSafeInteger(v.version) || (v.version as number) < 0) return refuse('bad_request', '/version: expected an integer >= 0');
   if (!isPlainObject(v.config)) return refuse('bad_request', '/config: expected an object');
   if (v.ts !== undefined && !finite(v.ts)) return refuse('bad_request', '/ts: expected a number');
-  const extra = Object.keys(v).filter((k) => !['version', 'config', 'ts'].includes(k));
+  const extra = Object.keys(v).filter((k) => !DESIRED_FIELDS.includes(k));
   if (extra.length > 0) return refuse('bad_request', `unknown field(s): ${extra.join(', ')}`);
   return { ok: true, value: { version: v.version as number, config: v.config, ts: finite(v.ts) ? v.ts : 0 } };
 }

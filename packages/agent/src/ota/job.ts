@@ -1,13 +1,9 @@
-import { OTA_LIMITS, OTA_TERMINAL_STATES, type OtaCancel, type OtaJob, type OtaStatus, canonicalJson } from '@bulwark/protocol';
+import { ARTIFACT_ID_PATTERN, OTA_ID_PATTERN, OTA_LIMITS, OTA_TERMINAL_STATES, OtaCancel, OtaJob, type OtaStatus, canonicalJson } from '@bulwark/protocol';
 import type { JobRecord, OtaPersisted } from './state.js';
 import { type Checked, parseBounded } from '../validator.js';
 
-/** A job is small: the manifest holds two signed documents of a few keys each. */
-export const JOB_MAX_BYTES = 64 * 1024;
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
-const ARTIFACT_ID = /^[A-Za-z0-9_]{1,64}$/;
-const FIELDS = new Set(['jobId', 'rolloutId', 'artifactId', 'url', 'manifest', 'issuedAt', 'attempt']);
+const FIELDS = new Set(Object.keys(OtaJob.properties));
+const CANCEL_FIELDS = new Set(Object.keys(OtaCancel.properties));
 
 export type JobMessage = { readonly kind: 'job'; readonly job: OtaJob } | { readonly kind: 'cancel'; readonly cancel: OtaCancel };
 
@@ -18,12 +14,12 @@ export type JobMessage = { readonly kind: 'job'; readonly job: OtaJob } | { read
  * another server or file.
  */
 export function checkJobMessage(payload: Buffer): Checked<JobMessage> {
-  const parsed = parseBounded(payload, JOB_MAX_BYTES);
+  const parsed = parseBounded(payload, OTA_LIMITS.jobMaxBytes);
   if (!parsed.ok) return parsed;
   const m = parsed.value as Record<string, unknown> | null;
   if (m && typeof m === 'object' && !Array.isArray(m) && 'cancel' in m) {
-    const id = typeof m.jobId === 'string' && m.jobId.length <= OTA_LIMITS.jobIdMaxLength && ID.test(m.jobId) ? m.jobId : null;
-    const bad = Object.keys(m).some((k) => k !== 'jobId' && k !== 'cancel' && k !== 'reason');
+    const id = typeof m.jobId === 'string' && m.jobId.length <= OTA_LIMITS.jobIdMaxLength && OTA_ID_PATTERN.test(m.jobId) ? m.jobId : null;
+    const bad = Object.keys(m).some((k) => !CANCEL_FIELDS.has(k));
     if (!id || m.cancel !== true || bad || typeof m.reason !== 'string' || m.reason.length > OTA_LIMITS.cancelReasonMaxLength) {
       return { ok: false, id: null, reason: 'malformed_job', detail: 'a cancel is {jobId, cancel: true, reason}' };
     }
@@ -35,13 +31,13 @@ export function checkJobMessage(payload: Buffer): Checked<JobMessage> {
 
 function checkJob(value: unknown): Checked<OtaJob> {
   const j = value as Record<string, unknown>;
-  const bad = (detail: string): Checked<OtaJob> => ({ ok: false, id: typeof j?.jobId === 'string' && j.jobId.length <= OTA_LIMITS.jobIdMaxLength && ID.test(j.jobId) ? j.jobId : null, reason: 'malformed_job', detail });
+  const bad = (detail: string): Checked<OtaJob> => ({ ok: false, id: typeof j?.jobId === 'string' && j.jobId.length <= OTA_LIMITS.jobIdMaxLength && OTA_ID_PATTERN.test(j.jobId) ? j.jobId : null, reason: 'malformed_job', detail });
   if (!j || typeof j !== 'object' || Array.isArray(j)) return bad('a job is a JSON object');
   const extra = Object.keys(j).filter((k) => !FIELDS.has(k));
   if (extra.length > 0) return bad(`unknown fields: ${extra.join(', ')}`);
-  if (typeof j.jobId !== 'string' || j.jobId.length > OTA_LIMITS.jobIdMaxLength || !ID.test(j.jobId)) return bad(`jobId must be 1-${OTA_LIMITS.jobIdMaxLength} letters, digits, "_", ".", ":" or "-"`);
-  if (typeof j.rolloutId !== 'string' || j.rolloutId.length > 64 || !ID.test(j.rolloutId)) return bad('rolloutId must be an id');
-  if (typeof j.artifactId !== 'string' || !ARTIFACT_ID.test(j.artifactId)) return bad('artifactId must be 1-64 letters, digits or "_"');
+  if (typeof j.jobId !== 'string' || j.jobId.length > OTA_LIMITS.jobIdMaxLength || !OTA_ID_PATTERN.test(j.jobId)) return bad(`jobId must be 1-${OTA_LIMITS.jobIdMaxLength} letters, digits, "_", ".", ":" or "-"`);
+  if (typeof j.rolloutId !== 'string' || j.rolloutId.length > OTA_LIMITS.rolloutIdMaxLength || !OTA_ID_PATTERN.test(j.rolloutId)) return bad('rolloutId must be an id');
+  if (typeof j.artifactId !== 'string' || !ARTIFACT_ID_PATTERN.test(j.artifactId)) return bad('artifactId must be 1-64 letters, digits or "_"');
   if (j.url !== `/v1/firmware/${j.artifactId}`) return bad(`url must be /v1/firmware/${j.artifactId}`);
   if (!Number.isSafeInteger(j.issuedAt) || (j.issuedAt as number) < 0) return bad('issuedAt must be a time in ms');
   if (!Number.isSafeInteger(j.attempt) || (j.attempt as number) < 1) return bad('attempt must be a positive integer');
