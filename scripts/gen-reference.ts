@@ -3,6 +3,8 @@
  *   docs/reference/config.md  from the settings schema
  *   docs/reference/errors.md  from the error-code table and the HTTP status map
  *   docs/reference/http-api.md from the OpenAPI document of a built server
+ *   docs/reference/topics.md  from the device contract's catalogue (@bulwark/protocol), whose
+ *                             topic table is also the generated block of device-contract.md
  * `--check` compares instead of writing, and fails when a page is stale (run by `npm test`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { ERROR_CODES } from '@bulwark/core';
 import { HTTP_STATUS, SETTINGS, buildServer, describeAuth, envName, loadConfig } from '@bulwark/server';
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
+import { topicTable, topicsPage, withGeneratedBlock } from './contract-reference.js';
 // Limits of the HTTP kit that @bulwark/server does not re-export (yet).
 import { MAX_PARAM_LENGTH } from '../packages/server/src/http/app.js';
 import { API_JSON_MAX_DEPTH } from '../packages/server/src/http/json-body.js';
@@ -114,10 +117,14 @@ ${rows.join('\n')}
   }
 }
 
+const DEVICE_CONTRACT = 'docs/reference/device-contract.md';
+
 const pages: [string, string][] = [
   ['docs/reference/config.md', configPage()],
   ['docs/reference/errors.md', errorsPage()],
   ['docs/reference/http-api.md', await httpApiPage()],
+  ['docs/reference/topics.md', topicsPage()],
+  [DEVICE_CONTRACT, withGeneratedBlock(readFileSync(join(root, DEVICE_CONTRACT), 'utf8'), 'device topics', topicTable('topics.md'))],
 ];
 
 let stale = 0;

@@ -117,13 +117,13 @@ export const DeviceEvent = Type.Object({
 }, closed('Boot, crash, state change.'));
 export type DeviceEvent = Static<typeof DeviceEvent>;
 
-export const LogLevel = Type.Enum(['trace', 'debug', 'info', 'warn', 'error']);
+export const LogLevel = Type.Enum(['trace', 'debug', 'info', 'warn', 'error'], { description: 'Severity.' });
 export type LogLevel = Static<typeof LogLevel>;
 
 export const LogEntry = Type.Object({
   ts: Type.Number({ description: 'Device wall clock.' }),
   level: LogLevel,
-  msg: Type.String({ maxLength: L.logMessageMaxLength }),
+  msg: Type.String({ maxLength: L.logMessageMaxLength, description: 'The message.' }),
   data: Type.Optional(jsonObject('Structured fields of the line.')),
 }, closed('One log line.'));
 

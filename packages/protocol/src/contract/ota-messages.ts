@@ -48,7 +48,7 @@ export type OtaJob = Static<typeof OtaJob>;
 
 export const OtaCancel = Type.Object({
   jobId: jobId('The job to cancel.'),
-  cancel: Type.Literal(true),
+  cancel: Type.Literal(true, { description: 'Marks the message as a cancel.' }),
   reason: Type.String({ maxLength: OTA_LIMITS.cancelReasonMaxLength, description: 'Why the rollout was aborted.' }),
 }, {
   additionalProperties: false,

@@ -8,9 +8,9 @@ import Type, { type Static } from 'typebox';
 /** `{"error": {"code", "message"}}`: the platform's error body, as over HTTP. */
 export const PlatformErrorReply = Type.Object({
   error: Type.Object({
-    code: Type.String({ description: 'A stable `BULWARK_ERR_*` code (docs/reference/errors.md).' }),
+    code: Type.String({ description: 'A stable `BULWARK_ERR_*` code, listed in the error reference.' }),
     message: Type.String({ description: 'What to do about it.' }),
-  }),
+  }, { description: 'What went wrong.' }),
 }, { description: 'The request was refused.' });
 export type PlatformErrorReply = Static<typeof PlatformErrorReply>;
 
@@ -55,8 +55,8 @@ export type RotationResult = Static<typeof RotationResult>;
 /** One problem of a telemetry message refused by its schema. */
 export const SchemaProblem = Type.Object({
   path: Type.String({ description: 'JSON pointer into the message, e.g. `/data/temp_c`.' }),
-  expected: Type.String(),
-  got: Type.String(),
+  expected: Type.String({ description: 'What the schema wants there.' }),
+  got: Type.String({ description: 'What the message had (masked where the schema says so).' }),
 });
 
 export const ErrorNotice = Type.Object({
