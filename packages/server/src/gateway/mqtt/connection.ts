@@ -1,72 +1,12 @@
 import type { TLSSocket } from 'node:tls';
-import { type IConnectPacket, type IPublishPacket, type ISubscription, type Packet, type Parser, generate, parser as mqttParser } from 'mqtt-packet';
-import { CONNECT_CODES, type ConnectRefusal, RC, disconnectCode } from './reason-codes.js';
+import { type IConnectPacket, type IPublishPacket, type Packet, type Parser, generate, parser as mqttParser } from 'mqtt-packet';
 import type { DeliveryOptions } from '../sessions.js';
+import type { ConnectVerdict, ConnectionHandler, ConnectionLimits, InboundPublish, PublishOutcome } from './connection-handler.js';
+import { levelOf, withProperties } from './connection-handler.js';
 import { Outbound } from './outbound.js';
+import { CONNECT_CODES, type ConnectRefusal, RC, disconnectCode } from './reason-codes.js';
 
-/** A device's CONNECT, as the gateway needs it. */
-export interface ConnectRequest {
-  readonly clientId: string;
-  readonly version: 4 | 5;
-  /** Clean session (3.1.1) or Clean Start (5). */
-  readonly clean: boolean;
-  /** Seconds the session outlives the connection: MQTT 5's Session Expiry Interval; on 3.1.1 0 when clean, else undefined (the gateway's maximum). */
-  readonly sessionExpiryS: number | undefined;
-  readonly will: InboundPublish | undefined;
-  readonly authenticationMethod: string | undefined;
-}
-
-/** A PUBLISH from the device (or its will). */
-export interface InboundPublish {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: 0 | 1 | 2;
-  readonly retain: boolean;
-  readonly correlationData?: Buffer;
-  readonly responseTopic?: string;
-  /** W3C trace context from the MQTT 5 user property `traceparent`. */
-  readonly traceparent?: string;
-}
-
-/**
- * How a publish ended. `code` 0 is accepted. A refusal is answered with its code on MQTT 5
- * QoS 1 (PUBACK with a reason string); where the protocol cannot say it (3.1.1, QoS 0) a
- * `fatal` refusal ends the session and any other is acknowledged as accepted.
- */
-export interface PublishOutcome {
-  readonly code: number;
-  readonly reason?: string;
-  readonly detail?: string;
-  readonly fatal?: boolean;
-}
-
-export type ConnectVerdict = { readonly ok: true; readonly sessionPresent: boolean } | { readonly ok: false; readonly refusal: ConnectRefusal; readonly message: string };
-
-/** What the gateway does with a connection's packets. */
-export interface ConnectionHandler {
-  connect(c: MqttConnection, request: ConnectRequest): Promise<ConnectVerdict>;
-  publish(c: MqttConnection, p: InboundPublish): Promise<PublishOutcome> | PublishOutcome;
-  /** Granted QoS or a refusal code per subscription (SUBACK). */
-  subscribe(c: MqttConnection, subscriptions: readonly ISubscription[]): number[];
-  unsubscribe(c: MqttConnection, filters: readonly string[]): number[];
-  /** The connection is gone; `will` is set when the device went away without DISCONNECT. */
-  closed(c: MqttConnection, reason: string, will: InboundPublish | undefined): void;
-  /** A connection ended before it became a session for a reason of the transport's own (malformed, too large, no CONNECT in time). */
-  abandoned(c: MqttConnection, reason: string): void;
-}
-
-export interface ConnectionLimits {
-  /** Largest packet read from a device (remaining length), checked before the packet is buffered. */
-  readonly maxPacketBytes: number;
-  /** QoS 1 publishes of a device under way at once: Receive Maximum on MQTT 5, a read pause on 3.1.1. */
-  readonly receiveMaximum: number;
-  readonly topicAliasMaximum: number;
-  readonly connectTimeoutMs: number;
-  /** Longest MQTT 5 session expiry granted. */
-  readonly sessionExpiryMaxS: number;
-  /** Messages to the device waiting past its Receive Maximum. */
-  readonly outboundQueueLimit: number;
-}
+export type { ConnectRequest, ConnectVerdict, ConnectionHandler, InboundPublish, PublishOutcome } from './connection-handler.js';
 
 interface AckSlot {
   readonly messageId: number;
@@ -322,13 +262,8 @@ export class MqttConnection {
       // Past the bound a 3.1.1 device is not read until acknowledgements go out.
       if (this.#acks.length === this.limits.receiveMaximum) this.hold(true);
     }
-    const traceparent = props.userProperties?.traceparent;
-    const message: InboundPublish = {
-      topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload), qos: p.qos, retain: p.retain,
-      ...(props.correlationData ? { correlationData: props.correlationData } : {}),
-      ...(props.responseTopic ? { responseTopic: props.responseTopic } : {}),
-      ...(typeof traceparent === 'string' ? { traceparent } : {}),
-    };
+    const payload = Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload);
+    const message: InboundPublish = p.properties === undefined ? { topic, payload, qos: p.qos, retain: p.retain } : withProperties({ topic, payload, qos: p.qos, retain: p.retain }, props);
     const settle = (outcome: PublishOutcome) => {
       if (outcome.code !== 0 && outcome.fatal) return this.end(outcome.reason ?? 'publish_refused');
       if (slot) {
@@ -355,15 +290,17 @@ export class MqttConnection {
       const refused = this.version === 5 && o.code !== 0;
       const properties = refused ? { reasonString: o.detail ? `${o.reason ?? 'refused'}: ${o.detail}`.slice(0, 256) : o.reason ?? 'refused' } : undefined;
       if (slot.qos === 2 && !refused) this.#awaitingRelease.add(slot.messageId);
+      if (slot.qos === 1 && !refused) {
+        // The common acknowledgement, written directly: fixed header, length 2, packet id (same bytes in both versions).
+        const ack = Buffer.allocUnsafe(4);
+        ack[0] = 0x40;
+        ack[1] = 2;
+        ack.writeUInt16BE(slot.messageId, 2);
+        this.#write(ack);
+        continue;
+      }
       this.#send({ cmd: slot.qos === 1 ? 'puback' : 'pubrec', messageId: slot.messageId, ...(refused ? { reasonCode: o.code, properties } : {}) } as Packet);
     }
     if (wasFull && this.#acks.length < this.limits.receiveMaximum) this.hold(false);
   }
-}
-
-/** The protocol level of a CONNECT from its first bytes (fixed header, length, "MQTT", level): 5 or else 4. */
-function levelOf(chunk: Buffer): 4 | 5 {
-  let i = 1;
-  while (i < 5 && i < chunk.length && (chunk[i] ?? 0) & 0x80) i += 1;
-  return chunk[i + 7] === 5 ? 5 : 4;
 }
