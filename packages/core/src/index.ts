@@ -7,3 +7,4 @@ export type { IdGen } from './ids.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { GenerationalMap } from './generational-map.js';
+export { GroupCommit } from './group-commit.js';

@@ -275,6 +275,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (deviceHttps) await deviceHttps.stop();
         if (coap) await coap.stop();
         await ingest.drain();
+        await registry.flushConnectivity();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
         await bus.close();

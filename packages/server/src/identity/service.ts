@@ -250,7 +250,8 @@ export class IdentityService {
     if (device.state !== 'provisioned' && device.state !== 'active') {
       throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${device.id} is ${device.state}`);
     }
-    if (await this.repo.markUsed(cert.serial, this.deps.clock.now())) {
+    // Only the first session with a certificate writes (marks it used, retires the older ones).
+    if (cert.firstUsedAt === null && (await this.repo.markUsed(cert.serial, this.deps.clock.now()))) {
       const older = (await this.repo.listCertificates(cert.deviceId)).filter((c) => c.serial !== cert.serial && c.supersededAt !== null && c.revokedAt === null);
       for (const c of older) {
         await this.revokeCertificate(c.serial, 'superseded');

@@ -1,7 +1,6 @@
-import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import { type Clock, GroupCommit, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import type { Registry } from 'prom-client';
 import type { SchemaService } from '../schemas/index.js';
-import { GroupCommit } from './group-commit.js';
 import { DeadLetterSeal } from './dead-letter-seal.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
 import { ingestMetrics } from './metrics.js';

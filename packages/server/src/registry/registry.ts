@@ -49,6 +49,11 @@ export interface DeviceFilter {
   readonly limit: number;
 }
 
+/** A session of a device began or ended. */
+export type ConnectivityEvent =
+  | { readonly kind: 'connect'; readonly id: string; readonly at: number }
+  | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string };
+
 export interface DeviceRepository {
   insert(d: Device): Promise<void>;
   /** Inserts many in one transaction; all or nothing. */
@@ -59,8 +64,8 @@ export interface DeviceRepository {
   updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean>;
   /** Moves the device to `to` only if it is in one of `from`; false when it was not. */
   transition(id: string, from: readonly LifecycleState[], to: LifecycleState, at: number, suspendedFrom?: LifecycleState | null): Promise<boolean>;
-  recordConnect(id: string, at: number): Promise<void>;
-  recordDisconnect(id: string, at: number, reason: string): Promise<void>;
+  /** Connects and disconnects, applied in the order given, in one transaction. */
+  recordConnectivity(events: readonly ConnectivityEvent[]): Promise<void>;
   /** Marks every device offline (embedded start-up: no session survives a restart). */
   markAllOffline(at: number, reason: string): Promise<number>;
 }

@@ -1,7 +1,7 @@
-import { type Clock, PlatformError } from '@bulwark/core';
+import { type Clock, GroupCommit, PlatformError } from '@bulwark/core';
 import { deviceIdProblem } from '@bulwark/protocol';
 import type { EventBus } from '../bus/index.js';
-import type { Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from './registry.js';
+import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from './registry.js';
 
 export type NewDevice = { readonly id: string } & Partial<DeviceAttributes>;
 
@@ -21,13 +21,24 @@ const TRANSITIONS: Readonly<Record<string, readonly LifecycleState[]>> = {
 };
 
 export class RegistryService {
+  /**
+   * Connects and disconnects are written together: a connect storm is a few transactions,
+   * not one fsync per device (events of one turn, and those that come while a batch commits).
+   */
+  readonly #connectivity: GroupCommit<ConnectivityEvent, undefined>;
+
   constructor(
     private readonly repo: DeviceRepository,
     private readonly clock: Clock,
     private readonly bus: EventBus,
     /** How long desired and reported configuration may disagree before a device counts as drifted (twin.driftThresholdMs). */
     private readonly driftThresholdMs = 300_000,
-  ) {}
+  ) {
+    this.#connectivity = new GroupCommit(async (events) => {
+      await repo.recordConnectivity(events);
+      return events.map(() => undefined);
+    }, { maxItems: 512, maxDelayMs: 1 });
+  }
 
   validateId(id: string): void {
     const problem = deviceIdProblem(id);
@@ -149,12 +160,19 @@ export class RegistryService {
     return { firmwareVersion: d.firmwareVersion, securityVersion: d.securityVersion };
   }
 
+  /** Resolves once the connect is stored. */
   recordConnect(id: string): Promise<void> {
-    return this.repo.recordConnect(id, this.clock.now());
+    return this.#connectivity.add({ kind: 'connect', id, at: this.clock.now() });
   }
 
+  /** Resolves once the disconnect is stored. */
   recordDisconnect(id: string, reason: string): Promise<void> {
-    return this.repo.recordDisconnect(id, this.clock.now(), reason);
+    return this.#connectivity.add({ kind: 'disconnect', id, at: this.clock.now(), reason });
+  }
+
+  /** Writes the connects and disconnects still waiting (before the store closes). */
+  flushConnectivity(): Promise<void> {
+    return this.#connectivity.drain();
   }
 
   markAllOffline(reason: string): Promise<number> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CommandRecord } from '../../diagnostics/diagnostics.js';
 import type { HealthReport } from '../../health/health.js';
+import type { Device } from '../../registry/registry.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const desired = (version: number, config: Record<string, unknown> = { rate: version }) => ({ version, config, updatedAt: T0 + version, updatedBy: 'usr_1' });
@@ -133,6 +134,28 @@ export function describeHealthRepositories(make: MakeStore): void {
       assert.deepEqual((await events.list({ deviceId: 'd1', sinceMs: T0 + 1, limit: 10 })).map((x) => x.id), ['e2']);
       assert.equal(await events.deleteBefore(T0 + 1), 1);
       assert.equal((await events.list({ deviceId: 'd1', limit: 10 })).length, 1);
+    });
+  });
+}
+
+/** DeviceRepository connectivity: connects and disconnects land in the order given, many in one call. */
+export function describeDeviceConnectivity(make: MakeStore): void {
+  describe('DeviceRepository connectivity contract', () => {
+    it('applies a batch of connects and disconnects in order, per device', async (t) => {
+      const { devices } = await make(t);
+      const device = (id: string): Device => ({
+        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+        state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+      });
+      await devices.insertMany([device('a'), device('b')]);
+      await devices.recordConnectivity([
+        { kind: 'connect', id: 'a', at: T0 + 1 }, { kind: 'disconnect', id: 'a', at: T0 + 2, reason: 'taken_over' }, { kind: 'connect', id: 'a', at: T0 + 3 },
+        { kind: 'connect', id: 'b', at: T0 + 4 }, { kind: 'disconnect', id: 'b', at: T0 + 5, reason: 'keepalive_timeout' }, { kind: 'connect', id: 'missing', at: T0 + 6 },
+      ]);
+      assert.deepEqual((await devices.get('a'))?.connectivity, { online: true, onlineSince: T0 + 3, lastSeenAt: T0 + 3, connectCount: 2, lastDisconnectAt: T0 + 2, lastDisconnectReason: 'taken_over' });
+      assert.deepEqual((await devices.get('b'))?.connectivity, { online: false, onlineSince: null, lastSeenAt: T0 + 5, connectCount: 1, lastDisconnectAt: T0 + 5, lastDisconnectReason: 'keepalive_timeout' });
+      await devices.recordConnectivity([]);
     });
   });
 }

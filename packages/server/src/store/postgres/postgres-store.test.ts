@@ -7,7 +7,7 @@ import { appendEvent, auditEvent, describeAuditRepository, verifyRepository } fr
 import { T0, describePrincipalRepository } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
-import { describeCommandRepository, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
+import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient, settleAll } from '../contract/sql-client.contract.js';
 import { migrate } from '../migrate.js';
 import { MIGRATIONS } from '../migrations.js';
@@ -35,6 +35,7 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describeSecretRepository(pgStore);
   describeTelemetryRepository(pgStore);
   describeTwinRepository(pgStore);
+  describeDeviceConnectivity(pgStore);
   describeCommandRepository(pgStore);
   describeHealthRepositories(pgStore);
 

@@ -1,5 +1,5 @@
-import type { Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
-import type { SqlClient, SqlValue } from '../sql-client.js';
+import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
+import type { BatchStatement, SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 import { Where } from './where.js';
 
@@ -106,15 +106,17 @@ export class SqlDeviceRepository implements DeviceRepository {
     return changed === 1;
   }
 
-  async recordConnect(id: string, at: number): Promise<void> {
-    await this.db.run('UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1 WHERE id = $1', [id, at]);
-  }
-
-  async recordDisconnect(id: string, at: number, reason: string): Promise<void> {
-    await this.db.run(
-      'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3 WHERE id = $1',
-      [id, at, reason],
-    );
+  async recordConnectivity(events: readonly ConnectivityEvent[]): Promise<void> {
+    // One statement per run of events of the same kind, so that a connect and a disconnect of one device keep their order.
+    const statements: BatchStatement[] = [];
+    for (const e of events) {
+      const sql = e.kind === 'connect' ? CONNECT : DISCONNECT;
+      const params = e.kind === 'connect' ? [e.id, e.at] : [e.id, e.at, e.reason];
+      const last = statements.at(-1);
+      if (last?.sql === sql) (last.paramsList as SqlValue[][]).push(params);
+      else statements.push({ sql, paramsList: [params] });
+    }
+    if (statements.length > 0) await this.db.batch(statements);
   }
 
   async markAllOffline(at: number, reason: string): Promise<number> {
@@ -124,3 +126,6 @@ export class SqlDeviceRepository implements DeviceRepository {
     );
   }
 }
+
+const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1 WHERE id = $1';
+const DISCONNECT = 'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3 WHERE id = $1';

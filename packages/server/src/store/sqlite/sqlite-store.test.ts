@@ -9,7 +9,7 @@ import { appendEvent, describeAuditRepository, verifyRepository } from '../contr
 import { T0, describePrincipalRepository, principal } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
-import { describeCommandRepository, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
+import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient } from '../contract/sql-client.contract.js';
 import { type Store, openStore } from '../store.js';
 import { SqliteClient } from './sqlite-client.js';
@@ -48,6 +48,7 @@ describe('SQLite store (real file)', () => {
   describeSecretRepository(sqliteStore);
   describeTelemetryRepository(sqliteStore);
   describeTwinRepository(sqliteStore);
+  describeDeviceConnectivity(sqliteStore);
   describeCommandRepository(sqliteStore);
   describeHealthRepositories(sqliteStore);
 
