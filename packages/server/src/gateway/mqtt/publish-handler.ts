@@ -1,4 +1,5 @@
 import type { Clock, Logger } from '@bulwark/core';
+import { type ErrorNotice, deviceTopics, matchDeviceTopic } from '@bulwark/protocol';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
 import type { DeviceInbox } from '../device-inbox.js';
@@ -15,8 +16,6 @@ const ACCEPTED: PublishOutcome = { code: RC.success };
 /** W3C Trace Context `traceparent`: version, trace id, parent id, flags. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
-/** `telemetry` or `telemetry/{stream}` after `devices/{id}/`. */
-const TELEMETRY = /^telemetry(\/[^/]+)?$/;
 
 /**
  * What a device's publish (one that passed the ACL, the limits and its rate) does: telemetry
@@ -30,10 +29,13 @@ export class PublishHandler {
 
   async handle(peer: PeerCertificate, p: InboundPublish, reply: Reply): Promise<PublishOutcome> {
     const { deviceId } = peer;
-    const suffix = p.topic.slice(deviceId.length + 9);
-    if (suffix === 'certs/rotate') void handleRotation((t, b) => reply(t, b, 1), this.deps.identity, peer, p.payload, this.deps.log);
-    if (suffix === 'time') answerTimeRequest((t, b) => reply(t, b, 0), this.deps.clock, deviceId, p.payload, this.deps.clock.now());
-    if (this.deps.ingest && TELEMETRY.test(suffix)) {
+    // The ACL let only the device's own device-to-cloud topics through: `devices/{id}/` and a catalogue topic.
+    const suffix = p.topic.slice(deviceTopics(deviceId).root.length + 1);
+    const topic = matchDeviceTopic(suffix)?.name;
+    const notify = (notice: ErrorNotice) => reply(deviceTopics(deviceId).errors, Buffer.from(JSON.stringify(notice)), 1);
+    if (topic === 'certsRotate') void handleRotation((t, b) => reply(t, b, 1), this.deps.identity, peer, p.payload, this.deps.log);
+    if (topic === 'time') answerTimeRequest((t, b) => reply(t, b, 0), this.deps.clock, deviceId, p.payload, this.deps.clock.now());
+    if (this.deps.ingest && (topic === 'telemetry' || topic === 'telemetryStream')) {
       const result = await this.deps.ingest.accept({
         deviceId, transport: 'mqtt', topic: p.topic, payload: p.payload, receivedAt: this.deps.clock.now(), sheddable: p.qos === 0,
         ...(p.traceparent !== undefined && TRACEPARENT.test(p.traceparent) ? { traceparent: p.traceparent } : {}),
@@ -45,7 +47,7 @@ export class PublishHandler {
         return ACCEPTED;
       }
       if (result.status !== 'dead_lettered') return ACCEPTED;
-      reply(`devices/${deviceId}/errors`, Buffer.from(JSON.stringify({ deadLetterId: result.id, reason: result.reason, problems: result.problems, topic: p.topic })), 1);
+      notify({ deadLetterId: result.id, reason: result.reason, problems: [...result.problems], topic: p.topic });
       const first = result.problems[0];
       return { code: RC.payloadFormatInvalid, reason: 'dead_lettered', detail: first ? `${result.reason}; ${first.path || '/'} expected ${first.expected}` : result.reason };
     }
@@ -54,7 +56,7 @@ export class PublishHandler {
     if (!inboxed) return ACCEPTED;
     const refusal = await inboxed;
     if (!refusal) return ACCEPTED;
-    reply(`devices/${deviceId}/errors`, Buffer.from(JSON.stringify({ reason: refusal.reason, problems: refusal.problems, topic: p.topic })), 1);
+    notify({ reason: refusal.reason, problems: [...refusal.problems], topic: p.topic });
     return { code: RC.payloadFormatInvalid, reason: 'refused_by_inbox', detail: [refusal.reason, ...refusal.problems].slice(0, 2).join('; ') };
   }
 }
