@@ -12,7 +12,7 @@ export interface ServerConfig {
     readonly enabled: boolean; readonly host: string; readonly port: number; readonly hostnames: string;
     readonly maxPayloadBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number;
     readonly publishRatePerSecond: number; readonly publishBurst: number; readonly publishBacklogLimit: number; readonly publishesPerTurn: number;
-    readonly receiveMaximum: number; readonly sessionExpiryMaxSeconds: number;
+    readonly receiveMaximum: number; readonly sessionExpiryMaxSeconds: number; readonly maxSubscriptionsPerSession: number;
   };
   readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
   readonly coap: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly trustedNetwork: boolean };

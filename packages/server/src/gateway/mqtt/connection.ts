@@ -1,9 +1,10 @@
 import type { TLSSocket } from 'node:tls';
-import { type IConnectPacket, type IPublishPacket, type Packet, type Parser, generate, parser as mqttParser } from 'mqtt-packet';
+import { type IConnectPacket, type IPublishPacket, type Packet, type Parser, generate } from 'mqtt-packet';
 import type { DeliveryOptions } from '../sessions.js';
 import type { ConnectVerdict, ConnectionHandler, ConnectionLimits, InboundPublish, PublishOutcome } from './connection-handler.js';
 import { levelOf, withProperties } from './connection-handler.js';
 import { Outbound } from './outbound.js';
+import { packetProblem, strictParser } from './packet-checks.js';
 import { CONNECT_CODES, type ConnectRefusal, RC, disconnectCode } from './reason-codes.js';
 
 export type { ConnectRequest, ConnectVerdict, ConnectionHandler, InboundPublish, PublishOutcome } from './connection-handler.js';
@@ -43,7 +44,7 @@ export class MqttConnection {
   readonly #early: Packet[] = [];
 
   constructor(readonly socket: TLSSocket, private readonly handler: ConnectionHandler, private readonly limits: ConnectionLimits) {
-    this.#parser = mqttParser({ protocolVersion: 4 });
+    this.#parser = strictParser();
     this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
     this.#parser.on('error', () => this.end('malformed_packet'));
     socket.on('data', (chunk: Buffer) => {
@@ -76,6 +77,13 @@ export class MqttConnection {
   /** Sends a message from the platform; false when it cannot go now (see Outbound). */
   deliver(topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): boolean {
     if (this.#state !== 'open' || !this.#outbound) return false;
+    // A device that does not read its socket: past one packet's worth waiting, QoS 0 is dropped; past eight the session ends.
+    const waiting = this.socket.writableLength;
+    if (waiting > 8 * this.limits.maxPacketBytes) {
+      this.end('slow_consumer');
+      return false;
+    }
+    if (qos === 0 && waiting > this.limits.maxPacketBytes) return false;
     return this.#outbound.send(topic, payload, qos, options);
   }
 
@@ -130,6 +138,8 @@ export class MqttConnection {
       if (this.#state !== 'awaiting_connect') return this.end('packet_too_large');
       return this.#refuseConnect(p.cmd === 'connect' && p.protocolVersion === 5 ? 5 : 4, 'packet_too_large');
     }
+    const problem = packetProblem(p);
+    if (problem) return this.end(problem);
     if (this.#state === 'awaiting_connect') {
       if (p.cmd !== 'connect') return this.end('protocol_error');
       return void this.#onConnect(p);
@@ -245,8 +255,9 @@ export class MqttConnection {
       if (alias < 1 || alias > this.limits.topicAliasMaximum) return this.end('topic_alias_invalid');
       if (topic.length > 0) this.#aliases.set(alias, topic);
       else topic = this.#aliases.get(alias) ?? '';
-      if (topic.length === 0) return this.end('protocol_error');
     }
+    // An empty topic without an alias for it [MQTT-4.7.3-1], MQTT 5 3.3.2.3.4.
+    if (topic.length === 0) return this.end('protocol_error');
     const messageId = p.messageId ?? 0;
     if (p.qos === 2 && this.#awaitingRelease.has(messageId)) {
       // A QoS 2 publish sent again before its release: already handled, acknowledged again.

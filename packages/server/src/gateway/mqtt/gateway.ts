@@ -41,6 +41,8 @@ export interface MqttSettings {
   readonly receiveMaximum: number;
   /** Longest time a session (subscriptions) is kept for a device that is away. */
   readonly sessionExpiryMaxSeconds: number;
+  /** Subscriptions one session may hold (each is kept while the session lives and matched on every delivery). */
+  readonly maxSubscriptionsPerSession: number;
 }
 
 /** What the gateway keeps per admitted connection. */
@@ -101,7 +103,8 @@ export class MqttGateway {
 
   /** Starts listening; resolves with the bound port. */
   async start(): Promise<number> {
-    const tlsServer = createServer(await this.#tls.serverOptions());
+    // No Nagle: a CONNACK or PUBACK is one small write that must not wait for the device's next ACK (about 40 ms on TLS 1.3).
+    const tlsServer = createServer({ ...(await this.#tls.serverOptions()), noDelay: true });
     this.#server = tlsServer;
     const limits = {
       maxPacketBytes: this.maxPacketBytes, receiveMaximum: this.settings.receiveMaximum, topicAliasMaximum: 16, connectTimeoutMs: 30_000,
@@ -278,12 +281,15 @@ export class MqttGateway {
       const denial = !live ? 'outside_own_tree'
         : !validFilter(sub.topic) ? 'invalid_filter'
         : sub.topic.split('/').length > this.settings.maxTopicLevels ? 'too_deep'
+        : sub.topic.length > this.settings.maxTopicLength ? 'too_long'
+        : !live.session.filters.has(sub.topic) && live.session.filters.size >= this.settings.maxSubscriptionsPerSession ? 'too_many'
         : subscribeDenial(sub.topic, live.peer.deviceId);
       if (denial) {
         this.#metrics.aclDenied.inc({ kind: 'subscribe', reason: denial });
         this.deps.log.warn({ deviceId: live?.peer.deviceId, filter: sub.topic, reason: denial }, 'subscription refused');
         if (c.version === 4) return 0x80;
-        return denial === 'invalid_filter' || denial === 'too_deep' ? RC.topicFilterInvalid : RC.notAuthorized;
+        if (denial === 'too_many') return RC.quotaExceeded;
+        return denial === 'invalid_filter' || denial === 'too_deep' || denial === 'too_long' ? RC.topicFilterInvalid : RC.notAuthorized;
       }
       const qos = Math.min(sub.qos, 1) as 0 | 1;
       live?.session.filters.set(sub.topic, { qos, noLocal: c.version === 5 && sub.nl === true });

@@ -21,19 +21,13 @@ const LANES = 8;
 const ANSWER_MS = 5000;
 const MiB = 1024 * 1024;
 
-// Defects found here and reported, not fixed yet: their tests are `todo` until the fix lands.
-const DEFECT = {
-  emptySubscribe: 'defect: a SUBSCRIBE or UNSUBSCRIBE without a topic filter throws out of the socket handler (mqtt-packet cannot encode an empty SUBACK/UNSUBACK) and would crash the process; 3.1.1 answers an empty UNSUBSCRIBE with UNSUBACK',
-  utf8: 'defect: ill-formed UTF-8 in a topic or string property is taken (decoded with U+FFFD) instead of ending the connection as malformed',
-  v5Topic: 'defect: an MQTT 5 QoS 1 PUBLISH to an empty topic or one with U+0000 gets PUBACK 0x87 and the session goes on',
-  propertyPlace: 'defect: properties are not checked against the packet type (mqtt-packet takes any known property in any packet)',
-  propertyTwice: 'defect: a property given twice is taken (mqtt-packet makes an array of it; a doubled Topic Alias passes the range check and leaves one alias-map entry per PUBLISH)',
-  propertyValue: 'defect: CONNECT property values MQTT 5 calls a protocol error are taken (Receive Maximum 0, Maximum Packet Size 0, Request Problem Information 2)',
-  subscriptions: 'defect: the subscriptions of a session are not bounded in number or total size',
-  unread: 'defect: messages to a device are written to its socket without regard to backpressure',
-} as const;
-/** Stack signatures of the crashes above: the fuzzer counts them apart, and still fails on anything new. */
-const KNOWN_CRASHES = [/Invalid qos vector/];
+// Defects found here and not fixed yet: their tests are `todo` until the fix lands. None is open: the eight this file
+// found (empty SUBSCRIBE crash, ill-formed UTF-8, MQTT 5 empty/NUL topics, misplaced, doubled and out-of-range
+// properties, unbounded subscriptions, no backpressure to a device that does not read) are fixed.
+type Defect = 'emptySubscribe' | 'utf8' | 'v5Topic' | 'propertyPlace' | 'propertyTwice' | 'propertyValue' | 'subscriptions' | 'unread';
+const DEFECT: Partial<Record<Defect, string>> = {};
+/** Stack signatures of crashes already reported: the fuzzer counts them apart, and still fails on anything new. */
+const KNOWN_CRASHES: RegExp[] = [];
 
 // Faults anywhere in the process (the server runs in it). An uncaught exception is captured rather than left to the
 // runner, which would fail the test owning the server's socket and stop the server: the test that sent the packet reports it.
@@ -400,7 +394,7 @@ describe('hostile MQTT packets at the gateway', () => {
     const faultsAtStart = faults.length;
 
     // Before CONNACK: a broken CONNECT gets no session. [what, level, bytes, CONNACK code required, todo]
-    const preConnect: [string, 4 | 5, Buffer, (number | undefined)?, string?][] = [
+    const preConnect: [string, 4 | 5, Buffer, (number | undefined)?, (string | undefined)?][] = [
       ['a PUBLISH before CONNECT [MQTT-3.1.0-1]', 4, rawPublish(4, own)],
       ['a remaining length of five bytes [MQTT-1.5.5-1]', 4, Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f])],
       ['reserved fixed-header flags in CONNECT [MQTT-2.2.2-2]', 4, Buffer.concat([Buffer.from([0x11]), rawConnect(id, 4).subarray(1)])],
@@ -428,7 +422,7 @@ describe('hostile MQTT packets at the gateway', () => {
     });
 
     // After CONNACK. [what, bytes for the level, MQTT 5 DISCONNECT code, todo by level]
-    type Case = [string, (v: 4 | 5) => Buffer, number, { 4?: string; 5?: string }?];
+    type Case = [string, (v: 4 | 5) => Buffer, number, { 4?: string | undefined; 5?: string | undefined }?];
     const both: Case[] = [
       ['a remaining length of five bytes [MQTT-1.5.5-1]', () => Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f]), 0x81],
       ['reserved flags in SUBSCRIBE (0x80, not 0x82) [MQTT-3.8.1-1]', (v) => Buffer.from(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `devices/${id}/commands/#`, qos: 1 }] }, { protocolVersion: v })).fill(0x80, 0, 1), 0x81],

@@ -87,6 +87,7 @@ export function disconnectCode(reason: string): number {
     case 'topic_too_deep':
       return RC.topicNameInvalid;
     case 'payload_too_large':
+    case 'slow_consumer':
       return RC.quotaExceeded;
     case 'packet_too_large':
       return RC.packetTooLarge;
