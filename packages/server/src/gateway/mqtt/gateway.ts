@@ -52,6 +52,8 @@ interface Live {
   readonly flow: PublishFlow;
   readonly session: DeviceSession;
   readonly expiryS: number;
+  /** Publishes of this connection waiting for a later turn of the event loop; while there are any, it is not read. */
+  deferred: number;
 }
 
 const KICKS = new Set(['certificate_revoked', 'device_suspended', 'device_decommissioned', 'admission_revoked', 'issuer_no_longer_trusted']);
@@ -234,7 +236,7 @@ export class MqttGateway {
         c.end('publish_backlog_exceeded');
       },
     });
-    this.#live.set(c, { peer, handle, flow, session, expiryS: r.sessionExpiryS ?? this.settings.sessionExpiryMaxSeconds });
+    this.#live.set(c, { peer, handle, flow, session, expiryS: r.sessionExpiryS ?? this.settings.sessionExpiryMaxSeconds, deferred: 0 });
     this.#metrics.sessions.set(this.#sessions.localCount);
     this.#metrics.connects.inc({ version: String(r.version) });
     // A session resumed here keeps its subscriptions without a new SUBSCRIBE: what waits goes out after CONNACK.
@@ -268,8 +270,18 @@ export class MqttGateway {
       };
       // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
       // room in this turn of the event loop (turn-budget.ts).
+      // A connection with publishes waiting for a later turn is not read until they ran: a flood
+      // from many devices then parses one read per device and turn at most, not every read there is.
+      let deferred = false;
+      const task = () => {
+        if (deferred && --live.deferred === 0) c.hold(false);
+        handle();
+      };
       live.flow.admit(() => {
-        if (!this.#budget.run(handle)) this.#metrics.deferred.inc();
+        if (this.#budget.run(task)) return;
+        deferred = true;
+        this.#metrics.deferred.inc();
+        if (live.deferred++ === 0) c.hold(true);
       });
     });
   }
