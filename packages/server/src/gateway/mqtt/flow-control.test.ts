@@ -34,9 +34,9 @@ describe('MQTT flow control', () => {
   });
 
   it('stops reading the socket of a device that owes tokens, so that a trickle of publishes is not read ahead into memory', async (t) => {
-    // Without the read gate Aedes reads every chunk while the earlier publishes wait: measured,
-    // 1903 of 2000 trickled publishes held at once. With it, at most what the socket's read
-    // buffer holds (about 460 of these), whatever the count.
+    // Without the read pause every chunk is read while the earlier publishes wait (measured on the
+    // earlier Aedes gateway: 1903 of 2000 trickled publishes held at once). With it, at most what
+    // the socket's read buffer holds (about 460 of these), whatever the count.
     const { s, client } = await setup(t, { id: 'trickle-1', config: { mqtt: { publishRatePerSecond: 1000, publishBurst: 1, publishBacklogLimit: 1000 } } });
     let closes = 0;
     client.on('close', () => { closes += 1; });

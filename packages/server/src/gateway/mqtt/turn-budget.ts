@@ -2,8 +2,9 @@
  * Bounded work per turn of the event loop: at most `perTurn` tasks run in one turn; the rest
  * wait, in order, for the next turn (setImmediate, after the poll phase has served other
  * sockets and the HTTP API). Without it, a group commit that resolves the acknowledgements of
- * many devices at once lets Aedes parse and hand to the pipeline every client's next chunk in
- * one macrotask, and `/healthz` waits for all of it.
+ * many devices at once would hand every client's next publishes to the pipeline in one
+ * macrotask, and `/healthz` would wait for all of it. (The gateway also stops reading a
+ * connection while it has publishes waiting here.)
  */
 export class TurnBudget {
   readonly #queue: (() => void)[] = [];
