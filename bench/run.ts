@@ -49,10 +49,12 @@ function contender(name: BrokerName, pki: Awaited<ReturnType<typeof makePki>>, b
   };
 }
 
+const codeAtStart = codeVersion();
+
 function result(rounds: BrokerRound[]): RunResult {
   return {
     startedAt,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?', bulwark: codeVersion(), openFiles: opt.openFiles },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?', bulwark: codeAtStart, bulwarkAtEnd: codeVersion(), openFiles: opt.openFiles },
     settings: {
       ...opt.load, sessions: opt.sessions, storm: opt.storm, concurrency: opt.concurrency, singleDeviceS: opt.singleS, repeats: opt.repeats,
       protocols: opt.protocols.map(protocolName).join(' + '), loadGenerator: 'one process, mqtt.js 5.16.0 (idle sessions and the storm: bare TLS sockets)',
@@ -76,7 +78,7 @@ try {
   for (let n = 1; n <= opt.repeats; n += 1) {
     for (const c of contenders) {
       progress(`round ${n}/${opt.repeats}: ${c.name}`);
-      rounds.push(await measureRound(c, n, opt.plan));
+      rounds.push({ ...(await measureRound(c, n, opt.plan)), code: codeVersion() });
       // Written after every broker round, so that a long run that fails keeps what it measured.
       writeFileSync(`${resultsDir}${stamp}.json`, `${JSON.stringify(result(rounds), null, 2)}\n`);
     }

@@ -67,7 +67,7 @@ export function targetChart(run: RunResult): string {
     const y = top + i * rowH;
     const share = t.measured === null ? null : t.measured / t.bound;
     const color = t.result === 'MET' ? '#3a9d5d' : t.result === 'MISS' ? '#c9302c' : '#999';
-    parts.push(`<text x="10" y="${y + 15}">${esc(`${t.id}: ${t.what.slice(0, 52)}${t.what.length > 52 ? '…' : ''}`)}</text>`);
+    parts.push(`<text x="10" y="${y + 15}">${esc(`${t.id}: ${t.what.slice(0, 44)}${t.what.length > 44 ? '…' : ''}`)}</text>`);
     if (share !== null) parts.push(`<rect x="${left}" y="${y + 4}" width="${(x(Number.isFinite(share) ? share : scale) - left).toFixed(1)}" height="${rowH - 8}" fill="${color}"><title>${esc(`${t.value} (limit ${t.limit})`)}</title></rect>`);
     parts.push(`<text x="${left + barMax + 8}" y="${y + 15}" fill="${color}" font-weight="bold">${t.result}</text><text x="${left + barMax + 48}" y="${y + 15}">${esc(`${t.kind === 'max' ? '≤' : '≥'} limit; ${share === null ? '-' : Number.isFinite(share) ? `${share.toFixed(2)}×` : 'failed'}`)}</text>`);
   });

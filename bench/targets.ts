@@ -65,8 +65,8 @@ export function evaluateTargets(rounds: readonly BrokerRound[]): TargetRow[] {
   for (const p of protos) {
     const offered = byProto(b[0]?.paced ?? [], p)?.extra.offeredPerSec ?? 0;
     const sustained = peers.mosquitto.every((r) => (byProto(r.paced, p)?.msgPerSec ?? 0) >= 0.97 * offered);
-    const how = peers.mosquitto.length ? (sustained ? `Mosquitto took all ${fmt(offered)} msg/s offered` : `Mosquitto fell short of ${fmt(offered)} msg/s in a round: queueing`) : '';
-    ratioRow(`2 ${protocolName(p)}`, `p99 publish→PUBACK (ms) at ${fmt(offered)} msg/s offered (${how})`, 'mosquitto', (r) => byProto(r.paced, p)?.puback?.p99, ' ms', 2);
+    const how = peers.mosquitto.length ? (sustained ? `; Mosquitto took all ${fmt(offered)} msg/s offered` : `; Mosquitto fell short of ${fmt(offered)} msg/s in a round: queueing`) : '';
+    ratioRow(`2 ${protocolName(p)}`, `p99 publish→PUBACK (ms) at ${fmt(offered)} msg/s offered${how}`, 'mosquitto', (r) => byProto(r.paced, p)?.puback?.p99, ' ms', 2);
     ratioRow(`2 ${protocolName(p)}`, 'p99 publish→live subscriber (ms), same run (Bulwark: its SSE live stream)', 'mosquitto', (r) => byProto(r.paced, p)?.live?.p99, ' ms', 2);
   }
   ratioRow('3', 'CPU per full mTLS handshake + CONNECT (ms) vs plain Aedes (hook-less Node TLS server)', 'aedes', (r) => r.storm.serverCpuMsPerHandshake, ' ms', 1.2);
