@@ -111,16 +111,14 @@ const propertyPublish = (r: Rng, topic: string) => rawPublish(5, topic, {
 
 /**
  * What the lanes of a run found. `codes`: MQTT 5 DISCONNECT reason codes met, counted; `problems`: inputs after which the
- * server misbehaved (a stall, an MQTT 5 close without a reason, bytes that do not parse, a new fault); `knownCrashes`: inputs
- * that met a crash already reported.
+ * server misbehaved (a stall, an MQTT 5 close without a reason, bytes that do not parse, a fault).
  */
-export type Tally = { packets: number; connections: number; readonly codes: Map<string, number>; readonly problems: string[]; readonly knownCrashes: string[] };
+export type Tally = { packets: number; connections: number; readonly codes: Map<string, number>; readonly problems: string[] };
 
 /**
- * What the lanes of one run share: the tally they add to, the test process's fault capture (a fault is an input's problem),
- * and the stack signatures of crashes already reported (counted apart from new ones).
+ * What the lanes of one run share: the tally they add to and the test process's fault capture (a fault is an input's problem).
  */
-export type FuzzRun = { readonly tally: Tally; readonly faults: FaultCapture; readonly knownCrashes: readonly RegExp[] };
+export type FuzzRun = { readonly tally: Tally; readonly faults: FaultCapture };
 
 /**
  * Sends one input and waits for its outcome. Whole packets are followed by an UNSUBSCRIBE whose UNSUBACK (by packet id) shows
@@ -128,7 +126,7 @@ export type FuzzRun = { readonly tally: Tally; readonly faults: FaultCapture; re
  * it claims more than the server takes: the server must end that one itself.
  */
 async function step(raw: RawDevice, bytes: Buffer, marker: number, maxPacket: number, run: FuzzRun, sessionFrom: number | undefined): Promise<boolean> {
-  const { tally, faults, knownCrashes } = run;
+  const { tally, faults } = run;
   const shape = scan(bytes);
   const faultsBefore = faults.count;
   tally.packets += 1;
@@ -140,7 +138,7 @@ async function step(raw: RawDevice, bytes: Buffer, marker: number, maxPacket: nu
   let outcome = await within(10_000, faults.orFault(answered), 'answer').catch(() => 'stalled');
   // Lanes run side by side: a fault is this input's only if its own connection then neither answers nor closes.
   if (outcome === 'fault') outcome = await within(1000, answered, 'answer').catch(() => 'fault');
-  if (outcome === 'fault') for (const f of faults.since(faultsBefore)) (knownCrashes.some((k) => k.test(f)) ? tally.knownCrashes : tally.problems).push(`${f.split('\n')[0]} after ${input}`);
+  if (outcome === 'fault') for (const f of faults.since(faultsBefore)) tally.problems.push(`${f.split('\n')[0]} after ${input}`);
   if (raw.unparsable.length > 0) tally.problems.push(`unparsable bytes from the server (${raw.unparsable.splice(0).join('; ')}) after ${input}`);
   if (outcome === 'alive') return true;
   if (outcome === 'stalled') tally.problems.push(`neither an answer nor a close within 10 s after ${input}`);
