@@ -65,13 +65,16 @@ const problemsOf = (errors: ErrorObject[] | null | undefined) => (errors ?? []).
 
 /** Does the MQTT filter match the topic? */
 export function filterMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i += 1) {
-    if (f[i] === '#') return true;
-    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  return filterLevelsMatch(filter.split('/'), topic.split('/'));
+}
+
+/** The same on levels already split (`+` one level, `#` the rest), for callers that match one filter often. */
+export function filterLevelsMatch(filter: readonly string[], topic: readonly string[]): boolean {
+  for (let i = 0; i < filter.length; i += 1) {
+    if (filter[i] === '#') return true;
+    if (i >= topic.length || (filter[i] !== '+' && filter[i] !== topic[i])) return false;
   }
-  return f.length === t.length;
+  return filter.length === topic.length;
 }
 
 export interface InboxServices {

@@ -304,7 +304,7 @@ export class MqttGateway {
         return denial === 'invalid_filter' || denial === 'too_deep' || denial === 'too_long' ? RC.topicFilterInvalid : RC.notAuthorized;
       }
       const qos = Math.min(sub.qos, 1) as 0 | 1;
-      live?.session.filters.set(sub.topic, { qos, noLocal: c.version === 5 && sub.nl === true });
+      live?.session.filters.set(sub.topic, { qos, noLocal: c.version === 5 && sub.nl === true, levels: sub.topic.split('/') });
       accepted.push(sub.topic);
       return qos;
     });

@@ -1,9 +1,11 @@
-import { filterMatches } from '../device-inbox.js';
+import { filterLevelsMatch } from '../device-inbox.js';
 
 export interface Subscription {
   readonly qos: 0 | 1;
   /** MQTT 5 No Local: the device's own publishes are not sent back to it. */
   readonly noLocal: boolean;
+  /** The filter split into levels once, at SUBSCRIBE: matching runs on every message to the device. */
+  readonly levels: readonly string[];
 }
 
 /** One device's MQTT session state that can outlive its connection: its subscriptions. */
@@ -69,10 +71,12 @@ export class DeviceSessions {
 
 /** The highest QoS among the session's subscriptions matching `topic`, or undefined when none does. */
 export function matchingQos(session: DeviceSession, topic: string, fromDevice: boolean): 0 | 1 | undefined {
+  if (session.filters.size === 0) return undefined;
+  const levels = topic.split('/');
   let best: 0 | 1 | undefined;
-  for (const [filter, sub] of session.filters) {
+  for (const sub of session.filters.values()) {
     if (fromDevice && sub.noLocal) continue;
-    if (!filterMatches(filter, topic)) continue;
+    if (!filterLevelsMatch(sub.levels, levels)) continue;
     if (sub.qos === 1) return 1;
     best = 0;
   }
