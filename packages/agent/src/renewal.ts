@@ -33,6 +33,12 @@ export class Renewal {
     if (this.#pending || this.#o.now() < renewAt(id, this.#o.fraction)) return;
     this.#pending = true;
     prepareRenewal(this.#o.dir, this.#o.deviceId).then((csr) => {
+      // The key took a while: the connection may have closed meanwhile (agent stopped, or
+      // reconnected with another client). The next connection asks again.
+      if (client.disconnecting || client.disconnected || !client.connected) {
+        this.#pending = false;
+        return;
+      }
       client.publish(this.#o.topic, JSON.stringify({ csr } satisfies RotationRequest), { qos: 1 }, (err) => {
         if (err) this.#pending = false;
       });
