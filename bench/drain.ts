@@ -9,6 +9,14 @@ import { cpuMs, round } from './proc.js';
  */
 
 const IDLE_CORES = 0.05;
+/** A process under --cpu-prof never idles below ~0.2 cores (the sampler's own threads): its windows wait for this instead. */
+const IDLE_CORES_PROFILED = 0.3;
+let idleCores = IDLE_CORES;
+
+/** Called when Bulwark runs with --cpu-prof: a quiet broker is then one under IDLE_CORES_PROFILED. */
+export function profiling(): void {
+  idleCores = IDLE_CORES_PROFILED;
+}
 const SAMPLE_MS = 1000;
 
 export interface Drain {
@@ -30,7 +38,7 @@ export async function drained(broker: Broker, what: string, maxMs = 120_000): Pr
     cpu = c;
     t = now;
     const pending = (await broker.pending?.()) ?? 0;
-    quiet = cores < IDLE_CORES && pending === 0 ? quiet + 1 : 0;
+    quiet = cores < idleCores && pending === 0 ? quiet + 1 : 0;
     if (quiet >= 2) return { ms: round(now - t0, 0), drained: true };
     if (now - t0 > maxMs) {
       progress(`${broker.name}: ${what}: still busy after ${maxMs / 1000} s (${cores.toFixed(2)} cores, ${pending} pending); measuring anyway`);

@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { type BrokerName, protocolName } from './broker.js';
 import { type BulwarkSetup, setUpBulwark, startBulwark } from './bulwark.js';
 import { makePki } from './certs.js';
+import { profiling } from './drain.js';
 import { installCleanup, progress, removeDir, tempDir } from './children.js';
 import { type BrokerRound, type Contender, measureRound } from './measure.js';
 import { options } from './options.js';
@@ -62,6 +63,8 @@ function result(rounds: BrokerRound[]): RunResult {
     pinning: pin.note, rounds, targets: evaluateTargets(rounds),
   };
 }
+
+if (opt.profile) profiling();
 
 try {
   progress(`making a CA, a server certificate and ${opt.load.devices + 1} client certificates with openssl`);
