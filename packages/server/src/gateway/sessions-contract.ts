@@ -11,18 +11,22 @@ export type SessionTableMaker = (deps: LocalSessionTableDeps) => SessionTable | 
 
 function fixture() {
   const refused = new Map<string, string>();
-  const revokedLater = new Set<string>();
+  /** Devices suspended while their admission reads: the suspension commits and is announced before the admission registers. */
+  const suspendedDuringAdmission = new Set<string>();
   const calls: string[] = [];
+  const bus = new MemoryBus(silentLogger);
   const deps: LocalSessionTableDeps = {
-    bus: new MemoryBus(silentLogger),
+    bus,
     log: silentLogger,
     identity: {
       admitSession: async (peer) => {
         const why = refused.get(peer.deviceId);
         if (why) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', why);
+        if (suspendedDuringAdmission.has(peer.deviceId)) await bus.publish({ type: 'device.suspended', deviceId: peer.deviceId });
       },
       checkSession: async (peer) => {
-        if (revokedLater.has(peer.deviceId)) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'revoked meanwhile');
+        calls.push(`check ${peer.deviceId}`);
+        if (suspendedDuringAdmission.has(peer.deviceId)) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'suspended meanwhile');
       },
     },
     registry: {
@@ -30,7 +34,7 @@ function fixture() {
       recordDisconnect: async (id, reason) => void calls.push(`disconnect ${id} ${reason}`),
     },
   };
-  return { deps, refused, revokedLater, calls };
+  return { deps, refused, suspendedDuringAdmission, calls };
 }
 
 /** A connection as a transport would hand it in; `end` reports the close like a socket would. */
@@ -142,14 +146,24 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
       table.stop();
     });
 
-    it('ends a session whose admission no longer holds by the time it is registered', async () => {
-      const { table, admit, revokedLater } = await open();
-      revokedLater.add('d1');
+    it('ends a session whose admission no longer holds by the time it is registered (a kick heard while it was admitted)', async () => {
+      const { table, admit, suspendedDuringAdmission, calls } = await open();
+      suspendedDuringAdmission.add('d1');
       const c = new FakeConnection('d1');
       await admit(c);
       await settle();
       assert.equal(c.ended, 1);
       assert.equal(table.isConnected('d1'), false);
+      assert.ok(calls.includes('check d1'), 'admission read again');
+      table.stop();
+    });
+
+    it('reads an admission only once when no kick was heard while it was admitted', async () => {
+      const { table, admit, calls } = await open();
+      await admit(new FakeConnection('d1'));
+      await settle();
+      assert.equal(table.isConnected('d1'), true);
+      assert.deepEqual(calls.filter((x) => x.startsWith('check')), []);
       table.stop();
     });
 

@@ -42,26 +42,35 @@ class LocalSession implements SessionHandle {
 export class LocalSessionTable implements SessionTable {
   readonly #sessions = new Map<string, LocalSession>();
   readonly #unsubscribe: (() => void)[] = [];
+  /**
+   * Counts the revocations, suspensions and decommissionings heard. An admission during
+   * which none arrived needs no second read: every one committed before it began is in what
+   * it read, and every one heard after it registered finds the session and kicks it.
+   */
+  #kicksHeard = 0;
 
   constructor(private readonly deps: LocalSessionTableDeps) {}
 
   async admit(connection: SessionConnection): Promise<Admission> {
     const { peer } = connection;
+    const kicksBefore = this.#kicksHeard;
     try {
       await this.deps.identity.admitSession(peer);
     } catch (err) {
       return { admitted: false, reason: 'not_admitted', message: err instanceof PlatformError ? err.message : 'internal error' };
     }
     // Registered from here on, so that a revocation or suspension arriving now finds it; one that
-    // landed while admitSession was reading is caught by the re-check below.
+    // arrived while admitSession was reading is caught by the re-check below.
     const session = new LocalSession(connection, (s, why) => this.#closed(s, why));
     const older = this.#sessions.get(peer.deviceId);
     this.#sessions.set(peer.deviceId, session);
     if (older) this.#end(older, 'taken_over');
     void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
-    void this.deps.identity.checkSession(peer).catch(() => {
-      if (this.#sessions.get(peer.deviceId) === session) this.#end(session, 'admission_revoked');
-    });
+    if (this.#kicksHeard !== kicksBefore) {
+      void this.deps.identity.checkSession(peer).catch(() => {
+        if (this.#sessions.get(peer.deviceId) === session) this.#end(session, 'admission_revoked');
+      });
+    }
     return { admitted: true, session };
   }
 
@@ -93,15 +102,20 @@ export class LocalSessionTable implements SessionTable {
     if (this.#unsubscribe.length > 0) return;
     const { bus } = this.deps;
     this.#unsubscribe.push(
-      bus.subscribe('certificate.revoked', (e) => void this.kick(e.deviceId, 'certificate_revoked', usesSerial(e.serial))),
-      bus.subscribe('device.suspended', (e) => void this.kick(e.deviceId, 'device_suspended')),
-      bus.subscribe('device.decommissioned', (e) => void this.kick(e.deviceId, 'device_decommissioned')),
+      bus.subscribe('certificate.revoked', (e) => this.#heard(e.deviceId, 'certificate_revoked', usesSerial(e.serial))),
+      bus.subscribe('device.suspended', (e) => this.#heard(e.deviceId, 'device_suspended')),
+      bus.subscribe('device.decommissioned', (e) => this.#heard(e.deviceId, 'device_decommissioned')),
     );
   }
 
   stop(): void {
     for (const u of this.#unsubscribe.splice(0)) u();
     for (const s of this.#sessions.values()) s.ending('server_stopping');
+  }
+
+  #heard(deviceId: string, reason: KickReason, match?: (s: LiveSession) => boolean): void {
+    this.#kicksHeard += 1;
+    void this.kick(deviceId, reason, match);
   }
 
   #end(session: LocalSession, reason: string): void {

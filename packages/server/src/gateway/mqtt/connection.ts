@@ -275,21 +275,22 @@ export class MqttConnection {
     }
     const payload = Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload);
     const message: InboundPublish = p.properties === undefined ? { topic, payload, qos: p.qos, retain: p.retain } : withProperties({ topic, payload, qos: p.qos, retain: p.retain }, props);
-    const settle = (outcome: PublishOutcome) => {
-      if (outcome.code !== 0 && outcome.fatal) return this.end(outcome.reason ?? 'publish_refused');
-      if (slot) {
-        slot.outcome = outcome;
-        this.#flushAcks();
-      }
-    };
     let result: Promise<PublishOutcome> | PublishOutcome;
     try {
       result = this.handler.publish(this, message);
     } catch {
       return this.end('handler_failed');
     }
-    if (result instanceof Promise) result.then(settle, () => this.end('handler_failed'));
-    else settle(result);
+    if (result instanceof Promise) result.then((outcome) => this.#settle(slot, outcome), () => this.end('handler_failed'));
+    else this.#settle(slot, result);
+  }
+
+  #settle(slot: AckSlot | undefined, outcome: PublishOutcome): void {
+    if (outcome.code !== 0 && outcome.fatal) return this.end(outcome.reason ?? 'publish_refused');
+    if (slot) {
+      slot.outcome = outcome;
+      this.#flushAcks();
+    }
   }
 
   /** Acknowledgements leave in the order their publishes arrived. */

@@ -255,34 +255,34 @@ export class MqttGateway {
       if (fatal) live.handle.ending(reason);
       return { code: pubackCode(reason), reason, fatal };
     }
+    // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
+    // room in this turn of the event loop (turn-budget.ts).
+    // A connection with publishes waiting for a later turn is not read until they ran: a flood
+    // from many devices then parses one read per device and turn at most, not every read there is.
+    // (No named closures on this path: the TypeScript loader wraps each in a naming call, every message.)
     return new Promise((resolve) => {
-      const handle = () => {
-        this.#metrics.messagesIn.inc();
-        this.#handler.handle(live.peer, p, (topic, payload, qos) => this.#send(c, topic, payload, qos)).then((outcome) => {
-          // A device subscribed to its own topics gets its publish back (unless it asked for No Local).
-          if (outcome.code === RC.success || outcome.code === RC.payloadFormatInvalid) this.#send(c, p.topic, p.payload, p.qos === 0 ? 0 : 1, undefined, true);
-          resolve(outcome);
-        }, (err: Error) => {
-          this.deps.log.error({ err, deviceId: live.peer.deviceId, topic: p.topic }, 'device message could not be handled');
-          live.handle.ending('ingest_failed');
-          resolve({ code: RC.unspecified, reason: 'ingest_failed', fatal: true });
-        });
-      };
-      // Over its rate, the device waits for its token (flow-control.ts); then the publish waits for
-      // room in this turn of the event loop (turn-budget.ts).
-      // A connection with publishes waiting for a later turn is not read until they ran: a flood
-      // from many devices then parses one read per device and turn at most, not every read there is.
-      let deferred = false;
-      const task = () => {
-        if (deferred && --live.deferred === 0) c.hold(false);
-        handle();
-      };
       live.flow.admit(() => {
-        if (this.#budget.run(task)) return;
-        deferred = true;
+        const ranNow = this.#budget.run((late) => {
+          if (late && --live.deferred === 0) c.hold(false);
+          this.#handlePublish(c, live, p, resolve);
+        });
+        if (ranNow) return;
         this.#metrics.deferred.inc();
         if (live.deferred++ === 0) c.hold(true);
       });
+    });
+  }
+
+  #handlePublish(c: MqttConnection, live: Live, p: InboundPublish, resolve: (o: PublishOutcome) => void): void {
+    this.#metrics.messagesIn.inc();
+    this.#handler.handle(live.peer, p, (topic, payload, qos) => this.#send(c, topic, payload, qos)).then((outcome) => {
+      // A device subscribed to its own topics gets its publish back (unless it asked for No Local).
+      if (outcome.code === RC.success || outcome.code === RC.payloadFormatInvalid) this.#send(c, p.topic, p.payload, p.qos === 0 ? 0 : 1, undefined, true);
+      resolve(outcome);
+    }, (err: Error) => {
+      this.deps.log.error({ err, deviceId: live.peer.deviceId, topic: p.topic }, 'device message could not be handled');
+      live.handle.ending('ingest_failed');
+      resolve({ code: RC.unspecified, reason: 'ingest_failed', fatal: true });
     });
   }
 

@@ -16,6 +16,10 @@ const ACCEPTED: PublishOutcome = { code: RC.success };
 /** W3C Trace Context `traceparent`: version, trace id, parent id, flags. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
+/** Tells the device on its errors topic why a message was refused. */
+function notify(reply: Reply, deviceId: string, notice: ErrorNotice): void {
+  reply(deviceTopic(deviceId, 'errors'), Buffer.from(JSON.stringify(notice)), 1);
+}
 
 /**
  * What a device's publish (one that passed the ACL, the limits and its rate) does: telemetry
@@ -33,7 +37,6 @@ export class PublishHandler {
     // `devices/` + id + `/`: computed, not built from deviceTopics(), which makes every topic of the device (measured: 8% of the CPU per message).
     const suffix = p.topic.slice(DEVICE_TOPIC_ROOT.length + deviceId.length + 2);
     const topic = matchDeviceTopic(suffix)?.name;
-    const notify = (notice: ErrorNotice) => reply(deviceTopic(deviceId, 'errors'), Buffer.from(JSON.stringify(notice)), 1);
     if (topic === 'certsRotate') void handleRotation((t, b) => reply(t, b, 1), this.deps.identity, peer, p.payload, this.deps.log);
     if (topic === 'time') answerTimeRequest((t, b) => reply(t, b, 0), this.deps.clock, deviceId, p.payload, this.deps.clock.now());
     if (this.deps.ingest && (topic === 'telemetry' || topic === 'telemetryStream')) {
@@ -48,7 +51,7 @@ export class PublishHandler {
         return ACCEPTED;
       }
       if (result.status !== 'dead_lettered') return ACCEPTED;
-      notify({ deadLetterId: result.id, reason: result.reason, problems: [...result.problems], topic: p.topic });
+      notify(reply, deviceId, { deadLetterId: result.id, reason: result.reason, problems: [...result.problems], topic: p.topic });
       const first = result.problems[0];
       return { code: RC.payloadFormatInvalid, reason: 'dead_lettered', detail: first ? `${result.reason}; ${first.path || '/'} expected ${first.expected}` : result.reason };
     }
@@ -57,7 +60,7 @@ export class PublishHandler {
     if (!inboxed) return ACCEPTED;
     const refusal = await inboxed;
     if (!refusal) return ACCEPTED;
-    notify({ reason: refusal.reason, problems: [...refusal.problems], topic: p.topic });
+    notify(reply, deviceId, { reason: refusal.reason, problems: [...refusal.problems], topic: p.topic });
     return { code: RC.payloadFormatInvalid, reason: 'refused_by_inbox', detail: [refusal.reason, ...refusal.problems].slice(0, 2).join('; ') };
   }
 }

@@ -7,18 +7,18 @@
  * connection while it has publishes waiting here.)
  */
 export class TurnBudget {
-  readonly #queue: (() => void)[] = [];
+  readonly #queue: ((late: boolean) => void)[] = [];
   #used = 0;
   #armed = false;
 
   constructor(readonly perTurn: number) {}
 
-  /** Runs the task now and returns true, or queues it for a later turn and returns false. */
-  run(task: () => void): boolean {
+  /** Runs the task now and returns true, or queues it for a later turn and returns false; `late` tells the task which. */
+  run(task: (late: boolean) => void): boolean {
     if (this.#queue.length === 0 && this.#used < this.perTurn) {
       this.#used += 1;
       this.#arm();
-      task();
+      task(false);
       return true;
     }
     this.#queue.push(task);
@@ -42,6 +42,6 @@ export class TurnBudget {
     const now = this.#queue.splice(0, this.perTurn);
     this.#used = now.length;
     if (this.#queue.length > 0 || now.length > 0) this.#arm();
-    for (const task of now) task();
+    for (const task of now) task(true);
   };
 }
