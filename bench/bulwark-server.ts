@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildServer, loadConfig } from '../packages/server/src/index.js';
@@ -20,6 +21,16 @@ const control = createServer((_req, res) => res.end(JSON.stringify({ pending: se
 await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
 const controlPort = (control.address() as AddressInfo).port;
 process.stdout.write(`${JSON.stringify({ url, mqttPort: server.mqttPort, controlPort, pid: process.pid })}\n`);
+
+// BENCH_MEMORY_LOG=FILE: a line a second with the main thread's memory and the pipeline's depth (to see where RSS goes).
+const memoryLog = process.env.BENCH_MEMORY_LOG;
+const mb = (n: number) => Math.round(n / 2 ** 20);
+if (memoryLog) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    appendFileSync(memoryLog, `${JSON.stringify({ t: new Date().toISOString(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), pending: server.ingest.pending })}\n`);
+  }, 1000).unref();
+}
 
 let stopping = false;
 const stop = () => {
