@@ -15,6 +15,9 @@ it('holds recent keys, keeps keys in use, forgets the old generation, and stays 
   assert.equal(m.get('k29'), 29);
   m.delete('k29');
   assert.equal(m.has('k29'), false, 'a deleted key is gone from either generation');
+  m.clear();
+  assert.equal(m.size, 0, 'clear empties both generations');
+  assert.equal(m.get('k0'), undefined);
   const start = performance.now();
   const big = new GenerationalMap<string, true>(100_000);
   for (let i = 0; i < 300_000; i += 1) big.set(`id-${i}`, true);

@@ -37,6 +37,11 @@ export class GenerationalMap<K, V> {
     this.#previous.delete(key);
   }
 
+  clear(): void {
+    this.#current.clear();
+    this.#previous = new Map();
+  }
+
   entries(): [K, V][] {
     const out = new Map(this.#previous);
     for (const [k, v] of this.#current) out.set(k, v);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import { type Clock, GenerationalMap, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import type { EventBus } from '../bus/index.js';
 import type { RegistryService } from '../registry/index.js';
 import { type DeviceAuthority, ISSUING_CA_ID, fingerprintOf } from './authority.js';
@@ -46,6 +46,21 @@ export interface PeerCertificate {
   readonly notAfter?: number;
 }
 
+/**
+ * How long a positive admission is remembered. Every change that takes an admission back is
+ * also announced on the bus (revocation, suspension, decommissioning, trust and CRL changes)
+ * and forgets it at once; the bound covers an announcement a node missed.
+ */
+export const ADMISSION_MEMORY_MS = 60_000;
+
+/** A certificate in use, of an active device, admitted at `at`: a new session with it needs no store read. */
+interface RememberedAdmission {
+  readonly fingerprint: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly at: number;
+}
+
 const TOKEN = /^bct\.([a-z0-9_]{4,64})\.([A-Za-z0-9_-]{32,128})$/;
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
@@ -57,6 +72,9 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest();
 export class IdentityService {
   #crl = { issuing: '', root: '' };
   #crlTimer: NodeJS.Timeout | undefined;
+  /** By device id: the last admission of each device (reconnect storms come from devices seen a moment ago). */
+  readonly #admitted = new GenerationalMap<string, RememberedAdmission>(200_000);
+  readonly #unsubscribe: (() => void)[] = [];
 
   constructor(
     private readonly repo: IdentityRepository,
@@ -69,6 +87,13 @@ export class IdentityService {
 
   /** Signs fresh CRLs now and again every day, well inside their validity. */
   async start(): Promise<void> {
+    const { bus } = this.deps;
+    const forget = (e: { deviceId: string }) => this.#admitted.delete(e.deviceId);
+    const forgetAll = () => this.#admitted.clear();
+    this.#unsubscribe.push(
+      bus.subscribe('certificate.revoked', forget), bus.subscribe('device.suspended', forget), bus.subscribe('device.decommissioned', forget),
+      bus.subscribe('crl.updated', forgetAll), bus.subscribe('trust.changed', forgetAll),
+    );
     await this.refreshCrl();
     this.#crlTimer = setInterval(() => void this.refreshCrl().catch((err: unknown) => this.deps.log.error({ err }, 'could not re-sign the CRL')), Math.min(86_400_000, this.settings.crlValidityMs / 4));
     this.#crlTimer.unref();
@@ -76,6 +101,7 @@ export class IdentityService {
 
   stop(): void {
     if (this.#crlTimer) clearInterval(this.#crlTimer);
+    for (const u of this.#unsubscribe.splice(0)) u();
   }
 
   get crlPem(): { readonly issuing: string; readonly root: string } {
@@ -182,6 +208,7 @@ export class IdentityService {
     // A new certificate retires the device's others: they keep working until it is first
     // used, or until the overlap window ends (enrollment again after a reset, rotation).
     await this.repo.supersedeOthers(deviceId, record.serial, now);
+    this.#admitted.delete(deviceId);
     return { deviceId, serial: record.serial, certificatePem: record.pem, caChainPem: this.authority.chainPem, notAfter: record.notAfter };
   }
 
@@ -245,6 +272,9 @@ export class IdentityService {
    * its device may connect. The first session with a rotated certificate retires the old ones.
    */
   async admitSession(peer: PeerCertificate): Promise<void> {
+    const now = this.deps.clock.now();
+    const known = this.#admitted.get(peer.deviceId);
+    if (known && known.fingerprint === peer.fingerprint && now - known.at < ADMISSION_MEMORY_MS && known.notBefore <= now && now < known.notAfter) return;
     const cert = await this.#liveCertificate(peer);
     const device = await this.registry.get(cert.deviceId);
     if (device.state !== 'provisioned' && device.state !== 'active') {
@@ -259,6 +289,8 @@ export class IdentityService {
       }
     }
     if (device.state === 'provisioned') await this.registry.markActive(device.id);
+    // Remembered only when nothing but time can change the verdict without an announcement.
+    if (cert.supersededAt === null) this.#admitted.set(device.id, { fingerprint: cert.fingerprint, notBefore: cert.notBefore, notAfter: cert.notAfter, at: now });
   }
 
   /**

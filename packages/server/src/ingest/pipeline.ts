@@ -36,6 +36,7 @@ export class IngestService {
   readonly #skew: ReturnType<typeof clockSkew>;
   readonly #seal: DeadLetterSeal;
   #pending = 0;
+  readonly #outcomes = new Map<string, Map<string, { inc(): void }>>();
 
   constructor(
     private readonly repo: TelemetryRepository,
@@ -70,17 +71,26 @@ export class IngestService {
   /** Runs one message through the pipeline; resolves once its outcome is durable. */
   async accept(request: IngestRequest): Promise<IngestResult> {
     if (request.sheddable && this.#pending >= this.settings.maxPendingMessages) {
-      this.#metrics.messages.inc({ transport: request.transport, outcome: 'shed' });
+      this.#count(request.transport, 'shed');
       return { status: 'shed' };
     }
     this.#pending += 1;
     try {
       const result = await this.#run(request);
-      this.#metrics.messages.inc({ transport: request.transport, outcome: result.status });
+      this.#count(request.transport, result.status);
       return result;
     } finally {
       this.#pending -= 1;
     }
+  }
+
+  /** Counts a message's outcome through a cached counter child: prom-client hashes a label object on every `inc`. */
+  #count(transport: IngestRequest['transport'], outcome: IngestResult['status']): void {
+    let byOutcome = this.#outcomes.get(transport);
+    if (!byOutcome) this.#outcomes.set(transport, (byOutcome = new Map()));
+    let child = byOutcome.get(outcome);
+    if (!child) byOutcome.set(outcome, (child = this.#metrics.messages.labels(transport, outcome)));
+    child.inc();
   }
 
   /** Messages in the pipeline now (decoding, or waiting for their batch to be durable). */

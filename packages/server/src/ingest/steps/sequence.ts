@@ -6,7 +6,7 @@ import type { Step } from '../step.js';
  * is messages lost, a step back is a repeat or reordering. It never refuses a message.
  */
 export function sequence(counters: { lost(n: number): void; outOfOrder(): void }, capacity = 100_000): Step {
-  const last = new GenerationalMap<string, { boot: string; seq: number }>(capacity);
+  const last = new GenerationalMap<string, { readonly boot: string; seq: number }>(capacity);
   return {
     name: 'sequence',
     run(ctx) {
@@ -18,7 +18,9 @@ export function sequence(counters: { lost(n: number): void; outOfOrder(): void }
         if (e.seq > prev.seq + 1) counters.lost(e.seq - prev.seq - 1);
         else if (e.seq <= prev.seq) counters.outOfOrder();
       }
-      if (!prev || prev.boot !== boot || e.seq > prev.seq) last.set(ctx.request.deviceId, { boot, seq: e.seq });
+      // Moving forward on the same boot updates the entry in place: no allocation per message.
+      if (!prev || prev.boot !== boot) last.set(ctx.request.deviceId, { boot, seq: e.seq });
+      else if (e.seq > prev.seq) prev.seq = e.seq;
       return undefined;
     },
   };
