@@ -75,13 +75,37 @@ export class IngestService {
       return { status: 'shed' };
     }
     this.#pending += 1;
+    // One async function per message (not one per stage): each is a promise and a frame on the hot path.
     try {
-      const result = await this.#run(request);
-      this.#count(request.transport, result.status);
-      return result;
+      const ctx: MessageContext = { request };
+      for (const step of this.#steps) {
+        // Steps answer synchronously when they can (a compiled schema, a cached field list): no promise hop per step and message.
+        let outcome = step.run(ctx);
+        if (outcome instanceof Promise) outcome = await outcome;
+        if (outcome === undefined) continue;
+        return this.#counted(request, 'done' in outcome ? outcome.done : await this.#deadLetter(ctx, outcome.reject, outcome.problems ?? []));
+      }
+      const record = ctx.record;
+      if (!record) throw new PlatformError('BULWARK_ERR_INTERNAL', 'the pipeline produced no record');
+      const inserted = await this.#writer.add(record);
+      this.#dedupe.remember(record.deviceId, record.msgId);
+      if (!inserted) return this.#counted(request, { status: 'duplicate' });
+      for (const listener of this.#stored) {
+        try {
+          listener(record);
+        } catch (err) {
+          this.deps.log.error({ err }, 'a telemetry listener failed');
+        }
+      }
+      return this.#counted(request, { status: 'stored', ts: record.ts });
     } finally {
       this.#pending -= 1;
     }
+  }
+
+  #counted(request: IngestRequest, result: IngestResult): IngestResult {
+    this.#count(request.transport, result.status);
+    return result;
   }
 
   /** Counts a message's outcome through a cached counter child: prom-client hashes a label object on every `inc`. */
@@ -96,31 +120,6 @@ export class IngestService {
   /** Messages in the pipeline now (decoding, or waiting for their batch to be durable). */
   get pending(): number {
     return this.#pending;
-  }
-
-  async #run(request: IngestRequest): Promise<IngestResult> {
-    const ctx: MessageContext = { request };
-    for (const step of this.#steps) {
-      // Steps answer synchronously when they can (a compiled schema, a cached field list): no promise hop per step and message.
-      let outcome = step.run(ctx);
-      if (outcome instanceof Promise) outcome = await outcome;
-      if (outcome === undefined) continue;
-      if ('done' in outcome) return outcome.done;
-      return this.#deadLetter(ctx, outcome.reject, outcome.problems ?? []);
-    }
-    const record = ctx.record;
-    if (!record) throw new PlatformError('BULWARK_ERR_INTERNAL', 'the pipeline produced no record');
-    const inserted = await this.#writer.add(record);
-    this.#dedupe.remember(record.deviceId, record.msgId);
-    if (!inserted) return { status: 'duplicate' };
-    for (const listener of this.#stored) {
-      try {
-        listener(record);
-      } catch (err) {
-        this.deps.log.error({ err }, 'a telemetry listener failed');
-      }
-    }
-    return { status: 'stored', ts: record.ts };
   }
 
   async #deadLetter(ctx: MessageContext, reason: DeadLetter['reason'], problems: DeadLetter['problems']): Promise<IngestResult> {

@@ -54,6 +54,8 @@ interface Live {
   readonly expiryS: number;
   /** Publishes of this connection waiting for a later turn of the event loop; while there are any, it is not read. */
   deferred: number;
+  /** The last topic this connection published to that passed the topic checks (they depend on topic and device only). */
+  allowedTopic: string | undefined;
 }
 
 const KICKS = new Set(['certificate_revoked', 'device_suspended', 'device_decommissioned', 'admission_revoked', 'issuer_no_longer_trusted']);
@@ -236,7 +238,7 @@ export class MqttGateway {
         c.end('publish_backlog_exceeded');
       },
     });
-    this.#live.set(c, { peer, handle, flow, session, expiryS: r.sessionExpiryS ?? this.settings.sessionExpiryMaxSeconds, deferred: 0 });
+    this.#live.set(c, { peer, handle, flow, session, expiryS: r.sessionExpiryS ?? this.settings.sessionExpiryMaxSeconds, deferred: 0, allowedTopic: undefined });
     this.#metrics.sessions.set(this.#sessions.localCount);
     this.#metrics.connects.inc({ version: String(r.version) });
     // A session resumed here keeps its subscriptions without a new SUBSCRIBE: what waits goes out after CONNACK.
@@ -247,7 +249,10 @@ export class MqttGateway {
   #publish(c: MqttConnection, p: InboundPublish): PublishOutcome | Promise<PublishOutcome> {
     const live = this.#live.get(c);
     if (!live) return { code: RC.notAuthorized, reason: 'no_identity', fatal: true };
-    const reason = publishRefusal(this.settings, this.#metrics, live.peer.deviceId, p.topic, p.payload.length, p.retain);
+    // A device publishes to a handful of topics: the one that passed last time is not split and matched again.
+    const sameTopic = p.topic === live.allowedTopic && !p.retain && p.payload.length <= this.settings.maxPayloadBytes;
+    const reason = sameTopic ? undefined : publishRefusal(this.settings, this.#metrics, live.peer.deviceId, p.topic, p.payload.length, p.retain);
+    if (!reason) live.allowedTopic = p.topic;
     if (reason) {
       // MQTT 5 QoS 1 gets the refusal in its PUBACK; elsewhere the only answer is a disconnect.
       const fatal = c.version === 4 || p.qos === 0;

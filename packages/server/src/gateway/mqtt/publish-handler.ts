@@ -1,7 +1,7 @@
 import type { Clock, Logger } from '@bulwark/core';
 import { DEVICE_TOPIC_ROOT, type ErrorNotice, deviceTopic, matchDeviceTopic } from '@bulwark/protocol';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
-import type { IngestService } from '../../ingest/index.js';
+import type { IngestRequest, IngestService } from '../../ingest/index.js';
 import type { DeviceInbox } from '../device-inbox.js';
 import type { InboundPublish, PublishOutcome } from './connection.js';
 import { RC } from './reason-codes.js';
@@ -40,10 +40,9 @@ export class PublishHandler {
     if (topic === 'certsRotate') void handleRotation((t, b) => reply(t, b, 1), this.deps.identity, peer, p.payload, this.deps.log);
     if (topic === 'time') answerTimeRequest((t, b) => reply(t, b, 0), this.deps.clock, deviceId, p.payload, this.deps.clock.now());
     if (this.deps.ingest && (topic === 'telemetry' || topic === 'telemetryStream')) {
-      const result = await this.deps.ingest.accept({
-        deviceId, transport: 'mqtt', topic: p.topic, payload: p.payload, receivedAt: this.deps.clock.now(), sheddable: p.qos === 0,
-        ...(p.traceparent !== undefined && TRACEPARENT.test(p.traceparent) ? { traceparent: p.traceparent } : {}),
-      });
+      const request: IngestRequest = { deviceId, transport: 'mqtt', topic: p.topic, payload: p.payload, receivedAt: this.deps.clock.now(), sheddable: p.qos === 0 };
+      if (p.traceparent !== undefined && TRACEPARENT.test(p.traceparent)) (request as { traceparent?: string }).traceparent = p.traceparent;
+      const result = await this.deps.ingest.accept(request);
       if (result.status === 'shed') {
         // Answered on the next turn of the event loop: at once, the connection would parse the
         // client's next chunk in the same turn, and a flood from many clients would keep HTTP waiting.
