@@ -54,3 +54,20 @@ it('rejects every caller of a batch whose write fails', async () => {
   const results = await Promise.allSettled([gc.add(1), gc.add(2)]);
   assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
 });
+
+it('resumes the callers of a large batch a bounded number per turn of the event loop', async () => {
+  const { batches, write, nextWrite } = controlledWrite();
+  const gc = new GroupCommit(write, { maxItems: 10, maxDelayMs: 10_000, resumePerTurn: 4 });
+  const writing = nextWrite();
+  const resumed: number[] = [];
+  const results = Array.from({ length: 10 }, (_, i) => gc.add(i).then((r) => resumed.push(r)));
+  await writing;
+  batches[0]?.finish();
+  // The write resolves; the first four callers resume in that turn, the next four on the next one.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(resumed.length, 4);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(resumed.length, 8);
+  await Promise.all(results);
+  assert.deepEqual(resumed, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90], 'in order, every one');
+});

@@ -1,4 +1,19 @@
 /**
+ * Resolves the callers of a durable batch, `perTurn` at a time: each caller's continuation
+ * (an acknowledgement, the rest of its pipeline) runs when it is resolved, and a batch that
+ * grew to thousands under load would otherwise run them all in one turn while HTTP waits.
+ */
+function resumeInTurns<R>(batch: readonly { resolve: (r: R) => void }[], results: readonly R[], perTurn: number): void {
+  let next = 0;
+  const turn = () => {
+    const end = Math.min(batch.length, next + perTurn);
+    for (; next < end; next += 1) batch[next]?.resolve(results[next] as R);
+    if (next < batch.length) setImmediate(turn);
+  };
+  turn();
+}
+
+/**
  * Group commit: callers add items and wait; items are written together, one transaction per
  * batch, when the batch is full or `maxDelayMs` after its first item. Every caller learns
  * its own item's result only once the whole batch is durable, so an acknowledgement sent
@@ -18,7 +33,11 @@ export class GroupCommit<T, R> {
 
   constructor(
     private readonly write: (items: T[]) => Promise<R[]>,
-    private readonly options: { maxItems: number; maxDelayMs: number; maxInFlight?: number; onBatch?: (size: number, ms: number) => void },
+    private readonly options: {
+      maxItems: number; maxDelayMs: number; maxInFlight?: number; onBatch?: (size: number, ms: number) => void;
+      /** Callers resumed per turn of the event loop once their batch is durable (default 256); the rest on the next turns. */
+      resumePerTurn?: number;
+    },
   ) {}
 
   add(item: T): Promise<R> {
@@ -52,7 +71,7 @@ export class GroupCommit<T, R> {
     const done = this.write(batch.map((b) => b.item)).then(
       (results) => {
         this.options.onBatch?.(batch.length, performance.now() - started);
-        batch.forEach((b, i) => b.resolve(results[i] as R));
+        resumeInTurns(batch, results, this.options.resumePerTurn ?? 256);
       },
       (err: unknown) => batch.forEach((b) => b.reject(err)),
     );
