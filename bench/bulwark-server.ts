@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { buildServer, loadConfig } from '../packages/server/src/index.js';
 
@@ -22,13 +23,31 @@ await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
 const controlPort = (control.address() as AddressInfo).port;
 process.stdout.write(`${JSON.stringify({ url, mqttPort: server.mqttPort, controlPort, pid: process.pid })}\n`);
 
-// BENCH_MEMORY_LOG=FILE: a line a second with the main thread's memory and the pipeline's depth (to see where RSS goes).
+// BENCH_MEMORY_LOG=FILE: a line a second with the main thread's memory, the pipeline's depth, event-loop stalls and GC pauses.
 const memoryLog = process.env.BENCH_MEMORY_LOG;
 const mb = (n: number) => Math.round(n / 2 ** 20);
 if (memoryLog) {
+  // Also the longest event-loop stall and the longest and total GC pause of each second, to tell the two apart.
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  let gcMax = 0;
+  let gcTotal = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMax = Math.max(gcMax, e.duration);
+      gcTotal += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   setInterval(() => {
     const m = process.memoryUsage();
-    appendFileSync(memoryLog, `${JSON.stringify({ t: new Date().toISOString(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), pending: server.ingest.pending })}\n`);
+    const line = {
+      t: new Date().toISOString(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers),
+      pending: server.ingest.pending, loopMaxMs: Math.round(loop.max / 1e6), gcMaxMs: Math.round(gcMax), gcTotalMs: Math.round(gcTotal),
+    };
+    loop.reset();
+    gcMax = 0;
+    gcTotal = 0;
+    appendFileSync(memoryLog, `${JSON.stringify(line)}\n`);
   }, 1000).unref();
 }
 
