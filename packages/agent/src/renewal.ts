@@ -35,7 +35,7 @@ export class Renewal {
     prepareRenewal(this.#o.dir, this.#o.deviceId).then((csr) => {
       // The key took a while: the connection may have closed meanwhile (agent stopped, or
       // reconnected with another client). The next connection asks again.
-      if (client.disconnecting || client.disconnected || !client.connected) {
+      if (client.disconnecting || !client.connected) {
         this.#pending = false;
         return;
       }

@@ -250,8 +250,7 @@ export class MqttGateway {
     const live = this.#live.get(c);
     if (!live) return { code: RC.notAuthorized, reason: 'no_identity', fatal: true };
     // A device publishes to a handful of topics: the one that passed last time is not split and matched again.
-    const sameTopic = p.topic === live.allowedTopic && !p.retain && p.payload.length <= this.settings.maxPayloadBytes;
-    const reason = sameTopic ? undefined : publishRefusal(this.settings, this.#metrics, live.peer.deviceId, p.topic, p.payload.length, p.retain);
+    const reason = publishRefusal(this.settings, this.#metrics, live.peer.deviceId, p.topic, p.payload.length, p.retain, live.allowedTopic);
     if (!reason) live.allowedTopic = p.topic;
     if (reason) {
       // MQTT 5 QoS 1 gets the refusal in its PUBACK; elsewhere the only answer is a disconnect.
