@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   BULWARK_ERR_MASTER_KEY_EXTERNAL: { category: 'conflict', description: 'The master key was supplied through BULWARK_MASTER_KEY, so the platform cannot replace it; rotate it offline (see docs/guides/operations.md).' },
   BULWARK_ERR_SECRET_CORRUPT: { category: 'internal', description: 'A stored secret failed authenticated decryption: it was altered, or it was sealed under a different data key.' },
   BULWARK_ERR_STORE_UNAVAILABLE: { category: 'unavailable', description: 'The store (SQLite file or PostgreSQL) cannot be reached or rejected the operation.' },
+  BULWARK_ERR_BUS_UNAVAILABLE: { category: 'unavailable', description: 'NATS (cluster mode) cannot be reached: at start the node exits 1; at run time /readyz fails and new device sessions are refused until it is back.' },
+  BULWARK_ERR_COUNTERS_UNAVAILABLE: { category: 'unavailable', description: 'Redis (cluster mode counters) cannot be reached at start; at run time each node counts on its own until it is back.' },
   BULWARK_ERR_CSR_INVALID: { category: 'validation', description: 'The certificate signing request is malformed, its signature does not verify, or its key is not ECDSA P-256.' },
   BULWARK_ERR_DEVICE_ID_INVALID: { category: 'validation', description: 'A device id must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit; MQTT separators and wildcards (/, +, #), NUL and "$" are refused.' },
   BULWARK_ERR_CLAIM_TOKEN_INVALID: { category: 'unauthenticated', description: 'The claim token is unknown, already used, expired, or not valid for this device.' },

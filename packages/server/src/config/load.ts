@@ -4,7 +4,11 @@ import { SETTINGS, type Setting, envName } from './settings.js';
 export interface ServerConfig {
   readonly dataDir: string;
   readonly store: string;
-  readonly bus: 'memory';
+  /** `memory`, or a comma-separated list of nats:// URLs. */
+  readonly bus: string;
+  /** `memory`, or a redis:// URL. */
+  readonly counters: string;
+  readonly nodeId?: string;
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
@@ -79,6 +83,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   if (typeof out.store === 'string' && !/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/.test(out.store)) {
     problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
   }
+  problems.push(...clusterProblems(out));
   const host = String(out['http.host'] ?? '127.0.0.1');
   if (!/^(127\.|localhost$|::1$)/.test(host) && out['http.allowInsecure'] !== true) {
     problems.push(`http.host: ${host} is not a loopback address and the API speaks plain HTTP; put a TLS proxy in front and keep 127.0.0.1, or set http.allowInsecure (--http-allow-insecure) to accept the risk`);
@@ -163,4 +168,23 @@ function deepFreeze<T>(value: T): T {
 /** Defaults only; for tests and tools that need a complete configuration. */
 export function defaultConfig(overrides: ConfigSources['file'] = {}): ServerConfig {
   return loadConfig({ file: overrides, fileName: 'overrides' });
+}
+
+const NATS_URL = /^nats:\/\/(?:[^@/\s]+@)?[A-Za-z0-9.\-]+(?::\d{1,5})?$|^nats:\/\/\[[0-9a-fA-F:]+\](?::\d{1,5})?$/;
+const REDIS_URL = /^rediss?:\/\/(?:[^@/\s]*@)?[A-Za-z0-9.\-]+(?::\d{1,5})?(?:\/\d{1,2})?$/;
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The cluster settings: URLs well formed, and a NATS bus only over PostgreSQL (nodes share one store). */
+function clusterProblems(out: Record<string, Value>): string[] {
+  const problems: string[] = [];
+  const bus = String(out.bus ?? 'memory');
+  if (bus !== 'memory') {
+    const bad = bus.split(',').map((u) => u.trim()).filter((u) => !NATS_URL.test(u));
+    if (bad.length > 0 || bus.trim() === '') problems.push(`bus: "${bad.join(',') || bus}" is not memory or a comma-separated list of nats://host:port URLs`);
+    else if (!/^postgres(ql)?:\/\//.test(String(out.store ?? ''))) problems.push('bus: a NATS bus (cluster mode) needs a postgres:// store that every node shares; SQLite is one node\'s file');
+  }
+  const counters = String(out.counters ?? 'memory');
+  if (counters !== 'memory' && !REDIS_URL.test(counters)) problems.push(`counters: "${counters.replace(/\/\/[^@]*@/, '//***@')}" is not memory or a redis://host:port[/db] URL`);
+  if (out.nodeId !== undefined && !NODE_ID.test(String(out.nodeId))) problems.push(`nodeId: "${String(out.nodeId)}" must be 1-64 letters, digits, "-" or "_"`);
+  return problems;
 }

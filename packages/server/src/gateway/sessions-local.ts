@@ -2,18 +2,24 @@ import { type Logger, PlatformError } from '@bulwark/core';
 import type { EventBus } from '../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../identity/index.js';
 import type { RegistryService } from '../registry/index.js';
-import { type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionHandle, type SessionTable, usesSerial } from './sessions.js';
+import {
+  type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionDirectory, type SessionHandle, type SessionTable, usesSerial,
+} from './sessions.js';
 
 export interface LocalSessionTableDeps {
   readonly identity: Pick<IdentityService, 'admitSession' | 'checkSession'>;
   readonly registry: Pick<RegistryService, 'recordConnect' | 'recordDisconnect'>;
   readonly bus: EventBus;
   readonly log: Logger;
+  /** Cluster mode: where this node claims the sessions it holds (none in embedded mode). */
+  readonly directory?: SessionDirectory;
 }
 
 class LocalSession implements SessionHandle {
   endReason: string | undefined;
   reported = false;
+  /** The directory's claim for this session (0 without a directory). */
+  claim = 0;
 
   constructor(readonly connection: SessionConnection, private readonly onClosed: (s: LocalSession, reason: string) => void) {}
 
@@ -59,12 +65,24 @@ export class LocalSessionTable implements SessionTable {
     } catch (err) {
       return { admitted: false, reason: 'not_admitted', message: err instanceof PlatformError ? err.message : 'internal error' };
     }
+    const { directory } = this.deps;
+    let claim = 0;
+    if (directory) {
+      try {
+        claim = await directory.claim(peer.deviceId);
+      } catch (err) {
+        this.deps.log.warn({ err, deviceId: peer.deviceId }, 'cannot record the session in the cluster directory: refusing it for now');
+        return { admitted: false, reason: 'unavailable', message: 'the cluster cannot take sessions now; retry later' };
+      }
+    }
     // Registered from here on, so that a revocation or suspension arriving now finds it; one that
     // arrived while admitSession was reading is caught by the re-check below.
     const session = new LocalSession(connection, (s, why) => this.#closed(s, why));
+    session.claim = claim;
     const older = this.#sessions.get(peer.deviceId);
     this.#sessions.set(peer.deviceId, session);
     if (older) this.#end(older, 'taken_over');
+    if (directory?.newerClaim(peer.deviceId, claim)) this.#end(session, 'taken_over');
     void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
     if (this.#kicksHeard !== kicksBefore) {
       void this.deps.identity.checkSession(peer).catch(() => {
@@ -88,6 +106,19 @@ export class LocalSessionTable implements SessionTable {
     if (!session || !match(session)) return false;
     this.#end(session, reason);
     return true;
+  }
+
+  /**
+   * Cluster mode: another node claimed the device with `claim`; a session here with an older
+   * claim is taken over. Resolves whether one was ended.
+   */
+  async claimedElsewhere(deviceId: string, claim: number): Promise<boolean> {
+    return this.kick(deviceId, 'taken_over', (s) => (s as LocalSession).claim < claim);
+  }
+
+  /** The directory claim of the device's session here, if it has one. */
+  claimOf(deviceId: string): number | undefined {
+    return this.#sessions.get(deviceId)?.claim;
   }
 
   local(): IterableIterator<LiveSession> {
@@ -127,6 +158,7 @@ export class LocalSessionTable implements SessionTable {
   #closed(session: LocalSession, why: string): void {
     if (this.#sessions.get(session.deviceId) !== session) return;
     this.#sessions.delete(session.deviceId);
+    this.deps.directory?.release(session.deviceId, session.claim);
     void this.deps.registry.recordDisconnect(session.deviceId, why).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a disconnect'));
   }
 }

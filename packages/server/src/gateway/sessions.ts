@@ -38,6 +38,20 @@ export interface SessionTable {
   stop(): void;
 }
 
+/**
+ * Where a cluster records which node holds each device's session. Claims are ordered: a
+ * later claim of the same device (on any node) is a larger number, and the session holding
+ * an older one is taken over.
+ */
+export interface SessionDirectory {
+  /** Records that this node now holds the device's session. Rejects when the directory cannot be reached: the session is then refused. */
+  claim(deviceId: string): Promise<number>;
+  /** The session with `claim` ended here; changes nothing when another node claimed the device since. */
+  release(deviceId: string, claim: number): void;
+  /** Whether a claim newer than `claim` is known for the device (another node took it while this one was registering). */
+  newerClaim(deviceId: string, claim: number): boolean;
+}
+
 /** How the platform wants one message to a device sent (MQTT 5 properties; ignored on 3.1.1). */
 export interface DeliveryOptions {
   /** Epoch ms after which the message is worthless (MQTT 5 message expiry; a queued one is dropped). */
@@ -79,7 +93,9 @@ export interface SessionHandle extends LiveSession {
 
 export type Admission =
   | { readonly admitted: true; readonly session: SessionHandle }
-  | { readonly admitted: false; readonly reason: 'not_admitted'; readonly message: string };
+  | { readonly admitted: false; readonly reason: 'not_admitted'; readonly message: string }
+  /** The platform cannot take sessions now (cluster mode: NATS unreachable); the device should retry later. */
+  | { readonly admitted: false; readonly reason: 'unavailable'; readonly message: string };
 
 /** Why the platform ends a session. */
 export type KickReason =
@@ -88,7 +104,9 @@ export type KickReason =
   | 'device_decommissioned'
   | 'admission_revoked'
   | 'issuer_no_longer_trusted'
-  | 'taken_over';
+  | 'taken_over'
+  /** Cluster mode: this node lost its claim on the device while it was cut off from NATS; the device reconnects and claims again. */
+  | 'claim_lost';
 
 const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
 

@@ -51,8 +51,8 @@ export interface DeviceFilter {
 
 /** A session of a device began or ended. */
 export type ConnectivityEvent =
-  | { readonly kind: 'connect'; readonly id: string; readonly at: number }
-  | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string };
+  | { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string }
+  | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string; readonly node: string };
 
 export interface DeviceRepository {
   insert(d: Device): Promise<void>;
@@ -68,4 +68,6 @@ export interface DeviceRepository {
   recordConnectivity(events: readonly ConnectivityEvent[]): Promise<void>;
   /** Marks every device offline (embedded start-up: no session survives a restart). */
   markAllOffline(at: number, reason: string): Promise<number>;
+  /** Marks offline the devices whose session `node` held (cluster mode: that node started again, or its lease expired). */
+  markNodeOffline(node: string, at: number, reason: string): Promise<number>;
 }

@@ -33,6 +33,8 @@ export class RegistryService {
     private readonly bus: EventBus,
     /** How long desired and reported configuration may disagree before a device counts as drifted (twin.driftThresholdMs). */
     private readonly driftThresholdMs = 300_000,
+    /** This node's id: connects record it, and a disconnect changes only a session this node holds. */
+    readonly nodeId = 'local',
   ) {
     this.#connectivity = new GroupCommit(async (events) => {
       await repo.recordConnectivity(events);
@@ -162,12 +164,12 @@ export class RegistryService {
 
   /** Resolves once the connect is stored. */
   recordConnect(id: string): Promise<void> {
-    return this.#connectivity.add({ kind: 'connect', id, at: this.clock.now() });
+    return this.#connectivity.add({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId });
   }
 
   /** Resolves once the disconnect is stored. */
   recordDisconnect(id: string, reason: string): Promise<void> {
-    return this.#connectivity.add({ kind: 'disconnect', id, at: this.clock.now(), reason });
+    return this.#connectivity.add({ kind: 'disconnect', id, at: this.clock.now(), reason, node: this.nodeId });
   }
 
   /** Writes the connects and disconnects still waiting (before the store closes). */
@@ -177,5 +179,10 @@ export class RegistryService {
 
   markAllOffline(reason: string): Promise<number> {
     return this.repo.markAllOffline(this.clock.now(), reason);
+  }
+
+  /** Marks offline the devices whose session `node` held (default: this node). */
+  markNodeOffline(reason: string, node = this.nodeId): Promise<number> {
+    return this.repo.markNodeOffline(node, this.clock.now(), reason);
   }
 }

@@ -339,6 +339,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dead_letters_clear ON dead_letters (received_at) WHERE protection IS NULL
     `,
   },
+  {
+    id: 9,
+    // The node that holds a device's session (cluster mode): a starting node, or the nodes
+    // that outlive a dead one, mark offline only the devices of that node. NULL: connected
+    // through a version without the column (any node may clean it).
+    name: 'session owner per device',
+    sql: `
+      ALTER TABLE devices ADD COLUMN online_node TEXT;
+      CREATE INDEX devices_online_node ON devices (online_node) WHERE online_node IS NOT NULL
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

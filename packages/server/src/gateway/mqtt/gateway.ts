@@ -221,7 +221,7 @@ export class MqttGateway {
     const admission = await this.#sessions.admit({
       peer, end: () => c.end(ref.handle?.endReason ?? 'kicked'), deliver: (topic, payload, qos, options) => Promise.resolve(this.#send(c, topic, payload, qos, options)),
     });
-    if (!admission.admitted) return fail('not_admitted', admission.message, admission.reason);
+    if (!admission.admitted) return fail(admission.reason === 'unavailable' ? 'admission_failed' : 'not_admitted', admission.message, admission.reason);
     const handle = (ref.handle = admission.session);
     if (c.closed) {
       // The device went away while it was being admitted.

@@ -149,13 +149,35 @@ export function describeDeviceConnectivity(make: MakeStore): void {
         connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
       });
       await devices.insertMany([device('a'), device('b')]);
+      const node = 'n1';
       await devices.recordConnectivity([
-        { kind: 'connect', id: 'a', at: T0 + 1 }, { kind: 'disconnect', id: 'a', at: T0 + 2, reason: 'taken_over' }, { kind: 'connect', id: 'a', at: T0 + 3 },
-        { kind: 'connect', id: 'b', at: T0 + 4 }, { kind: 'disconnect', id: 'b', at: T0 + 5, reason: 'keepalive_timeout' }, { kind: 'connect', id: 'missing', at: T0 + 6 },
+        { kind: 'connect', id: 'a', at: T0 + 1, node }, { kind: 'disconnect', id: 'a', at: T0 + 2, reason: 'taken_over', node }, { kind: 'connect', id: 'a', at: T0 + 3, node },
+        { kind: 'connect', id: 'b', at: T0 + 4, node }, { kind: 'disconnect', id: 'b', at: T0 + 5, reason: 'keepalive_timeout', node }, { kind: 'connect', id: 'missing', at: T0 + 6, node },
       ]);
       assert.deepEqual((await devices.get('a'))?.connectivity, { online: true, onlineSince: T0 + 3, lastSeenAt: T0 + 3, connectCount: 2, lastDisconnectAt: T0 + 2, lastDisconnectReason: 'taken_over' });
       assert.deepEqual((await devices.get('b'))?.connectivity, { online: false, onlineSince: null, lastSeenAt: T0 + 5, connectCount: 1, lastDisconnectAt: T0 + 5, lastDisconnectReason: 'keepalive_timeout' });
       await devices.recordConnectivity([]);
+    });
+
+    it('lets a node end only the sessions it holds, and mark offline only its own devices', async (t) => {
+      const { devices } = await make(t);
+      const device = (id: string): Device => ({
+        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+        state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+      });
+      await devices.insertMany([device('moved'), device('on-a'), device('on-b')]);
+      await devices.recordConnectivity([
+        { kind: 'connect', id: 'moved', at: T0 + 1, node: 'a' }, { kind: 'connect', id: 'on-a', at: T0 + 1, node: 'a' }, { kind: 'connect', id: 'on-b', at: T0 + 1, node: 'b' },
+        // The device moved to b; a hears its old connection close afterwards.
+        { kind: 'connect', id: 'moved', at: T0 + 2, node: 'b' }, { kind: 'disconnect', id: 'moved', at: T0 + 3, reason: 'taken_over', node: 'a' },
+      ]);
+      assert.equal((await devices.get('moved'))?.connectivity.online, true, 'a late disconnect from the old node leaves the new session alone');
+      assert.equal(await devices.markNodeOffline('a', T0 + 4, 'node_lease_expired'), 1);
+      assert.equal((await devices.get('on-a'))?.connectivity.lastDisconnectReason, 'node_lease_expired');
+      assert.equal((await devices.get('on-b'))?.connectivity.online, true, 'another node\'s devices stay online');
+      assert.equal((await devices.get('moved'))?.connectivity.online, true);
+      assert.equal(await devices.markNodeOffline('b', T0 + 5, 'node_restarted'), 2);
     });
   });
 }

@@ -111,7 +111,7 @@ export class SqlDeviceRepository implements DeviceRepository {
     const statements: BatchStatement[] = [];
     for (const e of events) {
       const sql = e.kind === 'connect' ? CONNECT : DISCONNECT;
-      const params = e.kind === 'connect' ? [e.id, e.at] : [e.id, e.at, e.reason];
+      const params = e.kind === 'connect' ? [e.id, e.at, e.node] : [e.id, e.at, e.reason, e.node];
       const last = statements.at(-1);
       if (last?.sql === sql) (last.paramsList as SqlValue[][]).push(params);
       else statements.push({ sql, paramsList: [params] });
@@ -121,11 +121,19 @@ export class SqlDeviceRepository implements DeviceRepository {
 
   async markAllOffline(at: number, reason: string): Promise<number> {
     return this.db.run(
-      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2 WHERE online_since IS NOT NULL',
+      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL',
       [at, reason],
+    );
+  }
+
+  async markNodeOffline(node: string, at: number, reason: string): Promise<number> {
+    return this.db.run(
+      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL AND (online_node = $3 OR online_node IS NULL)',
+      [at, reason, node],
     );
   }
 }
 
-const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1 WHERE id = $1';
-const DISCONNECT = 'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3 WHERE id = $1';
+const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1, online_node = $3 WHERE id = $1';
+// A node records the end only of a session it holds: after a takeover by another node, the old node's late disconnect changes nothing.
+const DISCONNECT = 'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3, online_node = NULL WHERE id = $1 AND (online_node = $4 OR online_node IS NULL)';

@@ -1,0 +1,109 @@
+import type { Logger } from '@bulwark/core';
+import { jetstream } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsLink } from './nats.js';
+
+export const NODES_BUCKET = 'bulwark_nodes';
+
+/** One node as the cluster sees it. */
+export interface ClusterNode {
+  readonly id: string;
+  readonly version: string;
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
+  /** Device sessions the node holds. */
+  readonly sessions: number;
+  /** Singletons the node leads (rollout engine, retention, CRL signing). */
+  readonly leads: readonly string[];
+  /** Whether its lease is current (last heartbeat within the lease). */
+  readonly alive: boolean;
+  /** Whether it is draining (out of the load balancer, ending its sessions). */
+  readonly draining: boolean;
+}
+
+export interface NodeFacts {
+  sessions(): number;
+  leads(): readonly string[];
+  draining(): boolean;
+}
+
+/**
+ * Node heartbeats in a NATS KV bucket whose entries expire after the lease (a bucket-wide
+ * max age: Debian's nats-server 2.9.10 ignores per-key TTLs). A node that stops beating is
+ * gone once its lease is over: `onGone` is told, once per node, so that the survivors clean
+ * what it held.
+ */
+export class ClusterNodes {
+  #timer: NodeJS.Timeout | undefined;
+  readonly #known = new Set<string>();
+  #beating: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly self: { readonly id: string; readonly version: string; readonly startedAt: number },
+    private readonly facts: NodeFacts,
+    private readonly leaseMs: number,
+    private readonly log: Logger,
+    private readonly onGone: (nodeId: string) => Promise<void>,
+  ) {}
+
+  static async open(link: NatsLink, self: { id: string; version: string; startedAt: number }, facts: NodeFacts, options: { leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void> }): Promise<ClusterNodes> {
+    const kv = await new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
+    return new ClusterNodes(kv, self, facts, options.leaseMs, options.log, options.onGone);
+  }
+
+  /** Beats now, then every fifth of the lease. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.#timer = setInterval(() => {
+      this.#beating = this.#beating.then(() => this.beat()).catch((err: unknown) => this.log.warn({ err }, 'cluster heartbeat failed'));
+    }, Math.max(200, Math.floor(this.leaseMs / 5)));
+    this.#timer.unref();
+  }
+
+  /** Writes this node's heartbeat and looks for nodes whose lease ran out. */
+  async beat(): Promise<void> {
+    const now = Date.now();
+    await this.kv.put(this.self.id, JSON.stringify({
+      id: this.self.id, version: this.self.version, startedAt: this.self.startedAt, heartbeatAt: now,
+      sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(),
+    }));
+    const alive = new Set((await this.list()).filter((n) => n.alive).map((n) => n.id));
+    for (const id of alive) this.#known.add(id);
+    for (const id of [...this.#known]) {
+      if (alive.has(id)) continue;
+      this.#known.delete(id);
+      this.log.warn({ node: id }, 'a node\'s lease expired: cleaning the sessions it held');
+      await this.onGone(id);
+    }
+  }
+
+  /** Every node with a heartbeat still in the bucket. */
+  async list(): Promise<ClusterNode[]> {
+    const now = Date.now();
+    const nodes: ClusterNode[] = [];
+    for await (const key of await this.kv.keys()) {
+      const e = await this.kv.get(key);
+      if (!e || e.operation !== 'PUT') continue;
+      try {
+        const n = e.json<Omit<ClusterNode, 'alive'>>();
+        nodes.push({ ...n, draining: n.draining === true, alive: now - n.heartbeatAt < this.leaseMs });
+      } catch {
+        // A value that is not a heartbeat is not a node.
+      }
+    }
+    return nodes.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Treats `nodeId` as gone from now on if it never beats again (learned from its sessions). */
+  know(nodeId: string): void {
+    if (nodeId !== this.self.id) this.#known.add(nodeId);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#beating;
+    // Leaving on purpose: the lease ends now rather than when it expires.
+    await this.kv.delete(this.self.id).catch(() => undefined);
+  }
+}

@@ -1,0 +1,161 @@
+import type { Logger } from '@bulwark/core';
+import { jetstream } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import type { SessionDirectory } from '../gateway/sessions.js';
+import type { NatsLink } from './nats.js';
+
+export const SESSIONS_BUCKET = 'bulwark_sessions';
+const SNAPSHOT_TIMEOUT_MS = 30_000;
+
+/** What the directory holds per device. */
+interface Claim {
+  /** Device id (keys are encoded: device ids may hold ":" and end with "."). */
+  readonly d: string;
+  /** Node id. */
+  readonly n: string;
+  readonly at: number;
+}
+
+export interface SessionOwner {
+  readonly node: string;
+  readonly claim: number;
+}
+
+const keyOf = (deviceId: string) => Buffer.from(deviceId, 'utf8').toString('base64url');
+
+/**
+ * The cluster's session directory: device → node, in a NATS KV bucket (one value per key).
+ * A claim is the revision of the put, so claims of one device are ordered across nodes.
+ * Every node watches the bucket: it learns where each device is (to route deliveries and
+ * answer `isConnected`) and when another node took one of its devices (`onClaimed`).
+ */
+export class KvSessionDirectory implements SessionDirectory {
+  readonly #owners = new Map<string, SessionOwner>();
+  /** Newest claim seen per device, also for this node's own (a watch can run ahead of a put's reply). */
+  readonly #latest = new Map<string, number>();
+  #watching: Promise<void> | undefined;
+  #stopWatch: (() => void) | undefined;
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly nodeId: string,
+    private readonly log: Logger,
+    private readonly onClaimed: (deviceId: string, owner: SessionOwner) => void,
+  ) {}
+
+  static async open(link: NatsLink, nodeId: string, log: Logger, onClaimed: (deviceId: string, owner: SessionOwner) => void, replicas = 1): Promise<KvSessionDirectory> {
+    const kv = await new Kvm(jetstream(link.nc)).create(SESSIONS_BUCKET, { history: 1, replicas });
+    return new KvSessionDirectory(kv, nodeId, log, onClaimed);
+  }
+
+  /**
+   * Loads every claim and follows new ones. Claims this node left from an earlier life (it
+   * restarted) are removed: no session survives a restart of its node.
+   */
+  async start(): Promise<void> {
+    const watch = await this.kv.watch();
+    this.#stopWatch = () => watch.stop();
+    let stale = 0;
+    let highest = 0;
+    let snapshot = { until: Infinity, done: () => undefined as void };
+    this.#watching = (async () => {
+      for await (const e of watch) {
+        highest = Math.max(highest, e.revision);
+        if (highest >= snapshot.until) snapshot.done();
+        if (e.operation !== 'PUT') {
+          const deviceId = Buffer.from(e.key, 'base64url').toString('utf8');
+          const owner = this.#owners.get(deviceId);
+          // A delete names no claim: it ends the owner's entry only when nothing newer replaced it.
+          if (owner && owner.claim < e.revision) this.#owners.delete(deviceId);
+          continue;
+        }
+        let value: Claim;
+        try {
+          value = e.json<Claim>();
+        } catch {
+          continue;
+        }
+        this.#latest.set(value.d, Math.max(this.#latest.get(value.d) ?? 0, e.revision));
+        if (value.n === this.nodeId) {
+          if (!e.isUpdate) {
+            stale += 1;
+            void this.kv.delete(e.key, { previousSeq: e.revision }).catch(() => undefined);
+          }
+          this.#owners.delete(value.d);
+          continue;
+        }
+        this.#owners.set(value.d, { node: value.n, claim: e.revision });
+        this.onClaimed(value.d, { node: value.n, claim: e.revision });
+      }
+    })().catch((err: unknown) => this.log.error({ err }, 'the session directory watch ended'));
+    // The snapshot is in once the watch has reached the bucket's last revision as of now.
+    const status = await this.kv.status();
+    const until = status.streamInfo.state.last_seq;
+    if (status.values > 0 && highest < until) {
+      let timer: NodeJS.Timeout | undefined;
+      const loaded = await Promise.race([
+        new Promise<boolean>((resolve) => (snapshot = { until, done: () => resolve(true) })),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SNAPSHOT_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!loaded) this.log.warn({ until, highest }, 'the session directory snapshot is still loading; going on with what arrived');
+    }
+    if (stale > 0) this.log.info({ stale }, 'removed this node\'s session claims from before its restart');
+  }
+
+  async claim(deviceId: string): Promise<number> {
+    const revision = await this.kv.put(keyOf(deviceId), JSON.stringify({ d: deviceId, n: this.nodeId, at: Date.now() } satisfies Claim));
+    this.#latest.set(deviceId, Math.max(this.#latest.get(deviceId) ?? 0, revision));
+    return revision;
+  }
+
+  release(deviceId: string, claim: number): void {
+    if (claim === 0) return;
+    // Only while the claim is still the device's latest: a takeover since then stays.
+    void this.kv.delete(keyOf(deviceId), { previousSeq: claim }).catch(() => undefined);
+  }
+
+  newerClaim(deviceId: string, claim: number): boolean {
+    return (this.#latest.get(deviceId) ?? 0) > claim;
+  }
+
+  /** The node holding the device's session, when it is another node. */
+  ownerOf(deviceId: string): SessionOwner | undefined {
+    return this.#owners.get(deviceId);
+  }
+
+  /** Devices another node holds, by node. */
+  countsByNode(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const o of this.#owners.values()) counts.set(o.node, (counts.get(o.node) ?? 0) + 1);
+    return counts;
+  }
+
+  /**
+   * Removes the claims of nodes that are gone (their lease expired), each only while it is
+   * still the device's latest. Returns the devices whose claims were removed.
+   */
+  async forgetNodes(gone: ReadonlySet<string>): Promise<number> {
+    let removed = 0;
+    for (const [deviceId, owner] of this.#owners) {
+      if (!gone.has(owner.node)) continue;
+      this.#owners.delete(deviceId);
+      removed += 1;
+      await this.kv.delete(keyOf(deviceId), { previousSeq: owner.claim }).catch(() => undefined);
+    }
+    return removed;
+  }
+
+  /** After a reconnect: whether this node's claim is still the device's current one (read from NATS). */
+  async stillMine(deviceId: string, claim: number): Promise<'mine' | 'taken' | 'gone'> {
+    const e = await this.kv.get(keyOf(deviceId));
+    if (!e || e.operation !== 'PUT') return 'gone';
+    if (e.revision === claim) return 'mine';
+    return e.revision > claim ? 'taken' : 'gone';
+  }
+
+  async stop(): Promise<void> {
+    this.#stopWatch?.();
+    await this.#watching;
+  }
+}

@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, describe, it } from 'node:test';
+
+/**
+ * Test-only: the cluster engines a suite starts for itself — `nats-server` with JetStream and
+ * `redis-server` — on free loopback ports, stopped by pid when the suite ends. Without the
+ * Debian package a developer's run skips the suite (and says so on stderr); a CI run
+ * (CI=true) fails instead, so a missing engine is never a silent pass.
+ */
+
+export type Engine = 'nats-server' | 'redis-server';
+
+const PACKAGES: Record<Engine, string> = { 'nats-server': 'nats-server', 'redis-server': 'redis-server' };
+
+function installed(command: Engine): boolean {
+  return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Declares a suite that needs `engines`; `body` is not called when the suite is skipped. */
+export function describeWith(name: string, engines: readonly Engine[], body: () => void): void {
+  const missing = engines.filter((e) => !installed(e));
+  if (missing.length === 0) {
+    describe(name, body);
+    return;
+  }
+  const reason = `${name}: SKIPPED, ${missing.join(' and ')} not installed (apt-get install ${missing.map((m) => PACKAGES[m]).join(' ')})`;
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      it(`needs ${missing.join(', ')}`, () => {
+        throw new Error(`${reason}; CI=true: the cluster suites must run in CI`);
+      });
+    });
+    return;
+  }
+  process.stderr.write(`${reason}\n`);
+  describe(name, { skip: reason }, () => undefined);
+}
+
+/** A port free on 127.0.0.1 a moment ago (the engines bind it themselves). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface RunningEngine {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Stops the process (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash, for failover tests. */
+  kill(): Promise<void>;
+}
+
+/** Starts `command` and resolves once a line of its output contains `ready`. */
+async function startProcess(command: Engine, args: string[], ready: string, url: string, port: number, cleanup: () => void): Promise<RunningEngine> {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} did not start within 15 s: ${output.slice(-2000)}`)), 15_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(ready)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code} before it was ready: ${output.slice(-2000)}`));
+    });
+  });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  const pid = child.pid ?? 0;
+  const signal = async (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(pid, sig);
+      const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(force);
+    }
+    cleanup();
+  };
+  return { url, port, pid, stop: () => signal('SIGTERM'), kill: () => signal('SIGKILL') };
+}
+
+/** A single `nats-server -js` on a free port with its own store directory. */
+export async function startNats(): Promise<RunningEngine> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
+  return startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], 'Server is ready', `nats://127.0.0.1:${port}`, port,
+    () => rmSync(dir, { recursive: true, force: true }));
+}
+
+/** A `redis-server` on a free port, no persistence. */
+export async function startRedis(): Promise<RunningEngine> {
+  const port = await freePort();
+  return startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections',
+    `redis://127.0.0.1:${port}`, port, () => undefined);
+}
+
+/** Starts an engine for the suite and stops it when the test context ends. */
+export async function engineFor(t: TestContext, start: () => Promise<RunningEngine>): Promise<RunningEngine> {
+  const engine = await start();
+  t.after(() => engine.stop());
+  return engine;
+}
