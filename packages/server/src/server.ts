@@ -33,6 +33,9 @@ import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, otaRoutes } from './ota/index.js';
 import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
+import { ClusterMembership, type ClusterNode, loadOrCreateNodeId } from './cluster/index.js';
+import { RedisCounterStore } from './access/redis-counters.js';
+import type { SessionTable } from './gateway/sessions.js';
 
 export const VERSION = '0.1.0';
 const TOKEN_KEY_SECRET = 'access.token-signing-key';
@@ -86,6 +89,12 @@ export interface BulwarkServer {
   /** Open live streams, closed when their credentials are revoked or expire. */
   readonly liveStreams: LiveStreams;
   readonly firstStart: FirstStart;
+  /** This node's id (stable across restarts). */
+  readonly nodeId: string;
+  /** Cluster mode: this node's membership (undefined in embedded mode). */
+  readonly cluster: ClusterMembership | undefined;
+  /** The nodes of the cluster (embedded mode: this one). */
+  nodes(): Promise<ClusterNode[]>;
   /** Every route with its auth rule and schemas (for docs and the route-table tests). */
   readonly routes: readonly RouteInfo[];
   /** Starts listening; resolves with the base URL of the HTTP API. */
@@ -112,6 +121,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
   const target = parseStoreUrl(config.store, dataDir);
   const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
+  const nodeId = loadOrCreateNodeId(dataDir, config.nodeId);
+  let cluster: ClusterMembership | undefined;
+  let sharedCounters: RedisCounterStore | undefined;
   try {
     const metrics = createMetrics();
     const masterKeySource: MasterKeySource = config.masterKey !== undefined
@@ -121,16 +133,22 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const tokenKey = await vault.getOrCreate(TOKEN_KEY_SECRET, () => (globalThis.crypto.getRandomValues(Buffer.alloc(32))));
 
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
-    const counters = deps.counters ?? new MemoryCounterStore(clock);
+    sharedCounters = deps.counters === undefined && config.counters !== 'memory'
+      ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }) })
+      : undefined;
+    const counters = deps.counters ?? sharedCounters ?? new MemoryCounterStore(clock);
     const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
 
-    const bus = new MemoryBus(logger);
+    // Cluster mode: NATS carries the events to every node, and the session directory.
+    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics });
+    const bus: EventBus = cluster ? cluster.bus : new MemoryBus(logger);
     const access = new AccessService({
       principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
     });
-    const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs);
-    // Embedded mode: no MQTT session survives a restart.
-    await registry.markAllOffline('server_restarted');
+    const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
+    // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.
+    if (cluster) await registry.markNodeOffline('node_restarted');
+    else await registry.markAllOffline('server_restarted');
     const authority = await loadOrCreateAuthority(store.identity, vault, clock, logger);
     const manufacturers = new ManufacturerCas(store.identity, { clock, ids, bus });
     await manufacturers.load();
@@ -158,7 +176,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
     }, { clock, ids, log: logger });
     // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
-    const sessions = new LocalSessionTable({ identity, registry, bus, log: logger });
+    const sessions: SessionTable = cluster
+      ? await cluster.sessionTable({ identity, registry, bus, log: logger }, async (gone) => {
+        metrics.nodesGone.inc();
+        await registry.markNodeOffline('node_lease_expired', gone);
+      })
+      : new LocalSessionTable({ identity, registry, bus, log: logger });
     const deviceRate = new TokenBuckets(clock, config.mqtt.publishRatePerSecond, config.mqtt.publishBurst);
     const deviceLink = {
       isConnected: (id: string) => sessions.isConnected(id),
@@ -198,20 +221,35 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     liveStreams.attach(app);
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
+    const embeddedNodes = async (): Promise<ClusterNode[]> => [
+      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: [], alive: true, draining: false },
+    ];
     await app.register(observeRoutes, {
       metrics,
       ready: async () => {
+        const checks: Record<string, string> = {};
+        let ok = true;
         try {
           await store.ping();
-          return { ok: true, checks: { store: `ok (${store.engine})` } };
+          checks.store = `ok (${store.engine})`;
         } catch (err) {
           // The details go to the log; the public answer says only what is down.
           logger.error({ err }, 'readiness: the store does not answer');
-          return { ok: false, checks: { store: 'unavailable' } };
+          checks.store = 'unavailable';
+          ok = false;
         }
+        if (cluster) {
+          // Without NATS this node would act on stale state: not ready, and it takes no new sessions.
+          checks.bus = cluster.link.connected ? 'ok (nats)' : 'unavailable';
+          ok &&= cluster.link.connected;
+        }
+        return { ok, checks };
       },
       now: () => clock.now(),
-      info: () => ({ version: VERSION, store: store.engine, bus: config.bus, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
+      nodes: () => cluster ? cluster.nodes() : embeddedNodes(),
+      mode: cluster ? 'cluster' : 'embedded',
+      nodeId,
+      info: () => ({ version: VERSION, store: store.engine, bus: cluster ? 'nats' : 'memory', node: nodeId, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
     });
     await app.register(accessRoutes, {
       access, throttle, clock,
@@ -248,6 +286,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       get coapPort() {
         return coapPort;
       },
+      nodeId, cluster,
+      nodes: () => cluster ? cluster.nodes() : embeddedNodes(),
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         liveStreams.start();
@@ -256,6 +296,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (mqtt) mqttPort = await mqtt.start();
         if (deviceHttps) deviceHttpPort = await deviceHttps.start();
         if (coap) coapPort = await coap.start();
+        await cluster?.start();
         retention.start();
         deviceOps.start();
         if (config.ota.tickIntervalMs > 0) {
@@ -278,11 +319,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await registry.flushConnectivity();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
-        await bus.close();
+        if (cluster) await cluster.leave();
+        else await bus.close();
+        await sharedCounters?.close();
         await store.close();
       },
     };
   } catch (err) {
+    await cluster?.leave().catch(() => undefined);
+    await sharedCounters?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;
   }

@@ -39,6 +39,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const, registers: [registry],
     }),
     auditEntries: new Counter({ name: 'bulwark_audit_entries_total', help: 'Audit log entries written', registers: [registry] }),
+    countersFallback: new Counter({
+      name: 'bulwark_counters_fallback_total', help: 'Counter operations (rate limits, lock-outs) done on this node because Redis did not answer', labelNames: ['operation'], registers: [registry],
+    }),
+    busEvents: new Counter({ name: 'bulwark_bus_events_received_total', help: 'Platform events received from other nodes over NATS', labelNames: ['type'], registers: [registry] }),
+    busMalformed: new Counter({ name: 'bulwark_bus_events_malformed_total', help: 'Messages on the event subjects that were not a platform event (ignored)', registers: [registry] }),
+    nodesGone: new Counter({ name: 'bulwark_cluster_nodes_gone_total', help: 'Nodes whose lease expired; their sessions were cleaned by this node', registers: [registry] }),
     auditFailures: new Counter({ name: 'bulwark_audit_write_failures_total', help: 'Audit entries that could not be written', registers: [registry] }),
   };
 }

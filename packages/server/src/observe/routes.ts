@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { bearer, errorResponses } from '../http/schemas.js';
+import type { ClusterNode } from '../cluster/index.js';
 import type { Metrics } from './metrics.js';
 
 export interface ObserveRouteDeps {
@@ -8,10 +9,19 @@ export interface ObserveRouteDeps {
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
   readonly info: () => Record<string, string | number>;
   readonly now: () => number;
+  /** The cluster's nodes (embedded mode: this one). */
+  readonly nodes: () => Promise<ClusterNode[]>;
+  readonly mode: 'embedded' | 'cluster';
+  readonly nodeId: string;
 }
 
+const ClusterNodeSchema = Type.Object({
+  id: Type.String(), version: Type.String(), startedAt: Type.Integer(), heartbeatAt: Type.Integer(), sessions: Type.Integer(),
+  leads: Type.Array(Type.String()), alive: Type.Boolean(), draining: Type.Boolean(),
+});
+
 /** Liveness, readiness, Prometheus metrics and platform info. */
-export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info, now }) => {
+export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info, now, nodes, mode, nodeId }) => {
   app.get('/healthz', {
     config: { auth: { public: true } },
     schema: { tags: ['observe'], summary: 'Liveness: the process is serving', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
@@ -52,4 +62,12 @@ export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async 
     config: { auth: { authenticated: true } },
     schema: { tags: ['system'], summary: 'Version, store engine and uptime', security: bearer, response: { 200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])), ...errorResponses } },
   }, async () => info());
+
+  app.get('/api/v1/cluster', {
+    config: { auth: { scope: 'metrics:read' } },
+    schema: {
+      tags: ['system'], summary: 'The nodes of the cluster with their heartbeat, version, sessions held and the singletons they lead (embedded mode: this node alone)', security: bearer,
+      response: { 200: Type.Object({ mode: Type.Union([Type.Literal('embedded'), Type.Literal('cluster')]), self: Type.String(), nodes: Type.Array(ClusterNodeSchema) }), ...errorResponses },
+    },
+  }, async () => ({ mode, self: nodeId, nodes: (await nodes()).map((n) => ({ ...n, leads: [...n.leads] })) }));
 };

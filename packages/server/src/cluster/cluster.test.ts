@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { type TestContext, after, before, it } from 'node:test';
+import { nextMessage } from '../testing/device-messages.js';
+import { closed, connectDevice, enrollDevice } from '../testing/devices.js';
+import { type TestServer, newAdminKey, startTestServer } from '../testing/harness.js';
+import { freshPgSchema, pgTestUrl } from '../testing/pg.js';
+import { type RunningEngine, describeWith, startNats } from '../testing/services.js';
+
+/**
+ * Two Bulwark nodes on one PostgreSQL schema and one nats-server, as cluster mode runs them:
+ * everything that reaches a device works through the node that does not hold its session.
+ */
+describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server'], () => {
+  let nats: RunningEngine;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(() => nats.stop());
+
+  async function twoNodes(t: TestContext): Promise<{ a: TestServer; b: TestServer; admin: string; restartB(): Promise<TestServer> } | undefined> {
+    const url = pgTestUrl(t);
+    if (url === undefined) return undefined;
+    const pgSchema = await freshPgSchema(t, url);
+    const adminKey = newAdminKey();
+    // Every node holds the same master key (here from the environment).
+    const env = { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') };
+    const node = (nodeId: string) => startTestServer(t, { config: { store: url, bus: nats.url, nodeId }, pgSchema, adminKey, env, keepRunning: true });
+    const a = await node('node-a');
+    let b = await node('node-b');
+    t.after(async () => {
+      await b.server.stop();
+      await a.server.stop();
+    });
+    return {
+      a, b, admin: await a.tokenFor(adminKey),
+      async restartB() {
+        await b.server.stop();
+        b = await node('node-b');
+        return b;
+      },
+    };
+  }
+
+  it('routes a command through node B to a device connected to node A, lists both nodes, and keeps A\'s devices online when B restarts', async (t) => {
+    const nodes = await twoNodes(t);
+    if (!nodes) return;
+    const { a, admin } = nodes;
+    let { b } = nodes;
+    const device = await enrollDevice(a, admin, 'gw-a1');
+    const client = await connectDevice(a, device);
+    t.after(() => client.end(true));
+    await client.subscribeAsync('devices/gw-a1/commands/+', { qos: 1 });
+
+    const got = nextMessage(client, 'devices/gw-a1/commands/reboot');
+    const issued = await b.api('POST', '/api/v1/devices/gw-a1/commands/reboot', { token: admin, body: { params: { delayS: 1 }, ifOffline: 'refuse' } });
+    assert.equal(issued.status, 201, issued.text);
+    assert.equal(issued.body.status, 'sent', 'node B knows the device is connected (on A) and delivers through A');
+    assert.equal((await got).id, issued.body.id);
+
+    const cluster = await b.api('GET', '/api/v1/cluster', { token: admin });
+    assert.equal(cluster.status, 200, cluster.text);
+    assert.equal(cluster.body.mode, 'cluster');
+    assert.equal(cluster.body.self, 'node-b');
+    const byId = new Map(cluster.body.nodes.map((n: { id: string }) => [n.id, n]));
+    assert.deepEqual([...byId.keys()].sort(), ['node-a', 'node-b']);
+    assert.equal((byId.get('node-a') as { sessions: number; alive: boolean }).alive, true);
+
+    b = await nodes.restartB();
+    const seen = await b.api('GET', '/api/v1/devices/gw-a1', { token: admin });
+    assert.equal(seen.body.connectivity.online, true, 'a starting node marks offline only its own devices');
+    assert.equal(client.connected, true);
+    const again = nextMessage(client, 'devices/gw-a1/commands/ping');
+    const second = await b.api('POST', '/api/v1/devices/gw-a1/commands/ping', { token: admin, body: { ifOffline: 'refuse' } });
+    assert.equal(second.body.status, 'sent', 'a restarted node loads where every device is');
+    assert.equal((await again).id, second.body.id);
+  });
+
+  it('kicks a device on node A when it is revoked or suspended through node B', async (t) => {
+    const nodes = await twoNodes(t);
+    if (!nodes) return;
+    const { a, b, admin } = nodes;
+    const revoked = await enrollDevice(a, admin, 'gw-r1');
+    const suspended = await enrollDevice(a, admin, 'gw-s1');
+    const [c1, c2] = await Promise.all([connectDevice(a, revoked), connectDevice(a, suspended)]);
+    t.after(() => {
+      c1.end(true);
+      c2.end(true);
+    });
+    const gone1 = closed(c1);
+    assert.equal((await b.api('POST', '/api/v1/devices/gw-r1/revoke', { token: admin, body: { reason: 'key leaked' } })).status, 200);
+    await gone1;
+    const gone2 = closed(c2);
+    assert.equal((await b.api('POST', '/api/v1/devices/gw-s1/suspend', { token: admin, body: {} })).status, 200);
+    await gone2;
+    await a.server.registry.flushConnectivity();
+    const d = await b.api('GET', '/api/v1/devices/gw-r1', { token: admin });
+    assert.equal(d.body.connectivity.online, false);
+    assert.equal(d.body.connectivity.lastDisconnectReason, 'certificate_revoked');
+  });
+
+  it('keeps one session per device across the nodes: a connection on B takes over the one on A', async (t) => {
+    const nodes = await twoNodes(t);
+    if (!nodes) return;
+    const { a, b, admin } = nodes;
+    const device = await enrollDevice(a, admin, 'gw-t1');
+    const onA = await connectDevice(a, device);
+    t.after(() => onA.end(true));
+    const aClosed = closed(onA);
+    const onB = await connectDevice(b, device);
+    t.after(() => onB.end(true));
+    await aClosed;
+    await Promise.all([a.server.registry.flushConnectivity(), b.server.registry.flushConnectivity()]);
+    const d = await a.api('GET', '/api/v1/devices/gw-t1', { token: admin });
+    assert.equal(d.body.connectivity.online, true, 'the old node\'s late disconnect leaves the new session alone');
+    assert.equal(d.body.connectivity.connectCount, 2);
+    assert.equal(onB.connected, true);
+    // Deliveries through A now go to B.
+    await onB.subscribeAsync('devices/gw-t1/commands/+', { qos: 1 });
+    const got = nextMessage(onB, 'devices/gw-t1/commands/ping');
+    const issued = await a.api('POST', '/api/v1/devices/gw-t1/commands/ping', { token: admin, body: { ifOffline: 'refuse' } });
+    assert.equal(issued.body.status, 'sent', issued.text);
+    assert.equal((await got).id, issued.body.id);
+  });
+});

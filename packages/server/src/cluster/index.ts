@@ -1,0 +1,83 @@
+import type { Logger } from '@bulwark/core';
+import { NatsBus } from '../bus/nats-bus.js';
+import type { LocalSessionTableDeps } from '../gateway/sessions-local.js';
+import type { Metrics } from '../observe/metrics.js';
+import { ClusterSessionTable } from './cluster-sessions.js';
+import { NatsLink } from './nats.js';
+import { type ClusterNode, ClusterNodes } from './nodes.js';
+
+export { loadOrCreateNodeId } from './node-id.js';
+export type { ClusterNode } from './nodes.js';
+export { NatsLink, redactUrl } from './nats.js';
+
+/** How long a node's heartbeat stays valid: past it, the others clean its sessions. */
+export const DEFAULT_LEASE_MS = 15_000;
+
+export interface ClusterOptions {
+  readonly servers: string;
+  readonly nodeId: string;
+  readonly version: string;
+  readonly log: Logger;
+  readonly leaseMs?: number;
+  readonly replicas?: number;
+  readonly metrics?: Pick<Metrics, 'busEvents' | 'busMalformed'>;
+}
+
+/**
+ * One node's membership of a cluster: its NATS connection, the bus over it, and (once the
+ * contexts exist) its session table and heartbeat. Embedded mode has none of it.
+ */
+export class ClusterMembership {
+  #sessions: ClusterSessionTable | undefined;
+  #nodes: ClusterNodes | undefined;
+  readonly startedAt = Date.now();
+
+  private constructor(readonly link: NatsLink, readonly bus: NatsBus, private readonly options: ClusterOptions) {}
+
+  static async join(options: ClusterOptions): Promise<ClusterMembership> {
+    const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log);
+    const { metrics } = options;
+    const bus = new NatsBus(link, options.log, metrics && { received: (type) => metrics.busEvents.inc({ type }), malformed: () => metrics.busMalformed.inc() });
+    return new ClusterMembership(link, bus, options);
+  }
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  /** The cluster session table; its directory is loaded before any device is admitted. */
+  async sessionTable(deps: Omit<LocalSessionTableDeps, 'directory'>, onNodeGone: (nodeId: string) => Promise<void>): Promise<ClusterSessionTable> {
+    const sessions = await ClusterSessionTable.open({ ...deps, link: this.link, nodeId: this.options.nodeId, ...(this.options.replicas ? { replicas: this.options.replicas } : {}) });
+    await sessions.load();
+    this.#sessions = sessions;
+    this.#nodes = await ClusterNodes.open(this.link, { id: this.options.nodeId, version: this.options.version, startedAt: this.startedAt }, {
+      sessions: () => sessions.localCount, leads: () => [], draining: () => false,
+    }, {
+      leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS, log: this.options.log, ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
+      onGone: async (nodeId) => {
+        const forgotten = await sessions.directory.forgetNodes(new Set([nodeId]));
+        this.options.log.info({ node: nodeId, sessions: forgotten }, 'claims of a gone node removed');
+        await onNodeGone(nodeId);
+      },
+    });
+    for (const node of sessions.directory.countsByNode().keys()) this.#nodes.know(node);
+    return sessions;
+  }
+
+  /** Starts beating (after the listeners are up). */
+  async start(): Promise<void> {
+    await this.#nodes?.start();
+  }
+
+  async nodes(): Promise<ClusterNode[]> {
+    return this.#nodes ? this.#nodes.list() : [];
+  }
+
+  /** Leaves the cluster: heartbeat removed, bus and connection closed. */
+  async leave(): Promise<void> {
+    await this.#nodes?.stop();
+    await this.#sessions?.close();
+    await this.bus.close();
+    await this.link.close();
+  }
+}
