@@ -31,6 +31,36 @@ it('refuses a bad flag with exit code 2, naming the setting, before touching the
   noStackTrace(r.stderr);
 });
 
+it('refuses malformed cluster URLs with exit code 2, naming each engine, before touching the disk', async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  const r = await runCli(t, ['start', '--data', dataDir, '--store', 'postgres://root@127.0.0.1:5432/test', '--bus', 'nats:/broken', '--counters', 'http://cache:6379', '--node-id', 'a b']);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /bus: "nats:\/broken" is not memory or a comma-separated list of nats:\/\/host:port URLs/);
+  assert.match(r.stderr, /counters: "http:\/\/cache:6379" is not memory or a redis:\/\/host:port\[\/db\] URL/);
+  assert.match(r.stderr, /nodeId: "a b" must be/);
+  const sqlite = await runCli(t, ['start', '--data', dataDir, '--bus', 'nats://127.0.0.1:4222']);
+  assert.equal(sqlite.code, 2);
+  assert.match(sqlite.stderr, /a NATS bus \(cluster mode\) needs a postgres:\/\/ store/);
+  assert.equal(existsSync(dataDir), false);
+  noStackTrace(r.stderr);
+});
+
+it('exits 1 naming the engine when NATS or Redis does not answer at start', async (t) => {
+  const store = process.env.BULWARK_TEST_PG_URL;
+  if (!store) {
+    t.skip('needs BULWARK_TEST_PG_URL');
+    return;
+  }
+  const port = await closedPort();
+  const nats = await runCli(t, ['start', '--data', join(tempDir(t), 'n'), '--store', store, '--bus', `nats://127.0.0.1:${port}`, '--http-port', '0', '--mqtt-port', '0', '--device-http-port', '0']);
+  assert.equal(nats.code, 1, nats.stdout + nats.stderr);
+  assert.match(nats.stderr, new RegExp(`BULWARK_ERR_BUS_UNAVAILABLE: NATS at nats://127\\.0\\.0\\.1:${port} is unreachable`));
+  const redis = await runCli(t, ['start', '--data', join(tempDir(t), 'r'), '--store', store, '--counters', `redis://127.0.0.1:${port}`, '--http-port', '0', '--mqtt-port', '0', '--device-http-port', '0']);
+  assert.equal(redis.code, 1, redis.stdout + redis.stderr);
+  assert.match(redis.stderr, new RegExp(`BULWARK_ERR_COUNTERS_UNAVAILABLE: Redis at redis://127\\.0\\.0\\.1:${port} is unreachable`));
+  noStackTrace(nats.stderr + redis.stderr);
+});
+
 it('lists every bad environment variable at once', async (t) => {
   const dataDir = join(tempDir(t), 'data');
   const r = await runCli(t, ['start', '--data', dataDir], { env: { BULWARK_HTTP_PORT: 'abc', BULWARK_NOPE: '1' } });

@@ -119,13 +119,20 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const target = parseStoreUrl(config.store, dataDir);
-  const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
   const nodeId = loadOrCreateNodeId(dataDir, config.nodeId);
+  const metrics = createMetrics();
+  // The cluster engines first: one that does not answer fails the start before the store is touched.
+  const sharedCounters = deps.counters === undefined && config.counters !== 'memory'
+    ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }) })
+    : undefined;
   let cluster: ClusterMembership | undefined;
-  let sharedCounters: RedisCounterStore | undefined;
+  let opened: Store | undefined;
   try {
-    const metrics = createMetrics();
+    // Cluster mode: NATS carries the events to every node, and the session directory.
+    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics });
+    const target = parseStoreUrl(config.store, dataDir);
+    const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
+    opened = store;
     const masterKeySource: MasterKeySource = config.masterKey !== undefined
       ? { kind: 'provided', key: parseMasterKey(config.masterKey, 'BULWARK_MASTER_KEY') }
       : { kind: 'file', path: join(dataDir, 'master.key') };
@@ -133,14 +140,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const tokenKey = await vault.getOrCreate(TOKEN_KEY_SECRET, () => (globalThis.crypto.getRandomValues(Buffer.alloc(32))));
 
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
-    sharedCounters = deps.counters === undefined && config.counters !== 'memory'
-      ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }) })
-      : undefined;
     const counters = deps.counters ?? sharedCounters ?? new MemoryCounterStore(clock);
     const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
 
-    // Cluster mode: NATS carries the events to every node, and the session directory.
-    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics });
     const bus: EventBus = cluster ? cluster.bus : new MemoryBus(logger);
     const access = new AccessService({
       principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
@@ -328,7 +330,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   } catch (err) {
     await cluster?.leave().catch(() => undefined);
     await sharedCounters?.close().catch(() => undefined);
-    await store.close().catch(() => undefined);
+    await opened?.close().catch(() => undefined);
     throw err;
   }
 }

@@ -85,7 +85,8 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
     dataDir: resolve(config.dataDir),
     storeEngine: platform.store.engine,
     storeLocation: platform.store.location,
-    bus: config.bus,
+    // A NATS URL may carry a password: never printed.
+    bus: config.bus === 'memory' ? 'memory (embedded)' : `nats ${config.bus.replace(/\/\/([^:@/]*):[^@/]*@/g, '//$1:***@')} as node ${platform.nodeId}`,
     logLevel: config.log.level,
     adminCreated: platform.firstStart.adminKey !== undefined,
     adminKeyFile: platform.firstStart.adminKeyFile,

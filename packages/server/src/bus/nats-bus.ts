@@ -29,6 +29,11 @@ export class NatsBus implements EventBus {
     this.link.nc.publish(`${SUBJECT_PREFIX}${event.type}`, JSON.stringify(event));
   }
 
+  /** Runs this node's handlers only (a node catching up after a reconnect). */
+  publishLocally(event: PlatformEvent): Promise<void> {
+    return this.#local.publish(event);
+  }
+
   subscribe<T extends EventType>(type: T, handler: Handler<T>): () => void {
     return this.#local.subscribe(type, handler);
   }

@@ -38,6 +38,8 @@ export class ClusterMembership {
     const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log);
     const { metrics } = options;
     const bus = new NatsBus(link, options.log, metrics && { received: (type) => metrics.busEvents.inc({ type }), malformed: () => metrics.busMalformed.inc() });
+    // Trust changes missed while NATS was away: reload TLS contexts and forget admissions from the store's state.
+    link.onReconnect(() => void bus.publishLocally({ type: 'trust.changed' }));
     return new ClusterMembership(link, bus, options);
   }
 
