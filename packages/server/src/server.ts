@@ -33,7 +33,7 @@ import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, otaRoutes } from './ota/index.js';
 import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
-import { ClusterMembership, type ClusterNode, loadOrCreateNodeId } from './cluster/index.js';
+import { ClusterMembership, type ClusterNode, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
 import type { SessionTable } from './gateway/sessions.js';
 
@@ -129,7 +129,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   let opened: Store | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
-    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics });
+    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs });
     const target = parseStoreUrl(config.store, dataDir);
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
@@ -224,7 +224,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
     const embeddedNodes = async (): Promise<ClusterNode[]> => [
-      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: [], alive: true, draining: false },
+      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: false },
     ];
     await app.register(observeRoutes, {
       metrics,
@@ -277,6 +277,22 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let deviceHttpPort = 0;
     let coapPort = 0;
     let otaTimer: NodeJS.Timeout | undefined;
+    // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
+    const singletons: [string, SingletonJob][] = [
+      ['rollouts', {
+        start: () => {
+          if (config.ota.tickIntervalMs <= 0) return;
+          otaTimer = setInterval(() => void rollouts.tick(), config.ota.tickIntervalMs);
+          otaTimer.unref();
+        },
+        stop: async () => {
+          clearInterval(otaTimer);
+          await rollouts.idle();
+        },
+      }],
+      ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
+      ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
+    ];
     return {
       app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, liveStreams,
       get mqttPort() {
@@ -298,21 +314,19 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (mqtt) mqttPort = await mqtt.start();
         if (deviceHttps) deviceHttpPort = await deviceHttps.start();
         if (coap) coapPort = await coap.start();
-        await cluster?.start();
-        retention.start();
-        deviceOps.start();
-        if (config.ota.tickIntervalMs > 0) {
-          otaTimer = setInterval(() => void rollouts.tick(), config.ota.tickIntervalMs);
-          otaTimer.unref();
+        if (cluster) {
+          for (const [name, job] of singletons) cluster.singleton(name, job);
+          await cluster.start();
+        } else {
+          for (const [, job] of singletons) await job.start();
         }
         return url;
       },
       async stop() {
         liveStreams.stop();
         identity.stop();
-        retention.stop();
-        deviceOps.stop();
-        clearInterval(otaTimer);
+        if (cluster) await cluster.stopSingletons();
+        else for (const [, job] of singletons) await job.stop();
         await rollouts.idle();
         if (mqtt) await mqtt.stop();
         if (deviceHttps) await deviceHttps.stop();

@@ -18,22 +18,24 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
   });
   after(() => nats.stop());
 
-  async function twoNodes(t: TestContext): Promise<{ a: TestServer; b: TestServer; admin: string; restartB(): Promise<TestServer> } | undefined> {
+  async function twoNodes(t: TestContext, cluster: Record<string, unknown> = {}): Promise<{ a: TestServer; b: TestServer; admin: string; restartB(): Promise<TestServer>; stopA(): Promise<void> } | undefined> {
     const url = pgTestUrl(t);
     if (url === undefined) return undefined;
     const pgSchema = await freshPgSchema(t, url);
     const adminKey = newAdminKey();
     // Every node holds the same master key (here from the environment).
     const env = { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') };
-    const node = (nodeId: string) => startTestServer(t, { config: { store: url, bus: nats.url, nodeId }, pgSchema, adminKey, env, keepRunning: true });
+    const node = (nodeId: string) => startTestServer(t, { config: { store: url, bus: nats.url, nodeId, cluster }, pgSchema, adminKey, env, keepRunning: true });
     const a = await node('node-a');
     let b = await node('node-b');
+    let aStopped: Promise<void> | undefined;
+    const stopA = () => (aStopped ??= a.server.stop());
     t.after(async () => {
       await b.server.stop();
-      await a.server.stop();
+      await stopA();
     });
     return {
-      a, b, admin: await a.tokenFor(adminKey),
+      a, b, admin: await a.tokenFor(adminKey), stopA,
       async restartB() {
         await b.server.stop();
         b = await node('node-b');
@@ -122,4 +124,31 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal(issued.body.status, 'sent', issued.text);
     assert.equal((await got).id, issued.body.id);
   });
+
+  it('runs each singleton on exactly one node, and moves it to the other node when its leader stops', async (t) => {
+    const nodes = await twoNodes(t, { leaseMs: 1_000 });
+    if (!nodes) return;
+    const { b, admin } = nodes;
+    const leaders = async (s: TestServer) => {
+      const body = (await s.api('GET', '/api/v1/cluster', { token: admin })).body as { nodes: { id: string; alive: boolean; leads: string[] }[] };
+      return body.nodes.filter((n) => n.alive).flatMap((n) => n.leads.map((job) => `${job}@${n.id}`)).sort();
+    };
+    const all = ['device-sweep', 'retention', 'rollouts'];
+    const onA = all.map((job) => `${job}@node-a`);
+    // Node A started first and took every lease; B's heartbeat says it leads none.
+    assert.deepEqual(await eventually(() => leaders(b), (l) => l.length === 3), onA);
+    await nodes.stopA();
+    assert.deepEqual(await eventually(() => leaders(b), (l) => l.every((x) => x.endsWith('@node-b')) && l.length === 3), all.map((job) => `${job}@node-b`));
+  });
 });
+
+/** Polls `read` until `done` accepts its value (state in another node has no event to await here); fails after 20 s. */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`still ${JSON.stringify(value)} after 20 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

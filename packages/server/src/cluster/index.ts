@@ -5,9 +5,11 @@ import type { Metrics } from '../observe/metrics.js';
 import { ClusterSessionTable } from './cluster-sessions.js';
 import { NatsLink } from './nats.js';
 import { type ClusterNode, ClusterNodes } from './nodes.js';
+import { Leases, type SingletonJob } from './leases.js';
 
 export { loadOrCreateNodeId } from './node-id.js';
 export type { ClusterNode } from './nodes.js';
+export type { SingletonJob } from './leases.js';
 export { NatsLink, redactUrl } from './nats.js';
 
 /** How long a node's heartbeat stays valid: past it, the others clean its sessions. */
@@ -32,7 +34,7 @@ export class ClusterMembership {
   #nodes: ClusterNodes | undefined;
   readonly startedAt = Date.now();
 
-  private constructor(readonly link: NatsLink, readonly bus: NatsBus, private readonly options: ClusterOptions) {}
+  private constructor(readonly link: NatsLink, readonly bus: NatsBus, readonly leases: Leases, private readonly options: ClusterOptions) {}
 
   static async join(options: ClusterOptions): Promise<ClusterMembership> {
     const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log);
@@ -40,7 +42,8 @@ export class ClusterMembership {
     const bus = new NatsBus(link, options.log, metrics && { received: (type) => metrics.busEvents.inc({ type }), malformed: () => metrics.busMalformed.inc() });
     // Trust changes missed while NATS was away: reload TLS contexts and forget admissions from the store's state.
     link.onReconnect(() => void bus.publishLocally({ type: 'trust.changed' }));
-    return new ClusterMembership(link, bus, options);
+    const leases = await Leases.open(link, options.nodeId, { leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS, log: options.log, ...(options.replicas ? { replicas: options.replicas } : {}) });
+    return new ClusterMembership(link, bus, leases, options);
   }
 
   get nodeId(): string {
@@ -53,7 +56,7 @@ export class ClusterMembership {
     await sessions.load();
     this.#sessions = sessions;
     this.#nodes = await ClusterNodes.open(this.link, { id: this.options.nodeId, version: this.options.version, startedAt: this.startedAt }, {
-      sessions: () => sessions.localCount, leads: () => [], draining: () => false,
+      sessions: () => sessions.localCount, leads: () => this.leases.leads(), draining: () => false,
     }, {
       leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS, log: this.options.log, ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
       onGone: async (nodeId) => {
@@ -66,9 +69,20 @@ export class ClusterMembership {
     return sessions;
   }
 
-  /** Starts beating (after the listeners are up). */
+  /** Runs `job` on exactly one node of the cluster at a time (register before `start`). */
+  singleton(name: string, job: SingletonJob): void {
+    this.leases.add(name, job);
+  }
+
+  /** Starts beating and competing for the singletons (after the listeners are up). */
   async start(): Promise<void> {
     await this.#nodes?.start();
+    await this.leases.start();
+  }
+
+  /** Stops the singletons this node leads and hands their leases over. */
+  async stopSingletons(): Promise<void> {
+    await this.leases.stop();
   }
 
   async nodes(): Promise<ClusterNode[]> {
@@ -77,6 +91,7 @@ export class ClusterMembership {
 
   /** Leaves the cluster: heartbeat removed, bus and connection closed. */
   async leave(): Promise<void> {
+    await this.leases.stop();
     await this.#nodes?.stop();
     await this.#sessions?.close();
     await this.bus.close();

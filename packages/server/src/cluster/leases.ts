@@ -1,0 +1,98 @@
+import type { Logger } from '@bulwark/core';
+import { jetstream } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsLink } from './nats.js';
+
+export const LEASES_BUCKET = 'bulwark_leases';
+
+/** A job that must run on exactly one node at a time. */
+export interface SingletonJob {
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
+interface Held {
+  readonly job: SingletonJob;
+  /** KV revision of the last renewal: the fencing token, and what the next renewal must match. */
+  revision: number;
+  renewedAt: number;
+  leading: boolean;
+}
+
+/**
+ * Singletons under leases in a NATS KV bucket whose max age is the lease (2.9.10 has no
+ * per-key TTL). A node takes a free lease with `create` (fails while another holds it) and
+ * renews it with `update` on the revision it holds (fails once another took it), every fifth
+ * of the lease. A node that cannot renew within two thirds of the lease stops the job on its
+ * own, before the lease expires and another node may start it: two leaders never overlap
+ * while clocks run at the same rate.
+ */
+export class Leases {
+  readonly #jobs = new Map<string, Held>();
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly kv: KV, private readonly nodeId: string, private readonly leaseMs: number, private readonly log: Logger) {}
+
+  static async open(link: NatsLink, nodeId: string, options: { leaseMs: number; replicas?: number; log: Logger }): Promise<Leases> {
+    const kv = await new Kvm(jetstream(link.nc)).create(LEASES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
+    return new Leases(kv, nodeId, options.leaseMs, options.log);
+  }
+
+  /** Registers a singleton; it starts when this node takes its lease. */
+  add(name: string, job: SingletonJob): void {
+    this.#jobs.set(name, { job, revision: 0, renewedAt: 0, leading: false });
+  }
+
+  /** Names of the singletons this node leads now. */
+  leads(): string[] {
+    return [...this.#jobs].filter(([, h]) => h.leading).map(([name]) => name).sort();
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+    this.#timer = setInterval(() => {
+      this.#ticking = this.#ticking.then(() => this.tick());
+    }, Math.max(100, Math.floor(this.leaseMs / 5)));
+    this.#timer.unref();
+  }
+
+  /** Takes free leases, renews held ones, and stops jobs whose lease could not be renewed in time. */
+  async tick(): Promise<void> {
+    for (const [name, held] of this.#jobs) {
+      const value = JSON.stringify({ node: this.nodeId, at: Date.now() });
+      try {
+        held.revision = held.leading ? await this.kv.update(name, value, held.revision) : await this.kv.create(name, value);
+        held.renewedAt = Date.now();
+        if (!held.leading) {
+          held.leading = true;
+          this.log.info({ singleton: name, fence: held.revision }, 'this node now leads a singleton');
+          await held.job.start();
+        }
+      } catch (err) {
+        // Another node holds it (create refused), took it (update refused), or NATS is away.
+        if (held.leading && (isConflict(err) || Date.now() - held.renewedAt > (this.leaseMs * 2) / 3)) {
+          held.leading = false;
+          this.log.warn({ singleton: name, err: (err as Error).message }, 'lost a singleton\'s lease: stopping it here');
+          await held.job.stop();
+        }
+      }
+    }
+  }
+
+  /** Stops every job and gives up the leases, so that another node takes them at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#ticking;
+    for (const [name, held] of this.#jobs) {
+      if (!held.leading) continue;
+      held.leading = false;
+      await held.job.stop();
+      await this.kv.delete(name, { previousSeq: held.revision }).catch(() => undefined);
+    }
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test((err as Error).message ?? '');
+}
