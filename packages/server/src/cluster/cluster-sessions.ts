@@ -41,12 +41,13 @@ export class ClusterSessionTable implements SessionTable {
   }
 
   static async open(deps: ClusterSessionTableDeps): Promise<ClusterSessionTable> {
-    let local: LocalSessionTable | undefined;
+    // The directory tells the local table about newer claims; the table needs the directory to claim.
+    const ref: { local?: LocalSessionTable } = {};
     const directory = await KvSessionDirectory.open(deps.link, deps.nodeId, deps.log, (deviceId, owner) => {
-      void local?.claimedElsewhere(deviceId, owner.claim);
+      void ref.local?.claimedElsewhere(deviceId, owner.claim);
     }, deps.replicas);
-    local = new LocalSessionTable({ ...deps, directory });
-    return new ClusterSessionTable(deps, directory, local);
+    ref.local = new LocalSessionTable({ ...deps, directory });
+    return new ClusterSessionTable(deps, directory, ref.local);
   }
 
   get directory(): KvSessionDirectory {

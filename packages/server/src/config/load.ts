@@ -171,8 +171,8 @@ export function defaultConfig(overrides: ConfigSources['file'] = {}): ServerConf
   return loadConfig({ file: overrides, fileName: 'overrides' });
 }
 
-const NATS_URL = /^nats:\/\/(?:[^@/\s]+@)?[A-Za-z0-9.\-]+(?::\d{1,5})?$|^nats:\/\/\[[0-9a-fA-F:]+\](?::\d{1,5})?$/;
-const REDIS_URL = /^rediss?:\/\/(?:[^@/\s]*@)?[A-Za-z0-9.\-]+(?::\d{1,5})?(?:\/\d{1,2})?$/;
+const NATS_URL = /^nats:\/\/(?:[^@/\s]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?$|^nats:\/\/\[[0-9a-fA-F:]+\](?::\d{1,5})?$/;
+const REDIS_URL = /^rediss?:\/\/(?:[^@/\s]*@)?[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/\d{1,2})?$/;
 const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The cluster settings: URLs well formed, and a NATS bus only over PostgreSQL (nodes share one store). */
