@@ -35,6 +35,7 @@ import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
 import { ClusterMembership, type ClusterNode, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
+import { LiveRelay } from './cluster/live-relay.js';
 import type { SessionTable } from './gateway/sessions.js';
 
 export const VERSION = '0.1.0';
@@ -166,6 +167,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c), decrypt: (t, c) => vault.decryptValue(t, c) }, {
       clock, ids, log: logger, metrics: metrics.registry,
     });
+    // Cluster mode: live streams on this node also see the readings other nodes store.
+    const liveRelay = cluster ? new LiveRelay(cluster.link, ingest, logger, () => metrics.busMalformed.inc()) : undefined;
+    liveRelay?.start();
     // Dead letters an older version stored in clear are sealed before anything can list them.
     await ingest.protectClearDeadLetters();
     const retention = new RetentionJob(store.telemetry, schemas, config.telemetry, {
@@ -335,6 +339,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await registry.flushConnectivity();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
+        await liveRelay?.stop();
         if (cluster) await cluster.leave();
         else await bus.close();
         await sharedCounters?.close();

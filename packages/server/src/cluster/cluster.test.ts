@@ -5,6 +5,7 @@ import { nextMessage } from '../testing/device-messages.js';
 import { closed, connectDevice, enrollDevice } from '../testing/devices.js';
 import { type TestServer, newAdminKey, startTestServer } from '../testing/harness.js';
 import { freshPgSchema, pgTestUrl } from '../testing/pg.js';
+import { env, schema, sseReader } from '../testing/telemetry.js';
 import { type RunningEngine, describeWith, startNats } from '../testing/services.js';
 
 /**
@@ -123,6 +124,27 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     const issued = await a.api('POST', '/api/v1/devices/gw-t1/commands/ping', { token: admin, body: { ifOffline: 'refuse' } });
     assert.equal(issued.body.status, 'sent', issued.text);
     assert.equal((await got).id, issued.body.id);
+  });
+
+  it('streams to a live subscriber on node B the readings a device sends to node A', async (t) => {
+    const nodes = await twoNodes(t);
+    if (!nodes) return;
+    const { a, b, admin } = nodes;
+    assert.equal((await a.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
+    const device = await enrollDevice(a, admin, 'gw-l1');
+    const client = await connectDevice(a, device);
+    t.after(() => client.end(true));
+    const abort = new AbortController();
+    t.after(() => abort.abort());
+    const res = await fetch(`${b.url}/api/v1/devices/gw-l1/telemetry/live`, { headers: { authorization: `Bearer ${admin}` }, signal: abort.signal });
+    assert.equal(res.status, 200);
+    const next = sseReader(res);
+    assert.equal((await next()).event, 'ready');
+    // B subscribed to the other nodes' readings when its first live listener arrived; the flush makes sure NATS has the subscription.
+    await b.server.cluster?.link.nc.flush();
+    for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/gw-l1/telemetry', env(`x-${i}`, { temp_c: 20 + i }), { qos: 1 });
+    const got = [await next(), await next(), await next()];
+    assert.deepEqual(got.map((e) => [e.event, e.data.deviceId, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', 'gw-l1', `x-${i}`, { temp_c: 20 + i }]));
   });
 
   it('runs each singleton on exactly one node, and moves it to the other node when its leader stops', async (t) => {

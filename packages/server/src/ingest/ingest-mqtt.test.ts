@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { ManualClock } from '@bulwark/core';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
-import { env, metric, readings, setup } from '../testing/telemetry.js';
+import { env, metric, readings, setup, sseReader } from '../testing/telemetry.js';
 import { startTestServer } from '../testing/harness.js';
 
 describe('telemetry over MQTT through the pipeline', () => {
@@ -154,23 +154,7 @@ describe('the live stream', () => {
     const res = await fetch(`${s.url}/api/v1/devices/sensor-1/telemetry/live`, { headers: { authorization: `Bearer ${admin}` }, signal: abort.signal });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    const nextEvent = async (): Promise<{ event: string; data: Record<string, unknown> }> => {
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
-          return { event, data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? '{}') };
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error('stream ended');
-        buffer += decoder.decode(value, { stream: true });
-      }
-    };
+    const nextEvent = sseReader(res);
     assert.equal((await nextEvent()).event, 'ready');
     await otherClient.publishAsync('devices/sensor-2/telemetry', env('o-1', { temp_c: 99 }), { qos: 1 });
     for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/sensor-1/telemetry', env(`l-${i}`, { temp_c: i }, { seq: i }), { qos: 1 });

@@ -33,6 +33,10 @@ export class IngestService {
   readonly #writer: GroupCommit<TelemetryRecord, boolean>;
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
+  /** Readings this node stored, for the cluster's live relay. */
+  readonly #storedHere = new Set<(r: TelemetryRecord) => void>();
+  /** Told when live listeners appear (true) or the last one goes (false). */
+  #interest: ((listening: boolean) => void) | undefined;
   readonly #skew: ReturnType<typeof clockSkew>;
   readonly #seal: DeadLetterSeal;
   #pending = 0;
@@ -90,13 +94,8 @@ export class IngestService {
       const inserted = await this.#writer.add(record);
       this.#dedupe.remember(record.deviceId, record.msgId);
       if (!inserted) return this.#counted(request, { status: 'duplicate' });
-      for (const listener of this.#stored) {
-        try {
-          listener(record);
-        } catch (err) {
-          this.deps.log.error({ err }, 'a telemetry listener failed');
-        }
-      }
+      this.#tell(this.#stored, record);
+      if (this.#storedHere.size > 0) this.#tell(this.#storedHere, record);
       return this.#counted(request, { status: 'stored', ts: record.ts });
     } finally {
       this.#pending -= 1;
@@ -140,7 +139,36 @@ export class IngestService {
   /** Hot path: called with every newly stored reading (live streams, rules). Returns an unsubscribe function. */
   onStored(listener: (r: TelemetryRecord) => void): () => void {
     this.#stored.add(listener);
-    return () => this.#stored.delete(listener);
+    if (this.#stored.size === 1) this.#interest?.(true);
+    return () => {
+      if (this.#stored.delete(listener) && this.#stored.size === 0) this.#interest?.(false);
+    };
+  }
+
+  /**
+   * Cluster mode: `here` hears every reading this node stores (to send it to the other
+   * nodes), and `interest` when this node starts or stops having live listeners (so that it
+   * takes the other nodes' readings only while someone here watches).
+   */
+  relay(here: (r: TelemetryRecord) => void, interest: (listening: boolean) => void): void {
+    this.#storedHere.add(here);
+    this.#interest = interest;
+    if (this.#stored.size > 0) interest(true);
+  }
+
+  /** Cluster mode: a reading another node stored, told to this node's live listeners. */
+  storedElsewhere(record: TelemetryRecord): void {
+    this.#tell(this.#stored, record);
+  }
+
+  #tell(listeners: Iterable<(r: TelemetryRecord) => void>, record: TelemetryRecord): void {
+    for (const listener of listeners) {
+      try {
+        listener(record);
+      } catch (err) {
+        this.deps.log.error({ err }, 'a telemetry listener failed');
+      }
+    }
   }
 
   /** Devices whose clocks are off by more than ingest.maxClockSkewMs, worst first. */

@@ -36,3 +36,24 @@ export interface Reading { msgId: string; ts: number; deviceTs: number | null; s
 export const readings = async (s: TestServer, admin: string, id = 'sensor-1') => (await s.api('GET', `/api/v1/devices/${id}/telemetry?limit=10000`, { token: admin })).body as Reading[];
 
 export const metric = async (s: TestServer, re: RegExp) => Number(re.exec((await s.api('GET', '/metrics')).text)?.[1] ?? 0);
+
+/** Reads Server-Sent Events from a fetch response, one block at a time. */
+export function sseReader(res: Response): () => Promise<{ event: string; data: Record<string, unknown> }> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  return async () => {
+    for (;;) {
+      const end = buffer.indexOf('\n\n');
+      if (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+        return { event, data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? '{}') };
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('stream ended');
+      buffer += decoder.decode(value, { stream: true });
+    }
+  };
+}
