@@ -14,7 +14,7 @@ import { show } from './support/devices.js';
  * upload (one refused), and a rollout to a device over mutual TLS that reports its update
  * to committed; then pause, resume and abort by hand.
  */
-it('runs the key ceremony, signs, verifies, uploads and rolls out firmware from the command line', { timeout: 180_000 }, async (t) => {
+it('runs the key ceremony, signs, verifies, uploads and rolls out firmware from the command line', { timeout: 360_000 }, async (t) => {
   const dir = tempDir(t);
   const f = (name: string) => join(dir, name);
   const s = await startTestServer(t, { config: { ota: { rootKeysFile: f('root.json'), tickIntervalMs: 0 } } });

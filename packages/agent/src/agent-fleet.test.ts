@@ -46,8 +46,9 @@ it(`${AGENTS} agents cut off at once reconnect spread over at least 10 s (full j
   const lines = [...histogram.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `  ${String(s).padStart(2)}-${String(s + 1).padEnd(2)} s | ${'#'.repeat(n)} ${n}`);
   console.log(`reconnect times after the cut (network back at ${OUTAGE_MS / 1000} s; ${attemptsDuringOutage} refused attempts during the outage, ${(attemptsDuringOutage / AGENTS).toFixed(1)} per agent):\n${lines.join('\n')}\n  first ${(first / 1000).toFixed(1)} s, p5 ${(q(0.05) / 1000).toFixed(1)} s, p50 ${(q(0.5) / 1000).toFixed(1)} s, p95 ${(q(0.95) / 1000).toFixed(1)} s, last ${(last / 1000).toFixed(1)} s`);
   assert.ok(last - first >= 10_000, `reconnects spread over ${last - first} ms, wanted at least 10 s`);
-  // Not one burst: no second holds more than a fifth of the fleet.
-  assert.ok(Math.max(...histogram.values()) <= AGENTS / 5, 'no burst');
+  // Not one burst: the middle 90 % of the fleet comes back over seconds, not at once. (A count
+  // per second would judge the machine: a loaded host admits connections in clumps.)
+  assert.ok(q(0.95) - q(0.05) >= 4_000, `the middle 90 % reconnected within ${Math.round(q(0.95) - q(0.05))} ms: a burst`);
   // Backoff, not hammering: a handful of attempts per agent during the outage.
   assert.ok(attemptsDuringOutage / AGENTS <= 6, `${attemptsDuringOutage} attempts during the outage`);
 });

@@ -36,6 +36,7 @@ import { saveAdminKey } from './first-start.js';
 import { ClusterMembership, type ClusterNode, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
 import { LiveRelay } from './cluster/live-relay.js';
+import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import type { SessionTable } from './gateway/sessions.js';
 
 export const VERSION = '0.1.0';
@@ -147,6 +148,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const bus: EventBus = cluster ? cluster.bus : new MemoryBus(logger);
     const access = new AccessService({
       principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
+      ...(cluster ? { tickets: await KvStreamTickets.open(cluster.link) } : {}),
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.

@@ -3,7 +3,7 @@ import type { EventBus } from '../bus/index.js';
 import type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 import { formatApiKey, hashSecret, newKeySecret, parseApiKey, verifySecret } from './key-secrets.js';
 import { type Grant, ROLE_SCOPES, type Role, covers, effectiveScopes } from './scopes.js';
-import { StreamTickets } from './stream-tickets.js';
+import { StreamTickets, type TicketBook } from './stream-tickets.js';
 import { issueToken, verifyToken } from './tokens.js';
 
 export interface AccessDeps {
@@ -18,6 +18,8 @@ export interface AccessDeps {
   readonly secrets?: SecretHasher;
   /** Where `credentials.revoked` goes when a principal is disabled or a key revoked (every node hears it). */
   readonly events?: EventBus;
+  /** Where stream tickets live; default this process (cluster mode shares them). */
+  readonly tickets?: TicketBook;
 }
 
 export interface SecretHasher {
@@ -64,7 +66,7 @@ const isEnabledAdmin = (p: Principal) => p.kind === 'user' && p.role === 'admin'
 
 /** Users, service accounts, API keys and access tokens. */
 export class AccessService {
-  readonly #tickets: StreamTickets;
+  readonly #tickets: TicketBook;
   /**
    * Checked against when a key id is unknown, so that a wrong secret costs one scrypt
    * whether or not its key id exists (the id is no secret: it is in every token).
@@ -76,7 +78,7 @@ export class AccessService {
   readonly #secrets: SecretHasher;
 
   constructor(private readonly deps: AccessDeps) {
-    this.#tickets = new StreamTickets(deps.clock);
+    this.#tickets = deps.tickets ?? new StreamTickets(deps.clock);
     this.#secrets = deps.secrets ?? scryptSecrets;
   }
 
@@ -244,8 +246,8 @@ export class AccessService {
   }
 
   /** Spends a stream ticket on `route` and authenticates as the token it was issued for. */
-  redeemStreamTicket(ticket: string, route: string | undefined): Promise<AuthContext> {
-    return this.authenticate(this.#tickets.redeem(ticket, route));
+  async redeemStreamTicket(ticket: string, route: string | undefined): Promise<AuthContext> {
+    return this.authenticate(await this.#tickets.redeem(ticket, route));
   }
 
   /** Whether the key and principal behind an authenticated caller are still in good standing (live streams re-check this). */

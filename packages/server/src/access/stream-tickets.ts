@@ -25,7 +25,26 @@ interface Outstanding {
   readonly expiresAt: number;
 }
 
-export class StreamTickets {
+/** Issues and spends stream tickets: in this process (`StreamTickets`) or shared by a cluster's nodes. */
+export interface TicketBook {
+  issue(accessToken: string): { ticket: string; expiresAt: number } | Promise<{ ticket: string; expiresAt: number }>;
+  /** Spends the ticket (whatever happens next) and returns the access token it stands for. */
+  redeem(ticket: string, route: string | undefined): string | Promise<string>;
+}
+
+/** A fresh ticket's text. */
+export const newTicket = () => PREFIX + randomBytes(32).toString('base64url');
+
+/** Refuses a ticket offered on any route but a live stream. */
+export function checkTicketRoute(route: string | undefined): void {
+  if (route === undefined || !STREAM_TICKET_ROUTES.has(route)) {
+    throw new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'a stream ticket opens a live stream only; send "Authorization: Bearer <access token>"');
+  }
+}
+
+export const ticketUnknown = () => new PlatformError('BULWARK_ERR_TOKEN_INVALID', 'the stream ticket is unknown, already used or expired; ask POST /api/v1/auth/stream-ticket for a new one');
+
+export class StreamTickets implements TicketBook {
   readonly #tickets = new Map<string, Outstanding>();
 
   constructor(private readonly clock: Clock, private readonly ttlMs = STREAM_TICKET_TTL_MS) {}
@@ -33,7 +52,7 @@ export class StreamTickets {
   issue(accessToken: string): { ticket: string; expiresAt: number } {
     const now = this.clock.now();
     this.#prune(now);
-    const ticket = PREFIX + randomBytes(32).toString('base64url');
+    const ticket = newTicket();
     const expiresAt = now + this.ttlMs;
     this.#tickets.set(ticket, { token: accessToken, expiresAt });
     return { ticket, expiresAt };
@@ -46,12 +65,8 @@ export class StreamTickets {
   redeem(ticket: string, route: string | undefined): string {
     const found = this.#tickets.get(ticket);
     this.#tickets.delete(ticket);
-    if (route === undefined || !STREAM_TICKET_ROUTES.has(route)) {
-      throw new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'a stream ticket opens a live stream only; send "Authorization: Bearer <access token>"');
-    }
-    if (!found || found.expiresAt <= this.clock.now()) {
-      throw new PlatformError('BULWARK_ERR_TOKEN_INVALID', 'the stream ticket is unknown, already used or expired; ask POST /api/v1/auth/stream-ticket for a new one');
-    }
+    checkTicketRoute(route);
+    if (!found || found.expiresAt <= this.clock.now()) throw ticketUnknown();
     return found.token;
   }
 

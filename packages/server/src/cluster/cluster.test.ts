@@ -126,7 +126,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal((await got).id, issued.body.id);
   });
 
-  it('streams to a live subscriber on node B the readings a device sends to node A', async (t) => {
+  it('streams to a live subscriber on node B the readings a device sends to node A, and honours stream tickets of any node once', async (t) => {
     const nodes = await twoNodes(t);
     if (!nodes) return;
     const { a, b, admin } = nodes;
@@ -145,6 +145,18 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/gw-l1/telemetry', env(`x-${i}`, { temp_c: 20 + i }), { qos: 1 });
     const got = [await next(), await next(), await next()];
     assert.deepEqual(got.map((e) => [e.event, e.data.deviceId, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', 'gw-l1', `x-${i}`, { temp_c: 20 + i }]));
+
+    // A stream ticket (what a browser's EventSource uses) issued by A opens a stream on B, once.
+    const status = async (s: TestServer, path: string) => {
+      const ac = new AbortController();
+      const r = await fetch(s.url + path, { signal: ac.signal });
+      ac.abort();
+      return r.status;
+    };
+    const ticket = (await a.api('POST', '/api/v1/auth/stream-ticket', { token: admin })).body.ticket as string;
+    assert.equal(await status(b, `/api/v1/telemetry/live?ticket=${ticket}`), 200);
+    assert.equal(await status(a, `/api/v1/telemetry/live?ticket=${ticket}`), 401, 'spent on B: refused on A');
+    assert.equal(await status(b, `/api/v1/telemetry/live?ticket=bst.${'x'.repeat(43)}`), 401);
   });
 
   it('runs each singleton on exactly one node, and moves it to the other node when its leader stops', async (t) => {
