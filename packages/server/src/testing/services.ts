@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, describe, it } from 'node:test';
@@ -12,12 +12,12 @@ import { type TestContext, describe, it } from 'node:test';
  * (CI=true) fails instead, so a missing engine is never a silent pass.
  */
 
-export type Engine = 'nats-server' | 'redis-server';
+export type Engine = 'nats-server' | 'redis-server' | 'haproxy';
 
-const PACKAGES: Record<Engine, string> = { 'nats-server': 'nats-server', 'redis-server': 'redis-server' };
+const PACKAGES: Record<Engine, string> = { 'nats-server': 'nats-server', 'redis-server': 'redis-server', haproxy: 'haproxy' };
 
 function installed(command: Engine): boolean {
-  return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
+  return spawnSync(command, [command === 'haproxy' ? '-v' : '--version'], { stdio: 'ignore' }).status === 0;
 }
 
 /** Declares a suite that needs `engines`; `body` is not called when the suite is skipped. */
@@ -65,6 +65,12 @@ async function startProcess(command: Engine, args: string[], ready: string, url:
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
+    if (ready === '') {
+      // No banner to wait for (HAProxy in the foreground prints nothing when all is well).
+      child.once('spawn', () => resolve());
+      child.once('error', reject);
+      return;
+    }
     const timer = setTimeout(() => reject(new Error(`${command} did not start within 15 s: ${output.slice(-2000)}`)), 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
@@ -108,6 +114,70 @@ export async function startRedis(): Promise<RunningEngine> {
   const port = await freePort();
   return startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections',
     `redis://127.0.0.1:${port}`, port, () => undefined);
+}
+
+export interface Backend {
+  readonly name: string;
+  /** The port traffic goes to (an MQTT listener). */
+  readonly port: number;
+  /** The HTTP port whose /readyz decides whether the backend gets traffic. */
+  readonly healthPort: number;
+}
+
+/**
+ * HAProxy in TCP mode in front of `backends`, as docs/guides/cluster.md ships it: least
+ * connections, health from each node's /readyz every 500 ms, a connection to a dead node
+ * redispatched to another before the client sees it.
+ */
+export async function startHaproxy(backends: readonly Backend[]): Promise<RunningEngine & { readonly config: string }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-haproxy-'));
+  const config = haproxyConfig(port, backends);
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, config);
+  const engine = await startProcess('haproxy', ['-f', file, '-db'], '', `127.0.0.1:${port}`, port, () => rmSync(dir, { recursive: true, force: true }));
+  await waitForPort(port);
+  return { ...engine, config };
+}
+
+/** The HAProxy configuration for a device listener in front of Bulwark nodes. */
+export function haproxyConfig(port: number, backends: readonly Backend[]): string {
+  return [
+    'global',
+    // Each connection holds two descriptors; this machine allows 20,000.
+    '  maxconn 9000',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 2s',
+    '  timeout client 10m',
+    '  timeout server 10m',
+    '  retries 3',
+    '  option redispatch',
+    'frontend devices',
+    `  bind 127.0.0.1:${port}`,
+    '  default_backend bulwark',
+    'backend bulwark',
+    '  balance leastconn',
+    '  option httpchk GET /readyz',
+    '  http-check expect status 200',
+    ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check port ${b.healthPort} inter 500 fall 2 rise 2 on-marked-down shutdown-sessions`),
+    '',
+  ].join('\n');
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i += 1) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
 }
 
 /** Starts an engine for the suite and stops it when the test context ends. */
