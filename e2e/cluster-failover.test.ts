@@ -1,141 +1,116 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { type TestContext, it } from 'node:test';
-import type { Agent } from '../packages/agent/src/agent.js';
-import { agentDir, startAgent } from '../packages/agent/src/testing/agents.js';
-import { SCHEMA } from '../packages/agent/src/testing/platform.js';
+import { it } from 'node:test';
 import { until } from '../packages/agent/src/testing/until.js';
-import { newAdminKey } from '../packages/server/src/testing/harness.js';
-import { pgTestUrl, withPgConnection } from '../packages/server/src/testing/pg.js';
-import { describeWith, startHaproxy, startNats } from '../packages/server/src/testing/services.js';
-import { tempDir } from './support/cli.js';
-import { type StartedServer, startServer } from './support/server.js';
+import { pgTestUrl } from '../packages/server/src/testing/pg.js';
+import { describeWith } from '../packages/server/src/testing/services.js';
+import { quantile, startCluster } from './support/cluster.js';
 
 /**
- * Failover, CI-sized (BULWARK_TEST_FAILOVER_AGENTS, default 30; `npm run test:long` runs 200):
- * three `bulwark start` nodes on one PostgreSQL database and one nats-server behind HAProxy,
- * real agents sending QoS 1 through HAProxy with their default backoff, and `kill -9` of the
- * node that holds the most sessions mid-run.
+ * Failover and rolling restart, CI-sized (BULWARK_TEST_FAILOVER_AGENTS, default 30;
+ * `npm run test:long` runs 200): three `bulwark start` nodes on one PostgreSQL database and
+ * one nats-server behind HAProxy, real agents sending QoS 1 through HAProxy with their
+ * default backoff.
  */
 const AGENTS = Number(process.env.BULWARK_TEST_FAILOVER_AGENTS ?? 30);
-const READINGS_BEFORE_KILL = 5;
-const LEASE_MS = 3_000;
+const ROUNDS = 5;
 
 describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
-  it(`kill -9 of one of three nodes: its ${AGENTS} agents' devices come back through the others, no acknowledged reading lost or stored twice`, { timeout: 600_000 }, async (t) => {
+  it(`kill -9 of one of three nodes: its devices come back through the others, no acknowledged reading lost or stored twice (${AGENTS} agents)`, { timeout: 600_000 }, async (t) => {
     const pgUrl = pgTestUrl(t);
     if (pgUrl === undefined) return;
-    const nodes: StartedServer[] = [];
-    // Registered first, so it runs first: the nodes die before their database is dropped.
-    const store = await freshDatabase(t, pgUrl, async () => {
-      for (const n of nodes) {
-        if (n.process.running) n.process.child.kill('SIGKILL');
-        await n.process.closed.catch(() => undefined);
-      }
-    });
-    const nats = await startNats();
-    t.after(() => nats.stop());
-    const dir = tempDir(t, 'bulwark-failover-');
-    const adminKey = newAdminKey();
-    const env = {
-      BULWARK_MASTER_KEY: randomBytes(32).toString('hex'), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, BULWARK_CLUSTER_LEASE_MS: String(LEASE_MS),
-      BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
-    };
-    const node = (id: string) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id] });
-    // The first node migrates the empty database; the others start beside it.
-    const first = await node('node-1');
-    nodes.push(first, ...await Promise.all([node('node-2'), node('node-3')]));
-    const haproxy = await startHaproxy(nodes.map((n, i) => ({ name: `node-${i + 1}`, port: n.mqttPort ?? 0, healthPort: Number(new URL(n.url).port) })));
-    t.after(() => haproxy.stop());
-
-    const token = await accessToken(first.url, adminKey);
-    const api = async (url: string, method: string, path: string, body?: unknown) => {
-      const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-      return { status: res.status, body: await res.json() as any }; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
-    };
-    assert.equal((await api(first.url, 'POST', '/api/v1/schemas', SCHEMA)).status, 201);
-
-    const agents: Agent[] = [];
-    const sent = new Map<string, string[]>();
-    for (let i = 0; i < AGENTS; i += 10) {
-      agents.push(...await Promise.all(Array.from({ length: Math.min(10, AGENTS - i) }, async (_, k) => {
-        const id = `fo-${i + k}`;
-        assert.equal((await api(first.url, 'POST', '/api/v1/devices', { id })).status, 201);
-        const claim = await api(first.url, 'POST', `/api/v1/devices/${id}/claim-tokens`, {});
-        sent.set(id, []);
-        // The agents' default reconnect backoff: the target is measured with it.
-        return startAgent({
-          deviceId: id, dataDir: agentDir(t, id), mqtt: { url: `mqtts://127.0.0.1:${haproxy.port}`, keepaliveS: 5, connectTimeoutMs: 3_000 },
-          identity: { claimToken: claim.body.token, enrollUrl: nodes[(i + k) % 3]?.url ?? first.url }, queue: { ackTimeoutMs: 3_000 }, logs: { level: 'error' },
-        });
-      })));
-    }
-    await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 120_000);
-    const send = async (a: Agent, n: number) => {
-      const { id } = await a.send('env-sensor@2', { n });
-      sent.get(a.status().deviceId)?.push(id);
-    };
-    for (let n = 0; n < READINGS_BEFORE_KILL; n += 1) await Promise.all(agents.map((a) => send(a, n)));
-    await until('the first readings acknowledged', () => agents.every((a) => a.status().queue.depth === 0), 60_000);
+    const c = await startCluster(t, pgUrl, { nodes: 3, agents: AGENTS, leaseMs: 3_000 });
+    for (let n = 0; n < ROUNDS; n += 1) await c.sendRound(n);
+    await c.settled();
 
     // The node holding the most sessions dies; the agents keep sending through the outage.
-    const listed = (await api(first.url, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number }[];
-    const victimId = [...listed].sort((x, y) => y.sessions - x.sessions)[0]?.id ?? 'node-1';
-    const victim = nodes[Number(victimId.split('-')[1]) - 1] as StartedServer;
-    const survivor = nodes.find((n) => n !== victim) as StartedServer;
+    const first = c.nodes[0]?.server.url as string;
+    const listed = (await c.api(first, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number }[];
+    const victimInfo = [...listed].sort((x, y) => y.sessions - x.sessions)[0];
+    const victim = c.nodes.find((n) => n.id === victimInfo?.id);
+    const survivor = c.nodes.find((n) => n !== victim)?.server.url as string;
+    assert.ok(victim && victimInfo && victimInfo.sessions > 0, 'the victim holds sessions');
     const reconnected = new Map<string, number>();
     const killedAt = performance.now();
-    for (const a of agents) a.once('connected', () => reconnected.set(a.status().deviceId, performance.now() - killedAt));
-    victim.process.child.kill('SIGKILL');
-    await victim.process.closed.catch(() => undefined);
-    for (let n = READINGS_BEFORE_KILL; n < READINGS_BEFORE_KILL * 2; n += 1) await Promise.all(agents.map((a) => send(a, n)));
+    for (const a of c.agents) a.once('connected', () => reconnected.set(a.status().deviceId, performance.now() - killedAt));
+    victim.server.process.child.kill('SIGKILL');
+    await victim.server.process.closed.catch(() => undefined);
+    for (let n = ROUNDS; n < ROUNDS * 2; n += 1) await c.sendRound(n);
 
-    const victimSessions = listed.find((x) => x.id === victimId)?.sessions ?? 0;
-    await until('the victim\'s devices back online', () => reconnected.size >= victimSessions, 120_000);
-    await until('every reading acknowledged', () => agents.every((a) => a.status().state === 'online' && a.status().queue.depth === 0), 120_000);
-    const times = [...reconnected.values()].sort((x, y) => x - y);
-    const p95 = times[Math.floor(0.95 * (times.length - 1))] ?? 0;
-    console.log(`failover: ${victimId} held ${victimSessions} of ${AGENTS} sessions; ${times.length} agents reconnected, p50 ${((times[Math.floor(0.5 * (times.length - 1))] ?? 0) / 1000).toFixed(1)} s, p95 ${(p95 / 1000).toFixed(1)} s, last ${((times.at(-1) ?? 0) / 1000).toFixed(1)} s`);
+    await until('the victim\'s devices back online', () => reconnected.size >= victimInfo.sessions, 120_000);
+    await c.settled();
+    const times = [...reconnected.values()];
+    console.log(`failover: ${victimInfo.id} held ${victimInfo.sessions} of ${AGENTS} sessions; ${times.length} agents reconnected, p50 ${(quantile(times, 0.5) / 1000).toFixed(1)} s, p95 ${(quantile(times, 0.95) / 1000).toFixed(1)} s, last ${(quantile(times, 1) / 1000).toFixed(1)} s`);
+    assert.equal(reconnected.size, victimInfo.sessions, 'exactly the victim\'s devices reconnected; the other nodes\' sessions were untouched');
 
-    // Every reading an agent had acknowledged is stored, each once.
-    let stored = 0;
-    for (const [id, ids] of sent) {
-      const rows = (await api(survivor.url, 'GET', `/api/v1/devices/${id}/telemetry?limit=10000`)).body as { msgId: string }[];
-      const got = rows.map((r) => r.msgId).sort();
-      assert.deepEqual(got, [...ids].sort(), `${id}: stored exactly what it sent, once each`);
-      stored += got.length;
-    }
-    console.log(`failover: ${stored} readings stored, ${stored} sent, 0 lost, 0 twice`);
+    const stored = await c.storedExactlyOnce(survivor);
+    console.log(`failover: ${stored} readings sent and stored, 0 lost, 0 twice`);
+    assert.equal(stored, AGENTS * ROUNDS * 2);
 
     // Once the victim's lease is over the survivors clean what it held, and leave alone the sessions that moved.
     await until('the victim gone from the cluster', async () => {
-      const now = (await api(survivor.url, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean }[];
-      return !now.some((x) => x.id === victimId && x.alive);
+      const now = (await c.api(survivor, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean }[];
+      return !now.some((x) => x.id === victimInfo.id && x.alive);
     }, 30_000);
     await until('every device online through a survivor', async () => {
-      const states = await Promise.all(agents.map(async (a) => (await api(survivor.url, 'GET', `/api/v1/devices/${a.status().deviceId}`)).body.connectivity?.online === true));
+      const states = await Promise.all(c.agents.map(async (a) => (await c.api(survivor, 'GET', `/api/v1/devices/${a.status().deviceId}`)).body.connectivity?.online === true));
       return states.every(Boolean);
     }, 60_000);
-    assert.equal(reconnected.size, victimSessions, 'exactly the victim\'s devices reconnected; the other nodes\' sessions were untouched');
-    assert.ok(victimSessions > 0, 'the victim held sessions');
+  });
+
+  it(`rolling restart of three nodes with drain under load: no reading lost or stored twice, at most 10 % of devices reconnecting in any second (${AGENTS} agents)`, { timeout: 900_000 }, async (t) => {
+    const pgUrl = pgTestUrl(t);
+    if (pgUrl === undefined) return;
+    const c = await startCluster(t, pgUrl, { nodes: 3, agents: AGENTS, leaseMs: 15_000 });
+    const reconnects: number[] = [];
+    const startedAt = performance.now();
+    for (const a of c.agents) a.on('connected', () => reconnects.push(performance.now() - startedAt));
+    let sending = true;
+    let round = 0;
+    const load = (async () => {
+      while (sending) {
+        await c.sendRound(round++);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+
+    // A node holds up to half the fleet after its neighbours drained into it: 10 s keeps that under 5 % a second.
+    const spreadS = 10;
+    try {
+      await rollThrough(spreadS);
+    } finally {
+      sending = false;
+      await load;
+    }
+    await c.settled();
+
+    const perSecond = new Map<number, number>();
+    for (const ms of reconnects) perSecond.set(Math.floor(ms / 1000), (perSecond.get(Math.floor(ms / 1000)) ?? 0) + 1);
+    const worst = Math.max(0, ...perSecond.values());
+    const stored = await c.storedExactlyOnce(c.nodes[0]?.server.url as string);
+    console.log(`rolling restart: reconnects per second: ${[...perSecond.entries()].sort((a, b) => a[0] - b[0]).map(([sec, n]) => `${sec}s:${n}`).join(' ')}`);
+    console.log(`rolling restart: ${reconnects.length} reconnects over ${c.nodes.length} drains, at most ${worst} in one second (${((worst / AGENTS) * 100).toFixed(0)} % of ${AGENTS} devices); ${stored} readings sent and stored, 0 lost, 0 twice`);
+    assert.ok(worst <= Math.max(1, Math.ceil(AGENTS / 10)), `${worst} devices reconnected in one second`);
+
+    /** Drains, stops and restarts every node in turn, each back in the load balancer before the next goes. */
+    async function rollThrough(spreadS: number): Promise<void> {
+      for (const node of c.nodes) {
+      const other = c.nodes.find((n) => n !== node)?.server.url as string;
+      console.log(`rolling restart: draining ${node.id} at ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+      const drained = await c.api(other, 'POST', `/api/v1/cluster/nodes/${node.id}/drain`, { spreadS });
+      assert.equal(drained.status, 202, JSON.stringify(drained.body));
+      await until(`${node.id} drained`, async () => {
+        const n = ((await c.api(other, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number; draining: boolean }[]).find((x) => x.id === node.id);
+        return n?.draining === true && n.sessions === 0;
+      }, 120_000);
+      node.server.process.child.kill('SIGTERM');
+      await node.server.process.closed;
+      node.server = await c.restartNode(node);
+      // Back in the load balancer before the next node goes (HAProxy: rise 2 × inter 500 ms).
+      await until(`${node.id} ready`, async () => (await fetch(`${node.server.url}/readyz`)).status === 200, 30_000);
+      await new Promise((r) => setTimeout(r, 1_500));
+      const spread = ((await c.api(other, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number }[]).map((n) => `${n.id} ${n.sessions}`).join(', ');
+      console.log(`rolling restart: ${node.id} drained and restarted; sessions now ${spread}; ${c.agents.filter((a) => a.status().state === 'online').length}/${AGENTS} agents online`);
+      }
+    }
   });
 });
-
-async function accessToken(url: string, key: string): Promise<string> {
-  const res = await fetch(`${url}/api/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
-  return ((await res.json()) as { accessToken: string }).accessToken;
-}
-
-/** A database of its own for the test, dropped when it ends, after `before` (which stops what uses it). */
-async function freshDatabase(t: TestContext, url: string, before: () => Promise<void>): Promise<string> {
-  const name = `bw_failover_${randomBytes(6).toString('hex')}`;
-  await withPgConnection(url, (c) => c.query(`CREATE DATABASE ${name}`));
-  t.after(async () => {
-    await before();
-    await withPgConnection(url, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-  });
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  return target.toString();
-}

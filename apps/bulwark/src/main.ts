@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addAuditCommands } from './commands/audit-log.js';
 import { addAuthCommands } from './commands/auth.js';
+import { addClusterCommands } from './commands/cluster.js';
 import { addBatchCommand } from './commands/batch.js';
 import { addCertCommands, addPkiCommands } from './commands/certs.js';
 import { addDeviceCommands } from './commands/devices.js';
@@ -42,6 +43,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addCertCommands(program, env);
   addPkiCommands(program, env);
   addAuditCommands(program, env);
+  addClusterCommands(program, env);
   addFirmwareCommands(program, env);
   addRolloutCommands(program, env);
   return program;

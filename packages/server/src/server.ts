@@ -37,6 +37,7 @@ import { ClusterMembership, type ClusterNode, type SingletonJob, loadOrCreateNod
 import { RedisCounterStore } from './access/redis-counters.js';
 import { LiveRelay } from './cluster/live-relay.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
+import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
 
 export const VERSION = '0.1.0';
@@ -184,12 +185,18 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
     }, { clock, ids, log: logger });
     // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
+    let drain: NodeDrain | undefined;
     const sessions: SessionTable = cluster
       ? await cluster.sessionTable({ identity, registry, bus, log: logger }, async (gone) => {
         metrics.nodesGone.inc();
         await registry.markNodeOffline('node_lease_expired', gone);
-      })
+      }, () => drain?.draining === true)
       : new LocalSessionTable({ identity, registry, bus, log: logger });
+    // Rolling restarts: an operator drains a node through any node's API; the bus tells it.
+    const nodeDrain = (drain = new NodeDrain(sessions, logger, config.cluster.drainLeaveMs));
+    bus.subscribe('node.drain', (e) => {
+      if (e.nodeId === nodeId) nodeDrain.start(e.spreadMs);
+    });
     const deviceRate = new TokenBuckets(clock, config.mqtt.publishRatePerSecond, config.mqtt.publishBurst);
     const deviceLink = {
       isConnected: (id: string) => sessions.isConnected(id),
@@ -230,7 +237,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
     const embeddedNodes = async (): Promise<ClusterNode[]> => [
-      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: false },
+      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: nodeDrain.draining },
     ];
     await app.register(observeRoutes, {
       metrics,
@@ -246,6 +253,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           checks.store = 'unavailable';
           ok = false;
         }
+        if (nodeDrain.draining) {
+          // Out of the load balancer while its sessions move to the other nodes.
+          checks.node = 'draining';
+          ok = false;
+        }
         if (cluster) {
           // Without NATS this node would act on stale state: not ready, and it takes no new sessions.
           checks.bus = cluster.link.connected ? 'ok (nats)' : 'unavailable';
@@ -255,6 +267,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
       now: () => clock.now(),
       nodes: () => cluster ? cluster.nodes() : embeddedNodes(),
+      drain: async (id, spreadMs) => {
+        const known = (await (cluster ? cluster.nodes() : embeddedNodes())).some((n) => n.id === id && n.alive);
+        if (known) await bus.publish({ type: 'node.drain', nodeId: id, spreadMs });
+        return known;
+      },
       mode: cluster ? 'cluster' : 'embedded',
       nodeId,
       info: () => ({ version: VERSION, store: store.engine, bus: cluster ? 'nats' : 'memory', node: nodeId, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
@@ -330,6 +347,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
       async stop() {
         liveStreams.stop();
+        nodeDrain.stop();
         identity.stop();
         if (cluster) await cluster.stopSingletons();
         else for (const [, job] of singletons) await job.stop();

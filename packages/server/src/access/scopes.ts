@@ -25,6 +25,7 @@ export const SCOPES = [
   'keys:self',
   'metrics:read',
   'secrets:rotate',
+  'cluster:write',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];

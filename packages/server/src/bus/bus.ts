@@ -9,6 +9,8 @@ export type PlatformEvent =
   | { readonly type: 'certificate.revoked'; readonly deviceId: string; readonly serial: string; readonly reason: string }
   | { readonly type: 'crl.updated'; readonly caId: string; readonly crlNumber: number }
   | { readonly type: 'trust.changed' }
+  /** An operator asked `nodeId` to drain: leave the load balancer, then end its sessions spread over `spreadMs`. */
+  | { readonly type: 'node.drain'; readonly nodeId: string; readonly spreadMs: number }
   /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */
   | { readonly type: 'credentials.revoked'; readonly principalId: string; readonly keyId: string | null; readonly reason: 'principal_disabled' | 'key_revoked' };
 

@@ -132,6 +132,24 @@ export class ClusterSessionTable implements SessionTable {
   }
 
   /**
+   * This node's lease expired while it was silent: the others removed its claims and marked
+   * its devices offline. Every local session claims its device again (a newer claim by
+   * another node, made meanwhile, ends the local session as a takeover).
+   */
+  async reclaimAll(): Promise<void> {
+    let reclaimed = 0;
+    for (const s of [...this.#local.local()]) {
+      try {
+        const claim = await this.#directory.claim(s.deviceId);
+        if (this.#local.reclaim(s, claim)) reclaimed += 1;
+      } catch (err) {
+        this.deps.log.warn({ err, deviceId: s.deviceId }, 'could not claim a session again');
+      }
+    }
+    this.deps.log.info({ reclaimed }, 'sessions claimed again after the lease expired');
+  }
+
+  /**
    * After NATS was away this node may have missed events and claims: every local session is
    * checked again — admission (a revocation may have passed) and claim (another node may
    * have taken the device, or the claim expired with this node's lease).

@@ -51,14 +51,15 @@ export class ClusterMembership {
   }
 
   /** The cluster session table; its directory is loaded before any device is admitted. */
-  async sessionTable(deps: Omit<LocalSessionTableDeps, 'directory'>, onNodeGone: (nodeId: string) => Promise<void>): Promise<ClusterSessionTable> {
+  async sessionTable(deps: Omit<LocalSessionTableDeps, 'directory'>, onNodeGone: (nodeId: string) => Promise<void>, draining: () => boolean): Promise<ClusterSessionTable> {
     const sessions = await ClusterSessionTable.open({ ...deps, link: this.link, nodeId: this.options.nodeId, ...(this.options.replicas ? { replicas: this.options.replicas } : {}) });
     await sessions.load();
     this.#sessions = sessions;
     this.#nodes = await ClusterNodes.open(this.link, { id: this.options.nodeId, version: this.options.version, startedAt: this.startedAt }, {
-      sessions: () => sessions.localCount, leads: () => this.leases.leads(), draining: () => false,
+      sessions: () => sessions.localCount, leads: () => this.leases.leads(), draining,
     }, {
       leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS, log: this.options.log, ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
+      onLeaseLost: () => sessions.reclaimAll(),
       onGone: async (nodeId) => {
         const forgotten = await sessions.directory.forgetNodes(new Set([nodeId]));
         this.options.log.info({ node: nodeId, sessions: forgotten }, 'claims of a gone node removed');

@@ -37,6 +37,8 @@ export class ClusterNodes {
   #timer: NodeJS.Timeout | undefined;
   readonly #known = new Set<string>();
   #beating: Promise<void> = Promise.resolve();
+  /** KV revision of this node's last heartbeat (0 before the first). */
+  #revision = 0;
 
   private constructor(
     private readonly kv: KV,
@@ -45,11 +47,14 @@ export class ClusterNodes {
     private readonly leaseMs: number,
     private readonly log: Logger,
     private readonly onGone: (nodeId: string) => Promise<void>,
+    private readonly onLeaseLost: () => Promise<void>,
   ) {}
 
-  static async open(link: NatsLink, self: { id: string; version: string; startedAt: number }, facts: NodeFacts, options: { leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void> }): Promise<ClusterNodes> {
+  static async open(link: NatsLink, self: { id: string; version: string; startedAt: number }, facts: NodeFacts, options: {
+    leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void>; onLeaseLost: () => Promise<void>;
+  }): Promise<ClusterNodes> {
     const kv = await new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
-    return new ClusterNodes(kv, self, facts, options.leaseMs, options.log, options.onGone);
+    return new ClusterNodes(kv, self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
   }
 
   /** Beats now, then every fifth of the lease. */
@@ -64,10 +69,23 @@ export class ClusterNodes {
   /** Writes this node's heartbeat and looks for nodes whose lease ran out. */
   async beat(): Promise<void> {
     const now = Date.now();
-    await this.kv.put(this.self.id, JSON.stringify({
+    const value = JSON.stringify({
       id: this.self.id, version: this.self.version, startedAt: this.self.startedAt, heartbeatAt: now,
       sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(),
-    }));
+    });
+    if (this.#revision === 0) this.#revision = await this.kv.put(this.self.id, value);
+    else {
+      try {
+        this.#revision = await this.kv.update(this.self.id, value, this.#revision);
+      } catch (err) {
+        if (!/wrong last sequence/i.test((err as Error).message)) throw err;
+        // This node fell silent for longer than its lease (a stall, a partition): the others
+        // have removed its claims and marked its devices offline. It takes them back.
+        this.log.warn({ node: this.self.id }, 'this node\'s lease expired while it was silent: claiming its sessions again');
+        this.#revision = await this.kv.put(this.self.id, value);
+        await this.onLeaseLost();
+      }
+    }
     const alive = new Set((await this.list()).filter((n) => n.alive).map((n) => n.id));
     for (const id of alive) this.#known.add(id);
     for (const id of [...this.#known]) {

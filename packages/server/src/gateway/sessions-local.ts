@@ -116,6 +116,19 @@ export class LocalSessionTable implements SessionTable {
     return this.kick(deviceId, 'taken_over', (s) => (s as LocalSession).claim < claim);
   }
 
+  /**
+   * Cluster mode: `session` holds a new claim after this node lost its lease; connectivity is
+   * recorded again. False when the session is no longer this node's current one.
+   */
+  reclaim(session: LiveSession, claim: number): boolean {
+    const current = this.#sessions.get(session.deviceId);
+    if (current !== session) return false;
+    current.claim = claim;
+    if (this.deps.directory?.newerClaim(session.deviceId, claim)) this.#end(current, 'taken_over');
+    else void this.deps.registry.recordConnect(session.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    return true;
+  }
+
   /** The directory claim of the device's session here, if it has one. */
   claimOf(deviceId: string): number | undefined {
     return this.#sessions.get(deviceId)?.claim;

@@ -106,7 +106,9 @@ export type KickReason =
   | 'issuer_no_longer_trusted'
   | 'taken_over'
   /** Cluster mode: this node lost its claim on the device while it was cut off from NATS; the device reconnects and claims again. */
-  | 'claim_lost';
+  | 'claim_lost'
+  /** The node is draining (rolling restart): the device reconnects through the load balancer to another node. */
+  | 'node_draining';
 
 const sameSerial = (a: string, b: string) => a.toLowerCase().replace(/^0+/, '') === b.toLowerCase().replace(/^0+/, '');
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { bearer, errorResponses } from '../http/schemas.js';
+import { PlatformError } from '@bulwark/core';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Metrics } from './metrics.js';
 
@@ -12,6 +13,8 @@ export interface ObserveRouteDeps {
   /** The cluster's nodes (embedded mode: this one). */
   readonly nodes: () => Promise<ClusterNode[]>;
   readonly mode: 'embedded' | 'cluster';
+  /** Asks node `id` to drain; false when no live node has that id. */
+  readonly drain: (id: string, spreadMs: number) => Promise<boolean>;
   readonly nodeId: string;
 }
 
@@ -21,7 +24,7 @@ const ClusterNodeSchema = Type.Object({
 });
 
 /** Liveness, readiness, Prometheus metrics and platform info. */
-export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info, now, nodes, mode, nodeId }) => {
+export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async (app, { metrics, ready, info, now, nodes, mode, nodeId, drain }) => {
   app.get('/healthz', {
     config: { auth: { public: true } },
     schema: { tags: ['observe'], summary: 'Liveness: the process is serving', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
@@ -70,4 +73,19 @@ export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async 
       response: { 200: Type.Object({ mode: Type.Union([Type.Literal('embedded'), Type.Literal('cluster')]), self: Type.String(), nodes: Type.Array(ClusterNodeSchema) }), ...errorResponses },
     },
   }, async () => ({ mode, self: nodeId, nodes: (await nodes()).map((n) => ({ ...n, leads: [...n.leads] })) }));
+
+  app.post('/api/v1/cluster/nodes/:id/drain', {
+    config: { auth: { scope: 'cluster:write' }, audit: 'cluster.drain' },
+    schema: {
+      tags: ['system'], security: bearer,
+      summary: 'Drain a node for a rolling restart: it leaves the load balancer (/readyz 503), then ends its device sessions one by one over spreadS seconds; follow it with GET /api/v1/cluster, stop the node once it holds none',
+      params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) }),
+      body: Type.Optional(Type.Object({ spreadS: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })) }, { additionalProperties: false })),
+      response: { 202: Type.Object({ nodeId: Type.String(), spreadS: Type.Integer() }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const spreadS = request.body?.spreadS ?? 30;
+    if (!(await drain(request.params.id, spreadS * 1000))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no live node "${request.params.id}" in the cluster`);
+    return reply.code(202).send({ nodeId: request.params.id, spreadS });
+  });
 };

@@ -127,7 +127,9 @@ export interface Backend {
 /**
  * HAProxy in TCP mode in front of `backends`, as docs/guides/cluster.md ships it: least
  * connections, health from each node's /readyz every 500 ms, a connection to a dead node
- * redispatched to another before the client sees it.
+ * redispatched to another before the client sees it. A node marked down keeps its
+ * established sessions (no `on-marked-down shutdown-sessions`): a draining node moves them
+ * itself, spread out, and a dead node's connections are gone anyway.
  */
 export async function startHaproxy(backends: readonly Backend[]): Promise<RunningEngine & { readonly config: string }> {
   const port = await freePort();
@@ -160,7 +162,7 @@ export function haproxyConfig(port: number, backends: readonly Backend[]): strin
     '  balance leastconn',
     '  option httpchk GET /readyz',
     '  http-check expect status 200',
-    ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check port ${b.healthPort} inter 500 fall 2 rise 2 on-marked-down shutdown-sessions`),
+    ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check port ${b.healthPort} inter 500 fall 2 rise 2`),
     '',
   ].join('\n');
 }

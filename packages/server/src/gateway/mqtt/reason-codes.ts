@@ -80,6 +80,8 @@ export function disconnectCode(reason: string): number {
     case 'issuer_no_longer_trusted':
       return RC.notAuthorized;
     case 'server_stopping':
+    case 'node_draining':
+    case 'claim_lost':
       return RC.serverShuttingDown;
     case 'keepalive_timeout':
       return RC.keepAliveTimeout;

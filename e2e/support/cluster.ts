@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { Agent } from '../../packages/agent/src/agent.js';
+import { agentDir, startAgent } from '../../packages/agent/src/testing/agents.js';
+import { SCHEMA } from '../../packages/agent/src/testing/platform.js';
+import { until } from '../../packages/agent/src/testing/until.js';
+import { newAdminKey } from '../../packages/server/src/testing/harness.js';
+import { withPgConnection } from '../../packages/server/src/testing/pg.js';
+import { type RunningEngine, startHaproxy, startNats } from '../../packages/server/src/testing/services.js';
+import { tempDir } from './cli.js';
+import { type StartedServer, startServer } from './server.js';
+
+/** Test-only: a cluster of `bulwark start` processes behind HAProxy, with real agents sending through it. */
+
+export interface ClusterNodeProcess {
+  readonly id: string;
+  server: StartedServer;
+}
+
+export interface TestCluster {
+  readonly nodes: ClusterNodeProcess[];
+  readonly haproxy: RunningEngine;
+  readonly agents: Agent[];
+  /** Message ids each device's agent has been given to send, by device id. */
+  readonly sent: Map<string, string[]>;
+  api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+  /** Starts node `id` again: same data directory, id and ports (the load balancer knows them). */
+  restartNode(node: ClusterNodeProcess): Promise<StartedServer>;
+  /** Every agent sends one reading (waits until each has queued it, not until it is acknowledged). */
+  sendRound(n: number): Promise<void>;
+  /** Waits until every agent is online with nothing left to send. */
+  settled(timeoutMs?: number): Promise<void>;
+  /** Checks that every device stored exactly what its agent sent, once each; returns the count. */
+  storedExactlyOnce(via: string): Promise<number>;
+}
+
+export async function startCluster(t: TestContext, pgUrl: string, options: { nodes: number; agents: number; leaseMs: number }): Promise<TestCluster> {
+  const nodes: ClusterNodeProcess[] = [];
+  // Registered first, so it runs first: the nodes die before their database is dropped.
+  const store = await freshDatabase(t, pgUrl, async () => {
+    for (const { server } of nodes) {
+      if (server.process.running) server.process.child.kill('SIGKILL');
+      await server.process.closed.catch(() => undefined);
+    }
+  });
+  const nats = await startNats();
+  t.after(() => nats.stop());
+  const dir = tempDir(t, 'bulwark-cluster-');
+  const adminKey = newAdminKey();
+  const env = {
+    BULWARK_MASTER_KEY: randomBytes(32).toString('hex'), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, BULWARK_CLUSTER_LEASE_MS: String(options.leaseMs),
+    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
+  };
+  const startNode = (id: string, ports: readonly string[] = []) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id, ...ports] });
+  const ids = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
+  // The first node migrates the empty database; the others start beside it.
+  const first = await startNode(ids[0] as string);
+  nodes.push({ id: ids[0] as string, server: first });
+  for (const [i, server] of (await Promise.all(ids.slice(1).map((id) => startNode(id)))).entries()) nodes.push({ id: ids[i + 1] as string, server });
+  const haproxy = await startHaproxy(nodes.map(({ id, server }) => ({ name: id, port: server.mqttPort ?? 0, healthPort: Number(new URL(server.url).port) })));
+  t.after(() => haproxy.stop());
+
+  const token = await accessToken(first.url, adminKey);
+  const api: TestCluster['api'] = async (url, method, path, body) => {
+    const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: res.status, body: await res.json() };
+  };
+  const registered = await api(first.url, 'POST', '/api/v1/schemas', SCHEMA);
+  if (registered.status !== 201) throw new Error(JSON.stringify(registered.body));
+
+  const agents: Agent[] = [];
+  const sent = new Map<string, string[]>();
+  for (let i = 0; i < options.agents; i += 10) {
+    agents.push(...await Promise.all(Array.from({ length: Math.min(10, options.agents - i) }, async (_, k) => {
+      const id = `dev-${i + k}`;
+      const enrollAt = nodes[(i + k) % nodes.length]?.server.url ?? first.url;
+      if ((await api(enrollAt, 'POST', '/api/v1/devices', { id })).status !== 201) throw new Error(`create ${id}`);
+      const claim = await api(enrollAt, 'POST', `/api/v1/devices/${id}/claim-tokens`, {});
+      sent.set(id, []);
+      // The agents' default reconnect backoff: the targets are measured with it.
+      return startAgent({
+        deviceId: id, dataDir: agentDir(t, id), mqtt: { url: `mqtts://127.0.0.1:${haproxy.port}`, keepaliveS: 5, connectTimeoutMs: 3_000 },
+        identity: { claimToken: claim.body.token, enrollUrl: enrollAt }, queue: { ackTimeoutMs: 3_000 }, logs: { level: 'error' },
+      });
+    })));
+  }
+  await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 120_000);
+
+  return {
+    nodes, haproxy, agents, sent, api,
+    restartNode: (node) => startNode(node.id, ['--http-port', new URL(node.server.url).port, '--mqtt-port', String(node.server.mqttPort)]),
+    async sendRound(n) {
+      await Promise.all(agents.map(async (a) => {
+        const { id } = await a.send('env-sensor@2', { n });
+        sent.get(a.status().deviceId)?.push(id);
+      }));
+    },
+    async settled(timeoutMs = 120_000) {
+      const stuck = () => agents.map((a) => a.status()).filter((s) => s.state !== 'online' || s.queue.depth > 0);
+      try {
+        await until('every agent online with an empty queue', () => stuck().length === 0, timeoutMs);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}: ${JSON.stringify(stuck().slice(0, 5).map((s) => ({ id: s.deviceId, state: s.state, depth: s.queue.depth, inflight: s.queue.inflight, lastRefusal: s.lastRefusal })))}`);
+      }
+    },
+    async storedExactlyOnce(via) {
+      let stored = 0;
+      for (const [id, ids] of sent) {
+        const rows = (await api(via, 'GET', `/api/v1/devices/${id}/telemetry?limit=10000`)).body as { msgId: string }[];
+        const got = rows.map((r) => r.msgId).sort();
+        const want = [...ids].sort();
+        if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${id}: stored ${got.length} readings (${new Set(got).size} distinct) for ${want.length} sent`);
+        stored += got.length;
+      }
+      return stored;
+    },
+  };
+}
+
+async function accessToken(url: string, key: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+  return ((await res.json()) as { accessToken: string }).accessToken;
+}
+
+/** A database of its own for the test, dropped when it ends, after `before` (which stops what uses it). */
+async function freshDatabase(t: TestContext, url: string, before: () => Promise<void>): Promise<string> {
+  const name = `bw_cluster_${randomBytes(6).toString('hex')}`;
+  await withPgConnection(url, (c) => c.query(`CREATE DATABASE ${name}`));
+  t.after(async () => {
+    await before();
+    await withPgConnection(url, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  });
+  const target = new URL(url);
+  target.pathname = `/${name}`;
+  return target.toString();
+}
+
+/** The q-quantile of `values` (sorted here). */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(q * (sorted.length - 1))] ?? 0;
+}
