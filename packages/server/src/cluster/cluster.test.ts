@@ -45,7 +45,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     };
   }
 
-  it('routes a command through node B to a device connected to node A, lists both nodes, and keeps A\'s devices online when B restarts', async (t) => {
+  it('routes a command and a twin change through node B to a device connected to node A, lists both nodes, and keeps A\'s devices online when B restarts', async (t) => {
     const nodes = await twoNodes(t);
     if (!nodes) return;
     const { a, admin } = nodes;
@@ -60,6 +60,13 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal(issued.status, 201, issued.text);
     assert.equal(issued.body.status, 'sent', 'node B knows the device is connected (on A) and delivers through A');
     assert.equal((await got).id, issued.body.id);
+
+    // Twin desired configuration set through B reaches the device on A.
+    await client.subscribeAsync('devices/gw-a1/twin/desired', { qos: 1 });
+    const desired = nextMessage(client, 'devices/gw-a1/twin/desired');
+    const set = await b.api('PUT', '/api/v1/devices/gw-a1/twin/desired', { token: admin, body: { config: { rateS: 5 } } });
+    assert.equal(set.status, 200, set.text);
+    assert.deepEqual((await desired).config, { rateS: 5 });
 
     const cluster = await b.api('GET', '/api/v1/cluster', { token: admin });
     assert.equal(cluster.status, 200, cluster.text);
