@@ -91,6 +91,8 @@ export class ClusterNodes {
     for (const id of [...this.#known]) {
       if (alive.has(id)) continue;
       this.#known.delete(id);
+      // Read again right before cleaning: a node restarted under the same id may be back already.
+      if ((await this.list()).some((n) => n.id === id && n.alive)) continue;
       this.log.warn({ node: id }, 'a node\'s lease expired: cleaning the sessions it held');
       await this.onGone(id);
     }
