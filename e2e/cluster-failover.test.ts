@@ -15,7 +15,7 @@ const AGENTS = Number(process.env.BULWARK_TEST_FAILOVER_AGENTS ?? 30);
 const ROUNDS = 5;
 
 describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
-  it(`kill -9 of one of three nodes: its devices come back through the others, no acknowledged reading lost or stored twice (${AGENTS} agents)`, { timeout: 600_000 }, async (t) => {
+  it(`kill -9 of one of three nodes: its devices come back through the others, no acknowledged reading lost or stored twice, commands sent meanwhile delivered (${AGENTS} agents)`, { timeout: 600_000 }, async (t) => {
     const pgUrl = pgTestUrl(t);
     if (pgUrl === undefined) return;
     const c = await startCluster(t, pgUrl, { nodes: 3, agents: AGENTS, leaseMs: 3_000 });
@@ -34,6 +34,12 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     for (const a of c.agents) a.once('connected', () => reconnected.set(a.status().deviceId, performance.now() - killedAt));
     victim.server.process.child.kill('SIGKILL');
     await victim.server.process.closed.catch(() => undefined);
+    // A command to every device during the failover: the ones on the dead node get it once they are back.
+    const commands = await Promise.all(c.agents.map(async (a) => {
+      const issued = await c.api(survivor, 'POST', `/api/v1/devices/${a.status().deviceId}/commands/failover-check`, { ttlS: 300 });
+      assert.equal(issued.status, 201, JSON.stringify(issued.body));
+      return { deviceId: a.status().deviceId, id: issued.body.id as string };
+    }));
     for (let n = ROUNDS; n < ROUNDS * 2; n += 1) await c.sendRound(n);
 
     await until('the victim\'s devices back online', () => reconnected.size >= victimInfo.sessions, 120_000);
@@ -41,6 +47,12 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     const times = [...reconnected.values()];
     console.log(`failover: ${victimInfo.id} held ${victimInfo.sessions} of ${AGENTS} sessions; ${times.length} agents reconnected, p50 ${(quantile(times, 0.5) / 1000).toFixed(1)} s, p95 ${(quantile(times, 0.95) / 1000).toFixed(1)} s, last ${(quantile(times, 1) / 1000).toFixed(1)} s`);
     assert.equal(reconnected.size, victimInfo.sessions, 'exactly the victim\'s devices reconnected; the other nodes\' sessions were untouched');
+
+    // Each command reached its device: the agent answered it (it has no handler for it, so it refuses it by name).
+    await until('every command answered by its device', async () => {
+      const states = await Promise.all(commands.map(async ({ deviceId, id }) => (await c.api(survivor, 'GET', `/api/v1/devices/${deviceId}/commands/${id}`)).body.status));
+      return states.every((s) => s === 'rejected');
+    }, 60_000);
 
     const stored = await c.storedExactlyOnce(survivor);
     console.log(`failover: ${stored} readings sent and stored, 0 lost, 0 twice`);
