@@ -50,7 +50,7 @@ export async function startCluster(t: TestContext, pgUrl: string, options: { nod
   const adminKey = newAdminKey();
   const env = {
     BULWARK_MASTER_KEY: randomBytes(32).toString('hex'), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, BULWARK_CLUSTER_LEASE_MS: String(options.leaseMs),
-    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
+    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_COMMANDS_PER_PRINCIPAL_PER_MINUTE: '10000', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
   };
   const startNode = (id: string, ports: readonly string[] = []) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id, ...ports] });
   const ids = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
