@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { type AddressInfo, createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { it } from 'node:test';
+import { pgTestUrl } from '../packages/server/src/testing/pg.js';
 import { BIN, ROOT, runCli, tempDir } from './support/cli.js';
 
 /** What the CLI says when it cannot do its job: exit codes and messages people act on. */
@@ -46,11 +47,8 @@ it('refuses malformed cluster URLs with exit code 2, naming each engine, before 
 });
 
 it('exits 1 naming the engine when NATS or Redis does not answer at start', async (t) => {
-  const store = process.env.BULWARK_TEST_PG_URL;
-  if (!store) {
-    t.skip('needs BULWARK_TEST_PG_URL');
-    return;
-  }
+  const store = pgTestUrl(t);
+  if (store === undefined) return;
   const port = await closedPort();
   const nats = await runCli(t, ['start', '--data', join(tempDir(t), 'n'), '--store', store, '--bus', `nats://127.0.0.1:${port}`, '--http-port', '0', '--mqtt-port', '0', '--device-http-port', '0']);
   assert.equal(nats.code, 1, nats.stdout + nats.stderr);

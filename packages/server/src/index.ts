@@ -1,4 +1,5 @@
 export { VERSION, buildServer } from './server.js';
+export type { ClusterNode } from './cluster/index.js';
 export type { BulwarkServer, FirstStart, ServerDeps } from './server.js';
 export { SETTINGS, defaultConfig, envName, loadConfig } from './config/index.js';
 export type { ConfigSources, ServerConfig, Setting } from './config/index.js';

@@ -239,6 +239,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const embeddedNodes = async (): Promise<ClusterNode[]> => [
       { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: nodeDrain.draining },
     ];
+    const listNodes = (): Promise<ClusterNode[]> => (cluster ? cluster.nodes() : embeddedNodes());
     await app.register(observeRoutes, {
       metrics,
       ready: async () => {
@@ -266,9 +267,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         return { ok, checks };
       },
       now: () => clock.now(),
-      nodes: () => cluster ? cluster.nodes() : embeddedNodes(),
+      nodes: listNodes,
       drain: async (id, spreadMs) => {
-        const known = (await (cluster ? cluster.nodes() : embeddedNodes())).some((n) => n.id === id && n.alive);
+        const known = (await listNodes()).some((n) => n.id === id && n.alive);
         if (known) await bus.publish({ type: 'node.drain', nodeId: id, spreadMs });
         return known;
       },
@@ -328,7 +329,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         return coapPort;
       },
       nodeId, cluster,
-      nodes: () => cluster ? cluster.nodes() : embeddedNodes(),
+      nodes: listNodes,
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         liveStreams.start();

@@ -1,20 +1,10 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import type { ClusterNode } from '@bulwark/server';
 import { positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { printJson, printTable, relative } from '../output.js';
-
-interface ClusterNode {
-  readonly id: string;
-  readonly version: string;
-  readonly startedAt: number;
-  readonly heartbeatAt: number;
-  readonly sessions: number;
-  readonly leads: readonly string[];
-  readonly alive: boolean;
-  readonly draining: boolean;
-}
 
 interface ClusterStatus {
   readonly mode: 'embedded' | 'cluster';

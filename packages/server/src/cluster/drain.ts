@@ -9,6 +9,8 @@ import type { SessionTable } from '../gateway/sessions.js';
  * before CONNACK (an agent counts those as refusals); a device that still arrives is admitted
  * and drained in turn.
  */
+const IDLE_CHECK_MS = 1_000;
+
 export class NodeDrain {
   #draining = false;
   #timer: NodeJS.Timeout | undefined;
@@ -44,7 +46,8 @@ export class NodeDrain {
         if (ended) this.#ended += 1;
       });
     }
-    this.#timer = setTimeout(() => this.#next(everyMs), everyMs);
+    // Once empty, it looks for a late arrival about once a second instead of spinning.
+    this.#timer = setTimeout(() => this.#next(everyMs), next.done ? Math.max(everyMs, IDLE_CHECK_MS) : everyMs);
     this.#timer.unref();
   }
 
