@@ -1,6 +1,7 @@
 import type { Clock, IdGen, Logger } from '@bulwark/core';
 import type { FastifyInstance } from 'fastify';
 import type { CounterStore } from './access/index.js';
+import type { EventBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
 import { CommandService, LogStreams, diagnosticsRoutes } from './diagnostics/index.js';
 import { type DeviceInbox, type InboxServices, createDeviceInbox } from './gateway/device-inbox.js';
@@ -26,7 +27,7 @@ export interface DeviceOps {
 }
 
 export function buildDeviceOps(config: ServerConfig, deps: {
-  store: Store; registry: RegistryService; link: DeviceLink; counters: CounterStore; clock: Clock; ids: IdGen; log: Logger; metrics: Metrics;
+  store: Store; registry: RegistryService; link: DeviceLink; bus: EventBus; counters: CounterStore; clock: Clock; ids: IdGen; log: Logger; metrics: Metrics;
   ota?: InboxServices['ota'];
 }): DeviceOps {
   const { store, clock, log } = deps;
@@ -35,7 +36,7 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   };
   const twin = new TwinService(store.twins, { clock, link: deps.link, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, log, assertDevice });
-  const logs = new LogStreams(commands, config.logs, clock);
+  const logs = new LogStreams(commands, config.logs, clock, deps.bus);
   const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw) });
   const inbox = createDeviceInbox({ twin, commands, logs, health, ...(deps.ota ? { ota: deps.ota } : {}) }, { log, metrics: deps.metrics.registry });
   let timer: NodeJS.Timeout | undefined;

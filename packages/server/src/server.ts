@@ -7,7 +7,7 @@ import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessR
 import { AuditService, auditRoutes } from './audit/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
-import type { ServerConfig } from './config/index.js';
+import { type ServerConfig, parseAddressRanges } from './config/index.js';
 import { type RouteInfo, createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
@@ -30,7 +30,7 @@ import { RegistryService } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
-import { ArtifactStore, FirmwareService, RolloutService, otaRoutes } from './ota/index.js';
+import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
 import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
 import { ClusterMembership, type ClusterNode, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
@@ -181,7 +181,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
     });
-    const firmware = new FirmwareService(store.firmware, new ArtifactStore(dataDir), {
+    // Cluster mode: images in PostgreSQL, each node serving from its own verified copy; embedded: files.
+    const sharedImages = cluster && store.firmwareImages
+      ? new SharedArtifactStore(store.firmwareImages, store.firmware, dataDir, { log: logger, onFetch: (result) => metrics.firmwareCacheFetches.inc({ result }) })
+      : undefined;
+    await sharedImages?.sweep();
+    const firmware = new FirmwareService(store.firmware, sharedImages ?? new ArtifactStore(dataDir), {
       rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
     }, { clock, ids, log: logger });
     // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
@@ -210,16 +215,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     const deviceOps = buildDeviceOps(config, {
       ota: rollouts,
-      store, registry, counters, clock, ids, log: logger, metrics,
+      store, registry, bus, counters, clock, ids, log: logger, metrics,
       link: deviceLink,
     });
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
+    const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
     const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate })
+      ? new MqttGateway({ ...config.mqtt, hostnames, proxyProtocolFrom }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate })
       : undefined;
     const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
-      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate })
+      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate })
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
@@ -316,6 +322,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       }],
       ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
+      ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
     ];
     return {
       app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, liveStreams,

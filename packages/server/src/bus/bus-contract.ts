@@ -91,6 +91,8 @@ export function describeBusContract(name: string, makePair: () => Promise<BusPai
           { type: 'crl.updated', caId: 'ca-1', crlNumber: 42 },
           { type: 'credentials.revoked', principalId: 'p-1', keyId: null, reason: 'principal_disabled' },
           { type: 'certificate.revoked', deviceId: 'dev-9', serial: '00ff', reason: 'superseded' },
+          { type: 'logs.window', deviceId: 'dev-9', until: 1_764_000_000_000, level: null },
+          { type: 'logs.entries', deviceId: 'dev-9', until: 1_764_000_000_000, level: 'warn', dropped: 2, entries: [{ seq: 7, receivedAt: 1, ts: 2, level: 'error', msg: 'disk full', data: { free: 0 } }] },
         ];
         for (const e of events) {
           const got = hear(b, e.type);

@@ -1,3 +1,15 @@
+import type { LogLevel } from '@bulwark/protocol';
+
+/** A device log entry as it travels between nodes (numbered by the node that received it). */
+export interface RelayedLogEntry {
+  readonly seq: number;
+  readonly receivedAt: number;
+  readonly ts: number;
+  readonly level: LogLevel;
+  readonly msg: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
 /**
  * Platform events that cross contexts. In embedded mode they stay in the process; scale-out
  * carries them over NATS so every node hears them (a revocation must disconnect the device
@@ -11,6 +23,13 @@ export type PlatformEvent =
   | { readonly type: 'trust.changed' }
   /** An operator asked `nodeId` to drain: leave the load balancer, then end its sessions spread over `spreadMs`. */
   | { readonly type: 'node.drain'; readonly nodeId: string; readonly spreadMs: number }
+  /**
+   * A remote-log window opened (`level` set) or closing (`level` null: batches still on their way
+   * land until `until`): every node keeps the window, since the device may send from any of them.
+   */
+  | { readonly type: 'logs.window'; readonly deviceId: string; readonly until: number; readonly level: LogLevel | null }
+  /** Log entries a node accepted from a device, numbered there, for the readers on every node. */
+  | { readonly type: 'logs.entries'; readonly deviceId: string; readonly until: number; readonly level: LogLevel; readonly dropped: number; readonly entries: readonly RelayedLogEntry[] }
   /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */
   | { readonly type: 'credentials.revoked'; readonly principalId: string; readonly keyId: string | null; readonly reason: 'principal_disabled' | 'key_revoked' };
 

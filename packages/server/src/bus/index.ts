@@ -1,2 +1,2 @@
 export { MemoryBus } from './memory-bus.js';
-export type { EventBus, EventOf, EventType, Handler, PlatformEvent } from './bus.js';
+export type { EventBus, EventOf, EventType, Handler, PlatformEvent, RelayedLogEntry } from './bus.js';

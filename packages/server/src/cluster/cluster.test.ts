@@ -174,12 +174,12 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
       const body = (await s.api('GET', '/api/v1/cluster', { token: admin })).body as { nodes: { id: string; alive: boolean; leads: string[] }[] };
       return body.nodes.filter((n) => n.alive).flatMap((n) => n.leads.map((job) => `${job}@${n.id}`)).sort();
     };
-    const all = ['device-sweep', 'retention', 'rollouts'];
+    const all = ['crl', 'device-sweep', 'retention', 'rollouts'];
     const onA = all.map((job) => `${job}@node-a`);
     // Node A started first and took every lease; B's heartbeat says it leads none.
-    assert.deepEqual(await eventually(() => leaders(b), (l) => l.length === 3), onA);
+    assert.deepEqual(await eventually(() => leaders(b), (l) => l.length === all.length), onA);
     await nodes.stopA();
-    assert.deepEqual(await eventually(() => leaders(b), (l) => l.every((x) => x.endsWith('@node-b')) && l.length === 3), all.map((job) => `${job}@node-b`));
+    assert.deepEqual(await eventually(() => leaders(b), (l) => l.every((x) => x.endsWith('@node-b')) && l.length === all.length), all.map((job) => `${job}@node-b`));
   });
 });
 

@@ -34,7 +34,7 @@ const requestOf = (c: CommandRecord): CommandRequest => ({ id: c.id, params: c.p
  */
 export class CommandService {
   readonly #guards = new Map<string, IssueGuard>();
-  readonly #issued: ((c: CommandRecord) => void)[] = [];
+  readonly #issued: ((c: CommandRecord) => void | Promise<void>)[] = [];
 
   constructor(
     private readonly repo: CommandRepository,
@@ -46,7 +46,8 @@ export class CommandService {
     this.#guards.set(name, g);
   }
 
-  onIssued(fn: (c: CommandRecord) => void): void {
+  /** `fn` runs (and is awaited) after a command is recorded and before it is sent. */
+  onIssued(fn: (c: CommandRecord) => void | Promise<void>): void {
     this.#issued.push(fn);
   }
 
@@ -74,7 +75,7 @@ export class CommandService {
       throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${deviceId} already has ${this.settings.maxOpenPerDevice} commands waiting (commands.maxOpenPerDevice)`);
     }
     await this.repo.insert(record);
-    for (const fn of this.#issued) fn(record);
+    for (const fn of this.#issued) await fn(record);
     if (connected) await this.#send(record);
     return (await this.repo.get(deviceId, record.id)) ?? record;
   }

@@ -2,6 +2,7 @@ import { type Clock, PlatformError } from '@bulwark/core';
 import { BUILTIN_COMMANDS, DEVICE_MESSAGE_LIMITS, type LogBatch, type LogLevel } from '@bulwark/protocol';
 import type { CommandRecord } from './diagnostics.js';
 import type { CommandService } from './commands.js';
+import type { EventBus, EventOf } from '../bus/index.js';
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
@@ -43,15 +44,20 @@ export const LOG_STREAM_TTL_S = 60;
 /**
  * Remote logs: an operator opens a bounded window with the built-in `logs.stream` command;
  * batches the device sends inside it go to a bounded in-memory ring per device (and to live
- * readers); anything else is counted and dropped. Rings live in this process only.
+ * readers); anything else is counted and dropped. Windows and accepted entries go over the
+ * bus, so in a cluster every node holds the same rings: the device may send through any
+ * node, and readers may read through any other (entries keep the number the receiving node
+ * gave them).
  */
 export class LogStreams {
   readonly #rings = new Map<string, Ring>();
   readonly #live = new Map<string, Set<(e: StoredLogEntry) => void>>();
 
-  constructor(commands: CommandService, private readonly settings: { ringEntries: number; maxStreams: number }, private readonly clock: Clock) {
+  constructor(commands: CommandService, private readonly settings: { ringEntries: number; maxStreams: number }, private readonly clock: Clock, private readonly bus: EventBus) {
     commands.guard(BUILTIN_COMMANDS.logsStream, (deviceId, _name, params) => this.#check(deviceId, params));
-    commands.onIssued((c) => this.#opened(c));
+    commands.onIssued((c) => this.#announce(c));
+    bus.subscribe('logs.window', (e) => void this.#window(e.deviceId, e.until, e.level));
+    bus.subscribe('logs.entries', (e) => this.#relayed(e));
   }
 
   #active(): number {
@@ -77,20 +83,27 @@ export class LogStreams {
     }
   }
 
-  #opened(c: CommandRecord): void {
+  /** Tells every node (this one first) about the window a command opens or closes, before it is sent. */
+  async #announce(c: CommandRecord): Promise<void> {
     if (c.name === BUILTIN_COMMANDS.logsStop) {
-      const ring = this.#rings.get(c.deviceId);
       // Batches already on their way still land.
-      if (ring) ring.until = Math.min(ring.until, this.clock.now() + GRACE_MS);
-      return;
+      await this.bus.publish({ type: 'logs.window', deviceId: c.deviceId, until: this.clock.now() + GRACE_MS, level: null });
+    } else if (c.name === BUILTIN_COMMANDS.logsStream) {
+      const until = c.expiresAt + Number(c.params.durationS) * 1000 + GRACE_MS;
+      await this.bus.publish({ type: 'logs.window', deviceId: c.deviceId, until, level: c.params.level as LogLevel });
     }
-    if (c.name !== BUILTIN_COMMANDS.logsStream) return;
-    const until = c.expiresAt + Number(c.params.durationS) * 1000 + GRACE_MS;
-    const ring = this.#rings.get(c.deviceId);
+  }
+
+  #window(deviceId: string, until: number, level: LogLevel | null): Ring | undefined {
+    const ring = this.#rings.get(deviceId);
+    if (level === null) {
+      if (ring) ring.until = Math.min(ring.until, until);
+      return ring;
+    }
     if (ring) {
       ring.until = until;
-      ring.level = c.params.level as LogLevel;
-      return;
+      ring.level = level;
+      return ring;
     }
     // Bounded: rings of streams that ended go first, oldest first.
     if (this.#rings.size >= this.settings.maxStreams * 2) {
@@ -102,20 +115,26 @@ export class LogStreams {
         }
       }
     }
-    this.#rings.set(c.deviceId, { entries: [], seq: 0, until, level: c.params.level as LogLevel, received: 0, dropped: 0 });
+    const fresh: Ring = { entries: [], seq: 0, until, level, received: 0, dropped: 0 };
+    this.#rings.set(deviceId, fresh);
+    return fresh;
   }
 
-  /** A validated batch from the device; resolves with the outcome to count. */
-  onBatch(deviceId: string, batch: LogBatch): string {
-    const ring = this.#rings.get(deviceId);
-    const now = this.clock.now();
-    if (!ring || ring.until <= now) return 'not_requested';
-    ring.dropped += batch.dropped ?? 0;
+  /** Entries another node accepted (or this one: those it holds already are skipped by number). */
+  #relayed(e: EventOf<'logs.entries'>): void {
+    const ring = this.#rings.get(e.deviceId) ?? this.#window(e.deviceId, e.until, e.level);
+    if (!ring) return;
+    const fresh = e.entries.filter((x) => x.seq > ring.seq);
+    if (fresh.length === 0) return;
+    ring.dropped += e.dropped;
+    this.#append(e.deviceId, ring, fresh.map((x) => ({ deviceId: e.deviceId, ...x })));
+  }
+
+  #append(deviceId: string, ring: Ring, entries: readonly StoredLogEntry[]): void {
     const listeners = this.#live.get(deviceId);
-    for (const e of batch.entries) {
-      ring.seq += 1;
+    for (const entry of entries) {
+      ring.seq = entry.seq;
       ring.received += 1;
-      const entry: StoredLogEntry = { deviceId, seq: ring.seq, receivedAt: now, ts: e.ts, level: e.level, msg: e.msg, ...(e.data ? { data: e.data } : {}) };
       ring.entries.push(entry);
       if (listeners) for (const fn of listeners) fn(entry);
     }
@@ -124,6 +143,20 @@ export class LogStreams {
       ring.entries.splice(0, over);
       ring.dropped += over;
     }
+  }
+
+  /** A validated batch from the device; returns the outcome to count. */
+  onBatch(deviceId: string, batch: LogBatch): string {
+    const ring = this.#rings.get(deviceId);
+    const now = this.clock.now();
+    if (!ring || ring.until <= now) return 'not_requested';
+    const dropped = batch.dropped ?? 0;
+    ring.dropped += dropped;
+    let seq = ring.seq;
+    const entries: StoredLogEntry[] = batch.entries.map((e) => ({ deviceId, seq: (seq += 1), receivedAt: now, ts: e.ts, level: e.level, msg: e.msg, ...(e.data ? { data: e.data } : {}) }));
+    this.#append(deviceId, ring, entries);
+    const relayed = entries.map(({ deviceId: _, ...rest }) => rest);
+    void this.bus.publish({ type: 'logs.entries', deviceId, until: ring.until, level: ring.level, dropped, entries: relayed });
     return 'stored';
   }
 

@@ -40,6 +40,11 @@ export class DeviceTls {
     server.setSecureContext(await this.serverOptions());
   }
 
+  /** Calls `fn` whenever the trust anchors or CRLs changed anywhere in the platform and were reloaded here. */
+  onTrustChanged(fn: () => void | Promise<void>): () => void {
+    return this.identity.onTrustChanged(fn);
+  }
+
   /** Whether the issuer of a live session is still trusted (a manufacturer CA may have been disabled). */
   trustsIssuer(issuerFingerprint: string | undefined): boolean {
     if (!issuerFingerprint) return true;

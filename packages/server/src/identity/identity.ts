@@ -81,4 +81,10 @@ export interface IdentityRepository {
   useClaimToken(id: string, at: number): Promise<boolean>;
   /** Increments and returns the CRL number of a CA. */
   nextCrlNumber(caId: string, at: number): Promise<number>;
+  /**
+   * Keeps a CRL this platform signed for one of its own CAs (every node serves the same one),
+   * unless a CRL number after `crlNumber` was handed out meanwhile: that signer read the
+   * revocations later and keeps its own. True when kept.
+   */
+  saveCrl(caId: string, crlNumber: number, crlPem: string): Promise<boolean>;
 }

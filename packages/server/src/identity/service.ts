@@ -5,7 +5,8 @@ import type { RegistryService } from '../registry/index.js';
 import { type DeviceAuthority, ISSUING_CA_ID, fingerprintOf } from './authority.js';
 import type { DeviceCertificate, IdentityRepository } from './identity.js';
 import type { ManufacturerCas } from './manufacturers.js';
-import { buildCrl, crlPem, issueDeviceCertificate, publicKeyFromCsr } from './pki.js';
+import { PlatformCrl } from './crl.js';
+import { issueDeviceCertificate, publicKeyFromCsr } from './pki.js';
 import { x509 } from './x509.js';
 
 export interface IdentitySettings {
@@ -70,8 +71,8 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest();
  * gateway makes on every connection.
  */
 export class IdentityService {
-  #crl = { issuing: '', root: '' };
-  #crlTimer: NodeJS.Timeout | undefined;
+  readonly #crl: PlatformCrl;
+  readonly #trustListeners = new Set<() => void | Promise<void>>();
   /** By device id: the last admission of each device (reconnect storms come from devices seen a moment ago). */
   readonly #admitted = new GenerationalMap<string, RememberedAdmission>(200_000);
   readonly #unsubscribe: (() => void)[] = [];
@@ -83,43 +84,67 @@ export class IdentityService {
     private readonly settings: IdentitySettings,
     readonly manufacturers: ManufacturerCas,
     private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger; audit: (action: string, actor: string, target: string, details: Record<string, unknown>) => Promise<void> },
-  ) {}
+  ) {
+    this.#crl = new PlatformCrl(repo, authority, settings, deps);
+  }
 
-  /** Signs fresh CRLs now and again every day, well inside their validity. */
+  /**
+   * Loads the stored CRLs (signing fresh ones when they are missing or due) and starts
+   * listening for trust changes made anywhere in the platform: revocations, re-signed CRLs,
+   * manufacturer CAs. Re-signing on a schedule is `startCrlSigning` (one node of a cluster).
+   */
   async start(): Promise<void> {
     const { bus } = this.deps;
     const forget = (e: { deviceId: string }) => this.#admitted.delete(e.deviceId);
-    const forgetAll = () => this.#admitted.clear();
+    const reload = () => this.#reloadTrust();
     this.#unsubscribe.push(
       bus.subscribe('certificate.revoked', forget), bus.subscribe('device.suspended', forget), bus.subscribe('device.decommissioned', forget),
-      bus.subscribe('crl.updated', forgetAll), bus.subscribe('trust.changed', forgetAll),
+      bus.subscribe('crl.updated', reload), bus.subscribe('trust.changed', reload),
     );
-    await this.refreshCrl();
-    this.#crlTimer = setInterval(() => void this.refreshCrl().catch((err: unknown) => this.deps.log.error({ err }, 'could not re-sign the CRL')), Math.min(86_400_000, this.settings.crlValidityMs / 4));
-    this.#crlTimer.unref();
+    if (!(await this.#crl.load())) await this.refreshCrl();
   }
 
   stop(): void {
-    if (this.#crlTimer) clearInterval(this.#crlTimer);
+    this.#crl.stopResigning();
     for (const u of this.#unsubscribe.splice(0)) u();
   }
 
-  get crlPem(): { readonly issuing: string; readonly root: string } {
-    return this.#crl;
+  /** Re-signs the CRLs before they expire, until `stopCrlSigning` (a singleton in a cluster). */
+  startCrlSigning(): void {
+    this.#crl.startResigning(() => this.deps.bus.publish({ type: 'crl.updated', caId: ISSUING_CA_ID, crlNumber: 0 }));
   }
 
+  stopCrlSigning(): void {
+    this.#crl.stopResigning();
+  }
+
+  get crlPem(): { readonly issuing: string; readonly root: string } {
+    return this.#crl.current;
+  }
+
+  /** Calls `fn` after the trust anchors or CRLs changed (here or on another node) and were reloaded. */
+  onTrustChanged(fn: () => void | Promise<void>): () => void {
+    this.#trustListeners.add(fn);
+    return () => this.#trustListeners.delete(fn);
+  }
+
+  /** Signs fresh CRLs from the revocations in the store and tells every node to load them. */
   async refreshCrl(): Promise<void> {
-    const now = this.deps.clock.now();
-    const revoked = await this.repo.listRevoked(ISSUING_CA_ID);
-    const entries = revoked.map((c) => ({
-      serial: c.serial, revokedAtMs: c.revokedAt ?? now,
-      reason: c.revocationReason === 'superseded' ? x509.X509CrlReason.superseded : c.revocationReason === 'decommissioned' ? x509.X509CrlReason.cessationOfOperation : x509.X509CrlReason.unspecified,
-    }));
-    const next = now + this.settings.crlValidityMs;
-    const issuing = await buildCrl(this.authority.issuing, entries, await this.repo.nextCrlNumber(ISSUING_CA_ID, now), now, next);
-    const root = await buildCrl(this.authority.root, [], await this.repo.nextCrlNumber('root', now), now, next);
-    this.#crl = { issuing: crlPem(issuing), root: crlPem(root) };
+    await this.#crl.sign();
     await this.deps.bus.publish({ type: 'crl.updated', caId: ISSUING_CA_ID, crlNumber: 0 });
+  }
+
+  /** The store is the truth: CRLs and manufacturer CAs as they are now, then the listeners (TLS contexts). */
+  async #reloadTrust(): Promise<void> {
+    try {
+      await this.#crl.load();
+      await this.manufacturers.load();
+    } catch (err) {
+      this.deps.log.error({ err }, 'could not reload CRLs and manufacturer CAs from the store; keeping the ones loaded');
+    }
+    // Admissions remembered before or during the reload were judged on the old trust.
+    this.#admitted.clear();
+    for (const fn of this.#trustListeners) await fn();
   }
 
   async createClaimTokens(deviceIds: readonly string[], options: { createdBy: string; ttlMs?: number; batchId?: string }): Promise<IssuedClaimToken[]> {

@@ -1,6 +1,5 @@
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Server, createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type Clock, type ErrorCode, type Logger, PlatformError, isPlatformError } from '@bulwark/core';
 import type { RotationIssued } from '@bulwark/protocol';
@@ -9,6 +8,8 @@ import type { EventBus } from '../../bus/index.js';
 import { HTTP_STATUS } from '../../http/errors.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
+import type { AddressRange } from '../../config/index.js';
+import { DeviceListener } from '../device-listener.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import { peerOf } from '../mqtt/peer.js';
 import { csrOf } from '../mqtt/rotation.js';
@@ -20,6 +21,8 @@ export interface DeviceHttpsSettings {
   readonly port: number;
   readonly hostnames: readonly string[];
   readonly maxBodyBytes: number;
+  /** TCP load balancers whose connections start with a PROXY protocol v2 header (none: off). */
+  readonly proxyProtocolFrom?: readonly AddressRange[];
 }
 
 type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: URL) => Promise<[number, unknown]>;
@@ -33,6 +36,7 @@ type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: 
  */
 export class DeviceHttpsGateway {
   #server: Server | undefined;
+  #listener: DeviceListener | undefined;
   readonly #tls: DeviceTls;
   readonly #admitted = new WeakMap<TLSSocket, Promise<void>>();
   readonly #requests: Counter<'route' | 'status'>;
@@ -58,14 +62,16 @@ export class DeviceHttpsGateway {
   async start(): Promise<number> {
     const server = createServer({ ...(await this.#tls.serverOptions()), requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#serve(req, res));
     this.#server = server;
-    server.on('tlsClientError', (err: Error & { code?: string }, socket) => this.#tlsRefused.inc({ reason: tlsRefusalReason(socket, err) }));
-    const reload = () => this.#tls.reload(server).catch((err: unknown) => this.deps.log.error({ err }, 'could not reload the device HTTPS trust store'));
-    this.#unsubscribe.push(this.deps.bus.subscribe('crl.updated', reload), this.deps.bus.subscribe('trust.changed', reload));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.settings.port, this.settings.host, () => resolve());
+    const listener = new DeviceListener(server, { name: 'https', proxyProtocolFrom: this.settings.proxyProtocolFrom ?? [], log: this.deps.log, metrics: this.deps.metrics });
+    this.#listener = listener;
+    server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      const reason = tlsRefusalReason(socket, err);
+      this.#tlsRefused.inc({ reason });
+      this.deps.log.info({ remote: listener.remoteOf(socket), reason, err: err.message }, 'device HTTPS handshake refused');
     });
-    return (server.address() as AddressInfo).port;
+    const reload = () => this.#tls.reload(server).catch((err: unknown) => this.deps.log.error({ err }, 'could not reload the device HTTPS trust store'));
+    this.#unsubscribe.push(this.#tls.onTrustChanged(reload));
+    return listener.listen(this.settings.port, this.settings.host);
   }
 
   async stop(): Promise<void> {
@@ -73,7 +79,7 @@ export class DeviceHttpsGateway {
     const server = this.#server;
     if (!server) return;
     server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), this.#listener?.close()]);
   }
 
   readonly #routes: Readonly<Record<string, Handler>> = {
@@ -151,6 +157,7 @@ export class DeviceHttpsGateway {
       await admission.catch((err: unknown) => {
         throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', isPlatformError(err) ? err.message : 'not admitted');
       });
+      this.deps.log.info({ deviceId: peer.deviceId, remote: this.#listener?.remoteOf(socket) }, 'device HTTPS connection opened');
       return;
     }
     await first;

@@ -1,10 +1,11 @@
-import type { AddressInfo } from 'node:net';
 import { type TLSSocket, type Server as TlsServer, createServer } from 'node:tls';
 import type { Clock, Logger } from '@bulwark/core';
 import type { ISubscription } from 'mqtt-packet';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
+import type { AddressRange } from '../../config/index.js';
+import { DeviceListener } from '../device-listener.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
 import type { IngestService } from '../../ingest/index.js';
 import type { DeviceInbox } from '../device-inbox.js';
@@ -43,6 +44,8 @@ export interface MqttSettings {
   readonly sessionExpiryMaxSeconds: number;
   /** Subscriptions one session may hold (each is kept while the session lives and matched on every delivery). */
   readonly maxSubscriptionsPerSession: number;
+  /** TCP load balancers whose connections start with a PROXY protocol v2 header (none: off). */
+  readonly proxyProtocolFrom?: readonly AddressRange[];
 }
 
 /** What the gateway keeps per admitted connection. */
@@ -69,6 +72,7 @@ const KICKS = new Set(['certificate_revoked', 'device_suspended', 'device_decomm
  */
 export class MqttGateway {
   #server: TlsServer | undefined;
+  #listener: DeviceListener | undefined;
   readonly #connections = new Set<MqttConnection>();
   readonly #live = new WeakMap<MqttConnection, Live>();
   readonly #sessions: SessionTable;
@@ -110,6 +114,8 @@ export class MqttGateway {
     // No Nagle: a CONNACK or PUBACK is one small write that must not wait for the device's next ACK (about 40 ms on TLS 1.3).
     const tlsServer = createServer({ ...(await this.#tls.serverOptions()), noDelay: true });
     this.#server = tlsServer;
+    const listener = new DeviceListener(tlsServer, { name: 'mqtt', proxyProtocolFrom: this.settings.proxyProtocolFrom ?? [], log: this.deps.log, metrics: this.deps.metrics, noDelay: true });
+    this.#listener = listener;
     const limits = {
       maxPacketBytes: this.maxPacketBytes, receiveMaximum: this.settings.receiveMaximum, topicAliasMaximum: 16, connectTimeoutMs: 30_000,
       sessionExpiryMaxS: this.settings.sessionExpiryMaxSeconds, outboundQueueLimit: 1000,
@@ -124,7 +130,7 @@ export class MqttGateway {
         // A client that closes its side before CONNECT is not a refusal.
         if (reason === 'connection_error') return;
         this.#metrics.connectRefused.inc({ reason });
-        this.deps.log.info({ remote: c.socket.remoteAddress, reason }, 'MQTT connection ended before CONNECT');
+        this.deps.log.info({ remote: listener.remoteOf(c.socket), reason }, 'MQTT connection ended before CONNECT');
       },
     };
     tlsServer.on('secureConnection', (socket: TLSSocket) => {
@@ -135,19 +141,12 @@ export class MqttGateway {
     tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket) => {
       const reason = tlsRefusalReason(socket, err);
       this.#metrics.tlsRefused.inc({ reason });
-      this.deps.log.info({ remote: socket.remoteAddress, reason, err: err.message }, 'TLS handshake refused');
+      this.deps.log.info({ remote: listener.remoteOf(socket), reason, err: err.message }, 'TLS handshake refused');
     });
-    this.#unsubscribe.push(
-      this.deps.bus.subscribe('crl.updated', () => this.#reloadContext()),
-      this.deps.bus.subscribe('trust.changed', () => this.#reloadContext()),
-    );
+    this.#unsubscribe.push(this.#tls.onTrustChanged(() => this.#reloadContext()));
     this.#sessions.start();
     this.#sweeper = setInterval(() => this.#kept.sweep(), 60_000).unref();
-    await new Promise<void>((resolve, reject) => {
-      tlsServer.once('error', reject);
-      tlsServer.listen(this.settings.port, this.settings.host, () => resolve());
-    });
-    return (tlsServer.address() as AddressInfo).port;
+    return listener.listen(this.settings.port, this.settings.host);
   }
 
   async stop(): Promise<void> {
@@ -156,12 +155,13 @@ export class MqttGateway {
     this.#sessions.stop();
     const server = this.#server;
     const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const front = this.#listener?.close();
     const gone = [...this.#connections].map((c) => new Promise<void>((resolve) => {
       if (c.socket.destroyed) return resolve();
       c.socket.once('close', () => resolve());
       c.end('server_stopping');
     }));
-    await Promise.all([closing, ...gone]);
+    await Promise.all([closing, front, ...gone]);
   }
 
   /** Sessions held by this gateway. */
@@ -203,7 +203,7 @@ export class MqttGateway {
     const peer = peerOf(c.socket);
     const fail = (refusal: Exclude<ConnectVerdict, { ok: true }>['refusal'], message: string, metric: string = refusal): ConnectVerdict => {
       this.#metrics.connectRefused.inc({ reason: metric });
-      this.deps.log.warn({ clientId: r.clientId, deviceId: peer?.deviceId, reason: metric, version: r.version }, 'MQTT connect refused');
+      this.deps.log.warn({ clientId: r.clientId, deviceId: peer?.deviceId, remote: this.#listener?.remoteOf(c.socket), reason: metric, version: r.version }, 'MQTT connect refused');
       return { ok: false, refusal, message };
     };
     if (!peer) return fail('no_identity', 'no verified device certificate');
@@ -241,6 +241,7 @@ export class MqttGateway {
     this.#live.set(c, { peer, handle, flow, session, expiryS: r.sessionExpiryS ?? this.settings.sessionExpiryMaxSeconds, deferred: 0, allowedTopic: undefined });
     this.#metrics.sessions.set(this.#sessions.localCount);
     this.#metrics.connects.inc({ version: String(r.version) });
+    this.deps.log.info({ deviceId: peer.deviceId, remote: this.#listener?.remoteOf(c.socket), version: r.version }, 'MQTT session opened');
     // A session resumed here keeps its subscriptions without a new SUBSCRIBE: what waits goes out after CONNACK.
     if (present && session.filters.size > 0) setImmediate(() => this.deps.inbox?.subscribed(peer.deviceId, [...session.filters.keys()]));
     return { ok: true, sessionPresent: present };

@@ -118,4 +118,8 @@ export class SqlIdentityRepository implements IdentityRepository {
     );
     return Number(row?.crl_number ?? 1);
   }
+
+  async saveCrl(caId: string, crlNumber: number, crlPem: string): Promise<boolean> {
+    return (await this.db.run('UPDATE pki_cas SET crl_pem = $3 WHERE id = $1 AND (SELECT crl_number FROM crl_state WHERE ca_id = $1) = $2', [caId, crlNumber, crlPem])) === 1;
+  }
 }
