@@ -45,6 +45,9 @@ export function createMetrics() {
     busEvents: new Counter({ name: 'bulwark_bus_events_received_total', help: 'Platform events received from other nodes over NATS', labelNames: ['type'], registers: [registry] }),
     busMalformed: new Counter({ name: 'bulwark_bus_events_malformed_total', help: 'Messages on the event subjects that were not a platform event (ignored)', registers: [registry] }),
     nodesGone: new Counter({ name: 'bulwark_cluster_nodes_gone_total', help: 'Nodes whose lease expired; their sessions were cleaned by this node', registers: [registry] }),
+    firmwareCacheFetches: new Counter({
+      name: 'bulwark_firmware_cache_fetches_total', help: 'Firmware images fetched from the shared store into this node\'s cache, by result (fetched, corrupt, missing)', labelNames: ['result'], registers: [registry],
+    }),
     auditFailures: new Counter({ name: 'bulwark_audit_write_failures_total', help: 'Audit entries that could not be written', registers: [registry] }),
   };
 }

@@ -2,25 +2,24 @@ import { createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FirmwareDigest } from '@bulwark/protocol';
-
-export interface ReceivedImage {
-  readonly size: number;
-  readonly sha256: string;
-  /** More bytes arrived than the metadata declared (or than the size limit allows); nothing past that was kept. */
-  readonly tooLong: boolean;
-}
+import type { ArtifactStorage, ImageRef, PendingImage } from './ota.js';
 
 /**
  * Firmware images as files under `<dataDir>/firmware/`, named by artifact id (ids are
  * generated, never taken from a caller). An image is written to a temporary file while it is
  * hashed, and only a complete, matching image is moved into place.
  */
-export class ArtifactStore {
+export class ArtifactStore implements ArtifactStorage {
   readonly #dir: string;
 
   constructor(dataDir: string) {
     this.#dir = join(dataDir, 'firmware');
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The directory the images are in. */
+  get dir(): string {
+    return this.#dir;
   }
 
   path(id: string): string {
@@ -30,9 +29,10 @@ export class ArtifactStore {
 
   /**
    * Reads `body` into a temporary file, hashing it, and stops as soon as it passes `limit`
-   * bytes (the declared size): the rest is never read into memory or onto disk.
+   * bytes (the declared size): the rest is never read into memory or onto disk. `file` is the
+   * temporary file until commit moves it into place.
    */
-  async receive(id: string, body: Readable, limit: number): Promise<ReceivedImage & { commit(): void; discard(): void }> {
+  async receive(id: string, body: Readable, limit: number): Promise<PendingImage & { readonly file: string }> {
     const tmp = `${this.path(id)}.part`;
     const digest = new FirmwareDigest(limit);
     const out = createWriteStream(tmp, { mode: 0o600 });
@@ -69,9 +69,15 @@ export class ArtifactStore {
     const result = digest.digest();
     return {
       ...result,
-      commit: () => renameSync(tmp, this.path(id)),
+      file: tmp,
+      commit: async () => renameSync(tmp, this.path(id)),
       discard: () => rmSync(tmp, { force: true }),
     };
+  }
+
+  /** Embedded mode: the file is the image (it was checked when it was received). */
+  async localFile(image: ImageRef): Promise<string> {
+    return this.path(image.id);
   }
 
   size(id: string): number | undefined {
@@ -82,7 +88,7 @@ export class ArtifactStore {
     }
   }
 
-  remove(id: string): void {
+  async remove(id: string): Promise<void> {
     rmSync(this.path(id), { force: true });
   }
 }

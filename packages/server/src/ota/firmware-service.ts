@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import { type FirmwareRefusal, type RootKeySet, checkImage, verifyFirmware } from '@bulwark/protocol';
-import type { ArtifactStore } from './artifact-store.js';
-import type { FirmwareArtifact, FirmwareRepository } from './ota.js';
+import type { ArtifactStorage, FirmwareArtifact, FirmwareRepository } from './ota.js';
 
 export interface FirmwareSettings {
   readonly rootKeysFile: string;
@@ -40,7 +39,7 @@ export class FirmwareService {
 
   constructor(
     private readonly repo: FirmwareRepository,
-    private readonly files: ArtifactStore,
+    private readonly files: ArtifactStorage,
     private readonly settings: FirmwareSettings,
     private readonly deps: { clock: Clock; ids: IdGen; log: Logger },
   ) {}
@@ -89,7 +88,7 @@ export class FirmwareService {
   async #drop(artifact: FirmwareArtifact, why: unknown): Promise<void> {
     try {
       await this.repo.delete(artifact.id);
-      if ((await this.repo.get(artifact.id)) === undefined) this.files.remove(artifact.id);
+      if ((await this.repo.get(artifact.id)) === undefined) await this.files.remove(artifact.id);
       this.deps.log.info({ id: artifact.id, name: artifact.name, version: artifact.version, reason: (why as { details?: { reason?: unknown } }).details?.reason }, 'firmware image refused; registration dropped');
     } catch (err) {
       this.deps.log.error({ err, id: artifact.id }, 'could not drop the registration of a refused firmware image');
@@ -110,7 +109,7 @@ export class FirmwareService {
       image.discard();
       throw firmwareRefused(bad.reason, bad.detail);
     }
-    image.commit();
+    await image.commit();
     await this.repo.markPublished(id, this.deps.clock.now());
     this.deps.log.info({ id, name: artifact.name, version: artifact.version }, 'firmware published');
     return this.get(id);
@@ -126,8 +125,8 @@ export class FirmwareService {
     return this.repo.list(limit);
   }
 
-  /** Where a published image lives on disk. */
-  imagePath(a: FirmwareArtifact): string {
-    return this.files.path(a.id);
+  /** A local file holding a published image (in a cluster, fetched from the shared store on first use). */
+  imageFile(a: FirmwareArtifact): Promise<string> {
+    return this.files.localFile(a);
   }
 }

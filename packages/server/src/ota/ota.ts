@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FirmwareManifest, OtaState } from '@bulwark/protocol';
 
 /** Firmware artifacts and rollouts (DESIGN.md §3 ota, issue 6): types and the ports the context needs. */
@@ -29,6 +30,52 @@ export interface FirmwareRepository {
   delete(id: string): Promise<void>;
   /** Newest first. */
   list(limit: number): Promise<FirmwareArtifact[]>;
+}
+
+/** What an image upload produced: its size and digest, as read (cut off past the declared size). */
+export interface ReceivedImage {
+  readonly size: number;
+  readonly sha256: string;
+  /** More bytes arrived than the metadata declared (or than the size limit allows); nothing past that was kept. */
+  readonly tooLong: boolean;
+}
+
+/** A received image, held aside until the caller has checked it. */
+export interface PendingImage extends ReceivedImage {
+  /** Makes the image the artifact's own, where every node that serves it will find it. */
+  commit(): Promise<void>;
+  discard(): void;
+}
+
+/** The image a node serves: a local file, complete and matching the artifact's size and SHA-256. */
+export interface ImageRef {
+  readonly id: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * Where firmware images live. Embedded: files in the data directory (`ArtifactStore`).
+ * Cluster: the shared store, with a verified copy in each node's data directory
+ * (`SharedArtifactStore`). Downloads are always served from a local file, so Range stays a seek.
+ */
+export interface ArtifactStorage {
+  /** Reads `body`, hashing it, and stops as soon as it passes `limit` bytes; nothing is kept until commit. */
+  receive(id: string, body: Readable, limit: number): Promise<PendingImage>;
+  /** The path of a local copy of a published image; throws BULWARK_ERR_FIRMWARE_UNAVAILABLE when none can be made. */
+  localFile(image: ImageRef): Promise<string>;
+  remove(id: string): Promise<void>;
+}
+
+/** Firmware images in a store every node reads (cluster mode), as fixed-size chunks in order. */
+export interface FirmwareImageRepository {
+  /** Replaces the image of an artifact with these chunks, all or nothing; resolves with how many were stored. */
+  put(artifactId: string, chunks: AsyncIterable<Buffer>): Promise<number>;
+  /** The chunks of an image in order, read one at a time; none when it has no image. */
+  chunks(artifactId: string): AsyncIterable<Buffer>;
+  /** Which of these artifacts have an image stored. */
+  stored(artifactIds: readonly string[]): Promise<Set<string>>;
+  delete(artifactId: string): Promise<void>;
 }
 
 /** Who gets the update: every given criterion must match (tag also serves as a group). */

@@ -272,7 +272,7 @@ export class RolloutService {
   async download(deviceId: string, artifactId: string): Promise<{ path: string; size: number; sha256: string } | undefined> {
     if (!(await this.repo.activeJob(deviceId, artifactId))) return undefined;
     const a = await this.firmware.get(artifactId);
-    return a.state === 'published' ? { path: this.firmware.imagePath(a), size: a.size, sha256: a.sha256 } : undefined;
+    return a.state === 'published' ? { path: await this.firmware.imageFile(a), size: a.size, sha256: a.sha256 } : undefined;
   }
 }
 

@@ -350,6 +350,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_online_node ON devices (online_node) WHERE online_node IS NOT NULL
     `,
   },
+  {
+    id: 10,
+    // Cluster mode keeps firmware images in PostgreSQL, in fixed-size chunks, so that every
+    // node can serve them (docs/decisions/0016). PostgreSQL only: embedded mode keeps its
+    // images as files, and SQLite records the migration without running anything.
+    // STORAGE EXTERNAL: images are compressed already; PostgreSQL stores them out of line
+    // without trying to compress them again.
+    name: 'firmware images in the shared store',
+    sql: {
+      postgres: `
+        CREATE TABLE firmware_image_chunks (
+          artifact_id TEXT NOT NULL REFERENCES firmware_artifacts(id) ON DELETE CASCADE,
+          idx BIGINT NOT NULL,
+          data BYTEA NOT NULL,
+          PRIMARY KEY (artifact_id, idx)
+        );
+        ALTER TABLE firmware_image_chunks ALTER COLUMN data SET STORAGE EXTERNAL
+      `,
+      sqlite: '',
+    },
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string {

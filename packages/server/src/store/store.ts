@@ -10,7 +10,7 @@ import type { SecretRepository } from '../secrets/secrets.js';
 import type { TwinRepository } from '../twin/twin.js';
 import type { CommandRepository } from '../diagnostics/diagnostics.js';
 import type { EventRepository, HealthRepository } from '../health/health.js';
-import type { FirmwareRepository, RolloutRepository } from '../ota/ota.js';
+import type { FirmwareImageRepository, FirmwareRepository, RolloutRepository } from '../ota/ota.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -26,6 +26,7 @@ import { SqlTwinRepository } from './sql/twins.js';
 import { SqlCommandRepository } from './sql/commands.js';
 import { SqlEventRepository, SqlHealthRepository } from './sql/health.js';
 import { SqlFirmwareRepository } from './sql/firmware.js';
+import { SqlFirmwareImageRepository } from './sql/firmware-images.js';
 import { SqlRolloutRepository } from './sql/rollouts.js';
 
 /** Every repository the platform uses, over one engine. */
@@ -46,6 +47,8 @@ export interface Store {
   readonly health: HealthRepository;
   readonly events: EventRepository;
   readonly firmware: FirmwareRepository;
+  /** Firmware images every node reads: PostgreSQL only (embedded mode keeps them as files). */
+  readonly firmwareImages?: FirmwareImageRepository;
   readonly rollouts: RolloutRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -105,6 +108,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     health: new SqlHealthRepository(db),
     events: new SqlEventRepository(db),
     firmware: new SqlFirmwareRepository(db),
+    ...(db.engine === 'postgres' ? { firmwareImages: new SqlFirmwareImageRepository(db) } : {}),
     rollouts: new SqlRolloutRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
