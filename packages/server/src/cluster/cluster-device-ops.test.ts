@@ -7,6 +7,7 @@ import { nextMessage } from '../testing/device-messages.js';
 import { closed, connect, connectDevice, enrollDevice, makeDeviceKeys, tlsOptions } from '../testing/devices.js';
 import { firmwareKit, uploadFirmware } from '../testing/firmware.js';
 import { type TestServer, tempDir } from '../testing/harness.js';
+import { manufacturerCa } from '../testing/manufacturer-ca.js';
 import { sseReader } from '../testing/telemetry.js';
 import { type RunningEngine, describeWith, startNats } from '../testing/services.js';
 
@@ -49,6 +50,27 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     assert.equal(await metricValue(a, 'bulwark_mqtt_tls_refused_total{reason="revoked"}'), before + 1, 'refused by A\'s TLS trust store, before MQTT');
     const back = await connect(tlsOptions(a, rotated, 'gw-c1'));
     back.end(true);
+  });
+
+  it('trusts a manufacturer CA registered through B on A at once, and ends and refuses its devices on A when it is disabled through B', async (t) => {
+    const nodes = await twoClusterNodes(t, nats.url);
+    if (!nodes) return;
+    const { a, b, admin } = nodes;
+    const m = manufacturerCa(tempDir(t));
+    const registered = await b.api('POST', '/api/v1/pki/manufacturer-cas', { token: admin, body: { name: 'Acme', certificate: m.certPem, crl: m.crlPem, provisioning: { idPattern: 'acme-[0-9]+' } } });
+    assert.equal(registered.status, 201, registered.text);
+    const caPem = (await a.api('GET', '/api/v1/pki/ca.pem')).text;
+    const acme = { ...m.device('acme-7'), caPem };
+    // B announced the change; A reloads its trust store from PostgreSQL when it hears it.
+    const client = await eventually(() => connect(tlsOptions(a, acme, 'acme-7')).catch(() => undefined), (c) => c !== undefined);
+    t.after(() => client?.end(true));
+    assert.equal((await b.api('GET', '/api/v1/devices/acme-7', { token: admin })).body.state, 'active', 'provisioned just in time on A');
+
+    const gone = closed(client!);
+    const disabled = await b.api('POST', `/api/v1/pki/manufacturer-cas/${registered.body.id as string}/disable`, { token: admin, body: {} });
+    assert.equal(disabled.status, 200, disabled.text);
+    await gone;
+    await assert.rejects(connect(tlsOptions(a, acme, 'acme-7')), 'A no longer trusts the CA');
   });
 
   it('streams a device\'s logs through B while the device sends them to A, and stops the stream through B', async (t) => {
