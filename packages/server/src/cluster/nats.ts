@@ -61,6 +61,28 @@ export class NatsLink {
   }
 }
 
+/** How long a JetStream write waits out a leader election (a NATS server of the cluster died) before it fails. */
+export const ELECTION_WAIT_MS = 8_000;
+
+/**
+ * Runs a JetStream write, retrying it while the stream has no leader: after the loss of a NATS
+ * server its replicated streams elect a new one within seconds, and until then writes find
+ * "no responders" or time out. Other errors, and a wait past `budgetMs`, fail as they are.
+ */
+export async function whileElecting<T>(write: () => Promise<T>, budgetMs = ELECTION_WAIT_MS): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let pause = 100; ; pause = Math.min(pause * 2, 1_000)) {
+    try {
+      return await write();
+    } catch (err) {
+      const text = `${(err as Error).name} ${(err as Error).message}`.toLowerCase();
+      const electing = text.includes('no responders') || text.includes('jetstreamnotenabled') || text.includes('timeout');
+      if (!electing || Date.now() + pause > deadline) throw err;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}
+
 /** A URL without its password, for logs and errors. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');

@@ -1,11 +1,14 @@
 import type { Logger } from '@bulwark/core';
-import { jetstream } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
 import type { SessionDirectory } from '../gateway/sessions.js';
-import type { NatsLink } from './nats.js';
+import { type NatsLink, whileElecting } from './nats.js';
 
 export const SESSIONS_BUCKET = 'bulwark_sessions';
 const SNAPSHOT_TIMEOUT_MS = 30_000;
+/** How often the watch is checked for a stall. */
+const WATCHDOG_MS = 2_000;
 
 /** What the directory holds per device. */
 interface Claim {
@@ -35,9 +38,18 @@ export class KvSessionDirectory implements SessionDirectory {
   readonly #latest = new Map<string, number>();
   #watching: Promise<void> | undefined;
   #stopWatch: (() => void) | undefined;
+  /** Highest bucket revision the watch has delivered. */
+  #highest = 0;
+  #snapshot = { until: Infinity, done: () => undefined as void };
+  #stale = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+  /** `#highest` at the watchdog's previous look (-1: none yet). */
+  #highestAtLastLook = -1;
+  #looking = false;
 
   private constructor(
     private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
     private readonly nodeId: string,
     private readonly log: Logger,
     private readonly onClaimed: (deviceId: string, owner: SessionOwner) => void,
@@ -45,7 +57,7 @@ export class KvSessionDirectory implements SessionDirectory {
 
   static async open(link: NatsLink, nodeId: string, log: Logger, onClaimed: (deviceId: string, owner: SessionOwner) => void, replicas = 1): Promise<KvSessionDirectory> {
     const kv = await new Kvm(jetstream(link.nc)).create(SESSIONS_BUCKET, { history: 1, replicas });
-    return new KvSessionDirectory(kv, nodeId, log, onClaimed);
+    return new KvSessionDirectory(kv, await jetstreamManager(link.nc), nodeId, log, onClaimed);
   }
 
   /**
@@ -53,58 +65,90 @@ export class KvSessionDirectory implements SessionDirectory {
    * restarted) are removed: no session survives a restart of its node.
    */
   async start(): Promise<void> {
-    const watch = await this.kv.watch();
-    this.#stopWatch = () => watch.stop();
-    let stale = 0;
-    let highest = 0;
-    let snapshot = { until: Infinity, done: () => undefined as void };
-    this.#watching = (async () => {
-      for await (const e of watch) {
-        highest = Math.max(highest, e.revision);
-        if (highest >= snapshot.until) snapshot.done();
-        if (e.operation !== 'PUT') {
-          const deviceId = Buffer.from(e.key, 'base64url').toString('utf8');
-          const owner = this.#owners.get(deviceId);
-          // A delete names no claim: it ends the owner's entry only when nothing newer replaced it.
-          if (owner && owner.claim < e.revision) this.#owners.delete(deviceId);
-          continue;
-        }
-        let value: Claim;
-        try {
-          value = e.json<Claim>();
-        } catch {
-          continue;
-        }
-        this.#latest.set(value.d, Math.max(this.#latest.get(value.d) ?? 0, e.revision));
-        if (value.n === this.nodeId) {
-          if (!e.isUpdate) {
-            stale += 1;
-            void this.kv.delete(e.key, { previousSeq: e.revision }).catch(() => undefined);
-          }
-          this.#owners.delete(value.d);
-          continue;
-        }
-        this.#owners.set(value.d, { node: value.n, claim: e.revision });
-        this.onClaimed(value.d, { node: value.n, claim: e.revision });
-      }
-    })().catch((err: unknown) => this.log.error({ err }, 'the session directory watch ended'));
+    this.#follow(await this.kv.watch(), true);
     // The snapshot is in once the watch has reached the bucket's last revision as of now.
     const status = await this.kv.status();
     const until = status.streamInfo.state.last_seq;
-    if (status.values > 0 && highest < until) {
+    if (status.values > 0 && this.#highest < until) {
       let timer: NodeJS.Timeout | undefined;
       const loaded = await Promise.race([
-        new Promise<boolean>((resolve) => (snapshot = { until, done: () => resolve(true) })),
+        new Promise<boolean>((resolve) => (this.#snapshot = { until, done: () => resolve(true) })),
         new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SNAPSHOT_TIMEOUT_MS))),
       ]);
       clearTimeout(timer);
-      if (!loaded) this.log.warn({ until, highest }, 'the session directory snapshot is still loading; going on with what arrived');
+      if (!loaded) this.log.warn({ until, highest: this.#highest }, 'the session directory snapshot is still loading; going on with what arrived');
     }
-    if (stale > 0) this.log.info({ stale }, 'removed this node\'s session claims from before its restart');
+    if (this.#stale > 0) this.log.info({ stale: this.#stale }, 'removed this node\'s session claims from before its restart');
+    this.#watchdog = setInterval(() => void this.#lookAtWatch(), WATCHDOG_MS);
+    this.#watchdog.unref();
+  }
+
+  /** Applies every change of the bucket as the watch delivers it; `first`: the watch that loads the directory at start. */
+  #follow(watch: QueuedIterator<KvWatchEntry>, first: boolean): void {
+    this.#stopWatch = () => watch.stop();
+    this.#watching = (async () => {
+      for await (const e of watch) this.#apply(e, first);
+    })().catch((err: unknown) => this.log.error({ err }, 'the session directory watch ended'));
+  }
+
+  #apply(e: KvWatchEntry, first: boolean): void {
+    this.#highest = Math.max(this.#highest, e.revision);
+    if (this.#highest >= this.#snapshot.until) this.#snapshot.done();
+    if (e.operation !== 'PUT') {
+      const deviceId = Buffer.from(e.key, 'base64url').toString('utf8');
+      const owner = this.#owners.get(deviceId);
+      // A delete names no claim: it ends the owner's entry only when nothing newer replaced it.
+      if (owner && owner.claim < e.revision) this.#owners.delete(deviceId);
+      return;
+    }
+    let value: Claim;
+    try {
+      value = e.json<Claim>();
+    } catch {
+      return;
+    }
+    this.#latest.set(value.d, Math.max(this.#latest.get(value.d) ?? 0, e.revision));
+    if (value.n === this.nodeId) {
+      if (first && !e.isUpdate) {
+        this.#stale += 1;
+        void this.kv.delete(e.key, { previousSeq: e.revision }).catch(() => undefined);
+      }
+      this.#owners.delete(value.d);
+      return;
+    }
+    this.#owners.set(value.d, { node: value.n, claim: e.revision });
+    this.onClaimed(value.d, { node: value.n, claim: e.revision });
+  }
+
+  /**
+   * The watch's consumer can stall without an error: after the loss of a NATS server, 2.9.10
+   * may leave it (or place its replacement) on the dead server. When the bucket is ahead of
+   * the watch and the watch has not moved since the last look, it follows again from where it
+   * stopped (history 1: each key's newest value since then is delivered).
+   */
+  async #lookAtWatch(): Promise<void> {
+    if (this.#looking) return;
+    this.#looking = true;
+    const seen = this.#highest;
+    try {
+      const last = (await this.jsm.streams.info(`KV_${SESSIONS_BUCKET}`)).state.last_seq;
+      if (last > seen && seen === this.#highestAtLastLook) {
+        this.log.warn({ seen, last }, 'the session directory watch stalled: following the bucket again from where it stopped');
+        this.#stopWatch?.();
+        this.#follow(await this.kv.watch({ resumeFromRevision: seen + 1 }), false);
+      }
+    } catch (err) {
+      // NATS unreachable or electing: the next look tries again.
+      this.log.debug({ err }, 'could not check the session directory watch');
+    } finally {
+      this.#looking = false;
+    }
+    this.#highestAtLastLook = seen;
   }
 
   async claim(deviceId: string): Promise<number> {
-    const revision = await this.kv.put(keyOf(deviceId), JSON.stringify({ d: deviceId, n: this.nodeId, at: Date.now() } satisfies Claim));
+    // A device waits for its CONNACK while the bucket elects a new leader (a NATS server died), rather than being refused.
+    const revision = await whileElecting(() => this.kv.put(keyOf(deviceId), JSON.stringify({ d: deviceId, n: this.nodeId, at: Date.now() } satisfies Claim)));
     this.#latest.set(deviceId, Math.max(this.#latest.get(deviceId) ?? 0, revision));
     return revision;
   }
@@ -155,6 +199,7 @@ export class KvSessionDirectory implements SessionDirectory {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#watchdog);
     this.#stopWatch?.();
     await this.#watching;
   }
