@@ -1,4 +1,5 @@
 import { PlatformError } from '@bulwark/core';
+import { parseAddressRanges } from './address-ranges.js';
 import { SETTINGS, type Setting, envName } from './settings.js';
 
 export interface ServerConfig {
@@ -19,6 +20,7 @@ export interface ServerConfig {
     readonly publishRatePerSecond: number; readonly publishBurst: number; readonly publishBacklogLimit: number; readonly publishesPerTurn: number;
     readonly receiveMaximum: number; readonly sessionExpiryMaxSeconds: number; readonly maxSubscriptionsPerSession: number;
   };
+  readonly gateway: { readonly proxyProtocolFrom: string };
   readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
   readonly coap: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly trustedNetwork: boolean };
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
@@ -85,6 +87,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
   }
   problems.push(...clusterProblems(out));
+  for (const p of parseAddressRanges(String(out['gateway.proxyProtocolFrom'] ?? '')).problems) problems.push(`gateway.proxyProtocolFrom: ${p}`);
   const host = String(out['http.host'] ?? '127.0.0.1');
   if (!/^(127\.|localhost$|::1$)/.test(host) && out['http.allowInsecure'] !== true) {
     problems.push(`http.host: ${host} is not a loopback address and the API speaks plain HTTP; put a TLS proxy in front and keep 127.0.0.1, or set http.allowInsecure (--http-allow-insecure) to accept the risk`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Clock } from '@bulwark/core';
-import { type BulwarkServer, buildServer } from '../server.js';
+import { type BulwarkServer, type ServerDeps, buildServer } from '../server.js';
 import { loadConfig } from '../config/index.js';
 
 /** Test-only helpers: a real server on port 0 with a temporary data directory. */
@@ -44,6 +44,8 @@ export interface TestServerOptions {
   readonly dataDir?: string;
   readonly adminKey?: string;
   readonly clock?: Clock;
+  /** The server's logger (to read what it logs); default: silent. */
+  readonly logger?: ServerDeps['logger'];
   readonly pgSchema?: string;
   /** Leave the server running after the test (the caller stops it). */
   readonly keepRunning?: boolean;
@@ -69,6 +71,7 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
   });
   const server = await buildServer(config, {
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
   const url = await server.start();

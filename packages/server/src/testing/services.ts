@@ -131,10 +131,10 @@ export interface Backend {
  * established sessions (no `on-marked-down shutdown-sessions`): a draining node moves them
  * itself, spread out, and a dead node's connections are gone anyway.
  */
-export async function startHaproxy(backends: readonly Backend[]): Promise<RunningEngine & { readonly config: string }> {
+export async function startHaproxy(backends: readonly Backend[], options: HaproxyOptions = {}): Promise<RunningEngine & { readonly config: string }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-haproxy-'));
-  const config = haproxyConfig(port, backends);
+  const config = haproxyConfig(port, backends, options);
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, config);
   const engine = await startProcess('haproxy', ['-f', file, '-db'], '', `127.0.0.1:${port}`, port, () => rmSync(dir, { recursive: true, force: true }));
@@ -142,8 +142,13 @@ export async function startHaproxy(backends: readonly Backend[]): Promise<Runnin
   return { ...engine, config };
 }
 
+export interface HaproxyOptions {
+  /** Start every connection to a node with a PROXY protocol v2 header naming the device's address (`send-proxy-v2`; the nodes need gateway.proxyProtocolFrom). */
+  readonly sendProxyV2?: boolean;
+}
+
 /** The HAProxy configuration for a device listener in front of Bulwark nodes. */
-export function haproxyConfig(port: number, backends: readonly Backend[]): string {
+export function haproxyConfig(port: number, backends: readonly Backend[], options: HaproxyOptions = {}): string {
   return [
     'global',
     // Each connection holds two descriptors; this machine allows 20,000.
@@ -162,7 +167,7 @@ export function haproxyConfig(port: number, backends: readonly Backend[]): strin
     '  balance leastconn',
     '  option httpchk GET /readyz',
     '  http-check expect status 200',
-    ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check port ${b.healthPort} inter 500 fall 2 rise 2`),
+    ...backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check port ${b.healthPort} inter 500 fall 2 rise 2${options.sendProxyV2 ? ' send-proxy-v2' : ''}`),
     '',
   ].join('\n');
 }
