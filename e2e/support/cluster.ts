@@ -7,7 +7,7 @@ import { SCHEMA } from '../../packages/agent/src/testing/platform.js';
 import { until } from '../../packages/agent/src/testing/until.js';
 import { newAdminKey } from '../../packages/server/src/testing/harness.js';
 import { withPgConnection } from '../../packages/server/src/testing/pg.js';
-import { type RunningEngine, startHaproxy, startNats } from '../../packages/server/src/testing/services.js';
+import { type NatsCluster, type RunningEngine, startHaproxy, startNats, startNatsCluster, startRedis } from '../../packages/server/src/testing/services.js';
 import { tempDir } from './cli.js';
 import { type StartedServer, startServer } from './server.js';
 
@@ -21,6 +21,13 @@ export interface ClusterNodeProcess {
 export interface TestCluster {
   readonly nodes: ClusterNodeProcess[];
   readonly haproxy: RunningEngine;
+  /** The NATS servers (one, or a cluster whose buckets keep three copies). */
+  readonly nats: readonly RunningEngine[];
+  /** Redis for the shared counters, when asked for; `restartRedis` starts it again on its port. */
+  redis: RunningEngine | undefined;
+  restartRedis(): Promise<void>;
+  /** The value of one sample of a node's /metrics, e.g. `bulwark_counters_fallback_total{operation="increment"}` (0 when absent). */
+  metric(url: string, sample: string): Promise<number>;
   readonly agents: Agent[];
   /** Message ids each device's agent has been given to send, by device id. */
   readonly sent: Map<string, string[]>;
@@ -35,7 +42,17 @@ export interface TestCluster {
   storedExactlyOnce(via: string): Promise<number>;
 }
 
-export async function startCluster(t: TestContext, pgUrl: string, options: { nodes: number; agents: number; leaseMs: number }): Promise<TestCluster> {
+export interface ClusterOptions {
+  readonly nodes: number;
+  readonly agents: number;
+  readonly leaseMs: number;
+  /** NATS servers: 1 (the default), or 3 in a JetStream cluster with `cluster.replicas` 3. */
+  readonly natsServers?: 1 | 3;
+  /** Shared counters in a Redis of the test's own. */
+  readonly redis?: boolean;
+}
+
+export async function startCluster(t: TestContext, pgUrl: string, options: ClusterOptions): Promise<TestCluster> {
   const nodes: ClusterNodeProcess[] = [];
   // Registered first, so it runs first: the nodes die before their database is dropped.
   const store = await freshDatabase(t, pgUrl, async () => {
@@ -44,15 +61,18 @@ export async function startCluster(t: TestContext, pgUrl: string, options: { nod
       await server.process.closed.catch(() => undefined);
     }
   });
-  const nats = await startNats();
+  const nats: NatsCluster | RunningEngine = options.natsServers === 3 ? await startNatsCluster(3) : await startNats();
   t.after(() => nats.stop());
+  let redis = options.redis ? await startRedis() : undefined;
+  const redisPort = redis?.port;
+  t.after(() => redis?.stop());
   const dir = tempDir(t, 'bulwark-cluster-');
   const adminKey = newAdminKey();
   const env = {
     BULWARK_MASTER_KEY: randomBytes(32).toString('hex'), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, BULWARK_CLUSTER_LEASE_MS: String(options.leaseMs),
-    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_COMMANDS_PER_PRINCIPAL_PER_MINUTE: '10000', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
+    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_CLUSTER_REPLICAS: options.natsServers === 3 ? '3' : '1', BULWARK_COMMANDS_PER_PRINCIPAL_PER_MINUTE: '10000', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
   };
-  const startNode = (id: string, ports: readonly string[] = []) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id, ...ports] });
+  const startNode = (id: string, ports: readonly string[] = []) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id, ...(redis ? ['--counters', redis.url] : []), ...ports] });
   const ids = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
   // The first node migrates the empty database; the others start beside it.
   const first = await startNode(ids[0] as string);
@@ -89,6 +109,20 @@ export async function startCluster(t: TestContext, pgUrl: string, options: { nod
 
   return {
     nodes, haproxy, agents, sent, api,
+    nats: 'servers' in nats ? nats.servers : [nats],
+    get redis() {
+      return redis;
+    },
+    async restartRedis() {
+      if (redisPort === undefined) throw new Error('this cluster has no Redis');
+      await redis?.stop();
+      redis = await startRedis(redisPort);
+    },
+    async metric(url, sample) {
+      const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+      return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+    },
     restartNode: (node) => startNode(node.id, ['--http-port', new URL(node.server.url).port, '--mqtt-port', String(node.server.mqttPort)]),
     async sendRound(n) {
       await Promise.all(agents.map(async (a) => {

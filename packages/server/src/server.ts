@@ -132,7 +132,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   let opened: Store | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
-    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs });
+    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas });
     const target = parseStoreUrl(config.store, dataDir);
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
@@ -149,7 +149,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const bus: EventBus = cluster ? cluster.bus : new MemoryBus(logger);
     const access = new AccessService({
       principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
-      ...(cluster ? { tickets: await KvStreamTickets.open(cluster.link) } : {}),
+      ...(cluster ? { tickets: await KvStreamTickets.open(cluster.link, undefined, config.cluster.replicas) } : {}),
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.

@@ -19,6 +19,8 @@ export interface ClusterNode {
   readonly alive: boolean;
   /** Whether it is draining (out of the load balancer, ending its sessions). */
   readonly draining: boolean;
+  /** The NATS server it is connected to (host:port). */
+  readonly natsServer?: string;
 }
 
 export interface NodeFacts {
@@ -43,6 +45,7 @@ export class ClusterNodes {
   private constructor(
     private readonly kv: KV,
     private readonly jsm: JetStreamManager,
+    private readonly natsServer: () => string,
     private readonly self: { readonly id: string; readonly version: string; readonly startedAt: number },
     private readonly facts: NodeFacts,
     private readonly leaseMs: number,
@@ -55,7 +58,7 @@ export class ClusterNodes {
     leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void>; onLeaseLost: () => Promise<void>;
   }): Promise<ClusterNodes> {
     const kv = await new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
-    return new ClusterNodes(kv, await jetstreamManager(link.nc), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
+    return new ClusterNodes(kv, await jetstreamManager(link.nc), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
   }
 
   /** Beats now, then every fifth of the lease. */
@@ -72,7 +75,7 @@ export class ClusterNodes {
     const now = Date.now();
     const value = JSON.stringify({
       id: this.self.id, version: this.self.version, startedAt: this.self.startedAt, heartbeatAt: now,
-      sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(),
+      sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(), natsServer: this.natsServer(),
     });
     if (this.#revision === 0) this.#revision = await this.kv.put(this.self.id, value);
     else {

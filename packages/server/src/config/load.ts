@@ -10,7 +10,7 @@ export interface ServerConfig {
   /** `memory`, or a redis:// URL. */
   readonly counters: string;
   readonly nodeId?: string;
-  readonly cluster: { readonly leaseMs: number; readonly drainLeaveMs: number };
+  readonly cluster: { readonly leaseMs: number; readonly drainLeaveMs: number; readonly replicas: number };
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };

@@ -21,6 +21,7 @@ export interface ObserveRouteDeps {
 const ClusterNodeSchema = Type.Object({
   id: Type.String(), version: Type.String(), startedAt: Type.Integer(), heartbeatAt: Type.Integer(), sessions: Type.Integer(),
   leads: Type.Array(Type.String()), alive: Type.Boolean(), draining: Type.Boolean(),
+  natsServer: Type.Optional(Type.String({ description: 'The NATS server the node is connected to (cluster mode)' })),
 });
 
 /** Liveness, readiness, Prometheus metrics and platform info. */

@@ -19,16 +19,20 @@ export interface TwoNodes {
 export async function twoClusterNodes(t: TestContext, natsUrl: string, config: Record<string, unknown> = {}): Promise<TwoNodes | undefined> {
   const url = pgTestUrl(t);
   if (url === undefined) return undefined;
-  const schema = await freshPgSchema(t, url);
+  const started: TestServer[] = [];
+  // The nodes stop (the last started first) before their schema is dropped.
+  const schema = await freshPgSchema(t, url, async () => {
+    for (const s of started.reverse()) await s.server.stop();
+  });
   const adminKey = newAdminKey();
   const env = { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') };
-  const node = (nodeId: string) => startTestServer(t, { config: { ...config, store: url, bus: natsUrl, nodeId }, pgSchema: schema, adminKey, env, keepRunning: true });
+  const node = async (nodeId: string) => {
+    const s = await startTestServer(t, { config: { ...config, store: url, bus: natsUrl, nodeId }, pgSchema: schema, adminKey, env, keepRunning: true });
+    started.push(s);
+    return s;
+  };
   const a = await node('node-a');
   const b = await node('node-b');
-  t.after(async () => {
-    await b.server.stop();
-    await a.server.stop();
-  });
   return { a, b, admin: await a.tokenFor(adminKey), pg: { url, schema } };
 }
 

@@ -111,7 +111,7 @@ async function sweepStaleSchemas(client: pg.Client): Promise<void> {
  * Creates an empty schema with a unique name (`t_<base36 ms>_<12 hex>`) for one test and
  * drops it, with everything in it, when the test ends. Returns the schema name.
  */
-export async function freshPgSchema(t: TestContext, url: string = requirePgUrl()): Promise<string> {
+export async function freshPgSchema(t: TestContext, url: string = requirePgUrl(), beforeDrop?: () => Promise<void>): Promise<string> {
   const schema = `t_${Date.now().toString(36)}_${randomBytes(6).toString('hex')}`;
   await withPgConnection(url, async (c) => {
     await sweepStaleSchemas(c);
@@ -120,16 +120,20 @@ export async function freshPgSchema(t: TestContext, url: string = requirePgUrl()
   // Pools left open on the schema are idle by then and hold no locks; a leaked transaction
   // would, and the lock timeout turns that hang into a failed clean-up.
   // A deadlock with a straggling transaction is retried (PostgreSQL aborts one side at once).
-  t.after(() => withPgConnection(url, async (c) => {
-    await c.query("SET lock_timeout = '10s'");
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        return;
-      } catch (err) {
-        if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt === 3) throw err;
+  t.after(async () => {
+    // What still uses the schema (servers started after it was made) stops first.
+    await beforeDrop?.();
+    await withPgConnection(url, async (c) => {
+      await c.query("SET lock_timeout = '10s'");
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+          return;
+        } catch (err) {
+          if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt === 3) throw err;
+        }
       }
-    }
-  }));
+    });
+  });
   return schema;
 }

@@ -4,6 +4,8 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as natsConnect } from '@nats-io/transport-node';
 
 /**
  * Test-only: the cluster engines a suite starts for itself — `nats-server` with JetStream and
@@ -109,9 +111,50 @@ export async function startNats(): Promise<RunningEngine> {
     () => rmSync(dir, { recursive: true, force: true }));
 }
 
-/** A `redis-server` on a free port, no persistence. */
-export async function startRedis(): Promise<RunningEngine> {
-  const port = await freePort();
+export interface NatsCluster {
+  readonly servers: readonly RunningEngine[];
+  /** Every server's client URL, comma-separated (what `--bus` takes). */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `size` nats-servers with JetStream, routed to one another on free loopback ports; resolves
+ * once the cluster has elected its JetStream metadata leader (buckets can be made then).
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+  const servers = await Promise.all(ports.map((port, i) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
+    return startProcess('nats-server', [
+      '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, '-n', `bulwark-nats-${i + 1}`,
+      '--cluster_name', 'bulwark-test', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes,
+    ], 'Server is ready', `nats://127.0.0.1:${port}`, port, () => rmSync(dir, { recursive: true, force: true }));
+  }));
+  const url = servers.map((s) => s.url).join(',');
+  const nc = await natsConnect({ servers: servers.map((s) => s.url) });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await (await jetstreamManager(nc)).getAccountInfo();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the NATS cluster elected no JetStream leader within 30 s: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+  return { servers, url, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+}
+
+/** A `redis-server` on a free port (or `port`, to restart one), no persistence. */
+export async function startRedis(port?: number): Promise<RunningEngine> {
+  port ??= await freePort();
   return startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections',
     `redis://127.0.0.1:${port}`, port, () => undefined);
 }
