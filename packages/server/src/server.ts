@@ -137,9 +137,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
     const masterKeySource: MasterKeySource = config.masterKey !== undefined
-      ? { kind: 'provided', key: parseMasterKey(config.masterKey, 'BULWARK_MASTER_KEY') }
+      ? { kind: 'provided', key: parseMasterKey(config.masterKey, 'BULWARK_MASTER_KEY'), ...(config.masterKeyNext !== undefined ? { next: parseMasterKey(config.masterKeyNext, 'BULWARK_MASTER_KEY_NEXT') } : {}) }
       : { kind: 'file', path: join(dataDir, 'master.key') };
-    const vault = await SecretVault.open(store.secrets, masterKeySource, { clock, ids, log: logger });
+    const vault = await SecretVault.open(store.secrets, masterKeySource, {
+      clock, ids, log: logger, onMissingKey: (id) => metrics.masterKeyMissing.inc({ master_key_id: id }),
+      // A rotation must not leave a live node unable to open the data keys: each announces the keys it holds.
+      ...(cluster ? { nodesLacking: async (id: string) => (cluster ? await cluster.nodes() : []).filter((n) => n.alive && n.id !== nodeId && !n.masterKeyIds?.includes(id)).map((n) => n.id) } : {}),
+    });
     const tokenKey = await vault.getOrCreate(TOKEN_KEY_SECRET, () => (globalThis.crypto.getRandomValues(Buffer.alloc(32))));
 
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
@@ -189,6 +193,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const firmware = new FirmwareService(store.firmware, sharedImages ?? new ArtifactStore(dataDir), {
       rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
     }, { clock, ids, log: logger });
+    cluster?.announceKeys(() => ({ masterKeyIds: vault.masterKeyIds, firmwareRootId: firmware.rootKeysId() }));
     // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
     let drain: NodeDrain | undefined;
     const sessions: SessionTable = cluster
@@ -243,9 +248,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
     const embeddedNodes = async (): Promise<ClusterNode[]> => [
-      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: nodeDrain.draining },
+      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: nodeDrain.draining,
+        masterKeyIds: vault.masterKeyIds, firmwareRootId: firmware.rootKeysId() },
     ];
     const listNodes = (): Promise<ClusterNode[]> => (cluster ? cluster.nodes() : embeddedNodes());
+    let missingKeysLogged = '';
     await app.register(observeRoutes, {
       metrics,
       ready: async () => {
@@ -260,6 +267,14 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           checks.store = 'unavailable';
           ok = false;
         }
+        // A data key under a master key this node does not hold: it would serve half the secrets.
+        const missingKeys = await vault.missingMasterKeys().catch(() => []);
+        if (missingKeys.length > 0) {
+          if (missingKeys.join() !== missingKeysLogged) logger.error({ masterKeyIds: missingKeys }, 'readiness: stored data keys are wrapped by master keys this node does not hold');
+          checks.secrets = 'master key missing';
+          ok = false;
+        }
+        missingKeysLogged = missingKeys.join();
         if (nodeDrain.draining) {
           // Out of the load balancer while its sessions move to the other nodes.
           checks.node = 'draining';
@@ -348,6 +363,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (cluster) {
           for (const [name, job] of singletons) cluster.singleton(name, job);
           await cluster.start();
+          await warnOnOtherRootKeys(cluster, nodeId, firmware.rootKeysId(), logger);
         } else {
           for (const [, job] of singletons) await job.start();
         }
@@ -380,4 +396,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await opened?.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** The firmware root key set is a file on each node: say so when this node's differs from the others'. */
+async function warnOnOtherRootKeys(cluster: ClusterMembership, self: string, mine: string, log: PinoLogger): Promise<void> {
+  const others = (await cluster.nodes().catch(() => [])).filter((n) => n.alive && n.id !== self && n.firmwareRootId !== undefined && n.firmwareRootId !== mine);
+  if (others.length === 0) return;
+  log.warn({ firmwareRootId: mine, others: others.map((n) => ({ node: n.id, firmwareRootId: n.firmwareRootId })) },
+    'this node\'s firmware root key set (ota.rootKeysFile) differs from other nodes\': give every node the same file');
 }

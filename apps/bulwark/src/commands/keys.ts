@@ -19,6 +19,7 @@ interface Rotation {
   readonly previousMasterKeyId: string;
   readonly masterKeyId: string;
   readonly dataKeysRewrapped: number;
+  readonly keySource?: 'file' | 'next';
 }
 
 const keyStatus = (k: ApiKey, now = Date.now()) =>
@@ -83,7 +84,8 @@ export function addKeyCommands(program: Command, env: Env): void {
       const r = await openSession(env).call<Rotation>('POST', '/api/v1/system/master-key/rotate');
       if (opts.json) return printJson(r);
       console.log(`Master key rotated: ${r.previousMasterKeyId} → ${r.masterKeyId}; ${r.dataKeysRewrapped} data key${r.dataKeysRewrapped === 1 ? '' : 's'} re-wrapped.`);
-      console.log('Back up the new master key file (master.key in the data directory) together with the database now.');
+      if (r.keySource === 'next') console.log('Now restart every node with this key (BULWARK_MASTER_KEY_NEXT) as BULWARK_MASTER_KEY, and without BULWARK_MASTER_KEY_NEXT.');
+      else console.log('Back up the new master key file (master.key in the data directory) together with the database now.');
       console.log('Keep the previous key only as long as you keep database backups taken before this rotation.');
     });
 }

@@ -4,11 +4,11 @@ import type { LocalSessionTableDeps } from '../gateway/sessions-local.js';
 import type { Metrics } from '../observe/metrics.js';
 import { ClusterSessionTable } from './cluster-sessions.js';
 import { NatsLink } from './nats.js';
-import { type ClusterNode, ClusterNodes } from './nodes.js';
+import { type ClusterNode, ClusterNodes, type NodeKeys } from './nodes.js';
 import { Leases, type SingletonJob } from './leases.js';
 
 export { loadOrCreateNodeId } from './node-id.js';
-export type { ClusterNode } from './nodes.js';
+export type { ClusterNode, NodeKeys } from './nodes.js';
 export type { SingletonJob } from './leases.js';
 export { NatsLink, redactUrl } from './nats.js';
 
@@ -32,6 +32,7 @@ export interface ClusterOptions {
 export class ClusterMembership {
   #sessions: ClusterSessionTable | undefined;
   #nodes: ClusterNodes | undefined;
+  #keys: (() => NodeKeys) | undefined;
   readonly startedAt = Date.now();
 
   private constructor(readonly link: NatsLink, readonly bus: NatsBus, readonly leases: Leases, private readonly options: ClusterOptions) {}
@@ -56,7 +57,7 @@ export class ClusterMembership {
     await sessions.load();
     this.#sessions = sessions;
     this.#nodes = await ClusterNodes.open(this.link, { id: this.options.nodeId, version: this.options.version, startedAt: this.startedAt }, {
-      sessions: () => sessions.localCount, leads: () => this.leases.leads(), draining,
+      sessions: () => sessions.localCount, leads: () => this.leases.leads(), draining, keys: () => this.#keys?.() ?? {},
     }, {
       leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS, log: this.options.log, ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
       onLeaseLost: () => sessions.reclaimAll(),
@@ -68,6 +69,11 @@ export class ClusterMembership {
     });
     for (const node of sessions.directory.countsByNode().keys()) this.#nodes.know(node);
     return sessions;
+  }
+
+  /** What this node publishes with its heartbeat about the keys it holds (fingerprints only). */
+  announceKeys(keys: () => NodeKeys): void {
+    this.#keys = keys;
   }
 
   /** Runs `job` on exactly one node of the cluster at a time (register before `start`). */

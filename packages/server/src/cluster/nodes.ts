@@ -21,12 +21,20 @@ export interface ClusterNode {
   readonly draining: boolean;
   /** The NATS server it is connected to (host:port). */
   readonly natsServer?: string;
+  /** Fingerprints of the master keys the node holds (never the keys); absent from older nodes. */
+  readonly masterKeyIds?: readonly string[];
+  /** Fingerprint of the node's firmware root key set, `none` without one; absent from older nodes. */
+  readonly firmwareRootId?: string;
 }
+
+/** The keys a node holds, by fingerprint, published with its heartbeat. */
+export type NodeKeys = Pick<ClusterNode, 'masterKeyIds' | 'firmwareRootId'>;
 
 export interface NodeFacts {
   sessions(): number;
   leads(): readonly string[];
   draining(): boolean;
+  keys?(): NodeKeys;
 }
 
 /**
@@ -75,7 +83,7 @@ export class ClusterNodes {
     const now = Date.now();
     const value = JSON.stringify({
       id: this.self.id, version: this.self.version, startedAt: this.self.startedAt, heartbeatAt: now,
-      sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(), natsServer: this.natsServer(),
+      sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(), natsServer: this.natsServer(), ...this.facts.keys?.(),
     });
     if (this.#revision === 0) this.#revision = await this.kv.put(this.self.id, value);
     else {

@@ -39,6 +39,7 @@ export interface ServerConfig {
   };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
+  readonly masterKeyNext?: string;
   readonly bootstrapAdminKey?: string;
 }
 
@@ -87,6 +88,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
   }
   problems.push(...clusterProblems(out));
+  if (out.masterKeyNext !== undefined && out.masterKey === undefined) problems.push('BULWARK_MASTER_KEY_NEXT: needs BULWARK_MASTER_KEY (the key in use) beside it');
   for (const p of parseAddressRanges(String(out['gateway.proxyProtocolFrom'] ?? '')).problems) problems.push(`gateway.proxyProtocolFrom: ${p}`);
   const host = String(out['http.host'] ?? '127.0.0.1');
   if (!/^(127\.|localhost$|::1$)/.test(host) && out['http.allowInsecure'] !== true) {

@@ -22,6 +22,8 @@ const ClusterNodeSchema = Type.Object({
   id: Type.String(), version: Type.String(), startedAt: Type.Integer(), heartbeatAt: Type.Integer(), sessions: Type.Integer(),
   leads: Type.Array(Type.String()), alive: Type.Boolean(), draining: Type.Boolean(),
   natsServer: Type.Optional(Type.String({ description: 'The NATS server the node is connected to (cluster mode)' })),
+  masterKeyIds: Type.Optional(Type.Array(Type.String(), { description: 'Fingerprints of the master keys the node holds (never the keys)' })),
+  firmwareRootId: Type.Optional(Type.String({ description: 'Fingerprint of the node\'s firmware root key set (`none` without one): the same on every node' })),
 });
 
 /** Liveness, readiness, Prometheus metrics and platform info. */
@@ -73,7 +75,7 @@ export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async 
       tags: ['system'], summary: 'The nodes of the cluster with their heartbeat, version, sessions held and the singletons they lead (embedded mode: this node alone)', security: bearer,
       response: { 200: Type.Object({ mode: Type.Union([Type.Literal('embedded'), Type.Literal('cluster')]), self: Type.String(), nodes: Type.Array(ClusterNodeSchema) }), ...errorResponses },
     },
-  }, async () => ({ mode, self: nodeId, nodes: (await nodes()).map((n) => ({ ...n, leads: [...n.leads] })) }));
+  }, async () => ({ mode, self: nodeId, nodes: (await nodes()).map(({ masterKeyIds, ...n }) => ({ ...n, leads: [...n.leads], ...(masterKeyIds ? { masterKeyIds: [...masterKeyIds] } : {}) })) }));
 
   app.post('/api/v1/cluster/nodes/:id/drain', {
     config: { auth: { scope: 'cluster:write' }, audit: 'cluster.drain' },

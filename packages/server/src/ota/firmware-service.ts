@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
@@ -46,6 +47,22 @@ export class FirmwareService {
 
   rootKeys(): RootKeySet {
     return readRootKeySet(this.settings.rootKeysFile);
+  }
+
+  /**
+   * A short fingerprint of the root key set in force (`v<version>-<16 hex>` over its version,
+   * threshold and keys), or `none` without a usable one: every node of a cluster must show the same.
+   */
+  rootKeysId(): string {
+    let root: RootKeySet;
+    try {
+      root = this.rootKeys();
+    } catch {
+      return 'none';
+    }
+    const keys = root.keys.map((k) => [k.keyId, k.publicKey]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    const digest = createHash('sha256').update(JSON.stringify([root.version ?? 1, root.threshold, keys])).digest('hex').slice(0, 16);
+    return `v${root.version ?? 1}-${digest}`;
   }
 
   /** Step 1: verifies the manifest and records the artifact, awaiting its image. */

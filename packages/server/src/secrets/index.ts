@@ -1,5 +1,5 @@
 export { SecretVault } from './vault.js';
-export type { RotationReport } from './vault.js';
+export type { MasterKeyStatus, RotationReport, VaultDeps } from './vault.js';
 export { parseMasterKey } from './master-key-file.js';
 export type { DataKeyRecord, MasterKeySource, SealedSecret, SecretRepository } from './secrets.js';
 export { secretsRoutes } from './routes.js';

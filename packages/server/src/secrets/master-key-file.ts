@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PlatformError } from '@bulwark/core';
-import { KEY_BYTES } from './envelope.js';
+import { type Logger, PlatformError } from '@bulwark/core';
+import { KEY_BYTES, keyFingerprint } from './envelope.js';
 
 /**
  * The master key on disk: 32 random bytes, base64, in a file only its owner can read.
@@ -59,5 +59,41 @@ function syncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The key file for a store whose data keys name the master keys `named` (empty: a new
+ * store). Creates the file on first start; after an interrupted rotation, keeps the key the
+ * store names and promotes or discards `<path>.next` accordingly.
+ */
+export function openKeyFile(path: string, named: ReadonlySet<string>, log: Logger): { key: Buffer; created: boolean } {
+  const candidates = [readKeyFile(path), readKeyFile(nextPath(path))].filter((k): k is Buffer => k !== undefined);
+  let created = false;
+  if (candidates.length === 0) {
+    const key = newMasterKey();
+    writeKeyFile(path, key);
+    created = true;
+    log.info({ path }, 'created a new master key');
+    candidates.push(key);
+  }
+  const current = candidates.find((c) => named.has(keyFingerprint(c))) ?? (named.size === 0 ? candidates[0] : undefined);
+  if (!current) {
+    throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
+      `the master key does not match the store: data keys are wrapped by ${[...named].join(', ')}, the key on hand is ${candidates.map(keyFingerprint).join(', ')}`);
+  }
+  finishInterruptedRotation(path, keyFingerprint(current), log);
+  return { key: current, created };
+}
+
+function finishInterruptedRotation(path: string, inUseId: string, log: Logger): void {
+  if (!existsSync(nextPath(path))) return;
+  const pending = readKeyFile(nextPath(path));
+  if (pending && keyFingerprint(pending) === inUseId) {
+    promoteNextKey(path);
+    log.warn({ masterKeyId: inUseId }, 'finished a master-key rotation that was interrupted after the store was re-wrapped');
+  } else {
+    discardNextKey(path);
+    log.warn({}, 'discarded a master key from a rotation that was interrupted before the store was re-wrapped');
   }
 }

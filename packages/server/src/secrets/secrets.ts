@@ -26,8 +26,11 @@ export interface SecretRepository {
 
 /**
  * Where the master key comes from. A file is created on first start (mode 0600) and can be
- * rotated by the platform; a key provided by the operator (BULWARK_MASTER_KEY) cannot.
+ * rotated by the platform (a new random key, on this node only). A key provided by the
+ * operator (BULWARK_MASTER_KEY) cannot be replaced by the platform; with a next key beside it
+ * (BULWARK_MASTER_KEY_NEXT), the node reads data keys wrapped by either, and a rotation
+ * re-wraps every data key under the next one (the way a cluster rotates: decision 0017).
  */
 export type MasterKeySource =
   | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'provided'; readonly key: Buffer };
+  | { readonly kind: 'provided'; readonly key: Buffer; readonly next?: Buffer };

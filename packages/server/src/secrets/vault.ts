@@ -1,14 +1,40 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import { KEY_BYTES, keyFingerprint, open, seal } from './envelope.js';
-import { discardNextKey, newMasterKey, nextPath, promoteNextKey, readKeyFile, writeKeyFile } from './master-key-file.js';
+import { discardNextKey, newMasterKey, nextPath, openKeyFile, promoteNextKey, writeKeyFile } from './master-key-file.js';
 import type { DataKeyRecord, MasterKeySource, SecretRepository } from './secrets.js';
 
 export interface RotationReport {
   readonly previousMasterKeyId: string;
   readonly masterKeyId: string;
   readonly dataKeysRewrapped: number;
+  /** Where the new key is: the generated key file, or BULWARK_MASTER_KEY_NEXT. */
+  readonly keySource: 'file' | 'next';
+}
+
+/** What this node holds and what the store names (ids only: fingerprints, never keys). */
+export interface MasterKeyStatus {
+  /** The key new data keys are wrapped under: the one the store uses. */
+  readonly masterKeyId: string;
+  /** Every master key this node holds (the current one first, then the next). */
+  readonly masterKeyIds: readonly string[];
+  /** The key a rotation re-wraps under (BULWARK_MASTER_KEY_NEXT), when one is given. */
+  readonly nextMasterKeyId: string | null;
+  /** Stored data keys by the master key that wraps them. */
+  readonly dataKeys: Readonly<Record<string, number>>;
+}
+
+export interface VaultDeps {
+  readonly clock: Clock;
+  readonly ids: IdGen;
+  readonly log: Logger;
+  /** Told each time a data key names a master key this node does not hold (it is refused). */
+  readonly onMissingKey?: (masterKeyId: string) => void;
+  /**
+   * Cluster mode: the live nodes that do not hold the given master key. A rotation that
+   * would wrap under a key some live node lacks is refused before anything changes.
+   */
+  readonly nodesLacking?: (masterKeyId: string) => Promise<string[]>;
 }
 
 interface MasterKey {
@@ -21,31 +47,51 @@ interface MasterKey {
  * key (AES-256-GCM); data keys are stored wrapped by the master key, which never touches
  * the store. Rotating the master key re-wraps the data keys only, in one transaction, so no
  * secret is re-encrypted and readers never see a half-rotated store.
+ *
+ * A node holds a ring of master keys: the current one and, when the operator gives it, the
+ * next one. It opens a data key wrapped by any key of the ring, and refuses (fails closed,
+ * naming the key id) one wrapped by a key it does not hold.
  */
 export class SecretVault {
+  /** The key the store uses (new data keys are wrapped under it). */
   #master!: MasterKey;
+  /** Every master key this node holds, by id. */
+  readonly #ring = new Map<string, Buffer>();
+  #next: MasterKey | undefined;
   /** Unwrapped data keys by id, so a read costs one AES-GCM open, not two. */
   readonly #dataKeys = new Map<string, Buffer>();
   #activeDataKeyId!: string;
   #rotating = false;
 
+  private readonly clock: Clock;
+  private readonly ids: IdGen;
+  private readonly log: Logger;
+
   private constructor(
     private readonly repo: SecretRepository,
     private readonly source: MasterKeySource,
-    private readonly clock: Clock,
-    private readonly ids: IdGen,
-    private readonly log: Logger,
-  ) {}
+    private readonly deps: VaultDeps,
+  ) {
+    this.clock = deps.clock;
+    this.ids = deps.ids;
+    this.log = deps.log;
+  }
 
   /** Loads (or on first start creates) the master key and the active data key. */
-  static async open(repo: SecretRepository, source: MasterKeySource, deps: { clock: Clock; ids: IdGen; log: Logger }): Promise<SecretVault> {
-    const vault = new SecretVault(repo, source, deps.clock, deps.ids, deps.log);
+  static async open(repo: SecretRepository, source: MasterKeySource, deps: VaultDeps): Promise<SecretVault> {
+    const vault = new SecretVault(repo, source, deps);
     await vault.#load();
     return vault;
   }
 
+  /** The key the store uses: new data keys are wrapped under it. */
   get masterKeyId(): string {
     return this.#master.id;
+  }
+
+  /** Every master key this node holds (ids), the current one first. */
+  get masterKeyIds(): readonly string[] {
+    return [...this.#ring.keys()];
   }
 
   get createdMasterKey(): boolean {
@@ -56,56 +102,57 @@ export class SecretVault {
 
   async #load(): Promise<void> {
     const stored = await this.repo.listDataKeys();
-    const candidates = this.#candidateMasterKeys();
-    const named = new Set(stored.map((k) => k.masterKeyId));
-    const current = candidates.find((c) => named.has(c.id)) ?? (stored.length === 0 ? candidates[0] : undefined);
-    if (!current) {
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
-        `the master key does not match the store: data keys are wrapped by ${[...named].join(', ')}, the key on hand is ${candidates.map((c) => c.id).join(', ') || 'missing'}`);
-    }
-    this.#master = current;
-    this.#finishInterruptedRotation(current);
+    if (this.source.kind === 'provided') this.#loadRing(this.source, stored);
+    else this.#loadFile(this.source.path, stored);
     for (const k of stored) this.#dataKeys.set(k.id, this.#unwrap(k));
     const active = stored.filter((k) => k.retiredAt === null).at(-1);
     this.#activeDataKeyId = active ? active.id : await this.#createDataKey();
   }
 
-  /** The key in use, plus a pending rotated key if a rotation was interrupted. */
-  #candidateMasterKeys(): MasterKey[] {
-    if (this.source.kind === 'provided') return [toMaster(this.source.key)];
-    const path = this.source.path;
-    const out: MasterKey[] = [];
-    const current = readKeyFile(path);
-    const pending = readKeyFile(nextPath(path));
-    if (current) out.push(toMaster(current));
-    if (pending) out.push(toMaster(pending));
-    if (out.length === 0) {
-      const key = newMasterKey();
-      writeKeyFile(path, key);
-      this.#createdMasterKey = true;
-      this.log.info({ path }, 'created a new master key');
-      out.push(toMaster(key));
+  /**
+   * Keys from the operator: the current one and maybe the next. Every stored data key must be
+   * wrapped by one of them, or the node does not start (it would serve half the secrets).
+   */
+  #loadRing(source: { key: Buffer; next?: Buffer }, stored: readonly DataKeyRecord[]): void {
+    const current = toMaster(source.key);
+    this.#ring.set(current.id, current.key);
+    if (source.next) {
+      this.#next = toMaster(source.next);
+      if (this.#next.id === current.id) this.log.warn({ masterKeyId: current.id }, 'BULWARK_MASTER_KEY_NEXT is the same key as BULWARK_MASTER_KEY');
+      this.#ring.set(this.#next.id, this.#next.key);
     }
-    return out;
+    const missing = [...new Set(stored.map((k) => k.masterKeyId))].filter((id) => !this.#ring.has(id));
+    for (const id of missing) this.deps.onMissingKey?.(id);
+    if (missing.length > 0) {
+      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
+        `the master key does not match the store: data keys are wrapped by master key ${missing.join(', ')}, which this node does not hold (it holds ${this.#describeRing()}); `
+        + 'give it that key as BULWARK_MASTER_KEY or BULWARK_MASTER_KEY_NEXT');
+    }
+    // After a rotation the store names the next key: new data keys go under it too.
+    const inUse = stored.at(-1)?.masterKeyId;
+    this.#master = inUse === undefined ? current : { id: inUse, key: this.#ring.get(inUse) ?? current.key };
   }
 
-  #finishInterruptedRotation(inUse: MasterKey): void {
-    if (this.source.kind !== 'file' || !existsSync(nextPath(this.source.path))) return;
-    const pending = readKeyFile(nextPath(this.source.path));
-    if (pending && keyFingerprint(pending) === inUse.id) {
-      promoteNextKey(this.source.path);
-      this.log.warn({ masterKeyId: inUse.id }, 'finished a master-key rotation that was interrupted after the store was re-wrapped');
-    } else {
-      discardNextKey(this.source.path);
-      this.log.warn({}, 'discarded a master key from a rotation that was interrupted before the store was re-wrapped');
-    }
+  #describeRing(): string {
+    return [...this.#ring.keys()].map((id) => (id === this.#next?.id && this.#ring.size > 1 ? `${id} (next)` : id)).join(', ');
+  }
+
+  /** The generated key file (embedded mode), with the recovery of an interrupted rotation. */
+  #loadFile(path: string, stored: readonly DataKeyRecord[]): void {
+    const file = openKeyFile(path, new Set(stored.map((k) => k.masterKeyId)), this.log);
+    this.#createdMasterKey = file.created;
+    this.#master = toMaster(file.key);
+    this.#ring.set(this.#master.id, this.#master.key);
   }
 
   #unwrap(k: DataKeyRecord): Buffer {
-    if (k.masterKeyId !== this.#master.id) {
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID', `data key ${k.id} is wrapped by master key ${k.masterKeyId}, not by ${this.#master.id}`);
+    const master = this.#ring.get(k.masterKeyId);
+    if (!master) {
+      this.deps.onMissingKey?.(k.masterKeyId);
+      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
+        `data key ${k.id} is wrapped by master key ${k.masterKeyId}, which this node does not hold (it holds ${this.#describeRing()})`);
     }
-    return open(this.#master.key, k.wrapped, `data-key:${k.id}`);
+    return open(master, k.wrapped, `data-key:${k.id}`);
   }
 
   async #createDataKey(): Promise<string> {
@@ -169,43 +216,95 @@ export class SecretVault {
     return this.repo.listSecretNames();
   }
 
+  /** Ids only: what this node holds and which keys the stored data keys name. */
+  async status(): Promise<MasterKeyStatus> {
+    const dataKeys: Record<string, number> = {};
+    for (const k of await this.repo.listDataKeys()) dataKeys[k.masterKeyId] = (dataKeys[k.masterKeyId] ?? 0) + 1;
+    return { masterKeyId: this.#master.id, masterKeyIds: this.masterKeyIds, nextMasterKeyId: this.#next?.id ?? null, dataKeys };
+  }
+
+  /**
+   * Master keys that wrap a stored data key this node could not open: not loaded yet, and
+   * wrapped by a key it does not hold. Empty when every secret is readable here.
+   */
+  async missingMasterKeys(): Promise<string[]> {
+    const stored = await this.repo.listDataKeys();
+    return [...new Set(stored.filter((k) => !this.#dataKeys.has(k.id) && !this.#ring.has(k.masterKeyId)).map((k) => k.masterKeyId))];
+  }
+
   /**
    * Replaces the master key while the platform keeps serving: data keys stay the same (so
    * every secret and every cached key stays valid); only their wrapping changes.
+   * A generated key file gets a new random key. Keys from the operator are re-wrapped under
+   * BULWARK_MASTER_KEY_NEXT: idempotent (a data key already under it is left alone), so a
+   * rotation that failed is simply asked for again.
    */
   async rotateMasterKey(): Promise<RotationReport> {
-    if (this.source.kind !== 'file') {
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_EXTERNAL', 'the master key comes from BULWARK_MASTER_KEY; the platform cannot replace it');
+    if (this.source.kind === 'provided' && !this.#next) {
+      throw new PlatformError('BULWARK_ERR_MASTER_KEY_EXTERNAL',
+        'the master key comes from BULWARK_MASTER_KEY; the platform cannot replace it: give every node the new key as BULWARK_MASTER_KEY_NEXT, then rotate');
     }
     if (this.#rotating) throw new PlatformError('BULWARK_ERR_CONFLICT', 'a master-key rotation is already running');
     this.#rotating = true;
     try {
-      const previous = this.#master;
-      const next = toMaster(newMasterKey());
-      discardNextKey(this.source.path);
-      writeKeyFile(nextPath(this.source.path), next.key);
-      const records = await this.repo.listDataKeys();
-      const rewrapped = records.map((r) => {
-        const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
-        return { id: r.id, wrapped: seal(next.key, key, `data-key:${r.id}`), masterKeyId: next.id };
-      });
-      try {
-        await this.repo.rewrapDataKeys(rewrapped);
-      } catch (err) {
-        // The commit may have happened even though we saw an error (a connection lost after
-        // COMMIT). Drop the new key only when the store provably still names the old one;
-        // otherwise leave master.key.next for the next start to promote or discard.
-        const now = await this.repo.listDataKeys().catch(() => undefined);
-        if (now?.every((k) => k.masterKeyId === previous.id)) discardNextKey(this.source.path);
-        throw err;
-      }
-      promoteNextKey(this.source.path);
-      this.#master = next;
-      this.log.info({ previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeys: rewrapped.length }, 'master key rotated');
-      return { previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeysRewrapped: rewrapped.length };
+      return this.source.kind === 'file' ? await this.#rotateFile(this.source.path) : await this.#rotateToNext(this.#next!);
     } finally {
       this.#rotating = false;
     }
+  }
+
+  /** Refuses a rotation that would leave a live node unable to open the data keys. */
+  async #checkNodesHold(target: MasterKey, generated: boolean): Promise<void> {
+    const lacking = (await this.deps.nodesLacking?.(target.id)) ?? [];
+    if (lacking.length === 0) return;
+    const why = generated
+      ? `this node's master key is a file, and a new one would exist on this node only: nodes ${lacking.join(', ')} could no longer read the secrets. In a cluster give every node BULWARK_MASTER_KEY, and the new key as BULWARK_MASTER_KEY_NEXT`
+      : `live nodes ${lacking.join(', ')} do not hold master key ${target.id} (BULWARK_MASTER_KEY_NEXT): give it to every node (rolling restart) before rotating`;
+    throw new PlatformError('BULWARK_ERR_MASTER_KEY_NOT_HELD', `master-key rotation refused: ${why}`, { details: { masterKeyId: target.id, nodes: lacking } });
+  }
+
+  async #rotateToNext(target: MasterKey): Promise<RotationReport> {
+    await this.#checkNodesHold(target, false);
+    const previous = this.#master;
+    const records = await this.repo.listDataKeys();
+    const rewrapped = records.filter((r) => r.masterKeyId !== target.id).map((r) => {
+      const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
+      return { id: r.id, wrapped: seal(target.key, key, `data-key:${r.id}`), masterKeyId: target.id };
+    });
+    // One transaction: the store is under the old keys or under the new one, never between.
+    if (rewrapped.length > 0) await this.repo.rewrapDataKeys(rewrapped);
+    this.#master = target;
+    this.log.info({ previousMasterKeyId: previous.id, masterKeyId: target.id, dataKeys: rewrapped.length }, 'master key rotated to BULWARK_MASTER_KEY_NEXT');
+    return { previousMasterKeyId: previous.id, masterKeyId: target.id, dataKeysRewrapped: rewrapped.length, keySource: 'next' };
+  }
+
+  async #rotateFile(path: string): Promise<RotationReport> {
+    const previous = this.#master;
+    const next = toMaster(newMasterKey());
+    await this.#checkNodesHold(next, true);
+    discardNextKey(path);
+    writeKeyFile(nextPath(path), next.key);
+    const records = await this.repo.listDataKeys();
+    const rewrapped = records.map((r) => {
+      const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
+      return { id: r.id, wrapped: seal(next.key, key, `data-key:${r.id}`), masterKeyId: next.id };
+    });
+    try {
+      await this.repo.rewrapDataKeys(rewrapped);
+    } catch (err) {
+      // The commit may have happened even though we saw an error (a connection lost after
+      // COMMIT). Drop the new key only when the store provably still names the old one;
+      // otherwise leave master.key.next for the next start to promote or discard.
+      const now = await this.repo.listDataKeys().catch(() => undefined);
+      if (now?.every((k) => k.masterKeyId === previous.id)) discardNextKey(path);
+      throw err;
+    }
+    promoteNextKey(path);
+    this.#master = next;
+    this.#ring.delete(previous.id);
+    this.#ring.set(next.id, next.key);
+    this.log.info({ previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeys: rewrapped.length }, 'master key rotated');
+    return { previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeysRewrapped: rewrapped.length, keySource: 'file' };
   }
 }
 
