@@ -25,6 +25,9 @@ export interface IssueOptions {
 export type IssueGuard = (deviceId: string, name: string, params: Readonly<Record<string, unknown>>) => void;
 
 const MINUTE_MS = 60_000;
+/** A command not delivered to a device that is connected (its session moving between nodes) is tried again: this many times, this far apart (times the attempt). */
+const SEND_RETRIES = 5;
+const SEND_RETRY_MS = 1_000;
 const requestOf = (c: CommandRecord): CommandRequest => ({ id: c.id, params: c.params, issuedAt: c.issuedAt, expiresAt: c.expiresAt });
 
 /**
@@ -76,7 +79,9 @@ export class CommandService {
     }
     await this.repo.insert(record);
     for (const fn of this.#issued) await fn(record);
-    if (connected) await this.#send(record);
+    // Asked again now that the record is stored: a device that connected (and looked for open
+    // commands) between the first look and the insert would otherwise wait for its next connect.
+    if (this.deps.link.isConnected(deviceId)) await this.#send(record);
     return (await this.repo.get(deviceId, record.id)) ?? record;
   }
 
@@ -89,12 +94,25 @@ export class CommandService {
     }
   }
 
-  async #send(c: CommandRecord): Promise<void> {
+  async #send(c: CommandRecord, attempt = 1): Promise<void> {
     // MQTT 5 devices also get the expiry, and where to answer with which correlation data.
     const topics = deviceTopics(c.deviceId);
     const options = { expiresAt: c.expiresAt, responseTopic: topics.commandResult(c.name), correlationData: Buffer.from(c.id) };
     if (await this.deps.link.publish(c.deviceId, topics.command(c.name), requestOf(c), options)) {
       await this.repo.markSent(c.deviceId, c.id, this.deps.clock.now());
+    } else if (attempt < SEND_RETRIES && this.deps.link.isConnected(c.deviceId)) {
+      // Connected but not delivered: in a cluster the session may be moving to another node
+      // (its old node died). Tried again shortly, while the command is still waiting.
+      setTimeout(() => void this.#retry(c, attempt + 1), SEND_RETRY_MS * attempt).unref();
+    }
+  }
+
+  async #retry(c: CommandRecord, attempt: number): Promise<void> {
+    try {
+      const now = await this.repo.get(c.deviceId, c.id);
+      if (now?.status === 'pending' && now.sentAt === null && now.expiresAt > this.deps.clock.now()) await this.#send(now, attempt);
+    } catch (err) {
+      this.deps.log.warn({ err, deviceId: c.deviceId, commandId: c.id }, 'could not retry a command delivery');
     }
   }
 
