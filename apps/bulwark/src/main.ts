@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addAuditCommands } from './commands/audit-log.js';
 import { addAuthCommands } from './commands/auth.js';
+import { addBackupCommands } from './commands/backup.js';
 import { addClusterCommands } from './commands/cluster.js';
 import { addBatchCommand } from './commands/batch.js';
 import { addCertCommands, addPkiCommands } from './commands/certs.js';
@@ -12,6 +13,7 @@ import { addFirmwareCommands } from './commands/firmware.js';
 import { addRolloutCommands } from './commands/rollout.js';
 import { addKeyCommands } from './commands/keys.js';
 import { addStartCommand } from './commands/start.js';
+import { addStoreCommands } from './commands/store.js';
 import { addUserCommands } from './commands/users.js';
 import type { Env } from './credentials.js';
 import { EXIT, Exit, describeError } from './errors.js';
@@ -46,6 +48,8 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addClusterCommands(program, env);
   addFirmwareCommands(program, env);
   addRolloutCommands(program, env);
+  addStoreCommands(program, env);
+  addBackupCommands(program, env);
   return program;
 }
 

@@ -11,3 +11,7 @@ export type { Device, DeviceFilter, LifecycleState } from './registry/index.js';
 export type { DeviceCertificate, IssuedClaimToken } from './identity/index.js';
 export { recoverAdmin } from './recovery.js';
 export type { RecoveryOptions, RecoveryReport } from './recovery.js';
+export { copyStore } from './store/index.js';
+export type { CopyProgress, StoreCopyOptions, StoreCopyReport } from './store/index.js';
+export { MANIFEST_FILE as BACKUP_MANIFEST, backupEmbedded, restoreEmbedded } from './backup/index.js';
+export type { BackupManifest, BackupOptions, BackupReport, RestoreOptions, RestoreReport } from './backup/index.js';

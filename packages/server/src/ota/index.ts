@@ -1,5 +1,5 @@
 export { ArtifactStore } from './artifact-store.js';
-export { IMAGE_CHUNK_BYTES, SharedArtifactStore } from './shared-artifact-store.js';
+export { IMAGE_CHUNK_BYTES, SharedArtifactStore, readChunks } from './shared-artifact-store.js';
 export type { ImageFetchResult } from './shared-artifact-store.js';
 export { FirmwareService, readRootKeySet } from './firmware-service.js';
 export type { FirmwareSettings } from './firmware-service.js';

@@ -158,7 +158,7 @@ export class SharedArtifactStore implements ArtifactStorage {
 }
 
 /** A file's chunks of IMAGE_CHUNK_BYTES, in order; an empty file is one empty chunk. */
-async function* readChunks(path: string): AsyncIterable<Buffer> {
+export async function* readChunks(path: string): AsyncIterable<Buffer> {
   const fh = await open(path, 'r');
   try {
     for (let first = true; ; first = false) {
