@@ -21,6 +21,8 @@ export interface ClusterNodeProcess {
 export interface TestCluster {
   readonly nodes: ClusterNodeProcess[];
   readonly haproxy: RunningEngine;
+  /** An admin access token for every node's API. */
+  readonly token: string;
   /** The NATS servers (one, or a cluster whose buckets keep three copies). */
   readonly nats: readonly RunningEngine[];
   /** Redis for the shared counters, when asked for; `restartRedis` starts it again on its port. */
@@ -50,6 +52,8 @@ export interface ClusterOptions {
   readonly natsServers?: 1 | 3;
   /** Shared counters in a Redis of the test's own. */
   readonly redis?: boolean;
+  /** More environment for every node (BULWARK_* settings). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export async function startCluster(t: TestContext, pgUrl: string, options: ClusterOptions): Promise<TestCluster> {
@@ -71,6 +75,7 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
   const env = {
     BULWARK_MASTER_KEY: randomBytes(32).toString('hex'), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, BULWARK_CLUSTER_LEASE_MS: String(options.leaseMs),
     BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_CLUSTER_REPLICAS: options.natsServers === 3 ? '3' : '1', BULWARK_COMMANDS_PER_PRINCIPAL_PER_MINUTE: '10000', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
+    ...options.env,
   };
   const startNode = (id: string, ports: readonly string[] = []) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id, ...(redis ? ['--counters', redis.url] : []), ...ports] });
   const ids = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
@@ -108,7 +113,7 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
   await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 120_000);
 
   return {
-    nodes, haproxy, agents, sent, api,
+    nodes, haproxy, agents, sent, api, token,
     nats: 'servers' in nats ? nats.servers : [nats],
     get redis() {
       return redis;
