@@ -230,7 +230,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       : undefined;
     const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
-      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, bus, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate })
+      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate })
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);

@@ -4,7 +4,6 @@ import type { TLSSocket } from 'node:tls';
 import { type Clock, type ErrorCode, type Logger, PlatformError, isPlatformError } from '@bulwark/core';
 import type { RotationIssued } from '@bulwark/protocol';
 import { Counter, type Registry } from 'prom-client';
-import type { EventBus } from '../../bus/index.js';
 import { HTTP_STATUS } from '../../http/errors.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
@@ -47,7 +46,7 @@ export class DeviceHttpsGateway {
 
   constructor(
     private readonly settings: DeviceHttpsSettings,
-    private readonly deps: { identity: IdentityService; ingest: IngestService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource;
+    private readonly deps: { identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource;
       /** Per-device message budgets shared with MQTT and CoAP; none: no bound. */
       deviceRate?: TokenBuckets;
     },
