@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Clock, type IdGen, randomIds, systemClock } from '@bulwark/core';
+import { type Clock, type IdGen, PlatformError, randomIds, systemClock } from '@bulwark/core';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
 import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
@@ -33,7 +33,7 @@ import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
 import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
-import { ClusterMembership, type ClusterNode, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
+import { ClusterMembership, type ClusterNode, type EngineTls, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
 import { LiveRelay } from './cluster/live-relay.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
@@ -125,14 +125,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   const nodeId = loadOrCreateNodeId(dataDir, config.nodeId);
   const metrics = createMetrics();
   // The cluster engines first: one that does not answer fails the start before the store is touched.
+  const tls = engineTls(config.cluster);
   const sharedCounters = deps.counters === undefined && config.counters !== 'memory'
-    ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }) })
+    ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }), ...(tls ? { tls } : {}) })
     : undefined;
   let cluster: ClusterMembership | undefined;
   let opened: Store | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
-    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas });
+    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}) });
     const target = parseStoreUrl(config.store, dataDir);
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
@@ -404,4 +405,21 @@ async function warnOnOtherRootKeys(cluster: ClusterMembership, self: string, min
   if (others.length === 0) return;
   log.warn({ firmwareRootId: mine, others: others.map((n) => ({ node: n.id, firmwareRootId: n.firmwareRootId })) },
     'this node\'s firmware root key set (ota.rootKeysFile) differs from other nodes\': give every node the same file');
+}
+
+/** The PEM files of cluster.tls*, read once at start; undefined when none is set. */
+function engineTls(c: ServerConfig['cluster']): EngineTls | undefined {
+  const read = (key: string, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const ca = read('cluster.tlsCaFile', c.tlsCaFile);
+  const cert = read('cluster.tlsCertFile', c.tlsCertFile);
+  const key = read('cluster.tlsKeyFile', c.tlsKeyFile);
+  if (ca === undefined && cert === undefined) return undefined;
+  return { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
 }

@@ -24,6 +24,8 @@ export interface RedisCounterOptions {
   readonly log: Logger;
   /** Called when a count fell back to this node's own counters (Redis away). */
   readonly onFallback?: (operation: string) => void;
+  /** For rediss:// URLs: CA to verify the server with (else the system's), client certificate and key. PEM contents. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
 /**
@@ -46,6 +48,7 @@ export class RedisCounterStore implements CounterStore {
     const redis = new Redis(url, {
       lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 5_000, commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
+      ...(url.startsWith('rediss://') && options.tls ? { tls: { ...options.tls } } : {}),
     });
     redis.on('error', (err: Error) => options.log.debug({ err }, 'redis connection error'));
     try {

@@ -3,14 +3,14 @@ import { NatsBus } from '../bus/nats-bus.js';
 import type { LocalSessionTableDeps } from '../gateway/sessions-local.js';
 import type { Metrics } from '../observe/metrics.js';
 import { ClusterSessionTable } from './cluster-sessions.js';
-import { NatsLink } from './nats.js';
+import { type EngineTls, NatsLink } from './nats.js';
 import { type ClusterNode, ClusterNodes, type NodeKeys } from './nodes.js';
 import { Leases, type SingletonJob } from './leases.js';
 
 export { loadOrCreateNodeId } from './node-id.js';
 export type { ClusterNode, NodeKeys } from './nodes.js';
 export type { SingletonJob } from './leases.js';
-export { NatsLink, redactUrl } from './nats.js';
+export { type EngineTls, NatsLink, redactUrl } from './nats.js';
 
 /** How long a node's heartbeat stays valid: past it, the others clean its sessions. */
 export const DEFAULT_LEASE_MS = 15_000;
@@ -22,6 +22,7 @@ export interface ClusterOptions {
   readonly log: Logger;
   readonly leaseMs?: number;
   readonly replicas?: number;
+  readonly tls?: EngineTls;
   readonly metrics?: Pick<Metrics, 'busEvents' | 'busMalformed'>;
 }
 
@@ -38,7 +39,7 @@ export class ClusterMembership {
   private constructor(readonly link: NatsLink, readonly bus: NatsBus, readonly leases: Leases, private readonly options: ClusterOptions) {}
 
   static async join(options: ClusterOptions): Promise<ClusterMembership> {
-    const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log);
+    const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log, options.tls);
     const { metrics } = options;
     const bus = new NatsBus(link, options.log, metrics && { received: (type) => metrics.busEvents.inc({ type }), malformed: () => metrics.busMalformed.inc() });
     // Trust changes missed while NATS was away: reload TLS contexts and forget admissions from the store's state.

@@ -1,6 +1,15 @@
 import { type Logger, PlatformError } from '@bulwark/core';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 
+/** TLS to a cluster engine (NATS, Redis): PEM contents. */
+export interface EngineTls {
+  /** CA certificates to verify the server with (else the system's). */
+  readonly ca?: string;
+  /** Client certificate and key, for servers that require one. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
 /** How long a start waits for NATS before it fails naming it. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -19,13 +28,22 @@ export class NatsLink {
     this.#watching = this.#watch();
   }
 
-  /** Connects to the first answering server of `servers` (comma-separated nats:// URLs). */
-  static async connect(servers: string, name: string, log: Logger): Promise<NatsLink> {
-    const list = servers.split(',').map((s) => s.trim()).filter(Boolean);
-    const shown = list.map(redactUrl).join(',');
+  /**
+   * Connects to the first answering server of `servers` (comma-separated nats:// or tls://
+   * URLs). TLS is used when a URL says tls:// or `tls` is given (CA to verify the servers,
+   * and a client certificate for servers that ask for one).
+   */
+  static async connect(servers: string, name: string, log: Logger, tls?: EngineTls): Promise<NatsLink> {
+    const given = servers.split(',').map((s) => s.trim()).filter(Boolean);
+    const shown = given.map(redactUrl).join(',');
+    const secure = tls !== undefined || given.some((u) => u.startsWith('tls://'));
+    const list = given.map((u) => u.replace(/^tls:\/\//, 'nats://'));
     try {
       // noEcho: a node does not hear its own publishes on core subjects (it ran its own handlers already).
-      const nc = await connect({ servers: list, name, noEcho: true, timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: false });
+      const nc = await connect({
+        servers: list, name, noEcho: true, timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: false,
+        ...(secure ? { tls: { ...(tls?.ca ? { ca: tls.ca } : {}), ...(tls?.cert ? { cert: tls.cert } : {}), ...(tls?.key ? { key: tls.key } : {}) } } : {}),
+      });
       return new NatsLink(nc, shown, log);
     } catch (err) {
       throw new PlatformError('BULWARK_ERR_BUS_UNAVAILABLE', `NATS at ${shown} is unreachable: ${(err as Error).message}`, { cause: err });

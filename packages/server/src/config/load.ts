@@ -10,7 +10,10 @@ export interface ServerConfig {
   /** `memory`, or a redis:// URL. */
   readonly counters: string;
   readonly nodeId?: string;
-  readonly cluster: { readonly leaseMs: number; readonly drainLeaveMs: number; readonly replicas: number };
+  readonly cluster: {
+    readonly leaseMs: number; readonly drainLeaveMs: number; readonly replicas: number;
+    readonly tlsCaFile?: string; readonly tlsCertFile?: string; readonly tlsKeyFile?: string;
+  };
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
@@ -176,7 +179,7 @@ export function defaultConfig(overrides: ConfigSources['file'] = {}): ServerConf
   return loadConfig({ file: overrides, fileName: 'overrides' });
 }
 
-const NATS_URL = /^nats:\/\/(?:[^@/\s]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?$|^nats:\/\/\[[0-9a-fA-F:]+\](?::\d{1,5})?$/;
+const NATS_URL = /^(?:nats|tls):\/\/(?:[^@/\s]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?$|^(?:nats|tls):\/\/\[[0-9a-fA-F:]+\](?::\d{1,5})?$/;
 const REDIS_URL = /^rediss?:\/\/(?:[^@/\s]*@)?[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/\d{1,2})?$/;
 const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -186,11 +189,12 @@ function clusterProblems(out: Record<string, Value>): string[] {
   const bus = String(out.bus ?? 'memory');
   if (bus !== 'memory') {
     const bad = bus.split(',').map((u) => u.trim()).filter((u) => !NATS_URL.test(u));
-    if (bad.length > 0 || bus.trim() === '') problems.push(`bus: "${bad.join(',') || bus}" is not memory or a comma-separated list of nats://host:port URLs`);
+    if (bad.length > 0 || bus.trim() === '') problems.push(`bus: "${bad.join(',') || bus}" is not memory or a comma-separated list of nats://host:port (or tls://host:port) URLs`);
     else if (!/^postgres(ql)?:\/\//.test(String(out.store ?? ''))) problems.push('bus: a NATS bus (cluster mode) needs a postgres:// store that every node shares; SQLite is one node\'s file');
   }
   const counters = String(out.counters ?? 'memory');
   if (counters !== 'memory' && !REDIS_URL.test(counters)) problems.push(`counters: "${counters.replace(/\/\/[^@]*@/, '//***@')}" is not memory or a redis://host:port[/db] URL`);
+  if ((out['cluster.tlsCertFile'] === undefined) !== (out['cluster.tlsKeyFile'] === undefined)) problems.push('cluster.tlsCertFile and cluster.tlsKeyFile go together: a client certificate needs its key');
   if (out.nodeId !== undefined && !NODE_ID.test(String(out.nodeId))) problems.push(`nodeId: "${String(out.nodeId)}" must be 1-64 letters, digits, "-" or "_"`);
   return problems;
 }

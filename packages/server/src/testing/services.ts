@@ -103,11 +103,12 @@ async function startProcess(command: Engine, args: string[], ready: string, url:
   return { url, port, pid, stop: () => signal('SIGTERM'), kill: () => signal('SIGKILL') };
 }
 
-/** A single `nats-server -js` on a free port with its own store directory. */
-export async function startNats(): Promise<RunningEngine> {
+/** A single `nats-server -js` on a free port with its own store directory (`tls`: PEM files, clients must present a certificate). */
+export async function startNats(tls?: EngineTlsFiles): Promise<RunningEngine> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
-  return startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], 'Server is ready', `nats://127.0.0.1:${port}`, port,
+  const tlsArgs = tls ? ['--tls', '--tlscert', tls.cert, '--tlskey', tls.key, '--tlsverify', '--tlscacert', tls.ca] : [];
+  return startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...tlsArgs], 'Server is ready', `${tls ? 'tls' : 'nats'}://127.0.0.1:${port}`, port,
     () => rmSync(dir, { recursive: true, force: true }));
 }
 
@@ -152,11 +153,21 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   return { servers, url, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
 }
 
-/** A `redis-server` on a free port (or `port`, to restart one), no persistence. */
-export async function startRedis(port?: number): Promise<RunningEngine> {
+/** A `redis-server` on a free port (or `port`, to restart one), no persistence (`tls`: TLS only, clients must present a certificate). */
+export async function startRedis(port?: number, tls?: EngineTlsFiles): Promise<RunningEngine> {
   port ??= await freePort();
-  return startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections',
-    `redis://127.0.0.1:${port}`, port, () => undefined);
+  const listen = tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'yes']
+    : ['--port', String(port)];
+  return startProcess('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections',
+    `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`, port, () => undefined);
+}
+
+/** PEM files for an engine's TLS: its certificate and key, and the CA its clients' certificates must chain to. */
+export interface EngineTlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
 }
 
 export interface Backend {
