@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, describe, it } from 'node:test';
+import { ManualClock, randomIds, silentLogger } from '@bulwark/core';
+import { MemoryCounterStore } from '../access/index.js';
+import { MemoryBus } from '../bus/index.js';
+import { RegistryService } from '../registry/index.js';
+import { openStore } from '../store/index.js';
+import type { DeviceLink } from '../twin/index.js';
+import { CommandService } from './commands.js';
+
+const SETTINGS = { defaultTtlS: 300, maxTtlS: 3600, resultTimeoutMs: 60_000, perDevicePerMinute: 100, perPrincipalPerMinute: 100, maxOpenPerDevice: 10, retentionDays: 1 };
+
+/** A command service on a real SQLite file, with a device link the test steers. */
+async function setup(t: TestContext, link: DeviceLink) {
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-commands-'));
+  const clock = new ManualClock(Date.now());
+  const store = await openStore({ engine: 'sqlite', location: join(dir, 'bulwark.db') }, clock);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await new RegistryService(store.devices, clock, new MemoryBus(silentLogger)).create({ id: 'dev-1' });
+  const commands = new CommandService(store.commands, SETTINGS, {
+    clock, ids: randomIds, link, counters: new MemoryCounterStore(clock), log: silentLogger, assertDevice: async () => undefined,
+  });
+  return { commands, store };
+}
+
+describe('command delivery while a session comes or moves', () => {
+  it('sends a command to a device that connected between the first look and the record (its own look for open commands found nothing yet)', async (t) => {
+    let connected = false;
+    const sent: string[] = [];
+    const link: DeviceLink = {
+      isConnected: () => connected,
+      publish: async (_id, topic) => {
+        sent.push(topic);
+        return true;
+      },
+    };
+    const { commands, store } = await setup(t, link);
+    // The device connects (and finds no open command) while this command is being recorded.
+    const insert = store.commands.insert.bind(store.commands);
+    store.commands.insert = async (c) => {
+      connected = true;
+      await insert(c);
+    };
+    const issued = await commands.issue('dev-1', 'reboot', {}, { actor: 'usr_ops' });
+    assert.deepEqual(sent, ['devices/dev-1/commands/reboot']);
+    assert.equal(issued.status, 'sent');
+  });
+
+  it('tries a delivery again while the device counts as connected but its node does not take it (the session is moving)', async (t) => {
+    let accepting = false;
+    const tries: number[] = [];
+    let delivered: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (delivered = resolve));
+    const link: DeviceLink = {
+      isConnected: () => true,
+      publish: async () => {
+        tries.push(Date.now());
+        if (!accepting) {
+          accepting = true; // the session has reached its new node by the next try
+          return false;
+        }
+        return true;
+      },
+    };
+    const { commands, store } = await setup(t, link);
+    const markSent = store.commands.markSent.bind(store.commands);
+    store.commands.markSent = async (...args) => {
+      await markSent(...args);
+      delivered();
+    };
+    const issued = await commands.issue('dev-1', 'reboot', {}, { actor: 'usr_ops' });
+    assert.equal(issued.status, 'pending', 'not delivered at first');
+    await done;
+    assert.equal(tries.length, 2);
+    const after = await commands.get('dev-1', issued.id);
+    assert.equal(after.status, 'sent');
+  });
+});
