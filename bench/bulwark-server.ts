@@ -15,7 +15,12 @@ import { buildServer, loadConfig } from '../packages/server/src/index.js';
  */
 const file = JSON.parse(process.env.BENCH_BULWARK_CONFIG ?? '{}') as Record<string, unknown>;
 const adminKey = process.env.BULWARK_BOOTSTRAP_ADMIN_KEY;
-const config = loadConfig({ file, fileName: 'bench settings', env: adminKey ? { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey } : {} });
+// Cluster mode: every node is given the master key that opens the store (the bench's cluster phase).
+const masterKey = process.env.BULWARK_MASTER_KEY;
+const config = loadConfig({
+  file, fileName: 'bench settings',
+  env: { ...(adminKey ? { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey } : {}), ...(masterKey ? { BULWARK_MASTER_KEY: masterKey } : {}) },
+});
 const server = await buildServer(config);
 const url = await server.start();
 const control = createServer((_req, res) => res.end(JSON.stringify({ pending: server.ingest.pending })));

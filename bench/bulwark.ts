@@ -58,11 +58,11 @@ export function bulwarkOverrides(devices: number, sessions: number) {
   return { settings, why };
 }
 
-async function spawnBulwark(dataDir: string, adminKey: string, settings: Record<string, unknown>, nodeFlags: readonly string[]) {
+export async function spawnBulwark(dataDir: string, adminKey: string, settings: Record<string, unknown>, nodeFlags: readonly string[], env: Record<string, string> = {}) {
   const listen = { port: 0, host: '127.0.0.1' };
   const mqtt = { ...((settings.mqtt as object | undefined) ?? {}), ...listen };
   const config = { ...settings, dataDir, http: listen, mqtt, deviceHttp: listen, log: { level: 'silent' } };
-  const child = startTsChild('./bulwark-server.ts', nodeFlags, { BENCH_BULWARK_CONFIG: JSON.stringify(config), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey });
+  const child = startTsChild('./bulwark-server.ts', nodeFlags, { BENCH_BULWARK_CONFIG: JSON.stringify(config), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, ...env });
   const started = await firstJsonLine<{ url: string; mqttPort: number; controlPort: number; pid: number }>(child, 'bulwark-server');
   return { child, ...started };
 }

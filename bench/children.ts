@@ -27,9 +27,25 @@ export function removeDir(dir: string): void {
   dirs.delete(dir);
 }
 
+const exitHooks = new Set<() => void>();
+
+/** Runs `hook` (synchronous) when the process ends, however it ends, after the children are killed; returns a function that removes it. */
+export function atExit(hook: () => void): () => void {
+  exitHooks.add(hook);
+  return () => exitHooks.delete(hook);
+}
+
 function cleanupSync(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   children.clear();
+  for (const hook of exitHooks) {
+    try {
+      hook();
+    } catch {
+      /* best effort: the process is ending */
+    }
+  }
+  exitHooks.clear();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   dirs.clear();
 }

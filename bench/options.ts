@@ -21,7 +21,15 @@ const USAGE = `usage: npm run bench -- [options]
   --live N         devices the live subscriber follows                           default 4
   --single S       seconds of the one-device flood (Bulwark, default settings)   default 20
   --only NAME      bulwark, mosquitto or aedes (repeatable)
-  --profile        Bulwark's first message-phase process runs with --cpu-prof (bench/results/profile/)`;
+  --profile        Bulwark's first message-phase process runs with --cpu-prof (bench/results/profile/; the cluster phase's first round: profile/cluster/)
+cluster phase (issue 14: the same paced load against one embedded node and cluster-mode nodes on PostgreSQL + NATS + Redis):
+  --cluster on|off|only   run it after the phases above, skip it, or run only it       default on
+  --cluster-nodes 1|2|both  one cluster node, two behind HAProxy, or both in turn      default both
+  --cluster-devices N     MQTT 5 sessions publishing                                   default 500
+  --cluster-rate N        offered QoS 1 msg/s, spread over the sessions                default 2000
+  --cluster-duration S    seconds of each measured window (after --warmup)            default 30
+  --cluster-repeats N     rounds (each: embedded, then the cluster modes)             default --repeats
+  --pg URL                PostgreSQL server where the bench makes its database         default $BULWARK_TEST_PG_URL or postgres://root@127.0.0.1:5432/test`;
 
 export function options() {
   const { values: o } = parseArgs({
@@ -31,6 +39,8 @@ export function options() {
       sessions: { type: 'string' }, storm: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '20' },
       window: { type: 'string', default: '10' }, rate: { type: 'string', default: '10000' }, live: { type: 'string', default: '4' },
       single: { type: 'string', default: '20' }, only: { type: 'string', multiple: true }, profile: { type: 'boolean', default: false },
+      cluster: { type: 'string', default: 'on' }, 'cluster-nodes': { type: 'string', default: 'both' }, 'cluster-devices': { type: 'string', default: '500' },
+      'cluster-rate': { type: 'string', default: '2000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -61,8 +71,28 @@ export function options() {
   const concurrency = Math.min(devices, int('concurrency', o.concurrency, 1, 1000));
   const singleS = int('single', o.single, 1, 3600);
   const plan: Plan = { settings: load, sessions, storm, concurrency, singleS, protocols };
+  const cluster = clusterOptions(o, int, openFiles);
+  const repeats = int('repeats', o.repeats, 1, 20);
   return {
+    cluster: { ...cluster, repeats: o['cluster-repeats'] === undefined ? repeats : int('cluster-repeats', o['cluster-repeats'], 1, 20) },
     load, plan, sessions, storm, concurrency, singleS, protocols, openFiles, profile: o.profile, pin: o.pin === 'on',
-    repeats: int('repeats', o.repeats, 1, 20), brokers: BROKERS.filter((b) => only.length === 0 || only.includes(b)),
+    repeats, brokers: BROKERS.filter((b) => only.length === 0 || only.includes(b)),
+  };
+}
+
+/** The cluster phase's options (issue 14). */
+function clusterOptions(o: Record<string, string | boolean | string[] | undefined>, int: (name: string, v: string | undefined, min: number, max: number) => number, openFiles: number) {
+  const when = o.cluster;
+  if (when !== 'on' && when !== 'off' && when !== 'only') throw new Error('--cluster takes on, off or only');
+  const nodes = o['cluster-nodes'];
+  if (nodes !== '1' && nodes !== '2' && nodes !== 'both') throw new Error('--cluster-nodes takes 1, 2 or both');
+  return {
+    when: when as 'on' | 'off' | 'only',
+    modes: (['embedded', ...(nodes !== '2' ? ['cluster1'] : []), ...(nodes !== '1' ? ['cluster2'] : [])]) as ('embedded' | 'cluster1' | 'cluster2')[],
+    // The bench holds every session's socket, HAProxy two descriptors per session.
+    devices: int('cluster-devices', o['cluster-devices'] as string, 1, Math.min(5000, Math.floor((openFiles - 400) / 2))),
+    rate: int('cluster-rate', o['cluster-rate'] as string, 1, 1_000_000),
+    durationS: int('cluster-duration', o['cluster-duration'] as string, 1, 3600),
+    pgUrl: (o.pg as string | undefined) ?? process.env.BULWARK_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test',
   };
 }

@@ -4,7 +4,10 @@ import { cpus, totalmem } from 'node:os';
 import { type BrokerName, protocolName } from './broker.js';
 import { type BulwarkSetup, setUpBulwark, startBulwark } from './bulwark.js';
 import { makePki } from './certs.js';
+import { type ModeRound, measureCluster } from './cluster.js';
+import { type ClusterResult, clusterChart, clusterMarkdown, clusterText, summarize } from './cluster-report.js';
 import { profiling } from './drain.js';
+import { pinning } from './pin.js';
 import { installCleanup, progress, removeDir, tempDir } from './children.js';
 import { type BrokerRound, type Contender, measureRound } from './measure.js';
 import { options } from './options.js';
@@ -18,7 +21,9 @@ import { evaluateTargets } from './targets.js';
 /**
  * npm run bench -- [options]   (see bench/README.md, or --help)
  * Runs the same load against Bulwark (full pipeline), Mosquitto and plain Aedes, all over mutual
- * TLS on 127.0.0.1, `--repeats` rounds of each in turn, and checks issue 13's targets.
+ * TLS on 127.0.0.1, `--repeats` rounds of each in turn, and checks issue 13's targets; then
+ * (`--cluster on`, the default) the cluster phase: one paced load against an embedded node and
+ * cluster-mode nodes, checked against issue 14's target (bench/cluster.ts).
  */
 const opt = options();
 installCleanup();
@@ -66,15 +71,37 @@ function result(rounds: BrokerRound[]): RunResult {
 
 if (opt.profile) profiling();
 
+function clusterResult(rounds: ModeRound[]): ClusterResult {
+  const c = opt.cluster;
+  return {
+    startedAt,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, bulwark: codeAtStart, bulwarkAtEnd: codeVersion() },
+    settings: { devices: c.devices, rate: c.rate, durationS: c.durationS, warmupS: opt.load.warmupS, repeats: c.repeats, protocol: 'MQTT 5, QoS 1, mTLS', modes: c.modes.join(' + ') },
+    pinning: pinning().on ? 'taskset: load generator on core 1, every Bulwark process on core 0; NATS, Redis, HAProxy and PostgreSQL not pinned' : pin.note,
+    notes: [
+      'Bulwark CPU: utime+stime of every Bulwark node process (all threads) over the window, summed over the nodes; per message = divided by the PUBACKs of the window (a PUBACK follows the commit).',
+      `PostgreSQL backends: the client backends pg_stat_activity lists for the bench's own database (listed at the start and at the end of the window, read from /proc); PostgreSQL background: the server's processes with no database (WAL writer, checkpointer, background writer, autovacuum launcher, …), shared with whatever else uses that server.`,
+      'Stored: rows added to `telemetry` in the database during the phase (SQLite file for embedded, the bench database for the cluster) against every PUBACK of the phase (warm-up and window); lost = acknowledged but not in the database.',
+      'MB per 1k sessions: RSS growth of the Bulwark process(es) from idle to all sessions connected, per 1,000 sessions (one sample, settled).',
+      "The machine is shared with other people's work (others' cores): read the ratios, not the absolute figures.",
+      'Cluster nodes run bench/bulwark-server.ts (the server `bulwark start` builds) with store=postgres://…, bus=nats://…, counters=redis://… and the message phases\' settings (per-device rate bound lifted); the database is the embedded template copied by `bulwark store migrate`.',
+    ],
+    rounds, ...summarize(rounds),
+  };
+}
+
 try {
-  progress(`making a CA, a server certificate and ${opt.load.devices + 1} client certificates with openssl`);
-  const pki = await makePki(tempDir('bench-pki-'), opt.load.devices);
+  const issue13 = opt.cluster.when !== 'only';
+  if (issue13) progress(`making a CA, a server certificate and ${opt.load.devices + 1} client certificates with openssl`);
+  const withCluster = opt.cluster.when !== 'off';
+  const pki = issue13 ? await makePki(tempDir('bench-pki-'), opt.load.devices) : (undefined as unknown as Awaited<ReturnType<typeof makePki>>);
   let bulwark: BulwarkSetup | undefined;
-  if (opt.brokers.includes('bulwark')) {
+  if (opt.brokers.includes('bulwark') || withCluster) {
     progress('bulwark: setting up (devices enrolled once, in a template data directory every process starts from)');
-    bulwark = await setUpBulwark(tempDir('bench-bulwark-template-'), opt.load.devices, opt.sessions);
+    const devices = Math.max(issue13 ? opt.load.devices : 0, withCluster ? opt.cluster.devices : 0);
+    bulwark = await setUpBulwark(tempDir('bench-bulwark-template-'), devices, issue13 ? opt.sessions : 0);
   }
-  const contenders = opt.brokers.map((n) => contender(n, pki, bulwark));
+  const contenders = issue13 ? opt.brokers.map((n) => contender(n, pki, bulwark)) : [];
   const rounds: BrokerRound[] = [];
   const stamp = startedAt.replace(/[:]/g, '-');
   mkdirSync(resultsDir, { recursive: true });
@@ -86,17 +113,33 @@ try {
       writeFileSync(`${resultsDir}${stamp}.json`, `${JSON.stringify(result(rounds), null, 2)}\n`);
     }
   }
-  const run = result(rounds);
-  console.log(`\n${textReport(run)}\n`);
-  for (const note of new Set(rounds.flatMap((r) => r.notes.map((x) => `${r.name}: ${x}`)))) console.log(note);
-  const md = markdownReport(run);
-  for (const base of [stamp, 'latest']) {
-    writeFileSync(`${resultsDir}${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
-    writeFileSync(`${resultsDir}${base}.md`, md);
+  if (issue13) {
+    const run = result(rounds);
+    console.log(`\n${textReport(run)}\n`);
+    for (const note of new Set(rounds.flatMap((r) => r.notes.map((x) => `${r.name}: ${x}`)))) console.log(note);
+    const md = markdownReport(run);
+    for (const base of [stamp, 'latest']) {
+      writeFileSync(`${resultsDir}${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
+      writeFileSync(`${resultsDir}${base}.md`, md);
+    }
+    writeFileSync(`${resultsDir}latest.svg`, chart(run));
+    writeFileSync(`${resultsDir}latest-targets.svg`, targetChart(run));
+    progress(`results: bench/results/${stamp}.{json,md}, latest.{json,md,svg}, latest-targets.svg`);
   }
-  writeFileSync(`${resultsDir}latest.svg`, chart(run));
-  writeFileSync(`${resultsDir}latest-targets.svg`, targetChart(run));
-  progress(`results: bench/results/${stamp}.{json,md}, latest.{json,md,svg}, latest-targets.svg`);
+  if (withCluster && bulwark) {
+    const c = opt.cluster;
+    const profileFlags = (mode: string, n: number) => (opt.profile && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}cluster/${mode}`] : []);
+    const save = (r: ModeRound[]) => writeFileSync(`${resultsDir}${stamp}-cluster.json`, `${JSON.stringify(clusterResult(r), null, 2)}\n`);
+    const modeRounds = await measureCluster({ ...c, warmupS: opt.load.warmupS, profileFlags }, bulwark, save);
+    const cr = clusterResult(modeRounds);
+    console.log(`\n${clusterText(cr)}\n`);
+    for (const base of [`${stamp}-cluster`, 'cluster-latest']) {
+      writeFileSync(`${resultsDir}${base}.json`, `${JSON.stringify(cr, null, 2)}\n`);
+      writeFileSync(`${resultsDir}${base}.md`, clusterMarkdown(cr));
+    }
+    writeFileSync(`${resultsDir}cluster-latest.svg`, clusterChart(cr));
+    progress(`results: bench/results/${stamp}-cluster.{json,md}, cluster-latest.{json,md,svg}`);
+  }
   removeDir(root);
 } catch (err) {
   progress(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

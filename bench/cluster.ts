@@ -1,0 +1,203 @@
+import { execFileSync } from 'node:child_process';
+import Database from 'better-sqlite3';
+import type { Broker } from './broker.js';
+import { type BulwarkSetup, spawnBulwark, startBulwark } from './bulwark.js';
+import { readCounts } from './bulwark-api.js';
+import { type Engines, masterKeyOf, startBalancer, startEngines } from './cluster-engines.js';
+import { type PacedResult, type PidGroups, pacedQos1 } from './cluster-load.js';
+import { progress, removeDir, stopChild, tempDir } from './children.js';
+import { drained } from './drain.js';
+import { Load, type LoadSettings } from './load.js';
+import { round, settledRssKb } from './proc.js';
+
+/**
+ * Issue 14's comparison: the same paced MQTT 5 QoS 1 load against one embedded node (SQLite,
+ * in-memory bus) and against cluster-mode nodes (PostgreSQL + NATS JetStream + Redis), in one
+ * run, round after round. Bulwark's own CPU per stored message is the target's figure; the
+ * engines' CPU is measured beside it. The cluster's database is the embedded template copied
+ * by `bulwark store migrate`, so both modes serve the same devices with the same credentials.
+ */
+
+export type ModeKey = 'embedded' | 'cluster1' | 'cluster2';
+export const MODE_TITLE: Record<ModeKey, string> = { embedded: 'embedded, 1 node', cluster1: 'cluster, 1 node', cluster2: 'cluster, 2 nodes + HAProxy' };
+/** CPU groups, in the order reported. */
+export const GROUPS = ['bulwark', 'nats', 'redis', 'pgBackends', 'pgBackground', 'haproxy'] as const;
+export type Group = (typeof GROUPS)[number];
+
+export interface ClusterPlan {
+  readonly devices: number;
+  readonly rate: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly repeats: number;
+  readonly modes: readonly ModeKey[];
+  /** The PostgreSQL server (a database on it is used for the admin connection; the bench makes its own). */
+  readonly pgUrl: string;
+  /** Node flags for the first round's Bulwark processes (--cpu-prof), or none. */
+  readonly profileFlags: (mode: ModeKey, node: number) => readonly string[];
+}
+
+export interface ModeRound {
+  readonly mode: ModeKey;
+  readonly round: number;
+  readonly nodes: number;
+  readonly msgPerSec: number;
+  readonly paced: Omit<PacedResult, 'window'>;
+  /** Stored during the phase: rows counted in the database (SQLite file or the bench's PostgreSQL database) and Bulwark's own `stored` counter. */
+  readonly storedDb: number;
+  readonly storedMetric: number;
+  /** Acknowledged publishes not found in the database (0 = nothing lost). */
+  readonly lost: number;
+  readonly cpuMs: Partial<Record<Group, number>>;
+  readonly usPerMsg: Partial<Record<Group, number>>;
+  /** Each Bulwark node's share of the window's Bulwark CPU, in cores. */
+  readonly nodeCores: number[];
+  readonly pgBackends: number;
+  readonly loadGenCores: number;
+  readonly otherCores: number;
+  readonly rssIdleMb: number;
+  readonly rssConnectedMb: number;
+  readonly mbPer1000Sessions: number;
+  readonly drained: boolean;
+}
+
+interface Node {
+  readonly broker: Broker;
+  readonly url: string;
+  readonly pid: number;
+}
+
+/** A cluster-mode node: bench/bulwark-server.ts (what `bulwark start` builds) with --store, --bus and --counters. */
+async function startClusterNode(setup: BulwarkSetup, engines: Engines, masterKey: string, nodeId: string, flags: readonly string[]): Promise<Node> {
+  const dataDir = tempDir(`bench-${nodeId}-`);
+  const settings = {
+    ...setup.overrides.settings, store: engines.storeUrl, bus: engines.nats.url, counters: engines.redis.url, nodeId,
+    // The load's clients are gone before a node stops: no need to keep it out of the balancer first.
+    cluster: { drainLeaveMs: 0 },
+  };
+  const { child, url, mqttPort, controlPort, pid } = await spawnBulwark(dataDir, setup.adminKey, settings, flags, { BULWARK_MASTER_KEY: masterKey });
+  const broker: Broker = {
+    name: 'bulwark', pid, port: mqttPort, notes: [],
+    device: (i) => setup.devices[i % setup.devices.length] as NonNullable<(typeof setup.devices)[number]>,
+    sessionIdentities: () => Promise.reject(new Error('not in the cluster phase')),
+    liveTap: () => Promise.reject(new Error('not in the cluster phase')),
+    counts: () => readCounts(url),
+    pending: async () => ((await fetch(`http://127.0.0.1:${controlPort}/`).then((r) => r.json())) as { pending: number }).pending,
+    async stop() {
+      await stopChild(child, 30_000);
+      removeDir(dataDir);
+    },
+  };
+  return { broker, url, pid };
+}
+
+const storedOf = async (nodes: readonly Node[]) => (await Promise.all(nodes.map((n) => readCounts(n.url)))).reduce((a, c) => a + (c.outcomes.stored ?? 0), 0);
+
+function sqliteRows(dataDir: string): number {
+  const db = new Database(`${dataDir}/bulwark.db`, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM telemetry').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: BulwarkSetup, engines: Engines, masterKey: string): Promise<ModeRound> {
+  const tag = `${MODE_TITLE[mode]} (round ${n})`;
+  const count = mode === 'cluster2' ? 2 : 1;
+  const nodes: Node[] = [];
+  let embeddedDir = '';
+  let stopBalancer = async () => undefined as void;
+  let groups: PidGroups;
+  let port: number;
+  if (mode === 'embedded') {
+    embeddedDir = tempDir('bench-bulwark-');
+    const broker = await startBulwark(setup, embeddedDir, 'load', plan.profileFlags(mode, n));
+    nodes.push({ broker, url: '', pid: broker.pid });
+    groups = { 'bulwark:1': [broker.pid] };
+    port = broker.port;
+  } else {
+    for (let i = 1; i <= count; i += 1) nodes.push(await startClusterNode(setup, engines, masterKey, `bench-node-${i}`, plan.profileFlags(mode, n)));
+    groups = { nats: [engines.nats.pid], redis: [engines.redis.pid], pgBackends: async () => (await engines.pgPids()).backends, pgBackground: async () => (await engines.pgPids()).background };
+    nodes.forEach((node, i) => { groups[`bulwark:${i + 1}`] = [node.pid]; });
+    port = nodes[0]?.broker.port ?? 0;
+    if (count > 1) {
+      const lb = await startBalancer(nodes.map((node, i) => ({ name: `bench-node-${i + 1}`, mqttPort: node.broker.port, httpPort: Number(new URL(node.url).port) })));
+      groups.haproxy = [lb.pid];
+      port = lb.port;
+      stopBalancer = () => lb.stop();
+      await new Promise((r) => setTimeout(r, 1500)); // the first health checks
+    }
+  }
+  const first = nodes[0] as Node;
+  const storedNow = async () => (mode === 'embedded' ? ((await first.broker.counts?.())?.outcomes.stored ?? 0) : storedOf(nodes));
+  const rowsNow = async () => (mode === 'embedded' ? sqliteRows(embeddedDir) : engines.telemetryRows());
+  try {
+    progress(`${tag}: pids ${nodes.map((x) => x.pid).join(', ')}, MQTT port ${port}`);
+    for (const node of nodes) await drained(node.broker, 'before connecting');
+    const rssIdle = (await Promise.all(nodes.map((x) => settledRssKb(x.pid)))).reduce((a, b) => a + b, 0);
+    const settings: LoadSettings = { devices: plan.devices, durationS: plan.durationS, warmupS: plan.warmupS, window: 10, liveDevices: 0, pacedRate: plan.rate };
+    progress(`${tag}: connecting ${plan.devices} devices (MQTT 5, mTLS)`);
+    const load = await Load.connect({ ...first.broker, port }, settings, 5);
+    const rssConnected = (await Promise.all(nodes.map((x) => settledRssKb(x.pid)))).reduce((a, b) => a + b, 0);
+    let isDrained = true;
+    for (const node of nodes) isDrained = (await drained(node.broker, 'before the paced window')).drained && isDrained;
+    const [stored0, rows0] = [await storedNow(), await rowsNow()];
+    const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, groups, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
+    await load.close();
+    for (const node of nodes) await drained(node.broker, 'after the window');
+    const [stored1, rows1] = [await storedNow(), await rowsNow()];
+    const { window, ...paced } = r;
+    const cpuMs: Partial<Record<Group, number>> = {};
+    const nodeCores: number[] = [];
+    for (const [k, v] of Object.entries(window.cpuMs)) {
+      const g = (k.startsWith('bulwark:') ? 'bulwark' : k) as Group;
+      cpuMs[g] = (cpuMs[g] ?? 0) + v;
+      if (g === 'bulwark') nodeCores.push(round(v / window.wallMs, 2));
+    }
+    const usPerMsg: Partial<Record<Group, number>> = {};
+    for (const [g, v] of Object.entries(cpuMs)) usPerMsg[g as Group] = round((v * 1000) / Math.max(1, r.ackedInWindow), 1);
+    const result: ModeRound = {
+      mode, round: n, nodes: count, msgPerSec: round(r.ackedInWindow / (window.wallMs / 1000), 0), paced,
+      storedDb: rows1 - rows0, storedMetric: stored1 - stored0, lost: Math.max(0, r.acked - (rows1 - rows0)),
+      cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, round(v, 0)])), usPerMsg, nodeCores,
+      pgBackends: window.pids.pgBackends ?? 0, loadGenCores: round(window.loadGenCores, 2), otherCores: round(window.otherCores, 2),
+      rssIdleMb: round(rssIdle / 1024, 1), rssConnectedMb: round(rssConnected / 1024, 1),
+      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained,
+    };
+    progress(`${tag}: ${result.msgPerSec} msg/s, Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
+    return result;
+  } finally {
+    await stopBalancer();
+    for (const node of nodes) await node.broker.stop();
+  }
+}
+
+/** Copies the embedded template into the bench database, as an operator moves to a cluster. */
+function migrate(setup: BulwarkSetup, engines: Engines): void {
+  const main = new URL('../apps/bulwark/src/main.ts', import.meta.url).pathname;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', main, 'store', 'migrate', '--from', setup.template, '--to', engines.storeUrl, '--master-key-file', `${setup.template}/master.key`],
+    { encoding: 'utf8', env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BULWARK_'))), timeout: 600_000 });
+  progress(`cluster: ${out.trim().split('\n')[0] ?? 'migrated'}`);
+}
+
+/** Every round: each mode in turn (embedded first), so that a noisy stretch of the machine falls on all of them. */
+export async function measureCluster(plan: ClusterPlan, setup: BulwarkSetup, onRound: (rounds: ModeRound[]) => void): Promise<ModeRound[]> {
+  const engines = await startEngines(plan.pgUrl);
+  const rounds: ModeRound[] = [];
+  try {
+    progress(`cluster: bulwark store migrate of the embedded template into ${engines.dbName}`);
+    migrate(setup, engines);
+    const masterKey = masterKeyOf(setup.template);
+    for (let n = 1; n <= plan.repeats; n += 1) {
+      for (const mode of plan.modes) {
+        progress(`cluster phase round ${n}/${plan.repeats}: ${MODE_TITLE[mode]}`);
+        rounds.push(await measureMode(mode, n, plan, setup, engines, masterKey));
+        onRound(rounds);
+      }
+    }
+  } finally {
+    await engines.stop();
+  }
+  return rounds;
+}
