@@ -186,8 +186,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
     });
-    // Cluster mode: images in PostgreSQL, each node serving from its own verified copy; embedded: files.
-    const sharedImages = cluster && store.firmwareImages
+    // On PostgreSQL (a cluster, or one node there, e.g. after `bulwark store migrate`): images in
+    // the database, each node serving from its own verified copy; on SQLite: files.
+    const sharedImages = store.firmwareImages
       ? new SharedArtifactStore(store.firmwareImages, store.firmware, dataDir, { log: logger, onFetch: (result) => metrics.firmwareCacheFetches.inc({ result }) })
       : undefined;
     await sharedImages?.sweep();
