@@ -39,27 +39,30 @@ const UPSERT_ROLLUP = `INSERT INTO telemetry_rollups (device_id, schema_id, fiel
     min = CASE WHEN excluded.min < telemetry_rollups.min THEN excluded.min ELSE telemetry_rollups.min END,
     max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`;
 
-/** PostgreSQL: many readings in one statement, one array per column; answers with the ones it inserted. */
-const INSERT_READINGS_UNNEST = `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
+/**
+ * PostgreSQL: a whole batch in one statement, so one round trip (and its own transaction):
+ * the readings as one array per column, skipping those already stored; the rollups of exactly
+ * the inserted ones, folded in SQL (numeric fields of `data`, one row per field and bucket, in
+ * key order so that two writers sharing buckets lock them in the same order); answers with the
+ * readings it inserted.
+ */
+const INSERT_BATCH_POSTGRES = `WITH ins AS (
+  INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])
-  ON CONFLICT (device_id, msg_id) DO NOTHING RETURNING device_id, msg_id`;
-
-/** PostgreSQL: many rollup buckets in one statement (the keys are distinct: folded per batch). */
-const UPSERT_ROLLUPS_UNNEST = `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[])
+  ON CONFLICT (device_id, msg_id) DO NOTHING
+  RETURNING device_id, msg_id, schema_id, ts, data
+), folded AS (
+  INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max)
+  SELECT ins.device_id, ins.schema_id, f.key, b.ms, (ins.ts / b.ms) * b.ms, count(*), sum(f.value::float8), min(f.value::float8), max(f.value::float8)
+  FROM ins CROSS JOIN LATERAL jsonb_each(ins.data::jsonb) AS f(key, value) CROSS JOIN unnest($11::bigint[]) AS b(ms)
+  WHERE jsonb_typeof(f.value) = 'number'
+  GROUP BY ins.device_id, ins.schema_id, f.key, b.ms, (ins.ts / b.ms) * b.ms
+  ORDER BY 1, 3, 4, 5, 2
   ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
     count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
-    min = LEAST(telemetry_rollups.min, excluded.min), max = GREATEST(telemetry_rollups.max, excluded.max)`;
-
-/** Orders rollup rows by their key (device, field, bucket size, bucket start, schema). */
-const byRollupKey = (a: (string | number)[], b: (string | number)[]): number => {
-  for (const i of [0, 2, 3, 4, 1]) {
-    const x = a[i] as string | number;
-    const y = b[i] as string | number;
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-};
+    min = LEAST(telemetry_rollups.min, excluded.min), max = GREATEST(telemetry_rollups.max, excluded.max)
+)
+SELECT device_id, msg_id FROM ins`;
 
 const readingParams = (r: TelemetryRecord): SqlValue[] => [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)];
 
@@ -117,27 +120,13 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     }
   }
 
-  /**
-   * PostgreSQL: the whole batch in two statements (one round trip each, not one per reading):
-   * the readings as arrays through `unnest`, skipping those already stored and returning the
-   * ones inserted, then the rollups of exactly those. Rollup rows go in key order, so two
-   * writers that share buckets lock them in the same order.
-   */
+  /** PostgreSQL: the batch in one statement (INSERT_BATCH_POSTGRES); a reading repeated within the batch is stored once, as its first occurrence. */
   async #insertBatchPostgres(records: readonly TelemetryRecord[]): Promise<boolean[]> {
-    return this.db.transaction(async (tx) => {
-      const columns: SqlValue[][] = Array.from({ length: 10 }, () => []);
-      for (const r of records) readingParams(r).forEach((v, i) => columns[i]?.push(v));
-      const inserted = await tx.all<{ device_id: string; msg_id: string }>(INSERT_READINGS_UNNEST, columns as unknown as SqlValue[]);
-      const fresh = new Set(inserted.map((r) => `${r.device_id}\u0000${r.msg_id}`));
-      const stored = records.map((r) => fresh.delete(`${r.deviceId}\u0000${r.msgId}`));
-      const rollups = rollupParams(records.filter((_, i) => stored[i])).sort(byRollupKey);
-      if (rollups.length > 0) {
-        const rollupColumns: SqlValue[][] = Array.from({ length: 9 }, () => []);
-        for (const row of rollups) row.forEach((v, i) => rollupColumns[i]?.push(v));
-        await tx.run(UPSERT_ROLLUPS_UNNEST, rollupColumns as unknown as SqlValue[]);
-      }
-      return stored;
-    });
+    const columns: SqlValue[][] = Array.from({ length: 10 }, () => []);
+    for (const r of records) readingParams(r).forEach((v, i) => columns[i]?.push(v));
+    const inserted = await this.db.all<{ device_id: string; msg_id: string }>(INSERT_BATCH_POSTGRES, [...columns, [...ROLLUP_BUCKETS_MS]] as unknown as SqlValue[]);
+    const fresh = new Set(inserted.map((r) => `${r.device_id}\u0000${r.msg_id}`));
+    return records.map((r) => fresh.delete(`${r.deviceId}\u0000${r.msgId}`));
   }
 
   async rollups(q: RollupQuery): Promise<Rollup[]> {
