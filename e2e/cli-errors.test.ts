@@ -36,7 +36,7 @@ it('refuses malformed cluster URLs with exit code 2, naming each engine, before 
   const dataDir = join(tempDir(t), 'data');
   const r = await runCli(t, ['start', '--data', dataDir, '--store', 'postgres://root@127.0.0.1:5432/test', '--bus', 'nats:/broken', '--counters', 'http://cache:6379', '--node-id', 'a b']);
   assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stderr, /bus: "nats:\/broken" is not memory or a comma-separated list of nats:\/\/host:port URLs/);
+  assert.match(r.stderr, /bus: "nats:\/broken" is not memory or a comma-separated list of nats:\/\/host:port \(or tls:\/\/host:port\) URLs/);
   assert.match(r.stderr, /counters: "http:\/\/cache:6379" is not memory or a redis:\/\/host:port\[\/db\] URL/);
   assert.match(r.stderr, /nodeId: "a b" must be/);
   const sqlite = await runCli(t, ['start', '--data', dataDir, '--bus', 'nats://127.0.0.1:4222']);

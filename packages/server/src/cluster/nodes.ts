@@ -46,6 +46,8 @@ export interface NodeFacts {
 export class ClusterNodes {
   #timer: NodeJS.Timeout | undefined;
   readonly #known = new Set<string>();
+  /** The bucket's keys at the last successful listing. */
+  #lastKeys: string[] = [];
   #beating: Promise<void> = Promise.resolve();
   /** KV revision of this node's last heartbeat (0 before the first). */
   #revision = 0;
@@ -66,7 +68,7 @@ export class ClusterNodes {
     leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void>; onLeaseLost: () => Promise<void>;
   }): Promise<ClusterNodes> {
     const kv = await new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
-    return new ClusterNodes(kv, await jetstreamManager(link.nc), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
+    return new ClusterNodes(kv, await jetstreamManager(link.nc, { timeout: 2_000 }), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
   }
 
   /** Beats now, then every fifth of the lease. */
@@ -133,8 +135,17 @@ export class ClusterNodes {
    * places some of them on the dead one, where they time out (measured: about one in three).
    */
   async #keys(): Promise<string[]> {
-    const info = await this.jsm.streams.info(`KV_${NODES_BUCKET}`, { subjects_filter: `$KV.${NODES_BUCKET}.>` });
-    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(`$KV.${NODES_BUCKET}.`.length));
+    try {
+      const info = await this.jsm.streams.info(`KV_${NODES_BUCKET}`, { subjects_filter: `$KV.${NODES_BUCKET}.>` });
+      const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(`$KV.${NODES_BUCKET}.`.length));
+      this.#lastKeys = keys;
+      return keys;
+    } catch (err) {
+      // The stream's leader did not answer (a NATS server died, an election): the nodes known so
+      // far are read one by one instead (direct reads, which any replica answers).
+      this.log.debug({ err }, 'could not list the heartbeat bucket; reading the nodes known so far');
+      return [...new Set([...this.#lastKeys, ...this.#known, this.self.id])];
+    }
   }
 
   /** Treats `nodeId` as gone from now on if it never beats again (learned from its sessions). */
