@@ -57,9 +57,13 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     console.log(`failover: Redis stopped: ${during - before} counter increments done on the nodes meanwhile; restarted: back in Redis; ${await c.storedExactlyOnce(first)} readings stored once each`);
 
     // 3. The Bulwark node holding the most sessions dies; the agents keep sending through the outage.
-    const view = await c.api(first, 'GET', '/api/v1/cluster');
-    assert.equal(view.status, 200, `${JSON.stringify(view.body)} ${(c.nodes[0]?.server.process.stdout ?? '').split('\n').filter((l) => l.includes('"level":50')).slice(-3).join('\n')}`);
-    const listed = view.body.nodes as { id: string; sessions: number }[];
+    // (Read until it lists the nodes with their sessions: right after a NATS server died, a listing can come back short.)
+    let listed: { id: string; sessions: number }[] = [];
+    await until('the cluster listing its nodes', async () => {
+      const view = await c.api(first, 'GET', '/api/v1/cluster');
+      listed = view.status === 200 ? view.body.nodes : [];
+      return listed.length === c.nodes.length && listed.some((n) => n.sessions > 0);
+    }, 30_000).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(listed)}`));
     const victimInfo = [...listed].sort((x, y) => y.sessions - x.sessions)[0];
     const victim = c.nodes.find((n) => n.id === victimInfo?.id);
     const survivor = c.nodes.find((n) => n !== victim)?.server.url as string;
