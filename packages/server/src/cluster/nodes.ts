@@ -112,13 +112,17 @@ export class ClusterNodes {
     }
   }
 
-  /** Every node with a heartbeat still in the bucket. */
+  /**
+   * Every node with a heartbeat still in the bucket. Read from the stream's leader, not with
+   * `kv.get`: that is a direct read any replica answers, and right after a NATS server died a
+   * lagging replica (entries expire after the lease) answered "no such key" for live nodes.
+   */
   async list(): Promise<ClusterNode[]> {
     const now = Date.now();
     const nodes: ClusterNode[] = [];
     for (const key of await this.#keys()) {
-      const e = await this.kv.get(key);
-      if (!e || e.operation !== 'PUT') continue;
+      const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: `$KV.${NODES_BUCKET}.${key}` });
+      if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) continue;
       try {
         const n = e.json<Omit<ClusterNode, 'alive'>>();
         nodes.push({ ...n, draining: n.draining === true, alive: now - n.heartbeatAt < this.leaseMs });
