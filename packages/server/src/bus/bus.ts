@@ -2,6 +2,7 @@ import type { LogLevel } from '@bulwark/protocol';
 
 /** A device log entry as it travels between nodes (numbered by the node that received it). */
 export interface RelayedLogEntry {
+  /** Per device, increasing; lets a reader continue where it stopped. */
   readonly seq: number;
   readonly receivedAt: number;
   readonly ts: number;

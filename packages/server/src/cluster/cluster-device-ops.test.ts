@@ -10,6 +10,7 @@ import { type TestServer, tempDir } from '../testing/harness.js';
 import { manufacturerCa } from '../testing/manufacturer-ca.js';
 import { sseReader } from '../testing/telemetry.js';
 import { type RunningEngine, describeWith, startNats } from '../testing/services.js';
+import { eventually } from '../testing/eventually.js';
 
 /**
  * Everything that reaches a device works through the node that does not hold its session:
@@ -139,14 +140,3 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     assert.deepEqual(await cancel, { jobId, cancel: true, reason: 'rollout aborted: bad build' });
   });
 });
-
-/** Polls `read` until `done` accepts its value (state reaching another node has no event to await here); fails after 20 s. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`still ${JSON.stringify(value)} after 20 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -8,6 +8,7 @@ import { firmwareKit } from '../testing/firmware.js';
 import { type TestServer, newAdminKey, startTestServer, tempDir } from '../testing/harness.js';
 import { freshPgSchema, pgTestUrl } from '../testing/pg.js';
 import { type RunningEngine, describeWith, startNats } from '../testing/services.js';
+import { eventually } from '../testing/eventually.js';
 
 /**
  * Rotating the master key of a live cluster: every node is given the new key as the next
@@ -118,12 +119,3 @@ describeWith('cluster mode: the master key rotates with live nodes', ['nats-serv
     });
   });
 });
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

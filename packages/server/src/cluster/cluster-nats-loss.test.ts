@@ -6,6 +6,7 @@ import { connectDevice, enrollDevice } from '../testing/devices.js';
 import type { TestServer } from '../testing/harness.js';
 import { env, schema } from '../testing/telemetry.js';
 import { type NatsCluster, describeWith, startNatsCluster } from '../testing/services.js';
+import { eventually } from '../testing/eventually.js';
 
 /**
  * Two Bulwark nodes on a three-server NATS cluster whose buckets keep three copies
@@ -70,15 +71,4 @@ describeWith('cluster mode: a NATS server dies', ['nats-server'], () => {
 async function clusterView(s: TestServer, token: string): Promise<{ id: string; alive: boolean; leads: string[] }[]> {
   const res = await s.api('GET', '/api/v1/cluster', { token });
   return res.status === 200 ? res.body.nodes : [];
-}
-
-/** Polls `read` until `done` accepts its value (state on other processes has no event to await here); fails after 20 s. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`still ${JSON.stringify(value)} after 20 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

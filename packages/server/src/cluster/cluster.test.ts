@@ -7,6 +7,7 @@ import { type TestServer, newAdminKey, startTestServer } from '../testing/harnes
 import { freshPgSchema, pgTestUrl } from '../testing/pg.js';
 import { env, schema, sseReader } from '../testing/telemetry.js';
 import { type RunningEngine, describeWith, startNats } from '../testing/services.js';
+import { eventually } from '../testing/eventually.js';
 
 /**
  * Two Bulwark nodes on one PostgreSQL schema and one nats-server, as cluster mode runs them:
@@ -182,14 +183,3 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.deepEqual(await eventually(() => leaders(b), (l) => l.every((x) => x.endsWith('@node-b')) && l.length === all.length), all.map((job) => `${job}@node-b`));
   });
 });
-
-/** Polls `read` until `done` accepts its value (state in another node has no event to await here); fails after 20 s. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`still ${JSON.stringify(value)} after 20 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -2,19 +2,13 @@ import { type Clock, PlatformError } from '@bulwark/core';
 import { BUILTIN_COMMANDS, DEVICE_MESSAGE_LIMITS, type LogBatch, type LogLevel } from '@bulwark/protocol';
 import type { CommandRecord } from './diagnostics.js';
 import type { CommandService } from './commands.js';
-import type { EventBus, EventOf } from '../bus/index.js';
+import type { EventBus, EventOf, RelayedLogEntry } from '../bus/index.js';
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
-export interface StoredLogEntry {
+/** A log entry as this node holds it: the entry the nodes pass around, with its device. */
+export interface StoredLogEntry extends RelayedLogEntry {
   readonly deviceId: string;
-  /** Per device, increasing; lets a reader continue where it stopped. */
-  readonly seq: number;
-  readonly receivedAt: number;
-  readonly ts: number;
-  readonly level: LogLevel;
-  readonly msg: string;
-  readonly data?: Readonly<Record<string, unknown>>;
 }
 
 export interface LogStreamStatus {
