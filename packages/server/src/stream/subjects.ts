@@ -2,9 +2,12 @@
  * The telemetry stream's names, which applications consuming it depend on (documented in
  * docs/reference/stream.md): keep them stable.
  *
- * Readings: `bulwark.telemetry.<schema name>.<schema version>.<device id>`, so that a
- * consumer's permission can be limited to a schema (`bulwark.telemetry.env-sensor.>`) or to
- * one version of it. Dead letters: `bulwark.deadletters.<reason>.<device id>`.
+ * Readings: `bulwark.telemetry.<schema name>.<schema version>.<partition>.<device id>`, so
+ * that a consumer's permission can be limited to a schema (`bulwark.telemetry.env-sensor.>`)
+ * or to one version of it. The partition (0 to STREAM_PARTITIONS - 1, from the device id) lets
+ * several store writers share the stream, each acknowledging its own partition one batch at a
+ * time, while one device's readings stay in one partition and in order.
+ * Dead letters: `bulwark.deadletters.<reason>.<device id>`.
  * A `.` inside a schema name or device id would split a token: it is written `%2E` (neither
  * may contain `%`, `*`, `>` or white space, so the encoding is unambiguous).
  */
@@ -12,6 +15,15 @@ export const TELEMETRY_STREAM = 'BULWARK_TELEMETRY';
 export const DEAD_LETTER_STREAM = 'BULWARK_DEAD_LETTERS';
 export const TELEMETRY_PREFIX = 'bulwark.telemetry';
 export const DEAD_LETTER_PREFIX = 'bulwark.deadletters';
+/** Fixed when the stream is made: changing it would move devices between partitions and their writers. */
+export const STREAM_PARTITIONS = 8;
+
+/** The partition of a device: FNV-1a of its id. */
+export function partitionOf(deviceId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < deviceId.length; i += 1) h = Math.imul(h ^ deviceId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % STREAM_PARTITIONS;
+}
 
 /** One subject token from a schema name or device id. */
 export const subjectToken = (s: string): string => s.replaceAll('.', '%2E');
@@ -20,12 +32,22 @@ export const fromSubjectToken = (t: string): string => t.replaceAll('%2E', '.');
 /** The subject of a reading of `schemaId` (`name@version`) from `deviceId`. */
 export function telemetrySubject(schemaId: string, deviceId: string): string {
   const at = schemaId.lastIndexOf('@');
-  return `${TELEMETRY_PREFIX}.${subjectToken(schemaId.slice(0, at))}.${schemaId.slice(at + 1)}.${subjectToken(deviceId)}`;
+  return `${TELEMETRY_PREFIX}.${subjectToken(schemaId.slice(0, at))}.${schemaId.slice(at + 1)}.${partitionOf(deviceId)}.${subjectToken(deviceId)}`;
 }
 
 /** The subjects of every version of schema `name` (or one version), for consumer filters and permissions. */
 export function schemaSubjects(name: string, version?: number): string {
-  return `${TELEMETRY_PREFIX}.${subjectToken(name)}.${version ?? '*'}.*`;
+  return `${TELEMETRY_PREFIX}.${subjectToken(name)}.${version ?? '*'}.*.*`;
+}
+
+/** The subjects of one device's readings. */
+export function deviceSubjects(deviceId: string): string {
+  return `${TELEMETRY_PREFIX}.*.*.${partitionOf(deviceId)}.${subjectToken(deviceId)}`;
+}
+
+/** The subjects of one partition (a store writer's share). */
+export function partitionSubjects(partition: number): string {
+  return `${TELEMETRY_PREFIX}.*.*.${partition}.*`;
 }
 
 export function deadLetterSubject(reason: string, deviceId: string): string {
