@@ -18,7 +18,8 @@ export async function migrate(db: SqlClient, clock: Clock): Promise<number[]> {
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
       if (done.has(m.id)) continue;
-      for (const statement of splitStatements(migrationSql(m, db.engine))) await tx.run(statement);
+      const script = migrationSql(m, db.engine);
+      for (const statement of typeof script === 'string' ? splitStatements(script) : script) await tx.run(statement);
       await tx.run('INSERT INTO schema_migrations (id, name, applied_at) VALUES ($1, $2, $3)', [m.id, m.name, clock.now()]);
       applied.push(m.id);
     }

@@ -10,8 +10,11 @@ export interface SourceTable {
   readonly references: readonly string[];
 }
 
-/** Tables that are bookkeeping of the engine or of the migrator, never copied. */
-const NOT_COPIED = new Set(['schema_migrations']);
+/**
+ * Tables that are bookkeeping of the engine or of the migrator, never copied; and the
+ * telemetry feed, which the target's trigger fills again as the readings are copied in.
+ */
+const NOT_COPIED = new Set(['schema_migrations', 'telemetry_feed']);
 
 export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 

@@ -5,7 +5,7 @@ import type { SqlClient, SqlValue } from '../sql-client.js';
 import { num } from './json.js';
 import { Where } from './where.js';
 
-interface TelemetryRow {
+export interface TelemetryRow {
   device_id: string; msg_id: string; schema_id: string; seq: number | null; boot: string | null; device_ts: number | null;
   received_at: number; ts: number; skew_ms: number | null; data: string;
 }
@@ -16,7 +16,7 @@ interface DeadLetterRow {
   protection: string | null;
 }
 
-const toRecord = (r: TelemetryRow): TelemetryRecord => ({
+export const toRecord = (r: TelemetryRow): TelemetryRecord => ({
   deviceId: r.device_id, msgId: r.msg_id, schemaId: r.schema_id, seq: num(r.seq), boot: r.boot, deviceTs: num(r.device_ts),
   receivedAt: Number(r.received_at), ts: Number(r.ts), skewMs: num(r.skew_ms), data: JSON.parse(r.data) as Record<string, unknown>,
 });
@@ -171,8 +171,12 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     return (await this.db.all<{ schema_id: string }>('SELECT DISTINCT schema_id FROM telemetry ORDER BY schema_id')).map((r) => r.schema_id);
   }
 
+  /** The feed's entries for the deleted readings go with them (the same condition on the same columns). */
   deleteBefore(schemaId: string, cutoffMs: number): Promise<number> {
-    return this.db.run('DELETE FROM telemetry WHERE schema_id = $1 AND ts < $2', [schemaId, cutoffMs]);
+    return this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM telemetry_feed WHERE schema_id = $1 AND ts < $2', [schemaId, cutoffMs]);
+      return tx.run('DELETE FROM telemetry WHERE schema_id = $1 AND ts < $2', [schemaId, cutoffMs]);
+    });
   }
 
   deleteDeadLettersBefore(cutoffMs: number): Promise<number> {
