@@ -21,6 +21,7 @@ import { LocalSessionTable } from './gateway/sessions-local.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
 import { IngestService, RetentionJob } from './ingest/index.js';
 import { ingestRoutes } from './ingest/routes.js';
+import { TelemetryExporter, exportRoutes } from './ingest/index.js';
 import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -35,7 +36,8 @@ import { type DeviceOps, buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
 import { ClusterMembership, type ClusterNode, type EngineTls, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
-import { LiveRelay } from './cluster/live-relay.js';
+import { STREAM_PARTITIONS, TelemetryStreams } from './stream/index.js';
+import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
@@ -96,6 +98,8 @@ export interface BulwarkServer {
   readonly nodeId: string;
   /** Cluster mode: this node's membership (undefined in embedded mode). */
   readonly cluster: ClusterMembership | undefined;
+  /** Cluster mode: the telemetry stream between acknowledgement and the store (undefined in embedded mode). */
+  readonly streams: TelemetryStreams | undefined;
   /** The nodes of the cluster (embedded mode: this one). */
   nodes(): Promise<ClusterNode[]>;
   /** Every route with its auth rule and schemas (for docs and the route-table tests). */
@@ -131,6 +135,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     : undefined;
   let cluster: ClusterMembership | undefined;
   let opened: Store | undefined;
+  let streams: TelemetryStreams | undefined;
+  let copyWriter: PostgresTelemetryCopy | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
     cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}) });
@@ -172,12 +178,16 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await identity.start();
     const schemas = new SchemaService(store.schemas, clock);
     const pseudonymKey = await vault.getOrCreate('telemetry.pseudonym-key', () => globalThis.crypto.getRandomValues(Buffer.alloc(32)));
+    // Cluster mode: readings are acknowledged into the replicated telemetry stream; store writers, live streams and integrations read it.
+    streams = cluster ? await TelemetryStreams.open(cluster, { replicas: config.cluster.replicas, ...config.stream }, { log: logger, registry: metrics.registry }) : undefined;
     const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c), decrypt: (t, c) => vault.decryptValue(t, c) }, {
-      clock, ids, log: logger, metrics: metrics.registry,
+      clock, ids, log: logger, metrics: metrics.registry, ...(streams ? { sink: streams.sink } : {}),
     });
-    // Cluster mode: live streams on this node also see the readings other nodes store.
-    const liveRelay = cluster ? new LiveRelay(cluster.link, ingest, logger, () => metrics.busMalformed.inc()) : undefined;
-    liveRelay?.start();
+    if (streams) {
+      streams.fanOutTo(ingest);
+      copyWriter = new PostgresTelemetryCopy({ url: target.location, ...(deps.pgSchema !== undefined ? { schema: deps.pgSchema } : {}), maxConnections: STREAM_PARTITIONS });
+      streams.runWriters(copyWriter, (d) => store.telemetry.insertDeadLetter(d), { batchMax: config.stream.writerBatchMax, maxPending: config.stream.writerMaxPending });
+    }
     // Dead letters an older version stored in clear are sealed before anything can list them.
     await ingest.protectClearDeadLetters();
     const retention = new RetentionJob(store.telemetry, schemas, config.telemetry, {
@@ -287,6 +297,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           checks.bus = cluster.link.connected ? 'ok (nats)' : 'unavailable';
           ok &&= cluster.link.connected;
         }
+        if (streams) {
+          // Devices are acknowledged while the writers catch up: lag is shown, it does not make the node unready.
+          const lag = await streams.lag().catch(() => undefined);
+          checks.streamWriterLag = lag === undefined ? 'unknown' : String(lag);
+        }
         return { ok, checks };
       },
       now: () => clock.now(),
@@ -314,6 +329,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
+    await app.register(exportRoutes, { exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
     await app.register(dashboardRoutes, {});
@@ -352,7 +368,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       get coapPort() {
         return coapPort;
       },
-      nodeId, cluster,
+      nodeId, cluster, streams,
       nodes: listNodes,
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
@@ -385,15 +401,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await registry.flushConnectivity();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
-        await liveRelay?.stop();
+        await streams?.stop();
         if (cluster) await cluster.leave();
         else await bus.close();
+        await copyWriter?.close();
         await sharedCounters?.close();
         await store.close();
       },
     };
   } catch (err) {
     await cluster?.leave().catch(() => undefined);
+    await copyWriter?.close().catch(() => undefined);
     await sharedCounters?.close().catch(() => undefined);
     await opened?.close().catch(() => undefined);
     throw err;

@@ -148,8 +148,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal(res.status, 200);
     const next = sseReader(res);
     assert.equal((await next()).event, 'ready');
-    // B subscribed to the other nodes' readings when its first live listener arrived; the flush makes sure NATS has the subscription.
-    await b.server.cluster?.link.nc.flush();
+    // B reads the telemetry stream from the moment it said "ready"
     for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/gw-l1/telemetry', env(`x-${i}`, { temp_c: 20 + i }), { qos: 1 });
     const got = [await next(), await next(), await next()];
     assert.deepEqual(got.map((e) => [e.event, e.data.deviceId, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', 'gw-l1', `x-${i}`, { temp_c: 20 + i }]));
@@ -167,7 +166,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal(await status(b, `/api/v1/telemetry/live?ticket=bst.${'x'.repeat(43)}`), 401);
   });
 
-  it('runs each singleton on exactly one node, and moves it to the other node when its leader stops', async (t) => {
+  it('runs each singleton on exactly one node, shares the stream\'s store writers out between the nodes, and moves both to the other node when a node stops', async (t) => {
     const nodes = await twoNodes(t, { leaseMs: 1_000 });
     if (!nodes) return;
     const { b, admin } = nodes;
@@ -175,11 +174,15 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
       const body = (await s.api('GET', '/api/v1/cluster', { token: admin })).body as { nodes: { id: string; alive: boolean; leads: string[] }[] };
       return body.nodes.filter((n) => n.alive).flatMap((n) => n.leads.map((job) => `${job}@${n.id}`)).sort();
     };
-    const all = ['crl', 'device-sweep', 'retention', 'rollouts'];
-    const onA = all.map((job) => `${job}@node-a`);
-    // Node A started first and took every lease; B's heartbeat says it leads none.
-    assert.deepEqual(await eventually(() => leaders(b), (l) => l.length === all.length), onA);
+    const singletons = ['crl', 'dead-letter-writer', 'device-sweep', 'retention', 'rollouts'];
+    const writers = Array.from({ length: 8 }, (_, p) => `store-writer-${p}`);
+    const isWriter = (x: string) => x.startsWith('store-writer-');
+    // Node A started first and took every singleton lease; the eight partition writers end up four on each node.
+    const shared = await eventually(() => leaders(b), (l) => l.length === singletons.length + writers.length && l.filter((x) => isWriter(x) && x.endsWith('@node-b')).length === 4);
+    assert.deepEqual(shared.filter((x) => !isWriter(x)), singletons.map((job) => `${job}@node-a`));
+    assert.deepEqual(shared.filter(isWriter).map((x) => x.split('@')[0]).sort(), writers);
     await nodes.stopA();
+    const all = [...singletons, ...writers].sort();
     assert.deepEqual(await eventually(() => leaders(b), (l) => l.every((x) => x.endsWith('@node-b')) && l.length === all.length), all.map((job) => `${job}@node-b`));
   });
 });

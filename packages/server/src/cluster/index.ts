@@ -82,8 +82,14 @@ export class ClusterMembership {
     this.leases.add(name, job);
   }
 
+  /** Runs `job`, one of a set of equal jobs the live nodes share evenly, on one node at a time. */
+  sharedSingleton(name: string, job: SingletonJob): void {
+    this.leases.addShared(name, job);
+  }
+
   /** Starts beating and competing for the singletons (after the listeners are up). */
   async start(): Promise<void> {
+    this.leases.countPeers(async () => (await this.nodes()).filter((n) => n.alive).length);
     await this.#nodes?.start();
     await this.leases.start();
   }

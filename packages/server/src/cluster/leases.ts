@@ -13,6 +13,8 @@ export interface SingletonJob {
 
 interface Held {
   readonly job: SingletonJob;
+  /** One of several equal jobs (a stream partition's writer) that the nodes share out evenly. */
+  readonly shared: boolean;
   /** KV revision of the last renewal: the fencing token, and what the next renewal must match. */
   revision: number;
   renewedAt: number;
@@ -31,6 +33,8 @@ export class Leases {
   readonly #jobs = new Map<string, Held>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> = Promise.resolve();
+  #peers: (() => Promise<number>) | undefined;
+  #share = Number.POSITIVE_INFINITY;
 
   private constructor(private readonly kv: KV, private readonly nodeId: string, private readonly leaseMs: number, private readonly log: Logger) {}
 
@@ -41,7 +45,21 @@ export class Leases {
 
   /** Registers a singleton; it starts when this node takes its lease. */
   add(name: string, job: SingletonJob): void {
-    this.#jobs.set(name, { job, revision: 0, renewedAt: 0, leading: false });
+    this.#jobs.set(name, { job, shared: false, revision: 0, renewedAt: 0, leading: false });
+  }
+
+  /**
+   * Registers one of a set of equal jobs that the live nodes share: a node leads at most
+   * its share (the set divided by the live nodes, rounded up) and gives up the rest, which
+   * the other nodes then take.
+   */
+  addShared(name: string, job: SingletonJob): void {
+    this.#jobs.set(name, { job, shared: true, revision: 0, renewedAt: 0, leading: false });
+  }
+
+  /** How many nodes are alive (for the shares of shared jobs). */
+  countPeers(peers: () => Promise<number>): void {
+    this.#peers = peers;
   }
 
   /** Names of the singletons this node leads now. */
@@ -59,13 +77,27 @@ export class Leases {
 
   /** Takes free leases, renews held ones, and stops jobs whose lease could not be renewed in time. */
   async tick(): Promise<void> {
+    const shared = [...this.#jobs.values()].filter((h) => h.shared);
+    if (this.#peers && shared.length > 0) {
+      const peers = await this.#peers().catch(() => 0);
+      if (peers > 0) this.#share = Math.ceil(shared.length / peers);
+    }
+    let sharedHeld = shared.filter((h) => h.leading).length;
     for (const [name, held] of this.#jobs) {
+      if (held.shared && held.leading && sharedHeld > this.#share) {
+        // More than this node's share: hand it over (another node takes it on its next tick).
+        sharedHeld -= 1;
+        await this.#release(name, held);
+        continue;
+      }
+      if (held.shared && !held.leading && sharedHeld >= this.#share) continue;
       const value = JSON.stringify({ node: this.nodeId, at: Date.now() });
       try {
         held.revision = held.leading ? await this.kv.update(name, value, held.revision) : await this.kv.create(name, value);
         held.renewedAt = Date.now();
         if (!held.leading) {
           held.leading = true;
+          if (held.shared) sharedHeld += 1;
           this.log.info({ singleton: name, fence: held.revision }, 'this node now leads a singleton');
           await held.job.start();
         }
@@ -73,6 +105,7 @@ export class Leases {
         // Another node holds it (create refused), took it (update refused), or NATS is away.
         if (held.leading && (isConflict(err) || Date.now() - held.renewedAt > (this.leaseMs * 2) / 3)) {
           held.leading = false;
+          if (held.shared) sharedHeld -= 1;
           this.log.warn({ singleton: name, err: (err as Error).message }, 'lost a singleton\'s lease: stopping it here');
           await held.job.stop();
         }
@@ -84,12 +117,14 @@ export class Leases {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#ticking;
-    for (const [name, held] of this.#jobs) {
-      if (!held.leading) continue;
-      held.leading = false;
-      await held.job.stop();
-      await this.kv.delete(name, { previousSeq: held.revision }).catch(() => undefined);
-    }
+    for (const [name, held] of this.#jobs) if (held.leading) await this.#release(name, held);
+  }
+
+  async #release(name: string, held: Held): Promise<void> {
+    held.leading = false;
+    await held.job.stop();
+    await this.kv.delete(name, { previousSeq: held.revision }).catch(() => undefined);
+    this.log.info({ singleton: name }, 'this node handed a singleton over');
   }
 }
 

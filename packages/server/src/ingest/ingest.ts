@@ -172,6 +172,25 @@ export interface TelemetryRepository {
   deleteDeadLettersBefore(cutoffMs: number): Promise<number>;
 }
 
+/**
+ * Where accepted readings and dead letters go. Embedded mode: the store, in group-committed
+ * batches. Cluster mode: the replicated telemetry stream, which the store writer, the live
+ * fan-out and integrations consume (stream/).
+ */
+export interface TelemetrySink {
+  /** Resolves once the reading is durable; false when the sink recognised it as a repeat. */
+  append(record: TelemetryRecord): Promise<boolean>;
+  /** Resolves once the dead letter is durable. */
+  appendDeadLetter(letter: DeadLetter): Promise<void>;
+  /**
+   * True when live listeners hear readings from the sink's own fan-out (every node reads the
+   * stream) rather than from the node that accepted them.
+   */
+  readonly fansOut: boolean;
+  /** Writes what is still waiting; for shutdown. */
+  drain(): Promise<void>;
+}
+
 /** Everything a step can see and add to while one message goes through the pipeline. */
 export interface MessageContext {
   readonly request: IngestRequest;

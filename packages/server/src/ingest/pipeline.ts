@@ -2,7 +2,7 @@ import { type Clock, GroupCommit, type IdGen, type Logger, PlatformError } from 
 import type { Registry } from 'prom-client';
 import type { SchemaService } from '../schemas/index.js';
 import { DeadLetterSeal } from './dead-letter-seal.js';
-import type { DeadLetter, DeadLetterFilter, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository } from './ingest.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository, TelemetrySink } from './ingest.js';
 import { ingestMetrics } from './metrics.js';
 import type { Step } from './step.js';
 import { decode } from './steps/decode.js';
@@ -30,13 +30,13 @@ export interface IngestSettings {
 export class IngestService {
   readonly #steps: readonly Step[];
   readonly #dedupe: ReturnType<typeof dedupe>;
-  readonly #writer: GroupCommit<TelemetryRecord, boolean>;
+  readonly #sink: TelemetrySink;
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
-  /** Readings this node stored, for the cluster's live relay. */
-  readonly #storedHere = new Set<(r: TelemetryRecord) => void>();
   /** Told when live listeners appear (true) or the last one goes (false). */
-  #interest: ((listening: boolean) => void) | undefined;
+  #interest: ((listening: boolean) => Promise<void> | void) | undefined;
+  /** Settles once live listeners hear every reading accepted from now on (cluster mode: the stream is being read). */
+  #liveReady: Promise<void> = Promise.resolve();
   readonly #skew: ReturnType<typeof clockSkew>;
   readonly #seal: DeadLetterSeal;
   #pending = 0;
@@ -47,7 +47,7 @@ export class IngestService {
     schemas: SchemaService,
     private readonly settings: IngestSettings,
     protection: FieldProtection,
-    private readonly deps: { clock: Clock; ids: IdGen; log: Logger; metrics: Registry },
+    private readonly deps: { clock: Clock; ids: IdGen; log: Logger; metrics: Registry; sink?: TelemetrySink },
   ) {
     const m = (this.#metrics = ingestMetrics(deps.metrics));
     this.#dedupe = dedupe(() => undefined);
@@ -62,14 +62,7 @@ export class IngestService {
       validate(schemas),
       mask(schemas, protection),
     ];
-    this.#writer = new GroupCommit((records) => repo.insertBatch(records), {
-      maxItems: settings.batchMaxItems,
-      maxDelayMs: settings.batchMaxDelayMs,
-      onBatch: (size, ms) => {
-        m.batchSize.observe(size);
-        m.batchSeconds.observe(ms / 1000);
-      },
-    });
+    this.#sink = deps.sink ?? storeSink(repo, settings, m);
   }
 
   /** Runs one message through the pipeline; resolves once its outcome is durable. */
@@ -91,11 +84,10 @@ export class IngestService {
       }
       const record = ctx.record;
       if (!record) throw new PlatformError('BULWARK_ERR_INTERNAL', 'the pipeline produced no record');
-      const inserted = await this.#writer.add(record);
+      const inserted = await this.#sink.append(record);
       this.#dedupe.remember(record.deviceId, record.msgId);
       if (!inserted) return this.#counted(request, { status: 'duplicate' });
-      this.#tell(this.#stored, record);
-      if (this.#storedHere.size > 0) this.#tell(this.#storedHere, record);
+      if (!this.#sink.fansOut) this.#tell(this.#stored, record);
       return this.#counted(request, { status: 'stored', ts: record.ts });
     } finally {
       this.#pending -= 1;
@@ -131,7 +123,7 @@ export class IngestService {
       reason, problems, schemaId: ctx.envelope?.schema ?? null, msgId: ctx.envelope?.id ?? null,
       payload: text ?? `base64:${request.payload.toString('base64')}`, replayedAt: null, replayResult: null,
     }, ctx.envelope);
-    await this.repo.insertDeadLetter(letter);
+    await this.#sink.appendDeadLetter(letter);
     this.#metrics.deadLetters.inc({ reason });
     return { status: 'dead_lettered', id: letter.id, reason, problems };
   }
@@ -139,25 +131,28 @@ export class IngestService {
   /** Hot path: called with every newly stored reading (live streams, rules). Returns an unsubscribe function. */
   onStored(listener: (r: TelemetryRecord) => void): () => void {
     this.#stored.add(listener);
-    if (this.#stored.size === 1) this.#interest?.(true);
+    if (this.#stored.size === 1 && this.#interest) this.#liveReady = Promise.resolve(this.#interest(true)).catch(() => undefined);
     return () => {
       if (this.#stored.delete(listener) && this.#stored.size === 0) this.#interest?.(false);
     };
   }
 
   /**
-   * Cluster mode: `here` hears every reading this node stores (to send it to the other
-   * nodes), and `interest` when this node starts or stops having live listeners (so that it
-   * takes the other nodes' readings only while someone here watches).
+   * Cluster mode: `interest` hears when this node starts or stops having live listeners, so
+   * that it reads the telemetry stream for them only while someone here watches.
    */
-  relay(here: (r: TelemetryRecord) => void, interest: (listening: boolean) => void): void {
-    this.#storedHere.add(here);
+  onInterest(interest: (listening: boolean) => Promise<void> | void): void {
     this.#interest = interest;
-    if (this.#stored.size > 0) interest(true);
+    if (this.#stored.size > 0) this.#liveReady = Promise.resolve(interest(true)).catch(() => undefined);
   }
 
-  /** Cluster mode: a reading another node stored, told to this node's live listeners. */
-  storedElsewhere(record: TelemetryRecord): void {
+  /** Resolves once a listener added with `onStored` hears every reading accepted after it (say "ready" to a live client then). */
+  liveReady(): Promise<void> {
+    return this.#liveReady;
+  }
+
+  /** Cluster mode: a reading from the stream's fan-out (any node accepted it), told to this node's live listeners. */
+  announce(record: TelemetryRecord): void {
     this.#tell(this.#stored, record);
   }
 
@@ -241,6 +236,24 @@ export class IngestService {
 
   /** Writes every batch still waiting; for shutdown. */
   drain(): Promise<void> {
-    return this.#writer.drain();
+    return this.#sink.drain();
   }
+}
+
+/** Embedded mode's sink: readings group-committed into the store, dead letters written one by one. */
+function storeSink(repo: TelemetryRepository, settings: IngestSettings, m: ReturnType<typeof ingestMetrics>): TelemetrySink {
+  const writer = new GroupCommit((records: TelemetryRecord[]) => repo.insertBatch(records), {
+    maxItems: settings.batchMaxItems,
+    maxDelayMs: settings.batchMaxDelayMs,
+    onBatch: (size, ms) => {
+      m.batchSize.observe(size);
+      m.batchSeconds.observe(ms / 1000);
+    },
+  });
+  return {
+    fansOut: false,
+    append: (record) => writer.add(record),
+    appendDeadLetter: (letter) => repo.insertDeadLetter(letter),
+    drain: () => writer.drain(),
+  };
 }

@@ -114,12 +114,13 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
-    res.write(`event: ready\ndata: ${JSON.stringify({ deviceId: id })}\n\n`);
     const push = sseSink(new SseWriter(res, liveQueueLimit, liveDropped));
     const unsubscribe = ingest.onStored((r) => {
       if (r.deviceId === id && (schema === undefined || r.schemaId === schema)) push(r);
     });
     request.raw.on('close', unsubscribe);
+    await ingest.liveReady();
+    res.write(`event: ready\ndata: ${JSON.stringify({ deviceId: id })}\n\n`);
   });
 
   app.get('/api/v1/telemetry/clock-skew', {
@@ -150,7 +151,6 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
-    res.write('event: ready\ndata: {}\n\n');
     const push = sseSink(new SseWriter(res, liveQueueLimit, liveDropped));
     const unsubscribe = ingest.onStored((r) => {
       if (filter.matches(r)) push(r);
@@ -159,6 +159,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       unsubscribe();
       filter.close();
     });
+    await ingest.liveReady();
+    res.write('event: ready\ndata: {}\n\n');
   });
 
   app.get('/api/v1/telemetry/ws', {
@@ -179,6 +181,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       unsubscribe();
       filter.close();
     });
+    await ingest.liveReady();
     socket.send(JSON.stringify({ ready: true }));
   });
 

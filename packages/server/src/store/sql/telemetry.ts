@@ -40,28 +40,33 @@ const UPSERT_ROLLUP = `INSERT INTO telemetry_rollups (device_id, schema_id, fiel
     max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`;
 
 /**
- * PostgreSQL: a whole batch in one statement, so one round trip (and its own transaction):
- * the readings as one array per column, skipping those already stored; the rollups of exactly
- * the inserted ones, folded in SQL (numeric fields of `data`, one row per field and bucket, in
- * key order so that two writers sharing buckets lock them in the same order); answers with the
- * readings it inserted.
+ * PostgreSQL: the rollups of exactly the readings a statement inserted (its `ins` CTE with
+ * device_id, schema_id, ts, data), folded in SQL: numeric fields of `data`, one row per field
+ * and bucket, in key order so that two writers sharing buckets lock them in the same order.
  */
-const INSERT_BATCH_POSTGRES = `WITH ins AS (
-  INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])
-  ON CONFLICT (device_id, msg_id) DO NOTHING
-  RETURNING device_id, msg_id, schema_id, ts, data
-), folded AS (
+export const FOLD_INSERTED_ROLLUPS = (buckets: string): string => `folded AS (
   INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max)
   SELECT ins.device_id, ins.schema_id, f.key, b.ms, (ins.ts / b.ms) * b.ms, count(*), sum(f.value::float8), min(f.value::float8), max(f.value::float8)
-  FROM ins CROSS JOIN LATERAL jsonb_each(ins.data::jsonb) AS f(key, value) CROSS JOIN unnest($11::bigint[]) AS b(ms)
+  FROM ins CROSS JOIN LATERAL jsonb_each(ins.data::jsonb) AS f(key, value) CROSS JOIN unnest(${buckets}) AS b(ms)
   WHERE jsonb_typeof(f.value) = 'number'
   GROUP BY ins.device_id, ins.schema_id, f.key, b.ms, (ins.ts / b.ms) * b.ms
   ORDER BY 1, 3, 4, 5, 2
   ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
     count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
     min = LEAST(telemetry_rollups.min, excluded.min), max = GREATEST(telemetry_rollups.max, excluded.max)
-)
+)`;
+
+/**
+ * PostgreSQL: a whole batch in one statement, so one round trip (and its own transaction):
+ * the readings as one array per column, skipping those already stored, and their rollups;
+ * answers with the readings it inserted.
+ */
+const INSERT_BATCH_POSTGRES = `WITH ins AS (
+  INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])
+  ON CONFLICT (device_id, msg_id) DO NOTHING
+  RETURNING device_id, msg_id, schema_id, ts, data
+), ${FOLD_INSERTED_ROLLUPS('$11::bigint[]')}
 SELECT device_id, msg_id FROM ins`;
 
 const readingParams = (r: TelemetryRecord): SqlValue[] => [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)];

@@ -1,0 +1,74 @@
+import type { Logger } from '@bulwark/core';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Registry } from 'prom-client';
+import type { DeadLetter, IngestService } from '../ingest/index.js';
+import type { ClusterMembership } from '../cluster/index.js';
+import { DeadLetterWriter } from './dead-letter-writer.js';
+import { LiveFanout } from './live-fanout.js';
+import { streamMetrics } from './metrics.js';
+import { type BatchStore, PartitionWriter, type WriterOptions, writerName } from './store-writer.js';
+import { STREAM_PARTITIONS, TELEMETRY_STREAM } from './subjects.js';
+import { type StreamSettings, StreamSink, ensureStreams } from './telemetry-stream.js';
+import { JetStreamFeed } from './jetstream-feed.js';
+
+export { STREAM_PARTITIONS, TELEMETRY_STREAM, DEAD_LETTER_STREAM, telemetrySubject, schemaSubjects, deviceSubjects } from './subjects.js';
+export type { StreamSettings } from './telemetry-stream.js';
+export type { BatchStore } from './store-writer.js';
+
+/**
+ * Cluster mode's telemetry stream (docs/decisions/0018): the sink ingest acknowledges
+ * into, the store writers (one per partition, shared out among the nodes), the dead-letter
+ * writer, the live fan-out, and the feed integrations read.
+ */
+export class TelemetryStreams {
+  readonly sink: StreamSink;
+  readonly feed: JetStreamFeed;
+  readonly #metrics: ReturnType<typeof streamMetrics>;
+  #fanout: LiveFanout | undefined;
+
+  private constructor(private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly log: Logger, registry: Registry) {
+    this.sink = new StreamSink(cluster.link, log);
+    this.feed = new JetStreamFeed(cluster.link, jsm);
+    this.#metrics = streamMetrics(registry, () => this.lag());
+  }
+
+  static async open(cluster: ClusterMembership, settings: StreamSettings, deps: { log: Logger; registry: Registry }): Promise<TelemetryStreams> {
+    const jsm = await ensureStreams(cluster.link, settings);
+    return new TelemetryStreams(cluster, jsm, deps.log, deps.registry);
+  }
+
+  /** Registers the store writers and the dead-letter writer as jobs the nodes share (before the cluster starts). */
+  runWriters(store: BatchStore, insertDeadLetter: (d: DeadLetter) => Promise<void>, options: WriterOptions): void {
+    for (let p = 0; p < STREAM_PARTITIONS; p += 1) {
+      this.cluster.sharedSingleton(writerName(p), new PartitionWriter(p, this.cluster.link, this.jsm, store, options, { log: this.log, metrics: this.#metrics }));
+    }
+    this.cluster.singleton('dead-letter-writer', new DeadLetterWriter(this.cluster.link, this.jsm, insertDeadLetter, { log: this.log, malformed: () => this.#metrics.malformed() }));
+  }
+
+  /** Live streams on this node read the stream while someone watches. */
+  fanOutTo(ingest: IngestService): void {
+    this.#fanout = new LiveFanout(this.cluster.link, ingest, this.log, () => this.#metrics.malformed());
+    this.#fanout.start();
+  }
+
+  /** Readings in the stream not stored yet, over every partition; undefined when NATS does not answer. */
+  async lag(): Promise<number | undefined> {
+    if (!this.cluster.link.connected) return undefined;
+    let total = 0;
+    for (let p = 0; p < STREAM_PARTITIONS; p += 1) {
+      try {
+        const info = await this.jsm.consumers.info(TELEMETRY_STREAM, writerName(p));
+        total += info.num_pending + info.num_ack_pending;
+      } catch (err) {
+        // A partition no writer has started yet: everything in it waits.
+        if (!/consumer not found/i.test((err as Error).message)) return undefined;
+      }
+    }
+    return total;
+  }
+
+  async stop(): Promise<void> {
+    await this.#fanout?.stop();
+    await this.sink.drain();
+  }
+}

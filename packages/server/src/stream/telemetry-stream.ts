@@ -1,0 +1,91 @@
+import { type Logger, PlatformError } from '@bulwark/core';
+import { DiscardPolicy, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { DeadLetter, TelemetryRecord, TelemetrySink } from '../ingest/index.js';
+import { type NatsLink, whileElecting } from '../cluster/nats.js';
+import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, TELEMETRY_PREFIX, TELEMETRY_STREAM, deadLetterSubject, streamMsgId, telemetrySubject } from './subjects.js';
+
+export interface StreamSettings {
+  /** NATS servers keeping a copy of each stream (cluster.replicas). */
+  readonly replicas: number;
+  /** How long the stream keeps readings (after they are stored, too: consumers and replays read them). */
+  readonly maxAgeMs: number;
+  /** Bytes the stream may hold; past it new readings are refused (not acknowledged), never old ones dropped unstored. */
+  readonly maxBytes: number;
+  /** Window in which the stream drops a repeat of a message id. */
+  readonly duplicateWindowMs: number;
+}
+
+const nanos = (ms: number): number => ms * 1_000_000;
+
+/**
+ * Makes (or updates) the telemetry and dead-letter streams. Limits retention (not a work
+ * queue): the store writer, the live fan-out, webhooks and applications each read them with
+ * their own consumer. Discard `new`: a full stream refuses readings, so that no device is
+ * told a reading is safe while it was pushed out before the store got it.
+ */
+export async function ensureStreams(link: NatsLink, s: StreamSettings): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(link.nc);
+  const common = {
+    retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: s.replicas, discard: DiscardPolicy.New,
+    max_age: nanos(s.maxAgeMs), max_bytes: s.maxBytes, duplicate_window: nanos(Math.min(s.duplicateWindowMs, s.maxAgeMs)),
+  };
+  for (const [name, prefix] of [[TELEMETRY_STREAM, TELEMETRY_PREFIX], [DEAD_LETTER_STREAM, DEAD_LETTER_PREFIX]] as const) {
+    const config = { name, subjects: [`${prefix}.>`], ...common };
+    await whileElecting(async () => {
+      try {
+        await jsm.streams.info(name);
+        await jsm.streams.update(name, config);
+      } catch (err) {
+        if (!/stream not found/i.test((err as Error).message)) throw err;
+        await jsm.streams.add(config);
+      }
+    });
+  }
+  return jsm;
+}
+
+/**
+ * Cluster mode's ingest sink: a reading is acknowledged to its device once the telemetry
+ * stream has it (replicated, when `cluster.replicas` > 1). `Nats-Msg-Id` is device/message
+ * id, so a retry inside the duplicate window is dropped by the stream; later repeats are
+ * dropped by the store (its key is device and message id) and by consumers.
+ */
+export class StreamSink implements TelemetrySink {
+  readonly fansOut = true;
+  readonly #js: JetStreamClient;
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
+
+  constructor(link: NatsLink, private readonly log: Logger) {
+    this.#js = jetstream(link.nc, { timeout: 5_000 });
+  }
+
+  async append(record: TelemetryRecord): Promise<boolean> {
+    const ack = await this.#publish(telemetrySubject(record.schemaId, record.deviceId), JSON.stringify(record), streamMsgId(record.deviceId, record.msgId));
+    return !ack.duplicate;
+  }
+
+  async appendDeadLetter(letter: DeadLetter): Promise<void> {
+    await this.#publish(deadLetterSubject(letter.reason, letter.deviceId), JSON.stringify(letter), letter.id);
+  }
+
+  async #publish(subject: string, body: string, msgId: string): Promise<{ duplicate: boolean }> {
+    this.#inFlight += 1;
+    try {
+      // A stream without a leader (a NATS server died) elects one within seconds: the device's acknowledgement waits.
+      return await whileElecting(() => this.#js.publish(subject, body, { msgID: msgId, timeout: 5_000 }));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, subject }, 'the telemetry stream did not take a message: not acknowledged');
+      throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `the telemetry stream did not take the message: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.#inFlight -= 1;
+      if (this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  /** Waits for the appends under way (each is acknowledged by the stream or fails). */
+  async drain(): Promise<void> {
+    if (this.#inFlight === 0) return;
+    await new Promise<void>((resolve) => (this.#idle = resolve));
+  }
+}
