@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type TestContext, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -110,6 +110,21 @@ export async function startNats(tls?: EngineTlsFiles): Promise<RunningEngine> {
   const tlsArgs = tls ? ['--tls', '--tlscert', tls.cert, '--tlskey', tls.key, '--tlsverify', '--tlscacert', tls.ca] : [];
   return startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...tlsArgs], 'Server is ready', `${tls ? 'tls' : 'nats'}://127.0.0.1:${port}`, port,
     () => rmSync(dir, { recursive: true, force: true }));
+}
+
+/**
+ * A single `nats-server` with JetStream on a free port, started from a config file holding
+ * `config` besides the listen address and store directory; the `includes` files are copied
+ * beside it (nats-server reads `include` paths relative to the including file). For operator
+ * mode (docs/guides/cluster.md).
+ */
+export async function startNatsWithConfig(config: string, includes: readonly string[] = []): Promise<RunningEngine> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
+  for (const file of includes) copyFileSync(file, join(dir, basename(file)));
+  const file = join(dir, 'nats.conf');
+  writeFileSync(file, `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(join(dir, 'js'))} }\n${config}\n`);
+  return startProcess('nats-server', ['-c', file], 'Server is ready', `nats://127.0.0.1:${port}`, port, () => rmSync(dir, { recursive: true, force: true }));
 }
 
 export interface NatsCluster {
