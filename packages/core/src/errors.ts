@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   BULWARK_ERR_FIRMWARE_UNAVAILABLE: { category: 'unavailable', description: 'Cluster mode: this node has no local copy of the firmware image and cannot make one, because the shared store holds no image for it or holds one that does not match its size and SHA-256 (never served; logged and counted in bulwark_firmware_cache_fetches_total). The device retries.' },
   BULWARK_ERR_OTA_NOT_CONFIGURED: { category: 'conflict', description: 'No firmware root key set is configured (ota.rootKeysFile): the platform cannot verify firmware, so it accepts none.' },
   BULWARK_ERR_ROLLOUT_STATE: { category: 'conflict', description: 'The rollout is in a state that does not allow this (for example resuming an aborted or completed rollout).' },
+  BULWARK_ERR_EXPORT_INVALID: { category: 'validation', description: 'A telemetry export was asked for with a bad filter, time range or cursor; details.reason names which (filter_missing, filter_conflict, time_missing, time_invalid, range_empty, cursor_invalid, cursor_mismatch; see docs/guides/integrations.md).' },
   BULWARK_ERR_INTERNAL: { category: 'internal', description: 'An unexpected error; the log line with the same request id has the details.' },
 } as const satisfies Record<string, CodeSpec>;
 

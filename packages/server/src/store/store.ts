@@ -6,6 +6,7 @@ import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
 import type { SchemaRepository } from '../schemas/schemas.js';
 import type { TelemetryRepository } from '../ingest/ingest.js';
+import type { TelemetryExportSource } from '../ingest/export.js';
 import type { SecretRepository } from '../secrets/secrets.js';
 import type { TwinRepository } from '../twin/twin.js';
 import type { CommandRepository } from '../diagnostics/diagnostics.js';
@@ -22,6 +23,7 @@ import { SqlDeviceRepository } from './sql/devices.js';
 import { SqlIdentityRepository } from './sql/identity.js';
 import { SqlSchemaRepository } from './sql/schemas.js';
 import { SqlTelemetryRepository } from './sql/telemetry.js';
+import { SqlTelemetryExport } from './sql/telemetry-export.js';
 import { SqlTwinRepository } from './sql/twins.js';
 import { SqlCommandRepository } from './sql/commands.js';
 import { SqlEventRepository, SqlHealthRepository } from './sql/health.js';
@@ -42,6 +44,8 @@ export interface Store {
   readonly identity: IdentityRepository;
   readonly schemas: SchemaRepository;
   readonly telemetry: TelemetryRepository;
+  /** Pages of a telemetry export (read only). */
+  readonly telemetryExport: TelemetryExportSource;
   readonly twins: TwinRepository;
   readonly commands: CommandRepository;
   readonly health: HealthRepository;
@@ -103,6 +107,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     identity: new SqlIdentityRepository(db),
     schemas: new SqlSchemaRepository(db),
     telemetry: new SqlTelemetryRepository(db),
+    telemetryExport: new SqlTelemetryExport(db),
     twins: new SqlTwinRepository(db),
     commands: new SqlCommandRepository(db),
     health: new SqlHealthRepository(db),

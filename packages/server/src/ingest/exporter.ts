@@ -1,0 +1,122 @@
+import { Readable } from 'node:stream';
+import { type Clock, type Logger, PlatformError } from '@bulwark/core';
+import type { RegistryService } from '../registry/index.js';
+import type { SchemaService } from '../schemas/index.js';
+import { type ExportFilter, type TelemetryExportSource, positionOf } from './export.js';
+import { CsvWriter, type ExportFormat, ndjsonLine } from './export-format.js';
+import { type ExportParams, type ExportRequest, makeCursorFactory, parseExportParams } from './export-request.js';
+import type { TelemetryRecord } from './ingest.js';
+
+/** Readings read from the store per page: what one export holds in memory at most, with the stream's buffer. */
+export const EXPORT_PAGE_ROWS = 500;
+/** Bytes the response stream may hold before it stops asking for the next page. */
+const STREAM_BUFFER_BYTES = 64 * 1024;
+/** What an encrypted field shows unless revealed; mask and hash fields are shown as stored. */
+const MASKED = '***';
+
+export interface ExporterDeps {
+  readonly source: TelemetryExportSource;
+  readonly schemas: SchemaService;
+  readonly registry: RegistryService;
+  /** Decrypts a value stored as `enc:…` for its place (device/field). */
+  readonly openValue: (text: string, context: string) => Promise<Buffer>;
+  readonly clock: Clock;
+  readonly pageRows?: number;
+}
+
+/** A checked export, ready to stream. */
+export interface ExportPlan {
+  readonly request: ExportRequest;
+  readonly filter: ExportFilter;
+  readonly format: ExportFormat;
+  /** Show encrypted fields in clear (the caller holds telemetry:decrypt and asked). */
+  readonly reveal: boolean;
+  /** The export's moment: only readings received by then are in it. */
+  readonly asOfMs: number;
+  /** CSV: data fields with a column of their own (those of the requested schema). */
+  readonly columns: readonly string[];
+}
+
+/** Streams stored readings for a device, a tag or a schema; see export.ts. */
+export class TelemetryExporter {
+  readonly #pageRows: number;
+
+  constructor(private readonly deps: ExporterDeps) {
+    this.#pageRows = deps.pageRows ?? EXPORT_PAGE_ROWS;
+  }
+
+  /** Checks the request, and that its device or schema exists (BULWARK_ERR_NOT_FOUND). */
+  async plan(params: ExportParams, format: ExportFormat, reveal: boolean): Promise<ExportPlan> {
+    const request = parseExportParams(params);
+    const { kind, value } = request.filter;
+    let filter: ExportFilter;
+    let columns: string[] = [];
+    if (kind === 'device') {
+      await this.deps.registry.get(value);
+      filter = { kind, deviceId: value };
+    } else if (kind === 'tag') filter = { kind, tag: value };
+    else {
+      const [name, version] = value.split('@') as [string, string | undefined];
+      const versions = version === undefined
+        ? (await this.deps.schemas.list()).filter((s) => s.name === name).sort((a, b) => a.version - b.version)
+        : [await this.deps.schemas.get(name, Number(version))];
+      if (versions.length === 0) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no schema named ${name}`);
+      filter = { kind, schemaIds: versions.map((s) => `${s.name}@${s.version}`) };
+      columns = [...new Set(versions.flatMap((s) => Object.keys(s.document.properties)))];
+    }
+    return { request, filter, format, reveal, asOfMs: request.resume?.asOfMs ?? this.deps.clock.now(), columns };
+  }
+
+  /** The export as a byte stream that reads the next page only when the reader has taken the last. */
+  stream(plan: ExportPlan, log: Logger): Readable {
+    return Readable.from(this.#chunks(plan, log), { objectMode: false, highWaterMark: STREAM_BUFFER_BYTES });
+  }
+
+  async *#chunks(plan: ExportPlan, log: Logger): AsyncGenerator<string> {
+    const { request, filter, asOfMs } = plan;
+    const cursorAt = makeCursorFactory(request, asOfMs);
+    const csv = plan.format === 'csv' ? new CsvWriter(plan.columns) : undefined;
+    const failures = { count: 0 };
+    // A resumed CSV export has no header, so that it appends to what was received.
+    if (csv && !request.resume) yield csv.header();
+    let after = request.resume?.after;
+    try {
+      for (;;) {
+        const page = await this.deps.source.exportPage({
+          filter, sinceMs: request.sinceMs, untilMs: request.untilMs, receivedUntilMs: asOfMs, limit: this.#pageRows, ...(after ? { after } : {}),
+        });
+        let chunk = '';
+        for (const stored of page) {
+          const r = await this.#shown(stored, plan.reveal, failures);
+          const cursor = cursorAt(positionOf(r));
+          chunk += csv ? csv.line(r, cursor) : ndjsonLine(r, cursor);
+        }
+        if (chunk !== '') yield chunk;
+        const last = page[page.length - 1];
+        if (page.length < this.#pageRows || !last) return;
+        after = positionOf(last);
+      }
+    } finally {
+      if (failures.count > 0) log.warn({ values: failures.count }, 'telemetry export: encrypted values that did not decrypt were exported masked');
+    }
+  }
+
+  /** The reading with its encrypted fields masked, or decrypted when revealing. */
+  async #shown(r: TelemetryRecord, reveal: boolean, failures: { count: number }): Promise<TelemetryRecord> {
+    const sensitive = await this.deps.schemas.sensitiveFields(r.schemaId);
+    let data: Record<string, unknown> | undefined;
+    for (const [field, mode] of sensitive) {
+      const value = r.data[field];
+      if (mode !== 'encrypt' || value === undefined) continue;
+      data ??= { ...r.data };
+      data[field] = MASKED;
+      if (!reveal || typeof value !== 'string' || !value.startsWith('enc:')) continue;
+      try {
+        data[field] = JSON.parse((await this.deps.openValue(value, `${r.deviceId}/${field}`)).toString('utf8')) as unknown;
+      } catch {
+        failures.count += 1;
+      }
+    }
+    return data ? { ...r, data } : r;
+  }
+}
