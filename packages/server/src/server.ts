@@ -41,6 +41,7 @@ import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
+import { type Webhooks, buildWebhooks, webhookRoutes } from './webhooks/index.js';
 
 export const VERSION = '0.1.0';
 const TOKEN_KEY_SECRET = 'access.token-signing-key';
@@ -89,6 +90,8 @@ export interface BulwarkServer {
   readonly deviceOps: DeviceOps;
   /** Firmware artifacts and rollouts. */
   readonly ota: { readonly firmware: FirmwareService; readonly rollouts: RolloutService };
+  /** Webhook subscriptions, their delivery loops, and signed delivery for other senders (alerts). */
+  readonly webhooks: Webhooks;
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
   /** Open live streams, closed when their credentials are revoked or expire. */
@@ -196,6 +199,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
     });
+    // Webhooks read the store's feed of stored readings; the `webhooks` singleton delivers them.
+    const webhooks = buildWebhooks(config.webhooks, {
+      repo: store.webhooks, feed: store.telemetryFeed, feedName: `store:${store.engine}`, clock, ids, log: logger, metrics: metrics.registry, version: VERSION,
+      devicesWithTag: async (tag, after, limit) => (await registry.list({ tag, limit, ...(after !== undefined ? { after } : {}) })).map((d) => d.id),
+      seal: (v, c) => vault.encryptValue(v, c), open: (t, c) => vault.decryptValue(t, c),
+      audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
+    });
+    // Embedded mode: a reading stored here wakes idle delivery loops (a cluster's loops poll).
+    if (!cluster) ingest.onStored(() => webhooks.dispatcher.notify());
     // On PostgreSQL (a cluster, or one node there, e.g. after `bulwark store migrate`): images in
     // the database, each node serving from its own verified copy; on SQLite: files.
     const sharedImages = store.firmwareImages
@@ -332,6 +344,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(exportRoutes, { exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
+    await app.register(webhookRoutes, { webhooks: webhooks.service });
     await app.register(dashboardRoutes, {});
     await app.ready();
 
@@ -356,9 +369,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
       ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
+      ['webhooks', { start: () => webhooks.dispatcher.start(), stop: () => webhooks.dispatcher.stop() }],
     ];
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, liveStreams,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, liveStreams,
       get mqttPort() {
         return mqttPort;
       },

@@ -26,6 +26,8 @@ export const SCOPES = [
   'metrics:read',
   'secrets:rotate',
   'cluster:write',
+  'webhooks:read',
+  'webhooks:write',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];
@@ -39,7 +41,7 @@ export const ROLE_SCOPES: Readonly<Record<Role, readonly Grant[]>> = {
   operator: [
     'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
     'firmware:read', 'firmware:write', 'rollouts:read', 'rollouts:write',
-    'audit:read', 'users:read', 'keys:self', 'metrics:read',
+    'audit:read', 'users:read', 'keys:self', 'metrics:read', 'webhooks:read', 'webhooks:write',
   ],
   viewer: ['devices:read', 'telemetry:read', 'schemas:read', 'firmware:read', 'rollouts:read', 'metrics:read'],
 };

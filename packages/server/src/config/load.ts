@@ -41,6 +41,10 @@ export interface ServerConfig {
     readonly rootKeysFile?: string; readonly artifactMaxBytes: number; readonly minSecurityVersion: number;
     readonly tickIntervalMs: number; readonly deviceTimeoutMs: number; readonly defaultMaxRetries: number;
   };
+  readonly webhooks: {
+    readonly allowHttp: boolean; readonly allowPrivateTargets: boolean; readonly caFile?: string; readonly timeoutMs: number; readonly batchMaxReadings: number;
+    readonly maxAttempts: number; readonly retryBaseMs: number; readonly retryMaxMs: number; readonly pollIntervalMs: number;
+  };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
   readonly masterKeyNext?: string;

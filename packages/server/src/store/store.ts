@@ -12,6 +12,8 @@ import type { TwinRepository } from '../twin/twin.js';
 import type { CommandRepository } from '../diagnostics/diagnostics.js';
 import type { EventRepository, HealthRepository } from '../health/health.js';
 import type { FirmwareImageRepository, FirmwareRepository, RolloutRepository } from '../ota/ota.js';
+import type { TelemetryFeed } from '../ingest/feed.js';
+import type { WebhookRepository } from '../webhooks/index.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -30,6 +32,8 @@ import { SqlEventRepository, SqlHealthRepository } from './sql/health.js';
 import { SqlFirmwareRepository } from './sql/firmware.js';
 import { SqlFirmwareImageRepository } from './sql/firmware-images.js';
 import { SqlRolloutRepository } from './sql/rollouts.js';
+import { SqlTelemetryFeed } from './sql/telemetry-feed.js';
+import { SqlWebhookRepository } from './sql/webhooks.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -54,6 +58,9 @@ export interface Store {
   /** Firmware images every node reads: PostgreSQL only (embedded mode keeps them as files). */
   readonly firmwareImages?: FirmwareImageRepository;
   readonly rollouts: RolloutRepository;
+  /** Stored readings as one ordered log (webhooks read it where there is no telemetry stream). */
+  readonly telemetryFeed: TelemetryFeed;
+  readonly webhooks: WebhookRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -115,6 +122,8 @@ export function storeOn(db: SqlClient, location: string): Store {
     firmware: new SqlFirmwareRepository(db),
     ...(db.engine === 'postgres' ? { firmwareImages: new SqlFirmwareImageRepository(db) } : {}),
     rollouts: new SqlRolloutRepository(db),
+    telemetryFeed: new SqlTelemetryFeed(db),
+    webhooks: new SqlWebhookRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -13,7 +13,7 @@ export interface FeedUnderTest {
 }
 
 export const reading = (deviceId: string, n: number, schemaId = 'env@1', receivedAt = 1_000 + n): TelemetryRecord => ({
-  deviceId, msgId: `m${n}`, schemaId, seq: n, boot: null, deviceTs: null, receivedAt, ts: receivedAt, skewMs: null, data: { n },
+  deviceId, msgId: `m${n}`, schemaId, seq: 1000 + n, boot: null, deviceTs: null, receivedAt, ts: receivedAt, skewMs: null, data: { n },
 });
 
 async function readAll(feed: TelemetryFeed, from: string, filter = {}, limit = 3): Promise<{ ids: string[]; next: string; skipped: number }> {
@@ -53,6 +53,7 @@ export function describeTelemetryFeed(make: (t: TestContext) => Promise<FeedUnde
       const first = await feed.read(start, {}, 2);
       const again = await feed.read(start, {}, 2);
       assert.deepEqual(again.entries.map((e) => e.position), first.entries.map((e) => e.position), 'a redelivery reads the same positions');
+      assert.equal(first.next, first.entries[1]?.position, 'a full page ends at its last entry');
       assert.deepEqual(first.entries[1]?.record, reading('b', 2));
       const rest = await feed.read(first.next, {}, 10);
       assert.deepEqual(rest.entries.map((e) => e.record.msgId), ['m3', 'm4', 'm5']);

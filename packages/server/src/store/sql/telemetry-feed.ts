@@ -52,13 +52,13 @@ export class SqlTelemetryFeed implements TelemetryFeed {
     };
     inList('f.schema_id', filter.schemaIds);
     inList('f.device_id', filter.deviceIds);
-    const rows = await this.db.all<TelemetryRow & { seq: number | string }>(
-      `SELECT f.seq, t.* FROM telemetry_feed f JOIN telemetry t ON t.device_id = f.device_id AND t.msg_id = f.msg_id
+    const rows = await this.db.all<TelemetryRow & { feed_seq: number | string }>(
+      `SELECT t.*, f.seq AS feed_seq FROM telemetry_feed f JOIN telemetry t ON t.device_id = f.device_id AND t.msg_id = f.msg_id
        WHERE ${where} ORDER BY f.seq LIMIT ${Math.max(1, Math.trunc(limit))}`, params);
     const full = rows.length >= limit;
-    const next = full ? Number(rows.at(-1)?.seq) : upTo;
+    const next = full ? Number(rows.at(-1)?.feed_seq) : upTo;
     const skipped = gaps.filter((g) => g.at <= next).reduce((n, g) => n + g.size, 0);
-    return { entries: rows.map((r) => ({ position: String(r.seq), record: toRecord(r) })), next: String(next), skipped };
+    return { entries: rows.map((r) => ({ position: String(r.feed_seq), record: toRecord(r) })), next: String(next), skipped };
   }
 
   async head(): Promise<string> {

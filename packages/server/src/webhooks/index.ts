@@ -1,0 +1,16 @@
+export type { PendingBatch, WebhookChanges, WebhookDeadLetter, WebhookFilter, WebhookRecord, WebhookRepository, WebhookState } from './webhooks.js';
+export { WebhookDelivery } from './delivery.js';
+export type { DeliveryRequest, DeliveryResult, DeliverySettings } from './delivery.js';
+export { HEADERS, REPLAY_WINDOW_S, newSecret, signatureHeader, verifySignature } from './signing.js';
+export { checkUrl, classifyAddress, resolveTarget } from './target-guard.js';
+export type { Resolver, TargetPolicy } from './target-guard.js';
+export { WebhookDispatcher } from './dispatcher.js';
+export { SubscriptionWorker, realSleep } from './worker.js';
+export type { DispatchSettings, Sleep, WorkerDeps } from './worker.js';
+export { WebhookService } from './service.js';
+export type { NewWebhook, WebhookView } from './service.js';
+export { webhookMetrics } from './metrics.js';
+export type { WebhookMetrics } from './metrics.js';
+export { webhookRoutes } from './routes.js';
+export { buildWebhooks } from './wiring.js';
+export type { Webhooks, WebhooksConfig } from './wiring.js';
