@@ -121,7 +121,7 @@ describe('GET /api/v1/telemetry/export', () => {
 
   it('resumes a download cut mid-stream from the last cursor received, with no duplicate and no gap, over the same readings', async (t) => {
     const x = await startExportServer(t);
-    const count = 1300; // more than two pages of the store
+    const count = 1300; // three pages of the store: 100 readings, then up to 1000
     await insertReadings(x.s, count, (i) => record(i % 3 === 0 ? 'm-2' : 'm-1', `r${i}`, T0 + Math.floor(i / 2) * 1000, 'meter@1', { kwh: i }), 500);
     for (const format of ['ndjson', 'csv'] as const) {
       const query = { ...range, tag: 'meters', format };

@@ -7,8 +7,14 @@ import { CsvWriter, type ExportFormat, ndjsonLine } from './export-format.js';
 import { type ExportParams, type ExportRequest, makeCursorFactory, parseExportParams } from './export-request.js';
 import type { TelemetryRecord } from './ingest.js';
 
-/** Readings read from the store per page: what one export holds in memory at most, with the stream's buffer. */
-export const EXPORT_PAGE_ROWS = 500;
+/**
+ * Bytes one page of an export should come to: the next page asks for as many readings as the
+ * pages so far averaged to this size, so that what an export holds in memory (a page, and the
+ * stream's buffer) stays about the same whatever the size of its readings.
+ */
+export const EXPORT_PAGE_BYTES = 512 * 1024;
+/** Readings in the first page, and the fewest and most in any page. */
+const PAGE_ROWS = { first: 100, min: 10, max: 1000 } as const;
 /** Bytes the response stream may hold before it stops asking for the next page. */
 const STREAM_BUFFER_BYTES = 64 * 1024;
 /** What an encrypted field shows unless revealed; mask and hash fields are shown as stored. */
@@ -21,7 +27,6 @@ export interface ExporterDeps {
   /** Decrypts a value stored as `enc:…` for its place (device/field). */
   readonly openValue: (text: string, context: string) => Promise<Buffer>;
   readonly clock: Clock;
-  readonly pageRows?: number;
 }
 
 /** A checked export, ready to stream. */
@@ -39,11 +44,7 @@ export interface ExportPlan {
 
 /** Streams stored readings for a device, a tag or a schema; see export.ts. */
 export class TelemetryExporter {
-  readonly #pageRows: number;
-
-  constructor(private readonly deps: ExporterDeps) {
-    this.#pageRows = deps.pageRows ?? EXPORT_PAGE_ROWS;
-  }
+  constructor(private readonly deps: ExporterDeps) {}
 
   /** Checks the request, and that its device or schema exists (BULWARK_ERR_NOT_FOUND). */
   async plan(params: ExportParams, format: ExportFormat, reveal: boolean): Promise<ExportPlan> {
@@ -80,10 +81,12 @@ export class TelemetryExporter {
     // A resumed CSV export has no header, so that it appends to what was received.
     if (csv && !request.resume) yield csv.header();
     let after = request.resume?.after;
+    let limit: number = PAGE_ROWS.first;
+    const sent = { rows: 0, bytes: 0 };
     try {
       for (;;) {
         const page = await this.deps.source.exportPage({
-          filter, sinceMs: request.sinceMs, untilMs: request.untilMs, receivedUntilMs: asOfMs, limit: this.#pageRows, ...(after ? { after } : {}),
+          filter, sinceMs: request.sinceMs, untilMs: request.untilMs, receivedUntilMs: asOfMs, limit, ...(after ? { after } : {}),
         });
         let chunk = '';
         for (const stored of page) {
@@ -93,8 +96,11 @@ export class TelemetryExporter {
         }
         if (chunk !== '') yield chunk;
         const last = page[page.length - 1];
-        if (page.length < this.#pageRows || !last) return;
+        if (page.length < limit || !last) return;
         after = positionOf(last);
+        sent.rows += page.length;
+        sent.bytes += chunk.length;
+        limit = Math.min(PAGE_ROWS.max, Math.max(PAGE_ROWS.min, Math.floor(EXPORT_PAGE_BYTES / (sent.bytes / sent.rows))));
       }
     } finally {
       if (failures.count > 0) log.warn({ values: failures.count }, 'telemetry export: encrypted values that did not decrypt were exported masked');
