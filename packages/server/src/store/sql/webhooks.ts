@@ -47,9 +47,9 @@ export class SqlWebhookRepository implements WebhookRepository {
 
   async insert(w: WebhookRecord): Promise<void> {
     await this.db.run(
-      `INSERT INTO webhooks (id, name, url, filter, secret, state, paused_reason, paused_at, feed, cursor, attempts, delivered, created_by, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13)`,
-      [w.id, w.name, w.url, JSON.stringify(w.filter), w.secret, w.state, w.pausedReason, w.pausedAt, w.feed, w.cursor, w.createdBy, w.createdAt, w.updatedAt],
+      `INSERT INTO webhooks (id, name, url, filter, secret, state, paused_reason, paused_at, feed, cursor, attempts, delivered, last_received_at, created_by, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13, $14)`,
+      [w.id, w.name, w.url, JSON.stringify(w.filter), w.secret, w.state, w.pausedReason, w.pausedAt, w.feed, w.cursor, w.lastReceivedAt, w.createdBy, w.createdAt, w.updatedAt],
     );
   }
 
