@@ -15,6 +15,7 @@ import { addKeyCommands } from './commands/keys.js';
 import { addStartCommand } from './commands/start.js';
 import { addStoreCommands } from './commands/store.js';
 import { addUserCommands } from './commands/users.js';
+import { addWebhookCommands } from './commands/webhooks.js';
 import type { Env } from './credentials.js';
 import { EXIT, Exit, describeError } from './errors.js';
 
@@ -50,6 +51,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addRolloutCommands(program, env);
   addStoreCommands(program, env);
   addBackupCommands(program, env);
+  addWebhookCommands(program, env);
   return program;
 }
 
