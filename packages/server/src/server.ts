@@ -41,6 +41,7 @@ import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
+import { applicationRoutes, buildApplications, readNatsCreds } from './applications/index.js';
 import { type Webhooks, buildWebhooks, webhookRoutes } from './webhooks/index.js';
 
 export const VERSION = '0.1.0';
@@ -142,7 +143,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   let copyWriter: PostgresTelemetryCopy | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
-    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}) });
+    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}), ...natsLogin(config.cluster) });
     const target = parseStoreUrl(config.store, dataDir);
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
@@ -164,6 +165,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const access = new AccessService({
       principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
       ...(cluster ? { tickets: await KvStreamTickets.open(cluster.link, undefined, config.cluster.replicas) } : {}),
+    });
+    // Applications reading the telemetry stream with NATS credentials Bulwark issues (operator mode).
+    const applications = buildApplications({
+      repo: store.applications, access, bus, clock, ids, log: logger, cluster: config.cluster,
+      ...(cluster ? { nats: { servers: config.bus, link: cluster.link, ...(tls ? { tls } : {}) } } : {}),
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.
@@ -335,6 +341,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
     });
     await app.register(auditRoutes, { audit });
+    await app.register(applicationRoutes, { applications: applications.service, access });
     await app.register(secretsRoutes, { vault });
     await app.register(registryRoutes, { registry });
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
@@ -387,6 +394,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         liveStreams.start();
+        await applications.start();
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
         if (mqtt) mqttPort = await mqtt.start();
@@ -403,6 +411,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
       async stop() {
         liveStreams.stop();
+        applications.stop();
         nodeDrain.stop();
         identity.stop();
         if (cluster) await cluster.stopSingletons();
@@ -441,6 +450,12 @@ async function warnOnOtherRootKeys(cluster: ClusterMembership, self: string, min
 }
 
 /** The PEM files of cluster.tls*, read once at start; undefined when none is set. */
+/** The `.creds` a node logs in to NATS with (operator mode), as ClusterMembership takes it. */
+function natsLogin(c: ServerConfig['cluster']): { natsCreds?: string } {
+  const creds = readNatsCreds(c);
+  return creds === undefined ? {} : { natsCreds: creds };
+}
+
 function engineTls(c: ServerConfig['cluster']): EngineTls | undefined {
   const read = (key: string, file: string | undefined) => {
     if (file === undefined) return undefined;

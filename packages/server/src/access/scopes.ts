@@ -28,6 +28,8 @@ export const SCOPES = [
   'cluster:write',
   'webhooks:read',
   'webhooks:write',
+  'applications:read',
+  'applications:write',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];

@@ -23,6 +23,8 @@ export interface ClusterOptions {
   readonly leaseMs?: number;
   readonly replicas?: number;
   readonly tls?: EngineTls;
+  /** Text of the `.creds` file the node logs in with (NATS in operator mode). */
+  readonly natsCreds?: string;
   readonly metrics?: Pick<Metrics, 'busEvents' | 'busMalformed'>;
 }
 
@@ -39,7 +41,7 @@ export class ClusterMembership {
   private constructor(readonly link: NatsLink, readonly bus: NatsBus, readonly leases: Leases, private readonly options: ClusterOptions) {}
 
   static async join(options: ClusterOptions): Promise<ClusterMembership> {
-    const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log, options.tls);
+    const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log, options.tls, options.natsCreds);
     const { metrics } = options;
     const bus = new NatsBus(link, options.log, metrics && { received: (type) => metrics.busEvents.inc({ type }), malformed: () => metrics.busMalformed.inc() });
     // Trust changes missed while NATS was away: reload TLS contexts and forget admissions from the store's state.

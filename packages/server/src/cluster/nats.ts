@@ -1,5 +1,5 @@
 import { type Logger, PlatformError } from '@bulwark/core';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { type NatsConnection, connect, credsAuthenticator } from '@nats-io/transport-node';
 
 /** TLS to a cluster engine (NATS, Redis): PEM contents. */
 export interface EngineTls {
@@ -31,9 +31,10 @@ export class NatsLink {
   /**
    * Connects to the first answering server of `servers` (comma-separated nats:// or tls://
    * URLs). TLS is used when a URL says tls:// or `tls` is given (CA to verify the servers,
-   * and a client certificate for servers that ask for one).
+   * and a client certificate for servers that ask for one). `creds`: the text of a `.creds`
+   * file (user JWT and seed) for servers in operator mode.
    */
-  static async connect(servers: string, name: string, log: Logger, tls?: EngineTls): Promise<NatsLink> {
+  static async connect(servers: string, name: string, log: Logger, tls?: EngineTls, creds?: string): Promise<NatsLink> {
     const given = servers.split(',').map((s) => s.trim()).filter(Boolean);
     const shown = given.map(redactUrl).join(',');
     const secure = tls !== undefined || given.some((u) => u.startsWith('tls://'));
@@ -42,6 +43,7 @@ export class NatsLink {
       // noEcho: a node does not hear its own publishes on core subjects (it ran its own handlers already).
       const nc = await connect({
         servers: list, name, noEcho: true, timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: false,
+        ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
         ...(secure ? { tls: { ...(tls?.ca ? { ca: tls.ca } : {}), ...(tls?.cert ? { cert: tls.cert } : {}), ...(tls?.key ? { key: tls.key } : {}) } } : {}),
       });
       return new NatsLink(nc, shown, log);

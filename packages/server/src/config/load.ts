@@ -13,6 +13,7 @@ export interface ServerConfig {
   readonly cluster: {
     readonly leaseMs: number; readonly drainLeaveMs: number; readonly replicas: number;
     readonly tlsCaFile?: string; readonly tlsCertFile?: string; readonly tlsKeyFile?: string;
+    readonly natsCredsFile?: string; readonly natsIssuerFile?: string;
   };
   readonly stream: { readonly maxAgeMs: number; readonly maxBytes: number; readonly duplicateWindowMs: number; readonly writerBatchMax: number; readonly writerMaxPending: number };
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };

@@ -471,6 +471,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  {
+    id: 12,
+    // Applications reading the telemetry stream over NATS (docs/reference/stream.md): the
+    // schemas each may read, and the NATS credentials issued to it (public keys only; the
+    // revoked ones that have not expired form the Bulwark account JWT's revocation list).
+    name: 'applications and their NATS credentials',
+    sql: `
+      CREATE TABLE applications (
+        principal_id TEXT PRIMARY KEY REFERENCES principals(id),
+        name TEXT NOT NULL,
+        schemas TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE application_nats_credentials (
+        id TEXT PRIMARY KEY,
+        application_id TEXT NOT NULL REFERENCES applications(principal_id),
+        user_key TEXT NOT NULL UNIQUE,
+        issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      );
+      CREATE INDEX application_nats_credentials_app ON application_nats_credentials (application_id);
+      CREATE INDEX application_nats_credentials_revoked ON application_nats_credentials (expires_at) WHERE revoked_at IS NOT NULL
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string | readonly string[] {

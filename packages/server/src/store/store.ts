@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type Clock, PlatformError } from '@bulwark/core';
 import type { ApiKeyRepository, PrincipalRepository } from '../access/access.js';
+import type { ApplicationRepository } from '../applications/applications.js';
 import type { AuditRepository } from '../audit/audit.js';
 import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
@@ -32,6 +33,7 @@ import { SqlEventRepository, SqlHealthRepository } from './sql/health.js';
 import { SqlFirmwareRepository } from './sql/firmware.js';
 import { SqlFirmwareImageRepository } from './sql/firmware-images.js';
 import { SqlRolloutRepository } from './sql/rollouts.js';
+import { SqlApplicationRepository } from './sql/applications.js';
 import { SqlTelemetryFeed } from './sql/telemetry-feed.js';
 import { SqlWebhookRepository } from './sql/webhooks.js';
 
@@ -61,6 +63,8 @@ export interface Store {
   /** Stored readings as one ordered log (webhooks read it where there is no telemetry stream). */
   readonly telemetryFeed: TelemetryFeed;
   readonly webhooks: WebhookRepository;
+  /** Applications reading the telemetry stream, and their NATS credentials. */
+  readonly applications: ApplicationRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -122,6 +126,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     firmware: new SqlFirmwareRepository(db),
     ...(db.engine === 'postgres' ? { firmwareImages: new SqlFirmwareImageRepository(db) } : {}),
     rollouts: new SqlRolloutRepository(db),
+    applications: new SqlApplicationRepository(db),
     telemetryFeed: new SqlTelemetryFeed(db),
     webhooks: new SqlWebhookRepository(db),
     ping: () => db.ping(),
