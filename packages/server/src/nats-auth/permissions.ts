@@ -17,7 +17,7 @@ export interface ConsumerGrant {
 export interface ApplicationNatsAccess {
   /** The client must create its inboxes under this prefix (nats.js: `inboxPrefix`). */
   readonly inboxPrefix: string;
-  readonly consumers: readonly ConsumerGrant[];
+  readonly consumers: ConsumerGrant[];
   readonly permissions: Permissions;
 }
 
