@@ -149,6 +149,39 @@ export class Session {
     }
   }
 
+  /**
+   * GET of a streamed answer (an export): resolves with the response once its headers are in,
+   * for the caller to read the body; an error answer becomes a CliError as in `call`.
+   */
+  async open(path: string, query: Query, signal: AbortSignal): Promise<Response> {
+    const target = new URL(this.url + path);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) target.searchParams.set(k, String(v));
+    const attempt = async (token: string) => {
+      let res: Response;
+      try {
+        res = await fetch(target, { headers: { authorization: `Bearer ${token}` }, signal });
+      } catch (err) {
+        throw unreachable(this.url, err);
+      }
+      if (res.ok) return res;
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      throw apiError(this.url, 'GET', path, res, parsed);
+    };
+    const cached = this.#token !== undefined && this.#token.expiresAt - this.now() > TOKEN_MARGIN_MS ? this.#token.accessToken : undefined;
+    try {
+      return await attempt(cached ?? (await this.#refresh()));
+    } catch (err) {
+      if (cached !== undefined && err instanceof CliError && AUTH_ERRORS.has(err.code)) return attempt(await this.#refresh());
+      throw err;
+    }
+  }
+
   async #refresh(): Promise<string> {
     const grant = await exchangeKey(this.url, this.key);
     this.#token = { accessToken: grant.accessToken, expiresAt: grant.expiresAt };

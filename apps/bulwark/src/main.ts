@@ -14,6 +14,7 @@ import { addRolloutCommands } from './commands/rollout.js';
 import { addKeyCommands } from './commands/keys.js';
 import { addStartCommand } from './commands/start.js';
 import { addStoreCommands } from './commands/store.js';
+import { addTelemetryCommands } from './commands/telemetry.js';
 import { addUserCommands } from './commands/users.js';
 import { addWebhookCommands } from './commands/webhooks.js';
 import type { Env } from './credentials.js';
@@ -45,6 +46,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addDeviceOpsCommands(devices, env);
   addCertCommands(program, env);
   addPkiCommands(program, env);
+  addTelemetryCommands(program, env);
   addAuditCommands(program, env);
   addClusterCommands(program, env);
   addFirmwareCommands(program, env);
