@@ -164,7 +164,7 @@ describe('dashboard in a browser', () => {
     const context = await openBrowser(t);
     if (!context) return;
     const kit = firmwareKit(tempDir(t));
-    const s = await startTestServer(t, { config: { ...LIMITS, ota: { rootKeysFile: kit.rootFile, tickIntervalMs: 0 } } });
+    const s = await startTestServer(t, { config: { ...LIMITS, ota: { rootKeysFile: kit.rootFile, tickIntervalMs: 0 }, webhooks: { allowHttp: true, allowPrivateTargets: true } } });
     const admin = await s.tokenFor(s.adminKey);
     await enrollDevice(s, admin, 'sensor-2');
     for (let i = 1; i <= 3; i++) await enrollDevice(s, admin, `gw-${i}`, { model: 'gw-1', hardwareRevision: 'C', firmwareVersion: '1.0.0' });
@@ -199,6 +199,22 @@ describe('dashboard in a browser', () => {
     await page.waitForSelector('[data-testid=rollouts-table]');
     await shot(page, '11-rollouts');
 
+    // Webhooks: listed with state and lag; paused and resumed from the page.
+    const hook = await s.api('POST', '/api/v1/webhooks', { token: admin, body: { name: 'crm', url: 'http://127.0.0.1:9/hook', filter: { tags: ['north'] } } });
+    assert.equal(hook.status, 201, hook.text);
+    await page.click('header a:has-text("Webhooks")');
+    await page.waitForSelector('[data-testid=webhooks-table]');
+    const row = `[data-testid=webhook-${hook.body.id as string}]`;
+    assert.equal(await page.locator(`${row} [data-testid=webhook-state]`).innerText(), 'active');
+    assert.equal(await page.locator(`${row} [data-testid=webhook-lag]`).innerText(), '0');
+    await page.click(`${row} [data-testid=webhook-pause]`);
+    await page.click(`${row} [data-testid=webhook-pause-confirm]`);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=webhook-state]`)?.textContent === 'paused', row);
+    assert.equal((await s.api('GET', `/api/v1/webhooks/${hook.body.id as string}`, { token: admin })).body.state, 'paused');
+    await shot(page, '11b-webhooks');
+    await page.click(`${row} [data-testid=webhook-resume]`);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} [data-testid=webhook-state]`)?.textContent === 'active', row);
+
     const key = await viewerKey(s, admin);
     const viewerPage = await context.newPage();
     const viewerProblems = watchedPage(viewerPage);
@@ -213,6 +229,8 @@ describe('dashboard in a browser', () => {
     await viewerPage.goto(`${s.url}/#/dead-letters`);
     await viewerPage.waitForSelector('h2:has-text("Dead letters")');
     assert.equal(await viewerPage.locator('[data-testid=replay]').count(), 0);
+    await viewerPage.goto(`${s.url}/#/webhooks`);
+    await viewerPage.waitForSelector('main[data-page=webhooks] p:has-text("webhooks:read")');
     await viewerPage.goto(`${s.url}/#/rollouts/${rollout.body.id as string}`);
     await viewerPage.waitForSelector('[data-testid=rollout-state]');
     assert.equal(await viewerPage.locator('[data-testid=rollout-actions]').count(), 0);

@@ -10,9 +10,10 @@ import { Overview } from './pages/overview';
 import { Rollouts } from './pages/rollouts';
 import { Schemas } from './pages/schemas';
 import { SignIn } from './pages/sign-in';
+import { Webhooks } from './pages/webhooks';
 import './styles.css';
 
-const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts']] as const;
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['webhooks', 'Webhooks']] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>();
@@ -44,6 +45,7 @@ function App() {
         {page === 'schemas' ? <Schemas /> : null}
         {page === 'dead-letters' ? <DeadLetters params={route.params} session={session} /> : null}
         {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}
+        {page === 'webhooks' ? (session.scopes.includes('*') || session.scopes.includes('webhooks:read') ? <Webhooks session={session} /> : <p className="muted">Your role cannot read webhooks (it needs the webhooks:read scope).</p>) : null}
         {page === 'rollouts' ? (session.scopes.includes('*') || session.scopes.includes('rollouts:read') ? <Rollouts key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read rollouts (it needs the rollouts:read scope).</p>) : null}
       </main>
     </>

@@ -63,4 +63,14 @@ describe('webhook signatures', () => {
     // A timestamp changed by a replayer breaks the signature.
     assert.deepEqual(verifySignature('whsec_a', header.replace(/t=\d+/, `t=${now / 1000 + 200}`), body, now + 200_000), { ok: false, reason: 'mismatch' });
   });
+
+  it('the example receiver (examples/webhook-receiver) accepts what the platform signs and refuses the rest', async () => {
+    const example = new URL('../../../../examples/webhook-receiver/verify.mjs', import.meta.url).href;
+    const { checkSignature } = (await import(example)) as { checkSignature: (secret: string, header: string, body: string | Buffer, nowMs?: number) => string | null };
+    const header = signatureHeader('whsec_a', body, now);
+    assert.equal(checkSignature('whsec_a', header, Buffer.from(body), now + 1000), null);
+    assert.equal(checkSignature('whsec_b', header, body, now), 'signature does not match');
+    assert.equal(checkSignature('whsec_a', header, body, now + 400_000), 'timestamp outside the replay window');
+    assert.equal(checkSignature('whsec_a', 'nonsense', body, now), 'malformed signature header');
+  });
 });
