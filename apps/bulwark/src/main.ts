@@ -12,6 +12,7 @@ import { addEnrollCommand } from './commands/enroll.js';
 import { addFirmwareCommands } from './commands/firmware.js';
 import { addRolloutCommands } from './commands/rollout.js';
 import { addKeyCommands } from './commands/keys.js';
+import { addNatsCommands } from './commands/nats.js';
 import { addStartCommand } from './commands/start.js';
 import { addStoreCommands } from './commands/store.js';
 import { addTelemetryCommands } from './commands/telemetry.js';
@@ -49,6 +50,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addTelemetryCommands(program, env);
   addAuditCommands(program, env);
   addClusterCommands(program, env);
+  addNatsCommands(program, env);
   addFirmwareCommands(program, env);
   addRolloutCommands(program, env);
   addStoreCommands(program, env);

@@ -15,3 +15,4 @@ export { copyStore } from './store/index.js';
 export type { CopyProgress, StoreCopyOptions, StoreCopyReport } from './store/index.js';
 export { MANIFEST_FILE as BACKUP_MANIFEST, backupEmbedded, restoreEmbedded } from './backup/index.js';
 export type { BackupManifest, BackupOptions, BackupReport, RestoreOptions, RestoreReport } from './backup/index.js';
+export { NatsIssuer, writeOperatorSetup } from './nats-auth/index.js';
