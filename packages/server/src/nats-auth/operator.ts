@@ -10,7 +10,7 @@ import { type IssuerKeys, NatsIssuer } from './issuer.js';
  * (`nats-issuer.json`) and mint user JWTs with them; the operator's identity seed is written
  * once and is needed only to change the operator itself. The account identity seeds are not
  * kept: every account JWT is signed by the operator's signing key and every user JWT by an
- * account signing key. See docs/decisions/0018-nats-operator-mode.md.
+ * account signing key. See docs/decisions/0020-nats-operator-mode.md.
  */
 
 const decoder = new TextDecoder();
