@@ -18,8 +18,8 @@ export interface TelemetrySetup {
   readonly client: MqttClient;
 }
 
-export async function setup(t: TestContext, options: { id?: string; clock?: Clock; config?: Record<string, unknown> } = {}): Promise<TelemetrySetup> {
-  const s = await startTestServer(t, { ...(options.clock ? { clock: options.clock } : {}), ...(options.config ? { config: options.config } : {}) });
+export async function setup(t: TestContext, options: { id?: string; clock?: Clock; config?: Record<string, unknown>; pgSchema?: string } = {}): Promise<TelemetrySetup> {
+  const s = await startTestServer(t, { ...(options.clock ? { clock: options.clock } : {}), ...(options.config ? { config: options.config } : {}), ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}) });
   const admin = await s.tokenFor(s.adminKey);
   const registered = await s.api('POST', '/api/v1/schemas', { token: admin, body: schema });
   if (registered.status !== 201) throw new Error(registered.text);

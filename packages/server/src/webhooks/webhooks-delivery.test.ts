@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
 import { eventually } from '../testing/eventually.js';
+import { describePg, freshPgSchema } from '../testing/pg.js';
 import { tempDir } from '../testing/harness.js';
 import { env, metric, setup } from '../testing/telemetry.js';
 import { type ReceivedDelivery, receiverCertificate, startReceiver } from '../testing/webhook-receiver.js';
@@ -117,5 +118,19 @@ describe('webhook delivery through a real receiver', () => {
     assert.equal(test.body.ok, false);
     assert.match(test.body.error, /certificate/i);
     assert.equal(receiver.received.length, 0);
+  });
+});
+
+describePg('webhook delivery from a node on PostgreSQL', (url) => {
+  it('the feed trigger fires for the batch statement, and a receiver gets every reading in order', { timeout: 60_000 }, async (t) => {
+    const receiver = await startReceiver(t);
+    const { s, admin, client } = await setup(t, { config: { store: url, webhooks: fast }, pgSchema: await freshPgSchema(t, url) });
+    const created = await s.api('POST', '/api/v1/webhooks', { token: admin, body: { name: 'pg', url: receiver.url } });
+    assert.equal(created.status, 201, created.text);
+    const sent = Array.from({ length: 25 }, (_, i) => `sensor-1/pg-${i}`);
+    await Promise.all(sent.map((id) => client.publishAsync('devices/sensor-1/telemetry', env(id.split('/')[1] as string, { temp_c: 20 }), { qos: 1 })));
+    await eventually(async () => firstArrivals(receiver.received).get('sensor-1') ?? [], (ids) => ids.length === sent.length, 20_000);
+    const stored = (await s.api('GET', '/api/v1/devices/sensor-1/telemetry?limit=100', { token: admin })).body as { msgId: string }[];
+    assert.deepEqual(new Set(firstArrivals(receiver.received).get('sensor-1')), new Set(stored.map((r) => `sensor-1/${r.msgId}`)));
   });
 });
