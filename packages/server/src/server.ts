@@ -207,7 +207,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     // Webhooks read the store's feed of stored readings; the `webhooks` singleton delivers them.
     const webhooks = buildWebhooks(config.webhooks, {
-      repo: store.webhooks, feed: store.telemetryFeed, feedName: `store:${store.engine}`, clock, ids, log: logger, metrics: metrics.registry, version: VERSION,
+      repo: store.webhooks,
+      // Cluster mode: the stream, whose sequence orders what several store writers commit in any order.
+      feed: streams?.feed ?? store.telemetryFeed, feedName: streams ? 'stream:telemetry' : `store:${store.engine}`, clock, ids, log: logger, metrics: metrics.registry, version: VERSION,
       devicesWithTag: async (tag, after, limit) => (await registry.list({ tag, limit, ...(after !== undefined ? { after } : {}) })).map((d) => d.id),
       seal: (v, c) => vault.encryptValue(v, c), open: (t, c) => vault.decryptValue(t, c),
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),

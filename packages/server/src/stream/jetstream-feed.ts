@@ -42,14 +42,29 @@ export class JetStreamFeed implements TelemetryFeed {
     return String((await this.jsm.streams.info(TELEMETRY_STREAM)).state.last_seq);
   }
 
+  /**
+   * By the readings' own receive times, not the stream's: a coarse start from the stream's
+   * clock (a minute early, for nodes whose clocks differ), then forward to the first reading
+   * received at or after `sinceMs`.
+   */
   async positionAt(sinceMs: number): Promise<string> {
     const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, {
-      filter_subjects: `${TELEMETRY_PREFIX}.>`, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(sinceMs).toISOString(),
+      filter_subjects: `${TELEMETRY_PREFIX}.>`, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(0, sinceMs - 60_000)).toISOString(),
     } as Partial<OrderedConsumerOptions>);
     try {
-      if ((await consumer.info()).num_pending === 0) return this.head();
-      const first = await consumer.next({ expires: 5_000 });
-      return first ? String(first.seq - 1) : this.head();
+      let pending = (await consumer.info()).num_pending;
+      while (pending > 0) {
+        const messages = await consumer.fetch({ max_messages: Math.min(pending, 1_000), expires: 5_000 });
+        let got = 0;
+        for await (const m of messages) {
+          got += 1;
+          pending = m.info.pending;
+          const record = parseRecord(m.data);
+          if (record && record.receivedAt >= sinceMs) return String(m.seq - 1);
+        }
+        if (got === 0) break;
+      }
+      return await this.head();
     } finally {
       await consumer.delete().catch(() => undefined);
     }
