@@ -144,15 +144,26 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
       }
     },
     async storedExactlyOnce(via) {
-      let stored = 0;
-      for (const [id, ids] of sent) {
-        const rows = (await api(via, 'GET', `/api/v1/devices/${id}/telemetry?limit=10000`)).body as { msgId: string }[];
-        const got = rows.map((r) => r.msgId).sort();
-        const want = [...ids].sort();
-        if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${id}: stored ${got.length} readings (${new Set(got).size} distinct) for ${want.length} sent`);
-        stored += got.length;
+      // Acknowledged means in the telemetry stream: the store writers may still be catching up (bounded wait).
+      const check = async () => {
+        let stored = 0;
+        for (const [id, ids] of sent) {
+          const rows = (await api(via, 'GET', `/api/v1/devices/${id}/telemetry?limit=10000`)).body as { msgId: string }[];
+          const got = rows.map((r) => r.msgId).sort();
+          const want = [...ids].sort();
+          if (got.length !== new Set(got).size) throw new Error(`${id}: a reading stored twice`);
+          if (JSON.stringify(got) !== JSON.stringify(want)) return `${id}: stored ${got.length} readings (${new Set(got).size} distinct) for ${want.length} sent`;
+          stored += got.length;
+        }
+        return stored;
+      };
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const result = await check();
+        if (typeof result === 'number') return result;
+        if (Date.now() > deadline) throw new Error(result);
+        await new Promise((r) => setTimeout(r, 250));
       }
-      return stored;
     },
   };
 }

@@ -111,6 +111,12 @@ export class PostgresClient implements SqlClient {
         throw wrap(cause);
       }
     });
+    // A connection lost between statements is reported as an event, not by a query: without a listener it would crash the process.
+    let lost: Error | undefined;
+    const onLost = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onLost);
     try {
       await client.query('BEGIN');
       const result = await fn(tx);
@@ -120,7 +126,9 @@ export class PostgresClient implements SqlClient {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.off('error', onLost);
+      // A broken connection is closed, not handed to the next caller.
+      client.release(lost);
     }
   }
 

@@ -64,6 +64,11 @@ export class PostgresTelemetryCopy {
       throw unavailable(cause);
     }
     let broken: unknown;
+    // A connection lost between statements is reported as an event, not by a query: without a listener it would crash the process.
+    const lost = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       await client.query(STAGING);
@@ -76,6 +81,7 @@ export class PostgresTelemetryCopy {
       await client.query('ROLLBACK').catch(() => undefined);
       throw unavailable(cause);
     } finally {
+      client.off('error', lost);
       // A connection that failed mid-COPY may be in any state: it is closed, not reused.
       client.release(broken instanceof Error ? broken : undefined);
     }
@@ -84,6 +90,8 @@ export class PostgresTelemetryCopy {
   /** COPY's own speed on this database (rows/s): the same rows into the staging table only, rolled back. For the benchmark. */
   async rawCopyRate(records: readonly TelemetryRecord[]): Promise<number> {
     const client = await this.#pool.connect();
+    const lost = () => undefined;
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       await client.query(STAGING);
@@ -93,6 +101,7 @@ export class PostgresTelemetryCopy {
       await client.query('ROLLBACK');
       return records.length / seconds;
     } finally {
+      client.off('error', lost);
       client.release();
     }
   }
