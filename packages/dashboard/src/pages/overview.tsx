@@ -64,13 +64,15 @@ function counter(text: string, name: string): number {
  * Ingest and dead-letter rates, sampled from /metrics every few seconds for as long as the
  * tab is signed in (not only while this page is open), so coming back shows the recent past.
  */
-const rates = { xs: [] as number[], ingest: [] as number[], dead: [] as number[], error: undefined as unknown, last: undefined as { t: number; ingest: number; dead: number } | undefined, timer: undefined as ReturnType<typeof setInterval> | undefined };
+const rates = { xs: [] as number[], ingest: [] as number[], dead: [] as number[], writerLag: undefined as number | undefined, error: undefined as unknown, last: undefined as { t: number; ingest: number; dead: number } | undefined, timer: undefined as ReturnType<typeof setInterval> | undefined };
 const rateListeners = new Set<() => void>();
 
 async function sampleRates(): Promise<void> {
   try {
     const text = await metricsText();
     const now = { t: Date.now() / 1000, ingest: counter(text, 'bulwark_ingest_messages_total'), dead: counter(text, 'bulwark_ingest_dead_letters_total') };
+    // Cluster mode only: readings acknowledged into the telemetry stream and not yet in the store.
+    rates.writerLag = text.includes('\nbulwark_stream_writer_lag_messages ') ? counter(text, 'bulwark_stream_writer_lag_messages') : undefined;
     const last = rates.last;
     if (last) {
       const dt = now.t - last.t;
@@ -93,8 +95,8 @@ function stopRates(): void {
   Object.assign(rates, { xs: [], ingest: [], dead: [], last: undefined, timer: undefined });
 }
 
-function useRates(): { data: AlignedData; error: unknown } {
-  const snapshot = (): { data: AlignedData; error: unknown } => ({ data: [[...rates.xs], [...rates.ingest], [...rates.dead]], error: rates.error });
+function useRates(): { data: AlignedData; error: unknown; writerLag: number | undefined } {
+  const snapshot = (): { data: AlignedData; error: unknown; writerLag: number | undefined } => ({ data: [[...rates.xs], [...rates.ingest], [...rates.dead]], error: rates.error, writerLag: rates.writerLag });
   const [state, setState] = useState(snapshot);
   useEffect(() => {
     const on = () => setState(snapshot());
@@ -184,6 +186,9 @@ export function Overview() {
         </>
       ) : fleet.loading ? <p className="muted">Loading…</p> : null}
       <div className="cols">
+        {rates.writerLag !== undefined && (
+          <p className="muted" data-testid="writer-lag">Store writer backlog: {rates.writerLag < 0 ? 'unknown (NATS does not answer)' : `${rates.writerLag} readings acknowledged, not yet stored`}</p>
+        )}
         <TimeChart title="Ingest (messages/s)" series={[{ label: 'messages/s', stroke: '#2a7ae2' }]} data={[rates.data[0], rates.data[1] ?? []]} testId="ingest-chart" />
         <TimeChart title="Dead letters (/s)" series={[{ label: 'dead letters/s', stroke: '#d9480f' }]} data={[rates.data[0], rates.data[2] ?? []]} testId="dlq-chart" />
       </div>
