@@ -38,6 +38,8 @@ import { ClusterMembership, type ClusterNode, type EngineTls, type SingletonJob,
 import { RedisCounterStore } from './access/redis-counters.js';
 import { STREAM_PARTITIONS, TelemetryStreams } from './stream/index.js';
 import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
+import { StreamReplays } from './stream/replay.js';
+import { replayRoutes } from './stream/routes.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
@@ -350,6 +352,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
+    await app.register(replayRoutes, { replays: streams && copyWriter ? new StreamReplays(streams.feed, copyWriter, { clock, ids, log: logger }) : undefined });
     await app.register(exportRoutes, { exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });

@@ -6,6 +6,7 @@ import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { CliError, usageError } from '../errors.js';
 import { type DownloadProgress, type ExportFormat, downloadExport, resumePoint } from '../export-download.js';
+import { addReplayCommand } from './telemetry-replay.js';
 
 interface ExportOptions {
   device?: string; tag?: string; schema?: string; since: string; until: string;
@@ -19,7 +20,7 @@ const PLAIN_EVERY = 100_000;
 
 /** `bulwark telemetry export` (the group is where telemetry commands live). */
 export function addTelemetryCommands(program: Command, env: Env): Command {
-  const telemetry = program.command('telemetry').description('stored telemetry: export a time range');
+  const telemetry = program.command('telemetry').description('stored telemetry: export a time range, replay the stream into the store');
 
   telemetry.command('export')
     .description('stream the readings of one device, tag or schema over a time range as NDJSON or CSV, to standard output or a file; a broken download resumes by itself from the last reading written')
@@ -54,6 +55,7 @@ export function addTelemetryCommands(program: Command, env: Env): Command {
         process.stderr.write(`Exported ${done.readings} readings (${mb(done.bytes)})${resumed ? ' more' : ''} to ${opts.out}${resumedNote}.\n`);
       }
     });
+  addReplayCommand(telemetry, env);
   return telemetry;
 }
 
