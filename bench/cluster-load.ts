@@ -81,6 +81,9 @@ export interface PacedResult {
   /** Offered publishes skipped because the device had 100 in flight (the server fell behind). */
   skipped: number;
   puback: { p50: number; p99: number; n: number } | null;
+  /** Publishes sent in the window per second (what the load generator managed to offer), and its longest pause between ticks in the window (ms). */
+  sentPerSecInWindow: number;
+  tickGapMaxMs: number;
   window: Awaited<ReturnType<GroupCpu['end']>>;
 }
 
@@ -89,9 +92,13 @@ export async function pacedQos1(load: Load, rate: number, warmupS: number, durat
   const cap = 100;
   let [sent, acked, errors, skipped, ackedInWindow, offered, next] = [0, 0, 0, 0, 0, 0, 0];
   let measuring = false;
+  let [sentInWindow, lastTick, tickGapMaxMs] = [0, 0, 0];
   const puback = new Samples();
   const t0 = performance.now();
   const tick = () => {
+    const now = performance.now();
+    if (measuring && lastTick > 0) tickGapMaxMs = Math.max(tickGapMaxMs, now - lastTick);
+    lastTick = now;
     const due = Math.floor(((performance.now() - t0) / 1000) * rate);
     for (; offered < due; offered += 1) {
       const d = load.devices[next++ % load.devices.length] as Device;
@@ -103,6 +110,7 @@ export async function pacedQos1(load: Load, rate: number, warmupS: number, durat
       const counted = measuring;
       d.inflight += 1;
       sent += 1;
+      if (counted) sentInWindow += 1;
       d.client.publish(d.topic, load.payload(d, false), { qos: 1 }, (err) => {
         d.inflight -= 1;
         if (err) errors += 1;
@@ -121,11 +129,15 @@ export async function pacedQos1(load: Load, rate: number, warmupS: number, durat
   skipped = 0;
   const cpu = await GroupCpu.begin(groups);
   measuring = true;
+  lastTick = 0;
   await measureFor(durationS, what, () => ackedInWindow);
   measuring = false;
   const window = await cpu.end();
   clearInterval(timer);
   const deadline = performance.now() + 60_000;
   while (acked + errors < sent && performance.now() < deadline) await delay(100);
-  return { ackedInWindow, sent, acked, errors, skipped, puback: puback.summary(), window };
+  return {
+    ackedInWindow, sent, acked, errors, skipped, puback: puback.summary(), window,
+    sentPerSecInWindow: Math.round(sentInWindow / (window.wallMs / 1000)), tickGapMaxMs: Math.round(tickGapMaxMs),
+  };
 }

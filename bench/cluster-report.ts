@@ -1,5 +1,6 @@
 import { GROUPS, type Group, MODE_TITLE, type ModeKey, type ModeRound } from './cluster.js';
 import { median, round } from './proc.js';
+import { type StreamSummary, streamTable, streamTargetLines, summarizeStream } from './stream-report.js';
 
 /** The cluster phase's results: medians per mode, Bulwark's cluster/embedded ratio against issue 14's 1.3, as text, Markdown and an SVG. */
 
@@ -30,9 +31,11 @@ export interface ClusterResult {
   readonly rounds: ModeRound[];
   readonly summary: ClusterSummaryRow[];
   readonly target: { readonly what: string; readonly result: 'MET' | 'MISS' | 'n/a'; readonly ratio: number | null; readonly twoNodes: number | null };
+  /** The telemetry stream's targets: store writers against ingest and raw COPY, p99 PUBACK cluster against embedded. */
+  readonly stream: StreamSummary;
 }
 
-export function summarize(rounds: readonly ModeRound[]): { summary: ClusterSummaryRow[]; target: ClusterResult['target'] } {
+export function summarize(rounds: readonly ModeRound[], rate: number): { summary: ClusterSummaryRow[]; target: ClusterResult['target']; stream: StreamSummary } {
   const modes = (['embedded', 'cluster1', 'cluster2'] as const).filter((m) => rounds.some((r) => r.mode === m));
   const summary = modes.map((mode): ClusterSummaryRow => {
     const rs = rounds.filter((r) => r.mode === mode);
@@ -53,7 +56,7 @@ export function summarize(rounds: readonly ModeRound[]): { summary: ClusterSumma
   const two = summary.find((s) => s.mode === 'cluster2')?.ratio ?? null;
   const lost = summary.some((s) => s.lostMax > 0);
   const result = one === null ? 'n/a' : one <= CLUSTER_BOUND && !lost ? 'MET' : 'MISS';
-  return { summary, target: { what: CLUSTER_TARGET, result, ratio: one, twoNodes: two } };
+  return { summary, target: { what: CLUSTER_TARGET, result, ratio: one, twoNodes: two }, stream: summarizeStream(rounds, rate) };
 }
 
 const f = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? '-' : `${round(v, 1)}${unit}`);
@@ -73,21 +76,28 @@ function targetLine(run: ClusterResult): string {
   return `${t.result}  ${t.what}: ${t.ratio === null ? 'not measured' : `${t.ratio}× (one cluster node against one embedded node, median of per-round ratios)`}${t.twoNodes === null ? '' : `; 2 nodes behind HAProxy: ${t.twoNodes}× (both nodes' CPU per message)`}`;
 }
 
-export function clusterText(run: ClusterResult): string {
-  const table = rows(run);
+function textTable(table: string[][]): string[] {
   const widths = (table[0] ?? []).map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
-  const lines = table.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '));
+  return table.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '));
+}
+
+const mdTable = (table: string[][]) => table.map((r, i) => `| ${r.join(' | ')} |${i === 0 ? `\n|${r.map((_, k) => (k === 0 ? '---' : '---:')).join('|')}|` : ''}`);
+
+export function clusterText(run: ClusterResult): string {
   return [`Cluster phase (issue 14): MQTT 5 QoS 1 paced at ${run.settings.rate} msg/s from ${run.settings.devices} devices, ${run.settings.durationS} s windows, medians of ${run.settings.repeats} round(s)`,
-    ...lines, '', targetLine(run)].join('\n');
+    ...textTable(rows(run)), '', targetLine(run), '',
+    `Telemetry stream: store writers draining a backlog of ${run.settings.streamBacklog} readings, lag in the paced load, raw COPY; p99 PUBACK per mode`,
+    ...textTable(streamTable(run.stream)), '', ...streamTargetLines(run.stream)].join('\n');
 }
 
 export function clusterMarkdown(run: ClusterResult): string {
-  const table = rows(run);
-  const md = table.map((r, i) => `| ${r.join(' | ')} |${i === 0 ? `\n|${r.map((_, k) => (k === 0 ? '---' : '---:')).join('|')}|` : ''}`);
+  const md = mdTable(rows(run));
   return [`# Bulwark cluster mode against embedded mode, ${run.startedAt}`, '',
     `Machine: ${Object.entries(run.machine).map(([k, v]) => `${k} ${v}`).join(', ')}. ${run.pinning}.`, '',
     `Settings: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '',
-    ...md, '', `**${targetLine(run)}**`, '', ...run.notes.map((n) => `- ${n}`), ''].join('\n');
+    ...md, '', `**${targetLine(run)}**`, '',
+    `## Telemetry stream: store writers (backlog of ${run.settings.streamBacklog} readings) and p99 publish→PUBACK at ${run.settings.rate} msg/s offered`, '',
+    ...mdTable(streamTable(run.stream)), '', ...streamTargetLines(run.stream).map((l) => `**${l}**\n`), ...run.notes.map((n) => `- ${n}`), ''].join('\n');
 }
 
 const COLORS: Record<Group, string> = { bulwark: '#2f6fdb', nats: '#3a9d5d', redis: '#c9302c', pgBackends: '#d9822b', pgBackground: '#f0c080', haproxy: '#8e6bbf' };

@@ -9,6 +9,7 @@ import { progress, removeDir, stopChild, tempDir } from './children.js';
 import { drained } from './drain.js';
 import { Load, type LoadSettings } from './load.js';
 import { round, settledRssKb } from './proc.js';
+import { type LagTrace, StreamProbe, type WriterDrain, backlogRecords, measureDrain, rawCopyRowsPerSec } from './stream-writer.js';
 
 /**
  * Issue 14's comparison: the same paced MQTT 5 QoS 1 load against one embedded node (SQLite,
@@ -31,6 +32,8 @@ export interface ClusterPlan {
   readonly warmupS: number;
   readonly repeats: number;
   readonly modes: readonly ModeKey[];
+  /** Readings put into the telemetry stream before the cluster nodes start, for the store writers' drain rate. */
+  readonly backlog: number;
   /** The PostgreSQL server (a database on it is used for the admin connection; the bench makes its own). */
   readonly pgUrl: string;
   /** Node flags for the first round's Bulwark processes (--cpu-prof), or none. */
@@ -59,6 +62,14 @@ export interface ModeRound {
   readonly rssConnectedMb: number;
   readonly mbPer1000Sessions: number;
   readonly drained: boolean;
+  /** Cluster modes: the store writers' drain of a backlog, raw COPY on the same database, and the writers' lag during the paced load. */
+  readonly stream?: StreamRound;
+}
+
+export interface StreamRound {
+  readonly drain: WriterDrain;
+  readonly rawCopyRowsPerSec: number;
+  readonly lag: LagTrace;
 }
 
 interface Node {
@@ -102,13 +113,14 @@ function sqliteRows(dataDir: string): number {
   }
 }
 
-async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: BulwarkSetup, engines: Engines, masterKey: string): Promise<ModeRound> {
+async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: BulwarkSetup, engines: Engines, masterKey: string, probe: StreamProbe): Promise<ModeRound> {
   const tag = `${MODE_TITLE[mode]} (round ${n})`;
   const count = mode === 'cluster2' ? 2 : 1;
   const nodes: Node[] = [];
   let embeddedDir = '';
   let stopBalancer = async () => undefined as void;
   let groups: PidGroups;
+  let streamRound: StreamRound | undefined;
   let port: number;
   if (mode === 'embedded') {
     embeddedDir = tempDir('bench-bulwark-');
@@ -117,7 +129,17 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     groups = { 'bulwark:1': [broker.pid] };
     port = broker.port;
   } else {
+    // A backlog in the stream while no node runs; the nodes' writers store it as they start (timed), before any device connects.
+    const records = backlogRecords(setup.devices.map((d) => d.id), plan.backlog, `backlog-${mode}-${n}-${Date.now()}`);
+    progress(`${tag}: putting ${plan.backlog} readings into the telemetry stream (no node running)`);
+    const publishPerSec = await probe.publish(records, tag);
+    const draining = measureDrain(() => nodes.map((x) => x.url), plan.backlog, publishPerSec, `${tag}: backlog`);
     for (let i = 1; i <= count; i += 1) nodes.push(await startClusterNode(setup, engines, masterKey, `bench-node-${i}`, plan.profileFlags(mode, n)));
+    const drain = await draining;
+    for (let t = 0; t < 600 && (await probe.lag()) > 0; t += 1) await new Promise((r) => setTimeout(r, 100));
+    const rawCopy = await rawCopyRowsPerSec(engines.storeUrl, records);
+    streamRound = { drain, rawCopyRowsPerSec: rawCopy, lag: { max: 0, atEnd: 0, backToZeroS: null } };
+    progress(`${tag}: writers stored the backlog at ${drain.rowsPerSec} rows/s over ${drain.seconds} s (${drain.inserted} inserted, ${drain.repeats} repeats; mean batch ${drain.meanBatch} readings, ${drain.meanBatchMs} ms; the bench published it at ${drain.publishPerSec} msg/s); raw COPY ${rawCopy} rows/s`);
     groups = { nats: [engines.nats.pid], redis: [engines.redis.pid], pgBackends: async () => (await engines.pgPids()).backends, pgBackground: async () => (await engines.pgPids()).background };
     nodes.forEach((node, i) => { groups[`bulwark:${i + 1}`] = [node.pid]; });
     port = nodes[0]?.broker.port ?? 0;
@@ -143,7 +165,12 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     let isDrained = true;
     for (const node of nodes) isDrained = (await drained(node.broker, 'before the paced window')).drained && isDrained;
     const [stored0, rows0] = [await storedNow(), await rowsNow()];
+    const lagWatch = streamRound ? probe.watch(1000) : undefined;
     const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, groups, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
+    if (streamRound && lagWatch) {
+      streamRound = { ...streamRound, lag: await lagWatch.stop(60_000) };
+      progress(`${tag}: store writers' lag: max ${streamRound.lag.max}, ${streamRound.lag.atEnd} when the load stopped, 0 after ${streamRound.lag.backToZeroS ?? '> 60'} s`);
+    }
     await load.close();
     for (const node of nodes) await drained(node.broker, 'after the window');
     const [stored1, rows1] = [await storedNow(), await rowsNow()];
@@ -164,8 +191,9 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
       pgBackends: window.pids.pgBackends ?? 0, loadGenCores: round(window.loadGenCores, 2), otherCores: round(window.otherCores, 2),
       rssIdleMb: round(rssIdle / 1024, 1), rssConnectedMb: round(rssConnected / 1024, 1),
       mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained,
+      ...(streamRound ? { stream: streamRound } : {}),
     };
-    progress(`${tag}: ${result.msgPerSec} msg/s, Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
+    progress(`${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
     return result;
   } finally {
     await stopBalancer();
@@ -185,18 +213,21 @@ function migrate(setup: BulwarkSetup, engines: Engines): void {
 export async function measureCluster(plan: ClusterPlan, setup: BulwarkSetup, onRound: (rounds: ModeRound[]) => void): Promise<ModeRound[]> {
   const engines = await startEngines(plan.pgUrl);
   const rounds: ModeRound[] = [];
+  let probe: StreamProbe | undefined;
   try {
     progress(`cluster: bulwark store migrate of the embedded template into ${engines.dbName}`);
     migrate(setup, engines);
     const masterKey = masterKeyOf(setup.template);
+    probe = await StreamProbe.open(engines.nats.url);
     for (let n = 1; n <= plan.repeats; n += 1) {
       for (const mode of plan.modes) {
         progress(`cluster phase round ${n}/${plan.repeats}: ${MODE_TITLE[mode]}`);
-        rounds.push(await measureMode(mode, n, plan, setup, engines, masterKey));
+        rounds.push(await measureMode(mode, n, plan, setup, engines, masterKey, probe));
         onRound(rounds);
       }
     }
   } finally {
+    await probe?.close().catch(() => undefined);
     await engines.stop();
   }
   return rounds;

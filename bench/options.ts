@@ -26,7 +26,8 @@ cluster phase (issue 14: the same paced load against one embedded node and clust
   --cluster on|off|only   run it after the phases above, skip it, or run only it       default on
   --cluster-nodes 1|2|both  one cluster node, two behind HAProxy, or both in turn      default both
   --cluster-devices N     MQTT 5 sessions publishing                                   default 500
-  --cluster-rate N        offered QoS 1 msg/s, spread over the sessions                default 2000
+  --cluster-rate N        offered QoS 1 msg/s, spread over the sessions                default 5000 (the stream target's p99 comparison is at 5k/s)
+  --cluster-backlog N     readings put into the telemetry stream before the cluster nodes start; their store writers' drain is timed   default 200000
   --cluster-duration S    seconds of each measured window (after --warmup)            default 30
   --cluster-repeats N     rounds (each: embedded, then the cluster modes)             default --repeats
   --pg URL                PostgreSQL server where the bench makes its database         default $BULWARK_TEST_PG_URL or postgres://root@127.0.0.1:5432/test`;
@@ -40,7 +41,7 @@ export function options() {
       window: { type: 'string', default: '10' }, rate: { type: 'string', default: '10000' }, live: { type: 'string', default: '4' },
       single: { type: 'string', default: '20' }, only: { type: 'string', multiple: true }, profile: { type: 'boolean', default: false },
       cluster: { type: 'string', default: 'on' }, 'cluster-nodes': { type: 'string', default: 'both' }, 'cluster-devices': { type: 'string', default: '500' },
-      'cluster-rate': { type: 'string', default: '2000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
+      'cluster-rate': { type: 'string', default: '5000' }, 'cluster-backlog': { type: 'string', default: '200000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -93,6 +94,7 @@ function clusterOptions(o: Record<string, string | boolean | string[] | undefine
     devices: int('cluster-devices', o['cluster-devices'] as string, 1, Math.min(5000, Math.floor((openFiles - 400) / 2))),
     rate: int('cluster-rate', o['cluster-rate'] as string, 1, 1_000_000),
     durationS: int('cluster-duration', o['cluster-duration'] as string, 1, 3600),
+    backlog: int('cluster-backlog', o['cluster-backlog'] as string, 1000, 10_000_000),
     pgUrl: (o.pg as string | undefined) ?? process.env.BULWARK_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test',
   };
 }

@@ -6,6 +6,7 @@ import { type BulwarkSetup, setUpBulwark, startBulwark } from './bulwark.js';
 import { makePki } from './certs.js';
 import { type ModeRound, measureCluster } from './cluster.js';
 import { type ClusterResult, clusterChart, clusterMarkdown, clusterText, summarize } from './cluster-report.js';
+import { STREAM_NOTES, streamChart } from './stream-report.js';
 import { profiling } from './drain.js';
 import { pinning } from './pin.js';
 import { installCleanup, progress, removeDir, tempDir } from './children.js';
@@ -76,7 +77,7 @@ function clusterResult(rounds: ModeRound[]): ClusterResult {
   return {
     startedAt,
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, bulwark: codeAtStart, bulwarkAtEnd: codeVersion() },
-    settings: { devices: c.devices, rate: c.rate, durationS: c.durationS, warmupS: opt.load.warmupS, repeats: c.repeats, protocol: 'MQTT 5, QoS 1, mTLS', modes: c.modes.join(' + ') },
+    settings: { devices: c.devices, rate: c.rate, durationS: c.durationS, warmupS: opt.load.warmupS, repeats: c.repeats, protocol: 'MQTT 5, QoS 1, mTLS', modes: c.modes.join(' + '), streamBacklog: c.backlog, streamReplicas: 1 },
     pinning: pinning().on ? 'taskset: load generator on core 1, every Bulwark process on core 0; NATS, Redis, HAProxy and PostgreSQL not pinned' : pin.note,
     notes: [
       'Bulwark CPU: utime+stime of every Bulwark node process (all threads) over the window, summed over the nodes; per message = divided by the PUBACKs of the window (a PUBACK follows the commit).',
@@ -84,9 +85,10 @@ function clusterResult(rounds: ModeRound[]): ClusterResult {
       'Stored: rows added to `telemetry` in the database during the phase (SQLite file for embedded, the bench database for the cluster) against every PUBACK of the phase (warm-up and window); lost = acknowledged but not in the database.',
       'MB per 1k sessions: RSS growth of the Bulwark process(es) from idle to all sessions connected, per 1,000 sessions (one sample, settled).',
       "The machine is shared with other people's work (others' cores): read the ratios, not the absolute figures.",
+      ...STREAM_NOTES,
       'Cluster nodes run bench/bulwark-server.ts (the server `bulwark start` builds) with store=postgres://…, bus=nats://…, counters=redis://… and the message phases\' settings (per-device rate bound lifted); the database is the embedded template copied by `bulwark store migrate`.',
     ],
-    rounds, ...summarize(rounds),
+    rounds, ...summarize(rounds, c.rate),
   };
 }
 
@@ -138,7 +140,8 @@ try {
       writeFileSync(`${resultsDir}${base}.md`, clusterMarkdown(cr));
     }
     writeFileSync(`${resultsDir}cluster-latest.svg`, clusterChart(cr));
-    progress(`results: bench/results/${stamp}-cluster.{json,md}, cluster-latest.{json,md,svg}`);
+    writeFileSync(`${resultsDir}cluster-latest-stream.svg`, streamChart(cr));
+    progress(`results: bench/results/${stamp}-cluster.{json,md}, cluster-latest.{json,md,svg}, cluster-latest-stream.svg`);
   }
   removeDir(root);
 } catch (err) {
