@@ -1,14 +1,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Clock, type IdGen, PlatformError, randomIds, systemClock } from '@bulwark/core';
-import type { FastifyInstance } from 'fastify';
+import { PlatformError, randomIds, systemClock } from '@bulwark/core';
 import pino, { type Logger as PinoLogger } from 'pino';
-import { AccessService, type CounterStore, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
+import { AccessService, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { type ServerConfig, parseAddressRanges } from './config/index.js';
-import { type RouteInfo, createHttpApp } from './http/app.js';
+import { createHttpApp } from './http/app.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { LiveStreams } from './http/live-streams.js';
@@ -24,15 +23,16 @@ import { ingestRoutes } from './ingest/routes.js';
 import { TelemetryExporter, exportRoutes } from './ingest/index.js';
 import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { identityRoutes } from './identity/routes.js';
-import { createMetrics, type Metrics } from './observe/metrics.js';
+import { createMetrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
+import { readiness } from './observe/readiness.js';
 import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
 import { RegistryService } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
-import { type DeviceOps, buildDeviceOps } from './device-ops.js';
+import { buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
 import { ClusterMembership, type ClusterNode, type EngineTls, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
@@ -44,82 +44,13 @@ import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
 import { applicationRoutes, buildApplications, readNatsCreds } from './applications/index.js';
-import { type Webhooks, buildWebhooks, webhookRoutes } from './webhooks/index.js';
+import { buildWebhooks, webhookRoutes } from './webhooks/index.js';
 
+import type { BulwarkServer, ServerDeps } from './server-types.js';
+
+export type { BulwarkServer, FirstStart, ServerDeps } from './server-types.js';
 export const VERSION = '0.1.0';
 const TOKEN_KEY_SECRET = 'access.token-signing-key';
-
-export interface ServerDeps {
-  readonly clock?: Clock;
-  readonly ids?: IdGen;
-  /** A pino logger; default: JSON to stdout at config.log.level. */
-  readonly logger?: PinoLogger;
-  /** Counters for rate limits and lock-outs; default: in memory. */
-  readonly counters?: CounterStore;
-  /** PostgreSQL schema to use (tests isolate themselves this way). */
-  readonly pgSchema?: string;
-}
-
-/** What happened on this start that the operator must be told once. */
-export interface FirstStart {
-  /**
-   * The admin key created on the first start; undefined on every later start. For callers
-   * in this process (tests, tools): never print it, standard output ends up in log files.
-   */
-  readonly adminKey: string | undefined;
-  /**
-   * Where the first start wrote the admin key it generated (`<data>/admin.key`, mode 0600).
-   * Undefined on every later start, and when BULWARK_BOOTSTRAP_ADMIN_KEY provided the key.
-   */
-  readonly adminKeyFile: string | undefined;
-  /** Path of a master key file created on this start. */
-  readonly masterKeyCreatedAt: string | undefined;
-}
-
-export interface BulwarkServer {
-  readonly app: FastifyInstance;
-  readonly config: ServerConfig;
-  readonly store: Store;
-  readonly metrics: Metrics;
-  readonly access: AccessService;
-  readonly audit: AuditService;
-  readonly vault: SecretVault;
-  readonly bus: EventBus;
-  readonly registry: RegistryService;
-  readonly identity: IdentityService;
-  readonly schemas: SchemaService;
-  readonly ingest: IngestService;
-  /** Twin, commands, remote logs and health. */
-  readonly deviceOps: DeviceOps;
-  /** Firmware artifacts and rollouts. */
-  readonly ota: { readonly firmware: FirmwareService; readonly rollouts: RolloutService };
-  /** Webhook subscriptions, their delivery loops, and signed delivery for other senders (alerts). */
-  readonly webhooks: Webhooks;
-  /** The MQTT gateway, when enabled. */
-  readonly mqtt: MqttGateway | undefined;
-  /** Open live streams, closed when their credentials are revoked or expire. */
-  readonly liveStreams: LiveStreams;
-  readonly firstStart: FirstStart;
-  /** This node's id (stable across restarts). */
-  readonly nodeId: string;
-  /** Cluster mode: this node's membership (undefined in embedded mode). */
-  readonly cluster: ClusterMembership | undefined;
-  /** Cluster mode: the telemetry stream between acknowledgement and the store (undefined in embedded mode). */
-  readonly streams: TelemetryStreams | undefined;
-  /** The nodes of the cluster (embedded mode: this one). */
-  nodes(): Promise<ClusterNode[]>;
-  /** Every route with its auth rule and schemas (for docs and the route-table tests). */
-  readonly routes: readonly RouteInfo[];
-  /** Starts listening; resolves with the base URL of the HTTP API. */
-  start(): Promise<string>;
-  /** The port the MQTT gateway listens on, once started (0 when disabled). */
-  readonly mqttPort: number;
-  /** The port the device HTTPS listener listens on, once started (0 when disabled). */
-  readonly deviceHttpPort: number;
-  /** The UDP port of CoAP ingest, once started (0 when disabled). */
-  readonly coapPort: number;
-  stop(): Promise<void>;
-}
 
 /**
  * Builds the whole platform without opening a port: opens and migrates the store, loads
@@ -286,46 +217,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         masterKeyIds: vault.masterKeyIds, firmwareRootId: firmware.rootKeysId() },
     ];
     const listNodes = (): Promise<ClusterNode[]> => (cluster ? cluster.nodes() : embeddedNodes());
-    let missingKeysLogged = '';
     await app.register(observeRoutes, {
       metrics,
-      ready: async () => {
-        const checks: Record<string, string> = {};
-        let ok = true;
-        try {
-          await store.ping();
-          checks.store = `ok (${store.engine})`;
-        } catch (err) {
-          // The details go to the log; the public answer says only what is down.
-          logger.error({ err }, 'readiness: the store does not answer');
-          checks.store = 'unavailable';
-          ok = false;
-        }
-        // A data key under a master key this node does not hold: it would serve half the secrets.
-        const missingKeys = await vault.missingMasterKeys().catch(() => []);
-        if (missingKeys.length > 0) {
-          if (missingKeys.join() !== missingKeysLogged) logger.error({ masterKeyIds: missingKeys }, 'readiness: stored data keys are wrapped by master keys this node does not hold');
-          checks.secrets = 'master key missing';
-          ok = false;
-        }
-        missingKeysLogged = missingKeys.join();
-        if (nodeDrain.draining) {
-          // Out of the load balancer while its sessions move to the other nodes.
-          checks.node = 'draining';
-          ok = false;
-        }
-        if (cluster) {
-          // Without NATS this node would act on stale state: not ready, and it takes no new sessions.
-          checks.bus = cluster.link.connected ? 'ok (nats)' : 'unavailable';
-          ok &&= cluster.link.connected;
-        }
-        if (streams) {
-          // Devices are acknowledged while the writers catch up: lag is shown, it does not make the node unready.
-          const lag = await streams.lag().catch(() => undefined);
-          checks.streamWriterLag = lag === undefined ? 'unknown' : String(lag);
-        }
-        return { ok, checks };
-      },
+      ready: readiness({
+        store, missingMasterKeys: () => vault.missingMasterKeys(), draining: () => nodeDrain.draining,
+        ...(cluster ? { bus: () => cluster?.link.connected === true } : {}),
+        ...(streams ? { writerLag: () => streams?.lag() ?? Promise.resolve(undefined) } : {}),
+      }, logger),
       now: () => clock.now(),
       nodes: listNodes,
       drain: async (id, spreadMs) => {

@@ -45,7 +45,8 @@ describeWith('cluster mode: a NATS server dies', ['nats-server'], () => {
     const issued = await eventually(() => b.api('POST', '/api/v1/devices/gw-n1/commands/ping', { token: admin, body: { ifOffline: 'refuse' } }), (r) => r.status === 201 && r.body.status === 'sent');
     assert.equal((await got).id, issued.body.id);
     await client.publishAsync('devices/gw-n1/telemetry', env('after-1', { temp_c: 21 }), { qos: 1 });
-    const stored = await b.api('GET', '/api/v1/devices/gw-n1/telemetry?limit=10', { token: admin });
+    // Acknowledged = in the telemetry stream; the store writers store it a moment later.
+    const stored = await eventually(() => b.api('GET', '/api/v1/devices/gw-n1/telemetry?limit=10', { token: admin }), (r) => r.body.length >= 2);
     assert.deepEqual(stored.body.map((r: { msgId: string }) => r.msgId).sort(), ['after-1', 'before-1']);
 
     // The session directory (three copies) still takes claims: a new device is admitted on A and B routes to it.
