@@ -8,7 +8,7 @@ import { metricValue } from '../packages/server/src/testing/cluster-nodes.js';
 import { connectDevice, enrollDevice } from '../packages/server/src/testing/devices.js';
 import { type TestServer, newAdminKey, startTestServer } from '../packages/server/src/testing/harness.js';
 import { freshPgSchema, pgTestUrl, withPgConnection } from '../packages/server/src/testing/pg.js';
-import { describeWith, startNatsCluster } from '../packages/server/src/testing/services.js';
+import { describeWith, startNats, startNatsCluster } from '../packages/server/src/testing/services.js';
 import { schema } from '../packages/server/src/testing/telemetry.js';
 
 /**
@@ -120,5 +120,63 @@ describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
     for (const { device_id: id, n } of rollups) assert.equal(n, perDevice.get(id), `${id}: each stored reading counted once in its rollup`);
     assert.equal(rollups.length, DEVICES);
     t.diagnostic(`${total} readings acknowledged, ${rows.length} stored (an unacknowledged one may be stored too), outage ${OUTAGE_MS} ms`);
+  });
+
+  it('a stream nearly full of unstored readings refuses new ones (never pushes unstored ones out), and accepts again once the writers catch up', { timeout: 300_000 }, async (t) => {
+    const pgUrl = pgTestUrl(t);
+    if (pgUrl === undefined) return;
+    const nodes: TestServer[] = [];
+    const pgSchema = await freshPgSchema(t, pgUrl, async () => {
+      for (const n of nodes.reverse()) await n.server.stop();
+    });
+    const nats = await startNats();
+    t.after(() => nats.stop());
+    const target = new URL(pgUrl);
+    const proxy = new FaultProxy(Number(target.port || 5432), target.hostname);
+    await proxy.start();
+    t.after(() => proxy.close());
+    const proxied = new URL(pgUrl);
+    proxied.port = String(proxy.port);
+    const adminKey = newAdminKey();
+    // 1 MiB of stream: the guard refuses once unstored readings take 80 % of it.
+    const a = await startTestServer(t, { config: { store: proxied.toString(), bus: nats.url, nodeId: 'node-a', stream: { maxBytes: 1_048_576 }, mqtt: { publishRatePerSecond: 5_000, publishBurst: 5_000 } }, pgSchema, adminKey, env: { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') }, keepRunning: true });
+    nodes.push(a);
+    const admin = await a.tokenFor(adminKey);
+    assert.equal((await a.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
+    const client = await connectDevice(a, await enrollDevice(a, admin, 'full-1'), { reconnectPeriod: 200 });
+    t.after(() => client.end(true));
+    // A refused reading ends the session (MQTT has no way to say "later" on a PUBACK to 3.1.1); the client resends it after reconnecting.
+    const acked: string[] = [];
+    const pending: Promise<void>[] = [];
+    let n = 0;
+    const fire = () => {
+      const msgId = `f-${n++}`;
+      const sent = client.publishAsync('devices/full-1/telemetry', JSON.stringify({ id: msgId, schema: 'env-sensor@1', data: { temp_c: 20, note: 'x'.repeat(64) } }), { qos: 1 })
+        .then(() => void acked.push(msgId), () => undefined);
+      pending.push(sent);
+      return sent;
+    };
+    const refusing = async () => (await metricValue(a, 'bulwark_stream_refusing')) === 1;
+    // The node reads a schema from the store the first time it meets it: one reading before the cut.
+    await fire();
+    proxy.refuse(true);
+    proxy.cut();
+    // Until the guard (every 2 s) sees unstored readings past 80 % of the stream; bounded by the stream's size.
+    while (!(await refusing())) {
+      await Promise.race([Promise.all(Array.from({ length: 200 }, fire)), until('refusing', refusing, 60_000)]).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}: ${acked.length} acknowledged of ${n}, writer lag ${await metricValue(a, 'bulwark_stream_writer_lag_messages')}`);
+      });
+      assert.ok(acked.length < 20_000, `the guard never refused (${acked.length} acknowledged into a 1 MiB stream)`);
+    }
+    proxy.refuse(false);
+    await until('accepting again once the writers caught up', async () => !(await refusing()), 60_000);
+    // What was acknowledged before and after: all stored, none pushed out of the full stream unstored.
+    await Promise.race([Promise.all(pending), until('the readings in flight acknowledged', () => acked.length === n, 60_000)]).catch(() => undefined);
+    const rows = async () => withPgConnection(pgUrl, async (c) => (await c.query<{ msg_id: string }>(`SELECT msg_id FROM ${pgSchema}.telemetry WHERE device_id = 'full-1'`)).rows.map((r) => r.msg_id));
+    await until('every acknowledged reading stored', async () => {
+      const stored = new Set(await rows());
+      return acked.every((m) => stored.has(m));
+    }, 60_000);
+    t.diagnostic(`${acked.length} acknowledged in a 1 MiB stream, refused while nearly full and resent`);
   });
 });

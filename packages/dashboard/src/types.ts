@@ -91,4 +91,4 @@ export interface LiveReading {
   readonly data: Record<string, unknown>;
 }
 
-export const DEAD_LETTER_REASONS = ['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation'] as const;
+export const DEAD_LETTER_REASONS = ['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'forbidden_character', 'bad_envelope', 'unknown_schema', 'schema_violation'] as const;

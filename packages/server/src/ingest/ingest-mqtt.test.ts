@@ -72,6 +72,9 @@ describe('telemetry over MQTT through the pipeline', () => {
     const hostile: [string, string][] = [
       [JSON.stringify({ id: 'h1', schema: 'env-sensor@1', data: JSON.parse(deep) }), 'too_deep'],
       ['{"id":"h2","schema":"env-sensor@1","data":{"temp_c":1,"__proto__":{"polluted":true}}}', 'forbidden_key'],
+      // Text no store can hold: PostgreSQL refuses NUL and unpaired surrogates, so they are refused before the acknowledgement.
+      ['{"id":"h5","schema":"env-sensor@1","data":{"temp_c":1,"note":"a\\u0000b"}}', 'forbidden_character'],
+      ['{"id":"h6","schema":"env-sensor@1","data":{"temp_c":1,"\\ud800":2}}', 'forbidden_character'],
       [JSON.stringify({ id: 'h3', schema: 'env-sensor@1', data: { temp_c: 1, note: 'x'.repeat(100_000) } }), 'schema_violation'],
       [JSON.stringify({ id: 'h4', schema: 'env-sensor@1', data: [1, 2] }), 'bad_envelope'],
       [JSON.stringify({ id: 7, seq: -1, schema: 'env-sensor@1', data: {} }), 'bad_envelope'],

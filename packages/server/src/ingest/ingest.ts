@@ -27,6 +27,7 @@ export type DeadLetterReason =
   | 'malformed_cbor'
   | 'too_deep'
   | 'forbidden_key'
+  | 'forbidden_character'
   | 'bad_envelope'
   | 'unknown_schema'
   | 'schema_violation';

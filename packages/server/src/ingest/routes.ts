@@ -34,7 +34,7 @@ const Letter = Type.Object({
 const DecryptFlag = Type.Optional(Type.Boolean({
   description: 'Show sealed parts in clear (x-sensitive fields as a stored reading would show them; a letter with no usable schema whole); needs telemetry:decrypt, and is audited',
 }));
-const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'bad_envelope', 'unknown_schema', 'schema_violation']);
+const Reason = Type.Enum(['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'forbidden_character', 'bad_envelope', 'unknown_schema', 'schema_violation']);
 
 /** Stored readings and the dead-letter store. */
 export interface IngestRouteDeps {

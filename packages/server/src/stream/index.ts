@@ -11,6 +11,11 @@ import { STREAM_PARTITIONS, TELEMETRY_STREAM } from './subjects.js';
 import { type StreamSettings, StreamSink, ensureStreams } from './telemetry-stream.js';
 import { JetStreamFeed } from './jetstream-feed.js';
 
+/** How often the node checks that unstored readings leave room in the stream. */
+const GUARD_INTERVAL_MS = 2_000;
+/** Share of `stream.maxBytes` unstored readings may fill before new ones are refused. */
+const UNSTORED_SHARE = 0.8;
+
 export { STREAM_PARTITIONS, TELEMETRY_STREAM, DEAD_LETTER_STREAM, telemetrySubject, schemaSubjects, deviceSubjects } from './subjects.js';
 export type { StreamSettings } from './telemetry-stream.js';
 export type { BatchStore } from './store-writer.js';
@@ -25,16 +30,47 @@ export class TelemetryStreams {
   readonly feed: JetStreamFeed;
   readonly #metrics: ReturnType<typeof streamMetrics>;
   #fanout: LiveFanout | undefined;
+  readonly #guard: NodeJS.Timeout;
+  #guarding = false;
 
-  private constructor(private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly log: Logger, registry: Registry) {
+  private constructor(private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly settings: StreamSettings, private readonly log: Logger, registry: Registry) {
     this.sink = new StreamSink(cluster.link, log);
     this.feed = new JetStreamFeed(cluster.link, jsm);
-    this.#metrics = streamMetrics(registry, () => this.lag());
+    this.#metrics = streamMetrics(registry, () => this.lag(), () => this.sink.refuse);
+    this.#guard = setInterval(() => void this.#checkRoom(), GUARD_INTERVAL_MS);
+    this.#guard.unref();
   }
 
   static async open(cluster: ClusterMembership, settings: StreamSettings, deps: { log: Logger; registry: Registry }): Promise<TelemetryStreams> {
     const jsm = await ensureStreams(cluster.link, settings);
-    return new TelemetryStreams(cluster, jsm, deps.log, deps.registry);
+    return new TelemetryStreams(cluster, jsm, settings, deps.log, deps.registry);
+  }
+
+  /**
+   * The stream drops its oldest readings when full; unstored ones must not be among them. The
+   * unstored readings' bytes (writer lag × the stream's mean reading size) past
+   * UNSTORED_SHARE of `stream.maxBytes` make the sink refuse new readings until the writers
+   * have caught up below it again.
+   */
+  async #checkRoom(): Promise<void> {
+    if (this.#guarding) return;
+    this.#guarding = true;
+    try {
+      const lag = await this.lag();
+      if (lag === undefined) return;
+      const { bytes, messages } = (await this.jsm.streams.info(TELEMETRY_STREAM)).state;
+      const unstoredBytes = messages > 0 ? lag * (bytes / messages) : 0;
+      const refuse = unstoredBytes > UNSTORED_SHARE * this.settings.maxBytes;
+      if (refuse !== this.sink.refuse) {
+        if (refuse) this.log.error({ lag, unstoredBytes, maxBytes: this.settings.maxBytes }, 'the telemetry stream is nearly full of readings not yet stored: refusing new readings until the store writers catch up (is PostgreSQL reachable?)');
+        else this.log.warn({ lag }, 'the store writers caught up: accepting readings again');
+      }
+      this.sink.refuse = refuse;
+    } catch {
+      // NATS away: the sink's own publishes fail meanwhile.
+    } finally {
+      this.#guarding = false;
+    }
   }
 
   /** Registers the store writers and the dead-letter writer as jobs the nodes share (before the cluster starts). */
@@ -68,6 +104,7 @@ export class TelemetryStreams {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#guard);
     await this.#fanout?.stop();
     await this.sink.drain();
   }

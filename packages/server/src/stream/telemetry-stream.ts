@@ -9,7 +9,7 @@ export interface StreamSettings {
   readonly replicas: number;
   /** How long the stream keeps readings (after they are stored, too: consumers and replays read them). */
   readonly maxAgeMs: number;
-  /** Bytes the stream may hold; past it new readings are refused (not acknowledged), never old ones dropped unstored. */
+  /** Bytes the stream may hold; the oldest (stored) readings make room, and new ones are refused while unstored ones would be pushed out. */
   readonly maxBytes: number;
   /** Window in which the stream drops a repeat of a message id. */
   readonly duplicateWindowMs: number;
@@ -20,13 +20,15 @@ const nanos = (ms: number): number => ms * 1_000_000;
 /**
  * Makes (or updates) the telemetry and dead-letter streams. Limits retention (not a work
  * queue): the store writer, the live fan-out, webhooks and applications each read them with
- * their own consumer. Discard `new`: a full stream refuses readings, so that no device is
- * told a reading is safe while it was pushed out before the store got it.
+ * their own consumer. Discard `old`: in normal running the stream is full of stored readings,
+ * and the oldest make room. What keeps an unstored reading from being pushed out is the
+ * sink, which refuses new readings while the unstored ones fill most of the stream
+ * (`StreamSink.refuse`, set by TelemetryStreams' guard).
  */
 export async function ensureStreams(link: NatsLink, s: StreamSettings): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(link.nc);
   const common = {
-    retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: s.replicas, discard: DiscardPolicy.New,
+    retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: s.replicas, discard: DiscardPolicy.Old,
     max_age: nanos(s.maxAgeMs), max_bytes: s.maxBytes, duplicate_window: nanos(Math.min(s.duplicateWindowMs, s.maxAgeMs)),
   };
   for (const [name, prefix] of [[TELEMETRY_STREAM, TELEMETRY_PREFIX], [DEAD_LETTER_STREAM, DEAD_LETTER_PREFIX]] as const) {
@@ -54,6 +56,12 @@ export class StreamSink implements TelemetrySink {
   readonly fansOut = true;
   readonly #js: JetStreamClient;
   #inFlight = 0;
+  /**
+   * Set while the readings the store writers have not stored fill most of the stream: a new
+   * one is refused (the device keeps it and retries) rather than let the stream push out an
+   * unstored one.
+   */
+  refuse = false;
   #idle: (() => void) | undefined;
 
   constructor(link: NatsLink, private readonly log: Logger) {
@@ -61,6 +69,7 @@ export class StreamSink implements TelemetrySink {
   }
 
   async append(record: TelemetryRecord): Promise<boolean> {
+    if (this.refuse) throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the telemetry stream is nearly full of readings the store has not taken yet: not acknowledged, send it again later');
     const ack = await this.#publish(telemetrySubject(record.schemaId, record.deviceId), JSON.stringify(record), streamMsgId(record.deviceId, record.msgId));
     return !ack.duplicate;
   }

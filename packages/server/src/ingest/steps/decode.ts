@@ -32,19 +32,29 @@ export const decode: Step = {
       return reject('malformed_json', '/', 'a JSON envelope', (err as Error).message.slice(0, 120));
     }
     const problem = shapeProblem(ctx.body, 0);
-    if (problem) return problem.kind === 'depth'
-      ? reject('too_deep', problem.path || '/', `at most ${ENVELOPE_LIMITS.maxDepth} levels of nesting`, 'deeper')
-      : reject('forbidden_key', `${problem.path}/__proto__`, 'no __proto__ keys', '__proto__');
+    if (problem) {
+      if (problem.kind === 'depth') return reject('too_deep', problem.path || '/', `at most ${ENVELOPE_LIMITS.maxDepth} levels of nesting`, 'deeper');
+      if (problem.kind === 'char') return reject('forbidden_character', problem.path || '/', 'text without U+0000 or unpaired surrogates', 'a string with one');
+      return reject('forbidden_key', `${problem.path}/__proto__`, 'no __proto__ keys', '__proto__');
+    }
     return undefined;
   },
 };
 
 /**
- * The first nesting or `__proto__` problem in a parsed value, with its path. Recursion is
+ * U+0000 and unpaired surrogates (which JSON escapes can carry): no store can hold them as
+ * text (PostgreSQL refuses both in text and jsonb), so a reading with one would be
+ * acknowledged and then never stored.
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The first nesting, `__proto__` or unstorable-character problem in a parsed value, with its path. Recursion is
  * bounded by the depth limit, and the path is built only on the way out of a failure, so a
  * valid message allocates nothing here.
  */
-function shapeProblem(node: unknown, depth: number): { kind: 'depth' | 'proto'; path: string } | undefined {
+function shapeProblem(node: unknown, depth: number): { kind: 'depth' | 'proto' | 'char'; path: string } | undefined {
+  if (typeof node === 'string') return UNSTORABLE.test(node) ? { kind: 'char', path: '' } : undefined;
   if (node === null || typeof node !== 'object') return undefined;
   if (depth > ENVELOPE_LIMITS.maxDepth) return { kind: 'depth', path: '' };
   if (Array.isArray(node)) {
@@ -57,6 +67,7 @@ function shapeProblem(node: unknown, depth: number): { kind: 'depth' | 'proto'; 
   for (const key in node) {
     if (!Object.hasOwn(node, key)) continue;
     if (key === '__proto__') return { kind: 'proto', path: '' };
+    if (UNSTORABLE.test(key)) return { kind: 'char', path: '' };
     const p = shapeProblem((node as Record<string, unknown>)[key], depth + 1);
     if (p) return { kind: p.kind, path: `/${key}${p.path}` };
   }
