@@ -52,10 +52,16 @@ export class LiveFanout {
           const messages = (this.#messages = await consumer.consume());
           this.#ready?.();
           if (!this.#wanted) messages.stop();
-          for await (const m of messages) {
-            const record = parseRecord(m.data);
-            if (record) this.ingest.announce(record);
-            else this.onMalformed();
+          try {
+            for await (const m of messages) {
+              const record = parseRecord(m.data);
+              if (record) this.ingest.announce(record);
+              else this.onMalformed();
+            }
+          } finally {
+            this.#messages = undefined;
+            // Not left on the server until its inactivity threshold: listeners come and go with every dashboard tab.
+            await consumer.delete().catch(() => undefined);
           }
         } catch (err) {
           if (!this.#wanted) break;

@@ -42,6 +42,8 @@ export class StreamReplays {
 
   start(request: ReplayRequest): ReplayJob {
     if (!(request.untilMs > request.sinceMs)) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'until must be later than since');
+    // One at a time per node: a replay shares the store writers' connections.
+    if ([...this.#jobs.values()].some((j) => j.state === 'running')) throw new PlatformError('BULWARK_ERR_CONFLICT', 'a replay is already running on this node: wait for it (GET /api/v1/telemetry/replay)');
     const job: ReplayJob = { ...request, id: this.deps.ids.next('rpl'), state: 'running', read: 0, inserted: 0, repeats: 0, startedAt: this.deps.clock.now(), finishedAt: null, error: null };
     this.#jobs.set(job.id, job);
     for (const old of [...this.#jobs.values()].filter((j) => j.state !== 'running').slice(0, Math.max(0, this.#jobs.size - KEPT))) this.#jobs.delete(old.id);

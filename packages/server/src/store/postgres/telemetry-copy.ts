@@ -48,7 +48,8 @@ export class PostgresTelemetryCopy {
   readonly #pool: pg.Pool;
 
   constructor(options: { url: string; schema?: string; maxConnections: number }) {
-    const config: pg.PoolConfig = { connectionString: options.url, max: options.maxConnections, connectionTimeoutMillis: 5_000 };
+    // A connection that stops answering (half-open after a network fault) fails the batch, which is retried, instead of holding its writer for ever.
+    const config: pg.PoolConfig = { connectionString: options.url, max: options.maxConnections, connectionTimeoutMillis: 5_000, keepAlive: true, statement_timeout: 60_000, query_timeout: 90_000 };
     if (options.schema !== undefined) config.options = `-c search_path=${options.schema}`;
     this.#pool = new pg.Pool(config);
     this.#pool.on('error', () => undefined);
