@@ -46,6 +46,7 @@ export const decode: Step = {
  * text (PostgreSQL refuses both in text and jsonb), so a reading with one would be
  * acknowledged and then never stored.
  */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this looks for
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
