@@ -60,6 +60,6 @@ export const replayRoutes: FastifyPluginAsyncTypebox<{ replays: StreamReplays | 
 
   app.get('/api/v1/telemetry/replay/:id', {
     config: { auth: { scope: 'telemetry:read' } },
-    schema: { tags: ['telemetry'], security: bearer, params: Type.Object({ id: Type.String({ maxLength: 64 }) }), summary: 'One replay: its state and counts', response: { 200: Job, ...errorResponses } },
+    schema: { tags: ['telemetry'], security: bearer, params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }), summary: 'One replay: its state and counts', response: { 200: Job, ...errorResponses } },
   }, async (request) => view(needStream(replays).get(request.params.id)));
 };
