@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { it } from 'node:test';
+import { type TestContext, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { FaultProxy } from '../packages/agent/src/testing/proxy.js';
 import { until } from '../packages/agent/src/testing/until.js';
@@ -22,23 +22,32 @@ const OUTAGE_MS = Number(process.env.BULWARK_TEST_STREAM_OUTAGE_MS ?? 3_000);
 const DEVICES = 6;
 const PAUSE_MS = 20;
 
+/**
+ * A fresh schema whose nodes (pushed to `nodes`) stop before it is dropped, and PostgreSQL
+ * reached through a fault proxy. Hooks run in the order they are added: the nodes stop (and
+ * the schema is dropped) first, then the proxy closes, then what the caller adds after this.
+ */
+async function behindFaultProxy(t: TestContext, pgUrl: string): Promise<{ nodes: TestServer[]; pgSchema: string; proxy: FaultProxy; proxied: URL }> {
+  const nodes: TestServer[] = [];
+  const pgSchema = await freshPgSchema(t, pgUrl, async () => {
+    for (const n of nodes.reverse()) await n.server.stop();
+  });
+  const target = new URL(pgUrl);
+  const proxy = new FaultProxy(Number(target.port || 5432), target.hostname);
+  await proxy.start();
+  t.after(() => proxy.close());
+  const proxied = new URL(pgUrl);
+  proxied.port = String(proxy.port);
+  return { nodes, pgSchema, proxy, proxied };
+}
+
 describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
   it(`PostgreSQL unreachable for ${OUTAGE_MS} ms, then a NATS server killed, under load: devices acknowledged throughout, every acknowledged reading stored once, rollups count each once`, { timeout: 600_000 }, async (t) => {
     const pgUrl = pgTestUrl(t);
     if (pgUrl === undefined) return;
-    // Hooks run in the order they are added: the nodes stop (before their schema is dropped), then NATS and the proxy.
-    const nodes: TestServer[] = [];
-    const pgSchema = await freshPgSchema(t, pgUrl, async () => {
-      for (const n of nodes.reverse()) await n.server.stop();
-    });
+    const { nodes, pgSchema, proxy, proxied } = await behindFaultProxy(t, pgUrl);
     const nats = await startNatsCluster(3);
     t.after(() => nats.stop());
-    const target = new URL(pgUrl);
-    const proxy = new FaultProxy(Number(target.port || 5432), target.hostname);
-    await proxy.start();
-    t.after(() => proxy.close());
-    const proxied = new URL(pgUrl);
-    proxied.port = String(proxy.port);
     const adminKey = newAdminKey();
     const env = { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') };
     for (const nodeId of ['node-a', 'node-b']) {
@@ -125,18 +134,9 @@ describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
   it('a stream nearly full of unstored readings refuses new ones (never pushes unstored ones out), and accepts again once the writers catch up', { timeout: 300_000 }, async (t) => {
     const pgUrl = pgTestUrl(t);
     if (pgUrl === undefined) return;
-    const nodes: TestServer[] = [];
-    const pgSchema = await freshPgSchema(t, pgUrl, async () => {
-      for (const n of nodes.reverse()) await n.server.stop();
-    });
+    const { nodes, pgSchema, proxy, proxied } = await behindFaultProxy(t, pgUrl);
     const nats = await startNats();
     t.after(() => nats.stop());
-    const target = new URL(pgUrl);
-    const proxy = new FaultProxy(Number(target.port || 5432), target.hostname);
-    await proxy.start();
-    t.after(() => proxy.close());
-    const proxied = new URL(pgUrl);
-    proxied.port = String(proxy.port);
     const adminKey = newAdminKey();
     // 1 MiB of stream: the guard refuses once unstored readings take 80 % of it.
     const a = await startTestServer(t, { config: { store: proxied.toString(), bus: nats.url, nodeId: 'node-a', stream: { maxBytes: 1_048_576 }, mqtt: { publishRatePerSecond: 5_000, publishBurst: 5_000 } }, pgSchema, adminKey, env: { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') }, keepRunning: true });
