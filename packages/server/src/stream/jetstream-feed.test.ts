@@ -31,5 +31,5 @@ describeWith('JetStreamFeed', ['nats-server'], () => {
         for (const r of records) await sink.append(r);
       },
     };
-  });
+  }, { prunedByRetention: false });
 });

@@ -38,7 +38,7 @@ async function sqlite(t: TestContext): Promise<FeedUnderTest & { db: SqlClient }
   return onClient(db);
 }
 
-describeTelemetryFeed(sqlite);
+describeTelemetryFeed(sqlite, { prunedByRetention: true });
 
 it('SQLite: a position is never reused after the newest readings are deleted', async (t) => {
   const { feed, append, removeBefore } = await sqlite(t);
@@ -70,7 +70,7 @@ describePg('PostgreSQL telemetry feed', (url) => {
     return onClient(db, gapMs);
   };
   // Holes are waited for 30 s by default; the contract's deletions are of readings stored just now.
-  describeTelemetryFeed((t) => pg(t, 0));
+  describeTelemetryFeed((t) => pg(t, 0), { prunedByRetention: true });
 
   it('waits at a hole a write under way may still fill, and passes it once it is old', async (t) => {
     const { db, feed, append } = await pg(t, 60_000);
