@@ -222,7 +222,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ready: readiness({
         store, missingMasterKeys: () => vault.missingMasterKeys(), draining: () => nodeDrain.draining,
         ...(cluster ? { bus: () => cluster?.link.connected === true } : {}),
-        ...(streams ? { writerLag: () => streams?.lag() ?? Promise.resolve(undefined) } : {}),
+        ...(streams ? { writerLag: () => streams?.lag } : {}),
       }, logger),
       now: () => clock.now(),
       nodes: listNodes,

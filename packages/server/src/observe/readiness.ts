@@ -9,7 +9,7 @@ export interface ReadinessSources {
   /** Cluster mode: whether NATS is connected. */
   readonly bus?: () => boolean;
   /** Cluster mode: readings acknowledged into the stream and not stored yet (undefined: unknown). */
-  readonly writerLag?: () => Promise<number | undefined>;
+  readonly writerLag?: () => number | undefined;
 }
 
 /**
@@ -51,7 +51,7 @@ export function readiness(sources: ReadinessSources, log: Logger): () => Promise
       ok &&= connected;
     }
     if (sources.writerLag) {
-      const lag = await sources.writerLag().catch(() => undefined);
+      const lag = sources.writerLag();
       checks.streamWriterLag = lag === undefined ? 'unknown' : String(lag);
     }
     return { ok, checks };

@@ -21,7 +21,7 @@ export type { StreamSettings } from './telemetry-stream.js';
 export type { BatchStore } from './store-writer.js';
 
 /**
- * Cluster mode's telemetry stream (docs/decisions/0018): the sink ingest acknowledges
+ * Cluster mode's telemetry stream (docs/decisions/0019): the sink ingest acknowledges
  * into, the store writers (one per partition, shared out among the nodes), the dead-letter
  * writer, the live fan-out, and the feed integrations read.
  */
@@ -32,13 +32,16 @@ export class TelemetryStreams {
   #fanout: LiveFanout | undefined;
   readonly #guard: NodeJS.Timeout;
   #guarding = false;
+  /** The writers' lag as the guard last measured it (undefined: not yet, or NATS did not answer). */
+  #lag: number | undefined;
 
   private constructor(private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly settings: StreamSettings, private readonly log: Logger, registry: Registry) {
     this.sink = new StreamSink(cluster.link, log);
     this.feed = new JetStreamFeed(cluster.link, jsm);
-    this.#metrics = streamMetrics(registry, () => this.lag(), () => this.sink.refuse);
+    this.#metrics = streamMetrics(registry, () => this.#lag, () => this.sink.refuse);
     this.#guard = setInterval(() => void this.#checkRoom(), GUARD_INTERVAL_MS);
     this.#guard.unref();
+    void this.#checkRoom();
   }
 
   static async open(cluster: ClusterMembership, settings: StreamSettings, deps: { log: Logger; registry: Registry }): Promise<TelemetryStreams> {
@@ -56,7 +59,7 @@ export class TelemetryStreams {
     if (this.#guarding) return;
     this.#guarding = true;
     try {
-      const lag = await this.lag();
+      const lag = (this.#lag = await this.#measureLag());
       if (lag === undefined) return;
       const { bytes, messages } = (await this.jsm.streams.info(TELEMETRY_STREAM)).state;
       const unstoredBytes = messages > 0 ? lag * (bytes / messages) : 0;
@@ -87,8 +90,16 @@ export class TelemetryStreams {
     this.#fanout.start();
   }
 
-  /** Readings in the stream not stored yet, over every partition; undefined when NATS does not answer. */
-  async lag(): Promise<number | undefined> {
+  /**
+   * Readings in the stream not stored yet, over every partition, as last measured (every
+   * GUARD_INTERVAL_MS); undefined when NATS did not answer. /metrics and /readyz read this
+   * instead of asking NATS again.
+   */
+  get lag(): number | undefined {
+    return this.#lag;
+  }
+
+  async #measureLag(): Promise<number | undefined> {
     if (!this.cluster.link.connected) return undefined;
     let total = 0;
     for (let p = 0; p < STREAM_PARTITIONS; p += 1) {
