@@ -73,7 +73,7 @@ export class PostgresTelemetryCopy {
     try {
       await client.query('BEGIN');
       await client.query(STAGING);
-      await pipeline(Readable.from(lines(records)), client.query(copyFrom(COPY_STAGING)));
+      await copyToStaging(client, records);
       const { rows } = await client.query<{ inserted: number }>(MOVE_STAGED);
       await client.query('COMMIT');
       return rows[0]?.inserted ?? 0;
@@ -97,7 +97,7 @@ export class PostgresTelemetryCopy {
       await client.query('BEGIN');
       await client.query(STAGING);
       const started = performance.now();
-      await pipeline(Readable.from(lines(records)), client.query(copyFrom(COPY_STAGING)));
+      await copyToStaging(client, records);
       const seconds = (performance.now() - started) / 1000;
       await client.query('ROLLBACK');
       return records.length / seconds;
@@ -110,6 +110,11 @@ export class PostgresTelemetryCopy {
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+/** COPYs the readings into this connection's staging table (created in its transaction before). */
+function copyToStaging(client: pg.PoolClient, records: readonly TelemetryRecord[]): Promise<void> {
+  return pipeline(Readable.from(lines(records)), client.query(copyFrom(COPY_STAGING)));
 }
 
 /** COPY text in chunks of a few hundred lines, not one write per reading. */
