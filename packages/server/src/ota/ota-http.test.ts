@@ -8,6 +8,7 @@ import { nextMessage, send } from '../testing/device-messages.js';
 import { type EnrolledDevice, connectDevice, enrollDevice } from '../testing/devices.js';
 import { firmwareKit, sha256, uploadFirmware } from '../testing/firmware.js';
 import { type TestServer, startTestServer, tempDir } from '../testing/harness.js';
+import { eventually } from '../testing/eventually.js';
 
 /** GET over the device HTTPS listener with the device's certificate; `cutAt` ends the connection once that many bytes arrived. */
 function deviceGet(s: TestServer, d: EnrolledDevice, path: string, headers: Record<string, string> = {}, cutAt?: number) {
@@ -160,6 +161,8 @@ describe('firmware download and device status', () => {
 
     const cut = await deviceGet(s, d, job.url, {}, image.length / 2);
     assert.ok(cut.body.length >= image.length / 2 && cut.body.length < image.length, `cut after ${cut.body.length} bytes`);
+    // The server counts what it wrote of the cut response until it sees that connection close.
+    await eventually(() => s.api('GET', '/metrics'), (r) => /^bulwark_firmware_downloads_active 0$/m.test(r.text));
     const before = await bytesServed(s);
     const rest = await deviceGet(s, d, job.url, { range: `bytes=${cut.body.length}-` });
     assert.equal(rest.status, 206);

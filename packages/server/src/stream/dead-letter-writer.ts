@@ -3,7 +3,7 @@ import { AckPolicy, type ConsumerMessages, type JetStreamManager, jetstream } fr
 import type { DeadLetter } from '../ingest/index.js';
 import type { SingletonJob } from '../cluster/index.js';
 import type { NatsLink } from '../cluster/nats.js';
-import { DEAD_LETTER_STREAM } from './subjects.js';
+import { DEAD_LETTER_STREAM, PULL_EXPIRES_MS } from './subjects.js';
 
 const CONSUMER = 'store-writer';
 
@@ -40,7 +40,7 @@ export class DeadLetterWriter implements SingletonJob {
       try {
         await this.jsm.consumers.add(DEAD_LETTER_STREAM, { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000, max_deliver: -1, max_ack_pending: 1_000 });
         const consumer = await jetstream(this.link.nc).consumers.get(DEAD_LETTER_STREAM, CONSUMER);
-        const messages = (this.#messages = await consumer.consume({ max_messages: 100 }));
+        const messages = (this.#messages = await consumer.consume({ max_messages: 100, expires: PULL_EXPIRES_MS }));
         if (!this.#running) messages.stop();
         for await (const m of messages) {
           let letter: DeadLetter;

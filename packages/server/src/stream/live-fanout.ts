@@ -2,7 +2,7 @@ import type { Logger } from '@bulwark/core';
 import { type ConsumerMessages, DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import type { IngestService } from '../ingest/index.js';
 import type { NatsLink } from '../cluster/nats.js';
-import { TELEMETRY_PREFIX, TELEMETRY_STREAM } from './subjects.js';
+import { PULL_EXPIRES_MS, TELEMETRY_PREFIX, TELEMETRY_STREAM } from './subjects.js';
 import { parseRecord } from './records.js';
 
 /**
@@ -49,7 +49,7 @@ export class LiveFanout {
       while (this.#wanted) {
         try {
           const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, { filter_subjects: `${TELEMETRY_PREFIX}.>`, deliver_policy: DeliverPolicy.New });
-          const messages = (this.#messages = await consumer.consume());
+          const messages = (this.#messages = await consumer.consume({ expires: PULL_EXPIRES_MS }));
           this.#ready?.();
           if (!this.#wanted) messages.stop();
           try {

@@ -3,7 +3,7 @@ import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, type JetSt
 import type { TelemetryRecord } from '../ingest/index.js';
 import type { NatsLink } from '../cluster/nats.js';
 import type { SingletonJob } from '../cluster/index.js';
-import { TELEMETRY_STREAM, partitionSubjects } from './subjects.js';
+import { PULL_EXPIRES_MS, TELEMETRY_STREAM, partitionSubjects } from './subjects.js';
 import { parseRecord } from './records.js';
 
 /** Where a writer puts a batch: resolves with how many were new; nothing written when it throws. */
@@ -90,7 +90,7 @@ export class PartitionWriter implements SingletonJob {
   async #consume(): Promise<void> {
     await this.#recreate();
     const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, writerName(this.partition));
-    const messages = (this.#messages = await consumer.consume({ max_messages: Math.min(this.options.batchMax, this.options.maxPending) }));
+    const messages = (this.#messages = await consumer.consume({ max_messages: Math.min(this.options.batchMax, this.options.maxPending), expires: PULL_EXPIRES_MS }));
     this.#nextDelivery = 1;
     this.#gap = false;
     let ended = false;

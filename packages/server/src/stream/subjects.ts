@@ -59,3 +59,11 @@ export function deadLetterSubject(reason: string, deviceId: string): string {
  * id has no `/`, so the first `/` separates it from the message id, which may hold anything.
  */
 export const streamMsgId = (deviceId: string, msgId: string): string => `${deviceId}/${msgId}`;
+
+/**
+ * How long a pull request of the node's own consumers lives (the idle heartbeat is half of
+ * it). A pull lost with a NATS server (the consumer's leader moved) is noticed after two
+ * missed heartbeats, about this long, instead of the client's default of a minute, during
+ * which a store writer would store nothing.
+ */
+export const PULL_EXPIRES_MS = 5_000;

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** Where a device's firmware lives, if it may fetch it (it has a live update job for it). */
 export interface FirmwareSource {
@@ -28,6 +28,7 @@ export function firmwareMetrics(registry: Registry) {
   return {
     bytes: new Counter({ name: 'bulwark_firmware_bytes_served_total', help: 'Firmware image bytes sent to devices over HTTPS', registers: [registry] }),
     requests: new Counter({ name: 'bulwark_firmware_downloads_total', help: 'Firmware download requests by result (full, partial, unsatisfiable, refused)', labelNames: ['result'] as const, registers: [registry] }),
+    active: new Gauge({ name: 'bulwark_firmware_downloads_active', help: 'Firmware downloads being sent now (a cut one until the server sees its connection close)', registers: [registry] }),
   };
 }
 
@@ -57,9 +58,18 @@ export function serveFirmware(req: IncomingMessage, res: ServerResponse, file: {
     res.end();
     return Promise.resolve(status);
   }
-  return new Promise((resolve) => {
+  m.active.inc();
+  return new Promise<number>((settle) => {
+    let done = false;
+    const resolve = (code: number) => {
+      if (done) return;
+      done = true;
+      m.active.dec();
+      settle(code);
+    };
     const stream = createReadStream(file.path, { start: range.start, end: range.end });
     stream.on('data', (chunk) => {
+      if (res.destroyed) return;
       m.bytes.inc(chunk.length);
       if (!res.write(chunk)) {
         stream.pause();
