@@ -175,6 +175,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const deviceRate = new TokenBuckets(clock, config.mqtt.publishRatePerSecond, config.mqtt.publishBurst);
     const deviceLink = {
       isConnected: (id: string) => sessions.isConnected(id),
+      isHere: (id: string) => sessions.isHere(id),
       publish: (id: string, topic: string, message: object, options?: DeliveryOptions) => sessions.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1, options),
     };
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {

@@ -31,6 +31,12 @@ export type PlatformEvent =
   | { readonly type: 'logs.window'; readonly deviceId: string; readonly until: number; readonly level: LogLevel | null }
   /** Log entries a node accepted from a device, numbered there, for the readers on every node. */
   | { readonly type: 'logs.entries'; readonly deviceId: string; readonly until: number; readonly level: LogLevel; readonly dropped: number; readonly entries: readonly RelayedLogEntry[] }
+  /**
+   * A command was recorded for a device and the node that recorded it could not deliver it (the
+   * device offline as that node saw it, or its session moving between nodes): the node holding
+   * the device's session sends what waits, so a command never waits for the device's next connect.
+   */
+  | { readonly type: 'commands.waiting'; readonly deviceId: string }
   /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */
   | { readonly type: 'credentials.revoked'; readonly principalId: string; readonly keyId: string | null; readonly reason: 'principal_disabled' | 'key_revoked' };
 

@@ -63,6 +63,10 @@ export class ClusterSessionTable implements SessionTable {
     return this.#local.isConnected(deviceId) || this.#directory.ownerOf(deviceId) !== undefined;
   }
 
+  isHere(deviceId: string): boolean {
+    return this.#local.isConnected(deviceId);
+  }
+
   async publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean> {
     if (this.#local.isConnected(deviceId)) return this.#local.publishToDevice(deviceId, topic, payload, qos, options);
     const owner = this.#directory.ownerOf(deviceId);

@@ -14,7 +14,7 @@ import { CommandService } from './commands.js';
 const SETTINGS = { defaultTtlS: 300, maxTtlS: 3600, resultTimeoutMs: 60_000, perDevicePerMinute: 100, perPrincipalPerMinute: 100, maxOpenPerDevice: 10, retentionDays: 1 };
 
 /** A command service on a real SQLite file, with a device link the test steers. */
-async function setup(t: TestContext, link: DeviceLink) {
+async function setup(t: TestContext, link: DeviceLink, bus = new MemoryBus(silentLogger)) {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-commands-'));
   const clock = new ManualClock(Date.now());
   const store = await openStore({ engine: 'sqlite', location: join(dir, 'bulwark.db') }, clock);
@@ -23,10 +23,9 @@ async function setup(t: TestContext, link: DeviceLink) {
     rmSync(dir, { recursive: true, force: true });
   });
   await new RegistryService(store.devices, clock, new MemoryBus(silentLogger)).create({ id: 'dev-1' });
-  const commands = new CommandService(store.commands, SETTINGS, {
-    clock, ids: randomIds, link, counters: new MemoryCounterStore(clock), log: silentLogger, assertDevice: async () => undefined,
-  });
-  return { commands, store };
+  const counters = new MemoryCounterStore(clock);
+  const service = (l: DeviceLink) => new CommandService(store.commands, SETTINGS, { clock, ids: randomIds, link: l, counters, bus, log: silentLogger, assertDevice: async () => undefined });
+  return { commands: service(link), store, service };
 }
 
 describe('command delivery while a session comes or moves', () => {
@@ -35,6 +34,7 @@ describe('command delivery while a session comes or moves', () => {
     const sent: string[] = [];
     const link: DeviceLink = {
       isConnected: () => connected,
+      isHere: () => connected,
       publish: async (_id, topic) => {
         sent.push(topic);
         return true;
@@ -59,6 +59,7 @@ describe('command delivery while a session comes or moves', () => {
     const done = new Promise<void>((resolve) => (delivered = resolve));
     const link: DeviceLink = {
       isConnected: () => true,
+      isHere: () => false,
       publish: async () => {
         tries.push(Date.now());
         if (!accepting) {
@@ -80,5 +81,30 @@ describe('command delivery while a session comes or moves', () => {
     assert.equal(tries.length, 2);
     const after = await commands.get('dev-1', issued.id);
     assert.equal(after.status, 'sent');
+  });
+
+  it('a node that does not see the device connected says a command waits, and the node holding its session sends it', async (t) => {
+    // Two nodes on one store and one bus: the one recording the command still sees the device
+    // offline (its view of the session directory lags); the other holds the device's session.
+    const delivered: string[] = [];
+    const issuer: DeviceLink = { isConnected: () => false, isHere: () => false, publish: async () => false };
+    const holder: DeviceLink = {
+      isConnected: () => true,
+      isHere: () => true,
+      publish: async (_id, topic) => {
+        delivered.push(topic);
+        return true;
+      },
+    };
+    const { commands, service } = await setup(t, issuer);
+    service(holder);
+    const issued = await commands.issue('dev-1', 'reboot', {}, { actor: 'usr_ops' });
+    // (The in-process bus runs the holder's handler before publish resolves.)
+    assert.deepEqual(delivered, ['devices/dev-1/commands/reboot']);
+    assert.equal(issued.status, 'sent', 'sent by the node holding the session');
+    // The holder sends only what waits unsent: an event for a device with nothing unsent sends nothing again.
+    await commands.issue('dev-1', 'ping', {}, { actor: 'usr_ops' });
+    assert.equal(delivered.length, 2);
+    assert.equal(delivered[1], 'devices/dev-1/commands/ping');
   });
 });

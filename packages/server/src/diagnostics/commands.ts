@@ -1,6 +1,7 @@
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import { COMMAND_NAME_PATTERN, type CommandRequest, type CommandResult, DEVICE_MESSAGE_LIMITS, deviceTopics } from '@bulwark/protocol';
 import type { CounterStore } from '../access/index.js';
+import type { EventBus } from '../bus/index.js';
 import type { DeviceLink } from '../twin/index.js';
 import type { CommandFilter, CommandRecord, CommandRepository } from './diagnostics.js';
 
@@ -34,6 +35,13 @@ const requestOf = (c: CommandRecord): CommandRequest => ({ id: c.id, params: c.p
  * Typed remote commands: recorded first, sent over QoS 1 while the device is connected and
  * re-sent when it (re)subscribes until it answers or the command expires; answers from the
  * device move the record along. Rate limited per device and per principal.
+ *
+ * In a cluster the node that records a command may not see the device's session yet (it is
+ * moving to another node, and this node's view of the session directory lags): when the
+ * first delivery fails it says so on the bus (`commands.waiting`), and the node holding the
+ * session sends what waits. The event follows the record, so either the device's own look
+ * for open commands (on subscribe) finds the command, or its session was already on a node
+ * when the event came.
  */
 export class CommandService {
   readonly #guards = new Map<string, IssueGuard>();
@@ -42,8 +50,14 @@ export class CommandService {
   constructor(
     private readonly repo: CommandRepository,
     private readonly settings: CommandSettings,
-    private readonly deps: { clock: Clock; ids: IdGen; link: DeviceLink; counters: CounterStore; log: Logger; assertDevice: (id: string) => Promise<void> },
-  ) {}
+    private readonly deps: { clock: Clock; ids: IdGen; link: DeviceLink; counters: CounterStore; bus: EventBus; log: Logger; assertDevice: (id: string) => Promise<void> },
+  ) {
+    deps.bus.subscribe('commands.waiting', async (e) => {
+      if (!deps.link.isHere(e.deviceId)) return;
+      await this.#deliver(e.deviceId, (c) => c.sentAt === null, false)
+        .catch((err: unknown) => deps.log.warn({ err, deviceId: e.deviceId }, 'could not send the commands waiting for a device'));
+    });
+  }
 
   guard(name: string, g: IssueGuard): void {
     this.#guards.set(name, g);
@@ -82,6 +96,7 @@ export class CommandService {
     // Asked again now that the record is stored: a device that connected (and looked for open
     // commands) between the first look and the insert would otherwise wait for its next connect.
     if (this.deps.link.isConnected(deviceId)) await this.#send(record);
+    else await this.#announce(deviceId);
     return (await this.repo.get(deviceId, record.id)) ?? record;
   }
 
@@ -94,13 +109,23 @@ export class CommandService {
     }
   }
 
-  async #send(c: CommandRecord, attempt = 1): Promise<void> {
+  /** Tells the node holding the device's session (if any) that a command waits for it. */
+  async #announce(deviceId: string): Promise<void> {
+    await this.deps.bus.publish({ type: 'commands.waiting', deviceId })
+      .catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting command'));
+  }
+
+  async #send(c: CommandRecord, attempt = 1, announce = true): Promise<void> {
     // MQTT 5 devices also get the expiry, and where to answer with which correlation data.
     const topics = deviceTopics(c.deviceId);
     const options = { expiresAt: c.expiresAt, responseTopic: topics.commandResult(c.name), correlationData: Buffer.from(c.id) };
     if (await this.deps.link.publish(c.deviceId, topics.command(c.name), requestOf(c), options)) {
       await this.repo.markSent(c.deviceId, c.id, this.deps.clock.now());
-    } else if (attempt < SEND_RETRIES && this.deps.link.isConnected(c.deviceId)) {
+      return;
+    }
+    if (!announce) return;
+    if (attempt === 1 || attempt === SEND_RETRIES) await this.#announce(c.deviceId);
+    if (attempt < SEND_RETRIES && this.deps.link.isConnected(c.deviceId)) {
       // Connected but not delivered: in a cluster the session may be moving to another node
       // (its old node died). Tried again shortly, while the command is still waiting.
       setTimeout(() => void this.#retry(c, attempt + 1), SEND_RETRY_MS * attempt).unref();
@@ -117,12 +142,15 @@ export class CommandService {
   }
 
   /** Sends the commands still waiting for the device whose topic `wants` (on subscribe or connect). */
-  async deliverOpen(deviceId: string, wants: (topic: string) => boolean = () => true): Promise<number> {
+  deliverOpen(deviceId: string, wants: (topic: string) => boolean = () => true): Promise<number> {
+    return this.#deliver(deviceId, (c) => wants(deviceTopics(deviceId).command(c.name)), true);
+  }
+
+  async #deliver(deviceId: string, due: (c: CommandRecord) => boolean, announce: boolean): Promise<number> {
     if (!this.deps.link.isConnected(deviceId)) return 0;
-    const open = await this.repo.listOpen(deviceId, this.deps.clock.now(), this.settings.maxOpenPerDevice);
-    const due = open.filter((c) => wants(deviceTopics(deviceId).command(c.name)));
-    for (const c of due) await this.#send(c);
-    return due.length;
+    const open = (await this.repo.listOpen(deviceId, this.deps.clock.now(), this.settings.maxOpenPerDevice)).filter(due);
+    for (const c of open) await this.#send(c, 1, announce);
+    return open.length;
   }
 
   async get(deviceId: string, id: string): Promise<CommandRecord> {

@@ -96,6 +96,10 @@ export class LocalSessionTable implements SessionTable {
     return this.#sessions.has(deviceId);
   }
 
+  isHere(deviceId: string): boolean {
+    return this.#sessions.has(deviceId);
+  }
+
   publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean> {
     const session = this.#sessions.get(deviceId);
     return session ? session.connection.deliver(topic, payload, qos, options) : Promise.resolve(false);

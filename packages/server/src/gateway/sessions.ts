@@ -21,6 +21,8 @@ export interface SessionTable {
   admit(connection: SessionConnection): Promise<Admission>;
   /** Whether the device has a live session (in a cluster: on any node, as last seen locally). */
   isConnected(deviceId: string): boolean;
+  /** Whether the device's live session is on this node (the same as isConnected on one node). */
+  isHere(deviceId: string): boolean;
   /** Delivers to the device's live session; resolves false when it has none (nothing is queued then). */
   publishToDevice(deviceId: string, topic: string, payload: Buffer, qos: 0 | 1, options?: DeliveryOptions): Promise<boolean>;
   /**

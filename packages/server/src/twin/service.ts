@@ -6,6 +6,8 @@ import type { DesiredState, ReportedState, TwinRecord, TwinRepository } from './
 /** How the platform reaches a connected device; false when it is not connected here. */
 export interface DeviceLink {
   isConnected(deviceId: string): boolean;
+  /** Whether the device's session is on this node (in a cluster the others route to it). */
+  isHere(deviceId: string): boolean;
   /** `options`: MQTT 5 message expiry and request/response properties (ignored where the device cannot use them). */
   publish(deviceId: string, topic: string, message: object, options?: { expiresAt?: number; responseTopic?: string; correlationData?: Buffer }): Promise<boolean>;
 }
