@@ -41,6 +41,8 @@ export interface Broker {
   healthz?(): Promise<number>;
   /** Bulwark only: counters from /metrics. */
   counts?(): Promise<Counts>;
+  /** Bulwark only: its HTTP API. */
+  readonly url?: string;
   /** Bulwark only: messages in the ingest pipeline now. */
   pending?(): Promise<number>;
   stop(): Promise<void>;

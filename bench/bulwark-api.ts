@@ -44,6 +44,16 @@ export async function readCounts(url: string): Promise<Counts> {
   return { outcomes, disconnects, held };
 }
 
+/**
+ * The node's event-loop delay (ms) since the previous scrape of its /metrics (prom-client
+ * resets the histogram at every scrape): how long ready work waited for the loop.
+ */
+export async function readLoopDelay(url: string): Promise<{ p99: number; max: number }> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  const read = (name: string) => Number(new RegExp(`^bulwark_nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: read('p99'), max: read('max') };
+}
+
 /** Opens a Server-Sent Events stream; resolves once the server says `ready`. Returns an abort function. */
 export async function sse(url: string, token: string, onMessage: (msgId: string) => void): Promise<() => void> {
   const abort = new AbortController();

@@ -102,7 +102,7 @@ export async function startBulwark(setup: BulwarkSetup, dataDir: string, profile
   const { child, url, mqttPort, controlPort, pid } = await spawnBulwark(dataDir, setup.adminKey, settings, nodeFlags);
   const api = apiClient(url, setup.adminKey);
   return {
-    name: 'bulwark', pid, port: mqttPort, notes: setup.overrides.why,
+    name: 'bulwark', pid, port: mqttPort, url, notes: setup.overrides.why,
     device: (i) => setup.devices[i % setup.devices.length] as Identity,
     sessionIdentities: async (n) => {
       if (n > setup.sessions.length) throw new Error(`only ${setup.sessions.length} idle-session devices were onboarded`);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type { Broker } from './broker.js';
 import { type BulwarkSetup, spawnBulwark, startBulwark } from './bulwark.js';
-import { readCounts } from './bulwark-api.js';
+import { readCounts, readLoopDelay } from './bulwark-api.js';
 import { type Engines, masterKeyOf, startBalancer, startEngines } from './cluster-engines.js';
 import { type PacedResult, type PidGroups, pacedQos1 } from './cluster-load.js';
 import { progress, removeDir, stopChild, tempDir } from './children.js';
@@ -62,6 +62,8 @@ export interface ModeRound {
   readonly rssConnectedMb: number;
   readonly mbPer1000Sessions: number;
   readonly drained: boolean;
+  /** Event-loop delay over the paced load (warm-up and window), the largest of the nodes' (ms). */
+  readonly loopDelayMs?: { p99: number; max: number };
   /** Cluster modes: the store writers' drain of a backlog, raw COPY on the same database, and the writers' lag during the paced load. */
   readonly stream?: StreamRound;
 }
@@ -125,7 +127,7 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
   if (mode === 'embedded') {
     embeddedDir = tempDir('bench-bulwark-');
     const broker = await startBulwark(setup, embeddedDir, 'load', plan.profileFlags(mode, n));
-    nodes.push({ broker, url: '', pid: broker.pid });
+    nodes.push({ broker, url: broker.url ?? '', pid: broker.pid });
     groups = { 'bulwark:1': [broker.pid] };
     port = broker.port;
   } else {
@@ -154,6 +156,10 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
   const first = nodes[0] as Node;
   const storedNow = async () => (mode === 'embedded' ? ((await first.broker.counts?.())?.outcomes.stored ?? 0) : storedOf(nodes));
   const rowsNow = async () => (mode === 'embedded' ? sqliteRows(embeddedDir) : engines.telemetryRows());
+  const loopDelay = async () => {
+    const all = await Promise.all(nodes.map((node) => readLoopDelay(node.url).catch(() => ({ p99: NaN, max: NaN }))));
+    return { p99: round(Math.max(...all.map((d) => d.p99)), 1), max: round(Math.max(...all.map((d) => d.max)), 1) };
+  };
   try {
     progress(`${tag}: pids ${nodes.map((x) => x.pid).join(', ')}, MQTT port ${port}`);
     for (const node of nodes) await drained(node.broker, 'before connecting');
@@ -166,7 +172,9 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     for (const node of nodes) isDrained = (await drained(node.broker, 'before the paced window')).drained && isDrained;
     const [stored0, rows0] = [await storedNow(), await rowsNow()];
     const lagWatch = streamRound ? probe.watch(1000) : undefined;
+    await loopDelay(); // resets the nodes' histograms
     const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, groups, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
+    const loopDelayMs = await loopDelay();
     if (streamRound && lagWatch) {
       streamRound = { ...streamRound, lag: await lagWatch.stop(60_000) };
       progress(`${tag}: store writers' lag: max ${streamRound.lag.max}, ${streamRound.lag.atEnd} when the load stopped, 0 after ${streamRound.lag.backToZeroS ?? '> 60'} s`);
@@ -190,10 +198,10 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
       cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, round(v, 0)])), usPerMsg, nodeCores,
       pgBackends: window.pids.pgBackends ?? 0, loadGenCores: round(window.loadGenCores, 2), otherCores: round(window.otherCores, 2),
       rssIdleMb: round(rssIdle / 1024, 1), rssConnectedMb: round(rssConnected / 1024, 1),
-      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained,
+      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained, loopDelayMs,
       ...(streamRound ? { stream: streamRound } : {}),
     };
-    progress(`${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
+    progress(`${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), event-loop delay p99 ${loopDelayMs.p99} / max ${loopDelayMs.max} ms, Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
     return result;
   } finally {
     await stopBalancer();

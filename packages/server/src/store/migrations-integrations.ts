@@ -122,4 +122,29 @@ export const INTEGRATION_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX application_nats_credentials_revoked ON application_nats_credentials (expires_at) WHERE revoked_at IS NOT NULL
     `,
   },
+  {
+    id: 13,
+    // In cluster mode the telemetry stream is the feed (webhooks and replays read it), so the
+    // stream's store writers connect with bulwark.telemetry_feed=off and their batches skip
+    // the feed table: one row and two index entries less per reading, about a quarter of
+    // PostgreSQL's work per stored reading (docs/decisions/0018). Every other writer (a
+    // node on PostgreSQL without the stream, `store migrate`) leaves the setting unset and
+    // fills the feed as before. SQLite has no stream: nothing to change.
+    name: 'telemetry feed skipped by the stream writers',
+    sql: {
+      postgres: [
+        `CREATE OR REPLACE FUNCTION telemetry_feed_append() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF current_setting('bulwark.telemetry_feed', true) = 'off' THEN
+            RETURN NULL;
+          END IF;
+          INSERT INTO telemetry_feed (device_id, msg_id, schema_id, ts, received_at, stored_at)
+            SELECT device_id, msg_id, schema_id, ts, received_at, (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM inserted_readings;
+          RETURN NULL;
+        END
+        $$`,
+      ],
+      sqlite: '',
+    },
+  },
 ];

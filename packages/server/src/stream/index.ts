@@ -118,5 +118,6 @@ export class TelemetryStreams {
     clearInterval(this.#guard);
     await this.#fanout?.stop();
     await this.sink.drain();
+    this.sink.close();
   }
 }

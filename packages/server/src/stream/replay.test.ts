@@ -28,6 +28,7 @@ describeWith('replay of the telemetry stream into the store', ['nats-server'], (
     const count = async (table: string, where = "device_id = 'rp-1'") => withPgConnection(pg.url, async (c) => Number((await c.query(`SELECT count(*) AS n FROM ${pg.schema}.${table} WHERE ${where}`)).rows[0].n));
     const rollupSum = async () => withPgConnection(pg.url, async (c) => Number((await c.query(`SELECT coalesce(sum(count), 0) AS n FROM ${pg.schema}.telemetry_rollups WHERE device_id = 'rp-1' AND bucket_ms = 60000`)).rows[0].n));
     await eventually(() => count('telemetry'), (n) => n === 20);
+    assert.equal(await count('telemetry_feed'), 0, 'the stream is the feed in cluster mode: the writers skip the feed table');
     await withPgConnection(pg.url, async (c) => {
       await c.query(`DELETE FROM ${pg.schema}.telemetry WHERE device_id = 'rp-1' AND msg_id <> 'r-0'`);
       await c.query(`DELETE FROM ${pg.schema}.telemetry_rollups WHERE device_id = 'rp-1'`);

@@ -1,7 +1,8 @@
 import { type Logger, PlatformError } from '@bulwark/core';
-import { DiscardPolicy, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, jetstreamManager } from '@nats-io/jetstream';
 import type { DeadLetter, TelemetryRecord, TelemetrySink } from '../ingest/index.js';
 import { type NatsLink, whileElecting } from '../cluster/nats.js';
+import { StreamPublisher } from './publisher.js';
 import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, TELEMETRY_PREFIX, TELEMETRY_STREAM, deadLetterSubject, streamMsgId, telemetrySubject } from './subjects.js';
 
 export interface StreamSettings {
@@ -54,7 +55,7 @@ export async function ensureStreams(link: NatsLink, s: StreamSettings): Promise<
  */
 export class StreamSink implements TelemetrySink {
   readonly fansOut = true;
-  readonly #js: JetStreamClient;
+  readonly #publisher: StreamPublisher;
   #inFlight = 0;
   /**
    * Set while the readings the store writers have not stored fill most of the stream: a new
@@ -65,7 +66,7 @@ export class StreamSink implements TelemetrySink {
   #idle: (() => void) | undefined;
 
   constructor(link: NatsLink, private readonly log: Logger) {
-    this.#js = jetstream(link.nc, { timeout: 5_000 });
+    this.#publisher = new StreamPublisher(link.nc, 5_000);
   }
 
   async append(record: TelemetryRecord): Promise<boolean> {
@@ -82,7 +83,7 @@ export class StreamSink implements TelemetrySink {
     this.#inFlight += 1;
     try {
       // A stream without a leader (a NATS server died) elects one within seconds: the device's acknowledgement waits.
-      return await whileElecting(() => this.#js.publish(subject, body, { msgID: msgId, timeout: 5_000 }));
+      return await whileElecting(() => this.#publisher.publish(subject, body, msgId));
     } catch (err) {
       this.log.warn({ err: (err as Error).message, subject }, 'the telemetry stream did not take a message: not acknowledged');
       throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `the telemetry stream did not take the message: ${(err as Error).message}`, { cause: err });
@@ -96,5 +97,10 @@ export class StreamSink implements TelemetrySink {
   async drain(): Promise<void> {
     if (this.#inFlight === 0) return;
     await new Promise<void>((resolve) => (this.#idle = resolve));
+  }
+
+  /** After drain: stops publishing (what is appended later fails). */
+  close(): void {
+    this.#publisher.close();
   }
 }

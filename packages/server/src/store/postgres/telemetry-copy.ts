@@ -49,8 +49,11 @@ export class PostgresTelemetryCopy {
 
   constructor(options: { url: string; schema?: string; maxConnections: number }) {
     // A connection that stops answering (half-open after a network fault) fails the batch, which is retried, instead of holding its writer for ever.
-    const config: pg.PoolConfig = { connectionString: options.url, max: options.maxConnections, connectionTimeoutMillis: 5_000, keepAlive: true, statement_timeout: 60_000, query_timeout: 90_000 };
-    if (options.schema !== undefined) config.options = `-c search_path=${options.schema}`;
+    // bulwark.telemetry_feed=off: the stream is the feed in cluster mode; the feed table's trigger skips these batches (migration 13).
+    const config: pg.PoolConfig = {
+      connectionString: options.url, max: options.maxConnections, connectionTimeoutMillis: 5_000, keepAlive: true, statement_timeout: 60_000, query_timeout: 90_000,
+      options: ['-c bulwark.telemetry_feed=off', ...(options.schema !== undefined ? [`-c search_path=${options.schema}`] : [])].join(' '),
+    };
     this.#pool = new pg.Pool(config);
     this.#pool.on('error', () => undefined);
   }
