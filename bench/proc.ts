@@ -137,5 +137,5 @@ export function median(values: readonly (number | null | undefined)[]): number |
   const v = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
   const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+  return v.length % 2 ? (v[mid] as number) : round(((v[mid - 1] as number) + (v[mid] as number)) / 2, 3);
 }

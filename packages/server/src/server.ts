@@ -36,7 +36,7 @@ import { buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
 import { ClusterMembership, type ClusterNode, type EngineTls, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
-import { STREAM_PARTITIONS, TelemetryStreams } from './stream/index.js';
+import { TelemetryStreams } from './stream/index.js';
 import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
 import { StreamReplays } from './stream/replay.js';
 import { replayRoutes } from './stream/routes.js';
@@ -127,7 +127,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     if (streams) {
       streams.fanOutTo(ingest);
-      copyWriter = new PostgresTelemetryCopy({ url: target.location, ...(deps.pgSchema !== undefined ? { schema: deps.pgSchema } : {}), maxConnections: STREAM_PARTITIONS });
+      copyWriter = new PostgresTelemetryCopy({ url: target.location, ...(deps.pgSchema !== undefined ? { schema: deps.pgSchema } : {}), maxConnections: config.stream.writerConnections });
       streams.runWriters(copyWriter, (d) => store.telemetry.insertDeadLetter(d), { batchMax: config.stream.writerBatchMax, maxPending: config.stream.writerMaxPending });
     }
     // Dead letters an older version stored in clear are sealed before anything can list them.
