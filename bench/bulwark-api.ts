@@ -54,6 +54,27 @@ export async function readLoopDelay(url: string): Promise<{ p99: number; max: nu
   return { p99: read('p99'), max: read('max') };
 }
 
+/** A histogram of the node's /metrics: cumulative counts by upper bound (seconds), +Inf last. */
+export async function readHistogram(url: string, name: string): Promise<Map<number, number>> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)`, 'gm'))) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return out;
+}
+
+/** The `q` quantile (0–1) of the observations between two readings of a histogram summed over nodes, as the upper bound of its bucket, in ms (null: none observed). */
+export function histogramQuantileMs(before: readonly Map<number, number>[], after: readonly Map<number, number>[], q: number): number | null {
+  const delta = new Map<number, number>();
+  after.forEach((a, i) => {
+    for (const [le, n] of a) delta.set(le, (delta.get(le) ?? 0) + n - (before[i]?.get(le) ?? 0));
+  });
+  const bounds = [...delta.keys()].sort((x, y) => x - y);
+  const total = delta.get(Infinity) ?? 0;
+  if (total <= 0) return null;
+  const bound = bounds.find((le) => (delta.get(le) ?? 0) >= q * total) ?? Infinity;
+  return bound * 1000;
+}
+
 /** Opens a Server-Sent Events stream; resolves once the server says `ready`. Returns an abort function. */
 export async function sse(url: string, token: string, onMessage: (msgId: string) => void): Promise<() => void> {
   const abort = new AbortController();

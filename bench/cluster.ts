@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type { Broker } from './broker.js';
 import { type BulwarkSetup, spawnBulwark, startBulwark } from './bulwark.js';
-import { readCounts, readLoopDelay } from './bulwark-api.js';
+import { histogramQuantileMs, readCounts, readHistogram, readLoopDelay } from './bulwark-api.js';
 import { type Engines, masterKeyOf, startBalancer, startEngines } from './cluster-engines.js';
 import { type PacedResult, type PidGroups, pacedQos1 } from './cluster-load.js';
 import { progress, removeDir, stopChild, tempDir } from './children.js';
@@ -64,6 +64,8 @@ export interface ModeRound {
   readonly drained: boolean;
   /** Event-loop delay over the paced load (warm-up and window), the largest of the nodes' (ms). */
   readonly loopDelayMs?: { p99: number; max: number };
+  /** Cluster modes: time from a reading leaving the pipeline to the stream's acknowledgement, over the paced load, every node (ms, bucket upper bounds). */
+  readonly appendMs?: { p50: number | null; p99: number | null };
   /** Cluster modes: the store writers' drain of a backlog, raw COPY on the same database, and the writers' lag during the paced load. */
   readonly stream?: StreamRound;
 }
@@ -172,9 +174,13 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     for (const node of nodes) isDrained = (await drained(node.broker, 'before the paced window')).drained && isDrained;
     const [stored0, rows0] = [await storedNow(), await rowsNow()];
     const lagWatch = streamRound ? probe.watch(1000) : undefined;
+    const appends = () => Promise.all(nodes.map((node) => readHistogram(node.url, 'bulwark_stream_append_seconds')));
+    const appends0 = mode === 'embedded' ? [] : await appends();
     await loopDelay(); // resets the nodes' histograms
     const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, groups, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
     const loopDelayMs = await loopDelay();
+    const appends1 = mode === 'embedded' ? [] : await appends();
+    const appendMs = mode === 'embedded' ? undefined : { p50: histogramQuantileMs(appends0, appends1, 0.5), p99: histogramQuantileMs(appends0, appends1, 0.99) };
     if (streamRound && lagWatch) {
       streamRound = { ...streamRound, lag: await lagWatch.stop(60_000) };
       progress(`${tag}: store writers' lag: max ${streamRound.lag.max}, ${streamRound.lag.atEnd} when the load stopped, 0 after ${streamRound.lag.backToZeroS ?? '> 60'} s`);
@@ -198,10 +204,10 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
       cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, round(v, 0)])), usPerMsg, nodeCores,
       pgBackends: window.pids.pgBackends ?? 0, loadGenCores: round(window.loadGenCores, 2), otherCores: round(window.otherCores, 2),
       rssIdleMb: round(rssIdle / 1024, 1), rssConnectedMb: round(rssConnected / 1024, 1),
-      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained, loopDelayMs,
+      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained, loopDelayMs, ...(appendMs ? { appendMs } : {}),
       ...(streamRound ? { stream: streamRound } : {}),
     };
-    progress(`${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), event-loop delay p99 ${loopDelayMs.p99} / max ${loopDelayMs.max} ms, Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
+    progress(`${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), event-loop delay p99 ${loopDelayMs.p99} / max ${loopDelayMs.max} ms,${appendMs ? ` stream append p50 ≤ ${appendMs.p50} / p99 ≤ ${appendMs.p99} ms,` : ''} Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
     return result;
   } finally {
     await stopBalancer();

@@ -16,6 +16,7 @@ export const STREAM_NOTES = [
   'Store writers (cluster modes): before the nodes start, the bench puts a backlog of readings straight into the telemetry stream (the subjects, Nats-Msg-Id and JSON StreamSink writes; bench schema, the load devices); the nodes start on it and their writers store it. Writer rows/s = bulwark_stream_writer_rows_total{result="inserted"} summed over the nodes, between the first poll (every 100 ms) that saw rows inserted and the one that saw the whole backlog: every partition had readings waiting throughout; node start-up is left out.',
   'Ingest rate: PUBACKs per second of the paced window of the same mode and round (a PUBACK follows the stream\'s acknowledgement). Writer/ingest is per round, median shown. Lag: pending + delivered-unacknowledged readings of the 8 writer consumers (NATS consumer info, read by the bench every second through its own connection), max over warm-up and window; bounded = back to 0 after the load.',
   'Raw COPY rows/s: PostgresTelemetryCopy.rawCopyRate on the bench database, the backlog\'s rows (same number, same shape), COPY into the staging table alone, rolled back, one connection; the writer does COPY + INSERT … ON CONFLICT DO NOTHING + rollups + commit + stream ack per batch.',
+  'Stream append p99: bulwark_stream_append_seconds of the cluster nodes over warm-up and window (a reading leaving the pipeline to the stream\'s acknowledgement; the upper bound of the histogram bucket holding the 99th percentile). Event-loop delay: prom-client\'s p99 and max of the node (the worst node), over the same time. Both tell where a PUBACK\'s tail comes from: the stream, or the node waiting for its own loop.',
   'p99 publish→PUBACK: the paced window of each mode; ratio = median over rounds of cluster p99 ÷ embedded p99 of the same round. "Offered held": the generator sent, and the server acknowledged, ≥ 97% of the offered rate in the window, no publish skipped for a full in-flight window.',
 ];
 
@@ -37,6 +38,10 @@ export interface StreamModeRow {
   readonly pubackP99: number | null;
   readonly p99Rounds: number[];
   readonly p99ToEmbedded: number | null;
+  /** Diagnostics of the p99: the stream append's p99 (cluster modes, bucket bound) and the event-loop delay, medians over rounds (ms). */
+  readonly appendP99: number | null;
+  readonly loopP99: number | null;
+  readonly loopMax: number | null;
   readonly offeredHeld: boolean;
   readonly offered: string;
 }
@@ -77,6 +82,7 @@ export function summarizeStream(rounds: readonly ModeRound[], rate: number): Str
       publishPerSec: median(st.map(({ s }) => s.drain.publishPerSec)),
       pubackP50: median(rs.map((r) => r.paced.puback?.p50)), pubackP99: median(rs.map((r) => r.paced.puback?.p99)),
       p99Rounds, p99ToEmbedded: mode === 'embedded' ? null : median(p99Rounds),
+      appendP99: median(rs.map((r) => r.appendMs?.p99)), loopP99: median(rs.map((r) => r.loopDelayMs?.p99)), loopMax: median(rs.map((r) => r.loopDelayMs?.max)),
       offeredHeld: rs.every((r) => held(r, rate)),
       offered: rs.map((r) => `${fmt(r.paced.sentPerSecInWindow)} sent/${fmt(r.msgPerSec)} acked per s, ${r.paced.skipped} skipped, longest tick gap ${r.paced.tickGapMaxMs} ms`).join('; '),
     };
@@ -101,9 +107,10 @@ export function summarizeStream(rounds: readonly ModeRound[], rate: number): Str
 }
 
 export function streamTable(s: StreamSummary): string[][] {
-  const head = ['mode', 'ingest msg/s (paced)', 'PUBACK p50 / p99 ms', 'p99 ÷ embedded', 'writer rows/s (backlog drain)', 'writer ÷ ingest', 'max lag (paced)', 'lag 0 after load', 'raw COPY rows/s', 'writer ÷ raw COPY', 'mean batch (readings, ms)', 'offered held'];
+  const head = ['mode', 'ingest msg/s (paced)', 'PUBACK p50 / p99 ms', 'p99 ÷ embedded', 'stream append p99 ms', 'event-loop delay p99 / max ms', 'writer rows/s (backlog drain)', 'writer ÷ ingest', 'max lag (paced)', 'lag 0 after load', 'raw COPY rows/s', 'writer ÷ raw COPY', 'mean batch (readings, ms)', 'offered held'];
   return [head, ...s.rows.map((r) => [
     MODE_TITLE[r.mode], fmt(r.ingestPerSec), `${fmt(r.pubackP50, 1)} / ${fmt(r.pubackP99, 1)}`, r.mode === 'embedded' ? '1' : `${r.p99ToEmbedded ?? '-'}× (${r.p99Rounds.join(', ')})`,
+    r.appendP99 === null ? '-' : `≤ ${fmt(r.appendP99, 1)}`, `${fmt(r.loopP99, 1)} / ${fmt(r.loopMax, 1)}`,
     r.writerRowsPerSec === null ? '-' : `${fmt(r.writerRowsPerSec)} (${r.writerRounds.map((v) => fmt(v)).join(', ')})`, r.writerToIngest === null ? '-' : `${r.writerToIngest}×`,
     fmt(r.lagMax), r.mode === 'embedded' ? '-' : r.lagBackToZeroS === null ? '> 60 s' : `${r.lagBackToZeroS} s`, fmt(r.rawCopyRowsPerSec),
     r.writerOfRaw === null ? '-' : `${fmt(r.writerOfRaw * 100)}%`, r.meanBatch === null ? '-' : `${fmt(r.meanBatch)}, ${fmt(r.meanBatchMs, 1)}`, r.offeredHeld ? 'yes' : 'NO',

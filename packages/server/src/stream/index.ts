@@ -36,9 +36,9 @@ export class TelemetryStreams {
   #lag: number | undefined;
 
   private constructor(private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly settings: StreamSettings, private readonly log: Logger, registry: Registry) {
-    this.sink = new StreamSink(cluster.link, log);
-    this.feed = new JetStreamFeed(cluster.link, jsm);
     this.#metrics = streamMetrics(registry, () => this.#lag, () => this.sink.refuse);
+    this.sink = new StreamSink(cluster.link, log, (seconds) => this.#metrics.append(seconds));
+    this.feed = new JetStreamFeed(cluster.link, jsm);
     this.#guard = setInterval(() => void this.#checkRoom(), GUARD_INTERVAL_MS);
     this.#guard.unref();
     void this.#checkRoom();

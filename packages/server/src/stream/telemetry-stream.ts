@@ -65,13 +65,15 @@ export class StreamSink implements TelemetrySink {
   refuse = false;
   #idle: (() => void) | undefined;
 
-  constructor(link: NatsLink, private readonly log: Logger) {
+  constructor(link: NatsLink, private readonly log: Logger, private readonly appended: (seconds: number) => void = () => undefined) {
     this.#publisher = new StreamPublisher(link.nc, 5_000);
   }
 
   async append(record: TelemetryRecord): Promise<boolean> {
     if (this.refuse) throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the telemetry stream is nearly full of readings the store has not taken yet: not acknowledged, send it again later');
+    const started = performance.now();
     const ack = await this.#publish(telemetrySubject(record.schemaId, record.deviceId), JSON.stringify(record), streamMsgId(record.deviceId, record.msgId));
+    this.appended((performance.now() - started) / 1000);
     return !ack.duplicate;
   }
 
