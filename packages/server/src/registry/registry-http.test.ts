@@ -28,6 +28,10 @@ describe('the device registry over HTTP', () => {
     const page2 = await list(`limit=5&after=${page1.at(-1)}`);
     assert.deepEqual(page1, ['th-00', 'th-01', 'th-02', 'th-03', 'th-04']);
     assert.equal(page2[0], 'th-05');
+    // `_` in a tag is matched as itself, not as LIKE's any-character.
+    await s.api('PATCH', '/api/v1/devices/th-10', { token: admin, body: { tags: ['line_1'] } });
+    await s.api('PATCH', '/api/v1/devices/th-11', { token: admin, body: { tags: ['linex1'] } });
+    assert.deepEqual(await list('tag=line_1'), ['th-10']);
 
     const patched = await s.api('PATCH', '/api/v1/devices/th-01', { token: admin, body: { owner: 'plant-7', location: 'hall B', tags: ['site=east'] } });
     assert.equal(patched.body.owner, 'plant-7');

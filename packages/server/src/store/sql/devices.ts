@@ -1,7 +1,7 @@
 import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
 import type { BatchStatement, SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
-import { Where } from './where.js';
+import { HAS_TAG, Where, tagPattern } from './where.js';
 
 interface DeviceRow {
   id: string; serial: string | null; model: string | null; hardware_revision: string | null; firmware_version: string | null;
@@ -71,8 +71,7 @@ export class SqlDeviceRepository implements DeviceRepository {
       .add('state = ?', f.state).add('model = ?', f.model).add('firmware_version = ?', f.firmwareVersion)
       .add('security_version = ?', f.securityVersion)
       .add('(security_version IS NULL OR security_version < ?)', f.securityVersionBelow)
-      // Tags are restricted to characters that need no escaping inside a LIKE pattern.
-      .add('tags LIKE ?', f.tag === undefined ? undefined : `%${JSON.stringify(f.tag)}%`)
+      .add(HAS_TAG, f.tag === undefined ? undefined : tagPattern(f.tag))
       .add('id IN (SELECT device_id FROM device_twins WHERE drift_since IS NOT NULL AND drift_since <= ?)', f.driftedSince)
       .add('id > ?', f.after);
     if (f.online !== undefined) w.raw(f.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');

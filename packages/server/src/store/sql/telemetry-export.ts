@@ -1,7 +1,7 @@
 import type { ExportPageQuery, TelemetryExportSource, TelemetryRecord } from '../../ingest/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { num } from './json.js';
-import { Where } from './where.js';
+import { HAS_TAG, Where, tagPattern } from './where.js';
 
 interface ExportRow {
   device_id: string; msg_id: string; schema_id: string; seq: number | null; boot: string | null; device_ts: number | null;
@@ -37,8 +37,7 @@ export class SqlTelemetryExport implements TelemetryExportSource {
     const w = new Where();
     const f = q.filter;
     if (f.kind === 'device') w.add('device_id = ?', f.deviceId);
-    // Tags are letters, digits and . _ : = -; `_` is the one LIKE wildcard among them.
-    else if (f.kind === 'tag') w.add("device_id IN (SELECT id FROM devices WHERE tags LIKE ? ESCAPE '\\')", `%${JSON.stringify(f.tag).replace(/_/g, '\\_')}%`);
+    else if (f.kind === 'tag') w.add(`device_id IN (SELECT id FROM devices WHERE ${HAS_TAG})`, tagPattern(f.tag));
     else w.raw(`schema_id IN (${f.schemaIds.map((id) => w.next(id)).join(', ')})`);
     w.add('ts >= ?', fromMs).add('ts < ?', q.untilMs).add('received_at <= ?', q.receivedUntilMs);
     position(w);

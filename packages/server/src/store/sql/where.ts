@@ -32,3 +32,11 @@ export class Where {
     return this.#clauses.length ? `WHERE ${this.#clauses.join(' AND ')}` : '';
   }
 }
+
+/**
+ * A devices row's `tags` (a JSON array) holding `tag`: `w.add(HAS_TAG, tagPattern(tag))`. Tags
+ * are letters, digits and . _ : = -, and `_` is the one LIKE wildcard among them: escaped, or
+ * `a_b` would also find devices tagged `axb`.
+ */
+export const HAS_TAG = "tags LIKE ? ESCAPE '\\'";
+export const tagPattern = (tag: string): string => `%${JSON.stringify(tag).replace(/_/g, '\\_')}%`;
