@@ -34,7 +34,7 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   const assertDevice = async (id: string) => {
     await deps.registry.get(id);
   };
-  const twin = new TwinService(store.twins, { clock, link: deps.link, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
+  const twin = new TwinService(store.twins, { clock, link: deps.link, bus: deps.bus, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, bus: deps.bus, log, assertDevice });
   const logs = new LogStreams(commands, config.logs, clock, deps.bus);
   const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw) });

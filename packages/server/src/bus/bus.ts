@@ -37,6 +37,8 @@ export type PlatformEvent =
    * the device's session sends what waits, so a command never waits for the device's next connect.
    */
   | { readonly type: 'commands.waiting'; readonly deviceId: string }
+  /** The same for a new desired configuration: the node holding the device's session sends it. */
+  | { readonly type: 'twin.waiting'; readonly deviceId: string }
   /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */
   | { readonly type: 'credentials.revoked'; readonly principalId: string; readonly keyId: string | null; readonly reason: 'principal_disabled' | 'key_revoked' };
 

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type Clock, type Logger, PlatformError } from '@bulwark/core';
 import { DEVICE_MESSAGE_LIMITS, type TwinDesired, type TwinReported, deviceTopics } from '@bulwark/protocol';
+import type { EventBus } from '../bus/index.js';
 import type { DesiredState, ReportedState, TwinRecord, TwinRepository } from './twin.js';
 
 /** How the platform reaches a connected device; false when it is not connected here. */
@@ -35,11 +36,22 @@ export function inSync(desired: DesiredState | null, reported: ReportedState | n
 
 const bytes = (o: unknown) => Buffer.byteLength(JSON.stringify(o));
 
+/**
+ * Desired and reported configuration per device. In a cluster the node that stores a new
+ * desired configuration may not see the device's session where it is (it is moving between
+ * nodes): when its delivery fails it says so on the bus (`twin.waiting`), and the node holding
+ * the session sends the stored configuration, so a change never waits for the next connect.
+ */
 export class TwinService {
   constructor(
     private readonly repo: TwinRepository,
-    private readonly deps: { clock: Clock; link: DeviceLink; log: Logger; driftThresholdMs: number; assertDevice: (id: string) => Promise<void> },
-  ) {}
+    private readonly deps: { clock: Clock; link: DeviceLink; bus: EventBus; log: Logger; driftThresholdMs: number; assertDevice: (id: string) => Promise<void> },
+  ) {
+    deps.bus.subscribe('twin.waiting', async (e) => {
+      if (!deps.link.isHere(e.deviceId)) return;
+      await this.deliver(e.deviceId).catch((err: unknown) => deps.log.warn({ err, deviceId: e.deviceId }, 'could not send a desired configuration waiting for a device'));
+    });
+  }
 
   #view(deviceId: string, t: TwinRecord | undefined): TwinView {
     const desired = t?.desired ?? null;
@@ -77,7 +89,10 @@ export class TwinService {
       if (await this.repo.putDesired(deviceId, seen, desired)) {
         const after = { deviceId, desired, reported: current?.reported ?? null, driftSince: current?.driftSince ?? null };
         await this.#trackDrift(after);
-        await this.deliver(deviceId);
+        if (!(await this.deliver(deviceId))) {
+          await this.deps.bus.publish({ type: 'twin.waiting', deviceId })
+            .catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting desired configuration'));
+        }
         return this.get(deviceId);
       }
       if (ifVersion !== undefined || attempt >= 5) {
