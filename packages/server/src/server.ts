@@ -128,7 +128,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     if (streams) {
       streams.fanOutTo(ingest);
       copyWriter = new PostgresTelemetryCopy({ url: target.location, ...(deps.pgSchema !== undefined ? { schema: deps.pgSchema } : {}), maxConnections: config.stream.writerConnections });
-      streams.runWriters(copyWriter, (d) => store.telemetry.insertDeadLetter(d), { batchMax: config.stream.writerBatchMax, maxPending: config.stream.writerMaxPending });
+      streams.runWriters(copyWriter, (d) => store.telemetry.insertDeadLetter(d), { batchMax: config.stream.writerBatchMax, maxPending: config.stream.writerMaxPending, lingerMs: config.stream.writerLingerMs });
     }
     // Dead letters an older version stored in clear are sealed before anything can list them.
     await ingest.protectClearDeadLetters();

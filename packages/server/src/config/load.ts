@@ -15,7 +15,7 @@ export interface ServerConfig {
     readonly tlsCaFile?: string; readonly tlsCertFile?: string; readonly tlsKeyFile?: string;
     readonly natsCredsFile?: string; readonly natsIssuerFile?: string;
   };
-  readonly stream: { readonly maxAgeMs: number; readonly maxBytes: number; readonly duplicateWindowMs: number; readonly writerBatchMax: number; readonly writerMaxPending: number; readonly writerConnections: number };
+  readonly stream: { readonly maxAgeMs: number; readonly maxBytes: number; readonly duplicateWindowMs: number; readonly writerBatchMax: number; readonly writerMaxPending: number; readonly writerConnections: number; readonly writerLingerMs: number };
   readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };

@@ -51,6 +51,19 @@ describeWith('StreamPublisher on a real nats-server', ['nats-server'], () => {
     assert.equal((await publisher.publish('ptest.b', '{}', 'b/1')).duplicate, false);
   });
 
+  it('fails what waits as a timeout when told the connection was lost (the caller sends again), and keeps working', async (t) => {
+    const publisher = new StreamPublisher(link.nc, 5_000);
+    t.after(() => publisher.close());
+    const silent = other.subscribe('silent.z', { callback: () => undefined });
+    t.after(() => silent.unsubscribe());
+    await other.flush();
+    const waiting = publisher.publish('silent.z', '{}', 'z/1');
+    await new Promise((r) => setImmediate(r));
+    publisher.failWaiting('the NATS connection was lost');
+    await assert.rejects(waiting, /^Error: timeout: the NATS connection was lost/);
+    assert.equal((await publisher.publish('ptest.d', '{}', 'd/1')).duplicate, false);
+  });
+
   it('fails what waits when closed, and refuses new appends', async () => {
     const publisher = new StreamPublisher(link.nc, 5_000);
     const silent = other.subscribe('silent.y', { callback: () => undefined });

@@ -59,6 +59,16 @@ export class StreamPublisher {
     });
   }
 
+  /**
+   * Fails what waits for an acknowledgement (with a message callers take as a timeout, so they
+   * send again): after a reconnect, the appends sent to the server that went away will never
+   * be answered, and waiting out their deadline only delays the devices' acknowledgements. A
+   * message the stream did take is acknowledged again as a duplicate (same Nats-Msg-Id).
+   */
+  failWaiting(reason: string): void {
+    this.#failAll(new Error(`timeout: ${reason}`));
+  }
+
   /** Fails what still waits and stops listening. */
   close(): void {
     if (this.#closed) return;

@@ -23,6 +23,12 @@ export interface WriterOptions {
   readonly batchMax: number;
   /** Readings delivered to the writer and not yet stored (its memory bound). */
   readonly maxPending: number;
+  /**
+   * How long a batch may wait to grow before it is written (unless it is full): fewer, larger
+   * transactions cost PostgreSQL less per reading. Devices are acknowledged by the stream, so
+   * this delays only when readings show in queries.
+   */
+  readonly lingerMs: number;
 }
 
 export const writerName = (partition: number): string => `store-writer-${partition}`;
@@ -49,6 +55,8 @@ export class PartitionWriter implements SingletonJob {
   #nextDelivery = 1;
   #gap = false;
   #wake: (() => void) | undefined;
+  /** When the oldest reading in the buffer arrived (performance.now()). */
+  #firstAt = 0;
 
   constructor(
     private readonly partition: number,
@@ -98,8 +106,9 @@ export class PartitionWriter implements SingletonJob {
       for await (const m of messages) {
         if (m.info.deliverySequence !== this.#nextDelivery) this.#gap = true;
         this.#nextDelivery = m.info.deliverySequence + 1;
-        this.#buffer.push(m);
-        this.#wake?.();
+        if (this.#buffer.push(m) === 1) this.#firstAt = performance.now();
+        // The loop waits for the first reading, for a full batch, or for a gap.
+        if (this.#buffer.length === 1 || this.#buffer.length >= this.options.batchMax || this.#gap) this.#wake?.();
       }
     })().finally(() => {
       ended = true;
@@ -113,7 +122,21 @@ export class PartitionWriter implements SingletonJob {
           if (ended && this.#buffer.length === 0) throw new Error('the consumer stopped');
           continue;
         }
+        const lingering = this.#firstAt + this.options.lingerMs - performance.now();
+        if (this.#buffer.length < this.options.batchMax && lingering > 0 && !ended) {
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+            timer = setTimeout(resolve, lingering);
+          });
+          clearTimeout(timer);
+          this.#wake = undefined;
+          continue;
+        }
+        // At most one batch per linger time unless full: what arrived during this write waits from when it was taken.
+        const takenAt = performance.now();
         await this.#writeBatch(this.#buffer.splice(0, this.options.batchMax));
+        if (this.#buffer.length > 0) this.#firstAt = takenAt;
       }
       if (this.#gap) {
         this.deps.metrics.reset();

@@ -56,6 +56,7 @@ export async function ensureStreams(link: NatsLink, s: StreamSettings): Promise<
 export class StreamSink implements TelemetrySink {
   readonly fansOut = true;
   readonly #publisher: StreamPublisher;
+  readonly #unwatch: () => void;
   #inFlight = 0;
   /**
    * Set while the readings the store writers have not stored fill most of the stream: a new
@@ -67,6 +68,7 @@ export class StreamSink implements TelemetrySink {
 
   constructor(link: NatsLink, private readonly log: Logger, private readonly appended: (seconds: number) => void = () => undefined) {
     this.#publisher = new StreamPublisher(link.nc, 5_000);
+    this.#unwatch = link.onReconnect(() => this.#publisher.failWaiting('the NATS connection was lost before the stream acknowledged; sending again'));
   }
 
   async append(record: TelemetryRecord): Promise<boolean> {
@@ -103,6 +105,7 @@ export class StreamSink implements TelemetrySink {
 
   /** After drain: stops publishing (what is appended later fails). */
   close(): void {
+    this.#unwatch();
     this.#publisher.close();
   }
 }
