@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type TestContext, describe, it } from 'node:test';
 import { ManualClock, randomIds, silentLogger } from '@bulwark/core';
 import { MemoryCounterStore } from '../access/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { RegistryService } from '../registry/index.js';
-import { openStore } from '../store/index.js';
+import { sqliteStoreFor } from '../testing/sqlite-store.js';
 import type { DeviceLink } from '../twin/index.js';
 import { CommandService } from './commands.js';
 
@@ -15,13 +12,8 @@ const SETTINGS = { defaultTtlS: 300, maxTtlS: 3600, resultTimeoutMs: 60_000, per
 
 /** A command service on a real SQLite file, with a device link the test steers. */
 async function setup(t: TestContext, link: DeviceLink, bus = new MemoryBus(silentLogger)) {
-  const dir = mkdtempSync(join(tmpdir(), 'bulwark-commands-'));
   const clock = new ManualClock(Date.now());
-  const store = await openStore({ engine: 'sqlite', location: join(dir, 'bulwark.db') }, clock);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const store = await sqliteStoreFor(t, clock);
   await new RegistryService(store.devices, clock, new MemoryBus(silentLogger)).create({ id: 'dev-1' });
   const counters = new MemoryCounterStore(clock);
   const service = (l: DeviceLink) => new CommandService(store.commands, SETTINGS, { clock, ids: randomIds, link: l, counters, bus, log: silentLogger, assertDevice: async () => undefined });

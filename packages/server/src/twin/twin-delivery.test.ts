@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { it } from 'node:test';
 import { ManualClock, silentLogger } from '@bulwark/core';
 import { MemoryBus } from '../bus/index.js';
-import { openStore } from '../store/index.js';
+import { sqliteStoreFor } from '../testing/sqlite-store.js';
 import { type DeviceLink, TwinService } from './service.js';
 
 it('a node that cannot deliver a new desired configuration says so, and the node holding the device\'s session sends it', async (t) => {
   // Two nodes on one store and one bus: the one storing the change still sees the device where
   // it was (its view of the session directory lags a move); the other holds the session now.
-  const dir = mkdtempSync(join(tmpdir(), 'bulwark-twin-'));
   const clock = new ManualClock(Date.now());
-  const store = await openStore({ engine: 'sqlite', location: join(dir, 'bulwark.db') }, clock);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const store = await sqliteStoreFor(t, clock);
   const bus = new MemoryBus(silentLogger);
   const delivered: { topic: string; version: number }[] = [];
   const stale: DeviceLink = { isConnected: () => true, isHere: () => false, publish: async () => false };
