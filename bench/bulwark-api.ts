@@ -44,21 +44,19 @@ export async function readCounts(url: string): Promise<Counts> {
   return { outcomes, disconnects, held };
 }
 
-/**
- * The node's event-loop delay (ms) since the previous scrape of its /metrics (prom-client
- * resets the histogram at every scrape): how long ready work waited for the loop.
- */
-export async function readLoopDelay(url: string): Promise<{ p99: number; max: number }> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text());
-  const read = (name: string) => Number(new RegExp(`^bulwark_nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+/** A node's /metrics as text. Scraping resets prom-client's event-loop delay histogram. */
+export const scrapeMetrics = (url: string): Promise<string> => fetch(`${url}/metrics`).then((r) => r.text());
+
+/** The node's event-loop delay (ms) since the previous scrape: how long ready work waited for the loop. */
+export function loopDelayOf(metrics: string): { p99: number; max: number } {
+  const read = (name: string) => Number(new RegExp(`^bulwark_nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN) * 1000;
   return { p99: read('p99'), max: read('max') };
 }
 
-/** A histogram of the node's /metrics: cumulative counts by upper bound (seconds), +Inf last. */
-export async function readHistogram(url: string, name: string): Promise<Map<number, number>> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+/** A histogram of a scrape: cumulative counts by upper bound (seconds), +Inf last. */
+export function histogramOf(metrics: string, name: string): Map<number, number> {
   const out = new Map<number, number>();
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)`, 'gm'))) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  for (const m of metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)`, 'gm'))) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
   return out;
 }
 

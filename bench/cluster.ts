@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type { Broker } from './broker.js';
 import { type BulwarkSetup, spawnBulwark, startBulwark } from './bulwark.js';
-import { histogramQuantileMs, readCounts, readHistogram, readLoopDelay } from './bulwark-api.js';
+import { histogramOf, histogramQuantileMs, loopDelayOf, readCounts, scrapeMetrics } from './bulwark-api.js';
 import { type Engines, masterKeyOf, startBalancer, startEngines } from './cluster-engines.js';
 import { type PacedResult, type PidGroups, pacedQos1 } from './cluster-load.js';
 import { progress, removeDir, stopChild, tempDir } from './children.js';
@@ -158,9 +158,14 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
   const first = nodes[0] as Node;
   const storedNow = async () => (mode === 'embedded' ? ((await first.broker.counts?.())?.outcomes.stored ?? 0) : storedOf(nodes));
   const rowsNow = async () => (mode === 'embedded' ? sqliteRows(embeddedDir) : engines.telemetryRows());
-  const loopDelay = async () => {
-    const all = await Promise.all(nodes.map((node) => readLoopDelay(node.url).catch(() => ({ p99: NaN, max: NaN }))));
-    return { p99: round(Math.max(...all.map((d) => d.p99)), 1), max: round(Math.max(...all.map((d) => d.max)), 1) };
+  // One scrape per node: the event-loop delay since the previous scrape (the largest node's) and the stream appends so far.
+  const scrape = async () => {
+    const texts = await Promise.all(nodes.map((node) => scrapeMetrics(node.url).catch(() => '')));
+    const delays = texts.map(loopDelayOf);
+    return {
+      loopDelay: { p99: round(Math.max(...delays.map((d) => d.p99)), 1), max: round(Math.max(...delays.map((d) => d.max)), 1) },
+      appends: texts.map((text) => histogramOf(text, 'bulwark_stream_append_seconds')),
+    };
   };
   try {
     progress(`${tag}: pids ${nodes.map((x) => x.pid).join(', ')}, MQTT port ${port}`);
@@ -174,13 +179,11 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     for (const node of nodes) isDrained = (await drained(node.broker, 'before the paced window')).drained && isDrained;
     const [stored0, rows0] = [await storedNow(), await rowsNow()];
     const lagWatch = streamRound ? probe.watch(1000) : undefined;
-    const appends = () => Promise.all(nodes.map((node) => readHistogram(node.url, 'bulwark_stream_append_seconds')));
-    const appends0 = mode === 'embedded' ? [] : await appends();
-    await loopDelay(); // resets the nodes' histograms
+    const before = await scrape();
     const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, groups, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
-    const loopDelayMs = await loopDelay();
-    const appends1 = mode === 'embedded' ? [] : await appends();
-    const appendMs = mode === 'embedded' ? undefined : { p50: histogramQuantileMs(appends0, appends1, 0.5), p99: histogramQuantileMs(appends0, appends1, 0.99) };
+    const after = await scrape();
+    const loopDelayMs = after.loopDelay;
+    const appendMs = mode === 'embedded' ? undefined : { p50: histogramQuantileMs(before.appends, after.appends, 0.5), p99: histogramQuantileMs(before.appends, after.appends, 0.99) };
     if (streamRound && lagWatch) {
       streamRound = { ...streamRound, lag: await lagWatch.stop(60_000) };
       progress(`${tag}: store writers' lag: max ${streamRound.lag.max}, ${streamRound.lag.atEnd} when the load stopped, 0 after ${streamRound.lag.backToZeroS ?? '> 60'} s`);

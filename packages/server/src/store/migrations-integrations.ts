@@ -63,6 +63,10 @@ const feedTable = (seq: string): string[] => [
   'CREATE INDEX telemetry_feed_schema_ts ON telemetry_feed (schema_id, ts)',
 ];
 
+/** PostgreSQL: the feed rows of one statement's inserted readings (the trigger's transition table). */
+const FEED_FROM_INSERTED = `INSERT INTO telemetry_feed (device_id, msg_id, schema_id, ts, received_at, stored_at)
+            SELECT device_id, msg_id, schema_id, ts, received_at, (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM inserted_readings;`;
+
 export const INTEGRATION_MIGRATIONS: readonly Migration[] = [
   {
     id: 11,
@@ -86,8 +90,7 @@ export const INTEGRATION_MIGRATIONS: readonly Migration[] = [
         // One INSERT per statement (a whole group commit), not one per row.
         `CREATE FUNCTION telemetry_feed_append() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-          INSERT INTO telemetry_feed (device_id, msg_id, schema_id, ts, received_at, stored_at)
-            SELECT device_id, msg_id, schema_id, ts, received_at, (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM inserted_readings;
+          ${FEED_FROM_INSERTED}
           RETURN NULL;
         END
         $$`,
@@ -138,8 +141,7 @@ export const INTEGRATION_MIGRATIONS: readonly Migration[] = [
           IF current_setting('bulwark.telemetry_feed', true) = 'off' THEN
             RETURN NULL;
           END IF;
-          INSERT INTO telemetry_feed (device_id, msg_id, schema_id, ts, received_at, stored_at)
-            SELECT device_id, msg_id, schema_id, ts, received_at, (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM inserted_readings;
+          ${FEED_FROM_INSERTED}
           RETURN NULL;
         END
         $$`,

@@ -81,11 +81,11 @@ export class StreamPublisher {
   #flush(): void {
     const queue = this.#queue;
     this.#queue = [];
+    if (this.#closed) {
+      for (const out of queue) out.waiting.reject(new Error('the stream publisher is closed'));
+      return;
+    }
     for (const out of queue) {
-      if (this.#closed) {
-        out.waiting.reject(new Error('the stream publisher is closed'));
-        continue;
-      }
       const token = (this.#next++).toString(36);
       const h: MsgHdrs = headers();
       h.set('Nats-Msg-Id', out.msgId);
