@@ -20,6 +20,7 @@ import type { SecretVault } from './secrets/index.js';
 import type { Store } from './store/index.js';
 import type { TelemetryStreams } from './stream/index.js';
 import type { Webhooks } from './webhooks/index.js';
+import type { Alerts } from './alerts/index.js';
 
 /** What buildServer returns and takes besides its config (server.ts builds it). */
 export interface ServerDeps {
@@ -68,6 +69,7 @@ export interface BulwarkServer {
   readonly ota: { readonly firmware: FirmwareService; readonly rollouts: RolloutService };
   /** Webhook subscriptions, their delivery loops, and signed delivery for other senders (alerts). */
   readonly webhooks: Webhooks;
+  readonly alerts: Alerts;
   /** The MQTT gateway, when enabled. */
   readonly mqtt: MqttGateway | undefined;
   /** Open live streams, closed when their credentials are revoked or expire. */

@@ -44,7 +44,10 @@ import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
 import { applicationRoutes, buildApplications, readNatsCreds } from './applications/index.js';
-import { buildWebhooks, webhookRoutes } from './webhooks/index.js';
+import { buildWebhooks, checkUrl, newSecret, resolveTarget, webhookRoutes } from './webhooks/index.js';
+import { alertRoutes } from './alerts/index.js';
+import { wireAlerts } from './server-alerts.js';
+import { detectAnomalies } from './alerts/anomaly/index.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
 
@@ -147,6 +150,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       seal: (v, c) => vault.encryptValue(v, c), open: (t, c) => vault.decryptValue(t, c),
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
     });
+    // Alerts: evaluated on the node that accepts a reading or holds a session; notified by the `alert-notifier` singleton.
+    const alerts = await wireAlerts(config, { store, bus, clock, ids, log: logger, metrics: metrics.registry, schemas, registry, ingest, webhooks, vault, audit, anomaly: detectAnomalies });
     // Embedded mode: a reading stored here wakes idle delivery loops (a cluster's loops poll).
     if (!cluster) ingest.onStored(() => webhooks.dispatcher.notify());
     // On PostgreSQL (a cluster, or one node there, e.g. after `bulwark store migrate`): images in
@@ -256,6 +261,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
     await app.register(webhookRoutes, { webhooks: webhooks.service });
+    const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
+    await app.register(alertRoutes, {
+      alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret,
+      checkChannelUrl: async (url) => void (await resolveTarget(checkUrl(url, targets).hostname, targets)),
+    });
     await app.register(dashboardRoutes, {});
     await app.ready();
 
@@ -281,9 +291,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
       ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
       ['webhooks', { start: () => webhooks.dispatcher.start(), stop: () => webhooks.dispatcher.stop() }],
+      ['alert-notifier', { start: () => alerts.notifier.start(), stop: () => alerts.notifier.stop() }],
     ];
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, liveStreams,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, alerts, liveStreams,
       get mqttPort() {
         return mqttPort;
       },
@@ -318,6 +329,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         applications.stop();
         nodeDrain.stop();
         identity.stop();
+        alerts.stop();
         if (cluster) await cluster.stopSingletons();
         else for (const [, job] of singletons) await job.stop();
         await rollouts.idle();

@@ -30,6 +30,8 @@ export const SCOPES = [
   'webhooks:write',
   'applications:read',
   'applications:write',
+  'alerts:read',
+  'alerts:write',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];
@@ -43,9 +45,9 @@ export const ROLE_SCOPES: Readonly<Record<Role, readonly Grant[]>> = {
   operator: [
     'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
     'firmware:read', 'firmware:write', 'rollouts:read', 'rollouts:write',
-    'audit:read', 'users:read', 'keys:self', 'metrics:read', 'webhooks:read', 'webhooks:write',
+    'audit:read', 'users:read', 'keys:self', 'metrics:read', 'webhooks:read', 'webhooks:write', 'alerts:read', 'alerts:write',
   ],
-  viewer: ['devices:read', 'telemetry:read', 'schemas:read', 'firmware:read', 'rollouts:read', 'metrics:read'],
+  viewer: ['devices:read', 'telemetry:read', 'schemas:read', 'firmware:read', 'rollouts:read', 'metrics:read', 'alerts:read'],
 };
 
 export function isScope(value: string): value is Scope {

@@ -39,6 +39,8 @@ export type PlatformEvent =
   | { readonly type: 'commands.waiting'; readonly deviceId: string }
   /** The same for a new desired configuration: the node holding the device's session sends it. */
   | { readonly type: 'twin.waiting'; readonly deviceId: string }
+  /** Alert rules, silences or channels changed on some node: every node reloads them. */
+  | { readonly type: 'alerts.changed' }
   /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */
   | { readonly type: 'credentials.revoked'; readonly principalId: string; readonly keyId: string | null; readonly reason: 'principal_disabled' | 'key_revoked' };
 

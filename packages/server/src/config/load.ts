@@ -46,6 +46,10 @@ export interface ServerConfig {
     readonly allowHttp: boolean; readonly allowPrivateTargets: boolean; readonly caFile?: string; readonly timeoutMs: number; readonly batchMaxReadings: number;
     readonly maxAttempts: number; readonly retryBaseMs: number; readonly retryMaxMs: number; readonly pollIntervalMs: number;
   };
+  readonly alerts: {
+    readonly offlineAfterMs: number; readonly runbookBaseUrl: string; readonly notifyPollIntervalMs: number; readonly retryBaseMs: number; readonly retryMaxMs: number;
+    readonly notificationMaxAgeMs: number;
+  };
   readonly log: { readonly level: string };
   readonly masterKey?: string;
   readonly masterKeyNext?: string;

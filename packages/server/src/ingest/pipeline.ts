@@ -33,6 +33,7 @@ export class IngestService {
   readonly #sink: TelemetrySink;
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
+  readonly #accepted = new Set<(r: TelemetryRecord) => void>();
   /** Told when live listeners appear (true) or the last one goes (false). */
   #interest: ((listening: boolean) => Promise<void> | void) | undefined;
   /** Settles once live listeners hear every reading accepted from now on (cluster mode: the stream is being read). */
@@ -88,6 +89,7 @@ export class IngestService {
       this.#dedupe.remember(record.deviceId, record.msgId);
       if (!inserted) return this.#counted(request, { status: 'duplicate' });
       if (!this.#sink.fansOut) this.#tell(this.#stored, record);
+      if (this.#accepted.size > 0) this.#tell(this.#accepted, record);
       return this.#counted(request, { status: 'stored', ts: record.ts });
     } finally {
       this.#pending -= 1;
@@ -135,6 +137,15 @@ export class IngestService {
     return () => {
       if (this.#stored.delete(listener) && this.#stored.size === 0) this.#interest?.(false);
     };
+  }
+
+  /**
+   * Every reading this node accepted (stored, or acknowledged into the telemetry stream), on
+   * this node only: the alert evaluator's feed. Listeners must not block.
+   */
+  onAccepted(listener: (r: TelemetryRecord) => void): () => void {
+    this.#accepted.add(listener);
+    return () => void this.#accepted.delete(listener);
   }
 
   /**

@@ -26,6 +26,7 @@ export class RegistryService {
    * not one fsync per device (events of one turn, and those that come while a batch commits).
    */
   readonly #connectivity: GroupCommit<ConnectivityEvent, undefined>;
+  readonly #listeners: ((e: ConnectivityEvent) => void)[] = [];
 
   constructor(
     private readonly repo: DeviceRepository,
@@ -164,12 +165,22 @@ export class RegistryService {
 
   /** Resolves once the connect is stored. */
   recordConnect(id: string): Promise<void> {
-    return this.#connectivity.add({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId });
+    return this.#record({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId });
   }
 
   /** Resolves once the disconnect is stored. */
   recordDisconnect(id: string, reason: string): Promise<void> {
-    return this.#connectivity.add({ kind: 'disconnect', id, at: this.clock.now(), reason, node: this.nodeId });
+    return this.#record({ kind: 'disconnect', id, at: this.clock.now(), reason, node: this.nodeId });
+  }
+
+  /** Sessions that begin and end on this node, as they are recorded (the alert evaluator's offline rules). */
+  onConnectivity(listener: (e: ConnectivityEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #record(e: ConnectivityEvent): Promise<void> {
+    for (const listener of this.#listeners) listener(e);
+    return this.#connectivity.add(e);
   }
 
   /** Writes the connects and disconnects still waiting (before the store closes). */

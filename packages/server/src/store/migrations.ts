@@ -1,5 +1,6 @@
 import type { SqlEngine } from './sql-client.js';
 import { INTEGRATION_MIGRATIONS } from './migrations-integrations.js';
+import { ALERT_MIGRATIONS } from './migrations-alerts.js';
 
 /**
  * Schema migrations, applied in order and recorded in `schema_migrations`. Where the two
@@ -377,6 +378,7 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   ...INTEGRATION_MIGRATIONS,
+  ...ALERT_MIGRATIONS,
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string | readonly string[] {

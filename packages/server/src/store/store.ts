@@ -15,6 +15,7 @@ import type { EventRepository, HealthRepository } from '../health/health.js';
 import type { FirmwareImageRepository, FirmwareRepository, RolloutRepository } from '../ota/ota.js';
 import type { TelemetryFeed } from '../ingest/feed.js';
 import type { WebhookRepository } from '../webhooks/index.js';
+import type { AlertRepository } from '../alerts/index.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -36,6 +37,7 @@ import { SqlRolloutRepository } from './sql/rollouts.js';
 import { SqlApplicationRepository } from './sql/applications.js';
 import { SqlTelemetryFeed } from './sql/telemetry-feed.js';
 import { SqlWebhookRepository } from './sql/webhooks.js';
+import { SqlAlertRepository } from './sql/alerts.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -63,6 +65,7 @@ export interface Store {
   /** Stored readings as one ordered log (webhooks read it where there is no telemetry stream). */
   readonly telemetryFeed: TelemetryFeed;
   readonly webhooks: WebhookRepository;
+  readonly alerts: AlertRepository;
   /** Applications reading the telemetry stream, and their NATS credentials. */
   readonly applications: ApplicationRepository;
   ping(): Promise<void>;
@@ -129,6 +132,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     applications: new SqlApplicationRepository(db),
     telemetryFeed: new SqlTelemetryFeed(db),
     webhooks: new SqlWebhookRepository(db),
+    alerts: new SqlAlertRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -1,0 +1,165 @@
+/**
+ * Alerts: rules evaluated on the readings a node accepts and on the fleet's connectivity,
+ * one alert per rule and device, and notifications written in the same transaction as the
+ * change that causes them (docs/decisions/0021).
+ */
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** Which devices a rule watches. Empty lists do not narrow; lists narrow together (a device must match every non-empty one). */
+export interface RuleScope {
+  readonly deviceIds: readonly string[];
+  readonly tags: readonly string[];
+  readonly models: readonly string[];
+  /** Schemas (name@version) of the readings a telemetry rule reads; a fleet rule ignores it. */
+  readonly schemas: readonly string[];
+}
+
+export type Comparison = '>' | '>=' | '<' | '<=';
+
+/** What a rule watches for. */
+export type RuleCondition =
+  /** A field past a value for `forMs` (0: at once); clears once back past `value` ∓ `hysteresis`. */
+  | { readonly kind: 'threshold'; readonly field: string; readonly op: Comparison; readonly value: number; readonly forMs: number; readonly hysteresis: number }
+  /** A field changing faster than `maxPerMinute` (either way) between two readings. */
+  | { readonly kind: 'rate'; readonly field: string; readonly maxPerMinute: number }
+  /** No reading (or no reading carrying `field`) for `forMs` from a device that has sent one. */
+  | { readonly kind: 'absence'; readonly field: string | null; readonly forMs: number }
+  /** Spikes, level shifts, stuck values and drift of a field, learned per device. */
+  | { readonly kind: 'anomaly'; readonly field: string; readonly warmup: number }
+  /** A device whose session ended and did not come back for `forMs`. */
+  | { readonly kind: 'offline'; readonly forMs: number };
+
+export type RuleKind = RuleCondition['kind'];
+
+export interface AlertRule {
+  readonly id: string;
+  readonly name: string;
+  readonly severity: Severity;
+  readonly scope: RuleScope;
+  readonly condition: RuleCondition;
+  readonly enabled: boolean;
+  /** Built-in fleet-health rules come with the platform; they may be changed or disabled, not deleted. */
+  readonly builtIn: boolean;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type AlertState = 'firing' | 'acknowledged' | 'resolved';
+
+export interface Alert {
+  readonly id: string;
+  readonly ruleId: string;
+  readonly deviceId: string;
+  /** The rule's kind when it fired (the runbook's name). */
+  readonly type: RuleKind;
+  readonly severity: Severity;
+  readonly state: AlertState;
+  /** What happened, with the numbers: "temp_c 84.2 > 80 for 5 min". */
+  readonly summary: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly firedAt: number;
+  readonly acknowledgedAt: number | null;
+  readonly acknowledgedBy: string | null;
+  readonly resolvedAt: number | null;
+  /** A silence matched when it fired: stored and shown, not notified. */
+  readonly silenced: boolean;
+}
+
+export interface AlertFilter {
+  readonly state?: AlertState | 'open';
+  readonly deviceId?: string;
+  readonly ruleId?: string;
+  /** Alerts fired before this time, newest first (paging). */
+  readonly before?: number;
+  readonly limit: number;
+}
+
+/** Stops notifications for the alerts it matches until it expires; matchers narrow together. */
+export interface Silence {
+  readonly id: string;
+  readonly ruleId: string | null;
+  readonly deviceId: string | null;
+  readonly reason: string;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** Where notifications go. The secret (HMAC key) is sealed by the vault. */
+export interface AlertChannel {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: 'webhook';
+  readonly url: string;
+  readonly secret: string;
+  readonly minSeverity: Severity;
+  readonly createdBy: string;
+  readonly createdAt: number;
+}
+
+export type NotificationEvent = 'fired' | 'resolved';
+
+/** One message to one channel, kept until it is delivered (the outbox). */
+export interface AlertNotification {
+  readonly id: string;
+  readonly alertId: string;
+  readonly channelId: string;
+  readonly event: NotificationEvent;
+  readonly body: string;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastError: string | null;
+  readonly createdAt: number;
+}
+
+/** A notification to write beside a transition, for each channel that takes it. */
+export interface Outgoing {
+  readonly id: string;
+  readonly channelId: string;
+  readonly event: NotificationEvent;
+  readonly body: string;
+}
+
+/**
+ * Where alerts live. Transitions are conditional on the state they leave, so two nodes (or a
+ * node and a person) racing on one alert change it once, and its notifications are written
+ * once, in the same transaction.
+ */
+export interface AlertRepository {
+  insertRule(r: AlertRule): Promise<void>;
+  /** Inserts the rules whose ids are not there yet (the built-in ones, at every start). */
+  seedRules(rules: readonly AlertRule[]): Promise<void>;
+  getRule(id: string): Promise<AlertRule | undefined>;
+  listRules(): Promise<AlertRule[]>;
+  updateRule(r: AlertRule): Promise<boolean>;
+  deleteRule(id: string): Promise<boolean>;
+
+  /** The open (firing or acknowledged) alert of a rule and device. */
+  open(ruleId: string, deviceId: string): Promise<Alert | undefined>;
+  /** Inserts a firing alert unless one of the rule and device is open; with its notifications. False: one was open. */
+  fire(a: Alert, outgoing: readonly Outgoing[], at: number): Promise<boolean>;
+  /** Resolves an open alert, with its notifications. False: it was not open. */
+  resolve(id: string, at: number, outgoing: readonly Outgoing[]): Promise<boolean>;
+  acknowledge(id: string, by: string, at: number): Promise<boolean>;
+  get(id: string): Promise<Alert | undefined>;
+  list(f: AlertFilter): Promise<Alert[]>;
+  countOpen(): Promise<number>;
+
+  insertSilence(s: Silence): Promise<void>;
+  /** Silences that have not expired at `now`. */
+  activeSilences(now: number): Promise<Silence[]>;
+  expireSilence(id: string, at: number): Promise<boolean>;
+
+  insertChannel(c: AlertChannel): Promise<void>;
+  listChannels(): Promise<AlertChannel[]>;
+  deleteChannel(id: string): Promise<boolean>;
+
+  /** Notifications not delivered yet, oldest first (due or waiting for a retry). */
+  undelivered(limit: number): Promise<AlertNotification[]>;
+  delivered(id: string, at: number): Promise<void>;
+  retryLater(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void>;
+  /** Notifications not delivered yet. */
+  countUndelivered(): Promise<number>;
+}

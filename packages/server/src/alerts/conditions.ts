@@ -1,0 +1,93 @@
+import type { Comparison, RuleCondition } from './alerts.js';
+import { formatDuration } from './rule-input.js';
+
+/** What one reading did to a rule and device: start firing (with what to say), clear, or nothing new. */
+export type Verdict = { readonly fire: string; readonly details: Readonly<Record<string, unknown>> } | { readonly clear: string } | undefined;
+
+/** The per-device state of a telemetry rule; `observe` sees every matching reading in order. */
+export interface SeriesCheck {
+  observe(value: number, at: number): Verdict;
+}
+
+/** Online anomaly detection of one series (alerts/anomaly). */
+export interface AnomalyDetector {
+  update(value: number): { readonly kind: string; readonly score: number; readonly detail: string } | undefined;
+}
+export type AnomalyDetectorFactory = (warmup: number) => AnomalyDetector;
+
+const past = (op: Comparison, v: number, limit: number): boolean => (op === '>' ? v > limit : op === '>=' ? v >= limit : op === '<' ? v < limit : v <= limit);
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** Past the value for the duration; clear once back past the value by the hysteresis. */
+class ThresholdCheck implements SeriesCheck {
+  #since: number | null = null;
+  #firing = false;
+  constructor(private readonly c: Extract<RuleCondition, { kind: 'threshold' }>) {}
+
+  observe(v: number, at: number): Verdict {
+    const { op, value, forMs, hysteresis, field } = this.c;
+    if (past(op, v, value)) {
+      this.#since ??= at;
+      if (!this.#firing && at - this.#since >= forMs) {
+        this.#firing = true;
+        return { fire: `${field} ${round(v)} ${op} ${value}${forMs > 0 ? ` for ${formatDuration(at - this.#since)}` : ''}`, details: { field, value: v, since: this.#since } };
+      }
+      return undefined;
+    }
+    this.#since = null;
+    // Hysteresis: back past the limit by the margin, toward the safe side.
+    const clearLimit = op === '>' || op === '>=' ? value - hysteresis : value + hysteresis;
+    const cleared = op === '>' || op === '>=' ? v <= clearLimit : v >= clearLimit;
+    if (cleared) {
+      this.#firing = false;
+      return { clear: `${field} ${round(v)} back within ${op === '>' || op === '>=' ? '≤' : '≥'} ${clearLimit}` };
+    }
+    return undefined;
+  }
+}
+
+/** Change per minute between consecutive readings. */
+class RateCheck implements SeriesCheck {
+  #last: { v: number; at: number } | undefined;
+  constructor(private readonly c: Extract<RuleCondition, { kind: 'rate' }>) {}
+
+  observe(v: number, at: number): Verdict {
+    const last = this.#last;
+    this.#last = { v, at };
+    if (!last || at <= last.at) return undefined;
+    const perMinute = ((v - last.v) / (at - last.at)) * 60_000;
+    if (Math.abs(perMinute) > this.c.maxPerMinute) return { fire: `${this.c.field} changed ${round(perMinute)}/min (limit ±${this.c.maxPerMinute}/min)`, details: { field: this.c.field, perMinute, from: last.v, to: v } };
+    return { clear: `${this.c.field} changes ${round(perMinute)}/min` };
+  }
+}
+
+/** Readings an anomaly must be absent for before its alert clears. */
+const ANOMALY_CLEAR_AFTER = 20;
+
+class AnomalyCheck implements SeriesCheck {
+  readonly #detector: AnomalyDetector;
+  #quiet = 0;
+  constructor(private readonly c: Extract<RuleCondition, { kind: 'anomaly' }>, make: AnomalyDetectorFactory) {
+    this.#detector = make(c.warmup);
+  }
+
+  observe(v: number): Verdict {
+    const found = this.#detector.update(v);
+    if (found) {
+      this.#quiet = 0;
+      return { fire: `${this.c.field}: ${found.kind} (${found.detail})`, details: { field: this.c.field, anomaly: found.kind, score: found.score, value: v } };
+    }
+    this.#quiet += 1;
+    return this.#quiet === ANOMALY_CLEAR_AFTER ? { clear: `${this.c.field} normal for ${ANOMALY_CLEAR_AFTER} readings` } : undefined;
+  }
+}
+
+/** The reading-driven check of a condition; absence and offline run on deadlines instead. */
+export function seriesCheck(c: RuleCondition, anomaly: AnomalyDetectorFactory): SeriesCheck | undefined {
+  switch (c.kind) {
+    case 'threshold': return new ThresholdCheck(c);
+    case 'rate': return new RateCheck(c);
+    case 'anomaly': return new AnomalyCheck(c, anomaly);
+    default: return undefined;
+  }
+}

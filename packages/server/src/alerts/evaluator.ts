@@ -1,0 +1,207 @@
+import type { Clock, Logger } from '@bulwark/core';
+import type { TelemetryRecord } from '../ingest/index.js';
+import type { AlertRule, RuleScope } from './alerts.js';
+import { type AnomalyDetectorFactory, type SeriesCheck, type Verdict, seriesCheck } from './conditions.js';
+import { Deadlines } from './deadlines.js';
+import { formatDuration } from './rule-input.js';
+
+/** What a scope needs to know of a device. */
+export interface DeviceFacts {
+  readonly tags: readonly string[];
+  readonly model: string | null;
+}
+
+/** Where the evaluator's verdicts go (the alert service: stored, deduplicated, notified). */
+export interface VerdictSink {
+  fire(rule: AlertRule, deviceId: string, summary: string, details: Readonly<Record<string, unknown>>): Promise<void>;
+  clear(rule: AlertRule, deviceId: string, summary: string): Promise<void>;
+  /** False when no alert of the rule and device can be open: a clear is then nothing to do. */
+  mayBeOpen(ruleId: string, deviceId: string): boolean;
+}
+
+export interface EvaluatorDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly facts: (deviceId: string) => Promise<DeviceFacts | undefined>;
+  /** Whether the registry sees the device online now (any node's session). */
+  readonly online: (deviceId: string) => Promise<boolean>;
+  readonly sink: VerdictSink;
+  readonly anomaly: AnomalyDetectorFactory;
+  /** How long a device's facts are trusted before they are read again. */
+  readonly factsTtlMs?: number;
+  readonly onError?: () => void;
+}
+
+const key = (ruleId: string, deviceId: string) => `${ruleId}\u0000${deviceId}`;
+const split = (k: string): [string, string] => {
+  const i = k.indexOf('\u0000');
+  return [k.slice(0, i), k.slice(i + 1)];
+};
+
+export function inScope(scope: RuleScope, deviceId: string, facts: DeviceFacts): boolean {
+  if (scope.deviceIds.length > 0 && !scope.deviceIds.includes(deviceId)) return false;
+  if (scope.models.length > 0 && (facts.model === null || !scope.models.includes(facts.model))) return false;
+  if (scope.tags.length > 0 && !scope.tags.some((t) => facts.tags.includes(t))) return false;
+  return true;
+}
+
+/**
+ * Evaluates the rules on this node's readings and connectivity, in memory: the node that
+ * accepts a device's reading evaluates it (cluster mode: the node holding its session), so
+ * a device's state lives on one node. Reading rules keep a small state per rule and device;
+ * absence and offline rules keep a deadline per device that did something, on one timer.
+ */
+export class AlertEvaluator {
+  #rules: readonly AlertRule[] = [];
+  /** Telemetry rules by the schema they read ('' for rules on every schema). */
+  #bySchema = new Map<string, AlertRule[]>();
+  #offline: AlertRule[] = [];
+  readonly #checks = new Map<string, SeriesCheck>();
+  readonly #facts = new Map<string, { facts: DeviceFacts; at: number }>();
+  /** Readings of a device waiting for its facts, in order. */
+  readonly #waiting = new Map<string, TelemetryRecord[]>();
+  readonly #deadlines: Deadlines;
+  readonly #ttl: number;
+
+  constructor(private readonly deps: EvaluatorDeps) {
+    this.#ttl = deps.factsTtlMs ?? 60_000;
+    this.#deadlines = new Deadlines(deps.clock, (k) => void this.#due(k));
+  }
+
+  setRules(rules: readonly AlertRule[]): void {
+    const before = new Map(this.#rules.map((r) => [r.id, r.updatedAt]));
+    this.#rules = rules.filter((r) => r.enabled);
+    const kept = new Set(this.#rules.filter((r) => before.get(r.id) === r.updatedAt).map((r) => r.id));
+    // A changed or removed rule starts again from nothing.
+    for (const k of this.#checks.keys()) if (!kept.has(split(k)[0])) this.#checks.delete(k);
+    this.#bySchema = new Map();
+    for (const r of this.#rules) {
+      if (r.condition.kind === 'offline') continue;
+      for (const s of r.scope.schemas.length > 0 ? r.scope.schemas : ['']) this.#bySchema.set(s, [...(this.#bySchema.get(s) ?? []), r]);
+    }
+    this.#offline = this.#rules.filter((r) => r.condition.kind === 'offline');
+  }
+
+  /** Deadlines held now (absence and offline), for /metrics. */
+  get deadlines(): number {
+    return this.#deadlines.size;
+  }
+
+  /** A reading this node accepted. Never throws; never waits. */
+  observe(record: TelemetryRecord): void {
+    if (!this.#bySchema.has(record.schemaId) && !this.#bySchema.has('')) return;
+    const queued = this.#waiting.get(record.deviceId);
+    if (queued) {
+      queued.push(record);
+      return;
+    }
+    const known = this.#facts.get(record.deviceId);
+    if (known && this.deps.clock.now() - known.at < this.#ttl) {
+      this.#evaluate(record, known.facts);
+      return;
+    }
+    this.#waiting.set(record.deviceId, [record]);
+    void this.#load(record.deviceId).then((facts) => {
+      const records = this.#waiting.get(record.deviceId) ?? [];
+      this.#waiting.delete(record.deviceId);
+      if (facts) for (const r of records) this.#evaluate(r, facts);
+    });
+  }
+
+  async #load(deviceId: string): Promise<DeviceFacts | undefined> {
+    try {
+      const facts = await this.deps.facts(deviceId);
+      if (facts) this.#facts.set(deviceId, { facts, at: this.deps.clock.now() });
+      else this.#facts.delete(deviceId);
+      return facts;
+    } catch (err) {
+      this.deps.onError?.();
+      this.deps.log.warn({ deviceId, err: (err as Error).message }, 'alerts: could not read the device for its rules');
+      return undefined;
+    }
+  }
+
+  #evaluate(record: TelemetryRecord, facts: DeviceFacts): void {
+    for (const rules of [this.#bySchema.get(record.schemaId), this.#bySchema.get('')]) {
+      if (!rules) continue;
+      for (const rule of rules) {
+        if (!inScope(rule.scope, record.deviceId, facts)) continue;
+        const c = rule.condition;
+        const k = key(rule.id, record.deviceId);
+        if (c.kind === 'absence') {
+          if (c.field !== null && !(c.field in record.data)) continue;
+          this.#deadlines.set(k, record.receivedAt + c.forMs);
+          this.#apply(rule, record.deviceId, { clear: `${c.field ?? 'a reading'} arrived` });
+          continue;
+        }
+        const value = record.data[(c as { field: string }).field];
+        if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+        let check = this.#checks.get(k);
+        if (!check) {
+          check = seriesCheck(c, this.deps.anomaly);
+          if (!check) continue;
+          this.#checks.set(k, check);
+        }
+        this.#apply(rule, record.deviceId, check.observe(value, record.receivedAt));
+      }
+    }
+  }
+
+  #apply(rule: AlertRule, deviceId: string, verdict: Verdict): void {
+    if (!verdict) return;
+    const done = 'fire' in verdict
+      ? this.deps.sink.fire(rule, deviceId, verdict.fire, verdict.details)
+      : this.deps.sink.mayBeOpen(rule.id, deviceId) ? this.deps.sink.clear(rule, deviceId, verdict.clear) : undefined;
+    done?.catch((err: unknown) => {
+      this.deps.onError?.();
+      this.deps.log.error({ err, ruleId: rule.id, deviceId }, 'alerts: could not record a change of an alert');
+    });
+  }
+
+  /** A session of the device ended on this node: offline rules start counting. */
+  disconnected(deviceId: string, at: number): void {
+    if (this.#offline.length === 0) return;
+    void this.#load(deviceId).then((facts) => {
+      if (!facts) return;
+      for (const rule of this.#offline) {
+        if (rule.condition.kind === 'offline' && inScope(rule.scope, deviceId, facts)) this.#deadlines.set(key(rule.id, deviceId), at + rule.condition.forMs);
+      }
+    });
+  }
+
+  /** A session of the device began on this node: offline deadlines end, open offline alerts resolve. */
+  connected(deviceId: string): void {
+    for (const rule of this.#offline) {
+      this.#deadlines.cancel(key(rule.id, deviceId));
+      this.#apply(rule, deviceId, { clear: 'connected again' });
+    }
+  }
+
+  async #due(k: string): Promise<void> {
+    const [ruleId, deviceId] = split(k);
+    const rule = this.#rules.find((r) => r.id === ruleId);
+    if (!rule) return;
+    const c = rule.condition;
+    try {
+      if (c.kind === 'offline') {
+        // Another node may hold a new session of the device by now.
+        if (await this.deps.online(deviceId)) return;
+        this.#apply(rule, deviceId, { fire: `offline for ${formatDuration(c.forMs)} or more`, details: { offlineForMs: c.forMs } });
+      } else if (c.kind === 'absence') {
+        this.#apply(rule, deviceId, { fire: `no ${c.field === null ? 'reading' : `reading with ${c.field}`} for ${formatDuration(c.forMs)}`, details: { field: c.field, forMs: c.forMs } });
+      }
+    } catch (err) {
+      this.deps.onError?.();
+      this.deps.log.warn({ err: (err as Error).message, ruleId, deviceId }, 'alerts: could not check a deadline');
+    }
+  }
+
+  /** Acts on the deadlines that have passed: the timer does this; a test on a manual clock calls it. */
+  tick(): void {
+    this.#deadlines.run();
+  }
+
+  stop(): void {
+    this.#deadlines.stop();
+  }
+}

@@ -1,0 +1,15 @@
+export type {
+  Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, AlertState, Comparison, NotificationEvent, Outgoing, RuleCondition, RuleKind,
+  RuleScope, Severity, Silence,
+} from './alerts.js';
+export { AlertService } from './service.js';
+export { AlertEvaluator, inScope } from './evaluator.js';
+export type { DeviceFacts, VerdictSink } from './evaluator.js';
+export { AlertNotifier } from './notifier.js';
+export { Deadlines } from './deadlines.js';
+export { checkRule, conditionView, formatDuration, parseDuration } from './rule-input.js';
+export type { FieldFacts, RuleInput, SchemaFields } from './rule-input.js';
+export { NEXT_STEPS, notificationBody } from './runbooks.js';
+export { buildAlerts, builtInRules } from './wiring.js';
+export type { Alerts, AlertsConfig } from './wiring.js';
+export { alertRoutes } from './routes.js';

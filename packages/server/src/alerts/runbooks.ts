@@ -1,0 +1,30 @@
+import type { Alert, AlertRule, NotificationEvent, RuleKind } from './alerts.js';
+import { conditionView } from './rule-input.js';
+
+/** The first thing to do about each type of alert; the runbook (docs/runbooks/<type>.md) says the rest. */
+export const NEXT_STEPS: Readonly<Record<RuleKind, string>> = {
+  threshold: 'Look at the device\'s recent readings (bulwark telemetry query DEVICE) to see whether the value is real or a sensor fault, then act on the equipment it measures.',
+  rate: 'Compare the jump with the device\'s neighbours and its health report: a real process change, a sensor fault, or a reboot that reset a counter.',
+  absence: 'Check the device\'s connectivity and dead letters: connected but silent points to the sensor or the application on it; dead letters point to a schema change.',
+  anomaly: 'Open the device\'s chart around the alert: a spike is often noise, a level shift a change on site, a stuck value a frozen sensor, a drift a calibration problem.',
+  offline: 'Check the device\'s last disconnect reason and its site\'s network; several devices of one site together point to the site, one alone to the device or its power.',
+};
+
+/** The JSON body of a notification: the alert, the rule, what to do next and where the runbook is. */
+export function notificationBody(n: { alert: Alert; rule: AlertRule; event: NotificationEvent; why?: string; runbookBaseUrl: string }): string {
+  const { alert, rule } = n;
+  return JSON.stringify({
+    event: `alert.${n.event}`,
+    alert: {
+      id: alert.id, type: alert.type, severity: alert.severity, state: alert.state, deviceId: alert.deviceId, summary: alert.summary, details: alert.details,
+      firedAt: alert.firedAt, resolvedAt: alert.resolvedAt,
+    },
+    rule: { id: rule.id, name: rule.name, condition: conditionView(rule.condition) },
+    ...(n.why !== undefined ? { why: n.why } : {}),
+    text: n.event === 'fired'
+      ? `${rule.severity.toUpperCase()} ${rule.name} on ${alert.deviceId}: ${alert.summary}. Next: ${NEXT_STEPS[alert.type]}`
+      : `RESOLVED ${rule.name} on ${alert.deviceId}${n.why !== undefined ? `: ${n.why}` : ''}`,
+    next: NEXT_STEPS[alert.type],
+    runbook: `${n.runbookBaseUrl.replace(/\/$/, '')}/${alert.type}.md`,
+  });
+}

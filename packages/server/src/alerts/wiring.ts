@@ -1,0 +1,118 @@
+import type { Clock, IdGen, Logger } from '@bulwark/core';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { EventBus } from '../bus/index.js';
+import type { TelemetryRecord } from '../ingest/index.js';
+import type { DeliveryRequest, DeliveryResult } from '../webhooks/index.js';
+import type { AlertChannel, AlertRepository, AlertRule } from './alerts.js';
+import type { AnomalyDetectorFactory } from './conditions.js';
+import { AlertEvaluator, type DeviceFacts } from './evaluator.js';
+import { AlertNotifier, type NotifierSettings } from './notifier.js';
+import type { SchemaFields } from './rule-input.js';
+import { AlertService } from './service.js';
+
+export interface AlertsConfig extends NotifierSettings {
+  readonly offlineAfterMs: number;
+  readonly runbookBaseUrl: string;
+}
+
+export interface AlertsDeps {
+  readonly repo: AlertRepository;
+  readonly bus: EventBus;
+  readonly clock: Clock;
+  readonly ids: IdGen;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly fields: SchemaFields;
+  readonly facts: (deviceId: string) => Promise<DeviceFacts | undefined>;
+  readonly online: (deviceId: string) => Promise<boolean>;
+  readonly anomaly: AnomalyDetectorFactory;
+  readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
+  readonly seal: (plaintext: Buffer, context: string) => string;
+  readonly open: (sealed: string, context: string) => Promise<Buffer>;
+  readonly audit: (actor: string, action: string, target: string, details: Record<string, unknown>) => Promise<void>;
+}
+
+export interface Alerts {
+  readonly service: AlertService;
+  readonly evaluator: AlertEvaluator;
+  /** Runs as the `alert-notifier` singleton. */
+  readonly notifier: AlertNotifier;
+  /** Loads rules, open alerts, silences and channels; call before readings flow. */
+  start(): Promise<void>;
+  /** A reading this node accepted. */
+  observe(record: TelemetryRecord): void;
+  connected(deviceId: string): void;
+  disconnected(deviceId: string, at: number): void;
+  stop(): void;
+}
+
+/** The platform's own rules, created at first start and kept (they may be changed or disabled, not deleted). */
+export function builtInRules(config: AlertsConfig, now: number): AlertRule[] {
+  const base = { severity: 'warning' as const, scope: { deviceIds: [], tags: [], models: [], schemas: [] }, enabled: true, builtIn: true, createdBy: 'system', createdAt: now, updatedAt: now };
+  return [
+    { ...base, id: 'builtin-offline', name: 'Device offline', condition: { kind: 'offline', forMs: config.offlineAfterMs } },
+  ];
+}
+
+/** How often every node reloads rules, silences and channels even without a change announced on the bus. */
+const RELOAD_MS = 60_000;
+
+/** The alerting context, wired: evaluation on every node, notification under a lease. */
+export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
+  const transitions = new Counter({ name: 'bulwark_alert_transitions_total', help: 'Alert transitions (fired, resolved, acknowledged; suppressed: fired while silenced or flapping, stored and not notified).', labelNames: ['transition'], registers: [deps.metrics] });
+  const notifications = new Counter({ name: 'bulwark_alert_notifications_total', help: 'Alert notification attempts by outcome (delivered, failed and retried, given_up).', labelNames: ['outcome'], registers: [deps.metrics] });
+  const errors = new Counter({ name: 'bulwark_alert_evaluation_errors_total', help: 'Readings or deadlines the alert evaluator could not act on (the store or registry did not answer); logged.', registers: [deps.metrics] });
+  let notifier: AlertNotifier | undefined;
+  const service = new AlertService({
+    repo: deps.repo, clock: deps.clock, ids: deps.ids, log: deps.log, fields: deps.fields, audit: deps.audit, runbookBaseUrl: config.runbookBaseUrl,
+    seal: (secret, id) => deps.seal(Buffer.from(secret, 'utf8'), `alert-channel:${id}`),
+    queued: () => notifier?.notify(),
+    changed: () => void deps.bus.publish({ type: 'alerts.changed' }).catch(() => undefined),
+    counted: (t) => transitions.inc({ transition: t }),
+  });
+  const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
+  notifier = new AlertNotifier(config, {
+    repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
+    openSecret: async (c: AlertChannel) => (await deps.open(c.secret, `alert-channel:${c.id}`)).toString('utf8'),
+  });
+  new Gauge({ name: 'bulwark_alert_deadlines', help: 'Absence and offline deadlines this node holds (one per rule and device that did something).', registers: [deps.metrics], collect() { this.set(evaluator.deadlines); } });
+  new Gauge({
+    name: 'bulwark_alerts_open', help: 'Alerts firing or acknowledged, over the platform.', registers: [deps.metrics],
+    async collect() { this.set(await deps.repo.countOpen().catch(() => 0)); },
+  });
+  new Gauge({
+    name: 'bulwark_alert_notifications_pending', help: 'Alert notifications not yet taken by their receiver.', registers: [deps.metrics],
+    async collect() { this.set(await deps.repo.countUndelivered().catch(() => 0)); },
+  });
+
+  const reload = async () => {
+    await service.refresh();
+    evaluator.setRules(await service.listRules());
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  return {
+    service, evaluator, notifier,
+    async start() {
+      await deps.repo.seedRules(builtInRules(config, deps.clock.now()));
+      await reload();
+      unsubscribe = deps.bus.subscribe('alerts.changed', () => reload().catch((err: unknown) => deps.log.warn({ err }, 'alerts: could not reload the rules')));
+      timer = setInterval(() => void reload().catch((err: unknown) => deps.log.warn({ err }, 'alerts: could not reload the rules')), RELOAD_MS);
+      timer.unref();
+    },
+    observe: (record) => evaluator.observe(record),
+    connected(deviceId) {
+      // Alerts fired where the device was before become resolvable here, then the connect clears them.
+      void service.learnDevice(deviceId).then(() => evaluator.connected(deviceId), (err: unknown) => {
+        errors.inc();
+        deps.log.warn({ err, deviceId }, 'alerts: could not read the open alerts of a device');
+      });
+    },
+    disconnected: (deviceId, at) => evaluator.disconnected(deviceId, at),
+    stop() {
+      clearInterval(timer);
+      unsubscribe?.();
+      evaluator.stop();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import type { Clock, IdGen, Logger } from '@bulwark/core';
+import { isPlatformError } from '@bulwark/core';
+import type { Registry } from 'prom-client';
+import { type Alerts, type FieldFacts, buildAlerts } from './alerts/index.js';
+import type { AnomalyDetectorFactory } from './alerts/conditions.js';
+import type { AuditService } from './audit/index.js';
+import type { EventBus } from './bus/index.js';
+import type { ServerConfig } from './config/index.js';
+import type { IngestService } from './ingest/index.js';
+import type { RegistryService } from './registry/index.js';
+import type { SchemaService } from './schemas/index.js';
+import type { SecretVault } from './secrets/index.js';
+import type { Store } from './store/index.js';
+import type { Webhooks } from './webhooks/index.js';
+
+/**
+ * The alerting context wired into the platform: it hears every reading this node accepts
+ * and every session that begins or ends here, reads schemas and the registry, and sends
+ * through the webhooks' signed delivery.
+ */
+export async function wireAlerts(config: ServerConfig, deps: {
+  store: Store; bus: EventBus; clock: Clock; ids: IdGen; log: Logger; metrics: Registry; schemas: SchemaService; registry: RegistryService;
+  ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService; anomaly: AnomalyDetectorFactory;
+}): Promise<Alerts> {
+  const { registry } = deps;
+  const alerts = buildAlerts({ ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs }, {
+    repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics, anomaly: deps.anomaly,
+    fields: (schemaId) => schemaFields(deps.schemas, schemaId),
+    facts: async (id) => {
+      const d = await registry.find(id);
+      return d && { tags: d.tags, model: d.model };
+    },
+    online: async (id) => (await registry.find(id))?.connectivity.online === true,
+    deliver: (req) => deps.webhooks.delivery.deliver(req),
+    seal: (v, c) => deps.vault.encryptValue(v, c), open: (t, c) => deps.vault.decryptValue(t, c),
+    audit: (actor, action, target, details) => deps.audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
+  });
+  await alerts.start();
+  deps.ingest.onAccepted((r) => alerts.observe(r));
+  registry.onConnectivity((e) => (e.kind === 'connect' ? alerts.connected(e.id) : alerts.disconnected(e.id, e.at)));
+  return alerts;
+}
+
+/** A schema's top-level fields as a rule sees them; undefined when no such schema. */
+async function schemaFields(schemas: SchemaService, schemaId: string): Promise<ReadonlyMap<string, FieldFacts> | undefined> {
+  const at = schemaId.lastIndexOf('@');
+  try {
+    const schema = await schemas.get(schemaId.slice(0, at), Number(schemaId.slice(at + 1)));
+    const fields = new Map<string, FieldFacts>();
+    for (const [name, spec] of Object.entries(schema.document.properties)) {
+      const types = spec.type === undefined ? [] : typeof spec.type === 'string' ? [spec.type] : spec.type;
+      fields.set(name, { numeric: types.includes('number') || types.includes('integer'), concealed: spec['x-sensitive'] === 'hash' || spec['x-sensitive'] === 'encrypt' });
+    }
+    return fields;
+  } catch (err) {
+    if (isPlatformError(err) && err.code === 'BULWARK_ERR_NOT_FOUND') return undefined;
+    throw err;
+  }
+}

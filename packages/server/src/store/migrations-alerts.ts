@@ -1,0 +1,78 @@
+import type { Migration } from './migrations.js';
+
+/**
+ * Migrations of the alerting context (docs/decisions/0021); MIGRATIONS lists them after the
+ * integrations', in id order.
+ */
+export const ALERT_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 14,
+    // One open alert per rule and device: the partial unique index decides between nodes
+    // racing to fire it. Notifications are an outbox written in the transition's transaction.
+    name: 'alert rules, alerts, silences, channels and the notification outbox',
+    sql: `
+      CREATE TABLE alert_rules (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        condition TEXT NOT NULL,
+        disabled_at BIGINT,
+        origin TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL,
+        fired_at BIGINT NOT NULL,
+        acknowledged_at BIGINT,
+        acknowledged_by TEXT,
+        resolved_at BIGINT,
+        silenced_at BIGINT
+      );
+      CREATE UNIQUE INDEX alerts_open ON alerts (rule_id, device_id) WHERE resolved_at IS NULL;
+      CREATE INDEX alerts_fired ON alerts (fired_at);
+      CREATE INDEX alerts_device ON alerts (device_id, fired_at);
+      CREATE TABLE alert_silences (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT,
+        device_id TEXT,
+        reason TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX alert_silences_expiry ON alert_silences (expires_at);
+      CREATE TABLE alert_channels (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        min_severity TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE alert_notifications (
+        id TEXT PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT,
+        created_at BIGINT NOT NULL,
+        delivered_at BIGINT
+      );
+      CREATE INDEX alert_notifications_pending ON alert_notifications (created_at) WHERE delivered_at IS NULL
+    `,
+  },
+];

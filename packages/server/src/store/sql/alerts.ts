@@ -1,0 +1,183 @@
+import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Outgoing, RuleCondition, RuleKind, RuleScope, Severity, Silence } from '../../alerts/index.js';
+import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
+import { num } from './json.js';
+
+interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
+interface AlertRow {
+  id: string; rule_id: string; device_id: string; type: string; severity: string; summary: string; details: string; fired_at: number;
+  acknowledged_at: number | null; acknowledged_by: string | null; resolved_at: number | null; silenced_at: number | null;
+}
+interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
+interface ChannelRow { id: string; name: string; kind: string; url: string; secret: string; min_severity: string; created_by: string; created_at: number }
+interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; body: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
+
+const toRule = (r: RuleRow): AlertRule => ({
+  id: r.id, name: r.name, severity: r.severity as Severity, scope: JSON.parse(r.scope) as RuleScope, condition: JSON.parse(r.condition) as RuleCondition,
+  enabled: r.disabled_at === null, builtIn: r.origin === 'builtin', createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+});
+const toAlert = (r: AlertRow): Alert => ({
+  id: r.id, ruleId: r.rule_id, deviceId: r.device_id, type: r.type as RuleKind, severity: r.severity as Severity,
+  state: r.resolved_at !== null ? 'resolved' : r.acknowledged_at !== null ? 'acknowledged' : 'firing',
+  summary: r.summary, details: JSON.parse(r.details) as Record<string, unknown>, firedAt: Number(r.fired_at), acknowledgedAt: num(r.acknowledged_at),
+  acknowledgedBy: r.acknowledged_by, resolvedAt: num(r.resolved_at), silenced: r.silenced_at !== null,
+});
+const toSilence = (r: SilenceRow): Silence => ({
+  id: r.id, ruleId: r.rule_id, deviceId: r.device_id, reason: r.reason, createdBy: r.created_by, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
+});
+const toChannel = (r: ChannelRow): AlertChannel => ({
+  id: r.id, name: r.name, kind: 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, createdBy: r.created_by, createdAt: Number(r.created_at),
+});
+const toNotification = (r: NotificationRow): AlertNotification => ({
+  id: r.id, alertId: r.alert_id, channelId: r.channel_id, event: r.event as AlertNotification['event'], body: r.body, attempts: Number(r.attempts),
+  nextAttemptAt: Number(r.next_attempt_at), lastError: r.last_error, createdAt: Number(r.created_at),
+});
+
+const RULE_VALUES = (r: AlertRule): SqlValue[] => [
+  r.id, r.name, r.severity, JSON.stringify(r.scope), JSON.stringify(r.condition), r.enabled ? null : r.updatedAt, r.builtIn ? 'builtin' : 'user', r.createdBy, r.createdAt, r.updatedAt,
+];
+const INSERT_RULE = `INSERT INTO alert_rules (id, name, severity, scope, condition, disabled_at, origin, created_by, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+
+async function queue(tx: SqlExecutor, alertId: string, outgoing: readonly Outgoing[], at: number): Promise<void> {
+  if (outgoing.length === 0) return;
+  await tx.runMany(
+    `INSERT INTO alert_notifications (id, alert_id, channel_id, event, body, attempts, next_attempt_at, last_error, created_at, delivered_at)
+     VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $6, NULL)`,
+    outgoing.map((o) => [o.id, alertId, o.channelId, o.event, o.body, at]),
+  );
+}
+
+export class SqlAlertRepository implements AlertRepository {
+  constructor(private readonly db: SqlClient) {}
+
+  async insertRule(r: AlertRule): Promise<void> {
+    await this.db.run(INSERT_RULE, RULE_VALUES(r));
+  }
+
+  async seedRules(rules: readonly AlertRule[]): Promise<void> {
+    if (rules.length === 0) return;
+    await this.db.runMany(`${INSERT_RULE} ON CONFLICT (id) DO NOTHING`, rules.map(RULE_VALUES));
+  }
+
+  async getRule(id: string): Promise<AlertRule | undefined> {
+    const r = await this.db.get<RuleRow>('SELECT * FROM alert_rules WHERE id = $1', [id]);
+    return r && toRule(r);
+  }
+
+  async listRules(): Promise<AlertRule[]> {
+    return (await this.db.all<RuleRow>('SELECT * FROM alert_rules ORDER BY created_at, id')).map(toRule);
+  }
+
+  async updateRule(r: AlertRule): Promise<boolean> {
+    return (await this.db.run(
+      'UPDATE alert_rules SET name = $2, severity = $3, scope = $4, condition = $5, disabled_at = $6, updated_at = $7 WHERE id = $1',
+      [r.id, r.name, r.severity, JSON.stringify(r.scope), JSON.stringify(r.condition), r.enabled ? null : r.updatedAt, r.updatedAt],
+    )) > 0;
+  }
+
+  async deleteRule(id: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM alert_rules WHERE id = $1', [id])) > 0;
+  }
+
+  async open(ruleId: string, deviceId: string): Promise<Alert | undefined> {
+    const r = await this.db.get<AlertRow>('SELECT * FROM alerts WHERE rule_id = $1 AND device_id = $2 AND resolved_at IS NULL', [ruleId, deviceId]);
+    return r && toAlert(r);
+  }
+
+  fire(a: Alert, outgoing: readonly Outgoing[], at: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const inserted = await tx.run(
+        `INSERT INTO alerts (id, rule_id, device_id, type, severity, summary, details, fired_at, acknowledged_at, acknowledged_by, resolved_at, silenced_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL, $9) ON CONFLICT DO NOTHING`,
+        [a.id, a.ruleId, a.deviceId, a.type, a.severity, a.summary, JSON.stringify(a.details), a.firedAt, a.silenced ? at : null],
+      );
+      if (inserted === 0) return false;
+      await queue(tx, a.id, outgoing, at);
+      return true;
+    });
+  }
+
+  resolve(id: string, at: number, outgoing: readonly Outgoing[]): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      if ((await tx.run('UPDATE alerts SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL', [id, at])) === 0) return false;
+      await queue(tx, id, outgoing, at);
+      return true;
+    });
+  }
+
+  async acknowledge(id: string, by: string, at: number): Promise<boolean> {
+    return (await this.db.run('UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL', [id, at, by])) > 0;
+  }
+
+  async get(id: string): Promise<Alert | undefined> {
+    const r = await this.db.get<AlertRow>('SELECT * FROM alerts WHERE id = $1', [id]);
+    return r && toAlert(r);
+  }
+
+  async list(f: AlertFilter): Promise<Alert[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const add = (clause: string, value: SqlValue) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (f.state === 'open') where.push('resolved_at IS NULL');
+    else if (f.state === 'resolved') where.push('resolved_at IS NOT NULL');
+    else if (f.state === 'acknowledged') where.push('resolved_at IS NULL AND acknowledged_at IS NOT NULL');
+    else if (f.state === 'firing') where.push('resolved_at IS NULL AND acknowledged_at IS NULL');
+    if (f.deviceId !== undefined) add('device_id = ?', f.deviceId);
+    if (f.ruleId !== undefined) add('rule_id = ?', f.ruleId);
+    if (f.before !== undefined) add('fired_at < ?', f.before);
+    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY fired_at DESC, id DESC LIMIT ${Math.trunc(f.limit)}`;
+    return (await this.db.all<AlertRow>(sql, params)).map(toAlert);
+  }
+
+  async countOpen(): Promise<number> {
+    return Number((await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM alerts WHERE resolved_at IS NULL'))?.n ?? 0);
+  }
+
+  async insertSilence(s: Silence): Promise<void> {
+    await this.db.run('INSERT INTO alert_silences (id, rule_id, device_id, reason, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [s.id, s.ruleId, s.deviceId, s.reason, s.createdBy, s.createdAt, s.expiresAt]);
+  }
+
+  async activeSilences(now: number): Promise<Silence[]> {
+    return (await this.db.all<SilenceRow>('SELECT * FROM alert_silences WHERE expires_at > $1 ORDER BY expires_at', [now])).map(toSilence);
+  }
+
+  async expireSilence(id: string, at: number): Promise<boolean> {
+    return (await this.db.run('UPDATE alert_silences SET expires_at = $2 WHERE id = $1 AND expires_at > $2', [id, at])) > 0;
+  }
+
+  async insertChannel(c: AlertChannel): Promise<void> {
+    await this.db.run('INSERT INTO alert_channels (id, name, kind, url, secret, min_severity, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [c.id, c.name, c.kind, c.url, c.secret, c.minSeverity, c.createdBy, c.createdAt]);
+  }
+
+  async listChannels(): Promise<AlertChannel[]> {
+    return (await this.db.all<ChannelRow>('SELECT * FROM alert_channels ORDER BY created_at, id')).map(toChannel);
+  }
+
+  async deleteChannel(id: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM alert_channels WHERE id = $1', [id])) > 0;
+  }
+
+  async undelivered(limit: number): Promise<AlertNotification[]> {
+    return (await this.db.all<NotificationRow>(
+      `SELECT id, alert_id, channel_id, event, body, attempts, next_attempt_at, last_error, created_at FROM alert_notifications
+       WHERE delivered_at IS NULL ORDER BY created_at, id LIMIT ${Math.trunc(limit)}`,
+    )).map(toNotification);
+  }
+
+  async delivered(id: string, at: number): Promise<void> {
+    await this.db.run('UPDATE alert_notifications SET delivered_at = $2 WHERE id = $1', [id, at]);
+  }
+
+  async retryLater(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
+    await this.db.run('UPDATE alert_notifications SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1', [id, attempts, nextAttemptAt, error.slice(0, 500)]);
+  }
+
+  async countUndelivered(): Promise<number> {
+    return Number((await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM alert_notifications WHERE delivered_at IS NULL'))?.n ?? 0);
+  }
+}
