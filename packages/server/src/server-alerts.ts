@@ -2,7 +2,7 @@ import type { Clock, IdGen, Logger } from '@bulwark/core';
 import { isPlatformError } from '@bulwark/core';
 import type { Registry } from 'prom-client';
 import { type Alerts, type FieldFacts, buildAlerts } from './alerts/index.js';
-import type { AnomalyDetectorFactory } from './alerts/conditions.js';
+import { SeriesDetector } from './alerts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { EventBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
@@ -20,11 +20,12 @@ import type { Webhooks } from './webhooks/index.js';
  */
 export async function wireAlerts(config: ServerConfig, deps: {
   store: Store; bus: EventBus; clock: Clock; ids: IdGen; log: Logger; metrics: Registry; schemas: SchemaService; registry: RegistryService;
-  ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService; anomaly: AnomalyDetectorFactory;
+  ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService;
 }): Promise<Alerts> {
   const { registry } = deps;
   const alerts = buildAlerts({ ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs }, {
-    repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics, anomaly: deps.anomaly,
+    repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics,
+    anomaly: (warmup) => new SeriesDetector({ warmup }),
     fields: (schemaId) => schemaFields(deps.schemas, schemaId),
     facts: async (id) => {
       const d = await registry.find(id);

@@ -47,7 +47,6 @@ import { applicationRoutes, buildApplications, readNatsCreds } from './applicati
 import { buildWebhooks, checkUrl, newSecret, resolveTarget, webhookRoutes } from './webhooks/index.js';
 import { alertRoutes } from './alerts/index.js';
 import { wireAlerts } from './server-alerts.js';
-import { detectAnomalies } from './alerts/anomaly/index.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
 
@@ -151,7 +150,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
     });
     // Alerts: evaluated on the node that accepts a reading or holds a session; notified by the `alert-notifier` singleton.
-    const alerts = await wireAlerts(config, { store, bus, clock, ids, log: logger, metrics: metrics.registry, schemas, registry, ingest, webhooks, vault, audit, anomaly: detectAnomalies });
+    const alerts = await wireAlerts(config, { store, bus, clock, ids, log: logger, metrics: metrics.registry, schemas, registry, ingest, webhooks, vault, audit });
     // Embedded mode: a reading stored here wakes idle delivery loops (a cluster's loops poll).
     if (!cluster) ingest.onStored(() => webhooks.dispatcher.notify());
     // On PostgreSQL (a cluster, or one node there, e.g. after `bulwark store migrate`): images in

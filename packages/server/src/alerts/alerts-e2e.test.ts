@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { closed, connectDevice } from '../testing/devices.js';
+import { closed, connectDevice, enrollDevice } from '../testing/devices.js';
 import { eventually } from '../testing/eventually.js';
 import type { TestServer } from '../testing/harness.js';
 import { env, setup } from '../testing/telemetry.js';
@@ -13,14 +13,19 @@ import { verifySignature } from '../webhooks/index.js';
  * in `npm run test:long`.
  */
 const OUTAGE_MS = Number(process.env.BULWARK_TEST_ALERT_OUTAGE_MS ?? 1500);
+/** Devices cut off together: 20 in `npm test`, BULWARK_TEST_INCIDENT_DEVICES=200 in `npm run test:long`. */
+const INCIDENT_DEVICES = Number(process.env.BULWARK_TEST_INCIDENT_DEVICES ?? 20);
 
 /** Notifications retried every 100-500 ms; the built-in offline rule at 1 s. */
 const config = {
   webhooks: { allowHttp: true, allowPrivateTargets: true },
-  alerts: { notifyPollIntervalMs: 100, retryBaseMs: 100, retryMaxMs: 500, offlineAfterMs: 1000 },
+  alerts: { notifyPollIntervalMs: 100, retryBaseMs: 100, retryMaxMs: 500, offlineAfterMs: 1000, groupWaitMs: 200, groupMinAlerts: 5 },
 };
 
-interface Note { event: string; alert: { id: string; type: string; deviceId: string; state: string; summary: string }; runbook: string; next: string; text: string }
+interface Note {
+  event: string; alert: { id: string; type: string; deviceId: string; state: string; summary: string }; incident?: { id: string; alerts: number };
+  runbook: string; next: string; text: string;
+}
 const notes = (r: WebhookReceiver): { note: Note; d: ReceivedDelivery }[] => r.received.filter((d) => d.status < 300).map((d) => ({ note: JSON.parse(d.raw) as Note, d }));
 
 async function addChannel(s: TestServer, admin: string, receiver: WebhookReceiver): Promise<string> {
@@ -136,7 +141,7 @@ describe('alerts end to end: a real device over MQTT, a real webhook receiver', 
     const refused = async (body: unknown) => {
       const res = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body });
       assert.equal(res.status, 400, res.text);
-      return ((res.body as { details: { problems: { path: string; reason: string }[] } }).details.problems).map((p) => p.path);
+      return ((res.body as { error: { details: { problems: { path: string; reason: string }[] } } }).error.details.problems).map((p) => p.path);
     };
     assert.deepEqual(await refused({ name: 'x', scope: { schemas: ['nope@1'] }, condition: { kind: 'threshold', field: 'temp_c', op: '>', value: 1 } }), ['scope.schemas[0]']);
     assert.deepEqual(await refused({ name: 'x', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'threshold', field: 'pressure', op: '>', value: 1 } }), ['condition.field']);
@@ -148,5 +153,32 @@ describe('alerts end to end: a real device over MQTT, a real webhook receiver', 
     // The built-in rule can be changed and disabled, not deleted.
     assert.equal((await s.api('PATCH', '/api/v1/alerts/rules/builtin-offline', { token: admin, body: { condition: { kind: 'offline', for: '10m' } } })).status, 200);
     assert.equal((await s.api('DELETE', '/api/v1/alerts/rules/builtin-offline', { token: admin })).status, 409);
+  });
+
+  it(`${INCIDENT_DEVICES} devices cut off together make one incident: one notification when it opens, one when the last device is back`, { timeout: 120_000 + INCIDENT_DEVICES * 500 }, async (t) => {
+    const receiver = await startReceiver(t);
+    const { s, admin, client } = await setup(t, { config });
+    await addChannel(s, admin, receiver);
+    const devices = await Promise.all(Array.from({ length: INCIDENT_DEVICES }, (_, i) => enrollDevice(s, admin, `site7-${i}`)));
+    const clients = await Promise.all(devices.map((d) => connectDevice(s, d)));
+    t.after(() => clients.forEach((c) => c.end(true)));
+    await Promise.all(clients.map(async (c) => {
+      c.end(true);
+      await closed(c);
+    }));
+    const [incident] = await eventually(async () => (await s.api('GET', '/api/v1/alerts/incidents?open=true', { token: admin })).body as { id: string; alerts: number }[],
+      (list) => list.length === 1 && list[0]?.alerts === INCIDENT_DEVICES, 30_000);
+    const open = await openAlerts(s, admin, 'state=open&limit=1000');
+    assert.equal(open.filter((a) => a.ruleId === 'builtin-offline').length, INCIDENT_DEVICES);
+    await eventually(async () => notes(receiver), (n) => n.length >= 1);
+    await new Promise((r) => setTimeout(r, 500)); // nothing more comes
+    assert.deepEqual(notes(receiver).map((n) => n.note.event), ['incident.opened']);
+    assert.equal(notes(receiver)[0]?.note.incident?.id, incident?.id);
+
+    const back = await Promise.all(devices.map((d) => connectDevice(s, d)));
+    t.after(() => back.forEach((c) => c.end(true)));
+    await eventually(async () => notes(receiver), (n) => n.length >= 2, 30_000);
+    assert.deepEqual(notes(receiver).map((n) => n.note.event), ['incident.opened', 'incident.resolved']);
+    assert.equal(client.connected, true, 'the device that stayed is not part of it');
   });
 });

@@ -63,8 +63,33 @@ export interface Alert {
   readonly acknowledgedAt: number | null;
   readonly acknowledgedBy: string | null;
   readonly resolvedAt: number | null;
-  /** A silence matched when it fired: stored and shown, not notified. */
+  /** A silence matched when it fired, or it was flapping: stored and shown, not notified. */
   readonly silenced: boolean;
+  /** The fleet-wide incident it belongs to (notified as one), if any. */
+  readonly incidentId: string | null;
+}
+
+/** Many devices firing one rule together (200 devices offline at once): notified once, resolved when the last of them is. */
+export interface Incident {
+  readonly id: string;
+  readonly ruleId: string;
+  readonly openedAt: number;
+  readonly closedAt: number | null;
+  /** Alerts it gathered so far. */
+  readonly alerts: number;
+}
+
+/** How a firing alert joins others of its rule. */
+export interface Grouping {
+  /** Alerts of the rule fired within this window, still open and not in an incident, count toward one. */
+  readonly windowMs: number;
+  /** Open alerts of the rule (this one included) that make an incident. */
+  readonly minAlerts: number;
+  /** When this alert's own notifications go out unless an incident takes it first (group wait). */
+  readonly sendAt: number;
+  readonly newIncidentId: string;
+  /** The notifications of a new incident (its size known only in the transaction). */
+  readonly opened: (incident: Incident) => readonly Outgoing[];
 }
 
 export interface AlertFilter {
@@ -99,11 +124,12 @@ export interface AlertChannel {
   readonly createdAt: number;
 }
 
-export type NotificationEvent = 'fired' | 'resolved';
+export type NotificationEvent = 'fired' | 'resolved' | 'incident.opened' | 'incident.resolved';
 
 /** One message to one channel, kept until it is delivered (the outbox). */
 export interface AlertNotification {
   readonly id: string;
+  /** The alert or incident it is about. */
   readonly alertId: string;
   readonly channelId: string;
   readonly event: NotificationEvent;
@@ -138,10 +164,19 @@ export interface AlertRepository {
 
   /** The open (firing or acknowledged) alert of a rule and device. */
   open(ruleId: string, deviceId: string): Promise<Alert | undefined>;
-  /** Inserts a firing alert unless one of the rule and device is open; with its notifications. False: one was open. */
-  fire(a: Alert, outgoing: readonly Outgoing[], at: number): Promise<boolean>;
-  /** Resolves an open alert, with its notifications. False: it was not open. */
-  resolve(id: string, at: number, outgoing: readonly Outgoing[]): Promise<boolean>;
+  /**
+   * Inserts a firing alert unless one of the rule and device is open, in one transaction with
+   * its notifications: 'fired' (its own notifications, sent at grouping.sendAt), 'grouped' (it
+   * joined an open incident of its rule, or made one with the rule's other recent alerts, whose
+   * unsent notifications are replaced by the incident's), 'open' (one was open: nothing done).
+   */
+  fire(a: Alert, outgoing: readonly Outgoing[], at: number, grouping: Grouping): Promise<'fired' | 'grouped' | 'open'>;
+  /**
+   * Resolves an open alert with its notifications (none for an alert in an incident: the
+   * incident's `closed` notifications go out when its last alert resolves). False: it was not open.
+   */
+  resolve(id: string, at: number, outgoing: readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean>;
+  listIncidents(f: { readonly open?: boolean; readonly limit: number }): Promise<Incident[]>;
   acknowledge(id: string, by: string, at: number): Promise<boolean>;
   get(id: string): Promise<Alert | undefined>;
   list(f: AlertFilter): Promise<Alert[]>;

@@ -1,5 +1,5 @@
 import type { Comparison, RuleCondition } from './alerts.js';
-import { formatDuration } from './rule-input.js';
+import { humanDuration } from './rule-input.js';
 
 /** What one reading did to a rule and device: start firing (with what to say), clear, or nothing new. */
 export type Verdict = { readonly fire: string; readonly details: Readonly<Record<string, unknown>> } | { readonly clear: string } | undefined;
@@ -30,7 +30,7 @@ class ThresholdCheck implements SeriesCheck {
       this.#since ??= at;
       if (!this.#firing && at - this.#since >= forMs) {
         this.#firing = true;
-        return { fire: `${field} ${round(v)} ${op} ${value}${forMs > 0 ? ` for ${formatDuration(at - this.#since)}` : ''}`, details: { field, value: v, since: this.#since } };
+        return { fire: `${field} ${round(v)} ${op} ${value}${forMs > 0 ? ` for ${humanDuration(at - this.#since)}` : ''}`, details: { field, value: v, since: this.#since } };
       }
       return undefined;
     }

@@ -60,7 +60,7 @@ describe('alert evaluator', () => {
       e.observe(reading('d1', t0 + dt, { t: v }));
       await settle();
     }
-    assert.deepEqual(sink.events, ['fire hot d1: t 91 > 80 for 1m', 'clear hot d1']);
+    assert.deepEqual(sink.events, ['fire hot d1: t 91 > 80 for 1.0m', 'clear hot d1']);
     e.stop();
   });
 

@@ -1,5 +1,5 @@
 export type {
-  Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, AlertState, Comparison, NotificationEvent, Outgoing, RuleCondition, RuleKind,
+  Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, AlertState, Comparison, Grouping, Incident, NotificationEvent, Outgoing, RuleCondition, RuleKind,
   RuleScope, Severity, Silence,
 } from './alerts.js';
 export { AlertService } from './service.js';
@@ -13,3 +13,5 @@ export { NEXT_STEPS, notificationBody } from './runbooks.js';
 export { buildAlerts, builtInRules } from './wiring.js';
 export type { Alerts, AlertsConfig } from './wiring.js';
 export { alertRoutes } from './routes.js';
+export { SeriesDetector } from './anomaly/detectors.js';
+export { detectCohortOutliers } from './anomaly/cohort.js';

@@ -23,7 +23,10 @@ const RuleView = Type.Object({
 const AlertView = Type.Object({
   id: Type.String(), ruleId: Type.String(), deviceId: Type.String(), type: Type.String(), severity: Type.String(), state: Type.String(), summary: Type.String(),
   details: Type.Object({}, { additionalProperties: true }), firedAt: Type.Integer(), acknowledgedAt: Nullable(Type.Integer()), acknowledgedBy: Nullable(Type.String()),
-  resolvedAt: Nullable(Type.Integer()), silenced: Type.Boolean(), runbook: Type.String(),
+  resolvedAt: Nullable(Type.Integer()), silenced: Type.Boolean(), incidentId: Nullable(Type.String()), runbook: Type.String(),
+});
+const IncidentView = Type.Object({
+  id: Type.String(), ruleId: Type.String(), openedAt: Type.Integer(), closedAt: Nullable(Type.Integer()), alerts: Type.Integer({ description: 'alerts it gathered so far' }),
 });
 const SilenceView = Type.Object({
   id: Type.String(), ruleId: Nullable(Type.String()), deviceId: Nullable(Type.String()), reason: Type.String(), createdBy: Type.String(), createdAt: Type.Integer(), expiresAt: Type.Integer(),
@@ -78,6 +81,15 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     config: { auth: { scope: 'alerts:write' }, audit: 'alert.resolve.request' },
     schema: { tags, security: bearer, summary: 'Resolve an open alert by hand (one whose condition cannot clear by itself)', params: IdParams, response: { 200: AlertView, ...errorResponses } },
   }, async (request) => alertView(await alerts.resolveByHand(request.params.id, actor(request))) as never);
+
+  app.get('/api/v1/alerts/incidents', {
+    config: read,
+    schema: {
+      tags, security: bearer, summary: 'Fleet-wide incidents (many devices firing one rule together), newest first',
+      querystring: Type.Object({ open: Type.Optional(Type.Boolean()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),
+      response: { 200: Type.Array(IncidentView), ...errorResponses },
+    },
+  }, async (request) => (await alerts.listIncidents(request.query.open, request.query.limit ?? 100)) as never);
 
   app.get('/api/v1/alerts/rules', {
     config: read, schema: { tags, security: bearer, summary: 'Every alert rule, the built-in ones first', response: { 200: Type.Array(RuleView), ...errorResponses } },

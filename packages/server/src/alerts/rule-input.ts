@@ -47,6 +47,14 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+/** 1030 → "1.0s", 312000 → "5.2m": how long something lasted, in a summary. */
+export function humanDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)}m`;
+  if (ms < 86_400_000) return `${(ms / 3_600_000).toFixed(1)}h`;
+  return `${(ms / 86_400_000).toFixed(1)}d`;
+}
+
 /**
  * Checks a rule as sent and returns it in stored form, or throws BULWARK_ERR_VALIDATION
  * listing every problem with its path (`condition.for: "5 minutes" is not a duration`).
@@ -133,10 +141,12 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     fail('condition.field', 'must name a field of the readings (letters, digits, "_")');
     return null;
   };
-  const duration = (key: string, fallback?: number): number => {
+  /** A duration of at least `min` ms; a problem (one) otherwise. */
+  const duration = (key: string, fallback?: number, min = 0): number => {
     if (c[key] === undefined && fallback !== undefined) return fallback;
     const ms = parseDuration(c[key]);
     if (ms === undefined) fail(`condition.${key}`, `${JSON.stringify(c[key]) ?? 'nothing'} is not a duration (e.g. "30s", "5m", "2h", or milliseconds; at most 30d)`);
+    else if (ms < min) fail(`condition.${key}`, `must be at least ${formatDuration(min)}`);
     return ms ?? 0;
   };
   const finite = (key: string, fallback?: number, min = -Infinity): number => {
@@ -152,20 +162,14 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     }
     case 'rate':
       return { kind, field: field(true) ?? '', maxPerMinute: finite('maxPerMinute', undefined, Number.MIN_VALUE) };
-    case 'absence': {
-      const forMs = duration('for');
-      if (forMs > 0 && forMs < 1_000) fail('condition.for', 'must be at least 1s');
-      return { kind, field: field(false), forMs };
-    }
+    case 'absence':
+      return { kind, field: field(false), forMs: duration('for', undefined, 1_000) };
     case 'anomaly': {
-      const warmup = c.warmup === undefined ? 30 : Number.isInteger(c.warmup) && (c.warmup as number) >= 10 && (c.warmup as number) <= 10_000 ? c.warmup as number : (fail('condition.warmup', 'must be a whole number of readings from 10 to 10000'), 30);
+      const warmup = c.warmup === undefined ? 50 : Number.isInteger(c.warmup) && (c.warmup as number) >= 10 && (c.warmup as number) <= 10_000 ? c.warmup as number : (fail('condition.warmup', 'must be a whole number of readings from 10 to 10000'), 50);
       return { kind, field: field(true) ?? '', warmup };
     }
-    case 'offline': {
-      const forMs = duration('for');
-      if (forMs < 1_000) fail('condition.for', 'must be at least 1s');
-      return { kind, forMs };
-    }
+    case 'offline':
+      return { kind, forMs: duration('for', undefined, 1_000) };
   }
 }
 

@@ -1,9 +1,9 @@
-import type { Alert, AlertRule, NotificationEvent, RuleKind } from './alerts.js';
+import type { Alert, AlertRule, Incident, RuleKind } from './alerts.js';
 import { conditionView } from './rule-input.js';
 
 /** The first thing to do about each type of alert; the runbook (docs/runbooks/<type>.md) says the rest. */
 export const NEXT_STEPS: Readonly<Record<RuleKind, string>> = {
-  threshold: 'Look at the device\'s recent readings (bulwark telemetry query DEVICE) to see whether the value is real or a sensor fault, then act on the equipment it measures.',
+  threshold: 'Look at the device\'s recent readings (GET /api/v1/devices/DEVICE/telemetry, or its page on the dashboard) to see whether the value is real or a sensor fault, then act on the equipment it measures.',
   rate: 'Compare the jump with the device\'s neighbours and its health report: a real process change, a sensor fault, or a reboot that reset a counter.',
   absence: 'Check the device\'s connectivity and dead letters: connected but silent points to the sensor or the application on it; dead letters point to a schema change.',
   anomaly: 'Open the device\'s chart around the alert: a spike is often noise, a level shift a change on site, a stuck value a frozen sensor, a drift a calibration problem.',
@@ -11,7 +11,7 @@ export const NEXT_STEPS: Readonly<Record<RuleKind, string>> = {
 };
 
 /** The JSON body of a notification: the alert, the rule, what to do next and where the runbook is. */
-export function notificationBody(n: { alert: Alert; rule: AlertRule; event: NotificationEvent; why?: string; runbookBaseUrl: string }): string {
+export function notificationBody(n: { alert: Alert; rule: AlertRule; event: 'fired' | 'resolved'; why?: string; runbookBaseUrl: string }): string {
   const { alert, rule } = n;
   return JSON.stringify({
     event: `alert.${n.event}`,
@@ -26,5 +26,21 @@ export function notificationBody(n: { alert: Alert; rule: AlertRule; event: Noti
       : `RESOLVED ${rule.name} on ${alert.deviceId}${n.why !== undefined ? `: ${n.why}` : ''}`,
     next: NEXT_STEPS[alert.type],
     runbook: `${n.runbookBaseUrl.replace(/\/$/, '')}/${alert.type}.md`,
+  });
+}
+
+/** The body of an incident's notification: one message for many devices firing one rule. */
+export function incidentBody(n: { incident: Incident; rule: AlertRule; event: 'incident.opened' | 'incident.resolved'; runbookBaseUrl: string }): string {
+  const { incident, rule } = n;
+  const type = rule.condition.kind;
+  return JSON.stringify({
+    event: n.event,
+    incident: { id: incident.id, ruleId: incident.ruleId, alerts: incident.alerts, openedAt: incident.openedAt, closedAt: incident.closedAt },
+    rule: { id: rule.id, name: rule.name, condition: conditionView(rule.condition) },
+    text: n.event === 'incident.opened'
+      ? `${rule.severity.toUpperCase()} ${rule.name} on ${incident.alerts} devices at once (incident ${incident.id}; devices that join it are not notified one by one). Next: look for what they share (site, tag, model, firmware) before looking at any one of them. ${NEXT_STEPS[type]}`
+      : `RESOLVED incident ${incident.id}: ${rule.name}, every device of it is back (${incident.alerts} alerts)`,
+    next: NEXT_STEPS[type],
+    runbook: `${n.runbookBaseUrl.replace(/\/$/, '')}/${type}.md`,
   });
 }

@@ -1,7 +1,7 @@
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
-import type { Alert, AlertChannel, AlertFilter, AlertRepository, AlertRule, NotificationEvent, Outgoing, Severity, Silence } from './alerts.js';
+import type { Alert, AlertChannel, AlertFilter, AlertRepository, AlertRule, Incident, Outgoing, Severity, Silence } from './alerts.js';
 import type { VerdictSink } from './evaluator.js';
-import { notificationBody } from './runbooks.js';
+import { incidentBody, notificationBody } from './runbooks.js';
 import { type RuleInput, type SchemaFields, checkRule, conditionView } from './rule-input.js';
 
 const RANK: Readonly<Record<Severity, number>> = { info: 0, warning: 1, critical: 2 };
@@ -25,6 +25,7 @@ export interface AlertServiceDeps {
   readonly changed: () => void;
   readonly counted: (transition: 'fired' | 'resolved' | 'acknowledged' | 'suppressed') => void;
   readonly runbookBaseUrl: string;
+  readonly grouping: { readonly waitMs: number; readonly minAlerts: number; readonly windowMs: number };
 }
 
 /**
@@ -111,15 +112,21 @@ export class AlertService implements VerdictSink {
     const flapping = this.#flapping(k, now);
     const alert: Alert = {
       id: this.deps.ids.next('alert'), ruleId: rule.id, deviceId, type: rule.condition.kind, severity: rule.severity, state: 'firing', summary, details,
-      firedAt: now, acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: silence !== undefined || flapping,
+      firedAt: now, acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: silence !== undefined || flapping, incidentId: null,
     };
     const outgoing = alert.silenced ? [] : this.#outgoing(alert, rule, 'fired');
     this.#open.add(k);
-    if (!(await this.deps.repo.fire(alert, outgoing, now))) return;
+    const { waitMs, minAlerts, windowMs } = this.deps.grouping;
+    const fired = await this.deps.repo.fire(alert, outgoing, now, {
+      windowMs, minAlerts, sendAt: now + waitMs, newIncidentId: this.deps.ids.next('inc'),
+      opened: (incident) => this.#incidentOutgoing(incident, rule, 'incident.opened'),
+    });
+    if (fired === 'open') return;
     this.deps.counted('fired');
     if (alert.silenced) this.deps.counted('suppressed');
     await this.deps.audit('system', 'alert.fire', alert.id, { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) });
-    if (outgoing.length > 0) this.deps.queued();
+    // Grouped: the incident's notification (if this alert made it) goes out now.
+    if (fired === 'grouped' || outgoing.length > 0) this.deps.queued();
   }
 
   async clear(rule: AlertRule, deviceId: string, summary: string): Promise<void> {
@@ -137,10 +144,11 @@ export class AlertService implements VerdictSink {
     const now = this.deps.clock.now();
     const resolved: Alert = { ...alert, state: 'resolved', resolvedAt: now };
     const outgoing = alert.silenced || !rule ? [] : this.#outgoing(resolved, rule, 'resolved', why);
-    if (!(await this.deps.repo.resolve(alert.id, now, outgoing))) return;
+    const closed = (incident: Incident) => (rule ? this.#incidentOutgoing(incident, rule, 'incident.resolved') : []);
+    if (!(await this.deps.repo.resolve(alert.id, now, outgoing, closed))) return;
     this.deps.counted('resolved');
     await this.deps.audit(actor, 'alert.resolve', alert.id, { ruleId: alert.ruleId, deviceId: alert.deviceId, why });
-    if (outgoing.length > 0) this.deps.queued();
+    this.deps.queued();
   }
 
   async acknowledge(id: string, by: string): Promise<Alert> {
@@ -178,7 +186,17 @@ export class AlertService implements VerdictSink {
     return recent.length > FLAP_FIRES;
   }
 
-  #outgoing(alert: Alert, rule: AlertRule, event: NotificationEvent, why?: string): Outgoing[] {
+  listIncidents(open?: boolean, limit = 100): Promise<Incident[]> {
+    return this.deps.repo.listIncidents({ ...(open !== undefined ? { open } : {}), limit });
+  }
+
+  #incidentOutgoing(incident: Incident, rule: AlertRule, event: 'incident.opened' | 'incident.resolved'): Outgoing[] {
+    return this.#channels.filter((c) => RANK[rule.severity] >= RANK[c.minSeverity]).map((c) => ({
+      id: this.deps.ids.next('ntf'), channelId: c.id, event, body: incidentBody({ incident, rule, event, runbookBaseUrl: this.deps.runbookBaseUrl }),
+    }));
+  }
+
+  #outgoing(alert: Alert, rule: AlertRule, event: 'fired' | 'resolved', why?: string): Outgoing[] {
     return this.#channels.filter((c) => RANK[alert.severity] >= RANK[c.minSeverity]).map((c) => ({
       id: this.deps.ids.next('ntf'), channelId: c.id, event,
       body: notificationBody({ alert, rule, event, ...(why !== undefined ? { why } : {}), runbookBaseUrl: this.deps.runbookBaseUrl }),

@@ -13,6 +13,9 @@ import { AlertService } from './service.js';
 export interface AlertsConfig extends NotifierSettings {
   readonly offlineAfterMs: number;
   readonly runbookBaseUrl: string;
+  readonly groupWaitMs: number;
+  readonly groupMinAlerts: number;
+  readonly groupWindowMs: number;
 }
 
 export interface AlertsDeps {
@@ -62,16 +65,17 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const transitions = new Counter({ name: 'bulwark_alert_transitions_total', help: 'Alert transitions (fired, resolved, acknowledged; suppressed: fired while silenced or flapping, stored and not notified).', labelNames: ['transition'], registers: [deps.metrics] });
   const notifications = new Counter({ name: 'bulwark_alert_notifications_total', help: 'Alert notification attempts by outcome (delivered, failed and retried, given_up).', labelNames: ['outcome'], registers: [deps.metrics] });
   const errors = new Counter({ name: 'bulwark_alert_evaluation_errors_total', help: 'Readings or deadlines the alert evaluator could not act on (the store or registry did not answer); logged.', registers: [deps.metrics] });
-  let notifier: AlertNotifier | undefined;
   const service = new AlertService({
     repo: deps.repo, clock: deps.clock, ids: deps.ids, log: deps.log, fields: deps.fields, audit: deps.audit, runbookBaseUrl: config.runbookBaseUrl,
+    grouping: { waitMs: config.groupWaitMs, minAlerts: config.groupMinAlerts, windowMs: config.groupWindowMs },
     seal: (secret, id) => deps.seal(Buffer.from(secret, 'utf8'), `alert-channel:${id}`),
-    queued: () => notifier?.notify(),
+    // The notifier is made below; a transition can only come once the evaluator runs.
+    queued: () => notifier.notify(),
     changed: () => void deps.bus.publish({ type: 'alerts.changed' }).catch(() => undefined),
     counted: (t) => transitions.inc({ transition: t }),
   });
   const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
-  notifier = new AlertNotifier(config, {
+  const notifier = new AlertNotifier(config, {
     repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
     openSecret: async (c: AlertChannel) => (await deps.open(c.secret, `alert-channel:${c.id}`)).toString('utf8'),
   });

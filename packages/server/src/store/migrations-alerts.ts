@@ -9,7 +9,7 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
     id: 14,
     // One open alert per rule and device: the partial unique index decides between nodes
     // racing to fire it. Notifications are an outbox written in the transition's transaction.
-    name: 'alert rules, alerts, silences, channels and the notification outbox',
+    name: 'alert rules, alerts, incidents, silences, channels and the notification outbox',
     sql: `
       CREATE TABLE alert_rules (
         id TEXT PRIMARY KEY,
@@ -35,11 +35,23 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
         acknowledged_at BIGINT,
         acknowledged_by TEXT,
         resolved_at BIGINT,
-        silenced_at BIGINT
+        silenced_at BIGINT,
+        incident_id TEXT
       );
       CREATE UNIQUE INDEX alerts_open ON alerts (rule_id, device_id) WHERE resolved_at IS NULL;
       CREATE INDEX alerts_fired ON alerts (fired_at);
       CREATE INDEX alerts_device ON alerts (device_id, fired_at);
+      CREATE INDEX alerts_rule ON alerts (rule_id, fired_at);
+      CREATE INDEX alerts_incident ON alerts (incident_id) WHERE incident_id IS NOT NULL;
+      CREATE TABLE alert_incidents (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        opened_at BIGINT NOT NULL,
+        closed_at BIGINT,
+        alert_count BIGINT NOT NULL
+      );
+      CREATE UNIQUE INDEX alert_incidents_open ON alert_incidents (rule_id) WHERE closed_at IS NULL;
+      CREATE INDEX alert_incidents_opened ON alert_incidents (opened_at);
       CREATE TABLE alert_silences (
         id TEXT PRIMARY KEY,
         rule_id TEXT,
