@@ -30,7 +30,14 @@ cluster phase (issue 14: the same paced load against one embedded node and clust
   --cluster-backlog N     readings put into the telemetry stream before the cluster nodes start; their store writers' drain is timed   default 200000
   --cluster-duration S    seconds of each measured window (after --warmup)            default 30
   --cluster-repeats N     rounds (each: embedded, then the cluster modes)             default --repeats
-  --pg URL                PostgreSQL server where the bench makes its database         default $BULWARK_TEST_PG_URL or postgres://root@127.0.0.1:5432/test`;
+  --pg URL                PostgreSQL server where the bench makes its database         default $BULWARK_TEST_PG_URL or postgres://root@127.0.0.1:5432/test
+alerts phase (issue 16: one embedded node, no rules against N rules matching every device, notifications to a local receiver):
+  --alerts on|off|only    run it after the phases above, skip it, or run only it       default on
+  --alerts-rules N        rules (one fires on 1 % of readings, the rest stay quiet)     default 100
+  --alerts-devices N      MQTT 5 sessions publishing                                   default 500
+  --alerts-rate N         offered QoS 1 msg/s                                          default 5000
+  --alerts-duration S     seconds of each measured window (after --warmup)            default 20
+  --alerts-repeats N      rounds (each: no rules, then the rules)                      default 2`;
 
 export function options() {
   const { values: o } = parseArgs({
@@ -42,6 +49,8 @@ export function options() {
       single: { type: 'string', default: '20' }, only: { type: 'string', multiple: true }, profile: { type: 'boolean', default: false },
       cluster: { type: 'string', default: 'on' }, 'cluster-nodes': { type: 'string', default: 'both' }, 'cluster-devices': { type: 'string', default: '500' },
       'cluster-rate': { type: 'string', default: '5000' }, 'cluster-backlog': { type: 'string', default: '200000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
+      alerts: { type: 'string', default: 'on' }, 'alerts-rules': { type: 'string', default: '100' }, 'alerts-devices': { type: 'string', default: '500' },
+      'alerts-rate': { type: 'string', default: '5000' }, 'alerts-duration': { type: 'string', default: '20' }, 'alerts-repeats': { type: 'string', default: '2' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -74,7 +83,14 @@ export function options() {
   const plan: Plan = { settings: load, sessions, storm, concurrency, singleS, protocols };
   const cluster = clusterOptions(o, int, openFiles);
   const repeats = int('repeats', o.repeats, 1, 20);
+  if (o.alerts !== 'on' && o.alerts !== 'off' && o.alerts !== 'only') throw new Error('--alerts takes on, off or only');
+  const alerts = {
+    when: o.alerts as 'on' | 'off' | 'only', rules: int('alerts-rules', o['alerts-rules'], 1, 10_000), devices: int('alerts-devices', o['alerts-devices'], 1, Math.min(5000, openFiles - 400)),
+    rate: int('alerts-rate', o['alerts-rate'], 1, 1_000_000), durationS: int('alerts-duration', o['alerts-duration'], 1, 3600), repeats: int('alerts-repeats', o['alerts-repeats'], 1, 20),
+    warmupS: load.warmupS,
+  };
   return {
+    alerts,
     cluster: { ...cluster, repeats: o['cluster-repeats'] === undefined ? repeats : int('cluster-repeats', o['cluster-repeats'], 1, 20) },
     load, plan, sessions, storm, concurrency, singleS, protocols, openFiles, profile: o.profile, pin: o.pin === 'on',
     repeats, brokers: BROKERS.filter((b) => only.length === 0 || only.includes(b)),

@@ -5,6 +5,7 @@ import { type BrokerName, protocolName } from './broker.js';
 import { type BulwarkSetup, setUpBulwark, startBulwark } from './bulwark.js';
 import { makePki } from './certs.js';
 import { type ModeRound, measureCluster } from './cluster.js';
+import { alertsMarkdown, measureAlerts } from './alerts.js';
 import { type ClusterResult, clusterChart, clusterMarkdown, clusterText, summarize } from './cluster-report.js';
 import { STREAM_NOTES, streamChart } from './stream-report.js';
 import { profiling } from './drain.js';
@@ -93,14 +94,16 @@ function clusterResult(rounds: ModeRound[]): ClusterResult {
 }
 
 try {
-  const issue13 = opt.cluster.when !== 'only';
+  const onlyOne = opt.cluster.when === 'only' || opt.alerts.when === 'only';
+  const issue13 = !onlyOne;
   if (issue13) progress(`making a CA, a server certificate and ${opt.load.devices + 1} client certificates with openssl`);
-  const withCluster = opt.cluster.when !== 'off';
+  const withCluster = opt.cluster.when === 'only' || (opt.cluster.when === 'on' && !onlyOne);
+  const withAlerts = opt.alerts.when === 'only' || (opt.alerts.when === 'on' && !onlyOne);
   const pki = issue13 ? await makePki(tempDir('bench-pki-'), opt.load.devices) : (undefined as unknown as Awaited<ReturnType<typeof makePki>>);
   let bulwark: BulwarkSetup | undefined;
-  if (opt.brokers.includes('bulwark') || withCluster) {
+  if (opt.brokers.includes('bulwark') || withCluster || withAlerts) {
     progress('bulwark: setting up (devices enrolled once, in a template data directory every process starts from)');
-    const devices = Math.max(issue13 ? opt.load.devices : 0, withCluster ? opt.cluster.devices : 0);
+    const devices = Math.max(issue13 ? opt.load.devices : 0, withCluster ? opt.cluster.devices : 0, withAlerts ? opt.alerts.devices : 0);
     bulwark = await setUpBulwark(tempDir('bench-bulwark-template-'), devices, issue13 ? opt.sessions : 0);
   }
   const contenders = issue13 ? opt.brokers.map((n) => contender(n, pki, bulwark)) : [];
@@ -142,6 +145,16 @@ try {
     writeFileSync(`${resultsDir}cluster-latest.svg`, clusterChart(cr));
     writeFileSync(`${resultsDir}cluster-latest-stream.svg`, streamChart(cr));
     progress(`results: bench/results/${stamp}-cluster.{json,md}, cluster-latest.{json,md,svg}, cluster-latest-stream.svg`);
+  }
+  if (withAlerts && bulwark) {
+    const rounds = await measureAlerts(bulwark, opt.alerts);
+    const md = alertsMarkdown(opt.alerts, rounds, `Machine: cpus ${cpus().length}, ${cpus()[0]?.model ?? '?'}, node ${process.version}, bulwark ${codeAtStart}${codeVersion() === codeAtStart ? '' : ` (at end ${codeVersion()})`}; ${pinning().on ? 'taskset: load generator on core 1, Bulwark on core 0' : 'not pinned'}.`);
+    console.log(`\n${md}\n`);
+    for (const base of [`${stamp}-alerts`, 'alerts-latest']) {
+      writeFileSync(`${resultsDir}${base}.json`, `${JSON.stringify({ plan: opt.alerts, rounds }, null, 2)}\n`);
+      writeFileSync(`${resultsDir}${base}.md`, `${md}\n`);
+    }
+    progress(`results: bench/results/${stamp}-alerts.{json,md}, alerts-latest.{json,md}`);
   }
   removeDir(root);
 } catch (err) {

@@ -13,5 +13,4 @@ export { NEXT_STEPS, notificationBody } from './runbooks.js';
 export { buildAlerts, builtInRules } from './wiring.js';
 export type { Alerts, AlertsConfig } from './wiring.js';
 export { alertRoutes } from './routes.js';
-export { SeriesDetector } from './anomaly/detectors.js';
-export { detectCohortOutliers } from './anomaly/cohort.js';
+export { SeriesDetector, detectCohortOutliers } from './anomaly/index.js';

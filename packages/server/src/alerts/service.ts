@@ -5,9 +5,6 @@ import { incidentBody, notificationBody } from './runbooks.js';
 import { type RuleInput, type SchemaFields, checkRule, conditionView } from './rule-input.js';
 
 const RANK: Readonly<Record<Severity, number>> = { info: 0, warning: 1, critical: 2 };
-/** A rule and device that fired this often within FLAP_WINDOW_MS is flapping: its alerts are stored but not notified. */
-const FLAP_FIRES = 4;
-const FLAP_WINDOW_MS = 10 * 60_000;
 const key = (ruleId: string, deviceId: string) => `${ruleId}\u0000${deviceId}`;
 
 export interface AlertServiceDeps {
@@ -26,6 +23,8 @@ export interface AlertServiceDeps {
   readonly counted: (transition: 'fired' | 'resolved' | 'acknowledged' | 'suppressed') => void;
   readonly runbookBaseUrl: string;
   readonly grouping: { readonly waitMs: number; readonly minAlerts: number; readonly windowMs: number };
+  /** A rule and device that fired more than `maxFires` times within `windowMs` is flapping: its alerts are stored but not notified. */
+  readonly flapping: { readonly maxFires: number; readonly windowMs: number };
 }
 
 /**
@@ -180,10 +179,11 @@ export class AlertService implements VerdictSink {
   }
 
   #flapping(k: string, now: number): boolean {
-    const recent = (this.#fires.get(k) ?? []).filter((t) => now - t < FLAP_WINDOW_MS);
+    const { maxFires, windowMs } = this.deps.flapping;
+    const recent = (this.#fires.get(k) ?? []).filter((t) => now - t < windowMs);
     recent.push(now);
     this.#fires.set(k, recent);
-    return recent.length > FLAP_FIRES;
+    return recent.length > maxFires;
   }
 
   listIncidents(open?: boolean, limit = 100): Promise<Incident[]> {

@@ -16,6 +16,8 @@ export interface AlertsConfig extends NotifierSettings {
   readonly groupWaitMs: number;
   readonly groupMinAlerts: number;
   readonly groupWindowMs: number;
+  readonly flapMaxFires: number;
+  readonly flapWindowMs: number;
 }
 
 export interface AlertsDeps {
@@ -68,6 +70,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const service = new AlertService({
     repo: deps.repo, clock: deps.clock, ids: deps.ids, log: deps.log, fields: deps.fields, audit: deps.audit, runbookBaseUrl: config.runbookBaseUrl,
     grouping: { waitMs: config.groupWaitMs, minAlerts: config.groupMinAlerts, windowMs: config.groupWindowMs },
+    flapping: { maxFires: config.flapMaxFires, windowMs: config.flapWindowMs },
     seal: (secret, id) => deps.seal(Buffer.from(secret, 'utf8'), `alert-channel:${id}`),
     // The notifier is made below; a transition can only come once the evaluator runs.
     queued: () => notifier.notify(),

@@ -33,9 +33,13 @@ const PRIORITY: Record<AnomalyKind, number> = { shift: 0, drift: 1, stuck: 2, sp
  * Online anomaly detection for one numeric series, fed one reading at a time. Four tests:
  *
  * - **spike**: the reading is ≥ `spikeSigma` σ from the local level (the median of the last
- *   `windowSize` readings) and ≥ `spikeMadSigma` MAD-σ from it. σ is a slow, clipped estimate
- *   of the noise that is frozen around changes; the MAD condition guards against a σ that is
- *   stale because the noise has just grown.
+ *   `windowSize` readings) and ≥ `spikeMadSigma` MAD-σ (1.4826·MAD of the window) from it.
+ *
+ * σ, for every test, is a slow estimate of the noise (clipped squared residuals from the local
+ * level over `scaleSamples` readings, frozen around changes), raised by one standard error of
+ * that estimate so that a young estimate errs toward silence, and raised to 0.8 × the window's
+ * MAD-σ when that is larger, so that noise which has just grown does not raise a stream of
+ * verdicts while the slow estimate catches up.
  * - **shift**: a fast two-sided CUSUM (k = `shiftAllowanceSigma`, h = `shiftThresholdSigma`) of
  *   residuals from the local level, clipped to ±3.5σ so that one spike cannot raise it.
  * - **drift**: a slow two-sided CUSUM (k = `driftAllowanceSigma`, h = `driftThresholdSigma`) of
@@ -129,7 +133,7 @@ export class SeriesDetector implements OnlineDetector {
   private observe(x: number, armed: boolean): AnomalyVerdict | undefined {
     const sigma = this.testSigma();
     const local = this.localLevel();
-    const findings: AnomalyFinding[] = [];
+    let findings: AnomalyFinding[] | undefined; // allocated only when a test fires: most readings raise nothing
     let spike = false;
     let rebase: { kind: 'shift'; run: number } | { kind: 'drift' } | undefined;
     if (armed && sigma > 0 && !Number.isNaN(local)) {
@@ -137,12 +141,12 @@ export class SeriesDetector implements OnlineDetector {
       if (Math.abs(z) >= this.options.spikeSigma && this.madAgrees(x)) {
         spike = true;
         const detail = `${signed(z)}σ from level ${format(local)} (σ ${format(sigma)})`;
-        findings.push({ kind: 'spike', score: Math.abs(z) / this.options.spikeSigma, detail });
+        (findings ??= []).push({ kind: 'spike', score: Math.abs(z) / this.options.spikeSigma, detail });
       }
       const side = this.shift.update(clip(z));
       if (side !== 0) {
         const run = this.shift.run(side);
-        findings.push({ kind: 'shift', score: this.shift.score(side), detail: `level ${signed(this.shift.shiftEstimate(side))}σ over the last ${run} readings` });
+        (findings ??= []).push({ kind: 'shift', score: this.shift.score(side), detail: `level ${signed(this.shift.shiftEstimate(side))}σ over the last ${run} readings` });
         rebase = { kind: 'shift', run };
       }
       if (this.level.count >= MIN_DRIFT_BASELINE) {
@@ -152,7 +156,7 @@ export class SeriesDetector implements OnlineDetector {
           const run = this.drift.run(driftSide);
           const abrupt = Math.abs(offset) >= this.options.driftAsShiftSigma;
           const detail = `mean ${signed(offset)}σ off baseline ${format(this.level.mean)} over the last ${run} readings`;
-          findings.push({ kind: abrupt ? 'shift' : 'drift', score: this.drift.score(driftSide), detail });
+          (findings ??= []).push({ kind: abrupt ? 'shift' : 'drift', score: this.drift.score(driftSide), detail });
           rebase = abrupt ? { kind: 'shift', run } : { kind: 'drift' };
         }
       }
@@ -160,7 +164,7 @@ export class SeriesDetector implements OnlineDetector {
     this.learn(x, local, sigma, spike);
     if (rebase?.kind === 'shift') this.rebaseAfterShift(rebase.run);
     else if (rebase?.kind === 'drift') this.rebaseAfterDrift();
-    return findings.length === 0 ? undefined : verdict(findings);
+    return findings === undefined ? undefined : verdict(findings);
   }
 
   /** The σ the tests divide by: the cautious slow σ, raised to 0.8 × the MAD-σ if that is larger. 0 while unknown. */

@@ -1,0 +1,190 @@
+import { type IncomingMessage, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type BulwarkSetup, spawnBulwark } from './bulwark.js';
+import { apiClient } from './bulwark-api.js';
+import type { Broker } from './broker.js';
+import { progress, removeDir, stopChild, tempDir } from './children.js';
+import { pacedQos1 } from './cluster-load.js';
+import { cpSync } from 'node:fs';
+import { Load } from './load.js';
+import { Samples, delay, round } from './proc.js';
+
+/**
+ * The alerts phase (issue 16's targets): one embedded node at a paced QoS 1 rate, first with
+ * no alert rules, then with `rules` rules that all match every load device. One of them fires
+ * on 1 % of readings (field `a` is 1 once in 100 readings of a device, then 0 again: fire, then
+ * resolve); the others are evaluated on every reading and never fire (thresholds on `v` out of
+ * its range, rate limits above its change). Every fire and resolve is notified to a webhook
+ * receiver on this machine. Measured: Bulwark's CPU per stored reading in both modes (the
+ * target: ≤ 10 % more with the rules), and reading received → notification received for
+ * every "fired" notification (the target: p99 ≤ 1 s).
+ */
+
+export interface AlertsPlan {
+  readonly devices: number;
+  readonly rate: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly repeats: number;
+  readonly rules: number;
+}
+
+export interface AlertsRound {
+  readonly round: number;
+  readonly mode: 'no rules' | 'rules';
+  readonly msgPerSec: number;
+  readonly usPerMsg: number;
+  readonly pubackP99: number | null;
+  /** Notifications the receiver took during the window and after it (fired, resolved). */
+  readonly fired: number;
+  readonly resolved: number;
+  /** Reading received by Bulwark → "fired" notification received, ms. */
+  readonly notifyP50: number | null;
+  readonly notifyP99: number | null;
+  readonly notifyMax: number | null;
+}
+
+const SCHEMA = {
+  $id: 'bench-alerts@1', type: 'object', required: ['v', 'a'], additionalProperties: false,
+  properties: { v: { type: 'number', 'x-unit': 'count', minimum: 0 }, a: { type: 'integer', 'x-unit': 'count', minimum: 0, maximum: 1 } },
+};
+
+/** The rules: one that fires on `a`, the rest evaluated and quiet. */
+export function benchRules(count: number): object[] {
+  const rules: object[] = [{ name: 'bench: a raised', severity: 'warning', scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'threshold', field: 'a', op: '>=', value: 1 } }];
+  for (let i = 1; i < count; i += 1) {
+    rules.push(i % 2 === 0
+      ? { name: `bench: quiet threshold ${i}`, scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'threshold', field: 'v', op: '<', value: -i, for: '1m' } }
+      : { name: `bench: quiet rate ${i}`, scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'rate', field: 'v', maxPerMinute: 1e9 + i } });
+  }
+  return rules;
+}
+
+/** A receiver on 127.0.0.1:0 timing each "fired" notification from the reading that fired it. */
+async function startReceiver() {
+  const latency = new Samples();
+  const counts = { fired: 0, resolved: 0 };
+  let recording = false;
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      res.writeHead(200).end('ok');
+      const now = Date.now();
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event: string; alert?: { details?: { since?: number } } };
+      if (!recording) return;
+      if (body.event === 'alert.fired') {
+        counts.fired += 1;
+        const since = body.alert?.details?.since;
+        if (typeof since === 'number') latency.add(now - since);
+      } else if (body.event === 'alert.resolved') counts.resolved += 1;
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`,
+    latency, counts,
+    record: (on: boolean) => {
+      recording = on;
+    },
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+async function measureMode(setup: BulwarkSetup, plan: AlertsPlan, round_: number, withRules: boolean): Promise<AlertsRound> {
+  const mode = withRules ? 'rules' : 'no rules';
+  const dir = tempDir('bench-alerts-');
+  cpSync(setup.template, dir, { recursive: true });
+  const settings = {
+    ...setup.overrides.settings,
+    webhooks: { allowHttp: true, allowPrivateTargets: true },
+    // Every notification at once (no group wait, no incidents, no flapping hold): the latency measured is the platform's own.
+    alerts: { groupWaitMs: 0, groupMinAlerts: 1_000_000, flapMaxFires: 1_000_000, notifyPollIntervalMs: 1000 },
+  };
+  const { child, url, mqttPort, pid } = await spawnBulwark(dir, setup.adminKey, settings, []);
+  const receiver = await startReceiver();
+  try {
+    const api = apiClient(url, setup.adminKey);
+    const must = async (what: string, res: Promise<{ status: number; body: unknown }>) => {
+      const r = await res;
+      if (r.status >= 300) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
+    };
+    await must('schema', api('POST', '/api/v1/schemas', SCHEMA));
+    await must('channel', api('POST', '/api/v1/alerts/channels', { name: 'bench', url: receiver.url }));
+    // The built-in offline rule stays on in both modes; devices stay connected.
+    if (withRules) for (const r of benchRules(plan.rules)) await must('rule', api('POST', '/api/v1/alerts/rules', r));
+    const broker: Broker = {
+      name: 'bulwark', pid, port: mqttPort, notes: [], device: (i) => setup.devices[i % setup.devices.length] as NonNullable<(typeof setup.devices)[number]>,
+      sessionIdentities: () => Promise.reject(new Error('not in the alerts phase')), liveTap: () => Promise.reject(new Error('not in the alerts phase')),
+      stop: async () => undefined,
+    };
+    const load = await Load.connect(broker, { devices: plan.devices, durationS: plan.durationS, warmupS: plan.warmupS, window: 10, liveDevices: 0, pacedRate: plan.rate }, 5);
+    load.schema = 'bench-alerts@1';
+    load.data = (seq) => `{"v":${seq},"a":${seq % 100 === 0 ? 1 : 0}}`;
+    const tag = `alerts phase round ${round_}, ${mode}`;
+    setTimeout(() => receiver.record(true), plan.warmupS * 1000).unref();
+    const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, { bulwark: [pid] }, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
+    await load.close();
+    // Notifications of the window's last fires arrive after it.
+    for (let t = 0; t < 50 && receiver.counts.fired > receiver.counts.resolved + 5; t += 1) await delay(100);
+    await delay(1500);
+    const cpu = r.window.cpuMs.bulwark ?? 0;
+    const lat = receiver.latency.summary();
+    const result: AlertsRound = {
+      round: round_, mode, msgPerSec: round(r.ackedInWindow / (r.window.wallMs / 1000), 0), usPerMsg: round((cpu * 1000) / Math.max(1, r.ackedInWindow), 1),
+      pubackP99: r.puback?.p99 ?? null, fired: receiver.counts.fired, resolved: receiver.counts.resolved,
+      notifyP50: lat?.p50 ?? null, notifyP99: lat?.p99 ?? null, notifyMax: lat ? round(receiver.latency.max(), 1) : null,
+    };
+    progress(`${tag}: ${result.msgPerSec} msg/s, Bulwark ${result.usPerMsg} µs/msg, PUBACK p99 ${result.pubackP99} ms; ${result.fired} fired / ${result.resolved} resolved notified, reading → webhook p50 ${result.notifyP50} / p99 ${result.notifyP99} / max ${result.notifyMax} ms`);
+    return result;
+  } finally {
+    await receiver.close();
+    await stopChild(child, 30_000);
+    removeDir(dir);
+  }
+}
+
+export async function measureAlerts(setup: BulwarkSetup, plan: AlertsPlan): Promise<AlertsRound[]> {
+  const rounds: AlertsRound[] = [];
+  for (let n = 1; n <= plan.repeats; n += 1) {
+    progress(`alerts phase round ${n}/${plan.repeats}`);
+    rounds.push(await measureMode(setup, plan, n, false));
+    rounds.push(await measureMode(setup, plan, n, true));
+  }
+  return rounds;
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? null : (s[Math.floor((s.length - 1) / 2)] as number);
+};
+
+/** The phase's table and its two targets, as markdown. */
+export function alertsMarkdown(plan: AlertsPlan, rounds: readonly AlertsRound[], machine: string): string {
+  const ratios = [...new Set(rounds.map((r) => r.round))].map((n) => {
+    const base = rounds.find((r) => r.round === n && r.mode === 'no rules');
+    const withRules = rounds.find((r) => r.round === n && r.mode === 'rules');
+    return base && withRules ? round(withRules.usPerMsg / base.usPerMsg, 3) : NaN;
+  }).filter((x) => Number.isFinite(x));
+  const ratio = median(ratios);
+  const p99s = rounds.filter((r) => r.mode === 'rules' && r.notifyP99 !== null).map((r) => r.notifyP99 as number);
+  const p99 = median(p99s);
+  const worstP99 = p99s.length ? Math.max(...p99s) : null;
+  const rows = rounds.map((r) => `| ${r.round} | ${r.mode} | ${r.msgPerSec} | ${r.usPerMsg} | ${r.pubackP99 ?? '-'} | ${r.fired} / ${r.resolved} | ${r.notifyP50 ?? '-'} / ${r.notifyP99 ?? '-'} / ${r.notifyMax ?? '-'} |`);
+  const met = (ok: boolean) => (ok ? '**MET**' : '**NOT MET**');
+  return [
+    `# Alert evaluation cost and notification latency, ${new Date().toISOString()}`, '',
+    machine, '',
+    `Settings: devices ${plan.devices}, ${plan.rate} msg/s QoS 1 paced (MQTT 5, mTLS), window ${plan.durationS} s after ${plan.warmupS} s warm-up, ${plan.repeats} rounds; ${plan.rules} rules matching every device (1 firing on 1 % of readings, ${plan.rules - 1} evaluated and quiet), one webhook channel on this machine.`, '',
+    '| round | mode | msg/s | Bulwark µs/msg | PUBACK p99 ms | notified fired / resolved | reading → webhook p50 / p99 / max ms |',
+    '|---:|---|---:|---:|---:|---:|---:|',
+    ...rows, '',
+    `${met(ratio !== null && ratio <= 1.1)}  rule evaluation ≤ 10 % extra CPU per stored message with ${plan.rules} rules: ${ratio ?? '-'}× (median of per-round ratios ${ratios.join(', ')})`, '',
+    `${met(p99 !== null && p99 <= 1000)}  p99 reading → webhook delivered ≤ 1 s at ${plan.rate} readings/s: ${p99 ?? '-'} ms (median over rounds; worst round ${worstP99 ?? '-'} ms)`, '',
+    '- Bulwark µs/msg: utime+stime of the node (all threads) over the window ÷ PUBACKs in the window (each after the reading is stored); the notifications it sends are included.',
+    '- reading → webhook: the receiver\'s clock at a "fired" notification minus the time Bulwark received the reading that fired it (`details.since`); same machine, same clock.',
+  ].join('\n');
+}
