@@ -27,6 +27,8 @@ export interface AlertsPlan {
   readonly warmupS: number;
   readonly repeats: number;
   readonly rules: number;
+  /** Node flags of each mode's first round (--cpu-prof with `npm run bench -- --profile`). */
+  readonly profileFlags?: (mode: string, round: number) => readonly string[];
 }
 
 export interface AlertsRound {
@@ -104,7 +106,7 @@ async function measureMode(setup: BulwarkSetup, plan: AlertsPlan, round_: number
     // Every notification at once (no group wait, no incidents, no flapping hold): the latency measured is the platform's own.
     alerts: { groupWaitMs: 0, groupMinAlerts: 1_000_000, flapMaxFires: 1_000_000, notifyPollIntervalMs: 1000 },
   };
-  const { child, url, mqttPort, pid } = await spawnBulwark(dir, setup.adminKey, settings, []);
+  const { child, url, mqttPort, pid } = await spawnBulwark(dir, setup.adminKey, settings, plan.profileFlags?.(withRules ? 'rules' : 'no-rules', round_) ?? []);
   const receiver = await startReceiver();
   try {
     const api = apiClient(url, setup.adminKey);

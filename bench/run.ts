@@ -147,7 +147,7 @@ try {
     progress(`results: bench/results/${stamp}-cluster.{json,md}, cluster-latest.{json,md,svg}, cluster-latest-stream.svg`);
   }
   if (withAlerts && bulwark) {
-    const rounds = await measureAlerts(bulwark, opt.alerts);
+    const rounds = await measureAlerts(bulwark, { ...opt.alerts, profileFlags: (mode, n) => (opt.profile && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}alerts/${mode}`] : []) });
     const md = alertsMarkdown(opt.alerts, rounds, `Machine: cpus ${cpus().length}, ${cpus()[0]?.model ?? '?'}, node ${process.version}, bulwark ${codeAtStart}${codeVersion() === codeAtStart ? '' : ` (at end ${codeVersion()})`}; ${pinning().on ? 'taskset: load generator on core 1, Bulwark on core 0' : 'not pinned'}.`);
     console.log(`\n${md}\n`);
     for (const base of [`${stamp}-alerts`, 'alerts-latest']) {

@@ -328,7 +328,6 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         applications.stop();
         nodeDrain.stop();
         identity.stop();
-        alerts.stop();
         if (cluster) await cluster.stopSingletons();
         else for (const [, job] of singletons) await job.stop();
         await rollouts.idle();
@@ -337,6 +336,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (coap) await coap.stop();
         await ingest.drain();
         await registry.flushConnectivity();
+        // After the last readings and disconnects: what they fired or resolved is written.
+        await alerts.stop();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
         await streams?.stop();
@@ -344,6 +345,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         else await bus.close();
         await copyWriter?.close();
         await sharedCounters?.close();
+        await audit.flush();
         await store.close();
       },
     };

@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
-import { positiveInt } from '../args.js';
+import { jsonObject, positiveInt } from '../args.js';
 import { type Session, openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { CliError, EXIT, Exit, usageError } from '../errors.js';
@@ -20,19 +19,6 @@ interface Twin {
 interface CommandRecord { id: string; name: string; status: string; issuedAt: number; expiresAt: number; reason: string | null; detail: string | null; output: unknown }
 interface LogEntry { seq: number; ts: number; level: string; msg: string }
 interface Logs { stream: { streaming: boolean; until: number | null; received: number; dropped: number }; entries: LogEntry[] }
-
-/** A JSON object given inline or as the path of a file holding one. */
-function jsonObject(text: string, what: string): Record<string, unknown> {
-  const source = existsSync(text) ? readFileSync(text, 'utf8') : text;
-  let value: unknown;
-  try {
-    value = JSON.parse(source);
-  } catch (err) {
-    throw usageError(`${what}: not JSON and not a readable file (${(err as Error).message})`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw usageError(`${what} must be a JSON object`);
-  return value as Record<string, unknown>;
-}
 
 const compact = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 

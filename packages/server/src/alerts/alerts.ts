@@ -148,6 +148,18 @@ export interface Outgoing {
   readonly body: string;
 }
 
+/** A change of an alert, applied with others in one transaction (alerts firing and resolving across a fleet). */
+export type Transition =
+  | { readonly kind: 'fire'; readonly alert: Alert; readonly outgoing: readonly Outgoing[]; readonly at: number; readonly grouping: Grouping }
+  /** Resolves the open alert of the rule and device, if any; `outgoing` makes its notifications from it. */
+  | {
+    readonly kind: 'resolve'; readonly ruleId: string; readonly deviceId: string; readonly at: number;
+    readonly outgoing: (open: Alert) => readonly Outgoing[]; readonly closed: (incident: Incident) => readonly Outgoing[];
+  };
+
+/** fire: as `fire` answers; resolve: the alert it resolved, or 'none'. */
+export type TransitionResult = 'fired' | 'grouped' | 'open' | 'none' | { readonly resolved: Alert };
+
 /**
  * Where alerts live. Transitions are conditional on the state they leave, so two nodes (or a
  * node and a person) racing on one alert change it once, and its notifications are written
@@ -176,6 +188,8 @@ export interface AlertRepository {
    * incident's `closed` notifications go out when its last alert resolves). False: it was not open.
    */
   resolve(id: string, at: number, outgoing: readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean>;
+  /** Applies the transitions in order, in one transaction. */
+  apply(items: readonly Transition[]): Promise<TransitionResult[]>;
   listIncidents(f: { readonly open?: boolean; readonly limit: number }): Promise<Incident[]>;
   acknowledge(id: string, by: string, at: number): Promise<boolean>;
   get(id: string): Promise<Alert | undefined>;

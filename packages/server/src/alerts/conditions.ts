@@ -18,10 +18,15 @@ export type AnomalyDetectorFactory = (warmup: number) => AnomalyDetector;
 const past = (op: Comparison, v: number, limit: number): boolean => (op === '>' ? v > limit : op === '>=' ? v >= limit : op === '<' ? v < limit : v <= limit);
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
-/** Past the value for the duration; clear once back past the value by the hysteresis. */
+/**
+ * Past the value for the duration; clear once back past the value by the hysteresis. A clear
+ * is said once per firing (and once at the start, when an alert from before a restart may be
+ * open): a reading within limits costs a comparison, nothing more.
+ */
 class ThresholdCheck implements SeriesCheck {
   #since: number | null = null;
-  #firing = false;
+  /** undefined: not known yet (an alert may be open from before this node saw the device). */
+  #firing: boolean | undefined = undefined;
   constructor(private readonly c: Extract<RuleCondition, { kind: 'threshold' }>) {}
 
   observe(v: number, at: number): Verdict {
@@ -35,28 +40,35 @@ class ThresholdCheck implements SeriesCheck {
       return undefined;
     }
     this.#since = null;
+    if (this.#firing === false) return undefined;
     // Hysteresis: back past the limit by the margin, toward the safe side.
     const clearLimit = op === '>' || op === '>=' ? value - hysteresis : value + hysteresis;
     const cleared = op === '>' || op === '>=' ? v <= clearLimit : v >= clearLimit;
-    if (cleared) {
-      this.#firing = false;
-      return { clear: `${field} ${round(v)} back within ${op === '>' || op === '>=' ? '≤' : '≥'} ${clearLimit}` };
-    }
-    return undefined;
+    if (!cleared) return undefined;
+    this.#firing = false;
+    return { clear: `${field} ${round(v)} back within ${op === '>' || op === '>=' ? '≤' : '≥'} ${clearLimit}` };
   }
 }
 
-/** Change per minute between consecutive readings. */
+/** Change per minute between consecutive readings; a clear once per firing, as for thresholds. */
 class RateCheck implements SeriesCheck {
-  #last: { v: number; at: number } | undefined;
+  #lastV = Number.NaN;
+  #lastAt = 0;
+  #firing: boolean | undefined = undefined;
   constructor(private readonly c: Extract<RuleCondition, { kind: 'rate' }>) {}
 
   observe(v: number, at: number): Verdict {
-    const last = this.#last;
-    this.#last = { v, at };
-    if (!last || at <= last.at) return undefined;
-    const perMinute = ((v - last.v) / (at - last.at)) * 60_000;
-    if (Math.abs(perMinute) > this.c.maxPerMinute) return { fire: `${this.c.field} changed ${round(perMinute)}/min (limit ±${this.c.maxPerMinute}/min)`, details: { field: this.c.field, perMinute, from: last.v, to: v } };
+    const [lastV, lastAt] = [this.#lastV, this.#lastAt];
+    this.#lastV = v;
+    this.#lastAt = at;
+    if (Number.isNaN(lastV) || at <= lastAt) return undefined;
+    const perMinute = ((v - lastV) / (at - lastAt)) * 60_000;
+    if (Math.abs(perMinute) > this.c.maxPerMinute) {
+      this.#firing = true;
+      return { fire: `${this.c.field} changed ${round(perMinute)}/min (limit ±${this.c.maxPerMinute}/min)`, details: { field: this.c.field, perMinute, from: lastV, to: v } };
+    }
+    if (this.#firing === false) return undefined;
+    this.#firing = false;
     return { clear: `${this.c.field} changes ${round(perMinute)}/min` };
   }
 }

@@ -1,6 +1,6 @@
 import type { Clock, Logger } from '@bulwark/core';
 import type { TelemetryRecord } from '../ingest/index.js';
-import type { AlertRule, RuleScope } from './alerts.js';
+import type { AlertRule, RuleCondition, RuleScope } from './alerts.js';
 import { type AnomalyDetectorFactory, type SeriesCheck, type Verdict, seriesCheck } from './conditions.js';
 import { Deadlines } from './deadlines.js';
 import { formatDuration } from './rule-input.js';
@@ -32,6 +32,24 @@ export interface EvaluatorDeps {
   readonly onError?: () => void;
 }
 
+/** A rule in a device's plan: the field it reads and its state (none for absence rules, which set deadlines). */
+interface Step {
+  readonly rule: AlertRule;
+  readonly field: string;
+  readonly check: SeriesCheck | undefined;
+}
+
+interface DeviceState {
+  readonly facts: DeviceFacts;
+  /** When the facts were read. */
+  readonly at: number;
+  /** The state of each reading rule, by rule id (kept when the plans are made again). */
+  readonly checks: Map<string, SeriesCheck>;
+  /** The steps for readings of each schema. */
+  readonly plans: Map<string, Step[]>;
+  generation: number;
+}
+
 const key = (ruleId: string, deviceId: string) => `${ruleId}\u0000${deviceId}`;
 const split = (k: string): [string, string] => {
   const i = k.indexOf('\u0000');
@@ -56,8 +74,9 @@ export class AlertEvaluator {
   /** Telemetry rules by the schema they read ('' for rules on every schema). */
   #bySchema = new Map<string, AlertRule[]>();
   #offline: AlertRule[] = [];
-  readonly #checks = new Map<string, SeriesCheck>();
-  readonly #facts = new Map<string, { facts: DeviceFacts; at: number }>();
+  readonly #devices = new Map<string, DeviceState>();
+  /** Bumped when the rules change: every device's plans are made again. */
+  #generation = 0;
   /** Readings of a device waiting for its facts, in order. */
   readonly #waiting = new Map<string, TelemetryRecord[]>();
   readonly #deadlines: Deadlines;
@@ -73,13 +92,14 @@ export class AlertEvaluator {
     this.#rules = rules.filter((r) => r.enabled);
     const kept = new Set(this.#rules.filter((r) => before.get(r.id) === r.updatedAt).map((r) => r.id));
     // A changed or removed rule starts again from nothing.
-    for (const k of this.#checks.keys()) if (!kept.has(split(k)[0])) this.#checks.delete(k);
+    for (const device of this.#devices.values()) for (const id of device.checks.keys()) if (!kept.has(id)) device.checks.delete(id);
     this.#bySchema = new Map();
     for (const r of this.#rules) {
       if (r.condition.kind === 'offline') continue;
       for (const s of r.scope.schemas.length > 0 ? r.scope.schemas : ['']) this.#bySchema.set(s, [...(this.#bySchema.get(s) ?? []), r]);
     }
     this.#offline = this.#rules.filter((r) => r.condition.kind === 'offline');
+    this.#generation += 1;
   }
 
   /** Deadlines held now (absence and offline), for /metrics. */
@@ -95,24 +115,26 @@ export class AlertEvaluator {
       queued.push(record);
       return;
     }
-    const known = this.#facts.get(record.deviceId);
+    const known = this.#devices.get(record.deviceId);
     if (known && this.deps.clock.now() - known.at < this.#ttl) {
-      this.#evaluate(record, known.facts);
+      this.#evaluate(record, known);
       return;
     }
     this.#waiting.set(record.deviceId, [record]);
     void this.#load(record.deviceId).then((facts) => {
       const records = this.#waiting.get(record.deviceId) ?? [];
       this.#waiting.delete(record.deviceId);
-      if (facts) for (const r of records) this.#evaluate(r, facts);
+      const device = this.#devices.get(record.deviceId);
+      if (facts && device) for (const r of records) this.#evaluate(r, device);
     });
   }
 
   async #load(deviceId: string): Promise<DeviceFacts | undefined> {
     try {
       const facts = await this.deps.facts(deviceId);
-      if (facts) this.#facts.set(deviceId, { facts, at: this.deps.clock.now() });
-      else this.#facts.delete(deviceId);
+      // New facts (tags, model) may change which rules apply: the plans are made again, the rules' state is kept.
+      if (facts) this.#devices.set(deviceId, { facts, at: this.deps.clock.now(), checks: this.#devices.get(deviceId)?.checks ?? new Map(), plans: new Map(), generation: this.#generation });
+      else this.#devices.delete(deviceId);
       return facts;
     } catch (err) {
       this.deps.onError?.();
@@ -121,30 +143,51 @@ export class AlertEvaluator {
     }
   }
 
-  #evaluate(record: TelemetryRecord, facts: DeviceFacts): void {
+  /** Runs the device's plan for the reading's schema: the rules in scope, each with its state, worked out once. */
+  #evaluate(record: TelemetryRecord, device: DeviceState): void {
+    if (device.generation !== this.#generation) {
+      device.plans.clear();
+      device.generation = this.#generation;
+    }
+    let steps = device.plans.get(record.schemaId);
+    if (!steps) device.plans.set(record.schemaId, (steps = this.#plan(record, device)));
+    const data = record.data;
+    for (const step of steps) {
+      const { rule, check } = step;
+      if (!check) {
+        const c = rule.condition as Extract<RuleCondition, { kind: 'absence' }>;
+        if (c.field !== null && !(c.field in data)) continue;
+        this.#deadlines.set(key(rule.id, record.deviceId), record.receivedAt + c.forMs);
+        if (this.deps.sink.mayBeOpen(rule.id, record.deviceId)) this.#apply(rule, record.deviceId, { clear: `${c.field ?? 'a reading'} arrived` });
+        continue;
+      }
+      const value = data[step.field];
+      if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+      const verdict = check.observe(value, record.receivedAt);
+      if (verdict) this.#apply(rule, record.deviceId, verdict);
+    }
+  }
+
+  #plan(record: TelemetryRecord, device: DeviceState): Step[] {
+    const steps: Step[] = [];
     for (const rules of [this.#bySchema.get(record.schemaId), this.#bySchema.get('')]) {
-      if (!rules) continue;
-      for (const rule of rules) {
-        if (!inScope(rule.scope, record.deviceId, facts)) continue;
+      for (const rule of rules ?? []) {
+        if (!inScope(rule.scope, record.deviceId, device.facts)) continue;
         const c = rule.condition;
-        const k = key(rule.id, record.deviceId);
         if (c.kind === 'absence') {
-          if (c.field !== null && !(c.field in record.data)) continue;
-          this.#deadlines.set(k, record.receivedAt + c.forMs);
-          this.#apply(rule, record.deviceId, { clear: `${c.field ?? 'a reading'} arrived` });
+          steps.push({ rule, field: c.field ?? '', check: undefined });
           continue;
         }
-        const value = record.data[(c as { field: string }).field];
-        if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-        let check = this.#checks.get(k);
+        let check = device.checks.get(rule.id);
         if (!check) {
           check = seriesCheck(c, this.deps.anomaly);
           if (!check) continue;
-          this.#checks.set(k, check);
+          device.checks.set(rule.id, check);
         }
-        this.#apply(rule, record.deviceId, check.observe(value, record.receivedAt));
+        steps.push({ rule, field: (c as { field: string }).field, check });
       }
     }
+    return steps;
   }
 
   #apply(rule: AlertRule, deviceId: string, verdict: Verdict): void {

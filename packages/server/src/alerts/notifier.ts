@@ -2,6 +2,11 @@ import type { Clock, Logger } from '@bulwark/core';
 import type { DeliveryRequest, DeliveryResult } from '../webhooks/index.js';
 import type { AlertChannel, AlertNotification, AlertRepository } from './alerts.js';
 
+/** Notifications read from the outbox per look. */
+const PAGE = 500;
+/** Alerts whose notifications one channel gets at the same time. */
+const SENDING_PER_CHANNEL = 8;
+
 export interface NotifierSettings {
   readonly pollIntervalMs: number;
   readonly retryBaseMs: number;
@@ -23,12 +28,14 @@ export interface NotifierDeps {
 /**
  * Delivers the notification outbox, one node at a time (the `alert-notifier` singleton):
  * each notification to its channel, signed, retried with backoff until the receiver takes it
- * or it is too old. A notification is marked delivered once taken, so a node that takes over
+ * or it is too old; in order per alert. A notification is marked delivered once taken, so a node that takes over
  * sends only what was not (a receiver may see one again if a node died between the answer
  * and the mark: the notification id in X-Bulwark-Delivery tells it).
  */
 export class AlertNotifier {
   #running = false;
+  /** Channel secrets opened once (by sealed text, so a changed secret is opened again). */
+  readonly #secrets = new Map<string, { sealed: string; secret: string }>();
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -73,26 +80,32 @@ export class AlertNotifier {
   }
 
   /**
-   * Sends what is due; returns how long to wait before looking again. Each channel gets its
-   * notifications in the order they were written: a channel whose oldest is waiting for a
-   * retry sends nothing newer meanwhile (a "resolved" never overtakes its "fired").
+   * Sends what is due; returns how long to wait before looking again. The notifications of
+   * one alert (or incident) go in the order they were written, one after the other: one that
+   * waits for a retry holds back the later ones of its alert (a "resolved" never overtakes its
+   * "fired"). Different alerts go side by side, up to SENDING_PER_CHANNEL at a time.
    */
   async #sendDue(): Promise<number> {
     const now = this.deps.clock.now();
-    const pending = await this.deps.repo.undelivered(500);
+    const pending = await this.deps.repo.undelivered(PAGE);
     if (pending.length === 0) return this.settings.pollIntervalMs;
     const channels = new Map((await this.deps.repo.listChannels()).map((c) => [c.id, c]));
-    const byChannel = new Map<string, AlertNotification[]>();
-    for (const n of pending) byChannel.set(n.channelId, [...(byChannel.get(n.channelId) ?? []), n]);
+    const queues = new Map<string, AlertNotification[]>();
+    for (const n of pending) {
+      const k = `${n.channelId}\u0000${n.alertId}`;
+      const q = queues.get(k);
+      if (q) q.push(n);
+      else queues.set(k, [n]);
+    }
     let wait = this.settings.pollIntervalMs;
-    await Promise.all([...byChannel].map(async ([channelId, list]) => {
-      const channel = channels.get(channelId);
-      for (const n of list) {
+    const runQueue = async (queue: readonly AlertNotification[]) => {
+      for (const n of queue) {
         if (!this.#running) return;
+        const channel = channels.get(n.channelId);
         if (!channel || now - n.createdAt > this.settings.maxAgeMs) {
           await this.deps.repo.delivered(n.id, now);
           this.deps.counted('given_up');
-          this.deps.log.error({ notification: n.id, alert: n.alertId, channel: channelId, reason: channel ? 'too old' : 'channel deleted' }, 'alert notifier: gave up a notification');
+          this.deps.log.error({ notification: n.id, alert: n.alertId, channel: n.channelId, reason: channel ? 'too old' : 'channel deleted' }, 'alert notifier: gave up a notification');
           continue;
         }
         if (n.nextAttemptAt > now) {
@@ -105,13 +118,33 @@ export class AlertNotifier {
           return;
         }
       }
+    };
+    // Per channel, at most SENDING_PER_CHANNEL alerts' queues at a time.
+    const byChannel = new Map<string, AlertNotification[][]>();
+    for (const q of queues.values()) {
+      const id = (q[0] as AlertNotification).channelId;
+      byChannel.set(id, [...(byChannel.get(id) ?? []), q]);
+    }
+    await Promise.all([...byChannel.values()].map(async (list) => {
+      let next = 0;
+      await Promise.all(Array.from({ length: Math.min(SENDING_PER_CHANNEL, list.length) }, async () => {
+        while (next < list.length) await runQueue(list[next++] as AlertNotification[]);
+      }));
     }));
-    return pending.length === 500 ? 0 : Math.max(0, wait);
+    return pending.length === PAGE ? 0 : Math.max(0, wait);
+  }
+
+  async #secret(channel: AlertChannel): Promise<string> {
+    const known = this.#secrets.get(channel.id);
+    if (known?.sealed === channel.secret) return known.secret;
+    const secret = await this.deps.openSecret(channel);
+    this.#secrets.set(channel.id, { sealed: channel.secret, secret });
+    return secret;
   }
 
   /** Delivers one notification; returns when to try it again when the receiver did not take it. */
   async #send(channel: AlertChannel, n: AlertNotification): Promise<number | undefined> {
-    const result = await this.deps.deliver({ url: channel.url, secret: await this.deps.openSecret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
+    const result = await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
     const at = this.deps.clock.now();
     if (result.ok) {
       await this.deps.repo.delivered(n.id, at);

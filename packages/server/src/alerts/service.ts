@@ -1,5 +1,5 @@
-import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
-import type { Alert, AlertChannel, AlertFilter, AlertRepository, AlertRule, Incident, Outgoing, Severity, Silence } from './alerts.js';
+import { type Clock, GroupCommit, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import type { Alert, AlertChannel, AlertFilter, AlertRepository, AlertRule, Incident, Outgoing, Severity, Silence, Transition, TransitionResult } from './alerts.js';
 import type { VerdictSink } from './evaluator.js';
 import { incidentBody, notificationBody } from './runbooks.js';
 import { type RuleInput, type SchemaFields, checkRule, conditionView } from './rule-input.js';
@@ -40,7 +40,17 @@ export class AlertService implements VerdictSink {
   #silences: Silence[] = [];
   #channels: AlertChannel[] = [];
 
-  constructor(private readonly deps: AlertServiceDeps) {}
+  /** Fires and resolves of the same moment, written in one transaction, one batch at a time (in order). */
+  readonly #transitions: GroupCommit<Transition, TransitionResult>;
+
+  constructor(private readonly deps: AlertServiceDeps) {
+    this.#transitions = new GroupCommit((items) => deps.repo.apply(items), { maxItems: 256, maxDelayMs: 1, maxInFlight: 1 });
+  }
+
+  /** Writes the transitions still waiting (before the store closes). */
+  flush(): Promise<void> {
+    return this.#transitions.drain();
+  }
 
   /** Loads what the evaluation needs from the store: open alerts, silences, channels. */
   async refresh(): Promise<void> {
@@ -116,9 +126,9 @@ export class AlertService implements VerdictSink {
     const outgoing = alert.silenced ? [] : this.#outgoing(alert, rule, 'fired');
     this.#open.add(k);
     const { waitMs, minAlerts, windowMs } = this.deps.grouping;
-    const fired = await this.deps.repo.fire(alert, outgoing, now, {
-      windowMs, minAlerts, sendAt: now + waitMs, newIncidentId: this.deps.ids.next('inc'),
-      opened: (incident) => this.#incidentOutgoing(incident, rule, 'incident.opened'),
+    const fired = await this.#transitions.add({
+      kind: 'fire', alert, outgoing, at: now,
+      grouping: { windowMs, minAlerts, sendAt: now + waitMs, newIncidentId: this.deps.ids.next('inc'), opened: (incident) => this.#incidentOutgoing(incident, rule, 'incident.opened') },
     });
     if (fired === 'open') return;
     this.deps.counted('fired');
@@ -129,14 +139,17 @@ export class AlertService implements VerdictSink {
   }
 
   async clear(rule: AlertRule, deviceId: string, summary: string): Promise<void> {
-    const k = key(rule.id, deviceId);
-    const open = await this.deps.repo.open(rule.id, deviceId);
-    if (!open) {
-      this.#open.delete(k);
-      return;
-    }
-    await this.#resolve(open, rule, summary, 'system');
-    this.#open.delete(k);
+    const now = this.deps.clock.now();
+    const result = await this.#transitions.add({
+      kind: 'resolve', ruleId: rule.id, deviceId, at: now,
+      outgoing: (open) => (open.silenced ? [] : this.#outgoing({ ...open, state: 'resolved', resolvedAt: now }, rule, 'resolved', summary)),
+      closed: (incident) => this.#incidentOutgoing(incident, rule, 'incident.resolved'),
+    });
+    this.#open.delete(key(rule.id, deviceId));
+    if (typeof result !== 'object') return;
+    this.deps.counted('resolved');
+    await this.deps.audit('system', 'alert.resolve', result.resolved.id, { ruleId: rule.id, deviceId, why: summary });
+    this.deps.queued();
   }
 
   async #resolve(alert: Alert, rule: AlertRule | undefined, why: string, actor: string): Promise<void> {

@@ -48,7 +48,8 @@ export interface Alerts {
   observe(record: TelemetryRecord): void;
   connected(deviceId: string): void;
   disconnected(deviceId: string, at: number): void;
-  stop(): void;
+  /** Stops evaluating and writes the transitions still waiting. */
+  stop(): Promise<void>;
 }
 
 /** The platform's own rules, created at first start and kept (they may be changed or disabled, not deleted). */
@@ -116,10 +117,11 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
       });
     },
     disconnected: (deviceId, at) => evaluator.disconnected(deviceId, at),
-    stop() {
+    async stop() {
       clearInterval(timer);
       unsubscribe?.();
       evaluator.stop();
+      await service.flush();
     },
   };
 }

@@ -47,6 +47,8 @@ export interface AuditRepository {
    * several nodes sharing PostgreSQL) form one unbroken chain.
    */
   append(ts: number, event: AuditEvent, seal: (seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry>;
+  /** Appends several entries, in order, in one transaction (one chain step each). */
+  appendMany(items: readonly { readonly ts: number; readonly event: AuditEvent }[], seal: (ts: number, event: AuditEvent, seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry[]>;
   /** Newest first. */
   list(filter: AuditFilter): Promise<AuditEntry[]>;
   /** Oldest first, entries with seq > afterSeq, at most `limit`. */

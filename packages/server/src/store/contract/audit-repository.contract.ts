@@ -45,6 +45,17 @@ export function describeAuditRepository(make: MakeStore): void {
       assert.deepEqual(await verifyRepository(audit), { ok: true, entriesChecked: 3, headSeq: 3, firstBadSeq: null, problem: null, message: 'all 3 entries verify' });
     });
 
+    it('appends several entries in one transaction as consecutive chain steps, concurrent batches forming one chain', async (t) => {
+      const { audit } = await make(t);
+      await appendEvent(audit, T0);
+      const seal = (ts: number, event: AuditEvent, seq: number, prevHash: string) => sealEntry(seq, ts, event, prevHash);
+      const batches = await Promise.all([0, 1, 2].map((b) => audit.appendMany([1, 2, 3].map((i) => ({ ts: T0 + b * 10 + i, event: auditEvent({ target: `t${b}-${i}` }) })), seal)));
+      assert.deepEqual(batches.flat().map((e) => e.seq).sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      for (const batch of batches) assert.deepEqual(batch.map((e) => e.target), batch.map((_, i) => `${batch[0]?.target?.split('-')[0]}-${i + 1}`));
+      assert.deepEqual(await audit.appendMany([], seal), []);
+      assert.deepEqual(await verifyRepository(audit), { ok: true, entriesChecked: 10, headSeq: 10, firstBadSeq: null, problem: null, message: 'all 10 entries verify' });
+    });
+
     it('leaves the chain untouched when sealing fails', async (t) => {
       const { audit } = await make(t);
       const first = await appendEvent(audit, T0);

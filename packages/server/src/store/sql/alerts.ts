@@ -1,13 +1,9 @@
-import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, RuleCondition, RuleKind, RuleScope, Severity, Silence } from '../../alerts/index.js';
-import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
-import { num } from './json.js';
+import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, Transition, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
+import type { SqlClient, SqlValue } from '../sql-client.js';
+import { type AlertRow, type IncidentRow, toAlert, toIncident } from './alert-rows.js';
+import { applyIn, fireIn, resolveIn } from './alert-transitions.js';
 
 interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
-interface AlertRow {
-  id: string; rule_id: string; device_id: string; type: string; severity: string; summary: string; details: string; fired_at: number;
-  acknowledged_at: number | null; acknowledged_by: string | null; resolved_at: number | null; silenced_at: number | null; incident_id: string | null;
-}
-interface IncidentRow { id: string; rule_id: string; opened_at: number; closed_at: number | null; alert_count: number }
 interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
 interface ChannelRow { id: string; name: string; kind: string; url: string; secret: string; min_severity: string; created_by: string; created_at: number }
 interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; body: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
@@ -16,13 +12,6 @@ const toRule = (r: RuleRow): AlertRule => ({
   id: r.id, name: r.name, severity: r.severity as Severity, scope: JSON.parse(r.scope) as RuleScope, condition: JSON.parse(r.condition) as RuleCondition,
   enabled: r.disabled_at === null, builtIn: r.origin === 'builtin', createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
 });
-const toAlert = (r: AlertRow): Alert => ({
-  id: r.id, ruleId: r.rule_id, deviceId: r.device_id, type: r.type as RuleKind, severity: r.severity as Severity,
-  state: r.resolved_at !== null ? 'resolved' : r.acknowledged_at !== null ? 'acknowledged' : 'firing',
-  summary: r.summary, details: JSON.parse(r.details) as Record<string, unknown>, firedAt: Number(r.fired_at), acknowledgedAt: num(r.acknowledged_at),
-  acknowledgedBy: r.acknowledged_by, resolvedAt: num(r.resolved_at), silenced: r.silenced_at !== null, incidentId: r.incident_id,
-});
-const toIncident = (r: IncidentRow): Incident => ({ id: r.id, ruleId: r.rule_id, openedAt: Number(r.opened_at), closedAt: num(r.closed_at), alerts: Number(r.alert_count) });
 const toSilence = (r: SilenceRow): Silence => ({
   id: r.id, ruleId: r.rule_id, deviceId: r.device_id, reason: r.reason, createdBy: r.created_by, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
 });
@@ -39,25 +28,6 @@ const RULE_VALUES = (r: AlertRule): SqlValue[] => [
 ];
 const INSERT_RULE = `INSERT INTO alert_rules (id, name, severity, scope, condition, disabled_at, origin, created_by, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
-
-/** Puts a new alert into its rule's open incident, if there is one. */
-async function joinOpenIncident(tx: SqlExecutor, a: Alert): Promise<boolean> {
-  const open = await tx.get<{ id: string }>('SELECT id FROM alert_incidents WHERE rule_id = $1 AND closed_at IS NULL', [a.ruleId]);
-  if (!open) return false;
-  await tx.run('UPDATE alerts SET incident_id = $2 WHERE id = $1', [a.id, open.id]);
-  await tx.run('UPDATE alert_incidents SET alert_count = alert_count + 1 WHERE id = $1', [open.id]);
-  return true;
-}
-
-/** Notifications to send from `sendAt` on; created now (their order per channel). */
-async function queue(tx: SqlExecutor, alertId: string, outgoing: readonly Outgoing[], sendAt: number, createdAt: number): Promise<void> {
-  if (outgoing.length === 0) return;
-  await tx.runMany(
-    `INSERT INTO alert_notifications (id, alert_id, channel_id, event, body, attempts, next_attempt_at, last_error, created_at, delivered_at)
-     VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7, NULL)`,
-    outgoing.map((o) => [o.id, alertId, o.channelId, o.event, o.body, sendAt, createdAt]),
-  );
-}
 
 export class SqlAlertRepository implements AlertRepository {
   constructor(private readonly db: SqlClient) {}
@@ -97,48 +67,18 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   fire(a: Alert, outgoing: readonly Outgoing[], at: number, g: Grouping): Promise<'fired' | 'grouped' | 'open'> {
-    return this.db.transaction(async (tx) => {
-      const inserted = await tx.run(
-        `INSERT INTO alerts (id, rule_id, device_id, type, severity, summary, details, fired_at, acknowledged_at, acknowledged_by, resolved_at, silenced_at, incident_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL, $9, NULL) ON CONFLICT DO NOTHING`,
-        [a.id, a.ruleId, a.deviceId, a.type, a.severity, a.summary, JSON.stringify(a.details), a.firedAt, a.silenced ? at : null],
-      );
-      if (inserted === 0) return 'open';
-      if (await joinOpenIncident(tx, a)) return 'grouped';
-      const recent = Number((await tx.get<{ n: number }>(
-        'SELECT COUNT(*) AS n FROM alerts WHERE rule_id = $1 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $2', [a.ruleId, at - g.windowMs],
-      ))?.n ?? 0);
-      if (recent < g.minAlerts) {
-        await queue(tx, a.id, outgoing, g.sendAt, at);
-        return 'fired';
-      }
-      const made = await tx.run(
-        'INSERT INTO alert_incidents (id, rule_id, opened_at, closed_at, alert_count) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT DO NOTHING', [g.newIncidentId, a.ruleId, at, recent],
-      );
-      // Another node made it meanwhile: join that one.
-      if (made === 0) return (await joinOpenIncident(tx, a)) ? 'grouped' : 'fired';
-      await tx.run('UPDATE alerts SET incident_id = $1 WHERE rule_id = $2 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $3', [g.newIncidentId, a.ruleId, at - g.windowMs]);
-      // What the gathered alerts have not sent yet, the incident says once.
-      await tx.run(`DELETE FROM alert_notifications WHERE delivered_at IS NULL AND event = 'fired' AND alert_id IN (SELECT id FROM alerts WHERE incident_id = $1)`, [g.newIncidentId]);
-      await queue(tx, g.newIncidentId, g.opened({ id: g.newIncidentId, ruleId: a.ruleId, openedAt: at, closedAt: null, alerts: recent }), at, at);
-      return 'grouped';
-    });
+    return this.db.transaction((tx) => fireIn(tx, a, outgoing, at, g));
   }
 
   resolve(id: string, at: number, outgoing: readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean> {
+    return this.db.transaction((tx) => resolveIn(tx, id, at, () => outgoing, closed));
+  }
+
+  apply(items: readonly Transition[]): Promise<TransitionResult[]> {
     return this.db.transaction(async (tx) => {
-      if ((await tx.run('UPDATE alerts SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL', [id, at])) === 0) return false;
-      const incidentId = (await tx.get<{ incident_id: string | null }>('SELECT incident_id FROM alerts WHERE id = $1', [id]))?.incident_id ?? null;
-      if (incidentId === null) {
-        await queue(tx, id, outgoing, at, at);
-        return true;
-      }
-      const left = Number((await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM alerts WHERE incident_id = $1 AND resolved_at IS NULL', [incidentId]))?.n ?? 0);
-      if (left === 0 && (await tx.run('UPDATE alert_incidents SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL', [incidentId, at])) > 0) {
-        const row = await tx.get<IncidentRow>('SELECT * FROM alert_incidents WHERE id = $1', [incidentId]);
-        if (row) await queue(tx, incidentId, closed(toIncident(row)), at, at);
-      }
-      return true;
+      const results: TransitionResult[] = [];
+      for (const t of items) results.push(await applyIn(tx, t));
+      return results;
     });
   }
 

@@ -25,20 +25,31 @@ const toEntry = (r: AuditRow): AuditEntry => ({
 export class SqlAuditRepository implements AuditRepository {
   constructor(private readonly db: SqlClient) {}
 
-  append(ts: number, event: AuditEvent, seal: (seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry> {
+  async append(ts: number, event: AuditEvent, seal: (seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry> {
+    const [entry] = await this.appendMany([{ ts, event }], (_ts, _event, seq, prevHash) => seal(seq, prevHash));
+    return entry as AuditEntry;
+  }
+
+  appendMany(items: readonly { readonly ts: number; readonly event: AuditEvent }[], seal: (ts: number, event: AuditEvent, seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry[]> {
+    if (items.length === 0) return Promise.resolve([]);
     return this.db.transaction(async (tx) => {
       // The UPDATE takes the head's row lock on PostgreSQL; SQLite's write lock serialises anyway.
-      const head = await tx.get<{ seq: number; hash: string }>('UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash');
+      const head = await tx.get<{ seq: number; hash: string }>('UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash', [items.length]);
       if (!head) throw new Error('audit_head row is missing');
-      const entry = seal(Number(head.seq), head.hash);
-      await tx.run(
+      const entries: AuditEntry[] = [];
+      let [seq, prevHash] = [Number(head.seq) - items.length + 1, head.hash];
+      for (const { ts, event } of items) {
+        const entry = seal(ts, event, seq, prevHash);
+        entries.push(entry);
+        [seq, prevHash] = [seq + 1, entry.hash];
+      }
+      await tx.runMany(
         `INSERT INTO audit_log (seq, ts, actor, action, target, result, request_id, source, details, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [entry.seq, ts, event.actor, event.action, event.target, event.result, event.requestId, event.source,
-          event.details === null ? null : JSON.stringify(event.details), entry.prevHash, entry.hash],
+        entries.map((e) => [e.seq, e.ts, e.actor, e.action, e.target, e.result, e.requestId, e.source, e.details === null ? null : JSON.stringify(e.details), e.prevHash, e.hash]),
       );
-      await tx.run('UPDATE audit_head SET hash = $1 WHERE id = 1', [entry.hash]);
-      return entry;
+      await tx.run('UPDATE audit_head SET hash = $1 WHERE id = 1', [prevHash]);
+      return entries;
     });
   }
 
