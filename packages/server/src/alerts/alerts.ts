@@ -207,7 +207,8 @@ export interface AlertRepository {
 
   /** Notifications not delivered yet, oldest first (due or waiting for a retry). */
   undelivered(limit: number): Promise<AlertNotification[]>;
-  delivered(id: string, at: number): Promise<void>;
+  /** Marks notifications delivered (or given up). */
+  delivered(ids: readonly string[], at: number): Promise<void>;
   retryLater(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void>;
   /** Notifications not delivered yet. */
   countUndelivered(): Promise<number>;

@@ -1,9 +1,11 @@
-import type { Clock, Logger } from '@bulwark/core';
+import { type Clock, GroupCommit, type Logger } from '@bulwark/core';
 import type { DeliveryRequest, DeliveryResult } from '../webhooks/index.js';
 import type { AlertChannel, AlertNotification, AlertRepository } from './alerts.js';
 
 /** Notifications read from the outbox per look. */
 const PAGE = 500;
+/** The pause before the next pass when notifications were queued during the last one. */
+const AGAIN_MS = 5;
 /** Alerts whose notifications one channel gets at the same time. */
 const SENDING_PER_CHANNEL = 8;
 
@@ -19,6 +21,8 @@ export interface NotifierDeps {
   readonly repo: AlertRepository;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
   readonly openSecret: (channel: AlertChannel) => Promise<string>;
+  /** The channels (a cached list: it changes rarely, and is read on every pass). */
+  readonly channels: () => Promise<readonly AlertChannel[]> | readonly AlertChannel[];
   readonly clock: Clock;
   readonly log: Logger;
   readonly counted: (outcome: 'delivered' | 'failed' | 'given_up') => void;
@@ -34,13 +38,21 @@ export interface NotifierDeps {
  */
 export class AlertNotifier {
   #running = false;
+  /** Delivered marks of the notifications sent side by side, written together. */
+  readonly #marks: GroupCommit<string, undefined>;
   /** Channel secrets opened once (by sealed text, so a changed secret is opened again). */
   readonly #secrets = new Map<string, { sealed: string; secret: string }>();
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #again = false;
 
-  constructor(private readonly settings: NotifierSettings, private readonly deps: NotifierDeps) {}
+  constructor(private readonly settings: NotifierSettings, private readonly deps: NotifierDeps) {
+    this.#marks = new GroupCommit(async (ids) => {
+      await deps.repo.delivered(ids, deps.clock.now());
+      return ids.map(() => undefined);
+    }, { maxItems: 500, maxDelayMs: 2 });
+  }
 
   start(): void {
     if (this.#running) return;
@@ -58,18 +70,23 @@ export class AlertNotifier {
   notify(): void {
     const wake = this.#wake;
     this.#wake = undefined;
+    // Told while a pass is under way: look again as soon as it ends.
+    if (!wake) this.#again = true;
     wake?.();
   }
 
   async #run(): Promise<void> {
     while (this.#running) {
       let next = this.settings.pollIntervalMs;
+      this.#again = false;
       try {
         next = await this.#sendDue();
       } catch (err) {
         this.deps.log.warn({ err: (err as Error).message }, 'alert notifier: could not read the outbox; trying again');
       }
       if (!this.#running) break;
+      // More was queued meanwhile: look again after a moment (what comes in that moment goes in the same pass).
+      if (this.#again) next = Math.min(next, AGAIN_MS);
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
         this.#timer = setTimeout(resolve, next);
@@ -89,7 +106,9 @@ export class AlertNotifier {
     const now = this.deps.clock.now();
     const pending = await this.deps.repo.undelivered(PAGE);
     if (pending.length === 0) return this.settings.pollIntervalMs;
-    const channels = new Map((await this.deps.repo.listChannels()).map((c) => [c.id, c]));
+    let channels = new Map((await this.deps.channels()).map((c) => [c.id, c]));
+    // A channel this node has not heard of yet (made on another node a moment ago) is read from the store before anything is given up.
+    if (pending.some((n) => !channels.has(n.channelId))) channels = new Map((await this.deps.repo.listChannels()).map((c) => [c.id, c]));
     const queues = new Map<string, AlertNotification[]>();
     for (const n of pending) {
       const k = `${n.channelId}\u0000${n.alertId}`;
@@ -103,7 +122,7 @@ export class AlertNotifier {
         if (!this.#running) return;
         const channel = channels.get(n.channelId);
         if (!channel || now - n.createdAt > this.settings.maxAgeMs) {
-          await this.deps.repo.delivered(n.id, now);
+          await this.#marks.add(n.id);
           this.deps.counted('given_up');
           this.deps.log.error({ notification: n.id, alert: n.alertId, channel: n.channelId, reason: channel ? 'too old' : 'channel deleted' }, 'alert notifier: gave up a notification');
           continue;
@@ -147,7 +166,7 @@ export class AlertNotifier {
     const result = await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
     const at = this.deps.clock.now();
     if (result.ok) {
-      await this.deps.repo.delivered(n.id, at);
+      await this.#marks.add(n.id);
       this.deps.counted('delivered');
       return undefined;
     }

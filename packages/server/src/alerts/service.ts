@@ -133,9 +133,9 @@ export class AlertService implements VerdictSink {
     if (fired === 'open') return;
     this.deps.counted('fired');
     if (alert.silenced) this.deps.counted('suppressed');
-    await this.deps.audit('system', 'alert.fire', alert.id, { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) });
-    // Grouped: the incident's notification (if this alert made it) goes out now.
+    // The notifications are in the outbox with the alert (grouped: the incident's, if this alert made it).
     if (fired === 'grouped' || outgoing.length > 0) this.deps.queued();
+    await this.deps.audit('system', 'alert.fire', alert.id, { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) });
   }
 
   async clear(rule: AlertRule, deviceId: string, summary: string): Promise<void> {
@@ -148,8 +148,8 @@ export class AlertService implements VerdictSink {
     this.#open.delete(key(rule.id, deviceId));
     if (typeof result !== 'object') return;
     this.deps.counted('resolved');
-    await this.deps.audit('system', 'alert.resolve', result.resolved.id, { ruleId: rule.id, deviceId, why: summary });
     this.deps.queued();
+    await this.deps.audit('system', 'alert.resolve', result.resolved.id, { ruleId: rule.id, deviceId, why: summary });
   }
 
   async #resolve(alert: Alert, rule: AlertRule | undefined, why: string, actor: string): Promise<void> {
@@ -256,5 +256,10 @@ export class AlertService implements VerdictSink {
 
   channels(): Promise<AlertChannel[]> {
     return this.deps.repo.listChannels();
+  }
+
+  /** The channels as this node last loaded them (at start, on every change announced on the bus, and every minute). */
+  get knownChannels(): readonly AlertChannel[] {
+    return this.#channels;
   }
 }

@@ -81,6 +81,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
   const notifier = new AlertNotifier(config, {
     repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
+    channels: () => service.knownChannels,
     openSecret: async (c: AlertChannel) => (await deps.open(c.secret, `alert-channel:${c.id}`)).toString('utf8'),
   });
   new Gauge({ name: 'bulwark_alert_deadlines', help: 'Absence and offline deadlines this node holds (one per rule and device that did something).', registers: [deps.metrics], collect() { this.set(evaluator.deadlines); } });

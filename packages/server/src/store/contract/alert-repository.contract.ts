@@ -86,7 +86,8 @@ export function describeAlertRepository(make: MakeStore): void {
       await alerts.retryLater('n1', 1, T0 + 9_000, 'HTTP 503');
       const [first, second] = await alerts.undelivered(10);
       assert.deepEqual([first?.id, first?.attempts, first?.lastError, second?.id], ['n1', 1, 'HTTP 503', 'n2']);
-      await alerts.delivered('n1', T0 + 9_001);
+      await alerts.delivered(['n1'], T0 + 9_001);
+      await alerts.delivered([], T0 + 9_002);
       assert.deepEqual((await alerts.undelivered(10)).map((n) => n.id), ['n2']);
       assert.equal(await alerts.countUndelivered(), 1);
 

@@ -151,8 +151,10 @@ export class SqlAlertRepository implements AlertRepository {
     )).map(toNotification);
   }
 
-  async delivered(id: string, at: number): Promise<void> {
-    await this.db.run('UPDATE alert_notifications SET delivered_at = $2 WHERE id = $1', [id, at]);
+  async delivered(ids: readonly string[], at: number): Promise<void> {
+    if (ids.length === 0) return;
+    const marks = ids.map((_, i) => `$${i + 2}`).join(', ');
+    await this.db.run(`UPDATE alert_notifications SET delivered_at = $1 WHERE id IN (${marks})`, [at, ...ids]);
   }
 
   async retryLater(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
