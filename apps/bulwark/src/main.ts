@@ -18,6 +18,7 @@ import { addStoreCommands } from './commands/store.js';
 import { addTelemetryCommands } from './commands/telemetry.js';
 import { addUserCommands } from './commands/users.js';
 import { addWebhookCommands } from './commands/webhooks.js';
+import { addAlertCommands } from './commands/alerts.js';
 import type { Env } from './credentials.js';
 import { EXIT, Exit, describeError } from './errors.js';
 
@@ -56,6 +57,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addStoreCommands(program, env);
   addBackupCommands(program, env);
   addWebhookCommands(program, env);
+  addAlertCommands(program, env);
   return program;
 }
 
