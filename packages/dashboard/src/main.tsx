@@ -1,7 +1,8 @@
 import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { type Session, onSignOut, resume, signOut } from './api';
+import { type Session, can, onSignOut, resume, signOut } from './api';
 import { href, useRoute } from './router';
+import { Alerts } from './pages/alerts';
 import { Audit } from './pages/audit';
 import { DeadLetters } from './pages/dead-letters';
 import { Device } from './pages/device';
@@ -13,7 +14,7 @@ import { SignIn } from './pages/sign-in';
 import { Webhooks } from './pages/webhooks';
 import './styles.css';
 
-const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['webhooks', 'Webhooks']] as const;
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['webhooks', 'Webhooks']] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>();
@@ -39,9 +40,10 @@ function App() {
         <button type="button" onClick={signOut} data-testid="sign-out">Sign out</button>
       </header>
       <main data-page={page || 'fleet'}>
-        {page === '' ? <Overview /> : null}
+        {page === '' ? <Overview session={session} /> : null}
         {page === 'devices' && id ? <Device key={id} id={id} session={session} /> : null}
         {page === 'devices' && !id ? <Devices params={route.params} /> : null}
+        {page === 'alerts' ? (can(session, 'alerts:read') ? <Alerts params={route.params} session={session} /> : <p className="muted">Your role cannot read alerts (it needs the alerts:read scope).</p>) : null}
         {page === 'schemas' ? <Schemas /> : null}
         {page === 'dead-letters' ? <DeadLetters params={route.params} session={session} /> : null}
         {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}

@@ -92,3 +92,56 @@ export interface LiveReading {
 }
 
 export const DEAD_LETTER_REASONS = ['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'forbidden_character', 'bad_envelope', 'unknown_schema', 'schema_violation'] as const;
+
+export type AlertState = 'firing' | 'acknowledged' | 'resolved';
+
+export interface Alert {
+  readonly id: string;
+  readonly ruleId: string;
+  readonly deviceId: string;
+  /** The rule's kind when it fired: threshold, rate, absence, anomaly, offline (the runbook's name). */
+  readonly type: string;
+  readonly severity: string;
+  readonly state: AlertState;
+  readonly summary: string;
+  readonly details: Record<string, unknown>;
+  readonly firedAt: number;
+  readonly acknowledgedAt: number | null;
+  readonly acknowledgedBy: string | null;
+  readonly resolvedAt: number | null;
+  /** A silence matched when it fired, or it was flapping: stored and shown, not notified. */
+  readonly silenced: boolean;
+  readonly incidentId: string | null;
+  /** `<alerts.runbookBaseUrl>/<type>.md`: a URL, or a path in the repository by default. */
+  readonly runbook: string;
+}
+
+export interface AlertRule {
+  readonly id: string;
+  readonly name: string;
+  readonly severity: string;
+  readonly scope: { deviceIds: string[]; tags: string[]; models: string[]; schemas: string[] };
+  /** As people write it: durations as text (`{kind: 'threshold', field, op, value, for: '5m', hysteresis}`). */
+  readonly condition: { kind: string; [key: string]: unknown };
+  readonly enabled: boolean;
+  readonly builtIn: boolean;
+}
+
+export interface Incident {
+  readonly id: string;
+  readonly ruleId: string;
+  readonly openedAt: number;
+  readonly closedAt: number | null;
+  /** Alerts it gathered so far. */
+  readonly alerts: number;
+}
+
+export interface Silence {
+  readonly id: string;
+  readonly ruleId: string | null;
+  readonly deviceId: string | null;
+  readonly reason: string;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}

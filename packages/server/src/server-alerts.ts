@@ -2,7 +2,7 @@ import type { Clock, IdGen, Logger } from '@bulwark/core';
 import { isPlatformError } from '@bulwark/core';
 import type { Registry } from 'prom-client';
 import { type Alerts, type FieldFacts, buildAlerts } from './alerts/index.js';
-import { SeriesDetector } from './alerts/index.js';
+import { EmailSender, SeriesDetector } from './alerts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { EventBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
@@ -33,6 +33,10 @@ export async function wireAlerts(config: ServerConfig, deps: {
     },
     online: async (id) => (await registry.find(id))?.connectivity.online === true,
     deliver: (req) => deps.webhooks.delivery.deliver(req),
+    email: new EmailSender({
+      smtpUrl: config.alerts.smtpUrl, from: config.alerts.smtpFrom, allowInsecure: config.alerts.smtpAllowInsecure, timeoutMs: config.alerts.smtpTimeoutMs,
+      ...(config.alerts.smtpCaFile !== undefined ? { caFile: config.alerts.smtpCaFile } : {}),
+    }, deps.clock),
     seal: (v, c) => deps.vault.encryptValue(v, c), open: (t, c) => deps.vault.decryptValue(t, c),
     audit: (actor, action, target, details) => deps.audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
   });

@@ -262,7 +262,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(webhookRoutes, { webhooks: webhooks.service });
     const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
     await app.register(alertRoutes, {
-      alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret,
+      alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret, emailReady: () => config.alerts.smtpUrl !== '',
       checkChannelUrl: async (url) => void (await resolveTarget(checkUrl(url, targets).hostname, targets)),
     });
     await app.register(dashboardRoutes, {});

@@ -216,15 +216,20 @@ export function addAlertCommands(program: Command, env: Env): void {
     });
 
   const channels = alerts.command('channels').description('where notifications go: signed webhooks');
-  channels.command('add').description('add a webhook channel; prints its signing secret once')
-    .requiredOption('--name <name>', 'a name for people').requiredOption('--url <url>', 'https:// URL of the receiver')
+  channels.command('add').description('add a webhook channel (--url; prints its signing secret once) or an e-mail channel (--email; needs alerts.smtpUrl)')
+    .requiredOption('--name <name>', 'a name for people')
+    .option('--url <url>', 'https:// URL of the receiver')
+    .option('--email <addresses>', 'recipients, comma-separated')
     .addOption(new Option('--min-severity <level>', 'only alerts of this severity or higher').choices(SEVERITIES))
     .option('--json', 'print the channel (with its secret) as JSON')
-    .action(async (o: { name: string; url: string; minSeverity?: string; json?: boolean }) => {
-      const c = await openSession(env).call<Channel>('POST', '/api/v1/alerts/channels', { body: { name: o.name, url: o.url, ...(o.minSeverity ? { minSeverity: o.minSeverity } : {}) } });
+    .action(async (o: { name: string; url?: string; email?: string; minSeverity?: string; json?: boolean }) => {
+      if ((o.url === undefined) === (o.email === undefined)) throw usageError('give --url (a webhook) or --email (addresses), one of them');
+      const c = await openSession(env).call<Channel>('POST', '/api/v1/alerts/channels', {
+        body: { name: o.name, ...(o.url ? { url: o.url } : {}), ...(o.email ? { email: o.email } : {}), ...(o.minSeverity ? { minSeverity: o.minSeverity } : {}) },
+      });
       if (o.json) return printJson(c);
       console.log(`${c.name} (${c.id}) → ${c.url}, ${c.minSeverity} and above`);
-      console.log(`\nSigning secret (shown this once; keep it with the receiver):\n  ${c.secret ?? ''}`);
+      if (c.secret) console.log(`\nSigning secret (shown this once; keep it with the receiver):\n  ${c.secret}`);
     });
   channels.command('list').description('every channel').option('--json', 'print a JSON array')
     .action(async (o: { json?: boolean }) => {

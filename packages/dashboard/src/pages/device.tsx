@@ -3,6 +3,7 @@ import { type Session, api, can } from '../api';
 import { href } from '../router';
 import type { Certificate, Device as DeviceT, Twin } from '../types';
 import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
+import { DeviceAlerts } from './device-alerts';
 import { LiveTelemetry } from './live';
 
 interface DeviceEvent { id: string; type: string; ts: number; receivedAt: number; data: Record<string, unknown> | null }
@@ -88,6 +89,12 @@ export function Device({ id, session }: { id: string; session: Session }) {
               ) : null}
             </div>
           </div>
+          {can(session, 'alerts:read') ? (
+            <>
+              <h3>Alerts</h3>
+              <DeviceAlerts deviceId={id} session={session} />
+            </>
+          ) : null}
           <h3>Certificates</h3>
           <ErrorBox error={certs.error} />
           {certs.data && certs.data.length === 0 ? <p className="muted">No certificate yet: enroll the device with <code>npx bulwark devices enroll {id} --out ./{id}</code>.</p> : null}

@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
 import type { AlignedData } from 'uplot';
-import { ApiError, api, metricsText, onSignOut, q } from '../api';
+import { ApiError, type Session, api, can, metricsText, onSignOut, q } from '../api';
 import { TimeChart } from '../chart';
 import { href } from '../router';
 import type { DeadLetter, Device, Twin } from '../types';
 import { Empty, ErrorBox, Stat, ago, useLoad } from '../ui';
+import { OverviewAlerts } from './overview-alerts';
 
 const OFFLINE_TOO_LONG_MS = 60 * 60 * 1000;
 const SCAN_LIMIT = 10_000;
@@ -115,7 +116,7 @@ function useRates(): { data: AlignedData; error: unknown; writerLag: number | un
 
 onSignOut(stopRates);
 
-export function Overview() {
+export function Overview({ session }: { session: Session }) {
   const fleet = useLoad(loadFleet, []);
   const skew = useLoad(() => api<{ deviceId: string; skewMs: number }[]>('GET', '/api/v1/telemetry/clock-skew'), []);
   const drift = useLoad(() => api<Twin[]>('GET', '/api/v1/twin/drift'), []);
@@ -185,6 +186,7 @@ export function Overview() {
           </div>
         </>
       ) : fleet.loading ? <p className="muted">Loading…</p> : null}
+      {can(session, 'alerts:read') ? <OverviewAlerts /> : null}
       <div className="cols">
         {rates.writerLag !== undefined && (
           <p className="muted" data-testid="writer-lag">Store writer backlog: {rates.writerLag < 0 ? 'unknown (NATS does not answer)' : `${rates.writerLag} readings acknowledged, not yet stored`}</p>

@@ -112,12 +112,14 @@ export interface Silence {
   readonly expiresAt: number;
 }
 
-/** Where notifications go. The secret (HMAC key) is sealed by the vault. */
+/** Where notifications go: a signed webhook, or e-mail over the platform's SMTP server. */
 export interface AlertChannel {
   readonly id: string;
   readonly name: string;
-  readonly kind: 'webhook';
+  readonly kind: 'webhook' | 'email';
+  /** The receiver's https:// URL, or `mailto:a@x,b@y`. */
   readonly url: string;
+  /** A webhook's HMAC key, sealed by the vault ('' for e-mail). */
   readonly secret: string;
   readonly minSeverity: Severity;
   readonly createdBy: string;

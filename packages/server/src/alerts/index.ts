@@ -14,3 +14,5 @@ export { buildAlerts, builtInRules } from './wiring.js';
 export type { Alerts, AlertsConfig } from './wiring.js';
 export { alertRoutes } from './routes.js';
 export { SeriesDetector, detectCohortOutliers } from './anomaly/index.js';
+export { EmailSender, mailOf, mailtoOf, recipients } from './email.js';
+export type { EmailSettings } from './email.js';

@@ -20,6 +20,8 @@ export interface NotifierSettings {
 export interface NotifierDeps {
   readonly repo: AlertRepository;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
+  /** Sends to an e-mail channel. */
+  readonly email: (channel: AlertChannel, n: AlertNotification) => Promise<DeliveryResult>;
   readonly openSecret: (channel: AlertChannel) => Promise<string>;
   /** The channels (a cached list: it changes rarely, and is read on every pass). */
   readonly channels: () => Promise<readonly AlertChannel[]> | readonly AlertChannel[];
@@ -163,7 +165,9 @@ export class AlertNotifier {
 
   /** Delivers one notification; returns when to try it again when the receiver did not take it. */
   async #send(channel: AlertChannel, n: AlertNotification): Promise<number | undefined> {
-    const result = await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
+    const result = channel.kind === 'email'
+      ? await this.deps.email(channel, n)
+      : await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
     const at = this.deps.clock.now();
     if (result.ok) {
       await this.#marks.add(n.id);

@@ -4,6 +4,7 @@ import { PlatformError } from '@bulwark/core';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { Alert, AlertChannel, AlertRule } from './alerts.js';
 import { conditionView, parseDuration } from './rule-input.js';
+import { mailtoOf } from './email.js';
 import type { AlertService } from './service.js';
 
 const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -46,10 +47,12 @@ export interface AlertRouteOptions {
   /** Checks a channel's URL against the webhook policy (https, no private targets) and makes its secret. */
   readonly checkChannelUrl: (url: string) => Promise<void>;
   readonly newSecret: () => string;
+  /** Whether an SMTP server is configured (e-mail channels can send). */
+  readonly emailReady: () => boolean;
 }
 
 /** Alert rules, alerts (acknowledge, resolve), silences and notification channels. */
-export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (app, { alerts, runbookBaseUrl, checkChannelUrl, newSecret }) => {
+export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (app, { alerts, runbookBaseUrl, checkChannelUrl, newSecret, emailReady }) => {
   const ruleView = (r: AlertRule) => ({ ...r, condition: conditionView(r.condition) });
   const alertView = (a: Alert) => ({ ...a, runbook: `${runbookBaseUrl.replace(/\/$/, '')}/${a.type}.md` });
   const channelView = ({ secret: _secret, ...c }: AlertChannel) => c;
@@ -162,14 +165,27 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
   app.post('/api/v1/alerts/channels', {
     config: { auth: { scope: 'alerts:write' }, audit: 'alert.channel.create' },
     schema: {
-      tags, security: bearer, summary: 'Add a webhook channel; the answer holds its signing secret, shown this once (signed like webhooks: X-Bulwark-Signature)',
-      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }), url: Type.String({ minLength: 8, maxLength: 2048 }), minSeverity: Type.Optional(SeverityT) }, { additionalProperties: false }),
-      response: { 201: Type.Intersect([ChannelView, Type.Object({ secret: Type.String() })]), ...errorResponses },
+      tags, security: bearer,
+      summary: 'Add a channel: a webhook (`url`; the answer holds its signing secret, shown this once; signed like webhooks) or e-mail (`email`: addresses, comma-separated; needs alerts.smtpUrl)',
+      body: Type.Object({
+        name: Type.String({ minLength: 1, maxLength: 128 }), url: Type.Optional(Type.String({ minLength: 8, maxLength: 2048 })),
+        email: Type.Optional(Type.String({ minLength: 3, maxLength: 2048, description: 'recipients, comma-separated' })), minSeverity: Type.Optional(SeverityT),
+      }, { additionalProperties: false }),
+      response: { 201: Type.Intersect([ChannelView, Type.Object({ secret: Type.Optional(Type.String()) })]), ...errorResponses },
     },
   }, async (request, reply) => {
-    await checkChannelUrl(request.body.url);
+    const { name, url, email, minSeverity } = request.body;
+    if ((url === undefined) === (email === undefined)) throw new PlatformError('BULWARK_ERR_VALIDATION', 'a channel has a url (webhook) or an email (addresses), not both', { details: { problems: [{ path: url === undefined ? 'url' : 'email', reason: 'give url or email' }] } });
+    if (email !== undefined) {
+      if (!emailReady()) throw new PlatformError('BULWARK_ERR_CONFLICT', 'e-mail channels need an SMTP server: set alerts.smtpUrl (BULWARK_ALERTS_SMTP_URL) and restart');
+      const channel = await alerts.addChannel({ name, url: mailtoOf(email), ...(minSeverity ? { minSeverity } : {}) }, null, actor(request));
+      request.auditTarget = channel.id;
+      request.auditDetails = { email: channel.url };
+      return reply.code(201).send(channelView(channel) as never);
+    }
+    await checkChannelUrl(url as string);
     const secret = newSecret();
-    const channel = await alerts.addChannel(request.body, secret, actor(request));
+    const channel = await alerts.addChannel({ name, url: url as string, ...(minSeverity ? { minSeverity } : {}) }, secret, actor(request));
     request.auditTarget = channel.id;
     request.auditDetails = { url: channel.url };
     return reply.code(201).send({ ...channelView(channel), secret } as never);

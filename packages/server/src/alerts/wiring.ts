@@ -7,6 +7,7 @@ import type { AlertChannel, AlertRepository, AlertRule } from './alerts.js';
 import type { AnomalyDetectorFactory } from './conditions.js';
 import { AlertEvaluator, type DeviceFacts } from './evaluator.js';
 import { AlertNotifier, type NotifierSettings } from './notifier.js';
+import type { EmailSender } from './email.js';
 import type { SchemaFields } from './rule-input.js';
 import { AlertService } from './service.js';
 
@@ -32,6 +33,7 @@ export interface AlertsDeps {
   readonly online: (deviceId: string) => Promise<boolean>;
   readonly anomaly: AnomalyDetectorFactory;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
+  readonly email: EmailSender;
   readonly seal: (plaintext: Buffer, context: string) => string;
   readonly open: (sealed: string, context: string) => Promise<Buffer>;
   readonly audit: (actor: string, action: string, target: string, details: Record<string, unknown>) => Promise<void>;
@@ -82,6 +84,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const notifier = new AlertNotifier(config, {
     repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
     channels: () => service.knownChannels,
+    email: (channel, n) => deps.email.send(channel, n),
     openSecret: async (c: AlertChannel) => (await deps.open(c.secret, `alert-channel:${c.id}`)).toString('utf8'),
   });
   new Gauge({ name: 'bulwark_alert_deadlines', help: 'Absence and offline deadlines this node holds (one per rule and device that did something).', registers: [deps.metrics], collect() { this.set(evaluator.deadlines); } });
@@ -123,6 +126,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
       unsubscribe?.();
       evaluator.stop();
       await service.flush();
+      deps.email.close();
     },
   };
 }

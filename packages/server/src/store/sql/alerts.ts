@@ -16,7 +16,7 @@ const toSilence = (r: SilenceRow): Silence => ({
   id: r.id, ruleId: r.rule_id, deviceId: r.device_id, reason: r.reason, createdBy: r.created_by, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
 });
 const toChannel = (r: ChannelRow): AlertChannel => ({
-  id: r.id, name: r.name, kind: 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, createdBy: r.created_by, createdAt: Number(r.created_at),
+  id: r.id, name: r.name, kind: r.kind === 'email' ? 'email' : 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, createdBy: r.created_by, createdAt: Number(r.created_at),
 });
 const toNotification = (r: NotificationRow): AlertNotification => ({
   id: r.id, alertId: r.alert_id, channelId: r.channel_id, event: r.event as AlertNotification['event'], body: r.body, attempts: Number(r.attempts),
