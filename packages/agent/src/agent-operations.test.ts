@@ -60,6 +60,7 @@ it('runs operator commands and desired configuration through the API, refuses ba
   const health = (await api('GET', '/health')).body.latest.report as Record<string, unknown>;
   assert.equal(typeof health.uptimeS, 'number');
   assert.equal(typeof health.queueDepth, 'number');
+  assert.equal(health.queueDropped, 0, 'the agent reports its queue\'s drops (none here)');
   const events = (await api('GET', '/events')).body as { type: string }[];
   assert.ok(events.some((e) => e.type === 'boot'), `a boot event among ${JSON.stringify(events.map((e) => e.type))}`);
 

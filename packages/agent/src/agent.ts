@@ -12,7 +12,7 @@ import { RestartTracker, healthReport } from './health.js';
 import type { Identity } from './identity.js';
 import { type AgentLogger, LOGS_STREAM_SCHEMA, RemoteLogs } from './logs.js';
 import { Publisher } from './publisher.js';
-import { type QueuedRow, SqliteQueue } from './queue.js';
+import { type QueuedRow, SqliteQueue, droppedOf } from './queue.js';
 import { Renewal } from './renewal.js';
 import { TimeExchange, TimeSync } from './time-sync.js';
 import { type ConfigHandler, Twin, loadTwinState, saveTwinState } from './twin.js';
@@ -281,7 +281,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const running = this.#ota?.running();
     const report = healthReport({
       ts: this.now(), boot: this.boot, uptimeS: c.mono() / 1000, dataDir: this.config.dataDir, restart: this.#restart.state,
-      queueDepth: this.#queue.depth, reconnects: this.#conn.reconnects, battery: this.#d.battery,
+      queueDepth: this.#queue.depth, queueDropped: droppedOf(this.#queue.counters()), reconnects: this.#conn.reconnects, battery: this.#d.battery,
       firmware: running ? { version: running.version, securityVersion: running.securityVersion } : this.#d.firmware,
     });
     if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);

@@ -61,6 +61,8 @@ export interface HealthInputs {
   readonly dataDir: string;
   readonly restart: RestartState;
   readonly queueDepth: number;
+  /** Readings the offline queue dropped since installation (every reason). */
+  readonly queueDropped: number;
   readonly reconnects: number;
   readonly battery?: (() => number | undefined) | undefined;
   readonly firmware?: HealthReport['firmware'] | undefined;
@@ -87,6 +89,6 @@ export function healthReport(i: HealthInputs): HealthReport {
     ts: i.ts, boot: i.boot, uptimeS: Math.round(i.uptimeS), cpuLoad1: loadavg()[0] ?? 0, memUsedBytes: total - freemem(), memTotalBytes: total,
     ...(diskFreeBytes !== undefined ? { diskFreeBytes } : {}), ...(batteryPct !== undefined ? { batteryPct } : {}),
     restartReason: i.restart.restartReason, crashCount: i.restart.crashCount, recentRestarts: i.restart.recentRestarts, restartLoop: i.restart.restartLoop,
-    queueDepth: i.queueDepth, reconnects: i.reconnects, ...(i.firmware ? { firmware: i.firmware } : {}),
+    queueDepth: i.queueDepth, queueDropped: i.queueDropped, reconnects: i.reconnects, ...(i.firmware ? { firmware: i.firmware } : {}),
   };
 }

@@ -33,6 +33,9 @@ export const COUNTER_NAMES = ['queued', 'sent', 'acked', 'dropped_count', 'dropp
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export type QueueCounters = Record<CounterName, number>;
 
+/** Readings dropped for any reason (count, bytes, age): what the health report's queueDropped says. */
+export const droppedOf = (c: QueueCounters): number => c.dropped_count + c.dropped_bytes + c.dropped_age;
+
 interface Pending { item: QueueItem; resolve: () => void; reject: (err: Error) => void }
 
 export class SqliteQueue {

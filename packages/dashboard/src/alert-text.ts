@@ -10,7 +10,14 @@ export function conditionText(c: AlertRule['condition']): string {
     case 'absence': return `no reading${c.field ? ` with ${s('field')}` : ''}${lasting}`;
     case 'anomaly': return `anomaly in ${s('field')} (learns for ${s('warmup')} readings)`;
     case 'offline': return `offline${lasting}`;
-    default: return JSON.stringify(c);
+    case 'flapping': return `more than ${s('connects')} connections within ${s('within')}`;
+    case 'restart_loop': return 'the health report says restart loop';
+    case 'dead_letters': return `more than ${s('perMinute')} dead letters a minute`;
+    case 'clock_skew': return `clock off by more than ${s('max')}`;
+    case 'firmware_security': return 'firmware below the minimum security version';
+    case 'queue_dropping': return 'the agent\'s offline queue drops readings';
+    case 'rollout_stopped': return 'a rollout paused or aborted itself';
+    default: return [c.kind, ...Object.entries(c).filter(([k]) => k !== 'kind').map(([k, v]) => `${k} ${JSON.stringify(v)}`)].join(', ');
   }
 }
 
@@ -31,3 +38,8 @@ export function silenceFor(alert: Pick<Alert, 'ruleId' | 'deviceId'>, silences: 
 
 /** Only http(s) runbook addresses become links; the default (a path in the repository) is shown as text. */
 export const runbookUrl = (runbook: string): string | undefined => (/^https?:\/\//i.test(runbook) ? runbook : undefined);
+
+/** What an alert is about: a device, or (`rollout:<id>`) a rollout that stopped itself. */
+export function subject(deviceId: string): { label: string; path: [string, string] } {
+  return deviceId.startsWith('rollout:') ? { label: `rollout ${deviceId.slice(8)}`, path: ['rollouts', deviceId.slice(8)] } : { label: deviceId, path: ['devices', deviceId] };
+}

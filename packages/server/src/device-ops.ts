@@ -1,4 +1,5 @@
 import type { Clock, IdGen, Logger } from '@bulwark/core';
+import type { HealthReport } from '@bulwark/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { CounterStore } from './access/index.js';
 import type { EventBus } from './bus/index.js';
@@ -29,6 +30,8 @@ export interface DeviceOps {
 export function buildDeviceOps(config: ServerConfig, deps: {
   store: Store; registry: RegistryService; link: DeviceLink; bus: EventBus; counters: CounterStore; clock: Clock; ids: IdGen; log: Logger; metrics: Metrics;
   ota?: InboxServices['ota'];
+  /** Told of every stored health report. */
+  onHealthReport?: (deviceId: string, report: HealthReport) => void;
 }): DeviceOps {
   const { store, clock, log } = deps;
   const assertDevice = async (id: string) => {
@@ -37,7 +40,9 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   const twin = new TwinService(store.twins, { clock, link: deps.link, bus: deps.bus, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, bus: deps.bus, log, assertDevice });
   const logs = new LogStreams(commands, config.logs, clock, deps.bus);
-  const health = new HealthService(store.health, store.events, config.health, { clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw) });
+  const health = new HealthService(store.health, store.events, config.health, {
+    clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw), ...(deps.onHealthReport ? { onReport: deps.onHealthReport } : {}),
+  });
   const inbox = createDeviceInbox({ twin, commands, logs, health, ...(deps.ota ? { ota: deps.ota } : {}) }, { log, metrics: deps.metrics.registry });
   let timer: NodeJS.Timeout | undefined;
   const sweep = async () => {

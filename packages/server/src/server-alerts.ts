@@ -23,7 +23,8 @@ export async function wireAlerts(config: ServerConfig, deps: {
   ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService;
 }): Promise<Alerts> {
   const { registry } = deps;
-  const alerts = buildAlerts({ ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs }, {
+  const alerts = buildAlerts({ ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs, clockSkewMs: config.ingest.maxClockSkewMs }, {
+    minSecurityVersion: () => config.ota.minSecurityVersion,
     repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics,
     anomaly: (warmup) => new SeriesDetector({ warmup }),
     fields: (schemaId) => schemaFields(deps.schemas, schemaId),
@@ -42,6 +43,7 @@ export async function wireAlerts(config: ServerConfig, deps: {
   });
   await alerts.start();
   deps.ingest.onAccepted((r) => alerts.observe(r));
+  deps.ingest.onDeadLetter((deviceId) => alerts.fleet.deadLettered(deviceId, deps.clock.now()));
   registry.onConnectivity((e) => (e.kind === 'connect' ? alerts.connected(e.id) : alerts.disconnected(e.id, e.at)));
   return alerts;
 }

@@ -185,13 +185,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
       clock, ids, log: logger, health: store.health, telemetry: store.telemetry,
       link: deviceLink,
-      onStop: (r) => void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } })
-        .catch((err: unknown) => logger.error({ err }, 'could not audit the rollout change')),
+      onStop: (r) => {
+        alerts.fleet.rollout(r.id, r.state, r.reason);
+        void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } })
+          .catch((err: unknown) => logger.error({ err }, 'could not audit the rollout change'));
+      },
     });
     const deviceOps = buildDeviceOps(config, {
       ota: rollouts,
       store, registry, bus, counters, clock, ids, log: logger, metrics,
       link: deviceLink,
+      onHealthReport: (deviceId, report) => alerts.fleet.reported(deviceId, report),
     });
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;

@@ -19,7 +19,7 @@ interface Incident { readonly id: string; readonly ruleId: string; readonly open
 interface Silence { readonly id: string; readonly ruleId: string | null; readonly deviceId: string | null; readonly reason: string; readonly createdBy: string; readonly expiresAt: number }
 interface Channel { readonly id: string; readonly name: string; readonly url: string; readonly minSeverity: string; readonly createdAt: number; readonly secret?: string }
 
-const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline'];
+const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped'];
 const SEVERITIES = ['info', 'warning', 'critical'];
 
 /** `80`, `-3.5` → numbers, for --value and --max-per-minute. */
@@ -36,6 +36,13 @@ const conditionText = (c: Record<string, unknown>) => {
     case 'absence': return `no ${c.field ? `${String(c.field)} ` : ''}reading for ${String(c.for)}`;
     case 'anomaly': return `${String(c.field)} anomalies (warm-up ${String(c.warmup)})`;
     case 'offline': return `offline for ${String(c.for)}`;
+    case 'flapping': return `more than ${String(c.connects)} connections within ${String(c.within)}`;
+    case 'dead_letters': return `more than ${String(c.perMinute)} dead letters a minute`;
+    case 'clock_skew': return `device clock off by more than ${String(c.max)}`;
+    case 'restart_loop': return 'the device reports a restart loop';
+    case 'firmware_security': return 'firmware below the minimum security version';
+    case 'queue_dropping': return 'the agent drops readings';
+    case 'rollout_stopped': return 'a rollout paused or aborted itself';
     default: return JSON.stringify(c);
   }
 };

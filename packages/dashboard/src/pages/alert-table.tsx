@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { type Session, api, can } from '../api';
-import { runbookUrl, silenceFor } from '../alert-text';
+import { runbookUrl, silenceFor, subject } from '../alert-text';
 import { href } from '../router';
 import type { Alert, AlertRule, Silence } from '../types';
 import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
@@ -90,17 +90,17 @@ export function AlertTable({ alerts, rules, silences, session, onChange, testId,
           <tr key={a.id} data-testid={`alert-${a.id}`} data-state={a.state}>
             <td><span className={`pill ${a.severity}`}>{a.severity}</span></td>
             <td><strong>{name}</strong><div className="muted">{a.type}</div></td>
-            {showDevice ? <td><a href={href('devices', a.deviceId)}>{a.deviceId}</a></td> : null}
+            {showDevice ? <td><a href={href(...subject(a.deviceId).path)}>{subject(a.deviceId).label}</a></td> : null}
             <td>{a.summary}</td>
             <td>{fmtTime(a.firedAt)}<div className="muted">{ago(a.firedAt)}</div></td>
             <StateCell alert={a} silence={silence} />
             <td><Runbook runbook={a.runbook} /></td>
             {writer ? (
-              <td className="actions">
+              <td><span className="row-actions">
                 {a.state === 'firing' ? <ActionButton label="Acknowledge" testId="alert-ack" confirm={`Acknowledge "${name}" on ${a.deviceId}? It tells others you are on it; the alert still resolves by itself when its condition clears.`} run={act(a, 'acknowledge')} /> : null}
                 {a.state !== 'resolved' ? <ActionButton label="Resolve" testId="alert-resolve" confirm={`Resolve "${name}" on ${a.deviceId} by hand now? Do this when its condition cannot clear by itself (a retired device, for example).`} run={act(a, 'resolve')} /> : null}
                 {a.state !== 'resolved' && !silence ? <SilenceForm alert={a} ruleLabel={name} onDone={onChange} /> : null}
-              </td>
+              </span></td>
             ) : null}
           </tr>
         );

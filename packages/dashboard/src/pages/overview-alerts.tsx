@@ -1,5 +1,6 @@
 import { useEffect } from 'react';
 import { api, q } from '../api';
+import { subject } from '../alert-text';
 import { href } from '../router';
 import type { Alert, Incident } from '../types';
 import { ErrorBox, Stat, ago, fmtTime, useLoad } from '../ui';
@@ -30,7 +31,7 @@ export function OverviewAlerts() {
   const count = (n: number) => (alerts && alerts.length >= OPEN_SCAN ? `${n}+` : String(n));
   const alertsHref = href('alerts');
   return (
-    <div data-testid="overview-alerts">
+    <div className="overview-alerts" data-testid="overview-alerts">
       <h3>Alerts <a href={alertsHref} className="muted">(alerts page →)</a></h3>
       <ErrorBox error={open.error ?? incidents.error} />
       {alerts ? (
@@ -50,7 +51,7 @@ export function OverviewAlerts() {
               <tr key={i.id} data-testid={`incident-${i.id}`}>
                 <td><a href={`${alertsHref}${q({ rule: i.ruleId })}`}>{ruleName(rules.data, i.ruleId)}</a></td>
                 <td data-testid="incident-devices">
-                  {devices.slice(0, DEVICES_SHOWN).map((d, n) => <span key={d}>{n > 0 ? ', ' : ''}<a href={href('devices', d)}>{d}</a></span>)}
+                  {devices.slice(0, DEVICES_SHOWN).map((d, n) => <span key={d}>{n > 0 ? ', ' : ''}<a href={href(...subject(d).path)}>{subject(d).label}</a></span>)}
                   {devices.length > DEVICES_SHOWN ? <span className="muted"> and {devices.length - DEVICES_SHOWN} more</span> : null}
                   {devices.length === 0 ? <span className="muted">—</span> : null}
                 </td>

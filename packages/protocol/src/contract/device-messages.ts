@@ -104,6 +104,7 @@ export const HealthReport = Type.Object({
   recentRestarts: Type.Optional(count('Restarts within the device\'s restart-loop window.')),
   restartLoop: Type.Optional(Type.Boolean({ description: 'True when recentRestarts is past the device\'s threshold.' })),
   queueDepth: Type.Optional(count('Messages waiting in the offline queue.')),
+  queueDropped: Type.Optional(count('Readings the offline queue dropped since the agent was installed (full by count or bytes, or too old): a rise means lost data, and fires the platform\'s "agent dropping readings" alert.')),
   reconnects: Type.Optional(count('Reconnections since boot.')),
   firmware: Type.Optional(RunningFirmware),
 }, closed('Periodic health. Sources the device cannot read are left out, never guessed.'));

@@ -185,4 +185,18 @@ describe('alerts end to end: a real device over MQTT, a real webhook receiver', 
     assert.deepEqual(notes(receiver).map((n) => n.note.event), ['incident.opened', 'incident.resolved']);
     assert.equal(client.connected, true, 'the device that stayed is not part of it');
   });
+
+  it('built-in fleet-health rules: a device reporting a restart loop, and one whose messages keep going to the dead letters', { timeout: 60_000 }, async (t) => {
+    const { s, admin, client } = await setup(t, { config: { ...config, health: { minIntervalMs: 0 } } });
+    const health = { ts: Date.now(), boot: 'b7', uptimeS: 12, restartReason: 'watchdog', recentRestarts: 6, restartLoop: true, firmware: { version: '1.4.2', securityVersion: 3 } };
+    await client.publishAsync('devices/sensor-1/health', JSON.stringify(health), { qos: 1 });
+    const [loop] = await eventually(() => openAlerts(s, admin), (a) => a.some((x) => x.ruleId === 'builtin-restart-loop'));
+    assert.equal(loop?.type, 'restart_loop');
+    // Eleven refused messages within a minute: more than the built-in 10 a minute.
+    for (let i = 0; i < 11; i += 1) await client.publishAsync('devices/sensor-1/telemetry', env(`bad-${i}`, { temp_c: 'hot' }), { qos: 1 });
+    await eventually(() => openAlerts(s, admin), (a) => a.some((x) => x.ruleId === 'builtin-dead-letters'));
+    await client.publishAsync('devices/sensor-1/health', JSON.stringify({ ...health, ts: Date.now(), restartLoop: false, recentRestarts: 0 }), { qos: 1 });
+    await eventually(() => openAlerts(s, admin), (a) => !a.some((x) => x.ruleId === 'builtin-restart-loop'));
+  });
 });
+

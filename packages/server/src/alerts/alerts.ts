@@ -28,7 +28,22 @@ export type RuleCondition =
   /** Spikes, level shifts, stuck values and drift of a field, learned per device. */
   | { readonly kind: 'anomaly'; readonly field: string; readonly warmup: number }
   /** A device whose session ended and did not come back for `forMs`. */
-  | { readonly kind: 'offline'; readonly forMs: number };
+  | { readonly kind: 'offline'; readonly forMs: number }
+  // Fleet health: conditions the platform sees rather than a reading's field.
+  /** More than `connects` sessions begun within `withinMs` (a flapping connection); clears after `withinMs` with no more. */
+  | { readonly kind: 'flapping'; readonly connects: number; readonly withinMs: number }
+  /** The device reports a restart loop in its health report; clears with a report that does not. */
+  | { readonly kind: 'restart_loop' }
+  /** More than `perMinute` of the device's messages dead-lettered within a minute; clears after a minute at or under it. */
+  | { readonly kind: 'dead_letters'; readonly perMinute: number }
+  /** A reading whose device clock is off by more than `maxMs`; clears at a reading within it. */
+  | { readonly kind: 'clock_skew'; readonly maxMs: number }
+  /** The device runs firmware below the fleet's minimum security version (ota.minSecurityVersion), as its health report says. */
+  | { readonly kind: 'firmware_security' }
+  /** The agent's offline queue dropped readings since its previous health report; clears with a report that shows no new drop. */
+  | { readonly kind: 'queue_dropping' }
+  /** A rollout paused or aborted itself (its failure gate); the subject is `rollout:<id>`; clears when it runs again or completes. */
+  | { readonly kind: 'rollout_stopped' };
 
 export type RuleKind = RuleCondition['kind'];
 

@@ -16,3 +16,5 @@ export { alertRoutes } from './routes.js';
 export { SeriesDetector, detectCohortOutliers } from './anomaly/index.js';
 export { EmailSender, mailOf, mailtoOf, recipients } from './email.js';
 export type { EmailSettings } from './email.js';
+export { FleetHealth } from './fleet-health.js';
+export type { ReportedHealth } from './fleet-health.js';

@@ -25,7 +25,7 @@ export interface FieldFacts {
 
 const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
 const OPS: readonly Comparison[] = ['>', '>=', '<', '<='];
-const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline'] as const;
+const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped'] as const;
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const MAX_DURATION_MS = 30 * 86_400_000;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -127,7 +127,8 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
   const c = value as Record<string, unknown>;
   const allowed: Readonly<Record<string, readonly string[]>> = {
     threshold: ['kind', 'field', 'op', 'value', 'for', 'hysteresis'], rate: ['kind', 'field', 'maxPerMinute'], absence: ['kind', 'field', 'for'],
-    anomaly: ['kind', 'field', 'warmup'], offline: ['kind', 'for'],
+    anomaly: ['kind', 'field', 'warmup'], offline: ['kind', 'for'], flapping: ['kind', 'connects', 'within'], restart_loop: ['kind'], dead_letters: ['kind', 'perMinute'],
+    clock_skew: ['kind', 'max'], firmware_security: ['kind'], queue_dropping: ['kind'], rollout_stopped: ['kind'],
   };
   if (!KINDS.includes(c.kind as (typeof KINDS)[number])) {
     fail('condition.kind', `must be one of ${KINDS.join(', ')}`);
@@ -170,6 +171,14 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     }
     case 'offline':
       return { kind, forMs: duration('for', undefined, 1_000) };
+    case 'flapping':
+      return { kind, connects: Math.round(finite('connects', 5, 1)), withinMs: duration('within', 600_000, 1_000) };
+    case 'dead_letters':
+      return { kind, perMinute: finite('perMinute', 10, 0) };
+    case 'clock_skew':
+      return { kind, maxMs: duration('max', 300_000, 1) };
+    case 'restart_loop': case 'firmware_security': case 'queue_dropping': case 'rollout_stopped':
+      return { kind };
   }
 }
 
@@ -181,6 +190,9 @@ export function conditionView(c: RuleCondition): Record<string, unknown> {
     case 'absence': return { kind: c.kind, ...(c.field !== null ? { field: c.field } : {}), for: formatDuration(c.forMs) };
     case 'anomaly': return { ...c };
     case 'offline': return { kind: c.kind, for: formatDuration(c.forMs) };
+    case 'flapping': return { kind: c.kind, connects: c.connects, within: formatDuration(c.withinMs) };
+    case 'clock_skew': return { kind: c.kind, max: formatDuration(c.maxMs) };
+    default: return { ...c };
   }
 }
 

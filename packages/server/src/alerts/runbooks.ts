@@ -8,6 +8,13 @@ export const NEXT_STEPS: Readonly<Record<RuleKind, string>> = {
   absence: 'Check the device\'s connectivity and dead letters: connected but silent points to the sensor or the application on it; dead letters point to a schema change.',
   anomaly: 'Open the device\'s chart around the alert: a spike is often noise, a level shift a change on site, a stuck value a frozen sensor, a drift a calibration problem.',
   offline: 'Check the device\'s last disconnect reason and its site\'s network; several devices of one site together point to the site, one alone to the device or its power.',
+  flapping: 'Look at the device\'s disconnect reasons: keep-alive timeouts point to its network or power, a "session taken over" to two devices sharing one certificate.',
+  restart_loop: 'Read the restart reason and crash count in the device\'s health report and its last logs; a restart loop after an update is what rollback is for.',
+  dead_letters: 'List the device\'s dead letters: the reason says whether it sends a schema the platform does not know, bad values, or a broken payload.',
+  clock_skew: 'The device\'s clock is off: check that it syncs time (the agent does over MQTT); readings are placed by receive time meanwhile.',
+  firmware_security: 'Roll the fleet\'s current firmware out to this device: it runs a release below the minimum security version the fleet requires.',
+  queue_dropping: 'The device lost readings it could not send: it was offline longer than its queue holds. Check its connectivity history and its queue bounds.',
+  rollout_stopped: 'Open the rollout: its failure gate stopped it. Look at the failed devices\' reasons before resuming or aborting.',
 };
 
 /** The JSON body of a notification: the alert, the rule, what to do next and where the runbook is. */

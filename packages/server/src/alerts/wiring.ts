@@ -10,9 +10,12 @@ import { AlertNotifier, type NotifierSettings } from './notifier.js';
 import type { EmailSender } from './email.js';
 import type { SchemaFields } from './rule-input.js';
 import { AlertService } from './service.js';
+import { FleetHealth } from './fleet-health.js';
 
 export interface AlertsConfig extends NotifierSettings {
   readonly offlineAfterMs: number;
+  /** The built-in clock-skew rule's limit when it is first created (ingest.maxClockSkewMs). */
+  readonly clockSkewMs: number;
   readonly runbookBaseUrl: string;
   readonly groupWaitMs: number;
   readonly groupMinAlerts: number;
@@ -32,6 +35,8 @@ export interface AlertsDeps {
   readonly facts: (deviceId: string) => Promise<DeviceFacts | undefined>;
   readonly online: (deviceId: string) => Promise<boolean>;
   readonly anomaly: AnomalyDetectorFactory;
+  /** The fleet's minimum security version now (ota.minSecurityVersion). */
+  readonly minSecurityVersion: () => number;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
   readonly email: EmailSender;
   readonly seal: (plaintext: Buffer, context: string) => string;
@@ -50,6 +55,8 @@ export interface Alerts {
   observe(record: TelemetryRecord): void;
   connected(deviceId: string): void;
   disconnected(deviceId: string, at: number): void;
+  /** The fleet-health rules' inputs: dead letters, health reports, rollouts that stopped themselves. */
+  readonly fleet: FleetHealth;
   /** Stops evaluating and writes the transitions still waiting. */
   stop(): Promise<void>;
 }
@@ -59,6 +66,13 @@ export function builtInRules(config: AlertsConfig, now: number): AlertRule[] {
   const base = { severity: 'warning' as const, scope: { deviceIds: [], tags: [], models: [], schemas: [] }, enabled: true, builtIn: true, createdBy: 'system', createdAt: now, updatedAt: now };
   return [
     { ...base, id: 'builtin-offline', name: 'Device offline', condition: { kind: 'offline', forMs: config.offlineAfterMs } },
+    { ...base, id: 'builtin-flapping', name: 'Connection flapping', condition: { kind: 'flapping', connects: 5, withinMs: 600_000 } },
+    { ...base, id: 'builtin-restart-loop', name: 'Restart loop', severity: 'critical', condition: { kind: 'restart_loop' } },
+    { ...base, id: 'builtin-dead-letters', name: 'Dead letters', condition: { kind: 'dead_letters', perMinute: 10 } },
+    { ...base, id: 'builtin-clock-skew', name: 'Device clock off', severity: 'info', condition: { kind: 'clock_skew', maxMs: config.clockSkewMs } },
+    { ...base, id: 'builtin-firmware-security', name: 'Firmware below the minimum security version', severity: 'critical', condition: { kind: 'firmware_security' } },
+    { ...base, id: 'builtin-queue-dropping', name: 'Agent dropping readings', condition: { kind: 'queue_dropping' } },
+    { ...base, id: 'builtin-rollout-stopped', name: 'Rollout stopped itself', condition: { kind: 'rollout_stopped' } },
   ];
 }
 
@@ -81,13 +95,14 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
     counted: (t) => transitions.inc({ transition: t }),
   });
   const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
+  const fleet = new FleetHealth({ clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, minSecurityVersion: deps.minSecurityVersion, onError: () => errors.inc() });
   const notifier = new AlertNotifier(config, {
     repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
     channels: () => service.knownChannels,
     email: (channel, n) => deps.email.send(channel, n),
     openSecret: async (c: AlertChannel) => (await deps.open(c.secret, `alert-channel:${c.id}`)).toString('utf8'),
   });
-  new Gauge({ name: 'bulwark_alert_deadlines', help: 'Absence and offline deadlines this node holds (one per rule and device that did something).', registers: [deps.metrics], collect() { this.set(evaluator.deadlines); } });
+  new Gauge({ name: 'bulwark_alert_deadlines', help: 'Absence, offline, flapping and dead-letter deadlines this node holds (one per rule and device that did something).', registers: [deps.metrics], collect() { this.set(evaluator.deadlines + fleet.deadlines); } });
   new Gauge({
     name: 'bulwark_alerts_open', help: 'Alerts firing or acknowledged, over the platform.', registers: [deps.metrics],
     async collect() { this.set(await deps.repo.countOpen().catch(() => 0)); },
@@ -99,12 +114,14 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
 
   const reload = async () => {
     await service.refresh();
-    evaluator.setRules(await service.listRules());
+    const rules = await service.listRules();
+    evaluator.setRules(rules);
+    fleet.setRules(rules);
   };
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   return {
-    service, evaluator, notifier,
+    service, evaluator, notifier, fleet,
     async start() {
       await deps.repo.seedRules(builtInRules(config, deps.clock.now()));
       await reload();
@@ -112,8 +129,12 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
       timer = setInterval(() => void reload().catch((err: unknown) => deps.log.warn({ err }, 'alerts: could not reload the rules')), RELOAD_MS);
       timer.unref();
     },
-    observe: (record) => evaluator.observe(record),
+    observe(record) {
+      evaluator.observe(record);
+      fleet.reading(record);
+    },
     connected(deviceId) {
+      fleet.connected(deviceId, deps.clock.now());
       // Alerts fired where the device was before become resolvable here, then the connect clears them.
       void service.learnDevice(deviceId).then(() => evaluator.connected(deviceId), (err: unknown) => {
         errors.inc();
@@ -125,6 +146,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
       clearInterval(timer);
       unsubscribe?.();
       evaluator.stop();
+      fleet.stop();
       await service.flush();
       deps.email.close();
     },

@@ -30,6 +30,8 @@ export class HealthService {
     private readonly settings: HealthSettings,
     private readonly deps: {
       clock: Clock; log: Logger; assertDevice: (id: string) => Promise<void>; onRestartLoop?: (deviceId: string) => void;
+      /** Every stored report (the alerts' fleet-health rules read it). */
+      onReport?: (deviceId: string, report: HealthReport) => void;
       /** Where the firmware a device reports goes (the registry); resolves with the old values when they differed and were replaced. */
       recordFirmware?: (deviceId: string, fw: NonNullable<HealthReport['firmware']>) => Promise<{ firmwareVersion: string | null; securityVersion: number | null } | undefined>;
     },
@@ -43,6 +45,7 @@ export class HealthService {
     this.#lastReport.set(deviceId, now);
     await this.health.insert({ deviceId, receivedAt: now, report }, this.settings.historyPerDevice);
     if (report.firmware) await this.#inventory(deviceId, report.firmware);
+    this.deps.onReport?.(deviceId, report);
     if (report.restartLoop) {
       this.deps.log.warn({ deviceId, recentRestarts: report.recentRestarts, restartReason: report.restartReason }, 'device reports a restart loop');
       this.deps.onRestartLoop?.(deviceId);

@@ -34,6 +34,7 @@ export class IngestService {
   readonly #metrics: ReturnType<typeof ingestMetrics>;
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
   readonly #accepted = new Set<(r: TelemetryRecord) => void>();
+  readonly #deadLettered = new Set<(deviceId: string, reason: string) => void>();
   /** Told when live listeners appear (true) or the last one goes (false). */
   #interest: ((listening: boolean) => Promise<void> | void) | undefined;
   /** Settles once live listeners hear every reading accepted from now on (cluster mode: the stream is being read). */
@@ -127,6 +128,13 @@ export class IngestService {
     }, ctx.envelope);
     await this.#sink.appendDeadLetter(letter);
     this.#metrics.deadLetters.inc({ reason });
+    for (const listener of this.#deadLettered) {
+      try {
+        listener(request.deviceId, reason);
+      } catch (err) {
+        this.deps.log.error({ err }, 'a dead-letter listener failed');
+      }
+    }
     return { status: 'dead_lettered', id: letter.id, reason, problems };
   }
 
@@ -146,6 +154,11 @@ export class IngestService {
   onAccepted(listener: (r: TelemetryRecord) => void): () => void {
     this.#accepted.add(listener);
     return () => void this.#accepted.delete(listener);
+  }
+
+  /** Every message this node dead-lettered (the alerts' dead-letter rate), after it was kept. Listeners must not throw or block. */
+  onDeadLetter(listener: (deviceId: string, reason: string) => void): void {
+    this.#deadLettered.add(listener);
   }
 
   /**
