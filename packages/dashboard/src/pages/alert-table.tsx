@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { type Session, api, can } from '../api';
 import { runbookUrl, silenceFor, subject } from '../alert-text';
 import { href } from '../router';
@@ -8,10 +8,26 @@ import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
 const DEFAULT_SILENCE = '2h';
 
 /** The rules (for their names) and the silences in force: what every list of alerts shows beside them. */
-export function useAlertMeta() {
+/**
+ * The rules and silences an alert table shows, and `changed`, which reloads the alerts
+ * (`reloadAlerts`) and the silences; both are reloaded every REFRESH_MS too.
+ */
+export function useAlertMeta(reloadAlerts: () => void, refreshMs: number) {
   const rules = useLoad(() => api<AlertRule[]>('GET', '/api/v1/alerts/rules'), []);
   const silences = useLoad(() => api<Silence[]>('GET', '/api/v1/alerts/silences'), []);
-  return { rules, silences };
+  const reloadSilences = silences.reload;
+  useEffect(() => {
+    const timer = setInterval(() => {
+      reloadAlerts();
+      reloadSilences();
+    }, refreshMs);
+    return () => clearInterval(timer);
+  }, [reloadAlerts, reloadSilences, refreshMs]);
+  const changed = () => {
+    reloadAlerts();
+    reloadSilences();
+  };
+  return { rules, silences, changed };
 }
 
 export const ruleName = (rules: readonly AlertRule[] | undefined, id: string): string => rules?.find((r) => r.id === id)?.name ?? id;

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { type Session, api, q } from '../api';
 import { go, href } from '../router';
 import type { Alert } from '../types';
@@ -34,20 +34,7 @@ export function Alerts({ params, session }: { params: URLSearchParams; session: 
     const rows = await api<Alert[]>('GET', `/api/v1/alerts${q({ state: tab === 'all' ? undefined : tab, deviceId: device, ruleId: rule, before, limit: PAGE + 1 })}`, undefined, signal);
     return { rows: rows.slice(0, PAGE), more: rows.length > PAGE };
   }, [key, before]);
-  const { rules, silences } = useAlertMeta();
-  const reloadList = list.reload;
-  const reloadSilences = silences.reload;
-  useEffect(() => {
-    const timer = setInterval(() => {
-      reloadList();
-      reloadSilences();
-    }, REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [reloadList, reloadSilences]);
-  const changed = () => {
-    reloadList();
-    reloadSilences();
-  };
+  const { rules, silences, changed } = useAlertMeta(list.reload, REFRESH_MS);
   const filter = (next: Record<string, string>) => go(`/alerts${q({ state: tab === 'open' ? undefined : tab, device, rule, ...next })}`);
   const rows = list.data?.rows ?? [];
   const filtered = device !== '' || rule !== '';

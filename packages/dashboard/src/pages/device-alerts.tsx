@@ -1,4 +1,3 @@
-import { useEffect } from 'react';
 import { type Session, api, q } from '../api';
 import { href } from '../router';
 import type { Alert } from '../types';
@@ -18,20 +17,7 @@ export function DeviceAlerts({ deviceId, session }: { deviceId: string; session:
     ]);
     return { open, past };
   }, [deviceId]);
-  const { rules, silences } = useAlertMeta();
-  const reloadList = list.reload;
-  const reloadSilences = silences.reload;
-  useEffect(() => {
-    const timer = setInterval(() => {
-      reloadList();
-      reloadSilences();
-    }, REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [reloadList, reloadSilences]);
-  const changed = () => {
-    reloadList();
-    reloadSilences();
-  };
+  const { rules, silences, changed } = useAlertMeta(list.reload, REFRESH_MS);
   const d = list.data;
   const rows = d ? [...d.open, ...d.past] : [];
   return (

@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useCallback } from 'react';
 import { api, q } from '../api';
 import { subject } from '../alert-text';
 import { href } from '../router';
@@ -16,16 +16,13 @@ const REFRESH_MS = 5000;
 export function OverviewAlerts() {
   const open = useLoad((signal) => api<Alert[]>('GET', `/api/v1/alerts${q({ state: 'open', limit: OPEN_SCAN })}`, undefined, signal), []);
   const incidents = useLoad((signal) => api<Incident[]>('GET', `/api/v1/alerts/incidents${q({ open: true, limit: INCIDENTS })}`, undefined, signal), []);
-  const { rules } = useAlertMeta();
   const reloadOpen = open.reload;
   const reloadIncidents = incidents.reload;
-  useEffect(() => {
-    const timer = setInterval(() => {
-      reloadOpen();
-      reloadIncidents();
-    }, REFRESH_MS);
-    return () => clearInterval(timer);
+  const reload = useCallback(() => {
+    reloadOpen();
+    reloadIncidents();
   }, [reloadOpen, reloadIncidents]);
+  const { rules } = useAlertMeta(reload, REFRESH_MS);
 
   const alerts = open.data;
   const count = (n: number) => (alerts && alerts.length >= OPEN_SCAN ? `${n}+` : String(n));

@@ -2,33 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock, silentLogger } from '@bulwark/core';
 import type { TelemetryRecord } from '../ingest/index.js';
-import type { AlertRule, RuleCondition } from './alerts.js';
 import { Deadlines } from './deadlines.js';
 import { AlertEvaluator, type VerdictSink } from './evaluator.js';
-
-const rule = (id: string, condition: RuleCondition, scope: Partial<AlertRule['scope']> = {}): AlertRule => ({
-  id, name: id, severity: 'warning', scope: { deviceIds: [], tags: [], models: [], schemas: [], ...scope }, condition, enabled: true, builtIn: false,
-  createdBy: 'test', createdAt: 0, updatedAt: 0,
-});
-
-/** Records verdicts; an alert is open from its fire to its clear. */
-function recorder(): VerdictSink & { events: string[] } {
-  const open = new Set<string>();
-  const events: string[] = [];
-  return {
-    events,
-    fire: async (r, d, summary) => {
-      if (open.has(`${r.id}/${d}`)) return;
-      open.add(`${r.id}/${d}`);
-      events.push(`fire ${r.id} ${d}: ${summary}`);
-    },
-    clear: async (r, d) => {
-      open.delete(`${r.id}/${d}`);
-      events.push(`clear ${r.id} ${d}`);
-    },
-    mayBeOpen: (r, d) => open.has(`${r}/${d}`),
-  };
-}
+import { testRule, verdictRecorder } from '../testing/alert-rules.js';
 
 const reading = (deviceId: string, at: number, data: Record<string, unknown>, schemaId = 's@1'): TelemetryRecord => ({
   deviceId, msgId: `${deviceId}-${at}`, schemaId, seq: null, boot: null, deviceTs: at, receivedAt: at, ts: at, skewMs: 0, data,
@@ -52,9 +28,9 @@ const settle = () => new Promise((r) => setImmediate(r));
 describe('alert evaluator', () => {
   it('threshold: fires once after the duration, clears only past the hysteresis', async () => {
     const clock = new ManualClock(1_000_000);
-    const sink = recorder();
+    const sink = verdictRecorder();
     const { e } = evaluator(clock, sink);
-    e.setRules([rule('hot', { kind: 'threshold', field: 't', op: '>', value: 80, forMs: 60_000, hysteresis: 5 })]);
+    e.setRules([testRule('hot', { kind: 'threshold', field: 't', op: '>', value: 80, forMs: 60_000, hysteresis: 5 })]);
     const t0 = clock.now();
     for (const [dt, v] of [[0, 85], [30_000, 86], [59_999, 90], [60_000, 91], [61_000, 92], [62_000, 78], [63_000, 74], [64_000, 70]] as const) {
       e.observe(reading('d1', t0 + dt, { t: v }));
@@ -66,9 +42,9 @@ describe('alert evaluator', () => {
 
   it('threshold: a reading back under the limit restarts the duration', async () => {
     const clock = new ManualClock(0);
-    const sink = recorder();
+    const sink = verdictRecorder();
     const { e } = evaluator(clock, sink);
-    e.setRules([rule('hot', { kind: 'threshold', field: 't', op: '>=', value: 10, forMs: 1000, hysteresis: 0 })]);
+    e.setRules([testRule('hot', { kind: 'threshold', field: 't', op: '>=', value: 10, forMs: 1000, hysteresis: 0 })]);
     for (const [at, v] of [[0, 10], [900, 5], [1500, 11], [2400, 12]] as const) e.observe(reading('d1', at, { t: v }));
     await settle();
     assert.deepEqual(sink.events, []);
@@ -77,9 +53,9 @@ describe('alert evaluator', () => {
 
   it('rate: fires on a jump faster than the limit, clears on the next calm change', async () => {
     const clock = new ManualClock(0);
-    const sink = recorder();
+    const sink = verdictRecorder();
     const { e } = evaluator(clock, sink);
-    e.setRules([rule('jump', { kind: 'rate', field: 'p', maxPerMinute: 10 })]);
+    e.setRules([testRule('jump', { kind: 'rate', field: 'p', maxPerMinute: 10 })]);
     for (const [at, v] of [[0, 100], [60_000, 105], [120_000, 130], [180_000, 131]] as const) e.observe(reading('d1', at, { p: v }));
     await settle();
     assert.deepEqual(sink.events, ['fire jump d1: p changed 25/min (limit ±10/min)', 'clear jump d1']);
@@ -88,9 +64,9 @@ describe('alert evaluator', () => {
 
   it('scope: by device id, tag and model together; other schemas and non-numbers are not evaluated', async () => {
     const clock = new ManualClock(0);
-    const sink = recorder();
+    const sink = verdictRecorder();
     const { e } = evaluator(clock, sink, { a: { tags: ['site-7'], model: 'B' }, b: { tags: ['site-7'], model: 'A' }, c: { tags: [], model: 'B' } });
-    e.setRules([rule('hot', { kind: 'threshold', field: 't', op: '>', value: 0, forMs: 0, hysteresis: 0 }, { tags: ['site-7'], models: ['B'], schemas: ['s@1'] })]);
+    e.setRules([testRule('hot', { kind: 'threshold', field: 't', op: '>', value: 0, forMs: 0, hysteresis: 0 }, { tags: ['site-7'], models: ['B'], schemas: ['s@1'] })]);
     for (const id of ['a', 'b', 'c']) e.observe(reading(id, 1, { t: 5 }));
     e.observe(reading('a', 2, { t: 5 }, 'other@1'));
     e.observe(reading('a', 3, { t: 'hot' }));
@@ -101,10 +77,10 @@ describe('alert evaluator', () => {
 
   it('absence and offline keep one deadline per device that did something, none for the silent rest of a million-device scope', async () => {
     const clock = new ManualClock(0);
-    const sink = recorder();
+    const sink = verdictRecorder();
     const { e, lookups } = evaluator(clock, sink);
     // Both rules match every device of the fleet, however large; only devices that act cost anything.
-    e.setRules([rule('quiet', { kind: 'absence', field: null, forMs: 10_000 }), rule('gone', { kind: 'offline', forMs: 5_000 })]);
+    e.setRules([testRule('quiet', { kind: 'absence', field: null, forMs: 10_000 }), testRule('gone', { kind: 'offline', forMs: 5_000 })]);
     assert.equal(e.deadlines, 0);
     e.observe(reading('d1', 0, { t: 1 }));
     e.observe(reading('d2', 0, { t: 1 }));

@@ -2,31 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock, silentLogger } from '@bulwark/core';
 import type { TelemetryRecord } from '../ingest/index.js';
-import type { AlertRule, RuleCondition } from './alerts.js';
-import type { VerdictSink } from './evaluator.js';
+import type { AlertRule } from './alerts.js';
 import { FleetHealth } from './fleet-health.js';
-
-const rule = (id: string, condition: RuleCondition, scope: Partial<AlertRule['scope']> = {}): AlertRule => ({
-  id, name: id, severity: 'warning', scope: { deviceIds: [], tags: [], models: [], schemas: [], ...scope }, condition, enabled: true, builtIn: true,
-  createdBy: 'system', createdAt: 0, updatedAt: 0,
-});
-
-function recorder(): VerdictSink & { events: string[] } {
-  const open = new Set<string>();
-  const events: string[] = [];
-  return {
-    events,
-    fire: async (r, d, summary) => {
-      open.add(`${r.id}/${d}`);
-      events.push(`fire ${r.id} ${d}: ${summary}`);
-    },
-    clear: async (r, d) => {
-      open.delete(`${r.id}/${d}`);
-      events.push(`clear ${r.id} ${d}`);
-    },
-    mayBeOpen: (r, d) => open.has(`${r}/${d}`),
-  };
-}
+import { testRule, verdictRecorder } from '../testing/alert-rules.js';
 
 const settle = () => new Promise((r) => setImmediate(r));
 const reading = (deviceId: string, skewMs: number | null): TelemetryRecord => ({
@@ -35,7 +13,7 @@ const reading = (deviceId: string, skewMs: number | null): TelemetryRecord => ({
 
 function fleet(rules: AlertRule[], minSecurityVersion = 0) {
   const clock = new ManualClock(1_000_000);
-  const sink = recorder();
+  const sink = verdictRecorder();
   const f = new FleetHealth({ clock, log: silentLogger, sink, facts: async () => ({ tags: ['site-7'], model: 'gw' }), minSecurityVersion: () => minSecurityVersion });
   f.setRules(rules);
   return { clock, sink, f };
@@ -43,7 +21,7 @@ function fleet(rules: AlertRule[], minSecurityVersion = 0) {
 
 describe('fleet-health rules', () => {
   it('flapping: more connections than allowed within the window fire once; a quiet window clears', async () => {
-    const { clock, sink, f } = fleet([rule('flap', { kind: 'flapping', connects: 3, withinMs: 60_000 })]);
+    const { clock, sink, f } = fleet([testRule('flap', { kind: 'flapping', connects: 3, withinMs: 60_000 })]);
     for (let i = 0; i < 6; i += 1) {
       f.connected('d1', clock.now());
       clock.advance(5_000);
@@ -58,7 +36,7 @@ describe('fleet-health rules', () => {
   });
 
   it('dead letters: more than the rate within a minute fire; a minute at or under it clears', async () => {
-    const { clock, sink, f } = fleet([rule('dl', { kind: 'dead_letters', perMinute: 2 })]);
+    const { clock, sink, f } = fleet([testRule('dl', { kind: 'dead_letters', perMinute: 2 })]);
     for (let i = 0; i < 3; i += 1) f.deadLettered('d1', clock.now());
     f.deadLettered('d2', clock.now());
     await settle();
@@ -71,7 +49,7 @@ describe('fleet-health rules', () => {
   });
 
   it('clock skew: a reading off by more than the limit fires once, a reading within it clears', async () => {
-    const { sink, f } = fleet([rule('skew', { kind: 'clock_skew', maxMs: 60_000 })]);
+    const { sink, f } = fleet([testRule('skew', { kind: 'clock_skew', maxMs: 60_000 })]);
     for (const skew of [1_000, 120_000, 180_000, null, -5_000]) f.reading(reading('d1', skew));
     await settle();
     assert.deepEqual(sink.events, ['fire skew d1: device clock behind by 2.0m (limit 1m)', 'clear skew d1']);
@@ -79,7 +57,7 @@ describe('fleet-health rules', () => {
   });
 
   it('health reports: restart loop, firmware below the minimum security version, an agent dropping readings', async () => {
-    const { sink, f } = fleet([rule('loop', { kind: 'restart_loop' }), rule('sv', { kind: 'firmware_security' }), rule('drop', { kind: 'queue_dropping' })], 5);
+    const { sink, f } = fleet([testRule('loop', { kind: 'restart_loop' }), testRule('sv', { kind: 'firmware_security' }), testRule('drop', { kind: 'queue_dropping' })], 5);
     f.reported('d1', { restartLoop: true, recentRestarts: 6, restartReason: 'watchdog', firmware: { version: '1.0.0', securityVersion: 3 }, queueDropped: 10 });
     await settle();
     assert.deepEqual(sink.events.sort(), ['fire loop d1: restart loop: 6 recent restarts (last: watchdog)', 'fire sv d1: firmware 1.0.0 has security version 3, below the fleet\'s minimum 5']);
@@ -93,7 +71,7 @@ describe('fleet-health rules', () => {
   });
 
   it('no minimum security version set: old firmware fires nothing; scope by tag holds', async () => {
-    const { sink, f } = fleet([rule('sv', { kind: 'firmware_security' }), rule('loop', { kind: 'restart_loop' }, { tags: ['elsewhere'] })], 0);
+    const { sink, f } = fleet([testRule('sv', { kind: 'firmware_security' }), testRule('loop', { kind: 'restart_loop' }, { tags: ['elsewhere'] })], 0);
     f.reported('d1', { restartLoop: true, firmware: { securityVersion: 0 } });
     await settle();
     assert.deepEqual(sink.events, []);
@@ -101,7 +79,7 @@ describe('fleet-health rules', () => {
   });
 
   it('a rollout that paused or aborted itself fires for the rollout; completing clears', async () => {
-    const { sink, f } = fleet([rule('ro', { kind: 'rollout_stopped' })]);
+    const { sink, f } = fleet([testRule('ro', { kind: 'rollout_stopped' })]);
     f.rollout('ro_1', 'paused', 'failure gate: 3 of 10 failed');
     f.rollout('ro_1', 'completed', null);
     await settle();
