@@ -116,6 +116,14 @@ describe('dashboard alerts in a browser', () => {
     await page.waitForFunction((sel) => document.querySelector(sel) && document.querySelectorAll('[data-testid=alerts-table] tbody tr').length === 1, row(hot.id));
     assert.match(page.url(), new RegExp(`rule=${ruleId}`));
 
+    // The device list shows each device's health score and sorts by it: sensor-1 (two open alerts) first.
+    await page.goto(`${s.url}/#/devices?sort=health`);
+    await page.waitForSelector('[data-testid=devices-table] [data-testid=health-score]');
+    const listed = await page.locator('[data-testid=devices-table] tbody tr').evaluateAll((rows) => rows.map((r) => [r.querySelector('a')?.textContent ?? '', Number(r.querySelector('[data-testid=health-score]')?.textContent)]));
+    assert.equal(listed[0]?.[0], 'sensor-1', JSON.stringify(listed));
+    assert.ok((listed[0]?.[1] as number) < 100, JSON.stringify(listed));
+    assert.deepEqual(listed.map((r) => r[1]), [...listed.map((r) => r[1] as number)].sort((a, b) => a - b), 'worst first');
+
     // The device page: sensor-1's two open alerts with the same actions; resolve the offline one by hand.
     await page.goto(`${s.url}/#/devices/sensor-1`);
     await page.waitForSelector(`[data-testid=device-alerts] ${row(offline1.id)}`);

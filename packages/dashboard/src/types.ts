@@ -1,5 +1,7 @@
 export interface Device {
   readonly id: string;
+  /** 100 less a penalty per open alert (critical 40, warning 15, info 5). */
+  readonly healthScore: number;
   readonly serial: string | null;
   readonly model: string | null;
   readonly hardwareRevision: string | null;

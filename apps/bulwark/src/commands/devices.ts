@@ -44,22 +44,26 @@ export function addDeviceCommands(program: Command, env: Env): Command {
     .addOption(new Option('--online', 'only connected devices').conflicts('offline'))
     .option('--offline', 'only devices not connected')
     .option('--limit <n>', `at most this many devices (default 100; with --all, the page size, default ${PAGE})`, positiveInt(PAGE))
+    .addOption(new Option('--sort <order>', 'id (default) or health: worst health score first').choices(['id', 'health']))
     .option('--all', 'follow the pages to the end')
     .option('--json', 'print a JSON array')
-    .action(async (opts: { state?: string; model?: string; tag?: string; firmware?: string; securityBelow?: number; online?: boolean; offline?: boolean; limit?: number; all?: boolean; json?: boolean }) => {
+    .action(async (opts: { state?: string; model?: string; tag?: string; firmware?: string; securityBelow?: number; online?: boolean; offline?: boolean; limit?: number; sort?: string; all?: boolean; json?: boolean }) => {
       const session = openSession(env);
       const limit = opts.limit ?? (opts.all ? PAGE : 100);
-      const query = { state: opts.state, model: opts.model, tag: opts.tag, firmware: opts.firmware, securityBelow: opts.securityBelow, online: opts.online ? true : opts.offline ? false : undefined, limit };
+      const byHealth = opts.sort === 'health';
+      const query = { state: opts.state, model: opts.model, tag: opts.tag, firmware: opts.firmware, securityBelow: opts.securityBelow, online: opts.online ? true : opts.offline ? false : undefined, sort: opts.sort, limit };
       const list: Device[] = [];
       let after: string | undefined;
+      let afterHealth: number | undefined;
       for (;;) {
-        const page = await session.call<Device[]>('GET', '/api/v1/devices', { query: { ...query, after } });
+        const page = await session.call<Device[]>('GET', '/api/v1/devices', { query: { ...query, after, ...(byHealth ? { afterHealth } : {}) } });
         list.push(...page);
         after = page.at(-1)?.id;
+        afterHealth = page.at(-1)?.healthScore;
         if (!opts.all || page.length < limit || after === undefined) break;
       }
       if (opts.json) printJson(list);
-      else printTable(['id', 'state', 'model', 'firmware', 'online', 'last seen'], list.map((d) => [d.id, d.state, d.model, d.firmwareVersion, d.connectivity.online ? 'yes' : 'no', time(d.connectivity.lastSeenAt)]), 'No devices match.');
+      else printTable(['id', 'state', 'model', 'firmware', 'online', 'last seen', 'health'], list.map((d) => [d.id, d.state, d.model, d.firmwareVersion, d.connectivity.online ? 'yes' : 'no', time(d.connectivity.lastSeenAt), d.healthScore]), 'No devices match.');
       if (!opts.all && list.length === limit) warn(`showing the first ${limit} devices; add --all for every page (or --limit up to ${PAGE})`);
     });
 

@@ -18,18 +18,23 @@ function before(prefix: string): string {
  * request of 50 rows however large the fleet. The filters live in the URL.
  */
 export function Devices({ params }: { params: URLSearchParams }) {
-  const filters = { state: params.get('state') ?? '', model: params.get('model') ?? '', tag: params.get('tag') ?? '', firmware: params.get('firmware') ?? '', online: params.get('online') ?? '', search: params.get('search') ?? '' };
+  const filters = { state: params.get('state') ?? '', model: params.get('model') ?? '', tag: params.get('tag') ?? '', firmware: params.get('firmware') ?? '', online: params.get('online') ?? '', search: params.get('search') ?? '', sort: params.get('sort') ?? '' };
   const key = JSON.stringify(filters);
   // Page cursors belong to one set of filters: new filters start again at the first page.
   const [paging, setPaging] = useState<{ key: string; cursors: (string | undefined)[] }>({ key, cursors: [undefined] });
   const cursors = paging.key === key ? paging.cursors : [undefined];
   const setCursors = (f: (c: (string | undefined)[]) => (string | undefined)[]) => setPaging({ key, cursors: f(cursors) });
-  const after = cursors[cursors.length - 1] ?? (filters.search ? before(filters.search) : undefined);
+  const byHealth = filters.sort === 'health';
+  // Sorted by health the cursor is `<score>:<id>` of the last row; by id, the id.
+  const cursor = cursors[cursors.length - 1];
+  const after = byHealth ? cursor?.slice(cursor.indexOf(':') + 1) : cursor ?? (filters.search ? before(filters.search) : undefined);
+  const afterHealth = byHealth && cursor ? Number(cursor.slice(0, cursor.indexOf(':'))) : undefined;
   const list = useLoad(async (signal) => {
-    const rows = await api<Device[]>('GET', `/api/v1/devices${q({ state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, online: filters.online, after, limit: PAGE + 1 })}`, undefined, signal);
+    const query = { state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, online: filters.online, sort: byHealth ? 'health' : undefined, afterHealth, after, limit: PAGE + 1 };
+    const rows = await api<Device[]>('GET', `/api/v1/devices${q(query)}`, undefined, signal);
     const matching = filters.search ? rows.filter((d) => d.id.startsWith(filters.search)) : rows;
     return { rows: matching.slice(0, PAGE), more: matching.length > PAGE };
-  }, [key, after]);
+  }, [key, cursor]);
 
   const setFilter = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -51,6 +56,7 @@ export function Devices({ params }: { params: URLSearchParams }) {
         <input name="model" placeholder="model" defaultValue={filters.model} aria-label="model" />
         <input name="tag" placeholder="tag" defaultValue={filters.tag} aria-label="tag" />
         <input name="firmware" placeholder="firmware" defaultValue={filters.firmware} aria-label="firmware" />
+        <select name="sort" defaultValue={filters.sort} aria-label="order"><option value="">by id</option><option value="health">worst health first</option></select>
         <button type="submit">Filter</button>
         {filtered ? <a href={href('devices')}>clear</a> : null}
       </form>
@@ -64,7 +70,7 @@ export function Devices({ params }: { params: URLSearchParams }) {
       ) : null}
       {rows.length > 0 ? (
         <table className="list" data-testid="devices-table">
-          <thead><tr><th>id</th><th>state</th><th>online</th><th>last seen</th><th>model</th><th>firmware</th><th>tags</th></tr></thead>
+          <thead><tr><th>id</th><th>state</th><th>online</th><th>last seen</th><th>model</th><th>firmware</th><th>tags</th><th title="100 less a penalty per open alert: critical 40, warning 15, info 5">health</th></tr></thead>
           <tbody>
             {rows.map((d) => (
               <tr key={d.id}>
@@ -75,6 +81,7 @@ export function Devices({ params }: { params: URLSearchParams }) {
                 <td>{d.model ?? '—'}</td>
                 <td>{d.firmwareVersion ?? '—'}</td>
                 <td>{d.tags.join(', ')}</td>
+                <td><span className={`health ${d.healthScore >= 85 ? 'good' : d.healthScore >= 50 ? 'fair' : 'poor'}`} data-testid="health-score">{d.healthScore}</span></td>
               </tr>
             ))}
           </tbody>
@@ -83,7 +90,10 @@ export function Devices({ params }: { params: URLSearchParams }) {
       <div className="pager">
         <button type="button" disabled={cursors.length < 2} onClick={() => setCursors((c) => c.slice(0, -1))}>← previous</button>
         <span className="muted">page {cursors.length}</span>
-        <button type="button" disabled={!list.data?.more} data-testid="next-page" onClick={() => setCursors((c) => [...c, rows[rows.length - 1]?.id])}>next →</button>
+        <button type="button" disabled={!list.data?.more} data-testid="next-page" onClick={() => {
+          const last = rows[rows.length - 1];
+          setCursors((c) => [...c, last && (byHealth ? `${last.healthScore}:${last.id}` : last.id)]);
+        }}>next →</button>
       </div>
     </section>
   );

@@ -195,8 +195,14 @@ describe('alerts end to end: a real device over MQTT, a real webhook receiver', 
     // Eleven refused messages within a minute: more than the built-in 10 a minute.
     for (let i = 0; i < 11; i += 1) await client.publishAsync('devices/sensor-1/telemetry', env(`bad-${i}`, { temp_c: 'hot' }), { qos: 1 });
     await eventually(() => openAlerts(s, admin), (a) => a.some((x) => x.ruleId === 'builtin-dead-letters'));
+    // The health score: 100 less 40 for the critical restart loop and 15 for the dead letters; the worst device first.
+    const score = async () => ((await s.api('GET', '/api/v1/devices/sensor-1', { token: admin })).body as { healthScore: number }).healthScore;
+    assert.equal(await score(), 45);
+    const worst = (await s.api('GET', '/api/v1/devices?sort=health&limit=1', { token: admin })).body as { id: string; healthScore: number }[];
+    assert.deepEqual(worst.map((d) => [d.id, d.healthScore]), [['sensor-1', 45]]);
     await client.publishAsync('devices/sensor-1/health', JSON.stringify({ ...health, ts: Date.now(), restartLoop: false, recentRestarts: 0 }), { qos: 1 });
     await eventually(() => openAlerts(s, admin), (a) => !a.some((x) => x.ruleId === 'builtin-restart-loop'));
+    assert.equal(await score(), 85);
   });
 });
 

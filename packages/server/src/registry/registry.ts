@@ -31,6 +31,11 @@ export interface Device extends DeviceAttributes {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly connectivity: Connectivity;
+  /**
+   * 0-100: 100 less a penalty per open alert of the device (critical 40, warning 15, info 5),
+   * kept by the alerts in the same transaction as each alert that fires or resolves.
+   */
+  readonly healthScore: number;
 }
 
 export interface DeviceFilter {
@@ -46,6 +51,10 @@ export interface DeviceFilter {
   readonly online?: boolean;
   /** Only ids after this one (keyset paging, ordered by id). */
   readonly after?: string;
+  /** `health`: worst health score first, then by id (page on with `afterHealth` and `after` from the last row). */
+  readonly sort?: 'id' | 'health';
+  /** With sort=health: the last row's health score. */
+  readonly afterHealth?: number;
   readonly limit: number;
 }
 

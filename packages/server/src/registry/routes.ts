@@ -18,6 +18,7 @@ export const DeviceSchema = Type.Object({
     online: Type.Boolean(), onlineSince: Type.Union([Type.Integer(), Type.Null()]), lastSeenAt: Type.Union([Type.Integer(), Type.Null()]),
     connectCount: Type.Integer(), lastDisconnectAt: Type.Union([Type.Integer(), Type.Null()]), lastDisconnectReason: Nullable(Type.String()),
   }),
+  healthScore: Type.Integer({ minimum: 0, maximum: 100, description: '100 less a penalty per open alert of the device (critical 40, warning 15, info 5)' }),
 });
 
 export const NewDeviceSchema = Type.Object({
@@ -46,12 +47,14 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
         state: Type.Optional(State), model: Type.Optional(Text), tag: Type.Optional(Tag), firmware: Type.Optional(Text),
         security: Type.Optional(Type.Integer({ minimum: 0 })), securityBelow: Type.Optional(Type.Integer({ minimum: 0 })),
         online: Type.Optional(Type.Boolean()), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        sort: Type.Optional(Type.Union([Type.Literal('id'), Type.Literal('health')], { description: 'health: worst health score first (page on with afterHealth and after from the last row)' })),
+        afterHealth: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
       }, { additionalProperties: false }),
       response: { 200: Type.Array(DeviceSchema), ...errorResponses },
     },
   }, async (request) => {
     const q = request.query;
-    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, drifted: q.drifted, after: q.after, limit: q.limit }) as unknown as DeviceFilter);
+    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
   });
 
   app.get('/api/v1/devices/stats', {

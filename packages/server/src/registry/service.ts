@@ -56,6 +56,7 @@ export class RegistryService {
     return {
       ...EMPTY_ATTRIBUTES, ...input, tags, id: input.id, state: 'manufactured', suspendedFrom: null, createdAt: now, updatedAt: now,
       connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+      healthScore: 100,
     };
   }
 

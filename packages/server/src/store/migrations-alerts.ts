@@ -9,7 +9,7 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
     id: 14,
     // One open alert per rule and device: the partial unique index decides between nodes
     // racing to fire it. Notifications are an outbox written in the transition's transaction.
-    name: 'alert rules, alerts, incidents, silences, channels and the notification outbox',
+    name: 'alert rules, alerts, incidents, silences, channels, the notification outbox and the devices\' health score',
     sql: `
       CREATE TABLE alert_rules (
         id TEXT PRIMARY KEY,
@@ -84,7 +84,9 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
         created_at BIGINT NOT NULL,
         delivered_at BIGINT
       );
-      CREATE INDEX alert_notifications_pending ON alert_notifications (created_at) WHERE delivered_at IS NULL
+      CREATE INDEX alert_notifications_pending ON alert_notifications (created_at) WHERE delivered_at IS NULL;
+      ALTER TABLE devices ADD COLUMN health_score BIGINT NOT NULL DEFAULT 100;
+      CREATE INDEX devices_health ON devices (health_score, id)
     `,
   },
 ];

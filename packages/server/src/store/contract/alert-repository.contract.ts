@@ -72,6 +72,31 @@ export function describeAlertRepository(make: MakeStore): void {
       assert.equal((await alerts.listIncidents({ open: false, limit: 10 }))[0]?.closedAt, T0 + 15);
     });
 
+    it('keeps each device\'s health score: 100 less a penalty per open alert, worst first in the device list', async (t) => {
+      const store = await make(t);
+      const device = (id: string) => ({
+        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+        state: 'active' as const, suspendedFrom: null, createdAt: T0, updatedAt: T0, healthScore: 100,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+      });
+      await store.devices.insertMany([device('d1'), device('d2'), device('d3')]);
+      const { alerts } = store;
+      await alerts.fire(alert('a1', 'r1', 'd1'), [], T0, grouping('i1'));
+      await alerts.fire({ ...alert('a2', 'r2', 'd1'), severity: 'warning' }, [], T0, grouping('i2'));
+      await alerts.fire({ ...alert('a3', 'r3', 'd1'), severity: 'critical' }, [], T0, grouping('i3'));
+      await alerts.fire({ ...alert('a4', 'r1', 'd2'), severity: 'info' }, [], T0, grouping('i4'));
+      assert.equal((await store.devices.get('d1'))?.healthScore, 5, '100 - 40 - 15 - 40');
+      await alerts.fire({ ...alert('a5', 'r4', 'd1'), severity: 'critical' }, [], T0, grouping('i5'));
+      assert.equal((await store.devices.get('d1'))?.healthScore, 0, 'never below 0');
+      await alerts.resolve('a5', T0 + 1, [], () => []);
+      await alerts.resolve('a3', T0 + 1, [], () => []);
+      assert.equal((await store.devices.get('d1'))?.healthScore, 45);
+      const worst = await store.devices.list({ sort: 'health', limit: 2 });
+      assert.deepEqual(worst.map((d) => [d.id, d.healthScore]), [['d1', 45], ['d2', 95]]);
+      const next = await store.devices.list({ sort: 'health', afterHealth: 95, after: 'd2', limit: 2 });
+      assert.deepEqual(next.map((d) => [d.id, d.healthScore]), [['d3', 100]]);
+    });
+
     it('makes one incident when many alerts of a rule fire at once', async (t) => {
       const { alerts } = await make(t);
       await Promise.all(Array.from({ length: 30 }, (_, i) => alerts.fire(alert(`a${i}`, 'r1', `d${i}`), [note(`n${i}`)], T0, grouping(`inc${i}`, T0, 3))));

@@ -146,7 +146,7 @@ export function describeDeviceConnectivity(make: MakeStore): void {
       const device = (id: string): Device => ({
         id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
         state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
       });
       await devices.insertMany([device('a'), device('b')]);
       const node = 'n1';
@@ -164,7 +164,7 @@ export function describeDeviceConnectivity(make: MakeStore): void {
       const device = (id: string): Device => ({
         id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
         state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
       });
       await devices.insertMany([device('moved'), device('on-a'), device('on-b')]);
       await devices.recordConnectivity([

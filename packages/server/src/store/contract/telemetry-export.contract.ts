@@ -7,7 +7,7 @@ import { type MakeStore, T0 } from './principal-repository.contract.js';
 const device = (id: string, tags: string[]): Device => ({
   id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags,
   state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
 });
 
 const reading = (deviceId: string, msgId: string, ts: number, schemaId = 's@1', receivedAt = ts + 5): TelemetryRecord => ({

@@ -26,6 +26,18 @@ async function queue(tx: SqlExecutor, alertId: string, outgoing: readonly Outgoi
   );
 }
 
+/** Penalty of each open alert on its device's health score. */
+const PENALTY = "CASE severity WHEN 'critical' THEN 40 WHEN 'warning' THEN 15 ELSE 5 END";
+
+/** The device's health score from its open alerts (a subject that is no device, `rollout:…`, matches no row). */
+async function rescore(tx: SqlExecutor, deviceId: string): Promise<void> {
+  await tx.run(
+    `UPDATE devices SET health_score = (SELECT CASE WHEN COALESCE(SUM(${PENALTY}), 0) >= 100 THEN 0 ELSE 100 - COALESCE(SUM(${PENALTY}), 0) END
+       FROM alerts WHERE device_id = $1 AND resolved_at IS NULL) WHERE id = $1`,
+    [deviceId],
+  );
+}
+
 /** Fires `a` unless an alert of its rule and device is open; groups it into an incident when its rule has enough recent ones. */
 export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgoing[], at: number, g: Grouping): Promise<'fired' | 'grouped' | 'open'> {
   const inserted = await tx.run(
@@ -34,6 +46,7 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
     [a.id, a.ruleId, a.deviceId, a.type, a.severity, a.summary, JSON.stringify(a.details), a.firedAt, a.silenced ? at : null],
   );
   if (inserted === 0) return 'open';
+  await rescore(tx, a.deviceId);
   if (await joinOpenIncident(tx, a)) return 'grouped';
   const recent = Number((await tx.get<{ n: number }>(
     'SELECT COUNT(*) AS n FROM alerts WHERE rule_id = $1 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $2', [a.ruleId, at - g.windowMs],
@@ -60,15 +73,17 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
  */
 export async function resolveIn(tx: SqlExecutor, id: string, at: number, outgoing: () => readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean> {
   if ((await tx.run('UPDATE alerts SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL', [id, at])) === 0) return false;
-  const incidentId = (await tx.get<{ incident_id: string | null }>('SELECT incident_id FROM alerts WHERE id = $1', [id]))?.incident_id ?? null;
+  const row = await tx.get<{ incident_id: string | null; device_id: string }>('SELECT incident_id, device_id FROM alerts WHERE id = $1', [id]);
+  if (row) await rescore(tx, row.device_id);
+  const incidentId = row?.incident_id ?? null;
   if (incidentId === null) {
     await queue(tx, id, outgoing(), at, at);
     return true;
   }
   const left = Number((await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM alerts WHERE incident_id = $1 AND resolved_at IS NULL', [incidentId]))?.n ?? 0);
   if (left === 0 && (await tx.run('UPDATE alert_incidents SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL', [incidentId, at])) > 0) {
-    const row = await tx.get<IncidentRow>('SELECT * FROM alert_incidents WHERE id = $1', [incidentId]);
-    if (row) await queue(tx, incidentId, closed(toIncident(row)), at, at);
+    const incident = await tx.get<IncidentRow>('SELECT * FROM alert_incidents WHERE id = $1', [incidentId]);
+    if (incident) await queue(tx, incidentId, closed(toIncident(incident)), at, at);
   }
   return true;
 }

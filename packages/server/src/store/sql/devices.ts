@@ -7,7 +7,7 @@ interface DeviceRow {
   id: string; serial: string | null; model: string | null; hardware_revision: string | null; firmware_version: string | null;
   security_version: number | null; owner: string | null; location: string | null; tags: string; state: string;
   suspended_from: string | null; created_at: number; updated_at: number; online_since: number | null; last_seen_at: number | null;
-  connect_count: number; last_disconnect_at: number | null; last_disconnect_reason: string | null;
+  connect_count: number; last_disconnect_at: number | null; last_disconnect_reason: string | null; health_score: number | null;
 }
 
 const toDevice = (r: DeviceRow): Device => ({
@@ -32,6 +32,7 @@ const toDevice = (r: DeviceRow): Device => ({
     lastDisconnectAt: num(r.last_disconnect_at),
     lastDisconnectReason: r.last_disconnect_reason,
   },
+  healthScore: r.health_score === null ? 100 : Number(r.health_score),
 });
 
 const ATTRIBUTE_COLUMNS: Readonly<Record<keyof DeviceAttributes, string>> = {
@@ -73,9 +74,11 @@ export class SqlDeviceRepository implements DeviceRepository {
       .add('(security_version IS NULL OR security_version < ?)', f.securityVersionBelow)
       .add(HAS_TAG, f.tag === undefined ? undefined : tagPattern(f.tag))
       .add('id IN (SELECT device_id FROM device_twins WHERE drift_since IS NOT NULL AND drift_since <= ?)', f.driftedSince)
-      .add('id > ?', f.after);
+    const byHealth = f.sort === 'health';
+    if (byHealth) w.addAll('(health_score > ? OR (health_score = ? AND id > ?))', f.afterHealth === undefined ? [undefined] : [f.afterHealth, f.afterHealth, f.after ?? '']);
+    else w.add('id > ?', f.after);
     if (f.online !== undefined) w.raw(f.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');
-    const sql = `SELECT * FROM devices ${w} ORDER BY id LIMIT ${w.next(f.limit)}`;
+    const sql = `SELECT * FROM devices ${w} ORDER BY ${byHealth ? 'health_score, id' : 'id'} LIMIT ${w.next(f.limit)}`;
     return (await this.db.all<DeviceRow>(sql, w.params)).map(toDevice);
   }
 

@@ -16,6 +16,18 @@ export class Where {
     return this;
   }
 
+  /** Adds a clause whose `?`s take `values` in order, when the first value is given. */
+  addAll(clause: string, values: readonly (SqlValue | undefined)[]): this {
+    if (values[0] === undefined) return this;
+    let text = clause;
+    for (const v of values) {
+      this.params.push(v ?? null);
+      text = text.replace('?', `$${this.params.length}`);
+    }
+    this.#clauses.push(text);
+    return this;
+  }
+
   /** Adds a clause without parameters. */
   raw(clause: string): this {
     this.#clauses.push(clause);
