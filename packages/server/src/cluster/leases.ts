@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import type { NatsLink } from './nats.js';
+import { type NatsLink, whileElecting } from './nats.js';
 
 export const LEASES_BUCKET = 'bulwark_leases';
 
@@ -39,7 +39,7 @@ export class Leases {
   private constructor(private readonly kv: KV, private readonly nodeId: string, private readonly leaseMs: number, private readonly log: Logger) {}
 
   static async open(link: NatsLink, nodeId: string, options: { leaseMs: number; replicas?: number; log: Logger }): Promise<Leases> {
-    const kv = await new Kvm(jetstream(link.nc)).create(LEASES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
+    const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(LEASES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 }));
     return new Leases(kv, nodeId, options.leaseMs, options.log);
   }
 

@@ -90,7 +90,10 @@ export const ELECTION_WAIT_MS = 8_000;
 /**
  * Runs a JetStream write, retrying it while the stream has no leader: after the loss of a NATS
  * server its replicated streams elect a new one within seconds, and until then writes find
- * "no responders" or time out. Other errors, and a wait past `budgetMs`, fail as they are.
+ * "no responders" or time out. A NATS cluster that is still forming (servers started together,
+ * not all of them known to the meta leader yet) answers "no suitable peers for placement" to a
+ * replicated stream's creation for the same few seconds. Other errors, and a wait past
+ * `budgetMs`, fail as they are.
  */
 export async function whileElecting<T>(write: () => Promise<T>, budgetMs = ELECTION_WAIT_MS): Promise<T> {
   const deadline = Date.now() + budgetMs;
@@ -99,7 +102,7 @@ export async function whileElecting<T>(write: () => Promise<T>, budgetMs = ELECT
       return await write();
     } catch (err) {
       const text = `${(err as Error).name} ${(err as Error).message}`.toLowerCase();
-      const electing = text.includes('no responders') || text.includes('jetstreamnotenabled') || text.includes('timeout');
+      const electing = text.includes('no responders') || text.includes('jetstreamnotenabled') || text.includes('timeout') || text.includes('no suitable peers');
       if (!electing || Date.now() + pause > deadline) throw err;
       await new Promise((r) => setTimeout(r, pause));
     }

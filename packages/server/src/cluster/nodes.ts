@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import type { NatsLink } from './nats.js';
+import { type NatsLink, whileElecting } from './nats.js';
 
 export const NODES_BUCKET = 'bulwark_nodes';
 
@@ -67,7 +67,7 @@ export class ClusterNodes {
   static async open(link: NatsLink, self: { id: string; version: string; startedAt: number }, facts: NodeFacts, options: {
     leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void>; onLeaseLost: () => Promise<void>;
   }): Promise<ClusterNodes> {
-    const kv = await new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 });
+    const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 }));
     return new ClusterNodes(kv, await jetstreamManager(link.nc, { timeout: 2_000 }), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
   }
 

@@ -56,7 +56,7 @@ export class KvSessionDirectory implements SessionDirectory {
   ) {}
 
   static async open(link: NatsLink, nodeId: string, log: Logger, onClaimed: (deviceId: string, owner: SessionOwner) => void, replicas = 1): Promise<KvSessionDirectory> {
-    const kv = await new Kvm(jetstream(link.nc)).create(SESSIONS_BUCKET, { history: 1, replicas });
+    const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(SESSIONS_BUCKET, { history: 1, replicas }));
     return new KvSessionDirectory(kv, await jetstreamManager(link.nc), nodeId, log, onClaimed);
   }
 

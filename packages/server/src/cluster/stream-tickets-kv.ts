@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } f
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { STREAM_TICKET_TTL_MS, type TicketBook, checkTicketRoute, newTicket, ticketUnknown } from '../access/stream-tickets.js';
-import type { NatsLink } from './nats.js';
+import { type NatsLink, whileElecting } from './nats.js';
 
 export const TICKETS_BUCKET = 'bulwark_stream_tickets';
 
@@ -16,7 +16,7 @@ export class KvStreamTickets implements TicketBook {
   private constructor(private readonly kv: KV, private readonly ttlMs: number) {}
 
   static async open(link: NatsLink, ttlMs = STREAM_TICKET_TTL_MS, replicas = 1): Promise<KvStreamTickets> {
-    const kv = await new Kvm(jetstream(link.nc)).create(TICKETS_BUCKET, { history: 1, ttl: ttlMs, replicas });
+    const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(TICKETS_BUCKET, { history: 1, ttl: ttlMs, replicas }));
     return new KvStreamTickets(kv, ttlMs);
   }
 
