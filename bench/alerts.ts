@@ -161,7 +161,9 @@ export async function measureAlerts(setup: BulwarkSetup, plan: AlertsPlan): Prom
 
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? null : (s[Math.floor((s.length - 1) / 2)] as number);
+  if (s.length === 0) return null;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : round(((s[mid - 1] as number) + (s[mid] as number)) / 2, 3);
 };
 
 /** The phase's table and its two targets, as markdown. */

@@ -7,7 +7,7 @@ const PAGE = 500;
 /** The pause before the next pass when notifications were queued during the last one. */
 const AGAIN_MS = 5;
 /** Alerts whose notifications one channel gets at the same time. */
-const SENDING_PER_CHANNEL = 8;
+const SENDING_PER_CHANNEL = 16;
 
 export interface NotifierSettings {
   readonly pollIntervalMs: number;
@@ -42,6 +42,8 @@ export class AlertNotifier {
   #running = false;
   /** Delivered marks of the notifications sent side by side, written together. */
   readonly #marks: GroupCommit<string, undefined>;
+  /** Taken by their receiver, their mark not written yet: a pass meanwhile skips them (the lane never waits for the store). */
+  readonly #marking = new Set<string>();
   /** Channel secrets opened once (by sealed text, so a changed secret is opened again). */
   readonly #secrets = new Map<string, { sealed: string; secret: string }>();
   #loop: Promise<void> | undefined;
@@ -66,6 +68,7 @@ export class AlertNotifier {
     this.#running = false;
     this.notify();
     await this.#loop;
+    await this.#marks.drain().catch(() => undefined);
   }
 
   /** Something was queued: look now instead of at the next poll. */
@@ -122,6 +125,7 @@ export class AlertNotifier {
     const runQueue = async (queue: readonly AlertNotification[]) => {
       for (const n of queue) {
         if (!this.#running) return;
+        if (this.#marking.has(n.id)) continue;
         const channel = channels.get(n.channelId);
         if (!channel || now - n.createdAt > this.settings.maxAgeMs) {
           await this.#marks.add(n.id);
@@ -170,7 +174,9 @@ export class AlertNotifier {
       : await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
     const at = this.deps.clock.now();
     if (result.ok) {
-      await this.#marks.add(n.id);
+      this.#marking.add(n.id);
+      // If the mark fails (the store away), the notification is sent again later: at least once.
+      void this.#marks.add(n.id).catch(() => undefined).finally(() => this.#marking.delete(n.id));
       this.deps.counted('delivered');
       return undefined;
     }
