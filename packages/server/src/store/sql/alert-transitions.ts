@@ -71,9 +71,13 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
  * Resolves an open alert with the notifications `outgoing` makes for it (none for an alert in
  * an incident: the incident's `closed` ones go out when its last alert resolves).
  */
-export async function resolveIn(tx: SqlExecutor, id: string, at: number, outgoing: () => readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean> {
+export async function resolveIn(
+  tx: SqlExecutor, id: string, at: number, outgoing: () => readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[],
+  known?: { readonly incident_id: string | null; readonly device_id: string },
+): Promise<boolean> {
   if ((await tx.run('UPDATE alerts SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL', [id, at])) === 0) return false;
-  const row = await tx.get<{ incident_id: string | null; device_id: string }>('SELECT incident_id, device_id FROM alerts WHERE id = $1', [id]);
+  // The caller that read the alert already knows its incident and device.
+  const row = known ?? await tx.get<{ incident_id: string | null; device_id: string }>('SELECT incident_id, device_id FROM alerts WHERE id = $1', [id]);
   if (row) await rescore(tx, row.device_id);
   const incidentId = row?.incident_id ?? null;
   if (incidentId === null) {
@@ -93,5 +97,5 @@ export async function applyIn(tx: SqlExecutor, t: Transition): Promise<Transitio
   const row = await tx.get<AlertRow>('SELECT * FROM alerts WHERE rule_id = $1 AND device_id = $2 AND resolved_at IS NULL', [t.ruleId, t.deviceId]);
   if (!row) return 'none';
   const open = toAlert(row);
-  return (await resolveIn(tx, open.id, t.at, () => t.outgoing(open), t.closed)) ? { resolved: open } : 'none';
+  return (await resolveIn(tx, open.id, t.at, () => t.outgoing(open), t.closed, row)) ? { resolved: open } : 'none';
 }
