@@ -13,7 +13,7 @@ import { Samples, delay, round } from './proc.js';
  * The alerts phase (issue 16's targets): one embedded node at a paced QoS 1 rate, first with
  * no alert rules, then with `rules` rules that all match every load device. One of them fires
  * on 1 % of readings (field `a` is 1 once in 100 readings of a device, then 0 again: fire, then
- * resolve); the others are evaluated on every reading and never fire (thresholds on `v` out of
+ * resolve; each device at its own phase, so about 1 % of every second's readings); the others are evaluated on every reading and never fire (thresholds on `v` out of
  * its range, rate limits above its change). Every fire and resolve is notified to a webhook
  * receiver on this machine. Measured: Bulwark's CPU per stored reading in both modes (the
  * target: ≤ 10 % more with the rules), and reading received → notification received for
@@ -40,6 +40,8 @@ export interface AlertsRound {
   /** Notifications the receiver took during the window and after it (fired, resolved). */
   readonly fired: number;
   readonly resolved: number;
+  /** Notifications received more than once (the same Bulwark-Delivery-Id): should be 0. */
+  readonly duplicates: number;
   /** Reading received by Bulwark → "fired" notification received, ms. */
   readonly notifyP50: number | null;
   readonly notifyP99: number | null;
@@ -65,7 +67,8 @@ export function benchRules(count: number): object[] {
 /** A receiver on 127.0.0.1:0 timing each "fired" notification from the reading that fired it. */
 async function startReceiver() {
   const latency = new Samples();
-  const counts = { fired: 0, resolved: 0 };
+  const counts = { fired: 0, resolved: 0, duplicates: 0 };
+  const seen = new Set<string>();
   let recording = false;
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
@@ -75,6 +78,12 @@ async function startReceiver() {
       const now = Date.now();
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event: string; alert?: { details?: { since?: number } } };
       if (!recording) return;
+      const delivery = String(req.headers['bulwark-delivery-id'] ?? '');
+      if (seen.has(delivery)) {
+        counts.duplicates += 1;
+        return;
+      }
+      seen.add(delivery);
       if (body.event === 'alert.fired') {
         counts.fired += 1;
         const since = body.alert?.details?.since;
@@ -125,7 +134,8 @@ async function measureMode(setup: BulwarkSetup, plan: AlertsPlan, round_: number
     };
     const load = await Load.connect(broker, { devices: plan.devices, durationS: plan.durationS, warmupS: plan.warmupS, window: 10, liveDevices: 0, pacedRate: plan.rate }, 5);
     load.schema = 'bench-alerts@1';
-    load.data = (seq) => `{"v":${seq},"a":${seq % 100 === 0 ? 1 : 0}}`;
+    // Each device crosses the limit at its own moment (its index shifts its phase): 1 % of the readings of every second, not all devices in one burst.
+    load.data = (seq, device) => `{"v":${seq},"a":${(seq + device) % 100 === 0 ? 1 : 0}}`;
     const tag = `alerts phase round ${round_}, ${mode}`;
     setTimeout(() => receiver.record(true), plan.warmupS * 1000).unref();
     const r = await pacedQos1(load, plan.rate, plan.warmupS, plan.durationS, { bulwark: [pid] }, `${tag}: QoS 1 paced at ${plan.rate} msg/s`);
@@ -137,10 +147,10 @@ async function measureMode(setup: BulwarkSetup, plan: AlertsPlan, round_: number
     const lat = receiver.latency.summary();
     const result: AlertsRound = {
       round: round_, mode, msgPerSec: round(r.ackedInWindow / (r.window.wallMs / 1000), 0), usPerMsg: round((cpu * 1000) / Math.max(1, r.ackedInWindow), 1),
-      pubackP99: r.puback?.p99 ?? null, fired: receiver.counts.fired, resolved: receiver.counts.resolved,
+      pubackP99: r.puback?.p99 ?? null, fired: receiver.counts.fired, resolved: receiver.counts.resolved, duplicates: receiver.counts.duplicates,
       notifyP50: lat?.p50 ?? null, notifyP99: lat?.p99 ?? null, notifyMax: lat ? round(receiver.latency.max(), 1) : null,
     };
-    progress(`${tag}: ${result.msgPerSec} msg/s, Bulwark ${result.usPerMsg} µs/msg, PUBACK p99 ${result.pubackP99} ms; ${result.fired} fired / ${result.resolved} resolved notified, reading → webhook p50 ${result.notifyP50} / p99 ${result.notifyP99} / max ${result.notifyMax} ms`);
+    progress(`${tag}: ${result.msgPerSec} msg/s, Bulwark ${result.usPerMsg} µs/msg, PUBACK p99 ${result.pubackP99} ms; ${result.fired} fired / ${result.resolved} resolved notified (${result.duplicates} twice), reading → webhook p50 ${result.notifyP50} / p99 ${result.notifyP99} / max ${result.notifyMax} ms`);
     return result;
   } finally {
     await receiver.close();
@@ -177,13 +187,13 @@ export function alertsMarkdown(plan: AlertsPlan, rounds: readonly AlertsRound[],
   const p99s = rounds.filter((r) => r.mode === 'rules' && r.notifyP99 !== null).map((r) => r.notifyP99 as number);
   const p99 = median(p99s);
   const worstP99 = p99s.length ? Math.max(...p99s) : null;
-  const rows = rounds.map((r) => `| ${r.round} | ${r.mode} | ${r.msgPerSec} | ${r.usPerMsg} | ${r.pubackP99 ?? '-'} | ${r.fired} / ${r.resolved} | ${r.notifyP50 ?? '-'} / ${r.notifyP99 ?? '-'} / ${r.notifyMax ?? '-'} |`);
+  const rows = rounds.map((r) => `| ${r.round} | ${r.mode} | ${r.msgPerSec} | ${r.usPerMsg} | ${r.pubackP99 ?? '-'} | ${r.fired} / ${r.resolved} / ${r.duplicates} | ${r.notifyP50 ?? '-'} / ${r.notifyP99 ?? '-'} / ${r.notifyMax ?? '-'} |`);
   const met = (ok: boolean) => (ok ? '**MET**' : '**NOT MET**');
   return [
     `# Alert evaluation cost and notification latency, ${new Date().toISOString()}`, '',
     machine, '',
     `Settings: devices ${plan.devices}, ${plan.rate} msg/s QoS 1 paced (MQTT 5, mTLS), window ${plan.durationS} s after ${plan.warmupS} s warm-up, ${plan.repeats} rounds; ${plan.rules} rules matching every device (1 firing on 1 % of readings, ${plan.rules - 1} evaluated and quiet), one webhook channel on this machine.`, '',
-    '| round | mode | msg/s | Bulwark µs/msg | PUBACK p99 ms | notified fired / resolved | reading → webhook p50 / p99 / max ms |',
+    '| round | mode | msg/s | Bulwark µs/msg | PUBACK p99 ms | notified fired / resolved / twice | reading → webhook p50 / p99 / max ms |',
     '|---:|---|---:|---:|---:|---:|---:|',
     ...rows, '',
     `${met(ratio !== null && ratio <= 1.1)}  rule evaluation ≤ 10 % extra CPU per stored message with ${plan.rules} rules: ${ratio ?? '-'}× (median of per-round ratios ${ratios.join(', ')})`, '',

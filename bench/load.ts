@@ -56,7 +56,7 @@ export class Load {
   readonly #tag = `L${(loads += 1)}`;
   /** The schema and data of every reading (the alerts phase sends a field that crosses its rules' limit once in 100 readings). */
   schema = 'bench@1';
-  data: (seq: number) => string = (seq) => `{"v":${seq}}`;
+  data: (seq: number, device: number) => string = (seq) => `{"v":${seq}}`;
   /** Send times of sampled messages (the live subscriber's devices), by message id. */
   readonly #liveSent = new Map<string, number>();
   #liveSamples = new Samples();
@@ -89,7 +89,7 @@ export class Load {
     sequences[d.index] = d.seq;
     const id = `${this.#tag}-${d.index}-${d.seq}`;
     if (this.#liveOn && measuring && d.index < this.s.liveDevices) this.#liveSent.set(id, performance.now());
-    return `{"id":"${id}","seq":${d.seq},"ts":${Date.now()},"schema":"${this.schema}","data":${this.data(d.seq)}}`;
+    return `{"id":"${id}","seq":${d.seq},"ts":${Date.now()},"schema":"${this.schema}","data":${this.data(d.seq, d.index)}}`;
   }
 
   async #withLive<T>(fn: () => Promise<T>): Promise<T> {

@@ -6,7 +6,7 @@ import type { AlertChannel, AlertNotification, AlertRepository } from './alerts.
 const PAGE = 500;
 /** The pause before the next pass when notifications were queued during the last one. */
 const AGAIN_MS = 5;
-/** Alerts whose notifications one channel gets at the same time. */
+/** Alerts whose notifications one channel gets at the same time, unless the settings say otherwise. */
 const SENDING_PER_CHANNEL = 16;
 
 export interface NotifierSettings {
@@ -15,6 +15,8 @@ export interface NotifierSettings {
   readonly retryMaxMs: number;
   /** A notification not delivered by then is given up (counted and logged). */
   readonly maxAgeMs: number;
+  /** Alerts whose notifications one channel gets side by side (default 16). */
+  readonly lanesPerChannel?: number;
 }
 
 export interface NotifierDeps {
@@ -42,8 +44,14 @@ export class AlertNotifier {
   #running = false;
   /** Delivered marks of the notifications sent side by side, written together. */
   readonly #marks: GroupCommit<string, undefined>;
-  /** Taken by their receiver, their mark not written yet: a pass meanwhile skips them (the lane never waits for the store). */
-  readonly #marking = new Set<string>();
+  /**
+   * Taken by their receiver: the pass during which their delivered mark was written
+   * (undefined while it is being written). A pass skips them (a lane never waits for the
+   * store) until one starts after the mark: a pass that read the outbox before the mark
+   * still holds them as undelivered.
+   */
+  readonly #taken = new Map<string, number | undefined>();
+  #pass = 0;
   /** Channel secrets opened once (by sealed text, so a changed secret is opened again). */
   readonly #secrets = new Map<string, { sealed: string; secret: string }>();
   #loop: Promise<void> | undefined;
@@ -108,6 +116,8 @@ export class AlertNotifier {
    * "fired"). Different alerts go side by side, up to SENDING_PER_CHANNEL at a time.
    */
   async #sendDue(): Promise<number> {
+    const pass = ++this.#pass;
+    for (const [id, markedIn] of this.#taken) if (markedIn !== undefined && markedIn < pass) this.#taken.delete(id);
     const now = this.deps.clock.now();
     const pending = await this.deps.repo.undelivered(PAGE);
     if (pending.length === 0) return this.settings.pollIntervalMs;
@@ -125,7 +135,7 @@ export class AlertNotifier {
     const runQueue = async (queue: readonly AlertNotification[]) => {
       for (const n of queue) {
         if (!this.#running) return;
-        if (this.#marking.has(n.id)) continue;
+        if (this.#taken.has(n.id)) continue;
         const channel = channels.get(n.channelId);
         if (!channel || now - n.createdAt > this.settings.maxAgeMs) {
           await this.#marks.add(n.id);
@@ -152,7 +162,7 @@ export class AlertNotifier {
     }
     await Promise.all([...byChannel.values()].map(async (list) => {
       let next = 0;
-      await Promise.all(Array.from({ length: Math.min(SENDING_PER_CHANNEL, list.length) }, async () => {
+      await Promise.all(Array.from({ length: Math.min(this.settings.lanesPerChannel ?? SENDING_PER_CHANNEL, list.length) }, async () => {
         while (next < list.length) await runQueue(list[next++] as AlertNotification[]);
       }));
     }));
@@ -174,9 +184,9 @@ export class AlertNotifier {
       : await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
     const at = this.deps.clock.now();
     if (result.ok) {
-      this.#marking.add(n.id);
+      this.#taken.set(n.id, undefined);
       // If the mark fails (the store away), the notification is sent again later: at least once.
-      void this.#marks.add(n.id).catch(() => undefined).finally(() => this.#marking.delete(n.id));
+      void this.#marks.add(n.id).then(() => this.#taken.set(n.id, this.#pass), () => this.#taken.delete(n.id));
       this.deps.counted('delivered');
       return undefined;
     }

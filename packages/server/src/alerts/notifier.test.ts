@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock, silentLogger } from '@bulwark/core';
+import { sqliteStoreFor } from '../testing/sqlite-store.js';
+import type { DeliveryRequest, DeliveryResult } from '../webhooks/index.js';
+import type { Alert, AlertChannel, AlertRepository, Grouping, Outgoing } from './alerts.js';
+import { AlertNotifier } from './notifier.js';
+
+const T0 = 1_700_000_000_000;
+const channel: AlertChannel = { id: 'chan_1', name: 'ops', kind: 'webhook', url: 'https://example.test/hook', secret: 'sealed', minSeverity: 'info', createdBy: 'usr_1', createdAt: T0 };
+const alert = (id: string, deviceId: string): Alert => ({
+  id, ruleId: 'r1', deviceId, type: 'offline', severity: 'critical', state: 'firing', summary: 'offline', details: {}, firedAt: T0,
+  acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: false, incidentId: null,
+});
+const note = (id: string): Outgoing => ({ id, channelId: channel.id, event: 'fired', body: `{"id":"${id}"}` });
+const grouping = (at: number): Grouping => ({ windowMs: 60_000, minAlerts: 1_000, sendAt: at, newIncidentId: `inc-${at}`, opened: () => [] });
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+describe('AlertNotifier', () => {
+  it('sends a notification once when its delivered mark is written while a later pass that read it as undelivered is under way', async (t) => {
+    const clock = new ManualClock(T0);
+    const store = await sqliteStoreFor(t, clock);
+    const repo = store.alerts;
+    await repo.insertRule({
+      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
+      enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
+    });
+    await repo.insertChannel(channel);
+    // The first delivered mark is held until the test lets it go.
+    const markGate = deferred();
+    const markWritten = deferred();
+    let marks = 0;
+    const slowMarks: AlertRepository = Object.create(repo, {
+      delivered: {
+        value: async (ids: readonly string[], at: number) => {
+          if (++marks === 1) await markGate.promise;
+          await repo.delivered(ids, at);
+          if (marks === 1) markWritten.resolve();
+        },
+      },
+    });
+    const sent: string[] = [];
+    const secondPass = deferred();
+    const notifier = new AlertNotifier(
+      { pollIntervalMs: 60_000, retryBaseMs: 100, retryMaxMs: 1000, maxAgeMs: 3_600_000, lanesPerChannel: 1 },
+      {
+        repo: slowMarks, clock, log: silentLogger, counted: () => undefined, channels: () => [channel],
+        openSecret: async () => 'secret', email: () => Promise.reject(new Error('no e-mail channel here')),
+        deliver: async (req: DeliveryRequest): Promise<DeliveryResult> => {
+          sent.push(req.deliveryId);
+          // n0 goes out in the second pass, before n1 (which that pass read as undelivered): its mark lands meanwhile.
+          if (req.deliveryId === 'n0') {
+            markGate.resolve();
+            await markWritten.promise;
+            // The mark's promise chain settles (microtasks) before the lane goes on to n1.
+            await new Promise((r) => setImmediate(r));
+            secondPass.resolve();
+          }
+          return { ok: true, status: 200, durationMs: 1 };
+        },
+      },
+    );
+    await repo.fire(alert('a1', 'd1'), [note('n1')], T0, grouping(T0));
+    notifier.start();
+    t.after(() => notifier.stop());
+    // n1 is sent in the first pass; its mark is held. n0 is queued (older, so read first) and the notifier told.
+    while (!sent.includes('n1')) await new Promise((r) => setImmediate(r));
+    await repo.fire(alert('a0', 'd0'), [note('n0')], T0 - 1, grouping(T0 - 1));
+    notifier.notify();
+    await secondPass.promise;
+    // A third pass, after everything is marked, finds nothing.
+    notifier.notify();
+    while ((await repo.countUndelivered()) > 0) await new Promise((r) => setImmediate(r));
+    await notifier.stop();
+    assert.deepEqual(sent, ['n1', 'n0']);
+  });
+});
