@@ -342,6 +342,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await registry.flushConnectivity();
         // After the last readings and disconnects: what they fired or resolved is written.
         await alerts.stop();
+        webhooks.delivery.close();
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
         await streams?.stop();

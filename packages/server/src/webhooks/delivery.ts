@@ -1,5 +1,5 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { type Clock, isPlatformError } from '@bulwark/core';
@@ -41,18 +41,34 @@ export interface DeliverySettings extends TargetPolicy {
 
 /** Bytes of a response body kept (for the error message); the rest is not read. */
 const RESPONSE_BYTES = 2048;
+/** An idle kept-alive connection is closed after this (sooner when the receiver's Keep-Alive header says so). */
+const IDLE_MS = 4000;
+/** Connections kept per receiver (host and port). */
+const SOCKETS_PER_RECEIVER = 64;
 
 /**
  * Signs and sends one delivery. The host is resolved once, every address checked against the
  * operator's policy, and the connection made to a checked address (the socket's peer is
- * checked again), so DNS that changes between the check and the connection cannot redirect
- * it. Redirects are not followed. Never throws: every outcome is a result.
+ * checked again when it connects), so DNS that changes between the check and the connection
+ * cannot redirect it. Connections are kept alive and reused for the same receiver (a reused
+ * one was checked when it connected): a busy receiver costs no handshake per delivery.
+ * Redirects are not followed. Never throws: every outcome is a result.
  */
 export class WebhookDelivery {
   readonly #ca: string[] | undefined;
+  readonly #agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: SOCKETS_PER_RECEIVER, timeout: IDLE_MS }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: SOCKETS_PER_RECEIVER, timeout: IDLE_MS }),
+  };
 
   constructor(private readonly settings: DeliverySettings, private readonly clock: Clock, private readonly resolve: Resolver = systemResolver) {
     this.#ca = settings.ca === undefined ? undefined : [...rootCertificates, settings.ca];
+  }
+
+  /** Closes the kept-alive connections (idle ones do not hold the process open either way). */
+  close(): void {
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
 
   async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
@@ -93,10 +109,11 @@ export class WebhookDelivery {
         else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4);
       }, (err: Error) => callback(err as NodeJS.ErrnoException, '', 0));
     };
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const tls = url.protocol === 'https:';
+    const send = tls ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const r = send(url, {
-        method: 'POST', headers, lookup, timeout: this.settings.timeoutMs, agent: false,
+        method: 'POST', headers, lookup, timeout: this.settings.timeoutMs, agent: tls ? this.#agents.https : this.#agents.http,
         ...(url.protocol === 'https:' ? { minVersion: 'TLSv1.2' as const, ...(this.#ca ? { ca: this.#ca } : {}) } : {}),
       }, (res) => {
         const chunks: Buffer[] = [];
@@ -116,11 +133,15 @@ export class WebhookDelivery {
       r.on('close', () => clearTimeout(deadline));
       r.on('timeout', () => r.destroy(new Error(`no answer within ${this.settings.timeoutMs} ms`)));
       r.on('error', reject);
-      r.on('socket', (socket: Socket) => socket.once('connect', () => {
-        // The address actually connected to, whatever resolved it.
-        const kind = socket.remoteAddress ? classifyAddress(socket.remoteAddress) : 'reserved';
-        if (kind && !this.settings.allowPrivateTargets) r.destroy(refused(kind, `connected to ${socket.remoteAddress} (${kind}), which webhooks may not reach`));
-      }));
+      r.on('socket', (socket: Socket) => {
+        // A reused connection was checked when it connected.
+        if (!socket.connecting) return;
+        socket.once('connect', () => {
+          // The address actually connected to, whatever resolved it.
+          const kind = socket.remoteAddress ? classifyAddress(socket.remoteAddress) : 'reserved';
+          if (kind && !this.settings.allowPrivateTargets) r.destroy(refused(kind, `connected to ${socket.remoteAddress} (${kind}), which webhooks may not reach`));
+        });
+      });
       r.end(body);
     });
   }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { ManualClock } from '@bulwark/core';
 import { WebhookDelivery } from './delivery.js';
@@ -44,6 +46,34 @@ describe('webhook targets (SSRF guard)', () => {
     const result = await delivery.deliver({ url: 'https://hooks.example/x', secret: 's', webhookId: 'w', deliveryId: 'd', attempt: 1, body: '{}' });
     assert.equal(result.ok, false);
     assert.equal(!result.ok && result.refused, 'loopback');
+  });
+
+  it('deliveries to one receiver reuse a kept-alive connection, and close() ends it', async (t) => {
+    let connections = 0;
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    server.on('connection', () => (connections += 1));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const delivery = new WebhookDelivery({ allowHttp: true, allowPrivateTargets: true, timeoutMs: 5000, userAgent: 'test' }, new ManualClock());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    for (let i = 0; i < 5; i += 1) {
+      const result = await delivery.deliver({ url, secret: 's', webhookId: 'w', deliveryId: `d${i}`, attempt: 1, body: `{"n":${i}}` });
+      assert.equal(result.ok, true, JSON.stringify(result));
+    }
+    assert.deepEqual(bodies, [0, 1, 2, 3, 4].map((i) => `{"n":${i}}`));
+    assert.equal(connections, 1);
+    const closed = new Promise<void>((r) => server.once('close', () => r()));
+    delivery.close();
+    server.close();
+    await closed;
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, Transition, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { type AlertRow, type IncidentRow, toAlert, toIncident } from './alert-rows.js';
-import { applyIn, fireIn, resolveIn } from './alert-transitions.js';
+import { applyIn, fireIn, pipelined, resolveIn } from './alert-transitions.js';
 
 interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
 interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
@@ -67,19 +67,19 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   fire(a: Alert, outgoing: readonly Outgoing[], at: number, g: Grouping): Promise<'fired' | 'grouped' | 'open'> {
-    return this.db.transaction((tx) => fireIn(tx, a, outgoing, at, g));
+    return this.db.transaction((tx) => pipelined((pipe) => fireIn(tx, a, outgoing, at, g, pipe)));
   }
 
   resolve(id: string, at: number, outgoing: readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean> {
-    return this.db.transaction((tx) => resolveIn(tx, id, at, () => outgoing, closed));
+    return this.db.transaction((tx) => pipelined((pipe) => resolveIn(tx, id, at, () => outgoing, closed, pipe)));
   }
 
   apply(items: readonly Transition[]): Promise<TransitionResult[]> {
-    return this.db.transaction(async (tx) => {
+    return this.db.transaction((tx) => pipelined(async (pipe) => {
       const results: TransitionResult[] = [];
-      for (const t of items) results.push(await applyIn(tx, t));
+      for (const t of items) results.push(await applyIn(tx, t, pipe));
       return results;
-    });
+    }));
   }
 
   async listIncidents(f: { readonly open?: boolean; readonly limit: number }): Promise<Incident[]> {
