@@ -17,6 +17,8 @@ export function conditionText(c: AlertRule['condition']): string {
     case 'firmware_security': return 'firmware below the minimum security version';
     case 'queue_dropping': return 'the agent\'s offline queue drops readings';
     case 'rollout_stopped': return 'a rollout paused or aborted itself';
+    case 'twin_drift': return `configuration out of sync${lasting}`;
+    case 'cert_expiry': return `certificate ends within ${s('within')}`;
     default: return [c.kind, ...Object.entries(c).filter(([k]) => k !== 'kind').map(([k, v]) => `${k} ${JSON.stringify(v)}`)].join(', ');
   }
 }

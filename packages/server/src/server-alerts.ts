@@ -23,8 +23,15 @@ export async function wireAlerts(config: ServerConfig, deps: {
   ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService;
 }): Promise<Alerts> {
   const { registry } = deps;
-  const alerts = buildAlerts({ ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs, clockSkewMs: config.ingest.maxClockSkewMs }, {
+  const alerts = buildAlerts({
+    ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs, clockSkewMs: config.ingest.maxClockSkewMs,
+    twinDriftMs: config.twin.driftThresholdMs,
+  }, {
     minSecurityVersion: () => config.ota.minSecurityVersion,
+    drifting: async (atOrBefore, limit) => (await deps.store.twins.listDrifting(atOrBefore, limit)).map((t) => ({
+      deviceId: t.deviceId, driftSince: t.driftSince ?? atOrBefore, desiredVersion: t.desired?.version ?? null, reportedVersion: t.reported?.version ?? null, reportedStatus: t.reported?.status ?? null,
+    })),
+    ending: async (before, limit) => (await deps.store.identity.listExpiring(before, limit)).map((c) => ({ deviceId: c.deviceId, serial: c.serial, notAfter: c.notAfter })),
     repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics,
     anomaly: (warmup) => new SeriesDetector({ warmup }),
     fields: (schemaId) => schemaFields(deps.schemas, schemaId),

@@ -295,6 +295,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
       ['webhooks', { start: () => webhooks.dispatcher.start(), stop: () => webhooks.dispatcher.stop() }],
       ['alert-notifier', { start: () => alerts.notifier.start(), stop: () => alerts.notifier.stop() }],
+      ['alert-sweep', { start: () => alerts.sweep.start(), stop: () => alerts.sweep.stop() }],
     ];
     return {
       app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, alerts, liveStreams,

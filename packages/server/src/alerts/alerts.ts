@@ -43,7 +43,11 @@ export type RuleCondition =
   /** The agent's offline queue dropped readings since its previous health report; clears with a report that shows no new drop. */
   | { readonly kind: 'queue_dropping' }
   /** A rollout paused or aborted itself (its failure gate); the subject is `rollout:<id>`; clears when it runs again or completes. */
-  | { readonly kind: 'rollout_stopped' };
+  | { readonly kind: 'rollout_stopped' }
+  /** Fleet health: the device's reported configuration has disagreed with the desired one for `forMs` or longer. */
+  | { readonly kind: 'twin_drift'; readonly forMs: number }
+  /** Fleet health: the device's newest live certificate ends within `withinMs` (or has ended). */
+  | { readonly kind: 'cert_expiry'; readonly withinMs: number };
 
 export type RuleKind = RuleCondition['kind'];
 

@@ -13,7 +13,7 @@ const Names = Type.Array(Type.String(), { maxItems: 1000 });
 const ScopeT = Type.Object({ deviceIds: Type.Optional(Names), tags: Type.Optional(Names), models: Type.Optional(Names), schemas: Type.Optional(Names) }, {
   description: 'Which devices: by id, tag, model; telemetry rules also by schema (name@version). Empty lists do not narrow; non-empty ones narrow together.',
 });
-const ConditionT = Type.Object({ kind: Type.String({ description: 'threshold, rate, absence, anomaly or offline' }) }, {
+const ConditionT = Type.Object({ kind: Type.String({ description: 'threshold, rate, absence, anomaly, offline, flapping, restart_loop, dead_letters, clock_skew, firmware_security, queue_dropping, rollout_stopped, twin_drift or cert_expiry' }) }, {
   additionalProperties: true,
   description: 'threshold {field, op (> >= < <=), value, for ("5m"), hysteresis}; rate {field, maxPerMinute}; absence {field?, for}; anomaly {field, warmup}; offline {for}',
 });

@@ -25,20 +25,22 @@ export interface FieldFacts {
 
 const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
 const OPS: readonly Comparison[] = ['>', '>=', '<', '<='];
-const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped'] as const;
+const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry'] as const;
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const MAX_DURATION_MS = 30 * 86_400_000;
+/** How far ahead a certificate-expiry rule may look. */
+const MAX_EXPIRY_WINDOW_MS = 365 * 86_400_000;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const NAME_LIST_MAX = 1000;
 
-/** "5m" → 300000. Undefined when it is not a duration. */
-export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value <= MAX_DURATION_MS ? value : undefined;
+/** "5m" → 300000. Undefined when it is not a duration (or longer than `maxMs`, 30 days unless said). */
+export function parseDuration(value: unknown, maxMs = MAX_DURATION_MS): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value <= maxMs ? value : undefined;
   if (typeof value !== 'string') return undefined;
   const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(value.trim());
   if (!m) return undefined;
   const ms = Number(m[1]) * (UNIT_MS[m[2] as string] as number);
-  return ms <= MAX_DURATION_MS ? ms : undefined;
+  return ms <= maxMs ? ms : undefined;
 }
 
 /** 300000 → "5m": durations in summaries and lists. */
@@ -125,17 +127,18 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     return undefined;
   }
   const c = value as Record<string, unknown>;
-  const allowed: Readonly<Record<string, readonly string[]>> = {
+  const allowed: Readonly<Record<RuleCondition['kind'], readonly string[]>> = {
     threshold: ['kind', 'field', 'op', 'value', 'for', 'hysteresis'], rate: ['kind', 'field', 'maxPerMinute'], absence: ['kind', 'field', 'for'],
     anomaly: ['kind', 'field', 'warmup'], offline: ['kind', 'for'], flapping: ['kind', 'connects', 'within'], restart_loop: ['kind'], dead_letters: ['kind', 'perMinute'],
     clock_skew: ['kind', 'max'], firmware_security: ['kind'], queue_dropping: ['kind'], rollout_stopped: ['kind'],
+    twin_drift: ['kind', 'for'], cert_expiry: ['kind', 'within'],
   };
   if (!KINDS.includes(c.kind as (typeof KINDS)[number])) {
     fail('condition.kind', `must be one of ${KINDS.join(', ')}`);
     return undefined;
   }
   const kind = c.kind as (typeof KINDS)[number];
-  for (const key of Object.keys(c)) if (!(allowed[kind] as readonly string[]).includes(key)) fail(`condition.${key}`, `is not a setting of a ${kind} rule (${(allowed[kind] as readonly string[]).join(', ')})`);
+  for (const key of Object.keys(c)) if (!allowed[kind].includes(key)) fail(`condition.${key}`, `is not a setting of a ${kind} rule (${allowed[kind].join(', ')})`);
   const field = (required: boolean): string | null => {
     if (c.field === undefined && !required) return null;
     if (typeof c.field === 'string' && FIELD.test(c.field)) return c.field;
@@ -143,10 +146,10 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     return null;
   };
   /** A duration of at least `min` ms; a problem (one) otherwise. */
-  const duration = (key: string, fallback?: number, min = 0): number => {
+  const duration = (key: string, fallback?: number, min = 0, max = MAX_DURATION_MS): number => {
     if (c[key] === undefined && fallback !== undefined) return fallback;
-    const ms = parseDuration(c[key]);
-    if (ms === undefined) fail(`condition.${key}`, `${JSON.stringify(c[key]) ?? 'nothing'} is not a duration (e.g. "30s", "5m", "2h", or milliseconds; at most 30d)`);
+    const ms = parseDuration(c[key], max);
+    if (ms === undefined) fail(`condition.${key}`, `${JSON.stringify(c[key]) ?? 'nothing'} is not a duration (e.g. "30s", "5m", "2h", or milliseconds; at most ${formatDuration(max)})`);
     else if (ms < min) fail(`condition.${key}`, `must be at least ${formatDuration(min)}`);
     return ms ?? 0;
   };
@@ -177,6 +180,10 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
       return { kind, perMinute: finite('perMinute', 10, 0) };
     case 'clock_skew':
       return { kind, maxMs: duration('max', 300_000, 1) };
+    case 'twin_drift':
+      return { kind, forMs: duration('for', 300_000, 1_000) };
+    case 'cert_expiry':
+      return { kind, withinMs: duration('within', 30 * 86_400_000, 60_000, MAX_EXPIRY_WINDOW_MS) };
     case 'restart_loop': case 'firmware_security': case 'queue_dropping': case 'rollout_stopped':
       return { kind };
   }
@@ -192,6 +199,8 @@ export function conditionView(c: RuleCondition): Record<string, unknown> {
     case 'offline': return { kind: c.kind, for: formatDuration(c.forMs) };
     case 'flapping': return { kind: c.kind, connects: c.connects, within: formatDuration(c.withinMs) };
     case 'clock_skew': return { kind: c.kind, max: formatDuration(c.maxMs) };
+    case 'twin_drift': return { kind: c.kind, for: formatDuration(c.forMs) };
+    case 'cert_expiry': return { kind: c.kind, within: formatDuration(c.withinMs) };
     default: return { ...c };
   }
 }

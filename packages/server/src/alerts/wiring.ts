@@ -11,11 +11,16 @@ import type { EmailSender } from './email.js';
 import type { SchemaFields } from './rule-input.js';
 import { AlertService } from './service.js';
 import { FleetHealth } from './fleet-health.js';
+import { type DriftingTwin, type EndingCertificate, FleetSweep } from './fleet-sweep.js';
 
 export interface AlertsConfig extends NotifierSettings {
   readonly offlineAfterMs: number;
   /** The built-in clock-skew rule's limit when it is first created (ingest.maxClockSkewMs). */
   readonly clockSkewMs: number;
+  /** The built-in twin-drift rule's duration when it is first created (twin.driftThresholdMs). */
+  readonly twinDriftMs: number;
+  /** How often the fleet sweep (twin drift, certificate expiry) runs. */
+  readonly sweepIntervalMs: number;
   readonly runbookBaseUrl: string;
   readonly groupWaitMs: number;
   readonly groupMinAlerts: number;
@@ -37,6 +42,10 @@ export interface AlertsDeps {
   readonly anomaly: AnomalyDetectorFactory;
   /** The fleet's minimum security version now (ota.minSecurityVersion). */
   readonly minSecurityVersion: () => number;
+  /** Twins out of sync since `atOrBefore` or earlier (the twin context). */
+  readonly drifting: (atOrBefore: number, limit: number) => Promise<readonly DriftingTwin[]>;
+  /** Devices whose newest live certificate ends by `before` (the identity context). */
+  readonly ending: (before: number, limit: number) => Promise<readonly EndingCertificate[]>;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
   readonly email: EmailSender;
   readonly seal: (plaintext: Buffer, context: string) => string;
@@ -49,6 +58,8 @@ export interface Alerts {
   readonly evaluator: AlertEvaluator;
   /** Runs as the `alert-notifier` singleton. */
   readonly notifier: AlertNotifier;
+  /** Runs as the `alert-sweep` singleton: twin drift and certificate expiry. */
+  readonly sweep: FleetSweep;
   /** Loads rules, open alerts, silences and channels; call before readings flow. */
   start(): Promise<void>;
   /** A reading this node accepted. */
@@ -73,6 +84,8 @@ export function builtInRules(config: AlertsConfig, now: number): AlertRule[] {
     { ...base, id: 'builtin-firmware-security', name: 'Firmware below the minimum security version', severity: 'critical', condition: { kind: 'firmware_security' } },
     { ...base, id: 'builtin-queue-dropping', name: 'Agent dropping readings', condition: { kind: 'queue_dropping' } },
     { ...base, id: 'builtin-rollout-stopped', name: 'Rollout stopped itself', condition: { kind: 'rollout_stopped' } },
+    { ...base, id: 'builtin-twin-drift', name: 'Configuration out of sync', condition: { kind: 'twin_drift', forMs: config.twinDriftMs } },
+    { ...base, id: 'builtin-cert-expiry', name: 'Certificate ending', condition: { kind: 'cert_expiry', withinMs: 30 * 86_400_000 } },
   ];
 }
 
@@ -96,6 +109,10 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   });
   const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
   const fleet = new FleetHealth({ clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, minSecurityVersion: deps.minSecurityVersion, onError: () => errors.inc() });
+  const sweep = new FleetSweep({
+    clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, drifting: deps.drifting, ending: deps.ending, onError: () => errors.inc(),
+    openSubjects: async (ruleId) => (await deps.repo.list({ state: 'open', ruleId, limit: 100_000 })).map((a) => a.deviceId),
+  }, config.sweepIntervalMs);
   const notifier = new AlertNotifier(config, {
     repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
     channels: () => service.knownChannels,
@@ -117,11 +134,12 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
     const rules = await service.listRules();
     evaluator.setRules(rules);
     fleet.setRules(rules);
+    sweep.setRules(rules);
   };
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   return {
-    service, evaluator, notifier, fleet,
+    service, evaluator, notifier, fleet, sweep,
     async start() {
       await deps.repo.seedRules(builtInRules(config, deps.clock.now()));
       await reload();
@@ -147,6 +165,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
       unsubscribe?.();
       evaluator.stop();
       fleet.stop();
+      await sweep.stop();
       await service.flush();
       deps.email.close();
     },

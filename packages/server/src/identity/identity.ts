@@ -68,6 +68,12 @@ export interface IdentityRepository {
   getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;
   listCertificates(deviceId: string): Promise<DeviceCertificate[]>;
   listRevoked(caId: string): Promise<DeviceCertificate[]>;
+  /**
+   * Live certificates (neither revoked nor superseded) ending at or before `before`, of devices
+   * not decommissioned whose every live certificate ends by then (a device with a newer one is
+   * fine); soonest first.
+   */
+  listExpiring(before: number, limit: number): Promise<DeviceCertificate[]>;
   listCertificatesByCa(caId: string): Promise<DeviceCertificate[]>;
   /** Sets first_used_at if unset; true the first time. */
   markUsed(serial: string, at: number): Promise<boolean>;

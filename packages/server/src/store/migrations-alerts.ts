@@ -89,4 +89,12 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_health ON devices (health_score, id)
     `,
   },
+  {
+    id: 15,
+    // The certificate-expiry sweep reads live certificates by end of validity.
+    name: 'device certificates by expiry',
+    sql: `
+      CREATE INDEX device_certificates_expiry ON device_certificates (not_after) WHERE revoked_at IS NULL AND superseded_at IS NULL
+    `,
+  },
 ];

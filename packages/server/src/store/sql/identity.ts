@@ -67,6 +67,16 @@ export class SqlIdentityRepository implements IdentityRepository {
     return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE ca_id = $1 AND revoked_at IS NOT NULL ORDER BY revoked_at, serial', [caId])).map(toCert);
   }
 
+  async listExpiring(before: number, limit: number): Promise<DeviceCertificate[]> {
+    return (await this.db.all<CertRow>(
+      `SELECT c.* FROM device_certificates c JOIN devices d ON d.id = c.device_id
+        WHERE c.revoked_at IS NULL AND c.superseded_at IS NULL AND c.not_after <= $1 AND d.state <> 'decommissioned'
+          AND NOT EXISTS (SELECT 1 FROM device_certificates n WHERE n.device_id = c.device_id AND n.revoked_at IS NULL AND n.superseded_at IS NULL AND n.not_after > $1)
+        ORDER BY c.not_after, c.serial LIMIT $2`,
+      [before, limit],
+    )).map(toCert);
+  }
+
   async listCertificatesByCa(caId: string): Promise<DeviceCertificate[]> {
     return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE ca_id = $1 ORDER BY created_at, serial', [caId])).map(toCert);
   }

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '@bulwark/core';
+import { send } from '../testing/device-messages.js';
+import { eventually } from '../testing/eventually.js';
+import type { TestServer } from '../testing/harness.js';
+import { setup } from '../testing/telemetry.js';
+
+const DAY = 86_400_000;
+
+interface AlertView { id: string; ruleId: string; deviceId: string; type: string; state: string; summary: string; details: Record<string, unknown> }
+/** The rule's alerts in a state ('' for every state). */
+const alertsOf = async (s: TestServer, admin: string, ruleId: string, state = 'open') =>
+  (await s.api('GET', `/api/v1/alerts?${state ? `state=${state}&` : ''}ruleId=${ruleId}`, { token: admin })).body as AlertView[];
+
+/** The fleet sweep every second of real time; the store's times come from the manual clock. */
+const config = { alerts: { sweepIntervalMs: 1000 }, twin: { driftThresholdMs: 60_000 } };
+
+describe('fleet sweep: twin drift and certificate expiry as built-in alerts', () => {
+  it('a device out of sync past the rule\'s duration fires twin_drift once; its report of the desired configuration resolves it', { timeout: 60_000 }, async (t) => {
+    const clock = new ManualClock(Date.now());
+    const { s, admin, client } = await setup(t, { clock, config });
+    const set = await s.api('PUT', '/api/v1/devices/sensor-1/twin/desired', { token: admin, body: { config: { rateS: 5 } } });
+    assert.equal(set.status, 200, set.text);
+
+    // Out of sync, but not for the rule's minute yet: nothing after a sweep.
+    clock.advance(30_000);
+    await s.server.alerts.sweep.sweep();
+    assert.deepEqual(await alertsOf(s, admin, 'builtin-twin-drift'), []);
+
+    clock.advance(31_000);
+    const [fired] = await eventually(() => alertsOf(s, admin, 'builtin-twin-drift'), (a) => a.length === 1);
+    assert.equal(fired?.deviceId, 'sensor-1');
+    assert.equal(fired?.type, 'twin_drift');
+    assert.match(fired?.summary ?? '', /^configuration out of sync for 1\.0m \(desired version 1, reported none\)$/);
+    // Later sweeps keep the one alert.
+    await s.server.alerts.sweep.sweep();
+    await s.server.alerts.sweep.sweep();
+    assert.equal((await alertsOf(s, admin, 'builtin-twin-drift', '')).length, 1);
+
+    await send(client, 'devices/sensor-1/twin/reported', { version: 1, status: 'applied', config: { rateS: 5 }, ts: clock.now() });
+    await eventually(() => alertsOf(s, admin, 'builtin-twin-drift'), (a) => a.length === 0);
+    const [resolved] = await alertsOf(s, admin, 'builtin-twin-drift', 'resolved');
+    assert.equal(resolved?.id, fired?.id);
+  });
+
+  it('a certificate ending within the window fires cert_expiry (ended: says so); revoking it resolves; a narrower rule does not fire', { timeout: 60_000 }, async (t) => {
+    const clock = new ManualClock(Date.now());
+    const { s, admin: first } = await setup(t, { clock, config });
+    let admin = first;
+    const [cert] = (await s.api('GET', '/api/v1/devices/sensor-1/certificates', { token: admin })).body as { serial: string; notAfter: number }[];
+    assert.ok(cert);
+    await s.server.alerts.sweep.sweep();
+    assert.deepEqual(await alertsOf(s, admin, 'builtin-cert-expiry'), [], 'a fresh certificate is far from its end');
+
+    // 10 days before its end: within the built-in 30 days, outside a 7-day rule.
+    const narrow = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'Certificate ends this week', condition: { kind: 'cert_expiry', within: '7d' } } });
+    assert.equal(narrow.status, 201, narrow.text);
+    const narrowId = (narrow.body as { id: string }).id;
+    clock.set(cert.notAfter - 10 * DAY);
+    // Tokens are timed by the same clock.
+    admin = await s.tokenFor(s.adminKey);
+    const [fired] = await eventually(() => alertsOf(s, admin, 'builtin-cert-expiry'), (a) => a.length === 1);
+    assert.equal(fired?.deviceId, 'sensor-1');
+    assert.equal(fired?.details.serial, cert.serial);
+    assert.match(fired?.summary ?? '', /ends in 10\.0d \(window 30d\)$/);
+    await s.server.alerts.sweep.sweep();
+    assert.deepEqual(await alertsOf(s, admin, narrowId), []);
+
+    // Past its end: the narrow rule fires and says it has ended.
+    clock.set(cert.notAfter + 2 * DAY);
+    admin = await s.tokenFor(s.adminKey);
+    const [ended] = await eventually(() => alertsOf(s, admin, narrowId), (a) => a.length === 1);
+    assert.match(ended?.summary ?? '', /ended 2\.0d ago$/);
+
+    const revoked = await s.api('POST', `/api/v1/certificates/${cert.serial}/revoke`, { token: admin, body: { reason: 'expired' } });
+    assert.ok(revoked.status < 300, revoked.text);
+    await eventually(async () => [...(await alertsOf(s, admin, 'builtin-cert-expiry')), ...(await alertsOf(s, admin, narrowId))], (a) => a.length === 0);
+  });
+
+  it('refuses a certificate window past a year and a drift duration under a second, with the path', async (t) => {
+    const { s, admin } = await setup(t, { config });
+    const wide = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'x', condition: { kind: 'cert_expiry', within: '400d' } } });
+    assert.equal(wide.status, 400);
+    const message = (res: { body: unknown }) => (res.body as { error: { message: string } }).error.message;
+    assert.match(message(wide), /condition\.within: "400d" is not a duration .*at most 365d/);
+    const short = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'x', condition: { kind: 'twin_drift', for: '10ms' } } });
+    assert.equal(short.status, 400);
+    assert.match(message(short), /condition\.for: must be at least 1s/);
+  });
+});

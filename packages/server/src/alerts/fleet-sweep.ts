@@ -1,0 +1,126 @@
+import type { Clock, Logger } from '@bulwark/core';
+import type { AlertRule, RuleCondition } from './alerts.js';
+import { type DeviceFacts, type VerdictSink, inScope } from './evaluator.js';
+import { formatDuration, humanDuration } from './rule-input.js';
+
+/** A device whose twin disagrees with what is desired, and since when. */
+export interface DriftingTwin {
+  readonly deviceId: string;
+  readonly driftSince: number;
+  readonly desiredVersion: number | null;
+  readonly reportedVersion: number | null;
+  readonly reportedStatus: string | null;
+}
+
+/** A device's newest live certificate, ending soon or ended. */
+export interface EndingCertificate {
+  readonly deviceId: string;
+  readonly serial: string;
+  readonly notAfter: number;
+}
+
+export interface FleetSweepDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly sink: VerdictSink;
+  readonly facts: (deviceId: string) => Promise<DeviceFacts | undefined>;
+  /** Twins out of sync since `atOrBefore` or earlier, oldest first. */
+  readonly drifting: (atOrBefore: number, limit: number) => Promise<readonly DriftingTwin[]>;
+  /** Devices whose newest live certificate ends at or before `before`, soonest first. */
+  readonly ending: (before: number, limit: number) => Promise<readonly EndingCertificate[]>;
+  /** Subjects with an alert of the rule open now (any node's). */
+  readonly openSubjects: (ruleId: string) => Promise<readonly string[]>;
+  readonly onError?: () => void;
+}
+
+/** Devices one sweep looks at per rule; more are logged and taken by the next sweeps as the first resolve. */
+export const SWEEP_LIMIT = 10_000;
+
+type Of<K extends RuleCondition['kind']> = Extract<RuleCondition, { kind: K }>;
+
+/**
+ * Fleet-health conditions read from what the store holds rather than from a device's traffic:
+ * twin drift and certificate expiry. Run as one node's job (the `alert-sweep` singleton) every
+ * sweep interval: each rule fires for the devices in scope that meet it now and clears its open
+ * alerts whose devices no longer do. A device that sends nothing costs nothing between sweeps.
+ */
+export class FleetSweep {
+  #drift: AlertRule[] = [];
+  #expiry: AlertRule[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(private readonly deps: FleetSweepDeps, private readonly intervalMs: number) {}
+
+  setRules(rules: readonly AlertRule[]): void {
+    this.#drift = rules.filter((r) => r.enabled && r.condition.kind === 'twin_drift');
+    this.#expiry = rules.filter((r) => r.enabled && r.condition.kind === 'cert_expiry');
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    const tick = () => void this.sweep();
+    this.#timer = setInterval(tick, this.intervalMs);
+    this.#timer.unref();
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  /** One sweep over every rule (a sweep still under way is waited for, not doubled). */
+  sweep(): Promise<void> {
+    this.#running ??= this.#sweep().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #sweep(): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const rule of this.#drift) {
+      const c = rule.condition as Of<'twin_drift'>;
+      await this.#rule(rule, async () => (await this.deps.drifting(now - c.forMs, SWEEP_LIMIT)).map((t) => ({
+        deviceId: t.deviceId,
+        summary: `configuration out of sync for ${humanDuration(now - t.driftSince)} (desired version ${t.desiredVersion ?? '-'}, reported ${t.reportedVersion ?? 'none'}${t.reportedStatus === 'rejected' ? ', rejected' : ''})`,
+        details: { driftSince: t.driftSince, desiredVersion: t.desiredVersion, reportedVersion: t.reportedVersion, reportedStatus: t.reportedStatus },
+      })), 'configuration in sync again');
+    }
+    for (const rule of this.#expiry) {
+      const c = rule.condition as Of<'cert_expiry'>;
+      await this.#rule(rule, async () => (await this.deps.ending(now + c.withinMs, SWEEP_LIMIT)).map((cert) => ({
+        deviceId: cert.deviceId,
+        summary: cert.notAfter <= now
+          ? `certificate ${cert.serial} ended ${humanDuration(now - cert.notAfter)} ago`
+          : `certificate ${cert.serial} ends in ${humanDuration(cert.notAfter - now)} (window ${formatDuration(c.withinMs)})`,
+        details: { serial: cert.serial, notAfter: cert.notAfter, withinMs: c.withinMs },
+      })), 'a certificate valid beyond the window is in place');
+    }
+  }
+
+  /** Fires for what meets the rule now and is not open yet; clears what is open and no longer meets it. */
+  async #rule(rule: AlertRule, find: () => Promise<{ deviceId: string; summary: string; details: Record<string, unknown> }[]>, cleared: string): Promise<void> {
+    try {
+      const [found, open] = await Promise.all([find(), this.deps.openSubjects(rule.id)]);
+      if (found.length >= SWEEP_LIMIT) this.deps.log.warn({ ruleId: rule.id, limit: SWEEP_LIMIT }, 'alerts: a sweep found more devices than it looks at at once; the rest come in later sweeps');
+      const openSet = new Set(open);
+      const meeting = new Set<string>();
+      const scoped = rule.scope.tags.length > 0 || rule.scope.models.length > 0;
+      for (const f of found) {
+        const facts = scoped ? await this.deps.facts(f.deviceId) : { tags: [], model: null };
+        if (!facts || !inScope(rule.scope, f.deviceId, facts)) continue;
+        meeting.add(f.deviceId);
+        if (!openSet.has(f.deviceId)) await this.deps.sink.fire(rule, f.deviceId, f.summary, f.details);
+      }
+      // What the sweep did not look at (past the limit) is left as it is.
+      if (found.length >= SWEEP_LIMIT) return;
+      for (const subject of openSet) if (!meeting.has(subject)) await this.deps.sink.clear(rule, subject, cleared);
+    } catch (err) {
+      this.deps.onError?.();
+      this.deps.log.warn({ err: (err as Error).message, ruleId: rule.id }, 'alerts: a fleet sweep failed; trying again at the next one');
+    }
+  }
+}
