@@ -19,8 +19,16 @@ it('creates, lists, updates, disables and deletes alert rules, silences and chan
   assert.deepEqual(rule.condition, { kind: 'threshold', field: 'temp_c', op: '>', value: 80, for: '5m', hysteresis: 0 });
   assert.deepEqual(rule.scope.tags, ['site-7']);
 
+  const cohort = await bulwark(['alerts', 'rules', 'create', '--name', 'Far from its peers', '--kind', 'cohort', '--field', 'temp_c', '--by', 'tag', '--window', '15m', '--sigma', '6', '--min-peers', '8', '--json']);
+  assert.equal(cohort.code, 0, show(cohort));
+  assert.deepEqual(parseJson(cohort).condition, { kind: 'cohort', field: 'temp_c', by: 'tag', window: '15m', sigma: 6, minPeers: 8 });
+  const expiry = await bulwark(['alerts', 'rules', 'update', 'builtin-cert-expiry', '--kind', 'cert_expiry', '--within', '60d', '--json']);
+  assert.deepEqual(parseJson(expiry).condition, { kind: 'cert_expiry', within: '60d' }, show(expiry));
+
   const table = await bulwark(['alerts', 'rules', 'list']);
   assert.match(table.stdout, /builtin-offline.*Device offline.*offline for 5m/);
+  assert.match(table.stdout, /builtin-twin-drift.*configuration out of sync for 5m/);
+  assert.match(table.stdout, /builtin-cert-expiry.*certificate ends within 60d/);
   assert.match(table.stdout, new RegExp(`${rule.id}.*Too hot.*critical.*temp_c > 80 for 5m`));
 
   const refused = await bulwark(['alerts', 'rules', 'create', '--name', 'bad', '--kind', 'threshold', '--field', 'temp_c', '--op', '>', '--value', '1', '--for', 'soon']);

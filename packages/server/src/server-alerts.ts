@@ -6,7 +6,7 @@ import { EmailSender, SeriesDetector } from './alerts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { EventBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
-import type { IngestService } from './ingest/index.js';
+import { type IngestService, ROLLUP_BUCKETS_MS } from './ingest/index.js';
 import type { RegistryService } from './registry/index.js';
 import type { SchemaService } from './schemas/index.js';
 import type { SecretVault } from './secrets/index.js';
@@ -31,6 +31,8 @@ export async function wireAlerts(config: ServerConfig, deps: {
     drifting: async (atOrBefore, limit) => (await deps.store.twins.listDrifting(atOrBefore, limit)).map((t) => ({
       deviceId: t.deviceId, driftSince: t.driftSince ?? atOrBefore, desiredVersion: t.desired?.version ?? null, reportedVersion: t.reported?.version ?? null, reportedStatus: t.reported?.status ?? null,
     })),
+    devices: async (filter) => (await deps.store.devices.list(filter)).map((d) => ({ id: d.id, model: d.model, tags: d.tags, retired: d.state === 'decommissioned' })),
+    fieldMeans: (ids, field, sinceMs) => deps.store.telemetry.fieldMeans(ids, field, ROLLUP_BUCKETS_MS[0], sinceMs),
     ending: async (before, limit) => (await deps.store.identity.listExpiring(before, limit)).map((c) => ({ deviceId: c.deviceId, serial: c.serial, notAfter: c.notAfter })),
     repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics,
     anomaly: (warmup) => new SeriesDetector({ warmup }),

@@ -19,7 +19,7 @@ interface Incident { readonly id: string; readonly ruleId: string; readonly open
 interface Silence { readonly id: string; readonly ruleId: string | null; readonly deviceId: string | null; readonly reason: string; readonly createdBy: string; readonly expiresAt: number }
 interface Channel { readonly id: string; readonly name: string; readonly url: string; readonly minSeverity: string; readonly createdAt: number; readonly secret?: string }
 
-const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped'];
+const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry', 'cohort'];
 const SEVERITIES = ['info', 'warning', 'critical'];
 
 /** `80`, `-3.5` → numbers, for --value and --max-per-minute. */
@@ -43,6 +43,9 @@ const conditionText = (c: Record<string, unknown>) => {
     case 'firmware_security': return 'firmware below the minimum security version';
     case 'queue_dropping': return 'the agent drops readings';
     case 'rollout_stopped': return 'a rollout paused or aborted itself';
+    case 'twin_drift': return `configuration out of sync for ${String(c.for)}`;
+    case 'cert_expiry': return `certificate ends within ${String(c.within)}`;
+    case 'cohort': return `${String(c.field)} over ${String(c.window)} ${String(c.sigma)}σ from its ${String(c.by)} peers (${String(c.minPeers)} or more)`;
     default: return JSON.stringify(c);
   }
 };
@@ -53,7 +56,7 @@ const scopeText = (s: Rule['scope']) => [
 
 interface RuleFlags {
   file?: string; name?: string; severity?: string; kind?: string; field?: string; op?: string; value?: number; for?: string; hysteresis?: number;
-  maxPerMinute?: number; warmup?: number; devices?: string[]; tags?: string[]; models?: string[]; schemas?: string[]; disabled?: boolean; json?: boolean;
+  maxPerMinute?: number; warmup?: number; within?: string; by?: string; window?: string; sigma?: number; minPeers?: number; devices?: string[]; tags?: string[]; models?: string[]; schemas?: string[]; disabled?: boolean; json?: boolean;
 }
 
 /** A rule from --file (a JSON object or a file holding one), with the flags given on top. */
@@ -69,9 +72,11 @@ function ruleBody(o: RuleFlags, creating: boolean): Record<string, unknown> {
       kind: o.kind, ...(o.field !== undefined ? { field: o.field } : {}), ...(o.op !== undefined ? { op: o.op } : {}), ...(o.value !== undefined ? { value: o.value } : {}),
       ...(o.for !== undefined ? { for: o.for } : {}), ...(o.hysteresis !== undefined ? { hysteresis: o.hysteresis } : {}),
       ...(o.maxPerMinute !== undefined ? { maxPerMinute: o.maxPerMinute } : {}), ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
+      ...(o.within !== undefined ? { within: o.within } : {}), ...(o.by !== undefined ? { by: o.by } : {}), ...(o.window !== undefined ? { window: o.window } : {}),
+      ...(o.sigma !== undefined ? { sigma: o.sigma } : {}), ...(o.minPeers !== undefined ? { minPeers: o.minPeers } : {}),
     };
-  } else if ([o.field, o.op, o.value, o.for, o.hysteresis, o.maxPerMinute, o.warmup].some((v) => v !== undefined)) {
-    throw usageError('--field, --op, --value, --for, --hysteresis, --max-per-minute and --warmup describe a condition: give --kind too');
+  } else if ([o.field, o.op, o.value, o.for, o.hysteresis, o.maxPerMinute, o.warmup, o.within, o.by, o.window, o.sigma, o.minPeers].some((v) => v !== undefined)) {
+    throw usageError('--field, --op, --value, --for, --hysteresis, --max-per-minute, --warmup, --within, --by, --window, --sigma and --min-peers describe a condition: give --kind too');
   }
   if (creating && (body.name === undefined || body.condition === undefined)) throw usageError('a rule needs a name and a condition: --name and --kind (with its settings), or --file');
   return body;
@@ -86,10 +91,15 @@ function ruleOptions(cmd: Command): Command {
     .option('--field <field>', 'the reading field it watches (threshold, rate, anomaly; absence optionally)')
     .option('--op <op>', 'threshold: >, >=, < or <=')
     .option('--value <n>', 'threshold: the limit', number)
-    .option('--for <duration>', 'threshold: how long past the limit; absence, offline: how long quiet (30s, 5m, 2h)')
+    .option('--for <duration>', 'threshold: how long past the limit; absence, offline: how long quiet; twin_drift: how long out of sync (30s, 5m, 2h)')
     .option('--hysteresis <n>', 'threshold: how far back past the limit it must come to resolve', number)
     .option('--max-per-minute <n>', 'rate: the largest change per minute either way', number)
     .option('--warmup <n>', 'anomaly: readings learned before it may fire', positiveInt(10_000))
+    .option('--within <duration>', 'cert_expiry: how far ahead a certificate\'s end counts (30d, up to 365d)')
+    .addOption(new Option('--by <cohort>', 'cohort: peers are devices of the same model (default) or with the same tag').choices(['model', 'tag']))
+    .option('--window <duration>', 'cohort: the span each device\'s mean is taken over (10m)')
+    .option('--sigma <n>', 'cohort: robust σ from the cohort\'s median that count as far (5)', number)
+    .option('--min-peers <n>', 'cohort: fewest devices with readings for a verdict (5)', positiveInt(100_000))
     .option('--devices <ids>', 'only these devices, comma-separated', commaList)
     .option('--tags <tags>', 'only devices with any of these tags', commaList)
     .option('--models <models>', 'only devices of these models', commaList)

@@ -47,7 +47,13 @@ export type RuleCondition =
   /** Fleet health: the device's reported configuration has disagreed with the desired one for `forMs` or longer. */
   | { readonly kind: 'twin_drift'; readonly forMs: number }
   /** Fleet health: the device's newest live certificate ends within `withinMs` (or has ended). */
-  | { readonly kind: 'cert_expiry'; readonly withinMs: number };
+  | { readonly kind: 'cert_expiry'; readonly withinMs: number }
+  /**
+   * A device far from its peers: its mean of `field` over `windowMs` at least `sigma` robust σ
+   * from the median of its cohort (devices in scope of the same model, or carrying the same tag),
+   * when the cohort has `minPeers` devices with readings or more.
+   */
+  | { readonly kind: 'cohort'; readonly field: string; readonly by: 'model' | 'tag'; readonly windowMs: number; readonly sigma: number; readonly minPeers: number };
 
 export type RuleKind = RuleCondition['kind'];
 

@@ -50,6 +50,9 @@ interface DeviceState {
   generation: number;
 }
 
+/** The kinds this evaluator runs on readings (the others run on connectivity, health reports or sweeps). */
+const READING_KINDS: ReadonlySet<RuleCondition['kind']> = new Set(['threshold', 'rate', 'absence', 'anomaly']);
+
 const key = (ruleId: string, deviceId: string) => `${ruleId}\u0000${deviceId}`;
 const split = (k: string): [string, string] => {
   const i = k.indexOf('\u0000');
@@ -95,7 +98,7 @@ export class AlertEvaluator {
     for (const device of this.#devices.values()) for (const id of device.checks.keys()) if (!kept.has(id)) device.checks.delete(id);
     this.#bySchema = new Map();
     for (const r of this.#rules) {
-      if (r.condition.kind === 'offline') continue;
+      if (!READING_KINDS.has(r.condition.kind)) continue;
       for (const s of r.scope.schemas.length > 0 ? r.scope.schemas : ['']) this.#bySchema.set(s, [...(this.#bySchema.get(s) ?? []), r]);
     }
     this.#offline = this.#rules.filter((r) => r.condition.kind === 'offline');

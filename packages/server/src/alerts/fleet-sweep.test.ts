@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '@bulwark/core';
 import { send } from '../testing/device-messages.js';
+import { connectDevice, enrollDevice } from '../testing/devices.js';
 import { eventually } from '../testing/eventually.js';
 import type { TestServer } from '../testing/harness.js';
-import { setup } from '../testing/telemetry.js';
+import { env, setup } from '../testing/telemetry.js';
 
 const DAY = 86_400_000;
 
@@ -16,7 +17,7 @@ const alertsOf = async (s: TestServer, admin: string, ruleId: string, state = 'o
 /** The fleet sweep every second of real time; the store's times come from the manual clock. */
 const config = { alerts: { sweepIntervalMs: 1000 }, twin: { driftThresholdMs: 60_000 } };
 
-describe('fleet sweep: twin drift and certificate expiry as built-in alerts', () => {
+describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () => {
   it('a device out of sync past the rule\'s duration fires twin_drift once; its report of the desired configuration resolves it', { timeout: 60_000 }, async (t) => {
     const clock = new ManualClock(Date.now());
     const { s, admin, client } = await setup(t, { clock, config });
@@ -78,7 +79,36 @@ describe('fleet sweep: twin drift and certificate expiry as built-in alerts', ()
     await eventually(async () => [...(await alertsOf(s, admin, 'builtin-cert-expiry')), ...(await alertsOf(s, admin, narrowId))], (a) => a.length === 0);
   });
 
-  it('refuses a certificate window past a year and a drift duration under a second, with the path', async (t) => {
+  it('cohort: a device whose mean is far from its model\'s peers fires once; a looser rule resolves it; a device of another model is no peer', { timeout: 60_000 }, async (t) => {
+    const { s, admin } = await setup(t, { config });
+    // Six devices of model th-1 (one reading far off) and one of model th-2 far off on its own: too few peers to judge.
+    const devices: [string, string, number][] = [['th-a', 'th-1', 20.0], ['th-b', 'th-1', 20.5], ['th-c', 'th-1', 21.0], ['th-d', 'th-1', 19.5], ['th-e', 'th-1', 20.2], ['th-odd', 'th-1', 35], ['th-other', 'th-2', 90]];
+    for (const [id, model, value] of devices) {
+      const client = await connectDevice(s, await enrollDevice(s, admin, id, { model }));
+      t.after(() => client.end(true));
+      for (let i = 0; i < 3; i += 1) await client.publishAsync(`devices/${id}/telemetry`, env(`${id}-${i}`, { temp_c: value + i * 0.01 }), { qos: 1 });
+    }
+    const created = await s.api('POST', '/api/v1/alerts/rules', {
+      token: admin, body: { name: 'Far from its peers', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6 } },
+    });
+    assert.equal(created.status, 201, created.text);
+    const rule = created.body as { id: string; condition: Record<string, unknown> };
+    assert.deepEqual(rule.condition, { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6, minPeers: 5 });
+
+    const [fired] = await eventually(() => alertsOf(s, admin, rule.id), (a) => a.length === 1);
+    assert.equal(fired?.deviceId, 'th-odd');
+    assert.equal(fired?.type, 'cohort');
+    assert.match(fired?.summary ?? '', /^temp_c 35\.01 over 10m: \+\d+\.\dσ from the median 20\.\d+ of 6 peers .*\(model th-1\)$/);
+    await s.server.alerts.sweep.sweep();
+    assert.equal((await alertsOf(s, admin, rule.id, '')).length, 1, 'later sweeps keep the one alert');
+
+    const loose = await s.api('PATCH', `/api/v1/alerts/rules/${rule.id}`, { token: admin, body: { condition: { ...rule.condition, sigma: 100 } } });
+    assert.equal(loose.status, 200, loose.text);
+    await eventually(() => alertsOf(s, admin, rule.id), (a) => a.length === 0);
+    assert.equal((await alertsOf(s, admin, rule.id, 'resolved'))[0]?.id, fired?.id);
+  });
+
+  it('refuses a certificate window past a year, a drift duration under a second and a cohort by anything but model or tag, with the path', async (t) => {
     const { s, admin } = await setup(t, { config });
     const wide = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'x', condition: { kind: 'cert_expiry', within: '400d' } } });
     assert.equal(wide.status, 400);
@@ -87,5 +117,9 @@ describe('fleet sweep: twin drift and certificate expiry as built-in alerts', ()
     const short = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'x', condition: { kind: 'twin_drift', for: '10ms' } } });
     assert.equal(short.status, 400);
     assert.match(message(short), /condition\.for: must be at least 1s/);
+    const cohort = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'x', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'cohort', field: 'note', by: 'site', minPeers: 2 } } });
+    assert.equal(cohort.status, 400);
+    const paths = (cohort.body as { error: { details: { problems: { path: string }[] } } }).error.details.problems.map((p) => p.path).sort();
+    assert.deepEqual(paths, ['condition.by', 'condition.minPeers']);
   });
 });

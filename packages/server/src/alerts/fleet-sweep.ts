@@ -1,5 +1,6 @@
 import type { Clock, Logger } from '@bulwark/core';
 import type { AlertRule, RuleCondition } from './alerts.js';
+import { detectCohortOutliers } from './anomaly/index.js';
 import { type DeviceFacts, type VerdictSink, inScope } from './evaluator.js';
 import { formatDuration, humanDuration } from './rule-input.js';
 
@@ -19,6 +20,15 @@ export interface EndingCertificate {
   readonly notAfter: number;
 }
 
+/** A device as a cohort sees it. */
+export interface CohortMember {
+  readonly id: string;
+  readonly model: string | null;
+  readonly tags: readonly string[];
+  /** Decommissioned: in no cohort. */
+  readonly retired: boolean;
+}
+
 export interface FleetSweepDeps {
   readonly clock: Clock;
   readonly log: Logger;
@@ -28,6 +38,10 @@ export interface FleetSweepDeps {
   readonly drifting: (atOrBefore: number, limit: number) => Promise<readonly DriftingTwin[]>;
   /** Devices whose newest live certificate ends at or before `before`, soonest first. */
   readonly ending: (before: number, limit: number) => Promise<readonly EndingCertificate[]>;
+  /** Devices by id (keyset paged with `after`), narrowed to a model or a tag when given. */
+  readonly devices: (filter: { readonly model?: string; readonly tag?: string; readonly after?: string; readonly limit: number }) => Promise<readonly CohortMember[]>;
+  /** Each device's mean of `field` over its 1-minute rollups from `sinceMs` on. */
+  readonly fieldMeans: (deviceIds: readonly string[], field: string, sinceMs: number) => Promise<ReadonlyMap<string, number>>;
   /** Subjects with an alert of the rule open now (any node's). */
   readonly openSubjects: (ruleId: string) => Promise<readonly string[]>;
   readonly onError?: () => void;
@@ -39,14 +53,15 @@ export const SWEEP_LIMIT = 10_000;
 type Of<K extends RuleCondition['kind']> = Extract<RuleCondition, { kind: K }>;
 
 /**
- * Fleet-health conditions read from what the store holds rather than from a device's traffic:
- * twin drift and certificate expiry. Run as one node's job (the `alert-sweep` singleton) every
+ * Conditions read from what the store holds rather than from one device's traffic: twin drift,
+ * certificate expiry, and cohort outliers (a device far from its peers). Run as one node's job (the `alert-sweep` singleton) every
  * sweep interval: each rule fires for the devices in scope that meet it now and clears its open
  * alerts whose devices no longer do. A device that sends nothing costs nothing between sweeps.
  */
 export class FleetSweep {
   #drift: AlertRule[] = [];
   #expiry: AlertRule[] = [];
+  #cohort: AlertRule[] = [];
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -55,6 +70,7 @@ export class FleetSweep {
   setRules(rules: readonly AlertRule[]): void {
     this.#drift = rules.filter((r) => r.enabled && r.condition.kind === 'twin_drift');
     this.#expiry = rules.filter((r) => r.enabled && r.condition.kind === 'cert_expiry');
+    this.#cohort = rules.filter((r) => r.enabled && r.condition.kind === 'cohort');
   }
 
   start(): void {
@@ -99,6 +115,54 @@ export class FleetSweep {
         details: { serial: cert.serial, notAfter: cert.notAfter, withinMs: c.withinMs },
       })), 'a certificate valid beyond the window is in place');
     }
+    for (const rule of this.#cohort) await this.#rule(rule, () => this.#outliers(rule, now), 'back among its peers');
+  }
+
+  /** The rule's devices in scope, grouped into cohorts by model or tag, and those far from their cohort's median. */
+  async #outliers(rule: AlertRule, now: number): Promise<{ deviceId: string; summary: string; details: Record<string, unknown> }[]> {
+    const c = rule.condition as Of<'cohort'>;
+    const members = await this.#inScope(rule);
+    const means = await this.deps.fieldMeans(members.map((m) => m.id), c.field, now - c.windowMs);
+    const cohorts = new Map<string, Map<string, number>>();
+    for (const m of members) {
+      const mean = means.get(m.id);
+      if (mean === undefined) continue;
+      const keys = c.by === 'model' ? (m.model === null ? [] : [m.model]) : m.tags.filter((t) => rule.scope.tags.length === 0 || rule.scope.tags.includes(t));
+      for (const k of keys) {
+        const cohort = cohorts.get(k) ?? new Map<string, number>();
+        cohort.set(m.id, mean);
+        cohorts.set(k, cohort);
+      }
+    }
+    const found = new Map<string, { deviceId: string; summary: string; details: Record<string, unknown> }>();
+    for (const [cohort, values] of cohorts) {
+      const report = detectCohortOutliers(values, { thresholdSigma: c.sigma, minCohort: c.minPeers });
+      for (const o of report.outliers) {
+        if (found.has(o.deviceId)) continue;
+        found.set(o.deviceId, {
+          deviceId: o.deviceId,
+          summary: `${c.field} ${Math.round(o.value * 1000) / 1000} over ${formatDuration(c.windowMs)}: ${o.detail} (${c.by} ${cohort})`,
+          details: { field: c.field, value: o.value, score: o.score, by: c.by, cohort, peers: report.size, ...(report.status === 'evaluated' ? { median: report.median, sigma: report.sigma } : {}) },
+        });
+      }
+    }
+    return [...found.values()];
+  }
+
+  /** Devices in the rule's scope (listed by its models or tags when it names some), at most SWEEP_LIMIT. */
+  async #inScope(rule: AlertRule): Promise<CohortMember[]> {
+    const { scope } = rule;
+    const lists: { model?: string; tag?: string }[] = scope.models.length > 0 ? scope.models.map((model) => ({ model })) : scope.tags.length > 0 ? scope.tags.map((tag) => ({ tag })) : [{}];
+    const seen = new Map<string, CohortMember>();
+    for (const filter of lists) {
+      for (let after: string | undefined; seen.size < SWEEP_LIMIT;) {
+        const page = await this.deps.devices({ ...filter, ...(after !== undefined ? { after } : {}), limit: 1000 });
+        for (const d of page) if (!d.retired && inScope(scope, d.id, d)) seen.set(d.id, d);
+        if (page.length < 1000) break;
+        after = page.at(-1)?.id;
+      }
+    }
+    return [...seen.values()].slice(0, SWEEP_LIMIT);
   }
 
   /** Fires for what meets the rule now and is not open yet; clears what is open and no longer meets it. */

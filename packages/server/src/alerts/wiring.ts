@@ -11,7 +11,7 @@ import type { EmailSender } from './email.js';
 import type { SchemaFields } from './rule-input.js';
 import { AlertService } from './service.js';
 import { FleetHealth } from './fleet-health.js';
-import { type DriftingTwin, type EndingCertificate, FleetSweep } from './fleet-sweep.js';
+import { type CohortMember, type DriftingTwin, type EndingCertificate, FleetSweep } from './fleet-sweep.js';
 
 export interface AlertsConfig extends NotifierSettings {
   readonly offlineAfterMs: number;
@@ -46,6 +46,10 @@ export interface AlertsDeps {
   readonly drifting: (atOrBefore: number, limit: number) => Promise<readonly DriftingTwin[]>;
   /** Devices whose newest live certificate ends by `before` (the identity context). */
   readonly ending: (before: number, limit: number) => Promise<readonly EndingCertificate[]>;
+  /** Devices for cohort rules (the registry), keyset paged. */
+  readonly devices: (filter: { readonly model?: string; readonly tag?: string; readonly after?: string; readonly limit: number }) => Promise<readonly CohortMember[]>;
+  /** Each device's mean of a field over its 1-minute rollups since a time (the telemetry store). */
+  readonly fieldMeans: (deviceIds: readonly string[], field: string, sinceMs: number) => Promise<ReadonlyMap<string, number>>;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
   readonly email: EmailSender;
   readonly seal: (plaintext: Buffer, context: string) => string;
@@ -110,7 +114,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
   const fleet = new FleetHealth({ clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, minSecurityVersion: deps.minSecurityVersion, onError: () => errors.inc() });
   const sweep = new FleetSweep({
-    clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, drifting: deps.drifting, ending: deps.ending, onError: () => errors.inc(),
+    clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, drifting: deps.drifting, ending: deps.ending, devices: deps.devices, fieldMeans: deps.fieldMeans, onError: () => errors.inc(),
     openSubjects: async (ruleId) => (await deps.repo.list({ state: 'open', ruleId, limit: 100_000 })).map((a) => a.deviceId),
   }, config.sweepIntervalMs);
   const notifier = new AlertNotifier(config, {

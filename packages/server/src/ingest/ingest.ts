@@ -148,6 +148,8 @@ export interface TelemetryRepository {
    */
   insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]>;
   rollups(q: RollupQuery): Promise<Rollup[]>;
+  /** Each device's mean of `field` over its `bucketMs` rollups from `sinceMs` on (devices without any left out). */
+  fieldMeans(deviceIds: readonly string[], field: string, bucketMs: number, sinceMs: number): Promise<Map<string, number>>;
   /** Deletes rollup buckets that ended before `cutoffMs`. */
   deleteRollupsBefore(cutoffMs: number): Promise<number>;
   query(q: TelemetryQuery): Promise<TelemetryRecord[]>;

@@ -145,6 +145,21 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     }));
   }
 
+  async fieldMeans(deviceIds: readonly string[], field: string, bucketMs: number, sinceMs: number): Promise<Map<string, number>> {
+    const means = new Map<string, number>();
+    // The key's device_id comes first: one look-up per device, in chunks of a size both engines take.
+    for (let i = 0; i < deviceIds.length; i += 500) {
+      const ids = deviceIds.slice(i, i + 500);
+      const rows = await this.db.all<{ device_id: string; s: number; n: number }>(
+        `SELECT device_id, SUM(sum) AS s, SUM(count) AS n FROM telemetry_rollups
+          WHERE device_id IN (${ids.map((_, j) => `$${j + 4}`).join(', ')}) AND field = $1 AND bucket_ms = $2 AND bucket_start >= $3 GROUP BY device_id`,
+        [field, bucketMs, sinceMs, ...ids],
+      );
+      for (const r of rows) if (Number(r.n) > 0) means.set(r.device_id, Number(r.s) / Number(r.n));
+    }
+    return means;
+  }
+
   deleteRollupsBefore(cutoffMs: number): Promise<number> {
     return this.db.run('DELETE FROM telemetry_rollups WHERE bucket_start + bucket_ms <= $1', [cutoffMs]);
   }
