@@ -19,6 +19,7 @@ export function conditionText(c: AlertRule['condition']): string {
     case 'rollout_stopped': return 'a rollout paused or aborted itself';
     case 'twin_drift': return `configuration out of sync${lasting}`;
     case 'cert_expiry': return `certificate ends within ${s('within')}`;
+    case 'link_quality': return `more than ${s('lost')} readings lost or ${s('duplicates')} sent twice within ${s('within')}`;
     case 'cohort': return `${s('field')} over ${s('window')} ${s('sigma')}σ or more from the device's ${c.by === 'tag' ? 'tag' : 'model'} peers`;
     default: return [c.kind, ...Object.entries(c).filter(([k]) => k !== 'kind').map(([k, v]) => `${k} ${JSON.stringify(v)}`)].join(', ');
   }

@@ -53,6 +53,7 @@ export async function wireAlerts(config: ServerConfig, deps: {
   await alerts.start();
   deps.ingest.onAccepted((r) => alerts.observe(r));
   deps.ingest.onDeadLetter((deviceId) => alerts.fleet.deadLettered(deviceId, deps.clock.now()));
+  deps.ingest.onLinkTrouble((deviceId, kind, count) => alerts.fleet.linkTrouble(deviceId, kind, count, deps.clock.now()));
   registry.onConnectivity((e) => (e.kind === 'connect' ? alerts.connected(e.id) : alerts.disconnected(e.id, e.at)));
   return alerts;
 }

@@ -19,7 +19,7 @@ interface Incident { readonly id: string; readonly ruleId: string; readonly open
 interface Silence { readonly id: string; readonly ruleId: string | null; readonly deviceId: string | null; readonly reason: string; readonly createdBy: string; readonly expiresAt: number }
 interface Channel { readonly id: string; readonly name: string; readonly url: string; readonly minSeverity: string; readonly createdAt: number; readonly secret?: string }
 
-const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry', 'cohort'];
+const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry', 'cohort', 'link_quality'];
 const SEVERITIES = ['info', 'warning', 'critical'];
 
 /** `80`, `-3.5` → numbers, for --value and --max-per-minute. */
@@ -45,6 +45,7 @@ const conditionText = (c: Record<string, unknown>) => {
     case 'rollout_stopped': return 'a rollout paused or aborted itself';
     case 'twin_drift': return `configuration out of sync for ${String(c.for)}`;
     case 'cert_expiry': return `certificate ends within ${String(c.within)}`;
+    case 'link_quality': return `more than ${String(c.lost)} readings lost or ${String(c.duplicates)} repeated within ${String(c.within)}`;
     case 'cohort': return `${String(c.field)} over ${String(c.window)} ${String(c.sigma)}σ from its ${String(c.by)} peers (${String(c.minPeers)} or more)`;
     default: return JSON.stringify(c);
   }

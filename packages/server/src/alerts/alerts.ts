@@ -48,6 +48,8 @@ export type RuleCondition =
   | { readonly kind: 'twin_drift'; readonly forMs: number }
   /** Fleet health: the device's newest live certificate ends within `withinMs` (or has ended). */
   | { readonly kind: 'cert_expiry'; readonly withinMs: number }
+  /** Fleet health: within `withinMs`, more than `lost` readings missing from the device's sequence, or more than `duplicates` sent again. */
+  | { readonly kind: 'link_quality'; readonly lost: number; readonly duplicates: number; readonly withinMs: number }
   /**
    * A device far from its peers: its mean of `field` over `windowMs` at least `sigma` robust σ
    * from the median of its cohort (devices in scope of the same model, or carrying the same tag),

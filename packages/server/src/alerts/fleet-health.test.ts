@@ -87,3 +87,28 @@ describe('fleet-health rules', () => {
     f.stop();
   });
 });
+
+describe('fleet-health rules: link quality', () => {
+  it('more readings lost or repeated within the window than allowed fire once; a window without any clears', async () => {
+    const { clock, sink, f } = fleet([testRule('link', { kind: 'link_quality', lost: 10, duplicates: 3, withinMs: 60_000 })]);
+    f.linkTrouble('d1', 'lost', 6, clock.now());
+    f.linkTrouble('d2', 'duplicate', 1, clock.now());
+    clock.advance(10_000);
+    f.linkTrouble('d1', 'lost', 5, clock.now());
+    f.linkTrouble('d1', 'duplicate', 1, clock.now());
+    for (let i = 0; i < 3; i += 1) f.linkTrouble('d2', 'duplicate', 1, clock.now());
+    await settle();
+    assert.deepEqual(sink.events, ['fire link d1: 11 readings lost and 0 sent again within 1m', 'fire link d2: 0 readings lost and 4 sent again within 1m']);
+    // Older trouble leaves the window: a later gap alone stays under the limit and fires nothing new.
+    clock.advance(61_000);
+    f.linkTrouble('d2', 'lost', 2, clock.now());
+    f.tick();
+    await settle();
+    assert.deepEqual(sink.events.slice(2), ['clear link d1']);
+    clock.advance(60_000);
+    f.tick();
+    await settle();
+    assert.deepEqual(sink.events.slice(3), ['clear link d2']);
+    f.stop();
+  });
+});

@@ -45,6 +45,8 @@ export class FleetHealth {
   readonly #connects = new Map<string, number[]>();
   readonly #deadLetters = new Map<string, number[]>();
   readonly #dropped = new Map<string, number>();
+  /** Per device: when readings were lost or repeated, and how many ([at, lost, repeated]). */
+  readonly #link = new Map<string, [number, number, number][]>();
   readonly #deadlines: Deadlines;
 
   constructor(private readonly deps: FleetHealthDeps) {
@@ -84,6 +86,26 @@ export class FleetHealth {
       const c = rule.condition as Of<'dead_letters'>;
       if (recent > c.perMinute) this.#set(rule, deviceId, true, `${recent} messages dead-lettered within a minute`, { perMinute: recent });
       this.#deadlines.set(key(rule.id, deviceId), at + DEAD_LETTER_WINDOW_MS);
+    });
+  }
+
+  /** The device's link lost `count` readings (a sequence gap) or repeated one (`duplicate`). */
+  linkTrouble(deviceId: string, kind: 'lost' | 'duplicate', count: number, at: number): void {
+    const rules = this.#rules.get('link_quality');
+    if (!rules) return;
+    const windowMs = Math.max(...rules.map((r) => (r.condition as Of<'link_quality'>).withinMs));
+    const events = (this.#link.get(deviceId) ?? []).filter(([t]) => at - t < windowMs);
+    events.push([at, kind === 'lost' ? count : 0, kind === 'duplicate' ? count : 0]);
+    if (events.length > MAX_KEPT) events.splice(0, events.length - MAX_KEPT);
+    this.#link.set(deviceId, events);
+    void this.#each(rules, deviceId, (rule) => {
+      const c = rule.condition as Of<'link_quality'>;
+      let [lost, repeated] = [0, 0];
+      for (const [t, l, r] of events) if (at - t < c.withinMs) [lost, repeated] = [lost + l, repeated + r];
+      if (lost > c.lost || repeated > c.duplicates) {
+        this.#set(rule, deviceId, true, `${lost} readings lost and ${repeated} sent again within ${formatDuration(c.withinMs)}`, { lost, duplicates: repeated, withinMs: c.withinMs });
+      }
+      this.#deadlines.set(key(rule.id, deviceId), at + c.withinMs);
     });
   }
 
@@ -167,10 +189,16 @@ export class FleetHealth {
   async #due(k: string): Promise<void> {
     const i = k.indexOf('\u0000');
     const [ruleId, deviceId] = [k.slice(0, i), k.slice(i + 1)];
-    const rule = [...(this.#rules.get('flapping') ?? []), ...(this.#rules.get('dead_letters') ?? [])].find((r) => r.id === ruleId);
+    const rule = [...(this.#rules.get('flapping') ?? []), ...(this.#rules.get('dead_letters') ?? []), ...(this.#rules.get('link_quality') ?? [])].find((r) => r.id === ruleId);
     if (!rule) return;
-    // A window passed since the last connect or dead letter: whatever fired is over.
-    this.#set(rule, deviceId, false, rule.condition.kind === 'flapping' ? 'connection steady again' : 'no more dead letters than allowed for a minute', {});
+    // A window passed since the last connect, dead letter or lost reading: whatever fired is over.
+    if (rule.condition.kind === 'link_quality') {
+      const longest = Math.max(...(this.#rules.get('link_quality') ?? []).map((r) => (r.condition as Of<'link_quality'>).withinMs));
+      const last = this.#link.get(deviceId)?.at(-1)?.[0];
+      if (last === undefined || this.deps.clock.now() - last >= longest) this.#link.delete(deviceId);
+    }
+    const why = rule.condition.kind === 'flapping' ? 'connection steady again' : rule.condition.kind === 'dead_letters' ? 'no more dead letters than allowed for a minute' : 'no reading lost or repeated for a whole window';
+    this.#set(rule, deviceId, false, why, {});
   }
 
   tick(): void {

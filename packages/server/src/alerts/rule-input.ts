@@ -25,7 +25,7 @@ export interface FieldFacts {
 
 const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
 const OPS: readonly Comparison[] = ['>', '>=', '<', '<='];
-const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry', 'cohort'] as const;
+const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry', 'cohort', 'link_quality'] as const;
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const MAX_DURATION_MS = 30 * 86_400_000;
 /** How far ahead a certificate-expiry rule may look. */
@@ -131,7 +131,7 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     threshold: ['kind', 'field', 'op', 'value', 'for', 'hysteresis'], rate: ['kind', 'field', 'maxPerMinute'], absence: ['kind', 'field', 'for'],
     anomaly: ['kind', 'field', 'warmup'], offline: ['kind', 'for'], flapping: ['kind', 'connects', 'within'], restart_loop: ['kind'], dead_letters: ['kind', 'perMinute'],
     clock_skew: ['kind', 'max'], firmware_security: ['kind'], queue_dropping: ['kind'], rollout_stopped: ['kind'],
-    twin_drift: ['kind', 'for'], cert_expiry: ['kind', 'within'], cohort: ['kind', 'field', 'by', 'window', 'sigma', 'minPeers'],
+    twin_drift: ['kind', 'for'], cert_expiry: ['kind', 'within'], cohort: ['kind', 'field', 'by', 'window', 'sigma', 'minPeers'], link_quality: ['kind', 'lost', 'duplicates', 'within'],
   };
   if (!KINDS.includes(c.kind as (typeof KINDS)[number])) {
     fail('condition.kind', `must be one of ${KINDS.join(', ')}`);
@@ -184,6 +184,8 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
       return { kind, forMs: duration('for', 300_000, 1_000) };
     case 'cert_expiry':
       return { kind, withinMs: duration('within', 30 * 86_400_000, 60_000, MAX_EXPIRY_WINDOW_MS) };
+    case 'link_quality':
+      return { kind, lost: Math.round(finite('lost', 10, 0)), duplicates: Math.round(finite('duplicates', 50, 0)), withinMs: duration('within', 3_600_000, 60_000, 86_400_000) };
     case 'cohort': {
       const by = c.by === undefined || c.by === 'model' ? 'model' : c.by === 'tag' ? 'tag' : (fail('condition.by', 'must be "model" or "tag"'), 'model');
       const minPeers = c.minPeers === undefined ? 5 : Number.isInteger(c.minPeers) && (c.minPeers as number) >= 3 && (c.minPeers as number) <= 100_000 ? c.minPeers as number : (fail('condition.minPeers', 'must be a whole number from 3 to 100000'), 5);
@@ -206,6 +208,7 @@ export function conditionView(c: RuleCondition): Record<string, unknown> {
     case 'clock_skew': return { kind: c.kind, max: formatDuration(c.maxMs) };
     case 'twin_drift': return { kind: c.kind, for: formatDuration(c.forMs) };
     case 'cert_expiry': return { kind: c.kind, within: formatDuration(c.withinMs) };
+    case 'link_quality': return { kind: c.kind, lost: c.lost, duplicates: c.duplicates, within: formatDuration(c.withinMs) };
     case 'cohort': return { kind: c.kind, field: c.field, by: c.by, window: formatDuration(c.windowMs), sigma: c.sigma, minPeers: c.minPeers };
     default: return { ...c };
   }

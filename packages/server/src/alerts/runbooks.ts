@@ -16,6 +16,7 @@ export const NEXT_STEPS: Readonly<Record<RuleKind, string>> = {
   queue_dropping: 'The device lost readings it could not send: it was offline longer than its queue holds. Check its connectivity history and its queue bounds.',
   rollout_stopped: 'Open the rollout: its failure gate stopped it. Look at the failed devices\' reasons before resuming or aborting.',
   twin_drift: 'Compare the device\'s desired and reported configuration (GET /api/v1/devices/DEVICE/twin): a rejected version says why in its reason; no report at all points to the device not receiving it.',
+  link_quality: 'Look at the device\'s connectivity history and disconnect reasons: lost readings with reconnects point to its network or an offline queue too small for its outages; duplicates alone to acknowledgements that do not reach it (a slow or lossy link).',
   cohort: 'Compare the device with its peers on the dashboard (the alert says the cohort\'s median and spread): one device off is a sensor or calibration fault or a real local condition; check its placement and its health report.',
   cert_expiry: 'The agent renews its certificate once most of its lifetime has passed: one that ends soon did not (offline, an old agent, or renewals refused: see its logs and the audit log). Certify a new CSR from the device (POST /api/v1/devices/DEVICE/certificates) before it ends: after that it cannot connect.',
 };

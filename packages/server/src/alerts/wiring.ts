@@ -89,6 +89,7 @@ export function builtInRules(config: AlertsConfig, now: number): AlertRule[] {
     { ...base, id: 'builtin-queue-dropping', name: 'Agent dropping readings', condition: { kind: 'queue_dropping' } },
     { ...base, id: 'builtin-rollout-stopped', name: 'Rollout stopped itself', condition: { kind: 'rollout_stopped' } },
     { ...base, id: 'builtin-twin-drift', name: 'Configuration out of sync', condition: { kind: 'twin_drift', forMs: config.twinDriftMs } },
+    { ...base, id: 'builtin-link-quality', name: 'Readings lost or repeated', condition: { kind: 'link_quality', lost: 10, duplicates: 50, withinMs: 3_600_000 } },
     { ...base, id: 'builtin-cert-expiry', name: 'Certificate ending', condition: { kind: 'cert_expiry', withinMs: 30 * 86_400_000 } },
   ];
 }

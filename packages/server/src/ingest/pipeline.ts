@@ -35,6 +35,7 @@ export class IngestService {
   readonly #stored = new Set<(r: TelemetryRecord) => void>();
   readonly #accepted = new Set<(r: TelemetryRecord) => void>();
   readonly #deadLettered = new Set<(deviceId: string, reason: string) => void>();
+  readonly #linkTrouble = new Set<(deviceId: string, kind: 'lost' | 'duplicate', count: number) => void>();
   /** Told when live listeners appear (true) or the last one goes (false). */
   #interest: ((listening: boolean) => Promise<void> | void) | undefined;
   /** Settles once live listeners hear every reading accepted from now on (cluster mode: the stream is being read). */
@@ -59,7 +60,13 @@ export class IngestService {
       decode,
       envelope,
       this.#dedupe,
-      sequence({ lost: (n) => m.lost.inc(n), outOfOrder: () => m.outOfOrder.inc() }),
+      sequence({
+        lost: (n, deviceId) => {
+          m.lost.inc(n);
+          this.#tellTrouble(deviceId, 'lost', n);
+        },
+        outOfOrder: () => m.outOfOrder.inc(),
+      }),
       normalizeTime(() => m.implausibleClock.inc(), this.#skew),
       validate(schemas),
       mask(schemas, protection),
@@ -99,7 +106,18 @@ export class IngestService {
 
   #counted(request: IngestRequest, result: IngestResult): IngestResult {
     this.#count(request.transport, result.status);
+    if (result.status === 'duplicate') this.#tellTrouble(request.deviceId, 'duplicate', 1);
     return result;
+  }
+
+  #tellTrouble(deviceId: string, kind: 'lost' | 'duplicate', count: number): void {
+    for (const listener of this.#linkTrouble) {
+      try {
+        listener(deviceId, kind, count);
+      } catch (err) {
+        this.deps.log.error({ err }, 'a link-trouble listener failed');
+      }
+    }
   }
 
   /** Counts a message's outcome through a cached counter child: prom-client hashes a label object on every `inc`. */
@@ -159,6 +177,15 @@ export class IngestService {
   /** Every message this node dead-lettered (the alerts' dead-letter rate), after it was kept. Listeners must not throw or block. */
   onDeadLetter(listener: (deviceId: string, reason: string) => void): void {
     this.#deadLettered.add(listener);
+  }
+
+  /**
+   * A device's link losing readings (`lost`: a gap in its per-boot sequence, of `count`
+   * readings) or repeating them (`duplicate`: a reading already stored, sent again): the
+   * alerts' link-quality rule. Listeners must not throw or block.
+   */
+  onLinkTrouble(listener: (deviceId: string, kind: 'lost' | 'duplicate', count: number) => void): void {
+    this.#linkTrouble.add(listener);
   }
 
   /**
