@@ -49,6 +49,7 @@ export async function wireAlerts(config: ServerConfig, deps: {
     }, deps.clock),
     seal: (v, c) => deps.vault.encryptValue(v, c), open: (t, c) => deps.vault.decryptValue(t, c),
     audit: (actor, action, target, details) => deps.audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
+    audited: (n) => deps.audit.appended(n),
   });
   await alerts.start();
   deps.ingest.onAccepted((r) => alerts.observe(r));

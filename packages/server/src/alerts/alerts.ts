@@ -177,13 +177,22 @@ export interface Outgoing {
   readonly body: string;
 }
 
+/** The audit entry of a transition, written in its transaction when it changed something (outcome ok). */
+export interface TransitionAudit {
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
 /** A change of an alert, applied with others in one transaction (alerts firing and resolving across a fleet). */
 export type Transition =
-  | { readonly kind: 'fire'; readonly alert: Alert; readonly outgoing: readonly Outgoing[]; readonly at: number; readonly grouping: Grouping }
+  | { readonly kind: 'fire'; readonly alert: Alert; readonly outgoing: readonly Outgoing[]; readonly at: number; readonly grouping: Grouping; readonly audit: TransitionAudit }
   /** Resolves the open alert of the rule and device, if any; `outgoing` makes its notifications from it. */
   | {
     readonly kind: 'resolve'; readonly ruleId: string; readonly deviceId: string; readonly at: number;
     readonly outgoing: (open: Alert) => readonly Outgoing[]; readonly closed: (incident: Incident) => readonly Outgoing[];
+    readonly audit: (resolved: Alert) => TransitionAudit;
   };
 
 /** fire: as `fire` answers; resolve: the alert it resolved, or 'none'. */
@@ -217,7 +226,11 @@ export interface AlertRepository {
    * incident's `closed` notifications go out when its last alert resolves). False: it was not open.
    */
   resolve(id: string, at: number, outgoing: readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[]): Promise<boolean>;
-  /** Applies the transitions in order, in one transaction. */
+  /**
+   * Applies the transitions in order, in one transaction, with the audit entry of each that
+   * changed an alert (one chain step each, at the transition's time): a transition is never
+   * stored without its entry, and a group costs one commit.
+   */
   apply(items: readonly Transition[]): Promise<TransitionResult[]>;
   listIncidents(f: { readonly open?: boolean; readonly limit: number }): Promise<Incident[]>;
   acknowledge(id: string, by: string, at: number): Promise<boolean>;

@@ -35,5 +35,9 @@ describe('link quality: readings a device lost or repeated, per device', () => {
     s.server.alerts.fleet.tick();
     await eventually(async () => (await s.api('GET', '/api/v1/alerts?state=open&ruleId=builtin-link-quality', { token: fresh })).body as AlertView[], (a) => a.length === 0);
     assert.equal(((await s.api('GET', '/api/v1/devices/sensor-1', { token: fresh })).body as { healthScore: number }).healthScore, 100);
+    // Each transition wrote its audit entry in its own transaction: the chain holds.
+    const audit = (await s.api('GET', '/api/v1/audit?action=alert.resolve', { token: fresh })).body as { target: string }[];
+    assert.deepEqual(audit.map((e) => e.target), [fired?.id]);
+    assert.equal(((await s.api('POST', '/api/v1/audit/verify', { token: fresh })).body as { ok: boolean }).ok, true);
   });
 });

@@ -13,8 +13,10 @@ export interface AlertServiceDeps {
   readonly ids: IdGen;
   readonly log: Logger;
   readonly fields: SchemaFields;
-  /** Writes a transition to the audit log (actor `system` for the evaluator's). */
+  /** Writes a change made by hand (acknowledge, resolve by hand) to the audit log. */
   readonly audit: (actor: string, action: string, target: string, details: Record<string, unknown>) => Promise<void>;
+  /** Told of the audit entries the evaluator's transitions wrote in their own transactions (for the audit log's metric). */
+  readonly audited: (entries: number) => void;
   readonly seal: (secret: string, channelId: string) => string;
   /** Told when notifications were written (wakes the notifier on this node). */
   readonly queued: () => void;
@@ -129,13 +131,14 @@ export class AlertService implements VerdictSink {
     const fired = await this.#transitions.add({
       kind: 'fire', alert, outgoing, at: now,
       grouping: { windowMs, minAlerts, sendAt: now + waitMs, newIncidentId: this.deps.ids.next('inc'), opened: (incident) => this.#incidentOutgoing(incident, rule, 'incident.opened') },
+      audit: { actor: 'system', action: 'alert.fire', target: alert.id, details: { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) } },
     });
     if (fired === 'open') return;
     this.deps.counted('fired');
+    this.deps.audited(1);
     if (alert.silenced) this.deps.counted('suppressed');
     // The notifications are in the outbox with the alert (grouped: the incident's, if this alert made it).
     if (fired === 'grouped' || outgoing.length > 0) this.deps.queued();
-    await this.deps.audit('system', 'alert.fire', alert.id, { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) });
   }
 
   async clear(rule: AlertRule, deviceId: string, summary: string): Promise<void> {
@@ -144,12 +147,13 @@ export class AlertService implements VerdictSink {
       kind: 'resolve', ruleId: rule.id, deviceId, at: now,
       outgoing: (open) => (open.silenced ? [] : this.#outgoing({ ...open, state: 'resolved', resolvedAt: now }, rule, 'resolved', summary)),
       closed: (incident) => this.#incidentOutgoing(incident, rule, 'incident.resolved'),
+      audit: (resolved) => ({ actor: 'system', action: 'alert.resolve', target: resolved.id, details: { ruleId: rule.id, deviceId, why: summary } }),
     });
     this.#open.delete(key(rule.id, deviceId));
     if (typeof result !== 'object') return;
     this.deps.counted('resolved');
+    this.deps.audited(1);
     this.deps.queued();
-    await this.deps.audit('system', 'alert.resolve', result.resolved.id, { ruleId: rule.id, deviceId, why: summary });
   }
 
   async #resolve(alert: Alert, rule: AlertRule | undefined, why: string, actor: string): Promise<void> {

@@ -55,6 +55,8 @@ export interface AlertsDeps {
   readonly seal: (plaintext: Buffer, context: string) => string;
   readonly open: (sealed: string, context: string) => Promise<Buffer>;
   readonly audit: (actor: string, action: string, target: string, details: Record<string, unknown>) => Promise<void>;
+  /** Audit entries the transitions wrote in their own transactions (the audit log's metric). */
+  readonly audited: (entries: number) => void;
 }
 
 export interface Alerts {
@@ -107,6 +109,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
     grouping: { waitMs: config.groupWaitMs, minAlerts: config.groupMinAlerts, windowMs: config.groupWindowMs },
     flapping: { maxFires: config.flapMaxFires, windowMs: config.flapWindowMs },
     seal: (secret, id) => deps.seal(Buffer.from(secret, 'utf8'), `alert-channel:${id}`),
+    audited: deps.audited,
     // The notifier is made below; a transition can only come once the evaluator runs.
     queued: () => notifier.notify(),
     changed: () => void deps.bus.publish({ type: 'alerts.changed' }).catch(() => undefined),

@@ -1,5 +1,5 @@
 export { AuditService } from './service.js';
-export { GENESIS_HASH, entryHash, verifyChain } from './chain.js';
+export { GENESIS_HASH, entryHash, sealEntry, verifyChain } from './chain.js';
 export type { VerifyReport, ChainProblem } from './chain.js';
 export type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from './audit.js';
 export { auditRoutes } from './routes.js';

@@ -23,6 +23,11 @@ export class AuditService {
     return entry;
   }
 
+  /** Entries another context appended in its own transaction (alert transitions): counted like this service's own. */
+  appended(entries: number): void {
+    for (let i = 0; i < entries; i += 1) this.onAppend();
+  }
+
   /** Writes what is waiting (before the store closes). */
   flush(): Promise<void> {
     return this.#writes.drain();

@@ -2,6 +2,9 @@ import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertReposito
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { type AlertRow, type IncidentRow, toAlert, toIncident } from './alert-rows.js';
 import { applyIn, fireIn, pipelined, resolveIn } from './alert-transitions.js';
+import { sealEntry } from '../../audit/index.js';
+import type { AuditEvent } from '../../audit/index.js';
+import { appendAuditIn } from './audit.js';
 
 interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
 interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
@@ -77,7 +80,16 @@ export class SqlAlertRepository implements AlertRepository {
   apply(items: readonly Transition[]): Promise<TransitionResult[]> {
     return this.db.transaction((tx) => pipelined(async (pipe) => {
       const results: TransitionResult[] = [];
-      for (const t of items) results.push(await applyIn(tx, t, pipe));
+      const audited: { ts: number; event: AuditEvent }[] = [];
+      for (const t of items) {
+        const result = await applyIn(tx, t, pipe);
+        results.push(result);
+        const entry = t.kind === 'fire' ? (result === 'fired' || result === 'grouped' ? t.audit : undefined) : typeof result === 'object' ? t.audit(result.resolved) : undefined;
+        if (entry) audited.push({ ts: t.at, event: { ...entry, target: entry.target, result: 'ok', requestId: null, source: null } });
+      }
+      // After the transitions' own writes: the chain's head is taken last and held briefly.
+      await pipe.settle();
+      await appendAuditIn(tx, audited, (ts, event, seq, prevHash) => sealEntry(seq, ts, event, prevHash));
       return results;
     }));
   }

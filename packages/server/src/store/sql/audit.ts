@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from '../../audit/audit.js';
-import type { SqlClient } from '../sql-client.js';
+import type { SqlClient, SqlExecutor } from '../sql-client.js';
 import { fromJson } from './json.js';
 import { Where } from './where.js';
 
@@ -22,6 +22,37 @@ const toEntry = (r: AuditRow): AuditEntry => ({
   hash: r.hash,
 });
 
+/** Makes an entry of the chain: its hash over the event, its number and the previous hash. */
+export type AuditSeal = (ts: number, event: AuditEvent, seq: number, prevHash: string) => AuditEntry;
+
+/**
+ * Appends entries to the chain inside the caller's transaction (the audit log's own writes, and
+ * alert transitions that write their entry with the change they record).
+ */
+export async function appendAuditIn(tx: SqlExecutor, items: readonly { readonly ts: number; readonly event: AuditEvent }[], seal: AuditSeal): Promise<AuditEntry[]> {
+  if (items.length === 0) return [];
+  // The UPDATE takes the head's row lock on PostgreSQL; SQLite's write lock serialises anyway.
+  const head = await tx.get<{ seq: number; hash: string }>('UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash', [items.length]);
+  if (!head) throw new Error('audit_head row is missing');
+  const entries: AuditEntry[] = [];
+  let [seq, prevHash] = [Number(head.seq) - items.length + 1, head.hash];
+  for (const { ts, event } of items) {
+    const entry = seal(ts, event, seq, prevHash);
+    entries.push(entry);
+    [seq, prevHash] = [seq + 1, entry.hash];
+  }
+  // The head's hash and the entries go out together: nothing here needs their answer before the commit.
+  await Promise.all([
+    tx.runMany(
+      `INSERT INTO audit_log (seq, ts, actor, action, target, result, request_id, source, details, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      entries.map((e) => [e.seq, e.ts, e.actor, e.action, e.target, e.result, e.requestId, e.source, e.details === null ? null : JSON.stringify(e.details), e.prevHash, e.hash]),
+    ),
+    tx.run('UPDATE audit_head SET hash = $1 WHERE id = 1', [prevHash]),
+  ]);
+  return entries;
+}
+
 export class SqlAuditRepository implements AuditRepository {
   constructor(private readonly db: SqlClient) {}
 
@@ -30,27 +61,9 @@ export class SqlAuditRepository implements AuditRepository {
     return entry as AuditEntry;
   }
 
-  appendMany(items: readonly { readonly ts: number; readonly event: AuditEvent }[], seal: (ts: number, event: AuditEvent, seq: number, prevHash: string) => AuditEntry): Promise<AuditEntry[]> {
+  appendMany(items: readonly { readonly ts: number; readonly event: AuditEvent }[], seal: AuditSeal): Promise<AuditEntry[]> {
     if (items.length === 0) return Promise.resolve([]);
-    return this.db.transaction(async (tx) => {
-      // The UPDATE takes the head's row lock on PostgreSQL; SQLite's write lock serialises anyway.
-      const head = await tx.get<{ seq: number; hash: string }>('UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash', [items.length]);
-      if (!head) throw new Error('audit_head row is missing');
-      const entries: AuditEntry[] = [];
-      let [seq, prevHash] = [Number(head.seq) - items.length + 1, head.hash];
-      for (const { ts, event } of items) {
-        const entry = seal(ts, event, seq, prevHash);
-        entries.push(entry);
-        [seq, prevHash] = [seq + 1, entry.hash];
-      }
-      await tx.runMany(
-        `INSERT INTO audit_log (seq, ts, actor, action, target, result, request_id, source, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        entries.map((e) => [e.seq, e.ts, e.actor, e.action, e.target, e.result, e.requestId, e.source, e.details === null ? null : JSON.stringify(e.details), e.prevHash, e.hash]),
-      );
-      await tx.run('UPDATE audit_head SET hash = $1 WHERE id = 1', [prevHash]);
-      return entries;
-    });
+    return this.db.transaction((tx) => appendAuditIn(tx, items, seal));
   }
 
   async list(f: AuditFilter): Promise<AuditEntry[]> {
