@@ -6,6 +6,8 @@ import type { AlertChannel, AlertNotification, AlertRepository } from './alerts.
 const PAGE = 500;
 /** The pause before the next pass when notifications were queued during the last one. */
 const AGAIN_MS = 5;
+/** How long a delivered mark waits for others to share its write (a lane never waits for it). */
+const MARK_WAIT_MS = 20;
 /** Alerts whose notifications one channel gets at the same time, unless the settings say otherwise. */
 const SENDING_PER_CHANNEL = 16;
 
@@ -63,7 +65,7 @@ export class AlertNotifier {
     this.#marks = new GroupCommit(async (ids) => {
       await deps.repo.delivered(ids, deps.clock.now());
       return ids.map(() => undefined);
-    }, { maxItems: 500, maxDelayMs: 2 });
+    }, { maxItems: 500, maxDelayMs: MARK_WAIT_MS });
   }
 
   start(): void {

@@ -27,6 +27,12 @@ export interface AlertServiceDeps {
   readonly grouping: { readonly waitMs: number; readonly minAlerts: number; readonly windowMs: number };
   /** A rule and device that fired more than `maxFires` times within `windowMs` is flapping: its alerts are stored but not notified. */
   readonly flapping: { readonly maxFires: number; readonly windowMs: number };
+  /**
+   * How long a transition waits for others to share its transaction (default 1 ms). Each
+   * transaction rewrites the pages it touches (indexes, the audit chain's head): at a hundred
+   * transitions a second, sharing cuts their cost by half or more.
+   */
+  readonly batchMs?: number;
 }
 
 /**
@@ -46,7 +52,7 @@ export class AlertService implements VerdictSink {
   readonly #transitions: GroupCommit<Transition, TransitionResult>;
 
   constructor(private readonly deps: AlertServiceDeps) {
-    this.#transitions = new GroupCommit((items) => deps.repo.apply(items), { maxItems: 256, maxDelayMs: 1, maxInFlight: 1 });
+    this.#transitions = new GroupCommit((items) => deps.repo.apply(items), { maxItems: 256, maxDelayMs: deps.batchMs ?? 1, maxInFlight: 1 });
   }
 
   /** Writes the transitions still waiting (before the store closes). */

@@ -19,8 +19,10 @@ export interface AlertsConfig extends NotifierSettings {
   readonly clockSkewMs: number;
   /** The built-in twin-drift rule's duration when it is first created (twin.driftThresholdMs). */
   readonly twinDriftMs: number;
-  /** How often the fleet sweep (twin drift, certificate expiry) runs. */
+  /** How often the fleet sweep (twin drift, certificate expiry, cohorts) runs. */
   readonly sweepIntervalMs: number;
+  /** How long an alert transition waits for others to share its transaction. */
+  readonly transitionBatchMs: number;
   readonly runbookBaseUrl: string;
   readonly groupWaitMs: number;
   readonly groupMinAlerts: number;
@@ -108,6 +110,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
     repo: deps.repo, clock: deps.clock, ids: deps.ids, log: deps.log, fields: deps.fields, audit: deps.audit, runbookBaseUrl: config.runbookBaseUrl,
     grouping: { waitMs: config.groupWaitMs, minAlerts: config.groupMinAlerts, windowMs: config.groupWindowMs },
     flapping: { maxFires: config.flapMaxFires, windowMs: config.flapWindowMs },
+    batchMs: config.transitionBatchMs,
     seal: (secret, id) => deps.seal(Buffer.from(secret, 'utf8'), `alert-channel:${id}`),
     audited: deps.audited,
     // The notifier is made below; a transition can only come once the evaluator runs.
