@@ -87,7 +87,7 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.equal(back.code, 0, describe(back));
   });
 
-  await t.test('certs rotate: a new key in the key directory; the old certificate retires once the new one is used', async () => {
+  await t.test('certs rotate: a new key in the key directory; the old certificate retires once the new one is used; certs expiring names the new one', async () => {
     const before = parseJson(await p.ok(['certs', 'list', 'sensor-1', '--json']));
     const r = await p.ok(['certs', 'rotate', 'sensor-1', '--key-dir', d1.dir]);
     assert.match(r.stdout, /Issued certificate [0-9a-f]+ for sensor-1/);
@@ -108,6 +108,11 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     const after = parseJson(await p.ok(['certs', 'list', 'sensor-1', '--json']));
     assert.equal(after[0].revocationReason, 'superseded');
     assert.equal(after[1].revokedAt, null);
+    // The expiry report names the device's newest live certificate, not the retired one.
+    const ending = parseJson(await p.ok(['certs', 'expiring', '--within', '3650d', '--json']));
+    assert.deepEqual(ending.filter((c: { deviceId: string }) => c.deviceId === 'sensor-1').map((c: { serial: string }) => c.serial), [after[1].serial]);
+    const bad = await p.bulwark(['certs', 'expiring', '--within', 'soon']);
+    assert.equal(bad.code, 2, show(bad));
   });
 
   await t.test('devices revoke cuts the live session within 10 s, refuses new ones, and the CRL lists the certificate', async () => {

@@ -4,12 +4,13 @@ import { type Certificate, certificateStatus } from '../api.js';
 import { getText, openSession, serverUrl } from '../client.js';
 import type { Env } from '../credentials.js';
 import { writePublicFile } from '../files.js';
+import { usageError } from '../errors.js';
 import { printJson, printTable, time } from '../output.js';
 import { addRotateCommand } from './enroll.js';
 
-/** `bulwark certs list | revoke | rotate`. */
+/** `bulwark certs list | expiring | revoke | rotate`. */
 export function addCertCommands(program: Command, env: Env): void {
-  const certs = program.command('certs').description('device certificates: list, revoke, rotate');
+  const certs = program.command('certs').description('device certificates: list, expiring, revoke, rotate');
 
   certs.command('list')
     .description("a device's certificates, oldest first")
@@ -20,6 +21,22 @@ export function addCertCommands(program: Command, env: Env): void {
       if (opts.json) return printJson(list);
       printTable(['serial', 'not before', 'not after', 'first used', 'status'],
         list.map((c) => [c.serial, time(c.notBefore), time(c.notAfter), time(c.firstUsedAt), certificateStatus(c)]), `No certificates for ${id}.`);
+    });
+
+  certs.command('expiring')
+    .description('devices whose newest live certificate ends within the window, or has ended, soonest first')
+    .option('--within <days>', 'how far ahead: 30d, or a number of days', '30d')
+    .option('--limit <n>', 'at most this many rows', '1000')
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { within: string; limit: string; json?: boolean }) => {
+      const m = /^(\d{1,4})d?$/.exec(opts.within.trim());
+      if (!m || Number(m[1]) > 3650) throw usageError(`--within: "${opts.within}" is not a number of days (30d, 90; at most 3650)`);
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw usageError('--limit: a whole number from 1 to 10000');
+      const list = await openSession(env).call<(Certificate & { expired: boolean; msLeft: number })[]>('GET', `/api/v1/certificates/expiring?days=${Number(m[1])}&limit=${limit}`);
+      if (opts.json) return printJson(list);
+      const left = (ms: number) => (ms <= 0 ? `ended ${Math.floor(-ms / 86_400_000)}d ago` : `${Math.floor(ms / 86_400_000)}d ${Math.floor((ms % 86_400_000) / 3_600_000)}h`);
+      printTable(['device', 'serial', 'not after', 'left'], list.map((c) => [c.deviceId, c.serial, time(c.notAfter), left(c.msLeft)]), `No certificate ends within ${Number(m[1])} days.`);
     });
 
   certs.command('revoke')

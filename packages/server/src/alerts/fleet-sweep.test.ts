@@ -45,7 +45,7 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     assert.equal(resolved?.id, fired?.id);
   });
 
-  it('a certificate ending within the window fires cert_expiry (ended: says so); revoking it resolves; a narrower rule does not fire', { timeout: 60_000 }, async (t) => {
+  it('a certificate ending within the window fires cert_expiry (ended: says so) and is in the expiry report; revoking it resolves; a narrower rule does not fire', { timeout: 60_000 }, async (t) => {
     const clock = new ManualClock(Date.now());
     const { s, admin: first } = await setup(t, { clock, config });
     let admin = first;
@@ -67,16 +67,22 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     assert.match(fired?.summary ?? '', /ends in 10\.0d \(window 30d\)$/);
     await s.server.alerts.sweep.sweep();
     assert.deepEqual(await alertsOf(s, admin, narrowId), []);
+    // The same facts in the certificate-expiry report.
+    const report = async (days: number) => (await s.api('GET', `/api/v1/certificates/expiring?days=${days}`, { token: admin })).body as { deviceId: string; serial: string; expired: boolean; msLeft: number }[];
+    assert.deepEqual((await report(30)).map((c) => [c.deviceId, c.serial, c.expired, c.msLeft]), [['sensor-1', cert.serial, false, 10 * DAY]]);
+    assert.deepEqual(await report(7), []);
 
     // Past its end: the narrow rule fires and says it has ended.
     clock.set(cert.notAfter + 2 * DAY);
     admin = await s.tokenFor(s.adminKey);
     const [ended] = await eventually(() => alertsOf(s, admin, narrowId), (a) => a.length === 1);
     assert.match(ended?.summary ?? '', /ended 2\.0d ago$/);
+    assert.deepEqual((await report(0)).map((c) => [c.expired, c.msLeft]), [[true, -2 * DAY]]);
 
     const revoked = await s.api('POST', `/api/v1/certificates/${cert.serial}/revoke`, { token: admin, body: { reason: 'expired' } });
     assert.ok(revoked.status < 300, revoked.text);
     await eventually(async () => [...(await alertsOf(s, admin, 'builtin-cert-expiry')), ...(await alertsOf(s, admin, narrowId))], (a) => a.length === 0);
+    assert.deepEqual(await report(365), [], 'a revoked certificate is in no report');
   });
 
   it('cohort: a device whose mean is far from its model\'s peers fires once; a looser rule resolves it; a device of another model is no peer', { timeout: 60_000 }, async (t) => {

@@ -134,6 +134,22 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
     return { deviceId: request.params.id, revoked: await identity.revokeDevice(request.params.id, request.body?.reason ?? 'revoked by operator') };
   });
 
+  app.get('/api/v1/certificates/expiring', {
+    config: { auth: { scope: 'devices:read' } },
+    schema: {
+      tags: ['certificates'], security: bearer,
+      summary: 'Devices whose newest live certificate ends within the given days, or has ended, soonest first (decommissioned devices left out)',
+      querystring: Type.Object({
+        days: Type.Optional(Type.Integer({ minimum: 0, maximum: 3650, default: 30, description: 'how far ahead, in days' })),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Array(Type.Intersect([CertificateSchema, Type.Object({ expired: Type.Boolean(), msLeft: Type.Integer({ description: 'until its end; negative once ended' }) })])), ...errorResponses },
+    },
+  }, async (request) => {
+    const { at, certificates } = await identity.expiring((request.query.days ?? 30) * 86_400_000, request.query.limit ?? 1000);
+    return certificates.map(({ pem: _pem, ...c }) => ({ ...c, expired: c.notAfter <= at, msLeft: c.notAfter - at }));
+  });
+
   app.post('/api/v1/certificates/:serial/revoke', {
     config: { auth: { scope: 'devices:write' }, audit: 'certificate.revoke' },
     schema: { tags: ['certificates'], summary: 'Revoke one certificate', security: bearer, params: SerialParams, body: Type.Optional(Reason), response: { 200: CertificateSchema, ...errorResponses } },

@@ -339,6 +339,15 @@ export class IdentityService {
     return this.repo.listCertificates(deviceId);
   }
 
+  /**
+   * Devices whose newest live certificate ends within `withinMs` from now, or has ended
+   * (decommissioned devices left out), soonest first: the certificate-expiry report.
+   */
+  async expiring(withinMs: number, limit: number): Promise<{ readonly at: number; readonly certificates: DeviceCertificate[] }> {
+    const at = this.deps.clock.now();
+    return { at, certificates: await this.repo.listExpiring(at + withinMs, limit) };
+  }
+
   async revokeCertificate(serial: string, reason: string): Promise<DeviceCertificate> {
     const cert = await this.repo.getCertificate(serial.toLowerCase());
     if (!cert) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no certificate with serial ${serial}`);
