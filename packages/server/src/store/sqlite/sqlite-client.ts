@@ -7,8 +7,11 @@ interface Reply { readonly id: number; readonly ok: boolean; readonly result?: u
 /**
  * SqlClient on one better-sqlite3 connection in WAL mode, run in a worker thread so that
  * statements and commits (with their fsync) never block the event loop. The worker runs
- * messages in the order they are posted, so a one-message operation (a statement, a
- * `batch`) is posted at once and several can be under way together. A `transaction` spans
+ * requests in the order they are made, so a one-request operation (a statement, a
+ * `batch`) is sent at once and several can be under way together. The requests made in one
+ * turn of the event loop travel in one message (answered by one): a message between threads
+ * costs about 45 µs of CPU here, a request inside a shared one about 8 µs, and a transition
+ * or a telemetry batch makes several at a time. A `transaction` spans
  * several messages on the one connection, so it is serialised with a promise chain: while
  * one is open or waiting, later callers queue behind it instead of slipping their
  * statements into it, and call order is kept.
@@ -22,15 +25,20 @@ export class SqliteClient implements SqlClient {
   /** Units of work on the promise chain (transactions, and what queued behind them). */
   #queued = 0;
   #closed = false;
+  /** Requests made in this turn of the event loop, sent together at its end. */
+  #outbox: Record<string, unknown>[] = [];
+  #sending = false;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
-    worker.on('message', (reply: Reply) => {
-      const waiter = this.#pending.get(reply.id);
-      if (!waiter) return;
-      this.#pending.delete(reply.id);
-      if (reply.ok) waiter.resolve(reply.result);
-      else waiter.reject(toPlatformError(reply.error ?? { message: 'unknown SQLite error' }));
+    worker.on('message', (replies: readonly Reply[]) => {
+      for (const reply of replies) {
+        const waiter = this.#pending.get(reply.id);
+        if (!waiter) continue;
+        this.#pending.delete(reply.id);
+        if (reply.ok) waiter.resolve(reply.result);
+        else waiter.reject(toPlatformError(reply.error ?? { message: 'unknown SQLite error' }));
+      }
     });
     worker.on('error', (err) => this.#failAll(err));
     worker.on('exit', () => this.#failAll(new Error('the SQLite worker stopped')));
@@ -119,9 +127,21 @@ export class SqliteClient implements SqlClient {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, ...message });
+      this.#outbox.push({ id, ...message });
+      if (!this.#sending) {
+        this.#sending = true;
+        setImmediate(this.#send);
+      }
     });
   }
+
+  /** Sends the requests made since the last send, in the order they were made. */
+  readonly #send = (): void => {
+    this.#sending = false;
+    const requests = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage(requests);
+  };
 
   #failAll(err: unknown): void {
     for (const w of this.#pending.values()) w.reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `SQLite: ${(err as Error).message}`, { cause: err }));

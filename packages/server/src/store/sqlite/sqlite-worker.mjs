@@ -1,6 +1,7 @@
 // The SQLite connection, in its own thread. better-sqlite3 is synchronous, so every
 // statement (and every fsync on commit) runs here, never on the main event loop.
-// Protocol: { id, op, sql?, params?, paramsList?, statements? } in; { id, ok, result | error } out.
+// Protocol: an array of { id, op, sql?, params?, paramsList?, statements? } in, run in order;
+// an array of { id, ok, result | error } out, one per request (the first reply, to the open, is one object).
 // Plain JavaScript on purpose: a worker thread must load without the TypeScript loader.
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -64,7 +65,7 @@ function batch(statements) {
   }
 }
 
-parentPort.on('message', (m) => {
+function answer(m) {
   try {
     let result = null;
     if (m.op === 'all') { const c = prepare(m.sql); result = c.stmt.all(...args(c, m.params)); }
@@ -76,8 +77,12 @@ parentPort.on('message', (m) => {
     else if (m.op === 'inTransaction') result = db.inTransaction;
     else if (m.op === 'close') { db.close(); }
     else throw new Error(`unknown operation ${m.op}`);
-    parentPort.postMessage({ id: m.id, ok: true, result });
+    return { id: m.id, ok: true, result };
   } catch (err) {
-    parentPort.postMessage({ id: m.id, ok: false, error: { message: err.message, code: err.code } });
+    return { id: m.id, ok: false, error: { message: err.message, code: err.code } };
   }
+}
+
+parentPort.on('message', (requests) => {
+  parentPort.postMessage(requests.map(answer));
 });
