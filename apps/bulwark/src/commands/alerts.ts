@@ -17,7 +17,7 @@ interface Alert {
 }
 interface Incident { readonly id: string; readonly ruleId: string; readonly openedAt: number; readonly closedAt: number | null; readonly alerts: number }
 interface Silence { readonly id: string; readonly ruleId: string | null; readonly deviceId: string | null; readonly reason: string; readonly createdBy: string; readonly expiresAt: number }
-interface Channel { readonly id: string; readonly name: string; readonly url: string; readonly minSeverity: string; readonly createdAt: number; readonly secret?: string }
+interface Channel { readonly id: string; readonly name: string; readonly url: string; readonly minSeverity: string; readonly batch?: boolean; readonly createdAt: number; readonly secret?: string }
 
 const KINDS = ['threshold', 'rate', 'absence', 'anomaly', 'offline', 'flapping', 'restart_loop', 'dead_letters', 'clock_skew', 'firmware_security', 'queue_dropping', 'rollout_stopped', 'twin_drift', 'cert_expiry', 'cohort', 'link_quality'];
 const SEVERITIES = ['info', 'warning', 'critical'];
@@ -239,21 +239,22 @@ export function addAlertCommands(program: Command, env: Env): void {
     .option('--url <url>', 'https:// URL of the receiver')
     .option('--email <addresses>', 'recipients, comma-separated')
     .addOption(new Option('--min-severity <level>', 'only alerts of this severity or higher').choices(SEVERITIES))
+    .option('--batch', 'webhook: the notifications due at once go in one POST ({"event":"batch","notifications":[…]}), for busy fleets')
     .option('--json', 'print the channel (with its secret) as JSON')
-    .action(async (o: { name: string; url?: string; email?: string; minSeverity?: string; json?: boolean }) => {
+    .action(async (o: { name: string; url?: string; email?: string; minSeverity?: string; batch?: boolean; json?: boolean }) => {
       if ((o.url === undefined) === (o.email === undefined)) throw usageError('give --url (a webhook) or --email (addresses), one of them');
       const c = await openSession(env).call<Channel>('POST', '/api/v1/alerts/channels', {
-        body: { name: o.name, ...(o.url ? { url: o.url } : {}), ...(o.email ? { email: o.email } : {}), ...(o.minSeverity ? { minSeverity: o.minSeverity } : {}) },
+        body: { name: o.name, ...(o.url ? { url: o.url } : {}), ...(o.email ? { email: o.email } : {}), ...(o.minSeverity ? { minSeverity: o.minSeverity } : {}), ...(o.batch ? { batch: true } : {}) },
       });
       if (o.json) return printJson(c);
-      console.log(`${c.name} (${c.id}) → ${c.url}, ${c.minSeverity} and above`);
+      console.log(`${c.name} (${c.id}) → ${c.url}, ${c.minSeverity} and above${c.batch ? ', batched' : ''}`);
       if (c.secret) console.log(`\nSigning secret (shown this once; keep it with the receiver):\n  ${c.secret}`);
     });
   channels.command('list').description('every channel').option('--json', 'print a JSON array')
     .action(async (o: { json?: boolean }) => {
       const list = await openSession(env).call<Channel[]>('GET', '/api/v1/alerts/channels');
       if (o.json) return printJson(list);
-      printTable(['id', 'name', 'url', 'min severity', 'created'], list.map((c) => [c.id, c.name, c.url, c.minSeverity, time(c.createdAt)]), 'No channels: alerts are recorded, nobody is told.');
+      printTable(['id', 'name', 'url', 'min severity', 'batch', 'created'], list.map((c) => [c.id, c.name, c.url, c.minSeverity, c.batch ? 'yes' : 'no', time(c.createdAt)]), 'No channels: alerts are recorded, nobody is told.');
     });
   channels.command('delete').description('delete a channel (its undelivered notifications are given up)').argument('<id>', 'channel id')
     .action(async (id: string) => {

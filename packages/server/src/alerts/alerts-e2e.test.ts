@@ -26,10 +26,15 @@ interface Note {
   event: string; alert: { id: string; type: string; deviceId: string; state: string; summary: string }; incident?: { id: string; alerts: number };
   runbook: string; next: string; text: string;
 }
-const notes = (r: WebhookReceiver): { note: Note; d: ReceivedDelivery }[] => r.received.filter((d) => d.status < 300).map((d) => ({ note: JSON.parse(d.raw) as Note, d }));
+/** The notifications taken, each with the POST that carried it and its id (a batch's carry theirs in `delivery`). */
+const notes = (r: WebhookReceiver): { note: Note; d: ReceivedDelivery; id: string }[] => r.received.filter((d) => d.status < 300).flatMap((d): { note: Note; d: ReceivedDelivery; id: string }[] => {
+  const body = JSON.parse(d.raw) as Note & { notifications?: (Note & { delivery: string })[] };
+  if (body.event === 'batch') return (body.notifications ?? []).map((note) => ({ note, d, id: note.delivery }));
+  return [{ note: body, d, id: String(d.headers['bulwark-delivery-id']) }];
+});
 
-async function addChannel(s: TestServer, admin: string, receiver: WebhookReceiver): Promise<string> {
-  const res = await s.api('POST', '/api/v1/alerts/channels', { token: admin, body: { name: 'on-call', url: receiver.url } });
+async function addChannel(s: TestServer, admin: string, receiver: WebhookReceiver, batch = false): Promise<string> {
+  const res = await s.api('POST', '/api/v1/alerts/channels', { token: admin, body: { name: 'on-call', url: receiver.url, ...(batch ? { batch } : {}) } });
   assert.equal(res.status, 201, res.text);
   return (res.body as { secret: string }).secret;
 }
@@ -80,10 +85,10 @@ describe('alerts end to end: a real device over MQTT, a real webhook receiver', 
     assert.deepEqual(audit.filter((e) => e.target === fired?.id).map((e) => e.action).sort(), ['alert.fire', 'alert.resolve']);
   });
 
-  it(`a receiver that is down for ${OUTAGE_MS} ms still gets every notification once it recovers, in order per alert`, { timeout: OUTAGE_MS + 60_000 }, async (t) => {
+  for (const batch of [false, true]) it(`a receiver that is down for ${OUTAGE_MS} ms still gets every notification once it recovers, in order per alert${batch ? ' (a batching channel: several in one signed POST)' : ''}`, { timeout: OUTAGE_MS + 60_000 }, async (t) => {
     const receiver = await startReceiver(t);
     const { s, admin, client } = await setup(t, { config });
-    await addChannel(s, admin, receiver);
+    const secret = await addChannel(s, admin, receiver, batch);
     await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: 'Hot now', condition: { kind: 'threshold', field: 'temp_c', op: '>=', value: 100 } } });
     receiver.answer(503);
     // Three alerts fire and resolve during the outage: six notifications wait.
@@ -97,8 +102,10 @@ describe('alerts end to end: a real device over MQTT, a real webhook receiver', 
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     receiver.answer(200);
     const delivered = await eventually(async () => notes(receiver), (n) => n.length >= 6, 30_000);
-    const ids = delivered.map((n) => String(n.d.headers['bulwark-delivery-id']));
-    assert.equal(new Set(ids).size, 6, 'each notification taken once');
+    assert.equal(new Set(delivered.map((n) => n.id)).size, 6, 'each notification taken once');
+    for (const { d } of delivered) assert.equal(verifySignature(secret, String(d.headers['bulwark-signature']), d.raw, Date.now()).ok, true);
+    // A batching channel got what waited in fewer POSTs than notifications.
+    if (batch) assert.ok(new Set(delivered.map((n) => n.d)).size < 6, 'batched');
     // In order per alert: each one's "fired" before its "resolved".
     const byAlert = new Map<string, string[]>();
     for (const n of delivered) byAlert.set(n.note.alert.id, [...(byAlert.get(n.note.alert.id) ?? []), n.note.event]);

@@ -149,6 +149,12 @@ export interface AlertChannel {
   /** A webhook's HMAC key, sealed by the vault ('' for e-mail). */
   readonly secret: string;
   readonly minSeverity: Severity;
+  /**
+   * A webhook that takes the notifications due in one pass in one POST (`{"event":"batch",
+   * "notifications":[…]}`, up to 100, in order) instead of one POST each: for receivers of a
+   * busy fleet. Off by default.
+   */
+  readonly batch: boolean;
   readonly createdBy: string;
   readonly createdAt: number;
 }

@@ -7,7 +7,7 @@ import type { Alert, AlertChannel, AlertRepository, Grouping, Outgoing } from '.
 import { AlertNotifier } from './notifier.js';
 
 const T0 = 1_700_000_000_000;
-const channel: AlertChannel = { id: 'chan_1', name: 'ops', kind: 'webhook', url: 'https://example.test/hook', secret: 'sealed', minSeverity: 'info', createdBy: 'usr_1', createdAt: T0 };
+const channel: AlertChannel = { id: 'chan_1', name: 'ops', kind: 'webhook', url: 'https://example.test/hook', secret: 'sealed', minSeverity: 'info', batch: false, createdBy: 'usr_1', createdAt: T0 };
 const alert = (id: string, deviceId: string): Alert => ({
   id, ruleId: 'r1', deviceId, type: 'offline', severity: 'critical', state: 'firing', summary: 'offline', details: {}, firedAt: T0,
   acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: false, incidentId: null,
@@ -80,5 +80,60 @@ describe('AlertNotifier', () => {
     while ((await repo.countUndelivered()) > 0) await new Promise((r) => setImmediate(r));
     await notifier.stop();
     assert.deepEqual(sent, ['n1', 'n0']);
+  });
+
+  it('a batching channel gets what is due in one signed POST, each notification with its id; a refused batch is retried whole, and an alert waiting for it holds back its later notifications', async (t) => {
+    const clock = new ManualClock(T0 + 100);
+    const store = await sqliteStoreFor(t, clock);
+    const repo = store.alerts;
+    await repo.insertRule({
+      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
+      enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
+    });
+    const bulk: AlertChannel = { ...channel, batch: true };
+    await repo.insertChannel(bulk);
+    const posts: DeliveryRequest[] = [];
+    let answer: DeliveryResult = { ok: false, status: 503, durationMs: 1, error: 'HTTP 503' };
+    let posted = deferred();
+    const notifier = new AlertNotifier(
+      { pollIntervalMs: 60_000, retryBaseMs: 1000, retryMaxMs: 1000, maxAgeMs: 3_600_000 },
+      {
+        repo, clock, log: silentLogger, counted: () => undefined, channels: () => [bulk], random: () => 1,
+        openSecret: async () => 'secret', email: () => Promise.reject(new Error('no e-mail channel here')),
+        deliver: async (req) => {
+          posts.push(req);
+          posted.resolve();
+          return answer;
+        },
+      },
+    );
+    const ids = (req: DeliveryRequest | undefined) => (JSON.parse(req?.body ?? '{}') as { notifications: { delivery: string; id: string }[] }).notifications.map((n) => [n.delivery, n.id]);
+    for (const i of [1, 2, 3]) await repo.fire(alert(`a${i}`, `d${i}`), [note(`n${i}`)], T0 + i, grouping(T0 + i));
+    notifier.start();
+    t.after(() => notifier.stop());
+    await posted.promise;
+    assert.equal(posts.length, 1);
+    assert.deepEqual(ids(posts[0]), [['n1', 'n1'], ['n2', 'n2'], ['n3', 'n3']], 'oldest first, each body with its delivery id');
+    assert.equal(posts[0]?.deliveryId, 'batch-n1');
+    assert.equal(posts[0]?.attempt, 1);
+
+    // Refused: all three wait for the retry; a1's next notification waits behind them; a new alert goes alone.
+    await repo.resolve('a1', T0 + 10, [{ id: 'n4', channelId: bulk.id, event: 'resolved', body: '{"id":"n4"}' }], () => []);
+    await repo.fire(alert('a5', 'd5'), [note('n5')], T0 + 11, grouping(T0 + 11));
+    answer = { ok: true, status: 200, durationMs: 1 };
+    posted = deferred();
+    notifier.notify();
+    await posted.promise;
+    assert.deepEqual(ids(posts[1]), [['n5', 'n5']]);
+
+    clock.advance(1001);
+    posted = deferred();
+    notifier.notify();
+    await posted.promise;
+    assert.deepEqual(ids(posts[2]), [['n1', 'n1'], ['n2', 'n2'], ['n3', 'n3'], ['n4', 'n4']], 'retried whole, a1 in order');
+    assert.equal(posts[2]?.attempt, 2);
+    while ((await repo.countUndelivered()) > 0) await new Promise((r) => setImmediate(r));
+    await notifier.stop();
+    assert.equal(posts.length, 3);
   });
 });

@@ -10,6 +10,8 @@ const AGAIN_MS = 5;
 const MARK_WAIT_MS = 20;
 /** Alerts whose notifications one channel gets at the same time, unless the settings say otherwise. */
 const SENDING_PER_CHANNEL = 16;
+/** Notifications in one POST to a batching channel. */
+const BATCH_MAX = 100;
 
 export interface NotifierSettings {
   readonly pollIntervalMs: number;
@@ -140,9 +142,7 @@ export class AlertNotifier {
         if (this.#taken.has(n.id)) continue;
         const channel = channels.get(n.channelId);
         if (!channel || now - n.createdAt > this.settings.maxAgeMs) {
-          await this.#marks.add(n.id);
-          this.deps.counted('given_up');
-          this.deps.log.error({ notification: n.id, alert: n.alertId, channel: n.channelId, reason: channel ? 'too old' : 'channel deleted' }, 'alert notifier: gave up a notification');
+          await this.#giveUp(n, channel ? 'too old' : 'channel deleted');
           continue;
         }
         if (n.nextAttemptAt > now) {
@@ -156,13 +156,44 @@ export class AlertNotifier {
         }
       }
     };
+    // A batching channel: what is due, oldest first, up to BATCH_MAX a POST; an alert whose
+    // notification waits for a retry holds back its later ones.
+    const runBatches = async (channel: AlertChannel) => {
+      const held = new Set<string>();
+      let batch: AlertNotification[] = [];
+      for (const n of pending) {
+        if (n.channelId !== channel.id || held.has(n.alertId) || this.#taken.has(n.id)) continue;
+        if (now - n.createdAt > this.settings.maxAgeMs) {
+          await this.#giveUp(n, 'too old');
+          continue;
+        }
+        if (n.nextAttemptAt > now) {
+          held.add(n.alertId);
+          wait = Math.min(wait, n.nextAttemptAt - now);
+          continue;
+        }
+        batch.push(n);
+        if (batch.length < BATCH_MAX) continue;
+        const retryAt = await this.#sendBatch(channel, batch);
+        batch = [];
+        if (retryAt !== undefined) {
+          wait = Math.min(wait, retryAt - now);
+          return;
+        }
+      }
+      if (batch.length === 0 || !this.#running) return;
+      const retryAt = await this.#sendBatch(channel, batch);
+      if (retryAt !== undefined) wait = Math.min(wait, retryAt - now);
+    };
     // Per channel, at most SENDING_PER_CHANNEL alerts' queues at a time.
     const byChannel = new Map<string, AlertNotification[][]>();
     for (const q of queues.values()) {
       const id = (q[0] as AlertNotification).channelId;
       byChannel.set(id, [...(byChannel.get(id) ?? []), q]);
     }
-    await Promise.all([...byChannel.values()].map(async (list) => {
+    await Promise.all([...byChannel.entries()].map(async ([channelId, list]) => {
+      const channel = channels.get(channelId);
+      if (channel?.batch && channel.kind === 'webhook') return runBatches(channel);
       let next = 0;
       await Promise.all(Array.from({ length: Math.min(this.settings.lanesPerChannel ?? SENDING_PER_CHANNEL, list.length) }, async () => {
         while (next < list.length) await runQueue(list[next++] as AlertNotification[]);
@@ -179,26 +210,52 @@ export class AlertNotifier {
     return secret;
   }
 
+  async #giveUp(n: AlertNotification, reason: string): Promise<void> {
+    await this.#marks.add(n.id);
+    this.deps.counted('given_up');
+    this.deps.log.error({ notification: n.id, alert: n.alertId, channel: n.channelId, reason }, 'alert notifier: gave up a notification');
+  }
+
   /** Delivers one notification; returns when to try it again when the receiver did not take it. */
   async #send(channel: AlertChannel, n: AlertNotification): Promise<number | undefined> {
     const result = channel.kind === 'email'
       ? await this.deps.email(channel, n)
       : await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
+    return this.#settle(channel, [n], result);
+  }
+
+  /**
+   * Delivers notifications in one POST, `{"event":"batch","notifications":[…]}`, each with its
+   * id as `delivery` (what a receiver de-duplicates on); the X-Bulwark-Delivery header names
+   * the batch by its first notification.
+   */
+  async #sendBatch(channel: AlertChannel, batch: readonly AlertNotification[]): Promise<number | undefined> {
+    const first = batch[0] as AlertNotification;
+    const body = `{"event":"batch","notifications":[${batch.map((n) => `{"delivery":${JSON.stringify(n.id)},${n.body.slice(1)}`).join(',')}]}`;
+    const attempt = Math.max(...batch.map((n) => n.attempts)) + 1;
+    const result = await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: `batch-${first.id}`, attempt, body });
+    return this.#settle(channel, batch, result);
+  }
+
+  /** Marks what the receiver took, or schedules the next try; returns when to try again (undefined: taken). */
+  async #settle(channel: AlertChannel, sent: readonly AlertNotification[], result: DeliveryResult): Promise<number | undefined> {
     const at = this.deps.clock.now();
     if (result.ok) {
-      this.#taken.set(n.id, undefined);
-      // If the mark fails (the store away), the notification is sent again later: at least once.
-      void this.#marks.add(n.id).then(() => this.#taken.set(n.id, this.#pass), () => this.#taken.delete(n.id));
-      this.deps.counted('delivered');
+      for (const n of sent) {
+        this.#taken.set(n.id, undefined);
+        // If the mark fails (the store away), the notification is sent again later: at least once.
+        void this.#marks.add(n.id).then(() => this.#taken.set(n.id, this.#pass), () => this.#taken.delete(n.id));
+        this.deps.counted('delivered');
+      }
       return undefined;
     }
-    const attempts = n.attempts + 1;
+    const attempts = Math.max(...sent.map((n) => n.attempts)) + 1;
     const backoff = Math.min(this.settings.retryMaxMs, this.settings.retryBaseMs * 2 ** Math.min(attempts - 1, 20));
     const wait = Math.max(result.retryAfterMs ?? 0, backoff * (0.5 + (this.deps.random ?? Math.random)() / 2));
     const retryAt = at + Math.round(wait);
-    await this.deps.repo.retryLater(n.id, attempts, retryAt, result.error);
-    this.deps.counted('failed');
-    if (attempts === 1) this.deps.log.warn({ channel: channel.id, url: channel.url, error: result.error }, 'alert notifier: a receiver refused a notification; retrying');
+    await Promise.all(sent.map((n) => this.deps.repo.retryLater(n.id, n.attempts + 1, retryAt, result.error)));
+    for (const _ of sent) this.deps.counted('failed');
+    if (attempts === 1) this.deps.log.warn({ channel: channel.id, url: channel.url, error: result.error, notifications: sent.length }, 'alert notifier: a receiver refused a notification; retrying');
     return retryAt;
   }
 }

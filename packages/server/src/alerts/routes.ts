@@ -32,7 +32,10 @@ const IncidentView = Type.Object({
 const SilenceView = Type.Object({
   id: Type.String(), ruleId: Nullable(Type.String()), deviceId: Nullable(Type.String()), reason: Type.String(), createdBy: Type.String(), createdAt: Type.Integer(), expiresAt: Type.Integer(),
 });
-const ChannelView = Type.Object({ id: Type.String(), name: Type.String(), kind: Type.String(), url: Type.String(), minSeverity: Type.String(), createdBy: Type.String(), createdAt: Type.Integer() });
+const ChannelView = Type.Object({
+  id: Type.String(), name: Type.String(), kind: Type.String(), url: Type.String(), minSeverity: Type.String(),
+  batch: Type.Boolean({ description: 'a webhook that takes the notifications of one pass in one POST' }), createdBy: Type.String(), createdAt: Type.Integer(),
+});
 const RuleBody = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), severity: Type.Optional(SeverityT), scope: Type.Optional(ScopeT), condition: Type.Optional(ConditionT),
   enabled: Type.Optional(Type.Boolean()),
@@ -170,13 +173,15 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 128 }), url: Type.Optional(Type.String({ minLength: 8, maxLength: 2048 })),
         email: Type.Optional(Type.String({ minLength: 3, maxLength: 2048, description: 'recipients, comma-separated' })), minSeverity: Type.Optional(SeverityT),
+        batch: Type.Optional(Type.Boolean({ description: 'webhook only: the notifications due in one pass go in one POST, `{"event":"batch","notifications":[…]}` (up to 100, in order), instead of one POST each' })),
       }, { additionalProperties: false }),
       response: { 201: Type.Intersect([ChannelView, Type.Object({ secret: Type.Optional(Type.String()) })]), ...errorResponses },
     },
   }, async (request, reply) => {
-    const { name, url, email, minSeverity } = request.body;
+    const { name, url, email, minSeverity, batch } = request.body;
     if ((url === undefined) === (email === undefined)) throw new PlatformError('BULWARK_ERR_VALIDATION', 'a channel has a url (webhook) or an email (addresses), not both', { details: { problems: [{ path: url === undefined ? 'url' : 'email', reason: 'give url or email' }] } });
     if (email !== undefined) {
+      if (batch === true) throw new PlatformError('BULWARK_ERR_VALIDATION', 'batch is for webhook channels: an e-mail channel sends one message per notification', { details: { problems: [{ path: 'batch', reason: 'webhook only' }] } });
       if (!emailReady()) throw new PlatformError('BULWARK_ERR_CONFLICT', 'e-mail channels need an SMTP server: set alerts.smtpUrl (BULWARK_ALERTS_SMTP_URL) and restart');
       const channel = await alerts.addChannel({ name, url: mailtoOf(email), ...(minSeverity ? { minSeverity } : {}) }, null, actor(request));
       request.auditTarget = channel.id;
@@ -185,7 +190,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     }
     await checkChannelUrl(url as string);
     const secret = newSecret();
-    const channel = await alerts.addChannel({ name, url: url as string, ...(minSeverity ? { minSeverity } : {}) }, secret, actor(request));
+    const channel = await alerts.addChannel({ name, url: url as string, ...(minSeverity ? { minSeverity } : {}), ...(batch === true ? { batch } : {}) }, secret, actor(request));
     request.auditTarget = channel.id;
     request.auditDetails = { url: channel.url };
     return reply.code(201).send({ ...channelView(channel), secret } as never);

@@ -250,11 +250,11 @@ export class AlertService implements VerdictSink {
   }
 
   /** A webhook channel (`secret` its HMAC key) or, with a `mailto:` URL and no secret, an e-mail channel. */
-  async addChannel(input: { name: string; url: string; minSeverity?: Severity }, secret: string | null, by: string): Promise<AlertChannel> {
+  async addChannel(input: { name: string; url: string; minSeverity?: Severity; batch?: boolean }, secret: string | null, by: string): Promise<AlertChannel> {
     const id = this.deps.ids.next('chan');
     const kind = input.url.startsWith('mailto:') ? 'email' : 'webhook';
     const channel: AlertChannel = {
-      id, name: input.name, kind, url: input.url, secret: secret === null ? '' : this.deps.seal(secret, id), minSeverity: input.minSeverity ?? 'info', createdBy: by, createdAt: this.deps.clock.now(),
+      id, name: input.name, kind, url: input.url, secret: secret === null ? '' : this.deps.seal(secret, id), minSeverity: input.minSeverity ?? 'info', batch: kind === 'webhook' && input.batch === true, createdBy: by, createdAt: this.deps.clock.now(),
     };
     await this.deps.repo.insertChannel(channel);
     this.#channels = await this.deps.repo.listChannels();

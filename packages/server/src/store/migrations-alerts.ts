@@ -97,4 +97,12 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_certificates_expiry ON device_certificates (not_after) WHERE revoked_at IS NULL AND superseded_at IS NULL
     `,
   },
+  {
+    id: 16,
+    // A webhook channel may take the notifications of one pass in one POST (1) instead of one each (0).
+    name: 'alert channels that batch',
+    sql: `
+      ALTER TABLE alert_channels ADD COLUMN batch BIGINT NOT NULL DEFAULT 0
+    `,
+  },
 ];

@@ -121,8 +121,10 @@ export function describeAlertRepository(make: MakeStore): void {
       assert.deepEqual(await alerts.activeSilences(T0 + 1000), []);
       assert.equal(await alerts.expireSilence('s1', T0 + 2000), false, 'already over');
 
-      await alerts.insertChannel({ id: 'c1', name: 'ops', kind: 'webhook', url: 'https://ops.example/hook', secret: 'sealed', minSeverity: 'warning', createdBy: 'usr_1', createdAt: T0 });
-      assert.equal((await alerts.listChannels())[0]?.minSeverity, 'warning');
+      await alerts.insertChannel({ id: 'c1', name: 'ops', kind: 'webhook', url: 'https://ops.example/hook', secret: 'sealed', minSeverity: 'warning', batch: false, createdBy: 'usr_1', createdAt: T0 });
+      await alerts.insertChannel({ id: 'c2', name: 'bulk', kind: 'webhook', url: 'https://ops.example/bulk', secret: 'sealed', minSeverity: 'info', batch: true, createdBy: 'usr_1', createdAt: T0 + 1 });
+      assert.deepEqual((await alerts.listChannels()).map((c) => [c.id, c.minSeverity, c.batch]), [['c1', 'warning', false], ['c2', 'info', true]]);
+      assert.equal(await alerts.deleteChannel('c2'), true);
       assert.equal(await alerts.deleteChannel('c1'), true);
 
       await alerts.seedRules([{ ...rule('builtin-offline'), builtIn: true }]);

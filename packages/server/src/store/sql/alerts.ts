@@ -8,7 +8,7 @@ import { appendAuditIn } from './audit.js';
 
 interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
 interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
-interface ChannelRow { id: string; name: string; kind: string; url: string; secret: string; min_severity: string; created_by: string; created_at: number }
+interface ChannelRow { id: string; name: string; kind: string; url: string; secret: string; min_severity: string; batch: number | string; created_by: string; created_at: number }
 interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; body: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
 
 const toRule = (r: RuleRow): AlertRule => ({
@@ -19,7 +19,8 @@ const toSilence = (r: SilenceRow): Silence => ({
   id: r.id, ruleId: r.rule_id, deviceId: r.device_id, reason: r.reason, createdBy: r.created_by, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
 });
 const toChannel = (r: ChannelRow): AlertChannel => ({
-  id: r.id, name: r.name, kind: r.kind === 'email' ? 'email' : 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, createdBy: r.created_by, createdAt: Number(r.created_at),
+  id: r.id, name: r.name, kind: r.kind === 'email' ? 'email' : 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, batch: Number(r.batch) === 1,
+  createdBy: r.created_by, createdAt: Number(r.created_at),
 });
 const toNotification = (r: NotificationRow): AlertNotification => ({
   id: r.id, alertId: r.alert_id, channelId: r.channel_id, event: r.event as AlertNotification['event'], body: r.body, attempts: Number(r.attempts),
@@ -144,8 +145,8 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   async insertChannel(c: AlertChannel): Promise<void> {
-    await this.db.run('INSERT INTO alert_channels (id, name, kind, url, secret, min_severity, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [c.id, c.name, c.kind, c.url, c.secret, c.minSeverity, c.createdBy, c.createdAt]);
+    await this.db.run('INSERT INTO alert_channels (id, name, kind, url, secret, min_severity, batch, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [c.id, c.name, c.kind, c.url, c.secret, c.minSeverity, c.batch ? 1 : 0, c.createdBy, c.createdAt]);
   }
 
   async listChannels(): Promise<AlertChannel[]> {
