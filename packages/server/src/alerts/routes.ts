@@ -169,7 +169,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     config: { auth: { scope: 'alerts:write' }, audit: 'alert.channel.create' },
     schema: {
       tags, security: bearer,
-      summary: 'Add a channel: a webhook (`url`; the answer holds its signing secret, shown this once; signed like webhooks) or e-mail (`email`: addresses, comma-separated; needs alerts.smtpUrl)',
+      summary: 'Add a channel: a webhook (`url`; the answer holds its signing secret, shown this once; signed like webhooks; `batch: true` sends what is due in one POST) or e-mail (`email`: addresses, comma-separated; needs alerts.smtpUrl)',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 128 }), url: Type.Optional(Type.String({ minLength: 8, maxLength: 2048 })),
         email: Type.Optional(Type.String({ minLength: 3, maxLength: 2048, description: 'recipients, comma-separated' })), minSeverity: Type.Optional(SeverityT),
