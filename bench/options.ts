@@ -37,7 +37,8 @@ alerts phase (issue 16: one embedded node, no rules against N rules matching eve
   --alerts-devices N      MQTT 5 sessions publishing                                   default 500
   --alerts-rate N         offered QoS 1 msg/s                                          default 5000
   --alerts-duration S     seconds of each measured window (after --warmup)            default 20
-  --alerts-repeats N      rounds (each: no rules, then the rules)                      default 2`;
+  --alerts-repeats N      rounds (each: no rules, then the rules)                      default 2
+  --alerts-channel K      the webhook channel: batch (what is due in one POST) or single default batch`;
 
 export function options() {
   const { values: o } = parseArgs({
@@ -51,6 +52,7 @@ export function options() {
       'cluster-rate': { type: 'string', default: '5000' }, 'cluster-backlog': { type: 'string', default: '200000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
       alerts: { type: 'string', default: 'on' }, 'alerts-rules': { type: 'string', default: '100' }, 'alerts-devices': { type: 'string', default: '500' },
       'alerts-rate': { type: 'string', default: '5000' }, 'alerts-duration': { type: 'string', default: '20' }, 'alerts-repeats': { type: 'string', default: '2' },
+      'alerts-channel': { type: 'string', default: 'batch' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -84,9 +86,11 @@ export function options() {
   const cluster = clusterOptions(o, int, openFiles);
   const repeats = int('repeats', o.repeats, 1, 20);
   if (o.alerts !== 'on' && o.alerts !== 'off' && o.alerts !== 'only') throw new Error('--alerts takes on, off or only');
+  if (o['alerts-channel'] !== 'batch' && o['alerts-channel'] !== 'single') throw new Error('--alerts-channel takes batch or single');
   const alerts = {
     when: o.alerts as 'on' | 'off' | 'only', rules: int('alerts-rules', o['alerts-rules'], 1, 10_000), devices: int('alerts-devices', o['alerts-devices'], 1, Math.min(5000, openFiles - 400)),
     rate: int('alerts-rate', o['alerts-rate'], 1, 1_000_000), durationS: int('alerts-duration', o['alerts-duration'], 1, 3600), repeats: int('alerts-repeats', o['alerts-repeats'], 1, 20),
+    channel: o['alerts-channel'] as 'batch' | 'single',
     warmupS: load.warmupS,
   };
   return {

@@ -24,7 +24,7 @@ export async function wireAlerts(config: ServerConfig, deps: {
 }): Promise<Alerts> {
   const { registry } = deps;
   const alerts = buildAlerts({
-    ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, maxAgeMs: config.alerts.notificationMaxAgeMs, clockSkewMs: config.ingest.maxClockSkewMs,
+    ...config.alerts, pollIntervalMs: config.alerts.notifyPollIntervalMs, gatherMs: config.alerts.notifyGatherMs, maxAgeMs: config.alerts.notificationMaxAgeMs, clockSkewMs: config.ingest.maxClockSkewMs,
     twinDriftMs: config.twin.driftThresholdMs,
   }, {
     minSecurityVersion: () => config.ota.minSecurityVersion,

@@ -6,8 +6,11 @@ import type { AlertChannel, AlertNotification, AlertRepository } from './alerts.
 const PAGE = 500;
 /** The pause before the next pass when notifications were queued during the last one. */
 const AGAIN_MS = 5;
-/** How long a delivered mark waits for others to share its write (a lane never waits for it). */
-const MARK_WAIT_MS = 20;
+/**
+ * How long a delivered mark waits for others to share its write (a lane never waits for it):
+ * each mark is a commit of its own. A node that dies meanwhile sends those notifications again.
+ */
+const MARK_WAIT_MS = 200;
 /** Alerts whose notifications one channel gets at the same time, unless the settings say otherwise. */
 const SENDING_PER_CHANNEL = 16;
 /** Notifications in one POST to a batching channel. */
@@ -21,6 +24,11 @@ export interface NotifierSettings {
   readonly maxAgeMs: number;
   /** Alerts whose notifications one channel gets side by side (default 16). */
   readonly lanesPerChannel?: number;
+  /**
+   * The least time from the start of one pass to the start of the next (default 0): what is
+   * written meanwhile gathers for one pass (and a batching channel's one POST).
+   */
+  readonly gatherMs?: number;
 }
 
 export interface NotifierDeps {
@@ -60,7 +68,7 @@ export class AlertNotifier {
   readonly #secrets = new Map<string, { sealed: string; secret: string }>();
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #halt: (() => void) | undefined;
   #again = false;
 
   constructor(private readonly settings: NotifierSettings, private readonly deps: NotifierDeps) {
@@ -78,7 +86,7 @@ export class AlertNotifier {
 
   async stop(): Promise<void> {
     this.#running = false;
-    this.notify();
+    this.#halt?.();
     await this.#loop;
     await this.#marks.drain().catch(() => undefined);
   }
@@ -96,6 +104,7 @@ export class AlertNotifier {
     while (this.#running) {
       let next = this.settings.pollIntervalMs;
       this.#again = false;
+      const started = performance.now();
       try {
         next = await this.#sendDue();
       } catch (err) {
@@ -104,13 +113,26 @@ export class AlertNotifier {
       if (!this.#running) break;
       // More was queued meanwhile: look again after a moment (what comes in that moment goes in the same pass).
       if (this.#again) next = Math.min(next, AGAIN_MS);
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        this.#timer = setTimeout(resolve, next);
-      });
-      clearTimeout(this.#timer);
-      this.#wake = undefined;
+      await this.#sleep(next, true);
+      // Told at once: still let what follows gather until gatherMs after this pass began.
+      const gather = (this.settings.gatherMs ?? 0) - (performance.now() - started);
+      if (gather > 0 && this.#running) await this.#sleep(gather, false);
     }
+  }
+
+  /** Waits ms; notify() ends the wait early when byNotify, stop() always. */
+  #sleep(ms: number, byNotify: boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        this.#halt = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#halt = done;
+      if (byNotify) this.#wake = done;
+    });
   }
 
   /**

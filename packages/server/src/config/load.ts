@@ -47,7 +47,7 @@ export interface ServerConfig {
     readonly maxAttempts: number; readonly retryBaseMs: number; readonly retryMaxMs: number; readonly pollIntervalMs: number;
   };
   readonly alerts: {
-    readonly offlineAfterMs: number; readonly runbookBaseUrl: string; readonly notifyPollIntervalMs: number; readonly retryBaseMs: number; readonly retryMaxMs: number;
+    readonly offlineAfterMs: number; readonly runbookBaseUrl: string; readonly notifyPollIntervalMs: number; readonly notifyGatherMs: number; readonly retryBaseMs: number; readonly retryMaxMs: number;
     readonly notificationMaxAgeMs: number; readonly groupWaitMs: number; readonly groupMinAlerts: number; readonly groupWindowMs: number;
     readonly flapMaxFires: number; readonly flapWindowMs: number; readonly sweepIntervalMs: number; readonly transitionBatchMs: number;
     readonly smtpUrl: string; readonly smtpFrom: string; readonly smtpCaFile?: string; readonly smtpAllowInsecure: boolean; readonly smtpTimeoutMs: number;

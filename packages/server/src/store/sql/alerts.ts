@@ -80,14 +80,20 @@ export class SqlAlertRepository implements AlertRepository {
 
   apply(items: readonly Transition[]): Promise<TransitionResult[]> {
     return this.db.transaction((tx) => pipelined(async (pipe) => {
-      const results: TransitionResult[] = [];
+      // Side by side: each transition's statements go out in the order the transitions come,
+      // so the group's first statements share one exchange with the store, their follow-ups
+      // the next, and so on. Two that open the same rule's incident meet at its unique index
+      // (the second joins, as across nodes). Every one ends before the transaction does.
+      const settled = await Promise.allSettled(items.map((t) => applyIn(tx, t, pipe)));
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const results = settled.map((r) => (r as PromiseFulfilledResult<TransitionResult>).value);
       const audited: { ts: number; event: AuditEvent }[] = [];
-      for (const t of items) {
-        const result = await applyIn(tx, t, pipe);
-        results.push(result);
+      items.forEach((t, i) => {
+        const result = results[i];
         const entry = t.kind === 'fire' ? (result === 'fired' || result === 'grouped' ? t.audit : undefined) : typeof result === 'object' ? t.audit(result.resolved) : undefined;
         if (entry) audited.push({ ts: t.at, event: { ...entry, target: entry.target, result: 'ok', requestId: null, source: null } });
-      }
+      });
       // After the transitions' own writes: the chain's head is taken last and held briefly.
       await pipe.settle();
       await appendAuditIn(tx, audited, (ts, event, seq, prevHash) => sealEntry(seq, ts, event, prevHash));
