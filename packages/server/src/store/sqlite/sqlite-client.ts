@@ -28,6 +28,8 @@ export class SqliteClient implements SqlClient {
   /** Requests made in this turn of the event loop, sent together at its end. */
   #outbox: Record<string, unknown>[] = [];
   #sending = false;
+  /** One-message operations waiting behind a transaction, started together when their turn comes. */
+  #behind: (() => Promise<void>)[] | undefined;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
@@ -82,6 +84,8 @@ export class SqliteClient implements SqlClient {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    // What is queued from now on goes behind this transaction.
+    this.#behind = undefined;
     return this.#serial(async () => {
       await this.#call({ op: 'exec', sql: 'BEGIN IMMEDIATE' });
       try {
@@ -117,9 +121,26 @@ export class SqliteClient implements SqlClient {
     return next;
   }
 
-  /** A one-message operation: posted now, unless a transaction is open or waiting (then behind it). */
+  /**
+   * A one-message operation: posted now, unless a transaction is open or waiting. Then it goes
+   * behind it, together with the others that come before the next transaction: they are posted
+   * in one turn (one message), not one after the other's answer.
+   */
   #single<T>(work: () => Promise<T>): Promise<T> {
-    return this.#queued === 0 ? work() : this.#serial(work);
+    if (this.#queued === 0) return work();
+    let group = this.#behind;
+    if (!group) {
+      const starters: (() => Promise<void>)[] = [];
+      group = starters;
+      this.#behind = starters;
+      void this.#serial(async () => {
+        if (this.#behind === starters) this.#behind = undefined;
+        await Promise.all(starters.map((start) => start()));
+      });
+    }
+    return new Promise<T>((resolve, reject) => {
+      group.push(() => work().then(resolve, reject));
+    });
   }
 
   #call(message: Record<string, unknown>): Promise<unknown> {
