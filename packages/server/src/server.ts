@@ -27,7 +27,7 @@ import { createMetrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
 import { readiness } from './observe/readiness.js';
 import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
-import { RegistryService } from './registry/index.js';
+import { CountsFolder, RegistryService } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
@@ -107,6 +107,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ...(cluster ? { nats: { servers: config.bus, link: cluster.link, ...(tls ? { tls } : {}) } } : {}),
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
+    const countsFolder = new CountsFolder(store.devices, config.registry.countsFoldIntervalMs, logger);
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.
     if (cluster) await registry.markNodeOffline('node_restarted');
     else await registry.markAllOffline('server_restarted');
@@ -291,6 +292,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         },
       }],
       ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
+      ['fleet-counts', { start: async () => { await countsFolder.fold(); countsFolder.start(); }, stop: () => countsFolder.stop() }],
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
       ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
       ['webhooks', { start: () => webhooks.dispatcher.start(), stop: () => webhooks.dispatcher.stop() }],

@@ -31,6 +31,7 @@ export interface ServerConfig {
   readonly identity: { readonly deviceCertValidityDays: number; readonly claimTokenTtlMs: number; readonly rotationOverlapMs: number; readonly crlValidityMs: number };
   readonly ingest: { readonly batchMaxItems: number; readonly batchMaxDelayMs: number; readonly maxClockSkewMs: number; readonly maxPendingMessages: number };
   readonly telemetry: { readonly rawRetentionDays: number; readonly rollupRetentionDays: number; readonly deadLetterRetentionDays: number; readonly retentionIntervalMs: number };
+  readonly registry: { readonly countsFoldIntervalMs: number };
   readonly twin: { readonly driftThresholdMs: number };
   readonly commands: {
     readonly defaultTtlS: number; readonly maxTtlS: number; readonly resultTimeoutMs: number; readonly perDevicePerMinute: number;

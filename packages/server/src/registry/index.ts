@@ -1,4 +1,5 @@
 export { RegistryService } from './service.js';
 export type { NewDevice } from './service.js';
-export { LIFECYCLE_STATES } from './registry.js';
-export type { Connectivity, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from './registry.js';
+export { CountsFolder } from './fleet-counts.js';
+export { DEVICE_ALERT_STATES, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
+export type { Connectivity, Device, DeviceAttributes, DeviceFilter, DeviceRepository, FleetCounts, LifecycleState, ValueCount } from './registry.js';

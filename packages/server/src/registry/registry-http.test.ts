@@ -45,7 +45,12 @@ describe('the device registry over HTTP', () => {
       assert.equal((await s.api('POST', `/api/v1/devices/th-02/${verb}`, { token: admin })).body.error.code, 'BULWARK_ERR_LIFECYCLE', verb);
     }
     const stats = await s.api('GET', '/api/v1/devices/stats', { token: admin });
-    assert.deepEqual(stats.body.byState, { manufactured: 11, decommissioned: 1 });
+    assert.deepEqual(stats.body.byState, { manufactured: 11, provisioned: 0, active: 0, suspended: 0, decommissioned: 1 });
+    assert.equal(stats.body.total, 12);
+    assert.deepEqual(stats.body.byConnectivity, { online: 0, offline: 11 }, 'the decommissioned device counts only by state');
+    assert.deepEqual(stats.body.byAlertState, { firing: 0, acknowledged: 0, none: 11 });
+    assert.deepEqual(stats.body.byModel, [{ value: 'thermo-2', count: 6 }, { value: 'thermo-1', count: 5 }]);
+    assert.deepEqual(stats.body.byFirmware, [{ value: '1.1.0', count: 8 }, { value: '1.0.0', count: 3 }]);
     const audit = await s.api('GET', '/api/v1/audit?action=device.suspend', { token: admin });
     assert.equal(audit.body[0]?.target, 'th-02');
   });

@@ -58,6 +58,32 @@ export interface DeviceFilter {
   readonly limit: number;
 }
 
+/** A count kept per value of one dimension: `value` is '' for devices without one (no model, no firmware version). */
+export interface CountRow { readonly dim: string; readonly value: string; readonly n: number }
+
+export interface ValueCount { readonly value: string | null; readonly count: number }
+
+/** Health score bands: good from 80, fair from 50, poor below. */
+export const HEALTH_BANDS = ['good', 'fair', 'poor'] as const;
+/** A device's open alerts: some not acknowledged (firing), all acknowledged, or none open. */
+export const DEVICE_ALERT_STATES = ['firing', 'acknowledged', 'none'] as const;
+
+/**
+ * The fleet in numbers, kept as devices change (never a scan of the devices). `total` and
+ * `byState` count every registered device; the other dimensions leave decommissioned ones out.
+ */
+export interface FleetCounts {
+  readonly total: number;
+  readonly byState: Readonly<Record<LifecycleState, number>>;
+  readonly byConnectivity: { readonly online: number; readonly offline: number };
+  readonly byHealth: Readonly<Record<(typeof HEALTH_BANDS)[number], number>>;
+  readonly byAlertState: Readonly<Record<(typeof DEVICE_ALERT_STATES)[number], number>>;
+  /** Most devices first; `value` null: devices without a model. */
+  readonly byModel: ValueCount[];
+  /** Most devices first; `value` null: devices that never reported a firmware version. */
+  readonly byFirmware: ValueCount[];
+}
+
 /** A session of a device began or ended. */
 export type ConnectivityEvent =
   | { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string }
@@ -69,7 +95,10 @@ export interface DeviceRepository {
   insertMany(devices: readonly Device[]): Promise<void>;
   get(id: string): Promise<Device | undefined>;
   list(filter: DeviceFilter): Promise<Device[]>;
-  countByState(): Promise<Record<string, number>>;
+  /** The fleet counts of every dimension: what has been folded plus the changes since. */
+  counts(): Promise<CountRow[]>;
+  /** Folds the changes recorded since the last fold into the counts; resolves with how many it folded. */
+  foldCounts(): Promise<number>;
   updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean>;
   /** Moves the device to `to` only if it is in one of `from`; false when it was not. */
   transition(id: string, from: readonly LifecycleState[], to: LifecycleState, at: number, suspendedFrom?: LifecycleState | null): Promise<boolean>;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
-import { type DeviceAttributes, type DeviceFilter, LIFECYCLE_STATES } from './registry.js';
+import { DEVICE_ALERT_STATES, type DeviceAttributes, type DeviceFilter, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
 import type { RegistryService } from './service.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -19,6 +19,19 @@ export const DeviceSchema = Type.Object({
     connectCount: Type.Integer(), lastDisconnectAt: Type.Union([Type.Integer(), Type.Null()]), lastDisconnectReason: Nullable(Type.String()),
   }),
   healthScore: Type.Integer({ minimum: 0, maximum: 100, description: '100 less a penalty per open alert of the device (critical 40, warning 15, info 5)' }),
+});
+
+const counts = <K extends string>(keys: readonly K[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])) as Record<K, ReturnType<typeof Type.Integer>>);
+const ValueCounts = Type.Array(Type.Object({ value: Nullable(Type.String()), count: Type.Integer() }), { description: 'most devices first; value null: none recorded' });
+
+export const FleetCountsSchema = Type.Object({
+  total: Type.Integer({ description: 'every registered device, decommissioned ones included' }),
+  byState: counts(LIFECYCLE_STATES),
+  byConnectivity: counts(['online', 'offline'] as const),
+  byHealth: counts(HEALTH_BANDS),
+  byAlertState: counts(DEVICE_ALERT_STATES),
+  byModel: ValueCounts,
+  byFirmware: ValueCounts,
 });
 
 export const NewDeviceSchema = Type.Object({
@@ -59,8 +72,12 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
 
   app.get('/api/v1/devices/stats', {
     config: { auth: { scope: 'devices:read' } },
-    schema: { tags: ['devices'], summary: 'Device counts by lifecycle state', security: bearer, response: { 200: Type.Object({ byState: Type.Record(Type.String(), Type.Integer()) }), ...errorResponses } },
-  }, async () => ({ byState: await registry.countByState() }));
+    schema: {
+      tags: ['devices'], security: bearer,
+      summary: 'Fleet counts in one call: by lifecycle state (every registered device), and by connectivity, health band (good from 80, fair from 50, poor below), alert state, model and firmware version (devices not decommissioned); kept as devices change, exact, never a scan',
+      response: { 200: FleetCountsSchema, ...errorResponses },
+    },
+  }, async () => registry.counts());
 
   app.get('/api/v1/devices/:id', {
     config: { auth: { scope: 'devices:read' } },

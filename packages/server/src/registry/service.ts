@@ -1,7 +1,8 @@
 import { type Clock, GroupCommit, PlatformError } from '@bulwark/core';
 import { deviceIdProblem } from '@bulwark/protocol';
 import type { EventBus } from '../bus/index.js';
-import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from './registry.js';
+import { shapeCounts } from './fleet-counts.js';
+import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, FleetCounts, LifecycleState } from './registry.js';
 
 export type NewDevice = { readonly id: string } & Partial<DeviceAttributes>;
 
@@ -97,8 +98,9 @@ export class RegistryService {
     return this.repo.list(drifted ? { ...rest, driftedSince: this.clock.now() - this.driftThresholdMs } : rest);
   }
 
-  countByState(): Promise<Record<string, number>> {
-    return this.repo.countByState();
+  /** The fleet in numbers (exact: what the store folded plus the changes since). */
+  async counts(): Promise<FleetCounts> {
+    return shapeCounts(await this.repo.counts());
   }
 
   async update(id: string, attrs: Partial<DeviceAttributes>): Promise<Device> {

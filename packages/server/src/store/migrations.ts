@@ -1,6 +1,7 @@
 import type { SqlEngine } from './sql-client.js';
 import { INTEGRATION_MIGRATIONS } from './migrations-integrations.js';
 import { ALERT_MIGRATIONS } from './migrations-alerts.js';
+import { FLEET_MIGRATIONS } from './migrations-fleet.js';
 
 /**
  * Schema migrations, applied in order and recorded in `schema_migrations`. Where the two
@@ -379,6 +380,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   ...INTEGRATION_MIGRATIONS,
   ...ALERT_MIGRATIONS,
+  ...FLEET_MIGRATIONS,
 ];
 
 export function migrationSql(m: Migration, engine: SqlEngine): string | readonly string[] {

@@ -12,9 +12,10 @@ export interface SourceTable {
 
 /**
  * Tables that are bookkeeping of the engine or of the migrator, never copied; and the
- * telemetry feed, which the target's trigger fills again as the readings are copied in.
+ * telemetry feed and the fleet counts, which the target's triggers fill again as the readings
+ * and the devices are copied in.
  */
-const NOT_COPIED = new Set(['schema_migrations', 'telemetry_feed']);
+const NOT_COPIED = new Set(['schema_migrations', 'telemetry_feed', 'device_counts', 'device_count_deltas']);
 
 export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 

@@ -6,6 +6,7 @@ import { describeApiKeyRepository } from '../contract/api-key-repository.contrac
 import { appendEvent, auditEvent, describeAuditRepository, verifyRepository } from '../contract/audit-repository.contract.js';
 import { T0, describePrincipalRepository } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
+import { describeFleetCounts } from '../contract/fleet-counts.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient, settleAll } from '../contract/sql-client.contract.js';
@@ -35,6 +36,7 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describeSecretRepository(pgStore);
   describeTelemetryRepository(pgStore);
   describeTwinRepository(pgStore);
+  describeFleetCounts(pgStore);
   describeDeviceConnectivity(pgStore);
   describeCommandRepository(pgStore);
   describeHealthRepositories(pgStore);

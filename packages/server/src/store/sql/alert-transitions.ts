@@ -38,10 +38,16 @@ function queue(tx: SqlExecutor, alertId: string, outgoing: readonly Outgoing[], 
 /** Penalty of each open alert on its device's health score. */
 const PENALTY = "CASE severity WHEN 'critical' THEN 40 WHEN 'warning' THEN 15 ELSE 5 END";
 
-/** The device's health score from its open alerts (a subject that is no device, `rollout:…`, matches no row). */
-function rescore(tx: SqlExecutor, deviceId: string): Promise<number> {
+/**
+ * The device's health score and alert state (firing: some open alert not acknowledged;
+ * acknowledged: all acknowledged; none) from its open alerts. A subject that is no device,
+ * `rollout:…`, matches no row.
+ */
+export function rescore(tx: SqlExecutor, deviceId: string): Promise<number> {
   return tx.run(
-    `UPDATE devices SET health_score = (SELECT CASE WHEN COALESCE(SUM(${PENALTY}), 0) >= 100 THEN 0 ELSE 100 - COALESCE(SUM(${PENALTY}), 0) END
+    `UPDATE devices SET (health_score, alert_state) = (
+       SELECT CASE WHEN COALESCE(SUM(${PENALTY}), 0) >= 100 THEN 0 ELSE 100 - COALESCE(SUM(${PENALTY}), 0) END,
+              CASE WHEN COUNT(*) = 0 THEN 'none' WHEN COUNT(*) > COUNT(acknowledged_at) THEN 'firing' ELSE 'acknowledged' END
        FROM alerts WHERE device_id = $1 AND resolved_at IS NULL) WHERE id = $1`,
     [deviceId],
   );

@@ -1,7 +1,7 @@
 import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, Transition, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { type AlertRow, type IncidentRow, toAlert, toIncident } from './alert-rows.js';
-import { applyIn, fireIn, pipelined, resolveIn } from './alert-transitions.js';
+import { applyIn, fireIn, pipelined, rescore, resolveIn } from './alert-transitions.js';
 import { sealEntry } from '../../audit/index.js';
 import type { AuditEvent } from '../../audit/index.js';
 import { appendAuditIn } from './audit.js';
@@ -107,7 +107,14 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   async acknowledge(id: string, by: string, at: number): Promise<boolean> {
-    return (await this.db.run('UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL', [id, at, by])) > 0;
+    return this.db.transaction(async (tx) => {
+      const row = await tx.get<{ device_id: string }>(
+        'UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL RETURNING device_id', [id, at, by],
+      );
+      // The device's alert state moves to acknowledged once none of its open alerts is left unacknowledged.
+      if (row) await rescore(tx, row.device_id);
+      return row !== undefined;
+    });
   }
 
   async get(id: string): Promise<Alert | undefined> {

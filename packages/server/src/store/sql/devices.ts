@@ -1,4 +1,4 @@
-import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
+import type { ConnectivityEvent, CountRow, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
 import type { BatchStatement, SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';
@@ -82,9 +82,36 @@ export class SqlDeviceRepository implements DeviceRepository {
     return (await this.db.all<DeviceRow>(sql, w.params)).map(toDevice);
   }
 
-  async countByState(): Promise<Record<string, number>> {
-    const rows = await this.db.all<{ state: string; n: number }>('SELECT state, COUNT(*) AS n FROM devices GROUP BY state');
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  async counts(): Promise<CountRow[]> {
+    const rows = await this.db.all<CountRow>(
+      `SELECT dim, value, SUM(n) AS n FROM (SELECT dim, value, n FROM device_counts UNION ALL SELECT dim, value, delta AS n FROM device_count_deltas) x
+       GROUP BY dim, value`,
+    );
+    return rows.map((r) => ({ dim: r.dim, value: r.value, n: Number(r.n) })).filter((r) => r.n !== 0);
+  }
+
+  async foldCounts(): Promise<number> {
+    if (!(await this.db.get('SELECT 1 AS one FROM device_count_deltas LIMIT 1'))) return 0;
+    return this.db.transaction(async (tx) => {
+      let folded: number;
+      if (this.db.engine === 'postgres') {
+        // Rows another node folds at the same time are deleted by one of the two only: each change counts once.
+        const moved = await tx.get<{ rows: number | string | null }>(
+          `WITH moved AS (DELETE FROM device_count_deltas RETURNING dim, value, delta),
+                folded AS (INSERT INTO device_counts (dim, value, n) SELECT dim, value, SUM(delta) FROM moved GROUP BY dim, value
+                           ON CONFLICT (dim, value) DO UPDATE SET n = device_counts.n + excluded.n)
+           SELECT COUNT(*) AS rows FROM moved`,
+        );
+        folded = Number(moved?.rows ?? 0);
+      } else {
+        // SQLite has one writer: nothing is added between the sum and the delete.
+        await tx.run(`INSERT INTO device_counts (dim, value, n) SELECT dim, value, SUM(delta) FROM device_count_deltas WHERE true GROUP BY dim, value
+                      ON CONFLICT (dim, value) DO UPDATE SET n = device_counts.n + excluded.n`);
+        folded = await tx.run('DELETE FROM device_count_deltas');
+      }
+      await tx.run('DELETE FROM device_counts WHERE n = 0');
+      return folded;
+    });
   }
 
   async updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean> {

@@ -8,6 +8,7 @@ import { describeApiKeyRepository } from '../contract/api-key-repository.contrac
 import { appendEvent, describeAuditRepository, verifyRepository } from '../contract/audit-repository.contract.js';
 import { T0, describePrincipalRepository, principal } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
+import { describeFleetCounts } from '../contract/fleet-counts.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient } from '../contract/sql-client.contract.js';
@@ -48,6 +49,7 @@ describe('SQLite store (real file)', () => {
   describeSecretRepository(sqliteStore);
   describeTelemetryRepository(sqliteStore);
   describeTwinRepository(sqliteStore);
+  describeFleetCounts(sqliteStore);
   describeDeviceConnectivity(sqliteStore);
   describeCommandRepository(sqliteStore);
   describeHealthRepositories(sqliteStore);
