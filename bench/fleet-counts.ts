@@ -200,6 +200,8 @@ function chart(results: StoreResult[]): string {
     `<line x1="${l}" y1="${h - b}" x2="${w - 20}" y2="${h - b}" stroke="#444"/><line x1="${l}" y1="${t}" x2="${l}" y2="${h - b}" stroke="#444"/>`,
     `<text x="${(l + w) / 2}" y="${h - 8}" text-anchor="middle">seconds into the churn phase</text><text x="14" y="${(t + h) / 2}" transform="rotate(-90 14 ${(t + h) / 2})" text-anchor="middle">read ms</text>`];
   for (const v of [0, maxY / 2, maxY]) parts.push(`<text x="${l - 6}" y="${Y(v) + 4}" text-anchor="end">${Math.round(v)}</text>`);
+  for (const x of [0, maxX / 2, maxX]) parts.push(`<text x="${X(x)}" y="${h - b + 14}" text-anchor="middle">${Math.round(x)}</text>`);
+  parts.push(`<text x="${l + 10}" y="${Y(TARGET_MS) + 16}" fill="#444">the scan the counts replace: ${results.map((r) => `${r.store} ${Math.round(Math.min(...r.scanMs))} ms`).join(', ')} (a read each, off this chart)</text>`);
   results.forEach((r, i) => {
     const c = colors[i % colors.length];
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.2" points="${r.churn.series.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`,

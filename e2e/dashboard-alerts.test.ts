@@ -65,6 +65,10 @@ describe('dashboard alerts in a browser', () => {
     // The fleet page: three open alerts, the incident with its rule and both devices.
     await page.waitForSelector('[data-testid=count-open-alerts]');
     assert.equal(await text(page, '[data-testid=count-open-alerts]'), '3');
+    // The fleet counts the server keeps: both devices have alerts nobody acknowledged, and lose health by them.
+    await page.waitForFunction(() => document.querySelector('[data-testid=alerts-firing-devices]')?.textContent === '2');
+    assert.equal(await text(page, '[data-testid=health-poor]'), '1', 'sensor-1: a critical threshold alert and a warning (offline): 45');
+    assert.equal(await text(page, '[data-testid=health-good]'), '1', 'sensor-2: a warning (offline): 85');
     await page.waitForSelector('[data-testid=open-incidents] td:has-text("Device offline")');
     assert.match(await text(page, '[data-testid=incident-devices]'), /sensor-1, sensor-2|sensor-2, sensor-1/);
     await shot(page, '20-fleet-alerts');

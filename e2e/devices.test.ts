@@ -32,6 +32,11 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.match(table.stdout, /id\s+│ state\s+│ model\s+│ firmware\s+│ online\s+│ last seen/);
     assert.match(table.stdout, /sensor-1\s+│ manufactured │ env-v2/);
     assert.match((await p.ok(['devices', 'list', '--state', 'suspended'])).stdout, /No devices match/);
+    const stats = await p.ok(['devices', 'stats']);
+    assert.match(stats.stdout, /1 devices registered/);
+    assert.match(stats.stdout, /by state\s+manufactured 1, provisioned 0/);
+    assert.match(stats.stdout, /env-v2\s+│ 1/);
+    assert.deepEqual(parseJson(await p.ok(['devices', 'stats', '--json'])).byConnectivity, { online: 0, offline: 1 });
     const shown = parseJson(await p.ok(['devices', 'show', 'sensor-1', '--json']));
     assert.equal(shown.serial, 'SN-0001');
     assert.deepEqual(shown.certificates, []);

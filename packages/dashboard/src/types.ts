@@ -23,6 +23,23 @@ export interface Device {
   };
 }
 
+export interface ValueCount {
+  /** null: devices with none recorded. */
+  readonly value: string | null;
+  readonly count: number;
+}
+
+/** GET /devices/stats: every dimension but state leaves decommissioned devices out. */
+export interface FleetCounts {
+  readonly total: number;
+  readonly byState: Readonly<Record<string, number>>;
+  readonly byConnectivity: { readonly online: number; readonly offline: number };
+  readonly byHealth: { readonly good: number; readonly fair: number; readonly poor: number };
+  readonly byAlertState: { readonly firing: number; readonly acknowledged: number; readonly none: number };
+  readonly byModel: ValueCount[];
+  readonly byFirmware: ValueCount[];
+}
+
 export interface Certificate {
   readonly serial: string;
   readonly fingerprint: string;

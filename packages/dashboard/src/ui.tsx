@@ -89,7 +89,7 @@ export function ActionButton({ label, confirm, run, danger, testId }: { label: s
   );
 }
 
-export function Stat({ label, value, testId, tone }: { label: string; value: ReactNode; testId?: string; tone?: 'good' | 'bad' | 'warn' }) {
+export function Stat({ label, value, testId, tone }: { label: string; value: ReactNode; testId?: string; tone?: 'good' | 'bad' | 'warn' | undefined }) {
   return (
     <div className={`stat ${tone ?? ''}`}>
       <div className="stat-value" data-testid={testId}>{value}</div>

@@ -10,7 +10,12 @@ const STATES = ['manufactured', 'provisioned', 'active', 'suspended', 'decommiss
 const PAGE = 1000;
 const path = (id: string, rest = '') => `/api/v1/devices/${encodeURIComponent(id)}${rest}`;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-/** `bulwark devices create | list | show | suspend | resume | decommission | revoke | token`; enroll and batch live beside. */
+
+interface FleetCounts {
+  total: number; byState: Record<string, number>; byConnectivity: Record<string, number>; byHealth: Record<string, number>; byAlertState: Record<string, number>;
+  byModel: { value: string | null; count: number }[]; byFirmware: { value: string | null; count: number }[];
+}
+/** `bulwark devices create | list | stats | show | suspend | resume | decommission | revoke | token`; enroll and batch live beside. */
 export function addDeviceCommands(program: Command, env: Env): Command {
   const devices = program.command('devices').description('device inventory, lifecycle and enrollment');
 
@@ -65,6 +70,25 @@ export function addDeviceCommands(program: Command, env: Env): Command {
       if (opts.json) printJson(list);
       else printTable(['id', 'state', 'model', 'firmware', 'online', 'last seen', 'health'], list.map((d) => [d.id, d.state, d.model, d.firmwareVersion, d.connectivity.online ? 'yes' : 'no', time(d.connectivity.lastSeenAt), d.healthScore]), 'No devices match.');
       if (!opts.all && list.length === limit) warn(`showing the first ${limit} devices; add --all for every page (or --limit up to ${PAGE})`);
+    });
+
+  devices.command('stats')
+    .description('fleet counts in one call: by state, connectivity, health band, alert state, model and firmware version (exact, kept by the server as devices change)')
+    .option('--json', 'print the counts as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const c = await openSession(env).call<FleetCounts>('GET', '/api/v1/devices/stats');
+      if (opts.json) return printJson(c);
+      const line = (counts: Record<string, number>) => Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ');
+      console.log(`${c.total} devices registered`);
+      printFields([
+        ['by state', line(c.byState)],
+        ['connectivity', line(c.byConnectivity)],
+        ['health', `${line(c.byHealth)} (good from 80, fair from 50)`],
+        ['alerts', `${line(c.byAlertState)} (devices with open alerts not acknowledged, all acknowledged, none)`],
+      ]);
+      console.log('Decommissioned devices count only by state.');
+      printTable(['model', 'devices'], c.byModel.map((m) => [m.value ?? '(none)', m.count]), 'No models.');
+      printTable(['firmware', 'devices'], c.byFirmware.map((m) => [m.value ?? '(unknown)', m.count]), 'No firmware versions.');
     });
 
   devices.command('show')

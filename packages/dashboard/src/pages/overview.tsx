@@ -1,14 +1,13 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { AlignedData } from 'uplot';
 import { ApiError, type Session, api, can, metricsText, onSignOut, q } from '../api';
 import { TimeChart } from '../chart';
 import { href } from '../router';
-import type { DeadLetter, Device, Twin } from '../types';
+import type { DeadLetter, Device, FleetCounts, Twin, ValueCount } from '../types';
 import { Empty, ErrorBox, Stat, ago, useLoad } from '../ui';
 import { OverviewAlerts } from './overview-alerts';
 
 const OFFLINE_TOO_LONG_MS = 60 * 60 * 1000;
-const SCAN_LIMIT = 10_000;
 const SAMPLE_MS = 3000;
 /** Health is per device: the overview checks the first this many online devices for restart loops. */
 const RESTART_CHECKS = 20;
@@ -17,39 +16,21 @@ const REFRESH_MS = 5000;
 const RESTART_REFRESH_MS = 30_000;
 
 interface Fleet {
-  byState: Record<string, number>;
-  scanned: number;
-  truncated: boolean;
-  online: number;
-  firmware: [string, number][];
+  counts: FleetCounts;
+  /** Active devices offline for over an hour (the first 20 by id). */
   offlineTooLong: Device[];
   /** Online devices whose health is checked for restart loops (at most RESTART_CHECKS). */
   onlineIds: string[];
 }
 
+/** Three requests however large the fleet: the server keeps the counts as devices change. */
 async function loadFleet(signal: AbortSignal): Promise<Fleet> {
-  const { byState } = await api<{ byState: Record<string, number> }>('GET', '/api/v1/devices/stats', undefined, signal);
-  let after: string | undefined;
-  let scanned = 0;
-  let online = 0;
-  const firmware = new Map<string, number>();
-  const offlineTooLong: Device[] = [];
-  const onlineIds: string[] = [];
-  const now = Date.now();
-  for (;;) {
-    const page = await api<Device[]>('GET', `/api/v1/devices${q({ limit: 1000, after })}`, undefined, signal);
-    for (const d of page) {
-      scanned++;
-      if (d.connectivity.online && ++online <= RESTART_CHECKS) onlineIds.push(d.id);
-      const fw = d.firmwareVersion ?? 'unknown';
-      firmware.set(fw, (firmware.get(fw) ?? 0) + 1);
-      if (d.state === 'active' && !d.connectivity.online && d.connectivity.lastSeenAt !== null && now - d.connectivity.lastSeenAt > OFFLINE_TOO_LONG_MS) offlineTooLong.push(d);
-    }
-    if (page.length < 1000 || scanned >= SCAN_LIMIT) break;
-    after = page[page.length - 1]?.id;
-  }
-  const total = Object.values(byState).reduce((a, b) => a + b, 0);
-  return { byState, scanned, truncated: scanned < total, online, firmware: [...firmware].sort((a, b) => b[1] - a[1]), offlineTooLong, onlineIds };
+  const [counts, offlineTooLong, online] = await Promise.all([
+    api<FleetCounts>('GET', '/api/v1/devices/stats', undefined, signal),
+    api<Device[]>('GET', `/api/v1/devices${q({ state: 'active', seenBefore: Date.now() - OFFLINE_TOO_LONG_MS, limit: 20 })}`, undefined, signal),
+    api<Device[]>('GET', `/api/v1/devices${q({ online: true, limit: RESTART_CHECKS })}`, undefined, signal),
+  ]);
+  return { counts, offlineTooLong, onlineIds: online.map((d) => d.id) };
 }
 
 /** Sums every sample of a Prometheus counter family (all label sets). */
@@ -130,17 +111,8 @@ export function Overview({ session }: { session: Session }) {
     return checked.filter((id): id is string => id !== undefined);
   }, [onlineKey, slowTick]);
   const reloads = [fleet.reload, skew.reload, drift.reload, dlq.reload];
-  // A large fleet is read in pages of 1000: re-read it every 30 s rather than every 5 s.
-  const scanned = useRef(0);
-  scanned.current = fleet.data?.scanned ?? 0;
   useEffect(() => {
-    let tick = 0;
-    const timer = setInterval(() => {
-      tick++;
-      const [first, ...rest] = reloads;
-      if (scanned.current <= 1000 || tick % 6 === 0) first?.();
-      rest.forEach((r) => r());
-    }, REFRESH_MS);
+    const timer = setInterval(() => reloads.forEach((r) => r()), REFRESH_MS);
     const slow = setInterval(() => setSlowTick((n) => n + 1), RESTART_REFRESH_MS);
     return () => {
       clearInterval(timer);
@@ -149,7 +121,9 @@ export function Overview({ session }: { session: Session }) {
   }, reloads);
 
   const f = fleet.data;
-  const total = f ? Object.values(f.byState).reduce((a, b) => a + b, 0) : 0;
+  const c = f?.counts;
+  const total = c?.total ?? 0;
+  const counted = c ? c.byConnectivity.online + c.byConnectivity.offline : 0;
   const dlqByDevice = new Map<string, number>();
   for (const l of dlq.data ?? []) if (Date.now() - l.receivedAt < 3_600_000) dlqByDevice.set(l.deviceId, (dlqByDevice.get(l.deviceId) ?? 0) + 1);
 
@@ -162,21 +136,27 @@ export function Overview({ session }: { session: Session }) {
           <p>Register and enroll one: <code>npx bulwark devices create sensor-1</code> then <code>npx bulwark devices enroll sensor-1 --out ./sensor-1</code>, and connect it over MQTT with its certificate (see the getting-started guide).</p>
         </Empty>
       ) : null}
-      {f ? (
+      {f && c ? (
         <>
           <div className="stats" data-testid="fleet-stats">
             <Stat label="devices" value={total} testId="count-total" />
-            <Stat label="online" value={f.online} testId="count-online" tone="good" />
-            <Stat label="offline" value={f.scanned - f.online} testId="count-offline" />
-            {Object.entries(f.byState).sort().map(([state, n]) => <Stat key={state} label={state} value={n} testId={`count-${state}`} />)}
+            <Stat label="online" value={c.byConnectivity.online} testId="count-online" tone="good" />
+            <Stat label="offline" value={c.byConnectivity.offline} testId="count-offline" />
+            {Object.entries(c.byState).filter(([, n]) => n > 0).map(([state, n]) => <Stat key={state} label={state} value={n} testId={`count-${state}`} />)}
           </div>
-          {f.truncated ? <p className="muted">Online counts and firmware versions are from the first {f.scanned} devices.</p> : null}
+          <div className="stats" data-testid="fleet-health">
+            <Stat label="health good (80+)" value={c.byHealth.good} testId="health-good" tone="good" />
+            <Stat label="health fair (50-79)" value={c.byHealth.fair} testId="health-fair" tone={c.byHealth.fair > 0 ? 'warn' : undefined} />
+            <Stat label="health poor (<50)" value={c.byHealth.poor} testId="health-poor" tone={c.byHealth.poor > 0 ? 'bad' : undefined} />
+            <Stat label="devices with firing alerts" value={c.byAlertState.firing} testId="alerts-firing-devices" tone={c.byAlertState.firing > 0 ? 'bad' : undefined} />
+            <Stat label="devices with acknowledged alerts" value={c.byAlertState.acknowledged} testId="alerts-acknowledged-devices" />
+          </div>
           <div className="cols">
             <div>
               <h3>Firmware versions</h3>
-              <table><tbody>{f.firmware.slice(0, 12).map(([v, n]) => (
-                <tr key={v}><td><a href={`${href('devices')}?firmware=${encodeURIComponent(v)}`}>{v}</a></td><td className="num">{n}</td><td><div className="bar" data-w={Math.round((n / Math.max(1, f.scanned)) * 100)}><progress max={f.scanned} value={n} /></div></td></tr>
-              ))}</tbody></table>
+              <CountTable rows={c.byFirmware} of={counted} param="firmware" testId="firmware-counts" />
+              <h3>Models</h3>
+              <CountTable rows={c.byModel} of={counted} param="model" testId="model-counts" />
             </div>
             <div>
               <h3>Devices with problems</h3>
@@ -196,6 +176,19 @@ export function Overview({ session }: { session: Session }) {
       </div>
       <ErrorBox error={rates.error} />
     </section>
+  );
+}
+
+/** Devices per value (most first), each a link to the device list filtered by it; decommissioned devices are not counted. */
+function CountTable({ rows, of, param, testId }: { rows: ValueCount[]; of: number; param: string; testId: string }) {
+  return (
+    <table data-testid={testId}><tbody>{rows.slice(0, 12).map(({ value, count }) => (
+      <tr key={value ?? ''}>
+        <td>{value === null ? <span className="muted">unknown</span> : <a href={`${href('devices')}?${param}=${encodeURIComponent(value)}`}>{value}</a>}</td>
+        <td className="num">{count}</td>
+        <td><div className="bar" data-w={Math.round((count / Math.max(1, of)) * 100)}><progress max={of} value={count} /></div></td>
+      </tr>
+    ))}</tbody></table>
   );
 }
 

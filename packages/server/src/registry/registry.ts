@@ -49,6 +49,8 @@ export interface DeviceFilter {
   /** Only devices whose reported configuration has disagreed with the desired one since this time or before (twin drift). */
   readonly driftedSince?: number;
   readonly online?: boolean;
+  /** Only devices offline and last seen before this time (never-seen devices are left out). */
+  readonly seenBefore?: number;
   /** Only ids after this one (keyset paging, ordered by id). */
   readonly after?: string;
   /** `health`: worst health score first, then by id (page on with `afterHealth` and `after` from the last row). */

@@ -55,11 +55,11 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   app.get('/api/v1/devices', {
     config: { auth: { scope: 'devices:read' } },
     schema: {
-      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
+      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity (online, or offline since before seenBefore) and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
       querystring: Type.Object({
         state: Type.Optional(State), model: Type.Optional(Text), tag: Type.Optional(Tag), firmware: Type.Optional(Text),
         security: Type.Optional(Type.Integer({ minimum: 0 })), securityBelow: Type.Optional(Type.Integer({ minimum: 0 })),
-        online: Type.Optional(Type.Boolean()), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        online: Type.Optional(Type.Boolean()), seenBefore: Type.Optional(Type.Integer({ minimum: 0, description: 'only devices offline and last seen before this time (ms since the epoch)' })), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
         sort: Type.Optional(Type.Union([Type.Literal('id'), Type.Literal('health')], { description: 'health: worst health score first (page on with afterHealth and after from the last row)' })),
         afterHealth: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
       }, { additionalProperties: false }),
@@ -67,7 +67,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
     },
   }, async (request) => {
     const q = request.query;
-    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
+    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, seenBefore: q.seenBefore, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
   });
 
   app.get('/api/v1/devices/stats', {

@@ -157,6 +157,8 @@ export function describeDeviceConnectivity(make: MakeStore): void {
       assert.deepEqual((await devices.get('a'))?.connectivity, { online: true, onlineSince: T0 + 3, lastSeenAt: T0 + 3, connectCount: 2, lastDisconnectAt: T0 + 2, lastDisconnectReason: 'taken_over' });
       assert.deepEqual((await devices.get('b'))?.connectivity, { online: false, onlineSince: null, lastSeenAt: T0 + 5, connectCount: 1, lastDisconnectAt: T0 + 5, lastDisconnectReason: 'keepalive_timeout' });
       await devices.recordConnectivity([]);
+      assert.deepEqual((await devices.list({ seenBefore: T0 + 6, limit: 10 })).map((d) => d.id), ['b'], 'offline and last seen before: not the online one');
+      assert.deepEqual(await devices.list({ seenBefore: T0 + 5, limit: 10 }), []);
     });
 
     it('lets a node end only the sessions it holds, and mark offline only its own devices', async (t) => {
