@@ -14,7 +14,7 @@ import type { IdentityService } from './identity/index.js';
 import type { IngestService } from './ingest/index.js';
 import type { Metrics } from './observe/metrics.js';
 import type { FirmwareService, RolloutService } from './ota/index.js';
-import type { RegistryService } from './registry/index.js';
+import type { GroupService, RegistryService } from './registry/index.js';
 import type { SchemaService } from './schemas/index.js';
 import type { SecretVault } from './secrets/index.js';
 import type { Store } from './store/index.js';
@@ -60,6 +60,7 @@ export interface BulwarkServer {
   readonly vault: SecretVault;
   readonly bus: EventBus;
   readonly registry: RegistryService;
+  readonly groups: GroupService;
   readonly identity: IdentityService;
   readonly schemas: SchemaService;
   readonly ingest: IngestService;

@@ -27,9 +27,10 @@ import { createMetrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
 import { readiness } from './observe/readiness.js';
 import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
-import { CountsFolder, RegistryService } from './registry/index.js';
+import { CountsFolder, GroupService, RegistryService } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { registryRoutes } from './registry/routes.js';
+import { groupRoutes } from './registry/group-routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
 import { buildDeviceOps } from './device-ops.js';
@@ -108,6 +109,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
     const countsFolder = new CountsFolder(store.devices, config.registry.countsFoldIntervalMs, logger);
+    const groups = new GroupService(store.groups, clock);
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.
     if (cluster) await registry.markNodeOffline('node_restarted');
     else await registry.markAllOffline('server_restarted');
@@ -255,7 +257,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(auditRoutes, { audit });
     await app.register(applicationRoutes, { applications: applications.service, access });
     await app.register(secretsRoutes, { vault });
-    await app.register(registryRoutes, { registry });
+    await app.register(registryRoutes, { registry, groups });
+    await app.register(groupRoutes, { groups });
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
@@ -300,7 +303,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['alert-sweep', { start: () => alerts.sweep.start(), stop: () => alerts.sweep.stop() }],
     ];
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, alerts, liveStreams,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, groups, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, alerts, liveStreams,
       get mqttPort() {
         return mqttPort;
       },

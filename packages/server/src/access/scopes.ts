@@ -7,6 +7,7 @@ export const SCOPES = [
   'devices:write',
   'devices:command',
   'devices:logs',
+  'groups:write',
   'twin:write',
   'telemetry:read',
   'telemetry:write',
@@ -43,7 +44,7 @@ export type Role = (typeof ROLES)[number];
 export const ROLE_SCOPES: Readonly<Record<Role, readonly Grant[]>> = {
   admin: ['*'],
   operator: [
-    'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
+    'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'groups:write', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
     'firmware:read', 'firmware:write', 'rollouts:read', 'rollouts:write',
     'audit:read', 'users:read', 'keys:self', 'metrics:read', 'webhooks:read', 'webhooks:write', 'alerts:read', 'alerts:write',
   ],

@@ -1,3 +1,5 @@
+import type { GroupSelector } from './groups.js';
+
 /** The device inventory: what each device is, where it is in its life, and whether it is connected. */
 export const LIFECYCLE_STATES = ['manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'] as const;
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
@@ -51,6 +53,8 @@ export interface DeviceFilter {
   readonly online?: boolean;
   /** Only devices offline and last seen before this time (never-seen devices are left out). */
   readonly seenBefore?: number;
+  /** Only devices in this group (its members, or its query's matches). */
+  readonly group?: GroupSelector;
   /** Only ids after this one (keyset paging, ordered by id). */
   readonly after?: string;
   /** `health`: worst health score first, then by id (page on with `afterHealth` and `after` from the last row). */

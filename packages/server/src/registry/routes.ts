@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import { DEVICE_ALERT_STATES, type DeviceAttributes, type DeviceFilter, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
+import type { GroupService } from './group-service.js';
 import type { RegistryService } from './service.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -43,7 +44,7 @@ export const NewDeviceSchema = Type.Object({
 const stripUndefined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 /** Device inventory and lifecycle. */
-export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryService }> = async (app, { registry }) => {
+export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryService; groups: GroupService }> = async (app, { registry, groups }) => {
   app.post('/api/v1/devices', {
     config: { auth: { scope: 'devices:write' }, audit: 'device.create' },
     schema: { tags: ['devices'], summary: 'Register a device (state manufactured)', security: bearer, body: NewDeviceSchema, response: { 201: DeviceSchema, ...errorResponses } },
@@ -55,10 +56,11 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   app.get('/api/v1/devices', {
     config: { auth: { scope: 'devices:read' } },
     schema: {
-      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity (online, or offline since before seenBefore) and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
+      tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity (online, or offline since before seenBefore), group and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
       querystring: Type.Object({
         state: Type.Optional(State), model: Type.Optional(Text), tag: Type.Optional(Tag), firmware: Type.Optional(Text),
         security: Type.Optional(Type.Integer({ minimum: 0 })), securityBelow: Type.Optional(Type.Integer({ minimum: 0 })),
+        group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'only devices in this group (GET /api/v1/groups)' })),
         online: Type.Optional(Type.Boolean()), seenBefore: Type.Optional(Type.Integer({ minimum: 0, description: 'only devices offline and last seen before this time (ms since the epoch)' })), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
         sort: Type.Optional(Type.Union([Type.Literal('id'), Type.Literal('health')], { description: 'health: worst health score first (page on with afterHealth and after from the last row)' })),
         afterHealth: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
@@ -67,7 +69,8 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
     },
   }, async (request) => {
     const q = request.query;
-    return registry.list(stripUndefined({ state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, seenBefore: q.seenBefore, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
+    const group = q.group === undefined ? undefined : await groups.selector(q.group);
+    return registry.list(stripUndefined({ group, state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, seenBefore: q.seenBefore, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
   });
 
   app.get('/api/v1/devices/stats', {

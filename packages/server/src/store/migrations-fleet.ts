@@ -87,4 +87,28 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
       postgres: [...TABLES, ...pgTrigger('INSERT'), ...pgTrigger('UPDATE'), ...pgTrigger('DELETE')],
     },
   },
+  {
+    id: 18,
+    // Device groups: explicit members (static) or a saved query over the registry (dynamic,
+    // evaluated when used). A group's id is its name.
+    name: 'device groups',
+    sql: `
+      CREATE TABLE device_groups (
+        id TEXT PRIMARY KEY,
+        description TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('static', 'dynamic')),
+        query TEXT,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE device_group_members (
+        group_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        added_at BIGINT NOT NULL,
+        PRIMARY KEY (group_id, device_id)
+      );
+      CREATE INDEX device_group_members_device ON device_group_members (device_id)
+    `,
+  },
 ];

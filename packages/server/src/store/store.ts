@@ -5,6 +5,7 @@ import type { ApplicationRepository } from '../applications/applications.js';
 import type { AuditRepository } from '../audit/audit.js';
 import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
+import type { GroupRepository } from '../registry/groups.js';
 import type { SchemaRepository } from '../schemas/schemas.js';
 import type { TelemetryRepository } from '../ingest/ingest.js';
 import type { TelemetryExportSource } from '../ingest/export.js';
@@ -24,6 +25,7 @@ import { SqlAuditRepository } from './sql/audit.js';
 import { SqlApiKeyRepository, SqlPrincipalRepository } from './sql/principals.js';
 import { SqlSecretRepository } from './sql/secrets.js';
 import { SqlDeviceRepository } from './sql/devices.js';
+import { SqlGroupRepository } from './sql/groups.js';
 import { SqlIdentityRepository } from './sql/identity.js';
 import { SqlSchemaRepository } from './sql/schemas.js';
 import { SqlTelemetryRepository } from './sql/telemetry.js';
@@ -66,6 +68,7 @@ export interface Store {
   readonly telemetryFeed: TelemetryFeed;
   readonly webhooks: WebhookRepository;
   readonly alerts: AlertRepository;
+  readonly groups: GroupRepository;
   /** Applications reading the telemetry stream, and their NATS credentials. */
   readonly applications: ApplicationRepository;
   ping(): Promise<void>;
@@ -133,6 +136,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     telemetryFeed: new SqlTelemetryFeed(db),
     webhooks: new SqlWebhookRepository(db),
     alerts: new SqlAlertRepository(db),
+    groups: new SqlGroupRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -7,6 +7,7 @@ import { appendEvent, auditEvent, describeAuditRepository, verifyRepository } fr
 import { T0, describePrincipalRepository } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeFleetCounts } from '../contract/fleet-counts.contract.js';
+import { describeGroupRepository } from '../contract/group-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient, settleAll } from '../contract/sql-client.contract.js';
@@ -37,6 +38,7 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describeTelemetryRepository(pgStore);
   describeTwinRepository(pgStore);
   describeFleetCounts(pgStore);
+  describeGroupRepository(pgStore);
   describeDeviceConnectivity(pgStore);
   describeCommandRepository(pgStore);
   describeHealthRepositories(pgStore);

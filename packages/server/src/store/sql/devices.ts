@@ -1,6 +1,7 @@
 import type { ConnectivityEvent, CountRow, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
 import type { BatchStatement, SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
+import { whereInGroup } from './group-query.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';
 
 interface DeviceRow {
@@ -74,7 +75,8 @@ export class SqlDeviceRepository implements DeviceRepository {
       .add('(security_version IS NULL OR security_version < ?)', f.securityVersionBelow)
       .add(HAS_TAG, f.tag === undefined ? undefined : tagPattern(f.tag))
       .add('id IN (SELECT device_id FROM device_twins WHERE drift_since IS NOT NULL AND drift_since <= ?)', f.driftedSince)
-      .add('online_since IS NULL AND last_seen_at < ?', f.seenBefore)
+      .add('online_since IS NULL AND last_seen_at < ?', f.seenBefore);
+    if (f.group) whereInGroup(w, f.group);
     const byHealth = f.sort === 'health';
     if (byHealth) w.addAll('(health_score > ? OR (health_score = ? AND id > ?))', f.afterHealth === undefined ? [undefined] : [f.afterHealth, f.afterHealth, f.after ?? '']);
     else w.add('id > ?', f.after);

@@ -9,6 +9,7 @@ import { appendEvent, describeAuditRepository, verifyRepository } from '../contr
 import { T0, describePrincipalRepository, principal } from '../contract/principal-repository.contract.js';
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeFleetCounts } from '../contract/fleet-counts.contract.js';
+import { describeGroupRepository } from '../contract/group-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient } from '../contract/sql-client.contract.js';
@@ -50,6 +51,7 @@ describe('SQLite store (real file)', () => {
   describeTelemetryRepository(sqliteStore);
   describeTwinRepository(sqliteStore);
   describeFleetCounts(sqliteStore);
+  describeGroupRepository(sqliteStore);
   describeDeviceConnectivity(sqliteStore);
   describeCommandRepository(sqliteStore);
   describeHealthRepositories(sqliteStore);
