@@ -42,6 +42,28 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.deepEqual(shown.certificates, []);
   });
 
+  await t.test('groups: dynamic from flags, static with members, used by devices list', async () => {
+    await p.ok(['devices', 'create', 'gw-7a', '--model', 'gw-b', '--location', 'site-7']);
+    await p.ok(['devices', 'create', 'gw-7b', '--model', 'gw-b', '--location', 'site-7', '--tag', 'canary']);
+    const made = await p.ok(['groups', 'create', 'site7-b', '--model', 'gw-b', '--location', 'site-7', '--description', 'model B on site 7']);
+    assert.match(made.stdout, /Created dynamic group site7-b \(model=gw-b location=site-7\)/);
+    assert.deepEqual(parseJson(await p.ok(['devices', 'list', '--group', 'site7-b', '--json'])).map((d: { id: string }) => d.id), ['gw-7a', 'gw-7b']);
+    await p.ok(['groups', 'set-query', 'site7-b', '--model', 'gw-b', '--tag', 'canary']);
+    assert.match((await p.ok(['groups', 'devices', 'site7-b'])).stdout, /gw-7b/);
+    assert.equal(parseJson(await p.ok(['groups', 'show', 'site7-b', '--json'])).deviceCount, 1);
+    await p.ok(['groups', 'create', 'pilot', '--static', '--device', 'gw-7a']);
+    assert.match((await p.ok(['groups', 'add', 'pilot', 'sensor-1', 'gw-7a'])).stdout, /Added 1 devices to pilot/);
+    const refused = await p.bulwark(['groups', 'add', 'pilot', 'ghost']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /no such devices: ghost/);
+    const bad = await p.bulwark(['groups', 'create', 'odd', '--static', '--model', 'x']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /a static group has members, not criteria/);
+    assert.match((await p.ok(['groups', 'list'])).stdout, /pilot\s+│ static/);
+    await p.ok(['groups', 'delete', 'pilot']);
+    assert.doesNotMatch((await p.ok(['groups', 'list'])).stdout, /pilot/);
+  });
+
   await t.test('enroll makes the key here and writes device.key (0600), device.crt and ca.crt', async () => {
     const r = await p.ok(['devices', 'enroll', 'sensor-1', '--out', d1.dir]);
     assert.match(r.stdout, /Enrolled sensor-1: certificate [0-9a-f]+/);
@@ -172,9 +194,9 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     const refused = await p.bulwark(['devices', 'enroll', 'sensor-2', '--out', join(p.dir, 'zombie')]);
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /^error BULWARK_ERR_LIFECYCLE: /m);
-    // Paging: one device a page, followed to the end.
+    // Paging: one device a page, followed to the end (the groups step's two gateways included).
     const all = parseJson(await p.ok(['devices', 'list', '--all', '--limit', '1', '--json']));
-    assert.deepEqual(all.map((d: { id: string }) => d.id), ['sensor-1', 'sensor-2']);
+    assert.deepEqual(all.map((d: { id: string }) => d.id), ['gw-7a', 'gw-7b', 'sensor-1', 'sensor-2']);
   });
 });
 

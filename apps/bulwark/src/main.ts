@@ -7,6 +7,7 @@ import { addClusterCommands } from './commands/cluster.js';
 import { addBatchCommand } from './commands/batch.js';
 import { addCertCommands, addPkiCommands } from './commands/certs.js';
 import { addDeviceCommands } from './commands/devices.js';
+import { addGroupCommands } from './commands/groups.js';
 import { addDeviceOpsCommands } from './commands/device-ops.js';
 import { addEnrollCommand } from './commands/enroll.js';
 import { addFirmwareCommands } from './commands/firmware.js';
@@ -46,6 +47,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addEnrollCommand(devices, env);
   addBatchCommand(devices, env);
   addDeviceOpsCommands(devices, env);
+  addGroupCommands(program, env);
   addCertCommands(program, env);
   addPkiCommands(program, env);
   addTelemetryCommands(program, env);

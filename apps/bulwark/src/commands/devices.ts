@@ -45,6 +45,7 @@ export function addDeviceCommands(program: Command, env: Env): Command {
     .option('--model <model>', 'only this model')
     .option('--tag <tag>', 'only devices with this tag')
     .option('--firmware <version>', 'only devices running this firmware version')
+    .option('--group <id>', 'only devices in this group (bulwark groups list)')
     .option('--security-below <n>', 'only devices whose security version is below this (or unknown): the ones a fix has not reached', positiveInt(2_147_483_647))
     .addOption(new Option('--online', 'only connected devices').conflicts('offline'))
     .option('--offline', 'only devices not connected')
@@ -52,11 +53,11 @@ export function addDeviceCommands(program: Command, env: Env): Command {
     .addOption(new Option('--sort <order>', 'id (default) or health: worst health score first').choices(['id', 'health']))
     .option('--all', 'follow the pages to the end')
     .option('--json', 'print a JSON array')
-    .action(async (opts: { state?: string; model?: string; tag?: string; firmware?: string; securityBelow?: number; online?: boolean; offline?: boolean; limit?: number; sort?: string; all?: boolean; json?: boolean }) => {
+    .action(async (opts: { state?: string; model?: string; tag?: string; firmware?: string; group?: string; securityBelow?: number; online?: boolean; offline?: boolean; limit?: number; sort?: string; all?: boolean; json?: boolean }) => {
       const session = openSession(env);
       const limit = opts.limit ?? (opts.all ? PAGE : 100);
       const byHealth = opts.sort === 'health';
-      const query = { state: opts.state, model: opts.model, tag: opts.tag, firmware: opts.firmware, securityBelow: opts.securityBelow, online: opts.online ? true : opts.offline ? false : undefined, sort: opts.sort, limit };
+      const query = { state: opts.state, model: opts.model, tag: opts.tag, firmware: opts.firmware, group: opts.group, securityBelow: opts.securityBelow, online: opts.online ? true : opts.offline ? false : undefined, sort: opts.sort, limit };
       const list: Device[] = [];
       let after: string | undefined;
       let afterHealth: number | undefined;
