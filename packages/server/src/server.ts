@@ -187,7 +187,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     };
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
       clock, ids, log: logger, health: store.health, telemetry: store.telemetry,
-      link: deviceLink,
+      link: deviceLink, groups,
       onStop: (r) => {
         alerts.fleet.rollout(r.id, r.state, r.reason);
         void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } })

@@ -87,7 +87,8 @@ export function addRolloutCommands(program: Command, env: Env): void {
     .requiredOption('--firmware <id>', 'the firmware artifact id (from "bulwark firmware list")')
     .requiredOption('--name <name>', 'a name for people')
     .option('--devices <ids>', 'target: these devices, comma-separated', commaList)
-    .option('--tag <tag>', 'target: devices with this tag (a group)')
+    .option('--group <id>', 'target: the devices of this group now (bulwark groups list)')
+    .option('--tag <tag>', 'target: devices with this tag')
     .option('--model <model>', 'target: devices of this model')
     .option('--from-version <version>', 'target: only devices running this firmware version now')
     .option('--waves <list>', 'cumulative percents (1%,10%,50%,100%) or devices per wave (5,50,200)', parseWaves)
@@ -107,15 +108,15 @@ export function addRolloutCommands(program: Command, env: Env): void {
     .option('--max-retries <n>', 'retries per device after a failed attempt (default: ota.defaultMaxRetries)', (v) => Number(v))
     .option('--json', 'print the rollout as JSON')
     .action(async (o: {
-      firmware: string; name: string; devices?: string[]; tag?: string; model?: string; fromVersion?: string; waves?: Wave[]; canary?: string[]; minDevices?: number; maxFailurePercent?: number;
+      firmware: string; name: string; devices?: string[]; group?: string; tag?: string; model?: string; fromVersion?: string; waves?: Wave[]; canary?: string[]; minDevices?: number; maxFailurePercent?: number;
       maxFailures?: number; minSuccessPercent?: number; maxRestartLoopExcess?: number; maxCrashRatio?: number; maxReconnectRatio?: number; maxSilentExcess?: number; maxTelemetryGapExcess?: number; silentAfter?: number; onFailure: 'pause' | 'abort';
       window?: { startMinute: number; endMinute: number }; maxRetries?: number; json?: boolean;
     }) => {
-      if (!o.devices && o.tag === undefined && o.model === undefined && o.fromVersion === undefined) throw usageError('name the target: --devices, --tag, --model or --from-version');
+      if (!o.devices && o.group === undefined && o.tag === undefined && o.model === undefined && o.fromVersion === undefined) throw usageError('name the target: --devices, --group, --tag, --model or --from-version');
       const defined = <T extends object>(x: T) => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
       const body = {
         name: o.name, artifactId: o.firmware,
-        target: defined({ deviceIds: o.devices, tag: o.tag, model: o.model, firmwareVersion: o.fromVersion }),
+        target: defined({ deviceIds: o.devices, group: o.group, tag: o.tag, model: o.model, firmwareVersion: o.fromVersion }),
         strategy: defined({ canary: o.canary, waves: o.waves ?? (o.canary ? [{ percent: 100 }] : [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }]) }),
         gates: defined({
           minDevices: o.minDevices ?? 10, maxFailurePercent: o.maxFailurePercent ?? 5, maxFailures: o.maxFailures, minSuccessPercent: o.minSuccessPercent,

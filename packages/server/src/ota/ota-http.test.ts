@@ -143,13 +143,18 @@ describe('firmware download and device status', () => {
     t.after(() => c.end(true));
     await c.subscribeAsync('devices/gw-7/ota/job', { qos: 1 });
 
-    const wrongHardware = await s.api('POST', '/api/v1/rollouts', { token: admin, body: { name: 'x', artifactId: fw.body.id, target: { deviceIds: ['gw-old'] }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    const startRollout = (target: Record<string, unknown>, name = 'x') => s.api('POST', '/api/v1/rollouts', { token: admin, body: { name, artifactId: fw.body.id, target, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    const wrongHardware = await startRollout({ deviceIds: ['gw-old'] });
     assert.equal(wrongHardware.status, 400);
     assert.match(wrongHardware.body.error.message, /1 incompatible hardware/);
+    assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'old-gw', kind: 'static', members: ['gw-old'] } })).status, 201);
+    assert.match((await startRollout({ group: 'old-gw' })).body.error.message, /1 incompatible hardware/, 'a group target is its members');
+    assert.equal((await startRollout({ group: 'no-such-group' })).status, 404);
+    assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'gw1-rev-c', kind: 'dynamic', query: { model: ['gw-1'], hardwareRevision: ['C'] } } })).status, 201);
     assert.equal((await deviceGet(s, d, `/v1/firmware/${fw.body.id as string}`)).status, 404, 'no job, no download');
 
     const jobArrives = nextMessage(c, 'devices/gw-7/ota/job');
-    const created = await s.api('POST', '/api/v1/rollouts', { token: admin, body: { name: 'gw 2.0.0', artifactId: fw.body.id, target: { model: 'gw-1' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    const created = await startRollout({ group: 'gw1-rev-c' }, 'gw 2.0.0');
     assert.equal(created.status, 201, created.text);
     const job = await jobArrives;
     const again = nextMessage(c, 'devices/gw-7/ota/job');

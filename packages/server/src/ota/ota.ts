@@ -81,6 +81,8 @@ export interface FirmwareImageRepository {
 /** Who gets the update: every given criterion must match (tag also serves as a group). */
 export interface RolloutTarget {
   readonly deviceIds?: string[];
+  /** The devices of this group when the rollout is created (GET /api/v1/groups). */
+  readonly group?: string;
   readonly tag?: string;
   readonly model?: string;
   /** Only devices running this version now (e.g. move 1.4.2 devices first). */

@@ -2,7 +2,7 @@ import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/cor
 import { OTA_CANCELLABLE_STATES, OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
 import type { TelemetryRepository } from '../ingest/index.js';
-import type { Device, RegistryService } from '../registry/index.js';
+import type { Device, GroupSelector, RegistryService } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import { firmwareRefused } from './firmware-service.js';
 import type { FirmwareArtifact, MaintenanceWindow, Rollout, RolloutDevice, RolloutGates, RolloutRepository, RolloutState, RolloutStrategy, RolloutTarget } from './ota.js';
@@ -58,7 +58,11 @@ export class RolloutService {
     private readonly firmware: FirmwareService,
     private readonly registry: RegistryService,
     settings: RolloutSettings,
-    private readonly deps: { clock: Clock; ids: IdGen; log: Logger; link: OtaLink; health: HealthRepository; telemetry: Pick<TelemetryRepository, 'query'>; onStop?: (r: Rollout) => void },
+    private readonly deps: {
+      clock: Clock; ids: IdGen; log: Logger; link: OtaLink; health: HealthRepository; telemetry: Pick<TelemetryRepository, 'query'>; onStop?: (r: Rollout) => void;
+      /** Resolves a device group for targets that name one (BULWARK_ERR_NOT_FOUND when there is none). */
+      groups?: { selector(id: string): Promise<GroupSelector> };
+    },
   ) {
     const lastSeenAt = async (id: string) => (await registry.find(id))?.connectivity.lastSeenAt ?? null;
     const telemetryBetween = async (deviceId: string, sinceMs: number, untilMs: number) => (await deps.telemetry.query({ deviceId, sinceMs, untilMs, limit: 1 })).length > 0;
@@ -100,9 +104,12 @@ export class RolloutService {
         candidates.push(d);
       }
     } else {
-      if (target.tag === undefined && target.model === undefined && target.firmwareVersion === undefined) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'name the target: deviceIds, tag, model or firmwareVersion');
+      if (target.tag === undefined && target.model === undefined && target.firmwareVersion === undefined && target.group === undefined) {
+        throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'name the target: deviceIds, group, tag, model or firmwareVersion');
+      }
+      const group = target.group === undefined ? undefined : await this.#group(target.group);
       for (let after: string | undefined; ;) {
-        const page = await this.registry.list({ limit: 1000, ...(target.tag ? { tag: target.tag } : {}), ...(target.model ? { model: target.model } : {}), ...(target.firmwareVersion ? { firmwareVersion: target.firmwareVersion } : {}), ...(after ? { after } : {}) });
+        const page = await this.registry.list({ limit: 1000, ...(group ? { group } : {}), ...(target.tag ? { tag: target.tag } : {}), ...(target.model ? { model: target.model } : {}), ...(target.firmwareVersion ? { firmwareVersion: target.firmwareVersion } : {}), ...(after ? { after } : {}) });
         candidates.push(...page);
         if (page.length < 1000) break;
         after = page.at(-1)?.id;
@@ -120,6 +127,11 @@ export class RolloutService {
       return true;
     });
     return { devices, skipped };
+  }
+
+  #group(id: string): Promise<GroupSelector> {
+    if (!this.deps.groups) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'device groups are not available here');
+    return this.deps.groups.selector(id);
   }
 
   async get(id: string): Promise<Rollout> {

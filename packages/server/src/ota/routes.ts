@@ -18,7 +18,8 @@ const Progress = { total: Type.Integer(), committed: Type.Integer(), failed: Typ
 const Wave = Type.Union([Type.Object({ percent: Type.Number({ exclusiveMinimum: 0, maximum: 100 }) }, { additionalProperties: false }), Type.Object({ count: Type.Integer({ minimum: 1 }) }, { additionalProperties: false })]);
 const DeviceIdText = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' });
 const Target = Type.Object({
-  deviceIds: Type.Optional(Type.Array(DeviceIdText, { minItems: 1, maxItems: 10_000 })), tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), model: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  deviceIds: Type.Optional(Type.Array(DeviceIdText, { minItems: 1, maxItems: 10_000 })),
+  group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'the devices of this group when the rollout is created' })), tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), model: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   firmwareVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 }, { additionalProperties: false });
 const Strategy = Type.Object({ canary: Type.Optional(Type.Array(DeviceIdText, { maxItems: 1000 })), waves: Type.Array(Wave, { maxItems: 50 }) }, { additionalProperties: false });
