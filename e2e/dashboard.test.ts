@@ -262,7 +262,16 @@ describe('dashboard in a browser', () => {
     for (let i = 0; i < devices.length; i += 2000) await s.server.registry.createMany(devices.slice(i, i + 2000));
     console.log(`# stored 10,000 devices in ${Date.now() - now} ms`);
     await page.goto(`${s.url}/#/`);
-    await page.waitForSelector('[data-testid=count-total]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=count-total]')?.textContent === '10000');
+    assert.match(await text(page, 'firmware-counts'), /1\.0\.0\s*2500/, 'the counts are the whole fleet, from one request');
+    assert.match(await text(page, 'model-counts'), /env-sensor\s*6666/);
+    // A dynamic group narrows the device list, chosen from the filter bar.
+    const admin = await s.tokenFor(s.adminKey);
+    assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'gateways-north', kind: 'dynamic', query: { model: ['gateway'], tags: ['north'] } } })).status, 201);
+    await page.goto(`${s.url}/#/devices?group=gateways-north`);
+    await page.waitForSelector('[data-testid=devices-table] tbody tr:first-child a:has-text("dev-00003")');
+    assert.equal(await page.locator('select[name=group]').inputValue(), 'gateways-north');
+    assert.match(await page.locator('select[name=group]').innerText(), /gateways-north \(dynamic\)/);
     const t0 = Date.now();
     await page.goto(`${s.url}/#/devices`);
     await page.waitForSelector('[data-testid=devices-table] tbody tr:nth-child(50)');

@@ -18,7 +18,7 @@ function before(prefix: string): string {
  * request of 50 rows however large the fleet. The filters live in the URL.
  */
 export function Devices({ params }: { params: URLSearchParams }) {
-  const filters = { state: params.get('state') ?? '', model: params.get('model') ?? '', tag: params.get('tag') ?? '', firmware: params.get('firmware') ?? '', online: params.get('online') ?? '', search: params.get('search') ?? '', sort: params.get('sort') ?? '' };
+  const filters = { state: params.get('state') ?? '', model: params.get('model') ?? '', tag: params.get('tag') ?? '', firmware: params.get('firmware') ?? '', group: params.get('group') ?? '', online: params.get('online') ?? '', search: params.get('search') ?? '', sort: params.get('sort') ?? '' };
   const key = JSON.stringify(filters);
   // Page cursors belong to one set of filters: new filters start again at the first page.
   const [paging, setPaging] = useState<{ key: string; cursors: (string | undefined)[] }>({ key, cursors: [undefined] });
@@ -30,11 +30,16 @@ export function Devices({ params }: { params: URLSearchParams }) {
   const after = byHealth ? cursor?.slice(cursor.indexOf(':') + 1) : cursor ?? (filters.search ? before(filters.search) : undefined);
   const afterHealth = byHealth && cursor ? Number(cursor.slice(0, cursor.indexOf(':'))) : undefined;
   const list = useLoad(async (signal) => {
-    const query = { state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, online: filters.online, sort: byHealth ? 'health' : undefined, afterHealth, after, limit: PAGE + 1 };
+    const query = { state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, group: filters.group, online: filters.online, sort: byHealth ? 'health' : undefined, afterHealth, after, limit: PAGE + 1 };
     const rows = await api<Device[]>('GET', `/api/v1/devices${q(query)}`, undefined, signal);
     const matching = filters.search ? rows.filter((d) => d.id.startsWith(filters.search)) : rows;
     return { rows: matching.slice(0, PAGE), more: matching.length > PAGE };
   }, [key, cursor]);
+  // The groups to filter by (the first 200 by id; a longer list is typed into the URL).
+  const groups = useLoad((signal) => api<{ id: string; kind: string }[]>('GET', '/api/v1/groups?limit=200', undefined, signal), []);
+  // The chosen group first, its option kept while the list loads (so the select keeps it chosen).
+  const kinds = new Map((groups.data ?? []).map((g) => [g.id, g.kind]));
+  const groupOptions = [...new Set([...(filters.group ? [filters.group] : []), ...kinds.keys()])].map((id) => [id, kinds.get(id)] as const);
 
   const setFilter = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -56,6 +61,10 @@ export function Devices({ params }: { params: URLSearchParams }) {
         <input name="model" placeholder="model" defaultValue={filters.model} aria-label="model" />
         <input name="tag" placeholder="tag" defaultValue={filters.tag} aria-label="tag" />
         <input name="firmware" placeholder="firmware" defaultValue={filters.firmware} aria-label="firmware" />
+        <select name="group" defaultValue={filters.group} aria-label="group">
+          <option value="">any group</option>
+          {groupOptions.map(([id, kind]) => <option key={id} value={id}>{kind ? `${id} (${kind})` : id}</option>)}
+        </select>
         <select name="sort" defaultValue={filters.sort} aria-label="order"><option value="">by id</option><option value="health">worst health first</option></select>
         <button type="submit">Filter</button>
         {filtered ? <a href={href('devices')}>clear</a> : null}
