@@ -67,7 +67,12 @@ export interface IdentityRepository {
   getCertificate(serial: string): Promise<DeviceCertificate | undefined>;
   getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;
   listCertificates(deviceId: string): Promise<DeviceCertificate[]>;
-  listRevoked(caId: string): Promise<DeviceCertificate[]>;
+  /**
+   * The revoked certificates of a CA still valid at `validAt`: what its CRL lists. A revoked
+   * certificate past its end of validity is refused for being expired, so its entry goes
+   * (RFC 5280 5.1.2.6): the list stays as long as the revocations of one validity period.
+   */
+  listRevoked(caId: string, validAt: number): Promise<DeviceCertificate[]>;
   /**
    * Live certificates (neither revoked nor superseded) ending at or before `before`, of devices
    * not decommissioned whose every live certificate ends by then (a device with a newer one is

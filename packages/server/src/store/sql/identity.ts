@@ -63,8 +63,10 @@ export class SqlIdentityRepository implements IdentityRepository {
     return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE device_id = $1 ORDER BY created_at, serial', [deviceId])).map(toCert);
   }
 
-  async listRevoked(caId: string): Promise<DeviceCertificate[]> {
-    return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE ca_id = $1 AND revoked_at IS NOT NULL ORDER BY revoked_at, serial', [caId])).map(toCert);
+  async listRevoked(caId: string, validAt: number): Promise<DeviceCertificate[]> {
+    return (await this.db.all<CertRow>(
+      'SELECT * FROM device_certificates WHERE ca_id = $1 AND revoked_at IS NOT NULL AND not_after > $2 ORDER BY revoked_at, serial', [caId, validAt],
+    )).map(toCert);
   }
 
   async listExpiring(before: number, limit: number): Promise<DeviceCertificate[]> {

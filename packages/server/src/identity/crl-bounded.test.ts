@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ManualClock } from '@bulwark/core';
+import { startTestServer, tempDir } from '../testing/harness.js';
+import { enrollDevice } from '../testing/devices.js';
+
+const DAY_MS = 86_400_000;
+
+describe('the bounded CRL', () => {
+  it('drops a revoked certificate from the CRL at the first re-signing after the certificate expired', async (t) => {
+    const clock = new ManualClock(Date.now());
+    const s = await startTestServer(t, { clock, config: { identity: { deviceCertValidityDays: 2 } } });
+    const shortLived = await enrollDevice(s, await s.tokenFor(s.adminKey), 'short-1');
+    clock.advance(DAY_MS);
+    // Access tokens live minutes: a new one after the clock moved on.
+    const admin = await s.tokenFor(s.adminKey);
+    const later = await enrollDevice(s, admin, 'later-1');
+    for (const id of ['short-1', 'later-1']) assert.equal((await s.api('POST', `/api/v1/devices/${id}/revoke`, { token: admin, body: { reason: 'test' } })).body.revoked, 1);
+
+    const dir = tempDir(t);
+    /** The serials the published CRL lists, as OpenSSL reads them (lower-case hex without leading zeros). */
+    const listed = async () => {
+      writeFileSync(join(dir, 'crl.pem'), (await s.api('GET', '/api/v1/pki/crl.pem')).text);
+      const text = execFileSync('openssl', ['crl', '-in', 'crl.pem', '-noout', '-text'], { cwd: dir, encoding: 'utf8' });
+      return [...text.matchAll(/Serial Number: ([0-9A-F]+)/gi)].map((m) => m[1]!.toLowerCase().replace(/^0+/, ''));
+    };
+    const serial = (hex: string) => hex.toLowerCase().replace(/^0+/, '');
+    assert.deepEqual((await listed()).sort(), [serial(shortLived.serial), serial(later.serial)].sort());
+
+    // short-1's certificate ends a day and a bit from now; later-1's a day after that.
+    clock.advance(DAY_MS + 60_000);
+    await s.server.identity.refreshCrl();
+    assert.deepEqual(await listed(), [serial(later.serial)], 'the expired certificate left the list; the one still valid stays');
+    clock.advance(DAY_MS);
+    await s.server.identity.refreshCrl();
+    assert.deepEqual(await listed(), [], 'both expired: the list is empty, and still signed and fresh');
+  });
+});
