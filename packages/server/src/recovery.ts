@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Clock, PlatformError, randomIds, systemClock } from '@bulwark/core';
-import { AccessService, type Principal } from './access/index.js';
+import { AccessService, type Principal, fixedTokenKey } from './access/index.js';
 import { AuditService } from './audit/index.js';
 import type { ServerConfig } from './config/index.js';
 import { writeSecretFile } from './secret-file.js';
@@ -46,7 +46,7 @@ export async function recoverAdmin(config: ServerConfig, options: RecoveryOption
   const store = await openStore(options.pgSchema === undefined ? target : { ...target, schema: options.pgSchema }, clock);
   try {
     // No token is issued here: the signing key is never needed, so the vault stays closed.
-    const access = new AccessService({ principals: store.principals, apiKeys: store.apiKeys, clock, ids: randomIds, tokenKey: randomBytes(32), accessTokenTtlMs: 60_000 });
+    const access = new AccessService({ principals: store.principals, apiKeys: store.apiKeys, clock, ids: randomIds, tokenKeys: fixedTokenKey(randomBytes(32)), accessTokenTtlMs: 60_000 });
     const recovered = await access.recoverAdmin(options.name);
     try {
       writeSecretFile(keyFile, `${recovered.keyText}\n`);

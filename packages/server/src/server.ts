@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PlatformError, randomIds, systemClock } from '@bulwark/core';
 import pino, { type Logger as PinoLogger } from 'pino';
-import { AccessService, MemoryCounterStore, Throttle, accessRoutes } from './access/index.js';
+import { AccessService, MemoryCounterStore, Throttle, TokenKeyRing, accessRoutes } from './access/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
@@ -53,7 +53,6 @@ import type { BulwarkServer, ServerDeps } from './server-types.js';
 
 export type { BulwarkServer, FirstStart, ServerDeps } from './server-types.js';
 export const VERSION = '0.1.0';
-const TOKEN_KEY_SECRET = 'access.token-signing-key';
 
 /**
  * Builds the whole platform without opening a port: opens and migrates the store, loads
@@ -91,7 +90,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       // A rotation must not leave a live node unable to open the data keys: each announces the keys it holds.
       ...(cluster ? { nodesLacking: async (id: string) => (cluster ? await cluster.nodes() : []).filter((n) => n.alive && n.id !== nodeId && !n.masterKeyIds?.includes(id)).map((n) => n.id) } : {}),
     });
-    const tokenKey = await vault.getOrCreate(TOKEN_KEY_SECRET, () => (globalThis.crypto.getRandomValues(Buffer.alloc(32))));
+    const tokenKeys = await TokenKeyRing.open(vault, clock, config.auth.accessTokenTtlMs);
 
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
     const counters = deps.counters ?? sharedCounters ?? new MemoryCounterStore(clock);
@@ -99,7 +98,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
     const bus: EventBus = cluster ? cluster.bus : new MemoryBus(logger);
     const access = new AccessService({
-      principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKey, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
+      principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKeys, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
       ...(cluster ? { tickets: await KvStreamTickets.open(cluster.link, undefined, config.cluster.replicas) } : {}),
     });
     // Applications reading the telemetry stream with NATS credentials Bulwark issues (operator mode).
@@ -256,7 +255,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     await app.register(auditRoutes, { audit });
     await app.register(applicationRoutes, { applications: applications.service, access });
-    await app.register(secretsRoutes, { vault });
+    await app.register(secretsRoutes, { vault, tokenKeys });
     await app.register(registryRoutes, { registry, groups });
     await app.register(groupRoutes, { groups });
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });

@@ -25,7 +25,7 @@ interface Rotation {
 const keyStatus = (k: ApiKey, now = Date.now()) =>
   k.revokedAt !== null ? `revoked ${time(k.revokedAt)}` : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active';
 
-/** `bulwark keys create | list | revoke | rotate-master`. */
+/** `bulwark keys create | list | revoke | rotate-master | rotate-token-key`. */
 export function addKeyCommands(program: Command, env: Env): void {
   const keys = program.command('keys').description('API keys (stored hashed on the server) and the master key');
 
@@ -87,5 +87,15 @@ export function addKeyCommands(program: Command, env: Env): void {
       if (r.keySource === 'next') console.log('Now restart every node with this key (BULWARK_MASTER_KEY_NEXT) as BULWARK_MASTER_KEY, and without BULWARK_MASTER_KEY_NEXT.');
       else console.log('Back up the new master key file (master.key in the data directory) together with the database now.');
       console.log('Keep the previous key only as long as you keep database backups taken before this rotation.');
+    });
+
+  keys.command('rotate-token-key')
+    .description('sign access tokens with a new key from now on; tokens of the previous key work until they expire (needs secrets:rotate)')
+    .option('--json', 'print the keys whose tokens are accepted as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const r = await openSession(env).call<{ current: string; accepted: { id: string; acceptedUntil: number | null }[] }>('POST', '/api/v1/system/token-keys/rotate');
+      if (opts.json) return printJson(r);
+      console.log(`Access tokens are now signed with key ${r.current}; every node uses it within 30 s. Nobody is logged out:`);
+      for (const k of r.accepted.filter((a) => a.acceptedUntil !== null)) console.log(`  tokens of key ${k.id} are accepted until ${time(k.acceptedUntil)}`);
     });
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock, randomIds } from '@bulwark/core';
 import type { ApiKeyRecord, Principal } from './access.js';
+import { fixedTokenKey } from './token-keys.js';
 import { AccessService } from './service.js';
 import { startTestServer } from '../testing/harness.js';
 
@@ -126,7 +127,7 @@ describe('authentication and authorisation over HTTP', () => {
     const access = new AccessService({
       principals: { insert: async (p) => void principals.set(p.id, p), get: async (id) => principals.get(id), getByName: async (n) => [...principals.values()].find((p) => p.name === n), list: async () => [...principals.values()], count: async () => principals.size, setDisabled: async () => true },
       apiKeys: { insert: async (k) => void keys.set(k.id, k), get: async (id) => keys.get(id), listByPrincipal: async () => [], list: async () => [], revoke: async () => true, touch: async () => undefined },
-      clock: new ManualClock(), ids: randomIds, tokenKey: Buffer.alloc(32, 1), accessTokenTtlMs: 60_000, secrets,
+      clock: new ManualClock(), ids: randomIds, tokenKeys: fixedTokenKey(Buffer.alloc(32, 1)), accessTokenTtlMs: 60_000, secrets,
     });
     const boot = await access.bootstrap();
     assert.ok(boot);

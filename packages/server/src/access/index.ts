@@ -9,4 +9,6 @@ export type { Grant, Role, Scope } from './scopes.js';
 export type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';
 export { parseApiKey } from './key-secrets.js';
 export { accessRoutes } from './routes.js';
+export { TokenKeyRing, fixedTokenKey } from './token-keys.js';
+export type { TokenKeyStatus, TokenKeys } from './token-keys.js';
 export { STREAM_TICKET_ROUTES, STREAM_TICKET_TTL_MS, StreamTickets } from './stream-tickets.js';

@@ -4,6 +4,7 @@ import type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, Pr
 import { formatApiKey, hashSecret, newKeySecret, parseApiKey, verifySecret } from './key-secrets.js';
 import { type Grant, ROLE_SCOPES, type Role, covers, effectiveScopes } from './scopes.js';
 import { StreamTickets, type TicketBook } from './stream-tickets.js';
+import type { TokenKeys } from './token-keys.js';
 import { issueToken, verifyToken } from './tokens.js';
 
 export interface AccessDeps {
@@ -12,7 +13,8 @@ export interface AccessDeps {
   readonly clock: Clock;
   readonly ids: IdGen;
   /** HMAC key for access tokens, from the secret vault. */
-  readonly tokenKey: Buffer;
+  /** The token-signing keys (a ring that rotates; fixedTokenKey for tools that never do). */
+  readonly tokenKeys: TokenKeys;
   readonly accessTokenTtlMs: number;
   /** How key secrets are hashed and checked; default scrypt (key-secrets.ts). */
   readonly secrets?: SecretHasher;
@@ -218,8 +220,9 @@ export class AccessService {
     if (!this.#usable(record, principal, now)) throw new RevokedCredentialError('BULWARK_ERR_INVALID_CREDENTIALS', 'the API key is not valid', principal.id);
     await this.deps.apiKeys.touch(record.id, now);
     const expiresAt = now + this.deps.accessTokenTtlMs;
-    const accessToken = issueToken(this.deps.tokenKey, {
-      v: 1, sub: principal.id, kid: record.id, scp: effectiveScopes(principal.scopes, record.scopes), iat: now, exp: expiresAt,
+    const signing = await this.deps.tokenKeys.signing();
+    const accessToken = issueToken(signing.key, {
+      v: 1, sub: principal.id, kid: record.id, scp: effectiveScopes(principal.scopes, record.scopes), iat: now, exp: expiresAt, tk: signing.id,
     });
     return { accessToken, expiresAt, principal, keyId: record.id };
   }
@@ -227,7 +230,7 @@ export class AccessService {
   /** Verifies an access token and re-checks that its key and principal are still in good standing. */
   async authenticate(token: string): Promise<AuthContext> {
     const now = this.deps.clock.now();
-    const claims = verifyToken(this.deps.tokenKey, token, now);
+    const claims = await verifyToken((id) => this.deps.tokenKeys.verifying(id), token, now);
     const [record, principal] = await Promise.all([this.deps.apiKeys.get(claims.kid), this.deps.principals.get(claims.sub)]);
     if (!record || !principal || record.principalId !== principal.id) {
       throw new PlatformError('BULWARK_ERR_TOKEN_INVALID', 'the key or principal behind this token is no longer valid');

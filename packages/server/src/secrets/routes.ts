@@ -1,9 +1,39 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { bearer, errorResponses } from '../http/schemas.js';
+import type { TokenKeyRing } from '../access/index.js';
 import type { SecretVault } from './vault.js';
 
-export const secretsRoutes: FastifyPluginAsyncTypebox<{ vault: SecretVault }> = async (app, { vault }) => {
+const TokenKeyStatusSchema = Type.Object({
+  current: Type.String({ description: 'the key new access tokens are signed with (their `tk` claim)' }),
+  accepted: Type.Array(Type.Object({
+    id: Type.String(), createdAt: Type.Integer(),
+    acceptedUntil: Type.Union([Type.Integer(), Type.Null()], { description: 'until when tokens it signed still verify; null for the current key' }),
+  }), { description: 'keys whose tokens are accepted, newest first' }),
+});
+
+export const secretsRoutes: FastifyPluginAsyncTypebox<{ vault: SecretVault; tokenKeys: Pick<TokenKeyRing, 'rotate' | 'status'> }> = async (app, { vault, tokenKeys }) => {
+  app.post('/api/v1/system/token-keys/rotate', {
+    config: { auth: { scope: 'secrets:rotate' }, audit: 'secrets.rotate-token-key' },
+    schema: {
+      tags: ['system'], security: bearer,
+      summary: 'Start signing access tokens with a new key; tokens signed with the previous one keep working until they expire (nobody is logged out); every node signs with the new key within 30 s',
+      response: { 200: TokenKeyStatusSchema, ...errorResponses },
+    },
+  }, async (request) => {
+    const status = await tokenKeys.rotate();
+    request.auditTarget = status.current;
+    return { current: status.current, accepted: [...status.accepted] };
+  });
+
+  app.get('/api/v1/system/token-keys', {
+    config: { auth: { scope: 'secrets:rotate' } },
+    schema: { tags: ['system'], security: bearer, summary: 'Ids (never keys) of the access-token signing keys whose tokens are accepted', response: { 200: TokenKeyStatusSchema, ...errorResponses } },
+  }, async () => {
+    const status = tokenKeys.status();
+    return { current: status.current, accepted: [...status.accepted] };
+  });
+
   app.post('/api/v1/system/master-key/rotate', {
     config: { auth: { scope: 'secrets:rotate' }, audit: 'secrets.rotate-master-key' },
     schema: {

@@ -66,6 +66,34 @@ describe('secrets at rest', () => {
     assert.equal(audit.body.length, 1);
   });
 
+  it('rotates the access-token signing key without logging anyone out, and keeps the new one after a restart', async (t) => {
+    const dataDir = tempDir(t);
+    const adminKey = newAdminKey();
+    const s = await startTestServer(t, { dataDir, adminKey, keepRunning: true });
+    const before = await s.tokenFor(adminKey);
+    const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { tk?: string };
+    const firstKey = claimsOf(before).tk;
+    assert.ok(firstKey, 'tokens name their signing key');
+    const rotated = await s.api('POST', '/api/v1/system/token-keys/rotate', { token: before });
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.notEqual(rotated.body.current, firstKey);
+    assert.deepEqual(rotated.body.accepted.map((k: { id: string }) => k.id), [rotated.body.current, firstKey]);
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: before })).status, 200, 'a token of the previous key still works');
+    const after = await s.tokenFor(adminKey);
+    assert.equal(claimsOf(after).tk, rotated.body.current, 'new tokens are signed with the new key');
+    const tampered = `${after.split('.').slice(0, 2).join('.')}.${Buffer.alloc(32).toString('base64url')}`;
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: tampered })).status, 401);
+    await s.server.stop();
+
+    const again = await startTestServer(t, { dataDir, adminKey });
+    assert.equal((await again.api('GET', '/api/v1/auth/whoami', { token: before })).status, 200, 'both keys verify after a restart');
+    assert.equal(claimsOf(await again.tokenFor(adminKey)).tk, rotated.body.current);
+    const status = await again.api('GET', '/api/v1/system/token-keys', { token: after });
+    assert.equal(status.body.current, rotated.body.current);
+    const audit = await again.api('GET', '/api/v1/audit?action=secrets.rotate-token-key', { token: after });
+    assert.equal(audit.body[0]?.target, rotated.body.current);
+  });
+
   it('finishes a rotation interrupted after the store was re-wrapped', async (t) => {
     const dataDir = tempDir(t);
     const adminKey = newAdminKey();
