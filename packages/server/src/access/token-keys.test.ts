@@ -77,4 +77,17 @@ describe('token-signing keys', () => {
     assert.ok([x.current, y.current].includes(ids[0]!));
     for (const id of [x.current, y.current]) assert.ok(await a.verifying(id), `${id} verifies`);
   });
+
+  it('retires a key on a node that only verifies, once the rotation another node made is a token lifetime old', async () => {
+    const clock = new ManualClock();
+    const vault = memoryVault();
+    const signer = await TokenKeyRing.open(vault, clock, TTL);
+    const verifier = await TokenKeyRing.open(vault, clock, TTL);
+    const leaked = (await signer.signing()).id;
+    assert.ok(await verifier.verifying(leaked));
+    clock.advance(1000);
+    await signer.rotate();
+    clock.advance(TTL + 31_000);
+    assert.equal(await verifier.verifying(leaked), undefined, 'the verifier looked again and found the key retired');
+  });
 });

@@ -74,7 +74,9 @@ export class TokenKeyRing implements TokenKeys {
 
   async verifying(id: string | undefined): Promise<Buffer | undefined> {
     const wanted = id ?? LEGACY_ID;
-    if (!this.#keys.some((k) => k.id === wanted) && this.clock.now() - this.#loadedAt > UNKNOWN_RELOAD_MS) await this.#load();
+    const age = this.clock.now() - this.#loadedAt;
+    // Stale: another node may have rotated, retiring a key this node still takes for current.
+    if (age > RELOAD_MS || (age > UNKNOWN_RELOAD_MS && !this.#keys.some((k) => k.id === wanted))) await this.#load();
     const i = this.#keys.findIndex((k) => k.id === wanted);
     if (i < 0) return undefined;
     const until = this.#acceptedUntil(i);
@@ -86,6 +88,8 @@ export class TokenKeyRing implements TokenKeys {
     const now = this.clock.now();
     const id = `${String(now).padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
     await this.vault.put(`${TOKEN_KEY_PREFIX}${id}`, randomBytes(32));
+    // A load already under way may have listed the keys before this one: load again after it.
+    await this.#loading;
     await this.#load();
     return this.status();
   }
@@ -105,15 +109,20 @@ export class TokenKeyRing implements TokenKeys {
   #load(): Promise<void> {
     this.#loading ??= (async () => {
       const names = await this.vault.listNames();
+      const found = [
+        ...(names.includes(LEGACY_TOKEN_KEY) ? [{ name: LEGACY_TOKEN_KEY, id: LEGACY_ID, createdAt: 0 }] : []),
+        ...names.filter((n) => n.startsWith(TOKEN_KEY_PREFIX)).sort().map((name) => {
+          const id = name.slice(TOKEN_KEY_PREFIX.length);
+          return { name, id, createdAt: Number(id.slice(0, id.indexOf('-'))) };
+        }),
+      ];
       const keys: Key[] = [];
-      if (names.includes(LEGACY_TOKEN_KEY)) {
-        const key = await this.vault.get(LEGACY_TOKEN_KEY);
-        if (key) keys.push({ id: LEGACY_ID, key, createdAt: 0 });
-      }
-      for (const name of names.filter((n) => n.startsWith(TOKEN_KEY_PREFIX)).sort()) {
-        const id = name.slice(TOKEN_KEY_PREFIX.length);
-        const key = await this.vault.get(name);
-        if (key) keys.push({ id, key, createdAt: Number(id.slice(0, id.indexOf('-'))) });
+      for (const [i, k] of found.entries()) {
+        // A retired key is not even opened: its tokens are refused as if it did not exist.
+        const successor = found[i + 1];
+        if (successor && successor.createdAt + this.tokenTtlMs + RELOAD_MS <= this.clock.now()) continue;
+        const key = await this.vault.get(k.name);
+        if (key) keys.push({ id: k.id, key, createdAt: k.createdAt });
       }
       this.#keys = keys;
       this.#loadedAt = this.clock.now();

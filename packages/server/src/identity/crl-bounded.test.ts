@@ -10,9 +10,10 @@ import { enrollDevice } from '../testing/devices.js';
 const DAY_MS = 86_400_000;
 
 describe('the bounded CRL', () => {
-  it('drops a revoked certificate from the CRL at the first re-signing after the certificate expired', async (t) => {
+  it('keeps a revoked certificate on the CRL for one CRL validity past its end, then drops it at the next re-signing', async (t) => {
     const clock = new ManualClock(Date.now());
-    const s = await startTestServer(t, { clock, config: { identity: { deviceCertValidityDays: 2 } } });
+    const s = await startTestServer(t, { clock, config: { identity: { deviceCertValidityDays: 2, crlValidityMs: 3 * 3_600_000 } } });
+    const CRL_VALIDITY_MS = 3 * 3_600_000;
     const shortLived = await enrollDevice(s, await s.tokenFor(s.adminKey), 'short-1');
     clock.advance(DAY_MS);
     // Access tokens live minutes: a new one after the clock moved on.
@@ -30,12 +31,15 @@ describe('the bounded CRL', () => {
     const serial = (hex: string) => hex.toLowerCase().replace(/^0+/, '');
     assert.deepEqual((await listed()).sort(), [serial(shortLived.serial), serial(later.serial)].sort());
 
-    // short-1's certificate ends a day and a bit from now; later-1's a day after that.
+    // short-1's certificate ends a day from now; later-1's a day after that.
     clock.advance(DAY_MS + 60_000);
     await s.server.identity.refreshCrl();
-    assert.deepEqual(await listed(), [serial(later.serial)], 'the expired certificate left the list; the one still valid stays');
+    assert.equal((await listed()).length, 2, 'a CRL issued after short-1 expired still lists it');
+    clock.advance(CRL_VALIDITY_MS);
+    await s.server.identity.refreshCrl();
+    assert.deepEqual(await listed(), [serial(later.serial)], 'one CRL validity later the expired certificate left the list; the one still valid stays');
     clock.advance(DAY_MS);
     await s.server.identity.refreshCrl();
-    assert.deepEqual(await listed(), [], 'both expired: the list is empty, and still signed and fresh');
+    assert.deepEqual(await listed(), [], 'both long expired: the list is empty, and still signed and fresh');
   });
 });

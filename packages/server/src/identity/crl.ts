@@ -45,7 +45,9 @@ export class PlatformCrl {
     const next = now + this.settings.crlValidityMs;
     const issuingNumber = await this.repo.nextCrlNumber(ISSUING_CA_ID, now);
     const rootNumber = await this.repo.nextCrlNumber(ROOT_CA_ID, now);
-    const revoked = await this.repo.listRevoked(ISSUING_CA_ID, now);
+    // An entry stays for one CRL validity past the certificate's end, so that at least one
+    // regularly scheduled CRL issued after the certificate expired lists it (RFC 5280 5.1.2.6).
+    const revoked = await this.repo.listRevoked(ISSUING_CA_ID, now - this.settings.crlValidityMs);
     const entries = revoked.map((c) => ({
       serial: c.serial, revokedAtMs: c.revokedAt ?? now,
       reason: c.revocationReason === 'superseded' ? x509.X509CrlReason.superseded : c.revocationReason === 'decommissioned' ? x509.X509CrlReason.cessationOfOperation : x509.X509CrlReason.unspecified,

@@ -68,9 +68,10 @@ export interface IdentityRepository {
   getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;
   listCertificates(deviceId: string): Promise<DeviceCertificate[]>;
   /**
-   * The revoked certificates of a CA still valid at `validAt`: what its CRL lists. A revoked
-   * certificate past its end of validity is refused for being expired, so its entry goes
-   * (RFC 5280 5.1.2.6): the list stays as long as the revocations of one validity period.
+   * The revoked certificates of a CA still valid at `validAt`: what its CRL lists (the signer
+   * passes a time one CRL validity back, so that an entry outlives its certificate on at least
+   * one scheduled CRL, as RFC 5280 5.1.2.6 asks). Past that, an expired certificate is refused
+   * for being expired and its entry goes: the list holds one certificate lifetime of revocations.
    */
   listRevoked(caId: string, validAt: number): Promise<DeviceCertificate[]>;
   /**

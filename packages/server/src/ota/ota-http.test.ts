@@ -150,6 +150,7 @@ describe('firmware download and device status', () => {
     assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'old-gw', kind: 'static', members: ['gw-old'] } })).status, 201);
     assert.match((await startRollout({ group: 'old-gw' })).body.error.message, /1 incompatible hardware/, 'a group target is its members');
     assert.equal((await startRollout({ group: 'no-such-group' })).status, 404);
+    assert.match((await startRollout({ group: 'old-gw', deviceIds: ['gw-7'] })).body.error.message, /by deviceIds or by group, not both/);
     assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'gw1-rev-c', kind: 'dynamic', query: { model: ['gw-1'], hardwareRevision: ['C'] } } })).status, 201);
     assert.equal((await deviceGet(s, d, `/v1/firmware/${fw.body.id as string}`)).status, 404, 'no job, no download');
 

@@ -97,6 +97,7 @@ export class RolloutService {
 
   async #resolve(target: RolloutTarget, a: FirmwareArtifact): Promise<{ devices: Device[]; skipped: Record<string, number> }> {
     const candidates: Device[] = [];
+    if (target.deviceIds && target.group !== undefined) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'name the target by deviceIds or by group, not both');
     if (target.deviceIds) {
       for (const id of target.deviceIds) {
         const d = await this.registry.find(id);

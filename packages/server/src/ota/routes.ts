@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { GROUP_ID_PATTERN } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import type { RolloutService } from './rollout-service.js';
 
@@ -19,7 +20,7 @@ const Wave = Type.Union([Type.Object({ percent: Type.Number({ exclusiveMinimum: 
 const DeviceIdText = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' });
 const Target = Type.Object({
   deviceIds: Type.Optional(Type.Array(DeviceIdText, { minItems: 1, maxItems: 10_000 })),
-  group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'the devices of this group when the rollout is created' })), tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), model: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: GROUP_ID_PATTERN, description: 'the devices of this group when the rollout is created' })), tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), model: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   firmwareVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 }, { additionalProperties: false });
 const Strategy = Type.Object({ canary: Type.Optional(Type.Array(DeviceIdText, { maxItems: 1000 })), waves: Type.Array(Wave, { maxItems: 50 }) }, { additionalProperties: false });

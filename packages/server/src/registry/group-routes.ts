@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { bearer, errorResponses } from '../http/schemas.js';
 import { type GroupService, MEMBERS_PER_REQUEST } from './group-service.js';
-import type { GroupQuery } from './groups.js';
+import { GROUP_ID_PATTERN, type GroupQuery } from './groups.js';
 import { DEVICE_ALERT_STATES, LIFECYCLE_STATES } from './registry.js';
 
 const tags = ['groups'];
@@ -14,9 +14,9 @@ export const GroupQuerySchema = Type.Object({
   model: Values('any of these models'), hardwareRevision: Values('any of these hardware revisions'), firmware: Values('any of these firmware versions'),
   owner: Values('any of these owners'), location: Values('any of these locations'), tags: Values('every one of these tags'),
   idPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'device ids that start with this' })),
-  securityBelow: Type.Optional(Type.Integer({ minimum: 0, description: 'security version below this, or unknown' })),
+  securityBelow: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'security version below this, or unknown' })),
   online: Type.Optional(Type.Boolean()),
-  offlineForMs: Type.Optional(Type.Integer({ minimum: 1000, description: 'offline and last seen at least this long ago' })),
+  offlineForMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 315_360_000_000, description: 'offline and last seen at least this long ago (at most 10 years)' })),
   healthBelow: Type.Optional(Type.Integer({ minimum: 1, maximum: 101, description: 'health score below this' })),
   alertState: Type.Optional(Type.Array(Type.Enum([...DEVICE_ALERT_STATES]), { minItems: 1, maxItems: 3 })),
 }, { additionalProperties: false });
@@ -29,7 +29,7 @@ export const GroupSchema = Type.Object({
   query: Type.Union([GroupQuerySchema, Type.Null()]), createdBy: Type.String(), createdAt: Type.Integer(), updatedAt: Type.Integer(),
 });
 
-const GROUP_ID = { minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' };
+const GROUP_ID = { minLength: 1, maxLength: 64, pattern: GROUP_ID_PATTERN };
 const GroupId = Type.String(GROUP_ID);
 const GroupParams = Type.Object({ id: GroupId });
 const Members = Type.Object({ deviceIds: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: MEMBERS_PER_REQUEST }) }, { additionalProperties: false });

@@ -1,9 +1,9 @@
 import { type Clock, PlatformError } from '@bulwark/core';
 import { deviceIdProblem } from '@bulwark/protocol';
-import type { DeviceGroup, GroupKind, GroupQuery, GroupRepository, GroupSelector } from './groups.js';
+import { type DeviceGroup, GROUP_ID_PATTERN, type GroupKind, type GroupQuery, type GroupRepository, type GroupSelector } from './groups.js';
 import { DEVICE_ALERT_STATES, LIFECYCLE_STATES } from './registry.js';
 
-const GROUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const GROUP_ID = new RegExp(GROUP_ID_PATTERN);
 const TAG = /^[A-Za-z0-9._:=-]{1,64}$/;
 /** Most devices one request may add to or remove from a static group. */
 export const MEMBERS_PER_REQUEST = 1000;
@@ -76,14 +76,7 @@ export class GroupService {
       id: input.id, description: input.description ?? null, kind: input.kind, query: input.kind === 'dynamic' ? input.query ?? null : null,
       createdBy: by, createdAt: now, updatedAt: now,
     };
-    if (!(await this.repo.insert(group))) throw new PlatformError('BULWARK_ERR_CONFLICT', `group ${input.id} already exists`);
-    if (members.length > 0) {
-      // The group and its first members are one operation: undone together when the members cannot be written.
-      await this.repo.addMembers(group.id, members, now).catch(async (err: unknown) => {
-        await this.repo.delete(group.id).catch(() => undefined);
-        throw err;
-      });
-    }
+    if (!(await this.repo.insert(group, members))) throw new PlatformError('BULWARK_ERR_CONFLICT', `group ${input.id} already exists`);
     return group;
   }
 

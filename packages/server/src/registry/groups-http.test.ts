@@ -54,6 +54,7 @@ describe('device groups over HTTP', () => {
     assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: '-x', kind: 'static' } })).status, 400);
     assert.equal((await s.api('POST', '/api/v1/groups/site7-b/members/add', { token: admin, body: { deviceIds: ['gw-0'] } })).status, 400, 'a dynamic group takes no members');
     assert.equal((await s.api('PATCH', '/api/v1/groups/canary-set', { token: admin, body: { query: { online: true } } })).status, 400, 'a static group takes no query');
+    assert.equal((await s.api('GET', '/api/v1/devices?seenBefore=100000000000000000000', { token: admin })).status, 400, 'a time past what the store holds is bad input, not a 500');
     const missing = await s.api('GET', '/api/v1/devices?group=nope', { token: admin });
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'BULWARK_ERR_NOT_FOUND');

@@ -27,6 +27,9 @@ export interface GroupQuery {
 
 export type GroupKind = 'static' | 'dynamic';
 
+/** A group id (its name): letters, digits, ".", "_" or "-", starting with a letter or digit, at most 64. */
+export const GROUP_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
 /** A named set of devices: explicit members (static) or a saved query (dynamic). Its id is its name. */
 export interface DeviceGroup {
   readonly id: string;
@@ -45,12 +48,12 @@ export type GroupSelector =
   | { readonly kind: 'dynamic'; readonly query: GroupQuery; readonly now: number };
 
 export interface GroupRepository {
-  /** False when a group of that id exists. */
-  insert(g: DeviceGroup): Promise<boolean>;
+  /** Inserts the group with its first members, all or nothing; false when a group of that id exists. */
+  insert(g: DeviceGroup, members?: readonly string[]): Promise<boolean>;
   get(id: string): Promise<DeviceGroup | undefined>;
   list(f: { readonly after?: string; readonly limit: number }): Promise<DeviceGroup[]>;
   update(id: string, changes: { readonly description?: string | null; readonly query?: GroupQuery }, at: number): Promise<boolean>;
-  /** Deletes the group and its memberships together; false when there was none. */
+  /** Deletes the group and its memberships together (also those added while it is deleted); false when there was none. */
   delete(id: string): Promise<boolean>;
   /** Adds the devices that are not members yet; resolves with how many were added. */
   addMembers(groupId: string, deviceIds: readonly string[], at: number): Promise<number>;

@@ -5,4 +5,5 @@ export { DEVICE_ALERT_STATES, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.
 export type { Connectivity, Device, DeviceAttributes, DeviceFilter, DeviceRepository, FleetCounts, LifecycleState, ValueCount } from './registry.js';
 export { GroupService, groupQueryProblems } from './group-service.js';
 export type { NewGroup } from './group-service.js';
+export { GROUP_ID_PATTERN } from './groups.js';
 export type { DeviceGroup, GroupQuery, GroupRepository, GroupSelector } from './groups.js';

@@ -3,6 +3,7 @@ import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import { DEVICE_ALERT_STATES, type DeviceAttributes, type DeviceFilter, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
 import type { GroupService } from './group-service.js';
+import { GROUP_ID_PATTERN } from './groups.js';
 import type { RegistryService } from './service.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -59,9 +60,9 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
       tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity (online, or offline since before seenBefore), group and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
       querystring: Type.Object({
         state: Type.Optional(State), model: Type.Optional(Text), tag: Type.Optional(Tag), firmware: Type.Optional(Text),
-        security: Type.Optional(Type.Integer({ minimum: 0 })), securityBelow: Type.Optional(Type.Integer({ minimum: 0 })),
-        group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'only devices in this group (GET /api/v1/groups)' })),
-        online: Type.Optional(Type.Boolean()), seenBefore: Type.Optional(Type.Integer({ minimum: 0, description: 'only devices offline and last seen before this time (ms since the epoch)' })), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        security: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })), securityBelow: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+        group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: GROUP_ID_PATTERN, description: 'only devices in this group (GET /api/v1/groups)' })),
+        online: Type.Optional(Type.Boolean()), seenBefore: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'only devices offline and last seen before this time (ms since the epoch)' })), drifted: Type.Optional(Type.Literal(true)), after: Type.Optional(Text), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
         sort: Type.Optional(Type.Union([Type.Literal('id'), Type.Literal('health')], { description: 'health: worst health score first (page on with afterHealth and after from the last row)' })),
         afterHealth: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
       }, { additionalProperties: false }),

@@ -103,8 +103,8 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
         updated_at BIGINT NOT NULL
       );
       CREATE TABLE device_group_members (
-        group_id TEXT NOT NULL,
-        device_id TEXT NOT NULL,
+        group_id TEXT NOT NULL REFERENCES device_groups(id) ON DELETE CASCADE,
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
         added_at BIGINT NOT NULL,
         PRIMARY KEY (group_id, device_id)
       );

@@ -81,6 +81,7 @@ export function describeGroupRepository(make: MakeStore): void {
       assert.deepEqual(await matching(store, { tags: ['site=7', 'pilot'] }), ['gw_1'], 'every tag');
       assert.deepEqual(await matching(store, { idPrefix: 'gw_' }), ['gw_1'], '"_" is a character of the prefix, not a wildcard');
       assert.deepEqual(await matching(store, { idPrefix: 's-' }), ['s-3', 's-4']);
+      assert.deepEqual(await matching(store, { idPrefix: 'GW' }), [], 'ids are compared exactly, case included');
       assert.deepEqual(await matching(store, { firmware: ['2.0.0', '9.9.9'] }), ['gwx1']);
       assert.deepEqual(await matching(store, { securityBelow: 5 }), ['gw_1', 'gwx1', 's-4'], 'unknown counts as below');
       assert.deepEqual(await matching(store, { owner: ['other'], location: ['site-8'], hardwareRevision: ['C'] }), ['s-3']);

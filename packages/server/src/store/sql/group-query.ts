@@ -1,9 +1,6 @@
 import type { GroupSelector } from '../../registry/groups.js';
 import { HAS_TAG, type Where, tagPattern } from './where.js';
 
-/** `_` is a LIKE wildcard that device ids may hold (and `%` and `\` cannot, but are escaped all the same). */
-const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
-
 /** Narrows a query over `devices` to a group: its members, or its saved query as of `now`. */
 export function whereInGroup(w: Where, s: GroupSelector): Where {
   if (s.kind === 'static') return w.add('id IN (SELECT device_id FROM device_group_members WHERE group_id = ?)', s.groupId);
@@ -19,7 +16,8 @@ export function whereInGroup(w: Where, s: GroupSelector): Where {
   anyOf('location', q.location);
   anyOf('alert_state', q.alertState);
   for (const tag of q.tags ?? []) w.add(HAS_TAG, tagPattern(tag));
-  w.add("id LIKE ? ESCAPE '\\'", q.idPrefix === undefined ? undefined : likePrefix(q.idPrefix));
+  // Exact on both engines (SQLite's LIKE ignores case; `_` in ids is a LIKE wildcard).
+  if (q.idPrefix !== undefined) w.addAll('substr(id, 1, ?) = ?', [q.idPrefix.length, q.idPrefix]);
   w.add('(security_version IS NULL OR security_version < ?)', q.securityBelow);
   if (q.online !== undefined) w.raw(q.online ? 'online_since IS NOT NULL' : 'online_since IS NULL');
   w.add('online_since IS NULL AND last_seen_at <= ?', q.offlineForMs === undefined ? undefined : s.now - q.offlineForMs);

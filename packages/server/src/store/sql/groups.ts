@@ -2,7 +2,7 @@ import type { DeviceGroup, GroupKind, GroupQuery, GroupRepository, GroupSelector
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { whereInGroup } from './group-query.js';
 import { fromJson, toJson } from './json.js';
-import { Where } from './where.js';
+import { Where, placeholders } from './where.js';
 
 interface GroupRow { id: string; description: string | null; kind: string; query: string | null; created_by: string; created_at: number; updated_at: number }
 
@@ -11,18 +11,21 @@ const toGroup = (r: GroupRow): DeviceGroup => ({
   createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
 });
 
-/** Placeholders $from.. for `n` values. */
-const list = (n: number, from: number) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
+
+const ADD_MEMBER = 'INSERT INTO device_group_members (group_id, device_id, added_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, device_id) DO NOTHING';
 
 export class SqlGroupRepository implements GroupRepository {
   constructor(private readonly db: SqlClient) {}
 
-  async insert(g: DeviceGroup): Promise<boolean> {
-    const inserted = await this.db.run(
-      `INSERT INTO device_groups (id, description, kind, query, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
-      [g.id, g.description, g.kind, g.query === null ? null : toJson(g.query), g.createdBy, g.createdAt, g.updatedAt],
-    );
-    return inserted === 1;
+  insert(g: DeviceGroup, members: readonly string[] = []): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const inserted = await tx.run(
+        `INSERT INTO device_groups (id, description, kind, query, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+        [g.id, g.description, g.kind, g.query === null ? null : toJson(g.query), g.createdBy, g.createdAt, g.updatedAt],
+      );
+      if (inserted === 1 && members.length > 0) await tx.runMany(ADD_MEMBER, members.map((id) => [g.id, id, g.createdAt]));
+      return inserted === 1;
+    });
   }
 
   async get(id: string): Promise<DeviceGroup | undefined> {
@@ -43,31 +46,26 @@ export class SqlGroupRepository implements GroupRepository {
     return (await this.db.run(`UPDATE device_groups SET ${sets.join(', ')} WHERE id = $1`, params)) === 1;
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      await tx.run('DELETE FROM device_group_members WHERE group_id = $1', [id]);
-      return (await tx.run('DELETE FROM device_groups WHERE id = $1', [id])) === 1;
-    });
+  async delete(id: string): Promise<boolean> {
+    // Its memberships go with it (ON DELETE CASCADE), also those an add running beside it wrote.
+    return (await this.db.run('DELETE FROM device_groups WHERE id = $1', [id])) === 1;
   }
 
   async addMembers(groupId: string, deviceIds: readonly string[], at: number): Promise<number> {
-    const added = await this.db.transaction((tx) => tx.runMany(
-      'INSERT INTO device_group_members (group_id, device_id, added_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, device_id) DO NOTHING',
-      deviceIds.map((id) => [groupId, id, at]),
-    ));
+    const added = await this.db.transaction((tx) => tx.runMany(ADD_MEMBER, deviceIds.map((id) => [groupId, id, at])));
     return added.reduce((a, b) => a + b, 0);
   }
 
   async removeMembers(groupId: string, deviceIds: readonly string[]): Promise<number> {
     if (deviceIds.length === 0) return 0;
-    return this.db.run(`DELETE FROM device_group_members WHERE group_id = $1 AND device_id IN (${list(deviceIds.length, 2)})`, [groupId, ...deviceIds]);
+    return this.db.run(`DELETE FROM device_group_members WHERE group_id = $1 AND device_id IN (${placeholders(deviceIds.length, 2)})`, [groupId, ...deviceIds]);
   }
 
   async missingDevices(deviceIds: readonly string[]): Promise<string[]> {
     const found = new Set<string>();
     for (let i = 0; i < deviceIds.length; i += 500) {
       const chunk = deviceIds.slice(i, i + 500);
-      for (const r of await this.db.all<{ id: string }>(`SELECT id FROM devices WHERE id IN (${list(chunk.length, 1)})`, chunk)) found.add(r.id);
+      for (const r of await this.db.all<{ id: string }>(`SELECT id FROM devices WHERE id IN (${placeholders(chunk.length, 1)})`, chunk)) found.add(r.id);
     }
     return deviceIds.filter((id) => !found.has(id));
   }

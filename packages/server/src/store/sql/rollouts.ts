@@ -1,6 +1,7 @@
 import type { DeviceJobState, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from '../../ota/ota.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
+import { placeholders } from './where.js';
 
 interface RolloutRow {
   id: string; name: string; artifact_id: string; target: string; strategy: string; gates: string; maintenance_window: string | null; max_retries: number;
@@ -28,7 +29,6 @@ const TERMINAL = "('committed', 'rolled-back', 'failed')";
 const INSERT_DEVICE = `INSERT INTO rollout_devices (rollout_id, device_id, wave, state, job_id, attempts, from_version, reason, notified_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
 const deviceParams = (d: RolloutDevice): SqlValue[] => [d.rolloutId, d.deviceId, d.wave, d.state, d.jobId, d.attempts, d.fromVersion, d.reason, d.notifiedAt, d.updatedAt];
-const placeholders = (n: number, from: number) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
 
 /** Rollouts, and one row per targeted device with its wave and job state. */
 export class SqlRolloutRepository implements RolloutRepository {
