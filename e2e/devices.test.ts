@@ -36,7 +36,6 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.match(stats.stdout, /1 devices registered/);
     assert.match(stats.stdout, /by state\s+manufactured 1, provisioned 0/);
     assert.match(stats.stdout, /env-v2\s+│ 1/);
-    assert.deepEqual(parseJson(await p.ok(['devices', 'stats', '--json'])).byConnectivity, { online: 0, offline: 1 });
     const shown = parseJson(await p.ok(['devices', 'show', 'sensor-1', '--json']));
     assert.equal(shown.serial, 'SN-0001');
     assert.deepEqual(shown.certificates, []);
@@ -50,18 +49,13 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.deepEqual(parseJson(await p.ok(['devices', 'list', '--group', 'site7-b', '--json'])).map((d: { id: string }) => d.id), ['gw-7a', 'gw-7b']);
     await p.ok(['groups', 'set-query', 'site7-b', '--model', 'gw-b', '--tag', 'canary']);
     assert.match((await p.ok(['groups', 'devices', 'site7-b'])).stdout, /gw-7b/);
-    assert.equal(parseJson(await p.ok(['groups', 'show', 'site7-b', '--json'])).deviceCount, 1);
     await p.ok(['groups', 'create', 'pilot', '--static', '--device', 'gw-7a']);
-    assert.match((await p.ok(['groups', 'add', 'pilot', 'sensor-1', 'gw-7a'])).stdout, /Added 1 devices to pilot/);
-    const refused = await p.bulwark(['groups', 'add', 'pilot', 'ghost']);
+    const refused = await p.bulwark(['groups', 'add', 'pilot', 'gw-7b', 'ghost']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /no such devices: ghost/);
-    const bad = await p.bulwark(['groups', 'create', 'odd', '--static', '--model', 'x']);
-    assert.notEqual(bad.code, 0);
-    assert.match(bad.stderr, /a static group has members, not criteria/);
-    assert.match((await p.ok(['groups', 'list'])).stdout, /pilot\s+│ static/);
-    await p.ok(['groups', 'delete', 'pilot']);
-    assert.doesNotMatch((await p.ok(['groups', 'list'])).stdout, /pilot/);
+    const listed = (await p.ok(['groups', 'list'])).stdout;
+    assert.match(listed, /pilot\s+│ static/);
+    assert.match(listed, /site7-b\s+│ dynamic\s+│ model=gw-b tags=canary/);
   });
 
   await t.test('enroll makes the key here and writes device.key (0600), device.crt and ca.crt', async () => {
