@@ -29,3 +29,6 @@ export function jsonObject(text: string, what: string): Record<string, unknown> 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw usageError(`${what} must be a JSON object`);
   return value as Record<string, unknown>;
 }
+
+/** For a repeatable option: each use adds its value to the list. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { type Certificate, type Device, certificateStatus, createClaimToken, ttlOption } from '../api.js';
-import { positiveInt } from '../args.js';
+import { collect, positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { printFields, printJson, printTable, relative, time, warn } from '../output.js';
@@ -9,7 +9,6 @@ const STATES = ['manufactured', 'provisioned', 'active', 'suspended', 'decommiss
 /** The API's largest page. */
 const PAGE = 1000;
 const path = (id: string, rest = '') => `/api/v1/devices/${encodeURIComponent(id)}${rest}`;
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 interface FleetCounts {
   total: number; byState: Record<string, number>; byConnectivity: Record<string, number>; byHealth: Record<string, number>; byAlertState: Record<string, number>;

@@ -7,7 +7,7 @@ import {
   verifyFirmware, walkRootChain,
 } from '@bulwark/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
-import { commaList, positiveInt } from '../args.js';
+import { collect, commaList, positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { CliError, EXIT, Exit, usageError } from '../errors.js';
@@ -44,7 +44,6 @@ const readPublicKey = (path: string) => {
   return { keyId: k.keyId, publicKey: k.publicKey };
 };
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 const nonNegative = (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number, 0 or more');
   return Number(value);

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Device } from '../api.js';
-import { jsonObject, positiveInt } from '../args.js';
+import { collect, jsonObject, positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { usageError } from '../errors.js';
@@ -14,7 +14,6 @@ interface Group {
 /** The API takes at most this many devices a request, and lists at most this many a page. */
 const BATCH = 1000;
 const path = (id: string, rest = '') => `/api/v1/groups/${encodeURIComponent(id)}${rest}`;
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `90s`, `2h`, `7d` → milliseconds. */

@@ -1,13 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { PlatformError } from '@bulwark/core';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
 import type { Alert, AlertChannel, AlertRule } from './alerts.js';
 import { conditionView, parseDuration } from './rule-input.js';
 import { mailtoOf } from './email.js';
 import type { AlertService } from './service.js';
 
-const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const SeverityT = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
 const Names = Type.Array(Type.String(), { maxItems: 1000 });
 const ScopeT = Type.Object({ deviceIds: Type.Optional(Names), tags: Type.Optional(Names), models: Type.Optional(Names), schemas: Type.Optional(Names) }, {

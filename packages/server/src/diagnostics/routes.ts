@@ -2,13 +2,12 @@ import { BUILTIN_COMMANDS, DEVICE_MESSAGE_LIMITS, type LogLevel } from '@bulwark
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Counter } from 'prom-client';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
 import type { CommandService } from './commands.js';
 import { COMMAND_STATES } from './diagnostics.js';
 import { LOG_LEVELS, LOG_STREAM_TTL_S, type LogStreams } from './log-streams.js';
 import { SseWriter } from '../http/sse.js';
 
-const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const CommandParams = Type.Object({ id: IdParams.properties.id, name: Type.String({ pattern: NAME, maxLength: 64 }) }, { additionalProperties: false });
 const CommandIdParams = Type.Object({ id: IdParams.properties.id, cmdId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) }, { additionalProperties: false });

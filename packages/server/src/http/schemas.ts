@@ -29,3 +29,6 @@ export const errorResponses = {
 };
 
 export const bearer = [{ bearerAuth: [] }];
+
+/** A string or integer field that may also be null. */
+export const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);

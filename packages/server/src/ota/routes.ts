@@ -3,12 +3,11 @@ import { isPlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
 import { GROUP_ID_PATTERN } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import type { RolloutService } from './rollout-service.js';
 
-const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
 export const ArtifactSchema = Type.Object({
   id: Type.String(), name: Type.String(), version: Type.String(), securityVersion: Type.Integer(), model: Type.String(), hardwareRevisions: Type.Array(Type.String()),

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { bearer, errorResponses } from '../http/schemas.js';
+import { Nullable, bearer, errorResponses } from '../http/schemas.js';
 import { type GroupService, MEMBERS_PER_REQUEST } from './group-service.js';
 import { GROUP_ID_PATTERN, type GroupQuery } from './groups.js';
 import { DEVICE_ALERT_STATES, LIFECYCLE_STATES } from './registry.js';
@@ -21,7 +21,6 @@ export const GroupQuerySchema = Type.Object({
   alertState: Type.Optional(Type.Array(Type.Enum([...DEVICE_ALERT_STATES]), { minItems: 1, maxItems: 3 })),
 }, { additionalProperties: false });
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Description = Type.String({ minLength: 1, maxLength: 512 });
 
 export const GroupSchema = Type.Object({

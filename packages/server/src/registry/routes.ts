@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
 import { DEVICE_ALERT_STATES, type DeviceAttributes, type DeviceFilter, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
 import type { GroupService } from './group-service.js';
 import { GROUP_ID_PATTERN } from './groups.js';
 import type { RegistryService } from './service.js';
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Text = Type.String({ minLength: 1, maxLength: 128 });
 const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:=-]+$' });
 const State = Type.Enum([...LIFECYCLE_STATES]);

@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
 import type { TwinService } from './service.js';
 
 const Config = Type.Record(Type.String(), Type.Unknown());
-const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
 export const TwinSchema = Type.Object({
   deviceId: Type.String(),

@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { isPlatformError } from '@bulwark/core';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
 import type { WebhookService } from './service.js';
 
-const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Names = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 });
 const Filter = Type.Object({
   schemaIds: Type.Optional(Names), deviceIds: Type.Optional(Names), tags: Type.Optional(Names),

@@ -2,7 +2,7 @@ import type { DeviceGroup, GroupKind, GroupQuery, GroupRepository, GroupSelector
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { whereInGroup } from './group-query.js';
 import { fromJson, toJson } from './json.js';
-import { Where, placeholders } from './where.js';
+import { Where, numberedParams } from './where.js';
 
 interface GroupRow { id: string; description: string | null; kind: string; query: string | null; created_by: string; created_at: number; updated_at: number }
 
@@ -58,14 +58,14 @@ export class SqlGroupRepository implements GroupRepository {
 
   async removeMembers(groupId: string, deviceIds: readonly string[]): Promise<number> {
     if (deviceIds.length === 0) return 0;
-    return this.db.run(`DELETE FROM device_group_members WHERE group_id = $1 AND device_id IN (${placeholders(deviceIds.length, 2)})`, [groupId, ...deviceIds]);
+    return this.db.run(`DELETE FROM device_group_members WHERE group_id = $1 AND device_id IN (${numberedParams(deviceIds.length, 2)})`, [groupId, ...deviceIds]);
   }
 
   async missingDevices(deviceIds: readonly string[]): Promise<string[]> {
     const found = new Set<string>();
     for (let i = 0; i < deviceIds.length; i += 500) {
       const chunk = deviceIds.slice(i, i + 500);
-      for (const r of await this.db.all<{ id: string }>(`SELECT id FROM devices WHERE id IN (${placeholders(chunk.length, 1)})`, chunk)) found.add(r.id);
+      for (const r of await this.db.all<{ id: string }>(`SELECT id FROM devices WHERE id IN (${numberedParams(chunk.length, 1)})`, chunk)) found.add(r.id);
     }
     return deviceIds.filter((id) => !found.has(id));
   }

@@ -1,7 +1,7 @@
 import type { DeviceJobState, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from '../../ota/ota.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
-import { placeholders } from './where.js';
+import { numberedParams } from './where.js';
 
 interface RolloutRow {
   id: string; name: string; artifact_id: string; target: string; strategy: string; gates: string; maintenance_window: string | null; max_retries: number;
@@ -88,7 +88,7 @@ export class SqlRolloutRepository implements RolloutRepository {
     }
     if (f.states) {
       if (f.states.length === 0) return [];
-      where += ` AND state IN (${placeholders(f.states.length, params.length + 1)})`;
+      where += ` AND state IN (${numberedParams(f.states.length, params.length + 1)})`;
       params.push(...f.states);
     }
     return (await this.db.all<DeviceRow>(`SELECT * FROM rollout_devices WHERE ${where} ORDER BY wave, device_id LIMIT $2`, params)).map(toDevice);
@@ -102,7 +102,7 @@ export class SqlRolloutRepository implements RolloutRepository {
   async updateDevice(d: RolloutDevice, from: readonly DeviceJobState[], fromJobId: string | null): Promise<boolean> {
     const params: SqlValue[] = [d.rolloutId, d.deviceId, d.state, d.jobId, d.attempts, d.reason, d.notifiedAt, d.updatedAt];
     const jobClause = fromJobId === null ? 'job_id IS NULL' : `job_id = $${params.push(fromJobId)}`;
-    const states = placeholders(from.length, params.length + 1);
+    const states = numberedParams(from.length, params.length + 1);
     params.push(...from);
     const changed = await this.db.run(
       `UPDATE rollout_devices SET state = $3, job_id = $4, attempts = $5, reason = $6, notified_at = $7, updated_at = $8

@@ -53,5 +53,5 @@ export class Where {
 export const HAS_TAG = "tags LIKE ? ESCAPE '\\'";
 export const tagPattern = (tag: string): string => `%${JSON.stringify(tag).replace(/_/g, '\\_')}%`;
 
-/** `$from, $from+1, …` for `n` values: `IN (${placeholders(3, 2)})`. */
-export const placeholders = (n: number, from: number): string => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
+/** The numbered parameters `$from, $from+1, …` of `n` values, for an `IN (…)` list. */
+export const numberedParams = (n: number, from: number): string => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
