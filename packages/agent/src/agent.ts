@@ -114,6 +114,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#logs.stop();
       return { streaming: false };
     });
+    this.onCommand(BUILTIN_COMMANDS.certsRenew, { type: 'object', additionalProperties: false }, () => {
+      const client = this.#conn.client;
+      if (!client) throw new Error('not connected');
+      return this.#renewal.now(client, this.#identity);
+    });
   }
 
   /** Queues one reading; resolves once it is durable on the device (and will reach the platform exactly once). */

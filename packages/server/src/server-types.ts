@@ -1,3 +1,4 @@
+import type { JobService } from './jobs/index.js';
 import type { Clock, IdGen } from '@bulwark/core';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
@@ -68,6 +69,7 @@ export interface BulwarkServer {
   readonly deviceOps: DeviceOps;
   /** Firmware artifacts and rollouts. */
   readonly ota: { readonly firmware: FirmwareService; readonly rollouts: RolloutService };
+  readonly jobs: JobService;
   /** Webhook subscriptions, their delivery loops, and signed delivery for other senders (alerts). */
   readonly webhooks: Webhooks;
   readonly alerts: Alerts;

@@ -48,6 +48,8 @@ import { applicationRoutes, buildApplications, readNatsCreds } from './applicati
 import { buildWebhooks, checkUrl, newSecret, resolveTarget, webhookRoutes } from './webhooks/index.js';
 import { alertRoutes } from './alerts/index.js';
 import { wireAlerts } from './server-alerts.js';
+import { wireJobs } from './server-jobs.js';
+import { jobRoutes } from './jobs/index.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
 
@@ -199,6 +201,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       link: deviceLink,
       onHealthReport: (deviceId, report) => alerts.fleet.reported(deviceId, report),
     });
+    const jobs = wireJobs(config, { store, registry, groups, identity, deviceOps, audit, clock, ids, log: logger });
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
     const mqtt = config.mqtt.enabled
@@ -266,6 +269,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(exportRoutes, { exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
+    await app.register(jobRoutes, { jobs });
     await app.register(webhookRoutes, { webhooks: webhooks.service });
     const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
     await app.register(alertRoutes, {
@@ -293,6 +297,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           await rollouts.idle();
         },
       }],
+      ['jobs', { start: () => jobs.start(), stop: () => jobs.stop() }],
       ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
       ['fleet-counts', { start: async () => { await countsFolder.fold(); countsFolder.start(); }, stop: () => countsFolder.stop() }],
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
@@ -302,7 +307,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['alert-sweep', { start: () => alerts.sweep.start(), stop: () => alerts.sweep.stop() }],
     ];
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, groups, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, webhooks, alerts, liveStreams,
+      app, config, store, metrics, access, audit, vault, routes, bus, registry, groups, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, jobs, webhooks, alerts, liveStreams,
       get mqttPort() {
         return mqttPort;
       },

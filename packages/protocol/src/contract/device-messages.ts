@@ -37,6 +37,8 @@ export const BUILTIN_COMMANDS = {
   logsStream: 'logs.stream',
   /** `{}`: stop streaming logs now. */
   logsStop: 'logs.stop',
+  /** `{}`: renew the device certificate now (new key, CSR on `certs/rotate`); the result carries the new serial once it is in use. */
+  certsRenew: 'certs.renew',
 } as const;
 
 const L = DEVICE_MESSAGE_LIMITS;

@@ -8,6 +8,8 @@ export const SCOPES = [
   'devices:command',
   'devices:logs',
   'groups:write',
+  'jobs:read',
+  'jobs:write',
   'twin:write',
   'telemetry:read',
   'telemetry:write',
@@ -44,11 +46,11 @@ export type Role = (typeof ROLES)[number];
 export const ROLE_SCOPES: Readonly<Record<Role, readonly Grant[]>> = {
   admin: ['*'],
   operator: [
-    'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'groups:write', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
+    'devices:read', 'devices:write', 'devices:command', 'devices:logs', 'groups:write', 'jobs:read', 'jobs:write', 'twin:write', 'telemetry:read', 'schemas:read', 'schemas:write',
     'firmware:read', 'firmware:write', 'rollouts:read', 'rollouts:write',
     'audit:read', 'users:read', 'keys:self', 'metrics:read', 'webhooks:read', 'webhooks:write', 'alerts:read', 'alerts:write',
   ],
-  viewer: ['devices:read', 'telemetry:read', 'schemas:read', 'firmware:read', 'rollouts:read', 'metrics:read', 'alerts:read'],
+  viewer: ['devices:read', 'jobs:read', 'telemetry:read', 'schemas:read', 'firmware:read', 'rollouts:read', 'metrics:read', 'alerts:read'],
 };
 
 export function isScope(value: string): value is Scope {

@@ -43,6 +43,9 @@ export interface ServerConfig {
     readonly rootKeysFile?: string; readonly artifactMaxBytes: number; readonly minSecurityVersion: number;
     readonly tickIntervalMs: number; readonly deviceTimeoutMs: number; readonly defaultMaxRetries: number;
   };
+  readonly jobs: {
+    readonly tickIntervalMs: number; readonly maxDevices: number; readonly maxRatePerSecond: number; readonly defaultRatePerSecond: number; readonly defaultDeviceTimeoutMs: number;
+  };
   readonly webhooks: {
     readonly allowHttp: boolean; readonly allowPrivateTargets: boolean; readonly caFile?: string; readonly timeoutMs: number; readonly batchMaxReadings: number;
     readonly maxAttempts: number; readonly retryBaseMs: number; readonly retryMaxMs: number; readonly pollIntervalMs: number;

@@ -20,6 +20,8 @@ export interface IssueOptions {
   readonly ttlS?: number;
   /** `queue` (default): keep it for the device until it expires; `refuse`: 409 DEVICE_OFFLINE now. */
   readonly ifOffline?: 'queue' | 'refuse';
+  /** The caller paces its own commands (a job): the per-principal limit does not apply, the per-device one does. */
+  readonly paced?: boolean;
 }
 
 /** Checks run before a command is recorded (built-in commands validate their params); throw to refuse. */
@@ -46,6 +48,7 @@ const requestOf = (c: CommandRecord): CommandRequest => ({ id: c.id, params: c.p
 export class CommandService {
   readonly #guards = new Map<string, IssueGuard>();
   readonly #issued: ((c: CommandRecord) => void | Promise<void>)[] = [];
+  readonly #answered: ((deviceId: string, r: { commandId: string; status: string; reason: string | null; detail: string | null }) => Promise<void>)[] = [];
 
   constructor(
     private readonly repo: CommandRepository,
@@ -86,7 +89,7 @@ export class CommandService {
     const connected = this.deps.link.isConnected(deviceId);
     if (!connected && o.ifOffline === 'refuse') throw new PlatformError('BULWARK_ERR_DEVICE_OFFLINE', `device ${deviceId} is not connected`);
     await this.#limit(`cmd:dev:${deviceId}`, this.settings.perDevicePerMinute, 'device');
-    await this.#limit(`cmd:prin:${o.actor}`, this.settings.perPrincipalPerMinute, 'principal');
+    if (o.paced !== true) await this.#limit(`cmd:prin:${o.actor}`, this.settings.perPrincipalPerMinute, 'principal');
     await this.repo.expire(now, this.settings.resultTimeoutMs);
     if ((await this.repo.countOpen(deviceId, now)) >= this.settings.maxOpenPerDevice) {
       throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${deviceId} already has ${this.settings.maxOpenPerDevice} commands waiting (commands.maxOpenPerDevice)`);
@@ -167,6 +170,11 @@ export class CommandService {
     return this.repo.list(f);
   }
 
+  /** `fn` runs (and is awaited) after a device's answer to a command is stored. */
+  onAnswered(fn: (deviceId: string, r: { commandId: string; status: string; reason: string | null; detail: string | null }) => Promise<void>): void {
+    this.#answered.push(fn);
+  }
+
   /** A validated result from the device on `commands/{name}/result`; resolves with the outcome to count. */
   async onResult(deviceId: string, name: string, r: CommandResult): Promise<string> {
     if (r.id === null) {
@@ -179,6 +187,10 @@ export class CommandService {
       return 'unknown_id';
     }
     const answered = await this.repo.answer(deviceId, r.id, { status: r.status, reason: r.reason ?? null, detail: r.detail ?? null, output: r.output ?? null, at: this.deps.clock.now() });
+    if (answered) {
+      const result = { commandId: r.id, status: r.status, reason: r.reason ?? null, detail: r.detail ?? null };
+      for (const fn of this.#answered) await fn(deviceId, result).catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'a command result listener failed'));
+    }
     return answered ? r.status : 'duplicate';
   }
 

@@ -111,4 +111,47 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_group_members_device ON device_group_members (device_id)
     `,
   },
+  {
+    id: 19,
+    // Jobs over groups: one operation applied to a snapshot of a group's members, paced, with
+    // one entry per device (docs/guides/fleet.md).
+    name: 'jobs over device groups',
+    sql: `
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        pacing TEXT NOT NULL,
+        device_timeout_ms BIGINT NOT NULL,
+        max_retries INTEGER NOT NULL,
+        abort_rule TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        device_count INTEGER NOT NULL,
+        skipped TEXT NOT NULL,
+        history TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        settled_at BIGINT
+      );
+      CREATE INDEX jobs_open ON jobs (settled_at, state);
+      CREATE TABLE job_devices (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        device_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        ref TEXT,
+        reason TEXT,
+        detail TEXT,
+        dispatched_at BIGINT,
+        finished_at BIGINT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (job_id, device_id)
+      );
+      CREATE INDEX job_devices_state ON job_devices (job_id, state, device_id);
+      CREATE INDEX job_devices_device ON job_devices (device_id, state)
+    `,
+  },
 ];

@@ -6,6 +6,7 @@ import type { AuditRepository } from '../audit/audit.js';
 import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
 import type { GroupRepository } from '../registry/groups.js';
+import type { JobRepository } from '../jobs/jobs.js';
 import type { SchemaRepository } from '../schemas/schemas.js';
 import type { TelemetryRepository } from '../ingest/ingest.js';
 import type { TelemetryExportSource } from '../ingest/export.js';
@@ -26,6 +27,7 @@ import { SqlApiKeyRepository, SqlPrincipalRepository } from './sql/principals.js
 import { SqlSecretRepository } from './sql/secrets.js';
 import { SqlDeviceRepository } from './sql/devices.js';
 import { SqlGroupRepository } from './sql/groups.js';
+import { SqlJobRepository } from './sql/jobs.js';
 import { SqlIdentityRepository } from './sql/identity.js';
 import { SqlSchemaRepository } from './sql/schemas.js';
 import { SqlTelemetryRepository } from './sql/telemetry.js';
@@ -69,6 +71,7 @@ export interface Store {
   readonly webhooks: WebhookRepository;
   readonly alerts: AlertRepository;
   readonly groups: GroupRepository;
+  readonly jobs: JobRepository;
   /** Applications reading the telemetry stream, and their NATS credentials. */
   readonly applications: ApplicationRepository;
   ping(): Promise<void>;
@@ -137,6 +140,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     webhooks: new SqlWebhookRepository(db),
     alerts: new SqlAlertRepository(db),
     groups: new SqlGroupRepository(db),
+    jobs: new SqlJobRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

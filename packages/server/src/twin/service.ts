@@ -43,6 +43,8 @@ const bytes = (o: unknown) => Buffer.byteLength(JSON.stringify(o));
  * the session sends the stored configuration, so a change never waits for the next connect.
  */
 export class TwinService {
+  readonly #reportListeners: ((deviceId: string, r: ReportedState) => Promise<void>)[] = [];
+
   constructor(
     private readonly repo: TwinRepository,
     private readonly deps: { clock: Clock; link: DeviceLink; bus: EventBus; log: Logger; driftThresholdMs: number; assertDevice: (id: string) => Promise<void> },
@@ -101,6 +103,31 @@ export class TwinService {
     }
   }
 
+  /**
+   * Merges `patch` over the desired configuration (a `null` value removes its key) as the next
+   * version; a change made beside it is merged again rather than lost.
+   */
+  async patchDesired(deviceId: string, patch: Readonly<Record<string, unknown>>, by: string): Promise<TwinView> {
+    for (let attempt = 0; ; attempt += 1) {
+      const current = (await this.repo.get(deviceId))?.desired;
+      const config: Record<string, unknown> = { ...(current?.config ?? {}) };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete config[k];
+        else config[k] = v;
+      }
+      try {
+        return await this.setDesired(deviceId, config, by, current?.version ?? 0);
+      } catch (err) {
+        if (!(err instanceof PlatformError) || err.code !== 'BULWARK_ERR_VERSION_CONFLICT' || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  /** `fn` runs (and is awaited) after each report from a device is stored. */
+  onReport(fn: (deviceId: string, r: ReportedState) => Promise<void>): void {
+    this.#reportListeners.push(fn);
+  }
+
   /** Sends the stored desired configuration to the device (on subscribe, on connect, after a change). */
   async deliver(deviceId: string): Promise<boolean> {
     if (!this.deps.link.isConnected(deviceId)) return false;
@@ -123,6 +150,7 @@ export class TwinService {
     };
     await this.repo.putReported(deviceId, reported);
     await this.#trackDrift({ deviceId, desired: current?.desired ?? null, reported, driftSince: current?.driftSince ?? null });
+    for (const fn of this.#reportListeners) await fn(deviceId, reported).catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'a twin report listener failed'));
     return r.version < desiredVersion ? 'stale_version' : r.status;
   }
 

@@ -1,0 +1,40 @@
+import type { Clock, IdGen, Logger } from '@bulwark/core';
+import type { AuditService } from './audit/index.js';
+import type { ServerConfig } from './config/index.js';
+import type { DeviceOps } from './device-ops.js';
+import type { IdentityService } from './identity/index.js';
+import { JobService } from './jobs/index.js';
+import type { GroupService, RegistryService } from './registry/index.js';
+import type { Store } from './store/index.js';
+
+/**
+ * Jobs over groups wired into the platform: they act through the twin, commands, registry and
+ * identity services, and hear every twin report and command result stored on this node.
+ */
+export function wireJobs(config: ServerConfig, deps: {
+  store: Store; registry: RegistryService; groups: GroupService; identity: IdentityService; deviceOps: DeviceOps; audit: AuditService; clock: Clock; ids: IdGen; log: Logger;
+}): JobService {
+  const { twin, commands } = deps.deviceOps;
+  const jobs = new JobService(deps.store.jobs, config.jobs, {
+    clock: deps.clock, ids: deps.ids, log: deps.log, registry: deps.registry, groups: deps.groups,
+    targets: {
+      patchDesired: async (id, patch, by) => (await twin.patchDesired(id, patch, by)).desired?.version ?? 0,
+      command: async (id, name, params, o) => (await commands.issue(id, name, { ...params }, { actor: o.actor, paced: true, ...(o.ttlS !== undefined ? { ttlS: o.ttlS } : {}) })).id,
+      suspend: async (id) => void (await deps.registry.suspend(id)),
+      resume: async (id) => void (await deps.registry.resume(id)),
+      decommission: async (id) => {
+        await deps.registry.decommission(id);
+        await deps.identity.revokeDevice(id, 'decommissioned');
+      },
+      reported: async (id) => (await deps.store.twins.get(id))?.reported ?? null,
+      commandResult: async (id, commandId) => deps.store.commands.get(id, commandId),
+    },
+    onStop: (job) => {
+      void deps.audit.record({ actor: 'system', action: `job.${job.state}`, target: job.id, result: 'ok', requestId: null, source: null, details: { reason: job.reason } })
+        .catch((err: unknown) => deps.log.error({ err }, 'could not audit the job change'));
+    },
+  });
+  twin.onReport((deviceId, r) => jobs.onTwinReported(deviceId, r));
+  commands.onAnswered((deviceId, r) => jobs.onCommandResult(deviceId, r));
+  return jobs;
+}
