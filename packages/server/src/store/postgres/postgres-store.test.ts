@@ -8,6 +8,7 @@ import { T0, describePrincipalRepository } from '../contract/principal-repositor
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeFleetCounts } from '../contract/fleet-counts.contract.js';
 import { describeGroupRepository } from '../contract/group-repository.contract.js';
+import { describeJobRepository } from '../contract/job-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient, settleAll } from '../contract/sql-client.contract.js';
@@ -39,6 +40,7 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describeTwinRepository(pgStore);
   describeFleetCounts(pgStore);
   describeGroupRepository(pgStore);
+  describeJobRepository(pgStore);
   describeDeviceConnectivity(pgStore);
   describeCommandRepository(pgStore);
   describeHealthRepositories(pgStore);

@@ -10,6 +10,7 @@ import { T0, describePrincipalRepository, principal } from '../contract/principa
 import { describeSecretRepository } from '../contract/secret-repository.contract.js';
 import { describeFleetCounts } from '../contract/fleet-counts.contract.js';
 import { describeGroupRepository } from '../contract/group-repository.contract.js';
+import { describeJobRepository } from '../contract/job-repository.contract.js';
 import { describeTelemetryRepository } from '../contract/telemetry-repository.contract.js';
 import { describeCommandRepository, describeDeviceConnectivity, describeHealthRepositories, describeTwinRepository } from '../contract/device-state.contract.js';
 import { describeSqlClient } from '../contract/sql-client.contract.js';
@@ -52,6 +53,7 @@ describe('SQLite store (real file)', () => {
   describeTwinRepository(sqliteStore);
   describeFleetCounts(sqliteStore);
   describeGroupRepository(sqliteStore);
+  describeJobRepository(sqliteStore);
   describeDeviceConnectivity(sqliteStore);
   describeCommandRepository(sqliteStore);
   describeHealthRepositories(sqliteStore);
