@@ -7,6 +7,7 @@ import { Audit } from './pages/audit';
 import { DeadLetters } from './pages/dead-letters';
 import { Device } from './pages/device';
 import { Devices } from './pages/devices';
+import { Jobs } from './pages/jobs';
 import { Overview } from './pages/overview';
 import { Rollouts } from './pages/rollouts';
 import { Schemas } from './pages/schemas';
@@ -14,7 +15,7 @@ import { SignIn } from './pages/sign-in';
 import { Webhooks } from './pages/webhooks';
 import './styles.css';
 
-const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['webhooks', 'Webhooks']] as const;
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks']] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>();
@@ -49,6 +50,7 @@ function App() {
         {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}
         {page === 'webhooks' ? (session.scopes.includes('*') || session.scopes.includes('webhooks:read') ? <Webhooks session={session} /> : <p className="muted">Your role cannot read webhooks (it needs the webhooks:read scope).</p>) : null}
         {page === 'rollouts' ? (session.scopes.includes('*') || session.scopes.includes('rollouts:read') ? <Rollouts key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read rollouts (it needs the rollouts:read scope).</p>) : null}
+        {page === 'jobs' ? (can(session, 'jobs:read') ? <Jobs key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read jobs (it needs the jobs:read scope).</p>) : null}
       </main>
     </>
   );

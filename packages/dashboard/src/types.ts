@@ -164,3 +164,55 @@ export interface Silence {
   readonly createdAt: number;
   readonly expiresAt: number;
 }
+
+export type JobState = 'running' | 'paused' | 'cancelled' | 'aborted' | 'completed';
+export const JOB_STATES: readonly JobState[] = ['running', 'paused', 'cancelled', 'aborted', 'completed'];
+export type JobDeviceState = 'queued' | 'in_progress' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** What a job does to each device of its group. */
+export type JobOperation =
+  | { readonly type: 'twin-patch'; readonly patch: Record<string, unknown> }
+  | { readonly type: 'command'; readonly name: string; readonly params: Record<string, unknown>; readonly ttlS?: number }
+  | { readonly type: 'rotate-certificate' }
+  | { readonly type: 'suspend' }
+  | { readonly type: 'resume' }
+  | { readonly type: 'decommission' };
+
+/** GET /jobs/{id}: a job over a snapshot of a group's members, with its summary. */
+export interface Job {
+  readonly id: string;
+  readonly name: string;
+  readonly operation: JobOperation;
+  readonly group: string;
+  readonly pacing: { readonly ratePerSecond: number; readonly maxConcurrent: number; readonly window: { startMinute: number; endMinute: number } | null };
+  readonly deviceTimeoutMs: number;
+  readonly maxRetries: number;
+  readonly abort: { readonly failedPercent: number; readonly minFinished: number } | null;
+  readonly state: JobState;
+  /** Why it is paused, cancelled, aborted or completed. */
+  readonly reason: string | null;
+  readonly deviceCount: number;
+  /** Members left out when the job was made, by why (e.g. decommissioned). */
+  readonly skipped: Readonly<Record<string, number>>;
+  readonly history: { at: number; state: string; actor: string; reason: string }[];
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When it ended and its last dispatched device answered or timed out; null before (the page refreshes until then). */
+  readonly settledAt: number | null;
+  readonly counts: Readonly<Record<JobDeviceState, number>>;
+  readonly progress: { readonly finished: number; readonly total: number; readonly percent: number };
+  /** Devices that failed, timed out or were cancelled, by reason, most first. */
+  readonly reasons: { state: JobDeviceState; reason: string; count: number }[];
+}
+
+export interface JobDevice {
+  readonly deviceId: string;
+  readonly state: JobDeviceState;
+  readonly attempts: number;
+  readonly reason: string | null;
+  readonly detail: string | null;
+  readonly dispatchedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly updatedAt: number;
+}
