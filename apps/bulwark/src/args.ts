@@ -32,3 +32,25 @@ export function jsonObject(text: string, what: string): Record<string, unknown> 
 
 /** For a repeatable option: each use adds its value to the list. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `2h`, `7d` → milliseconds. */
+export function duration(value: string): number {
+  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('must be a duration such as 90s, 30m, 2h or 7d');
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+/** `01:00-05:00` UTC → minutes of the day (the end may be before the start: the window wraps past midnight). */
+export function parseWindow(value: string): { startMinute: number; endMinute: number } {
+  const m = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/.exec(value);
+  if (!m) throw new InvalidArgumentError('HH:MM-HH:MM in UTC, e.g. 01:00-05:00');
+  return { startMinute: Number(m[1]) * 60 + Number(m[2]), endMinute: Number(m[3]) * 60 + Number(m[4]) };
+}
+
+export function percent(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('a percent from 0 to 100');
+  return n;
+}

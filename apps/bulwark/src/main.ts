@@ -8,6 +8,7 @@ import { addBatchCommand } from './commands/batch.js';
 import { addCertCommands, addPkiCommands } from './commands/certs.js';
 import { addDeviceCommands } from './commands/devices.js';
 import { addGroupCommands } from './commands/groups.js';
+import { addJobCommands } from './commands/jobs.js';
 import { addDeviceOpsCommands } from './commands/device-ops.js';
 import { addEnrollCommand } from './commands/enroll.js';
 import { addFirmwareCommands } from './commands/firmware.js';
@@ -48,6 +49,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addBatchCommand(devices, env);
   addDeviceOpsCommands(devices, env);
   addGroupCommands(program, env);
+  addJobCommands(program, env);
   addCertCommands(program, env);
   addPkiCommands(program, env);
   addTelemetryCommands(program, env);

@@ -29,6 +29,17 @@ export function printFields(fields: readonly (readonly [string, Cell])[], indent
   for (const [label, value] of fields) console.log(`${indent}${label.padEnd(width)}  ${value === null || value === undefined ? '-' : value}`);
 }
 
+/**
+ * `[████░░░░] 50%`: a bar drawn once, in the characters of the live cli-progress bars
+ * (shades_classic). A cli-progress bar started and stopped at once prints twice when the
+ * output is not a terminal.
+ */
+export function bar(done: number, total: number, width = 40): string {
+  const share = total <= 0 ? 1 : Math.min(1, Math.max(0, done / total));
+  const full = Math.round(share * width);
+  return `[${'\u2588'.repeat(full)}${'\u2591'.repeat(width - full)}] ${Math.floor(share * 100)}%`;
+}
+
 /** `2025-11-26 06:09:01Z`, or `-` for no time. */
 export function time(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '-';

@@ -1,6 +1,6 @@
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Device } from '../api.js';
-import { collect, jsonObject, positiveInt } from '../args.js';
+import { collect, duration, jsonObject, positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { usageError } from '../errors.js';
@@ -14,14 +14,6 @@ interface Group {
 /** The API takes at most this many devices a request, and lists at most this many a page. */
 const BATCH = 1000;
 const path = (id: string, rest = '') => `/api/v1/groups/${encodeURIComponent(id)}${rest}`;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90s`, `2h`, `7d` → milliseconds. */
-function duration(value: string): number {
-  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError('must be a duration such as 90s, 30m, 2h or 7d');
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
-}
 
 interface CriteriaOptions {
   state?: string[]; model?: string[]; hwRev?: string[]; firmware?: string[]; owner?: string[]; location?: string[]; tag?: string[];

@@ -1,10 +1,10 @@
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { commaList, positiveInt } from '../args.js';
+import { commaList, parseWindow, percent, positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
 import { usageError } from '../errors.js';
-import { printFields, printJson, printTable, time } from '../output.js';
+import { bar, printFields, printJson, printTable, time } from '../output.js';
 
 interface Progress { total: number; committed: number; failed: number; inProgress: number; pending: number }
 
@@ -33,26 +33,10 @@ export function parseWaves(value: string): Wave[] {
   });
 }
 
-/** `01:00-05:00` UTC. */
-export function parseWindow(value: string): { startMinute: number; endMinute: number } {
-  const m = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/.exec(value);
-  if (!m) throw new InvalidArgumentError('HH:MM-HH:MM in UTC, e.g. 01:00-05:00');
-  return { startMinute: Number(m[1]) * 60 + Number(m[2]), endMinute: Number(m[3]) * 60 + Number(m[4]) };
-}
-
-const percentNumber = (value: string) => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('a percent from 0 to 100');
-  return n;
-};
-
 function render(r: Rollout): void {
   console.log(`${r.name} (${r.id}): ${r.artifact.name} ${r.artifact.version}`);
   printFields([['state', r.reason ? `${r.state}: ${r.reason}` : r.state], ['wave', `${r.currentWave + 1} of ${r.waveCount}`], ['created', time(r.createdAt)]]);
-  // A bar drawn once (no timer): committed devices of the whole rollout.
-  const bar = new cliProgress.SingleBar({ format: '  [{bar}] {percentage}% | {value}/{total} committed | {failed} failed | {inProgress} updating', noTTYOutput: true, stream: process.stdout, forceRedraw: true }, cliProgress.Presets.shades_classic);
-  bar.start(r.totals.total, r.totals.committed, { failed: r.totals.failed, inProgress: r.totals.inProgress });
-  bar.stop();
+  console.log(`  ${bar(r.totals.committed, r.totals.total)} | ${r.totals.committed}/${r.totals.total} committed | ${r.totals.failed} failed | ${r.totals.inProgress} updating`);
   printTable(['wave', 'devices', 'committed', 'failed', 'updating', 'pending'], r.waves.map((w) => [w.wave + 1, w.total, w.committed, w.failed, w.inProgress, w.pending]), 'No devices.');
   console.log('History:');
   for (const e of r.history) console.log(`  ${time(e.at)}  wave ${e.wave + 1}  ${e.state.padEnd(9)} ${e.actor}: ${e.reason}`);
@@ -60,20 +44,20 @@ function render(r: Rollout): void {
 
 /** Re-reads a running rollout, moving a live bar on standard error, until it stops running. */
 async function follow(first: Rollout, read: () => Promise<Rollout>, intervalMs: number, showBar: boolean): Promise<Rollout> {
-  const bar = showBar && process.stderr.isTTY
+  const live = showBar && process.stderr.isTTY
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'wave {wave} [{bar}] {value}/{total} committed | {failed} failed | {inProgress} updating', hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
   const payload = (r: Rollout) => ({ wave: `${r.currentWave + 1}/${r.waveCount}`, failed: r.totals.failed, inProgress: r.totals.inProgress });
-  bar?.start(first.totals.total, first.totals.committed, payload(first));
+  live?.start(first.totals.total, first.totals.committed, payload(first));
   let r = first;
   try {
     while (r.state === 'running') {
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
       r = await read();
-      bar?.update(r.totals.committed, payload(r));
+      live?.update(r.totals.committed, payload(r));
     }
   } finally {
-    bar?.stop();
+    live?.stop();
   }
   return r;
 }
@@ -94,14 +78,14 @@ export function addRolloutCommands(program: Command, env: Env): void {
     .option('--waves <list>', 'cumulative percents (1%,10%,50%,100%) or devices per wave (5,50,200)', parseWaves)
     .option('--canary <ids>', 'devices updated first, as a wave of their own', commaList)
     .option('--min-devices <n>', 'judge gates once this many devices of a wave finished (default 10)', positiveInt(1_000_000))
-    .option('--max-failure-percent <p>', 'gate: at most this share of finished devices may fail (default 5)', percentNumber)
+    .option('--max-failure-percent <p>', 'gate: at most this share of finished devices may fail (default 5)', percent)
     .option('--max-failures <n>', 'gate: at most this many failed devices per wave', (v) => Number(v))
-    .option('--min-success-percent <p>', 'gate: at least this share of a finished wave committed', percentNumber)
-    .option('--max-restart-loop-excess <p>', 'gate: updated devices in restart loops, percentage points above the rest', percentNumber)
+    .option('--min-success-percent <p>', 'gate: at least this share of a finished wave committed', percent)
+    .option('--max-restart-loop-excess <p>', 'gate: updated devices in restart loops, percentage points above the rest', percent)
     .option('--max-crash-ratio <r>', 'gate: mean crash count of updated devices over that of the rest', (v) => Number(v))
     .option('--max-reconnect-ratio <r>', 'gate: mean reconnect count of updated devices over that of the rest', (v) => Number(v))
-    .option('--max-silent-excess <p>', 'gate: updated devices gone silent after their update, percentage points above the rest', percentNumber)
-    .option('--max-telemetry-gap-excess <p>', 'gate: updated devices whose telemetry stopped after their update, percentage points above the rest', percentNumber)
+    .option('--max-silent-excess <p>', 'gate: updated devices gone silent after their update, percentage points above the rest', percent)
+    .option('--max-telemetry-gap-excess <p>', 'gate: updated devices whose telemetry stopped after their update, percentage points above the rest', percent)
     .option('--silent-after <minutes>', 'with --max-silent-excess or --max-telemetry-gap-excess: unheard for this long counts as silent (default 10); a finished wave waits this long', positiveInt(10_080))
     .addOption(new Option('--on-failure <action>', 'what a failed gate does').choices(['pause', 'abort']).default('pause'))
     .option('--window <HH:MM-HH:MM>', 'notify devices only inside this daily UTC window', parseWindow)
