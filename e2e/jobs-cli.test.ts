@@ -104,7 +104,18 @@ it('creates jobs over groups, follows them to their summary, lists their devices
     return job.id as string;
   };
 
-  const [, , slowId] = await Promise.all([lifecycle(), timeouts(), cancelled()]);
+  // A service account limited to one group sees that group's jobs only; the limit is lifted with --all.
+  const limited = async () => {
+    const made = await bulwark(['users', 'create', 'site-a-bot', '--service', '--scopes', 'devices:read,jobs:read', '--device-groups', 'site-a', '--json']);
+    assert.equal(made.code, 0, show(made));
+    const bot = parseJson(made);
+    assert.deepEqual(bot.deviceGroups, ['site-a']);
+    const lifted = await bulwark(['users', 'set-device-groups', bot.id, '--all']);
+    assert.equal(lifted.code, 0, show(lifted));
+    assert.match(lifted.stdout, /now reaches the whole fleet/);
+  };
+
+  const [, , slowId] = await Promise.all([lifecycle(), timeouts(), cancelled(), limited()]);
 
   const [listed, again] = await Promise.all([bulwark(['jobs', 'list', '--json']), bulwark(['jobs', 'pause', slowId])]);
   const byName = Object.fromEntries(parseJson(listed).map((j: { name: string; state: string }) => [j.name, j.state]));

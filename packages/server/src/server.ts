@@ -221,7 +221,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     }
 
     const { app, routes } = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustedProxies: config.http.trustedProxies.split(',').map((p) => p.trim()).filter(Boolean), metrics, version: VERSION });
-    app.addHook('onRequest', makeGuard(access, throttle, metrics));
+    app.addHook('onRequest', makeGuard(access, throttle, metrics, groups));
     const liveStreams = new LiveStreams({ bus, stillValid: (a) => access.stillValid(a), clock, log: logger, closed: metrics.liveStreamsClosed, tokenTtlMs: config.auth.accessTokenTtlMs });
     liveStreams.attach(app);
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
@@ -250,7 +250,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       info: () => ({ version: VERSION, store: store.engine, bus: cluster ? 'nats' : 'memory', node: nodeId, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
     });
     await app.register(accessRoutes, {
-      access, throttle, clock,
+      access, throttle, clock, groups,
       onAuthFailure: (reason, locked) => {
         metrics.authFailures.inc({ reason });
         if (locked) metrics.lockouts.inc({ kind: locked });
@@ -264,9 +264,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
-    await app.register(ingestRoutes, { ingest, registry, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
+    await app.register(ingestRoutes, { ingest, registry, groups, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
     await app.register(replayRoutes, { replays: streams && copyWriter ? new StreamReplays(streams.feed, copyWriter, { clock, ids, log: logger }) : undefined });
-    await app.register(exportRoutes, { exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
+    await app.register(exportRoutes, { groups, exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
     await app.register(jobRoutes, { jobs });

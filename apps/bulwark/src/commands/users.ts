@@ -12,6 +12,8 @@ export interface Principal {
   readonly name: string;
   readonly role: string | null;
   readonly scopes: string[];
+  /** Limited to these device groups; null: the whole fleet. */
+  readonly deviceGroups: string[] | null;
   readonly createdAt: number;
   readonly disabledAt: number | null;
 }
@@ -20,9 +22,10 @@ export interface Principal {
 const ROLES = ['admin', 'operator', 'viewer'];
 
 const status = (p: Principal) => (p.disabledAt === null ? 'enabled' : `disabled ${time(p.disabledAt)}`);
-const rights = (p: Principal) => (p.role !== null ? `role ${p.role}` : p.scopes.join(', '));
+const rights = (p: Principal) => `${p.role !== null ? `role ${p.role}` : p.scopes.join(', ')}${p.deviceGroups ? `, limited to device groups ${p.deviceGroups.join(', ')}` : ''}`;
+const reach = (p: Principal) => (p.deviceGroups === null ? 'the whole fleet' : `device groups ${p.deviceGroups.join(', ')}`);
 
-/** `bulwark users create | list | show | disable | enable | recover`. */
+/** `bulwark users create | list | show | set-device-groups | disable | enable | recover`. */
 export function addUserCommands(program: Command, env: Env): void {
   const users = program.command('users').description('people (with a role) and service accounts (with scopes)');
 
@@ -32,8 +35,9 @@ export function addUserCommands(program: Command, env: Env): void {
     .addOption(new Option('--role <role>', 'role of a user (default: viewer)').choices(ROLES))
     .option('--service', 'create a service account instead of a user')
     .option('--scopes <list>', 'comma-separated scopes of a service account, e.g. devices:read,telemetry:read')
+    .option('--device-groups <list>', 'comma-separated device groups to limit it to (default: the whole fleet)')
     .option('--json', 'print the created principal as JSON')
-    .action(async (name: string, opts: { role?: string; service?: boolean; scopes?: string; json?: boolean }) => {
+    .action(async (name: string, opts: { role?: string; service?: boolean; scopes?: string; deviceGroups?: string; json?: boolean }) => {
       let body: Record<string, unknown>;
       if (opts.service) {
         if (opts.role !== undefined) throw usageError('a service account has scopes, not a role: drop --role');
@@ -43,6 +47,11 @@ export function addUserCommands(program: Command, env: Env): void {
       } else {
         if (opts.scopes !== undefined) throw usageError('a user has a role, not scopes: use --role, or --service for a service account');
         body = { name, kind: 'user', role: opts.role ?? 'viewer' };
+      }
+      if (opts.deviceGroups !== undefined) {
+        const groups = commaList(opts.deviceGroups);
+        if (groups.length === 0) throw usageError('--device-groups needs at least one group id');
+        body.deviceGroups = groups;
       }
       const p = await openSession(env).call<Principal>('POST', '/api/v1/users', { body });
       if (opts.json) return printJson(p);
@@ -56,8 +65,8 @@ export function addUserCommands(program: Command, env: Env): void {
     .action(async (opts: { json?: boolean }) => {
       const list = await openSession(env).call<Principal[]>('GET', '/api/v1/users');
       if (opts.json) return printJson(list);
-      printTable(['id', 'name', 'kind', 'role / scopes', 'created', 'status'],
-        list.map((p) => [p.id, p.name, p.kind, p.role ?? p.scopes.join(', '), time(p.createdAt), status(p)]), 'No users.');
+      printTable(['id', 'name', 'kind', 'role / scopes', 'reaches', 'created', 'status'],
+        list.map((p) => [p.id, p.name, p.kind, p.role ?? p.scopes.join(', '), reach(p), time(p.createdAt), status(p)]), 'No users.');
     });
 
   users.command('show')
@@ -67,7 +76,22 @@ export function addUserCommands(program: Command, env: Env): void {
     .action(async (id: string, opts: { json?: boolean }) => {
       const p = await openSession(env).call<Principal>('GET', `/api/v1/users/${encodeURIComponent(id)}`);
       if (opts.json) return printJson(p);
-      printFields([['id', p.id], ['name', p.name], ['kind', p.kind], ['role', p.role], ['scopes', p.scopes.join(', ')], ['created', time(p.createdAt)], ['status', status(p)]], '');
+      printFields([['id', p.id], ['name', p.name], ['kind', p.kind], ['role', p.role], ['scopes', p.scopes.join(', ')], ['reaches', reach(p)], ['created', time(p.createdAt)], ['status', status(p)]], '');
+    });
+
+  users.command('set-device-groups')
+    .description('limit a principal to device groups (its tokens follow at once), or with --all give it the whole fleet again')
+    .argument('<id>', 'principal id')
+    .option('--groups <list>', 'comma-separated device group ids')
+    .option('--all', 'lift the limit: the whole fleet')
+    .option('--json', 'print the principal as JSON')
+    .action(async (id: string, opts: { groups?: string; all?: boolean; json?: boolean }) => {
+      if ((opts.groups === undefined) === (opts.all !== true)) throw usageError('give --groups A,B or --all');
+      const groups = opts.groups === undefined ? null : commaList(opts.groups);
+      if (groups !== null && groups.length === 0) throw usageError('--groups needs at least one group id');
+      const p = await openSession(env).call<Principal>('PUT', `/api/v1/users/${encodeURIComponent(id)}/device-groups`, { body: { deviceGroups: groups } });
+      if (opts.json) return printJson(p);
+      console.log(`${p.kind === 'user' ? 'User' : 'Service account'} ${p.name} (${p.id}) now reaches ${reach(p)}.`);
     });
 
   for (const verb of ['disable', 'enable'] as const) {

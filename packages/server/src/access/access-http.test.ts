@@ -125,7 +125,7 @@ describe('authentication and authorisation over HTTP', () => {
     const principals = new Map<string, Principal>();
     const keys = new Map<string, ApiKeyRecord>();
     const access = new AccessService({
-      principals: { insert: async (p) => void principals.set(p.id, p), get: async (id) => principals.get(id), getByName: async (n) => [...principals.values()].find((p) => p.name === n), list: async () => [...principals.values()], count: async () => principals.size, setDisabled: async () => true },
+      principals: { insert: async (p) => void principals.set(p.id, p), get: async (id) => principals.get(id), getByName: async (n) => [...principals.values()].find((p) => p.name === n), list: async () => [...principals.values()], count: async () => principals.size, setDisabled: async () => true, setDeviceGroups: async () => true },
       apiKeys: { insert: async (k) => void keys.set(k.id, k), get: async (id) => keys.get(id), listByPrincipal: async () => [], list: async () => [], revoke: async () => true, touch: async () => undefined },
       clock: new ManualClock(), ids: randomIds, tokenKeys: fixedTokenKey(Buffer.alloc(32, 1)), accessTokenTtlMs: 60_000, secrets,
     });

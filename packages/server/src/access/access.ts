@@ -10,6 +10,12 @@ export interface Principal {
   /** Users have a role; service accounts have explicit scopes instead. */
   readonly role: Role | null;
   readonly scopes: Grant[];
+  /**
+   * Device groups this principal is limited to: it reaches only the devices in at least one of
+   * them (reads, writes, streams, exports), and routes that reach the whole fleet refuse it.
+   * null: the whole fleet.
+   */
+  readonly deviceGroups: string[] | null;
   readonly createdAt: number;
   readonly disabledAt: number | null;
 }
@@ -45,6 +51,7 @@ export interface PrincipalRepository {
   list(): Promise<Principal[]>;
   count(): Promise<number>;
   setDisabled(id: string, disabledAt: number | null): Promise<boolean>;
+  setDeviceGroups(id: string, groups: readonly string[] | null): Promise<boolean>;
 }
 
 export interface ApiKeyRepository {

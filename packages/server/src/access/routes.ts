@@ -4,6 +4,7 @@ import Type from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import { type AccessService, RevokedCredentialError } from './service.js';
 import { type Grant, ROLE_SCOPES, type Scope, ROLES, SCOPES, covers, effectiveScopes, hasScope } from './scopes.js';
+import { GROUP_ID_PATTERN } from '../registry/index.js';
 import { STREAM_TICKET_ROUTES } from './stream-tickets.js';
 import { Throttle } from './throttle.js';
 
@@ -13,7 +14,11 @@ const GrantSchema = Type.Enum([...SCOPES, '*']);
 const PrincipalSchema = Type.Object({
   id: Type.String(), kind: Type.Union([Type.Literal('user'), Type.Literal('service')]), name: Type.String(),
   role: Type.Union([Type.String(), Type.Null()]), scopes: Type.Array(Type.String()),
+  deviceGroups: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'the device groups it is limited to; null: the whole fleet' }),
   createdAt: Type.Integer(), disabledAt: Type.Union([Type.Integer(), Type.Null()]),
+});
+const DeviceGroups = Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: GROUP_ID_PATTERN }), {
+  minItems: 1, maxItems: 32, description: 'limit to the devices of these groups: every device route answers 404 for others, lists, live streams and exports leave them out, and routes that reach the whole fleet refuse (403)',
 });
 const KeySchema = Type.Object({
   id: Type.String(), principalId: Type.String(), name: Type.String(),
@@ -28,11 +33,18 @@ export interface AccessRouteDeps {
   readonly throttle: Throttle;
   readonly clock: Clock;
   readonly onAuthFailure: (reason: string, lockedKind?: 'address' | 'address_key') => void;
+  /** Which of these device group ids exist. */
+  readonly groups: { existing(ids: readonly string[]): Promise<string[]> };
   /** A refused exchange of a revoked or expired key, or of a disabled principal's key, whose secret was right. */
 }
 
 /** Token exchange, whoami, users and service accounts, API keys. */
-export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (app, { access, throttle, clock, onAuthFailure }) => {
+export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (app, { access, throttle, clock, onAuthFailure, groups }) => {
+  const checkGroups = async (ids: readonly string[]) => {
+    const found = new Set(await groups.existing(ids));
+    const missing = ids.filter((id) => !found.has(id));
+    if (missing.length > 0) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no such device groups: ${missing.join(', ')}`, { details: { missing } });
+  };
   app.post('/api/v1/auth/token', {
     config: { auth: { public: true }, audit: 'auth.token' },
     schema: {
@@ -71,7 +83,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   });
 
   app.get('/api/v1/auth/whoami', {
-    config: { auth: { authenticated: true } },
+    config: { auth: { authenticated: true }, groupLimit: 'none' },
     schema: {
       tags: ['auth'], summary: 'The caller, its effective scopes and token expiry', security: bearer,
       response: { 200: Type.Object({ principal: PrincipalSchema, keyId: Type.String(), scopes: Type.Array(Type.String()), tokenExpiresAt: Type.Integer() }), ...errorResponses },
@@ -82,7 +94,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   });
 
   app.post('/api/v1/auth/stream-ticket', {
-    config: { auth: { authenticated: true }, audit: 'auth.stream-ticket' },
+    config: { auth: { authenticated: true }, groupLimit: 'none', audit: 'auth.stream-ticket' },
     schema: {
       tags: ['auth'], security: bearer,
       summary: 'A single-use ticket, valid 30 s, that opens one live stream (SSE or WebSocket) as the caller, passed as ?ticket=; browsers cannot send a bearer token there',
@@ -110,16 +122,18 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
         kind: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('service')])),
         role: Type.Optional(Type.Enum([...ROLES])),
         scopes: Type.Optional(Type.Array(GrantSchema, { minItems: 1, maxItems: SCOPES.length + 1 })),
+        deviceGroups: Type.Optional(DeviceGroups),
       }, { additionalProperties: false }),
       response: { 201: PrincipalSchema, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { name, kind = 'user', role, scopes } = request.body;
+    const { name, kind = 'user', role, scopes, deviceGroups } = request.body;
+    if (deviceGroups) await checkGroups(deviceGroups);
     const granting = role ? ROLE_SCOPES[role] : ((scopes ?? []) as Grant[]);
     if (!covers(mustAuth(request.auth).scopes, granting)) {
       throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'you cannot create a user or service account with scopes you do not hold yourself');
     }
-    const principal = await access.createPrincipal({ kind, name, ...(role ? { role } : {}), ...(scopes ? { scopes: scopes as Grant[] } : {}) });
+    const principal = await access.createPrincipal({ kind, name, ...(role ? { role } : {}), ...(scopes ? { scopes: scopes as Grant[] } : {}), ...(deviceGroups ? { deviceGroups } : {}) });
     request.auditTarget = principal.id;
     return reply.code(201).send(principal);
   });
@@ -143,6 +157,23 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
       return access.setDisabled(request.params.id, disabled);
     });
   }
+
+  app.put('/api/v1/users/:id/device-groups', {
+    config: { auth: { scope: 'users:write' }, audit: 'user.device-groups', actsOn: 'principal' },
+    schema: {
+      tags: ['users'], security: bearer, params: IdParams, response: { 200: PrincipalSchema, ...errorResponses },
+      summary: 'Limit a user or service account to device groups, or (null) give it the whole fleet again; applies to its tokens at once',
+      body: Type.Object({ deviceGroups: Type.Union([DeviceGroups, Type.Null()]) }, { additionalProperties: false }),
+    },
+  }, async (request) => {
+    request.auditTarget = request.params.id;
+    const auth = mustAuth(request.auth);
+    access.assertMayActOn(auth, await access.getPrincipal(request.params.id), 'change the device groups of');
+    const { deviceGroups } = request.body;
+    if (deviceGroups) await checkGroups(deviceGroups);
+    request.auditDetails = { deviceGroups };
+    return access.setDeviceGroups(request.params.id, deviceGroups);
+  });
 
   app.get('/api/v1/keys', {
     config: { auth: { scope: 'keys:self' } },

@@ -36,6 +36,8 @@ export interface NewPrincipal {
   readonly name: string;
   readonly role?: Role;
   readonly scopes?: readonly Grant[];
+  /** Limit to these device groups (checked to exist by the caller). */
+  readonly deviceGroups?: readonly string[];
 }
 
 export interface NewKey {
@@ -101,11 +103,18 @@ export class AccessService {
       name,
       role: input.role ?? null,
       scopes: input.role ? [...ROLE_SCOPES[input.role]] : [...new Set(input.scopes)],
+      deviceGroups: input.deviceGroups ? [...new Set(input.deviceGroups)] : null,
       createdAt: this.deps.clock.now(),
       disabledAt: null,
     };
     await this.deps.principals.insert(principal);
     return principal;
+  }
+
+  /** Limits a principal to device groups (null: the whole fleet again); applies to tokens already issued. */
+  async setDeviceGroups(id: string, groups: readonly string[] | null): Promise<Principal> {
+    if (!(await this.deps.principals.setDeviceGroups(id, groups === null ? null : [...new Set(groups)]))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no user or service account ${id}`);
+    return this.getPrincipal(id);
   }
 
   listPrincipals(): Promise<Principal[]> {

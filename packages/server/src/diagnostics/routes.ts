@@ -39,7 +39,7 @@ export interface DiagnosticsRouteDeps {
 /** Remote commands and remote logs. */
 export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> = async (app, { commands, logs, liveQueueLimit, liveDropped }) => {
   app.post('/api/v1/devices/:id/commands/:name', {
-    config: { auth: { scope: 'devices:command' }, audit: 'device.command' },
+    config: { auth: { scope: 'devices:command' }, groupLimit: 'device', audit: 'device.command' },
     schema: {
       tags: ['commands'], security: bearer, params: CommandParams, response: { 201: CommandSchema, ...errorResponses },
       summary: 'Send a command: recorded, published at once (QoS 1) if the device is connected, else kept until it subscribes or ttlS passes (ifOffline: "refuse" answers 409 instead)',
@@ -61,7 +61,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
   });
 
   app.get('/api/v1/devices/:id/commands', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: {
       tags: ['commands'], security: bearer, params: IdParams, summary: "A device's commands, newest first",
       querystring: Type.Object({
@@ -76,12 +76,12 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
   });
 
   app.get('/api/v1/devices/:id/commands/:cmdId', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: { tags: ['commands'], security: bearer, params: CommandIdParams, summary: 'One command and where it is', response: { 200: CommandSchema, ...errorResponses } },
   }, async (request) => commands.get(request.params.id, request.params.cmdId));
 
   app.post('/api/v1/devices/:id/logs/stream', {
-    config: { auth: { scope: 'devices:command' }, audit: 'device.logs.stream' },
+    config: { auth: { scope: 'devices:command' }, groupLimit: 'device', audit: 'device.logs.stream' },
     schema: {
       tags: ['logs'], security: bearer, params: IdParams,
       summary: `Stream the device's logs for durationS (≤ ${DEVICE_MESSAGE_LIMITS.logStreamMaxDurationS}) at level and above, sampled: sends the built-in logs.stream command (kept ${LOG_STREAM_TTL_S} s for an offline device)`,
@@ -101,7 +101,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
   });
 
   app.get('/api/v1/devices/:id/logs', {
-    config: { auth: { scope: 'devices:logs' } },
+    config: { auth: { scope: 'devices:logs' }, groupLimit: 'device' },
     schema: {
       tags: ['logs'], security: bearer, params: IdParams, summary: 'Log entries streamed by the device (in-memory ring per device, oldest first); after=<seq> continues a read',
       querystring: Type.Object({
@@ -117,7 +117,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
   });
 
   app.get('/api/v1/devices/:id/logs/live', {
-    config: { auth: { scope: 'devices:logs' } },
+    config: { auth: { scope: 'devices:logs' }, groupLimit: 'device' },
     schema: {
       tags: ['logs'], security: bearer, params: IdParams,
       summary: "The device's log entries as they arrive, as Server-Sent Events (event: log); a slow reader loses the oldest waiting entries (event: dropped)",

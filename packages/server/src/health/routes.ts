@@ -12,7 +12,7 @@ const Event = Type.Object({
 /** Device health reports and device events. */
 export const healthRoutes: FastifyPluginAsyncTypebox<{ health: HealthService }> = async (app, { health }) => {
   app.get('/api/v1/devices/:id/health', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: {
       tags: ['health'], security: bearer, params: IdParams, summary: "The device's latest health report, whether it reports a restart loop, and its recent reports (newest first)",
       querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }) }, { additionalProperties: false }),
@@ -24,7 +24,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ health: HealthService }> 
   }, async (request) => health.view(request.params.id, request.query.limit));
 
   app.get('/api/v1/devices/:id/events', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: {
       tags: ['health'], security: bearer, params: IdParams, summary: 'Events the device sent (boot, crash, state changes), newest first',
       querystring: Type.Object({

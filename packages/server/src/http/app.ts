@@ -32,6 +32,8 @@ export interface RouteInfo {
   readonly audit: string | undefined;
   /** What principal-management routes act on (see RouteAuth's `actsOn`). */
   readonly actsOn: 'principal' | 'key' | undefined;
+  /** What it does for a principal limited to device groups (see RouteAuth's `groupLimit`). */
+  readonly groupLimit: 'device' | 'filtered' | 'none' | undefined;
   /** A WebSocket route (OpenAPI cannot describe it; the reference lists it separately). */
   readonly websocket: boolean;
   readonly schema: { readonly body?: unknown; readonly querystring?: unknown; readonly params?: unknown };
@@ -105,7 +107,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     if (!auth) throw new Error(`route ${String(route.method)} ${url} declares no auth setting`);
     const schema = (route.schema ?? {}) as RouteInfo['schema'];
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, actsOn: route.config?.actsOn, websocket: (route as { websocket?: boolean }).websocket === true, schema });
+      if (method !== 'HEAD') routes.push({ method, url, auth, audit: route.config?.audit, actsOn: route.config?.actsOn, groupLimit: route.config?.groupLimit, websocket: (route as { websocket?: boolean }).websocket === true, schema });
     }
   });
 

@@ -27,7 +27,7 @@ function bearerToken(request: FastifyRequest): string | undefined {
  * The one gate every request passes before its body is even read: per-address rate limit,
  * lock-out, authentication, scope check and per-principal rate limit, in that order.
  */
-export function makeGuard(access: AccessService, throttle: Throttle, metrics: Metrics) {
+export function makeGuard(access: AccessService, throttle: Throttle, metrics: Metrics, devices: { anyContains(groups: readonly string[], deviceId: string): Promise<boolean> }) {
   return async function guard(request: FastifyRequest): Promise<void> {
     const auth = request.routeOptions.config.auth;
     if (!auth) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no route ${request.method} ${request.url}`);
@@ -75,6 +75,17 @@ export function makeGuard(access: AccessService, throttle: Throttle, metrics: Me
     } catch (err) {
       metrics.rateLimited.inc({ per: 'principal' });
       throw err;
+    }
+    const groups = request.auth.principal.deviceGroups;
+    if (groups === null) return;
+    const limit = request.routeOptions.config.groupLimit;
+    if (limit === undefined) {
+      throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'this call reaches the whole fleet; this principal is limited to device groups', { details: { deviceGroups: groups } });
+    }
+    if (limit === 'device') {
+      const id = (request.params as { id?: unknown } | undefined)?.id;
+      // Outside the groups is not found, as for a device that does not exist: nothing is revealed.
+      if (typeof id !== 'string' || !(await devices.anyContains(groups, id))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no device ${String(id)}`);
     }
   };
 }

@@ -17,7 +17,7 @@ import { LiveStreams } from './live-streams.js';
  */
 
 const auth: AuthContext = {
-  principal: { id: 'usr_1', kind: 'user', name: 'alice', role: 'viewer', scopes: [], createdAt: 0, disabledAt: null },
+  principal: { id: 'usr_1', kind: 'user', name: 'alice', role: 'viewer', scopes: [], deviceGroups: null, createdAt: 0, disabledAt: null },
   keyId: 'key_1', scopes: ['telemetry:read'], tokenExpiresAt: 60_000,
 };
 const revoke = { type: 'credentials.revoked', principalId: 'usr_1', keyId: null, reason: 'principal_disabled' } as const;

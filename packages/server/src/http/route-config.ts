@@ -25,6 +25,14 @@ declare module 'fastify' {
      * route-table test calls every one of them against an admin target.
      */
     actsOn?: 'principal' | 'key';
+    /**
+     * What the route does for a principal limited to device groups (see Principal.deviceGroups):
+     * - `device`: its `:id` is a device id; the guard answers 404 for a device outside the groups.
+     * - `filtered`: the handler narrows what it reads or changes to the groups' devices.
+     * - `none`: it reads or changes nothing about devices (schemas, firmware, whoami).
+     * Not set: the route reaches the whole fleet, and such a principal is refused (403).
+     */
+    groupLimit?: 'device' | 'filtered' | 'none';
   }
   interface FastifyRequest {
     auth?: AuthContext;

@@ -90,7 +90,8 @@ describe('the route table', () => {
     assert.ok(managing.length >= 4, `only ${managing.length} principal-management routes`);
     for (const r of managing) {
       const path = r.url.replace(':id', r.actsOn === 'key' ? rootKey.id : root.id);
-      const body = r.url === '/api/v1/keys' ? { name: 'x', principalId: root.id, scopes: ['devices:read'] } : {};
+      const bodies: Record<string, unknown> = { '/api/v1/keys': { name: 'x', principalId: root.id, scopes: ['devices:read'] }, '/api/v1/users/:id/device-groups': { deviceGroups: null } };
+      const body = bodies[r.url] ?? {};
       const res = await s.api(r.method, path, { token: caller, body });
       assertClientError(res, `${r.method} ${r.url} against the admin`, 403);
       assert.equal(res.body.error.code, 'BULWARK_ERR_FORBIDDEN');

@@ -29,7 +29,7 @@ export interface IdentityRouteDeps {
 /** Enrollment, factory onboarding, certificates, revocation and the public PKI files. */
 export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = async (app, { identity, registry, throttle, onEnrollFailure }) => {
   app.post('/api/v1/devices/:id/claim-tokens', {
-    config: { auth: { scope: 'devices:write' }, audit: 'device.claim-token' },
+    config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'device.claim-token' },
     schema: {
       tags: ['enrollment'], summary: 'Create a one-time claim token a device uses to enroll (shown once)', security: bearer, params: IdParams,
       body: Type.Optional(Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 31_536_000 })) }, { additionalProperties: false })),
@@ -105,7 +105,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
   });
 
   app.get('/api/v1/devices/:id/certificates', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: { tags: ['certificates'], summary: "A device's certificates, oldest first", security: bearer, params: IdParams, response: { 200: Type.Array(CertificateSchema), ...errorResponses } },
   }, async (request) => {
     await registry.get(request.params.id);
@@ -113,7 +113,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
   });
 
   app.post('/api/v1/devices/:id/certificates', {
-    config: { auth: { scope: 'devices:write' }, audit: 'certificate.issue' },
+    config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'certificate.issue' },
     schema: {
       tags: ['certificates'], summary: 'Operator rotation: certify a new CSR for the device; older certificates retire when the new one is first used', security: bearer,
       params: IdParams, body: Type.Object({ csr: Csr }, { additionalProperties: false }), response: { 201: Issued, ...errorResponses },
@@ -124,7 +124,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
   });
 
   app.post('/api/v1/devices/:id/revoke', {
-    config: { auth: { scope: 'devices:write' }, audit: 'device.revoke' },
+    config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'device.revoke' },
     schema: {
       tags: ['certificates'], summary: "Revoke every certificate of a device: live sessions end now, new handshakes fail, the CRL lists them", security: bearer,
       params: IdParams, body: Type.Optional(Reason), response: { 200: Type.Object({ deviceId: Type.String(), revoked: Type.Integer() }), ...errorResponses },
@@ -160,7 +160,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
   });
 
   app.post('/api/v1/devices/:id/decommission', {
-    config: { auth: { scope: 'devices:write' }, audit: 'device.decommission' },
+    config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'device.decommission' },
     schema: { tags: ['devices'], summary: 'Retire a device for good: its certificates are revoked and its session ends', security: bearer, params: IdParams, response: { 200: DeviceSchema, ...errorResponses } },
   }, async (request) => {
     request.auditTarget = request.params.id;

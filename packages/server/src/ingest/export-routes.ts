@@ -1,3 +1,4 @@
+import type { GroupSelector } from '../registry/index.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
@@ -20,12 +21,14 @@ const ExportQuery = Type.Object({
 
 export interface ExportRouteDeps {
   readonly exporter: TelemetryExporter;
+  /** How the devices of device groups are selected (for a caller limited to groups). */
+  readonly groups: { selectors(ids: readonly string[]): Promise<GroupSelector[]> };
 }
 
 /** GET /api/v1/telemetry/export: stored readings as a resumable NDJSON or CSV download. */
-export const exportRoutes: FastifyPluginAsyncTypebox<ExportRouteDeps> = async (app, { exporter }) => {
+export const exportRoutes: FastifyPluginAsyncTypebox<ExportRouteDeps> = async (app, { exporter, groups }) => {
   app.get('/api/v1/telemetry/export', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['telemetry'], security: bearer, querystring: ExportQuery,
       summary: 'Stored readings of one device, tag or schema over a time range, streamed as NDJSON or CSV in device, time, message id order; '
@@ -35,7 +38,8 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRouteDeps> = async (a
   }, async (request, reply) => {
     const { format, decrypt, ...params } = request.query;
     const chosen: ExportFormat = format ?? (/\btext\/csv\b/.test(request.headers.accept ?? '') ? 'csv' : 'ndjson');
-    const plan = await exporter.plan(params, chosen, decrypt === true);
+    const limit = request.auth?.principal.deviceGroups ?? null;
+    const plan = await exporter.plan(params, chosen, decrypt === true, limit === null ? undefined : await groups.selectors(limit));
     if (plan.reveal && !hasScope(request.auth?.scopes ?? [], 'telemetry:decrypt')) {
       throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'decrypting needs the telemetry:decrypt scope', { details: { requiredScope: 'telemetry:decrypt' } });
     }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { type Clock, type Logger, PlatformError } from '@bulwark/core';
-import type { RegistryService } from '../registry/index.js';
+import type { GroupSelector, RegistryService } from '../registry/index.js';
+import { deviceSet } from './live-filter.js';
 import type { SchemaService } from '../schemas/index.js';
 import { type ExportFilter, type TelemetryExportSource, positionOf } from './export.js';
 import { CsvWriter, type ExportFormat, ndjsonLine } from './export-format.js';
@@ -40,19 +41,26 @@ export interface ExportPlan {
   readonly asOfMs: number;
   /** CSV: data fields with a column of their own (those of the requested schema). */
   readonly columns: readonly string[];
+  /** The caller is limited to device groups: only these devices' readings are in it. */
+  readonly allowed?: ReadonlySet<string>;
 }
 
 /** Streams stored readings for a device, a tag or a schema; see export.ts. */
 export class TelemetryExporter {
   constructor(private readonly deps: ExporterDeps) {}
 
-  /** Checks the request, and that its device or schema exists (BULWARK_ERR_NOT_FOUND). */
-  async plan(params: ExportParams, format: ExportFormat, reveal: boolean): Promise<ExportPlan> {
+  /**
+   * Checks the request, and that its device or schema exists (BULWARK_ERR_NOT_FOUND).
+   * `within`: the caller is limited to these device groups (a device outside them is not found).
+   */
+  async plan(params: ExportParams, format: ExportFormat, reveal: boolean, within?: readonly GroupSelector[]): Promise<ExportPlan> {
     const request = parseExportParams(params);
     const { kind, value } = request.filter;
+    const allowed = within === undefined ? undefined : await deviceSet(this.deps.registry, { within });
     let filter: ExportFilter;
     let columns: string[] = [];
     if (kind === 'device') {
+      if (allowed && !allowed.has(value)) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no device ${value}`);
       await this.deps.registry.get(value);
       filter = { kind, deviceId: value };
     } else if (kind === 'tag') filter = { kind, tag: value };
@@ -65,7 +73,7 @@ export class TelemetryExporter {
       filter = { kind, schemaIds: versions.map((s) => `${s.name}@${s.version}`) };
       columns = [...new Set(versions.flatMap((s) => Object.keys(s.document.properties)))];
     }
-    return { request, filter, format, reveal, asOfMs: request.resume?.asOfMs ?? this.deps.clock.now(), columns };
+    return { request, filter, format, reveal, asOfMs: request.resume?.asOfMs ?? this.deps.clock.now(), columns, ...(allowed ? { allowed } : {}) };
   }
 
   /** The export as a byte stream that reads the next page only when the reader has taken the last. */
@@ -90,6 +98,7 @@ export class TelemetryExporter {
         });
         let chunk = '';
         for (const stored of page) {
+          if (plan.allowed && !plan.allowed.has(stored.deviceId)) continue;
           const r = await this.#shown(stored, plan.reveal, failures);
           const cursor = cursorAt(positionOf(r));
           chunk += csv ? csv.line(r, cursor) : ndjsonLine(r, cursor);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
-import type { RegistryService } from '../registry/index.js';
+import type { GroupSelector, RegistryService } from '../registry/index.js';
 import { PlatformError } from '@bulwark/core';
 import type { Counter } from 'prom-client';
 import { hasScope } from '../access/index.js';
@@ -46,11 +46,13 @@ export interface IngestRouteDeps {
   readonly retention: RetentionJob;
   /** Decrypts a value stored as `enc:…` for its place (device/field). */
   readonly openValue: (text: string, context: string) => Promise<Buffer>;
+  /** How the devices of device groups are selected (for a caller limited to groups). */
+  readonly groups: { selectors(ids: readonly string[]): Promise<GroupSelector[]> };
 }
 
-export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped, retention, openValue }) => {
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped, retention, openValue, groups }) => {
   app.get('/api/v1/devices/:id/telemetry', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'device' },
     schema: {
       tags: ['telemetry'], summary: "A device's readings in time order (normalised time), with device time, receive time and skew", security: bearer, params: IdParams,
       querystring: Type.Object({
@@ -76,7 +78,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   });
 
   app.get('/api/v1/devices/:id/rollups', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'device' },
     schema: {
       tags: ['telemetry'], summary: 'Minimum, maximum, mean and count of one numeric field per minute or per hour', security: bearer, params: IdParams,
       querystring: Type.Object({
@@ -101,7 +103,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   });
 
   app.get('/api/v1/devices/:id/telemetry/live', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'device' },
     schema: {
       tags: ['telemetry'], security: bearer, params: IdParams,
       summary: "A device's readings as they are stored, as Server-Sent Events (event: reading); a slow reader loses the oldest waiting readings (event: dropped says how many), never slows the pipeline",
@@ -140,14 +142,14 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   }, async () => retention.run());
 
   app.get('/api/v1/telemetry/live', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['telemetry'], security: bearer,
       summary: 'Every stored reading of the fleet (optionally of one schema, a tag, or a list of devices) as Server-Sent Events, with the same bounded queue as the per-device stream; a tag\'s members are re-read every 30 s',
       querystring: LiveQueryString,
     },
   }, async (request, reply) => {
-    const filter = await LiveFilter.create(liveQuery(request.query), registry);
+    const filter = await LiveFilter.create(await limited(liveQuery(request.query), request, groups), registry);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });
@@ -165,14 +167,14 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
 
   app.get('/api/v1/telemetry/ws', {
     websocket: true,
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['telemetry'], security: bearer,
       summary: 'Stored readings over a WebSocket (one JSON reading per message), for devices, a schema, a tag, or the fleet; a slow reader loses readings (counted), never slows the pipeline',
       querystring: LiveQueryString,
     },
   }, async (socket, request) => {
-    const filter = await LiveFilter.create(liveQuery(request.query as Static<typeof LiveQueryString>), registry);
+    const filter = await LiveFilter.create(await limited(liveQuery(request.query as Static<typeof LiveQueryString>), request, groups), registry);
     const sink = webSocketSink(socket, liveQueueLimit * 1024, liveDropped);
     const unsubscribe = ingest.onStored((r) => {
       if (filter.matches(r)) sink(r);
@@ -238,6 +240,12 @@ const LiveQueryString = Type.Object({
   devices: Type.Optional(Type.String({ maxLength: 8192, description: 'comma-separated device ids' })),
   device: Type.Optional(Type.String({ maxLength: 128, description: 'one device id (same as devices with one id)' })),
 }, { additionalProperties: false });
+
+/** A caller limited to device groups follows only their devices. */
+async function limited(q: LiveQuery, request: FastifyRequest, groups: IngestRouteDeps['groups']): Promise<LiveQuery> {
+  const limit = request.auth?.principal.deviceGroups ?? null;
+  return limit === null ? q : { ...q, within: await groups.selectors(limit) };
+}
 
 function liveQuery(q: Static<typeof LiveQueryString>): LiveQuery {
   const ids = [...(q.devices ? q.devices.split(',') : []), ...(q.device ? [q.device] : [])];

@@ -128,14 +128,15 @@ export class JobService {
     if (problems.length > 0) throw new PlatformError('BULWARK_ERR_VALIDATION', `invalid job: ${problems.join('; ')}`, { details: { problems } });
   }
 
-  async get(id: string): Promise<Job> {
+  /** `groups`: the caller is limited to these device groups; a job over another is not found. */
+  async get(id: string, groups: readonly string[] | null = null): Promise<Job> {
     const job = await this.repo.get(id);
-    if (!job) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no job ${id}`);
+    if (!job || (groups !== null && !groups.includes(job.group))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no job ${id}`);
     return job;
   }
 
-  async view(id: string): Promise<JobView> {
-    return this.#view(await this.get(id));
+  async view(id: string, groups: readonly string[] | null = null): Promise<JobView> {
+    return this.#view(await this.get(id, groups));
   }
 
   async #view(job: Job): Promise<JobView> {
@@ -148,17 +149,18 @@ export class JobService {
     };
   }
 
-  async list(f: { states?: readonly JobState[]; before?: string; limit: number }): Promise<JobView[]> {
+  async list(f: { states?: readonly JobState[]; before?: string; groups?: readonly string[]; limit: number }): Promise<JobView[]> {
     return Promise.all((await this.repo.list(f)).map((j) => this.#view(j)));
   }
 
-  async devices(id: string, f: { states?: readonly JobDeviceState[]; after?: string; limit: number }): Promise<JobDevice[]> {
-    await this.get(id);
+  async devices(id: string, groups: readonly string[] | null, f: { states?: readonly JobDeviceState[]; after?: string; limit: number }): Promise<JobDevice[]> {
+    await this.get(id, groups);
     return this.repo.devices(id, f);
   }
 
   /** cancel: no device is dispatched after it, queued ones end as cancelled, dispatched ones still report; pause / resume: dispatching stops and goes on. */
-  async control(id: string, action: 'cancel' | 'pause' | 'resume', reason: string, by: string): Promise<JobView> {
+  async control(id: string, action: 'cancel' | 'pause' | 'resume', reason: string, by: string, groups: readonly string[] | null = null): Promise<JobView> {
+    await this.get(id, groups);
     const allowed: Record<typeof action, JobState[]> = { cancel: ['running', 'paused'], pause: ['running'], resume: ['paused'] };
     const to: JobState = action === 'cancel' ? 'cancelled' : action === 'pause' ? 'paused' : 'running';
     if (action !== 'resume') this.#stopped.add(id);

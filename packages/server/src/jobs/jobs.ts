@@ -101,8 +101,8 @@ export interface JobRepository {
   /** The job and one queued entry per device, in one transaction. */
   insert(job: Job, deviceIds: readonly string[]): Promise<void>;
   get(id: string): Promise<Job | undefined>;
-  /** Newest first; `before` pages by id. */
-  list(f: { readonly states?: readonly JobState[]; readonly before?: string; readonly limit: number }): Promise<Job[]>;
+  /** Newest first; `before` is the last id of the previous page. */
+  list(f: { readonly states?: readonly JobState[]; readonly before?: string; readonly groups?: readonly string[]; readonly limit: number }): Promise<Job[]>;
   /** Jobs not settled yet (running, paused, or ended with devices still dispatched), oldest first. */
   unsettled(limit: number): Promise<Job[]>;
   /** State, reason, history and settledAt; compare-and-set on updatedAt. */

@@ -56,6 +56,8 @@ export const OPERATION_SCOPES: Readonly<Record<OperationType, Scope>> = {
 };
 
 const by = (r: FastifyRequest) => r.auth?.principal.id ?? 'unknown';
+/** The device groups a caller is limited to (null: the whole fleet): it sees and makes jobs over those groups only. */
+const limitOf = (r: FastifyRequest) => r.auth?.principal.deviceGroups ?? null;
 const states = <T extends string>(all: readonly T[], text: string | undefined): T[] | undefined => {
   if (text === undefined) return undefined;
   const list = text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -67,7 +69,7 @@ const states = <T extends string>(all: readonly T[], text: string | undefined): 
 /** Jobs over device groups: create, watch, page through devices, cancel / pause / resume. */
 export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async (app, { jobs }) => {
   app.post('/api/v1/jobs', {
-    config: { auth: { scope: 'jobs:write' }, audit: 'job.create', jsonMaxDepth: ENVELOPE_LIMITS.maxDepth },
+    config: { auth: { scope: 'jobs:write' }, groupLimit: 'filtered', audit: 'job.create', jsonMaxDepth: ENVELOPE_LIMITS.maxDepth },
     schema: {
       tags, security: bearer, response: { 201: JobSchema, ...errorResponses },
       summary: 'Start a job: one operation (twin patch, command, certificate renewal, suspend, resume, decommission) over the members of a group when the job is made, paced (rate, concurrency, window), with per-device status, retries after a timeout and an abort rule. Needs the operation\'s own scope too',
@@ -84,6 +86,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async 
     const op = b.operation as JobOperation;
     const needed = OPERATION_SCOPES[op.type];
     if (!hasScope(request.auth?.scopes ?? [], needed)) throw new PlatformError('BULWARK_ERR_FORBIDDEN', `a ${op.type} job needs the ${needed} scope too`, { details: { requiredScope: needed } });
+    const limit = limitOf(request);
+    if (limit !== null && !limit.includes(b.group)) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no group ${b.group}`);
     const operation: JobOperation = op.type === 'command' ? { ...op, params: op.params ?? {} } : op;
     const view = await jobs.create({
       name: b.name, group: b.group, operation, ...(b.pacing ? { pacing: b.pacing } : {}),
@@ -95,7 +99,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async 
   });
 
   app.get('/api/v1/jobs', {
-    config: { auth: { scope: 'jobs:read' } },
+    config: { auth: { scope: 'jobs:read' }, groupLimit: 'filtered' },
     schema: {
       tags, security: bearer, summary: 'Jobs with their progress, newest first; page with before=<last id>',
       querystring: Type.Object({
@@ -107,16 +111,17 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async 
   }, async (request) => {
     const q = request.query;
     const s = states<JobState>(JOB_STATES, q.state);
-    return jobs.list({ limit: q.limit, ...(s ? { states: s } : {}), ...(q.before !== undefined ? { before: q.before } : {}) });
+    const limit = limitOf(request);
+    return jobs.list({ limit: q.limit, ...(s ? { states: s } : {}), ...(q.before !== undefined ? { before: q.before } : {}), ...(limit !== null ? { groups: limit } : {}) });
   });
 
   app.get('/api/v1/jobs/:id', {
-    config: { auth: { scope: 'jobs:read' } },
+    config: { auth: { scope: 'jobs:read' }, groupLimit: 'filtered' },
     schema: { tags, security: bearer, params: IdParams, summary: 'A job: state, progress, counts per device state and the reasons of failures', response: { 200: JobSchema, ...errorResponses } },
-  }, async (request) => jobs.view(request.params.id));
+  }, async (request) => jobs.view(request.params.id, limitOf(request)));
 
   app.get('/api/v1/jobs/:id/devices', {
-    config: { auth: { scope: 'jobs:read' } },
+    config: { auth: { scope: 'jobs:read' }, groupLimit: 'filtered' },
     schema: {
       tags, security: bearer, params: IdParams, summary: 'The devices of a job with their state, attempts and reason; page with after=<last device id>',
       querystring: Type.Object({
@@ -128,7 +133,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async 
   }, async (request) => {
     const q = request.query;
     const s = states<JobDeviceState>(JOB_DEVICE_STATES, q.state);
-    return jobs.devices(request.params.id, { limit: q.limit, ...(s ? { states: s } : {}), ...(q.after !== undefined ? { after: q.after } : {}) });
+    return jobs.devices(request.params.id, limitOf(request), { limit: q.limit, ...(s ? { states: s } : {}), ...(q.after !== undefined ? { after: q.after } : {}) });
   });
 
   const summaries = {
@@ -138,7 +143,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async 
   } as const;
   for (const action of ['cancel', 'pause', 'resume'] as const) {
     app.post(`/api/v1/jobs/:id/${action}`, {
-      config: { auth: { scope: 'jobs:write' }, audit: `job.${action}` },
+      config: { auth: { scope: 'jobs:write' }, groupLimit: 'filtered', audit: `job.${action}` },
       schema: {
         tags, security: bearer, params: IdParams, response: { 200: JobSchema, ...errorResponses }, summary: summaries[action],
         body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) }, { additionalProperties: false })),
@@ -147,7 +152,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ jobs: JobService }> = async 
       request.auditTarget = request.params.id;
       const reason = request.body?.reason ?? `${action} by ${by(request)}`;
       request.auditDetails = { reason };
-      return jobs.control(request.params.id, action, reason, by(request));
+      return jobs.control(request.params.id, action, reason, by(request), limitOf(request));
     });
   }
 };

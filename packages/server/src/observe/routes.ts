@@ -65,7 +65,7 @@ export const observeRoutes: FastifyPluginAsyncTypebox<ObserveRouteDeps> = async 
   });
 
   app.get('/api/v1/system/info', {
-    config: { auth: { authenticated: true } },
+    config: { auth: { authenticated: true }, groupLimit: 'none' },
     schema: { tags: ['system'], summary: 'Version, store engine and uptime', security: bearer, response: { 200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])), ...errorResponses } },
   }, async () => info());
 

@@ -101,7 +101,7 @@ export const otaRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareService; r
   }));
 
   app.get('/api/v1/firmware', {
-    config: { auth: { scope: 'firmware:read' } },
+    config: { auth: { scope: 'firmware:read' }, groupLimit: 'none' },
     schema: {
       tags: ['firmware'], security: bearer, summary: 'Firmware artifacts, newest first',
       querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false }), response: { 200: Type.Array(ArtifactSchema), ...errorResponses },
@@ -109,7 +109,7 @@ export const otaRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareService; r
   }, async (request) => firmware.list(request.query.limit));
 
   app.get('/api/v1/firmware/:id', {
-    config: { auth: { scope: 'firmware:read' } },
+    config: { auth: { scope: 'firmware:read' }, groupLimit: 'none' },
     schema: { tags: ['firmware'], security: bearer, params: IdParams, summary: 'One firmware artifact', response: { 200: Type.Intersect([ArtifactSchema, Type.Object({ manifest: Type.Unknown() })]), ...errorResponses } },
   }, async (request) => firmware.get(request.params.id));
 

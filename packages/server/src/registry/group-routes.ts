@@ -1,3 +1,4 @@
+import { PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Nullable, bearer, errorResponses } from '../http/schemas.js';
@@ -57,21 +58,33 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ groups: GroupService }> = 
   });
 
   app.get('/api/v1/groups', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'filtered' },
     schema: {
       tags, security: bearer, summary: 'Device groups by id; page with after=<last id>',
       querystring: Type.Object({ after: Type.Optional(Type.String({ maxLength: 64 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false }),
       response: { 200: Type.Array(GroupSchema), ...errorResponses },
     },
-  }, async (request) => groups.list({ limit: request.query.limit, ...(request.query.after !== undefined ? { after: request.query.after } : {}) }));
+  }, async (request) => {
+    const all = await groups.list({ limit: request.query.limit, ...(request.query.after !== undefined ? { after: request.query.after } : {}) });
+    // A caller limited to device groups sees those groups only.
+    const limit = request.auth?.principal.deviceGroups ?? null;
+    if (limit === null) return all;
+    const after = request.query.after ?? '';
+    const mine = (await Promise.all([...limit].sort().filter((id) => id > after).map((id) => groups.find(id)))).filter((g) => g !== undefined);
+    return mine.slice(0, request.query.limit);
+  });
 
   app.get('/api/v1/groups/:id', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'filtered' },
     schema: {
       tags, security: bearer, summary: 'A group, with how many devices are in it now (decommissioned ones included)', params: GroupParams,
       response: { 200: Type.Intersect([GroupSchema, Type.Object({ deviceCount: Type.Integer() })]), ...errorResponses },
     },
-  }, async (request) => groups.get(request.params.id));
+  }, async (request) => {
+    const limit = request.auth?.principal.deviceGroups ?? null;
+    if (limit !== null && !limit.includes(request.params.id)) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no group ${request.params.id}`);
+    return groups.get(request.params.id);
+  });
 
   app.patch('/api/v1/groups/:id', {
     config: { auth: { scope: 'groups:write' }, audit: 'group.update' },

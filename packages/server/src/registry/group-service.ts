@@ -121,6 +121,28 @@ export class GroupService {
     return this.#selectorOf(await this.#group(id));
   }
 
+  /** The selectors of those of `ids` that exist (a deleted group selects nothing). */
+  async selectors(ids: readonly string[]): Promise<GroupSelector[]> {
+    const found = await Promise.all(ids.map((id) => this.repo.get(id)));
+    return found.filter((g): g is DeviceGroup => g !== undefined).map((g) => this.#selectorOf(g));
+  }
+
+  /** A group, or undefined when there is none. */
+  find(id: string): Promise<DeviceGroup | undefined> {
+    return this.repo.get(id);
+  }
+
+  /** Whether the device is in at least one of the groups `ids`. */
+  async anyContains(ids: readonly string[], deviceId: string): Promise<boolean> {
+    const selectors = await this.selectors(ids);
+    return selectors.length > 0 && this.repo.anyContains(selectors, deviceId);
+  }
+
+  /** Which of `ids` name existing groups. */
+  async existing(ids: readonly string[]): Promise<string[]> {
+    return (await Promise.all(ids.map((id) => this.repo.get(id)))).filter((g): g is DeviceGroup => g !== undefined).map((g) => g.id);
+  }
+
   #selectorOf(g: DeviceGroup): GroupSelector {
     return g.kind === 'static' || g.query === null ? { kind: 'static', groupId: g.id } : { kind: 'dynamic', query: g.query, now: this.clock.now() };
   }

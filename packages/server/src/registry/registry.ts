@@ -55,6 +55,8 @@ export interface DeviceFilter {
   readonly seenBefore?: number;
   /** Only devices in this group (its members, or its query's matches). */
   readonly group?: GroupSelector;
+  /** Only devices in at least one of these groups (a caller limited to groups); none: no device. */
+  readonly within?: readonly GroupSelector[];
   /** Only ids after this one (keyset paging, ordered by id). */
   readonly after?: string;
   /** `health`: worst health score first, then by id (page on with `afterHealth` and `after` from the last row). */

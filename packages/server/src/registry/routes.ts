@@ -54,7 +54,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   });
 
   app.get('/api/v1/devices', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['devices'], summary: 'List devices by id; filter by state, model, tag, firmware version, security version (exact, or below a value), connectivity (online, or offline since before seenBefore), group and twin drift (drifted=true: desired and reported disagree for longer than twin.driftThresholdMs); page with after=<last id>', security: bearer,
       querystring: Type.Object({
@@ -70,7 +70,10 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   }, async (request) => {
     const q = request.query;
     const group = q.group === undefined ? undefined : await groups.selector(q.group);
-    return registry.list(stripUndefined({ group, state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, seenBefore: q.seenBefore, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
+    // A caller limited to device groups sees only their devices.
+    const limit = request.auth?.principal.deviceGroups ?? null;
+    const within = limit === null ? undefined : await groups.selectors(limit);
+    return registry.list(stripUndefined({ group, within, state: q.state, model: q.model, tag: q.tag, firmwareVersion: q.firmware, securityVersion: q.security, securityVersionBelow: q.securityBelow, online: q.online, seenBefore: q.seenBefore, drifted: q.drifted, after: q.after, limit: q.limit, sort: q.sort, afterHealth: q.afterHealth }) as unknown as DeviceFilter);
   });
 
   app.get('/api/v1/devices/stats', {
@@ -83,12 +86,12 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   }, async () => registry.counts());
 
   app.get('/api/v1/devices/:id', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: { tags: ['devices'], summary: 'Show a device', security: bearer, params: IdParams, response: { 200: DeviceSchema, ...errorResponses } },
   }, async (request) => registry.get(request.params.id));
 
   app.patch('/api/v1/devices/:id', {
-    config: { auth: { scope: 'devices:write' }, audit: 'device.update' },
+    config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'device.update' },
     schema: {
       tags: ['devices'], summary: 'Change inventory attributes (null clears one)', security: bearer, params: IdParams,
       body: Type.Object({
@@ -105,7 +108,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   const lifecycle = { suspend: 'Suspend a device: its session ends now and it cannot connect until resumed', resume: 'Resume a suspended device', decommission: 'Retire a device for good: its certificates are revoked and its session ends' } as const;
   for (const verb of ['suspend', 'resume'] as const) {
     app.post(`/api/v1/devices/:id/${verb}`, {
-      config: { auth: { scope: 'devices:write' }, audit: `device.${verb}` },
+      config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: `device.${verb}` },
       schema: { tags: ['devices'], summary: lifecycle[verb], security: bearer, params: IdParams, response: { 200: DeviceSchema, ...errorResponses } },
     }, async (request) => {
       request.auditTarget = request.params.id;

@@ -29,17 +29,17 @@ export const schemaRoutes: FastifyPluginAsyncTypebox<{ schemas: SchemaService }>
   });
 
   app.get('/api/v1/schemas', {
-    config: { auth: { scope: 'schemas:read' } },
+    config: { auth: { scope: 'schemas:read' }, groupLimit: 'none' },
     schema: { tags: ['schemas'], summary: 'Every schema version', security: bearer, response: { 200: Type.Array(SchemaView), ...errorResponses } },
   }, async () => (await schemas.list()) as never);
 
   app.get('/api/v1/schemas/:name/versions/:version', {
-    config: { auth: { scope: 'schemas:read' } },
+    config: { auth: { scope: 'schemas:read' }, groupLimit: 'none' },
     schema: { tags: ['schemas'], summary: 'One schema version', security: bearer, params: NameVersion, response: { 200: SchemaView, ...errorResponses } },
   }, async (request) => (await schemas.get(request.params.name, request.params.version)) as never);
 
   app.post('/api/v1/schemas/:name/versions/:version/validate', {
-    config: { auth: { scope: 'schemas:read' } },
+    config: { auth: { scope: 'schemas:read' }, groupLimit: 'none' },
     schema: {
       tags: ['schemas'], summary: 'Check a data object against a schema version, without storing anything', security: bearer, params: NameVersion,
       body: Type.Object({ data: Type.Unknown() }, { additionalProperties: false }),

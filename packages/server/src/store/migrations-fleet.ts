@@ -154,4 +154,11 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_devices_device ON job_devices (device_id, state)
     `,
   },
+  {
+    id: 20,
+    // Least privilege per group: a principal may be limited to device groups (JSON array of
+    // group ids; NULL is the whole fleet).
+    name: 'principals limited to device groups',
+    sql: 'ALTER TABLE principals ADD COLUMN device_groups TEXT',
+  },
 ];

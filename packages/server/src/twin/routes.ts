@@ -21,7 +21,7 @@ export const TwinSchema = Type.Object({
 /** Desired and reported configuration per device, and the fleet's drift. */
 export const twinRoutes: FastifyPluginAsyncTypebox<{ twin: TwinService }> = async (app, { twin }) => {
   app.get('/api/v1/devices/:id/twin', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: {
       tags: ['twin'], security: bearer, params: IdParams, response: { 200: TwinSchema, ...errorResponses },
       summary: 'Desired and reported configuration of a device; drifted when they disagree for longer than twin.driftThresholdMs',
@@ -30,7 +30,7 @@ export const twinRoutes: FastifyPluginAsyncTypebox<{ twin: TwinService }> = asyn
 
   app.put('/api/v1/devices/:id/twin/desired', {
     // The body nests as deep as the message devices get ({version, config, ts}): refused at parse time past their limit.
-    config: { auth: { scope: 'twin:write' }, audit: 'twin.desired.set', jsonMaxDepth: ENVELOPE_LIMITS.maxDepth },
+    config: { auth: { scope: 'twin:write' }, groupLimit: 'device', audit: 'twin.desired.set', jsonMaxDepth: ENVELOPE_LIMITS.maxDepth },
     schema: {
       tags: ['twin'], security: bearer, params: IdParams, response: { 200: TwinSchema, ...errorResponses },
       summary: 'Set the desired configuration (next version); sent to the device now if connected, else when it next subscribes. ifVersion: only over that version, else 409',

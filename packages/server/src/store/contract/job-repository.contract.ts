@@ -25,9 +25,14 @@ export function describeJobRepository(make: MakeStore): void {
       assert.equal(await jobs.update({ ...paused, state: 'running', updatedAt: T0 + 2 }, T0), false, 'a stale writer loses');
       assert.deepEqual(await jobs.get('job_a'), paused);
       await jobs.insert(job('job_b', { createdAt: T0 + 5, updatedAt: T0 + 5, state: 'completed', settledAt: T0 + 6 }), []);
-      assert.deepEqual((await jobs.list({ limit: 10 })).map((j) => j.id), ['job_b', 'job_a'], 'newest first');
+      await jobs.insert(job('job_0', { createdAt: T0 + 5, updatedAt: T0 + 5, group: 'other' }), []);
+      assert.deepEqual((await jobs.list({ limit: 10 })).map((j) => j.id), ['job_b', 'job_0', 'job_a'], 'newest first (then by id)');
+      assert.deepEqual((await jobs.list({ limit: 10, before: 'job_0' })).map((j) => j.id), ['job_a'], 'paged by creation time, then id');
+      assert.deepEqual((await jobs.list({ limit: 1, before: 'job_b' })).map((j) => j.id), ['job_0']);
+      assert.deepEqual((await jobs.list({ limit: 10, groups: ['other'] })).map((j) => j.id), ['job_0']);
+      assert.deepEqual(await jobs.list({ limit: 10, groups: [] }), []);
       assert.deepEqual((await jobs.list({ states: ['paused'], limit: 10 })).map((j) => j.id), ['job_a']);
-      assert.deepEqual((await jobs.unsettled(10)).map((j) => j.id), ['job_a']);
+      assert.deepEqual((await jobs.unsettled(10)).map((j) => j.id), ['job_a', 'job_0']);
       await assert.rejects(jobs.insert(job('job_a'), ['x']), 'ids are unique');
     });
 

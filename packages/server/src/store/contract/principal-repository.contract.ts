@@ -9,7 +9,7 @@ export type MakeStore = (t: TestContext) => Promise<Store>;
 export const T0 = Date.UTC(2026, 0, 1);
 
 export function principal(id: string, over: Partial<Principal> = {}): Principal {
-  return { id, kind: 'user', name: `name-${id}`, role: 'viewer', scopes: ['devices:read'], createdAt: T0, disabledAt: null, ...over };
+  return { id, kind: 'user', name: `name-${id}`, role: 'viewer', scopes: ['devices:read'], deviceGroups: null, createdAt: T0, disabledAt: null, ...over };
 }
 
 /** The PrincipalRepository port (users and service accounts). */
@@ -24,7 +24,7 @@ export function describePrincipalRepository(make: MakeStore): void {
     it('returns what was inserted, by id and by name', async (t) => {
       const { principals } = await make(t);
       const user = principal('usr_1', { name: 'alice', role: 'admin', scopes: ['*'] });
-      const service = principal('svc_1', { kind: 'service', name: 'ingest-bot', role: null, scopes: ['telemetry:write', 'devices:read'], disabledAt: T0 + 5 });
+      const service = principal('svc_1', { kind: 'service', name: 'ingest-bot', role: null, scopes: ['telemetry:write', 'devices:read'], deviceGroups: ['site-7', 'canary'], disabledAt: T0 + 5 });
       await principals.insert(user);
       await principals.insert(service);
       assert.deepEqual(await principals.get('usr_1'), user);
@@ -33,6 +33,11 @@ export function describePrincipalRepository(make: MakeStore): void {
       assert.equal(await principals.get('usr_missing'), undefined);
       assert.equal(await principals.getByName('bob'), undefined);
       assert.equal(await principals.getByName('ALICE'), undefined, 'names are matched exactly');
+      assert.equal(await principals.setDeviceGroups('usr_1', ['site-7']), true);
+      assert.deepEqual((await principals.get('usr_1'))?.deviceGroups, ['site-7']);
+      assert.equal(await principals.setDeviceGroups('svc_1', null), true);
+      assert.equal((await principals.get('svc_1'))?.deviceGroups, null, 'null: the whole fleet');
+      assert.equal(await principals.setDeviceGroups('usr_missing', null), false);
     });
 
     it('lists by creation time, then id, and counts', async (t) => {

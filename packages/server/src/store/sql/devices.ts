@@ -77,6 +77,7 @@ export class SqlDeviceRepository implements DeviceRepository {
       .add('id IN (SELECT device_id FROM device_twins WHERE drift_since IS NOT NULL AND drift_since <= ?)', f.driftedSince)
       .add('online_since IS NULL AND last_seen_at < ?', f.seenBefore);
     if (f.group) whereInGroup(w, f.group);
+    if (f.within) w.anyOf(f.within.map((g) => (sub: Where) => void whereInGroup(sub, g)));
     const byHealth = f.sort === 'health';
     if (byHealth) w.addAll('(health_score > ? OR (health_score = ? AND id > ?))', f.afterHealth === undefined ? [undefined] : [f.afterHealth, f.afterHealth, f.after ?? '']);
     else w.add('id > ?', f.after);

@@ -70,6 +70,11 @@ export class SqlGroupRepository implements GroupRepository {
     return deviceIds.filter((id) => !found.has(id));
   }
 
+  async anyContains(selectors: readonly GroupSelector[], deviceId: string): Promise<boolean> {
+    const w = new Where().add('id = ?', deviceId).anyOf(selectors.map((g) => (sub: Where) => void whereInGroup(sub, g)));
+    return (await this.db.get(`SELECT 1 AS found FROM devices ${w}`, w.params)) !== undefined;
+  }
+
   async count(selector: GroupSelector): Promise<number> {
     const w = whereInGroup(new Where(), selector);
     return Number((await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM devices ${w}`, w.params))?.n ?? 0);

@@ -47,9 +47,14 @@ export class SqlJobRepository implements JobRepository {
     return row && toJob(row);
   }
 
-  async list(f: { readonly states?: readonly JobState[]; readonly before?: string; readonly limit: number }): Promise<Job[]> {
-    const w = new Where().add('id < ?', f.before);
+  async list(f: { readonly states?: readonly JobState[]; readonly before?: string; readonly groups?: readonly string[]; readonly limit: number }): Promise<Job[]> {
+    // Newest first; `before` is the last id of the previous page (ids are random: paged by creation time, then id).
+    const w = new Where().add('(created_at, id) < (SELECT created_at, id FROM jobs WHERE id = ?)', f.before);
     if (f.states && f.states.length > 0) w.addAll(`state IN (${f.states.map(() => '?').join(', ')})`, f.states);
+    if (f.groups) {
+      if (f.groups.length === 0) w.raw('1 = 0');
+      else w.addAll(`group_id IN (${f.groups.map(() => '?').join(', ')})`, f.groups);
+    }
     return (await this.db.all<JobRow>(`SELECT * FROM jobs ${w} ORDER BY created_at DESC, id DESC LIMIT ${w.next(f.limit)}`, w.params)).map(toJob);
   }
 

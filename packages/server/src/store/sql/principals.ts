@@ -4,7 +4,7 @@ import type { SqlExecutor } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 
 interface PrincipalRow {
-  id: string; kind: 'user' | 'service'; name: string; role: string | null; scopes: string;
+  id: string; kind: 'user' | 'service'; name: string; role: string | null; scopes: string; device_groups: string | null;
   created_at: number; disabled_at: number | null;
 }
 
@@ -14,6 +14,7 @@ const toPrincipal = (r: PrincipalRow): Principal => ({
   name: r.name,
   role: r.role as Role | null,
   scopes: fromJson<Grant[]>(r.scopes) ?? [],
+  deviceGroups: fromJson<string[]>(r.device_groups),
   createdAt: Number(r.created_at),
   disabledAt: num(r.disabled_at),
 });
@@ -23,8 +24,8 @@ export class SqlPrincipalRepository implements PrincipalRepository {
 
   async insert(p: Principal): Promise<void> {
     await this.db.run(
-      'INSERT INTO principals (id, kind, name, role, scopes, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [p.id, p.kind, p.name, p.role, toJson(p.scopes), p.createdAt, p.disabledAt],
+      'INSERT INTO principals (id, kind, name, role, scopes, device_groups, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [p.id, p.kind, p.name, p.role, toJson(p.scopes), p.deviceGroups === null ? null : toJson(p.deviceGroups), p.createdAt, p.disabledAt],
     );
   }
 
@@ -49,6 +50,10 @@ export class SqlPrincipalRepository implements PrincipalRepository {
 
   async setDisabled(id: string, disabledAt: number | null): Promise<boolean> {
     return (await this.db.run('UPDATE principals SET disabled_at = $2 WHERE id = $1', [id, disabledAt])) === 1;
+  }
+
+  async setDeviceGroups(id: string, groups: readonly string[] | null): Promise<boolean> {
+    return (await this.db.run('UPDATE principals SET device_groups = $2 WHERE id = $1', [id, groups === null ? null : toJson(groups)])) === 1;
   }
 }
 

@@ -5,8 +5,10 @@ import type { SqlValue } from '../sql-client.js';
  * `w.add('state = ?', 'active')` becomes `state = $1` with 'active' as the first parameter.
  */
 export class Where {
-  readonly params: SqlValue[] = [];
   readonly #clauses: string[] = [];
+
+  /** `params`: shared with an enclosing Where when this one builds a part of it (anyOf). */
+  constructor(readonly params: SqlValue[] = []) {}
 
   /** Adds a clause whose single `?` takes `value`, when the value is given. */
   add(clause: string, value: SqlValue | undefined): this {
@@ -31,6 +33,17 @@ export class Where {
   /** Adds a clause without parameters. */
   raw(clause: string): this {
     this.#clauses.push(clause);
+    return this;
+  }
+
+  /** Adds `((A) OR (B) …)`, each part built on a Where that numbers on after this one; no part matches nothing. */
+  anyOf(parts: readonly ((w: Where) => void)[]): this {
+    const texts = parts.map((build) => {
+      const sub = new Where(this.params);
+      build(sub);
+      return sub.#clauses.length ? `(${sub.#clauses.join(' AND ')})` : '(1 = 1)';
+    });
+    this.#clauses.push(texts.length ? `(${texts.join(' OR ')})` : '(1 = 0)');
     return this;
   }
 
