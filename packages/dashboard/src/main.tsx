@@ -4,6 +4,7 @@ import { type Session, can, onSignOut, resume, signOut } from './api';
 import { href, useRoute } from './router';
 import { Alerts } from './pages/alerts';
 import { Audit } from './pages/audit';
+import { Certificates } from './pages/certificates';
 import { DeadLetters } from './pages/dead-letters';
 import { Device } from './pages/device';
 import { Devices } from './pages/devices';
@@ -15,7 +16,7 @@ import { SignIn } from './pages/sign-in';
 import { Webhooks } from './pages/webhooks';
 import './styles.css';
 
-const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks']] as const;
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['certificates', 'Certificates'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks']] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>();
@@ -44,6 +45,7 @@ function App() {
         {page === '' ? <Overview session={session} /> : null}
         {page === 'devices' && id ? <Device key={id} id={id} session={session} /> : null}
         {page === 'devices' && !id ? <Devices params={route.params} /> : null}
+        {page === 'certificates' ? (can(session, 'devices:read') ? <Certificates params={route.params} /> : <p className="muted">Your role cannot read devices (it needs the devices:read scope).</p>) : null}
         {page === 'alerts' ? (can(session, 'alerts:read') ? <Alerts params={route.params} session={session} /> : <p className="muted">Your role cannot read alerts (it needs the alerts:read scope).</p>) : null}
         {page === 'schemas' ? <Schemas /> : null}
         {page === 'dead-letters' ? <DeadLetters params={route.params} session={session} /> : null}

@@ -42,6 +42,9 @@ export interface FleetCounts {
 
 export interface Certificate {
   readonly serial: string;
+  readonly deviceId: string;
+  /** The CA that issued it: `issuing` (the platform's CA) or a registered manufacturer CA. */
+  readonly caId: string;
   readonly fingerprint: string;
   readonly notBefore: number;
   readonly notAfter: number;
@@ -50,6 +53,13 @@ export interface Certificate {
   readonly supersededAt: number | null;
   readonly revokedAt: number | null;
   readonly revocationReason: string | null;
+}
+
+/** GET /certificates/expiring: a device's newest live certificate, with its time left as the server counts it. */
+export interface ExpiringCertificate extends Certificate {
+  readonly expired: boolean;
+  /** Until its end, from the server's clock when it answered; negative once ended. */
+  readonly msLeft: number;
 }
 
 export interface Twin {

@@ -3,6 +3,7 @@ import { type Session, api, can } from '../api';
 import { href } from '../router';
 import type { Certificate, Device as DeviceT, Twin } from '../types';
 import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
+import { CertWarning } from './cert-warning';
 import { DeviceAlerts } from './device-alerts';
 import { LiveTelemetry } from './live';
 
@@ -41,6 +42,7 @@ export function Device({ id, session }: { id: string; session: Session }) {
       <ErrorBox error={device.error} />
       {d ? (
         <>
+          {certs.data ? <CertWarning certs={certs.data} /> : null}
           <div className="cols">
             <div>
               <h3>Identity</h3>
