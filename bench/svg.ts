@@ -74,3 +74,57 @@ export function targetChart(run: RunResult): string {
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
+
+/** One line chart of `linePanels`. */
+export interface LinePanel {
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  /** `step`: each value holds until the next point (readings taken at those times), instead of a straight line between them. */
+  readonly series: readonly { readonly name: string; readonly color: string; readonly points: readonly (readonly [number, number])[]; readonly dashed?: boolean; readonly step?: boolean }[];
+  /** Vertical markers (e.g. the moment a job was cancelled). */
+  readonly marks?: readonly { readonly x: number; readonly label: string; readonly color: string }[];
+}
+
+/** The smallest 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k at or above `v`: an axis end whose quarters read well. */
+const nice = (v: number) => {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return ([1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * p >= v * 0.9999) ?? 10) * p;
+};
+
+/** Line charts side by side in one standalone SVG, each with its own axes and legend (benches that plot a quantity over time). */
+export function linePanels(title: string, subtitle: string, panels: readonly LinePanel[], panelW = 560, panelH = 320): string {
+  const [l, r, t, b, top] = [62, 16, 58, 40, 44];
+  const width = panels.length * panelW + 10;
+  const height = top + panelH + 10;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="#fff"/>',
+    `<text x="10" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`, `<text x="10" y="36" fill="#444">${esc(subtitle)}</text>`];
+  panels.forEach((p, k) => {
+    const ox = 5 + k * panelW;
+    const all = p.series.flatMap((s) => s.points);
+    const maxX = nice(Math.max(1e-9, ...all.map(([x]) => x), ...(p.marks ?? []).map((m) => m.x)));
+    const maxY = nice(Math.max(1e-9, ...all.map(([, y]) => y)) * 1.02);
+    const X = (x: number) => ox + l + (x / maxX) * (panelW - l - r);
+    const Y = (y: number) => top + panelH - b - (y / maxY) * (panelH - t - b);
+    parts.push(`<text x="${ox + l}" y="${top + 14}" font-weight="bold">${esc(p.title)}</text>`,
+      `<line x1="${X(0)}" y1="${Y(0)}" x2="${X(maxX)}" y2="${Y(0)}" stroke="#444"/><line x1="${X(0)}" y1="${Y(0)}" x2="${X(0)}" y2="${top + t - 8}" stroke="#444"/>`,
+      `<text x="${(X(0) + X(maxX)) / 2}" y="${top + panelH - 8}" text-anchor="middle">${esc(p.xLabel)}</text>`,
+      `<text x="${ox + 12}" y="${top + (panelH - b + t) / 2}" transform="rotate(-90 ${ox + 12} ${top + (panelH - b + t) / 2})" text-anchor="middle">${esc(p.yLabel)}</text>`);
+    for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+      parts.push(`<text x="${X(0) - 5}" y="${Y(f * maxY) + 4}" text-anchor="end">${label(f * maxY)}</text>`, `<text x="${X(f * maxX)}" y="${Y(0) + 14}" text-anchor="middle">${label(f * maxX)}</text>`);
+      if (f > 0) parts.push(`<line x1="${X(0)}" y1="${Y(f * maxY)}" x2="${X(maxX)}" y2="${Y(f * maxY)}" stroke="#eee"/>`);
+    }
+    (p.marks ?? []).forEach((m, i) => {
+      parts.push(`<line x1="${X(m.x)}" y1="${Y(0)}" x2="${X(m.x)}" y2="${top + t - 8}" stroke="${m.color}" stroke-dasharray="4 3"/><text x="${X(m.x) - 3}" y="${top + t + 8 + i * 13}" text-anchor="end" fill="${m.color}">${esc(m.label)}</text>`);
+    });
+    p.series.forEach((s, i) => {
+      if (s.points.length > 0) {
+        const pts = s.step ? s.points.flatMap(([x, y], j) => (j === 0 ? [[x, y]] : [[x, (s.points[j - 1] as readonly [number, number])[1]], [x, y]])) : s.points;
+        parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5"${s.dashed ? ' stroke-dasharray="5 4"' : ''} points="${pts.map(([x, y]) => `${X(x as number).toFixed(1)},${Y(y as number).toFixed(1)}`).join(' ')}"/>`);
+      }
+      parts.push(`<line x1="${ox + l + 6}" y1="${top + 26 + i * 13}" x2="${ox + l + 24}" y2="${top + 26 + i * 13}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="${ox + l + 28}" y="${top + 30 + i * 13}">${esc(s.name)}</text>`);
+    });
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
