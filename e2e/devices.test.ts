@@ -22,7 +22,7 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
   const d1 = filesIn(join(p.dir, 'sensor-1'));
 
   await t.test('create, list and show', async () => {
-    const created = parseJson(await p.ok(['devices', 'create', 'sensor-1', '--serial', 'SN-0001', '--model', 'env-v2', '--hw-rev', 'B', '--owner', 'lab', '--tag', 'lab', '--tag', 'floor:2', '--json']));
+    const created = parseJson(await p.ok(['devices', 'create', 'sensor-1', '--serial', 'SN-0001', '--model', 'env-v2', '--hw-rev', 'B', '--tag', 'lab', '--tag', 'floor:2', '--json']));
     assert.equal(created.state, 'manufactured');
     assert.deepEqual(created.tags, ['lab', 'floor:2']);
     assert.equal(created.hardwareRevision, 'B');
@@ -183,8 +183,13 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     const r = await p.ok(['certs', 'revoke', cert.serial, '--reason', 'key compromise']);
     assert.match(r.stdout, new RegExp(`Revoked certificate ${cert.serial} of sensor-2 \\(key compromise\\)`));
     assert.notEqual((await publish(t, p, 'sensor-2', filesIn(join(p.dir, 'sensor-2')))).code, 0);
-    const gone = parseJson(await p.ok(['devices', 'decommission', 'sensor-2', '--json']));
+    const receiptFile = join(p.dir, 'sensor-2-receipt.json');
+    const gone = parseJson(await p.ok(['devices', 'decommission', 'sensor-2', '--data', 'erase', '--receipt', receiptFile, '--json']));
     assert.equal(gone.state, 'decommissioned');
+    assert.deepEqual([gone.receipt.kind, gone.receipt.policy, gone.receipt.deviceId], ['decommission', 'erase', 'sensor-2']);
+    assert.deepEqual(JSON.parse(readFileSync(receiptFile, 'utf8')), gone.receipt);
+    assert.equal(mode(receiptFile), 0o600);
+    assert.match((await p.ok(['receipts', 'verify', receiptFile])).stdout, new RegExp(`Receipt ${gone.receipt.id} is genuine`));
     const refused = await p.bulwark(['devices', 'enroll', 'sensor-2', '--out', join(p.dir, 'zombie')]);
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /^error BULWARK_ERR_LIFECYCLE: /m);

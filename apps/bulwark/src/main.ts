@@ -10,6 +10,7 @@ import { addDeviceCommands } from './commands/devices.js';
 import { addGroupCommands } from './commands/groups.js';
 import { addJobCommands } from './commands/jobs.js';
 import { addDeviceOpsCommands } from './commands/device-ops.js';
+import { addEndOfLifeCommands } from './commands/end-of-life.js';
 import { addEnrollCommand } from './commands/enroll.js';
 import { addFirmwareCommands } from './commands/firmware.js';
 import { addRolloutCommands } from './commands/rollout.js';
@@ -48,6 +49,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addEnrollCommand(devices, env);
   addBatchCommand(devices, env);
   addDeviceOpsCommands(devices, env);
+  addEndOfLifeCommands(program, devices, env);
   addGroupCommands(program, env);
   addJobCommands(program, env);
   addCertCommands(program, env);

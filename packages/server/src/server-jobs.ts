@@ -2,7 +2,6 @@ import type { Clock, IdGen, Logger } from '@bulwark/core';
 import type { AuditService } from './audit/index.js';
 import type { ServerConfig } from './config/index.js';
 import type { DeviceOps } from './device-ops.js';
-import type { IdentityService } from './identity/index.js';
 import { JobService } from './jobs/index.js';
 import type { GroupService, RegistryService } from './registry/index.js';
 import type { Store } from './store/index.js';
@@ -12,7 +11,9 @@ import type { Store } from './store/index.js';
  * identity services, and hear every twin report and command result stored on this node.
  */
 export function wireJobs(config: ServerConfig, deps: {
-  store: Store; registry: RegistryService; groups: GroupService; identity: IdentityService; deviceOps: DeviceOps; audit: AuditService; clock: Clock; ids: IdGen; log: Logger;
+  store: Store; registry: RegistryService; groups: GroupService; deviceOps: DeviceOps; audit: AuditService; clock: Clock; ids: IdGen; log: Logger;
+  /** Decommission as one operation (end of life, data kept); bound after the jobs exist. */
+  decommission: (deviceId: string, by: string) => Promise<void>;
 }): JobService {
   const { twin, commands } = deps.deviceOps;
   const jobs = new JobService(deps.store.jobs, config.jobs, {
@@ -22,10 +23,7 @@ export function wireJobs(config: ServerConfig, deps: {
       command: async (id, name, params, o) => (await commands.issue(id, name, { ...params }, { actor: o.actor, paced: true, ...(o.ttlS !== undefined ? { ttlS: o.ttlS } : {}) })).id,
       suspend: async (id) => void (await deps.registry.suspend(id)),
       resume: async (id) => void (await deps.registry.resume(id)),
-      decommission: async (id) => {
-        await deps.registry.decommission(id);
-        await deps.identity.revokeDevice(id, 'decommissioned');
-      },
+      decommission: (id, by) => deps.decommission(id, by),
       reported: async (id) => (await deps.store.twins.get(id))?.reported ?? null,
       commandResult: async (id, commandId) => deps.store.commands.get(id, commandId),
     },

@@ -27,10 +27,8 @@ import { createMetrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
 import { readiness } from './observe/readiness.js';
 import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
-import { CountsFolder, GroupService, RegistryService } from './registry/index.js';
+import { CountsFolder, GroupService, RegistryService, groupRoutes, ownerCheck, registryRoutes } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
-import { registryRoutes } from './registry/routes.js';
-import { groupRoutes } from './registry/group-routes.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
 import { buildDeviceOps } from './device-ops.js';
@@ -49,6 +47,8 @@ import { buildWebhooks, checkUrl, newSecret, resolveTarget, webhookRoutes } from
 import { alertRoutes } from './alerts/index.js';
 import { wireAlerts } from './server-alerts.js';
 import { wireJobs } from './server-jobs.js';
+import { wireEndOfLife } from './server-lifecycle.js';
+import { type EndOfLifeService, lifecycleRoutes } from './lifecycle/index.js';
 import { jobRoutes } from './jobs/index.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
@@ -201,7 +201,14 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       link: deviceLink,
       onHealthReport: (deviceId, report) => alerts.fleet.reported(deviceId, report),
     });
-    const jobs = wireJobs(config, { store, registry, groups, identity, deviceOps, audit, clock, ids, log: logger });
+    let endOfLife: EndOfLifeService | undefined;
+    const jobs = wireJobs(config, {
+      store, registry, groups, deviceOps, audit, clock, ids, log: logger,
+      decommission: async (id, by) => void (await endOfLife?.decommission(id, 'keep', by)),
+    });
+    const checkOwner = ownerCheck({ principalExists: async (id) => (await store.principals.get(id)) !== undefined, groupExists: async (id) => (await store.groups.get(id)) !== undefined });
+    const eol = await wireEndOfLife({ store, registry, identity, groups, jobs, deviceOps, bus, audit, vault, dataDir, pseudonymKey, checkOwner, clock, ids, log: logger });
+    endOfLife = eol.endOfLife;
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
     const mqtt = config.mqtt.enabled
@@ -259,9 +266,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(auditRoutes, { audit });
     await app.register(applicationRoutes, { applications: applications.service, access });
     await app.register(secretsRoutes, { vault, tokenKeys });
-    await app.register(registryRoutes, { registry, groups });
+    await app.register(registryRoutes, { registry, groups, checkOwner });
     await app.register(groupRoutes, { groups });
-    await app.register(identityRoutes, { identity, registry, throttle, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
+    await app.register(identityRoutes, { identity, registry, throttle, checkOwner, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, groups, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
@@ -270,6 +277,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
     await app.register(jobRoutes, { jobs });
+    await app.register(lifecycleRoutes, { endOfLife: eol.endOfLife, signer: eol.signer });
     await app.register(webhookRoutes, { webhooks: webhooks.service });
     const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
     await app.register(alertRoutes, {

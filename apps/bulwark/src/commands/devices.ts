@@ -14,7 +14,7 @@ interface FleetCounts {
   total: number; byState: Record<string, number>; byConnectivity: Record<string, number>; byHealth: Record<string, number>; byAlertState: Record<string, number>;
   byModel: { value: string | null; count: number }[]; byFirmware: { value: string | null; count: number }[];
 }
-/** `bulwark devices create | list | stats | show | suspend | resume | decommission | revoke | token`; enroll and batch live beside. */
+/** `bulwark devices create | list | stats | show | suspend | resume | revoke | token`; enroll, batch and end of life (decommission, erase, transfer) live beside. */
 export function addDeviceCommands(program: Command, env: Env): Command {
   const devices = program.command('devices').description('device inventory, lifecycle and enrollment');
 
@@ -117,7 +117,6 @@ export function addDeviceCommands(program: Command, env: Env): Command {
   const lifecycle = [
     ['suspend', 'end its session now and refuse connections until resumed', 'is suspended: its session was ended and it cannot connect until "bulwark devices resume"'],
     ['resume', 'let a suspended device connect again', 'may connect again'],
-    ['decommission', 'retire a device for good: its certificates are revoked and its session ends', 'is decommissioned: its certificates are revoked and it cannot come back'],
   ] as const;
   for (const [verb, description, outcome] of lifecycle) {
     devices.command(verb)

@@ -39,6 +39,8 @@ export type PlatformEvent =
   | { readonly type: 'commands.waiting'; readonly deviceId: string }
   /** The same for a new desired configuration: the node holding the device's session sends it. */
   | { readonly type: 'twin.waiting'; readonly deviceId: string }
+  /** A device's data was erased or pseudonymised (end of life, erasure request): every node drops what it holds in memory about it (log rings). */
+  | { readonly type: 'device.data-erased'; readonly deviceId: string }
   /** Alert rules, silences or channels changed on some node: every node reloads them. */
   | { readonly type: 'alerts.changed' }
   /** A principal was disabled (keyId null) or one of its API keys revoked: live streams opened with it close. */

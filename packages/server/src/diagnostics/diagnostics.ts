@@ -50,6 +50,8 @@ export interface CommandRepository {
    * by expiresAt + acceptedGraceMs; resolves with how many.
    */
   expire(now: number, acceptedGraceMs: number): Promise<number>;
+  /** Ends every command still waiting for the device (pending, sent, accepted) as expired with `reason`; returns how many. */
+  cancelOpen(deviceId: string, reason: string, at: number): Promise<number>;
   /** Deletes ended commands last changed before `before`. */
   deleteEndedBefore(before: number): Promise<number>;
 }

@@ -52,6 +52,16 @@ export class LogStreams {
     commands.onIssued((c) => this.#announce(c));
     bus.subscribe('logs.window', (e) => void this.#window(e.deviceId, e.until, e.level));
     bus.subscribe('logs.entries', (e) => this.#relayed(e));
+    bus.subscribe('device.data-erased', (e) => void this.forget(e.deviceId));
+  }
+
+  /** Drops the log lines held for the device (its data was erased); returns how many there were. */
+  forget(deviceId: string): number {
+    const ring = this.#rings.get(deviceId);
+    if (!ring) return 0;
+    const n = ring.entries.length;
+    ring.entries = [];
+    return n;
   }
 
   #active(): number {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Throttle } from '../access/index.js';
 import { IdParams, bearer, errorResponses } from '../http/schemas.js';
-import { DeviceSchema, NewDeviceSchema } from '../registry/routes.js';
+import { NewDeviceSchema } from '../registry/index.js';
 import type { RegistryService } from '../registry/index.js';
 import type { IdentityService } from './service.js';
 
@@ -24,10 +24,12 @@ export interface IdentityRouteDeps {
   readonly registry: RegistryService;
   readonly throttle: Throttle;
   readonly onEnrollFailure: () => void;
+  /** Checks a device owner (a principal or a group binding) before anything is written. */
+  readonly checkOwner: (owner: string) => Promise<void>;
 }
 
 /** Enrollment, factory onboarding, certificates, revocation and the public PKI files. */
-export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = async (app, { identity, registry, throttle, onEnrollFailure }) => {
+export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = async (app, { identity, registry, throttle, onEnrollFailure, checkOwner }) => {
   app.post('/api/v1/devices/:id/claim-tokens', {
     config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'device.claim-token' },
     schema: {
@@ -90,6 +92,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
     request.auditTarget = batchId ?? `${devices.length} devices`;
     // Every CSR is checked before anything is written, so a bad one leaves no half batch behind.
     for (const d of devices) if (d.csr !== undefined) await identity.checkCsr(d.csr);
+    for (const owner of new Set(devices.flatMap((d) => (d.owner === undefined ? [] : [d.owner])))) await checkOwner(owner);
     await registry.createMany(devices.map(({ csr: _csr, ...d }) => Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as typeof d));
     const withCsr = devices.filter((d) => d.csr !== undefined);
     const tokens = await identity.createClaimTokens(devices.filter((d) => d.csr === undefined).map((d) => d.id), {
@@ -157,16 +160,6 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityRouteDeps> = asyn
     request.auditTarget = request.params.serial;
     const { pem: _pem, ...cert } = await identity.revokeCertificate(request.params.serial, request.body?.reason ?? 'revoked by operator');
     return cert;
-  });
-
-  app.post('/api/v1/devices/:id/decommission', {
-    config: { auth: { scope: 'devices:write' }, groupLimit: 'device', audit: 'device.decommission' },
-    schema: { tags: ['devices'], summary: 'Retire a device for good: its certificates are revoked and its session ends', security: bearer, params: IdParams, response: { 200: DeviceSchema, ...errorResponses } },
-  }, async (request) => {
-    request.auditTarget = request.params.id;
-    const device = await registry.decommission(request.params.id);
-    await identity.revokeDevice(device.id, 'decommissioned');
-    return device;
   });
 
   app.get('/api/v1/pki/ca.pem', {

@@ -179,6 +179,15 @@ export class JobService {
     return this.view(id);
   }
 
+  /** The device left the fleet or changed hands: its queued and dispatched entries end as cancelled with `reason`. */
+  async cancelDevice(deviceId: string, reason: string): Promise<number> {
+    let n = 0;
+    for (const e of await this.repo.live(deviceId)) {
+      if (await this.repo.finish(e.jobId, deviceId, ['queued', 'in_progress'], { state: 'cancelled', reason, detail: null, at: this.deps.clock.now() })) n += 1;
+    }
+    return n;
+  }
+
   /** A twin report stored for the device: ends its twin-patch entries that it settles. */
   async onTwinReported(deviceId: string, report: { version: number; status: string; reason: string | null; detail: string | null }): Promise<void> {
     for (const e of await this.repo.live(deviceId)) {

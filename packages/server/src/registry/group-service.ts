@@ -127,6 +127,11 @@ export class GroupService {
     return found.filter((g): g is DeviceGroup => g !== undefined).map((g) => this.#selectorOf(g));
   }
 
+  /** Takes the device out of every static group (a transfer to a new owner); returns from how many. */
+  leaveAll(deviceId: string): Promise<number> {
+    return this.repo.removeDeviceEverywhere(deviceId);
+  }
+
   /** A group, or undefined when there is none. */
   find(id: string): Promise<DeviceGroup | undefined> {
     return this.repo.get(id);

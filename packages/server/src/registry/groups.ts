@@ -62,6 +62,8 @@ export interface GroupRepository {
   missingDevices(deviceIds: readonly string[]): Promise<string[]>;
   /** Devices in the group (decommissioned ones included). */
   count(selector: GroupSelector): Promise<number>;
+  /** Removes the device from every static group; returns from how many. */
+  removeDeviceEverywhere(deviceId: string): Promise<number>;
   /** Whether the device is in at least one of the groups. */
   anyContains(selectors: readonly GroupSelector[], deviceId: string): Promise<boolean>;
 }

@@ -7,3 +7,6 @@ export { GroupService, groupQueryProblems } from './group-service.js';
 export type { NewGroup } from './group-service.js';
 export { GROUP_ID_PATTERN } from './groups.js';
 export type { DeviceGroup, GroupQuery, GroupRepository, GroupSelector } from './groups.js';
+export { OWNER_GROUP_PREFIX, ownerCheck } from './owners.js';
+export { DeviceSchema, NewDeviceSchema, registryRoutes } from './routes.js';
+export { groupRoutes } from './group-routes.js';

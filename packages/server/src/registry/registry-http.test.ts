@@ -33,8 +33,9 @@ describe('the device registry over HTTP', () => {
     await s.api('PATCH', '/api/v1/devices/th-11', { token: admin, body: { tags: ['linex1'] } });
     assert.deepEqual(await list('tag=line_1'), ['th-10']);
 
-    const patched = await s.api('PATCH', '/api/v1/devices/th-01', { token: admin, body: { owner: 'plant-7', location: 'hall B', tags: ['site=east'] } });
-    assert.equal(patched.body.owner, 'plant-7');
+    assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'plant-7', kind: 'static' } })).status, 201);
+    const patched = await s.api('PATCH', '/api/v1/devices/th-01', { token: admin, body: { owner: 'group:plant-7', location: 'hall B', tags: ['site=east'] } });
+    assert.equal(patched.body.owner, 'group:plant-7');
     assert.deepEqual(patched.body.tags, ['site=east']);
     const resume = await s.api('POST', '/api/v1/devices/th-02/resume', { token: admin });
     assert.equal(resume.status, 409, 'only a suspended device resumes');

@@ -1,3 +1,4 @@
+import { PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
@@ -44,12 +45,13 @@ export const NewDeviceSchema = Type.Object({
 const stripUndefined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 /** Device inventory and lifecycle. */
-export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryService; groups: GroupService }> = async (app, { registry, groups }) => {
+export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryService; groups: GroupService; checkOwner: (owner: string) => Promise<void> }> = async (app, { registry, groups, checkOwner }) => {
   app.post('/api/v1/devices', {
     config: { auth: { scope: 'devices:write' }, audit: 'device.create' },
     schema: { tags: ['devices'], summary: 'Register a device (state manufactured)', security: bearer, body: NewDeviceSchema, response: { 201: DeviceSchema, ...errorResponses } },
   }, async (request, reply) => {
     request.auditTarget = request.body.id;
+    if (request.body.owner !== undefined) await checkOwner(request.body.owner);
     return reply.code(201).send(await registry.create(stripUndefined(request.body)));
   });
 
@@ -102,6 +104,15 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
     },
   }, async (request) => {
     request.auditTarget = request.params.id;
+    const { owner } = request.body;
+    if (owner !== undefined) {
+      // A first owner is set here; another one only through a transfer, which deals with the data the device holds.
+      const current = (await registry.get(request.params.id)).owner;
+      if (current !== null && owner !== current) {
+        throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${request.params.id} is owned by ${current}: a new owner takes it through POST /api/v1/devices/${request.params.id}/transfer`, { details: { owner: current } });
+      }
+      if (owner !== null) await checkOwner(owner);
+    }
     return registry.update(request.params.id, stripUndefined(request.body) as Partial<DeviceAttributes>);
   });
 

@@ -12,13 +12,14 @@ const EMPTY_ATTRIBUTES: DeviceAttributes = {
   serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
 };
 
-/** Who may move where. Decommissioned is final. */
+/** Who may move where. A decommissioned device leaves only through a transfer to a new owner (resale). */
 const TRANSITIONS: Readonly<Record<string, readonly LifecycleState[]>> = {
   provision: ['manufactured', 'provisioned', 'active'],
   activate: ['provisioned'],
   suspend: ['manufactured', 'provisioned', 'active'],
   resume: ['suspended'],
   decommission: ['manufactured', 'provisioned', 'active', 'suspended'],
+  transfer: ['manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'],
 };
 
 export class RegistryService {
@@ -148,6 +149,17 @@ export class RegistryService {
     const d = await this.#move(id, 'decommission', () => 'decommissioned');
     await this.bus.publish({ type: 'device.decommissioned', deviceId: id });
     return d;
+  }
+
+  /**
+   * Resale: the device starts again as manufactured (it enrols anew with a claim token) for
+   * `owner`; the previous owner's location and tags go. The caller has dealt with its
+   * certificates and data first.
+   */
+  async transfer(id: string, owner: string): Promise<Device> {
+    await this.#move(id, 'transfer', () => 'manufactured');
+    await this.repo.updateAttributes(id, { owner, location: null, tags: [] }, this.clock.now());
+    return this.get(id);
   }
 
   /**

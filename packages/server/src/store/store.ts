@@ -7,6 +7,7 @@ import type { IdentityRepository } from '../identity/identity.js';
 import type { DeviceRepository } from '../registry/registry.js';
 import type { GroupRepository } from '../registry/groups.js';
 import type { JobRepository } from '../jobs/jobs.js';
+import type { DeviceDataRepository } from '../lifecycle/lifecycle.js';
 import type { SchemaRepository } from '../schemas/schemas.js';
 import type { TelemetryRepository } from '../ingest/ingest.js';
 import type { TelemetryExportSource } from '../ingest/export.js';
@@ -28,6 +29,7 @@ import { SqlSecretRepository } from './sql/secrets.js';
 import { SqlDeviceRepository } from './sql/devices.js';
 import { SqlGroupRepository } from './sql/groups.js';
 import { SqlJobRepository } from './sql/jobs.js';
+import { SqlDeviceDataRepository } from './sql/device-data.js';
 import { SqlIdentityRepository } from './sql/identity.js';
 import { SqlSchemaRepository } from './sql/schemas.js';
 import { SqlTelemetryRepository } from './sql/telemetry.js';
@@ -72,6 +74,8 @@ export interface Store {
   readonly alerts: AlertRepository;
   readonly groups: GroupRepository;
   readonly jobs: JobRepository;
+  /** Everything held about one device, for the data policy at the end of its life. */
+  readonly deviceData: DeviceDataRepository;
   /** Applications reading the telemetry stream, and their NATS credentials. */
   readonly applications: ApplicationRepository;
   ping(): Promise<void>;
@@ -141,6 +145,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     alerts: new SqlAlertRepository(db),
     groups: new SqlGroupRepository(db),
     jobs: new SqlJobRepository(db),
+    deviceData: new SqlDeviceDataRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -70,6 +70,10 @@ export class SqlCommandRepository implements CommandRepository {
     return changed === 1;
   }
 
+  cancelOpen(deviceId: string, reason: string, at: number): Promise<number> {
+    return this.db.run("UPDATE device_commands SET status = 'expired', reason = $2, updated_at = $3 WHERE device_id = $1 AND status IN ('pending', 'sent', 'accepted')", [deviceId, reason, at]);
+  }
+
   async expire(now: number, acceptedGraceMs: number): Promise<number> {
     const [open, accepted] = await Promise.all([
       this.db.run("UPDATE device_commands SET status = 'expired', reason = 'not_delivered', updated_at = $1 WHERE status IN ('pending', 'sent') AND expires_at <= $1", [now]),

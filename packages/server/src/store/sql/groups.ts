@@ -70,6 +70,10 @@ export class SqlGroupRepository implements GroupRepository {
     return deviceIds.filter((id) => !found.has(id));
   }
 
+  removeDeviceEverywhere(deviceId: string): Promise<number> {
+    return this.db.run('DELETE FROM device_group_members WHERE device_id = $1', [deviceId]);
+  }
+
   async anyContains(selectors: readonly GroupSelector[], deviceId: string): Promise<boolean> {
     const w = new Where().add('id = ?', deviceId).anyOf(selectors.map((g) => (sub: Where) => void whereInGroup(sub, g)));
     return (await this.db.get(`SELECT 1 AS found FROM devices ${w}`, w.params)) !== undefined;
