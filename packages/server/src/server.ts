@@ -22,6 +22,7 @@ import { IngestService, RetentionJob } from './ingest/index.js';
 import { ingestRoutes } from './ingest/routes.js';
 import { TelemetryExporter, exportRoutes } from './ingest/index.js';
 import { manufacturerRoutes } from './identity/manufacturer-routes.js';
+import { caRoutes } from './identity/ca-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import { createMetrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
@@ -270,6 +271,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(groupRoutes, { groups });
     await app.register(identityRoutes, { identity, registry, throttle, checkOwner, onEnrollFailure: () => metrics.authFailures.inc({ reason: 'invalid_claim_token' }) });
     await app.register(manufacturerRoutes, { manufacturers, identity });
+    await app.register(caRoutes, { identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, groups, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
     await app.register(replayRoutes, { replays: streams && copyWriter ? new StreamReplays(streams.feed, copyWriter, { clock, ids, log: logger }) : undefined });

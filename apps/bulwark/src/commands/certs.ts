@@ -8,9 +8,27 @@ import { usageError } from '../errors.js';
 import { printJson, printTable, time } from '../output.js';
 import { addRotateCommand } from './enroll.js';
 
-/** `bulwark certs list | expiring | revoke | rotate`. */
+/** One of the device CA's issuing CAs (GET /api/v1/pki/issuing-cas). */
+interface IssuingCa {
+  readonly id: string;
+  readonly name: string;
+  readonly fingerprint: string;
+  readonly state: 'active' | 'previous' | 'retired';
+  readonly liveCertificates: number;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly createdAt: number;
+  readonly retiredAt: number | null;
+  readonly certificate: string;
+}
+
+const caRows = (list: readonly IssuingCa[]) =>
+  list.map((c) => [c.id, c.state, c.state === 'retired' ? '-' : c.liveCertificates, time(c.createdAt), time(c.notAfter), time(c.retiredAt), c.fingerprint.slice(0, 16)]);
+const CA_HEAD = ['id', 'state', 'live certificates', 'created', 'not after', 'retired', 'fingerprint'];
+
+/** `bulwark certs list | expiring | revoke | rotate | cas | ca-rollover | ca-retire`. */
 export function addCertCommands(program: Command, env: Env): void {
-  const certs = program.command('certs').description('device certificates: list, expiring, revoke, rotate');
+  const certs = program.command('certs').description('device certificates: list, expiring, revoke, rotate; the issuing CAs: cas, ca-rollover, ca-retire');
 
   certs.command('list')
     .description("a device's certificates, oldest first")
@@ -53,14 +71,51 @@ export function addCertCommands(program: Command, env: Env): void {
     });
 
   addRotateCommand(certs, env);
+  addIssuingCaCommands(certs, env);
+}
+
+/** `bulwark certs cas | ca-rollover | ca-retire`: the issuing CAs of the device CA. */
+function addIssuingCaCommands(certs: Command, env: Env): void {
+  certs.command('cas')
+    .description('the issuing CAs, the active one first: state, device certificates from each that still work, validity')
+    .option('--json', 'print a JSON array (with each CA certificate, PEM)')
+    .action(async (opts: { json?: boolean }) => {
+      const list = await openSession(env).call<IssuingCa[]>('GET', '/api/v1/pki/issuing-cas');
+      if (opts.json) return printJson(list);
+      printTable(CA_HEAD, caRows(list), 'No issuing CA.');
+    });
+
+  certs.command('ca-rollover')
+    .description('a new issuing CA signs every new device certificate from now on; the previous one stays trusted until its certificates have ended or been renewed (needs pki:write)')
+    .option('--json', 'print the new active CA and the previous ones as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const r = await openSession(env).call<{ active: IssuingCa; previous: IssuingCa[] }>('POST', '/api/v1/pki/issuing-ca/rollover', { body: {} });
+      if (opts.json) return printJson(r);
+      console.log(`Issuing CA ${r.active.id} is active: enrolments and renewals get certificates from it (${r.active.name}).`);
+      for (const c of r.previous) {
+        console.log(`${c.id} stays trusted for its ${c.liveCertificates} certificates that still work; it is retired once none does (renew them with a job: bulwark jobs create --group GROUP --rotate-certificates).`);
+      }
+      console.log('No session was ended. Devices verify the server up to the root, so they need nothing new first.');
+    });
+
+  certs.command('ca-retire')
+    .description('stop trusting a previous issuing CA: its certificates are refused and their sessions end (refused while some still work, unless --force) (needs pki:write)')
+    .argument('<id>', 'issuing CA id (from "bulwark certs cas")')
+    .option('--force', 'retire it although certificates from it still work: those devices are cut off until they enroll again')
+    .option('--json', 'print the CA as JSON')
+    .action(async (id: string, opts: { force?: boolean; json?: boolean }) => {
+      const c = await openSession(env).call<IssuingCa>('POST', `/api/v1/pki/issuing-cas/${encodeURIComponent(id)}/retire`, { body: opts.force ? { force: true } : {} });
+      if (opts.json) return printJson(c);
+      console.log(`Retired issuing CA ${c.id}: its certificates are refused from now on, and the root CRL lists it.`);
+    });
 }
 
 /** `bulwark pki ca | crl`: the public PKI files, no login needed. */
 export function addPkiCommands(program: Command, env: Env): void {
   const pki = program.command('pki').description('the device CA chain and its revocation list (public, no login needed)');
   const files = [
-    ['ca', '/api/v1/pki/ca.pem', 'the device CA chain (root, then issuing), PEM: the trust store for devices and MQTT clients'],
-    ['crl', '/api/v1/pki/crl.pem', 'the issuing CA\'s certificate revocation list, PEM (re-signed on every revocation)'],
+    ['ca', '/api/v1/pki/ca.pem', 'the device CA chain (root, then the trusted issuing CAs, the active one first), PEM: the trust store for devices and MQTT clients'],
+    ['crl', '/api/v1/pki/crl.pem', 'the certificate revocation lists of the trusted issuing CAs, PEM, one after the other (re-signed on every revocation)'],
   ] as const;
   for (const [name, path, description] of files) {
     pki.command(name)

@@ -28,6 +28,7 @@ export const SCOPES = [
   'keys:self',
   'metrics:read',
   'secrets:rotate',
+  'pki:write',
   'cluster:write',
   'webhooks:read',
   'webhooks:write',

@@ -11,26 +11,31 @@ export const DEVICE_CIPHERS = [
 
 /**
  * The TLS side every device listener shares (MQTT, HTTPS): a server certificate from the
- * issuing CA, client certificates required and checked against the platform CAs, the
- * registered manufacturer CAs and all their CRLs, TLS 1.2+ with AEAD suites only.
+ * active issuing CA, client certificates required and checked against the platform CAs (the
+ * root and every trusted issuing CA, so that certificates from a previous one work during a
+ * rollover), the registered manufacturer CAs and all their CRLs, TLS 1.2+ with AEAD suites only.
  */
 export class DeviceTls {
-  #keyAndCert: { key: string; cert: string } | undefined;
+  #keyAndCert: { key: string; cert: string; caId: string } | undefined;
 
   constructor(private readonly identity: IdentityService, private readonly hostnames: readonly string[], private readonly clock: Clock) {}
 
   /** Options for tls.createServer / https.createServer. */
   async serverOptions(): Promise<SecureContextOptions & { requestCert: true; rejectUnauthorized: true }> {
-    if (!this.#keyAndCert) {
-      const { cert, privateKey } = await issueServerCertificate(this.identity.authority.issuing, this.hostnames, this.clock.now());
-      this.#keyAndCert = { key: pkcs8Pem(await exportPkcs8(privateKey)), cert: `${cert.toString('pem')}\n${this.identity.authority.issuing.cert.toString('pem')}\n` };
+    // After a rollover the server certificate comes from the new CA too. Devices verify it up to
+    // the root (their ca.crt holds it), with the intermediate sent here, so no device needs the new CA first.
+    const active = this.identity.authority.active;
+    if (this.#keyAndCert?.caId !== active.id) {
+      const { cert, privateKey } = await issueServerCertificate(active.pair, this.hostnames, this.clock.now());
+      this.#keyAndCert = { key: pkcs8Pem(await exportPkcs8(privateKey)), cert: `${cert.toString('pem')}\n${active.pair.cert.toString('pem')}\n`, caId: active.id };
     }
+    const { key, cert } = this.#keyAndCert;
     // No session tickets: a resumed session skips certificate and CRL verification, so a
     // revoked certificate could come back on a ticket; each ticket-capable socket also holds
     // about 16 KiB more (bench/README.md). Devices keep long sessions; a full handshake on
     // reconnect is the price, and the right one.
     return {
-      ...this.#keyAndCert, ...this.#trust(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ciphers: DEVICE_CIPHERS, honorCipherOrder: true,
+      key, cert, ...this.#trust(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ciphers: DEVICE_CIPHERS, honorCipherOrder: true,
       secureOptions: constants.SSL_OP_NO_TICKET,
     };
   }
@@ -45,19 +50,24 @@ export class DeviceTls {
     return this.identity.onTrustChanged(fn);
   }
 
-  /** Whether the issuer of a live session is still trusted (a manufacturer CA may have been disabled). */
+  /** Whether the issuer of a live session is still trusted (an issuing CA may have been retired, a manufacturer CA disabled). */
   trustsIssuer(issuerFingerprint: string | undefined): boolean {
     if (!issuerFingerprint) return true;
     const { authority, manufacturers } = this.identity;
-    return [fingerprintOf(authority.issuing.cert), fingerprintOf(authority.root.cert), ...manufacturers.enabled.map((c) => c.fingerprint)].includes(issuerFingerprint);
+    return [fingerprintOf(authority.root.cert), ...authority.trusted.map((c) => c.fingerprint), ...manufacturers.enabled.map((c) => c.fingerprint)].includes(issuerFingerprint);
   }
 
   #trust(): SecureContextOptions {
     const { authority, crlPem, manufacturers } = this.identity;
     const mfr = manufacturers.enabled;
+    // Revocation is checked for every CA of a chain: an issuing CA goes in only with its CRL.
+    const issuing = authority.trusted.flatMap((c) => {
+      const crl = crlPem.byCa.get(c.id);
+      return crl ? [{ cert: c.pair.cert.toString('pem'), crl }] : [];
+    });
     return {
-      ca: [authority.root.cert.toString('pem'), authority.issuing.cert.toString('pem'), ...mfr.map((c) => c.certPem)],
-      crl: [crlPem.root, crlPem.issuing, ...mfr.flatMap((c) => (c.crlPem ? [c.crlPem] : []))],
+      ca: [authority.root.cert.toString('pem'), ...issuing.map((c) => c.cert), ...mfr.map((c) => c.certPem)],
+      crl: [crlPem.root, ...issuing.map((c) => c.crl), ...mfr.flatMap((c) => (c.crlPem ? [c.crlPem] : []))],
     };
   }
 }

@@ -2,52 +2,152 @@ import { createHash } from 'node:crypto';
 import type { Clock, Logger } from '@bulwark/core';
 import type { SecretVault } from '../secrets/index.js';
 import type { CaRecord, IdentityRepository } from './identity.js';
-import { type CaKeyPair, createCaPair } from './pki.js';
+import { type CaKeyPair, createCaPair, createIssuingCa } from './pki.js';
 import { exportPkcs8, importPkcs8, x509 } from './x509.js';
 
 export const ROOT_CA_ID = 'root';
-export const ISSUING_CA_ID = 'issuing';
+/** The issuing CA made on the first start; later ones are `issuing-<UTC time>` (rollover). */
+export const FIRST_ISSUING_CA_ID = 'issuing';
 const keySecret = (id: string) => `identity.ca.${id}.key`;
 
 export function fingerprintOf(cert: x509.X509Certificate): string {
   return createHash('sha256').update(new Uint8Array(cert.rawData)).digest('hex');
 }
 
-export interface DeviceAuthority {
-  readonly root: CaKeyPair;
-  readonly issuing: CaKeyPair;
-  /** Root then issuing, PEM: what a device or a stock client trusts. */
-  readonly chainPem: string;
+/** One of the platform's issuing CAs that devices' certificates may chain through. */
+export interface IssuingCa {
+  readonly id: string;
+  readonly pair: CaKeyPair;
+  readonly fingerprint: string;
+  readonly createdAt: number;
 }
 
 /**
- * Loads the device CA, or creates it on first start: certificates in the store, private
+ * The device CA: one root and its issuing intermediates, certificates in the store, private
  * keys sealed in the secret vault (never on disk in the clear).
+ *
+ * Of the issuing CAs not retired, the newest is the active one: it signs every new device
+ * certificate (and the device gateways' server certificates). The others are previous ones,
+ * kept trusted so that the certificates they issued work until those expire or are rotated;
+ * a retired one is trusted no more. Every node holds the same view, read from the store when
+ * the trust changes (`reload`).
  */
-export async function loadOrCreateAuthority(repo: IdentityRepository, vault: SecretVault, clock: Clock, log: Logger): Promise<DeviceAuthority> {
-  const cas = await repo.listCas();
-  let root = cas.find((c) => c.id === ROOT_CA_ID);
-  let issuing = cas.find((c) => c.id === ISSUING_CA_ID);
-  if (!root || !issuing) {
-    const created = await createCaPair(clock.now(), 'Bulwark Device');
-    const now = clock.now();
-    const records: [string, 'root' | 'issuing', CaKeyPair][] = [[ROOT_CA_ID, 'root', created.root], [ISSUING_CA_ID, 'issuing', created.issuing]];
-    for (const [id, kind, pair] of records) {
-      await vault.put(keySecret(id), await exportPkcs8(pair.privateKey));
-      const record: CaRecord = { id, kind, name: pair.cert.subject, certPem: pair.cert.toString('pem'), fingerprint: fingerprintOf(pair.cert), provisioning: null, crlPem: null, createdAt: now, disabledAt: null };
-      await repo.insertCa(record);
+export class DeviceAuthority {
+  #root: CaKeyPair | undefined;
+  /** Active first, then previous ones newest first. */
+  #trusted: readonly IssuingCa[] = [];
+  #retired: readonly CaRecord[] = [];
+  /** Keys read from the vault, by CA id: a reload reads only the ones it has not seen. */
+  readonly #pairs = new Map<string, CaKeyPair>();
+
+  private constructor(private readonly repo: IdentityRepository, private readonly vault: SecretVault) {}
+
+  /** Loads the device CA, or creates root and first issuing CA on the first start. */
+  static async open(repo: IdentityRepository, vault: SecretVault, clock: Clock, log: Logger): Promise<DeviceAuthority> {
+    const cas = await repo.listCas();
+    if (!cas.some((c) => c.id === ROOT_CA_ID) || !cas.some((c) => c.kind === 'issuing')) {
+      const created = await createCaPair(clock.now(), 'Bulwark Device');
+      await store(repo, vault, ROOT_CA_ID, 'root', created.root, clock.now());
+      await store(repo, vault, FIRST_ISSUING_CA_ID, 'issuing', created.issuing, clock.now());
+      log.info({ root: fingerprintOf(created.root.cert), issuing: fingerprintOf(created.issuing.cert) }, 'created the device certificate authority');
     }
-    log.info({ root: fingerprintOf(created.root.cert), issuing: fingerprintOf(created.issuing.cert) }, 'created the device certificate authority');
-    root = (await repo.listCas()).find((c) => c.id === ROOT_CA_ID);
-    issuing = (await repo.listCas()).find((c) => c.id === ISSUING_CA_ID);
+    const authority = new DeviceAuthority(repo, vault);
+    await authority.reload();
+    return authority;
   }
-  if (!root || !issuing) throw new Error('the device CA could not be stored');
-  const pair = async (record: CaRecord): Promise<CaKeyPair> => {
-    const der = await vault.get(keySecret(record.id));
+
+  get root(): CaKeyPair {
+    if (!this.#root) throw new Error('the device CA is not loaded');
+    return this.#root;
+  }
+
+  /** The active issuing CA, the one that signs new certificates. */
+  get active(): IssuingCa {
+    const active = this.#trusted[0];
+    if (!active) throw new Error('the device CA has no active issuing CA');
+    return active;
+  }
+
+  /** The active issuing CA's key pair. */
+  get issuing(): CaKeyPair {
+    return this.active.pair;
+  }
+
+  /** The issuing CAs whose certificates are accepted: the active one first, then previous ones, newest first. */
+  get trusted(): readonly IssuingCa[] {
+    return this.#trusted;
+  }
+
+  /** Issuing CAs no longer trusted, oldest first. */
+  get retired(): readonly CaRecord[] {
+    return this.#retired;
+  }
+
+  /**
+   * Root, then the trusted issuing CAs (active first), PEM: what a device or a stock client
+   * trusts. A client that trusts the root verifies a server certificate from any of them.
+   */
+  get chainPem(): string {
+    return `${[this.root.cert, ...this.#trusted.map((c) => c.pair.cert)].map((c) => c.toString('pem')).join('\n')}\n`;
+  }
+
+  /** Whether `caId` is one of the trusted issuing CAs (active or previous). */
+  isTrusted(caId: string): boolean {
+    return this.#trusted.some((c) => c.id === caId);
+  }
+
+  /** Reads the CAs from the store (another node may have rolled over or retired one). */
+  async reload(): Promise<void> {
+    const cas = await this.repo.listCas();
+    const root = cas.find((c) => c.id === ROOT_CA_ID);
+    if (!root) throw new Error('the device root CA is missing from the store');
+    // listCas orders by creation: the newest issuing CA not retired is the active one.
+    const issuing = cas.filter((c) => c.kind === 'issuing');
+    const live = issuing.filter((c) => c.disabledAt === null).reverse();
+    if (live.length === 0) throw new Error('the device CA has no issuing CA that is not retired');
+    const rootPair = await this.#pair(root);
+    const trusted: IssuingCa[] = [];
+    for (const c of live) trusted.push({ id: c.id, pair: await this.#pair(c), fingerprint: c.fingerprint, createdAt: c.createdAt });
+    this.#root = rootPair;
+    this.#trusted = trusted;
+    this.#retired = issuing.filter((c) => c.disabledAt !== null);
+    for (const c of this.#retired) this.#pairs.delete(c.id);
+  }
+
+  /**
+   * A new issuing CA under the same root, stored with its key; it becomes the active one for
+   * every node that reloads. Its id and subject name carry its creation time (UTC, seconds).
+   */
+  async createIssuing(nowMs: number): Promise<CaRecord> {
+    const stamp = new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const taken = new Set((await this.repo.listCas()).map((c) => c.id));
+    let id = `issuing-${stamp.toLowerCase()}`;
+    for (let n = 2; taken.has(id); n += 1) id = `issuing-${stamp.toLowerCase()}-${n}`;
+    const pair = await createIssuingCa(this.root, nowMs, `CN=Bulwark Device Issuing CA ${stamp}${id.slice(`issuing-${stamp}`.length)}, O=Bulwark`);
+    const record = await store(this.repo, this.vault, id, 'issuing', pair, nowMs);
+    this.#pairs.set(id, pair);
+    return record;
+  }
+
+  async #pair(record: CaRecord): Promise<CaKeyPair> {
+    const known = this.#pairs.get(record.id);
+    if (known) return known;
+    const der = await this.vault.get(keySecret(record.id));
     if (!der) throw new Error(`the private key of CA ${record.id} is missing from the vault`);
-    return { cert: new x509.X509Certificate(record.certPem), privateKey: await importPkcs8(der) };
-  };
-  const rootPair = await pair(root);
-  const issuingPair = await pair(issuing);
-  return { root: rootPair, issuing: issuingPair, chainPem: `${rootPair.cert.toString('pem')}\n${issuingPair.cert.toString('pem')}\n` };
+    const pair = { cert: new x509.X509Certificate(record.certPem), privateKey: await importPkcs8(der) };
+    this.#pairs.set(record.id, pair);
+    return pair;
+  }
+}
+
+async function store(repo: IdentityRepository, vault: SecretVault, id: string, kind: 'root' | 'issuing', pair: CaKeyPair, now: number): Promise<CaRecord> {
+  await vault.put(keySecret(id), await exportPkcs8(pair.privateKey));
+  const record: CaRecord = { id, kind, name: pair.cert.subject, certPem: pair.cert.toString('pem'), fingerprint: fingerprintOf(pair.cert), provisioning: null, crlPem: null, createdAt: now, disabledAt: null };
+  await repo.insertCa(record);
+  return record;
+}
+
+/** Loads the device CA, or creates it on first start. */
+export function loadOrCreateAuthority(repo: IdentityRepository, vault: SecretVault, clock: Clock, log: Logger): Promise<DeviceAuthority> {
+  return DeviceAuthority.open(repo, vault, clock, log);
 }

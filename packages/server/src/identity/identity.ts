@@ -25,6 +25,7 @@ export interface CaRecord {
   /** Manufacturer CAs only: the manufacturer's CRL, required because the gateway checks revocation on every CA. */
   readonly crlPem: string | null;
   readonly createdAt: number;
+  /** Manufacturer CAs: when disabled; issuing CAs: when retired (no longer trusted). */
   readonly disabledAt: number | null;
 }
 
@@ -62,7 +63,10 @@ export interface IdentityRepository {
   insertCa(ca: CaRecord): Promise<void>;
   listCas(): Promise<CaRecord[]>;
   updateCaCrl(id: string, crlPem: string): Promise<boolean>;
+  /** Manufacturer CAs only. */
   setCaDisabled(id: string, at: number | null): Promise<boolean>;
+  /** Retires an issuing CA (sets disabledAt once); true when this call did. */
+  retireIssuingCa(id: string, at: number): Promise<boolean>;
   insertCertificate(cert: DeviceCertificate): Promise<void>;
   getCertificate(serial: string): Promise<DeviceCertificate | undefined>;
   getCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificate | undefined>;
@@ -81,6 +85,11 @@ export interface IdentityRepository {
    */
   listExpiring(before: number, limit: number): Promise<DeviceCertificate[]>;
   listCertificatesByCa(caId: string): Promise<DeviceCertificate[]>;
+  /**
+   * How many certificates of a CA still work at `at`: not revoked, not ended, and not
+   * superseded before `supersededSince` (a superseded one works for the rotation overlap).
+   */
+  countLiveCertificates(caId: string, at: number, supersededSince: number): Promise<number>;
   /** Sets first_used_at if unset; true the first time. */
   markUsed(serial: string, at: number): Promise<boolean>;
   /** Marks every other live certificate of the device as superseded at `at`. */

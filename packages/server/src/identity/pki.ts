@@ -14,11 +14,11 @@ export interface CaKeyPair {
   readonly privateKey: CryptoKey;
 }
 
-const caExtensions = async (publicKey: CryptoKey, pathLength: number | undefined, issuerPublic?: CryptoKey) => [
+const caExtensions = async (publicKey: CryptoKey, pathLength: number | undefined, issuer?: x509.X509Certificate) => [
   new x509.BasicConstraintsExtension(true, pathLength, true),
   new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
   await x509.SubjectKeyIdentifierExtension.create(publicKey),
-  ...(issuerPublic ? [await x509.AuthorityKeyIdentifierExtension.create(issuerPublic)] : []),
+  ...(issuer ? [await x509.AuthorityKeyIdentifierExtension.create(issuer)] : []),
 ];
 
 /** A new root and an issuing intermediate signed by it. */
@@ -33,19 +33,29 @@ export async function createCaPair(nowMs: number, name: string): Promise<{ root:
     signingAlgorithm: SIGN_P256,
     extensions: await caExtensions(rootKeys.publicKey, 1),
   });
-  const issuingKeys = await generateP256();
-  const issuing = await x509.X509CertificateGenerator.create({
+  const rootPair = { cert: root, privateKey: rootKeys.privateKey };
+  return { root: rootPair, issuing: await createIssuingCa(rootPair, nowMs, `CN=${name} Issuing CA, O=Bulwark`) };
+}
+
+/**
+ * An issuing intermediate under `root`: ten years, never past the root. Each one needs a
+ * subject of its own, so that a verifier (or a CRL lookup, which goes by issuer name) never
+ * has two CAs of one name to choose from.
+ */
+export async function createIssuingCa(root: CaKeyPair, nowMs: number, subject: string): Promise<CaKeyPair> {
+  const keys = await generateP256();
+  const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${name} Issuing CA, O=Bulwark`,
-    issuer: root.subject,
+    subject,
+    issuer: root.cert.subject,
     notBefore: new Date(nowMs - 60_000),
-    notAfter: new Date(nowMs + 10 * 365 * DAY_MS),
-    publicKey: issuingKeys.publicKey,
-    signingKey: rootKeys.privateKey,
+    notAfter: new Date(Math.min(nowMs + 10 * 365 * DAY_MS, root.cert.notAfter.getTime())),
+    publicKey: keys.publicKey,
+    signingKey: root.privateKey,
     signingAlgorithm: SIGN_P256,
-    extensions: await caExtensions(issuingKeys.publicKey, 0, rootKeys.publicKey),
+    extensions: await caExtensions(keys.publicKey, 0, root.cert),
   });
-  return { root: { cert: root, privateKey: rootKeys.privateKey }, issuing: { cert: issuing, privateKey: issuingKeys.privateKey } };
+  return { cert, privateKey: keys.privateKey };
 }
 
 /**

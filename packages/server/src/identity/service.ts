@@ -2,10 +2,11 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Clock, GenerationalMap, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import type { EventBus } from '../bus/index.js';
 import type { RegistryService } from '../registry/index.js';
-import { type DeviceAuthority, ISSUING_CA_ID, fingerprintOf } from './authority.js';
+import { type DeviceAuthority, fingerprintOf } from './authority.js';
 import type { DeviceCertificate, IdentityRepository } from './identity.js';
 import type { ManufacturerCas } from './manufacturers.js';
-import { PlatformCrl } from './crl.js';
+import { PlatformCrl, type PlatformCrls } from './crl.js';
+import { IssuingCas } from './issuing-cas.js';
 import { issueDeviceCertificate, publicKeyFromCsr } from './pki.js';
 import { x509 } from './x509.js';
 
@@ -22,7 +23,7 @@ export interface IssuedCertificate {
   readonly deviceId: string;
   readonly serial: string;
   readonly certificatePem: string;
-  /** Root and issuing CA certificates, PEM, for the device's trust store. */
+  /** Root and trusted issuing CA certificates (the active one first), PEM, for the device's trust store. */
   readonly caChainPem: string;
   readonly notAfter: number;
 }
@@ -72,6 +73,8 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest();
  */
 export class IdentityService {
   readonly #crl: PlatformCrl;
+  /** Rollover and retirement of the issuing CAs. */
+  readonly issuingCas: IssuingCas;
   readonly #trustListeners = new Set<() => void | Promise<void>>();
   /** By device id: the last admission of each device (reconnect storms come from devices seen a moment ago). */
   readonly #admitted = new GenerationalMap<string, RememberedAdmission>(200_000);
@@ -86,12 +89,14 @@ export class IdentityService {
     private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus; log: Logger; audit: (action: string, actor: string, target: string, details: Record<string, unknown>) => Promise<void> },
   ) {
     this.#crl = new PlatformCrl(repo, authority, settings, deps);
+    this.issuingCas = new IssuingCas(repo, authority, this.#crl, settings, deps);
   }
 
   /**
    * Loads the stored CRLs (signing fresh ones when they are missing or due) and starts
    * listening for trust changes made anywhere in the platform: revocations, re-signed CRLs,
-   * manufacturer CAs. Re-signing on a schedule is `startCrlSigning` (one node of a cluster).
+   * issuing-CA rollovers, manufacturer CAs. Re-signing on a schedule is `startCrlSigning`
+   * (one node of a cluster).
    */
   async start(): Promise<void> {
     const { bus } = this.deps;
@@ -109,16 +114,22 @@ export class IdentityService {
     for (const u of this.#unsubscribe.splice(0)) u();
   }
 
-  /** Re-signs the CRLs before they expire, until `stopCrlSigning` (a singleton in a cluster). */
+  /**
+   * Re-signs the CRLs before they expire, until `stopCrlSigning` (a singleton in a cluster);
+   * first retires the previous issuing CAs none of whose certificates works any more (which
+   * signs the lists anew itself).
+   */
   startCrlSigning(): void {
-    this.#crl.startResigning(() => this.deps.bus.publish({ type: 'crl.updated', caId: ISSUING_CA_ID, crlNumber: 0 }));
+    this.#crl.startResigning(async () => {
+      if ((await this.issuingCas.retireDrained()).length === 0) await this.refreshCrl();
+    });
   }
 
   stopCrlSigning(): void {
     this.#crl.stopResigning();
   }
 
-  get crlPem(): { readonly issuing: string; readonly root: string } {
+  get crlPem(): PlatformCrls {
     return this.#crl.current;
   }
 
@@ -131,16 +142,17 @@ export class IdentityService {
   /** Signs fresh CRLs from the revocations in the store and tells every node to load them. */
   async refreshCrl(): Promise<void> {
     await this.#crl.sign();
-    await this.deps.bus.publish({ type: 'crl.updated', caId: ISSUING_CA_ID, crlNumber: 0 });
+    await this.deps.bus.publish({ type: 'crl.updated', caId: this.authority.active.id, crlNumber: 0 });
   }
 
-  /** The store is the truth: CRLs and manufacturer CAs as they are now, then the listeners (TLS contexts). */
+  /** The store is the truth: the platform's CAs, CRLs and manufacturer CAs as they are now, then the listeners (TLS contexts). */
   async #reloadTrust(): Promise<void> {
     try {
+      await this.authority.reload();
       await this.#crl.load();
       await this.manufacturers.load();
     } catch (err) {
-      this.deps.log.error({ err }, 'could not reload CRLs and manufacturer CAs from the store; keeping the ones loaded');
+      this.deps.log.error({ err }, 'could not reload CAs, CRLs and manufacturer CAs from the store; keeping the ones loaded');
     }
     // Admissions remembered before or during the reload were judged on the old trust.
     this.#admitted.clear();
@@ -223,9 +235,10 @@ export class IdentityService {
 
   async #issue(deviceId: string, publicKey: CryptoKey): Promise<IssuedCertificate> {
     const now = this.deps.clock.now();
-    const cert = await issueDeviceCertificate(this.authority.issuing, { deviceId, publicKey, nowMs: now, validityDays: this.settings.deviceCertValidityDays });
+    const ca = this.authority.active;
+    const cert = await issueDeviceCertificate(ca.pair, { deviceId, publicKey, nowMs: now, validityDays: this.settings.deviceCertValidityDays });
     const record: DeviceCertificate = {
-      serial: cert.serialNumber.toLowerCase(), deviceId, caId: ISSUING_CA_ID, fingerprint: fingerprintOf(cert),
+      serial: cert.serialNumber.toLowerCase(), deviceId, caId: ca.id, fingerprint: fingerprintOf(cert),
       notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), pem: cert.toString('pem'), createdAt: now,
       firstUsedAt: null, supersededAt: null, revokedAt: null, revocationReason: null,
     };
@@ -242,6 +255,10 @@ export class IdentityService {
     const now = this.deps.clock.now();
     if (!cert || cert.deviceId !== peer.deviceId) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is not known to the platform');
     if (cert.revokedAt !== null) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is revoked');
+    // The TLS trust store refuses these at the handshake; a transport without one (CoAP) is refused here.
+    if (!this.authority.isTrusted(cert.caId) && !this.manufacturers.enabled.some((c) => c.id === cert.caId)) {
+      throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'the CA that issued this certificate is no longer trusted');
+    }
     if (cert.notAfter <= now || cert.notBefore > now) throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', 'this certificate is outside its validity period');
     if (cert.supersededAt !== null && now - cert.supersededAt > this.settings.rotationOverlapMs) {
       await this.revokeCertificate(cert.serial, 'superseded');

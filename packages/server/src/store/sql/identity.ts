@@ -41,6 +41,10 @@ export class SqlIdentityRepository implements IdentityRepository {
     return (await this.db.run("UPDATE pki_cas SET disabled_at = $2 WHERE id = $1 AND kind = 'manufacturer'", [id, at])) === 1;
   }
 
+  async retireIssuingCa(id: string, at: number): Promise<boolean> {
+    return (await this.db.run("UPDATE pki_cas SET disabled_at = $2 WHERE id = $1 AND kind = 'issuing' AND disabled_at IS NULL", [id, at])) === 1;
+  }
+
   async insertCertificate(c: DeviceCertificate): Promise<void> {
     await this.db.run(
       `INSERT INTO device_certificates (serial, device_id, ca_id, fingerprint, not_before, not_after, pem, created_at, first_used_at, superseded_at, revoked_at, revocation_reason)
@@ -81,6 +85,14 @@ export class SqlIdentityRepository implements IdentityRepository {
 
   async listCertificatesByCa(caId: string): Promise<DeviceCertificate[]> {
     return (await this.db.all<CertRow>('SELECT * FROM device_certificates WHERE ca_id = $1 ORDER BY created_at, serial', [caId])).map(toCert);
+  }
+
+  async countLiveCertificates(caId: string, at: number, supersededSince: number): Promise<number> {
+    const row = await this.db.get<{ n: number | string }>(
+      'SELECT COUNT(*) AS n FROM device_certificates WHERE ca_id = $1 AND revoked_at IS NULL AND not_after > $2 AND (superseded_at IS NULL OR superseded_at >= $3)',
+      [caId, at, supersededSince],
+    );
+    return Number(row?.n ?? 0);
   }
 
   async markUsed(serial: string, at: number): Promise<boolean> {
