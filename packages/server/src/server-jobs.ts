@@ -19,7 +19,7 @@ export function wireJobs(config: ServerConfig, deps: {
   const jobs = new JobService(deps.store.jobs, config.jobs, {
     clock: deps.clock, ids: deps.ids, log: deps.log, registry: deps.registry, groups: deps.groups,
     targets: {
-      patchDesired: async (id, patch, by) => (await twin.patchDesired(id, patch, by)).desired?.version ?? 0,
+      patchDesired: async (id, patch, by) => (await twin.patchDesired(id, patch, by)).version,
       command: async (id, name, params, o) => (await commands.issue(id, name, { ...params }, { actor: o.actor, paced: true, ...(o.ttlS !== undefined ? { ttlS: o.ttlS } : {}) })).id,
       suspend: async (id) => void (await deps.registry.suspend(id)),
       resume: async (id) => void (await deps.registry.resume(id)),

@@ -27,7 +27,8 @@ export async function wireEndOfLife(deps: {
         return { token: issued.token, expiresAt: issued.expiresAt };
       },
     },
-    cancelJobs: (id, reason) => deps.jobs.cancelDevice(id, reason),
+    // A job that decommissions keeps its own entry: the job ends it when the operation returns.
+    cancelJobs: (id, reason, by) => deps.jobs.cancelDevice(id, reason, by.startsWith('job:') ? by.slice('job:'.length) : undefined),
     cancelCommands: (id, reason) => store.commands.cancelOpen(id, reason, clock.now()),
     forgetLogs: async (id) => {
       const here = deps.deviceOps.logs.forget(id);

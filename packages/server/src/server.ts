@@ -202,14 +202,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       link: deviceLink,
       onHealthReport: (deviceId, report) => alerts.fleet.reported(deviceId, report),
     });
-    let endOfLife: EndOfLifeService | undefined;
+    // Jobs decommission through end of life, which cancels job entries: bound once both exist.
+    const late: { endOfLife?: EndOfLifeService } = {};
     const jobs = wireJobs(config, {
       store, registry, groups, deviceOps, audit, clock, ids, log: logger,
-      decommission: async (id, by) => void (await endOfLife?.decommission(id, 'keep', by)),
+      decommission: async (id, by) => void (await late.endOfLife?.decommission(id, 'keep', by)),
     });
     const checkOwner = ownerCheck({ principalExists: async (id) => (await store.principals.get(id)) !== undefined, groupExists: async (id) => (await store.groups.get(id)) !== undefined });
     const eol = await wireEndOfLife({ store, registry, identity, groups, jobs, deviceOps, bus, audit, vault, dataDir, pseudonymKey, checkOwner, clock, ids, log: logger });
-    endOfLife = eol.endOfLife;
+    late.endOfLife = eol.endOfLife;
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
     const mqtt = config.mqtt.enabled

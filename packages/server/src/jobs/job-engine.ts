@@ -15,7 +15,7 @@ export interface EngineDeps {
   readonly onStop?: (job: Job) => void;
 }
 
-/** Devices dispatched at once (each is a few store round trips): enough for 500 a second on two cores. */
+/** Dispatches in flight at once (each is a few store round trips): enough for 500 a second on two cores. */
 const PARALLEL = 32;
 
 export const counted = (c: Partial<Record<JobDeviceState, number>>, s: JobDeviceState): number => c[s] ?? 0;
@@ -66,21 +66,36 @@ export async function runJob(d: EngineDeps, start: Job, tokens: { value: number;
   if (budget <= 0) return job;
   const claimed = await d.repo.claim(job.id, budget, now);
   tokens.value -= claimed.length;
-  for (let i = 0; i < claimed.length; i += PARALLEL) {
-    if (i > 0) {
-      const fresh = await d.repo.get(job.id);
-      if (fresh) job = fresh;
+  // A pool of PARALLEL dispatches in flight (not lock-step batches: one slow device does not hold the others back).
+  // Every PARALLEL dispatches the job is read again, so a cancel from any node stops it.
+  let next = 0;
+  let sinceRead = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop && next < claimed.length) {
+      if (sinceRead >= PARALLEL) {
+        sinceRead = 0;
+        job = (await d.repo.get(job.id)) ?? job;
+      }
+      if (job.state !== 'running' || stopped()) {
+        stop = true;
+        break;
+      }
+      const e = claimed[next++]!;
+      sinceRead += 1;
+      await dispatchOne(d, job, e);
     }
-    const batch = claimed.slice(i, i + PARALLEL);
-    if (job.state !== 'running' || stopped()) {
-      // Claimed but never sent: back to the queue (paused), or ended with the job.
-      if (job.state === 'paused') await d.repo.requeue(job.id, batch.map((e) => e.deviceId));
-      else await Promise.all(batch.map((e) => d.repo.finish(job.id, e.deviceId, ['in_progress'], { state: 'cancelled', reason: job.state === 'aborted' ? 'job_aborted' : 'job_cancelled', detail: null, at: d.clock.now() })));
-      continue;
-    }
-    await Promise.all(batch.map((e) => dispatchOne(d, job, e)));
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, claimed.length) }, worker));
+  const unsent = claimed.slice(next);
+  // The workers may have read the job again (TypeScript keeps the narrowing from before the loop).
+  const after = job as Job;
+  if (unsent.length > 0) {
+    // Claimed but never sent: back to the queue (paused), or ended with the job.
+    if (after.state === 'paused') await d.repo.requeue(after.id, unsent.map((e) => e.deviceId));
+    else await Promise.all(unsent.map((e) => d.repo.finish(after.id, e.deviceId, ['in_progress'], { state: 'cancelled', reason: after.state === 'aborted' ? 'job_aborted' : 'job_cancelled', detail: null, at: d.clock.now() })));
   }
-  return job;
+  return after;
 }
 
 async function dispatchOne(d: EngineDeps, job: Job, e: JobDevice): Promise<void> {

@@ -180,9 +180,10 @@ export class JobService {
   }
 
   /** The device left the fleet or changed hands: its queued and dispatched entries end as cancelled with `reason`. */
-  async cancelDevice(deviceId: string, reason: string): Promise<number> {
+  async cancelDevice(deviceId: string, reason: string, exceptJob?: string): Promise<number> {
     let n = 0;
     for (const e of await this.repo.live(deviceId)) {
+      if (e.jobId === exceptJob) continue;
       if (await this.repo.finish(e.jobId, deviceId, ['queued', 'in_progress'], { state: 'cancelled', reason, detail: null, at: this.deps.clock.now() })) n += 1;
     }
     return n;

@@ -33,13 +33,20 @@ describe('jobs over HTTP', () => {
     assert.equal(resumed.counts.succeeded, 3);
     const twice = await settled(s, admin, (await s.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'wake again', group: 'g', operation: { type: 'resume' } } })).body.id);
     assert.deepEqual([twice.counts.failed, twice.reasons[0]?.reason], [3, 'lifecycle']);
+    // Decommission over a group: each device retired as one operation, with its receipt.
+    const retired = await settled(s, admin, (await s.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'retire', group: 'g', operation: { type: 'decommission' } } })).body.id);
+    assert.equal(retired.counts.succeeded, 3, JSON.stringify(retired.reasons));
+    for (const id of ids.slice(0, 3)) assert.equal((await s.api('GET', `/api/v1/devices/${id}`, { token: admin })).body.state, 'decommissioned');
+    const receipts = (await s.api('GET', '/api/v1/audit?action=device.decommission.receipt', { token: admin })).body as { actor: string }[];
+    assert.equal(receipts.filter((e) => e.actor === `job:${retired.id}`).length, 3);
     const audit = (await s.api('GET', '/api/v1/audit?limit=100', { token: admin })).body as { action: string; target: string }[];
     assert.ok(audit.some((e) => e.action === 'job.create' && e.target === made.body.id), 'the creation is audited');
     assert.ok(audit.some((e) => e.action === 'job.completed' && e.target === made.body.id), 'so is the end');
 
+    await setUp(s, admin, 1, 'one');
     const before = (await s.api('GET', '/api/v1/jobs?limit=100', { token: admin })).body.length;
     const refused = async (body: Record<string, unknown>, status: number, code: string, message?: RegExp) => {
-      const res = await s.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'bad', group: 'g', operation: { type: 'suspend' }, ...body } });
+      const res = await s.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'bad', group: 'one', operation: { type: 'suspend' }, ...body } });
       assert.equal(res.status, status, `${JSON.stringify(body)}: ${res.text}`);
       assert.equal(res.body.error.code, code);
       if (message) assert.match(res.body.error.message, message);

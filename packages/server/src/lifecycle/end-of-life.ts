@@ -19,8 +19,8 @@ export interface EndOfLifeDeps {
     revokeDevice(deviceId: string, reason: string): Promise<number>;
     claimToken(deviceId: string, by: string): Promise<{ token: string; expiresAt: number }>;
   };
-  /** Ends the device's queued and dispatched job entries; returns how many. */
-  readonly cancelJobs: (deviceId: string, reason: string) => Promise<number>;
+  /** Ends the device's queued and dispatched job entries (but those of the job doing this, when `by` is one); returns how many. */
+  readonly cancelJobs: (deviceId: string, reason: string, by: string) => Promise<number>;
   /** Ends the commands waiting for the device; returns how many. */
   readonly cancelCommands: (deviceId: string, reason: string) => Promise<number>;
   /** Drops the log lines held in memory here (and tells the other nodes to); returns how many there were here. */
@@ -71,7 +71,7 @@ export class EndOfLifeService {
     const serials = await this.d.identity.liveSerials(deviceId);
     await this.d.registry.decommission(deviceId);
     await this.d.identity.revokeDevice(deviceId, 'decommissioned');
-    const cancelled = await this.#cancel(deviceId, 'device_decommissioned');
+    const cancelled = await this.#cancel(deviceId, 'device_decommissioned', by);
     const { data, pseudonym } = await this.#apply(deviceId, policy);
     return this.#finish('decommission', deviceId, by, policy, { revoked: serials, cancelled, data, pseudonym, transfer: null });
   }
@@ -91,7 +91,7 @@ export class EndOfLifeService {
     await this.d.checkOwner(owner);
     const serials = await this.d.identity.liveSerials(deviceId);
     if (serials.length > 0) await this.d.identity.revokeDevice(deviceId, 'transferred');
-    const cancelled = await this.#cancel(deviceId, 'device_transferred');
+    const cancelled = await this.#cancel(deviceId, 'device_transferred', by);
     const { data, pseudonym } = await this.#apply(deviceId, policy);
     await this.d.leaveGroups(deviceId);
     // The owner changes last: until it does, running the transfer again finishes it.
@@ -103,8 +103,8 @@ export class EndOfLifeService {
     return { ...result, claimToken };
   }
 
-  async #cancel(deviceId: string, reason: string): Promise<Receipt['cancelled']> {
-    return { jobEntries: await this.d.cancelJobs(deviceId, reason), commands: await this.d.cancelCommands(deviceId, reason) };
+  async #cancel(deviceId: string, reason: string, by: string): Promise<Receipt['cancelled']> {
+    return { jobEntries: await this.d.cancelJobs(deviceId, reason, by), commands: await this.d.cancelCommands(deviceId, reason) };
   }
 
   async #apply(deviceId: string, policy: DataPolicy): Promise<{ data: DataCounts; pseudonym: string | null }> {

@@ -76,49 +76,50 @@ export class TwinService {
    */
   async setDesired(deviceId: string, config: Record<string, unknown>, by: string, ifVersion?: number): Promise<TwinView> {
     await this.deps.assertDevice(deviceId);
+    await this.#write(deviceId, () => config, by, ifVersion);
+    return this.get(deviceId);
+  }
+
+  /**
+   * Merges `patch` over the desired configuration (a `null` value removes its key) as the next
+   * version; a change made beside it is merged again rather than lost. Resolves with what is desired now.
+   */
+  async patchDesired(deviceId: string, patch: Readonly<Record<string, unknown>>, by: string): Promise<DesiredState> {
+    await this.deps.assertDevice(deviceId);
+    return this.#write(deviceId, (current) => {
+      const config: Record<string, unknown> = { ...(current?.config ?? {}) };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete config[k];
+        else config[k] = v;
+      }
+      return config;
+    }, by);
+  }
+
+  /** Stores the next desired version (compare-and-set, tried again on a race unless `ifVersion` is given) and sends it. */
+  async #write(deviceId: string, make: (current: DesiredState | null) => Record<string, unknown>, by: string, ifVersion?: number): Promise<DesiredState> {
     for (let attempt = 0; ; attempt += 1) {
       const current = await this.repo.get(deviceId);
       const seen = current?.desired?.version ?? 0;
       if (ifVersion !== undefined && ifVersion !== seen) {
         throw new PlatformError('BULWARK_ERR_VERSION_CONFLICT', `the desired configuration of ${deviceId} is at version ${seen}, not ${ifVersion}`, { details: { currentVersion: seen } });
       }
+      const config = make(current?.desired ?? null);
       const desired: DesiredState = { version: seen + 1, config, updatedAt: this.deps.clock.now(), updatedBy: by };
-      const message: TwinDesired = { version: desired.version, config, ts: desired.updatedAt };
-      const size = bytes(message);
+      const size = bytes({ version: desired.version, config, ts: desired.updatedAt } satisfies TwinDesired);
       if (size > DEVICE_MESSAGE_LIMITS.twinMaxBytes) {
         throw new PlatformError('BULWARK_ERR_DEVICE_MESSAGE_TOO_LARGE', `the desired configuration is ${size} bytes on the wire; devices accept at most ${DEVICE_MESSAGE_LIMITS.twinMaxBytes}`);
       }
       if (await this.repo.putDesired(deviceId, seen, desired)) {
-        const after = { deviceId, desired, reported: current?.reported ?? null, driftSince: current?.driftSince ?? null };
-        await this.#trackDrift(after);
-        if (!(await this.deliver(deviceId))) {
+        await this.#trackDrift({ deviceId, desired, reported: current?.reported ?? null, driftSince: current?.driftSince ?? null });
+        if (!(await this.#send(deviceId, desired))) {
           await this.deps.bus.publish({ type: 'twin.waiting', deviceId })
             .catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting desired configuration'));
         }
-        return this.get(deviceId);
+        return desired;
       }
       if (ifVersion !== undefined || attempt >= 5) {
         throw new PlatformError('BULWARK_ERR_VERSION_CONFLICT', `the desired configuration of ${deviceId} changed while this request ran; retry`);
-      }
-    }
-  }
-
-  /**
-   * Merges `patch` over the desired configuration (a `null` value removes its key) as the next
-   * version; a change made beside it is merged again rather than lost.
-   */
-  async patchDesired(deviceId: string, patch: Readonly<Record<string, unknown>>, by: string): Promise<TwinView> {
-    for (let attempt = 0; ; attempt += 1) {
-      const current = (await this.repo.get(deviceId))?.desired;
-      const config: Record<string, unknown> = { ...(current?.config ?? {}) };
-      for (const [k, v] of Object.entries(patch)) {
-        if (v === null) delete config[k];
-        else config[k] = v;
-      }
-      try {
-        return await this.setDesired(deviceId, config, by, current?.version ?? 0);
-      } catch (err) {
-        if (!(err instanceof PlatformError) || err.code !== 'BULWARK_ERR_VERSION_CONFLICT' || attempt >= 5) throw err;
       }
     }
   }
@@ -132,7 +133,11 @@ export class TwinService {
   async deliver(deviceId: string): Promise<boolean> {
     if (!this.deps.link.isConnected(deviceId)) return false;
     const desired = (await this.repo.get(deviceId))?.desired;
-    if (!desired) return false;
+    return desired ? this.#send(deviceId, desired) : false;
+  }
+
+  #send(deviceId: string, desired: DesiredState): Promise<boolean> {
+    if (!this.deps.link.isConnected(deviceId)) return Promise.resolve(false);
     const message: TwinDesired = { version: desired.version, config: desired.config, ts: this.deps.clock.now() };
     return this.deps.link.publish(deviceId, deviceTopics(deviceId).twinDesired, message);
   }
