@@ -20,7 +20,7 @@ import { LocalSessionTable } from './gateway/sessions-local.js';
 import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
 import { IngestService, RetentionJob } from './ingest/index.js';
 import { ingestRoutes } from './ingest/routes.js';
-import { TelemetryExporter, exportRoutes } from './ingest/index.js';
+import { TelemetryExporter, deviceSet, exportRoutes } from './ingest/index.js';
 import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { caRoutes } from './identity/ca-routes.js';
 import { identityRoutes } from './identity/routes.js';
@@ -151,6 +151,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       // Cluster mode: the stream, whose sequence orders what several store writers commit in any order.
       feed: streams?.feed ?? store.telemetryFeed, feedName: streams ? 'stream:telemetry' : `store:${store.engine}`, clock, ids, log: logger, metrics: metrics.registry, version: VERSION,
       devicesWithTag: async (tag, after, limit) => (await registry.list({ tag, limit, ...(after !== undefined ? { after } : {}) })).map((d) => d.id),
+      devicesInGroups: async (ids) => [...await deviceSet(registry, { within: await groups.selectors(ids) })],
       seal: (v, c) => vault.encryptValue(v, c), open: (t, c) => vault.decryptValue(t, c),
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
     });

@@ -7,7 +7,7 @@ import { printFields, printJson, printTable, time } from '../output.js';
 
 interface Webhook {
   readonly id: string; readonly name: string; readonly url: string;
-  readonly filter: { schemaIds: string[]; deviceIds: string[]; tags: string[] };
+  readonly filter: { schemaIds: string[]; deviceIds: string[]; tags: string[]; groups?: string[] };
   readonly state: string; readonly pausedReason: string | null; readonly pausedAt: number | null; readonly lag: number | null;
   readonly pending: { id: string; readings: number; attempts: number; nextAttemptAt: number | null } | null;
   readonly lastError: string | null; readonly lastAttemptAt: number | null; readonly lastSuccessAt: number | null;
@@ -32,7 +32,7 @@ function parseFrom(value: string): 'now' | 'earliest' | number {
 }
 
 const filterText = (f: Webhook['filter']) => [
-  f.schemaIds.length ? `schemas ${f.schemaIds.join(',')}` : '', f.deviceIds.length ? `devices ${f.deviceIds.join(',')}` : '', f.tags.length ? `tags ${f.tags.join(',')}` : '',
+  f.schemaIds.length ? `schemas ${f.schemaIds.join(',')}` : '', f.deviceIds.length ? `devices ${f.deviceIds.join(',')}` : '', f.tags.length ? `tags ${f.tags.join(',')}` : '', f.groups?.length ? `groups ${f.groups.join(',')}` : '',
 ].filter(Boolean).join('; ') || 'every reading';
 
 function render(w: Webhook): void {
@@ -62,10 +62,11 @@ export function addWebhookCommands(program: Command, env: Env): void {
     .option('--schemas <ids>', 'only readings of these schemas (name@version, comma-separated)', commaList)
     .option('--devices <ids>', 'only readings of these devices, comma-separated', commaList)
     .option('--tags <tags>', 'only readings of devices with any of these tags, comma-separated', commaList)
+    .option('--groups <groups>', 'only readings of devices in any of these device groups, comma-separated', commaList)
     .option('--from <when>', 'now (default), earliest (every reading the store still holds) or a time', parseFrom)
     .option('--json', 'print the subscription (with its secret) as JSON')
-    .action(async (o: { name: string; url: string; schemas?: string[]; devices?: string[]; tags?: string[]; from?: 'now' | 'earliest' | number; json?: boolean }) => {
-      const filter = { ...(o.schemas ? { schemaIds: o.schemas } : {}), ...(o.devices ? { deviceIds: o.devices } : {}), ...(o.tags ? { tags: o.tags } : {}) };
+    .action(async (o: { name: string; url: string; schemas?: string[]; devices?: string[]; tags?: string[]; groups?: string[]; from?: 'now' | 'earliest' | number; json?: boolean }) => {
+      const filter = { ...(o.schemas ? { schemaIds: o.schemas } : {}), ...(o.devices ? { deviceIds: o.devices } : {}), ...(o.tags ? { tags: o.tags } : {}), ...(o.groups ? { groups: o.groups } : {}) };
       const w = await openSession(env).call<Webhook>('POST', '/api/v1/webhooks', { body: { name: o.name, url: o.url, filter, ...(o.from !== undefined ? { from: o.from } : {}) } });
       if (o.json) return printJson(w);
       render(w);

@@ -8,3 +8,4 @@ export type { ExportFilter, ExportPageQuery, ExportPosition, TelemetryExportSour
 export { TelemetryExporter } from './exporter.js';
 export { exportRoutes } from './export-routes.js';
 export type { DeletionReceipt, RetentionSettings } from './retention.js';
+export { deviceSet } from './live-filter.js';

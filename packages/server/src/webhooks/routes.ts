@@ -6,8 +6,8 @@ import type { WebhookService } from './service.js';
 
 const Names = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 });
 const Filter = Type.Object({
-  schemaIds: Type.Optional(Names), deviceIds: Type.Optional(Names), tags: Type.Optional(Names),
-}, { additionalProperties: false, description: 'Which readings: of these schemas (name@version), from these devices or devices with any of these tags; empty lists do not narrow' });
+  schemaIds: Type.Optional(Names), deviceIds: Type.Optional(Names), tags: Type.Optional(Names), groups: Type.Optional(Names),
+}, { additionalProperties: false, description: 'Which readings: of these schemas (name@version), from these devices, devices with any of these tags or devices in any of these groups (members re-read as the webhook delivers); empty lists do not narrow' });
 const Url = Type.String({ minLength: 8, maxLength: 2048, description: 'https:// URL of the receiver' });
 const Name = Type.String({ minLength: 1, maxLength: 128 });
 

@@ -171,7 +171,7 @@ const notFound = (id: string) => new PlatformError('BULWARK_ERR_NOT_FOUND', `no 
 
 function normalize(f: Partial<WebhookFilter> = {}): WebhookFilter {
   const clean = (list: readonly string[] | undefined) => [...new Set(list ?? [])].sort();
-  return { schemaIds: clean(f.schemaIds), deviceIds: clean(f.deviceIds), tags: clean(f.tags) };
+  return { schemaIds: clean(f.schemaIds), deviceIds: clean(f.deviceIds), tags: clean(f.tags), groups: clean(f.groups) };
 }
 
 function view(w: WebhookRecord, head: string, feedName: string): WebhookView {

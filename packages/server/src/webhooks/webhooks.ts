@@ -9,6 +9,8 @@ export interface WebhookFilter {
   readonly deviceIds: readonly string[];
   /** Devices carrying any of these tags (resolved through the registry while delivering). */
   readonly tags: readonly string[];
+  /** Devices in any of these device groups (resolved the same way); absent in webhooks made before groups. */
+  readonly groups?: readonly string[];
 }
 
 export type WebhookState = 'active' | 'paused';

@@ -22,6 +22,8 @@ export interface WebhooksDeps {
   readonly feedName: string;
   /** Device ids with a tag (the registry), page by page. */
   readonly devicesWithTag: (tag: string, after: string | undefined, limit: number) => Promise<string[]>;
+  /** Every device in any of the groups. */
+  readonly devicesInGroups: (groups: readonly string[]) => Promise<string[]>;
   readonly seal: (plaintext: Buffer, context: string) => string;
   readonly open: (sealed: string, context: string) => Promise<Buffer>;
   readonly clock: Clock;
@@ -55,6 +57,7 @@ export function buildWebhooks(config: WebhooksConfig, deps: WebhooksDeps): Webho
     repo: deps.repo, feed: deps.feed, feedName: deps.feedName, delivery, clock: deps.clock, ids: deps.ids, log: deps.log, metrics,
     openSecret: (w) => openSecret(w.secret, w.id),
     devicesWithTags: async (tags) => (await Promise.all(tags.map((tag) => allWithTag(deps.devicesWithTag, tag)))).flat(),
+    devicesInGroups: deps.devicesInGroups,
     random: deps.random ?? Math.random,
     sleep: deps.sleep ?? realSleep,
     settings: config,

@@ -32,6 +32,7 @@ async function rig(t: TestContext, answers: (req: DeliveryRequest) => DeliveryRe
     delivery: { deliver: async (req) => (sent.push(req), answers(req)) },
     openSecret: async () => 'whsec_test',
     devicesWithTags: async (tags) => (tags.includes('north') ? ['b'] : []),
+    devicesInGroups: async (groups) => (groups.includes('site-c') ? ['c'] : []),
     sleep: async (ms) => clock.advance(ms),
     onAutoPause: (_w, reason) => paused.push(reason),
   });
@@ -127,6 +128,13 @@ it('filters by schema, and by tag through the registry', async (t) => {
   await settle();
   assert.deepEqual(sent.map(ids), [['b/m3']]);
   assert.equal((await store.webhooks.get('whk_1'))?.cursor, await store.telemetryFeed.head(), 'the cursor passed what the filter skipped');
+});
+
+it('filters by device group through the registry, beside tags (a device in either is delivered)', async (t) => {
+  const { store, sent, settle } = await rig(t, () => ok, { filter: { schemaIds: [], deviceIds: [], tags: ['north'], groups: ['site-c'] } });
+  await store.telemetry.insertBatch([reading('a', 1), reading('b', 2), reading('c', 3)]);
+  await settle();
+  assert.deepEqual(sent.map(ids), [['b/m2', 'c/m3']]);
 });
 
 it('a cursor of another feed starts again after the newest reading delivered', async (t) => {

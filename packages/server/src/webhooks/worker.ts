@@ -37,6 +37,8 @@ export interface WorkerDeps {
   readonly openSecret: (w: WebhookRecord) => Promise<string>;
   /** Ids of the devices that carry any of the tags, now. */
   readonly devicesWithTags: (tags: readonly string[]) => Promise<string[]>;
+  /** Ids of the devices in any of the groups, now (a group that is gone selects none). */
+  readonly devicesInGroups: (groups: readonly string[]) => Promise<string[]>;
   readonly clock: Clock;
   readonly ids: IdGen;
   readonly random: () => number;
@@ -159,8 +161,11 @@ export class SubscriptionWorker {
 
   async #feedFilter(w: WebhookRecord): Promise<FeedFilter> {
     const { schemaIds, deviceIds, tags } = w.filter;
-    if (tags.length === 0) return { schemaIds, deviceIds };
-    const devices = [...new Set([...deviceIds, ...await this.deps.devicesWithTags(tags)])];
+    const groups = w.filter.groups ?? [];
+    if (tags.length === 0 && groups.length === 0) return { schemaIds, deviceIds };
+    const devices = [...new Set([
+      ...deviceIds, ...(tags.length > 0 ? await this.deps.devicesWithTags(tags) : []), ...(groups.length > 0 ? await this.deps.devicesInGroups(groups) : []),
+    ])];
     return { schemaIds, deviceIds: devices.length > 0 ? devices : [NO_DEVICE] };
   }
 
