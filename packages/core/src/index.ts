@@ -8,3 +8,4 @@ export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { GenerationalMap } from './generational-map.js';
 export { GroupCommit } from './group-commit.js';
+export { Serial } from './serial.js';

@@ -1,4 +1,4 @@
-import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import { type Clock, type IdGen, type Logger, PlatformError, Serial } from '@bulwark/core';
 import { COMMAND_NAME_PATTERN, DEVICE_MESSAGE_LIMITS } from '@bulwark/protocol';
 import type { GroupSelector, RegistryService } from '../registry/index.js';
 import { type EngineDeps, counted, moveJob, runJob } from './job-engine.js';
@@ -58,7 +58,7 @@ export class JobService {
   readonly #engine: EngineDeps;
   readonly #tokens = new Map<string, { value: number; at: number }>();
   readonly #stopped = new Set<string>();
-  #chain: Promise<unknown> = Promise.resolve();
+  readonly #serial = new Serial();
   #passing = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -207,9 +207,9 @@ export class JobService {
 
   /** One engine pass over every job not settled yet (a pass asked for while one runs is skipped, not queued). */
   tick(): Promise<void> {
-    if (this.#passing) return this.#chain.then(() => undefined);
+    if (this.#passing) return this.#serial.idle();
     this.#passing = true;
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       this.#passing = false;
       for (const job of await this.repo.unsettled(100)) {
         try {
@@ -242,16 +242,8 @@ export class JobService {
     await this.idle();
   }
 
-  async idle(): Promise<void> {
-    for (let seen: Promise<unknown> | undefined; seen !== this.#chain;) {
-      seen = this.#chain;
-      await seen;
-    }
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.catch(() => undefined);
-    return run;
+  /** Resolves when every pass started so far has finished. */
+  idle(): Promise<void> {
+    return this.#serial.idle();
   }
 }

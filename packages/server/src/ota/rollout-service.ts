@@ -1,4 +1,4 @@
-import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import { type Clock, type IdGen, type Logger, PlatformError, Serial } from '@bulwark/core';
 import { OTA_CANCELLABLE_STATES, OTA_STATES, OTA_TERMINAL_STATES, type OtaStatus, deviceTopics } from '@bulwark/protocol';
 import type { HealthRepository } from '../health/index.js';
 import type { TelemetryRepository } from '../ingest/index.js';
@@ -47,7 +47,7 @@ const ELIGIBLE = new Set(['provisioned', 'active']);
  * Passes are serialised in this process; the store's compare-and-set guards the rest.
  */
 export class RolloutService {
-  #chain: Promise<unknown> = Promise.resolve();
+  readonly #serial = new Serial();
   #queued = false;
   readonly #statusChains = new Map<string, Promise<string>>();
   readonly #engine: EngineDeps;
@@ -170,7 +170,7 @@ export class RolloutService {
 
   /** Manual control: pause a running rollout, resume a paused one, abort either. */
   async control(id: string, action: 'pause' | 'resume' | 'abort', reason: string, by: string): Promise<RolloutView> {
-    await this.#serial(async () => {
+    await this.#serial.run(async () => {
       const r = await this.get(id);
       const allowed: Record<typeof action, RolloutState[]> = { pause: ['running'], resume: ['paused'], abort: ['running', 'paused'] };
       if (!allowed[action].includes(r.state)) throw new PlatformError('BULWARK_ERR_ROLLOUT_STATE', `cannot ${action} rollout ${id}: it is ${r.state}`, { details: { state: r.state } });
@@ -183,14 +183,14 @@ export class RolloutService {
 
   /** One pass of the engine over every running rollout. */
   tick(): Promise<void> {
-    return this.#serial(() => this.#pass());
+    return this.#serial.run(() => this.#pass());
   }
 
   /** A pass soon (coalesced): after device reports. */
   schedule(): void {
     if (this.#queued) return;
     this.#queued = true;
-    void this.#serial(async () => {
+    void this.#serial.run(async () => {
       this.#queued = false;
       await this.#pass();
     });
@@ -208,17 +208,8 @@ export class RolloutService {
   }
 
   /** Resolves when every pass started so far has finished. */
-  async idle(): Promise<void> {
-    for (let seen: Promise<unknown> | undefined; seen !== this.#chain;) {
-      seen = this.#chain;
-      await seen;
-    }
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.catch(() => undefined);
-    return run;
+  idle(): Promise<void> {
+    return this.#serial.idle();
   }
 
   /** A validated status from `devices/{id}/ota/status`; resolves with the outcome to count. */
