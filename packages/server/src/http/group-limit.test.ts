@@ -72,6 +72,9 @@ describe('a principal limited to device groups', () => {
     assert.deepEqual(await ids('/api/v1/devices'), ['a-1', 'a-2']);
     assert.deepEqual(await ids('/api/v1/devices?group=site-b'), []);
     assert.deepEqual(await ids('/api/v1/groups'), ['site-a']);
+    const stats = (await s.api('GET', '/api/v1/devices/stats', { token })).body;
+    assert.deepEqual([stats.total, stats.byModel], [2, [{ value: 'gw-a', count: 2 }]], 'the fleet counts of its groups only');
+    assert.equal((await s.api('GET', '/api/v1/devices/stats', { token: admin })).body.total, 3);
     assert.equal((await s.api('GET', '/api/v1/groups/site-b', { token })).status, 404);
 
     // Jobs: over its groups only, and it sees no other.

@@ -105,6 +105,8 @@ export interface DeviceRepository {
   list(filter: DeviceFilter): Promise<Device[]>;
   /** The fleet counts of every dimension: what has been folded plus the changes since. */
   counts(): Promise<CountRow[]>;
+  /** The same counts for the devices in at least one of the groups, by a scan of them. */
+  countsWithin(selectors: readonly GroupSelector[]): Promise<CountRow[]>;
   /** Folds the changes recorded since the last fold into the counts; resolves with how many it folded. */
   foldCounts(): Promise<number>;
   updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean>;

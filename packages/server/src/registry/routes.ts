@@ -79,13 +79,16 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
   });
 
   app.get('/api/v1/devices/stats', {
-    config: { auth: { scope: 'devices:read' } },
+    config: { auth: { scope: 'devices:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['devices'], security: bearer,
-      summary: 'Fleet counts in one call: by lifecycle state (every registered device), and by connectivity, health band (good from 80, fair from 50, poor below), alert state, model and firmware version (devices not decommissioned); kept as devices change, exact, never a scan',
+      summary: 'Fleet counts in one call: by lifecycle state (every registered device), and by connectivity, health band (good from 80, fair from 50, poor below), alert state, model and firmware version (devices not decommissioned); kept as devices change, exact, never a scan (for a caller limited to device groups: the devices of its groups, counted by a scan of them)',
       response: { 200: FleetCountsSchema, ...errorResponses },
     },
-  }, async () => registry.counts());
+  }, async (request) => {
+    const limit = request.auth?.principal.deviceGroups ?? null;
+    return registry.counts(limit === null ? undefined : await groups.selectors(limit));
+  });
 
   app.get('/api/v1/devices/:id', {
     config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },

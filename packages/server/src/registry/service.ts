@@ -2,6 +2,7 @@ import { type Clock, GroupCommit, PlatformError } from '@bulwark/core';
 import { deviceIdProblem } from '@bulwark/protocol';
 import type { EventBus } from '../bus/index.js';
 import { shapeCounts } from './fleet-counts.js';
+import type { GroupSelector } from './groups.js';
 import type { ConnectivityEvent, Device, DeviceAttributes, DeviceFilter, DeviceRepository, FleetCounts, LifecycleState } from './registry.js';
 
 export type NewDevice = { readonly id: string } & Partial<DeviceAttributes>;
@@ -100,8 +101,8 @@ export class RegistryService {
   }
 
   /** The fleet in numbers (exact: what the store folded plus the changes since). */
-  async counts(): Promise<FleetCounts> {
-    return shapeCounts(await this.repo.counts());
+  async counts(within?: readonly GroupSelector[]): Promise<FleetCounts> {
+    return shapeCounts(within === undefined ? await this.repo.counts() : await this.repo.countsWithin(within));
   }
 
   async update(id: string, attrs: Partial<DeviceAttributes>): Promise<Device> {

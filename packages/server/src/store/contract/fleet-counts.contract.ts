@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alert, Grouping } from '../../alerts/index.js';
 import { shapeCounts } from '../../registry/fleet-counts.js';
-import type { Device, FleetCounts } from '../../registry/index.js';
+import type { Device, FleetCounts, LifecycleState } from '../../registry/index.js';
 import type { Store } from '../store.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
@@ -104,6 +104,10 @@ export function describeFleetCounts(make: MakeStore): void {
       await devices.foldCounts();
       assert.deepEqual(await counts(store), await recount(store));
       assert.equal((await devices.counts()).some((r) => r.n === 0), false, 'no zero rows');
+      // Counted by a scan for the devices of some groups: the whole fleet through a query that selects all, the same numbers.
+      const everyone = { kind: 'dynamic' as const, query: { state: ['manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'] as LifecycleState[] }, now: T0 + 10 };
+      assert.deepEqual(shapeCounts(await devices.countsWithin([everyone])), await recount(store));
+      assert.deepEqual(shapeCounts(await devices.countsWithin([])).total, 0, 'no group: no device');
     });
 
     it('counts each change once when folds run beside many writers', async (t) => {

@@ -1,6 +1,8 @@
 import type { ConnectivityEvent, CountRow, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
 import type { BatchStatement, SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
+import type { GroupSelector } from '../../registry/groups.js';
+import { countByScan } from '../migrations-fleet.js';
 import { whereInGroup } from './group-query.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';
 
@@ -91,6 +93,12 @@ export class SqlDeviceRepository implements DeviceRepository {
       `SELECT dim, value, SUM(n) AS n FROM (SELECT dim, value, n FROM device_counts UNION ALL SELECT dim, value, delta AS n FROM device_count_deltas) x
        GROUP BY dim, value`,
     );
+    return rows.map((r) => ({ dim: r.dim, value: r.value, n: Number(r.n) })).filter((r) => r.n !== 0);
+  }
+
+  async countsWithin(selectors: readonly GroupSelector[]): Promise<CountRow[]> {
+    const w = new Where().anyOf(selectors.map((g) => (sub: Where) => void whereInGroup(sub, g)));
+    const rows = await this.db.all<CountRow>(countByScan(String(w)), w.params);
     return rows.map((r) => ({ dim: r.dim, value: r.value, n: Number(r.n) })).filter((r) => r.n !== 0);
   }
 
