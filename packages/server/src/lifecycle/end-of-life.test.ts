@@ -38,6 +38,10 @@ describe('end of life', () => {
     assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
     const { device, client } = await busyDevice(s, admin, 'eol-1');
     t.after(() => client.end(true));
+    // Remote logs, held in memory for live readers (a log-stream window, then two lines from the device).
+    assert.equal((await s.api('POST', '/api/v1/devices/eol-1/logs/stream', { token: admin, body: { level: 'info', durationS: 60 } })).status, 201);
+    await send(client, 'devices/eol-1/logs', { entries: [1, 2].map((i) => ({ ts: Date.now(), level: 'info', msg: `line ${i}` })) });
+    assert.equal((await s.api('GET', '/api/v1/devices/eol-1/logs', { token: admin })).body.entries.length, 2);
     const gone = closed(client);
 
     const res = await s.api('POST', '/api/v1/devices/eol-1/decommission', { token: admin, body: { data: 'erase' } });
@@ -45,9 +49,9 @@ describe('end of life', () => {
     assert.equal(res.body.state, 'decommissioned');
     const receipt = res.body.receipt as SignedReceipt;
     assert.deepEqual([receipt.kind, receipt.policy, receipt.revoked], ['decommission', 'erase', [device.serial]]);
-    assert.deepEqual(receipt.cancelled, { jobEntries: 0, commands: 1 });
-    const { telemetry, deadLetters, health: h, events, twin, commands, feed } = receipt.data;
-    assert.deepEqual({ telemetry, feed, deadLetters, health: h, events, twin, commands }, { telemetry: 3, feed: 3, deadLetters: 1, health: 1, events: 1, twin: 1, commands: 1 });
+    assert.deepEqual(receipt.cancelled, { jobEntries: 0, commands: 2 }, 'blink and logs.stream were waiting');
+    const { telemetry, deadLetters, health: h, events, twin, commands, feed, logs } = receipt.data;
+    assert.deepEqual({ telemetry, feed, deadLetters, health: h, events, twin, commands, logs }, { telemetry: 3, feed: 3, deadLetters: 1, health: 1, events: 1, twin: 1, commands: 2, logs: 2 });
     await gone;
 
     // Nothing is left for the device, and it cannot come back.
@@ -56,6 +60,7 @@ describe('end of life', () => {
     assert.equal((await read('/health')).latest, null);
     assert.deepEqual(await read('/events'), []);
     assert.deepEqual(await read('/commands'), []);
+    assert.deepEqual((await read('/logs')).entries, []);
     assert.equal((await read('/twin')).desired, null);
     assert.deepEqual((await s.api('GET', '/api/v1/dead-letters?device=eol-1', { token: admin })).body, []);
     await assert.rejects(connectDevice(s, device), 'its certificate is revoked');
