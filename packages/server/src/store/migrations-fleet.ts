@@ -169,4 +169,11 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
     name: 'principals limited to device groups',
     sql: 'ALTER TABLE principals ADD COLUMN device_groups TEXT',
   },
+  {
+    id: 21,
+    // Issuing-CA rollover counts and lists certificates by CA (the CA listing, every CRL
+    // re-signing): an index instead of a scan of every certificate.
+    name: 'device certificates by issuing CA',
+    sql: 'CREATE INDEX device_certificates_ca ON device_certificates (ca_id, not_after)',
+  },
 ];
