@@ -16,3 +16,5 @@ export type { CopyProgress, StoreCopyOptions, StoreCopyReport } from './store/in
 export { MANIFEST_FILE as BACKUP_MANIFEST, backupEmbedded, restoreEmbedded } from './backup/index.js';
 export type { BackupManifest, BackupOptions, BackupReport, RestoreOptions, RestoreReport } from './backup/index.js';
 export { NatsIssuer, writeOperatorSetup } from './nats-auth/index.js';
+export { verifyReceipt } from './lifecycle/index.js';
+export type { SignedReceipt } from './lifecycle/index.js';

@@ -1,6 +1,6 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import type { SignedReceipt } from '@bulwark/server';
 import type { Device } from '../api.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
@@ -8,19 +8,7 @@ import { CliError, EXIT, usageError } from '../errors.js';
 import { printJson, relative, time } from '../output.js';
 
 /** An end-of-life receipt as the API gives it (signed; see GET /api/v1/system/receipt-key). */
-interface Receipt {
-  readonly id: string;
-  readonly kind: string;
-  readonly deviceId: string;
-  readonly at: number;
-  readonly policy: string;
-  readonly revoked: string[];
-  readonly cancelled: { readonly jobEntries: number; readonly commands: number };
-  readonly data: Record<string, number>;
-  readonly pseudonym: string | null;
-  readonly signature: string;
-  readonly [key: string]: unknown;
-}
+type Receipt = SignedReceipt;
 
 const path = (id: string, rest: string) => `/api/v1/devices/${encodeURIComponent(id)}${rest}`;
 const policyOption = (values: string[], description: string, fallback?: string) => {
@@ -41,15 +29,6 @@ function report(r: Receipt, file: string | undefined, json: boolean, extra?: unk
   if (r.cancelled.jobEntries + r.cancelled.commands > 0) console.log(`  cancelled: ${r.cancelled.jobEntries} job entries, ${r.cancelled.commands} commands`);
   console.log(`  data ${verb}: ${counted}`);
   console.log(`Check it any time with: bulwark receipts verify ${out}`);
-}
-
-/** Canonical JSON (keys sorted at every level): what a receipt's signature covers. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** `bulwark devices decommission | erase | transfer` (end of life, with receipts) and `bulwark receipts verify`. */
@@ -107,13 +86,9 @@ export function addEndOfLifeCommands(program: Command, devices: Command, env: En
         throw usageError(`${file}: not a readable JSON receipt (${(err as Error).message})`);
       }
       const key = await openSession(env).call<{ keyId: string; publicKeyPem: string }>('GET', '/api/v1/system/receipt-key');
-      const { signature, ...body } = receipt;
-      let valid = false;
-      try {
-        valid = receipt.keyId === key.keyId && verify(null, Buffer.from(canonical(body)), createPublicKey(key.publicKeyPem), Buffer.from(String(signature), 'base64url'));
-      } catch {
-        valid = false;
-      }
+      // The server's own check, loaded only for this command (the CLI does not load the server otherwise).
+      const { verifyReceipt } = await import('@bulwark/server');
+      const valid = receipt.keyId === key.keyId && verifyReceipt(receipt, key.publicKeyPem);
       if (opts.json) printJson({ receiptId: receipt.id, valid, keyId: key.keyId });
       else console.log(valid ? `Receipt ${receipt.id} is genuine: signed by key ${key.keyId}, unchanged since.` : `Receipt ${receipt.id} does NOT verify against key ${key.keyId}.`);
       if (!valid) throw new CliError('BULWARK_CLI_RECEIPT_INVALID', `receipt ${receipt.id} does not verify`, EXIT.failure);

@@ -2,7 +2,7 @@ import type { Clock, Logger } from '@bulwark/core';
 import { inWindow } from '../ota/index.js';
 import type { Job, JobDevice, JobDeviceState, JobRepository, JobState } from './jobs.js';
 import { JOB_ENDED } from './jobs.js';
-import { type Dispatched, type JobTargets, dispatch } from './operations.js';
+import { type Dispatched, type JobTargets, type Outcome, dispatch } from './operations.js';
 
 export interface EngineDeps {
   readonly repo: JobRepository;
@@ -10,7 +10,7 @@ export interface EngineDeps {
   readonly clock: Clock;
   readonly log: Logger;
   /** Whether a dispatched device already answered (twin report or command result stored). */
-  readonly answered: (job: Job, entry: JobDevice) => Promise<{ state: 'succeeded' | 'failed'; reason: string | null; detail: string | null } | undefined>;
+  readonly answered: (job: Job, entry: JobDevice) => Promise<Outcome | undefined>;
   /** Called when a job stops on its own (aborted or completed), for the audit log. */
   readonly onStop?: (job: Job) => void;
 }

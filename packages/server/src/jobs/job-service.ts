@@ -2,8 +2,8 @@ import { type Clock, type IdGen, type Logger, PlatformError, Serial } from '@bul
 import { COMMAND_NAME_PATTERN, DEVICE_MESSAGE_LIMITS } from '@bulwark/protocol';
 import type { GroupSelector, RegistryService } from '../registry/index.js';
 import { type EngineDeps, counted, moveJob, runJob } from './job-engine.js';
-import { JOB_DEVICE_STATES, JOB_ENDED, type Job, type JobAbortRule, type JobDevice, type JobDeviceState, type JobOperation, type JobPacing, type JobRepository, type JobState } from './jobs.js';
-import { type JobTargets, commandOutcome, twinOutcome } from './operations.js';
+import { JOB_DEVICE_STATES, JOB_ENDED, type Job, type JobAbortRule, type JobDevice, type JobDeviceState, type JobOperation, type JobPacing, type JobRepository, type JobState, type LiveJobDevice } from './jobs.js';
+import { type JobTargets, type Outcome, commandOutcome, twinOutcome } from './operations.js';
 
 export interface JobSettings {
   readonly tickIntervalMs: number;
@@ -70,12 +70,10 @@ export class JobService {
         const live = { ...e, operation: job.operation.type };
         if (job.operation.type === 'twin-patch') {
           const r = await deps.targets.reported(e.deviceId);
-          const out = r ? twinOutcome(live, r) : undefined;
-          return out && { state: out.state as 'succeeded' | 'failed', reason: out.reason, detail: out.detail };
+          return r ? twinOutcome(live, r) : undefined;
         }
         const c = await deps.targets.commandResult(e.deviceId, e.ref);
-        const out = c ? commandOutcome(live, { commandId: e.ref, ...c }) : undefined;
-        return out && { state: out.state as 'succeeded' | 'failed', reason: out.reason, detail: out.detail };
+        return c ? commandOutcome(live, { commandId: e.ref, ...c }) : undefined;
       },
       ...(deps.onStop ? { onStop: deps.onStop } : {}),
     };
@@ -190,17 +188,19 @@ export class JobService {
   }
 
   /** A twin report stored for the device: ends its twin-patch entries that it settles. */
-  async onTwinReported(deviceId: string, report: { version: number; status: string; reason: string | null; detail: string | null }): Promise<void> {
-    for (const e of await this.repo.live(deviceId)) {
-      const out = twinOutcome(e, report);
-      if (out) await this.repo.finish(e.jobId, deviceId, ['in_progress'], { ...out, at: this.deps.clock.now() });
-    }
+  onTwinReported(deviceId: string, report: { version: number; status: string; reason: string | null; detail: string | null }): Promise<void> {
+    return this.#settle(deviceId, (e) => twinOutcome(e, report));
   }
 
   /** A command result stored for the device: ends the entry that issued the command. */
-  async onCommandResult(deviceId: string, result: { commandId: string; status: string; reason: string | null; detail: string | null }): Promise<void> {
+  onCommandResult(deviceId: string, result: { commandId: string; status: string; reason: string | null; detail: string | null }): Promise<void> {
+    return this.#settle(deviceId, (e) => commandOutcome(e, result));
+  }
+
+  /** Ends the device's dispatched entries that an answer settles. */
+  async #settle(deviceId: string, judge: (e: LiveJobDevice) => Outcome | undefined): Promise<void> {
     for (const e of await this.repo.live(deviceId)) {
-      const out = commandOutcome(e, result);
+      const out = judge(e);
       if (out) await this.repo.finish(e.jobId, deviceId, ['in_progress'], { ...out, at: this.deps.clock.now() });
     }
   }

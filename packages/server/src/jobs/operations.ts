@@ -13,6 +13,13 @@ export interface JobTargets {
   decommission(deviceId: string, by: string): Promise<void>;
 }
 
+/** How a device's answer ends its entry. */
+export interface Outcome {
+  readonly state: 'succeeded' | 'failed';
+  readonly reason: string | null;
+  readonly detail: string | null;
+}
+
 /** A dispatch either waits for the device (ref: what it made) or is already over. */
 export type Dispatched = { readonly ref: string } | { readonly end: Omit<JobDeviceEnd, 'at'> };
 
@@ -41,7 +48,7 @@ export function reasonOf(code: string): string {
 }
 
 /** A twin report from the device: how it ends the entry waiting for desired version `ref`, if it does. */
-export function twinOutcome(entry: LiveJobDevice, report: { version: number; status: string; reason: string | null; detail: string | null }): Omit<JobDeviceEnd, 'at'> | undefined {
+export function twinOutcome(entry: LiveJobDevice, report: { version: number; status: string; reason: string | null; detail: string | null }): Outcome | undefined {
   if (entry.operation !== 'twin-patch' || entry.state !== 'in_progress' || entry.ref === null) return undefined;
   const wanted = Number(entry.ref);
   // A later version applied carries this patch too (each patch merges over the last).
@@ -51,7 +58,7 @@ export function twinOutcome(entry: LiveJobDevice, report: { version: number; sta
 }
 
 /** A command result from the device: how it ends the entry that issued command `ref`, if it does. */
-export function commandOutcome(entry: LiveJobDevice, result: { commandId: string; status: string; reason: string | null; detail: string | null }): Omit<JobDeviceEnd, 'at'> | undefined {
+export function commandOutcome(entry: LiveJobDevice, result: { commandId: string; status: string; reason: string | null; detail: string | null }): Outcome | undefined {
   if ((entry.operation !== 'command' && entry.operation !== 'rotate-certificate') || entry.state !== 'in_progress' || entry.ref !== result.commandId) return undefined;
   if (result.status === 'succeeded') return { state: 'succeeded', reason: null, detail: null };
   if (result.status === 'failed' || result.status === 'rejected') return { state: 'failed', reason: result.reason ?? result.status, detail: result.detail };
