@@ -25,7 +25,16 @@ it('creates, lists, updates, disables and deletes alert rules, silences and chan
   const expiry = await bulwark(['alerts', 'rules', 'update', 'builtin-cert-expiry', '--kind', 'cert_expiry', '--within', '60d', '--json']);
   assert.deepEqual(parseJson(expiry).condition, { kind: 'cert_expiry', within: '60d' }, show(expiry));
 
+  // Scoped to device groups: an unknown one is refused with its path; the list shows the scope.
+  assert.equal((await s.api('POST', '/api/v1/groups', { token: await s.tokenFor(s.adminKey), body: { id: 'site-7', kind: 'dynamic', query: { tags: ['site-7'] } } })).status, 201);
+  const noGroup = await bulwark(['alerts', 'rules', 'create', '--name', 'x', '--kind', 'offline', '--for', '10m', '--groups', 'site-7,site-9']);
+  assert.equal(noGroup.code, 1, show(noGroup));
+  assert.match(noGroup.stderr, /BULWARK_ERR_VALIDATION.*scope\.groups\[1\]: no group site-9/);
+  const grouped = await bulwark(['alerts', 'rules', 'create', '--name', 'Site 7 offline', '--kind', 'offline', '--for', '10m', '--groups', 'site-7', '--json']);
+  assert.deepEqual(parseJson(grouped).scope.groups, ['site-7'], show(grouped));
+
   const table = await bulwark(['alerts', 'rules', 'list']);
+  assert.match(table.stdout, /Site 7 offline.*groups site-7/);
   assert.match(table.stdout, /builtin-offline.*Device offline.*offline for 5m/);
   assert.match(table.stdout, /builtin-twin-drift.*configuration out of sync for 5m/);
   assert.match(table.stdout, /builtin-cert-expiry.*certificate ends within 60d/);

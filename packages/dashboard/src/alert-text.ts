@@ -28,7 +28,7 @@ export function conditionText(c: AlertRule['condition']): string {
 export function scopeText(scope: AlertRule['scope']): string {
   const parts = [
     scope.deviceIds.length ? `devices ${scope.deviceIds.join(', ')}` : '', scope.tags.length ? `tags ${scope.tags.join(', ')}` : '',
-    scope.models.length ? `models ${scope.models.join(', ')}` : '', scope.schemas.length ? `schemas ${scope.schemas.join(', ')}` : '',
+    scope.models.length ? `models ${scope.models.join(', ')}` : '', scope.groups?.length ? `groups ${scope.groups.join(', ')}` : '', scope.schemas.length ? `schemas ${scope.schemas.join(', ')}` : '',
   ].filter(Boolean);
   return parts.join(' · ') || 'every device';
 }

@@ -149,7 +149,7 @@ export interface AlertRule {
   readonly id: string;
   readonly name: string;
   readonly severity: string;
-  readonly scope: { deviceIds: string[]; tags: string[]; models: string[]; schemas: string[] };
+  readonly scope: { deviceIds: string[]; tags: string[]; models: string[]; groups?: string[]; schemas: string[] };
   /** As people write it: durations as text (`{kind: 'threshold', field, op, value, for: '5m', hysteresis}`). */
   readonly condition: { kind: string; [key: string]: unknown };
   readonly enabled: boolean;

@@ -7,7 +7,7 @@ import type { AuditService } from './audit/index.js';
 import type { EventBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
 import { type IngestService, ROLLUP_BUCKETS_MS } from './ingest/index.js';
-import type { RegistryService } from './registry/index.js';
+import type { GroupService, RegistryService } from './registry/index.js';
 import type { SchemaService } from './schemas/index.js';
 import type { SecretVault } from './secrets/index.js';
 import type { Store } from './store/index.js';
@@ -20,7 +20,7 @@ import type { Webhooks } from './webhooks/index.js';
  */
 export async function wireAlerts(config: ServerConfig, deps: {
   store: Store; bus: EventBus; clock: Clock; ids: IdGen; log: Logger; metrics: Registry; schemas: SchemaService; registry: RegistryService;
-  ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService;
+  ingest: IngestService; webhooks: Webhooks; vault: SecretVault; audit: AuditService; groups: GroupService;
 }): Promise<Alerts> {
   const { registry } = deps;
   const alerts = buildAlerts({
@@ -31,15 +31,18 @@ export async function wireAlerts(config: ServerConfig, deps: {
     drifting: async (atOrBefore, limit) => (await deps.store.twins.listDrifting(atOrBefore, limit)).map((t) => ({
       deviceId: t.deviceId, driftSince: t.driftSince ?? atOrBefore, desiredVersion: t.desired?.version ?? null, reportedVersion: t.reported?.version ?? null, reportedStatus: t.reported?.status ?? null,
     })),
-    devices: async (filter) => (await deps.store.devices.list(filter)).map((d) => ({ id: d.id, model: d.model, tags: d.tags, retired: d.state === 'decommissioned' })),
+    devices: async ({ groups, ...filter }) => {
+      const within = groups === undefined ? {} : { within: await deps.groups.selectors(groups) };
+      return (await deps.store.devices.list({ ...filter, ...within })).map((d) => ({ id: d.id, model: d.model, tags: d.tags, retired: d.state === 'decommissioned' }));
+    },
     fieldMeans: (ids, field, sinceMs) => deps.store.telemetry.fieldMeans(ids, field, ROLLUP_BUCKETS_MS[0], sinceMs),
     ending: async (before, limit) => (await deps.store.identity.listExpiring(before, limit)).map((c) => ({ deviceId: c.deviceId, serial: c.serial, notAfter: c.notAfter })),
     repo: deps.store.alerts, bus: deps.bus, clock: deps.clock, ids: deps.ids, log: deps.log, metrics: deps.metrics,
     anomaly: (warmup) => new SeriesDetector({ warmup }),
     fields: (schemaId) => schemaFields(deps.schemas, schemaId),
-    facts: async (id) => {
+    facts: async (id, groups) => {
       const d = await registry.find(id);
-      return d && { tags: d.tags, model: d.model };
+      return d && { tags: d.tags, model: d.model, groups: groups.length > 0 ? await deps.groups.holding(groups, id) : [] };
     },
     online: async (id) => (await registry.find(id))?.connectivity.online === true,
     deliver: (req) => deps.webhooks.delivery.deliver(req),

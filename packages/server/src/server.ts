@@ -156,7 +156,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
     });
     // Alerts: evaluated on the node that accepts a reading or holds a session; notified by the `alert-notifier` singleton.
-    const alerts = await wireAlerts(config, { store, bus, clock, ids, log: logger, metrics: metrics.registry, schemas, registry, ingest, webhooks, vault, audit });
+    const alerts = await wireAlerts(config, { store, bus, clock, ids, log: logger, metrics: metrics.registry, schemas, registry, ingest, webhooks, vault, audit, groups });
     // Embedded mode: a reading stored here wakes idle delivery loops (a cluster's loops poll).
     if (!cluster) ingest.onStored(() => webhooks.dispatcher.notify());
     // On PostgreSQL (a cluster, or one node there, e.g. after `bulwark store migrate`): images in
@@ -285,7 +285,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(webhookRoutes, { webhooks: webhooks.service });
     const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
     await app.register(alertRoutes, {
-      alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret, emailReady: () => config.alerts.smtpUrl !== '',
+      alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret, emailReady: () => config.alerts.smtpUrl !== '', groups,
       checkChannelUrl: async (url) => void (await resolveTarget(checkUrl(url, targets).hostname, targets)),
     });
     await app.register(dashboardRoutes, {});

@@ -7,7 +7,7 @@ import { printFields, printJson, printTable, time } from '../output.js';
 
 interface Rule {
   readonly id: string; readonly name: string; readonly severity: string; readonly enabled: boolean; readonly builtIn: boolean;
-  readonly scope: { deviceIds: string[]; tags: string[]; models: string[]; schemas: string[] }; readonly condition: Record<string, unknown>;
+  readonly scope: { deviceIds: string[]; tags: string[]; models: string[]; groups?: string[]; schemas: string[] }; readonly condition: Record<string, unknown>;
   readonly createdBy: string; readonly createdAt: number; readonly updatedAt: number;
 }
 interface Alert {
@@ -52,12 +52,12 @@ const conditionText = (c: Record<string, unknown>) => {
 };
 const scopeText = (s: Rule['scope']) => [
   s.deviceIds.length ? `devices ${s.deviceIds.join(',')}` : '', s.tags.length ? `tags ${s.tags.join(',')}` : '', s.models.length ? `models ${s.models.join(',')}` : '',
-  s.schemas.length ? `schemas ${s.schemas.join(',')}` : '',
+  s.groups?.length ? `groups ${s.groups.join(',')}` : '', s.schemas.length ? `schemas ${s.schemas.join(',')}` : '',
 ].filter(Boolean).join('; ') || 'every device';
 
 interface RuleFlags {
   file?: string; name?: string; severity?: string; kind?: string; field?: string; op?: string; value?: number; for?: string; hysteresis?: number;
-  maxPerMinute?: number; warmup?: number; within?: string; by?: string; window?: string; sigma?: number; minPeers?: number; devices?: string[]; tags?: string[]; models?: string[]; schemas?: string[]; disabled?: boolean; json?: boolean;
+  maxPerMinute?: number; warmup?: number; within?: string; by?: string; window?: string; sigma?: number; minPeers?: number; devices?: string[]; tags?: string[]; models?: string[]; groups?: string[]; schemas?: string[]; disabled?: boolean; json?: boolean;
 }
 
 /** A rule from --file (a JSON object or a file holding one), with the flags given on top. */
@@ -66,7 +66,7 @@ function ruleBody(o: RuleFlags, creating: boolean): Record<string, unknown> {
   if (o.name !== undefined) body.name = o.name;
   if (o.severity !== undefined) body.severity = o.severity;
   if (o.disabled) body.enabled = false;
-  const scope = { ...((body.scope as object | undefined) ?? {}), ...(o.devices ? { deviceIds: o.devices } : {}), ...(o.tags ? { tags: o.tags } : {}), ...(o.models ? { models: o.models } : {}), ...(o.schemas ? { schemas: o.schemas } : {}) };
+  const scope = { ...((body.scope as object | undefined) ?? {}), ...(o.devices ? { deviceIds: o.devices } : {}), ...(o.tags ? { tags: o.tags } : {}), ...(o.models ? { models: o.models } : {}), ...(o.groups ? { groups: o.groups } : {}), ...(o.schemas ? { schemas: o.schemas } : {}) };
   if (Object.keys(scope).length > 0) body.scope = scope;
   if (o.kind !== undefined) {
     body.condition = {
@@ -104,6 +104,7 @@ function ruleOptions(cmd: Command): Command {
     .option('--devices <ids>', 'only these devices, comma-separated', commaList)
     .option('--tags <tags>', 'only devices with any of these tags', commaList)
     .option('--models <models>', 'only devices of these models', commaList)
+    .option('--groups <ids>', 'only devices in any of these device groups (static or dynamic)', commaList)
     .option('--schemas <ids>', 'only readings of these schemas (name@version); fields are checked against them', commaList)
     .option('--json', 'print the rule as JSON');
 }

@@ -4,6 +4,8 @@
  * change that causes them (docs/decisions/0021).
  */
 
+import type { GroupSelector } from '../registry/index.js';
+
 export type Severity = 'info' | 'warning' | 'critical';
 
 /** Which devices a rule watches. Empty lists do not narrow; lists narrow together (a device must match every non-empty one). */
@@ -11,6 +13,8 @@ export interface RuleScope {
   readonly deviceIds: readonly string[];
   readonly tags: readonly string[];
   readonly models: readonly string[];
+  /** Device groups (static or dynamic): a device in any of them. A deleted group holds no device. */
+  readonly groups: readonly string[];
   /** Schemas (name@version) of the readings a telemetry rule reads; a fleet rule ignores it. */
   readonly schemas: readonly string[];
 }
@@ -125,6 +129,8 @@ export interface AlertFilter {
   readonly ruleId?: string;
   /** Alerts fired before this time, newest first (paging). */
   readonly before?: number;
+  /** Only alerts of devices in at least one of these groups (a caller limited to groups); none: no alert. */
+  readonly within?: readonly GroupSelector[];
   readonly limit: number;
 }
 

@@ -10,13 +10,14 @@ const reading = (deviceId: string, at: number, data: Record<string, unknown>, sc
   deviceId, msgId: `${deviceId}-${at}`, schemaId, seq: null, boot: null, deviceTs: at, receivedAt: at, ts: at, skewMs: 0, data,
 });
 
-function evaluator(clock: ManualClock, sink: VerdictSink, facts: Record<string, { tags: string[]; model: string | null }> = {}, online = false) {
+function evaluator(clock: ManualClock, sink: VerdictSink, facts: Record<string, { tags: string[]; model: string | null; groups?: string[] }> = {}, online = false) {
   let lookups = 0;
   const e = new AlertEvaluator({
     clock, log: silentLogger, sink, anomaly: () => ({ update: () => undefined }),
     facts: async (id) => {
       lookups += 1;
-      return facts[id] ?? { tags: [], model: null };
+      const f = facts[id];
+      return { tags: f?.tags ?? [], model: f?.model ?? null, groups: f?.groups ?? [] };
     },
     online: async () => online,
   });
@@ -72,6 +73,28 @@ describe('alert evaluator', () => {
     e.observe(reading('a', 3, { t: 'hot' }));
     await settle();
     assert.deepEqual(sink.events, ['fire hot a: t 5 > 0']);
+    e.stop();
+  });
+
+  it('scope by group: a device in any of the named groups; membership read again once a rule names a new group', async () => {
+    const clock = new ManualClock(0);
+    const sink = verdictRecorder();
+    const membership: Record<string, { tags: string[]; model: null; groups: string[] }> = { a: { tags: [], model: null, groups: ['north'] }, b: { tags: [], model: null, groups: [] } };
+    const { e, lookups } = evaluator(clock, sink, membership);
+    const hot = (id: string, groups: string[]) => testRule(id, { kind: 'threshold', field: 't', op: '>', value: 0, forMs: 0, hysteresis: 0 }, { groups });
+    e.setRules([hot('north-hot', ['north', 'gone'])]);
+    for (const id of ['a', 'b']) e.observe(reading(id, 1, { t: 5 }));
+    await settle();
+    assert.deepEqual(sink.events, ['fire north-hot a: t 5 > 0']);
+    assert.equal(lookups(), 2);
+    // b joins south; a rule on south makes the facts be read again (within the facts' lifetime).
+    membership.b = { tags: [], model: null, groups: ['south'] };
+    e.setRules([hot('north-hot', ['north', 'gone']), hot('south-hot', ['south'])]);
+    clock.advance(1000);
+    e.observe(reading('b', 2, { t: 6 }));
+    await settle();
+    assert.deepEqual(sink.events, ['fire north-hot a: t 5 > 0', 'fire south-hot b: t 6 > 0']);
+    assert.equal(lookups(), 3);
     e.stop();
   });
 

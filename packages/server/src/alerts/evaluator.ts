@@ -9,7 +9,15 @@ import { formatDuration } from './rule-input.js';
 export interface DeviceFacts {
   readonly tags: readonly string[];
   readonly model: string | null;
+  /** Those of the groups the rules name that hold the device (membership as of when the facts were read). */
+  readonly groups: readonly string[];
 }
+
+/** Facts for a rule that narrows by nothing but ids (no registry read needed). */
+export const NO_FACTS: DeviceFacts = { tags: [], model: null, groups: [] };
+
+/** Whether the scope narrows by something only the registry knows (tags, model, groups). */
+export const needsFacts = (scope: RuleScope): boolean => scope.tags.length > 0 || scope.models.length > 0 || scope.groups.length > 0;
 
 /** Where the evaluator's verdicts go (the alert service: stored, deduplicated, notified). */
 export interface VerdictSink {
@@ -41,8 +49,8 @@ interface Step {
 
 interface DeviceState {
   readonly facts: DeviceFacts;
-  /** When the facts were read. */
-  readonly at: number;
+  /** When the facts were read (-Infinity: to be read again at the next reading). */
+  at: number;
   /** The state of each reading rule, by rule id (kept when the plans are made again). */
   readonly checks: Map<string, SeriesCheck>;
   /** The steps for readings of each schema. */
@@ -59,10 +67,16 @@ const split = (k: string): [string, string] => {
   return [k.slice(0, i), k.slice(i + 1)];
 };
 
+/** The groups any of the rules' scopes name, sorted, once each. */
+export function groupsNamed(rules: readonly AlertRule[]): string[] {
+  return [...new Set(rules.flatMap((r) => r.scope.groups))].sort();
+}
+
 export function inScope(scope: RuleScope, deviceId: string, facts: DeviceFacts): boolean {
   if (scope.deviceIds.length > 0 && !scope.deviceIds.includes(deviceId)) return false;
   if (scope.models.length > 0 && (facts.model === null || !scope.models.includes(facts.model))) return false;
   if (scope.tags.length > 0 && !scope.tags.some((t) => facts.tags.includes(t))) return false;
+  if (scope.groups.length > 0 && !scope.groups.some((g) => facts.groups.includes(g))) return false;
   return true;
 }
 
@@ -80,6 +94,8 @@ export class AlertEvaluator {
   readonly #devices = new Map<string, DeviceState>();
   /** Bumped when the rules change: every device's plans are made again. */
   #generation = 0;
+  /** The groups the rules name, joined (facts are read again when it changes). */
+  #named = '';
   /** Readings of a device waiting for its facts, in order. */
   readonly #waiting = new Map<string, TelemetryRecord[]>();
   readonly #deadlines: Deadlines;
@@ -103,6 +119,10 @@ export class AlertEvaluator {
     }
     this.#offline = this.#rules.filter((r) => r.condition.kind === 'offline');
     this.#generation += 1;
+    // Facts say which of the named groups hold a device: a newly named group needs them read again.
+    const named = groupsNamed(this.#rules).join('\u0000');
+    if (named !== this.#named) for (const device of this.#devices.values()) device.at = -Infinity;
+    this.#named = named;
   }
 
   /** Deadlines held now (absence and offline), for /metrics. */

@@ -14,7 +14,7 @@ const reading = (deviceId: string, skewMs: number | null): TelemetryRecord => ({
 function fleet(rules: AlertRule[], minSecurityVersion = 0) {
   const clock = new ManualClock(1_000_000);
   const sink = verdictRecorder();
-  const f = new FleetHealth({ clock, log: silentLogger, sink, facts: async () => ({ tags: ['site-7'], model: 'gw' }), minSecurityVersion: () => minSecurityVersion });
+  const f = new FleetHealth({ clock, log: silentLogger, sink, facts: async () => ({ tags: ['site-7'], model: 'gw', groups: ['north'] }), minSecurityVersion: () => minSecurityVersion });
   f.setRules(rules);
   return { clock, sink, f };
 }
@@ -70,11 +70,15 @@ describe('fleet-health rules', () => {
     f.stop();
   });
 
-  it('no minimum security version set: old firmware fires nothing; scope by tag holds', async () => {
-    const { sink, f } = fleet([testRule('sv', { kind: 'firmware_security' }), testRule('loop', { kind: 'restart_loop' }, { tags: ['elsewhere'] })], 0);
+  it('no minimum security version set: old firmware fires nothing; scope by tag and by group holds', async () => {
+    const rules = [
+      testRule('sv', { kind: 'firmware_security' }), testRule('loop', { kind: 'restart_loop' }, { tags: ['elsewhere'] }),
+      testRule('loop-south', { kind: 'restart_loop' }, { groups: ['south'] }), testRule('loop-north', { kind: 'restart_loop' }, { groups: ['north'] }),
+    ];
+    const { sink, f } = fleet(rules, 0);
     f.reported('d1', { restartLoop: true, firmware: { securityVersion: 0 } });
     await settle();
-    assert.deepEqual(sink.events, []);
+    assert.deepEqual(sink.events, ['fire loop-north d1: restart loop: ? recent restarts (last: ?)']);
     f.stop();
   });
 

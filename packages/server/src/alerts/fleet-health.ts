@@ -2,7 +2,7 @@ import type { Clock, Logger } from '@bulwark/core';
 import type { TelemetryRecord } from '../ingest/index.js';
 import type { AlertRule, RuleCondition, RuleKind } from './alerts.js';
 import { Deadlines } from './deadlines.js';
-import { type DeviceFacts, type VerdictSink, inScope } from './evaluator.js';
+import { type DeviceFacts, NO_FACTS, type VerdictSink, inScope, needsFacts } from './evaluator.js';
 import { formatDuration, humanDuration } from './rule-input.js';
 
 /** What a device's health report says that fleet-health rules read. */
@@ -171,9 +171,8 @@ export class FleetHealth {
 
   /** Runs `fn` for each rule whose scope holds the device (its facts read as the evaluator does). */
   async #each(rules: readonly AlertRule[], deviceId: string, fn: (rule: AlertRule) => void): Promise<void> {
-    const needFacts = rules.some((r) => r.scope.tags.length > 0 || r.scope.models.length > 0);
-    let facts: DeviceFacts = { tags: [], model: null };
-    if (needFacts) {
+    let facts: DeviceFacts = NO_FACTS;
+    if (rules.some((r) => needsFacts(r.scope))) {
       try {
         const f = await this.deps.facts(deviceId);
         if (!f) return;

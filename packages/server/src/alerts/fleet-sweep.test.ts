@@ -108,6 +108,19 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     await s.server.alerts.sweep.sweep();
     assert.equal((await alertsOf(s, admin, rule.id, '')).length, 1, 'later sweeps keep the one alert');
 
+    // Scoped to device groups: cohorts are made of the groups' devices only.
+    const scoped: Record<string, string> = {};
+    for (const [group, members] of [['with-odd', ['th-a', 'th-b', 'th-c', 'th-d', 'th-odd']], ['calm', ['th-a', 'th-b', 'th-c', 'th-d', 'th-e']]] as const) {
+      assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: group, kind: 'static', members } })).status, 201);
+      const r = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: group, scope: { groups: [group] }, condition: { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6 } } });
+      assert.equal(r.status, 201, r.text);
+      scoped[group] = (r.body as { id: string }).id;
+    }
+    await s.server.alerts.sweep.sweep();
+    const [inGroup] = await eventually(() => alertsOf(s, admin, scoped['with-odd'] as string), (a) => a.length === 1);
+    assert.match(inGroup?.summary ?? '', /of 5 peers .*\(model th-1\)$/);
+    assert.deepEqual(await alertsOf(s, admin, scoped.calm as string, ''), [], 'no outlier among the calm ones');
+
     const loose = await s.api('PATCH', `/api/v1/alerts/rules/${rule.id}`, { token: admin, body: { condition: { ...rule.condition, sigma: 100 } } });
     assert.equal(loose.status, 200, loose.text);
     await eventually(() => alertsOf(s, admin, rule.id), (a) => a.length === 0);

@@ -1,7 +1,7 @@
 import type { Clock, Logger } from '@bulwark/core';
 import type { AlertRule, RuleCondition } from './alerts.js';
 import { detectCohortOutliers } from './anomaly/index.js';
-import { type DeviceFacts, type VerdictSink, inScope } from './evaluator.js';
+import { type DeviceFacts, NO_FACTS, type VerdictSink, inScope, needsFacts } from './evaluator.js';
 import { formatDuration, humanDuration } from './rule-input.js';
 
 /** A device whose twin disagrees with what is desired, and since when. */
@@ -29,6 +29,14 @@ export interface CohortMember {
   readonly retired: boolean;
 }
 
+export interface CohortFilter {
+  readonly model?: string;
+  readonly tag?: string;
+  readonly groups?: readonly string[];
+  readonly after?: string;
+  readonly limit: number;
+}
+
 export interface FleetSweepDeps {
   readonly clock: Clock;
   readonly log: Logger;
@@ -38,8 +46,8 @@ export interface FleetSweepDeps {
   readonly drifting: (atOrBefore: number, limit: number) => Promise<readonly DriftingTwin[]>;
   /** Devices whose newest live certificate ends at or before `before`, soonest first. */
   readonly ending: (before: number, limit: number) => Promise<readonly EndingCertificate[]>;
-  /** Devices by id (keyset paged with `after`), narrowed to a model or a tag when given. */
-  readonly devices: (filter: { readonly model?: string; readonly tag?: string; readonly after?: string; readonly limit: number }) => Promise<readonly CohortMember[]>;
+  /** Devices by id (keyset paged with `after`), narrowed to a model or a tag and to those in any of `groups` when given. */
+  readonly devices: (filter: CohortFilter) => Promise<readonly CohortMember[]>;
   /** Each device's mean of `field` over its 1-minute rollups from `sinceMs` on. */
   readonly fieldMeans: (deviceIds: readonly string[], field: string, sinceMs: number) => Promise<ReadonlyMap<string, number>>;
   /** Subjects with an alert of the rule open now (any node's). */
@@ -153,11 +161,13 @@ export class FleetSweep {
   async #inScope(rule: AlertRule): Promise<CohortMember[]> {
     const { scope } = rule;
     const lists: { model?: string; tag?: string }[] = scope.models.length > 0 ? scope.models.map((model) => ({ model })) : scope.tags.length > 0 ? scope.tags.map((tag) => ({ tag })) : [{}];
+    const groups = scope.groups.length > 0 ? { groups: scope.groups } : {};
     const seen = new Map<string, CohortMember>();
     for (const filter of lists) {
       for (let after: string | undefined; seen.size < SWEEP_LIMIT;) {
-        const page = await this.deps.devices({ ...filter, ...(after !== undefined ? { after } : {}), limit: 1000 });
-        for (const d of page) if (!d.retired && inScope(scope, d.id, d)) seen.set(d.id, d);
+        const page = await this.deps.devices({ ...filter, ...groups, ...(after !== undefined ? { after } : {}), limit: 1000 });
+        // Listed within the scope's groups already: the groups' test is passed.
+        for (const d of page) if (!d.retired && inScope(scope, d.id, { ...d, groups: scope.groups })) seen.set(d.id, d);
         if (page.length < 1000) break;
         after = page.at(-1)?.id;
       }
@@ -172,9 +182,9 @@ export class FleetSweep {
       if (found.length >= SWEEP_LIMIT) this.deps.log.warn({ ruleId: rule.id, limit: SWEEP_LIMIT }, 'alerts: a sweep found more devices than it looks at at once; the rest come in later sweeps');
       const openSet = new Set(open);
       const meeting = new Set<string>();
-      const scoped = rule.scope.tags.length > 0 || rule.scope.models.length > 0;
+      const scoped = needsFacts(rule.scope);
       for (const f of found) {
-        const facts = scoped ? await this.deps.facts(f.deviceId) : { tags: [], model: null };
+        const facts = scoped ? await this.deps.facts(f.deviceId) : NO_FACTS;
         if (!facts || !inScope(rule.scope, f.deviceId, facts)) continue;
         meeting.add(f.deviceId);
         if (!openSet.has(f.deviceId)) await this.deps.sink.fire(rule, f.deviceId, f.summary, f.details);

@@ -29,7 +29,7 @@ describe('AlertNotifier', () => {
     const store = await sqliteStoreFor(t, clock);
     const repo = store.alerts;
     await repo.insertRule({
-      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
+      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
       enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
     });
     await repo.insertChannel(channel);
@@ -87,7 +87,7 @@ describe('AlertNotifier', () => {
     const store = await sqliteStoreFor(t, clock);
     const repo = store.alerts;
     await repo.insertRule({
-      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
+      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
       enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
     });
     const bulk: AlertChannel = { ...channel, batch: true };

@@ -6,18 +6,19 @@ import type { Alert, AlertChannel, AlertRule } from './alerts.js';
 import { conditionView, parseDuration } from './rule-input.js';
 import { mailtoOf } from './email.js';
 import type { AlertService } from './service.js';
+import type { GroupSelector } from '../registry/index.js';
 
 const SeverityT = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
 const Names = Type.Array(Type.String(), { maxItems: 1000 });
-const ScopeT = Type.Object({ deviceIds: Type.Optional(Names), tags: Type.Optional(Names), models: Type.Optional(Names), schemas: Type.Optional(Names) }, {
-  description: 'Which devices: by id, tag, model; telemetry rules also by schema (name@version). Empty lists do not narrow; non-empty ones narrow together.',
+const ScopeT = Type.Object({ deviceIds: Type.Optional(Names), tags: Type.Optional(Names), models: Type.Optional(Names), groups: Type.Optional(Names), schemas: Type.Optional(Names) }, {
+  description: 'Which devices: by id, tag, model, device group (static or dynamic; membership read again at least every minute); telemetry rules also by schema (name@version). Empty lists do not narrow; non-empty ones narrow together.',
 });
 const ConditionT = Type.Object({ kind: Type.String({ description: 'threshold, rate, absence, anomaly, offline, flapping, restart_loop, dead_letters, clock_skew, firmware_security, queue_dropping, rollout_stopped, twin_drift or cert_expiry' }) }, {
   additionalProperties: true,
   description: 'threshold {field, op (> >= < <=), value, for ("5m"), hysteresis}; rate {field, maxPerMinute}; absence {field?, for}; anomaly {field, warmup}; offline {for}',
 });
 const RuleView = Type.Object({
-  id: Type.String(), name: Type.String(), severity: Type.String(), scope: Type.Object({ deviceIds: Names, tags: Names, models: Names, schemas: Names }),
+  id: Type.String(), name: Type.String(), severity: Type.String(), scope: Type.Object({ deviceIds: Names, tags: Names, models: Names, groups: Names, schemas: Names }),
   condition: Type.Object({}, { additionalProperties: true }), enabled: Type.Boolean(), builtIn: Type.Boolean(), createdBy: Type.String(), createdAt: Type.Integer(), updatedAt: Type.Integer(),
 });
 const AlertView = Type.Object({
@@ -51,17 +52,39 @@ export interface AlertRouteOptions {
   readonly newSecret: () => string;
   /** Whether an SMTP server is configured (e-mail channels can send). */
   readonly emailReady: () => boolean;
+  /** Device groups: a rule's scope names existing ones; a caller limited to groups sees their devices' alerts only. */
+  readonly groups: {
+    existing(ids: readonly string[]): Promise<string[]>;
+    selectors(ids: readonly string[]): Promise<GroupSelector[]>;
+    anyContains(ids: readonly string[], deviceId: string): Promise<boolean>;
+  };
 }
 
 /** Alert rules, alerts (acknowledge, resolve), silences and notification channels. */
-export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (app, { alerts, runbookBaseUrl, checkChannelUrl, newSecret, emailReady }) => {
+export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (app, { alerts, runbookBaseUrl, checkChannelUrl, newSecret, emailReady, groups }) => {
   const ruleView = (r: AlertRule) => ({ ...r, condition: conditionView(r.condition) });
   const alertView = (a: Alert) => ({ ...a, runbook: `${runbookBaseUrl.replace(/\/$/, '')}/${a.type}.md` });
   const channelView = ({ secret: _secret, ...c }: AlertChannel) => c;
   const actor = (request: { auth?: { principal: { id: string } } }) => request.auth?.principal.id ?? 'unknown';
+  const limitOf = (request: { auth?: { principal: { deviceGroups: readonly string[] | null } } }) => request.auth?.principal.deviceGroups ?? null;
+  /** The alert, when the caller may see it: outside a limited caller's groups it is not found, as for an unknown id. */
+  const visible = async (request: Parameters<typeof limitOf>[0], id: string): Promise<Alert> => {
+    const alert = await alerts.get(id);
+    const limit = limitOf(request);
+    if (limit !== null && !(await groups.anyContains(limit, alert.deviceId))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no alert ${id}`);
+    return alert;
+  };
+  /** Every group a rule's scope names must exist (checked here; the rule's own checks come after). */
+  const checkScopeGroups = async (scope: { groups?: readonly string[] } | undefined) => {
+    const named = scope?.groups ?? [];
+    if (named.length === 0) return;
+    const known = new Set(await groups.existing(named));
+    const problems = named.flatMap((g, i) => (known.has(g) ? [] : [{ path: `scope.groups[${i}]`, reason: `no group ${g}` }]));
+    if (problems.length > 0) throw new PlatformError('BULWARK_ERR_VALIDATION', `the rule is not valid: ${problems.map((p) => `${p.path}: ${p.reason}`).join('; ')}`, { details: { problems } });
+  };
 
   app.get('/api/v1/alerts', {
-    config: read,
+    config: { ...read, groupLimit: 'filtered' },
     schema: {
       tags, security: bearer, summary: 'Alerts, newest first: open (firing or acknowledged), firing, acknowledged or resolved; by device or rule',
       querystring: Type.Object({
@@ -71,21 +94,31 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
       }, { additionalProperties: false }),
       response: { 200: Type.Array(AlertView), ...errorResponses },
     },
-  }, async (request) => (await alerts.list({ ...request.query, limit: request.query.limit ?? 100 })).map(alertView) as never);
+  }, async (request) => {
+    const limit = limitOf(request);
+    const within = limit === null ? {} : { within: await groups.selectors(limit) };
+    return (await alerts.list({ ...request.query, ...within, limit: request.query.limit ?? 100 })).map(alertView) as never;
+  });
 
   app.get('/api/v1/alerts/:id', {
-    config: read, schema: { tags, security: bearer, summary: 'One alert', params: IdParams, response: { 200: AlertView, ...errorResponses } },
-  }, async (request) => alertView(await alerts.get(request.params.id)) as never);
+    config: { ...read, groupLimit: 'filtered' }, schema: { tags, security: bearer, summary: 'One alert', params: IdParams, response: { 200: AlertView, ...errorResponses } },
+  }, async (request) => alertView(await visible(request, request.params.id)) as never);
 
   app.post('/api/v1/alerts/:id/acknowledge', {
-    config: { auth: { scope: 'alerts:write' }, audit: 'alert.acknowledge.request' },
+    config: { auth: { scope: 'alerts:write' }, groupLimit: 'filtered', audit: 'alert.acknowledge.request' },
     schema: { tags, security: bearer, summary: 'Acknowledge a firing alert: someone is on it (it still resolves by itself)', params: IdParams, response: { 200: AlertView, ...errorResponses } },
-  }, async (request) => alertView(await alerts.acknowledge(request.params.id, actor(request))) as never);
+  }, async (request) => {
+    await visible(request, request.params.id);
+    return alertView(await alerts.acknowledge(request.params.id, actor(request))) as never;
+  });
 
   app.post('/api/v1/alerts/:id/resolve', {
-    config: { auth: { scope: 'alerts:write' }, audit: 'alert.resolve.request' },
+    config: { auth: { scope: 'alerts:write' }, groupLimit: 'filtered', audit: 'alert.resolve.request' },
     schema: { tags, security: bearer, summary: 'Resolve an open alert by hand (one whose condition cannot clear by itself)', params: IdParams, response: { 200: AlertView, ...errorResponses } },
-  }, async (request) => alertView(await alerts.resolveByHand(request.params.id, actor(request))) as never);
+  }, async (request) => {
+    await visible(request, request.params.id);
+    return alertView(await alerts.resolveByHand(request.params.id, actor(request))) as never;
+  });
 
   app.get('/api/v1/alerts/incidents', {
     config: read,
@@ -104,6 +137,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     config: { auth: { scope: 'alerts:write' }, audit: 'alert.rule.create' },
     schema: { tags, security: bearer, summary: 'Create a rule; refused with each problem\'s path and reason', body: RuleBody, response: { 201: RuleView, ...errorResponses } },
   }, async (request, reply) => {
+    await checkScopeGroups(request.body.scope);
     const rule = await alerts.createRule(request.body, actor(request));
     request.auditTarget = rule.id;
     return reply.code(201).send(ruleView(rule) as never);
@@ -116,7 +150,10 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
   app.patch('/api/v1/alerts/rules/:id', {
     config: { auth: { scope: 'alerts:write' }, audit: 'alert.rule.update' },
     schema: { tags, security: bearer, summary: 'Change a rule (what is sent; the rest stays); its per-device state starts again', params: IdParams, body: RuleBody, response: { 200: RuleView, ...errorResponses } },
-  }, async (request) => ruleView(await alerts.updateRule(request.params.id, request.body)) as never);
+  }, async (request) => {
+    await checkScopeGroups(request.body.scope);
+    return ruleView(await alerts.updateRule(request.params.id, request.body)) as never;
+  });
 
   app.delete('/api/v1/alerts/rules/:id', {
     config: { auth: { scope: 'alerts:write' }, audit: 'alert.rule.delete' },

@@ -1,4 +1,5 @@
 import { PlatformError } from '@bulwark/core';
+import { GROUP_ID_PATTERN } from '../registry/index.js';
 import type { AlertRule, Comparison, RuleCondition, RuleScope, Severity } from './alerts.js';
 
 /** A rule as people send it: durations as "30s", "5m", "2h", "1d" or milliseconds. */
@@ -108,15 +109,17 @@ function names(value: unknown, path: string, fail: (path: string, reason: string
 }
 
 function checkScope(value: unknown, fail: (path: string, reason: string) => void): RuleScope {
-  if (value === undefined) return { deviceIds: [], tags: [], models: [], schemas: [] };
+  const none: RuleScope = { deviceIds: [], tags: [], models: [], groups: [], schemas: [] };
+  if (value === undefined) return none;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail('scope', 'must be an object with deviceIds, tags, models or schemas');
-    return { deviceIds: [], tags: [], models: [], schemas: [] };
+    fail('scope', 'must be an object with deviceIds, tags, models, groups or schemas');
+    return none;
   }
   const s = value as Record<string, unknown>;
-  for (const key of Object.keys(s)) if (!['deviceIds', 'tags', 'models', 'schemas'].includes(key)) fail(`scope.${key}`, 'is not a scope (deviceIds, tags, models, schemas)');
+  for (const key of Object.keys(s)) if (!Object.hasOwn(none, key)) fail(`scope.${key}`, 'is not a scope (deviceIds, tags, models, groups, schemas)');
   return {
     deviceIds: names(s.deviceIds, 'scope.deviceIds', fail), tags: names(s.tags, 'scope.tags', fail), models: names(s.models, 'scope.models', fail),
+    groups: names(s.groups, 'scope.groups', fail, new RegExp(GROUP_ID_PATTERN)),
     schemas: names(s.schemas, 'scope.schemas', fail, /^[a-z0-9][a-z0-9._-]{0,63}@[1-9][0-9]{0,5}$/),
   };
 }

@@ -5,13 +5,13 @@ import type { TelemetryRecord } from '../ingest/index.js';
 import type { DeliveryRequest, DeliveryResult } from '../webhooks/index.js';
 import type { AlertChannel, AlertRepository, AlertRule } from './alerts.js';
 import type { AnomalyDetectorFactory } from './conditions.js';
-import { AlertEvaluator, type DeviceFacts } from './evaluator.js';
+import { AlertEvaluator, type DeviceFacts, groupsNamed } from './evaluator.js';
 import { AlertNotifier, type NotifierSettings } from './notifier.js';
 import type { EmailSender } from './email.js';
 import type { SchemaFields } from './rule-input.js';
 import { AlertService } from './service.js';
 import { FleetHealth } from './fleet-health.js';
-import { type CohortMember, type DriftingTwin, type EndingCertificate, FleetSweep } from './fleet-sweep.js';
+import { type CohortFilter, type CohortMember, type DriftingTwin, type EndingCertificate, FleetSweep } from './fleet-sweep.js';
 
 export interface AlertsConfig extends NotifierSettings {
   readonly offlineAfterMs: number;
@@ -39,7 +39,8 @@ export interface AlertsDeps {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly fields: SchemaFields;
-  readonly facts: (deviceId: string) => Promise<DeviceFacts | undefined>;
+  /** A device's tags and model, and which of `groups` (those the rules name) hold it; undefined: no such device. */
+  readonly facts: (deviceId: string, groups: readonly string[]) => Promise<DeviceFacts | undefined>;
   readonly online: (deviceId: string) => Promise<boolean>;
   readonly anomaly: AnomalyDetectorFactory;
   /** The fleet's minimum security version now (ota.minSecurityVersion). */
@@ -49,7 +50,7 @@ export interface AlertsDeps {
   /** Devices whose newest live certificate ends by `before` (the identity context). */
   readonly ending: (before: number, limit: number) => Promise<readonly EndingCertificate[]>;
   /** Devices for cohort rules (the registry), keyset paged. */
-  readonly devices: (filter: { readonly model?: string; readonly tag?: string; readonly after?: string; readonly limit: number }) => Promise<readonly CohortMember[]>;
+  readonly devices: (filter: CohortFilter) => Promise<readonly CohortMember[]>;
   /** Each device's mean of a field over its 1-minute rollups since a time (the telemetry store). */
   readonly fieldMeans: (deviceIds: readonly string[], field: string, sinceMs: number) => Promise<ReadonlyMap<string, number>>;
   readonly deliver: (req: DeliveryRequest) => Promise<DeliveryResult>;
@@ -82,7 +83,7 @@ export interface Alerts {
 
 /** The platform's own rules, created at first start and kept (they may be changed or disabled, not deleted). */
 export function builtInRules(config: AlertsConfig, now: number): AlertRule[] {
-  const base = { severity: 'warning' as const, scope: { deviceIds: [], tags: [], models: [], schemas: [] }, enabled: true, builtIn: true, createdBy: 'system', createdAt: now, updatedAt: now };
+  const base = { severity: 'warning' as const, scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] }, enabled: true, builtIn: true, createdBy: 'system', createdAt: now, updatedAt: now };
   return [
     { ...base, id: 'builtin-offline', name: 'Device offline', condition: { kind: 'offline', forMs: config.offlineAfterMs } },
     { ...base, id: 'builtin-flapping', name: 'Connection flapping', condition: { kind: 'flapping', connects: 5, withinMs: 600_000 } },
@@ -118,10 +119,13 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
     changed: () => void deps.bus.publish({ type: 'alerts.changed' }).catch(() => undefined),
     counted: (t) => transitions.inc({ transition: t }),
   });
-  const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts: deps.facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
-  const fleet = new FleetHealth({ clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, minSecurityVersion: deps.minSecurityVersion, onError: () => errors.inc() });
+  // The groups the rules name: a device's facts say which of them hold it.
+  let named: readonly string[] = [];
+  const facts = (deviceId: string) => deps.facts(deviceId, named);
+  const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
+  const fleet = new FleetHealth({ clock: deps.clock, log: deps.log, sink: service, facts, minSecurityVersion: deps.minSecurityVersion, onError: () => errors.inc() });
   const sweep = new FleetSweep({
-    clock: deps.clock, log: deps.log, sink: service, facts: deps.facts, drifting: deps.drifting, ending: deps.ending, devices: deps.devices, fieldMeans: deps.fieldMeans, onError: () => errors.inc(),
+    clock: deps.clock, log: deps.log, sink: service, facts, drifting: deps.drifting, ending: deps.ending, devices: deps.devices, fieldMeans: deps.fieldMeans, onError: () => errors.inc(),
     openSubjects: async (ruleId) => (await deps.repo.list({ state: 'open', ruleId, limit: 100_000 })).map((a) => a.deviceId),
   }, config.sweepIntervalMs);
   const notifier = new AlertNotifier(config, {
@@ -143,6 +147,7 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const reload = async () => {
     await service.refresh();
     const rules = await service.listRules();
+    named = groupsNamed(rules.filter((r) => r.enabled));
     evaluator.setRules(rules);
     fleet.setRules(rules);
     sweep.setRules(rules);

@@ -4,6 +4,7 @@ import { SCOPES } from '../access/index.js';
 import type { RouteInfo } from './app.js';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
 import { type TestServer, startTestServer } from '../testing/harness.js';
+import { eventually } from '../testing/eventually.js';
 import { env, schema, sseReader } from '../testing/telemetry.js';
 
 const isPublic = (r: RouteInfo) => 'public' in r.auth;
@@ -121,5 +122,69 @@ describe('a principal limited to device groups', () => {
     assert.equal((await s.api('PUT', `/api/v1/users/${me}/device-groups`, { token, body: { deviceGroups: null } })).status, 403, 'it cannot lift its own limit');
     assert.equal((await s.api('PUT', `/api/v1/users/${me}/device-groups`, { token: admin, body: { deviceGroups: null } })).status, 200);
     assert.deepEqual(await ids('/api/v1/devices'), ['a-1', 'a-2', 'b-1']);
+  });
+
+  it('sees only its groups\' alerts and dead letters; another group\'s are not found; a rule scoped to a group fires for its members only', async (t) => {
+    const s = await startTestServer(t, { config: { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinute: 100_000 } } });
+    const admin = await s.tokenFor(s.adminKey);
+    assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
+    const a = await enrollDevice(s, admin, 'a-1', { model: 'gw-a' });
+    const b = await enrollDevice(s, admin, 'b-1', { model: 'gw-b' });
+    assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'site-a', kind: 'dynamic', query: { model: ['gw-a'] } } })).status, 201);
+    const token = await limitedAccount(s, admin, ['site-a']);
+
+    // A rule naming an unknown group is refused with the path; one on site-a fires for a-1 only, one on the whole fleet for both.
+    const hot = (name: string, scope: Record<string, unknown>) => ({ name, scope: { schemas: ['env-sensor@1'], ...scope }, condition: { kind: 'threshold', field: 'temp_c', op: '>', value: 80 } });
+    const unknown = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: hot('x', { groups: ['site-a', 'nowhere'] }) });
+    assert.equal(unknown.status, 400, unknown.text);
+    assert.deepEqual(unknown.body.error.details.problems, [{ path: 'scope.groups[1]', reason: 'no group nowhere' }]);
+    const siteRule = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: hot('site-a hot', { groups: ['site-a'] }) });
+    assert.equal(siteRule.status, 201, siteRule.text);
+    assert.deepEqual(siteRule.body.scope.groups, ['site-a']);
+    const fleetRule = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: hot('fleet hot', {}) });
+    assert.equal(fleetRule.status, 201, fleetRule.text);
+
+    const [ca, cb] = await Promise.all([connectDevice(s, a), connectDevice(s, b)]);
+    t.after(() => {
+      ca.end(true);
+      cb.end(true);
+    });
+    await ca.publishAsync('devices/a-1/telemetry', env('a-hot', { temp_c: 90 }), { qos: 1 });
+    await cb.publishAsync('devices/b-1/telemetry', env('b-hot', { temp_c: 90 }), { qos: 1 });
+    // Refused by the pipeline: one dead letter each.
+    await ca.publishAsync('devices/a-1/telemetry', '{"not": "an envelope"}', { qos: 1 });
+    await cb.publishAsync('devices/b-1/telemetry', '{"not": "an envelope"}', { qos: 1 });
+
+    type AlertRow = { id: string; ruleId: string; deviceId: string };
+    const all = await eventually(async () => (await s.api('GET', '/api/v1/alerts?state=open', { token: admin })).body as AlertRow[], (l) => l.length === 3);
+    assert.deepEqual(all.map((x) => `${x.ruleId === siteRule.body.id ? 'site' : 'fleet'} ${x.deviceId}`).sort(), ['fleet a-1', 'fleet b-1', 'site a-1']);
+    const mine = (await s.api('GET', '/api/v1/alerts?state=open', { token })).body as AlertRow[];
+    assert.deepEqual(mine.map((x) => x.deviceId), ['a-1', 'a-1']);
+    assert.deepEqual((await s.api('GET', '/api/v1/alerts?deviceId=b-1', { token })).body, []);
+    const theirs = all.find((x) => x.deviceId === 'b-1') as AlertRow;
+    for (const [method, path] of [['GET', `/api/v1/alerts/${theirs.id}`], ['POST', `/api/v1/alerts/${theirs.id}/acknowledge`], ['POST', `/api/v1/alerts/${theirs.id}/resolve`]] as const) {
+      const res = await s.api(method, path, { token, ...(method === 'POST' ? { body: {} } : {}) });
+      assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
+      assert.equal(res.body.error.message, `no alert ${theirs.id}`, 'the same answer as for an alert that does not exist');
+    }
+    const own = mine[0] as AlertRow;
+    assert.equal((await s.api('POST', `/api/v1/alerts/${own.id}/acknowledge`, { token, body: {} })).status, 200);
+    assert.equal((await s.api('GET', `/api/v1/alerts/${theirs.id}`, { token: admin })).body.state, 'firing', 'the other group\'s alert is untouched');
+
+    type Letter = { id: string; deviceId: string };
+    const letters = await eventually(async () => (await s.api('GET', '/api/v1/dead-letters', { token: admin })).body as Letter[], (l) => l.length === 2);
+    assert.deepEqual(((await s.api('GET', '/api/v1/dead-letters', { token })).body as Letter[]).map((l) => l.deviceId), ['a-1']);
+    const other = letters.find((l) => l.deviceId === 'b-1') as Letter;
+    for (const [method, path] of [['GET', `/api/v1/dead-letters/${other.id}`], ['POST', `/api/v1/dead-letters/${other.id}/replay`]] as const) {
+      const res = await s.api(method, path, { token, ...(method === 'POST' ? { body: {} } : {}) });
+      assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
+      assert.equal(res.body.error.message, `no dead letter ${other.id}`);
+    }
+    const ownLetter = letters.find((l) => l.deviceId === 'a-1') as Letter;
+    assert.equal((await s.api('GET', `/api/v1/dead-letters/${ownLetter.id}`, { token })).status, 200);
+    // Rules, silences, incidents and rollouts reach the whole fleet: refused.
+    for (const path of ['/api/v1/alerts/rules', '/api/v1/alerts/incidents', '/api/v1/alerts/silences', '/api/v1/rollouts', '/api/v1/audit']) {
+      assert.equal((await s.api('GET', path, { token })).status, 403, path);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import type { TelemetryEnvelope } from '@bulwark/protocol';
 import type { SchemaProblem } from '../schemas/index.js';
+import type { GroupSelector } from '../registry/index.js';
 
 export type Transport = 'mqtt' | 'http' | 'coap' | 'replay';
 
@@ -106,6 +107,8 @@ export interface DeadLetterFilter {
   readonly deviceId?: string;
   readonly reason?: DeadLetterReason;
   readonly schemaId?: string;
+  /** Only letters of devices in at least one of these groups (a caller limited to groups); none: no letter. */
+  readonly within?: readonly GroupSelector[];
   readonly limit: number;
 }
 

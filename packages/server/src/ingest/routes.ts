@@ -47,7 +47,7 @@ export interface IngestRouteDeps {
   /** Decrypts a value stored as `enc:…` for its place (device/field). */
   readonly openValue: (text: string, context: string) => Promise<Buffer>;
   /** How the devices of device groups are selected (for a caller limited to groups). */
-  readonly groups: { selectors(ids: readonly string[]): Promise<GroupSelector[]> };
+  readonly groups: { selectors(ids: readonly string[]): Promise<GroupSelector[]>; anyContains(ids: readonly string[], deviceId: string): Promise<boolean> };
 }
 
 export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingest, registry, liveQueueLimit, liveDropped, retention, openValue, groups }) => {
@@ -188,7 +188,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   });
 
   app.get('/api/v1/dead-letters', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['telemetry'], summary: 'Messages the pipeline refused, newest first, with the exact reason; sealed parts (x-sensitive fields, or the whole payload when no schema applies) masked unless decrypt=true', security: bearer,
       querystring: Type.Object({
@@ -201,13 +201,15 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   }, async (request) => {
     const { device, reason, schema, limit, decrypt } = request.query;
     if (decrypt) auditDecrypt(request, device);
-    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}) }, decrypt === true);
+    const limited = request.auth?.principal.deviceGroups ?? null;
+    const within = limited === null ? {} : { within: await groups.selectors(limited) };
+    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}), ...within }, decrypt === true);
     if (decrypt) request.auditDetails = decryptDetails(letters);
     return letters as never;
   });
 
   app.get('/api/v1/dead-letters/:id', {
-    config: { auth: { scope: 'telemetry:read' } },
+    config: { auth: { scope: 'telemetry:read' }, groupLimit: 'filtered' },
     schema: {
       tags: ['telemetry'], summary: 'One dead letter, masked unless decrypt=true', security: bearer, params: IdParams,
       querystring: Type.Object({ decrypt: DecryptFlag }, { additionalProperties: false }),
@@ -215,6 +217,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     },
   }, async (request) => {
     const decrypt = request.query.decrypt === true;
+    await letterVisible(request, request.params.id, ingest, groups);
     if (decrypt) auditDecrypt(request, request.params.id);
     const letter = await ingest.getDeadLetter(request.params.id, decrypt);
     if (decrypt) request.auditDetails = decryptDetails([letter]);
@@ -222,13 +225,14 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
   });
 
   app.post('/api/v1/dead-letters/:id/replay', {
-    config: { auth: { scope: 'telemetry:write' }, audit: 'dead-letter.replay' },
+    config: { auth: { scope: 'telemetry:write' }, groupLimit: 'filtered', audit: 'dead-letter.replay' },
     schema: {
       tags: ['telemetry'], summary: 'Run a dead letter through the pipeline again (after a fix); replaying twice stores once', security: bearer, params: IdParams,
       response: { 200: Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()), deadLetterId: Type.Optional(Type.String()) }), ...errorResponses },
     },
   }, async (request) => {
     request.auditTarget = request.params.id;
+    await letterVisible(request, request.params.id, ingest, groups);
     const result = await ingest.replay(request.params.id);
     return result.status === 'dead_lettered' ? { status: result.status, reason: result.reason, deadLetterId: result.id } : { status: result.status };
   });
@@ -240,6 +244,14 @@ const LiveQueryString = Type.Object({
   devices: Type.Optional(Type.String({ maxLength: 8192, description: 'comma-separated device ids' })),
   device: Type.Optional(Type.String({ maxLength: 128, description: 'one device id (same as devices with one id)' })),
 }, { additionalProperties: false });
+
+/** A dead letter of a device outside a limited caller's groups is not found, as for an unknown id. */
+async function letterVisible(request: FastifyRequest, id: string, ingest: IngestService, groups: IngestRouteDeps['groups']): Promise<void> {
+  const limit = request.auth?.principal.deviceGroups ?? null;
+  if (limit === null) return;
+  const letter = await ingest.getDeadLetter(id);
+  if (!(await groups.anyContains(limit, letter.deviceId))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no dead letter ${id}`);
+}
 
 /** A caller limited to device groups follows only their devices. */
 async function limited(q: LiveQuery, request: FastifyRequest, groups: IngestRouteDeps['groups']): Promise<LiveQuery> {

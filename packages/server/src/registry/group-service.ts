@@ -143,6 +143,14 @@ export class GroupService {
     return selectors.length > 0 && this.repo.anyContains(selectors, deviceId);
   }
 
+  /** Which of the groups `ids` hold the device (a deleted group holds none). */
+  async holding(ids: readonly string[], deviceId: string): Promise<string[]> {
+    const found = await Promise.all(ids.map((id) => this.repo.get(id)));
+    const groups = found.filter((g): g is DeviceGroup => g !== undefined);
+    const held = await Promise.all(groups.map((g) => this.repo.anyContains([this.#selectorOf(g)], deviceId)));
+    return groups.filter((_, i) => held[i]).map((g) => g.id);
+  }
+
   /** Which of `ids` name existing groups. */
   async existing(ids: readonly string[]): Promise<string[]> {
     return (await Promise.all(ids.map((id) => this.repo.get(id)))).filter((g): g is DeviceGroup => g !== undefined).map((g) => g.id);

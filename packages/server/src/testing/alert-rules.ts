@@ -3,7 +3,7 @@ import type { VerdictSink } from '../alerts/evaluator.js';
 
 /** Test-only: a rule in stored form, enabled, scoped as given. */
 export const testRule = (id: string, condition: RuleCondition, scope: Partial<AlertRule['scope']> = {}): AlertRule => ({
-  id, name: id, severity: 'warning', scope: { deviceIds: [], tags: [], models: [], schemas: [], ...scope }, condition, enabled: true, builtIn: false,
+  id, name: id, severity: 'warning', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [], ...scope }, condition, enabled: true, builtIn: false,
   createdBy: 'test', createdAt: 0, updatedAt: 0,
 });
 

@@ -4,7 +4,7 @@ import type { Alert, AlertRule, Grouping, Outgoing } from '../../alerts/index.js
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const rule = (id: string): AlertRule => ({
-  id, name: id, severity: 'critical', scope: { deviceIds: [], tags: [], models: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
+  id, name: id, severity: 'critical', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
   enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
 });
 const alert = (id: string, ruleId: string, deviceId: string, at = T0): Alert => ({

@@ -5,6 +5,8 @@ import { applyIn, fireIn, pipelined, rescore, resolveIn } from './alert-transiti
 import { sealEntry } from '../../audit/index.js';
 import type { AuditEvent } from '../../audit/index.js';
 import { appendAuditIn } from './audit.js';
+import { whereDeviceWithin } from './group-query.js';
+import { Where } from './where.js';
 
 interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
 interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
@@ -12,7 +14,7 @@ interface ChannelRow { id: string; name: string; kind: string; url: string; secr
 interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; body: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
 
 const toRule = (r: RuleRow): AlertRule => ({
-  id: r.id, name: r.name, severity: r.severity as Severity, scope: JSON.parse(r.scope) as RuleScope, condition: JSON.parse(r.condition) as RuleCondition,
+  id: r.id, name: r.name, severity: r.severity as Severity, scope: { groups: [], ...JSON.parse(r.scope) as Partial<RuleScope> } as RuleScope, condition: JSON.parse(r.condition) as RuleCondition,
   enabled: r.disabled_at === null, builtIn: r.origin === 'builtin', createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
 });
 const toSilence = (r: SilenceRow): Silence => ({
@@ -123,21 +125,14 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   async list(f: AlertFilter): Promise<Alert[]> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    const add = (clause: string, value: SqlValue) => {
-      params.push(value);
-      where.push(clause.replace('?', `$${params.length}`));
-    };
-    if (f.state === 'open') where.push('resolved_at IS NULL');
-    else if (f.state === 'resolved') where.push('resolved_at IS NOT NULL');
-    else if (f.state === 'acknowledged') where.push('resolved_at IS NULL AND acknowledged_at IS NOT NULL');
-    else if (f.state === 'firing') where.push('resolved_at IS NULL AND acknowledged_at IS NULL');
-    if (f.deviceId !== undefined) add('device_id = ?', f.deviceId);
-    if (f.ruleId !== undefined) add('rule_id = ?', f.ruleId);
-    if (f.before !== undefined) add('fired_at < ?', f.before);
-    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY fired_at DESC, id DESC LIMIT ${Math.trunc(f.limit)}`;
-    return (await this.db.all<AlertRow>(sql, params)).map(toAlert);
+    const w = new Where();
+    if (f.state === 'open') w.raw('resolved_at IS NULL');
+    else if (f.state === 'resolved') w.raw('resolved_at IS NOT NULL');
+    else if (f.state === 'acknowledged') w.raw('resolved_at IS NULL AND acknowledged_at IS NOT NULL');
+    else if (f.state === 'firing') w.raw('resolved_at IS NULL AND acknowledged_at IS NULL');
+    w.add('device_id = ?', f.deviceId).add('rule_id = ?', f.ruleId).add('fired_at < ?', f.before);
+    if (f.within) whereDeviceWithin(w, 'device_id', f.within);
+    return (await this.db.all<AlertRow>(`SELECT * FROM alerts ${w} ORDER BY fired_at DESC, id DESC LIMIT ${Math.trunc(f.limit)}`, w.params)).map(toAlert);
   }
 
   async countOpen(): Promise<number> {

@@ -1,5 +1,5 @@
 import type { GroupSelector } from '../../registry/groups.js';
-import { HAS_TAG, type Where, tagPattern } from './where.js';
+import { HAS_TAG, Where, tagPattern } from './where.js';
 
 /** Narrows a query over `devices` to a group: its members, or its saved query as of `now`. */
 export function whereInGroup(w: Where, s: GroupSelector): Where {
@@ -23,4 +23,10 @@ export function whereInGroup(w: Where, s: GroupSelector): Where {
   w.add('online_since IS NULL AND last_seen_at <= ?', q.offlineForMs === undefined ? undefined : s.now - q.offlineForMs);
   w.add('health_score < ?', q.healthBelow);
   return w;
+}
+
+/** `column` (a device id) names a device in at least one of the groups; none: no device. */
+export function whereDeviceWithin(w: Where, column: string, within: readonly GroupSelector[]): Where {
+  const sub = new Where(w.params).anyOf(within.map((g) => (part: Where) => void whereInGroup(part, g)));
+  return w.raw(`${column} IN (SELECT id FROM devices ${sub})`);
 }

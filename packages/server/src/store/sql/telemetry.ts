@@ -4,6 +4,7 @@ import type { SchemaProblem } from '../../schemas/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { num } from './json.js';
 import { Where } from './where.js';
+import { whereDeviceWithin } from './group-query.js';
 
 export interface TelemetryRow {
   device_id: string; msg_id: string; schema_id: string; seq: number | null; boot: string | null; device_ts: number | null;
@@ -184,6 +185,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   async listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {
     const w = new Where().add('device_id = ?', f.deviceId).add('reason = ?', f.reason).add('schema_id = ?', f.schemaId);
+    if (f.within) whereDeviceWithin(w, 'device_id', f.within);
     return (await this.db.all<DeadLetterRow>(`SELECT * FROM dead_letters ${w} ORDER BY received_at DESC, id LIMIT ${w.next(f.limit)}`, w.params)).map(toLetter);
   }
 
