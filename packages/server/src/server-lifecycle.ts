@@ -13,8 +13,10 @@ import type { Store } from './store/index.js';
 export async function wireEndOfLife(deps: {
   store: Store; registry: RegistryService; identity: IdentityService; groups: GroupService; jobs: JobService; deviceOps: DeviceOps; bus: EventBus;
   audit: AuditService; vault: SecretVault; dataDir: string; pseudonymKey: Buffer; checkOwner: (owner: string) => Promise<void>; clock: Clock; ids: IdGen; log: Logger;
+  /** Cluster mode: the telemetry streams, whose copies of the device's messages go too. */
+  streams?: { purgeDevice(deviceId: string): Promise<number> } | undefined;
 }): Promise<{ endOfLife: EndOfLifeService; signer: ReceiptSigner }> {
-  const { store, clock } = deps;
+  const { store, clock, streams } = deps;
   const signer = await ReceiptSigner.open(deps.vault);
   const endOfLife = new EndOfLifeService({
     data: store.deviceData, registry: deps.registry,
@@ -36,6 +38,7 @@ export async function wireEndOfLife(deps: {
       return here;
     },
     leaveGroups: (id) => deps.groups.leaveAll(id),
+    ...(streams ? { purgeStreams: (id: string) => streams.purgeDevice(id) } : {}),
     checkOwner: deps.checkOwner,
     audit: async (action, actor, target, details) => {
       await deps.audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details });

@@ -23,6 +23,8 @@ export interface EndOfLifeDeps {
   readonly cancelJobs: (deviceId: string, reason: string, by: string) => Promise<number>;
   /** Ends the commands waiting for the device; returns how many. */
   readonly cancelCommands: (deviceId: string, reason: string) => Promise<number>;
+  /** Cluster mode: purges the device's messages from the telemetry streams; returns how many (absent in embedded mode). */
+  readonly purgeStreams?: (deviceId: string) => Promise<number>;
   /** Drops the log lines held in memory here (and tells the other nodes to); returns how many there were here. */
   readonly forgetLogs: (deviceId: string) => Promise<number>;
   /** Removes the device from every static group (a new owner's device in the old owner's groups would show it to them). */
@@ -47,7 +49,7 @@ export interface EndOfLifeResult {
 }
 
 const NO_DATA: DataCounts = {
-  telemetry: 0, rollups: 0, feed: 0, deadLetters: 0, health: 0, events: 0, twin: 0, commands: 0, alerts: 0, alertNotifications: 0, webhookDeadLetterReadings: 0, claimTokens: 0, logs: 0,
+  telemetry: 0, rollups: 0, feed: 0, deadLetters: 0, health: 0, events: 0, twin: 0, commands: 0, alerts: 0, alertNotifications: 0, webhookDeadLetterReadings: 0, claimTokens: 0, streamMessages: 0, logs: 0,
 };
 
 /**
@@ -111,9 +113,11 @@ export class EndOfLifeService {
     if (policy === 'keep') return { data: { ...NO_DATA, ...(await this.d.data.count(deviceId)) }, pseudonym: null };
     // One pseudonym per operation: not linkable to the device without the platform's key, and never colliding with an earlier one.
     const pseudonym = policy === 'pseudonymise' ? `anon-${createHmac('sha256', this.d.pseudonymKey).update(`${deviceId}\n${this.d.ids.next('p')}`).digest('hex').slice(0, 24)}` : null;
+    // The streams first: a reading still in them would otherwise be stored after the store's step.
+    const streamMessages = (await this.d.purgeStreams?.(deviceId)) ?? 0;
     const rows = pseudonym === null ? await this.d.data.erase(deviceId) : await this.d.data.pseudonymise(deviceId, pseudonym);
     const logs = await this.d.forgetLogs(deviceId);
-    return { data: { ...rows, logs }, pseudonym };
+    return { data: { ...rows, streamMessages, logs }, pseudonym };
   }
 
   async #finish(kind: ReceiptKind, deviceId: string, by: string, policy: DataPolicy, what: Pick<Receipt, 'revoked' | 'cancelled' | 'data' | 'pseudonym' | 'transfer'>): Promise<EndOfLifeResult> {

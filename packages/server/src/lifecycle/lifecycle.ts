@@ -3,6 +3,9 @@ export type DataPolicy = 'keep' | 'erase' | 'pseudonymise';
 export const DATA_POLICIES: readonly DataPolicy[] = ['keep', 'erase', 'pseudonymise'];
 
 /** Rows of each kind of data about one device: erased, moved under a pseudonym, or (keep) held. */
+/** What the store holds of a device (the rest of DataCounts is held elsewhere). */
+export type StoredCounts = Omit<DataCounts, 'logs' | 'streamMessages'>;
+
 export interface DataCounts {
   readonly telemetry: number;
   readonly rollups: number;
@@ -19,6 +22,8 @@ export interface DataCounts {
   readonly webhookDeadLetterReadings: number;
   /** Unused claim tokens. */
   readonly claimTokens: number;
+  /** Cluster mode: the device's readings and dead letters purged from the telemetry streams (0 in embedded mode, and with data=keep). */
+  readonly streamMessages: number;
   /** Log lines held in memory by this node for live log streams. */
   readonly logs: number;
 }
@@ -30,9 +35,9 @@ export interface DataCounts {
  * what it measured. Each runs in one transaction.
  */
 export interface DeviceDataRepository {
-  count(deviceId: string): Promise<Omit<DataCounts, 'logs'>>;
-  erase(deviceId: string): Promise<Omit<DataCounts, 'logs'>>;
-  pseudonymise(deviceId: string, pseudonym: string): Promise<Omit<DataCounts, 'logs'>>;
+  count(deviceId: string): Promise<StoredCounts>;
+  erase(deviceId: string): Promise<StoredCounts>;
+  pseudonymise(deviceId: string, pseudonym: string): Promise<StoredCounts>;
 }
 
 export type ReceiptKind = 'decommission' | 'erasure' | 'transfer';

@@ -7,7 +7,7 @@ import type { EndOfLifeService } from './end-of-life.js';
 import type { ReceiptSigner } from './receipts.js';
 
 const Policy = (description: string) => Type.Union([Type.Literal('keep'), Type.Literal('erase'), Type.Literal('pseudonymise')], { description });
-const DATA_KINDS = ['telemetry', 'rollups', 'feed', 'deadLetters', 'health', 'events', 'twin', 'commands', 'alerts', 'alertNotifications', 'webhookDeadLetterReadings', 'claimTokens', 'logs'] as const;
+const DATA_KINDS = ['telemetry', 'rollups', 'feed', 'deadLetters', 'health', 'events', 'twin', 'commands', 'alerts', 'alertNotifications', 'webhookDeadLetterReadings', 'claimTokens', 'streamMessages', 'logs'] as const;
 const DataCountsSchema = Type.Object(Object.fromEntries(DATA_KINDS.map((k) => [k, Type.Integer()])) as Record<(typeof DATA_KINDS)[number], ReturnType<typeof Type.Integer>>);
 export const ReceiptSchema = Type.Object({
   id: Type.String(), kind: Type.String(), deviceId: Type.String(), at: Type.Integer(), by: Type.String(), policy: Type.String(),

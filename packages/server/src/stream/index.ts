@@ -7,7 +7,7 @@ import { DeadLetterWriter } from './dead-letter-writer.js';
 import { LiveFanout } from './live-fanout.js';
 import { streamMetrics } from './metrics.js';
 import { type BatchStore, PartitionWriter, type WriterOptions, writerName } from './store-writer.js';
-import { STREAM_PARTITIONS, TELEMETRY_STREAM } from './subjects.js';
+import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, STREAM_PARTITIONS, TELEMETRY_STREAM, deviceSubjects, subjectToken } from './subjects.js';
 import { type StreamSettings, StreamSink, ensureStreams } from './telemetry-stream.js';
 import { JetStreamFeed } from './jetstream-feed.js';
 
@@ -88,6 +88,20 @@ export class TelemetryStreams {
   fanOutTo(ingest: IngestService): void {
     this.#fanout = new LiveFanout(this.cluster.link, ingest, this.log, () => this.#metrics.malformed());
     this.#fanout.start();
+  }
+
+  /**
+   * Removes a device's readings and dead letters from the streams (its data erased or
+   * pseudonymised: a consumer reading the stream back must not find them). Returns how many
+   * messages went. Readings a store writer had already fetched are stored and erased by the
+   * store's own step, which runs after this.
+   */
+  async purgeDevice(deviceId: string): Promise<number> {
+    let purged = 0;
+    for (const [stream, filter] of [[TELEMETRY_STREAM, deviceSubjects(deviceId)], [DEAD_LETTER_STREAM, `${DEAD_LETTER_PREFIX}.*.${subjectToken(deviceId)}`]] as const) {
+      purged += (await this.jsm.streams.purge(stream, { filter })).purged;
+    }
+    return purged;
   }
 
   /**

@@ -1,7 +1,7 @@
-import type { DataCounts, DeviceDataRepository } from '../../lifecycle/lifecycle.js';
+import type { DeviceDataRepository, StoredCounts } from '../../lifecycle/lifecycle.js';
 import type { SqlClient, SqlExecutor } from '../sql-client.js';
 
-type Counts = Omit<DataCounts, 'logs'>;
+type Counts = StoredCounts;
 
 /** Tables keyed by device, and what the count of each is called in a receipt. */
 const READINGS: readonly [keyof Counts, string][] = [['telemetry', 'telemetry'], ['rollups', 'telemetry_rollups'], ['feed', 'telemetry_feed']];
