@@ -22,6 +22,7 @@ import { addTelemetryCommands } from './commands/telemetry.js';
 import { addUserCommands } from './commands/users.js';
 import { addWebhookCommands } from './commands/webhooks.js';
 import { addAlertCommands } from './commands/alerts.js';
+import { addSimulateCommand } from './commands/simulate.js';
 import type { Env } from './credentials.js';
 import { EXIT, Exit, describeError } from './errors.js';
 
@@ -64,6 +65,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addBackupCommands(program, env);
   addWebhookCommands(program, env);
   addAlertCommands(program, env);
+  addSimulateCommand(program, env);
   return program;
 }
 

@@ -1,0 +1,201 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, type Identity, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
+import type { Misbehaviour, Profile, Scenario } from './scenario.js';
+import { FieldSeries, chooseShare, rng } from './values.js';
+
+/** One virtual device: its identity, what it sends, how it misbehaves, and the real agent running it. */
+export interface VirtualDevice {
+  readonly index: number;
+  readonly id: string;
+  readonly profile: Profile;
+  readonly identity: Identity;
+  readonly skewMs: number;
+  readonly misbehaves: Misbehaviour | null;
+  readonly crashes: boolean;
+  readonly series: ReadonlyMap<string, FieldSeries>;
+  agent: Agent | undefined;
+}
+
+/** What the fleet counted while it ran; the report reads it. */
+export interface FleetCounts {
+  /** Readings the agents queued (durable on the device), by message id → when. */
+  readonly sentAt: Map<string, number>;
+  sent: number;
+  /** Misbehaving messages sent on purpose (expected to be dead-lettered, not stored). */
+  badSent: number;
+  sendErrors: number;
+  restarts: number;
+  commandsAnswered: number;
+  configsApplied: number;
+}
+
+const key = (deviceId: string, msgId: string) => `${deviceId}/${msgId}`;
+export const sentKey = key;
+
+/** Picks each device's profile, skew, misbehaviour and crash loop from the scenario, repeatably. */
+export function planDevices(s: Scenario, runId: string, identities: ReadonlyMap<string, Identity>): VirtualDevice[] {
+  const total = s.profiles.reduce((sum, p) => sum + p.share, 0);
+  const skewed = chooseShare(s.devices, s.clockSkew.share, s.seed, 1);
+  const bad = chooseShare(s.devices, s.misbehaving.share, s.seed, 2);
+  const crashing = chooseShare(s.devices, s.crashLoop.share, s.seed, 3);
+  const random = rng(s.seed);
+  const width = String(s.devices).length;
+  return Array.from({ length: s.devices }, (_, index) => {
+    // Profiles take consecutive slices of the fleet by share.
+    let acc = 0;
+    const at = (index + 0.5) / s.devices * total;
+    const profile = s.profiles.find((p) => (acc += p.share) >= at) ?? (s.profiles.at(-1) as Profile);
+    const id = deviceId(s, runId, index, width);
+    const identity = identities.get(id);
+    if (!identity) throw new Error(`no identity for ${id}`);
+    return {
+      index, id, profile, identity,
+      skewMs: skewed.has(index) ? Math.round((random() * 2 - 1) * s.clockSkew.maxMs) : 0,
+      misbehaves: bad.has(index) ? (s.misbehaving.kinds[index % s.misbehaving.kinds.length] as Misbehaviour) : null,
+      crashes: crashing.has(index),
+      series: new Map(Object.entries(profile.fields).map(([f, spec], i) => [f, new FieldSeries(spec, rng(s.seed + index * 7919 + i))])),
+      agent: undefined,
+    };
+  });
+}
+
+export const deviceId = (s: Scenario, runId: string, index: number, width = String(s.devices).length): string => `${s.idPrefix}${runId}-${String(index).padStart(width, '0')}`;
+
+/**
+ * Runs the virtual devices: real agents (their queue, backoff, time sync, commands and twin),
+ * each reading on its own timer at a random phase, misbehaving ones adding messages the
+ * platform must refuse, crashing ones restarting their agent now and then.
+ */
+export class VirtualFleet {
+  readonly counts: FleetCounts = { sentAt: new Map(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, commandsAnswered: 0, configsApplied: 0 };
+  readonly #timers: NodeJS.Timeout[] = [];
+  #sending = false;
+
+  constructor(
+    readonly devices: readonly VirtualDevice[],
+    private readonly o: { dir: string; mqttUrl: (d: VirtualDevice) => string; servername: string; commandNames: readonly string[]; seed: number },
+  ) {}
+
+  /** Starts every agent (they connect on their own, with their backoff). */
+  start(): void {
+    for (const d of this.devices) this.#startAgent(d);
+  }
+
+  #startAgent(d: VirtualDevice): void {
+    const dataDir = join(this.o.dir, d.id);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const config = resolveConfig({
+      deviceId: d.id, dataDir, mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000 },
+      queue: { ackTimeoutMs: 10_000 }, logs: { level: 'error' }, health: { intervalMs: 60_000 },
+      reconnect: { baseMs: 500, capMs: 30_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
+    });
+    const agent = new Agent(config, d.identity, {
+      rng: seededRng(this.o.seed + d.index), logSink: () => undefined,
+      ...(d.skewMs !== 0 ? { clock: skewedClock(d.skewMs) } : {}),
+    });
+    for (const name of this.o.commandNames) {
+      agent.onCommand(name, { type: 'object' }, () => {
+        this.counts.commandsAnswered += 1;
+        return { ok: true };
+      });
+    }
+    agent.onConfig({ type: 'object', additionalProperties: true }, () => {
+      this.counts.configsApplied += 1;
+    });
+    d.agent = agent;
+    agent.start();
+  }
+
+  /** Readings from now on: each device on its profile's interval (and bursts), from a random phase. */
+  startReadings(): void {
+    this.#sending = true;
+    const random = rng(this.o.seed ^ 0x5eed);
+    for (const d of this.devices) {
+      const { intervalMs, burst } = d.profile;
+      const first = setTimeout(() => {
+        void this.#read(d);
+        this.#timers.push(setInterval(() => void this.#read(d), intervalMs));
+      }, Math.floor(random() * intervalMs));
+      this.#timers.push(first);
+      if (burst) this.#timers.push(setInterval(() => void this.#burst(d, burst.readings), burst.everyMs));
+    }
+  }
+
+  /** A crash-looping device's restarts come every so often; set by the runner from the scenario. */
+  crashEvery(ms: number): void {
+    for (const d of this.devices) if (d.crashes) this.#timers.push(setInterval(() => void this.#crash(d), ms));
+  }
+
+  async #read(d: VirtualDevice): Promise<void> {
+    const agent = d.agent;
+    if (!this.#sending || !agent) return;
+    const data: Record<string, number | string> = {};
+    for (const [f, series] of d.series) data[f] = series.next();
+    try {
+      const sentAt = Date.now();
+      const { id } = await agent.send(d.profile.schema, data);
+      this.counts.sent += 1;
+      this.counts.sentAt.set(key(d.id, id), sentAt);
+      if (d.misbehaves) await this.#misbehave(d, agent);
+    } catch {
+      // The agent closed under it (a crash-loop restart): that reading was never queued.
+      this.counts.sendErrors += 1;
+    }
+  }
+
+  async #misbehave(d: VirtualDevice, agent: Agent): Promise<void> {
+    const [first] = d.series.keys();
+    if (d.misbehaves === 'bad_payload') await agent.send(d.profile.schema, { [first ?? 'value']: 'not a number' });
+    else await agent.send('sim-unknown-schema@1', { value: 1 });
+    this.counts.badSent += 1;
+  }
+
+  async #burst(d: VirtualDevice, n: number): Promise<void> {
+    for (let i = 0; i < n; i += 1) await this.#read(d);
+  }
+
+  /** Closes the agent as a crash would end it (unclean) and starts it again from its data directory. */
+  async #crash(d: VirtualDevice): Promise<void> {
+    const agent = d.agent;
+    if (!agent || !this.#sending) return;
+    d.agent = undefined;
+    await agent.close('crash').catch(() => undefined);
+    this.counts.restarts += 1;
+    if (this.#sending) this.#startAgent(d);
+  }
+
+  stopReadings(): void {
+    this.#sending = false;
+    for (const t of this.#timers.splice(0)) clearInterval(t);
+  }
+
+  /** Readings still queued on the devices (not yet acknowledged by the platform). */
+  get queued(): number {
+    let n = 0;
+    for (const d of this.devices) n += d.agent?.status().queue.depth ?? 0;
+    return n;
+  }
+
+  /** Agents online now, reconnects so far, messages acknowledged so far. */
+  sample(): { online: number; reconnects: number; acked: number; dropped: number } {
+    let online = 0;
+    let reconnects = 0;
+    let acked = 0;
+    let dropped = 0;
+    for (const d of this.devices) {
+      const s = d.agent?.status();
+      if (!s) continue;
+      if (s.state === 'online') online += 1;
+      reconnects += s.reconnects;
+      acked += s.queue.acked;
+      dropped += s.queue.dropped_count + s.queue.dropped_bytes + s.queue.dropped_age;
+    }
+    return { online, reconnects, acked, dropped };
+  }
+
+  async close(): Promise<void> {
+    this.stopReadings();
+    await Promise.all(this.devices.map((d) => d.agent?.close('simulation ended').catch(() => undefined)));
+  }
+}

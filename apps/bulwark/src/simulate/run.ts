@@ -1,0 +1,234 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Identity } from '@bulwark/agent';
+import type { Session } from '../client.js';
+import { makeKeyAndCsr } from '../device-keys.js';
+import { type VirtualDevice, VirtualFleet, deviceId, planDevices, sentKey } from './fleet.js';
+import { ImpairProxy } from './impair-proxy.js';
+import { PlatformApi } from './platform.js';
+import { type Action, NO_IMPAIRMENT, type Scenario } from './scenario.js';
+import { chooseShare, rng } from './values.js';
+
+/** Scopes the simulator's credential needs: onboarding, schemas, read-back, commands and twin changes. */
+export const NEEDED_SCOPES = ['devices:write', 'schemas:read', 'schemas:write', 'telemetry:read', 'devices:command', 'twin:write'] as const;
+
+/** What one run measured, for the report. */
+export interface RunResult {
+  readonly scenario: Scenario;
+  readonly runId: string;
+  readonly startedAt: number;
+  readonly readingsFrom: number;
+  readonly readingsUntil: number;
+  readonly sent: number;
+  readonly badSent: number;
+  readonly sendErrors: number;
+  readonly acked: number;
+  readonly dropped: number;
+  readonly stored: number;
+  /** Stored readings the simulator never sent (none expected). */
+  readonly strangers: number;
+  /** Stored twice under one message id (none expected: the platform stores once). */
+  readonly storedTwice: number;
+  readonly queuedAtEnd: number;
+  /** Sent → received by the platform, ms, each stored reading. */
+  readonly latencies: Float64Array;
+  /** Per-device sequence holes among stored readings (per boot). */
+  readonly gaps: number;
+  readonly platform: { readonly duplicates: number; readonly deadLetters: number; readonly metricsRead: boolean };
+  readonly commands: { readonly issued: number; readonly succeeded: number; readonly other: Readonly<Record<string, number>> };
+  readonly twinChanges: number;
+  readonly configsApplied: number;
+  readonly restarts: number;
+  /** One sample a second from the start of the readings. */
+  readonly timeline: readonly { t: number; online: number; reconnects: number; acked: number; sent: number; queued: number; rssBytes: number }[];
+  readonly proxy: { readonly used: boolean; readonly accepted: number; readonly resets: number; readonly flapDrops: number } ;
+  /** Impairments asked for that this run could not make, with why. */
+  readonly notMade: readonly string[];
+  readonly resources: { readonly cpuSeconds: number; readonly peakRssBytes: number; readonly heapPerDeviceBytes: number };
+}
+
+export interface RunOptions {
+  readonly scenario: Scenario;
+  readonly session: Session;
+  /** The platform's device MQTT endpoint, `mqtts://host:port`. */
+  readonly mqttUrl: string;
+  /** One line per step and a progress line every few seconds. */
+  readonly say: (line: string) => void;
+}
+
+const DUP = 'bulwark_ingest_messages_total{transport="mqtt",outcome="duplicate"}';
+const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
+
+/** Checks what can be checked before anything starts: the credential and its scopes, and the MQTT URL. Every problem is listed. */
+export async function preflight(o: Pick<RunOptions, 'session' | 'mqttUrl'>): Promise<string[]> {
+  const problems: string[] = [];
+  if (!/^mqtts:\/\/[^/:]+:\d+$/.test(o.mqttUrl)) problems.push(`--mqtt ${o.mqttUrl}: must be mqtts://host:port`);
+  try {
+    const me = await o.session.call<{ scopes: string[] }>('GET', '/api/v1/auth/whoami');
+    for (const s of NEEDED_SCOPES) if (!me.scopes.includes('*') && !me.scopes.includes(s)) problems.push(`the credential lacks the ${s} scope`);
+  } catch (err) {
+    problems.push(`cannot authenticate to ${o.session.url}: ${(err as Error).message}`);
+  }
+  return problems;
+}
+
+/** Runs the scenario against the platform and measures it; cleans up its agents, proxy and files. */
+export async function runSimulation(o: RunOptions): Promise<RunResult> {
+  const { scenario: s, say } = o;
+  const api = new PlatformApi(o.session);
+  const runId = Date.now().toString(36);
+  const cpu0 = process.cpuUsage();
+  const startedAt = Date.now();
+  for (const p of s.profiles) say(`schema ${p.schema}: ${await api.ensureSchema(p)}`);
+
+  // Keys made here, certificates by factory onboarding (one request per 500 devices).
+  const keys = new Map<string, { keyPem: string; csrPem: string }>();
+  for (let i = 0; i < s.devices; i += 1) {
+    const id = deviceId(s, runId, i);
+    keys.set(id, await makeKeyAndCsr(id));
+    if ((i + 1) % 1000 === 0) say(`keys: ${i + 1}/${s.devices}`);
+  }
+  const caPem = await api.caPem();
+  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, model: 'simulated', tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
+  const identities = new Map<string, Identity>();
+  for (const [id, k] of keys) {
+    const certPem = certs.get(id);
+    if (!certPem) throw new Error(`the platform issued no certificate for ${id}`);
+    const c = new X509Certificate(certPem);
+    identities.set(id, { keyPem: k.keyPem, certPem, caPem, serial: c.serialNumber.toLowerCase(), notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
+  }
+  keys.clear();
+  const devices = planDevices(s, runId, identities);
+
+  const target = new URL(o.mqttUrl.replace(/^mqtts:/, 'https:'));
+  const impaired = s.phases.some((p) => p.impair !== NO_IMPAIRMENT && (p.impair.latencyMs > 0 || p.impair.jitterMs > 0 || p.impair.resetsPerMinute > 0 || p.impair.partition > 0 || p.impair.flapping !== null));
+  const notMade = s.phases.flatMap((p) => [
+    ...(p.impair.lossPercent > 0 ? [`${p.name}: ${p.impair.lossPercent} % packet loss (needs a network namespace; not made by the proxy)`] : []),
+    ...(p.impair.bandwidthKbit !== null ? [`${p.name}: a ${p.impair.bandwidthKbit} kbit/s cap (needs a network namespace; not made by the proxy)`] : []),
+  ]);
+  const proxy = impaired ? await ImpairProxy.start({ host: target.hostname, port: Number(target.port) }, 100, rng(s.seed ^ 0xbad)) : undefined;
+  const dir = mkdtempSync(join(tmpdir(), `bulwark-sim-${runId}-`));
+  const fleet = new VirtualFleet(devices, {
+    dir, seed: s.seed, servername: target.hostname,
+    mqttUrl: (d: VirtualDevice) => (proxy ? `mqtts://127.0.0.1:${proxy.portFor(d.index, devices.length)}` : o.mqttUrl),
+    commandNames: [...new Set(s.actions.flatMap((a) => (a.kind === 'command' ? [a.name] : [])))],
+  });
+  const metricsBefore = await api.metrics();
+  const timers: NodeJS.Timeout[] = [];
+  const timeline: RunResult['timeline'][number][] = [];
+  const issued: { deviceId: string; id: string }[] = [];
+  let twinChanges = 0;
+  let peakRss = 0;
+  try {
+    fleet.start();
+    const t0 = Date.now();
+    fleet.startReadings();
+    if (s.crashLoop.share > 0) fleet.crashEvery(s.crashLoop.everyMs);
+    for (const phase of s.phases) {
+      timers.push(setTimeout(() => {
+        say(`phase ${phase.name}`);
+        proxy?.set(phase.impair);
+      }, phase.atMs));
+    }
+    for (const [i, action] of s.actions.entries()) {
+      timers.push(setTimeout(() => void act(api, devices, action, s.seed + i, issued, () => (twinChanges += 1)).catch((err: unknown) => say(`action ${i}: ${(err as Error).message}`)), action.atMs));
+    }
+    const sampler = setInterval(() => {
+      const now = fleet.sample();
+      const rss = process.memoryUsage.rss();
+      peakRss = Math.max(peakRss, rss);
+      timeline.push({ t: Math.round((Date.now() - t0) / 1000), ...now, sent: fleet.counts.sent, queued: fleet.queued, rssBytes: rss });
+      if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${devices.length} sent ${fleet.counts.sent} acked ${now.acked} reconnects ${now.reconnects}`);
+    }, 1000);
+    timers.push(sampler);
+    await new Promise((r) => setTimeout(r, s.durationMs));
+    fleet.stopReadings();
+    const readingsUntil = Date.now();
+    proxy?.set(NO_IMPAIRMENT);
+    say('readings stopped; waiting for the devices\' queues to drain');
+    const drainBy = Date.now() + s.drainMs;
+    while (fleet.queued > 0 && Date.now() < drainBy) await new Promise((r) => setTimeout(r, 250));
+    for (const t of timers) clearInterval(t);
+    const final = fleet.sample();
+    const heapPerDevice = Math.round(process.memoryUsage().heapUsed / devices.length);
+
+    say('reading the platform back');
+    const misbehaving = new Set(devices.filter((d) => d.misbehaves !== null).map((d) => d.id));
+    const { stored, strangers, storedTwice, latencies, gaps } = await readBack(api, s, `${s.idPrefix}${runId}-`, t0 - 60_000, Date.now() + 60_000, fleet.counts.sentAt, misbehaving);
+    const metricsAfter = await api.metrics();
+    const commands = { issued: issued.length, succeeded: 0, other: {} as Record<string, number> };
+    for (const c of issued) {
+      const state = await api.commandStatus(c.deviceId, c.id).catch(() => 'unknown');
+      if (state === 'succeeded') commands.succeeded += 1;
+      else commands.other[state] = (commands.other[state] ?? 0) + 1;
+    }
+    const used = process.cpuUsage(cpu0);
+    return {
+      scenario: s, runId, startedAt, readingsFrom: t0, readingsUntil,
+      sent: fleet.counts.sent, badSent: fleet.counts.badSent, sendErrors: fleet.counts.sendErrors, acked: final.acked, dropped: final.dropped,
+      stored, strangers, storedTwice, queuedAtEnd: fleet.queued, latencies, gaps,
+      platform: {
+        duplicates: (metricsAfter.get(DUP) ?? 0) - (metricsBefore.get(DUP) ?? 0),
+        deadLetters: sum(metricsAfter, 'bulwark_ingest_dead_letters_total') - sum(metricsBefore, 'bulwark_ingest_dead_letters_total'),
+        metricsRead: metricsAfter.size > 0,
+      },
+      commands, twinChanges, configsApplied: fleet.counts.configsApplied, restarts: fleet.counts.restarts, timeline,
+      proxy: { used: proxy !== undefined, ...(proxy?.counts ?? { accepted: 0, resets: 0, flapDrops: 0 }) },
+      notMade,
+      resources: { cpuSeconds: (used.user + used.system) / 1e6, peakRssBytes: peakRss, heapPerDeviceBytes: heapPerDevice },
+    };
+  } finally {
+    for (const t of timers) clearInterval(t);
+    await fleet.close();
+    await proxy?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A command or twin change to the action's share of the devices, through the platform's API. */
+async function act(api: PlatformApi, devices: readonly VirtualDevice[], a: Action, seed: number, issued: { deviceId: string; id: string }[], twinChanged: () => void): Promise<void> {
+  const chosen = [...chooseShare(devices.length, a.share, seed, 4)].map((i) => devices[i] as VirtualDevice);
+  for (const d of chosen) {
+    if (a.kind === 'command') issued.push({ deviceId: d.id, id: await api.command(d.id, a.name, { ...a.params }) });
+    else {
+      await api.setTwin(d.id, { ...a.patch });
+      twinChanged();
+    }
+  }
+}
+
+async function readBack(api: PlatformApi, s: Scenario, prefix: string, since: number, until: number, sentAt: ReadonlyMap<string, number>, misbehaving: ReadonlySet<string>): Promise<Pick<RunResult, 'stored' | 'strangers' | 'storedTwice' | 'latencies' | 'gaps'>> {
+  const seen = new Set<string>();
+  const latencies: number[] = [];
+  const seqs = new Map<string, number[]>();
+  let strangers = 0;
+  let storedTwice = 0;
+  for (const schema of new Set(s.profiles.map((p) => p.schema))) {
+    for await (const r of api.readings(schema, prefix, since, until)) {
+      const k = sentKey(r.deviceId, r.msgId);
+      if (seen.has(k)) {
+        storedTwice += 1;
+        continue;
+      }
+      seen.add(k);
+      const at = sentAt.get(k);
+      if (at === undefined) strangers += 1;
+      else latencies.push(r.receivedAt - at);
+      if (r.seq !== null && !misbehaving.has(r.deviceId)) {
+        const series = `${r.deviceId}/${r.boot ?? ''}`;
+        const list = seqs.get(series) ?? [];
+        list.push(r.seq);
+        seqs.set(series, list);
+      }
+    }
+  }
+  // A hole in a boot's sequence between its first and last stored reading (misbehaving devices are left out: their refused messages take sequence numbers too).
+  let gaps = 0;
+  for (const list of seqs.values()) {
+    list.sort((a, b) => a - b);
+    gaps += (list.at(-1) as number) - (list[0] as number) + 1 - list.length;
+  }
+  return { stored: seen.size, strangers, storedTwice, latencies: Float64Array.from(latencies).sort(), gaps };
+}
