@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { duration, positiveInt } from '../args.js';
@@ -8,7 +8,7 @@ import { CliError, EXIT, Exit } from '../errors.js';
 import { printJson } from '../output.js';
 
 interface SimulateOptions {
-  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; out?: string; json?: boolean;
+  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; out?: string; agentLog?: string; json?: boolean;
 }
 
 const rate = (value: string): number => {
@@ -28,6 +28,7 @@ export function addSimulateCommand(program: Command, env: Env): void {
     .option('--url <url>', 'the platform\'s HTTP API (default: the scenario\'s, BULWARK_URL or the saved login)')
     .option('--mqtt <url>', 'the platform\'s device MQTT endpoint, mqtts://host:port (default: the scenario\'s, else port 8883 of --url\'s host)')
     .option('--out <dir>', 'where the report goes (default: ./simulation-<scenario>)')
+    .option('--agent-log <file>', 'write the virtual devices\' own log lines (info and up: refusals, reconnects) to this file, each after its device id')
     .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)')
     .action(async (o: SimulateOptions) => {
       const sim = await import('../simulate/index.js');
@@ -46,7 +47,13 @@ export function addSimulateCommand(program: Command, env: Env): void {
       if (problems.length > 0) throw new CliError('BULWARK_CLI_SIMULATE_PREFLIGHT', `cannot start the simulation:\n${problems.map((p) => `  ${p}`).join('\n')}`, EXIT.usage);
       const say = (line: string) => process.stderr.write(`${line}\n`);
       say(`simulating ${scenario.devices} devices for ${scenario.durationMs / 1000} s against ${session.url} (devices at ${mqttUrl})`);
-      const result = await sim.runSimulation({ scenario, session, mqttUrl, say });
+      const log = o.agentLog === undefined ? undefined : createWriteStream(resolve(o.agentLog), { flags: 'a' });
+      let result;
+      try {
+        result = await sim.runSimulation({ scenario, session, mqttUrl, say, agentLog: log && ((id, line) => void log.write(`${id} ${line}\n`)) });
+      } finally {
+        log?.end();
+      }
       const out = resolve(o.out ?? `simulation-${scenario.name}`);
       mkdirSync(out, { recursive: true });
       const command = ['bulwark', 'simulate', ...process.argv.slice(3)].join(' ');

@@ -74,7 +74,11 @@ export class VirtualFleet {
 
   constructor(
     readonly devices: readonly VirtualDevice[],
-    private readonly o: { dir: string; mqttUrl: (d: VirtualDevice) => string; servername: string; commandNames: readonly string[]; seed: number },
+    private readonly o: {
+      dir: string; mqttUrl: (d: VirtualDevice) => string; servername: string; commandNames: readonly string[]; seed: number;
+      /** Where the agents' own log lines go (info and up), when asked for. */
+      agentLog?: ((deviceId: string, line: string) => void) | undefined;
+    },
   ) {}
 
   /** Starts every agent (they connect on their own, with their backoff). */
@@ -87,11 +91,11 @@ export class VirtualFleet {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const config = resolveConfig({
       deviceId: d.id, dataDir, mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000 },
-      queue: { ackTimeoutMs: 10_000 }, logs: { level: 'error' }, health: { intervalMs: 60_000 },
+      queue: { ackTimeoutMs: 10_000 }, logs: { level: this.o.agentLog ? 'info' : 'error' }, health: { intervalMs: 60_000 },
       reconnect: { baseMs: 500, capMs: 30_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
     });
     const agent = new Agent(config, d.identity, {
-      rng: seededRng(this.o.seed + d.index), logSink: () => undefined,
+      rng: seededRng(this.o.seed + d.index), logSink: this.o.agentLog ? (line) => this.o.agentLog?.(d.id, line) : () => undefined,
       ...(d.skewMs !== 0 ? { clock: skewedClock(d.skewMs) } : {}),
     });
     for (const name of this.o.commandNames) {

@@ -20,15 +20,26 @@ export class ImpairProxy {
 
   private constructor(private readonly target: { host: string; port: number }, private readonly random: () => number) {}
 
-  static async start(target: { host: string; port: number }, lanes: number, random: () => number): Promise<ImpairProxy> {
+  /** `bindHost`: where the lanes listen (the host end of a namespace's veth pair when packets are dropped there too). */
+  static async start(target: { host: string; port: number }, lanes: number, random: () => number, bindHost = '127.0.0.1'): Promise<ImpairProxy> {
     const proxy = new ImpairProxy(target, random);
-    for (let i = 0; i < lanes; i += 1) proxy.#lanes.push(await Lane.open(proxy));
+    for (let i = 0; i < lanes; i += 1) proxy.#lanes.push(await Lane.open(proxy, bindHost));
     return proxy;
+  }
+
+  /** The lane device `index` of `devices` goes through. */
+  laneOf(index: number, devices: number): number {
+    return Math.min(this.#lanes.length - 1, Math.floor(index * this.#lanes.length / devices));
   }
 
   /** The port device `index` of `devices` connects to. */
   portFor(index: number, devices: number): number {
-    return (this.#lanes[Math.min(this.#lanes.length - 1, Math.floor(index * this.#lanes.length / devices))] as Lane).port;
+    return (this.#lanes[this.laneOf(index, devices)] as Lane).port;
+  }
+
+  /** Every lane's port, in lane order. */
+  get ports(): number[] {
+    return this.#lanes.map((l) => l.port);
   }
 
   get impairment(): Impairment {
@@ -94,11 +105,11 @@ class Lane {
 
   private constructor(private readonly proxy: ImpairProxy, private readonly server: Server) {}
 
-  static async open(proxy: ImpairProxy): Promise<Lane> {
+  static async open(proxy: ImpairProxy, bindHost: string): Promise<Lane> {
     const server = createServer();
     const lane = new Lane(proxy, server);
     server.on('connection', (socket: Socket) => lane.accept(socket));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, bindHost, resolve));
     lane.port = (server.address() as AddressInfo).port;
     return lane;
   }

@@ -92,7 +92,15 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
     '',
     `![connections and readings over time](${svgName})`,
     '',
-    r.proxy.used ? `Impairment proxy: ${r.proxy.accepted} connections accepted, ${r.proxy.resets} reset, ${r.proxy.flapDrops} dropped by flapping.` : 'No impairment: devices connected to the platform directly.',
+    r.proxy.used
+      ? `Impairment proxy: ${r.proxy.accepted} connections accepted, ${r.proxy.resets} reset, ${r.proxy.flapDrops} dropped by flapping${r.proxy.namespace ? '; packet loss and bandwidth caps made in a network namespace (nftables, tbf)' : ''}.`
+      : 'No impairment: devices connected to the platform directly.',
+    '',
+    '| phase | from | latency ± jitter | resets /min/device | partition | flapping | loss | bandwidth |', '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.scenario.phases.map((p) => {
+      const i = p.impair;
+      return `| ${p.name} | ${p.atMs / 1000} s | ${i.latencyMs} ± ${i.jitterMs} ms | ${i.resetsPerMinute} | ${Math.round(i.partition * 100)} % | ${i.flapping ? `${i.flapping.downMs / 1000} s down every ${i.flapping.everyMs / 1000} s` : '-'} | ${i.lossPercent} % | ${i.bandwidthKbit === null ? '-' : `${i.bandwidthKbit} kbit/s`} |`;
+    }),
     ...(r.notMade.length ? ['', 'Not made in this run:', ...r.notMade.map((n) => `- ${n}`)] : []),
     '',
     '## The simulator itself',

@@ -7,6 +7,7 @@ import type { Session } from '../client.js';
 import { makeKeyAndCsr } from '../device-keys.js';
 import { type VirtualDevice, VirtualFleet, deviceId, planDevices, sentKey } from './fleet.js';
 import { ImpairProxy } from './impair-proxy.js';
+import { NetNamespace } from './netns.js';
 import { PlatformApi } from './platform.js';
 import { type Action, NO_IMPAIRMENT, type Scenario } from './scenario.js';
 import { chooseShare, rng } from './values.js';
@@ -43,7 +44,7 @@ export interface RunResult {
   readonly restarts: number;
   /** One sample a second from the start of the readings. */
   readonly timeline: readonly { t: number; online: number; reconnects: number; acked: number; sent: number; queued: number; rssBytes: number }[];
-  readonly proxy: { readonly used: boolean; readonly accepted: number; readonly resets: number; readonly flapDrops: number } ;
+  readonly proxy: { readonly used: boolean; readonly namespace: boolean; readonly accepted: number; readonly resets: number; readonly flapDrops: number };
   /** Impairments asked for that this run could not make, with why. */
   readonly notMade: readonly string[];
   readonly resources: { readonly cpuSeconds: number; readonly peakRssBytes: number; readonly heapPerDeviceBytes: number };
@@ -56,6 +57,8 @@ export interface RunOptions {
   readonly mqttUrl: string;
   /** One line per step and a progress line every few seconds. */
   readonly say: (line: string) => void;
+  /** The agents' log lines (info and up), each with its device id. */
+  readonly agentLog?: ((deviceId: string, line: string) => void) | undefined;
 }
 
 const DUP = 'bulwark_ingest_messages_total{transport="mqtt",outcome="duplicate"}';
@@ -103,16 +106,14 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   const devices = planDevices(s, runId, identities);
 
   const target = new URL(o.mqttUrl.replace(/^mqtts:/, 'https:'));
-  const impaired = s.phases.some((p) => p.impair !== NO_IMPAIRMENT && (p.impair.latencyMs > 0 || p.impair.jitterMs > 0 || p.impair.resetsPerMinute > 0 || p.impair.partition > 0 || p.impair.flapping !== null));
-  const notMade = s.phases.flatMap((p) => [
-    ...(p.impair.lossPercent > 0 ? [`${p.name}: ${p.impair.lossPercent} % packet loss (needs a network namespace; not made by the proxy)`] : []),
-    ...(p.impair.bandwidthKbit !== null ? [`${p.name}: a ${p.impair.bandwidthKbit} kbit/s cap (needs a network namespace; not made by the proxy)`] : []),
-  ]);
-  const proxy = impaired ? await ImpairProxy.start({ host: target.hostname, port: Number(target.port) }, 100, rng(s.seed ^ 0xbad)) : undefined;
+  const { proxy, ns, nsPorts, notMade } = await impairment(s, { host: target.hostname, port: Number(target.port) }, runId, say);
   const dir = mkdtempSync(join(tmpdir(), `bulwark-sim-${runId}-`));
   const fleet = new VirtualFleet(devices, {
-    dir, seed: s.seed, servername: target.hostname,
-    mqttUrl: (d: VirtualDevice) => (proxy ? `mqtts://127.0.0.1:${proxy.portFor(d.index, devices.length)}` : o.mqttUrl),
+    dir, seed: s.seed, servername: target.hostname, agentLog: o.agentLog,
+    mqttUrl: (d: VirtualDevice) => {
+      if (!proxy) return o.mqttUrl;
+      return ns ? `mqtts://${ns.nsIp}:${nsPorts[proxy.laneOf(d.index, devices.length)]}` : `mqtts://127.0.0.1:${proxy.portFor(d.index, devices.length)}`;
+    },
     commandNames: [...new Set(s.actions.flatMap((a) => (a.kind === 'command' ? [a.name] : [])))],
   });
   const metricsBefore = await api.metrics();
@@ -130,6 +131,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       timers.push(setTimeout(() => {
         say(`phase ${phase.name}`);
         proxy?.set(phase.impair);
+        if (ns) void Promise.all([ns.setLoss(phase.impair.lossPercent), ns.setBandwidth(phase.impair.bandwidthKbit)]).catch((err: unknown) => say(`phase ${phase.name}: ${(err as Error).message}`));
       }, phase.atMs));
     }
     for (const [i, action] of s.actions.entries()) {
@@ -147,6 +149,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     fleet.stopReadings();
     const readingsUntil = Date.now();
     proxy?.set(NO_IMPAIRMENT);
+    if (ns) await Promise.all([ns.setLoss(0), ns.setBandwidth(null)]);
     say('readings stopped; waiting for the devices\' queues to drain');
     const drainBy = Date.now() + s.drainMs;
     while (fleet.queued > 0 && Date.now() < drainBy) await new Promise((r) => setTimeout(r, 250));
@@ -175,7 +178,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
         metricsRead: metricsAfter.size > 0,
       },
       commands, twinChanges, configsApplied: fleet.counts.configsApplied, restarts: fleet.counts.restarts, timeline,
-      proxy: { used: proxy !== undefined, ...(proxy?.counts ?? { accepted: 0, resets: 0, flapDrops: 0 }) },
+      proxy: { used: proxy !== undefined, namespace: ns !== undefined, ...(proxy?.counts ?? { accepted: 0, resets: 0, flapDrops: 0 }) },
       notMade,
       resources: { cpuSeconds: (used.user + used.system) / 1e6, peakRssBytes: peakRss, heapPerDeviceBytes: heapPerDevice },
     };
@@ -183,6 +186,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     for (const t of timers) clearInterval(t);
     await fleet.close();
     await proxy?.close();
+    await ns?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -231,4 +235,31 @@ async function readBack(api: PlatformApi, s: Scenario, prefix: string, since: nu
     gaps += (list.at(-1) as number) - (list[0] as number) + 1 - list.length;
   }
   return { stored: seen.size, strangers, storedTwice, latencies: Float64Array.from(latencies).sort(), gaps };
+}
+
+/**
+ * What the scenario's phases need: the proxy for latency, jitter, resets, partitions and
+ * flapping; a network namespace too for packet loss and bandwidth caps, when this machine
+ * allows one (else those are listed as not made, with why).
+ */
+async function impairment(s: Scenario, target: { host: string; port: number }, runId: string, say: (line: string) => void): Promise<{ proxy: ImpairProxy | undefined; ns: NetNamespace | undefined; nsPorts: number[]; notMade: string[] }> {
+  const kernel = s.phases.filter((p) => p.impair.lossPercent > 0 || p.impair.bandwidthKbit !== null);
+  const user = s.phases.some((p) => p.impair.latencyMs > 0 || p.impair.jitterMs > 0 || p.impair.resetsPerMinute > 0 || p.impair.partition > 0 || p.impair.flapping !== null);
+  if (!user && kernel.length === 0) return { proxy: undefined, ns: undefined, nsPorts: [], notMade: [] };
+  const why = kernel.length > 0 ? await NetNamespace.unavailable() : undefined;
+  const ns = kernel.length > 0 && why === undefined ? await NetNamespace.create(runId) : undefined;
+  try {
+    const proxy = await ImpairProxy.start(target, 100, rng(s.seed ^ 0xbad), ns?.hostIp);
+    const nsPorts = ns ? await ns.forward(proxy.ports) : [];
+    if (ns) say(`network namespace ${ns.name}: packet loss and bandwidth caps on the devices' path`);
+    const notMade = why === undefined ? [] : kernel.flatMap((p) => [
+      ...(p.impair.lossPercent > 0 ? [`${p.name}: ${p.impair.lossPercent} % packet loss (${why}: it needs a network namespace)`] : []),
+      ...(p.impair.bandwidthKbit !== null ? [`${p.name}: a ${p.impair.bandwidthKbit} kbit/s cap (${why}: it needs a network namespace)`] : []),
+    ]);
+    for (const n of notMade) say(`not made: ${n}`);
+    return { proxy, ns, nsPorts, notMade };
+  } catch (err) {
+    await ns?.close();
+    throw err;
+  }
 }

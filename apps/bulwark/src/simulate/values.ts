@@ -37,15 +37,18 @@ export class FieldSeries {
       return this.#stuckValue;
     }
     let value = mean + spec.sigma * gaussian(random);
-    if (spec.stuck && random() < spec.stuck.probability) {
-      this.made.stuckRuns += 1;
-      this.#stuckLeft = spec.stuck.length - 1;
-      this.#stuckValue = value;
-    } else if (spec.spike && random() < spec.spike.probability) {
+    if (spec.spike && random() < spec.spike.probability) {
       this.made.spikes += 1;
       value += spec.spike.size * (random() < 0.5 ? -1 : 1);
     }
-    return Math.round(value * 1000) / 1000;
+    value = Math.round(value * 1000) / 1000;
+    if (spec.stuck && random() < spec.stuck.probability) {
+      // This value, then `length - 1` more of it.
+      this.made.stuckRuns += 1;
+      this.#stuckLeft = spec.stuck.length - 1;
+      this.#stuckValue = value;
+    }
+    return value;
   }
 }
 
