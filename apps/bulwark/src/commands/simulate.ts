@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { duration, positiveInt } from '../args.js';
@@ -47,12 +47,13 @@ export function addSimulateCommand(program: Command, env: Env): void {
       if (problems.length > 0) throw new CliError('BULWARK_CLI_SIMULATE_PREFLIGHT', `cannot start the simulation:\n${problems.map((p) => `  ${p}`).join('\n')}`, EXIT.usage);
       const say = (line: string) => process.stderr.write(`${line}\n`);
       say(`simulating ${scenario.devices} devices for ${scenario.durationMs / 1000} s against ${session.url} (devices at ${mqttUrl})`);
-      const log = o.agentLog === undefined ? undefined : createWriteStream(resolve(o.agentLog), { flags: 'a' });
+      // Written as they come (a process that ends at once loses nothing buffered).
+      const log = o.agentLog === undefined ? undefined : openSync(resolve(o.agentLog), 'a', 0o600);
       let result;
       try {
-        result = await sim.runSimulation({ scenario, session, mqttUrl, say, agentLog: log && ((id, line) => void log.write(`${id} ${line}\n`)) });
+        result = await sim.runSimulation({ scenario, session, mqttUrl, say, agentLog: log === undefined ? undefined : (id, line) => void writeSync(log, `${id} ${line}\n`) });
       } finally {
-        log?.end();
+        if (log !== undefined) closeSync(log);
       }
       const out = resolve(o.out ?? `simulation-${scenario.name}`);
       mkdirSync(out, { recursive: true });

@@ -107,6 +107,8 @@ export class VirtualFleet {
     agent.onConfig({ type: 'object', additionalProperties: true }, () => {
       this.counts.configsApplied += 1;
     });
+    const log = this.o.agentLog;
+    if (log) agent.on('state', (state) => log(d.id, JSON.stringify({ ts: Date.now(), level: 'info', msg: 'connection state', data: { state, reconnects: agent.status().reconnects } })));
     d.agent = agent;
     agent.start();
   }
