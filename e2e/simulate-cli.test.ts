@@ -10,7 +10,7 @@ const LIMITS = { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinut
 
 /**
  * `bulwark simulate` as an operator runs it, against a real server: the shipped smoke scenario
- * (20 virtual devices running the real agent, misbehaving and skewed ones, a command, a twin
+ * (20 virtual devices running the real agent in two processes, misbehaving and skewed ones, a command, a twin
  * change, a phase of latency, jitter and resets through the impairment proxy), its report's
  * figures checked against what the platform holds.
  */
@@ -19,10 +19,10 @@ describe('bulwark simulate', () => {
     const s = await startTestServer(t, { config: LIMITS });
     const out = tempDir(t);
     const env = { BULWARK_URL: s.url, BULWARK_KEY: s.adminKey, BULWARK_CLI_CONFIG: join(out, 'credentials.json') };
-    const run = await runCli(t, ['simulate', '--scenario', join(ROOT, 'examples/scenarios/smoke.yaml'), '--mqtt', `mqtts://localhost:${s.server.mqttPort}`, '--out', out, '--json'], { env });
+    const run = await runCli(t, ['simulate', '--scenario', join(ROOT, 'examples/scenarios/smoke.yaml'), '--mqtt', `mqtts://localhost:${s.server.mqttPort}`, '--out', out, '--workers', '2', '--json'], { env });
     assert.equal(run.code, 0, show(run));
     const report = parseJson(run);
-    assert.equal(report.devices, 20);
+    assert.deepEqual([report.devices, report.workers], [20, 2]);
     assert.ok(report.sent >= 20 * 15, `sent ${report.sent}`);
     assert.deepEqual([report.stored, report.storedTwice, report.strangers, report.queuedAtEnd, report.gaps], [report.sent, 0, 0, 0, 0]);
     assert.equal(report.figures.deliveredPercent, 100);

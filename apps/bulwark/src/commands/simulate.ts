@@ -8,7 +8,7 @@ import { CliError, EXIT, Exit } from '../errors.js';
 import { printJson } from '../output.js';
 
 interface SimulateOptions {
-  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; out?: string; agentLog?: string; json?: boolean;
+  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; out?: string; agentLog?: string; workers?: number; json?: boolean;
 }
 
 const rate = (value: string): number => {
@@ -28,6 +28,7 @@ export function addSimulateCommand(program: Command, env: Env): void {
     .option('--url <url>', 'the platform\'s HTTP API (default: the scenario\'s, BULWARK_URL or the saved login)')
     .option('--mqtt <url>', 'the platform\'s device MQTT endpoint, mqtts://host:port (default: the scenario\'s, else port 8883 of --url\'s host)')
     .option('--out <dir>', 'where the report goes (default: ./simulation-<scenario>)')
+    .option('--workers <n>', 'processes that run the devices, this one included (default 1; up to the number of cores is useful)', positiveInt(64))
     .option('--agent-log <file>', 'write the virtual devices\' own log lines (info and up: refusals, reconnects) to this file, each after its device id')
     .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)')
     .action(async (o: SimulateOptions) => {
@@ -51,7 +52,7 @@ export function addSimulateCommand(program: Command, env: Env): void {
       const log = o.agentLog === undefined ? undefined : openSync(resolve(o.agentLog), 'a', 0o600);
       let result;
       try {
-        result = await sim.runSimulation({ scenario, session, mqttUrl, say, agentLog: log === undefined ? undefined : (id, line) => void writeSync(log, `${id} ${line}\n`) });
+        result = await sim.runSimulation({ scenario, session, mqttUrl, say, workers: o.workers, agentLog: log === undefined ? undefined : (id, line) => void writeSync(log, `${id} ${line}\n`) });
       } finally {
         if (log !== undefined) closeSync(log);
       }

@@ -33,31 +33,32 @@ export interface FleetCounts {
 const key = (deviceId: string, msgId: string) => `${deviceId}/${msgId}`;
 export const sentKey = key;
 
-/** Picks each device's profile, skew, misbehaviour and crash loop from the scenario, repeatably. */
-export function planDevices(s: Scenario, runId: string, identities: ReadonlyMap<string, Identity>): VirtualDevice[] {
+/** Which devices skew, misbehave and crash: chosen from the whole fleet by the seed, so every worker agrees. */
+export interface FleetChoices {
+  readonly skewed: ReadonlySet<number>;
+  readonly bad: ReadonlySet<number>;
+  readonly crashing: ReadonlySet<number>;
+}
+
+export function fleetChoices(s: Scenario): FleetChoices {
+  return { skewed: chooseShare(s.devices, s.clockSkew.share, s.seed, 1), bad: chooseShare(s.devices, s.misbehaving.share, s.seed, 2), crashing: chooseShare(s.devices, s.crashLoop.share, s.seed, 3) };
+}
+
+/** Device `index`'s profile, skew, misbehaviour and crash loop, the same wherever it is worked out. */
+export function planDevice(s: Scenario, runId: string, index: number, identity: Identity, c: FleetChoices): VirtualDevice {
   const total = s.profiles.reduce((sum, p) => sum + p.share, 0);
-  const skewed = chooseShare(s.devices, s.clockSkew.share, s.seed, 1);
-  const bad = chooseShare(s.devices, s.misbehaving.share, s.seed, 2);
-  const crashing = chooseShare(s.devices, s.crashLoop.share, s.seed, 3);
-  const random = rng(s.seed);
-  const width = String(s.devices).length;
-  return Array.from({ length: s.devices }, (_, index) => {
-    // Profiles take consecutive slices of the fleet by share.
-    let acc = 0;
-    const at = (index + 0.5) / s.devices * total;
-    const profile = s.profiles.find((p) => (acc += p.share) >= at) ?? (s.profiles.at(-1) as Profile);
-    const id = deviceId(s, runId, index, width);
-    const identity = identities.get(id);
-    if (!identity) throw new Error(`no identity for ${id}`);
-    return {
-      index, id, profile, identity,
-      skewMs: skewed.has(index) ? Math.round((random() * 2 - 1) * s.clockSkew.maxMs) : 0,
-      misbehaves: bad.has(index) ? (s.misbehaving.kinds[index % s.misbehaving.kinds.length] as Misbehaviour) : null,
-      crashes: crashing.has(index),
-      series: new Map(Object.entries(profile.fields).map(([f, spec], i) => [f, new FieldSeries(spec, rng(s.seed + index * 7919 + i))])),
-      agent: undefined,
-    };
-  });
+  // Profiles take consecutive slices of the fleet by share.
+  let acc = 0;
+  const at = (index + 0.5) / s.devices * total;
+  const profile = s.profiles.find((p) => (acc += p.share) >= at) ?? (s.profiles.at(-1) as Profile);
+  return {
+    index, id: deviceId(s, runId, index), profile, identity,
+    skewMs: c.skewed.has(index) ? Math.round((rng(s.seed ^ Math.imul(index + 1, 0x2545f491))() * 2 - 1) * s.clockSkew.maxMs) : 0,
+    misbehaves: c.bad.has(index) ? (s.misbehaving.kinds[index % s.misbehaving.kinds.length] as Misbehaviour) : null,
+    crashes: c.crashing.has(index),
+    series: new Map(Object.entries(profile.fields).map(([f, spec], i) => [f, new FieldSeries(spec, rng(s.seed + index * 7919 + i))])),
+    agent: undefined,
+  };
 }
 
 export const deviceId = (s: Scenario, runId: string, index: number, width = String(s.devices).length): string => `${s.idPrefix}${runId}-${String(index).padStart(width, '0')}`;
@@ -76,6 +77,8 @@ export class VirtualFleet {
     readonly devices: readonly VirtualDevice[],
     private readonly o: {
       dir: string; mqttUrl: (d: VirtualDevice) => string; servername: string; commandNames: readonly string[]; seed: number;
+      /** How often a crash-looping device's agent crashes. */
+      crashEveryMs: number;
       /** Where the agents' own log lines go (info and up), when asked for. */
       agentLog?: ((deviceId: string, line: string) => void) | undefined;
     },
@@ -125,12 +128,8 @@ export class VirtualFleet {
       }, Math.floor(random() * intervalMs));
       this.#timers.push(first);
       if (burst) this.#timers.push(setInterval(() => void this.#burst(d, burst.readings), burst.everyMs));
+      if (d.crashes) this.#timers.push(setInterval(() => void this.#crash(d), this.o.crashEveryMs));
     }
-  }
-
-  /** A crash-looping device's restarts come every so often; set by the runner from the scenario. */
-  crashEvery(ms: number): void {
-    for (const d of this.devices) if (d.crashes) this.#timers.push(setInterval(() => void this.#crash(d), ms));
   }
 
   async #read(d: VirtualDevice): Promise<void> {

@@ -105,7 +105,7 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
     '',
     '## The simulator itself',
     '',
-    `CPU ${round(r.resources.cpuSeconds, 1)} s; peak RSS ${mb(r.resources.peakRssBytes)} (${round(f.rssPerDeviceBytes / 1024, 1)} KiB per device, the process's fixed part included); JS heap ${round(r.resources.heapPerDeviceBytes / 1024, 1)} KiB per device at the end.`,
+    `${r.workers === 1 ? 'One process' : `${r.workers} processes`}: CPU ${round(r.resources.cpuSeconds, 1)} s; peak RSS ${mb(r.resources.peakRssBytes)} (${round(f.rssPerDeviceBytes / 1024, 1)} KiB per device, the process's fixed part included); JS heap ${round(r.resources.heapPerDeviceBytes / 1024, 1)} KiB per device at the end.`,
     '',
   ];
   return lines.join('\n');

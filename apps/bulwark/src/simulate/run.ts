@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Identity } from '@bulwark/agent';
 import type { Session } from '../client.js';
 import { makeKeyAndCsr } from '../device-keys.js';
-import { type VirtualDevice, VirtualFleet, deviceId, planDevices, sentKey } from './fleet.js';
+import { deviceId, fleetChoices, sentKey } from './fleet.js';
+import { EMPTY_SNAPSHOT, type FleetPart, LocalPart, type PartSpec, type Snapshot, WorkerPart } from './parts.js';
 import { ImpairProxy } from './impair-proxy.js';
 import { NetNamespace } from './netns.js';
 import { PlatformApi } from './platform.js';
@@ -19,6 +20,7 @@ export const NEEDED_SCOPES = ['devices:write', 'schemas:read', 'schemas:write', 
 export interface RunResult {
   readonly scenario: Scenario;
   readonly runId: string;
+  readonly workers: number;
   readonly startedAt: number;
   readonly readingsFrom: number;
   readonly readingsUntil: number;
@@ -59,6 +61,8 @@ export interface RunOptions {
   readonly say: (line: string) => void;
   /** The agents' log lines (info and up), each with its device id. */
   readonly agentLog?: ((deviceId: string, line: string) => void) | undefined;
+  /** Processes that run the devices (this one included): 1 runs them all here. */
+  readonly workers?: number | undefined;
 }
 
 const DUP = 'bulwark_ingest_messages_total{transport="mqtt",outcome="duplicate"}';
@@ -83,6 +87,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   const api = new PlatformApi(o.session);
   const runId = Date.now().toString(36);
   const cpu0 = process.cpuUsage();
+  const cpuAtStart = (cpu0.user + cpu0.system) / 1e6;
   const startedAt = Date.now();
   for (const p of s.profiles) say(`schema ${p.schema}: ${await api.ensureSchema(p)}`);
 
@@ -103,19 +108,19 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     identities.set(id, { keyPem: k.keyPem, certPem, caPem, serial: c.serialNumber.toLowerCase(), notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
   }
   keys.clear();
-  const devices = planDevices(s, runId, identities);
+  const ids = [...identities.keys()];
 
   const target = new URL(o.mqttUrl.replace(/^mqtts:/, 'https:'));
   const { proxy, ns, nsPorts, notMade } = await impairment(s, { host: target.hostname, port: Number(target.port) }, runId, say);
+  const urlOf = (index: number): string => {
+    if (!proxy) return o.mqttUrl;
+    return ns ? `mqtts://${ns.nsIp}:${nsPorts[proxy.laneOf(index, s.devices)]}` : `mqtts://127.0.0.1:${proxy.portFor(index, s.devices)}`;
+  };
   const dir = mkdtempSync(join(tmpdir(), `bulwark-sim-${runId}-`));
-  const fleet = new VirtualFleet(devices, {
-    dir, seed: s.seed, servername: target.hostname, agentLog: o.agentLog,
-    mqttUrl: (d: VirtualDevice) => {
-      if (!proxy) return o.mqttUrl;
-      return ns ? `mqtts://${ns.nsIp}:${nsPorts[proxy.laneOf(d.index, devices.length)]}` : `mqtts://127.0.0.1:${proxy.portFor(d.index, devices.length)}`;
-    },
-    commandNames: [...new Set(s.actions.flatMap((a) => (a.kind === 'command' ? [a.name] : [])))],
-  });
+  const commandNames = [...new Set(s.actions.flatMap((a) => (a.kind === 'command' ? [a.name] : [])))];
+  // The devices in `workers` consecutive slices; one worker runs in this process.
+  const workers = Math.max(1, Math.min(o.workers ?? 1, s.devices));
+  const parts: FleetPart[] = [];
   const metricsBefore = await api.metrics();
   const timers: NodeJS.Timeout[] = [];
   const timeline: RunResult['timeline'][number][] = [];
@@ -123,10 +128,19 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   let twinChanges = 0;
   let peakRss = 0;
   try {
-    fleet.start();
+    for (let w = 0; w < workers; w += 1) {
+      const from = Math.floor(w * s.devices / workers);
+      const to = Math.floor((w + 1) * s.devices / workers);
+      const spec: PartSpec = {
+        scenario: s, runId, from, identities: ids.slice(from, to).map((id) => identities.get(id) as Identity), urls: Array.from({ length: to - from }, (_, i) => urlOf(from + i)),
+        servername: target.hostname, commandNames, dir, agentLog: o.agentLog !== undefined,
+      };
+      parts.push(w === 0 ? new LocalPart(spec, o.agentLog) : await WorkerPart.start(spec, o.agentLog));
+    }
+    if (workers > 1) say(`${workers} processes run the devices (${parts.length - 1} workers and this one)`);
+    identities.clear();
+    await Promise.all(parts.map((p) => p.start()));
     const t0 = Date.now();
-    fleet.startReadings();
-    if (s.crashLoop.share > 0) fleet.crashEvery(s.crashLoop.everyMs);
     for (const phase of s.phases) {
       timers.push(setTimeout(() => {
         say(`phase ${phase.name}`);
@@ -135,31 +149,36 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       }, phase.atMs));
     }
     for (const [i, action] of s.actions.entries()) {
-      timers.push(setTimeout(() => void act(api, devices, action, s.seed + i, issued, () => (twinChanges += 1)).catch((err: unknown) => say(`action ${i}: ${(err as Error).message}`)), action.atMs));
+      timers.push(setTimeout(() => void act(api, s, runId, action, s.seed + i, issued, () => (twinChanges += 1)).catch((err: unknown) => say(`action ${i}: ${(err as Error).message}`)), action.atMs));
     }
-    const sampler = setInterval(() => {
-      const now = fleet.sample();
-      const rss = process.memoryUsage.rss();
-      peakRss = Math.max(peakRss, rss);
-      timeline.push({ t: Math.round((Date.now() - t0) / 1000), ...now, sent: fleet.counts.sent, queued: fleet.queued, rssBytes: rss });
-      if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${devices.length} sent ${fleet.counts.sent} acked ${now.acked} reconnects ${now.reconnects}`);
-    }, 1000);
-    timers.push(sampler);
+    const total = () => combine(parts.map((p) => p.snapshot));
+    timers.push(setInterval(() => {
+      const now = total();
+      peakRss = Math.max(peakRss, now.rssBytes);
+      timeline.push({ t: Math.round((Date.now() - t0) / 1000), online: now.online, reconnects: now.reconnects, acked: now.acked, sent: now.sent, queued: now.queued, rssBytes: now.rssBytes });
+      if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${s.devices} sent ${now.sent} acked ${now.acked} reconnects ${now.reconnects}`);
+    }, 1000));
     await new Promise((r) => setTimeout(r, s.durationMs));
-    fleet.stopReadings();
+    await Promise.all(parts.map((p) => p.stopReadings()));
     const readingsUntil = Date.now();
     proxy?.set(NO_IMPAIRMENT);
     if (ns) await Promise.all([ns.setLoss(0), ns.setBandwidth(null)]);
     say('readings stopped; waiting for the devices\' queues to drain');
     const drainBy = Date.now() + s.drainMs;
-    while (fleet.queued > 0 && Date.now() < drainBy) await new Promise((r) => setTimeout(r, 250));
+    // Snapshots come once a second: wait for two that say nothing is queued.
+    for (let quiet = 0; quiet < 2 && Date.now() < drainBy;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      quiet = total().queued === 0 ? quiet + 1 : 0;
+    }
     for (const t of timers) clearInterval(t);
-    const final = fleet.sample();
-    const heapPerDevice = Math.round(process.memoryUsage().heapUsed / devices.length);
+    const sentAt = new Map<string, number>();
+    for (const p of parts) for (const [k, v] of await p.finish()) sentAt.set(k, v);
+    const final = total();
+    const heapPerDevice = Math.round(process.memoryUsage().heapUsed / s.devices);
 
     say('reading the platform back');
-    const misbehaving = new Set(devices.filter((d) => d.misbehaves !== null).map((d) => d.id));
-    const { stored, strangers, storedTwice, latencies, gaps } = await readBack(api, s, `${s.idPrefix}${runId}-`, t0 - 60_000, Date.now() + 60_000, fleet.counts.sentAt, misbehaving);
+    const misbehaving = new Set(Array.from({ length: s.devices }, (_, i) => i).filter((i) => fleetChoices(s).bad.has(i)).map((i) => deviceId(s, runId, i)));
+    const { stored, strangers, storedTwice, latencies, gaps } = await readBack(api, s, `${s.idPrefix}${runId}-`, t0 - 60_000, Date.now() + 60_000, sentAt, misbehaving);
     const metricsAfter = await api.metrics();
     const commands = { issued: issued.length, succeeded: 0, other: {} as Record<string, number> };
     for (const c of issued) {
@@ -167,37 +186,44 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       if (state === 'succeeded') commands.succeeded += 1;
       else commands.other[state] = (commands.other[state] ?? 0) + 1;
     }
-    const used = process.cpuUsage(cpu0);
     return {
-      scenario: s, runId, startedAt, readingsFrom: t0, readingsUntil,
-      sent: fleet.counts.sent, badSent: fleet.counts.badSent, sendErrors: fleet.counts.sendErrors, acked: final.acked, dropped: final.dropped,
-      stored, strangers, storedTwice, queuedAtEnd: fleet.queued, latencies, gaps,
+      scenario: s, runId, startedAt, readingsFrom: t0, readingsUntil, workers,
+      sent: final.sent, badSent: final.badSent, sendErrors: final.sendErrors, acked: final.acked, dropped: final.dropped,
+      stored, strangers, storedTwice, queuedAtEnd: final.queued, latencies, gaps,
       platform: {
         duplicates: (metricsAfter.get(DUP) ?? 0) - (metricsBefore.get(DUP) ?? 0),
         deadLetters: sum(metricsAfter, 'bulwark_ingest_dead_letters_total') - sum(metricsBefore, 'bulwark_ingest_dead_letters_total'),
         metricsRead: metricsAfter.size > 0,
       },
-      commands, twinChanges, configsApplied: fleet.counts.configsApplied, restarts: fleet.counts.restarts, timeline,
+      commands, twinChanges, configsApplied: final.configsApplied, restarts: final.restarts, timeline,
       proxy: { used: proxy !== undefined, namespace: ns !== undefined, ...(proxy?.counts ?? { accepted: 0, resets: 0, flapDrops: 0 }) },
       notMade,
-      resources: { cpuSeconds: (used.user + used.system) / 1e6, peakRssBytes: peakRss, heapPerDeviceBytes: heapPerDevice },
+      resources: { cpuSeconds: final.cpuSeconds - cpuAtStart, peakRssBytes: peakRss, heapPerDeviceBytes: heapPerDevice },
     };
   } finally {
     for (const t of timers) clearInterval(t);
-    await fleet.close();
+    for (const p of parts) if (p instanceof WorkerPart) p.kill();
+    if (parts[0] instanceof LocalPart) await parts[0].finish().catch(() => undefined);
     await proxy?.close();
     await ns?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+/** The fleet's snapshot: the parts' figures added up (RSS and CPU: every process's). */
+function combine(snaps: readonly Snapshot[]): Snapshot {
+  const out: Record<keyof Snapshot, number> = { ...EMPTY_SNAPSHOT };
+  for (const snap of snaps) for (const k of Object.keys(out) as (keyof Snapshot)[]) out[k] += snap[k];
+  return out;
+}
+
 /** A command or twin change to the action's share of the devices, through the platform's API. */
-async function act(api: PlatformApi, devices: readonly VirtualDevice[], a: Action, seed: number, issued: { deviceId: string; id: string }[], twinChanged: () => void): Promise<void> {
-  const chosen = [...chooseShare(devices.length, a.share, seed, 4)].map((i) => devices[i] as VirtualDevice);
-  for (const d of chosen) {
-    if (a.kind === 'command') issued.push({ deviceId: d.id, id: await api.command(d.id, a.name, { ...a.params }) });
+async function act(api: PlatformApi, s: Scenario, runId: string, a: Action, seed: number, issued: { deviceId: string; id: string }[], twinChanged: () => void): Promise<void> {
+  for (const i of chooseShare(s.devices, a.share, seed, 4)) {
+    const id = deviceId(s, runId, i);
+    if (a.kind === 'command') issued.push({ deviceId: id, id: await api.command(id, a.name, { ...a.params }) });
     else {
-      await api.setTwin(d.id, { ...a.patch });
+      await api.setTwin(id, { ...a.patch });
       twinChanged();
     }
   }
