@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Agent } from '../../packages/agent/src/agent.js';
-import { agentDir, startAgent } from '../../packages/agent/src/testing/agents.js';
+import type { Identity } from '../../packages/agent/src/identity.js';
+import { AGENT_DEFAULTS } from '../../packages/agent/src/config.js';
 import { SCHEMA } from '../../packages/agent/src/testing/platform.js';
 import { until } from '../../packages/agent/src/testing/until.js';
 import { newAdminKey } from '../../packages/server/src/testing/harness.js';
 import { withPgConnection } from '../../packages/server/src/testing/pg.js';
 import { type NatsCluster, type RunningEngine, startHaproxy, startNats, startNatsCluster, startRedis } from '../../packages/server/src/testing/services.js';
+import { Session } from '../../apps/bulwark/src/client.js';
+import { PlatformApi, VirtualFleet, checkScenario, fleetChoices, onboardFleet, planDevice } from '../../apps/bulwark/src/simulate/index.js';
 import { tempDir } from './cli.js';
 import { type StartedServer, startServer } from './server.js';
 
@@ -94,22 +97,22 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
   const registered = await api(first.url, 'POST', '/api/v1/schemas', SCHEMA);
   if (registered.status !== 201) throw new Error(JSON.stringify(registered.body));
 
-  const agents: Agent[] = [];
-  const sent = new Map<string, string[]>();
-  for (let i = 0; i < options.agents; i += 10) {
-    agents.push(...await Promise.all(Array.from({ length: Math.min(10, options.agents - i) }, async (_, k) => {
-      const id = `dev-${i + k}`;
-      const enrollAt = nodes[(i + k) % nodes.length]?.server.url ?? first.url;
-      if ((await api(enrollAt, 'POST', '/api/v1/devices', { id })).status !== 201) throw new Error(`create ${id}`);
-      const claim = await api(enrollAt, 'POST', `/api/v1/devices/${id}/claim-tokens`, {});
-      sent.set(id, []);
-      // The agents' default reconnect backoff: the targets are measured with it.
-      return startAgent({
-        deviceId: id, dataDir: agentDir(t, id), mqtt: { url: `mqtts://127.0.0.1:${haproxy.port}`, keepaliveS: 5, connectTimeoutMs: 3_000 },
-        identity: { claimToken: claim.body.token, enrollUrl: enrollAt }, queue: { ackTimeoutMs: 3_000 }, logs: { level: 'error' },
-      });
-    })));
-  }
+  // The devices are the simulator's (`bulwark simulate`): onboarded by batch with their own
+  // certificates, each running the real agent, all in this process, reaching the nodes through
+  // HAProxy. The agents keep their own reconnect backoff: the targets are measured with it.
+  const scenario = checkScenario({ name: 'cluster', devices: Math.max(1, options.agents), idPrefix: 'dev-' });
+  const runId = Date.now().toString(36);
+  const identities = options.agents === 0 ? new Map<string, Identity>() : await onboardFleet(new PlatformApi(new Session(first.url, adminKey, undefined)), scenario, runId, () => undefined);
+  const choices = fleetChoices(scenario);
+  const fleet = new VirtualFleet([...identities.values()].map((identity, i) => planDevice(scenario, runId, i, identity, choices)), {
+    dir: tempDir(t, 'bulwark-cluster-devices-'), seed: scenario.seed, servername: 'localhost', commandNames: [], crashEveryMs: scenario.crashLoop.everyMs,
+    mqttUrl: () => `mqtts://127.0.0.1:${haproxy.port}`,
+    agent: { mqtt: { keepaliveS: 5, connectTimeoutMs: 3_000 }, queue: { ackTimeoutMs: 3_000 }, reconnect: AGENT_DEFAULTS.reconnect },
+  });
+  t.after(() => fleet.close());
+  fleet.start();
+  const agents = fleet.devices.map((d) => d.agent as Agent);
+  const sent = new Map<string, string[]>(fleet.devices.map((d) => [d.id, []]));
   await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 120_000);
 
   return {

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, type Identity, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
+import { Agent, type AgentConfig, type Identity, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
 import type { Misbehaviour, Profile, Scenario } from './scenario.js';
 import { FieldSeries, chooseShare, rng } from './values.js';
 
@@ -15,6 +15,13 @@ export interface VirtualDevice {
   readonly crashes: boolean;
   readonly series: ReadonlyMap<string, FieldSeries>;
   agent: Agent | undefined;
+}
+
+/** Agent settings a caller may change: connection timing, the queue's ack timeout, the reconnect backoff. */
+export interface AgentTuning {
+  readonly mqtt?: Partial<Pick<AgentConfig['mqtt'], 'keepaliveS' | 'connectTimeoutMs'>>;
+  readonly queue?: Partial<Pick<AgentConfig['queue'], 'ackTimeoutMs'>>;
+  readonly reconnect?: AgentConfig['reconnect'];
 }
 
 /** What the fleet counted while it ran; the report reads it. */
@@ -79,6 +86,8 @@ export class VirtualFleet {
       dir: string; mqttUrl: (d: VirtualDevice) => string; servername: string; commandNames: readonly string[]; seed: number;
       /** How often a crash-looping device's agent crashes. */
       crashEveryMs: number;
+      /** Agent settings over the simulator's (a test measuring failover with the agent's own backoff). */
+      agent?: AgentTuning | undefined;
       /** Where the agents' own log lines go (info and up), when asked for. */
       agentLog?: ((deviceId: string, line: string) => void) | undefined;
     },
@@ -92,10 +101,11 @@ export class VirtualFleet {
   #startAgent(d: VirtualDevice): void {
     const dataDir = join(this.o.dir, d.id);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const tuning = this.o.agent ?? {};
     const config = resolveConfig({
-      deviceId: d.id, dataDir, mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000 },
-      queue: { ackTimeoutMs: 10_000 }, logs: { level: this.o.agentLog ? 'info' : 'error' }, health: { intervalMs: 60_000 },
-      reconnect: { baseMs: 500, capMs: 30_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
+      deviceId: d.id, dataDir, mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000, ...tuning.mqtt },
+      queue: { ackTimeoutMs: 10_000, ...tuning.queue }, logs: { level: this.o.agentLog ? 'info' : 'error' }, health: { intervalMs: 60_000 },
+      reconnect: tuning.reconnect ?? { baseMs: 500, capMs: 30_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
     });
     const agent = new Agent(config, d.identity, {
       rng: seededRng(this.o.seed + d.index), logSink: this.o.agentLog ? (line) => this.o.agentLog?.(d.id, line) : () => undefined,

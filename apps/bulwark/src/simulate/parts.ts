@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Identity } from '@bulwark/agent';
-import { VirtualFleet, fleetChoices, planDevice } from './fleet.js';
+import { type AgentTuning, VirtualFleet, fleetChoices, planDevice } from './fleet.js';
 import type { Scenario } from './scenario.js';
 
 /** What one part of the fleet (this process's, or a worker's) says about itself, once a second. */
@@ -35,6 +35,7 @@ export interface PartSpec {
   readonly commandNames: readonly string[];
   readonly dir: string;
   readonly agentLog: boolean;
+  readonly agent?: AgentTuning | undefined;
 }
 
 /** A share of the virtual devices, run here or in a worker process. */
@@ -52,7 +53,7 @@ export function fleetOf(spec: PartSpec, agentLog: ((deviceId: string, line: stri
   const choices = fleetChoices(spec.scenario);
   const devices = spec.identities.map((identity, i) => planDevice(spec.scenario, spec.runId, spec.from + i, identity, choices));
   return new VirtualFleet(devices, {
-    dir: spec.dir, seed: spec.scenario.seed, servername: spec.servername, commandNames: spec.commandNames, agentLog, crashEveryMs: spec.scenario.crashLoop.everyMs,
+    dir: spec.dir, seed: spec.scenario.seed, servername: spec.servername, commandNames: spec.commandNames, agentLog, crashEveryMs: spec.scenario.crashLoop.everyMs, agent: spec.agent,
     mqttUrl: (d) => spec.urls[d.index - spec.from] as string,
   });
 }

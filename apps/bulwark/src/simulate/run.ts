@@ -91,23 +91,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   const startedAt = Date.now();
   for (const p of s.profiles) say(`schema ${p.schema}: ${await api.ensureSchema(p)}`);
 
-  // Keys made here, certificates by factory onboarding (one request per 500 devices).
-  const keys = new Map<string, { keyPem: string; csrPem: string }>();
-  for (let i = 0; i < s.devices; i += 1) {
-    const id = deviceId(s, runId, i);
-    keys.set(id, await makeKeyAndCsr(id));
-    if ((i + 1) % 1000 === 0) say(`keys: ${i + 1}/${s.devices}`);
-  }
-  const caPem = await api.caPem();
-  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, model: 'simulated', tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
-  const identities = new Map<string, Identity>();
-  for (const [id, k] of keys) {
-    const certPem = certs.get(id);
-    if (!certPem) throw new Error(`the platform issued no certificate for ${id}`);
-    const c = new X509Certificate(certPem);
-    identities.set(id, { keyPem: k.keyPem, certPem, caPem, serial: c.serialNumber.toLowerCase(), notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
-  }
-  keys.clear();
+  const identities = await onboardFleet(api, s, runId, say);
   const ids = [...identities.keys()];
 
   const target = new URL(o.mqttUrl.replace(/^mqtts:/, 'https:'));
@@ -288,4 +272,28 @@ async function impairment(s: Scenario, target: { host: string; port: number }, r
     await ns?.close();
     throw err;
   }
+}
+
+/**
+ * Factory onboarding of the run's devices: a key and CSR made here per device, certificates
+ * from the platform's batch endpoint (500 a request), each device tagged `simulated` and
+ * `run-<runId>`. Returns each device's identity by id, in device order.
+ */
+export async function onboardFleet(api: PlatformApi, s: Scenario, runId: string, say: (line: string) => void): Promise<Map<string, Identity>> {
+  const keys = new Map<string, { keyPem: string; csrPem: string }>();
+  for (let i = 0; i < s.devices; i += 1) {
+    const id = deviceId(s, runId, i);
+    keys.set(id, await makeKeyAndCsr(id));
+    if ((i + 1) % 1000 === 0) say(`keys: ${i + 1}/${s.devices}`);
+  }
+  const caPem = await api.caPem();
+  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, model: 'simulated', tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
+  const identities = new Map<string, Identity>();
+  for (const [id, k] of keys) {
+    const certPem = certs.get(id);
+    if (!certPem) throw new Error(`the platform issued no certificate for ${id}`);
+    const c = new X509Certificate(certPem);
+    identities.set(id, { keyPem: k.keyPem, certPem, caPem, serial: c.serialNumber.toLowerCase(), notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
+  }
+  return identities;
 }

@@ -1,29 +1,34 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { Agent } from './agent.js';
-import { seededRng } from './backoff.js';
-import { FaultProxy } from './testing/proxy.js';
-import { agentConfig, startAgent, startPlatform, until } from './testing/platform.js';
+import type { Agent } from '../packages/agent/src/agent.js';
+import { FaultProxy } from '../packages/agent/src/testing/proxy.js';
+import { until } from '../packages/agent/src/testing/until.js';
+import { startTestServer } from '../packages/server/src/testing/harness.js';
+import { Session } from '../apps/bulwark/src/client.js';
+import { PlatformApi, VirtualFleet, checkScenario, fleetChoices, onboardFleet, planDevice } from '../apps/bulwark/src/simulate/index.js';
+import { tempDir } from './support/cli.js';
 
 const AGENTS = 200;
 const OUTAGE_MS = 8_000;
 
-it(`${AGENTS} agents cut off at once reconnect spread over at least 10 s (full jitter)`, async (t) => {
-  const p = await startPlatform(t);
-  const proxy = new FaultProxy(p.mqttPort);
+/** The simulator's virtual devices (the real agent, onboarded by batch) behind a TCP fault proxy: a fleet cut off at once. */
+it(`${AGENTS} agents cut off at once reconnect spread over at least 10 s (full jitter)`, { timeout: 120_000 }, async (t) => {
+  const s = await startTestServer(t, { config: { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinute: 100_000 } } });
+  const proxy = new FaultProxy(s.server.mqttPort);
   t.after(() => proxy.close());
   await proxy.start();
-  const agents: Agent[] = [];
-  for (let i = 0; i < AGENTS; i += 20) {
-    agents.push(...await Promise.all(Array.from({ length: Math.min(20, AGENTS - i) }, async (_, k) => {
-      const id = `fleet-${i + k}`;
-      const config = await agentConfig(t, p, id, {
-        reconnect: { baseMs: 1_000, capMs: 16_000, stableAfterMs: 1_000, refusedDelayMs: 60_000 },
-        mqtt: { keepaliveS: 30, connectTimeoutMs: 5_000 }, health: { intervalMs: 600_000 },
-      }, proxy.port);
-      return startAgent(config, { rng: seededRng(1000 + i + k) });
-    })));
-  }
+  const scenario = checkScenario({ name: 'reconnect', devices: AGENTS, seed: 1000 });
+  const runId = Date.now().toString(36);
+  const identities = await onboardFleet(new PlatformApi(new Session(s.url, s.adminKey, undefined)), scenario, runId, () => undefined);
+  const choices = fleetChoices(scenario);
+  const fleet = new VirtualFleet([...identities.values()].map((identity, i) => planDevice(scenario, runId, i, identity, choices)), {
+    dir: tempDir(t, 'bulwark-fleet-'), seed: scenario.seed, servername: 'localhost', commandNames: [], crashEveryMs: scenario.crashLoop.everyMs,
+    mqttUrl: () => `mqtts://127.0.0.1:${proxy.port}`,
+    agent: { mqtt: { keepaliveS: 30, connectTimeoutMs: 5_000 }, reconnect: { baseMs: 1_000, capMs: 16_000, stableAfterMs: 1_000, refusedDelayMs: 60_000 } },
+  });
+  t.after(() => fleet.close());
+  fleet.start();
+  const agents = fleet.devices.map((d) => d.agent as Agent);
   await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 60_000);
   await new Promise((r) => setTimeout(r, 1_100)); // past stableAfterMs: every session counts as stable
 
