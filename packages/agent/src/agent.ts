@@ -191,6 +191,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#ota?.close();
     for (const t of this.#timers) clearInterval(t);
     await this.#conn.close();
+    // A publish scheduled before the close must not reach the closed queue.
+    this.#publisher.detach();
     this.#queue.close();
     this.#restart.markCleanExit(reason);
   }
