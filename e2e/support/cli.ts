@@ -43,6 +43,8 @@ export interface SpawnOptions {
   readonly bin?: string;
   /** Working directory (default: the repository root). */
   readonly cwd?: string;
+  /** runCli: how long the run may take before it is killed (default RUN_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
 }
 
 /** A running CLI process whose output is collected as it arrives. */
@@ -115,7 +117,7 @@ export function spawnCli(t: TestContext, args: readonly string[], options: Spawn
 /** Runs one CLI command to its end. */
 export async function runCli(t: TestContext, args: readonly string[], options: SpawnOptions = {}): Promise<CliResult> {
   const p = spawnCli(t, args, options);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), options.timeoutMs ?? RUN_TIMEOUT_MS);
   try {
     return await p.closed;
   } finally {

@@ -1,5 +1,5 @@
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { duration, positiveInt } from '../args.js';
 import { normalizeUrl, openSession } from '../client.js';
@@ -8,7 +8,7 @@ import { CliError, EXIT, Exit } from '../errors.js';
 import { printJson } from '../output.js';
 
 interface SimulateOptions {
-  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; out?: string; agentLog?: string; workers?: number; json?: boolean;
+  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; deviceHttps?: string; artifact?: string; out?: string; agentLog?: string; workers?: number; json?: boolean;
 }
 
 const rate = (value: string): number => {
@@ -27,6 +27,8 @@ export function addSimulateCommand(program: Command, env: Env): void {
     .option('--duration <duration>', 'how long devices send readings (30s, 10m, 2h)', duration)
     .option('--url <url>', 'the platform\'s HTTP API (default: the scenario\'s, BULWARK_URL or the saved login)')
     .option('--mqtt <url>', 'the platform\'s device MQTT endpoint, mqtts://host:port (default: the scenario\'s, else port 8883 of --url\'s host)')
+    .option('--device-https <url>', 'the platform\'s device HTTPS listener for firmware downloads, https://host:port (default: the scenario\'s, else port 8443 of the MQTT host)')
+    .option('--artifact <id>', 'the firmware artifact the scenario\'s rollout deploys (over the scenario\'s)')
     .option('--out <dir>', 'where the report goes (default: ./simulation-<scenario>)')
     .option('--workers <n>', 'processes that run the devices, this one included (default 1; up to the number of cores is useful)', positiveInt(64))
     .option('--agent-log <file>', 'write the virtual devices\' own log lines (info and up: refusals, reconnects) to this file, each after its device id')
@@ -35,8 +37,8 @@ export function addSimulateCommand(program: Command, env: Env): void {
       const sim = await import('../simulate/index.js');
       let scenario;
       try {
-        const base = o.scenario === undefined ? {} : sim.parseScenarioText(readFileSync(resolve(o.scenario), 'utf8'), o.scenario);
-        scenario = sim.scenarioFromFlags({ devices: o.devices, rateSeconds: o.rate, durationMs: o.duration }, base);
+        const base = o.scenario === undefined ? {} : sim.withFilesFrom(dirname(resolve(o.scenario)), sim.parseScenarioText(readFileSync(resolve(o.scenario), 'utf8'), o.scenario));
+        scenario = sim.scenarioFromFlags({ devices: o.devices, rateSeconds: o.rate, durationMs: o.duration, artifact: o.artifact }, base);
       } catch (err) {
         if (err instanceof sim.ScenarioError) throw new CliError('BULWARK_CLI_SCENARIO', err.message, EXIT.usage);
         throw new CliError('BULWARK_CLI_SCENARIO', `${o.scenario}: ${(err as Error).message}`, EXIT.usage);
@@ -44,7 +46,7 @@ export function addSimulateCommand(program: Command, env: Env): void {
       const url = o.url ?? scenario.server.url;
       const session = openSession(url === undefined ? env : { ...env, BULWARK_URL: normalizeUrl(url, '--url') });
       const mqttUrl = o.mqtt ?? scenario.server.mqtt ?? `mqtts://${new URL(session.url).hostname}:8883`;
-      const problems = await sim.preflight({ session, mqttUrl });
+      const problems = await sim.preflight({ session, mqttUrl, scenario });
       if (problems.length > 0) throw new CliError('BULWARK_CLI_SIMULATE_PREFLIGHT', `cannot start the simulation:\n${problems.map((p) => `  ${p}`).join('\n')}`, EXIT.usage);
       const say = (line: string) => process.stderr.write(`${line}\n`);
       say(`simulating ${scenario.devices} devices for ${scenario.durationMs / 1000} s against ${session.url} (devices at ${mqttUrl})`);
@@ -52,7 +54,7 @@ export function addSimulateCommand(program: Command, env: Env): void {
       const log = o.agentLog === undefined ? undefined : openSync(resolve(o.agentLog), 'a', 0o600);
       let result;
       try {
-        result = await sim.runSimulation({ scenario, session, mqttUrl, say, workers: o.workers, agentLog: log === undefined ? undefined : (id, line) => void writeSync(log, `${id} ${line}\n`) });
+        result = await sim.runSimulation({ scenario, session, mqttUrl, deviceHttpsUrl: o.deviceHttps, say, workers: o.workers, agentLog: log === undefined ? undefined : (id, line) => void writeSync(log, `${id} ${line}\n`) });
       } finally {
         if (log !== undefined) closeSync(log);
       }

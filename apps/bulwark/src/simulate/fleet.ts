@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, type AgentConfig, type Identity, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
-import type { Misbehaviour, Profile, Scenario } from './scenario.js';
+import type { FirmwareSpec, Misbehaviour, Profile, Scenario } from './scenario.js';
 import { FieldSeries, chooseShare, rng } from './values.js';
 
 /** One virtual device: its identity, what it sends, how it misbehaves, and the real agent running it. */
@@ -13,6 +13,8 @@ export interface VirtualDevice {
   readonly skewMs: number;
   readonly misbehaves: Misbehaviour | null;
   readonly crashes: boolean;
+  /** A new firmware image fails its health check on this device (it reverts). */
+  readonly failsHealth: boolean;
   readonly series: ReadonlyMap<string, FieldSeries>;
   agent: Agent | undefined;
 }
@@ -33,6 +35,8 @@ export interface FleetCounts {
   badSent: number;
   sendErrors: number;
   restarts: number;
+  /** Reboots into another firmware slot (an update, or a revert). */
+  reboots: number;
   commandsAnswered: number;
   configsApplied: number;
 }
@@ -45,10 +49,15 @@ export interface FleetChoices {
   readonly skewed: ReadonlySet<number>;
   readonly bad: ReadonlySet<number>;
   readonly crashing: ReadonlySet<number>;
+  readonly failingHealth: ReadonlySet<number>;
 }
 
 export function fleetChoices(s: Scenario): FleetChoices {
-  return { skewed: chooseShare(s.devices, s.clockSkew.share, s.seed, 1), bad: chooseShare(s.devices, s.misbehaving.share, s.seed, 2), crashing: chooseShare(s.devices, s.crashLoop.share, s.seed, 3) };
+  const rollout = s.actions.find((a) => a.kind === 'rollout');
+  return {
+    skewed: chooseShare(s.devices, s.clockSkew.share, s.seed, 1), bad: chooseShare(s.devices, s.misbehaving.share, s.seed, 2), crashing: chooseShare(s.devices, s.crashLoop.share, s.seed, 3),
+    failingHealth: chooseShare(s.devices, rollout?.kind === 'rollout' ? rollout.failHealth : 0, s.seed, 5),
+  };
 }
 
 /** Device `index`'s profile, skew, misbehaviour and crash loop, the same wherever it is worked out. */
@@ -63,6 +72,7 @@ export function planDevice(s: Scenario, runId: string, index: number, identity: 
     skewMs: c.skewed.has(index) ? Math.round((rng(s.seed ^ Math.imul(index + 1, 0x2545f491))() * 2 - 1) * s.clockSkew.maxMs) : 0,
     misbehaves: c.bad.has(index) ? (s.misbehaving.kinds[index % s.misbehaving.kinds.length] as Misbehaviour) : null,
     crashes: c.crashing.has(index),
+    failsHealth: c.failingHealth.has(index),
     series: new Map(Object.entries(profile.fields).map(([f, spec], i) => [f, new FieldSeries(spec, rng(s.seed + index * 7919 + i))])),
     agent: undefined,
   };
@@ -76,9 +86,10 @@ export const deviceId = (s: Scenario, runId: string, index: number, width = Stri
  * platform must refuse, crashing ones restarting their agent now and then.
  */
 export class VirtualFleet {
-  readonly counts: FleetCounts = { sentAt: new Map(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, commandsAnswered: 0, configsApplied: 0 };
+  readonly counts: FleetCounts = { sentAt: new Map(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0 };
   readonly #timers: NodeJS.Timeout[] = [];
   #sending = false;
+  #closing = false;
 
   constructor(
     readonly devices: readonly VirtualDevice[],
@@ -88,6 +99,8 @@ export class VirtualFleet {
       crashEveryMs: number;
       /** Agent settings over the simulator's (a test measuring failover with the agent's own backoff). */
       agent?: AgentTuning | undefined;
+      /** Firmware updates: what the devices run and trust, and where they download images (the device HTTPS listener). */
+      firmware?: { readonly spec: FirmwareSpec; readonly downloadUrl: string } | undefined;
       /** Where the agents' own log lines go (info and up), when asked for. */
       agentLog?: ((deviceId: string, line: string) => void) | undefined;
     },
@@ -102,12 +115,21 @@ export class VirtualFleet {
     const dataDir = join(this.o.dir, d.id);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const tuning = this.o.agent ?? {};
+    const fw = this.o.firmware;
     const config = resolveConfig({
       deviceId: d.id, dataDir, mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000, ...tuning.mqtt },
       queue: { ackTimeoutMs: 10_000, ...tuning.queue }, logs: { level: this.o.agentLog ? 'info' : 'error' }, health: { intervalMs: 60_000 },
       reconnect: tuning.reconnect ?? { baseMs: 500, capMs: 30_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
+      ...(fw ? {
+        ota: {
+          rootKeysFile: fw.spec.rootKeysFile, downloadUrl: fw.downloadUrl, model: fw.spec.model, hardwareRevision: fw.spec.hardwareRevision,
+          factoryVersion: fw.spec.version, factorySecurityVersion: fw.spec.securityVersion, healthWindowMs: 30_000,
+        },
+      } : {}),
     });
     const agent = new Agent(config, d.identity, {
+      // A reboot into a new image is a restart of the agent from its directory (its slots are there).
+      ...(fw ? { ota: { reboot: () => void this.#restart(d, 'reboot'), healthCheck: () => !d.failsHealth } } : {}),
       rng: seededRng(this.o.seed + d.index), logSink: this.o.agentLog ? (line) => this.o.agentLog?.(d.id, line) : () => undefined,
       ...(d.skewMs !== 0 ? { clock: skewedClock(d.skewMs) } : {}),
     });
@@ -172,12 +194,18 @@ export class VirtualFleet {
 
   /** Closes the agent as a crash would end it (unclean) and starts it again from its data directory. */
   async #crash(d: VirtualDevice): Promise<void> {
+    if (this.#sending) await this.#restart(d, 'crash');
+  }
+
+  /** Stops the device's agent and starts it again from its directory: a crash, or a reboot into another firmware slot. */
+  async #restart(d: VirtualDevice, reason: 'crash' | 'reboot'): Promise<void> {
     const agent = d.agent;
-    if (!agent || !this.#sending) return;
+    if (!agent || this.#closing) return;
     d.agent = undefined;
-    await agent.close('crash').catch(() => undefined);
-    this.counts.restarts += 1;
-    if (this.#sending) this.#startAgent(d);
+    await agent.close(reason).catch(() => undefined);
+    if (reason === 'crash') this.counts.restarts += 1;
+    else this.counts.reboots += 1;
+    if (!this.#closing) this.#startAgent(d);
   }
 
   stopReadings(): void {
@@ -210,6 +238,7 @@ export class VirtualFleet {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     this.stopReadings();
     await Promise.all(this.devices.map((d) => d.agent?.close('simulation ended').catch(() => undefined)));
   }

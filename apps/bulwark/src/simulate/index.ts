@@ -1,5 +1,5 @@
 /** `bulwark simulate`: loaded only for that command (it brings the agent in). */
-export { ScenarioError, checkScenario, parseScenarioText, scenarioFromFlags } from './scenario.js';
+export { ScenarioError, checkScenario, parseScenarioText, scenarioFromFlags, withFilesFrom } from './scenario.js';
 export type { Scenario } from './scenario.js';
 export { onboardFleet, preflight, runSimulation } from './run.js';
 export { type AgentTuning, VirtualFleet, fleetChoices, planDevice } from './fleet.js';

@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Identity } from '@bulwark/agent';
 import { type AgentTuning, VirtualFleet, fleetChoices, planDevice } from './fleet.js';
-import type { Scenario } from './scenario.js';
+import type { FirmwareSpec, Scenario } from './scenario.js';
 
 /** What one part of the fleet (this process's, or a worker's) says about itself, once a second. */
 export interface Snapshot {
@@ -15,6 +15,7 @@ export interface Snapshot {
   readonly badSent: number;
   readonly sendErrors: number;
   readonly restarts: number;
+  readonly reboots: number;
   readonly commandsAnswered: number;
   readonly configsApplied: number;
   /** The process's own: RSS now, CPU used since it started. */
@@ -22,7 +23,7 @@ export interface Snapshot {
   readonly cpuSeconds: number;
 }
 
-export const EMPTY_SNAPSHOT: Snapshot = { online: 0, reconnects: 0, acked: 0, dropped: 0, sent: 0, queued: 0, badSent: 0, sendErrors: 0, restarts: 0, commandsAnswered: 0, configsApplied: 0, rssBytes: 0, cpuSeconds: 0 };
+export const EMPTY_SNAPSHOT: Snapshot = { online: 0, reconnects: 0, acked: 0, dropped: 0, sent: 0, queued: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0, rssBytes: 0, cpuSeconds: 0 };
 
 /** Devices `from` to `to` (exclusive) of the run, with what they need to connect. */
 export interface PartSpec {
@@ -36,6 +37,7 @@ export interface PartSpec {
   readonly dir: string;
   readonly agentLog: boolean;
   readonly agent?: AgentTuning | undefined;
+  readonly firmware?: { readonly spec: FirmwareSpec; readonly downloadUrl: string } | undefined;
 }
 
 /** A share of the virtual devices, run here or in a worker process. */
@@ -53,7 +55,7 @@ export function fleetOf(spec: PartSpec, agentLog: ((deviceId: string, line: stri
   const choices = fleetChoices(spec.scenario);
   const devices = spec.identities.map((identity, i) => planDevice(spec.scenario, spec.runId, spec.from + i, identity, choices));
   return new VirtualFleet(devices, {
-    dir: spec.dir, seed: spec.scenario.seed, servername: spec.servername, commandNames: spec.commandNames, agentLog, crashEveryMs: spec.scenario.crashLoop.everyMs, agent: spec.agent,
+    dir: spec.dir, seed: spec.scenario.seed, servername: spec.servername, commandNames: spec.commandNames, agentLog, crashEveryMs: spec.scenario.crashLoop.everyMs, agent: spec.agent, firmware: spec.firmware,
     mqttUrl: (d) => spec.urls[d.index - spec.from] as string,
   });
 }
@@ -61,7 +63,7 @@ export function fleetOf(spec: PartSpec, agentLog: ((deviceId: string, line: stri
 export function snapshotOf(fleet: VirtualFleet): Snapshot {
   const c = fleet.counts;
   return {
-    ...fleet.sample(), sent: c.sent, queued: fleet.queued, badSent: c.badSent, sendErrors: c.sendErrors, restarts: c.restarts,
+    ...fleet.sample(), sent: c.sent, queued: fleet.queued, badSent: c.badSent, sendErrors: c.sendErrors, restarts: c.restarts, reboots: c.reboots,
     commandsAnswered: c.commandsAnswered, configsApplied: c.configsApplied, rssBytes: process.memoryUsage.rss(), cpuSeconds: cpuSeconds(),
   };
 }

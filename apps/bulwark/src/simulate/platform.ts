@@ -31,7 +31,7 @@ export class PlatformApi {
   }
 
   /** Factory onboarding: one certificate per CSR, 500 devices a request. */
-  async onboard(devices: readonly { id: string; model: string; tags: string[]; csr: string }[], batchId: string, progress: (done: number) => void): Promise<Map<string, string>> {
+  async onboard(devices: readonly { id: string; model: string; hardwareRevision?: string; firmwareVersion?: string; tags: string[]; csr: string }[], batchId: string, progress: (done: number) => void): Promise<Map<string, string>> {
     const certs = new Map<string, string>();
     for (let i = 0; i < devices.length; i += 500) {
       const chunk = devices.slice(i, i + 500);
@@ -60,6 +60,14 @@ export class PlatformApi {
 
   async setTwin(deviceId: string, config: Record<string, unknown>): Promise<void> {
     await this.session.call('PUT', `/api/v1/devices/${encodeURIComponent(deviceId)}/twin/desired`, { body: { config } });
+  }
+
+  async startRollout(body: Record<string, unknown>): Promise<string> {
+    return (await this.session.call<{ id: string }>('POST', '/api/v1/rollouts', { body })).id;
+  }
+
+  async rollout(id: string): Promise<{ id: string; state: string; reason: string | null; totals: Record<string, number> }> {
+    return this.session.call('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`);
   }
 
   /** Counter samples from /metrics (loopback, or metrics:read); empty when it cannot be read. */

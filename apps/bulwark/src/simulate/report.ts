@@ -37,6 +37,7 @@ export function verdicts(r: RunResult, f: Figures): Verdict[] {
   const out: Verdict[] = [
     { name: 'stored once', target: '0 readings stored twice', measured: String(r.storedTwice), met: r.storedTwice === 0 },
     { name: 'nothing foreign', target: '0 stored readings the simulator did not send', measured: String(r.strangers), met: r.strangers === 0 },
+    { name: 'actions done', target: 'every action of the scenario accepted by the platform', measured: r.actionErrors.length === 0 ? 'all' : r.actionErrors.join('; '), met: r.actionErrors.length === 0 },
   ];
   if (t.deliveredPercent !== null) out.push({ name: 'delivered', target: `≥ ${t.deliveredPercent} %`, measured: `${round(f.deliveredPercent, 4)} % (${r.stored}/${r.sent})`, met: f.deliveredPercent >= t.deliveredPercent });
   if (t.latencyP99Ms !== null) out.push({ name: 'latency p99', target: `≤ ${t.latencyP99Ms} ms`, measured: f.latencyMs ? `${f.latencyMs.p99} ms` : 'no readings', met: f.latencyMs !== null && f.latencyMs.p99 <= t.latencyP99Ms });
@@ -86,6 +87,10 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
     '',
     '## Operations',
     '',
+    ...(r.rollout ? [
+      `Rollout ${r.rollout.id}: ${r.rollout.state}${r.rollout.reason ? ` (${r.rollout.reason})` : ''}; ${Object.entries(r.rollout.totals).map(([k, n]) => `${k} ${n}`).join(', ')}; ${r.rollout.failHealth} devices were made to fail the new image's health check; ${r.reboots} reboots into another slot.`,
+      '',
+    ] : []),
     `Commands issued ${r.commands.issued}, succeeded ${r.commands.succeeded}${Object.keys(r.commands.other).length ? ` (${Object.entries(r.commands.other).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}; twin changes ${r.twinChanges}, applied by devices ${r.configsApplied}; agent restarts (crash loops) ${r.restarts}.`,
     '',
     '## Connections over time',

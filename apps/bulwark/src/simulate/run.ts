@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity } from '@bulwark/agent';
@@ -44,9 +44,15 @@ export interface RunResult {
   readonly twinChanges: number;
   readonly configsApplied: number;
   readonly restarts: number;
+  /** Reboots into another firmware slot (updates and reverts). */
+  readonly reboots: number;
+  /** The scenario's rollout, as the platform reported it at the end. */
+  readonly rollout: { readonly id: string; readonly state: string; readonly reason: string | null; readonly totals: Readonly<Record<string, number>>; readonly failHealth: number } | null;
   /** One sample a second from the start of the readings. */
   readonly timeline: readonly { t: number; online: number; reconnects: number; acked: number; sent: number; queued: number; rssBytes: number }[];
   readonly proxy: { readonly used: boolean; readonly namespace: boolean; readonly accepted: number; readonly resets: number; readonly flapDrops: number };
+  /** Actions the platform refused or that failed, with why. */
+  readonly actionErrors: readonly string[];
   /** Impairments asked for that this run could not make, with why. */
   readonly notMade: readonly string[];
   readonly resources: { readonly cpuSeconds: number; readonly peakRssBytes: number; readonly heapPerDeviceBytes: number };
@@ -57,6 +63,8 @@ export interface RunOptions {
   readonly session: Session;
   /** The platform's device MQTT endpoint, `mqtts://host:port`. */
   readonly mqttUrl: string;
+  /** The platform's device HTTPS listener (firmware downloads), `https://host:port`. */
+  readonly deviceHttpsUrl?: string | undefined;
   /** One line per step and a progress line every few seconds. */
   readonly say: (line: string) => void;
   /** The agents' log lines (info and up), each with its device id. */
@@ -69,12 +77,14 @@ const DUP = 'bulwark_ingest_messages_total{transport="mqtt",outcome="duplicate"}
 const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
 
 /** Checks what can be checked before anything starts: the credential and its scopes, and the MQTT URL. Every problem is listed. */
-export async function preflight(o: Pick<RunOptions, 'session' | 'mqttUrl'>): Promise<string[]> {
+export async function preflight(o: Pick<RunOptions, 'session' | 'mqttUrl'> & { scenario?: Scenario }): Promise<string[]> {
   const problems: string[] = [];
   if (!/^mqtts:\/\/[^/:]+:\d+$/.test(o.mqttUrl)) problems.push(`--mqtt ${o.mqttUrl}: must be mqtts://host:port`);
+  const rollout = o.scenario?.actions.some((a) => a.kind === 'rollout') === true;
+  if (o.scenario?.firmware && !existsSync(o.scenario.firmware.rootKeysFile)) problems.push(`firmware.rootKeys: ${o.scenario.firmware.rootKeysFile} cannot be read`);
   try {
     const me = await o.session.call<{ scopes: string[] }>('GET', '/api/v1/auth/whoami');
-    for (const s of NEEDED_SCOPES) if (!me.scopes.includes('*') && !me.scopes.includes(s)) problems.push(`the credential lacks the ${s} scope`);
+    for (const s of [...NEEDED_SCOPES, ...(rollout ? ['rollouts:write'] : [])]) if (!me.scopes.includes('*') && !me.scopes.includes(s)) problems.push(`the credential lacks the ${s} scope`);
   } catch (err) {
     problems.push(`cannot authenticate to ${o.session.url}: ${(err as Error).message}`);
   }
@@ -110,6 +120,8 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   const timeline: RunResult['timeline'][number][] = [];
   const issued: { deviceId: string; id: string }[] = [];
   let twinChanges = 0;
+  let rolloutId: string | undefined;
+  const actionErrors: string[] = [];
   let peakRss = 0;
   try {
     for (let w = 0; w < workers; w += 1) {
@@ -118,6 +130,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       const spec: PartSpec = {
         scenario: s, runId, from, identities: ids.slice(from, to).map((id) => identities.get(id) as Identity), urls: Array.from({ length: to - from }, (_, i) => urlOf(from + i)),
         servername: target.hostname, commandNames, dir, agentLog: o.agentLog !== undefined,
+        ...(s.firmware ? { firmware: { spec: s.firmware, downloadUrl: o.deviceHttpsUrl ?? s.server.deviceHttps ?? `https://${target.hostname}:8443` } } : {}),
       };
       parts.push(w === 0 ? new LocalPart(spec, o.agentLog) : await WorkerPart.start(spec, o.agentLog));
     }
@@ -133,7 +146,10 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       }, phase.atMs));
     }
     for (const [i, action] of s.actions.entries()) {
-      timers.push(setTimeout(() => void act(api, s, runId, action, s.seed + i, issued, () => (twinChanges += 1)).catch((err: unknown) => say(`action ${i}: ${(err as Error).message}`)), action.atMs));
+      timers.push(setTimeout(() => void act(api, s, runId, action, s.seed + i, issued, () => (twinChanges += 1), (id) => (rolloutId = id)).catch((err: unknown) => {
+        actionErrors.push(`actions[${i}] (${action.kind}): ${(err as Error).message}`);
+        say(`action ${i}: ${(err as Error).message}`);
+      }), action.atMs));
     }
     const total = () => combine(parts.map((p) => p.snapshot));
     timers.push(setInterval(() => {
@@ -149,11 +165,15 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     if (ns) await Promise.all([ns.setLoss(0), ns.setBandwidth(null)]);
     say('readings stopped; waiting for the devices\' queues to drain');
     const drainBy = Date.now() + s.drainMs;
-    // Snapshots come once a second: wait for two that say nothing is queued.
+    // Snapshots come once a second: wait for two that say every device is back online with
+    // nothing queued (a device that rebooted has reported what it runs), and for the rollout to end.
     for (let quiet = 0; quiet < 2 && Date.now() < drainBy;) {
       await new Promise((r) => setTimeout(r, 1000));
-      quiet = total().queued === 0 ? quiet + 1 : 0;
+      const rolling = rolloutId !== undefined && (await api.rollout(rolloutId).catch(() => undefined))?.state === 'running';
+      const now = total();
+      quiet = now.queued === 0 && now.online === s.devices && !rolling ? quiet + 1 : 0;
     }
+    const rollout = rolloutId === undefined ? null : await api.rollout(rolloutId);
     for (const t of timers) clearInterval(t);
     const sentAt = new Map<string, number>();
     for (const p of parts) for (const [k, v] of await p.finish()) sentAt.set(k, v);
@@ -179,9 +199,10 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
         deadLetters: sum(metricsAfter, 'bulwark_ingest_dead_letters_total') - sum(metricsBefore, 'bulwark_ingest_dead_letters_total'),
         metricsRead: metricsAfter.size > 0,
       },
-      commands, twinChanges, configsApplied: final.configsApplied, restarts: final.restarts, timeline,
+      commands, twinChanges, configsApplied: final.configsApplied, restarts: final.restarts, reboots: final.reboots, timeline,
+      rollout: rollout && { id: rollout.id, state: rollout.state, reason: rollout.reason, totals: rollout.totals, failHealth: fleetChoices(s).failingHealth.size },
       proxy: { used: proxy !== undefined, namespace: ns !== undefined, ...(proxy?.counts ?? { accepted: 0, resets: 0, flapDrops: 0 }) },
-      notMade,
+      notMade, actionErrors,
       resources: { cpuSeconds: final.cpuSeconds - cpuAtStart, peakRssBytes: peakRss, heapPerDeviceBytes: heapPerDevice },
     };
   } finally {
@@ -202,7 +223,11 @@ function combine(snaps: readonly Snapshot[]): Snapshot {
 }
 
 /** A command or twin change to the action's share of the devices, through the platform's API. */
-async function act(api: PlatformApi, s: Scenario, runId: string, a: Action, seed: number, issued: { deviceId: string; id: string }[], twinChanged: () => void): Promise<void> {
+async function act(api: PlatformApi, s: Scenario, runId: string, a: Action, seed: number, issued: { deviceId: string; id: string }[], twinChanged: () => void, rolloutStarted: (id: string) => void): Promise<void> {
+  if (a.kind === 'rollout') {
+    rolloutStarted(await api.startRollout({ name: `simulation ${runId}`, artifactId: a.artifactId, target: { tag: `run-${runId}` }, strategy: a.strategy, gates: a.gates }));
+    return;
+  }
   for (const i of chooseShare(s.devices, a.share, seed, 4)) {
     const id = deviceId(s, runId, i);
     if (a.kind === 'command') issued.push({ deviceId: id, id: await api.command(id, a.name, { ...a.params }) });
@@ -287,7 +312,8 @@ export async function onboardFleet(api: PlatformApi, s: Scenario, runId: string,
     if ((i + 1) % 1000 === 0) say(`keys: ${i + 1}/${s.devices}`);
   }
   const caPem = await api.caPem();
-  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, model: 'simulated', tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
+  const hw = s.firmware ? { model: s.firmware.model, hardwareRevision: s.firmware.hardwareRevision, firmwareVersion: s.firmware.version } : { model: 'simulated' };
+  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, ...hw, tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
   const identities = new Map<string, Identity>();
   for (const [id, k] of keys) {
     const certPem = certs.get(id);

@@ -1,3 +1,4 @@
+import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type Problems, duration, fraction, keysOf, list, num, obj, str } from './checks.js';
 
@@ -22,7 +23,19 @@ export interface Scenario {
   readonly phases: readonly Phase[];
   readonly actions: readonly Action[];
   readonly targets: Targets;
-  readonly server: { readonly url?: string; readonly mqtt?: string };
+  readonly server: { readonly url?: string; readonly mqtt?: string; readonly deviceHttps?: string };
+  /** Devices that take firmware updates (the agent's A/B updater, slot files in a temporary directory). */
+  readonly firmware: FirmwareSpec | null;
+}
+
+/** What the virtual devices run before an update, and what they trust. */
+export interface FirmwareSpec {
+  /** The platform's firmware root key set (its `ota.rootKeysFile`): the devices pin it. */
+  readonly rootKeysFile: string;
+  readonly model: string;
+  readonly hardwareRevision: string;
+  readonly version: string;
+  readonly securityVersion: number;
 }
 
 export interface Profile {
@@ -77,7 +90,9 @@ export const NO_IMPAIRMENT: Impairment = { latencyMs: 0, jitterMs: 0, resetsPerM
 /** An operator's action at a time: a command or a twin change to a share of the devices. */
 export type Action =
   | { readonly atMs: number; readonly kind: 'command'; readonly share: number; readonly name: string; readonly params: Readonly<Record<string, unknown>> }
-  | { readonly atMs: number; readonly kind: 'twin'; readonly share: number; readonly patch: Readonly<Record<string, unknown>> };
+  | { readonly atMs: number; readonly kind: 'twin'; readonly share: number; readonly patch: Readonly<Record<string, unknown>> }
+  /** A staged rollout of an uploaded artifact to the run's devices; `failHealth` of them fail the new image's health check (and revert). */
+  | { readonly atMs: number; readonly kind: 'rollout'; readonly share: number; readonly artifactId: string; readonly strategy: Readonly<Record<string, unknown>>; readonly gates: Readonly<Record<string, unknown>>; readonly failHealth: number };
 
 export interface Targets {
   /** Stored ÷ sent, in percent. */
@@ -121,7 +136,7 @@ export class ScenarioError extends Error {
 export function checkScenario(input: unknown): Scenario {
   const problems: Problems = [];
   const s = obj(input, '', problems) ?? {};
-  keysOf(s, '', ['name', 'seed', 'devices', 'duration', 'drain', 'idPrefix', 'profiles', 'clockSkew', 'crashLoop', 'misbehaving', 'phases', 'actions', 'targets', 'server'], problems);
+  keysOf(s, '', ['name', 'seed', 'devices', 'duration', 'drain', 'idPrefix', 'profiles', 'clockSkew', 'crashLoop', 'misbehaving', 'phases', 'actions', 'targets', 'server', 'firmware'], problems);
   const name = str(s.name, 'name', problems, { pattern: NAME, fallback: 'scenario' });
   const devices = num(s.devices, 'devices', problems, { min: 1, max: MAX_DEVICES, integer: true, fallback: 10 });
   const durationMs = duration(s.duration, 'duration', problems, { min: 1000, max: MAX_RUN_MS, fallback: 60_000 });
@@ -150,9 +165,13 @@ export function checkScenario(input: unknown): Scenario {
   const t = obj(s.targets, 'targets', problems, true) ?? {};
   keysOf(t, 'targets', ['delivered', 'latencyP99', 'commandsAnswered'], problems);
   const server = obj(s.server, 'server', problems, true) ?? {};
-  keysOf(server, 'server', ['url', 'mqtt'], problems);
+  keysOf(server, 'server', ['url', 'mqtt', 'deviceHttps'], problems);
   const url = server.url === undefined ? undefined : str(server.url, 'server.url', problems, { pattern: /^https?:\/\/\S+$/ });
   const mqtt = server.mqtt === undefined ? undefined : str(server.mqtt, 'server.mqtt', problems, { pattern: /^mqtts:\/\/\S+$/ });
+  const deviceHttps = server.deviceHttps === undefined ? undefined : str(server.deviceHttps, 'server.deviceHttps', problems, { pattern: /^https:\/\/\S+$/ });
+  const firmware = s.firmware === undefined ? null : firmwareSpec(s.firmware, problems);
+  if (!firmware && actions.some((a) => a.kind === 'rollout')) problems.push({ path: 'firmware', reason: 'a rollout action needs the devices\' firmware (rootKeys, model, hardwareRevision, version, securityVersion)' });
+  if (actions.filter((a) => a.kind === 'rollout').length > 1) problems.push({ path: 'actions', reason: 'at most one rollout a run' });
   const scenario: Scenario = {
     name, devices, durationMs,
     seed: num(s.seed, 'seed', problems, { min: 0, max: 2 ** 31, integer: true, fallback: 1 }),
@@ -168,7 +187,8 @@ export function checkScenario(input: unknown): Scenario {
       latencyP99Ms: t.latencyP99 === undefined ? null : duration(t.latencyP99, 'targets.latencyP99', problems, { min: 1, max: 3_600_000 }),
       commandsAnsweredPercent: t.commandsAnswered === undefined ? null : num(t.commandsAnswered, 'targets.commandsAnswered', problems, { min: 0, max: 100 }),
     },
-    server: { ...(url !== undefined ? { url } : {}), ...(mqtt !== undefined ? { mqtt } : {}) },
+    server: { ...(url !== undefined ? { url } : {}), ...(mqtt !== undefined ? { mqtt } : {}), ...(deviceHttps !== undefined ? { deviceHttps } : {}) },
+    firmware,
   };
   if (problems.length > 0) throw new ScenarioError(problems);
   return scenario;
@@ -256,12 +276,43 @@ function action(input: unknown, path: string, problems: Problems, runMs: number)
     if (Object.keys(patch).length === 0) problems.push({ path: `${path}.twin`, reason: 'a twin change sets at least one key' });
     return { atMs, share, kind: 'twin', patch };
   }
-  problems.push({ path, reason: 'an action is a command ({at, share, command: {name, params}}) or a twin change ({at, share, twin: {…}})' });
+  if ('rollout' in a) {
+    keysOf(a, path, ['at', 'share', 'rollout'], problems);
+    const r = obj(a.rollout, `${path}.rollout`, problems) ?? {};
+    keysOf(r, `${path}.rollout`, ['artifact', 'strategy', 'gates', 'failHealth'], problems);
+    return {
+      atMs, share, kind: 'rollout', artifactId: str(r.artifact, `${path}.rollout.artifact`, problems, { pattern: /^[A-Za-z0-9._:-]{1,64}$/ }),
+      strategy: r.strategy === undefined ? { waves: [{ percent: 100 }] } : obj(r.strategy, `${path}.rollout.strategy`, problems) ?? {},
+      gates: r.gates === undefined ? { minDevices: 1, onFailure: 'pause' } : obj(r.gates, `${path}.rollout.gates`, problems) ?? {},
+      failHealth: fraction(r.failHealth, `${path}.rollout.failHealth`, problems, 0),
+    };
+  }
+  problems.push({ path, reason: 'an action is a command ({at, share, command: {name, params}}), a twin change ({at, share, twin: {…}}) or a rollout ({at, rollout: {artifact, strategy, gates, failHealth}})' });
   return { atMs, share, kind: 'twin', patch: {} };
 }
 
+function firmwareSpec(input: unknown, problems: Problems): FirmwareSpec {
+  const f = obj(input, 'firmware', problems) ?? {};
+  keysOf(f, 'firmware', ['rootKeys', 'model', 'hardwareRevision', 'version', 'securityVersion'], problems);
+  return {
+    rootKeysFile: str(f.rootKeys, 'firmware.rootKeys', problems, { pattern: /^\S{1,1024}$/ }),
+    model: str(f.model, 'firmware.model', problems, { pattern: /^[A-Za-z0-9._-]{1,64}$/ }),
+    hardwareRevision: str(f.hardwareRevision, 'firmware.hardwareRevision', problems, { pattern: /^[A-Za-z0-9._-]{1,32}$/ }),
+    version: str(f.version, 'firmware.version', problems, { pattern: /^\d+\.\d+\.\d+\S*$/ }),
+    securityVersion: num(f.securityVersion, 'firmware.securityVersion', problems, { min: 0, max: 2_147_483_647, integer: true, fallback: 0 }),
+  };
+}
+
+/** File paths in the scenario (the firmware root key set) taken relative to the scenario file's directory. */
+export function withFilesFrom(dir: string, input: unknown): unknown {
+  const s = input as { firmware?: { rootKeys?: unknown } } | null;
+  const firmware = s?.firmware;
+  if (!firmware || typeof firmware.rootKeys !== 'string' || isAbsolute(firmware.rootKeys)) return input;
+  return { ...s, firmware: { ...firmware, rootKeys: join(dir, firmware.rootKeys) } };
+}
+
 /** What the flags for the common case give: a scenario of one profile, no impairment. */
-export function scenarioFromFlags(flags: { devices?: number | undefined; rateSeconds?: number | undefined; durationMs?: number | undefined; name?: string | undefined }, base?: unknown): Scenario {
+export function scenarioFromFlags(flags: { devices?: number | undefined; rateSeconds?: number | undefined; durationMs?: number | undefined; name?: string | undefined; artifact?: string | undefined }, base?: unknown): Scenario {
   const s = (base ?? {}) as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...s };
   if (flags.devices !== undefined) merged.devices = flags.devices;
@@ -270,6 +321,11 @@ export function scenarioFromFlags(flags: { devices?: number | undefined; rateSec
   if (flags.rateSeconds !== undefined) {
     const profiles = (Array.isArray(s.profiles) ? s.profiles : [{}]) as Record<string, unknown>[];
     merged.profiles = profiles.map((p) => ({ ...p, interval: Math.round(flags.rateSeconds as number * 1000) }));
+  }
+  if (flags.artifact !== undefined) {
+    const actions = (Array.isArray(s.actions) ? s.actions : []) as Record<string, unknown>[];
+    if (!actions.some((a) => 'rollout' in a)) throw new ScenarioError([{ path: 'actions', reason: '--artifact names the firmware of the scenario\'s rollout, and it has none' }]);
+    merged.actions = actions.map((a) => ('rollout' in a ? { ...a, rollout: { ...(a.rollout as object), artifact: flags.artifact } } : a));
   }
   return checkScenario(merged);
 }

@@ -24,6 +24,11 @@ describe('device health, events and remote logs over MQTT', () => {
     const view = (await s.api('GET', '/api/v1/devices/pump-1/health', { token: admin })).body;
     assert.deepEqual(view.history.map((h: { report: { uptimeS: number } }) => h.report.uptimeS), [300, 240, 180]);
     assert.deepEqual([view.latest.report.uptimeS, view.restartLoop], [300, false]);
+    // The first report of a new boot counts however soon it comes (a revert right after an update), then the limit holds again.
+    await send(c, 'devices/pump-1/health', health(2, { boot: 'b2' }));
+    await send(c, 'devices/pump-1/health', health(3, { boot: 'b2' }));
+    assert.deepEqual([await deviceMetric(s, 'health', 'stored'), await deviceMetric(s, 'health', 'too_frequent')], [6, 2]);
+    clock.advance(1000);
 
     clock.advance(1000);
     await send(c, 'devices/pump-1/health', health(5, { restartReason: 'watchdog', recentRestarts: 6, restartLoop: true, crashCount: 6 }));

@@ -22,7 +22,7 @@ export interface HealthView {
  * id; both are deleted by age.
  */
 export class HealthService {
-  readonly #lastReport = new GenerationalMap<string, number>(100_000);
+  readonly #lastReport = new GenerationalMap<string, { at: number; boot: string | undefined }>(100_000);
 
   constructor(
     private readonly health: HealthRepository,
@@ -41,8 +41,10 @@ export class HealthService {
   async onReport(deviceId: string, report: HealthReport): Promise<string> {
     const now = this.deps.clock.now();
     const last = this.#lastReport.get(deviceId);
-    if (last !== undefined && now - last < this.settings.minIntervalMs) return 'too_frequent';
-    this.#lastReport.set(deviceId, now);
+    // The first report of a new boot always counts: it says what the device runs now (after a
+    // firmware update, or a revert seconds after the update's own report).
+    if (last !== undefined && last.boot === report.boot && now - last.at < this.settings.minIntervalMs) return 'too_frequent';
+    this.#lastReport.set(deviceId, { at: now, boot: report.boot });
     await this.health.insert({ deviceId, receivedAt: now, report }, this.settings.historyPerDevice);
     if (report.firmware) await this.#inventory(deviceId, report.firmware);
     this.deps.onReport?.(deviceId, report);
