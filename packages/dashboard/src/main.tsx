@@ -12,11 +12,12 @@ import { Jobs } from './pages/jobs';
 import { Overview } from './pages/overview';
 import { Rollouts } from './pages/rollouts';
 import { Schemas } from './pages/schemas';
+import { Users } from './pages/users';
 import { SignIn } from './pages/sign-in';
 import { Webhooks } from './pages/webhooks';
 import './styles.css';
 
-const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['certificates', 'Certificates'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks']] as const;
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['certificates', 'Certificates'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks'], ['users', 'Users']] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>();
@@ -52,6 +53,7 @@ function App() {
         {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}
         {page === 'webhooks' ? (session.scopes.includes('*') || session.scopes.includes('webhooks:read') ? <Webhooks session={session} /> : <p className="muted">Your role cannot read webhooks (it needs the webhooks:read scope).</p>) : null}
         {page === 'rollouts' ? (session.scopes.includes('*') || session.scopes.includes('rollouts:read') ? <Rollouts key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read rollouts (it needs the rollouts:read scope).</p>) : null}
+        {page === 'users' ? (can(session, 'users:read') ? <Users session={session} /> : <p className="muted">Your role cannot read users (it needs the users:read scope).</p>) : null}
         {page === 'jobs' ? (can(session, 'jobs:read') ? <Jobs key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read jobs (it needs the jobs:read scope).</p>) : null}
       </main>
     </>

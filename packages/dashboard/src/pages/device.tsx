@@ -5,6 +5,7 @@ import type { Certificate, Device as DeviceT, Twin } from '../types';
 import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
 import { CertWarning } from './cert-warning';
 import { DeviceAlerts } from './device-alerts';
+import { DeviceEndOfLife } from './device-end-of-life';
 import { LiveTelemetry } from './live';
 
 interface DeviceEvent { id: string; type: string; ts: number; receivedAt: number; data: Record<string, unknown> | null }
@@ -59,7 +60,6 @@ export function Device({ id, session }: { id: string; session: Session }) {
                   {d.state === 'active' || d.state === 'provisioned' ? <ActionButton label="Suspend" confirm={`Suspend ${id}? Its session ends now and it cannot connect until resumed.`} run={act('suspend')} testId="suspend" /> : null}
                   {d.state === 'suspended' ? <ActionButton label="Resume" run={act('resume')} testId="resume" /> : null}
                   {d.state !== 'decommissioned' ? <ActionButton label="Revoke" danger confirm={`Revoke every certificate of ${id}? Its live sessions end now and it cannot connect again until it is given a new certificate.`} run={act('revoke')} testId="revoke" /> : null}
-                  {d.state !== 'decommissioned' ? <ActionButton label="Decommission" danger confirm={`Decommission ${id} for good? Its certificates are revoked; this cannot be undone.`} run={act('decommission')} testId="decommission" /> : null}
                 </div>
               ) : null}
             </div>
@@ -91,6 +91,7 @@ export function Device({ id, session }: { id: string; session: Session }) {
               ) : null}
             </div>
           </div>
+          {write ? <DeviceEndOfLife device={d} onDone={() => { device.reload(); certs.reload(); }} /> : null}
           {can(session, 'alerts:read') ? (
             <>
               <h3>Alerts</h3>
