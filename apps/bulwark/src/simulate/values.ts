@@ -1,16 +1,8 @@
+import { seededRng } from '@bulwark/agent';
 import type { FieldSpec } from './scenario.js';
 
-/** A repeatable random source (mulberry32): the same seed makes the same run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A repeatable random source (the agent's mulberry32): the same seed makes the same run. */
+export const rng = (seed: number): (() => number) => seededRng(seed);
 
 /** A standard normal draw (Box-Muller). */
 export function gaussian(random: () => number): number {
