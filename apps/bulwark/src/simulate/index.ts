@@ -1,7 +1,9 @@
 /** `bulwark simulate`: loaded only for that command (it brings the agent in). */
-export { ScenarioError, checkScenario, parseScenarioText, scenarioFromFlags, withFilesFrom } from './scenario.js';
+export { ScenarioError, checkScenario } from './scenario.js';
+export { parseScenarioText, scenarioFromFlags, withFilesFrom } from './scenario-input.js';
 export type { Scenario } from './scenario.js';
-export { onboardFleet, preflight, runSimulation } from './run.js';
+export { preflight, runSimulation } from './run.js';
+export { onboardFleet } from './onboard.js';
 export { type AgentTuning, VirtualFleet, fleetChoices, planDevice } from './fleet.js';
 export { PlatformApi } from './platform.js';
 export type { RunResult } from './run.js';

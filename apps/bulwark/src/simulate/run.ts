@@ -1,17 +1,15 @@
-import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity } from '@bulwark/agent';
 import type { Session } from '../client.js';
-import { makeKeyAndCsr } from '../device-keys.js';
 import { deviceId, fleetChoices, sentKey } from './fleet.js';
 import { EMPTY_SNAPSHOT, type FleetPart, LocalPart, type PartSpec, type Snapshot, WorkerPart } from './parts.js';
-import { ImpairProxy } from './impair-proxy.js';
-import { NetNamespace } from './netns.js';
+import { impairment } from './impairment.js';
+import { onboardFleet } from './onboard.js';
 import { PlatformApi } from './platform.js';
 import { type Action, NO_IMPAIRMENT, type Scenario } from './scenario.js';
-import { chooseShare, rng } from './values.js';
+import { chooseShare } from './values.js';
 
 /** Scopes the simulator's credential needs: onboarding, schemas, read-back, commands and twin changes. */
 export const NEEDED_SCOPES = ['devices:write', 'schemas:read', 'schemas:write', 'telemetry:read', 'devices:command', 'twin:write'] as const;
@@ -270,56 +268,4 @@ async function readBack(api: PlatformApi, s: Scenario, prefix: string, since: nu
     gaps += (list.at(-1) as number) - (list[0] as number) + 1 - list.length;
   }
   return { stored: seen.size, strangers, storedTwice, latencies: Float64Array.from(latencies).sort(), gaps };
-}
-
-/**
- * What the scenario's phases need: the proxy for latency, jitter, resets, partitions and
- * flapping; a network namespace too for packet loss and bandwidth caps, when this machine
- * allows one (else those are listed as not made, with why).
- */
-async function impairment(s: Scenario, target: { host: string; port: number }, runId: string, say: (line: string) => void): Promise<{ proxy: ImpairProxy | undefined; ns: NetNamespace | undefined; nsPorts: number[]; notMade: string[] }> {
-  const kernel = s.phases.filter((p) => p.impair.lossPercent > 0 || p.impair.bandwidthKbit !== null);
-  const user = s.phases.some((p) => p.impair.latencyMs > 0 || p.impair.jitterMs > 0 || p.impair.resetsPerMinute > 0 || p.impair.partition > 0 || p.impair.flapping !== null);
-  if (!user && kernel.length === 0) return { proxy: undefined, ns: undefined, nsPorts: [], notMade: [] };
-  const why = kernel.length > 0 ? await NetNamespace.unavailable() : undefined;
-  const ns = kernel.length > 0 && why === undefined ? await NetNamespace.create(runId) : undefined;
-  try {
-    const proxy = await ImpairProxy.start(target, 100, rng(s.seed ^ 0xbad), ns?.hostIp);
-    const nsPorts = ns ? await ns.forward(proxy.ports) : [];
-    if (ns) say(`network namespace ${ns.name}: packet loss and bandwidth caps on the devices' path`);
-    const notMade = why === undefined ? [] : kernel.flatMap((p) => [
-      ...(p.impair.lossPercent > 0 ? [`${p.name}: ${p.impair.lossPercent} % packet loss (${why}: it needs a network namespace)`] : []),
-      ...(p.impair.bandwidthKbit !== null ? [`${p.name}: a ${p.impair.bandwidthKbit} kbit/s cap (${why}: it needs a network namespace)`] : []),
-    ]);
-    for (const n of notMade) say(`not made: ${n}`);
-    return { proxy, ns, nsPorts, notMade };
-  } catch (err) {
-    await ns?.close();
-    throw err;
-  }
-}
-
-/**
- * Factory onboarding of the run's devices: a key and CSR made here per device, certificates
- * from the platform's batch endpoint (500 a request), each device tagged `simulated` and
- * `run-<runId>`. Returns each device's identity by id, in device order.
- */
-export async function onboardFleet(api: PlatformApi, s: Scenario, runId: string, say: (line: string) => void): Promise<Map<string, Identity>> {
-  const keys = new Map<string, { keyPem: string; csrPem: string }>();
-  for (let i = 0; i < s.devices; i += 1) {
-    const id = deviceId(s, runId, i);
-    keys.set(id, await makeKeyAndCsr(id));
-    if ((i + 1) % 1000 === 0) say(`keys: ${i + 1}/${s.devices}`);
-  }
-  const caPem = await api.caPem();
-  const hw = s.firmware ? { model: s.firmware.model, hardwareRevision: s.firmware.hardwareRevision, firmwareVersion: s.firmware.version } : { model: 'simulated' };
-  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, ...hw, tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
-  const identities = new Map<string, Identity>();
-  for (const [id, k] of keys) {
-    const certPem = certs.get(id);
-    if (!certPem) throw new Error(`the platform issued no certificate for ${id}`);
-    const c = new X509Certificate(certPem);
-    identities.set(id, { keyPem: k.keyPem, certPem, caPem, serial: c.serialNumber.toLowerCase(), notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
-  }
-  return identities;
 }

@@ -3,7 +3,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ScenarioError, checkScenario, parseScenarioText, scenarioFromFlags } from './scenario.js';
+import { ScenarioError, checkScenario } from './scenario.js';
+import { parseScenarioText, scenarioFromFlags } from './scenario-input.js';
 import { FieldSeries, chooseShare, rng } from './values.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../../examples/scenarios/', import.meta.url));
