@@ -5,7 +5,9 @@ import type { CommandCounters } from './commands.js';
 import type { SlotStore } from './ota/slots.js';
 import type { UpdaterEvent } from './ota/updater.js';
 import type { QueueCounters } from './queue.js';
+import type { QueueDatabase } from './queue-db.js';
 import type { Twin } from './twin.js';
+import type { Validator } from './validator.js';
 
 /** The agent's public shapes: what it is given, what it says about itself, what it emits. */
 
@@ -18,6 +20,15 @@ export interface AgentDeps {
   readonly firmware?: HealthReport['firmware'];
   /** Where local log lines go (default: stderr). */
   readonly logSink?: (line: string) => void;
+  /**
+   * Many devices in one process (a gateway, the simulator): the offline queue is this
+   * device's part of a shared queue database (rows under the device id, one group commit
+   * for all its agents) instead of `<dataDir>/queue.db`. Closing the agent closes its part
+   * only; the owner of the database closes it after its agents.
+   */
+  readonly queues?: QueueDatabase;
+  /** A validator shared by many agents: each distinct command or configuration schema is compiled once. Default: the agent's own. */
+  readonly validator?: Validator;
   /**
    * Firmware updates (config `ota`): how the device reboots into the active slot (default:
    * the agent closes and emits 'reboot'; the application restarts the process or the

@@ -16,7 +16,7 @@ import { type QueuedRow, SqliteQueue, droppedOf } from './queue.js';
 import { Renewal } from './renewal.js';
 import { TimeExchange, TimeSync } from './time-sync.js';
 import { type ConfigHandler, Twin, loadTwinState, saveTwinState } from './twin.js';
-import { type JsonSchema, newAjv } from './validator.js';
+import { type JsonSchema, Validator } from './validator.js';
 import { agentUpdater, firmwareStatus } from './ota/agent-ota.js';
 import type { Updater } from './ota/updater.js';
 
@@ -56,13 +56,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#topics = deviceTopics(config.deviceId);
     this.#logs = new RemoteLogs({ ...config.logs, rng: this.#d.rng, mono: clock.mono, wall: clock.wall, ...(deps.logSink ? { sink: deps.logSink } : {}) });
     this.log = this.#logs;
-    this.#queue = new SqliteQueue(join(config.dataDir, 'queue.db'), config.queue, clock.wall);
+    this.#queue = new SqliteQueue(deps.queues ? { db: deps.queues, owner: config.deviceId } : join(config.dataDir, 'queue.db'), config.queue, clock.wall);
     this.#queue.afterCommit = () => this.#checkDrained();
     this.#time = new TimeSync(config.timeSync.keepSamples);
     this.#exchange = new TimeExchange(this.#time, clock);
-    const ajv = newAjv();
-    this.#commands = new CommandRouter(ajv, { rememberIds: config.commands.rememberIds, platformNow: () => this.#time.platformTime(clock.mono()), wallNow: clock.wall });
-    this.#twin = new Twin(ajv, loadTwinState(config.dataDir), clock.wall);
+    const validator = deps.validator ?? new Validator();
+    this.#commands = new CommandRouter(validator, { rememberIds: config.commands.rememberIds, platformNow: () => this.#time.platformTime(clock.mono()), wallNow: clock.wall });
+    this.#twin = new Twin(validator, loadTwinState(config.dataDir), clock.wall);
     this.#restart = new RestartTracker(join(config.dataDir, 'restarts.json'), clock.wall(), config.health.restartLoopThreshold, config.health.restartLoopWindowMs);
     this.#publisher = new Publisher(this.#queue, {
       window: config.queue.inflightWindow, ackTimeoutMs: config.queue.ackTimeoutMs, mono: clock.mono,

@@ -1,6 +1,6 @@
-import type { Ajv, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { CommandRequest, CommandResult } from '@bulwark/protocol';
-import { type JsonSchema, checkAgainst, checkCommand, compileSchema } from './validator.js';
+import { type JsonSchema, checkAgainst, checkCommand, type Validator } from './validator.js';
 
 export interface CommandContext {
   readonly id: string;
@@ -26,7 +26,7 @@ export interface CommandCounters {
  * command id, so a repeated command gets the same answer and never runs twice.
  */
 export class CommandRouter {
-  readonly #ajv: Ajv;
+  readonly #validator: Validator;
   readonly #handlers = new Map<string, { validate: ValidateFunction; handler: CommandHandler<never> }>();
   readonly #results = new Map<string, CommandResult | 'running'>();
   readonly #remember: number;
@@ -35,8 +35,8 @@ export class CommandRouter {
   readonly #wallNow: () => number;
   readonly counters: CommandCounters = { received: 0, executed: 0, succeeded: 0, failed: 0, duplicates: 0, rejected: {} };
 
-  constructor(ajv: Ajv, options: { rememberIds: number; platformNow: () => number | undefined; wallNow: () => number }) {
-    this.#ajv = ajv;
+  constructor(validator: Validator, options: { rememberIds: number; platformNow: () => number | undefined; wallNow: () => number }) {
+    this.#validator = validator;
     this.#remember = options.rememberIds;
     this.#platformNow = options.platformNow;
     this.#wallNow = options.wallNow;
@@ -44,7 +44,7 @@ export class CommandRouter {
 
   on<P>(name: string, schema: JsonSchema, handler: CommandHandler<P>): void {
     if (this.#handlers.has(name)) throw new Error(`a handler for "${name}" is already registered`);
-    this.#handlers.set(name, { validate: compileSchema(this.#ajv, schema), handler: handler as CommandHandler<never> });
+    this.#handlers.set(name, { validate: this.#validator.compile(schema), handler: handler as CommandHandler<never> });
   }
 
   /** Checks and runs one command; resolves with the result to publish. */

@@ -13,9 +13,10 @@ export { EnrollmentError, enrollCsr, enrollWithFiles, loadIdentity } from './ide
 export type { Identity } from './identity.js';
 export type { AgentLogger } from './logs.js';
 export { SqliteQueue } from './queue.js';
-export type { QueueCounters, QueueLimits } from './queue.js';
+export type { QueueCounters, QueueLimits, QueueLocation } from './queue.js';
+export { QueueDatabase } from './queue-db.js';
 export { TimeSync } from './time-sync.js';
-export { checkCommand, checkDesired } from './validator.js';
+export { Validator, checkCommand, checkDesired } from './validator.js';
 export type { JsonSchema } from './validator.js';
 export { FileSlotStore, digestFile } from './ota/slots.js';
 export type { ImageDigest, SlotStore } from './ota/slots.js';

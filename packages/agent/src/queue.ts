@@ -1,13 +1,18 @@
-import Database from 'better-sqlite3';
+import { type GroupMember, QueueDatabase, type QueueRows } from './queue-db.js';
 
 /**
  * The offline queue: every telemetry reading and event is written here before anything
- * else, and deleted only when the platform acknowledged it (PUBACK). One SQLite file in WAL
+ * else, and deleted only when the platform acknowledged it (PUBACK). A SQLite file in WAL
  * mode with synchronous=FULL: a committed row survives a killed process and a power cut
  * (docs/decisions/0008-agent-offline-queue.md). Writes are group-committed: every `add` in
  * the same tick shares one transaction and one fsync, and its promise resolves only after
  * that commit. Bounded by count, bytes and age; past a bound the oldest rows are dropped
  * and counted by reason.
+ *
+ * The file is the queue's own (`new SqliteQueue(file, limits)`), or a QueueDatabase that
+ * holds the queues of many devices (`new SqliteQueue({ db, owner: deviceId }, limits)`):
+ * then rows, bounds and counters are still this owner's alone, and the group commit takes
+ * in every queue of the file (docs/decisions/0027-shared-agent-queue.md).
  */
 
 export interface QueueLimits {
@@ -38,88 +43,112 @@ export const droppedOf = (c: QueueCounters): number => c.dropped_count + c.dropp
 
 interface Pending { item: QueueItem; resolve: () => void; reject: (err: Error) => void }
 
+/** What a group commit took from this queue, and the state to go back to if it rolls back. */
+interface InFlight {
+  readonly pending: Pending[];
+  readonly acks: number[];
+  readonly depth: number;
+  readonly bytes: number;
+  readonly counters: QueueCounters;
+  readonly sentPersisted: number;
+}
+
+/** Where a queue lives: its own file, or one owner's part of a shared QueueDatabase. */
+export type QueueLocation = string | { readonly db: QueueDatabase; readonly owner: string };
+
 export class SqliteQueue {
-  readonly #db: Database.Database;
+  /** The device whose rows these are ('' in a file of its own). */
+  readonly owner: string;
+  readonly #db: QueueDatabase;
+  readonly #ownsDb: boolean;
+  readonly #rows: QueueRows;
+  readonly #member: GroupMember;
   readonly #limits: QueueLimits;
   readonly #now: () => number;
-  readonly #counters: QueueCounters;
+  #counters: QueueCounters;
   #depth = 0;
   #bytes = 0;
   #pending: Pending[] = [];
   #acks: number[] = [];
-  #flushScheduled = false;
+  #inFlight: InFlight | undefined;
+  #sentPersisted = 0;
   #closed = false;
-  readonly #stmt: {
-    insert: Database.Statement; del: Database.Statement; oldest: Database.Statement; after: Database.Statement;
-    aged: Database.Statement; counter: Database.Statement;
-  };
 
-  constructor(file: string, limits: QueueLimits, now: () => number = Date.now) {
+  constructor(where: QueueLocation, limits: QueueLimits, now: () => number = Date.now) {
     this.#limits = limits;
     this.#now = now;
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
-    this.#db.exec(`
-      CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, body TEXT NOT NULL,
-        boot TEXT NOT NULL, mono INTEGER NOT NULL, bytes INTEGER NOT NULL, enqueued_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`);
-    this.#stmt = {
-      insert: this.#db.prepare('INSERT INTO queue (topic, body, boot, mono, bytes, enqueued_at) VALUES (?, ?, ?, ?, ?, ?)'),
-      del: this.#db.prepare('DELETE FROM queue WHERE id = ? RETURNING bytes'),
-      oldest: this.#db.prepare('SELECT id, bytes FROM queue ORDER BY id LIMIT ?'),
-      after: this.#db.prepare('SELECT id AS rowId, topic, body, boot, mono, enqueued_at AS enqueuedAt FROM queue WHERE id > ? ORDER BY id LIMIT ?'),
-      aged: this.#db.prepare('SELECT id, bytes FROM queue WHERE enqueued_at < ? ORDER BY id LIMIT 1000'),
-      counter: this.#db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
+    this.#ownsDb = typeof where === 'string';
+    this.#db = typeof where === 'string' ? new QueueDatabase(where) : where.db;
+    this.owner = typeof where === 'string' ? '' : where.owner;
+    this.#rows = this.#db.rows;
+    this.#member = {
+      begin: () => this.#begin(), write: () => this.#write(), committed: () => this.#committed(), failed: (err) => this.#failed(err),
+      detach: () => this.#detach(),
     };
-    const totals = this.#db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM queue').get() as { n: number; b: number };
+    try {
+      this.#db.join(this.owner, this.#member);
+    } catch (err) {
+      if (this.#ownsDb) this.#db.close();
+      throw err;
+    }
+    const totals = this.#rows.totals(this.owner);
     this.#depth = totals.n;
     this.#bytes = totals.b;
     this.#counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as QueueCounters;
-    for (const row of this.#db.prepare('SELECT name, value FROM counters').all() as { name: CounterName; value: number }[]) {
-      if (row.name in this.#counters) this.#counters[row.name] = row.value;
+    for (const row of this.#rows.counters(this.owner)) {
+      if (row.name in this.#counters) this.#counters[row.name as CounterName] = row.value;
     }
+    this.#sentPersisted = this.#counters.sent;
   }
 
   /** Resolves once the item is durable (its group commit is on disk). */
   add(item: QueueItem): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the queue is closed'));
+    // Checked here, not in the commit: a malformed item must not fail the other queues' rows of the group.
+    if (typeof item.topic !== 'string' || typeof item.body !== 'string' || typeof item.boot !== 'string' || !Number.isFinite(item.mono)) {
+      return Promise.reject(new TypeError('a queue item needs a string topic, body and boot and a finite mono'));
+    }
     return new Promise((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      this.#schedule();
+      this.#db.schedule(this.#member);
     });
   }
 
   /** Marks rows as acknowledged by the platform; deleted in the next group commit. */
   ack(rowIds: readonly number[]): void {
+    if (this.#closed) return;
     this.#acks.push(...rowIds);
-    this.#schedule();
+    this.#db.schedule(this.#member);
   }
 
   /** Counts a row handed to the transport (kept in memory until the next commit). */
   markSent(n: number): void {
-    this.#bump('sent', n, false);
+    this.#counters.sent += n;
   }
 
   /** Up to `limit` rows after `afterRowId`, oldest first. */
   after(afterRowId: number, limit: number): QueuedRow[] {
-    return this.#stmt.after.all(afterRowId, limit) as QueuedRow[];
+    if (this.#closed) return [];
+    return this.#rows.after(this.owner, afterRowId, limit);
   }
 
   /** Drops rows older than the age bound; returns how many. */
   purgeAged(): number {
+    if (this.#closed) return 0;
     const cutoff = this.#now() - this.#limits.maxAgeMs;
-    let dropped = 0;
-    this.#db.transaction(() => {
+    // Most sweeps find nothing: only a sweep that drops opens a write transaction.
+    if (this.#rows.aged(this.owner, cutoff).length === 0) return 0;
+    return this.#db.transaction(() => {
+      let dropped = 0;
       for (;;) {
-        const rows = this.#stmt.aged.all(cutoff) as { id: number; bytes: number }[];
+        const rows = this.#rows.aged(this.owner, cutoff);
         if (rows.length === 0) break;
         for (const r of rows) this.#delete(r.id);
         dropped += rows.length;
       }
-      if (dropped > 0) this.#bump('dropped_age', dropped, true);
-    })();
-    return dropped;
+      if (dropped > 0) this.#bump('dropped_age', dropped);
+      return dropped;
+    });
   }
 
   get depth(): number {
@@ -134,68 +163,82 @@ export class SqliteQueue {
     return { ...this.#counters };
   }
 
-  /** Commits whatever is pending now (also called on close). */
+  /** Commits whatever is pending now, this queue's and every other queue's of the same file (also called on close). */
   flush(): void {
-    this.#flushScheduled = false;
-    if (this.#closed) return;
-    const pending = this.#pending;
-    const acks = this.#acks;
-    this.#pending = [];
-    this.#acks = [];
-    if (pending.length === 0 && acks.length === 0) return;
-    try {
-      this.#db.transaction(() => {
-        let acked = 0;
-        for (const id of acks) if (this.#delete(id)) acked += 1;
-        if (acked > 0) this.#bump('acked', acked, true);
-        const at = this.#now();
-        for (const { item } of pending) {
-          const bytes = Buffer.byteLength(item.body) + item.topic.length;
-          this.#stmt.insert.run(item.topic, item.body, item.boot, item.mono, bytes, at);
-          this.#depth += 1;
-          this.#bytes += bytes;
-        }
-        if (pending.length > 0) this.#bump('queued', pending.length, true);
-        this.#enforceBounds();
-        this.#persistSent();
-      })();
-    } catch (err) {
-      for (const p of pending) p.reject(err as Error);
-      return;
-    }
-    for (const p of pending) p.resolve();
-    this.afterCommit?.();
+    if (!this.#closed) this.#db.flush();
   }
 
-  /** Called after each group commit (the agent watches for an empty queue here). */
+  /** Called after each group commit this queue took part in (the agent watches for an empty queue here). */
   afterCommit: (() => void) | undefined;
 
+  /** Commits what is pending and closes this queue; a shared QueueDatabase stays open for the others. */
   close(): void {
     if (this.#closed) return;
-    this.flush();
-    this.#closed = true;
-    this.#db.close();
+    if (this.#ownsDb) return this.#db.close();
+    this.#db.flush();
+    this.#db.leave(this.owner, this.#member);
+    this.#detach();
   }
 
-  #sentPersisted = 0;
+  #begin(): void {
+    this.#inFlight = {
+      pending: this.#pending, acks: this.#acks, depth: this.#depth, bytes: this.#bytes, counters: { ...this.#counters }, sentPersisted: this.#sentPersisted,
+    };
+    this.#pending = [];
+    this.#acks = [];
+  }
 
-  #persistSent(): void {
-    const delta = this.#counters.sent - this.#sentPersisted;
-    if (delta > 0) this.#stmt.counter.run('sent', delta);
+  #write(): void {
+    const { pending, acks } = this.#inFlight ?? { pending: [], acks: [] };
+    let acked = 0;
+    for (const id of acks) if (this.#delete(id)) acked += 1;
+    if (acked > 0) this.#bump('acked', acked);
+    const at = this.#now();
+    for (const { item } of pending) {
+      const bytes = Buffer.byteLength(item.body) + item.topic.length;
+      this.#rows.insert(this.owner, item.topic, item.body, item.boot, item.mono, bytes, at);
+      this.#depth += 1;
+      this.#bytes += bytes;
+    }
+    if (pending.length > 0) this.#bump('queued', pending.length);
+    this.#enforceBounds();
+    const unsaved = this.#counters.sent - this.#sentPersisted;
+    if (unsaved > 0) this.#rows.addCounter(this.owner, 'sent', unsaved);
     this.#sentPersisted = this.#counters.sent;
   }
 
-  #schedule(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => this.flush());
+  #committed(): void {
+    const done = this.#inFlight;
+    this.#inFlight = undefined;
+    for (const p of done?.pending ?? []) p.resolve();
+    this.afterCommit?.();
+  }
+
+  /** The transaction rolled back: nothing of it is on disk. Acks are kept for the next commit (a lost one only means a duplicate). */
+  #failed(err: Error): void {
+    const f = this.#inFlight;
+    this.#inFlight = undefined;
+    if (!f) return;
+    this.#depth = f.depth;
+    this.#bytes = f.bytes;
+    this.#counters = { ...f.counters, sent: this.#counters.sent };
+    this.#sentPersisted = f.sentPersisted;
+    this.#acks = [...f.acks, ...this.#acks];
+    for (const p of f.pending) p.reject(err);
+  }
+
+  #detach(): void {
+    this.#closed = true;
+    const left = this.#pending;
+    this.#pending = [];
+    for (const p of left) p.reject(new Error('the queue is closed'));
   }
 
   #delete(id: number): boolean {
-    const row = this.#stmt.del.get(id) as { bytes: number } | undefined;
-    if (!row) return false;
+    const bytes = this.#rows.delete(this.owner, id);
+    if (bytes === undefined) return false;
     this.#depth -= 1;
-    this.#bytes -= row.bytes;
+    this.#bytes -= bytes;
     return true;
   }
 
@@ -205,7 +248,7 @@ export class SqliteQueue {
     while (this.#depth > maxItems || this.#bytes > maxBytes) {
       const byCount = this.#depth > maxItems;
       const want = byCount ? Math.min(this.#depth - maxItems, 1000) : 100;
-      const rows = this.#stmt.oldest.all(want) as { id: number; bytes: number }[];
+      const rows = this.#rows.oldest(this.owner, want);
       if (rows.length === 0) break;
       let n = 0;
       for (const r of rows) {
@@ -213,13 +256,13 @@ export class SqliteQueue {
         this.#delete(r.id);
         n += 1;
       }
-      this.#bump(byCount ? 'dropped_count' : 'dropped_bytes', n, true);
+      this.#bump(byCount ? 'dropped_count' : 'dropped_bytes', n);
     }
   }
 
-  #bump(name: CounterName, n: number, persist: boolean): void {
+  /** Counts and persists (inside the caller's transaction). */
+  #bump(name: CounterName, n: number): void {
     this.#counters[name] += n;
-    if (persist) this.#stmt.counter.run(name, n);
-    if (name === 'sent' && persist) this.#sentPersisted += n;
+    this.#rows.addCounter(this.owner, name, n);
   }
 }

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Ajv, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { TwinReported } from '@bulwark/protocol';
 import { writeFileDurable } from './identity.js';
-import { type JsonSchema, checkAgainst, checkDesired, compileSchema } from './validator.js';
+import { type JsonSchema, checkAgainst, checkDesired, type Validator } from './validator.js';
 
 export type ConfigHandler<C = Record<string, unknown>> = (config: C, version: number) => unknown;
 
@@ -28,12 +28,12 @@ export class Twin {
   #state: TwinState;
   #validate: ValidateFunction | undefined;
   #handler: ConfigHandler<never> | undefined;
-  readonly #ajv: Ajv;
+  readonly #validator: Validator;
   readonly #wallNow: () => number;
   readonly counters = { received: 0, applied: 0, stale: 0, rejected: {} as Record<string, number> };
 
-  constructor(ajv: Ajv, initial: TwinState, wallNow: () => number) {
-    this.#ajv = ajv;
+  constructor(validator: Validator, initial: TwinState, wallNow: () => number) {
+    this.#validator = validator;
     this.#state = initial;
     this.#wallNow = wallNow;
   }
@@ -43,7 +43,7 @@ export class Twin {
   }
 
   setHandler<C>(schema: JsonSchema, handler: ConfigHandler<C>): void {
-    this.#validate = compileSchema(this.#ajv, schema);
+    this.#validate = this.#validator.compile(schema);
     this.#handler = handler as ConfigHandler<never>;
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CommandRouter } from './commands.js';
 import { Twin } from './twin.js';
-import { newAjv } from './validator.js';
+import { Validator } from './validator.js';
 
 const REBOOT = { type: 'object', required: ['delayS'], properties: { delayS: { type: 'integer', minimum: 0, maximum: 300 }, mode: { type: 'string', enum: ['soft', 'hard'] } } };
 const CONFIG = { type: 'object', required: ['intervalS'], properties: { intervalS: { type: 'integer', minimum: 1, maximum: 3600 }, unit: { type: 'string', enum: ['C', 'F'] }, thresholds: { type: 'object', properties: { high: { type: 'number', maximum: 125 } } } } };
@@ -69,7 +69,7 @@ export const BAD_CONFIGS: [string | Buffer, string][] = [
 describe('validation of everything that comes from the cloud', () => {
   it(`refuses ${BAD_COMMANDS.length} malformed or out-of-range commands with their reasons and runs none`, async () => {
     let ran = 0;
-    const router = new CommandRouter(newAjv(), { rememberIds: 100, platformNow: () => 5000, wallNow: () => 5000 });
+    const router = new CommandRouter(new Validator(), { rememberIds: 100, platformNow: () => 5000, wallNow: () => 5000 });
     router.on('reboot', REBOOT, () => (ran += 1));
     router.on('logs.stream', { type: 'object', properties: { level: { type: 'string', enum: ['info'] }, durationS: { type: 'integer' } } }, () => (ran += 1));
     for (const [name, payload, reason] of BAD_COMMANDS) {
@@ -89,7 +89,7 @@ describe('validation of everything that comes from the cloud', () => {
 
   it(`refuses ${BAD_CONFIGS.length} malformed or out-of-range desired configurations and applies none`, async () => {
     let applied = 0;
-    const twin = new Twin(newAjv(), { version: 1, config: { intervalS: 60 } }, () => 5000);
+    const twin = new Twin(new Validator(), { version: 1, config: { intervalS: 60 } }, () => 5000);
     twin.setHandler(CONFIG, () => (applied += 1));
     for (const [payload, reason] of BAD_CONFIGS) {
       const out = await twin.handle(Buffer.isBuffer(payload) ? payload : Buffer.from(payload));
@@ -103,5 +103,57 @@ describe('validation of everything that comes from the cloud', () => {
     const good = await twin.handle(Buffer.from('{"version":2,"config":{"intervalS":5,"unit":"C"}}'));
     assert.equal(good.kind === 'report' && good.report.status, 'applied');
     assert.equal(applied, 1);
+  });
+});
+
+describe('one validator shared by many agents', () => {
+  const LOGS = { type: 'object', properties: { level: { type: 'string', enum: ['info'] }, durationS: { type: 'integer' } } };
+  /** The same schema with its keys in another order, at every level. */
+  const reordered = (v: unknown): unknown => Array.isArray(v) ? v.map(reordered)
+    : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reordered(x)])) : v;
+
+  it('compiles each distinct schema once for 200 agents, whatever the key order', () => {
+    const validator = new Validator();
+    const routers = Array.from({ length: 200 }, (_, i) => {
+      const router = new CommandRouter(validator, { rememberIds: 100, platformNow: () => 5000, wallNow: () => 5000 });
+      router.on('reboot', i % 2 === 0 ? REBOOT : (reordered(REBOOT) as typeof REBOOT), () => undefined);
+      router.on('logs.stream', LOGS, () => undefined);
+      new Twin(validator, { version: 1, config: { intervalS: 60 } }, () => 5000).setHandler(CONFIG, () => undefined);
+      return router;
+    });
+    assert.equal(routers.length, 200);
+    assert.equal(validator.compiles, 3, 'reboot, logs.stream and the configuration schema');
+    assert.equal(validator.compile(reordered(CONFIG) as typeof CONFIG), validator.compile(CONFIG), 'one compiled function for both orders');
+    assert.notEqual(validator.compile({ ...REBOOT, required: [] }), validator.compile(REBOOT), 'a different schema is compiled apart');
+    assert.equal(validator.compiles, 4);
+  });
+
+  it(`refuses the same ${BAD_COMMANDS.length} commands and ${BAD_CONFIGS.length} configurations with the same reasons through it`, async () => {
+    const validator = new Validator();
+    let ran = 0;
+    let applied = 0;
+    const agents = Array.from({ length: 20 }, () => {
+      const router = new CommandRouter(validator, { rememberIds: 100, platformNow: () => 5000, wallNow: () => 5000 });
+      router.on('reboot', REBOOT, () => (ran += 1));
+      router.on('logs.stream', LOGS, () => (ran += 1));
+      const twin = new Twin(validator, { version: 1, config: { intervalS: 60 } }, () => 5000);
+      twin.setHandler(CONFIG, () => (applied += 1));
+      return { router, twin };
+    });
+    for (const { router, twin } of [agents[0], agents[19]].map((a) => a!)) {
+      for (const [name, payload, reason] of BAD_COMMANDS) {
+        const r = await router.handle(name, Buffer.isBuffer(payload) ? payload : Buffer.from(payload));
+        assert.equal(r.reason, reason, `${String(payload).slice(0, 80)}: ${r.detail}`);
+      }
+      for (const [payload, reason] of BAD_CONFIGS) {
+        const out = await twin.handle(Buffer.isBuffer(payload) ? payload : Buffer.from(payload));
+        assert.equal(out.kind === 'report' && out.report.status === 'rejected' ? out.report.reason : out.kind === 'unreadable' ? out.reason : 'applied', reason, String(payload).slice(0, 80));
+      }
+    }
+    assert.deepEqual([ran, applied], [0, 0]);
+    const a = await agents[3]?.router.handle('reboot', Buffer.from(ok({ delayS: 400 })));
+    const b = await agents[4]?.router.handle('reboot', Buffer.from(ok({ delayS: 5 })));
+    assert.equal(a?.detail, '/delayS: must be <= 300', 'the detail comes from the right call, not the previous one of another agent');
+    assert.deepEqual([b?.status, ran], ['succeeded', 1]);
   });
 });

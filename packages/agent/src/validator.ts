@@ -16,7 +16,7 @@ export type JsonSchema = Readonly<Record<string, unknown>>;
 
 const refuse = (reason: string, detail: string, id: string | null = null): Refusal => ({ ok: false, id, reason, detail });
 
-/** One Ajv per agent: strict mode refuses schemas with unknown keywords or loose types. */
+/** Strict mode refuses schemas with unknown keywords or loose types. */
 export function newAjv(): Ajv {
   return new Ajv({ allErrors: true, strict: true, strictTypes: true, strictRequired: true, coerceTypes: false, useDefaults: false });
 }
@@ -35,8 +35,47 @@ export function closeObjects(schema: JsonSchema): JsonSchema {
   return walk(schema) as JsonSchema;
 }
 
-export function compileSchema(ajv: Ajv, schema: JsonSchema): ValidateFunction {
-  return ajv.compile(closeObjects(schema));
+/** JSON with object keys sorted at every level: equal schemas give equal text, whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * Compiles the JSON Schemas of command parameters and remote configuration (objects closed,
+ * see `closeObjects`), each once: compiled functions are kept by the schema's canonical JSON,
+ * so the agents of one process that share a Validator (`deps.validator`) and register the
+ * same schemas share one Ajv and one compiled function per schema. A compiled function keeps
+ * no state between calls that matters here (`errors` is read right after each call).
+ */
+export class Validator {
+  readonly #ajv: Ajv;
+  readonly #compiled = new Map<string, ValidateFunction>();
+  #compiles = 0;
+
+  constructor(ajv: Ajv = newAjv()) {
+    this.#ajv = ajv;
+  }
+
+  compile(schema: JsonSchema): ValidateFunction {
+    const key = canonicalJson(schema);
+    let validate = this.#compiled.get(key);
+    if (!validate) {
+      validate = this.#ajv.compile(closeObjects(schema));
+      this.#compiled.set(key, validate);
+      this.#compiles += 1;
+    }
+    return validate;
+  }
+
+  /** Schemas compiled so far (each distinct schema once). */
+  get compiles(): number {
+    return this.#compiles;
+  }
 }
 
 /** Parses bounded JSON: size limit before reading, depth limit and no `__proto__` after. */
