@@ -7,7 +7,7 @@ import { parseJson, runCli, tempDir } from './support/cli.js';
 import { show } from './support/devices.js';
 
 /** Alert rules, silences and channels through the real `bulwark` command, against a real server. */
-it('creates, lists, updates, disables and deletes alert rules, silences and channels from the command line', { timeout: 120_000 }, async (t) => {
+it('creates, lists, updates, disables and deletes alert rules, silences and channels from the command line', { timeout: 240_000 }, async (t) => {
   const receiver = await startReceiver(t);
   const s = await startTestServer(t, { config: { webhooks: { allowHttp: true, allowPrivateTargets: true } } });
   const env = { BULWARK_URL: s.url, BULWARK_KEY: s.adminKey, BULWARK_CLI_CONFIG: join(tempDir(t), 'credentials.json') };
