@@ -1,4 +1,4 @@
-import { type ReactNode, useCallback, useEffect, useState } from 'react';
+import { type FormEvent, type ReactNode, useCallback, useEffect, useState } from 'react';
 import { ApiError } from './api';
 
 export const fmtTime = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
@@ -55,9 +55,10 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
 
 /**
  * A write action: a button that asks for confirmation (with the consequence spelled out),
- * then runs, and shows the API's error with its code if it fails.
+ * then runs, and shows the API's error with its code if it fails. The question stays open
+ * after a failure, so that it can be cancelled or asked again.
  */
-export function ActionButton({ label, confirm, run, danger, testId }: { label: string; confirm?: string; run: () => Promise<unknown>; danger?: boolean; testId?: string }) {
+export function ActionButton({ label, confirm, run, danger, testId, disabled }: { label: string; confirm?: string; run: () => Promise<unknown>; danger?: boolean; testId?: string; disabled?: boolean }) {
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
@@ -82,10 +83,53 @@ export function ActionButton({ label, confirm, run, danger, testId }: { label: s
           <button type="button" onClick={() => setAsking(false)}>Cancel</button>
         </span>
       ) : (
-        <button type="button" className={danger ? 'danger' : ''} disabled={busy} data-testid={testId} onClick={() => (confirm ? setAsking(true) : void go())}>{label}</button>
+        <button type="button" className={danger ? 'danger' : ''} disabled={busy || disabled === true} data-testid={testId} onClick={() => (confirm ? setAsking(true) : void go())}>{label}</button>
       )}
       <ErrorBox error={error} />
     </span>
+  );
+}
+
+/**
+ * A write action that asks why (job and rollout controls, alert silences): its button opens a
+ * small form with the consequence, a reason (required, or optional: `run` then gets ''), any
+ * further fields the caller renders (`children`, valid when `ready`); it runs with the trimmed
+ * reason and shows the API's error with its code, leaving the form open to change or cancel.
+ */
+export function ReasonAction({ label, submitLabel = label, consequence, required, placeholder, maxLength = 512, danger, testIds, cancelLabel = 'Cancel', ready = true, title, children, run }: {
+  label: string; submitLabel?: string; consequence?: ReactNode; required: boolean; placeholder: string; maxLength?: number; danger?: boolean;
+  testIds: { open: string; confirm: string; reason: string }; cancelLabel?: string; ready?: boolean; title?: string; children?: ReactNode;
+  run: (reason: string) => Promise<unknown>;
+}) {
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await run(reason.trim());
+      setOpen(false);
+      setReason('');
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const tone = danger ? 'danger' : '';
+  if (!open) return <button type="button" className={tone} data-testid={testIds.open} onClick={() => setOpen(true)}>{label}</button>;
+  return (
+    <form className="confirm" role="dialog" title={title} onSubmit={(e) => void submit(e)}>
+      {consequence ? <span>{consequence}</span> : null}
+      <input aria-label="reason" data-testid={testIds.reason} placeholder={placeholder} value={reason} maxLength={maxLength} onChange={(e) => setReason(e.target.value)} />
+      {children}
+      <button type="submit" className={tone} disabled={busy || !ready || (required && reason.trim() === '')} data-testid={testIds.confirm}>{submitLabel}</button>
+      <button type="button" onClick={() => setOpen(false)}>{cancelLabel}</button>
+      <ErrorBox error={error} />
+    </form>
   );
 }
 

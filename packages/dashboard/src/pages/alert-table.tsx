@@ -1,9 +1,9 @@
-import { type FormEvent, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { type Session, api, can } from '../api';
 import { runbookUrl, silenceFor, subject } from '../alert-text';
 import { href } from '../router';
 import type { Alert, AlertRule, Silence } from '../types';
-import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
+import { ActionButton, ReasonAction, ago, fmtTime, useLoad } from '../ui';
 
 const DEFAULT_SILENCE = '2h';
 
@@ -34,36 +34,19 @@ export const ruleName = (rules: readonly AlertRule[] | undefined, id: string): s
 
 /** Silences the alert's rule on the alert's device, with a reason and a duration (recorded in the audit log). */
 function SilenceForm({ alert, ruleLabel, onDone }: { alert: Alert; ruleLabel: string; onDone: () => void }) {
-  const [open, setOpen] = useState(false);
-  const [reason, setReason] = useState('');
   const [duration, setDuration] = useState(DEFAULT_SILENCE);
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setError(undefined);
-    setBusy(true);
-    try {
-      const ms = /^\d+$/.test(duration.trim()) ? Number(duration.trim()) : duration.trim();
-      await api('POST', '/api/v1/alerts/silences', { ruleId: alert.ruleId, deviceId: alert.deviceId, reason: reason.trim(), duration: ms });
-      setOpen(false);
-      setReason('');
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  if (!open) return <button type="button" data-testid="alert-silence" onClick={() => setOpen(true)}>Silence</button>;
   return (
-    <form className="confirm" onSubmit={(e) => void submit(e)} title={`No notifications for "${ruleLabel}" on ${alert.deviceId} until the silence ends; alerts are still stored and shown.`}>
-      <input aria-label="reason" data-testid="silence-reason" placeholder="why? (recorded)" value={reason} onChange={(e) => setReason(e.target.value)} />
+    <ReasonAction label="Silence" required placeholder="why? (recorded)" maxLength={500} ready={duration.trim() !== ''}
+      title={`No notifications for "${ruleLabel}" on ${alert.deviceId} until the silence ends; alerts are still stored and shown.`}
+      testIds={{ open: 'alert-silence', confirm: 'silence-confirm', reason: 'silence-reason' }}
+      run={async (reason) => {
+        const ms = /^\d+$/.test(duration.trim()) ? Number(duration.trim()) : duration.trim();
+        await api('POST', '/api/v1/alerts/silences', { ruleId: alert.ruleId, deviceId: alert.deviceId, reason, duration: ms });
+        setDuration(DEFAULT_SILENCE);
+        onDone();
+      }}>
       <input aria-label="duration" data-testid="silence-duration" className="short" placeholder="2h" value={duration} onChange={(e) => setDuration(e.target.value)} />
-      <button type="submit" disabled={busy || reason.trim() === '' || duration.trim() === ''} data-testid="silence-confirm">Silence</button>
-      <button type="button" onClick={() => setOpen(false)}>Cancel</button>
-      <ErrorBox error={error} />
-    </form>
+    </ReasonAction>
   );
 }
 

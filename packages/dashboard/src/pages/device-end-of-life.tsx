@@ -2,96 +2,94 @@ import { useState } from 'react';
 import { api } from '../api';
 import type { Device } from '../types';
 import { ActionButton, fmtTime } from '../ui';
+import { type DataPolicy, type Receipt, ReceiptView } from './receipt';
 
-type Policy = 'keep' | 'erase' | 'pseudonymise';
+/** What an erasure request and a transfer may do with the data: the server refuses keep for both. */
+type Erasing = Exclude<DataPolicy, 'keep'>;
 
-/** The signed receipt an end-of-life operation answers with (GET /api/v1/system/receipt-key checks it). */
-interface Receipt {
-  id: string; kind: string; deviceId: string; at: number; by: string; policy: Policy; revoked: string[];
-  cancelled: { jobEntries: number; commands: number }; data: Record<string, number>; pseudonym: string | null;
-  transfer: { from: string | null; to: string; claimTokenExpiresAt: number } | null; keyId: string; signature: string;
-}
-
-const POLICY_TEXT: Record<Policy, string> = {
-  keep: 'keep its data',
-  erase: 'erase everything held about it',
-  pseudonymise: 'keep its readings under a pseudonym and erase the rest',
+const POLICY_TEXT: Readonly<Record<DataPolicy, string>> = {
+  keep: 'everything held about it is kept',
+  erase: 'everything held about it is erased',
+  pseudonymise: 'its readings are kept under a pseudonym and everything else held about it is erased',
 };
 
-/**
- * A device's end of life: decommission with a data policy, an erasure request, a transfer to a
- * new owner (resale). Each asks once more with the consequence spelled out, and shows the
- * platform's signed receipt (what was revoked, cancelled, erased or kept) with a download.
- */
-export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: () => void }) {
-  const [policy, setPolicy] = useState<Policy>('erase');
-  const [owner, setOwner] = useState('');
-  const [receipt, setReceipt] = useState<Receipt | undefined>();
-  const [claim, setClaim] = useState<{ token: string; expiresAt: number } | undefined>();
-  const path = (verb: string) => `/api/v1/devices/${encodeURIComponent(device.id)}/${verb}`;
-  const done = (r: Receipt, token?: { token: string; expiresAt: number }) => {
-    setReceipt(r);
-    setClaim(token);
-    onDone();
-  };
-  const retired = device.state === 'decommissioned';
+function PolicySelect<P extends DataPolicy>({ value, options, onChange, testId }: { value: P; options: readonly P[]; onChange: (p: P) => void; testId: string }) {
   return (
-    <div className="end-of-life" data-testid="end-of-life">
-      <h3>End of life</h3>
-      <p>
-        <label>Data policy{' '}
-          <select value={policy} onChange={(e) => setPolicy(e.target.value as Policy)} data-testid="eol-policy">
-            <option value="erase">erase</option><option value="pseudonymise">pseudonymise</option><option value="keep">keep</option>
-          </select>
-        </label>{' '}
-        <span className="muted">{POLICY_TEXT[policy]}</span>
-      </p>
-      <div className="actions">
-        {!retired ? (
-          <ActionButton label="Decommission" danger testId="decommission" confirm={`Decommission ${device.id} for good and ${POLICY_TEXT[policy]}? Its certificates are revoked, its session ends, its jobs and commands are cancelled; this cannot be undone.`}
-            run={async () => {
-              const r = await api<{ receipt: Receipt }>('POST', path('decommission'), { data: policy });
-              done(r.receipt);
-            }} />
-        ) : null}
-        <ActionButton label="Erase data" danger testId="erase" confirm={`Erasure request: ${POLICY_TEXT[policy]} for ${device.id}? The device stays in service; this cannot be undone.`}
-          run={async () => done((await api<{ receipt: Receipt }>('POST', path('erase'), { data: policy })).receipt)} />
-      </div>
-      <p>
-        <label>New owner <input value={owner} onChange={(e) => setOwner(e.target.value)} placeholder="usr_…, svc_… or group:<id>" data-testid="transfer-owner" /></label>{' '}
-        <ActionButton label="Transfer" danger testId="transfer" confirm={`Hand ${device.id} to ${owner || '(no owner given)'} and ${POLICY_TEXT[policy]} of the previous owner? Its certificates are revoked and it starts again with a new claim token.`}
-          run={async () => {
-            const r = await api<{ receipt: Receipt; claimToken: { token: string; expiresAt: number } }>('POST', path('transfer'), { owner, data: policy });
-            done(r.receipt, r.claimToken);
-          }} />
-      </p>
-      {claim ? (
-        <p className="notice" data-testid="claim-token">
-          Claim token for the new owner (shown once): <code>{claim.token}</code>, usable until {fmtTime(claim.expiresAt)}.
-        </p>
-      ) : null}
-      {receipt ? <ReceiptView receipt={receipt} /> : null}
-    </div>
+    <label>data{' '}
+      <select value={value} onChange={(e) => onChange(e.target.value as P)} data-testid={testId}>
+        {options.map((p) => <option key={p} value={p}>{p}</option>)}
+      </select>
+    </label>
   );
 }
 
-function ReceiptView({ receipt }: { receipt: Receipt }) {
-  const counts = Object.entries(receipt.data).filter(([, n]) => n > 0);
-  const url = URL.createObjectURL(new Blob([`${JSON.stringify(receipt, null, 2)}\n`], { type: 'application/json' }));
+interface Done { receipt: Receipt; claimToken?: { token: string; expiresAt: number; owner: string } }
+
+/**
+ * A device's end of life, for a holder of devices:write: decommission with a data policy, an
+ * erasure request (the device stays in service), a transfer to a new owner (resale). Each asks
+ * once more with the device, the policy and the consequence spelled out, then shows the
+ * platform's signed receipt with a download, and a transfer's new claim token (shown once: the
+ * platform keeps only its hash).
+ */
+export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: () => void }) {
+  const [policy, setPolicy] = useState<DataPolicy>('keep');
+  const [erasing, setErasing] = useState<Erasing>('erase');
+  const [owner, setOwner] = useState('');
+  const [handing, setHanding] = useState<Erasing>('erase');
+  const [done, setDone] = useState<Done | undefined>();
+  const id = device.id;
+  const path = (verb: string) => `/api/v1/devices/${encodeURIComponent(id)}/${verb}`;
+  const finish = (result: Done) => {
+    setDone(result);
+    onDone();
+  };
+  const newOwner = owner.trim();
+  const retired = device.state === 'decommissioned';
   return (
-    <div className="receipt" data-testid="receipt">
-      <p>
-        <strong>Receipt {receipt.id}</strong>: {receipt.kind} of {receipt.deviceId} at {fmtTime(receipt.at)} by {receipt.by}, data {receipt.policy}
-        {receipt.pseudonym ? ` (readings now under ${receipt.pseudonym})` : ''}; signed with key {receipt.keyId}.
-      </p>
-      <p>
-        {receipt.revoked.length} certificate{receipt.revoked.length === 1 ? '' : 's'} revoked; {receipt.cancelled.jobEntries} job entries and {receipt.cancelled.commands} commands cancelled.
-      </p>
-      <table className="list" data-testid="receipt-counts">
-        <thead><tr><th>data</th><th>{receipt.policy === 'keep' ? 'held' : receipt.policy === 'erase' ? 'erased' : 'pseudonymised or erased'}</th></tr></thead>
-        <tbody>{counts.length === 0 ? <tr><td colSpan={2} className="muted">nothing held</td></tr> : counts.map(([k, n]) => <tr key={k}><td>{k}</td><td data-testid={`receipt-${k}`}>{n}</td></tr>)}</tbody>
-      </table>
-      <p><a href={url} download={`${receipt.id}.json`} data-testid="receipt-download">Download the signed receipt</a> (check it with <code>bulwark receipts verify FILE</code>).</p>
+    <div className="card end-of-life" data-testid="end-of-life">
+      <h3>End of life</h3>
+      {retired ? (
+        <p className="muted">Decommissioned. An erasure request below still applies a data policy to what is held about it, and a transfer hands it to a new owner.</p>
+      ) : (
+        <div className="eol-row">
+          <strong>Decommission</strong>
+          <PolicySelect value={policy} options={['keep', 'erase', 'pseudonymise']} onChange={setPolicy} testId="eol-policy" />
+          <span className="muted">{POLICY_TEXT[policy]}</span>
+          <ActionButton label="Decommission" danger testId="decommission"
+            confirm={`Decommission ${id} with data policy "${policy}": ${POLICY_TEXT[policy]}. Every certificate is revoked, its session ends, its jobs and commands are cancelled. This cannot be undone.`}
+            run={async () => finish({ receipt: (await api<{ receipt: Receipt }>('POST', path('decommission'), { data: policy })).receipt })} />
+        </div>
+      )}
+      <div className="eol-row">
+        <strong>Erasure request</strong>
+        <PolicySelect value={erasing} options={['erase', 'pseudonymise']} onChange={setErasing} testId="erase-policy" />
+        <span className="muted">{POLICY_TEXT[erasing]}{retired ? '' : '; the device stays in service'}</span>
+        <ActionButton label="Erase data" danger testId="erase"
+          confirm={`Erasure request for ${id} with data policy "${erasing}": ${POLICY_TEXT[erasing]}.${retired ? '' : ' The device stays in service.'} This cannot be undone.`}
+          run={async () => finish({ receipt: (await api<{ receipt: Receipt }>('POST', path('erase'), { data: erasing })).receipt })} />
+      </div>
+      <div className="eol-row">
+        <strong>Transfer</strong>
+        <label>to{' '}
+          <input value={owner} onChange={(e) => setOwner(e.target.value)} placeholder="usr_…, svc_… or group:<id>" aria-label="new owner" data-testid="transfer-owner" />
+        </label>
+        <PolicySelect value={handing} options={['erase', 'pseudonymise']} onChange={setHanding} testId="transfer-policy" />
+        <span className="muted">the previous owner&apos;s data: {POLICY_TEXT[handing].replace('held about it ', '')}</span>
+        <ActionButton label="Transfer" danger testId="transfer" disabled={newOwner === ''}
+          confirm={`Transfer ${id} to ${newOwner} with data policy "${handing}": ${POLICY_TEXT[handing]}. Every certificate is revoked, it leaves its static groups and starts again as manufactured with a new claim token. This cannot be undone.`}
+          run={async () => {
+            const r = await api<{ receipt: Receipt; claimToken: { token: string; expiresAt: number } }>('POST', path('transfer'), { owner: newOwner, data: handing });
+            finish({ receipt: r.receipt, claimToken: { ...r.claimToken, owner: newOwner } });
+          }} />
+      </div>
+      {done?.claimToken ? (
+        <p className="cert-warning" data-testid="claim-token">
+          Claim token for {done.claimToken.owner}, shown this once (the platform keeps only its hash): <code>{done.claimToken.token}</code>, usable until {fmtTime(done.claimToken.expiresAt)}.
+          The device enrols with it: <code>npx bulwark devices enroll {id} --token … --out DIR</code>.
+        </p>
+      ) : null}
+      {done ? <ReceiptView receipt={done.receipt} /> : null}
     </div>
   );
 }

@@ -1,9 +1,9 @@
-import { type FormEvent, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ApiError, type Session, api, can, q } from '../api';
 import { DEVICE_STATE_LABELS, JOB_ACTIONS, JOB_REFRESH_MS, type JobAction, duration, groupHref, operationText, pacingText } from '../job-text';
 import { go, href } from '../router';
 import type { Job, JobDevice, JobDeviceState } from '../types';
-import { ErrorBox, Stat, fmtTime, useLoad } from '../ui';
+import { ErrorBox, ReasonAction, Stat, fmtTime, useLoad } from '../ui';
 import { JobBar } from './job-bar';
 
 const PAGE = 50;
@@ -19,36 +19,14 @@ const CONSEQUENCE: Readonly<Record<JobAction, string>> = {
 
 /** Pause, resume or cancel, after a confirmation with an optional reason (kept in the history and the audit log). */
 function Control({ id, action, onDone }: { id: string; action: JobAction; onDone: () => void }) {
-  const [open, setOpen] = useState(false);
-  const [reason, setReason] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
   const label = `${action[0]?.toUpperCase()}${action.slice(1)}`;
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('POST', `/api/v1/jobs/${encodeURIComponent(id)}/${action}`, reason.trim() ? { reason: reason.trim() } : {});
-      setOpen(false);
-      setReason('');
-      onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const danger = action === 'cancel' ? 'danger' : '';
-  if (!open) return <button type="button" className={danger} data-testid={`job-${action}`} onClick={() => setOpen(true)}>{label}</button>;
   return (
-    <form className="confirm" role="dialog" onSubmit={(e) => void submit(e)}>
-      <span>{CONSEQUENCE[action]}</span>
-      <input aria-label="reason" data-testid="job-reason" placeholder="why? (optional, recorded)" value={reason} maxLength={512} onChange={(e) => setReason(e.target.value)} />
-      <button type="submit" className={danger} disabled={busy} data-testid={`job-${action}-confirm`}>{label} job</button>
-      <button type="button" onClick={() => setOpen(false)}>Back</button>
-      <ErrorBox error={error} />
-    </form>
+    <ReasonAction label={label} submitLabel={`${label} job`} consequence={CONSEQUENCE[action]} required={false} placeholder="why? (optional, recorded)" danger={action === 'cancel'}
+      cancelLabel="Back" testIds={{ open: `job-${action}`, confirm: `job-${action}-confirm`, reason: 'job-reason' }}
+      run={async (reason) => {
+        await api('POST', `/api/v1/jobs/${encodeURIComponent(id)}/${action}`, reason ? { reason } : {});
+        onDone();
+      }} />
   );
 }
 

@@ -1,7 +1,7 @@
-import { type FormEvent, useEffect, useState } from 'react';
+import { useEffect } from 'react';
 import { type Session, api, can, q } from '../api';
 import { go, href } from '../router';
-import { Empty, ErrorBox, fmtTime, useLoad } from '../ui';
+import { Empty, ErrorBox, ReasonAction, fmtTime, useLoad } from '../ui';
 
 interface Progress { total: number; committed: number; failed: number; inProgress: number; pending: number }
 
@@ -79,31 +79,15 @@ function RolloutList({ state }: { state: string }) {
   );
 }
 
+/** Pause, resume or abort, with a reason (required: it goes into the rollout's history and the audit log). */
 function Control({ id, action, onDone }: { id: string; action: 'pause' | 'resume' | 'abort'; onDone: () => void }) {
-  const [open, setOpen] = useState(false);
-  const [reason, setReason] = useState('');
-  const [error, setError] = useState<unknown>();
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setError(undefined);
-    try {
-      await api('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, { reason });
-      setOpen(false);
-      setReason('');
-      onDone();
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const label = action[0]?.toUpperCase() + action.slice(1);
-  if (!open) return <button type="button" className={action === 'abort' ? 'danger' : ''} data-testid={`rollout-${action}`} onClick={() => setOpen(true)}>{label}</button>;
   return (
-    <form className="confirm" onSubmit={(e) => void submit(e)}>
-      <input aria-label="reason" data-testid="rollout-reason" placeholder={`why ${action}? (recorded)`} value={reason} onChange={(e) => setReason(e.target.value)} />
-      <button type="submit" className={action === 'abort' ? 'danger' : ''} disabled={reason.trim() === ''} data-testid={`rollout-${action}-confirm`}>{label}</button>
-      <button type="button" onClick={() => setOpen(false)}>Cancel</button>
-      <ErrorBox error={error} />
-    </form>
+    <ReasonAction label={`${action[0]?.toUpperCase()}${action.slice(1)}`} required placeholder={`why ${action}? (recorded)`} danger={action === 'abort'}
+      testIds={{ open: `rollout-${action}`, confirm: `rollout-${action}-confirm`, reason: 'rollout-reason' }}
+      run={async (reason) => {
+        await api('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, { reason });
+        onDone();
+      }} />
   );
 }
 

@@ -2,17 +2,28 @@ import { useState } from 'react';
 import { type Session, api, can } from '../api';
 import { ActionButton, ErrorBox, fmtTime, useLoad } from '../ui';
 
+/** A user or service account as GET /api/v1/users lists it. */
 interface Principal {
   id: string; kind: 'user' | 'service'; name: string; role: string | null; scopes: string[]; deviceGroups: string[] | null; createdAt: number; disabledAt: number | null;
 }
 
-/** Users and service accounts, with the device groups each is limited to; an admin sets or lifts the limit. */
+/** Group ids as typed: separated by commas or spaces (a group id has neither). */
+const parseGroups = (text: string): string[] => [...new Set(text.split(/[\s,]+/).filter(Boolean))];
+
+/**
+ * Users and service accounts with their role or scopes and the device groups each is limited
+ * to (whole fleet when none); a holder of users:write limits one to groups or lifts the limit.
+ */
 export function Users({ session }: { session: Session }) {
-  const users = useLoad(() => api<Principal[]>('GET', '/api/v1/users'), []);
+  const users = useLoad((signal) => api<Principal[]>('GET', '/api/v1/users', undefined, signal), []);
   const write = can(session, 'users:write');
   return (
     <section>
       <h2>Users and service accounts</h2>
+      <p className="muted">
+        A principal limited to device groups sees only their devices: other device routes answer 404, lists and live streams leave them out,
+        and routes that reach the whole fleet refuse. The limit applies to its tokens at once. Create principals and keys with <code>npx bulwark users</code>.
+      </p>
       <ErrorBox error={users.error} />
       {users.data ? (
         <table className="list" data-testid="users">
@@ -20,11 +31,11 @@ export function Users({ session }: { session: Session }) {
           <tbody>{users.data.map((u) => (
             <tr key={u.id} data-testid={`user-${u.id}`}>
               <td>{u.name} <span className="muted mono">{u.id}</span></td>
-              <td>{u.kind}</td>
-              <td>{u.role ?? u.scopes.join(', ')}</td>
-              <td><DeviceGroups user={u} write={write} onChanged={users.reload} /></td>
+              <td>{u.kind === 'service' ? 'service account' : 'user'}</td>
+              <td data-testid="access">{u.role ? <>role <strong>{u.role}</strong></> : <span className="mono">{u.scopes.join(', ') || '—'}</span>}</td>
+              <td><DeviceGroups user={u} write={write} self={u.id === session.principal.id} onChanged={users.reload} /></td>
               <td>{fmtTime(u.createdAt)}</td>
-              <td>{u.disabledAt ? `disabled ${fmtTime(u.disabledAt)}` : 'active'}</td>
+              <td>{u.disabledAt ? <span className="pill bad">disabled {fmtTime(u.disabledAt)}</span> : <span className="pill active">active</span>}</td>
             </tr>
           ))}</tbody>
         </table>
@@ -33,21 +44,33 @@ export function Users({ session }: { session: Session }) {
   );
 }
 
-function DeviceGroups({ user, write, onChanged }: { user: Principal; write: boolean; onChanged: () => void }) {
+/**
+ * The groups a principal is limited to, and (users:write) the form that sets or lifts the limit.
+ * Not on your own row: a limited principal is refused every route that reaches the whole fleet,
+ * this one included, so only another principal could lift it again.
+ */
+function DeviceGroups({ user, write, self, onChanged }: { user: Principal; write: boolean; self: boolean; onChanged: () => void }) {
   const [text, setText] = useState((user.deviceGroups ?? []).join(', '));
-  const shown = user.deviceGroups === null ? <span className="muted" data-testid="groups">whole fleet</span> : <span data-testid="groups">{user.deviceGroups.join(', ')}</span>;
+  const shown = user.deviceGroups === null
+    ? <span className="muted" data-testid="groups">whole fleet</span>
+    : <span className="mono" data-testid="groups">{user.deviceGroups.join(', ')}</span>;
   if (!write) return shown;
+  if (self) return <>{shown} <span className="muted">(you: another admin sets your limit)</span></>;
+  // The API's body: a list of groups, or null for the whole fleet (an empty list is refused).
   const set = (deviceGroups: string[] | null) => async () => {
     await api('PUT', `/api/v1/users/${encodeURIComponent(user.id)}/device-groups`, { deviceGroups });
     onChanged();
   };
-  const groups = text.split(',').map((g) => g.trim()).filter(Boolean);
+  const groups = parseGroups(text);
   return (
-    <>
-      {shown}{' '}
-      <input value={text} onChange={(e) => setText(e.target.value)} placeholder="group ids, comma-separated" data-testid="groups-input" />{' '}
-      <ActionButton label="Limit" testId="groups-set" confirm={`Limit ${user.name} to the devices of ${groups.join(', ') || '(no group)'}? Its tokens follow at once.`} run={set(groups)} />
-      {user.deviceGroups !== null ? <ActionButton label="Whole fleet" testId="groups-clear" confirm={`Give ${user.name} the whole fleet again?`} run={set(null)} /> : null}
-    </>
+    <div className="row-actions">
+      {shown}
+      <input value={text} onChange={(e) => setText(e.target.value)} placeholder="group ids, comma-separated" aria-label={`device groups of ${user.name}`} data-testid="groups-input" />
+      <ActionButton label="Limit" testId="groups-set" disabled={groups.length === 0}
+        confirm={`Limit ${user.name} (${user.id}) to the devices of ${groups.join(', ')}? Its tokens follow at once.`} run={set(groups)} />
+      {user.deviceGroups !== null ? (
+        <ActionButton label="Whole fleet" testId="groups-clear" confirm={`Lift the limit: give ${user.name} (${user.id}) the whole fleet again? Its tokens follow at once.`} run={set(null)} />
+      ) : null}
+    </div>
   );
 }
