@@ -18,7 +18,7 @@ const rows = (text: string) => text.trim().split('\n');
 
 // Twenty failed enrollments from one address (the second use of each sampled token) would
 // lock the address at the default threshold of 10; the lock-out has its own tests.
-it('onboards 1,000 devices from a CSV; every token is distinct and enrolls exactly once', { timeout: 120_000 }, async (t) => {
+it('onboards 1,000 devices from a CSV; every token is distinct and enrolls exactly once', { timeout: 300_000 }, async (t) => {
   const p = await startPlatform(t, { BULWARK_AUTH_LOCKOUT_THRESHOLD: '1000' });
   const csv = join(p.dir, 'line-7.csv');
   const out = join(p.dir, 'line-7');

@@ -17,7 +17,7 @@ const mode = (path: string) => statSync(path).mode & 0o777;
 /** How long the platform may take to end a session it has cut off. */
 const CUT_OFF_MS = 10_000;
 
-it('gives a device an identity and lets stock MQTT clients use it, until it is revoked', { timeout: 300_000 }, async (t) => {
+it('gives a device an identity and lets stock MQTT clients use it, until it is revoked', { timeout: 600_000 }, async (t) => {
   const p = await startPlatform(t);
   const d1 = filesIn(join(p.dir, 'sensor-1'));
 
