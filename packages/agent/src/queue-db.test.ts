@@ -99,6 +99,22 @@ describe('shared queue database: many devices in one file', () => {
     assert.equal(walCommits(file) - walBefore, 3);
   });
 
+  it('settles every queue of a group before any afterCommit runs, so a callback may commit again at once', async (t) => {
+    const db = shared(t);
+    const a = new SqliteQueue({ db, owner: 'a' }, ROOMY);
+    const b = new SqliteQueue({ db, owner: 'b' }, ROOMY);
+    let nested: Promise<void> | undefined;
+    a.afterCommit = () => {
+      if (nested) return;
+      nested = b.add(item('b', 2));
+      b.flush();
+    };
+    const first = await Promise.race([Promise.all([a.add(item('a', 1)), b.add(item('b', 1))]).then(() => 'settled'), new Promise((r) => setTimeout(r, 2000, 'hung'))]);
+    assert.equal(first, 'settled');
+    await nested;
+    assert.deepEqual([ns(a), ns(b)], [[1], [1, 2]]);
+  });
+
   it('rolls a failed group commit back for every queue in it: their adds are refused, depths and counters unchanged, acks kept', async (t) => {
     const file = tempFile(t);
     const db = shared(t, file);

@@ -19,8 +19,10 @@ export interface GroupMember {
   begin(): void;
   /** Inside the group's transaction: write what `begin` took. */
   write(): void;
-  /** The transaction is on disk. */
+  /** The transaction is on disk: settle what waited for it (no callbacks yet). */
   committed(): void;
+  /** After every member of the group settled: run the queue's callbacks (they may start another commit). */
+  notify(): void;
   /** The transaction rolled back: restore the in-memory state, refuse what waited. */
   failed(err: Error): void;
   /** The database was closed under the queue. */
@@ -173,6 +175,16 @@ export class QueueDatabase {
     }
     this.#commits += 1;
     for (const m of members) m.committed();
+    // One queue's throwing callback must not keep the others' from running; the first error is thrown after.
+    let thrown: unknown;
+    for (const m of members) {
+      try {
+        m.notify();
+      } catch (err) {
+        thrown ??= err;
+      }
+    }
+    if (thrown !== undefined) throw thrown;
   }
 
   /** Work of one queue outside the group commit (the age sweep), in a transaction of its own. */

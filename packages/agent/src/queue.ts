@@ -82,8 +82,8 @@ export class SqliteQueue {
     this.owner = typeof where === 'string' ? '' : where.owner;
     this.#rows = this.#db.rows;
     this.#member = {
-      begin: () => this.#begin(), write: () => this.#write(), committed: () => this.#committed(), failed: (err) => this.#failed(err),
-      detach: () => this.#detach(),
+      begin: () => this.#begin(), write: () => this.#write(), committed: () => this.#committed(), notify: () => this.afterCommit?.(),
+      failed: (err) => this.#failed(err), detach: () => this.#detach(),
     };
     try {
       this.#db.join(this.owner, this.#member);
@@ -211,7 +211,6 @@ export class SqliteQueue {
     const done = this.#inFlight;
     this.#inFlight = undefined;
     for (const p of done?.pending ?? []) p.resolve();
-    this.afterCommit?.();
   }
 
   /** The transaction rolled back: nothing of it is on disk. Acks are kept for the next commit (a lost one only means a duplicate). */
