@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -7,7 +10,7 @@ import { startTestServer } from '../packages/server/src/testing/harness.js';
 
 /**
  * node --import tsx bench/alert-transitions.ts [--transitions 3000] [--rate 100] [--rounds 3]
- *   [--batch-ms N] [--channel single|batch|none]
+ *   [--batch-ms N] [--channel single|batch|none] [--threads] [--profile DIR]
  *
  * The CPU one alert transition costs the node, apart from ingest: an embedded server (its
  * real AlertService, SQLite store in a temporary directory and notifier) fires and resolves
@@ -17,13 +20,15 @@ import { startTestServer } from '../packages/server/src/testing/harness.js';
  * (every thread) over --transitions after 300 of warm-up, until the receiver has every
  * notification, divided by the transitions: printed per round, and the median. Less noisy
  * than the alerts phase (no load generator, no ingest), so one change can be weighed.
- * --batch-ms sets alerts.transitionBatchMs.
+ * --batch-ms sets alerts.transitionBatchMs. --threads adds each thread's share (Linux: the
+ * main thread, the SQLite worker, V8's helpers); --profile writes the main thread's CPU
+ * profile of the measured window (not the start-up) to DIR, for bench/profile-top.ts.
  */
 
 const { values: o } = parseArgs({
   options: {
     transitions: { type: 'string', default: '3000' }, rate: { type: 'string', default: '100' }, rounds: { type: 'string', default: '3' },
-    'batch-ms': { type: 'string' }, channel: { type: 'string', default: 'single' },
+    'batch-ms': { type: 'string' }, channel: { type: 'string', default: 'single' }, threads: { type: 'boolean', default: false }, profile: { type: 'string' },
   },
 });
 const [total, perSecond, rounds] = [Number(o.transitions), Number(o.rate), Number(o.rounds)];
@@ -61,6 +66,26 @@ async function receiver(): Promise<{ url: string; count: () => Promise<number>; 
     },
     close: () => child.kill(),
   };
+}
+
+/** CPU µs of each thread of this process so far, by thread id (Linux; empty elsewhere). */
+function threadCpu(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      // utime and stime are fields 14 and 15, counted after the parenthesised name.
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      ticks.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100);
+    }
+  } catch {
+    // not Linux: no per-thread figures
+  }
+  return ticks;
+}
+
+function printThreads(before: Map<string, number>, count: number): void {
+  const shares = [...threadCpu()].map(([tid, us]) => [tid, us - (before.get(tid) ?? 0)] as const).filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]);
+  console.log(`  by thread (µs per transition): ${shares.map(([tid, us]) => `${tid === String(process.pid) ? 'main' : tid} ${(us / count).toFixed(0)}`).join(', ')}`);
 }
 
 async function round(n: number): Promise<number> {
@@ -101,13 +126,29 @@ async function round(n: number): Promise<number> {
     };
     await run(WARMUP);
     while (channel !== 'none' && (await rx.count()) < WARMUP) await delay(50);
+    const profiler = o.profile === undefined ? undefined : new Session();
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      // Finer than the default 1 ms: a transition's work is a few hundred microseconds in small pieces.
+      await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+      await profiler.post('Profiler.start');
+    }
+    const threads = threadCpu();
     const before = process.cpuUsage();
     await run(total);
     while (channel !== 'none' && (await rx.count()) < WARMUP + total) await delay(20);
     await alerts.flush();
     const used = process.cpuUsage(before);
+    if (profiler && o.profile !== undefined) {
+      const { profile } = await profiler.post('Profiler.stop');
+      mkdirSync(o.profile, { recursive: true });
+      writeFileSync(join(o.profile, `alert-transitions-${channel}-${n}.cpuprofile`), JSON.stringify(profile));
+      profiler.disconnect();
+    }
     const us = (used.user + used.system) / total;
     console.log(`round ${n}: ${total} transitions at ${perSecond}/s, channel ${channel}: ${us.toFixed(0)} µs of the node's CPU per transition (user ${(used.user / total).toFixed(0)}, system ${(used.system / total).toFixed(0)})`);
+    if (o.threads) printThreads(threads, total);
     return us;
   } finally {
     for (const fn of cleanups.reverse()) await fn();
