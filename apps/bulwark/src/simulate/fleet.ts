@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, type AgentConfig, type Identity, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
+import { Agent, type AgentConfig, type Identity, QueueDatabase, Validator, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
 import type { FirmwareSpec, Misbehaviour, Profile, Scenario } from './scenario.js';
 import { FieldSeries, chooseShare, rng } from './values.js';
 
@@ -88,6 +88,12 @@ export const deviceId = (s: Scenario, runId: string, index: number, width = Stri
 export class VirtualFleet {
   readonly counts: FleetCounts = { sentAt: new Map(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0 };
   readonly #timers: NodeJS.Timeout[] = [];
+  /**
+   * One queue file and one validator for every agent of this fleet (decision 0027): a file
+   * each would cost 3 descriptors and a page cache per device, an Ajv each ~100 KB.
+   */
+  #queues: QueueDatabase | undefined;
+  readonly #validator = new Validator();
   #sending = false;
   #closing = false;
 
@@ -108,6 +114,9 @@ export class VirtualFleet {
 
   /** Starts every agent (they connect on their own, with their backoff). */
   start(): void {
+    mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
+    // One file per fleet (per process): two processes must not share an owner, and need not share a file.
+    this.#queues ??= new QueueDatabase(join(this.o.dir, `queues-${this.devices[0]?.index ?? 0}.db`));
     for (const d of this.devices) this.#startAgent(d);
   }
 
@@ -128,6 +137,7 @@ export class VirtualFleet {
       } : {}),
     });
     const agent = new Agent(config, d.identity, {
+      ...(this.#queues ? { queues: this.#queues } : {}), validator: this.#validator,
       // A reboot into a new image is a restart of the agent from its directory (its slots are there).
       ...(fw ? { ota: { reboot: () => void this.#restart(d, 'reboot'), healthCheck: () => !d.failsHealth } } : {}),
       rng: seededRng(this.o.seed + d.index), logSink: this.o.agentLog ? (line) => this.o.agentLog?.(d.id, line) : () => undefined,
@@ -241,5 +251,6 @@ export class VirtualFleet {
     this.#closing = true;
     this.stopReadings();
     await Promise.all(this.devices.map((d) => d.agent?.close('simulation ended').catch(() => undefined)));
+    this.#queues?.close();
   }
 }
