@@ -194,7 +194,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     // A publish scheduled before the close must not reach the closed queue.
     this.#publisher.detach();
     this.#queue.close();
-    this.#restart.markCleanExit(reason);
+    await this.#restart.markCleanExit(reason);
   }
 
   #wire(): void {

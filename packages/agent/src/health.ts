@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { freemem, loadavg, totalmem } from 'node:os';
 import type { HealthReport } from '@bulwark/protocol';
-import { writeFileDurable } from './identity.js';
+import { writeFileDurableAsync } from './identity.js';
 
 /**
  * Restart bookkeeping in a small state file: when each start happened, whether the last
@@ -25,6 +25,8 @@ export interface RestartState {
 export class RestartTracker {
   readonly #file: string;
   #data: RestartFile;
+  /** Writes in order, off the event loop (many agents in one process start at once). */
+  #saving: Promise<void> = Promise.resolve();
   readonly state: RestartState;
 
   constructor(file: string, now: number, threshold: number, windowMs: number) {
@@ -40,17 +42,21 @@ export class RestartTracker {
     const reason = prev === undefined ? 'first_start' : crashed ? 'crash' : (prev.nextReason ?? 'restart');
     this.#data = { starts, running: true, crashCount: (prev?.crashCount ?? 0) + (crashed ? 1 : 0) };
     this.state = { restartReason: reason, crashCount: this.#data.crashCount, recentRestarts: starts.length - 1, restartLoop: starts.length >= threshold };
-    this.#save();
+    // A start that a crash ends before this lands is not counted: the loop check errs towards
+    // a quieter device, never towards a false restart loop.
+    void this.#save().catch(() => undefined);
   }
 
   /** The reason the next start will report (e.g. `reboot_command`); the run is marked clean on close. */
-  markCleanExit(reason?: string): void {
+  async markCleanExit(reason?: string): Promise<void> {
     this.#data = { ...this.#data, running: false, ...(reason ? { nextReason: reason } : {}) };
-    this.#save();
+    await this.#save();
   }
 
-  #save(): void {
-    writeFileDurable(this.#file, JSON.stringify(this.#data));
+  #save(): Promise<void> {
+    const data = JSON.stringify(this.#data);
+    this.#saving = this.#saving.catch(() => undefined).then(() => writeFileDurableAsync(this.#file, data));
+    return this.#saving;
   }
 }
 

@@ -1,5 +1,6 @@
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { newKeyAndCsr } from './crypto.js';
 
@@ -41,6 +42,29 @@ export function writeFileDurable(path: string, data: string, mode = 0o644): void
     fsyncSync(dir);
   } finally {
     closeSync(dir);
+  }
+}
+
+/**
+ * writeFileDurable off the event loop (the fsyncs in libuv's pool): for state that many
+ * agents of one process write at once, where 10,000 synchronous fsyncs would stall every
+ * device's connection for seconds. Callers serialise writes to one path.
+ */
+export async function writeFileDurableAsync(path: string, data: string, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const file = await open(tmp, 'w', mode);
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }
 

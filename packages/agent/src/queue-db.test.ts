@@ -99,6 +99,26 @@ describe('shared queue database: many devices in one file', () => {
     assert.equal(walCommits(file) - walBefore, 3);
   });
 
+  it('with commitDelayMs, gathers adds of several event-loop turns into one commit, resolving none before it', async (t) => {
+    const file = tempFile(t);
+    const db = new QueueDatabase(file, { commitDelayMs: 50 });
+    t.after(() => db.close());
+    const queues = Array.from({ length: 5 }, (_, k) => new SqliteQueue({ db, owner: `dev-${k}` }, ROOMY));
+    const walBefore = walCommits(file);
+    let resolved = 0;
+    const adds: Promise<unknown>[] = [];
+    // One add per turn (as readings on their own timers arrive), each turn after the last.
+    for (const [k, q] of queues.entries()) {
+      adds.push(q.add(item(`dev-${k}`, 1)).then(() => (resolved += 1)));
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(resolved, 0, 'nothing resolves before the window\'s commit');
+    await Promise.all(adds);
+    assert.equal(db.commits, 1, 'five turns\' adds: one group commit');
+    assert.equal(walCommits(file) - walBefore, 1);
+    assert.deepEqual(queues.map((q) => q.depth), [1, 1, 1, 1, 1]);
+  });
+
   it('settles every queue of a group before any afterCommit runs, so a callback may commit again at once', async (t) => {
     const db = shared(t);
     const a = new SqliteQueue({ db, owner: 'a' }, ROOMY);

@@ -112,15 +112,54 @@ export class VirtualFleet {
     },
   ) {}
 
-  /** Starts every agent (they connect on their own, with their backoff). */
+  /** Starts every agent at once (they connect on their own, with their backoff): what a fleet does after an outage. */
   start(): void {
-    mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
-    // One file per fleet (per process): two processes must not share an owner, and need not share a file.
-    this.#queues ??= new QueueDatabase(join(this.o.dir, `queues-${this.devices[0]?.index ?? 0}.db`));
+    this.#openQueues();
     for (const d of this.devices) this.#startAgent(d);
   }
 
-  #startAgent(d: VirtualDevice): void {
+  /**
+   * Starts the agents a window at a time: the next one when one of the window is online, or
+   * has had `allowanceMs` to get there (it goes on trying with its own backoff). Resolves
+   * when every agent has started and none is left waiting. A real fleet comes online over
+   * minutes; 10,000 TLS handshakes begun in one tick would time each other out, as would a
+   * thundering herd on any gateway.
+   */
+  async connect(o: { window: number; allowanceMs: number; onProgress?: (started: number) => void }): Promise<void> {
+    this.#openQueues();
+    const pending = [...this.devices];
+    let waiting = 0;
+    await new Promise<void>((resolve) => {
+      const launch = (): void => {
+        while (waiting < o.window && pending.length > 0 && !this.#closing) {
+          const d = pending.shift() as VirtualDevice;
+          waiting += 1;
+          let settled = false;
+          const settle = (): void => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            waiting -= 1;
+            o.onProgress?.(this.devices.length - pending.length - waiting);
+            launch();
+          };
+          const timer = setTimeout(settle, o.allowanceMs);
+          this.#startAgent(d, settle);
+        }
+        if (waiting === 0 && (pending.length === 0 || this.#closing)) resolve();
+      };
+      launch();
+    });
+  }
+
+  #openQueues(): void {
+    mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
+    // One file per fleet (per process): two processes must not share an owner, and need not share a file.
+    // Readings arrive spread over each second: gather 20 ms of them (and their acknowledgements) per commit.
+    this.#queues ??= new QueueDatabase(join(this.o.dir, `queues-${this.devices[0]?.index ?? 0}.db`), { commitDelayMs: 20 });
+  }
+
+  #startAgent(d: VirtualDevice, onOnline?: () => void): void {
     const dataDir = join(this.o.dir, d.id);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const tuning = this.o.agent ?? {};
@@ -154,6 +193,7 @@ export class VirtualFleet {
     });
     const log = this.o.agentLog;
     if (log) agent.on('state', (state) => log(d.id, JSON.stringify({ ts: Date.now(), level: 'info', msg: 'connection state', data: { state, reconnects: agent.status().reconnects } })));
+    if (onOnline) agent.on('state', (state) => state === 'online' && onOnline());
     d.agent = agent;
     agent.start();
   }

@@ -42,13 +42,21 @@ export interface PartSpec {
 
 /** A share of the virtual devices, run here or in a worker process. */
 export interface FleetPart {
-  start(): Promise<void>;
+  /** Starts the agents, a window at a time; resolves when every one has started (and come online, or had its allowance). */
+  connect(): Promise<void>;
+  startReadings(): Promise<void>;
   stopReadings(): Promise<void>;
   /** The latest snapshot. */
   readonly snapshot: Snapshot;
   /** Closes the agents; hands over when each reading was sent, by device and message id. */
   finish(): Promise<Map<string, number>>;
 }
+
+/**
+ * How a part brings its devices online: at most 100 handshaking at once, each given 15 s
+ * (twice the agent's connect timeout would be a retry already under way).
+ */
+export const CONNECT = { window: 100, allowanceMs: 15_000 } as const;
 
 /** Builds the devices of a part and the fleet that runs them (here, or in a worker). */
 export function fleetOf(spec: PartSpec, agentLog: ((deviceId: string, line: string) => void) | undefined): VirtualFleet {
@@ -84,8 +92,11 @@ export class LocalPart implements FleetPart {
     this.#timer = setInterval(() => (this.snapshot = snapshotOf(this.#fleet)), 1000);
   }
 
-  async start(): Promise<void> {
-    this.#fleet.start();
+  async connect(): Promise<void> {
+    await this.#fleet.connect(CONNECT);
+  }
+
+  async startReadings(): Promise<void> {
     this.#fleet.startReadings();
   }
 
@@ -145,8 +156,12 @@ export class WorkerPart implements FleetPart {
     });
   }
 
-  async start(): Promise<void> {
-    await this.#ask({ kind: 'start' }, 'ready');
+  async connect(): Promise<void> {
+    await this.#ask({ kind: 'connect' }, 'ready');
+  }
+
+  async startReadings(): Promise<void> {
+    await this.#ask({ kind: 'readings' }, 'ready');
   }
 
   async stopReadings(): Promise<void> {

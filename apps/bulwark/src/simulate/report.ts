@@ -97,6 +97,8 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
     '',
     `![connections and readings over time](${svgName})`,
     '',
+    `The devices came online a window at a time (at most 100 handshakes at once per process); readings started ${round((r.readingsFrom - r.connectFrom) / 1000, 1)} s after the first connection.`,
+    '',
     r.proxy.used
       ? `Impairment proxy: ${r.proxy.accepted} connections accepted, ${r.proxy.resets} reset, ${r.proxy.flapDrops} dropped by flapping${r.proxy.namespace ? '; packet loss and bandwidth caps made in a network namespace (nftables, tbf)' : ''}.`
       : 'No impairment: devices connected to the platform directly.',
@@ -119,7 +121,7 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
 export function reportSvg(r: RunResult): string {
   const t = r.timeline;
   const perSecond = (pick: (x: (typeof t)[number]) => number) => t.map((x, i) => ({ x: x.t, y: i === 0 ? 0 : Math.max(0, pick(x) - pick(t[i - 1] as (typeof t)[number])) }));
-  return lineChart(`${r.scenario.name}: ${r.scenario.devices} devices`, 'seconds from the first reading', [
+  return lineChart(`${r.scenario.name}: ${r.scenario.devices} devices`, 'seconds from the first connection', [
     { name: 'devices online', points: t.map((x) => ({ x: x.t, y: x.online })) },
     { name: 'reconnects /s', points: perSecond((x) => x.reconnects) },
     { name: 'acknowledged /s', points: perSecond((x) => x.acked) },

@@ -20,6 +20,8 @@ export interface RunResult {
   readonly runId: string;
   readonly workers: number;
   readonly startedAt: number;
+  /** When the devices began to connect (the timeline's zero); readings began at readingsFrom, once all were started. */
+  readonly connectFrom: number;
   readonly readingsFrom: number;
   readonly readingsUntil: number;
   readonly sent: number;
@@ -134,8 +136,19 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     }
     if (workers > 1) say(`${workers} processes run the devices (${parts.length - 1} workers and this one)`);
     identities.clear();
-    await Promise.all(parts.map((p) => p.start()));
+    const total = () => combine(parts.map((p) => p.snapshot));
+    const connectFrom = Date.now();
+    timers.push(setInterval(() => {
+      const now = total();
+      peakRss = Math.max(peakRss, now.rssBytes);
+      timeline.push({ t: Math.round((Date.now() - connectFrom) / 1000), online: now.online, reconnects: now.reconnects, acked: now.acked, sent: now.sent, queued: now.queued, rssBytes: now.rssBytes });
+      if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${s.devices} sent ${now.sent} acked ${now.acked} reconnects ${now.reconnects}`);
+    }, 1000));
+    // The devices come online a window at a time (as a fleet does), then the readings and the phases start.
+    await Promise.all(parts.map((p) => p.connect()));
     const t0 = Date.now();
+    say(`connected: ${total().online}/${s.devices} online after ${Math.round((t0 - connectFrom) / 1000)} s; readings start`);
+    await Promise.all(parts.map((p) => p.startReadings()));
     for (const phase of s.phases) {
       timers.push(setTimeout(() => {
         say(`phase ${phase.name}`);
@@ -149,13 +162,6 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
         say(`action ${i}: ${(err as Error).message}`);
       }), action.atMs));
     }
-    const total = () => combine(parts.map((p) => p.snapshot));
-    timers.push(setInterval(() => {
-      const now = total();
-      peakRss = Math.max(peakRss, now.rssBytes);
-      timeline.push({ t: Math.round((Date.now() - t0) / 1000), online: now.online, reconnects: now.reconnects, acked: now.acked, sent: now.sent, queued: now.queued, rssBytes: now.rssBytes });
-      if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${s.devices} sent ${now.sent} acked ${now.acked} reconnects ${now.reconnects}`);
-    }, 1000));
     await new Promise((r) => setTimeout(r, s.durationMs));
     await Promise.all(parts.map((p) => p.stopReadings()));
     const readingsUntil = Date.now();
@@ -179,7 +185,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     const heapPerDevice = Math.round(process.memoryUsage().heapUsed / s.devices);
 
     say('reading the platform back');
-    const misbehaving = new Set(Array.from({ length: s.devices }, (_, i) => i).filter((i) => fleetChoices(s).bad.has(i)).map((i) => deviceId(s, runId, i)));
+    const misbehaving = new Set([...fleetChoices(s).bad].map((i) => deviceId(s, runId, i)));
     const { stored, strangers, storedTwice, latencies, gaps } = await readBack(api, s, `${s.idPrefix}${runId}-`, t0 - 60_000, Date.now() + 60_000, sentAt, misbehaving);
     const metricsAfter = await api.metrics();
     const commands = { issued: issued.length, succeeded: 0, other: {} as Record<string, number> };
@@ -189,7 +195,7 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       else commands.other[state] = (commands.other[state] ?? 0) + 1;
     }
     return {
-      scenario: s, runId, startedAt, readingsFrom: t0, readingsUntil, workers,
+      scenario: s, runId, startedAt, connectFrom, readingsFrom: t0, readingsUntil, workers,
       sent: final.sent, badSent: final.badSent, sendErrors: final.sendErrors, acked: final.acked, dropped: final.dropped,
       stored, strangers, storedTwice, queuedAtEnd: final.queued, latencies, gaps,
       platform: {

@@ -1,26 +1,28 @@
 import type { VirtualFleet } from './fleet.js';
-import { type PartSpec, fleetOf, snapshotOf } from './parts.js';
+import { CONNECT, type PartSpec, fleetOf, snapshotOf } from './parts.js';
 
 /**
  * A simulator worker process: runs its share of the virtual devices as the parent says
- * (init, start, stop, finish), and sends a snapshot every second. Started by WorkerPart.
+ * (init, connect, readings, stop, finish), and sends a snapshot every second. Started by WorkerPart.
  */
 let fleet: VirtualFleet | undefined;
 let timer: NodeJS.Timeout | undefined;
 const send = (m: unknown) => process.send?.(m as object);
 
-process.on('message', (m: { kind: 'init'; spec: PartSpec } | { kind: 'start' | 'stop' | 'finish' }) => {
+process.on('message', (m: { kind: 'init'; spec: PartSpec } | { kind: 'connect' | 'readings' | 'stop' | 'finish' }) => {
   void (async () => {
     if (m.kind === 'init') {
       fleet = fleetOf(m.spec, m.spec.agentLog ? (deviceId, line) => send({ kind: 'log', deviceId, line }) : undefined);
       send({ kind: 'ready' });
     } else if (!fleet) {
       throw new Error(`${m.kind} before init`);
-    } else if (m.kind === 'start') {
+    } else if (m.kind === 'connect') {
       const f = fleet;
-      f.start();
-      f.startReadings();
       timer = setInterval(() => send({ kind: 'snapshot', snapshot: snapshotOf(f) }), 1000);
+      await f.connect(CONNECT);
+      send({ kind: 'ready' });
+    } else if (m.kind === 'readings') {
+      fleet.startReadings();
       send({ kind: 'ready' });
     } else if (m.kind === 'stop') {
       fleet.stopReadings();
