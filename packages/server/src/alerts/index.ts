@@ -3,6 +3,8 @@ export type {
   RuleScope, Severity, Silence,
 } from './alerts.js';
 export { AlertService } from './service.js';
+export { TransitionsPartlyApplied } from './partly-applied.js';
+export type { TransitionOutcome } from './partly-applied.js';
 export { AlertEvaluator, inScope } from './evaluator.js';
 export type { DeviceFacts, VerdictSink } from './evaluator.js';
 export { AlertNotifier } from './notifier.js';

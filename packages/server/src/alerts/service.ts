@@ -1,5 +1,6 @@
 import { type Clock, GroupCommit, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import type { Alert, AlertChannel, AlertFilter, AlertRepository, AlertRule, Incident, Outgoing, Severity, Silence, Transition, TransitionResult } from './alerts.js';
+import { type TransitionOutcome, TransitionsPartlyApplied } from './partly-applied.js';
 import type { VerdictSink } from './evaluator.js';
 import { incidentBody, notificationBody } from './runbooks.js';
 import { type RuleInput, type SchemaFields, checkRule, conditionView } from './rule-input.js';
@@ -48,11 +49,29 @@ export class AlertService implements VerdictSink {
   #silences: Silence[] = [];
   #channels: AlertChannel[] = [];
 
-  /** Fires and resolves of the same moment, written in one transaction, one batch at a time (in order). */
-  readonly #transitions: GroupCommit<Transition, TransitionResult>;
+  /**
+   * Fires and resolves of the same moment, written in one transaction, one batch at a time (in
+   * order). A transition that fails rolls back alone: its caller gets its error, the others
+   * their results.
+   */
+  readonly #transitions: GroupCommit<Transition, TransitionOutcome>;
 
   constructor(private readonly deps: AlertServiceDeps) {
-    this.#transitions = new GroupCommit((items) => deps.repo.apply(items), { maxItems: 256, maxDelayMs: deps.batchMs ?? 1, maxInFlight: 1 });
+    this.#transitions = new GroupCommit(async (items) => {
+      try {
+        return (await deps.repo.apply(items)).map((result) => ({ ok: true, result }) as const);
+      } catch (err) {
+        if (err instanceof TransitionsPartlyApplied) return [...err.outcomes];
+        throw err;
+      }
+    }, { maxItems: 256, maxDelayMs: deps.batchMs ?? 1, maxInFlight: 1 });
+  }
+
+  /** Applies one transition with the others of its moment; rejects with its own failure. */
+  async #apply(t: Transition): Promise<TransitionResult> {
+    const outcome = await this.#transitions.add(t);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
   }
 
   /** Writes the transitions still waiting (before the store closes). */
@@ -134,7 +153,7 @@ export class AlertService implements VerdictSink {
     const outgoing = alert.silenced ? [] : this.#outgoing(alert, rule, 'fired');
     this.#open.add(k);
     const { waitMs, minAlerts, windowMs } = this.deps.grouping;
-    const fired = await this.#transitions.add({
+    const fired = await this.#apply({
       kind: 'fire', alert, outgoing, at: now,
       grouping: { windowMs, minAlerts, sendAt: now + waitMs, newIncidentId: this.deps.ids.next('inc'), opened: (incident) => this.#incidentOutgoing(incident, rule, 'incident.opened') },
       audit: { actor: 'system', action: 'alert.fire', target: alert.id, details: { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) } },
@@ -149,7 +168,7 @@ export class AlertService implements VerdictSink {
 
   async clear(rule: AlertRule, deviceId: string, summary: string): Promise<void> {
     const now = this.deps.clock.now();
-    const result = await this.#transitions.add({
+    const result = await this.#apply({
       kind: 'resolve', ruleId: rule.id, deviceId, at: now,
       outgoing: (open) => (open.silenced ? [] : this.#outgoing({ ...open, state: 'resolved', resolvedAt: now }, rule, 'resolved', summary)),
       closed: (incident) => this.#incidentOutgoing(incident, rule, 'incident.resolved'),

@@ -18,6 +18,7 @@ export interface Migration {
   readonly sql: string | Readonly<Record<SqlEngine, string | readonly string[]>>;
 }
 
+/** Every context's migrations (each context keeps its own list), in id order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
     id: 1,
@@ -381,7 +382,7 @@ export const MIGRATIONS: readonly Migration[] = [
   ...INTEGRATION_MIGRATIONS,
   ...ALERT_MIGRATIONS,
   ...FLEET_MIGRATIONS,
-];
+].sort((a, b) => a.id - b.id);
 
 export function migrationSql(m: Migration, engine: SqlEngine): string | readonly string[] {
   return typeof m.sql === 'string' ? m.sql : m.sql[engine];

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Alert, AlertRule, Grouping, Outgoing } from '../../alerts/index.js';
+import { type Alert, type AlertRule, type Grouping, type Outgoing, type Transition, TransitionsPartlyApplied } from '../../alerts/index.js';
+import { verifyChain } from '../../audit/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const rule = (id: string): AlertRule => ({
@@ -14,6 +15,13 @@ const alert = (id: string, ruleId: string, deviceId: string, at = T0): Alert => 
 const note = (id: string, event: Outgoing['event'] = 'fired'): Outgoing => ({ id, channelId: 'chan_1', event, body: `{"id":"${id}"}` });
 const grouping = (incidentId: string, at = T0, minAlerts = 5): Grouping => ({
   windowMs: 60_000, minAlerts, sendAt: at + 1000, newIncidentId: incidentId, opened: (i) => [note(`open-${i.id}-${i.alerts}`, 'incident.opened')],
+});
+
+const fire = (id: string, deviceId: string, outgoing: readonly Outgoing[], at = T0): Transition => ({
+  kind: 'fire', alert: alert(id, 'r1', deviceId, at), outgoing, at, grouping: grouping(`inc-${id}`, at, 100), audit: { actor: 'system', action: 'alert.fire', target: id, details: {} },
+});
+const resolve = (deviceId: string, outgoing: () => readonly Outgoing[], at = T0): Transition => ({
+  kind: 'resolve', ruleId: 'r1', deviceId, at, outgoing, closed: () => [], audit: (a) => ({ actor: 'system', action: 'alert.resolve', target: a.id, details: {} }),
 });
 
 /** AlertRepository: one open alert per rule and device, transitions with their notifications in one transaction, incidents. */
@@ -102,6 +110,55 @@ export function describeAlertRepository(make: MakeStore): void {
       await Promise.all(Array.from({ length: 30 }, (_, i) => alerts.fire(alert(`a${i}`, 'r1', `d${i}`), [note(`n${i}`)], T0, grouping(`inc${i}`, T0, 3))));
       assert.equal((await alerts.listIncidents({ open: true, limit: 10 })).length, 1);
       assert.ok((await alerts.undelivered(100)).filter((n) => n.event === 'incident.opened').length === 1);
+    });
+
+    it('applies a group of transitions with an audit entry each that changed an alert; one that fails rolls back alone, the others commit', async (t) => {
+      const store = await make(t);
+      const { alerts } = store;
+      await alerts.fire(alert('old', 'r1', 'd9'), [], T0, grouping('i0'));
+      const applied = await alerts.apply([fire('a1', 'd1', [note('n1')], T0 + 1), resolve('d9', () => [note('n-old', 'resolved')], T0 + 2), fire('a2', 'd1', [note('n2')], T0 + 3)]);
+      assert.deepEqual(applied.map((r) => (typeof r === 'object' ? r.resolved.id : r)), ['fired', 'old', 'open']);
+
+      // The second reuses a notification id (the outbox's key refuses it), the third's notifications cannot be made.
+      const group = [
+        fire('b1', 'd2', [note('m1')], T0 + 4), fire('b2', 'd3', [note('n1')], T0 + 5),
+        resolve('d1', () => { throw new Error('no body'); }, T0 + 6), fire('b3', 'd4', [note('m3')], T0 + 7),
+      ];
+      let outcomes: readonly { ok: boolean }[] = [];
+      await assert.rejects(alerts.apply(group), (err: unknown) => {
+        assert.ok(err instanceof TransitionsPartlyApplied);
+        outcomes = err.outcomes;
+        return true;
+      });
+      assert.deepEqual(outcomes.map((o) => o.ok), [true, false, false, true]);
+      assert.deepEqual(outcomes[0], { ok: true, result: 'fired' });
+      // Nothing of the failed ones: b2 not stored, a1 still open, no second n1.
+      assert.equal(await alerts.get('b2'), undefined);
+      assert.equal(await alerts.open('r1', 'd3'), undefined);
+      assert.equal((await alerts.get('a1'))?.state, 'firing');
+      assert.deepEqual((await alerts.list({ state: 'open', limit: 10 })).map((a) => a.id).sort(), ['a1', 'b1', 'b3']);
+      assert.deepEqual((await alerts.undelivered(10)).map((n) => n.id), ['n1', 'n-old', 'm1', 'm3']);
+      // The chain holds the applied ones, in order, unbroken.
+      const entries = await store.audit.scan(0, 100);
+      assert.deepEqual(entries.map((e) => [e.seq, e.action, e.target, e.ts]), [
+        [1, 'alert.fire', 'a1', T0 + 1], [2, 'alert.resolve', 'old', T0 + 2], [3, 'alert.fire', 'b1', T0 + 4], [4, 'alert.fire', 'b3', T0 + 7],
+      ]);
+      assert.equal((await verifyChain((after, limit) => store.audit.scan(after, limit), await store.audit.head())).ok, true);
+
+      // A group that fails whole (one transition) rejects with its own error.
+      await assert.rejects(alerts.apply([fire('c1', 'd5', [note('m1')])]), (err: unknown) => !(err instanceof TransitionsPartlyApplied));
+      assert.equal(await alerts.get('c1'), undefined);
+    });
+
+    it('makes one incident of a group\'s fires and counts each of its alerts once', async (t) => {
+      const { alerts } = await make(t);
+      const group = Array.from({ length: 8 }, (_, i): Transition => ({ ...fire(`a${i}`, `d${i}`, [note(`n${i}`)]), grouping: grouping(`inc${i}`, T0, 3) } as Transition));
+      const results = await alerts.apply(group);
+      assert.deepEqual(results, ['fired', 'fired', 'grouped', 'grouped', 'grouped', 'grouped', 'grouped', 'grouped']);
+      const [incident, ...others] = await alerts.listIncidents({ open: true, limit: 10 });
+      assert.deepEqual([incident?.alerts, others.length], [8, 0]);
+      assert.equal((await alerts.list({ state: 'open', limit: 10 })).filter((a) => a.incidentId === incident?.id).length, 8);
+      assert.deepEqual((await alerts.undelivered(10)).map((n) => n.event), ['incident.opened']);
     });
 
     it('keeps the outbox in order, retries and marks delivered; silences expire; channels and rules round-trip', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, describe, it } from 'node:test';
-import { ManualClock } from '@bulwark/core';
+import { ManualClock, isPlatformError } from '@bulwark/core';
 import { migrate } from '../migrate.js';
 import { MIGRATIONS } from '../migrations.js';
 import type { SqlClient } from '../sql-client.js';
@@ -152,6 +152,38 @@ export function describeSqlClient(make: MakeSqlClient): void {
       // The client is usable afterwards.
       await db.transaction((tx) => tx.run(INSERT, ['b', 1, null]));
       assert.deepEqual(await ids(db), ['b', 'dup']);
+    });
+
+    it('fails a transaction whose statement failed unawaited: nothing of it commits', async (t) => {
+      const db = await withItems(make, t);
+      await db.run(INSERT, ['dup', 1, null]);
+      let failed: Promise<number> | undefined;
+      await assert.rejects(db.transaction(async (tx) => {
+        await tx.run(INSERT, ['a', 1, null]);
+        failed = tx.run(INSERT, ['dup', 2, null]);
+        failed.catch(() => undefined);
+        void tx.run(INSERT, ['b', 1, null]).catch(() => undefined);
+        return 'returned before the failure was known';
+      }), (err: unknown) => isPlatformError(err) && err.code === 'BULWARK_ERR_CONFLICT');
+      await assert.rejects(failed as Promise<number>);
+      assert.deepEqual(await ids(db), ['dup']);
+      await db.transaction((tx) => tx.run(INSERT, ['c', 1, null]));
+      assert.deepEqual(await ids(db), ['c', 'dup']);
+    });
+
+    it('rolls back to a savepoint after a failed statement and commits the rest', async (t) => {
+      const db = await withItems(make, t);
+      await db.run(INSERT, ['dup', 1, null]);
+      await db.transaction(async (tx) => {
+        await tx.run(INSERT, ['a', 1, null]);
+        await tx.run('SAVEPOINT s1');
+        await tx.run(INSERT, ['undone', 1, null]);
+        await assert.rejects(tx.run(INSERT, ['dup', 2, null]));
+        await tx.run('ROLLBACK TO SAVEPOINT s1');
+        await tx.run('RELEASE SAVEPOINT s1');
+        await tx.run(INSERT, ['b', 1, null]);
+      });
+      assert.deepEqual(await ids(db), ['a', 'b', 'dup']);
     });
 
     it('does not let a concurrent caller slip its write into an open transaction', async (t) => {

@@ -104,11 +104,19 @@ export class PostgresClient implements SqlClient {
     } catch (cause) {
       throw wrap(cause);
     }
+    // The first statement that failed: it fails the transaction even when fn did not wait for
+    // it (PostgreSQL then answers COMMIT by rolling back, which pg reports as a success).
+    let failure: PlatformError | undefined;
     const tx = executor(async (text, values) => {
       try {
-        return await client.query(text, values);
+        const result = await client.query(text, values);
+        // ROLLBACK TO a savepoint ends the failed state.
+        if (/^\s*ROLLBACK\s+(TRANSACTION\s+)?TO\b/i.test(text)) failure = undefined;
+        return result;
       } catch (cause) {
-        throw wrap(cause);
+        const err = wrap(cause);
+        failure ??= err;
+        throw err;
       }
     });
     // A connection lost between statements is reported as an event, not by a query: without a listener it would crash the process.
@@ -120,7 +128,12 @@ export class PostgresClient implements SqlClient {
     try {
       await client.query('BEGIN');
       const result = await fn(tx);
-      await client.query('COMMIT');
+      const committed = await client.query('COMMIT');
+      if (committed.command === 'ROLLBACK' || failure) {
+        // The failed statement's own answer may still be on its way.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        throw failure ?? new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'PostgreSQL rolled the transaction back: a statement in it failed');
+      }
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

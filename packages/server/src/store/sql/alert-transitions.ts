@@ -53,18 +53,23 @@ export function rescore(tx: SqlExecutor, deviceId: string): Promise<number> {
   );
 }
 
-/** Puts a new alert into its rule's open incident, if there is one. */
+/**
+ * Puts a new alert into its rule's open incident, if there is one; counted there unless the
+ * incident gathered it already (it was made in the same transaction, after this alert went in).
+ */
 async function joinOpenIncident(tx: SqlExecutor, a: Alert): Promise<boolean> {
   const open = await tx.get<{ id: string }>('SELECT id FROM alert_incidents WHERE rule_id = $1 AND closed_at IS NULL', [a.ruleId]);
   if (!open) return false;
-  await tx.run('UPDATE alerts SET incident_id = $2 WHERE id = $1', [a.id, open.id]);
-  await tx.run('UPDATE alert_incidents SET alert_count = alert_count + 1 WHERE id = $1', [open.id]);
+  if ((await tx.run('UPDATE alerts SET incident_id = $2 WHERE id = $1 AND incident_id IS NULL', [a.id, open.id])) > 0) {
+    await tx.run('UPDATE alert_incidents SET alert_count = alert_count + 1 WHERE id = $1', [open.id]);
+  }
   return true;
 }
 
 /** Fires `a` unless an alert of its rule and device is open; groups it into an incident when its rule has enough recent ones. */
 export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgoing[], at: number, g: Grouping, pipe: Pipeline): Promise<'fired' | 'grouped' | 'open'> {
-  // The insert and what grouping needs to know, in one exchange (the count includes the new alert when it went in).
+  // The insert and what grouping needs to know, in one exchange (the count includes the new alert
+  // when it went in). Counted up to minAlerts: whether an incident opens, not how big it is.
   const [inserted, rule] = await Promise.all([
     tx.run(
       `INSERT INTO alerts (id, rule_id, device_id, type, severity, summary, details, fired_at, acknowledged_at, acknowledged_by, resolved_at, silenced_at, incident_id)
@@ -73,8 +78,8 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
     ),
     tx.get<{ open_id: string | null; recent: number | string }>(
       `SELECT (SELECT id FROM alert_incidents WHERE rule_id = $1 AND closed_at IS NULL) AS open_id,
-              (SELECT COUNT(*) FROM alerts WHERE rule_id = $1 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $2) AS recent`,
-      [a.ruleId, at - g.windowMs],
+              (SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE rule_id = $1 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $2 LIMIT $3) x) AS recent`,
+      [a.ruleId, at - g.windowMs, g.minAlerts],
     ),
   ]);
   if (inserted === 0) return 'open';
@@ -97,10 +102,11 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
   );
   // Another node made it meanwhile: join that one.
   if (made === 0) return (await joinOpenIncident(tx, a)) ? 'grouped' : 'fired';
-  await tx.run('UPDATE alerts SET incident_id = $1 WHERE rule_id = $2 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $3', [g.newIncidentId, a.ruleId, at - g.windowMs]);
+  const gathered = await tx.run('UPDATE alerts SET incident_id = $1 WHERE rule_id = $2 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $3', [g.newIncidentId, a.ruleId, at - g.windowMs]);
+  if (gathered !== recent) await tx.run('UPDATE alert_incidents SET alert_count = $2 WHERE id = $1', [g.newIncidentId, gathered]);
   // What the gathered alerts have not sent yet, the incident says once.
   await tx.run(`DELETE FROM alert_notifications WHERE delivered_at IS NULL AND event = 'fired' AND alert_id IN (SELECT id FROM alerts WHERE incident_id = $1)`, [g.newIncidentId]);
-  await queue(tx, g.newIncidentId, g.opened({ id: g.newIncidentId, ruleId: a.ruleId, openedAt: at, closedAt: null, alerts: recent }), at, at);
+  await queue(tx, g.newIncidentId, g.opened({ id: g.newIncidentId, ruleId: a.ruleId, openedAt: at, closedAt: null, alerts: gathered }), at, at);
   return 'grouped';
 }
 

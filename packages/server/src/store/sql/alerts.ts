@@ -1,10 +1,11 @@
-import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, Transition, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
-import type { SqlClient, SqlValue } from '../sql-client.js';
+import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, Transition, TransitionOutcome, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
+import { TransitionsPartlyApplied } from '../../alerts/index.js';
+import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
 import { type AlertRow, type IncidentRow, toAlert, toIncident } from './alert-rows.js';
-import { applyIn, fireIn, pipelined, rescore, resolveIn } from './alert-transitions.js';
+import { Pipeline, applyIn, fireIn, pipelined, rescore, resolveIn } from './alert-transitions.js';
 import { sealEntry } from '../../audit/index.js';
 import type { AuditEvent } from '../../audit/index.js';
-import { appendAuditIn } from './audit.js';
+import { appendAuditAt, lockAuditHead } from './audit.js';
 import { whereDeviceWithin } from './group-query.js';
 import { Where } from './where.js';
 
@@ -34,6 +35,19 @@ const RULE_VALUES = (r: AlertRule): SqlValue[] => [
 ];
 const INSERT_RULE = `INSERT INTO alert_rules (id, name, severity, scope, condition, disabled_at, origin, created_by, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+
+const seal = (ts: number, event: AuditEvent, seq: number, prevHash: string) => sealEntry(seq, ts, event, prevHash);
+
+/** The audit entries of the transitions that changed an alert, in their order (a failed one, undefined, has none). */
+function auditOf(items: readonly Transition[], results: readonly (TransitionResult | undefined)[]): { ts: number; event: AuditEvent }[] {
+  const audited: { ts: number; event: AuditEvent }[] = [];
+  items.forEach((t, i) => {
+    const result = results[i];
+    const entry = t.kind === 'fire' ? (result === 'fired' || result === 'grouped' ? t.audit : undefined) : typeof result === 'object' ? t.audit(result.resolved) : undefined;
+    if (entry) audited.push({ ts: t.at, event: { ...entry, target: entry.target, result: 'ok', requestId: null, source: null } });
+  });
+  return audited;
+}
 
 export class SqlAlertRepository implements AlertRepository {
   constructor(private readonly db: SqlClient) {}
@@ -80,27 +94,61 @@ export class SqlAlertRepository implements AlertRepository {
     return this.db.transaction((tx) => pipelined((pipe) => resolveIn(tx, id, at, () => outgoing, closed, pipe)));
   }
 
-  apply(items: readonly Transition[]): Promise<TransitionResult[]> {
-    return this.db.transaction((tx) => pipelined(async (pipe) => {
-      // Side by side: each transition's statements go out in the order the transitions come,
-      // so the group's first statements share one exchange with the store, their follow-ups
-      // the next, and so on. Two that open the same rule's incident meet at its unique index
-      // (the second joins, as across nodes). Every one ends before the transaction does.
-      const settled = await Promise.allSettled(items.map((t) => applyIn(tx, t, pipe)));
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      const results = settled.map((r) => (r as PromiseFulfilledResult<TransitionResult>).value);
-      const audited: { ts: number; event: AuditEvent }[] = [];
-      items.forEach((t, i) => {
-        const result = results[i];
-        const entry = t.kind === 'fire' ? (result === 'fired' || result === 'grouped' ? t.audit : undefined) : typeof result === 'object' ? t.audit(result.resolved) : undefined;
-        if (entry) audited.push({ ts: t.at, event: { ...entry, target: entry.target, result: 'ok', requestId: null, source: null } });
-      });
-      // After the transitions' own writes: the chain's head is taken last and held briefly.
-      await pipe.settle();
-      await appendAuditIn(tx, audited, (ts, event, seq, prevHash) => sealEntry(seq, ts, event, prevHash));
-      return results;
-    }));
+  /**
+   * The group side by side in one transaction: each transition's first statements share one
+   * exchange with the store, their follow-ups the next (on SQLite the BEGIN and the chain's head
+   * travel with the first, the audit entries and the COMMIT with the last: two messages to the
+   * worker for the group). When one fails, the transaction rolls back and the group is applied
+   * again one transition at a time, each in a savepoint: the one that fails rolls back alone
+   * and apply rejects with TransitionsPartlyApplied, the others committed.
+   */
+  async apply(items: readonly Transition[]): Promise<TransitionResult[]> {
+    try {
+      return await this.db.transaction((tx) => this.#applyTogether(tx, items));
+    } catch (err) {
+      if (items.length < 2) throw err;
+      const outcomes = await this.db.transaction((tx) => this.#applyEach(tx, items));
+      if (outcomes.every((o) => o.ok)) return outcomes.map((o) => (o as { result: TransitionResult }).result);
+      throw new TransitionsPartlyApplied(outcomes);
+    }
+  }
+
+  async #applyTogether(tx: SqlExecutor, items: readonly Transition[]): Promise<TransitionResult[]> {
+    // SQLite: the head is read with the first statements (the write lock is held from BEGIN).
+    // PostgreSQL: locked last, after the transitions' own writes, so other nodes wait for it briefly.
+    const early = this.db.engine === 'sqlite' ? lockAuditHead(tx, 'sqlite') : undefined;
+    early?.catch(() => undefined);
+    const pipe = new Pipeline();
+    // Two that open the same rule's incident meet at its unique index (the second joins, as across nodes).
+    const settled = await Promise.allSettled(items.map((t) => applyIn(tx, t, pipe)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const results = settled.map((r) => (r as PromiseFulfilledResult<TransitionResult>).value);
+    const audited = auditOf(items, results);
+    if (audited.length > 0) {
+      if (!early) await pipe.settle();
+      appendAuditAt(tx, await (early ?? lockAuditHead(tx, this.db.engine)), audited, seal);
+    }
+    // The writes still under way go out with the COMMIT; one that fails fails the transaction.
+    return results;
+  }
+
+  async #applyEach(tx: SqlExecutor, items: readonly Transition[]): Promise<TransitionOutcome[]> {
+    const outcomes: TransitionOutcome[] = [];
+    for (const t of items) {
+      await tx.run('SAVEPOINT transition');
+      try {
+        outcomes.push({ ok: true, result: await pipelined((pipe) => applyIn(tx, t, pipe)) });
+      } catch (error) {
+        await tx.run('ROLLBACK TO SAVEPOINT transition');
+        outcomes.push({ ok: false, error });
+      }
+      await tx.run('RELEASE SAVEPOINT transition');
+    }
+    const done = outcomes.map((o) => (o.ok ? o.result : undefined));
+    const audited = auditOf(items, done);
+    if (audited.length > 0) appendAuditAt(tx, await lockAuditHead(tx, this.db.engine), audited, seal);
+    return outcomes;
   }
 
   async listIncidents(f: { readonly open?: boolean; readonly limit: number }): Promise<Incident[]> {

@@ -87,14 +87,19 @@ export class SqliteClient implements SqlClient {
     // What is queued from now on goes behind this transaction.
     this.#behind = undefined;
     return this.#serial(async () => {
-      await this.#call({ op: 'exec', sql: 'BEGIN IMMEDIATE' });
+      // BEGIN travels with the transaction's first statements and COMMIT with its last ones:
+      // the worker runs a statement of the transaction only inside it, and refuses the ones
+      // after a failure (and the commit), so nothing runs outside it or half of it commits.
+      const [id, begun] = this.#request({ op: 'begin' });
+      begun.catch(() => undefined);
       try {
-        const result = await fn(this.#exec);
-        await this.#call({ op: 'exec', sql: 'COMMIT' });
+        const result = await fn(this.#executor(id));
+        await this.#call({ op: 'commit', tx: id });
         return result;
       } catch (err) {
-        if (await this.#call({ op: 'inTransaction' }).catch(() => false)) await this.#call({ op: 'exec', sql: 'ROLLBACK' });
-        throw err;
+        await this.#call({ op: 'rollback', tx: id }).catch(() => undefined);
+        // A BEGIN that failed is why everything after it was refused.
+        throw (await begun.then(() => undefined, (e: unknown) => e)) ?? err;
       }
     });
   }
@@ -144,16 +149,21 @@ export class SqliteClient implements SqlClient {
   }
 
   #call(message: Record<string, unknown>): Promise<unknown> {
-    if (this.#closed && message.op !== 'close') return Promise.reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the SQLite store is closed'));
+    return this.#request(message)[1];
+  }
+
+  /** Posts a request (sent at the end of this turn, with the others made in it); its id and its answer. */
+  #request(message: Record<string, unknown>): [number, Promise<unknown>] {
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
+    if (this.#closed && message.op !== 'close') return [id, Promise.reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the SQLite store is closed'))];
+    return [id, new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#outbox.push({ id, ...message });
       if (!this.#sending) {
         this.#sending = true;
         setImmediate(this.#send);
       }
-    });
+    })];
   }
 
   /** Sends the requests made since the last send, in the order they were made. */
@@ -169,13 +179,18 @@ export class SqliteClient implements SqlClient {
     this.#pending.clear();
   }
 
-  /** Executes directly, without queueing; used inside a transaction and by the queued calls. */
-  readonly #exec: SqlExecutor = {
-    all: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => (await this.#call({ op: 'all', sql, params })) as T[],
-    get: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => ((await this.#call({ op: 'get', sql, params })) ?? undefined) as T | undefined,
-    run: async (sql: string, params: readonly SqlValue[] = []) => (await this.#call({ op: 'run', sql, params })) as number,
-    runMany: async (sql: string, paramsList: readonly (readonly SqlValue[])[]) => (await this.#call({ op: 'runMany', sql, paramsList })) as number[],
-  };
+  /** Executes directly, without queueing: the queued calls (`tx` undefined), or the statements of the transaction begun by request `tx`. */
+  #executor(tx?: number): SqlExecutor {
+    const call = (message: Record<string, unknown>) => this.#call(tx === undefined ? message : { ...message, tx });
+    return {
+      all: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => (await call({ op: 'all', sql, params })) as T[],
+      get: async <T extends object>(sql: string, params: readonly SqlValue[] = []) => ((await call({ op: 'get', sql, params })) ?? undefined) as T | undefined,
+      run: async (sql: string, params: readonly SqlValue[] = []) => (await call({ op: 'run', sql, params })) as number,
+      runMany: async (sql: string, paramsList: readonly (readonly SqlValue[])[]) => (await call({ op: 'runMany', sql, paramsList })) as number[],
+    };
+  }
+
+  readonly #exec = this.#executor();
 }
 
 /** Constraint violations are the caller's conflict; any other engine error means the store failed. */
