@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   BULWARK_ERR_TOKEN_EXPIRED: { category: 'unauthenticated', description: 'The access token has expired; exchange the API key for a new one.' },
   BULWARK_ERR_AUTH_LOCKED: { category: 'rate_limited', description: 'Too many failed authentication attempts from this address or for this key; wait for the time given in Retry-After.' },
   BULWARK_ERR_FORBIDDEN: { category: 'forbidden', description: 'The principal is authenticated but lacks the scope the route requires, or the target of the call (a user, service account or key) holds scopes the caller lacks.' },
-  BULWARK_ERR_LAST_ADMIN: { category: 'conflict', description: 'The call would leave no enabled admin (the last enabled user with the admin role cannot be disabled); create or enable another admin first, or use `bulwark users recover` on the server\'s machine.' },
+  BULWARK_ERR_LAST_ADMIN: { category: 'conflict', description: 'The call would leave no enabled admin, or none with the whole fleet (the last enabled user with the admin role cannot be disabled, and the last such user with the whole fleet cannot be limited to device groups); create or enable another admin first, or use `bulwark users recover` on the server\'s machine.' },
   BULWARK_ERR_NOT_LOOPBACK: { category: 'forbidden', description: 'This endpoint answers unauthenticated requests on loopback only; from elsewhere send a token with the metrics:read scope.' },
   BULWARK_ERR_RATE_LIMITED: { category: 'rate_limited', description: 'The per-principal or per-address request rate limit was exceeded; retry after the time given in Retry-After.' },
   BULWARK_ERR_NOT_FOUND: { category: 'not_found', description: 'The route or the named resource does not exist.' },

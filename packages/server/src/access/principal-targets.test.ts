@@ -91,4 +91,29 @@ describe('acting on another principal needs every scope it holds', () => {
     const refused = settled.find((r) => r.status === 'rejected');
     assert.equal((refused?.reason as { code?: string } | undefined)?.code, 'BULWARK_ERR_LAST_ADMIN');
   });
+
+  it('never limits the last whole-fleet admin to device groups, and nobody changes their own device groups', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const rootId = await adminId(s, admin);
+    assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'site-a', kind: 'dynamic', query: { model: ['gw-a'] } } })).status, 201);
+    const star = await principalWith(s, admin, { name: 'star-bot', kind: 'service', scopes: ['*'] });
+    const own = await s.api('PUT', `/api/v1/users/${rootId}/device-groups`, { token: admin, body: { deviceGroups: ['site-a'] } });
+    assert.equal(own.status, 400, own.text);
+    assert.match(own.body.error.message, /your own device groups/);
+    const last = await s.api('PUT', `/api/v1/users/${rootId}/device-groups`, { token: star.token, body: { deviceGroups: ['site-a'] } });
+    assert.equal(last.status, 409, last.text);
+    assert.equal(last.body.error.code, 'BULWARK_ERR_LAST_ADMIN');
+    assert.equal((await s.api('GET', '/api/v1/devices', { token: admin })).status, 200, 'the admin still has the whole fleet');
+
+    // With a second whole-fleet admin, one of them may be limited; then the other is the last.
+    const second = await principalWith(s, admin, { name: 'admin2', role: 'admin' });
+    assert.equal((await s.api('PUT', `/api/v1/users/${second.id}/device-groups`, { token: admin, body: { deviceGroups: ['site-a'] } })).status, 200);
+    assert.equal((await s.api('PUT', `/api/v1/users/${rootId}/device-groups`, { token: star.token, body: { deviceGroups: ['site-a'] } })).status, 409);
+    assert.equal((await s.api('PUT', `/api/v1/users/${second.id}/device-groups`, { token: admin, body: { deviceGroups: null } })).status, 200);
+    // Two limits at once: they run one at a time, so one is refused.
+    const settled = await Promise.allSettled([s.server.access.setDeviceGroups(second.id, ['site-a']), s.server.access.setDeviceGroups(rootId, ['site-a'])]);
+    assert.equal(settled.filter((r) => r.status === 'fulfilled').length, 1);
+    assert.equal(((settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined)?.reason as { code?: string } | undefined)?.code, 'BULWARK_ERR_LAST_ADMIN');
+  });
 });

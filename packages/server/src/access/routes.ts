@@ -168,6 +168,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
   }, async (request) => {
     request.auditTarget = request.params.id;
     const auth = mustAuth(request.auth);
+    // Limiting yourself can lock you out of what you manage; lifting your own limit would be a grant to yourself.
+    if (request.params.id === auth.principal.id) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'you cannot change your own device groups; another user with users:write can');
     access.assertMayActOn(auth, await access.getPrincipal(request.params.id), 'change the device groups of');
     const { deviceGroups } = request.body;
     if (deviceGroups) await checkGroups(deviceGroups);

@@ -112,7 +112,25 @@ export class AccessService {
   }
 
   /** Limits a principal to device groups (null: the whole fleet again); applies to tokens already issued. */
+  /**
+   * Limits a principal to device groups (null: the whole fleet). Serialised with disabling, so
+   * two calls cannot together limit every admin: the last enabled admin with the whole fleet
+   * stays so (BULWARK_ERR_LAST_ADMIN), or nobody could manage the fleet's groups any more.
+   */
   async setDeviceGroups(id: string, groups: readonly string[] | null): Promise<Principal> {
+    const change = this.#standingChanges.then(() => this.#setDeviceGroups(id, groups));
+    this.#standingChanges = change.catch(() => undefined);
+    return change;
+  }
+
+  async #setDeviceGroups(id: string, groups: readonly string[] | null): Promise<Principal> {
+    const target = await this.getPrincipal(id);
+    if (groups !== null && isEnabledAdmin(target) && target.deviceGroups === null) {
+      const wholeFleetAdmins = (await this.deps.principals.list()).filter((p) => isEnabledAdmin(p) && p.deviceGroups === null);
+      if (wholeFleetAdmins.length <= 1) {
+        throw new PlatformError('BULWARK_ERR_LAST_ADMIN', `${target.name} is the last enabled admin with the whole fleet; give another admin the whole fleet first`);
+      }
+    }
     if (!(await this.deps.principals.setDeviceGroups(id, groups === null ? null : [...new Set(groups)]))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no user or service account ${id}`);
     return this.getPrincipal(id);
   }
