@@ -58,9 +58,10 @@ export async function runJob(d: EngineDeps, start: Job, tokens: { value: number;
   }
   if (open === 0) return moveJob(d, job, 'completed', summaryLine(c), 'system', true);
   if (job.state !== 'running' || !inWindow(job.pacing.window, now)) return job;
-  // Token bucket: ratePerSecond refills, at most one second's worth saved up.
+  // Token bucket: ratePerSecond refills, at most one second's worth saved up, and never less
+  // than one device (a rate below 1, "one every 5 s", must still fill to a whole dispatch).
   const rate = job.pacing.ratePerSecond;
-  tokens.value = Math.min(rate, tokens.value + (rate * Math.max(0, now - tokens.at)) / 1000);
+  tokens.value = Math.min(Math.max(1, rate), tokens.value + (rate * Math.max(0, now - tokens.at)) / 1000);
   tokens.at = now;
   const budget = Math.min(Math.floor(tokens.value), job.pacing.maxConcurrent - counted(c, 'in_progress'));
   if (budget <= 0) return job;
