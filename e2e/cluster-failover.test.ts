@@ -71,6 +71,13 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     const reconnected = new Map<string, number>();
     const killedAt = performance.now();
     for (const a of c.agents) a.once('connected', () => reconnected.set(a.status().deviceId, performance.now() - killedAt));
+    // What each agent went through from here, for the failure message of the last wait.
+    const history = new Map<string, string[]>();
+    for (const a of c.agents) {
+      const note = (what: string) => history.set(a.status().deviceId, [...(history.get(a.status().deviceId) ?? []), `${((performance.now() - killedAt) / 1000).toFixed(1)}s ${what}`].slice(-12));
+      a.on('state', (state) => note(state));
+      a.on('refused', (r) => note(`refused ${r.reason}`));
+    }
     victim.server.process.child.kill('SIGKILL');
     await victim.server.process.closed.catch(() => undefined);
     // A command to every device during the failover: the ones on the dead node get it once they are back.
@@ -104,10 +111,13 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
       const now = (await c.api(survivor, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean }[];
       return !now.some((x) => x.id === victimInfo.id && x.alive);
     }, 30_000);
+    let offline: unknown[] = [];
     await until('every device online through a survivor', async () => {
-      const states = await Promise.all(c.agents.map(async (a) => (await c.api(survivor, 'GET', `/api/v1/devices/${a.status().deviceId}`)).body.connectivity?.online === true));
-      return states.every(Boolean);
-    }, 60_000);
+      const states = await Promise.all(c.agents.map(async (a) => ({ agent: a.status(), device: (await c.api(survivor, 'GET', `/api/v1/devices/${a.status().deviceId}`)).body })));
+      offline = states.filter((s) => s.device.connectivity?.online !== true)
+        .map((s) => ({ deviceId: s.agent.deviceId, agentState: s.agent.state, reconnects: s.agent.reconnects, attempts: s.agent.attempts, lastRefusal: s.agent.lastRefusal, connectivity: s.device.connectivity, history: history.get(s.agent.deviceId) }));
+      return offline.length === 0;
+    }, 60_000).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(offline.slice(0, 5))}`));
   });
 
   it(`rolling restart of three nodes with drain under load: no reading lost or stored twice, at most 10 % of devices reconnecting in any second (${AGENTS} agents)`, { timeout: 900_000 }, async (t) => {

@@ -172,9 +172,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
     let drain: NodeDrain | undefined;
     const sessions: SessionTable = cluster
-      ? await cluster.sessionTable({ identity, registry, bus, log: logger }, async (gone) => {
+      ? await cluster.sessionTable({ identity, registry, bus, log: logger }, async (gone, decidedAt) => {
         metrics.nodesGone.inc();
-        await registry.markNodeOffline('node_lease_expired', gone);
+        await registry.markNodeOffline('node_lease_expired', gone, decidedAt);
       }, () => drain?.draining === true)
       : new LocalSessionTable({ identity, registry, bus, log: logger });
     // Rolling restarts: an operator drains a node through any node's API; the bus tells it.

@@ -55,7 +55,7 @@ export class ClusterMembership {
   }
 
   /** The cluster session table; its directory is loaded before any device is admitted. */
-  async sessionTable(deps: Omit<LocalSessionTableDeps, 'directory'>, onNodeGone: (nodeId: string) => Promise<void>, draining: () => boolean): Promise<ClusterSessionTable> {
+  async sessionTable(deps: Omit<LocalSessionTableDeps, 'directory'>, onNodeGone: (nodeId: string, decidedAt: number) => Promise<void>, draining: () => boolean): Promise<ClusterSessionTable> {
     const sessions = await ClusterSessionTable.open({ ...deps, link: this.link, nodeId: this.options.nodeId, ...(this.options.replicas ? { replicas: this.options.replicas } : {}) });
     await sessions.load();
     this.#sessions = sessions;
@@ -64,10 +64,10 @@ export class ClusterMembership {
     }, {
       leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS, log: this.options.log, ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
       onLeaseLost: () => sessions.reclaimAll(),
-      onGone: async (nodeId) => {
+      onGone: async (nodeId, decidedAt) => {
         const forgotten = await sessions.directory.forgetNodes(new Set([nodeId]));
         this.options.log.info({ node: nodeId, sessions: forgotten }, 'claims of a gone node removed');
-        await onNodeGone(nodeId);
+        await onNodeGone(nodeId, decidedAt);
       },
     });
     for (const node of sessions.directory.countsByNode().keys()) this.#nodes.know(node);

@@ -60,15 +60,17 @@ export class ClusterNodes {
     private readonly facts: NodeFacts,
     private readonly leaseMs: number,
     private readonly log: Logger,
-    private readonly onGone: (nodeId: string) => Promise<void>,
+    private readonly onGone: (nodeId: string, decidedAt: number) => Promise<void>,
     private readonly onLeaseLost: () => Promise<void>,
+    /** Wall clock (heartbeat times are compared across nodes); a test makes one node's beats late. */
+    private readonly now: () => number,
   ) {}
 
   static async open(link: NatsLink, self: { id: string; version: string; startedAt: number }, facts: NodeFacts, options: {
-    leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string) => Promise<void>; onLeaseLost: () => Promise<void>;
+    leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string, decidedAt: number) => Promise<void>; onLeaseLost: () => Promise<void>; now?: () => number;
   }): Promise<ClusterNodes> {
     const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 }));
-    return new ClusterNodes(kv, await jetstreamManager(link.nc, { timeout: 2_000 }), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost);
+    return new ClusterNodes(kv, await jetstreamManager(link.nc, { timeout: 2_000 }), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost, options.now ?? Date.now);
   }
 
   /** Beats now, then every fifth of the lease. */
@@ -82,7 +84,7 @@ export class ClusterNodes {
 
   /** Writes this node's heartbeat and looks for nodes whose lease ran out. */
   async beat(): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     const value = JSON.stringify({
       id: this.self.id, version: this.self.version, startedAt: this.self.startedAt, heartbeatAt: now,
       sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(), natsServer: this.natsServer(), ...this.facts.keys?.(),
@@ -103,12 +105,41 @@ export class ClusterNodes {
     const alive = new Set((await this.list()).filter((n) => n.alive).map((n) => n.id));
     for (const id of alive) this.#known.add(id);
     for (const id of [...this.#known]) {
-      if (alive.has(id)) continue;
+      if (alive.has(id) || id === this.self.id) continue;
+      const decidedAt = this.now();
+      if (await this.#fence(id)) {
+        this.log.warn({ node: id }, 'a node\'s lease expired: cleaning the sessions it held');
+        await this.onGone(id, decidedAt);
+      }
       this.#known.delete(id);
-      // Read again right before cleaning: a node restarted under the same id may be back already.
-      if ((await this.list()).some((n) => n.id === id && n.alive)) continue;
-      this.log.warn({ node: id }, 'a node\'s lease expired: cleaning the sessions it held');
-      await this.onGone(id);
+    }
+  }
+
+  /**
+   * Makes sure a node seen silent for longer than its lease learns it: its heartbeat entry is
+   * deleted, only while it is still the one read (false when the node beat meanwhile). A node
+   * only late with its beats (a stall, a slow NATS server) could otherwise go on holding
+   * sessions that the others had just marked offline and unclaimed: its next heartbeat finds
+   * the entry gone and it claims its sessions again (onLeaseLost).
+   */
+  async #fence(id: string): Promise<boolean> {
+    const subject = `$KV.${NODES_BUCKET}.${id}`;
+    const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: subject }).catch(() => null);
+    if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) return true;
+    let heartbeatAt = 0;
+    try {
+      heartbeatAt = e.json<{ heartbeatAt: number }>().heartbeatAt;
+    } catch {
+      // Not a heartbeat: nothing to keep.
+    }
+    // Back already (restarted under the same id, or its beat was only late).
+    if (this.now() - heartbeatAt < this.leaseMs) return false;
+    try {
+      await this.kv.delete(id, { previousSeq: e.seq });
+      return true;
+    } catch (err) {
+      if (/wrong last sequence/i.test((err as Error).message)) return false;
+      throw err;
     }
   }
 
@@ -118,7 +149,7 @@ export class ClusterNodes {
    * lagging replica (entries expire after the lease) answered "no such key" for live nodes.
    */
   async list(): Promise<ClusterNode[]> {
-    const now = Date.now();
+    const now = this.now();
     const nodes: ClusterNode[] = [];
     for (const key of await this.#keys()) {
       const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: `$KV.${NODES_BUCKET}.${key}` });

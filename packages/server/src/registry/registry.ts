@@ -116,6 +116,9 @@ export interface DeviceRepository {
   recordConnectivity(events: readonly ConnectivityEvent[]): Promise<void>;
   /** Marks every device offline (embedded start-up: no session survives a restart). */
   markAllOffline(at: number, reason: string): Promise<number>;
-  /** Marks offline the devices whose session `node` held (cluster mode: that node started again, or its lease expired). */
-  markNodeOffline(node: string, at: number, reason: string): Promise<number>;
+  /**
+   * Marks offline the devices whose session `node` held and that came online before
+   * `connectedBefore` (cluster mode: that node started again, or its lease expired).
+   */
+  markNodeOffline(node: string, at: number, reason: string, connectedBefore: number): Promise<number>;
 }

@@ -208,8 +208,13 @@ export class RegistryService {
     return this.repo.markAllOffline(this.clock.now(), reason);
   }
 
-  /** Marks offline the devices whose session `node` held (default: this node). */
-  markNodeOffline(reason: string, node = this.nodeId): Promise<number> {
-    return this.repo.markNodeOffline(node, this.clock.now(), reason);
+  /**
+   * Marks offline the devices whose session `node` held (default: this node), connected
+   * before `connectedBefore` (default: now): a node that claims its sessions again after its
+   * lease was taken records them anew, and a late mark leaves those alone.
+   */
+  markNodeOffline(reason: string, node = this.nodeId, connectedBefore?: number): Promise<number> {
+    const now = this.clock.now();
+    return this.repo.markNodeOffline(node, now, reason, connectedBefore ?? now);
   }
 }

@@ -175,11 +175,15 @@ export function describeDeviceConnectivity(make: MakeStore): void {
         { kind: 'connect', id: 'moved', at: T0 + 2, node: 'b' }, { kind: 'disconnect', id: 'moved', at: T0 + 3, reason: 'taken_over', node: 'a' },
       ]);
       assert.equal((await devices.get('moved'))?.connectivity.online, true, 'a late disconnect from the old node leaves the new session alone');
-      assert.equal(await devices.markNodeOffline('a', T0 + 4, 'node_lease_expired'), 1);
+      // Node a claimed 'again-on-a' again after its lease was taken (at T0 + 4), before the mark decided at T0 + 3 was written.
+      await devices.insertMany([device('again-on-a')]);
+      await devices.recordConnectivity([{ kind: 'connect', id: 'again-on-a', at: T0 + 1, node: 'a' }, { kind: 'connect', id: 'again-on-a', at: T0 + 4, node: 'a' }]);
+      assert.equal(await devices.markNodeOffline('a', T0 + 5, 'node_lease_expired', T0 + 3), 1);
       assert.equal((await devices.get('on-a'))?.connectivity.lastDisconnectReason, 'node_lease_expired');
       assert.equal((await devices.get('on-b'))?.connectivity.online, true, 'another node\'s devices stay online');
       assert.equal((await devices.get('moved'))?.connectivity.online, true);
-      assert.equal(await devices.markNodeOffline('b', T0 + 5, 'node_restarted'), 2);
+      assert.equal((await devices.get('again-on-a'))?.connectivity.online, true, 'a session recorded after the decision stays online');
+      assert.equal(await devices.markNodeOffline('b', T0 + 6, 'node_restarted', T0 + 6), 2);
     });
   });
 }

@@ -167,10 +167,10 @@ export class SqlDeviceRepository implements DeviceRepository {
     );
   }
 
-  async markNodeOffline(node: string, at: number, reason: string): Promise<number> {
+  async markNodeOffline(node: string, at: number, reason: string, connectedBefore: number): Promise<number> {
     return this.db.run(
-      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL AND (online_node = $3 OR online_node IS NULL)',
-      [at, reason, node],
+      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL AND online_since < $4 AND (online_node = $3 OR online_node IS NULL)',
+      [at, reason, node, connectedBefore],
     );
   }
 }
