@@ -124,7 +124,7 @@ export class ClusterNodes {
    */
   async #fence(id: string): Promise<boolean> {
     const subject = `$KV.${NODES_BUCKET}.${id}`;
-    const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: subject }).catch(() => null);
+    const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: subject });
     if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) return true;
     let heartbeatAt = 0;
     try {

@@ -190,12 +190,17 @@ export class KvSessionDirectory implements SessionDirectory {
     return removed;
   }
 
-  /** After a reconnect: whether this node's claim is still the device's current one (read from NATS). */
+  /**
+   * After a reconnect: whether this node's claim is still the device's current one. Read from
+   * the stream's leader, not with `kv.get`: that is a direct read any replica answers, and
+   * right after a NATS server died a lagging replica can answer "no such key" for a claim
+   * made a moment ago, which would end a live session as `claim_lost`.
+   */
   async stillMine(deviceId: string, claim: number): Promise<'mine' | 'taken' | 'gone'> {
-    const e = await this.kv.get(keyOf(deviceId));
-    if (!e || e.operation !== 'PUT') return 'gone';
-    if (e.revision === claim) return 'mine';
-    return e.revision > claim ? 'taken' : 'gone';
+    const e = await this.jsm.streams.getMessage(`KV_${SESSIONS_BUCKET}`, { last_by_subj: `$KV.${SESSIONS_BUCKET}.${keyOf(deviceId)}` });
+    if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) return 'gone';
+    if (e.seq === claim) return 'mine';
+    return e.seq > claim ? 'taken' : 'gone';
   }
 
   async stop(): Promise<void> {

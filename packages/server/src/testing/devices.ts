@@ -55,14 +55,17 @@ export function connect(options: IClientOptions): Promise<MqttClient> {
       client.end(true);
       reject(err);
     };
+    const closedEarly = () => {
+      if (!client.connected) fail(new Error('connection closed before CONNACK'));
+    };
     client.once('connect', () => {
+      // A close after CONNACK is the caller's to see (its pending publishes fail), not a failed connect.
       client.removeListener('error', fail);
+      client.removeListener('close', closedEarly);
       resolve(client);
     });
     client.once('error', fail);
-    client.once('close', () => {
-      if (!client.connected) fail(new Error('connection closed before CONNACK'));
-    });
+    client.once('close', closedEarly);
   });
 }
 
