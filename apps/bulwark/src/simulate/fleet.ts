@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, type AgentConfig, type Identity, QueueDatabase, Validator, resolveConfig, seededRng, skewedClock } from '@bulwark/agent';
 import type { FirmwareSpec, Misbehaviour, Profile, Scenario } from './scenario.js';
+import { SendTimes } from './send-times.js';
 import { FieldSeries, chooseShare, rng } from './values.js';
 
 /** One virtual device: its identity, what it sends, how it misbehaves, and the real agent running it. */
@@ -28,8 +29,8 @@ export interface AgentTuning {
 
 /** What the fleet counted while it ran; the report reads it. */
 export interface FleetCounts {
-  /** Readings the agents queued (durable on the device), by message id → when. */
-  readonly sentAt: Map<string, number>;
+  /** When each reading the agents queued (durable on the device) was handed to its agent. */
+  readonly sendTimes: SendTimes;
   sent: number;
   /** Misbehaving messages sent on purpose (expected to be dead-lettered, not stored). */
   badSent: number;
@@ -41,8 +42,6 @@ export interface FleetCounts {
   configsApplied: number;
 }
 
-const key = (deviceId: string, msgId: string) => `${deviceId}/${msgId}`;
-export const sentKey = key;
 
 /** Which devices skew, misbehave and crash: chosen from the whole fleet by the seed, so every worker agrees. */
 export interface FleetChoices {
@@ -86,7 +85,7 @@ export const deviceId = (s: Scenario, runId: string, index: number, width = Stri
  * platform must refuse, crashing ones restarting their agent now and then.
  */
 export class VirtualFleet {
-  readonly counts: FleetCounts = { sentAt: new Map(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0 };
+  readonly counts: FleetCounts = { sendTimes: new SendTimes(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0 };
   readonly #timers: NodeJS.Timeout[] = [];
   /**
    * One queue file and one validator for every agent of this fleet (decision 0027): a file
@@ -221,9 +220,9 @@ export class VirtualFleet {
     for (const [f, series] of d.series) data[f] = series.next();
     try {
       const sentAt = Date.now();
-      const { id } = await agent.send(d.profile.schema, data);
+      const { seq } = await agent.send(d.profile.schema, data);
       this.counts.sent += 1;
-      this.counts.sentAt.set(key(d.id, id), sentAt);
+      this.counts.sendTimes.add(d.id, agent.boot, seq, sentAt);
       if (d.misbehaves) await this.#misbehave(d, agent);
     } catch {
       // The agent closed under it (a crash-loop restart): that reading was never queued.

@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import type { SendSeries } from './send-times.js';
 import { fileURLToPath } from 'node:url';
 import type { Identity } from '@bulwark/agent';
 import { type AgentTuning, VirtualFleet, fleetChoices, planDevice } from './fleet.js';
@@ -49,7 +50,7 @@ export interface FleetPart {
   /** The latest snapshot. */
   readonly snapshot: Snapshot;
   /** Closes the agents; hands over when each reading was sent, by device and message id. */
-  finish(): Promise<Map<string, number>>;
+  finish(): Promise<SendSeries[]>;
 }
 
 /**
@@ -104,11 +105,11 @@ export class LocalPart implements FleetPart {
     this.#fleet.stopReadings();
   }
 
-  async finish(): Promise<Map<string, number>> {
+  async finish(): Promise<SendSeries[]> {
     clearInterval(this.#timer);
     this.snapshot = snapshotOf(this.#fleet);
     await this.#fleet.close();
-    return this.#fleet.counts.sentAt;
+    return this.#fleet.counts.sendTimes.toSeries();
   }
 }
 
@@ -116,7 +117,7 @@ type FromWorker =
   | { kind: 'ready' }
   | { kind: 'snapshot'; snapshot: Snapshot }
   | { kind: 'log'; deviceId: string; line: string }
-  | { kind: 'done'; snapshot: Snapshot; sentAt: Map<string, number> };
+  | { kind: 'done'; snapshot: Snapshot; sendTimes: SendSeries[] };
 
 const WORKER = fileURLToPath(new URL('../../bin/simulate-worker.mjs', import.meta.url));
 
@@ -168,10 +169,10 @@ export class WorkerPart implements FleetPart {
     await this.#ask({ kind: 'stop' }, 'ready');
   }
 
-  async finish(): Promise<Map<string, number>> {
+  async finish(): Promise<SendSeries[]> {
     const done = await this.#ask({ kind: 'finish' }, 'done');
     this.#child.disconnect();
-    return done.sentAt;
+    return done.sendTimes;
   }
 
   kill(): void {

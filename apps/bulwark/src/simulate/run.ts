@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity } from '@bulwark/agent';
 import type { Session } from '../client.js';
-import { deviceId, fleetChoices, sentKey } from './fleet.js';
+import { deviceId, fleetChoices } from './fleet.js';
+import { SendTimes } from './send-times.js';
 import { EMPTY_SNAPSHOT, type FleetPart, LocalPart, type PartSpec, type Snapshot, WorkerPart } from './parts.js';
 import { impairment } from './impairment.js';
 import { onboardFleet } from './onboard.js';
@@ -179,14 +180,14 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     }
     const rollout = rolloutId === undefined ? null : await api.rollout(rolloutId);
     for (const t of timers) clearInterval(t);
-    const sentAt = new Map<string, number>();
-    for (const p of parts) for (const [k, v] of await p.finish()) sentAt.set(k, v);
+    const sendTimes = new SendTimes();
+    for (const p of parts) sendTimes.addSeries(await p.finish());
     const final = total();
     const heapPerDevice = Math.round(process.memoryUsage().heapUsed / s.devices);
 
     say('reading the platform back');
     const misbehaving = new Set([...fleetChoices(s).bad].map((i) => deviceId(s, runId, i)));
-    const { stored, strangers, storedTwice, latencies, gaps } = await readBack(api, s, `${s.idPrefix}${runId}-`, t0 - 60_000, Date.now() + 60_000, sentAt, misbehaving);
+    const { stored, strangers, storedTwice, latencies, gaps } = await readBack(api, s, `${s.idPrefix}${runId}-`, t0 - 60_000, Date.now() + 60_000, sendTimes, misbehaving);
     const metricsAfter = await api.metrics();
     const commands = { issued: issued.length, succeeded: 0, other: {} as Record<string, number> };
     for (const c of issued) {
@@ -242,36 +243,32 @@ async function act(api: PlatformApi, s: Scenario, runId: string, a: Action, seed
   }
 }
 
-async function readBack(api: PlatformApi, s: Scenario, prefix: string, since: number, until: number, sentAt: ReadonlyMap<string, number>, misbehaving: ReadonlySet<string>): Promise<Pick<RunResult, 'stored' | 'strangers' | 'storedTwice' | 'latencies' | 'gaps'>> {
-  const seen = new Set<string>();
-  const latencies: number[] = [];
-  const seqs = new Map<string, number[]>();
+async function readBack(api: PlatformApi, s: Scenario, prefix: string, since: number, until: number, sent: SendTimes, misbehaving: ReadonlySet<string>): Promise<Pick<RunResult, 'stored' | 'strangers' | 'storedTwice' | 'latencies' | 'gaps'>> {
+  const latencies = new Float64Array(sent.size);
+  let stored = 0;
   let strangers = 0;
   let storedTwice = 0;
+  // Readings the simulator did not send, by message id (none in a good run).
+  const foreign = new Set<string>();
   for (const schema of new Set(s.profiles.map((p) => p.schema))) {
     for await (const r of api.readings(schema, prefix, since, until)) {
-      const k = sentKey(r.deviceId, r.msgId);
-      if (seen.has(k)) {
-        storedTwice += 1;
-        continue;
-      }
-      seen.add(k);
-      const at = sentAt.get(k);
-      if (at === undefined) strangers += 1;
-      else latencies.push(r.receivedAt - at);
-      if (r.seq !== null && !misbehaving.has(r.deviceId)) {
-        const series = `${r.deviceId}/${r.boot ?? ''}`;
-        const list = seqs.get(series) ?? [];
-        list.push(r.seq);
-        seqs.set(series, list);
+      const mark = r.seq === null || r.boot === null ? 'foreign' : sent.markStored(r.deviceId, r.boot, r.seq);
+      if (mark === 'foreign') {
+        const k = `${r.deviceId}/${r.msgId}`;
+        if (foreign.has(k)) storedTwice += 1;
+        else {
+          foreign.add(k);
+          strangers += 1;
+          stored += 1;
+        }
+      } else if (mark === 'twice') storedTwice += 1;
+      else {
+        latencies[stored - strangers] = r.receivedAt - (sent.get(r.deviceId, r.boot as string, r.seq as number) as number);
+        stored += 1;
       }
     }
   }
   // A hole in a boot's sequence between its first and last stored reading (misbehaving devices are left out: their refused messages take sequence numbers too).
-  let gaps = 0;
-  for (const list of seqs.values()) {
-    list.sort((a, b) => a - b);
-    gaps += (list.at(-1) as number) - (list[0] as number) + 1 - list.length;
-  }
-  return { stored: seen.size, strangers, storedTwice, latencies: Float64Array.from(latencies).sort(), gaps };
+  const gaps = sent.holes((id) => !misbehaving.has(id));
+  return { stored, strangers, storedTwice, latencies: latencies.slice(0, stored - strangers).sort(), gaps };
 }

@@ -31,7 +31,7 @@ process.on('message', (m: { kind: 'init'; spec: PartSpec } | { kind: 'connect' |
       clearInterval(timer);
       const snapshot = snapshotOf(fleet);
       await fleet.close();
-      send({ kind: 'done', snapshot, sentAt: fleet.counts.sentAt });
+      send({ kind: 'done', snapshot, sendTimes: fleet.counts.sendTimes.toSeries() });
     }
   })().catch((err: unknown) => {
     process.stderr.write(`simulator worker: ${(err as Error).stack ?? String(err)}\n`);
