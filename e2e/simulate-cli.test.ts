@@ -31,6 +31,9 @@ describe('bulwark simulate', () => {
     assert.deepEqual([report.commands.issued, report.commands.succeeded, report.twinChanges, report.configsApplied], [10, 10, 5, 5]);
     assert.equal(report.proxy.used, true);
     assert.ok(report.timeline.length >= 15 && report.timeline.some((x: { online: number }) => x.online === 20), 'one sample a second, all devices online');
+    // The peak is each process's own maximum (this one and the worker), never below what a sample saw.
+    const sampled = Math.max(...report.timeline.map((x: { rssBytes: number }) => x.rssBytes));
+    assert.ok(report.resources.peakRssBytes >= sampled && sampled > 0, `peak ${report.resources.peakRssBytes}, samples up to ${sampled}`);
     assert.ok(report.verdicts.every((v: { met: boolean }) => v.met), JSON.stringify(report.verdicts));
     assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /^# Simulation smoke: 20 devices, 20 s\n\n\*\*PASS: /);
     assert.match(readFileSync(join(out, 'report.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*devices online[\s\S]*<\/svg>\n$/);

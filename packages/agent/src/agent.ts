@@ -7,8 +7,8 @@ import { Backoff } from './backoff.js';
 import { newBootId, systemAgentClock } from './clock.js';
 import { type CommandHandler, CommandRouter } from './commands.js';
 import type { AgentConfig } from './config.js';
-import { Connection } from './connection.js';
 import { RestartTracker, healthReport } from './health.js';
+import { Connection } from './connection.js';
 import type { Identity } from './identity.js';
 import { type AgentLogger, LOGS_STREAM_SCHEMA, RemoteLogs } from './logs.js';
 import { Publisher } from './publisher.js';
@@ -61,38 +61,28 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#time = new TimeSync(config.timeSync.keepSamples);
     this.#exchange = new TimeExchange(this.#time, clock);
     const validator = deps.validator ?? new Validator();
-    this.#commands = new CommandRouter(validator, { rememberIds: config.commands.rememberIds, platformNow: () => this.#time.platformTime(clock.mono()), wallNow: clock.wall });
+    this.#commands = new CommandRouter(validator, { rememberIds: config.commands.rememberIds, platformNow: this.#platformNow.bind(this), wallNow: clock.wall });
     this.#twin = new Twin(validator, loadTwinState(config.dataDir), clock.wall);
     this.#restart = new RestartTracker(join(config.dataDir, 'restarts.json'), clock.wall(), config.health.restartLoopThreshold, config.health.restartLoopWindowMs);
     this.#publisher = new Publisher(this.#queue, {
       window: config.queue.inflightWindow, ackTimeoutMs: config.queue.ackTimeoutMs, mono: clock.mono,
-      render: (row) => this.#render(row),
-      onStall: () => {
-        this.log.warn('no PUBACK within the ack timeout: reconnecting', { ackTimeoutMs: config.queue.ackTimeoutMs });
-        this.#conn.drop();
-      },
+      render: this.#render.bind(this), onStall: this.#onStall.bind(this),
     });
     this.#conn = new Connection({
       url: config.mqtt.url, clientId: config.deviceId, keepaliveS: config.mqtt.keepaliveS, connectTimeoutMs: config.mqtt.connectTimeoutMs,
       ...(config.mqtt.servername ? { servername: config.mqtt.servername } : {}),
-      tls: () => ({ key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem }),
+      tls: this.#tlsMaterial.bind(this),
       subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, this.#topics.timeReply, this.#topics.certsRotateResult, this.#topics.errors, ...(config.ota ? [this.#topics.otaJob] : [])],
       backoff: new Backoff(config.reconnect, this.#d.rng), rng: this.#d.rng, stableAfterMs: config.reconnect.stableAfterMs,
       refusedDelayMs: config.reconnect.refusedDelayMs, mono: clock.mono,
     });
     this.#renewal = new Renewal({
       dir: config.identity.dir ?? config.dataDir, deviceId: config.deviceId, fraction: config.identity.renewAtFraction, topic: this.#topics.certsRotate,
-      now: () => this.#time.platformTime(clock.mono()) ?? clock.wall(), log: this.log,
-      onRenewed: (id) => {
-        this.#identity = id;
-        this.emit('renewed', { serial: id.serial });
-        void this.event('certificate.renewed', { serial: id.serial, notAfter: id.notAfter });
-        this.#conn.drop(0);
-      },
+      now: this.now.bind(this), log: this.log, onRenewed: this.#onRenewed.bind(this),
     });
     this.#ota = config.ota ? agentUpdater(config.ota, config.dataDir, {
-      tls: () => ({ key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem }),
-      now: () => this.now(), log: this.log,
+      tls: this.#tlsMaterial.bind(this),
+      now: this.now.bind(this), log: this.log,
       // Next turn: the first events come from start(), before the caller of createAgent could listen.
       onEvent: (e) => {
         deps.ota?.onEvent?.(e);
@@ -308,6 +298,29 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /** Platform time for a monotonic reading of this boot when synced, else the device's wall clock. */
+  // The callbacks the agent's parts call, as methods bound once: arrow functions in object
+  // literals are each given a name property by the TypeScript loader (esbuild keepNames),
+  // about 250 bytes per function per agent — 40 MB for a simulator running 10,000 agents.
+  #platformNow(): number | undefined {
+    return this.#time.platformTime(this.#d.clock.mono());
+  }
+
+  #tlsMaterial(): { key: string; cert: string; ca: string } {
+    return { key: this.#identity.keyPem, cert: this.#identity.certPem, ca: this.#identity.caPem };
+  }
+
+  #onStall(): void {
+    this.log.warn('no PUBACK within the ack timeout: reconnecting', { ackTimeoutMs: this.config.queue.ackTimeoutMs });
+    this.#conn.drop();
+  }
+
+  #onRenewed(id: Identity): void {
+    this.#identity = id;
+    this.emit('renewed', { serial: id.serial });
+    void this.event('certificate.renewed', { serial: id.serial, notAfter: id.notAfter });
+    this.#conn.drop(0);
+  }
+
   #stamp(mono: number): number {
     return this.#time.platformTime(mono) ?? this.#d.clock.wall() - (this.#d.clock.mono() - mono);
   }

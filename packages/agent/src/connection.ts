@@ -25,6 +25,14 @@ export interface ConnectionOptions {
   readonly mono: () => number;
 }
 
+/**
+ * mqtt.js makes a `debug` logger for every client unless it is given one (about 2 KB each: a
+ * host running thousands of devices pays it thousands of times). The agent gives it one
+ * shared no-op: what the connection does, the agent logs itself (`connection state`,
+ * refusals, reconnects), so mqtt.js's own `DEBUG=mqttjs*` trace is off for agents.
+ */
+const MQTT_LOG = (): void => undefined;
+
 const sameKey = (a: string | Buffer, b: string | Buffer): boolean => (typeof a === 'string' || typeof b === 'string' ? a === b : a.equals(b));
 
 /** Closes before CONNACK, after a good handshake, that count as a refusal. */
@@ -162,7 +170,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const options: IClientOptions & { secureContext: SecureContext } = {
       protocol: 'mqtts', host: u.hostname, port: Number(u.port), protocolVersion: 4, clean: false, clientId: this.#o.clientId,
       keepalive: this.#o.keepaliveS, connectTimeout: this.#o.connectTimeoutMs, reconnectPeriod: 0, rejectUnauthorized: true,
-      secureContext: context, ...(this.#o.servername ? { servername: this.#o.servername } : {}),
+      secureContext: context, ...(this.#o.servername ? { servername: this.#o.servername } : {}), log: MQTT_LOG,
     };
     const client = mqtt.connect(options);
     this.#client = client;

@@ -81,9 +81,10 @@ export class SqliteQueue {
     this.#db = typeof where === 'string' ? new QueueDatabase(where) : where.db;
     this.owner = typeof where === 'string' ? '' : where.owner;
     this.#rows = this.#db.rows;
+    // Bound methods, not arrow functions: see Agent#platformNow on what each arrow costs here.
     this.#member = {
-      begin: () => this.#begin(), write: () => this.#write(), committed: () => this.#committed(), notify: () => this.afterCommit?.(),
-      failed: (err) => this.#failed(err), detach: () => this.#detach(),
+      begin: this.#begin.bind(this), write: this.#write.bind(this), committed: this.#committed.bind(this), notify: this.#notify.bind(this),
+      failed: this.#failed.bind(this), detach: this.#detach.bind(this),
     };
     try {
       this.#db.join(this.owner, this.#member);
@@ -178,6 +179,10 @@ export class SqliteQueue {
     this.#db.flush();
     this.#db.leave(this.owner, this.#member);
     this.#detach();
+  }
+
+  #notify(): void {
+    this.afterCommit?.();
   }
 
   #begin(): void {

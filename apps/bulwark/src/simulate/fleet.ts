@@ -84,6 +84,9 @@ export const deviceId = (s: Scenario, runId: string, index: number, width = Stri
  * each reading on its own timer at a random phase, misbehaving ones adding messages the
  * platform must refuse, crashing ones restarting their agent now and then.
  */
+/** Agents closed at once when a fleet ends. */
+const CLOSE_WINDOW = 200;
+
 export class VirtualFleet {
   readonly counts: FleetCounts = { sendTimes: new SendTimes(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0 };
   readonly #timers: NodeJS.Timeout[] = [];
@@ -192,7 +195,14 @@ export class VirtualFleet {
     });
     const log = this.o.agentLog;
     if (log) agent.on('state', (state) => log(d.id, JSON.stringify({ ts: Date.now(), level: 'info', msg: 'connection state', data: { state, reconnects: agent.status().reconnects } })));
-    if (onOnline) agent.on('state', (state) => state === 'online' && onOnline());
+    if (onOnline) {
+      const online = (state: string): void => {
+        if (state !== 'online') return;
+        agent.off('state', online);
+        onOnline();
+      };
+      agent.on('state', online);
+    }
     d.agent = agent;
     agent.start();
   }
@@ -286,10 +296,18 @@ export class VirtualFleet {
     return { online, reconnects, acked, dropped };
   }
 
+  /**
+   * Closes the agents 200 at a time: 10,000 closes at once (each a DISCONNECT, a queue flush
+   * and a durable write of its restart file) added 130 MB to the simulator's peak memory.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     this.stopReadings();
-    await Promise.all(this.devices.map((d) => d.agent?.close('simulation ended').catch(() => undefined)));
+    const pending = [...this.devices];
+    const closeNext = async (): Promise<void> => {
+      for (let d = pending.shift(); d; d = pending.shift()) await d.agent?.close('simulation ended').catch(() => undefined);
+    };
+    await Promise.all(Array.from({ length: CLOSE_WINDOW }, closeNext));
     this.#queues?.close();
   }
 }

@@ -1,5 +1,5 @@
 import type { VirtualFleet } from './fleet.js';
-import { CONNECT, type PartSpec, fleetOf, snapshotOf } from './parts.js';
+import { CONNECT, type PartSpec, fleetOf, keepHeapTight, snapshotOf } from './parts.js';
 
 /**
  * A simulator worker process: runs its share of the virtual devices as the parent says
@@ -12,6 +12,7 @@ const send = (m: unknown) => process.send?.(m as object);
 process.on('message', (m: { kind: 'init'; spec: PartSpec } | { kind: 'connect' | 'readings' | 'stop' | 'finish' }) => {
   void (async () => {
     if (m.kind === 'init') {
+      keepHeapTight();
       fleet = fleetOf(m.spec, m.spec.agentLog ? (deviceId, line) => send({ kind: 'log', deviceId, line }) : undefined);
       send({ kind: 'ready' });
     } else if (!fleet) {
