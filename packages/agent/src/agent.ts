@@ -7,8 +7,8 @@ import { Backoff } from './backoff.js';
 import { newBootId, systemAgentClock } from './clock.js';
 import { type CommandHandler, CommandRouter } from './commands.js';
 import type { AgentConfig } from './config.js';
-import { RestartTracker, healthReport } from './health.js';
 import { Connection } from './connection.js';
+import { RestartTracker, healthReport } from './health.js';
 import type { Identity } from './identity.js';
 import { type AgentLogger, LOGS_STREAM_SCHEMA, RemoteLogs } from './logs.js';
 import { Publisher } from './publisher.js';
@@ -297,7 +297,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
   }
 
-  /** Platform time for a monotonic reading of this boot when synced, else the device's wall clock. */
   // The callbacks the agent's parts call, as methods bound once: arrow functions in object
   // literals are each given a name property by the TypeScript loader (esbuild keepNames),
   // about 250 bytes per function per agent — 40 MB for a simulator running 10,000 agents.
@@ -321,6 +320,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#conn.drop(0);
   }
 
+  /** Platform time for a monotonic reading of this boot when synced, else the device's wall clock. */
   #stamp(mono: number): number {
     return this.#time.platformTime(mono) ?? this.#d.clock.wall() - (this.#d.clock.mono() - mono);
   }
