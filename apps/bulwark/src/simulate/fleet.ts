@@ -42,7 +42,6 @@ export interface FleetCounts {
   configsApplied: number;
 }
 
-
 /** Which devices skew, misbehave and crash: chosen from the whole fleet by the seed, so every worker agrees. */
 export interface FleetChoices {
   readonly skewed: ReadonlySet<number>;
@@ -79,14 +78,14 @@ export function planDevice(s: Scenario, runId: string, index: number, identity: 
 
 export const deviceId = (s: Scenario, runId: string, index: number, width = String(s.devices).length): string => `${s.idPrefix}${runId}-${String(index).padStart(width, '0')}`;
 
+/** Agents closed at once when a fleet ends. */
+const CLOSE_WINDOW = 200;
+
 /**
  * Runs the virtual devices: real agents (their queue, backoff, time sync, commands and twin),
  * each reading on its own timer at a random phase, misbehaving ones adding messages the
  * platform must refuse, crashing ones restarting their agent now and then.
  */
-/** Agents closed at once when a fleet ends. */
-const CLOSE_WINDOW = 200;
-
 export class VirtualFleet {
   readonly counts: FleetCounts = { sendTimes: new SendTimes(), sent: 0, badSent: 0, sendErrors: 0, restarts: 0, reboots: 0, commandsAnswered: 0, configsApplied: 0 };
   readonly #timers: NodeJS.Timeout[] = [];

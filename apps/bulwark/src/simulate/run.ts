@@ -222,7 +222,6 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   }
 }
 
-/** The fleet's snapshot: the parts' figures added up (RSS and CPU: every process's). */
 /**
  * The highest RSS of every process over the whole run, key making and read-back included
  * (the per-second samples miss short peaks): this process's own, and each worker's at its
@@ -232,6 +231,7 @@ function peakOfAll(parts: readonly FleetPart[]): number {
   return process.resourceUsage().maxRSS * 1024 + parts.slice(1).reduce((sum, p) => sum + p.snapshot.peakRssBytes, 0);
 }
 
+/** The fleet's snapshot: the parts' figures added up (RSS and CPU: every process's). */
 function combine(snaps: readonly Snapshot[]): Snapshot {
   const out: Record<keyof Snapshot, number> = { ...EMPTY_SNAPSHOT };
   for (const snap of snaps) for (const k of Object.keys(out) as (keyof Snapshot)[]) out[k] += snap[k];

@@ -1,4 +1,5 @@
 import { type Logger, PlatformError } from '@bulwark/core';
+import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { type NatsConnection, connect, credsAuthenticator } from '@nats-io/transport-node';
 
 /** TLS to a cluster engine (NATS, Redis): PEM contents. */
@@ -112,4 +113,16 @@ export async function whileElecting<T>(write: () => Promise<T>, budgetMs = ELECT
 /** A URL without its password, for logs and errors. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * The current value of `key` in KV bucket `bucket`, read from the stream's leader; null when
+ * the key has none (never written, deleted or purged). Not `kv.get`: that is a direct read any
+ * replica answers, and right after a NATS server died a lagging replica answered "no such
+ * key" for keys written a moment before. A NATS error rejects.
+ */
+export async function readKvFromLeader(jsm: JetStreamManager, bucket: string, key: string): Promise<StoredMsg | null> {
+  const e = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${key}` });
+  if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) return null;
+  return e;
 }

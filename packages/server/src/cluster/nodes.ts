@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { type NatsLink, whileElecting } from './nats.js';
+import { type NatsLink, readKvFromLeader, whileElecting } from './nats.js';
 
 export const NODES_BUCKET = 'bulwark_nodes';
 
@@ -123,9 +123,8 @@ export class ClusterNodes {
    * the entry gone and it claims its sessions again (onLeaseLost).
    */
   async #fence(id: string): Promise<boolean> {
-    const subject = `$KV.${NODES_BUCKET}.${id}`;
-    const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: subject });
-    if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) return true;
+    const e = await readKvFromLeader(this.jsm, NODES_BUCKET, id);
+    if (!e) return true;
     let heartbeatAt = 0;
     try {
       heartbeatAt = e.json<{ heartbeatAt: number }>().heartbeatAt;
@@ -143,17 +142,13 @@ export class ClusterNodes {
     }
   }
 
-  /**
-   * Every node with a heartbeat still in the bucket. Read from the stream's leader, not with
-   * `kv.get`: that is a direct read any replica answers, and right after a NATS server died a
-   * lagging replica (entries expire after the lease) answered "no such key" for live nodes.
-   */
+  /** Every node with a heartbeat still in the bucket (each read from the stream's leader). */
   async list(): Promise<ClusterNode[]> {
     const now = this.now();
     const nodes: ClusterNode[] = [];
     for (const key of await this.#keys()) {
-      const e = await this.jsm.streams.getMessage(`KV_${NODES_BUCKET}`, { last_by_subj: `$KV.${NODES_BUCKET}.${key}` });
-      if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) continue;
+      const e = await readKvFromLeader(this.jsm, NODES_BUCKET, key);
+      if (!e) continue;
       try {
         const n = e.json<Omit<ClusterNode, 'alive'>>();
         nodes.push({ ...n, draining: n.draining === true, alive: now - n.heartbeatAt < this.leaseMs });

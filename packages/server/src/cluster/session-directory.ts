@@ -3,7 +3,7 @@ import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jet
 import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import type { SessionDirectory } from '../gateway/sessions.js';
-import { type NatsLink, whileElecting } from './nats.js';
+import { type NatsLink, readKvFromLeader, whileElecting } from './nats.js';
 
 export const SESSIONS_BUCKET = 'bulwark_sessions';
 const SNAPSHOT_TIMEOUT_MS = 30_000;
@@ -191,14 +191,12 @@ export class KvSessionDirectory implements SessionDirectory {
   }
 
   /**
-   * After a reconnect: whether this node's claim is still the device's current one. Read from
-   * the stream's leader, not with `kv.get`: that is a direct read any replica answers, and
-   * right after a NATS server died a lagging replica can answer "no such key" for a claim
-   * made a moment ago, which would end a live session as `claim_lost`.
+   * After a reconnect: whether this node's claim is still the device's current one (read from
+   * the stream's leader: a lagging replica's "no such key" would end a live session as `claim_lost`).
    */
   async stillMine(deviceId: string, claim: number): Promise<'mine' | 'taken' | 'gone'> {
-    const e = await this.jsm.streams.getMessage(`KV_${SESSIONS_BUCKET}`, { last_by_subj: `$KV.${SESSIONS_BUCKET}.${keyOf(deviceId)}` });
-    if (!e || e.data.length === 0 || ['DEL', 'PURGE'].includes(e.header?.get('KV-Operation') ?? '')) return 'gone';
+    const e = await readKvFromLeader(this.jsm, SESSIONS_BUCKET, keyOf(deviceId));
+    if (!e) return 'gone';
     if (e.seq === claim) return 'mine';
     return e.seq > claim ? 'taken' : 'gone';
   }
