@@ -1,4 +1,4 @@
-import type { Comparison, RuleCondition } from './alerts.js';
+import type { RuleCondition } from './alerts.js';
 import { humanDuration } from './rule-input.js';
 
 /** What one reading did to a rule and device: start firing (with what to say), clear, or nothing new. */
@@ -15,7 +15,6 @@ export interface AnomalyDetector {
 }
 export type AnomalyDetectorFactory = (warmup: number) => AnomalyDetector;
 
-const past = (op: Comparison, v: number, limit: number): boolean => (op === '>' ? v > limit : op === '>=' ? v >= limit : op === '<' ? v < limit : v <= limit);
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
 /**
@@ -27,26 +26,39 @@ class ThresholdCheck implements SeriesCheck {
   #since: number | null = null;
   /** undefined: not known yet (an alert may be open from before this node saw the device). */
   #firing: boolean | undefined = undefined;
-  constructor(private readonly c: Extract<RuleCondition, { kind: 'threshold' }>) {}
+  /** The condition's comparison, and its hysteresis clear, as plain numbers (read on every reading). */
+  readonly #above: boolean;
+  readonly #inclusive: boolean;
+  readonly #limit: number;
+  readonly #clearLimit: number;
+  readonly #forMs: number;
+  constructor(private readonly c: Extract<RuleCondition, { kind: 'threshold' }>) {
+    this.#above = c.op === '>' || c.op === '>=';
+    this.#inclusive = c.op === '>=' || c.op === '<=';
+    this.#limit = c.value;
+    // Hysteresis: back past the limit by the margin, toward the safe side.
+    this.#clearLimit = this.#above ? c.value - c.hysteresis : c.value + c.hysteresis;
+    this.#forMs = c.forMs;
+  }
 
   observe(v: number, at: number): Verdict {
-    const { op, value, forMs, hysteresis, field } = this.c;
-    if (past(op, v, value)) {
+    const limit = this.#limit;
+    const past = this.#above ? (v > limit || (this.#inclusive && v === limit)) : (v < limit || (this.#inclusive && v === limit));
+    if (past) {
       this.#since ??= at;
-      if (!this.#firing && at - this.#since >= forMs) {
+      if (!this.#firing && at - this.#since >= this.#forMs) {
         this.#firing = true;
+        const { op, value, forMs, field } = this.c;
         return { fire: `${field} ${round(v)} ${op} ${value}${forMs > 0 ? ` for ${humanDuration(at - this.#since)}` : ''}`, details: { field, value: v, since: this.#since } };
       }
       return undefined;
     }
     this.#since = null;
     if (this.#firing === false) return undefined;
-    // Hysteresis: back past the limit by the margin, toward the safe side.
-    const clearLimit = op === '>' || op === '>=' ? value - hysteresis : value + hysteresis;
-    const cleared = op === '>' || op === '>=' ? v <= clearLimit : v >= clearLimit;
+    const cleared = this.#above ? v <= this.#clearLimit : v >= this.#clearLimit;
     if (!cleared) return undefined;
     this.#firing = false;
-    return { clear: `${field} ${round(v)} back within ${op === '>' || op === '>=' ? '≤' : '≥'} ${clearLimit}` };
+    return { clear: `${this.c.field} ${round(v)} back within ${this.#above ? '≤' : '≥'} ${this.#clearLimit}` };
   }
 }
 

@@ -40,11 +40,20 @@ export interface EvaluatorDeps {
   readonly onError?: () => void;
 }
 
-/** A rule in a device's plan: the field it reads and its state (none for absence rules, which set deadlines). */
+/** A reading rule in a device's plan, with its state for the device. */
 interface Step {
   readonly rule: AlertRule;
-  readonly field: string;
-  readonly check: SeriesCheck | undefined;
+  readonly check: SeriesCheck;
+}
+
+/**
+ * What a device's reading of one schema is run through: its absence rules (each sets a
+ * deadline), and its other reading rules by the field they read, so a field is looked up and
+ * checked for a number once, however many rules read it.
+ */
+interface Plan {
+  readonly absence: readonly AlertRule[];
+  readonly fields: readonly { readonly field: string; readonly steps: readonly Step[] }[];
 }
 
 interface DeviceState {
@@ -53,8 +62,8 @@ interface DeviceState {
   at: number;
   /** The state of each reading rule, by rule id (kept when the plans are made again). */
   readonly checks: Map<string, SeriesCheck>;
-  /** The steps for readings of each schema. */
-  readonly plans: Map<string, Step[]>;
+  /** The plan for readings of each schema. */
+  readonly plans: Map<string, Plan>;
   generation: number;
 }
 
@@ -172,33 +181,34 @@ export class AlertEvaluator {
       device.plans.clear();
       device.generation = this.#generation;
     }
-    let steps = device.plans.get(record.schemaId);
-    if (!steps) device.plans.set(record.schemaId, (steps = this.#plan(record, device)));
-    const data = record.data;
-    for (const step of steps) {
-      const { rule, check } = step;
-      if (!check) {
-        const c = rule.condition as Extract<RuleCondition, { kind: 'absence' }>;
-        if (c.field !== null && !(c.field in data)) continue;
-        this.#deadlines.set(key(rule.id, record.deviceId), record.receivedAt + c.forMs);
-        if (this.deps.sink.mayBeOpen(rule.id, record.deviceId)) this.#apply(rule, record.deviceId, { clear: `${c.field ?? 'a reading'} arrived` });
-        continue;
-      }
-      const value = data[step.field];
+    let plan = device.plans.get(record.schemaId);
+    if (!plan) device.plans.set(record.schemaId, (plan = this.#plan(record, device)));
+    const { data, deviceId, receivedAt } = record;
+    for (const rule of plan.absence) {
+      const c = rule.condition as Extract<RuleCondition, { kind: 'absence' }>;
+      if (c.field !== null && !(c.field in data)) continue;
+      this.#deadlines.set(key(rule.id, deviceId), receivedAt + c.forMs);
+      if (this.deps.sink.mayBeOpen(rule.id, deviceId)) this.#apply(rule, deviceId, { clear: `${c.field ?? 'a reading'} arrived` });
+    }
+    for (const { field, steps } of plan.fields) {
+      const value = data[field];
       if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-      const verdict = check.observe(value, record.receivedAt);
-      if (verdict) this.#apply(rule, record.deviceId, verdict);
+      for (const step of steps) {
+        const verdict = step.check.observe(value, receivedAt);
+        if (verdict) this.#apply(step.rule, deviceId, verdict);
+      }
     }
   }
 
-  #plan(record: TelemetryRecord, device: DeviceState): Step[] {
-    const steps: Step[] = [];
+  #plan(record: TelemetryRecord, device: DeviceState): Plan {
+    const absence: AlertRule[] = [];
+    const byField = new Map<string, Step[]>();
     for (const rules of [this.#bySchema.get(record.schemaId), this.#bySchema.get('')]) {
       for (const rule of rules ?? []) {
         if (!inScope(rule.scope, record.deviceId, device.facts)) continue;
         const c = rule.condition;
         if (c.kind === 'absence') {
-          steps.push({ rule, field: c.field ?? '', check: undefined });
+          absence.push(rule);
           continue;
         }
         let check = device.checks.get(rule.id);
@@ -207,10 +217,13 @@ export class AlertEvaluator {
           if (!check) continue;
           device.checks.set(rule.id, check);
         }
-        steps.push({ rule, field: (c as { field: string }).field, check });
+        const field = (c as { field: string }).field;
+        const steps = byField.get(field);
+        if (steps) steps.push({ rule, check });
+        else byField.set(field, [{ rule, check }]);
       }
     }
-    return steps;
+    return { absence, fields: [...byField].map(([field, steps]) => ({ field, steps })) };
   }
 
   #apply(rule: AlertRule, deviceId: string, verdict: Verdict): void {
