@@ -36,8 +36,8 @@ alerts phase (issue 16: one embedded node, no rules against N rules matching eve
   --alerts-rules N        rules (one fires on 1 % of readings, the rest stay quiet)     default 100
   --alerts-devices N      MQTT 5 sessions publishing                                   default 500
   --alerts-rate N         offered QoS 1 msg/s                                          default 5000
-  --alerts-duration S     seconds of each measured window (after --warmup)            default 20
-  --alerts-repeats N      rounds (each: no rules, then the rules)                      default 2
+  --alerts-duration S     seconds of each measured window (after --warmup)            default 15
+  --alerts-repeats N      pairs of windows on one node (no rules / the rules)          default 4
   --alerts-channel K      the webhook channel: batch (what is due in one POST) or single default batch`;
 
 export function options() {
@@ -51,7 +51,7 @@ export function options() {
       cluster: { type: 'string', default: 'on' }, 'cluster-nodes': { type: 'string', default: 'both' }, 'cluster-devices': { type: 'string', default: '500' },
       'cluster-rate': { type: 'string', default: '5000' }, 'cluster-backlog': { type: 'string', default: '200000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
       alerts: { type: 'string', default: 'on' }, 'alerts-rules': { type: 'string', default: '100' }, 'alerts-devices': { type: 'string', default: '500' },
-      'alerts-rate': { type: 'string', default: '5000' }, 'alerts-duration': { type: 'string', default: '20' }, 'alerts-repeats': { type: 'string', default: '2' },
+      'alerts-rate': { type: 'string', default: '5000' }, 'alerts-duration': { type: 'string', default: '15' }, 'alerts-repeats': { type: 'string', default: '4' },
       'alerts-channel': { type: 'string', default: 'batch' },
       help: { type: 'boolean', default: false },
     },

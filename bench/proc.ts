@@ -100,6 +100,9 @@ export class Samples {
   get count(): number {
     return this.#n;
   }
+  clear(): void {
+    this.#n = 0;
+  }
   max(): number {
     let m = -Infinity;
     for (let i = 0; i < this.#n; i += 1) m = Math.max(m, this.#data[i] ?? -Infinity);

@@ -181,9 +181,6 @@ export interface AlertNotification {
   readonly createdAt: number;
 }
 
-/** A notification as the outbox lists it: without its body, read only when it is sent. */
-export type PendingNotification = Omit<AlertNotification, 'body'>;
-
 /** A notification to write beside a transition, for each channel that takes it. */
 export interface Outgoing {
   readonly id: string;
@@ -262,14 +259,12 @@ export interface AlertRepository {
   listChannels(): Promise<AlertChannel[]>;
   deleteChannel(id: string): Promise<boolean>;
 
-  /** Notifications not delivered yet, oldest first (due or waiting for a retry), without their bodies. */
-  undelivered(limit: number): Promise<PendingNotification[]>;
   /**
-   * The bodies of those of the notifications still undelivered, by id (one delivered or
-   * removed meanwhile is left out). A notifier pass sees a notification again until its
-   * delivered mark is written, so bodies are read once, for what it sends.
+   * Notifications not delivered yet, oldest first (due or waiting for a retry), but for those
+   * in `skip`: a notifier's pass leaves out what it sent and has not marked delivered yet, so
+   * their bodies are not read again.
    */
-  notificationBodies(ids: readonly string[]): Promise<Map<string, string>>;
+  undelivered(limit: number, skip?: readonly string[]): Promise<AlertNotification[]>;
   /** Marks notifications delivered (or given up). */
   delivered(ids: readonly string[], at: number): Promise<void>;
   retryLater(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void>;

@@ -1,5 +1,5 @@
 export type {
-  Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, AlertState, Comparison, Grouping, Incident, NotificationEvent, Outgoing, PendingNotification, RuleCondition, RuleKind, Transition, TransitionResult,
+  Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, AlertState, Comparison, Grouping, Incident, NotificationEvent, Outgoing, RuleCondition, RuleKind, Transition, TransitionResult,
   RuleScope, Severity, Silence,
 } from './alerts.js';
 export { AlertService } from './service.js';

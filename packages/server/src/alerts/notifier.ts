@@ -1,6 +1,6 @@
 import { type Clock, GroupCommit, type Logger } from '@bulwark/core';
 import type { DeliveryRequest, DeliveryResult } from '../webhooks/index.js';
-import type { AlertChannel, AlertNotification, AlertRepository, PendingNotification } from './alerts.js';
+import type { AlertChannel, AlertNotification, AlertRepository } from './alerts.js';
 
 /** Notifications read from the outbox per look. */
 const PAGE = 500;
@@ -145,20 +145,13 @@ export class AlertNotifier {
     const pass = ++this.#pass;
     for (const [id, markedIn] of this.#taken) if (markedIn !== undefined && markedIn < pass) this.#taken.delete(id);
     const now = this.deps.clock.now();
-    const pending = await this.deps.repo.undelivered(PAGE);
+    // What was sent and waits for its mark is left out (its body is not read again); the checks below stay for safety.
+    const pending = await this.deps.repo.undelivered(PAGE, [...this.#taken.keys()]);
     if (pending.length === 0) return this.settings.pollIntervalMs;
     let channels = new Map((await this.deps.channels()).map((c) => [c.id, c]));
     // A channel this node has not heard of yet (made on another node a moment ago) is read from the store before anything is given up.
     if (pending.some((n) => !channels.has(n.channelId))) channels = new Map((await this.deps.repo.listChannels()).map((c) => [c.id, c]));
-    // The bodies of what may go out now, in one read (not those sent already and waiting for their mark).
-    const sendable = pending.filter((n) => !this.#taken.has(n.id) && n.nextAttemptAt <= now && now - n.createdAt <= this.settings.maxAgeMs);
-    const bodies = await this.deps.repo.notificationBodies(sendable.map((n) => n.id));
-    /** The notification with its body; undefined when it was delivered (by another node) or removed since the outbox was read. */
-    const withBody = (n: PendingNotification): AlertNotification | undefined => {
-      const body = bodies.get(n.id);
-      return body === undefined ? undefined : { ...n, body };
-    };
-    const queues = new Map<string, PendingNotification[]>();
+    const queues = new Map<string, AlertNotification[]>();
     for (const n of pending) {
       const k = `${n.channelId}\u0000${n.alertId}`;
       const q = queues.get(k);
@@ -166,7 +159,7 @@ export class AlertNotifier {
       else queues.set(k, [n]);
     }
     let wait = this.settings.pollIntervalMs;
-    const runQueue = async (queue: readonly PendingNotification[]) => {
+    const runQueue = async (queue: readonly AlertNotification[]) => {
       for (const n of queue) {
         if (!this.#running) return;
         if (this.#taken.has(n.id)) continue;
@@ -179,9 +172,7 @@ export class AlertNotifier {
           wait = Math.min(wait, n.nextAttemptAt - now);
           return;
         }
-        const full = withBody(n);
-        if (!full) continue;
-        const retryAt = await this.#send(channel, full);
+        const retryAt = await this.#send(channel, n);
         if (retryAt !== undefined) {
           wait = Math.min(wait, retryAt - now);
           return;
@@ -204,9 +195,7 @@ export class AlertNotifier {
           wait = Math.min(wait, n.nextAttemptAt - now);
           continue;
         }
-        const full = withBody(n);
-        if (!full) continue;
-        batch.push(full);
+        batch.push(n);
         if (batch.length < BATCH_MAX) continue;
         const retryAt = await this.#sendBatch(channel, batch);
         batch = [];
@@ -220,9 +209,9 @@ export class AlertNotifier {
       if (retryAt !== undefined) wait = Math.min(wait, retryAt - now);
     };
     // Per channel, at most SENDING_PER_CHANNEL alerts' queues at a time.
-    const byChannel = new Map<string, PendingNotification[][]>();
+    const byChannel = new Map<string, AlertNotification[][]>();
     for (const q of queues.values()) {
-      const id = (q[0] as PendingNotification).channelId;
+      const id = (q[0] as AlertNotification).channelId;
       byChannel.set(id, [...(byChannel.get(id) ?? []), q]);
     }
     await Promise.all([...byChannel.entries()].map(async ([channelId, list]) => {
@@ -230,7 +219,7 @@ export class AlertNotifier {
       if (channel?.batch && channel.kind === 'webhook') return runBatches(channel);
       let next = 0;
       await Promise.all(Array.from({ length: Math.min(this.settings.lanesPerChannel ?? SENDING_PER_CHANNEL, list.length) }, async () => {
-        while (next < list.length) await runQueue(list[next++] as PendingNotification[]);
+        while (next < list.length) await runQueue(list[next++] as AlertNotification[]);
       }));
     }));
     return pending.length === PAGE ? 0 : Math.max(0, wait);
@@ -244,7 +233,7 @@ export class AlertNotifier {
     return secret;
   }
 
-  async #giveUp(n: PendingNotification, reason: string): Promise<void> {
+  async #giveUp(n: AlertNotification, reason: string): Promise<void> {
     await this.#marks.add(n.id);
     this.deps.counted('given_up');
     this.deps.log.error({ notification: n.id, alert: n.alertId, channel: n.channelId, reason }, 'alert notifier: gave up a notification');
@@ -272,7 +261,7 @@ export class AlertNotifier {
   }
 
   /** Marks what the receiver took, or schedules the next try; returns when to try again (undefined: taken). */
-  async #settle(channel: AlertChannel, sent: readonly PendingNotification[], result: DeliveryResult): Promise<number | undefined> {
+  async #settle(channel: AlertChannel, sent: readonly AlertNotification[], result: DeliveryResult): Promise<number | undefined> {
     const at = this.deps.clock.now();
     if (result.ok) {
       for (const n of sent) {

@@ -1,4 +1,4 @@
-import type { Alert, AlertChannel, AlertFilter, AlertRepository, AlertRule, Grouping, Incident, Outgoing, PendingNotification, Transition, TransitionOutcome, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
+import type { Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, Grouping, Incident, Outgoing, Transition, TransitionOutcome, TransitionResult, RuleCondition, RuleScope, Severity, Silence } from '../../alerts/index.js';
 import { TransitionsPartlyApplied } from '../../alerts/index.js';
 import type { SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
 import { type AlertRow, type IncidentRow, toAlert, toIncident } from './alert-rows.js';
@@ -12,7 +12,7 @@ import { Where } from './where.js';
 interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
 interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
 interface ChannelRow { id: string; name: string; kind: string; url: string; secret: string; min_severity: string; batch: number | string; created_by: string; created_at: number }
-interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
+interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; body: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
 
 const toRule = (r: RuleRow): AlertRule => ({
   id: r.id, name: r.name, severity: r.severity as Severity, scope: { groups: [], ...JSON.parse(r.scope) as Partial<RuleScope> } as RuleScope, condition: JSON.parse(r.condition) as RuleCondition,
@@ -25,8 +25,8 @@ const toChannel = (r: ChannelRow): AlertChannel => ({
   id: r.id, name: r.name, kind: r.kind === 'email' ? 'email' : 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, batch: Number(r.batch) === 1,
   createdBy: r.created_by, createdAt: Number(r.created_at),
 });
-const toNotification = (r: NotificationRow): PendingNotification => ({
-  id: r.id, alertId: r.alert_id, channelId: r.channel_id, event: r.event as PendingNotification['event'], attempts: Number(r.attempts),
+const toNotification = (r: NotificationRow): AlertNotification => ({
+  id: r.id, alertId: r.alert_id, channelId: r.channel_id, event: r.event as AlertNotification['event'], body: r.body, attempts: Number(r.attempts),
   nextAttemptAt: Number(r.next_attempt_at), lastError: r.last_error, createdAt: Number(r.created_at),
 });
 
@@ -213,18 +213,16 @@ export class SqlAlertRepository implements AlertRepository {
     return (await this.db.run('DELETE FROM alert_channels WHERE id = $1', [id])) > 0;
   }
 
-  async undelivered(limit: number): Promise<PendingNotification[]> {
+  async undelivered(limit: number, skip: readonly string[] = []): Promise<AlertNotification[]> {
+    // The ids to leave out travel as one JSON array: one statement text however many there are.
+    const except = skip.length === 0 ? '' : this.db.engine === 'sqlite'
+      ? 'AND id NOT IN (SELECT value FROM json_each($1))'
+      : 'AND id NOT IN (SELECT jsonb_array_elements_text($1::jsonb))';
     return (await this.db.all<NotificationRow>(
-      `SELECT id, alert_id, channel_id, event, attempts, next_attempt_at, last_error, created_at FROM alert_notifications
-       WHERE delivered_at IS NULL ORDER BY created_at, id LIMIT ${Math.trunc(limit)}`,
+      `SELECT id, alert_id, channel_id, event, body, attempts, next_attempt_at, last_error, created_at FROM alert_notifications
+       WHERE delivered_at IS NULL ${except} ORDER BY created_at, id LIMIT ${Math.trunc(limit)}`,
+      skip.length === 0 ? [] : [JSON.stringify(skip)],
     )).map(toNotification);
-  }
-
-  async notificationBodies(ids: readonly string[]): Promise<Map<string, string>> {
-    if (ids.length === 0) return new Map();
-    const marks = ids.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await this.db.all<{ id: string; body: string }>(`SELECT id, body FROM alert_notifications WHERE delivered_at IS NULL AND id IN (${marks})`, ids);
-    return new Map(rows.map((r) => [r.id, r.body]));
   }
 
   async delivered(ids: readonly string[], at: number): Promise<void> {
