@@ -17,7 +17,7 @@ export interface StartedServer {
 }
 
 export const KEY_PATTERN = /bwk\.[a-z0-9_]{4,64}\.[A-Za-z0-9_-]{32,128}/;
-const LISTENING = /^Bulwark \S+ is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m;
+const LISTENING = /^Bulwark \S+ is listening on (https?:\/\/127\.0\.0\.1:(\d+))$/m;
 /** The banner's line naming the admin key file (apps/bulwark/src/commands/banner.ts). */
 export const ADMIN_KEY_FILE_LINE = /The admin API key is in (\S+)/;
 const MQTT = /^MQTT \(mutual TLS\) on mqtts:\/\/127\.0\.0\.1:(\d+)$/m;

@@ -105,10 +105,16 @@ function apiError(baseUrl: string, method: string, path: string, res: Response, 
   return new CliError(error.code, retry ? `${message} (retry after ${retry} s)` : message, EXIT.failure, error.details);
 }
 
+/** Node's codes for a server certificate that does not verify against the trusted CAs. */
+const UNTRUSTED_CERT = new Set(['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_UNTRUSTED']);
+
 function unreachable(url: string, err: unknown): CliError {
   const e = err as { name?: string; cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError') return new CliError('BULWARK_CLI_UNREACHABLE', `the Bulwark server at ${url} did not answer within ${TIMEOUT_MS / 1000} s`);
   const why = e.cause?.code ?? e.cause?.message ?? (err as Error).message;
+  if (e.cause?.code !== undefined && UNTRUSTED_CERT.has(e.cause.code)) {
+    return new CliError('BULWARK_CLI_UNREACHABLE', `the Bulwark server at ${url} answered, but its TLS certificate is not trusted here (${why}): with a certificate from the platform's CA, set NODE_EXTRA_CA_CERTS to the CA file the server printed at start (<dataDir>/ca.pem)`);
+  }
   return new CliError('BULWARK_CLI_UNREACHABLE', `cannot reach the Bulwark server at ${url} (${why}): is it running, and is the URL right? (from "bulwark login" or BULWARK_URL)`);
 }
 

@@ -78,6 +78,8 @@ export interface BulwarkServer {
   /** Open live streams, closed when their credentials are revoked or expire. */
   readonly liveStreams: LiveStreams;
   readonly firstStart: FirstStart;
+  /** With http.tls and a certificate from the platform's CA: the file holding the CA chain clients trust. */
+  readonly apiCaFile: string | undefined;
   /** This node's id (stable across restarts). */
   readonly nodeId: string;
   /** Cluster mode: this node's membership (undefined in embedded mode). */

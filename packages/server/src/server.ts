@@ -8,6 +8,7 @@ import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { type ServerConfig, parseAddressRanges } from './config/index.js';
 import { createHttpApp } from './http/app.js';
+import { apiTls } from './http/api-tls.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { LiveStreams } from './http/live-streams.js';
@@ -230,7 +231,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined, ...(adminKeyFile ? { adminKeyFile } : {}) } });
     }
 
-    const { app, routes } = await createHttpApp({ logger, bodyLimitBytes: config.http.bodyLimitBytes, trustedProxies: config.http.trustedProxies.split(',').map((p) => p.trim()).filter(Boolean), metrics, version: VERSION });
+    const apiTlsMaterial = await apiTls(config.http, authority, dataDir, clock.now());
+    const { app, routes } = await createHttpApp({
+      logger, bodyLimitBytes: config.http.bodyLimitBytes, trustedProxies: config.http.trustedProxies.split(',').map((p) => p.trim()).filter(Boolean), metrics, version: VERSION,
+      ...(apiTlsMaterial ? { tls: apiTlsMaterial } : {}),
+    });
     app.addHook('onRequest', makeGuard(access, throttle, metrics, groups));
     const liveStreams = new LiveStreams({ bus, stillValid: (a) => access.stillValid(a), clock, log: logger, closed: metrics.liveStreamsClosed, tokenTtlMs: config.auth.accessTokenTtlMs });
     liveStreams.attach(app);
@@ -331,6 +336,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
       nodeId, cluster, streams,
       nodes: listNodes,
+      apiCaFile: apiTlsMaterial?.caFile,
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         liveStreams.start();

@@ -24,6 +24,8 @@ export interface BannerInfo {
   readonly adminKeyPreset: boolean;
   /** The master key file created on this start. */
   readonly masterKeyPath: string | undefined;
+  /** The HTTP API speaks TLS (http.tls): the root CA file clients trust, when the certificate is the platform's. */
+  readonly apiTls?: { readonly caFile: string | undefined };
 }
 
 export const STOP_HINT = 'Stop with Ctrl+C (SIGINT) or SIGTERM.';
@@ -46,7 +48,14 @@ export function formatBanner(b: BannerInfo): string {
     `  bus             ${b.bus}`,
     `  logs            JSON on standard output, level ${b.logLevel}`,
   ];
-  if (!LOOPBACK.test(b.host)) {
+  if (b.apiTls?.caFile !== undefined) {
+    out.push('', `The HTTP API speaks TLS with a certificate from the platform's CA; clients trust ${b.apiTls.caFile}:`,
+      `  curl --cacert ${shellQuote(b.apiTls.caFile)} ${b.url}/healthz`,
+      `  export NODE_EXTRA_CA_CERTS=${shellQuote(b.apiTls.caFile)}   # before the npx bulwark commands below`);
+  } else if (b.apiTls) {
+    out.push('', 'The HTTP API speaks TLS with the certificate of http.tlsCertFile.');
+  }
+  if (!LOOPBACK.test(b.host) && !b.apiTls) {
     out.push('', `warning: the HTTP API listens on ${b.host} without TLS: keys and tokens cross the network in clear text.`,
       '         Put a TLS-terminating proxy in front of it, or keep --http-host on 127.0.0.1.');
   }

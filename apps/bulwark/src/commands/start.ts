@@ -92,6 +92,7 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
     adminKeyFile: platform.firstStart.adminKeyFile,
     adminKeyPreset: config.bootstrapAdminKey !== undefined,
     masterKeyPath: platform.firstStart.masterKeyCreatedAt,
+    ...(config.http.tls ? { apiTls: { caFile: platform.apiCaFile } } : {}),
   }));
 }
 

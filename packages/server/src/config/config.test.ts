@@ -52,6 +52,9 @@ describe('configuration', () => {
     assert.match(problems.join('\n'), /not a loopback address/);
     assert.equal(loadConfig({ flags: { 'http.host': '0.0.0.0', 'http.allowInsecure': true } }).http.host, '0.0.0.0');
     assert.equal(loadConfig({ flags: { 'http.host': '127.0.0.1' } }).http.host, '127.0.0.1');
+    assert.equal(loadConfig({ flags: { 'http.host': '0.0.0.0', 'http.tls': true } }).http.tls, true, 'TLS makes a non-loopback address safe to serve');
+    assert.match(problemsOf(() => loadConfig({ flags: { 'http.tls': true, 'http.tlsCertFile': '/etc/api.crt' } })).join('\n'), /give both \(a certificate and its key\) or neither/);
+    assert.match(problemsOf(() => loadConfig({ flags: { 'http.tlsCertFile': '/etc/api.crt', 'http.tlsKeyFile': '/etc/api.key' } })).join('\n'), /http\.tls is off/);
   });
 
   it('keeps CoAP (no DTLS) on loopback unless the operator declares the network trusted', () => {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { constants, randomUUID } from 'node:crypto';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -53,6 +53,8 @@ export interface HttpAppOptions {
   readonly trustedProxies: readonly string[];
   readonly metrics: Metrics;
   readonly version: string;
+  /** Serve HTTPS with this key and certificate chain (PEM), sending HSTS for `hstsMaxAgeS` seconds (0: no header). */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly hstsMaxAgeS: number };
 }
 
 /**
@@ -71,6 +73,8 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     return sendError(request, reply, error);
   };
   const app = Fastify({
+    // HTTPS only when TLS is on (no plain listener beside it): TLS 1.2 and up, no session tickets to outlive a key change.
+    ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: 'TLSv1.2' as const, secureOptions: constants.SSL_OP_NO_TICKET } } : {}),
     // Request log lines carry the URL without credentials (stream tickets ride in the query).
     loggerInstance: o.logger.child({}, { serializers: { req: requestLogSerializer } }),
     bodyLimit: o.bodyLimitBytes,
@@ -151,7 +155,8 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
         connectSrc: ["'self'"], objectSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'self'"], formAction: ["'self'"],
       },
     },
-    hsts: false,
+    // HSTS only over TLS: browsers ignore it on plain HTTP, and loopback development must stay reachable.
+    hsts: o.tls && o.tls.hstsMaxAgeS > 0 ? { maxAge: o.tls.hstsMaxAgeS, includeSubDomains: false } : false,
   });
 
   await app.register(swagger, {

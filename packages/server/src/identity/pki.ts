@@ -126,13 +126,13 @@ export async function issueDeviceCertificate(ca: CaKeyPair, req: DeviceCertReque
 }
 
 /** The TLS server certificate of the device gateway, naming localhost and 127.0.0.1 besides the configured hosts. */
-export async function issueServerCertificate(ca: CaKeyPair, hosts: readonly string[], nowMs: number): Promise<{ cert: x509.X509Certificate; privateKey: CryptoKey }> {
+export async function issueServerCertificate(ca: CaKeyPair, hosts: readonly string[], nowMs: number, org = 'Bulwark gateway'): Promise<{ cert: x509.X509Certificate; privateKey: CryptoKey }> {
   const keys = await generateP256();
   const isAddress = (h: string) => /^[\d.:]+$/.test(h);
   const names = new Set(['localhost', ...hosts]);
   const ips = new Set(['127.0.0.1', '::1', ...[...names].filter(isAddress)]);
   const cert = await issueLeaf(ca, {
-    subject: 'CN=localhost, O=Bulwark gateway', publicKey: keys.publicKey, nowMs, validityDays: 365, usage: x509.ExtendedKeyUsage.serverAuth,
+    subject: `CN=localhost, O=${org}`, publicKey: keys.publicKey, nowMs, validityDays: 365, usage: x509.ExtendedKeyUsage.serverAuth,
     names: [
       ...[...names].filter((h) => !isAddress(h)).map((value) => ({ type: 'dns' as const, value })),
       ...[...ips].map((value) => ({ type: 'ip' as const, value })),
