@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { PlatformError, randomIds, systemClock } from '@bulwark/core';
 import pino, { type Logger as PinoLogger } from 'pino';
 import { AccessService, MemoryCounterStore, Throttle, TokenKeyRing, accessRoutes } from './access/index.js';
-import { AuditService, auditRoutes } from './audit/index.js';
+import { AuditCheckpointWriter, AuditService, auditRoutes, vaultCheckpointKeys } from './audit/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { type ServerConfig, parseAddressRanges } from './config/index.js';
@@ -96,7 +96,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     const tokenKeys = await TokenKeyRing.open(vault, clock, config.auth.accessTokenTtlMs);
 
-    const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc());
+    const checkpointKeys = vaultCheckpointKeys(vault);
+    const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc(), checkpointKeys);
     const counters = deps.counters ?? sharedCounters ?? new MemoryCounterStore(clock);
     const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
 
@@ -301,6 +302,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let deviceHttpPort = 0;
     let coapPort = 0;
     let otaTimer: NodeJS.Timeout | undefined;
+    const checkpoints = config.audit.checkpointIntervalMs > 0 ? new AuditCheckpointWriter({
+      repo: store.audit, keys: checkpointKeys, clock, log: logger, intervalMs: config.audit.checkpointIntervalMs,
+      file: config.audit.checkpointFile === '' ? join(dataDir, 'audit-checkpoints.jsonl') : resolve(config.audit.checkpointFile),
+    }) : undefined;
     // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
     const singletons: [string, SingletonJob][] = [
       ['rollouts', {
@@ -319,6 +324,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['fleet-counts', { start: async () => { await countsFolder.fold(); countsFolder.start(); }, stop: () => countsFolder.stop() }],
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
       ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
+      ...(checkpoints ? [['audit-checkpoints', { start: () => checkpoints.start(), stop: () => checkpoints.stop() }] as [string, SingletonJob]] : []),
       ['webhooks', { start: () => webhooks.dispatcher.start(), stop: () => webhooks.dispatcher.stop() }],
       ['alert-notifier', { start: () => alerts.notifier.start(), stop: () => alerts.notifier.stop() }],
       ['alert-sweep', { start: () => alerts.sweep.start(), stop: () => alerts.sweep.stop() }],

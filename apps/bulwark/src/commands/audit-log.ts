@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { positiveInt } from '../args.js';
 import { type Session, openSession } from '../client.js';
 import type { Env } from '../credentials.js';
-import { EXIT, Exit } from '../errors.js';
+import { CliError, EXIT, Exit } from '../errors.js';
 import { printFields, printJson, printTable, time } from '../output.js';
 
 export interface AuditEntry {
@@ -26,6 +27,29 @@ interface VerifyReport {
   readonly firstBadSeq: number | null;
   readonly problem: string | null;
   readonly message: string;
+  readonly checkpoints?: { readonly checked: number; readonly ok: boolean; readonly pinnedSeq: number; readonly problems: readonly { seq: number | null; problem: string; message: string }[] };
+}
+
+/** Checkpoints sent per verification: the newest of the file (each pins every entry up to its own). */
+const CHECKPOINTS_SENT = 1000;
+
+/** The last checkpoints of a checkpoint file (JSON lines; a line that is not JSON goes as it is, and is reported malformed). */
+function readCheckpoints(file: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError('BULWARK_CLI_FILE', `cannot read the checkpoint file ${file}: ${(err as Error).message}`);
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '').slice(-CHECKPOINTS_SENT);
+  if (lines.length === 0) throw new CliError('BULWARK_CLI_FILE', `${file} holds no checkpoints`);
+  return lines.map((line) => {
+    try {
+      return JSON.parse(line) as unknown;
+    } catch {
+      return line;
+    }
+  });
 }
 
 /** `bulwark audit-log list | verify`. */
@@ -50,10 +74,12 @@ export function addAuditCommands(program: Command, env: Env): void {
 
   audit.command('verify')
     .description(`walk the hash chain; exit ${EXIT.ok} when it verifies, ${EXIT.auditBroken} at the first edited, removed or truncated entry`)
+    .option('--checkpoint <file>', `also check the chain against the signed checkpoints in this file (audit.checkpointFile; its last ${CHECKPOINTS_SENT}): catches a chain rewritten whole`)
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean; checkpoint?: string }) => {
       const session = openSession(env);
-      const report = await session.call<VerifyReport>('POST', '/api/v1/audit/verify');
+      const body = opts.checkpoint === undefined ? undefined : { checkpoints: readCheckpoints(opts.checkpoint) };
+      const report = await session.call<VerifyReport>('POST', '/api/v1/audit/verify', body === undefined ? {} : { body });
       const bad = report.ok || report.firstBadSeq === null ? undefined : await entryAt(session, report.firstBadSeq);
       if (opts.json) printJson(bad === undefined ? report : { ...report, firstBadEntry: bad });
       else if (report.ok) console.log(`Audit log verified: ${report.message} (head seq ${report.headSeq}).`);
@@ -61,6 +87,7 @@ export function addAuditCommands(program: Command, env: Env): void {
         console.log(`AUDIT LOG BROKEN at entry ${report.firstBadSeq ?? '?'}: ${report.problem ?? 'unknown problem'}`);
         console.log(`  ${report.message}`);
         console.log(`  ${report.entriesChecked} entries verified before it; head seq ${report.headSeq}.`);
+        for (const p of report.checkpoints?.problems ?? []) console.log(`  checkpoint ${p.seq ?? '?'}: ${p.problem}: ${p.message}`);
         if (bad !== undefined) {
           console.log('First bad entry as stored now:');
           printFields([['seq', bad.seq], ['time', time(bad.ts)], ['actor', bad.actor], ['action', bad.action], ['target', bad.target], ['result', bad.result], ['hash', bad.hash], ['prev hash', bad.prevHash]]);

@@ -16,7 +16,8 @@ export function sealEntry(seq: number, ts: number, event: AuditEvent, prevHash: 
   return { ...event, seq, ts, prevHash, hash: entryHash(seq, ts, event, prevHash) };
 }
 
-export type ChainProblem = 'hash_mismatch' | 'broken_link' | 'missing_entries' | 'head_mismatch';
+/** checkpoint_mismatch: the chain verifies in itself, but not against a signed checkpoint of it (it was rewritten whole). */
+export type ChainProblem = 'hash_mismatch' | 'broken_link' | 'missing_entries' | 'head_mismatch' | 'checkpoint_mismatch';
 
 export interface VerifyReport {
   readonly ok: boolean;

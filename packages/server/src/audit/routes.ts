@@ -11,9 +11,15 @@ const Entry = Type.Object({
   prevHash: Type.String(), hash: Type.String(),
 });
 
+const CheckpointReport = Type.Object({
+  checked: Type.Integer(), ok: Type.Boolean(), pinnedSeq: Type.Integer(),
+  problems: Type.Array(Type.Object({ seq: Type.Union([Type.Integer(), Type.Null()]), problem: Type.String(), message: Type.String() })),
+});
+
 const Report = Type.Object({
   ok: Type.Boolean(), entriesChecked: Type.Integer(), headSeq: Type.Integer(),
   firstBadSeq: Type.Union([Type.Integer(), Type.Null()]), problem: Type.Union([Type.String(), Type.Null()]), message: Type.String(),
+  checkpoints: Type.Optional(CheckpointReport),
 });
 
 export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = async (app, { audit }) => {
@@ -47,6 +53,11 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
 
   app.post('/api/v1/audit/verify', {
     config: { auth: { scope: 'audit:read' }, audit: 'audit.verify' },
-    schema: { tags: ['audit'], summary: 'Walk the hash chain and report the first edited, removed or truncated entry', security: bearer, response: { 200: Report, ...errorResponses } },
-  }, async () => audit.verify());
+    schema: {
+      tags: ['audit'], summary: 'Walk the hash chain and report the first edited, removed or truncated entry; with checkpoints (lines of the checkpoint file), also a chain rewritten whole',
+      security: bearer,
+      body: Type.Optional(Type.Object({ checkpoints: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 1000 })) }, { additionalProperties: false })),
+      response: { 200: Report, ...errorResponses },
+    },
+  }, async (request) => audit.verify(request.body?.checkpoints));
 };

@@ -1,6 +1,7 @@
 import { type Clock, GroupCommit } from '@bulwark/core';
 import type { AuditEntry, AuditEvent, AuditFilter, AuditRepository } from './audit.js';
 import { type VerifyReport, sealEntry, verifyChain } from './chain.js';
+import { type CheckpointKeys, type CheckpointReport, checkCheckpoints } from './checkpoints.js';
 
 /**
  * Writes, lists and verifies the append-only, hash-chained audit log. Entries recorded in
@@ -11,7 +12,7 @@ import { type VerifyReport, sealEntry, verifyChain } from './chain.js';
 export class AuditService {
   readonly #writes: GroupCommit<{ ts: number; event: AuditEvent }, AuditEntry>;
 
-  constructor(private readonly repo: AuditRepository, private readonly clock: Clock, private readonly onAppend: () => void = () => undefined) {
+  constructor(private readonly repo: AuditRepository, private readonly clock: Clock, private readonly onAppend: () => void = () => undefined, private readonly checkpointKeys?: CheckpointKeys) {
     this.#writes = new GroupCommit((items) => this.repo.appendMany(items, (ts, event, seq, prevHash) => sealEntry(seq, ts, event, prevHash)), {
       maxItems: 256, maxDelayMs: 0, maxInFlight: 1,
     });
@@ -37,7 +38,23 @@ export class AuditService {
     return this.repo.list(filter);
   }
 
-  async verify(): Promise<VerifyReport> {
-    return verifyChain((after, limit) => this.repo.scan(after, limit), await this.repo.head());
+  /**
+   * Walks the chain; with checkpoints (signed heads kept outside the database), also checks
+   * that each is the platform's and still matches the chain, which a chain rewritten whole and
+   * hashed again does not.
+   */
+  async verify(checkpoints?: readonly unknown[]): Promise<VerifyReport & { checkpoints?: CheckpointReport }> {
+    const chain = await verifyChain((after, limit) => this.repo.scan(after, limit), await this.repo.head());
+    if (checkpoints === undefined) return chain;
+    const report = await checkCheckpoints(checkpoints, await this.checkpointKeys?.verifying(), this.repo);
+    if (!chain.ok || report.ok) {
+      return { ...chain, checkpoints: report, ...(chain.ok ? { message: `${chain.message}; ${report.checked} checkpoints match (the chain is pinned up to entry ${report.pinnedSeq})` } : {}) };
+    }
+    const first = report.problems[0];
+    const seqs = report.problems.flatMap((p) => (p.seq === null ? [] : [p.seq]));
+    return {
+      ...chain, ok: false, problem: 'checkpoint_mismatch', firstBadSeq: seqs.length > 0 ? Math.min(...seqs) : null,
+      message: `${report.problems.length} of ${report.checked} checkpoints do not match: ${first?.message ?? ''}`, checkpoints: report,
+    };
   }
 }

@@ -20,6 +20,7 @@ export interface ServerConfig {
     readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean;
     readonly tls: boolean; readonly tlsNames: string; readonly tlsCertFile: string; readonly tlsKeyFile: string; readonly hstsMaxAgeS: number;
   };
+  readonly audit: { readonly checkpointFile: string; readonly checkpointIntervalMs: number };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
   readonly mqtt: {

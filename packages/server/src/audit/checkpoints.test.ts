@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { eventually } from '../testing/eventually.js';
+import { type TestServer, startTestServer } from '../testing/harness.js';
+import { entryHash } from './chain.js';
+import { type AuditCheckpoint, signCheckpoint } from './checkpoints.js';
+
+interface Report { ok: boolean; problem: string | null; firstBadSeq: number | null; message: string; checkpoints?: { ok: boolean; pinnedSeq: number; problems: { seq: number | null; problem: string }[] } }
+interface Row { seq: number; ts: number; actor: string; action: string; target: string | null; result: string; request_id: string | null; source: string | null; details: string | null }
+
+const readCheckpoints = (file: string): AuditCheckpoint[] => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditCheckpoint);
+
+async function verify(s: TestServer, token: string, checkpoints?: unknown[]): Promise<Report> {
+  const res = await s.api('POST', '/api/v1/audit/verify', { token, ...(checkpoints ? { body: { checkpoints } } : {}) });
+  assert.equal(res.status, 200, res.text);
+  return res.body as Report;
+}
+
+/**
+ * What an attacker with the database file can do: rewrite entries from `fromSeq` on (here:
+ * the actor of one) and hash the chain again, head included, so it verifies in itself; or cut
+ * its end off and move the head back. One transaction, so the server's own appends wait.
+ */
+function rewrite(dbFile: string, edit: { fromSeq: number; actor?: string; cutAfter?: number }): void {
+  const db = new Database(dbFile);
+  try {
+    db.transaction(() => {
+      if (edit.cutAfter !== undefined) db.prepare('DELETE FROM audit_log WHERE seq > ?').run(edit.cutAfter);
+      const rows = db.prepare('SELECT seq, ts, actor, action, target, result, request_id, source, details FROM audit_log WHERE seq >= ? ORDER BY seq').all(edit.fromSeq) as Row[];
+      let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(edit.fromSeq - 1) as { hash: string }).hash;
+      for (const r of rows) {
+        const actor = r.seq === edit.fromSeq && edit.actor !== undefined ? edit.actor : r.actor;
+        const event = { actor, action: r.action, target: r.target, result: r.result as 'ok', requestId: r.request_id, source: r.source, details: r.details === null ? null : JSON.parse(r.details) as Record<string, unknown> };
+        const hash = entryHash(r.seq, Number(r.ts), event, prev);
+        db.prepare('UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(actor, prev, hash, r.seq);
+        prev = hash;
+      }
+      const last = rows.at(-1)?.seq ?? edit.fromSeq - 1;
+      db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(last, prev);
+    }).immediate();
+  } finally {
+    db.close();
+  }
+}
+
+describe('audit chain checkpoints', () => {
+  it('writes signed checkpoints outside the database that catch a chain rewritten whole, and refuse forged ones', async (t) => {
+    const s = await startTestServer(t, { config: { audit: { checkpointIntervalMs: 50 } } });
+    const file = join(s.dataDir, 'audit-checkpoints.jsonl');
+    const admin = await s.tokenFor(s.adminKey);
+    for (const name of ['cp-1', 'cp-2', 'cp-3']) assert.equal((await s.api('POST', '/api/v1/devices', { token: admin, body: { id: name } })).status, 201);
+    const head = (await s.server.store.audit.head()).seq;
+    const written = await eventually(async () => readCheckpoints(file), (cs) => cs.some((c) => c.seq >= head));
+    assert.ok(written.every((c, i) => i === 0 || c.seq > (written[i - 1] as AuditCheckpoint).seq), 'one checkpoint per head move, in order');
+
+    const good = await verify(s, admin, written);
+    assert.equal(good.ok, true, good.message);
+    assert.ok((good.checkpoints?.pinnedSeq ?? 0) >= head);
+
+    // Forged or foreign checkpoints are refused, each with its reason.
+    const last = written.at(-1) as AuditCheckpoint;
+    const other = signCheckpoint({ seq: last.seq, hash: last.hash }, last.at, generateKeyPairSync('ed25519').privateKey);
+    const forged = await verify(s, admin, [{ ...last, hash: 'f'.repeat(64) }, other, 'not json', { ...last, signature: last.signature.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) }]);
+    assert.equal(forged.ok, false);
+    assert.equal(forged.problem, 'checkpoint_mismatch');
+    assert.deepEqual(forged.checkpoints?.problems.map((p) => p.problem), ['bad_signature', 'other_key', 'malformed', 'bad_signature']);
+
+    // The attacker rewrites entry 2 and hashes everything after it again: the chain verifies in itself, not against the checkpoints.
+    rewrite(join(s.dataDir, 'bulwark.db'), { fromSeq: 2, actor: 'someone-else' });
+    assert.equal((await verify(s, admin)).ok, true, 'a rewrite made whole passes the chain walk alone');
+    const caught = await verify(s, admin, written);
+    assert.equal(caught.ok, false);
+    assert.equal(caught.problem, 'checkpoint_mismatch');
+    assert.ok(caught.checkpoints?.problems.length === written.filter((c) => c.seq >= 2).length, JSON.stringify(caught.checkpoints));
+    assert.ok(caught.checkpoints?.problems.every((p) => p.problem === 'hash_mismatch'));
+  });
+
+  it('catches a chain whose end was cut off and its head moved back', async (t) => {
+    const s = await startTestServer(t, { config: { audit: { checkpointIntervalMs: 50 } } });
+    const file = join(s.dataDir, 'audit-checkpoints.jsonl');
+    const admin = await s.tokenFor(s.adminKey);
+    for (const name of ['cut-1', 'cut-2']) assert.equal((await s.api('POST', '/api/v1/devices', { token: admin, body: { id: name } })).status, 201);
+    const head = (await s.server.store.audit.head()).seq;
+    const written = await eventually(async () => readCheckpoints(file), (cs) => cs.some((c) => c.seq >= head));
+    rewrite(join(s.dataDir, 'bulwark.db'), { fromSeq: 2, cutAfter: 2 });
+    assert.equal((await verify(s, admin)).ok, true, 'the shortened chain verifies in itself');
+    const caught = await verify(s, admin, written);
+    assert.equal(caught.ok, false);
+    assert.ok(caught.checkpoints?.problems.some((p) => p.problem === 'truncated'), JSON.stringify(caught.checkpoints));
+  });
+});
