@@ -3,14 +3,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { rewriteAuditChain as rewrite } from '../testing/audit-rewrite.js';
 import { eventually } from '../testing/eventually.js';
 import { type TestServer, startTestServer } from '../testing/harness.js';
-import { entryHash } from './chain.js';
 import { type AuditCheckpoint, signCheckpoint } from './checkpoints.js';
 
 interface Report { ok: boolean; problem: string | null; firstBadSeq: number | null; message: string; checkpoints?: { ok: boolean; pinnedSeq: number; problems: { seq: number | null; problem: string }[] } }
-interface Row { seq: number; ts: number; actor: string; action: string; target: string | null; result: string; request_id: string | null; source: string | null; details: string | null }
 
 const readCheckpoints = (file: string): AuditCheckpoint[] => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditCheckpoint);
 
@@ -18,33 +16,6 @@ async function verify(s: TestServer, token: string, checkpoints?: unknown[]): Pr
   const res = await s.api('POST', '/api/v1/audit/verify', { token, ...(checkpoints ? { body: { checkpoints } } : {}) });
   assert.equal(res.status, 200, res.text);
   return res.body as Report;
-}
-
-/**
- * What an attacker with the database file can do: rewrite entries from `fromSeq` on (here:
- * the actor of one) and hash the chain again, head included, so it verifies in itself; or cut
- * its end off and move the head back. One transaction, so the server's own appends wait.
- */
-function rewrite(dbFile: string, edit: { fromSeq: number; actor?: string; cutAfter?: number }): void {
-  const db = new Database(dbFile);
-  try {
-    db.transaction(() => {
-      if (edit.cutAfter !== undefined) db.prepare('DELETE FROM audit_log WHERE seq > ?').run(edit.cutAfter);
-      const rows = db.prepare('SELECT seq, ts, actor, action, target, result, request_id, source, details FROM audit_log WHERE seq >= ? ORDER BY seq').all(edit.fromSeq) as Row[];
-      let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(edit.fromSeq - 1) as { hash: string }).hash;
-      for (const r of rows) {
-        const actor = r.seq === edit.fromSeq && edit.actor !== undefined ? edit.actor : r.actor;
-        const event = { actor, action: r.action, target: r.target, result: r.result as 'ok', requestId: r.request_id, source: r.source, details: r.details === null ? null : JSON.parse(r.details) as Record<string, unknown> };
-        const hash = entryHash(r.seq, Number(r.ts), event, prev);
-        db.prepare('UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(actor, prev, hash, r.seq);
-        prev = hash;
-      }
-      const last = rows.at(-1)?.seq ?? edit.fromSeq - 1;
-      db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(last, prev);
-    }).immediate();
-  } finally {
-    db.close();
-  }
 }
 
 describe('audit chain checkpoints', () => {
