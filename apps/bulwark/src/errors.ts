@@ -7,6 +7,8 @@ export const EXIT = {
   usage: 2,
   /** `audit-log verify` found a broken hash chain. */
   auditBroken: 3,
+  /** `bulwark audit` found a failing check (or, with --strict, a warning). */
+  checklistFailed: 4,
 } as const;
 
 /**

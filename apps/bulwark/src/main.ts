@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addAuditCommands } from './commands/audit-log.js';
+import { addSecurityAuditCommand } from './commands/security-audit.js';
 import { addAuthCommands } from './commands/auth.js';
 import { addBackupCommands } from './commands/backup.js';
 import { addClusterCommands } from './commands/cluster.js';
@@ -57,6 +58,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addPkiCommands(program, env);
   addTelemetryCommands(program, env);
   addAuditCommands(program, env);
+  addSecurityAuditCommand(program, env);
   addClusterCommands(program, env);
   addNatsCommands(program, env);
   addFirmwareCommands(program, env);

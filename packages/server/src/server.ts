@@ -4,6 +4,7 @@ import { PlatformError, randomIds, systemClock } from '@bulwark/core';
 import pino, { type Logger as PinoLogger } from 'pino';
 import { AccessService, MemoryCounterStore, Throttle, TokenKeyRing, accessRoutes } from './access/index.js';
 import { AuditCheckpointWriter, AuditService, auditRoutes, vaultCheckpointKeys } from './audit/index.js';
+import { checklistRoutes, wireChecklist } from './checklist/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { type ServerConfig, parseAddressRanges } from './config/index.js';
@@ -97,6 +98,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const tokenKeys = await TokenKeyRing.open(vault, clock, config.auth.accessTokenTtlMs);
 
     const checkpointKeys = vaultCheckpointKeys(vault);
+    const checkpointFile = config.audit.checkpointFile === '' ? join(dataDir, 'audit-checkpoints.jsonl') : resolve(config.audit.checkpointFile);
     const audit = new AuditService(store.audit, clock, () => metrics.auditEntries.inc(), checkpointKeys);
     const counters = deps.counters ?? sharedCounters ?? new MemoryCounterStore(clock);
     const throttle = new Throttle(counters, { ...config.rateLimit, ...config.auth }, clock);
@@ -273,6 +275,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
     });
     await app.register(auditRoutes, { audit });
+    const checklist = wireChecklist({ store, config, audit, authority, clock, checkpointFile });
+    await app.register(checklistRoutes, { checklist });
     await app.register(applicationRoutes, { applications: applications.service, access });
     await app.register(secretsRoutes, { vault, tokenKeys });
     await app.register(registryRoutes, { registry, groups, checkOwner });
@@ -303,8 +307,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let coapPort = 0;
     let otaTimer: NodeJS.Timeout | undefined;
     const checkpoints = config.audit.checkpointIntervalMs > 0 ? new AuditCheckpointWriter({
-      repo: store.audit, keys: checkpointKeys, clock, log: logger, intervalMs: config.audit.checkpointIntervalMs,
-      file: config.audit.checkpointFile === '' ? join(dataDir, 'audit-checkpoints.jsonl') : resolve(config.audit.checkpointFile),
+      repo: store.audit, keys: checkpointKeys, clock, log: logger, intervalMs: config.audit.checkpointIntervalMs, file: checkpointFile,
     }) : undefined;
     // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
     const singletons: [string, SingletonJob][] = [

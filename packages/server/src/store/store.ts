@@ -19,6 +19,7 @@ import type { FirmwareImageRepository, FirmwareRepository, RolloutRepository } f
 import type { TelemetryFeed } from '../ingest/feed.js';
 import type { WebhookRepository } from '../webhooks/index.js';
 import type { AlertRepository } from '../alerts/index.js';
+import type { ChecklistRepository } from '../checklist/index.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -44,6 +45,7 @@ import { SqlApplicationRepository } from './sql/applications.js';
 import { SqlTelemetryFeed } from './sql/telemetry-feed.js';
 import { SqlWebhookRepository } from './sql/webhooks.js';
 import { SqlAlertRepository } from './sql/alerts.js';
+import { SqlChecklistRepository } from './sql/checklist.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -72,6 +74,8 @@ export interface Store {
   readonly telemetryFeed: TelemetryFeed;
   readonly webhooks: WebhookRepository;
   readonly alerts: AlertRepository;
+  /** Read-only queries of `bulwark audit` over several contexts' tables. */
+  readonly checklist: ChecklistRepository;
   readonly groups: GroupRepository;
   readonly jobs: JobRepository;
   /** Everything held about one device, for the data policy at the end of its life. */
@@ -143,6 +147,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     telemetryFeed: new SqlTelemetryFeed(db),
     webhooks: new SqlWebhookRepository(db),
     alerts: new SqlAlertRepository(db),
+    checklist: new SqlChecklistRepository(db),
     groups: new SqlGroupRepository(db),
     jobs: new SqlJobRepository(db),
     deviceData: new SqlDeviceDataRepository(db),

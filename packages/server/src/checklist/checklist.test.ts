@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { enrollDevice } from '../testing/devices.js';
+import { type TestServer, startTestServer } from '../testing/harness.js';
+
+interface Check { id: string; status: 'pass' | 'warn' | 'fail'; evidence: string[]; remediation: string; etsi: string[] }
+interface Report { checks: Check[]; summary: { pass: number; warn: number; fail: number } }
+
+const DAY = 86_400_000;
+
+async function checklist(s: TestServer, token: string): Promise<Report> {
+  const res = await s.api('GET', '/api/v1/security/checklist', { token });
+  assert.equal(res.status, 200, res.text);
+  return res.body as Report;
+}
+
+const notPassing = (r: Report) => Object.fromEntries(r.checks.filter((c) => c.status !== 'pass').map((c) => [c.id, c.status]));
+
+describe('the security checklist (bulwark audit)', () => {
+  it('passes every check on a clean deployment, each with its evidence and ETSI provision', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    await enrollDevice(s, admin, 'clean-1');
+    const good = await s.api('POST', '/api/v1/schemas', { token: admin, body: { $id: 'clean@1', type: 'object', 'x-retention-days': 90, properties: { temp_c: { type: 'number', 'x-unit': 'degC' } } } });
+    assert.equal(good.status, 201, good.text);
+    const report = await checklist(s, admin);
+    assert.deepEqual(notPassing(report), {}, JSON.stringify(report.checks.filter((c) => c.status !== 'pass'), null, 1));
+    assert.equal(report.summary.pass, report.checks.length);
+    assert.ok(report.checks.length >= 11);
+    for (const c of report.checks) {
+      assert.ok(c.evidence.length > 0, `${c.id} shows what it looked at`);
+      assert.ok(c.etsi.every((e) => /^5\.\d+$/.test(e)) && c.etsi.length > 0, `${c.id} names its ETSI EN 303 645 provision`);
+    }
+  });
+
+  it('reports every planted problem of a misconfigured deployment, and nothing else', async (t) => {
+    const s = await startTestServer(t, { config: { ota: { minSecurityVersion: 5 } } });
+    const admin = await s.tokenFor(s.adminKey);
+    // Planted: a certificate about to expire, a device below the security floor, a schema without its own retention, a broad service account.
+    const expiring = await enrollDevice(s, admin, 'expiring-1');
+    await enrollDevice(s, admin, 'old-firmware-1');
+    await enrollDevice(s, admin, 'fine-1');
+    const db = new Database(join(s.dataDir, 'bulwark.db'));
+    try {
+      db.prepare('UPDATE device_certificates SET not_after = ? WHERE device_id = ?').run(Date.now() + 5 * DAY, 'expiring-1');
+      db.prepare('UPDATE devices SET security_version = ? WHERE id = ?').run(3, 'old-firmware-1');
+      db.prepare('UPDATE devices SET security_version = ? WHERE id = ?').run(7, 'fine-1');
+    } finally {
+      db.close();
+    }
+    assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: { $id: 'no-retention@1', type: 'object', properties: { temp_c: { type: 'number', 'x-unit': 'degC' } } } })).status, 201);
+    const bot = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'too-broad-bot', kind: 'service', scopes: ['devices:read', 'users:write'] } });
+    assert.equal(bot.status, 201, bot.text);
+    assert.equal((await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'narrow-bot', kind: 'service', scopes: ['telemetry:read'] } })).status, 201);
+
+    const report = await checklist(s, admin);
+    assert.deepEqual(notPassing(report), {
+      'certificates-expiring': 'fail', 'security-floor': 'fail', 'schema-retention': 'warn', 'broad-service-accounts': 'fail',
+    });
+    const by = (id: string) => report.checks.find((c) => c.id === id) as Check;
+    assert.match(by('certificates-expiring').evidence.join('\n'), new RegExp(`expiring-1: certificate ${expiring.serial ?? '\\w+'}`));
+    assert.match(by('security-floor').evidence.join('\n'), /old-firmware-1: security version 3/);
+    assert.doesNotMatch(by('security-floor').evidence.join('\n'), /fine-1/);
+    assert.match(by('schema-retention').evidence.join('\n'), /no-retention@1 sets no x-retention-days/);
+    assert.match(by('broad-service-accounts').evidence.join('\n'), /too-broad-bot .* holds users:write/);
+    assert.doesNotMatch(by('broad-service-accounts').evidence.join('\n'), /narrow-bot/);
+    for (const c of report.checks.filter((x) => x.status !== 'pass')) assert.ok(c.remediation.length > 20, `${c.id} says what to do`);
+  });
+
+  it('needs audit:read', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const viewer = await s.api('POST', '/api/v1/users', { token: admin, body: { name: 'device-reader', kind: 'service', scopes: ['devices:read'] } });
+    assert.equal(viewer.status, 201, viewer.text);
+    const key = await s.api('POST', '/api/v1/keys', { token: admin, body: { principalId: (viewer.body as { id: string }).id, name: 'k' } });
+    assert.equal(key.status, 201, key.text);
+    const token = await s.tokenFor((key.body as { key: string }).key);
+    assert.equal((await s.api('GET', '/api/v1/security/checklist', { token })).status, 403);
+  });
+});

@@ -1,0 +1,196 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Clock } from '@bulwark/core';
+import type { CheckResult, CheckStatus, ChecklistReport, ChecklistRepository } from './checklist.js';
+
+const DAY = 86_400_000;
+/** Evidence lines listed per check (the count says how many there are). */
+const SAMPLE = 10;
+const LOOPBACK = /^(127\.|localhost$|::1$)/;
+/** Scopes that administer the platform itself: a service account rarely needs one. */
+export const BROAD_SCOPES: ReadonlySet<string> = new Set(['*', 'users:write', 'keys:write', 'secrets:rotate', 'pki:write', 'cluster:write']);
+/** Field names that usually hold personal or locating data (a schema should mark them `x-sensitive`). */
+const PERSONAL_FIELD = /^(lat|lon|lng|latitude|longitude|gps|location|position|address|email|phone|owner|person|user|name|ssid|mac|imei|imsi|iccid)(_.*)?$/i;
+
+export interface ChecklistSettings {
+  readonly certificateDays: number;
+  readonly staleDays: number;
+  readonly masterKeyMaxAgeDays: number;
+}
+
+export const DEFAULT_CHECKLIST_SETTINGS: ChecklistSettings = { certificateDays: 30, staleDays: 30, masterKeyMaxAgeDays: 365 };
+
+export interface ChecklistDeps {
+  readonly repo: ChecklistRepository;
+  readonly clock: Clock;
+  /** The newest version of each registered schema. */
+  readonly schemas: () => Promise<readonly { readonly name: string; readonly version: number; readonly document: Readonly<Record<string, unknown>> }[]>;
+  readonly verifyAudit: (checkpoints?: readonly unknown[]) => Promise<{ ok: boolean; message: string; checkpoints?: { ok: boolean; checked: number } }>;
+  /** The CAs whose CRLs devices are checked against now (root and trusted issuing CAs). */
+  readonly caIds: () => readonly string[];
+  readonly config: {
+    readonly http: { readonly host: string; readonly tls: boolean };
+    readonly coap: { readonly enabled: boolean; readonly host: string; readonly trustedNetwork: boolean };
+    readonly minSecurityVersion: number;
+    readonly crlValidityMs: number;
+    readonly rawRetentionDays: number;
+    readonly retentionIntervalMs: number;
+    readonly checkpointFile: string | undefined;
+  };
+}
+
+const result = (id: string, title: string, etsi: readonly string[], status: CheckStatus, evidence: readonly string[], remediation: string): CheckResult =>
+  ({ id, title, status, evidence, remediation: status === 'pass' ? '' : remediation, etsi });
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const more = (count: number, shown: number) => (count > shown ? [`… and ${count - shown} more`] : []);
+
+/** Runs every check of `bulwark audit` against the live deployment. Read-only. */
+export class ChecklistService {
+  constructor(private readonly deps: ChecklistDeps, private readonly settings: ChecklistSettings = DEFAULT_CHECKLIST_SETTINGS) {}
+
+  async run(): Promise<ChecklistReport> {
+    const now = this.deps.clock.now();
+    const checks = await Promise.all([
+      this.#certificates(now), this.#securityFloor(), this.#rolloutFirmware(now), this.#retention(), this.#sensitiveFields(), this.#listeners(),
+      this.#serviceAccounts(), this.#staleDevices(now), this.#masterKey(now), this.#auditChain(), this.#crl(now),
+    ]);
+    const summary = { pass: 0, warn: 0, fail: 0 };
+    for (const c of checks) summary[c.status] += 1;
+    return { at: now, checks, summary };
+  }
+
+  async #certificates(now: number): Promise<CheckResult> {
+    const days = this.settings.certificateDays;
+    const { count, sample } = await this.deps.repo.expiringCertificates(now + days * DAY, SAMPLE);
+    return result('certificates-expiring', `Device certificates valid for more than ${days} days`, ['5.5'], count === 0 ? 'pass' : 'fail',
+      count === 0 ? [`no live device certificate expires before ${day(now + days * DAY)}`]
+        : [`${count} live device certificates expire before ${day(now + days * DAY)}`, ...sample.map((c) => `${c.deviceId}: certificate ${c.serial} ${c.notAfter <= now ? 'expired' : 'expires'} ${day(c.notAfter)}`), ...more(count, sample.length)],
+      'Renew them before they expire: agents renew on their own once connected (identity.renewAtFraction); for the others run a rotate-certificate job (bulwark jobs create) or re-enroll them (bulwark devices token, then enroll).');
+  }
+
+  async #securityFloor(): Promise<CheckResult> {
+    const floor = this.deps.config.minSecurityVersion;
+    const title = 'Devices at or above the fleet\'s minimum security version';
+    if (floor <= 0) return result('security-floor', title, ['5.3'], 'pass', ['no minimum set (ota.minSecurityVersion 0): no device is below it'], '');
+    const { count, sample } = await this.deps.repo.belowSecurityVersion(floor, SAMPLE);
+    return result('security-floor', title, ['5.3'], count === 0 ? 'pass' : 'fail',
+      count === 0 ? [`every device reporting a security version is at ${floor} or above`] : [`${count} devices report a security version below ${floor}`, ...sample.map((d) => `${d.deviceId}: ${d.detail}`), ...more(count, sample.length)],
+      'Roll out a release at or above the floor to them (bulwark rollout create), or retire devices that cannot take it.');
+  }
+
+  async #rolloutFirmware(now: number): Promise<CheckResult> {
+    const expired = await this.deps.repo.rolloutsWithExpiredFirmware(now);
+    return result('rollout-firmware', 'Rollouts under way offer only signed, unexpired firmware', ['5.3', '5.7'], expired.length === 0 ? 'pass' : 'fail',
+      expired.length === 0 ? ['every running or paused rollout offers a release whose signed manifest is still valid (releases are refused unsigned at upload)']
+        : expired.map((r) => `rollout ${r.name} (${r.rolloutId}) offers ${r.artifact}, whose signed manifest expired ${day(r.expiresAt)}: devices refuse it`),
+      'Abort the rollout and start one with a freshly signed release (bulwark firmware upload, bulwark rollout create).');
+  }
+
+  async #retention(): Promise<CheckResult> {
+    const schemas = await this.deps.schemas();
+    const { rawRetentionDays, retentionIntervalMs } = this.deps.config;
+    const title = 'Every schema\'s readings are kept no longer than a decided period';
+    if (retentionIntervalMs <= 0 && schemas.length > 0) {
+      return result('schema-retention', title, ['5.8', '5.11'], 'fail', ['the retention job is off (telemetry.retentionIntervalMs 0): readings are never deleted'], 'Set telemetry.retentionIntervalMs (default one hour) so expired readings are deleted.');
+    }
+    const implicit = schemas.filter((s) => typeof s.document['x-retention-days'] !== 'number');
+    return result('schema-retention', title, ['5.8', '5.11'], implicit.length === 0 ? 'pass' : 'warn',
+      implicit.length === 0 ? [`${schemas.length} schemas, each with its own x-retention-days`]
+        : implicit.slice(0, SAMPLE).map((s) => `${s.name}@${s.version} sets no x-retention-days: its readings are kept the default ${rawRetentionDays} days, not a period decided for this data`).concat(more(implicit.length, SAMPLE)),
+      'Give each schema an x-retention-days that matches why its data is kept (register a new version of it).');
+  }
+
+  async #sensitiveFields(): Promise<CheckResult> {
+    const found: string[] = [];
+    for (const s of await this.deps.schemas()) {
+      const properties = (s.document.properties ?? {}) as Record<string, Record<string, unknown>>;
+      for (const [field, spec] of Object.entries(properties)) {
+        if (PERSONAL_FIELD.test(field) && spec['x-sensitive'] === undefined) found.push(`${s.name}@${s.version}: field ${field} looks personal or locating and is not marked x-sensitive`);
+      }
+    }
+    return result('sensitive-fields', 'Fields that look personal or locating are marked sensitive', ['5.8'], found.length === 0 ? 'pass' : 'warn',
+      found.length === 0 ? ['no unmarked field with a personal or locating name (location, lat/lon, email, phone, owner, MAC, IMEI…)'] : [...found.slice(0, SAMPLE), ...more(found.length, SAMPLE)],
+      'Mark such fields "x-sensitive" in a new schema version: they are then masked in dead letters, exports and the dashboard, and revealed only with telemetry:decrypt.');
+  }
+
+  async #listeners(): Promise<CheckResult> {
+    const { http, coap } = this.deps.config;
+    const evidence: string[] = [];
+    let status: CheckStatus = 'pass';
+    if (http.tls) evidence.push(`HTTP API on ${http.host} over TLS`);
+    else if (LOOPBACK.test(http.host)) evidence.push(`HTTP API plain on loopback ${http.host} only`);
+    else {
+      status = 'fail';
+      evidence.push(`HTTP API speaks plain HTTP on ${http.host} (http.allowInsecure): keys and tokens cross the network in clear text`);
+    }
+    evidence.push('MQTT and device HTTPS: mutual TLS only');
+    if (coap.enabled && !LOOPBACK.test(coap.host)) {
+      if (status === 'pass') status = 'warn';
+      evidence.push(`CoAP on ${coap.host} without DTLS${coap.trustedNetwork ? ' (coap.trustedNetwork)' : ''}: readings are readable on that network`);
+    }
+    return result('plaintext-listeners', 'No plaintext listener outside this machine', ['5.5', '5.6'], status, evidence,
+      'Turn on http.tls (--http-tls) or keep http.host on loopback behind a TLS proxy; keep CoAP off or on loopback unless its network is trusted.');
+  }
+
+  async #serviceAccounts(): Promise<CheckResult> {
+    const broad = (await this.deps.repo.serviceAccounts()).filter((a) => a.scopes.some((s) => BROAD_SCOPES.has(s)));
+    return result('broad-service-accounts', 'Service accounts hold no platform-administration scope', ['5.6'], broad.length === 0 ? 'pass' : 'fail',
+      broad.length === 0 ? ['no enabled service account holds *, users:write, keys:write, secrets:rotate, pki:write or cluster:write']
+        : broad.map((a) => `service account ${a.name} (${a.id}) holds ${a.scopes.filter((s) => BROAD_SCOPES.has(s)).join(', ')}`),
+      'Replace it with an account holding only the scopes its job needs (bulwark users create NAME --service --scopes …), move its keys over, and disable it; administration belongs to named admins.');
+  }
+
+  async #staleDevices(now: number): Promise<CheckResult> {
+    const days = this.settings.staleDays;
+    const { count, sample } = await this.deps.repo.staleDevices(now - days * DAY, SAMPLE);
+    return result('stale-devices', `Every enrolled device was seen in the last ${days} days`, ['5.6'], count === 0 ? 'pass' : 'warn',
+      count === 0 ? [`every live device was seen since ${day(now - days * DAY)}`] : [`${count} devices not seen since ${day(now - days * DAY)} or never`, ...sample.map((d) => `${d.deviceId}: ${d.detail}`), ...more(count, sample.length)],
+      'Find out why, and decommission devices that are gone (bulwark devices decommission): a valid identity nobody uses is one an attacker can.');
+  }
+
+  async #masterKey(now: number): Promise<CheckResult> {
+    const maxDays = this.settings.masterKeyMaxAgeDays;
+    const [rotated, since] = await Promise.all([this.deps.repo.lastAudited('secrets.rotate-master-key'), this.deps.repo.firstAudited()]);
+    const from = rotated ?? since ?? now;
+    const age = Math.floor((now - from) / DAY);
+    return result('master-key-rotation', `The master key was rotated in the last ${maxDays} days`, ['5.4'], age <= maxDays ? 'pass' : 'warn',
+      [rotated === undefined ? `never rotated; in use since ${day(from)} (${age} days)` : `last rotated ${day(rotated)} (${age} days ago)`],
+      'Rotate it: start with BULWARK_MASTER_KEY_NEXT set, run bulwark keys rotate-master, then make the new key the only one (operations guide, master key).');
+  }
+
+  async #auditChain(): Promise<CheckResult> {
+    const file = this.deps.config.checkpointFile;
+    const checkpoints = file !== undefined && existsSync(file) ? readCheckpointLines(file) : undefined;
+    const report = await this.deps.verifyAudit(checkpoints);
+    const evidence = [report.message];
+    let status: CheckStatus = report.ok ? 'pass' : 'fail';
+    if (file === undefined) {
+      evidence.push('no checkpoints written (audit.checkpointIntervalMs 0): a chain rewritten whole would verify');
+      if (status === 'pass') status = 'warn';
+    } else if (checkpoints === undefined) evidence.push(`no checkpoint file at ${file} yet`);
+    return result('audit-chain', 'The audit chain verifies, against its signed checkpoints', ['5.10'], status, evidence,
+      'A broken chain means the log was edited: find the first bad entry (bulwark audit-log verify) and treat the database as compromised. Keep checkpoints on and the file off the database\'s machine.');
+  }
+
+  async #crl(now: number): Promise<CheckResult> {
+    const validity = this.deps.config.crlValidityMs;
+    const resign = Math.min(DAY, validity / 4);
+    const ages = await this.deps.repo.crlAges(this.deps.caIds());
+    const expired = ages.filter((a) => a.updatedAt === null || now - a.updatedAt >= validity);
+    const late = ages.filter((a) => a.updatedAt !== null && now - a.updatedAt >= 2 * resign && now - a.updatedAt < validity);
+    const status: CheckStatus = expired.length > 0 ? 'fail' : late.length > 0 ? 'warn' : 'pass';
+    return result('crl-freshness', 'Certificate revocation lists are fresh', ['5.5'], status,
+      ages.map((a) => (a.updatedAt === null ? `${a.caId}: no CRL signed` : `${a.caId}: CRL signed ${new Date(a.updatedAt).toISOString()} (${Math.round((now - a.updatedAt) / 3_600_000)} h ago; valid ${Math.round(validity / 3_600_000)} h, re-signed every ${Math.round(resign / 3_600_000)} h)`)),
+      'The node holding the crl lease re-signs CRLs: check that one is running (bulwark cluster status) and its logs; devices and gateways refuse connections once a CRL expires.');
+  }
+}
+
+/** The newest 1,000 checkpoints of the file (a line that is not JSON goes as it is, to be reported). */
+function readCheckpointLines(file: string): unknown[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-1000).map((line) => {
+    try {
+      return JSON.parse(line) as unknown;
+    } catch {
+      return line;
+    }
+  });
+}
