@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { enrollDevice } from '../testing/devices.js';
+import { closed, connectDevice, enrollDevice } from '../testing/devices.js';
+import { eventually } from '../testing/eventually.js';
 import { type TestServer, startTestServer } from '../testing/harness.js';
 
 interface Check { id: string; status: 'pass' | 'warn' | 'fail'; evidence: string[]; remediation: string; etsi: string[] }
@@ -67,6 +68,33 @@ describe('the security checklist (bulwark audit)', () => {
     assert.match(by('broad-service-accounts').evidence.join('\n'), /too-broad-bot .* holds users:write/);
     assert.doesNotMatch(by('broad-service-accounts').evidence.join('\n'), /narrow-bot/);
     for (const c of report.checks.filter((x) => x.status !== 'pass')) assert.ok(c.remediation.length > 20, `${c.id} says what to do`);
+  });
+
+  it('flags one certificate used from two addresses that keep taking the session from each other, not a device that roams', async (t) => {
+    const s = await startTestServer(t);
+    const admin = await s.tokenFor(s.adminKey);
+    const cloned = await enrollDevice(s, admin, 'cloned-1');
+    const roaming = await enrollDevice(s, admin, 'roaming-1');
+    // Real mutual-TLS sessions from different loopback addresses: the clone pushes the original off, and back, three times.
+    const from = async (d: typeof cloned, localAddress: string) => {
+      const client = await connectDevice(s, d, { reconnectPeriod: 0, localAddress } as Parameters<typeof connectDevice>[2]);
+      t.after(() => client.end(true));
+      return client;
+    };
+    /** Connects, and waits until the platform has recorded this connect (the next one then takes this session over). */
+    const connectNumber = async (d: typeof cloned, address: string, n: number) => {
+      const client = await from(d, address);
+      await eventually(async () => (await s.api('GET', `/api/v1/devices/${d.id}`, { token: admin })).body as { connectivity: { connectCount: number } }, (x) => x.connectivity.connectCount >= n);
+      void closed(client);
+    };
+    let n = 0;
+    for (const address of ['127.0.0.1', '127.0.0.2', '127.0.0.1', '127.0.0.2']) await connectNumber(cloned, address, (n += 1));
+    n = 0;
+    for (const address of ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']) await connectNumber(roaming, address, (n += 1));
+    const report = await eventually(async () => checklist(s, admin), (r) => r.checks.some((c) => c.id === 'cloned-identity' && c.status === 'fail'));
+    const check = report.checks.find((c) => c.id === 'cloned-identity') as Check;
+    assert.deepEqual(check.evidence, ['cloned-1: 3 takeovers in 24 h between 127.0.0.1, 127.0.0.2']);
+    assert.deepEqual(notPassing(report), { 'cloned-identity': 'fail' }, 'the roaming device is not flagged');
   });
 
   it('needs audit:read', async (t) => {

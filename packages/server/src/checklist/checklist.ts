@@ -39,4 +39,8 @@ export interface ChecklistRepository {
   lastAudited(action: string): Promise<number | undefined>;
   firstAudited(): Promise<number | undefined>;
   crlAges(caIds: readonly string[]): Promise<CrlAge[]>;
+  /** Devices whose session was taken over from another address at least `min` times since then, with the addresses involved. */
+  takeovers(since: number, min: number): Promise<DeviceTakeovers[]>;
 }
+
+export interface DeviceTakeovers { readonly deviceId: string; readonly count: number; readonly addresses: readonly string[] }

@@ -5,6 +5,8 @@ import type { CheckResult, CheckStatus, ChecklistReport, ChecklistRepository } f
 const DAY = 86_400_000;
 /** Evidence lines listed per check (the count says how many there are). */
 const SAMPLE = 10;
+/** Takeovers from another address in a day that, with an address coming back, point to a cloned identity. */
+const TAKEOVERS_FOR_A_CLONE = 3;
 const LOOPBACK = /^(127\.|localhost$|::1$)/;
 /** Scopes that administer the platform itself: a service account rarely needs one. */
 export const BROAD_SCOPES: ReadonlySet<string> = new Set(['*', 'users:write', 'keys:write', 'secrets:rotate', 'pki:write', 'cluster:write']);
@@ -51,7 +53,7 @@ export class ChecklistService {
     const now = this.deps.clock.now();
     const checks = await Promise.all([
       this.#certificates(now), this.#securityFloor(), this.#rolloutFirmware(now), this.#retention(), this.#sensitiveFields(), this.#listeners(),
-      this.#serviceAccounts(), this.#staleDevices(now), this.#masterKey(now), this.#auditChain(), this.#crl(now),
+      this.#serviceAccounts(), this.#staleDevices(now), this.#clones(now), this.#masterKey(now), this.#auditChain(), this.#crl(now),
     ]);
     const summary = { pass: 0, warn: 0, fail: 0 };
     for (const c of checks) summary[c.status] += 1;
@@ -145,6 +147,19 @@ export class ChecklistService {
     return result('stale-devices', `Every enrolled device was seen in the last ${days} days`, ['5.6'], count === 0 ? 'pass' : 'warn',
       count === 0 ? [`every live device was seen since ${day(now - days * DAY)}`] : [`${count} devices not seen since ${day(now - days * DAY)} or never`, ...sample.map((d) => `${d.deviceId}: ${d.detail}`), ...more(count, sample.length)],
       'Find out why, and decommission devices that are gone (bulwark devices decommission): a valid identity nobody uses is one an attacker can.');
+  }
+
+  /**
+   * One identity, two holders: a device whose session was taken over from another address, and
+   * then back (an address seen again), several times in a day. A device that roams (a new
+   * address each time) is not one: every takeover brings an address not seen before.
+   */
+  async #clones(now: number): Promise<CheckResult> {
+    const suspects = (await this.deps.repo.takeovers(now - DAY, TAKEOVERS_FOR_A_CLONE)).filter((d) => d.addresses.length <= d.count);
+    return result('cloned-identity', 'No device identity is used from two places at once', ['5.4', '5.6'], suspects.length === 0 ? 'pass' : 'fail',
+      suspects.length === 0 ? [`no device's session was taken over back and forth between addresses ${TAKEOVERS_FOR_A_CLONE} times or more in the last 24 h`]
+        : suspects.slice(0, SAMPLE).map((d) => `${d.deviceId}: ${d.count} takeovers in 24 h between ${d.addresses.join(', ')}`),
+      'Its key has most likely been copied: revoke the device\'s certificate (bulwark devices revoke), find the second holder by its address, and re-enroll the device with a new key.');
   }
 
   async #masterKey(now: number): Promise<CheckResult> {

@@ -83,7 +83,7 @@ export class LocalSessionTable implements SessionTable {
     this.#sessions.set(peer.deviceId, session);
     if (older) this.#end(older, 'taken_over');
     if (directory?.newerClaim(peer.deviceId, claim)) this.#end(session, 'taken_over');
-    void this.deps.registry.recordConnect(peer.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    void this.deps.registry.recordConnect(peer.deviceId, connection.address).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
     if (this.#kicksHeard !== kicksBefore) {
       void this.deps.identity.checkSession(peer).catch(() => {
         if (this.#sessions.get(peer.deviceId) === session) this.#end(session, 'admission_revoked');
@@ -129,7 +129,7 @@ export class LocalSessionTable implements SessionTable {
     if (current !== session) return false;
     current.claim = claim;
     if (this.deps.directory?.newerClaim(session.deviceId, claim)) this.#end(current, 'taken_over');
-    else void this.deps.registry.recordConnect(session.deviceId).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    else void this.deps.registry.recordConnect(session.deviceId, current.connection.address).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
     return true;
   }
 

@@ -67,6 +67,8 @@ export interface DeliveryOptions {
 /** What a transport gives the table for one connection. */
 export interface SessionConnection {
   readonly peer: PeerCertificate;
+  /** The device's network address as the listener sees it (through PROXY protocol when trusted); recorded with the connect. */
+  readonly address?: string | undefined;
   /** Ends the connection; the transport then reports `closed` on the handle. */
   end(): void;
   /** Sends to the device over this connection; resolves false when that failed. */

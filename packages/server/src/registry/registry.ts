@@ -94,7 +94,8 @@ export interface FleetCounts {
 
 /** A session of a device began or ended. */
 export type ConnectivityEvent =
-  | { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string }
+  /** `address`: where the device connected from (null when the transport does not say). */
+  | { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string; readonly address?: string | null }
   | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string; readonly node: string };
 
 export interface DeviceRepository {

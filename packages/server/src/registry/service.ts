@@ -180,8 +180,8 @@ export class RegistryService {
   }
 
   /** Resolves once the connect is stored. */
-  recordConnect(id: string): Promise<void> {
-    return this.#record({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId });
+  recordConnect(id: string, address?: string): Promise<void> {
+    return this.#record({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId, address: address ?? null });
   }
 
   /** Resolves once the disconnect is stored. */

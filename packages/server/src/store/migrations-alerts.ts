@@ -116,4 +116,20 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX alerts_device_open ON alerts (device_id, resolved_at, severity, acknowledged_at) WHERE resolved_at IS NULL
     `,
   },
+  {
+    id: 23,
+    // A session taken over from another address while the device was online: how a cloned
+    // certificate shows (two holders of one identity pushing each other off). Kept for a week.
+    name: 'session takeovers by address',
+    sql: `
+      ALTER TABLE devices ADD COLUMN last_address TEXT;
+      CREATE TABLE session_takeovers (
+        device_id TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        from_address TEXT NOT NULL,
+        to_address TEXT NOT NULL
+      );
+      CREATE INDEX session_takeovers_at ON session_takeovers (at, device_id)
+    `,
+  },
 ];

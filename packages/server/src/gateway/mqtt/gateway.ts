@@ -219,7 +219,7 @@ export class MqttGateway {
     }
     const ref: { handle?: SessionHandle } = {};
     const admission = await this.#sessions.admit({
-      peer, end: () => c.end(ref.handle?.endReason ?? 'kicked'), deliver: (topic, payload, qos, options) => Promise.resolve(this.#send(c, topic, payload, qos, options)),
+      peer, address: this.#listener?.remoteOf(c.socket), end: () => c.end(ref.handle?.endReason ?? 'kicked'), deliver: (topic, payload, qos, options) => Promise.resolve(this.#send(c, topic, payload, qos, options)),
     });
     if (!admission.admitted) return fail(admission.reason === 'unavailable' ? 'admission_failed' : 'not_admitted', admission.message, admission.reason);
     const handle = (ref.handle = admission.session);

@@ -185,5 +185,27 @@ export function describeDeviceConnectivity(make: MakeStore): void {
       assert.equal((await devices.get('again-on-a'))?.connectivity.online, true, 'a session recorded after the decision stays online');
       assert.equal(await devices.markNodeOffline('b', T0 + 6, 'node_restarted', T0 + 6), 2);
     });
+
+    it('records a session taken over from another address while the device was online (a cloned identity shows so)', async (t) => {
+      const { devices, checklist } = await make(t);
+      const device = (id: string): Device => ({
+        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+        state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+      });
+      await devices.insertMany([device('twice'), device('back')]);
+      await devices.recordConnectivity([
+        { kind: 'connect', id: 'twice', at: T0 + 1, node: 'n', address: '10.0.0.1' },
+        // Taken over from another address while online: recorded, in the same batch as the first connect.
+        { kind: 'connect', id: 'twice', at: T0 + 2, node: 'n', address: '10.0.0.2' },
+        { kind: 'connect', id: 'twice', at: T0 + 3, node: 'n', address: '10.0.0.2' },
+        { kind: 'connect', id: 'back', at: T0 + 1, node: 'n', address: '10.0.0.7' }, { kind: 'disconnect', id: 'back', at: T0 + 2, reason: 'keepalive_timeout', node: 'n' },
+        // Back after going offline, from elsewhere: a reconnect, not a takeover.
+        { kind: 'connect', id: 'back', at: T0 + 3, node: 'n', address: '10.0.0.8' },
+        { kind: 'connect', id: 'back', at: T0 + 4, node: 'n' },
+      ]);
+      assert.deepEqual(await checklist.takeovers(T0, 1), [{ deviceId: 'twice', count: 1, addresses: ['10.0.0.1', '10.0.0.2'] }]);
+      assert.deepEqual(await checklist.takeovers(T0 + 3, 1), []);
+    });
   });
 }

@@ -1,4 +1,4 @@
-import type { ChecklistRepository, CrlAge, DeviceRef, ExpiringCertificate, ServiceAccountScopes } from '../../checklist/index.js';
+import type { ChecklistRepository, CrlAge, DeviceRef, DeviceTakeovers, ExpiringCertificate, ServiceAccountScopes } from '../../checklist/index.js';
 import type { SqlClient } from '../sql-client.js';
 
 /** Live devices: what the checks look at (retired and decommissioned ones are out of the fleet). */
@@ -71,5 +71,21 @@ export class SqlChecklistRepository implements ChecklistRepository {
     );
     const signed = new Map(rows.map((r) => [r.ca_id, Number(r.updated_at)]));
     return caIds.map((caId) => ({ caId, updatedAt: signed.get(caId) ?? null }));
+  }
+
+  async takeovers(since: number, min: number): Promise<DeviceTakeovers[]> {
+    const rows = await this.db.all<{ device_id: string; from_address: string; to_address: string }>(
+      `SELECT device_id, from_address, to_address FROM session_takeovers
+       WHERE at >= $1 AND device_id IN (SELECT device_id FROM session_takeovers WHERE at >= $1 GROUP BY device_id HAVING COUNT(*) >= $2)
+       ORDER BY device_id, at LIMIT 10000`, [since, min],
+    );
+    const by = new Map<string, { count: number; addresses: Set<string> }>();
+    for (const r of rows) {
+      const d = by.get(r.device_id) ?? { count: 0, addresses: new Set<string>() };
+      d.count += 1;
+      d.addresses.add(r.from_address).add(r.to_address);
+      by.set(r.device_id, d);
+    }
+    return [...by].map(([deviceId, d]) => ({ deviceId, count: d.count, addresses: [...d.addresses].sort() }));
   }
 }

@@ -150,13 +150,20 @@ export class SqlDeviceRepository implements DeviceRepository {
   async recordConnectivity(events: readonly ConnectivityEvent[]): Promise<void> {
     // One statement per run of events of the same kind, so that a connect and a disconnect of one device keep their order.
     const statements: BatchStatement[] = [];
-    for (const e of events) {
-      const sql = e.kind === 'connect' ? CONNECT : DISCONNECT;
-      const params = e.kind === 'connect' ? [e.id, e.at, e.node] : [e.id, e.at, e.reason, e.node];
+    const add = (sql: string, params: SqlValue[]) => {
       const last = statements.at(-1);
       if (last?.sql === sql) (last.paramsList as SqlValue[][]).push(params);
       else statements.push({ sql, paramsList: [params] });
+    };
+    for (const e of events) {
+      if (e.kind === 'connect') {
+        // The takeover is read before the connect records the new address.
+        if (e.address) add(TAKEOVER, [e.id, e.at, e.address]);
+        add(CONNECT, [e.id, e.at, e.node, e.address ?? null]);
+      } else add(DISCONNECT, [e.id, e.at, e.reason, e.node]);
     }
+    const newest = events.reduce((m, e) => Math.max(m, e.at), 0);
+    if (events.some((e) => e.kind === 'connect' && e.address)) add('DELETE FROM session_takeovers WHERE at < $1', [newest - TAKEOVER_KEEP_MS]);
     if (statements.length > 0) await this.db.batch(statements);
   }
 
@@ -175,6 +182,12 @@ export class SqlDeviceRepository implements DeviceRepository {
   }
 }
 
-const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1, online_node = $3 WHERE id = $1';
+const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1, online_node = $3, last_address = COALESCE($4, last_address) WHERE id = $1';
+/** Before a connect is recorded: it takes the session over from another address while the device is online (a cloned certificate looks like this, repeatedly). */
+const TAKEOVER = `INSERT INTO session_takeovers (device_id, at, from_address, to_address)
+  SELECT id, CAST($2 AS BIGINT), last_address, CAST($3 AS TEXT) FROM devices
+  WHERE id = $1 AND online_since IS NOT NULL AND last_address IS NOT NULL AND last_address <> CAST($3 AS TEXT)`;
+/** Takeovers are kept a week (the checklist looks at the last day). */
+const TAKEOVER_KEEP_MS = 7 * 86_400_000;
 // A node records the end only of a session it holds: after a takeover by another node, the old node's late disconnect changes nothing.
 const DISCONNECT = 'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3, online_node = NULL WHERE id = $1 AND (online_node = $4 OR online_node IS NULL)';
