@@ -4,6 +4,7 @@ import { type Session, can, onSignOut, resume, signOut } from './api';
 import { href, useRoute } from './router';
 import { Alerts } from './pages/alerts';
 import { Audit } from './pages/audit';
+import { Security } from './pages/security';
 import { Certificates } from './pages/certificates';
 import { DeadLetters } from './pages/dead-letters';
 import { Device } from './pages/device';
@@ -17,7 +18,7 @@ import { SignIn } from './pages/sign-in';
 import { Webhooks } from './pages/webhooks';
 import './styles.css';
 
-const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['certificates', 'Certificates'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks'], ['users', 'Users']] as const;
+const NAV = [['', 'Fleet'], ['devices', 'Devices'], ['certificates', 'Certificates'], ['alerts', 'Alerts'], ['schemas', 'Schemas'], ['dead-letters', 'Dead letters'], ['audit', 'Audit log'], ['security', 'Security'], ['rollouts', 'Rollouts'], ['jobs', 'Jobs'], ['webhooks', 'Webhooks'], ['users', 'Users']] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>();
@@ -51,6 +52,7 @@ function App() {
         {page === 'schemas' ? <Schemas /> : null}
         {page === 'dead-letters' ? <DeadLetters params={route.params} session={session} /> : null}
         {page === 'audit' ? (session.scopes.includes('*') || session.scopes.includes('audit:read') ? <Audit params={route.params} /> : <p className="muted">Your role cannot read the audit log (it needs the audit:read scope).</p>) : null}
+        {page === 'security' ? (can(session, 'audit:read') ? <Security /> : <p className="muted">Your role cannot run the security checklist (it needs the audit:read scope).</p>) : null}
         {page === 'webhooks' ? (session.scopes.includes('*') || session.scopes.includes('webhooks:read') ? <Webhooks session={session} /> : <p className="muted">Your role cannot read webhooks (it needs the webhooks:read scope).</p>) : null}
         {page === 'rollouts' ? (session.scopes.includes('*') || session.scopes.includes('rollouts:read') ? <Rollouts key={id ?? ''} id={id} params={route.params} session={session} /> : <p className="muted">Your role cannot read rollouts (it needs the rollouts:read scope).</p>) : null}
         {page === 'users' ? (can(session, 'users:read') ? <Users session={session} /> : <p className="muted">Your role cannot read users (it needs the users:read scope).</p>) : null}

@@ -96,7 +96,7 @@ export class ChecklistService {
     }
     const implicit = schemas.filter((s) => typeof s.document['x-retention-days'] !== 'number');
     return result('schema-retention', title, ['5.8', '5.11'], implicit.length === 0 ? 'pass' : 'warn',
-      implicit.length === 0 ? [`${schemas.length} schemas, each with its own x-retention-days`]
+      implicit.length === 0 ? [schemas.length === 0 ? 'no schema registered yet' : `${schemas.length} schemas, each with its own x-retention-days`]
         : implicit.slice(0, SAMPLE).map((s) => `${s.name}@${s.version} sets no x-retention-days: its readings are kept the default ${rawRetentionDays} days, not a period decided for this data`).concat(more(implicit.length, SAMPLE)),
       'Give each schema an x-retention-days that matches why its data is kept (register a new version of it).');
   }
