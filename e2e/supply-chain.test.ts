@@ -50,4 +50,5 @@ it('reads SPDX expressions', () => {
   assert.equal(licenceAllowed('(GPL-3.0-only OR MIT)'), true, 'one allowed choice is enough');
   assert.equal(licenceAllowed('MIT AND GPL-3.0-only'), false, 'every part of an AND must be allowed');
   assert.equal(licenceAllowed('(none declared)'), false);
+  assert.equal(licenceAllowed('GPL-3.0-only AND (MIT OR Apache-2.0)'), false, 'a nested expression is not guessed at');
 });

@@ -34,6 +34,8 @@ export interface SupplyChainReport {
 /** Whether an SPDX expression (`MIT`, `(MIT OR Apache-2.0)`, `A AND B`) is allowed. */
 export function licenceAllowed(expression: string): boolean {
   const text = expression.trim().replace(/^\((.*)\)$/, '$1');
+  // One level of parentheses around the whole, no more: a nested expression is looked at by a person.
+  if (/[()]/.test(text)) return false;
   if (/\sOR\s/.test(text)) return text.split(/\s+OR\s+/).some(licenceAllowed);
   if (/\sAND\s/.test(text)) return text.split(/\s+AND\s+/).every(licenceAllowed);
   return ALLOWED_LICENCES.has(text);

@@ -59,12 +59,16 @@ describe('the device contract under fuzzing', () => {
       const copy = structuredClone(good) as unknown as Record<string, unknown>;
       let at = copy;
       for (const key of path.slice(0, -1)) at = at[key] as Record<string, unknown>;
+      const before = JSON.stringify(at[path.at(-1) as string]);
       at[path.at(-1) as string] = value;
-      return copy;
+      // A signed field given another value must be refused: the signature no longer covers it.
+      const signedChange = (path[1] === 'signed' || path[1] === 'signatures') && JSON.stringify(value) !== before;
+      return { manifest: copy as unknown, signedChange };
     });
-    fc.assert(fc.property(fc.oneof(fc.anything(), changed), (manifest) => {
+    fc.assert(fc.property(fc.oneof(fc.anything().map((manifest) => ({ manifest, signedChange: false })), changed), ({ manifest, signedChange }) => {
       const verdict = verifyFirmware(manifest, { root, now: NOW, minSecurityVersion: 1 });
       assert.ok(verdict.ok || FIRMWARE_REFUSALS.includes(verdict.reason), JSON.stringify(verdict));
+      if (signedChange) assert.equal(verdict.ok, false, 'a changed signed field is refused');
     }), settings);
   });
 });

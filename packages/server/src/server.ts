@@ -308,6 +308,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let otaTimer: NodeJS.Timeout | undefined;
     const checkpoints = config.audit.checkpointIntervalMs > 0 ? new AuditCheckpointWriter({
       repo: store.audit, keys: checkpointKeys, clock, log: logger, intervalMs: config.audit.checkpointIntervalMs, file: checkpointFile,
+      refused: () => metrics.auditCheckpointRefusals.inc(),
     }) : undefined;
     // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
     const singletons: [string, SingletonJob][] = [

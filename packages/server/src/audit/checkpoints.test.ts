@@ -48,6 +48,16 @@ describe('audit chain checkpoints', () => {
     assert.equal(caught.problem, 'checkpoint_mismatch');
     assert.ok(caught.checkpoints?.problems.length === written.filter((c) => c.seq >= 2).length, JSON.stringify(caught.checkpoints));
     assert.ok(caught.checkpoints?.problems.every((p) => p.problem === 'hash_mismatch'));
+
+    // The writer does not sign the rewritten head: it refuses (a metric), and the file keeps only checkpoints that show the rewrite.
+    assert.equal((await s.api('POST', '/api/v1/devices', { token: admin, body: { id: 'after-rewrite' } })).status, 201);
+    const refusals = async () => Number(/^bulwark_audit_checkpoint_refusals_total (\d+)/m.exec((await s.api('GET', '/metrics', { token: admin })).text)?.[1] ?? 0);
+    await eventually(refusals, (n) => n >= 1);
+    const after = readCheckpoints(file);
+    assert.deepEqual(after.map((c) => c.seq), written.map((c) => c.seq).concat(after.slice(written.length).map((c) => c.seq)));
+    const later = await verify(s, admin, after);
+    assert.equal(later.ok, false, 'the newest checkpoints still catch the rewrite');
+    assert.equal((await s.api('POST', '/api/v1/audit/verify', { token: admin, body: { checkpoints: [] } })).status, 400, 'an empty list checks nothing: refused');
   });
 
   it('catches a chain whose end was cut off and its head moved back', async (t) => {

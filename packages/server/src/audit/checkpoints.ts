@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock, Logger } from '@bulwark/core';
 import type { AuditHead, AuditRepository } from './audit.js';
@@ -123,7 +123,7 @@ export async function checkCheckpoints(checkpoints: readonly unknown[], key: Key
 }
 
 export interface CheckpointWriterDeps {
-  readonly repo: Pick<AuditRepository, 'head'>;
+  readonly repo: Pick<AuditRepository, 'head' | 'scan'>;
   readonly keys: CheckpointKeys;
   readonly clock: Clock;
   readonly log: Logger;
@@ -131,21 +131,40 @@ export interface CheckpointWriterDeps {
   readonly file: string;
   readonly intervalMs: number;
   readonly written?: () => void;
+  /** Told when the chain no longer holds the last checkpoint's entry: nothing is signed until an operator looks. */
+  readonly refused?: () => void;
+}
+
+/** The checkpoints of a checkpoint file's text, newest last (a line that is not JSON is kept as text, to be reported malformed). */
+export function parseCheckpointLines(text: string, newest = 1000): unknown[] {
+  return text.split('\n').filter((l) => l.trim() !== '').slice(-newest).map((line) => {
+    try {
+      return JSON.parse(line) as unknown;
+    } catch {
+      return line;
+    }
+  });
 }
 
 /**
  * Appends a signed checkpoint of the chain head to a file outside the database every
  * `intervalMs` when the head moved (and at start and stop): a leased singleton in a cluster,
- * so the checkpoints form one sequence. A failure is logged and tried again next time.
+ * so the checkpoints form one sequence when the file is on storage every node reaches. Before
+ * signing it checks that the chain still holds the last checkpoint's entry (read from the file
+ * at start): it never signs the head of a chain rewritten since, so the file keeps the
+ * checkpoints that show the rewrite. A failure is logged and tried again next time.
  */
 export class AuditCheckpointWriter {
   #timer: NodeJS.Timeout | undefined;
-  #lastSeq = -1;
+  /** The last checkpoint signed (or read from the file at start). */
+  #last: { seq: number; hash: string } | undefined;
   #busy: Promise<void> | undefined;
 
   constructor(private readonly deps: CheckpointWriterDeps) {}
 
   async start(): Promise<void> {
+    const newest = existsSync(this.deps.file) ? parseCheckpointLines(readFileSync(this.deps.file, 'utf8'), 1)[0] : undefined;
+    if (isCheckpoint(newest)) this.#last = { seq: newest.seq, hash: newest.hash };
     await this.writeNow();
     this.#timer = setInterval(() => void this.writeNow(), this.deps.intervalMs);
     this.#timer.unref();
@@ -154,6 +173,8 @@ export class AuditCheckpointWriter {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    // A write under way may have read the head before the last entries: once more after it.
+    await this.#busy;
     await this.writeNow();
   }
 
@@ -168,11 +189,20 @@ export class AuditCheckpointWriter {
   async #write(): Promise<void> {
     try {
       const head = await this.deps.repo.head();
-      if (head.seq === this.#lastSeq) return;
+      const last = this.#last;
+      if (head.seq === last?.seq && head.hash === last.hash) return;
+      if (last !== undefined && last.seq > 0) {
+        const [entry] = await this.deps.repo.scan(last.seq - 1, 1);
+        if (entry?.seq !== last.seq || entry.hash !== last.hash) {
+          this.deps.refused?.();
+          this.deps.log.error({ seq: last.seq, file: this.deps.file }, 'audit: the chain no longer holds the entry of the last checkpoint (rewritten or cut short): no checkpoint is signed over it; run bulwark audit-log verify --checkpoint');
+          return;
+        }
+      }
       const checkpoint = signCheckpoint(head, this.deps.clock.now(), await this.deps.keys.signing());
       mkdirSync(dirname(this.deps.file), { recursive: true });
       appendFileSync(this.deps.file, `${JSON.stringify(checkpoint)}\n`, { mode: 0o644 });
-      this.#lastSeq = head.seq;
+      this.#last = { seq: head.seq, hash: head.hash };
       this.deps.written?.();
     } catch (err) {
       this.deps.log.error({ err: (err as Error).message, file: this.deps.file }, 'audit: could not write a checkpoint of the chain head; trying again at the next interval');

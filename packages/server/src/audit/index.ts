@@ -3,5 +3,5 @@ export { GENESIS_HASH, entryHash, sealEntry, verifyChain } from './chain.js';
 export type { VerifyReport, ChainProblem } from './chain.js';
 export type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from './audit.js';
 export { auditRoutes } from './routes.js';
-export { AuditCheckpointWriter, CHECKPOINT_KEY_SECRET, checkCheckpoints, signCheckpoint, vaultCheckpointKeys } from './checkpoints.js';
+export { AuditCheckpointWriter, CHECKPOINT_KEY_SECRET, checkCheckpoints, parseCheckpointLines, signCheckpoint, vaultCheckpointKeys } from './checkpoints.js';
 export type { AuditCheckpoint, CheckpointKeys, CheckpointProblem, CheckpointReport } from './checkpoints.js';

@@ -56,7 +56,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
     schema: {
       tags: ['audit'], summary: 'Walk the hash chain and report the first edited, removed or truncated entry; with checkpoints (lines of the checkpoint file), also a chain rewritten whole',
       security: bearer,
-      body: Type.Optional(Type.Object({ checkpoints: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 1000 })) }, { additionalProperties: false })),
+      body: Type.Optional(Type.Object({ checkpoints: Type.Optional(Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 })) }, { additionalProperties: false })),
       response: { 200: Report, ...errorResponses },
     },
   }, async (request) => audit.verify(request.body?.checkpoints));

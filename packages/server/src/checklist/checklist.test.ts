@@ -91,10 +91,10 @@ describe('the security checklist (bulwark audit)', () => {
     for (const address of ['127.0.0.1', '127.0.0.2', '127.0.0.1', '127.0.0.2']) await connectNumber(cloned, address, (n += 1));
     n = 0;
     for (const address of ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']) await connectNumber(roaming, address, (n += 1));
-    const report = await eventually(async () => checklist(s, admin), (r) => r.checks.some((c) => c.id === 'cloned-identity' && c.status === 'fail'));
+    const report = await eventually(async () => checklist(s, admin), (r) => r.checks.some((c) => c.id === 'cloned-identity' && c.status === 'warn'));
     const check = report.checks.find((c) => c.id === 'cloned-identity') as Check;
     assert.deepEqual(check.evidence, ['cloned-1: 3 takeovers in 24 h between 127.0.0.1, 127.0.0.2']);
-    assert.deepEqual(notPassing(report), { 'cloned-identity': 'fail' }, 'the roaming device is not flagged');
+    assert.deepEqual(notPassing(report), { 'cloned-identity': 'warn' }, 'the roaming device is not flagged');
   });
 
   it('needs audit:read', async (t) => {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Clock } from '@bulwark/core';
+import { parseCheckpointLines } from '../audit/index.js';
 import type { CheckResult, CheckStatus, ChecklistReport, ChecklistRepository } from './checklist.js';
 
 const DAY = 86_400_000;
@@ -37,6 +38,9 @@ export interface ChecklistDeps {
     readonly rawRetentionDays: number;
     readonly retentionIntervalMs: number;
     readonly checkpointFile: string | undefined;
+    readonly dataDir?: string;
+    /** How long device certificates are issued for (the expiry warning is at most a third of it). */
+    readonly deviceCertValidityDays: number;
   };
 }
 
@@ -61,7 +65,8 @@ export class ChecklistService {
   }
 
   async #certificates(now: number): Promise<CheckResult> {
-    const days = this.settings.certificateDays;
+    // Short-lived certificates (renewed often) would all look about to expire: warn within a third of their life at most.
+    const days = Math.min(this.settings.certificateDays, Math.max(1, Math.floor(this.deps.config.deviceCertValidityDays / 3)));
     const { count, sample } = await this.deps.repo.expiringCertificates(now + days * DAY, SAMPLE);
     return result('certificates-expiring', `Device certificates valid for more than ${days} days`, ['5.5'], count === 0 ? 'pass' : 'fail',
       count === 0 ? [`no live device certificate expires before ${day(now + days * DAY)}`]
@@ -156,7 +161,8 @@ export class ChecklistService {
    */
   async #clones(now: number): Promise<CheckResult> {
     const suspects = (await this.deps.repo.takeovers(now - DAY, TAKEOVERS_FOR_A_CLONE)).filter((d) => d.addresses.length <= d.count);
-    return result('cloned-identity', 'No device identity is used from two places at once', ['5.4', '5.6'], suspects.length === 0 ? 'pass' : 'fail',
+    // A warning, not a failure: a device switching between two networks (Wi-Fi and cellular, a carrier's address pool) looks alike.
+    return result('cloned-identity', 'No device identity is used from two places at once', ['5.4', '5.6'], suspects.length === 0 ? 'pass' : 'warn',
       suspects.length === 0 ? [`no device's session was taken over back and forth between addresses ${TAKEOVERS_FOR_A_CLONE} times or more in the last 24 h`]
         : suspects.slice(0, SAMPLE).map((d) => `${d.deviceId}: ${d.count} takeovers in 24 h between ${d.addresses.join(', ')}`),
       'Its key has most likely been copied: revoke the device\'s certificate (bulwark devices revoke), find the second holder by its address, and re-enroll the device with a new key.');
@@ -174,14 +180,20 @@ export class ChecklistService {
 
   async #auditChain(): Promise<CheckResult> {
     const file = this.deps.config.checkpointFile;
-    const checkpoints = file !== undefined && existsSync(file) ? readCheckpointLines(file) : undefined;
-    const report = await this.deps.verifyAudit(checkpoints);
+    const read = file !== undefined && existsSync(file) ? parseCheckpointLines(readFileSync(file, 'utf8')) : [];
+    const report = await this.deps.verifyAudit(read.length > 0 ? read : undefined);
     const evidence = [report.message];
     let status: CheckStatus = report.ok ? 'pass' : 'fail';
-    if (file === undefined) {
-      evidence.push('no checkpoints written (audit.checkpointIntervalMs 0): a chain rewritten whole would verify');
+    const warn = (line: string) => {
+      evidence.push(line);
       if (status === 'pass') status = 'warn';
-    } else if (checkpoints === undefined) evidence.push(`no checkpoint file at ${file} yet`);
+    };
+    if (file === undefined) warn('no checkpoints written (audit.checkpointIntervalMs 0): a chain rewritten whole would verify');
+    // In a cluster, the node answering may not be the one writing: the file must be on storage every node reaches.
+    else if (read.length === 0) warn(`no checkpoint to check against in ${file} on this node (missing or empty)`);
+    else if (this.deps.config.dataDir !== undefined && file.startsWith(`${this.deps.config.dataDir}/`)) {
+      evidence.push(`the checkpoint file is in the data directory, beside the database: whoever can rewrite one can rewrite the other; point audit.checkpointFile elsewhere`);
+    }
     return result('audit-chain', 'The audit chain verifies, against its signed checkpoints', ['5.10'], status, evidence,
       'A broken chain means the log was edited: find the first bad entry (bulwark audit-log verify) and treat the database as compromised. Keep checkpoints on and the file off the database\'s machine.');
   }
@@ -197,15 +209,4 @@ export class ChecklistService {
       ages.map((a) => (a.updatedAt === null ? `${a.caId}: no CRL signed` : `${a.caId}: CRL signed ${new Date(a.updatedAt).toISOString()} (${Math.round((now - a.updatedAt) / 3_600_000)} h ago; valid ${Math.round(validity / 3_600_000)} h, re-signed every ${Math.round(resign / 3_600_000)} h)`)),
       'The node holding the crl lease re-signs CRLs: check that one is running (bulwark cluster status) and its logs; devices and gateways refuse connections once a CRL expires.');
   }
-}
-
-/** The newest 1,000 checkpoints of the file (a line that is not JSON goes as it is, to be reported). */
-function readCheckpointLines(file: string): unknown[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-1000).map((line) => {
-    try {
-      return JSON.parse(line) as unknown;
-    } catch {
-      return line;
-    }
-  });
 }

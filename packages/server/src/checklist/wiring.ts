@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Clock } from '@bulwark/core';
 import type { AuditService } from '../audit/index.js';
 import type { ServerConfig } from '../config/index.js';
@@ -22,7 +23,8 @@ export function wireChecklist(o: { store: Store; config: ServerConfig; audit: Au
     config: {
       http: config.http, coap: config.coap, minSecurityVersion: config.ota.minSecurityVersion, crlValidityMs: config.identity.crlValidityMs,
       rawRetentionDays: config.telemetry.rawRetentionDays, retentionIntervalMs: config.telemetry.retentionIntervalMs,
-      checkpointFile: config.audit.checkpointIntervalMs > 0 ? o.checkpointFile : undefined,
+      checkpointFile: config.audit.checkpointIntervalMs > 0 ? o.checkpointFile : undefined, dataDir: resolve(config.dataDir),
+      deviceCertValidityDays: config.identity.deviceCertValidityDays,
     },
   });
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { PlatformError } from '@bulwark/core';
 import { deviceIdProblem } from '@bulwark/protocol';
 import { EC_P256, SIGN_P256, generateP256, randomSerial, x509 } from './x509.js';
@@ -128,7 +129,7 @@ export async function issueDeviceCertificate(ca: CaKeyPair, req: DeviceCertReque
 /** The TLS server certificate of the device gateway, naming localhost and 127.0.0.1 besides the configured hosts. */
 export async function issueServerCertificate(ca: CaKeyPair, hosts: readonly string[], nowMs: number, org = 'Bulwark gateway'): Promise<{ cert: x509.X509Certificate; privateKey: CryptoKey }> {
   const keys = await generateP256();
-  const isAddress = (h: string) => /^[\d.:]+$/.test(h);
+  const isAddress = (h: string) => isIP(h) !== 0;
   const names = new Set(['localhost', ...hosts]);
   const ips = new Set(['127.0.0.1', '::1', ...[...names].filter(isAddress)]);
   const cert = await issueLeaf(ca, {

@@ -49,6 +49,7 @@ export function createMetrics() {
       name: 'bulwark_firmware_cache_fetches_total', help: 'Firmware images fetched from the shared store into this node\'s cache, by result (fetched, corrupt, missing)', labelNames: ['result'], registers: [registry],
     }),
     auditFailures: new Counter({ name: 'bulwark_audit_write_failures_total', help: 'Audit entries that could not be written', registers: [registry] }),
+    auditCheckpointRefusals: new Counter({ name: 'bulwark_audit_checkpoint_refusals_total', help: 'Checkpoints not signed because the chain no longer holds the last checkpoint\'s entry (rewritten or cut short)', registers: [registry] }),
     masterKeyMissing: new Counter({
       name: 'bulwark_master_key_missing_total', help: 'Data keys refused because they are wrapped by a master key this node does not hold, by that key\'s id (a fingerprint)', labelNames: ['master_key_id'], registers: [registry],
     }),

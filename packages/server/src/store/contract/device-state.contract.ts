@@ -194,11 +194,11 @@ export function describeDeviceConnectivity(make: MakeStore): void {
         connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
       });
       await devices.insertMany([device('twice'), device('back')]);
+      await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 1, node: 'n', address: '10.0.0.1' }]);
+      // Taken over from another address while online: recorded; then again from the same address: not.
+      await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 2, node: 'n', address: '10.0.0.2' }]);
+      await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 3, node: 'n', address: '10.0.0.2' }]);
       await devices.recordConnectivity([
-        { kind: 'connect', id: 'twice', at: T0 + 1, node: 'n', address: '10.0.0.1' },
-        // Taken over from another address while online: recorded, in the same batch as the first connect.
-        { kind: 'connect', id: 'twice', at: T0 + 2, node: 'n', address: '10.0.0.2' },
-        { kind: 'connect', id: 'twice', at: T0 + 3, node: 'n', address: '10.0.0.2' },
         { kind: 'connect', id: 'back', at: T0 + 1, node: 'n', address: '10.0.0.7' }, { kind: 'disconnect', id: 'back', at: T0 + 2, reason: 'keepalive_timeout', node: 'n' },
         // Back after going offline, from elsewhere: a reconnect, not a takeover.
         { kind: 'connect', id: 'back', at: T0 + 3, node: 'n', address: '10.0.0.8' },

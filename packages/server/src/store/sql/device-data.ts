@@ -51,6 +51,9 @@ export class SqlDeviceDataRepository implements DeviceDataRepository {
       out.alertNotifications = await tx.run(`DELETE FROM ${ALERT_NOTIFICATIONS}`, [deviceId]);
       out.alerts = await tx.run('DELETE FROM alerts WHERE device_id = $1', [deviceId]);
       out.claimTokens = await tx.run(`DELETE FROM ${UNUSED_CLAIM_TOKENS}`, [deviceId]);
+      // Where it connected from (kept a week for the cloned-identity check): gone either way, not counted in the receipt.
+      await tx.run('DELETE FROM session_takeovers WHERE device_id = $1', [deviceId]);
+      await tx.run('UPDATE devices SET last_address = NULL WHERE id = $1', [deviceId]);
       let readings = 0;
       for (const l of await this.#letters(tx, deviceId)) {
         readings += l.mine;

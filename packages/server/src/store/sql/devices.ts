@@ -155,13 +155,22 @@ export class SqlDeviceRepository implements DeviceRepository {
       if (last?.sql === sql) (last.paramsList as SqlValue[][]).push(params);
       else statements.push({ sql, paramsList: [params] });
     };
+    // A run of connects: its takeovers first (each read before the connects record the new
+    // addresses), then the connects, two statements however long the run (a reconnect storm).
+    let connects: Extract<ConnectivityEvent, { kind: 'connect' }>[] = [];
+    const flush = () => {
+      for (const e of connects) if (e.address) add(TAKEOVER, [e.id, e.at, e.address]);
+      for (const e of connects) add(CONNECT, [e.id, e.at, e.node, e.address ?? null]);
+      connects = [];
+    };
     for (const e of events) {
-      if (e.kind === 'connect') {
-        // The takeover is read before the connect records the new address.
-        if (e.address) add(TAKEOVER, [e.id, e.at, e.address]);
-        add(CONNECT, [e.id, e.at, e.node, e.address ?? null]);
-      } else add(DISCONNECT, [e.id, e.at, e.reason, e.node]);
+      if (e.kind === 'connect') connects.push(e);
+      else {
+        flush();
+        add(DISCONNECT, [e.id, e.at, e.reason, e.node]);
+      }
     }
+    flush();
     const newest = events.reduce((m, e) => Math.max(m, e.at), 0);
     if (events.some((e) => e.kind === 'connect' && e.address)) add('DELETE FROM session_takeovers WHERE at < $1', [newest - TAKEOVER_KEEP_MS]);
     if (statements.length > 0) await this.db.batch(statements);
