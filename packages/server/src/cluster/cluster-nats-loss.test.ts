@@ -63,7 +63,7 @@ describeWith('cluster mode: a NATS server dies', ['nats-server'], () => {
     assert.equal((await got2).id, issued2.body.id);
 
     // Every singleton still has exactly one leader, and both nodes are alive.
-    const expected = ['alert-notifier', 'alert-sweep', 'crl', 'dead-letter-writer', 'device-sweep', 'fleet-counts', 'jobs', 'retention', 'rollouts', 'webhooks', ...Array.from({ length: 8 }, (_, p) => `store-writer-${p}`)].sort();
+    const expected = ['alert-notifier', 'alert-sweep', 'audit-checkpoints', 'crl', 'dead-letter-writer', 'device-sweep', 'fleet-counts', 'jobs', 'retention', 'rollouts', 'webhooks', ...Array.from({ length: 8 }, (_, p) => `store-writer-${p}`)].sort();
     const cluster = await eventually(() => clusterView(b, admin), (v) => v.every((n) => n.alive) && v.flatMap((n) => n.leads).length === expected.length);
     assert.deepEqual(cluster.flatMap((n) => n.leads).sort(), expected);
     assert.equal((await fetch(`${a.url}/readyz`)).status, 200);

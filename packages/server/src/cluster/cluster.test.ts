@@ -174,7 +174,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
       const body = (await s.api('GET', '/api/v1/cluster', { token: admin })).body as { nodes: { id: string; alive: boolean; leads: string[] }[] };
       return body.nodes.filter((n) => n.alive).flatMap((n) => n.leads.map((job) => `${job}@${n.id}`)).sort();
     };
-    const singletons = ['alert-notifier', 'alert-sweep', 'crl', 'dead-letter-writer', 'device-sweep', 'fleet-counts', 'jobs', 'retention', 'rollouts', 'webhooks'];
+    const singletons = ['alert-notifier', 'alert-sweep', 'audit-checkpoints', 'crl', 'dead-letter-writer', 'device-sweep', 'fleet-counts', 'jobs', 'retention', 'rollouts', 'webhooks'];
     const writers = Array.from({ length: 8 }, (_, p) => `store-writer-${p}`);
     const isWriter = (x: string) => x.startsWith('store-writer-');
     // Node A started first and took every singleton lease; the eight partition writers end up four on each node.
