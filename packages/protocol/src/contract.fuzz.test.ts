@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fuzzSettings } from '@bulwark/core/testing/fuzz';
 import {
-  CommandRequest, FIRMWARE_REFUSALS, HealthReport, TwinDesired, delegateReleaseKeys, generateFirmwareKey, matchDeviceTopic, parseMessage, rootKeySet, signRelease, verifyFirmware,
+  CommandRequest, DEVICE_TOPICS, FIRMWARE_REFUSALS, HealthReport, TwinDesired, delegateReleaseKeys, generateFirmwareKey, matchDeviceTopic, parseMessage, rootKeySet, signRelease, verifyFirmware,
 } from './index.js';
 
 /**
@@ -19,17 +19,25 @@ const DAY = 86_400_000;
 const levels = fc.array(fc.oneof(fc.constantFrom('telemetry', 'commands', 'twin', 'reported', 'desired', 'result', 'health', 'events', 'ota', 'time', 'request', '+', '#', ''), fc.string({ maxLength: 12 })), { maxLength: 8 });
 
 describe('the device contract under fuzzing', () => {
-  it('topics: any suffix matches one catalogue topic with its placeholders, or none', () => {
-    fc.assert(fc.property(levels, (parts) => {
-      const suffix = parts.join('/');
-      const m = matchDeviceTopic(suffix);
-      if (!m) return;
-      const pattern = m.topic.pattern.split('/');
-      assert.equal(pattern.length, parts.length);
-      pattern.forEach((p, i) => {
+  it('topics: any suffix matches one catalogue topic with its placeholders, or none when no pattern fits', () => {
+    /** Whether `parts` fit a catalogue pattern: its literal levels as they are, each placeholder one non-empty level. */
+    const fits = (pattern: string, parts: readonly string[]) => {
+      const levels = pattern.split('/');
+      return levels.length === parts.length && levels.every((p, i) => (/^\{\w+\}$/.test(p) ? parts[i] !== '' : parts[i] === p));
+    };
+    fc.assert(fc.property(levels, (generated) => {
+      // A generated level may hold a slash: the levels are those of the topic as written.
+      const parts = generated.join('/').split('/');
+      const m = matchDeviceTopic(parts.join('/'));
+      const fitting = Object.values(DEVICE_TOPICS).filter((t) => fits(t.pattern, parts));
+      if (!m) {
+        assert.deepEqual(fitting, [], `${parts.join('/')} fits ${fitting.map((t) => t.pattern).join(', ')} but matched none`);
+        return;
+      }
+      assert.ok(fits(m.topic.pattern, parts), `${parts.join('/')} matched ${m.topic.pattern}`);
+      m.topic.pattern.split('/').forEach((p, i) => {
         const name = /^\{(\w+)\}$/.exec(p)?.[1];
-        if (name === undefined) assert.equal(parts[i], p);
-        else assert.ok(m.params[name] === parts[i] && parts[i] !== '', 'a placeholder holds one non-empty level');
+        if (name !== undefined) assert.equal(m.params[name], parts[i], 'a placeholder holds its level');
       });
     }), settings);
   });
