@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Clock } from '@bulwark/core';
 import { parseCheckpointLines } from '../audit/index.js';
+import { isLoopbackHost } from '../config/index.js';
 import type { CheckResult, CheckStatus, ChecklistReport, ChecklistRepository } from './checklist.js';
 
 const DAY = 86_400_000;
@@ -8,7 +9,6 @@ const DAY = 86_400_000;
 const SAMPLE = 10;
 /** Takeovers from another address in a day that, with an address coming back, point to a cloned identity. */
 const TAKEOVERS_FOR_A_CLONE = 3;
-const LOOPBACK = /^(127\.|localhost$|::1$)/;
 /** Scopes that administer the platform itself: a service account rarely needs one. */
 export const BROAD_SCOPES: ReadonlySet<string> = new Set(['*', 'users:write', 'keys:write', 'secrets:rotate', 'pki:write', 'cluster:write']);
 /** Field names that usually hold personal or locating data (a schema should mark them `x-sensitive`). */
@@ -22,11 +22,14 @@ export interface ChecklistSettings {
 
 export const DEFAULT_CHECKLIST_SETTINGS: ChecklistSettings = { certificateDays: 30, staleDays: 30, masterKeyMaxAgeDays: 365 };
 
+/** A registered schema's newest version, as the checks read it. */
+interface Schema { readonly name: string; readonly version: number; readonly document: Readonly<Record<string, unknown>> }
+
 export interface ChecklistDeps {
   readonly repo: ChecklistRepository;
   readonly clock: Clock;
   /** The newest version of each registered schema. */
-  readonly schemas: () => Promise<readonly { readonly name: string; readonly version: number; readonly document: Readonly<Record<string, unknown>> }[]>;
+  readonly schemas: () => Promise<readonly Schema[]>;
   readonly verifyAudit: (checkpoints?: readonly unknown[]) => Promise<{ ok: boolean; message: string; checkpoints?: { ok: boolean; checked: number } }>;
   /** The CAs whose CRLs devices are checked against now (root and trusted issuing CAs). */
   readonly caIds: () => readonly string[];
@@ -55,8 +58,10 @@ export class ChecklistService {
 
   async run(): Promise<ChecklistReport> {
     const now = this.deps.clock.now();
+    // Two checks read the schemas: listed once.
+    const schemas = await this.deps.schemas();
     const checks = await Promise.all([
-      this.#certificates(now), this.#securityFloor(), this.#rolloutFirmware(now), this.#retention(), this.#sensitiveFields(), this.#listeners(),
+      this.#certificates(now), this.#securityFloor(), this.#rolloutFirmware(now), this.#retention(schemas), this.#sensitiveFields(schemas), this.#listeners(),
       this.#serviceAccounts(), this.#staleDevices(now), this.#clones(now), this.#masterKey(now), this.#auditChain(), this.#crl(now),
     ]);
     const summary = { pass: 0, warn: 0, fail: 0 };
@@ -92,8 +97,7 @@ export class ChecklistService {
       'Abort the rollout and start one with a freshly signed release (bulwark firmware upload, bulwark rollout create).');
   }
 
-  async #retention(): Promise<CheckResult> {
-    const schemas = await this.deps.schemas();
+  async #retention(schemas: readonly Schema[]): Promise<CheckResult> {
     const { rawRetentionDays, retentionIntervalMs } = this.deps.config;
     const title = 'Every schema\'s readings are kept no longer than a decided period';
     if (retentionIntervalMs <= 0 && schemas.length > 0) {
@@ -106,9 +110,9 @@ export class ChecklistService {
       'Give each schema an x-retention-days that matches why its data is kept (register a new version of it).');
   }
 
-  async #sensitiveFields(): Promise<CheckResult> {
+  async #sensitiveFields(schemas: readonly Schema[]): Promise<CheckResult> {
     const found: string[] = [];
-    for (const s of await this.deps.schemas()) {
+    for (const s of schemas) {
       const properties = (s.document.properties ?? {}) as Record<string, Record<string, unknown>>;
       for (const [field, spec] of Object.entries(properties)) {
         if (PERSONAL_FIELD.test(field) && spec['x-sensitive'] === undefined) found.push(`${s.name}@${s.version}: field ${field} looks personal or locating and is not marked x-sensitive`);
@@ -124,13 +128,13 @@ export class ChecklistService {
     const evidence: string[] = [];
     let status: CheckStatus = 'pass';
     if (http.tls) evidence.push(`HTTP API on ${http.host} over TLS`);
-    else if (LOOPBACK.test(http.host)) evidence.push(`HTTP API plain on loopback ${http.host} only`);
+    else if (isLoopbackHost(http.host)) evidence.push(`HTTP API plain on loopback ${http.host} only`);
     else {
       status = 'fail';
       evidence.push(`HTTP API speaks plain HTTP on ${http.host} (http.allowInsecure): keys and tokens cross the network in clear text`);
     }
     evidence.push('MQTT and device HTTPS: mutual TLS only');
-    if (coap.enabled && !LOOPBACK.test(coap.host)) {
+    if (coap.enabled && !isLoopbackHost(coap.host)) {
       if (status === 'pass') status = 'warn';
       evidence.push(`CoAP on ${coap.host} without DTLS${coap.trustedNetwork ? ' (coap.trustedNetwork)' : ''}: readings are readable on that network`);
     }

@@ -2,6 +2,9 @@ import { PlatformError } from '@bulwark/core';
 import { parseAddressRanges } from './address-ranges.js';
 import { SETTINGS, type Setting, envName } from './settings.js';
 
+/** Whether a listener address is this machine only (what the config accepts as safe for plain protocols). */
+export const isLoopbackHost = (host: string): boolean => /^(127\.|localhost$|::1$)/.test(host);
+
 export interface ServerConfig {
   readonly dataDir: string;
   readonly store: string;
@@ -114,14 +117,14 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   if (out.masterKeyNext !== undefined && out.masterKey === undefined) problems.push('BULWARK_MASTER_KEY_NEXT: needs BULWARK_MASTER_KEY (the key in use) beside it');
   for (const p of parseAddressRanges(String(out['gateway.proxyProtocolFrom'] ?? '')).problems) problems.push(`gateway.proxyProtocolFrom: ${p}`);
   const host = String(out['http.host'] ?? '127.0.0.1');
-  if (!/^(127\.|localhost$|::1$)/.test(host) && out['http.tls'] !== true && out['http.allowInsecure'] !== true) {
+  if (!isLoopbackHost(host) && out['http.tls'] !== true && out['http.allowInsecure'] !== true) {
     problems.push(`http.host: ${host} is not a loopback address and the API speaks plain HTTP; turn on http.tls (--http-tls), or put a TLS proxy in front and keep 127.0.0.1, or set http.allowInsecure (--http-allow-insecure) to accept the risk`);
   }
   const [certFile, keyFile] = [String(out['http.tlsCertFile'] ?? ''), String(out['http.tlsKeyFile'] ?? '')];
   if ((certFile === '') !== (keyFile === '')) problems.push('http.tlsCertFile and http.tlsKeyFile: give both (a certificate and its key) or neither (a certificate from the platform\'s CA)');
   else if (certFile !== '' && out['http.tls'] !== true) problems.push('http.tlsCertFile: set, but http.tls is off; turn it on (--http-tls) to serve HTTPS with it');
   const coapHost = String(out['coap.host'] ?? '127.0.0.1');
-  if (out['coap.enabled'] === true && !/^(127\.|localhost$|::1$)/.test(coapHost) && out['coap.trustedNetwork'] !== true) {
+  if (out['coap.enabled'] === true && !isLoopbackHost(coapHost) && out['coap.trustedNetwork'] !== true) {
     problems.push(`coap.host: ${coapHost} is not loopback; CoAP has no DTLS here, so set coap.trustedNetwork to accept that readings cross that network in the clear`);
   }
   if (problems.length > 0) {

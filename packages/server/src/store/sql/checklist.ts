@@ -8,23 +8,26 @@ const LIVE = "d.state IN ('provisioned', 'active', 'suspended')";
 export class SqlChecklistRepository implements ChecklistRepository {
   constructor(private readonly db: SqlClient) {}
 
+  /** How many rows `from` (a FROM … WHERE clause on `param`) selects, and the first `limit` of them by `order`. */
+  async #countAndSample<R extends object>(columns: string, from: string, order: string, param: number, limit: number): Promise<{ count: number; rows: R[] }> {
+    const [count, rows] = await Promise.all([
+      this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n ${from}`, [param]),
+      this.db.all<R>(`SELECT ${columns} ${from} ORDER BY ${order} LIMIT ${Math.trunc(limit)}`, [param]),
+    ]);
+    return { count: Number(count?.n ?? 0), rows };
+  }
+
   async expiringCertificates(before: number, limit: number): Promise<{ count: number; sample: ExpiringCertificate[] }> {
     const where = `FROM device_certificates c JOIN devices d ON d.id = c.device_id
       WHERE c.revoked_at IS NULL AND c.superseded_at IS NULL AND c.not_after < $1 AND ${LIVE}`;
-    const [count, rows] = await Promise.all([
-      this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n ${where}`, [before]),
-      this.db.all<{ device_id: string; serial: string; not_after: number | string }>(`SELECT c.device_id, c.serial, c.not_after ${where} ORDER BY c.not_after LIMIT ${Math.trunc(limit)}`, [before]),
-    ]);
-    return { count: Number(count?.n ?? 0), sample: rows.map((r) => ({ deviceId: r.device_id, serial: r.serial, notAfter: Number(r.not_after) })) };
+    const { count, rows } = await this.#countAndSample<{ device_id: string; serial: string; not_after: number | string }>('c.device_id, c.serial, c.not_after', where, 'c.not_after', before, limit);
+    return { count, sample: rows.map((r) => ({ deviceId: r.device_id, serial: r.serial, notAfter: Number(r.not_after) })) };
   }
 
   async belowSecurityVersion(floor: number, limit: number): Promise<{ count: number; sample: DeviceRef[] }> {
     const where = `FROM devices d WHERE ${LIVE} AND d.security_version IS NOT NULL AND d.security_version < $1`;
-    const [count, rows] = await Promise.all([
-      this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n ${where}`, [floor]),
-      this.db.all<{ id: string; security_version: number | string }>(`SELECT d.id, d.security_version ${where} ORDER BY d.security_version, d.id LIMIT ${Math.trunc(limit)}`, [floor]),
-    ]);
-    return { count: Number(count?.n ?? 0), sample: rows.map((r) => ({ deviceId: r.id, detail: `security version ${Number(r.security_version)}` })) };
+    const { count, rows } = await this.#countAndSample<{ id: string; security_version: number | string }>('d.id, d.security_version', where, 'd.security_version, d.id', floor, limit);
+    return { count, sample: rows.map((r) => ({ deviceId: r.id, detail: `security version ${Number(r.security_version)}` })) };
   }
 
   async rolloutsWithExpiredFirmware(now: number): Promise<{ rolloutId: string; name: string; artifact: string; expiresAt: number }[]> {
@@ -44,12 +47,9 @@ export class SqlChecklistRepository implements ChecklistRepository {
     // Active devices silent since then, and devices made before then that never connected.
     const where = `FROM devices d WHERE ${LIVE} AND d.state <> 'suspended' AND (
       (d.last_seen_at IS NOT NULL AND d.last_seen_at < $1) OR (d.last_seen_at IS NULL AND d.created_at < $1))`;
-    const [count, rows] = await Promise.all([
-      this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n ${where}`, [seenBefore]),
-      this.db.all<{ id: string; last_seen_at: number | string | null }>(`SELECT d.id, d.last_seen_at ${where} ORDER BY d.last_seen_at, d.id LIMIT ${Math.trunc(limit)}`, [seenBefore]),
-    ]);
+    const { count, rows } = await this.#countAndSample<{ id: string; last_seen_at: number | string | null }>('d.id, d.last_seen_at', where, 'd.last_seen_at, d.id', seenBefore, limit);
     return {
-      count: Number(count?.n ?? 0),
+      count,
       sample: rows.map((r) => ({ deviceId: r.id, detail: r.last_seen_at === null ? 'never seen' : `last seen ${new Date(Number(r.last_seen_at)).toISOString()}` })),
     };
   }
