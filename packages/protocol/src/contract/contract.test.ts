@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEVICE_MESSAGE_LIMITS } from './device-messages.js';
+import { Value } from 'typebox/value';
+import { DEVICE_MESSAGE_LIMITS, HealthReport } from './device-messages.js';
+import { POSTURE_LIMITS } from './device-posture.js';
 import { isMessage, parseMessage } from './check.js';
 import { DEVICE_MESSAGES, type DeviceMessageName, MESSAGE_EXAMPLES } from './messages.js';
 import { DEVICE_TOPICS, type DeviceTopicName, deviceTopic, deviceTopics, matchDeviceTopic } from './topics.js';
@@ -21,6 +23,15 @@ const BROKEN: readonly [DeviceMessageName, string, unknown][] = [
   ['HealthReport', 'battery over 100', { ts: 1, boot: 'b', uptimeS: 1, batteryPct: 101 }],
   ['HealthReport', 'firmware without version', { ts: 1, boot: 'b', uptimeS: 1, firmware: { securityVersion: 1 } }],
   ['HealthReport', 'fractional byte count', { ts: 1, boot: 'b', uptimeS: 1, memUsedBytes: 1.5 }],
+  ['HealthReport', 'posture with an unknown field', { ts: 1, boot: 'b', uptimeS: 1, posture: { telnet: true } }],
+  ['HealthReport', 'listening port over 65535', { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: [{ proto: 'tcp', port: 70000, address: '0.0.0.0' }] } }],
+  ['HealthReport', 'listening socket of another protocol', { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: [{ proto: 'sctp', port: 1, address: '::' }] } }],
+  ['HealthReport', `more than ${POSTURE_LIMITS.listeningMaxItems} listening sockets`, { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: Array.from({ length: POSTURE_LIMITS.listeningMaxItems + 1 }, (_, i) => ({ proto: 'udp', port: i, address: '::' })) } }],
+  ['HealthReport', 'debug port without its service', { ts: 1, boot: 'b', uptimeS: 1, posture: { debugPorts: [{ proto: 'tcp', port: 23, address: '0.0.0.0' }] } }],
+  ['HealthReport', 'boot verified a string', { ts: 1, boot: 'b', uptimeS: 1, posture: { boot: { slot: 'a', verified: 'yes' } } }],
+  ['HealthReport', 'boot slot c', { ts: 1, boot: 'b', uptimeS: 1, posture: { boot: { slot: 'c', verified: true } } }],
+  ['HealthReport', 'unknown root login value', { ts: 1, boot: 'b', uptimeS: 1, posture: { ssh: { rootLogin: 'maybe' } } }],
+  ['HealthReport', 'serial console without enabled', { ts: 1, boot: 'b', uptimeS: 1, posture: { serialConsole: { consoles: ['ttyS0'] } } }],
   ['TwinReported', 'unknown status', { version: 1, status: 'maybe', config: {}, ts: 1 }],
   ['TwinReported', 'config an array', { version: 1, status: 'applied', config: [], ts: 1 }],
   ['TwinDesired', 'negative version', { version: -1, config: {}, ts: 1 }],
@@ -106,6 +117,13 @@ describe('device contract catalogue', () => {
 
   it(`refuses ${BROKEN.length} broken messages, each for its own fault`, () => {
     for (const [name, why, value] of BROKEN) assert.equal(isMessage(DEVICE_MESSAGES[name], value), false, `${name} with ${why} was accepted`);
+  });
+
+  it('keeps a health report without posture valid (older agents), and names the path of a bad posture field', () => {
+    assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1 }));
+    assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: {} }), 'every part of the posture is optional');
+    const errors = Value.Errors(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: [{ proto: 'tcp', port: 22, address: '::' }, { proto: 'tcp', port: -1, address: '::' }] } });
+    assert.ok(errors.some((e) => e.instancePath === '/posture/listening/1/port'), JSON.stringify(errors));
   });
 
   it('parses only JSON payloads holding the message', () => {

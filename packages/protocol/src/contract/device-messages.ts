@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { DevicePosture } from './device-posture.js';
 
 /**
  * The device messages beside telemetry (DESIGN.md §4): commands, twin, health, events and
@@ -109,6 +110,7 @@ export const HealthReport = Type.Object({
   queueDropped: Type.Optional(count('Readings the offline queue dropped since the agent was installed (full by count or bytes, or too old): a rise means lost data, and fires the platform\'s "agent dropping readings" alert.')),
   reconnects: Type.Optional(count('Reconnections since boot.')),
   firmware: Type.Optional(RunningFirmware),
+  posture: Type.Optional(DevicePosture),
 }, closed('Periodic health. Sources the device cannot read are left out, never guessed.'));
 export type HealthReport = Static<typeof HealthReport>;
 

@@ -5,6 +5,7 @@
  */
 export * from './check.js';
 export * from './device-messages.js';
+export * from './device-posture.js';
 export * from './envelope.js';
 export * from './messages.js';
 export * from './ota-messages.js';

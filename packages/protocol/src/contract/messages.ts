@@ -42,7 +42,13 @@ const PEM = (label: string) => `-----BEGIN ${label}-----\nMIIB…\n-----END ${la
 export const MESSAGE_EXAMPLES: { readonly [N in DeviceMessageName]: DeviceMessage<N> } = {
   TelemetryEnvelope: { id: 'b7.1042', seq: 1042, ts: 1764131400123, mono: 8812001, boot: 'b7', schema: 'env-sensor@2', data: { temp_c: 21.5, rh_pct: 40 } },
   DeviceEvent: { id: 'b7.e1', type: 'boot', ts: 1764131400123, data: { restartReason: 'power_on' } },
-  HealthReport: { ts: 1764131400123, boot: 'b7', uptimeS: 3600, memUsedBytes: 41943040, batteryPct: 87, restartReason: 'power_on', restartLoop: false, firmware: { version: '1.4.2', securityVersion: 3 } },
+  HealthReport: { ts: 1764131400123, boot: 'b7', uptimeS: 3600, memUsedBytes: 41943040, batteryPct: 87, restartReason: 'power_on', restartLoop: false, firmware: { version: '1.4.2', securityVersion: 3 },
+    posture: {
+      listening: [{ proto: 'tcp', port: 22, address: '0.0.0.0' }, { proto: 'tcp', port: 5555, address: '0.0.0.0' }, { proto: 'udp', port: 5353, address: '0.0.0.0' }], listeningTotal: 3,
+      debugPorts: [{ proto: 'tcp', port: 5555, address: '0.0.0.0', service: 'adb' }], ssh: { enabled: true, passwordAuth: false, rootLogin: 'no' },
+      serialConsole: { enabled: true, consoles: ['ttyS0'] }, boot: { slot: 'a', verified: true },
+    },
+  },
   TwinReported: { version: 7, status: 'applied', config: { sampleRateS: 30 }, ts: 1764131400123 },
   TwinDesired: { version: 7, config: { sampleRateS: 30 }, ts: 1764131400000 },
   CommandRequest: { id: 'cmd_01JD4', params: { delayS: 5 }, issuedAt: 1764131400000, expiresAt: 1764131700000 },
