@@ -1,0 +1,11 @@
+export { IDENTIFIER_KINDS, PLACES, PSEUDONYM, PSEUDONYM_PREFIX, privacyProblems, privacySettings } from './privacy.js';
+export type { IdentifierKind, Place, PrivacyConfig, PrivacySettings } from './privacy.js';
+export { Pseudonymiser } from './pseudonymiser.js';
+export { rewriteIdentifiers } from './identifiers.js';
+export type { Namer } from './identifiers.js';
+export { REDACTED, REDACT_PATHS, privateLog, rewriteLine } from './log-privacy.js';
+export type { PrivateLog } from './log-privacy.js';
+export { PrivacyService } from './service.js';
+export type { Candidate, PrivacyDeps } from './service.js';
+export { privacyRoutes } from './routes.js';
+export { CursorSeal } from './cursor-seal.js';
