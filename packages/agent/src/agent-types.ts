@@ -3,6 +3,7 @@ import type { Rng } from './backoff.js';
 import type { AgentClock } from './clock.js';
 import type { CommandCounters } from './commands.js';
 import type { SlotStore } from './ota/slots.js';
+import type { PostureProbe } from './posture/probe.js';
 import type { UpdaterEvent } from './ota/updater.js';
 import type { QueueCounters } from './queue.js';
 import type { QueueDatabase } from './queue-db.js';
@@ -18,6 +19,13 @@ export interface AgentDeps {
   /** Battery level in percent, when the device has one. */
   readonly battery?: () => number | undefined;
   readonly firmware?: HealthReport['firmware'];
+  /**
+   * What the device exposes, for the posture in every health report: listening sockets, debug
+   * interfaces, SSH and serial console settings. Default: LinuxPostureProbe on Linux (shared by
+   * the agents of one process), none elsewhere; `false` leaves the probe out (verified boot is
+   * still reported when updates are on).
+   */
+  readonly posture?: PostureProbe | false;
   /** Where local log lines go (default: stderr). */
   readonly logSink?: (line: string) => void;
   /**

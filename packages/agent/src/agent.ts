@@ -19,6 +19,7 @@ import { type ConfigHandler, Twin, loadTwinState, saveTwinState } from './twin.j
 import { type JsonSchema, Validator } from './validator.js';
 import { agentUpdater, firmwareStatus } from './ota/agent-ota.js';
 import type { Updater } from './ota/updater.js';
+import { AgentPosture, defaultPostureProbe } from './posture/agent-posture.js';
 
 export type { AgentDeps, AgentEvents, AgentState, AgentStatus } from './agent-types.js';
 
@@ -41,6 +42,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #renewal: Renewal;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #ota: Updater | undefined;
+  readonly #posture: AgentPosture;
   #identity: Identity;
   #state: AgentState = 'connecting';
   #seq = 0;
@@ -95,6 +97,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       }),
       ...(deps.ota?.healthCheck ? { healthCheck: deps.ota.healthCheck } : {}), ...(deps.ota?.slots ? { slots: deps.ota.slots } : {}),
     }) : undefined;
+    this.#posture = new AgentPosture(deps.posture === false ? undefined : (deps.posture ?? defaultPostureProbe()), this.log);
     this.#wire();
     this.onCommand(BUILTIN_COMMANDS.logsStream, LOGS_STREAM_SCHEMA, (p: { level: 'info'; durationS: number; sample?: number }) => {
       this.#logs.start(p.level, p.durationS, p.sample ?? 1);
@@ -171,6 +174,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     every(60_000, () => this.#queue.purgeAged());
     this.#queue.purgeAged();
     this.#ota?.boot();
+    if (this.#ota) this.#posture.checkBoot(this.#ota.verifyRunning.bind(this.#ota));
     this.#conn.start();
   }
 
@@ -276,13 +280,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   #publishHealth(): void {
     const c = this.#d.clock;
     const running = this.#ota?.running();
-    const report = healthReport({
+    void this.#posture.add(healthReport({
       ts: this.now(), boot: this.boot, uptimeS: c.mono() / 1000, dataDir: this.config.dataDir, restart: this.#restart.state,
       queueDepth: this.#queue.depth, queueDropped: droppedOf(this.#queue.counters()), reconnects: this.#conn.reconnects, battery: this.#d.battery,
       firmware: running ? { version: running.version, securityVersion: running.securityVersion } : this.#d.firmware,
+    })).then((report) => {
+      if (this.#state === 'closed') return;
+      if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);
+      void this.#conn.publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
     });
-    if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);
-    void this.#conn.publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
   }
 
   #flushLogs(): void {

@@ -22,3 +22,8 @@ export { FileSlotStore, digestFile } from './ota/slots.js';
 export type { ImageDigest, SlotStore } from './ota/slots.js';
 export type { Slot } from './ota/state.js';
 export type { UpdaterEvent } from './ota/updater.js';
+export { LinuxPostureProbe, serialConsoles } from './posture/linux-probe.js';
+export type { LinuxPostureOptions } from './posture/linux-probe.js';
+export type { PostureProbe } from './posture/probe.js';
+export { parseProcNet } from './posture/proc-net.js';
+export { parseSshdConfig } from './posture/sshd-config.js';

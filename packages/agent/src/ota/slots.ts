@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FirmwareDigest } from '@bulwark/protocol';
+import { FirmwareDigest, type FirmwareManifest } from '@bulwark/protocol';
+import { writeFileDurableAsync } from '../identity.js';
 import type { Slot } from './state.js';
 
 export interface ImageDigest {
@@ -35,6 +36,14 @@ export interface SlotStore {
 }
 
 const CHUNK = 64 * 1024;
+
+/** Where the signed manifest of the image in a slot is kept (verified boot reads it at every start). */
+export const manifestPath = (dir: string, slot: Slot): string => join(dir, `slot-${slot}.manifest.json`);
+
+/** Keeps the manifest an image was installed from, before the switch to its slot. */
+export function saveSlotManifest(dir: string, slot: Slot, manifest: FirmwareManifest): Promise<void> {
+  return writeFileDurableAsync(manifestPath(dir, slot), JSON.stringify(manifest), 0o600);
+}
 
 export class FileSlotStore implements SlotStore {
   constructor(readonly dir: string) {}

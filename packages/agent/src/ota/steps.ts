@@ -1,7 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { type FirmwareManifest, type FirmwareVerdict, type OtaState, type RootKeySet, checkImage, rootVersion, verifyFirmware } from '@bulwark/protocol';
 import { DownloadError, downloadImage } from './download.js';
-import { digestFile } from './slots.js';
+import { digestFile, saveSlotManifest } from './slots.js';
 import { type JobRecord, type OtaPersisted, type SlotImage, activeSlot } from './state.js';
 import type { UpdaterDeps, UpdaterOptions } from './updater-types.js';
 
@@ -109,6 +109,8 @@ const install: Step = async (c) => {
   await c.deps.slots.write(c.rec.slot, c.downloadFile, r.size, (done) => c.progress('installing', done));
   const written = await c.deps.slots.digest(c.rec.slot, r.size);
   if (written.sha256 !== r.sha256 || written.size !== r.size || written.tooLong) return fail('install_failed', `slot ${c.rec.slot} reads back ${written.size} bytes with another SHA-256`);
+  // Verified boot checks the slot's image against this manifest at every start.
+  await saveSlotManifest(c.opts.dir, c.rec.slot, c.rec.job.manifest as FirmwareManifest);
   return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size }, delegationVersion: (c.rec.job.manifest as FirmwareManifest).delegation.signed.version };
 };
 

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaState, OTA_TERMINAL_STATES } from '@bulwark/protocol';
+import { type BootPosture, type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaState, OTA_TERMINAL_STATES } from '@bulwark/protocol';
+import { verifyRunningSlot } from './boot-check.js';
 import { checkJobMessage, decideJob, statusOf } from './job.js';
 import { type JobRecord, type OtaPersisted, OtaStateFile, RECENT_JOBS, type SlotImage, activeSlot, bootPlan, factoryState, otherSlot, settled } from './state.js';
 import { type Outcome, STEPS, type StepContext, learntFrom } from './steps.js';
@@ -45,6 +46,11 @@ export class Updater {
     const slot = activeSlot(this.#s);
     const img = this.#s.slots[slot] ?? { version: this.opts.factory.version, securityVersion: this.opts.factory.securityVersion, sha256: null, size: null };
     return { ...img, slot, trial: this.#s.trial !== null };
+  }
+
+  /** Verified boot: whether the running slot's image matches the signed manifest it was installed from. */
+  verifyRunning(): Promise<BootPosture> {
+    return verifyRunningSlot(this.opts, this.#s, this.deps.slots);
   }
 
   get state(): OtaPersisted {

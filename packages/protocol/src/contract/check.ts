@@ -16,3 +16,9 @@ export function parseMessage<S extends TSchema>(schema: S, payload: Uint8Array |
   }
   return isMessage(schema, value) ? value : undefined;
 }
+
+/** The first reason `value` is not a `schema` message, with the JSON path of the field (`/posture/listening/1/port`); undefined when it is one. */
+export function messageProblem(schema: TSchema, value: unknown): { readonly path: string; readonly message: string } | undefined {
+  const first = Value.Errors(schema, value)[0];
+  return first ? { path: first.instancePath || '/', message: first.message } : undefined;
+}

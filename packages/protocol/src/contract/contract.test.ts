@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Value } from 'typebox/value';
 import { DEVICE_MESSAGE_LIMITS, HealthReport } from './device-messages.js';
 import { POSTURE_LIMITS } from './device-posture.js';
-import { isMessage, parseMessage } from './check.js';
+import { isMessage, messageProblem, parseMessage } from './check.js';
 import { DEVICE_MESSAGES, type DeviceMessageName, MESSAGE_EXAMPLES } from './messages.js';
 import { DEVICE_TOPICS, type DeviceTopicName, deviceTopic, deviceTopics, matchDeviceTopic } from './topics.js';
 import { TimeRequest } from './service-messages.js';
@@ -122,8 +121,9 @@ describe('device contract catalogue', () => {
   it('keeps a health report without posture valid (older agents), and names the path of a bad posture field', () => {
     assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1 }));
     assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: {} }), 'every part of the posture is optional');
-    const errors = Value.Errors(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: [{ proto: 'tcp', port: 22, address: '::' }, { proto: 'tcp', port: -1, address: '::' }] } });
-    assert.ok(errors.some((e) => e.instancePath === '/posture/listening/1/port'), JSON.stringify(errors));
+    const problem = messageProblem(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: [{ proto: 'tcp', port: 22, address: '::' }, { proto: 'tcp', port: -1, address: '::' }] } });
+    assert.equal(problem?.path, '/posture/listening/1/port', JSON.stringify(problem));
+    assert.equal(messageProblem(HealthReport, MESSAGE_EXAMPLES.HealthReport), undefined);
   });
 
   it('parses only JSON payloads holding the message', () => {

@@ -60,6 +60,7 @@ export const SshPosture = Type.Object({
   passwordAuth: Type.Optional(Type.Boolean({ description: 'Password login is on for some connection: PasswordAuthentication is `yes` (the OpenSSH default when unset) globally or in a Match block.' })),
   rootLogin: Type.Optional(SshRootLogin),
 }, closed('The SSH server\'s settings, from sshd_config (and the files it includes) where readable.'));
+export type SshPosture = Static<typeof SshPosture>;
 
 export const SerialConsolePosture = Type.Object({
   enabled: Type.Boolean({ description: 'The kernel command line sends the console to a serial line (`console=ttyS0,115200`, `ttyAMA0`, `hvc0`, …).' }),
@@ -72,6 +73,7 @@ export const BootPosture = Type.Object({
   reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Why it did not verify: `no_manifest` (no signed manifest is kept for the slot, e.g. a factory image), `image_hash_mismatch`, `bad_signature`, … (the firmware refusal reasons).' })),
   detail: Type.Optional(Type.String({ maxLength: 256, description: 'Human-readable detail of the reason.' })),
 }, closed('Verified boot (emulated for A/B slots): whether the image that runs is the one its signed manifest names.'));
+export type BootPosture = Static<typeof BootPosture>;
 
 export const DevicePosture = Type.Object({
   listening: Type.Optional(Type.Immutable(Type.Array(ListeningSocket, { maxItems: L.listeningMaxItems, description: `Listening sockets, debug ports and non-loopback ones first (at most ${L.listeningMaxItems}).` }))),

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
+import { tempDir } from '../../../server/src/testing/harness.js';
+import { manifestPath } from './slots.js';
+import { updaterRig } from './testing-device.js';
+
+const NOW = Date.UTC(2026, 10, 26, 12);
+const DAY = 86_400_000;
+
+describe('verified boot (A/B slots)', () => {
+  it('verifies the running slot against the manifest it was installed from, after that manifest expired too, and catches a changed image', async (t) => {
+    const kit = firmwareKit(tempDir(t), NOW);
+    const rig = updaterRig(t, kit.rootFile, { now: NOW });
+    assert.deepEqual(await rig.updater.verifyRunning(), { slot: 'a', verified: false, reason: 'no_manifest', detail: 'no signed manifest kept for slot a' }, 'a factory image without its manifest');
+
+    const image = randomBytes(100_000);
+    rig.server.put('fw_1', image, sha256(image));
+    await rig.job(kit.release(image));
+    await rig.until('committed');
+    assert.deepEqual(await rig.updater.verifyRunning(), { slot: 'b', verified: true });
+    rig.now = NOW + 400 * DAY;
+    assert.deepEqual(await rig.updater.verifyRunning(), { slot: 'b', verified: true }, 'authenticity does not expire with the metadata');
+
+    const slot = join(rig.dir, 'ota', 'slot-b.img');
+    const changed = Buffer.from(readFileSync(slot));
+    changed[500] = (changed[500] ?? 0) ^ 1;
+    writeFileSync(slot, changed);
+    assert.equal((await rig.updater.verifyRunning()).reason, 'image_hash_mismatch');
+    writeFileSync(slot, image);
+
+    const kept = manifestPath(join(rig.dir, 'ota'), 'b');
+    const m = JSON.parse(readFileSync(kept, 'utf8')) as { release: { signed: { size: number } } };
+    m.release.signed.size += 1;
+    writeFileSync(kept, JSON.stringify(m));
+    assert.equal((await rig.updater.verifyRunning()).reason, 'bad_signature', 'a manifest edited on the device no longer verifies');
+    writeFileSync(kept, '{');
+    assert.equal((await rig.updater.verifyRunning()).reason, 'malformed');
+  });
+});
