@@ -1,7 +1,7 @@
 import type { JobService } from './jobs/index.js';
 import type { Clock, IdGen } from '@bulwark/core';
 import type { FastifyInstance } from 'fastify';
-import type { Logger as PinoLogger } from 'pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import type { AccessService, CounterStore } from './access/index.js';
 import type { AuditService } from './audit/index.js';
 import type { EventBus } from './bus/index.js';
@@ -29,6 +29,8 @@ export interface ServerDeps {
   readonly ids?: IdGen;
   /** A pino logger; default: JSON to stdout at config.log.level. */
   readonly logger?: PinoLogger;
+  /** Where the default logger writes (tests read the lines a real server writes); default: stdout. */
+  readonly logDestination?: DestinationStream;
   /** Counters for rate limits and lock-outs; default: in memory. */
   readonly counters?: CounterStore;
   /** PostgreSQL schema to use (tests isolate themselves this way). */

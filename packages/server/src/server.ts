@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PlatformError, randomIds, systemClock } from '@bulwark/core';
-import pino, { type Logger as PinoLogger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
 import { AccessService, MemoryCounterStore, Throttle, TokenKeyRing, accessRoutes } from './access/index.js';
 import { AuditCheckpointWriter, AuditService, auditRoutes, vaultCheckpointKeys } from './audit/index.js';
 import { checklistRoutes, wireChecklist } from './checklist/index.js';
@@ -51,6 +51,8 @@ import { alertRoutes } from './alerts/index.js';
 import { wireAlerts } from './server-alerts.js';
 import { wireJobs } from './server-jobs.js';
 import { wireEndOfLife } from './server-lifecycle.js';
+import { serverLogger, wirePrivacy } from './server-privacy.js';
+import { privacyRoutes } from './privacy/index.js';
 import { type EndOfLifeService, lifecycleRoutes } from './lifecycle/index.js';
 import { jobRoutes } from './jobs/index.js';
 
@@ -66,7 +68,8 @@ export const VERSION = '0.1.0';
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<BulwarkServer> {
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
-  const logger = deps.logger ?? pino({ level: config.log.level, base: { svc: 'bulwark' } });
+  const privateLogs = serverLogger(config, deps);
+  const logger = privateLogs.logger;
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
@@ -114,6 +117,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ...(cluster ? { nats: { servers: config.bus, link: cluster.link, ...(tls ? { tls } : {}) } } : {}),
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
+    const privacy = await wirePrivacy(config, { vault, registry, log: privateLogs });
     const countsFolder = new CountsFolder(store.devices, config.registry.countsFoldIntervalMs, logger);
     const groups = new GroupService(store.groups, clock);
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.
@@ -158,6 +162,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       devicesInGroups: async (ids) => [...await deviceSet(registry, { within: await groups.selectors(ids) })],
       seal: (v, c) => vault.encryptValue(v, c), open: (t, c) => vault.decryptValue(t, c),
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
+      ...privacy.webhooks,
     });
     // Alerts: evaluated on the node that accepts a reading or holds a session; notified by the `alert-notifier` singleton.
     const alerts = await wireAlerts(config, { store, bus, clock, ids, log: logger, metrics: metrics.registry, schemas, registry, ingest, webhooks, vault, audit, groups });
@@ -287,12 +292,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, groups, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
     await app.register(replayRoutes, { replays: streams && copyWriter ? new StreamReplays(streams.feed, copyWriter, { clock, ids, log: logger }) : undefined });
-    await app.register(exportRoutes, { groups, exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c) }) });
+    await app.register(exportRoutes, { groups, exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c), ...privacy.exports }) });
     await deviceOps.register(app);
     await app.register(otaRoutes, { firmware, rollouts });
     await app.register(jobRoutes, { jobs });
     await app.register(lifecycleRoutes, { endOfLife: eol.endOfLife, signer: eol.signer });
     await app.register(webhookRoutes, { webhooks: webhooks.service });
+    await app.register(privacyRoutes, { privacy: privacy.service });
     const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
     await app.register(alertRoutes, {
       alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret, emailReady: () => config.alerts.smtpUrl !== '', groups,

@@ -36,6 +36,7 @@ export const SCOPES = [
   'applications:write',
   'alerts:read',
   'alerts:write',
+  'privacy:resolve',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];

@@ -1,5 +1,6 @@
 import { PlatformError } from '@bulwark/core';
 import { parseAddressRanges } from './address-ranges.js';
+import { privacyProblems } from '../privacy/privacy.js';
 import { SETTINGS, type Setting, envName } from './settings.js';
 
 /** Whether a listener address is this machine only (what the config accepts as safe for plain protocols). */
@@ -64,6 +65,7 @@ export interface ServerConfig {
     readonly smtpUrl: string; readonly smtpFrom: string; readonly smtpCaFile?: string; readonly smtpAllowInsecure: boolean; readonly smtpTimeoutMs: number;
   };
   readonly log: { readonly level: string };
+  readonly privacy: { readonly pseudonymise: string; readonly pseudonymiseIdentifiers: string };
   readonly masterKey?: string;
   readonly masterKeyNext?: string;
   readonly bootstrapAdminKey?: string;
@@ -114,6 +116,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
   }
   problems.push(...clusterProblems(out));
+  problems.push(...privacyProblems(out['privacy.pseudonymise'], out['privacy.pseudonymiseIdentifiers']));
   if (out.masterKeyNext !== undefined && out.masterKey === undefined) problems.push('BULWARK_MASTER_KEY_NEXT: needs BULWARK_MASTER_KEY (the key in use) beside it');
   for (const p of parseAddressRanges(String(out['gateway.proxyProtocolFrom'] ?? '')).problems) problems.push(`gateway.proxyProtocolFrom: ${p}`);
   const host = String(out['http.host'] ?? '127.0.0.1');

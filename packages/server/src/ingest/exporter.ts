@@ -3,7 +3,7 @@ import { type Clock, type Logger, PlatformError } from '@bulwark/core';
 import type { GroupSelector, RegistryService } from '../registry/index.js';
 import { deviceSet } from './live-filter.js';
 import type { SchemaService } from '../schemas/index.js';
-import { type ExportFilter, type TelemetryExportSource, positionOf } from './export.js';
+import { type ExportFilter, type ExportPosition, type TelemetryExportSource, positionOf } from './export.js';
 import { CsvWriter, type ExportFormat, ndjsonLine } from './export-format.js';
 import { type ExportParams, type ExportRequest, makeCursorFactory, parseExportParams } from './export-request.js';
 import type { TelemetryRecord } from './ingest.js';
@@ -28,6 +28,10 @@ export interface ExporterDeps {
   /** Decrypts a value stored as `enc:…` for its place (device/field). */
   readonly openValue: (text: string, context: string) => Promise<Buffer>;
   readonly clock: Clock;
+  /** Device ids in the exported rows become this (privacy.pseudonymise names exports); absent: real ids. */
+  readonly deviceShown?: (deviceId: string) => string;
+  /** With deviceShown: cursors sealed, since a plain one carries the real device id. */
+  readonly cursors?: { seal(cursor: string): string; open(sealed: string): string | undefined };
 }
 
 /** A checked export, ready to stream. */
@@ -54,7 +58,7 @@ export class TelemetryExporter {
    * `within`: the caller is limited to these device groups (a device outside them is not found).
    */
   async plan(params: ExportParams, format: ExportFormat, reveal: boolean, within?: readonly GroupSelector[]): Promise<ExportPlan> {
-    const request = parseExportParams(params);
+    const request = parseExportParams(this.#openedCursor(params));
     const { kind, value } = request.filter;
     const allowed = within === undefined ? undefined : await deviceSet(this.deps.registry, { within });
     let filter: ExportFilter;
@@ -83,7 +87,9 @@ export class TelemetryExporter {
 
   async *#chunks(plan: ExportPlan, log: Logger): AsyncGenerator<string> {
     const { request, filter, asOfMs } = plan;
-    const cursorAt = makeCursorFactory(request, asOfMs);
+    const plainCursorAt = makeCursorFactory(request, asOfMs);
+    const seal = this.deps.cursors;
+    const cursorAt = seal ? (at: ExportPosition) => seal.seal(plainCursorAt(at)) : plainCursorAt;
     const csv = plan.format === 'csv' ? new CsvWriter(plan.columns) : undefined;
     const failures = { count: 0 };
     // A resumed CSV export has no header, so that it appends to what was received.
@@ -101,7 +107,8 @@ export class TelemetryExporter {
           if (plan.allowed && !plan.allowed.has(stored.deviceId)) continue;
           const r = await this.#shown(stored, plan.reveal, failures);
           const cursor = cursorAt(positionOf(r));
-          chunk += csv ? csv.line(r, cursor) : ndjsonLine(r, cursor);
+          const row = this.deps.deviceShown ? { ...r, deviceId: this.deps.deviceShown(r.deviceId) } : r;
+          chunk += csv ? csv.line(row, cursor) : ndjsonLine(row, cursor);
         }
         if (chunk !== '') yield chunk;
         const last = page[page.length - 1];
@@ -114,6 +121,13 @@ export class TelemetryExporter {
     } finally {
       if (failures.count > 0) log.warn({ values: failures.count }, 'telemetry export: encrypted values that did not decrypt were exported masked');
     }
+  }
+
+  /** The params with a sealed cursor opened; one that does not open is left for the parser to refuse. */
+  #openedCursor(params: ExportParams): ExportParams {
+    const seal = this.deps.cursors;
+    if (!seal || params.cursor === undefined) return params;
+    return { ...params, cursor: seal.open(params.cursor) ?? '!' };
   }
 
   /** The reading with its encrypted fields masked, or decrypted when revealing. */

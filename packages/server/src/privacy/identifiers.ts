@@ -73,7 +73,7 @@ function rewriteUrl(url: string, swap: (kind: IdentifierKind, value: string) => 
   const path = (q === -1 ? url : url.slice(0, q)).split('/');
   for (let i = 1; i < path.length; i += 1) {
     const segment = path[i];
-    if (path[i - 1] === 'devices' && segment !== undefined && segment !== '' && segment !== 'stats') path[i] = encodeURIComponent(swap('devices', decoded(segment)));
+    if (path[i - 1] === 'devices' && segment !== undefined && segment !== '' && segment !== 'stats') path[i] = encodeURIComponent(swap('devices', decoded(segment))).replace(/%3A/g, ':');
   }
   if (q === -1) return path.join('/');
   const query = url.slice(q + 1).split('&').map((pair) => {
@@ -92,6 +92,13 @@ function decoded(raw: string): string {
   }
 }
 
+/** Whether `at` ends a word: no id character follows, or only a `.` or `:` that ends a sentence or a label ("m-1: refused"). */
+function endsWord(s: string, at: number): boolean {
+  const next = s.charAt(at);
+  if (!ID_CHAR.test(next)) return true;
+  return (next === '.' || next === ':') && !ID_CHAR.test(s.charAt(at + 1));
+}
+
 /** Every occurrence of a found identifier standing on its own (not part of a longer id), longest first. */
 function replaceAll(s: string, found: ReadonlyMap<string, string>): string {
   if (PSEUDONYM.test(s)) return s;
@@ -101,8 +108,7 @@ function replaceAll(s: string, found: ReadonlyMap<string, string>): string {
     let at = out.indexOf(value);
     while (at !== -1) {
       const before = at === 0 ? '' : out.charAt(at - 1);
-      const after = out.charAt(at + value.length);
-      if (!ID_CHAR.test(before) && !ID_CHAR.test(after)) {
+      if (!ID_CHAR.test(before) && endsWord(out, at + value.length)) {
         out = out.slice(0, at) + p + out.slice(at + value.length);
         at = out.indexOf(value, at + p.length);
       } else at = out.indexOf(value, at + 1);

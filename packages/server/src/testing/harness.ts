@@ -46,6 +46,8 @@ export interface TestServerOptions {
   readonly clock?: Clock;
   /** The server's logger (to read what it logs); default: silent. */
   readonly logger?: ServerDeps['logger'];
+  /** Where the server's own logger writes (its lines, as it writes them to stdout); set config log.level too. */
+  readonly logDestination?: ServerDeps['logDestination'];
   readonly pgSchema?: string;
   /** Leave the server running after the test (the caller stops it). */
   readonly keepRunning?: boolean;
@@ -72,6 +74,7 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
   const server = await buildServer(config, {
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.logDestination ? { logDestination: options.logDestination } : {}),
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
   const url = await server.start();

@@ -37,6 +37,12 @@ export interface DeliverySettings extends TargetPolicy {
   /** Extra CA certificates (PEM) trusted besides the system's, for receivers with a private CA. */
   readonly ca?: string;
   readonly userAgent: string;
+  /**
+   * Rewrites a body just before it is signed and sent (privacy.pseudonymise names webhooks:
+   * identifiers become pseudonyms); the signature covers the body actually sent. A body it
+   * cannot rewrite is not sent (fail closed).
+   */
+  readonly rewriteBody?: (body: string) => string;
 }
 
 /** Bytes of a response body kept (for the error message); the rest is not read. */
@@ -84,8 +90,14 @@ export class WebhookDelivery {
       if (isPlatformError(err)) return failed(err.message, { refused: (err.details?.reason as RefusalReason | undefined) ?? 'malformed' });
       return failed((err as Error).message);
     }
+    let sent = req;
     try {
-      const answer = await this.#post(url, req);
+      if (this.settings.rewriteBody) sent = { ...req, body: this.settings.rewriteBody(req.body) };
+    } catch (err) {
+      return failed(`the body could not be pseudonymised: ${(err as Error).message}`);
+    }
+    try {
+      const answer = await this.#post(url, sent);
       if (answer.status >= 200 && answer.status < 300) return { ok: true, status: answer.status, durationMs: this.clock.now() - started };
       const retryAfterMs = retryAfter(answer.retryAfter, this.clock.now());
       const snippet = answer.body.replace(/\s+/g, ' ').trim().slice(0, 200);

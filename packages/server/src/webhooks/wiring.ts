@@ -33,6 +33,8 @@ export interface WebhooksDeps {
   /** Writes a change the platform made on its own (a subscription that paused itself) to the audit log. */
   readonly audit: (action: string, target: string, details: Record<string, unknown>) => Promise<void>;
   readonly version: string;
+  /** Rewrites every body before it is signed (pseudonyms; see DeliverySettings.rewriteBody). */
+  readonly rewriteBody?: (body: string) => string;
   readonly resolve?: Resolver;
   readonly sleep?: Sleep;
   readonly random?: () => number;
@@ -50,7 +52,7 @@ export function buildWebhooks(config: WebhooksConfig, deps: WebhooksDeps): Webho
   const metrics = webhookMetrics(deps.metrics);
   const policy = { allowHttp: config.allowHttp, allowPrivateTargets: config.allowPrivateTargets };
   const ca = config.caFile === undefined ? undefined : readCa(config.caFile);
-  const delivery = new WebhookDelivery({ ...policy, timeoutMs: config.timeoutMs, userAgent: `Bulwark-Webhooks/${deps.version}`, ...(ca !== undefined ? { ca } : {}) }, deps.clock, deps.resolve);
+  const delivery = new WebhookDelivery({ ...policy, timeoutMs: config.timeoutMs, userAgent: `Bulwark-Webhooks/${deps.version}`, ...(ca !== undefined ? { ca } : {}), ...(deps.rewriteBody ? { rewriteBody: deps.rewriteBody } : {}) }, deps.clock, deps.resolve);
   const context = (id: string) => `webhook:${id}`;
   const openSecret = async (sealed: string, id: string) => (await deps.open(sealed, context(id))).toString('utf8');
   const dispatcher = new WebhookDispatcher({
