@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addAuditCommands } from './commands/audit-log.js';
 import { addSecurityAuditCommand } from './commands/security-audit.js';
+import { addPrivacyCommands } from './commands/privacy.js';
 import { addAuthCommands } from './commands/auth.js';
 import { addBackupCommands } from './commands/backup.js';
 import { addClusterCommands } from './commands/cluster.js';
@@ -59,6 +60,7 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addTelemetryCommands(program, env);
   addAuditCommands(program, env);
   addSecurityAuditCommand(program, env);
+  addPrivacyCommands(program, env);
   addClusterCommands(program, env);
   addNatsCommands(program, env);
   addFirmwareCommands(program, env);
