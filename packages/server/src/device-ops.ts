@@ -1,6 +1,7 @@
 import type { Clock, IdGen, Logger } from '@bulwark/core';
 import type { HealthReport } from '@bulwark/protocol';
 import type { FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
 import type { CounterStore } from './access/index.js';
 import type { EventBus } from './bus/index.js';
 import type { ServerConfig } from './config/index.js';
@@ -40,8 +41,15 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   const twin = new TwinService(store.twins, { clock, link: deps.link, bus: deps.bus, log, driftThresholdMs: config.twin.driftThresholdMs, assertDevice });
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, bus: deps.bus, log, assertDevice });
   const logs = new LogStreams(commands, config.logs, clock, deps.bus);
+  const postureFindings = new Counter({
+    name: 'bulwark_device_posture_findings_total', help: 'Findings in the postures devices reported (debug-port, boot-unverified, ssh-password, …), by kind and severity',
+    labelNames: ['kind', 'severity'] as const, registers: [deps.metrics.registry],
+  });
   const health = new HealthService(store.health, store.events, config.health, {
     clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw), ...(deps.onHealthReport ? { onReport: deps.onHealthReport } : {}),
+    onPostureFindings: (_id, findings) => {
+      for (const f of findings) postureFindings.inc({ kind: f.kind, severity: f.severity });
+    },
   });
   const inbox = createDeviceInbox({ twin, commands, logs, health, ...(deps.ota ? { ota: deps.ota } : {}) }, { log, metrics: deps.metrics.registry });
   let timer: NodeJS.Timeout | undefined;

@@ -1,3 +1,5 @@
+import type { PostureFinding } from '../health/index.js';
+
 /**
  * `bulwark audit`: the seed's security checklist evaluated on a live deployment. Each check
  * passes, warns or fails with its evidence (what it looked at, what it found) and what to do,
@@ -41,6 +43,10 @@ export interface ChecklistRepository {
   crlAges(caIds: readonly string[]): Promise<CrlAge[]>;
   /** Devices whose session was taken over from another address at least `min` times since then, with the addresses involved. */
   takeovers(since: number, min: number): Promise<DeviceTakeovers[]>;
+  /** Live devices whose newest posture has findings: how many with a failing one, how many with warnings only, and the first `limit` (failing first). */
+  postureFindings(limit: number): Promise<{ fail: number; warn: number; sample: DevicePostureFindings[] }>;
 }
+
+export interface DevicePostureFindings { readonly deviceId: string; readonly reportedAt: number; readonly findings: readonly PostureFinding[] }
 
 export interface DeviceTakeovers { readonly deviceId: string; readonly count: number; readonly addresses: readonly string[] }

@@ -3,6 +3,7 @@ import type { Clock } from '@bulwark/core';
 import { parseCheckpointLines } from '../audit/index.js';
 import { isLoopbackHost } from '../config/index.js';
 import type { CheckResult, CheckStatus, ChecklistReport, ChecklistRepository } from './checklist.js';
+import { devicePostureCheck } from './posture-check.js';
 
 const DAY = 86_400_000;
 /** Evidence lines listed per check (the count says how many there are). */
@@ -63,6 +64,7 @@ export class ChecklistService {
     const checks = await Promise.all([
       this.#certificates(now), this.#securityFloor(), this.#rolloutFirmware(now), this.#retention(schemas), this.#sensitiveFields(schemas), this.#listeners(),
       this.#serviceAccounts(), this.#staleDevices(now), this.#clones(now), this.#masterKey(now), this.#auditChain(), this.#crl(now),
+      devicePostureCheck(this.deps.repo, SAMPLE),
     ]);
     const summary = { pass: 0, warn: 0, fail: 0 };
     for (const c of checks) summary[c.status] += 1;

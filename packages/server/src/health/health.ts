@@ -1,4 +1,5 @@
 import type { DeviceEvent, HealthReport } from '@bulwark/protocol';
+import type { PostureRecord } from './posture.js';
 
 /** What devices say about themselves: periodic health reports and events (boot, crash, state changes). */
 
@@ -32,6 +33,9 @@ export interface HealthRepository {
   /** Newest first. */
   history(deviceId: string, limit: number): Promise<HealthRecord[]>;
   deleteBefore(before: number): Promise<number>;
+  /** Keeps the newest posture a device reported (one per device, replaced by the next). */
+  setPosture(r: PostureRecord): Promise<void>;
+  posture(deviceId: string): Promise<PostureRecord | null>;
 }
 
 export interface EventRepository {

@@ -4,6 +4,14 @@ import { IdParams, bearer, errorResponses } from '../http/schemas.js';
 import type { HealthService } from './service.js';
 
 const Record_ = Type.Object({ deviceId: Type.String(), receivedAt: Type.Integer(), report: Type.Unknown({ description: 'the HealthReport as the device sent it' }) });
+const Finding = Type.Object({
+  kind: Type.String({ description: 'debug-port, boot-unverified, boot-unchecked, ssh-password, ssh-root-login or serial-console' }),
+  severity: Type.Union([Type.Literal('fail'), Type.Literal('warn')]), detail: Type.String(),
+});
+const Posture = Type.Object({
+  deviceId: Type.String(), reportedAt: Type.Integer({ description: 'when the report carrying it was received' }),
+  posture: Type.Unknown({ description: 'the posture as the device reported it (device contract: HealthReport.posture)' }), findings: Type.Array(Finding),
+});
 const Event = Type.Object({
   deviceId: Type.String(), id: Type.String(), type: Type.String(), ts: Type.Number(), receivedAt: Type.Integer(),
   data: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
@@ -14,10 +22,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ health: HealthService }> 
   app.get('/api/v1/devices/:id/health', {
     config: { auth: { scope: 'devices:read' }, groupLimit: 'device' },
     schema: {
-      tags: ['health'], security: bearer, params: IdParams, summary: "The device's latest health report, whether it reports a restart loop, and its recent reports (newest first)",
+      tags: ['health'], security: bearer, params: IdParams, summary: "The device's latest health report, whether it reports a restart loop, its recent reports (newest first), and the newest posture it reported with its findings",
       querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }) }, { additionalProperties: false }),
       response: {
-        200: Type.Object({ deviceId: Type.String(), latest: Type.Union([Record_, Type.Null()]), restartLoop: Type.Boolean(), history: Type.Array(Record_) }),
+        200: Type.Object({ deviceId: Type.String(), latest: Type.Union([Record_, Type.Null()]), restartLoop: Type.Boolean(), history: Type.Array(Record_), posture: Type.Union([Posture, Type.Null()]) }),
         ...errorResponses,
       },
     },

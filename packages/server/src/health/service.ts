@@ -1,6 +1,7 @@
 import { type Clock, GenerationalMap, type Logger } from '@bulwark/core';
 import type { DeviceEvent, HealthReport } from '@bulwark/protocol';
 import type { EventFilter, EventRecord, EventRepository, HealthRecord, HealthRepository } from './health.js';
+import { type PostureFinding, type PostureRecord, evaluatePosture } from './posture.js';
 
 export interface HealthSettings {
   readonly historyPerDevice: number;
@@ -14,6 +15,8 @@ export interface HealthView {
   /** The device said it is in a restart loop in its latest report. */
   readonly restartLoop: boolean;
   readonly history: HealthRecord[];
+  /** The newest posture the device reported (possibly in an older report than `latest`), with its findings; null when it never reported one. */
+  readonly posture: PostureRecord | null;
 }
 
 /**
@@ -34,6 +37,8 @@ export class HealthService {
       onReport?: (deviceId: string, report: HealthReport) => void;
       /** Where the firmware a device reports goes (the registry); resolves with the old values when they differed and were replaced. */
       recordFirmware?: (deviceId: string, fw: NonNullable<HealthReport['firmware']>) => Promise<{ firmwareVersion: string | null; securityVersion: number | null } | undefined>;
+      /** The findings of every stored posture (counted in a metric). */
+      onPostureFindings?: (deviceId: string, findings: readonly PostureFinding[]) => void;
     },
   ) {}
 
@@ -47,6 +52,7 @@ export class HealthService {
     this.#lastReport.set(deviceId, { at: now, boot: report.boot });
     await this.health.insert({ deviceId, receivedAt: now, report }, this.settings.historyPerDevice);
     if (report.firmware) await this.#inventory(deviceId, report.firmware);
+    if (report.posture) await this.#posture(deviceId, now, report.posture);
     this.deps.onReport?.(deviceId, report);
     if (report.restartLoop) {
       this.deps.log.warn({ deviceId, recentRestarts: report.recentRestarts, restartReason: report.restartReason }, 'device reports a restart loop');
@@ -65,11 +71,19 @@ export class HealthService {
     }
   }
 
+  /** The posture is judged once, when it arrives; the findings are kept with it. */
+  async #posture(deviceId: string, at: number, posture: NonNullable<HealthReport['posture']>): Promise<void> {
+    const findings = evaluatePosture(posture);
+    await this.health.setPosture({ deviceId, reportedAt: at, posture, findings });
+    if (findings.some((f) => f.severity === 'fail')) this.deps.log.warn({ deviceId, findings: findings.map((f) => f.kind) }, 'device reports a failing posture');
+    this.deps.onPostureFindings?.(deviceId, findings);
+  }
+
   async view(deviceId: string, limit: number): Promise<HealthView> {
     await this.deps.assertDevice(deviceId);
-    const history = await this.health.history(deviceId, limit);
+    const [history, posture] = await Promise.all([this.health.history(deviceId, limit), this.health.posture(deviceId)]);
     const latest = history[0] ?? null;
-    return { deviceId, latest, restartLoop: latest?.report.restartLoop === true, history };
+    return { deviceId, latest, restartLoop: latest?.report.restartLoop === true, history, posture };
   }
 
   /** A validated event; resolves with the outcome to count. */

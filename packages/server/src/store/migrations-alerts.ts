@@ -132,4 +132,20 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX session_takeovers_at ON session_takeovers (at, device_id)
     `,
   },
+  {
+    id: 24,
+    // The newest posture each device reported (debug ports, SSH, serial console, verified
+    // boot) with the findings it was judged to have; the checklist counts devices by `worst`.
+    name: 'device posture',
+    sql: `
+      CREATE TABLE device_posture (
+        device_id TEXT PRIMARY KEY,
+        reported_at BIGINT NOT NULL,
+        posture TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        worst TEXT NOT NULL CHECK (worst IN ('ok', 'warn', 'fail'))
+      );
+      CREATE INDEX device_posture_worst ON device_posture (worst, device_id)
+    `,
+  },
 ];

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CommandRecord } from '../../diagnostics/diagnostics.js';
 import type { HealthReport } from '../../health/health.js';
+import type { PostureRecord } from '../../health/posture.js';
 import type { Device } from '../../registry/registry.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
@@ -134,6 +135,31 @@ export function describeHealthRepositories(make: MakeStore): void {
       assert.deepEqual((await events.list({ deviceId: 'd1', sinceMs: T0 + 1, limit: 10 })).map((x) => x.id), ['e2']);
       assert.equal(await events.deleteBefore(T0 + 1), 1);
       assert.equal((await events.list({ deviceId: 'd1', limit: 10 })).length, 1);
+    });
+
+    it('keeps the newest posture of each device with its findings, never an older one over it; the checklist counts live devices by their worst finding', async (t) => {
+      const { health, devices, checklist } = await make(t);
+      const debug = { kind: 'debug-port' as const, severity: 'fail' as const, detail: 'adb listening on tcp 0.0.0.0:5555' };
+      const serial = { kind: 'serial-console' as const, severity: 'warn' as const, detail: 'serial console on ttyS0' };
+      const rec = (deviceId: string, at: number, findings: PostureRecord['findings']) => ({ deviceId, reportedAt: at, posture: { listeningTotal: at - T0 }, findings });
+      assert.equal(await health.posture('p1'), null);
+      await health.setPosture(rec('p1', T0 + 5, [debug, serial]));
+      await health.setPosture(rec('p1', T0 + 2, []));
+      assert.deepEqual(await health.posture('p1'), rec('p1', T0 + 5, [debug, serial]), 'a posture reported earlier (a late write) does not replace a newer one');
+      await health.setPosture(rec('p2', T0 + 6, [serial]));
+      await health.setPosture(rec('p3', T0 + 6, []));
+      await health.setPosture(rec('gone', T0 + 6, [debug]));
+      const device = (id: string, state: Device['state']): Device => ({
+        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+        state, suspendedFrom: null, createdAt: T0, updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+      });
+      await devices.insertMany([device('p1', 'active'), device('p2', 'provisioned'), device('p3', 'active'), device('gone', 'decommissioned')]);
+      assert.deepEqual(await checklist.postureFindings(10), { fail: 1, warn: 1, sample: [rec('p1', T0 + 5, [debug, serial]), rec('p2', T0 + 6, [serial])].map(({ posture: _p, ...r }) => r) });
+      assert.deepEqual((await checklist.postureFindings(1)).sample.map((d) => d.deviceId), ['p1'], 'failing devices first');
+      await health.deleteBefore(T0 + 6);
+      assert.equal(await health.posture('p1'), null, 'a posture goes with the reports of its age');
+      assert.deepEqual((await checklist.postureFindings(10)).fail, 0);
     });
   });
 }

@@ -1,4 +1,5 @@
-import type { ChecklistRepository, CrlAge, DeviceRef, DeviceTakeovers, ExpiringCertificate, ServiceAccountScopes } from '../../checklist/index.js';
+import type { ChecklistRepository, CrlAge, DevicePostureFindings, DeviceRef, DeviceTakeovers, ExpiringCertificate, ServiceAccountScopes } from '../../checklist/index.js';
+import type { PostureFinding } from '../../health/index.js';
 import type { SqlClient } from '../sql-client.js';
 
 /** Live devices: what the checks look at (retired and decommissioned ones are out of the fleet). */
@@ -71,6 +72,17 @@ export class SqlChecklistRepository implements ChecklistRepository {
     );
     const signed = new Map(rows.map((r) => [r.ca_id, Number(r.updated_at)]));
     return caIds.map((caId) => ({ caId, updatedAt: signed.get(caId) ?? null }));
+  }
+
+  async postureFindings(limit: number): Promise<{ fail: number; warn: number; sample: DevicePostureFindings[] }> {
+    const from = `FROM device_posture p JOIN devices d ON d.id = p.device_id WHERE ${LIVE} AND p.worst IN ('fail', 'warn')`;
+    const [counts, rows] = await Promise.all([
+      this.db.all<{ worst: string; n: number | string }>(`SELECT p.worst, COUNT(*) AS n ${from} GROUP BY p.worst`),
+      // Failing devices first (fail sorts before warn), then by id.
+      this.db.all<{ device_id: string; reported_at: number | string; findings: string }>(`SELECT p.device_id, p.reported_at, p.findings ${from} ORDER BY p.worst, p.device_id LIMIT ${Math.trunc(limit)}`),
+    ]);
+    const n = (w: string) => Number(counts.find((c) => c.worst === w)?.n ?? 0);
+    return { fail: n('fail'), warn: n('warn'), sample: rows.map((r) => ({ deviceId: r.device_id, reportedAt: Number(r.reported_at), findings: JSON.parse(r.findings) as PostureFinding[] })) };
   }
 
   async takeovers(since: number, min: number): Promise<DeviceTakeovers[]> {

@@ -54,6 +54,8 @@ export class SqlDeviceDataRepository implements DeviceDataRepository {
       // Where it connected from (kept a week for the cloned-identity check): gone either way, not counted in the receipt.
       await tx.run('DELETE FROM session_takeovers WHERE device_id = $1', [deviceId]);
       await tx.run('UPDATE devices SET last_address = NULL WHERE id = $1', [deviceId]);
+      // The posture it last reported (listening addresses and ports) describes the device: gone either way.
+      await tx.run('DELETE FROM device_posture WHERE device_id = $1', [deviceId]);
       let readings = 0;
       for (const l of await this.#letters(tx, deviceId)) {
         readings += l.mine;

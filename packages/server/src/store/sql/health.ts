@@ -1,9 +1,11 @@
 import type { EventFilter, EventRecord, EventRepository, HealthRecord, HealthReport, HealthRepository } from '../../health/health.js';
+import { type PostureFinding, type PostureRecord, worstOf } from '../../health/posture.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, toJson } from './json.js';
 import { Where } from './where.js';
 
 interface HealthRow { device_id: string; received_at: number; report: string }
+interface PostureRow { device_id: string; reported_at: number | string; posture: string; findings: string }
 interface EventRow { device_id: string; id: string; type: string; ts: number; received_at: number; data: string | null }
 
 const toHealth = (r: HealthRow): HealthRecord => ({ deviceId: r.device_id, receivedAt: Number(r.received_at), report: fromJson<HealthReport>(r.report) as HealthReport });
@@ -31,8 +33,26 @@ export class SqlHealthRepository implements HealthRepository {
     return rows.map(toHealth);
   }
 
-  deleteBefore(before: number): Promise<number> {
-    return this.db.run('DELETE FROM device_health WHERE received_at < $1', [before]);
+  /** Reports older than `before` go, and postures reported before then with them. */
+  async deleteBefore(before: number): Promise<number> {
+    const n = await this.db.run('DELETE FROM device_health WHERE received_at < $1', [before]);
+    await this.db.run('DELETE FROM device_posture WHERE reported_at < $1', [before]);
+    return n;
+  }
+
+  async setPosture(r: PostureRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO device_posture (device_id, reported_at, posture, findings, worst) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (device_id) DO UPDATE SET reported_at = excluded.reported_at, posture = excluded.posture, findings = excluded.findings, worst = excluded.worst
+       WHERE device_posture.reported_at <= excluded.reported_at`,
+      [r.deviceId, r.reportedAt, toJson(r.posture), toJson(r.findings), worstOf(r.findings)],
+    );
+  }
+
+  async posture(deviceId: string): Promise<PostureRecord | null> {
+    const row = await this.db.get<PostureRow>('SELECT device_id, reported_at, posture, findings FROM device_posture WHERE device_id = $1', [deviceId]);
+    if (!row) return null;
+    return { deviceId: row.device_id, reportedAt: Number(row.reported_at), posture: fromJson(row.posture) as PostureRecord['posture'], findings: fromJson<PostureFinding[]>(row.findings) ?? [] };
   }
 }
 
