@@ -68,6 +68,7 @@ export interface ServerConfig {
   readonly privacy: { readonly pseudonymise: string; readonly pseudonymiseIdentifiers: string };
   readonly masterKey?: string;
   readonly masterKeyNext?: string;
+  readonly hsm: { readonly keys: 'none' | 'ca' | 'master' | 'all'; readonly library: string; readonly tokenLabel: string; readonly labelPrefix: string; readonly pin?: string };
   readonly bootstrapAdminKey?: string;
 }
 
@@ -118,6 +119,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   problems.push(...clusterProblems(out));
   problems.push(...privacyProblems(out['privacy.pseudonymise'], out['privacy.pseudonymiseIdentifiers']));
   if (out.masterKeyNext !== undefined && out.masterKey === undefined) problems.push('BULWARK_MASTER_KEY_NEXT: needs BULWARK_MASTER_KEY (the key in use) beside it');
+  problems.push(...hsmProblems(out));
   for (const p of parseAddressRanges(String(out['gateway.proxyProtocolFrom'] ?? '')).problems) problems.push(`gateway.proxyProtocolFrom: ${p}`);
   const host = String(out['http.host'] ?? '127.0.0.1');
   if (!isLoopbackHost(host) && out['http.tls'] !== true && out['http.allowInsecure'] !== true) {
@@ -134,6 +136,16 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
   }
   return deepFreeze(nest(out)) as unknown as ServerConfig;
+}
+
+function hsmProblems(out: Record<string, Value>): string[] {
+  const keys = out['hsm.keys'];
+  if (keys === 'none' || keys === undefined) return [];
+  const problems: string[] = [];
+  if (String(out['hsm.library'] ?? '') === '') problems.push(`hsm.keys: "${String(keys)}" needs hsm.library, the path of the token's PKCS#11 module`);
+  if (out['hsm.pin'] === undefined) problems.push(`hsm.keys: "${String(keys)}" needs the token's user PIN in BULWARK_HSM_PIN`);
+  if ((keys === 'master' || keys === 'all') && out.masterKey !== undefined) problems.push('hsm.keys: the master key is in the token, so BULWARK_MASTER_KEY must not be set (keep one of the two)');
+  return problems;
 }
 
 /** Environment variables that belong to the CLI or the tests, not to the server. */

@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Clock, Logger } from '@bulwark/core';
-import type { SecretVault } from '../secrets/index.js';
+import type { CaKeyStore } from './ca-keys.js';
 import type { CaRecord, IdentityRepository } from './identity.js';
 import { type CaKeyPair, createCaPair, createIssuingCa } from './pki.js';
-import { exportPkcs8, importPkcs8, x509 } from './x509.js';
+import { x509 } from './x509.js';
 
 export const ROOT_CA_ID = 'root';
 /** The issuing CA made on the first start; later ones are `issuing-<UTC time>` (rollover). */
 export const FIRST_ISSUING_CA_ID = 'issuing';
-const keySecret = (id: string) => `identity.ca.${id}.key`;
 
 export function fingerprintOf(cert: x509.X509Certificate): string {
   return createHash('sha256').update(new Uint8Array(cert.rawData)).digest('hex');
@@ -24,7 +23,8 @@ export interface IssuingCa {
 
 /**
  * The device CA: one root and its issuing intermediates, certificates in the store, private
- * keys sealed in the secret vault (never on disk in the clear).
+ * keys in the `CaKeyStore`: sealed in the secret vault (never on disk in the clear), or made
+ * and kept inside a PKCS#11 token.
  *
  * Of the issuing CAs not retired, the newest is the active one: it signs every new device
  * certificate (and the device gateways' server certificates). The others are previous ones,
@@ -40,18 +40,18 @@ export class DeviceAuthority {
   /** Keys read from the vault, by CA id: a reload reads only the ones it has not seen. */
   readonly #pairs = new Map<string, CaKeyPair>();
 
-  private constructor(private readonly repo: IdentityRepository, private readonly vault: SecretVault) {}
+  private constructor(private readonly repo: IdentityRepository, private readonly keys: CaKeyStore) {}
 
   /** Loads the device CA, or creates root and first issuing CA on the first start. */
-  static async open(repo: IdentityRepository, vault: SecretVault, clock: Clock, log: Logger): Promise<DeviceAuthority> {
+  static async open(repo: IdentityRepository, keys: CaKeyStore, clock: Clock, log: Logger): Promise<DeviceAuthority> {
     const cas = await repo.listCas();
     if (!cas.some((c) => c.id === ROOT_CA_ID) || !cas.some((c) => c.kind === 'issuing')) {
-      const created = await createCaPair(clock.now(), 'Bulwark Device');
-      await store(repo, vault, ROOT_CA_ID, 'root', created.root, clock.now());
-      await store(repo, vault, FIRST_ISSUING_CA_ID, 'issuing', created.issuing, clock.now());
-      log.info({ root: fingerprintOf(created.root.cert), issuing: fingerprintOf(created.issuing.cert) }, 'created the device certificate authority');
+      const created = await createCaPair(clock.now(), 'Bulwark Device', { root: () => keys.generate(ROOT_CA_ID), issuing: () => keys.generate(FIRST_ISSUING_CA_ID) });
+      await store(repo, keys, ROOT_CA_ID, 'root', created.root, clock.now());
+      await store(repo, keys, FIRST_ISSUING_CA_ID, 'issuing', created.issuing, clock.now());
+      log.info({ root: fingerprintOf(created.root.cert), issuing: fingerprintOf(created.issuing.cert), keys: keys.where }, 'created the device certificate authority');
     }
-    const authority = new DeviceAuthority(repo, vault);
+    const authority = new DeviceAuthority(repo, keys);
     await authority.reload();
     return authority;
   }
@@ -123,8 +123,8 @@ export class DeviceAuthority {
     const taken = new Set((await this.repo.listCas()).map((c) => c.id));
     let id = `issuing-${stamp.toLowerCase()}`;
     for (let n = 2; taken.has(id); n += 1) id = `issuing-${stamp.toLowerCase()}-${n}`;
-    const pair = await createIssuingCa(this.root, nowMs, `CN=Bulwark Device Issuing CA ${stamp}${id.slice(`issuing-${stamp}`.length)}, O=Bulwark`);
-    const record = await store(this.repo, this.vault, id, 'issuing', pair, nowMs);
+    const pair = await createIssuingCa(this.root, nowMs, `CN=Bulwark Device Issuing CA ${stamp}${id.slice(`issuing-${stamp}`.length)}, O=Bulwark`, () => this.keys.generate(id));
+    const record = await store(this.repo, this.keys, id, 'issuing', pair, nowMs);
     this.#pairs.set(id, pair);
     return record;
   }
@@ -132,22 +132,22 @@ export class DeviceAuthority {
   async #pair(record: CaRecord): Promise<CaKeyPair> {
     const known = this.#pairs.get(record.id);
     if (known) return known;
-    const der = await this.vault.get(keySecret(record.id));
-    if (!der) throw new Error(`the private key of CA ${record.id} is missing from the vault`);
-    const pair = { cert: new x509.X509Certificate(record.certPem), privateKey: await importPkcs8(der) };
+    const privateKey = await this.keys.load(record.id);
+    if (!privateKey) throw new Error(`the private key of CA ${record.id} is missing (looked in the ${this.keys.where})`);
+    const pair = { cert: new x509.X509Certificate(record.certPem), privateKey };
     this.#pairs.set(record.id, pair);
     return pair;
   }
 }
 
-async function store(repo: IdentityRepository, vault: SecretVault, id: string, kind: 'root' | 'issuing', pair: CaKeyPair, now: number): Promise<CaRecord> {
-  await vault.put(keySecret(id), await exportPkcs8(pair.privateKey));
+async function store(repo: IdentityRepository, keys: CaKeyStore, id: string, kind: 'root' | 'issuing', pair: CaKeyPair, now: number): Promise<CaRecord> {
+  await keys.keep(id, pair.privateKey);
   const record: CaRecord = { id, kind, name: pair.cert.subject, certPem: pair.cert.toString('pem'), fingerprint: fingerprintOf(pair.cert), provisioning: null, crlPem: null, createdAt: now, disabledAt: null };
   await repo.insertCa(record);
   return record;
 }
 
 /** Loads the device CA, or creates it on first start. */
-export function loadOrCreateAuthority(repo: IdentityRepository, vault: SecretVault, clock: Clock, log: Logger): Promise<DeviceAuthority> {
-  return DeviceAuthority.open(repo, vault, clock, log);
+export function loadOrCreateAuthority(repo: IdentityRepository, keys: CaKeyStore, clock: Clock, log: Logger): Promise<DeviceAuthority> {
+  return DeviceAuthority.open(repo, keys, clock, log);
 }

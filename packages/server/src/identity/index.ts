@@ -8,3 +8,5 @@ export type { CaRecord, ClaimToken, DeviceCertificate, IdentityRepository } from
 export { ManufacturerCas } from './manufacturers.js';
 export type { NewManufacturerCa } from './manufacturers.js';
 export type { ProvisioningRule } from './identity.js';
+export { tokenCaKeys, vaultCaKeys } from './ca-keys.js';
+export type { CaKeyStore } from './ca-keys.js';

@@ -22,9 +22,12 @@ const caExtensions = async (publicKey: CryptoKey, pathLength: number | undefined
   ...(issuer ? [await x509.AuthorityKeyIdentifierExtension.create(issuer)] : []),
 ];
 
+/** Makes the key pair of a new CA (in memory, or inside a token). */
+export type CaKeyMaker = () => Promise<CryptoKeyPair>;
+
 /** A new root and an issuing intermediate signed by it. */
-export async function createCaPair(nowMs: number, name: string): Promise<{ root: CaKeyPair; issuing: CaKeyPair }> {
-  const rootKeys = await generateP256();
+export async function createCaPair(nowMs: number, name: string, keys: { root: CaKeyMaker; issuing: CaKeyMaker } = { root: generateP256, issuing: generateP256 }): Promise<{ root: CaKeyPair; issuing: CaKeyPair }> {
+  const rootKeys = await keys.root();
   const root = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: `CN=${name} Root CA, O=Bulwark`,
@@ -35,7 +38,7 @@ export async function createCaPair(nowMs: number, name: string): Promise<{ root:
     extensions: await caExtensions(rootKeys.publicKey, 1),
   });
   const rootPair = { cert: root, privateKey: rootKeys.privateKey };
-  return { root: rootPair, issuing: await createIssuingCa(rootPair, nowMs, `CN=${name} Issuing CA, O=Bulwark`) };
+  return { root: rootPair, issuing: await createIssuingCa(rootPair, nowMs, `CN=${name} Issuing CA, O=Bulwark`, keys.issuing) };
 }
 
 /**
@@ -43,8 +46,8 @@ export async function createCaPair(nowMs: number, name: string): Promise<{ root:
  * subject of its own, so that a verifier (or a CRL lookup, which goes by issuer name) never
  * has two CAs of one name to choose from.
  */
-export async function createIssuingCa(root: CaKeyPair, nowMs: number, subject: string): Promise<CaKeyPair> {
-  const keys = await generateP256();
+export async function createIssuingCa(root: CaKeyPair, nowMs: number, subject: string, makeKeys: CaKeyMaker = generateP256): Promise<CaKeyPair> {
+  const keys = await makeKeys();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject,

@@ -1,3 +1,5 @@
+import type { HsmToken } from './hsm-token.js';
+
 /** A data key as stored: wrapped (sealed) by the master key named by masterKeyId. */
 export interface DataKeyRecord {
   readonly id: string;
@@ -33,4 +35,6 @@ export interface SecretRepository {
  */
 export type MasterKeySource =
   | { readonly kind: 'file'; readonly path: string }
+  /** A key made and kept inside a PKCS#11 token under `label`; rotation makes a new one there. */
+  | { readonly kind: 'token'; readonly token: HsmToken; readonly label: string }
   | { readonly kind: 'provided'; readonly key: Buffer; readonly next?: Buffer };

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
-import { KEY_BYTES, keyFingerprint, open, seal } from './envelope.js';
+import { KEY_BYTES, open, seal } from './envelope.js';
 import { discardNextKey, newMasterKey, nextPath, openKeyFile, promoteNextKey, writeKeyFile } from './master-key-file.js';
+import { type MasterKey, memoryMasterKey, newTokenMasterKey, openTokenMasterKey } from './master-key.js';
+import type { HsmToken } from './hsm-token.js';
 import type { DataKeyRecord, MasterKeySource, SecretRepository } from './secrets.js';
 
 export interface RotationReport {
   readonly previousMasterKeyId: string;
   readonly masterKeyId: string;
   readonly dataKeysRewrapped: number;
-  /** Where the new key is: the generated key file, or BULWARK_MASTER_KEY_NEXT. */
-  readonly keySource: 'file' | 'next';
+  /** Where the new key is: the generated key file, BULWARK_MASTER_KEY_NEXT, or a new key in the PKCS#11 token. */
+  readonly keySource: 'file' | 'next' | 'token';
 }
 
 /** What this node holds and what the store names (ids only: fingerprints, never keys). */
@@ -37,11 +39,6 @@ export interface VaultDeps {
   readonly nodesLacking?: (masterKeyId: string) => Promise<string[]>;
 }
 
-interface MasterKey {
-  readonly id: string;
-  readonly key: Buffer;
-}
-
 /**
  * Envelope encryption for every secret the platform stores. Secrets are sealed with a data
  * key (AES-256-GCM); data keys are stored wrapped by the master key, which never touches
@@ -56,7 +53,7 @@ export class SecretVault {
   /** The key the store uses (new data keys are wrapped under it). */
   #master!: MasterKey;
   /** Every master key this node holds, by id. */
-  readonly #ring = new Map<string, Buffer>();
+  readonly #ring = new Map<string, MasterKey>();
   #next: MasterKey | undefined;
   /** Unwrapped data keys by id, so a read costs one AES-GCM open, not two. */
   readonly #dataKeys = new Map<string, Buffer>();
@@ -103,6 +100,7 @@ export class SecretVault {
   async #load(): Promise<void> {
     const stored = await this.repo.listDataKeys();
     if (this.source.kind === 'provided') this.#loadRing(this.source, stored);
+    else if (this.source.kind === 'token') this.#loadToken(this.source, stored);
     else this.#loadFile(this.source.path, stored);
     for (const k of stored) this.#dataKeys.set(k.id, this.#unwrap(k));
     const active = stored.filter((k) => k.retiredAt === null).at(-1);
@@ -114,12 +112,12 @@ export class SecretVault {
    * wrapped by one of them, or the node does not start (it would serve half the secrets).
    */
   #loadRing(source: { key: Buffer; next?: Buffer }, stored: readonly DataKeyRecord[]): void {
-    const current = toMaster(source.key);
-    this.#ring.set(current.id, current.key);
+    const current = memoryMasterKey(source.key);
+    this.#ring.set(current.id, current);
     if (source.next) {
-      this.#next = toMaster(source.next);
+      this.#next = memoryMasterKey(source.next);
       if (this.#next.id === current.id) this.log.warn({ masterKeyId: current.id }, 'BULWARK_MASTER_KEY_NEXT is the same key as BULWARK_MASTER_KEY');
-      this.#ring.set(this.#next.id, this.#next.key);
+      this.#ring.set(this.#next.id, this.#next);
     }
     const missing = [...new Set(stored.map((k) => k.masterKeyId))].filter((id) => !this.#ring.has(id));
     for (const id of missing) this.deps.onMissingKey?.(id);
@@ -130,7 +128,7 @@ export class SecretVault {
     }
     // After a rotation the store names the next key: new data keys go under it too.
     const inUse = stored.at(-1)?.masterKeyId;
-    this.#master = inUse === undefined ? current : { id: inUse, key: this.#ring.get(inUse) ?? current.key };
+    this.#master = (inUse === undefined ? undefined : this.#ring.get(inUse)) ?? current;
   }
 
   #describeRing(): string {
@@ -141,8 +139,16 @@ export class SecretVault {
   #loadFile(path: string, stored: readonly DataKeyRecord[]): void {
     const file = openKeyFile(path, new Set(stored.map((k) => k.masterKeyId)), this.log);
     this.#createdMasterKey = file.created;
-    this.#master = toMaster(file.key);
-    this.#ring.set(this.#master.id, this.#master.key);
+    this.#master = memoryMasterKey(file.key);
+    this.#ring.set(this.#master.id, this.#master);
+  }
+
+  /** A master key inside a PKCS#11 token: made there on the first start, never read out. */
+  #loadToken(source: { token: HsmToken; label: string }, stored: readonly DataKeyRecord[]): void {
+    const opened = openTokenMasterKey(source.token, source.label, new Set(stored.map((k) => k.masterKeyId)), this.log);
+    this.#createdMasterKey = opened.created;
+    this.#master = opened.key;
+    this.#ring.set(this.#master.id, this.#master);
   }
 
   #unwrap(k: DataKeyRecord): Buffer {
@@ -152,13 +158,13 @@ export class SecretVault {
       throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
         `data key ${k.id} is wrapped by master key ${k.masterKeyId}, which this node does not hold (it holds ${this.#describeRing()})`);
     }
-    return open(master, k.wrapped, `data-key:${k.id}`);
+    return master.unwrap(k.wrapped, `data-key:${k.id}`);
   }
 
   async #createDataKey(): Promise<string> {
     const id = this.ids.next('dk');
     const key = randomBytes(KEY_BYTES);
-    await this.repo.insertDataKey({ id, wrapped: seal(this.#master.key, key, `data-key:${id}`), masterKeyId: this.#master.id, createdAt: this.clock.now(), retiredAt: null });
+    await this.repo.insertDataKey({ id, wrapped: this.#master.wrap(key, `data-key:${id}`), masterKeyId: this.#master.id, createdAt: this.clock.now(), retiredAt: null });
     this.#dataKeys.set(id, key);
     return id;
   }
@@ -247,19 +253,23 @@ export class SecretVault {
     if (this.#rotating) throw new PlatformError('BULWARK_ERR_CONFLICT', 'a master-key rotation is already running');
     this.#rotating = true;
     try {
-      return this.source.kind === 'file' ? await this.#rotateFile(this.source.path) : await this.#rotateToNext(this.#next!);
+      if (this.source.kind === 'file') return await this.#rotateFile(this.source.path);
+      if (this.source.kind === 'token') return await this.#rotateToken(this.source);
+      return await this.#rotateToNext(this.#next!);
     } finally {
       this.#rotating = false;
     }
   }
 
   /** Refuses a rotation that would leave a live node unable to open the data keys. */
-  async #checkNodesHold(target: MasterKey, generated: boolean): Promise<void> {
+  async #checkNodesHold(target: MasterKey, generated: 'file' | 'token' | false): Promise<void> {
     const lacking = (await this.deps.nodesLacking?.(target.id)) ?? [];
     if (lacking.length === 0) return;
-    const why = generated
+    const why = generated === 'file'
       ? `this node's master key is a file, and a new one would exist on this node only: nodes ${lacking.join(', ')} could no longer read the secrets. In a cluster give every node BULWARK_MASTER_KEY, and the new key as BULWARK_MASTER_KEY_NEXT`
-      : `live nodes ${lacking.join(', ')} do not hold master key ${target.id} (BULWARK_MASTER_KEY_NEXT): give it to every node (rolling restart) before rotating`;
+      : generated === 'token'
+        ? `nodes ${lacking.join(', ')} have not loaded the new key from the token (they read it at start): a token-held master key is rotated on a single node, or with the nodes stopped but one`
+        : `live nodes ${lacking.join(', ')} do not hold master key ${target.id} (BULWARK_MASTER_KEY_NEXT): give it to every node (rolling restart) before rotating`;
     throw new PlatformError('BULWARK_ERR_MASTER_KEY_NOT_HELD', `master-key rotation refused: ${why}`, { details: { masterKeyId: target.id, nodes: lacking } });
   }
 
@@ -269,7 +279,7 @@ export class SecretVault {
     const records = await this.repo.listDataKeys();
     const rewrapped = records.filter((r) => r.masterKeyId !== target.id).map((r) => {
       const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
-      return { id: r.id, wrapped: seal(target.key, key, `data-key:${r.id}`), masterKeyId: target.id };
+      return { id: r.id, wrapped: target.wrap(key, `data-key:${r.id}`), masterKeyId: target.id };
     });
     // One transaction: the store is under the old keys or under the new one, never between.
     if (rewrapped.length > 0) await this.repo.rewrapDataKeys(rewrapped);
@@ -280,15 +290,12 @@ export class SecretVault {
 
   async #rotateFile(path: string): Promise<RotationReport> {
     const previous = this.#master;
-    const next = toMaster(newMasterKey());
-    await this.#checkNodesHold(next, true);
+    const nextBytes = newMasterKey();
+    const next = memoryMasterKey(nextBytes);
+    await this.#checkNodesHold(next, 'file');
     discardNextKey(path);
-    writeKeyFile(nextPath(path), next.key);
-    const records = await this.repo.listDataKeys();
-    const rewrapped = records.map((r) => {
-      const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
-      return { id: r.id, wrapped: seal(next.key, key, `data-key:${r.id}`), masterKeyId: next.id };
-    });
+    writeKeyFile(nextPath(path), nextBytes);
+    const rewrapped = await this.#rewrapAll(next);
     try {
       await this.repo.rewrapDataKeys(rewrapped);
     } catch (err) {
@@ -302,12 +309,40 @@ export class SecretVault {
     promoteNextKey(path);
     this.#master = next;
     this.#ring.delete(previous.id);
-    this.#ring.set(next.id, next.key);
+    this.#ring.set(next.id, next);
     this.log.info({ previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeys: rewrapped.length }, 'master key rotated');
     return { previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeysRewrapped: rewrapped.length, keySource: 'file' };
   }
-}
 
-function toMaster(key: Buffer): MasterKey {
-  return { id: keyFingerprint(key), key };
+  /**
+   * A new key in the token, every data key re-wrapped under it in one transaction, then the
+   * previous key destroyed in the token. Stopped half-way, the token holds both keys and the
+   * store names exactly one of them (the next start uses that one).
+   */
+  async #rotateToken(source: { token: HsmToken; label: string }): Promise<RotationReport> {
+    const previous = this.#master;
+    const next = newTokenMasterKey(source.token, source.label);
+    try {
+      await this.#checkNodesHold(next, 'token');
+      await this.repo.rewrapDataKeys(await this.#rewrapAll(next));
+    } catch (err) {
+      const now = await this.repo.listDataKeys().catch(() => undefined);
+      if (now?.every((k) => k.masterKeyId !== next.id)) source.token.destroyAesKey(source.label, next.objectId);
+      throw err;
+    }
+    const old = previous as MasterKey & { objectId?: string };
+    if (old.objectId !== undefined) source.token.destroyAesKey(source.label, old.objectId);
+    this.#master = next;
+    this.#ring.delete(previous.id);
+    this.#ring.set(next.id, next);
+    this.log.info({ previousMasterKeyId: previous.id, masterKeyId: next.id, token: source.token.label }, 'master key rotated inside the PKCS#11 token');
+    return { previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeysRewrapped: this.#dataKeys.size, keySource: 'token' };
+  }
+
+  async #rewrapAll(next: MasterKey): Promise<{ id: string; wrapped: string; masterKeyId: string }[]> {
+    return (await this.repo.listDataKeys()).map((r) => {
+      const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
+      return { id: r.id, wrapped: next.wrap(key, `data-key:${r.id}`), masterKeyId: next.id };
+    });
+  }
 }
