@@ -29,7 +29,8 @@ import { identityRoutes } from './identity/routes.js';
 import { createMetrics } from './observe/metrics.js';
 import { observeRoutes } from './observe/routes.js';
 import { readiness } from './observe/readiness.js';
-import { type MasterKeySource, SecretVault, parseMasterKey, secretsRoutes } from './secrets/index.js';
+import { SecretVault, secretsRoutes } from './secrets/index.js';
+import { type PlatformKeys, openPlatformKeys } from './server-keys.js';
 import { CountsFolder, GroupService, RegistryService, groupRoutes, ownerCheck, registryRoutes } from './registry/index.js';
 import { SchemaService, schemaRoutes } from './schemas/index.js';
 import { type Store, openStore, parseStoreUrl } from './store/index.js';
@@ -84,15 +85,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   let opened: Store | undefined;
   let streams: TelemetryStreams | undefined;
   let copyWriter: PostgresTelemetryCopy | undefined;
+  let platformKeys: PlatformKeys | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
     cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}), ...natsLogin(config.cluster) });
     const target = parseStoreUrl(config.store, dataDir);
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
-    const masterKeySource: MasterKeySource = config.masterKey !== undefined
-      ? { kind: 'provided', key: parseMasterKey(config.masterKey, 'BULWARK_MASTER_KEY'), ...(config.masterKeyNext !== undefined ? { next: parseMasterKey(config.masterKeyNext, 'BULWARK_MASTER_KEY_NEXT') } : {}) }
-      : { kind: 'file', path: join(dataDir, 'master.key') };
+    platformKeys = await openPlatformKeys(config, dataDir, logger);
+    const { masterKeySource } = platformKeys;
     const vault = await SecretVault.open(store.secrets, masterKeySource, {
       clock, ids, log: logger, onMissingKey: (id) => metrics.masterKeyMissing.inc({ master_key_id: id }),
       // A rotation must not leave a live node unable to open the data keys: each announces the keys it holds.
@@ -123,7 +124,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     // No MQTT session survives a restart of its node; in a cluster the other nodes' sessions stay.
     if (cluster) await registry.markNodeOffline('node_restarted');
     else await registry.markAllOffline('server_restarted');
-    const authority = await loadOrCreateAuthority(store.identity, vault, clock, logger);
+    const authority = await loadOrCreateAuthority(store.identity, platformKeys.caKeys(vault), clock, logger);
     const manufacturers = new ManufacturerCas(store.identity, { clock, ids, bus });
     await manufacturers.load();
     const identity = new IdentityService(store.identity, registry, authority, config.identity, manufacturers, {
@@ -396,6 +397,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         await sharedCounters?.close();
         await audit.flush();
         await store.close();
+        platformKeys?.close();
       },
     };
   } catch (err) {
@@ -403,6 +405,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await copyWriter?.close().catch(() => undefined);
     await sharedCounters?.close().catch(() => undefined);
     await opened?.close().catch(() => undefined);
+    platformKeys?.close();
     throw err;
   }
 }
