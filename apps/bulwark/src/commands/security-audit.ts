@@ -7,7 +7,7 @@ import { printJson, printTable, time } from '../output.js';
 interface Check { id: string; title: string; status: 'pass' | 'warn' | 'fail'; evidence: string[]; remediation: string; etsi: string[] }
 interface Report { at: number; checks: Check[]; summary: { pass: number; warn: number; fail: number } }
 
-/** ETSI EN 303 645 clause titles, for the Markdown report. */
+/** ETSI EN 303 645 clause titles, for the Markdown report (a provision such as 5.6-4 takes its clause's). */
 const ETSI: Readonly<Record<string, string>> = {
   5.3: 'Keep software updated', 5.4: 'Securely store sensitive security parameters', 5.5: 'Communicate securely', 5.6: 'Minimize exposed attack surfaces',
   5.7: 'Ensure software integrity', 5.8: 'Ensure that personal data is secure', '5.10': 'Examine system telemetry data', 5.11: 'Make it easy for users to delete user data',
@@ -15,7 +15,7 @@ const ETSI: Readonly<Record<string, string>> = {
 const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
 
 export function checklistMarkdown(r: Report): string {
-  const rows = r.checks.map((c) => `| ${MARK[c.status]} | ${c.title} (\`${c.id}\`) | ${c.etsi.map((e) => `${e} ${ETSI[e] ?? ''}`.trim()).join('; ')} | ${c.evidence.join('<br>').replace(/\|/g, '\\|')} | ${c.remediation.replace(/\|/g, '\\|')} |`);
+  const rows = r.checks.map((c) => `| ${MARK[c.status]} | ${c.title} (\`${c.id}\`) | ${c.etsi.map((e) => `${e} ${ETSI[e.split('-')[0] ?? e] ?? ''}`.trim()).join('; ')} | ${c.evidence.join('<br>').replace(/\|/g, '\\|')} | ${c.remediation.replace(/\|/g, '\\|')} |`);
   return [
     `# Security checklist, ${new Date(r.at).toISOString()}`, '',
     `${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail.`, '',

@@ -6,6 +6,7 @@ import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
 import { CertWarning } from './cert-warning';
 import { DeviceAlerts } from './device-alerts';
 import { DeviceEndOfLife } from './device-end-of-life';
+import { DevicePosture, type PostureView } from './device-posture';
 import { LiveTelemetry } from './live';
 
 interface DeviceEvent { id: string; type: string; ts: number; receivedAt: number; data: Record<string, unknown> | null }
@@ -14,6 +15,8 @@ interface Health {
   latest: { receivedAt?: number; report?: Record<string, unknown>; [k: string]: unknown } | null;
   restartLoop: boolean;
   history: unknown[];
+  /** Absent from servers older than device posture. */
+  posture?: PostureView | null;
 }
 
 export function Device({ id, session }: { id: string; session: Session }) {
@@ -79,6 +82,8 @@ export function Device({ id, session }: { id: string; session: Session }) {
                   <tbody>{events.data.map((e) => <tr key={e.id}><td>{fmtTime(e.receivedAt)}</td><td>{e.type}</td><td className="mono">{e.data ? JSON.stringify(e.data).slice(0, 120) : ''}</td></tr>)}</tbody>
                 </table>
               ) : null}
+              <h3>Posture</h3>
+              {health.data ? <DevicePosture posture={health.data.posture ?? null} /> : null}
               <h3>Health</h3>
               <ErrorBox error={health.error} />
               {health.data ? (
