@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '@bulwark/core';
 import { PlatformError } from '@bulwark/core';
 import { type Aead, keyFingerprint, openWith, sealWith, softwareAead } from './envelope.js';
@@ -74,7 +74,7 @@ export function newTokenMasterKey(token: HsmToken, label: string): MasterKey & {
   return tokenMasterKey(token.generateAesKey(label, newObjectId()));
 }
 
-/** CKA_ID of a new key: its creation time, so the ids sort oldest first. */
+/** CKA_ID of a new key: its creation time then random bytes, so ids sort oldest first and never collide. */
 function newObjectId(): string {
-  return Date.now().toString(16).padStart(12, '0') + Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0');
+  return Date.now().toString(16).padStart(12, '0') + randomBytes(4).toString('hex');
 }

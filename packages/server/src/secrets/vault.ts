@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import { KEY_BYTES, open, seal } from './envelope.js';
-import { discardNextKey, newMasterKey, nextPath, openKeyFile, promoteNextKey, writeKeyFile } from './master-key-file.js';
-import { type MasterKey, memoryMasterKey, newTokenMasterKey, openTokenMasterKey } from './master-key.js';
+import { openKeyFile } from './master-key-file.js';
+import { type MasterKey, memoryMasterKey, openTokenMasterKey } from './master-key.js';
+import { type RotationDeps, type RotationReport, rotateFile, rotateToNext, rotateToken } from './rotation.js';
 import type { HsmToken } from './hsm-token.js';
 import type { DataKeyRecord, MasterKeySource, SecretRepository } from './secrets.js';
 
-export interface RotationReport {
-  readonly previousMasterKeyId: string;
-  readonly masterKeyId: string;
-  readonly dataKeysRewrapped: number;
-  /** Where the new key is: the generated key file, BULWARK_MASTER_KEY_NEXT, or a new key in the PKCS#11 token. */
-  readonly keySource: 'file' | 'next' | 'token';
-}
+export type { RotationReport } from './rotation.js';
 
 /** What this node holds and what the store names (ids only: fingerprints, never keys). */
 export interface MasterKeyStatus {
@@ -253,96 +248,36 @@ export class SecretVault {
     if (this.#rotating) throw new PlatformError('BULWARK_ERR_CONFLICT', 'a master-key rotation is already running');
     this.#rotating = true;
     try {
-      if (this.source.kind === 'file') return await this.#rotateFile(this.source.path);
-      if (this.source.kind === 'token') return await this.#rotateToken(this.source);
-      return await this.#rotateToNext(this.#next!);
+      const previous = this.#master;
+      if (this.source.kind === 'provided') {
+        const report = await rotateToNext(this.#rotationDeps(), this.#next!);
+        this.#master = this.#next!;
+        this.log.info({ ...report }, 'master key rotated to BULWARK_MASTER_KEY_NEXT');
+        return report;
+      }
+      const { next, report } = this.source.kind === 'file'
+        ? await rotateFile(this.#rotationDeps(), this.source.path)
+        : await rotateToken(this.#rotationDeps(), this.source.token, this.source.label);
+      this.#master = next;
+      this.#ring.delete(previous.id);
+      this.#ring.set(next.id, next);
+      this.log.info({ ...report }, 'master key rotated');
+      return report;
     } finally {
       this.#rotating = false;
     }
   }
 
-  /** Refuses a rotation that would leave a live node unable to open the data keys. */
-  async #checkNodesHold(target: MasterKey, generated: 'file' | 'token' | false): Promise<void> {
-    const lacking = (await this.deps.nodesLacking?.(target.id)) ?? [];
-    if (lacking.length === 0) return;
-    const why = generated === 'file'
-      ? `this node's master key is a file, and a new one would exist on this node only: nodes ${lacking.join(', ')} could no longer read the secrets. In a cluster give every node BULWARK_MASTER_KEY, and the new key as BULWARK_MASTER_KEY_NEXT`
-      : generated === 'token'
-        ? `nodes ${lacking.join(', ')} have not loaded the new key from the token (they read it at start): a token-held master key is rotated on a single node, or with the nodes stopped but one`
-        : `live nodes ${lacking.join(', ')} do not hold master key ${target.id} (BULWARK_MASTER_KEY_NEXT): give it to every node (rolling restart) before rotating`;
-    throw new PlatformError('BULWARK_ERR_MASTER_KEY_NOT_HELD', `master-key rotation refused: ${why}`, { details: { masterKeyId: target.id, nodes: lacking } });
-  }
-
-  async #rotateToNext(target: MasterKey): Promise<RotationReport> {
-    await this.#checkNodesHold(target, false);
-    const previous = this.#master;
-    const records = await this.repo.listDataKeys();
-    const rewrapped = records.filter((r) => r.masterKeyId !== target.id).map((r) => {
-      const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
-      return { id: r.id, wrapped: target.wrap(key, `data-key:${r.id}`), masterKeyId: target.id };
-    });
-    // One transaction: the store is under the old keys or under the new one, never between.
-    if (rewrapped.length > 0) await this.repo.rewrapDataKeys(rewrapped);
-    this.#master = target;
-    this.log.info({ previousMasterKeyId: previous.id, masterKeyId: target.id, dataKeys: rewrapped.length }, 'master key rotated to BULWARK_MASTER_KEY_NEXT');
-    return { previousMasterKeyId: previous.id, masterKeyId: target.id, dataKeysRewrapped: rewrapped.length, keySource: 'next' };
-  }
-
-  async #rotateFile(path: string): Promise<RotationReport> {
-    const previous = this.#master;
-    const nextBytes = newMasterKey();
-    const next = memoryMasterKey(nextBytes);
-    await this.#checkNodesHold(next, 'file');
-    discardNextKey(path);
-    writeKeyFile(nextPath(path), nextBytes);
-    const rewrapped = await this.#rewrapAll(next);
-    try {
-      await this.repo.rewrapDataKeys(rewrapped);
-    } catch (err) {
-      // The commit may have happened even though we saw an error (a connection lost after
-      // COMMIT). Drop the new key only when the store provably still names the old one;
-      // otherwise leave master.key.next for the next start to promote or discard.
-      const now = await this.repo.listDataKeys().catch(() => undefined);
-      if (now?.every((k) => k.masterKeyId === previous.id)) discardNextKey(path);
-      throw err;
-    }
-    promoteNextKey(path);
-    this.#master = next;
-    this.#ring.delete(previous.id);
-    this.#ring.set(next.id, next);
-    this.log.info({ previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeys: rewrapped.length }, 'master key rotated');
-    return { previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeysRewrapped: rewrapped.length, keySource: 'file' };
-  }
-
-  /**
-   * A new key in the token, every data key re-wrapped under it in one transaction, then the
-   * previous key destroyed in the token. Stopped half-way, the token holds both keys and the
-   * store names exactly one of them (the next start uses that one).
-   */
-  async #rotateToken(source: { token: HsmToken; label: string }): Promise<RotationReport> {
-    const previous = this.#master;
-    const next = newTokenMasterKey(source.token, source.label);
-    try {
-      await this.#checkNodesHold(next, 'token');
-      await this.repo.rewrapDataKeys(await this.#rewrapAll(next));
-    } catch (err) {
-      const now = await this.repo.listDataKeys().catch(() => undefined);
-      if (now?.every((k) => k.masterKeyId !== next.id)) source.token.destroyAesKey(source.label, next.objectId);
-      throw err;
-    }
-    const old = previous as MasterKey & { objectId?: string };
-    if (old.objectId !== undefined) source.token.destroyAesKey(source.label, old.objectId);
-    this.#master = next;
-    this.#ring.delete(previous.id);
-    this.#ring.set(next.id, next);
-    this.log.info({ previousMasterKeyId: previous.id, masterKeyId: next.id, token: source.token.label }, 'master key rotated inside the PKCS#11 token');
-    return { previousMasterKeyId: previous.id, masterKeyId: next.id, dataKeysRewrapped: this.#dataKeys.size, keySource: 'token' };
-  }
-
-  async #rewrapAll(next: MasterKey): Promise<{ id: string; wrapped: string; masterKeyId: string }[]> {
-    return (await this.repo.listDataKeys()).map((r) => {
-      const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
-      return { id: r.id, wrapped: next.wrap(key, `data-key:${r.id}`), masterKeyId: next.id };
-    });
+  /** What a rotation needs from the vault: the store, the key in use, re-wrapping with the keys it has open. */
+  #rotationDeps(): RotationDeps {
+    return {
+      repo: this.repo,
+      previous: this.#master,
+      nodesLacking: async (id) => (await this.deps.nodesLacking?.(id)) ?? [],
+      rewrap: async (next, skipDone) => (await this.repo.listDataKeys()).filter((r) => !skipDone || r.masterKeyId !== next.id).map((r) => {
+        const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
+        return { id: r.id, wrapped: next.wrap(key, `data-key:${r.id}`), masterKeyId: next.id };
+      }),
+    };
   }
 }
