@@ -19,7 +19,7 @@ interface Rotation {
   readonly previousMasterKeyId: string;
   readonly masterKeyId: string;
   readonly dataKeysRewrapped: number;
-  readonly keySource?: 'file' | 'next';
+  readonly keySource?: 'file' | 'next' | 'token';
 }
 
 const keyStatus = (k: ApiKey, now = Date.now()) =>
@@ -85,6 +85,7 @@ export function addKeyCommands(program: Command, env: Env): void {
       if (opts.json) return printJson(r);
       console.log(`Master key rotated: ${r.previousMasterKeyId} → ${r.masterKeyId}; ${r.dataKeysRewrapped} data key${r.dataKeysRewrapped === 1 ? '' : 's'} re-wrapped.`);
       if (r.keySource === 'next') console.log('Now restart every node with this key (BULWARK_MASTER_KEY_NEXT) as BULWARK_MASTER_KEY, and without BULWARK_MASTER_KEY_NEXT.');
+      else if (r.keySource === 'token') console.log('The new key was made inside the PKCS#11 token; the previous one stays there. Back up the token with its own tools.');
       else console.log('Back up the new master key file (master.key in the data directory) together with the database now.');
       console.log('Keep the previous key only as long as you keep database backups taken before this rotation.');
     });

@@ -95,8 +95,8 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
 
     const hsm = await HsmToken.open({ library: token.library, tokenLabel: token.label, pin: PIN });
     const held = hsm.aesKeys('bulwark-master-key');
-    assert.equal(held.length, 1, 'the previous master key is destroyed in the token after the rotation');
-    assert.equal(held[0]?.extractable, false);
+    assert.equal(held.length, 2, 'the previous master key stays in the token for backups taken before the rotation');
+    assert.ok(held.every((k) => !k.extractable));
     hsm.close();
     // The database names the token's key and holds nothing that opens it.
     const db = new Database(join(dataDir, 'bulwark.db'), { readonly: true });
@@ -117,5 +117,29 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
     // Without the token the store cannot be read: a node given no token and no key refuses to start.
     await assert.rejects(startTestServer(t, { dataDir, adminKey }), /master key/);
     assert.ok(readFileSync(join(dataDir, 'bulwark.db')).length > 0);
+  });
+
+  it('a CA made before the token keeps signing from the vault; a rollover makes the new issuing CA inside the token', async (t) => {
+    const token = softToken(t);
+    const dataDir = tempDir(t);
+    const adminKey = newAdminKey();
+    const before = await startTestServer(t, { dataDir, adminKey, keepRunning: true });
+    await before.server.stop();
+    const s = await startTestServer(t, { dataDir, adminKey, config: hsmConfig(token, 'ca'), env: { BULWARK_HSM_PIN: PIN } });
+    const admin = await s.tokenFor(adminKey);
+    const rolled = await s.api('POST', '/api/v1/pki/issuing-ca/rollover', { token: admin });
+    assert.equal(rolled.status, 201, rolled.text);
+    const device = await enrollDevice(s, admin, 'hsm-after-rollover');
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'ca.pem'), device.caPem);
+    writeFileSync(join(dir, 'dev.pem'), device.certPem);
+    assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'dev.pem')]).toString(), /OK/);
+    const names = await s.server.vault.listNames();
+    assert.ok(names.includes('identity.ca.root.key'), 'the root made before the token stays in the vault');
+    assert.ok(!names.includes(`identity.ca.${rolled.body.active.id}.key`), 'the new issuing CA has no key in the vault');
+    await s.server.stop().catch(() => undefined);
+    const hsm = await HsmToken.open({ library: token.library, tokenLabel: token.label, pin: PIN });
+    t.after(() => hsm.close());
+    assert.equal(hsm.findEcKey(`bulwark-ca-${rolled.body.active.id}`)?.extractable, false);
   });
 });

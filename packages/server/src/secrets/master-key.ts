@@ -41,9 +41,9 @@ export function tokenMasterKey(key: TokenAesKey): MasterKey & { readonly objectI
 
 /**
  * The master key kept in a token under `label`, for a store whose data keys name `named`
- * (empty: a new store). Made in the token on the first start. After a rotation that stopped
- * half-way the token holds two keys of the label: the one the store names is used, and the
- * other is reported, not destroyed (it may be another deployment's).
+ * (empty: a new store). Made in the token on the first start. After a rotation the token also
+ * holds the earlier keys (for backups taken before it): the one the store names is used, and
+ * the others are reported, never destroyed here.
  */
 export function openTokenMasterKey(token: HsmToken, label: string, named: ReadonlySet<string>, log: Logger): { key: MasterKey & { readonly objectId: string }; created: boolean } {
   const held = token.aesKeys(label).map(tokenMasterKey);
@@ -63,8 +63,8 @@ export function openTokenMasterKey(token: HsmToken, label: string, named: Readon
   }
   const others = held.filter((k) => k !== current);
   if (others.length > 0) {
-    log.warn({ token: token.label, label, masterKeyId: current.id, unused: others.map((k) => k.id) },
-      'the token holds master keys the store does not use (a rotation stopped half-way?); remove them with the token\'s tools once no backup needs them');
+    log.info({ token: token.label, label, masterKeyId: current.id, earlier: others.map((k) => k.id) },
+      'the token also holds earlier master keys, which open backups taken before a rotation; delete them with the token\'s tools once no backup needs them');
   }
   return { key: current, created: false };
 }

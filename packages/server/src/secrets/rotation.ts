@@ -76,9 +76,11 @@ export async function rotateFile(d: RotationDeps, path: string): Promise<{ next:
 }
 
 /**
- * A token: a new key made in it, every data key re-wrapped, then the previous key destroyed
- * there. Stopped half-way, the token holds both keys and the store names exactly one of them
- * (the next start uses that one and reports the other).
+ * A token: a new key made in it and every data key re-wrapped under it. The previous key stays
+ * in the token, so that backups taken before the rotation can still be opened; the operator
+ * deletes it with the token's tools when no backup needs it. Stopped half-way, the new key is
+ * destroyed when the store provably still names the old one; either way the next start uses
+ * the key the store names.
  */
 export async function rotateToken(d: RotationDeps, token: HsmToken, label: string): Promise<{ next: MasterKey; report: RotationReport }> {
   const next = newTokenMasterKey(token, label);
@@ -93,7 +95,5 @@ export async function rotateToken(d: RotationDeps, token: HsmToken, label: strin
     if (now?.every((k) => k.masterKeyId !== next.id)) token.destroyAesKey(label, next.objectId);
     throw err;
   }
-  const previous = d.previous as MasterKey & { objectId?: string };
-  if (previous.objectId !== undefined) token.destroyAesKey(label, previous.objectId);
   return { next, report: report(d, next, count, 'token') };
 }

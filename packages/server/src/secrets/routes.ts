@@ -42,7 +42,7 @@ export const secretsRoutes: FastifyPluginAsyncTypebox<{ vault: SecretVault; toke
       response: {
         200: Type.Object({
           previousMasterKeyId: Type.String(), masterKeyId: Type.String(), dataKeysRewrapped: Type.Integer(),
-          keySource: Type.Union([Type.Literal('file'), Type.Literal('next'), Type.Literal('token')], { description: '`file`: a new key in the data directory (back it up); `next`: BULWARK_MASTER_KEY_NEXT, which every node should now get as BULWARK_MASTER_KEY; `token`: a new key made inside the PKCS#11 token (the previous one destroyed there)' }),
+          keySource: Type.Union([Type.Literal('file'), Type.Literal('next'), Type.Literal('token')], { description: '`file`: a new key in the data directory (back it up); `next`: BULWARK_MASTER_KEY_NEXT, which every node should now get as BULWARK_MASTER_KEY; `token`: a new key made inside the PKCS#11 token (the previous one stays there for older backups)' }),
         }),
         ...errorResponses,
       },
