@@ -112,11 +112,26 @@ export interface DeadLetterFilter {
   readonly limit: number;
 }
 
+/** Which dead letters a purge deletes; every given part must match. */
+export interface DeadLetterPurge {
+  readonly deviceId?: string;
+  readonly reason?: DeadLetterReason;
+  readonly schemaId?: string;
+  /** Only letters received before this time. */
+  readonly beforeMs?: number;
+  /** Only letters already replayed (whatever the replay's result). */
+  readonly replayed?: boolean;
+  /** Only letters of devices in at least one of these groups (a caller limited to groups). */
+  readonly within?: readonly GroupSelector[];
+}
+
 export interface TelemetryQuery {
   readonly deviceId: string;
   readonly sinceMs?: number;
   readonly untilMs?: number;
   readonly limit: number;
+  /** `desc`: newest first (the latest readings); default oldest first. */
+  readonly order?: 'asc' | 'desc';
 }
 
 /** Minimum, maximum, mean and count of one numeric field over one time bucket. */
@@ -176,6 +191,8 @@ export interface TelemetryRepository {
   deleteBefore(schemaId: string, cutoffMs: number): Promise<number>;
   /** Deletes dead letters received before `cutoffMs`; returns how many. */
   deleteDeadLettersBefore(cutoffMs: number): Promise<number>;
+  /** Deletes the dead letters the purge selects; returns how many. */
+  deleteDeadLetters(f: DeadLetterPurge): Promise<number>;
 }
 
 /**

@@ -2,7 +2,7 @@ import { type Clock, GroupCommit, type IdGen, type Logger, PlatformError } from 
 import type { Registry } from 'prom-client';
 import type { SchemaService } from '../schemas/index.js';
 import { DeadLetterSeal } from './dead-letter-seal.js';
-import type { DeadLetter, DeadLetterFilter, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository, TelemetrySink } from './ingest.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetterPurge, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository, TelemetrySink } from './ingest.js';
 import { ingestMetrics } from './metrics.js';
 import type { Step } from './step.js';
 import { decode } from './steps/decode.js';
@@ -243,6 +243,11 @@ export class IngestService {
   async getDeadLetter(id: string, reveal = false): Promise<DeadLetterView> {
     const d = await this.#letter(id);
     return reveal ? this.#seal.reveal(d) : this.#seal.mask(d);
+  }
+
+  /** Deletes the dead letters the purge selects (replayed or no longer wanted); returns how many. */
+  purgeDeadLetters(f: DeadLetterPurge): Promise<number> {
+    return this.repo.deleteDeadLetters(f);
   }
 
   async #letter(id: string): Promise<DeadLetter> {

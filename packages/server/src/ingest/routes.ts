@@ -58,14 +58,15 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       querystring: Type.Object({
         since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })), until: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
         limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+        order: Type.Optional(Type.Enum(['asc', 'desc'], { description: '`desc`: newest first (with limit=1, the latest reading); default oldest first' })),
         decrypt: Type.Optional(Type.Boolean({ description: 'Decrypt fields stored encrypted (x-sensitive: encrypt); needs telemetry:decrypt, and is audited' })),
       }, { additionalProperties: false }),
       response: { 200: Type.Array(Reading), ...errorResponses },
     },
   }, async (request) => {
     await registry.get(request.params.id);
-    const { since, until, limit, decrypt } = request.query;
-    const rows = await ingest.query({ deviceId: request.params.id, limit, ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}) });
+    const { since, until, limit, order, decrypt } = request.query;
+    const rows = await ingest.query({ deviceId: request.params.id, limit, ...(order === 'desc' ? { order } : {}), ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}) });
     if (decrypt) {
       if (!hasScope(request.auth?.scopes ?? [], 'telemetry:decrypt')) throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'decrypting needs the telemetry:decrypt scope', { details: { requiredScope: 'telemetry:decrypt' } });
       request.auditRead = 'telemetry.decrypt';
@@ -206,6 +207,32 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}), ...within }, decrypt === true);
     if (decrypt) request.auditDetails = decryptDetails(letters);
     return letters as never;
+  });
+
+  app.delete('/api/v1/dead-letters', {
+    config: { auth: { scope: 'telemetry:write' }, groupLimit: 'filtered', audit: 'dead-letter.purge' },
+    schema: {
+      tags: ['telemetry'], summary: 'Delete the dead letters a filter selects (at least one filter: a device, reason, schema, receive time or replayed=true); answers how many', security: bearer,
+      querystring: Type.Object({
+        device: Type.Optional(Type.String({ maxLength: 128 })), reason: Type.Optional(Reason), schema: Type.Optional(Type.String({ maxLength: 80 })),
+        before: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Only letters received before this time (epoch ms)' })),
+        replayed: Type.Optional(Type.Boolean({ description: 'Only letters already replayed' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ deleted: Type.Integer() }), ...errorResponses },
+    },
+  }, async (request) => {
+    const { device, reason, schema, before, replayed } = request.query;
+    if (device === undefined && reason === undefined && schema === undefined && before === undefined && replayed !== true) {
+      throw new PlatformError('BULWARK_ERR_VALIDATION', 'a purge needs at least one filter (device, reason, schema, before or replayed=true)');
+    }
+    if (device !== undefined) request.auditTarget = device;
+    const limit = request.auth?.principal.deviceGroups ?? null;
+    const deleted = await ingest.purgeDeadLetters({
+      ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}),
+      ...(before !== undefined ? { beforeMs: before } : {}), ...(replayed ? { replayed } : {}), ...(limit === null ? {} : { within: await groups.selectors(limit) }),
+    });
+    request.auditDetails = { deleted, filter: request.query };
+    return { deleted };
   });
 
   app.get('/api/v1/dead-letters/:id', {

@@ -28,6 +28,22 @@ export const schemaRoutes: FastifyPluginAsyncTypebox<{ schemas: SchemaService }>
     return reply.code(201).send(schema as never);
   });
 
+  app.post('/api/v1/schemas/check', {
+    config: { auth: { scope: 'schemas:read' }, groupLimit: 'none' },
+    schema: {
+      tags: ['schemas'], security: bearer,
+      summary: 'Check a schema document as registering it would (it compiles, its version is new and higher, it is compatible with the latest version), and optionally a data object against it; stores nothing',
+      body: Type.Object({ schema: Type.Record(Type.String(), Type.Unknown()), data: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          ok: Type.Boolean(), id: Type.Union([Type.String(), Type.Null()]), problems: Type.Array(Type.String()), latestVersion: Type.Union([Type.Integer(), Type.Null()]),
+          data: Type.Optional(Type.Object({ ok: Type.Boolean(), problems: Type.Array(Problem) })),
+        }),
+        ...errorResponses,
+      },
+    },
+  }, async (request) => (await schemas.check(request.body.schema as unknown as SchemaDocument, request.body.data)) as never);
+
   app.get('/api/v1/schemas', {
     config: { auth: { scope: 'schemas:read' }, groupLimit: 'none' },
     schema: { tags: ['schemas'], summary: 'Every schema version', security: bearer, response: { 200: Type.Array(SchemaView), ...errorResponses } },

@@ -3,6 +3,18 @@ import { compatibilityProblems } from './compatibility.js';
 import type { SchemaDocument, SchemaProblem, SchemaRepository, TelemetrySchema } from './schemas.js';
 import { type CompiledSchema, SCHEMA_ID, createSchemaCompiler } from './validator.js';
 
+/** What `check` found: `ok` when the document would register and the data (if any) is valid. */
+export interface SchemaCheck {
+  readonly ok: boolean;
+  /** The document's `name@version`, as far as it could be read. */
+  readonly id: string | null;
+  /** Why the document would not register (empty when it would). */
+  readonly problems: string[];
+  /** The highest version of this name already registered. */
+  readonly latestVersion: number | null;
+  readonly data?: { readonly ok: boolean; readonly problems: SchemaProblem[] };
+}
+
 export type Validation = { readonly ok: true } | { readonly ok: false; readonly reason: 'unknown_schema' | 'invalid'; readonly problems: SchemaProblem[] };
 
 /** Registers schema versions (checked for compatibility with the one before) and validates data against them. */
@@ -35,6 +47,32 @@ export class SchemaService {
     this.#compiled.set(`${schema.name}@${schema.version}`, compiled);
     this.#unknown.delete(`${schema.name}@${schema.version}`);
     return schema;
+  }
+
+  /**
+   * What `register` would say of `document`, without storing it: the schema's own problems
+   * (it does not compile) or why the registry would refuse it (the version exists, is not
+   * higher, or is not compatible with the latest one). With `data`, also what that data
+   * object breaks in the document.
+   */
+  async check(document: SchemaDocument, data?: unknown): Promise<SchemaCheck> {
+    let compiled: CompiledSchema;
+    try {
+      compiled = this.#compile(document);
+    } catch (err) {
+      return { ok: false, id: typeof document.$id === 'string' ? document.$id : null, problems: [(err as Error).message], latestVersion: null };
+    }
+    const id = `${compiled.name}@${compiled.version}`;
+    const latest = await this.repo.latest(compiled.name);
+    const problems: string[] = [];
+    if (await this.repo.get(compiled.name, compiled.version)) problems.push(`${id} already exists; versions are immutable, register a higher one`);
+    else if (latest && latest.version > compiled.version) problems.push(`${compiled.name} is already at version ${latest.version}; a new version must be higher`);
+    else if (latest) problems.push(...compatibilityProblems(latest.document, document).map((p) => `not compatible with version ${latest.version}: ${p}`));
+    const dataProblems = data === undefined ? undefined : compiled.validate(data);
+    return {
+      ok: problems.length === 0 && (dataProblems?.length ?? 0) === 0, id, problems, latestVersion: latest?.version ?? null,
+      ...(dataProblems !== undefined ? { data: { ok: dataProblems.length === 0, problems: dataProblems } } : {}),
+    };
   }
 
   list(): Promise<TelemetrySchema[]> {

@@ -29,6 +29,7 @@ export function describeTelemetryRepository(make: MakeStore): void {
       assert.deepEqual(rows.map((r) => [r.msgId, r.data]), [['c', { v: 3 }], ['a', { v: 1 }], ['b', { v: 2 }]]);
       assert.deepEqual(rows[0], reading('c', base + 500, { v: 3 }), 'every field round-trips');
       assert.deepEqual((await telemetry.query({ deviceId: 'd1', sinceMs: base + 1000, untilMs: base + 2000, limit: 10 })).map((r) => r.msgId), ['a']);
+      assert.deepEqual((await telemetry.query({ deviceId: 'd1', limit: 2, order: 'desc' })).map((r) => r.msgId), ['b', 'a'], 'newest first');
     });
 
     it('folds stored readings into minute and hour rollups, ignoring duplicates and non-numbers', async (t) => {
@@ -52,6 +53,12 @@ export function describeTelemetryRepository(make: MakeStore): void {
       assert.deepEqual((await telemetry.listDeadLetters({ schemaId: 's@1', deviceId: 'd1', limit: 10 })).map((d) => d.id), ['dl_1']);
       await telemetry.markReplayed('dl_1', T0 + 20, 'stored');
       assert.deepEqual(await telemetry.getDeadLetter('dl_1'), { ...letter('dl_1', T0), replayedAt: T0 + 20, replayResult: 'stored' }, 'every field round-trips, protection too');
+      await telemetry.insertDeadLetter({ ...letter('dl_3', T0 + 30), deviceId: 'd2' });
+      await telemetry.insertDeadLetter({ ...letter('dl_4', T0 + 40), deviceId: 'd2' });
+      await telemetry.markReplayed('dl_4', T0 + 50, 'stored');
+      assert.equal(await telemetry.deleteDeadLetters({ deviceId: 'd2', replayed: true }), 1, 'only the replayed one of d2');
+      assert.equal(await telemetry.deleteDeadLetters({ deviceId: 'd2', reason: 'unknown_schema' }), 0);
+      assert.equal(await telemetry.deleteDeadLetters({ deviceId: 'd2', beforeMs: T0 + 31 }), 1);
       assert.equal(await telemetry.deleteDeadLettersBefore(T0 + 5), 1);
       await telemetry.insertBatch([reading('old', base, { v: 1 }), reading('new', base + HOUR, { v: 2 })]);
       assert.deepEqual(await telemetry.storedSchemaIds(), ['s@1']);

@@ -1,5 +1,5 @@
 import { PlatformError } from '@bulwark/core';
-import { type DeadLetter, type DeadLetterFilter, type DeadLetterProtection, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
+import { type DeadLetter, type DeadLetterFilter, type DeadLetterPurge, type DeadLetterProtection, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
 import type { SchemaProblem } from '../../schemas/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { num } from './json.js';
@@ -167,7 +167,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   async query(q: TelemetryQuery): Promise<TelemetryRecord[]> {
     const w = new Where().add('device_id = ?', q.deviceId).add('ts >= ?', q.sinceMs).add('ts < ?', q.untilMs);
-    return (await this.db.all<TelemetryRow>(`SELECT * FROM telemetry ${w} ORDER BY ts, msg_id LIMIT ${w.next(q.limit)}`, w.params)).map(toRecord);
+    return (await this.db.all<TelemetryRow>(`SELECT * FROM telemetry ${w} ORDER BY ${q.order === 'desc' ? 'ts DESC, msg_id DESC' : 'ts, msg_id'} LIMIT ${w.next(q.limit)}`, w.params)).map(toRecord);
   }
 
   async insertDeadLetter(d: DeadLetter): Promise<void> {
@@ -203,6 +203,13 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   deleteDeadLettersBefore(cutoffMs: number): Promise<number> {
     return this.db.run('DELETE FROM dead_letters WHERE received_at < $1', [cutoffMs]);
+  }
+
+  deleteDeadLetters(f: DeadLetterPurge): Promise<number> {
+    const w = new Where().add('device_id = ?', f.deviceId).add('reason = ?', f.reason).add('schema_id = ?', f.schemaId).add('received_at < ?', f.beforeMs);
+    if (f.replayed) w.raw('replayed_at IS NOT NULL');
+    if (f.within) whereDeviceWithin(w, 'device_id', f.within);
+    return this.db.run(`DELETE FROM dead_letters ${w}`, w.params);
   }
 
   async listUnprotectedDeadLetters(limit: number): Promise<DeadLetter[]> {
