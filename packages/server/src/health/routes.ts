@@ -10,7 +10,7 @@ const Finding = Type.Object({
 });
 const Posture = Type.Object({
   deviceId: Type.String(), reportedAt: Type.Integer({ description: 'when the report carrying it was received' }),
-  posture: Type.Unknown({ description: 'the posture as the device reported it (device contract: HealthReport.posture)' }), findings: Type.Array(Finding),
+  posture: Type.Unknown({ description: 'the posture as the device reported it (device contract: HealthReport.posture)' }), findings: Type.Immutable(Type.Array(Finding)),
 });
 const Event = Type.Object({
   deviceId: Type.String(), id: Type.String(), type: Type.String(), ts: Type.Number(), receivedAt: Type.Integer(),
