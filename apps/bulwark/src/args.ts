@@ -54,3 +54,16 @@ export function percent(value: string): number {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('a percent from 0 to 100');
   return n;
 }
+
+/**
+ * A point in time as epoch milliseconds: ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`),
+ * epoch milliseconds, or a duration back from now (`15m`, `2h`, `7d`).
+ */
+export function pointInTime(value: string, now: () => number = Date.now): number {
+  const text = value.trim();
+  if (/^\d{10,}$/.test(text)) return Number(text);
+  if (/^\d{1,9}(ms|s|m|h|d)$/.test(text)) return now() - duration(text);
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidArgumentError('a time: ISO 8601 (2026-01-31T12:00:00Z), epoch milliseconds, or a duration ago (15m, 2h, 7d)');
+  return ms;
+}

@@ -1,4 +1,4 @@
-import { type CachedToken, type Env, type SavedCredentials, credentialsPath, readCredentials, writeCredentials } from './credentials.js';
+import { type CachedToken, DEFAULT_PROFILE, type Env, type SavedCredentials, credentialsPath, profileOf, readCredentials, writeCredentials } from './credentials.js';
 import { CliError, EXIT } from './errors.js';
 
 /**
@@ -201,31 +201,36 @@ export class Session {
 
 /**
  * The session for API commands: BULWARK_KEY (with BULWARK_URL, or the saved URL) when set,
- * else the credentials saved by `bulwark login`. Only the saved login caches its token.
+ * else the credentials saved by `bulwark login` for the profile (--profile or
+ * BULWARK_PROFILE; the default one without). Only the saved login caches its token.
  */
 export function openSession(env: Env): Session {
   const path = credentialsPath(env);
+  const profile = profileOf(env);
   const envUrl = env.BULWARK_URL ? normalizeUrl(env.BULWARK_URL, 'BULWARK_URL') : undefined;
   const envKey = env.BULWARK_KEY || undefined;
-  const saved = readCredentials(path);
+  const saved = readCredentials(path, profile);
   if (envKey !== undefined) {
     const url = envUrl ?? saved?.url;
     if (url === undefined) throw new CliError('BULWARK_CLI_NOT_LOGGED_IN', 'BULWARK_KEY is set but no server URL is known: set BULWARK_URL too', EXIT.usage);
     return new Session(url, envKey, undefined);
   }
   if (saved === undefined) {
+    if (profile !== DEFAULT_PROFILE) {
+      throw new CliError('BULWARK_CLI_NOT_LOGGED_IN', `no saved login for profile "${profile}" in ${path}: run "bulwark login --profile ${profile} --url URL --key KEY"`);
+    }
     throw new CliError('BULWARK_CLI_NOT_LOGGED_IN', `not logged in: run "bulwark login --url URL --key KEY", or set BULWARK_URL and BULWARK_KEY (no credentials at ${path})`);
   }
   if (envUrl !== undefined && envUrl !== saved.url) {
     // Never send a saved key to a server it was not issued by.
     throw new CliError('BULWARK_CLI_NOT_LOGGED_IN', `BULWARK_URL (${envUrl}) differs from the saved login (${saved.url}): set BULWARK_KEY too, or unset BULWARK_URL`, EXIT.usage);
   }
-  return new Session(saved.url, saved.key, saved.token, (token) => saveToken(path, saved, token));
+  return new Session(saved.url, saved.key, saved.token, (token) => saveToken(path, saved, token, profile));
 }
 
-function saveToken(path: string, saved: SavedCredentials, token: CachedToken): void {
+function saveToken(path: string, saved: SavedCredentials, token: CachedToken, profile: string): void {
   try {
-    writeCredentials(path, { url: saved.url, key: saved.key, token });
+    writeCredentials(path, { url: saved.url, key: saved.key, token }, profile);
   } catch {
     // The cache is an optimisation; a read-only credentials file still works.
   }
@@ -233,12 +238,12 @@ function saveToken(path: string, saved: SavedCredentials, token: CachedToken): v
 
 /**
  * The server URL for routes that need no credentials (enrollment with a token, the PKI
- * files): --url, else BULWARK_URL, else the saved login's URL.
+ * files): --url, else BULWARK_URL, else the saved login's URL (of the chosen profile).
  */
 export function serverUrl(env: Env, flag: string | undefined): string {
   if (flag !== undefined) return normalizeUrl(flag);
   if (env.BULWARK_URL) return normalizeUrl(env.BULWARK_URL, 'BULWARK_URL');
-  const saved = readCredentials(credentialsPath(env));
+  const saved = readCredentials(credentialsPath(env), profileOf(env));
   if (saved !== undefined) return saved.url;
   throw new CliError('BULWARK_CLI_NOT_LOGGED_IN', 'no server URL: pass --url URL, set BULWARK_URL, or log in with "bulwark login"', EXIT.usage);
 }

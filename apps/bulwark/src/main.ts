@@ -25,6 +25,10 @@ import { addUserCommands } from './commands/users.js';
 import { addWebhookCommands } from './commands/webhooks.js';
 import { addAlertCommands } from './commands/alerts.js';
 import { addSimulateCommand } from './commands/simulate.js';
+import { addSchemaCommands } from './commands/schemas.js';
+import { addTelemetryReadCommands } from './commands/telemetry-read.js';
+import { addDlqCommands } from './commands/dlq.js';
+import { addCompletionCommand } from './commands/completion.js';
 import type { Env } from './credentials.js';
 import { EXIT, Exit, describeError } from './errors.js';
 
@@ -36,14 +40,21 @@ import { EXIT, Exit, describeError } from './errors.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-async function buildProgram(argv: readonly string[], env: Env): Promise<Command> {
+async function buildProgram(argv: readonly string[], env: Env & Record<string, string | undefined>): Promise<Command> {
   const program = new Command('bulwark')
     .description('Bulwark, the secure-by-design IoT platform: run the server, manage devices, certificates, users, keys and the audit log')
     .version(version)
+    .option('--profile <name>', 'use the login saved under this name ("bulwark login --profile NAME"); default: $BULWARK_PROFILE, else the default login')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
-  // Loading the server library takes about half a second; only `start` (or its help) needs it.
-  const server = argv.slice(2).includes('start') ? await import('@bulwark/server') : undefined;
+  // --profile may stand anywhere on the line; commands read it from the environment they were given.
+  program.hook('preAction', (_program, action) => {
+    const { profile } = action.optsWithGlobals<{ profile?: string }>();
+    if (profile !== undefined) env.BULWARK_PROFILE = profile;
+  });
+  // Loading the server library takes about half a second; only `start` (or its help) needs it,
+  // and `completion`, whose script lists start's options too.
+  const server = argv.slice(2).some((a) => a === 'start' || a === 'completion') ? await import('@bulwark/server') : undefined;
   addStartCommand(program, env, server);
   addAuthCommands(program, env);
   addUserCommands(program, env);
@@ -57,7 +68,9 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addJobCommands(program, env);
   addCertCommands(program, env);
   addPkiCommands(program, env);
-  addTelemetryCommands(program, env);
+  addTelemetryReadCommands(addTelemetryCommands(program, env), env);
+  addSchemaCommands(program, env);
+  addDlqCommands(program, env);
   addAuditCommands(program, env);
   addSecurityAuditCommand(program, env);
   addPrivacyCommands(program, env);
@@ -70,12 +83,13 @@ async function buildProgram(argv: readonly string[], env: Env): Promise<Command>
   addWebhookCommands(program, env);
   addAlertCommands(program, env);
   addSimulateCommand(program, env);
+  addCompletionCommand(program);
   return program;
 }
 
 async function main(): Promise<number> {
   try {
-    const program = await buildProgram(process.argv, process.env);
+    const program = await buildProgram(process.argv, { ...process.env });
     await program.parseAsync(process.argv);
     return EXIT.ok;
   } catch (err) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type Session, exchangeKey, isLoopbackUrl, normalizeUrl, openSession, send } from '../client.js';
-import { type Env, credentialsPath, removeCredentials, writeCredentials } from '../credentials.js';
+import { DEFAULT_PROFILE, type Env, credentialsPath, forgetCredentials, profileOf, writeCredentials } from '../credentials.js';
 import { usageError } from '../errors.js';
 import { printFields, printJson, relative, time, warn } from '../output.js';
 import type { Principal } from './users.js';
@@ -28,16 +28,20 @@ export function addAuthCommands(program: Command, env: Env): void {
       const grant = await exchangeKey(url, key);
       const me = await send<WhoAmI>(url, 'GET', '/api/v1/auth/whoami', { token: grant.accessToken });
       const path = credentialsPath(env);
-      writeCredentials(path, { url, key, token: grant });
+      const profile = profileOf(env);
+      writeCredentials(path, { url, key, token: grant }, profile);
       console.log(`Logged in to ${url} as ${describe(me)}.`);
-      console.log(`Credentials saved to ${path} (readable by you only).`);
+      const named = profile === DEFAULT_PROFILE ? '' : ` as profile "${profile}" (use it with --profile ${profile} or BULWARK_PROFILE=${profile})`;
+      console.log(`Credentials saved to ${path}${named} (readable by you only).`);
     });
 
   program.command('logout')
-    .description('forget the saved login (the key itself stays valid: revoke it with "bulwark keys revoke")')
+    .description('forget the saved login of the profile (--profile; the default one without); the key itself stays valid: revoke it with "bulwark keys revoke"')
     .action(() => {
       const path = credentialsPath(env);
-      console.log(removeCredentials(path) ? `Removed ${path}.` : `Not logged in (no ${path}).`);
+      const profile = profileOf(env);
+      const which = profile === DEFAULT_PROFILE ? '' : ` of profile "${profile}"`;
+      console.log(forgetCredentials(path, profile) ? `Forgot the login${which} in ${path}.` : `Not logged in${which} (nothing saved in ${path}).`);
     });
 
   program.command('whoami')
@@ -46,10 +50,11 @@ export function addAuthCommands(program: Command, env: Env): void {
     .action(async (opts: { json?: boolean }) => {
       const session = openSession(env);
       const me = await whoami(session);
-      if (opts.json) return printJson({ ...me, url: session.url });
+      if (opts.json) return printJson({ ...me, url: session.url, profile: profileOf(env) });
       console.log(describe(me));
       printFields([
         ['server', session.url],
+        ['profile', profileOf(env)],
         ['key', me.keyId],
         ['scopes', me.scopes.join(', ')],
         ['token', `expires ${time(me.tokenExpiresAt)} (${relative(me.tokenExpiresAt)})`],

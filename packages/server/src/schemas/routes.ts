@@ -36,7 +36,7 @@ export const schemaRoutes: FastifyPluginAsyncTypebox<{ schemas: SchemaService }>
       body: Type.Object({ schema: Type.Record(Type.String(), Type.Unknown()), data: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
       response: {
         200: Type.Object({
-          ok: Type.Boolean(), id: Type.Union([Type.String(), Type.Null()]), problems: Type.Array(Type.String()), latestVersion: Type.Union([Type.Integer(), Type.Null()]),
+          ok: Type.Boolean(), id: Type.Union([Type.String(), Type.Null()]), problems: Type.Array(Type.String()), registered: Type.Boolean(), latestVersion: Type.Union([Type.Integer(), Type.Null()]),
           data: Type.Optional(Type.Object({ ok: Type.Boolean(), problems: Type.Array(Problem) })),
         }),
         ...errorResponses,

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { type Clock, GenerationalMap, PlatformError } from '@bulwark/core';
 import { compatibilityProblems } from './compatibility.js';
 import type { SchemaDocument, SchemaProblem, SchemaRepository, TelemetrySchema } from './schemas.js';
@@ -10,6 +11,8 @@ export interface SchemaCheck {
   readonly id: string | null;
   /** Why the document would not register (empty when it would). */
   readonly problems: string[];
+  /** This very document is registered under its id already. */
+  readonly registered: boolean;
   /** The highest version of this name already registered. */
   readonly latestVersion: number | null;
   readonly data?: { readonly ok: boolean; readonly problems: SchemaProblem[] };
@@ -60,17 +63,19 @@ export class SchemaService {
     try {
       compiled = this.#compile(document);
     } catch (err) {
-      return { ok: false, id: typeof document.$id === 'string' ? document.$id : null, problems: [(err as Error).message], latestVersion: null };
+      return { ok: false, id: typeof document.$id === 'string' ? document.$id : null, problems: [(err as Error).message], registered: false, latestVersion: null };
     }
     const id = `${compiled.name}@${compiled.version}`;
     const latest = await this.repo.latest(compiled.name);
     const problems: string[] = [];
-    if (await this.repo.get(compiled.name, compiled.version)) problems.push(`${id} already exists; versions are immutable, register a higher one`);
-    else if (latest && latest.version > compiled.version) problems.push(`${compiled.name} is already at version ${latest.version}; a new version must be higher`);
-    else if (latest) problems.push(...compatibilityProblems(latest.document, document).map((p) => `not compatible with version ${latest.version}: ${p}`));
+    const existing = await this.repo.get(compiled.name, compiled.version);
+    const registered = existing !== undefined && isDeepStrictEqual(existing.document, document);
+    if (existing && !registered) problems.push(`${id} is already registered with another document; versions are immutable, register a higher one`);
+    else if (!existing && latest && latest.version > compiled.version) problems.push(`${compiled.name} is already at version ${latest.version}; a new version must be higher`);
+    else if (!existing && latest) problems.push(...compatibilityProblems(latest.document, document).map((p) => `not compatible with version ${latest.version}: ${p}`));
     const dataProblems = data === undefined ? undefined : compiled.validate(data);
     return {
-      ok: problems.length === 0 && (dataProblems?.length ?? 0) === 0, id, problems, latestVersion: latest?.version ?? null,
+      ok: problems.length === 0 && (dataProblems?.length ?? 0) === 0, id, problems, registered, latestVersion: latest?.version ?? null,
       ...(dataProblems !== undefined ? { data: { ok: dataProblems.length === 0, problems: dataProblems } } : {}),
     };
   }
