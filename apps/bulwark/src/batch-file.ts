@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join } from 'node:path';
-import { deviceIdProblem } from '@bulwark/protocol';
+// The subpath, not the package: the device contract's schemas cost a CLI start about a second.
+import { deviceIdProblem } from '@bulwark/protocol/device-id';
 import { CliError, EXIT } from './errors.js';
 
 /**

@@ -5,7 +5,7 @@ import {
   type FirmwareManifest, type FirmwarePublicKey, FirmwareDigest, type ReleaseKeyDelegationBody, type RootKeySet, type RootRotationBody, type Signed,
   addDelegationSignature, addSignature, checkImage, delegateReleaseKeys, generateFirmwareKey, isSemver, rootAfter, rootKeySet, rotateRoot, signRelease,
   verifyFirmware, walkRootChain,
-} from '@bulwark/protocol';
+} from '@bulwark/protocol/firmware';
 import { type Command, InvalidArgumentError } from 'commander';
 import { collect, commaList, positiveInt } from '../args.js';
 import { openSession } from '../client.js';

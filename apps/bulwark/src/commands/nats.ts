@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { NatsIssuer, writeOperatorSetup } from '@bulwark/server';
 import { positiveInt } from '../args.js';
 import { openSession } from '../client.js';
 import type { Env } from '../credentials.js';
@@ -30,6 +29,8 @@ export function addNatsCommands(program: Command, env: Env): void {
     .requiredOption('--out <dir>', 'directory to write to (created with mode 0700; existing files are never overwritten)')
     .option('--json', 'print what was written as JSON')
     .action(async (opts: { out: string; json?: boolean }) => {
+      // The server package loads on demand: every other command starts without it.
+      const { writeOperatorSetup } = await import('@bulwark/server');
       const written = await writeOperatorSetup(resolve(opts.out));
       if (opts.json) return printJson(written);
       console.log(`Operator ${written.operatorPublicKey}, Bulwark account ${written.accountPublicKey}, system account ${written.systemAccountPublicKey}.`);
@@ -42,7 +43,7 @@ export function addNatsCommands(program: Command, env: Env): void {
     .description('a new credential for Bulwark nodes (full rights on the Bulwark account), from nats-issuer.json')
     .requiredOption('--issuer <file>', 'nats-issuer.json')
     .requiredOption('--out <file>', 'where to write the .creds file (mode 0600, never overwritten)')
-    .action((opts: { issuer: string; out: string }) => NatsIssuer.fromFile(opts.issuer, '--issuer').nodeCreds('bulwark-node').then((creds) => {
+    .action(async (opts: { issuer: string; out: string }) => (await import('@bulwark/server')).NatsIssuer.fromFile(opts.issuer, '--issuer').nodeCreds('bulwark-node').then((creds) => {
       writeFileSync(opts.out, creds, { mode: 0o600, flag: 'wx' });
       console.log(`Wrote ${opts.out}.`);
     }));
