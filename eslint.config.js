@@ -22,4 +22,20 @@ export default tseslint.config(
     files: ['apps/**', 'examples/**', 'scripts/**', 'e2e/**', 'bench/**', '**/*.test.ts', '**/testing/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
+  {
+    // Every CLI call starts a process: the server package and the device contract's schemas
+    // take seconds to load, so the CLI's commands import them on demand (await import) or
+    // from light subpaths, and only their types statically.
+    files: ['apps/bulwark/src/**'],
+    ignores: ['**/*.test.ts', 'apps/bulwark/src/simulate/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [
+          { name: '@bulwark/server', allowTypeImports: true, message: 'Load the server on demand (await import) in the command that needs it: the CLI starts for every call.' },
+          { name: '@bulwark/protocol', allowTypeImports: true, message: 'Import @bulwark/protocol/device-id or /firmware: the package root loads the device contract\'s schemas.' },
+          { name: '@bulwark/agent', allowTypeImports: true, message: 'Load the agent on demand (await import) in the command that needs it.' },
+        ],
+      }],
+    },
+  },
 );
