@@ -59,39 +59,44 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   writeFileSync(file, JSON.stringify(v1));
   const unitless = join(dir, 'unitless.json');
   writeFileSync(unitless, JSON.stringify({ ...v1, properties: { temp_c: { type: 'number' } } }));
-  assert.match((await ok(['schemas', 'validate', file])).stdout, /env-sensor@1 would register \(the first version of its name\)/);
-  const bad = await bulwark(['schemas', 'validate', unitless]);
+  const [first, bad] = await Promise.all([ok(['schemas', 'validate', file]), bulwark(['schemas', 'validate', unitless])]);
+  assert.match(first.stdout, /env-sensor@1 would register \(the first version of its name\)/);
   assert.equal(bad.code, 1, show(bad));
   assert.match(bad.stdout, /would not register:\n.*numeric field "temp_c" needs an explicit unit/);
 
   // --profile (anywhere on the line) and BULWARK_PROFILE pick the staging server; without, the default one.
   assert.match((await ok(['schemas', 'add', file, '--profile', 'staging'])).stdout, /Registered env-sensor@1 \(2 fields\)/);
-  assert.deepEqual(parseJson(await ok(['schemas', 'list', '--json'])), [], 'the default server has no schema yet');
-  assert.deepEqual(parseJson(await ok(['schemas', 'list', '--json'], { BULWARK_PROFILE: 'staging' })).map((x: { name: string }) => x.name), ['env-sensor']);
-  const unknown = await bulwark(['--profile', 'nope', 'schemas', 'list']);
+  const [onDefault, onStaging, unknown] = await Promise.all([
+    ok(['schemas', 'list', '--json']), ok(['schemas', 'list', '--json'], { BULWARK_PROFILE: 'staging' }), bulwark(['--profile', 'nope', 'schemas', 'list']),
+  ]);
+  assert.deepEqual(parseJson(onDefault), [], 'the default server has no schema yet');
+  assert.deepEqual(parseJson(onStaging).map((x: { name: string }) => x.name), ['env-sensor']);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /BULWARK_CLI_NOT_LOGGED_IN: no saved login for profile "nope"/);
 
   await ok(['schemas', 'add', file]);
-  assert.match((await ok(['schemas', 'validate', file])).stdout, /env-sensor@1 is registered, with this very document/);
-  assert.match((await ok(['schemas', 'validate', file, '--data', '{"temp_c": 20}'])).stdout, /The data is valid against env-sensor@1/);
-  const hot = await bulwark(['schemas', 'validate', 'env-sensor@1', '--data', '{"temp_c": 500}']);
-  assert.equal(hot.code, 1, show(hot));
-  assert.match(hot.stdout, /not valid against env-sensor@1:\n {2}\/temp_c: expected .*125, got 500/);
   const retyped = join(dir, 'v2.json');
   writeFileSync(retyped, JSON.stringify({ ...v1, $id: 'env-sensor@2', properties: { ...v1.properties, temp_c: { type: 'string' } } }));
-  const incompatible = await bulwark(['schemas', 'validate', retyped, '--json']);
+  const [registered, valid, hot, incompatible, shown, listed, shownNd, both] = await Promise.all([
+    ok(['schemas', 'validate', file]),
+    ok(['schemas', 'validate', file, '--data', '{"temp_c": 20}']),
+    bulwark(['schemas', 'validate', 'env-sensor@1', '--data', '{"temp_c": 500}']),
+    bulwark(['schemas', 'validate', retyped, '--json']),
+    ok(['schemas', 'show', 'env-sensor']),
+    ok(['schemas', 'list', '--output', 'csv']),
+    ok(['schemas', 'show', 'env-sensor@1', '--output', 'ndjson']),
+    bulwark(['schemas', 'list', '--json', '--output', 'csv']),
+  ]);
+  assert.match(registered.stdout, /env-sensor@1 is registered, with this very document/);
+  assert.match(valid.stdout, /The data is valid against env-sensor@1/);
+  assert.equal(hot.code, 1, show(hot));
+  assert.match(hot.stdout, /not valid against env-sensor@1:\n {2}\/temp_c: expected .*125, got 500/);
   assert.equal(incompatible.code, 1);
   assert.match(parseJson(incompatible).problems[0], /not compatible with version 1: field "temp_c" changed type/);
-
-  const shown = await ok(['schemas', 'show', 'env-sensor']);
   assert.match(shown.stdout, /^env-sensor@1\n/);
   assert.match(shown.stdout, /temp_c .*number .*degC .*-40 .*125/);
-  const csv = parseCsv((await ok(['schemas', 'list', '--output', 'csv'])).stdout);
-  assert.deepEqual(csv.map((r) => [r.id, r.fields]), [['env-sensor@1', 'temp_c note']]);
-  const ndjson = (await ok(['schemas', 'show', 'env-sensor@1', '--output', 'ndjson'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(ndjson.map((x) => x.document), [v1]);
-  const both = await bulwark(['schemas', 'list', '--json', '--output', 'csv']);
+  assert.deepEqual(parseCsv(listed.stdout).map((r) => [r.id, r.fields]), [['env-sensor@1', 'temp_c note']]);
+  assert.deepEqual(shownNd.stdout.trim().split('\n').map((l) => JSON.parse(l).document), [v1]);
   assert.equal(both.code, 2, 'contradicting output flags are a usage error');
 
   // A device sends one reading of a schema not registered yet and one out of range: both are refused.
@@ -105,15 +110,18 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   const letters = parseJson(await ok(['dlq', 'list', '--json']));
   assert.deepEqual(letters.map((l: { reason: string }) => l.reason), ['schema_violation', 'unknown_schema'], 'newest first');
   const [violation, early] = letters as { id: string; msgId: string }[];
-  const table = await ok(['dlq', 'list', '--device', 'dl-1']);
+  const [table, csv, detail, detailJson, missing] = await Promise.all([
+    ok(['dlq', 'list', '--device', 'dl-1']),
+    ok(['dlq', 'list', '--reason', 'unknown_schema', '--output', 'csv']),
+    ok(['dlq', 'show', violation!.id]),
+    ok(['dlq', 'show', early!.id, '--output', 'json']),
+    bulwark(['dlq', 'show', 'dl_nope']),
+  ]);
   assert.match(table.stdout, new RegExp(`${early!.id} .*dl-1 .*unknown_schema .*env-sensor@3`));
-  const rows = parseCsv((await ok(['dlq', 'list', '--reason', 'unknown_schema', '--output', 'csv'])).stdout);
-  assert.deepEqual(rows.map((r) => [r.id, r.msgId, r['problems']]), [[early!.id, 'early-1', JSON.stringify(letters[1].problems)]]);
-  const detail = await ok(['dlq', 'show', violation!.id]);
+  assert.deepEqual(parseCsv(csv.stdout).map((r) => [r.id, r.msgId, r['problems']]), [[early!.id, 'early-1', JSON.stringify(letters[1].problems)]]);
   assert.match(detail.stdout, /reason +schema_violation/);
   assert.match(detail.stdout, /Problems:\n {2}\/temp_c: expected/);
-  assert.equal(parseJson(await ok(['dlq', 'show', early!.id, '--output', 'json'])).msgId, 'early-1');
-  const missing = await bulwark(['dlq', 'show', 'dl_nope']);
+  assert.equal(parseJson(detailJson).msgId, 'early-1');
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /BULWARK_ERR_NOT_FOUND/);
 

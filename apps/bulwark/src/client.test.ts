@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type TestContext, describe, it } from 'node:test';
 import { Session, normalizeUrl, openSession, send } from './client.js';
-import { credentialsPath, readCredentials, writeCredentials } from './credentials.js';
+import { credentialsPath, forgetCredentials, readCredentials, savedProfiles, writeCredentials } from './credentials.js';
 import type { CliError } from './errors.js';
 
 const KEY = `bwk.key_test.${'k'.repeat(43)}`;
@@ -57,6 +57,28 @@ describe('credentials file', () => {
     assert.deepEqual(readCredentials(path), { url: 'http://127.0.0.1:1', key: KEY, token: { accessToken: 't', expiresAt: 5 } });
     writeFileSync(path, '{"something": "else"}');
     assert.throws(() => readCredentials(path), (err: CliError) => err.code === 'BULWARK_CLI_CREDENTIALS');
+  });
+});
+
+describe('profiles', () => {
+  it('keeps the default login at the top of the file, named ones beside it, and reads a file written before profiles', (t) => {
+    const path = join(tempDir(t), 'credentials.json');
+    writeFileSync(path, JSON.stringify({ url: 'http://127.0.0.1:1', key: KEY, token: { accessToken: 't', expiresAt: 5 } }), { mode: 0o600 });
+    assert.deepEqual(readCredentials(path), { url: 'http://127.0.0.1:1', key: KEY, token: { accessToken: 't', expiresAt: 5 } });
+    assert.equal(readCredentials(path, 'staging'), undefined);
+    writeCredentials(path, { url: 'http://127.0.0.1:2', key: KEY }, 'staging');
+    assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { url: 'http://127.0.0.1:1', key: KEY, token: { accessToken: 't', expiresAt: 5 }, profiles: { staging: { url: 'http://127.0.0.1:2', key: KEY } } });
+    writeCredentials(path, { url: 'http://127.0.0.1:3', key: KEY });
+    assert.deepEqual(savedProfiles(path), ['default', 'staging'], 'a new default login keeps the other profiles');
+    assert.equal(openSession({ BULWARK_CLI_CONFIG: path }).url, 'http://127.0.0.1:3');
+    assert.equal(openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: 'staging' }).url, 'http://127.0.0.1:2');
+    assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: 'prod' }), /no saved login for profile "prod"/);
+    assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: '../x' }), (err: CliError) => err.exitCode === 2);
+    assert.equal(forgetCredentials(path), true);
+    assert.deepEqual(savedProfiles(path), ['staging']);
+    assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path }), /not logged in/);
+    assert.equal(forgetCredentials(path, 'staging'), true);
+    assert.equal(existsSync(path), false, 'the file goes with its last login');
   });
 });
 
