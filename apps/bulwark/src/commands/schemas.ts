@@ -26,12 +26,12 @@ function readJsonFile(file: string, what: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CliError('BULWARK_CLI_FILE', `cannot read ${what} ${file}: ${(err as Error).message}`, EXIT.usage);
+    throw new CliError('BULWARK_CLI_FILE', `cannot read ${what} ${file}: ${(err as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new CliError('BULWARK_CLI_FILE', `${what} ${file} is not JSON: ${(err as Error).message}`, EXIT.usage);
+    throw new CliError('BULWARK_CLI_FILE', `${what} ${file} is not JSON: ${(err as Error).message}`);
   }
 }
 
