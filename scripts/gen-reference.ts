@@ -5,6 +5,8 @@
  *   docs/reference/http-api.md from the OpenAPI document of a built server
  *   docs/reference/topics.md  from the device contract's catalogue (@bulwark/protocol), whose
  *                             topic table is also the generated block of device-contract.md
+ *   docs/reference/metrics.md from the metric definitions in the server's code, marked with
+ *                             what a built server registers (metrics-catalogue.ts)
  * `--check` compares instead of writing, and fails when a page is stale (run by `npm test`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { ERROR_CODES } from '@bulwark/core';
 import { HTTP_STATUS, SETTINGS, buildServer, describeAuth, envName, loadConfig } from '@bulwark/server';
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import { topicTable, topicsPage, withGeneratedBlock } from './contract-reference.js';
+import { metricsPage } from './metrics-reference.js';
 // Limits of the HTTP kit that @bulwark/server does not re-export (yet).
 import { MAX_PARAM_LENGTH } from '../packages/server/src/http/app.js';
 import { API_JSON_MAX_DEPTH } from '../packages/server/src/http/json-body.js';
@@ -124,6 +127,7 @@ const pages: [string, string][] = [
   ['docs/reference/errors.md', errorsPage()],
   ['docs/reference/http-api.md', await httpApiPage()],
   ['docs/reference/topics.md', topicsPage()],
+  ['docs/reference/metrics.md', await metricsPage()],
   [DEVICE_CONTRACT, withGeneratedBlock(readFileSync(join(root, DEVICE_CONTRACT), 'utf8'), 'device topics', topicTable('topics.md'))],
 ];
 

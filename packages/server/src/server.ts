@@ -19,7 +19,7 @@ import { MqttGateway } from './gateway/mqtt/gateway.js';
 import type { DeliveryOptions } from './gateway/sessions.js';
 import { TokenBuckets } from './gateway/mqtt/token-bucket.js';
 import { LocalSessionTable } from './gateway/sessions-local.js';
-import { IdentityService, ManufacturerCas, loadOrCreateAuthority } from './identity/index.js';
+import { IdentityService, ManufacturerCas, caMetrics, loadOrCreateAuthority } from './identity/index.js';
 import { IngestService, RetentionJob } from './ingest/index.js';
 import { ingestRoutes } from './ingest/routes.js';
 import { TelemetryExporter, deviceSet, exportRoutes } from './ingest/index.js';
@@ -134,6 +134,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       },
     });
     await identity.start();
+    caMetrics(metrics.registry, { authority, crls: () => identity.crlPem });
     const schemas = new SchemaService(store.schemas, clock);
     const pseudonymKey = await vault.getOrCreate('telemetry.pseudonym-key', () => globalThis.crypto.getRandomValues(Buffer.alloc(32)));
     // Cluster mode: readings are acknowledged into the replicated telemetry stream; store writers, live streams and integrations read it.

@@ -10,3 +10,4 @@ export type { NewManufacturerCa } from './manufacturers.js';
 export type { ProvisioningRule } from './identity.js';
 export { tokenCaKeys, vaultCaKeys } from './ca-keys.js';
 export type { CaKeyStore } from './ca-keys.js';
+export { caMetrics } from './metrics.js';
