@@ -107,9 +107,10 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   await client.publishAsync('devices/dl-1/telemetry', reading('early-1', 'env-sensor@3', { temp_c: 19.5, note: 'a, "quoted" note' }), { qos: 1 });
   await client.publishAsync('devices/dl-1/telemetry', reading('hot-1', 'env-sensor@1', { temp_c: 500 }), { qos: 1 });
 
-  const letters = parseJson(await ok(['dlq', 'list', '--json']));
-  assert.deepEqual(letters.map((l: { reason: string }) => l.reason), ['schema_violation', 'unknown_schema'], 'newest first');
-  const [violation, early] = letters as { id: string; msgId: string }[];
+  const letters = parseJson(await ok(['dlq', 'list', '--json'])) as { id: string; msgId: string; reason: string; problems: unknown[] }[];
+  assert.deepEqual(letters.map((l) => [l.msgId, l.reason]).sort(), [['early-1', 'unknown_schema'], ['hot-1', 'schema_violation']]);
+  const violation = letters.find((l) => l.msgId === 'hot-1');
+  const early = letters.find((l) => l.msgId === 'early-1');
   const [table, csv, detail, detailJson, missing] = await Promise.all([
     ok(['dlq', 'list', '--device', 'dl-1']),
     ok(['dlq', 'list', '--reason', 'unknown_schema', '--output', 'csv']),
@@ -118,7 +119,7 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
     bulwark(['dlq', 'show', 'dl_nope']),
   ]);
   assert.match(table.stdout, new RegExp(`${early!.id} .*dl-1 .*unknown_schema .*env-sensor@3`));
-  assert.deepEqual(parseCsv(csv.stdout).map((r) => [r.id, r.msgId, r['problems']]), [[early!.id, 'early-1', JSON.stringify(letters[1].problems)]]);
+  assert.deepEqual(parseCsv(csv.stdout).map((r) => [r.id, r.msgId, r['problems']]), [[early!.id, 'early-1', JSON.stringify(early!.problems)]]);
   assert.match(detail.stdout, /reason +schema_violation/);
   assert.match(detail.stdout, /Problems:\n {2}\/temp_c: expected/);
   assert.equal(parseJson(detailJson).msgId, 'early-1');

@@ -77,7 +77,8 @@ it('queries, reads the latest reading and the rollups, and follows live readings
   const live = spawnCli(t, ['telemetry', 'live', 'sensor-1', '--output', 'ndjson'], { env });
   await within(stderrMatch(live, /Following the readings of sensor-1/), 30_000, 'telemetry live following');
   await client.publishAsync('devices/sensor-1/telemetry', envelope('live-1', { temp_c: 22 }, { seq: 4 }), { qos: 1 });
-  const [line] = await within(live.waitFor(/^.*"msgId":"live-1".*$/m), 30_000, 'the live reading');
+  // The whole line, up to its line break: output may arrive in pieces.
+  const [, line = ''] = await within(live.waitFor(/^(.*"msgId":"live-1".*)\n/m), 30_000, 'the live reading');
   assert.deepEqual(JSON.parse(line), { ...JSON.parse(line), deviceId: 'sensor-1', schemaId: 'env-sensor@1', data: { temp_c: 22 } });
   const ended = await live.stop('SIGINT');
   assert.equal(ended.code, 0, show(ended));
