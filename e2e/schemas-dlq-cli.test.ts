@@ -107,6 +107,11 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   await client.publishAsync('devices/dl-1/telemetry', reading('early-1', 'env-sensor@3', { temp_c: 19.5, note: 'a, "quoted" note' }), { qos: 1 });
   await client.publishAsync('devices/dl-1/telemetry', reading('hot-1', 'env-sensor@1', { temp_c: 500 }), { qos: 1 });
 
+  // Every command that takes --json takes --output too.
+  const [devicesCsv, deviceNd] = await Promise.all([ok(['devices', 'list', '--output', 'csv']), ok(['devices', 'show', 'dl-1', '--output', 'ndjson'])]);
+  assert.deepEqual(parseCsv(devicesCsv.stdout).map((r) => [r.id, r.state]), [['dl-1', 'active']]);
+  assert.equal(JSON.parse(deviceNd.stdout).id, 'dl-1');
+
   const letters = parseJson(await ok(['dlq', 'list', '--json'])) as { id: string; msgId: string; reason: string; problems: unknown[] }[];
   assert.deepEqual(letters.map((l) => [l.msgId, l.reason]).sort(), [['early-1', 'unknown_schema'], ['hot-1', 'schema_violation']]);
   const violation = letters.find((l) => l.msgId === 'hot-1');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { csvField, flatten, formatOf, toCsv } from './formats.js';
+import { csvField, flatten, toCsv } from './csv.js';
+import { formatOf } from './formats.js';
 
 describe('output formats', () => {
   it('--json means --output json; the two may not contradict each other', () => {

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { usageError } from './errors.js';
-import { printJson, printTable } from './output.js';
+import { toCsv } from './csv.js';
+import { printJson, printTable, setJsonStyle } from './output.js';
 
 /**
  * `--output table|json|ndjson|csv` for list, show and query commands. `--json` stays what it
@@ -29,6 +30,24 @@ export function formatOf(flags: OutputFlags): OutputFormat {
   return flags.json ? 'json' : (flags.output ?? 'table');
 }
 
+/**
+ * Gives every command that takes `--json` and has no `--output` of its own an `--output` too:
+ * `json` is `--json`; `ndjson` and `csv` reshape what `--json` prints; `table` is the default.
+ */
+export function offerOutputEverywhere(command: Command): void {
+  const options = command.options.map((o) => o.long);
+  if (options.includes('--json') && !options.includes('--output')) {
+    command.addOption(new Option('--output <format>', 'output format: table, json (the same as --json), ndjson, csv (default table)').choices([...OUTPUT_FORMATS]));
+    command.hook('preAction', (self) => {
+      const format = formatOf(self.opts<OutputFlags>());
+      if (format === 'table') return;
+      self.setOptionValue('json', true);
+      setJsonStyle(format);
+    });
+  }
+  for (const sub of command.commands) offerOutputEverywhere(sub);
+}
+
 type Cell = string | number | null | undefined;
 
 export interface TableView<T> {
@@ -50,32 +69,6 @@ export function printOne<T extends object>(format: OutputFormat, item: T, show: 
   if (format === 'table') show(item);
   else if (format === 'json') printJson(item);
   else printList(format, [item], { head: [], row: () => [], empty: '' });
-}
-
-/** `{a: {b: 1}, c: [1, 2]}` → `{'a.b': 1, c: '[1,2]'}`: scalars as they are, arrays as JSON. */
-export function flatten(value: object, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
-  for (const [k, v] of Object.entries(value)) {
-    const key = prefix === '' ? k : `${prefix}.${k}`;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) flatten(v as object, key, out);
-    else out[key] = Array.isArray(v) || (v !== null && typeof v === 'object') ? JSON.stringify(v) : v;
-  }
-  return out;
-}
-
-/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled; lines end in CRLF. */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-/** The columns are every flattened key, in order of first appearance. */
-export function toCsv(items: readonly object[]): string {
-  const rows = items.map((item) => flatten(item));
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  if (columns.length === 0) return '';
-  const lines = [columns.map(csvField).join(','), ...rows.map((r) => columns.map((c) => csvField(r[c])).join(','))];
-  return `${lines.join('\r\n')}\r\n`;
 }
 
 /** `temp_c=21.5 note="door open"`: a reading's data on one line. */

@@ -29,6 +29,7 @@ import { addSchemaCommands } from './commands/schemas.js';
 import { addTelemetryReadCommands } from './commands/telemetry-read.js';
 import { addDlqCommands } from './commands/dlq.js';
 import { addCompletionCommand } from './commands/completion.js';
+import { offerOutputEverywhere } from './formats.js';
 import type { Env } from './credentials.js';
 import { EXIT, Exit, describeError } from './errors.js';
 
@@ -83,6 +84,7 @@ async function buildProgram(argv: readonly string[], env: Env & Record<string, s
   addWebhookCommands(program, env);
   addAlertCommands(program, env);
   addSimulateCommand(program, env);
+  offerOutputEverywhere(program);
   addCompletionCommand(program);
   return program;
 }

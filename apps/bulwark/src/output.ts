@@ -1,9 +1,25 @@
 import Table from 'cli-table3';
+import { toCsv } from './csv.js';
 
 /** Everything the CLI prints goes through here, so commands read as what they say. */
 
+export type JsonStyle = 'json' | 'ndjson' | 'csv';
+let jsonStyle: JsonStyle = 'json';
+
+/** How printJson writes for the rest of the run: `--output ndjson|csv` on a command that prints JSON. */
+export function setJsonStyle(style: JsonStyle): void {
+  jsonStyle = style;
+}
+
+/** JSON (an array for lists); as NDJSON, one object a line; as CSV, one row per object. */
 export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, null, 2));
+  if (jsonStyle === 'json' || value === null || typeof value !== 'object') {
+    console.log(JSON.stringify(value, null, 2));
+    return;
+  }
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  if (jsonStyle === 'ndjson') for (const item of items) console.log(JSON.stringify(item));
+  else process.stdout.write(toCsv(items.map((item) => (item !== null && typeof item === 'object' ? item : { value: item }))));
 }
 
 export function warn(message: string): void {
