@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
@@ -39,5 +39,33 @@ describe('verified boot (A/B slots)', () => {
     assert.equal((await rig.updater.verifyRunning()).reason, 'bad_signature', 'a manifest edited on the device no longer verifies');
     writeFileSync(kept, '{');
     assert.equal((await rig.updater.verifyRunning()).reason, 'malformed');
+  });
+
+  it('fails an image installed over the air whose kept manifest was deleted: only a factory image may lack one', async (t) => {
+    const kit = firmwareKit(tempDir(t), NOW);
+    const rig = updaterRig(t, kit.rootFile, { now: NOW });
+    const image = randomBytes(50_000);
+    rig.server.put('fw_1', image, sha256(image));
+    await rig.job(kit.release(image));
+    await rig.until('committed');
+    writeFileSync(join(rig.dir, 'ota', 'slot-b.img'), randomBytes(50_000));
+    rmSync(manifestPath(join(rig.dir, 'ota'), 'b'));
+    const b = await rig.updater.verifyRunning();
+    assert.equal(b.verified, false);
+    assert.equal(b.reason, 'manifest_missing', 'a swapped image with its manifest deleted is not a factory image that was never checked');
+  });
+
+  it('verifies a factory image once its release\'s signed manifest is placed beside the slots, and catches a factory image changed after', async (t) => {
+    const kit = firmwareKit(tempDir(t), NOW);
+    const rig = updaterRig(t, kit.rootFile, { now: NOW });
+    const image = randomBytes(60_000);
+    const ota = join(rig.dir, 'ota');
+    mkdirSync(ota, { recursive: true });
+    writeFileSync(join(ota, 'slot-a.img'), image);
+    writeFileSync(manifestPath(ota, 'a'), JSON.stringify(kit.release(image, { version: '1.0.0', securityVersion: 4 })));
+    assert.deepEqual(await rig.updater.verifyRunning(), { slot: 'a', verified: true });
+    image[10] = (image[10] ?? 0) ^ 1;
+    writeFileSync(join(ota, 'slot-a.img'), image);
+    assert.equal((await rig.updater.verifyRunning()).reason, 'image_hash_mismatch');
   });
 });

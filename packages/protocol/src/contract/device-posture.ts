@@ -70,7 +70,7 @@ export const SerialConsolePosture = Type.Object({
 export const BootPosture = Type.Object({
   slot: Type.Enum(['a', 'b'], { description: 'The A/B firmware slot that runs.' }),
   verified: Type.Boolean({ description: 'The running slot\'s image matched its signed manifest (signatures to the pinned root, size and SHA-256) when the agent started.' }),
-  reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Why it did not verify: `no_manifest` (no signed manifest is kept for the slot, e.g. a factory image), `image_hash_mismatch`, `bad_signature`, … (the firmware refusal reasons).' })),
+  reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Why it did not verify: `no_manifest` (a factory image, never updated, with no signed manifest kept for it: a warning), `manifest_missing` (the manifest of an image installed by an update is gone: a failure), `image_hash_mismatch`, `bad_signature`, … (the firmware refusal reasons).' })),
   detail: Type.Optional(Type.String({ maxLength: 256, description: 'Human-readable detail of the reason.' })),
 }, closed('Verified boot (emulated for A/B slots): whether the image that runs is the one its signed manifest names.'));
 export type BootPosture = Static<typeof BootPosture>;

@@ -19,6 +19,7 @@ describe('device posture', () => {
     assert.equal(worstOf(f), 'fail');
     const soft = evaluatePosture({ boot: { slot: 'a', verified: false, reason: 'no_manifest' }, ssh: { rootLogin: 'prohibit-password', passwordAuth: false } });
     assert.deepEqual(soft.map((x) => `${x.severity} ${x.kind}`), ['warn boot-unchecked']);
+    assert.deepEqual(evaluatePosture({ boot: { slot: 'b', verified: false, reason: 'manifest_missing' } }).map((x) => `${x.severity} ${x.kind}`), ['fail boot-unverified'], 'an updated image whose manifest is gone fails');
     assert.equal(worstOf(evaluatePosture({ debugPorts: [], boot: { slot: 'a', verified: true }, serialConsole: { enabled: false } })), 'ok');
   });
 

@@ -4,7 +4,8 @@ import type { DevicePosture } from '@bulwark/protocol';
  * What a device's posture says is wrong, as findings. `fail`: a debug interface is open or the
  * running image does not verify against its signed manifest (ETSI EN 303 645 5.6-4, 5.7-1);
  * `warn`: weaker exposures (password or root login over SSH, a serial console, an image that
- * could not be checked for want of a manifest).
+ * could not be checked: a factory image with no manifest kept, `no_manifest`). Any other reason fails,
+ * `manifest_missing` too (an updated image whose manifest was deleted is treated as tampered).
  */
 
 export type PostureFindingKind = 'debug-port' | 'boot-unverified' | 'boot-unchecked' | 'ssh-password' | 'ssh-root-login' | 'serial-console';
