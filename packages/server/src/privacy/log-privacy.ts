@@ -28,7 +28,9 @@ export interface PrivateLog {
  * message and error text. Until the vault has given the key (the first moments of a start),
  * identifiers show as `p:dev:unavailable`: a line never falls back to the real value.
  * A logger handed in (`given`, an embedding application's) keeps its own destination: it gets
- * the redaction, and the field rewrite on the objects of each call.
+ * the redaction, and the field rewrite on a copy of the plain objects and arrays of each call
+ * (the caller's objects are never changed: a Fastify request logged is the live request).
+ * Other objects (errors, requests) reach that logger's serializers as they are, unrewritten.
  */
 export function privateLog(options: { level: string; settings: PrivacySettings; given?: PinoLogger; destination?: DestinationStream }): PrivateLog {
   const { settings } = options;
@@ -40,7 +42,7 @@ export function privateLog(options: { level: string; settings: PrivacySettings; 
   if (options.given) {
     logger = options.given.child({}, {
       redact,
-      ...(pseudonymise ? { formatters: { log: (obj: object) => rewriteIdentifiers(plainCopy(obj as Record<string, unknown>), namer) } } : {}),
+      ...(pseudonymise ? { formatters: { log: (obj: object) => rewriteIdentifiers(obj, namer) } } : {}),
     });
   } else {
     const base: LoggerOptions = {
@@ -63,25 +65,4 @@ export function rewriteLine(line: string, namer: Namer): string {
     return `${JSON.stringify({ level: 50, time: Date.now(), msg: 'a log line was withheld: it could not be pseudonymised' })}\n`;
   }
   return `${JSON.stringify(rewriteIdentifiers(parsed, namer))}\n`;
-}
-
-/** The plain values of a log call's object (errors and requests keep their own serializers). */
-function plainCopy(obj: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) out[k] = isPlain(v) ? cloned(v) : v;
-  return out;
-}
-
-function cloned(v: unknown): unknown {
-  try {
-    return structuredClone(v);
-  } catch {
-    return '[unserialisable]';
-  }
-}
-
-function isPlain(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null) return true;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return Array.isArray(v) || proto === Object.prototype || proto === null;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import pino from 'pino';
 import { describe, it } from 'node:test';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
 import { eventually } from '../testing/eventually.js';
@@ -46,6 +47,8 @@ describe('log lines of a real server', () => {
   it('with privacy.pseudonymise=logs carry no device id, owner or location, only their pseudonyms; never a sensitive value', async (t) => {
     const x = await start(t, 'logs');
     await send(x);
+    const page = await x.s.api('GET', `/api/v1/devices?limit=5&after=${DEVICE}`, { token: x.admin });
+    assert.equal(page.status, 200, page.text);
     const pseudonym = await x.s.api('POST', '/api/v1/privacy/pseudonyms', { token: x.admin, body: { kind: 'devices', value: DEVICE } });
     assert.equal(pseudonym.status, 200, pseudonym.text);
     assert.match(pseudonym.body.pseudonym, /^p:dev:[0-9a-f]{32}$/);
@@ -56,6 +59,29 @@ describe('log lines of a real server', () => {
     assert.ok(text.includes(pseudonym.body.pseudonym as string), 'the device\'s lines name it by its pseudonym');
     assert.ok(x.lines.some((l) => l.includes(`"url":"/api/v1/devices/${String(pseudonym.body.pseudonym)}/telemetry"`)), 'request URLs name the device by its pseudonym');
     assert.ok(x.lines.some((l) => l.includes(`"deviceId":"${String(pseudonym.body.pseudonym)}"`)), 'the gateway\'s lines name the device by its pseudonym');
+    assert.ok(x.lines.some((l) => l.includes(`after=${encodeURIComponent(String(pseudonym.body.pseudonym))}`)), 'a device list\'s paging cursor is the pseudonym');
+  });
+
+  it('through a logger handed in (deps.logger) never change the request a route handles', async (t) => {
+    const lines: string[] = [];
+    const s = await startTestServer(t, {
+      config: { log: { level: 'debug' }, privacy: { pseudonymise: 'logs' } },
+      logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }),
+    });
+    const admin = await s.tokenFor(s.adminKey);
+    const device = await enrollDevice(s, admin, DEVICE);
+    const client = await connectDevice(s, device);
+    t.after(() => client.end(true));
+    await client.publishAsync(`devices/${DEVICE}/telemetry`, '{"not json', { qos: 1 });
+    await eventually(async () => (await s.api('GET', '/api/v1/dead-letters', { token: admin })).body as unknown[], (l) => l.length === 1);
+    const mine = await s.api('GET', `/api/v1/dead-letters?device=${DEVICE}`, { token: admin });
+    assert.equal(mine.status, 200, mine.text);
+    assert.equal((mine.body as unknown[]).length, 1, 'the route filtered by the real device id, not by its pseudonym');
+    const alerts = await s.api('GET', `/api/v1/alerts?deviceId=${DEVICE}`, { token: admin });
+    assert.equal(alerts.status, 200, alerts.text);
+    await s.server.stop();
+    assert.equal(lines.some((l) => l.includes('Reply was already sent')), false, lines.find((l) => l.includes('Reply was already sent')));
+    assert.ok(lines.some((l) => l.includes('"deviceId":"p:dev:')), 'the fields of the platform\'s own log calls are pseudonymised');
   });
 
   it('without it name the device, and still never carry a sensitive value', async (t) => {

@@ -41,6 +41,44 @@ describe('pseudonyms', () => {
     assert.equal(devicesOnly.owner, 'ann');
   });
 
+  it('build a copy: the input is never changed, only plain objects and arrays are entered, cycles and depth are bounded', () => {
+    const d1 = p.device('m-1');
+    class Live { device = 'm-1'; raw = { url: '/x?device=m-1' }; }
+    const live = new Live();
+    const input = { deviceId: 'm-1', req: live, nested: { device: 'm-1', list: [{ deviceId: 'm-1' }] }, deviceIds: ['m-1'] };
+    const before = JSON.stringify(input);
+    const out = rewriteIdentifiers(input, all);
+    assert.equal(JSON.stringify(input), before, 'the input is as it was');
+    assert.equal(live.device, 'm-1');
+    assert.equal(live.raw.url, '/x?device=m-1');
+    assert.equal(out.req, live, 'a non-plain object is kept as it is, by reference');
+    assert.deepEqual(out.nested, { device: d1, list: [{ deviceId: d1 }] });
+    assert.deepEqual(out.deviceIds, [d1]);
+    const cyclic: Record<string, unknown> = { deviceId: 'm-1', msg: 'for m-1' };
+    cyclic.self = cyclic;
+    cyclic.kids = [cyclic, { deviceId: 'm-2' }];
+    const c = rewriteIdentifiers(cyclic, all) as Record<string, unknown>;
+    assert.deepEqual(c, { deviceId: d1, msg: `for ${d1}`, self: '[circular]', kids: ['[circular]', { deviceId: p.device('m-2') }] });
+    const shared = { deviceId: 'm-1' };
+    assert.deepEqual(rewriteIdentifiers({ a: shared, b: shared }, all), { a: { deviceId: d1 }, b: { deviceId: d1 } }, 'a value met twice, not in a cycle, is rewritten twice');
+    let deep: Record<string, unknown> = { deviceId: 'm-1' };
+    for (let i = 0; i < 100_000; i += 1) deep = { next: deep };
+    assert.doesNotThrow(() => JSON.stringify(rewriteIdentifiers(deep, all)));
+    assert.doesNotMatch(JSON.stringify(rewriteIdentifiers(deep, all)), /m-1/, 'what is too deep is withheld');
+  });
+
+  it('replace the device ids a request URL carries in its query: device lists\' paging cursor, device lists, not other cursors', () => {
+    const url = (u: string) => rewriteIdentifiers({ req: { url: u } }, all).req.url;
+    const e = (id: string) => encodeURIComponent(p.device(id));
+    assert.equal(url('/api/v1/devices?limit=2&after=m-1'), `/api/v1/devices?limit=2&after=${e('m-1')}`);
+    assert.equal(url('/api/v1/jobs/j-1/devices?after=m-1&state=failed'), `/api/v1/jobs/j-1/devices?after=${e('m-1')}&state=failed`);
+    assert.equal(url('/api/v1/telemetry/live?devices=m-1,m-2'), `/api/v1/telemetry/live?devices=${e('m-1')},${e('m-2')}`);
+    assert.equal(url('/api/v1/telemetry/live?devices=m-1%2Cm-2'), `/api/v1/telemetry/live?devices=${e('m-1')},${e('m-2')}`);
+    assert.equal(url('/api/v1/alerts?deviceId=m-1'), `/api/v1/alerts?deviceId=${e('m-1')}`);
+    assert.equal(url('/api/v1/groups?after=north'), '/api/v1/groups?after=north', 'a group list\'s cursor is a group id');
+    assert.equal(url('/api/v1/devices/m-1/logs?after=12'), `/api/v1/devices/${p.device('m-1')}/logs?after=12`, 'a device log\'s cursor is a sequence number');
+  });
+
   it('settings: places and kinds from the config; unknown ones refused at load', () => {
     const s = privacySettings(defaultConfig({ privacy: { pseudonymise: 'exports, logs' } }).privacy);
     assert.deepEqual([...s.places], ['exports', 'logs']);
@@ -85,6 +123,28 @@ describe('the platform logger', () => {
     }
     assert.match(own.lines[0] ?? '', /"deviceId":"m-1"/, 'off: the real id');
     assert.match(given.lines[0] ?? '', /"deviceId":"p:dev:unavailable"/, 'on, before the key: a placeholder, never the real id');
+  });
+
+  it('handed in, never changes what is logged, and logs a cyclic object without throwing', () => {
+    const given = capture();
+    const log = privateLog({ level: 'debug', settings: settings('logs'), given: pino({ level: 'debug' }, given.destination) });
+    log.use(p);
+    class Request { query = { device: 'm-1' }; raw = { url: '/x?device=m-1' }; }
+    const req = new Request();
+    const fields = { deviceId: 'm-1', nested: { device: 'm-1' } };
+    const cyclic: Record<string, unknown> = { deviceId: 'm-2' };
+    cyclic.self = cyclic;
+    log.logger.info({ req, ...fields }, 'incoming');
+    assert.doesNotThrow(() => log.logger.info({ node: cyclic }, 'cyclic'));
+    assert.equal(req.query.device, 'm-1', 'the live request keeps its query');
+    assert.equal(req.raw.url, '/x?device=m-1', 'and its URL');
+    assert.deepEqual(fields, { deviceId: 'm-1', nested: { device: 'm-1' } });
+    assert.equal(cyclic.deviceId, 'm-2');
+    assert.equal(given.lines.length, 2);
+    const first = JSON.parse(given.lines[0] ?? '{}') as { deviceId: string; nested: { device: string } };
+    assert.equal(first.deviceId, p.device('m-1'));
+    assert.equal(first.nested.device, p.device('m-1'));
+    assert.match(given.lines[1] ?? '', new RegExp(`"deviceId":"${p.device('m-2')}"`));
   });
 
   it('with logs on rewrites every line, bindings and errors included, once the key is there', () => {
