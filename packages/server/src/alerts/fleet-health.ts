@@ -165,7 +165,9 @@ export class FleetHealth {
     const done = on ? this.deps.sink.fire(rule, subject, summary, details) : this.deps.sink.clear(rule, subject, summary);
     done.catch((err: unknown) => {
       this.deps.onError?.();
-      this.deps.log.error({ err, ruleId: rule.id, subject }, 'alerts: could not record a change of a fleet-health alert');
+      // The subject is a device id, or `rollout:<id>`: a device id is logged as deviceId, the field the log's pseudonyms know.
+      const about = typeof details.rolloutId === 'string' && subject === `rollout:${details.rolloutId}` ? { rolloutId: details.rolloutId } : { deviceId: subject };
+      this.deps.log.error({ err, ruleId: rule.id, ...about }, 'alerts: could not record a change of a fleet-health alert');
     });
   }
 

@@ -3,7 +3,7 @@ import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, jet
 import type { DeadLetter, TelemetryRecord, TelemetrySink } from '../ingest/index.js';
 import { type NatsLink, whileElecting } from '../cluster/nats.js';
 import { StreamPublisher } from './publisher.js';
-import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, TELEMETRY_PREFIX, TELEMETRY_STREAM, deadLetterSubject, streamMsgId, telemetrySubject } from './subjects.js';
+import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, TELEMETRY_PREFIX, TELEMETRY_STREAM, deadLetterSubject, fromSubjectToken, streamMsgId, telemetrySubject } from './subjects.js';
 
 export interface StreamSettings {
   /** NATS servers keeping a copy of each stream (cluster.replicas). */
@@ -89,7 +89,8 @@ export class StreamSink implements TelemetrySink {
       // A stream without a leader (a NATS server died) elects one within seconds: the device's acknowledgement waits.
       return await whileElecting(() => this.#publisher.publish(subject, body, msgId));
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, subject }, 'the telemetry stream did not take a message: not acknowledged');
+      // The subject's last token is the device: logged apart as deviceId, the field the log's pseudonyms know.
+      this.log.warn({ err: (err as Error).message, subject: `${subject.slice(0, subject.lastIndexOf('.'))}.*`, deviceId: fromSubjectToken(subject.slice(subject.lastIndexOf('.') + 1)) }, 'the telemetry stream did not take a message: not acknowledged');
       throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `the telemetry stream did not take the message: ${(err as Error).message}`, { cause: err });
     } finally {
       this.#inFlight -= 1;
