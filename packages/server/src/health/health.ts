@@ -33,7 +33,7 @@ export interface HealthRepository {
   /** Newest first. */
   history(deviceId: string, limit: number): Promise<HealthRecord[]>;
   deleteBefore(before: number): Promise<number>;
-  /** Keeps the newest posture a device reported (one per device, replaced by the next). */
+  /** Keeps the newest posture of a device (one per device, replaced by the next; the service merges the parts a report leaves out before). */
   setPosture(r: PostureRecord): Promise<void>;
   posture(deviceId: string): Promise<PostureRecord | null>;
 }

@@ -4,7 +4,7 @@ import { ManualClock } from '@bulwark/core';
 import { deviceMetric, nextMessage, send } from '../testing/device-messages.js';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
 import { startTestServer } from '../testing/harness.js';
-import { evaluatePosture, worstOf } from './posture.js';
+import { evaluatePosture, mergePosture, worstOf } from './posture.js';
 
 const report = (posture?: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ ts: Date.now(), boot: 'b1', uptimeS: 60, ...(posture ? { posture } : {}), ...extra });
 
@@ -21,6 +21,24 @@ describe('device posture', () => {
     assert.deepEqual(soft.map((x) => `${x.severity} ${x.kind}`), ['warn boot-unchecked']);
     assert.deepEqual(evaluatePosture({ boot: { slot: 'b', verified: false, reason: 'manifest_missing' } }).map((x) => `${x.severity} ${x.kind}`), ['fail boot-unverified'], 'an updated image whose manifest is gone fails');
     assert.equal(worstOf(evaluatePosture({ debugPorts: [], boot: { slot: 'a', verified: true }, serialConsole: { enabled: false } })), 'ok');
+  });
+
+  it('flags a listed socket on a known debug port even when the device did not classify it as one, once per socket', () => {
+    const f = evaluatePosture({
+      listening: [{ proto: 'tcp', port: 5555, address: '0.0.0.0' }, { proto: 'tcp', port: 23, address: '::' }, { proto: 'tcp', port: 443, address: '::' }],
+      debugPorts: [{ proto: 'tcp', port: 23, address: '::', service: 'telnet' }],
+    });
+    assert.deepEqual(f.map((x) => `${x.severity} ${x.kind} ${x.detail}`), ['fail debug-port telnet listening on tcp [::]:23', 'fail debug-port adb listening on tcp 0.0.0.0:5555']);
+  });
+
+  it('takes each part a report leaves out from the last posture, so a finding clears only when a report says that part is clean', () => {
+    const last = {
+      listening: [{ proto: 'tcp' as const, port: 5555, address: '0.0.0.0' }], listeningTotal: 1, debugPorts: [{ proto: 'tcp' as const, port: 5555, address: '0.0.0.0', service: 'adb' }],
+      ssh: { passwordAuth: true }, serialConsole: { enabled: true }, boot: { slot: 'a' as const, verified: false, reason: 'image_hash_mismatch' },
+    };
+    assert.deepEqual(mergePosture(last, { boot: { slot: 'a', verified: true }, ssh: { passwordAuth: false } }), { ...last, boot: { slot: 'a', verified: true }, ssh: { passwordAuth: false } });
+    assert.deepEqual(mergePosture(last, { debugPorts: [] }), { debugPorts: [], ssh: last.ssh, serialConsole: last.serialConsole, boot: last.boot }, 'the sockets are one part: a new reading replaces the list, the count and the debug ports together');
+    assert.deepEqual(mergePosture(null, { ssh: { passwordAuth: false } }), { ssh: { passwordAuth: false } });
   });
 
   it('stores the newest posture a device reports with its findings, keeps it through reports without one, and refuses a bad one with its path', async (t) => {
@@ -54,9 +72,15 @@ describe('device posture', () => {
     assert.equal(await deviceMetric(s, 'health', 'invalid'), 1);
 
     clock.advance(1000);
+    await send(c, 'devices/gw-9/health', report({ ssh: { passwordAuth: false }, boot: { slot: 'a', verified: true } }));
+    v = await view();
+    assert.deepEqual(v.posture.findings.map((f: { kind: string; severity: string }) => `${f.severity} ${f.kind}`), ['fail debug-port'], 'a posture without the sockets (a failed read) keeps their last finding; the SSH one it reports clears');
+    assert.equal(v.posture.posture.debugPorts[0].port, 5555);
+
+    clock.advance(1000);
     await send(c, 'devices/gw-9/health', report({ debugPorts: [], boot: { slot: 'b', verified: true } }));
-    assert.deepEqual((await view()).posture.findings, [], 'fixed: the next posture replaces the last');
+    assert.deepEqual((await view()).posture.findings, [], 'fixed: a report that says the sockets are clean clears the finding');
     const metrics = (await s.api('GET', '/metrics')).text;
-    assert.match(metrics, /bulwark_device_posture_findings_total\{kind="debug-port",severity="fail"\} 1/);
+    assert.match(metrics, /bulwark_device_posture_findings_total\{kind="debug-port",severity="fail"\} 2/);
   });
 });

@@ -1,4 +1,4 @@
-import type { DevicePosture } from '@bulwark/protocol';
+import { type DebugPort, type DevicePosture, KNOWN_DEBUG_PORTS } from '@bulwark/protocol';
 
 /**
  * What a device's posture says is wrong, as findings. `fail`: a debug interface is open or the
@@ -30,9 +30,43 @@ export interface PostureRecord {
 
 const hostPort = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
+/**
+ * The parts of a posture, each read from one source on the device; the sockets are one part
+ * (the list, its count and the debug ports come from one reading of /proc/net).
+ */
+const PARTS: readonly (readonly (keyof DevicePosture)[])[] = [['listening', 'listeningTotal', 'debugPorts'], ['ssh'], ['serialConsole'], ['boot']];
+
+/**
+ * The posture to judge: each part the new report leaves out (a source the device could not read
+ * this time) is the last known value of that part, so a finding clears only when a report says
+ * the part is clean. The result is no bigger than a report's posture: one value per part.
+ */
+export function mergePosture(last: DevicePosture | null, next: DevicePosture): DevicePosture {
+  const out: Record<string, unknown> = {};
+  for (const part of PARTS) {
+    const from = part.some((k) => next[k] !== undefined) ? next : last;
+    for (const k of part) if (from?.[k] !== undefined) out[k] = from[k];
+  }
+  return out as DevicePosture;
+}
+
+/** Debug ports as the platform sees them: the device's own list, and any listed socket on a known debug port it did not classify as one. */
+function debugPortsOf(p: DevicePosture): DebugPort[] {
+  const out: DebugPort[] = [...(p.debugPorts ?? [])];
+  const key = (s: { proto: string; port: number; address: string }) => `${s.proto} ${s.address} ${s.port}`;
+  const seen = new Set(out.map(key));
+  for (const s of p.listening ?? []) {
+    const service = KNOWN_DEBUG_PORTS[s.port];
+    if (service === undefined || seen.has(key(s))) continue;
+    seen.add(key(s));
+    out.push({ ...s, service });
+  }
+  return out;
+}
+
 export function evaluatePosture(p: DevicePosture): PostureFinding[] {
   const out: PostureFinding[] = [];
-  for (const d of p.debugPorts ?? []) out.push({ kind: 'debug-port', severity: 'fail', detail: `${d.service} listening on ${d.proto} ${hostPort(d.address, d.port)}` });
+  for (const d of debugPortsOf(p)) out.push({ kind: 'debug-port', severity: 'fail', detail: `${d.service} listening on ${d.proto} ${hostPort(d.address, d.port)}` });
   if (p.boot && !p.boot.verified) {
     const why = `${p.boot.reason ?? 'unknown reason'}${p.boot.detail ? `: ${p.boot.detail}` : ''}`;
     out.push(p.boot.reason === 'no_manifest'

@@ -1,7 +1,7 @@
 import { type Clock, GenerationalMap, type Logger } from '@bulwark/core';
 import type { DeviceEvent, HealthReport } from '@bulwark/protocol';
 import type { EventFilter, EventRecord, EventRepository, HealthRecord, HealthRepository } from './health.js';
-import { type PostureFinding, type PostureRecord, evaluatePosture } from './posture.js';
+import { type PostureFinding, type PostureRecord, evaluatePosture, mergePosture } from './posture.js';
 
 export interface HealthSettings {
   readonly historyPerDevice: number;
@@ -71,8 +71,12 @@ export class HealthService {
     }
   }
 
-  /** The posture is judged once, when it arrives; the findings are kept with it. */
-  async #posture(deviceId: string, at: number, posture: NonNullable<HealthReport['posture']>): Promise<void> {
+  /**
+   * The posture is judged once, when it arrives; the findings are kept with it. A part the report
+   * leaves out keeps its last known value (a failed read on the device must not clear a finding).
+   */
+  async #posture(deviceId: string, at: number, reported: NonNullable<HealthReport['posture']>): Promise<void> {
+    const posture = mergePosture((await this.health.posture(deviceId))?.posture ?? null, reported);
     const findings = evaluatePosture(posture);
     await this.health.setPosture({ deviceId, reportedAt: at, posture, findings });
     if (findings.some((f) => f.severity === 'fail')) this.deps.log.warn({ deviceId, findings: findings.map((f) => f.kind) }, 'device reports a failing posture');
