@@ -1,7 +1,7 @@
 import type { BootPosture, HealthReport } from '@bulwark/protocol';
 import type { AgentLogger } from '../logs.js';
 import { LinuxPostureProbe } from './linux-probe.js';
-import { type PostureProbe, runProbe, withPosture } from './probe.js';
+import { POSTURE_TIMEOUT_MS, type PostureProbe, runProbe, withPosture } from './probe.js';
 
 /**
  * Many agents in one process (a gateway, the simulator) share the default probe: one read of
@@ -39,7 +39,8 @@ export class AgentPosture {
   #boot: BootPosture | undefined;
   #bootChecked: Promise<void> = Promise.resolve();
 
-  constructor(private readonly probe: PostureProbe | undefined, private readonly log: AgentLogger) {}
+  /** `bootWaitMs`: how long a report waits for the boot check (it hashes the whole image) before it goes without `boot`. */
+  constructor(private readonly probe: PostureProbe | undefined, private readonly log: AgentLogger, private readonly bootWaitMs = POSTURE_TIMEOUT_MS) {}
 
   /** Runs once at start: whether the running slot's image verifies against its signed manifest. */
   checkBoot(verify: () => Promise<BootPosture>): void {
@@ -49,9 +50,26 @@ export class AgentPosture {
     }, (err: unknown) => this.log.error('could not check the running firmware image; boot left out of the posture', { err: String(err) }));
   }
 
-  /** The report with whatever posture could be read (none when the probe fails: logged, never the report's loss). */
+  /**
+   * The report with whatever posture could be read (none when the probe fails: logged, never the
+   * report's loss). A boot check not done within the probe's time limit (a stalled flash read) is
+   * left out of this report, not waited for: a trial boot's health reports must not stall; a later report carries it.
+   */
   async add(report: HealthReport): Promise<HealthReport> {
-    const [probed] = await Promise.all([this.probe ? runProbe(this.probe, (msg, data) => this.log.warn(msg, data)) : undefined, this.#bootChecked]);
+    const [probed] = await Promise.all([this.probe ? runProbe(this.probe, (msg, data) => this.log.warn(msg, data)) : undefined, this.#bootReady()]);
     return withPosture(report, probed, this.#boot);
+  }
+
+  async #bootReady(): Promise<void> {
+    if (this.#boot) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.bootWaitMs);
+    });
+    try {
+      if (await Promise.race([this.#bootChecked.then(() => false), late])) this.log.warn(`the boot check is not done after ${this.bootWaitMs} ms; boot left out of this report`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, describe, it } from 'node:test';
 import { DEVICE_MESSAGE_LIMITS, HealthReport, isMessage } from '@bulwark/protocol';
+import type { AgentLogger } from '../logs.js';
 import { LinuxPostureProbe, serialConsoles } from './linux-probe.js';
 import { runProbe, withPosture } from './probe.js';
 import { parseProcNet, procAddress } from './proc-net.js';
 import { parseSshdConfig } from './sshd-config.js';
-import { SharedPostureProbe } from './agent-posture.js';
+import { AgentPosture, SharedPostureProbe } from './agent-posture.js';
 
 const HEAD = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const row = (n: number, local: string, remote: string, st: string) => `   ${n}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000     0        0 ${1000 + n} 1 0000000000000000 100 0 0 10 0`;
@@ -147,6 +148,18 @@ describe('posture in the health report', () => {
     assert.equal(r.posture?.listeningTotal, 300);
     assert.ok(isMessage(HealthReport, r));
     assert.deepEqual(withPosture(base, undefined, undefined), base, 'no posture at all: the report as before');
+  });
+
+  it('sends the report without boot when the boot check is not done in time, and the next report carries it', { timeout: 3000 }, async () => {
+    const logged: string[] = [];
+    const log: AgentLogger = { log: (_l, msg) => logged.push(msg), debug: () => undefined, info: () => undefined, warn: (msg) => logged.push(msg), error: (msg) => logged.push(msg) };
+    const posture = new AgentPosture({ probe: async () => ({ debugPorts: [] }) }, log, 20);
+    let done: (b: { slot: 'a'; verified: true }) => void = () => undefined;
+    posture.checkBoot(() => new Promise((resolve) => { done = resolve; }));
+    assert.deepEqual(await posture.add(base), { ...base, posture: { debugPorts: [] } }, 'a stalled flash read costs the boot part, never the report');
+    assert.match(logged.join('\n'), /boot check.*20 ms/);
+    done({ slot: 'a', verified: true });
+    assert.deepEqual(await posture.add(base), { ...base, posture: { debugPorts: [], boot: { slot: 'a', verified: true } } });
   });
 
   it('shares one probe run between the agents of a process for a while', async () => {
