@@ -5,6 +5,8 @@
  *   docs/reference/http-api.md from the OpenAPI document of a built server
  *   docs/reference/topics.md  from the device contract's catalogue (@bulwark/protocol), whose
  *                             topic table is also the generated block of device-contract.md
+ *   docs/reference/openapi.json the same server's OpenAPI document, as /api/v1/openapi.json serves it
+ *   docs/reference/asyncapi.json the device contract as AsyncAPI 3.0, from the same catalogue
  *   docs/reference/metrics.md from the metric definitions in the server's code, marked with
  *                             what a built server registers (metrics-catalogue.ts)
  * `--check` compares instead of writing, and fails when a page is stale (run by `npm test`).
@@ -13,10 +15,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ERROR_CODES } from '@bulwark/core';
-import { HTTP_STATUS, SETTINGS, buildServer, describeAuth, envName, loadConfig } from '@bulwark/server';
+import { HTTP_STATUS, SETTINGS, VERSION, buildServer, describeAuth, envName, loadConfig } from '@bulwark/server';
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import { topicTable, topicsPage, withGeneratedBlock } from './contract-reference.js';
 import { metricsPage } from './metrics-reference.js';
+import { asyncApiDocument } from './asyncapi-reference.js';
 // Limits of the HTTP kit that @bulwark/server does not re-export (yet).
 import { MAX_PARAM_LENGTH } from '../packages/server/src/http/app.js';
 import { API_JSON_MAX_DEPTH } from '../packages/server/src/http/json-body.js';
@@ -70,11 +73,15 @@ ${rows.join('\n')}
 
 interface Operation { summary?: string; security?: unknown[]; tags?: string[] }
 
+/** The OpenAPI document of a built server, as served at /api/v1/openapi.json; filled by httpApiPage. */
+let openApiDocument: unknown;
+
 async function httpApiPage(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-docs-'));
   try {
     const server = await buildServer(loadConfig({ file: { dataDir: dir, log: { level: 'silent' } }, fileName: 'docs' }));
     const doc = server.app.swagger() as { paths: Record<string, Record<string, Operation>> };
+    openApiDocument = doc;
     const scopes = new Map<string, string>();
     for (const r of server.routes) scopes.set(`${r.method} ${r.url}`, describeAuth(r.auth));
     await server.stop();
@@ -128,6 +135,8 @@ const pages: [string, string][] = [
   ['docs/reference/http-api.md', await httpApiPage()],
   ['docs/reference/topics.md', topicsPage()],
   ['docs/reference/metrics.md', await metricsPage()],
+  ['docs/reference/openapi.json', `${JSON.stringify(openApiDocument, null, 2)}\n`],
+  ['docs/reference/asyncapi.json', `${JSON.stringify(asyncApiDocument(VERSION), null, 2)}\n`],
   [DEVICE_CONTRACT, withGeneratedBlock(readFileSync(join(root, DEVICE_CONTRACT), 'utf8'), 'device topics', topicTable('topics.md'))],
 ];
 

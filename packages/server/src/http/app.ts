@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { PlatformError } from '@bulwark/core';
 import type { Metrics } from '../observe/metrics.js';
 import { type ErrorBody, clientErrorResponse, sendError, toPlatformError } from './errors.js';
+import { ErrorResponse } from './schemas.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { requestLogSerializer } from './log-redaction.js';
 import type { RouteAuth } from './route-config.js';
@@ -159,7 +160,10 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     hsts: o.tls && o.tls.hstsMaxAgeS > 0 ? { maxAge: o.tls.hstsMaxAgeS, includeSubDomains: false } : false,
   });
 
+  app.addSchema(ErrorResponse);
   await app.register(swagger, {
+    // Shared schemas (ErrorResponse) keep their $id as their name in components.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Bulwark API', version: o.version, description: 'Operate a Bulwark deployment: users, keys, audit log, system. Authenticate with an access token from POST /api/v1/auth/token.' },
