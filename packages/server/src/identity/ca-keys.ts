@@ -46,7 +46,13 @@ export function tokenCaKeys(token: HsmToken, prefix: string, vault: SecretVault,
   });
   return {
     where: 'token',
-    generate: async (id) => fromToken(token.generateEcKey(label(id))),
+    // A key of this label with no CA record naming it: a first start that stopped after making
+    // it (or a store made anew beside the token). It never left the token: use it.
+    generate: async (id) => {
+      const left = token.findEcKey(label(id));
+      if (left) log.warn({ ca: id, token: token.label, label: label(id) }, 'using the key the token already holds for this new CA');
+      return fromToken(left ?? token.generateEcKey(label(id)));
+    },
     keep: async () => undefined,
     load: async (id) => {
       const key = token.findEcKey(label(id));

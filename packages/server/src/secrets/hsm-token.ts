@@ -85,11 +85,13 @@ export class HsmToken {
     }
   }
 
-  /** The EC key labelled `label`, or undefined. */
+  /** The EC key labelled `label`, or undefined. Refuses one that is or ever was readable outside the token. */
   findEcKey(label: string): TokenEcKey | undefined {
     const priv = this.#find(this.g.ObjectClass.PRIVATE_KEY, label)[0];
     const pub = this.#find(this.g.ObjectClass.PUBLIC_KEY, label)[0];
-    return priv && pub ? this.#ecKey(label, priv.toType<graphene.Key>(), pub) : undefined;
+    if (!priv || !pub) return undefined;
+    this.#requireHeld(priv, label);
+    return this.#ecKey(label, priv.toType<graphene.Key>(), pub);
   }
 
   /** A new P-256 pair made inside the token: the private half sensitive and not extractable. */
@@ -102,9 +104,9 @@ export class HsmToken {
     return this.#ecKey(label, pair.privateKey, pair.publicKey);
   }
 
-  /** Every AES key labelled `label`, oldest CKA_ID first. */
+  /** Every AES key labelled `label`, oldest CKA_ID first. Refuses one that is or ever was readable outside the token. */
   aesKeys(label: string): TokenAesKey[] {
-    return this.#find(this.g.ObjectClass.SECRET_KEY, label).map((o) => this.#aesKey(label, o.toType<graphene.SecretKey>()))
+    return this.#find(this.g.ObjectClass.SECRET_KEY, label).map((o) => this.#aesKey(label, this.#requireHeld(o, label).toType<graphene.SecretKey>()))
       .sort((a, b) => a.objectId.localeCompare(b.objectId));
   }
 
@@ -133,6 +135,19 @@ export class HsmToken {
     } finally {
       this.module.finalize();
     }
+  }
+
+  /**
+   * A key found by its label may have been put there by hand (imported, unwrapped, made with
+   * another tool): it is used only when the token says it cannot leave and never could.
+   */
+  #requireHeld(o: graphene.SessionObject, label: string): graphene.SessionObject {
+    const a = o.getAttribute({ sensitive: null, extractable: null, neverExtractable: null });
+    if (a.sensitive !== true || a.extractable !== false || a.neverExtractable !== true) {
+      throw new PlatformError('BULWARK_ERR_HSM_UNAVAILABLE',
+        `token "${this.label}" holds ${label}, but the key can leave the token or once could (sensitive ${String(a.sensitive)}, extractable ${String(a.extractable)}, never extractable ${String(a.neverExtractable)}): refused; remove it, or give another hsm.labelPrefix`);
+    }
+    return o;
   }
 
   #find(cls: graphene.ObjectClass, label: string): graphene.SessionObject[] {

@@ -4,7 +4,9 @@ import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { X509Certificate } from 'node:crypto';
 import Database from 'better-sqlite3';
+import graphene from 'graphene-pk11';
 import { enrollDevice } from '../testing/devices.js';
 import { newAdminKey, startTestServer, tempDir } from '../testing/harness.js';
 import { HsmToken } from './hsm-token.js';
@@ -141,5 +143,59 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
     const hsm = await HsmToken.open({ library: token.library, tokenLabel: token.label, pin: PIN });
     t.after(() => hsm.close());
     assert.equal(hsm.findEcKey(`bulwark-ca-${rolled.body.active.id}`)?.extractable, false);
+  });
+
+  it('refuses a key put in the token by other means (readable outside it); a new store reuses CA keys the token already holds; key values cannot be read', async (t) => {
+    const token = softToken(t);
+    // A master key imported by hand, extractable: the platform must not trust it.
+    const mod = graphene.Module.load(token.library, 'test');
+    mod.initialize();
+    try {
+      const slot = [...mod.getSlots(true)].find((x) => x.getToken().label.trim() === token.label);
+      const session = slot!.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+      session.login(PIN, graphene.UserType.USER);
+      session.generateKey(graphene.KeyGenMechanism.AES, {
+        class: graphene.ObjectClass.SECRET_KEY, keyType: graphene.KeyType.AES, label: 'bulwark-master-key', id: Buffer.from('01', 'hex'), valueLen: 32,
+        token: true, private: true, sensitive: false, extractable: true, encrypt: true, decrypt: true,
+      });
+      session.logout();
+      session.close();
+    } finally {
+      mod.finalize();
+    }
+    await assert.rejects(startTestServer(t, { config: hsmConfig(token, 'master'), env: { BULWARK_HSM_PIN: PIN } }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'BULWARK_ERR_HSM_UNAVAILABLE');
+      assert.match(err.message, /can leave the token/);
+      return true;
+    });
+
+    // CA keys: a first store makes them; a second, new store beside the same token uses them.
+    const first = await startTestServer(t, { config: hsmConfig(token, 'ca'), env: { BULWARK_HSM_PIN: PIN }, keepRunning: true });
+    await first.server.stop();
+    const second = await startTestServer(t, { config: hsmConfig(token, 'ca'), env: { BULWARK_HSM_PIN: PIN }, keepRunning: true });
+    const rootPem = (await second.api('GET', '/api/v1/pki/ca.pem')).text;
+    await second.server.stop();
+    const hsm = await HsmToken.open({ library: token.library, tokenLabel: token.label, pin: PIN });
+    try {
+      const root = hsm.findEcKey('bulwark-ca-root');
+      assert.ok(root);
+      assert.ok(new X509Certificate(rootPem).publicKey.export({ type: 'spki', format: 'der' }).equals(root.spki), 'the new store\'s root holds the token\'s key');
+    } finally {
+      hsm.close();
+    }
+    // The token answers no request for a key's value.
+    const again = graphene.Module.load(token.library, 'test');
+    again.initialize();
+    try {
+      const session = [...again.getSlots(true)].find((x) => x.getToken().label.trim() === token.label)!.open(graphene.SessionFlag.SERIAL_SESSION);
+      session.login(PIN, graphene.UserType.USER);
+      const key = [...session.find({ class: graphene.ObjectClass.PRIVATE_KEY, label: 'bulwark-ca-root' })][0];
+      assert.ok(key);
+      assert.throws(() => key.getAttribute({ value: null }), /CKR_ATTRIBUTE_SENSITIVE/);
+      session.logout();
+      session.close();
+    } finally {
+      again.finalize();
+    }
   });
 });
