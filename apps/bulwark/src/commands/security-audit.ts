@@ -14,8 +14,15 @@ const ETSI: Readonly<Record<string, string>> = {
 };
 const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
 
+/**
+ * Text for one table cell: evidence carries what devices said (a boot check's detail), so HTML is
+ * escaped (the report is often rendered), and line breaks and pipes cannot end the cell or the row.
+ */
+export const markdownCell = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r\n|[\r\n\u2028\u2029]/g, ' ').replace(/\|/g, '\\|');
+
 export function checklistMarkdown(r: Report): string {
-  const rows = r.checks.map((c) => `| ${MARK[c.status]} | ${c.title} (\`${c.id}\`) | ${c.etsi.map((e) => `${e} ${ETSI[e.split('-')[0] ?? e] ?? ''}`.trim()).join('; ')} | ${c.evidence.join('<br>').replace(/\|/g, '\\|')} | ${c.remediation.replace(/\|/g, '\\|')} |`);
+  const rows = r.checks.map((c) => `| ${MARK[c.status]} | ${c.title} (\`${c.id}\`) | ${c.etsi.map((e) => `${e} ${ETSI[e.split('-')[0] ?? e] ?? ''}`.trim()).join('; ')} | ${c.evidence.map(markdownCell).join('<br>')} | ${markdownCell(c.remediation)} |`);
   return [
     `# Security checklist, ${new Date(r.at).toISOString()}`, '',
     `${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail.`, '',

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { BootPosture, isMessage } from '@bulwark/protocol';
 import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
 import { tempDir } from '../../../server/src/testing/harness.js';
 import { manifestPath } from './slots.js';
@@ -39,6 +40,10 @@ describe('verified boot (A/B slots)', () => {
     assert.equal((await rig.updater.verifyRunning()).reason, 'bad_signature', 'a manifest edited on the device no longer verifies');
     writeFileSync(kept, '{');
     assert.equal((await rig.updater.verifyRunning()).reason, 'malformed');
+    writeFileSync(kept, '\u0001\n{');
+    const quoted = await rig.updater.verifyRunning();
+    assert.equal(quoted.reason, 'malformed');
+    assert.ok(isMessage(BootPosture, quoted), `a parse error quoting control characters still fits the contract: ${JSON.stringify(quoted.detail)}`);
   });
 
   it('fails an image installed over the air whose kept manifest was deleted: only a factory image may lack one', async (t) => {

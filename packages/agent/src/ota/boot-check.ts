@@ -15,7 +15,10 @@ import type { UpdaterOptions } from './updater-types.js';
  * reports `manifest_missing` (a failure): deleting the manifest must not soften a swapped image.
  */
 
-const unverified = (slot: Slot, reason: string, detail: string): BootPosture => ({ slot, verified: false, reason: reason.slice(0, 64), detail: detail.slice(0, 256) });
+// The contract refuses control characters (an error message can quote the bytes it choked on): they become spaces.
+// eslint-disable-next-line no-control-regex
+const oneLine = (text: string, max: number) => text.replace(/[\u0000-\u001F\u007F]/g, ' ').slice(0, max);
+const unverified = (slot: Slot, reason: string, detail: string): BootPosture => ({ slot, verified: false, reason: oneLine(reason, 64), detail: oneLine(detail, 256) });
 
 export async function verifyRunningSlot(opts: Pick<UpdaterOptions, 'dir' | 'root' | 'device'>, state: OtaPersisted, slots: SlotStore): Promise<BootPosture> {
   const slot = activeSlot(state);

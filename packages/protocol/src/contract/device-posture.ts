@@ -32,6 +32,8 @@ export const KNOWN_DEBUG_PORTS: Readonly<Record<number, string>> = {
 };
 
 const L = POSTURE_LIMITS;
+/** No control characters (line breaks included): these strings end up in logs, tables and rendered reports. */
+export const POSTURE_TEXT_PATTERN = '^[^\\u0000-\\u001F\\u007F]*$';
 const closed = (description: string) => ({ additionalProperties: false, description }) as const;
 
 export const SocketProto = Type.Enum(['tcp', 'udp'], { description: '`tcp`: a socket in LISTEN state; `udp`: a bound, unconnected socket.' });
@@ -70,8 +72,8 @@ export const SerialConsolePosture = Type.Object({
 export const BootPosture = Type.Object({
   slot: Type.Enum(['a', 'b'], { description: 'The A/B firmware slot that runs.' }),
   verified: Type.Boolean({ description: 'The running slot\'s image matched its signed manifest (signatures to the pinned root, size and SHA-256) when the agent started.' }),
-  reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Why it did not verify: `no_manifest` (a factory image, never updated, with no signed manifest kept for it: a warning), `manifest_missing` (the manifest of an image installed by an update is gone: a failure), `image_hash_mismatch`, `bad_signature`, … (the firmware refusal reasons).' })),
-  detail: Type.Optional(Type.String({ maxLength: 256, description: 'Human-readable detail of the reason.' })),
+  reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: POSTURE_TEXT_PATTERN, description: 'Why it did not verify: `no_manifest` (a factory image, never updated, with no signed manifest kept for it: a warning), `manifest_missing` (the manifest of an image installed by an update is gone: a failure), `image_hash_mismatch`, `bad_signature`, … (the firmware refusal reasons).' })),
+  detail: Type.Optional(Type.String({ maxLength: 256, pattern: POSTURE_TEXT_PATTERN, description: 'Human-readable detail of the reason, on one line (no control characters).' })),
 }, closed('Verified boot (emulated for A/B slots): whether the image that runs is the one its signed manifest names.'));
 export type BootPosture = Static<typeof BootPosture>;
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '@bulwark/core';
+import { HealthReport, isMessage } from '@bulwark/protocol';
 import { deviceMetric, nextMessage, send } from '../testing/device-messages.js';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
 import { startTestServer } from '../testing/harness.js';
@@ -21,6 +22,13 @@ describe('device posture', () => {
     assert.deepEqual(soft.map((x) => `${x.severity} ${x.kind}`), ['warn boot-unchecked']);
     assert.deepEqual(evaluatePosture({ boot: { slot: 'b', verified: false, reason: 'manifest_missing' } }).map((x) => `${x.severity} ${x.kind}`), ['fail boot-unverified'], 'an updated image whose manifest is gone fails');
     assert.equal(worstOf(evaluatePosture({ debugPorts: [], boot: { slot: 'a', verified: true }, serialConsole: { enabled: false } })), 'ok');
+  });
+
+  it('refuses control characters in the boot reason and detail a device sends (they end up in tables and rendered reports)', () => {
+    const with_ = (boot: Record<string, unknown>) => ({ ts: 1, boot: 'b', uptimeS: 1, posture: { boot: { slot: 'b', verified: false, reason: 'bad_signature', ...boot } } });
+    assert.ok(isMessage(HealthReport, with_({ detail: 'the signature does not verify <under the root> | 2 of 3' })));
+    for (const detail of ['line one\nline two', 'a\rb', 'tab\there', 'nul\u0000', 'del\u007F']) assert.equal(isMessage(HealthReport, with_({ detail })), false, JSON.stringify(detail));
+    assert.equal(isMessage(HealthReport, with_({ reason: 'x\ny' })), false);
   });
 
   it('flags a listed socket on a known debug port even when the device did not classify it as one, once per socket', () => {
