@@ -142,6 +142,7 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   assert.equal(replayed.stderr, '', 'no progress bar off a terminal');
   const stored = await s.api('GET', '/api/v1/devices/dl-1/telemetry', { token: await s.tokenFor(s.adminKey) });
   assert.deepEqual(stored.body.map((r: { msgId: string; data: unknown }) => [r.msgId, r.data]), [['early-1', { temp_c: 19.5, note: 'a, "quoted" note' }]]);
+  assert.deepEqual(parseJson(await ok(['dlq', 'list', '--pending', '--json'])).map((l: { msgId: string }) => l.msgId), ['hot-1'], 'the early one was replayed');
   const again = await bulwark(['dlq', 'replay', '--all', '--json']);
   assert.equal(again.code, 1, 'a letter refused again fails the command');
   const outcomes = parseJson(again);

@@ -82,11 +82,15 @@ export function addDlqCommands(program: Command, env: Env): void {
   const dlq = program.command('dlq').description('dead letters: messages the ingest pipeline refused, with the exact reason; browse, replay after a fix, purge');
 
   withOutput(filterOptions(dlq.command('list').description('dead letters, newest first'))
+    .option('--pending', 'only letters never replayed')
+    .option('--replayed', 'only letters already replayed')
     .option('--limit <n>', `at most this many (default 100, at most ${MAX_LIST})`, positiveInt(MAX_LIST))
     .option('--decrypt', 'show sealed parts in clear (needs telemetry:decrypt; audited)'))
-    .action(async (o: Filters & OutputFlags & { limit?: number; decrypt?: boolean }) => {
+    .action(async (o: Filters & OutputFlags & { pending?: boolean; replayed?: boolean; limit?: number; decrypt?: boolean }) => {
       const format = formatOf(o);
-      const letters = await openSession(env).call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), limit: o.limit, decrypt: o.decrypt ? true : undefined } });
+      if (o.pending && o.replayed) throw usageError('--pending and --replayed exclude each other');
+      const replayed = o.pending ? false : o.replayed ? true : undefined;
+      const letters = await openSession(env).call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), replayed, limit: o.limit, decrypt: o.decrypt ? true : undefined } });
       printList(format, letters, {
         head: ['id', 'device', 'received', 'reason', 'schema', 'first problem', 'replayed'],
         row: (l) => [l.id, l.deviceId, time(l.receivedAt), l.reason, l.schemaId, l.problems[0] ? problemText(l.problems[0]) : null, replayText(l)],
@@ -115,8 +119,9 @@ export function addDlqCommands(program: Command, env: Env): void {
       if (ids.length > 0 && (filtered || o.all)) throw usageError('give dead letter ids or a filter (--device, --reason, --schema, --all), not both');
       if (ids.length === 0 && !filtered && !o.all) throw usageError('say which dead letters to replay: their ids, a filter (--device, --reason, --schema), or --all');
       const session = openSession(env);
-      const selected = ids.length > 0 ? ids : (await session.call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), limit: o.limit ?? MAX_LIST } }))
-        .filter((l) => o.again || l.replayedAt === null).map((l) => l.id).reverse(); // oldest first, as they arrived
+      const query = { ...filterQuery(o), replayed: o.again ? undefined : false, limit: o.limit ?? MAX_LIST };
+      // Oldest first, as they arrived.
+      const selected = ids.length > 0 ? ids : (await session.call<Letter[]>('GET', '/api/v1/dead-letters', { query })).map((l) => l.id).reverse();
       const outcomes = await replayAll(session, selected, !o.json && process.stderr.isTTY === true);
       const refused = outcomes.filter((x) => x.status !== 'stored' && x.status !== 'duplicate');
       if (o.json) printJson(outcomes);
@@ -140,8 +145,8 @@ export function addDlqCommands(program: Command, env: Env): void {
       }
       const session = openSession(env);
       if (!o.yes) {
-        const letters = (await session.call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), limit: MAX_LIST } }))
-          .filter((l) => (o.before === undefined || l.receivedAt < o.before) && (!o.replayed || l.replayedAt !== null));
+        const letters = (await session.call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), replayed: o.replayed ? true : undefined, limit: MAX_LIST } }))
+          .filter((l) => o.before === undefined || l.receivedAt < o.before);
         const count = letters.length >= MAX_LIST ? `at least ${letters.length}` : String(letters.length);
         throw usageError(`this deletes ${count} dead letter${letters.length === 1 ? '' : 's'} for good: run it again with --yes`);
       }

@@ -107,6 +107,8 @@ export interface DeadLetterFilter {
   readonly deviceId?: string;
   readonly reason?: DeadLetterReason;
   readonly schemaId?: string;
+  /** true: only letters already replayed; false: only letters never replayed. */
+  readonly replayed?: boolean;
   /** Only letters of devices in at least one of these groups (a caller limited to groups); none: no letter. */
   readonly within?: readonly GroupSelector[];
   readonly limit: number;

@@ -194,17 +194,18 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       tags: ['telemetry'], summary: 'Messages the pipeline refused, newest first, with the exact reason; sealed parts (x-sensitive fields, or the whole payload when no schema applies) masked unless decrypt=true', security: bearer,
       querystring: Type.Object({
         device: Type.Optional(Type.String({ maxLength: 128 })), reason: Type.Optional(Reason), schema: Type.Optional(Type.String({ maxLength: 80 })),
+        replayed: Type.Optional(Type.Boolean({ description: 'true: only letters already replayed; false: only letters never replayed' })),
         limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
         decrypt: DecryptFlag,
       }, { additionalProperties: false }),
       response: { 200: Type.Array(Letter), ...errorResponses },
     },
   }, async (request) => {
-    const { device, reason, schema, limit, decrypt } = request.query;
+    const { device, reason, schema, replayed, limit, decrypt } = request.query;
     if (decrypt) auditDecrypt(request, device);
     const limited = request.auth?.principal.deviceGroups ?? null;
     const within = limited === null ? {} : { within: await groups.selectors(limited) };
-    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}), ...within }, decrypt === true);
+    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}), ...(replayed !== undefined ? { replayed } : {}), ...within }, decrypt === true);
     if (decrypt) request.auditDetails = decryptDetails(letters);
     return letters as never;
   });

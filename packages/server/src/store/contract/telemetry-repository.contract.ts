@@ -52,6 +52,8 @@ export function describeTelemetryRepository(make: MakeStore): void {
       assert.deepEqual((await telemetry.listDeadLetters({ reason: 'unknown_schema', limit: 10 })).map((d) => d.id), ['dl_2']);
       assert.deepEqual((await telemetry.listDeadLetters({ schemaId: 's@1', deviceId: 'd1', limit: 10 })).map((d) => d.id), ['dl_1']);
       await telemetry.markReplayed('dl_1', T0 + 20, 'stored');
+      assert.deepEqual((await telemetry.listDeadLetters({ replayed: true, limit: 10 })).map((d) => d.id), ['dl_1']);
+      assert.deepEqual((await telemetry.listDeadLetters({ replayed: false, limit: 10 })).map((d) => d.id), ['dl_2']);
       assert.deepEqual(await telemetry.getDeadLetter('dl_1'), { ...letter('dl_1', T0), replayedAt: T0 + 20, replayResult: 'stored' }, 'every field round-trips, protection too');
       await telemetry.insertDeadLetter({ ...letter('dl_3', T0 + 30), deviceId: 'd2' });
       await telemetry.insertDeadLetter({ ...letter('dl_4', T0 + 40), deviceId: 'd2' });

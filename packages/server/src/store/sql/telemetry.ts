@@ -185,6 +185,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
 
   async listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {
     const w = new Where().add('device_id = ?', f.deviceId).add('reason = ?', f.reason).add('schema_id = ?', f.schemaId);
+    if (f.replayed !== undefined) w.raw(f.replayed ? 'replayed_at IS NOT NULL' : 'replayed_at IS NULL');
     if (f.within) whereDeviceWithin(w, 'device_id', f.within);
     return (await this.db.all<DeadLetterRow>(`SELECT * FROM dead_letters ${w} ORDER BY received_at DESC, id LIMIT ${w.next(f.limit)}`, w.params)).map(toLetter);
   }
