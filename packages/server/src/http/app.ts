@@ -9,6 +9,7 @@ import { PlatformError } from '@bulwark/core';
 import type { Metrics } from '../observe/metrics.js';
 import { type ErrorBody, clientErrorResponse, sendError, toPlatformError } from './errors.js';
 import { ErrorResponse } from './schemas.js';
+import { lazySerializers } from './serializers.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { requestLogSerializer } from './log-redaction.js';
 import type { RouteAuth } from './route-config.js';
@@ -86,6 +87,7 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     forceCloseConnections: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors of the router, before any route, hook or error handler: our format and codes too.

@@ -21,16 +21,22 @@ function makeAjv(coerce: boolean): Ajv {
   return ajv;
 }
 
+/**
+ * Each route's validators are compiled on its first request, not at start: a server has some
+ * 400 schemas, and compiling them all took most of a second of every start (every test's too)
+ * for routes a process may never serve.
+ */
 export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
   return ({ schema, httpPart }) => {
-    if (httpPart !== 'body') return coercing.compile(schema as object) as ValidateFunction;
-    const validate = strict.compile(schema as object);
-    // A POST without a body is checked as an empty object: routes whose fields are all
-    // optional accept it, routes with required fields say which one is missing.
+    const body = httpPart === 'body';
+    let validate: ValidateFunction | undefined;
     const check = Object.assign((data: unknown) => {
-      const ok = validate(data === undefined || data === null ? {} : data);
+      validate ??= (body ? strict : coercing).compile(schema as object);
+      // A POST without a body is checked as an empty object: routes whose fields are all
+      // optional accept it, routes with required fields say which one is missing.
+      const ok = validate(body && (data === undefined || data === null) ? {} : data);
       check.errors = validate.errors ?? null;
       return ok;
     }, { errors: null as ValidateFunction['errors'] | null });
