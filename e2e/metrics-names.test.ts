@@ -56,7 +56,13 @@ describe('Prometheus rules and Grafana dashboard', () => {
     assert.deepEqual(undefinedNames, [], 'these names are no metric of the server\'s code');
 
     // Embedded servers: with the defaults, then with each optional listener on.
-    const seen = await emitted(await startTestServer(t));
+    const embedded = await startTestServer(t);
+    const seen = await emitted(embedded);
+    // The CA's gauges carry real times: the root CRL valid into the future, the root CA for years.
+    const text = (await embedded.api('GET', '/metrics')).text;
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{ca="root"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.ok(sample('bulwark_crl_next_update_seconds') > Date.now() / 1000, 'the root CRL is valid past now');
+    assert.ok(sample('bulwark_ca_not_after_seconds') > Date.now() / 1000 + 365 * 86_400, 'the root CA ends years from now');
     for (const [, file] of OPTIONAL_SETTINGS) for (const n of await emitted(await startTestServer(t, { config: file }))) seen.add(n);
     const unlisted = [...seen].filter((n) => !catalogue.some((m) => m.name === n));
     assert.deepEqual(unlisted, [], 'a server emits metrics the reference does not list: run npm run docs:gen');

@@ -7,6 +7,7 @@ import { positiveInt } from '../args.js';
 import { type ManifestDevice, readManifest } from '../batch-file.js';
 import { getText, openSession } from '../client.js';
 import type { Env } from '../credentials.js';
+import { csvField } from '../csv.js';
 import { CliError, EXIT } from '../errors.js';
 import { writePublicFile } from '../files.js';
 import { printJson, relative, time } from '../output.js';
@@ -23,7 +24,6 @@ function batchId(value: string): string {
   return value;
 }
 
-const csvCell = (v: string) => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
 /** `bulwark devices batch`: factory onboarding from a CSV or JSON manifest. */
 export function addBatchCommand(devices: Command, env: Env): void {
@@ -79,7 +79,7 @@ export function addBatchCommand(devices: Command, env: Env): void {
           }
           for (const d of answer.devices) {
             if (d.token !== undefined) {
-              writeSync(fd, `${csvCell(d.id)},${csvCell(d.token)},${new Date(d.expiresAt ?? 0).toISOString()}\n`);
+              writeSync(fd, `${csvField(d.id)},${csvField(d.token)},${new Date(d.expiresAt ?? 0).toISOString()}\n`);
               tokens += 1;
               expiresAt = d.expiresAt;
             }

@@ -17,22 +17,14 @@ export function caMetrics(registry: Registry, source: { authority: DeviceAuthori
       for (const ca of source.authority.trusted) this.set({ ca: ca.id }, ca.pair.cert.notAfter.getTime() / 1000);
     },
   });
-  const nextUpdates = new Map<string, number>();
   new Gauge({
     name: 'bulwark_crl_next_update_seconds', help: 'nextUpdate (Unix time, seconds) of each CRL this node serves: the root\'s and each trusted issuing CA\'s; past it, verifiers refuse the list', labelNames: ['ca'] as const, registers: [registry],
     collect() {
       this.reset();
       const { root, byCa } = source.crls();
+      // A handful of small lists, read at each scrape: nothing to keep in step with re-signing.
       for (const [ca, pem] of [['root', root] as const, ...byCa]) {
-        if (pem === '') continue;
-        const key = `${ca}\n${pem.length}\n${pem.slice(-80)}`;
-        let next = nextUpdates.get(key);
-        if (next === undefined) {
-          next = (new x509.X509Crl(pem).nextUpdate?.getTime() ?? 0) / 1000;
-          for (const k of nextUpdates.keys()) if (k.startsWith(`${ca}\n`)) nextUpdates.delete(k);
-          nextUpdates.set(key, next);
-        }
-        this.set({ ca }, next);
+        if (pem !== '') this.set({ ca }, (new x509.X509Crl(pem).nextUpdate?.getTime() ?? 0) / 1000);
       }
     },
   });

@@ -17,7 +17,7 @@ export const REDACT_PATHS = [...PAYLOAD_PATHS, ...PAYLOAD_PATHS.map((p) => `*.${
 /** The platform's logger with its privacy rules, and the late step that gives it the pseudonym key. */
 export interface PrivateLog {
   readonly logger: PinoLogger;
-  /** From now on identifiers in log lines become pseudonyms under this key (before it: a placeholder). */
+  /** From now on identifiers in log lines become pseudonyms under this key (before it: `p:dev:unavailable` and the like). */
   use(pseudonymiser: Pseudonymiser): void;
 }
 
@@ -35,7 +35,7 @@ export interface PrivateLog {
 export function privateLog(options: { level: string; settings: PrivacySettings; given?: PinoLogger; destination?: DestinationStream }): PrivateLog {
   const { settings } = options;
   let current: Pseudonymiser | undefined;
-  const namer: Namer = (kind, value) => (settings.kinds.has(kind) ? current?.pseudonym(kind, value) ?? placeholder(kind) : undefined);
+  const namer: Namer = (kind, value) => (settings.kinds.has(kind) ? current?.pseudonym(kind, value) ?? unavailablePseudonym(kind) : undefined);
   const pseudonymise = settings.places.has('logs') && settings.kinds.size > 0;
   const redact = { paths: REDACT_PATHS, censor: REDACTED };
   let logger: PinoLogger;
@@ -54,7 +54,7 @@ export function privateLog(options: { level: string; settings: PrivacySettings; 
   return { logger, use: (p) => void (current = p) };
 }
 
-const placeholder = (kind: IdentifierKind): string => `${PSEUDONYM_PREFIX[kind]}unavailable`;
+const unavailablePseudonym = (kind: IdentifierKind): string => `${PSEUDONYM_PREFIX[kind]}unavailable`;
 
 /** One written line with its identifiers replaced; a line that does not parse is withheld (fail closed). */
 export function rewriteLine(line: string, namer: Namer): string {

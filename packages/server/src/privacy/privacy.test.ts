@@ -122,7 +122,7 @@ describe('the platform logger', () => {
       assert.match(lines[0] ?? '', /"payload":"\[redacted\]"/);
     }
     assert.match(own.lines[0] ?? '', /"deviceId":"m-1"/, 'off: the real id');
-    assert.match(given.lines[0] ?? '', /"deviceId":"p:dev:unavailable"/, 'on, before the key: a placeholder, never the real id');
+    assert.match(given.lines[0] ?? '', /"deviceId":"p:dev:unavailable"/, 'on, before the key: the unavailable pseudonym, never the real id');
   });
 
   it('handed in, never changes what is logged, and logs a cyclic object without throwing', () => {
