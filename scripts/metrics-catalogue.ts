@@ -81,8 +81,11 @@ export function codeMetrics(): MetricDefinition[] {
 export async function processMetrics(): Promise<MetricDefinition[]> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'bulwark_' });
+  // Label names as each metric declares them: the series present at one moment depend on the
+  // process (a run with no open handles has no `type` series), and the reference must not.
+  const declared = new Map(registry.getMetricsAsArray().map((m) => [m.name, (m as unknown as { labelNames?: readonly string[] }).labelNames ?? []]));
   const json = await registry.getMetricsAsJSON();
-  return json.map((m) => ({ name: m.name, type: String(m.type) as MetricDefinition['type'], help: m.help, labels: [...new Set(m.values.flatMap((v) => Object.keys(v.labels)))].sort(), source: 'prom-client' }));
+  return json.map((m) => ({ name: m.name, type: String(m.type) as MetricDefinition['type'], help: m.help, labels: [...(declared.get(m.name) ?? [])].sort(), source: 'prom-client' }));
 }
 
 /** Every metric, each name once (a metric two places define, such as the proxy-header counters, is listed from the first). */
