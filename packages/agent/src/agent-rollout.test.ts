@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { sha256 } from '../../server/src/testing/firmware.js';
-import { tempDir } from '../../server/src/testing/harness.js';
-import { type SimFleet, simFleet, stagedRollout } from '../../server/src/testing/ota-fleet.js';
+import { type SimFleet, sha256, simFleet, stagedRollout, tempDir } from '@bulwark/server/testing';
 import { type AgentFleet, agentFleet } from './ota/testing-fleet.js';
 
 describe('a staged rollout to 1,000 agents running the real update code', () => {

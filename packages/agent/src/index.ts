@@ -11,6 +11,8 @@ export type { CommandContext, CommandHandler } from './commands.js';
 export type { ConfigHandler } from './twin.js';
 export { EnrollmentError, enrollCsr, enrollWithFiles, loadIdentity } from './identity.js';
 export type { Identity } from './identity.js';
+export { TokenKey, enrollWithPkcs11 } from './pkcs11.js';
+export type { Pkcs11Options } from './pkcs11.js';
 export type { AgentLogger } from './logs.js';
 export { SqliteQueue } from './queue.js';
 export type { QueueCounters, QueueLimits, QueueLocation } from './queue.js';

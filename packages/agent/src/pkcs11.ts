@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import graphene from 'graphene-pk11';
+import { createRequire } from 'node:module';
+import type * as graphene from 'graphene-pk11';
 import { SIGN_P256, x509 } from './crypto.js';
 import { type Identity, describeCert, enrollCsr, identityFiles, writeFileDurable } from './identity.js';
 
@@ -14,6 +15,23 @@ import { type Identity, describeCert, enrollCsr, identityFiles, writeFileDurable
  * from Node 20 without a custom build), so a token-held identity enrolls and renews, but the
  * MQTT session itself needs a file key or a TLS-terminating helper. See docs/guides/agent.md.
  */
+
+/**
+ * graphene-pk11 is an optional peer dependency: loaded on first use so that the SDK runs
+ * without it, and a clear error when a token key is asked for and it is not installed.
+ */
+let loaded: typeof graphene | undefined;
+function loadGraphene(): typeof graphene {
+  if (loaded) return loaded;
+  try {
+    loaded = createRequire(import.meta.url)('graphene-pk11') as typeof graphene;
+    return loaded;
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes("'graphene-pk11'");
+    if (!missing) throw err;
+    throw new Error('a PKCS#11 key needs the optional peer dependency graphene-pk11, which is not installed: run `npm install graphene-pk11@^2.3.6` beside @bulwark/agent', { cause: err });
+  }
+}
 
 export interface Pkcs11Options {
   readonly library: string;
@@ -42,20 +60,21 @@ export class TokenKey {
 
   /** Opens the token and finds the key by label, generating a P-256 pair inside the token when there is none. */
   static open(o: Pkcs11Options): TokenKey {
-    const mod = graphene.Module.load(o.library, 'pkcs11');
+    const pk = loadGraphene();
+    const mod = pk.Module.load(o.library, 'pkcs11');
     mod.initialize();
     try {
       const slot = [...mod.getSlots(true)].find((s) => s.getToken().label.trim() === o.tokenLabel);
       if (!slot) throw new Error(`no PKCS#11 token labelled "${o.tokenLabel}"`);
-      const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
-      session.login(o.pin, graphene.UserType.USER);
+      const session = slot.open(pk.SessionFlag.SERIAL_SESSION | pk.SessionFlag.RW_SESSION);
+      session.login(o.pin, pk.UserType.USER);
       const find = (cls: graphene.ObjectClass) => [...session.find({ class: cls, label: o.keyLabel })][0];
-      let priv = find(graphene.ObjectClass.PRIVATE_KEY);
-      let pub = find(graphene.ObjectClass.PUBLIC_KEY);
+      let priv = find(pk.ObjectClass.PRIVATE_KEY);
+      let pub = find(pk.ObjectClass.PUBLIC_KEY);
       if (!priv || !pub) {
-        const pair = session.generateKeyPair(graphene.KeyGenMechanism.EC,
-          { keyType: graphene.KeyType.EC, label: o.keyLabel, token: true, verify: true, paramsEC: P256_OID },
-          { keyType: graphene.KeyType.EC, label: o.keyLabel, token: true, sign: true, private: true, sensitive: true, extractable: false });
+        const pair = session.generateKeyPair(pk.KeyGenMechanism.EC,
+          { keyType: pk.KeyType.EC, label: o.keyLabel, token: true, verify: true, paramsEC: P256_OID },
+          { keyType: pk.KeyType.EC, label: o.keyLabel, token: true, sign: true, private: true, sensitive: true, extractable: false });
         priv = pair.privateKey;
         pub = pair.publicKey;
       }

@@ -4,8 +4,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BootPosture, isMessage } from '@bulwark/protocol';
-import { firmwareKit, sha256 } from '../../../server/src/testing/firmware.js';
-import { tempDir } from '../../../server/src/testing/harness.js';
+import { firmwareKit, sha256, tempDir } from '@bulwark/server/testing';
 import { manifestPath } from './slots.js';
 import { updaterRig } from './testing-device.js';
 

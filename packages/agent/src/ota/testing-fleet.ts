@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type OtaJob, type OtaStatus, OTA_TERMINAL_STATES, type RootKeySet } from '@bulwark/protocol';
-import type { DeviceAnswer, SimFleet } from '../../../server/src/testing/ota-fleet.js';
+import type { DeviceAnswer, SimFleet } from '@bulwark/server/testing';
 import { FileSlotStore } from './slots.js';
 import { MemoryFirmwareServer } from './testing.js';
 import { Updater } from './updater.js';

@@ -4,8 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
-import { type FirmwareKit, firmwareKit, sha256, uploadFirmware } from '../../../server/src/testing/firmware.js';
-import { tempDir } from '../../../server/src/testing/harness.js';
+import { type FirmwareKit, firmwareKit, sha256, tempDir, uploadFirmware } from '@bulwark/server/testing';
 import { type Platform, agentConfig, startPlatform, until } from './platform.js';
 
 /** Test-only: the real platform with OTA on, a signed release uploaded, and devices that run in their own processes. */

@@ -1,5 +1,5 @@
 import type { TestContext } from 'node:test';
-import { type TestServer, startTestServer } from '../../../server/src/testing/harness.js';
+import { type TestServer, startTestServer } from '@bulwark/server/testing';
 import { agentDir } from './agents.js';
 import type { AgentConfigInput } from '../config.js';
 
