@@ -7,6 +7,7 @@
  *                             topic table is also the generated block of device-contract.md
  *   docs/reference/openapi.json the same server's OpenAPI document, as /api/v1/openapi.json serves it
  *   docs/reference/asyncapi.json the device contract as AsyncAPI 3.0, from the same catalogue
+ *   packages/dashboard/src/api-schema.d.ts the dashboard's API types, from that OpenAPI document
  *   docs/reference/metrics.md from the metric definitions in the server's code, marked with
  *                             what a built server registers (metrics-catalogue.ts)
  * `--check` compares instead of writing, and fails when a page is stale (run by `npm test`).
@@ -20,6 +21,7 @@ import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import { topicTable, topicsPage, withGeneratedBlock } from './contract-reference.js';
 import { metricsPage } from './metrics-reference.js';
 import { asyncApiDocument } from './asyncapi-reference.js';
+import { DASHBOARD_API_TYPES, dashboardApiTypes } from './dashboard-api-types.js';
 // Limits of the HTTP kit that @bulwark/server does not re-export (yet).
 import { MAX_PARAM_LENGTH } from '../packages/server/src/http/app.js';
 import { API_JSON_MAX_DEPTH } from '../packages/server/src/http/json-body.js';
@@ -136,6 +138,7 @@ const pages: [string, string][] = [
   ['docs/reference/topics.md', topicsPage()],
   ['docs/reference/metrics.md', await metricsPage()],
   ['docs/reference/openapi.json', `${JSON.stringify(openApiDocument, null, 2)}\n`],
+  [DASHBOARD_API_TYPES, await dashboardApiTypes(JSON.stringify(openApiDocument))],
   ['docs/reference/asyncapi.json', `${JSON.stringify(asyncApiDocument(VERSION), null, 2)}\n`],
   [DEVICE_CONTRACT, withGeneratedBlock(readFileSync(join(root, DEVICE_CONTRACT), 'utf8'), 'device topics', topicTable('topics.md'))],
 ];

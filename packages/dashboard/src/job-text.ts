@@ -14,7 +14,7 @@ const json = (v: unknown) => JSON.stringify(v);
 export function operationText(op: JobOperation): string {
   switch (op.type) {
     case 'twin-patch': return `Merges ${json(op.patch)} over each device's desired configuration (null removes a key); a device is done when it reports it applied`;
-    case 'command': return `Sends command ${op.name}${Object.keys(op.params).length ? ` with ${json(op.params)}` : ''} to each device${op.ttlS ? ` (waiting up to ${duration(op.ttlS * 1000)} for an offline device)` : ''}; a device is done when it answers`;
+    case 'command': return `Sends command ${op.name}${op.params && Object.keys(op.params).length ? ` with ${json(op.params)}` : ''} to each device${op.ttlS ? ` (waiting up to ${duration(op.ttlS * 1000)} for an offline device)` : ''}; a device is done when it answers`;
     case 'rotate-certificate': return 'Asks each device\'s agent to renew its certificate now (command certs.renew); a device is done when it answers';
     case 'suspend': return 'Suspends each device: its session ends and it cannot connect until resumed';
     case 'resume': return 'Resumes each suspended device';

@@ -21,7 +21,7 @@ export function SilenceList({ silences, rules, session, onChange }: { silences: 
           <td>{fmtTime(s.expiresAt)}</td>
           {writer ? (
             <td><ActionButton label="End" testId="silence-end" confirm="End this silence now? The next alerts it covers are notified again." run={async () => {
-              await api('DELETE', `/api/v1/alerts/silences/${encodeURIComponent(s.id)}`);
+              await api('DELETE', '/api/v1/alerts/silences/{id}', { params: { id: s.id } });
               onChange();
             }} /></td>
           ) : null}

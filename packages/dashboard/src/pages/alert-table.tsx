@@ -13,8 +13,8 @@ const DEFAULT_SILENCE = '2h';
  * (`reloadAlerts`) and the silences; both are reloaded every REFRESH_MS too.
  */
 export function useAlertMeta(reloadAlerts: () => void, refreshMs: number) {
-  const rules = useLoad(() => api<AlertRule[]>('GET', '/api/v1/alerts/rules'), []);
-  const silences = useLoad(() => api<Silence[]>('GET', '/api/v1/alerts/silences'), []);
+  const rules = useLoad(() => api('GET', '/api/v1/alerts/rules'), []);
+  const silences = useLoad(() => api('GET', '/api/v1/alerts/silences'), []);
   const reloadSilences = silences.reload;
   useEffect(() => {
     const timer = setInterval(() => {
@@ -41,7 +41,7 @@ function SilenceForm({ alert, ruleLabel, onDone }: { alert: Alert; ruleLabel: st
       testIds={{ open: 'alert-silence', confirm: 'silence-confirm', reason: 'silence-reason' }}
       run={async (reason) => {
         const ms = /^\d+$/.test(duration.trim()) ? Number(duration.trim()) : duration.trim();
-        await api('POST', '/api/v1/alerts/silences', { ruleId: alert.ruleId, deviceId: alert.deviceId, reason, duration: ms });
+        await api('POST', '/api/v1/alerts/silences', { body: { ruleId: alert.ruleId, deviceId: alert.deviceId, reason, duration: ms } });
         setDuration(DEFAULT_SILENCE);
         onDone();
       }}>
@@ -76,7 +76,7 @@ export function AlertTable({ alerts, rules, silences, session, onChange, testId,
 }) {
   const writer = can(session, 'alerts:write');
   const act = (a: Alert, verb: 'acknowledge' | 'resolve') => async () => {
-    await api('POST', `/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`);
+    await api('POST', `/api/v1/alerts/{id}/${verb}`, { params: { id: a.id } });
     onChange();
   };
   return (

@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import { type Session, api, q } from '../api';
 import { go, href } from '../router';
-import type { Alert } from '../types';
 import { Empty, ErrorBox, useLoad } from '../ui';
 import { RuleList, SilenceList } from './alert-config';
 import { AlertTable, useAlertMeta } from './alert-table';
@@ -31,7 +30,7 @@ export function Alerts({ params, session }: { params: URLSearchParams; session: 
   const cursors = paging.key === key ? paging.cursors : [undefined];
   const before = cursors[cursors.length - 1];
   const list = useLoad(async (signal) => {
-    const rows = await api<Alert[]>('GET', `/api/v1/alerts${q({ state: tab === 'all' ? undefined : tab, deviceId: device, ruleId: rule, before, limit: PAGE + 1 })}`, undefined, signal);
+    const rows = await api('GET', '/api/v1/alerts', { query: { state: tab === 'all' ? undefined : tab, deviceId: device || undefined, ruleId: rule || undefined, before, limit: PAGE + 1 }, signal });
     return { rows: rows.slice(0, PAGE), more: rows.length > PAGE };
   }, [key, before]);
   const { rules, silences, changed } = useAlertMeta(list.reload, REFRESH_MS);

@@ -1,10 +1,12 @@
 import { useState } from 'react';
 import { api, q } from '../api';
+import type { Query, ResponseBody } from '../api-paths';
 import { go } from '../router';
-import type { AuditEntry } from '../types';
 import { ActionButton, Empty, ErrorBox, fmtTime, useLoad } from '../ui';
 
-interface Report { ok: boolean; entriesChecked: number; headSeq: number; firstBadSeq: number | null; message: string }
+type Report = ResponseBody<'POST', '/api/v1/audit/verify'>;
+type Result = NonNullable<Query<'GET', '/api/v1/audit'>['result']>;
+const RESULTS: readonly Result[] = ['ok', 'denied', 'error', 'revoked'];
 
 export function Audit({ params }: { params: URLSearchParams }) {
   const actor = params.get('actor') ?? '';
@@ -12,7 +14,7 @@ export function Audit({ params }: { params: URLSearchParams }) {
   const result = params.get('result') ?? '';
   const [before, setBefore] = useState<number[]>([]);
   const cursor = before[before.length - 1];
-  const list = useLoad(() => api<AuditEntry[]>('GET', `/api/v1/audit${q({ actor, action, result, before: cursor, limit: 50 })}`), [actor, action, result, cursor]);
+  const list = useLoad(() => api('GET', '/api/v1/audit', { query: { actor: actor || undefined, action: action || undefined, result: RESULTS.find((r) => r === result), before: cursor, limit: 50 } }), [actor, action, result, cursor]);
   const [report, setReport] = useState<Report | undefined>();
   const filter = (next: Record<string, string>) => {
     setBefore([]);
@@ -28,7 +30,7 @@ export function Audit({ params }: { params: URLSearchParams }) {
         <select aria-label="result" value={result} onChange={(e) => filter({ result: e.target.value })}>
           <option value="">any result</option><option value="ok">ok</option><option value="denied">denied</option><option value="error">error</option>
         </select>
-        <ActionButton label="Verify chain" testId="verify" run={async () => setReport(await api<Report>('POST', '/api/v1/audit/verify'))} />
+        <ActionButton label="Verify chain" testId="verify" run={async () => setReport(await api('POST', '/api/v1/audit/verify'))} />
       </div>
       {report ? <p className={report.ok ? 'ok' : 'error'} data-testid="verify-result">{report.message} ({report.entriesChecked} entries checked, head seq {report.headSeq})</p> : null}
       <ErrorBox error={list.error} />
@@ -37,7 +39,7 @@ export function Audit({ params }: { params: URLSearchParams }) {
         <table className="list" data-testid="audit-table">
           <thead><tr><th>seq</th><th>time</th><th>actor</th><th>action</th><th>target</th><th>result</th></tr></thead>
           <tbody>{rows.map((e) => (
-            <tr key={e.seq}><td>{e.seq}</td><td>{fmtTime(e.ts ?? e.at ?? null)}</td><td className="mono">{e.actor}</td><td>{e.action}</td><td>{e.target ?? ''}</td><td><span className={`pill ${e.result === 'ok' ? 'online' : 'bad'}`}>{e.result}</span></td></tr>
+            <tr key={e.seq}><td>{e.seq}</td><td>{fmtTime(e.ts)}</td><td className="mono">{e.actor}</td><td>{e.action}</td><td>{e.target ?? ''}</td><td><span className={`pill ${e.result === 'ok' ? 'online' : 'bad'}`}>{e.result}</span></td></tr>
           ))}</tbody>
         </table>
       ) : null}

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { api, q } from '../api';
+import { api } from '../api';
 import { CERT_WARN_DAYS, CERT_WINDOWS, DAY_MS, certWindowOf, certificatesHref, endsText } from '../cert-text';
 import { href } from '../router';
 import type { ExpiringCertificate } from '../types';
@@ -29,7 +29,7 @@ const shown = (c: Count) => `${c.n}${c.whole ? '' : '+'}`;
 export function Certificates({ params }: { params: URLSearchParams }) {
   const within = certWindowOf(params);
   const list = useLoad(async (signal) => {
-    const rows = await api<ExpiringCertificate[]>('GET', `/api/v1/certificates/expiring${q({ days: Math.max(within, CERT_WARN_DAYS), limit: LIMIT + 1 })}`, undefined, signal);
+    const rows = await api('GET', '/api/v1/certificates/expiring', { query: { days: Math.max(within, CERT_WARN_DAYS), limit: LIMIT + 1 }, signal });
     return { all: rows.slice(0, LIMIT), cut: rows.length > LIMIT };
   }, [within]);
   // The page number belongs to one window: another window starts again at the first page.

@@ -20,7 +20,7 @@ function LetterDetail({ letter: l, mayDecrypt, reveal }: { letter: DeadLetter; m
       {note ? <p className="muted" data-testid="sealed-note">{note}</p> : null}
       {l.decryptError ? <p className="pill bad" data-testid="decrypt-error">cannot be decrypted: {l.decryptError}</p> : null}
       {mayDecrypt && sealed && !l.revealed ? <ActionButton label="Show in clear" testId="reveal" run={reveal} /> : null}
-      {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> {p.message ?? `expected ${p.expected ?? '?'}, got ${p.got ?? '?'}`}</li>)}</ul> : null}
+      {l.problems.length > 0 ? <ul>{l.problems.map((p, i) => <li key={i}><code>{p.path ?? ''}</code> expected {p.expected}, got {p.got}</li>)}</ul> : null}
       <pre className="json">{l.payload}</pre>
     </td></tr>
   );
@@ -29,7 +29,7 @@ function LetterDetail({ letter: l, mayDecrypt, reveal }: { letter: DeadLetter; m
 export function DeadLetters({ params, session }: { params: URLSearchParams; session: Session }) {
   const reason = params.get('reason') ?? '';
   const device = params.get('device') ?? '';
-  const list = useLoad(() => api<DeadLetter[]>('GET', `/api/v1/dead-letters${q({ reason, device, limit: 200 })}`), [reason, device]);
+  const list = useLoad(() => api('GET', '/api/v1/dead-letters', { query: { reason: DEAD_LETTER_REASONS.find((r) => r === reason), device: device || undefined, limit: 200 } }), [reason, device]);
   const [open, setOpen] = useState<string | undefined>();
   const [result, setResult] = useState<Record<string, string>>({});
   // Letters read in clear (decrypt=true, audited), by id; dropped when the detail is closed.
@@ -63,13 +63,13 @@ export function DeadLetters({ params, session }: { params: URLSearchParams; sess
                 <td className="actions">
                   <button type="button" onClick={() => { setOpen(open === l.id ? undefined : l.id); setClear({}); }}>{open === l.id ? 'close' : 'inspect'}</button>
                   {mayReplay ? <ActionButton label="Replay" testId="replay" run={async () => {
-                    const r = await api<{ status: string; reason?: string }>('POST', `/api/v1/dead-letters/${l.id}/replay`);
+                    const r = await api('POST', '/api/v1/dead-letters/{id}/replay', { params: { id: l.id } });
                     setResult((old) => ({ ...old, [l.id]: r.reason ? `${r.status}: ${r.reason}` : r.status }));
                   }} /> : null}
                 </td>
               </tr>
               {open === l.id ? <LetterDetail letter={clear[l.id] ?? l} mayDecrypt={mayDecrypt} reveal={async () => {
-                const shown = await api<DeadLetter>('GET', `/api/v1/dead-letters/${encodeURIComponent(l.id)}?decrypt=true`);
+                const shown = await api('GET', '/api/v1/dead-letters/{id}', { params: { id: l.id }, query: { decrypt: true } });
                 setClear({ [l.id]: shown });
               }} /> : null}
             </Fragment>

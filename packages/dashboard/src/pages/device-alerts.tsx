@@ -1,6 +1,5 @@
 import { type Session, api, q } from '../api';
 import { href } from '../router';
-import type { Alert } from '../types';
 import { ErrorBox, useLoad } from '../ui';
 import { AlertTable, useAlertMeta } from './alert-table';
 
@@ -12,8 +11,8 @@ const REFRESH_MS = 5000;
 export function DeviceAlerts({ deviceId, session }: { deviceId: string; session: Session }) {
   const list = useLoad(async (signal) => {
     const [open, past] = await Promise.all([
-      api<Alert[]>('GET', `/api/v1/alerts${q({ deviceId, state: 'open', limit: OPEN_MAX })}`, undefined, signal),
-      api<Alert[]>('GET', `/api/v1/alerts${q({ deviceId, state: 'resolved', limit: HISTORY })}`, undefined, signal),
+      api('GET', '/api/v1/alerts', { query: { deviceId, state: 'open', limit: OPEN_MAX }, signal }),
+      api('GET', '/api/v1/alerts', { query: { deviceId, state: 'resolved', limit: HISTORY }, signal }),
     ]);
     return { open, past };
   }, [deviceId]);

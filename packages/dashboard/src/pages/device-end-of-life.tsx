@@ -39,7 +39,6 @@ export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: ()
   const [handing, setHanding] = useState<Erasing>('erase');
   const [done, setDone] = useState<Done | undefined>();
   const id = device.id;
-  const path = (verb: string) => `/api/v1/devices/${encodeURIComponent(id)}/${verb}`;
   const finish = (result: Done) => {
     setDone(result);
     onDone();
@@ -58,7 +57,7 @@ export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: ()
           <span className="muted">{POLICY_TEXT[policy]}</span>
           <ActionButton label="Decommission" danger testId="decommission"
             confirm={`Decommission ${id} with data policy "${policy}": ${POLICY_TEXT[policy]}. Every certificate is revoked, its session ends, its jobs and commands are cancelled. This cannot be undone.`}
-            run={async () => finish({ receipt: (await api<{ receipt: Receipt }>('POST', path('decommission'), { data: policy })).receipt })} />
+            run={async () => finish({ receipt: (await api('POST', '/api/v1/devices/{id}/decommission', { params: { id }, body: { data: policy } })).receipt })} />
         </div>
       )}
       <div className="eol-row">
@@ -67,7 +66,7 @@ export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: ()
         <span className="muted">{POLICY_TEXT[erasing]}{retired ? '' : '; the device stays in service'}</span>
         <ActionButton label="Erase data" danger testId="erase"
           confirm={`Erasure request for ${id} with data policy "${erasing}": ${POLICY_TEXT[erasing]}.${retired ? '' : ' The device stays in service.'} This cannot be undone.`}
-          run={async () => finish({ receipt: (await api<{ receipt: Receipt }>('POST', path('erase'), { data: erasing })).receipt })} />
+          run={async () => finish({ receipt: (await api('POST', '/api/v1/devices/{id}/erase', { params: { id }, body: { data: erasing } })).receipt })} />
       </div>
       <div className="eol-row">
         <strong>Transfer</strong>
@@ -79,7 +78,7 @@ export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: ()
         <ActionButton label="Transfer" danger testId="transfer" disabled={newOwner === ''}
           confirm={`Transfer ${id} to ${newOwner} with data policy "${handing}": ${POLICY_TEXT[handing]}. Every certificate is revoked, it leaves its static groups and starts again as manufactured with a new claim token. This cannot be undone.`}
           run={async () => {
-            const r = await api<{ receipt: Receipt; claimToken: { token: string; expiresAt: number } }>('POST', path('transfer'), { owner: newOwner, data: handing });
+            const r = await api('POST', '/api/v1/devices/{id}/transfer', { params: { id }, body: { owner: newOwner, data: handing } });
             finish({ receipt: r.receipt, claimToken: { ...r.claimToken, owner: newOwner } });
           }} />
       </div>

@@ -1,17 +1,20 @@
+import type { Get } from '../api-paths';
 import { fmtTime } from '../ui';
 
-/** The posture part of GET /api/v1/devices/ID/health (device contract: HealthReport.posture). */
-export interface PostureView {
-  readonly reportedAt: number;
-  readonly findings: readonly { readonly kind: string; readonly severity: 'fail' | 'warn'; readonly detail: string }[];
-  readonly posture: {
-    readonly listening?: readonly { readonly proto: string; readonly port: number; readonly address: string }[];
-    readonly listeningTotal?: number;
-    readonly debugPorts?: readonly unknown[];
-    readonly ssh?: { readonly enabled?: boolean; readonly passwordAuth?: boolean; readonly rootLogin?: string };
-    readonly serialConsole?: { readonly enabled: boolean; readonly consoles?: readonly string[] };
-    readonly boot?: { readonly slot: string; readonly verified: boolean; readonly reason?: string };
-  };
+/** The posture part of GET /api/v1/devices/ID/health: when it was reported and what the platform found in it. */
+export type PostureView = NonNullable<Get<'/api/v1/devices/{id}/health'>['posture']>;
+
+/**
+ * The posture as the device reported it (device contract: HealthReport.posture), which the API
+ * document passes through without a schema: the parts this page reads, each possibly missing.
+ */
+interface ReportedPosture {
+  readonly listening?: readonly { readonly proto: string; readonly port: number; readonly address: string }[];
+  readonly listeningTotal?: number;
+  readonly debugPorts?: readonly unknown[];
+  readonly ssh?: { readonly enabled?: boolean; readonly passwordAuth?: boolean; readonly rootLogin?: string };
+  readonly serialConsole?: { readonly enabled: boolean; readonly consoles?: readonly string[] };
+  readonly boot?: { readonly slot: string; readonly verified: boolean; readonly reason?: string };
 }
 
 const yesNo = (v: boolean | undefined, yes: string, no: string) => (v === undefined ? 'not reported' : v ? yes : no);
@@ -23,7 +26,7 @@ const yesNo = (v: boolean | undefined, yes: string, no: string) => (v === undefi
  */
 export function DevicePosture({ posture }: { posture: PostureView | null }) {
   if (!posture) return <p className="muted" data-testid="posture-none">No posture reported yet (agents add it to their health reports).</p>;
-  const p = posture.posture;
+  const p = (posture.posture ?? {}) as ReportedPosture;
   const findings = [...posture.findings].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'fail' ? -1 : 1));
   const rows: [string, string][] = [
     ['Listening sockets', p.listeningTotal === undefined ? 'not reported' : `${p.listeningTotal}${p.listening && p.listening.length > 0 ? `: ${p.listening.slice(0, 8).map((s) => `${s.proto}/${s.port}`).join(', ')}${p.listening.length > 8 ? ', …' : ''}` : ''}`],

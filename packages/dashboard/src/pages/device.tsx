@@ -1,30 +1,20 @@
 import { useEffect } from 'react';
 import { type Session, api, can } from '../api';
 import { href } from '../router';
-import type { Certificate, Device as DeviceT, Twin } from '../types';
+import type { Twin } from '../types';
 import { ActionButton, ErrorBox, ago, fmtTime, useLoad } from '../ui';
 import { CertWarning } from './cert-warning';
 import { DeviceAlerts } from './device-alerts';
 import { DeviceEndOfLife } from './device-end-of-life';
-import { DevicePosture, type PostureView } from './device-posture';
+import { DevicePosture } from './device-posture';
 import { LiveTelemetry } from './live';
 
-interface DeviceEvent { id: string; type: string; ts: number; receivedAt: number; data: Record<string, unknown> | null }
-
-interface Health {
-  latest: { receivedAt?: number; report?: Record<string, unknown>; [k: string]: unknown } | null;
-  restartLoop: boolean;
-  history: unknown[];
-  /** Absent from servers older than device posture. */
-  posture?: PostureView | null;
-}
-
 export function Device({ id, session }: { id: string; session: Session }) {
-  const device = useLoad(() => api<DeviceT>('GET', `/api/v1/devices/${encodeURIComponent(id)}`), [id]);
-  const certs = useLoad(() => api<Certificate[]>('GET', `/api/v1/devices/${encodeURIComponent(id)}/certificates`), [id]);
-  const health = useLoad(() => api<Health>('GET', `/api/v1/devices/${encodeURIComponent(id)}/health`), [id]);
-  const events = useLoad(() => api<DeviceEvent[]>('GET', `/api/v1/devices/${encodeURIComponent(id)}/events?limit=10`), [id]);
-  const twin = useLoad(() => api<Twin>('GET', `/api/v1/devices/${encodeURIComponent(id)}/twin`), [id]);
+  const device = useLoad(() => api('GET', '/api/v1/devices/{id}', { params: { id } }), [id]);
+  const certs = useLoad(() => api('GET', '/api/v1/devices/{id}/certificates', { params: { id } }), [id]);
+  const health = useLoad(() => api('GET', '/api/v1/devices/{id}/health', { params: { id } }), [id]);
+  const events = useLoad(() => api('GET', '/api/v1/devices/{id}/events', { params: { id }, query: { limit: 10 } }), [id]);
+  const twin = useLoad(() => api('GET', '/api/v1/devices/{id}/twin', { params: { id } }), [id]);
   const write = can(session, 'devices:write');
   const { reload } = device;
   useEffect(() => {
@@ -33,8 +23,9 @@ export function Device({ id, session }: { id: string; session: Session }) {
   }, [reload]);
 
   const d = device.data;
-  const act = (verb: string) => async () => {
-    await api('POST', `/api/v1/devices/${encodeURIComponent(id)}/${verb}`, verb === 'revoke' ? { reason: 'revoked from the dashboard' } : undefined);
+  const act = (verb: 'suspend' | 'resume' | 'revoke') => async () => {
+    if (verb === 'revoke') await api('POST', '/api/v1/devices/{id}/revoke', { params: { id }, body: { reason: 'revoked from the dashboard' } });
+    else await api('POST', `/api/v1/devices/{id}/${verb}`, { params: { id } });
     device.reload();
     certs.reload();
   };
@@ -113,7 +104,7 @@ export function Device({ id, session }: { id: string; session: Session }) {
                 <tr key={c.serial}>
                   <td className="mono">{c.serial}</td><td>{fmtTime(c.notAfter)}</td><td>{fmtTime(c.firstUsedAt)}</td>
                   <td>{c.revokedAt ? <span className="pill revoked">revoked {fmtTime(c.revokedAt)}</span> : c.supersededAt ? 'superseded' : c.notAfter < Date.now() ? 'expired' : <span className="pill online">valid</span>}</td>
-                  {write ? <td>{c.revokedAt ? null : <ActionButton label="Revoke" danger confirm={`Revoke certificate ${c.serial.slice(0, 12)}…?`} run={async () => { await api('POST', `/api/v1/certificates/${c.serial}/revoke`, {}); certs.reload(); device.reload(); }} />}</td> : null}
+                  {write ? <td>{c.revokedAt ? null : <ActionButton label="Revoke" danger confirm={`Revoke certificate ${c.serial.slice(0, 12)}…?`} run={async () => { await api('POST', '/api/v1/certificates/{serial}/revoke', { params: { serial: c.serial }, body: {} }); certs.reload(); device.reload(); }} />}</td> : null}
                 </tr>
               ))}</tbody>
             </table>

@@ -1,11 +1,12 @@
 import { type FormEvent, useState } from 'react';
-import { api, q } from '../api';
+import { api } from '../api';
+import type { Query } from '../api-paths';
 import { go, href } from '../router';
-import type { Device } from '../types';
 import { Empty, ErrorBox, ago, useLoad } from '../ui';
 
 const PAGE = 50;
-const STATES = ['', 'manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'];
+type DeviceState = NonNullable<Query<'GET', '/api/v1/devices'>['state']>;
+const STATES: readonly ('' | DeviceState)[] = ['', 'manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'];
 
 /** The smallest id sorting before every id that starts with `prefix` (keyset paging is exclusive). */
 function before(prefix: string): string {
@@ -30,13 +31,16 @@ export function Devices({ params }: { params: URLSearchParams }) {
   const after = byHealth ? cursor?.slice(cursor.indexOf(':') + 1) : cursor ?? (filters.search ? before(filters.search) : undefined);
   const afterHealth = byHealth && cursor ? Number(cursor.slice(0, cursor.indexOf(':'))) : undefined;
   const list = useLoad(async (signal) => {
-    const query = { state: filters.state, model: filters.model, tag: filters.tag, firmware: filters.firmware, group: filters.group, online: filters.online, sort: byHealth ? 'health' : undefined, afterHealth, after, limit: PAGE + 1 };
-    const rows = await api<Device[]>('GET', `/api/v1/devices${q(query)}`, undefined, signal);
+    const query = {
+      state: STATES.find((s): s is DeviceState => s !== '' && s === filters.state), model: filters.model || undefined, tag: filters.tag || undefined, firmware: filters.firmware || undefined,
+      group: filters.group || undefined, online: filters.online === '' ? undefined : filters.online === 'true', sort: byHealth ? 'health' as const : undefined, afterHealth, after, limit: PAGE + 1,
+    };
+    const rows = await api('GET', '/api/v1/devices', { query, signal });
     const matching = filters.search ? rows.filter((d) => d.id.startsWith(filters.search)) : rows;
     return { rows: matching.slice(0, PAGE), more: matching.length > PAGE };
   }, [key, cursor]);
   // The groups to filter by (the first 200 by id; a longer list is typed into the URL).
-  const groups = useLoad((signal) => api<{ id: string; kind: string }[]>('GET', '/api/v1/groups?limit=200', undefined, signal), []);
+  const groups = useLoad((signal) => api('GET', '/api/v1/groups', { query: { limit: 200 }, signal }), []);
   // The chosen group first, its option kept while the list loads (so the select keeps it chosen).
   const kinds = new Map((groups.data ?? []).map((g) => [g.id, g.kind]));
   const groupOptions = [...new Set([...(filters.group ? [filters.group] : []), ...kinds.keys()])].map((id) => [id, kinds.get(id)] as const);

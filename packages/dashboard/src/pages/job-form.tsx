@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { api } from '../api';
+import type { RequestBody } from '../api-paths';
 import type { Job, JobOperation } from '../types';
 import { ErrorBox, useLoad } from '../ui';
 
@@ -36,7 +37,7 @@ function optionalNumber(form: FormData, field: string, what: string, integer: bo
 }
 
 /** The body of POST /api/v1/jobs from the form. */
-function jobBody(form: FormData, type: OperationType): Record<string, unknown> {
+function jobBody(form: FormData, type: OperationType): RequestBody<'POST', '/api/v1/jobs'> {
   const text = (field: string) => String(form.get(field) ?? '').trim();
   let operation: JobOperation;
   if (type === 'twin-patch') operation = { type, patch: jsonObject(text('patch'), 'The twin patch', 'refused') };
@@ -64,7 +65,7 @@ export function NewJob({ onCreated, onClose }: { onCreated: (job: Job) => void; 
   const [confirming, setConfirming] = useState<{ group: string; devices: number } | undefined>();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
-  const groups = useLoad((signal) => api<{ id: string; kind: string }[]>('GET', '/api/v1/groups?limit=200', undefined, signal), []);
+  const groups = useLoad((signal) => api('GET', '/api/v1/groups', { query: { limit: 200 }, signal }), []);
 
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -73,11 +74,11 @@ export function NewJob({ onCreated, onClose }: { onCreated: (job: Job) => void; 
     try {
       const body = jobBody(new FormData(e.currentTarget), type);
       if (type === 'decommission' && confirming?.group !== body.group) {
-        const group = await api<{ deviceCount: number }>('GET', `/api/v1/groups/${encodeURIComponent(String(body.group))}`);
+        const group = await api('GET', '/api/v1/groups/{id}', { params: { id: body.group } });
         setConfirming({ group: String(body.group), devices: group.deviceCount });
         return;
       }
-      onCreated(await api<Job>('POST', '/api/v1/jobs', body));
+      onCreated(await api('POST', '/api/v1/jobs', { body }) as Job);
     } catch (err) {
       setError(err);
     } finally {

@@ -24,7 +24,7 @@ function Control({ id, action, onDone }: { id: string; action: JobAction; onDone
     <ReasonAction label={label} submitLabel={`${label} job`} consequence={CONSEQUENCE[action]} required={false} placeholder="why? (optional, recorded)" danger={action === 'cancel'}
       cancelLabel="Back" testIds={{ open: `job-${action}`, confirm: `job-${action}-confirm`, reason: 'job-reason' }}
       run={async (reason) => {
-        await api('POST', `/api/v1/jobs/${encodeURIComponent(id)}/${action}`, reason ? { reason } : {});
+        await api('POST', `/api/v1/jobs/{id}/${action}`, { params: { id }, body: reason ? { reason } : {} });
         onDone();
       }} />
   );
@@ -37,7 +37,7 @@ function JobDevices({ id, filter, version }: { id: string; filter: string; versi
   const after = cursors[cursors.length - 1];
   // `version` changes with the job's counts: the page is read again when devices end.
   const devices = useLoad(async (signal) => {
-    const rows = await api<JobDevice[]>('GET', `/api/v1/jobs/${encodeURIComponent(id)}/devices${q({ state: filter, after, limit: PAGE + 1 })}`, undefined, signal);
+    const rows = await api('GET', '/api/v1/jobs/{id}/devices', { params: { id }, query: { state: filter || undefined, after, limit: PAGE + 1 }, signal }) as readonly JobDevice[];
     return { rows: rows.slice(0, PAGE), more: rows.length > PAGE };
   }, [id, filter, after, version]);
   const rows = devices.data?.rows ?? [];
@@ -73,7 +73,7 @@ function JobDevices({ id, filter, version }: { id: string; filter: string; versi
 
 /** One job: what it does, to which group, at what pace; its counts, progress, failure reasons, devices and history. */
 export function JobPage({ id, params, session }: { id: string; params: URLSearchParams; session: Session }) {
-  const job = useLoad((signal) => api<Job>('GET', `/api/v1/jobs/${encodeURIComponent(id)}`, undefined, signal), [id]);
+  const job = useLoad((signal) => api('GET', '/api/v1/jobs/{id}', { params: { id }, signal }) as Promise<Job>, [id]);
   const { reload } = job;
   const j = job.data;
   // Until the job is settled (ended and every dispatched device answered or timed out) its numbers move.

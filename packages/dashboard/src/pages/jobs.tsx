@@ -21,7 +21,7 @@ function JobList({ state, session }: { state: string; session: Session }) {
   const cursors = paging.key === state ? paging.cursors : [undefined];
   const before = cursors[cursors.length - 1];
   const list = useLoad(async (signal) => {
-    const rows = await api<Job[]>('GET', `/api/v1/jobs${q({ state, before, limit: PAGE + 1 })}`, undefined, signal);
+    const rows = await api('GET', '/api/v1/jobs', { query: { state: state || undefined, before, limit: PAGE + 1 }, signal }) as readonly Job[];
     return { rows: rows.slice(0, PAGE), more: rows.length > PAGE };
   }, [state, before]);
   const { reload } = list;

@@ -2,7 +2,7 @@ import { type RefObject, useEffect, useRef, useState } from 'react';
 import type uPlot from 'uplot';
 import { api, streamTicket } from '../api';
 import { usePlot } from '../chart';
-import type { LiveReading, SchemaVersion } from '../types';
+import type { LiveReading } from '../types';
 import { ErrorBox } from '../ui';
 
 const WINDOW = 300;
@@ -16,7 +16,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function unitsOf(schemaId: string): Promise<Record<string, string>> {
   const [name, version] = schemaId.split('@');
-  const s = await api<SchemaVersion>('GET', `/api/v1/schemas/${encodeURIComponent(name ?? '')}/versions/${Number(version)}`);
+  const s = await api('GET', '/api/v1/schemas/{name}/versions/{version}', { params: { name: name ?? '', version: Number(version) } });
   const props = (s.document.properties ?? {}) as Record<string, { 'x-unit'?: string }>;
   return Object.fromEntries(Object.entries(props).flatMap(([k, v]) => (v['x-unit'] ? [[k, v['x-unit']]] : [])));
 }

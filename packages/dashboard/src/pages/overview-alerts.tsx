@@ -2,7 +2,6 @@ import { useCallback } from 'react';
 import { api, q } from '../api';
 import { subject } from '../alert-text';
 import { href } from '../router';
-import type { Alert, Incident } from '../types';
 import { ErrorBox, Stat, ago, fmtTime, useLoad } from '../ui';
 import { ruleName, useAlertMeta } from './alert-table';
 
@@ -14,8 +13,8 @@ const REFRESH_MS = 5000;
 
 /** The fleet page's alerts: how many are open, and the fleet-wide incidents still open, linking to the alerts page. */
 export function OverviewAlerts() {
-  const open = useLoad((signal) => api<Alert[]>('GET', `/api/v1/alerts${q({ state: 'open', limit: OPEN_SCAN })}`, undefined, signal), []);
-  const incidents = useLoad((signal) => api<Incident[]>('GET', `/api/v1/alerts/incidents${q({ open: true, limit: INCIDENTS })}`, undefined, signal), []);
+  const open = useLoad((signal) => api('GET', '/api/v1/alerts', { query: { state: 'open', limit: OPEN_SCAN }, signal }), []);
+  const incidents = useLoad((signal) => api('GET', '/api/v1/alerts/incidents', { query: { open: true, limit: INCIDENTS }, signal }), []);
   const reloadOpen = open.reload;
   const reloadIncidents = incidents.reload;
   const reload = useCallback(() => {

@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'react';
 import type { AlignedData } from 'uplot';
-import { ApiError, type Session, api, can, metricsText, onSignOut, q } from '../api';
+import { ApiError, type Session, api, can, metricsText, onSignOut } from '../api';
 import { TimeChart } from '../chart';
 import { href } from '../router';
-import type { DeadLetter, Device, FleetCounts, Twin, ValueCount } from '../types';
+import type { Device, FleetCounts, Twin, ValueCount } from '../types';
 import { Empty, ErrorBox, Stat, ago, useLoad } from '../ui';
 import { OverviewAlerts } from './overview-alerts';
 
@@ -18,7 +18,7 @@ const RESTART_REFRESH_MS = 30_000;
 interface Fleet {
   counts: FleetCounts;
   /** Active devices offline for over an hour (the first 20 by id). */
-  offlineTooLong: Device[];
+  offlineTooLong: readonly Device[];
   /** Online devices whose health is checked for restart loops (at most RESTART_CHECKS). */
   onlineIds: string[];
 }
@@ -26,9 +26,9 @@ interface Fleet {
 /** Three requests however large the fleet: the server keeps the counts as devices change. */
 async function loadFleet(signal: AbortSignal): Promise<Fleet> {
   const [counts, offlineTooLong, online] = await Promise.all([
-    api<FleetCounts>('GET', '/api/v1/devices/stats', undefined, signal),
-    api<Device[]>('GET', `/api/v1/devices${q({ state: 'active', seenBefore: Date.now() - OFFLINE_TOO_LONG_MS, limit: 20 })}`, undefined, signal),
-    api<Device[]>('GET', `/api/v1/devices${q({ online: true, limit: RESTART_CHECKS })}`, undefined, signal),
+    api('GET', '/api/v1/devices/stats', { signal }),
+    api('GET', '/api/v1/devices', { query: { state: 'active', seenBefore: Date.now() - OFFLINE_TOO_LONG_MS, limit: 20 }, signal }),
+    api('GET', '/api/v1/devices', { query: { online: true, limit: RESTART_CHECKS }, signal }),
   ]);
   return { counts, offlineTooLong, onlineIds: online.map((d) => d.id) };
 }
@@ -99,15 +99,15 @@ onSignOut(stopRates);
 
 export function Overview({ session }: { session: Session }) {
   const fleet = useLoad(loadFleet, []);
-  const skew = useLoad(() => api<{ deviceId: string; skewMs: number }[]>('GET', '/api/v1/telemetry/clock-skew'), []);
-  const drift = useLoad(() => api<Twin[]>('GET', '/api/v1/twin/drift'), []);
-  const dlq = useLoad(() => api<DeadLetter[]>('GET', '/api/v1/dead-letters?limit=200'), []);
+  const skew = useLoad(() => api('GET', '/api/v1/telemetry/clock-skew'), []);
+  const drift = useLoad(() => api('GET', '/api/v1/twin/drift'), []);
+  const dlq = useLoad(() => api('GET', '/api/v1/dead-letters', { query: { limit: 200 } }), []);
   const rates = useRates();
   const onlineKey = fleet.data?.onlineIds.join(',') ?? '';
   const [slowTick, setSlowTick] = useState(0);
   const restarts = useLoad(async () => {
     const ids = onlineKey ? onlineKey.split(',') : [];
-    const checked = await Promise.all(ids.map((id) => api<{ restartLoop: boolean }>('GET', `/api/v1/devices/${encodeURIComponent(id)}/health`).then((h) => (h.restartLoop ? id : undefined), () => undefined)));
+    const checked = await Promise.all(ids.map((id) => api('GET', '/api/v1/devices/{id}/health', { params: { id } }).then((h) => (h.restartLoop ? id : undefined), () => undefined)));
     return checked.filter((id): id is string => id !== undefined);
   }, [onlineKey, slowTick]);
   const reloads = [fleet.reload, skew.reload, drift.reload, dlq.reload];
@@ -180,7 +180,7 @@ export function Overview({ session }: { session: Session }) {
 }
 
 /** Devices per value (most first), each a link to the device list filtered by it; decommissioned devices are not counted. */
-function CountTable({ rows, of, param, testId }: { rows: ValueCount[]; of: number; param: string; testId: string }) {
+function CountTable({ rows, of, param, testId }: { rows: readonly ValueCount[]; of: number; param: string; testId: string }) {
   return (
     <table data-testid={testId}><tbody>{rows.slice(0, 12).map(({ value, count }) => (
       <tr key={value ?? ''}>
@@ -192,7 +192,7 @@ function CountTable({ rows, of, param, testId }: { rows: ValueCount[]; of: numbe
   );
 }
 
-function ProblemList({ offline, skew, drift, dlq, restarts }: { offline: Device[]; skew: { deviceId: string; skewMs: number }[]; drift: Twin[]; dlq: Map<string, number>; restarts: string[] }) {
+function ProblemList({ offline, skew, drift, dlq, restarts }: { offline: readonly Device[]; skew: readonly { deviceId: string; skewMs: number }[]; drift: readonly Twin[]; dlq: Map<string, number>; restarts: string[] }) {
   const rows: { id: string; what: string }[] = [
     ...offline.slice(0, 20).map((d) => ({ id: d.id, what: `offline since ${ago(d.connectivity.lastSeenAt)}` })),
     ...skew.slice(0, 20).map((s) => ({ id: s.deviceId, what: `clock off by ${(s.skewMs / 1000).toFixed(1)} s` })),

@@ -1,17 +1,14 @@
 import { useEffect, useState } from 'react';
+import type { RequestBody, ResponseBody } from '../api-paths';
 import { fmtTime } from '../ui';
 
-export type DataPolicy = 'keep' | 'erase' | 'pseudonymise';
+export type DataPolicy = NonNullable<RequestBody<'POST', '/api/v1/devices/{id}/decommission'>['data']>;
 
 /**
  * The signed receipt an end-of-life operation answers with (`ReceiptSchema` in the server's
  * lifecycle routes); GET /api/v1/system/receipt-key gives the public key that checks it.
  */
-export interface Receipt {
-  id: string; kind: 'decommission' | 'erasure' | 'transfer'; deviceId: string; at: number; by: string; policy: DataPolicy;
-  revoked: string[]; cancelled: { jobEntries: number; commands: number }; data: Record<string, number>; pseudonym: string | null;
-  transfer: { from: string | null; to: string; claimTokenExpiresAt: number } | null; keyId: string; signature: string;
-}
+export type Receipt = ResponseBody<'POST', '/api/v1/devices/{id}/decommission'>['receipt'];
 
 /** What each count in `data` is, in words. */
 const DATA_LABELS: Readonly<Record<string, string>> = {
@@ -24,7 +21,7 @@ const DATA_LABELS: Readonly<Record<string, string>> = {
 const READINGS = new Set(['telemetry', 'rollups', 'feed', 'webhookDeadLetterReadings']);
 const KINDS: Readonly<Record<Receipt['kind'], string>> = { decommission: 'Decommission', erasure: 'Erasure', transfer: 'Transfer' };
 
-const fate = (policy: DataPolicy, kind: string): string =>
+const fate = (policy: string, kind: string): string =>
   policy === 'keep' ? 'kept' : policy === 'pseudonymise' && READINGS.has(kind) ? 'kept under the pseudonym' : 'erased';
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 

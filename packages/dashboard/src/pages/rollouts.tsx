@@ -1,33 +1,14 @@
 import { useEffect } from 'react';
 import { type Session, api, can, q } from '../api';
+import type { Get, Query } from '../api-paths';
 import { go, href } from '../router';
 import { Empty, ErrorBox, ReasonAction, fmtTime, useLoad } from '../ui';
 
-interface Progress { total: number; committed: number; failed: number; inProgress: number; pending: number }
+type Rollout = Get<'/api/v1/rollouts/{id}'>;
+type Progress = Rollout['totals'];
+type RolloutState = NonNullable<Query<'GET', '/api/v1/rollouts'>['state']>;
 
-interface Rollout {
-  id: string;
-  name: string;
-  artifact: { id: string; name: string; version: string };
-  target: { deviceIds?: string[]; tag?: string; model?: string };
-  strategy: { canary?: string[]; waves: ({ percent: number } | { count: number })[] };
-  gates: Record<string, unknown>;
-  window: { startMinute: number; endMinute: number } | null;
-  maxRetries: number;
-  state: string;
-  reason: string | null;
-  currentWave: number;
-  waveCount: number;
-  waves: ({ wave: number } & Progress)[];
-  totals: Progress;
-  history: { at: number; wave: number; state: string; actor: string; reason: string }[];
-  createdBy: string;
-  createdAt: number;
-}
-
-interface RolloutDevice { deviceId: string; wave: number; state: string; attempts: number; fromVersion: string | null; reason: string | null; updatedAt: number }
-
-const STATES = ['', 'running', 'paused', 'aborted', 'completed'];
+const STATES: readonly ('' | RolloutState)[] = ['', 'running', 'paused', 'aborted', 'completed'];
 
 function Bar({ p }: { p: Progress }) {
   const pct = (n: number) => `${p.total ? Math.round((n / p.total) * 100) : 0}%`;
@@ -45,7 +26,7 @@ export function Rollouts({ id, params, session }: { id: string | undefined; para
 }
 
 function RolloutList({ state }: { state: string }) {
-  const list = useLoad(() => api<Rollout[]>('GET', `/api/v1/rollouts${q({ state, limit: 100 })}`), [state]);
+  const list = useLoad(() => api('GET', '/api/v1/rollouts', { query: { state: STATES.find((s): s is RolloutState => s !== '' && s === state), limit: 100 } }), [state]);
   const { reload } = list;
   useEffect(() => {
     const timer = setInterval(reload, 5000);
@@ -85,15 +66,15 @@ function Control({ id, action, onDone }: { id: string; action: 'pause' | 'resume
     <ReasonAction label={`${action[0]?.toUpperCase()}${action.slice(1)}`} required placeholder={`why ${action}? (recorded)`} danger={action === 'abort'}
       testIds={{ open: `rollout-${action}`, confirm: `rollout-${action}-confirm`, reason: 'rollout-reason' }}
       run={async (reason) => {
-        await api('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, { reason });
+        await api('POST', `/api/v1/rollouts/{id}/${action}`, { params: { id }, body: { reason } });
         onDone();
       }} />
   );
 }
 
 function RolloutPage({ id, session }: { id: string; session: Session }) {
-  const rollout = useLoad(() => api<Rollout>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`), [id]);
-  const devices = useLoad(() => api<RolloutDevice[]>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}/devices?limit=200`), [id]);
+  const rollout = useLoad(() => api('GET', '/api/v1/rollouts/{id}', { params: { id } }), [id]);
+  const devices = useLoad(() => api('GET', '/api/v1/rollouts/{id}/devices', { params: { id }, query: { limit: 200 } }), [id]);
   const { reload } = rollout;
   const reloadDevices = devices.reload;
   useEffect(() => {

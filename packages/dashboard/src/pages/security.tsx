@@ -1,8 +1,6 @@
 import { api } from '../api';
 import { ErrorBox, fmtTime, useLoad } from '../ui';
 
-interface Check { id: string; title: string; status: 'pass' | 'warn' | 'fail'; evidence: string[]; remediation: string; etsi: string[] }
-interface Report { at: number; checks: Check[]; summary: { pass: number; warn: number; fail: number } }
 
 const PILL = { pass: 'online', warn: 'warning', fail: 'bad' } as const;
 /** Failing first, then warnings: what needs doing at the top. */
@@ -10,7 +8,7 @@ const RANK = { fail: 0, warn: 1, pass: 2 } as const;
 
 /** The security checklist (what `bulwark audit` prints), evaluated when the page opens. */
 export function Security() {
-  const report = useLoad(() => api<Report>('GET', '/api/v1/security/checklist'), []);
+  const report = useLoad(() => api('GET', '/api/v1/security/checklist'), []);
   const r = report.data;
   const checks = r ? [...r.checks].sort((a, b) => RANK[a.status] - RANK[b.status]) : [];
   return (

@@ -1,11 +1,10 @@
 import { useState } from 'react';
 import { type Session, api, can } from '../api';
+import type { Get, Row } from '../api-paths';
 import { ActionButton, ErrorBox, fmtTime, useLoad } from '../ui';
 
 /** A user or service account as GET /api/v1/users lists it. */
-interface Principal {
-  id: string; kind: 'user' | 'service'; name: string; role: string | null; scopes: string[]; deviceGroups: string[] | null; createdAt: number; disabledAt: number | null;
-}
+type Principal = Row<Get<'/api/v1/users'>>;
 
 /** Group ids as typed: separated by commas or spaces (a group id has neither). */
 const parseGroups = (text: string): string[] => [...new Set(text.split(/[\s,]+/).filter(Boolean))];
@@ -15,7 +14,7 @@ const parseGroups = (text: string): string[] => [...new Set(text.split(/[\s,]+/)
  * to (whole fleet when none); a holder of users:write limits one to groups or lifts the limit.
  */
 export function Users({ session }: { session: Session }) {
-  const users = useLoad((signal) => api<Principal[]>('GET', '/api/v1/users', undefined, signal), []);
+  const users = useLoad((signal) => api('GET', '/api/v1/users', { signal }), []);
   const write = can(session, 'users:write');
   return (
     <section>
@@ -58,7 +57,7 @@ function DeviceGroups({ user, write, self, onChanged }: { user: Principal; write
   if (self) return <>{shown} <span className="muted">(you: another admin sets your limit)</span></>;
   // The API's body: a list of groups, or null for the whole fleet (an empty list is refused).
   const set = (deviceGroups: string[] | null) => async () => {
-    await api('PUT', `/api/v1/users/${encodeURIComponent(user.id)}/device-groups`, { deviceGroups });
+    await api('PUT', '/api/v1/users/{id}/device-groups', { params: { id: user.id }, body: { deviceGroups } });
     onChanged();
   };
   const groups = parseGroups(text);

@@ -1,20 +1,9 @@
 import { useEffect } from 'react';
 import { type Session, api, can } from '../api';
+import type { Get, Row } from '../api-paths';
 import { ActionButton, Empty, ErrorBox, ago, useLoad } from '../ui';
 
-interface Webhook {
-  id: string;
-  name: string;
-  url: string;
-  filter: { schemaIds: string[]; deviceIds: string[]; tags: string[] };
-  state: 'active' | 'paused';
-  pausedReason: string | null;
-  lag: number | null;
-  pending: { id: string; readings: number; attempts: number; nextAttemptAt: number | null } | null;
-  lastError: string | null;
-  lastSuccessAt: number | null;
-  delivered: number;
-}
+type Webhook = Row<Get<'/api/v1/webhooks'>>;
 
 const filterText = (f: Webhook['filter']) => [
   f.schemaIds.length ? `schemas ${f.schemaIds.join(', ')}` : '', f.deviceIds.length ? `devices ${f.deviceIds.join(', ')}` : '', f.tags.length ? `tags ${f.tags.join(', ')}` : '',
@@ -22,7 +11,7 @@ const filterText = (f: Webhook['filter']) => [
 
 /** Webhook subscriptions: state, lag, last error; pause and resume for those who hold webhooks:write. */
 export function Webhooks({ session }: { session: Session }) {
-  const list = useLoad(() => api<Webhook[]>('GET', '/api/v1/webhooks'), []);
+  const list = useLoad(() => api('GET', '/api/v1/webhooks'), []);
   const { reload } = list;
   useEffect(() => {
     const timer = setInterval(reload, 5000);
@@ -30,7 +19,8 @@ export function Webhooks({ session }: { session: Session }) {
   }, [reload]);
   const writer = can(session, 'webhooks:write');
   const act = (w: Webhook, verb: 'pause' | 'resume') => async () => {
-    await api('POST', `/api/v1/webhooks/${encodeURIComponent(w.id)}/${verb}`, verb === 'pause' ? { reason: `paused from the dashboard by ${session.principal.name}` } : {});
+    if (verb === 'pause') await api('POST', '/api/v1/webhooks/{id}/pause', { params: { id: w.id }, body: { reason: `paused from the dashboard by ${session.principal.name}` } });
+    else await api('POST', '/api/v1/webhooks/{id}/resume', { params: { id: w.id }, body: {} });
     reload();
   };
   return (
