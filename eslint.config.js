@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import bulwark from './scripts/eslint/context-boundaries.js';
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '.bulwark/**', 'results/**'] },
@@ -17,6 +18,15 @@ export default tseslint.config(
         { object: 'process', property: 'env', message: 'Only apps/* read the environment; take settings from the config.' },
         { object: 'process', property: 'exit', message: 'Only apps/* exit the process.' }],
     },
+  },
+  {
+    // A server context is reached from another only through its index.ts (CONVENTIONS.md §1).
+    // Top-level files of packages/server/src are the composition root and testing/ holds
+    // fixtures that wire whole servers: the rule lets both reach further.
+    files: ['packages/server/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    plugins: { bulwark },
+    rules: { 'bulwark/context-boundaries': ['error', { root: 'packages/server/src', open: ['testing'] }] },
   },
   {
     files: ['apps/**', 'examples/**', 'scripts/**', 'e2e/**', 'bench/**', '**/*.test.ts', '**/testing/**'],

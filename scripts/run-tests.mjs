@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Finds every *.test.ts under packages/, apps/ and e2e/ and runs them with node's test
+// Finds every *.test.ts under packages/, apps/, e2e/ and scripts/ and runs them with node's test
 // runner through tsx. Node 20 does not expand globs in `--test`, hence this script.
 // Extra arguments are passed on as file filters: `npm run test:only -- audit` runs the
 // test files whose path contains "audit".
@@ -20,7 +20,7 @@ function walk(dir, out) {
   return out;
 }
 
-const files = ['packages', 'apps', 'e2e']
+const files = ['packages', 'apps', 'e2e', 'scripts']
   .flatMap((d) => walk(join(root, d), []))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();

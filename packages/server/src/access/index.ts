@@ -11,4 +11,5 @@ export { parseApiKey } from './key-secrets.js';
 export { accessRoutes } from './routes.js';
 export { TokenKeyRing, fixedTokenKey } from './token-keys.js';
 export type { TokenKeyStatus, TokenKeys } from './token-keys.js';
-export { STREAM_TICKET_ROUTES, STREAM_TICKET_TTL_MS, StreamTickets } from './stream-tickets.js';
+export { STREAM_TICKET_ROUTES, STREAM_TICKET_TTL_MS, StreamTickets, checkTicketRoute, newTicket, ticketUnknown } from './stream-tickets.js';
+export type { TicketBook } from './stream-tickets.js';

@@ -1,7 +1,7 @@
 import { type Clock, PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import { type AccessService, RevokedCredentialError } from './service.js';
 import { type Grant, ROLE_SCOPES, type Scope, ROLES, SCOPES, covers, effectiveScopes, hasScope } from './scopes.js';
 import { GROUP_ID_PATTERN } from '../registry/index.js';
@@ -133,7 +133,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
     if (!covers(mustAuth(request.auth).scopes, granting)) {
       throw new PlatformError('BULWARK_ERR_FORBIDDEN', 'you cannot create a user or service account with scopes you do not hold yourself');
     }
-    const principal = await access.createPrincipal({ kind, name, ...(role ? { role } : {}), ...(scopes ? { scopes: scopes as Grant[] } : {}), ...(deviceGroups ? { deviceGroups } : {}) });
+    const principal = await access.createPrincipal({ kind, name, ...(role ? { role } : {}), ...(scopes ? { scopes: scopes } : {}), ...(deviceGroups ? { deviceGroups } : {}) });
     request.auditTarget = principal.id;
     return reply.code(201).send(principal);
   });
@@ -215,7 +215,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
     }
     const { key, text } = await access.createKey(principalId, {
       name,
-      ...(scopes ? { scopes: scopes as Grant[] } : {}),
+      ...(scopes ? { scopes: scopes } : {}),
       ...(expiresInDays ? { expiresAtMs: clock.now() + expiresInDays * DAY_MS } : {}),
     });
     request.auditTarget = key.id;

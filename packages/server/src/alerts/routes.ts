@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { PlatformError } from '@bulwark/core';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/index.js';
 import type { Alert, AlertChannel, AlertRule } from './alerts.js';
 import { conditionView, parseDuration } from './rule-input.js';
 import { mailtoOf } from './email.js';
@@ -97,7 +97,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
   }, async (request) => {
     const limit = limitOf(request);
     const within = limit === null ? {} : { within: await groups.selectors(limit) };
-    return (await alerts.list({ ...request.query, ...within, limit: request.query.limit ?? 100 })).map(alertView) as never;
+    return (await alerts.list({ ...request.query, ...within, limit: request.query.limit ?? 100 })).map(alertView);
   });
 
   app.get('/api/v1/alerts/:id', {
@@ -109,7 +109,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     schema: { tags, security: bearer, summary: 'Acknowledge a firing alert: someone is on it (it still resolves by itself)', params: IdParams, response: { 200: AlertView, ...errorResponses } },
   }, async (request) => {
     await visible(request, request.params.id);
-    return alertView(await alerts.acknowledge(request.params.id, actor(request))) as never;
+    return alertView(await alerts.acknowledge(request.params.id, actor(request)));
   });
 
   app.post('/api/v1/alerts/:id/resolve', {
@@ -117,7 +117,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     schema: { tags, security: bearer, summary: 'Resolve an open alert by hand (one whose condition cannot clear by itself)', params: IdParams, response: { 200: AlertView, ...errorResponses } },
   }, async (request) => {
     await visible(request, request.params.id);
-    return alertView(await alerts.resolveByHand(request.params.id, actor(request))) as never;
+    return alertView(await alerts.resolveByHand(request.params.id, actor(request)));
   });
 
   app.get('/api/v1/alerts/incidents', {
@@ -186,7 +186,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
     const silence = await alerts.silence({ ...rest, durationMs }, actor(request));
     request.auditTarget = silence.id;
     request.auditDetails = { reason: silence.reason, expiresAt: silence.expiresAt, ruleId: silence.ruleId, deviceId: silence.deviceId };
-    return reply.code(201).send(silence as never);
+    return reply.code(201).send(silence);
   });
 
   app.delete('/api/v1/alerts/silences/:id', {
@@ -222,14 +222,14 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRouteOptions> = async (
       const channel = await alerts.addChannel({ name, url: mailtoOf(email), ...(minSeverity ? { minSeverity } : {}) }, null, actor(request));
       request.auditTarget = channel.id;
       request.auditDetails = { email: channel.url };
-      return reply.code(201).send(channelView(channel) as never);
+      return reply.code(201).send(channelView(channel));
     }
     await checkChannelUrl(url as string);
     const secret = newSecret();
     const channel = await alerts.addChannel({ name, url: url as string, ...(minSeverity ? { minSeverity } : {}), ...(batch === true ? { batch } : {}) }, secret, actor(request));
     request.auditTarget = channel.id;
     request.auditDetails = { url: channel.url };
-    return reply.code(201).send({ ...channelView(channel), secret } as never);
+    return reply.code(201).send({ ...channelView(channel), secret });
   });
 
   app.delete('/api/v1/alerts/channels/:id', {

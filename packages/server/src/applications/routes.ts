@@ -2,7 +2,7 @@ import { PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AccessService } from '../access/index.js';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import type { ApplicationService } from './service.js';
 
 const HOUR_MS = 3_600_000;

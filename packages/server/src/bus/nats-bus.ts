@@ -1,6 +1,6 @@
 import type { Logger } from '@bulwark/core';
 import type { Subscription } from '@nats-io/transport-node';
-import type { NatsLink } from '../cluster/nats.js';
+import type { NatsLink } from '../cluster/index.js';
 import type { EventBus, EventType, Handler, PlatformEvent } from './bus.js';
 import { MemoryBus } from './memory-bus.js';
 

@@ -3,7 +3,7 @@ import type { Clock } from '@bulwark/core';
 import type { AuditService } from '../audit/index.js';
 import type { ServerConfig } from '../config/index.js';
 import { type DeviceAuthority, ROOT_CA_ID } from '../identity/index.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/index.js';
 import { ChecklistService } from './service.js';
 
 /** The checklist over this node's store, settings, audit log and CAs. */
@@ -14,7 +14,7 @@ export function wireChecklist(o: { store: Store; config: ServerConfig; audit: Au
     schemas: async () => {
       const newest = new Map<string, { name: string; version: number; document: Readonly<Record<string, unknown>> }>();
       for (const s of await store.schemas.list()) {
-        if ((newest.get(s.name)?.version ?? 0) < s.version) newest.set(s.name, { name: s.name, version: s.version, document: s.document as unknown as Record<string, unknown> });
+        if ((newest.get(s.name)?.version ?? 0) < s.version) newest.set(s.name, { name: s.name, version: s.version, document: s.document });
       }
       return [...newest.values()];
     },

@@ -1,8 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { type MsgHdrs, type Subscription, headers } from '@nats-io/transport-node';
 import type { EventBus } from '../bus/index.js';
-import { LocalSessionTable, type LocalSessionTableDeps } from '../gateway/sessions-local.js';
-import type { Admission, DeliveryOptions, KickReason, LiveSession, SessionConnection, SessionTable } from '../gateway/sessions.js';
+import { LocalSessionTable, type LocalSessionTableDeps, type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionTable } from '../gateway/index.js';
 import type { NatsLink } from './nats.js';
 import { KvSessionDirectory } from './session-directory.js';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '@bulwark/core';
-import type { SessionTable } from '../gateway/sessions.js';
+import type { SessionTable } from '../gateway/index.js';
 
 /**
  * Draining a node for a rolling restart. First the node says it is not ready (`/readyz` 503),

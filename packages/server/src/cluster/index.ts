@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
-import { NatsBus } from '../bus/nats-bus.js';
-import type { LocalSessionTableDeps } from '../gateway/sessions-local.js';
-import type { Metrics } from '../observe/metrics.js';
+import { NatsBus } from '../bus/index.js';
+import type { LocalSessionTableDeps } from '../gateway/index.js';
+import type { Metrics } from '../observe/index.js';
 import { ClusterSessionTable } from './cluster-sessions.js';
 import { type EngineTls, NatsLink } from './nats.js';
 import { type ClusterNode, ClusterNodes, type NodeKeys } from './nodes.js';
@@ -10,7 +10,7 @@ import { Leases, type SingletonJob } from './leases.js';
 export { loadOrCreateNodeId } from './node-id.js';
 export type { ClusterNode, NodeKeys } from './nodes.js';
 export type { SingletonJob } from './leases.js';
-export { type EngineTls, NatsLink, redactUrl } from './nats.js';
+export { type EngineTls, NatsLink, redactUrl, whileElecting } from './nats.js';
 
 /** How long a node's heartbeat stays valid: past it, the others clean its sessions. */
 export const DEFAULT_LEASE_MS = 15_000;

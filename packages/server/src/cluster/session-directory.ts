@@ -2,7 +2,7 @@ import type { Logger } from '@bulwark/core';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
-import type { SessionDirectory } from '../gateway/sessions.js';
+import type { SessionDirectory } from '../gateway/index.js';
 import { type NatsLink, readKvFromLeader, whileElecting } from './nats.js';
 
 export const SESSIONS_BUCKET = 'bulwark_sessions';

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { STREAM_TICKET_TTL_MS, type TicketBook, checkTicketRoute, newTicket, ticketUnknown } from '../access/stream-tickets.js';
+import { STREAM_TICKET_TTL_MS, type TicketBook, checkTicketRoute, newTicket, ticketUnknown } from '../access/index.js';
 import { type NatsLink, whileElecting } from './nats.js';
 
 export const TICKETS_BUCKET = 'bulwark_stream_tickets';

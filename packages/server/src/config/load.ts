@@ -1,6 +1,6 @@
 import { PlatformError } from '@bulwark/core';
 import { parseAddressRanges } from './address-ranges.js';
-import { privacyProblems } from '../privacy/privacy.js';
+import { privacyProblems } from '../privacy/index.js';
 import { SETTINGS, type Setting, envName } from './settings.js';
 
 /** Whether a listener address is this machine only (what the config accepts as safe for plain protocols). */
@@ -64,6 +64,7 @@ export interface ServerConfig {
     readonly flapMaxFires: number; readonly flapWindowMs: number; readonly sweepIntervalMs: number; readonly transitionBatchMs: number;
     readonly smtpUrl: string; readonly smtpFrom: string; readonly smtpCaFile?: string; readonly smtpAllowInsecure: boolean; readonly smtpTimeoutMs: number;
   };
+  readonly tracing: { readonly sampleEvery: number; readonly maxPerSecond: number; readonly otelEndpoint: string; readonly retentionHours: number };
   readonly log: { readonly level: string };
   readonly privacy: { readonly pseudonymise: string; readonly pseudonymiseIdentifiers: string };
   readonly masterKey?: string;
@@ -111,7 +112,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     }
     const parsed = coerce(s, raw);
     if (typeof parsed === 'string' && parsed.startsWith('!')) problems.push(`${origin}: ${parsed.slice(1)}`);
-    else out[s.key] = parsed as Value;
+    else out[s.key] = parsed;
   }
   if (typeof out.store === 'string' && !/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/.test(out.store)) {
     problems.push(`store: "${out.store}" is not sqlite, sqlite:<path> or a postgres:// URL`);
@@ -120,6 +121,8 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   problems.push(...privacyProblems(out['privacy.pseudonymise'], out['privacy.pseudonymiseIdentifiers']));
   if (out.masterKeyNext !== undefined && out.masterKey === undefined) problems.push('BULWARK_MASTER_KEY_NEXT: needs BULWARK_MASTER_KEY (the key in use) beside it');
   problems.push(...hsmProblems(out));
+  const otel = String(out['tracing.otelEndpoint'] ?? '');
+  if (otel !== '' && !/^https?:\/\/[^\s/]+/.test(otel)) problems.push(`tracing.otelEndpoint: "${otel}" is not an http:// or https:// URL (an OTLP/HTTP collector, such as http://collector:4318)`);
   for (const p of parseAddressRanges(String(out['gateway.proxyProtocolFrom'] ?? '')).problems) problems.push(`gateway.proxyProtocolFrom: ${p}`);
   const host = String(out['http.host'] ?? '127.0.0.1');
   if (!isLoopbackHost(host) && out['http.tls'] !== true && out['http.allowInsecure'] !== true) {

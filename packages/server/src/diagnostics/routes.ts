@@ -1,12 +1,11 @@
-import { BUILTIN_COMMANDS, DEVICE_MESSAGE_LIMITS, type LogLevel } from '@bulwark/protocol';
+import { BUILTIN_COMMANDS, DEVICE_MESSAGE_LIMITS } from '@bulwark/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Counter } from 'prom-client';
 import Type from 'typebox';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses, SseWriter } from '../http/index.js';
 import type { CommandService } from './commands.js';
 import { COMMAND_STATES } from './diagnostics.js';
 import { LOG_LEVELS, LOG_STREAM_TTL_S, type LogStreams } from './log-streams.js';
-import { SseWriter } from '../http/sse.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const CommandParams = Type.Object({ id: IdParams.properties.id, name: Type.String({ pattern: NAME, maxLength: 64 }) }, { additionalProperties: false });
@@ -54,7 +53,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
     request.auditTarget = id;
     const b = request.body;
     const c = await commands.issue(id, name, b.params ?? {}, {
-      actor: request.auth?.principal.id ?? 'unknown', ...(b.ttlS !== undefined ? { ttlS: b.ttlS } : {}), ...(b.ifOffline ? { ifOffline: b.ifOffline as 'queue' | 'refuse' } : {}),
+      actor: request.auth?.principal.id ?? 'unknown', ...(b.ttlS !== undefined ? { ttlS: b.ttlS } : {}), ...(b.ifOffline ? { ifOffline: b.ifOffline } : {}),
     });
     request.auditDetails = { command: name, commandId: c.id };
     return reply.code(201).send(c);
@@ -113,7 +112,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
     const { id } = request.params;
     await commands.list({ deviceId: id, limit: 1 }); // 404 for an unknown device
     const q = request.query;
-    return { stream: logs.status(id), entries: logs.read(id, { limit: q.limit, ...(q.level ? { level: q.level as LogLevel } : {}), ...(q.after !== undefined ? { afterSeq: q.after } : {}) }) };
+    return { stream: logs.status(id), entries: logs.read(id, { limit: q.limit, ...(q.level ? { level: q.level } : {}), ...(q.after !== undefined ? { afterSeq: q.after } : {}) }) };
   });
 
   app.get('/api/v1/devices/:id/logs/live', {
@@ -126,7 +125,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<DiagnosticsRouteDeps> 
   }, async (request, reply) => {
     const { id } = request.params;
     await commands.list({ deviceId: id, limit: 1 });
-    const min = LOG_LEVELS.indexOf((request.query.level ?? 'trace') as LogLevel);
+    const min = LOG_LEVELS.indexOf((request.query.level ?? 'trace'));
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-request-id': request.id });

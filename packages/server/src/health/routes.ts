@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import type { HealthService } from './service.js';
 
 const Record_ = Type.Object({ deviceId: Type.String(), receivedAt: Type.Integer(), report: Type.Unknown({ description: 'the HealthReport as the device sent it' }) });

@@ -6,7 +6,7 @@ import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { PlatformError } from '@bulwark/core';
-import type { Metrics } from '../observe/metrics.js';
+import type { Metrics } from '../observe/index.js';
 import { type ErrorBody, clientErrorResponse, sendError, toPlatformError } from './errors.js';
 import { ErrorResponse } from './schemas.js';
 import { lazySerializers } from './serializers.js';
@@ -91,7 +91,9 @@ export async function createHttpApp(o: HttpAppOptions): Promise<{ app: FastifyIn
     forceCloseConnections: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors of the router, before any route, hook or error handler: our format and codes too.
-    frameworkErrors: (err, request, reply) => fail(err, request, reply),
+    frameworkErrors: (err, request, reply) => {
+      void fail(err, request, reply);
+    },
     // Requests Node's HTTP parser refuses never become a request object.
     clientErrorHandler(err, socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;

@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditResult, AuditService } from '../audit/index.js';
-import type { Metrics } from '../observe/metrics.js';
+import type { Metrics } from '../observe/index.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Refusals worth a chain entry. 429s are counted in metrics only: a flood must not become a flood of audit writes. */

@@ -1,7 +1,7 @@
 import { PlatformError } from '@bulwark/core';
 import type { FastifyRequest } from 'fastify';
 import { type AccessService, RevokedCredentialError, Throttle, hasScope } from '../access/index.js';
-import type { Metrics } from '../observe/metrics.js';
+import type { Metrics } from '../observe/index.js';
 
 export function isLoopback(address: string): boolean {
   return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || address.startsWith('127.');

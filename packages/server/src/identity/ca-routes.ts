@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PlatformError } from '@bulwark/core';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import type { IssuingCaView } from './issuing-cas.js';
 import type { IdentityService } from './service.js';
 
@@ -64,6 +64,6 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityService }> 
   }, async (request, reply) => {
     const pem = identity.crlPem.byCa.get(request.params.id);
     if (pem === undefined) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no trusted issuing CA ${request.params.id} (a retired one is listed on /api/v1/pki/root-crl.pem)`);
-    return reply.type('application/x-pem-file').header('cache-control', 'no-cache').send(pem as never);
+    return reply.type('application/x-pem-file').header('cache-control', 'no-cache').send(pem);
   });
 };

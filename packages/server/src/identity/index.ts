@@ -4,7 +4,7 @@ export { ROOT_CA_ID, loadOrCreateAuthority, fingerprintOf } from './authority.js
 export type { DeviceAuthority } from './authority.js';
 export { issueServerCertificate, deviceIdOf, DEVICE_URN_PREFIX } from './pki.js';
 export { pkcs8Pem, exportPkcs8 } from './x509.js';
-export type { CaRecord, ClaimToken, DeviceCertificate, IdentityRepository } from './identity.js';
+export type { CaRecord, ClaimToken, DeviceCertificate, IdentityRepository, CaKind } from './identity.js';
 export { ManufacturerCas } from './manufacturers.js';
 export type { NewManufacturerCa } from './manufacturers.js';
 export type { ProvisioningRule } from './identity.js';

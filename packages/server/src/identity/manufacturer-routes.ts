@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import type { CaRecord } from './identity.js';
 import type { ManufacturerCas } from './manufacturers.js';
 import type { IdentityService } from './service.js';

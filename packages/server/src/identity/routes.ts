@@ -2,7 +2,7 @@ import { PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Throttle } from '../access/index.js';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import { NewDeviceSchema } from '../registry/index.js';
 import type { RegistryService } from '../registry/index.js';
 import type { IdentityService } from './service.js';

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { PlatformError } from '@bulwark/core';
 import { hasScope } from '../access/index.js';
-import { bearer, errorResponses } from '../http/schemas.js';
+import { bearer, errorResponses } from '../http/index.js';
 import { CONTENT_TYPES, type ExportFormat } from './export-format.js';
 import type { ExportPlan, TelemetryExporter } from './exporter.js';
 

@@ -9,3 +9,4 @@ export { TelemetryExporter } from './exporter.js';
 export { exportRoutes } from './export-routes.js';
 export type { DeletionReceipt, RetentionSettings } from './retention.js';
 export { deviceSet } from './live-filter.js';
+export { parseTime } from './export-request.js';

@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import type { SseWriter } from '../http/sse.js';
+import type { SseWriter } from '../http/index.js';
 import type { TelemetryRecord } from './ingest.js';
 
 /** What a live reading looks like on the wire, for every live transport. */

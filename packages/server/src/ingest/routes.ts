@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type, { type Static } from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses, SseWriter } from '../http/index.js';
 import type { GroupSelector, RegistryService } from '../registry/index.js';
 import { PlatformError } from '@bulwark/core';
 import type { Counter } from 'prom-client';
 import { hasScope } from '../access/index.js';
 import { type LiveQuery, LiveFilter } from './live-filter.js';
-import { SseWriter } from '../http/sse.js';
 import { sseSink, webSocketSink } from './live.js';
 import type { FastifyRequest } from 'fastify';
 import type { DeadLetterView } from './ingest.js';
@@ -73,9 +72,9 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       request.auditTarget = request.params.id;
       const decrypted = await Promise.all(rows.map(async (r) => ({ ...r, data: await decryptFields(r.deviceId, r.data, openValue) })));
       request.auditDetails = { readings: rows.length };
-      return decrypted.map(({ deviceId: _d, ...r }) => r) as never;
+      return decrypted.map(({ deviceId: _d, ...r }) => r);
     }
-    return rows.map(({ deviceId: _d, ...r }) => r) as never;
+    return rows.map(({ deviceId: _d, ...r }) => r);
   });
 
   app.get('/api/v1/devices/:id/rollups', {
@@ -175,7 +174,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
       querystring: LiveQueryString,
     },
   }, async (socket, request) => {
-    const filter = await LiveFilter.create(await limited(liveQuery(request.query as Static<typeof LiveQueryString>), request, groups), registry);
+    const filter = await LiveFilter.create(await limited(liveQuery(request.query), request, groups), registry);
     const sink = webSocketSink(socket, liveQueueLimit * 1024, liveDropped);
     const unsubscribe = ingest.onStored((r) => {
       if (filter.matches(r)) sink(r);
@@ -205,7 +204,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     if (decrypt) auditDecrypt(request, device);
     const limited = request.auth?.principal.deviceGroups ?? null;
     const within = limited === null ? {} : { within: await groups.selectors(limited) };
-    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}), ...(replayed !== undefined ? { replayed } : {}), ...within }, decrypt === true);
+    const letters = await ingest.listDeadLetters({ limit, ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason } : {}), ...(schema ? { schemaId: schema } : {}), ...(replayed !== undefined ? { replayed } : {}), ...within }, decrypt === true);
     if (decrypt) request.auditDetails = decryptDetails(letters);
     return letters as never;
   });
@@ -229,7 +228,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     if (device !== undefined) request.auditTarget = device;
     const limit = request.auth?.principal.deviceGroups ?? null;
     const deleted = await ingest.purgeDeadLetters({
-      ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason as never } : {}), ...(schema ? { schemaId: schema } : {}),
+      ...(device ? { deviceId: device } : {}), ...(reason ? { reason: reason } : {}), ...(schema ? { schemaId: schema } : {}),
       ...(before !== undefined ? { beforeMs: before } : {}), ...(replayed ? { replayed } : {}), ...(limit === null ? {} : { within: await groups.selectors(limit) }),
     });
     request.auditDetails = { deleted, filter: request.query };

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { type Scope, hasScope } from '../access/index.js';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/index.js';
 import { GROUP_ID_PATTERN } from '../registry/index.js';
 import type { JobService } from './job-service.js';
 import { JOB_DEVICE_STATES, JOB_STATES, type JobDeviceState, type JobOperation, type JobState, type OperationType } from './jobs.js';

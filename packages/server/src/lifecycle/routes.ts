@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { IdParams, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, bearer, errorResponses } from '../http/index.js';
 import { DeviceSchema } from '../registry/index.js';
 import type { EndOfLifeService } from './end-of-life.js';
 import type { ReceiptSigner } from './receipts.js';

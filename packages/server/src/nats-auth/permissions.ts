@@ -1,5 +1,5 @@
 import type { Permissions } from '@nats-io/jwt';
-import { TELEMETRY_PREFIX, TELEMETRY_STREAM, schemaSubjects, subjectToken } from '../stream/subjects.js';
+import { TELEMETRY_PREFIX, TELEMETRY_STREAM, schemaSubjects, subjectToken } from '../stream/index.js';
 
 /** A schema an application may read: every version of `name`, or only `version`. */
 export interface SchemaGrant {

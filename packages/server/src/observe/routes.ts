@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { bearer, errorResponses } from '../http/schemas.js';
+import { bearer, errorResponses } from '../http/index.js';
 import { PlatformError } from '@bulwark/core';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Metrics } from './metrics.js';

@@ -3,7 +3,7 @@ import { isPlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/index.js';
 import { GROUP_ID_PATTERN } from '../registry/index.js';
 import type { FirmwareService } from './firmware-service.js';
 import type { RolloutService } from './rollout-service.js';

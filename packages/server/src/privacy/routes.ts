@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { bearer, errorResponses } from '../http/schemas.js';
+import { bearer, errorResponses } from '../http/index.js';
 import type { PrivacyService } from './service.js';
 
 const Kind = Type.Union([Type.Literal('devices'), Type.Literal('owners'), Type.Literal('locations')], { description: 'devices (device ids), owners or locations' });

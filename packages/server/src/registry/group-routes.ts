@@ -1,9 +1,9 @@
 import { PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { Nullable, bearer, errorResponses } from '../http/index.js';
 import { type GroupService, MEMBERS_PER_REQUEST } from './group-service.js';
-import { GROUP_ID_PATTERN, type GroupQuery } from './groups.js';
+import { GROUP_ID_PATTERN } from './groups.js';
 import { DEVICE_ALERT_STATES, LIFECYCLE_STATES } from './registry.js';
 
 const tags = ['groups'];
@@ -52,7 +52,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ groups: GroupService }> = 
     const b = request.body;
     const group = await groups.create({
       id: b.id, kind: b.kind, ...(b.description !== undefined ? { description: b.description } : {}),
-      ...(b.query !== undefined ? { query: b.query as GroupQuery } : {}), ...(b.members !== undefined ? { members: b.members } : {}),
+      ...(b.query !== undefined ? { query: b.query } : {}), ...(b.members !== undefined ? { members: b.members } : {}),
     }, request.auth?.principal.id ?? 'unknown');
     return reply.code(201).send(group);
   });
@@ -96,7 +96,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ groups: GroupService }> = 
   }, async (request) => {
     request.auditTarget = request.params.id;
     const b = request.body;
-    return groups.update(request.params.id, { ...(b.description !== undefined ? { description: b.description } : {}), ...(b.query !== undefined ? { query: b.query as GroupQuery } : {}) });
+    return groups.update(request.params.id, { ...(b.description !== undefined ? { description: b.description } : {}), ...(b.query !== undefined ? { query: b.query } : {}) });
   });
 
   app.delete('/api/v1/groups/:id', {

@@ -1,8 +1,8 @@
 import { PlatformError } from '@bulwark/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
-import { DEVICE_ALERT_STATES, type DeviceAttributes, type DeviceFilter, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/index.js';
+import { DEVICE_ALERT_STATES, type DeviceFilter, HEALTH_BANDS, LIFECYCLE_STATES } from './registry.js';
 import type { GroupService } from './group-service.js';
 import { GROUP_ID_PATTERN } from './groups.js';
 import type { RegistryService } from './service.js';
@@ -116,7 +116,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox<{ registry: RegistryServi
       }
       if (owner !== null) await checkOwner(owner);
     }
-    return registry.update(request.params.id, stripUndefined(request.body) as Partial<DeviceAttributes>);
+    return registry.update(request.params.id, stripUndefined(request.body));
   });
 
   const lifecycle = { suspend: 'Suspend a device: its session ends now and it cannot connect until resumed', resume: 'Resume a suspended device', decommission: 'Retire a device for good: its certificates are revoked and its session ends' } as const;

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { bearer, errorResponses } from '../http/schemas.js';
+import { bearer, errorResponses } from '../http/index.js';
 import type { SchemaDocument } from './schemas.js';
 import type { SchemaService } from './service.js';
 
@@ -25,7 +25,7 @@ export const schemaRoutes: FastifyPluginAsyncTypebox<{ schemas: SchemaService }>
   }, async (request, reply) => {
     request.auditTarget = String((request.body as Record<string, unknown>).$id ?? 'no-id');
     const schema = await schemas.register(request.body as unknown as SchemaDocument, request.auth?.principal.id ?? 'unknown');
-    return reply.code(201).send(schema as never);
+    return reply.code(201).send(schema);
   });
 
   app.post('/api/v1/schemas/check', {

@@ -1,8 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { AckPolicy, type ConsumerMessages, type JetStreamManager, jetstream } from '@nats-io/jetstream';
 import type { DeadLetter } from '../ingest/index.js';
-import type { SingletonJob } from '../cluster/index.js';
-import type { NatsLink } from '../cluster/nats.js';
+import type { SingletonJob, NatsLink } from '../cluster/index.js';
 import { DEAD_LETTER_STREAM, PULL_EXPIRES_MS } from './subjects.js';
 
 const CONSUMER = 'store-writer';

@@ -16,7 +16,7 @@ const GUARD_INTERVAL_MS = 2_000;
 /** Share of `stream.maxBytes` unstored readings may fill before new ones are refused. */
 const UNSTORED_SHARE = 0.8;
 
-export { STREAM_PARTITIONS, TELEMETRY_STREAM, DEAD_LETTER_STREAM, telemetrySubject, schemaSubjects, deviceSubjects } from './subjects.js';
+export { STREAM_PARTITIONS, TELEMETRY_STREAM, DEAD_LETTER_STREAM, telemetrySubject, schemaSubjects, deviceSubjects, TELEMETRY_PREFIX, subjectToken } from './subjects.js';
 export type { StreamSettings } from './telemetry-stream.js';
 export type { BatchStore } from './store-writer.js';
 

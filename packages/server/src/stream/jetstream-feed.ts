@@ -1,6 +1,6 @@
-import { DeliverPolicy, type JetStreamManager, type OrderedConsumerOptions, jetstream } from '@nats-io/jetstream';
+import { DeliverPolicy, type JetStreamManager, jetstream } from '@nats-io/jetstream';
 import type { FeedEntry, FeedFilter, FeedPage, TelemetryFeed } from '../ingest/index.js';
-import type { NatsLink } from '../cluster/nats.js';
+import type { NatsLink } from '../cluster/index.js';
 import { parseRecord } from './records.js';
 import { TELEMETRY_PREFIX, TELEMETRY_STREAM, deviceSubjects, schemaSubjects } from './subjects.js';
 
@@ -20,7 +20,7 @@ export class JetStreamFeed implements TelemetryFeed {
     if (state.last_seq <= from) return { entries: [], next: String(from), skipped: 0 };
     const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, {
       filter_subjects: subjectFor(filter), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1,
-    } as Partial<OrderedConsumerOptions>);
+    });
     try {
       const pending = (await consumer.info()).num_pending;
       if (pending === 0) return { entries: [], next: String(state.last_seq), skipped };
@@ -50,7 +50,7 @@ export class JetStreamFeed implements TelemetryFeed {
   async positionAt(sinceMs: number): Promise<string> {
     const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, {
       filter_subjects: `${TELEMETRY_PREFIX}.>`, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(0, sinceMs - 60_000)).toISOString(),
-    } as Partial<OrderedConsumerOptions>);
+    });
     try {
       let pending = (await consumer.info()).num_pending;
       while (pending > 0) {

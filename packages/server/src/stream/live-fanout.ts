@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { type ConsumerMessages, DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import type { IngestService } from '../ingest/index.js';
-import type { NatsLink } from '../cluster/nats.js';
+import type { NatsLink } from '../cluster/index.js';
 import { PULL_EXPIRES_MS, TELEMETRY_PREFIX, TELEMETRY_STREAM } from './subjects.js';
 import { parseRecord } from './records.js';
 

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { PlatformError } from '@bulwark/core';
-import { bearer, errorResponses } from '../http/schemas.js';
-import { parseTime } from '../ingest/export-request.js';
+import { bearer, errorResponses } from '../http/index.js';
+import { parseTime } from '../ingest/index.js';
 import type { ReplayJob, StreamReplays } from './replay.js';
 
 const Job = Type.Object({

@@ -1,8 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, type JetStreamManager, jetstream } from '@nats-io/jetstream';
 import type { TelemetryRecord } from '../ingest/index.js';
-import type { NatsLink } from '../cluster/nats.js';
-import type { SingletonJob } from '../cluster/index.js';
+import type { NatsLink, SingletonJob } from '../cluster/index.js';
 import { PULL_EXPIRES_MS, TELEMETRY_STREAM, partitionSubjects } from './subjects.js';
 import { parseRecord } from './records.js';
 

@@ -1,7 +1,7 @@
 import { type Logger, PlatformError } from '@bulwark/core';
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, jetstreamManager } from '@nats-io/jetstream';
 import type { DeadLetter, TelemetryRecord, TelemetrySink } from '../ingest/index.js';
-import { type NatsLink, whileElecting } from '../cluster/nats.js';
+import { type NatsLink, whileElecting } from '../cluster/index.js';
 import { StreamPublisher } from './publisher.js';
 import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, TELEMETRY_PREFIX, TELEMETRY_STREAM, deadLetterSubject, fromSubjectToken, streamMsgId, telemetrySubject } from './subjects.js';
 

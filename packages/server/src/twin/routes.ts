@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import Type from 'typebox';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/index.js';
 import type { TwinService } from './service.js';
 
 const Config = Type.Record(Type.String(), Type.Unknown());

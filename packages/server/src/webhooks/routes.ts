@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { isPlatformError } from '@bulwark/core';
-import { IdParams, Nullable, bearer, errorResponses } from '../http/schemas.js';
+import { IdParams, Nullable, bearer, errorResponses } from '../http/index.js';
 import type { WebhookService } from './service.js';
 
 const Names = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 });
@@ -133,7 +133,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
     request.auditTarget = request.params.id;
     const result = await webhooks.testDelivery(request.params.id);
     request.auditDetails = { ok: result.ok, status: result.status };
-    return result as never;
+    return result;
   });
 
   app.get('/api/v1/webhooks/:id/dead-letters', {
@@ -154,6 +154,6 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
     request.auditTarget = `${request.params.id}/${request.params.letterId}`;
     const result = await webhooks.replay(request.params.id, request.params.letterId);
     request.auditDetails = { ok: result.ok, status: result.status };
-    return result as never;
+    return result;
   });
 };

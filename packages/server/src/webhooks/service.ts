@@ -1,9 +1,9 @@
 import { type Clock, type IdGen, PlatformError, isPlatformError } from '@bulwark/core';
-import type { TelemetryFeed } from '../ingest/feed.js';
+import type { TelemetryFeed } from '../ingest/index.js';
 import type { DeliveryResult, WebhookDelivery } from './delivery.js';
 import type { WebhookMetrics } from './metrics.js';
 import { newSecret } from './signing.js';
-import { type RefusalReason, type Resolver, type TargetPolicy, checkUrl, resolveTarget } from './target-guard.js';
+import { type Resolver, type TargetPolicy, checkUrl, resolveTarget } from './target-guard.js';
 import type { WebhookDeadLetter, WebhookFilter, WebhookRecord, WebhookRepository, WebhookState } from './webhooks.js';
 
 /** A subscription as the API shows it: never its secret. */
@@ -141,7 +141,7 @@ export class WebhookService {
       const parsed = checkUrl(url, this.deps.policy);
       await resolveTarget(parsed.hostname, this.deps.policy, this.deps.resolve);
     } catch (err) {
-      if (isPlatformError(err)) this.deps.metrics.targetsRefused.inc({ reason: String(err.details?.reason ?? 'malformed') as RefusalReason, at: 'create' });
+      if (isPlatformError(err)) this.deps.metrics.targetsRefused.inc({ reason: String(err.details?.reason ?? 'malformed'), at: 'create' });
       throw err;
     }
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import type { Registry } from 'prom-client';
-import type { TelemetryFeed } from '../ingest/feed.js';
+import type { TelemetryFeed } from '../ingest/index.js';
 import { WebhookDelivery } from './delivery.js';
 import { WebhookDispatcher } from './dispatcher.js';
 import { webhookMetrics } from './metrics.js';

@@ -1,5 +1,5 @@
 import type { Clock, IdGen, Logger } from '@bulwark/core';
-import type { FeedFilter, TelemetryFeed } from '../ingest/feed.js';
+import type { FeedFilter, TelemetryFeed } from '../ingest/index.js';
 import { type BackoffSettings, backoffMs } from './backoff.js';
 import type { DeliveryRequest, DeliveryResult } from './delivery.js';
 import type { WebhookMetrics } from './metrics.js';

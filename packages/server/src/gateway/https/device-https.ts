@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { type Clock, type ErrorCode, type Logger, PlatformError, isPlatformError } from '@bulwark/core';
 import type { RotationIssued } from '@bulwark/protocol';
 import { Counter, type Registry } from 'prom-client';
-import { HTTP_STATUS } from '../../http/errors.js';
+import { HTTP_STATUS } from '../../http/index.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
 import type { AddressRange } from '../../config/index.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ApiKeyRecord } from '../../access/access.js';
+import type { ApiKeyRecord } from '../../access/index.js';
 import type { Store } from '../store.js';
 import { type MakeStore, T0, principal } from './principal-repository.contract.js';
 import { settleAll } from './sql-client.contract.js';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AuditEntry, AuditEvent, AuditRepository } from '../../audit/audit.js';
-import { GENESIS_HASH, sealEntry, verifyChain } from '../../audit/chain.js';
+import { type AuditEntry, type AuditEvent, type AuditRepository, GENESIS_HASH, sealEntry, verifyChain } from '../../audit/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 import { settleAll } from './sql-client.contract.js';
 

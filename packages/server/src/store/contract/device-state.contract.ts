@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CommandRecord } from '../../diagnostics/diagnostics.js';
-import type { HealthReport } from '../../health/health.js';
-import type { PostureRecord } from '../../health/posture.js';
-import type { Device } from '../../registry/registry.js';
+import type { CommandRecord } from '../../diagnostics/index.js';
+import type { HealthReport, PostureRecord } from '../../health/index.js';
+import type { Device } from '../../registry/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const desired = (version: number, config: Record<string, unknown> = { rate: version }) => ({ version, config, updatedAt: T0 + version, updatedBy: 'usr_1' });

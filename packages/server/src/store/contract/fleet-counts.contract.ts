@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alert, Grouping } from '../../alerts/index.js';
-import { shapeCounts } from '../../registry/fleet-counts.js';
-import type { Device, FleetCounts, LifecycleState } from '../../registry/index.js';
+import { shapeCounts, type Device, type FleetCounts, type LifecycleState } from '../../registry/index.js';
 import type { Store } from '../store.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DeviceGroup, GroupQuery } from '../../registry/index.js';
-import type { Device } from '../../registry/registry.js';
+import type { DeviceGroup, GroupQuery, Device } from '../../registry/index.js';
 import type { Store } from '../store.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Job } from '../../jobs/jobs.js';
+import type { Job } from '../../jobs/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
@@ -40,10 +40,10 @@ export function describeJobRepository(make: MakeStore): void {
       const { jobs } = await make(t);
       await jobs.insert(job('job_c', { deviceCount: 50 }), ids(50));
       const [x, y] = await Promise.all([jobs.claim('job_c', 30, T0 + 10), jobs.claim('job_c', 30, T0 + 10)]);
-      const claimed = [...x!, ...y!].map((e) => e.deviceId);
+      const claimed = [...x, ...y].map((e) => e.deviceId);
       assert.equal(claimed.length, 50, 'every entry claimed once');
       assert.equal(new Set(claimed).size, 50, 'no entry twice');
-      assert.ok(x!.every((e) => e.state === 'in_progress' && e.attempts === 1 && e.dispatchedAt === T0 + 10));
+      assert.ok(x.every((e) => e.state === 'in_progress' && e.attempts === 1 && e.dispatchedAt === T0 + 10));
       assert.deepEqual(await jobs.claim('job_c', 10, T0 + 11), []);
 
       await jobs.setRef('job_c', 'd-0000', '7');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FirmwareArtifact, Rollout, RolloutDevice } from '../../ota/ota.js';
+import type { FirmwareArtifact, Rollout, RolloutDevice } from '../../ota/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const manifest = { format: 'bulwark-firmware/1', delegation: { signed: {}, signatures: [] }, release: { signed: { name: 'gw' }, signatures: [{ keyId: 'k', sig: 's' }] } } as unknown as FirmwareArtifact['manifest'];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, describe, it } from 'node:test';
-import type { Principal } from '../../access/access.js';
+import type { Principal } from '../../access/index.js';
 import type { Store } from '../store.js';
 
 /** Returns a fresh, migrated, empty store and registers its own cleanup on `t`. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DataKeyRecord, SealedSecret, SecretRepository } from '../../secrets/secrets.js';
+import type { DataKeyRecord, SealedSecret, SecretRepository } from '../../secrets/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 function dataKey(id: string, over: Partial<DataKeyRecord> = {}): DataKeyRecord {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ExportFilter, ExportPageQuery, ExportPosition, TelemetryExportSource, TelemetryRecord } from '../../ingest/index.js';
-import type { Device } from '../../registry/registry.js';
+import type { Device } from '../../registry/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const device = (id: string, tags: string[]): Device => ({

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, describe, it } from 'node:test';
-import type { TelemetryFeed } from '../../ingest/feed.js';
-import type { TelemetryRecord } from '../../ingest/index.js';
+import type { TelemetryFeed, TelemetryRecord } from '../../ingest/index.js';
 
 /** A feed over something readings can be appended to (the store, the stream), as one test sees it. */
 export interface FeedUnderTest {

@@ -1,4 +1,4 @@
-import type { Application, ApplicationRepository, NatsCredentialRecord, SchemaGrant } from '../../applications/applications.js';
+import type { Application, ApplicationRepository, NatsCredentialRecord, SchemaGrant } from '../../applications/index.js';
 import type { SqlExecutor } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 

@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from '../../audit/audit.js';
+import type { AuditEntry, AuditEvent, AuditFilter, AuditHead, AuditRepository, AuditResult } from '../../audit/index.js';
 import type { SqlClient, SqlEngine, SqlExecutor } from '../sql-client.js';
 import { fromJson } from './json.js';
 import { Where } from './where.js';

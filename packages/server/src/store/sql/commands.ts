@@ -1,4 +1,4 @@
-import type { CommandFilter, CommandRecord, CommandRepository, CommandState } from '../../diagnostics/diagnostics.js';
+import type { CommandFilter, CommandRecord, CommandRepository, CommandState } from '../../diagnostics/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 import { Where } from './where.js';

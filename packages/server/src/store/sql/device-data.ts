@@ -1,4 +1,4 @@
-import type { DeviceDataRepository, StoredCounts } from '../../lifecycle/lifecycle.js';
+import type { DeviceDataRepository, StoredCounts } from '../../lifecycle/index.js';
 import type { SqlClient, SqlExecutor } from '../sql-client.js';
 
 type Counts = StoredCounts;

@@ -1,7 +1,6 @@
-import type { ConnectivityEvent, CountRow, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState } from '../../registry/registry.js';
+import type { ConnectivityEvent, CountRow, Device, DeviceAttributes, DeviceFilter, DeviceRepository, LifecycleState, GroupSelector } from '../../registry/index.js';
 import type { BatchStatement, SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
-import type { GroupSelector } from '../../registry/groups.js';
 import { countByScan } from '../migrations-fleet.js';
 import { whereInGroup } from './group-query.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';

@@ -1,4 +1,4 @@
-import type { FirmwareImageRepository } from '../../ota/ota.js';
+import type { FirmwareImageRepository } from '../../ota/index.js';
 import type { SqlClient } from '../sql-client.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { FirmwareManifest } from '@bulwark/protocol';
-import type { FirmwareArtifact, FirmwareRepository } from '../../ota/ota.js';
+import type { FirmwareArtifact, FirmwareRepository } from '../../ota/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 

@@ -1,4 +1,4 @@
-import type { GroupSelector } from '../../registry/groups.js';
+import type { GroupSelector } from '../../registry/index.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';
 
 /** Narrows a query over `devices` to a group: its members, or its saved query as of `now`. */

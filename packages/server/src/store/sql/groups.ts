@@ -1,4 +1,4 @@
-import type { DeviceGroup, GroupKind, GroupQuery, GroupRepository, GroupSelector } from '../../registry/groups.js';
+import type { DeviceGroup, GroupKind, GroupQuery, GroupRepository, GroupSelector } from '../../registry/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { whereInGroup } from './group-query.js';
 import { fromJson, toJson } from './json.js';

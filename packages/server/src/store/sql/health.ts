@@ -1,5 +1,4 @@
-import type { EventFilter, EventRecord, EventRepository, HealthRecord, HealthReport, HealthRepository } from '../../health/health.js';
-import { type PostureFinding, type PostureRecord, worstOf } from '../../health/posture.js';
+import { type EventFilter, type EventRecord, type EventRepository, type HealthRecord, type HealthReport, type HealthRepository, type PostureFinding, type PostureRecord, worstOf } from '../../health/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, toJson } from './json.js';
 import { Where } from './where.js';

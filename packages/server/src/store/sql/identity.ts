@@ -1,4 +1,4 @@
-import type { CaKind, CaRecord, ClaimToken, DeviceCertificate, IdentityRepository, ProvisioningRule } from '../../identity/identity.js';
+import type { CaKind, CaRecord, ClaimToken, DeviceCertificate, IdentityRepository, ProvisioningRule } from '../../identity/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 

@@ -1,4 +1,4 @@
-import type { Job, JobAbortRule, JobDevice, JobDeviceEnd, JobDeviceState, JobEvent, JobOperation, JobPacing, JobRepository, JobState, LiveJobDevice } from '../../jobs/jobs.js';
+import type { Job, JobAbortRule, JobDevice, JobDeviceEnd, JobDeviceState, JobEvent, JobOperation, JobPacing, JobRepository, JobState, LiveJobDevice } from '../../jobs/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 import { Where, numberedParams } from './where.js';

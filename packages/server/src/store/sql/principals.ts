@@ -1,5 +1,4 @@
-import type { ApiKeyRecord, ApiKeyRepository, Principal, PrincipalRepository } from '../../access/access.js';
-import type { Grant, Role } from '../../access/scopes.js';
+import type { ApiKeyRecord, ApiKeyRepository, Principal, PrincipalRepository, Grant, Role } from '../../access/index.js';
 import type { SqlExecutor } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 

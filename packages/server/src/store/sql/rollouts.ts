@@ -1,4 +1,4 @@
-import type { DeviceJobState, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from '../../ota/ota.js';
+import type { DeviceJobState, Rollout, RolloutDevice, RolloutRepository, RolloutState, WaveCounts } from '../../ota/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 import { numberedParams } from './where.js';

@@ -1,4 +1,4 @@
-import type { SchemaDocument, SchemaRepository, TelemetrySchema } from '../../schemas/schemas.js';
+import type { SchemaDocument, SchemaRepository, TelemetrySchema } from '../../schemas/index.js';
 import type { SqlClient } from '../sql-client.js';
 
 interface Row { name: string; version: number; document: string; created_at: number; created_by: string }

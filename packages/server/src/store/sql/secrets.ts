@@ -1,4 +1,4 @@
-import type { DataKeyRecord, SealedSecret, SecretRepository } from '../../secrets/secrets.js';
+import type { DataKeyRecord, SealedSecret, SecretRepository } from '../../secrets/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { num } from './json.js';
 

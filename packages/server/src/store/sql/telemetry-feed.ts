@@ -1,5 +1,5 @@
 import { PlatformError } from '@bulwark/core';
-import type { FeedFilter, FeedPage, TelemetryFeed } from '../../ingest/feed.js';
+import type { FeedFilter, FeedPage, TelemetryFeed } from '../../ingest/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { toRecord, type TelemetryRow } from './telemetry.js';
 

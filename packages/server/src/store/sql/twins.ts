@@ -1,4 +1,4 @@
-import type { DesiredState, ReportedState, TwinRecord, TwinRepository } from '../../twin/twin.js';
+import type { DesiredState, ReportedState, TwinRecord, TwinRepository } from '../../twin/index.js';
 import type { SqlClient } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 
