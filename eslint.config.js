@@ -20,6 +20,22 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules, chosen rather than the whole recommendedTypeChecked set
+    // (docs/decisions/0033-lint-rules.md): promises nobody waits for, promises where a
+    // callback's result is ignored, awaiting what is not a promise, and casts that change nothing.
+    files: ['**/*.ts', '**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // node:test's test(), describe() and it() return promises the runner itself waits for.
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+      }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
+    },
+  },
+  {
     // A server context is reached from another only through its index.ts (CONVENTIONS.md §1).
     // Top-level files of packages/server/src are the composition root and testing/ holds
     // fixtures that wire whole servers: the rule lets both reach further.

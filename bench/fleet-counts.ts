@@ -85,7 +85,7 @@ async function open(engine: 'sqlite' | 'postgres'): Promise<{ db: SqlClient; cle
   const admin = new pg.Client({ connectionString: o.pg });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
-  const db = new PostgresClient({ url: o.pg!, schema });
+  const db = new PostgresClient({ url: o.pg, schema });
   return { db, cleanup: async () => { await db.close(); await admin.query(`DROP SCHEMA ${schema} CASCADE`); await admin.end(); } };
 }
 
@@ -219,6 +219,6 @@ const startedAt = new Date().toISOString();
 const md = [`# Fleet counts at ${N.toLocaleString('en')} devices, ${startedAt}`, '',
   `Command: \`npm run bench:fleet -- --devices ${N} --stores ${STORES.join(',')} --reads ${o.reads} --churn ${o.churn} --seconds ${o.seconds} --fold-ms ${o['fold-ms']}\``, '',
   ...lines, '', `**${verdict(results)}**`, '', '![read time during churn](fleet-counts-latest.svg)', ''].join('\n');
-writeFileSync(join(o.out!, 'fleet-counts-latest.json'), `${JSON.stringify({ startedAt, settings: o, results }, null, 1)}\n`);
-writeFileSync(join(o.out!, 'fleet-counts-latest.md'), md);
-writeFileSync(join(o.out!, 'fleet-counts-latest.svg'), chart(results));
+writeFileSync(join(o.out, 'fleet-counts-latest.json'), `${JSON.stringify({ startedAt, settings: o, results }, null, 1)}\n`);
+writeFileSync(join(o.out, 'fleet-counts-latest.md'), md);
+writeFileSync(join(o.out, 'fleet-counts-latest.svg'), chart(results));

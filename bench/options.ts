@@ -87,10 +87,13 @@ export function options() {
   const repeats = int('repeats', o.repeats, 1, 20);
   if (o.alerts !== 'on' && o.alerts !== 'off' && o.alerts !== 'only') throw new Error('--alerts takes on, off or only');
   if (o['alerts-channel'] !== 'batch' && o['alerts-channel'] !== 'single') throw new Error('--alerts-channel takes batch or single');
+  // Annotated: a narrowed literal would widen to string inside the object literal.
+  const alertsWhen: 'on' | 'off' | 'only' = o.alerts;
+  const alertsChannel: 'batch' | 'single' = o['alerts-channel'];
   const alerts = {
-    when: o.alerts as 'on' | 'off' | 'only', rules: int('alerts-rules', o['alerts-rules'], 1, 10_000), devices: int('alerts-devices', o['alerts-devices'], 1, Math.min(5000, openFiles - 400)),
+    when: alertsWhen, rules: int('alerts-rules', o['alerts-rules'], 1, 10_000), devices: int('alerts-devices', o['alerts-devices'], 1, Math.min(5000, openFiles - 400)),
     rate: int('alerts-rate', o['alerts-rate'], 1, 1_000_000), durationS: int('alerts-duration', o['alerts-duration'], 1, 3600), repeats: int('alerts-repeats', o['alerts-repeats'], 1, 20),
-    channel: o['alerts-channel'] as 'batch' | 'single',
+    channel: alertsChannel,
     warmupS: load.warmupS,
   };
   return {
@@ -107,8 +110,9 @@ function clusterOptions(o: Record<string, string | boolean | string[] | undefine
   if (when !== 'on' && when !== 'off' && when !== 'only') throw new Error('--cluster takes on, off or only');
   const nodes = o['cluster-nodes'];
   if (nodes !== '1' && nodes !== '2' && nodes !== 'both') throw new Error('--cluster-nodes takes 1, 2 or both');
+  const mode: 'on' | 'off' | 'only' = when;
   return {
-    when: when as 'on' | 'off' | 'only',
+    when: mode,
     modes: (['embedded', ...(nodes !== '2' ? ['cluster1'] : []), ...(nodes !== '1' ? ['cluster2'] : [])]) as ('embedded' | 'cluster1' | 'cluster2')[],
     // The bench holds every session's socket, HAProxy two descriptors per session.
     devices: int('cluster-devices', o['cluster-devices'] as string, 1, Math.min(5000, Math.floor((openFiles - 400) / 2))),

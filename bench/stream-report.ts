@@ -90,17 +90,17 @@ export function summarizeStream(rounds: readonly ModeRound[], rate: number): Str
   const one = rows.find((r) => r.mode === 'cluster1') ?? rows.find((r) => r.mode === 'cluster2');
   const allDrained = rounds.every((r) => !r.stream || r.stream.drain.complete);
   const writerOk = one?.writerToIngest !== undefined && one.writerToIngest !== null && one.writerToIngest >= WRITER_BOUND && one.lagBackToZeroS !== null && allDrained;
-  const writer = {
+  const writer: StreamSummary['writer'] = {
     what: `The store writers sustain ≥ ${WRITER_BOUND}× the run's ingest rate with bounded lag`, mode: one?.mode ?? null,
-    result: ((one?.writerToIngest ?? null) === null || !one ? 'n/a' : writerOk ? 'MET' : 'NOT MET') as Verdict,
+    result: ((one?.writerToIngest ?? null) === null || !one ? 'n/a' : writerOk ? 'MET' : 'NOT MET'),
     detail: (one?.writerToIngest ?? null) === null || !one ? 'not measured' : `${MODE_TITLE[one.mode]}: writers ${fmt(one.writerRowsPerSec)} rows/s (rounds ${one.writerRounds.map((v) => fmt(v)).join(', ')}) against ${fmt(one.ingestPerSec)} msg/s ingested = ${one.writerToIngest}× (median of rounds); max lag in the paced load ${fmt(one.lagMax)} readings, ${one.lagBackToZeroS === null ? 'NOT back to 0 within 60 s after it' : `back to 0 within ${one.lagBackToZeroS} s after it`}${allDrained ? '' : '; a backlog was not fully stored'}; raw COPY ${fmt(one.rawCopyRowsPerSec)} rows/s on the same database, the writers reach ${fmt((one.writerOfRaw ?? 0) * 100)}% of it`,
   };
   const c1 = rows.find((r) => r.mode === 'cluster1');
   const e = rows.find((r) => r.mode === 'embedded');
   const allHeld = rows.every((r) => r.offeredHeld);
-  const p99 = {
+  const p99: StreamSummary['p99'] = {
     what: `Cluster-mode p99 publish→PUBACK ≤ ${P99_BOUND}× embedded mode at ${fmt(rate)} msg/s offered`, offeredHeld: allHeld,
-    result: (c1?.p99ToEmbedded === undefined || c1.p99ToEmbedded === null ? 'n/a' : c1.p99ToEmbedded <= P99_BOUND ? 'MET' : 'NOT MET') as Verdict,
+    result: (c1?.p99ToEmbedded === undefined || c1.p99ToEmbedded === null ? 'n/a' : c1.p99ToEmbedded <= P99_BOUND ? 'MET' : 'NOT MET'),
     detail: (c1?.p99ToEmbedded ?? null) === null || !c1 ? 'not measured' : `one cluster node ${fmt(c1.pubackP99, 1)} ms against embedded ${fmt(e?.pubackP99, 1)} ms = ${c1.p99ToEmbedded}× (rounds ${c1.p99Rounds.join(', ')})${(rows.find((r) => r.mode === 'cluster2')?.p99ToEmbedded ?? null) !== null ? `; 2 nodes + HAProxy ${rows.find((r) => r.mode === 'cluster2')?.p99ToEmbedded}×` : ''}; offered rate held in every window: ${allHeld ? 'yes' : `NO (${rows.filter((r) => !r.offeredHeld).map((r) => `${MODE_TITLE[r.mode]}: ${r.offered}`).join(' | ')})`}`,
   };
   return { rate, rows, writer, p99 };

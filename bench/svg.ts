@@ -120,7 +120,7 @@ export function linePanels(title: string, subtitle: string, panels: readonly Lin
     p.series.forEach((s, i) => {
       if (s.points.length > 0) {
         const pts = s.step ? s.points.flatMap(([x, y], j) => (j === 0 ? [[x, y]] : [[x, (s.points[j - 1] as readonly [number, number])[1]], [x, y]])) : s.points;
-        parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5"${s.dashed ? ' stroke-dasharray="5 4"' : ''} points="${pts.map(([x, y]) => `${X(x as number).toFixed(1)},${Y(y as number).toFixed(1)}`).join(' ')}"/>`);
+        parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5"${s.dashed ? ' stroke-dasharray="5 4"' : ''} points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`);
       }
       parts.push(`<line x1="${ox + l + 6}" y1="${top + 26 + i * 13}" x2="${ox + l + 24}" y2="${top + 26 + i * 13}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="${ox + l + 28}" y="${top + 30 + i * 13}">${esc(s.name)}</text>`);
     });

@@ -112,7 +112,7 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   assert.deepEqual(parseCsv(devicesCsv.stdout).map((r) => [r.id, r.state]), [['dl-1', 'active']]);
   assert.equal(JSON.parse(deviceNd.stdout).id, 'dl-1');
 
-  const letters = parseJson(await ok(['dlq', 'list', '--json'])) as { id: string; msgId: string; reason: string; problems: unknown[] }[];
+  const letters = parseJson<{ id: string; msgId: string; reason: string; problems: unknown[] }[]>(await ok(['dlq', 'list', '--json']));
   assert.deepEqual(letters.map((l) => [l.msgId, l.reason]).sort(), [['early-1', 'unknown_schema'], ['hot-1', 'schema_violation']]);
   const violation = letters.find((l) => l.msgId === 'hot-1');
   const early = letters.find((l) => l.msgId === 'early-1');

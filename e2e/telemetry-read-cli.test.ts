@@ -21,7 +21,7 @@ function stderrMatch(p: CliProcess, pattern: RegExp): Promise<void> {
       resolve();
     };
     p.child.stderr.on('data', check);
-    p.closed.then((r) => reject(new Error(`ended before ${pattern}: ${show(r as CliResult)}`)), reject);
+    p.closed.then((r) => reject(new Error(`ended before ${pattern}: ${show(r)}`)), reject);
     check();
   });
 }

@@ -5,7 +5,7 @@
  * (it receives what devices publish and sends the rest), each message's JSON Schema and
  * example, QoS in the MQTT bindings, and the MQTT 5 reason codes the gateway answers with.
  */
-import { DEVICE_MESSAGES, DEVICE_TOPICS, type DeviceMessageName, type DeviceTopic, MESSAGE_EXAMPLES } from '@bulwark/protocol';
+import { DEVICE_MESSAGES, DEVICE_TOPICS, type DeviceTopic, MESSAGE_EXAMPLES } from '@bulwark/protocol';
 import { RC } from '../packages/server/src/gateway/mqtt/reason-codes.js';
 
 const PLACEHOLDER_HELP: Readonly<Record<string, string>> = {
@@ -43,7 +43,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
       ...(t.qos.length > 1 ? { 'x-bulwark-qos-accepted': [...t.qos] } : {}),
     };
   }
-  const used = [...new Set(topics.map(([, t]) => t.message))].sort() as DeviceMessageName[];
+  const used = [...new Set(topics.map(([, t]) => t.message))].sort();
   const messages = Object.fromEntries(used.map((name) => [name, {
     name, contentType: 'application/json', payload: plain(DEVICE_MESSAGES[name]), examples: [{ name: 'example', payload: MESSAGE_EXAMPLES[name] }],
   }]));

@@ -10,7 +10,7 @@ const DRIVER = new URL('./testing/send-driver.ts', import.meta.url).pathname;
 
 function runDriver(configFile: string, count: number, onLine: (line: string) => void): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, configFile, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  createInterface({ input: child.stdout! }).on('line', onLine);
+  createInterface({ input: child.stdout }).on('line', onLine);
   return child;
 }
 

@@ -44,7 +44,7 @@ export class CommandRouter {
 
   on<P>(name: string, schema: JsonSchema, handler: CommandHandler<P>): void {
     if (this.#handlers.has(name)) throw new Error(`a handler for "${name}" is already registered`);
-    this.#handlers.set(name, { validate: this.#validator.compile(schema), handler: handler as CommandHandler<never> });
+    this.#handlers.set(name, { validate: this.#validator.compile(schema), handler: handler });
   }
 
   /** Checks and runs one command; resolves with the result to publish. */

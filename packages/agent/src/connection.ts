@@ -181,7 +181,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       secured = true;
     });
     client.on('error', (err) => {
-      lastError = err as Error & { code?: unknown };
+      lastError = err;
       if (upAt === undefined) client.end(true);
     });
     client.on('message', (topic, payload) => this.emit('message', topic, payload));

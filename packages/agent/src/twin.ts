@@ -44,7 +44,7 @@ export class Twin {
 
   setHandler<C>(schema: JsonSchema, handler: ConfigHandler<C>): void {
     this.#validate = this.#validator.compile(schema);
-    this.#handler = handler as ConfigHandler<never>;
+    this.#handler = handler;
   }
 
   async handle(payload: Buffer): Promise<TwinOutcome> {

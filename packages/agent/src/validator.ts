@@ -129,7 +129,7 @@ export function checkCommand(name: string, payload: Buffer): Checked<CommandRequ
   if (!isPlainObject(v.params)) return refuse('bad_request', '/params: expected an object', id);
   if (!finite(v.issuedAt)) return refuse('bad_request', '/issuedAt: expected a number (ms since the epoch)', id);
   if (v.expiresAt !== undefined && !finite(v.expiresAt)) return refuse('bad_request', '/expiresAt: expected a number (ms since the epoch)', id);
-  const value: CommandRequest = v.expiresAt === undefined ? { id, params: v.params, issuedAt: v.issuedAt } : { id, params: v.params, issuedAt: v.issuedAt, expiresAt: v.expiresAt as number };
+  const value: CommandRequest = v.expiresAt === undefined ? { id, params: v.params, issuedAt: v.issuedAt } : { id, params: v.params, issuedAt: v.issuedAt, expiresAt: v.expiresAt };
   return { ok: true, value };
 }
 

@@ -71,7 +71,7 @@ describe('the device contract under fuzzing', () => {
       at[path.at(-1) as string] = value;
       // A signed field given another value must be refused: the signature no longer covers it.
       const signedChange = (path[1] === 'signed' || path[1] === 'signatures') && JSON.stringify(value) !== before;
-      return { manifest: copy as unknown, signedChange };
+      return { manifest: copy, signedChange };
     });
     fc.assert(fc.property(fc.oneof(fc.anything().map((manifest) => ({ manifest, signedChange: false })), changed), ({ manifest, signedChange }) => {
       const verdict = verifyFirmware(manifest, { root, now: NOW, minSecurityVersion: 1 });

@@ -64,7 +64,7 @@ export function planDevice(s: Scenario, runId: string, index: number, identity: 
   // Profiles take consecutive slices of the fleet by share.
   let acc = 0;
   const at = (index + 0.5) / s.devices * total;
-  const profile = s.profiles.find((p) => (acc += p.share) >= at) ?? (s.profiles.at(-1) as Profile);
+  const profile: Profile = s.profiles.find((p) => (acc += p.share) >= at) ?? (s.profiles.at(-1) as Profile);
   return {
     index, id: deviceId(s, runId, index), profile, identity,
     skewMs: c.skewed.has(index) ? Math.round((rng(s.seed ^ Math.imul(index + 1, 0x2545f491))() * 2 - 1) * s.clockSkew.maxMs) : 0,

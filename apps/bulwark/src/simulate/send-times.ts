@@ -47,7 +47,7 @@ export class SendTimes {
       grown.set(s.times);
       s.times = grown;
     }
-    if (Number.isNaN(s.times[i] as number)) this.#count += 1;
+    if (Number.isNaN(s.times[i])) this.#count += 1;
     s.times[i] = at;
     s.length = Math.max(s.length, i + 1);
   }
@@ -66,7 +66,7 @@ export class SendTimes {
   markStored(deviceId: string, boot: string, seq: number): 'first' | 'twice' | 'foreign' {
     const s = this.#series.get(seriesKey(deviceId, boot));
     const i = s ? seq - s.base : -1;
-    if (!s || i < 0 || i >= s.length || Number.isNaN(s.times[i] as number)) return 'foreign';
+    if (!s || i < 0 || i >= s.length || Number.isNaN(s.times[i])) return 'foreign';
     s.stored ??= new Uint8Array(s.length);
     if (s.stored[i] === 1) return 'twice';
     s.stored[i] = 1;
@@ -84,7 +84,7 @@ export class SendTimes {
       if (!s.stored || !include(key.slice(0, key.indexOf('\n')))) continue;
       const first = s.stored.indexOf(1);
       const last = s.stored.lastIndexOf(1);
-      for (let i = first; i <= last; i += 1) if (s.stored[i] === 0 && !Number.isNaN(s.times[i] as number)) holes += 1;
+      for (let i = first; i <= last; i += 1) if (s.stored[i] === 0 && !Number.isNaN(s.times[i])) holes += 1;
     }
     return holes;
   }

@@ -7,7 +7,7 @@ import { CONNECT, type PartSpec, fleetOf, keepHeapTight, snapshotOf } from './pa
  */
 let fleet: VirtualFleet | undefined;
 let timer: NodeJS.Timeout | undefined;
-const send = (m: unknown) => process.send?.(m as object);
+const send = (m: unknown) => process.send?.(m);
 
 process.on('message', (m: { kind: 'init'; spec: PartSpec } | { kind: 'connect' | 'readings' | 'stop' | 'finish' }) => {
   void (async () => {

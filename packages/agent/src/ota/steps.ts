@@ -1,5 +1,5 @@
 import { unlink } from 'node:fs/promises';
-import { type FirmwareManifest, type FirmwareVerdict, type OtaState, type RootKeySet, checkImage, rootVersion, verifyFirmware } from '@bulwark/protocol';
+import { type FirmwareVerdict, type OtaState, type RootKeySet, checkImage, rootVersion, verifyFirmware } from '@bulwark/protocol';
 import { DownloadError, downloadImage } from './download.js';
 import { digestFile, saveSlotManifest } from './slots.js';
 import { type JobRecord, type OtaPersisted, type SlotImage, activeSlot } from './state.js';
@@ -54,7 +54,7 @@ export function verifyJobManifest(c: Pick<StepContext, 'rec' | 'state' | 'opts' 
     ...(running ? { installedVersion: running.version } : {}),
   });
   if (!verdict.ok) return verdict;
-  const delegation = (c.rec.job.manifest as FirmwareManifest).delegation.signed.version;
+  const delegation = (c.rec.job.manifest).delegation.signed.version;
   if (delegation < c.state.delegationVersion) {
     return { ok: false, reason: 'rollback', detail: `release-key delegation ${delegation} is older than ${c.state.delegationVersion}, the newest this device committed` };
   }
@@ -110,8 +110,8 @@ const install: Step = async (c) => {
   const written = await c.deps.slots.digest(c.rec.slot, r.size);
   if (written.sha256 !== r.sha256 || written.size !== r.size || written.tooLong) return fail('install_failed', `slot ${c.rec.slot} reads back ${written.size} bytes with another SHA-256`);
   // Verified boot checks the slot's image against this manifest at every start.
-  await saveSlotManifest(c.opts.dir, c.rec.slot, c.rec.job.manifest as FirmwareManifest);
-  return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size }, delegationVersion: (c.rec.job.manifest as FirmwareManifest).delegation.signed.version };
+  await saveSlotManifest(c.opts.dir, c.rec.slot, c.rec.job.manifest);
+  return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size }, delegationVersion: (c.rec.job.manifest).delegation.signed.version };
 };
 
 /** The work of each state that has work; `rebooting` and `verifying-health` are driven by the updater (switch, boot, health). */

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BootPosture, type FirmwareManifest, OTA_CANCELLABLE_STATES, type OtaCancel, type OtaState, OTA_TERMINAL_STATES } from '@bulwark/protocol';
+import { type BootPosture, OTA_CANCELLABLE_STATES, type OtaCancel, OTA_TERMINAL_STATES } from '@bulwark/protocol';
 import { verifyRunningSlot } from './boot-check.js';
 import { checkJobMessage, decideJob, statusOf } from './job.js';
 import { type JobRecord, type OtaPersisted, OtaStateFile, RECENT_JOBS, type SlotImage, activeSlot, bootPlan, factoryState, otherSlot, settled } from './state.js';
@@ -9,7 +9,7 @@ import type { UpdaterDeps, UpdaterOptions } from './updater-types.js';
 
 export type { UpdaterDeps, UpdaterEvent, UpdaterOptions } from './updater-types.js';
 
-const TERMINAL = OTA_TERMINAL_STATES as readonly OtaState[];
+const TERMINAL = OTA_TERMINAL_STATES;
 const REPORT_BEFORE_REBOOT_MS = 5_000;
 const defaultSchedule = (ms: number, fn: () => void) => {
   const t = setTimeout(fn, ms);
@@ -307,7 +307,7 @@ export class Updater {
   }
 
   #progress(rec: JobRecord, state: 'downloading' | 'installing', done: number): void {
-    const total = (rec.job.manifest as FirmwareManifest).release.signed.size;
+    const total = (rec.job.manifest).release.signed.size;
     this.deps.onEvent?.({ type: 'progress', jobId: rec.job.jobId, state, done, total });
     // Progress of this image's download (possibly under a newer job id since), nothing else.
     if (state !== 'downloading' || this.#s.job?.job.artifactId !== rec.job.artifactId || this.#s.job.state !== 'downloading') return;

@@ -93,7 +93,7 @@ export class DeviceProcess {
     const boot = this.bootloader ? { BOOTED_SLOT: this.#bootloaderPicks(this.bootloader.dataDir), BOOT_ID: `boot-${this.starts}` } : {};
     const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, this.configFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...this.env, ...boot } });
     this.#child = child;
-    createInterface({ input: child.stdout! }).on('line', (l) => this.lines.push(l));
+    createInterface({ input: child.stdout }).on('line', (l) => this.lines.push(l));
     child.once('exit', (code, signal) => {
       if (this.#stopped) return;
       if (signal === 'SIGKILL') this.powerCuts += 1;

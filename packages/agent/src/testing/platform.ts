@@ -63,7 +63,7 @@ export async function agentConfig(t: TestContext, p: Platform, id: string, extra
     logs: { level: 'error' },
   };
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(extra)) out[k] = v && typeof v === 'object' && out[k] && typeof out[k] === 'object' ? { ...(out[k] as object), ...v } : v;
+  for (const [k, v] of Object.entries(extra)) out[k] = v && typeof v === 'object' && out[k] && typeof out[k] === 'object' ? { ...out[k], ...v } : v;
   return out as unknown as AgentConfigInput;
 }
 

@@ -97,7 +97,7 @@ export type DeviceTopicName = keyof typeof DEVICE_TOPICS;
 /** Each pattern's levels: a literal level, or the name of a placeholder level. */
 const COMPILED = Object.entries(DEVICE_TOPICS).map(([name, topic]) => ({
   name: name as DeviceTopicName,
-  topic: topic as DeviceTopic,
+  topic,
   levels: topic.pattern.split('/').map((part) => {
     const placeholder = /^\{(\w+)\}$/.exec(part)?.[1];
     return placeholder === undefined ? { literal: part } : { placeholder };

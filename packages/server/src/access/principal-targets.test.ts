@@ -114,6 +114,6 @@ describe('acting on another principal needs every scope it holds', () => {
     // Two limits at once: they run one at a time, so one is refused.
     const settled = await Promise.allSettled([s.server.access.setDeviceGroups(second.id, ['site-a']), s.server.access.setDeviceGroups(rootId, ['site-a'])]);
     assert.equal(settled.filter((r) => r.status === 'fulfilled').length, 1);
-    assert.equal(((settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined)?.reason as { code?: string } | undefined)?.code, 'BULWARK_ERR_LAST_ADMIN');
+    assert.equal((settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as { code?: string } | undefined)?.code, 'BULWARK_ERR_LAST_ADMIN');
   });
 });

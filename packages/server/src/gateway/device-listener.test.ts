@@ -76,7 +76,7 @@ async function balancer(t: TestContext, s: TestServer, port: number, options: Ha
 }
 
 async function mqttSession(t: TestContext, s: TestServer, d: EnrolledDevice, extra: Record<string, unknown>) {
-  const client = await connectDevice(s, d, extra as IClientOptions);
+  const client = await connectDevice(s, d, extra);
   t.after(() => client.end(true));
   return client;
 }

@@ -47,7 +47,7 @@ export function mergePosture(last: DevicePosture | null, next: DevicePosture): D
     const from = part.some((k) => next[k] !== undefined) ? next : last;
     for (const k of part) if (from?.[k] !== undefined) out[k] = from[k];
   }
-  return out as DevicePosture;
+  return out;
 }
 
 /** Debug ports as the platform sees them: the device's own list, and any listed socket on a known debug port it did not classify as one. */

@@ -9,7 +9,7 @@ type SerializerFactory = NonNullable<NonNullable<NonNullable<FastifyServerOption
  * time). Error replies are built by sendError in one fixed shape and go out as plain JSON.
  */
 export const lazySerializers: SerializerFactory = (externalSchemas, options) => {
-  const compile = SerializerSelector()(externalSchemas as never, options as never);
+  const compile = SerializerSelector()(externalSchemas, options);
   return (info) => {
     if (/^[45]/.test(String(info.httpStatus))) return (data: unknown) => JSON.stringify(data);
     let serialize: ((data: unknown) => string) | undefined;

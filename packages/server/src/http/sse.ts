@@ -47,6 +47,6 @@ export class SseWriter {
     this.#blocked = false;
     if (this.#dropped > 0) this.res.write(`event: dropped\ndata: ${JSON.stringify({ dropped: this.#dropped })}\n\n`);
     this.#dropped = 0;
-    while (this.#queue.length > 0 && !this.#blocked) this.#blocked = !this.res.write(this.#queue.shift() as string);
+    while (this.#queue.length > 0 && !this.#blocked) this.#blocked = !this.res.write(this.#queue.shift());
   }
 }

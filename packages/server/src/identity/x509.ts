@@ -28,7 +28,7 @@ const subtleWithTokens = new Proxy(nodeSubtle, {
     if (prop === 'sign') {
       return async (alg: AlgorithmIdentifier, key: CryptoKey, data: BufferSource) => {
         const signer = tokenSigners.get(key);
-        if (!signer) return target.sign(alg as Parameters<typeof target.sign>[0], key as Parameters<typeof target.sign>[1], data as Parameters<typeof target.sign>[2]);
+        if (!signer) return target.sign(alg, key, data);
         const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
         return new Uint8Array(signer(bytes)).buffer;
       };
@@ -50,7 +50,7 @@ export function importSpki(der: Buffer): Promise<CryptoKey> {
 export const SIGN_P256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 export async function generateP256(): Promise<CryptoKeyPair> {
-  return (await subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await subtle.generateKey(EC_P256, true, ['sign', 'verify']));
 }
 
 export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {

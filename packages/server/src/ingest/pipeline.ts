@@ -161,7 +161,8 @@ export class IngestService {
     this.#stored.add(listener);
     if (this.#stored.size === 1 && this.#interest) this.#liveReady = Promise.resolve(this.#interest(true)).catch(() => undefined);
     return () => {
-      if (this.#stored.delete(listener) && this.#stored.size === 0) this.#interest?.(false);
+      // The hook may answer with a promise: a failure to stop reading is logged, not left unhandled.
+      if (this.#stored.delete(listener) && this.#stored.size === 0) void Promise.resolve(this.#interest?.(false)).catch((err: unknown) => this.deps.log.warn({ err }, 'live interest: stopping the stream reader failed'));
     };
   }
 

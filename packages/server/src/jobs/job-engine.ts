@@ -90,7 +90,7 @@ export async function runJob(d: EngineDeps, start: Job, tokens: { value: number;
   await Promise.all(Array.from({ length: Math.min(PARALLEL, claimed.length) }, worker));
   const unsent = claimed.slice(next);
   // The workers may have read the job again (TypeScript keeps the narrowing from before the loop).
-  const after = job as Job;
+  const after = job;
   if (unsent.length > 0) {
     // Claimed but never sent: back to the queue (paused), or ended with the job.
     if (after.state === 'paused') await d.repo.requeue(after.id, unsent.map((e) => e.deviceId));

@@ -57,7 +57,7 @@ describe('pseudonyms', () => {
     const cyclic: Record<string, unknown> = { deviceId: 'm-1', msg: 'for m-1' };
     cyclic.self = cyclic;
     cyclic.kids = [cyclic, { deviceId: 'm-2' }];
-    const c = rewriteIdentifiers(cyclic, all) as Record<string, unknown>;
+    const c = rewriteIdentifiers(cyclic, all);
     assert.deepEqual(c, { deviceId: d1, msg: `for ${d1}`, self: '[circular]', kids: ['[circular]', { deviceId: p.device('m-2') }] });
     const shared = { deviceId: 'm-1' };
     assert.deepEqual(rewriteIdentifiers({ a: shared, b: shared }, all), { a: { deviceId: d1 }, b: { deviceId: d1 } }, 'a value met twice, not in a cycle, is rewritten twice');

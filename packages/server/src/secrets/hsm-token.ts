@@ -57,7 +57,7 @@ export class HsmToken {
     let g: Graphene;
     try {
       const loaded = await import('graphene-pk11');
-      g = (loaded.default ?? loaded) as Graphene;
+      g = (loaded.default ?? loaded);
     } catch (cause) {
       throw new PlatformError('BULWARK_ERR_HSM_UNAVAILABLE', 'the PKCS#11 support (graphene-pk11) could not be loaded', { cause });
     }

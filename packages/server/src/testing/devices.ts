@@ -12,7 +12,7 @@ export interface DeviceKeys {
 }
 
 export async function makeDeviceKeys(name = 'device'): Promise<DeviceKeys> {
-  const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']));
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${name}`, keys, signingAlgorithm: SIGN_P256 });
   return { keyPem: pkcs8Pem(await exportPkcs8(keys.privateKey)), csrPem: csr.toString('pem') };
 }

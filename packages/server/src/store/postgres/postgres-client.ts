@@ -18,7 +18,7 @@ const types = {
     if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
     return pg.types.getTypeParser(oid, format);
   },
-} as pg.CustomTypesConfig;
+};
 
 /** Maps engine errors to what they mean for the caller. */
 function wrap(cause: unknown): PlatformError {
