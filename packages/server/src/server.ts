@@ -56,6 +56,8 @@ import { serverLogger, wirePrivacy } from './server-privacy.js';
 import { privacyRoutes } from './privacy/index.js';
 import { type EndOfLifeService, lifecycleRoutes } from './lifecycle/index.js';
 import { jobRoutes } from './jobs/index.js';
+import { tracingRoutes } from './tracing/index.js';
+import { createTracer } from './server-tracing.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
 
@@ -138,7 +140,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const schemas = new SchemaService(store.schemas, clock);
     const pseudonymKey = await vault.getOrCreate('telemetry.pseudonym-key', () => globalThis.crypto.getRandomValues(Buffer.alloc(32)));
     // Cluster mode: readings are acknowledged into the replicated telemetry stream; store writers, live streams and integrations read it.
-    streams = cluster ? await TelemetryStreams.open(cluster, { replicas: config.cluster.replicas, ...config.stream }, { log: logger, registry: metrics.registry }) : undefined;
+    const tracer = await createTracer(config.tracing, { node: nodeId, version: VERSION, clock, log: logger, metrics: metrics.registry, store });
+    streams = cluster ? await TelemetryStreams.open(cluster, { replicas: config.cluster.replicas, ...config.stream }, { log: logger, registry: metrics.registry, tracer }) : undefined;
     const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c), decrypt: (t, c) => vault.decryptValue(t, c) }, {
       clock, ids, log: logger, metrics: metrics.registry, ...(streams ? { sink: streams.sink } : {}),
     });
@@ -226,11 +229,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
     const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
     const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames, proxyProtocolFrom }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate })
+      ? new MqttGateway({ ...config.mqtt, hostnames, proxyProtocolFrom }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate, tracer })
       : undefined;
-    const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate }) : undefined;
+    const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate, tracer }) : undefined;
     const deviceHttps = config.deviceHttp.enabled
-      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate })
+      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate, tracer })
       : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
@@ -293,6 +296,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(caRoutes, { identity });
     await app.register(schemaRoutes, { schemas });
     await app.register(ingestRoutes, { ingest, registry, groups, liveQueueLimit: 1000, liveDropped: metrics.liveDropped, retention, openValue: (t, c) => vault.decryptValue(t, c) });
+    await app.register(tracingRoutes, { traces: store.traces, tracer });
     await app.register(replayRoutes, { replays: streams && copyWriter ? new StreamReplays(streams.feed, copyWriter, { clock, ids, log: logger }) : undefined });
     await app.register(exportRoutes, { groups, exporter: new TelemetryExporter({ source: store.telemetryExport, schemas, registry, clock, openValue: (t, c) => vault.decryptValue(t, c), ...privacy.exports }) });
     await deviceOps.register(app);
@@ -358,6 +362,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
       async start() {
         liveStreams.start();
+        tracer.start();
         await applications.start();
         const url = await app.listen({ host: config.http.host, port: config.http.port });
         started = true;
@@ -392,6 +397,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         if (started || app.server.listening) await app.close();
         else await app.close().catch(() => undefined);
         await streams?.stop();
+        await tracer.stop();
         if (cluster) await cluster.leave();
         else await bus.close();
         await copyWriter?.close();

@@ -6,6 +6,7 @@ import { CliError } from '../errors.js';
 import { type OutputFlags, dataText, formatOf, printList, printOne, withOutput } from '../formats.js';
 import { printFields, time } from '../output.js';
 import { addLiveCommand } from './telemetry-live.js';
+import { addTraceCommand } from './telemetry-trace.js';
 
 /** `bulwark telemetry query | latest | rollups | live`: reading stored telemetry back. */
 
@@ -85,4 +86,5 @@ export function addTelemetryReadCommands(telemetry: Command, env: Env): void {
     });
 
   addLiveCommand(telemetry, env);
+  addTraceCommand(telemetry, env);
 }

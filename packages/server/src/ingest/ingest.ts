@@ -1,6 +1,7 @@
 import type { TelemetryEnvelope } from '@bulwark/protocol';
 import type { SchemaProblem } from '../schemas/index.js';
 import type { GroupSelector } from '../registry/index.js';
+import type { MessageTrace } from '../tracing/index.js';
 
 export type Transport = 'mqtt' | 'http' | 'coap' | 'replay';
 
@@ -17,8 +18,8 @@ export interface IngestRequest {
    * waiting for the store, the message is dropped and counted instead of queued.
    */
   readonly sheddable?: boolean;
-  /** W3C trace context of the message (an MQTT 5 `traceparent` user property), when the device sent a well-formed one. */
-  readonly traceparent?: string;
+  /** The message's trace when it was chosen for tracing (tracing/): the pipeline adds its hops. */
+  readonly trace?: MessageTrace | undefined;
 }
 
 /** Why a message went to the dead-letter store. */
@@ -203,8 +204,11 @@ export interface TelemetryRepository {
  * fan-out and integrations consume (stream/).
  */
 export interface TelemetrySink {
-  /** Resolves once the reading is durable; false when the sink recognised it as a repeat. */
-  append(record: TelemetryRecord): Promise<boolean>;
+  /**
+   * Resolves once the reading is durable; false when the sink recognised it as a repeat.
+   * `traceparent` travels with a traced reading (the telemetry stream carries it on).
+   */
+  append(record: TelemetryRecord, traceparent?: string): Promise<boolean>;
   /** Resolves once the dead letter is durable. */
   appendDeadLetter(letter: DeadLetter): Promise<void>;
   /**

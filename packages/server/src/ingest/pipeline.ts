@@ -1,10 +1,11 @@
-import { type Clock, GroupCommit, type IdGen, type Logger, PlatformError } from '@bulwark/core';
+import { type Clock, type IdGen, type Logger, PlatformError } from '@bulwark/core';
 import type { Registry } from 'prom-client';
 import type { SchemaService } from '../schemas/index.js';
 import { DeadLetterSeal } from './dead-letter-seal.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetterPurge, DeadLetterView, IngestRequest, IngestResult, MessageContext, Rollup, RollupQuery, TelemetryQuery, TelemetryRecord, TelemetryRepository, TelemetrySink } from './ingest.js';
 import { ingestMetrics } from './metrics.js';
 import type { Step } from './step.js';
+import { storeSink } from './store-sink.js';
 import { decode } from './steps/decode.js';
 import { dedupe } from './steps/dedupe.js';
 import { envelope } from './steps/envelope.js';
@@ -29,6 +30,8 @@ export interface IngestSettings {
  */
 export class IngestService {
   readonly #steps: readonly Step[];
+  /** Each step's span name (`pipeline.decode`, …), made once. */
+  readonly #spanNames: readonly string[];
   readonly #dedupe: ReturnType<typeof dedupe>;
   readonly #sink: TelemetrySink;
   readonly #metrics: ReturnType<typeof ingestMetrics>;
@@ -71,6 +74,7 @@ export class IngestService {
       validate(schemas),
       mask(schemas, protection),
     ];
+    this.#spanNames = this.#steps.map((step) => `pipeline.${step.name}`);
     this.#sink = deps.sink ?? storeSink(repo, settings, m);
   }
 
@@ -81,23 +85,35 @@ export class IngestService {
       return { status: 'shed' };
     }
     this.#pending += 1;
+    // A traced message (one in tracing.sampleEvery) marks each hop; the others only test `trace`.
+    const trace = request.trace;
+    if (trace) trace.hop('gateway.receive', { 'bulwark.transport': request.transport });
     // One async function per message (not one per stage): each is a promise and a frame on the hot path.
     try {
       const ctx: MessageContext = { request };
-      for (const step of this.#steps) {
+      for (let i = 0; i < this.#steps.length; i += 1) {
+        const step = this.#steps[i] as Step;
         // Steps answer synchronously when they can (a compiled schema, a cached field list): no promise hop per step and message.
         let outcome = step.run(ctx);
         if (outcome instanceof Promise) outcome = await outcome;
+        if (trace) trace.hop(this.#spanNames[i] as string);
         if (outcome === undefined) continue;
-        return this.#counted(request, 'done' in outcome ? outcome.done : await this.#deadLetter(ctx, outcome.reject, outcome.problems ?? []));
+        if (trace && ctx.envelope) trace.msgId = ctx.envelope.id;
+        const result = 'done' in outcome ? outcome.done : await this.#deadLetter(ctx, outcome.reject, outcome.problems ?? []);
+        if (trace) trace.hop('ingest.outcome', { 'bulwark.outcome': result.status });
+        return this.#counted(request, result);
       }
       const record = ctx.record;
       if (!record) throw new PlatformError('BULWARK_ERR_INTERNAL', 'the pipeline produced no record');
-      const inserted = await this.#sink.append(record);
+      if (trace) trace.msgId = record.msgId;
+      const inserted = await this.#sink.append(record, trace?.traceparent);
+      if (trace) trace.hop('ingest.commit', { 'bulwark.duplicate': !inserted });
       this.#dedupe.remember(record.deviceId, record.msgId);
       if (!inserted) return this.#counted(request, { status: 'duplicate' });
       if (!this.#sink.fansOut) this.#tell(this.#stored, record);
       if (this.#accepted.size > 0) this.#tell(this.#accepted, record);
+      // Embedded: this node's live listeners and alert rules heard it; cluster: the alert rules (live listeners read the stream).
+      if (trace) trace.hop(this.#sink.fansOut ? 'alerts.feed' : 'live.fanout', { 'bulwark.listeners': this.#sink.fansOut ? this.#accepted.size : this.#stored.size + this.#accepted.size });
       return this.#counted(request, { status: 'stored', ts: record.ts });
     } finally {
       this.#pending -= 1;
@@ -295,22 +311,4 @@ export class IngestService {
   drain(): Promise<void> {
     return this.#sink.drain();
   }
-}
-
-/** Embedded mode's sink: readings group-committed into the store, dead letters written one by one. */
-function storeSink(repo: TelemetryRepository, settings: IngestSettings, m: ReturnType<typeof ingestMetrics>): TelemetrySink {
-  const writer = new GroupCommit((records: TelemetryRecord[]) => repo.insertBatch(records), {
-    maxItems: settings.batchMaxItems,
-    maxDelayMs: settings.batchMaxDelayMs,
-    onBatch: (size, ms) => {
-      m.batchSize.observe(size);
-      m.batchSeconds.observe(ms / 1000);
-    },
-  });
-  return {
-    fansOut: false,
-    append: (record) => writer.add(record),
-    appendDeadLetter: (letter) => repo.insertDeadLetter(letter),
-    drain: () => writer.drain(),
-  };
 }

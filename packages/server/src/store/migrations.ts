@@ -2,6 +2,7 @@ import type { SqlEngine } from './sql-client.js';
 import { INTEGRATION_MIGRATIONS } from './migrations-integrations.js';
 import { ALERT_MIGRATIONS } from './migrations-alerts.js';
 import { FLEET_MIGRATIONS } from './migrations-fleet.js';
+import { TRACING_MIGRATIONS } from './migrations-tracing.js';
 
 /**
  * Schema migrations, applied in order and recorded in `schema_migrations`. Where the two
@@ -382,6 +383,7 @@ export const MIGRATIONS: readonly Migration[] = [
   ...INTEGRATION_MIGRATIONS,
   ...ALERT_MIGRATIONS,
   ...FLEET_MIGRATIONS,
+  ...TRACING_MIGRATIONS,
 ].sort((a, b) => a.id - b.id);
 
 export function migrationSql(m: Migration, engine: SqlEngine): string | readonly string[] {

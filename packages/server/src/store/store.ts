@@ -17,6 +17,7 @@ import type { FirmwareImageRepository, FirmwareRepository, RolloutRepository } f
 import type { WebhookRepository } from '../webhooks/index.js';
 import type { AlertRepository } from '../alerts/index.js';
 import type { ChecklistRepository } from '../checklist/index.js';
+import type { TraceRepository } from '../tracing/index.js';
 import { migrate } from './migrate.js';
 import { PostgresClient } from './postgres/postgres-client.js';
 import type { SqlClient, SqlEngine } from './sql-client.js';
@@ -43,6 +44,7 @@ import { SqlTelemetryFeed } from './sql/telemetry-feed.js';
 import { SqlWebhookRepository } from './sql/webhooks.js';
 import { SqlAlertRepository } from './sql/alerts.js';
 import { SqlChecklistRepository } from './sql/checklist.js';
+import { SqlTraceRepository } from './sql/traces.js';
 
 /** Every repository the platform uses, over one engine. */
 export interface Store {
@@ -79,6 +81,8 @@ export interface Store {
   readonly deviceData: DeviceDataRepository;
   /** Applications reading the telemetry stream, and their NATS credentials. */
   readonly applications: ApplicationRepository;
+  /** The spans each node recorded for traced messages. */
+  readonly traces: TraceRepository;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -148,6 +152,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     groups: new SqlGroupRepository(db),
     jobs: new SqlJobRepository(db),
     deviceData: new SqlDeviceDataRepository(db),
+    traces: new SqlTraceRepository(db),
     ping: () => db.ping(),
     close: () => db.close(),
   };

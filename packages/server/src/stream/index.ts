@@ -10,6 +10,7 @@ import { type BatchStore, PartitionWriter, type WriterOptions, writerName } from
 import { DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, STREAM_PARTITIONS, TELEMETRY_STREAM, deviceSubjects, subjectToken } from './subjects.js';
 import { type StreamSettings, StreamSink, ensureStreams } from './telemetry-stream.js';
 import { JetStreamFeed } from './jetstream-feed.js';
+import type { Tracer } from '../tracing/index.js';
 
 /** How often the node checks that unstored readings leave room in the stream. */
 const GUARD_INTERVAL_MS = 2_000;
@@ -35,7 +36,10 @@ export class TelemetryStreams {
   /** The writers' lag as the guard last measured it (undefined: not yet, or NATS did not answer). */
   #lag: number | undefined;
 
-  private constructor(private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly settings: StreamSettings, private readonly log: Logger, registry: Registry) {
+  private constructor(
+    private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly settings: StreamSettings, private readonly log: Logger, registry: Registry,
+    private readonly tracer: Tracer | undefined,
+  ) {
     this.#metrics = streamMetrics(registry, () => this.#lag, () => this.sink.refuse);
     this.sink = new StreamSink(cluster.link, log, (seconds) => this.#metrics.append(seconds));
     this.feed = new JetStreamFeed(cluster.link, jsm);
@@ -44,9 +48,9 @@ export class TelemetryStreams {
     void this.#checkRoom();
   }
 
-  static async open(cluster: ClusterMembership, settings: StreamSettings, deps: { log: Logger; registry: Registry }): Promise<TelemetryStreams> {
+  static async open(cluster: ClusterMembership, settings: StreamSettings, deps: { log: Logger; registry: Registry; tracer?: Tracer }): Promise<TelemetryStreams> {
     const jsm = await ensureStreams(cluster.link, settings);
-    return new TelemetryStreams(cluster, jsm, settings, deps.log, deps.registry);
+    return new TelemetryStreams(cluster, jsm, settings, deps.log, deps.registry, deps.tracer);
   }
 
   /**
@@ -79,14 +83,14 @@ export class TelemetryStreams {
   /** Registers the store writers and the dead-letter writer as jobs the nodes share (before the cluster starts). */
   runWriters(store: BatchStore, insertDeadLetter: (d: DeadLetter) => Promise<void>, options: WriterOptions): void {
     for (let p = 0; p < STREAM_PARTITIONS; p += 1) {
-      this.cluster.sharedSingleton(writerName(p), new PartitionWriter(p, this.cluster.link, this.jsm, store, options, { log: this.log, metrics: this.#metrics }));
+      this.cluster.sharedSingleton(writerName(p), new PartitionWriter(p, this.cluster.link, this.jsm, store, options, { log: this.log, metrics: this.#metrics, tracer: this.tracer }));
     }
     this.cluster.singleton('dead-letter-writer', new DeadLetterWriter(this.cluster.link, this.jsm, insertDeadLetter, { log: this.log, malformed: () => this.#metrics.malformed() }));
   }
 
   /** Live streams on this node read the stream while someone watches. */
   fanOutTo(ingest: IngestService): void {
-    this.#fanout = new LiveFanout(this.cluster.link, ingest, this.log, () => this.#metrics.malformed());
+    this.#fanout = new LiveFanout(this.cluster.link, ingest, this.log, () => this.#metrics.malformed(), this.tracer);
     this.#fanout.start();
   }
 

@@ -4,6 +4,7 @@ import type { IngestService } from '../ingest/index.js';
 import type { NatsLink } from '../cluster/index.js';
 import { PULL_EXPIRES_MS, TELEMETRY_PREFIX, TELEMETRY_STREAM } from './subjects.js';
 import { parseRecord } from './records.js';
+import { type Tracer, preciseNow } from '../tracing/index.js';
 
 /**
  * Live streams from the telemetry stream: while this node has live listeners (SSE,
@@ -18,7 +19,7 @@ export class LiveFanout {
   #wanted = false;
   #ready: (() => void) | undefined;
 
-  constructor(private readonly link: NatsLink, private readonly ingest: IngestService, private readonly log: Logger, private readonly onMalformed: () => void) {}
+  constructor(private readonly link: NatsLink, private readonly ingest: IngestService, private readonly log: Logger, private readonly onMalformed: () => void, private readonly tracer?: Tracer) {}
 
   start(): void {
     this.ingest.onInterest((listening) => {
@@ -55,8 +56,17 @@ export class LiveFanout {
           try {
             for await (const m of messages) {
               const record = parseRecord(m.data);
-              if (record) this.ingest.announce(record);
-              else this.onMalformed();
+              if (!record) {
+                this.onMalformed();
+                continue;
+              }
+              // A traced reading: this node's live listeners heard it (the span runs from when the stream took it).
+              if (record.traceparent === undefined) this.ingest.announce(record);
+              else {
+                const start = preciseNow();
+                this.ingest.announce(record);
+                this.tracer?.continued(record.traceparent, record.deviceId, record.msgId, 'live.fanout', Math.min(start, Number(m.info.timestampNanos) / 1e6));
+              }
             }
           } finally {
             this.#messages = undefined;

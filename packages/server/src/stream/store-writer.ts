@@ -3,7 +3,8 @@ import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, type JetSt
 import type { TelemetryRecord } from '../ingest/index.js';
 import type { NatsLink, SingletonJob } from '../cluster/index.js';
 import { PULL_EXPIRES_MS, TELEMETRY_STREAM, partitionSubjects } from './subjects.js';
-import { parseRecord } from './records.js';
+import { type StreamRecord, parseRecord } from './records.js';
+import type { Tracer } from '../tracing/index.js';
 
 /** Where a writer puts a batch: resolves with how many were new; nothing written when it throws. */
 export interface BatchStore {
@@ -63,7 +64,7 @@ export class PartitionWriter implements SingletonJob {
     private readonly jsm: JetStreamManager,
     private readonly store: BatchStore,
     private readonly options: WriterOptions,
-    private readonly deps: { log: Logger; metrics: WriterMetrics },
+    private readonly deps: { log: Logger; metrics: WriterMetrics; tracer?: Tracer | undefined },
   ) {}
 
   start(): void {
@@ -150,10 +151,13 @@ export class PartitionWriter implements SingletonJob {
   /** Writes one batch, retrying while the store is down (keeping the messages from redelivery), then acknowledges it. */
   async #writeBatch(batch: JsMsg[]): Promise<void> {
     const records: TelemetryRecord[] = [];
+    /** Traced readings, and when the stream took each (epoch ms): their `stream.write` span runs from there to the commit. */
+    const traced: [StreamRecord, number][] = [];
     for (const m of batch) {
       const r = parseRecord(m.data);
       if (r) records.push(r);
       else this.deps.metrics.malformed();
+      if (r?.traceparent !== undefined) traced.push([r, Number(m.info.timestampNanos) / 1e6]);
     }
     let keptAt = Date.now();
     for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
@@ -162,6 +166,9 @@ export class PartitionWriter implements SingletonJob {
         const inserted = await this.store.write(records);
         this.deps.metrics.batch(records.length, (performance.now() - started) / 1000);
         this.deps.metrics.rows(inserted, records.length - inserted);
+        for (const [r, appendedAt] of traced) {
+          this.deps.tracer?.continued(r.traceparent as string, r.deviceId, r.msgId, 'stream.write', appendedAt, { 'bulwark.partition': this.partition, 'bulwark.batch_size': records.length });
+        }
         break;
       } catch (err) {
         this.deps.metrics.failure();

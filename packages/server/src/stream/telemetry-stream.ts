@@ -71,10 +71,12 @@ export class StreamSink implements TelemetrySink {
     this.#unwatch = link.onReconnect(() => this.#publisher.failWaiting('the NATS connection was lost before the stream acknowledged; sending again'));
   }
 
-  async append(record: TelemetryRecord): Promise<boolean> {
+  async append(record: TelemetryRecord, traceparent?: string): Promise<boolean> {
     if (this.refuse) throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the telemetry stream is nearly full of readings the store has not taken yet: not acknowledged, send it again later');
     const started = performance.now();
-    const ack = await this.#publish(telemetrySubject(record.schemaId, record.deviceId), JSON.stringify(record), streamMsgId(record.deviceId, record.msgId));
+    // A traced reading carries its trace context, so the store writer and every node's live fan-out add their hops.
+    const body = traceparent === undefined ? JSON.stringify(record) : JSON.stringify({ ...record, traceparent });
+    const ack = await this.#publish(telemetrySubject(record.schemaId, record.deviceId), body, streamMsgId(record.deviceId, record.msgId));
     this.appended((performance.now() - started) / 1000);
     return !ack.duplicate;
   }

@@ -6,6 +6,7 @@ import { type IncomingMessage, type OutgoingMessage, type Server, createServer }
 import { Counter, type Registry } from 'prom-client';
 import type { IdentityService } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
+import { type MessageTrace, type Tracer, preciseNow } from '../../tracing/index.js';
 import type { TokenBuckets } from '../mqtt/token-bucket.js';
 
 export interface CoapSettings {
@@ -35,6 +36,8 @@ export class CoapGateway {
       identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry;
       /** Per-device message budgets shared with MQTT and device HTTPS; none: no bound. */
       deviceRate?: TokenBuckets;
+      /** Traces the sampled telemetry messages (CoAP carries no trace context: one is made here); none: no tracing. */
+      tracer?: Tracer;
     },
   ) {
     this.#requests = new Counter({ name: 'bulwark_coap_requests_total', help: 'CoAP requests by response code', labelNames: ['code'] as const, registers: [deps.metrics] });
@@ -57,6 +60,8 @@ export class CoapGateway {
   }
 
   async #serve(req: IncomingMessage, res: OutgoingMessage): Promise<void> {
+    const arrived = preciseNow();
+    let trace: MessageTrace | undefined;
     let code = '5.00';
     let body: unknown;
     let maxAgeS: number | undefined;
@@ -74,7 +79,8 @@ export class CoapGateway {
         maxAgeS = Math.ceil(waitMs / 1000);
         throw Object.assign(new PlatformError('BULWARK_ERR_RATE_LIMITED', `over this device's message rate; retry in ${waitMs} ms`), { coap: '4.29' });
       }
-      const result = await this.deps.ingest.accept({ deviceId, transport: 'coap', topic: null, payload: req.payload, receivedAt: this.deps.clock.now() });
+      trace = this.deps.tracer?.begin(deviceId, arrived);
+      const result = await this.deps.ingest.accept({ deviceId, transport: 'coap', topic: null, payload: req.payload, receivedAt: this.deps.clock.now(), trace });
       if (result.status === 'dead_lettered') {
         code = '4.22';
         body = { status: result.status, deadLetterId: result.id, reason: result.reason, problems: result.problems };
@@ -94,6 +100,10 @@ export class CoapGateway {
     if (maxAgeS !== undefined) res.setOption('Max-Age', maxAgeS);
     res.setOption('Content-Format', 'application/json');
     res.end(JSON.stringify(body));
+    if (trace) {
+      trace.hop('gateway.ack');
+      trace.end({ 'bulwark.outcome': (body as { status?: string }).status ?? 'failed' });
+    }
   }
 
   /** The payload must be signed by the key of one of the device's live certificates. */

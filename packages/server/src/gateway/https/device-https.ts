@@ -7,6 +7,7 @@ import { Counter, type Registry } from 'prom-client';
 import { HTTP_STATUS } from '../../http/index.js';
 import type { IdentityService, PeerCertificate } from '../../identity/index.js';
 import type { IngestService } from '../../ingest/index.js';
+import { type Tracer, preciseNow } from '../../tracing/index.js';
 import type { AddressRange } from '../../config/index.js';
 import { DeviceListener } from '../device-listener.js';
 import { DeviceTls, tlsRefusalReason } from '../device-tls.js';
@@ -24,7 +25,8 @@ export interface DeviceHttpsSettings {
   readonly proxyProtocolFrom?: readonly AddressRange[];
 }
 
-type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: URL) => Promise<[number, unknown]>;
+/** A route's answer: status, body, and what to do once it is sent (end a message's trace). */
+type Handler = (peer: PeerCertificate, req: IncomingMessage, body: Buffer, url: URL, arrived: number) => Promise<[number, unknown, (() => void)?] | [number, unknown, (() => void) | undefined]>;
 
 /**
  * Device ingest over HTTPS with mutual TLS, for devices that cannot keep an MQTT session:
@@ -49,6 +51,8 @@ export class DeviceHttpsGateway {
     private readonly deps: { identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource;
       /** Per-device message budgets shared with MQTT and CoAP; none: no bound. */
       deviceRate?: TokenBuckets;
+      /** Traces the sampled telemetry messages (a `traceparent` request header is honoured); none: no tracing. */
+      tracer?: Tracer;
     },
   ) {
     this.#tls = new DeviceTls(deps.identity, settings.hostnames, deps.clock);
@@ -82,11 +86,17 @@ export class DeviceHttpsGateway {
   }
 
   readonly #routes: Readonly<Record<string, Handler>> = {
-    'POST /v1/telemetry': async (peer, req, body) => {
+    'POST /v1/telemetry': async (peer, req, body, _url, arrived) => {
       if (!/^application\/(json|cbor)\b/i.test(req.headers['content-type'] ?? '')) throw new PlatformError('BULWARK_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the envelope as application/json or application/cbor');
-      const result = await this.deps.ingest.accept({ deviceId: peer.deviceId, transport: 'http', topic: null, payload: body, receivedAt: this.deps.clock.now() });
-      if (result.status === 'dead_lettered') return [422, { status: result.status, deadLetterId: result.id, reason: result.reason, problems: result.problems }];
-      return [200, { status: result.status }];
+      const header = req.headers.traceparent;
+      const trace = this.deps.tracer?.begin(peer.deviceId, arrived, typeof header === 'string' ? header : undefined);
+      const result = await this.deps.ingest.accept({ deviceId: peer.deviceId, transport: 'http', topic: null, payload: body, receivedAt: this.deps.clock.now(), trace });
+      const sent = trace && (() => {
+        trace.hop('gateway.ack');
+        trace.end({ 'bulwark.outcome': result.status });
+      });
+      if (result.status === 'dead_lettered') return [422, { status: result.status, deadLetterId: result.id, reason: result.reason, problems: result.problems }, sent];
+      return [200, { status: result.status }, sent];
     },
     'GET /v1/time': async (_peer, _req, _body, url) => {
       const t1 = this.deps.clock.now();
@@ -100,6 +110,7 @@ export class DeviceHttpsGateway {
   };
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = preciseNow();
     const url = new URL(req.url ?? '/', 'https://device');
     const route = `${req.method ?? 'GET'} ${url.pathname}`;
     const handler = this.#routes[route];
@@ -125,9 +136,10 @@ export class DeviceHttpsGateway {
         return;
       }
       const body = await readBody(req, this.settings.maxBodyBytes);
-      const [code, payload] = await handler(peer, req, body, url);
+      const [code, payload, sent] = await handler(peer, req, body, url, arrived);
       status = code;
       send(res, code, payload);
+      sent?.();
     } catch (err) {
       const e = isPlatformError(err) ? err : new PlatformError('BULWARK_ERR_INTERNAL', 'internal error', { cause: err });
       if (e.category === 'internal' || e.category === 'unavailable') this.deps.log.error({ err }, 'device HTTPS request failed');

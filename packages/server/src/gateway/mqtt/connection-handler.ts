@@ -24,6 +24,8 @@ export interface InboundPublish {
   readonly responseTopic?: string;
   /** W3C trace context from the MQTT 5 user property `traceparent`. */
   readonly traceparent?: string;
+  /** When the PUBLISH was read (`performance.now()`), for the message's trace. */
+  readonly arrivedHr?: number;
 }
 
 /**
@@ -36,6 +38,8 @@ export interface PublishOutcome {
   readonly reason?: string;
   readonly detail?: string;
   readonly fatal?: boolean;
+  /** Told once the acknowledgement is written (at once for QoS 0): ends a traced message's trace. */
+  readonly acked?: () => void;
 }
 
 export type ConnectVerdict = { readonly ok: true; readonly sessionPresent: boolean } | { readonly ok: false; readonly refusal: ConnectRefusal; readonly message: string };
@@ -74,7 +78,7 @@ export function levelOf(chunk: Buffer): 4 | 5 {
 }
 
 /** The MQTT 5 properties of a publish the gateway uses. */
-export function withProperties(m: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }, props: NonNullable<IPublishPacket['properties']>): InboundPublish {
+export function withProperties(m: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean; arrivedHr?: number }, props: NonNullable<IPublishPacket['properties']>): InboundPublish {
   const traceparent = props.userProperties?.traceparent;
   return {
     ...m,

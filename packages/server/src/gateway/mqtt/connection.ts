@@ -274,7 +274,8 @@ export class MqttConnection {
       if (this.#acks.length === this.limits.receiveMaximum) this.hold(true);
     }
     const payload = Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload);
-    const message: InboundPublish = p.properties === undefined ? { topic, payload, qos: p.qos, retain: p.retain } : withProperties({ topic, payload, qos: p.qos, retain: p.retain }, props);
+    const arrivedHr = performance.now();
+    const message: InboundPublish = p.properties === undefined ? { topic, payload, qos: p.qos, retain: p.retain, arrivedHr } : withProperties({ topic, payload, qos: p.qos, retain: p.retain, arrivedHr }, props);
     let result: Promise<PublishOutcome> | PublishOutcome;
     try {
       result = this.handler.publish(this, message);
@@ -286,11 +287,14 @@ export class MqttConnection {
   }
 
   #settle(slot: AckSlot | undefined, outcome: PublishOutcome): void {
-    if (outcome.code !== 0 && outcome.fatal) return this.end(outcome.reason ?? 'publish_refused');
+    if (outcome.code !== 0 && outcome.fatal) {
+      outcome.acked?.();
+      return this.end(outcome.reason ?? 'publish_refused');
+    }
     if (slot) {
       slot.outcome = outcome;
       this.#flushAcks();
-    }
+    } else outcome.acked?.();
   }
 
   /** Acknowledgements leave in the order their publishes arrived. */
@@ -309,9 +313,11 @@ export class MqttConnection {
         ack[1] = 2;
         ack.writeUInt16BE(slot.messageId, 2);
         this.#write(ack);
+        o.acked?.();
         continue;
       }
       this.#send({ cmd: slot.qos === 1 ? 'puback' : 'pubrec', messageId: slot.messageId, ...(refused ? { reasonCode: o.code, properties } : {}) } as Packet);
+      o.acked?.();
     }
     if (wasFull && this.#acks.length < this.limits.receiveMaximum) this.hold(false);
   }

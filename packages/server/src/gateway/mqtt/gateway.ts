@@ -23,6 +23,7 @@ import { TokenBuckets } from './token-bucket.js';
 import { TurnBudget } from './turn-budget.js';
 import type { DeliveryOptions, SessionHandle, SessionTable } from '../sessions.js';
 import { LocalSessionTable } from '../sessions-local.js';
+import type { Tracer } from '../../tracing/index.js';
 
 export interface MqttSettings {
   readonly host: string;
@@ -93,6 +94,8 @@ export class MqttGateway {
       sessions?: SessionTable;
       /** Per-device publish budgets, shared with the other device transports; the gateway's own by default. */
       deviceRate?: TokenBuckets;
+      /** Traces the sampled telemetry messages; none: no tracing. */
+      tracer?: Tracer;
     },
   ) {
     this.#metrics = mqttMetrics(deps.metrics);

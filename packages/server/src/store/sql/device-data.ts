@@ -56,6 +56,8 @@ export class SqlDeviceDataRepository implements DeviceDataRepository {
       await tx.run('UPDATE devices SET last_address = NULL WHERE id = $1', [deviceId]);
       // The posture it last reported (listening addresses and ports) describes the device: gone either way.
       await tx.run('DELETE FROM device_posture WHERE device_id = $1', [deviceId]);
+      // The traces of its messages name it (spans carry the device id): gone either way.
+      await tx.run('DELETE FROM message_traces WHERE device_id = $1', [deviceId]);
       let readings = 0;
       for (const l of await this.#letters(tx, deviceId)) {
         readings += l.mine;
