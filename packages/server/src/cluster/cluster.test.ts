@@ -20,14 +20,14 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
   });
   after(() => nats.stop());
 
-  async function twoNodes(t: TestContext, cluster: Record<string, unknown> = {}): Promise<{ a: TestServer; b: TestServer; admin: string; restartB(): Promise<TestServer>; stopA(): Promise<void> } | undefined> {
+  async function twoNodes(t: TestContext, cluster: Record<string, unknown> = {}, config: Record<string, unknown> = {}): Promise<{ a: TestServer; b: TestServer; admin: string; restartB(): Promise<TestServer>; stopA(): Promise<void> } | undefined> {
     const url = pgTestUrl(t);
     if (url === undefined) return undefined;
     const pgSchema = await freshPgSchema(t, url);
     const adminKey = newAdminKey();
     // Every node holds the same master key (here from the environment).
     const env = { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') };
-    const node = (nodeId: string) => startTestServer(t, { config: { store: url, bus: nats.url, nodeId, cluster }, pgSchema, adminKey, env, keepRunning: true });
+    const node = (nodeId: string) => startTestServer(t, { config: { ...config, store: url, bus: nats.url, nodeId, cluster }, pgSchema, adminKey, env, keepRunning: true });
     const a = await node('node-a');
     let b = await node('node-b');
     let aStopped: Promise<void> | undefined;
@@ -134,8 +134,9 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal((await got).id, issued.body.id);
   });
 
-  it('streams to a live subscriber on node B the readings a device sends to node A, and honours stream tickets of any node once', async (t) => {
-    const nodes = await twoNodes(t);
+  it('streams to a live subscriber on node B the readings a device sends to node A, traces them across both nodes, and honours stream tickets of any node once', async (t) => {
+    // Every reading traced: its hops on A (gateway, pipeline, the stream append), the store writer's, and B's live fan-out.
+    const nodes = await twoNodes(t, {}, { tracing: { sampleEvery: 1 } });
     if (!nodes) return;
     const { a, b, admin } = nodes;
     assert.equal((await a.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
@@ -152,6 +153,17 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/gw-l1/telemetry', env(`x-${i}`, { temp_c: 20 + i }), { qos: 1 });
     const got = [await next(), await next(), await next()];
     assert.deepEqual(got.map((e) => [e.event, e.data.deviceId, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', 'gw-l1', `x-${i}`, { temp_c: 20 + i }]));
+
+    // One trace of x-2 over both nodes: received and committed into the stream on A, stored by a store writer, heard on B.
+    type Hop = { name: string; node: string; parentSpanId: string | null; spanId: string };
+    const hops = await eventually(async () => {
+      const r = await b.api('GET', '/api/v1/devices/gw-l1/telemetry/x-2/trace', { token: admin });
+      return (r.body as { traces?: { spans: Hop[] }[] }).traces?.[0]?.spans ?? [];
+    }, (spans) => spans.some((s) => s.name === 'stream.write') && spans.some((s) => s.name === 'live.fanout' && s.node === 'node-b'));
+    const root = hops.find((s) => s.name === 'telemetry.message');
+    assert.equal(root?.node, 'node-a');
+    for (const name of ['gateway.receive', 'pipeline.validate', 'ingest.commit', 'alerts.feed', 'gateway.ack']) assert.equal(hops.find((s) => s.name === name)?.node, 'node-a', name);
+    for (const s of hops.filter((x) => x !== root)) assert.equal(s.parentSpanId, root?.spanId, `${s.name} (${s.node}) is a child of the message's span`);
 
     // A stream ticket (what a browser's EventSource uses) issued by A opens a stream on B, once.
     const status = async (s: TestServer, path: string) => {
