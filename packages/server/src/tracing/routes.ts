@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PlatformError } from '@bulwark/core';
 import { ENVELOPE_LIMITS } from '@bulwark/protocol';
 import Type from 'typebox';
-import { bearer, errorResponses } from '../http/schemas.js';
+import { bearer, errorResponses } from '../http/index.js';
 import type { Span, TraceRecord, TraceRepository, Tracer } from './index.js';
 
 const SpanView = Type.Object({
