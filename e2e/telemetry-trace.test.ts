@@ -76,7 +76,7 @@ it('traces a reading from mosquitto_pub through every hop, in bulwark telemetry 
   assert.equal(traced.code, 0, `mosquitto_pub: ${traced.stderr}`);
 
   const r = await p.ok(['telemetry', 'trace', 'tracer-1', 'traced-1', '--json']);
-  const [trace, ...others] = parseJson(r) as { traceId: string; msgId: string; spans: { name: string; spanId: string; parentSpanId: string | null; node: string; start: number; durationMs: number }[] }[];
+  const [trace, ...others] = parseJson<{ traceId: string; msgId: string; spans: { name: string; spanId: string; parentSpanId: string | null; node: string; start: number; durationMs: number }[] }[]>(r);
   assert.equal(others.length, 0, 'one trace');
   assert.equal(trace?.traceId, traceId, 'the trace id the device sent');
   const names = trace.spans.map((s) => s.name);

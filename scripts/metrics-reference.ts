@@ -31,6 +31,7 @@ export const OPTIONAL_SETTINGS: readonly (readonly [string, Record<string, unkno
   ['`deviceHttp.enabled`', { deviceHttp: { enabled: true } }],
   ['`coap.enabled`', { coap: { enabled: true } }],
   ['`gateway.proxyProtocolFrom`', { gateway: { proxyProtocolFrom: '127.0.0.1' } }],
+  ['`tracing.otelEndpoint`', { tracing: { otelEndpoint: 'http://127.0.0.1:9' } }],
 ];
 
 export async function metricsPage(): Promise<string> {

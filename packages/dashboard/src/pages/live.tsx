@@ -101,7 +101,7 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
           newField = true;
         }
       }
-      for (const [k, arr] of b.ys) arr.push(typeof r.data[k] === 'number' ? (r.data[k] as number) : null);
+      for (const [k, arr] of b.ys) arr.push(typeof r.data[k] === 'number' ? r.data[k] : null);
       if (b.xs.length > WINDOW) {
         b.xs.shift();
         for (const arr of b.ys.values()) arr.shift();

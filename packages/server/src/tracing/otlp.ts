@@ -1,4 +1,8 @@
 import { type Logger, PlatformError } from '@bulwark/core';
+import type * as OtelApi from '@opentelemetry/api';
+import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
+import type * as OtelResources from '@opentelemetry/resources';
+import type * as OtelSdk from '@opentelemetry/sdk-trace';
 import { Counter, type Registry } from 'prom-client';
 import type { TraceRecord } from './trace.js';
 import type { SpanExporter } from './tracing.js';
@@ -17,10 +21,10 @@ export function tracesUrl(endpoint: string): string {
  * trace and `bulwark telemetry trace` name the same trace and spans.
  */
 export async function otlpExporter(endpoint: string, deps: { node: string; version: string; log: Logger; metrics: Registry }): Promise<SpanExporter> {
-  let sdk: typeof import('@opentelemetry/sdk-trace');
-  let api: typeof import('@opentelemetry/api');
-  let otlp: typeof import('@opentelemetry/exporter-trace-otlp-http');
-  let resources: typeof import('@opentelemetry/resources');
+  let sdk: typeof OtelSdk;
+  let api: typeof OtelApi;
+  let otlp: typeof OtlpHttp;
+  let resources: typeof OtelResources;
   try {
     [sdk, api, otlp, resources] = await Promise.all([import('@opentelemetry/sdk-trace'), import('@opentelemetry/api'), import('@opentelemetry/exporter-trace-otlp-http'), import('@opentelemetry/resources')]);
   } catch (err) {
@@ -32,7 +36,7 @@ export async function otlpExporter(endpoint: string, deps: { node: string; versi
   const url = tracesUrl(endpoint);
   const exporter = new otlp.OTLPTraceExporter({ url, timeoutMillis: 10_000 });
   // Counted and logged once per failing batch; the SDK's own diagnostics stay silent.
-  const counted: import('@opentelemetry/sdk-trace').SpanExporter = {
+  const counted: OtelSdk.SpanExporter = {
     export: (spans, done) => exporter.export(spans, (result) => {
       if (result.code !== 0) {
         failed.inc();

@@ -160,7 +160,7 @@ export class MqttConnection {
       }
       case 'unsubscribe': {
         const codes = this.handler.unsubscribe(this, p.unsubscriptions);
-        return this.#send({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: this.version === 5 ? codes : [] } as Packet);
+        return this.#send({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: this.version === 5 ? codes : [] });
       }
       case 'pingreq': return this.#send({ cmd: 'pingresp' });
       case 'disconnect':
