@@ -14,9 +14,7 @@ export default tseslint.config(
       'no-console': 'off',
       eqeqeq: ['error', 'always'],
       // Only apps/ read the environment or exit the process (CONVENTIONS.md §7).
-      'no-restricted-properties': ['error',
-        { object: 'process', property: 'env', message: 'Only apps/* read the environment; take settings from the config.' },
-        { object: 'process', property: 'exit', message: 'Only apps/* exit the process.' }],
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only apps/* read the environment; take settings from the config.' }, { object: 'process', property: 'exit', message: 'Only apps/* exit the process.' }],
     },
   },
   {
@@ -27,9 +25,12 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // node:test's test(), describe() and it() return promises the runner itself waits for.
-      '@typescript-eslint/no-floating-promises': ['error', {
-        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
-      }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unnecessary-type-assertion': 'error',
@@ -55,13 +56,16 @@ export default tseslint.config(
     files: ['apps/bulwark/src/**'],
     ignores: ['**/*.test.ts', 'apps/bulwark/src/simulate/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: [
-          { name: '@bulwark/server', allowTypeImports: true, message: 'Load the server on demand (await import) in the command that needs it: the CLI starts for every call.' },
-          { name: '@bulwark/protocol', allowTypeImports: true, message: 'Import @bulwark/protocol/device-id or /firmware: the package root loads the device contract\'s schemas.' },
-          { name: '@bulwark/agent', allowTypeImports: true, message: 'Load the agent on demand (await import) in the command that needs it.' },
-        ],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@bulwark/server', allowTypeImports: true, message: 'Load the server on demand (await import) in the command that needs it: the CLI starts for every call.' },
+            { name: '@bulwark/protocol', allowTypeImports: true, message: "Import @bulwark/protocol/device-id or /firmware: the package root loads the device contract's schemas." },
+            { name: '@bulwark/agent', allowTypeImports: true, message: 'Load the agent on demand (await import) in the command that needs it.' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -26,8 +26,22 @@ import { delay, pool, round } from './proc.js';
  * (/proc/self/fd), once the agents are built (not connected) and once all are online and drained.
  */
 
-interface Snapshot { heapUsed: number; external: number; rss: number; fds: number }
-interface ChildResult { mode: string; agents: number; base: Snapshot; built: Snapshot; online: Snapshot; connectS: number; drainS: number; commits: number | null }
+interface Snapshot {
+  heapUsed: number;
+  external: number;
+  rss: number;
+  fds: number;
+}
+interface ChildResult {
+  mode: string;
+  agents: number;
+  base: Snapshot;
+  built: Snapshot;
+  online: Snapshot;
+  connectS: number;
+  drainS: number;
+  commits: number | null;
+}
 
 const BLINK = { type: 'object', required: ['times'], properties: { times: { type: 'integer', minimum: 1, maximum: 10 } } };
 const SETTINGS = { type: 'object', properties: { intervalS: { type: 'integer', minimum: 1, maximum: 3600 } } };
@@ -68,7 +82,11 @@ async function runAgents(): Promise<void> {
     const dataDir = join(o.dir, id);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const config = resolveConfig({
-      deviceId: id, dataDir, mqtt: { url: o.url, keepaliveS: 60, connectTimeoutMs: 30_000 }, logs: { level: 'error' }, health: { intervalMs: 600_000 },
+      deviceId: id,
+      dataDir,
+      mqtt: { url: o.url, keepaliveS: 60, connectTimeoutMs: 30_000 },
+      logs: { level: 'error' },
+      health: { intervalMs: 600_000 },
       reconnect: { baseMs: 500, capMs: 10_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
     });
     const agent = new Agent(config, identity, { rng: seededRng(i + 1), logSink: () => undefined, ...shared });
@@ -79,11 +97,21 @@ async function runAgents(): Promise<void> {
   const built = snapshot();
   for (const a of agents) a.start();
   const online = () => agents.filter((a) => a.status().state === 'online').length;
-  const connectS = await waitFor('online', () => online() === n, 600_000, () => `${online()} of ${n}`);
+  const connectS = await waitFor(
+    'online',
+    () => online() === n,
+    600_000,
+    () => `${online()} of ${n}`,
+  );
   await Promise.all(agents.flatMap((a) => Array.from({ length: o.readings }, (_, v) => a.send('footprint@1', { v }))));
   // Each agent's boot event and its readings acknowledged, nothing on the wire.
   const drained = () => agents.filter((a) => a.status().queue.acked >= o.readings + 1 && a.status().queue.depth === 0 && a.status().queue.inflight === 0).length;
-  const drainS = await waitFor('drained', () => drained() === n, 600_000, () => `${drained()} of ${n}`);
+  const drainS = await waitFor(
+    'drained',
+    () => drained() === n,
+    600_000,
+    () => `${drained()} of ${n}`,
+  );
   await delay(2000);
   const after = snapshot();
   const result: ChildResult = { mode: o.mode, agents: n, base, built, online: after, connectS, drainS, commits: shared?.queues.commits ?? null };

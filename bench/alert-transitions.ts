@@ -27,8 +27,13 @@ import { startTestServer } from '../packages/server/src/testing/harness.js';
 
 const { values: o } = parseArgs({
   options: {
-    transitions: { type: 'string', default: '3000' }, rate: { type: 'string', default: '100' }, rounds: { type: 'string', default: '3' },
-    'batch-ms': { type: 'string' }, channel: { type: 'string', default: 'single' }, threads: { type: 'boolean', default: false }, profile: { type: 'string' },
+    transitions: { type: 'string', default: '3000' },
+    rate: { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '3' },
+    'batch-ms': { type: 'string' },
+    channel: { type: 'string', default: 'single' },
+    threads: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const [total, perSecond, rounds] = [Number(o.transitions), Number(o.rate), Number(o.rounds)];
@@ -74,7 +79,9 @@ function threadCpu(): Map<string, number> {
   try {
     for (const tid of readdirSync('/proc/self/task')) {
       // utime and stime are fields 14 and 15, counted after the parenthesised name.
-      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+        .replace(/^.*\) /, '')
+        .split(' ');
       ticks.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100);
     }
   } catch {
@@ -84,7 +91,10 @@ function threadCpu(): Map<string, number> {
 }
 
 function printThreads(before: Map<string, number>, count: number): void {
-  const shares = [...threadCpu()].map(([tid, us]) => [tid, us - (before.get(tid) ?? 0)] as const).filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]);
+  const shares = [...threadCpu()]
+    .map(([tid, us]) => [tid, us - (before.get(tid) ?? 0)] as const)
+    .filter(([, us]) => us > 0)
+    .sort((a, b) => b[1] - a[1]);
   console.log(`  by thread (µs per transition): ${shares.map(([tid, us]) => `${tid === String(process.pid) ? 'main' : tid} ${(us / count).toFixed(0)}`).join(', ')}`);
 }
 
@@ -94,7 +104,10 @@ async function round(n: number): Promise<number> {
   const rx = await receiver();
   try {
     const s = await startTestServer(t, {
-      config: { webhooks: { allowHttp: true, allowPrivateTargets: true }, alerts: { groupWaitMs: 0, groupMinAlerts: 1_000_000, flapMaxFires: 1_000_000, notifyPollIntervalMs: 1000, ...(o['batch-ms'] !== undefined ? { transitionBatchMs: Number(o['batch-ms']) } : {}) } },
+      config: {
+        webhooks: { allowHttp: true, allowPrivateTargets: true },
+        alerts: { groupWaitMs: 0, groupMinAlerts: 1_000_000, flapMaxFires: 1_000_000, notifyPollIntervalMs: 1000, ...(o['batch-ms'] !== undefined ? { transitionBatchMs: Number(o['batch-ms']) } : {}) },
+      },
     });
     const admin = await s.tokenFor(s.adminKey);
     if (channel !== 'none') {

@@ -54,7 +54,10 @@ export interface AlertsRound {
 }
 
 const SCHEMA = {
-  $id: 'bench-alerts@1', type: 'object', required: ['v', 'a'], additionalProperties: false,
+  $id: 'bench-alerts@1',
+  type: 'object',
+  required: ['v', 'a'],
+  additionalProperties: false,
   properties: { v: { type: 'number', 'x-unit': 'count', minimum: 0 }, a: { type: 'integer', 'x-unit': 'count', minimum: 0, maximum: 1 } },
 };
 
@@ -62,9 +65,11 @@ const SCHEMA = {
 export function benchRules(count: number): object[] {
   const rules: object[] = [{ name: 'bench: a raised', severity: 'warning', scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'threshold', field: 'a', op: '>=', value: 1 } }];
   for (let i = 1; i < count; i += 1) {
-    rules.push(i % 2 === 0
-      ? { name: `bench: quiet threshold ${i}`, scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'threshold', field: 'v', op: '<', value: -i, for: '1m' } }
-      : { name: `bench: quiet rate ${i}`, scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'rate', field: 'v', maxPerMinute: 1e9 + i } });
+    rules.push(
+      i % 2 === 0
+        ? { name: `bench: quiet threshold ${i}`, scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'threshold', field: 'v', op: '<', value: -i, for: '1m' } }
+        : { name: `bench: quiet rate ${i}`, scope: { schemas: ['bench-alerts@1'] }, condition: { kind: 'rate', field: 'v', maxPerMinute: 1e9 + i } },
+    );
   }
   return rules;
 }
@@ -106,7 +111,8 @@ async function startReceiver() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`,
-    latency, counts,
+    latency,
+    counts,
     record: (on: boolean) => {
       recording = on;
     },
@@ -115,10 +121,11 @@ async function startReceiver() {
       latency.clear();
       Object.assign(counts, { fired: 0, resolved: 0, duplicates: 0, posts: 0 });
     },
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -162,8 +169,13 @@ export async function measureAlerts(setup: BulwarkSetup, plan: AlertsPlan): Prom
     const ids: string[] = [];
     for (const r of benchRules(plan.rules)) ids.push((await must<{ id: string }>('rule', api('POST', '/api/v1/alerts/rules', { ...r, enabled: false }))).id);
     const broker: Broker = {
-      name: 'bulwark', pid, port: mqttPort, notes: [], device: (i) => setup.devices[i % setup.devices.length] as NonNullable<(typeof setup.devices)[number]>,
-      sessionIdentities: () => Promise.reject(new Error('not in the alerts phase')), liveTap: () => Promise.reject(new Error('not in the alerts phase')),
+      name: 'bulwark',
+      pid,
+      port: mqttPort,
+      notes: [],
+      device: (i) => setup.devices[i % setup.devices.length] as NonNullable<(typeof setup.devices)[number]>,
+      sessionIdentities: () => Promise.reject(new Error('not in the alerts phase')),
+      liveTap: () => Promise.reject(new Error('not in the alerts phase')),
       stop: async () => undefined,
     };
     const load = await Load.connect(broker, { devices: plan.devices, durationS: plan.durationS, warmupS: plan.warmupS, window: 10, liveDevices: 0, pacedRate: plan.rate }, 5);
@@ -187,11 +199,22 @@ export async function measureAlerts(setup: BulwarkSetup, plan: AlertsPlan): Prom
         const cpu = r.window.cpuMs.bulwark ?? 0;
         const lat = receiver.latency.summary();
         const result: AlertsRound = {
-          pair: n, mode, msgPerSec: round(r.ackedInWindow / (r.window.wallMs / 1000), 0), usPerMsg: round((cpu * 1000) / Math.max(1, r.ackedInWindow), 1),
-          pubackP99: r.puback?.p99 ?? null, fired: receiver.counts.fired, resolved: receiver.counts.resolved, duplicates: receiver.counts.duplicates, posts: receiver.counts.posts,
-          notifyP50: lat?.p50 ?? null, notifyP99: lat?.p99 ?? null, notifyMax: lat ? round(receiver.latency.max(), 1) : null,
+          pair: n,
+          mode,
+          msgPerSec: round(r.ackedInWindow / (r.window.wallMs / 1000), 0),
+          usPerMsg: round((cpu * 1000) / Math.max(1, r.ackedInWindow), 1),
+          pubackP99: r.puback?.p99 ?? null,
+          fired: receiver.counts.fired,
+          resolved: receiver.counts.resolved,
+          duplicates: receiver.counts.duplicates,
+          posts: receiver.counts.posts,
+          notifyP50: lat?.p50 ?? null,
+          notifyP99: lat?.p99 ?? null,
+          notifyMax: lat ? round(receiver.latency.max(), 1) : null,
         };
-        progress(`${tag}: ${result.msgPerSec} msg/s, Bulwark ${result.usPerMsg} µs/msg, PUBACK p99 ${result.pubackP99} ms; ${result.fired} fired / ${result.resolved} resolved notified (${result.duplicates} twice) in ${result.posts} POSTs, reading → webhook p50 ${result.notifyP50} / p99 ${result.notifyP99} / max ${result.notifyMax} ms`);
+        progress(
+          `${tag}: ${result.msgPerSec} msg/s, Bulwark ${result.usPerMsg} µs/msg, PUBACK p99 ${result.pubackP99} ms; ${result.fired} fired / ${result.resolved} resolved notified (${result.duplicates} twice) in ${result.posts} POSTs, reading → webhook p50 ${result.notifyP50} / p99 ${result.notifyP99} / max ${result.notifyMax} ms`,
+        );
         rounds.push(result);
       }
     }
@@ -213,11 +236,13 @@ const median = (xs: readonly number[]) => {
 
 /** The phase's table and its two targets, as markdown. */
 export function alertsMarkdown(plan: AlertsPlan, rounds: readonly AlertsRound[], machine: string): string {
-  const ratios = [...new Set(rounds.map((r) => r.pair))].map((n) => {
-    const base = rounds.find((r) => r.pair === n && r.mode === 'no rules');
-    const withRules = rounds.find((r) => r.pair === n && r.mode === 'rules');
-    return base && withRules ? round(withRules.usPerMsg / base.usPerMsg, 3) : NaN;
-  }).filter((x) => Number.isFinite(x));
+  const ratios = [...new Set(rounds.map((r) => r.pair))]
+    .map((n) => {
+      const base = rounds.find((r) => r.pair === n && r.mode === 'no rules');
+      const withRules = rounds.find((r) => r.pair === n && r.mode === 'rules');
+      return base && withRules ? round(withRules.usPerMsg / base.usPerMsg, 3) : NaN;
+    })
+    .filter((x) => Number.isFinite(x));
   const ratio = median(ratios);
   const p99s = rounds.filter((r) => r.mode === 'rules' && r.notifyP99 !== null).map((r) => r.notifyP99 as number);
   const p99 = median(p99s);
@@ -225,14 +250,20 @@ export function alertsMarkdown(plan: AlertsPlan, rounds: readonly AlertsRound[],
   const rows = rounds.map((r) => `| ${r.pair} | ${r.mode} | ${r.msgPerSec} | ${r.usPerMsg} | ${r.pubackP99 ?? '-'} | ${r.fired} / ${r.resolved} / ${r.duplicates} (${r.posts}) | ${r.notifyP50 ?? '-'} / ${r.notifyP99 ?? '-'} / ${r.notifyMax ?? '-'} |`);
   const met = (ok: boolean) => (ok ? '**MET**' : '**NOT MET**');
   return [
-    `# Alert evaluation cost and notification latency, ${new Date().toISOString()}`, '',
-    machine, '',
-    `Settings: devices ${plan.devices}, ${plan.rate} msg/s QoS 1 paced (MQTT 5, mTLS), window ${plan.durationS} s after ${plan.warmupS} s warm-up, ${plan.repeats} pairs of windows on one node (the rules turned off and on between windows; every second pair rules first); ${plan.rules} rules matching every device (1 firing on 1 % of readings, ${plan.rules - 1} evaluated and quiet), one webhook channel on this machine (${plan.channel === 'batch' ? 'batching: what is due in one POST' : 'one POST per notification'}).`, '',
+    `# Alert evaluation cost and notification latency, ${new Date().toISOString()}`,
+    '',
+    machine,
+    '',
+    `Settings: devices ${plan.devices}, ${plan.rate} msg/s QoS 1 paced (MQTT 5, mTLS), window ${plan.durationS} s after ${plan.warmupS} s warm-up, ${plan.repeats} pairs of windows on one node (the rules turned off and on between windows; every second pair rules first); ${plan.rules} rules matching every device (1 firing on 1 % of readings, ${plan.rules - 1} evaluated and quiet), one webhook channel on this machine (${plan.channel === 'batch' ? 'batching: what is due in one POST' : 'one POST per notification'}).`,
+    '',
     '| pair | mode | msg/s | Bulwark µs/msg | PUBACK p99 ms | notified fired / resolved / twice (POSTs) | reading → webhook p50 / p99 / max ms |',
     '|---:|---|---:|---:|---:|---:|---:|',
-    ...rows, '',
-    `${met(ratio !== null && ratio <= 1.1)}  rule evaluation ≤ 10 % extra CPU per stored message with ${plan.rules} rules: ${ratio ?? '-'}× (median of per-pair ratios ${ratios.join(', ')})`, '',
-    `${met(p99 !== null && p99 <= 1000)}  p99 reading → webhook delivered ≤ 1 s at ${plan.rate} readings/s: ${p99 ?? '-'} ms (median over the windows with rules; worst ${worstP99 ?? '-'} ms)`, '',
+    ...rows,
+    '',
+    `${met(ratio !== null && ratio <= 1.1)}  rule evaluation ≤ 10 % extra CPU per stored message with ${plan.rules} rules: ${ratio ?? '-'}× (median of per-pair ratios ${ratios.join(', ')})`,
+    '',
+    `${met(p99 !== null && p99 <= 1000)}  p99 reading → webhook delivered ≤ 1 s at ${plan.rate} readings/s: ${p99 ?? '-'} ms (median over the windows with rules; worst ${worstP99 ?? '-'} ms)`,
+    '',
     '- Bulwark µs/msg: utime+stime of the node (all threads) over the window ÷ PUBACKs in the window (each after the reading is stored); the notifications it sends are included.',
     '- reading → webhook: the receiver\'s clock at a "fired" notification minus the time Bulwark received the reading that fired it (`details.since`); same machine, same clock.',
   ].join('\n');

@@ -1,10 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  ANOMALY_KINDS, type AnomalyKind, DEFAULT_DETECTOR_OPTIONS, DEFAULT_LAYOUT, DEFAULT_SCORING, type RunScore, SeriesDetector,
-  generateSeries, scoreRun,
-} from '../packages/server/src/alerts/anomaly/index.js';
+import { ANOMALY_KINDS, type AnomalyKind, DEFAULT_DETECTOR_OPTIONS, DEFAULT_LAYOUT, DEFAULT_SCORING, type RunScore, SeriesDetector, generateSeries, scoreRun } from '../packages/server/src/alerts/anomaly/index.js';
 import { progress } from './children.js';
 
 /**
@@ -87,10 +84,14 @@ const perClass = (k: AnomalyKind) => {
   const cs = runs.map((r) => r.score.classes[k]);
   const fas = runs.map((r) => r.score.falseAlarms.byKind[k] / r.score.falseAlarms.windows);
   return {
-    recallMean: mean(cs.map((c) => c.recall)), recallMin: Math.min(...cs.map((c) => c.recall)),
-    kindRecallMean: mean(cs.map((c) => c.kindRecall)), kindRecallMin: Math.min(...cs.map((c) => c.kindRecall)),
-    falseAlarmMean: mean(fas), falseAlarmMax: Math.max(...fas),
-    medianDelay: median(cs.map((c) => c.medianDelay)), p90Delay: median(cs.map((c) => c.p90Delay)),
+    recallMean: mean(cs.map((c) => c.recall)),
+    recallMin: Math.min(...cs.map((c) => c.recall)),
+    kindRecallMean: mean(cs.map((c) => c.kindRecall)),
+    kindRecallMin: Math.min(...cs.map((c) => c.kindRecall)),
+    falseAlarmMean: mean(fas),
+    falseAlarmMax: Math.max(...fas),
+    medianDelay: median(cs.map((c) => c.medianDelay)),
+    p90Delay: median(cs.map((c) => c.p90Delay)),
   };
 };
 const summary = {
@@ -153,9 +154,23 @@ md.push('## Per seed', '', ...runs.flatMap(seedTable));
 console.log(md.join('\n'));
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(new URL('anomaly-latest.md', resultsDir), `${md.join('\n')}\n`);
-writeFileSync(latestJson, `${JSON.stringify({
-  date: new Date().toISOString(), commit, seeds, series: seriesCount,
-  layout: DEFAULT_LAYOUT, scoring: DEFAULT_SCORING, detector: DEFAULT_DETECTOR_OPTIONS,
-  summary, targetsMet, perSeed: runs,
-}, null, 2)}\n`);
+writeFileSync(
+  latestJson,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      commit,
+      seeds,
+      series: seriesCount,
+      layout: DEFAULT_LAYOUT,
+      scoring: DEFAULT_SCORING,
+      detector: DEFAULT_DETECTOR_OPTIONS,
+      summary,
+      targetsMet,
+      perSeed: runs,
+    },
+    null,
+    2,
+  )}\n`,
+);
 progress('anomaly: wrote bench/results/anomaly-latest.{md,json}');

@@ -20,7 +20,8 @@ const dataDir = tempDir('bulwark-bench-auth-');
 const adminKey = newAdminKey();
 const config = loadConfig({
   file: { dataDir, http: { port: 0 }, mqtt: { enabled: false }, deviceHttp: { enabled: false }, log: { level: 'silent' }, rateLimit: { perAddressPerMinute: 1_000_000 }, auth: { lockoutThreshold: 10_000, keyLockoutThreshold: 10_000 } },
-  fileName: 'bench', env: { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey },
+  fileName: 'bench',
+  env: { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey },
 });
 const server = await buildServer(config);
 const url = await server.start();
@@ -47,7 +48,8 @@ try {
     return s[Math.floor(s.length / 2)] ?? 0;
   };
   const result = {
-    date: new Date().toISOString(), rounds,
+    date: new Date().toISOString(),
+    rounds,
     knownIdMedianMs: Number(median(times.known).toFixed(2)),
     unknownIdMedianMs: Number(median(times.unknown).toFixed(2)),
     ratio: Number((median(times.unknown) / median(times.known)).toFixed(3)),

@@ -27,7 +27,8 @@ export function apiClient(url: string, adminKey: string): Api {
   return Object.assign(api, { token: () => token });
 }
 
-export async function must(what: string, status: number, p: ReturnType<Api>): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON answers
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers
+export async function must(what: string, status: number, p: ReturnType<Api>): Promise<any> {
   const res = await p;
   if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
   return res.body;
@@ -81,7 +82,9 @@ export async function sse(url: string, token: string, onMessage: (msgId: string)
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   let ready: () => void = () => undefined;
-  const isReady = new Promise<void>((resolve) => { ready = resolve; });
+  const isReady = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
   void (async () => {
     for (;;) {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));

@@ -18,7 +18,8 @@ const adminKey = process.env.BULWARK_BOOTSTRAP_ADMIN_KEY;
 // Cluster mode: every node is given the master key that opens the store (the bench's cluster phase).
 const masterKey = process.env.BULWARK_MASTER_KEY;
 const config = loadConfig({
-  file, fileName: 'bench settings',
+  file,
+  fileName: 'bench settings',
   env: { ...(adminKey ? { BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey } : {}), ...(masterKey ? { BULWARK_MASTER_KEY: masterKey } : {}) },
 });
 const server = await buildServer(config);
@@ -46,8 +47,16 @@ if (memoryLog) {
   setInterval(() => {
     const m = process.memoryUsage();
     const line = {
-      t: new Date().toISOString(), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers),
-      pending: server.ingest.pending, loopMaxMs: Math.round(loop.max / 1e6), gcMaxMs: Math.round(gcMax), gcTotalMs: Math.round(gcTotal),
+      t: new Date().toISOString(),
+      rss: mb(m.rss),
+      heapTotal: mb(m.heapTotal),
+      heapUsed: mb(m.heapUsed),
+      external: mb(m.external),
+      arrayBuffers: mb(m.arrayBuffers),
+      pending: server.ingest.pending,
+      loopMaxMs: Math.round(loop.max / 1e6),
+      gcMaxMs: Math.round(gcMax),
+      gcTotalMs: Math.round(gcTotal),
     };
     loop.reset();
     gcMax = 0;
@@ -61,10 +70,13 @@ const stop = () => {
   if (stopping) return;
   stopping = true;
   control.close();
-  server.stop().then(() => process.exit(0), (err: unknown) => {
-    process.stderr.write(`bulwark-server: stop failed: ${String(err)}\n`);
-    process.exit(1);
-  });
+  server.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bulwark-server: stop failed: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
 };
 process.on('SIGTERM', stop);
 process.stdin.on('end', stop);

@@ -16,7 +16,10 @@ import { pool } from './proc.js';
  */
 
 export const BENCH_SCHEMA = {
-  $id: 'bench@1', type: 'object', required: ['v'], additionalProperties: false,
+  $id: 'bench@1',
+  type: 'object',
+  required: ['v'],
+  additionalProperties: false,
   properties: { v: { type: 'number', 'x-unit': 'count', minimum: 0 } },
 };
 
@@ -75,13 +78,17 @@ export async function setUpBulwark(template: string, devices: number, sessions: 
   const api = apiClient(url, adminKey);
   await must('register schema', 201, api('POST', '/api/v1/schemas', BENCH_SCHEMA));
   progress(`bulwark: enrolling ${devices} devices (claim token + CSR each)`);
-  const enrolled = await pool(Array.from({ length: devices }, (_, i) => deviceId(i)), 8, async (id) => {
-    await must(`create ${id}`, 201, api('POST', '/api/v1/devices', { id }));
-    const claim = await must(`claim ${id}`, 201, api('POST', `/api/v1/devices/${id}/claim-tokens`, {}));
-    const keys = await makeDeviceKeys(id);
-    const issued = await must(`enroll ${id}`, 201, api('POST', '/api/v1/enroll', { token: claim.token, csr: keys.csrPem }, false));
-    return { id, creds: { key: keys.keyPem, cert: issued.certificate as string, ca: issued.caChain as string } };
-  });
+  const enrolled = await pool(
+    Array.from({ length: devices }, (_, i) => deviceId(i)),
+    8,
+    async (id) => {
+      await must(`create ${id}`, 201, api('POST', '/api/v1/devices', { id }));
+      const claim = await must(`claim ${id}`, 201, api('POST', `/api/v1/devices/${id}/claim-tokens`, {}));
+      const keys = await makeDeviceKeys(id);
+      const issued = await must(`enroll ${id}`, 201, api('POST', '/api/v1/enroll', { token: claim.token, csr: keys.csrPem }, false));
+      return { id, creds: { key: keys.keyPem, cert: issued.certificate as string, ca: issued.caChain as string } };
+    },
+  );
   const ca = enrolled[0]?.creds.ca ?? '';
   const sessionDevices: Identity[] = [];
   // Factory onboarding: POST /api/v1/devices/batch with a CSR per device, 1000 a request (about 1 MB of CSRs, under http.bodyLimitBytes).
@@ -102,7 +109,11 @@ export async function startBulwark(setup: BulwarkSetup, dataDir: string, profile
   const { child, url, mqttPort, controlPort, pid } = await spawnBulwark(dataDir, setup.adminKey, settings, nodeFlags);
   const api = apiClient(url, setup.adminKey);
   return {
-    name: 'bulwark', pid, port: mqttPort, url, notes: setup.overrides.why,
+    name: 'bulwark',
+    pid,
+    port: mqttPort,
+    url,
+    notes: setup.overrides.why,
     device: (i) => setup.devices[i % setup.devices.length] as Identity,
     sessionIdentities: async (n) => {
       if (n > setup.sessions.length) throw new Error(`only ${setup.sessions.length} idle-session devices were onboarded`);

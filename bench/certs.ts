@@ -41,8 +41,7 @@ async function leaf(dir: string, name: string, ext: string): Promise<{ keyFile: 
 
 /** Makes a CA, a server certificate for 127.0.0.1/localhost and `clients` client certificates, in `dir`. */
 export async function makePki(dir: string, clients: number): Promise<Pki> {
-  await run('openssl', ['req', '-x509', ...P256, '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem'), '-days', '2', '-subj', '/CN=bench-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await run('openssl', ['req', '-x509', ...P256, '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem'), '-days', '2', '-subj', '/CN=bench-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   const server = await leaf(dir, 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n');
   const ca = readFileSync(join(dir, 'ca.pem'), 'utf8');
   const clientExt = 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n';

@@ -52,7 +52,10 @@ export async function startEngines(baseUrl: string): Promise<Engines> {
   const db = new pg.Client({ connectionString: storeUrl });
   let dbOpen = false;
   return {
-    storeUrl, dbName, nats, redis,
+    storeUrl,
+    dbName,
+    nats,
+    redis,
     async telemetryRows() {
       if (!dbOpen) {
         await db.connect();
@@ -85,7 +88,13 @@ export async function startEngines(baseUrl: string): Promise<Engines> {
 export async function startBalancer(nodes: readonly { name: string; mqttPort: number; httpPort: number }[]): Promise<RunningEngine> {
   const haproxy = await startHaproxy(nodes.map((n) => ({ name: n.name, port: n.mqttPort, healthPort: n.httpPort })));
   const removeHook = atExit(() => killPid(haproxy.pid));
-  return { ...haproxy, stop: async () => { await haproxy.stop(); removeHook(); } };
+  return {
+    ...haproxy,
+    stop: async () => {
+      await haproxy.stop();
+      removeHook();
+    },
+  };
 }
 
 function killPid(pid: number): void {

@@ -137,7 +137,14 @@ export async function pacedQos1(load: Load, rate: number, warmupS: number, durat
   const deadline = performance.now() + 60_000;
   while (acked + errors < sent && performance.now() < deadline) await delay(100);
   return {
-    ackedInWindow, sent, acked, errors, skipped, puback: puback.summary(), window,
-    sentPerSecInWindow: Math.round(sentInWindow / (window.wallMs / 1000)), tickGapMaxMs: Math.round(tickGapMaxMs),
+    ackedInWindow,
+    sent,
+    acked,
+    errors,
+    skipped,
+    puback: puback.summary(),
+    window,
+    sentPerSecInWindow: Math.round(sentInWindow / (window.wallMs / 1000)),
+    tickGapMaxMs: Math.round(tickGapMaxMs),
   };
 }

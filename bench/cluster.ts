@@ -86,13 +86,20 @@ interface Node {
 async function startClusterNode(setup: BulwarkSetup, engines: Engines, masterKey: string, nodeId: string, flags: readonly string[]): Promise<Node> {
   const dataDir = tempDir(`bench-${nodeId}-`);
   const settings = {
-    ...setup.overrides.settings, store: engines.storeUrl, bus: engines.nats.url, counters: engines.redis.url, nodeId,
+    ...setup.overrides.settings,
+    store: engines.storeUrl,
+    bus: engines.nats.url,
+    counters: engines.redis.url,
+    nodeId,
     // The load's clients are gone before a node stops: no need to keep it out of the balancer first.
     cluster: { drainLeaveMs: 0 },
   };
   const { child, url, mqttPort, controlPort, pid } = await spawnBulwark(dataDir, setup.adminKey, settings, flags, { BULWARK_MASTER_KEY: masterKey });
   const broker: Broker = {
-    name: 'bulwark', pid, port: mqttPort, notes: [],
+    name: 'bulwark',
+    pid,
+    port: mqttPort,
+    notes: [],
     device: (i) => setup.devices[i % setup.devices.length] as NonNullable<(typeof setup.devices)[number]>,
     sessionIdentities: () => Promise.reject(new Error('not in the cluster phase')),
     liveTap: () => Promise.reject(new Error('not in the cluster phase')),
@@ -134,7 +141,11 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     port = broker.port;
   } else {
     // A backlog in the stream while no node runs; the nodes' writers store it as they start (timed), before any device connects.
-    const records = backlogRecords(setup.devices.map((d) => d.id), plan.backlog, `backlog-${mode}-${n}-${Date.now()}`);
+    const records = backlogRecords(
+      setup.devices.map((d) => d.id),
+      plan.backlog,
+      `backlog-${mode}-${n}-${Date.now()}`,
+    );
     progress(`${tag}: putting ${plan.backlog} readings into the telemetry stream (no node running)`);
     const publishPerSec = await probe.publish(records, tag);
     const draining = measureDrain(() => nodes.map((x) => x.url), plan.backlog, publishPerSec, `${tag}: backlog`);
@@ -143,9 +154,13 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     for (let t = 0; t < 600 && (await probe.lag()) > 0; t += 1) await new Promise((r) => setTimeout(r, 100));
     const rawCopy = await rawCopyRowsPerSec(engines.storeUrl, records);
     streamRound = { drain, rawCopyRowsPerSec: rawCopy, lag: { max: 0, atEnd: 0, backToZeroS: null } };
-    progress(`${tag}: writers stored the backlog at ${drain.rowsPerSec} rows/s over ${drain.seconds} s (${drain.inserted} inserted, ${drain.repeats} repeats; mean batch ${drain.meanBatch} readings, ${drain.meanBatchMs} ms; the bench published it at ${drain.publishPerSec} msg/s); raw COPY ${rawCopy} rows/s`);
+    progress(
+      `${tag}: writers stored the backlog at ${drain.rowsPerSec} rows/s over ${drain.seconds} s (${drain.inserted} inserted, ${drain.repeats} repeats; mean batch ${drain.meanBatch} readings, ${drain.meanBatchMs} ms; the bench published it at ${drain.publishPerSec} msg/s); raw COPY ${rawCopy} rows/s`,
+    );
     groups = { nats: [engines.nats.pid], redis: [engines.redis.pid], pgBackends: async () => (await engines.pgPids()).backends, pgBackground: async () => (await engines.pgPids()).background };
-    nodes.forEach((node, i) => { groups[`bulwark:${i + 1}`] = [node.pid]; });
+    nodes.forEach((node, i) => {
+      groups[`bulwark:${i + 1}`] = [node.pid];
+    });
     port = nodes[0]?.broker.port ?? 0;
     if (count > 1) {
       const lb = await startBalancer(nodes.map((node, i) => ({ name: `bench-node-${i + 1}`, mqttPort: node.broker.port, httpPort: Number(new URL(node.url).port) })));
@@ -202,15 +217,31 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
     const usPerMsg: Partial<Record<Group, number>> = {};
     for (const [g, v] of Object.entries(cpuMs)) usPerMsg[g as Group] = round((v * 1000) / Math.max(1, r.ackedInWindow), 1);
     const result: ModeRound = {
-      mode, round: n, nodes: count, msgPerSec: round(r.ackedInWindow / (window.wallMs / 1000), 0), paced,
-      storedDb: rows1 - rows0, storedMetric: stored1 - stored0, lost: Math.max(0, r.acked - (rows1 - rows0)),
-      cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, round(v, 0)])), usPerMsg, nodeCores,
-      pgBackends: window.pids.pgBackends ?? 0, loadGenCores: round(window.loadGenCores, 2), otherCores: round(window.otherCores, 2),
-      rssIdleMb: round(rssIdle / 1024, 1), rssConnectedMb: round(rssConnected / 1024, 1),
-      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1), drained: isDrained, loopDelayMs, ...(appendMs ? { appendMs } : {}),
+      mode,
+      round: n,
+      nodes: count,
+      msgPerSec: round(r.ackedInWindow / (window.wallMs / 1000), 0),
+      paced,
+      storedDb: rows1 - rows0,
+      storedMetric: stored1 - stored0,
+      lost: Math.max(0, r.acked - (rows1 - rows0)),
+      cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, round(v, 0)])),
+      usPerMsg,
+      nodeCores,
+      pgBackends: window.pids.pgBackends ?? 0,
+      loadGenCores: round(window.loadGenCores, 2),
+      otherCores: round(window.otherCores, 2),
+      rssIdleMb: round(rssIdle / 1024, 1),
+      rssConnectedMb: round(rssConnected / 1024, 1),
+      mbPer1000Sessions: round(((rssConnected - rssIdle) / 1024 / plan.devices) * 1000, 1),
+      drained: isDrained,
+      loopDelayMs,
+      ...(appendMs ? { appendMs } : {}),
       ...(streamRound ? { stream: streamRound } : {}),
     };
-    progress(`${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), event-loop delay p99 ${loopDelayMs.p99} / max ${loopDelayMs.max} ms,${appendMs ? ` stream append p50 ≤ ${appendMs.p50} / p99 ≤ ${appendMs.p99} ms,` : ''} Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`);
+    progress(
+      `${tag}: ${result.msgPerSec} msg/s, PUBACK p99 ${paced.puback?.p99 ?? '-'} ms (${paced.skipped} skipped), event-loop delay p99 ${loopDelayMs.p99} / max ${loopDelayMs.max} ms,${appendMs ? ` stream append p50 ≤ ${appendMs.p50} / p99 ≤ ${appendMs.p99} ms,` : ''} Bulwark ${usPerMsg.bulwark} µs/msg${mode === 'embedded' ? '' : `, NATS ${usPerMsg.nats}, Redis ${usPerMsg.redis}, PG backends ${usPerMsg.pgBackends} (${result.pgBackends}), PG background ${usPerMsg.pgBackground}`}; stored ${result.storedDb} of ${r.acked} acked (${result.lost} lost)`,
+    );
     return result;
   } finally {
     await stopBalancer();
@@ -221,8 +252,11 @@ async function measureMode(mode: ModeKey, n: number, plan: ClusterPlan, setup: B
 /** Copies the embedded template into the bench database, as an operator moves to a cluster. */
 function migrate(setup: BulwarkSetup, engines: Engines): void {
   const main = new URL('../apps/bulwark/src/main.ts', import.meta.url).pathname;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', main, 'store', 'migrate', '--from', setup.template, '--to', engines.storeUrl, '--master-key-file', `${setup.template}/master.key`],
-    { encoding: 'utf8', env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BULWARK_'))), timeout: 600_000 });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', main, 'store', 'migrate', '--from', setup.template, '--to', engines.storeUrl, '--master-key-file', `${setup.template}/master.key`], {
+    encoding: 'utf8',
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BULWARK_'))),
+    timeout: 600_000,
+  });
   progress(`cluster: ${out.trim().split('\n')[0] ?? 'migrated'}`);
 }
 

@@ -33,9 +33,14 @@ import { storeOn } from '../packages/server/src/store/store.js';
 
 const { values: o } = parseArgs({
   options: {
-    devices: { type: 'string', default: '1000000' }, stores: { type: 'string', default: 'sqlite,postgres' }, reads: { type: 'string', default: '100' },
-    churn: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '20' }, 'fold-ms': { type: 'string', default: '2000' },
-    pg: { type: 'string', default: process.env.BULWARK_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test' }, out: { type: 'string', default: 'bench/results' },
+    devices: { type: 'string', default: '1000000' },
+    stores: { type: 'string', default: 'sqlite,postgres' },
+    reads: { type: 'string', default: '100' },
+    churn: { type: 'string', default: '2000' },
+    seconds: { type: 'string', default: '20' },
+    'fold-ms': { type: 'string', default: '2000' },
+    pg: { type: 'string', default: process.env.BULWARK_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test' },
+    out: { type: 'string', default: 'bench/results' },
   },
 });
 const N = Number(o.devices);
@@ -58,9 +63,9 @@ const seedSql = (engine: 'sqlite' | 'postgres') => {
 };
 
 /** The scan the kept counts replace: one GROUP BY per dimension over every device. */
-const SCAN = ['state', "CASE WHEN online_since IS NULL THEN 'offline' ELSE 'online' END", 'model', 'firmware_version',
-  "CASE WHEN health_score >= 80 THEN 'good' WHEN health_score >= 50 THEN 'fair' ELSE 'poor' END", 'alert_state']
-  .map((e) => `SELECT ${e} AS value, COUNT(*) AS n FROM devices GROUP BY 1`);
+const SCAN = ['state', "CASE WHEN online_since IS NULL THEN 'offline' ELSE 'online' END", 'model', 'firmware_version', "CASE WHEN health_score >= 80 THEN 'good' WHEN health_score >= 50 THEN 'fair' ELSE 'poor' END", 'alert_state'].map(
+  (e) => `SELECT ${e} AS value, COUNT(*) AS n FROM devices GROUP BY 1`,
+);
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,8 +75,13 @@ const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const round = (x: number) => Math.round(x * 10) / 10;
 
 interface StoreResult {
-  store: string; devices: number; seedS: number; firstFoldS: number; foldedRows: number;
-  idle: { p50: number; p99: number; max: number }; scanMs: number[];
+  store: string;
+  devices: number;
+  seedS: number;
+  firstFoldS: number;
+  foldedRows: number;
+  idle: { p50: number; p99: number; max: number };
+  scanMs: number[];
   churn: { events: number; reads: number; p50: number; p99: number; max: number; staleReads: number; folds: number; maxPendingDeltas: number; series: [number, number][] };
 }
 
@@ -79,14 +89,27 @@ async function open(engine: 'sqlite' | 'postgres'): Promise<{ db: SqlClient; cle
   if (engine === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'bulwark-fleet-'));
     const db = await SqliteClient.open(join(dir, 'bulwark.db'));
-    return { db, cleanup: async () => { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return {
+      db,
+      cleanup: async () => {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   const schema = `bench_fleet_${Date.now()}`;
   const admin = new pg.Client({ connectionString: o.pg });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   const db = new PostgresClient({ url: o.pg, schema });
-  return { db, cleanup: async () => { await db.close(); await admin.query(`DROP SCHEMA ${schema} CASCADE`); await admin.end(); } };
+  return {
+    db,
+    cleanup: async () => {
+      await db.close();
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    },
+  };
 }
 
 async function runStore(engine: 'sqlite' | 'postgres'): Promise<StoreResult> {
@@ -122,7 +145,9 @@ async function runStore(engine: 'sqlite' | 'postgres'): Promise<StoreResult> {
     console.log(`${engine}: idle read p50 ${round(pct(idle, 50))} ms, p99 ${round(pct(idle, 99))} ms; the scan it replaces ${scanMs.join(', ')} ms`);
 
     // Churn: devices not decommissioned, in a fixed order; each batch flips the next ones.
-    const ids = Array.from({ length: Math.min(N, 100_000) }, (_, i) => i).filter((i) => i % 20 !== 3).map((i) => ({ id: `dev-${String(i).padStart(7, '0')}`, online: i % 10 < 7 }));
+    const ids = Array.from({ length: Math.min(N, 100_000) }, (_, i) => i)
+      .filter((i) => i % 20 !== 3)
+      .map((i) => ({ id: `dev-${String(i).padStart(7, '0')}`, online: i % 10 < 7 }));
     let online = (await registry.counts()).byConnectivity.online;
     const folder = new CountsFolder(store.devices, Number(o['fold-ms']), silentLogger);
     // As the server's fleet-counts job does (CountsFolder.start), counting the folds.
@@ -163,8 +188,13 @@ async function runStore(engine: 'sqlite' | 'postgres'): Promise<StoreResult> {
     clearInterval(foldTimer);
     await folder.stop();
     return {
-      store: engine, devices: N, seedS: round(seedS), firstFoldS: round(firstFoldS), foldedRows,
-      idle: { p50: round(pct(idle, 50)), p99: round(pct(idle, 99)), max: round(Math.max(...idle)) }, scanMs,
+      store: engine,
+      devices: N,
+      seedS: round(seedS),
+      firstFoldS: round(firstFoldS),
+      foldedRows,
+      idle: { p50: round(pct(idle, 50)), p99: round(pct(idle, 99)), max: round(Math.max(...idle)) },
+      scanMs,
       churn: { events, reads: reads.length, p50: round(pct(reads, 50)), p99: round(pct(reads, 99)), max: round(Math.max(...reads)), staleReads: stale, folds, maxPendingDeltas: maxPending, series },
     };
   } finally {
@@ -174,8 +204,21 @@ async function runStore(engine: 'sqlite' | 'postgres'): Promise<StoreResult> {
 
 function table(results: StoreResult[]): string[] {
   const head = ['store', 'devices', 'seed s', 'first fold s', 'idle read p50 / p99 / max ms', 'scan replaced ms', 'churn events', 'churn read p50 / p99 / max ms', 'stale reads', 'folds', 'max unfolded changes'];
-  const rows = results.map((r) => [r.store, r.devices.toLocaleString('en'), r.seedS, r.firstFoldS, `${r.idle.p50} / ${r.idle.p99} / ${r.idle.max}`, r.scanMs.join(', '),
-    r.churn.events, `${r.churn.p50} / ${r.churn.p99} / ${r.churn.max}`, `${r.churn.staleReads} of ${r.churn.reads}`, r.churn.folds, r.churn.maxPendingDeltas].map(String));
+  const rows = results.map((r) =>
+    [
+      r.store,
+      r.devices.toLocaleString('en'),
+      r.seedS,
+      r.firstFoldS,
+      `${r.idle.p50} / ${r.idle.p99} / ${r.idle.max}`,
+      r.scanMs.join(', '),
+      r.churn.events,
+      `${r.churn.p50} / ${r.churn.p99} / ${r.churn.max}`,
+      `${r.churn.staleReads} of ${r.churn.reads}`,
+      r.churn.folds,
+      r.churn.maxPendingDeltas,
+    ].map(String),
+  );
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
 }
 
@@ -194,18 +237,23 @@ function chart(results: StoreResult[]): string {
   const X = (x: number) => l + (x / maxX) * (w - l - 20);
   const Y = (y: number) => h - b - (y / maxY) * (h - t - b);
   const colors = ['#2f6fdb', '#d9822b'];
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="#fff"/>',
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
     `<text x="10" y="20" font-size="15" font-weight="bold">Fleet counts: read time while devices connect and disconnect (${N.toLocaleString('en')} devices)</text>`,
     `<line x1="${l}" y1="${Y(TARGET_MS)}" x2="${w - 20}" y2="${Y(TARGET_MS)}" stroke="#c9302c" stroke-dasharray="4 3"/><text x="${w - 20}" y="${Y(TARGET_MS) - 4}" text-anchor="end" fill="#c9302c">target ${TARGET_MS} ms</text>`,
     `<line x1="${l}" y1="${h - b}" x2="${w - 20}" y2="${h - b}" stroke="#444"/><line x1="${l}" y1="${t}" x2="${l}" y2="${h - b}" stroke="#444"/>`,
-    `<text x="${(l + w) / 2}" y="${h - 8}" text-anchor="middle">seconds into the churn phase</text><text x="14" y="${(t + h) / 2}" transform="rotate(-90 14 ${(t + h) / 2})" text-anchor="middle">read ms</text>`];
+    `<text x="${(l + w) / 2}" y="${h - 8}" text-anchor="middle">seconds into the churn phase</text><text x="14" y="${(t + h) / 2}" transform="rotate(-90 14 ${(t + h) / 2})" text-anchor="middle">read ms</text>`,
+  ];
   for (const v of [0, maxY / 2, maxY]) parts.push(`<text x="${l - 6}" y="${Y(v) + 4}" text-anchor="end">${Math.round(v)}</text>`);
   for (const x of [0, maxX / 2, maxX]) parts.push(`<text x="${X(x)}" y="${h - b + 14}" text-anchor="middle">${Math.round(x)}</text>`);
   parts.push(`<text x="${l + 10}" y="${Y(TARGET_MS) + 16}" fill="#444">the scan the counts replace: ${results.map((r) => `${r.store} ${Math.round(Math.min(...r.scanMs))} ms`).join(', ')} (a read each, off this chart)</text>`);
   results.forEach((r, i) => {
     const c = colors[i % colors.length];
-    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.2" points="${r.churn.series.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`,
-      `<text x="${l + 10 + i * 260}" y="40" fill="${c}">${r.store}: p50 ${r.churn.p50} ms, p99 ${r.churn.p99} ms, max ${r.churn.max} ms</text>`);
+    parts.push(
+      `<polyline fill="none" stroke="${c}" stroke-width="1.2" points="${r.churn.series.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`,
+      `<text x="${l + 10 + i * 260}" y="40" fill="${c}">${r.store}: p50 ${r.churn.p50} ms, p99 ${r.churn.p99} ms, max ${r.churn.max} ms</text>`,
+    );
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
@@ -216,9 +264,18 @@ for (const engine of STORES) results.push(await runStore(engine));
 const lines = table(results);
 console.log(['', ...lines, '', verdict(results)].join('\n'));
 const startedAt = new Date().toISOString();
-const md = [`# Fleet counts at ${N.toLocaleString('en')} devices, ${startedAt}`, '',
-  `Command: \`npm run bench:fleet -- --devices ${N} --stores ${STORES.join(',')} --reads ${o.reads} --churn ${o.churn} --seconds ${o.seconds} --fold-ms ${o['fold-ms']}\``, '',
-  ...lines, '', `**${verdict(results)}**`, '', '![read time during churn](fleet-counts-latest.svg)', ''].join('\n');
+const md = [
+  `# Fleet counts at ${N.toLocaleString('en')} devices, ${startedAt}`,
+  '',
+  `Command: \`npm run bench:fleet -- --devices ${N} --stores ${STORES.join(',')} --reads ${o.reads} --churn ${o.churn} --seconds ${o.seconds} --fold-ms ${o['fold-ms']}\``,
+  '',
+  ...lines,
+  '',
+  `**${verdict(results)}**`,
+  '',
+  '![read time during churn](fleet-counts-latest.svg)',
+  '',
+].join('\n');
 writeFileSync(join(o.out, 'fleet-counts-latest.json'), `${JSON.stringify({ startedAt, settings: o, results }, null, 1)}\n`);
 writeFileSync(join(o.out, 'fleet-counts-latest.md'), md);
 writeFileSync(join(o.out, 'fleet-counts-latest.svg'), chart(results));

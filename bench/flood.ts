@@ -41,11 +41,23 @@ export async function qos0Flood(load: Load, rssStartKb: number): Promise<PhaseRe
   const health = new Samples();
   let healthFailures = 0;
   let probing = false;
-  const probe = broker.healthz ? setInterval(() => {
-    if (probing) return; // one probe at a time; a slow answer is recorded when it comes
-    probing = true;
-    broker.healthz?.().then((ms) => health.add(ms), () => { healthFailures += 1; }).finally(() => { probing = false; });
-  }, 250) : undefined;
+  const probe = broker.healthz
+    ? setInterval(() => {
+        if (probing) return; // one probe at a time; a slow answer is recorded when it comes
+        probing = true;
+        broker
+          .healthz?.()
+          .then(
+            (ms) => health.add(ms),
+            () => {
+              healthFailures += 1;
+            },
+          )
+          .finally(() => {
+            probing = false;
+          });
+      }, 250)
+    : undefined;
   running = true;
   const loops = load.devices.map(flood);
   await measureFor(s.durationS, `${broker.name}: QoS 0 flood from ${load.devices.length} devices`, () => sent);

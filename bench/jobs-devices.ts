@@ -20,8 +20,15 @@ import { type Packet, generate, parser } from 'mqtt-packet';
  * stdin closes it disconnects every device and exits.
  */
 
-interface DeviceIdentity { readonly id: string; readonly key: string; readonly cert: string }
-interface Fleet { readonly ca: string; readonly devices: readonly DeviceIdentity[] }
+interface DeviceIdentity {
+  readonly id: string;
+  readonly key: string;
+  readonly cert: string;
+}
+interface Fleet {
+  readonly ca: string;
+  readonly devices: readonly DeviceIdentity[];
+}
 
 const port = Number(process.env.BENCH_JOBS_PORT);
 const fleet = JSON.parse(readFileSync(process.env.BENCH_JOBS_DEVICES ?? '', 'utf8')) as Fleet;
@@ -168,15 +175,32 @@ const pct = (xs: number[], p: number) => {
 function stats(wanted: readonly number[], arrivals: boolean) {
   const cpu = process.cpuUsage();
   return {
-    type: 'stats', open, failed, dropped, dropReasons: Object.fromEntries(dropReasons), cpuMs: (cpu.user + cpu.system) / 1000, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
-    versions: Object.fromEntries(wanted.map((v) => {
-      const log = logOf(v);
-      return [v, {
-        received: log.received, duplicates: log.duplicates, acked: log.acked, first: Number.isFinite(log.first) ? log.first : null, last: log.last || null,
-        answerP50: pct(log.answerMs, 0.5), answerP95: pct(log.answerMs, 0.95), answerMax: log.answerMs.length ? Math.max(...log.answerMs) : null,
-        ...(arrivals ? { arrivals: Object.fromEntries(log.arrivals) } : {}),
-      }];
-    })),
+    type: 'stats',
+    open,
+    failed,
+    dropped,
+    dropReasons: Object.fromEntries(dropReasons),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    versions: Object.fromEntries(
+      wanted.map((v) => {
+        const log = logOf(v);
+        return [
+          v,
+          {
+            received: log.received,
+            duplicates: log.duplicates,
+            acked: log.acked,
+            first: Number.isFinite(log.first) ? log.first : null,
+            last: log.last || null,
+            answerP50: pct(log.answerMs, 0.5),
+            answerP95: pct(log.answerMs, 0.95),
+            answerMax: log.answerMs.length ? Math.max(...log.answerMs) : null,
+            ...(arrivals ? { arrivals: Object.fromEntries(log.arrivals) } : {}),
+          },
+        ];
+      }),
+    ),
   };
 }
 

@@ -38,11 +38,23 @@ export async function onboard(api: Api, n: number): Promise<string> {
 }
 
 export interface VersionStats {
-  received: number; duplicates: number; acked: number; first: number | null; last: number | null;
-  answerP50: number | null; answerP95: number | null; answerMax: number | null; arrivals?: Record<string, number>;
+  received: number;
+  duplicates: number;
+  acked: number;
+  first: number | null;
+  last: number | null;
+  answerP50: number | null;
+  answerP95: number | null;
+  answerMax: number | null;
+  arrivals?: Record<string, number>;
 }
 export interface DeviceStats {
-  open: number; failed: number; dropped: number; dropReasons: Record<string, number>; cpuMs: number; rssMb: number;
+  open: number;
+  failed: number;
+  dropped: number;
+  dropReasons: Record<string, number>;
+  cpuMs: number;
+  rssMb: number;
   versions: Record<string, VersionStats>;
 }
 
@@ -72,11 +84,13 @@ export async function startFleet(port: number, file: string, concurrency: number
     });
   });
   return {
-    pid: child.pid ?? 0, connected,
-    stats: (versions, arrivals) => new Promise((resolve) => {
-      waiting.push(resolve);
-      child.stdin?.write(`${JSON.stringify({ cmd: 'stats', versions, arrivals })}\n`);
-    }),
+    pid: child.pid ?? 0,
+    connected,
+    stats: (versions, arrivals) =>
+      new Promise((resolve) => {
+        waiting.push(resolve);
+        child.stdin?.write(`${JSON.stringify({ cmd: 'stats', versions, arrivals })}\n`);
+      }),
     async close() {
       child.stdin?.end();
       await stopChild(child, 5000);

@@ -39,9 +39,15 @@ import { cpuMs, delay, machineBusyMs, round, rssKb } from './proc.js';
 
 const { values: o } = parseArgs({
   options: {
-    devices: { type: 'string', default: '10000' }, rate: { type: 'string', default: '500' }, 'max-concurrent': { type: 'string', default: '1000' },
-    'timeout-ms': { type: 'string', default: '30000' }, 'cancel-after-s': { type: 'string', default: '3' }, 'connect-concurrency': { type: 'string', default: '64' },
-    'poll-ms': { type: 'string', default: '250' }, store: { type: 'string', default: 'sqlite' }, profile: { type: 'boolean', default: false },
+    devices: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '500' },
+    'max-concurrent': { type: 'string', default: '1000' },
+    'timeout-ms': { type: 'string', default: '30000' },
+    'cancel-after-s': { type: 'string', default: '3' },
+    'connect-concurrency': { type: 'string', default: '64' },
+    'poll-ms': { type: 'string', default: '250' },
+    store: { type: 'string', default: 'sqlite' },
+    profile: { type: 'boolean', default: false },
     'store-trace': { type: 'boolean', default: false },
     out: { type: 'string', default: new URL('./results/', import.meta.url).pathname },
   },
@@ -105,11 +111,19 @@ try {
   const cancelAfterS = Math.min(Number(o['cancel-after-s']), round(N / RATE / 2, 2));
   const cancel = await runJob(api, fleet, 2, false, cancelAfterS);
   const report: Report = {
-    startedAt, devices: N, rate: RATE, maxConcurrent: Number(o['max-concurrent']), deviceTimeoutMs: Number(o['timeout-ms']), store: STORE === 'sqlite' ? 'sqlite' : 'postgres',
+    startedAt,
+    devices: N,
+    rate: RATE,
+    maxConcurrent: Number(o['max-concurrent']),
+    deviceTimeoutMs: Number(o['timeout-ms']),
+    store: STORE === 'sqlite' ? 'sqlite' : 'postgres',
     command: `npm run bench:jobs -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine: { cores: cpus().length, memGb: round(totalmem() / 2 ** 30), node: process.version, code },
     settingsChanged: 'rateLimit.perPrincipalPerMinute and perAddressPerMinute 100000 (the bench polls 4×/s); everything else at its default (jobs.tickIntervalMs 200)',
-    sessions, full, cancel, ...(trace ? { storeTrace: trace.rows(N) } : {}),
+    sessions,
+    full,
+    cancel,
+    ...(trace ? { storeTrace: trace.rows(N) } : {}),
   };
   writeReport(report, o.out ?? 'bench/results');
 } finally {
@@ -130,10 +144,17 @@ async function runJob(api: Api, fleet: SimulatedFleet, version: number, profile:
   const cpu0 = { self: process.cpuUsage(), devices: cpuMs(fleet.pid), machine: machineBusyMs(), at: performance.now() };
   loop.enable();
   const posted = performance.now();
-  const created = await must('create job', 201, api('POST', '/api/v1/jobs', {
-    name: `bench ${label}`, group: 'jobs-bench', operation: { type: 'twin-patch', patch: { reportIntervalS: 30 + version, benchJob: version } },
-    pacing: { ratePerSecond: RATE, maxConcurrent: Number(o['max-concurrent']) }, deviceTimeoutMs: Number(o['timeout-ms']),
-  }));
+  const created = await must(
+    'create job',
+    201,
+    api('POST', '/api/v1/jobs', {
+      name: `bench ${label}`,
+      group: 'jobs-bench',
+      operation: { type: 'twin-patch', patch: { reportIntervalS: 30 + version, benchJob: version } },
+      pacing: { ratePerSecond: RATE, maxConcurrent: Number(o['max-concurrent']) },
+      deviceTimeoutMs: Number(o['timeout-ms']),
+    }),
+  );
   const postMs = round(performance.now() - posted);
   const id = created.id as string;
   const createdAt = created.createdAt as number;
@@ -157,8 +178,17 @@ async function runJob(api: Api, fleet: SimulatedFleet, version: number, profile:
     const getMs = round(performance.now() - t0);
     const k = v.counts as Record<string, number>;
     const p: JobPoll = {
-      t: round((Date.now() - createdAt) / 1000, 2), state: v.state, queued: k.queued ?? 0, inProgress: k.in_progress ?? 0, succeeded: k.succeeded ?? 0,
-      failed: k.failed ?? 0, timedOut: k.timed_out ?? 0, cancelled: k.cancelled ?? 0, finished: v.progress.finished, percent: v.progress.percent, getMs,
+      t: round((Date.now() - createdAt) / 1000, 2),
+      state: v.state,
+      queued: k.queued ?? 0,
+      inProgress: k.in_progress ?? 0,
+      succeeded: k.succeeded ?? 0,
+      failed: k.failed ?? 0,
+      timedOut: k.timed_out ?? 0,
+      cancelled: k.cancelled ?? 0,
+      finished: v.progress.finished,
+      percent: v.progress.percent,
+      getMs,
     };
     polls.push(p);
     if (Date.now() - lastLog >= 2000) {
@@ -190,7 +220,7 @@ async function runJob(api: Api, fleet: SimulatedFleet, version: number, profile:
   progress(`jobs: ${label} settled: ${final.reason} in ${((final.settledAt - createdAt) / 1000).toFixed(1)} s; reading its ${N.toLocaleString('en')} device entries`);
   const entries: Entry[] = [];
   for (let after: string | undefined; ;) {
-    const page = await must('job devices', 200, api('GET', `/api/v1/jobs/${id}/devices?limit=5000${after ? `&after=${after}` : ''}`)) as Entry[];
+    const page = (await must('job devices', 200, api('GET', `/api/v1/jobs/${id}/devices?limit=5000${after ? `&after=${after}` : ''}`))) as Entry[];
     entries.push(...page.map((e) => ({ deviceId: e.deviceId, state: e.state, ref: e.ref, dispatchedAt: e.dispatchedAt, finishedAt: e.finishedAt, reason: e.reason })));
     if (page.length < 5000) break;
     after = page.at(-1)?.deviceId;
@@ -198,10 +228,23 @@ async function runJob(api: Api, fleet: SimulatedFleet, version: number, profile:
   const seen = (await fleet.stats([version], true)).versions[String(version)];
   if (!seen) throw new Error(`the devices report nothing for version ${version}`);
   return {
-    id, version, createdAt, postMs, settledAt: final.settledAt, state: final.state, reason: final.reason, counts: final.counts, progress: final.progress, polls, entries, devices: seen,
+    id,
+    version,
+    createdAt,
+    postMs,
+    settledAt: final.settledAt,
+    state: final.state,
+    reason: final.reason,
+    counts: final.counts,
+    progress: final.progress,
+    polls,
+    entries,
+    devices: seen,
     ...(cancelInfo ? { cancel: cancelInfo } : {}),
     cpu: {
-      wallS: round(wallMs / 1000), serverCores: round(selfMs / wallMs, 2), devicesCores: round(devicesMs / wallMs, 2),
+      wallS: round(wallMs / 1000),
+      serverCores: round(selfMs / wallMs, 2),
+      devicesCores: round(devicesMs / wallMs, 2),
       otherCores: round(Math.max(0, (machineBusyMs() - cpu0.machine - selfMs - devicesMs) / wallMs), 2),
     },
     loop: { p50: round(loop.percentile(50) / 1e6), p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },

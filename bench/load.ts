@@ -62,15 +62,34 @@ export class Load {
   #liveSamples = new Samples();
   #liveOn = false;
 
-  private constructor(readonly broker: Broker, clients: MqttClient[], readonly s: LoadSettings, readonly protocol: Protocol) {
+  private constructor(
+    readonly broker: Broker,
+    clients: MqttClient[],
+    readonly s: LoadSettings,
+    readonly protocol: Protocol,
+  ) {
     this.devices = clients.map((client, index) => ({ index, client, topic: `devices/${broker.device(index).id}/telemetry`, seq: sequences[index] ?? 0, inflight: 0 }));
   }
 
   static async connect(broker: Broker, s: LoadSettings, protocol: Protocol): Promise<Load> {
-    const clients = await pool(Array.from({ length: s.devices }, (_, i) => broker.device(i)), 10, (d) => connect({
-      host: '127.0.0.1', port: broker.port, protocol: 'mqtts', protocolVersion: protocol, clientId: d.id, ...d.creds,
-      rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: 20_000, keepalive: 60, clean: true,
-    }));
+    const clients = await pool(
+      Array.from({ length: s.devices }, (_, i) => broker.device(i)),
+      10,
+      (d) =>
+        connect({
+          host: '127.0.0.1',
+          port: broker.port,
+          protocol: 'mqtts',
+          protocolVersion: protocol,
+          clientId: d.id,
+          ...d.creds,
+          rejectUnauthorized: true,
+          reconnectPeriod: 0,
+          connectTimeout: 20_000,
+          keepalive: 60,
+          clean: true,
+        }),
+    );
     return new Load(broker, clients, s, protocol);
   }
 
@@ -129,7 +148,9 @@ export class Load {
       let errors = 0;
       const puback = new Samples();
       let idle: () => void = () => undefined;
-      const allIdle = new Promise<void>((resolve) => { idle = resolve; });
+      const allIdle = new Promise<void>((resolve) => {
+        idle = resolve;
+      });
       let total = 0;
       const pump = (d: Device) => {
         while (running && d.inflight < this.s.window) {
@@ -151,7 +172,13 @@ export class Load {
         }
       };
       this.devices.forEach(pump);
-      const { cpu, rss } = await this.#window('QoS 1 flat out', () => acked, () => { measuring = true; });
+      const { cpu, rss } = await this.#window(
+        'QoS 1 flat out',
+        () => acked,
+        () => {
+          measuring = true;
+        },
+      );
       measuring = false;
       const c = cpu.end();
       const ackedInWindow = acked;
@@ -195,7 +222,14 @@ export class Load {
         }
       };
       const timer = setInterval(tick, 1);
-      const { cpu, rss } = await this.#window(`QoS 1 paced at ${this.s.pacedRate} msg/s`, () => acked, () => { measuring = true; skipped = 0; });
+      const { cpu, rss } = await this.#window(
+        `QoS 1 paced at ${this.s.pacedRate} msg/s`,
+        () => acked,
+        () => {
+          measuring = true;
+          skipped = 0;
+        },
+      );
       measuring = false;
       clearInterval(timer);
       const c = cpu.end();
@@ -207,10 +241,21 @@ export class Load {
 
   result(messages: number, c: ReturnType<CpuWindow['end']>, peakRssKb: number, puback: Samples, errors: number, extra: Record<string, number>): PhaseResult {
     return {
-      protocol: this.protocol, msgPerSec: round(messages / (c.wallMs / 1000), 0), messages, puback: puback.summary(), live: this.#liveSamples.summary(),
+      protocol: this.protocol,
+      msgPerSec: round(messages / (c.wallMs / 1000), 0),
+      messages,
+      puback: puback.summary(),
+      live: this.#liveSamples.summary(),
       liveMissing: this.#liveOn ? this.#liveSent.size : 0,
-      serverCpuUsPerMsg: round((c.serverCpuMs * 1000) / Math.max(1, messages), 1), serverCores: round(c.serverCores, 2),
-      loadGenCores: round(c.loadGenCores, 2), otherCores: round(c.otherCores, 2), peakRssMb: round(peakRssKb / 1024, 1), errors, drainMs: 0, drained: true, extra,
+      serverCpuUsPerMsg: round((c.serverCpuMs * 1000) / Math.max(1, messages), 1),
+      serverCores: round(c.serverCores, 2),
+      loadGenCores: round(c.loadGenCores, 2),
+      otherCores: round(c.otherCores, 2),
+      peakRssMb: round(peakRssKb / 1024, 1),
+      errors,
+      drainMs: 0,
+      drained: true,
+      extra,
     };
   }
 }

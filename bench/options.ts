@@ -43,15 +43,35 @@ alerts phase (issue 16: one embedded node, no rules against N rules matching eve
 export function options() {
   const { values: o } = parseArgs({
     options: {
-      duration: { type: 'string', default: '60' }, warmup: { type: 'string', default: '5' }, repeats: { type: 'string', default: '3' },
-      protocol: { type: 'string', default: 'both' }, pin: { type: 'string', default: 'on' }, devices: { type: 'string', default: '100' },
-      sessions: { type: 'string' }, storm: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '20' },
-      window: { type: 'string', default: '10' }, rate: { type: 'string', default: '10000' }, live: { type: 'string', default: '4' },
-      single: { type: 'string', default: '20' }, only: { type: 'string', multiple: true }, profile: { type: 'boolean', default: false },
-      cluster: { type: 'string', default: 'on' }, 'cluster-nodes': { type: 'string', default: 'both' }, 'cluster-devices': { type: 'string', default: '500' },
-      'cluster-rate': { type: 'string', default: '5000' }, 'cluster-backlog': { type: 'string', default: '200000' }, 'cluster-duration': { type: 'string', default: '30' }, 'cluster-repeats': { type: 'string' }, pg: { type: 'string' },
-      alerts: { type: 'string', default: 'on' }, 'alerts-rules': { type: 'string', default: '100' }, 'alerts-devices': { type: 'string', default: '500' },
-      'alerts-rate': { type: 'string', default: '5000' }, 'alerts-duration': { type: 'string', default: '15' }, 'alerts-repeats': { type: 'string', default: '4' },
+      duration: { type: 'string', default: '60' },
+      warmup: { type: 'string', default: '5' },
+      repeats: { type: 'string', default: '3' },
+      protocol: { type: 'string', default: 'both' },
+      pin: { type: 'string', default: 'on' },
+      devices: { type: 'string', default: '100' },
+      sessions: { type: 'string' },
+      storm: { type: 'string', default: '1000' },
+      concurrency: { type: 'string', default: '20' },
+      window: { type: 'string', default: '10' },
+      rate: { type: 'string', default: '10000' },
+      live: { type: 'string', default: '4' },
+      single: { type: 'string', default: '20' },
+      only: { type: 'string', multiple: true },
+      profile: { type: 'boolean', default: false },
+      cluster: { type: 'string', default: 'on' },
+      'cluster-nodes': { type: 'string', default: 'both' },
+      'cluster-devices': { type: 'string', default: '500' },
+      'cluster-rate': { type: 'string', default: '5000' },
+      'cluster-backlog': { type: 'string', default: '200000' },
+      'cluster-duration': { type: 'string', default: '30' },
+      'cluster-repeats': { type: 'string' },
+      pg: { type: 'string' },
+      alerts: { type: 'string', default: 'on' },
+      'alerts-rules': { type: 'string', default: '100' },
+      'alerts-devices': { type: 'string', default: '500' },
+      'alerts-rate': { type: 'string', default: '5000' },
+      'alerts-duration': { type: 'string', default: '15' },
+      'alerts-repeats': { type: 'string', default: '4' },
       'alerts-channel': { type: 'string', default: 'batch' },
       help: { type: 'boolean', default: false },
     },
@@ -67,8 +87,12 @@ export function options() {
   };
   const devices = int('devices', o.devices, 1, 5000);
   const load: LoadSettings = {
-    devices, durationS: int('duration', o.duration, 1, 3600), warmupS: int('warmup', o.warmup, 0, 600), window: int('window', o.window, 1, 100),
-    liveDevices: Math.min(devices, int('live', o.live, 0, 100)), pacedRate: int('rate', o.rate, 1, 1_000_000),
+    devices,
+    durationS: int('duration', o.duration, 1, 3600),
+    warmupS: int('warmup', o.warmup, 0, 600),
+    window: int('window', o.window, 1, 100),
+    liveDevices: Math.min(devices, int('live', o.live, 0, 100)),
+    pacedRate: int('rate', o.rate, 1, 1_000_000),
   };
   // The bench process holds every idle session's socket, and each broker one per session.
   const openFiles = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
@@ -91,16 +115,30 @@ export function options() {
   const alertsWhen: 'on' | 'off' | 'only' = o.alerts;
   const alertsChannel: 'batch' | 'single' = o['alerts-channel'];
   const alerts = {
-    when: alertsWhen, rules: int('alerts-rules', o['alerts-rules'], 1, 10_000), devices: int('alerts-devices', o['alerts-devices'], 1, Math.min(5000, openFiles - 400)),
-    rate: int('alerts-rate', o['alerts-rate'], 1, 1_000_000), durationS: int('alerts-duration', o['alerts-duration'], 1, 3600), repeats: int('alerts-repeats', o['alerts-repeats'], 1, 20),
+    when: alertsWhen,
+    rules: int('alerts-rules', o['alerts-rules'], 1, 10_000),
+    devices: int('alerts-devices', o['alerts-devices'], 1, Math.min(5000, openFiles - 400)),
+    rate: int('alerts-rate', o['alerts-rate'], 1, 1_000_000),
+    durationS: int('alerts-duration', o['alerts-duration'], 1, 3600),
+    repeats: int('alerts-repeats', o['alerts-repeats'], 1, 20),
     channel: alertsChannel,
     warmupS: load.warmupS,
   };
   return {
     alerts,
     cluster: { ...cluster, repeats: o['cluster-repeats'] === undefined ? repeats : int('cluster-repeats', o['cluster-repeats'], 1, 20) },
-    load, plan, sessions, storm, concurrency, singleS, protocols, openFiles, profile: o.profile, pin: o.pin === 'on',
-    repeats, brokers: BROKERS.filter((b) => only.length === 0 || only.includes(b)),
+    load,
+    plan,
+    sessions,
+    storm,
+    concurrency,
+    singleS,
+    protocols,
+    openFiles,
+    profile: o.profile,
+    pin: o.pin === 'on',
+    repeats,
+    brokers: BROKERS.filter((b) => only.length === 0 || only.includes(b)),
   };
 }
 
@@ -113,7 +151,7 @@ function clusterOptions(o: Record<string, string | boolean | string[] | undefine
   const mode: 'on' | 'off' | 'only' = when;
   return {
     when: mode,
-    modes: (['embedded', ...(nodes !== '2' ? ['cluster1'] : []), ...(nodes !== '1' ? ['cluster2'] : [])]) as ('embedded' | 'cluster1' | 'cluster2')[],
+    modes: ['embedded', ...(nodes !== '2' ? ['cluster1'] : []), ...(nodes !== '1' ? ['cluster2'] : [])] as ('embedded' | 'cluster1' | 'cluster2')[],
     // The bench holds every session's socket, HAProxy two descriptors per session.
     devices: int('cluster-devices', o['cluster-devices'] as string, 1, Math.min(5000, Math.floor((openFiles - 400) / 2))),
     rate: int('cluster-rate', o['cluster-rate'] as string, 1, 1_000_000),

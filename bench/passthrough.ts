@@ -25,13 +25,21 @@ function freePort(): Promise<number> {
 function common(name: 'mosquitto' | 'aedes', pid: number, port: number, pki: Pki, stop: () => Promise<void>, notes: string[]): Broker {
   const device = (i: number): Identity => ({ id: deviceId(i), creds: pki.clients[i % pki.clients.length] ?? pki.subscriber });
   return {
-    name, pid, port, notes, device, stop,
+    name,
+    pid,
+    port,
+    notes,
+    device,
+    stop,
     // Idle sessions share the load devices' certificates (distinct client ids); the TLS cost per socket is the same.
     sessionIdentities: async (n) => Array.from({ length: n }, (_, i) => ({ id: `bench-s${String(i).padStart(5, '0')}`, creds: device(i).creds })),
     async liveTap(ids, protocol, onMessage) {
       const client = await connect({ host: '127.0.0.1', port, protocol: 'mqtts', protocolVersion: protocol, clientId: 'bench-subscriber', ...pki.subscriber, rejectUnauthorized: true, reconnectPeriod: 0 });
       client.on('message', (_topic, payload) => onMessage((JSON.parse(payload.toString()) as { id: string }).id));
-      await client.subscribeAsync(ids.map((id) => `devices/${id}/telemetry`), { qos: 0 });
+      await client.subscribeAsync(
+        ids.map((id) => `devices/${id}/telemetry`),
+        { qos: 0 },
+      );
       return () => client.endAsync(true);
     },
   };
@@ -41,11 +49,27 @@ export async function startMosquitto(dir: string, pki: Pki): Promise<Broker> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   chmodSync(dir, 0o755);
-  writeFileSync(conf, [
-    'per_listener_settings false', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
-    'connection_messages false', `listener ${port} 127.0.0.1`, `cafile ${pki.caFile}`, `certfile ${pki.serverCertFile}`, `keyfile ${pki.serverKeyFile}`,
-    'require_certificate true', 'use_identity_as_username true', 'allow_anonymous false', '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      'per_listener_settings false',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      'log_type information',
+      'connection_messages false',
+      `listener ${port} 127.0.0.1`,
+      `cafile ${pki.caFile}`,
+      `certfile ${pki.serverCertFile}`,
+      `keyfile ${pki.serverKeyFile}`,
+      'require_certificate true',
+      'use_identity_as_username true',
+      'allow_anonymous false',
+      '',
+    ].join('\n'),
+  );
   const child = startChild(MOSQUITTO, ['-c', conf], {}, 'pipe');
   let log = '';
   await new Promise<void>((resolve, reject) => {

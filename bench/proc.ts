@@ -36,7 +36,10 @@ export async function settledRssKb(pid: number, maxMs = 3000): Promise<number> {
 export class RssSampler {
   #peak = 0;
   readonly #timer: NodeJS.Timeout;
-  constructor(private readonly pid: number, everyMs = 200) {
+  constructor(
+    private readonly pid: number,
+    everyMs = 200,
+  ) {
     this.#sample();
     this.#timer = setInterval(() => this.#sample(), everyMs);
   }

@@ -36,9 +36,17 @@ for (const [id, n] of hits) {
     if (functionName === '(idle)') continue;
   }
   busy += n;
-  const short = url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'npm:').replace(/.*\/packages\//, 'packages/');
+  const short = url
+    .replace(/^file:\/\//, '')
+    .replace(/.*\/node_modules\//, 'npm:')
+    .replace(/.*\/packages\//, 'packages/');
   fn.set(`${functionName || '(anonymous)'}  ${short}:${lineNumber + 1}`, (fn.get(`${functionName || '(anonymous)'}  ${short}:${lineNumber + 1}`) ?? 0) + n);
-  const where = short.startsWith('npm:') ? short.split('/').slice(0, short.startsWith('npm:@') ? 2 : 1).join('/') : short || functionName;
+  const where = short.startsWith('npm:')
+    ? short
+        .split('/')
+        .slice(0, short.startsWith('npm:@') ? 2 : 1)
+        .join('/')
+    : short || functionName;
   files.set(where, (files.get(where) ?? 0) + n);
 }
 const pct = (n: number) => `${((n / Math.max(1, busy)) * 100).toFixed(1).padStart(5)}%`;

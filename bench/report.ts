@@ -36,7 +36,7 @@ export const METRICS: readonly Metric[] = [
   ]),
   { title: 'server cores (QoS1 3.1.1)', better: 'lower', value: (r) => at(r.qos1, 4)?.serverCores },
   { title: 'load-gen cores (QoS1 3.1.1)', better: 'lower', value: (r) => at(r.qos1, 4)?.loadGenCores },
-  { title: 'other processes\' cores (QoS1 3.1.1)', better: 'lower', value: (r) => at(r.qos1, 4)?.otherCores },
+  { title: "other processes' cores (QoS1 3.1.1)", better: 'lower', value: (r) => at(r.qos1, 4)?.otherCores },
   { title: 'peak RSS MB (QoS1)', better: 'lower', value: (r) => at(r.qos1, 4)?.peakRssMb },
   { title: 'QoS0 msg/s taken in', better: 'higher', value: (r) => r.qos0.msgPerSec },
   { title: 'QoS0 CPU µs/msg', better: 'lower', value: (r) => r.qos0.serverCpuUsPerMsg },
@@ -53,11 +53,13 @@ const roundsOf = (run: RunResult, n: BrokerName) => run.rounds.filter((r) => r.n
 export const medianOf = (run: RunResult, n: BrokerName, m: Metric): number | null => median(roundsOf(run, n).map(m.value));
 
 function medianRatio(run: RunResult, peer: BrokerName, m: Metric): number | null {
-  return median(roundsOf(run, 'bulwark').map((b) => {
-    const p = run.rounds.find((r) => r.name === peer && r.round === b.round);
-    const [x, y] = [m.value(b), p ? m.value(p) : null];
-    return typeof x === 'number' && typeof y === 'number' && y > 0 ? x / y : null;
-  }));
+  return median(
+    roundsOf(run, 'bulwark').map((b) => {
+      const p = run.rounds.find((r) => r.name === peer && r.round === b.round);
+      const [x, y] = [m.value(b), p ? m.value(p) : null];
+      return typeof x === 'number' && typeof y === 'number' && y > 0 ? x / y : null;
+    }),
+  );
 }
 
 function summaryRows(run: RunResult): { header: string[]; rows: string[][] } {
@@ -65,7 +67,12 @@ function summaryRows(run: RunResult): { header: string[]; rows: string[][] } {
   const peers = names.filter((n) => n !== 'bulwark' && names.includes('bulwark'));
   const header = ['metric (median of rounds)', ...names, ...peers.map((p) => `bulwark/${p}`)];
   const rows = METRICS.filter((m) => names.some((n) => medianOf(run, n, m) !== null)).map((m) => [
-    m.title, ...names.map((n) => fmt(medianOf(run, n, m))), ...peers.map((p) => { const r = medianRatio(run, p, m); return r === null ? '-' : `${fmt(r)}×`; }),
+    m.title,
+    ...names.map((n) => fmt(medianOf(run, n, m))),
+    ...peers.map((p) => {
+      const r = medianRatio(run, p, m);
+      return r === null ? '-' : `${fmt(r)}×`;
+    }),
   ]);
   return { header, rows };
 }
@@ -77,8 +84,7 @@ function aligned(header: string[], rows: string[][]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-const md = (header: string[], rows: string[][], numeric = true) =>
-  [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 || !numeric ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const md = (header: string[], rows: string[][], numeric = true) => [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 || !numeric ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 const TARGET_HEADER = ['result', 'target', 'what', 'bulwark', 'mosquitto', 'aedes', 'checked', 'limit'];
 const targetCells = (t: TargetRow) => [t.result, t.id, t.what, t.bulwark, t.mosquitto, t.aedes, t.value, t.limit];
@@ -96,20 +102,43 @@ function roundTable(run: RunResult): string {
     const pc = at(r.paced, p);
     return q ? `${fmt(q.msgPerSec)}, ${fmt(q.serverCpuUsPerMsg)}, ${fmt(pc?.puback?.p99)}, ${fmt(pc?.live?.p99)}, ${fmt((q.drainMs + (pc?.drainMs ?? 0)) / 1000, 1)}${q.drained && pc?.drained ? '' : ' (not drained)'}` : '-';
   };
-  const rows = run.rounds.map((r) => [r.name, String(r.round), r.tls, ph(r, 4), ph(r, 5),
-    `${fmt(r.qos0.msgPerSec)}, ${fmt(r.qos0.extra.storedPerSec)}, ${fmt(r.qos0.extra.healthzMaxMs)}`, fmt(r.idle.kbPerSession), fmt(r.storm.serverCpuMsPerHandshake)]);
+  const rows = run.rounds.map((r) => [r.name, String(r.round), r.tls, ph(r, 4), ph(r, 5), `${fmt(r.qos0.msgPerSec)}, ${fmt(r.qos0.extra.storedPerSec)}, ${fmt(r.qos0.extra.healthzMaxMs)}`, fmt(r.idle.kbPerSession), fmt(r.storm.serverCpuMsPerHandshake)]);
   return md(header, rows, false);
 }
 
 export function markdownReport(run: RunResult): string {
   const s = summaryRows(run);
   const notes = [...new Set(run.rounds.flatMap((r) => r.notes.map((n) => `- **${r.name}**: ${n}`)))];
-  const machine = Object.entries(run.machine).map(([k, x]) => `${k}: ${x}`).join(', ');
-  const settings = Object.entries(run.settings).map(([k, x]) => `${k}=${x}`).join(', ');
+  const machine = Object.entries(run.machine)
+    .map(([k, x]) => `${k}: ${x}`)
+    .join(', ');
+  const settings = Object.entries(run.settings)
+    .map(([k, x]) => `${k}=${x}`)
+    .join(', ');
   return [
-    `# Bulwark benchmark, ${run.startedAt}`, '', `Machine: ${machine}`, '', `CPU pinning: ${run.pinning}`, '', `Settings: ${settings}`, '',
-    'Medians over the rounds; ratios are medians of the per-round ratios. msg/s and CPU µs/msg from the QoS 1 saturation run; PUBACK and live latencies from the paced run.', '',
-    md(s.header, s.rows), '', '## Targets (issue 13)', '', md(TARGET_HEADER, run.targets.map(targetCells), false), '',
-    '## Every round', '', roundTable(run), '', '## Brokers', '', ...notes, '',
+    `# Bulwark benchmark, ${run.startedAt}`,
+    '',
+    `Machine: ${machine}`,
+    '',
+    `CPU pinning: ${run.pinning}`,
+    '',
+    `Settings: ${settings}`,
+    '',
+    'Medians over the rounds; ratios are medians of the per-round ratios. msg/s and CPU µs/msg from the QoS 1 saturation run; PUBACK and live latencies from the paced run.',
+    '',
+    md(s.header, s.rows),
+    '',
+    '## Targets (issue 13)',
+    '',
+    md(TARGET_HEADER, run.targets.map(targetCells), false),
+    '',
+    '## Every round',
+    '',
+    roundTable(run),
+    '',
+    '## Brokers',
+    '',
+    ...notes,
+    '',
   ].join('\n');
 }

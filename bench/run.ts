@@ -51,9 +51,9 @@ function contender(name: BrokerName, pki: Awaited<ReturnType<typeof makePki>>, b
   if (name === 'mosquitto') return { name, protocols: opt.protocols, start: () => startMosquitto(tempDir('bench-mosq-'), pki) };
   if (name === 'aedes') return { name, protocols: [4], start: () => startAedes(pki) };
   return {
-    name, protocols: opt.protocols,
-    start: (kind, n) => startBulwark(bulwark as BulwarkSetup, tempDir('bench-bulwark-'), kind === 'load' ? 'load' : 'default',
-      opt.profile && n === 1 && kind === 'load' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    name,
+    protocols: opt.protocols,
+    start: (kind, n) => startBulwark(bulwark as BulwarkSetup, tempDir('bench-bulwark-'), kind === 'load' ? 'load' : 'default', opt.profile && n === 1 && kind === 'load' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
   };
 }
 
@@ -64,10 +64,18 @@ function result(rounds: BrokerRound[]): RunResult {
     startedAt,
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: round(totalmem() / 2 ** 30), node: process.version, openssl: process.versions.openssl ?? '?', bulwark: codeAtStart, bulwarkAtEnd: codeVersion(), openFiles: opt.openFiles },
     settings: {
-      ...opt.load, sessions: opt.sessions, storm: opt.storm, concurrency: opt.concurrency, singleDeviceS: opt.singleS, repeats: opt.repeats,
-      protocols: opt.protocols.map(protocolName).join(' + '), loadGenerator: 'one process, mqtt.js 5.16.0 (idle sessions and the storm: bare TLS sockets)',
+      ...opt.load,
+      sessions: opt.sessions,
+      storm: opt.storm,
+      concurrency: opt.concurrency,
+      singleDeviceS: opt.singleS,
+      repeats: opt.repeats,
+      protocols: opt.protocols.map(protocolName).join(' + '),
+      loadGenerator: 'one process, mqtt.js 5.16.0 (idle sessions and the storm: bare TLS sockets)',
     },
-    pinning: pin.note, rounds, targets: evaluateTargets(rounds),
+    pinning: pin.note,
+    rounds,
+    targets: evaluateTargets(rounds),
   };
 }
 
@@ -87,9 +95,10 @@ function clusterResult(rounds: ModeRound[]): ClusterResult {
       'MB per 1k sessions: RSS growth of the Bulwark process(es) from idle to all sessions connected, per 1,000 sessions (one sample, settled).',
       "The machine is shared with other people's work (others' cores): read the ratios, not the absolute figures.",
       ...STREAM_NOTES,
-      'Cluster nodes run bench/bulwark-server.ts (the server `bulwark start` builds) with store=postgres://…, bus=nats://…, counters=redis://… and the message phases\' settings (per-device rate bound lifted); the database is the embedded template copied by `bulwark store migrate`.',
+      "Cluster nodes run bench/bulwark-server.ts (the server `bulwark start` builds) with store=postgres://…, bus=nats://…, counters=redis://… and the message phases' settings (per-device rate bound lifted); the database is the embedded template copied by `bulwark store migrate`.",
     ],
-    rounds, ...summarize(rounds, c.rate),
+    rounds,
+    ...summarize(rounds, c.rate),
   };
 }
 
@@ -148,7 +157,11 @@ try {
   }
   if (withAlerts && bulwark) {
     const rounds = await measureAlerts(bulwark, { ...opt.alerts, profileFlags: (mode, n) => (opt.profile && n === 1 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}alerts/${mode}`] : []) });
-    const md = alertsMarkdown(opt.alerts, rounds, `Machine: cpus ${cpus().length}, ${cpus()[0]?.model ?? '?'}, node ${process.version}, bulwark ${codeAtStart}${codeVersion() === codeAtStart ? '' : ` (at end ${codeVersion()})`}; ${pinning().on ? 'taskset: load generator on core 1, Bulwark on core 0' : 'not pinned'}.`);
+    const md = alertsMarkdown(
+      opt.alerts,
+      rounds,
+      `Machine: cpus ${cpus().length}, ${cpus()[0]?.model ?? '?'}, node ${process.version}, bulwark ${codeAtStart}${codeVersion() === codeAtStart ? '' : ` (at end ${codeVersion()})`}; ${pinning().on ? 'taskset: load generator on core 1, Bulwark on core 0' : 'not pinned'}.`,
+    );
     console.log(`\n${md}\n`);
     for (const base of [`${stamp}-alerts`, 'alerts-latest']) {
       writeFileSync(`${resultsDir}${base}.json`, `${JSON.stringify({ plan: opt.alerts, rounds }, null, 2)}\n`);

@@ -96,8 +96,12 @@ export async function idleSessions(broker: Broker, n: number, concurrency = 32):
   progress(`${broker.name}: ${n} sessions open in ${connectSeconds.toFixed(1)} s, RSS ${round(after / 1024)} MB; closing`);
   await pool(sockets, 256, hangUp);
   return {
-    sessions: n, rssBeforeMb: round(before / 1024), rssAfterMb: round(after / 1024), kbPerSession: round((after - before) / n, 1),
-    connectSeconds: round(connectSeconds, 2), serverCpuMsPerSession: round(c.serverCpuMs / n, 2),
+    sessions: n,
+    rssBeforeMb: round(before / 1024),
+    rssAfterMb: round(after / 1024),
+    kbPerSession: round((after - before) / n, 1),
+    connectSeconds: round(connectSeconds, 2),
+    serverCpuMsPerSession: round(c.serverCpuMs / n, 2),
   };
 }
 
@@ -117,16 +121,22 @@ export interface StormResult {
 export async function connectStorm(broker: Broker, n: number, concurrency: number): Promise<StormResult> {
   let left = n;
   const cpu = new CpuWindow(broker.pid);
-  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
-    const who = broker.device(w);
-    while (left > 0) {
-      left -= 1;
-      await hangUp(await mqttSession(broker.port, who));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      const who = broker.device(w);
+      while (left > 0) {
+        left -= 1;
+        await hangUp(await mqttSession(broker.port, who));
+      }
+    }),
+  );
   const c = cpu.end();
   return {
-    handshakes: n, perSec: round(n / (c.wallMs / 1000), 0), serverCpuMsPerHandshake: round(c.serverCpuMs / n, 2),
-    loadGenCores: round(c.loadGenCores, 2), serverCores: round(c.serverCores, 2), otherCores: round(c.otherCores, 2),
+    handshakes: n,
+    perSec: round(n / (c.wallMs / 1000), 0),
+    serverCpuMsPerHandshake: round(c.serverCpuMs / n, 2),
+    loadGenCores: round(c.loadGenCores, 2),
+    serverCores: round(c.serverCores, 2),
+    otherCores: round(c.otherCores, 2),
   };
 }

@@ -34,11 +34,22 @@ export async function singleDevice(broker: Broker, protocol: Protocol, seconds: 
   const who = broker.device(0);
   const window = protocol === 5 ? receiveMaximum : 1000;
   const client = await connect({
-    host: '127.0.0.1', port: broker.port, protocol: 'mqtts', protocolVersion: protocol, clientId: who.id, ...who.creds,
-    rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: 20_000, keepalive: 60, clean: true,
+    host: '127.0.0.1',
+    port: broker.port,
+    protocol: 'mqtts',
+    protocolVersion: protocol,
+    clientId: who.id,
+    ...who.creds,
+    rejectUnauthorized: true,
+    reconnectPeriod: 0,
+    connectTimeout: 20_000,
+    keepalive: 60,
+    clean: true,
   });
   let closes = 0;
-  client.on('close', () => { closes += 1; });
+  client.on('close', () => {
+    closes += 1;
+  });
   client.on('error', () => undefined);
   const before = await broker.counts?.();
   const topic = `devices/${who.id}/telemetry`;
@@ -50,7 +61,9 @@ export async function singleDevice(broker: Broker, protocol: Protocol, seconds: 
   let running = true;
   let lastAck = performance.now();
   let settle: () => void = () => undefined;
-  const settled = new Promise<void>((resolve) => { settle = resolve; });
+  const settled = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
   const pump = () => {
     while (running && inflight < window && !client.disconnected) {
       sent += 1;
@@ -87,8 +100,19 @@ export async function singleDevice(broker: Broker, protocol: Protocol, seconds: 
   await client.endAsync(true).catch(() => undefined);
   const out = (k: string) => (after?.outcomes[k] ?? 0) - (before?.outcomes[k] ?? 0);
   return {
-    protocol, window, sent, acked, errors, closes: lost, serverDisconnects: (after?.disconnects ?? 0) - (before?.disconnects ?? 0),
-    stored: out('stored'), duplicates: out('duplicate'), elapsedS: round(elapsedS, 2), ratePerSec: round((acked - burst) / elapsedS, 1),
-    boundPerSec, burst, held: (after?.held ?? 0) - (before?.held ?? 0),
+    protocol,
+    window,
+    sent,
+    acked,
+    errors,
+    closes: lost,
+    serverDisconnects: (after?.disconnects ?? 0) - (before?.disconnects ?? 0),
+    stored: out('stored'),
+    duplicates: out('duplicate'),
+    elapsedS: round(elapsedS, 2),
+    ratePerSec: round((acked - burst) / elapsedS, 1),
+    boundPerSec,
+    burst,
+    held: (after?.held ?? 0) - (before?.held ?? 0),
   };
 }

@@ -12,7 +12,14 @@ import { round } from './proc.js';
 
 const METHODS = ['run', 'get', 'all', 'runMany', 'batch', 'transaction'] as const;
 
-export interface TraceRow { statement: string; count: number; perDevice: number; meanMs: number; p95Ms: number; totalS: number }
+export interface TraceRow {
+  statement: string;
+  count: number;
+  perDevice: number;
+  meanMs: number;
+  p95Ms: number;
+  totalS: number;
+}
 
 export class StoreTrace {
   readonly #times = new Map<string, number[]>();
@@ -50,14 +57,20 @@ export class StoreTrace {
 
   /** Statements by kind, most time first; `devices` to show how many each device cost. */
   rows(devices: number): { wallS: number; statementsPerSecond: number; rows: TraceRow[] } {
-    const rows = [...this.#times].map(([statement, ts]) => {
-      const s = [...ts].sort((a, b) => a - b);
-      const total = s.reduce((a, b) => a + b, 0);
-      return {
-        statement, count: s.length, perDevice: round(s.length / devices, 2), meanMs: round(total / s.length, 2),
-        p95Ms: round(s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] ?? 0, 2), totalS: round(total / 1000, 2),
-      };
-    }).sort((a, b) => b.totalS - a.totalS);
+    const rows = [...this.#times]
+      .map(([statement, ts]) => {
+        const s = [...ts].sort((a, b) => a - b);
+        const total = s.reduce((a, b) => a + b, 0);
+        return {
+          statement,
+          count: s.length,
+          perDevice: round(s.length / devices, 2),
+          meanMs: round(total / s.length, 2),
+          p95Ms: round(s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] ?? 0, 2),
+          totalS: round(total / 1000, 2),
+        };
+      })
+      .sort((a, b) => b.totalS - a.totalS);
     const count = rows.reduce((a, r) => a + r.count, 0);
     return { wallS: round(this.#wallMs / 1000, 2), statementsPerSecond: round(count / (this.#wallMs / 1000)), rows };
   }

@@ -43,13 +43,20 @@ export interface LagTrace {
 
 /** The bench's own NATS connection: backlogs and lag, never counted as a node's work. */
 export class StreamProbe {
-  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager) {}
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
 
   static async open(servers: string): Promise<StreamProbe> {
     const nc = await connect({ servers: servers.split(',') });
     // The streams as a node makes them (default settings), so that a backlog can go in before any node ran.
     const jsm = await ensureStreams({ nc } as unknown as NatsLink, {
-      replicas: 1, maxAgeMs: bulwarkDefault('stream.maxAgeMs'), maxBytes: bulwarkDefault('stream.maxBytes'), duplicateWindowMs: bulwarkDefault('stream.duplicateWindowMs'),
+      replicas: 1,
+      maxAgeMs: bulwarkDefault('stream.maxAgeMs'),
+      maxBytes: bulwarkDefault('stream.maxBytes'),
+      duplicateWindowMs: bulwarkDefault('stream.duplicateWindowMs'),
     });
     return new StreamProbe(nc, jetstream(nc), jsm);
   }
@@ -134,8 +141,10 @@ export async function writerCounts(url: string): Promise<{ inserted: number; rep
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
   const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
   return {
-    inserted: num(/^bulwark_stream_writer_rows_total\{result="inserted"\} (\S+)/m), repeats: num(/^bulwark_stream_writer_rows_total\{result="repeat"\} (\S+)/m),
-    batchSum: num(/^bulwark_stream_writer_batch_seconds_sum (\S+)/m), batchCount: num(/^bulwark_stream_writer_batch_seconds_count (\S+)/m),
+    inserted: num(/^bulwark_stream_writer_rows_total\{result="inserted"\} (\S+)/m),
+    repeats: num(/^bulwark_stream_writer_rows_total\{result="repeat"\} (\S+)/m),
+    batchSum: num(/^bulwark_stream_writer_batch_seconds_sum (\S+)/m),
+    batchCount: num(/^bulwark_stream_writer_batch_seconds_count (\S+)/m),
     sizeSum: num(/^bulwark_stream_writer_batch_size_sum (\S+)/m),
   };
 }
@@ -172,9 +181,15 @@ export async function measureDrain(urls: () => readonly string[], backlog: numbe
   }
   const seconds = first ? (last.t - first.t) / 1000 : 0;
   return {
-    backlog, rowsPerSec: first && seconds > 0 ? round((last.inserted - first.inserted) / seconds, 0) : 0, seconds: round(seconds, 2),
-    inserted: c.inserted, repeats: c.repeats, meanBatch: round(c.sizeSum / Math.max(1, c.batchCount), 0), meanBatchMs: round((c.batchSum * 1000) / Math.max(1, c.batchCount), 1),
-    publishPerSec: round(publishPerSec, 0), complete: c.inserted + c.repeats >= backlog,
+    backlog,
+    rowsPerSec: first && seconds > 0 ? round((last.inserted - first.inserted) / seconds, 0) : 0,
+    seconds: round(seconds, 2),
+    inserted: c.inserted,
+    repeats: c.repeats,
+    meanBatch: round(c.sizeSum / Math.max(1, c.batchCount), 0),
+    meanBatchMs: round((c.batchSum * 1000) / Math.max(1, c.batchCount), 1),
+    publishPerSec: round(publishPerSec, 0),
+    complete: c.inserted + c.repeats >= backlog,
   };
 }
 

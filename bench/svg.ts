@@ -9,8 +9,20 @@ import { type Metric, type RunResult, METRICS, brokersIn, medianOf } from './rep
 const COLORS: Record<string, string> = { bulwark: '#2f6fdb', mosquitto: '#3a9d5d', aedes: '#d9822b' };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const label = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v >= 100 ? v.toFixed(0) : v.toFixed(2).replace(/\.?0+$/, ''));
-const HEADLINE = new Set(['QoS1 msg/s (3.1.1)', 'QoS1 msg/s (v5)', 'CPU µs/msg (3.1.1)', 'CPU µs/msg (v5)', 'PUBACK p99 ms (3.1.1, paced)', 'PUBACK p99 ms (v5, paced)',
-  'live p99 ms (3.1.1, paced)', 'live p99 ms (v5, paced)', 'QoS0 msg/s taken in', 'QoS0 RSS growth MiB', 'KB/idle session', 'CPU ms/handshake']);
+const HEADLINE = new Set([
+  'QoS1 msg/s (3.1.1)',
+  'QoS1 msg/s (v5)',
+  'CPU µs/msg (3.1.1)',
+  'CPU µs/msg (v5)',
+  'PUBACK p99 ms (3.1.1, paced)',
+  'PUBACK p99 ms (v5, paced)',
+  'live p99 ms (3.1.1, paced)',
+  'live p99 ms (v5, paced)',
+  'QoS0 msg/s taken in',
+  'QoS0 RSS growth MiB',
+  'KB/idle session',
+  'CPU ms/handshake',
+]);
 
 export function chart(run: RunResult): string {
   const names = brokersIn(run);
@@ -19,14 +31,22 @@ export function chart(run: RunResult): string {
   const width = cols * panelW + 20;
   const height = top + Math.ceil(metrics.length / cols) * panelH + 20;
   const rounds = Math.max(...run.rounds.map((r) => r.round));
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="#fff"/>',
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
     `<text x="10" y="22" font-size="16" font-weight="bold">${esc(`Bulwark vs Mosquitto vs Aedes — mTLS, ${run.settings.devices} devices, ${run.startedAt}`)}</text>`,
-    `<text x="10" y="38" fill="#444">${esc(`bars: median of ${rounds} round(s); whiskers: lowest to highest round. ${run.pinning}`)}</text>`];
+    `<text x="10" y="38" fill="#444">${esc(`bars: median of ${rounds} round(s); whiskers: lowest to highest round. ${run.pinning}`)}</text>`,
+  ];
   names.forEach((n, i) => parts.push(`<rect x="${10 + i * 130}" y="50" width="12" height="12" fill="${COLORS[n]}"/><text x="${26 + i * 130}" y="60">${n}</text>`));
   metrics.forEach((m: Metric, k) => {
     const px = 10 + (k % cols) * panelW;
     const py = top + Math.floor(k / cols) * panelH;
-    const spread = names.map((n) => run.rounds.filter((r) => r.name === n).map(m.value).filter((x): x is number => typeof x === 'number'));
+    const spread = names.map((n) =>
+      run.rounds
+        .filter((r) => r.name === n)
+        .map(m.value)
+        .filter((x): x is number => typeof x === 'number'),
+    );
     const max = Math.max(1e-9, ...spread.flat());
     const plotH = panelH - 60;
     const barW = Math.min(50, (panelW - 40) / Math.max(1, names.length) - 10);
@@ -59,9 +79,12 @@ export function targetChart(run: RunResult): string {
   const height = top + rows.length * rowH + 30;
   const scale = 3; // bars are cut at 3× the limit
   const x = (share: number) => left + (Math.min(scale, Math.max(0, share)) / scale) * barMax;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="#fff"/>',
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
     `<text x="10" y="22" font-size="16" font-weight="bold">${esc(`Bulwark's targets (issue 13), ${run.startedAt}`)}</text>`,
-    `<text x="10" y="40" fill="#444">checked figure ÷ limit; the line is the limit (≤ targets must stay left of it, ≥ targets right of it); bars cut at ${scale}×</text>`];
+    `<text x="10" y="40" fill="#444">checked figure ÷ limit; the line is the limit (≤ targets must stay left of it, ≥ targets right of it); bars cut at ${scale}×</text>`,
+  ];
   parts.push(`<line x1="${x(1)}" y1="${top - 6}" x2="${x(1)}" y2="${top + rows.length * rowH}" stroke="#000" stroke-dasharray="4 3"/>`);
   rows.forEach((t, i) => {
     const y = top + i * rowH;
@@ -69,7 +92,9 @@ export function targetChart(run: RunResult): string {
     const color = t.result === 'MET' ? '#3a9d5d' : t.result === 'MISS' ? '#c9302c' : '#999';
     parts.push(`<text x="10" y="${y + 15}">${esc(`${t.id}: ${t.what.slice(0, 44)}${t.what.length > 44 ? '…' : ''}`)}</text>`);
     if (share !== null) parts.push(`<rect x="${left}" y="${y + 4}" width="${(x(Number.isFinite(share) ? share : scale) - left).toFixed(1)}" height="${rowH - 8}" fill="${color}"><title>${esc(`${t.value} (limit ${t.limit})`)}</title></rect>`);
-    parts.push(`<text x="${left + barMax + 8}" y="${y + 15}" fill="${color}" font-weight="bold">${t.result}</text><text x="${left + barMax + 48}" y="${y + 15}">${esc(`${t.kind === 'max' ? '≤' : '≥'} limit; ${share === null ? '-' : Number.isFinite(share) ? `${share.toFixed(2)}×` : 'failed'}`)}</text>`);
+    parts.push(
+      `<text x="${left + barMax + 8}" y="${y + 15}" fill="${color}" font-weight="bold">${t.result}</text><text x="${left + barMax + 48}" y="${y + 15}">${esc(`${t.kind === 'max' ? '≤' : '≥'} limit; ${share === null ? '-' : Number.isFinite(share) ? `${share.toFixed(2)}×` : 'failed'}`)}</text>`,
+    );
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
@@ -97,8 +122,12 @@ export function linePanels(title: string, subtitle: string, panels: readonly Lin
   const [l, r, t, b, top] = [62, 16, 58, 40, 44];
   const width = panels.length * panelW + 10;
   const height = top + panelH + 10;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="#fff"/>',
-    `<text x="10" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`, `<text x="10" y="36" fill="#444">${esc(subtitle)}</text>`];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
+    `<text x="10" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="10" y="36" fill="#444">${esc(subtitle)}</text>`,
+  ];
   panels.forEach((p, k) => {
     const ox = 5 + k * panelW;
     const all = p.series.flatMap((s) => s.points);
@@ -106,10 +135,12 @@ export function linePanels(title: string, subtitle: string, panels: readonly Lin
     const maxY = nice(Math.max(1e-9, ...all.map(([, y]) => y)) * 1.02);
     const X = (x: number) => ox + l + (x / maxX) * (panelW - l - r);
     const Y = (y: number) => top + panelH - b - (y / maxY) * (panelH - t - b);
-    parts.push(`<text x="${ox + l}" y="${top + 14}" font-weight="bold">${esc(p.title)}</text>`,
+    parts.push(
+      `<text x="${ox + l}" y="${top + 14}" font-weight="bold">${esc(p.title)}</text>`,
       `<line x1="${X(0)}" y1="${Y(0)}" x2="${X(maxX)}" y2="${Y(0)}" stroke="#444"/><line x1="${X(0)}" y1="${Y(0)}" x2="${X(0)}" y2="${top + t - 8}" stroke="#444"/>`,
       `<text x="${(X(0) + X(maxX)) / 2}" y="${top + panelH - 8}" text-anchor="middle">${esc(p.xLabel)}</text>`,
-      `<text x="${ox + 12}" y="${top + (panelH - b + t) / 2}" transform="rotate(-90 ${ox + 12} ${top + (panelH - b + t) / 2})" text-anchor="middle">${esc(p.yLabel)}</text>`);
+      `<text x="${ox + 12}" y="${top + (panelH - b + t) / 2}" transform="rotate(-90 ${ox + 12} ${top + (panelH - b + t) / 2})" text-anchor="middle">${esc(p.yLabel)}</text>`,
+    );
     for (const f of [0, 0.25, 0.5, 0.75, 1]) {
       parts.push(`<text x="${X(0) - 5}" y="${Y(f * maxY) + 4}" text-anchor="end">${label(f * maxY)}</text>`, `<text x="${X(f * maxX)}" y="${Y(0) + 14}" text-anchor="middle">${label(f * maxX)}</text>`);
       if (f > 0) parts.push(`<line x1="${X(0)}" y1="${Y(f * maxY)}" x2="${X(maxX)}" y2="${Y(f * maxY)}" stroke="#eee"/>`);
@@ -119,10 +150,21 @@ export function linePanels(title: string, subtitle: string, panels: readonly Lin
     });
     p.series.forEach((s, i) => {
       if (s.points.length > 0) {
-        const pts = s.step ? s.points.flatMap(([x, y], j) => (j === 0 ? [[x, y]] : [[x, (s.points[j - 1] as readonly [number, number])[1]], [x, y]])) : s.points;
+        const pts = s.step
+          ? s.points.flatMap(([x, y], j) =>
+              j === 0
+                ? [[x, y]]
+                : [
+                    [x, (s.points[j - 1] as readonly [number, number])[1]],
+                    [x, y],
+                  ],
+            )
+          : s.points;
         parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5"${s.dashed ? ' stroke-dasharray="5 4"' : ''} points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`);
       }
-      parts.push(`<line x1="${ox + l + 6}" y1="${top + 26 + i * 13}" x2="${ox + l + 24}" y2="${top + 26 + i * 13}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="${ox + l + 28}" y="${top + 30 + i * 13}">${esc(s.name)}</text>`);
+      parts.push(
+        `<line x1="${ox + l + 6}" y1="${top + 26 + i * 13}" x2="${ox + l + 24}" y2="${top + 26 + i * 13}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="${ox + l + 28}" y="${top + 30 + i * 13}">${esc(s.name)}</text>`,
+      );
     });
   });
   parts.push('</svg>');

@@ -24,8 +24,14 @@ it('audit-log verify --checkpoint catches a chain rewritten whole', { timeout: 1
   ok(await runCli(t, ['login', '--url', server.url, '--key', server.adminKey ?? ''], { env }), 'login');
   ok(await runCli(t, ['devices', 'create', 'anchored-1'], { env }), 'devices create');
   const headSeq = parseJson<{ headSeq: number }>(await runCli(t, ['audit-log', 'verify', '--json'], { env })).headSeq;
-  await eventually(async () => (existsSync(checkpointFile) ? readFileSync(checkpointFile, 'utf8') : ''),
-    (text) => text.split('\n').filter(Boolean).some((l) => (JSON.parse(l) as { seq: number }).seq >= headSeq));
+  await eventually(
+    async () => (existsSync(checkpointFile) ? readFileSync(checkpointFile, 'utf8') : ''),
+    (text) =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .some((l) => (JSON.parse(l) as { seq: number }).seq >= headSeq),
+  );
 
   const good = await runCli(t, ['audit-log', 'verify', '--checkpoint', checkpointFile], { env });
   ok(good, 'verify with checkpoints');

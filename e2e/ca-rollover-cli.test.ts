@@ -23,7 +23,13 @@ it('lists, rolls over and retires issuing CAs from the command line', { timeout:
   assert.match(rolled.stdout, /issuing stays trusted for its 1 certificates that still work/);
 
   const list = parseJson<{ id: string; state: string; liveCertificates: number; certificate: string }[]>(await bulwark(['certs', 'cas', '--json']));
-  assert.deepEqual(list.map((c) => [c.state, c.liveCertificates]), [['active', 0], ['previous', 1]]);
+  assert.deepEqual(
+    list.map((c) => [c.state, c.liveCertificates]),
+    [
+      ['active', 0],
+      ['previous', 1],
+    ],
+  );
   assert.match(list[0]!.certificate, /BEGIN CERTIFICATE/);
   const crl = await bulwark(['pki', 'crl', '--url', s.url]);
   assert.equal(crl.stdout.split('BEGIN X509 CRL').length - 1, 2, 'one CRL per trusted issuing CA');

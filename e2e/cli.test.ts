@@ -73,7 +73,10 @@ it('runs the platform and manages it from the command line, across a restart', {
     assert.notEqual(viewerKey, '', created.stdout);
 
     const keys = parseJson<{ name: string; principalId: string }[]>(await bulwark(['keys', 'list', '--for', viewerId, '--json']));
-    assert.deepEqual(keys.map((k) => [k.name, k.principalId]), [['ci', viewerId]]);
+    assert.deepEqual(
+      keys.map((k) => [k.name, k.principalId]),
+      [['ci', viewerId]],
+    );
   });
 
   await t.test('the viewer key, through BULWARK_URL and BULWARK_KEY, may read but not create users', async () => {
@@ -87,11 +90,15 @@ it('runs the platform and manages it from the command line, across a restart', {
   });
 
   await t.test('the audit log shows the creation and the refusal, and verifies', async () => {
-    const entries = parseJson<{ actor: string; action: string; result: string; target: string | null; details: { code?: string } | null }[]>(
-      await bulwark(['audit-log', 'list', '--json']));
-    assert.ok(entries.some((e) => e.action === 'user.create' && e.result === 'ok' && e.target === viewerId), JSON.stringify(entries, null, 1));
-    assert.ok(entries.some((e) => e.action === 'user.create' && e.result === 'denied' && e.actor === viewerId && e.details?.code === 'BULWARK_ERR_FORBIDDEN'),
-      JSON.stringify(entries, null, 1));
+    const entries = parseJson<{ actor: string; action: string; result: string; target: string | null; details: { code?: string } | null }[]>(await bulwark(['audit-log', 'list', '--json']));
+    assert.ok(
+      entries.some((e) => e.action === 'user.create' && e.result === 'ok' && e.target === viewerId),
+      JSON.stringify(entries, null, 1),
+    );
+    assert.ok(
+      entries.some((e) => e.action === 'user.create' && e.result === 'denied' && e.actor === viewerId && e.details?.code === 'BULWARK_ERR_FORBIDDEN'),
+      JSON.stringify(entries, null, 1),
+    );
     const denied = parseJson<{ result: string }[]>(await bulwark(['audit-log', 'list', '--result', 'denied', '--json']));
     assert.ok(denied.length >= 1 && denied.every((e) => e.result === 'denied'), JSON.stringify(denied));
 
@@ -129,7 +136,10 @@ it('runs the platform and manages it from the command line, across a restart', {
     assert.doesNotMatch(second.banner, /admin\.key|ADMIN API KEY|Created the master key/i);
     ok(await bulwark(['login', '--url', second.url, '--key', adminKey]), 'login after restart');
     const users = parseJson<{ name: string }[]>(await bulwark(['users', 'list', '--json']));
-    assert.ok(users.some((u) => u.name === 'viewer1'), JSON.stringify(users));
+    assert.ok(
+      users.some((u) => u.name === 'viewer1'),
+      JSON.stringify(users),
+    );
     ok(await bulwark(['audit-log', 'verify']), 'audit-log verify after restart');
     const end = await second.process.stop('SIGINT');
     assert.equal(end.code, 0, end.stderr);

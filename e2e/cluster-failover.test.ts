@@ -35,7 +35,9 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     await natsVictim.kill();
     await rounds();
     await c.settled();
-    console.log(`failover: NATS server :${natsVictim.port} killed (${used.filter((u) => u?.endsWith(`:${natsVictim.port}`)).length} of 3 nodes on it); every agent online with an empty queue after ${((performance.now() - natsKilledAt) / 1000).toFixed(1)} s; ${await c.storedExactlyOnce(first)} readings stored once each`);
+    console.log(
+      `failover: NATS server :${natsVictim.port} killed (${used.filter((u) => u?.endsWith(`:${natsVictim.port}`)).length} of 3 nodes on it); every agent online with an empty queue after ${((performance.now() - natsKilledAt) / 1000).toFixed(1)} s; ${await c.storedExactlyOnce(first)} readings stored once each`,
+    );
 
     // 2. Redis goes away: limits count on each node (counted), nothing else changes; then it comes back empty.
     const fallbacks = async () => (await Promise.all(c.nodes.map((n) => c.metric(n.server.url, 'bulwark_counters_fallback_total{operation="increment"}')))).reduce((a, b) => a + b, 0);
@@ -47,11 +49,15 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     const during = await fallbacks();
     assert.ok(during > before, `rate limits fell back to per-node counters (${during - before} increments counted)`);
     await c.restartRedis();
-    await until('every node counting in Redis again', async () => {
-      const was = await fallbacks();
-      for (const n of c.nodes) await c.api(n.server.url, 'GET', '/api/v1/devices?limit=1');
-      return (await fallbacks()) === was;
-    }, 30_000);
+    await until(
+      'every node counting in Redis again',
+      async () => {
+        const was = await fallbacks();
+        for (const n of c.nodes) await c.api(n.server.url, 'GET', '/api/v1/devices?limit=1');
+        return (await fallbacks()) === was;
+      },
+      30_000,
+    );
     await rounds();
     await c.settled();
     console.log(`failover: Redis stopped: ${during - before} counter increments done on the nodes meanwhile; restarted: back in Redis; ${await c.storedExactlyOnce(first)} readings stored once each`);
@@ -59,11 +65,15 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     // 3. The Bulwark node holding the most sessions dies; the agents keep sending through the outage.
     // (Read until it lists the nodes with their sessions: right after a NATS server died, a listing can come back short.)
     let listed: { id: string; sessions: number }[] = [];
-    await until('the cluster listing its nodes', async () => {
-      const view = await c.api(first, 'GET', '/api/v1/cluster');
-      listed = view.status === 200 ? view.body.nodes : [];
-      return listed.length === c.nodes.length && listed.some((n) => n.sessions > 0);
-    }, 30_000).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(listed)}`));
+    await until(
+      'the cluster listing its nodes',
+      async () => {
+        const view = await c.api(first, 'GET', '/api/v1/cluster');
+        listed = view.status === 200 ? view.body.nodes : [];
+        return listed.length === c.nodes.length && listed.some((n) => n.sessions > 0);
+      },
+      30_000,
+    ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(listed)}`));
     const victimInfo = [...listed].sort((x, y) => y.sessions - x.sessions)[0];
     const victim = c.nodes.find((n) => n.id === victimInfo?.id);
     const survivor = c.nodes.find((n) => n !== victim)?.server.url as string;
@@ -81,43 +91,60 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     victim.server.process.child.kill('SIGKILL');
     await victim.server.process.closed.catch(() => undefined);
     // A command to every device during the failover: the ones on the dead node get it once they are back.
-    const commands = await Promise.all(c.agents.map(async (a) => {
-      const issued = await c.api(survivor, 'POST', `/api/v1/devices/${a.status().deviceId}/commands/failover-check`, { ttlS: 300 });
-      assert.equal(issued.status, 201, JSON.stringify(issued.body));
-      return { deviceId: a.status().deviceId, id: issued.body.id as string };
-    }));
+    const commands = await Promise.all(
+      c.agents.map(async (a) => {
+        const issued = await c.api(survivor, 'POST', `/api/v1/devices/${a.status().deviceId}/commands/failover-check`, { ttlS: 300 });
+        assert.equal(issued.status, 201, JSON.stringify(issued.body));
+        return { deviceId: a.status().deviceId, id: issued.body.id as string };
+      }),
+    );
     await rounds();
 
-    await until('the victim\'s devices back online', () => reconnected.size >= victimInfo.sessions, 120_000);
+    await until("the victim's devices back online", () => reconnected.size >= victimInfo.sessions, 120_000);
     await c.settled();
     const times = [...reconnected.values()];
-    console.log(`failover: ${victimInfo.id} held ${victimInfo.sessions} of ${AGENTS} sessions; ${times.length} agents reconnected, p50 ${(quantile(times, 0.5) / 1000).toFixed(1)} s, p95 ${(quantile(times, 0.95) / 1000).toFixed(1)} s, last ${(quantile(times, 1) / 1000).toFixed(1)} s`);
-    assert.equal(reconnected.size, victimInfo.sessions, 'exactly the victim\'s devices reconnected; the other nodes\' sessions were untouched');
+    console.log(
+      `failover: ${victimInfo.id} held ${victimInfo.sessions} of ${AGENTS} sessions; ${times.length} agents reconnected, p50 ${(quantile(times, 0.5) / 1000).toFixed(1)} s, p95 ${(quantile(times, 0.95) / 1000).toFixed(1)} s, last ${(quantile(times, 1) / 1000).toFixed(1)} s`,
+    );
+    assert.equal(reconnected.size, victimInfo.sessions, "exactly the victim's devices reconnected; the other nodes' sessions were untouched");
 
     // Each command reached its device: the agent answered it (it has no handler for it, so it refuses it by name).
     let unanswered: unknown[] = [];
-    await until('every command answered by its device', async () => {
-      const states = await Promise.all(commands.map(async ({ deviceId, id }) => ({ deviceId, ...(await c.api(survivor, 'GET', `/api/v1/devices/${deviceId}/commands/${id}`)).body })));
-      unanswered = states.filter((s) => s.status !== 'rejected').map((s) => ({ deviceId: s.deviceId, status: s.status, sendCount: s.sendCount, wasOnVictim: reconnected.has(s.deviceId) }));
-      return unanswered.length === 0;
-    }, 60_000).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(unanswered.slice(0, 10))}`));
+    await until(
+      'every command answered by its device',
+      async () => {
+        const states = await Promise.all(commands.map(async ({ deviceId, id }) => ({ deviceId, ...(await c.api(survivor, 'GET', `/api/v1/devices/${deviceId}/commands/${id}`)).body })));
+        unanswered = states.filter((s) => s.status !== 'rejected').map((s) => ({ deviceId: s.deviceId, status: s.status, sendCount: s.sendCount, wasOnVictim: reconnected.has(s.deviceId) }));
+        return unanswered.length === 0;
+      },
+      60_000,
+    ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(unanswered.slice(0, 10))}`));
 
     const stored = await c.storedExactlyOnce(survivor);
     console.log(`failover: ${stored} readings sent and stored, 0 lost, 0 twice`);
     assert.equal(stored, AGENTS * round);
 
     // Once the victim's lease is over the survivors clean what it held, and leave alone the sessions that moved.
-    await until('the victim gone from the cluster', async () => {
-      const now = (await c.api(survivor, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean }[];
-      return !now.some((x) => x.id === victimInfo.id && x.alive);
-    }, 30_000);
+    await until(
+      'the victim gone from the cluster',
+      async () => {
+        const now = (await c.api(survivor, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean }[];
+        return !now.some((x) => x.id === victimInfo.id && x.alive);
+      },
+      30_000,
+    );
     let offline: unknown[] = [];
-    await until('every device online through a survivor', async () => {
-      const states = await Promise.all(c.agents.map(async (a) => ({ agent: a.status(), device: (await c.api(survivor, 'GET', `/api/v1/devices/${a.status().deviceId}`)).body })));
-      offline = states.filter((s) => s.device.connectivity?.online !== true)
-        .map((s) => ({ deviceId: s.agent.deviceId, agentState: s.agent.state, reconnects: s.agent.reconnects, attempts: s.agent.attempts, lastRefusal: s.agent.lastRefusal, connectivity: s.device.connectivity, history: history.get(s.agent.deviceId) }));
-      return offline.length === 0;
-    }, 60_000).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(offline.slice(0, 5))}`));
+    await until(
+      'every device online through a survivor',
+      async () => {
+        const states = await Promise.all(c.agents.map(async (a) => ({ agent: a.status(), device: (await c.api(survivor, 'GET', `/api/v1/devices/${a.status().deviceId}`)).body })));
+        offline = states
+          .filter((s) => s.device.connectivity?.online !== true)
+          .map((s) => ({ deviceId: s.agent.deviceId, agentState: s.agent.state, reconnects: s.agent.reconnects, attempts: s.agent.attempts, lastRefusal: s.agent.lastRefusal, connectivity: s.device.connectivity, history: history.get(s.agent.deviceId) }));
+        return offline.length === 0;
+      },
+      60_000,
+    ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(offline.slice(0, 5))}`));
   });
 
   it(`rolling restart of three nodes with drain under load: no reading lost or stored twice, at most 10 % of devices reconnecting in any second (${AGENTS} agents)`, { timeout: 900_000 }, async (t) => {
@@ -152,29 +179,38 @@ describeWith('cluster failover', ['nats-server', 'haproxy'], () => {
     for (const ms of reconnects) perSecond.set(Math.floor(ms / 1000), (perSecond.get(Math.floor(ms / 1000)) ?? 0) + 1);
     const worst = Math.max(0, ...perSecond.values());
     const stored = await c.storedExactlyOnce(c.nodes[0]?.server.url as string);
-    console.log(`rolling restart: reconnects per second: ${[...perSecond.entries()].sort((a, b) => a[0] - b[0]).map(([sec, n]) => `${sec}s:${n}`).join(' ')}`);
+    console.log(
+      `rolling restart: reconnects per second: ${[...perSecond.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([sec, n]) => `${sec}s:${n}`)
+        .join(' ')}`,
+    );
     console.log(`rolling restart: ${reconnects.length} reconnects over ${c.nodes.length} drains, at most ${worst} in one second (${((worst / AGENTS) * 100).toFixed(0)} % of ${AGENTS} devices); ${stored} readings sent and stored, 0 lost, 0 twice`);
     assert.ok(worst <= Math.max(1, Math.ceil(AGENTS / 10)), `${worst} devices reconnected in one second`);
 
     /** Drains, stops and restarts every node in turn, each back in the load balancer before the next goes. */
     async function rollThrough(spreadS: number): Promise<void> {
       for (const node of c.nodes) {
-      const other = c.nodes.find((n) => n !== node)?.server.url as string;
-      console.log(`rolling restart: draining ${node.id} at ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
-      const drained = await c.api(other, 'POST', `/api/v1/cluster/nodes/${node.id}/drain`, { spreadS });
-      assert.equal(drained.status, 202, JSON.stringify(drained.body));
-      await until(`${node.id} drained`, async () => {
-        const n = ((await c.api(other, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number; draining: boolean }[]).find((x) => x.id === node.id);
-        return n?.draining === true && n.sessions === 0;
-      }, 120_000);
-      node.server.process.child.kill('SIGTERM');
-      await node.server.process.closed;
-      node.server = await c.restartNode(node);
-      // Back in the load balancer before the next node goes (HAProxy: rise 2 × inter 500 ms).
-      await until(`${node.id} ready`, async () => (await fetch(`${node.server.url}/readyz`)).status === 200, 30_000);
-      await new Promise((r) => setTimeout(r, 1_500));
-      const spread = ((await c.api(other, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number }[]).map((n) => `${n.id} ${n.sessions}`).join(', ');
-      console.log(`rolling restart: ${node.id} drained and restarted; sessions now ${spread}; ${c.agents.filter((a) => a.status().state === 'online').length}/${AGENTS} agents online`);
+        const other = c.nodes.find((n) => n !== node)?.server.url as string;
+        console.log(`rolling restart: draining ${node.id} at ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+        const drained = await c.api(other, 'POST', `/api/v1/cluster/nodes/${node.id}/drain`, { spreadS });
+        assert.equal(drained.status, 202, JSON.stringify(drained.body));
+        await until(
+          `${node.id} drained`,
+          async () => {
+            const n = ((await c.api(other, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number; draining: boolean }[]).find((x) => x.id === node.id);
+            return n?.draining === true && n.sessions === 0;
+          },
+          120_000,
+        );
+        node.server.process.child.kill('SIGTERM');
+        await node.server.process.closed;
+        node.server = await c.restartNode(node);
+        // Back in the load balancer before the next node goes (HAProxy: rise 2 × inter 500 ms).
+        await until(`${node.id} ready`, async () => (await fetch(`${node.server.url}/readyz`)).status === 200, 30_000);
+        await new Promise((r) => setTimeout(r, 1_500));
+        const spread = ((await c.api(other, 'GET', '/api/v1/cluster')).body.nodes as { id: string; sessions: number }[]).map((n) => `${n.id} ${n.sessions}`).join(', ');
+        console.log(`rolling restart: ${node.id} drained and restarted; sessions now ${spread}; ${c.agents.filter((a) => a.status().state === 'online').length}/${AGENTS} agents online`);
       }
     }
   });

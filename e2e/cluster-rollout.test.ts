@@ -26,7 +26,9 @@ describeWith('cluster rollout failover', ['nats-server', 'haproxy'], () => {
     if (pgUrl === undefined) return;
     const kit = firmwareKit(tempDir(t, 'bulwark-rollout-'));
     const c = await startCluster(t, pgUrl, {
-      nodes: 3, agents: 0, leaseMs: 3_000,
+      nodes: 3,
+      agents: 0,
+      leaseMs: 3_000,
       env: { BULWARK_OTA_ROOT_KEYS_FILE: kit.rootFile, BULWARK_OTA_TICK_INTERVAL_MS: '200' },
     });
     const first = c.nodes[0]?.server.url as string;
@@ -40,8 +42,11 @@ describeWith('cluster rollout failover', ['nats-server', 'haproxy'], () => {
     await until('every device connected', () => devices.every((d) => d.client.connected), 60_000);
 
     const created = await c.api(first, 'POST', '/api/v1/rollouts', {
-      name: 'gw 2.0.0', artifactId, target: { model: 'gw-1' },
-      strategy: { waves: [{ percent: 20 }, { percent: 40 }, { percent: 40 }] }, gates: { minDevices: 1, onFailure: 'pause' },
+      name: 'gw 2.0.0',
+      artifactId,
+      target: { model: 'gw-1' },
+      strategy: { waves: [{ percent: 20 }, { percent: 40 }, { percent: 40 }] },
+      gates: { minDevices: 1, onFailure: 'pause' },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const rolloutId = created.body.id as string;
@@ -49,8 +54,7 @@ describeWith('cluster rollout failover', ['nats-server', 'haproxy'], () => {
 
     // The node leading the rollout engine dies while the second wave is under way.
     await until('the second wave under way', async () => (await rollout()).currentWave >= 1, 120_000);
-    const leaderOf = async (via: string) => ((await c.api(via, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean; leads: string[] }[])
-      .find((n) => n.alive && n.leads.includes('rollouts'))?.id;
+    const leaderOf = async (via: string) => ((await c.api(via, 'GET', '/api/v1/cluster')).body.nodes as { id: string; alive: boolean; leads: string[] }[]).find((n) => n.alive && n.leads.includes('rollouts'))?.id;
     const leader = await leaderOf(first);
     const victim = c.nodes.find((n) => n.id === leader);
     assert.ok(victim, `a node leads the rollouts (${String(leader)})`);
@@ -63,16 +67,26 @@ describeWith('cluster rollout failover', ['nats-server', 'haproxy'], () => {
     type View = { state: string; totals: { committed: number }; history: { at: number; wave: number; state: string; reason: string }[] };
     const finished = async () => (await c.api(survivor, 'GET', `/api/v1/rollouts/${rolloutId}`)).body as View;
     let seen: View | undefined;
-    await until('the rollout completed', async () => (seen = await finished()).state === 'completed', 180_000)
-      .catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(seen)}; devices: ${JSON.stringify(devices.map((d) => [d.id, d.client.connected, [...d.jobs], d.commits]))}`));
-    await until('the rollout engine led by a survivor', async () => {
-      const id = await leaderOf(survivor);
-      return c.nodes.some((n) => n !== victim && n.id === id);
-    }, 30_000);
+    await until('the rollout completed', async () => (seen = await finished()).state === 'completed', 180_000).catch((err: Error) =>
+      assert.fail(`${err.message}: ${JSON.stringify(seen)}; devices: ${JSON.stringify(devices.map((d) => [d.id, d.client.connected, [...d.jobs], d.commits]))}`),
+    );
+    await until(
+      'the rollout engine led by a survivor',
+      async () => {
+        const id = await leaderOf(survivor);
+        return c.nodes.some((n) => n !== victim && n.id === id);
+      },
+      30_000,
+    );
     const view = await finished();
     const afterKill = view.history.filter((h) => h.at > killedAt);
-    console.log(`rollout failover: ${victim.id} led the rollout engine and was killed in wave ${waveAtKill + 1}; ${String(await leaderOf(survivor))} leads it now; after the kill: ${afterKill.map((h) => `${h.state} (${h.reason})`).join('; ')}; ${view.totals.committed} of ${DEVICES} devices committed`);
-    assert.ok(afterKill.some((h) => h.state === 'completed'), 'the rollout was finished after its first leader died');
+    console.log(
+      `rollout failover: ${victim.id} led the rollout engine and was killed in wave ${waveAtKill + 1}; ${String(await leaderOf(survivor))} leads it now; after the kill: ${afterKill.map((h) => `${h.state} (${h.reason})`).join('; ')}; ${view.totals.committed} of ${DEVICES} devices committed`,
+    );
+    assert.ok(
+      afterKill.some((h) => h.state === 'completed'),
+      'the rollout was finished after its first leader died',
+    );
     assert.equal(view.totals.committed, DEVICES);
     for (const d of devices) {
       assert.equal(d.jobs.size, 1, `${d.id} was given ${d.jobs.size} jobs (${[...d.jobs].join(', ')})`);
@@ -86,7 +100,9 @@ async function upload(c: TestCluster, url: string, manifest: unknown, image: Buf
   const created = await c.api(url, 'POST', '/api/v1/firmware', { manifest });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const put = await fetch(`${url}/api/v1/firmware/${created.body.id as string}/image`, {
-    method: 'PUT', headers: { authorization: `Bearer ${c.token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(image),
+    method: 'PUT',
+    headers: { authorization: `Bearer ${c.token}`, 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(image),
   });
   assert.equal(put.status, 200, await put.text());
   return created.body.id as string;
@@ -111,10 +127,19 @@ async function simulatedDevice(c: TestCluster, url: string, id: string): Promise
   const claim = await c.api(url, 'POST', `/api/v1/devices/${id}/claim-tokens`, {});
   const keys = await makeDeviceKeys(id);
   const enrolled = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: claim.body.token, csr: keys.csrPem }) });
-  const identity = await enrolled.json() as { certificate: string; caChain: string };
+  const identity = (await enrolled.json()) as { certificate: string; caChain: string };
   const client = mqtt.connect({
-    host: '127.0.0.1', port: c.haproxy.port, protocol: 'mqtts', protocolVersion: 4, clientId: id, key: keys.keyPem, cert: identity.certificate, ca: identity.caChain,
-    rejectUnauthorized: true, reconnectPeriod: 500, connectTimeout: 5_000,
+    host: '127.0.0.1',
+    port: c.haproxy.port,
+    protocol: 'mqtts',
+    protocolVersion: 4,
+    clientId: id,
+    key: keys.keyPem,
+    cert: identity.certificate,
+    ca: identity.caChain,
+    rejectUnauthorized: true,
+    reconnectPeriod: 500,
+    connectTimeout: 5_000,
   });
   const device: SimulatedDevice = { id, client, jobs: new Set(), commits: 0 };
   const last = new Map<string, OtaState>();

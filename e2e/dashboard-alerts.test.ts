@@ -18,7 +18,13 @@ const LIMITS = { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinut
 /** Offline after 1 s; two devices offline together make an incident. */
 const ALERTS = { offlineAfterMs: 1000, groupWaitMs: 200, groupMinAlerts: 2 };
 
-interface AlertRow { id: string; ruleId: string; deviceId: string; state: string; incidentId: string | null }
+interface AlertRow {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  state: string;
+  incidentId: string | null;
+}
 
 const openAlerts = async (s: TestServer, token: string) => (await s.api('GET', '/api/v1/alerts?state=open', { token })).body as AlertRow[];
 const text = (page: Page, selector: string) => page.locator(selector).first().innerText();
@@ -40,7 +46,8 @@ describe('dashboard alerts in a browser', () => {
     const admin = await s.tokenFor(s.adminKey);
     assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
     const created = await s.api('POST', '/api/v1/alerts/rules', {
-      token: admin, body: { name: 'Too hot', severity: 'critical', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'threshold', field: 'temp_c', op: '>', value: 80 } },
+      token: admin,
+      body: { name: 'Too hot', severity: 'critical', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'threshold', field: 'temp_c', op: '>', value: 80 } },
     });
     assert.equal(created.status, 201, created.text);
     const ruleId = created.body.id as string;
@@ -49,13 +56,19 @@ describe('dashboard alerts in a browser', () => {
     const clients = await Promise.all(['sensor-1', 'sensor-2'].map(async (id) => connectDevice(s, await enrollDevice(s, admin, id, { model: 'env-sensor' }))));
     t.after(() => clients.forEach((c) => c.end(true)));
     await clients[0]?.publishAsync('devices/sensor-1/telemetry', env('hot-1', { temp_c: 85 }), { qos: 1 });
-    const [hot] = await eventually(() => openAlerts(s, admin), (a) => a.some((x) => x.ruleId === ruleId));
+    const [hot] = await eventually(
+      () => openAlerts(s, admin),
+      (a) => a.some((x) => x.ruleId === ruleId),
+    );
     assert.ok(hot);
     for (const c of clients) {
       c.end(true);
       await closed(c);
     }
-    const open = await eventually(() => openAlerts(s, admin), (a) => a.filter((x) => x.ruleId === 'builtin-offline' && x.incidentId !== null).length === 2);
+    const open = await eventually(
+      () => openAlerts(s, admin),
+      (a) => a.filter((x) => x.ruleId === 'builtin-offline' && x.incidentId !== null).length === 2,
+    );
     const offline1 = open.find((a) => a.ruleId === 'builtin-offline' && a.deviceId === 'sensor-1') as AlertRow;
 
     const page = await context.newPage();
@@ -81,7 +94,11 @@ describe('dashboard alerts in a browser', () => {
     for (const part of ['critical', 'Too hot', 'threshold', 'sensor-1', 'temp_c 85 > 80', 'firing', 'docs/runbooks/threshold.md']) assert.ok(hotRow.includes(part), `"${part}" in ${hotRow}`);
     assert.equal(await page.locator(`${row(hot.id)} a[href="#/devices/sensor-1"]`).count(), 1);
     const shown = await page.locator('[data-testid=alerts-table] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid')));
-    assert.deepEqual(shown, open.map((a) => `alert-${a.id}`), 'in the order the API lists them');
+    assert.deepEqual(
+      shown,
+      open.map((a) => `alert-${a.id}`),
+      'in the order the API lists them',
+    );
     assert.equal(shown[2], `alert-${hot.id}`, 'newest first: the threshold alert fired before the devices went offline');
     assert.equal(await text(page, `[data-testid="rule-${ruleId}"] [data-testid=rule-condition]`), 'temp_c > 80');
     assert.equal(await text(page, '[data-testid="rule-builtin-offline"] [data-testid=rule-condition]'), 'offline for 1s');
@@ -126,7 +143,11 @@ describe('dashboard alerts in a browser', () => {
     const listed = await page.locator('[data-testid=devices-table] tbody tr').evaluateAll((rows) => rows.map((r) => [r.querySelector('a')?.textContent ?? '', Number(r.querySelector('[data-testid=health-score]')?.textContent)]));
     assert.equal(listed[0]?.[0], 'sensor-1', JSON.stringify(listed));
     assert.ok((listed[0]?.[1] as number) < 100, JSON.stringify(listed));
-    assert.deepEqual(listed.map((r) => r[1]), [...listed.map((r) => r[1] as number)].sort((a, b) => a - b), 'worst first');
+    assert.deepEqual(
+      listed.map((r) => r[1]),
+      [...listed.map((r) => r[1] as number)].sort((a, b) => a - b),
+      'worst first',
+    );
 
     // The device page: sensor-1's two open alerts with the same actions; resolve the offline one by hand.
     await page.goto(`${s.url}/#/devices/sensor-1`);

@@ -57,12 +57,21 @@ describe('dashboard certificates in a browser', () => {
     assert.equal(await page.getAttribute('[data-testid=window-30]', 'class'), 'active');
     assert.deepEqual(await summary(page), ['1', '1', '2', '2']);
     const rows = await tableRows(page);
-    assert.deepEqual(rows.map((r) => r[0]), ['old-1', 'soon-1', 'month-1']);
-    assert.deepEqual(rows.map((r) => r[1]), [serials['old-1'], serials['soon-1'], serials['month-1']]);
+    assert.deepEqual(
+      rows.map((r) => r[0]),
+      ['old-1', 'soon-1', 'month-1'],
+    );
+    assert.deepEqual(
+      rows.map((r) => r[1]),
+      [serials['old-1'], serials['soon-1'], serials['month-1']],
+    );
     assert.match(rows[0]?.[2] ?? '', /expired 10 days ago$/);
     assert.match(rows[1]?.[2] ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ in 3 days$/);
     assert.match(rows[2]?.[2] ?? '', /in 20 days$/);
-    assert.deepEqual(rows.map((r) => r[3]), ['issuing', 'issuing', 'issuing']);
+    assert.deepEqual(
+      rows.map((r) => r[3]),
+      ['issuing', 'issuing', 'issuing'],
+    );
     // Bars: ended, then weeks (0,7] (7,14] (14,21] (21,28] (28,30].
     assert.deepEqual(await barCounts(page), [1, 1, 0, 1, 0, 0]);
     await shot(page, '40-certificates');
@@ -72,16 +81,26 @@ describe('dashboard certificates in a browser', () => {
     await page.waitForSelector('[data-testid="cert-quarter-1"]');
     assert.match(page.url(), /#\/certificates\?days=90$/);
     assert.deepEqual(await summary(page), ['1', '1', '2', '3']);
-    assert.deepEqual((await tableRows(page)).map((r) => r[0]), ['old-1', 'soon-1', 'month-1', 'quarter-1']);
+    assert.deepEqual(
+      (await tableRows(page)).map((r) => r[0]),
+      ['old-1', 'soon-1', 'month-1', 'quarter-1'],
+    );
     assert.match(await text(page, 'cert-quarter-1'), /in 50 days/);
     const weeks = await barCounts(page);
     assert.equal(weeks.length, 1 + 13);
-    assert.deepEqual(weeks.map((n, i) => (n ? i : -1)).filter((i) => i >= 0), [0, 1, 3, 8], 'ended, then weeks 1, 3 and 8');
+    assert.deepEqual(
+      weeks.map((n, i) => (n ? i : -1)).filter((i) => i >= 0),
+      [0, 1, 3, 8],
+      'ended, then weeks 1, 3 and 8',
+    );
 
     // 7 days: only the ended one and soon-1 are listed; the summary still counts 30 days ahead.
     await page.click('[data-testid=window-7]');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=certs-table] tbody tr').length === 2);
-    assert.deepEqual((await tableRows(page)).map((r) => r[0]), ['old-1', 'soon-1']);
+    assert.deepEqual(
+      (await tableRows(page)).map((r) => r[0]),
+      ['old-1', 'soon-1'],
+    );
     assert.deepEqual(await summary(page), ['1', '1', '2', '1']);
     assert.deepEqual(await barCounts(page), [1, 1]);
 

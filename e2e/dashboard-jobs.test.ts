@@ -73,7 +73,10 @@ describe('dashboard jobs in a browser', () => {
     assert.equal(await page.getAttribute('[data-testid=job-devices] a', 'href'), '#/devices/lab-3');
     assert.deepEqual(await page.locator('[data-testid=job-history] tbody td:nth-child(2)').allInnerTexts(), ['running', 'completed']);
     const devices = (await s.api('GET', '/api/v1/devices?group=lab', { token: admin })).body as { id: string; state: string }[];
-    assert.deepEqual(devices.map((d) => d.state), ['suspended', 'suspended', 'suspended']);
+    assert.deepEqual(
+      devices.map((d) => d.state),
+      ['suspended', 'suspended', 'suspended'],
+    );
     await shot(page, '31-job-completed');
 
     // A slow command job over offline devices (one a second, a long timeout), made through the API.
@@ -117,7 +120,10 @@ describe('dashboard jobs in a browser', () => {
     assert.equal((await s.api('GET', '/api/v1/jobs', { token: admin })).body.length, 2, 'the decommission was never sent');
     const job = (await s.api('GET', `/api/v1/jobs/${jobId}`, { token: admin })).body as { state: string; counts: { cancelled: number; in_progress: number }; history: { state: string; actor: string }[] };
     assert.equal(job.state, 'cancelled');
-    assert.deepEqual(job.history.map((h) => h.state), ['running', 'paused', 'running', 'cancelled']);
+    assert.deepEqual(
+      job.history.map((h) => h.state),
+      ['running', 'paused', 'running', 'cancelled'],
+    );
     // Offline devices never answer: what was dispatched waits for its timeout, the rest is cancelled.
     assert.equal(job.counts.cancelled + job.counts.in_progress, 3, JSON.stringify(job.counts));
     assert.ok(job.counts.cancelled >= 2, `one device at once at most: ${JSON.stringify(job.counts)}`);

@@ -23,10 +23,7 @@ const LIMITS = { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinut
 
 /** Clicks a confirmation button and returns the JSON body of the POST it sends to `route`. */
 async function confirmAndRead(page: Page, testId: string, route: string): Promise<Record<string, unknown>> {
-  const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === route),
-    page.click(`[data-testid=${testId}]`),
-  ]);
+  const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === route), page.click(`[data-testid=${testId}]`)]);
   return (await response.json()) as Record<string, unknown>;
 }
 

@@ -19,11 +19,19 @@ describe('device posture in the dashboard', () => {
     const client = await connectDevice(s, await enrollDevice(s, admin, 'gw-posture'));
     t.after(() => client.end(true));
     await send(client, 'devices/gw-posture/health', {
-      ts: Date.now(), boot: 'b1', uptimeS: 60,
+      ts: Date.now(),
+      boot: 'b1',
+      uptimeS: 60,
       posture: {
-        listening: [{ proto: 'tcp', port: 23, address: '0.0.0.0' }, { proto: 'tcp', port: 8443, address: '0.0.0.0' }], listeningTotal: 2,
-        debugPorts: [{ proto: 'tcp', port: 23, address: '0.0.0.0', service: 'telnet' }], ssh: { enabled: true, passwordAuth: false, rootLogin: 'no' },
-        serialConsole: { enabled: true, consoles: ['ttyS0'] }, boot: { slot: 'b', verified: true },
+        listening: [
+          { proto: 'tcp', port: 23, address: '0.0.0.0' },
+          { proto: 'tcp', port: 8443, address: '0.0.0.0' },
+        ],
+        listeningTotal: 2,
+        debugPorts: [{ proto: 'tcp', port: 23, address: '0.0.0.0', service: 'telnet' }],
+        ssh: { enabled: true, passwordAuth: false, rootLogin: 'no' },
+        serialConsole: { enabled: true, consoles: ['ttyS0'] },
+        boot: { slot: 'b', verified: true },
       },
     });
 
@@ -33,7 +41,10 @@ describe('device posture in the dashboard', () => {
     await page.goto(`${s.url}/#/devices/gw-posture`);
     await page.waitForSelector('[data-testid=posture-findings]');
     const findings = await page.locator('[data-testid=posture-findings] li').allInnerTexts();
-    assert.deepEqual(findings.map((f) => f.replace(/\s+/g, ' ').trim()), ['fail telnet listening on tcp 0.0.0.0:23', 'warn serial console on ttyS0']);
+    assert.deepEqual(
+      findings.map((f) => f.replace(/\s+/g, ' ').trim()),
+      ['fail telnet listening on tcp 0.0.0.0:23', 'warn serial console on ttyS0'],
+    );
     const table = await page.locator('[data-testid=posture] table').innerText();
     assert.match(table, /Debug ports open\s+1/);
     assert.match(table, /SSH\s+listening; password login off; root login no/);

@@ -86,11 +86,12 @@ describe('dashboard in a browser', () => {
 
     // 50 messages a second for a few seconds; the page measures each point's latency.
     let seq = 0;
-    const publishOne = () => new Promise<void>((resolve, reject) => {
-      seq++;
-      const payload = JSON.stringify({ id: `m-${seq}`, seq, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 20 + Math.sin(seq / 8) * 3 } });
-      client.publish('devices/sensor-1/telemetry', payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
-    });
+    const publishOne = () =>
+      new Promise<void>((resolve, reject) => {
+        seq++;
+        const payload = JSON.stringify({ id: `m-${seq}`, seq, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 20 + Math.sin(seq / 8) * 3 } });
+        client.publish('devices/sensor-1/telemetry', payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
+      });
     await publishOne();
     await page.waitForSelector('[data-testid=live-chart-temp_c]');
     const started = Date.now();
@@ -104,10 +105,15 @@ describe('dashboard in a browser', () => {
     await Promise.all(pending);
     await page.waitForFunction((n) => Number(document.querySelector('[data-testid=latency]')?.getAttribute('data-count')) >= n, RATE * BURST_S * 0.9, { timeout: 10_000 });
     const latency = await page.locator('[data-testid=latency]').evaluate((el) => ({
-      p50: Number(el.getAttribute('data-p50')), p99: Number(el.getAttribute('data-p99')), n: Number(el.getAttribute('data-count')),
-      ingestP50: Number(el.getAttribute('data-ingest-p50')), ingestP99: Number(el.getAttribute('data-ingest-p99')),
+      p50: Number(el.getAttribute('data-p50')),
+      p99: Number(el.getAttribute('data-p99')),
+      n: Number(el.getAttribute('data-count')),
+      ingestP50: Number(el.getAttribute('data-ingest-p50')),
+      ingestP99: Number(el.getAttribute('data-ingest-p99')),
     }));
-    console.log(`# publish→screen latency at ${RATE} msg/s over ${latency.n} points: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms (publish→received by the server: p50 ${latency.ingestP50.toFixed(1)} ms, p99 ${latency.ingestP99.toFixed(1)} ms)`);
+    console.log(
+      `# publish→screen latency at ${RATE} msg/s over ${latency.n} points: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms (publish→received by the server: p50 ${latency.ingestP50.toFixed(1)} ms, p99 ${latency.ingestP99.toFixed(1)} ms)`,
+    );
     assert.ok(latency.p99 < 250, `p99 ${latency.p99} ms`);
     const drawn = Number(await page.locator('[data-testid=live-chart-temp_c] .uplot').getAttribute('data-points'));
     assert.ok(drawn >= RATE * BURST_S * 0.9, `the chart holds ${drawn} points`);

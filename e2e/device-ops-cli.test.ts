@@ -46,7 +46,10 @@ it('sets the twin, runs a command to its end, and shows health and logs from the
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /BULWARK_ERR_NOT_FOUND/);
   const listed = parseJson(await bulwark(['devices', 'commands', 'edge-1', '--json']));
-  assert.deepEqual(listed.map((c: { name: string }) => c.name), ['ping']);
+  assert.deepEqual(
+    listed.map((c: { name: string }) => c.name),
+    ['ping'],
+  );
 
   const health = await bulwark(['devices', 'health', 'edge-1']);
   assert.equal(health.code, 0, show(health));
@@ -58,7 +61,10 @@ it('sets the twin, runs a command to its end, and shows health and logs from the
   assert.equal(followed.code, 0, show(followed));
   assert.match(followed.stdout, /warn\s+disk almost full/);
   const logs = parseJson(await bulwark(['devices', 'logs', 'edge-1', '--json']));
-  assert.deepEqual(logs.map((e: { msg: string }) => e.msg), ['disk almost full']);
+  assert.deepEqual(
+    logs.map((e: { msg: string }) => e.msg),
+    ['disk almost full'],
+  );
   const usage = await bulwark(['devices', 'logs', 'edge-1', '--duration', '99999']);
   assert.equal(usage.code, 2, 'a duration past an hour is a usage error');
 });

@@ -40,11 +40,13 @@ it('onboards 1,000 devices from a CSV; every token is distinct and enrolls exact
   const [header, ...lines] = rows(readFileSync(tokensFile, 'utf8'));
   assert.equal(header, 'id,token,expires_at');
   assert.equal(lines.length, N);
-  const tokens = new Map(lines.map((l) => {
-    const [id, token, expires] = l.split(',') as [string, string, string];
-    assert.ok(Date.parse(expires) > Date.now(), l);
-    return [id, token];
-  }));
+  const tokens = new Map(
+    lines.map((l) => {
+      const [id, token, expires] = l.split(',') as [string, string, string];
+      assert.ok(Date.parse(expires) > Date.now(), l);
+      return [id, token];
+    }),
+  );
   assert.deepEqual([...tokens.keys()], ids);
   assert.equal(new Set(tokens.values()).size, N, 'every claim token is distinct');
 
@@ -59,16 +61,18 @@ it('onboards 1,000 devices from a CSV; every token is distinct and enrolls exact
       const res = await fetch(`${p.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokens.get(id), csr }) });
       return { status: res.status, body: (await res.json()) as { deviceId?: string; certificate?: string; error?: { code: string } } };
     };
-    await Promise.all(viaHttp.map(async (id) => {
-      const { csr } = await opensslCsr(t, p.dir, id);
-      const pem = readFileSync(csr, 'utf8');
-      const first = await enroll(id, pem);
-      assert.equal(first.status, 201, JSON.stringify(first.body));
-      assert.equal(first.body.deviceId, id);
-      const second = await enroll(id, pem);
-      assert.equal(second.status >= 400 && second.status < 500, true, JSON.stringify(second));
-      assert.equal(second.body.error?.code, 'BULWARK_ERR_CLAIM_TOKEN_INVALID');
-    }));
+    await Promise.all(
+      viaHttp.map(async (id) => {
+        const { csr } = await opensslCsr(t, p.dir, id);
+        const pem = readFileSync(csr, 'utf8');
+        const first = await enroll(id, pem);
+        assert.equal(first.status, 201, JSON.stringify(first.body));
+        assert.equal(first.body.deviceId, id);
+        const second = await enroll(id, pem);
+        assert.equal(second.status >= 400 && second.status < 500, true, JSON.stringify(second));
+        assert.equal(second.body.error?.code, 'BULWARK_ERR_CLAIM_TOKEN_INVALID');
+      }),
+    );
     const noLogin = { BULWARK_CLI_CONFIG: join(p.dir, 'no-login.json') };
     for (const id of viaCli) {
       const token = tokens.get(id) as string;
@@ -92,19 +96,30 @@ it('onboards 1,000 devices from a CSV; every token is distinct and enrolls exact
     writeFileSync(csvFile, 'id,serial,csr\ncsr-a,SN-A,csr-a.csr\ntok-a,SN-T,\n');
     const jsonFile = join(p.dir, 'with-csr.json');
     writeFileSync(jsonFile, JSON.stringify([{ id: 'csr-b', hardwareRevision: 'D', tags: ['line-8'], csr: readFileSync(b.csr, 'utf8') }]));
-    for (const [file, dir] of [[csvFile, join(p.dir, 'out-csv')], [jsonFile, join(p.dir, 'out-json')]] as const) {
+    for (const [file, dir] of [
+      [csvFile, join(p.dir, 'out-csv')],
+      [jsonFile, join(p.dir, 'out-json')],
+    ] as const) {
       const r = await p.bulwark(['devices', 'batch', file, '--out', dir]);
       assert.equal(r.code, 0, show(r));
       assert.match(r.stdout, /certificates for the CSRs/);
     }
-    for (const [id, dir, key] of [['csr-a', 'out-csv', a.key], ['csr-b', 'out-json', b.key]] as const) {
+    for (const [id, dir, key] of [
+      ['csr-a', 'out-csv', a.key],
+      ['csr-b', 'out-json', b.key],
+    ] as const) {
       const cert = join(p.dir, dir, `${id}.crt`);
       const ca = join(p.dir, dir, 'ca.crt');
       const v = await runTool(t, 'openssl', ['verify', '-CAfile', ca, cert]);
       assert.equal(v.code, 0, describe(v));
       assert.equal((await publish(t, p, id, { ca, cert, key })).code, 0, `${id} connects with its own key`);
     }
-    assert.deepEqual(rows(readFileSync(join(p.dir, 'out-csv', 'tokens.csv'), 'utf8')).slice(1).map((l) => l.split(',')[0]), ['tok-a']);
+    assert.deepEqual(
+      rows(readFileSync(join(p.dir, 'out-csv', 'tokens.csv'), 'utf8'))
+        .slice(1)
+        .map((l) => l.split(',')[0]),
+      ['tok-a'],
+    );
   });
 
   await t.test('a chunk the server refuses stops the run and says how many were onboarded', async () => {

@@ -14,7 +14,7 @@ function sClient(t: TestContext, p: Platform, args: readonly string[]) {
   return runTool(t, 'openssl', ['s_client', '-connect', `127.0.0.1:${p.mqttPort}`, '-verify_return_error', ...args], { input: '' });
 }
 
-it('refuses connections without the device\'s own platform certificate, old TLS and non-AEAD suites', { timeout: 90_000 }, async (t) => {
+it("refuses connections without the device's own platform certificate, old TLS and non-AEAD suites", { timeout: 90_000 }, async (t) => {
   const p = await startPlatform(t);
   const d1 = await enrolled(p, 'sensor-1');
   const d2 = await enrolled(p, 'sensor-2');
@@ -33,8 +33,7 @@ it('refuses connections without the device\'s own platform certificate, old TLS 
   await t.test('a self-signed certificate naming the device is refused', async () => {
     const key = join(p.dir, 'forged.key');
     const cert = join(p.dir, 'forged.crt');
-    const made = await runTool(t, 'openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
-      '-days', '1', '-subj', '/CN=sensor-1', '-addext', 'subjectAltName=URI:urn:bulwark:device:sensor-1']);
+    const made = await runTool(t, 'openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=sensor-1', '-addext', 'subjectAltName=URI:urn:bulwark:device:sensor-1']);
     assert.equal(made.code, 0, describe(made));
     const r = await publish(t, p, 'sensor-1', { ca: d1.ca, key, cert });
     assert.notEqual(r.code, 0, describe(r));

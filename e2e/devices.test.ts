@@ -27,7 +27,10 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.deepEqual(created.tags, ['lab', 'floor:2']);
     assert.equal(created.hardwareRevision, 'B');
     const listed = parseJson(await p.ok(['devices', 'list', '--tag', 'lab', '--json']));
-    assert.deepEqual(listed.map((d: { id: string }) => d.id), ['sensor-1']);
+    assert.deepEqual(
+      listed.map((d: { id: string }) => d.id),
+      ['sensor-1'],
+    );
     const table = await p.ok(['devices', 'list', '--model', 'env-v2']);
     assert.match(table.stdout, /id\s+│ state\s+│ model\s+│ firmware\s+│ online\s+│ last seen/);
     assert.match(table.stdout, /sensor-1\s+│ manufactured │ env-v2/);
@@ -46,7 +49,10 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     await p.ok(['devices', 'create', 'gw-7b', '--model', 'gw-b', '--location', 'site-7', '--tag', 'canary']);
     const made = await p.ok(['groups', 'create', 'site7-b', '--model', 'gw-b', '--location', 'site-7', '--description', 'model B on site 7']);
     assert.match(made.stdout, /Created dynamic group site7-b \(model=gw-b location=site-7\)/);
-    assert.deepEqual(parseJson(await p.ok(['devices', 'list', '--group', 'site7-b', '--json'])).map((d: { id: string }) => d.id), ['gw-7a', 'gw-7b']);
+    assert.deepEqual(
+      parseJson(await p.ok(['devices', 'list', '--group', 'site7-b', '--json'])).map((d: { id: string }) => d.id),
+      ['gw-7a', 'gw-7b'],
+    );
     await p.ok(['groups', 'set-query', 'site7-b', '--model', 'gw-b', '--tag', 'canary']);
     assert.match((await p.ok(['groups', 'devices', 'site7-b'])).stdout, /gw-7b/);
     await p.ok(['groups', 'create', 'pilot', '--static', '--device', 'gw-7a']);
@@ -79,8 +85,30 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
   });
 
   await t.test('mosquitto_rr publishes and receives in one session; mosquitto_pub publishes', async () => {
-    const rr = await runTool(t, 'mosquitto_rr', ['-h', '127.0.0.1', '-p', String(p.mqttPort), '-V', 'mqttv311', '-i', 'sensor-1',
-      '--cafile', d1.ca, '--cert', d1.cert, '--key', d1.key, '-t', 'devices/sensor-1/time', '-e', 'devices/sensor-1/time', '-m', 'ping-1', '-W', '10']);
+    const rr = await runTool(t, 'mosquitto_rr', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(p.mqttPort),
+      '-V',
+      'mqttv311',
+      '-i',
+      'sensor-1',
+      '--cafile',
+      d1.ca,
+      '--cert',
+      d1.cert,
+      '--key',
+      d1.key,
+      '-t',
+      'devices/sensor-1/time',
+      '-e',
+      'devices/sensor-1/time',
+      '-m',
+      'ping-1',
+      '-W',
+      '10',
+    ]);
     assert.equal(rr.code, 0, describe(rr));
     assert.equal(rr.stdout.trim(), 'ping-1');
     const pub = await publish(t, p, 'sensor-1', d1);
@@ -131,7 +159,10 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.equal(after[1].revokedAt, null);
     // The expiry report names the device's newest live certificate, not the retired one.
     const ending = parseJson(await p.ok(['certs', 'expiring', '--within', '3650d', '--json']));
-    assert.deepEqual(ending.filter((c: { deviceId: string }) => c.deviceId === 'sensor-1').map((c: { serial: string }) => c.serial), [after[1].serial]);
+    assert.deepEqual(
+      ending.filter((c: { deviceId: string }) => c.deviceId === 'sensor-1').map((c: { serial: string }) => c.serial),
+      [after[1].serial],
+    );
     const bad = await p.bulwark(['certs', 'expiring', '--within', 'soon']);
     assert.equal(bad.code, 2, show(bad));
   });
@@ -195,7 +226,10 @@ it('gives a device an identity and lets stock MQTT clients use it, until it is r
     assert.match(refused.stderr, /^error BULWARK_ERR_LIFECYCLE: /m);
     // Paging: one device a page, followed to the end (the groups step's two gateways included).
     const all = parseJson(await p.ok(['devices', 'list', '--all', '--limit', '1', '--json']));
-    assert.deepEqual(all.map((d: { id: string }) => d.id), ['gw-7a', 'gw-7b', 'sensor-1', 'sensor-2']);
+    assert.deepEqual(
+      all.map((d: { id: string }) => d.id),
+      ['gw-7a', 'gw-7b', 'sensor-1', 'sensor-2'],
+    );
   });
 });
 

@@ -18,7 +18,10 @@ const ERRORS_TS = 'packages/core/src/errors.ts';
 /** The one page that must hold the role table and the scope table. */
 const TABLES_PAGE = 'docs/guides/getting-started.md';
 
-interface Doc { readonly path: string; readonly text: string }
+interface Doc {
+  readonly path: string;
+  readonly text: string;
+}
 
 function markdown(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
@@ -31,9 +34,20 @@ function markdown(dir: string, out: string[] = []): string[] {
 
 const DOCS: readonly Doc[] = [...markdown('docs'), 'README.md'].sort().map((path) => ({ path, text: readFileSync(join(ROOT, path), 'utf8') }));
 
-interface Table { readonly doc: string; readonly line: number; readonly header: readonly string[]; readonly rows: readonly (readonly string[])[] }
+interface Table {
+  readonly doc: string;
+  readonly line: number;
+  readonly header: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
 
-const cells = (line: string) => line.trim().replace(/^\|/, '').replace(/\|$/, '').split(/(?<!\\)\|/).map((c) => c.trim());
+const cells = (line: string) =>
+  line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim());
 
 /** Every markdown table of every page: header cells lower-cased, then the rows' cells. */
 function tables(): Table[] {
@@ -84,7 +98,10 @@ describe('the docs agree with the code', () => {
 
   it(`every role table (| role | scopes |) lists exactly ROLE_SCOPES of ${SCOPES_TS}`, () => {
     const roleTables = all.filter((t) => t.header[0] === 'role' && t.header[1] === 'scopes');
-    assert.ok(roleTables.some((t) => t.doc === TABLES_PAGE), `${TABLES_PAGE} must hold the role table ("| role | scopes |", one row per role; each scope in backticks)`);
+    assert.ok(
+      roleTables.some((t) => t.doc === TABLES_PAGE),
+      `${TABLES_PAGE} must hold the role table ("| role | scopes |", one row per role; each scope in backticks)`,
+    );
     const problems: string[] = [];
     for (const t of roleTables) {
       const where = `${t.doc}:${t.line}`;
@@ -109,7 +126,10 @@ describe('the docs agree with the code', () => {
 
   it(`every scope table (| scope | allows |) has one row for each scope in SCOPES of ${SCOPES_TS}, and calls a scope unused only when it is`, () => {
     const scopeTables = all.filter((t) => t.header[0] === 'scope' && t.header[1] === 'allows');
-    assert.ok(scopeTables.some((t) => t.doc === TABLES_PAGE), `${TABLES_PAGE} must hold the scope table ("| scope | allows |", the scopes of a row in backticks)`);
+    assert.ok(
+      scopeTables.some((t) => t.doc === TABLES_PAGE),
+      `${TABLES_PAGE} must hold the scope table ("| scope | allows |", the scopes of a row in backticks)`,
+    );
     const users = scopeUsers();
     const problems: string[] = [];
     for (const t of scopeTables) {
@@ -195,9 +215,11 @@ describe('the docs agree with the code', () => {
     // Four CLI processes at a time: all at once on two cores, each could outlast the runner's 60 s limit.
     const subs = new Map<string, string[]>();
     const queue = [...firsts];
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let c = queue.shift(); c !== undefined; c = queue.shift()) subs.set(c, await helpOf([c]));
-    }));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let c = queue.shift(); c !== undefined; c = queue.shift()) subs.set(c, await helpOf([c]));
+      }),
+    );
     const problems: string[] = [];
     for (const [words, at] of mentions) {
       const [cmd, sub] = words.split(' ') as [string, string | undefined];

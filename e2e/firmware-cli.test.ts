@@ -65,7 +65,10 @@ it('runs the key ceremony, signs, verifies, uploads and rolls out firmware from 
   assert.match(refused.stderr, /BULWARK_ERR_FIRMWARE_REFUSED: firmware refused \(root_threshold_not_met\)/);
   const artifact = parseJson(await ok(['firmware', 'upload', f('image.bin'), '--manifest', f('manifest.json'), '--json']));
   assert.equal(artifact.state, 'published');
-  assert.deepEqual(parseJson(await ok(['firmware', 'list', '--json'])).map((a: { id: string }) => a.id), [artifact.id]);
+  assert.deepEqual(
+    parseJson(await ok(['firmware', 'list', '--json'])).map((a: { id: string }) => a.id),
+    [artifact.id],
+  );
 
   // A device that answers its job: every state of the update, then committed.
   const admin = await s.tokenFor(s.adminKey);
@@ -109,7 +112,10 @@ it('runs the key ceremony, signs, verifies, uploads and rolls out firmware from 
   const again = await bulwark(['rollout', 'resume', second.id, '--reason', 'oops']);
   assert.match(again.stderr, /BULWARK_ERR_ROLLOUT_STATE/);
   const list = parseJson(await ok(['rollout', 'list', '--json']));
-  assert.deepEqual(list.map((r: { state: string }) => r.state), ['aborted', 'completed']);
+  assert.deepEqual(
+    list.map((r: { state: string }) => r.state),
+    ['aborted', 'completed'],
+  );
   const audit = (await s.api('GET', '/api/v1/audit?action=rollout.abort', { token: admin })).body;
   assert.equal(audit[0].details.reason, 'superseded by 2.0.1');
 });

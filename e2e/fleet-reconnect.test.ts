@@ -21,11 +21,18 @@ it(`${AGENTS} agents cut off at once reconnect spread over at least 10 s (full j
   const runId = Date.now().toString(36);
   const identities = await onboardFleet(new PlatformApi(new Session(s.url, s.adminKey, undefined)), scenario, runId, () => undefined);
   const choices = fleetChoices(scenario);
-  const fleet = new VirtualFleet([...identities.values()].map((identity, i) => planDevice(scenario, runId, i, identity, choices)), {
-    dir: tempDir(t, 'bulwark-fleet-'), seed: scenario.seed, servername: 'localhost', commandNames: [], crashEveryMs: scenario.crashLoop.everyMs,
-    mqttUrl: () => `mqtts://127.0.0.1:${proxy.port}`,
-    agent: { mqtt: { keepaliveS: 30, connectTimeoutMs: 5_000 }, reconnect: { baseMs: 1_000, capMs: 16_000, stableAfterMs: 1_000, refusedDelayMs: 60_000 } },
-  });
+  const fleet = new VirtualFleet(
+    [...identities.values()].map((identity, i) => planDevice(scenario, runId, i, identity, choices)),
+    {
+      dir: tempDir(t, 'bulwark-fleet-'),
+      seed: scenario.seed,
+      servername: 'localhost',
+      commandNames: [],
+      crashEveryMs: scenario.crashLoop.everyMs,
+      mqttUrl: () => `mqtts://127.0.0.1:${proxy.port}`,
+      agent: { mqtt: { keepaliveS: 30, connectTimeoutMs: 5_000 }, reconnect: { baseMs: 1_000, capMs: 16_000, stableAfterMs: 1_000, refusedDelayMs: 60_000 } },
+    },
+  );
   t.after(() => fleet.close());
   fleet.start();
   const agents = fleet.devices.map((d) => d.agent as Agent);
@@ -49,7 +56,9 @@ it(`${AGENTS} agents cut off at once reconnect spread over at least 10 s (full j
   const histogram = new Map<number, number>();
   for (const ms of back) histogram.set(Math.floor(ms / 1000), (histogram.get(Math.floor(ms / 1000)) ?? 0) + 1);
   const lines = [...histogram.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `  ${String(s).padStart(2)}-${String(s + 1).padEnd(2)} s | ${'#'.repeat(n)} ${n}`);
-  console.log(`reconnect times after the cut (network back at ${OUTAGE_MS / 1000} s; ${attemptsDuringOutage} refused attempts during the outage, ${(attemptsDuringOutage / AGENTS).toFixed(1)} per agent):\n${lines.join('\n')}\n  first ${(first / 1000).toFixed(1)} s, p5 ${(q(0.05) / 1000).toFixed(1)} s, p50 ${(q(0.5) / 1000).toFixed(1)} s, p95 ${(q(0.95) / 1000).toFixed(1)} s, last ${(last / 1000).toFixed(1)} s`);
+  console.log(
+    `reconnect times after the cut (network back at ${OUTAGE_MS / 1000} s; ${attemptsDuringOutage} refused attempts during the outage, ${(attemptsDuringOutage / AGENTS).toFixed(1)} per agent):\n${lines.join('\n')}\n  first ${(first / 1000).toFixed(1)} s, p5 ${(q(0.05) / 1000).toFixed(1)} s, p50 ${(q(0.5) / 1000).toFixed(1)} s, p95 ${(q(0.95) / 1000).toFixed(1)} s, last ${(last / 1000).toFixed(1)} s`,
+  );
   assert.ok(last - first >= 10_000, `reconnects spread over ${last - first} ms, wanted at least 10 s`);
   // Not one burst: the middle 90 % of the fleet comes back over seconds, not at once. (A count
   // per second would judge the machine: a loaded host admits connections in clumps.)

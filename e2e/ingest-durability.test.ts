@@ -28,8 +28,15 @@ it('loses no acknowledged message when the server is killed with SIGKILL mid-str
   assert.equal((await runCli(t, ['devices', 'enroll', 'meter-1', '--out', files.dir], { env })).code, 0);
 
   const client = await connect({
-    host: '127.0.0.1', port: first.mqttPort ?? 0, protocol: 'mqtts', protocolVersion: 4, clientId: 'meter-1', reconnectPeriod: 0,
-    key: readFileSync(files.key, 'utf8'), cert: readFileSync(files.cert, 'utf8'), ca: readFileSync(files.ca, 'utf8'),
+    host: '127.0.0.1',
+    port: first.mqttPort ?? 0,
+    protocol: 'mqtts',
+    protocolVersion: 4,
+    clientId: 'meter-1',
+    reconnectPeriod: 0,
+    key: readFileSync(files.key, 'utf8'),
+    cert: readFileSync(files.cert, 'utf8'),
+    ca: readFileSync(files.ca, 'utf8'),
   });
   t.after(() => client.end(true));
   const acked: string[] = [];
@@ -44,7 +51,13 @@ it('loses no acknowledged message when the server is killed with SIGKILL mid-str
     while (!killed) {
       const id = `m-${next++}`;
       const publish = client.publishAsync('devices/meter-1/telemetry', JSON.stringify({ id, seq: next, ts: Date.now(), schema: 'count@1', data: { n: next } }), { qos: 1 });
-      const outcome = await Promise.race([publish.then(() => 'acked' as const, () => 'failed' as const), connectionClosed]);
+      const outcome = await Promise.race([
+        publish.then(
+          () => 'acked' as const,
+          () => 'failed' as const,
+        ),
+        connectionClosed,
+      ]);
       if (outcome !== 'acked') return;
       if (killed) return;
       acked.push(id);

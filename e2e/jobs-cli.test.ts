@@ -24,16 +24,22 @@ it('creates jobs over groups, follows them to their summary, lists their devices
     return r.body;
   };
   const groups = { 'site-a': ['a-1', 'a-2', 'a-3'], quiet: ['q-1', 'q-2'], slow: Array.from({ length: 10 }, (_, i) => `s-${i + 1}`) };
-  await Promise.all(Object.values(groups).flat().map((id) => api('POST', '/api/v1/devices', { id })));
+  await Promise.all(
+    Object.values(groups)
+      .flat()
+      .map((id) => api('POST', '/api/v1/devices', { id })),
+  );
   await Promise.all(Object.entries(groups).map(([id, members]) => api('POST', '/api/v1/groups', { id, kind: 'static', members })));
 
   // Bad usage is refused before any request: the URL given here answers nothing.
   const nowhere = { ...env, BULWARK_URL: 'http://127.0.0.1:1' };
-  const usage = await Promise.all([
-    ['jobs', 'create', '--group', 'site-a', '--name', 'nothing'],
-    ['jobs', 'create', '--group', 'site-a', '--name', 'two', '--suspend', '--command', 'reboot'],
-    ['jobs', 'create', '--group', 'site-a', '--name', 'bad', '--twin-patch', '{"sampleRateS":'],
-  ].map((args) => runCli(t, args, { env: nowhere })));
+  const usage = await Promise.all(
+    [
+      ['jobs', 'create', '--group', 'site-a', '--name', 'nothing'],
+      ['jobs', 'create', '--group', 'site-a', '--name', 'two', '--suspend', '--command', 'reboot'],
+      ['jobs', 'create', '--group', 'site-a', '--name', 'bad', '--twin-patch', '{"sampleRateS":'],
+    ].map((args) => runCli(t, args, { env: nowhere })),
+  );
   for (const r of usage) assert.equal(r.code, 2, show(r));
   assert.match(usage[0]!.stderr, /BULWARK_CLI_USAGE: name what the job does, with one of --twin-patch, --command/);
   assert.match(usage[1]!.stderr, /BULWARK_CLI_USAGE: a job does one thing: --command and --suspend/);
@@ -49,8 +55,31 @@ it('creates jobs over groups, follows them to their summary, lists their devices
 
     const minute = Math.floor((Date.now() % 86_400_000) / 60_000);
     const window = `${hhmm((minute + 1380) % 1440)}-${hhmm((minute + 60) % 1440)}`;
-    const resumed = await bulwark(['jobs', 'create', '--group', 'site-a', '--name', 'Resume site A', '--resume', '--rate', '20', '--concurrency', '2', '--window', window,
-      '--timeout', '90s', '--retries', '1', '--abort-failed-percent', '50', '--abort-min-finished', '2', '--wait', '--json']);
+    const resumed = await bulwark([
+      'jobs',
+      'create',
+      '--group',
+      'site-a',
+      '--name',
+      'Resume site A',
+      '--resume',
+      '--rate',
+      '20',
+      '--concurrency',
+      '2',
+      '--window',
+      window,
+      '--timeout',
+      '90s',
+      '--retries',
+      '1',
+      '--abort-failed-percent',
+      '50',
+      '--abort-min-finished',
+      '2',
+      '--wait',
+      '--json',
+    ]);
     assert.equal(resumed.code, 0, show(resumed));
     const r = parseJson(resumed);
     assert.deepEqual([r.state, r.counts.succeeded, r.progress], ['completed', 3, { finished: 3, total: 3, percent: 100 }]);
@@ -85,7 +114,10 @@ it('creates jobs over groups, follows them to their summary, lists their devices
     assert.deepEqual([job.state, job.deviceCount, job.pacing.ratePerSecond], ['running', 10, 0.2]);
     // One device every 5 s: cancel once the first is done, with most still queued (at one a second,
     // a loaded machine starting the CLI took longer than the whole job).
-    await eventually(() => api('GET', `/api/v1/jobs/${job.id}`), (j) => j.counts.succeeded >= 1);
+    await eventually(
+      () => api('GET', `/api/v1/jobs/${job.id}`),
+      (j) => j.counts.succeeded >= 1,
+    );
     const cancel = await bulwark(['jobs', 'cancel', job.id, '--reason', 'wrong group']);
     assert.equal(cancel.code, 0, show(cancel));
     assert.match(cancel.stdout, new RegExp(`^Job ${job.id} is cancelled: wrong group`, 'm'));

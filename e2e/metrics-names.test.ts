@@ -51,9 +51,9 @@ describe('Prometheus rules and Grafana dashboard', () => {
     const catalogue = await metricsCatalogue();
     const named = new Map<string, string[]>();
     for (const file of [RULES, DASHBOARD]) for (const series of namesIn(file)) named.set(series, [...(named.get(series) ?? []), file]);
-    assert.ok(named.size > 20, 'the files name the platform\'s metrics');
+    assert.ok(named.size > 20, "the files name the platform's metrics");
     const undefinedNames = [...named].filter(([series]) => !metricOf(series, catalogue));
-    assert.deepEqual(undefinedNames, [], 'these names are no metric of the server\'s code');
+    assert.deepEqual(undefinedNames, [], "these names are no metric of the server's code");
 
     // Embedded servers: with the defaults, then with each optional listener on.
     const embedded = await startTestServer(t);
@@ -67,7 +67,10 @@ describe('Prometheus rules and Grafana dashboard', () => {
     const unlisted = [...seen].filter((n) => !catalogue.some((m) => m.name === n));
     assert.deepEqual(unlisted, [], 'a server emits metrics the reference does not list: run npm run docs:gen');
     const embeddedOnly = [...named.keys()].filter((series) => !seen.has(metricOf(series, catalogue)?.name ?? ''));
-    assert.ok(embeddedOnly.every((s) => s.startsWith('bulwark_stream_')), `named, not emitted by an embedded server, and not a cluster metric: ${embeddedOnly.join(', ')}`);
+    assert.ok(
+      embeddedOnly.every((s) => s.startsWith('bulwark_stream_')),
+      `named, not emitted by an embedded server, and not a cluster metric: ${embeddedOnly.join(', ')}`,
+    );
   });
 });
 

@@ -11,7 +11,7 @@ const ok = (r: CliResult, what: string) => assert.equal(r.code, 0, `${what} fail
  * id to standard output, and `bulwark privacy pseudonym | resolve` map between the id and what
  * the logs show.
  */
-it('bulwark privacy pseudonym and resolve; the server\'s own log lines name the device only by its pseudonym', { timeout: 120_000 }, async (t) => {
+it("bulwark privacy pseudonym and resolve; the server's own log lines name the device only by its pseudonym", { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
   const env = { BULWARK_CLI_CONFIG: join(dir, 'cli', 'credentials.json'), BULWARK_PRIVACY_PSEUDONYMISE: 'logs' };
   const server = await startServer(t, join(dir, 'data'), { env, args: ['--log-level', 'info'] });

@@ -15,7 +15,10 @@ import { show } from './support/devices.js';
  */
 
 const v1 = {
-  $id: 'env-sensor@1', type: 'object', required: ['temp_c'], additionalProperties: false,
+  $id: 'env-sensor@1',
+  type: 'object',
+  required: ['temp_c'],
+  additionalProperties: false,
   properties: { temp_c: { type: 'number', 'x-unit': 'degC', minimum: -40, maximum: 125 }, note: { type: 'string', maxLength: 64 } },
 };
 
@@ -28,9 +31,21 @@ function parseCsv(text: string): Record<string, string>[] {
   for (let i = 0; i < text.length; i += 1) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 1; } else if (c === '"') quoted = false; else field += c;
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i += 1;
+      } else if (c === '"') quoted = false;
+      else field += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field.replace(/\r$/, '')); rows.push(row); row = []; field = ''; } else field += c;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n') {
+      row.push(field.replace(/\r$/, ''));
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += c;
   }
   const [head = [], ...body] = rows;
   return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i] ?? ''])));
@@ -66,11 +81,12 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
 
   // --profile (anywhere on the line) and BULWARK_PROFILE pick the staging server; without, the default one.
   assert.match((await ok(['schemas', 'add', file, '--profile', 'staging'])).stdout, /Registered env-sensor@1 \(2 fields\)/);
-  const [onDefault, onStaging, unknown] = await Promise.all([
-    ok(['schemas', 'list', '--json']), ok(['schemas', 'list', '--json'], { BULWARK_PROFILE: 'staging' }), bulwark(['--profile', 'nope', 'schemas', 'list']),
-  ]);
+  const [onDefault, onStaging, unknown] = await Promise.all([ok(['schemas', 'list', '--json']), ok(['schemas', 'list', '--json'], { BULWARK_PROFILE: 'staging' }), bulwark(['--profile', 'nope', 'schemas', 'list'])]);
   assert.deepEqual(parseJson(onDefault), [], 'the default server has no schema yet');
-  assert.deepEqual(parseJson(onStaging).map((x: { name: string }) => x.name), ['env-sensor']);
+  assert.deepEqual(
+    parseJson(onStaging).map((x: { name: string }) => x.name),
+    ['env-sensor'],
+  );
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /BULWARK_CLI_NOT_LOGGED_IN: no saved login for profile "nope"/);
 
@@ -95,8 +111,17 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   assert.match(parseJson(incompatible).problems[0], /not compatible with version 1: field "temp_c" changed type/);
   assert.match(shown.stdout, /^env-sensor@1\n/);
   assert.match(shown.stdout, /temp_c .*number .*degC .*-40 .*125/);
-  assert.deepEqual(parseCsv(listed.stdout).map((r) => [r.id, r.fields]), [['env-sensor@1', 'temp_c note']]);
-  assert.deepEqual(shownNd.stdout.trim().split('\n').map((l) => JSON.parse(l).document), [v1]);
+  assert.deepEqual(
+    parseCsv(listed.stdout).map((r) => [r.id, r.fields]),
+    [['env-sensor@1', 'temp_c note']],
+  );
+  assert.deepEqual(
+    shownNd.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).document),
+    [v1],
+  );
   assert.equal(both.code, 2, 'contradicting output flags are a usage error');
 
   // A device sends one reading of a schema not registered yet and one out of range: both are refused.
@@ -109,11 +134,17 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
 
   // Every command that takes --json takes --output too.
   const [devicesCsv, deviceNd] = await Promise.all([ok(['devices', 'list', '--output', 'csv']), ok(['devices', 'show', 'dl-1', '--output', 'ndjson'])]);
-  assert.deepEqual(parseCsv(devicesCsv.stdout).map((r) => [r.id, r.state]), [['dl-1', 'active']]);
+  assert.deepEqual(
+    parseCsv(devicesCsv.stdout).map((r) => [r.id, r.state]),
+    [['dl-1', 'active']],
+  );
   assert.equal(JSON.parse(deviceNd.stdout).id, 'dl-1');
 
   const letters = parseJson<{ id: string; msgId: string; reason: string; problems: unknown[] }[]>(await ok(['dlq', 'list', '--json']));
-  assert.deepEqual(letters.map((l) => [l.msgId, l.reason]).sort(), [['early-1', 'unknown_schema'], ['hot-1', 'schema_violation']]);
+  assert.deepEqual(letters.map((l) => [l.msgId, l.reason]).sort(), [
+    ['early-1', 'unknown_schema'],
+    ['hot-1', 'schema_violation'],
+  ]);
   const violation = letters.find((l) => l.msgId === 'hot-1');
   const early = letters.find((l) => l.msgId === 'early-1');
   const [table, csv, detail, detailJson, missing] = await Promise.all([
@@ -124,7 +155,10 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
     bulwark(['dlq', 'show', 'dl_nope']),
   ]);
   assert.match(table.stdout, new RegExp(`${early!.id} .*dl-1 .*unknown_schema .*env-sensor@3`));
-  assert.deepEqual(parseCsv(csv.stdout).map((r) => [r.id, r.msgId, r['problems']]), [[early!.id, 'early-1', JSON.stringify(early!.problems)]]);
+  assert.deepEqual(
+    parseCsv(csv.stdout).map((r) => [r.id, r.msgId, r['problems']]),
+    [[early!.id, 'early-1', JSON.stringify(early!.problems)]],
+  );
   assert.match(detail.stdout, /reason +schema_violation/);
   assert.match(detail.stdout, /Problems:\n {2}\/temp_c: expected/);
   assert.equal(parseJson(detailJson).msgId, 'early-1');
@@ -141,12 +175,22 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   assert.match(replayed.stdout, new RegExp(`${early!.id}: stored\\nReplayed 1: 1 stored, 0 not\\.`));
   assert.equal(replayed.stderr, '', 'no progress bar off a terminal');
   const stored = await s.api('GET', '/api/v1/devices/dl-1/telemetry', { token: await s.tokenFor(s.adminKey) });
-  assert.deepEqual(stored.body.map((r: { msgId: string; data: unknown }) => [r.msgId, r.data]), [['early-1', { temp_c: 19.5, note: 'a, "quoted" note' }]]);
-  assert.deepEqual(parseJson(await ok(['dlq', 'list', '--pending', '--json'])).map((l: { msgId: string }) => l.msgId), ['hot-1'], 'the early one was replayed');
+  assert.deepEqual(
+    stored.body.map((r: { msgId: string; data: unknown }) => [r.msgId, r.data]),
+    [['early-1', { temp_c: 19.5, note: 'a, "quoted" note' }]],
+  );
+  assert.deepEqual(
+    parseJson(await ok(['dlq', 'list', '--pending', '--json'])).map((l: { msgId: string }) => l.msgId),
+    ['hot-1'],
+    'the early one was replayed',
+  );
   const again = await bulwark(['dlq', 'replay', '--all', '--json']);
   assert.equal(again.code, 1, 'a letter refused again fails the command');
   const outcomes = parseJson(again);
-  assert.deepEqual(outcomes.map((o: { id: string; status: string; reason: string }) => [o.id, o.status, o.reason]), [[violation!.id, 'dead_lettered', 'schema_violation']]);
+  assert.deepEqual(
+    outcomes.map((o: { id: string; status: string; reason: string }) => [o.id, o.status, o.reason]),
+    [[violation!.id, 'dead_lettered', 'schema_violation']],
+  );
   assert.match((await ok(['dlq', 'replay', early!.id])).stdout, /already stored \(duplicate\)/);
 
   // Purge asks for --yes, then deletes only what the filter selects: the two replayed letters.
@@ -155,6 +199,9 @@ it('registers and checks schemas, lists, shows, replays and purges dead letters,
   assert.match(unconfirmed.stderr, /this deletes 2 dead letters for good: run it again with --yes/);
   assert.equal(parseJson(await ok(['dlq', 'purge', '--device', 'dl-1', '--replayed', '--yes', '--json'])).deleted, 2);
   const left = parseJson(await ok(['dlq', 'list', '--output', 'json']));
-  assert.deepEqual(left.map((l: { id: string; msgId: string }) => [l.id === outcomes[0].deadLetterId, l.msgId]), [[true, 'hot-1']]);
+  assert.deepEqual(
+    left.map((l: { id: string; msgId: string }) => [l.id === outcomes[0].deadLetterId, l.msgId]),
+    [[true, 'hot-1']],
+  );
   assert.deepEqual(parseJson(await ok(['dlq', 'list', '--json', '--profile', 'staging'])), [], 'the staging server saw none of it');
 });

@@ -46,7 +46,9 @@ async function install(project: string, tarballs: string[]): Promise<void> {
 }
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
 }
 
 /** What a device application written against the installed SDK does, run with plain `node`. */
@@ -101,7 +103,10 @@ it('the SDK packs to tarballs that install into an empty project and run on plai
   const config = await agentConfig(t, platform, 'sdk-1');
   writeFileSync(join(project, 'agent.json'), JSON.stringify(config));
   writeFileSync(join(project, 'main.mjs'), CONSUMER);
-  await install(project, packed.map((p) => join(packs, p.filename)));
+  await install(
+    project,
+    packed.map((p) => join(packs, p.filename)),
+  );
 
   // The installed packages: published manifests, no way into the server, no tsx.
   const installed = (name: string) => join(project, 'node_modules', name);
@@ -118,7 +123,11 @@ it('the SDK packs to tarballs that install into an empty project and run on plai
       assert.doesNotMatch(readFileSync(file, 'utf8'), /@bulwark\/server|server\/src|packages\/|from 'tsx'/, `${name}: ${relative(project, file)} points into the repository`);
     }
   }
-  assert.deepEqual(readdirSync(join(project, 'node_modules')).filter((n) => ['tsx', 'graphene-pk11', '@bulwark'].includes(n)), ['@bulwark'], 'neither tsx nor graphene-pk11 was installed');
+  assert.deepEqual(
+    readdirSync(join(project, 'node_modules')).filter((n) => ['tsx', 'graphene-pk11', '@bulwark'].includes(n)),
+    ['@bulwark'],
+    'neither tsx nor graphene-pk11 was installed',
+  );
 
   const { stdout } = await run(process.execPath, ['main.mjs', 'agent.json'], { cwd: project, env: cleanEnv(), timeout: 60_000 });
   const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { sent: { id: string; seq: number }; pkcs11Error: string; deviceIdOk: boolean; subpaths: boolean };

@@ -31,7 +31,10 @@ it('bulwark audit passes a clean deployment and fails one with a broad service a
 
   const json = parseJson<{ summary: { fail: number }; checks: { id: string; status: string }[] }>(await runCli(t, ['audit', '--json'], { env }));
   assert.equal(json.summary.fail, 1);
-  assert.deepEqual(json.checks.filter((c) => c.status !== 'pass').map((c) => c.id), ['broad-service-accounts']);
+  assert.deepEqual(
+    json.checks.filter((c) => c.status !== 'pass').map((c) => c.id),
+    ['broad-service-accounts'],
+  );
   const markdown = await runCli(t, ['audit', '--markdown'], { env });
   assert.equal(markdown.code, 4);
   assert.match(markdown.stdout, /\| FAIL \| Service accounts hold no platform-administration scope \(`broad-service-accounts`\) \| 5\.6 Minimize exposed attack surfaces \|/);

@@ -34,7 +34,10 @@ describe('bulwark simulate', () => {
     // The peak is each process's own maximum (this one and the worker), never below what a sample saw.
     const sampled = Math.max(...report.timeline.map((x: { rssBytes: number }) => x.rssBytes));
     assert.ok(report.resources.peakRssBytes >= sampled && sampled > 0, `peak ${report.resources.peakRssBytes}, samples up to ${sampled}`);
-    assert.ok(report.verdicts.every((v: { met: boolean }) => v.met), JSON.stringify(report.verdicts));
+    assert.ok(
+      report.verdicts.every((v: { met: boolean }) => v.met),
+      JSON.stringify(report.verdicts),
+    );
     assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /^# Simulation smoke: 20 devices, 20 s\n\n\*\*PASS: /);
     assert.match(readFileSync(join(out, 'report.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*devices online[\s\S]*<\/svg>\n$/);
     assert.ok(existsSync(join(out, 'report.json')));
@@ -43,7 +46,10 @@ describe('bulwark simulate', () => {
     const admin = await s.tokenFor(s.adminKey);
     const devices = (await s.api('GET', '/api/v1/devices?tag=simulated&limit=100', { token: admin })).body as { id: string; state: string }[];
     assert.equal(devices.length, 20);
-    assert.ok(devices.every((d) => d.state === 'active'), JSON.stringify(devices.map((d) => d.state)));
+    assert.ok(
+      devices.every((d) => d.state === 'active'),
+      JSON.stringify(devices.map((d) => d.state)),
+    );
   });
 
   it('refuses a scenario with unknown keys or impossible rates, and a server it cannot authenticate to, listing every problem before starting', { timeout: 60_000 }, async (t) => {

@@ -23,18 +23,27 @@ it('rehearses a rollout on virtual devices: the healthy commit, the 8 % made to 
   const uploaded = await uploadFirmware(s, admin, kit.release(image), image);
   assert.ok(uploaded.status < 300, uploaded.text);
   const artifactId = (uploaded.body as { id: string }).id;
-  writeFileSync(join(dir, 'rehearsal.yaml'), [
-    'name: rehearsal', 'devices: 25', 'duration: 30s', 'drain: 60s',
-    'profiles:', '  - { name: gw, schema: sim-gw@1, interval: 2s, fields: { load: { mean: 0.4, sigma: 0.1 } } }',
-    'firmware: { rootKeys: firmware-root.json, model: gw-1, hardwareRevision: C, version: 1.0.0, securityVersion: 4 }',
-    'actions:', `  - { at: 3s, rollout: { artifact: ${artifactId}, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: pause }, failHealth: 8% } }`,
-    'targets: { delivered: 100 }', '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'rehearsal.yaml'),
+    [
+      'name: rehearsal',
+      'devices: 25',
+      'duration: 30s',
+      'drain: 60s',
+      'profiles:',
+      '  - { name: gw, schema: sim-gw@1, interval: 2s, fields: { load: { mean: 0.4, sigma: 0.1 } } }',
+      'firmware: { rootKeys: firmware-root.json, model: gw-1, hardwareRevision: C, version: 1.0.0, securityVersion: 4 }',
+      'actions:',
+      `  - { at: 3s, rollout: { artifact: ${artifactId}, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: pause }, failHealth: 8% } }`,
+      'targets: { delivered: 100 }',
+      '',
+    ].join('\n'),
+  );
   const env = { BULWARK_URL: s.url, BULWARK_KEY: s.adminKey, BULWARK_CLI_CONFIG: join(dir, 'credentials.json') };
-  const run = await runCli(t, [
-    'simulate', '--scenario', join(dir, 'rehearsal.yaml'), '--mqtt', `mqtts://localhost:${s.server.mqttPort}`, '--device-https', `https://localhost:${s.server.deviceHttpPort}`,
-    '--out', join(dir, 'report'), '--json',
-  ], { env, timeoutMs: 170_000 });
+  const run = await runCli(t, ['simulate', '--scenario', join(dir, 'rehearsal.yaml'), '--mqtt', `mqtts://localhost:${s.server.mqttPort}`, '--device-https', `https://localhost:${s.server.deviceHttpPort}`, '--out', join(dir, 'report'), '--json'], {
+    env,
+    timeoutMs: 170_000,
+  });
   assert.equal(run.code, 0, show(run));
   const report = parseJson(run);
   assert.ok(report.rollout, run.stderr);
@@ -45,5 +54,11 @@ it('rehearses a rollout on virtual devices: the healthy commit, the 8 % made to 
   assert.equal(report.figures.deliveredPercent, 100);
   assert.match(readFileSync(join(dir, 'report', 'report.md'), 'utf8'), /Rollout .*: completed.*committed 23.*failed 2.*2 devices were made to fail/);
   const fleet = (await s.api('GET', '/api/v1/devices?tag=simulated&limit=100', { token: admin })).body as { firmwareVersion: string | null }[];
-  assert.deepEqual(fleet.map((d) => d.firmwareVersion).sort().reduce<Record<string, number>>((n, v) => ({ ...n, [String(v)]: (n[String(v)] ?? 0) + 1 }), {}), { '1.0.0': 2, '2.0.0': 23 });
+  assert.deepEqual(
+    fleet
+      .map((d) => d.firmwareVersion)
+      .sort()
+      .reduce<Record<string, number>>((n, v) => ({ ...n, [String(v)]: (n[String(v)] ?? 0) + 1 }), {}),
+    { '1.0.0': 2, '2.0.0': 23 },
+  );
 });

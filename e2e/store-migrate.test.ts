@@ -22,10 +22,11 @@ it('bulwark store migrate copies a stopped embedded node into an empty PostgreSQ
   const to = `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   const d = await embeddedDeployment(t, { devices: 2, readingsPerDevice: 3 });
   const env = { BULWARK_MASTER_KEY: d.masterKey };
-  const count = (table: string) => withPgConnection(url, async (c) => {
-    const exists = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [schema, table]);
-    return exists.rowCount === 0 ? 0 : Number((await c.query(`SELECT count(*) AS n FROM ${schema}.${table}`)).rows[0].n);
-  });
+  const count = (table: string) =>
+    withPgConnection(url, async (c) => {
+      const exists = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [schema, table]);
+      return exists.rowCount === 0 ? 0 : Number((await c.query(`SELECT count(*) AS n FROM ${schema}.${table}`)).rows[0].n);
+    });
 
   // The refusals, side by side (each is a process of its own).
   const [noKey, badUrl, wrongKey] = await Promise.all([

@@ -35,7 +35,10 @@ async function breakingProxy(t: TestContext, port: number, cutAfter: number): Pr
       client.write(chunk);
     });
     client.pipe(upstream);
-    const close = () => { client.destroy(); upstream.destroy(); };
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', close).on('close', close);
     upstream.on('error', close).on('close', close);
   });

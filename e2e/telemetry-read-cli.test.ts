@@ -53,8 +53,23 @@ it('queries, reads the latest reading and the rollups, and follows live readings
     ok(['telemetry', 'rollups', 'sensor-1', '--field', 'temp_c', '--bucket', '1m', '--output', 'csv']),
   ]);
   const all = parseJson(json);
-  assert.deepEqual(all.map((r: { msgId: string; data: { temp_c: number } }) => [r.msgId, r.data.temp_c]), [['r-0', 18.5], ['r-1', 21], ['r-2', 23.5]], 'oldest first');
-  assert.deepEqual(ndjson.stdout.trim().split('\n').map((l) => JSON.parse(l)), all, 'NDJSON: the same readings, one a line');
+  assert.deepEqual(
+    all.map((r: { msgId: string; data: { temp_c: number } }) => [r.msgId, r.data.temp_c]),
+    [
+      ['r-0', 18.5],
+      ['r-1', 21],
+      ['r-2', 23.5],
+    ],
+    'oldest first',
+  );
+  assert.deepEqual(
+    ndjson.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+    all,
+    'NDJSON: the same readings, one a line',
+  );
   const lines = csv.stdout.split('\r\n');
   assert.equal(lines[0], 'msgId,schemaId,seq,boot,deviceTs,receivedAt,ts,skewMs,data.temp_c,data.note');
   assert.match(lines[1]!, /^r-2,env-sensor@1,3,.*,23\.5,"door ""open"", again"$/, 'newest first; a field with a comma and quotes is quoted');
@@ -65,7 +80,10 @@ it('queries, reads the latest reading and the rollups, and follows live readings
   assert.match(latestTable.stdout, /schema +env-sensor@1/);
   assert.match(latestTable.stdout, /temp_c +23\.5/);
   const hours = parseJson(rollups);
-  assert.equal(hours.reduce((n: number, r: { count: number }) => n + r.count, 0), 3);
+  assert.equal(
+    hours.reduce((n: number, r: { count: number }) => n + r.count, 0),
+    3,
+  );
   assert.equal(Math.min(...hours.map((r: { min: number }) => r.min)), 18.5);
   assert.equal(Math.max(...hours.map((r: { max: number }) => r.max)), 23.5);
   assert.match(minutes.stdout, /^field,schemaId,bucketStart,bucketMs,count,min,max,mean\r\ntemp_c,env-sensor@1,\d+,60000,/);

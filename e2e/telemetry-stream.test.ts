@@ -117,13 +117,16 @@ describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
       const keys = new Set(rows.map((r) => `${r.device_id}/${r.msg_id}`));
       return [...expected].flatMap(([id, ids]) => [...ids].filter((m) => !keys.has(`${id}/${m}`)));
     };
-    await until(`every acknowledged reading stored (${total})`, async () => {
-      rows = await stored();
-      return missing().length === 0;
-    }, 120_000).catch(() => undefined);
+    await until(
+      `every acknowledged reading stored (${total})`,
+      async () => {
+        rows = await stored();
+        return missing().length === 0;
+      },
+      120_000,
+    ).catch(() => undefined);
     assert.deepEqual(missing(), []);
-    const rollups = await withPgConnection(pgUrl, async (c) => (await c.query<{ device_id: string; n: number }>(
-      `SELECT device_id, sum(count)::int AS n FROM ${pgSchema}.telemetry_rollups WHERE field = 'temp_c' AND bucket_ms = 60000 GROUP BY device_id`)).rows);
+    const rollups = await withPgConnection(pgUrl, async (c) => (await c.query<{ device_id: string; n: number }>(`SELECT device_id, sum(count)::int AS n FROM ${pgSchema}.telemetry_rollups WHERE field = 'temp_c' AND bucket_ms = 60000 GROUP BY device_id`)).rows);
     const perDevice = new Map<string, number>();
     for (const r of rows) perDevice.set(r.device_id, (perDevice.get(r.device_id) ?? 0) + 1);
     for (const { device_id: id, n } of rollups) assert.equal(n, perDevice.get(id), `${id}: each stored reading counted once in its rollup`);
@@ -139,7 +142,13 @@ describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
     t.after(() => nats.stop());
     const adminKey = newAdminKey();
     // 1 MiB of stream: the guard refuses once unstored readings take 80 % of it.
-    const a = await startTestServer(t, { config: { store: proxied.toString(), bus: nats.url, nodeId: 'node-a', stream: { maxBytes: 1_048_576 }, mqtt: { publishRatePerSecond: 5_000, publishBurst: 5_000 } }, pgSchema, adminKey, env: { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') }, keepRunning: true });
+    const a = await startTestServer(t, {
+      config: { store: proxied.toString(), bus: nats.url, nodeId: 'node-a', stream: { maxBytes: 1_048_576 }, mqtt: { publishRatePerSecond: 5_000, publishBurst: 5_000 } },
+      pgSchema,
+      adminKey,
+      env: { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') },
+      keepRunning: true,
+    });
     nodes.push(a);
     const admin = await a.tokenFor(adminKey);
     assert.equal((await a.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
@@ -151,8 +160,10 @@ describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
     let n = 0;
     const fire = () => {
       const msgId = `f-${n++}`;
-      const sent = client.publishAsync('devices/full-1/telemetry', JSON.stringify({ id: msgId, schema: 'env-sensor@1', data: { temp_c: 20, note: 'x'.repeat(64) } }), { qos: 1 })
-        .then(() => void acked.push(msgId), () => undefined);
+      const sent = client.publishAsync('devices/full-1/telemetry', JSON.stringify({ id: msgId, schema: 'env-sensor@1', data: { temp_c: 20, note: 'x'.repeat(64) } }), { qos: 1 }).then(
+        () => void acked.push(msgId),
+        () => undefined,
+      );
       pending.push(sent);
       return sent;
     };
@@ -173,10 +184,14 @@ describeWith('telemetry stream in cluster mode', ['nats-server'], () => {
     // What was acknowledged before and after: all stored, none pushed out of the full stream unstored.
     await Promise.race([Promise.all(pending), until('the readings in flight acknowledged', () => acked.length === n, 60_000)]).catch(() => undefined);
     const rows = async () => withPgConnection(pgUrl, async (c) => (await c.query<{ msg_id: string }>(`SELECT msg_id FROM ${pgSchema}.telemetry WHERE device_id = 'full-1'`)).rows.map((r) => r.msg_id));
-    await until('every acknowledged reading stored', async () => {
-      const stored = new Set(await rows());
-      return acked.every((m) => stored.has(m));
-    }, 60_000);
+    await until(
+      'every acknowledged reading stored',
+      async () => {
+        const stored = new Set(await rows());
+        return acked.every((m) => stored.has(m));
+      },
+      60_000,
+    );
     t.diagnostic(`${acked.length} acknowledged in a 1 MiB stream, refused while nearly full and resent`);
   });
 });

@@ -18,8 +18,17 @@ import { runTool, within } from './support/tools.js';
  * would) gets the same spans under the same trace id.
  */
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; startTimeUnixNano: string; endTimeUnixNano: string }
-interface OtlpBody { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[] }
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+}
+interface OtlpBody {
+  resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
+}
 
 /** An OTLP/HTTP traces endpoint: keeps every span it is sent, and tells waiters. */
 async function otlpReceiver(t: { after(fn: () => Promise<void> | void): void }) {
@@ -69,9 +78,8 @@ it('traces a reading from mosquitto_pub through every hop, in bulwark telemetry 
   const traceId = randomBytes(16).toString('hex');
   const deviceSpan = randomBytes(8).toString('hex');
   const mqtt5 = mqttArgs(p, 'tracer-1', files).map((a) => (a === 'mqttv311' ? 'mqttv5' : a));
-  const send = (msgId: string, extra: readonly string[]) => runTool(t, 'mosquitto_pub', [
-    ...mqtt5, ...extra, '-q', '1', '-t', 'devices/tracer-1/telemetry', '-m', JSON.stringify({ id: msgId, seq: 1, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 21.5 } }),
-  ]);
+  const send = (msgId: string, extra: readonly string[]) =>
+    runTool(t, 'mosquitto_pub', [...mqtt5, ...extra, '-q', '1', '-t', 'devices/tracer-1/telemetry', '-m', JSON.stringify({ id: msgId, seq: 1, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 21.5 } })]);
   const traced = await send('traced-1', ['-D', 'publish', 'user-property', 'traceparent', `00-${traceId}-${deviceSpan}-01`]);
   assert.equal(traced.code, 0, `mosquitto_pub: ${traced.stderr}`);
 
@@ -84,13 +92,16 @@ it('traces a reading from mosquitto_pub through every hop, in bulwark telemetry 
     assert.ok(names.includes(hop), `hop ${hop} in ${names.join(', ')}`);
   }
   const root = trace.spans.find((s) => s.name === 'telemetry.message');
-  assert.equal(root?.parentSpanId, deviceSpan, 'the root span hangs under the device\'s span');
+  assert.equal(root?.parentSpanId, deviceSpan, "the root span hangs under the device's span");
   for (const s of trace.spans.filter((x) => x !== root)) {
     assert.equal(s.parentSpanId, root?.spanId, `${s.name} is a child of the message's span`);
     assert.ok(s.durationMs >= 0 && s.start >= (root?.start ?? 0), `${s.name} lies within the message's time`);
   }
   // The hops tile the message's time on the node, in order: receipt, the steps, the commit, the acknowledgement.
-  assert.deepEqual(names.slice(1).filter((n) => n === 'gateway.receive' || n === 'ingest.commit' || n === 'gateway.ack'), ['gateway.receive', 'ingest.commit', 'gateway.ack']);
+  assert.deepEqual(
+    names.slice(1).filter((n) => n === 'gateway.receive' || n === 'ingest.commit' || n === 'gateway.ack'),
+    ['gateway.receive', 'ingest.commit', 'gateway.ack'],
+  );
 
   const table = await p.ok(['telemetry', 'trace', 'tracer-1', 'traced-1']);
   assert.match(table.stdout, new RegExp(`trace ${traceId} +device tracer-1 +message traced-1`));

@@ -12,7 +12,8 @@ import { startServer } from './support/server.js';
  * accepts at once, and the audit log says who did it.
  */
 
-async function call(url: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test convenience
+async function call(url: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(url + path, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -24,7 +25,7 @@ async function call(url: string, method: string, path: string, token?: string, b
 
 const tokenFor = async (url: string, key: string) => call(url, 'POST', '/api/v1/auth/token', undefined, { key });
 
-it('recovers a locked-out admin from the server\'s machine while the server runs', { timeout: 120_000 }, async (t) => {
+it("recovers a locked-out admin from the server's machine while the server runs", { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
   const dataDir = join(dir, 'data');
   const server = await startServer(t, dataDir);

@@ -21,7 +21,10 @@ it('creates, lists, tests, pauses, resumes, rotates and deletes a webhook from t
   assert.deepEqual(w.filter, { schemaIds: ['env@1', 'env@2'], deviceIds: [], tags: ['north'] });
 
   const listed = await bulwark(['webhooks', 'list', '--json']);
-  assert.deepEqual(parseJson(listed).map((x: { id: string }) => x.id), [w.id]);
+  assert.deepEqual(
+    parseJson(listed).map((x: { id: string }) => x.id),
+    [w.id],
+  );
   assert.ok(!listed.stdout.includes(w.secret), 'list never shows the secret');
   const table = await bulwark(['webhooks', 'list']);
   assert.match(table.stdout, new RegExp(`${w.id}.*crm.*active`));

@@ -9,9 +9,9 @@ import { DEVICE_MESSAGES, DEVICE_TOPICS, type DeviceTopic, MESSAGE_EXAMPLES } fr
 import { RC } from '../packages/server/src/gateway/mqtt/reason-codes.js';
 
 const PLACEHOLDER_HELP: Readonly<Record<string, string>> = {
-  deviceId: 'The device\'s id: the one its certificate names. A device publishes and subscribes inside its own tree only.',
+  deviceId: "The device's id: the one its certificate names. A device publishes and subscribes inside its own tree only.",
   stream: 'A named telemetry stream of the device (one topic level).',
-  name: 'The command\'s name (one topic level).',
+  name: "The command's name (one topic level).",
 };
 
 /** The channel address of a topic: `devices/{deviceId}/…`. */
@@ -44,22 +44,33 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
     };
   }
   const used = [...new Set(topics.map(([, t]) => t.message))].sort();
-  const messages = Object.fromEntries(used.map((name) => [name, {
-    name, contentType: 'application/json', payload: plain(DEVICE_MESSAGES[name]), examples: [{ name: 'example', payload: MESSAGE_EXAMPLES[name] }],
-  }]));
+  const messages = Object.fromEntries(
+    used.map((name) => [
+      name,
+      {
+        name,
+        contentType: 'application/json',
+        payload: plain(DEVICE_MESSAGES[name]),
+        examples: [{ name: 'example', payload: MESSAGE_EXAMPLES[name] }],
+      },
+    ]),
+  );
   return {
     asyncapi: '3.0.0',
     info: {
       title: 'Bulwark device contract',
       version,
-      description: 'The MQTT topics a Bulwark device speaks, generated from @bulwark/protocol (docs/reference/device-contract.md explains it in prose). '
-        + 'Operations are written from the platform\'s side. Identity comes from the device certificate, never from a client id or a payload.',
+      description:
+        'The MQTT topics a Bulwark device speaks, generated from @bulwark/protocol (docs/reference/device-contract.md explains it in prose). ' +
+        "Operations are written from the platform's side. Identity comes from the device certificate, never from a client id or a payload.",
       license: { name: 'Apache-2.0' },
     },
     servers: {
       gateway: {
-        host: 'localhost:8883', protocol: 'mqtts', protocolVersion: '5.0',
-        description: 'The device gateway: MQTT 5 and 3.1.1 over TLS 1.2+ with a client certificate from the platform\'s CA or a registered manufacturer CA.',
+        host: 'localhost:8883',
+        protocol: 'mqtts',
+        protocolVersion: '5.0',
+        description: "The device gateway: MQTT 5 and 3.1.1 over TLS 1.2+ with a client certificate from the platform's CA or a registered manufacturer CA.",
         security: [{ $ref: '#/components/securitySchemes/deviceCertificate' }],
       },
     },

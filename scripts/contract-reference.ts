@@ -86,7 +86,9 @@ function fieldRows(s: Schema, prefix = ''): string[] {
 function exampleText(example: object): string {
   const line = JSON.stringify(example);
   if (line.length <= 100) return line;
-  return `{\n${Object.entries(example).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(',\n')}\n}`;
+  return `{\n${Object.entries(example)
+    .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+    .join(',\n')}\n}`;
 }
 
 function messageSection(name: DeviceMessageName): string {

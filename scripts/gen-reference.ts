@@ -73,7 +73,11 @@ ${rows.join('\n')}
 `;
 }
 
-interface Operation { summary?: string; security?: unknown[]; tags?: string[] }
+interface Operation {
+  summary?: string;
+  security?: unknown[];
+  tags?: string[];
+}
 
 /** The OpenAPI document of a built server, as served at /api/v1/openapi.json; filled by httpApiPage. */
 let openApiDocument: unknown;

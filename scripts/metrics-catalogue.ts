@@ -20,7 +20,12 @@ export interface MetricDefinition {
 }
 
 const root = new URL('..', import.meta.url).pathname;
-const KINDS = new Map([['Counter', 'counter'], ['Gauge', 'gauge'], ['Histogram', 'histogram'], ['Summary', 'summary']] as const);
+const KINDS = new Map([
+  ['Counter', 'counter'],
+  ['Gauge', 'gauge'],
+  ['Histogram', 'histogram'],
+  ['Summary', 'summary'],
+] as const);
 
 function sourceFiles(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -64,7 +69,9 @@ export function codeMetrics(): MetricDefinition[] {
           const labels = property(arg, 'labelNames');
           const list = labels && ts.isAsExpression(labels) ? labels.expression : labels;
           found.push({
-            name, type, help: text(property(arg, 'help')) ?? '',
+            name,
+            type,
+            help: text(property(arg, 'help')) ?? '',
             labels: list && ts.isArrayLiteralExpression(list) ? list.elements.map((e) => text(e) ?? e.getText()) : [],
             source: relative(root, file),
           });

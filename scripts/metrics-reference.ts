@@ -39,8 +39,9 @@ export async function metricsPage(): Promise<string> {
   const always = await registeredMetrics();
   const conditions: [string, Set<string>][] = [];
   for (const [label, file] of OPTIONAL_SETTINGS) conditions.push([label, await registeredMetrics(file)]);
-  const when = (m: MetricDefinition) => (always.has(m.name) ? 'always' : conditions.find(([, names]) => names.has(m.name))?.[0] ?? 'cluster mode');
-  const row = (m: MetricDefinition) => `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${when(m)} | ${m.help.replace(/\|/g, '\\|')} | ${m.source === 'prom-client' ? 'prom-client' : `\`${m.source.replace('packages/server/src/', '')}\``} |`;
+  const when = (m: MetricDefinition) => (always.has(m.name) ? 'always' : (conditions.find(([, names]) => names.has(m.name))?.[0] ?? 'cluster mode'));
+  const row = (m: MetricDefinition) =>
+    `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${when(m)} | ${m.help.replace(/\|/g, '\\|')} | ${m.source === 'prom-client' ? 'prom-client' : `\`${m.source.replace('packages/server/src/', '')}\``} |`;
   const own = catalogue.filter((m) => m.source !== 'prom-client');
   const process = catalogue.filter((m) => m.source === 'prom-client');
   return `# Metrics reference

@@ -41,7 +41,11 @@ function npmPid() {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (/(^|\/)npm( |\0|-cli\.js)/.test(cmd)) return pid;
-      pid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+      pid = Number(
+        readFileSync(`/proc/${pid}/stat`, 'utf8')
+          .replace(/^.*\) /, '')
+          .split(' ')[1],
+      );
     } catch {
       break;
     }

@@ -16,12 +16,21 @@ import { pathToFileURL } from 'node:url';
  */
 
 /** Licences a runtime dependency may carry (SPDX ids); an expression passes when one of its choices (OR) or all of its parts (AND) do. */
-export const ALLOWED_LICENCES: ReadonlySet<string> = new Set([
-  'MIT', 'MIT-0', 'ISC', 'Apache-2.0', 'BSD-2-Clause', 'BSD-3-Clause', '0BSD', 'BlueOak-1.0.0', 'Unlicense', 'CC0-1.0', 'WTFPL', 'Python-2.0', 'Zlib',
-]);
+export const ALLOWED_LICENCES: ReadonlySet<string> = new Set(['MIT', 'MIT-0', 'ISC', 'Apache-2.0', 'BSD-2-Clause', 'BSD-3-Clause', '0BSD', 'BlueOak-1.0.0', 'Unlicense', 'CC0-1.0', 'WTFPL', 'Python-2.0', 'Zlib']);
 
-interface LockEntry { readonly version?: string; readonly resolved?: string; readonly integrity?: string; readonly license?: string; readonly dev?: boolean; readonly link?: boolean; readonly optional?: boolean }
-interface Lockfile { readonly lockfileVersion?: number; readonly packages?: Readonly<Record<string, LockEntry>> }
+interface LockEntry {
+  readonly version?: string;
+  readonly resolved?: string;
+  readonly integrity?: string;
+  readonly license?: string;
+  readonly dev?: boolean;
+  readonly link?: boolean;
+  readonly optional?: boolean;
+}
+interface Lockfile {
+  readonly lockfileVersion?: number;
+  readonly packages?: Readonly<Record<string, LockEntry>>;
+}
 
 export interface SupplyChainReport {
   readonly packages: number;

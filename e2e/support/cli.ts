@@ -55,13 +55,15 @@ export class CliProcess {
   readonly closed: Promise<CliResult>;
 
   constructor(args: readonly string[], options: SpawnOptions = {}) {
-    const [command, argv] = options.bin !== undefined
-      ? [options.bin === BIN ? process.execPath : options.bin, options.bin === BIN ? [BIN, ...args] : [...args]]
-      : [process.execPath, ['--import', 'tsx', MAIN, ...args]];
+    const [command, argv] = options.bin !== undefined ? [options.bin === BIN ? process.execPath : options.bin, options.bin === BIN ? [BIN, ...args] : [...args]] : [process.execPath, ['--import', 'tsx', MAIN, ...args]];
     this.child = spawn(command, argv, { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin.end();
-    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk; });
-    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; });
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+    });
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
     this.closed = new Promise((resolve, reject) => {
       this.child.once('error', reject);
       this.child.once('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
@@ -126,7 +128,8 @@ export async function runCli(t: TestContext, args: readonly string[], options: S
 }
 
 /** Parses the JSON a `--json` command printed, failing with its output when it is not JSON. */
-export function parseJson<T = any>(result: CliResult): T { // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test convenience
+export function parseJson<T = any>(result: CliResult): T {
   try {
     return JSON.parse(result.stdout) as T;
   } catch {

@@ -76,8 +76,14 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
   const dir = tempDir(t, 'bulwark-cluster-');
   const adminKey = newAdminKey();
   const env = {
-    BULWARK_MASTER_KEY: randomBytes(32).toString('hex'), BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey, BULWARK_CLUSTER_LEASE_MS: String(options.leaseMs),
-    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500', BULWARK_CLUSTER_REPLICAS: options.natsServers === 3 ? '3' : '1', BULWARK_COMMANDS_PER_PRINCIPAL_PER_MINUTE: '10000', BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000', BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
+    BULWARK_MASTER_KEY: randomBytes(32).toString('hex'),
+    BULWARK_BOOTSTRAP_ADMIN_KEY: adminKey,
+    BULWARK_CLUSTER_LEASE_MS: String(options.leaseMs),
+    BULWARK_CLUSTER_DRAIN_LEAVE_MS: '1500',
+    BULWARK_CLUSTER_REPLICAS: options.natsServers === 3 ? '3' : '1',
+    BULWARK_COMMANDS_PER_PRINCIPAL_PER_MINUTE: '10000',
+    BULWARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
+    BULWARK_RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: '100000',
     ...options.env,
   };
   const startNode = (id: string, ports: readonly string[] = []) => startServer(t, join(dir, id), { env, args: ['--store', store, '--bus', nats.url, '--node-id', id, ...(redis ? ['--counters', redis.url] : []), ...ports] });
@@ -104,11 +110,18 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
   const runId = Date.now().toString(36);
   const identities = options.agents === 0 ? new Map<string, Identity>() : await onboardFleet(new PlatformApi(new Session(first.url, adminKey, undefined)), scenario, runId, () => undefined);
   const choices = fleetChoices(scenario);
-  const fleet = new VirtualFleet([...identities.values()].map((identity, i) => planDevice(scenario, runId, i, identity, choices)), {
-    dir: tempDir(t, 'bulwark-cluster-devices-'), seed: scenario.seed, servername: 'localhost', commandNames: [], crashEveryMs: scenario.crashLoop.everyMs,
-    mqttUrl: () => `mqtts://127.0.0.1:${haproxy.port}`,
-    agent: { mqtt: { keepaliveS: 5, connectTimeoutMs: 3_000 }, queue: { ackTimeoutMs: 3_000 }, reconnect: AGENT_DEFAULTS.reconnect },
-  });
+  const fleet = new VirtualFleet(
+    [...identities.values()].map((identity, i) => planDevice(scenario, runId, i, identity, choices)),
+    {
+      dir: tempDir(t, 'bulwark-cluster-devices-'),
+      seed: scenario.seed,
+      servername: 'localhost',
+      commandNames: [],
+      crashEveryMs: scenario.crashLoop.everyMs,
+      mqttUrl: () => `mqtts://127.0.0.1:${haproxy.port}`,
+      agent: { mqtt: { keepaliveS: 5, connectTimeoutMs: 3_000 }, queue: { ackTimeoutMs: 3_000 }, reconnect: AGENT_DEFAULTS.reconnect },
+    },
+  );
   t.after(() => fleet.close());
   fleet.start();
   const agents = fleet.devices.map((d) => d.agent as Agent);
@@ -116,7 +129,12 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
   await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 120_000);
 
   return {
-    nodes, haproxy, agents, sent, api, token,
+    nodes,
+    haproxy,
+    agents,
+    sent,
+    api,
+    token,
     nats: 'servers' in nats ? nats.servers : [nats],
     get redis() {
       return redis;
@@ -133,17 +151,25 @@ export async function startCluster(t: TestContext, pgUrl: string, options: Clust
     },
     restartNode: (node) => startNode(node.id, ['--http-port', new URL(node.server.url).port, '--mqtt-port', String(node.server.mqttPort)]),
     async sendRound(n) {
-      await Promise.all(agents.map(async (a) => {
-        const { id } = await a.send('env-sensor@2', { n });
-        sent.get(a.status().deviceId)?.push(id);
-      }));
+      await Promise.all(
+        agents.map(async (a) => {
+          const { id } = await a.send('env-sensor@2', { n });
+          sent.get(a.status().deviceId)?.push(id);
+        }),
+      );
     },
     async settled(timeoutMs = 120_000) {
       const stuck = () => agents.map((a) => a.status()).filter((s) => s.state !== 'online' || s.queue.depth > 0);
       try {
         await until('every agent online with an empty queue', () => stuck().length === 0, timeoutMs);
       } catch (err) {
-        throw new Error(`${(err as Error).message}: ${JSON.stringify(stuck().slice(0, 5).map((s) => ({ id: s.deviceId, state: s.state, depth: s.queue.depth, inflight: s.queue.inflight, lastRefusal: s.lastRefusal })))}`);
+        throw new Error(
+          `${(err as Error).message}: ${JSON.stringify(
+            stuck()
+              .slice(0, 5)
+              .map((s) => ({ id: s.deviceId, state: s.state, depth: s.queue.depth, inflight: s.queue.inflight, lastRefusal: s.lastRefusal })),
+          )}`,
+        );
       }
     },
     async storedExactlyOnce(via) {

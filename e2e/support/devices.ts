@@ -51,7 +51,11 @@ export const filesIn = (dir: string): DeviceFiles => ({ dir, key: join(dir, 'dev
 
 /** Connection options of the mosquitto clients: MQTT 3.1.1 over TLS with a client certificate. */
 export function mqttArgs(p: Platform, clientId: string, f: Partial<DeviceFiles>): string[] {
-  const tls = [['--cafile', f.ca], ['--cert', f.cert], ['--key', f.key]].flatMap(([flag, file]) => (file === undefined ? [] : [flag as string, file]));
+  const tls = [
+    ['--cafile', f.ca],
+    ['--cert', f.cert],
+    ['--key', f.key],
+  ].flatMap(([flag, file]) => (file === undefined ? [] : [flag as string, file]));
   return ['-h', '127.0.0.1', '-p', String(p.mqttPort), '-V', 'mqttv311', '-i', clientId, ...tls];
 }
 

@@ -38,12 +38,20 @@ export class ToolProcess {
   readonly closed: Promise<ToolResult>;
   readonly #started = performance.now();
 
-  constructor(readonly command: string, args: readonly string[], input?: string) {
+  constructor(
+    readonly command: string,
+    args: readonly string[],
+    input?: string,
+  ) {
     this.child = spawn(command, args, { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin.on('error', () => undefined);
     this.child.stdin.end(input);
-    this.child.stdout.setEncoding('utf8').on('data', (c: string) => { this.stdout += c; });
-    this.child.stderr.setEncoding('utf8').on('data', (c: string) => { this.stderr += c; });
+    this.child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      this.stdout += c;
+    });
+    this.child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      this.stderr += c;
+    });
     this.closed = new Promise((resolve, reject) => {
       this.child.once('error', reject);
       this.child.once('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr, ms: performance.now() - this.#started }));

@@ -17,7 +17,10 @@ const schedule = () => {
   if (timer) clearInterval(timer);
   timer = setInterval(() => {
     const reading = { temp_c: Math.round((21 + Math.sin(Date.now() / 60_000) * 3) * 10) / 10, rh_pct: Math.round(40 + Math.random() * 5) };
-    agent.send('env-sensor@2', reading).then(({ seq }) => agent.log.info('reading queued', { seq, ...reading }), (err: unknown) => agent.log.error('send failed', { err: String(err) }));
+    agent.send('env-sensor@2', reading).then(
+      ({ seq }) => agent.log.info('reading queued', { seq, ...reading }),
+      (err: unknown) => agent.log.error('send failed', { err: String(err) }),
+    );
   }, intervalS * 1000);
 };
 schedule();

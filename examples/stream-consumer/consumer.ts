@@ -58,8 +58,12 @@ async function follow(consumer: { readonly name: string; readonly filter: string
   // A durable pull consumer under the name the credential allows: it keeps its place across
   // restarts of this program, and goes away after a week without use.
   await jsm.consumers.add(c.stream, {
-    name: consumer.name, durable_name: consumer.name, filter_subject: consumer.filter,
-    ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, inactive_threshold: 7 * 24 * 3_600 * 1e9,
+    name: consumer.name,
+    durable_name: consumer.name,
+    filter_subject: consumer.filter,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    inactive_threshold: 7 * 24 * 3_600 * 1e9,
   });
   const messages = await (await js.consumers.get(c.stream, consumer.name)).consume({ max_messages: 256 });
   for await (const m of messages) {

@@ -10,7 +10,9 @@ export const REPLAY_WINDOW_S = 300;
  * Returns null when the delivery is genuine, or why it is not.
  */
 export function checkSignature(secret, header, rawBody, nowMs = Date.now()) {
-  const parts = String(header ?? '').split(',').map((p) => p.trim());
+  const parts = String(header ?? '')
+    .split(',')
+    .map((p) => p.trim());
   const t = Number(parts.find((p) => p.startsWith('t='))?.slice(2));
   const signatures = parts.filter((p) => p.startsWith('v1=')).map((p) => p.slice(3));
   if (!Number.isSafeInteger(t) || signatures.length === 0) return 'malformed signature header';

@@ -12,14 +12,16 @@ export const contextBoundaries = {
   meta: {
     type: 'problem',
     docs: { description: 'Import another server context only through its index.ts' },
-    schema: [{
-      type: 'object',
-      properties: {
-        root: { type: 'string' },
-        open: { type: 'array', items: { type: 'string' } },
+    schema: [
+      {
+        type: 'object',
+        properties: {
+          root: { type: 'string' },
+          open: { type: 'array', items: { type: 'string' } },
+        },
+        additionalProperties: false,
       },
-      additionalProperties: false,
-    }],
+    ],
     messages: {
       deep: "'{{source}}' reaches into {{target}}/'s files from {{context}}/: import '{{suggestion}}' (its index.ts) and export what is needed there.",
     },
@@ -43,7 +45,10 @@ export const contextBoundaries = {
       if (!source || !source.startsWith('.')) return;
       const target = posix.resolve(dir, source);
       if (!target.startsWith(base)) return;
-      const parts = target.slice(base.length).split('/').filter((p) => p !== '');
+      const parts = target
+        .slice(base.length)
+        .split('/')
+        .filter((p) => p !== '');
       if (parts.length < 2 || parts[0] === ownContext) return; // a top-level file, or the own context
       if (INDEX.has(parts.slice(1).join('/'))) return;
       const suggestion = posix.relative(dir, `${base}${parts[0]}/index.js`);

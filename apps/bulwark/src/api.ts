@@ -30,7 +30,7 @@ export interface Issued {
 
 const devicePath = (id: string, rest = '') => `/api/v1/devices/${encodeURIComponent(id)}${rest}`;
 
-export const ttlOption = () => new Option('--ttl-seconds <n>', 'how long the claim token stays usable (default: the server\'s, 7 days)').argParser(ttlSeconds);
+export const ttlOption = () => new Option('--ttl-seconds <n>', "how long the claim token stays usable (default: the server's, 7 days)").argParser(ttlSeconds);
 
 export function ttlSeconds(value: string): number {
   const n = positiveInt(31_536_000)(value);
@@ -41,4 +41,3 @@ export function ttlSeconds(value: string): number {
 export function createClaimToken(session: Session, id: string, ttl: number | undefined): Promise<ClaimToken> {
   return session.call<ClaimToken>('POST', devicePath(id, '/claim-tokens'), { body: ttl !== undefined ? { ttlSeconds: ttl } : {} });
 }
-

@@ -6,7 +6,10 @@ import { usageError } from './errors.js';
 
 /** `a,b, c` → `['a', 'b', 'c']`. */
 export function commaList(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 export function positiveInt(max: number) {

@@ -46,7 +46,7 @@ describe('batch manifest', () => {
     assert.deepEqual(m.where, ['line 2', 'line 3', 'line 4']);
   });
 
-  it('reads a JSON array with the API\'s field names', async (t) => {
+  it("reads a JSON array with the API's field names", async (t) => {
     const path = file(t, 'm.json', JSON.stringify([{ id: 'j-1', hardwareRevision: 'C', tags: ['a'], firmwareVersion: '1.2.0' }]));
     assert.deepEqual((await readManifest(path)).devices, [{ id: 'j-1', hardwareRevision: 'C', tags: ['a'], firmwareVersion: '1.2.0' }]);
   });

@@ -31,10 +31,19 @@ type Field = Exclude<keyof ManifestDevice, 'tags'> | 'tags';
 
 /** CSV header names (case-insensitive) and JSON keys, to fields. */
 const COLUMNS: Readonly<Record<string, Field>> = {
-  id: 'id', serial: 'serial', model: 'model',
-  hardware_revision: 'hardwareRevision', hw_rev: 'hardwareRevision', hardwarerevision: 'hardwareRevision',
-  firmware: 'firmwareVersion', firmware_version: 'firmwareVersion', firmwareversion: 'firmwareVersion',
-  owner: 'owner', location: 'location', tags: 'tags', csr: 'csr',
+  id: 'id',
+  serial: 'serial',
+  model: 'model',
+  hardware_revision: 'hardwareRevision',
+  hw_rev: 'hardwareRevision',
+  hardwarerevision: 'hardwareRevision',
+  firmware: 'firmwareVersion',
+  firmware_version: 'firmwareVersion',
+  firmwareversion: 'firmwareVersion',
+  owner: 'owner',
+  location: 'location',
+  tags: 'tags',
+  csr: 'csr',
 };
 const MAX_PROBLEMS = 20;
 
@@ -50,12 +59,19 @@ export function parseCsv(text: string): { cells: string[]; line: number }[] {
   for (let i = 0; i < s.length; i += 1) {
     const ch = s[i] as string;
     if (quoted) {
-      if (ch === '"' && s[i + 1] === '"') { cell += '"'; i += 1; }
-      else if (ch === '"') quoted = false;
-      else { if (ch === '\n') line += 1; cell += ch; }
+      if (ch === '"' && s[i + 1] === '"') {
+        cell += '"';
+        i += 1;
+      } else if (ch === '"') quoted = false;
+      else {
+        if (ch === '\n') line += 1;
+        cell += ch;
+      }
     } else if (ch === '"' && cell === '') quoted = true;
-    else if (ch === ',') { cells.push(cell); cell = ''; }
-    else if (ch === '\n' || ch === '\r') {
+    else if (ch === ',') {
+      cells.push(cell);
+      cell = '';
+    } else if (ch === '\n' || ch === '\r') {
       if (ch === '\r' && s[i + 1] === '\n') i += 1;
       cells.push(cell);
       if (cells.some((c) => c.trim() !== '')) records.push({ cells, line: start });

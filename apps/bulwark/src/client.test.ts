@@ -56,7 +56,10 @@ describe('credentials file', () => {
     assert.equal(statSync(dirname(path)).mode & 0o777, 0o700);
     assert.deepEqual(readCredentials(path), { url: 'http://127.0.0.1:1', key: KEY, token: { accessToken: 't', expiresAt: 5 } });
     writeFileSync(path, '{"something": "else"}');
-    assert.throws(() => readCredentials(path), (err: CliError) => err.code === 'BULWARK_CLI_CREDENTIALS');
+    assert.throws(
+      () => readCredentials(path),
+      (err: CliError) => err.code === 'BULWARK_CLI_CREDENTIALS',
+    );
   });
 });
 
@@ -73,7 +76,10 @@ describe('profiles', () => {
     assert.equal(openSession({ BULWARK_CLI_CONFIG: path }).url, 'http://127.0.0.1:3');
     assert.equal(openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: 'staging' }).url, 'http://127.0.0.1:2');
     assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: 'prod' }), /no saved login for profile "prod"/);
-    assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: '../x' }), (err: CliError) => err.exitCode === 2);
+    assert.throws(
+      () => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_PROFILE: '../x' }),
+      (err: CliError) => err.exitCode === 2,
+    );
     assert.equal(forgetCredentials(path), true);
     assert.deepEqual(savedProfiles(path), ['staging']);
     assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path }), /not logged in/);
@@ -85,8 +91,14 @@ describe('profiles', () => {
 describe('API client', () => {
   it('normalises URLs and refuses ones that are not http(s)', () => {
     assert.equal(normalizeUrl('http://127.0.0.1:8080/'), 'http://127.0.0.1:8080');
-    assert.throws(() => normalizeUrl('ftp://x'), (err: CliError) => err.exitCode === 2);
-    assert.throws(() => normalizeUrl('http://u:p@x'), (err: CliError) => err.exitCode === 2);
+    assert.throws(
+      () => normalizeUrl('ftp://x'),
+      (err: CliError) => err.exitCode === 2,
+    );
+    assert.throws(
+      () => normalizeUrl('http://u:p@x'),
+      (err: CliError) => err.exitCode === 2,
+    );
   });
 
   it('reuses a fresh cached token, and exchanges the key once when the server refuses it', async (t) => {
@@ -123,7 +135,10 @@ describe('API client', () => {
     writeCredentials(path, { url: 'http://127.0.0.1:1', key: KEY });
     assert.equal(openSession({ BULWARK_CLI_CONFIG: path }).url, 'http://127.0.0.1:1');
     assert.equal(openSession({ BULWARK_CLI_CONFIG: path, BULWARK_URL: 'http://127.0.0.1:2', BULWARK_KEY: KEY }).url, 'http://127.0.0.1:2');
-    assert.throws(() => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_URL: 'http://127.0.0.1:2' }), (err: CliError) => err.code === 'BULWARK_CLI_NOT_LOGGED_IN');
+    assert.throws(
+      () => openSession({ BULWARK_CLI_CONFIG: path, BULWARK_URL: 'http://127.0.0.1:2' }),
+      (err: CliError) => err.code === 'BULWARK_CLI_NOT_LOGGED_IN',
+    );
     assert.throws(() => openSession({ BULWARK_CLI_CONFIG: join(dirname(path), 'none.json') }), /not logged in/);
   });
 });

@@ -113,10 +113,16 @@ function unreachable(url: string, err: unknown): CliError {
   if (e.name === 'TimeoutError') return new CliError('BULWARK_CLI_UNREACHABLE', `the Bulwark server at ${url} did not answer within ${TIMEOUT_MS / 1000} s`);
   const why = e.cause?.code ?? e.cause?.message ?? (err as Error).message;
   if (e.cause?.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || e.cause?.code === 'CERT_HAS_EXPIRED') {
-    return new CliError('BULWARK_CLI_UNREACHABLE', `the Bulwark server at ${url} answered, but its TLS certificate ${e.cause.code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'does not name this host'} (${why}): use a URL with a name the certificate carries (http.tlsNames), or restart the server for a new certificate`);
+    return new CliError(
+      'BULWARK_CLI_UNREACHABLE',
+      `the Bulwark server at ${url} answered, but its TLS certificate ${e.cause.code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'does not name this host'} (${why}): use a URL with a name the certificate carries (http.tlsNames), or restart the server for a new certificate`,
+    );
   }
   if (e.cause?.code !== undefined && UNTRUSTED_CERT.has(e.cause.code)) {
-    return new CliError('BULWARK_CLI_UNREACHABLE', `the Bulwark server at ${url} answered, but its TLS certificate is not trusted here (${why}): with a certificate from the platform's CA, set NODE_EXTRA_CA_CERTS to the CA file the server printed at start (<dataDir>/ca.pem)`);
+    return new CliError(
+      'BULWARK_CLI_UNREACHABLE',
+      `the Bulwark server at ${url} answered, but its TLS certificate is not trusted here (${why}): with a certificate from the platform's CA, set NODE_EXTRA_CA_CERTS to the CA file the server printed at start (<dataDir>/ca.pem)`,
+    );
   }
   return new CliError('BULWARK_CLI_UNREACHABLE', `cannot reach the Bulwark server at ${url} (${why}): is it running, and is the URL right? (from "bulwark login" or BULWARK_URL)`);
 }

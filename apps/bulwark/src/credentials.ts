@@ -107,9 +107,7 @@ export function writeCredentials(path: string, credentials: SavedCredentials, pr
     if (profile !== DEFAULT_PROFILE) throw err;
   }
   const { profiles, ...top } = file;
-  const next: CredentialsFile = profile === DEFAULT_PROFILE
-    ? { ...credentials, ...(profiles ? { profiles } : {}) }
-    : { ...top, profiles: { ...profiles, [profile]: credentials } };
+  const next: CredentialsFile = profile === DEFAULT_PROFILE ? { ...credentials, ...(profiles ? { profiles } : {}) } : { ...top, profiles: { ...profiles, [profile]: credentials } };
   replaceFile(path, next);
 }
 

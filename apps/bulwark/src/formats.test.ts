@@ -22,7 +22,13 @@ describe('output formats', () => {
     assert.equal(csvField('say "hi"'), '"say ""hi"""');
     assert.equal(csvField('two\nlines'), '"two\nlines"');
     assert.equal(csvField(null), '');
-    assert.equal(toCsv([{ id: 'a', data: { t: 1 } }, { id: 'b', data: { h: 'x,y' } }]), 'id,data.t,data.h\r\na,1,\r\nb,,"x,y"\r\n');
+    assert.equal(
+      toCsv([
+        { id: 'a', data: { t: 1 } },
+        { id: 'b', data: { h: 'x,y' } },
+      ]),
+      'id,data.t,data.h\r\na,1,\r\nb,,"x,y"\r\n',
+    );
     assert.equal(toCsv([]), '');
   });
 });

@@ -20,9 +20,7 @@ export interface OutputFlags {
 
 /** Adds `--output` and `--json` to a command. */
 export function withOutput(command: Command, formats: readonly OutputFormat[] = OUTPUT_FORMATS): Command {
-  return command
-    .addOption(new Option('--output <format>', `output format: ${formats.join(', ')} (default table)`).choices([...formats]))
-    .option('--json', 'print JSON (the same as --output json)');
+  return command.addOption(new Option('--output <format>', `output format: ${formats.join(', ')} (default table)`).choices([...formats])).option('--json', 'print JSON (the same as --output json)');
 }
 
 export function formatOf(flags: OutputFlags): OutputFormat {
@@ -73,5 +71,7 @@ export function printOne<T extends object>(format: OutputFormat, item: T, show: 
 
 /** `temp_c=21.5 note="door open"`: a reading's data on one line. */
 export function dataText(data: Readonly<Record<string, unknown>>): string {
-  return Object.entries(data).map(([k, v]) => `${k}=${typeof v === 'number' || typeof v === 'boolean' ? v : JSON.stringify(v)}`).join(' ');
+  return Object.entries(data)
+    .map(([k, v]) => `${k}=${typeof v === 'number' || typeof v === 'boolean' ? v : JSON.stringify(v)}`)
+    .join(' ');
 }

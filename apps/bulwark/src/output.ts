@@ -59,7 +59,10 @@ export function bar(done: number, total: number, width = 40): string {
 /** `2025-11-26 06:09:01Z`, or `-` for no time. */
 export function time(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '-';
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** `in 14 min`, `3 h ago`: for expiries people read at a glance. */

@@ -16,7 +16,13 @@ const AGENTS = Number(process.env.BULWARK_TEST_ROLLOVER_AGENTS ?? 20);
 /** Of them, the ones behind a proxy whose cut forces a reconnect with the old certificate. */
 const CUT = Math.min(5, AGENTS);
 
-interface CaView { id: string; name: string; state: string; liveCertificates: number; certificate: string }
+interface CaView {
+  id: string;
+  name: string;
+  state: string;
+  liveCertificates: number;
+  certificate: string;
+}
 
 /**
  * The fleet side of an issuing-CA rollover, with real agents on mutual TLS: nobody is
@@ -36,20 +42,26 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   const agents: Agent[] = [];
   const dirs: string[] = [];
   for (let i = 0; i < AGENTS; i += 20) {
-    agents.push(...await Promise.all(Array.from({ length: Math.min(20, AGENTS - i) }, async (_, k) => {
-      const n = i + k;
-      const config = await agentConfig(t, p, `ro-${n}`, { health: { intervalMs: 600_000 } }, n < CUT ? proxy.port : p.mqttPort);
-      dirs[n] = config.dataDir;
-      return startAgent(config);
-    })));
+    agents.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(20, AGENTS - i) }, async (_, k) => {
+          const n = i + k;
+          const config = await agentConfig(t, p, `ro-${n}`, { health: { intervalMs: 600_000 } }, n < CUT ? proxy.port : p.mqttPort);
+          dirs[n] = config.dataDir;
+          return startAgent(config);
+        }),
+      )),
+    );
   }
   await until('every agent online', () => agents.every((a) => a.status().state === 'online'), 120_000);
   const certOf = (n: number) => readFileSync(identityFiles(dirs[n]!).cert, 'utf8');
   const oldSerials = agents.map((a) => a.status().certificate.serial);
   const notOnline: string[] = [];
-  agents.forEach((a, n) => a.on('state', (s) => {
-    if (s !== 'online') notOnline.push(`ro-${n}: ${s}`);
-  }));
+  agents.forEach((a, n) =>
+    a.on('state', (s) => {
+      if (s !== 'online') notOnline.push(`ro-${n}: ${s}`);
+    }),
+  );
 
   const rolled = await api('POST', '/api/v1/pki/issuing-ca/rollover');
   assert.equal(rolled.status, 201, rolled.text);
@@ -61,7 +73,10 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   await Promise.all(agents.map((a, n) => a.send('env-sensor@2', { n })));
   await until('every reading acknowledged', () => agents.every((a) => a.status().queue.depth === 0), 60_000);
   assert.deepEqual(notOnline, [], 'no agent left the online state');
-  assert.deepEqual(agents.filter((a) => a.status().reconnects > 0).map((a) => a.status().deviceId), []);
+  assert.deepEqual(
+    agents.filter((a) => a.status().reconnects > 0).map((a) => a.status().deviceId),
+    [],
+  );
   assert.equal(p.s.server.mqtt?.sessionCount, AGENTS, 'the gateway holds every session it held');
 
   // Evidence files: the root, and trust stores with only one of the two issuing CAs.
@@ -97,10 +112,12 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   // A renewal (built-in command certs.renew) gives every agent a certificate from the new CA.
   const renewed = agents.map((a) => once(a, 'renewed'));
   for (let i = 0; i < AGENTS; i += 20) {
-    await Promise.all(agents.slice(i, i + 20).map(async (_, k) => {
-      const sent = await api('POST', `/api/v1/devices/ro-${i + k}/commands/certs.renew`, { params: {} });
-      assert.equal(sent.status, 201, sent.text);
-    }));
+    await Promise.all(
+      agents.slice(i, i + 20).map(async (_, k) => {
+        const sent = await api('POST', `/api/v1/devices/ro-${i + k}/commands/certs.renew`, { params: {} });
+        assert.equal(sent.status, 201, sent.text);
+      }),
+    );
   }
   await Promise.all(renewed);
   await until('every agent online with its new certificate', () => agents.every((a) => a.status().state === 'online'), 120_000);
@@ -116,7 +133,13 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   await until('the previous CA has no live certificate', async () => ((await api('GET', '/api/v1/pki/issuing-cas')).body as CaView[]).find((c) => c.id === oldCa.id)?.liveCertificates === 0);
   assert.deepEqual(await p.s.server.identity.issuingCas.retireDrained(), [oldCa.id]);
   const after = (await api('GET', '/api/v1/pki/issuing-cas')).body as CaView[];
-  assert.deepEqual(after.map((c) => [c.id, c.state, c.liveCertificates]), [[newCa.id, 'active', AGENTS + 1], [oldCa.id, 'retired', 0]]);
+  assert.deepEqual(
+    after.map((c) => [c.id, c.state, c.liveCertificates]),
+    [
+      [newCa.id, 'active', AGENTS + 1],
+      [oldCa.id, 'retired', 0],
+    ],
+  );
   assert.equal(p.s.server.mqtt?.sessionCount, AGENTS + 1, 'retiring a drained CA ends no session');
   console.log(`issuing-CA rollover with ${AGENTS} agents: none disconnected; ${CUT} reconnected with their old certificates; ${AGENTS} renewed from ${newCa.id}; ${oldCa.id} retired`);
 });

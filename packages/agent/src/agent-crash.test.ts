@@ -38,7 +38,9 @@ it('kill -9 while sending 5,000 readings, then restart: every accepted reading i
   const rows = await p.readings('crash-1');
   const ids = rows.map((r) => r.msgId);
   const missing = [...accepted].filter((id) => !ids.includes(id));
-  console.log(`kill -9: ${accepted.size} accepted before the kill, ${storedBeforeRestart} stored before the restart, ${rows.length} stored after it, ${missing.length} missing, duplicates at the platform ${await p.metric(/bulwark_ingest_messages_total\{transport="mqtt",outcome="duplicate"\} (\d+)/)}`);
+  console.log(
+    `kill -9: ${accepted.size} accepted before the kill, ${storedBeforeRestart} stored before the restart, ${rows.length} stored after it, ${missing.length} missing, duplicates at the platform ${await p.metric(/bulwark_ingest_messages_total\{transport="mqtt",outcome="duplicate"\} (\d+)/)}`,
+  );
   assert.deepEqual(missing, [], 'every accepted reading reached the platform');
   assert.equal(new Set(ids).size, ids.length, 'no reading stored twice');
   assert.ok(rows.length >= accepted.size);

@@ -5,8 +5,14 @@ import type { Agent } from './agent.js';
 import { agentConfig, startAgent, startPlatform, until } from './testing/platform.js';
 
 interface JobView {
-  id: string; state: string; reason: string | null; deviceCount: number; settledAt: number | null;
-  counts: Record<string, number>; progress: { finished: number; total: number; percent: number }; reasons: { state: string; reason: string; count: number }[];
+  id: string;
+  state: string;
+  reason: string | null;
+  deviceCount: number;
+  settledAt: number | null;
+  counts: Record<string, number>;
+  progress: { finished: number; total: number; percent: number };
+  reasons: { state: string; reason: string; count: number }[];
 }
 
 const INTERVAL = { type: 'object', required: ['intervalS'], properties: { intervalS: { type: 'integer', minimum: 1, maximum: 3600 } } } as const;
@@ -37,7 +43,7 @@ it('runs twin-patch, command and certificate-renewal jobs over a dynamic group o
   const run = async (operation: unknown, extra: Record<string, unknown> = {}): Promise<JobView> => {
     const made = await api('POST', '/api/v1/jobs', { name: `${(operation as { type: string }).type} over site7-gw`, group: 'site7-gw', operation, pacing: { ratePerSecond: 20 }, ...extra });
     assert.equal(made.status, 201, made.text);
-    assert.equal(made.body.deviceCount, 4, 'the group\'s members, not the other model');
+    assert.equal(made.body.deviceCount, 4, "the group's members, not the other model");
     const seen: number[] = [];
     let view = made.body as JobView;
     await until(`job ${made.body.id} settled`, async () => {
@@ -45,7 +51,10 @@ it('runs twin-patch, command and certificate-renewal jobs over a dynamic group o
       seen.push(view.progress.finished);
       return view.settledAt !== null;
     });
-    assert.ok(seen.every((n, i) => i === 0 || n >= seen[i - 1]!), `progress never goes back: ${seen.join(',')}`);
+    assert.ok(
+      seen.every((n, i) => i === 0 || n >= seen[i - 1]!),
+      `progress never goes back: ${seen.join(',')}`,
+    );
     return view;
   };
 
@@ -56,7 +65,10 @@ it('runs twin-patch, command and certificate-renewal jobs over a dynamic group o
   assert.equal(patch.reasons.length, 1);
   assert.equal(patch.reasons[0]!.state, 'failed');
   const failed = (await api('GET', `/api/v1/jobs/${patch.id}/devices?state=failed`)).body as { deviceId: string; reason: string; detail: string | null }[];
-  assert.deepEqual(failed.map((d) => d.deviceId), ['jb-3']);
+  assert.deepEqual(
+    failed.map((d) => d.deviceId),
+    ['jb-3'],
+  );
   assert.equal(failed[0]!.reason, patch.reasons[0]!.reason);
   assert.notEqual(failed[0]!.reason, 'no_answer', 'the device said why');
   const twin = (await api('GET', '/api/v1/devices/jb-0/twin')).body;
@@ -66,11 +78,22 @@ it('runs twin-patch, command and certificate-renewal jobs over a dynamic group o
   // Command: run by three, refused by the device that has no such command.
   const command = await run({ type: 'command', name: 'blink', params: {} });
   assert.deepEqual([command.state, command.counts.succeeded, command.counts.failed], ['completed', 3, 1]);
-  assert.deepEqual(command.reasons.map((r) => [r.state, r.reason, r.count]), [['failed', 'unknown_command', 1]]);
+  assert.deepEqual(
+    command.reasons.map((r) => [r.state, r.reason, r.count]),
+    [['failed', 'unknown_command', 1]],
+  );
   assert.deepEqual([...blinks.keys()].sort(), ['jb-0', 'jb-1', 'jb-2']);
 
   // Certificate renewal asked of every agent: each one renews, reconnects with the new certificate, and says so.
-  const serials = async () => Promise.all(ids.map(async (id) => ((await api('GET', `/api/v1/devices/${id}/certificates`)).body as { serial: string; revokedAt: number | null }[]).map((c) => c.serial).sort().join(',')));
+  const serials = async () =>
+    Promise.all(
+      ids.map(async (id) =>
+        ((await api('GET', `/api/v1/devices/${id}/certificates`)).body as { serial: string; revokedAt: number | null }[])
+          .map((c) => c.serial)
+          .sort()
+          .join(','),
+      ),
+    );
   const before = await serials();
   const renewed = await run({ type: 'rotate-certificate' }, { deviceTimeoutMs: 20_000 });
   assert.deepEqual([renewed.state, renewed.counts.succeeded], ['completed', 4], JSON.stringify(renewed.reasons));
@@ -89,7 +112,10 @@ it('runs twin-patch, command and certificate-renewal jobs over a dynamic group o
   await until('the cancelled job settled', async () => ((await api('GET', `/api/v1/jobs/${slow.body.id}`)).body as JobView).settledAt !== null);
   const entries = (await api('GET', `/api/v1/jobs/${slow.body.id}/devices`)).body as { state: string; dispatchedAt: number | null; reason: string | null }[];
   assert.ok(entries.filter((e) => e.state === 'cancelled').length >= 2, JSON.stringify(entries));
-  assert.ok(entries.every((e) => e.dispatchedAt === null || e.dispatchedAt <= cancelAt), 'no dispatch after the cancel answered');
+  assert.ok(
+    entries.every((e) => e.dispatchedAt === null || e.dispatchedAt <= cancelAt),
+    'no dispatch after the cancel answered',
+  );
   assert.ok(entries.filter((e) => e.state === 'cancelled').every((e) => e.reason === 'job_cancelled'));
   const again = await api('POST', `/api/v1/jobs/${slow.body.id}/resume`, {});
   assert.equal(again.status, 409);

@@ -23,8 +23,15 @@ it('interop: telemetry, commands and twin work against Mosquitto with TLS client
   copyFileSync(join(dir, 'ca.crt'), join(dataDir, 'ca.crt'));
 
   const cloud = await mqtt.connectAsync({
-    host: '127.0.0.1', port: m.port, protocol: 'mqtts', protocolVersion: 4, clientId: 'cloud-app', reconnectPeriod: 0,
-    key: readFileSync(join(dir, 'cloud.key')), cert: readFileSync(join(dir, 'cloud.crt')), ca: readFileSync(join(dir, 'ca.crt')),
+    host: '127.0.0.1',
+    port: m.port,
+    protocol: 'mqtts',
+    protocolVersion: 4,
+    clientId: 'cloud-app',
+    reconnectPeriod: 0,
+    key: readFileSync(join(dir, 'cloud.key')),
+    cert: readFileSync(join(dir, 'cloud.crt')),
+    ca: readFileSync(join(dir, 'ca.crt')),
   });
   t.after(() => cloud.endAsync(true));
   const seen: Record<string, unknown[]> = {};
@@ -33,7 +40,11 @@ it('interop: telemetry, commands and twin work against Mosquitto with TLS client
 
   let rebooted = 0;
   const agent = await startAgent({
-    deviceId: id, dataDir, mqtt: { url: `mqtts://127.0.0.1:${m.port}` }, timeSync: { waitOnConnectMs: 200 }, logs: { level: 'error' },
+    deviceId: id,
+    dataDir,
+    mqtt: { url: `mqtts://127.0.0.1:${m.port}` },
+    timeSync: { waitOnConnectMs: 200 },
+    logs: { level: 'error' },
   });
   agent.onCommand('reboot', { type: 'object', required: ['delayS'], properties: { delayS: { type: 'integer', minimum: 0, maximum: 60 } } }, () => {
     rebooted += 1;
@@ -66,5 +77,8 @@ it('interop: telemetry, commands and twin work against Mosquitto with TLS client
   await until('a twin report', () => (seen[reported]?.length ?? 0) > before);
   const last = seen[reported]?.at(-1) as TwinReported;
   assert.deepEqual([last.version, last.status, last.config], [3, 'applied', { intervalS: 30 }]);
-  assert.ok((seen[`devices/${id}/events`] ?? []).some((e) => (e as { type: string }).type === 'boot'), 'the boot event arrived');
+  assert.ok(
+    (seen[`devices/${id}/events`] ?? []).some((e) => (e as { type: string }).type === 'boot'),
+    'the boot event arrived',
+  );
 });

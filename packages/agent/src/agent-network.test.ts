@@ -42,7 +42,9 @@ describe('network faults through a TCP proxy in front of the platform', () => {
     const ids = new Set(rows.map((r) => r.msgId));
     const missing = accepted.filter((id) => !ids.has(id));
     const s = agent.status();
-    console.log(`network cut: ${accepted.length} sent, backlog at the end of the cut ${during.queue.depth} (max seen ${maxDepth}, bound ${maxItems}), ${rows.length} stored, ${missing.length} missing, ${s.reconnects} reconnects, ${s.attempts} attempts, platform duplicates ${await p.metric(/bulwark_ingest_messages_total\{transport="mqtt",outcome="duplicate"\} (\d+)/)}`);
+    console.log(
+      `network cut: ${accepted.length} sent, backlog at the end of the cut ${during.queue.depth} (max seen ${maxDepth}, bound ${maxItems}), ${rows.length} stored, ${missing.length} missing, ${s.reconnects} reconnects, ${s.attempts} attempts, platform duplicates ${await p.metric(/bulwark_ingest_messages_total\{transport="mqtt",outcome="duplicate"\} (\d+)/)}`,
+    );
     assert.ok(during.queue.depth > 500, 'the backlog built up during the cut');
     assert.ok(maxDepth <= maxItems);
     assert.deepEqual(missing, []);
@@ -66,6 +68,10 @@ describe('network faults through a TCP proxy in front of the platform', () => {
     proxy.blackhole(false);
     await until('the kept readings drain', () => agent.status().queue.depth === 0, 30_000);
     const kept = (await p.readings('bound-1')).map((r) => r.data.n as number).sort((a, b) => a - b);
-    assert.deepEqual(kept, Array.from({ length: 200 }, (_, i) => 801 + i), 'the newest 200 arrive, the oldest 800 were dropped');
+    assert.deepEqual(
+      kept,
+      Array.from({ length: 200 }, (_, i) => 801 + i),
+      'the newest 200 arrive, the oldest 800 were dropped',
+    );
   });
 });

@@ -60,9 +60,12 @@ it('runs operator commands and desired configuration through the API, refuses ba
   const health = (await api('GET', '/health')).body.latest.report as Record<string, unknown>;
   assert.equal(typeof health.uptimeS, 'number');
   assert.equal(typeof health.queueDepth, 'number');
-  assert.equal(health.queueDropped, 0, 'the agent reports its queue\'s drops (none here)');
+  assert.equal(health.queueDropped, 0, "the agent reports its queue's drops (none here)");
   const events = (await api('GET', '/events')).body as { type: string }[];
-  assert.ok(events.some((e) => e.type === 'boot'), `a boot event among ${JSON.stringify(events.map((e) => e.type))}`);
+  assert.ok(
+    events.some((e) => e.type === 'boot'),
+    `a boot event among ${JSON.stringify(events.map((e) => e.type))}`,
+  );
 
   const stream = await api('POST', '/logs/stream', { level: 'info', durationS: 60 });
   assert.equal(stream.status, 201, stream.text);

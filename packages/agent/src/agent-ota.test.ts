@@ -21,48 +21,51 @@ function assertOneGoodVersion(dataDir: string, expect: { version: string; sha256
 }
 
 describe('agent updates through the platform, with power cuts', () => {
-  for (const bootloader of [false, true]) it(`kill -9 at each update state ends on exactly one bootable, committed version${bootloader ? ' (with a U-Boot-like bootloader that counts boots and falls back by itself)' : ''}`, { timeout: 300_000 }, async (t) => {
-    const p = await startOtaPlatform(t);
-    const image = randomImage(2 * 1024 * 1024);
-    const artifactId = await p.publish(image);
-    const bytesServed = () => p.metric(/bulwark_firmware_bytes_served_total (\d+)/);
-    const points = ['queued', 'downloading@50', 'verifying', 'installing@50', 'rebooting', 'verifying-health', 'committed'];
-    for (const killAt of points) {
-      const id = `cut-${bootloader ? 'uboot-' : ''}${killAt.replace('@', '-')}`;
-      const { configFile, dataDir } = await p.device(id);
-      const device = new DeviceProcess(configFile, { KILL_AT: killAt }, bootloader ? { dataDir } : undefined);
-      t.after(() => device.stop());
-      device.start();
-      await until(`${id} online`, () => device.lines.includes('online'), 30_000);
-      const served = await bytesServed();
-      const rolloutId = await p.rollout(artifactId, [id]);
-      // What the server handed to the socket before the cut (much of it never reached the device's disk).
-      let servedAtCut = 0;
-      let settled = false;
-      const cut = until('the power cut', () => settled || existsSync(join(dataDir, 'killed.marker')), 120_000).then(async () => (servedAtCut = (await bytesServed()) - served));
-      const end = await p.settled(rolloutId, id);
-      settled = true;
-      await cut;
-      await device.stop();
-      const servedNow = (await bytesServed()) - served;
-      const afterCut = servedNow - servedAtCut;
-      console.log(`kill -9 at ${killAt}${bootloader ? ' (bootloader)' : ''}: ${device.starts} starts${bootloader ? ` booting ${device.booted.join(',')}` : ''}, ended ${end.state}; bytes served ${servedAtCut} before the cut, ${afterCut} after, for a ${image.length}-byte image`);
-      assert.equal(readFileSync(join(dataDir, 'killed.marker'), 'utf8'), killAt, `${killAt}: the device lost power there`);
-      assert.equal(end.state, 'committed', `${killAt}: ${end.reason ?? ''}\n${device.lines.join('\n')}`);
-      const s = assertOneGoodVersion(dataDir, { version: '2.0.0', sha256: sha256(image) }, killAt);
-      assert.equal(s.minSecurityVersion, 5);
-      assert.equal(s.slots[s.committed === 'a' ? 'b' : 'a']?.version, '1.0.0', `${killAt}: the other slot still holds the old version`);
-      if (killAt === 'downloading@50') assert.ok(afterCut > 0 && afterCut <= image.length / 2 + 256 * 1024, `the download resumed from at least half way (${afterCut} bytes after the cut)`);
-      else if (servedAtCut > 0) assert.equal(afterCut, 0, `${killAt}: nothing fetched again once the image was held`);
-      if (bootloader) {
-        const env = JSON.parse(readFileSync(join(dataDir, 'bootenv.json'), 'utf8')) as { bootPart: string; upgradeAvailable: boolean };
-        assert.deepEqual([env.bootPart, env.upgradeAvailable], [s.committed, false], `${killAt}: the bootloader starts the committed slot, with no trial pending (boots: ${device.booted.join(' ')})`);
-        assert.equal(device.booted.at(-1), s.committed, `${killAt}: the last start ran the committed slot`);
+  for (const bootloader of [false, true])
+    it(`kill -9 at each update state ends on exactly one bootable, committed version${bootloader ? ' (with a U-Boot-like bootloader that counts boots and falls back by itself)' : ''}`, { timeout: 300_000 }, async (t) => {
+      const p = await startOtaPlatform(t);
+      const image = randomImage(2 * 1024 * 1024);
+      const artifactId = await p.publish(image);
+      const bytesServed = () => p.metric(/bulwark_firmware_bytes_served_total (\d+)/);
+      const points = ['queued', 'downloading@50', 'verifying', 'installing@50', 'rebooting', 'verifying-health', 'committed'];
+      for (const killAt of points) {
+        const id = `cut-${bootloader ? 'uboot-' : ''}${killAt.replace('@', '-')}`;
+        const { configFile, dataDir } = await p.device(id);
+        const device = new DeviceProcess(configFile, { KILL_AT: killAt }, bootloader ? { dataDir } : undefined);
+        t.after(() => device.stop());
+        device.start();
+        await until(`${id} online`, () => device.lines.includes('online'), 30_000);
+        const served = await bytesServed();
+        const rolloutId = await p.rollout(artifactId, [id]);
+        // What the server handed to the socket before the cut (much of it never reached the device's disk).
+        let servedAtCut = 0;
+        let settled = false;
+        const cut = until('the power cut', () => settled || existsSync(join(dataDir, 'killed.marker')), 120_000).then(async () => (servedAtCut = (await bytesServed()) - served));
+        const end = await p.settled(rolloutId, id);
+        settled = true;
+        await cut;
+        await device.stop();
+        const servedNow = (await bytesServed()) - served;
+        const afterCut = servedNow - servedAtCut;
+        console.log(
+          `kill -9 at ${killAt}${bootloader ? ' (bootloader)' : ''}: ${device.starts} starts${bootloader ? ` booting ${device.booted.join(',')}` : ''}, ended ${end.state}; bytes served ${servedAtCut} before the cut, ${afterCut} after, for a ${image.length}-byte image`,
+        );
+        assert.equal(readFileSync(join(dataDir, 'killed.marker'), 'utf8'), killAt, `${killAt}: the device lost power there`);
+        assert.equal(end.state, 'committed', `${killAt}: ${end.reason ?? ''}\n${device.lines.join('\n')}`);
+        const s = assertOneGoodVersion(dataDir, { version: '2.0.0', sha256: sha256(image) }, killAt);
+        assert.equal(s.minSecurityVersion, 5);
+        assert.equal(s.slots[s.committed === 'a' ? 'b' : 'a']?.version, '1.0.0', `${killAt}: the other slot still holds the old version`);
+        if (killAt === 'downloading@50') assert.ok(afterCut > 0 && afterCut <= image.length / 2 + 256 * 1024, `the download resumed from at least half way (${afterCut} bytes after the cut)`);
+        else if (servedAtCut > 0) assert.equal(afterCut, 0, `${killAt}: nothing fetched again once the image was held`);
+        if (bootloader) {
+          const env = JSON.parse(readFileSync(join(dataDir, 'bootenv.json'), 'utf8')) as { bootPart: string; upgradeAvailable: boolean };
+          assert.deepEqual([env.bootPart, env.upgradeAvailable], [s.committed, false], `${killAt}: the bootloader starts the committed slot, with no trial pending (boots: ${device.booted.join(' ')})`);
+          assert.equal(device.booted.at(-1), s.committed, `${killAt}: the last start ran the committed slot`);
+        }
+        const registry = (await p.s.api('GET', `/api/v1/devices/${id}`, { token: p.admin })).body as { firmwareVersion: string; securityVersion: number };
+        assert.deepEqual([registry.firmwareVersion, registry.securityVersion], ['2.0.0', 5]);
       }
-      const registry = (await p.s.api('GET', `/api/v1/devices/${id}`, { token: p.admin })).body as { firmwareVersion: string; securityVersion: number };
-      assert.deepEqual([registry.firmwareVersion, registry.securityVersion], ['2.0.0', 5]);
-    }
-  });
+    });
 
   it('reverts a new image that fails its health check on its own, reports it, and the rollout stops', { timeout: 120_000 }, async (t) => {
     const p = await startOtaPlatform(t);

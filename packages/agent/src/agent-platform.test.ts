@@ -27,7 +27,7 @@ describe('agent against the real platform (port 0, mutual TLS)', () => {
     const p = await startPlatform(t);
     const agent = await startAgent(await agentConfig(t, p, 'renew-1', { identity: { renewAtFraction: 0 } }));
     const before = agent.status().certificate.serial;
-    const [{ serial }] = await once(agent, 'renewed') as [{ serial: string }];
+    const [{ serial }] = (await once(agent, 'renewed')) as [{ serial: string }];
     assert.notEqual(serial, before);
     await once(agent, 'connected');
     await agent.send('env-sensor@2', { n: 1 });

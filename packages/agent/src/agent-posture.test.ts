@@ -6,9 +6,20 @@ import { describe, it } from 'node:test';
 import { LinuxPostureProbe } from './posture/linux-probe.js';
 import { agentConfig, agentDir, startAgent, startPlatform, until } from './testing/platform.js';
 
-interface Finding { kind: string; severity: string; detail: string }
-interface HealthView { latest: { report: { posture?: { debugPorts?: { port: number }[] } } } | null; posture: { findings: Finding[] } | null }
-interface Check { id: string; status: string; evidence: string[] }
+interface Finding {
+  kind: string;
+  severity: string;
+  detail: string;
+}
+interface HealthView {
+  latest: { report: { posture?: { debugPorts?: { port: number }[] } } } | null;
+  posture: { findings: Finding[] } | null;
+}
+interface Check {
+  id: string;
+  status: string;
+  evidence: string[];
+}
 
 describe('device posture, agent to checklist (real agent, real platform, real /proc)', () => {
   it('reports a debug port really listening on this machine; the platform stores it, shows the finding and fails the checklist naming the device; a failing probe costs only the posture', { skip: process.platform !== 'linux' }, async (t) => {
@@ -27,8 +38,14 @@ describe('device posture, agent to checklist (real agent, real platform, real /p
     const health = async () => (await p.s.api('GET', '/api/v1/devices/posture-1/health', { token: p.admin })).body as HealthView;
     await until('the posture stored', async () => (await health()).posture !== null, 10_000);
     const view = await health();
-    assert.ok(view.latest?.report.posture?.debugPorts?.some((d) => d.port === port), JSON.stringify(view.latest));
-    assert.deepEqual(view.posture?.findings.map((f) => `${f.severity} ${f.kind}`), ['fail debug-port', 'warn ssh-password']);
+    assert.ok(
+      view.latest?.report.posture?.debugPorts?.some((d) => d.port === port),
+      JSON.stringify(view.latest),
+    );
+    assert.deepEqual(
+      view.posture?.findings.map((f) => `${f.severity} ${f.kind}`),
+      ['fail debug-port', 'warn ssh-password'],
+    );
     assert.equal(view.posture?.findings[0]?.detail, `gdbserver listening on tcp 127.0.0.1:${port}`);
 
     const checklist = await p.s.api('GET', '/api/v1/security/checklist', { token: p.admin });
@@ -46,6 +63,9 @@ describe('device posture, agent to checklist (real agent, real platform, real /p
     const without = await other();
     assert.equal(without.latest?.report.posture, undefined);
     assert.equal(without.posture, null);
-    assert.ok(logs.some((l) => l.includes('posture probe failed') && l.includes('permission denied')), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l.includes('posture probe failed') && l.includes('permission denied')),
+      logs.join('\n'),
+    );
   });
 });

@@ -10,10 +10,13 @@ describe('a staged rollout to 1,000 agents running the real update code', () => 
     // The devices need the fleet's root key set, the fleet needs the devices' answer: tie the knot through a reference.
     const ref: { agents?: AgentFleet } = {};
     const fleet: SimFleet = await simFleet(t, 1000, { image, answer: (f, id, job) => ref.agents!.answer(f, id, job) });
-    const agents = ref.agents = agentFleet(tempDir(t, 'bulwark-agents-'), fleet.kit.rootFile, image, sha256(image));
+    const agents = (ref.agents = agentFleet(tempDir(t, 'bulwark-agents-'), fleet.kit.rootFile, image, sha256(image)));
     const { rollouts, registry } = fleet;
     const { created, bad } = await stagedRollout(fleet);
-    assert.deepEqual(created.waves.map((w) => w.total), [10, 90, 400, 500]);
+    assert.deepEqual(
+      created.waves.map((w) => w.total),
+      [10, 90, 400, 500],
+    );
     // 8 % of wave 2: half get an image corrupted on the way (refused, retried once, refused again), half boot it and fail their health check (reverted).
     assert.equal(bad.length, 7);
     bad.forEach((id, i) => (i % 2 === 0 ? agents.corrupt : agents.failHealth).add(id));
@@ -28,7 +31,11 @@ describe('a staged rollout to 1,000 agents running the real update code', () => 
     const records = await rollouts.devices(created.id, { limit: 1000 });
     const later = new Set(records.filter((d) => d.wave >= 2).map((d) => d.deviceId));
     assert.equal(later.size, 900);
-    assert.deepEqual([...fleet.notified.keys()].filter((id) => later.has(id)), [], 'no device of waves 3 and 4 ever got a job');
+    assert.deepEqual(
+      [...fleet.notified.keys()].filter((id) => later.has(id)),
+      [],
+      'no device of waves 3 and 4 ever got a job',
+    );
     for (const id of agents.corrupt) {
       assert.equal(fleet.notified.get(id)?.length, 2, 'one retry of a refused image, then it counts');
       assert.equal(agents.updaters.get(id)?.state.job?.reason, 'image_hash_mismatch');

@@ -28,7 +28,11 @@ it(`${AGENTS} agents in one process share one queue database and one validator, 
   });
   for (const a of agents) a.onCommand('blink', BLINK, () => ({ blinked: true }));
   assert.equal(validator.compiles, 4, 'the three built-in command schemas and blink, once for all agents');
-  assert.deepEqual(configs.filter((c) => existsSync(join(c.dataDir, 'queue.db'))), [], 'no agent has a queue file of its own');
+  assert.deepEqual(
+    configs.filter((c) => existsSync(join(c.dataDir, 'queue.db'))),
+    [],
+    'no agent has a queue file of its own',
+  );
   assert.equal(queues.open, AGENTS);
 
   const commitsBefore = queues.commits;
@@ -39,7 +43,11 @@ it(`${AGENTS} agents in one process share one queue database and one validator, 
   const delivered = async (id: string, count: number) => {
     await until(`${count} readings of ${id} stored`, async () => (await p.readings(id)).length >= count, 60_000);
     const ns = (await p.readings(id)).map((r) => r.data.n as number).sort((x, y) => x - y);
-    assert.deepEqual(ns, Array.from({ length: count }, (_, n) => n + 1), `${id}: every reading once`);
+    assert.deepEqual(
+      ns,
+      Array.from({ length: count }, (_, n) => n + 1),
+      `${id}: every reading once`,
+    );
   };
   for (const id of ids) await delivered(id, READINGS);
   await until('every queue drained', () => agents.every((a) => a.status().queue.depth === 0), 30_000);

@@ -67,36 +67,56 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#twin = new Twin(validator, loadTwinState(config.dataDir), clock.wall);
     this.#restart = new RestartTracker(join(config.dataDir, 'restarts.json'), clock.wall(), config.health.restartLoopThreshold, config.health.restartLoopWindowMs);
     this.#publisher = new Publisher(this.#queue, {
-      window: config.queue.inflightWindow, ackTimeoutMs: config.queue.ackTimeoutMs, mono: clock.mono,
-      render: this.#render.bind(this), onStall: this.#onStall.bind(this),
+      window: config.queue.inflightWindow,
+      ackTimeoutMs: config.queue.ackTimeoutMs,
+      mono: clock.mono,
+      render: this.#render.bind(this),
+      onStall: this.#onStall.bind(this),
     });
     this.#conn = new Connection({
-      url: config.mqtt.url, clientId: config.deviceId, keepaliveS: config.mqtt.keepaliveS, connectTimeoutMs: config.mqtt.connectTimeoutMs,
+      url: config.mqtt.url,
+      clientId: config.deviceId,
+      keepaliveS: config.mqtt.keepaliveS,
+      connectTimeoutMs: config.mqtt.connectTimeoutMs,
       ...(config.mqtt.servername ? { servername: config.mqtt.servername } : {}),
       tls: this.#tlsMaterial.bind(this),
       subscriptions: [this.#topics.command('+'), this.#topics.twinDesired, this.#topics.timeReply, this.#topics.certsRotateResult, this.#topics.errors, ...(config.ota ? [this.#topics.otaJob] : [])],
-      backoff: new Backoff(config.reconnect, this.#d.rng), rng: this.#d.rng, stableAfterMs: config.reconnect.stableAfterMs,
-      refusedDelayMs: config.reconnect.refusedDelayMs, mono: clock.mono,
+      backoff: new Backoff(config.reconnect, this.#d.rng),
+      rng: this.#d.rng,
+      stableAfterMs: config.reconnect.stableAfterMs,
+      refusedDelayMs: config.reconnect.refusedDelayMs,
+      mono: clock.mono,
     });
     this.#renewal = new Renewal({
-      dir: config.identity.dir ?? config.dataDir, deviceId: config.deviceId, fraction: config.identity.renewAtFraction, topic: this.#topics.certsRotate,
-      now: this.now.bind(this), log: this.log, onRenewed: this.#onRenewed.bind(this),
+      dir: config.identity.dir ?? config.dataDir,
+      deviceId: config.deviceId,
+      fraction: config.identity.renewAtFraction,
+      topic: this.#topics.certsRotate,
+      now: this.now.bind(this),
+      log: this.log,
+      onRenewed: this.#onRenewed.bind(this),
     });
-    this.#ota = config.ota ? agentUpdater(config.ota, config.dataDir, {
-      tls: this.#tlsMaterial.bind(this),
-      now: this.now.bind(this), log: this.log,
-      // Next turn: the first events come from start(), before the caller of createAgent could listen.
-      onEvent: (e) => {
-        deps.ota?.onEvent?.(e);
-        setImmediate(() => this.emit('ota', e));
-      },
-      report: (status) => this.#conn.publishAcked(this.#topics.otaStatus, status),
-      reboot: deps.ota?.reboot ?? (async () => {
-        await this.close('ota reboot');
-        this.emit('reboot');
-      }),
-      ...(deps.ota?.healthCheck ? { healthCheck: deps.ota.healthCheck } : {}), ...(deps.ota?.slots ? { slots: deps.ota.slots } : {}),
-    }) : undefined;
+    this.#ota = config.ota
+      ? agentUpdater(config.ota, config.dataDir, {
+          tls: this.#tlsMaterial.bind(this),
+          now: this.now.bind(this),
+          log: this.log,
+          // Next turn: the first events come from start(), before the caller of createAgent could listen.
+          onEvent: (e) => {
+            deps.ota?.onEvent?.(e);
+            setImmediate(() => this.emit('ota', e));
+          },
+          report: (status) => this.#conn.publishAcked(this.#topics.otaStatus, status),
+          reboot:
+            deps.ota?.reboot ??
+            (async () => {
+              await this.close('ota reboot');
+              this.emit('reboot');
+            }),
+          ...(deps.ota?.healthCheck ? { healthCheck: deps.ota.healthCheck } : {}),
+          ...(deps.ota?.slots ? { slots: deps.ota.slots } : {}),
+        })
+      : undefined;
     this.#posture = new AgentPosture(deps.posture === false ? undefined : (deps.posture ?? defaultPostureProbe()), this.log);
     this.#wire();
     this.onCommand(BUILTIN_COMMANDS.logsStream, LOGS_STREAM_SCHEMA, (p: { level: 'info'; durationS: number; sample?: number }) => {
@@ -153,11 +173,17 @@ export class Agent extends EventEmitter<AgentEvents> {
   status(): AgentStatus {
     const best = this.#time.best();
     return {
-      state: this.#state, deviceId: this.config.deviceId, boot: this.boot,
+      state: this.#state,
+      deviceId: this.config.deviceId,
+      boot: this.boot,
       queue: { ...this.#queue.counters(), depth: this.#queue.depth, bytes: this.#queue.bytes, inflight: this.#publisher.inflight },
-      commands: this.#commands.counters, twin: { ...this.#twin.counters, version: this.#twin.state.version },
-      reconnects: this.#conn.reconnects, attempts: this.#conn.attempts, ...(this.#lastRefusal ? { lastRefusal: this.#lastRefusal } : {}),
-      ...(best ? { timeOffsetMs: best.offsetMs } : {}), certificate: { serial: this.#identity.serial, notAfter: this.#identity.notAfter },
+      commands: this.#commands.counters,
+      twin: { ...this.#twin.counters, version: this.#twin.state.version },
+      reconnects: this.#conn.reconnects,
+      attempts: this.#conn.attempts,
+      ...(this.#lastRefusal ? { lastRefusal: this.#lastRefusal } : {}),
+      ...(best ? { timeOffsetMs: best.offsetMs } : {}),
+      certificate: { serial: this.#identity.serial, notAfter: this.#identity.notAfter },
       ...(this.#ota ? { firmware: firmwareStatus(this.#ota) } : {}),
     };
   }
@@ -235,10 +261,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     const match = topic.startsWith(`${t.root}/`) ? matchDeviceTopic(topic.slice(t.root.length + 1)) : undefined;
     try {
       switch (match?.name) {
-        case 'timeReply': return this.#onTimeReply(payload);
-        case 'certsRotateResult': return this.#renewal.onResult(payload);
-        case 'otaJob': return await this.#ota?.onJob(payload);
-        case 'twinDesired': return await this.#onDesired(payload);
+        case 'timeReply':
+          return this.#onTimeReply(payload);
+        case 'certsRotateResult':
+          return this.#renewal.onResult(payload);
+        case 'otaJob':
+          return await this.#ota?.onJob(payload);
+        case 'twinDesired':
+          return await this.#onDesired(payload);
         case 'errors':
           this.log.warn('the platform refused a message', { notice: payload.toString('utf8').slice(0, 1000) });
           return;
@@ -280,15 +310,26 @@ export class Agent extends EventEmitter<AgentEvents> {
   #publishHealth(): void {
     const c = this.#d.clock;
     const running = this.#ota?.running();
-    void this.#posture.add(healthReport({
-      ts: this.now(), boot: this.boot, uptimeS: c.mono() / 1000, dataDir: this.config.dataDir, restart: this.#restart.state,
-      queueDepth: this.#queue.depth, queueDropped: droppedOf(this.#queue.counters()), reconnects: this.#conn.reconnects, battery: this.#d.battery,
-      firmware: running ? { version: running.version, securityVersion: running.securityVersion } : this.#d.firmware,
-    })).then((report) => {
-      if (this.#state === 'closed') return;
-      if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);
-      void this.#conn.publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
-    });
+    void this.#posture
+      .add(
+        healthReport({
+          ts: this.now(),
+          boot: this.boot,
+          uptimeS: c.mono() / 1000,
+          dataDir: this.config.dataDir,
+          restart: this.#restart.state,
+          queueDepth: this.#queue.depth,
+          queueDropped: droppedOf(this.#queue.counters()),
+          reconnects: this.#conn.reconnects,
+          battery: this.#d.battery,
+          firmware: running ? { version: running.version, securityVersion: running.securityVersion } : this.#d.firmware,
+        }),
+      )
+      .then((report) => {
+        if (this.#state === 'closed') return;
+        if (!running?.trial) return this.#publishDirect(this.#topics.health, report, 0);
+        void this.#conn.publishAcked(this.#topics.health, report).then((acked) => (acked ? this.#ota?.confirmHealthy() : undefined));
+      });
   }
 
   #flushLogs(): void {

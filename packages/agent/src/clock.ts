@@ -24,5 +24,8 @@ export function skewedClock(offsetMs: number, base: AgentClock = systemAgentCloc
 
 /** A new boot id for every process start: 12 base-36 characters. */
 export function newBootId(): string {
-  return BigInt(`0x${randomBytes(8).toString('hex')}`).toString(36).padStart(12, '0').slice(-12);
+  return BigInt(`0x${randomBytes(8).toString('hex')}`)
+    .toString(36)
+    .padStart(12, '0')
+    .slice(-12);
 }

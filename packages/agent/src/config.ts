@@ -90,28 +90,42 @@ export const AGENT_DEFAULTS = {
 const int = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) => ({ type: 'integer', minimum, maximum });
 const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
 
-const CONFIG_SCHEMA = obj({
-  deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
-  dataDir: { type: 'string', minLength: 1 },
-  mqtt: obj({ url: { type: 'string', pattern: '^mqtts://[^/]+:[0-9]+/?$' }, keepaliveS: int(1, 3600), connectTimeoutMs: int(100, 600_000), servername: { type: 'string' } }, ['url']),
-  identity: obj({
-    dir: { type: 'string', minLength: 1 }, claimToken: { type: 'string', minLength: 1 }, enrollUrl: { type: 'string', pattern: '^https?://' },
-    renewAtFraction: { type: 'number', minimum: 0, maximum: 0.95 },
-    pkcs11: obj({ library: { type: 'string' }, tokenLabel: { type: 'string' }, pin: { type: 'string' }, keyLabel: { type: 'string' } }, ['library', 'tokenLabel', 'pin', 'keyLabel']),
-  }),
-  queue: obj({ maxItems: int(1), maxBytes: int(1024), maxAgeMs: int(1000), inflightWindow: int(1, 1000), ackTimeoutMs: int(100) }),
-  reconnect: obj({ baseMs: int(1), capMs: int(1), stableAfterMs: int(0), refusedDelayMs: int(0) }),
-  timeSync: obj({ intervalMs: int(1000), keepSamples: int(1, 100), waitOnConnectMs: int(0, 60_000) }),
-  health: obj({ intervalMs: int(1000), restartLoopThreshold: int(2, 1000), restartLoopWindowMs: int(1000) }),
-  logs: obj({ level: { enum: ['trace', 'debug', 'info', 'warn', 'error'] }, maxEntriesPerSecond: int(1, 10_000), flushIntervalMs: int(50, 60_000) }),
-  commands: obj({ rememberIds: int(1, 100_000) }),
-  ota: obj({
-    rootKeysFile: { type: 'string', minLength: 1 }, downloadUrl: { type: 'string', pattern: '^https://[^/]+(:[0-9]+)?/?$' },
-    model: { type: 'string', minLength: 1, maxLength: 128 }, hardwareRevision: { type: 'string', minLength: 1, maxLength: 128 },
-    factoryVersion: { type: 'string', pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+' }, factorySecurityVersion: int(0),
-    healthWindowMs: int(1000), maxTrialBoots: int(1, 100), downloadRetries: int(0, 1000), downloadTimeoutMs: int(1000),
-  }, ['rootKeysFile', 'downloadUrl', 'model', 'hardwareRevision']),
-}, ['deviceId', 'dataDir', 'mqtt']);
+const CONFIG_SCHEMA = obj(
+  {
+    deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
+    dataDir: { type: 'string', minLength: 1 },
+    mqtt: obj({ url: { type: 'string', pattern: '^mqtts://[^/]+:[0-9]+/?$' }, keepaliveS: int(1, 3600), connectTimeoutMs: int(100, 600_000), servername: { type: 'string' } }, ['url']),
+    identity: obj({
+      dir: { type: 'string', minLength: 1 },
+      claimToken: { type: 'string', minLength: 1 },
+      enrollUrl: { type: 'string', pattern: '^https?://' },
+      renewAtFraction: { type: 'number', minimum: 0, maximum: 0.95 },
+      pkcs11: obj({ library: { type: 'string' }, tokenLabel: { type: 'string' }, pin: { type: 'string' }, keyLabel: { type: 'string' } }, ['library', 'tokenLabel', 'pin', 'keyLabel']),
+    }),
+    queue: obj({ maxItems: int(1), maxBytes: int(1024), maxAgeMs: int(1000), inflightWindow: int(1, 1000), ackTimeoutMs: int(100) }),
+    reconnect: obj({ baseMs: int(1), capMs: int(1), stableAfterMs: int(0), refusedDelayMs: int(0) }),
+    timeSync: obj({ intervalMs: int(1000), keepSamples: int(1, 100), waitOnConnectMs: int(0, 60_000) }),
+    health: obj({ intervalMs: int(1000), restartLoopThreshold: int(2, 1000), restartLoopWindowMs: int(1000) }),
+    logs: obj({ level: { enum: ['trace', 'debug', 'info', 'warn', 'error'] }, maxEntriesPerSecond: int(1, 10_000), flushIntervalMs: int(50, 60_000) }),
+    commands: obj({ rememberIds: int(1, 100_000) }),
+    ota: obj(
+      {
+        rootKeysFile: { type: 'string', minLength: 1 },
+        downloadUrl: { type: 'string', pattern: '^https://[^/]+(:[0-9]+)?/?$' },
+        model: { type: 'string', minLength: 1, maxLength: 128 },
+        hardwareRevision: { type: 'string', minLength: 1, maxLength: 128 },
+        factoryVersion: { type: 'string', pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+' },
+        factorySecurityVersion: int(0),
+        healthWindowMs: int(1000),
+        maxTrialBoots: int(1, 100),
+        downloadRetries: int(0, 1000),
+        downloadTimeoutMs: int(1000),
+      },
+      ['rootKeysFile', 'downloadUrl', 'model', 'hardwareRevision'],
+    ),
+  },
+  ['deviceId', 'dataDir', 'mqtt'],
+);
 
 const validate = new Ajv({ allErrors: true, strict: true }).compile(CONFIG_SCHEMA);
 
@@ -132,7 +146,7 @@ export function resolveConfig(input: AgentConfigInput): AgentConfig {
   if (!validate(input)) throw new AgentConfigError(describeErrors(validate.errors));
   const out: Record<string, unknown> = { deviceId: input.deviceId, dataDir: input.dataDir };
   const sections = ['mqtt', 'identity', 'queue', 'reconnect', 'timeSync', 'health', 'logs', 'commands'] as const;
-  for (const k of sections) out[k] = Object.freeze({ ...AGENT_DEFAULTS[k], ...(input as Record<string, unknown>)[k] as object });
+  for (const k of sections) out[k] = Object.freeze({ ...AGENT_DEFAULTS[k], ...((input as Record<string, unknown>)[k] as object) });
   if (input.ota) out.ota = Object.freeze({ ...AGENT_DEFAULTS.ota, ...input.ota });
   const config = Object.freeze(out) as unknown as AgentConfig;
   if (config.reconnect.capMs < config.reconnect.baseMs) throw new AgentConfigError(['/reconnect/capMs: must be >= baseMs']);

@@ -168,9 +168,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     // mqtt.js hands its options to tls.connect, secureContext included (its types do not list it).
     const options: IClientOptions & { secureContext: SecureContext } = {
-      protocol: 'mqtts', host: u.hostname, port: Number(u.port), protocolVersion: 4, clean: false, clientId: this.#o.clientId,
-      keepalive: this.#o.keepaliveS, connectTimeout: this.#o.connectTimeoutMs, reconnectPeriod: 0, rejectUnauthorized: true,
-      secureContext: context, ...(this.#o.servername ? { servername: this.#o.servername } : {}), log: MQTT_LOG,
+      protocol: 'mqtts',
+      host: u.hostname,
+      port: Number(u.port),
+      protocolVersion: 4,
+      clean: false,
+      clientId: this.#o.clientId,
+      keepalive: this.#o.keepaliveS,
+      connectTimeout: this.#o.connectTimeoutMs,
+      reconnectPeriod: 0,
+      rejectUnauthorized: true,
+      secureContext: context,
+      ...(this.#o.servername ? { servername: this.#o.servername } : {}),
+      log: MQTT_LOG,
     };
     const client = mqtt.connect(options);
     this.#client = client;

@@ -9,7 +9,7 @@ export async function createAgent(input: AgentConfigInput, deps: AgentDeps = {})
   const config = resolveConfig(input);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const dir = config.identity.dir ?? config.dataDir;
-  if (config.identity.pkcs11) throw new Error('identity.pkcs11: mutual TLS with a PKCS#11-held key is not possible with Node\'s TLS stack; see docs/guides/agent.md (enroll with enrollWithPkcs11 for a token-held identity)');
+  if (config.identity.pkcs11) throw new Error("identity.pkcs11: mutual TLS with a PKCS#11-held key is not possible with Node's TLS stack; see docs/guides/agent.md (enroll with enrollWithPkcs11 for a token-held identity)");
   let identity = loadIdentity(dir);
   if (!identity) {
     const { claimToken, enrollUrl } = config.identity;

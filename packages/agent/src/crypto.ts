@@ -12,7 +12,7 @@ export const SIGN_P256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 /** A P-256 key made here (never leaves the device) and its CSR. */
 export async function newKeyAndCsr(subject: string): Promise<{ keyPem: string; csrPem: string }> {
-  const keys = (await subtle.generateKey(EC_P256, true, ['sign', 'verify']));
+  const keys = await subtle.generateKey(EC_P256, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${subject}`, keys, signingAlgorithm: SIGN_P256 });
   const der = new Uint8Array(await subtle.exportKey('pkcs8', keys.privateKey));
   return { keyPem: x509.PemConverter.encode(der, 'PRIVATE KEY'), csrPem: csr.toString('pem') };

@@ -92,9 +92,21 @@ export function healthReport(i: HealthInputs): HealthReport {
   }
   const total = totalmem();
   return {
-    ts: i.ts, boot: i.boot, uptimeS: Math.round(i.uptimeS), cpuLoad1: loadavg()[0] ?? 0, memUsedBytes: total - freemem(), memTotalBytes: total,
-    ...(diskFreeBytes !== undefined ? { diskFreeBytes } : {}), ...(batteryPct !== undefined ? { batteryPct } : {}),
-    restartReason: i.restart.restartReason, crashCount: i.restart.crashCount, recentRestarts: i.restart.recentRestarts, restartLoop: i.restart.restartLoop,
-    queueDepth: i.queueDepth, queueDropped: i.queueDropped, reconnects: i.reconnects, ...(i.firmware ? { firmware: i.firmware } : {}),
+    ts: i.ts,
+    boot: i.boot,
+    uptimeS: Math.round(i.uptimeS),
+    cpuLoad1: loadavg()[0] ?? 0,
+    memUsedBytes: total - freemem(),
+    memTotalBytes: total,
+    ...(diskFreeBytes !== undefined ? { diskFreeBytes } : {}),
+    ...(batteryPct !== undefined ? { batteryPct } : {}),
+    restartReason: i.restart.restartReason,
+    crashCount: i.restart.crashCount,
+    recentRestarts: i.restart.recentRestarts,
+    restartLoop: i.restart.restartLoop,
+    queueDepth: i.queueDepth,
+    queueDropped: i.queueDropped,
+    reconnects: i.reconnects,
+    ...(i.firmware ? { firmware: i.firmware } : {}),
   };
 }

@@ -21,8 +21,11 @@ export interface Identity {
 }
 
 export const identityFiles = (dir: string) => ({
-  key: join(dir, 'device.key'), cert: join(dir, 'device.crt'), ca: join(dir, 'ca.crt'),
-  nextKey: join(dir, 'device.next.key'), nextCert: join(dir, 'device.next.crt'),
+  key: join(dir, 'device.key'),
+  cert: join(dir, 'device.crt'),
+  ca: join(dir, 'ca.crt'),
+  nextKey: join(dir, 'device.next.key'),
+  nextCert: join(dir, 'device.next.crt'),
 });
 
 /** Writes a file atomically (temporary file, fsync, rename) with the given mode. */
@@ -73,8 +76,7 @@ export function describeCert(certPem: string): { serial: string; notBefore: numb
   return { serial: c.serialNumber.toLowerCase(), notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo), publicKeyDer: c.publicKey.export({ type: 'spki', format: 'der' }) };
 }
 
-const sameKey = (keyPem: string, certPem: string) =>
-  createPublicKey(keyPem).export({ type: 'spki', format: 'der' }).equals(describeCert(certPem).publicKeyDer);
+const sameKey = (keyPem: string, certPem: string) => createPublicKey(keyPem).export({ type: 'spki', format: 'der' }).equals(describeCert(certPem).publicKeyDer);
 
 /** Finishes a renewal interrupted between its two renames; forgets one that never got its certificate. */
 function recover(dir: string): void {

@@ -83,10 +83,18 @@ export class RemoteLogs implements AgentLogger {
     this.#buffer.push({ ts, level, msg: msg.slice(0, DEVICE_MESSAGE_LIMITS.logMessageMaxLength), ...(data ? { data } : {}) });
   }
 
-  debug(msg: string, data?: Record<string, unknown>): void { this.log('debug', msg, data); }
-  info(msg: string, data?: Record<string, unknown>): void { this.log('info', msg, data); }
-  warn(msg: string, data?: Record<string, unknown>): void { this.log('warn', msg, data); }
-  error(msg: string, data?: Record<string, unknown>): void { this.log('error', msg, data); }
+  debug(msg: string, data?: Record<string, unknown>): void {
+    this.log('debug', msg, data);
+  }
+  info(msg: string, data?: Record<string, unknown>): void {
+    this.log('info', msg, data);
+  }
+  warn(msg: string, data?: Record<string, unknown>): void {
+    this.log('warn', msg, data);
+  }
+  error(msg: string, data?: Record<string, unknown>): void {
+    this.log('error', msg, data);
+  }
 
   /** The batches to send now (each at most logBatchMaxEntries entries). */
   takeBatches(): LogBatch[] {
@@ -102,7 +110,8 @@ export class RemoteLogs implements AgentLogger {
 
 /** The parameter schema of the built-in `logs.stream` command. */
 export const LOGS_STREAM_SCHEMA = {
-  type: 'object', required: ['level', 'durationS'],
+  type: 'object',
+  required: ['level', 'durationS'],
   properties: {
     level: { type: 'string', enum: [...LOG_LEVELS] },
     durationS: { type: 'integer', minimum: 1, maximum: DEVICE_MESSAGE_LIMITS.logStreamMaxDurationS },

@@ -72,9 +72,11 @@ export class TokenKey {
       let priv = find(pk.ObjectClass.PRIVATE_KEY);
       let pub = find(pk.ObjectClass.PUBLIC_KEY);
       if (!priv || !pub) {
-        const pair = session.generateKeyPair(pk.KeyGenMechanism.EC,
+        const pair = session.generateKeyPair(
+          pk.KeyGenMechanism.EC,
           { keyType: pk.KeyType.EC, label: o.keyLabel, token: true, verify: true, paramsEC: P256_OID },
-          { keyType: pk.KeyType.EC, label: o.keyLabel, token: true, sign: true, private: true, sensitive: true, extractable: false });
+          { keyType: pk.KeyType.EC, label: o.keyLabel, token: true, sign: true, private: true, sensitive: true, extractable: false },
+        );
         priv = pair.privateKey;
         pub = pair.publicKey;
       }

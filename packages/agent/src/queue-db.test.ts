@@ -46,7 +46,7 @@ function walCommits(file: string): number {
 }
 
 describe('shared queue database: many devices in one file', () => {
-  it('keeps each owner\'s rows, bounds, drops and acknowledgements apart', async (t) => {
+  it("keeps each owner's rows, bounds, drops and acknowledgements apart", async (t) => {
     let now = 1_000_000;
     const db = shared(t);
     const a = new SqliteQueue({ db, owner: 'a' }, { maxItems: 3, maxBytes: 1_000_000, maxAgeMs: 10_000 }, () => now);
@@ -75,7 +75,7 @@ describe('shared queue database: many devices in one file', () => {
     assert.deepEqual([a.counters().queued, b.counters().queued, c.counters().queued], [5, 5, 5]);
   });
 
-  it('commits one tick\'s adds and acks of many queues in one transaction, and resolves them only after it', async (t) => {
+  it("commits one tick's adds and acks of many queues in one transaction, and resolves them only after it", async (t) => {
     const file = tempFile(t);
     const db = shared(t, file);
     const queues = Array.from({ length: 40 }, (_, k) => new SqliteQueue({ db, owner: `dev-${k}` }, ROOMY));
@@ -83,15 +83,22 @@ describe('shared queue database: many devices in one file', () => {
     const commitsBefore = db.commits;
     const walBefore = walCommits(file);
     let resolvedBeforeCommit = 0;
-    const adds = queues.flatMap((q, k) => [1, 2, 3].map((n) => q.add(item(`dev-${k}`, n)).then(() => {
-      if (db.commits === commitsBefore) resolvedBeforeCommit += 1;
-    })));
+    const adds = queues.flatMap((q, k) =>
+      [1, 2, 3].map((n) =>
+        q.add(item(`dev-${k}`, n)).then(() => {
+          if (db.commits === commitsBefore) resolvedBeforeCommit += 1;
+        }),
+      ),
+    );
     queues[0]?.ack(queues[0].after(0, 1).map((r) => r.rowId));
     await Promise.all(adds);
     assert.equal(resolvedBeforeCommit, 0);
     assert.equal(db.commits - commitsBefore, 1, '120 adds and an ack from 40 queues: one group commit');
     assert.equal(walCommits(file) - walBefore, 1, 'one commit record in the WAL');
-    assert.deepEqual(queues.map((q) => q.depth), queues.map(() => 3));
+    assert.deepEqual(
+      queues.map((q) => q.depth),
+      queues.map(() => 3),
+    );
     // Two ticks: two commits.
     await queues[1]?.add(item('dev-1', 4));
     await queues[2]?.add(item('dev-2', 4));
@@ -112,11 +119,14 @@ describe('shared queue database: many devices in one file', () => {
       adds.push(q.add(item(`dev-${k}`, 1)).then(() => (resolved += 1)));
       await new Promise((r) => setImmediate(r));
     }
-    assert.equal(resolved, 0, 'nothing resolves before the window\'s commit');
+    assert.equal(resolved, 0, "nothing resolves before the window's commit");
     await Promise.all(adds);
-    assert.equal(db.commits, 1, 'five turns\' adds: one group commit');
+    assert.equal(db.commits, 1, "five turns' adds: one group commit");
     assert.equal(walCommits(file) - walBefore, 1);
-    assert.deepEqual(queues.map((q) => q.depth), [1, 1, 1, 1, 1]);
+    assert.deepEqual(
+      queues.map((q) => q.depth),
+      [1, 1, 1, 1, 1],
+    );
   });
 
   it('settles every queue of a group before any afterCommit runs, so a callback may commit again at once', async (t) => {
@@ -147,7 +157,10 @@ describe('shared queue database: many devices in one file', () => {
     const [aFirst] = a.after(0, 1);
     a.ack([aFirst?.rowId ?? -1]);
     const results = await Promise.allSettled([a.add(item('a', 2)), b.add(item('b', 2))]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
     assert.match(String((results[1] as PromiseRejectedResult).reason), /no space left/);
     assert.deepEqual([a.depth, b.depth, a.counters().queued, a.counters().acked], [1, 1, 1, 0]);
     other.exec('DROP TRIGGER fail');
@@ -190,7 +203,11 @@ describe('shared queue database: many devices in one file', () => {
     for (let k = 0; k < 4; k += 1) {
       const q = new SqliteQueue({ db, owner: `dev-${k}` }, ROOMY);
       const rows = q.after(0, 100);
-      assert.deepEqual(rows.map((r) => JSON.parse(r.body) as unknown), Array.from({ length: 10 - k }, (_, i) => ({ k, n: k + i + 1 })), `dev-${k}: rows ${k + 1}-10`);
+      assert.deepEqual(
+        rows.map((r) => JSON.parse(r.body) as unknown),
+        Array.from({ length: 10 - k }, (_, i) => ({ k, n: k + i + 1 })),
+        `dev-${k}: rows ${k + 1}-10`,
+      );
       assert.ok(rows.every((r) => r.topic === `devices/dev-${k}/telemetry`));
       assert.equal(q.depth, 10 - k);
       const c = q.counters();
@@ -210,11 +227,24 @@ describe('shared queue database: many devices in one file', () => {
     const insert = old.prepare('INSERT INTO queue (topic, body, boot, mono, bytes, enqueued_at) VALUES (?, ?, ?, ?, ?, ?)');
     for (let n = 1; n <= 5; n += 1) insert.run('devices/old/telemetry', JSON.stringify({ n }), 'b0', n, 30, Date.now());
     old.prepare('DELETE FROM queue WHERE id IN (1, 2)').run();
-    for (const [name, value] of [['queued', 5], ['acked', 2], ['sent', 4], ['dropped_age', 7]] as const) old.prepare('INSERT INTO counters (name, value) VALUES (?, ?)').run(name, value);
+    for (const [name, value] of [
+      ['queued', 5],
+      ['acked', 2],
+      ['sent', 4],
+      ['dropped_age', 7],
+    ] as const)
+      old.prepare('INSERT INTO counters (name, value) VALUES (?, ?)').run(name, value);
     old.close();
 
     const q = new SqliteQueue(file, ROOMY);
-    assert.deepEqual(q.after(0, 10).map((r) => [r.rowId, (JSON.parse(r.body) as { n: number }).n]), [[3, 3], [4, 4], [5, 5]]);
+    assert.deepEqual(
+      q.after(0, 10).map((r) => [r.rowId, (JSON.parse(r.body) as { n: number }).n]),
+      [
+        [3, 3],
+        [4, 4],
+        [5, 5],
+      ],
+    );
     assert.deepEqual([q.depth, q.bytes], [3, 90]);
     assert.deepEqual(q.counters(), { queued: 5, sent: 4, acked: 2, dropped_count: 0, dropped_bytes: 0, dropped_age: 7 });
     await q.add(item('old', 6));

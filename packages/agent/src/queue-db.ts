@@ -29,9 +29,17 @@ export interface GroupMember {
   detach(): void;
 }
 
-export interface RowRef { readonly id: number; readonly bytes: number }
+export interface RowRef {
+  readonly id: number;
+  readonly bytes: number;
+}
 export interface StoredRow {
-  readonly rowId: number; readonly topic: string; readonly body: string; readonly boot: string; readonly mono: number; readonly enqueuedAt: number;
+  readonly rowId: number;
+  readonly topic: string;
+  readonly body: string;
+  readonly boot: string;
+  readonly mono: number;
+  readonly enqueuedAt: number;
 }
 
 /** The statements every queue of the file shares (prepared once, the owner a parameter). Used by SqliteQueue. */

@@ -41,7 +41,11 @@ export type QueueCounters = Record<CounterName, number>;
 /** Readings dropped for any reason (count, bytes, age): what the health report's queueDropped says. */
 export const droppedOf = (c: QueueCounters): number => c.dropped_count + c.dropped_bytes + c.dropped_age;
 
-interface Pending { item: QueueItem; resolve: () => void; reject: (err: Error) => void }
+interface Pending {
+  item: QueueItem;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 
 /** What a group commit took from this queue, and the state to go back to if it rolls back. */
 interface InFlight {
@@ -83,8 +87,12 @@ export class SqliteQueue {
     this.#rows = this.#db.rows;
     // Bound methods, not arrow functions: see Agent#platformNow on what each arrow costs here.
     this.#member = {
-      begin: this.#begin.bind(this), write: this.#write.bind(this), committed: this.#committed.bind(this), notify: this.#notify.bind(this),
-      failed: this.#failed.bind(this), detach: this.#detach.bind(this),
+      begin: this.#begin.bind(this),
+      write: this.#write.bind(this),
+      committed: this.#committed.bind(this),
+      notify: this.#notify.bind(this),
+      failed: this.#failed.bind(this),
+      detach: this.#detach.bind(this),
     };
     try {
       this.#db.join(this.owner, this.#member);
@@ -187,7 +195,12 @@ export class SqliteQueue {
 
   #begin(): void {
     this.#inFlight = {
-      pending: this.#pending, acks: this.#acks, depth: this.#depth, bytes: this.#bytes, counters: { ...this.#counters }, sentPersisted: this.#sentPersisted,
+      pending: this.#pending,
+      acks: this.#acks,
+      depth: this.#depth,
+      bytes: this.#bytes,
+      counters: { ...this.#counters },
+      sentPersisted: this.#sentPersisted,
     };
     this.#pending = [];
     this.#acks = [];

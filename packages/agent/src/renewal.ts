@@ -58,25 +58,28 @@ export class Renewal {
 
   #start(client: MqttClient, id: Identity): void {
     this.#pending = true;
-    prepareRenewal(this.#o.dir, this.#o.deviceId).then((csr) => {
-      // The key took a while: the connection may have closed meanwhile (agent stopped, or
-      // reconnected with another client). The next connection asks again.
-      if (client.disconnecting || !client.connected) {
+    prepareRenewal(this.#o.dir, this.#o.deviceId).then(
+      (csr) => {
+        // The key took a while: the connection may have closed meanwhile (agent stopped, or
+        // reconnected with another client). The next connection asks again.
+        if (client.disconnecting || !client.connected) {
+          this.#pending = false;
+          this.#settle(new Error('the connection closed before the renewal was sent'));
+          return;
+        }
+        client.publish(this.#o.topic, JSON.stringify({ csr } satisfies RotationRequest), { qos: 1 }, (err) => {
+          if (!err) return;
+          this.#pending = false;
+          this.#settle(new Error(`could not send the renewal: ${err.message}`));
+        });
+        this.#o.log.info('certificate renewal requested', { serial: id.serial });
+      },
+      (err: unknown) => {
         this.#pending = false;
-        this.#settle(new Error('the connection closed before the renewal was sent'));
-        return;
-      }
-      client.publish(this.#o.topic, JSON.stringify({ csr } satisfies RotationRequest), { qos: 1 }, (err) => {
-        if (!err) return;
-        this.#pending = false;
-        this.#settle(new Error(`could not send the renewal: ${err.message}`));
-      });
-      this.#o.log.info('certificate renewal requested', { serial: id.serial });
-    }, (err: unknown) => {
-      this.#pending = false;
-      this.#o.log.error('could not prepare a certificate renewal', { err: String(err) });
-      this.#settle(new Error(`could not prepare a certificate renewal: ${String(err)}`));
-    });
+        this.#o.log.error('could not prepare a certificate renewal', { err: String(err) });
+        this.#settle(new Error(`could not prepare a certificate renewal: ${String(err)}`));
+      },
+    );
   }
 
   /** The RotationResult: the new certificate, or why not. */

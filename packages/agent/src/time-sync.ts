@@ -29,9 +29,9 @@ export class TimeSync {
 
   /** Adds one exchange; t0/t3 on the wall clock, monoT0/monoT3 on the monotonic one. Returns the sample, or undefined when implausible. */
   add(t0: number, t1: number, t2: number, t3: number, monoT0: number, monoT3: number): TimeSample | undefined {
-    const rttMs = (t3 - t0) - (t2 - t1);
+    const rttMs = t3 - t0 - (t2 - t1);
     if (![t0, t1, t2, t3].every(Number.isFinite) || rttMs < 0 || t2 < t1) return undefined;
-    const offsetMs = ((t1 - t0) + (t2 - t3)) / 2;
+    const offsetMs = (t1 - t0 + (t2 - t3)) / 2;
     // Platform time at the midpoint of the exchange, against the monotonic midpoint.
     const monoOffsetMs = (t1 + t2) / 2 - (monoT0 + monoT3) / 2;
     const sample = { offsetMs, rttMs, monoOffsetMs, atMono: monoT3 };
@@ -69,7 +69,10 @@ export class TimeExchange {
   /** t0 of each open request → monotonic time it was sent. */
   readonly #open = new Map<number, number>();
 
-  constructor(private readonly sync: TimeSync, private readonly clock: AgentClock) {}
+  constructor(
+    private readonly sync: TimeSync,
+    private readonly clock: AgentClock,
+  ) {}
 
   /** The payload of a new TimeRequest, `{"t0": <device wall clock>}`. */
   request(): string {

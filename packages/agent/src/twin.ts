@@ -13,10 +13,7 @@ export interface TwinState {
 }
 
 /** What to do with a desired document: report it, or only count it (stale, unreadable). */
-export type TwinOutcome =
-  | { readonly kind: 'report'; readonly report: TwinReported }
-  | { readonly kind: 'ignored'; readonly reason: 'stale' }
-  | { readonly kind: 'unreadable'; readonly reason: string; readonly detail: string };
+export type TwinOutcome = { readonly kind: 'report'; readonly report: TwinReported } | { readonly kind: 'ignored'; readonly reason: 'stale' } | { readonly kind: 'unreadable'; readonly reason: string; readonly detail: string };
 
 /**
  * Desired configuration from `devices/{id}/twin/desired`: shape check, version check

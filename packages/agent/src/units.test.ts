@@ -30,7 +30,10 @@ describe('backoff with full jitter', () => {
     const rng = seededRng(1);
     const delays = Array.from({ length: 1000 }, () => new Backoff({ baseMs: 10_000, capMs: 60_000 }, rng).next());
     const buckets = Array.from({ length: 10 }, (_, i) => delays.filter((d) => Math.floor(d / 1000) === i).length);
-    assert.ok(buckets.every((n) => n > 60 && n < 140), buckets.join(','));
+    assert.ok(
+      buckets.every((n) => n > 60 && n < 140),
+      buckets.join(','),
+    );
   });
 
   it('treats CONNACK refusals and TLS alerts as refusals, and resets as network trouble', () => {
@@ -84,7 +87,10 @@ describe('offline queue', () => {
     const q = new SqliteQueue(file, { maxItems: 5, maxBytes: 1_000_000, maxAgeMs: 10_000 }, () => now);
     t.after(() => q.close());
     await Promise.all(Array.from({ length: 8 }, (_, i) => q.add(item(i + 1))));
-    assert.deepEqual(q.after(0, 100).map((r) => JSON.parse(r.body).n), [4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      q.after(0, 100).map((r) => JSON.parse(r.body).n),
+      [4, 5, 6, 7, 8],
+    );
     assert.equal(q.counters().dropped_count, 3);
     now += 20_000;
     await q.add(item(9));
@@ -103,7 +109,10 @@ describe('offline queue', () => {
     q.close();
     const again = new SqliteQueue(file, { maxItems: 100, maxBytes: 1_000_000, maxAgeMs: 86_400_000 });
     t.after(() => again.close());
-    assert.deepEqual(again.after(0, 10).map((r) => JSON.parse(r.body).n), [2, 3]);
+    assert.deepEqual(
+      again.after(0, 10).map((r) => JSON.parse(r.body).n),
+      [2, 3],
+    );
     assert.equal(again.counters().queued, 3);
     assert.equal(again.counters().acked, 1);
   });

@@ -5,7 +5,11 @@ import { Twin } from './twin.js';
 import { Validator } from './validator.js';
 
 const REBOOT = { type: 'object', required: ['delayS'], properties: { delayS: { type: 'integer', minimum: 0, maximum: 300 }, mode: { type: 'string', enum: ['soft', 'hard'] } } };
-const CONFIG = { type: 'object', required: ['intervalS'], properties: { intervalS: { type: 'integer', minimum: 1, maximum: 3600 }, unit: { type: 'string', enum: ['C', 'F'] }, thresholds: { type: 'object', properties: { high: { type: 'number', maximum: 125 } } } } };
+const CONFIG = {
+  type: 'object',
+  required: ['intervalS'],
+  properties: { intervalS: { type: 'integer', minimum: 1, maximum: 3600 }, unit: { type: 'string', enum: ['C', 'F'] }, thresholds: { type: 'object', properties: { high: { type: 'number', maximum: 125 } } } },
+};
 const ok = (params: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ id: `c-${Math.random()}`, params, issuedAt: 1, ...extra });
 
 /** 30 commands that must be refused, with the reason each must get. */
@@ -79,7 +83,10 @@ describe('validation of everything that comes from the cloud', () => {
       assert.ok(r.detail && r.detail.length > 0);
     }
     assert.equal(ran, 0, 'no handler ran');
-    assert.equal(Object.values(router.counters.rejected).reduce((a, b) => a + b, 0), BAD_COMMANDS.length);
+    assert.equal(
+      Object.values(router.counters.rejected).reduce((a, b) => a + b, 0),
+      BAD_COMMANDS.length,
+    );
     const good = await router.handle('reboot', Buffer.from(JSON.stringify({ id: 'good-1', params: { delayS: 5 }, issuedAt: 1, expiresAt: 9000 })));
     assert.equal(good.status, 'succeeded');
     const again = await router.handle('reboot', Buffer.from(JSON.stringify({ id: 'good-1', params: { delayS: 5 }, issuedAt: 1 })));
@@ -109,8 +116,16 @@ describe('validation of everything that comes from the cloud', () => {
 describe('one validator shared by many agents', () => {
   const LOGS = { type: 'object', properties: { level: { type: 'string', enum: ['info'] }, durationS: { type: 'integer' } } };
   /** The same schema with its keys in another order, at every level. */
-  const reordered = (v: unknown): unknown => Array.isArray(v) ? v.map(reordered)
-    : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reordered(x)])) : v;
+  const reordered = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(reordered)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v)
+              .reverse()
+              .map(([k, x]) => [k, reordered(x)]),
+          )
+        : v;
 
   it('compiles each distinct schema once for 200 agents, whatever the key order', () => {
     const validator = new Validator();

@@ -27,8 +27,13 @@ export function closeObjects(schema: JsonSchema): JsonSchema {
     if (Array.isArray(s)) return s.map(walk);
     if (!s || typeof s !== 'object') return s;
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(s)) out[k] = k === 'properties' || k === 'patternProperties' || k === '$defs' || k === 'definitions'
-      ? Object.fromEntries(Object.entries(v as object).map(([p, sub]) => [p, walk(sub)])) : k === 'enum' || k === 'const' || k === 'default' || k === 'examples' ? v : walk(v);
+    for (const [k, v] of Object.entries(s))
+      out[k] =
+        k === 'properties' || k === 'patternProperties' || k === '$defs' || k === 'definitions'
+          ? Object.fromEntries(Object.entries(v as object).map(([p, sub]) => [p, walk(sub)]))
+          : k === 'enum' || k === 'const' || k === 'default' || k === 'examples'
+            ? v
+            : walk(v);
     if (out.type === 'object' && !('additionalProperties' in out) && !('unevaluatedProperties' in out)) out.additionalProperties = false;
     return out;
   };
@@ -39,7 +44,9 @@ export function closeObjects(schema: JsonSchema): JsonSchema {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';

@@ -34,7 +34,10 @@ export class GroupCommit<T, R> {
   constructor(
     private readonly write: (items: T[]) => Promise<R[]>,
     private readonly options: {
-      maxItems: number; maxDelayMs: number; maxInFlight?: number; onBatch?: (size: number, ms: number) => void;
+      maxItems: number;
+      maxDelayMs: number;
+      maxInFlight?: number;
+      onBatch?: (size: number, ms: number) => void;
       /** Callers resumed per turn of the event loop once their batch is durable (default 256); the rest on the next turns. */
       resumePerTurn?: number;
     },

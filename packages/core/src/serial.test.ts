@@ -5,11 +5,16 @@ import { Serial } from './serial.js';
 it('runs pieces one at a time in call order, goes on after a failure, and waits for what was queued meanwhile', async () => {
   const s = new Serial();
   const order: string[] = [];
-  const step = (name: string, fail = false) => () => new Promise<string>((resolve, reject) => setImmediate(() => {
-    order.push(name);
-    if (fail) reject(new Error(name));
-    else resolve(name);
-  }));
+  const step =
+    (name: string, fail = false) =>
+    () =>
+      new Promise<string>((resolve, reject) =>
+        setImmediate(() => {
+          order.push(name);
+          if (fail) reject(new Error(name));
+          else resolve(name);
+        }),
+      );
   const a = s.run(step('a'));
   const b = s.run(step('b', true));
   const c = s.run(async () => {

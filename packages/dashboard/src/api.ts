@@ -12,7 +12,12 @@ const KEY_SLOT = 'bulwark.apiKey';
 const REFRESH_BEFORE_MS = 60_000;
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly requestId?: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
     super(message);
   }
 }

@@ -9,7 +9,9 @@ export interface Series {
 
 function options(title: string, series: readonly Series[], width: number, height: number): Options {
   return {
-    title, width, height,
+    title,
+    width,
+    height,
     series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, points: { show: false } }))],
     axes: [{}, { size: 60 }],
     legend: { live: false },

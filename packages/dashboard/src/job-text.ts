@@ -13,22 +13,32 @@ const json = (v: unknown) => JSON.stringify(v);
 /** A job's operation as a sentence: `Sends command diag.ping with {"n":1} to each device and waits for its answer`. */
 export function operationText(op: JobOperation): string {
   switch (op.type) {
-    case 'twin-patch': return `Merges ${json(op.patch)} over each device's desired configuration (null removes a key); a device is done when it reports it applied`;
-    case 'command': return `Sends command ${op.name}${op.params && Object.keys(op.params).length ? ` with ${json(op.params)}` : ''} to each device${op.ttlS ? ` (waiting up to ${duration(op.ttlS * 1000)} for an offline device)` : ''}; a device is done when it answers`;
-    case 'rotate-certificate': return 'Asks each device\'s agent to renew its certificate now (command certs.renew); a device is done when it answers';
-    case 'suspend': return 'Suspends each device: its session ends and it cannot connect until resumed';
-    case 'resume': return 'Resumes each suspended device';
-    case 'decommission': return 'Decommissions each device: its certificates are revoked and it is retired for good';
+    case 'twin-patch':
+      return `Merges ${json(op.patch)} over each device's desired configuration (null removes a key); a device is done when it reports it applied`;
+    case 'command':
+      return `Sends command ${op.name}${op.params && Object.keys(op.params).length ? ` with ${json(op.params)}` : ''} to each device${op.ttlS ? ` (waiting up to ${duration(op.ttlS * 1000)} for an offline device)` : ''}; a device is done when it answers`;
+    case 'rotate-certificate':
+      return "Asks each device's agent to renew its certificate now (command certs.renew); a device is done when it answers";
+    case 'suspend':
+      return 'Suspends each device: its session ends and it cannot connect until resumed';
+    case 'resume':
+      return 'Resumes each suspended device';
+    case 'decommission':
+      return 'Decommissions each device: its certificates are revoked and it is retired for good';
   }
 }
 
 /** The operation in a few words, for the list. */
 export function operationLabel(op: JobOperation): string {
   switch (op.type) {
-    case 'twin-patch': return `twin patch: ${Object.keys(op.patch).join(', ')}`;
-    case 'command': return `command ${op.name}`;
-    case 'rotate-certificate': return 'renew certificates';
-    default: return op.type;
+    case 'twin-patch':
+      return `twin patch: ${Object.keys(op.patch).join(', ')}`;
+    case 'command':
+      return `command ${op.name}`;
+    case 'rotate-certificate':
+      return 'renew certificates';
+    default:
+      return op.type;
   }
 }
 
@@ -46,12 +56,21 @@ export function pacingText(p: Job['pacing']): string {
 }
 
 export const DEVICE_STATE_LABELS: Readonly<Record<JobDeviceState, string>> = {
-  queued: 'queued', in_progress: 'in progress', succeeded: 'succeeded', failed: 'failed', timed_out: 'timed out', cancelled: 'cancelled',
+  queued: 'queued',
+  in_progress: 'in progress',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  timed_out: 'timed out',
+  cancelled: 'cancelled',
 };
 
 export type JobAction = 'pause' | 'resume' | 'cancel';
 
 /** What the API allows in each state: a running job pauses or cancels, a paused one resumes or cancels. */
 export const JOB_ACTIONS: Readonly<Record<JobState, readonly JobAction[]>> = {
-  running: ['pause', 'cancel'], paused: ['resume', 'cancel'], cancelled: [], aborted: [], completed: [],
+  running: ['pause', 'cancel'],
+  paused: ['resume', 'cancel'],
+  cancelled: [],
+  aborted: [],
+  completed: [],
 };

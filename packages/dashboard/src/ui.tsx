@@ -1,7 +1,13 @@
 import { type FormEvent, type ReactNode, useCallback, useEffect, useState } from 'react';
 import { ApiError } from './api';
 
-export const fmtTime = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
+export const fmtTime = (ms: number | null | undefined): string =>
+  ms
+    ? new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z')
+    : '—';
 
 export function ago(ms: number | null | undefined): string {
   if (!ms) return 'never';
@@ -79,11 +85,17 @@ export function ActionButton({ label, confirm, run, danger, testId, disabled }: 
       {asking ? (
         <span className="confirm" role="dialog">
           <span>{confirm}</span>
-          <button type="button" className={danger ? 'danger' : ''} disabled={busy} onClick={() => void go()} data-testid={testId ? `${testId}-confirm` : undefined}>Yes, {label.toLowerCase()}</button>
-          <button type="button" onClick={() => setAsking(false)}>Cancel</button>
+          <button type="button" className={danger ? 'danger' : ''} disabled={busy} onClick={() => void go()} data-testid={testId ? `${testId}-confirm` : undefined}>
+            Yes, {label.toLowerCase()}
+          </button>
+          <button type="button" onClick={() => setAsking(false)}>
+            Cancel
+          </button>
         </span>
       ) : (
-        <button type="button" className={danger ? 'danger' : ''} disabled={busy || disabled === true} data-testid={testId} onClick={() => (confirm ? setAsking(true) : void go())}>{label}</button>
+        <button type="button" className={danger ? 'danger' : ''} disabled={busy || disabled === true} data-testid={testId} onClick={() => (confirm ? setAsking(true) : void go())}>
+          {label}
+        </button>
       )}
       <ErrorBox error={error} />
     </span>
@@ -96,9 +108,33 @@ export function ActionButton({ label, confirm, run, danger, testId, disabled }: 
  * further fields the caller renders (`children`, valid when `ready`); it runs with the trimmed
  * reason and shows the API's error with its code, leaving the form open to change or cancel.
  */
-export function ReasonAction({ label, submitLabel = label, consequence, required, placeholder, maxLength = 512, danger, testIds, cancelLabel = 'Cancel', ready = true, title, children, run }: {
-  label: string; submitLabel?: string; consequence?: ReactNode; required: boolean; placeholder: string; maxLength?: number; danger?: boolean;
-  testIds: { open: string; confirm: string; reason: string }; cancelLabel?: string; ready?: boolean; title?: string; children?: ReactNode;
+export function ReasonAction({
+  label,
+  submitLabel = label,
+  consequence,
+  required,
+  placeholder,
+  maxLength = 512,
+  danger,
+  testIds,
+  cancelLabel = 'Cancel',
+  ready = true,
+  title,
+  children,
+  run,
+}: {
+  label: string;
+  submitLabel?: string;
+  consequence?: ReactNode;
+  required: boolean;
+  placeholder: string;
+  maxLength?: number;
+  danger?: boolean;
+  testIds: { open: string; confirm: string; reason: string };
+  cancelLabel?: string;
+  ready?: boolean;
+  title?: string;
+  children?: ReactNode;
   run: (reason: string) => Promise<unknown>;
 }) {
   const [open, setOpen] = useState(false);
@@ -120,14 +156,23 @@ export function ReasonAction({ label, submitLabel = label, consequence, required
     }
   };
   const tone = danger ? 'danger' : '';
-  if (!open) return <button type="button" className={tone} data-testid={testIds.open} onClick={() => setOpen(true)}>{label}</button>;
+  if (!open)
+    return (
+      <button type="button" className={tone} data-testid={testIds.open} onClick={() => setOpen(true)}>
+        {label}
+      </button>
+    );
   return (
     <form className="confirm" role="dialog" title={title} onSubmit={(e) => void submit(e)}>
       {consequence ? <span>{consequence}</span> : null}
       <input aria-label="reason" data-testid={testIds.reason} placeholder={placeholder} value={reason} maxLength={maxLength} onChange={(e) => setReason(e.target.value)} />
       {children}
-      <button type="submit" className={tone} disabled={busy || !ready || (required && reason.trim() === '')} data-testid={testIds.confirm}>{submitLabel}</button>
-      <button type="button" onClick={() => setOpen(false)}>{cancelLabel}</button>
+      <button type="submit" className={tone} disabled={busy || !ready || (required && reason.trim() === '')} data-testid={testIds.confirm}>
+        {submitLabel}
+      </button>
+      <button type="button" onClick={() => setOpen(false)}>
+        {cancelLabel}
+      </button>
       <ErrorBox error={error} />
     </form>
   );
@@ -136,7 +181,9 @@ export function ReasonAction({ label, submitLabel = label, consequence, required
 export function Stat({ label, value, testId, tone }: { label: string; value: ReactNode; testId?: string; tone?: 'good' | 'bad' | 'warn' | undefined }) {
   return (
     <div className={`stat ${tone ?? ''}`}>
-      <div className="stat-value" data-testid={testId}>{value}</div>
+      <div className="stat-value" data-testid={testId}>
+        {value}
+      </div>
       <div className="stat-label">{label}</div>
     </div>
   );

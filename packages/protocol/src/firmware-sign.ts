@@ -26,9 +26,15 @@ export const addDelegationSignature = (d: Signed<ReleaseKeyDelegationBody>, root
 /** A signed release; `rootRotations` (oldest first) travel with it for devices pinned to an older root. */
 export function signRelease(body: Omit<ReleaseBody, 'type'>, releasePrivateKeyPem: string, delegation: Signed<ReleaseKeyDelegationBody>, rootRotations: readonly Signed<RootRotationBody>[] = []): FirmwareManifest {
   const signed: ReleaseBody = {
-    type: 'release', name: body.name, version: body.version, securityVersion: body.securityVersion,
+    type: 'release',
+    name: body.name,
+    version: body.version,
+    securityVersion: body.securityVersion,
     hardware: { model: body.hardware.model, hardwareRevisions: [...body.hardware.hardwareRevisions] },
-    size: body.size, sha256: body.sha256, issuedAt: body.issuedAt, expires: body.expires,
+    size: body.size,
+    sha256: body.sha256,
+    issuedAt: body.issuedAt,
+    expires: body.expires,
   };
   return { format: FIRMWARE_FORMAT, ...(rootRotations.length > 0 ? { rootRotations } : {}), delegation, release: { signed, signatures: [signFirmwareBody(signed, releasePrivateKeyPem)] } };
 }

@@ -2,8 +2,21 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
-  FIRMWARE_REFUSALS, FirmwareDigest, type FirmwareManifest, type FirmwareRefusal, canonicalJson, checkImage, compareSemver, delegateReleaseKeys,
-  generateFirmwareKey, rootAfter, rootKeySet, rotateRoot, signFirmwareBody, signRelease, verifyFirmware,
+  FIRMWARE_REFUSALS,
+  FirmwareDigest,
+  type FirmwareManifest,
+  type FirmwareRefusal,
+  canonicalJson,
+  checkImage,
+  compareSemver,
+  delegateReleaseKeys,
+  generateFirmwareKey,
+  rootAfter,
+  rootKeySet,
+  rotateRoot,
+  signFirmwareBody,
+  signRelease,
+  verifyFirmware,
 } from './index.js';
 
 const NOW = Date.UTC(2026, 5, 1);
@@ -16,9 +29,22 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const imageA = Buffer.alloc(10_000, 'a');
 const imageB = Buffer.alloc(8_000, 'b');
 const hardware = { model: 'gw-1', hardwareRevisions: ['B', 'C'] };
-const release = (image: Buffer, over: Record<string, unknown> = {}) => signRelease({
-  name: 'gw-fw', version: '2.1.0', securityVersion: 5, hardware, size: image.length, sha256: sha(image), issuedAt: NOW - DAY, expires: NOW + 30 * DAY, ...over,
-}, releaseKey.privateKeyPem, delegation);
+const release = (image: Buffer, over: Record<string, unknown> = {}) =>
+  signRelease(
+    {
+      name: 'gw-fw',
+      version: '2.1.0',
+      securityVersion: 5,
+      hardware,
+      size: image.length,
+      sha256: sha(image),
+      issuedAt: NOW - DAY,
+      expires: NOW + 30 * DAY,
+      ...over,
+    },
+    releaseKey.privateKeyPem,
+    delegation,
+  );
 const ctx = { root, now: NOW, minSecurityVersion: 5, installedVersion: '2.0.3', device: { model: 'gw-1', hardwareRevision: 'C' } };
 const digestOf = (chunks: Buffer[], declared: number) => {
   const d = new FirmwareDigest(declared);
@@ -41,38 +67,62 @@ describe('firmware metadata verification (TUF/Uptane attacks)', () => {
 
   const attacks: [string, () => FirmwareRefusal | 'ok', FirmwareRefusal][] = [
     ['unsigned image (no signature on the release)', () => judge({ ...release(imageA), release: { ...release(imageA).release, signatures: [] } }, imageA), 'unsigned'],
-    ['signed with a key the root never delegated (wrong key)', () => {
-      const m = release(imageA);
-      return judge({ ...m, release: { ...m.release, signatures: [signFirmwareBody(m.release.signed, generateFirmwareKey().privateKeyPem)] } }, imageA);
-    }, 'untrusted_key'],
-    ['metadata altered after signing', () => {
-      const m = release(imageA);
-      return judge({ ...m, release: { ...m.release, signed: { ...m.release.signed, securityVersion: 99 } } }, imageA);
-    }, 'bad_signature'],
-    ['valid signature over a tampered image', () => {
-      const tampered = Buffer.from(imageA);
-      tampered[500] = 0x42;
-      return judge(release(imageA), tampered);
-    }, 'image_hash_mismatch'],
+    [
+      'signed with a key the root never delegated (wrong key)',
+      () => {
+        const m = release(imageA);
+        return judge({ ...m, release: { ...m.release, signatures: [signFirmwareBody(m.release.signed, generateFirmwareKey().privateKeyPem)] } }, imageA);
+      },
+      'untrusted_key',
+    ],
+    [
+      'metadata altered after signing',
+      () => {
+        const m = release(imageA);
+        return judge({ ...m, release: { ...m.release, signed: { ...m.release.signed, securityVersion: 99 } } }, imageA);
+      },
+      'bad_signature',
+    ],
+    [
+      'valid signature over a tampered image',
+      () => {
+        const tampered = Buffer.from(imageA);
+        tampered[500] = 0x42;
+        return judge(release(imageA), tampered);
+      },
+      'image_hash_mismatch',
+    ],
     ['older validly-signed release (security version below the minimum)', () => judge(release(imageA, { securityVersion: 4 }), imageA), 'rollback'],
     ['older validly-signed release (version below the installed one)', () => judge(release(imageA, { version: '2.0.1' }), imageA), 'downgrade'],
     ['replayed expired metadata (freeze)', () => judge(release(imageA, { expires: NOW - 1 }), imageA), 'expired'],
     ['metadata of one release with the image of another (mix-and-match)', () => judge(release(imageA), imageB, ctx, (s) => (s === sha(imageB) ? 'gw-fw 1.9.0' : undefined)), 'mix_and_match'],
     ['a download longer than declared (endless data)', () => judge(release(imageA), Buffer.concat([imageA, Buffer.alloc(1_000_000)])), 'image_too_long'],
-    ['one stolen root key below the threshold', () => {
-      const forged = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [releaseKey] }, [roots[1]!.privateKeyPem]);
-      return judge({ ...release(imageA), delegation: forged }, imageA);
-    }, 'root_threshold_not_met'],
-    ['the stolen root key signing twice still counts once', () => {
-      const forged = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [releaseKey] }, [roots[1]!.privateKeyPem, roots[1]!.privateKeyPem]);
-      return judge({ ...release(imageA), delegation: forged }, imageA);
-    }, 'root_threshold_not_met'],
+    [
+      'one stolen root key below the threshold',
+      () => {
+        const forged = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [releaseKey] }, [roots[1]!.privateKeyPem]);
+        return judge({ ...release(imageA), delegation: forged }, imageA);
+      },
+      'root_threshold_not_met',
+    ],
+    [
+      'the stolen root key signing twice still counts once',
+      () => {
+        const forged = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [releaseKey] }, [roots[1]!.privateKeyPem, roots[1]!.privateKeyPem]);
+        return judge({ ...release(imageA), delegation: forged }, imageA);
+      },
+      'root_threshold_not_met',
+    ],
     ['wrong hardware target (model)', () => judge(release(imageA, { hardware: { model: 'gw-2', hardwareRevisions: ['C'] } }), imageA), 'wrong_hardware'],
     ['wrong hardware target (revision)', () => judge(release(imageA, { hardware: { model: 'gw-1', hardwareRevisions: ['A'] } }), imageA), 'wrong_hardware'],
-    ['an expired release-key delegation', () => {
-      const old = delegateReleaseKeys({ version: 1, expires: NOW - 1, keys: [releaseKey] }, [roots[0]!.privateKeyPem, roots[1]!.privateKeyPem]);
-      return judge({ ...release(imageA), delegation: old }, imageA);
-    }, 'delegation_expired'],
+    [
+      'an expired release-key delegation',
+      () => {
+        const old = delegateReleaseKeys({ version: 1, expires: NOW - 1, keys: [releaseKey] }, [roots[0]!.privateKeyPem, roots[1]!.privateKeyPem]);
+        return judge({ ...release(imageA), delegation: old }, imageA);
+      },
+      'delegation_expired',
+    ],
     ['a short image', () => judge(release(imageA), imageA.subarray(0, 5000)), 'image_size_mismatch'],
     ['a manifest with a fractional number', () => judge({ ...release(imageA), release: { ...release(imageA).release, signed: { ...release(imageA).release.signed, size: 1.5 } } }, imageA), 'malformed'],
   ];
@@ -96,7 +146,7 @@ describe('firmware metadata verification (TUF/Uptane attacks)', () => {
     assert.equal(d.digest().tooLong, true);
   });
 
-  it('round-trips through JSON text: the signature covers canonical JSON, not the sender\'s formatting', () => {
+  it("round-trips through JSON text: the signature covers canonical JSON, not the sender's formatting", () => {
     const m = release(imageA);
     const reformatted = JSON.parse(JSON.stringify(m, null, 4)) as FirmwareManifest;
     const reordered = { ...reformatted, release: { signatures: reformatted.release.signatures, signed: Object.fromEntries(Object.entries(reformatted.release.signed).reverse()) } };
@@ -130,7 +180,10 @@ describe('root key rotation (TUF root rotation)', () => {
     const v = verifyFirmware(underNewRoot([rotation]), ctx);
     assert.ok(v.ok, v.ok ? '' : `${v.reason}: ${v.detail}`);
     assert.equal(v.root.version, 2);
-    assert.deepEqual(v.root.keys.map((k) => k.keyId), next.keys.map((k) => k.keyId));
+    assert.deepEqual(
+      v.root.keys.map((k) => k.keyId),
+      next.keys.map((k) => k.keyId),
+    );
     assert.equal(judge(underNewRoot([]), imageA), 'root_threshold_not_met', 'without the rotation the new keys mean nothing');
     const trusted = rootAfter(rotation);
     assert.ok(verifyFirmware(underNewRoot([rotation]), { ...ctx, root: trusted }).ok, 'a verifier already on version 2 skips the known rotation');

@@ -92,8 +92,20 @@ export interface FirmwareManifest {
 
 /** Every reason a manifest or an image is refused; each names one attack or defect. */
 export const FIRMWARE_REFUSALS = [
-  'malformed', 'unsigned', 'root_threshold_not_met', 'delegation_expired', 'untrusted_key', 'bad_signature', 'expired',
-  'rollback', 'downgrade', 'wrong_hardware', 'image_too_long', 'image_size_mismatch', 'image_hash_mismatch', 'mix_and_match',
+  'malformed',
+  'unsigned',
+  'root_threshold_not_met',
+  'delegation_expired',
+  'untrusted_key',
+  'bad_signature',
+  'expired',
+  'rollback',
+  'downgrade',
+  'wrong_hardware',
+  'image_too_long',
+  'image_size_mismatch',
+  'image_hash_mismatch',
+  'mix_and_match',
   'root_rotation_invalid',
 ] as const;
 export type FirmwareRefusal = (typeof FIRMWARE_REFUSALS)[number];
@@ -270,10 +282,7 @@ export class FirmwareDigest {
  * digest belongs to when the caller knows it (the platform's catalogue, the agent's previous
  * jobs): an image of another release is a mix-and-match, not mere corruption.
  */
-export function checkImage(
-  release: ReleaseBody, image: { readonly size: number; readonly sha256: string; readonly tooLong: boolean },
-  otherRelease: (sha256: string) => string | undefined = () => undefined,
-): FirmwareVerdict | undefined {
+export function checkImage(release: ReleaseBody, image: { readonly size: number; readonly sha256: string; readonly tooLong: boolean }, otherRelease: (sha256: string) => string | undefined = () => undefined): FirmwareVerdict | undefined {
   if (image.tooLong) return refuse('image_too_long', `the image goes on past its declared ${release.size} bytes`);
   if (image.sha256 === release.sha256 && image.size === release.size) return undefined;
   const other = otherRelease(image.sha256);

@@ -6,7 +6,15 @@ const nested = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
 
 describe('JSON nesting depth', () => {
   it('counts the outermost object or array as level 1 and a scalar as 0, in text and in values', () => {
-    for (const [text, depth] of [['1', 0], ['"x"', 0], ['{}', 1], ['[]', 1], ['{"a":[1]}', 2], ['[[],[[{}]],3]', 4], [nested(16), 16]] as const) {
+    for (const [text, depth] of [
+      ['1', 0],
+      ['"x"', 0],
+      ['{}', 1],
+      ['[]', 1],
+      ['{"a":[1]}', 2],
+      ['[[],[[{}]],3]', 4],
+      [nested(16), 16],
+    ] as const) {
       assert.equal(jsonTextDepth(text), depth, text);
       assert.equal(jsonValueDepth(JSON.parse(text)), depth, text);
     }

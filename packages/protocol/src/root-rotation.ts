@@ -65,9 +65,11 @@ export function rotationsProblem(value: unknown): string | undefined {
     if (!isObj(r) || !isObj(r.signed) || !Array.isArray(r.signatures) || r.signatures.length > 16) return 'a root rotation is not {signed, signatures}';
     if (!r.signatures.every((s) => isObj(s) && typeof s.keyId === 'string' && typeof s.sig === 'string' && s.sig.length <= 128)) return 'a root rotation signature is not {keyId, sig}';
     const b = r.signed;
-    if (b.type !== 'root-rotation' || !Number.isSafeInteger(b.version) || (b.version as number) < 2 || !Number.isSafeInteger(b.threshold) || (b.threshold as number) < 1) return 'a root rotation must be {type: "root-rotation", version ≥ 2, threshold ≥ 1, keys}';
+    if (b.type !== 'root-rotation' || !Number.isSafeInteger(b.version) || (b.version as number) < 2 || !Number.isSafeInteger(b.threshold) || (b.threshold as number) < 1)
+      return 'a root rotation must be {type: "root-rotation", version ≥ 2, threshold ≥ 1, keys}';
     if (!Array.isArray(b.keys) || b.keys.length === 0 || b.keys.length > 16 || (b.threshold as number) > b.keys.length) return 'a root rotation lists 1-16 keys, at least its threshold';
-    if (!b.keys.every((k) => isObj(k) && typeof k.keyId === 'string' && HEX64.test(k.keyId) && typeof k.publicKey === 'string' && k.publicKey.length <= 64 && keyIdOf(k.publicKey) === k.keyId)) return 'a root rotation key is not {keyId, publicKey} with keyId = SHA-256 of the key';
+    if (!b.keys.every((k) => isObj(k) && typeof k.keyId === 'string' && HEX64.test(k.keyId) && typeof k.publicKey === 'string' && k.publicKey.length <= 64 && keyIdOf(k.publicKey) === k.keyId))
+      return 'a root rotation key is not {keyId, publicKey} with keyId = SHA-256 of the key';
     if (new Set(b.keys.map((k) => (k as { keyId: string }).keyId)).size !== b.keys.length) return 'a root rotation lists a key twice';
   }
   return undefined;

@@ -28,12 +28,23 @@ export interface DeviceOps {
   stop(): void;
 }
 
-export function buildDeviceOps(config: ServerConfig, deps: {
-  store: Store; registry: RegistryService; link: DeviceLink; bus: EventBus; counters: CounterStore; clock: Clock; ids: IdGen; log: Logger; metrics: Metrics;
-  ota?: InboxServices['ota'];
-  /** Told of every stored health report. */
-  onHealthReport?: (deviceId: string, report: HealthReport) => void;
-}): DeviceOps {
+export function buildDeviceOps(
+  config: ServerConfig,
+  deps: {
+    store: Store;
+    registry: RegistryService;
+    link: DeviceLink;
+    bus: EventBus;
+    counters: CounterStore;
+    clock: Clock;
+    ids: IdGen;
+    log: Logger;
+    metrics: Metrics;
+    ota?: InboxServices['ota'];
+    /** Told of every stored health report. */
+    onHealthReport?: (deviceId: string, report: HealthReport) => void;
+  },
+): DeviceOps {
   const { store, clock, log } = deps;
   const assertDevice = async (id: string) => {
     await deps.registry.get(id);
@@ -42,11 +53,17 @@ export function buildDeviceOps(config: ServerConfig, deps: {
   const commands = new CommandService(store.commands, config.commands, { clock, ids: deps.ids, link: deps.link, counters: deps.counters, bus: deps.bus, log, assertDevice });
   const logs = new LogStreams(commands, config.logs, clock, deps.bus);
   const postureFindings = new Counter({
-    name: 'bulwark_device_posture_findings_total', help: 'Findings in the postures devices reported (debug-port, boot-unverified, ssh-password, …), by kind and severity',
-    labelNames: ['kind', 'severity'] as const, registers: [deps.metrics.registry],
+    name: 'bulwark_device_posture_findings_total',
+    help: 'Findings in the postures devices reported (debug-port, boot-unverified, ssh-password, …), by kind and severity',
+    labelNames: ['kind', 'severity'] as const,
+    registers: [deps.metrics.registry],
   });
   const health = new HealthService(store.health, store.events, config.health, {
-    clock, log, assertDevice, recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw), ...(deps.onHealthReport ? { onReport: deps.onHealthReport } : {}),
+    clock,
+    log,
+    assertDevice,
+    recordFirmware: (id, fw) => deps.registry.recordFirmware(id, fw),
+    ...(deps.onHealthReport ? { onReport: deps.onHealthReport } : {}),
     onPostureFindings: (_id, findings) => {
       for (const f of findings) postureFindings.inc({ kind: f.kind, severity: f.severity });
     },
@@ -58,7 +75,12 @@ export function buildDeviceOps(config: ServerConfig, deps: {
     await health.sweep();
   };
   return {
-    twin, commands, logs, health, inbox, sweep,
+    twin,
+    commands,
+    logs,
+    health,
+    inbox,
+    sweep,
     async register(app) {
       await app.register(twinRoutes, { twin });
       await app.register(diagnosticsRoutes, { commands, logs, liveQueueLimit: config.logs.liveQueueLimit, liveDropped: deps.metrics.liveDropped });

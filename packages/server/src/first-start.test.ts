@@ -35,7 +35,11 @@ describe('the first admin key', () => {
     const text = readFileSync(path, 'utf8');
     assert.equal(text, `${first.firstStart.adminKey}\n`);
     assert.equal(await exchange(first, text.trim()), 200);
-    assert.deepEqual(readdirSync(dataDir).filter((f) => f.endsWith('.tmp')), [], 'no temporary file is left behind');
+    assert.deepEqual(
+      readdirSync(dataDir).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no temporary file is left behind',
+    );
     const bootstrap = await first.audit.list({ action: 'platform.bootstrap', limit: 10 });
     assert.equal(bootstrap[0]?.details?.adminKeyFile, path);
     await first.stop();

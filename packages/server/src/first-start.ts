@@ -20,8 +20,10 @@ export function saveAdminKey(dataDir: string, keyText: string): string {
   try {
     return writeAdminKeyFile(dataDir, keyText);
   } catch (err) {
-    throw new PlatformError('BULWARK_ERR_INTERNAL',
-      `the admin user was created but its key could not be written to ${join(dataDir, ADMIN_KEY_FILE)} (${(err as Error).message}); `
-      + `fix the cause, then run "bulwark users recover --data ${dataDir}" for a new admin key`, { cause: err });
+    throw new PlatformError(
+      'BULWARK_ERR_INTERNAL',
+      `the admin user was created but its key could not be written to ${join(dataDir, ADMIN_KEY_FILE)} (${(err as Error).message}); ` + `fix the cause, then run "bulwark users recover --data ${dataDir}" for a new admin key`,
+      { cause: err },
+    );
   }
 }

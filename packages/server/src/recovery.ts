@@ -61,7 +61,12 @@ export async function recoverAdmin(config: ServerConfig, options: RecoveryOption
       // No passwd entry for this uid (containers): the audit entry says unknown.
     }
     await new AuditService(store.audit, clock).record({
-      actor: 'system:break-glass', action: 'user.recover', target: recovered.principal.id, result: 'ok', requestId: null, source: hostname(),
+      actor: 'system:break-glass',
+      action: 'user.recover',
+      target: recovered.principal.id,
+      result: 'ok',
+      requestId: null,
+      source: hostname(),
       details: { name: options.name, keyId: recovered.keyId, created: recovered.created, reenabled: recovered.reenabled, osUser: operator },
     });
     return { principal: recovered.principal, keyId: recovered.keyId, keyFile, created: recovered.created, reenabled: recovered.reenabled };

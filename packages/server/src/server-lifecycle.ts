@@ -11,15 +11,29 @@ import type { Store } from './store/index.js';
 
 /** End of life wired into the platform: it acts through the registry, identity, jobs, commands, logs and groups, and signs with a key from the vault. */
 export async function wireEndOfLife(deps: {
-  store: Store; registry: RegistryService; identity: IdentityService; groups: GroupService; jobs: JobService; deviceOps: DeviceOps; bus: EventBus;
-  audit: AuditService; vault: SecretVault; dataDir: string; pseudonymKey: Buffer; checkOwner: (owner: string) => Promise<void>; clock: Clock; ids: IdGen; log: Logger;
+  store: Store;
+  registry: RegistryService;
+  identity: IdentityService;
+  groups: GroupService;
+  jobs: JobService;
+  deviceOps: DeviceOps;
+  bus: EventBus;
+  audit: AuditService;
+  vault: SecretVault;
+  dataDir: string;
+  pseudonymKey: Buffer;
+  checkOwner: (owner: string) => Promise<void>;
+  clock: Clock;
+  ids: IdGen;
+  log: Logger;
   /** Cluster mode: the telemetry streams, whose copies of the device's messages go too. */
   streams?: { purgeDevice(deviceId: string): Promise<number> } | undefined;
 }): Promise<{ endOfLife: EndOfLifeService; signer: ReceiptSigner }> {
   const { store, clock, streams } = deps;
   const signer = await ReceiptSigner.open(deps.vault);
   const endOfLife = new EndOfLifeService({
-    data: store.deviceData, registry: deps.registry,
+    data: store.deviceData,
+    registry: deps.registry,
     identity: {
       liveSerials: async (id) => (await deps.identity.listCertificates(id)).filter((c) => c.revokedAt === null).map((c) => c.serial),
       revokeDevice: (id, reason) => deps.identity.revokeDevice(id, reason),
@@ -43,7 +57,12 @@ export async function wireEndOfLife(deps: {
     audit: async (action, actor, target, details) => {
       await deps.audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details });
     },
-    signer, receiptsDir: receiptsDirOf(deps.dataDir), pseudonymKey: deps.pseudonymKey, clock, ids: deps.ids, log: deps.log,
+    signer,
+    receiptsDir: receiptsDirOf(deps.dataDir),
+    pseudonymKey: deps.pseudonymKey,
+    clock,
+    ids: deps.ids,
+    log: deps.log,
   });
   return { endOfLife, signer };
 }

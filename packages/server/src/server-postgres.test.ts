@@ -70,7 +70,10 @@ describePg('server on PostgreSQL', (url) => {
     const users = await two.api('GET', '/api/v1/users', { token: adminAgain });
     assert.deepEqual(users.body.map((u: { name: string }) => u.name).sort(), ['admin', 'olivia']);
     const keys = await two.api('GET', `/api/v1/keys?principalId=${userId}`, { token: adminAgain });
-    assert.deepEqual(keys.body.map((k: { name: string; revokedAt: unknown }) => [k.name, k.revokedAt]), [['laptop', null]]);
+    assert.deepEqual(
+      keys.body.map((k: { name: string; revokedAt: unknown }) => [k.name, k.revokedAt]),
+      [['laptop', null]],
+    );
     const userAgain = await two.tokenFor(userKey);
     assert.equal((await two.api('GET', '/api/v1/auth/whoami', { token: userAgain })).body.principal.id, userId);
 

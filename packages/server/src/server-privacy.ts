@@ -10,8 +10,10 @@ export const PSEUDONYM_KEY = 'privacy.pseudonym-key';
 /** The server's logger: payload fields always redacted, identifiers pseudonymised when `logs` is on (the key comes later, from wirePrivacy). */
 export function serverLogger(config: ServerConfig, deps: ServerDeps): PrivateLog {
   return privateLog({
-    level: config.log.level, settings: privacySettings(config.privacy),
-    ...(deps.logger ? { given: deps.logger } : {}), ...(deps.logDestination ? { destination: deps.logDestination } : {}),
+    level: config.log.level,
+    settings: privacySettings(config.privacy),
+    ...(deps.logger ? { given: deps.logger } : {}),
+    ...(deps.logDestination ? { destination: deps.logDestination } : {}),
   });
 }
 
@@ -29,7 +31,8 @@ export async function wirePrivacy(config: ServerConfig, deps: { vault: SecretVau
   const pseudonymiser = new Pseudonymiser(key);
   deps.log.use(pseudonymiser);
   const service = new PrivacyService({
-    pseudonymiser, settings: privacySettings(config.privacy),
+    pseudonymiser,
+    settings: privacySettings(config.privacy),
     candidates: async (after, limit) => (await deps.registry.list({ limit, ...(after !== undefined ? { after } : {}) })).map((d) => ({ id: d.id, owner: d.owner, location: d.location })),
   });
   const exportsNamer = service.namerFor('exports');

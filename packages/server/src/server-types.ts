@@ -102,4 +102,3 @@ export interface BulwarkServer {
   readonly coapPort: number;
   stop(): Promise<void>;
 }
-

@@ -80,9 +80,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   const metrics = createMetrics();
   // The cluster engines first: one that does not answer fails the start before the store is touched.
   const tls = engineTls(config.cluster);
-  const sharedCounters = deps.counters === undefined && config.counters !== 'memory'
-    ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }), ...(tls ? { tls } : {}) })
-    : undefined;
+  const sharedCounters =
+    deps.counters === undefined && config.counters !== 'memory' ? await RedisCounterStore.connect(config.counters, { clock, log: logger, onFallback: (operation) => metrics.countersFallback.inc({ operation }), ...(tls ? { tls } : {}) }) : undefined;
   let cluster: ClusterMembership | undefined;
   let opened: Store | undefined;
   let streams: TelemetryStreams | undefined;
@@ -90,14 +89,20 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   let platformKeys: PlatformKeys | undefined;
   try {
     // Cluster mode: NATS carries the events to every node, and the session directory.
-    cluster = config.bus === 'memory' ? undefined : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}), ...natsLogin(config.cluster) });
+    cluster =
+      config.bus === 'memory'
+        ? undefined
+        : await ClusterMembership.join({ servers: config.bus, nodeId, version: VERSION, log: logger, metrics, leaseMs: config.cluster.leaseMs, replicas: config.cluster.replicas, ...(tls ? { tls } : {}), ...natsLogin(config.cluster) });
     const target = parseStoreUrl(config.store, dataDir);
     const store = await openStore(deps.pgSchema === undefined ? target : { ...target, schema: deps.pgSchema }, clock);
     opened = store;
     platformKeys = await openPlatformKeys(config, dataDir, logger);
     const { masterKeySource } = platformKeys;
     const vault = await SecretVault.open(store.secrets, masterKeySource, {
-      clock, ids, log: logger, onMissingKey: (id) => metrics.masterKeyMissing.inc({ master_key_id: id }),
+      clock,
+      ids,
+      log: logger,
+      onMissingKey: (id) => metrics.masterKeyMissing.inc({ master_key_id: id }),
       // A rotation must not leave a live node unable to open the data keys: each announces the keys it holds.
       ...(cluster ? { nodesLacking: async (id: string) => (cluster ? await cluster.nodes() : []).filter((n) => n.alive && n.id !== nodeId && !n.masterKeyIds?.includes(id)).map((n) => n.id) } : {}),
     });
@@ -111,12 +116,24 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
     const bus: EventBus = cluster ? cluster.bus : new MemoryBus(logger);
     const access = new AccessService({
-      principals: store.principals, apiKeys: store.apiKeys, clock, ids, tokenKeys, accessTokenTtlMs: config.auth.accessTokenTtlMs, events: bus,
+      principals: store.principals,
+      apiKeys: store.apiKeys,
+      clock,
+      ids,
+      tokenKeys,
+      accessTokenTtlMs: config.auth.accessTokenTtlMs,
+      events: bus,
       ...(cluster ? { tickets: await KvStreamTickets.open(cluster.link, undefined, config.cluster.replicas) } : {}),
     });
     // Applications reading the telemetry stream with NATS credentials Bulwark issues (operator mode).
     const applications = buildApplications({
-      repo: store.applications, access, bus, clock, ids, log: logger, cluster: config.cluster,
+      repo: store.applications,
+      access,
+      bus,
+      clock,
+      ids,
+      log: logger,
+      cluster: config.cluster,
       ...(cluster ? { nats: { servers: config.bus, link: cluster.link, ...(tls ? { tls } : {}) } } : {}),
     });
     const registry = new RegistryService(store.devices, clock, bus, config.twin.driftThresholdMs, nodeId);
@@ -130,7 +147,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const manufacturers = new ManufacturerCas(store.identity, { clock, ids, bus });
     await manufacturers.load();
     const identity = new IdentityService(store.identity, registry, authority, config.identity, manufacturers, {
-      clock, ids, bus, log: logger,
+      clock,
+      ids,
+      bus,
+      log: logger,
       audit: async (action, actor, target, details) => {
         await audit.record({ actor, action, target, result: 'ok', requestId: null, source: null, details });
       },
@@ -142,9 +162,19 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     // Cluster mode: readings are acknowledged into the replicated telemetry stream; store writers, live streams and integrations read it.
     const tracer = await createTracer(config.tracing, { node: nodeId, version: VERSION, clock, log: logger, metrics: metrics.registry, store });
     streams = cluster ? await TelemetryStreams.open(cluster, { replicas: config.cluster.replicas, ...config.stream }, { log: logger, registry: metrics.registry, tracer }) : undefined;
-    const ingest = new IngestService(store.telemetry, schemas, config.ingest, { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c), decrypt: (t, c) => vault.decryptValue(t, c) }, {
-      clock, ids, log: logger, metrics: metrics.registry, ...(streams ? { sink: streams.sink } : {}),
-    });
+    const ingest = new IngestService(
+      store.telemetry,
+      schemas,
+      config.ingest,
+      { pseudonymKey, encrypt: (v, c) => vault.encryptValue(v, c), decrypt: (t, c) => vault.decryptValue(t, c) },
+      {
+        clock,
+        ids,
+        log: logger,
+        metrics: metrics.registry,
+        ...(streams ? { sink: streams.sink } : {}),
+      },
+    );
     if (streams) {
       streams.fanOutTo(ingest);
       copyWriter = new PostgresTelemetryCopy({ url: target.location, ...(deps.pgSchema !== undefined ? { schema: deps.pgSchema } : {}), maxConnections: config.stream.writerConnections });
@@ -153,7 +183,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     // Dead letters an older version stored in clear are sealed before anything can list them.
     await ingest.protectClearDeadLetters();
     const retention = new RetentionJob(store.telemetry, schemas, config.telemetry, {
-      clock, log: logger,
+      clock,
+      log: logger,
       receipt: async (r) => {
         await audit.record({ actor: 'system', action: 'telemetry.delete', target: r.what, result: 'ok', requestId: null, source: null, details: { ...r } });
       },
@@ -162,10 +193,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const webhooks = buildWebhooks(config.webhooks, {
       repo: store.webhooks,
       // Cluster mode: the stream, whose sequence orders what several store writers commit in any order.
-      feed: streams?.feed ?? store.telemetryFeed, feedName: streams ? 'stream:telemetry' : `store:${store.engine}`, clock, ids, log: logger, metrics: metrics.registry, version: VERSION,
+      feed: streams?.feed ?? store.telemetryFeed,
+      feedName: streams ? 'stream:telemetry' : `store:${store.engine}`,
+      clock,
+      ids,
+      log: logger,
+      metrics: metrics.registry,
+      version: VERSION,
       devicesWithTag: async (tag, after, limit) => (await registry.list({ tag, limit, ...(after !== undefined ? { after } : {}) })).map((d) => d.id),
-      devicesInGroups: async (ids) => [...await deviceSet(registry, { within: await groups.selectors(ids) })],
-      seal: (v, c) => vault.encryptValue(v, c), open: (t, c) => vault.decryptValue(t, c),
+      devicesInGroups: async (ids) => [...(await deviceSet(registry, { within: await groups.selectors(ids) }))],
+      seal: (v, c) => vault.encryptValue(v, c),
+      open: (t, c) => vault.decryptValue(t, c),
       audit: (action, target, details) => audit.record({ actor: 'system', action, target, result: 'ok', requestId: null, source: null, details }).then(() => undefined),
       ...privacy.webhooks,
     });
@@ -175,21 +213,30 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     if (!cluster) ingest.onStored(() => webhooks.dispatcher.notify());
     // On PostgreSQL (a cluster, or one node there, e.g. after `bulwark store migrate`): images in
     // the database, each node serving from its own verified copy; on SQLite: files.
-    const sharedImages = store.firmwareImages
-      ? new SharedArtifactStore(store.firmwareImages, store.firmware, dataDir, { log: logger, onFetch: (result) => metrics.firmwareCacheFetches.inc({ result }) })
-      : undefined;
+    const sharedImages = store.firmwareImages ? new SharedArtifactStore(store.firmwareImages, store.firmware, dataDir, { log: logger, onFetch: (result) => metrics.firmwareCacheFetches.inc({ result }) }) : undefined;
     await sharedImages?.sweep();
-    const firmware = new FirmwareService(store.firmware, sharedImages ?? new ArtifactStore(dataDir), {
-      rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'), artifactMaxBytes: config.ota.artifactMaxBytes, minSecurityVersion: config.ota.minSecurityVersion,
-    }, { clock, ids, log: logger });
+    const firmware = new FirmwareService(
+      store.firmware,
+      sharedImages ?? new ArtifactStore(dataDir),
+      {
+        rootKeysFile: config.ota.rootKeysFile ?? join(dataDir, 'firmware-root.json'),
+        artifactMaxBytes: config.ota.artifactMaxBytes,
+        minSecurityVersion: config.ota.minSecurityVersion,
+      },
+      { clock, ids, log: logger },
+    );
     cluster?.announceKeys(() => ({ masterKeyIds: vault.masterKeyIds, firmwareRootId: firmware.rootKeysId() }));
     // Every path to a device's live session goes through one table: admission, takeover, kicks, delivery.
     let drain: NodeDrain | undefined;
     const sessions: SessionTable = cluster
-      ? await cluster.sessionTable({ identity, registry, bus, log: logger }, async (gone, decidedAt) => {
-        metrics.nodesGone.inc();
-        await registry.markNodeOffline('node_lease_expired', gone, decidedAt);
-      }, () => drain?.draining === true)
+      ? await cluster.sessionTable(
+          { identity, registry, bus, log: logger },
+          async (gone, decidedAt) => {
+            metrics.nodesGone.inc();
+            await registry.markNodeOffline('node_lease_expired', gone, decidedAt);
+          },
+          () => drain?.draining === true,
+        )
       : new LocalSessionTable({ identity, registry, bus, log: logger });
     // Rolling restarts: an operator drains a node through any node's API; the bus tells it.
     const nodeDrain = (drain = new NodeDrain(sessions, logger, config.cluster.drainLeaveMs));
@@ -203,50 +250,82 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       publish: (id: string, topic: string, message: object, options?: DeliveryOptions) => sessions.publishToDevice(id, topic, Buffer.from(JSON.stringify(message)), 1, options),
     };
     const rollouts = new RolloutService(store.rollouts, firmware, registry, config.ota, {
-      clock, ids, log: logger, health: store.health, telemetry: store.telemetry,
-      link: deviceLink, groups,
+      clock,
+      ids,
+      log: logger,
+      health: store.health,
+      telemetry: store.telemetry,
+      link: deviceLink,
+      groups,
       onStop: (r) => {
         alerts.fleet.rollout(r.id, r.state, r.reason);
-        void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } })
-          .catch((err: unknown) => logger.error({ err }, 'could not audit the rollout change'));
+        void audit.record({ actor: 'system', action: `rollout.${r.state}`, target: r.id, result: 'ok', requestId: null, source: null, details: { reason: r.reason } }).catch((err: unknown) => logger.error({ err }, 'could not audit the rollout change'));
       },
     });
     const deviceOps = buildDeviceOps(config, {
       ota: rollouts,
-      store, registry, bus, counters, clock, ids, log: logger, metrics,
+      store,
+      registry,
+      bus,
+      counters,
+      clock,
+      ids,
+      log: logger,
+      metrics,
       link: deviceLink,
       onHealthReport: (deviceId, report) => alerts.fleet.reported(deviceId, report),
     });
     // Jobs decommission through end of life, which cancels job entries: bound once both exist.
     const late: { endOfLife?: EndOfLifeService } = {};
     const jobs = wireJobs(config, {
-      store, registry, groups, deviceOps, audit, clock, ids, log: logger,
+      store,
+      registry,
+      groups,
+      deviceOps,
+      audit,
+      clock,
+      ids,
+      log: logger,
       decommission: async (id, by) => void (await late.endOfLife?.decommission(id, 'keep', by)),
     });
     const checkOwner = ownerCheck({ principalExists: async (id) => (await store.principals.get(id)) !== undefined, groupExists: async (id) => (await store.groups.get(id)) !== undefined });
     const eol = await wireEndOfLife({ store, registry, identity, groups, jobs, deviceOps, bus, audit, vault, dataDir, pseudonymKey, checkOwner, clock, ids, log: logger, streams });
     late.endOfLife = eol.endOfLife;
-    const hostnames = config.mqtt.hostnames.split(',').map((h) => h.trim()).filter(Boolean);
+    const hostnames = config.mqtt.hostnames
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
     const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
-    const mqtt = config.mqtt.enabled
-      ? new MqttGateway({ ...config.mqtt, hostnames, proxyProtocolFrom }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate, tracer })
-      : undefined;
+    const mqtt = config.mqtt.enabled ? new MqttGateway({ ...config.mqtt, hostnames, proxyProtocolFrom }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate, tracer }) : undefined;
     const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate, tracer }) : undefined;
-    const deviceHttps = config.deviceHttp.enabled
-      ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate, tracer })
-      : undefined;
+    const deviceHttps = config.deviceHttp.enabled ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate, tracer }) : undefined;
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
     let adminKeyFile: string | undefined;
     if (bootstrapped) {
       // A generated key goes to a 0600 file, never to standard output; a preset one is the operator's already.
       if (config.bootstrapAdminKey === undefined) adminKeyFile = saveAdminKey(dataDir, bootstrapped.keyText);
-      await audit.record({ actor: 'system', action: 'platform.bootstrap', target: bootstrapped.principal.id, result: 'ok', requestId: null, source: null, details: { adminKeyPreset: config.bootstrapAdminKey !== undefined, ...(adminKeyFile ? { adminKeyFile } : {}) } });
+      await audit.record({
+        actor: 'system',
+        action: 'platform.bootstrap',
+        target: bootstrapped.principal.id,
+        result: 'ok',
+        requestId: null,
+        source: null,
+        details: { adminKeyPreset: config.bootstrapAdminKey !== undefined, ...(adminKeyFile ? { adminKeyFile } : {}) },
+      });
     }
 
     const apiTlsMaterial = await apiTls(config.http, authority, dataDir, clock.now());
     const { app, routes } = await createHttpApp({
-      logger, bodyLimitBytes: config.http.bodyLimitBytes, trustedProxies: config.http.trustedProxies.split(',').map((p) => p.trim()).filter(Boolean), metrics, version: VERSION,
+      logger,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      trustedProxies: config.http.trustedProxies
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+      metrics,
+      version: VERSION,
       ...(apiTlsMaterial ? { tls: apiTlsMaterial } : {}),
     });
     app.addHook('onRequest', makeGuard(access, throttle, metrics, groups));
@@ -255,17 +334,32 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
     const startedAt = clock.now();
     const embeddedNodes = async (): Promise<ClusterNode[]> => [
-      { id: nodeId, version: VERSION, startedAt, heartbeatAt: clock.now(), sessions: sessions.localCount, leads: singletons.map(([name]) => name), alive: true, draining: nodeDrain.draining,
-        masterKeyIds: vault.masterKeyIds, firmwareRootId: firmware.rootKeysId() },
+      {
+        id: nodeId,
+        version: VERSION,
+        startedAt,
+        heartbeatAt: clock.now(),
+        sessions: sessions.localCount,
+        leads: singletons.map(([name]) => name),
+        alive: true,
+        draining: nodeDrain.draining,
+        masterKeyIds: vault.masterKeyIds,
+        firmwareRootId: firmware.rootKeysId(),
+      },
     ];
     const listNodes = (): Promise<ClusterNode[]> => (cluster ? cluster.nodes() : embeddedNodes());
     await app.register(observeRoutes, {
       metrics,
-      ready: readiness({
-        store, missingMasterKeys: () => vault.missingMasterKeys(), draining: () => nodeDrain.draining,
-        ...(cluster ? { bus: () => cluster?.link.connected === true } : {}),
-        ...(streams ? { writerLag: () => streams?.lag } : {}),
-      }, logger),
+      ready: readiness(
+        {
+          store,
+          missingMasterKeys: () => vault.missingMasterKeys(),
+          draining: () => nodeDrain.draining,
+          ...(cluster ? { bus: () => cluster?.link.connected === true } : {}),
+          ...(streams ? { writerLag: () => streams?.lag } : {}),
+        },
+        logger,
+      ),
       now: () => clock.now(),
       nodes: listNodes,
       drain: async (id, spreadMs) => {
@@ -278,7 +372,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       info: () => ({ version: VERSION, store: store.engine, bus: cluster ? 'nats' : 'memory', node: nodeId, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
     });
     await app.register(accessRoutes, {
-      access, throttle, clock, groups,
+      access,
+      throttle,
+      clock,
+      groups,
       onAuthFailure: (reason, locked) => {
         metrics.authFailures.inc({ reason });
         if (locked) metrics.lockouts.inc({ kind: locked });
@@ -307,7 +404,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.register(privacyRoutes, { privacy: privacy.service });
     const targets = { allowHttp: config.webhooks.allowHttp, allowPrivateTargets: config.webhooks.allowPrivateTargets };
     await app.register(alertRoutes, {
-      alerts: alerts.service, runbookBaseUrl: config.alerts.runbookBaseUrl, newSecret, emailReady: () => config.alerts.smtpUrl !== '', groups,
+      alerts: alerts.service,
+      runbookBaseUrl: config.alerts.runbookBaseUrl,
+      newSecret,
+      emailReady: () => config.alerts.smtpUrl !== '',
+      groups,
       checkChannelUrl: async (url) => void (await resolveTarget(checkUrl(url, targets).hostname, targets)),
     });
     await app.register(dashboardRoutes, {});
@@ -318,26 +419,46 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let deviceHttpPort = 0;
     let coapPort = 0;
     let otaTimer: NodeJS.Timeout | undefined;
-    const checkpoints = config.audit.checkpointIntervalMs > 0 ? new AuditCheckpointWriter({
-      repo: store.audit, keys: checkpointKeys, clock, log: logger, intervalMs: config.audit.checkpointIntervalMs, file: checkpointFile,
-      refused: () => metrics.auditCheckpointRefusals.inc(),
-    }) : undefined;
+    const checkpoints =
+      config.audit.checkpointIntervalMs > 0
+        ? new AuditCheckpointWriter({
+            repo: store.audit,
+            keys: checkpointKeys,
+            clock,
+            log: logger,
+            intervalMs: config.audit.checkpointIntervalMs,
+            file: checkpointFile,
+            refused: () => metrics.auditCheckpointRefusals.inc(),
+          })
+        : undefined;
     // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
     const singletons: [string, SingletonJob][] = [
-      ['rollouts', {
-        start: () => {
-          if (config.ota.tickIntervalMs <= 0) return;
-          otaTimer = setInterval(() => void rollouts.tick(), config.ota.tickIntervalMs);
-          otaTimer.unref();
+      [
+        'rollouts',
+        {
+          start: () => {
+            if (config.ota.tickIntervalMs <= 0) return;
+            otaTimer = setInterval(() => void rollouts.tick(), config.ota.tickIntervalMs);
+            otaTimer.unref();
+          },
+          stop: async () => {
+            clearInterval(otaTimer);
+            await rollouts.idle();
+          },
         },
-        stop: async () => {
-          clearInterval(otaTimer);
-          await rollouts.idle();
-        },
-      }],
+      ],
       ['jobs', { start: () => jobs.start(), stop: () => jobs.stop() }],
       ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
-      ['fleet-counts', { start: async () => { await countsFolder.fold(); countsFolder.start(); }, stop: () => countsFolder.stop() }],
+      [
+        'fleet-counts',
+        {
+          start: async () => {
+            await countsFolder.fold();
+            countsFolder.start();
+          },
+          stop: () => countsFolder.stop(),
+        },
+      ],
       ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
       ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
       ...(checkpoints ? [['audit-checkpoints', { start: () => checkpoints.start(), stop: () => checkpoints.stop() }] as [string, SingletonJob]] : []),
@@ -346,7 +467,27 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ['alert-sweep', { start: () => alerts.sweep.start(), stop: () => alerts.sweep.stop() }],
     ];
     return {
-      app, config, store, metrics, access, audit, vault, routes, bus, registry, groups, identity, schemas, ingest, mqtt, deviceOps, ota: { firmware, rollouts }, jobs, webhooks, alerts, liveStreams,
+      app,
+      config,
+      store,
+      metrics,
+      access,
+      audit,
+      vault,
+      routes,
+      bus,
+      registry,
+      groups,
+      identity,
+      schemas,
+      ingest,
+      mqtt,
+      deviceOps,
+      ota: { firmware, rollouts },
+      jobs,
+      webhooks,
+      alerts,
+      liveStreams,
       get mqttPort() {
         return mqttPort;
       },
@@ -356,7 +497,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       get coapPort() {
         return coapPort;
       },
-      nodeId, cluster, streams,
+      nodeId,
+      cluster,
+      streams,
       nodes: listNodes,
       apiCaFile: apiTlsMaterial?.caFile,
       firstStart: { adminKey: bootstrapped?.keyText, adminKeyFile, masterKeyCreatedAt: vault.createdMasterKey && masterKeySource.kind === 'file' ? masterKeySource.path : undefined },
@@ -421,8 +564,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 async function warnOnOtherRootKeys(cluster: ClusterMembership, self: string, mine: string, log: PinoLogger): Promise<void> {
   const others = (await cluster.nodes().catch(() => [])).filter((n) => n.alive && n.id !== self && n.firmwareRootId !== undefined && n.firmwareRootId !== mine);
   if (others.length === 0) return;
-  log.warn({ firmwareRootId: mine, others: others.map((n) => ({ node: n.id, firmwareRootId: n.firmwareRootId })) },
-    'this node\'s firmware root key set (ota.rootKeysFile) differs from other nodes\': give every node the same file');
+  log.warn({ firmwareRootId: mine, others: others.map((n) => ({ node: n.id, firmwareRootId: n.firmwareRootId })) }, "this node's firmware root key set (ota.rootKeysFile) differs from other nodes': give every node the same file");
 }
 
 /** The PEM files of cluster.tls*, read once at start; undefined when none is set. */

@@ -41,7 +41,10 @@ function readCheckpoints(file: string): unknown[] {
   } catch (err) {
     throw new CliError('BULWARK_CLI_FILE', `cannot read the checkpoint file ${file}: ${(err as Error).message}`);
   }
-  const lines = text.split('\n').filter((l) => l.trim() !== '').slice(-CHECKPOINTS_SENT);
+  const lines = text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-CHECKPOINTS_SENT);
   if (lines.length === 0) throw new CliError('BULWARK_CLI_FILE', `${file} holds no checkpoints`);
   return lines.map((line) => {
     try {
@@ -56,7 +59,8 @@ function readCheckpoints(file: string): unknown[] {
 export function addAuditCommands(program: Command, env: Env): void {
   const audit = program.command('audit-log').description('the append-only, hash-chained audit log');
 
-  audit.command('list')
+  audit
+    .command('list')
     .description('audit entries, newest first')
     .option('--actor <id>', 'only entries by this principal id (or anonymous, system)')
     .option('--action <action>', 'only this action, e.g. user.create, auth.token')
@@ -68,11 +72,15 @@ export function addAuditCommands(program: Command, env: Env): void {
         query: { actor: opts.actor, action: opts.action, result: opts.result, limit: opts.limit },
       });
       if (opts.json) return printJson(entries);
-      printTable(['seq', 'time', 'actor', 'action', 'target', 'result', 'detail'],
-        entries.map((e) => [e.seq, time(e.ts), e.actor, e.action, e.target, e.result, detail(e)]), 'No audit entries match.');
+      printTable(
+        ['seq', 'time', 'actor', 'action', 'target', 'result', 'detail'],
+        entries.map((e) => [e.seq, time(e.ts), e.actor, e.action, e.target, e.result, detail(e)]),
+        'No audit entries match.',
+      );
     });
 
-  audit.command('verify')
+  audit
+    .command('verify')
     .description(`walk the hash chain; exit ${EXIT.ok} when it verifies, ${EXIT.auditBroken} at the first edited, removed or truncated entry`)
     .option('--checkpoint <file>', `also check the chain against the signed checkpoints in this file (audit.checkpointFile; its last ${CHECKPOINTS_SENT}): catches a chain rewritten whole`)
     .option('--json', 'print the report as JSON')
@@ -90,7 +98,16 @@ export function addAuditCommands(program: Command, env: Env): void {
         for (const p of report.checkpoints?.problems ?? []) console.log(`  checkpoint ${p.seq ?? '?'}: ${p.problem}: ${p.message}`);
         if (bad !== undefined) {
           console.log('First bad entry as stored now:');
-          printFields([['seq', bad.seq], ['time', time(bad.ts)], ['actor', bad.actor], ['action', bad.action], ['target', bad.target], ['result', bad.result], ['hash', bad.hash], ['prev hash', bad.prevHash]]);
+          printFields([
+            ['seq', bad.seq],
+            ['time', time(bad.ts)],
+            ['actor', bad.actor],
+            ['action', bad.action],
+            ['target', bad.target],
+            ['result', bad.result],
+            ['hash', bad.hash],
+            ['prev hash', bad.prevHash],
+          ]);
         } else if (report.firstBadSeq !== null) {
           console.log(`  Entry ${report.firstBadSeq} is no longer in the log.`);
         }

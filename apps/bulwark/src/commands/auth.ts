@@ -17,7 +17,8 @@ export const whoami = (session: Session) => session.call<WhoAmI>('GET', '/api/v1
 
 /** `bulwark login`, `logout` and `whoami`. */
 export function addAuthCommands(program: Command, env: Env): void {
-  program.command('login')
+  program
+    .command('login')
     .description('check an API key against a server and save both for the next commands')
     .requiredOption('--url <url>', 'server URL, as printed by "bulwark start"')
     .option('--key <key>', 'API key (bwk.…); "-" reads it from standard input; default: $BULWARK_KEY')
@@ -35,7 +36,8 @@ export function addAuthCommands(program: Command, env: Env): void {
       console.log(`Credentials saved to ${path}${named} (readable by you only).`);
     });
 
-  program.command('logout')
+  program
+    .command('logout')
     .description('forget the saved login of the profile (--profile; the default one without); the key itself stays valid: revoke it with "bulwark keys revoke"')
     .action(() => {
       const path = credentialsPath(env);
@@ -44,7 +46,8 @@ export function addAuthCommands(program: Command, env: Env): void {
       console.log(forgetCredentials(path, profile) ? `Forgot the login${which} in ${path}.` : `Not logged in${which} (nothing saved in ${path}).`);
     });
 
-  program.command('whoami')
+  program
+    .command('whoami')
     .description('show who the saved login (or BULWARK_KEY) is, and what it may do')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {

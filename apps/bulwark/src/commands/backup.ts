@@ -10,8 +10,11 @@ import { printJson } from '../output.js';
  * safe while it runs. The work is the server library's; this reads flags and config.
  */
 export function addBackupCommands(program: Command, env: Env): void {
-  program.command('backup')
-    .description('back up an embedded node into a new directory, safe while it runs: a consistent snapshot of the SQLite store, the firmware images, the firmware root key set and the node id, with a manifest of SHA-256 sums (PostgreSQL: use pg_dump, see docs/guides/backup.md)')
+  program
+    .command('backup')
+    .description(
+      'back up an embedded node into a new directory, safe while it runs: a consistent snapshot of the SQLite store, the firmware images, the firmware root key set and the node id, with a manifest of SHA-256 sums (PostgreSQL: use pg_dump, see docs/guides/backup.md)',
+    )
     .requiredOption('--out <dir>', 'a new (or empty) directory for the backup')
     .option('--data <dir>', 'the data directory the node runs with (default: $BULWARK_DATA_DIR or ./.bulwark)')
     .option('--config <file>', 'the JSON config file the node runs with, for its store file and firmware root key set (default: $BULWARK_CONFIG)')
@@ -23,19 +26,24 @@ export function addBackupCommands(program: Command, env: Env): void {
       const target = config.store === 'sqlite' || config.store.startsWith('sqlite:') ? config.store : undefined;
       if (target === undefined) throw usageError('this node keeps its store in PostgreSQL: back it up with pg_dump (firmware images included), and keep the master key and the firmware root key set file (docs/guides/backup.md)');
       const report = await server.backupEmbedded({
-        dataDir: config.dataDir, out: opts.out, withMasterKey: opts.withMasterKey === true,
+        dataDir: config.dataDir,
+        out: opts.out,
+        withMasterKey: opts.withMasterKey === true,
         ...(target.startsWith('sqlite:') ? { storeFile: target.slice('sqlite:'.length) } : {}),
         ...(config.ota.rootKeysFile !== undefined ? { rootKeysFile: config.ota.rootKeysFile } : {}),
       });
       if (opts.json) return printJson(report);
       const m = report.manifest;
-      console.log(`Backed up ${config.dataDir} into ${report.out}: the store (${m.auditEntries} audit entries, chain verified), ${m.files.filter((f) => f.part === 'firmware').length} firmware images, ${m.files.length} files with their SHA-256 in ${server.BACKUP_MANIFEST}.`);
+      console.log(
+        `Backed up ${config.dataDir} into ${report.out}: the store (${m.auditEntries} audit entries, chain verified), ${m.files.filter((f) => f.part === 'firmware').length} firmware images, ${m.files.length} files with their SHA-256 in ${server.BACKUP_MANIFEST}.`,
+      );
       if (report.masterKeyApart !== null) {
         console.log(`The master key (${m.masterKeyIds.join(', ')}) is not in the backup: keep a copy of ${report.masterKeyApart} apart from it; without the key the backup cannot be read.`);
       }
     });
 
-  program.command('restore')
+  program
+    .command('restore')
     .description('restore a backup made by `bulwark backup` into a new data directory: every file checked against the manifest, the master key checked against the store, the audit chain verified')
     .requiredOption('--from <dir>', 'the backup directory')
     .requiredOption('--data <dir>', 'a new (or empty) data directory')
@@ -43,9 +51,7 @@ export function addBackupCommands(program: Command, env: Env): void {
     .option('--json', 'print the outcome as JSON')
     .action(async (opts: { from: string; data: string; masterKeyFile?: string; json?: boolean }) => {
       const server = await import('@bulwark/server');
-      const masterKey = opts.masterKeyFile !== undefined
-        ? { text: readKey(opts.masterKeyFile), origin: opts.masterKeyFile, write: true }
-        : env.BULWARK_MASTER_KEY ? { text: env.BULWARK_MASTER_KEY, origin: 'BULWARK_MASTER_KEY', write: false } : undefined;
+      const masterKey = opts.masterKeyFile !== undefined ? { text: readKey(opts.masterKeyFile), origin: opts.masterKeyFile, write: true } : env.BULWARK_MASTER_KEY ? { text: env.BULWARK_MASTER_KEY, origin: 'BULWARK_MASTER_KEY', write: false } : undefined;
       const report = await server.restoreEmbedded({ from: opts.from, dataDir: opts.data, ...(masterKey ? { masterKey } : {}) });
       if (opts.json) return printJson(report);
       console.log(`Restored ${report.files} files (${report.images} firmware images) into ${report.dataDir}; master key ${report.masterKeyId} opens the store; the audit chain verifies (${report.auditEntries} entries).`);

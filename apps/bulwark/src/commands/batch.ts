@@ -24,10 +24,10 @@ function batchId(value: string): string {
   return value;
 }
 
-
 /** `bulwark devices batch`: factory onboarding from a CSV or JSON manifest. */
 export function addBatchCommand(devices: Command, env: Env): void {
-  devices.command('batch')
+  devices
+    .command('batch')
     .description('register many devices from a CSV (header: id, serial, model, hw_rev, csr, …) or JSON file; claim tokens go to DIR/tokens.csv, certificates for CSRs to DIR/<id>.crt')
     .argument('<file>', 'the manifest: .csv with a header row, or a .json array of {id, serial, model, hardwareRevision, csr}; a CSR may be PEM text or the path of a .csr file')
     .option('--out <dir>', 'where tokens.csv, <id>.crt and ca.crt go (default: the current directory)')
@@ -50,12 +50,15 @@ export function addBatchCommand(devices: Command, env: Env): void {
         const why = (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'already exists (it may hold tokens shown only once): choose another --out' : (err as Error).message;
         throw new CliError('BULWARK_CLI_USAGE', `${tokensPath} ${why}`, EXIT.usage);
       }
-      const id = opts.batchId ?? `cli-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+      const id =
+        opts.batchId ??
+        `cli-${new Date()
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d+Z$/, 'Z')}`;
       const size = opts.chunkSize ?? DEFAULT_CHUNK;
       const total = manifest.devices.length;
-      const bar = !opts.json && process.stderr.isTTY
-        ? new cliProgress.SingleBar({ stream: process.stderr, format: 'onboarding [{bar}] {value}/{total} devices | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic)
-        : undefined;
+      const bar = !opts.json && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'onboarding [{bar}] {value}/{total} devices | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
       let done = 0;
       let tokens = 0;
       let certificates = 0;

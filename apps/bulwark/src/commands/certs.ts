@@ -22,26 +22,30 @@ interface IssuingCa {
   readonly certificate: string;
 }
 
-const caRows = (list: readonly IssuingCa[]) =>
-  list.map((c) => [c.id, c.state, c.state === 'retired' ? '-' : c.liveCertificates, time(c.createdAt), time(c.notAfter), time(c.retiredAt), c.fingerprint.slice(0, 16)]);
+const caRows = (list: readonly IssuingCa[]) => list.map((c) => [c.id, c.state, c.state === 'retired' ? '-' : c.liveCertificates, time(c.createdAt), time(c.notAfter), time(c.retiredAt), c.fingerprint.slice(0, 16)]);
 const CA_HEAD = ['id', 'state', 'live certificates', 'created', 'not after', 'retired', 'fingerprint'];
 
 /** `bulwark certs list | expiring | revoke | rotate | cas | ca-rollover | ca-retire`. */
 export function addCertCommands(program: Command, env: Env): void {
   const certs = program.command('certs').description('device certificates: list, expiring, revoke, rotate; the issuing CAs: cas, ca-rollover, ca-retire');
 
-  certs.command('list')
+  certs
+    .command('list')
     .description("a device's certificates, oldest first")
     .argument('<id>', 'device id')
     .option('--json', 'print a JSON array')
     .action(async (id: string, opts: { json?: boolean }) => {
       const list = await openSession(env).call<Certificate[]>('GET', `/api/v1/devices/${encodeURIComponent(id)}/certificates`);
       if (opts.json) return printJson(list);
-      printTable(['serial', 'not before', 'not after', 'first used', 'status'],
-        list.map((c) => [c.serial, time(c.notBefore), time(c.notAfter), time(c.firstUsedAt), certificateStatus(c)]), `No certificates for ${id}.`);
+      printTable(
+        ['serial', 'not before', 'not after', 'first used', 'status'],
+        list.map((c) => [c.serial, time(c.notBefore), time(c.notAfter), time(c.firstUsedAt), certificateStatus(c)]),
+        `No certificates for ${id}.`,
+      );
     });
 
-  certs.command('expiring')
+  certs
+    .command('expiring')
     .description('devices whose newest live certificate ends within the window, or has ended, soonest first')
     .option('--within <days>', 'how far ahead: 30d, or a number of days', '30d')
     .option('--limit <n>', 'at most this many rows', '1000')
@@ -54,10 +58,15 @@ export function addCertCommands(program: Command, env: Env): void {
       const list = await openSession(env).call<(Certificate & { expired: boolean; msLeft: number })[]>('GET', `/api/v1/certificates/expiring?days=${Number(m[1])}&limit=${limit}`);
       if (opts.json) return printJson(list);
       const left = (ms: number) => (ms <= 0 ? `ended ${Math.floor(-ms / 86_400_000)}d ago` : `${Math.floor(ms / 86_400_000)}d ${Math.floor((ms % 86_400_000) / 3_600_000)}h`);
-      printTable(['device', 'serial', 'not after', 'left'], list.map((c) => [c.deviceId, c.serial, time(c.notAfter), left(c.msLeft)]), `No certificate ends within ${Number(m[1])} days.`);
+      printTable(
+        ['device', 'serial', 'not after', 'left'],
+        list.map((c) => [c.deviceId, c.serial, time(c.notAfter), left(c.msLeft)]),
+        `No certificate ends within ${Number(m[1])} days.`,
+      );
     });
 
-  certs.command('revoke')
+  certs
+    .command('revoke')
     .description('revoke one certificate: a session using it ends now, the CRL lists it')
     .argument('<serial>', 'serial number, hex (from "bulwark certs list")')
     .option('--reason <reason>', 'why (letters, digits, spaces and ._:-)')
@@ -76,7 +85,8 @@ export function addCertCommands(program: Command, env: Env): void {
 
 /** `bulwark certs cas | ca-rollover | ca-retire`: the issuing CAs of the device CA. */
 function addIssuingCaCommands(certs: Command, env: Env): void {
-  certs.command('cas')
+  certs
+    .command('cas')
     .description('the issuing CAs, the active one first: state, device certificates from each that still work, validity')
     .option('--json', 'print a JSON array (with each CA certificate, PEM)')
     .action(async (opts: { json?: boolean }) => {
@@ -85,7 +95,8 @@ function addIssuingCaCommands(certs: Command, env: Env): void {
       printTable(CA_HEAD, caRows(list), 'No issuing CA.');
     });
 
-  certs.command('ca-rollover')
+  certs
+    .command('ca-rollover')
     .description('a new issuing CA signs every new device certificate from now on; the previous one stays trusted until its certificates have ended or been renewed (needs pki:write)')
     .option('--json', 'print the new active CA and the previous ones as JSON')
     .action(async (opts: { json?: boolean }) => {
@@ -98,7 +109,8 @@ function addIssuingCaCommands(certs: Command, env: Env): void {
       console.log('No session was ended. Devices verify the server up to the root, so they need nothing new first.');
     });
 
-  certs.command('ca-retire')
+  certs
+    .command('ca-retire')
     .description('stop trusting a previous issuing CA: its certificates are refused and their sessions end (refused while some still work, unless --force) (needs pki:write)')
     .argument('<id>', 'issuing CA id (from "bulwark certs cas")')
     .option('--force', 'retire it although certificates from it still work: those devices are cut off until they enroll again')
@@ -118,7 +130,8 @@ export function addPkiCommands(program: Command, env: Env): void {
     ['crl', '/api/v1/pki/crl.pem', 'the certificate revocation lists of the trusted issuing CAs, PEM, one after the other (re-signed on every revocation)'],
   ] as const;
   for (const [name, path, description] of files) {
-    pki.command(name)
+    pki
+      .command(name)
       .description(description)
       .option('--out <file>', 'write it to this file instead of standard output')
       .option('--url <url>', 'server URL (default: $BULWARK_URL, else the saved login)')

@@ -16,19 +16,23 @@ interface ClusterStatus {
 export function addClusterCommands(program: Command, env: Env): void {
   const cluster = program.command('cluster').description('the nodes of a cluster: status and draining for rolling restarts');
 
-  cluster.command('status')
+  cluster
+    .command('status')
     .description('every node with its heartbeat, version, sessions and the singletons it leads')
     .option('--json', 'print the answer as JSON')
     .action(async (opts: { json?: boolean }) => {
       const status = await openSession(env).call<ClusterStatus>('GET', '/api/v1/cluster');
       if (opts.json) return printJson(status);
       console.log(`${status.mode === 'cluster' ? 'Cluster' : 'Embedded (one node)'}; this answer came from ${status.self}.`);
-      printTable(['node', 'state', 'version', 'sessions', 'leads', 'heartbeat', 'started'],
+      printTable(
+        ['node', 'state', 'version', 'sessions', 'leads', 'heartbeat', 'started'],
         status.nodes.map((n) => [n.id, !n.alive ? 'gone' : n.draining ? 'draining' : 'up', n.version, n.sessions, n.leads.join(', ') || '-', relative(n.heartbeatAt), relative(n.startedAt)]),
-        'No nodes.');
+        'No nodes.',
+      );
     });
 
-  cluster.command('drain <node>')
+  cluster
+    .command('drain <node>')
     .description('take a node out of the load balancer, then move its devices to the other nodes one by one; stop it once it holds no session')
     .option('--spread <seconds>', 'end the sessions over this many seconds (default 30)', positiveInt(3600))
     .option('--no-wait', 'return at once instead of following the drain to its end')

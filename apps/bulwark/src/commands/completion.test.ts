@@ -43,7 +43,10 @@ describe('bulwark completion', () => {
     const { stdout } = await run('bash', ['--norc', '--noprofile', '-c', `source ${file} && complete -p bulwark && ${probes.join('; ')}`]);
     const [registration, ...answers] = stdout.split('\n');
     assert.equal(registration, 'complete -o default -F _bulwark bulwark');
-    assert.deepEqual(answers.slice(0, cases.length), cases.map(([, expected]) => expected));
+    assert.deepEqual(
+      answers.slice(0, cases.length),
+      cases.map(([, expected]) => expected),
+    );
     // compgen, as bash's own completion calls it, against the generated word list.
     const top = await run('bash', ['--norc', '--noprofile', '-c', `source ${file} && compgen -W "$(_bulwark_words '')" -- sch`]);
     assert.equal(top.stdout, 'schemas\n');

@@ -19,10 +19,7 @@ function walk(command: Command, path = '', inherited: readonly Option[] = []): N
   const options = [...own, ...inherited.filter((g) => !own.some((o) => o.long === g.long))];
   const subcommands = command.commands.flatMap((c) => [c.name(), ...c.aliases()].map((name) => ({ name, description: c.description() })));
   const globals = path === '' ? own.filter((o) => o.long !== '--version') : inherited;
-  return [
-    { path, subcommands, options },
-    ...command.commands.flatMap((c) => walk(c, path === '' ? c.name() : `${path} ${c.name()}`, globals)),
-  ];
+  return [{ path, subcommands, options }, ...command.commands.flatMap((c) => walk(c, path === '' ? c.name() : `${path} ${c.name()}`, globals))];
 }
 
 /** Every option keeps --help; commander adds it to each command without listing it. */
@@ -32,7 +29,10 @@ const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
 const valuesOf = (o: Option) => (o.argChoices ? o.argChoices.join(' ') : o.required || o.optional ? '@' : '');
 
 function commandCase(nodes: readonly Node[]): string {
-  return nodes.filter((n) => n.path !== '').map((n) => quote(n.path)).join('|');
+  return nodes
+    .filter((n) => n.path !== '')
+    .map((n) => quote(n.path))
+    .join('|');
 }
 
 function valueCases(nodes: readonly Node[]): string[] {
@@ -138,7 +138,8 @@ fi
 }
 
 export function addCompletionCommand(program: Command): void {
-  program.command('completion')
+  program
+    .command('completion')
     .description('print a shell completion script for bash or zsh (load it with: source <(bulwark completion bash))')
     .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh']))
     .action((shell: 'bash' | 'zsh') => {

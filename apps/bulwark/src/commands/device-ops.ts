@@ -14,11 +14,30 @@ const POLL_MS = 500;
 interface Twin {
   desired: { version: number; config: Record<string, unknown>; updatedAt: number; updatedBy: string } | null;
   reported: { version: number; status: string; config: Record<string, unknown>; reason: string | null; receivedAt: number } | null;
-  inSync: boolean; driftSince: number | null; drifted: boolean;
+  inSync: boolean;
+  driftSince: number | null;
+  drifted: boolean;
 }
-interface CommandRecord { id: string; name: string; status: string; issuedAt: number; expiresAt: number; reason: string | null; detail: string | null; output: unknown }
-interface LogEntry { seq: number; ts: number; level: string; msg: string }
-interface Logs { stream: { streaming: boolean; until: number | null; received: number; dropped: number }; entries: LogEntry[] }
+interface CommandRecord {
+  id: string;
+  name: string;
+  status: string;
+  issuedAt: number;
+  expiresAt: number;
+  reason: string | null;
+  detail: string | null;
+  output: unknown;
+}
+interface LogEntry {
+  seq: number;
+  ts: number;
+  level: string;
+  msg: string;
+}
+interface Logs {
+  stream: { streaming: boolean; until: number | null; received: number; dropped: number };
+  entries: LogEntry[];
+}
 
 const compact = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -44,7 +63,8 @@ async function waitForEnd(session: Session, id: string, cmdId: string, timeoutMs
 
 /** `bulwark devices twin | command | commands | health | logs`. */
 export function addDeviceOpsCommands(devices: Command, env: Env): void {
-  devices.command('twin')
+  devices
+    .command('twin')
     .description("show a device's desired and reported configuration and drift; --set changes the desired configuration")
     .argument('<id>', 'device id')
     .option('--set <file-or-json>', 'new desired configuration: a JSON object, or a file holding one')
@@ -52,19 +72,21 @@ export function addDeviceOpsCommands(devices: Command, env: Env): void {
     .option('--json', 'print the twin as JSON')
     .action(async (id: string, opts: { set?: string; ifVersion?: number; json?: boolean }) => {
       const session = openSession(env);
-      const twin = opts.set === undefined
-        ? await session.call<Twin>('GET', path(id, '/twin'))
-        : await session.call<Twin>('PUT', path(id, '/twin/desired'), { body: { config: jsonObject(opts.set, '--set'), ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}) } });
+      const twin =
+        opts.set === undefined
+          ? await session.call<Twin>('GET', path(id, '/twin'))
+          : await session.call<Twin>('PUT', path(id, '/twin/desired'), { body: { config: jsonObject(opts.set, '--set'), ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}) } });
       if (opts.json) return printJson(twin);
       printTwin(id, twin);
     });
 
-  devices.command('command')
+  devices
+    .command('command')
     .description('send a command to a device (kept until it connects or --ttl passes); --wait follows it to its end')
     .argument('<id>', 'device id')
     .argument('<name>', 'command name, e.g. reboot')
     .option('--params <file-or-json>', 'parameters: a JSON object, or a file holding one')
-    .option('--ttl <seconds>', 'expire the command after this long (default: the server\'s commands.defaultTtlS)', positiveInt(604_800))
+    .option('--ttl <seconds>', "expire the command after this long (default: the server's commands.defaultTtlS)", positiveInt(604_800))
     .option('--if-offline <what>', '"queue" (default) or "refuse" (fail now when the device is not connected)')
     .option('--wait', 'wait until the device answers (exit 1 unless it succeeded)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (default 60)', positiveInt(86_400))
@@ -87,7 +109,8 @@ export function addDeviceOpsCommands(devices: Command, env: Env): void {
       }
     });
 
-  devices.command('commands')
+  devices
+    .command('commands')
     .description("a device's commands, newest first")
     .argument('<id>', 'device id')
     .option('--limit <n>', 'at most this many (default 20)', positiveInt(1000))
@@ -95,10 +118,15 @@ export function addDeviceOpsCommands(devices: Command, env: Env): void {
     .action(async (id: string, opts: { limit?: number; json?: boolean }) => {
       const list = await openSession(env).call<CommandRecord[]>('GET', path(id, '/commands'), { query: { limit: opts.limit ?? 20 } });
       if (opts.json) return printJson(list);
-      printTable(['id', 'name', 'status', 'issued', 'expires', 'reason'], list.map((c) => [c.id, c.name, c.status, time(c.issuedAt), time(c.expiresAt), c.reason]), 'No commands.');
+      printTable(
+        ['id', 'name', 'status', 'issued', 'expires', 'reason'],
+        list.map((c) => [c.id, c.name, c.status, time(c.issuedAt), time(c.expiresAt), c.reason]),
+        'No commands.',
+      );
     });
 
-  devices.command('health')
+  devices
+    .command('health')
     .description("a device's latest health report and whether it is in a restart loop")
     .argument('<id>', 'device id')
     .option('--json', 'print the health view as JSON')
@@ -111,7 +139,8 @@ export function addDeviceOpsCommands(devices: Command, env: Env): void {
       printFields([['received', time(h.latest.receivedAt)], ...Object.entries(r).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)] as const)]);
     });
 
-  devices.command('logs')
+  devices
+    .command('logs')
     .description("a device's streamed logs; --duration asks the device to stream for that long and follows them")
     .argument('<id>', 'device id')
     .addOption(new Option('--level <level>', 'this level and above').choices(LEVELS))

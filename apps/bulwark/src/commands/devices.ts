@@ -11,14 +11,20 @@ const PAGE = 1000;
 const path = (id: string, rest = '') => `/api/v1/devices/${encodeURIComponent(id)}${rest}`;
 
 interface FleetCounts {
-  total: number; byState: Record<string, number>; byConnectivity: Record<string, number>; byHealth: Record<string, number>; byAlertState: Record<string, number>;
-  byModel: { value: string | null; count: number }[]; byFirmware: { value: string | null; count: number }[];
+  total: number;
+  byState: Record<string, number>;
+  byConnectivity: Record<string, number>;
+  byHealth: Record<string, number>;
+  byAlertState: Record<string, number>;
+  byModel: { value: string | null; count: number }[];
+  byFirmware: { value: string | null; count: number }[];
 }
 /** `bulwark devices create | list | stats | show | suspend | resume | revoke | token`; enroll, batch and end of life (decommission, erase, transfer) live beside. */
 export function addDeviceCommands(program: Command, env: Env): Command {
   const devices = program.command('devices').description('device inventory, lifecycle and enrollment');
 
-  devices.command('create')
+  devices
+    .command('create')
     .description('register a device (state manufactured); enroll it next with "bulwark devices enroll"')
     .argument('<id>', 'device id: letters, digits, ".", "_", ":" or "-"; it becomes the certificate name and the topic level')
     .option('--serial <serial>', 'serial number')
@@ -29,16 +35,25 @@ export function addDeviceCommands(program: Command, env: Env): Command {
     .option('--tag <tag>', 'a tag (repeat for more)', collect)
     .option('--json', 'print the device as JSON')
     .action(async (id: string, opts: { serial?: string; model?: string; hwRev?: string; owner?: string; location?: string; tag?: string[]; json?: boolean }) => {
-      const body = Object.fromEntries(Object.entries({
-        id, serial: opts.serial, model: opts.model, hardwareRevision: opts.hwRev, owner: opts.owner, location: opts.location, tags: opts.tag,
-      }).filter(([, v]) => v !== undefined));
+      const body = Object.fromEntries(
+        Object.entries({
+          id,
+          serial: opts.serial,
+          model: opts.model,
+          hardwareRevision: opts.hwRev,
+          owner: opts.owner,
+          location: opts.location,
+          tags: opts.tag,
+        }).filter(([, v]) => v !== undefined),
+      );
       const d = await openSession(env).call<Device>('POST', '/api/v1/devices', { body });
       if (opts.json) return printJson(d);
       console.log(`Created device ${d.id} (state ${d.state}).`);
       console.log(`Next: bulwark devices enroll ${d.id} --out ./${d.id}`);
     });
 
-  devices.command('list')
+  devices
+    .command('list')
     .description('devices by id, filtered; one page unless --all')
     .addOption(new Option('--state <state>', 'only devices in this lifecycle state').choices(STATES))
     .option('--model <model>', 'only this model')
@@ -68,17 +83,26 @@ export function addDeviceCommands(program: Command, env: Env): Command {
         if (!opts.all || page.length < limit || after === undefined) break;
       }
       if (opts.json) printJson(list);
-      else printTable(['id', 'state', 'model', 'firmware', 'online', 'last seen', 'health'], list.map((d) => [d.id, d.state, d.model, d.firmwareVersion, d.connectivity.online ? 'yes' : 'no', time(d.connectivity.lastSeenAt), d.healthScore]), 'No devices match.');
+      else
+        printTable(
+          ['id', 'state', 'model', 'firmware', 'online', 'last seen', 'health'],
+          list.map((d) => [d.id, d.state, d.model, d.firmwareVersion, d.connectivity.online ? 'yes' : 'no', time(d.connectivity.lastSeenAt), d.healthScore]),
+          'No devices match.',
+        );
       if (!opts.all && list.length === limit) warn(`showing the first ${limit} devices; add --all for every page (or --limit up to ${PAGE})`);
     });
 
-  devices.command('stats')
+  devices
+    .command('stats')
     .description('fleet counts in one call: by state, connectivity, health band, alert state, model and firmware version (exact, kept by the server as devices change)')
     .option('--json', 'print the counts as JSON')
     .action(async (opts: { json?: boolean }) => {
       const c = await openSession(env).call<FleetCounts>('GET', '/api/v1/devices/stats');
       if (opts.json) return printJson(c);
-      const line = (counts: Record<string, number>) => Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ');
+      const line = (counts: Record<string, number>) =>
+        Object.entries(counts)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
       console.log(`${c.total} devices registered`);
       printFields([
         ['by state', line(c.byState)],
@@ -87,11 +111,20 @@ export function addDeviceCommands(program: Command, env: Env): Command {
         ['alerts', `${line(c.byAlertState)} (devices with open alerts not acknowledged, all acknowledged, none)`],
       ]);
       console.log('Decommissioned devices count only by state.');
-      printTable(['model', 'devices'], c.byModel.map((m) => [m.value ?? '(none)', m.count]), 'No models.');
-      printTable(['firmware', 'devices'], c.byFirmware.map((m) => [m.value ?? '(unknown)', m.count]), 'No firmware versions.');
+      printTable(
+        ['model', 'devices'],
+        c.byModel.map((m) => [m.value ?? '(none)', m.count]),
+        'No models.',
+      );
+      printTable(
+        ['firmware', 'devices'],
+        c.byFirmware.map((m) => [m.value ?? '(unknown)', m.count]),
+        'No firmware versions.',
+      );
     });
 
-  devices.command('show')
+  devices
+    .command('show')
     .description('one device: inventory, lifecycle, connectivity and certificates')
     .argument('<id>', 'device id')
     .option('--json', 'print the device with its certificates as JSON')
@@ -103,15 +136,28 @@ export function addDeviceCommands(program: Command, env: Env): Command {
       const c = d.connectivity;
       console.log(`Device ${d.id}`);
       printFields([
-        ['state', d.state], ['serial', d.serial], ['model', d.model], ['hardware rev', d.hardwareRevision],
-        ['firmware', d.firmwareVersion], ['security ver', d.securityVersion], ['owner', d.owner], ['location', d.location],
-        ['tags', d.tags.length > 0 ? d.tags.join(', ') : null], ['created', time(d.createdAt)], ['updated', time(d.updatedAt)],
-        ['online', c.online ? `yes, since ${time(c.onlineSince)}` : 'no'], ['last seen', time(c.lastSeenAt)], ['connects', c.connectCount],
+        ['state', d.state],
+        ['serial', d.serial],
+        ['model', d.model],
+        ['hardware rev', d.hardwareRevision],
+        ['firmware', d.firmwareVersion],
+        ['security ver', d.securityVersion],
+        ['owner', d.owner],
+        ['location', d.location],
+        ['tags', d.tags.length > 0 ? d.tags.join(', ') : null],
+        ['created', time(d.createdAt)],
+        ['updated', time(d.updatedAt)],
+        ['online', c.online ? `yes, since ${time(c.onlineSince)}` : 'no'],
+        ['last seen', time(c.lastSeenAt)],
+        ['connects', c.connectCount],
         ['last disconnect', c.lastDisconnectAt === null ? null : `${time(c.lastDisconnectAt)} (${c.lastDisconnectReason ?? 'no reason'})`],
       ]);
       console.log('Certificates (oldest first):');
-      printTable(['serial', 'not before', 'not after', 'first used', 'status'],
-        certificates.map((x) => [x.serial, time(x.notBefore), time(x.notAfter), time(x.firstUsedAt), certificateStatus(x)]), '  none: enroll the device with "bulwark devices enroll"');
+      printTable(
+        ['serial', 'not before', 'not after', 'first used', 'status'],
+        certificates.map((x) => [x.serial, time(x.notBefore), time(x.notAfter), time(x.firstUsedAt), certificateStatus(x)]),
+        '  none: enroll the device with "bulwark devices enroll"',
+      );
     });
 
   const lifecycle = [
@@ -119,7 +165,8 @@ export function addDeviceCommands(program: Command, env: Env): Command {
     ['resume', 'let a suspended device connect again', 'may connect again'],
   ] as const;
   for (const [verb, description, outcome] of lifecycle) {
-    devices.command(verb)
+    devices
+      .command(verb)
       .description(description)
       .argument('<id>', 'device id')
       .option('--json', 'print the device as JSON')
@@ -130,7 +177,8 @@ export function addDeviceCommands(program: Command, env: Env): Command {
       });
   }
 
-  devices.command('revoke')
+  devices
+    .command('revoke')
     .description('revoke every certificate of a device: live sessions end now, new connections fail, the CRL lists them')
     .argument('<id>', 'device id')
     .option('--reason <reason>', 'why (kept with the certificates; letters, digits, spaces and ._:-)')
@@ -142,7 +190,8 @@ export function addDeviceCommands(program: Command, env: Env): Command {
       console.log(`To give it a new identity: bulwark devices enroll ${r.deviceId} --out DIR`);
     });
 
-  devices.command('token')
+  devices
+    .command('token')
     .description('create a one-time claim token the device uses to enroll; the token alone goes to standard output')
     .argument('<id>', 'device id')
     .addOption(ttlOption())

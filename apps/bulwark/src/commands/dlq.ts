@@ -9,16 +9,43 @@ import { printFields, printJson, time } from '../output.js';
 
 /** `bulwark dlq list | show | replay | purge`: the messages the ingest pipeline refused. */
 
-interface Problem { readonly path: string; readonly expected: string; readonly got: string }
-interface Letter {
-  readonly id: string; readonly deviceId: string; readonly transport: string; readonly topic: string | null; readonly receivedAt: number;
-  readonly reason: string; readonly problems: Problem[]; readonly schemaId: string | null; readonly msgId: string | null; readonly payload: string;
-  readonly replayedAt: number | null; readonly replayResult: string | null; readonly protection: string; readonly sealedFields: string[];
-  readonly revealed: boolean; readonly decryptError?: string;
+interface Problem {
+  readonly path: string;
+  readonly expected: string;
+  readonly got: string;
 }
-interface ReplayAnswer { readonly status: string; readonly reason?: string; readonly deadLetterId?: string }
-interface ReplayOutcome extends ReplayAnswer { readonly id: string; readonly error?: string }
-interface Filters { device?: string; reason?: string; schema?: string }
+interface Letter {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly transport: string;
+  readonly topic: string | null;
+  readonly receivedAt: number;
+  readonly reason: string;
+  readonly problems: Problem[];
+  readonly schemaId: string | null;
+  readonly msgId: string | null;
+  readonly payload: string;
+  readonly replayedAt: number | null;
+  readonly replayResult: string | null;
+  readonly protection: string;
+  readonly sealedFields: string[];
+  readonly revealed: boolean;
+  readonly decryptError?: string;
+}
+interface ReplayAnswer {
+  readonly status: string;
+  readonly reason?: string;
+  readonly deadLetterId?: string;
+}
+interface ReplayOutcome extends ReplayAnswer {
+  readonly id: string;
+  readonly error?: string;
+}
+interface Filters {
+  device?: string;
+  reason?: string;
+  schema?: string;
+}
 
 /** Why the pipeline refuses a message (the API's `reason`). */
 const REASONS = ['invalid_utf8', 'malformed_json', 'malformed_cbor', 'too_deep', 'forbidden_key', 'forbidden_character', 'bad_envelope', 'unknown_schema', 'schema_violation'];
@@ -31,18 +58,20 @@ const filterQuery = (f: Filters) => ({ device: f.device, reason: f.reason, schem
 const letterPath = (id: string, rest = '') => `/api/v1/dead-letters/${encodeURIComponent(id)}${rest}`;
 
 function filterOptions(c: Command): Command {
-  return c
-    .option('--device <id>', 'only letters of this device')
-    .addOption(new Option('--reason <reason>', 'only letters refused for this reason').choices(REASONS))
-    .option('--schema <schema>', 'only letters naming this schema (name@version)');
+  return c.option('--device <id>', 'only letters of this device').addOption(new Option('--reason <reason>', 'only letters refused for this reason').choices(REASONS)).option('--schema <schema>', 'only letters naming this schema (name@version)');
 }
 
 function render(l: Letter): void {
   console.log(`Dead letter ${l.id}`);
   printFields([
-    ['device', l.deviceId], ['received', `${time(l.receivedAt)} over ${l.transport}${l.topic ? ` on ${l.topic}` : ''}`], ['reason', l.reason],
-    ['schema', l.schemaId], ['message', l.msgId], ['replayed', replayText(l)],
-    ['protection', `${l.protection}${l.sealedFields.length ? ` (${l.sealedFields.join(', ')})` : ''}${l.revealed ? ', shown in clear' : ''}`], ['decrypt error', l.decryptError],
+    ['device', l.deviceId],
+    ['received', `${time(l.receivedAt)} over ${l.transport}${l.topic ? ` on ${l.topic}` : ''}`],
+    ['reason', l.reason],
+    ['schema', l.schemaId],
+    ['message', l.msgId],
+    ['replayed', replayText(l)],
+    ['protection', `${l.protection}${l.sealedFields.length ? ` (${l.sealedFields.join(', ')})` : ''}${l.revealed ? ', shown in clear' : ''}`],
+    ['decrypt error', l.decryptError],
   ]);
   if (l.problems.length) console.log(['Problems:', ...l.problems.map((p) => `  ${problemText(p)}`)].join('\n'));
   console.log(`Payload:\n  ${l.payload}`);
@@ -81,39 +110,41 @@ function outcomeText(o: ReplayOutcome): string {
 export function addDlqCommands(program: Command, env: Env): void {
   const dlq = program.command('dlq').description('dead letters: messages the ingest pipeline refused, with the exact reason; browse, replay after a fix, purge');
 
-  withOutput(filterOptions(dlq.command('list').description('dead letters, newest first'))
-    .option('--pending', 'only letters never replayed')
-    .option('--replayed', 'only letters already replayed')
-    .option('--limit <n>', `at most this many (default 100, at most ${MAX_LIST})`, positiveInt(MAX_LIST))
-    .option('--decrypt', 'show sealed parts in clear (needs telemetry:decrypt; audited)'))
-    .action(async (o: Filters & OutputFlags & { pending?: boolean; replayed?: boolean; limit?: number; decrypt?: boolean }) => {
-      const format = formatOf(o);
-      if (o.pending && o.replayed) throw usageError('--pending and --replayed exclude each other');
-      const replayed = o.pending ? false : o.replayed ? true : undefined;
-      const letters = await openSession(env).call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), replayed, limit: o.limit, decrypt: o.decrypt ? true : undefined } });
-      printList(format, letters, {
-        head: ['id', 'device', 'received', 'reason', 'schema', 'first problem', 'replayed'],
-        row: (l) => [l.id, l.deviceId, time(l.receivedAt), l.reason, l.schemaId, l.problems[0] ? problemText(l.problems[0]) : null, replayText(l)],
-        empty: 'No dead letters.',
-      });
+  withOutput(
+    filterOptions(dlq.command('list').description('dead letters, newest first'))
+      .option('--pending', 'only letters never replayed')
+      .option('--replayed', 'only letters already replayed')
+      .option('--limit <n>', `at most this many (default 100, at most ${MAX_LIST})`, positiveInt(MAX_LIST))
+      .option('--decrypt', 'show sealed parts in clear (needs telemetry:decrypt; audited)'),
+  ).action(async (o: Filters & OutputFlags & { pending?: boolean; replayed?: boolean; limit?: number; decrypt?: boolean }) => {
+    const format = formatOf(o);
+    if (o.pending && o.replayed) throw usageError('--pending and --replayed exclude each other');
+    const replayed = o.pending ? false : o.replayed ? true : undefined;
+    const letters = await openSession(env).call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), replayed, limit: o.limit, decrypt: o.decrypt ? true : undefined } });
+    printList(format, letters, {
+      head: ['id', 'device', 'received', 'reason', 'schema', 'first problem', 'replayed'],
+      row: (l) => [l.id, l.deviceId, time(l.receivedAt), l.reason, l.schemaId, l.problems[0] ? problemText(l.problems[0]) : null, replayText(l)],
+      empty: 'No dead letters.',
     });
+  });
 
-  withOutput(dlq.command('show')
-    .description('one dead letter with its problems and payload (sealed parts masked unless --decrypt)')
-    .argument('<id>', 'dead letter id')
-    .option('--decrypt', 'show sealed parts in clear (needs telemetry:decrypt; audited)'))
-    .action(async (id: string, o: OutputFlags & { decrypt?: boolean }) => {
-      const letter = await openSession(env).call<Letter>('GET', letterPath(id), { query: { decrypt: o.decrypt ? true : undefined } });
-      printOne(formatOf(o), letter, render);
-    });
+  withOutput(
+    dlq.command('show').description('one dead letter with its problems and payload (sealed parts masked unless --decrypt)').argument('<id>', 'dead letter id').option('--decrypt', 'show sealed parts in clear (needs telemetry:decrypt; audited)'),
+  ).action(async (id: string, o: OutputFlags & { decrypt?: boolean }) => {
+    const letter = await openSession(env).call<Letter>('GET', letterPath(id), { query: { decrypt: o.decrypt ? true : undefined } });
+    printOne(formatOf(o), letter, render);
+  });
 
-  filterOptions(dlq.command('replay')
-    .description('run dead letters through the pipeline again (after registering the missing schema, say): the ones named, or those a filter selects that were not replayed yet; a reading is never stored twice. Exit 1 when one is refused again')
-    .argument('[ids...]', 'dead letter ids (or select with the filters)'))
+  filterOptions(
+    dlq
+      .command('replay')
+      .description('run dead letters through the pipeline again (after registering the missing schema, say): the ones named, or those a filter selects that were not replayed yet; a reading is never stored twice. Exit 1 when one is refused again')
+      .argument('[ids...]', 'dead letter ids (or select with the filters)'),
+  )
     .option('--all', 'every dead letter not replayed yet (when no filter is given)')
     .option('--again', 'with a filter: also letters replayed before')
     .option('--limit <n>', `at most this many letters selected by a filter (default and most ${MAX_LIST})`, positiveInt(MAX_LIST))
-    .option('--json', 'print each letter\'s result as a JSON array')
+    .option('--json', "print each letter's result as a JSON array")
     .action(async (ids: string[], o: Filters & { all?: boolean; again?: boolean; limit?: number; json?: boolean }) => {
       const filtered = o.device !== undefined || o.reason !== undefined || o.schema !== undefined;
       if (ids.length > 0 && (filtered || o.all)) throw usageError('give dead letter ids or a filter (--device, --reason, --schema, --all), not both');
@@ -133,8 +164,7 @@ export function addDlqCommands(program: Command, env: Env): void {
       if (refused.length > 0) throw new Exit(EXIT.failure);
     });
 
-  filterOptions(dlq.command('purge')
-    .description('delete the dead letters a filter selects (at least one filter); asks for --yes'))
+  filterOptions(dlq.command('purge').description('delete the dead letters a filter selects (at least one filter); asks for --yes'))
     .option('--before <time>', 'only letters received before this time: ISO 8601, epoch ms, or a duration ago (7d)', (v) => pointInTime(v))
     .option('--replayed', 'only letters already replayed')
     .option('--yes', 'really delete them')
@@ -145,8 +175,7 @@ export function addDlqCommands(program: Command, env: Env): void {
       }
       const session = openSession(env);
       if (!o.yes) {
-        const letters = (await session.call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), replayed: o.replayed ? true : undefined, limit: MAX_LIST } }))
-          .filter((l) => o.before === undefined || l.receivedAt < o.before);
+        const letters = (await session.call<Letter[]>('GET', '/api/v1/dead-letters', { query: { ...filterQuery(o), replayed: o.replayed ? true : undefined, limit: MAX_LIST } })).filter((l) => o.before === undefined || l.receivedAt < o.before);
         const count = letters.length >= MAX_LIST ? `at least ${letters.length}` : String(letters.length);
         throw usageError(`this deletes ${count} dead letter${letters.length === 1 ? '' : 's'} for good: run it again with --yes`);
       }

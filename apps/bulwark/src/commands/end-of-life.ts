@@ -22,7 +22,11 @@ function report(r: Receipt, file: string | undefined, json: boolean, extra?: unk
   const out = file ?? `receipt-${r.id}.json`;
   writeFileSync(out, `${JSON.stringify(r, null, 2)}\n`, { mode: 0o600 });
   if (json) return printJson(extra ?? r);
-  const counted = Object.entries(r.data).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing';
+  const counted =
+    Object.entries(r.data)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'nothing';
   const verb = r.policy === 'keep' ? 'kept' : r.policy === 'erase' ? 'erased' : `pseudonymised (readings now under ${r.pseudonym ?? '?'}; the rest erased)`;
   console.log(`Receipt ${r.id} (${r.kind} of ${r.deviceId}, ${time(r.at)}) written to ${out}.`);
   if (r.revoked.length > 0) console.log(`  revoked: ${r.revoked.join(', ')}`);
@@ -33,7 +37,8 @@ function report(r: Receipt, file: string | undefined, json: boolean, extra?: unk
 
 /** `bulwark devices decommission | erase | transfer` (end of life, with receipts) and `bulwark receipts verify`. */
 export function addEndOfLifeCommands(program: Command, devices: Command, env: Env): void {
-  devices.command('decommission')
+  devices
+    .command('decommission')
     .description('retire a device for good as one operation: certificates revoked, session ended, jobs and commands cancelled, the data policy applied; writes the signed receipt')
     .argument('<id>', 'device id')
     .addOption(policyOption(['keep', 'erase', 'pseudonymise'], 'what happens to its data: keep, erase, or pseudonymise (readings kept under a pseudonym, the rest erased)', 'keep'))
@@ -45,7 +50,8 @@ export function addEndOfLifeCommands(program: Command, devices: Command, env: En
       report(d.receipt, opts.receipt, opts.json === true, d);
     });
 
-  devices.command('erase')
+  devices
+    .command('erase')
     .description('erasure request: erase (or pseudonymise) everything held about a device that stays in service; writes the signed receipt')
     .argument('<id>', 'device id')
     .addOption(policyOption(['erase', 'pseudonymise'], 'erase, or pseudonymise (readings kept under a pseudonym, the rest erased)'))
@@ -56,11 +62,12 @@ export function addEndOfLifeCommands(program: Command, devices: Command, env: En
       report(r.receipt, opts.receipt, opts.json === true);
     });
 
-  devices.command('transfer')
-    .description('resale: hand a device (also a decommissioned one) to a new owner with a fresh claim token; the previous owner\'s data is erased or pseudonymised; writes the signed receipt')
+  devices
+    .command('transfer')
+    .description("resale: hand a device (also a decommissioned one) to a new owner with a fresh claim token; the previous owner's data is erased or pseudonymised; writes the signed receipt")
     .argument('<id>', 'device id')
     .requiredOption('--owner <owner>', 'the new owner: a user or service account id (usr_…, svc_…) or group:<id>')
-    .addOption(policyOption(['erase', 'pseudonymise'], 'what happens to the previous owner\'s data'))
+    .addOption(policyOption(['erase', 'pseudonymise'], "what happens to the previous owner's data"))
     .addOption(receiptOption())
     .option('--json', 'print {device, receipt, claimToken} as JSON')
     .action(async (id: string, opts: { owner: string; data: string; receipt?: string; json?: boolean }) => {
@@ -73,9 +80,11 @@ export function addEndOfLifeCommands(program: Command, devices: Command, env: En
       report(r.receipt, opts.receipt, opts.json === true, r);
     });
 
-  program.command('receipts').description('end-of-life receipts')
+  program
+    .command('receipts')
+    .description('end-of-life receipts')
     .command('verify')
-    .description('check a receipt\'s signature against the platform\'s receipt key')
+    .description("check a receipt's signature against the platform's receipt key")
     .argument('<file>', 'the receipt (JSON)')
     .option('--json', 'print {receiptId, valid, keyId} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {

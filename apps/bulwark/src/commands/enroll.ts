@@ -33,7 +33,8 @@ function readToken(value: string): string {
 
 /** `bulwark devices enroll`: the key is made here and never sent; only its CSR is. */
 export function addEnrollCommand(devices: Command, env: Env): void {
-  devices.command('enroll')
+  devices
+    .command('enroll')
     .description('make a P-256 key and CSR here, trade a claim token and the CSR for a certificate, write DIR/device.key (0600), DIR/device.crt and DIR/ca.crt')
     .argument('<id>', 'device id')
     .requiredOption('--out <dir>', 'directory for device.key, device.crt and ca.crt (created 0700 if missing)')
@@ -76,10 +77,11 @@ export function addEnrollCommand(devices: Command, env: Env): void {
 
 /** `bulwark certs rotate`: operator rotation with a new key made in the key directory. */
 export function addRotateCommand(certs: Command, env: Env): void {
-  certs.command('rotate')
+  certs
+    .command('rotate')
     .description('make a new key and CSR in the --key-dir directory, have the server certify it, keep the old files as device.key.old and device.crt.old; the old certificate retires when the new one is first used')
     .argument('<id>', 'device id')
-    .requiredOption('--key-dir <dir>', 'the directory with the device\'s device.key and device.crt')
+    .requiredOption('--key-dir <dir>', "the directory with the device's device.key and device.crt")
     .option('--json', 'print {deviceId, serial, notAfter, files} as JSON')
     .action(async (id: string, opts: { keyDir: string; json?: boolean }) => {
       const dir = resolve(opts.keyDir);

@@ -2,9 +2,25 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
-  type FirmwareManifest, type FirmwarePublicKey, FirmwareDigest, type ReleaseKeyDelegationBody, type RootKeySet, type RootRotationBody, type Signed,
-  addDelegationSignature, addSignature, checkImage, delegateReleaseKeys, generateFirmwareKey, isSemver, rootAfter, rootKeySet, rotateRoot, signRelease,
-  verifyFirmware, walkRootChain,
+  type FirmwareManifest,
+  type FirmwarePublicKey,
+  FirmwareDigest,
+  type ReleaseKeyDelegationBody,
+  type RootKeySet,
+  type RootRotationBody,
+  type Signed,
+  addDelegationSignature,
+  addSignature,
+  checkImage,
+  delegateReleaseKeys,
+  generateFirmwareKey,
+  isSemver,
+  rootAfter,
+  rootKeySet,
+  rotateRoot,
+  signRelease,
+  verifyFirmware,
+  walkRootChain,
 } from '@bulwark/protocol/firmware';
 import { type Command, InvalidArgumentError } from 'commander';
 import { collect, commaList, positiveInt } from '../args.js';
@@ -16,8 +32,17 @@ import { printJson, printTable, time } from '../output.js';
 
 /** A firmware artifact as the API lists it. */
 interface Artifact {
-  readonly id: string; readonly name: string; readonly version: string; readonly securityVersion: number; readonly model: string;
-  readonly hardwareRevisions: string[]; readonly size: number; readonly sha256: string; readonly expiresAt: number; readonly state: string; readonly createdAt: number;
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly securityVersion: number;
+  readonly model: string;
+  readonly hardwareRevisions: string[];
+  readonly size: number;
+  readonly sha256: string;
+  readonly expiresAt: number;
+  readonly state: string;
+  readonly createdAt: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -98,7 +123,7 @@ export function addFirmwareCommands(program: Command, env: Env): void {
     .option('--sign-key <file>', 'a private key, current or new, to sign the rotation with (repeatable)', collect)
     .option('--in <file>', 'add signatures to this rotation instead of making a new one')
     .requiredOption('--out <file>', 'where the rotation goes (pass it to "firmware sign --root-rotation")')
-    .option('--root-out <file>', 'where the new root key set goes once the rotation is complete (version N+1: the platform\'s ota.rootKeysFile)')
+    .option('--root-out <file>', "where the new root key set goes once the rotation is complete (version N+1: the platform's ota.rootKeysFile)")
     .action((opts: { root: string; key?: string[]; threshold?: number; signKey?: string[]; in?: string; out: string; rootOut?: string }) => {
       const current = readJson<RootKeySet>(opts.root, 'root key set');
       const pems = (opts.signKey ?? []).map((f) => readFile(f, 'signing key').toString('utf8'));
@@ -164,10 +189,21 @@ export function addFirmwareCommands(program: Command, env: Env): void {
     .action((image: string, opts: { key: string; delegation: string; name: string; releaseVersion: string; securityVersion: number; model: string; hwRev: string[]; expiresDays?: number; rootRotation?: string[]; out: string; json?: boolean }) => {
       const bytes = readFile(image, 'image');
       const now = Date.now();
-      const manifest = signRelease({
-        name: opts.name, version: opts.releaseVersion, securityVersion: opts.securityVersion, hardware: { model: opts.model, hardwareRevisions: opts.hwRev },
-        size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), issuedAt: now, expires: now + (opts.expiresDays ?? 90) * DAY_MS,
-      }, readFile(opts.key, 'release key').toString('utf8'), readJson(opts.delegation, 'delegation'), (opts.rootRotation ?? []).map((f) => readJson<Signed<RootRotationBody>>(f, 'root rotation')));
+      const manifest = signRelease(
+        {
+          name: opts.name,
+          version: opts.releaseVersion,
+          securityVersion: opts.securityVersion,
+          hardware: { model: opts.model, hardwareRevisions: opts.hwRev },
+          size: bytes.length,
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          issuedAt: now,
+          expires: now + (opts.expiresDays ?? 90) * DAY_MS,
+        },
+        readFile(opts.key, 'release key').toString('utf8'),
+        readJson(opts.delegation, 'delegation'),
+        (opts.rootRotation ?? []).map((f) => readJson<Signed<RootRotationBody>>(f, 'root rotation')),
+      );
       writeJson(opts.out, manifest);
       if (opts.json) return printJson(manifest.release.signed);
       console.log(`Signed ${opts.name} ${opts.releaseVersion} (security ${opts.securityVersion}, ${bytes.length} bytes) → ${resolve(opts.out)}`);
@@ -185,7 +221,8 @@ export function addFirmwareCommands(program: Command, env: Env): void {
     .option('--json', 'print the verdict as JSON')
     .action((image: string, opts: { manifest: string; root: string; model?: string; hwRev?: string; minSecurityVersion?: number; installedVersion?: string; json?: boolean }) => {
       const verdict = verifyFirmware(readJson(opts.manifest, 'manifest'), {
-        root: readJson(opts.root, 'root key set'), now: Date.now(),
+        root: readJson(opts.root, 'root key set'),
+        now: Date.now(),
         ...(opts.minSecurityVersion !== undefined ? { minSecurityVersion: opts.minSecurityVersion } : {}),
         ...(opts.installedVersion !== undefined ? { installedVersion: opts.installedVersion } : {}),
         ...(opts.model !== undefined ? { device: { model: opts.model, hardwareRevision: opts.hwRev ?? null } } : {}),
@@ -223,7 +260,10 @@ export function addFirmwareCommands(program: Command, env: Env): void {
     .action(async (opts: { json?: boolean }) => {
       const list = await openSession(env).call<Artifact[]>('GET', '/api/v1/firmware');
       if (opts.json) return printJson(list);
-      printTable(['id', 'name', 'version', 'security', 'hardware', 'size', 'state', 'expires'],
-        list.map((a) => [a.id, a.name, a.version, a.securityVersion, `${a.model} ${a.hardwareRevisions.join('/')}`, a.size, a.state, time(a.expiresAt)]), 'No firmware.');
+      printTable(
+        ['id', 'name', 'version', 'security', 'hardware', 'size', 'state', 'expires'],
+        list.map((a) => [a.id, a.name, a.version, a.securityVersion, `${a.model} ${a.hardwareRevisions.join('/')}`, a.size, a.state, time(a.expiresAt)]),
+        'No firmware.',
+      );
     });
 }

@@ -7,7 +7,10 @@ import { type CreateOptions, jobBody } from './jobs.js';
 
 const base: CreateOptions = { group: 'site-7', name: 'n' };
 const usage = (o: Partial<CreateOptions>, message: RegExp) =>
-  assert.throws(() => jobBody({ ...base, ...o }), (err: unknown) => err instanceof CliError && err.code === 'BULWARK_CLI_USAGE' && err.exitCode === EXIT.usage && message.test(err.message));
+  assert.throws(
+    () => jobBody({ ...base, ...o }),
+    (err: unknown) => err instanceof CliError && err.code === 'BULWARK_CLI_USAGE' && err.exitCode === EXIT.usage && message.test(err.message),
+  );
 
 describe('jobs create flags', () => {
   it('take exactly one operation, and its settings only with it', () => {
@@ -24,11 +27,19 @@ describe('jobs create flags', () => {
   it('map to the API body, leaving out what the server defaults', () => {
     assert.deepEqual(jobBody({ ...base, rotateCertificates: true }), { name: 'n', group: 'site-7', operation: { type: 'rotate-certificate' } });
     assert.deepEqual(jobBody({ ...base, twinPatch: '{"sampleRateS": 10, "debug": null}', rate: 0.5 }), {
-      name: 'n', group: 'site-7', operation: { type: 'twin-patch', patch: { sampleRateS: 10, debug: null } }, pacing: { ratePerSecond: 0.5 },
+      name: 'n',
+      group: 'site-7',
+      operation: { type: 'twin-patch', patch: { sampleRateS: 10, debug: null } },
+      pacing: { ratePerSecond: 0.5 },
     });
     assert.deepEqual(jobBody({ ...base, command: 'reboot', ttl: 300, concurrency: 20, window: parseWindow('22:00-04:00'), timeout: duration('2m'), retries: 0, abortFailedPercent: 5 }), {
-      name: 'n', group: 'site-7', operation: { type: 'command', name: 'reboot', params: {}, ttlS: 300 },
-      pacing: { maxConcurrent: 20, window: { startMinute: 1320, endMinute: 240 } }, deviceTimeoutMs: 120_000, maxRetries: 0, abort: { failedPercent: 5, minFinished: 10 },
+      name: 'n',
+      group: 'site-7',
+      operation: { type: 'command', name: 'reboot', params: {}, ttlS: 300 },
+      pacing: { maxConcurrent: 20, window: { startMinute: 1320, endMinute: 240 } },
+      deviceTimeoutMs: 120_000,
+      maxRetries: 0,
+      abort: { failedPercent: 5, minFinished: 10 },
     });
   });
 

@@ -22,14 +22,14 @@ interface Rotation {
   readonly keySource?: 'file' | 'next' | 'token';
 }
 
-const keyStatus = (k: ApiKey, now = Date.now()) =>
-  k.revokedAt !== null ? `revoked ${time(k.revokedAt)}` : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active';
+const keyStatus = (k: ApiKey, now = Date.now()) => (k.revokedAt !== null ? `revoked ${time(k.revokedAt)}` : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active');
 
 /** `bulwark keys create | list | revoke | rotate-master | rotate-token-key`. */
 export function addKeyCommands(program: Command, env: Env): void {
   const keys = program.command('keys').description('API keys (stored hashed on the server) and the master key');
 
-  keys.command('create')
+  keys
+    .command('create')
     .description('create an API key; its text is shown once')
     .requiredOption('--name <name>', 'what the key is for, e.g. ci or grafana')
     .option('--for <principalId>', 'principal that owns the key (default: yourself; others need keys:write)')
@@ -47,29 +47,27 @@ export function addKeyCommands(program: Command, env: Env): void {
       if (opts.json) return printJson(created);
       const k = created.apiKey;
       console.log(`Created API key ${k.id} (${k.name}) for ${k.principalId}${k.expiresAt !== null ? `, expires ${time(k.expiresAt)}` : ''}.`);
-      console.log(box('API KEY (shown once)', [
-        created.key,
-        '',
-        'This is the only time the key is shown: store it now.',
-        'The server keeps only a hash; a lost key cannot be recovered.',
-        `If it leaks, run: bulwark keys revoke ${k.id}`,
-      ]));
+      console.log(box('API KEY (shown once)', [created.key, '', 'This is the only time the key is shown: store it now.', 'The server keeps only a hash; a lost key cannot be recovered.', `If it leaks, run: bulwark keys revoke ${k.id}`]));
     });
 
-  keys.command('list')
-    .description('list API keys: your own, another principal\'s (--for), or every key (--all)')
+  keys
+    .command('list')
+    .description("list API keys: your own, another principal's (--for), or every key (--all)")
     .option('--all', 'every key of every principal (needs keys:read)')
     .option('--for <principalId>', "one principal's keys (needs keys:read for others)")
     .option('--json', 'print a JSON array')
     .action(async (opts: { all?: boolean; for?: string; json?: boolean }) => {
       const list = await openSession(env).call<ApiKey[]>('GET', '/api/v1/keys', { query: { all: opts.all ? true : undefined, principalId: opts.for } });
       if (opts.json) return printJson(list);
-      printTable(['id', 'name', 'principal', 'scopes', 'created', 'expires', 'last used', 'status'],
-        list.map((k) => [k.id, k.name, k.principalId, k.scopes?.join(', ') ?? '(all of the principal\'s)', time(k.createdAt), time(k.expiresAt), time(k.lastUsedAt), keyStatus(k)]),
-        'No API keys.');
+      printTable(
+        ['id', 'name', 'principal', 'scopes', 'created', 'expires', 'last used', 'status'],
+        list.map((k) => [k.id, k.name, k.principalId, k.scopes?.join(', ') ?? "(all of the principal's)", time(k.createdAt), time(k.expiresAt), time(k.lastUsedAt), keyStatus(k)]),
+        'No API keys.',
+      );
     });
 
-  keys.command('revoke')
+  keys
+    .command('revoke')
     .description('revoke an API key; tokens issued from it stop working at once')
     .argument('<id>', 'key id (key_…)')
     .action(async (id: string) => {
@@ -77,7 +75,8 @@ export function addKeyCommands(program: Command, env: Env): void {
       console.log(`Revoked API key ${k.id} (${k.name}) of ${k.principalId}.`);
     });
 
-  keys.command('rotate-master')
+  keys
+    .command('rotate-master')
     .description('replace the master key and re-wrap every data key, without downtime (needs secrets:rotate)')
     .option('--json', 'print the rotation report as JSON')
     .action(async (opts: { json?: boolean }) => {
@@ -90,7 +89,8 @@ export function addKeyCommands(program: Command, env: Env): void {
       console.log('Keep the previous key only as long as you keep database backups taken before this rotation.');
     });
 
-  keys.command('rotate-token-key')
+  keys
+    .command('rotate-token-key')
     .description('sign access tokens with a new key from now on; tokens of the previous key work until they expire (needs secrets:rotate)')
     .option('--json', 'print the keys whose tokens are accepted as JSON')
     .action(async (opts: { json?: boolean }) => {

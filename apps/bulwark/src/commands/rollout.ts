@@ -6,13 +6,24 @@ import type { Env } from '../credentials.js';
 import { usageError } from '../errors.js';
 import { bar, printFields, printJson, printTable, time } from '../output.js';
 
-interface Progress { total: number; committed: number; failed: number; inProgress: number; pending: number }
+interface Progress {
+  total: number;
+  committed: number;
+  failed: number;
+  inProgress: number;
+  pending: number;
+}
 
 interface Rollout {
-  readonly id: string; readonly name: string; readonly state: string; readonly reason: string | null;
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly reason: string | null;
   readonly artifact: { id: string; name: string; version: string };
-  readonly currentWave: number; readonly waveCount: number;
-  readonly waves: (Progress & { wave: number })[]; readonly totals: Progress;
+  readonly currentWave: number;
+  readonly waveCount: number;
+  readonly waves: (Progress & { wave: number })[];
+  readonly totals: Progress;
   readonly history: { at: number; wave: number; state: string; actor: string; reason: string }[];
   readonly createdAt: number;
 }
@@ -35,18 +46,25 @@ export function parseWaves(value: string): Wave[] {
 
 function render(r: Rollout): void {
   console.log(`${r.name} (${r.id}): ${r.artifact.name} ${r.artifact.version}`);
-  printFields([['state', r.reason ? `${r.state}: ${r.reason}` : r.state], ['wave', `${r.currentWave + 1} of ${r.waveCount}`], ['created', time(r.createdAt)]]);
+  printFields([
+    ['state', r.reason ? `${r.state}: ${r.reason}` : r.state],
+    ['wave', `${r.currentWave + 1} of ${r.waveCount}`],
+    ['created', time(r.createdAt)],
+  ]);
   console.log(`  ${bar(r.totals.committed, r.totals.total)} | ${r.totals.committed}/${r.totals.total} committed | ${r.totals.failed} failed | ${r.totals.inProgress} updating`);
-  printTable(['wave', 'devices', 'committed', 'failed', 'updating', 'pending'], r.waves.map((w) => [w.wave + 1, w.total, w.committed, w.failed, w.inProgress, w.pending]), 'No devices.');
+  printTable(
+    ['wave', 'devices', 'committed', 'failed', 'updating', 'pending'],
+    r.waves.map((w) => [w.wave + 1, w.total, w.committed, w.failed, w.inProgress, w.pending]),
+    'No devices.',
+  );
   console.log('History:');
   for (const e of r.history) console.log(`  ${time(e.at)}  wave ${e.wave + 1}  ${e.state.padEnd(9)} ${e.actor}: ${e.reason}`);
 }
 
 /** Re-reads a running rollout, moving a live bar on standard error, until it stops running. */
 async function follow(first: Rollout, read: () => Promise<Rollout>, intervalMs: number, showBar: boolean): Promise<Rollout> {
-  const live = showBar && process.stderr.isTTY
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'wave {wave} [{bar}] {value}/{total} committed | {failed} failed | {inProgress} updating', hideCursor: true }, cliProgress.Presets.shades_classic)
-    : undefined;
+  const live =
+    showBar && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'wave {wave} [{bar}] {value}/{total} committed | {failed} failed | {inProgress} updating', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   const payload = (r: Rollout) => ({ wave: `${r.currentWave + 1}/${r.waveCount}`, failed: r.totals.failed, inProgress: r.totals.inProgress });
   live?.start(first.totals.total, first.totals.committed, payload(first));
   let r = first;
@@ -91,28 +109,59 @@ export function addRolloutCommands(program: Command, env: Env): void {
     .option('--window <HH:MM-HH:MM>', 'notify devices only inside this daily UTC window', parseWindow)
     .option('--max-retries <n>', 'retries per device after a failed attempt (default: ota.defaultMaxRetries)', (v) => Number(v))
     .option('--json', 'print the rollout as JSON')
-    .action(async (o: {
-      firmware: string; name: string; devices?: string[]; group?: string; tag?: string; model?: string; fromVersion?: string; waves?: Wave[]; canary?: string[]; minDevices?: number; maxFailurePercent?: number;
-      maxFailures?: number; minSuccessPercent?: number; maxRestartLoopExcess?: number; maxCrashRatio?: number; maxReconnectRatio?: number; maxSilentExcess?: number; maxTelemetryGapExcess?: number; silentAfter?: number; onFailure: 'pause' | 'abort';
-      window?: { startMinute: number; endMinute: number }; maxRetries?: number; json?: boolean;
-    }) => {
-      if (!o.devices && o.group === undefined && o.tag === undefined && o.model === undefined && o.fromVersion === undefined) throw usageError('name the target: --devices, --group, --tag, --model or --from-version');
-      const defined = <T extends object>(x: T) => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
-      const body = {
-        name: o.name, artifactId: o.firmware,
-        target: defined({ deviceIds: o.devices, group: o.group, tag: o.tag, model: o.model, firmwareVersion: o.fromVersion }),
-        strategy: defined({ canary: o.canary, waves: o.waves ?? (o.canary ? [{ percent: 100 }] : [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }]) }),
-        gates: defined({
-          minDevices: o.minDevices ?? 10, maxFailurePercent: o.maxFailurePercent ?? 5, maxFailures: o.maxFailures, minSuccessPercent: o.minSuccessPercent,
-          maxRestartLoopExcessPercent: o.maxRestartLoopExcess, maxCrashRatio: o.maxCrashRatio, maxReconnectRatio: o.maxReconnectRatio,
-          maxSilentExcessPercent: o.maxSilentExcess, maxTelemetryGapExcessPercent: o.maxTelemetryGapExcess, silentAfterMs: o.silentAfter === undefined ? undefined : o.silentAfter * 60_000, onFailure: o.onFailure,
-        }),
-        ...defined({ window: o.window, maxRetries: o.maxRetries }),
-      };
-      const r = await openSession(env).call<Rollout>('POST', '/api/v1/rollouts', { body });
-      if (o.json) return printJson(r);
-      render(r);
-    });
+    .action(
+      async (o: {
+        firmware: string;
+        name: string;
+        devices?: string[];
+        group?: string;
+        tag?: string;
+        model?: string;
+        fromVersion?: string;
+        waves?: Wave[];
+        canary?: string[];
+        minDevices?: number;
+        maxFailurePercent?: number;
+        maxFailures?: number;
+        minSuccessPercent?: number;
+        maxRestartLoopExcess?: number;
+        maxCrashRatio?: number;
+        maxReconnectRatio?: number;
+        maxSilentExcess?: number;
+        maxTelemetryGapExcess?: number;
+        silentAfter?: number;
+        onFailure: 'pause' | 'abort';
+        window?: { startMinute: number; endMinute: number };
+        maxRetries?: number;
+        json?: boolean;
+      }) => {
+        if (!o.devices && o.group === undefined && o.tag === undefined && o.model === undefined && o.fromVersion === undefined) throw usageError('name the target: --devices, --group, --tag, --model or --from-version');
+        const defined = <T extends object>(x: T) => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
+        const body = {
+          name: o.name,
+          artifactId: o.firmware,
+          target: defined({ deviceIds: o.devices, group: o.group, tag: o.tag, model: o.model, firmwareVersion: o.fromVersion }),
+          strategy: defined({ canary: o.canary, waves: o.waves ?? (o.canary ? [{ percent: 100 }] : [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }]) }),
+          gates: defined({
+            minDevices: o.minDevices ?? 10,
+            maxFailurePercent: o.maxFailurePercent ?? 5,
+            maxFailures: o.maxFailures,
+            minSuccessPercent: o.minSuccessPercent,
+            maxRestartLoopExcessPercent: o.maxRestartLoopExcess,
+            maxCrashRatio: o.maxCrashRatio,
+            maxReconnectRatio: o.maxReconnectRatio,
+            maxSilentExcessPercent: o.maxSilentExcess,
+            maxTelemetryGapExcessPercent: o.maxTelemetryGapExcess,
+            silentAfterMs: o.silentAfter === undefined ? undefined : o.silentAfter * 60_000,
+            onFailure: o.onFailure,
+          }),
+          ...defined({ window: o.window, maxRetries: o.maxRetries }),
+        };
+        const r = await openSession(env).call<Rollout>('POST', '/api/v1/rollouts', { body });
+        if (o.json) return printJson(r);
+        render(r);
+      },
+    );
 
   ro.command('list')
     .description('rollouts, newest first')
@@ -120,8 +169,11 @@ export function addRolloutCommands(program: Command, env: Env): void {
     .action(async (o: { json?: boolean }) => {
       const list = await openSession(env).call<Rollout[]>('GET', '/api/v1/rollouts');
       if (o.json) return printJson(list);
-      printTable(['id', 'name', 'firmware', 'state', 'wave', 'committed', 'failed', 'reason'],
-        list.map((r) => [r.id, r.name, `${r.artifact.name} ${r.artifact.version}`, r.state, `${r.currentWave + 1}/${r.waveCount}`, `${r.totals.committed}/${r.totals.total}`, r.totals.failed, r.reason]), 'No rollouts.');
+      printTable(
+        ['id', 'name', 'firmware', 'state', 'wave', 'committed', 'failed', 'reason'],
+        list.map((r) => [r.id, r.name, `${r.artifact.name} ${r.artifact.version}`, r.state, `${r.currentWave + 1}/${r.waveCount}`, `${r.totals.committed}/${r.totals.total}`, r.totals.failed, r.reason]),
+        'No rollouts.',
+      );
     });
 
   ro.command('status')

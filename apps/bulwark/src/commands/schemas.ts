@@ -9,14 +9,33 @@ import { printFields, printJson, printTable, time } from '../output.js';
 /** `bulwark schemas add | list | show | validate`: the telemetry schema registry. */
 
 interface Schema {
-  readonly name: string; readonly version: number; readonly document: Record<string, unknown>; readonly createdAt: number; readonly createdBy: string;
+  readonly name: string;
+  readonly version: number;
+  readonly document: Record<string, unknown>;
+  readonly createdAt: number;
+  readonly createdBy: string;
 }
-interface Problem { readonly path: string; readonly expected: string; readonly got: string }
+interface Problem {
+  readonly path: string;
+  readonly expected: string;
+  readonly got: string;
+}
 interface SchemaCheck {
-  readonly ok: boolean; readonly id: string | null; readonly problems: string[]; readonly registered: boolean; readonly latestVersion: number | null;
+  readonly ok: boolean;
+  readonly id: string | null;
+  readonly problems: string[];
+  readonly registered: boolean;
+  readonly latestVersion: number | null;
   readonly data?: { readonly ok: boolean; readonly problems: Problem[] };
 }
-interface FieldSpec { type?: unknown; 'x-unit'?: unknown; minimum?: unknown; maximum?: unknown; 'x-sensitive'?: unknown; 'x-retention-days'?: unknown }
+interface FieldSpec {
+  type?: unknown;
+  'x-unit'?: unknown;
+  minimum?: unknown;
+  maximum?: unknown;
+  'x-sensitive'?: unknown;
+  'x-retention-days'?: unknown;
+}
 
 const SCHEMA_REF = /^([a-z0-9][a-z0-9._-]{0,63})(?:@([1-9][0-9]{0,5}))?$/;
 const versionPath = (name: string, version: number, rest = '') => `/api/v1/schemas/${encodeURIComponent(name)}/versions/${version}${rest}`;
@@ -43,7 +62,16 @@ function readDocument(file: string): Record<string, unknown> {
 
 const idOf = (s: Schema) => `${s.name}@${s.version}`;
 const fieldsOf = (s: Schema) => Object.entries((s.document.properties ?? {}) as Record<string, FieldSpec>);
-const summary = (s: Schema) => ({ id: idOf(s), name: s.name, version: s.version, fields: fieldsOf(s).map(([f]) => f).join(' '), createdAt: s.createdAt, createdBy: s.createdBy });
+const summary = (s: Schema) => ({
+  id: idOf(s),
+  name: s.name,
+  version: s.version,
+  fields: fieldsOf(s)
+    .map(([f]) => f)
+    .join(' '),
+  createdAt: s.createdAt,
+  createdBy: s.createdBy,
+});
 
 /** `name` (its highest version) or `name@version`. */
 async function findSchema(session: Session, ref: string): Promise<Schema> {
@@ -58,10 +86,16 @@ async function findSchema(session: Session, ref: string): Promise<Schema> {
 
 function render(s: Schema): void {
   console.log(`${idOf(s)}`);
-  printFields([['created', `${time(s.createdAt)} by ${s.createdBy}`], ['required', ((s.document.required ?? []) as string[]).join(', ') || null]]);
+  printFields([
+    ['created', `${time(s.createdAt)} by ${s.createdBy}`],
+    ['required', ((s.document.required ?? []) as string[]).join(', ') || null],
+  ]);
   const cell = (v: unknown) => (v === undefined ? null : typeof v === 'string' || typeof v === 'number' ? v : JSON.stringify(v));
-  printTable(['field', 'type', 'unit', 'min', 'max', 'sensitive', 'retention days'],
-    fieldsOf(s).map(([f, spec]) => [f, cell(spec.type), cell(spec['x-unit']), cell(spec.minimum), cell(spec.maximum), cell(spec['x-sensitive']), cell(spec['x-retention-days'])]), 'No fields.');
+  printTable(
+    ['field', 'type', 'unit', 'min', 'max', 'sensitive', 'retention days'],
+    fieldsOf(s).map(([f, spec]) => [f, cell(spec.type), cell(spec['x-unit']), cell(spec.minimum), cell(spec.maximum), cell(spec['x-sensitive']), cell(spec['x-retention-days'])]),
+    'No fields.',
+  );
 }
 
 const problemLine = (p: Problem) => `  ${p.path || '/'}: expected ${p.expected}, got ${p.got}`;
@@ -69,7 +103,8 @@ const problemLine = (p: Problem) => `  ${p.path || '/'}: expected ${p.expected},
 export function addSchemaCommands(program: Command, env: Env): void {
   const schemas = program.command('schemas').description('telemetry schemas: versioned JSON Schemas with units and ranges that readings are validated against');
 
-  schemas.command('add')
+  schemas
+    .command('add')
     .description('register a schema version from a JSON file (its $id is name@version); a new version must be compatible with the previous one')
     .argument('<file>', 'JSON Schema file')
     .option('--json', 'print the registered schema as JSON')
@@ -79,27 +114,22 @@ export function addSchemaCommands(program: Command, env: Env): void {
       console.log(`Registered ${idOf(s)} (${fieldsOf(s).length} field${fieldsOf(s).length === 1 ? '' : 's'}).`);
     });
 
-  withOutput(schemas.command('list')
-    .description('every registered schema version')
-    .option('--name <name>', 'only the versions of this schema'))
-    .action(async (o: OutputFlags & { name?: string }) => {
-      const format = formatOf(o);
-      const list = (await openSession(env).call<Schema[]>('GET', '/api/v1/schemas')).filter((s) => o.name === undefined || s.name === o.name);
-      // A CSV row cannot hold a whole document: one line per version with its fields.
-      if (format === 'csv') return printList(format, list.map(summary), { head: [], row: () => [], empty: '' });
-      printList(format, list, { head: ['schema', 'fields', 'created', 'by'], row: (s) => [idOf(s), summary(s).fields, time(s.createdAt), s.createdBy], empty: 'No schemas.' });
-    });
+  withOutput(schemas.command('list').description('every registered schema version').option('--name <name>', 'only the versions of this schema')).action(async (o: OutputFlags & { name?: string }) => {
+    const format = formatOf(o);
+    const list = (await openSession(env).call<Schema[]>('GET', '/api/v1/schemas')).filter((s) => o.name === undefined || s.name === o.name);
+    // A CSV row cannot hold a whole document: one line per version with its fields.
+    if (format === 'csv') return printList(format, list.map(summary), { head: [], row: () => [], empty: '' });
+    printList(format, list, { head: ['schema', 'fields', 'created', 'by'], row: (s) => [idOf(s), summary(s).fields, time(s.createdAt), s.createdBy], empty: 'No schemas.' });
+  });
 
-  withOutput(schemas.command('show')
-    .description('one schema version with its fields, units and ranges (without @VERSION: the highest version)')
-    .argument('<schema>', 'NAME or NAME@VERSION'))
-    .action(async (ref: string, o: OutputFlags) => {
-      const format = formatOf(o);
-      const s = await findSchema(openSession(env), ref);
-      printOne(format, format === 'csv' ? summary(s) : s, () => render(s));
-    });
+  withOutput(schemas.command('show').description('one schema version with its fields, units and ranges (without @VERSION: the highest version)').argument('<schema>', 'NAME or NAME@VERSION')).action(async (ref: string, o: OutputFlags) => {
+    const format = formatOf(o);
+    const s = await findSchema(openSession(env), ref);
+    printOne(format, format === 'csv' ? summary(s) : s, () => render(s));
+  });
 
-  schemas.command('validate')
+  schemas
+    .command('validate')
     .description('check a schema file as registering it would (it compiles, its version is new, it is compatible with the previous one), or a data object against a schema file or a registered NAME@VERSION; stores nothing. Exit 1 when something is wrong')
     .argument('<schema>', 'a schema file, or NAME@VERSION of a registered schema (with --data or --data-file)')
     .option('--data <json>', 'a data object to check, e.g. \'{"temp_c": 21.5}\'')

@@ -8,30 +8,42 @@ import { CliError, EXIT, Exit } from '../errors.js';
 import { printJson } from '../output.js';
 
 interface SimulateOptions {
-  scenario?: string; devices?: number; rate?: number; duration?: number; url?: string; mqtt?: string; deviceHttps?: string; artifact?: string; out?: string; agentLog?: string; workers?: number; json?: boolean;
+  scenario?: string;
+  devices?: number;
+  rate?: number;
+  duration?: number;
+  url?: string;
+  mqtt?: string;
+  deviceHttps?: string;
+  artifact?: string;
+  out?: string;
+  agentLog?: string;
+  workers?: number;
+  json?: boolean;
 }
 
 const rate = (value: string): number => {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0.1 || n > 86_400) throw new CliError('BULWARK_CLI_USAGE', '--rate: seconds between one device\'s readings, 0.1 to 86400', EXIT.usage);
+  if (!Number.isFinite(n) || n < 0.1 || n > 86_400) throw new CliError('BULWARK_CLI_USAGE', "--rate: seconds between one device's readings, 0.1 to 86400", EXIT.usage);
   return n;
 };
 
 /** `bulwark simulate`: virtual devices running the real agent against a deployment, with a report and a verdict. */
 export function addSimulateCommand(program: Command, env: Env): void {
-  program.command('simulate')
-    .description('run virtual devices (the real agent, many per process) against a Bulwark deployment, impair their network per phase, and write a report (Markdown, SVG, JSON) with a verdict against the scenario\'s targets; exit 1 when a target is missed')
+  program
+    .command('simulate')
+    .description("run virtual devices (the real agent, many per process) against a Bulwark deployment, impair their network per phase, and write a report (Markdown, SVG, JSON) with a verdict against the scenario's targets; exit 1 when a target is missed")
     .option('--scenario <file>', 'the scenario, JSON or YAML (examples/scenarios/); flags override it')
     .option('--devices <n>', 'how many virtual devices', positiveInt(100_000))
-    .option('--rate <seconds>', 'seconds between one device\'s readings', rate)
+    .option('--rate <seconds>', "seconds between one device's readings", rate)
     .option('--duration <duration>', 'how long devices send readings (30s, 10m, 2h)', duration)
-    .option('--url <url>', 'the platform\'s HTTP API (default: the scenario\'s, BULWARK_URL or the saved login)')
-    .option('--mqtt <url>', 'the platform\'s device MQTT endpoint, mqtts://host:port (default: the scenario\'s, else port 8883 of --url\'s host)')
-    .option('--device-https <url>', 'the platform\'s device HTTPS listener for firmware downloads, https://host:port (default: the scenario\'s, else port 8443 of the MQTT host)')
-    .option('--artifact <id>', 'the firmware artifact the scenario\'s rollout deploys (over the scenario\'s)')
+    .option('--url <url>', "the platform's HTTP API (default: the scenario's, BULWARK_URL or the saved login)")
+    .option('--mqtt <url>', "the platform's device MQTT endpoint, mqtts://host:port (default: the scenario's, else port 8883 of --url's host)")
+    .option('--device-https <url>', "the platform's device HTTPS listener for firmware downloads, https://host:port (default: the scenario's, else port 8443 of the MQTT host)")
+    .option('--artifact <id>', "the firmware artifact the scenario's rollout deploys (over the scenario's)")
     .option('--out <dir>', 'where the report goes (default: ./simulation-<scenario>)')
     .option('--workers <n>', 'processes that run the devices, this one included (default 1; up to the number of cores is useful)', positiveInt(64))
-    .option('--agent-log <file>', 'write the virtual devices\' own log lines (info and up: refusals, reconnects) to this file, each after its device id')
+    .option('--agent-log <file>', "write the virtual devices' own log lines (info and up: refusals, reconnects) to this file, each after its device id")
     .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)')
     .action(async (o: SimulateOptions) => {
       const sim = await import('../simulate/index.js');

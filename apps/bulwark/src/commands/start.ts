@@ -18,7 +18,8 @@ const STOP_TIMEOUT_MS = 15_000;
  * is not about `start`, which keeps every other command from loading the whole platform.
  */
 export function addStartCommand(program: Command, env: Env, server: Server | undefined): void {
-  const cmd = program.command('start')
+  const cmd = program
+    .command('start')
     .description('run the platform in this process: SQLite in the data directory by default, or PostgreSQL with --store postgres://...')
     .option('--config <file>', 'JSON config file, e.g. {"http": {"port": 8080}} (default: $BULWARK_CONFIG)');
   const flagKeys = new Map<string, string>();
@@ -75,25 +76,27 @@ async function run(server: Server, config: ServerConfig): Promise<void> {
     throw explainListenError(err, config, failed);
   }
   stopOnSignals(platform);
-  console.log(formatBanner({
-    version: server.VERSION,
-    url,
-    host: config.http.host,
-    mqtt: config.mqtt.enabled ? { host: config.mqtt.host, port: platform.mqttPort } : undefined,
-    deviceHttp: config.deviceHttp.enabled ? { host: config.deviceHttp.host, port: platform.deviceHttpPort } : undefined,
-    coap: config.coap.enabled ? { host: config.coap.host, port: platform.coapPort } : undefined,
-    dataDir: resolve(config.dataDir),
-    storeEngine: platform.store.engine,
-    storeLocation: platform.store.location,
-    // A NATS URL may carry a password: never printed.
-    bus: config.bus === 'memory' ? 'memory (embedded)' : `nats ${config.bus.replace(/\/\/([^:@/]*):[^@/]*@/g, '//$1:***@')} as node ${platform.nodeId}`,
-    logLevel: config.log.level,
-    adminCreated: platform.firstStart.adminKey !== undefined,
-    adminKeyFile: platform.firstStart.adminKeyFile,
-    adminKeyPreset: config.bootstrapAdminKey !== undefined,
-    masterKeyPath: platform.firstStart.masterKeyCreatedAt,
-    ...(config.http.tls ? { apiTls: { caFile: platform.apiCaFile } } : {}),
-  }));
+  console.log(
+    formatBanner({
+      version: server.VERSION,
+      url,
+      host: config.http.host,
+      mqtt: config.mqtt.enabled ? { host: config.mqtt.host, port: platform.mqttPort } : undefined,
+      deviceHttp: config.deviceHttp.enabled ? { host: config.deviceHttp.host, port: platform.deviceHttpPort } : undefined,
+      coap: config.coap.enabled ? { host: config.coap.host, port: platform.coapPort } : undefined,
+      dataDir: resolve(config.dataDir),
+      storeEngine: platform.store.engine,
+      storeLocation: platform.store.location,
+      // A NATS URL may carry a password: never printed.
+      bus: config.bus === 'memory' ? 'memory (embedded)' : `nats ${config.bus.replace(/\/\/([^:@/]*):[^@/]*@/g, '//$1:***@')} as node ${platform.nodeId}`,
+      logLevel: config.log.level,
+      adminCreated: platform.firstStart.adminKey !== undefined,
+      adminKeyFile: platform.firstStart.adminKeyFile,
+      adminKeyPreset: config.bootstrapAdminKey !== undefined,
+      masterKeyPath: platform.firstStart.masterKeyCreatedAt,
+      ...(config.http.tls ? { apiTls: { caFile: platform.apiCaFile } } : {}),
+    }),
+  );
 }
 
 function explainListenError(err: unknown, config: ServerConfig, listener: 'http' | 'mqtt' | 'deviceHttp'): unknown {

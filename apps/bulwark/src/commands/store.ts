@@ -15,13 +15,14 @@ const LINE_EVERY_ROWS = 100_000;
  * library's `copyStore`; this reads the flags and the master key, and shows progress.
  */
 export function addStoreCommands(program: Command, env: Env): void {
-  const store = program.command('store').description('the store itself, on the server\'s machine: move an embedded deployment to PostgreSQL');
-  store.command('migrate')
-    .description('copy a stopped embedded node\'s whole store (every table, and its firmware images) into an empty PostgreSQL database for a cluster, in one transaction, verified (row counts, audit chain, image SHA-256) before it commits')
-    .requiredOption('--from <source>', 'the embedded node\'s data directory, or sqlite:<path to its bulwark.db>')
+  const store = program.command('store').description("the store itself, on the server's machine: move an embedded deployment to PostgreSQL");
+  store
+    .command('migrate')
+    .description("copy a stopped embedded node's whole store (every table, and its firmware images) into an empty PostgreSQL database for a cluster, in one transaction, verified (row counts, audit chain, image SHA-256) before it commits")
+    .requiredOption('--from <source>', "the embedded node's data directory, or sqlite:<path to its bulwark.db>")
     .requiredOption('--to <url>', 'an empty PostgreSQL database: postgres://user[:password]@host[:port]/database')
     .option('--data <dir>', 'where the embedded node keeps firmware/ (default: the directory of the source)')
-    .option('--master-key-file <file>', 'the master key the cluster\'s nodes will use, checked against the source (default: $BULWARK_MASTER_KEY)')
+    .option('--master-key-file <file>', "the master key the cluster's nodes will use, checked against the source (default: $BULWARK_MASTER_KEY)")
     .option('--batch-rows <n>', 'rows per INSERT', (v) => positive(v, '--batch-rows'), 1000)
     .option('--json', 'print the report as JSON')
     .action(async (opts: { from: string; to: string; data?: string; masterKeyFile?: string; batchRows: number; json?: boolean }) => {
@@ -31,7 +32,11 @@ export function addStoreCommands(program: Command, env: Env): void {
       let report: StoreCopyReport;
       try {
         report = await server.copyStore({
-          from: opts.from, to: opts.to, masterKey, batchRows: opts.batchRows, onProgress: progress.show,
+          from: opts.from,
+          to: opts.to,
+          masterKey,
+          batchRows: opts.batchRows,
+          onProgress: progress.show,
           ...(opts.data !== undefined ? { dataDir: opts.data } : {}),
         });
       } catch (err) {
@@ -66,7 +71,7 @@ function masterKeyFrom(file: string | undefined, env: Env): { text: string; orig
   }
   const fromEnv = env.BULWARK_MASTER_KEY;
   if (fromEnv) return { text: fromEnv, origin: 'BULWARK_MASTER_KEY' };
-  throw usageError('give the master key the cluster\'s nodes will use, so that the copy can check it opens this store: set BULWARK_MASTER_KEY, or --master-key-file <data>/master.key for a node that kept its key in its data directory');
+  throw usageError("give the master key the cluster's nodes will use, so that the copy can check it opens this store: set BULWARK_MASTER_KEY, or --master-key-file <data>/master.key for a node that kept its key in its data directory");
 }
 
 /** A bar on a terminal; otherwise a line per table, per image and per verification step. */

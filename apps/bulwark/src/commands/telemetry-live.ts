@@ -12,14 +12,29 @@ import { time, warn } from '../output.js';
  * readings stored meanwhile are not shown (`telemetry query` has them).
  */
 
-interface LiveReading { deviceId: string; msgId: string; schemaId: string; ts: number; receivedAt: number; deviceTs: number | null; data: Record<string, unknown> }
-interface LiveFlags extends OutputFlags { schema?: string; tag?: string; devices?: string[] }
+interface LiveReading {
+  deviceId: string;
+  msgId: string;
+  schemaId: string;
+  ts: number;
+  receivedAt: number;
+  deviceTs: number | null;
+  data: Record<string, unknown>;
+}
+interface LiveFlags extends OutputFlags {
+  schema?: string;
+  tag?: string;
+  devices?: string[];
+}
 
 /** Answers worth opening the stream again for: the server is away or restarting. */
 const RETRYABLE = new Set(['BULWARK_CLI_UNREACHABLE', 'BULWARK_ERR_STORE_UNAVAILABLE', 'BULWARK_ERR_BUS_UNAVAILABLE', 'BULWARK_ERR_INTERNAL']);
 const MAX_BACKOFF_MS = 30_000;
 
-export interface SseEvent { readonly event: string; readonly data: string }
+export interface SseEvent {
+  readonly event: string;
+  readonly data: string;
+}
 
 /** Splits a text/event-stream body into events (comments and `id:` lines are skipped). */
 export async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
@@ -66,46 +81,54 @@ async function follow(session: Session, t: ReturnType<typeof target>, print: (r:
 }
 
 export function addLiveCommand(telemetry: Command, env: Env): void {
-  withOutput(telemetry.command('live')
-    .description('follow readings as they are stored, until Ctrl-C: of one device, some devices, a tag, a schema, or the whole fleet')
-    .argument('[device]', 'only this device')
-    .option('--devices <ids>', 'only these devices, comma-separated', commaList)
-    .option('--tag <tag>', 'only devices with this tag')
-    .option('--schema <schema>', 'only readings of this schema (name@version)'), ['table', 'json', 'ndjson'])
-    .action(async (device: string | undefined, o: LiveFlags) => {
-      const format = formatOf(o);
-      if (o.devices?.length === 0) throw usageError('--devices needs at least one device id');
-      const t = target(device, o);
-      // One JSON object a line for json too: a stream has no end to close an array at.
-      const print = format === 'table'
-        ? (r: LiveReading) => console.log(`${time(r.ts)}  ${r.deviceId}  ${r.schemaId}  ${dataText(r.data)}`)
-        : (r: LiveReading) => console.log(JSON.stringify(r));
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-      const session = openSession(env);
-      let backoff = 1000;
-      try {
-        while (!stop.signal.aborted) {
-          let why: string;
-          try {
-            if (await follow(session, t, print, stop.signal)) backoff = 1000;
-            why = 'the server closed the stream';
-          } catch (err) {
-            if (stop.signal.aborted) break;
-            if (err instanceof CliError && !RETRYABLE.has(err.code)) throw err;
-            why = (err as Error).message;
-          }
+  withOutput(
+    telemetry
+      .command('live')
+      .description('follow readings as they are stored, until Ctrl-C: of one device, some devices, a tag, a schema, or the whole fleet')
+      .argument('[device]', 'only this device')
+      .option('--devices <ids>', 'only these devices, comma-separated', commaList)
+      .option('--tag <tag>', 'only devices with this tag')
+      .option('--schema <schema>', 'only readings of this schema (name@version)'),
+    ['table', 'json', 'ndjson'],
+  ).action(async (device: string | undefined, o: LiveFlags) => {
+    const format = formatOf(o);
+    if (o.devices?.length === 0) throw usageError('--devices needs at least one device id');
+    const t = target(device, o);
+    // One JSON object a line for json too: a stream has no end to close an array at.
+    const print = format === 'table' ? (r: LiveReading) => console.log(`${time(r.ts)}  ${r.deviceId}  ${r.schemaId}  ${dataText(r.data)}`) : (r: LiveReading) => console.log(JSON.stringify(r));
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const session = openSession(env);
+    let backoff = 1000;
+    try {
+      while (!stop.signal.aborted) {
+        let why: string;
+        try {
+          if (await follow(session, t, print, stop.signal)) backoff = 1000;
+          why = 'the server closed the stream';
+        } catch (err) {
           if (stop.signal.aborted) break;
-          process.stderr.write(`${why}; following again in ${backoff / 1000} s (readings stored meanwhile are not shown: see "bulwark telemetry query").\n`);
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, backoff);
-            stop.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
-          });
-          backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+          if (err instanceof CliError && !RETRYABLE.has(err.code)) throw err;
+          why = (err as Error).message;
         }
-      } finally {
-        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        if (stop.signal.aborted) break;
+        process.stderr.write(`${why}; following again in ${backoff / 1000} s (readings stored meanwhile are not shown: see "bulwark telemetry query").\n`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoff);
+          stop.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            { once: true },
+          );
+        });
+        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
       }
-    });
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
+  });
 }

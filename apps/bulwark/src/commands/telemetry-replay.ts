@@ -5,20 +5,33 @@ import { CliError } from '../errors.js';
 import { printJson } from '../output.js';
 
 interface ReplayJob {
-  id: string; state: 'running' | 'done' | 'failed'; read: number; inserted: number; repeats: number; error: string | null;
+  id: string;
+  state: 'running' | 'done' | 'failed';
+  read: number;
+  inserted: number;
+  repeats: number;
+  error: string | null;
 }
 
-interface ReplayOptions { since: string; until: string; device?: string; schema?: string; wait: boolean; json?: boolean }
+interface ReplayOptions {
+  since: string;
+  until: string;
+  device?: string;
+  schema?: string;
+  wait: boolean;
+  json?: boolean;
+}
 
 const POLL_MS = 1_000;
 
 /** `bulwark telemetry replay`: rebuild or backfill the store from the telemetry stream (cluster mode). */
 export function addReplayCommand(telemetry: Command, env: Env): void {
-  telemetry.command('replay')
+  telemetry
+    .command('replay')
     .description('cluster mode: rebuild or backfill the store from the telemetry stream over a range of receive times (after restoring an older backup); readings the store has are skipped. Waits and shows progress unless --no-wait')
     .requiredOption('--since <time>', 'start of the range of receive times, inclusive: ISO 8601 or epoch ms')
     .requiredOption('--until <time>', 'end of the range, exclusive')
-    .option('--device <id>', 'only this device\'s readings')
+    .option('--device <id>', "only this device's readings")
     .option('--schema <schema>', 'only readings of this schema (name@version)')
     .option('--no-wait', 'start the replay and print its id without waiting for it')
     .option('--json', 'print the replay job as JSON')

@@ -9,8 +9,16 @@ import { type DownloadProgress, type ExportFormat, downloadExport, resumePoint }
 import { addReplayCommand } from './telemetry-replay.js';
 
 interface ExportOptions {
-  device?: string; tag?: string; schema?: string; since: string; until: string;
-  format?: ExportFormat; out?: string; resume?: boolean; decrypt?: boolean; retries: number;
+  device?: string;
+  tag?: string;
+  schema?: string;
+  since: string;
+  until: string;
+  format?: ExportFormat;
+  out?: string;
+  resume?: boolean;
+  decrypt?: boolean;
+  retries: number;
 }
 
 /** How often a progress line on a terminal is redrawn. */
@@ -22,7 +30,8 @@ const PLAIN_EVERY = 100_000;
 export function addTelemetryCommands(program: Command, env: Env): Command {
   const telemetry = program.command('telemetry').description('stored telemetry: export a time range, replay the stream into the store');
 
-  telemetry.command('export')
+  telemetry
+    .command('export')
     .description('stream the readings of one device, tag or schema over a time range as NDJSON or CSV, to standard output or a file; a broken download resumes by itself from the last reading written')
     .option('--device <id>', 'readings of this device')
     .option('--tag <tag>', 'readings of the devices that carry this tag now')
@@ -45,7 +54,11 @@ export function addTelemetryCommands(program: Command, env: Env): Command {
       const done = await downloadExport({
         session: openSession(env),
         query: { device: opts.device, tag: opts.tag, schema: opts.schema, since: opts.since, until: opts.until, decrypt: opts.decrypt ? true : undefined },
-        format, out, cursor: resumed?.cursor, headerWritten: resumed?.headerWritten ?? false, retries: opts.retries,
+        format,
+        out,
+        cursor: resumed?.cursor,
+        headerWritten: resumed?.headerWritten ?? false,
+        retries: opts.retries,
         onProgress: opts.out === undefined ? undefined : progress.show,
         onRetry: (n, why) => progress.note(`connection lost (${why}); resuming from the last reading written (${n})`),
       }).finally(() => progress.clear());

@@ -29,7 +29,8 @@ const reach = (p: Principal) => (p.deviceGroups === null ? 'the whole fleet' : `
 export function addUserCommands(program: Command, env: Env): void {
   const users = program.command('users').description('people (with a role) and service accounts (with scopes)');
 
-  users.command('create')
+  users
+    .command('create')
     .description('create a user with a role, or with --service a service account with scopes')
     .argument('<name>', 'unique name: letters, digits, . _ @ -')
     .addOption(new Option('--role <role>', 'role of a user (default: viewer)').choices(ROLES))
@@ -59,27 +60,45 @@ export function addUserCommands(program: Command, env: Env): void {
       console.log(`Give it an API key with: bulwark keys create --name <name> --for ${p.id}`);
     });
 
-  users.command('list')
+  users
+    .command('list')
     .description('list users and service accounts')
     .option('--json', 'print a JSON array')
     .action(async (opts: { json?: boolean }) => {
       const list = await openSession(env).call<Principal[]>('GET', '/api/v1/users');
       if (opts.json) return printJson(list);
-      printTable(['id', 'name', 'kind', 'role / scopes', 'reaches', 'created', 'status'],
-        list.map((p) => [p.id, p.name, p.kind, p.role ?? p.scopes.join(', '), reach(p), time(p.createdAt), status(p)]), 'No users.');
+      printTable(
+        ['id', 'name', 'kind', 'role / scopes', 'reaches', 'created', 'status'],
+        list.map((p) => [p.id, p.name, p.kind, p.role ?? p.scopes.join(', '), reach(p), time(p.createdAt), status(p)]),
+        'No users.',
+      );
     });
 
-  users.command('show')
+  users
+    .command('show')
     .description('show one user or service account')
     .argument('<id>', 'principal id (usr_… or svc_…)')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       const p = await openSession(env).call<Principal>('GET', `/api/v1/users/${encodeURIComponent(id)}`);
       if (opts.json) return printJson(p);
-      printFields([['id', p.id], ['name', p.name], ['kind', p.kind], ['role', p.role], ['scopes', p.scopes.join(', ')], ['reaches', reach(p)], ['created', time(p.createdAt)], ['status', status(p)]], '');
+      printFields(
+        [
+          ['id', p.id],
+          ['name', p.name],
+          ['kind', p.kind],
+          ['role', p.role],
+          ['scopes', p.scopes.join(', ')],
+          ['reaches', reach(p)],
+          ['created', time(p.createdAt)],
+          ['status', status(p)],
+        ],
+        '',
+      );
     });
 
-  users.command('set-device-groups')
+  users
+    .command('set-device-groups')
     .description('limit a principal to device groups (its tokens follow at once), or with --all give it the whole fleet again')
     .argument('<id>', 'principal id')
     .option('--groups <list>', 'comma-separated device group ids')
@@ -95,7 +114,8 @@ export function addUserCommands(program: Command, env: Env): void {
     });
 
   for (const verb of ['disable', 'enable'] as const) {
-    users.command(verb)
+    users
+      .command(verb)
       .description(verb === 'disable' ? 'disable a principal: its keys and tokens stop working at once' : 'enable a disabled principal again')
       .argument('<id>', 'principal id')
       .action(async (id: string) => {
@@ -104,7 +124,8 @@ export function addUserCommands(program: Command, env: Env): void {
       });
   }
 
-  users.command('recover')
+  users
+    .command('recover')
     .description("break-glass, on the server's machine: re-enable the admin user (or create it) and write a new admin key to a 0600 file; works on the store directly, no server or API key needed, and is audited")
     .option('--data <dir>', 'the data directory the server runs with (default: $BULWARK_DATA_DIR or ./.bulwark)')
     .option('--store <url>', 'the store, when it is not the SQLite file in the data directory: postgres://user@host:port/db (default: $BULWARK_STORE)')

@@ -6,21 +6,42 @@ import { EXIT, Exit } from '../errors.js';
 import { printFields, printJson, printTable, time } from '../output.js';
 
 interface Webhook {
-  readonly id: string; readonly name: string; readonly url: string;
+  readonly id: string;
+  readonly name: string;
+  readonly url: string;
   readonly filter: { schemaIds: string[]; deviceIds: string[]; tags: string[]; groups?: string[] };
-  readonly state: string; readonly pausedReason: string | null; readonly pausedAt: number | null; readonly lag: number | null;
+  readonly state: string;
+  readonly pausedReason: string | null;
+  readonly pausedAt: number | null;
+  readonly lag: number | null;
   readonly pending: { id: string; readings: number; attempts: number; nextAttemptAt: number | null } | null;
-  readonly lastError: string | null; readonly lastAttemptAt: number | null; readonly lastSuccessAt: number | null;
-  readonly delivered: number; readonly createdBy: string; readonly createdAt: number;
+  readonly lastError: string | null;
+  readonly lastAttemptAt: number | null;
+  readonly lastSuccessAt: number | null;
+  readonly delivered: number;
+  readonly createdBy: string;
+  readonly createdAt: number;
   /** Only in the answers to create and rotate-secret. */
   readonly secret?: string;
 }
 
-interface DeliveryResult { readonly ok: boolean; readonly deliveryId: string; readonly status: number | null; readonly durationMs: number; readonly error?: string }
+interface DeliveryResult {
+  readonly ok: boolean;
+  readonly deliveryId: string;
+  readonly status: number | null;
+  readonly durationMs: number;
+  readonly error?: string;
+}
 
 interface DeadLetter {
-  readonly id: string; readonly readings: number; readonly attempts: number; readonly lastError: string | null; readonly failedAt: number;
-  readonly replayedAt: number | null; readonly replayResult: string | null; readonly readingIds: string[];
+  readonly id: string;
+  readonly readings: number;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly failedAt: number;
+  readonly replayedAt: number | null;
+  readonly replayResult: string | null;
+  readonly readingIds: string[];
 }
 
 /** `now`, `earliest`, or an ISO time / milliseconds: where a new subscription starts. */
@@ -31,16 +52,23 @@ function parseFrom(value: string): 'now' | 'earliest' | number {
   return ms;
 }
 
-const filterText = (f: Webhook['filter']) => [
-  f.schemaIds.length ? `schemas ${f.schemaIds.join(',')}` : '', f.deviceIds.length ? `devices ${f.deviceIds.join(',')}` : '', f.tags.length ? `tags ${f.tags.join(',')}` : '', f.groups?.length ? `groups ${f.groups.join(',')}` : '',
-].filter(Boolean).join('; ') || 'every reading';
+const filterText = (f: Webhook['filter']) =>
+  [f.schemaIds.length ? `schemas ${f.schemaIds.join(',')}` : '', f.deviceIds.length ? `devices ${f.deviceIds.join(',')}` : '', f.tags.length ? `tags ${f.tags.join(',')}` : '', f.groups?.length ? `groups ${f.groups.join(',')}` : '']
+    .filter(Boolean)
+    .join('; ') || 'every reading';
 
 function render(w: Webhook): void {
   console.log(`${w.name} (${w.id})`);
   printFields([
-    ['url', w.url], ['filter', filterText(w.filter)], ['state', w.pausedReason ? `${w.state}: ${w.pausedReason}` : w.state], ['lag', w.lag],
+    ['url', w.url],
+    ['filter', filterText(w.filter)],
+    ['state', w.pausedReason ? `${w.state}: ${w.pausedReason}` : w.state],
+    ['lag', w.lag],
     ['pending', w.pending ? `${w.pending.id}: ${w.pending.readings} readings, ${w.pending.attempts} failed attempts, next ${time(w.pending.nextAttemptAt)}` : null],
-    ['delivered', w.delivered], ['last success', time(w.lastSuccessAt)], ['last attempt', time(w.lastAttemptAt)], ['last error', w.lastError],
+    ['delivered', w.delivered],
+    ['last success', time(w.lastSuccessAt)],
+    ['last attempt', time(w.lastAttemptAt)],
+    ['last error', w.lastError],
     ['created', `${time(w.createdAt)} by ${w.createdBy}`],
   ]);
 }
@@ -79,8 +107,11 @@ export function addWebhookCommands(program: Command, env: Env): void {
     .action(async (o: { json?: boolean }) => {
       const list = await openSession(env).call<Webhook[]>('GET', '/api/v1/webhooks');
       if (o.json) return printJson(list);
-      printTable(['id', 'name', 'state', 'lag', 'delivered', 'last success', 'last error'],
-        list.map((w) => [w.id, w.name, w.state, w.lag, w.delivered, time(w.lastSuccessAt), w.pausedReason ?? w.lastError]), 'No webhooks.');
+      printTable(
+        ['id', 'name', 'state', 'lag', 'delivered', 'last success', 'last error'],
+        list.map((w) => [w.id, w.name, w.state, w.lag, w.delivered, time(w.lastSuccessAt), w.pausedReason ?? w.lastError]),
+        'No webhooks.',
+      );
     });
 
   wh.command('show')
@@ -153,8 +184,11 @@ export function addWebhookCommands(program: Command, env: Env): void {
     .action(async (id: string, o: { limit?: number; json?: boolean }) => {
       const list = await openSession(env).call<DeadLetter[]>('GET', path(id, `/dead-letters?limit=${o.limit ?? 100}`));
       if (o.json) return printJson(list);
-      printTable(['batch', 'readings', 'attempts', 'failed', 'last error', 'replayed'],
-        list.map((d) => [d.id, d.readings, d.attempts, time(d.failedAt), d.lastError, d.replayedAt ? `${time(d.replayedAt)}: ${d.replayResult}` : null]), 'No dead letters.');
+      printTable(
+        ['batch', 'readings', 'attempts', 'failed', 'last error', 'replayed'],
+        list.map((d) => [d.id, d.readings, d.attempts, time(d.failedAt), d.lastError, d.replayedAt ? `${time(d.replayedAt)}: ${d.replayResult}` : null]),
+        'No dead letters.',
+      );
     });
   dl.command('replay')
     .description('send a dead-lettered batch again, once, as it was (same batch id and reading ids)')

@@ -53,7 +53,9 @@ export interface FleetChoices {
 export function fleetChoices(s: Scenario): FleetChoices {
   const rollout = s.actions.find((a) => a.kind === 'rollout');
   return {
-    skewed: chooseShare(s.devices, s.clockSkew.share, s.seed, 1), bad: chooseShare(s.devices, s.misbehaving.share, s.seed, 2), crashing: chooseShare(s.devices, s.crashLoop.share, s.seed, 3),
+    skewed: chooseShare(s.devices, s.clockSkew.share, s.seed, 1),
+    bad: chooseShare(s.devices, s.misbehaving.share, s.seed, 2),
+    crashing: chooseShare(s.devices, s.crashLoop.share, s.seed, 3),
     failingHealth: chooseShare(s.devices, rollout?.kind === 'rollout' ? rollout.failHealth : 0, s.seed, 5),
   };
 }
@@ -63,10 +65,13 @@ export function planDevice(s: Scenario, runId: string, index: number, identity: 
   const total = s.profiles.reduce((sum, p) => sum + p.share, 0);
   // Profiles take consecutive slices of the fleet by share.
   let acc = 0;
-  const at = (index + 0.5) / s.devices * total;
+  const at = ((index + 0.5) / s.devices) * total;
   const profile: Profile = s.profiles.find((p) => (acc += p.share) >= at) ?? (s.profiles.at(-1) as Profile);
   return {
-    index, id: deviceId(s, runId, index), profile, identity,
+    index,
+    id: deviceId(s, runId, index),
+    profile,
+    identity,
     skewMs: c.skewed.has(index) ? Math.round((rng(s.seed ^ Math.imul(index + 1, 0x2545f491))() * 2 - 1) * s.clockSkew.maxMs) : 0,
     misbehaves: c.bad.has(index) ? (s.misbehaving.kinds[index % s.misbehaving.kinds.length] as Misbehaviour) : null,
     crashes: c.crashing.has(index),
@@ -101,7 +106,11 @@ export class VirtualFleet {
   constructor(
     readonly devices: readonly VirtualDevice[],
     private readonly o: {
-      dir: string; mqttUrl: (d: VirtualDevice) => string; servername: string; commandNames: readonly string[]; seed: number;
+      dir: string;
+      mqttUrl: (d: VirtualDevice) => string;
+      servername: string;
+      commandNames: readonly string[];
+      seed: number;
       /** How often a crash-looping device's agent crashes. */
       crashEveryMs: number;
       /** Agent settings over the simulator's (a test measuring failover with the agent's own backoff). */
@@ -166,21 +175,34 @@ export class VirtualFleet {
     const tuning = this.o.agent ?? {};
     const fw = this.o.firmware;
     const config = resolveConfig({
-      deviceId: d.id, dataDir, mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000, ...tuning.mqtt },
-      queue: { ackTimeoutMs: 10_000, ...tuning.queue }, logs: { level: this.o.agentLog ? 'info' : 'error' }, health: { intervalMs: 60_000 },
+      deviceId: d.id,
+      dataDir,
+      mqtt: { url: this.o.mqttUrl(d), servername: this.o.servername, keepaliveS: 30, connectTimeoutMs: 10_000, ...tuning.mqtt },
+      queue: { ackTimeoutMs: 10_000, ...tuning.queue },
+      logs: { level: this.o.agentLog ? 'info' : 'error' },
+      health: { intervalMs: 60_000 },
       reconnect: tuning.reconnect ?? { baseMs: 500, capMs: 30_000, stableAfterMs: 5_000, refusedDelayMs: 30_000 },
-      ...(fw ? {
-        ota: {
-          rootKeysFile: fw.spec.rootKeysFile, downloadUrl: fw.downloadUrl, model: fw.spec.model, hardwareRevision: fw.spec.hardwareRevision,
-          factoryVersion: fw.spec.version, factorySecurityVersion: fw.spec.securityVersion, healthWindowMs: 30_000,
-        },
-      } : {}),
+      ...(fw
+        ? {
+            ota: {
+              rootKeysFile: fw.spec.rootKeysFile,
+              downloadUrl: fw.downloadUrl,
+              model: fw.spec.model,
+              hardwareRevision: fw.spec.hardwareRevision,
+              factoryVersion: fw.spec.version,
+              factorySecurityVersion: fw.spec.securityVersion,
+              healthWindowMs: 30_000,
+            },
+          }
+        : {}),
     });
     const agent = new Agent(config, d.identity, {
-      ...(this.#queues ? { queues: this.#queues } : {}), validator: this.#validator,
+      ...(this.#queues ? { queues: this.#queues } : {}),
+      validator: this.#validator,
       // A reboot into a new image is a restart of the agent from its directory (its slots are there).
       ...(fw ? { ota: { reboot: () => void this.#restart(d, 'reboot'), healthCheck: () => !d.failsHealth } } : {}),
-      rng: seededRng(this.o.seed + d.index), logSink: this.o.agentLog ? (line) => this.o.agentLog?.(d.id, line) : () => undefined,
+      rng: seededRng(this.o.seed + d.index),
+      logSink: this.o.agentLog ? (line) => this.o.agentLog?.(d.id, line) : () => undefined,
       ...(d.skewMs !== 0 ? { clock: skewedClock(d.skewMs) } : {}),
     });
     for (const name of this.o.commandNames) {
@@ -212,10 +234,13 @@ export class VirtualFleet {
     const random = rng(this.o.seed ^ 0x5eed);
     for (const d of this.devices) {
       const { intervalMs, burst } = d.profile;
-      const first = setTimeout(() => {
-        void this.#read(d);
-        this.#timers.push(setInterval(() => void this.#read(d), intervalMs));
-      }, Math.floor(random() * intervalMs));
+      const first = setTimeout(
+        () => {
+          void this.#read(d);
+          this.#timers.push(setInterval(() => void this.#read(d), intervalMs));
+        },
+        Math.floor(random() * intervalMs),
+      );
       this.#timers.push(first);
       if (burst) this.#timers.push(setInterval(() => void this.#burst(d, burst.readings), burst.everyMs));
       if (d.crashes) this.#timers.push(setInterval(() => void this.#crash(d), this.o.crashEveryMs));

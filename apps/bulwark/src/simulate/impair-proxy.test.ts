@@ -23,18 +23,19 @@ async function setup(t: TestContext, lanes = 10, random: () => number = Math.ran
   return { proxy, open };
 }
 
-const roundTrip = (s: Socket, text: string): Promise<number> => new Promise((resolve) => {
-  const start = performance.now();
-  s.once('data', () => resolve(performance.now() - start));
-  s.write(text);
-});
+const roundTrip = (s: Socket, text: string): Promise<number> =>
+  new Promise((resolve) => {
+    const start = performance.now();
+    s.once('data', () => resolve(performance.now() - start));
+    s.write(text);
+  });
 const closed = (s: Socket): Promise<void> => new Promise((r) => (s.destroyed ? r() : s.once('close', () => r())));
 
 describe('impairment proxy', () => {
   it('delays each chunk by the latency (both ways), in order', async (t) => {
     const { proxy, open } = await setup(t);
     const s = await open(0);
-    assert.ok(await roundTrip(s, 'a') < 50);
+    assert.ok((await roundTrip(s, 'a')) < 50);
     proxy.set({ ...NO_IMPAIRMENT, latencyMs: 100 });
     const took = await roundTrip(s, 'b');
     assert.ok(took >= 195, `round trip ${took} ms with 100 ms each way`);

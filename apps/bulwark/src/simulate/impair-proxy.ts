@@ -18,7 +18,10 @@ export class ImpairProxy {
   /** Connections accepted, reset by the proxy, dropped by flapping, over the run. */
   readonly counts = { accepted: 0, resets: 0, flapDrops: 0 };
 
-  private constructor(private readonly target: { host: string; port: number }, private readonly random: () => number) {}
+  private constructor(
+    private readonly target: { host: string; port: number },
+    private readonly random: () => number,
+  ) {}
 
   /** `bindHost`: where the lanes listen (the host end of a namespace's veth pair when packets are dropped there too). */
   static async start(target: { host: string; port: number }, lanes: number, random: () => number, bindHost = '127.0.0.1'): Promise<ImpairProxy> {
@@ -29,7 +32,7 @@ export class ImpairProxy {
 
   /** The lane device `index` of `devices` goes through. */
   laneOf(index: number, devices: number): number {
-    return Math.min(this.#lanes.length - 1, Math.floor(index * this.#lanes.length / devices));
+    return Math.min(this.#lanes.length - 1, Math.floor((index * this.#lanes.length) / devices));
   }
 
   /** The port device `index` of `devices` connects to. */
@@ -95,7 +98,10 @@ export class ImpairProxy {
   }
 }
 
-interface Pair { readonly device: Socket; readonly platform: Socket }
+interface Pair {
+  readonly device: Socket;
+  readonly platform: Socket;
+}
 
 class Lane {
   readonly #pairs = new Set<Pair>();
@@ -103,7 +109,10 @@ class Lane {
   down = false;
   port = 0;
 
-  private constructor(private readonly proxy: ImpairProxy, private readonly server: Server) {}
+  private constructor(
+    private readonly proxy: ImpairProxy,
+    private readonly server: Server,
+  ) {}
 
   static async open(proxy: ImpairProxy, bindHost: string): Promise<Lane> {
     const server = createServer();

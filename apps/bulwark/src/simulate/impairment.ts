@@ -18,10 +18,13 @@ export async function impairment(s: Scenario, target: { host: string; port: numb
     const proxy = await ImpairProxy.start(target, 100, rng(s.seed ^ 0xbad), ns?.hostIp);
     const nsPorts = ns ? await ns.forward(proxy.ports) : [];
     if (ns) say(`network namespace ${ns.name}: packet loss and bandwidth caps on the devices' path`);
-    const notMade = why === undefined ? [] : kernel.flatMap((p) => [
-      ...(p.impair.lossPercent > 0 ? [`${p.name}: ${p.impair.lossPercent} % packet loss (${why}: it needs a network namespace)`] : []),
-      ...(p.impair.bandwidthKbit !== null ? [`${p.name}: a ${p.impair.bandwidthKbit} kbit/s cap (${why}: it needs a network namespace)`] : []),
-    ]);
+    const notMade =
+      why === undefined
+        ? []
+        : kernel.flatMap((p) => [
+            ...(p.impair.lossPercent > 0 ? [`${p.name}: ${p.impair.lossPercent} % packet loss (${why}: it needs a network namespace)`] : []),
+            ...(p.impair.bandwidthKbit !== null ? [`${p.name}: a ${p.impair.bandwidthKbit} kbit/s cap (${why}: it needs a network namespace)`] : []),
+          ]);
     for (const n of notMade) say(`not made: ${n}`);
     return { proxy, ns, nsPorts, notMade };
   } catch (err) {

@@ -23,7 +23,7 @@ function suite(body: () => void): void {
 }
 
 suite(() => {
-  it('carries devices\' connections through the namespace; 100 % loss stops them, TCP delivers once it is lifted; a bandwidth cap is in place on both ends', { timeout: 60_000 }, async (t) => {
+  it("carries devices' connections through the namespace; 100 % loss stops them, TCP delivers once it is lifted; a bandwidth cap is in place on both ends", { timeout: 60_000 }, async (t) => {
     const ns = await NetNamespace.create('test');
     t.after(() => ns.close());
     // An echo server on the host end of the pair, as the impairment proxy's lanes listen there.
@@ -37,10 +37,11 @@ suite(() => {
     await new Promise((r) => socket.once('connect', r));
     const heard: string[] = [];
     socket.on('data', (d) => heard.push(d.toString()));
-    const arrived = (text: string) => new Promise<void>((resolve) => {
-      const check = () => (heard.join('').includes(text) ? resolve() : socket.once('data', check));
-      check();
-    });
+    const arrived = (text: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => (heard.join('').includes(text) ? resolve() : socket.once('data', check));
+        check();
+      });
     socket.write('before');
     await arrived('before');
 

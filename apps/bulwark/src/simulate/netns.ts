@@ -17,12 +17,22 @@ export class NetNamespace {
   #forwarder: ChildProcess | undefined;
   #ports: number[] = [];
 
-  private constructor(readonly name: string, readonly hostIf: string, readonly nsIf: string, readonly hostIp: string, readonly nsIp: string) {}
+  private constructor(
+    readonly name: string,
+    readonly hostIf: string,
+    readonly nsIf: string,
+    readonly hostIp: string,
+    readonly nsIp: string,
+  ) {}
 
   /** Why namespaces cannot be used here, or undefined when they can. */
   static async unavailable(): Promise<string | undefined> {
     if (process.getuid?.() !== 0) return 'not running as root';
-    for (const [cmd, args] of [['ip', ['-V']], ['nft', ['--version']], ['tc', ['-V']]] as const) {
+    for (const [cmd, args] of [
+      ['ip', ['-V']],
+      ['nft', ['--version']],
+      ['tc', ['-V']],
+    ] as const) {
       try {
         await run(cmd, [...args]);
       } catch {
@@ -61,7 +71,8 @@ export class NetNamespace {
   /** Starts the forwarder: one port inside the namespace per target port on this side; returns them in order. */
   async forward(targetPorts: readonly number[]): Promise<number[]> {
     const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, FORWARDER, this.hostIp, ...targetPorts.map(String)], {
-      stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, BULWARK_NS_ADDRESS: this.nsIp },
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, BULWARK_NS_ADDRESS: this.nsIp },
     });
     this.#forwarder = child;
     const line = await new Promise<string>((resolve, reject) => {
@@ -78,10 +89,10 @@ export class NetNamespace {
     const ports = this.#ports.join(', ');
     const n = Math.round(percent);
     const drop = n >= 100 ? 'drop' : `numgen random mod 100 < ${n} drop`;
-    const rules = n <= 0 || this.#ports.length === 0 ? '' : [
-      `  chain input { type filter hook input priority 0; policy accept; tcp dport { ${ports} } ${drop}; }`,
-      `  chain output { type filter hook output priority 0; policy accept; tcp sport { ${ports} } ${drop}; }`,
-    ].join('\n');
+    const rules =
+      n <= 0 || this.#ports.length === 0
+        ? ''
+        : [`  chain input { type filter hook input priority 0; policy accept; tcp dport { ${ports} } ${drop}; }`, `  chain output { type filter hook output priority 0; policy accept; tcp sport { ${ports} } ${drop}; }`].join('\n');
     await this.#nft(`table inet bwsim {}\ndelete table inet bwsim\ntable inet bwsim {\n${rules}\n}\n`);
   }
 
@@ -97,7 +108,10 @@ export class NetNamespace {
 
   /** Caps each direction at `kbit` (a token bucket on each end of the veth pair); null removes the cap. */
   async setBandwidth(kbit: number | null): Promise<void> {
-    for (const [inside, dev] of [[false, this.hostIf], [true, this.nsIf]] as const) {
+    for (const [inside, dev] of [
+      [false, this.hostIf],
+      [true, this.nsIf],
+    ] as const) {
       const args = kbit === null ? ['qdisc', 'del', 'dev', dev, 'root'] : ['qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '32kb', 'latency', '400ms'];
       const done = inside ? this.#exec('tc', ...args) : run('tc', args);
       // Deleting a qdisc that is not there fails; that is the state wanted.

@@ -19,7 +19,11 @@ export async function onboardFleet(api: PlatformApi, s: Scenario, runId: string,
   }
   const caPem = await api.caPem();
   const hw = s.firmware ? { model: s.firmware.model, hardwareRevision: s.firmware.hardwareRevision, firmwareVersion: s.firmware.version } : { model: 'simulated' };
-  const certs = await api.onboard([...keys].map(([id, k]) => ({ id, ...hw, tags: ['simulated', `run-${runId}`], csr: k.csrPem })), `sim-${runId}`, (n) => say(`onboarded: ${n}/${s.devices}`));
+  const certs = await api.onboard(
+    [...keys].map(([id, k]) => ({ id, ...hw, tags: ['simulated', `run-${runId}`], csr: k.csrPem })),
+    `sim-${runId}`,
+    (n) => say(`onboarded: ${n}/${s.devices}`),
+  );
   const identities = new Map<string, Identity>();
   for (const [id, k] of keys) {
     const certPem = certs.get(id);

@@ -79,7 +79,14 @@ export function fleetOf(spec: PartSpec, agentLog: ((deviceId: string, line: stri
   const choices = fleetChoices(spec.scenario);
   const devices = spec.identities.map((identity, i) => planDevice(spec.scenario, spec.runId, spec.from + i, identity, choices));
   return new VirtualFleet(devices, {
-    dir: spec.dir, seed: spec.scenario.seed, servername: spec.servername, commandNames: spec.commandNames, agentLog, crashEveryMs: spec.scenario.crashLoop.everyMs, agent: spec.agent, firmware: spec.firmware,
+    dir: spec.dir,
+    seed: spec.scenario.seed,
+    servername: spec.servername,
+    commandNames: spec.commandNames,
+    agentLog,
+    crashEveryMs: spec.scenario.crashLoop.everyMs,
+    agent: spec.agent,
+    firmware: spec.firmware,
     mqttUrl: (d) => spec.urls[d.index - spec.from] as string,
   });
 }
@@ -87,8 +94,18 @@ export function fleetOf(spec: PartSpec, agentLog: ((deviceId: string, line: stri
 export function snapshotOf(fleet: VirtualFleet): Snapshot {
   const c = fleet.counts;
   return {
-    ...fleet.sample(), sent: c.sent, queued: fleet.queued, badSent: c.badSent, sendErrors: c.sendErrors, restarts: c.restarts, reboots: c.reboots,
-    commandsAnswered: c.commandsAnswered, configsApplied: c.configsApplied, rssBytes: process.memoryUsage.rss(), peakRssBytes: process.resourceUsage().maxRSS * 1024, cpuSeconds: cpuSeconds(),
+    ...fleet.sample(),
+    sent: c.sent,
+    queued: fleet.queued,
+    badSent: c.badSent,
+    sendErrors: c.sendErrors,
+    restarts: c.restarts,
+    reboots: c.reboots,
+    commandsAnswered: c.commandsAnswered,
+    configsApplied: c.configsApplied,
+    rssBytes: process.memoryUsage.rss(),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    cpuSeconds: cpuSeconds(),
   };
 }
 
@@ -128,11 +145,7 @@ export class LocalPart implements FleetPart {
   }
 }
 
-type FromWorker =
-  | { kind: 'ready' }
-  | { kind: 'snapshot'; snapshot: Snapshot }
-  | { kind: 'log'; deviceId: string; line: string }
-  | { kind: 'done'; snapshot: Snapshot; sendTimes: SendSeries[] };
+type FromWorker = { kind: 'ready' } | { kind: 'snapshot'; snapshot: Snapshot } | { kind: 'log'; deviceId: string; line: string } | { kind: 'done'; snapshot: Snapshot; sendTimes: SendSeries[] };
 
 const WORKER = fileURLToPath(new URL('../../bin/simulate-worker.mjs', import.meta.url));
 

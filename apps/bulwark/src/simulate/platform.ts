@@ -72,7 +72,10 @@ export class PlatformApi {
 
   /** Counter samples from /metrics (loopback, or metrics:read); empty when it cannot be read. */
   async metrics(): Promise<Map<string, number>> {
-    const text = await fetch(`${this.session.url}/metrics`).then((r) => (r.ok ? r.text() : ''), () => '');
+    const text = await fetch(`${this.session.url}/metrics`).then(
+      (r) => (r.ok ? r.text() : ''),
+      () => '',
+    );
     const out = new Map<string, number>();
     for (const line of text.split('\n')) {
       const m = /^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$/.exec(line);

@@ -42,7 +42,12 @@ export function verdicts(r: RunResult, f: Figures): Verdict[] {
   if (t.deliveredPercent !== null) out.push({ name: 'delivered', target: `≥ ${t.deliveredPercent} %`, measured: `${round(f.deliveredPercent, 4)} % (${r.stored}/${r.sent})`, met: f.deliveredPercent >= t.deliveredPercent });
   if (t.latencyP99Ms !== null) out.push({ name: 'latency p99', target: `≤ ${t.latencyP99Ms} ms`, measured: f.latencyMs ? `${f.latencyMs.p99} ms` : 'no readings', met: f.latencyMs !== null && f.latencyMs.p99 <= t.latencyP99Ms });
   if (t.commandsAnsweredPercent !== null) {
-    out.push({ name: 'commands answered', target: `≥ ${t.commandsAnsweredPercent} %`, measured: f.commandsAnsweredPercent === null ? 'none issued' : `${round(f.commandsAnsweredPercent, 2)} %`, met: f.commandsAnsweredPercent !== null && f.commandsAnsweredPercent >= t.commandsAnsweredPercent });
+    out.push({
+      name: 'commands answered',
+      target: `≥ ${t.commandsAnsweredPercent} %`,
+      measured: f.commandsAnsweredPercent === null ? 'none issued' : `${round(f.commandsAnsweredPercent, 2)} %`,
+      met: f.commandsAnsweredPercent !== null && f.commandsAnsweredPercent >= t.commandsAnsweredPercent,
+    });
   }
   return out;
 }
@@ -72,7 +77,8 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
     '',
     `Run ${r.runId}, ${new Date(r.startedAt).toISOString()}. Command: \`${command}\``,
     '',
-    '| target | measured | |', '|---|---|---|',
+    '| target | measured | |',
+    '|---|---|---|',
     ...v.map((x) => `| ${x.name} ${x.target} | ${x.measured} | ${x.met ? 'met' : '**not met**'} |`),
     '',
     '## Delivery',
@@ -81,17 +87,29 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     `| ${r.sent} | ${r.acked} | ${r.stored} | ${r.queuedAtEnd} | ${r.dropped} | ${f.unaccounted} | ${r.badSent} | ${r.platform.metricsRead ? r.platform.duplicates : 'n/a'} | ${r.gaps} |`,
     '',
-    f.latencyMs ? `Sent → received by the platform: p50 ${f.latencyMs.p50} ms, p95 ${f.latencyMs.p95} ms, p99 ${f.latencyMs.p99} ms, max ${f.latencyMs.max} ms (same machine clock; a reading queued while offline counts its time in the queue).` : 'No reading was stored.',
+    f.latencyMs
+      ? `Sent → received by the platform: p50 ${f.latencyMs.p50} ms, p95 ${f.latencyMs.p95} ms, p99 ${f.latencyMs.p99} ms, max ${f.latencyMs.max} ms (same machine clock; a reading queued while offline counts its time in the queue).`
+      : 'No reading was stored.',
     '',
     `Platform duplicates: retries the platform received again and stored once (\`bulwark_ingest_messages_total{outcome="duplicate"}\`, platform-wide${r.platform.metricsRead ? '' : '; /metrics could not be read from here'}). Dead letters counted by the platform: ${r.platform.deadLetters}.`,
     '',
     '## Operations',
     '',
-    ...(r.rollout ? [
-      `Rollout ${r.rollout.id}: ${r.rollout.state}${r.rollout.reason ? ` (${r.rollout.reason})` : ''}; ${Object.entries(r.rollout.totals).map(([k, n]) => `${k} ${n}`).join(', ')}; ${r.rollout.failHealth} devices were made to fail the new image's health check; ${r.reboots} reboots into another slot.`,
-      '',
-    ] : []),
-    `Commands issued ${r.commands.issued}, succeeded ${r.commands.succeeded}${Object.keys(r.commands.other).length ? ` (${Object.entries(r.commands.other).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}; twin changes ${r.twinChanges}, applied by devices ${r.configsApplied}; agent restarts (crash loops) ${r.restarts}.`,
+    ...(r.rollout
+      ? [
+          `Rollout ${r.rollout.id}: ${r.rollout.state}${r.rollout.reason ? ` (${r.rollout.reason})` : ''}; ${Object.entries(r.rollout.totals)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}; ${r.rollout.failHealth} devices were made to fail the new image's health check; ${r.reboots} reboots into another slot.`,
+          '',
+        ]
+      : []),
+    `Commands issued ${r.commands.issued}, succeeded ${r.commands.succeeded}${
+      Object.keys(r.commands.other).length
+        ? ` (${Object.entries(r.commands.other)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')})`
+        : ''
+    }; twin changes ${r.twinChanges}, applied by devices ${r.configsApplied}; agent restarts (crash loops) ${r.restarts}.`,
     '',
     '## Connections over time',
     '',
@@ -103,7 +121,8 @@ export function reportMarkdown(r: RunResult, svgName: string, command: string): 
       ? `Impairment proxy: ${r.proxy.accepted} connections accepted, ${r.proxy.resets} reset, ${r.proxy.flapDrops} dropped by flapping${r.proxy.namespace ? '; packet loss and bandwidth caps made in a network namespace (nftables, tbf)' : ''}.`
       : 'No impairment: devices connected to the platform directly.',
     '',
-    '| phase | from | latency ± jitter | resets /min/device | partition | flapping | loss | bandwidth |', '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| phase | from | latency ± jitter | resets /min/device | partition | flapping | loss | bandwidth |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...r.scenario.phases.map((p) => {
       const i = p.impair;
       return `| ${p.name} | ${p.atMs / 1000} s | ${i.latencyMs} ± ${i.jitterMs} ms | ${i.resetsPerMinute} | ${Math.round(i.partition * 100)} % | ${i.flapping ? `${i.flapping.downMs / 1000} s down every ${i.flapping.everyMs / 1000} s` : '-'} | ${i.lossPercent} % | ${i.bandwidthKbit === null ? '-' : `${i.bandwidthKbit} kbit/s`} |`;

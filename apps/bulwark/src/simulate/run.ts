@@ -128,11 +128,18 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
   let peakRss = 0;
   try {
     for (let w = 0; w < workers; w += 1) {
-      const from = Math.floor(w * s.devices / workers);
-      const to = Math.floor((w + 1) * s.devices / workers);
+      const from = Math.floor((w * s.devices) / workers);
+      const to = Math.floor(((w + 1) * s.devices) / workers);
       const spec: PartSpec = {
-        scenario: s, runId, from, identities: ids.slice(from, to).map((id) => identities.get(id) as Identity), urls: Array.from({ length: to - from }, (_, i) => urlOf(from + i)),
-        servername: target.hostname, commandNames, dir, agentLog: o.agentLog !== undefined,
+        scenario: s,
+        runId,
+        from,
+        identities: ids.slice(from, to).map((id) => identities.get(id) as Identity),
+        urls: Array.from({ length: to - from }, (_, i) => urlOf(from + i)),
+        servername: target.hostname,
+        commandNames,
+        dir,
+        agentLog: o.agentLog !== undefined,
         ...(s.firmware ? { firmware: { spec: s.firmware, downloadUrl: o.deviceHttpsUrl ?? s.server.deviceHttps ?? `https://${target.hostname}:8443` } } : {}),
       };
       parts.push(w === 0 ? new LocalPart(spec, o.agentLog) : await WorkerPart.start(spec, o.agentLog));
@@ -141,36 +148,55 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     identities.clear();
     const total = () => combine(parts.map((p) => p.snapshot));
     const connectFrom = Date.now();
-    timers.push(setInterval(() => {
-      const now = total();
-      peakRss = Math.max(peakRss, now.rssBytes);
-      timeline.push({ t: Math.round((Date.now() - connectFrom) / 1000), online: now.online, reconnects: now.reconnects, acked: now.acked, sent: now.sent, queued: now.queued, rssBytes: now.rssBytes });
-      if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${s.devices} sent ${now.sent} acked ${now.acked} reconnects ${now.reconnects}`);
-    }, 1000));
+    timers.push(
+      setInterval(() => {
+        const now = total();
+        peakRss = Math.max(peakRss, now.rssBytes);
+        timeline.push({ t: Math.round((Date.now() - connectFrom) / 1000), online: now.online, reconnects: now.reconnects, acked: now.acked, sent: now.sent, queued: now.queued, rssBytes: now.rssBytes });
+        if (timeline.length % 5 === 0) say(`t=${timeline.at(-1)?.t}s online ${now.online}/${s.devices} sent ${now.sent} acked ${now.acked} reconnects ${now.reconnects}`);
+      }, 1000),
+    );
     // The devices come online a window at a time (as a fleet does), then the readings and the phases start.
     await Promise.all(parts.map((p) => p.connect()));
     const t0 = Date.now();
     say(`connected: ${total().online}/${s.devices} online after ${Math.round((t0 - connectFrom) / 1000)} s; readings start`);
     await Promise.all(parts.map((p) => p.startReadings()));
     for (const phase of s.phases) {
-      timers.push(setTimeout(() => {
-        say(`phase ${phase.name}`);
-        proxy?.set(phase.impair);
-        if (ns) void Promise.all([ns.setLoss(phase.impair.lossPercent), ns.setBandwidth(phase.impair.bandwidthKbit)]).catch((err: unknown) => say(`phase ${phase.name}: ${(err as Error).message}`));
-      }, phase.atMs));
+      timers.push(
+        setTimeout(() => {
+          say(`phase ${phase.name}`);
+          proxy?.set(phase.impair);
+          if (ns) void Promise.all([ns.setLoss(phase.impair.lossPercent), ns.setBandwidth(phase.impair.bandwidthKbit)]).catch((err: unknown) => say(`phase ${phase.name}: ${(err as Error).message}`));
+        }, phase.atMs),
+      );
     }
     for (const [i, action] of s.actions.entries()) {
-      timers.push(setTimeout(() => void act(api, s, runId, action, s.seed + i, issued, () => (twinChanges += 1), (id) => (rolloutId = id)).catch((err: unknown) => {
-        actionErrors.push(`actions[${i}] (${action.kind}): ${(err as Error).message}`);
-        say(`action ${i}: ${(err as Error).message}`);
-      }), action.atMs));
+      timers.push(
+        setTimeout(
+          () =>
+            void act(
+              api,
+              s,
+              runId,
+              action,
+              s.seed + i,
+              issued,
+              () => (twinChanges += 1),
+              (id) => (rolloutId = id),
+            ).catch((err: unknown) => {
+              actionErrors.push(`actions[${i}] (${action.kind}): ${(err as Error).message}`);
+              say(`action ${i}: ${(err as Error).message}`);
+            }),
+          action.atMs,
+        ),
+      );
     }
     await new Promise((r) => setTimeout(r, s.durationMs));
     await Promise.all(parts.map((p) => p.stopReadings()));
     const readingsUntil = Date.now();
     proxy?.set(NO_IMPAIRMENT);
     if (ns) await Promise.all([ns.setLoss(0), ns.setBandwidth(null)]);
-    say('readings stopped; waiting for the devices\' queues to drain');
+    say("readings stopped; waiting for the devices' queues to drain");
     const drainBy = Date.now() + s.drainMs;
     // Snapshots come once a second: wait for two that say every device is back online with
     // nothing queued (a device that rebooted has reported what it runs), and for the rollout to end.
@@ -198,18 +224,39 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
       else commands.other[state] = (commands.other[state] ?? 0) + 1;
     }
     return {
-      scenario: s, runId, startedAt, connectFrom, readingsFrom: t0, readingsUntil, workers,
-      sent: final.sent, badSent: final.badSent, sendErrors: final.sendErrors, acked: final.acked, dropped: final.dropped,
-      stored, strangers, storedTwice, queuedAtEnd: final.queued, latencies, gaps,
+      scenario: s,
+      runId,
+      startedAt,
+      connectFrom,
+      readingsFrom: t0,
+      readingsUntil,
+      workers,
+      sent: final.sent,
+      badSent: final.badSent,
+      sendErrors: final.sendErrors,
+      acked: final.acked,
+      dropped: final.dropped,
+      stored,
+      strangers,
+      storedTwice,
+      queuedAtEnd: final.queued,
+      latencies,
+      gaps,
       platform: {
         duplicates: (metricsAfter.get(DUP) ?? 0) - (metricsBefore.get(DUP) ?? 0),
         deadLetters: sum(metricsAfter, 'bulwark_ingest_dead_letters_total') - sum(metricsBefore, 'bulwark_ingest_dead_letters_total'),
         metricsRead: metricsAfter.size > 0,
       },
-      commands, twinChanges, configsApplied: final.configsApplied, restarts: final.restarts, reboots: final.reboots, timeline,
+      commands,
+      twinChanges,
+      configsApplied: final.configsApplied,
+      restarts: final.restarts,
+      reboots: final.reboots,
+      timeline,
       rollout: rollout && { id: rollout.id, state: rollout.state, reason: rollout.reason, totals: rollout.totals, failHealth: fleetChoices(s).failingHealth.size },
       proxy: { used: proxy !== undefined, namespace: ns !== undefined, ...(proxy?.counts ?? { accepted: 0, resets: 0, flapDrops: 0 }) },
-      notMade, actionErrors,
+      notMade,
+      actionErrors,
       resources: { cpuSeconds: final.cpuSeconds - cpuAtStart, peakRssBytes: Math.max(peakRss, peakOfAll(parts)), heapPerDeviceBytes: heapPerDevice },
     };
   } finally {

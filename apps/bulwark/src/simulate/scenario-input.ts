@@ -7,7 +7,7 @@ import { type Scenario, ScenarioError, checkScenario } from './scenario.js';
 /** The scenario file's text, JSON or YAML (by name, or by trying JSON first). */
 export function parseScenarioText(text: string, fileName: string): unknown {
   try {
-    return /\.ya?ml$/i.test(fileName) ? parseYaml(text) as unknown : JSON.parse(text) as unknown;
+    return /\.ya?ml$/i.test(fileName) ? (parseYaml(text) as unknown) : (JSON.parse(text) as unknown);
   } catch (err) {
     throw new ScenarioError([{ path: '', reason: `not ${/\.ya?ml$/i.test(fileName) ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}` }]);
   }
@@ -30,13 +30,12 @@ export function scenarioFromFlags(flags: { devices?: number | undefined; rateSec
   if (flags.name !== undefined) merged.name = flags.name;
   if (flags.rateSeconds !== undefined) {
     const profiles = (Array.isArray(s.profiles) ? s.profiles : [{}]) as Record<string, unknown>[];
-    merged.profiles = profiles.map((p) => ({ ...p, interval: Math.round(flags.rateSeconds as number * 1000) }));
+    merged.profiles = profiles.map((p) => ({ ...p, interval: Math.round((flags.rateSeconds as number) * 1000) }));
   }
   if (flags.artifact !== undefined) {
     const actions = (Array.isArray(s.actions) ? s.actions : []) as Record<string, unknown>[];
-    if (!actions.some((a) => 'rollout' in a)) throw new ScenarioError([{ path: 'actions', reason: '--artifact names the firmware of the scenario\'s rollout, and it has none' }]);
+    if (!actions.some((a) => 'rollout' in a)) throw new ScenarioError([{ path: 'actions', reason: "--artifact names the firmware of the scenario's rollout, and it has none" }]);
     merged.actions = actions.map((a) => ('rollout' in a ? { ...a, rollout: { ...(a.rollout as object), artifact: flags.artifact } } : a));
   }
   return checkScenario(merged);
 }
-

@@ -39,7 +39,10 @@ describe('simulation scenarios', () => {
 
   it('lists every problem at once, each with its path: unknown keys at any level, bad values, impossible rates, phases out of order', () => {
     const problems = problemsOf({
-      name: 'Bad Name', devices: 0, duraton: '1m', duration: 'soon',
+      name: 'Bad Name',
+      devices: 0,
+      duraton: '1m',
+      duration: 'soon',
       profiles: [{ interval: '100ms', fields: { 'bad-field': {}, t: { mean: 'x', spike: { probability: 2 } } }, extra: 1 }],
       misbehaving: { share: '150%', kinds: ['rude'] },
       phases: [{ at: '5s', impair: { latency: '1h', lossy: true } }, { at: '1s' }],
@@ -47,12 +50,28 @@ describe('simulation scenarios', () => {
       targets: { delivered: 101, speed: 1 },
     });
     for (const expected of [
-      'name: must match', 'devices: must be a whole number from 1 to 100000', 'duraton: unknown key', 'duration: must be a duration',
-      'profiles[0].extra: unknown key', 'profiles[0].fields.bad-field: a field name', 'profiles[0].fields.t.mean: must be a number', 'profiles[0].fields.t.spike.probability: must be a share',
-      'misbehaving.share: must be a share', 'misbehaving.kinds[0]: must be one of bad_payload, unknown_schema',
-      'phases[0].impair.latency: must be from 0 ms to 60000 ms', 'phases[0].impair.lossy: unknown key', 'phases[1].at: phases must start in order', 'phases[0].at: the first phase starts at 0s',
-      'actions[0]: an action is a command', 'targets.delivered: must be a number from 0 to 100', 'targets.speed: unknown key',
-    ]) assert.ok(problems.some((p) => p.startsWith(expected)), `${expected}\nin:\n${problems.join('\n')}`);
+      'name: must match',
+      'devices: must be a whole number from 1 to 100000',
+      'duraton: unknown key',
+      'duration: must be a duration',
+      'profiles[0].extra: unknown key',
+      'profiles[0].fields.bad-field: a field name',
+      'profiles[0].fields.t.mean: must be a number',
+      'profiles[0].fields.t.spike.probability: must be a share',
+      'misbehaving.share: must be a share',
+      'misbehaving.kinds[0]: must be one of bad_payload, unknown_schema',
+      'phases[0].impair.latency: must be from 0 ms to 60000 ms',
+      'phases[0].impair.lossy: unknown key',
+      'phases[1].at: phases must start in order',
+      'phases[0].at: the first phase starts at 0s',
+      'actions[0]: an action is a command',
+      'targets.delivered: must be a number from 0 to 100',
+      'targets.speed: unknown key',
+    ])
+      assert.ok(
+        problems.some((p) => p.startsWith(expected)),
+        `${expected}\nin:\n${problems.join('\n')}`,
+      );
     assert.ok(problemsOf({ devices: 100_000, profiles: [{ interval: '100ms' }] }).some((p) => /1000000 readings\/s/.test(p)));
     assert.throws(() => parseScenarioText('devices: [1', 'x.yaml'), /not YAML/);
   });
@@ -62,7 +81,10 @@ describe('simulation scenarios', () => {
     const a = new FieldSeries(spec, rng(42));
     const b = new FieldSeries(spec, rng(42));
     const xs = Array.from({ length: 5000 }, () => a.next());
-    assert.deepEqual(xs.slice(0, 50), Array.from({ length: 50 }, () => b.next()));
+    assert.deepEqual(
+      xs.slice(0, 50),
+      Array.from({ length: 50 }, () => b.next()),
+    );
     const early = xs.slice(0, 500).reduce((s, x) => s + x, 0) / 500;
     const late = xs.slice(4500).reduce((s, x) => s + x, 0) / 500;
     assert.ok(late - early > 35 && late - early < 55, `drift of 0.01 a reading over 4500 readings: ${late - early}`);

@@ -111,7 +111,11 @@ const MIN_INTERVAL_MS = 100;
 const MAX_RUN_MS = 7 * 86_400_000;
 
 export const DEFAULT_PROFILE: Profile = {
-  name: 'env', share: 1, schema: 'sim-env@1', intervalMs: 10_000, burst: null,
+  name: 'env',
+  share: 1,
+  schema: 'sim-env@1',
+  intervalMs: 10_000,
+  burst: null,
   fields: { temp_c: { mean: 21, sigma: 0.5, drift: 0, spike: null, stuck: null }, humidity: { mean: 45, sigma: 2, drift: 0, spike: null, stuck: null } },
 };
 
@@ -131,7 +135,7 @@ export function checkScenario(input: unknown): Scenario {
   const durationMs = duration(s.duration, 'duration', problems, { min: 1000, max: MAX_RUN_MS, fallback: 60_000 });
   const profiles = s.profiles === undefined ? [DEFAULT_PROFILE] : list(s.profiles, 'profiles', problems, { min: 1, max: 32 }).map((p, i) => profile(p, `profiles[${i}]`, problems));
   for (const [i, p] of profiles.entries()) {
-    const readingsPerSecond = (devices * p.share / profiles.reduce((sum, q) => sum + q.share, 0)) * 1000 / p.intervalMs;
+    const readingsPerSecond = (((devices * p.share) / profiles.reduce((sum, q) => sum + q.share, 0)) * 1000) / p.intervalMs;
     if (readingsPerSecond > 50_000) problems.push({ path: `profiles[${i}].interval`, reason: `${Math.round(readingsPerSecond)} readings/s from one simulator is more than it can make (50,000)` });
   }
   const skew = obj(s.clockSkew, 'clockSkew', problems, true) ?? {};
@@ -140,11 +144,14 @@ export function checkScenario(input: unknown): Scenario {
   keysOf(crash, 'crashLoop', ['share', 'every'], problems);
   const bad = obj(s.misbehaving, 'misbehaving', problems, true) ?? {};
   keysOf(bad, 'misbehaving', ['share', 'kinds'], problems);
-  const kinds = bad.kinds === undefined ? [...MISBEHAVIOURS] : list(bad.kinds, 'misbehaving.kinds', problems, { min: 1, max: MISBEHAVIOURS.length }).flatMap((k, i) => {
-    if (MISBEHAVIOURS.includes(k as Misbehaviour)) return [k as Misbehaviour];
-    problems.push({ path: `misbehaving.kinds[${i}]`, reason: `must be one of ${MISBEHAVIOURS.join(', ')}` });
-    return [];
-  });
+  const kinds =
+    bad.kinds === undefined
+      ? [...MISBEHAVIOURS]
+      : list(bad.kinds, 'misbehaving.kinds', problems, { min: 1, max: MISBEHAVIOURS.length }).flatMap((k, i) => {
+          if (MISBEHAVIOURS.includes(k as Misbehaviour)) return [k as Misbehaviour];
+          problems.push({ path: `misbehaving.kinds[${i}]`, reason: `must be one of ${MISBEHAVIOURS.join(', ')}` });
+          return [];
+        });
   const phases = s.phases === undefined ? [{ name: 'steady', atMs: 0, impair: NO_IMPAIRMENT }] : list(s.phases, 'phases', problems, { min: 1, max: 100 }).map((p, i) => phase(p, `phases[${i}]`, problems, durationMs));
   for (let i = 1; i < phases.length; i += 1) {
     if ((phases[i] as Phase).atMs <= (phases[i - 1] as Phase).atMs) problems.push({ path: `phases[${i}].at`, reason: 'phases must start in order, each after the one before' });
@@ -159,10 +166,12 @@ export function checkScenario(input: unknown): Scenario {
   const mqtt = server.mqtt === undefined ? undefined : str(server.mqtt, 'server.mqtt', problems, { pattern: /^mqtts:\/\/\S+$/ });
   const deviceHttps = server.deviceHttps === undefined ? undefined : str(server.deviceHttps, 'server.deviceHttps', problems, { pattern: /^https:\/\/\S+$/ });
   const firmware = s.firmware === undefined ? null : firmwareSpec(s.firmware, problems);
-  if (!firmware && actions.some((a) => a.kind === 'rollout')) problems.push({ path: 'firmware', reason: 'a rollout action needs the devices\' firmware (rootKeys, model, hardwareRevision, version, securityVersion)' });
+  if (!firmware && actions.some((a) => a.kind === 'rollout')) problems.push({ path: 'firmware', reason: "a rollout action needs the devices' firmware (rootKeys, model, hardwareRevision, version, securityVersion)" });
   if (actions.filter((a) => a.kind === 'rollout').length > 1) problems.push({ path: 'actions', reason: 'at most one rollout a run' });
   const scenario: Scenario = {
-    name, devices, durationMs,
+    name,
+    devices,
+    durationMs,
     seed: num(s.seed, 'seed', problems, { min: 0, max: 2 ** 31, integer: true, fallback: 1 }),
     drainMs: duration(s.drain, 'drain', problems, { min: 0, max: 3_600_000, fallback: 30_000 }),
     idPrefix: str(s.idPrefix, 'idPrefix', problems, { pattern: ID_PREFIX, fallback: `sim-${name}-` }),
@@ -170,7 +179,8 @@ export function checkScenario(input: unknown): Scenario {
     clockSkew: { share: fraction(skew.share, 'clockSkew.share', problems, 0), maxMs: duration(skew.max, 'clockSkew.max', problems, { min: 0, max: 86_400_000, fallback: 120_000 }) },
     crashLoop: { share: fraction(crash.share, 'crashLoop.share', problems, 0), everyMs: duration(crash.every, 'crashLoop.every', problems, { min: 1000, max: MAX_RUN_MS, fallback: 30_000 }) },
     misbehaving: { share: fraction(bad.share, 'misbehaving.share', problems, 0), kinds },
-    phases, actions,
+    phases,
+    actions,
     targets: {
       deliveredPercent: t.delivered === undefined ? null : num(t.delivered, 'targets.delivered', problems, { min: 0, max: 100 }),
       latencyP99Ms: t.latencyP99 === undefined ? null : duration(t.latencyP99, 'targets.latencyP99', problems, { min: 1, max: 3_600_000 }),
@@ -226,7 +236,7 @@ function phase(input: unknown, path: string, problems: Problems, runMs: number):
   keysOf(p, path, ['name', 'at', 'impair'], problems);
   const atMs = duration(p.at, `${path}.at`, problems, { min: 0, max: MAX_RUN_MS, fallback: 0 });
   if (atMs >= runMs) problems.push({ path: `${path}.at`, reason: 'starts after the run ends (duration)' });
-  const i = p.impair === undefined ? {} : obj(p.impair, `${path}.impair`, problems) ?? {};
+  const i = p.impair === undefined ? {} : (obj(p.impair, `${path}.impair`, problems) ?? {});
   const ip = `${path}.impair`;
   keysOf(i, ip, ['latency', 'jitter', 'resetsPerMinute', 'partition', 'flapping', 'loss', 'bandwidthKbit'], problems);
   const flap = i.flapping === undefined ? null : obj(i.flapping, `${ip}.flapping`, problems);
@@ -234,7 +244,8 @@ function phase(input: unknown, path: string, problems: Problems, runMs: number):
   const flapping = flap ? { everyMs: duration(flap.every, `${ip}.flapping.every`, problems, { min: 1000, max: MAX_RUN_MS }), downMs: duration(flap.down, `${ip}.flapping.down`, problems, { min: 100, max: MAX_RUN_MS }) } : null;
   if (flapping && flapping.downMs >= flapping.everyMs) problems.push({ path: `${ip}.flapping.down`, reason: 'must be shorter than flapping.every' });
   return {
-    name: str(p.name, `${path}.name`, problems, { pattern: NAME, fallback: `phase-${path}` }), atMs,
+    name: str(p.name, `${path}.name`, problems, { pattern: NAME, fallback: `phase-${path}` }),
+    atMs,
     impair: {
       latencyMs: duration(i.latency, `${ip}.latency`, problems, { min: 0, max: 60_000, fallback: 0 }),
       jitterMs: duration(i.jitter, `${ip}.jitter`, problems, { min: 0, max: 60_000, fallback: 0 }),
@@ -256,7 +267,7 @@ function action(input: unknown, path: string, problems: Problems, runMs: number)
     keysOf(a, path, ['at', 'share', 'command'], problems);
     const c = obj(a.command, `${path}.command`, problems) ?? {};
     keysOf(c, `${path}.command`, ['name', 'params'], problems);
-    const params = c.params === undefined ? {} : obj(c.params, `${path}.command.params`, problems) ?? {};
+    const params = c.params === undefined ? {} : (obj(c.params, `${path}.command.params`, problems) ?? {});
     return { atMs, share, kind: 'command', name: str(c.name, `${path}.command.name`, problems, { pattern: /^[a-z][a-z0-9._-]{0,63}$/, fallback: 'ping' }), params };
   }
   if ('twin' in a) {
@@ -270,9 +281,12 @@ function action(input: unknown, path: string, problems: Problems, runMs: number)
     const r = obj(a.rollout, `${path}.rollout`, problems) ?? {};
     keysOf(r, `${path}.rollout`, ['artifact', 'strategy', 'gates', 'failHealth'], problems);
     return {
-      atMs, share, kind: 'rollout', artifactId: str(r.artifact, `${path}.rollout.artifact`, problems, { pattern: /^[A-Za-z0-9._:-]{1,64}$/ }),
-      strategy: r.strategy === undefined ? { waves: [{ percent: 100 }] } : obj(r.strategy, `${path}.rollout.strategy`, problems) ?? {},
-      gates: r.gates === undefined ? { minDevices: 1, onFailure: 'pause' } : obj(r.gates, `${path}.rollout.gates`, problems) ?? {},
+      atMs,
+      share,
+      kind: 'rollout',
+      artifactId: str(r.artifact, `${path}.rollout.artifact`, problems, { pattern: /^[A-Za-z0-9._:-]{1,64}$/ }),
+      strategy: r.strategy === undefined ? { waves: [{ percent: 100 }] } : (obj(r.strategy, `${path}.rollout.strategy`, problems) ?? {}),
+      gates: r.gates === undefined ? { minDevices: 1, onFailure: 'pause' } : (obj(r.gates, `${path}.rollout.gates`, problems) ?? {}),
       failHealth: fraction(r.failHealth, `${path}.rollout.failHealth`, problems, 0),
     };
   }

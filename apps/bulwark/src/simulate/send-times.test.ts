@@ -22,8 +22,14 @@ describe('SendTimes', () => {
     for (const seq of [2, 3, 5, 6, 8, 10]) t.markStored('d1', 'boot-a', seq);
     assert.equal(t.markStored('d2', 'boot-c', 3), 'first');
     // Between 1 and 10: 4 and 9 sent and not stored; 7 was never sent.
-    assert.equal(t.holes(() => true), 2);
-    assert.equal(t.holes((id) => id !== 'd1'), 0);
+    assert.equal(
+      t.holes(() => true),
+      2,
+    );
+    assert.equal(
+      t.holes((id) => id !== 'd1'),
+      0,
+    );
 
     const copy = new SendTimes();
     copy.addSeries(structuredClone(t.toSeries()));

@@ -18,7 +18,10 @@ export class FieldSeries {
   /** What the series did so far, by kind (the report counts them). */
   readonly made = { spikes: 0, stuckRuns: 0 };
 
-  constructor(private readonly spec: FieldSpec, private readonly random: () => number) {}
+  constructor(
+    private readonly spec: FieldSpec,
+    private readonly random: () => number,
+  ) {}
 
   next(): number {
     const { spec, random } = this;

@@ -33,9 +33,13 @@ export function agentUpdater(ota: NonNullable<AgentConfig['ota']>, dataDir: stri
   const { tls, slots, ...deps } = io;
   return new Updater(
     {
-      dir, root: loadRootKeys(ota.rootKeysFile), device: { model: ota.model, hardwareRevision: ota.hardwareRevision },
+      dir,
+      root: loadRootKeys(ota.rootKeysFile),
+      device: { model: ota.model, hardwareRevision: ota.hardwareRevision },
       factory: { version: ota.factoryVersion, securityVersion: ota.factorySecurityVersion },
-      maxTrialBoots: ota.maxTrialBoots, healthWindowMs: ota.healthWindowMs, downloadRetries: ota.downloadRetries,
+      maxTrialBoots: ota.maxTrialBoots,
+      healthWindowMs: ota.healthWindowMs,
+      downloadRetries: ota.downloadRetries,
     },
     { ...deps, fetcher: new HttpsFetcher(ota.downloadUrl, tls, ota.downloadTimeoutMs), slots: slots ?? new FileSlotStore(dir) },
   );
@@ -46,7 +50,10 @@ export function firmwareStatus(ota: Updater): NonNullable<AgentStatus['firmware'
   const r = ota.running();
   const job = ota.state.job;
   return {
-    version: r.version, securityVersion: r.securityVersion, slot: r.slot, trial: r.trial,
+    version: r.version,
+    securityVersion: r.securityVersion,
+    slot: r.slot,
+    trial: r.trial,
     ...(job ? { job: { id: job.job.jobId, state: job.state, ...(job.reason ? { reason: job.reason } : {}) } } : {}),
   };
 }

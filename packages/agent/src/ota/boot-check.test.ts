@@ -59,7 +59,7 @@ describe('verified boot (A/B slots)', () => {
     assert.equal(b.reason, 'manifest_missing', 'a swapped image with its manifest deleted is not a factory image that was never checked');
   });
 
-  it('verifies a factory image once its release\'s signed manifest is placed beside the slots, and catches a factory image changed after', async (t) => {
+  it("verifies a factory image once its release's signed manifest is placed beside the slots, and catches a factory image changed after", async (t) => {
     const kit = firmwareKit(tempDir(t), NOW);
     const rig = updaterRig(t, kit.rootFile, { now: NOW });
     const image = randomBytes(60_000);

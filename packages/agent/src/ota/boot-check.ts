@@ -31,14 +31,15 @@ export async function verifyRunningSlot(opts: Pick<UpdaterOptions, 'dir' | 'root
     manifest = JSON.parse(await readFile(manifestPath(opts.dir, slot), 'utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return unverified(slot, 'malformed', `the manifest kept for slot ${slot} does not read: ${String(err)}`);
-    return factory
-      ? unverified(slot, 'no_manifest', `no signed manifest kept for slot ${slot}`)
-      : unverified(slot, 'manifest_missing', `the signed manifest of the image installed in slot ${slot} is gone`);
+    return factory ? unverified(slot, 'no_manifest', `no signed manifest kept for slot ${slot}`) : unverified(slot, 'manifest_missing', `the signed manifest of the image installed in slot ${slot} is gone`);
   }
   // Authenticity, not freshness: the manifest is judged at the time it was issued, so an image keeps verifying after its metadata expires.
   const issuedAt = (manifest as { release?: { signed?: { issuedAt?: unknown } } } | null)?.release?.signed?.issuedAt;
   const verdict = verifyFirmware(manifest, {
-    root: trustedRoot(state, opts.root), now: typeof issuedAt === 'number' ? issuedAt : 0, minSecurityVersion: state.minSecurityVersion, device: opts.device,
+    root: trustedRoot(state, opts.root),
+    now: typeof issuedAt === 'number' ? issuedAt : 0,
+    minSecurityVersion: state.minSecurityVersion,
+    device: opts.device,
   });
   if (!verdict.ok) return unverified(slot, verdict.reason, verdict.detail);
   // A factory image has no recorded digest to compare; checkImage below hashes the slot against the manifest either way.

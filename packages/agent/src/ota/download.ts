@@ -31,7 +31,10 @@ export class HttpsFetcher implements FirmwareFetcher {
 }
 
 export class DownloadError extends Error {
-  constructor(message: string, readonly permanent: boolean) {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
     super(message);
     this.name = 'DownloadError';
   }

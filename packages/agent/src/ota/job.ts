@@ -81,9 +81,12 @@ function sameManifest(a: unknown, b: unknown): boolean {
 export function statusOf(rec: JobRecord, running: { readonly version: string; readonly securityVersion: number }, ts: number): OtaStatus {
   const terminal = (OTA_TERMINAL_STATES as readonly string[]).includes(rec.state);
   return {
-    jobId: rec.job.jobId, state: rec.state, ts,
+    jobId: rec.job.jobId,
+    state: rec.state,
+    ts,
     ...(rec.state === 'downloading' && rec.bytes !== undefined ? { bytes: rec.bytes } : {}),
-    ...(rec.reason ? { reason: rec.reason } : {}), ...(rec.detail ? { detail: rec.detail.slice(0, 500) } : {}),
+    ...(rec.reason ? { reason: rec.reason } : {}),
+    ...(rec.detail ? { detail: rec.detail.slice(0, 500) } : {}),
     ...(terminal ? { firmware: { version: running.version, securityVersion: running.securityVersion } } : {}),
   };
 }

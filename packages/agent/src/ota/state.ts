@@ -72,8 +72,14 @@ export const activeSlot = (s: OtaPersisted): Slot => s.trial?.slot ?? s.committe
 
 export function factoryState(factory: { version: string; securityVersion: number }): OtaPersisted {
   return {
-    v: 1, slots: { a: { version: factory.version, securityVersion: factory.securityVersion, sha256: null, size: null }, b: null },
-    committed: 'a', trial: null, minSecurityVersion: factory.securityVersion, delegationVersion: 0, job: null, recentJobs: [],
+    v: 1,
+    slots: { a: { version: factory.version, securityVersion: factory.securityVersion, sha256: null, size: null }, b: null },
+    committed: 'a',
+    trial: null,
+    minSecurityVersion: factory.securityVersion,
+    delegationVersion: 0,
+    job: null,
+    recentJobs: [],
   };
 }
 
@@ -89,9 +95,7 @@ export function bootSelect(s: OtaPersisted, maxTrialBoots: number, booted?: Slot
   const bootloaderFellBack = booted !== undefined && booted !== s.trial.slot;
   if (boots <= maxTrialBoots && !bootloaderFellBack) return { state: { ...s, trial: { slot: s.trial.slot, boots } }, fellBack: false };
   const detail = bootloaderFellBack ? `the bootloader started slot ${booted} instead of the new image in slot ${s.trial.slot}` : `the new image did not become healthy in ${maxTrialBoots} boots`;
-  const job = s.job && s.job.slot === s.trial.slot
-    ? { ...s.job, state: 'rolled-back' as const, reason: 'boot_failed', detail, reported: false }
-    : s.job;
+  const job = s.job && s.job.slot === s.trial.slot ? { ...s.job, state: 'rolled-back' as const, reason: 'boot_failed', detail, reported: false } : s.job;
   return { state: { ...s, trial: null, job }, fellBack: true };
 }
 

@@ -50,11 +50,14 @@ export const trustedRoot = (state: OtaPersisted, pinned: RootKeySet): RootKeySet
 export function verifyJobManifest(c: Pick<StepContext, 'rec' | 'state' | 'opts' | 'deps'>): FirmwareVerdict {
   const running = c.state.slots[activeSlot(c.state)];
   const verdict = verifyFirmware(c.rec.job.manifest, {
-    root: trustedRoot(c.state, c.opts.root), now: Math.max(c.deps.now(), c.state.timeFloor ?? 0), minSecurityVersion: c.state.minSecurityVersion, device: c.opts.device,
+    root: trustedRoot(c.state, c.opts.root),
+    now: Math.max(c.deps.now(), c.state.timeFloor ?? 0),
+    minSecurityVersion: c.state.minSecurityVersion,
+    device: c.opts.device,
     ...(running ? { installedVersion: running.version } : {}),
   });
   if (!verdict.ok) return verdict;
-  const delegation = (c.rec.job.manifest).delegation.signed.version;
+  const delegation = c.rec.job.manifest.delegation.signed.version;
   if (delegation < c.state.delegationVersion) {
     return { ok: false, reason: 'rollback', detail: `release-key delegation ${delegation} is older than ${c.state.delegationVersion}, the newest this device committed` };
   }
@@ -76,8 +79,15 @@ const download: Step = async (c) => {
   if (!v.ok) return fail(v.reason, v.detail);
   try {
     const out = await downloadImage({
-      path: c.rec.job.url, file: c.downloadFile, size: v.release.size, sha256: v.release.sha256, fetcher: c.deps.fetcher, signal: c.signal,
-      retries: c.opts.downloadRetries, retryDelayMs: c.deps.retryDelayMs ?? ((n) => Math.min(30_000, 500 * 2 ** n)), onProgress: (b) => c.progress('downloading', b),
+      path: c.rec.job.url,
+      file: c.downloadFile,
+      size: v.release.size,
+      sha256: v.release.sha256,
+      fetcher: c.deps.fetcher,
+      signal: c.signal,
+      retries: c.opts.downloadRetries,
+      retryDelayMs: c.deps.retryDelayMs ?? ((n) => Math.min(30_000, 500 * 2 ** n)),
+      onProgress: (b) => c.progress('downloading', b),
     });
     if (out.tooLong) return fail('image_too_long', `the server sent more than the declared ${v.release.size} bytes`);
     return { next: 'verifying' };
@@ -111,7 +121,7 @@ const install: Step = async (c) => {
   if (written.sha256 !== r.sha256 || written.size !== r.size || written.tooLong) return fail('install_failed', `slot ${c.rec.slot} reads back ${written.size} bytes with another SHA-256`);
   // Verified boot checks the slot's image against this manifest at every start.
   await saveSlotManifest(c.opts.dir, c.rec.slot, c.rec.job.manifest);
-  return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size }, delegationVersion: (c.rec.job.manifest).delegation.signed.version };
+  return { next: 'rebooting', image: { version: r.version, securityVersion: r.securityVersion, sha256: r.sha256, size: r.size }, delegationVersion: c.rec.job.manifest.delegation.signed.version };
 };
 
 /** The work of each state that has work; `rebooting` and `verifying-health` are driven by the updater (switch, boot, health). */

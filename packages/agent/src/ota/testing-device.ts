@@ -43,28 +43,40 @@ export function updaterRig(t: TestContext, rootFile: string, options: { now: num
   const statuses: OtaStatus[] = [];
   const waiters: (() => void)[] = [];
   let jobs = 0;
-  const make = () => new Updater(
-    { dir: join(dir, 'ota'), root, device: { model: 'gw-1', hardwareRevision: options.hardwareRevision ?? 'C' }, factory: options.factory ?? { version: '1.0.0', securityVersion: 4 }, maxTrialBoots: 3, healthWindowMs: 60_000, downloadRetries: 3 },
-    {
-      fetcher: server, slots: options.slots?.(join(dir, 'ota')) ?? new FileSlotStore(join(dir, 'ota')), now: () => rig.now, log: silent, retryDelayMs: () => 1,
-      report: async (s) => {
-        statuses.push(s);
-        for (const w of waiters.splice(0)) w();
-        return true;
+  const make = () =>
+    new Updater(
+      { dir: join(dir, 'ota'), root, device: { model: 'gw-1', hardwareRevision: options.hardwareRevision ?? 'C' }, factory: options.factory ?? { version: '1.0.0', securityVersion: 4 }, maxTrialBoots: 3, healthWindowMs: 60_000, downloadRetries: 3 },
+      {
+        fetcher: server,
+        slots: options.slots?.(join(dir, 'ota')) ?? new FileSlotStore(join(dir, 'ota')),
+        now: () => rig.now,
+        log: silent,
+        retryDelayMs: () => 1,
+        report: async (s) => {
+          statuses.push(s);
+          for (const w of waiters.splice(0)) w();
+          return true;
+        },
+        reboot: () => {
+          rig.reboots += 1;
+          setImmediate(() => rig.restart());
+        },
+        healthCheck: () => rig.healthy === true,
+        schedule: (_ms, fn) => {
+          rig.windows.push(fn);
+          return () => rig.windows.splice(rig.windows.indexOf(fn) >>> 0, 1);
+        },
       },
-      reboot: () => {
-        rig.reboots += 1;
-        setImmediate(() => rig.restart());
-      },
-      healthCheck: () => rig.healthy === true,
-      schedule: (_ms, fn) => {
-        rig.windows.push(fn);
-        return () => rig.windows.splice(rig.windows.indexOf(fn) >>> 0, 1);
-      },
-    },
-  );
+    );
   const rig: UpdaterRig = {
-    dir, server, statuses, updater: make(), now: options.now, healthy: true, reboots: 0, windows: [],
+    dir,
+    server,
+    statuses,
+    updater: make(),
+    now: options.now,
+    healthy: true,
+    reboots: 0,
+    windows: [],
     async job(manifest, artifactId = 'fw_1', jobId = `job_${++jobs}`) {
       await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId, rolloutId: 'ro_1', artifactId, url: `/v1/firmware/${artifactId}`, manifest, issuedAt: rig.now, attempt: 1 })));
     },

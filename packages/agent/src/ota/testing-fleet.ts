@@ -43,7 +43,11 @@ export function agentFleet(dir: string, rootFile: string, image: Buffer, sha256:
       { dir: home, root, device: { model: 'gw-1', hardwareRevision: 'C' }, factory: { version: '1.0.0', securityVersion: 4 }, maxTrialBoots: 3, healthWindowMs: 60_000, downloadRetries: 2 },
       {
         fetcher: { get: (path, from) => (corrupt.has(id) ? bad : server).get(path, from) },
-        slots: new FileSlotStore(home), now: () => fleet.clock.now(), log: silent, retryDelayMs: () => 1, schedule: () => () => undefined,
+        slots: new FileSlotStore(home),
+        now: () => fleet.clock.now(),
+        log: silent,
+        retryDelayMs: () => 1,
+        schedule: () => () => undefined,
         healthCheck: () => !failHealth.has(id),
         report: async (s: OtaStatus) => {
           await fleet.rollouts.onStatus(id, s);

@@ -20,8 +20,7 @@ export interface UpdaterOptions {
 }
 
 export type UpdaterEvent =
-  | { readonly type: 'state'; readonly jobId: string; readonly state: OtaState; readonly reason?: string }
-  | { readonly type: 'progress'; readonly jobId: string; readonly state: 'downloading' | 'installing'; readonly done: number; readonly total: number };
+  { readonly type: 'state'; readonly jobId: string; readonly state: OtaState; readonly reason?: string } | { readonly type: 'progress'; readonly jobId: string; readonly state: 'downloading' | 'installing'; readonly done: number; readonly total: number };
 
 export interface UpdaterDeps {
   readonly fetcher: FirmwareFetcher;

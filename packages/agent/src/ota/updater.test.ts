@@ -170,13 +170,23 @@ describe('the agent updater', () => {
   it('refuses malformed jobs and a job that points elsewhere, and stays idle', async (t) => {
     const { rig, manifest } = setup(t);
     const bad = [
-      'not json', JSON.stringify([1]), JSON.stringify({ jobId: 'j1' }),
+      'not json',
+      JSON.stringify([1]),
+      JSON.stringify({ jobId: 'j1' }),
       JSON.stringify({ jobId: 'j2', rolloutId: 'r', artifactId: 'fw_1', url: 'https://evil.example/fw', manifest, issuedAt: NOW, attempt: 1 }),
       JSON.stringify({ jobId: 'j3', rolloutId: 'r', artifactId: 'fw_1', url: '/v1/firmware/fw_1', manifest, issuedAt: NOW, attempt: 1, extra: true }),
       JSON.stringify({ jobId: 'j4', rolloutId: 'r', artifactId: '../x', url: '/v1/firmware/../x', manifest, issuedAt: NOW, attempt: 1 }),
     ];
     for (const b of bad) await rig.updater.onJob(Buffer.from(b));
-    assert.deepEqual(rig.statuses.map((s) => [s.jobId, s.state, s.reason]), [['j1', 'failed', 'malformed_job'], ['j2', 'failed', 'malformed_job'], ['j3', 'failed', 'malformed_job'], ['j4', 'failed', 'malformed_job']]);
+    assert.deepEqual(
+      rig.statuses.map((s) => [s.jobId, s.state, s.reason]),
+      [
+        ['j1', 'failed', 'malformed_job'],
+        ['j2', 'failed', 'malformed_job'],
+        ['j3', 'failed', 'malformed_job'],
+        ['j4', 'failed', 'malformed_job'],
+      ],
+    );
     assert.equal(rig.server.requests.length, 0);
     assertUntouched(rig, 'malformed');
   });
@@ -197,11 +207,22 @@ describe('the agent updater', () => {
     assertUntouched(rig, 'cancelled');
 
     await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_c2', cancel: true, reason: 'rollout aborted' })));
-    assert.deepEqual(rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]), [['failed', 'cancelled']], 'a cancel of an unknown job is answered');
+    assert.deepEqual(
+      rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]),
+      [['failed', 'cancelled']],
+      'a cancel of an unknown job is answered',
+    );
     await rig.job(manifest, 'fw_1', 'job_c2');
     await rig.updater.onJob(Buffer.from(JSON.stringify({ jobId: 'job_c2', cancel: true, reason: 'rollout aborted' })));
-    assert.deepEqual(rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]), [['failed', 'cancelled'], ['failed', 'cancelled'], ['failed', 'cancelled']],
-      'that job, arriving late, is answered cancelled and never starts; a cancel sent again is answered again (the first answer may have been lost)');
+    assert.deepEqual(
+      rig.statuses.filter((s) => s.jobId === 'job_c2').map((s) => [s.state, s.reason]),
+      [
+        ['failed', 'cancelled'],
+        ['failed', 'cancelled'],
+        ['failed', 'cancelled'],
+      ],
+      'that job, arriving late, is answered cancelled and never starts; a cancel sent again is answered again (the first answer may have been lost)',
+    );
     assert.equal(rig.updater.state.job?.job.jobId, 'job_c1');
   });
 
@@ -214,11 +235,14 @@ describe('the agent updater', () => {
     assert.equal(rig.updater.running().version, '2.0.0');
   });
 
-  it('installs a second update at the first attempt (the first one\'s download is not mistaken for part of the next image)', async (t) => {
+  it("installs a second update at the first attempt (the first one's download is not mistaken for part of the next image)", async (t) => {
     const { kit, rig, image, manifest } = setup(t);
     await rig.job(manifest, 'fw_1', 'job_first');
     await rig.until('committed', 'job_first');
-    for (const [version, size] of [['2.1.0', image.length], ['2.2.0', image.length + 50_000]] as const) {
+    for (const [version, size] of [
+      ['2.1.0', image.length],
+      ['2.2.0', image.length + 50_000],
+    ] as const) {
       const next = randomBytes(size);
       const id = `fw_${version.replaceAll('.', '')}`;
       rig.server.put(id, next, sha256(next));
@@ -232,11 +256,12 @@ describe('the agent updater', () => {
   it('drives a real bootloader through the slot store: try once, make default at commit, switch back on a revert, believe it when it fell back by itself', async (t) => {
     const calls: string[] = [];
     const bootloader: { booted?: 'a' | 'b' } = {};
-    const slots = (dir: string) => Object.assign(new FileSlotStore(dir), {
-      switchTo: async (slot: string, mode: string) => void calls.push(`switchTo ${slot} ${mode}`),
-      commit: async (slot: string) => void calls.push(`commit ${slot}`),
-      booted: () => bootloader.booted,
-    });
+    const slots = (dir: string) =>
+      Object.assign(new FileSlotStore(dir), {
+        switchTo: async (slot: string, mode: string) => void calls.push(`switchTo ${slot} ${mode}`),
+        commit: async (slot: string) => void calls.push(`commit ${slot}`),
+        booted: () => bootloader.booted,
+      });
     const { kit, rig, manifest } = setup(t, { slots });
     await rig.job(manifest, 'fw_1', 'job_good');
     await rig.until('committed', 'job_good');
@@ -268,7 +293,10 @@ describe('the agent updater', () => {
     const pinned = JSON.parse(readFileSync(join(kit.rootFile), 'utf8')) as RootKeySet;
     const newRoots = [generateFirmwareKey(), generateFirmwareKey()];
     const rotation = rotateRoot(pinned, rootKeySet(2, newRoots), [kit.roots[0]!.privateKeyPem, kit.roots[1]!.privateKeyPem, ...newRoots.map((k) => k.privateKeyPem)]);
-    const delegation = delegateReleaseKeys({ version: 2, expires: NOW + DAY, keys: [kit.releaseKey] }, newRoots.map((k) => k.privateKeyPem));
+    const delegation = delegateReleaseKeys(
+      { version: 2, expires: NOW + DAY, keys: [kit.releaseKey] },
+      newRoots.map((k) => k.privateKeyPem),
+    );
     const body = { name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image), issuedAt: NOW, expires: NOW + DAY };
     await rig.job(signRelease({ ...body, expires: NOW - 1 }, kit.releaseKey.privateKeyPem, delegation, [rotation]), 'fw_1', 'job_expired');
     assert.equal((await rig.until('failed', 'job_expired')).reason, 'expired');
@@ -297,7 +325,11 @@ describe('the agent updater', () => {
     assert.equal(rig.updater.state.minSecurityVersion, 4, 'not raised by a trial');
     const forged = { ...manifest, release: { ...manifest.release, signed: { ...manifest.release.signed, securityVersion: 999_999 } } };
     await rig.job(forged, 'fw_1', 'job_forged');
-    assert.deepEqual(rig.statuses.filter((x) => x.jobId === 'job_forged').map((x) => [x.state, x.reason]), [['failed', 'busy']], 'other metadata for the same artifact is not adopted');
+    assert.deepEqual(
+      rig.statuses.filter((x) => x.jobId === 'job_forged').map((x) => [x.state, x.reason]),
+      [['failed', 'busy']],
+      'other metadata for the same artifact is not adopted',
+    );
     await rig.job(manifest, 'fw_1', 'job_retry');
     assert.equal(rig.updater.state.job?.job.jobId, 'job_retry', 'the same metadata under a new id is');
     rig.healthy = true;

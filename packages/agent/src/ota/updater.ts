@@ -36,7 +36,10 @@ export class Updater {
   #cancelWindow: (() => void) | undefined;
   #lastProgress = 0;
 
-  constructor(readonly opts: UpdaterOptions, private readonly deps: UpdaterDeps) {
+  constructor(
+    readonly opts: UpdaterOptions,
+    private readonly deps: UpdaterDeps,
+  ) {
     this.#file = new OtaStateFile(opts.dir);
     this.#s = this.#file.load() ?? factoryState(opts.factory);
   }
@@ -194,8 +197,11 @@ export class Updater {
     const now = this.#s;
     if (!now.trial || !now.job || now.job.job.jobId !== s.job.job.jobId) return;
     this.#save({
-      ...now, committed: trial.slot, trial: null,
-      minSecurityVersion: Math.max(now.minSecurityVersion, v.securityVersion), delegationVersion: Math.max(now.delegationVersion, v.delegationVersion),
+      ...now,
+      committed: trial.slot,
+      trial: null,
+      minSecurityVersion: Math.max(now.minSecurityVersion, v.securityVersion),
+      delegationVersion: Math.max(now.delegationVersion, v.delegationVersion),
       job: settled(now.job, 'committed'),
     });
     this.deps.log.info('new firmware committed', { version: v.version, slot: trial.slot });
@@ -219,15 +225,17 @@ export class Updater {
       return;
     }
     this.#running = true;
-    void this.#run().catch((err: unknown) => {
-      if (!this.#abort.signal.aborted) this.deps.log.error('the update stopped on an unexpected error; it resumes at the next start', { err: String(err) });
-    }).finally(() => {
-      this.#running = false;
-      if (this.#runAgain) {
-        this.#runAgain = false;
-        this.#kick();
-      }
-    });
+    void this.#run()
+      .catch((err: unknown) => {
+        if (!this.#abort.signal.aborted) this.deps.log.error('the update stopped on an unexpected error; it resumes at the next start', { err: String(err) });
+      })
+      .finally(() => {
+        this.#running = false;
+        if (this.#runAgain) {
+          this.#runAgain = false;
+          this.#kick();
+        }
+      });
   }
 
   async #run(): Promise<void> {
@@ -301,13 +309,18 @@ export class Updater {
 
   #context(rec: JobRecord, signal: AbortSignal): StepContext {
     return {
-      rec, state: this.#s, opts: this.opts, deps: this.deps, downloadFile: this.#downloadFile, signal,
+      rec,
+      state: this.#s,
+      opts: this.opts,
+      deps: this.deps,
+      downloadFile: this.#downloadFile,
+      signal,
       progress: (state, done) => this.#progress(rec, state, done),
     };
   }
 
   #progress(rec: JobRecord, state: 'downloading' | 'installing', done: number): void {
-    const total = (rec.job.manifest).release.signed.size;
+    const total = rec.job.manifest.release.signed.size;
     this.deps.onEvent?.({ type: 'progress', jobId: rec.job.jobId, state, done, total });
     // Progress of this image's download (possibly under a newer job id since), nothing else.
     if (state !== 'downloading' || this.#s.job?.job.artifactId !== rec.job.artifactId || this.#s.job.state !== 'downloading') return;
@@ -357,4 +370,3 @@ export class Updater {
     this.#s = s;
   }
 }
-

@@ -10,7 +10,11 @@ import { POSTURE_TIMEOUT_MS, type PostureProbe, runProbe, withPosture } from './
 export class SharedPostureProbe implements PostureProbe {
   #last: { at: number; result: ReturnType<PostureProbe['probe']> } | undefined;
 
-  constructor(private readonly inner: PostureProbe, private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly inner: PostureProbe,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   probe(): ReturnType<PostureProbe['probe']> {
     const t = this.now();
@@ -40,14 +44,21 @@ export class AgentPosture {
   #bootChecked: Promise<void> = Promise.resolve();
 
   /** `bootWaitMs`: how long a report waits for the boot check (it hashes the whole image) before it goes without `boot`. */
-  constructor(private readonly probe: PostureProbe | undefined, private readonly log: AgentLogger, private readonly bootWaitMs = POSTURE_TIMEOUT_MS) {}
+  constructor(
+    private readonly probe: PostureProbe | undefined,
+    private readonly log: AgentLogger,
+    private readonly bootWaitMs = POSTURE_TIMEOUT_MS,
+  ) {}
 
   /** Runs once at start: whether the running slot's image verifies against its signed manifest. */
   checkBoot(verify: () => Promise<BootPosture>): void {
-    this.#bootChecked = verify().then((b) => {
-      this.#boot = b;
-      if (!b.verified) this.log.error('the running firmware image does not verify against its signed manifest', { slot: b.slot, reason: b.reason, detail: b.detail });
-    }, (err: unknown) => this.log.error('could not check the running firmware image; boot left out of the posture', { err: String(err) }));
+    this.#bootChecked = verify().then(
+      (b) => {
+        this.#boot = b;
+        if (!b.verified) this.log.error('the running firmware image does not verify against its signed manifest', { slot: b.slot, reason: b.reason, detail: b.detail });
+      },
+      (err: unknown) => this.log.error('could not check the running firmware image; boot left out of the posture', { err: String(err) }),
+    );
   }
 
   /**

@@ -28,7 +28,10 @@ const read = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 
 /** Console names on the kernel command line that are serial lines (anything but virtual terminals `ttyN` and `null`). */
 export function serialConsoles(cmdline: string): string[] {
-  const names = cmdline.split(/\s+/).filter((w) => w.startsWith('console=')).map((w) => w.slice('console='.length).split(',')[0] ?? '');
+  const names = cmdline
+    .split(/\s+/)
+    .filter((w) => w.startsWith('console='))
+    .map((w) => w.slice('console='.length).split(',')[0] ?? '');
   return [...new Set(names.filter((n) => n !== '' && n !== 'null' && !/^tty[0-9]*$/.test(n)))].map((n) => n.slice(0, 32));
 }
 
@@ -69,7 +72,7 @@ export class LinuxPostureProbe implements PostureProbe {
   /** Every listening socket once; undefined when no /proc/net file could be read. */
   async #sockets(dir: string): Promise<ListeningSocket[] | undefined> {
     const le = this.#o.littleEndian ?? endianness() === 'LE';
-    const files = await Promise.all((['tcp', 'tcp6', 'udp', 'udp6'] as const).map(async (f) => ({ proto: f.startsWith('tcp') ? 'tcp' as const : 'udp' as const, text: await read(join(dir, f)) })));
+    const files = await Promise.all((['tcp', 'tcp6', 'udp', 'udp6'] as const).map(async (f) => ({ proto: f.startsWith('tcp') ? ('tcp' as const) : ('udp' as const), text: await read(join(dir, f)) })));
     if (files.every((f) => f.text === undefined)) return undefined;
     const seen = new Map<string, ListeningSocket>();
     for (const f of files) for (const s of f.text === undefined ? [] : parseProcNet(f.text, f.proto, le)) seen.set(`${s.proto} ${s.address} ${s.port}`, s);

@@ -16,21 +16,27 @@ import { AgentPosture, SharedPostureProbe } from './agent-posture.js';
 const HEAD = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const row = (n: number, local: string, remote: string, st: string) => `   ${n}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000     0        0 ${1000 + n} 1 0000000000000000 100 0 0 10 0`;
 const ZERO6 = '0'.repeat(32);
-const TCP = HEAD + [
-  row(0, '00000000:15B3', '00000000:0000', '0A'), // 0.0.0.0:5555 listening
-  row(1, '0100007F:0929', '00000000:0000', '0A'), // 127.0.0.1:2345 listening
-  row(2, '0F02000A:0016', '0100000A:D431', '01'), // 10.0.2.15:22, an established connection
-].join('\n');
-const TCP6 = HEAD + [
-  row(0, `${ZERO6}:0016`, `${ZERO6}:0000`, '0A'), // [::]:22
-  row(1, '00000000000000000000000001000000:1F90', `${ZERO6}:0000`, '0a'), // [::1]:8080
-  row(2, '0000000000000000FFFF00000100007F:0017', `${ZERO6}:0000`, '0A'), // [::ffff:127.0.0.1]:23
-  row(3, 'B80D0120000000000000000001000000:01BB', `${ZERO6}:0000`, '0A'), // [2001:db8::1]:443
-].join('\n');
-const UDP = HEAD + [
-  row(0, '00000000:0044', '00000000:0000', '07'), // 0.0.0.0:68 bound
-  row(1, '0F02000A:A1B2', '08080808:0035', '01'), // connected to 8.8.8.8:53
-].join('\n');
+const TCP =
+  HEAD +
+  [
+    row(0, '00000000:15B3', '00000000:0000', '0A'), // 0.0.0.0:5555 listening
+    row(1, '0100007F:0929', '00000000:0000', '0A'), // 127.0.0.1:2345 listening
+    row(2, '0F02000A:0016', '0100000A:D431', '01'), // 10.0.2.15:22, an established connection
+  ].join('\n');
+const TCP6 =
+  HEAD +
+  [
+    row(0, `${ZERO6}:0016`, `${ZERO6}:0000`, '0A'), // [::]:22
+    row(1, '00000000000000000000000001000000:1F90', `${ZERO6}:0000`, '0a'), // [::1]:8080
+    row(2, '0000000000000000FFFF00000100007F:0017', `${ZERO6}:0000`, '0A'), // [::ffff:127.0.0.1]:23
+    row(3, 'B80D0120000000000000000001000000:01BB', `${ZERO6}:0000`, '0A'), // [2001:db8::1]:443
+  ].join('\n');
+const UDP =
+  HEAD +
+  [
+    row(0, '00000000:0044', '00000000:0000', '07'), // 0.0.0.0:68 bound
+    row(1, '0F02000A:A1B2', '08080808:0035', '01'), // connected to 8.8.8.8:53
+  ].join('\n');
 
 function fixtures(t: TestContext, files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-posture-'));
@@ -54,8 +60,14 @@ describe('posture probe: /proc/net', () => {
   });
 
   it('lists TCP sockets in LISTEN and unconnected UDP sockets only, skipping the header and broken lines', () => {
-    assert.deepEqual(parseProcNet(TCP, 'tcp', true), [{ proto: 'tcp', port: 5555, address: '0.0.0.0' }, { proto: 'tcp', port: 2345, address: '127.0.0.1' }]);
-    assert.deepEqual(parseProcNet(TCP6, 'tcp', true).map((s) => `${s.address} ${s.port}`), [':: 22', '::1 8080', '::ffff:7f00:1 23', '2001:db8::1 443']);
+    assert.deepEqual(parseProcNet(TCP, 'tcp', true), [
+      { proto: 'tcp', port: 5555, address: '0.0.0.0' },
+      { proto: 'tcp', port: 2345, address: '127.0.0.1' },
+    ]);
+    assert.deepEqual(
+      parseProcNet(TCP6, 'tcp', true).map((s) => `${s.address} ${s.port}`),
+      [':: 22', '::1 8080', '::ffff:7f00:1 23', '2001:db8::1 443'],
+    );
     assert.deepEqual(parseProcNet(UDP, 'udp', true), [{ proto: 'udp', port: 68, address: '0.0.0.0' }]);
     assert.deepEqual(parseProcNet(`${HEAD}   0: nonsense\n   1: 00000000:XYZ0 00000000:0000 0A\n\n`, 'tcp', true), []);
   });
@@ -65,8 +77,16 @@ describe('posture probe: sshd_config', () => {
   it('takes the first global value, reads Match blocks as weakening, skips comments, follows Include', async (t) => {
     const dir = fixtures(t, { 'sshd_config.d/10-root.conf': 'PermitRootLogin without-password\n', 'sshd_config.d/20-late.conf': 'PasswordAuthentication yes\n', 'sshd_config.d/readme.txt': 'PermitRootLogin yes\n' });
     const text = [
-      '# PasswordAuthentication yes', '  passwordauthentication   no # hardened', 'Include sshd_config.d/*.conf', 'PasswordAuthentication yes',
-      'Port 22', 'Port=2222', 'PermitRootLogin no', 'Match User backup', '  PasswordAuthentication no', '  Port 9999',
+      '# PasswordAuthentication yes',
+      '  passwordauthentication   no # hardened',
+      'Include sshd_config.d/*.conf',
+      'PasswordAuthentication yes',
+      'Port 22',
+      'Port=2222',
+      'PermitRootLogin no',
+      'Match User backup',
+      '  PasswordAuthentication no',
+      '  Port 9999',
     ].join('\n');
     const s = await parseSshdConfig(text, dir);
     assert.equal(s.passwordAuth, false, 'the first value wins; the later `yes` (included or not), the commented one and the Match block do not count');
@@ -88,15 +108,25 @@ describe('LinuxPostureProbe', () => {
     const dir = fixtures(t, { 'net/tcp': TCP, 'net/tcp6': TCP6, 'net/udp': UDP, sshd_config: 'PasswordAuthentication yes\nPermitRootLogin yes\n', cmdline: 'root=/dev/sda1 console=ttyS0,115200\n' });
     const paths = { procNet: join(dir, 'net'), sshdConfig: join(dir, 'sshd_config'), cmdline: join(dir, 'cmdline') };
     const p = await new LinuxPostureProbe({ paths, littleEndian: true }).probe();
-    assert.deepEqual(p.debugPorts?.map((d) => `${d.service} ${d.proto}/${d.port} ${d.address}`), ['adb tcp/5555 0.0.0.0', 'gdbserver tcp/2345 127.0.0.1', 'telnet tcp/23 ::ffff:7f00:1']);
+    assert.deepEqual(
+      p.debugPorts?.map((d) => `${d.service} ${d.proto}/${d.port} ${d.address}`),
+      ['adb tcp/5555 0.0.0.0', 'gdbserver tcp/2345 127.0.0.1', 'telnet tcp/23 ::ffff:7f00:1'],
+    );
     assert.deepEqual(p.ssh, { enabled: true, passwordAuth: true, rootLogin: 'yes' });
     assert.deepEqual(p.serialConsole, { enabled: true, consoles: ['ttyS0'] });
     assert.equal(p.listeningTotal, 7);
-    assert.deepEqual(p.listening?.slice(0, 3).map((s) => s.port), [23, 2345, 5555], 'debug ports listed first');
+    assert.deepEqual(
+      p.listening?.slice(0, 3).map((s) => s.port),
+      [23, 2345, 5555],
+      'debug ports listed first',
+    );
     assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: p }));
 
     const strict = await new LinuxPostureProbe({ paths, littleEndian: true, sshAllowed: false }).probe();
-    assert.ok(strict.debugPorts?.some((d) => d.service === 'ssh' && d.port === 22 && d.address === '::'), 'SSH is a debug port where the policy says it is off');
+    assert.ok(
+      strict.debugPorts?.some((d) => d.service === 'ssh' && d.port === 22 && d.address === '::'),
+      'SSH is a debug port where the policy says it is off',
+    );
   });
 
   it('leaves out what it cannot read, and guesses nothing', async (t) => {
@@ -116,8 +146,14 @@ describe('LinuxPostureProbe', () => {
     const udpPort = udp.address().port;
     const dir = fixtures(t, { cmdline: 'console=tty0' });
     const p = await new LinuxPostureProbe({ debugPorts: { [tcpPort]: 'test-debug', [udpPort]: 'test-debug' }, paths: { sshdConfig: join(dir, 'none'), cmdline: join(dir, 'cmdline') } }).probe();
-    assert.ok(p.debugPorts?.some((d) => d.proto === 'tcp' && d.port === tcpPort && d.address === '127.0.0.1'), JSON.stringify(p.debugPorts));
-    assert.ok(p.debugPorts?.some((d) => d.proto === 'udp' && d.port === udpPort && d.address === '127.0.0.1'), JSON.stringify(p.debugPorts));
+    assert.ok(
+      p.debugPorts?.some((d) => d.proto === 'tcp' && d.port === tcpPort && d.address === '127.0.0.1'),
+      JSON.stringify(p.debugPorts),
+    );
+    assert.ok(
+      p.debugPorts?.some((d) => d.proto === 'udp' && d.port === udpPort && d.address === '127.0.0.1'),
+      JSON.stringify(p.debugPorts),
+    );
     assert.deepEqual(p.serialConsole, { enabled: false });
   });
 });
@@ -155,7 +191,12 @@ describe('posture in the health report', () => {
     const log: AgentLogger = { log: (_l, msg) => logged.push(msg), debug: () => undefined, info: () => undefined, warn: (msg) => logged.push(msg), error: (msg) => logged.push(msg) };
     const posture = new AgentPosture({ probe: async () => ({ debugPorts: [] }) }, log, 20);
     let done: (b: { slot: 'a'; verified: true }) => void = () => undefined;
-    posture.checkBoot(() => new Promise((resolve) => { done = resolve; }));
+    posture.checkBoot(
+      () =>
+        new Promise((resolve) => {
+          done = resolve;
+        }),
+    );
     assert.deepEqual(await posture.add(base), { ...base, posture: { debugPorts: [] } }, 'a stalled flash read costs the boot part, never the report');
     assert.match(logged.join('\n'), /boot check.*20 ms/);
     done({ slot: 'a', verified: true });

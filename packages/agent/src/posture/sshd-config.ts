@@ -11,7 +11,11 @@ export interface SshdSettings {
 }
 
 /** One directive, and whether it sits in a Match block (it applies to some connections only). */
-interface Directive { readonly key: string; readonly value: string; readonly inMatch: boolean }
+interface Directive {
+  readonly key: string;
+  readonly value: string;
+  readonly inMatch: boolean;
+}
 
 const WEAKNESS: Readonly<Record<RootLogin, number>> = { no: 0, 'forced-commands-only': 1, 'prohibit-password': 2, yes: 3 };
 const MAX_INCLUDE_DEPTH = 8;
@@ -34,9 +38,17 @@ async function includePaths(pattern: string, base: string): Promise<string[]> {
   const full = isAbsolute(pattern) ? pattern : join(base, pattern);
   const name = basename(full);
   if (!/[*?]/.test(name)) return [full];
-  const re = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${name
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   const entries = await readdir(dirname(full)).catch(() => [] as string[]);
-  return entries.filter((e) => re.test(e)).sort().map((e) => join(dirname(full), e));
+  return entries
+    .filter((e) => re.test(e))
+    .sort()
+    .map((e) => join(dirname(full), e));
 }
 
 async function directives(text: string, base: string, inMatch: boolean, depth: number): Promise<Directive[]> {
@@ -79,6 +91,9 @@ export async function parseSshdConfig(text: string, base = '/etc/ssh'): Promise<
     const r = rootLoginOf(v);
     if (r !== undefined && WEAKNESS[r] > WEAKNESS[rootLogin]) rootLogin = r;
   }
-  const ports = all.filter((d) => d.key === 'port' && !d.inMatch).map((d) => Number(d.value)).filter((p) => Number.isInteger(p) && p > 0 && p < 65536);
+  const ports = all
+    .filter((d) => d.key === 'port' && !d.inMatch)
+    .map((d) => Number(d.value))
+    .filter((p) => Number.isInteger(p) && p > 0 && p < 65536);
   return { passwordAuth, rootLogin, ports: ports.length > 0 ? ports : [22] };
 }

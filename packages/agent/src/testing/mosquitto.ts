@@ -36,11 +36,23 @@ export async function startMosquitto(dir: string): Promise<{ port: number; child
   makeCa(dir);
   issue(dir, 'server', 'localhost', 'DNS:localhost,IP:127.0.0.1');
   const port = await freePort();
-  writeFileSync(join(dir, 'mosquitto.conf'), [
-    // Run as the current user: Mosquitto started as root would drop to `mosquitto`, who cannot read the test directory.
-    `user ${userInfo().username}`, `listener ${port} 127.0.0.1`, 'persistence false', 'allow_anonymous false', 'require_certificate true', 'use_identity_as_username true',
-    `cafile ${join(dir, 'ca.crt')}`, `certfile ${join(dir, 'server.crt')}`, `keyfile ${join(dir, 'server.key')}`, 'tls_version tlsv1.2', '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'mosquitto.conf'),
+    [
+      // Run as the current user: Mosquitto started as root would drop to `mosquitto`, who cannot read the test directory.
+      `user ${userInfo().username}`,
+      `listener ${port} 127.0.0.1`,
+      'persistence false',
+      'allow_anonymous false',
+      'require_certificate true',
+      'use_identity_as_username true',
+      `cafile ${join(dir, 'ca.crt')}`,
+      `certfile ${join(dir, 'server.crt')}`,
+      `keyfile ${join(dir, 'server.key')}`,
+      'tls_version tlsv1.2',
+      '',
+    ].join('\n'),
+  );
   const child = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -57,7 +69,8 @@ export async function startMosquitto(dir: string): Promise<{ port: number; child
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    port, child,
+    port,
+    child,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

@@ -40,14 +40,15 @@ function activeImageBroken(slot: string): boolean {
  * drives U-Boot's (the test plays the bootloader at each start, see ota-platform.ts).
  */
 const bootenvFile = join(config.dataDir, 'bootenv.json');
-const bootloader = process.env.BOOTED_SLOT === 'a' || process.env.BOOTED_SLOT === 'b'
-  ? {
-    switchTo: async (slot: Slot, mode: 'trial' | 'committed') => writeFileDurable(bootenvFile, JSON.stringify({ bootPart: slot, upgradeAvailable: mode === 'trial', bootcount: 0 })),
-    commit: async (slot: Slot) => writeFileDurable(bootenvFile, JSON.stringify({ bootPart: slot, upgradeAvailable: false, bootcount: 0 })),
-    booted: () => process.env.BOOTED_SLOT as Slot,
-    bootId: () => process.env.BOOT_ID,
-  }
-  : {};
+const bootloader =
+  process.env.BOOTED_SLOT === 'a' || process.env.BOOTED_SLOT === 'b'
+    ? {
+        switchTo: async (slot: Slot, mode: 'trial' | 'committed') => writeFileDurable(bootenvFile, JSON.stringify({ bootPart: slot, upgradeAvailable: mode === 'trial', bootcount: 0 })),
+        commit: async (slot: Slot) => writeFileDurable(bootenvFile, JSON.stringify({ bootPart: slot, upgradeAvailable: false, bootcount: 0 })),
+        booted: () => process.env.BOOTED_SLOT as Slot,
+        bootId: () => process.env.BOOT_ID,
+      }
+    : {};
 const slots = Object.assign(new FileSlotStore(join(config.dataDir, 'ota')), bootloader);
 
 const agent = await createAgent(config, {

@@ -33,7 +33,8 @@ export async function startOtaPlatform(t: TestContext): Promise<OtaPlatform> {
     return (res.body as { deviceId: string; state: string; reason: string | null }[]).find((d) => d.deviceId === deviceId);
   };
   return {
-    ...p, kit,
+    ...p,
+    kit,
     async publish(image, over) {
       const res = await uploadFirmware(p.s, p.admin, kit.release(image, over), image);
       if (res.status !== 200) throw new Error(res.text);
@@ -44,7 +45,15 @@ export async function startOtaPlatform(t: TestContext): Promise<OtaPlatform> {
       const base = await agentConfig(t, p, id);
       const config = {
         ...base,
-        ota: { rootKeysFile: kit.rootFile, downloadUrl: `https://127.0.0.1:${p.s.server.deviceHttpPort}`, model: DEVICE.model, hardwareRevision: DEVICE.hardwareRevision, factoryVersion: DEVICE.firmwareVersion, factorySecurityVersion: DEVICE.securityVersion, healthWindowMs: 30_000 },
+        ota: {
+          rootKeysFile: kit.rootFile,
+          downloadUrl: `https://127.0.0.1:${p.s.server.deviceHttpPort}`,
+          model: DEVICE.model,
+          hardwareRevision: DEVICE.hardwareRevision,
+          factoryVersion: DEVICE.firmwareVersion,
+          factorySecurityVersion: DEVICE.securityVersion,
+          healthWindowMs: 30_000,
+        },
       };
       const configFile = join(config.dataDir, 'agent.json');
       writeFileSync(configFile, JSON.stringify(config));
@@ -52,18 +61,23 @@ export async function startOtaPlatform(t: TestContext): Promise<OtaPlatform> {
     },
     async rollout(artifactId, deviceIds, gates = {}) {
       const res = await p.s.api('POST', '/api/v1/rollouts', {
-        token: p.admin, body: { name: `to ${deviceIds.join(',')}`.slice(0, 60), artifactId, target: { deviceIds }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause', ...gates } },
+        token: p.admin,
+        body: { name: `to ${deviceIds.join(',')}`.slice(0, 60), artifactId, target: { deviceIds }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause', ...gates } },
       });
       if (res.status !== 201) throw new Error(res.text);
       return res.body.id as string;
     },
     async settled(rolloutId, deviceId, timeoutMs = 90_000) {
       let out: { state: string; reason: string | null } | undefined;
-      await until(`${deviceId} finishes its update`, async () => {
-        const d = await rolloutDevice(rolloutId, deviceId);
-        if (d && ['committed', 'rolled-back', 'failed'].includes(d.state)) out = d;
-        return out !== undefined;
-      }, timeoutMs);
+      await until(
+        `${deviceId} finishes its update`,
+        async () => {
+          const d = await rolloutDevice(rolloutId, deviceId);
+          if (d && ['committed', 'rolled-back', 'failed'].includes(d.state)) out = d;
+          return out !== undefined;
+        },
+        timeoutMs,
+      );
       return out!;
     },
   };
@@ -86,7 +100,11 @@ export class DeviceProcess {
   #stopped = false;
 
   /** `bootloader`: play a U-Boot with bootcount at each start (bootlimit 2, then the other slot) over `<dataDir>/bootenv.json`. */
-  constructor(private readonly configFile: string, private readonly env: Record<string, string> = {}, private readonly bootloader?: { dataDir: string }) {}
+  constructor(
+    private readonly configFile: string,
+    private readonly env: Record<string, string> = {},
+    private readonly bootloader?: { dataDir: string },
+  ) {}
 
   start(): void {
     this.starts += 1;

@@ -6,7 +6,10 @@ import type { AgentConfigInput } from '../config.js';
 /** Test-only: the real platform on port 0 with a registered schema, and agent configs for it. */
 
 export const SCHEMA = {
-  $id: 'env-sensor@2', type: 'object', required: ['n'], additionalProperties: false,
+  $id: 'env-sensor@2',
+  type: 'object',
+  required: ['n'],
+  additionalProperties: false,
   properties: { n: { type: 'integer', 'x-unit': '1' }, temp_c: { type: 'number', 'x-unit': 'degC', minimum: -40, maximum: 125 } },
 };
 
@@ -33,7 +36,9 @@ export async function startPlatform(t: TestContext, config: Record<string, unkno
   const reg = await s.api('POST', '/api/v1/schemas', { token: admin, body: SCHEMA });
   if (reg.status !== 201) throw new Error(reg.text);
   return {
-    s, admin, mqttPort: s.server.mqttPort,
+    s,
+    admin,
+    mqttPort: s.server.mqttPort,
     async claim(id, fields = {}) {
       const created = await s.api('POST', '/api/v1/devices', { token: admin, body: { id, ...fields } });
       if (created.status !== 201 && !(created.status === 409 && Object.keys(fields).length === 0)) throw new Error(`create ${id}: ${created.text}`);
@@ -56,7 +61,9 @@ export async function startPlatform(t: TestContext, config: Record<string, unkno
 export async function agentConfig(t: TestContext, p: Platform, id: string, extra: Partial<Record<keyof AgentConfigInput, unknown>> = {}, port = p.mqttPort): Promise<AgentConfigInput> {
   const dataDir = agentDir(t, id);
   const base = {
-    deviceId: id, dataDir, mqtt: { url: `mqtts://127.0.0.1:${port}`, keepaliveS: 5, connectTimeoutMs: 3000 },
+    deviceId: id,
+    dataDir,
+    mqtt: { url: `mqtts://127.0.0.1:${port}`, keepaliveS: 5, connectTimeoutMs: 3000 },
     identity: { claimToken: await p.claim(id), enrollUrl: p.s.url },
     reconnect: { baseMs: 100, capMs: 2000, stableAfterMs: 1000, refusedDelayMs: 60_000 },
     queue: { ackTimeoutMs: 3000 },

@@ -53,8 +53,12 @@ export function CertWeeks({ rows, windowDays, at }: { rows: readonly ExpiringCer
           <g key={b.key}>
             <title>{b.title}</title>
             <rect className={b.tone} x={x} y={TOP + PLOT_H - h} width={BAR_W} height={h} data-count={b.count} data-label={b.label} />
-            <text className="count" x={x + BAR_W / 2} y={TOP + PLOT_H - h - 4}>{b.count}</text>
-            <text x={x + BAR_W / 2} y={HEIGHT - 4}>{b.label}</text>
+            <text className="count" x={x + BAR_W / 2} y={TOP + PLOT_H - h - 4}>
+              {b.count}
+            </text>
+            <text x={x + BAR_W / 2} y={HEIGHT - 4}>
+              {b.label}
+            </text>
           </g>
         );
       })}

@@ -11,7 +11,10 @@ const LIMIT = 1000;
 const PAGE = 50;
 
 /** A count, and whether it is whole: with a cut answer, only the buckets that end before the last row are. */
-interface Count { readonly n: number; readonly whole: boolean }
+interface Count {
+  readonly n: number;
+  readonly whole: boolean;
+}
 
 function countUpTo(rows: readonly ExpiringCertificate[], cut: boolean, boundMs: number, from = -Infinity): Count {
   const last = rows[rows.length - 1];
@@ -28,10 +31,13 @@ const shown = (c: Count) => `${c.n}${c.whole ? '' : '+'}`;
  */
 export function Certificates({ params }: { params: URLSearchParams }) {
   const within = certWindowOf(params);
-  const list = useLoad(async (signal) => {
-    const rows = await api('GET', '/api/v1/certificates/expiring', { query: { days: Math.max(within, CERT_WARN_DAYS), limit: LIMIT + 1 }, signal });
-    return { all: rows.slice(0, LIMIT), cut: rows.length > LIMIT };
-  }, [within]);
+  const list = useLoad(
+    async (signal) => {
+      const rows = await api('GET', '/api/v1/certificates/expiring', { query: { days: Math.max(within, CERT_WARN_DAYS), limit: LIMIT + 1 }, signal });
+      return { all: rows.slice(0, LIMIT), cut: rows.length > LIMIT };
+    },
+    [within],
+  );
   // The page number belongs to one window: another window starts again at the first page.
   const [paging, setPaging] = useState({ within, page: 0 });
   const page = paging.within === within ? paging.page : 0;
@@ -53,7 +59,11 @@ export function Certificates({ params }: { params: URLSearchParams }) {
       <h2>Certificates</h2>
       <p className="muted">Devices whose newest live certificate ends within the window, or has ended, soonest first (decommissioned devices left out).</p>
       <nav className="tabs" data-testid="cert-windows">
-        {CERT_WINDOWS.map((w) => <a key={w} href={certificatesHref(w)} className={w === within ? 'active' : ''} data-testid={`window-${w}`}>{w} days</a>)}
+        {CERT_WINDOWS.map((w) => (
+          <a key={w} href={certificatesHref(w)} className={w === within ? 'active' : ''} data-testid={`window-${w}`}>
+            {w} days
+          </a>
+        ))}
       </nav>
       <ErrorBox error={list.error} />
       {list.data ? (
@@ -64,32 +74,63 @@ export function Certificates({ params }: { params: URLSearchParams }) {
           <Stat label={`end within the window (${within} days)`} value={shown(inWindow)} testId="certs-window" />
         </div>
       ) : null}
-      {cut ? <p className="muted" data-testid="certs-cut">The first {LIMIT} certificates are shown, soonest first; a count with + may be higher. <code>npx bulwark certs expiring --within {within}d --limit 10000</code> lists more.</p> : null}
+      {cut ? (
+        <p className="muted" data-testid="certs-cut">
+          The first {LIMIT} certificates are shown, soonest first; a count with + may be higher. <code>npx bulwark certs expiring --within {within}d --limit 10000</code> lists more.
+        </p>
+      ) : null}
       {list.data && rows.length === 0 ? (
         <Empty title={`No certificate ends within ${within} days, and none has ended.`}>
-          <p>Device certificates last <code>identity.deviceCertValidityDays</code> (365 days by default). Agents renew theirs before the end; a job (<strong>renew certificates</strong>) renews a group's, <code>npx bulwark certs rotate</code> one device's, and the built-in <code>cert_expiry</code> alert rule warns ahead.</p>
+          <p>
+            Device certificates last <code>identity.deviceCertValidityDays</code> (365 days by default). Agents renew theirs before the end; a job (<strong>renew certificates</strong>) renews a group's, <code>npx bulwark certs rotate</code> one device's, and
+            the built-in <code>cert_expiry</code> alert rule warns ahead.
+          </p>
         </Empty>
       ) : null}
       {rows.length > 0 ? (
         <>
           <h3>Ending per week</h3>
-          <div className="chart"><CertWeeks rows={rows} windowDays={within} at={at} /></div>
+          <div className="chart">
+            <CertWeeks rows={rows} windowDays={within} at={at} />
+          </div>
           <table className="list" data-testid="certs-table">
-            <thead><tr><th>device</th><th>serial</th><th>not after</th><th>issuer</th></tr></thead>
-            <tbody>{pageRows.map((c) => (
-              <tr key={c.serial} data-testid={`cert-${c.deviceId}`}>
-                <td><a href={href('devices', c.deviceId)}>{c.deviceId}</a></td>
-                <td className="mono">{c.serial}</td>
-                <td>{fmtTime(c.notAfter)} <span className={`pill ${c.expired ? 'bad' : c.msLeft <= 7 * DAY_MS ? 'warning' : ''}`} data-testid="cert-ends">{endsText(c.msLeft)}</span></td>
-                <td className="mono">{c.caId}</td>
+            <thead>
+              <tr>
+                <th>device</th>
+                <th>serial</th>
+                <th>not after</th>
+                <th>issuer</th>
               </tr>
-            ))}</tbody>
+            </thead>
+            <tbody>
+              {pageRows.map((c) => (
+                <tr key={c.serial} data-testid={`cert-${c.deviceId}`}>
+                  <td>
+                    <a href={href('devices', c.deviceId)}>{c.deviceId}</a>
+                  </td>
+                  <td className="mono">{c.serial}</td>
+                  <td>
+                    {fmtTime(c.notAfter)}{' '}
+                    <span className={`pill ${c.expired ? 'bad' : c.msLeft <= 7 * DAY_MS ? 'warning' : ''}`} data-testid="cert-ends">
+                      {endsText(c.msLeft)}
+                    </span>
+                  </td>
+                  <td className="mono">{c.caId}</td>
+                </tr>
+              ))}
+            </tbody>
           </table>
           {rows.length > PAGE ? (
             <div className="pager">
-              <button type="button" disabled={page === 0} onClick={() => setPaging({ within, page: page - 1 })}>← sooner</button>
-              <span className="muted">page {page + 1} of {Math.ceil(rows.length / PAGE)}</span>
-              <button type="button" disabled={(page + 1) * PAGE >= rows.length} onClick={() => setPaging({ within, page: page + 1 })}>later →</button>
+              <button type="button" disabled={page === 0} onClick={() => setPaging({ within, page: page - 1 })}>
+                ← sooner
+              </button>
+              <span className="muted">
+                page {page + 1} of {Math.ceil(rows.length / PAGE)}
+              </span>
+              <button type="button" disabled={(page + 1) * PAGE >= rows.length} onClick={() => setPaging({ within, page: page + 1 })}>
+                later →
+              </button>
             </div>
           ) : null}
         </>

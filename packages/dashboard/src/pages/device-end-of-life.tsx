@@ -15,15 +15,23 @@ const POLICY_TEXT: Readonly<Record<DataPolicy, string>> = {
 
 function PolicySelect<P extends DataPolicy>({ value, options, onChange, testId }: { value: P; options: readonly P[]; onChange: (p: P) => void; testId: string }) {
   return (
-    <label>data{' '}
+    <label>
+      data{' '}
       <select value={value} onChange={(e) => onChange(e.target.value as P)} data-testid={testId}>
-        {options.map((p) => <option key={p} value={p}>{p}</option>)}
+        {options.map((p) => (
+          <option key={p} value={p}>
+            {p}
+          </option>
+        ))}
       </select>
     </label>
   );
 }
 
-interface Done { receipt: Receipt; claimToken?: { token: string; expiresAt: number; owner: string } }
+interface Done {
+  receipt: Receipt;
+  claimToken?: { token: string; expiresAt: number; owner: string };
+}
 
 /**
  * A device's end of life, for a holder of devices:write: decommission with a data policy, an
@@ -55,37 +63,53 @@ export function DeviceEndOfLife({ device, onDone }: { device: Device; onDone: ()
           <strong>Decommission</strong>
           <PolicySelect value={policy} options={['keep', 'erase', 'pseudonymise']} onChange={setPolicy} testId="eol-policy" />
           <span className="muted">{POLICY_TEXT[policy]}</span>
-          <ActionButton label="Decommission" danger testId="decommission"
+          <ActionButton
+            label="Decommission"
+            danger
+            testId="decommission"
             confirm={`Decommission ${id} with data policy "${policy}": ${POLICY_TEXT[policy]}. Every certificate is revoked, its session ends, its jobs and commands are cancelled. This cannot be undone.`}
-            run={async () => finish({ receipt: (await api('POST', '/api/v1/devices/{id}/decommission', { params: { id }, body: { data: policy } })).receipt })} />
+            run={async () => finish({ receipt: (await api('POST', '/api/v1/devices/{id}/decommission', { params: { id }, body: { data: policy } })).receipt })}
+          />
         </div>
       )}
       <div className="eol-row">
         <strong>Erasure request</strong>
         <PolicySelect value={erasing} options={['erase', 'pseudonymise']} onChange={setErasing} testId="erase-policy" />
-        <span className="muted">{POLICY_TEXT[erasing]}{retired ? '' : '; the device stays in service'}</span>
-        <ActionButton label="Erase data" danger testId="erase"
+        <span className="muted">
+          {POLICY_TEXT[erasing]}
+          {retired ? '' : '; the device stays in service'}
+        </span>
+        <ActionButton
+          label="Erase data"
+          danger
+          testId="erase"
           confirm={`Erasure request for ${id} with data policy "${erasing}": ${POLICY_TEXT[erasing]}.${retired ? '' : ' The device stays in service.'} This cannot be undone.`}
-          run={async () => finish({ receipt: (await api('POST', '/api/v1/devices/{id}/erase', { params: { id }, body: { data: erasing } })).receipt })} />
+          run={async () => finish({ receipt: (await api('POST', '/api/v1/devices/{id}/erase', { params: { id }, body: { data: erasing } })).receipt })}
+        />
       </div>
       <div className="eol-row">
         <strong>Transfer</strong>
-        <label>to{' '}
-          <input value={owner} onChange={(e) => setOwner(e.target.value)} placeholder="usr_…, svc_… or group:<id>" aria-label="new owner" data-testid="transfer-owner" />
+        <label>
+          to <input value={owner} onChange={(e) => setOwner(e.target.value)} placeholder="usr_…, svc_… or group:<id>" aria-label="new owner" data-testid="transfer-owner" />
         </label>
         <PolicySelect value={handing} options={['erase', 'pseudonymise']} onChange={setHanding} testId="transfer-policy" />
         <span className="muted">the previous owner&apos;s data: {POLICY_TEXT[handing].replace('held about it ', '')}</span>
-        <ActionButton label="Transfer" danger testId="transfer" disabled={newOwner === ''}
+        <ActionButton
+          label="Transfer"
+          danger
+          testId="transfer"
+          disabled={newOwner === ''}
           confirm={`Transfer ${id} to ${newOwner} with data policy "${handing}": ${POLICY_TEXT[handing]}. Every certificate is revoked, it leaves its static groups and starts again as manufactured with a new claim token. This cannot be undone.`}
           run={async () => {
             const r = await api('POST', '/api/v1/devices/{id}/transfer', { params: { id }, body: { owner: newOwner, data: handing } });
             finish({ receipt: r.receipt, claimToken: { ...r.claimToken, owner: newOwner } });
-          }} />
+          }}
+        />
       </div>
       {done?.claimToken ? (
         <p className="cert-warning" data-testid="claim-token">
-          Claim token for {done.claimToken.owner}, shown this once (the platform keeps only its hash): <code>{done.claimToken.token}</code>, usable until {fmtTime(done.claimToken.expiresAt)}.
-          The device enrols with it: <code>npx bulwark devices enroll {id} --token … --out DIR</code>.
+          Claim token for {done.claimToken.owner}, shown this once (the platform keeps only its hash): <code>{done.claimToken.token}</code>, usable until {fmtTime(done.claimToken.expiresAt)}. The device enrols with it:{' '}
+          <code>npx bulwark devices enroll {id} --token … --out DIR</code>.
         </p>
       ) : null}
       {done ? <ReceiptView receipt={done.receipt} /> : null}

@@ -117,7 +117,10 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
       latestRef.current = r;
       if (!knownSchemas.has(r.schemaId)) {
         knownSchemas.add(r.schemaId);
-        unitsOf(r.schemaId).then((u) => setUnits((old) => ({ ...old, ...u })), () => undefined);
+        unitsOf(r.schemaId).then(
+          (u) => setUnits((old) => ({ ...old, ...u })),
+          () => undefined,
+        );
       }
       // Only points that were drawn count: a field's chart appears one render after its first value.
       if (r.deviceTs !== null && numeric.every(([k]) => plots.current.get(k)?.current)) {
@@ -164,22 +167,50 @@ export function LiveTelemetry({ deviceId }: { deviceId: string }) {
   return (
     <div className="live">
       <p>
-        Stream: <span className={`pill ${status}`} data-testid="live-status">{status}</span>{' '}
-        <span className="muted">{points} readings received{dropped ? `, ${dropped} dropped by the server (slow reader)` : ''}</span>
+        Stream:{' '}
+        <span className={`pill ${status}`} data-testid="live-status">
+          {status}
+        </span>{' '}
+        <span className="muted">
+          {points} readings received{dropped ? `, ${dropped} dropped by the server (slow reader)` : ''}
+        </span>
       </p>
       <p id="latency" data-testid="latency" data-p50={latency.p50} data-p99={latency.p99} data-count={latency.n} data-ingest-p50={latency.ingestP50} data-ingest-p99={latency.ingestP99}>
         Publish→screen latency (last {latency.n} points, from the device timestamp to the frame that drew it): p50 <strong>{fmt(latency.p50)}</strong>, p99 <strong>{fmt(latency.p99)}</strong>
-        <span className="muted"> (of which publish→received by the server: p50 {fmt(latency.ingestP50)}, p99 {fmt(latency.ingestP99)})</span>
+        <span className="muted">
+          {' '}
+          (of which publish→received by the server: p50 {fmt(latency.ingestP50)}, p99 {fmt(latency.ingestP99)})
+        </span>
       </p>
       <ErrorBox error={error} />
       {latest ? (
         <table className="latest" data-testid="latest-values">
-          <thead><tr><th>field</th><th>latest</th><th>unit</th></tr></thead>
-          <tbody>{Object.entries(latest.data).map(([k, v]) => <tr key={k}><td>{k}</td><td className="num">{typeof v === 'number' ? v : JSON.stringify(v)}</td><td>{units[k] ?? ''}</td></tr>)}</tbody>
+          <thead>
+            <tr>
+              <th>field</th>
+              <th>latest</th>
+              <th>unit</th>
+            </tr>
+          </thead>
+          <tbody>
+            {Object.entries(latest.data).map(([k, v]) => (
+              <tr key={k}>
+                <td>{k}</td>
+                <td className="num">{typeof v === 'number' ? v : JSON.stringify(v)}</td>
+                <td>{units[k] ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
         </table>
-      ) : <p className="muted" data-testid="live-empty">No readings yet. They appear here as the device publishes telemetry (an envelope with a registered schema) on <code>devices/{deviceId}/telemetry</code>.</p>}
+      ) : (
+        <p className="muted" data-testid="live-empty">
+          No readings yet. They appear here as the device publishes telemetry (an envelope with a registered schema) on <code>devices/{deviceId}/telemetry</code>.
+        </p>
+      )}
       <div className="charts">
-        {fields.map((f, i) => <FieldChart key={f} field={f} unit={units[f]} register={register} color={COLORS[i % COLORS.length] ?? '#333'} />)}
+        {fields.map((f, i) => (
+          <FieldChart key={f} field={f} unit={units[f]} register={register} color={COLORS[i % COLORS.length] ?? '#333'} />
+        ))}
       </div>
     </div>
   );

@@ -28,7 +28,12 @@ export function OverviewAlerts() {
   const alertsHref = href('alerts');
   return (
     <div className="overview-alerts" data-testid="overview-alerts">
-      <h3>Alerts <a href={alertsHref} className="muted">(alerts page →)</a></h3>
+      <h3>
+        Alerts{' '}
+        <a href={alertsHref} className="muted">
+          (alerts page →)
+        </a>
+      </h3>
       <ErrorBox error={open.error ?? incidents.error} />
       {alerts ? (
         <div className="stats">
@@ -40,25 +45,47 @@ export function OverviewAlerts() {
       ) : null}
       {incidents.data && incidents.data.length > 0 ? (
         <table className="list" data-testid="open-incidents">
-          <thead><tr><th>incident</th><th>devices</th><th>alerts</th><th>opened</th></tr></thead>
-          <tbody>{incidents.data.map((i) => {
-            const devices = (alerts ?? []).filter((a) => a.incidentId === i.id).map((a) => a.deviceId);
-            return (
-              <tr key={i.id} data-testid={`incident-${i.id}`}>
-                <td><a href={`${alertsHref}${q({ rule: i.ruleId })}`}>{ruleName(rules.data, i.ruleId)}</a></td>
-                <td data-testid="incident-devices">
-                  {devices.slice(0, DEVICES_SHOWN).map((d, n) => <span key={d}>{n > 0 ? ', ' : ''}<a href={href(...subject(d).path)}>{subject(d).label}</a></span>)}
-                  {devices.length > DEVICES_SHOWN ? <span className="muted"> and {devices.length - DEVICES_SHOWN} more</span> : null}
-                  {devices.length === 0 ? <span className="muted">—</span> : null}
-                </td>
-                <td className="num">{i.alerts}</td>
-                <td>{fmtTime(i.openedAt)} <span className="muted">({ago(i.openedAt)})</span></td>
-              </tr>
-            );
-          })}</tbody>
+          <thead>
+            <tr>
+              <th>incident</th>
+              <th>devices</th>
+              <th>alerts</th>
+              <th>opened</th>
+            </tr>
+          </thead>
+          <tbody>
+            {incidents.data.map((i) => {
+              const devices = (alerts ?? []).filter((a) => a.incidentId === i.id).map((a) => a.deviceId);
+              return (
+                <tr key={i.id} data-testid={`incident-${i.id}`}>
+                  <td>
+                    <a href={`${alertsHref}${q({ rule: i.ruleId })}`}>{ruleName(rules.data, i.ruleId)}</a>
+                  </td>
+                  <td data-testid="incident-devices">
+                    {devices.slice(0, DEVICES_SHOWN).map((d, n) => (
+                      <span key={d}>
+                        {n > 0 ? ', ' : ''}
+                        <a href={href(...subject(d).path)}>{subject(d).label}</a>
+                      </span>
+                    ))}
+                    {devices.length > DEVICES_SHOWN ? <span className="muted"> and {devices.length - DEVICES_SHOWN} more</span> : null}
+                    {devices.length === 0 ? <span className="muted">—</span> : null}
+                  </td>
+                  <td className="num">{i.alerts}</td>
+                  <td>
+                    {fmtTime(i.openedAt)} <span className="muted">({ago(i.openedAt)})</span>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
         </table>
       ) : null}
-      {incidents.data && incidents.data.length === 0 ? <p className="muted" data-testid="no-incidents">No open incident: no rule is firing on many devices at once.</p> : null}
+      {incidents.data && incidents.data.length === 0 ? (
+        <p className="muted" data-testid="no-incidents">
+          No open incident: no rule is firing on many devices at once.
+        </p>
+      ) : null}
     </div>
   );
 }

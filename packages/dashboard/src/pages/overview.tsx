@@ -46,7 +46,15 @@ function counter(text: string, name: string): number {
  * Ingest and dead-letter rates, sampled from /metrics every few seconds for as long as the
  * tab is signed in (not only while this page is open), so coming back shows the recent past.
  */
-const rates = { xs: [] as number[], ingest: [] as number[], dead: [] as number[], writerLag: undefined as number | undefined, error: undefined as unknown, last: undefined as { t: number; ingest: number; dead: number } | undefined, timer: undefined as ReturnType<typeof setInterval> | undefined };
+const rates = {
+  xs: [] as number[],
+  ingest: [] as number[],
+  dead: [] as number[],
+  writerLag: undefined as number | undefined,
+  error: undefined as unknown,
+  last: undefined as { t: number; ingest: number; dead: number } | undefined,
+  timer: undefined as ReturnType<typeof setInterval> | undefined,
+};
 const rateListeners = new Set<() => void>();
 
 async function sampleRates(): Promise<void> {
@@ -107,7 +115,14 @@ export function Overview({ session }: { session: Session }) {
   const [slowTick, setSlowTick] = useState(0);
   const restarts = useLoad(async () => {
     const ids = onlineKey ? onlineKey.split(',') : [];
-    const checked = await Promise.all(ids.map((id) => api('GET', '/api/v1/devices/{id}/health', { params: { id } }).then((h) => (h.restartLoop ? id : undefined), () => undefined)));
+    const checked = await Promise.all(
+      ids.map((id) =>
+        api('GET', '/api/v1/devices/{id}/health', { params: { id } }).then(
+          (h) => (h.restartLoop ? id : undefined),
+          () => undefined,
+        ),
+      ),
+    );
     return checked.filter((id): id is string => id !== undefined);
   }, [onlineKey, slowTick]);
   const reloads = [fleet.reload, skew.reload, drift.reload, dlq.reload];
@@ -133,7 +148,9 @@ export function Overview({ session }: { session: Session }) {
       <ErrorBox error={fleet.error} />
       {f && total === 0 ? (
         <Empty title="No devices yet">
-          <p>Register and enroll one: <code>npx bulwark devices create sensor-1</code> then <code>npx bulwark devices enroll sensor-1 --out ./sensor-1</code>, and connect it over MQTT with its certificate (see the getting-started guide).</p>
+          <p>
+            Register and enroll one: <code>npx bulwark devices create sensor-1</code> then <code>npx bulwark devices enroll sensor-1 --out ./sensor-1</code>, and connect it over MQTT with its certificate (see the getting-started guide).
+          </p>
         </Empty>
       ) : null}
       {f && c ? (
@@ -142,7 +159,11 @@ export function Overview({ session }: { session: Session }) {
             <Stat label="devices" value={total} testId="count-total" />
             <Stat label="online" value={c.byConnectivity.online} testId="count-online" tone="good" />
             <Stat label="offline" value={c.byConnectivity.offline} testId="count-offline" />
-            {Object.entries(c.byState).filter(([, n]) => n > 0).map(([state, n]) => <Stat key={state} label={state} value={n} testId={`count-${state}`} />)}
+            {Object.entries(c.byState)
+              .filter(([, n]) => n > 0)
+              .map(([state, n]) => (
+                <Stat key={state} label={state} value={n} testId={`count-${state}`} />
+              ))}
           </div>
           <div className="stats" data-testid="fleet-health">
             <Stat label="health good (80+)" value={c.byHealth.good} testId="health-good" tone="good" />
@@ -165,11 +186,15 @@ export function Overview({ session }: { session: Session }) {
             </div>
           </div>
         </>
-      ) : fleet.loading ? <p className="muted">Loading…</p> : null}
+      ) : fleet.loading ? (
+        <p className="muted">Loading…</p>
+      ) : null}
       {can(session, 'alerts:read') ? <OverviewAlerts /> : null}
       <div className="cols">
         {rates.writerLag !== undefined && (
-          <p className="muted" data-testid="writer-lag">Store writer backlog: {rates.writerLag < 0 ? 'unknown (NATS does not answer)' : `${rates.writerLag} readings acknowledged, not yet stored`}</p>
+          <p className="muted" data-testid="writer-lag">
+            Store writer backlog: {rates.writerLag < 0 ? 'unknown (NATS does not answer)' : `${rates.writerLag} readings acknowledged, not yet stored`}
+          </p>
         )}
         <TimeChart title="Ingest (messages/s)" series={[{ label: 'messages/s', stroke: '#2a7ae2' }]} data={[rates.data[0], rates.data[1] ?? []]} testId="ingest-chart" />
         <TimeChart title="Dead letters (/s)" series={[{ label: 'dead letters/s', stroke: '#d9480f' }]} data={[rates.data[0], rates.data[2] ?? []]} testId="dlq-chart" />
@@ -182,13 +207,21 @@ export function Overview({ session }: { session: Session }) {
 /** Devices per value (most first), each a link to the device list filtered by it; decommissioned devices are not counted. */
 function CountTable({ rows, of, param, testId }: { rows: readonly ValueCount[]; of: number; param: string; testId: string }) {
   return (
-    <table data-testid={testId}><tbody>{rows.slice(0, 12).map(({ value, count }) => (
-      <tr key={value ?? ''}>
-        <td>{value === null ? <span className="muted">unknown</span> : <a href={`${href('devices')}?${param}=${encodeURIComponent(value)}`}>{value}</a>}</td>
-        <td className="num">{count}</td>
-        <td><div className="bar" data-w={Math.round((count / Math.max(1, of)) * 100)}><progress max={of} value={count} /></div></td>
-      </tr>
-    ))}</tbody></table>
+    <table data-testid={testId}>
+      <tbody>
+        {rows.slice(0, 12).map(({ value, count }) => (
+          <tr key={value ?? ''}>
+            <td>{value === null ? <span className="muted">unknown</span> : <a href={`${href('devices')}?${param}=${encodeURIComponent(value)}`}>{value}</a>}</td>
+            <td className="num">{count}</td>
+            <td>
+              <div className="bar" data-w={Math.round((count / Math.max(1, of)) * 100)}>
+                <progress max={of} value={count} />
+              </div>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -198,12 +231,24 @@ function ProblemList({ offline, skew, drift, dlq, restarts }: { offline: readonl
     ...skew.slice(0, 20).map((s) => ({ id: s.deviceId, what: `clock off by ${(s.skewMs / 1000).toFixed(1)} s` })),
     ...drift.slice(0, 20).map((t) => ({ id: t.deviceId, what: `configuration drift (desired v${t.desired?.version ?? '?'}, reported v${t.reported?.version ?? '—'})` })),
     ...restarts.map((id) => ({ id, what: 'restart loop (health reports)' })),
-    ...[...dlq].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([id, n]) => ({ id, what: `${n} dead letters in the last hour` })),
+    ...[...dlq]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 20)
+      .map(([id, n]) => ({ id, what: `${n} dead letters in the last hour` })),
   ];
-  if (rows.length === 0) return <p className="muted" data-testid="no-problems">None: no device is offline for over an hour, skewed, drifting, restarting in a loop or dead-lettering.</p>;
+  if (rows.length === 0)
+    return (
+      <p className="muted" data-testid="no-problems">
+        None: no device is offline for over an hour, skewed, drifting, restarting in a loop or dead-lettering.
+      </p>
+    );
   return (
     <ul className="problems" data-testid="problems">
-      {rows.map((r, i) => <li key={`${r.id}-${i}`}><a href={href('devices', r.id)}>{r.id}</a> — {r.what}</li>)}
+      {rows.map((r, i) => (
+        <li key={`${r.id}-${i}`}>
+          <a href={href('devices', r.id)}>{r.id}</a> — {r.what}
+        </li>
+      ))}
     </ul>
   );
 }

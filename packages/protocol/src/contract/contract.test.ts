@@ -102,7 +102,7 @@ describe('device contract catalogue', () => {
     }
   });
 
-  it('validates the example of every message, within its topic\'s size bound', () => {
+  it("validates the example of every message, within its topic's size bound", () => {
     for (const name of MESSAGE_NAMES) {
       const example = MESSAGE_EXAMPLES[name];
       assert.ok(isMessage(DEVICE_MESSAGES[name], example), `${name}: its example does not validate`);
@@ -121,7 +121,17 @@ describe('device contract catalogue', () => {
   it('keeps a health report without posture valid (older agents), and names the path of a bad posture field', () => {
     assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1 }));
     assert.ok(isMessage(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: {} }), 'every part of the posture is optional');
-    const problem = messageProblem(HealthReport, { ts: 1, boot: 'b', uptimeS: 1, posture: { listening: [{ proto: 'tcp', port: 22, address: '::' }, { proto: 'tcp', port: -1, address: '::' }] } });
+    const problem = messageProblem(HealthReport, {
+      ts: 1,
+      boot: 'b',
+      uptimeS: 1,
+      posture: {
+        listening: [
+          { proto: 'tcp', port: 22, address: '::' },
+          { proto: 'tcp', port: -1, address: '::' },
+        ],
+      },
+    });
     assert.equal(problem?.path, '/posture/listening/1/port', JSON.stringify(problem));
     assert.equal(messageProblem(HealthReport, MESSAGE_EXAMPLES.HealthReport), undefined);
   });

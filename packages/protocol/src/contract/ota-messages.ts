@@ -35,38 +35,47 @@ export const OTA_CANCELLABLE_STATES: readonly OtaState[] = ['queued', 'downloadi
 const count = (description: string) => Type.Integer({ minimum: 0, description });
 const jobId = (description: string) => Type.String({ minLength: 1, maxLength: OTA_LIMITS.jobIdMaxLength, pattern: OTA_ID_PATTERN.source, description });
 
-export const OtaJob = Type.Object({
-  jobId: jobId('Unique per attempt; every status names it. A device that sees the same id twice does not start twice.'),
-  rolloutId: Type.String({ minLength: 1, maxLength: OTA_LIMITS.rolloutIdMaxLength, pattern: OTA_ID_PATTERN.source, description: 'The rollout the job belongs to.' }),
-  artifactId: Type.String({ pattern: ARTIFACT_ID_PATTERN.source, description: 'The firmware artifact to install.' }),
-  url: Type.String({ pattern: FIRMWARE_URL_PATTERN.source, description: 'Exactly `/v1/firmware/{artifactId}` on the device HTTPS listener (mutual TLS); supports Range.' }),
-  manifest: Type.Unsafe<FirmwareManifest>({ type: 'object', description: 'Signed metadata (FirmwareManifest): verify it before downloading and again before installing.' }),
-  issuedAt: count('Platform time the job was issued, ms since the epoch.'),
-  attempt: Type.Integer({ minimum: 1, description: '1 for the first attempt, then one more per retry.' }),
-}, { additionalProperties: false, description: 'Install a firmware release.' });
+export const OtaJob = Type.Object(
+  {
+    jobId: jobId('Unique per attempt; every status names it. A device that sees the same id twice does not start twice.'),
+    rolloutId: Type.String({ minLength: 1, maxLength: OTA_LIMITS.rolloutIdMaxLength, pattern: OTA_ID_PATTERN.source, description: 'The rollout the job belongs to.' }),
+    artifactId: Type.String({ pattern: ARTIFACT_ID_PATTERN.source, description: 'The firmware artifact to install.' }),
+    url: Type.String({ pattern: FIRMWARE_URL_PATTERN.source, description: 'Exactly `/v1/firmware/{artifactId}` on the device HTTPS listener (mutual TLS); supports Range.' }),
+    manifest: Type.Unsafe<FirmwareManifest>({ type: 'object', description: 'Signed metadata (FirmwareManifest): verify it before downloading and again before installing.' }),
+    issuedAt: count('Platform time the job was issued, ms since the epoch.'),
+    attempt: Type.Integer({ minimum: 1, description: '1 for the first attempt, then one more per retry.' }),
+  },
+  { additionalProperties: false, description: 'Install a firmware release.' },
+);
 export type OtaJob = Static<typeof OtaJob>;
 
-export const OtaCancel = Type.Object({
-  jobId: jobId('The job to cancel.'),
-  cancel: Type.Literal(true, { description: 'Marks the message as a cancel.' }),
-  reason: Type.String({ maxLength: OTA_LIMITS.cancelReasonMaxLength, description: 'Why the rollout was aborted.' }),
-}, {
-  additionalProperties: false,
-  description: 'The rollout was aborted. A device that has not begun installing this job stops, drops what it downloaded and reports `failed` with reason `cancelled`; one that is installing or later finishes as if it never came.',
-});
+export const OtaCancel = Type.Object(
+  {
+    jobId: jobId('The job to cancel.'),
+    cancel: Type.Literal(true, { description: 'Marks the message as a cancel.' }),
+    reason: Type.String({ maxLength: OTA_LIMITS.cancelReasonMaxLength, description: 'Why the rollout was aborted.' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'The rollout was aborted. A device that has not begun installing this job stops, drops what it downloaded and reports `failed` with reason `cancelled`; one that is installing or later finishes as if it never came.',
+  },
+);
 export type OtaCancel = Static<typeof OtaCancel>;
 
 /** What arrives on `devices/{id}/ota/job`: a job, or the cancel of one (it has `cancel: true`). */
 export const OtaJobMessage = Type.Union([OtaJob, OtaCancel], { description: 'A job, or the cancel of one (`cancel: true`).' });
 export type OtaJobMessage = Static<typeof OtaJobMessage>;
 
-export const OtaStatus = Type.Object({
-  jobId: Type.String({ minLength: 1, maxLength: OTA_LIMITS.jobIdMaxLength, description: 'The job this status is about.' }),
-  state: OtaState,
-  ts: Type.Number({ description: 'Device wall clock.' }),
-  bytes: Type.Optional(count('While downloading: bytes held so far.')),
-  reason: Type.Optional(Type.String({ maxLength: 256, description: 'Stable reason for `failed` / `rolled-back`, e.g. a FirmwareRefusal or `health_check_failed`.' })),
-  detail: Type.Optional(Type.String({ maxLength: OTA_LIMITS.statusDetailMaxLength, description: 'Human-readable detail.' })),
-  firmware: Type.Optional(RunningFirmware),
-}, { additionalProperties: false, description: 'A transition of the device\'s update state machine. Terminal statuses carry `firmware`, what runs now.' });
+export const OtaStatus = Type.Object(
+  {
+    jobId: Type.String({ minLength: 1, maxLength: OTA_LIMITS.jobIdMaxLength, description: 'The job this status is about.' }),
+    state: OtaState,
+    ts: Type.Number({ description: 'Device wall clock.' }),
+    bytes: Type.Optional(count('While downloading: bytes held so far.')),
+    reason: Type.Optional(Type.String({ maxLength: 256, description: 'Stable reason for `failed` / `rolled-back`, e.g. a FirmwareRefusal or `health_check_failed`.' })),
+    detail: Type.Optional(Type.String({ maxLength: OTA_LIMITS.statusDetailMaxLength, description: 'Human-readable detail.' })),
+    firmware: Type.Optional(RunningFirmware),
+  },
+  { additionalProperties: false, description: "A transition of the device's update state machine. Terminal statuses carry `firmware`, what runs now." },
+);
 export type OtaStatus = Static<typeof OtaStatus>;

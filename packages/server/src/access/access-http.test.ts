@@ -125,9 +125,21 @@ describe('authentication and authorisation over HTTP', () => {
     const principals = new Map<string, Principal>();
     const keys = new Map<string, ApiKeyRecord>();
     const access = new AccessService({
-      principals: { insert: async (p) => void principals.set(p.id, p), get: async (id) => principals.get(id), getByName: async (n) => [...principals.values()].find((p) => p.name === n), list: async () => [...principals.values()], count: async () => principals.size, setDisabled: async () => true, setDeviceGroups: async () => true },
+      principals: {
+        insert: async (p) => void principals.set(p.id, p),
+        get: async (id) => principals.get(id),
+        getByName: async (n) => [...principals.values()].find((p) => p.name === n),
+        list: async () => [...principals.values()],
+        count: async () => principals.size,
+        setDisabled: async () => true,
+        setDeviceGroups: async () => true,
+      },
       apiKeys: { insert: async (k) => void keys.set(k.id, k), get: async (id) => keys.get(id), listByPrincipal: async () => [], list: async () => [], revoke: async () => true, touch: async () => undefined },
-      clock: new ManualClock(), ids: randomIds, tokenKeys: fixedTokenKey(Buffer.alloc(32, 1)), accessTokenTtlMs: 60_000, secrets,
+      clock: new ManualClock(),
+      ids: randomIds,
+      tokenKeys: fixedTokenKey(Buffer.alloc(32, 1)),
+      accessTokenTtlMs: 60_000,
+      secrets,
     });
     const boot = await access.bootstrap();
     assert.ok(boot);
@@ -171,7 +183,10 @@ describe('authentication and authorisation over HTTP', () => {
     assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: k.body.key } })).status, 401);
     assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: `${k.body.key.slice(0, -4)}AAAA` } })).status, 401);
     const revoked = await s.server.audit.list({ limit: 10, result: 'revoked' });
-    assert.deepEqual(revoked.map((e) => [e.actor, e.action]).sort(), [[op.body.id, 'auth.token'], [op.body.id, 'http.refused']]);
+    assert.deepEqual(revoked.map((e) => [e.actor, e.action]).sort(), [
+      [op.body.id, 'auth.token'],
+      [op.body.id, 'http.refused'],
+    ]);
     const guessed = await s.server.audit.list({ limit: 10, action: 'auth.token', result: 'denied' });
     assert.equal(guessed[0]?.actor, 'anonymous', 'a wrong secret proves nothing about whose key it is');
     const listed = await s.api('GET', '/api/v1/audit?result=revoked', { token: admin });
@@ -210,12 +225,12 @@ describe('authentication and authorisation over HTTP', () => {
     const adminKey = await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'escalate', principalId: me.body.principal.id } });
     assert.equal(adminKey.status, 403, 'a key for the admin would carry *');
     const narrow = await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'ok', principalId: me.body.principal.id, scopes: ['users:read'] } });
-    assert.equal(narrow.status, 403, 'nor a key narrowed to the caller\'s own scopes: the admin outranks the caller');
+    assert.equal(narrow.status, 403, "nor a key narrowed to the caller's own scopes: the admin outranks the caller");
     assert.equal((await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'root2', kind: 'service', scopes: ['*'] } })).status, 403);
     assert.equal((await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'boss', role: 'admin' } })).status, 403);
     assert.equal((await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'reader', kind: 'service', scopes: ['users:read'] } })).status, 201);
     const peer = await s.api('POST', '/api/v1/users', { token: minter, body: { name: 'peer', kind: 'service', scopes: ['users:read'] } });
-    assert.equal((await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'ok', principalId: peer.body.id } })).status, 201, 'a key for a principal within the caller\'s own scopes is fine');
+    assert.equal((await s.api('POST', '/api/v1/keys', { token: minter, body: { name: 'ok', principalId: peer.body.id } })).status, 201, "a key for a principal within the caller's own scopes is fine");
     const audit = await s.api('GET', '/api/v1/audit?action=key.create&limit=5', { token: admin });
     assert.equal(audit.body[0]?.details?.principalId, peer.body.id, 'the audit entry says whose key was made');
   });

@@ -23,7 +23,10 @@ export interface CounterStore {
 export class MemoryCounterStore implements CounterStore {
   readonly #counts = new Map<string, { count: number; resetAtMs: number }>();
 
-  constructor(private readonly clock: Clock, private readonly maxKeys = 100_000) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly maxKeys = 100_000,
+  ) {}
 
   async increment(key: string, windowMs: number): Promise<WindowCount> {
     const now = this.clock.now();

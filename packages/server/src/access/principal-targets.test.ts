@@ -38,11 +38,14 @@ describe('acting on another principal needs every scope it holds', () => {
     const op = await principalWith(s, admin, { name: 'op1', role: 'operator' });
     assert.equal((await s.api('POST', `/api/v1/users/${op.id}/disable`, { token: bot.token })).status, 403);
     const peer = await principalWith(s, admin, { name: 'peer-bot', kind: 'service', scopes: ['users:read'] });
-    assert.equal((await s.api('POST', `/api/v1/users/${peer.id}/disable`, { token: bot.token })).status, 200, 'a principal with a subset of the caller\'s scopes can be managed');
+    assert.equal((await s.api('POST', `/api/v1/users/${peer.id}/disable`, { token: bot.token })).status, 200, "a principal with a subset of the caller's scopes can be managed");
     assert.equal((await s.api('POST', `/api/v1/users/${peer.id}/enable`, { token: bot.token })).status, 200);
 
     const denied = await s.server.audit.list({ limit: 20, action: 'user.disable', result: 'denied' });
-    assert.ok(denied.some((e) => e.actor === bot.id && e.target === rootId), 'the refused attempt is audited');
+    assert.ok(
+      denied.some((e) => e.actor === bot.id && e.target === rootId),
+      'the refused attempt is audited',
+    );
   });
 
   it('a keys:write service account can neither mint nor revoke a key of a principal that outranks it', async (t) => {
@@ -51,7 +54,7 @@ describe('acting on another principal needs every scope it holds', () => {
     const rootId = await adminId(s, admin);
     const minter = await principalWith(s, admin, { name: 'key-bot', kind: 'service', scopes: ['keys:self', 'keys:read', 'keys:write', 'users:read'] });
     const narrow = await s.api('POST', '/api/v1/keys', { token: minter.token, body: { name: 'x', principalId: rootId, scopes: ['users:read'] } });
-    assert.equal(narrow.status, 403, 'not even a key narrowed to the caller\'s own scopes');
+    assert.equal(narrow.status, 403, "not even a key narrowed to the caller's own scopes");
     const rootKeys = await s.api('GET', `/api/v1/keys?principalId=${rootId}`, { token: minter.token });
     assert.equal(rootKeys.status, 200);
     const revoke = await s.api('POST', `/api/v1/keys/${rootKeys.body[0].id}/revoke`, { token: minter.token });
@@ -72,10 +75,7 @@ describe('acting on another principal needs every scope it holds', () => {
     assert.equal(last.body.error.code, 'BULWARK_ERR_LAST_ADMIN');
 
     const second = await principalWith(s, admin, { name: 'admin2', role: 'admin' });
-    const [a, b] = await Promise.all([
-      s.api('POST', `/api/v1/users/${second.id}/disable`, { token: admin }),
-      s.api('POST', `/api/v1/users/${rootId}/disable`, { token: second.token }),
-    ]);
+    const [a, b] = await Promise.all([s.api('POST', `/api/v1/users/${second.id}/disable`, { token: admin }), s.api('POST', `/api/v1/users/${rootId}/disable`, { token: second.token })]);
     // One wins; the other is refused as the last admin (409) or, if the winner's change
     // landed before it was even authenticated, as a disabled caller (401).
     const statuses = [a.status, b.status].sort();

@@ -12,10 +12,14 @@ describeWith('RedisCounterStore on a real redis-server', ['redis-server'], () =>
   });
   after(() => redis.stop());
 
-  describeCounterContract('RedisCounterStore', async (clock) => {
-    const counters = await RedisCounterStore.connect(redis.url, { clock, log: silentLogger });
-    return { counters, close: () => counters.close() };
-  }, { realTime: true });
+  describeCounterContract(
+    'RedisCounterStore',
+    async (clock) => {
+      const counters = await RedisCounterStore.connect(redis.url, { clock, log: silentLogger });
+      return { counters, close: () => counters.close() };
+    },
+    { realTime: true },
+  );
 
   it('is shared: two nodes count into one window', async () => {
     const clock = new ManualClock(1_000_000);
@@ -64,7 +68,9 @@ describeWith('RedisCounterStore on a real redis-server', ['redis-server'], () =>
   });
 
   it('names Redis when it cannot be reached at start', async () => {
-    await assert.rejects(RedisCounterStore.connect('redis://127.0.0.1:1', { clock: new ManualClock(0), log: silentLogger }),
-      (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_COUNTERS_UNAVAILABLE' && /Redis at redis:\/\/127\.0\.0\.1:1 is unreachable/.test(err.message));
+    await assert.rejects(
+      RedisCounterStore.connect('redis://127.0.0.1:1', { clock: new ManualClock(0), log: silentLogger }),
+      (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_COUNTERS_UNAVAILABLE' && /Redis at redis:\/\/127\.0\.0\.1:1 is unreachable/.test(err.message),
+    );
   });
 });

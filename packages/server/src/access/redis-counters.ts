@@ -38,7 +38,10 @@ export class RedisCounterStore implements CounterStore {
   readonly #fallback: MemoryCounterStore;
   #loggedAt = -Infinity;
 
-  private constructor(private readonly redis: Redis, private readonly options: RedisCounterOptions) {
+  private constructor(
+    private readonly redis: Redis,
+    private readonly options: RedisCounterOptions,
+  ) {
     this.#fallback = new MemoryCounterStore(options.clock);
   }
 
@@ -46,7 +49,11 @@ export class RedisCounterStore implements CounterStore {
   static async connect(url: string, options: RedisCounterOptions): Promise<RedisCounterStore> {
     const shown = url.replace(/\/\/[^@/]*@/, '//***@');
     const redis = new Redis(url, {
-      lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 5_000, commandTimeout: COMMAND_TIMEOUT_MS,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 5_000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
       ...(url.startsWith('rediss://') && options.tls ? { tls: { ...options.tls } } : {}),
     });
@@ -63,7 +70,7 @@ export class RedisCounterStore implements CounterStore {
 
   async increment(key: string, windowMs: number): Promise<WindowCount> {
     try {
-      const [count, ttl] = await this.redis.eval(INCREMENT, 1, PREFIX + key, String(windowMs)) as [number, number];
+      const [count, ttl] = (await this.redis.eval(INCREMENT, 1, PREFIX + key, String(windowMs))) as [number, number];
       return { count: Number(count), resetAtMs: this.options.clock.now() + Number(ttl) };
     } catch (err) {
       this.#fellBack('increment', err);

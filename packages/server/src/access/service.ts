@@ -61,7 +61,11 @@ const publicKey = ({ secretHash: _hash, ...key }: ApiKeyRecord): ApiKey => key;
  * the audit log names the principal (the credential proved who it was).
  */
 export class RevokedCredentialError extends PlatformError {
-  constructor(code: 'BULWARK_ERR_INVALID_CREDENTIALS' | 'BULWARK_ERR_TOKEN_INVALID', message: string, readonly principalId: string) {
+  constructor(
+    code: 'BULWARK_ERR_INVALID_CREDENTIALS' | 'BULWARK_ERR_TOKEN_INVALID',
+    message: string,
+    readonly principalId: string,
+  ) {
     super(code, message);
   }
 }
@@ -249,7 +253,13 @@ export class AccessService {
     const expiresAt = now + this.deps.accessTokenTtlMs;
     const signing = await this.deps.tokenKeys.signing();
     const accessToken = issueToken(signing.key, {
-      v: 1, sub: principal.id, kid: record.id, scp: effectiveScopes(principal.scopes, record.scopes), iat: now, exp: expiresAt, tk: signing.id,
+      v: 1,
+      sub: principal.id,
+      kid: record.id,
+      scp: effectiveScopes(principal.scopes, record.scopes),
+      iat: now,
+      exp: expiresAt,
+      tk: signing.id,
     });
     return { accessToken, expiresAt, principal, keyId: record.id };
   }
@@ -324,8 +334,7 @@ export class AccessService {
     if (presetKeyText !== undefined) {
       preset = parseApiKey(presetKeyText);
       if (!preset) {
-        throw new PlatformError('BULWARK_ERR_CONFIG_INVALID',
-          'BULWARK_BOOTSTRAP_ADMIN_KEY must look like bwk.<id>.<secret>: id of 4-64 characters a-z, 0-9 or _, secret of 32-128 base64url characters');
+        throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', 'BULWARK_BOOTSTRAP_ADMIN_KEY must look like bwk.<id>.<secret>: id of 4-64 characters a-z, 0-9 or _, secret of 32-128 base64url characters');
       }
     }
     const principal = await this.createPrincipal({ kind: 'user', name: 'admin', role: 'admin' });

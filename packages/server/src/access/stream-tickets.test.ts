@@ -23,7 +23,11 @@ describe('stream tickets', () => {
     assert.match(ticket, /^bst\.[A-Za-z0-9_-]{43}$/);
     assert.equal(expiresAt, 1_000_000 + STREAM_TICKET_TTL_MS);
     assert.equal(tickets.redeem(ticket, LIVE), 'bwt.token');
-    assert.equal(code(() => tickets.redeem(ticket, LIVE)), 'BULWARK_ERR_TOKEN_INVALID', 'single use');
+    assert.equal(
+      code(() => tickets.redeem(ticket, LIVE)),
+      'BULWARK_ERR_TOKEN_INVALID',
+      'single use',
+    );
   });
 
   it('expire after 30 s', () => {
@@ -34,7 +38,10 @@ describe('stream tickets', () => {
     clock.advance(STREAM_TICKET_TTL_MS - 1);
     assert.equal(tickets.redeem(a, '/api/v1/devices/:id/telemetry/live'), 't');
     clock.advance(1);
-    assert.equal(code(() => tickets.redeem(b, LIVE)), 'BULWARK_ERR_TOKEN_INVALID');
+    assert.equal(
+      code(() => tickets.redeem(b, LIVE)),
+      'BULWARK_ERR_TOKEN_INVALID',
+    );
     tickets.issue('t');
     assert.equal(tickets.outstanding, 1, 'expired tickets are forgotten');
   });
@@ -42,9 +49,18 @@ describe('stream tickets', () => {
   it('are refused, and spent, on any route that is not a live stream', () => {
     const tickets = new StreamTickets(new ManualClock(0));
     const { ticket } = tickets.issue('t');
-    assert.equal(code(() => tickets.redeem(ticket, '/api/v1/devices')), 'BULWARK_ERR_UNAUTHENTICATED');
-    assert.equal(code(() => tickets.redeem(ticket, LIVE)), 'BULWARK_ERR_TOKEN_INVALID');
-    assert.equal(code(() => tickets.redeem('bst.made-up', undefined)), 'BULWARK_ERR_UNAUTHENTICATED');
+    assert.equal(
+      code(() => tickets.redeem(ticket, '/api/v1/devices')),
+      'BULWARK_ERR_UNAUTHENTICATED',
+    );
+    assert.equal(
+      code(() => tickets.redeem(ticket, LIVE)),
+      'BULWARK_ERR_TOKEN_INVALID',
+    );
+    assert.equal(
+      code(() => tickets.redeem('bst.made-up', undefined)),
+      'BULWARK_ERR_UNAUTHENTICATED',
+    );
   });
 
   it('open an SSE stream over HTTP as the caller, with its scopes, and the issue is audited', async (t) => {

@@ -8,12 +8,7 @@ import { type Clock, PlatformError } from '@bulwark/core';
  * issued for, so it carries exactly that token's principal and scopes, and the key and
  * principal are checked again when it is redeemed.
  */
-export const STREAM_TICKET_ROUTES: ReadonlySet<string> = new Set([
-  '/api/v1/devices/:id/telemetry/live',
-  '/api/v1/telemetry/live',
-  '/api/v1/telemetry/ws',
-  '/api/v1/devices/:id/logs/live',
-]);
+export const STREAM_TICKET_ROUTES: ReadonlySet<string> = new Set(['/api/v1/devices/:id/telemetry/live', '/api/v1/telemetry/live', '/api/v1/telemetry/ws', '/api/v1/devices/:id/logs/live']);
 
 export const STREAM_TICKET_TTL_MS = 30_000;
 const PREFIX = 'bst.';
@@ -47,7 +42,10 @@ export const ticketUnknown = () => new PlatformError('BULWARK_ERR_TOKEN_INVALID'
 export class StreamTickets implements TicketBook {
   readonly #tickets = new Map<string, Outstanding>();
 
-  constructor(private readonly clock: Clock, private readonly ttlMs = STREAM_TICKET_TTL_MS) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs = STREAM_TICKET_TTL_MS,
+  ) {}
 
   issue(accessToken: string): { ticket: string; expiresAt: number } {
     const now = this.clock.now();

@@ -24,7 +24,11 @@ const MINUTE_MS = 60_000;
  * retryAfterSeconds, which the HTTP layer turns into 429 + Retry-After.
  */
 export class Throttle {
-  constructor(private readonly counters: CounterStore, private readonly settings: ThrottleSettings, private readonly clock: Clock) {}
+  constructor(
+    private readonly counters: CounterStore,
+    private readonly settings: ThrottleSettings,
+    private readonly clock: Clock,
+  ) {}
 
   async limitAddress(address: string): Promise<void> {
     await this.#limit(`rate:addr:${address}`, this.settings.perAddressPerMinute, 'address');
@@ -38,7 +42,8 @@ export class Throttle {
     const w = await this.counters.increment(key, MINUTE_MS);
     if (w.count > max) {
       throw new PlatformError('BULWARK_ERR_RATE_LIMITED', `rate limit of ${max} requests a minute per ${kind} exceeded`, {
-        retryAfterSeconds: this.#secondsUntil(w.resetAtMs), details: { limit: max, per: kind },
+        retryAfterSeconds: this.#secondsUntil(w.resetAtMs),
+        details: { limit: max, per: kind },
       });
     }
   }

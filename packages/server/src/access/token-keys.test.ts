@@ -28,17 +28,29 @@ describe('token-signing keys', () => {
     const second = await ring.signing();
     assert.notEqual(second.id, first.id);
     assert.equal(status.current, second.id);
-    assert.deepEqual(status.accepted.map((k) => k.id), [second.id, first.id]);
+    assert.deepEqual(
+      status.accepted.map((k) => k.id),
+      [second.id, first.id],
+    );
     assert.equal((await verifyToken((id) => ring.verifying(id), old, clock.now())).sub, 'usr_1', 'a token of the previous key still works');
     const fresh = issueToken(second.key, { ...claims(clock.now()), tk: second.id });
     assert.equal((await verifyToken((id) => ring.verifying(id), fresh, clock.now())).tk, second.id);
 
     clock.advance(TTL + 30_000);
     assert.equal(await ring.verifying(first.id), undefined, 'retired once every token it signed has expired');
-    assert.deepEqual(ring.status().accepted.map((k) => k.id), [second.id]);
+    assert.deepEqual(
+      ring.status().accepted.map((k) => k.id),
+      [second.id],
+    );
     const forged = issueToken(first.key, { ...claims(clock.now()), tk: first.id });
-    await assert.rejects(verifyToken((id) => ring.verifying(id), forged, clock.now()), /retired or unknown/);
-    await assert.rejects(verifyToken((id) => ring.verifying(id), issueToken(second.key, { ...claims(clock.now()), tk: 'nope' }), clock.now()), /retired or unknown/);
+    await assert.rejects(
+      verifyToken((id) => ring.verifying(id), forged, clock.now()),
+      /retired or unknown/,
+    );
+    await assert.rejects(
+      verifyToken((id) => ring.verifying(id), issueToken(second.key, { ...claims(clock.now()), tk: 'nope' }), clock.now()),
+      /retired or unknown/,
+    );
   });
 
   it('keeps the single key of earlier versions for tokens without a key id, until a rotation retires it', async () => {
@@ -57,7 +69,7 @@ describe('token-signing keys', () => {
     assert.equal(await ring.verifying(undefined), undefined);
   });
 
-  it('lets a node sign with another node\'s new key within 30 s, and verify its tokens at once', async () => {
+  it("lets a node sign with another node's new key within 30 s, and verify its tokens at once", async () => {
     const clock = new ManualClock();
     const vault = memoryVault();
     const a = await TokenKeyRing.open(vault, clock, TTL);

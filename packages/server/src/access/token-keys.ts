@@ -32,7 +32,11 @@ const RELOAD_MS = 30_000;
 /** An unknown key id makes a node look again at most this often (a forged id cannot make it read the store on every request). */
 const UNKNOWN_RELOAD_MS = 1000;
 
-interface Key { readonly id: string; readonly key: Buffer; readonly createdAt: number }
+interface Key {
+  readonly id: string;
+  readonly key: Buffer;
+  readonly createdAt: number;
+}
 
 export interface TokenKeyStatus {
   readonly current: string;
@@ -95,7 +99,8 @@ export class TokenKeyRing implements TokenKeys {
   }
 
   status(): TokenKeyStatus {
-    const accepted = this.#keys.map((k, i) => ({ id: k.id, createdAt: k.createdAt, acceptedUntil: this.#acceptedUntil(i) }))
+    const accepted = this.#keys
+      .map((k, i) => ({ id: k.id, createdAt: k.createdAt, acceptedUntil: this.#acceptedUntil(i) }))
       .filter((k) => k.acceptedUntil === null || k.acceptedUntil > this.clock.now())
       .reverse();
     return { current: this.#keys.at(-1)?.id ?? '', accepted };
@@ -111,10 +116,13 @@ export class TokenKeyRing implements TokenKeys {
       const names = await this.vault.listNames();
       const found = [
         ...(names.includes(LEGACY_TOKEN_KEY) ? [{ name: LEGACY_TOKEN_KEY, id: LEGACY_ID, createdAt: 0 }] : []),
-        ...names.filter((n) => n.startsWith(TOKEN_KEY_PREFIX)).sort().map((name) => {
-          const id = name.slice(TOKEN_KEY_PREFIX.length);
-          return { name, id, createdAt: Number(id.slice(0, id.indexOf('-'))) };
-        }),
+        ...names
+          .filter((n) => n.startsWith(TOKEN_KEY_PREFIX))
+          .sort()
+          .map((name) => {
+            const id = name.slice(TOKEN_KEY_PREFIX.length);
+            return { name, id, createdAt: Number(id.slice(0, id.indexOf('-'))) };
+          }),
       ];
       const keys: Key[] = [];
       for (const [i, k] of found.entries()) {

@@ -7,14 +7,24 @@ import { eventually } from '../testing/eventually.js';
 import { env, setup } from '../testing/telemetry.js';
 import { receiverCertificate } from '../testing/webhook-receiver.js';
 
-interface Mail { from: string; to: string[]; raw: string; secure: boolean }
+interface Mail {
+  from: string;
+  to: string[];
+  raw: string;
+  secure: boolean;
+}
 
 /** A real SMTP server on 127.0.0.1:0 that offers STARTTLS with a certificate from a test CA, and keeps what it receives. */
 async function startSmtp(t: TestContext, tls: { cert: string; key: string }, down = false) {
   const mails: Mail[] = [];
   let refusing = down;
   const server = new SMTPServer({
-    secure: false, key: tls.key, cert: tls.cert, authOptional: true, logger: false, disabledCommands: ['AUTH'],
+    secure: false,
+    key: tls.key,
+    cert: tls.cert,
+    authOptional: true,
+    logger: false,
+    disabledCommands: ['AUTH'],
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -27,11 +37,21 @@ async function startSmtp(t: TestContext, tls: { cert: string; key: string }, dow
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { port: (server.server.address() as AddressInfo).port, mails, accept: () => { refusing = false; } };
+  return {
+    port: (server.server.address() as AddressInfo).port,
+    mails,
+    accept: () => {
+      refusing = false;
+    },
+  };
 }
 
 /** The decoded text of a quoted-printable or plain body. */
-const decoded = (raw: string) => raw.replace(/=\r?\n/g, '').replace(/\r/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+const decoded = (raw: string) =>
+  raw
+    .replace(/=\r?\n/g, '')
+    .replace(/\r/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 
 describe('alert notifications by e-mail through a real SMTP server', () => {
   it('a firing alert is mailed over STARTTLS with the summary, next step and runbook; a server that refuses is retried until it takes the mail', { timeout: 60_000 }, async (t) => {
@@ -49,9 +69,15 @@ describe('alert notifications by e-mail through a real SMTP server', () => {
     await client.publishAsync('devices/sensor-1/telemetry', env('hot-1', { temp_c: 90 }), { qos: 1 });
 
     // The server refuses for a while (451): the notifier retries.
-    await eventually(async () => Number(/bulwark_alert_notifications_total\{outcome="failed"\} (\d+)/.exec((await s.api('GET', '/metrics')).text)?.[1] ?? 0), (n) => n >= 2);
+    await eventually(
+      async () => Number(/bulwark_alert_notifications_total\{outcome="failed"\} (\d+)/.exec((await s.api('GET', '/metrics')).text)?.[1] ?? 0),
+      (n) => n >= 2,
+    );
     smtp.accept();
-    const [mail] = await eventually(async () => smtp.mails, (m) => m.length === 1);
+    const [mail] = await eventually(
+      async () => smtp.mails,
+      (m) => m.length === 1,
+    );
     assert.equal(mail?.secure, true, 'sent over STARTTLS');
     assert.equal(mail?.from, 'alerts@bulwark.test');
     assert.deepEqual(mail?.to, ['ops@example.com', 'oncall@example.com']);

@@ -202,10 +202,14 @@ export type Transition =
   | { readonly kind: 'fire'; readonly alert: Alert; readonly outgoing: readonly Outgoing[]; readonly at: number; readonly grouping: Grouping; readonly audit: TransitionAudit }
   /** Resolves the open alert of the rule and device, if any; `outgoing` makes its notifications from it. */
   | {
-    readonly kind: 'resolve'; readonly ruleId: string; readonly deviceId: string; readonly at: number;
-    readonly outgoing: (open: Alert) => readonly Outgoing[]; readonly closed: (incident: Incident) => readonly Outgoing[];
-    readonly audit: (resolved: Alert) => TransitionAudit;
-  };
+      readonly kind: 'resolve';
+      readonly ruleId: string;
+      readonly deviceId: string;
+      readonly at: number;
+      readonly outgoing: (open: Alert) => readonly Outgoing[];
+      readonly closed: (incident: Incident) => readonly Outgoing[];
+      readonly audit: (resolved: Alert) => TransitionAudit;
+    };
 
 /** fire: as `fire` answers; resolve: the alert it resolved, or 'none'. */
 export type TransitionResult = 'fired' | 'grouped' | 'open' | 'none' | { readonly resolved: Alert };

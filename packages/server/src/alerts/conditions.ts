@@ -43,7 +43,7 @@ class ThresholdCheck implements SeriesCheck {
 
   observe(v: number, at: number): Verdict {
     const limit = this.#limit;
-    const past = this.#above ? (v > limit || (this.#inclusive && v === limit)) : (v < limit || (this.#inclusive && v === limit));
+    const past = this.#above ? v > limit || (this.#inclusive && v === limit) : v < limit || (this.#inclusive && v === limit);
     if (past) {
       this.#since ??= at;
       if (!this.#firing && at - this.#since >= this.#forMs) {
@@ -91,7 +91,10 @@ const ANOMALY_CLEAR_AFTER = 20;
 class AnomalyCheck implements SeriesCheck {
   readonly #detector: AnomalyDetector;
   #quiet = 0;
-  constructor(private readonly c: Extract<RuleCondition, { kind: 'anomaly' }>, make: AnomalyDetectorFactory) {
+  constructor(
+    private readonly c: Extract<RuleCondition, { kind: 'anomaly' }>,
+    make: AnomalyDetectorFactory,
+  ) {
     this.#detector = make(c.warmup);
   }
 
@@ -109,9 +112,13 @@ class AnomalyCheck implements SeriesCheck {
 /** The reading-driven check of a condition; absence and offline run on deadlines instead. */
 export function seriesCheck(c: RuleCondition, anomaly: AnomalyDetectorFactory): SeriesCheck | undefined {
   switch (c.kind) {
-    case 'threshold': return new ThresholdCheck(c);
-    case 'rate': return new RateCheck(c);
-    case 'anomaly': return new AnomalyCheck(c, anomaly);
-    default: return undefined;
+    case 'threshold':
+      return new ThresholdCheck(c);
+    case 'rate':
+      return new RateCheck(c);
+    case 'anomaly':
+      return new AnomalyCheck(c, anomaly);
+    default:
+      return undefined;
   }
 }

@@ -17,7 +17,10 @@ export class Deadlines {
   #timerAt = Infinity;
   #stopped = false;
 
-  constructor(private readonly clock: Clock, private readonly due: (key: string) => void) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly due: (key: string) => void,
+  ) {}
 
   /** Sets (or moves) the deadline of `key`. */
   set(key: string, at: number): void {
@@ -68,10 +71,13 @@ export class Deadlines {
     this.#timerAt = next;
     if (next === Infinity) return;
     // setTimeout takes at most 2^31-1 ms; a later deadline re-arms when the timer fires.
-    this.#timer = setTimeout(() => {
-      this.#timerAt = Infinity;
-      this.run();
-    }, Math.min(Math.max(0, next - this.clock.now()), 2_147_483_647));
+    this.#timer = setTimeout(
+      () => {
+        this.#timerAt = Infinity;
+        this.run();
+      },
+      Math.min(Math.max(0, next - this.clock.now()), 2_147_483_647),
+    );
     this.#timer.unref();
   }
 

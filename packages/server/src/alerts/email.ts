@@ -18,11 +18,18 @@ export interface EmailSettings {
 const ADDRESS = /^[^\s@<>,;"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$|^[^\s@<>,;"]{1,64}@localhost$/;
 
 /** `mailto:a@x,b@y` → the addresses; the form an e-mail channel keeps its recipients in. */
-export const recipients = (channel: Pick<AlertChannel, 'url'>): string[] => channel.url.replace(/^mailto:/, '').split(',').filter(Boolean);
+export const recipients = (channel: Pick<AlertChannel, 'url'>): string[] =>
+  channel.url
+    .replace(/^mailto:/, '')
+    .split(',')
+    .filter(Boolean);
 
 /** Checks recipients as people type them (`ops@example.com, oncall@example.com`) and returns the channel's `mailto:` form. */
 export function mailtoOf(list: string): string {
-  const addresses = list.split(',').map((a) => a.trim()).filter(Boolean);
+  const addresses = list
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   if (addresses.length === 0 || addresses.length > 20) throw new PlatformError('BULWARK_ERR_VALIDATION', 'email: 1 to 20 addresses, comma-separated', { details: { problems: [{ path: 'email', reason: '1 to 20 addresses' }] } });
   const bad = addresses.filter((a) => !ADDRESS.test(a));
   if (bad.length > 0) throw new PlatformError('BULWARK_ERR_VALIDATION', `email: not an address: ${bad.join(', ')}`, { details: { problems: bad.map((a) => ({ path: 'email', reason: `not an address: ${a}` })) } });
@@ -44,13 +51,22 @@ export function mailOf(n: Pick<AlertNotification, 'id' | 'body'>): { subject: st
   const b = JSON.parse(n.body) as Body;
   const headline = b.text.split('. Next: ')[0] ?? b.text;
   const lines = [
-    headline, '',
+    headline,
+    '',
     ...(b.next ? [`Next step: ${b.next}`, ''] : []),
     ...(b.runbook ? [`Runbook: ${b.runbook}`, ''] : []),
-    ...(b.alert ? [`Alert ${b.alert.id} (${b.alert.type}, ${b.alert.severity}) on ${b.alert.deviceId}`, `Fired: ${new Date(b.alert.firedAt).toISOString()}`, ...(b.alert.resolvedAt ? [`Resolved: ${new Date(b.alert.resolvedAt).toISOString()}`] : []), `Details: ${JSON.stringify(b.alert.details)}`] : []),
+    ...(b.alert
+      ? [
+          `Alert ${b.alert.id} (${b.alert.type}, ${b.alert.severity}) on ${b.alert.deviceId}`,
+          `Fired: ${new Date(b.alert.firedAt).toISOString()}`,
+          ...(b.alert.resolvedAt ? [`Resolved: ${new Date(b.alert.resolvedAt).toISOString()}`] : []),
+          `Details: ${JSON.stringify(b.alert.details)}`,
+        ]
+      : []),
     ...(b.incident ? [`Incident ${b.incident.id}: ${b.incident.alerts} alerts`, `Opened: ${new Date(b.incident.openedAt).toISOString()}`] : []),
     ...(b.rule ? [`Rule: ${b.rule.name} (${b.rule.id})`] : []),
-    '', `Notification ${n.id}`,
+    '',
+    `Notification ${n.id}`,
   ];
   return { subject: `[Bulwark] ${headline}`.slice(0, 200), text: lines.join('\n') };
 }
@@ -59,17 +75,25 @@ export function mailOf(n: Pick<AlertNotification, 'id' | 'body'>): { subject: st
 export class EmailSender {
   readonly #transport: Transporter | undefined;
 
-  constructor(private readonly settings: EmailSettings, private readonly clock: Clock) {
+  constructor(
+    private readonly settings: EmailSettings,
+    private readonly clock: Clock,
+  ) {
     if (settings.smtpUrl === '') return;
     const url = new URL(settings.smtpUrl);
     if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `alerts.smtpUrl: smtp:// or smtps:// (got ${url.protocol})`);
     const ca = settings.caFile === undefined ? undefined : readCa(settings.caFile);
     this.#transport = nodemailer.createTransport({
-      host: url.hostname, port: Number(url.port || (url.protocol === 'smtps:' ? 465 : 587)), secure: url.protocol === 'smtps:',
-      requireTLS: !settings.allowInsecure, ignoreTLS: false,
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === 'smtps:' ? 465 : 587)),
+      secure: url.protocol === 'smtps:',
+      requireTLS: !settings.allowInsecure,
+      ignoreTLS: false,
       ...(url.username ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } } : {}),
       tls: { minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) },
-      connectionTimeout: settings.timeoutMs, greetingTimeout: settings.timeoutMs, socketTimeout: settings.timeoutMs,
+      connectionTimeout: settings.timeoutMs,
+      greetingTimeout: settings.timeoutMs,
+      socketTimeout: settings.timeoutMs,
     });
   }
 

@@ -7,13 +7,25 @@ import { AlertEvaluator, type VerdictSink } from './evaluator.js';
 import { testRule, verdictRecorder } from '../testing/alert-rules.js';
 
 const reading = (deviceId: string, at: number, data: Record<string, unknown>, schemaId = 's@1'): TelemetryRecord => ({
-  deviceId, msgId: `${deviceId}-${at}`, schemaId, seq: null, boot: null, deviceTs: at, receivedAt: at, ts: at, skewMs: 0, data,
+  deviceId,
+  msgId: `${deviceId}-${at}`,
+  schemaId,
+  seq: null,
+  boot: null,
+  deviceTs: at,
+  receivedAt: at,
+  ts: at,
+  skewMs: 0,
+  data,
 });
 
 function evaluator(clock: ManualClock, sink: VerdictSink, facts: Record<string, { tags: string[]; model: string | null; groups?: string[] }> = {}, online = false) {
   let lookups = 0;
   const e = new AlertEvaluator({
-    clock, log: silentLogger, sink, anomaly: () => ({ update: () => undefined }),
+    clock,
+    log: silentLogger,
+    sink,
+    anomaly: () => ({ update: () => undefined }),
     facts: async (id) => {
       lookups += 1;
       const f = facts[id];
@@ -33,7 +45,16 @@ describe('alert evaluator', () => {
     const { e } = evaluator(clock, sink);
     e.setRules([testRule('hot', { kind: 'threshold', field: 't', op: '>', value: 80, forMs: 60_000, hysteresis: 5 })]);
     const t0 = clock.now();
-    for (const [dt, v] of [[0, 85], [30_000, 86], [59_999, 90], [60_000, 91], [61_000, 92], [62_000, 78], [63_000, 74], [64_000, 70]] as const) {
+    for (const [dt, v] of [
+      [0, 85],
+      [30_000, 86],
+      [59_999, 90],
+      [60_000, 91],
+      [61_000, 92],
+      [62_000, 78],
+      [63_000, 74],
+      [64_000, 70],
+    ] as const) {
       e.observe(reading('d1', t0 + dt, { t: v }));
       await settle();
     }
@@ -46,7 +67,13 @@ describe('alert evaluator', () => {
     const sink = verdictRecorder();
     const { e } = evaluator(clock, sink);
     e.setRules([testRule('hot', { kind: 'threshold', field: 't', op: '>=', value: 10, forMs: 1000, hysteresis: 0 })]);
-    for (const [at, v] of [[0, 10], [900, 5], [1500, 11], [2400, 12]] as const) e.observe(reading('d1', at, { t: v }));
+    for (const [at, v] of [
+      [0, 10],
+      [900, 5],
+      [1500, 11],
+      [2400, 12],
+    ] as const)
+      e.observe(reading('d1', at, { t: v }));
     await settle();
     assert.deepEqual(sink.events, []);
     e.stop();
@@ -57,7 +84,13 @@ describe('alert evaluator', () => {
     const sink = verdictRecorder();
     const { e } = evaluator(clock, sink);
     e.setRules([testRule('jump', { kind: 'rate', field: 'p', maxPerMinute: 10 })]);
-    for (const [at, v] of [[0, 100], [60_000, 105], [120_000, 130], [180_000, 131]] as const) e.observe(reading('d1', at, { p: v }));
+    for (const [at, v] of [
+      [0, 100],
+      [60_000, 105],
+      [120_000, 130],
+      [180_000, 131],
+    ] as const)
+      e.observe(reading('d1', at, { p: v }));
     await settle();
     assert.deepEqual(sink.events, ['fire jump d1: p changed 25/min (limit ±10/min)', 'clear jump d1']);
     e.stop();

@@ -228,9 +228,7 @@ export class AlertEvaluator {
 
   #apply(rule: AlertRule, deviceId: string, verdict: Verdict): void {
     if (!verdict) return;
-    const done = 'fire' in verdict
-      ? this.deps.sink.fire(rule, deviceId, verdict.fire, verdict.details)
-      : this.deps.sink.mayBeOpen(rule.id, deviceId) ? this.deps.sink.clear(rule, deviceId, verdict.clear) : undefined;
+    const done = 'fire' in verdict ? this.deps.sink.fire(rule, deviceId, verdict.fire, verdict.details) : this.deps.sink.mayBeOpen(rule.id, deviceId) ? this.deps.sink.clear(rule, deviceId, verdict.clear) : undefined;
     done?.catch((err: unknown) => {
       this.deps.onError?.();
       this.deps.log.error({ err, ruleId: rule.id, deviceId }, 'alerts: could not record a change of an alert');

@@ -8,7 +8,16 @@ import { testRule, verdictRecorder } from '../testing/alert-rules.js';
 
 const settle = () => new Promise((r) => setImmediate(r));
 const reading = (deviceId: string, skewMs: number | null): TelemetryRecord => ({
-  deviceId, msgId: 'm', schemaId: 's@1', seq: null, boot: null, deviceTs: 0, receivedAt: 0, ts: 0, skewMs, data: {},
+  deviceId,
+  msgId: 'm',
+  schemaId: 's@1',
+  seq: null,
+  boot: null,
+  deviceTs: 0,
+  receivedAt: 0,
+  ts: 0,
+  skewMs,
+  data: {},
 });
 
 function fleet(rules: AlertRule[], minSecurityVersion = 0) {
@@ -60,7 +69,7 @@ describe('fleet-health rules', () => {
     const { sink, f } = fleet([testRule('loop', { kind: 'restart_loop' }), testRule('sv', { kind: 'firmware_security' }), testRule('drop', { kind: 'queue_dropping' })], 5);
     f.reported('d1', { restartLoop: true, recentRestarts: 6, restartReason: 'watchdog', firmware: { version: '1.0.0', securityVersion: 3 }, queueDropped: 10 });
     await settle();
-    assert.deepEqual(sink.events.sort(), ['fire loop d1: restart loop: 6 recent restarts (last: watchdog)', 'fire sv d1: firmware 1.0.0 has security version 3, below the fleet\'s minimum 5']);
+    assert.deepEqual(sink.events.sort(), ['fire loop d1: restart loop: 6 recent restarts (last: watchdog)', "fire sv d1: firmware 1.0.0 has security version 3, below the fleet's minimum 5"]);
     f.reported('d1', { restartLoop: false, firmware: { version: '1.1.0', securityVersion: 5 }, queueDropped: 25 });
     await settle();
     assert.deepEqual(sink.events.slice(2).sort(), ['clear loop d1', 'clear sv d1', 'fire drop d1: the agent dropped 15 readings from its offline queue since its last report (25 in all)']);
@@ -72,8 +81,10 @@ describe('fleet-health rules', () => {
 
   it('no minimum security version set: old firmware fires nothing; scope by tag and by group holds', async () => {
     const rules = [
-      testRule('sv', { kind: 'firmware_security' }), testRule('loop', { kind: 'restart_loop' }, { tags: ['elsewhere'] }),
-      testRule('loop-south', { kind: 'restart_loop' }, { groups: ['south'] }), testRule('loop-north', { kind: 'restart_loop' }, { groups: ['north'] }),
+      testRule('sv', { kind: 'firmware_security' }),
+      testRule('loop', { kind: 'restart_loop' }, { tags: ['elsewhere'] }),
+      testRule('loop-south', { kind: 'restart_loop' }, { groups: ['south'] }),
+      testRule('loop-north', { kind: 'restart_loop' }, { groups: ['north'] }),
     ];
     const { sink, f } = fleet(rules, 0);
     f.reported('d1', { restartLoop: true, firmware: { securityVersion: 0 } });

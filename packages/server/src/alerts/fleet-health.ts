@@ -125,15 +125,23 @@ export class FleetHealth {
   reported(deviceId: string, h: ReportedHealth): void {
     const loop = this.#rules.get('restart_loop');
     if (loop && h.restartLoop !== undefined) {
-      void this.#each(loop, deviceId, (rule) => this.#set(rule, deviceId, h.restartLoop === true,
-        h.restartLoop ? `restart loop: ${h.recentRestarts ?? '?'} recent restarts (last: ${h.restartReason ?? '?'})` : 'no restart loop any more', { recentRestarts: h.recentRestarts ?? null, restartReason: h.restartReason ?? null }));
+      void this.#each(loop, deviceId, (rule) =>
+        this.#set(rule, deviceId, h.restartLoop === true, h.restartLoop ? `restart loop: ${h.recentRestarts ?? '?'} recent restarts (last: ${h.restartReason ?? '?'})` : 'no restart loop any more', {
+          recentRestarts: h.recentRestarts ?? null,
+          restartReason: h.restartReason ?? null,
+        }),
+      );
     }
     const floor = this.deps.minSecurityVersion();
     const sv = h.firmware?.securityVersion;
     const old = this.#rules.get('firmware_security');
     if (old && sv !== undefined && floor > 0) {
-      void this.#each(old, deviceId, (rule) => this.#set(rule, deviceId, sv < floor,
-        sv < floor ? `firmware ${h.firmware?.version ?? '?'} has security version ${sv}, below the fleet's minimum ${floor}` : `firmware security version ${sv} meets the minimum ${floor}`, { securityVersion: sv, minimum: floor }));
+      void this.#each(old, deviceId, (rule) =>
+        this.#set(rule, deviceId, sv < floor, sv < floor ? `firmware ${h.firmware?.version ?? '?'} has security version ${sv}, below the fleet's minimum ${floor}` : `firmware security version ${sv} meets the minimum ${floor}`, {
+          securityVersion: sv,
+          minimum: floor,
+        }),
+      );
     }
     const dropping = this.#rules.get('queue_dropping');
     if (h.queueDropped !== undefined) {
@@ -142,8 +150,12 @@ export class FleetHealth {
       // The first report a node sees has nothing to compare with; a reinstalled agent counts from 0 again.
       if (dropping && before !== undefined && h.queueDropped >= before) {
         const lost = h.queueDropped - before;
-        void this.#each(dropping, deviceId, (rule) => this.#set(rule, deviceId, lost > 0,
-          lost > 0 ? `the agent dropped ${lost} readings from its offline queue since its last report (${h.queueDropped} in all)` : 'the agent dropped no reading since its last report', { dropped: lost, total: h.queueDropped }));
+        void this.#each(dropping, deviceId, (rule) =>
+          this.#set(rule, deviceId, lost > 0, lost > 0 ? `the agent dropped ${lost} readings from its offline queue since its last report (${h.queueDropped} in all)` : 'the agent dropped no reading since its last report', {
+            dropped: lost,
+            total: h.queueDropped,
+          }),
+        );
       }
     }
   }

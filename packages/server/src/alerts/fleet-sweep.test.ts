@@ -9,16 +9,23 @@ import { env, setup } from '../testing/telemetry.js';
 
 const DAY = 86_400_000;
 
-interface AlertView { id: string; ruleId: string; deviceId: string; type: string; state: string; summary: string; details: Record<string, unknown> }
+interface AlertView {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  type: string;
+  state: string;
+  summary: string;
+  details: Record<string, unknown>;
+}
 /** The rule's alerts in a state ('' for every state). */
-const alertsOf = async (s: TestServer, admin: string, ruleId: string, state = 'open') =>
-  (await s.api('GET', `/api/v1/alerts?${state ? `state=${state}&` : ''}ruleId=${ruleId}`, { token: admin })).body as AlertView[];
+const alertsOf = async (s: TestServer, admin: string, ruleId: string, state = 'open') => (await s.api('GET', `/api/v1/alerts?${state ? `state=${state}&` : ''}ruleId=${ruleId}`, { token: admin })).body as AlertView[];
 
 /** The fleet sweep every second of real time; the store's times come from the manual clock. */
 const config = { alerts: { sweepIntervalMs: 1000 }, twin: { driftThresholdMs: 60_000 } };
 
 describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () => {
-  it('a device out of sync past the rule\'s duration fires twin_drift once; its report of the desired configuration resolves it', { timeout: 60_000 }, async (t) => {
+  it("a device out of sync past the rule's duration fires twin_drift once; its report of the desired configuration resolves it", { timeout: 60_000 }, async (t) => {
     const clock = new ManualClock(Date.now());
     const { s, admin, client } = await setup(t, { clock, config });
     const set = await s.api('PUT', '/api/v1/devices/sensor-1/twin/desired', { token: admin, body: { config: { rateS: 5 } } });
@@ -30,7 +37,10 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     assert.deepEqual(await alertsOf(s, admin, 'builtin-twin-drift'), []);
 
     clock.advance(31_000);
-    const [fired] = await eventually(() => alertsOf(s, admin, 'builtin-twin-drift'), (a) => a.length === 1);
+    const [fired] = await eventually(
+      () => alertsOf(s, admin, 'builtin-twin-drift'),
+      (a) => a.length === 1,
+    );
     assert.equal(fired?.deviceId, 'sensor-1');
     assert.equal(fired?.type, 'twin_drift');
     assert.match(fired?.summary ?? '', /^configuration out of sync for 1\.0m \(desired version 1, reported none\)$/);
@@ -40,7 +50,10 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     assert.equal((await alertsOf(s, admin, 'builtin-twin-drift', '')).length, 1);
 
     await send(client, 'devices/sensor-1/twin/reported', { version: 1, status: 'applied', config: { rateS: 5 }, ts: clock.now() });
-    await eventually(() => alertsOf(s, admin, 'builtin-twin-drift'), (a) => a.length === 0);
+    await eventually(
+      () => alertsOf(s, admin, 'builtin-twin-drift'),
+      (a) => a.length === 0,
+    );
     const [resolved] = await alertsOf(s, admin, 'builtin-twin-drift', 'resolved');
     assert.equal(resolved?.id, fired?.id);
   });
@@ -61,7 +74,10 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     clock.set(cert.notAfter - 10 * DAY);
     // Tokens are timed by the same clock.
     admin = await s.tokenFor(s.adminKey);
-    const [fired] = await eventually(() => alertsOf(s, admin, 'builtin-cert-expiry'), (a) => a.length === 1);
+    const [fired] = await eventually(
+      () => alertsOf(s, admin, 'builtin-cert-expiry'),
+      (a) => a.length === 1,
+    );
     assert.equal(fired?.deviceId, 'sensor-1');
     assert.equal(fired?.details.serial, cert.serial);
     assert.match(fired?.summary ?? '', /ends in 10\.0d \(window 30d\)$/);
@@ -69,39 +85,63 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
     assert.deepEqual(await alertsOf(s, admin, narrowId), []);
     // The same facts in the certificate-expiry report.
     const report = async (days: number) => (await s.api('GET', `/api/v1/certificates/expiring?days=${days}`, { token: admin })).body as { deviceId: string; serial: string; expired: boolean; msLeft: number }[];
-    assert.deepEqual((await report(30)).map((c) => [c.deviceId, c.serial, c.expired, c.msLeft]), [['sensor-1', cert.serial, false, 10 * DAY]]);
+    assert.deepEqual(
+      (await report(30)).map((c) => [c.deviceId, c.serial, c.expired, c.msLeft]),
+      [['sensor-1', cert.serial, false, 10 * DAY]],
+    );
     assert.deepEqual(await report(7), []);
 
     // Past its end: the narrow rule fires and says it has ended.
     clock.set(cert.notAfter + 2 * DAY);
     admin = await s.tokenFor(s.adminKey);
-    const [ended] = await eventually(() => alertsOf(s, admin, narrowId), (a) => a.length === 1);
+    const [ended] = await eventually(
+      () => alertsOf(s, admin, narrowId),
+      (a) => a.length === 1,
+    );
     assert.match(ended?.summary ?? '', /ended 2\.0d ago$/);
-    assert.deepEqual((await report(0)).map((c) => [c.expired, c.msLeft]), [[true, -2 * DAY]]);
+    assert.deepEqual(
+      (await report(0)).map((c) => [c.expired, c.msLeft]),
+      [[true, -2 * DAY]],
+    );
 
     const revoked = await s.api('POST', `/api/v1/certificates/${cert.serial}/revoke`, { token: admin, body: { reason: 'expired' } });
     assert.ok(revoked.status < 300, revoked.text);
-    await eventually(async () => [...(await alertsOf(s, admin, 'builtin-cert-expiry')), ...(await alertsOf(s, admin, narrowId))], (a) => a.length === 0);
+    await eventually(
+      async () => [...(await alertsOf(s, admin, 'builtin-cert-expiry')), ...(await alertsOf(s, admin, narrowId))],
+      (a) => a.length === 0,
+    );
     assert.deepEqual(await report(365), [], 'a revoked certificate is in no report');
   });
 
-  it('cohort: a device whose mean is far from its model\'s peers fires once; a looser rule resolves it; a device of another model is no peer', { timeout: 60_000 }, async (t) => {
+  it("cohort: a device whose mean is far from its model's peers fires once; a looser rule resolves it; a device of another model is no peer", { timeout: 60_000 }, async (t) => {
     const { s, admin } = await setup(t, { config });
     // Six devices of model th-1 (one reading far off) and one of model th-2 far off on its own: too few peers to judge.
-    const devices: [string, string, number][] = [['th-a', 'th-1', 20.0], ['th-b', 'th-1', 20.5], ['th-c', 'th-1', 21.0], ['th-d', 'th-1', 19.5], ['th-e', 'th-1', 20.2], ['th-odd', 'th-1', 35], ['th-other', 'th-2', 90]];
+    const devices: [string, string, number][] = [
+      ['th-a', 'th-1', 20.0],
+      ['th-b', 'th-1', 20.5],
+      ['th-c', 'th-1', 21.0],
+      ['th-d', 'th-1', 19.5],
+      ['th-e', 'th-1', 20.2],
+      ['th-odd', 'th-1', 35],
+      ['th-other', 'th-2', 90],
+    ];
     for (const [id, model, value] of devices) {
       const client = await connectDevice(s, await enrollDevice(s, admin, id, { model }));
       t.after(() => client.end(true));
       for (let i = 0; i < 3; i += 1) await client.publishAsync(`devices/${id}/telemetry`, env(`${id}-${i}`, { temp_c: value + i * 0.01 }), { qos: 1 });
     }
     const created = await s.api('POST', '/api/v1/alerts/rules', {
-      token: admin, body: { name: 'Far from its peers', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6 } },
+      token: admin,
+      body: { name: 'Far from its peers', scope: { schemas: ['env-sensor@1'] }, condition: { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6 } },
     });
     assert.equal(created.status, 201, created.text);
     const rule = created.body as { id: string; condition: Record<string, unknown> };
     assert.deepEqual(rule.condition, { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6, minPeers: 5 });
 
-    const [fired] = await eventually(() => alertsOf(s, admin, rule.id), (a) => a.length === 1);
+    const [fired] = await eventually(
+      () => alertsOf(s, admin, rule.id),
+      (a) => a.length === 1,
+    );
     assert.equal(fired?.deviceId, 'th-odd');
     assert.equal(fired?.type, 'cohort');
     assert.match(fired?.summary ?? '', /^temp_c 35\.01 over 10m: \+\d+\.\dσ from the median 20\.\d+ of 6 peers .*\(model th-1\)$/);
@@ -110,20 +150,29 @@ describe('fleet sweep: twin drift, certificate expiry and cohort outliers', () =
 
     // Scoped to device groups: cohorts are made of the groups' devices only.
     const scoped: Record<string, string> = {};
-    for (const [group, members] of [['with-odd', ['th-a', 'th-b', 'th-c', 'th-d', 'th-odd']], ['calm', ['th-a', 'th-b', 'th-c', 'th-d', 'th-e']]] as const) {
+    for (const [group, members] of [
+      ['with-odd', ['th-a', 'th-b', 'th-c', 'th-d', 'th-odd']],
+      ['calm', ['th-a', 'th-b', 'th-c', 'th-d', 'th-e']],
+    ] as const) {
       assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: group, kind: 'static', members } })).status, 201);
       const r = await s.api('POST', '/api/v1/alerts/rules', { token: admin, body: { name: group, scope: { groups: [group] }, condition: { kind: 'cohort', field: 'temp_c', by: 'model', window: '10m', sigma: 6 } } });
       assert.equal(r.status, 201, r.text);
       scoped[group] = (r.body as { id: string }).id;
     }
     await s.server.alerts.sweep.sweep();
-    const [inGroup] = await eventually(() => alertsOf(s, admin, scoped['with-odd'] as string), (a) => a.length === 1);
+    const [inGroup] = await eventually(
+      () => alertsOf(s, admin, scoped['with-odd'] as string),
+      (a) => a.length === 1,
+    );
     assert.match(inGroup?.summary ?? '', /of 5 peers .*\(model th-1\)$/);
     assert.deepEqual(await alertsOf(s, admin, scoped.calm as string, ''), [], 'no outlier among the calm ones');
 
     const loose = await s.api('PATCH', `/api/v1/alerts/rules/${rule.id}`, { token: admin, body: { condition: { ...rule.condition, sigma: 100 } } });
     assert.equal(loose.status, 200, loose.text);
-    await eventually(() => alertsOf(s, admin, rule.id), (a) => a.length === 0);
+    await eventually(
+      () => alertsOf(s, admin, rule.id),
+      (a) => a.length === 0,
+    );
     assert.equal((await alertsOf(s, admin, rule.id, 'resolved'))[0]?.id, fired?.id);
   });
 

@@ -73,7 +73,10 @@ export class FleetSweep {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(private readonly deps: FleetSweepDeps, private readonly intervalMs: number) {}
+  constructor(
+    private readonly deps: FleetSweepDeps,
+    private readonly intervalMs: number,
+  ) {}
 
   setRules(rules: readonly AlertRule[]): void {
     this.#drift = rules.filter((r) => r.enabled && r.condition.kind === 'twin_drift');
@@ -107,21 +110,29 @@ export class FleetSweep {
     const now = this.deps.clock.now();
     for (const rule of this.#drift) {
       const c = rule.condition as Of<'twin_drift'>;
-      await this.#rule(rule, async () => (await this.deps.drifting(now - c.forMs, SWEEP_LIMIT)).map((t) => ({
-        deviceId: t.deviceId,
-        summary: `configuration out of sync for ${humanDuration(now - t.driftSince)} (desired version ${t.desiredVersion ?? '-'}, reported ${t.reportedVersion ?? 'none'}${t.reportedStatus === 'rejected' ? ', rejected' : ''})`,
-        details: { driftSince: t.driftSince, desiredVersion: t.desiredVersion, reportedVersion: t.reportedVersion, reportedStatus: t.reportedStatus },
-      })), 'configuration in sync again');
+      await this.#rule(
+        rule,
+        async () =>
+          (await this.deps.drifting(now - c.forMs, SWEEP_LIMIT)).map((t) => ({
+            deviceId: t.deviceId,
+            summary: `configuration out of sync for ${humanDuration(now - t.driftSince)} (desired version ${t.desiredVersion ?? '-'}, reported ${t.reportedVersion ?? 'none'}${t.reportedStatus === 'rejected' ? ', rejected' : ''})`,
+            details: { driftSince: t.driftSince, desiredVersion: t.desiredVersion, reportedVersion: t.reportedVersion, reportedStatus: t.reportedStatus },
+          })),
+        'configuration in sync again',
+      );
     }
     for (const rule of this.#expiry) {
       const c = rule.condition as Of<'cert_expiry'>;
-      await this.#rule(rule, async () => (await this.deps.ending(now + c.withinMs, SWEEP_LIMIT)).map((cert) => ({
-        deviceId: cert.deviceId,
-        summary: cert.notAfter <= now
-          ? `certificate ${cert.serial} ended ${humanDuration(now - cert.notAfter)} ago`
-          : `certificate ${cert.serial} ends in ${humanDuration(cert.notAfter - now)} (window ${formatDuration(c.withinMs)})`,
-        details: { serial: cert.serial, notAfter: cert.notAfter, withinMs: c.withinMs },
-      })), 'a certificate valid beyond the window is in place');
+      await this.#rule(
+        rule,
+        async () =>
+          (await this.deps.ending(now + c.withinMs, SWEEP_LIMIT)).map((cert) => ({
+            deviceId: cert.deviceId,
+            summary: cert.notAfter <= now ? `certificate ${cert.serial} ended ${humanDuration(now - cert.notAfter)} ago` : `certificate ${cert.serial} ends in ${humanDuration(cert.notAfter - now)} (window ${formatDuration(c.withinMs)})`,
+            details: { serial: cert.serial, notAfter: cert.notAfter, withinMs: c.withinMs },
+          })),
+        'a certificate valid beyond the window is in place',
+      );
     }
     for (const rule of this.#cohort) await this.#rule(rule, () => this.#outliers(rule, now), 'back among its peers');
   }
@@ -130,7 +141,11 @@ export class FleetSweep {
   async #outliers(rule: AlertRule, now: number): Promise<{ deviceId: string; summary: string; details: Record<string, unknown> }[]> {
     const c = rule.condition as Of<'cohort'>;
     const members = await this.#inScope(rule);
-    const means = await this.deps.fieldMeans(members.map((m) => m.id), c.field, now - c.windowMs);
+    const means = await this.deps.fieldMeans(
+      members.map((m) => m.id),
+      c.field,
+      now - c.windowMs,
+    );
     const cohorts = new Map<string, Map<string, number>>();
     for (const m of members) {
       const mean = means.get(m.id);

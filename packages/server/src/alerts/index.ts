@@ -1,6 +1,23 @@
 export type {
-  Alert, AlertChannel, AlertFilter, AlertNotification, AlertRepository, AlertRule, AlertState, Comparison, Grouping, Incident, NotificationEvent, Outgoing, RuleCondition, RuleKind, Transition, TransitionResult,
-  RuleScope, Severity, Silence,
+  Alert,
+  AlertChannel,
+  AlertFilter,
+  AlertNotification,
+  AlertRepository,
+  AlertRule,
+  AlertState,
+  Comparison,
+  Grouping,
+  Incident,
+  NotificationEvent,
+  Outgoing,
+  RuleCondition,
+  RuleKind,
+  Transition,
+  TransitionResult,
+  RuleScope,
+  Severity,
+  Silence,
 } from './alerts.js';
 export { AlertService } from './service.js';
 export { TransitionsPartlyApplied } from './partly-applied.js';

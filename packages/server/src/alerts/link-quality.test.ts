@@ -4,7 +4,13 @@ import { ManualClock } from '@bulwark/core';
 import { eventually } from '../testing/eventually.js';
 import { env, setup } from '../testing/telemetry.js';
 
-interface AlertView { id: string; deviceId: string; type: string; summary: string; details: Record<string, unknown> }
+interface AlertView {
+  id: string;
+  deviceId: string;
+  type: string;
+  summary: string;
+  details: Record<string, unknown>;
+}
 
 describe('link quality: readings a device lost or repeated, per device', () => {
   it('a gap in the sequence past the built-in limit fires once and lowers the health score; an hour without trouble resolves it', { timeout: 60_000 }, async (t) => {
@@ -33,11 +39,17 @@ describe('link quality: readings a device lost or repeated, per device', () => {
     // Tokens are timed by the same clock.
     const fresh = await s.tokenFor(s.adminKey);
     s.server.alerts.fleet.tick();
-    await eventually(async () => (await s.api('GET', '/api/v1/alerts?state=open&ruleId=builtin-link-quality', { token: fresh })).body as AlertView[], (a) => a.length === 0);
+    await eventually(
+      async () => (await s.api('GET', '/api/v1/alerts?state=open&ruleId=builtin-link-quality', { token: fresh })).body as AlertView[],
+      (a) => a.length === 0,
+    );
     assert.equal(((await s.api('GET', '/api/v1/devices/sensor-1', { token: fresh })).body as { healthScore: number }).healthScore, 100);
     // Each transition wrote its audit entry in its own transaction: the chain holds.
     const audit = (await s.api('GET', '/api/v1/audit?action=alert.resolve', { token: fresh })).body as { target: string }[];
-    assert.deepEqual(audit.map((e) => e.target), [fired?.id]);
+    assert.deepEqual(
+      audit.map((e) => e.target),
+      [fired?.id],
+    );
     assert.equal(((await s.api('POST', '/api/v1/audit/verify', { token: fresh })).body as { ok: boolean }).ok, true);
   });
 });

@@ -9,8 +9,20 @@ import { AlertNotifier } from './notifier.js';
 const T0 = 1_700_000_000_000;
 const channel: AlertChannel = { id: 'chan_1', name: 'ops', kind: 'webhook', url: 'https://example.test/hook', secret: 'sealed', minSeverity: 'info', batch: false, createdBy: 'usr_1', createdAt: T0 };
 const alert = (id: string, deviceId: string): Alert => ({
-  id, ruleId: 'r1', deviceId, type: 'offline', severity: 'critical', state: 'firing', summary: 'offline', details: {}, firedAt: T0,
-  acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: false, incidentId: null,
+  id,
+  ruleId: 'r1',
+  deviceId,
+  type: 'offline',
+  severity: 'critical',
+  state: 'firing',
+  summary: 'offline',
+  details: {},
+  firedAt: T0,
+  acknowledgedAt: null,
+  acknowledgedBy: null,
+  resolvedAt: null,
+  silenced: false,
+  incidentId: null,
 });
 const note = (id: string): Outgoing => ({ id, channelId: channel.id, event: 'fired', body: `{"id":"${id}"}` });
 const grouping = (at: number): Grouping => ({ windowMs: 60_000, minAlerts: 1_000, sendAt: at, newIncidentId: `inc-${at}`, opened: () => [] });
@@ -29,8 +41,16 @@ describe('AlertNotifier', () => {
     const store = await sqliteStoreFor(t, clock);
     const repo = store.alerts;
     await repo.insertRule({
-      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
-      enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
+      id: 'r1',
+      name: 'r1',
+      severity: 'critical',
+      scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] },
+      condition: { kind: 'offline', forMs: 60_000 },
+      enabled: true,
+      builtIn: false,
+      createdBy: 'usr_1',
+      createdAt: T0,
+      updatedAt: T0,
     });
     await repo.insertChannel(channel);
     // The first delivered mark is held until the test lets it go.
@@ -51,8 +71,13 @@ describe('AlertNotifier', () => {
     const notifier = new AlertNotifier(
       { pollIntervalMs: 60_000, retryBaseMs: 100, retryMaxMs: 1000, maxAgeMs: 3_600_000, lanesPerChannel: 1 },
       {
-        repo: slowMarks, clock, log: silentLogger, counted: () => undefined, channels: () => [channel],
-        openSecret: async () => 'secret', email: () => Promise.reject(new Error('no e-mail channel here')),
+        repo: slowMarks,
+        clock,
+        log: silentLogger,
+        counted: () => undefined,
+        channels: () => [channel],
+        openSecret: async () => 'secret',
+        email: () => Promise.reject(new Error('no e-mail channel here')),
         deliver: async (req: DeliveryRequest): Promise<DeliveryResult> => {
           sent.push(req.deliveryId);
           // n0 goes out in the second pass, before n1 (which that pass read as undelivered): its mark lands meanwhile.
@@ -87,8 +112,16 @@ describe('AlertNotifier', () => {
     const store = await sqliteStoreFor(t, clock);
     const repo = store.alerts;
     await repo.insertRule({
-      id: 'r1', name: 'r1', severity: 'critical', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] }, condition: { kind: 'offline', forMs: 60_000 },
-      enabled: true, builtIn: false, createdBy: 'usr_1', createdAt: T0, updatedAt: T0,
+      id: 'r1',
+      name: 'r1',
+      severity: 'critical',
+      scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [] },
+      condition: { kind: 'offline', forMs: 60_000 },
+      enabled: true,
+      builtIn: false,
+      createdBy: 'usr_1',
+      createdAt: T0,
+      updatedAt: T0,
     });
     const bulk: AlertChannel = { ...channel, batch: true };
     await repo.insertChannel(bulk);
@@ -98,8 +131,14 @@ describe('AlertNotifier', () => {
     const notifier = new AlertNotifier(
       { pollIntervalMs: 60_000, retryBaseMs: 1000, retryMaxMs: 1000, maxAgeMs: 3_600_000 },
       {
-        repo, clock, log: silentLogger, counted: () => undefined, channels: () => [bulk], random: () => 1,
-        openSecret: async () => 'secret', email: () => Promise.reject(new Error('no e-mail channel here')),
+        repo,
+        clock,
+        log: silentLogger,
+        counted: () => undefined,
+        channels: () => [bulk],
+        random: () => 1,
+        openSecret: async () => 'secret',
+        email: () => Promise.reject(new Error('no e-mail channel here')),
         deliver: async (req) => {
           posts.push(req);
           posted.resolve();
@@ -113,7 +152,15 @@ describe('AlertNotifier', () => {
     t.after(() => notifier.stop());
     await posted.promise;
     assert.equal(posts.length, 1);
-    assert.deepEqual(ids(posts[0]), [['n1', 'n1'], ['n2', 'n2'], ['n3', 'n3']], 'oldest first, each body with its delivery id');
+    assert.deepEqual(
+      ids(posts[0]),
+      [
+        ['n1', 'n1'],
+        ['n2', 'n2'],
+        ['n3', 'n3'],
+      ],
+      'oldest first, each body with its delivery id',
+    );
     assert.equal(posts[0]?.deliveryId, 'batch-n1');
     assert.equal(posts[0]?.attempt, 1);
 
@@ -130,7 +177,16 @@ describe('AlertNotifier', () => {
     posted = deferred();
     notifier.notify();
     await posted.promise;
-    assert.deepEqual(ids(posts[2]), [['n1', 'n1'], ['n2', 'n2'], ['n3', 'n3'], ['n4', 'n4']], 'retried whole, a1 in order');
+    assert.deepEqual(
+      ids(posts[2]),
+      [
+        ['n1', 'n1'],
+        ['n2', 'n2'],
+        ['n3', 'n3'],
+        ['n4', 'n4'],
+      ],
+      'retried whole, a1 in order',
+    );
     assert.equal(posts[2]?.attempt, 2);
     while ((await repo.countUndelivered()) > 0) await new Promise((r) => setImmediate(r));
     await notifier.stop();

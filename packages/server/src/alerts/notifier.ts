@@ -71,11 +71,17 @@ export class AlertNotifier {
   #halt: (() => void) | undefined;
   #again = false;
 
-  constructor(private readonly settings: NotifierSettings, private readonly deps: NotifierDeps) {
-    this.#marks = new GroupCommit(async (ids) => {
-      await deps.repo.delivered(ids, deps.clock.now());
-      return ids.map(() => undefined);
-    }, { maxItems: 500, maxDelayMs: MARK_WAIT_MS });
+  constructor(
+    private readonly settings: NotifierSettings,
+    private readonly deps: NotifierDeps,
+  ) {
+    this.#marks = new GroupCommit(
+      async (ids) => {
+        await deps.repo.delivered(ids, deps.clock.now());
+        return ids.map(() => undefined);
+      },
+      { maxItems: 500, maxDelayMs: MARK_WAIT_MS },
+    );
   }
 
   start(): void {
@@ -214,14 +220,18 @@ export class AlertNotifier {
       const id = (q[0] as AlertNotification).channelId;
       byChannel.set(id, [...(byChannel.get(id) ?? []), q]);
     }
-    await Promise.all([...byChannel.entries()].map(async ([channelId, list]) => {
-      const channel = channels.get(channelId);
-      if (channel?.batch && channel.kind === 'webhook') return runBatches(channel);
-      let next = 0;
-      await Promise.all(Array.from({ length: Math.min(this.settings.lanesPerChannel ?? SENDING_PER_CHANNEL, list.length) }, async () => {
-        while (next < list.length) await runQueue(list[next++] as AlertNotification[]);
-      }));
-    }));
+    await Promise.all(
+      [...byChannel.entries()].map(async ([channelId, list]) => {
+        const channel = channels.get(channelId);
+        if (channel?.batch && channel.kind === 'webhook') return runBatches(channel);
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: Math.min(this.settings.lanesPerChannel ?? SENDING_PER_CHANNEL, list.length) }, async () => {
+            while (next < list.length) await runQueue(list[next++] as AlertNotification[]);
+          }),
+        );
+      }),
+    );
     return pending.length === PAGE ? 0 : Math.max(0, wait);
   }
 
@@ -241,9 +251,7 @@ export class AlertNotifier {
 
   /** Delivers one notification; returns when to try it again when the receiver did not take it. */
   async #send(channel: AlertChannel, n: AlertNotification): Promise<number | undefined> {
-    const result = channel.kind === 'email'
-      ? await this.deps.email(channel, n)
-      : await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
+    const result = channel.kind === 'email' ? await this.deps.email(channel, n) : await this.deps.deliver({ url: channel.url, secret: await this.#secret(channel), webhookId: channel.id, deliveryId: n.id, attempt: n.attempts + 1, body: n.body });
     return this.#settle(channel, [n], result);
   }
 
@@ -267,7 +275,10 @@ export class AlertNotifier {
       for (const n of sent) {
         this.#taken.set(n.id, undefined);
         // If the mark fails (the store away), the notification is sent again later: at least once.
-        void this.#marks.add(n.id).then(() => this.#taken.set(n.id, this.#pass), () => this.#taken.delete(n.id));
+        void this.#marks.add(n.id).then(
+          () => this.#taken.set(n.id, this.#pass),
+          () => this.#taken.delete(n.id),
+        );
         this.deps.counted('delivered');
       }
       return undefined;

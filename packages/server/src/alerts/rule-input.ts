@@ -46,7 +46,13 @@ export function parseDuration(value: unknown, maxMs = MAX_DURATION_MS): number |
 
 /** 300000 → "5m": durations in summaries and lists. */
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const)
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 
@@ -70,7 +76,7 @@ export async function checkRule(input: RuleInput, fields: SchemaFields): Promise
   const fail = (path: string, reason: string) => void problems.push({ path, reason });
   if (typeof input !== 'object' || input === null) throw invalid([{ path: '', reason: 'a rule is an object' }]);
   const name = typeof input.name === 'string' && input.name.trim().length > 0 && input.name.length <= 128 ? input.name.trim() : (fail('name', 'a name of 1-128 characters is required'), '');
-  const severity = input.severity === undefined ? 'warning' : SEVERITIES.includes(input.severity as Severity) ? input.severity as Severity : (fail('severity', `must be one of ${SEVERITIES.join(', ')}`), 'warning');
+  const severity = input.severity === undefined ? 'warning' : SEVERITIES.includes(input.severity as Severity) ? (input.severity as Severity) : (fail('severity', `must be one of ${SEVERITIES.join(', ')}`), 'warning');
   const enabled = input.enabled === undefined ? true : typeof input.enabled === 'boolean' ? input.enabled : (fail('enabled', 'must be true or false'), true);
   const scope = checkScope(input.scope, fail);
   const condition = checkCondition(input.condition, fail);
@@ -118,7 +124,9 @@ function checkScope(value: unknown, fail: (path: string, reason: string) => void
   const s = value as Record<string, unknown>;
   for (const key of Object.keys(s)) if (!Object.hasOwn(none, key)) fail(`scope.${key}`, 'is not a scope (deviceIds, tags, models, groups, schemas)');
   return {
-    deviceIds: names(s.deviceIds, 'scope.deviceIds', fail), tags: names(s.tags, 'scope.tags', fail), models: names(s.models, 'scope.models', fail),
+    deviceIds: names(s.deviceIds, 'scope.deviceIds', fail),
+    tags: names(s.tags, 'scope.tags', fail),
+    models: names(s.models, 'scope.models', fail),
     groups: names(s.groups, 'scope.groups', fail, new RegExp(GROUP_ID_PATTERN)),
     schemas: names(s.schemas, 'scope.schemas', fail, /^[a-z0-9][a-z0-9._-]{0,63}@[1-9][0-9]{0,5}$/),
   };
@@ -131,10 +139,22 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
   }
   const c = value as Record<string, unknown>;
   const allowed: Readonly<Record<RuleCondition['kind'], readonly string[]>> = {
-    threshold: ['kind', 'field', 'op', 'value', 'for', 'hysteresis'], rate: ['kind', 'field', 'maxPerMinute'], absence: ['kind', 'field', 'for'],
-    anomaly: ['kind', 'field', 'warmup'], offline: ['kind', 'for'], flapping: ['kind', 'connects', 'within'], restart_loop: ['kind'], dead_letters: ['kind', 'perMinute'],
-    clock_skew: ['kind', 'max'], firmware_security: ['kind'], queue_dropping: ['kind'], rollout_stopped: ['kind'],
-    twin_drift: ['kind', 'for'], cert_expiry: ['kind', 'within'], cohort: ['kind', 'field', 'by', 'window', 'sigma', 'minPeers'], link_quality: ['kind', 'lost', 'duplicates', 'within'],
+    threshold: ['kind', 'field', 'op', 'value', 'for', 'hysteresis'],
+    rate: ['kind', 'field', 'maxPerMinute'],
+    absence: ['kind', 'field', 'for'],
+    anomaly: ['kind', 'field', 'warmup'],
+    offline: ['kind', 'for'],
+    flapping: ['kind', 'connects', 'within'],
+    restart_loop: ['kind'],
+    dead_letters: ['kind', 'perMinute'],
+    clock_skew: ['kind', 'max'],
+    firmware_security: ['kind'],
+    queue_dropping: ['kind'],
+    rollout_stopped: ['kind'],
+    twin_drift: ['kind', 'for'],
+    cert_expiry: ['kind', 'within'],
+    cohort: ['kind', 'field', 'by', 'window', 'sigma', 'minPeers'],
+    link_quality: ['kind', 'lost', 'duplicates', 'within'],
   };
   if (!KINDS.includes(c.kind as (typeof KINDS)[number])) {
     fail('condition.kind', `must be one of ${KINDS.join(', ')}`);
@@ -164,7 +184,7 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
   };
   switch (kind) {
     case 'threshold': {
-      const op = OPS.includes(c.op as Comparison) ? c.op as Comparison : (fail('condition.op', `must be one of ${OPS.join(' ')}`), '>');
+      const op = OPS.includes(c.op as Comparison) ? (c.op as Comparison) : (fail('condition.op', `must be one of ${OPS.join(' ')}`), '>');
       return { kind, field: field(true) ?? '', op, value: finite('value'), forMs: duration('for', 0), hysteresis: finite('hysteresis', 0, 0) };
     }
     case 'rate':
@@ -172,7 +192,7 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
     case 'absence':
       return { kind, field: field(false), forMs: duration('for', undefined, 1_000) };
     case 'anomaly': {
-      const warmup = c.warmup === undefined ? 50 : Number.isInteger(c.warmup) && (c.warmup as number) >= 10 && (c.warmup as number) <= 10_000 ? c.warmup as number : (fail('condition.warmup', 'must be a whole number of readings from 10 to 10000'), 50);
+      const warmup = c.warmup === undefined ? 50 : Number.isInteger(c.warmup) && (c.warmup as number) >= 10 && (c.warmup as number) <= 10_000 ? (c.warmup as number) : (fail('condition.warmup', 'must be a whole number of readings from 10 to 10000'), 50);
       return { kind, field: field(true) ?? '', warmup };
     }
     case 'offline':
@@ -191,10 +211,13 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
       return { kind, lost: Math.round(finite('lost', 10, 0)), duplicates: Math.round(finite('duplicates', 50, 0)), withinMs: duration('within', 3_600_000, 60_000, 86_400_000) };
     case 'cohort': {
       const by = c.by === undefined || c.by === 'model' ? 'model' : c.by === 'tag' ? 'tag' : (fail('condition.by', 'must be "model" or "tag"'), 'model');
-      const minPeers = c.minPeers === undefined ? 5 : Number.isInteger(c.minPeers) && (c.minPeers as number) >= 3 && (c.minPeers as number) <= 100_000 ? c.minPeers as number : (fail('condition.minPeers', 'must be a whole number from 3 to 100000'), 5);
+      const minPeers = c.minPeers === undefined ? 5 : Number.isInteger(c.minPeers) && (c.minPeers as number) >= 3 && (c.minPeers as number) <= 100_000 ? (c.minPeers as number) : (fail('condition.minPeers', 'must be a whole number from 3 to 100000'), 5);
       return { kind, field: field(true) ?? '', by, windowMs: duration('window', 600_000, 60_000, 86_400_000), sigma: finite('sigma', 5, Number.MIN_VALUE), minPeers };
     }
-    case 'restart_loop': case 'firmware_security': case 'queue_dropping': case 'rollout_stopped':
+    case 'restart_loop':
+    case 'firmware_security':
+    case 'queue_dropping':
+    case 'rollout_stopped':
       return { kind };
   }
 }
@@ -202,18 +225,30 @@ function checkCondition(value: unknown, fail: (path: string, reason: string) => 
 /** A stored rule's condition as people write it (durations as text). */
 export function conditionView(c: RuleCondition): Record<string, unknown> {
   switch (c.kind) {
-    case 'threshold': return { kind: c.kind, field: c.field, op: c.op, value: c.value, for: formatDuration(c.forMs), hysteresis: c.hysteresis };
-    case 'rate': return { ...c };
-    case 'absence': return { kind: c.kind, ...(c.field !== null ? { field: c.field } : {}), for: formatDuration(c.forMs) };
-    case 'anomaly': return { ...c };
-    case 'offline': return { kind: c.kind, for: formatDuration(c.forMs) };
-    case 'flapping': return { kind: c.kind, connects: c.connects, within: formatDuration(c.withinMs) };
-    case 'clock_skew': return { kind: c.kind, max: formatDuration(c.maxMs) };
-    case 'twin_drift': return { kind: c.kind, for: formatDuration(c.forMs) };
-    case 'cert_expiry': return { kind: c.kind, within: formatDuration(c.withinMs) };
-    case 'link_quality': return { kind: c.kind, lost: c.lost, duplicates: c.duplicates, within: formatDuration(c.withinMs) };
-    case 'cohort': return { kind: c.kind, field: c.field, by: c.by, window: formatDuration(c.windowMs), sigma: c.sigma, minPeers: c.minPeers };
-    default: return { ...c };
+    case 'threshold':
+      return { kind: c.kind, field: c.field, op: c.op, value: c.value, for: formatDuration(c.forMs), hysteresis: c.hysteresis };
+    case 'rate':
+      return { ...c };
+    case 'absence':
+      return { kind: c.kind, ...(c.field !== null ? { field: c.field } : {}), for: formatDuration(c.forMs) };
+    case 'anomaly':
+      return { ...c };
+    case 'offline':
+      return { kind: c.kind, for: formatDuration(c.forMs) };
+    case 'flapping':
+      return { kind: c.kind, connects: c.connects, within: formatDuration(c.withinMs) };
+    case 'clock_skew':
+      return { kind: c.kind, max: formatDuration(c.maxMs) };
+    case 'twin_drift':
+      return { kind: c.kind, for: formatDuration(c.forMs) };
+    case 'cert_expiry':
+      return { kind: c.kind, within: formatDuration(c.withinMs) };
+    case 'link_quality':
+      return { kind: c.kind, lost: c.lost, duplicates: c.duplicates, within: formatDuration(c.withinMs) };
+    case 'cohort':
+      return { kind: c.kind, field: c.field, by: c.by, window: formatDuration(c.windowMs), sigma: c.sigma, minPeers: c.minPeers };
+    default:
+      return { ...c };
   }
 }
 

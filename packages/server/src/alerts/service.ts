@@ -57,14 +57,17 @@ export class AlertService implements VerdictSink {
   readonly #transitions: GroupCommit<Transition, TransitionOutcome>;
 
   constructor(private readonly deps: AlertServiceDeps) {
-    this.#transitions = new GroupCommit(async (items) => {
-      try {
-        return (await deps.repo.apply(items)).map((result) => ({ ok: true, result }) as const);
-      } catch (err) {
-        if (err instanceof TransitionsPartlyApplied) return [...err.outcomes];
-        throw err;
-      }
-    }, { maxItems: 256, maxDelayMs: deps.batchMs ?? 1, maxInFlight: 1 });
+    this.#transitions = new GroupCommit(
+      async (items) => {
+        try {
+          return (await deps.repo.apply(items)).map((result) => ({ ok: true, result }) as const);
+        } catch (err) {
+          if (err instanceof TransitionsPartlyApplied) return [...err.outcomes];
+          throw err;
+        }
+      },
+      { maxItems: 256, maxDelayMs: deps.batchMs ?? 1, maxInFlight: 1 },
+    );
   }
 
   /** Applies one transition with the others of its moment; rejects with its own failure. */
@@ -112,10 +115,16 @@ export class AlertService implements VerdictSink {
   /** Changes what is sent; the rest stays. A changed rule's per-device state starts again. */
   async updateRule(id: string, input: RuleInput): Promise<AlertRule> {
     const current = await this.getRule(id);
-    const checked = await checkRule({
-      name: input.name ?? current.name, severity: input.severity ?? current.severity, scope: input.scope ?? current.scope,
-      condition: input.condition ?? conditionView(current.condition), enabled: input.enabled ?? current.enabled,
-    }, this.deps.fields);
+    const checked = await checkRule(
+      {
+        name: input.name ?? current.name,
+        severity: input.severity ?? current.severity,
+        scope: input.scope ?? current.scope,
+        condition: input.condition ?? conditionView(current.condition),
+        enabled: input.enabled ?? current.enabled,
+      },
+      this.deps.fields,
+    );
     const rule: AlertRule = { ...current, ...checked, updatedAt: Math.max(this.deps.clock.now(), current.updatedAt + 1) };
     if (!(await this.deps.repo.updateRule(rule))) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no alert rule ${id}`);
     this.deps.changed();
@@ -147,14 +156,29 @@ export class AlertService implements VerdictSink {
     const silence = this.#silences.find((s) => s.expiresAt > now && (s.ruleId === null || s.ruleId === rule.id) && (s.deviceId === null || s.deviceId === deviceId));
     const flapping = this.#flapping(k, now);
     const alert: Alert = {
-      id: this.deps.ids.next('alert'), ruleId: rule.id, deviceId, type: rule.condition.kind, severity: rule.severity, state: 'firing', summary, details,
-      firedAt: now, acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: silence !== undefined || flapping, incidentId: null,
+      id: this.deps.ids.next('alert'),
+      ruleId: rule.id,
+      deviceId,
+      type: rule.condition.kind,
+      severity: rule.severity,
+      state: 'firing',
+      summary,
+      details,
+      firedAt: now,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+      resolvedAt: null,
+      silenced: silence !== undefined || flapping,
+      incidentId: null,
     };
     const outgoing = alert.silenced ? [] : this.#outgoing(alert, rule, 'fired');
     this.#open.add(k);
     const { waitMs, minAlerts, windowMs } = this.deps.grouping;
     const fired = await this.#apply({
-      kind: 'fire', alert, outgoing, at: now,
+      kind: 'fire',
+      alert,
+      outgoing,
+      at: now,
       grouping: { windowMs, minAlerts, sendAt: now + waitMs, newIncidentId: this.deps.ids.next('inc'), opened: (incident) => this.#incidentOutgoing(incident, rule, 'incident.opened') },
       audit: { actor: 'system', action: 'alert.fire', target: alert.id, details: { ruleId: rule.id, deviceId, summary, ...(silence ? { silencedBy: silence.id } : {}), ...(flapping ? { flapping: true } : {}) } },
     });
@@ -169,7 +193,10 @@ export class AlertService implements VerdictSink {
   async clear(rule: AlertRule, deviceId: string, summary: string): Promise<void> {
     const now = this.deps.clock.now();
     const result = await this.#apply({
-      kind: 'resolve', ruleId: rule.id, deviceId, at: now,
+      kind: 'resolve',
+      ruleId: rule.id,
+      deviceId,
+      at: now,
       outgoing: (open) => (open.silenced ? [] : this.#outgoing({ ...open, state: 'resolved', resolvedAt: now }, rule, 'resolved', summary)),
       closed: (incident) => this.#incidentOutgoing(incident, rule, 'incident.resolved'),
       audit: (resolved) => ({ actor: 'system', action: 'alert.resolve', target: resolved.id, details: { ruleId: rule.id, deviceId, why: summary } }),
@@ -233,16 +260,25 @@ export class AlertService implements VerdictSink {
   }
 
   #incidentOutgoing(incident: Incident, rule: AlertRule, event: 'incident.opened' | 'incident.resolved'): Outgoing[] {
-    return this.#channels.filter((c) => RANK[rule.severity] >= RANK[c.minSeverity]).map((c) => ({
-      id: this.deps.ids.next('ntf'), channelId: c.id, event, body: incidentBody({ incident, rule, event, runbookBaseUrl: this.deps.runbookBaseUrl }),
-    }));
+    return this.#channels
+      .filter((c) => RANK[rule.severity] >= RANK[c.minSeverity])
+      .map((c) => ({
+        id: this.deps.ids.next('ntf'),
+        channelId: c.id,
+        event,
+        body: incidentBody({ incident, rule, event, runbookBaseUrl: this.deps.runbookBaseUrl }),
+      }));
   }
 
   #outgoing(alert: Alert, rule: AlertRule, event: 'fired' | 'resolved', why?: string): Outgoing[] {
-    return this.#channels.filter((c) => RANK[alert.severity] >= RANK[c.minSeverity]).map((c) => ({
-      id: this.deps.ids.next('ntf'), channelId: c.id, event,
-      body: notificationBody({ alert, rule, event, ...(why !== undefined ? { why } : {}), runbookBaseUrl: this.deps.runbookBaseUrl }),
-    }));
+    return this.#channels
+      .filter((c) => RANK[alert.severity] >= RANK[c.minSeverity])
+      .map((c) => ({
+        id: this.deps.ids.next('ntf'),
+        channelId: c.id,
+        event,
+        body: notificationBody({ alert, rule, event, ...(why !== undefined ? { why } : {}), runbookBaseUrl: this.deps.runbookBaseUrl }),
+      }));
   }
 
   // ---- silences and channels ----
@@ -273,7 +309,15 @@ export class AlertService implements VerdictSink {
     const id = this.deps.ids.next('chan');
     const kind = input.url.startsWith('mailto:') ? 'email' : 'webhook';
     const channel: AlertChannel = {
-      id, name: input.name, kind, url: input.url, secret: secret === null ? '' : this.deps.seal(secret, id), minSeverity: input.minSeverity ?? 'info', batch: kind === 'webhook' && input.batch === true, createdBy: by, createdAt: this.deps.clock.now(),
+      id,
+      name: input.name,
+      kind,
+      url: input.url,
+      secret: secret === null ? '' : this.deps.seal(secret, id),
+      minSeverity: input.minSeverity ?? 'info',
+      batch: kind === 'webhook' && input.batch === true,
+      createdBy: by,
+      createdAt: this.deps.clock.now(),
     };
     await this.deps.repo.insertChannel(channel);
     this.#channels = await this.deps.repo.listChannels();

@@ -104,11 +104,22 @@ const RELOAD_MS = 60_000;
 
 /** The alerting context, wired: evaluation on every node, notification under a lease. */
 export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
-  const transitions = new Counter({ name: 'bulwark_alert_transitions_total', help: 'Alert transitions (fired, resolved, acknowledged; suppressed: fired while silenced or flapping, stored and not notified).', labelNames: ['transition'], registers: [deps.metrics] });
+  const transitions = new Counter({
+    name: 'bulwark_alert_transitions_total',
+    help: 'Alert transitions (fired, resolved, acknowledged; suppressed: fired while silenced or flapping, stored and not notified).',
+    labelNames: ['transition'],
+    registers: [deps.metrics],
+  });
   const notifications = new Counter({ name: 'bulwark_alert_notifications_total', help: 'Alert notification attempts by outcome (delivered, failed and retried, given_up).', labelNames: ['outcome'], registers: [deps.metrics] });
   const errors = new Counter({ name: 'bulwark_alert_evaluation_errors_total', help: 'Readings or deadlines the alert evaluator could not act on (the store or registry did not answer); logged.', registers: [deps.metrics] });
   const service = new AlertService({
-    repo: deps.repo, clock: deps.clock, ids: deps.ids, log: deps.log, fields: deps.fields, audit: deps.audit, runbookBaseUrl: config.runbookBaseUrl,
+    repo: deps.repo,
+    clock: deps.clock,
+    ids: deps.ids,
+    log: deps.log,
+    fields: deps.fields,
+    audit: deps.audit,
+    runbookBaseUrl: config.runbookBaseUrl,
     grouping: { waitMs: config.groupWaitMs, minAlerts: config.groupMinAlerts, windowMs: config.groupWindowMs },
     flapping: { maxFires: config.flapMaxFires, windowMs: config.flapWindowMs },
     batchMs: config.transitionBatchMs,
@@ -124,24 +135,54 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const facts = (deviceId: string) => deps.facts(deviceId, named);
   const evaluator = new AlertEvaluator({ clock: deps.clock, log: deps.log, facts, online: deps.online, sink: service, anomaly: deps.anomaly, onError: () => errors.inc() });
   const fleet = new FleetHealth({ clock: deps.clock, log: deps.log, sink: service, facts, minSecurityVersion: deps.minSecurityVersion, onError: () => errors.inc() });
-  const sweep = new FleetSweep({
-    clock: deps.clock, log: deps.log, sink: service, facts, drifting: deps.drifting, ending: deps.ending, devices: deps.devices, fieldMeans: deps.fieldMeans, onError: () => errors.inc(),
-    openSubjects: async (ruleId) => (await deps.repo.list({ state: 'open', ruleId, limit: 100_000 })).map((a) => a.deviceId),
-  }, config.sweepIntervalMs);
+  const sweep = new FleetSweep(
+    {
+      clock: deps.clock,
+      log: deps.log,
+      sink: service,
+      facts,
+      drifting: deps.drifting,
+      ending: deps.ending,
+      devices: deps.devices,
+      fieldMeans: deps.fieldMeans,
+      onError: () => errors.inc(),
+      openSubjects: async (ruleId) => (await deps.repo.list({ state: 'open', ruleId, limit: 100_000 })).map((a) => a.deviceId),
+    },
+    config.sweepIntervalMs,
+  );
   const notifier = new AlertNotifier(config, {
-    repo: deps.repo, deliver: deps.deliver, clock: deps.clock, log: deps.log, counted: (o) => notifications.inc({ outcome: o }),
+    repo: deps.repo,
+    deliver: deps.deliver,
+    clock: deps.clock,
+    log: deps.log,
+    counted: (o) => notifications.inc({ outcome: o }),
     channels: () => service.knownChannels,
     email: (channel, n) => deps.email.send(channel, n),
     openSecret: async (c: AlertChannel) => (await deps.open(c.secret, `alert-channel:${c.id}`)).toString('utf8'),
   });
-  new Gauge({ name: 'bulwark_alert_deadlines', help: 'Absence, offline, flapping and dead-letter deadlines this node holds (one per rule and device that did something).', registers: [deps.metrics], collect() { this.set(evaluator.deadlines + fleet.deadlines); } });
   new Gauge({
-    name: 'bulwark_alerts_open', help: 'Alerts firing or acknowledged, over the platform.', registers: [deps.metrics],
-    async collect() { this.set(await deps.repo.countOpen().catch(() => 0)); },
+    name: 'bulwark_alert_deadlines',
+    help: 'Absence, offline, flapping and dead-letter deadlines this node holds (one per rule and device that did something).',
+    registers: [deps.metrics],
+    collect() {
+      this.set(evaluator.deadlines + fleet.deadlines);
+    },
   });
   new Gauge({
-    name: 'bulwark_alert_notifications_pending', help: 'Alert notifications not yet taken by their receiver.', registers: [deps.metrics],
-    async collect() { this.set(await deps.repo.countUndelivered().catch(() => 0)); },
+    name: 'bulwark_alerts_open',
+    help: 'Alerts firing or acknowledged, over the platform.',
+    registers: [deps.metrics],
+    async collect() {
+      this.set(await deps.repo.countOpen().catch(() => 0));
+    },
+  });
+  new Gauge({
+    name: 'bulwark_alert_notifications_pending',
+    help: 'Alert notifications not yet taken by their receiver.',
+    registers: [deps.metrics],
+    async collect() {
+      this.set(await deps.repo.countUndelivered().catch(() => 0));
+    },
   });
 
   const reload = async () => {
@@ -155,7 +196,11 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   return {
-    service, evaluator, notifier, fleet, sweep,
+    service,
+    evaluator,
+    notifier,
+    fleet,
+    sweep,
     async start() {
       await deps.repo.seedRules(builtInRules(config, deps.clock.now()));
       await reload();
@@ -170,10 +215,13 @@ export function buildAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
     connected(deviceId) {
       fleet.connected(deviceId, deps.clock.now());
       // Alerts fired where the device was before become resolvable here, then the connect clears them.
-      void service.learnDevice(deviceId).then(() => evaluator.connected(deviceId), (err: unknown) => {
-        errors.inc();
-        deps.log.warn({ err, deviceId }, 'alerts: could not read the open alerts of a device');
-      });
+      void service.learnDevice(deviceId).then(
+        () => evaluator.connected(deviceId),
+        (err: unknown) => {
+          errors.inc();
+          deps.log.warn({ err, deviceId }, 'alerts: could not read the open alerts of a device');
+        },
+      );
     },
     disconnected: (deviceId, at) => evaluator.disconnected(deviceId, at),
     async stop() {

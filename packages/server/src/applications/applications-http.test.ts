@@ -45,7 +45,10 @@ it('applications over HTTP: scopes required, creation audited, no NATS credentia
   assert.match(embedded.body.error.message, /operator mode/);
   const audit = await s.server.audit.list({ limit: 50 });
   assert.ok(audit.some((e) => e.action === 'application.create' && e.target === created.body.id && e.result === 'ok'));
-  assert.ok(audit.some((e) => e.action === 'application.nats-credentials' && e.result === 'denied'), 'a refused issuance is audited');
+  assert.ok(
+    audit.some((e) => e.action === 'application.nats-credentials' && e.result === 'denied'),
+    'a refused issuance is audited',
+  );
 });
 
 describeWith('applications with NATS in operator mode (a cluster node on PostgreSQL)', ['nats-server'], () => {
@@ -62,7 +65,10 @@ describeWith('applications with NATS in operator mode (a cluster node on Postgre
     const adminKey = newAdminKey();
     const s = await startTestServer(t, {
       config: { store: url, bus: nats.url, nodeId: 'node-a', cluster: { natsCredsFile: op.files.nodeCreds, natsIssuerFile: op.files.issuer } },
-      pgSchema: schema, adminKey, env: { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') }, keepRunning: true,
+      pgSchema: schema,
+      adminKey,
+      env: { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') },
+      keepRunning: true,
     });
     started.push(s);
     const admin = await s.tokenFor(adminKey);
@@ -98,7 +104,7 @@ describeWith('applications with NATS in operator mode (a cluster node on Postgre
     const revoked = await s.api('POST', `/api/v1/applications/${app.body.id}/nats-credentials/revoke`, { token: admin });
     assert.equal(revoked.status, 200, revoked.text);
     assert.equal(revoked.body.revoked.length, 1);
-    assert.match(String(await closed), /authorization|revoked/i, 'NATS closed the revoked credential\'s connection');
+    assert.match(String(await closed), /authorization|revoked/i, "NATS closed the revoked credential's connection");
     await assert.rejects(connect({ servers: nats.url, authenticator: creds(issued.body.creds), reconnect: false }), /Authorization Violation/i);
     assert.ok((await s.server.audit.list({ limit: 50, action: 'application.nats-credentials.revoke' })).length === 1);
   });

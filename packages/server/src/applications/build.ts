@@ -42,19 +42,27 @@ export function buildApplications(w: ApplicationsWiring): { readonly service: Ap
   const issuer = w.cluster.natsIssuerFile === undefined ? undefined : NatsIssuer.fromFile(w.cluster.natsIssuerFile);
   const target = w.nats;
   const service = new ApplicationService({
-    repo: w.repo, access: w.access, clock: w.clock, ids: w.ids, log: w.log,
-    ...(issuer && target ? {
-      nats: { issuer, publisher: { publish: async (jwt: string) => void (await pushAccountJwt(issuer, jwt, { servers: target.servers, ...(target.tls ? { tls: target.tls } : {}) }, w.clock.now())) } },
-    } : {}),
+    repo: w.repo,
+    access: w.access,
+    clock: w.clock,
+    ids: w.ids,
+    log: w.log,
+    ...(issuer && target
+      ? {
+          nats: { issuer, publisher: { publish: async (jwt: string) => void (await pushAccountJwt(issuer, jwt, { servers: target.servers, ...(target.tls ? { tls: target.tls } : {}) }, w.clock.now())) } },
+        }
+      : {}),
   });
   const unsubscribe: (() => void)[] = [];
   const republish = () => void service.publishAccount().catch((err: unknown) => w.log.warn({ err: String(err) }, 'the Bulwark account JWT could not be pushed to NATS; revoked application credentials may connect until it is'));
   return {
     service,
     async start() {
-      unsubscribe.push(w.bus.subscribe('credentials.revoked', (e) => {
-        if (e.reason === 'principal_disabled') void service.principalDisabled(e.principalId).catch((err: unknown) => w.log.error({ err: String(err), application: e.principalId }, 'revoking the NATS credentials of a disabled application failed'));
-      }));
+      unsubscribe.push(
+        w.bus.subscribe('credentials.revoked', (e) => {
+          if (e.reason === 'principal_disabled') void service.principalDisabled(e.principalId).catch((err: unknown) => w.log.error({ err: String(err), application: e.principalId }, 'revoking the NATS credentials of a disabled application failed'));
+        }),
+      );
       if (!service.natsConfigured || !target) return;
       await service.publishAccount();
       unsubscribe.push(target.link.onReconnect(republish));

@@ -37,10 +37,7 @@ describe('the audit log', () => {
     assert.equal(list.status, 200);
     const entries = list.body as { actor: string; action: string; target: string; result: string; requestId: string; source: string; details: Record<string, unknown> }[];
     const create = entries.find((e) => e.action === 'user.create');
-    assert.deepEqual(
-      { actor: create?.actor, target: create?.target, result: create?.result, requestId: create?.requestId },
-      { actor: me.body.principal.id, target: created.body.id, result: 'ok', requestId: 'req-create-alice' },
-    );
+    assert.deepEqual({ actor: create?.actor, target: create?.target, result: create?.result, requestId: create?.requestId }, { actor: me.body.principal.id, target: created.body.id, result: 'ok', requestId: 'req-create-alice' });
     assert.ok(create?.source, 'the source address is recorded');
     const anonymous = entries.find((e) => e.action === 'http.refused' && e.details.route === '/api/v1/users');
     assert.equal(anonymous?.actor, 'anonymous');
@@ -51,9 +48,16 @@ describe('the audit log', () => {
     assert.ok(!entries.some((e) => e.action.startsWith('http.get')), 'successful reads are not audited');
     assert.ok(entries.some((e) => e.action === 'platform.bootstrap' && e.actor === 'system'));
     const filtered = await s.api('GET', '/api/v1/audit?action=user.create', { token: admin });
-    assert.deepEqual(filtered.body.map((e: { action: string }) => e.action), ['user.create']);
+    assert.deepEqual(
+      filtered.body.map((e: { action: string }) => e.action),
+      ['user.create'],
+    );
     const seqs = entries.map((e) => (e as unknown as { seq: number }).seq);
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => b - a), 'newest first');
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => b - a),
+      'newest first',
+    );
   });
 
   it('verifies an untouched chain', async (t) => {

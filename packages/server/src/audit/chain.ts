@@ -5,10 +5,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 /** The hash of an entry: SHA-256 over a fixed-order JSON array of every field and the previous hash. */
 export function entryHash(seq: number, ts: number, event: AuditEvent, prevHash: string): string {
-  const canonical = JSON.stringify([
-    seq, ts, event.actor, event.action, event.target, event.result, event.requestId, event.source,
-    event.details === null ? null : JSON.stringify(event.details), prevHash,
-  ]);
+  const canonical = JSON.stringify([seq, ts, event.actor, event.action, event.target, event.result, event.requestId, event.source, event.details === null ? null : JSON.stringify(event.details), prevHash]);
   return createHash('sha256').update(canonical).digest('hex');
 }
 
@@ -33,16 +30,11 @@ export interface VerifyReport {
  * (its hash no longer matches), removed (a gap in seq or a broken link), or a tail that was
  * cut off (the head names an entry that is gone).
  */
-export async function verifyChain(
-  scan: (afterSeq: number, limit: number) => Promise<AuditEntry[]>,
-  head: AuditHead,
-  pageSize = 1000,
-): Promise<VerifyReport> {
+export async function verifyChain(scan: (afterSeq: number, limit: number) => Promise<AuditEntry[]>, head: AuditHead, pageSize = 1000): Promise<VerifyReport> {
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1;
   let checked = 0;
-  const fail = (seq: number, problem: ChainProblem, message: string): VerifyReport =>
-    ({ ok: false, entriesChecked: checked, headSeq: head.seq, firstBadSeq: seq, problem, message });
+  const fail = (seq: number, problem: ChainProblem, message: string): VerifyReport => ({ ok: false, entriesChecked: checked, headSeq: head.seq, firstBadSeq: seq, problem, message });
 
   for (;;) {
     // Stop at the head read at the start: entries appended while we walk are not our concern.

@@ -68,8 +68,18 @@ export function signCheckpoint(head: AuditHead, at: number, key: KeyObject): Aud
 
 function isCheckpoint(c: unknown): c is AuditCheckpoint {
   const o = c as Record<string, unknown> | null;
-  return typeof o === 'object' && o !== null && o.v === 1 && Number.isSafeInteger(o.seq) && (o.seq as number) >= 0 && typeof o.hash === 'string' && /^[0-9a-f]{64}$/.test(o.hash)
-    && Number.isSafeInteger(o.at) && typeof o.publicKey === 'string' && typeof o.signature === 'string';
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    o.v === 1 &&
+    Number.isSafeInteger(o.seq) &&
+    (o.seq as number) >= 0 &&
+    typeof o.hash === 'string' &&
+    /^[0-9a-f]{64}$/.test(o.hash) &&
+    Number.isSafeInteger(o.at) &&
+    typeof o.publicKey === 'string' &&
+    typeof o.signature === 'string'
+  );
 }
 
 /**
@@ -137,13 +147,17 @@ export interface CheckpointWriterDeps {
 
 /** The checkpoints of a checkpoint file's text, newest last (a line that is not JSON is kept as text, to be reported malformed). */
 export function parseCheckpointLines(text: string, newest = 1000): unknown[] {
-  return text.split('\n').filter((l) => l.trim() !== '').slice(-newest).map((line) => {
-    try {
-      return JSON.parse(line) as unknown;
-    } catch {
-      return line;
-    }
-  });
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-newest)
+    .map((line) => {
+      try {
+        return JSON.parse(line) as unknown;
+      } catch {
+        return line;
+      }
+    });
 }
 
 /**

@@ -12,9 +12,16 @@ import { type CheckpointKeys, type CheckpointReport, checkCheckpoints } from './
 export class AuditService {
   readonly #writes: GroupCommit<{ ts: number; event: AuditEvent }, AuditEntry>;
 
-  constructor(private readonly repo: AuditRepository, private readonly clock: Clock, private readonly onAppend: () => void = () => undefined, private readonly checkpointKeys?: CheckpointKeys) {
+  constructor(
+    private readonly repo: AuditRepository,
+    private readonly clock: Clock,
+    private readonly onAppend: () => void = () => undefined,
+    private readonly checkpointKeys?: CheckpointKeys,
+  ) {
     this.#writes = new GroupCommit((items) => this.repo.appendMany(items, (ts, event, seq, prevHash) => sealEntry(seq, ts, event, prevHash)), {
-      maxItems: 256, maxDelayMs: 0, maxInFlight: 1,
+      maxItems: 256,
+      maxDelayMs: 0,
+      maxInFlight: 1,
     });
   }
 
@@ -53,8 +60,12 @@ export class AuditService {
     const first = report.problems[0];
     const seqs = report.problems.flatMap((p) => (p.seq === null ? [] : [p.seq]));
     return {
-      ...chain, ok: false, problem: 'checkpoint_mismatch', firstBadSeq: seqs.length > 0 ? Math.min(...seqs) : null,
-      message: `${report.problems.length} of ${report.checked} checkpoints do not match: ${first?.message ?? ''}`, checkpoints: report,
+      ...chain,
+      ok: false,
+      problem: 'checkpoint_mismatch',
+      firstBadSeq: seqs.length > 0 ? Math.min(...seqs) : null,
+      message: `${report.problems.length} of ${report.checked} checkpoints do not match: ${first?.message ?? ''}`,
+      checkpoints: report,
     };
   }
 }

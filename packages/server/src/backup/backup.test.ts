@@ -38,15 +38,17 @@ it('backs up a running node without its master key, and restores it with the key
 
   const restored = join(tempDir(t), 'restored');
   await assert.rejects(restoreEmbedded({ from: out, dataDir: restored }), rejectsWith('BULWARK_ERR_MASTER_KEY_INVALID', /the backup holds no master key/));
-  await assert.rejects(restoreEmbedded({ from: out, dataDir: restored, masterKey: { text: randomBytes(32).toString('base64'), origin: 'BULWARK_MASTER_KEY', write: false } }),
-    rejectsWith('BULWARK_ERR_MASTER_KEY_INVALID', /BULWARK_MASTER_KEY cannot open this store/));
+  await assert.rejects(
+    restoreEmbedded({ from: out, dataDir: restored, masterKey: { text: randomBytes(32).toString('base64'), origin: 'BULWARK_MASTER_KEY', write: false } }),
+    rejectsWith('BULWARK_ERR_MASTER_KEY_INVALID', /BULWARK_MASTER_KEY cannot open this store/),
+  );
   assert.equal(existsSync(join(restored, 'bulwark.db')), false, 'a refused restore leaves no store behind');
 
   const done = await restoreEmbedded({ from: out, dataDir: restored, masterKey: { text: d.masterKey, origin: 'BULWARK_MASTER_KEY', write: false } });
   assert.equal(done.masterKey, 'BULWARK_MASTER_KEY');
   assert.equal(existsSync(join(restored, 'master.key')), false);
   assert.equal(done.images, 1);
-  const node = await startTestServer(t, { dataDir: restored, adminKey: d.adminKey, config: { ota: { ...d.config.ota as object, rootKeysFile: join(restored, 'firmware-root.json') } }, env: { BULWARK_MASTER_KEY: d.masterKey } });
+  const node = await startTestServer(t, { dataDir: restored, adminKey: d.adminKey, config: { ota: { ...(d.config.ota as object), rootKeysFile: join(restored, 'firmware-root.json') } }, env: { BULWARK_MASTER_KEY: d.masterKey } });
   await assertDeploymentServed(node, d);
 });
 

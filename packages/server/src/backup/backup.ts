@@ -84,8 +84,13 @@ export async function backupEmbedded(options: BackupOptions): Promise<BackupRepo
     }
 
     const manifest: BackupManifest = {
-      format: 1, createdAt: clock.now(), migrations: facts.migrations, masterKeyIds: facts.masterKeyIds, auditEntries: audit.entriesChecked,
-      rootKeysFrom: existsSync(rootKeys) ? rootKeys : null, files,
+      format: 1,
+      createdAt: clock.now(),
+      migrations: facts.migrations,
+      masterKeyIds: facts.masterKeyIds,
+      auditEntries: audit.entriesChecked,
+      rootKeysFrom: existsSync(rootKeys) ? rootKeys : null,
+      files,
     };
     writeSecretFile(join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     return { out, manifest, masterKeyApart: options.withMasterKey ? null : existsSync(masterKey) ? masterKey : 'BULWARK_MASTER_KEY' };
@@ -114,4 +119,3 @@ function snapshotStore(storeFile: string, snapshot: string): void {
     db.close();
   }
 }
-

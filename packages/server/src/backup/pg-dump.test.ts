@@ -22,7 +22,11 @@ describeWith('cluster backup: pg_dump and pg_restore', ['nats-server'], () => {
     if (url === undefined) return;
     const suffix = `${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
     const [source, restored] = [`bw_dump_src_${suffix}`, `bw_dump_dst_${suffix}`];
-    const dbUrl = (name: string) => { const u = new URL(url); u.pathname = `/${name}`; return u.toString(); };
+    const dbUrl = (name: string) => {
+      const u = new URL(url);
+      u.pathname = `/${name}`;
+      return u.toString();
+    };
     const stops: (() => Promise<void>)[] = [];
     await withPgConnection(url, async (c) => {
       await c.query(`CREATE DATABASE ${source}`);
@@ -47,8 +51,11 @@ describeWith('cluster backup: pg_dump and pg_restore', ['nats-server'], () => {
 
     const nats = await engineFor(t, startNats);
     const node = await startTestServer(t, {
-      dataDir: tempDir(t), adminKey: d.adminKey, keepRunning: true,
-      config: { ...d.config, store: dbUrl(restored), bus: nats.url, nodeId: 'node-r' }, env: { BULWARK_MASTER_KEY: d.masterKey },
+      dataDir: tempDir(t),
+      adminKey: d.adminKey,
+      keepRunning: true,
+      config: { ...d.config, store: dbUrl(restored), bus: nats.url, nodeId: 'node-r' },
+      env: { BULWARK_MASTER_KEY: d.masterKey },
     });
     stops.push(() => node.server.stop());
     await assertDeploymentServed(node, d);

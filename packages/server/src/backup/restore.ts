@@ -44,11 +44,11 @@ export async function restoreEmbedded(options: RestoreOptions): Promise<RestoreR
   for (const f of manifest.files) {
     const got = await hashFile(join(from, f.path)).catch(() => undefined);
     if (!got || got.size !== f.size || got.sha256 !== f.sha256) {
-      throw new PlatformError('BULWARK_ERR_CONFLICT', `${join(from, f.path)} ${got ? 'does not match the backup\'s manifest' : 'is missing'}: the backup is damaged, use another one`);
+      throw new PlatformError('BULWARK_ERR_CONFLICT', `${join(from, f.path)} ${got ? "does not match the backup's manifest" : 'is missing'}: the backup is damaged, use another one`);
     }
   }
   const keyFile = manifest.files.find((f) => f.part === 'master-key');
-  const key = options.masterKey ?? (keyFile ? { text: readFileSync(join(from, keyFile.path), 'utf8'), origin: 'the backup\'s master.key', write: true } : undefined);
+  const key = options.masterKey ?? (keyFile ? { text: readFileSync(join(from, keyFile.path), 'utf8'), origin: "the backup's master.key", write: true } : undefined);
   if (!key) {
     throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID', `the backup holds no master key (it was kept apart; the store needs ${manifest.masterKeyIds.join(', ')}): give it with --master-key-file, or in BULWARK_MASTER_KEY`);
   }
@@ -74,8 +74,13 @@ export async function restoreEmbedded(options: RestoreOptions): Promise<RestoreR
     if (key.write) writeSecretFile(join(dataDir, 'master.key'), `${key.text.trim()}\n`);
     const rootKeysFrom = manifest.rootKeysFrom !== null && manifest.rootKeysFrom !== join(dataDir, 'firmware-root.json') ? manifest.rootKeysFrom : null;
     return {
-      dataDir, files: manifest.files.length, images: manifest.files.filter((f) => f.part === 'firmware').length, masterKeyId,
-      masterKey: key.write ? 'master.key' : 'BULWARK_MASTER_KEY', auditEntries: audit.entriesChecked, rootKeysFrom,
+      dataDir,
+      files: manifest.files.length,
+      images: manifest.files.filter((f) => f.part === 'firmware').length,
+      masterKeyId,
+      masterKey: key.write ? 'master.key' : 'BULWARK_MASTER_KEY',
+      auditEntries: audit.entriesChecked,
+      rootKeysFrom,
     };
   } catch (err) {
     // Nothing half-restored is left where a node could start on it.

@@ -29,7 +29,7 @@ function hear<T extends EventType>(bus: EventBus, type: T, count = 1): Promise<P
 /** The contract every EventBus adapter passes: the memory bus and the NATS bus. */
 export function describeBusContract(name: string, makePair: () => Promise<BusPair>): void {
   describe(`${name}: event bus contract`, () => {
-    it('delivers an event to its subscribers with every field, and a publish resolves after this node\'s handlers ran', async () => {
+    it("delivers an event to its subscribers with every field, and a publish resolves after this node's handlers ran", async () => {
       const { a, close } = await makePair();
       try {
         const seen: string[] = [];
@@ -52,7 +52,10 @@ export function describeBusContract(name: string, makePair: () => Promise<BusPai
         a.subscribe('device.suspended', (e) => void onA.push(e.deviceId));
         for (let i = 0; i < 50; i += 1) await a.publish({ type: 'device.suspended', deviceId: `dev-${i}` });
         const expected = Array.from({ length: 50 }, (_, i) => `dev-${i}`);
-        assert.deepEqual((await onB).map((e) => (e as { deviceId: string }).deviceId), expected);
+        assert.deepEqual(
+          (await onB).map((e) => (e as { deviceId: string }).deviceId),
+          expected,
+        );
         // Another event after them: when b has it, a duplicate on a would have arrived too.
         const marker = hear(a === b ? a : b, 'trust.changed');
         await a.publish({ type: 'trust.changed' });

@@ -9,13 +9,15 @@ export class MemoryBus implements EventBus {
 
   async publish(event: PlatformEvent): Promise<void> {
     const handlers = [...(this.#handlers.get(event.type) ?? [])];
-    await Promise.all(handlers.map(async (h) => {
-      try {
-        await (h as (e: PlatformEvent) => unknown)(event);
-      } catch (err) {
-        this.log.error({ err, event: event.type }, 'an event handler failed');
-      }
-    }));
+    await Promise.all(
+      handlers.map(async (h) => {
+        try {
+          await (h as (e: PlatformEvent) => unknown)(event);
+        } catch (err) {
+          this.log.error({ err, event: event.type }, 'an event handler failed');
+        }
+      }),
+    );
   }
 
   subscribe<T extends EventType>(type: T, handler: Handler<T>): () => void {

@@ -20,7 +20,8 @@ describeWith('NatsBus on a real nats-server', ['nats-server'], () => {
     // Both subscriptions are registered with the server before anything is published.
     await Promise.all([la.nc.flush(), lb.nc.flush()]);
     return {
-      a, b,
+      a,
+      b,
       close: async () => {
         await Promise.all([a.close(), b.close()]);
         await Promise.all([la.close(), lb.close()]);
@@ -47,7 +48,6 @@ describeWith('NatsBus on a real nats-server', ['nats-server'], () => {
   });
 
   it('names NATS when it cannot be reached at start', async () => {
-    await assert.rejects(NatsLink.connect('nats://127.0.0.1:1', 'node-x', silentLogger),
-      (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_BUS_UNAVAILABLE' && /NATS at nats:\/\/127\.0\.0\.1:1 is unreachable/.test(err.message));
+    await assert.rejects(NatsLink.connect('nats://127.0.0.1:1', 'node-x', silentLogger), (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_BUS_UNAVAILABLE' && /NATS at nats:\/\/127\.0\.0\.1:1 is unreachable/.test(err.message));
   });
 });

@@ -18,7 +18,11 @@ export class NatsBus implements EventBus {
   readonly #subscription: Subscription;
   readonly #receiving: Promise<void>;
 
-  constructor(private readonly link: NatsLink, private readonly log: Logger, private readonly counters?: { received(type: string): void; malformed(): void }) {
+  constructor(
+    private readonly link: NatsLink,
+    private readonly log: Logger,
+    private readonly counters?: { received(type: string): void; malformed(): void },
+  ) {
     this.#local = new MemoryBus(log);
     this.#subscription = link.nc.subscribe(`${SUBJECT_PREFIX}>`);
     this.#receiving = this.#receive();

@@ -7,8 +7,17 @@ import { closed, connectDevice, enrollDevice } from '../testing/devices.js';
 import { eventually } from '../testing/eventually.js';
 import { type TestServer, startTestServer } from '../testing/harness.js';
 
-interface Check { id: string; status: 'pass' | 'warn' | 'fail'; evidence: string[]; remediation: string; etsi: string[] }
-interface Report { checks: Check[]; summary: { pass: number; warn: number; fail: number } }
+interface Check {
+  id: string;
+  status: 'pass' | 'warn' | 'fail';
+  evidence: string[];
+  remediation: string;
+  etsi: string[];
+}
+interface Report {
+  checks: Check[];
+  summary: { pass: number; warn: number; fail: number };
+}
 
 const DAY = 86_400_000;
 
@@ -32,13 +41,25 @@ describe('the security checklist (bulwark audit)', () => {
     const s = await startTestServer(t);
     const admin = await s.tokenFor(s.adminKey);
     await reportPosture(t, s, await enrollDevice(s, admin, 'clean-1'), {
-      listening: [{ proto: 'tcp', port: 8443, address: '0.0.0.0' }], listeningTotal: 1, debugPorts: [], ssh: { enabled: false, passwordAuth: false, rootLogin: 'no' },
-      serialConsole: { enabled: false }, boot: { slot: 'a', verified: true },
+      listening: [{ proto: 'tcp', port: 8443, address: '0.0.0.0' }],
+      listeningTotal: 1,
+      debugPorts: [],
+      ssh: { enabled: false, passwordAuth: false, rootLogin: 'no' },
+      serialConsole: { enabled: false },
+      boot: { slot: 'a', verified: true },
     });
     const good = await s.api('POST', '/api/v1/schemas', { token: admin, body: { $id: 'clean@1', type: 'object', 'x-retention-days': 90, properties: { temp_c: { type: 'number', 'x-unit': 'degC' } } } });
     assert.equal(good.status, 201, good.text);
     const report = await checklist(s, admin);
-    assert.deepEqual(notPassing(report), {}, JSON.stringify(report.checks.filter((c) => c.status !== 'pass'), null, 1));
+    assert.deepEqual(
+      notPassing(report),
+      {},
+      JSON.stringify(
+        report.checks.filter((c) => c.status !== 'pass'),
+        null,
+        1,
+      ),
+    );
     assert.equal(report.summary.pass, report.checks.length);
     assert.ok(report.checks.length >= 13);
     for (const c of report.checks) {
@@ -70,7 +91,11 @@ describe('the security checklist (bulwark audit)', () => {
 
     const report = await checklist(s, admin);
     assert.deepEqual(notPassing(report), {
-      'certificates-expiring': 'fail', 'security-floor': 'fail', 'schema-retention': 'warn', 'broad-service-accounts': 'fail', 'device-posture': 'fail',
+      'certificates-expiring': 'fail',
+      'security-floor': 'fail',
+      'schema-retention': 'warn',
+      'broad-service-accounts': 'fail',
+      'device-posture': 'fail',
     });
     const by = (id: string) => report.checks.find((c) => c.id === id) as Check;
     assert.match(by('certificates-expiring').evidence.join('\n'), new RegExp(`expiring-1: certificate ${expiring.serial ?? '\\w+'}`));
@@ -99,14 +124,20 @@ describe('the security checklist (bulwark audit)', () => {
     /** Connects, and waits until the platform has recorded this connect (the next one then takes this session over). */
     const connectNumber = async (d: typeof cloned, address: string, n: number) => {
       const client = await from(d, address);
-      await eventually(async () => (await s.api('GET', `/api/v1/devices/${d.id}`, { token: admin })).body as { connectivity: { connectCount: number } }, (x) => x.connectivity.connectCount >= n);
+      await eventually(
+        async () => (await s.api('GET', `/api/v1/devices/${d.id}`, { token: admin })).body as { connectivity: { connectCount: number } },
+        (x) => x.connectivity.connectCount >= n,
+      );
       void closed(client);
     };
     let n = 0;
     for (const address of ['127.0.0.1', '127.0.0.2', '127.0.0.1', '127.0.0.2']) await connectNumber(cloned, address, (n += 1));
     n = 0;
     for (const address of ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']) await connectNumber(roaming, address, (n += 1));
-    const report = await eventually(async () => checklist(s, admin), (r) => r.checks.some((c) => c.id === 'cloned-identity' && c.status === 'warn'));
+    const report = await eventually(
+      async () => checklist(s, admin),
+      (r) => r.checks.some((c) => c.id === 'cloned-identity' && c.status === 'warn'),
+    );
     const check = report.checks.find((c) => c.id === 'cloned-identity') as Check;
     assert.deepEqual(check.evidence, ['cloned-1: 3 takeovers in 24 h between 127.0.0.1, 127.0.0.2']);
     assert.deepEqual(notPassing(report), { 'cloned-identity': 'warn' }, 'the roaming device is not flagged');

@@ -26,10 +26,24 @@ export interface ChecklistReport {
   readonly summary: Readonly<Record<CheckStatus, number>>;
 }
 
-export interface ExpiringCertificate { readonly deviceId: string; readonly serial: string; readonly notAfter: number }
-export interface DeviceRef { readonly deviceId: string; readonly detail: string }
-export interface ServiceAccountScopes { readonly id: string; readonly name: string; readonly scopes: readonly string[] }
-export interface CrlAge { readonly caId: string; readonly updatedAt: number | null }
+export interface ExpiringCertificate {
+  readonly deviceId: string;
+  readonly serial: string;
+  readonly notAfter: number;
+}
+export interface DeviceRef {
+  readonly deviceId: string;
+  readonly detail: string;
+}
+export interface ServiceAccountScopes {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+}
+export interface CrlAge {
+  readonly caId: string;
+  readonly updatedAt: number | null;
+}
 
 /** The read-only queries the checks need (over several contexts' tables). */
 export interface ChecklistRepository {
@@ -47,6 +61,14 @@ export interface ChecklistRepository {
   postureFindings(limit: number): Promise<{ fail: number; warn: number; sample: DevicePostureFindings[] }>;
 }
 
-export interface DevicePostureFindings { readonly deviceId: string; readonly reportedAt: number; readonly findings: readonly PostureFinding[] }
+export interface DevicePostureFindings {
+  readonly deviceId: string;
+  readonly reportedAt: number;
+  readonly findings: readonly PostureFinding[];
+}
 
-export interface DeviceTakeovers { readonly deviceId: string; readonly count: number; readonly addresses: readonly string[] }
+export interface DeviceTakeovers {
+  readonly deviceId: string;
+  readonly count: number;
+  readonly addresses: readonly string[];
+}

@@ -24,7 +24,11 @@ export interface ChecklistSettings {
 export const DEFAULT_CHECKLIST_SETTINGS: ChecklistSettings = { certificateDays: 30, staleDays: 30, masterKeyMaxAgeDays: 365 };
 
 /** A registered schema's newest version, as the checks read it. */
-interface Schema { readonly name: string; readonly version: number; readonly document: Readonly<Record<string, unknown>> }
+interface Schema {
+  readonly name: string;
+  readonly version: number;
+  readonly document: Readonly<Record<string, unknown>>;
+}
 
 export interface ChecklistDeps {
   readonly repo: ChecklistRepository;
@@ -48,22 +52,34 @@ export interface ChecklistDeps {
   };
 }
 
-const result = (id: string, title: string, etsi: readonly string[], status: CheckStatus, evidence: readonly string[], remediation: string): CheckResult =>
-  ({ id, title, status, evidence, remediation: status === 'pass' ? '' : remediation, etsi });
+const result = (id: string, title: string, etsi: readonly string[], status: CheckStatus, evidence: readonly string[], remediation: string): CheckResult => ({ id, title, status, evidence, remediation: status === 'pass' ? '' : remediation, etsi });
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const more = (count: number, shown: number) => (count > shown ? [`… and ${count - shown} more`] : []);
 
 /** Runs every check of `bulwark audit` against the live deployment. Read-only. */
 export class ChecklistService {
-  constructor(private readonly deps: ChecklistDeps, private readonly settings: ChecklistSettings = DEFAULT_CHECKLIST_SETTINGS) {}
+  constructor(
+    private readonly deps: ChecklistDeps,
+    private readonly settings: ChecklistSettings = DEFAULT_CHECKLIST_SETTINGS,
+  ) {}
 
   async run(): Promise<ChecklistReport> {
     const now = this.deps.clock.now();
     // Two checks read the schemas: listed once.
     const schemas = await this.deps.schemas();
     const checks = await Promise.all([
-      this.#certificates(now), this.#securityFloor(), this.#rolloutFirmware(now), this.#retention(schemas), this.#sensitiveFields(schemas), this.#listeners(),
-      this.#serviceAccounts(), this.#staleDevices(now), this.#clones(now), this.#masterKey(now), this.#auditChain(), this.#crl(now),
+      this.#certificates(now),
+      this.#securityFloor(),
+      this.#rolloutFirmware(now),
+      this.#retention(schemas),
+      this.#sensitiveFields(schemas),
+      this.#listeners(),
+      this.#serviceAccounts(),
+      this.#staleDevices(now),
+      this.#clones(now),
+      this.#masterKey(now),
+      this.#auditChain(),
+      this.#crl(now),
       devicePostureCheck(this.deps.repo, SAMPLE),
     ]);
     const summary = { pass: 0, warn: 0, fail: 0 };
@@ -75,41 +91,67 @@ export class ChecklistService {
     // Short-lived certificates (renewed often) would all look about to expire: warn within a third of their life at most.
     const days = Math.min(this.settings.certificateDays, Math.max(1, Math.floor(this.deps.config.deviceCertValidityDays / 3)));
     const { count, sample } = await this.deps.repo.expiringCertificates(now + days * DAY, SAMPLE);
-    return result('certificates-expiring', `Device certificates valid for more than ${days} days`, ['5.5'], count === 0 ? 'pass' : 'fail',
-      count === 0 ? [`no live device certificate expires before ${day(now + days * DAY)}`]
+    return result(
+      'certificates-expiring',
+      `Device certificates valid for more than ${days} days`,
+      ['5.5'],
+      count === 0 ? 'pass' : 'fail',
+      count === 0
+        ? [`no live device certificate expires before ${day(now + days * DAY)}`]
         : [`${count} live device certificates expire before ${day(now + days * DAY)}`, ...sample.map((c) => `${c.deviceId}: certificate ${c.serial} ${c.notAfter <= now ? 'expired' : 'expires'} ${day(c.notAfter)}`), ...more(count, sample.length)],
-      'Renew them before they expire: agents renew on their own once connected (identity.renewAtFraction); for the others run a rotate-certificate job (bulwark jobs create) or re-enroll them (bulwark devices token, then enroll).');
+      'Renew them before they expire: agents renew on their own once connected (identity.renewAtFraction); for the others run a rotate-certificate job (bulwark jobs create) or re-enroll them (bulwark devices token, then enroll).',
+    );
   }
 
   async #securityFloor(): Promise<CheckResult> {
     const floor = this.deps.config.minSecurityVersion;
-    const title = 'Devices at or above the fleet\'s minimum security version';
+    const title = "Devices at or above the fleet's minimum security version";
     if (floor <= 0) return result('security-floor', title, ['5.3'], 'pass', ['no minimum set (ota.minSecurityVersion 0): no device is below it'], '');
     const { count, sample } = await this.deps.repo.belowSecurityVersion(floor, SAMPLE);
-    return result('security-floor', title, ['5.3'], count === 0 ? 'pass' : 'fail',
+    return result(
+      'security-floor',
+      title,
+      ['5.3'],
+      count === 0 ? 'pass' : 'fail',
       count === 0 ? [`every device reporting a security version is at ${floor} or above`] : [`${count} devices report a security version below ${floor}`, ...sample.map((d) => `${d.deviceId}: ${d.detail}`), ...more(count, sample.length)],
-      'Roll out a release at or above the floor to them (bulwark rollout create), or retire devices that cannot take it.');
+      'Roll out a release at or above the floor to them (bulwark rollout create), or retire devices that cannot take it.',
+    );
   }
 
   async #rolloutFirmware(now: number): Promise<CheckResult> {
     const expired = await this.deps.repo.rolloutsWithExpiredFirmware(now);
-    return result('rollout-firmware', 'Rollouts under way offer only signed, unexpired firmware', ['5.3', '5.7'], expired.length === 0 ? 'pass' : 'fail',
-      expired.length === 0 ? ['every running or paused rollout offers a release whose signed manifest is still valid (releases are refused unsigned at upload)']
+    return result(
+      'rollout-firmware',
+      'Rollouts under way offer only signed, unexpired firmware',
+      ['5.3', '5.7'],
+      expired.length === 0 ? 'pass' : 'fail',
+      expired.length === 0
+        ? ['every running or paused rollout offers a release whose signed manifest is still valid (releases are refused unsigned at upload)']
         : expired.map((r) => `rollout ${r.name} (${r.rolloutId}) offers ${r.artifact}, whose signed manifest expired ${day(r.expiresAt)}: devices refuse it`),
-      'Abort the rollout and start one with a freshly signed release (bulwark firmware upload, bulwark rollout create).');
+      'Abort the rollout and start one with a freshly signed release (bulwark firmware upload, bulwark rollout create).',
+    );
   }
 
   async #retention(schemas: readonly Schema[]): Promise<CheckResult> {
     const { rawRetentionDays, retentionIntervalMs } = this.deps.config;
-    const title = 'Every schema\'s readings are kept no longer than a decided period';
+    const title = "Every schema's readings are kept no longer than a decided period";
     if (retentionIntervalMs <= 0 && schemas.length > 0) {
       return result('schema-retention', title, ['5.8', '5.11'], 'fail', ['the retention job is off (telemetry.retentionIntervalMs 0): readings are never deleted'], 'Set telemetry.retentionIntervalMs (default one hour) so expired readings are deleted.');
     }
     const implicit = schemas.filter((s) => typeof s.document['x-retention-days'] !== 'number');
-    return result('schema-retention', title, ['5.8', '5.11'], implicit.length === 0 ? 'pass' : 'warn',
-      implicit.length === 0 ? [schemas.length === 0 ? 'no schema registered yet' : `${schemas.length} schemas, each with its own x-retention-days`]
-        : implicit.slice(0, SAMPLE).map((s) => `${s.name}@${s.version} sets no x-retention-days: its readings are kept the default ${rawRetentionDays} days, not a period decided for this data`).concat(more(implicit.length, SAMPLE)),
-      'Give each schema an x-retention-days that matches why its data is kept (register a new version of it).');
+    return result(
+      'schema-retention',
+      title,
+      ['5.8', '5.11'],
+      implicit.length === 0 ? 'pass' : 'warn',
+      implicit.length === 0
+        ? [schemas.length === 0 ? 'no schema registered yet' : `${schemas.length} schemas, each with its own x-retention-days`]
+        : implicit
+            .slice(0, SAMPLE)
+            .map((s) => `${s.name}@${s.version} sets no x-retention-days: its readings are kept the default ${rawRetentionDays} days, not a period decided for this data`)
+            .concat(more(implicit.length, SAMPLE)),
+      'Give each schema an x-retention-days that matches why its data is kept (register a new version of it).',
+    );
   }
 
   async #sensitiveFields(schemas: readonly Schema[]): Promise<CheckResult> {
@@ -120,9 +162,14 @@ export class ChecklistService {
         if (PERSONAL_FIELD.test(field) && spec['x-sensitive'] === undefined) found.push(`${s.name}@${s.version}: field ${field} looks personal or locating and is not marked x-sensitive`);
       }
     }
-    return result('sensitive-fields', 'Fields that look personal or locating are marked sensitive', ['5.8'], found.length === 0 ? 'pass' : 'warn',
+    return result(
+      'sensitive-fields',
+      'Fields that look personal or locating are marked sensitive',
+      ['5.8'],
+      found.length === 0 ? 'pass' : 'warn',
       found.length === 0 ? ['no unmarked field with a personal or locating name (location, lat/lon, email, phone, owner, MAC, IMEI…)'] : [...found.slice(0, SAMPLE), ...more(found.length, SAMPLE)],
-      'Mark such fields "x-sensitive" in a new schema version: they are then masked in dead letters, exports and the dashboard, and revealed only with telemetry:decrypt.');
+      'Mark such fields "x-sensitive" in a new schema version: they are then masked in dead letters, exports and the dashboard, and revealed only with telemetry:decrypt.',
+    );
   }
 
   async #listeners(): Promise<CheckResult> {
@@ -140,24 +187,39 @@ export class ChecklistService {
       if (status === 'pass') status = 'warn';
       evidence.push(`CoAP on ${coap.host} without DTLS${coap.trustedNetwork ? ' (coap.trustedNetwork)' : ''}: readings are readable on that network`);
     }
-    return result('plaintext-listeners', 'No plaintext listener outside this machine', ['5.5', '5.6'], status, evidence,
-      'Turn on http.tls (--http-tls) or keep http.host on loopback behind a TLS proxy; keep CoAP off or on loopback unless its network is trusted.');
+    return result(
+      'plaintext-listeners',
+      'No plaintext listener outside this machine',
+      ['5.5', '5.6'],
+      status,
+      evidence,
+      'Turn on http.tls (--http-tls) or keep http.host on loopback behind a TLS proxy; keep CoAP off or on loopback unless its network is trusted.',
+    );
   }
 
   async #serviceAccounts(): Promise<CheckResult> {
     const broad = (await this.deps.repo.serviceAccounts()).filter((a) => a.scopes.some((s) => BROAD_SCOPES.has(s)));
-    return result('broad-service-accounts', 'Service accounts hold no platform-administration scope', ['5.6'], broad.length === 0 ? 'pass' : 'fail',
-      broad.length === 0 ? ['no enabled service account holds *, users:write, keys:write, secrets:rotate, pki:write or cluster:write']
-        : broad.map((a) => `service account ${a.name} (${a.id}) holds ${a.scopes.filter((s) => BROAD_SCOPES.has(s)).join(', ')}`),
-      'Replace it with an account holding only the scopes its job needs (bulwark users create NAME --service --scopes …), move its keys over, and disable it; administration belongs to named admins.');
+    return result(
+      'broad-service-accounts',
+      'Service accounts hold no platform-administration scope',
+      ['5.6'],
+      broad.length === 0 ? 'pass' : 'fail',
+      broad.length === 0 ? ['no enabled service account holds *, users:write, keys:write, secrets:rotate, pki:write or cluster:write'] : broad.map((a) => `service account ${a.name} (${a.id}) holds ${a.scopes.filter((s) => BROAD_SCOPES.has(s)).join(', ')}`),
+      'Replace it with an account holding only the scopes its job needs (bulwark users create NAME --service --scopes …), move its keys over, and disable it; administration belongs to named admins.',
+    );
   }
 
   async #staleDevices(now: number): Promise<CheckResult> {
     const days = this.settings.staleDays;
     const { count, sample } = await this.deps.repo.staleDevices(now - days * DAY, SAMPLE);
-    return result('stale-devices', `Every enrolled device was seen in the last ${days} days`, ['5.6'], count === 0 ? 'pass' : 'warn',
+    return result(
+      'stale-devices',
+      `Every enrolled device was seen in the last ${days} days`,
+      ['5.6'],
+      count === 0 ? 'pass' : 'warn',
       count === 0 ? [`every live device was seen since ${day(now - days * DAY)}`] : [`${count} devices not seen since ${day(now - days * DAY)} or never`, ...sample.map((d) => `${d.deviceId}: ${d.detail}`), ...more(count, sample.length)],
-      'Find out why, and decommission devices that are gone (bulwark devices decommission): a valid identity nobody uses is one an attacker can.');
+      'Find out why, and decommission devices that are gone (bulwark devices decommission): a valid identity nobody uses is one an attacker can.',
+    );
   }
 
   /**
@@ -168,10 +230,16 @@ export class ChecklistService {
   async #clones(now: number): Promise<CheckResult> {
     const suspects = (await this.deps.repo.takeovers(now - DAY, TAKEOVERS_FOR_A_CLONE)).filter((d) => d.addresses.length <= d.count);
     // A warning, not a failure: a device switching between two networks (Wi-Fi and cellular, a carrier's address pool) looks alike.
-    return result('cloned-identity', 'No device identity is used from two places at once', ['5.4', '5.6'], suspects.length === 0 ? 'pass' : 'warn',
-      suspects.length === 0 ? [`no device's session was taken over back and forth between addresses ${TAKEOVERS_FOR_A_CLONE} times or more in the last 24 h`]
+    return result(
+      'cloned-identity',
+      'No device identity is used from two places at once',
+      ['5.4', '5.6'],
+      suspects.length === 0 ? 'pass' : 'warn',
+      suspects.length === 0
+        ? [`no device's session was taken over back and forth between addresses ${TAKEOVERS_FOR_A_CLONE} times or more in the last 24 h`]
         : suspects.slice(0, SAMPLE).map((d) => `${d.deviceId}: ${d.count} takeovers in 24 h between ${d.addresses.join(', ')}`),
-      'Its key has most likely been copied: revoke the device\'s certificate (bulwark devices revoke), find the second holder by its address, and re-enroll the device with a new key.');
+      "Its key has most likely been copied: revoke the device's certificate (bulwark devices revoke), find the second holder by its address, and re-enroll the device with a new key.",
+    );
   }
 
   async #masterKey(now: number): Promise<CheckResult> {
@@ -179,9 +247,14 @@ export class ChecklistService {
     const [rotated, since] = await Promise.all([this.deps.repo.lastAudited('secrets.rotate-master-key'), this.deps.repo.firstAudited()]);
     const from = rotated ?? since ?? now;
     const age = Math.floor((now - from) / DAY);
-    return result('master-key-rotation', `The master key was rotated in the last ${maxDays} days`, ['5.4'], age <= maxDays ? 'pass' : 'warn',
+    return result(
+      'master-key-rotation',
+      `The master key was rotated in the last ${maxDays} days`,
+      ['5.4'],
+      age <= maxDays ? 'pass' : 'warn',
       [rotated === undefined ? `never rotated; in use since ${day(from)} (${age} days)` : `last rotated ${day(rotated)} (${age} days ago)`],
-      'Rotate it: start with BULWARK_MASTER_KEY_NEXT set, run bulwark keys rotate-master, then make the new key the only one (operations guide, master key).');
+      'Rotate it: start with BULWARK_MASTER_KEY_NEXT set, run bulwark keys rotate-master, then make the new key the only one (operations guide, master key).',
+    );
   }
 
   async #auditChain(): Promise<CheckResult> {
@@ -200,8 +273,14 @@ export class ChecklistService {
     else if (this.deps.config.dataDir !== undefined && file.startsWith(`${this.deps.config.dataDir}/`)) {
       evidence.push(`the checkpoint file is in the data directory, beside the database: whoever can rewrite one can rewrite the other; point audit.checkpointFile elsewhere`);
     }
-    return result('audit-chain', 'The audit chain verifies, against its signed checkpoints', ['5.10'], status, evidence,
-      'A broken chain means the log was edited: find the first bad entry (bulwark audit-log verify) and treat the database as compromised. Keep checkpoints on and the file off the database\'s machine.');
+    return result(
+      'audit-chain',
+      'The audit chain verifies, against its signed checkpoints',
+      ['5.10'],
+      status,
+      evidence,
+      "A broken chain means the log was edited: find the first bad entry (bulwark audit-log verify) and treat the database as compromised. Keep checkpoints on and the file off the database's machine.",
+    );
   }
 
   async #crl(now: number): Promise<CheckResult> {
@@ -211,8 +290,17 @@ export class ChecklistService {
     const expired = ages.filter((a) => a.updatedAt === null || now - a.updatedAt >= validity);
     const late = ages.filter((a) => a.updatedAt !== null && now - a.updatedAt >= 2 * resign && now - a.updatedAt < validity);
     const status: CheckStatus = expired.length > 0 ? 'fail' : late.length > 0 ? 'warn' : 'pass';
-    return result('crl-freshness', 'Certificate revocation lists are fresh', ['5.5'], status,
-      ages.map((a) => (a.updatedAt === null ? `${a.caId}: no CRL signed` : `${a.caId}: CRL signed ${new Date(a.updatedAt).toISOString()} (${Math.round((now - a.updatedAt) / 3_600_000)} h ago; valid ${Math.round(validity / 3_600_000)} h, re-signed every ${Math.round(resign / 3_600_000)} h)`)),
-      'The node holding the crl lease re-signs CRLs: check that one is running (bulwark cluster status) and its logs; devices and gateways refuse connections once a CRL expires.');
+    return result(
+      'crl-freshness',
+      'Certificate revocation lists are fresh',
+      ['5.5'],
+      status,
+      ages.map((a) =>
+        a.updatedAt === null
+          ? `${a.caId}: no CRL signed`
+          : `${a.caId}: CRL signed ${new Date(a.updatedAt).toISOString()} (${Math.round((now - a.updatedAt) / 3_600_000)} h ago; valid ${Math.round(validity / 3_600_000)} h, re-signed every ${Math.round(resign / 3_600_000)} h)`,
+      ),
+      'The node holding the crl lease re-signs CRLs: check that one is running (bulwark cluster status) and its logs; devices and gateways refuse connections once a CRL expires.',
+    );
   }
 }

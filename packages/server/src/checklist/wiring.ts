@@ -10,7 +10,8 @@ import { ChecklistService } from './service.js';
 export function wireChecklist(o: { store: Store; config: ServerConfig; audit: AuditService; authority: DeviceAuthority; clock: Clock; checkpointFile: string }): ChecklistService {
   const { store, config } = o;
   return new ChecklistService({
-    repo: store.checklist, clock: o.clock,
+    repo: store.checklist,
+    clock: o.clock,
     schemas: async () => {
       const newest = new Map<string, { name: string; version: number; document: Readonly<Record<string, unknown>> }>();
       for (const s of await store.schemas.list()) {
@@ -21,9 +22,14 @@ export function wireChecklist(o: { store: Store; config: ServerConfig; audit: Au
     verifyAudit: (checkpoints) => o.audit.verify(checkpoints),
     caIds: () => [ROOT_CA_ID, ...o.authority.trusted.map((c) => c.id)],
     config: {
-      http: config.http, coap: config.coap, minSecurityVersion: config.ota.minSecurityVersion, crlValidityMs: config.identity.crlValidityMs,
-      rawRetentionDays: config.telemetry.rawRetentionDays, retentionIntervalMs: config.telemetry.retentionIntervalMs,
-      checkpointFile: config.audit.checkpointIntervalMs > 0 ? o.checkpointFile : undefined, dataDir: resolve(config.dataDir),
+      http: config.http,
+      coap: config.coap,
+      minSecurityVersion: config.ota.minSecurityVersion,
+      crlValidityMs: config.identity.crlValidityMs,
+      rawRetentionDays: config.telemetry.rawRetentionDays,
+      retentionIntervalMs: config.telemetry.retentionIntervalMs,
+      checkpointFile: config.audit.checkpointIntervalMs > 0 ? o.checkpointFile : undefined,
+      dataDir: resolve(config.dataDir),
       deviceCertValidityDays: config.identity.deviceCertValidityDays,
     },
   });

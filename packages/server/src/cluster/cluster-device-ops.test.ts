@@ -44,11 +44,14 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     // The first use of the new certificate revoked the old one (on B); A serves and enforces B's list.
     const listed = async (s: TestServer) => new x509.X509Crl((await s.api('GET', '/api/v1/pki/crl.pem')).text).entries.map((e) => e.serialNumber.toLowerCase().replace(/^0+/, ''));
     const oldSerial = device.serial.toLowerCase().replace(/^0+/, '');
-    await eventually(() => listed(a), (serials) => serials.includes(oldSerial));
+    await eventually(
+      () => listed(a),
+      (serials) => serials.includes(oldSerial),
+    );
     assert.deepEqual(await listed(a), await listed(b), 'one CRL for the cluster');
     const before = await metricValue(a, 'bulwark_mqtt_tls_refused_total{reason="revoked"}');
     await assert.rejects(connectDevice(a, device), 'the old certificate is refused on A');
-    assert.equal(await metricValue(a, 'bulwark_mqtt_tls_refused_total{reason="revoked"}'), before + 1, 'refused by A\'s TLS trust store, before MQTT');
+    assert.equal(await metricValue(a, 'bulwark_mqtt_tls_refused_total{reason="revoked"}'), before + 1, "refused by A's TLS trust store, before MQTT");
     const back = await connect(tlsOptions(a, rotated, 'gw-c1'));
     back.end(true);
   });
@@ -63,7 +66,10 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     const caPem = (await a.api('GET', '/api/v1/pki/ca.pem')).text;
     const acme = { ...m.device('acme-7'), caPem };
     // B announced the change; A reloads its trust store from PostgreSQL when it hears it.
-    const client = await eventually(() => connect(tlsOptions(a, acme, 'acme-7')).catch(() => undefined), (c) => c !== undefined);
+    const client = await eventually(
+      () => connect(tlsOptions(a, acme, 'acme-7')).catch(() => undefined),
+      (c) => c !== undefined,
+    );
     t.after(() => client?.end(true));
     assert.equal((await b.api('GET', '/api/v1/devices/acme-7', { token: admin })).body.state, 'active', 'provisioned just in time on A');
 
@@ -74,7 +80,7 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     await assert.rejects(connect(tlsOptions(a, acme, 'acme-7')), 'A no longer trusts the CA');
   });
 
-  it('streams a device\'s logs through B while the device sends them to A, and stops the stream through B', async (t) => {
+  it("streams a device's logs through B while the device sends them to A, and stops the stream through B", async (t) => {
     const nodes = await twoClusterNodes(t, nats.url);
     if (!nodes) return;
     const { a, b, admin } = nodes;
@@ -95,13 +101,31 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     assert.equal(opened.status, 201, opened.text);
     assert.equal(opened.body.command.status, 'sent', 'B delivered the command through A');
     assert.deepEqual((await asked).params, { level: 'info', durationS: 60, sample: 1 });
-    await client.publishAsync('devices/gw-g1/logs', JSON.stringify({ entries: [{ ts: Date.now(), level: 'warn', msg: 'disk almost full' }, { ts: Date.now(), level: 'info', msg: 'fan at 80 %' }] }), { qos: 1 });
+    await client.publishAsync(
+      'devices/gw-g1/logs',
+      JSON.stringify({
+        entries: [
+          { ts: Date.now(), level: 'warn', msg: 'disk almost full' },
+          { ts: Date.now(), level: 'info', msg: 'fan at 80 %' },
+        ],
+      }),
+      { qos: 1 },
+    );
 
     const got = [await next(), await next()];
-    assert.deepEqual(got.map((e) => [e.event, e.data.seq, e.data.msg]), [['log', 1, 'disk almost full'], ['log', 2, 'fan at 80 %']]);
+    assert.deepEqual(
+      got.map((e) => [e.event, e.data.seq, e.data.msg]),
+      [
+        ['log', 1, 'disk almost full'],
+        ['log', 2, 'fan at 80 %'],
+      ],
+    );
     const read = await b.api('GET', '/api/v1/devices/gw-g1/logs?level=warn', { token: admin });
     assert.equal(read.status, 200, read.text);
-    assert.deepEqual(read.body.entries.map((e: { seq: number; msg: string }) => [e.seq, e.msg]), [[1, 'disk almost full']]);
+    assert.deepEqual(
+      read.body.entries.map((e: { seq: number; msg: string }) => [e.seq, e.msg]),
+      [[1, 'disk almost full']],
+    );
     assert.equal(read.body.stream.streaming, true);
     assert.equal(read.body.stream.received, 2);
 
@@ -112,7 +136,11 @@ describeWith('cluster mode: device operations through the other node', ['nats-se
     // The window closes on A too (after a grace period for batches on their way), well before the 60 s asked for.
     const onA = await a.api('GET', '/api/v1/devices/gw-g1/logs', { token: admin });
     assert.ok(onA.body.stream.until <= Date.now() + 10_000, `A's window ends at ${onA.body.stream.until}`);
-    assert.deepEqual(onA.body.entries.map((e: { seq: number }) => e.seq), [1, 2], 'A holds the same numbered entries');
+    assert.deepEqual(
+      onA.body.entries.map((e: { seq: number }) => e.seq),
+      [1, 2],
+      'A holds the same numbered entries',
+    );
   });
 
   it('sends an OTA job and its cancel through B to a device connected to A', async (t) => {

@@ -23,12 +23,15 @@ describeWith('cluster mode: end of life and the telemetry streams', ['nats-serve
   });
   after(() => nats.stop());
 
-  it('an erasure request purges the device\'s readings and dead letters from the streams and counts them in the receipt', async (t) => {
+  it("an erasure request purges the device's readings and dead letters from the streams and counts them in the receipt", async (t) => {
     const nodes = await twoClusterNodes(t, nats.url);
     if (!nodes) return;
     const { a, b, admin } = nodes;
     assert.equal((await a.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
-    for (const [id, node] of [['ce-gone', a], ['ce-kept', b]] as const) {
+    for (const [id, node] of [
+      ['ce-gone', a],
+      ['ce-kept', b],
+    ] as const) {
       const client = await connectDevice(node, await enrollDevice(a, admin, id));
       t.after(() => client.end(true));
       for (let i = 0; i < 3; i += 1) await send(client, `devices/${id}/telemetry`, env(`m-${i}`, { temp_c: 20 + i }));
@@ -36,8 +39,14 @@ describeWith('cluster mode: end of life and the telemetry streams', ['nats-serve
     }
     // Stored by the writers (and so still in the streams, which keep messages by age and size).
     for (const id of ['ce-gone', 'ce-kept']) {
-      await eventually(async () => (await a.api('GET', `/api/v1/devices/${id}/telemetry`, { token: admin })).body as unknown[], (r) => r.length === 3);
-      await eventually(async () => (await a.api('GET', `/api/v1/dead-letters?device=${id}`, { token: admin })).body as unknown[], (l) => l.length === 1);
+      await eventually(
+        async () => (await a.api('GET', `/api/v1/devices/${id}/telemetry`, { token: admin })).body as unknown[],
+        (r) => r.length === 3,
+      );
+      await eventually(
+        async () => (await a.api('GET', `/api/v1/dead-letters?device=${id}`, { token: admin })).body as unknown[],
+        (l) => l.length === 1,
+      );
     }
     const nc = await connect({ servers: nats.url });
     t.after(() => nc.close());
@@ -56,7 +65,7 @@ describeWith('cluster mode: end of life and the telemetry streams', ['nats-serve
     assert.equal(erased.status, 200, erased.text);
     assert.deepEqual([erased.body.receipt.data.streamMessages, erased.body.receipt.data.telemetry, erased.body.receipt.data.deadLetters], [4, 3, 1]);
     assert.equal(await held('ce-gone'), 0);
-    assert.equal(await held('ce-kept'), 4, 'another device\'s messages stay');
+    assert.equal(await held('ce-kept'), 4, "another device's messages stay");
     assert.deepEqual((await a.api('GET', '/api/v1/devices/ce-gone/telemetry', { token: admin })).body, []);
   });
 });

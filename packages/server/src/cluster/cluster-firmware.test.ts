@@ -54,10 +54,11 @@ describeWith('cluster mode: firmware images served by every node', ['nats-server
       await b.server.stop();
       await a.server.stop();
     });
-    const sql = (text: string, values: unknown[] = []) => withPgConnection(url, async (c) => {
-      await c.query(`SET search_path = ${pgSchema}`);
-      return (await c.query(text, values)).rows;
-    });
+    const sql = (text: string, values: unknown[] = []) =>
+      withPgConnection(url, async (c) => {
+        await c.query(`SET search_path = ${pgSchema}`);
+        return (await c.query(text, values)).rows;
+      });
     return { a, b, kit, sql, admin: await a.tokenFor(adminKey) };
   }
 
@@ -69,8 +70,15 @@ describeWith('cluster mode: firmware images served by every node', ['nats-server
     const fw = await uploadFirmware(a, admin, kit.release(image), image);
     assert.deepEqual([fw.status, fw.body.state], [200, 'published'], fw.text);
     const id = fw.body.id as string;
-    assert.deepEqual(await sql('SELECT idx::int AS idx, length(data) AS n FROM firmware_image_chunks WHERE artifact_id = $1 ORDER BY idx', [id]),
-      [{ idx: 0, n: IMAGE_CHUNK_BYTES }, { idx: 1, n: IMAGE_CHUNK_BYTES }, { idx: 2, n: 12_345 }], 'the image is in PostgreSQL, in chunks');
+    assert.deepEqual(
+      await sql('SELECT idx::int AS idx, length(data) AS n FROM firmware_image_chunks WHERE artifact_id = $1 ORDER BY idx', [id]),
+      [
+        { idx: 0, n: IMAGE_CHUNK_BYTES },
+        { idx: 1, n: IMAGE_CHUNK_BYTES },
+        { idx: 2, n: 12_345 },
+      ],
+      'the image is in PostgreSQL, in chunks',
+    );
 
     // The device takes its job from node A and downloads from node B.
     const d = await enrollDevice(a, admin, 'gw-fw1', { model: 'gw-1', hardwareRevision: 'C', firmwareVersion: '1.0.0' });
@@ -84,7 +92,7 @@ describeWith('cluster mode: firmware images served by every node', ['nats-server
     assert.equal(job.url, `/v1/firmware/${id}`);
 
     // A flipped byte in the database: node B refuses to serve it (503, counted), and keeps nothing of it.
-    const [chunk] = await sql('SELECT data FROM firmware_image_chunks WHERE artifact_id = $1 AND idx = 1', [id]) as { data: Buffer }[];
+    const [chunk] = (await sql('SELECT data FROM firmware_image_chunks WHERE artifact_id = $1 AND idx = 1', [id])) as { data: Buffer }[];
     const flipped = Buffer.from(chunk!.data);
     flipped[7] = flipped[7]! ^ 0x80;
     await sql('UPDATE firmware_image_chunks SET data = $1 WHERE artifact_id = $2 AND idx = 1', [flipped, id]);

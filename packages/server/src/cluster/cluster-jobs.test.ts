@@ -27,7 +27,7 @@ describeWith('cluster mode: jobs over groups', ['nats-server'], () => {
   });
   after(() => nats.stop());
 
-  it('dispatches a twin-patch job made through B to devices on A and B, settles it from both nodes\' answers, and cancels through A', async (t) => {
+  it("dispatches a twin-patch job made through B to devices on A and B, settles it from both nodes' answers, and cancels through A", async (t) => {
     const nodes = await twoClusterNodes(t, nats.url, { jobs: { tickIntervalMs: 50 } });
     if (!nodes) return;
     const { a, b, admin } = nodes;
@@ -41,20 +41,32 @@ describeWith('cluster mode: jobs over groups', ['nats-server'], () => {
     assert.equal((await a.api('POST', '/api/v1/groups', { token: admin, body: { id: 'both', kind: 'static', members: ids } })).status, 201);
     const made = await b.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'patch', group: 'both', operation: { type: 'twin-patch', patch: { intervalS: 7 } } } });
     assert.equal(made.status, 201, made.text);
-    const done = await eventually(async () => (await a.api('GET', `/api/v1/jobs/${made.body.id}`, { token: admin })).body, (j) => j.settledAt !== null);
+    const done = await eventually(
+      async () => (await a.api('GET', `/api/v1/jobs/${made.body.id}`, { token: admin })).body,
+      (j) => j.settledAt !== null,
+    );
     assert.deepEqual([done.state, done.counts.succeeded], ['completed', 4], JSON.stringify(done.reasons));
     const entries = (await b.api('GET', `/api/v1/jobs/${made.body.id}/devices`, { token: admin })).body as { attempts: number }[];
-    assert.ok(entries.every((e) => e.attempts === 1), 'each device dispatched once in the whole cluster');
+    assert.ok(
+      entries.every((e) => e.attempts === 1),
+      'each device dispatched once in the whole cluster',
+    );
     for (const id of ids) assert.equal((await b.api('GET', `/api/v1/devices/${id}/twin`, { token: admin })).body.inSync, true, id);
 
     const slow = await b.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'slow', group: 'both', operation: { type: 'twin-patch', patch: { intervalS: 8 } }, pacing: { ratePerSecond: 1, maxConcurrent: 1 } } });
     const cancelled = await a.api('POST', `/api/v1/jobs/${slow.body.id}/cancel`, { token: admin, body: { reason: 'changed our mind' } });
     assert.equal(cancelled.status, 200, cancelled.text);
     const cancelAt = Date.now();
-    const ended = await eventually(async () => (await b.api('GET', `/api/v1/jobs/${slow.body.id}`, { token: admin })).body, (j) => j.settledAt !== null);
+    const ended = await eventually(
+      async () => (await b.api('GET', `/api/v1/jobs/${slow.body.id}`, { token: admin })).body,
+      (j) => j.settledAt !== null,
+    );
     assert.equal(ended.state, 'cancelled');
     assert.ok(ended.counts.cancelled >= 3, JSON.stringify(ended.counts));
     const dispatched = (await a.api('GET', `/api/v1/jobs/${slow.body.id}/devices`, { token: admin })).body as { dispatchedAt: number | null }[];
-    assert.ok(dispatched.every((e) => e.dispatchedAt === null || e.dispatchedAt <= cancelAt), 'nothing dispatched after the cancel answered, on whichever node leads');
+    assert.ok(
+      dispatched.every((e) => e.dispatchedAt === null || e.dispatchedAt <= cancelAt),
+      'nothing dispatched after the cancel answered, on whichever node leads',
+    );
   });
 });

@@ -38,7 +38,12 @@ describeWith('cluster mode: the master key rotates with live nodes', ['nats-serv
       dataDirs.set(nodeId, dataDir);
       const env: Record<string, string> = { BULWARK_MASTER_KEY: keys.current.toString('hex'), ...(keys.next ? { BULWARK_MASTER_KEY_NEXT: keys.next.toString('base64') } : {}) };
       const s = await startTestServer(t, {
-        config: { ...extra.config, store: url, bus: nats.url, nodeId }, pgSchema: schema, adminKey, env, dataDir, keepRunning: true,
+        config: { ...extra.config, store: url, bus: nats.url, nodeId },
+        pgSchema: schema,
+        adminKey,
+        env,
+        dataDir,
+        keepRunning: true,
         ...(extra.logger ? { logger: extra.logger } : {}),
       });
       running.add(s);
@@ -54,7 +59,13 @@ describeWith('cluster mode: the master key rotates with live nodes', ['nats-serv
     let b = await start('node-b', { current: oldKey, next: newKey });
     let admin = await a.tokenFor(adminKey);
     const cluster = await b.api('GET', '/api/v1/cluster', { token: admin });
-    assert.deepEqual(cluster.body.nodes.map((n: { id: string; masterKeyIds: string[] }) => [n.id, n.masterKeyIds]), [['node-a', [oldId, newId]], ['node-b', [oldId, newId]]]);
+    assert.deepEqual(
+      cluster.body.nodes.map((n: { id: string; masterKeyIds: string[] }) => [n.id, n.masterKeyIds]),
+      [
+        ['node-a', [oldId, newId]],
+        ['node-b', [oldId, newId]],
+      ],
+    );
 
     // An encrypted telemetry field, read back through the API: the vault opens it on each read.
     assert.equal((await a.api('POST', '/api/v1/schemas', { token: admin, body: { $id: 'geo@1', type: 'object', properties: { lat_deg: { type: 'number', 'x-unit': 'deg', 'x-sensitive': 'encrypt' } } } })).status, 201);
@@ -68,7 +79,10 @@ describeWith('cluster mode: the master key rotates with live nodes', ['nats-serv
       return (res.body as { data: { lat_deg: number } }[]).map((r) => r.data.lat_deg).sort();
     };
     await send('r-before', 1.5);
-    await eventually(() => decrypted(b), (lats) => lats.length === 1);
+    await eventually(
+      () => decrypted(b),
+      (lats) => lats.length === 1,
+    );
     const stored = await b.api('GET', '/api/v1/devices/mk-1/telemetry', { token: admin });
     assert.match(String(stored.body[0]?.data.lat_deg), /^enc:/, 'stored sealed');
 
@@ -77,9 +91,16 @@ describeWith('cluster mode: the master key rotates with live nodes', ['nats-serv
     const logs: { level: number; msg: string }[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }) });
     const c = await start('node-c', { current: oldKey }, { config: { ota: { rootKeysFile: kit.rootFile } }, logger });
-    assert.ok(logs.some((l) => /firmware root key set .* differs from other nodes/.test(l.msg)), JSON.stringify(logs));
+    assert.ok(
+      logs.some((l) => /firmware root key set .* differs from other nodes/.test(l.msg)),
+      JSON.stringify(logs),
+    );
     const roots = (await a.api('GET', '/api/v1/cluster', { token: admin })).body.nodes as { id: string; firmwareRootId: string }[];
-    assert.deepEqual(roots.map((n) => n.firmwareRootId === 'none'), [true, true, false], 'node-c\'s root key set shows as different');
+    assert.deepEqual(
+      roots.map((n) => n.firmwareRootId === 'none'),
+      [true, true, false],
+      "node-c's root key set shows as different",
+    );
     const refused = await b.api('POST', '/api/v1/system/master-key/rotate', { token: admin });
     assert.equal(refused.status, 409, refused.text);
     assert.equal(refused.body.error.code, 'BULWARK_ERR_MASTER_KEY_NOT_HELD');
@@ -96,7 +117,10 @@ describeWith('cluster mode: the master key rotates with live nodes', ['nats-serv
     const status = (await a.api('GET', '/api/v1/system/master-key', { token: admin })).body;
     assert.deepEqual([status.dataKeys, status.masterKeyIds, status.nextMasterKeyId], [{ [newId]: 1 }, [oldId, newId], newId]);
     await send('r-after', 2.5);
-    await eventually(() => decrypted(a), (lats) => lats.length === 2);
+    await eventually(
+      () => decrypted(a),
+      (lats) => lats.length === 2,
+    );
     assert.deepEqual(await decrypted(a), [1.5, 2.5]);
     assert.deepEqual(await decrypted(b), [1.5, 2.5]);
 

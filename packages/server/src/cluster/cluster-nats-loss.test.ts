@@ -42,29 +42,44 @@ describeWith('cluster mode: a NATS server dies', ['nats-server'], () => {
 
     // The session on A outlived the NATS outage; a command through B still reaches it through A.
     const got = nextMessage(client, 'devices/gw-n1/commands/ping');
-    const issued = await eventually(() => b.api('POST', '/api/v1/devices/gw-n1/commands/ping', { token: admin, body: { ifOffline: 'refuse' } }), (r) => r.status === 201 && r.body.status === 'sent');
+    const issued = await eventually(
+      () => b.api('POST', '/api/v1/devices/gw-n1/commands/ping', { token: admin, body: { ifOffline: 'refuse' } }),
+      (r) => r.status === 201 && r.body.status === 'sent',
+    );
     assert.equal((await got).id, issued.body.id);
     await client.publishAsync('devices/gw-n1/telemetry', env('after-1', { temp_c: 21 }), { qos: 1 });
     // Acknowledged = in the telemetry stream; the store writers store it a moment later.
-    const stored = await eventually(() => b.api('GET', '/api/v1/devices/gw-n1/telemetry?limit=10', { token: admin }), (r) => r.body.length >= 2);
+    const stored = await eventually(
+      () => b.api('GET', '/api/v1/devices/gw-n1/telemetry?limit=10', { token: admin }),
+      (r) => r.body.length >= 2,
+    );
     assert.deepEqual(stored.body.map((r: { msgId: string }) => r.msgId).sort(), ['after-1', 'before-1']);
 
     // The session directory (three copies) still takes claims: a new device is admitted on A and B routes to it.
     const second = await enrollDevice(b, admin, 'gw-n2');
     // (A device whose connection comes while the bucket elects a new leader may be told to retry: agents do.)
-    const c2 = await eventually(() => connectDevice(a, second).catch(() => undefined), (c) => c !== undefined);
+    const c2 = await eventually(
+      () => connectDevice(a, second).catch(() => undefined),
+      (c) => c !== undefined,
+    );
     assert.ok(c2);
     t.after(() => c2.end(true));
     await c2.subscribeAsync('devices/gw-n2/commands/+', { qos: 1 });
     const got2 = nextMessage(c2, 'devices/gw-n2/commands/ping');
     // B learns of the claim through its watch of the bucket (a moment later).
-    const issued2 = await eventually(() => b.api('POST', '/api/v1/devices/gw-n2/commands/ping', { token: admin, body: { ifOffline: 'refuse' } }), (r) => r.status === 201);
+    const issued2 = await eventually(
+      () => b.api('POST', '/api/v1/devices/gw-n2/commands/ping', { token: admin, body: { ifOffline: 'refuse' } }),
+      (r) => r.status === 201,
+    );
     assert.equal(issued2.body.status, 'sent', issued2.text);
     assert.equal((await got2).id, issued2.body.id);
 
     // Every singleton still has exactly one leader, and both nodes are alive.
     const expected = ['alert-notifier', 'alert-sweep', 'audit-checkpoints', 'crl', 'dead-letter-writer', 'device-sweep', 'fleet-counts', 'jobs', 'retention', 'rollouts', 'webhooks', ...Array.from({ length: 8 }, (_, p) => `store-writer-${p}`)].sort();
-    const cluster = await eventually(() => clusterView(b, admin), (v) => v.every((n) => n.alive) && v.flatMap((n) => n.leads).length === expected.length);
+    const cluster = await eventually(
+      () => clusterView(b, admin),
+      (v) => v.every((n) => n.alive) && v.flatMap((n) => n.leads).length === expected.length,
+    );
     assert.deepEqual(cluster.flatMap((n) => n.leads).sort(), expected);
     assert.equal((await fetch(`${a.url}/readyz`)).status, 200);
   });

@@ -34,7 +34,11 @@ export class ClusterSessionTable implements SessionTable {
   #serving: Promise<void> | undefined;
   #offReconnect: (() => void) | undefined;
 
-  private constructor(private readonly deps: ClusterSessionTableDeps, directory: KvSessionDirectory, local: LocalSessionTable) {
+  private constructor(
+    private readonly deps: ClusterSessionTableDeps,
+    directory: KvSessionDirectory,
+    local: LocalSessionTable,
+  ) {
     this.#directory = directory;
     this.#local = local;
   }
@@ -42,9 +46,15 @@ export class ClusterSessionTable implements SessionTable {
   static async open(deps: ClusterSessionTableDeps): Promise<ClusterSessionTable> {
     // The directory tells the local table about newer claims; the table needs the directory to claim.
     const ref: { local?: LocalSessionTable } = {};
-    const directory = await KvSessionDirectory.open(deps.link, deps.nodeId, deps.log, (deviceId, owner) => {
-      void ref.local?.claimedElsewhere(deviceId, owner.claim);
-    }, deps.replicas);
+    const directory = await KvSessionDirectory.open(
+      deps.link,
+      deps.nodeId,
+      deps.log,
+      (deviceId, owner) => {
+        void ref.local?.claimedElsewhere(deviceId, owner.claim);
+      },
+      deps.replicas,
+    );
     ref.local = new LocalSessionTable({ ...deps, directory });
     return new ClusterSessionTable(deps, directory, ref.local);
   }
@@ -127,9 +137,7 @@ export class ClusterSessionTable implements SessionTable {
       const h = msg.headers;
       const deviceId = h?.get('device') ?? '';
       const topic = h?.get('topic') ?? '';
-      const delivered = deviceId !== '' && topic !== ''
-        ? await this.#local.publishToDevice(deviceId, topic, Buffer.from(msg.data), h?.get('qos') === '0' ? 0 : 1, optionsOf(h)).catch(() => false)
-        : false;
+      const delivered = deviceId !== '' && topic !== '' ? await this.#local.publishToDevice(deviceId, topic, Buffer.from(msg.data), h?.get('qos') === '0' ? 0 : 1, optionsOf(h)).catch(() => false) : false;
       msg.respond(delivered ? '1' : '0');
     }
   }
@@ -163,7 +171,10 @@ export class ClusterSessionTable implements SessionTable {
     for (const s of sessions) {
       const claim = this.#local.claimOf(s.deviceId) ?? 0;
       const [admitted, where] = await Promise.all([
-        this.deps.identity.checkSession(s.peer).then(() => true, () => false),
+        this.deps.identity.checkSession(s.peer).then(
+          () => true,
+          () => false,
+        ),
         this.#directory.stillMine(s.deviceId, claim).catch(() => 'mine' as const),
       ]);
       const reason: KickReason | undefined = !admitted ? 'admission_revoked' : where === 'taken' ? 'taken_over' : where === 'gone' ? 'claim_lost' : undefined;

@@ -32,7 +32,7 @@ function pki(dir: string): { server: EngineTlsFiles; client: EngineTlsFiles } {
  * engines' CA and its own certificate works over them; one without the CA does not start.
  */
 describeWith('cluster mode: TLS to NATS and Redis', ['nats-server', 'redis-server'], () => {
-  it('runs over tls:// NATS and rediss:// Redis with a client certificate, and refuses to start without the engines\' CA', async (t) => {
+  it("runs over tls:// NATS and rediss:// Redis with a client certificate, and refuses to start without the engines' CA", async (t) => {
     const url = pgTestUrl(t);
     if (url === undefined) return;
     const { server, client } = pki(tempDir(t));
@@ -61,14 +61,8 @@ describeWith('cluster mode: TLS to NATS and Redis', ['nats-server', 'redis-serve
     assert.doesNotMatch(metrics, /bulwark_counters_fallback_total\{operation="increment"\} [1-9]/, 'rate limits counted in Redis over TLS, no fallback');
 
     // Without the CA the NATS server's certificate is not trusted: the start fails naming NATS.
-    await assert.rejects(
-      startTestServer(t, { config: { store: url, bus: nats.url, nodeId: 'node-b' }, pgSchema, adminKey, env }),
-      (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_BUS_UNAVAILABLE',
-    );
+    await assert.rejects(startTestServer(t, { config: { store: url, bus: nats.url, nodeId: 'node-b' }, pgSchema, adminKey, env }), (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_BUS_UNAVAILABLE');
     // A client certificate without its key is a configuration error.
-    await assert.rejects(
-      startTestServer(t, { config: { store: url, bus: nats.url, nodeId: 'node-c', cluster: { tlsCaFile: client.ca, tlsCertFile: client.cert } }, pgSchema, adminKey, env }),
-      /cluster.tlsCertFile and cluster.tlsKeyFile go together/,
-    );
+    await assert.rejects(startTestServer(t, { config: { store: url, bus: nats.url, nodeId: 'node-c', cluster: { tlsCaFile: client.ca, tlsCertFile: client.cert } }, pgSchema, adminKey, env }), /cluster.tlsCertFile and cluster.tlsKeyFile go together/);
   });
 });

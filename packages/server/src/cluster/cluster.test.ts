@@ -37,7 +37,10 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
       await stopA();
     });
     return {
-      a, b, admin: await a.tokenFor(adminKey), stopA,
+      a,
+      b,
+      admin: await a.tokenFor(adminKey),
+      stopA,
       async restartB() {
         await b.server.stop();
         b = await node('node-b');
@@ -46,7 +49,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     };
   }
 
-  it('routes a command and a twin change through node B to a device connected to node A, lists both nodes, and keeps A\'s devices online when B restarts', async (t) => {
+  it("routes a command and a twin change through node B to a device connected to node A, lists both nodes, and keeps A's devices online when B restarts", async (t) => {
     const nodes = await twoNodes(t);
     if (!nodes) return;
     const { a, admin } = nodes;
@@ -123,7 +126,7 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     await aClosed;
     await Promise.all([a.server.registry.flushConnectivity(), b.server.registry.flushConnectivity()]);
     const d = await a.api('GET', '/api/v1/devices/gw-t1', { token: admin });
-    assert.equal(d.body.connectivity.online, true, 'the old node\'s late disconnect leaves the new session alone');
+    assert.equal(d.body.connectivity.online, true, "the old node's late disconnect leaves the new session alone");
     assert.equal(d.body.connectivity.connectCount, 2);
     assert.equal(onB.connected, true);
     // Deliveries through A now go to B.
@@ -152,14 +155,20 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     // B reads the telemetry stream from the moment it said "ready"
     for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/gw-l1/telemetry', env(`x-${i}`, { temp_c: 20 + i }), { qos: 1 });
     const got = [await next(), await next(), await next()];
-    assert.deepEqual(got.map((e) => [e.event, e.data.deviceId, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', 'gw-l1', `x-${i}`, { temp_c: 20 + i }]));
+    assert.deepEqual(
+      got.map((e) => [e.event, e.data.deviceId, e.data.msgId, e.data.data]),
+      [0, 1, 2].map((i) => ['reading', 'gw-l1', `x-${i}`, { temp_c: 20 + i }]),
+    );
 
     // One trace of x-2 over both nodes: received and committed into the stream on A, stored by a store writer, heard on B.
     type Hop = { name: string; node: string; parentSpanId: string | null; spanId: string };
-    const hops = await eventually(async () => {
-      const r = await b.api('GET', '/api/v1/devices/gw-l1/telemetry/x-2/trace', { token: admin });
-      return (r.body as { traces?: { spans: Hop[] }[] }).traces?.[0]?.spans ?? [];
-    }, (spans) => spans.some((s) => s.name === 'stream.write') && spans.some((s) => s.name === 'live.fanout' && s.node === 'node-b'));
+    const hops = await eventually(
+      async () => {
+        const r = await b.api('GET', '/api/v1/devices/gw-l1/telemetry/x-2/trace', { token: admin });
+        return (r.body as { traces?: { spans: Hop[] }[] }).traces?.[0]?.spans ?? [];
+      },
+      (spans) => spans.some((s) => s.name === 'stream.write') && spans.some((s) => s.name === 'live.fanout' && s.node === 'node-b'),
+    );
     const root = hops.find((s) => s.name === 'telemetry.message');
     assert.equal(root?.node, 'node-a');
     for (const name of ['gateway.receive', 'pipeline.validate', 'ingest.commit', 'alerts.feed', 'gateway.ack']) assert.equal(hops.find((s) => s.name === name)?.node, 'node-a', name);
@@ -178,23 +187,44 @@ describeWith('cluster mode: two nodes over NATS and PostgreSQL', ['nats-server']
     assert.equal(await status(b, `/api/v1/telemetry/live?ticket=bst.${'x'.repeat(43)}`), 401);
   });
 
-  it('runs each singleton on exactly one node, shares the stream\'s store writers out between the nodes, and moves both to the other node when a node stops', async (t) => {
+  it("runs each singleton on exactly one node, shares the stream's store writers out between the nodes, and moves both to the other node when a node stops", async (t) => {
     const nodes = await twoNodes(t, { leaseMs: 1_000 });
     if (!nodes) return;
     const { b, admin } = nodes;
     const leaders = async (s: TestServer) => {
       const body = (await s.api('GET', '/api/v1/cluster', { token: admin })).body as { nodes: { id: string; alive: boolean; leads: string[] }[] };
-      return body.nodes.filter((n) => n.alive).flatMap((n) => n.leads.map((job) => `${job}@${n.id}`)).sort();
+      return body.nodes
+        .filter((n) => n.alive)
+        .flatMap((n) => n.leads.map((job) => `${job}@${n.id}`))
+        .sort();
     };
     const singletons = ['alert-notifier', 'alert-sweep', 'audit-checkpoints', 'crl', 'dead-letter-writer', 'device-sweep', 'fleet-counts', 'jobs', 'retention', 'rollouts', 'webhooks'];
     const writers = Array.from({ length: 8 }, (_, p) => `store-writer-${p}`);
     const isWriter = (x: string) => x.startsWith('store-writer-');
     // Node A started first and took every singleton lease; the eight partition writers end up four on each node.
-    const shared = await eventually(() => leaders(b), (l) => l.length === singletons.length + writers.length && l.filter((x) => isWriter(x) && x.endsWith('@node-b')).length === 4);
-    assert.deepEqual(shared.filter((x) => !isWriter(x)), singletons.map((job) => `${job}@node-a`));
-    assert.deepEqual(shared.filter(isWriter).map((x) => x.split('@')[0]).sort(), writers);
+    const shared = await eventually(
+      () => leaders(b),
+      (l) => l.length === singletons.length + writers.length && l.filter((x) => isWriter(x) && x.endsWith('@node-b')).length === 4,
+    );
+    assert.deepEqual(
+      shared.filter((x) => !isWriter(x)),
+      singletons.map((job) => `${job}@node-a`),
+    );
+    assert.deepEqual(
+      shared
+        .filter(isWriter)
+        .map((x) => x.split('@')[0])
+        .sort(),
+      writers,
+    );
     await nodes.stopA();
     const all = [...singletons, ...writers].sort();
-    assert.deepEqual(await eventually(() => leaders(b), (l) => l.every((x) => x.endsWith('@node-b')) && l.length === all.length), all.map((job) => `${job}@node-b`));
+    assert.deepEqual(
+      await eventually(
+        () => leaders(b),
+        (l) => l.every((x) => x.endsWith('@node-b')) && l.length === all.length,
+      ),
+      all.map((job) => `${job}@node-b`),
+    );
   });
 });

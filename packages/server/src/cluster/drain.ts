@@ -16,7 +16,11 @@ export class NodeDrain {
   #timer: NodeJS.Timeout | undefined;
   #ended = 0;
 
-  constructor(private readonly sessions: SessionTable, private readonly log: Logger, private readonly leaveDelayMs: number) {}
+  constructor(
+    private readonly sessions: SessionTable,
+    private readonly log: Logger,
+    private readonly leaveDelayMs: number,
+  ) {}
 
   get draining(): boolean {
     return this.#draining;
@@ -42,9 +46,11 @@ export class NodeDrain {
     const next = this.sessions.local().next();
     if (!next.done) {
       const session = next.value;
-      void this.sessions.kick(session.deviceId, 'node_draining', (s) => s === session).then((ended) => {
-        if (ended) this.#ended += 1;
-      });
+      void this.sessions
+        .kick(session.deviceId, 'node_draining', (s) => s === session)
+        .then((ended) => {
+          if (ended) this.#ended += 1;
+        });
     }
     // Once empty, it looks for a late arrival about once a second instead of spinning.
     this.#timer = setTimeout(() => this.#next(everyMs), next.done ? Math.max(everyMs, IDLE_CHECK_MS) : everyMs);

@@ -38,7 +38,12 @@ export class ClusterMembership {
   #keys: (() => NodeKeys) | undefined;
   readonly startedAt = Date.now();
 
-  private constructor(readonly link: NatsLink, readonly bus: NatsBus, readonly leases: Leases, private readonly options: ClusterOptions) {}
+  private constructor(
+    readonly link: NatsLink,
+    readonly bus: NatsBus,
+    readonly leases: Leases,
+    private readonly options: ClusterOptions,
+  ) {}
 
   static async join(options: ClusterOptions): Promise<ClusterMembership> {
     const link = await NatsLink.connect(options.servers, `bulwark ${options.nodeId}`, options.log, options.tls, options.natsCreds);
@@ -59,17 +64,27 @@ export class ClusterMembership {
     const sessions = await ClusterSessionTable.open({ ...deps, link: this.link, nodeId: this.options.nodeId, ...(this.options.replicas ? { replicas: this.options.replicas } : {}) });
     await sessions.load();
     this.#sessions = sessions;
-    this.#nodes = await ClusterNodes.open(this.link, { id: this.options.nodeId, version: this.options.version, startedAt: this.startedAt }, {
-      sessions: () => sessions.localCount, leads: () => this.leases.leads(), draining, keys: () => this.#keys?.() ?? {},
-    }, {
-      leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS, log: this.options.log, ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
-      onLeaseLost: () => sessions.reclaimAll(),
-      onGone: async (nodeId, decidedAt) => {
-        const forgotten = await sessions.directory.forgetNodes(new Set([nodeId]));
-        this.options.log.info({ node: nodeId, sessions: forgotten }, 'claims of a gone node removed');
-        await onNodeGone(nodeId, decidedAt);
+    this.#nodes = await ClusterNodes.open(
+      this.link,
+      { id: this.options.nodeId, version: this.options.version, startedAt: this.startedAt },
+      {
+        sessions: () => sessions.localCount,
+        leads: () => this.leases.leads(),
+        draining,
+        keys: () => this.#keys?.() ?? {},
       },
-    });
+      {
+        leaseMs: this.options.leaseMs ?? DEFAULT_LEASE_MS,
+        log: this.options.log,
+        ...(this.options.replicas ? { replicas: this.options.replicas } : {}),
+        onLeaseLost: () => sessions.reclaimAll(),
+        onGone: async (nodeId, decidedAt) => {
+          const forgotten = await sessions.directory.forgetNodes(new Set([nodeId]));
+          this.options.log.info({ node: nodeId, sessions: forgotten }, 'claims of a gone node removed');
+          await onNodeGone(nodeId, decidedAt);
+        },
+      },
+    );
     for (const node of sessions.directory.countsByNode().keys()) this.#nodes.know(node);
     return sessions;
   }

@@ -36,7 +36,12 @@ export class Leases {
   #peers: (() => Promise<number>) | undefined;
   #share = Number.POSITIVE_INFINITY;
 
-  private constructor(private readonly kv: KV, private readonly nodeId: string, private readonly leaseMs: number, private readonly log: Logger) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly nodeId: string,
+    private readonly leaseMs: number,
+    private readonly log: Logger,
+  ) {}
 
   static async open(link: NatsLink, nodeId: string, options: { leaseMs: number; replicas?: number; log: Logger }): Promise<Leases> {
     const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(LEASES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 }));
@@ -64,14 +69,20 @@ export class Leases {
 
   /** Names of the singletons this node leads now. */
   leads(): string[] {
-    return [...this.#jobs].filter(([, h]) => h.leading).map(([name]) => name).sort();
+    return [...this.#jobs]
+      .filter(([, h]) => h.leading)
+      .map(([name]) => name)
+      .sort();
   }
 
   async start(): Promise<void> {
     await this.tick();
-    this.#timer = setInterval(() => {
-      this.#ticking = this.#ticking.then(() => this.tick());
-    }, Math.max(100, Math.floor(this.leaseMs / 5)));
+    this.#timer = setInterval(
+      () => {
+        this.#ticking = this.#ticking.then(() => this.tick());
+      },
+      Math.max(100, Math.floor(this.leaseMs / 5)),
+    );
     this.#timer.unref();
   }
 
@@ -106,7 +117,7 @@ export class Leases {
         if (held.leading && (isConflict(err) || Date.now() - held.renewedAt > (this.leaseMs * 2) / 3)) {
           held.leading = false;
           if (held.shared) sharedHeld -= 1;
-          this.log.warn({ singleton: name, err: (err as Error).message }, 'lost a singleton\'s lease: stopping it here');
+          this.log.warn({ singleton: name, err: (err as Error).message }, "lost a singleton's lease: stopping it here");
           await held.job.stop();
         }
       }

@@ -25,7 +25,11 @@ export class NatsLink {
   readonly #onReconnect = new Set<() => void>();
   readonly #watching: Promise<void>;
 
-  private constructor(readonly nc: NatsConnection, readonly servers: string, private readonly log: Logger) {
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly servers: string,
+    private readonly log: Logger,
+  ) {
     this.#watching = this.#watch();
   }
 
@@ -36,7 +40,10 @@ export class NatsLink {
    * file (user JWT and seed) for servers in operator mode.
    */
   static async connect(servers: string, name: string, log: Logger, tls?: EngineTls, creds?: string): Promise<NatsLink> {
-    const given = servers.split(',').map((s) => s.trim()).filter(Boolean);
+    const given = servers
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const shown = given.map(redactUrl).join(',');
     const secure = tls !== undefined || given.some((u) => u.startsWith('tls://'));
     const list = given.map((u) => u.replace(/^tls:\/\//, 'nats://'));
@@ -46,7 +53,14 @@ export class NatsLink {
       // name its caller if it failed — 15 % of a cluster node's CPU at 5k readings/s, one
       // request per reading appended to the stream. Errors keep their messages.
       const nc = await connect({
-        servers: list, name, noEcho: true, noAsyncTraces: true, timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: false,
+        servers: list,
+        name,
+        noEcho: true,
+        noAsyncTraces: true,
+        timeout: CONNECT_TIMEOUT_MS,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        waitOnFirstConnect: false,
         ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
         ...(secure ? { tls: { ...(tls?.ca ? { ca: tls.ca } : {}), ...(tls?.cert ? { cert: tls.cert } : {}), ...(tls?.key ? { key: tls.key } : {}) } } : {}),
       });

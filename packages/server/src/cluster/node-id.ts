@@ -20,7 +20,10 @@ export function loadOrCreateNodeId(dataDir: string, configured?: string): string
     if (!NODE_ID.test(id)) throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `${path} does not hold a node id (1-64 letters, digits, "-" or "_"); fix or delete it`);
     return id;
   }
-  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'node';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 40) || 'node';
   const id = `${host}-${randomBytes(4).toString('hex')}`;
   writeSecretFile(path, `${id}\n`);
   return id;

@@ -17,24 +17,37 @@ describeWith('cluster node heartbeats on a real nats-server', ['nats-server'], (
     const leaseMs = 60_000;
     let lagMs = 0;
     const events: string[] = [];
-    const open = (link: NatsLink, id: string, now: () => number) => ClusterNodes.open(link, { id, version: 'test', startedAt: 0 }, facts, {
-      leaseMs, log: silentLogger, now,
-      onGone: async (gone, decidedAt) => void events.push(`${id}: ${gone} gone, decided ${decidedAt <= Date.now() ? 'before the mark' : 'in the future'}`),
-      onLeaseLost: async () => void events.push(`${id}: lease lost`),
-    });
+    const open = (link: NatsLink, id: string, now: () => number) =>
+      ClusterNodes.open(link, { id, version: 'test', startedAt: 0 }, facts, {
+        leaseMs,
+        log: silentLogger,
+        now,
+        onGone: async (gone, decidedAt) => void events.push(`${id}: ${gone} gone, decided ${decidedAt <= Date.now() ? 'before the mark' : 'in the future'}`),
+        onLeaseLost: async () => void events.push(`${id}: lease lost`),
+      });
     const a = await open(la, 'node-a', () => Date.now() - lagMs);
     const b = await open(lb, 'node-b', Date.now);
     t.after(() => Promise.all([a.stop(), b.stop()]));
     await a.beat();
     await b.beat();
-    assert.deepEqual((await b.list()).map((n) => [n.id, n.alive]), [['node-a', true], ['node-b', true]]);
+    assert.deepEqual(
+      (await b.list()).map((n) => [n.id, n.alive]),
+      [
+        ['node-a', true],
+        ['node-b', true],
+      ],
+    );
 
     // A's beats now land with a time older than the lease (a stall, a slow server): B sees A silent.
     lagMs = 2 * leaseMs;
     await a.beat();
     await b.beat();
     assert.deepEqual(events, ['node-b: node-a gone, decided before the mark']);
-    assert.deepEqual((await b.list()).map((n) => n.id), ['node-b'], 'A\'s heartbeat entry was taken away');
+    assert.deepEqual(
+      (await b.list()).map((n) => n.id),
+      ['node-b'],
+      "A's heartbeat entry was taken away",
+    );
     await b.beat();
     assert.equal(events.length, 1, 'a gone node is cleaned once');
 
@@ -43,7 +56,13 @@ describeWith('cluster node heartbeats on a real nats-server', ['nats-server'], (
     await a.beat();
     assert.deepEqual(events.slice(1), ['node-a: lease lost']);
     await b.beat();
-    assert.deepEqual((await b.list()).map((n) => [n.id, n.alive]), [['node-a', true], ['node-b', true]]);
+    assert.deepEqual(
+      (await b.list()).map((n) => [n.id, n.alive]),
+      [
+        ['node-a', true],
+        ['node-b', true],
+      ],
+    );
     assert.equal(events.length, 2);
   });
 });

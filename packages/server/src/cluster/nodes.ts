@@ -66,9 +66,19 @@ export class ClusterNodes {
     private readonly now: () => number,
   ) {}
 
-  static async open(link: NatsLink, self: { id: string; version: string; startedAt: number }, facts: NodeFacts, options: {
-    leaseMs: number; replicas?: number; log: Logger; onGone: (nodeId: string, decidedAt: number) => Promise<void>; onLeaseLost: () => Promise<void>; now?: () => number;
-  }): Promise<ClusterNodes> {
+  static async open(
+    link: NatsLink,
+    self: { id: string; version: string; startedAt: number },
+    facts: NodeFacts,
+    options: {
+      leaseMs: number;
+      replicas?: number;
+      log: Logger;
+      onGone: (nodeId: string, decidedAt: number) => Promise<void>;
+      onLeaseLost: () => Promise<void>;
+      now?: () => number;
+    },
+  ): Promise<ClusterNodes> {
     const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(NODES_BUCKET, { history: 1, ttl: options.leaseMs, replicas: options.replicas ?? 1 }));
     return new ClusterNodes(kv, await jetstreamManager(link.nc, { timeout: 2_000 }), () => link.nc.getServer(), self, facts, options.leaseMs, options.log, options.onGone, options.onLeaseLost, options.now ?? Date.now);
   }
@@ -76,9 +86,12 @@ export class ClusterNodes {
   /** Beats now, then every fifth of the lease. */
   async start(): Promise<void> {
     await this.beat();
-    this.#timer = setInterval(() => {
-      this.#beating = this.#beating.then(() => this.beat()).catch((err: unknown) => this.log.warn({ err }, 'cluster heartbeat failed'));
-    }, Math.max(200, Math.floor(this.leaseMs / 5)));
+    this.#timer = setInterval(
+      () => {
+        this.#beating = this.#beating.then(() => this.beat()).catch((err: unknown) => this.log.warn({ err }, 'cluster heartbeat failed'));
+      },
+      Math.max(200, Math.floor(this.leaseMs / 5)),
+    );
     this.#timer.unref();
   }
 
@@ -86,8 +99,15 @@ export class ClusterNodes {
   async beat(): Promise<void> {
     const now = this.now();
     const value = JSON.stringify({
-      id: this.self.id, version: this.self.version, startedAt: this.self.startedAt, heartbeatAt: now,
-      sessions: this.facts.sessions(), leads: this.facts.leads(), draining: this.facts.draining(), natsServer: this.natsServer(), ...this.facts.keys?.(),
+      id: this.self.id,
+      version: this.self.version,
+      startedAt: this.self.startedAt,
+      heartbeatAt: now,
+      sessions: this.facts.sessions(),
+      leads: this.facts.leads(),
+      draining: this.facts.draining(),
+      natsServer: this.natsServer(),
+      ...this.facts.keys?.(),
     });
     if (this.#revision === 0) this.#revision = await this.kv.put(this.self.id, value);
     else {
@@ -97,7 +117,7 @@ export class ClusterNodes {
         if (!/wrong last sequence/i.test((err as Error).message)) throw err;
         // This node fell silent for longer than its lease (a stall, a partition): the others
         // have removed its claims and marked its devices offline. It takes them back.
-        this.log.warn({ node: this.self.id }, 'this node\'s lease expired while it was silent: claiming its sessions again');
+        this.log.warn({ node: this.self.id }, "this node's lease expired while it was silent: claiming its sessions again");
         this.#revision = await this.kv.put(this.self.id, value);
         await this.onLeaseLost();
       }
@@ -108,7 +128,7 @@ export class ClusterNodes {
       if (alive.has(id) || id === this.self.id) continue;
       const decidedAt = this.now();
       if (await this.#fence(id)) {
-        this.log.warn({ node: id }, 'a node\'s lease expired: cleaning the sessions it held');
+        this.log.warn({ node: id }, "a node's lease expired: cleaning the sessions it held");
         await this.onGone(id, decidedAt);
       }
       this.#known.delete(id);

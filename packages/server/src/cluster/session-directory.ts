@@ -71,14 +71,11 @@ export class KvSessionDirectory implements SessionDirectory {
     const until = status.streamInfo.state.last_seq;
     if (status.values > 0 && this.#highest < until) {
       let timer: NodeJS.Timeout | undefined;
-      const loaded = await Promise.race([
-        new Promise<boolean>((resolve) => (this.#snapshot = { until, done: () => resolve(true) })),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SNAPSHOT_TIMEOUT_MS))),
-      ]);
+      const loaded = await Promise.race([new Promise<boolean>((resolve) => (this.#snapshot = { until, done: () => resolve(true) })), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SNAPSHOT_TIMEOUT_MS)))]);
       clearTimeout(timer);
       if (!loaded) this.log.warn({ until, highest: this.#highest }, 'the session directory snapshot is still loading; going on with what arrived');
     }
-    if (this.#stale > 0) this.log.info({ stale: this.#stale }, 'removed this node\'s session claims from before its restart');
+    if (this.#stale > 0) this.log.info({ stale: this.#stale }, "removed this node's session claims from before its restart");
     this.#watchdog = setInterval(() => void this.#lookAtWatch(), WATCHDOG_MS);
     this.#watchdog.unref();
   }

@@ -13,7 +13,10 @@ export const TICKETS_BUCKET = 'bulwark_stream_tickets';
  * spent by deleting its entry on the revision read, so two nodes cannot both redeem it.
  */
 export class KvStreamTickets implements TicketBook {
-  private constructor(private readonly kv: KV, private readonly ttlMs: number) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly ttlMs: number,
+  ) {}
 
   static async open(link: NatsLink, ttlMs = STREAM_TICKET_TTL_MS, replicas = 1): Promise<KvStreamTickets> {
     const kv = await whileElecting(() => new Kvm(jetstream(link.nc)).create(TICKETS_BUCKET, { history: 1, ttl: ttlMs, replicas }));
@@ -34,7 +37,12 @@ export class KvStreamTickets implements TicketBook {
     const key = keyOf(ticket);
     const entry = await this.kv.get(key).catch(() => null);
     // Spent exactly once, whatever happens next: only the node whose delete lands on the revision it read may use it.
-    const spent = entry?.operation === 'PUT' && await this.kv.delete(key, { previousSeq: entry.revision }).then(() => true, () => false);
+    const spent =
+      entry?.operation === 'PUT' &&
+      (await this.kv.delete(key, { previousSeq: entry.revision }).then(
+        () => true,
+        () => false,
+      ));
     checkTicketRoute(route);
     if (!entry || !spent) throw ticketUnknown();
     let opened: { token: string; expiresAt: number };

@@ -23,11 +23,14 @@ describe('address ranges (gateway.proxyProtocolFrom)', () => {
   });
 
   it('is a configuration error, reported with the other problems (the CLI exits 2 on it)', () => {
-    assert.throws(() => loadConfig({ env: { BULWARK_GATEWAY_PROXY_PROTOCOL_FROM: '10.0.0.1, haproxy' } }), (err: Error & { code?: string; details?: { problems?: string[] } }) => {
-      assert.equal(err.code, 'BULWARK_ERR_CONFIG_INVALID');
-      assert.deepEqual(err.details?.problems, ['gateway.proxyProtocolFrom: "haproxy" is not an IPv4 or IPv6 address or a CIDR range (address/1-32 or 128)']);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ env: { BULWARK_GATEWAY_PROXY_PROTOCOL_FROM: '10.0.0.1, haproxy' } }),
+      (err: Error & { code?: string; details?: { problems?: string[] } }) => {
+        assert.equal(err.code, 'BULWARK_ERR_CONFIG_INVALID');
+        assert.deepEqual(err.details?.problems, ['gateway.proxyProtocolFrom: "haproxy" is not an IPv4 or IPv6 address or a CIDR range (address/1-32 or 128)']);
+        return true;
+      },
+    );
     assert.equal(loadConfig({ file: { gateway: { proxyProtocolFrom: '10.0.0.0/24' } } }).gateway.proxyProtocolFrom, '10.0.0.0/24');
     assert.equal(loadConfig({}).gateway.proxyProtocolFrom, '', 'off by default');
   });

@@ -16,7 +16,10 @@ export interface AddressRange {
 export function parseAddressRanges(list: string): { readonly ranges: readonly AddressRange[]; readonly problems: readonly string[] } {
   const ranges: AddressRange[] = [];
   const problems: string[] = [];
-  for (const entry of list.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of list
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const [address = '', prefixText, extra] = entry.split('/');
     const version = isIP(address);
     const family = version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : undefined;

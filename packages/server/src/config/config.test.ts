@@ -6,7 +6,7 @@ const problemsOf = (fn: () => unknown): string[] => {
   try {
     fn();
   } catch (err) {
-    return ((err as { details?: { problems?: string[] } }).details?.problems) ?? [];
+    return (err as { details?: { problems?: string[] } }).details?.problems ?? [];
   }
   assert.fail('expected the configuration to be refused');
 };
@@ -35,11 +35,13 @@ describe('configuration', () => {
   });
 
   it('reports every invalid setting at once', () => {
-    const problems = problemsOf(() => loadConfig({
-      env: { BULWARK_HTTP_PORT: 'eighty', BULWARK_TYPO: '1', BULWARK_AUTH_LOCKOUT_THRESHOLD: '0' },
-      file: { http: { allowInsecure: 'perhaps' }, log: { level: 'loud' }, colour: 'blue', masterKey: 'x' },
-      fileName: 'bulwark.json',
-    }));
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: { BULWARK_HTTP_PORT: 'eighty', BULWARK_TYPO: '1', BULWARK_AUTH_LOCKOUT_THRESHOLD: '0' },
+        file: { http: { allowInsecure: 'perhaps' }, log: { level: 'loud' }, colour: 'blue', masterKey: 'x' },
+        fileName: 'bulwark.json',
+      }),
+    );
     const text = problems.join('\n');
     for (const needle of ['BULWARK_HTTP_PORT', 'BULWARK_TYPO', 'auth.lockoutThreshold', 'http.allowInsecure', 'log.level', 'unknown setting "colour"', 'may only be set through BULWARK_MASTER_KEY']) {
       assert.ok(text.includes(needle), `missing a problem about ${needle} in:\n${text}`);

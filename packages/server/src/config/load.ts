@@ -15,23 +15,46 @@ export interface ServerConfig {
   readonly counters: string;
   readonly nodeId?: string;
   readonly cluster: {
-    readonly leaseMs: number; readonly drainLeaveMs: number; readonly replicas: number;
-    readonly tlsCaFile?: string; readonly tlsCertFile?: string; readonly tlsKeyFile?: string;
-    readonly natsCredsFile?: string; readonly natsIssuerFile?: string;
+    readonly leaseMs: number;
+    readonly drainLeaveMs: number;
+    readonly replicas: number;
+    readonly tlsCaFile?: string;
+    readonly tlsCertFile?: string;
+    readonly tlsKeyFile?: string;
+    readonly natsCredsFile?: string;
+    readonly natsIssuerFile?: string;
   };
   readonly stream: { readonly maxAgeMs: number; readonly maxBytes: number; readonly duplicateWindowMs: number; readonly writerBatchMax: number; readonly writerMaxPending: number; readonly writerConnections: number; readonly writerLingerMs: number };
   readonly http: {
-    readonly host: string; readonly port: number; readonly bodyLimitBytes: number; readonly trustedProxies: string; readonly allowInsecure: boolean;
-    readonly tls: boolean; readonly tlsNames: string; readonly tlsCertFile: string; readonly tlsKeyFile: string; readonly hstsMaxAgeS: number;
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    readonly trustedProxies: string;
+    readonly allowInsecure: boolean;
+    readonly tls: boolean;
+    readonly tlsNames: string;
+    readonly tlsCertFile: string;
+    readonly tlsKeyFile: string;
+    readonly hstsMaxAgeS: number;
   };
   readonly audit: { readonly checkpointFile: string; readonly checkpointIntervalMs: number };
   readonly auth: { readonly accessTokenTtlMs: number; readonly lockoutThreshold: number; readonly keyLockoutThreshold: number; readonly lockoutWindowMs: number; readonly lockoutMs: number };
   readonly rateLimit: { readonly perAddressPerMinute: number; readonly perPrincipalPerMinute: number };
   readonly mqtt: {
-    readonly enabled: boolean; readonly host: string; readonly port: number; readonly hostnames: string;
-    readonly maxPayloadBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number;
-    readonly publishRatePerSecond: number; readonly publishBurst: number; readonly publishBacklogLimit: number; readonly publishesPerTurn: number;
-    readonly receiveMaximum: number; readonly sessionExpiryMaxSeconds: number; readonly maxSubscriptionsPerSession: number;
+    readonly enabled: boolean;
+    readonly host: string;
+    readonly port: number;
+    readonly hostnames: string;
+    readonly maxPayloadBytes: number;
+    readonly maxTopicLength: number;
+    readonly maxTopicLevels: number;
+    readonly publishRatePerSecond: number;
+    readonly publishBurst: number;
+    readonly publishBacklogLimit: number;
+    readonly publishesPerTurn: number;
+    readonly receiveMaximum: number;
+    readonly sessionExpiryMaxSeconds: number;
+    readonly maxSubscriptionsPerSession: number;
   };
   readonly gateway: { readonly proxyProtocolFrom: string };
   readonly deviceHttp: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly maxBodyBytes: number };
@@ -42,27 +65,62 @@ export interface ServerConfig {
   readonly registry: { readonly countsFoldIntervalMs: number };
   readonly twin: { readonly driftThresholdMs: number };
   readonly commands: {
-    readonly defaultTtlS: number; readonly maxTtlS: number; readonly resultTimeoutMs: number; readonly perDevicePerMinute: number;
-    readonly perPrincipalPerMinute: number; readonly maxOpenPerDevice: number; readonly retentionDays: number;
+    readonly defaultTtlS: number;
+    readonly maxTtlS: number;
+    readonly resultTimeoutMs: number;
+    readonly perDevicePerMinute: number;
+    readonly perPrincipalPerMinute: number;
+    readonly maxOpenPerDevice: number;
+    readonly retentionDays: number;
   };
   readonly logs: { readonly ringEntries: number; readonly maxStreams: number; readonly liveQueueLimit: number };
   readonly health: { readonly historyPerDevice: number; readonly minIntervalMs: number; readonly retentionDays: number; readonly sweepIntervalMs: number };
   readonly ota: {
-    readonly rootKeysFile?: string; readonly artifactMaxBytes: number; readonly minSecurityVersion: number;
-    readonly tickIntervalMs: number; readonly deviceTimeoutMs: number; readonly defaultMaxRetries: number;
+    readonly rootKeysFile?: string;
+    readonly artifactMaxBytes: number;
+    readonly minSecurityVersion: number;
+    readonly tickIntervalMs: number;
+    readonly deviceTimeoutMs: number;
+    readonly defaultMaxRetries: number;
   };
   readonly jobs: {
-    readonly tickIntervalMs: number; readonly maxDevices: number; readonly maxRatePerSecond: number; readonly defaultRatePerSecond: number; readonly defaultDeviceTimeoutMs: number;
+    readonly tickIntervalMs: number;
+    readonly maxDevices: number;
+    readonly maxRatePerSecond: number;
+    readonly defaultRatePerSecond: number;
+    readonly defaultDeviceTimeoutMs: number;
   };
   readonly webhooks: {
-    readonly allowHttp: boolean; readonly allowPrivateTargets: boolean; readonly caFile?: string; readonly timeoutMs: number; readonly batchMaxReadings: number;
-    readonly maxAttempts: number; readonly retryBaseMs: number; readonly retryMaxMs: number; readonly pollIntervalMs: number;
+    readonly allowHttp: boolean;
+    readonly allowPrivateTargets: boolean;
+    readonly caFile?: string;
+    readonly timeoutMs: number;
+    readonly batchMaxReadings: number;
+    readonly maxAttempts: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly pollIntervalMs: number;
   };
   readonly alerts: {
-    readonly offlineAfterMs: number; readonly runbookBaseUrl: string; readonly notifyPollIntervalMs: number; readonly notifyGatherMs: number; readonly retryBaseMs: number; readonly retryMaxMs: number;
-    readonly notificationMaxAgeMs: number; readonly groupWaitMs: number; readonly groupMinAlerts: number; readonly groupWindowMs: number;
-    readonly flapMaxFires: number; readonly flapWindowMs: number; readonly sweepIntervalMs: number; readonly transitionBatchMs: number;
-    readonly smtpUrl: string; readonly smtpFrom: string; readonly smtpCaFile?: string; readonly smtpAllowInsecure: boolean; readonly smtpTimeoutMs: number;
+    readonly offlineAfterMs: number;
+    readonly runbookBaseUrl: string;
+    readonly notifyPollIntervalMs: number;
+    readonly notifyGatherMs: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly notificationMaxAgeMs: number;
+    readonly groupWaitMs: number;
+    readonly groupMinAlerts: number;
+    readonly groupWindowMs: number;
+    readonly flapMaxFires: number;
+    readonly flapWindowMs: number;
+    readonly sweepIntervalMs: number;
+    readonly transitionBatchMs: number;
+    readonly smtpUrl: string;
+    readonly smtpFrom: string;
+    readonly smtpCaFile?: string;
+    readonly smtpAllowInsecure: boolean;
+    readonly smtpTimeoutMs: number;
   };
   readonly tracing: { readonly sampleEvery: number; readonly maxPerSecond: number; readonly otelEndpoint: string; readonly retentionHours: number };
   readonly log: { readonly level: string };
@@ -129,7 +187,7 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     problems.push(`http.host: ${host} is not a loopback address and the API speaks plain HTTP; turn on http.tls (--http-tls), or put a TLS proxy in front and keep 127.0.0.1, or set http.allowInsecure (--http-allow-insecure) to accept the risk`);
   }
   const [certFile, keyFile] = [String(out['http.tlsCertFile'] ?? ''), String(out['http.tlsKeyFile'] ?? '')];
-  if ((certFile === '') !== (keyFile === '')) problems.push('http.tlsCertFile and http.tlsKeyFile: give both (a certificate and its key) or neither (a certificate from the platform\'s CA)');
+  if ((certFile === '') !== (keyFile === '')) problems.push("http.tlsCertFile and http.tlsKeyFile: give both (a certificate and its key) or neither (a certificate from the platform's CA)");
   else if (certFile !== '' && out['http.tls'] !== true) problems.push('http.tlsCertFile: set, but http.tls is off; turn it on (--http-tls) to serve HTTPS with it');
   const coapHost = String(out['coap.host'] ?? '127.0.0.1');
   if (out['coap.enabled'] === true && !isLoopbackHost(coapHost) && out['coap.trustedNetwork'] !== true) {
@@ -232,9 +290,12 @@ function clusterProblems(out: Record<string, Value>): string[] {
   const problems: string[] = [];
   const bus = String(out.bus ?? 'memory');
   if (bus !== 'memory') {
-    const bad = bus.split(',').map((u) => u.trim()).filter((u) => !NATS_URL.test(u));
+    const bad = bus
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => !NATS_URL.test(u));
     if (bad.length > 0 || bus.trim() === '') problems.push(`bus: "${bad.join(',') || bus}" is not memory or a comma-separated list of nats://host:port (or tls://host:port) URLs`);
-    else if (!/^postgres(ql)?:\/\//.test(String(out.store ?? ''))) problems.push('bus: a NATS bus (cluster mode) needs a postgres:// store that every node shares; SQLite is one node\'s file');
+    else if (!/^postgres(ql)?:\/\//.test(String(out.store ?? ''))) problems.push("bus: a NATS bus (cluster mode) needs a postgres:// store that every node shares; SQLite is one node's file");
   }
   const counters = String(out.counters ?? 'memory');
   if (counters !== 'memory' && !REDIS_URL.test(counters)) problems.push(`counters: "${counters.replace(/\/\/[^@]*@/, '//***@')}" is not memory or a redis://host:port[/db] URL`);

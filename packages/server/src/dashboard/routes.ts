@@ -42,25 +42,33 @@ function send(request: FastifyRequest, reply: FastifyReply, file: Asset, cacheCo
 export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app, options) => {
   const assets = new DashboardAssets(options.dir ?? DEFAULT_DASHBOARD_DIR);
 
-  app.get('/', {
-    config: { auth: { public: true } },
-    schema: { tags: ['dashboard'], summary: 'The operator dashboard (a single-page app; its pages are #/ routes)' },
-  }, async (request, reply) => {
-    const index = assets.index();
-    if (!index) {
-      request.log.warn({ dir: assets.dir }, 'the dashboard is not built: run npm run build:dashboard');
-      return reply.code(503).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(NOT_BUILT);
-    }
-    return send(request, reply, index, REVALIDATE);
-  });
+  app.get(
+    '/',
+    {
+      config: { auth: { public: true } },
+      schema: { tags: ['dashboard'], summary: 'The operator dashboard (a single-page app; its pages are #/ routes)' },
+    },
+    async (request, reply) => {
+      const index = assets.index();
+      if (!index) {
+        request.log.warn({ dir: assets.dir }, 'the dashboard is not built: run npm run build:dashboard');
+        return reply.code(503).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(NOT_BUILT);
+      }
+      return send(request, reply, index, REVALIDATE);
+    },
+  );
 
-  app.get('/assets/:name', {
-    config: { auth: { public: true } },
-    schema: { hide: true },
-  }, async (request, reply) => {
-    const { name } = request.params as { name: string };
-    const file = ASSET_NAME.test(name) ? assets.file(name) : undefined;
-    if (!file) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no dashboard file ${name}; rebuild with npm run build:dashboard and reload`);
-    return send(request, reply, file, IMMUTABLE);
-  });
+  app.get(
+    '/assets/:name',
+    {
+      config: { auth: { public: true } },
+      schema: { hide: true },
+    },
+    async (request, reply) => {
+      const { name } = request.params as { name: string };
+      const file = ASSET_NAME.test(name) ? assets.file(name) : undefined;
+      if (!file) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no dashboard file ${name}; rebuild with npm run build:dashboard and reload`);
+      return send(request, reply, file, IMMUTABLE);
+    },
+  );
 };

@@ -38,7 +38,10 @@ describe('remote commands over MQTT', () => {
     assert.equal(c.connected, true);
 
     const list = await s.api('GET', '/api/v1/devices/gw-1/commands?status=succeeded', { token: admin });
-    assert.deepEqual(list.body.map((x: { id: string }) => x.id), [request.id]);
+    assert.deepEqual(
+      list.body.map((x: { id: string }) => x.id),
+      [request.id],
+    );
     const audit = await s.api('GET', '/api/v1/audit?action=device.command', { token: admin });
     assert.equal(audit.body[0]?.target, 'gw-1');
     for (const [name, body, code] of [
@@ -86,7 +89,11 @@ describe('remote commands over MQTT', () => {
     assert.deepEqual(statuses, [201, 201, 201, 429]);
     const other = [];
     for (let i = 0; i < 3; i += 1) other.push(await s.api('POST', '/api/v1/devices/b/commands/ping', { token: admin, body: {} }));
-    assert.deepEqual(other.map((r) => r.status), [201, 201, 429], 'five commands a minute for the principal, whatever the device');
+    assert.deepEqual(
+      other.map((r) => r.status),
+      [201, 201, 429],
+      'five commands a minute for the principal, whatever the device',
+    );
     const principal = other[2];
     assert.equal(principal?.body.error.code, 'BULWARK_ERR_RATE_LIMITED');
     assert.equal(principal?.body.error.details.per, 'principal');

@@ -57,8 +57,7 @@ export class CommandService {
   ) {
     deps.bus.subscribe('commands.waiting', async (e) => {
       if (!deps.link.isHere(e.deviceId)) return;
-      await this.#deliver(e.deviceId, (c) => c.sentAt === null, false)
-        .catch((err: unknown) => deps.log.warn({ err, deviceId: e.deviceId }, 'could not send the commands waiting for a device'));
+      await this.#deliver(e.deviceId, (c) => c.sentAt === null, false).catch((err: unknown) => deps.log.warn({ err, deviceId: e.deviceId }, 'could not send the commands waiting for a device'));
     });
   }
 
@@ -79,8 +78,21 @@ export class CommandService {
     if (ttlS < 1 || ttlS > this.settings.maxTtlS) throw new PlatformError('BULWARK_ERR_VALIDATION', `ttlS must be 1..${this.settings.maxTtlS}`);
     const now = this.deps.clock.now();
     const record: CommandRecord = {
-      id: this.deps.ids.next('cmd'), deviceId, name, params, status: 'pending', issuedBy: o.actor, issuedAt: now, expiresAt: now + ttlS * 1000,
-      sentAt: null, sendCount: 0, answeredAt: null, reason: null, detail: null, output: null, updatedAt: now,
+      id: this.deps.ids.next('cmd'),
+      deviceId,
+      name,
+      params,
+      status: 'pending',
+      issuedBy: o.actor,
+      issuedAt: now,
+      expiresAt: now + ttlS * 1000,
+      sentAt: null,
+      sendCount: 0,
+      answeredAt: null,
+      reason: null,
+      detail: null,
+      output: null,
+      updatedAt: now,
     };
     const size = Buffer.byteLength(JSON.stringify(requestOf(record)));
     if (size > DEVICE_MESSAGE_LIMITS.commandMaxBytes) {
@@ -107,15 +119,15 @@ export class CommandService {
     const w = await this.deps.counters.increment(key, MINUTE_MS);
     if (w.count > max) {
       throw new PlatformError('BULWARK_ERR_RATE_LIMITED', `at most ${max} commands a minute per ${per}`, {
-        retryAfterSeconds: Math.max(1, Math.ceil((w.resetAtMs - this.deps.clock.now()) / 1000)), details: { limit: max, per },
+        retryAfterSeconds: Math.max(1, Math.ceil((w.resetAtMs - this.deps.clock.now()) / 1000)),
+        details: { limit: max, per },
       });
     }
   }
 
   /** Tells the node holding the device's session (if any) that a command waits for it. */
   async #announce(deviceId: string): Promise<void> {
-    await this.deps.bus.publish({ type: 'commands.waiting', deviceId })
-      .catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting command'));
+    await this.deps.bus.publish({ type: 'commands.waiting', deviceId }).catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting command'));
   }
 
   async #send(c: CommandRecord, attempt = 1, announce = true): Promise<void> {

@@ -47,7 +47,12 @@ export class LogStreams {
   readonly #rings = new Map<string, Ring>();
   readonly #live = new Map<string, Set<(e: StoredLogEntry) => void>>();
 
-  constructor(commands: CommandService, private readonly settings: { ringEntries: number; maxStreams: number }, private readonly clock: Clock, private readonly bus: EventBus) {
+  constructor(
+    commands: CommandService,
+    private readonly settings: { ringEntries: number; maxStreams: number },
+    private readonly clock: Clock,
+    private readonly bus: EventBus,
+  ) {
     commands.guard(BUILTIN_COMMANDS.logsStream, (deviceId, _name, params) => this.#check(deviceId, params));
     commands.onIssued((c) => this.#announce(c));
     bus.subscribe('logs.window', (e) => void this.#window(e.deviceId, e.until, e.level));
@@ -131,7 +136,11 @@ export class LogStreams {
     const fresh = e.entries.filter((x) => x.seq > ring.seq);
     if (fresh.length === 0) return;
     ring.dropped += e.dropped;
-    this.#append(e.deviceId, ring, fresh.map((x) => ({ deviceId: e.deviceId, ...x })));
+    this.#append(
+      e.deviceId,
+      ring,
+      fresh.map((x) => ({ deviceId: e.deviceId, ...x })),
+    );
   }
 
   #append(deviceId: string, ring: Ring, entries: readonly StoredLogEntry[]): void {

@@ -1,8 +1,5 @@
 import type { Logger } from '@bulwark/core';
-import {
-  type CommandResult, DEVICE_MESSAGES, DEVICE_TOPICS, type DeviceEvent, type DeviceTopicName, ENVELOPE_LIMITS, type HealthReport, type LogBatch, type OtaStatus, type TwinReported,
-  deviceTopics, jsonTextDepth, matchDeviceTopic,
-} from '@bulwark/protocol';
+import { type CommandResult, DEVICE_MESSAGES, DEVICE_TOPICS, type DeviceEvent, type DeviceTopicName, ENVELOPE_LIMITS, type HealthReport, type LogBatch, type OtaStatus, type TwinReported, deviceTopics, jsonTextDepth, matchDeviceTopic } from '@bulwark/protocol';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Counter, type Registry } from 'prom-client';
 import type { CommandService, LogStreams } from '../diagnostics/index.js';
@@ -90,17 +87,25 @@ export function createDeviceInbox(s: InboxServices, deps: { log: Logger; metrics
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validators = Object.fromEntries(INBOX_TOPICS.map((t) => [INBOX_KINDS[t], ajv.compile(DEVICE_MESSAGES[DEVICE_TOPICS[t].message])])) as Record<Kind, ValidateFunction>;
   const messages = new Counter({
-    name: 'bulwark_device_messages_total', help: 'Device messages beside telemetry (twin_reported, command_result, health, events, logs, ota_status), by outcome',
-    labelNames: ['kind', 'result'] as const, registers: [deps.metrics],
+    name: 'bulwark_device_messages_total',
+    help: 'Device messages beside telemetry (twin_reported, command_result, health, events, logs, ota_status), by outcome',
+    labelNames: ['kind', 'result'] as const,
+    registers: [deps.metrics],
   });
   const handle = (deviceId: string, kind: Kind, name: string | undefined, m: unknown): Promise<string> | string => {
     switch (kind) {
-      case 'twin_reported': return s.twin.onReported(deviceId, m as TwinReported);
-      case 'command_result': return s.commands.onResult(deviceId, name ?? '', m as CommandResult);
-      case 'health': return s.health.onReport(deviceId, m as HealthReport);
-      case 'events': return s.health.onEvent(deviceId, m as DeviceEvent);
-      case 'logs': return s.logs.onBatch(deviceId, m as LogBatch);
-      case 'ota_status': return s.ota ? s.ota.onStatus(deviceId, m as OtaStatus) : 'unsupported';
+      case 'twin_reported':
+        return s.twin.onReported(deviceId, m as TwinReported);
+      case 'command_result':
+        return s.commands.onResult(deviceId, name ?? '', m as CommandResult);
+      case 'health':
+        return s.health.onReport(deviceId, m as HealthReport);
+      case 'events':
+        return s.health.onEvent(deviceId, m as DeviceEvent);
+      case 'logs':
+        return s.logs.onBatch(deviceId, m as LogBatch);
+      case 'ota_status':
+        return s.ota ? s.ota.onStatus(deviceId, m as OtaStatus) : 'unsupported';
     }
   };
   const refuse = (deviceId: string, kind: Kind, reason: string, problems: string[]): InboxRefusal => {

@@ -35,22 +35,26 @@ type LogLine = Record<string, unknown> & { msg?: string };
 function logCapture() {
   const lines: LogLine[] = [];
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
-  const logger = pino({ level: 'info' }, {
-    write(text: string) {
-      const line = JSON.parse(text) as LogLine;
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (!w.match(line)) continue;
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
+  const logger = pino(
+    { level: 'info' },
+    {
+      write(text: string) {
+        const line = JSON.parse(text) as LogLine;
+        lines.push(line);
+        for (const w of [...waiters]) {
+          if (!w.match(line)) continue;
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      },
     },
-  });
-  const next = (match: (l: LogLine) => boolean, from = 0) => new Promise<LogLine>((resolve) => {
-    const found = lines.slice(from).find(match);
-    if (found) resolve(found);
-    else waiters.push({ match, resolve });
-  });
+  );
+  const next = (match: (l: LogLine) => boolean, from = 0) =>
+    new Promise<LogLine>((resolve) => {
+      const found = lines.slice(from).find(match);
+      if (found) resolve(found);
+      else waiters.push({ match, resolve });
+    });
   return { logger, lines, next };
 }
 
@@ -117,8 +121,7 @@ async function curlTime(t: TestContext, port: number, localAddress: string, d: E
   writeFileSync(join(dir, 'ca.pem'), d.caPem);
   writeFileSync(join(dir, 'device.key'), d.keyPem);
   writeFileSync(join(dir, 'device.crt'), d.certPem);
-  const args = ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--interface', localAddress, '--cacert', join(dir, 'ca.pem'), '--key', join(dir, 'device.key'), '--cert', join(dir, 'device.crt'),
-    `https://127.0.0.1:${port}/v1/time`];
+  const args = ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--interface', localAddress, '--cacert', join(dir, 'ca.pem'), '--key', join(dir, 'device.key'), '--cert', join(dir, 'device.crt'), `https://127.0.0.1:${port}/v1/time`];
   try {
     const { stdout } = await run('curl', args);
     return { status: Number(stdout) };
@@ -137,7 +140,7 @@ describeWith('PROXY protocol v2 on the device listeners, behind HAProxy', ['hapr
     // The bytes after the header reached the TLS server and the broker: a QoS 1 publish is acknowledged.
     await client.publishAsync(`devices/${device.id}/events`, '{"id":"e1","type":"boot","ts":1}', { qos: 1 });
     // At least the device's connection (HAProxy's own port probe at start may be another).
-    assert.ok(await metric(s, 'bulwark_device_proxy_headers_total', { listener: 'mqtt', command: 'proxy' }) >= 1);
+    assert.ok((await metric(s, 'bulwark_device_proxy_headers_total', { listener: 'mqtt', command: 'proxy' })) >= 1);
     assert.equal(await metric(s, 'bulwark_device_proxy_refused_total', {}), 0);
     // A device refused after TLS is logged with its own address too.
     client.end(true);
@@ -172,7 +175,7 @@ describeWith('PROXY protocol v2 on the device listeners, behind HAProxy', ['hapr
     assert.equal(log.lines.filter((l) => l.msg === 'MQTT session opened').length, 0);
   });
 
-  it('MQTT, setting off: the listener is unchanged (HAProxy\'s address is the one seen) and a header is never read', async (t) => {
+  it("MQTT, setting off: the listener is unchanged (HAProxy's address is the one seen) and a header is never read", async (t) => {
     const { s, log, device } = await serverWithDevice(t);
     assert.equal(s.server.metrics.registry.getSingleMetric('bulwark_device_proxy_headers_total'), undefined, 'no PROXY metrics when off');
     const plain = await balancer(t, s, s.server.mqttPort, {});
@@ -184,7 +187,7 @@ describeWith('PROXY protocol v2 on the device listeners, behind HAProxy', ['hapr
     const err = await connectDevice(s, device, { port: proxying.port, localAddress: DEVICE_ADDRESS } as IClientOptions).catch((e: Error) => e);
     assert.ok(err instanceof Error);
     await log.next((l) => l.msg === 'TLS handshake refused');
-    assert.ok(await metric(s, 'bulwark_mqtt_tls_refused_total', {}) >= 1);
+    assert.ok((await metric(s, 'bulwark_mqtt_tls_refused_total', {})) >= 1);
     assert.equal(log.lines.filter((l) => l.remote === DEVICE_ADDRESS).length, 0, 'the address in the header is not believed');
   });
 
@@ -194,7 +197,7 @@ describeWith('PROXY protocol v2 on the device listeners, behind HAProxy', ['hapr
     assert.deepEqual(await curlTime(t, lb.port, DEVICE_ADDRESS, device), { status: 200 });
     const opened = await log.next((l) => l.msg === 'device HTTPS connection opened');
     assert.deepEqual([opened.deviceId, opened.remote], [device.id, DEVICE_ADDRESS]);
-    assert.ok(await metric(s, 'bulwark_device_proxy_headers_total', { listener: 'https', command: 'proxy' }) >= 1);
+    assert.ok((await metric(s, 'bulwark_device_proxy_headers_total', { listener: 'https', command: 'proxy' })) >= 1);
 
     const direct = await curlTime(t, s.server.deviceHttpPort, '127.0.0.1', device);
     assert.equal(direct.status, 0, 'no answer without a header from a listed balancer');

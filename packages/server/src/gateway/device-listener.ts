@@ -22,14 +22,22 @@ export interface DeviceListenerOptions {
 export function proxyMetrics(registry: Registry) {
   const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
   return {
-    accepted: existing<Counter<'listener' | 'command'>>('bulwark_device_proxy_headers_total') ?? new Counter({
-      name: 'bulwark_device_proxy_headers_total', help: 'PROXY protocol v2 headers accepted from trusted load balancers (gateway.proxyProtocolFrom), by listener and command (proxy: a client\'s connection; local: the balancer\'s own health check)',
-      labelNames: ['listener', 'command'] as const, registers: [registry],
-    }),
-    refused: existing<Counter<'listener' | 'reason'>>('bulwark_device_proxy_refused_total') ?? new Counter({
-      name: 'bulwark_device_proxy_refused_total', help: 'Connections from trusted load balancers closed because they did not start with a valid PROXY protocol v2 header, by listener and reason',
-      labelNames: ['listener', 'reason'] as const, registers: [registry],
-    }),
+    accepted:
+      existing<Counter<'listener' | 'command'>>('bulwark_device_proxy_headers_total') ??
+      new Counter({
+        name: 'bulwark_device_proxy_headers_total',
+        help: "PROXY protocol v2 headers accepted from trusted load balancers (gateway.proxyProtocolFrom), by listener and command (proxy: a client's connection; local: the balancer's own health check)",
+        labelNames: ['listener', 'command'] as const,
+        registers: [registry],
+      }),
+    refused:
+      existing<Counter<'listener' | 'reason'>>('bulwark_device_proxy_refused_total') ??
+      new Counter({
+        name: 'bulwark_device_proxy_refused_total',
+        help: 'Connections from trusted load balancers closed because they did not start with a valid PROXY protocol v2 header, by listener and reason',
+        labelNames: ['listener', 'reason'] as const,
+        registers: [registry],
+      }),
   };
 }
 
@@ -49,7 +57,10 @@ export class DeviceListener {
   readonly #waiting = new Set<Socket>();
   readonly #metrics: ReturnType<typeof proxyMetrics> | undefined;
 
-  constructor(private readonly tls: Server, private readonly options: DeviceListenerOptions) {
+  constructor(
+    private readonly tls: Server,
+    private readonly options: DeviceListenerOptions,
+  ) {
     if (options.proxyProtocolFrom.length === 0) return;
     const trusted = new BlockList();
     for (const r of options.proxyProtocolFrom) trusted.addSubnet(r.address, r.prefix, r.family);

@@ -4,10 +4,7 @@ import type { Clock } from '@bulwark/core';
 import { type IdentityService, exportPkcs8, fingerprintOf, issueServerCertificate, pkcs8Pem } from '../identity/index.js';
 
 /** TLS 1.2 AEAD suites for an ECDSA server key, plus the TLS 1.3 suites (all AEAD). */
-export const DEVICE_CIPHERS = [
-  'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
-].join(':');
+export const DEVICE_CIPHERS = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305'].join(':');
 
 /**
  * The TLS side every device listener shares (MQTT, HTTPS): a server certificate from the
@@ -18,7 +15,11 @@ export const DEVICE_CIPHERS = [
 export class DeviceTls {
   #keyAndCert: { key: string; cert: string; caId: string } | undefined;
 
-  constructor(private readonly identity: IdentityService, private readonly hostnames: readonly string[], private readonly clock: Clock) {}
+  constructor(
+    private readonly identity: IdentityService,
+    private readonly hostnames: readonly string[],
+    private readonly clock: Clock,
+  ) {}
 
   /** Options for tls.createServer / https.createServer. */
   async serverOptions(): Promise<SecureContextOptions & { requestCert: true; rejectUnauthorized: true }> {
@@ -35,7 +36,14 @@ export class DeviceTls {
     // about 16 KiB more (bench/README.md). Devices keep long sessions; a full handshake on
     // reconnect is the price, and the right one.
     return {
-      key, cert, ...this.#trust(), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ciphers: DEVICE_CIPHERS, honorCipherOrder: true,
+      key,
+      cert,
+      ...this.#trust(),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ciphers: DEVICE_CIPHERS,
+      honorCipherOrder: true,
       secureOptions: constants.SSL_OP_NO_TICKET,
     };
   }

@@ -130,8 +130,12 @@ describe('PROXY protocol v2 decoder', () => {
       let input: Buffer;
       const base = Buffer.from(r.pick(valid));
       switch (r.int(4)) {
-        case 0: input = r.bytes(r.int(600)); break;
-        case 1: input = base.subarray(0, r.int(base.length + 1)); break;
+        case 0:
+          input = r.bytes(r.int(600));
+          break;
+        case 1:
+          input = base.subarray(0, r.int(base.length + 1));
+          break;
         case 2: {
           input = base;
           for (let k = 0; k < 1 + r.int(4); k += 1) {
@@ -140,7 +144,8 @@ describe('PROXY protocol v2 decoder', () => {
           }
           break;
         }
-        default: input = Buffer.concat([SIGNATURE, r.bytes(r.int(600))]);
+        default:
+          input = Buffer.concat([SIGNATURE, r.bytes(r.int(600))]);
       }
       let d: Decoded;
       try {

@@ -57,13 +57,9 @@ export interface ProxyEndpoint {
 
 export type ProxyHeader =
   /** A connection of the balancer itself (health check): use the socket's own endpoints. */
-  | { readonly command: 'local'; readonly length: number }
-  | { readonly command: 'proxy'; readonly length: number; readonly family: 'ipv4' | 'ipv6'; readonly source: ProxyEndpoint; readonly destination: ProxyEndpoint };
+  { readonly command: 'local'; readonly length: number } | { readonly command: 'proxy'; readonly length: number; readonly family: 'ipv4' | 'ipv6'; readonly source: ProxyEndpoint; readonly destination: ProxyEndpoint };
 
-export type Decoded =
-  | { readonly kind: 'header'; readonly header: ProxyHeader }
-  | { readonly kind: 'incomplete' }
-  | { readonly kind: 'refused'; readonly reason: ProxyRefusalReason };
+export type Decoded = { readonly kind: 'header'; readonly header: ProxyHeader } | { readonly kind: 'incomplete' } | { readonly kind: 'refused'; readonly reason: ProxyRefusalReason };
 
 const INCOMPLETE: Decoded = Object.freeze({ kind: 'incomplete' });
 const refused = (reason: ProxyRefusalReason): Decoded => ({ kind: 'refused', reason });
@@ -96,7 +92,9 @@ export function decodeProxyV2(input: Uint8Array, maxBytes = MAX_HEADER_BYTES): D
     return {
       kind: 'header',
       header: {
-        command: 'proxy', length, family: 'ipv4',
+        command: 'proxy',
+        length,
+        family: 'ipv4',
         source: { address: ipv4(input, a), port: u16(input, a + 8) },
         destination: { address: ipv4(input, a + 4), port: u16(input, a + 10) },
       },
@@ -105,7 +103,9 @@ export function decodeProxyV2(input: Uint8Array, maxBytes = MAX_HEADER_BYTES): D
   return {
     kind: 'header',
     header: {
-      command: 'proxy', length, family: 'ipv6',
+      command: 'proxy',
+      length,
+      family: 'ipv6',
       source: { address: ipv6(input, a), port: u16(input, a + 32) },
       destination: { address: ipv6(input, a + 16), port: u16(input, a + 34) },
     },

@@ -83,7 +83,10 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
       assert.equal(a.admitted, true);
       assert.equal(table.isConnected('d1'), true);
       assert.equal(table.localCount, 1);
-      assert.deepEqual([...table.local()].map((s) => s.deviceId), ['d1']);
+      assert.deepEqual(
+        [...table.local()].map((s) => s.deviceId),
+        ['d1'],
+      );
       assert.equal(c.handle?.closed('client_disconnected'), 'client_disconnected');
       assert.equal(c.handle?.closed('client_disconnected'), undefined, 'a close is reported once');
       assert.equal(table.isConnected('d1'), false);
@@ -163,7 +166,10 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
       await admit(new FakeConnection('d1'));
       await settle();
       assert.equal(table.isConnected('d1'), true);
-      assert.deepEqual(calls.filter((x) => x.startsWith('check')), []);
+      assert.deepEqual(
+        calls.filter((x) => x.startsWith('check')),
+        [],
+      );
       table.stop();
     });
 

@@ -2,9 +2,7 @@ import { type Logger, PlatformError } from '@bulwark/core';
 import type { EventBus } from '../bus/index.js';
 import type { IdentityService, PeerCertificate } from '../identity/index.js';
 import type { RegistryService } from '../registry/index.js';
-import {
-  type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionDirectory, type SessionHandle, type SessionTable, usesSerial,
-} from './sessions.js';
+import { type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionDirectory, type SessionHandle, type SessionTable, usesSerial } from './sessions.js';
 
 export interface LocalSessionTableDeps {
   readonly identity: Pick<IdentityService, 'admitSession' | 'checkSession'>;
@@ -21,7 +19,10 @@ class LocalSession implements SessionHandle {
   /** The directory's claim for this session (0 without a directory). */
   claim = 0;
 
-  constructor(readonly connection: SessionConnection, private readonly onClosed: (s: LocalSession, reason: string) => void) {}
+  constructor(
+    readonly connection: SessionConnection,
+    private readonly onClosed: (s: LocalSession, reason: string) => void,
+  ) {}
 
   get deviceId(): string {
     return this.connection.peer.deviceId;

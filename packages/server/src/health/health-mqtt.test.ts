@@ -22,7 +22,10 @@ describe('device health, events and remote logs over MQTT', () => {
     assert.equal(await deviceMetric(s, 'health', 'stored'), 5);
     assert.equal(await deviceMetric(s, 'health', 'too_frequent'), 1, 'a report within health.minIntervalMs is dropped');
     const view = (await s.api('GET', '/api/v1/devices/pump-1/health', { token: admin })).body;
-    assert.deepEqual(view.history.map((h: { report: { uptimeS: number } }) => h.report.uptimeS), [300, 240, 180]);
+    assert.deepEqual(
+      view.history.map((h: { report: { uptimeS: number } }) => h.report.uptimeS),
+      [300, 240, 180],
+    );
     assert.deepEqual([view.latest.report.uptimeS, view.restartLoop], [300, false]);
     // The first report of a new boot counts however soon it comes (a revert right after an update), then the limit holds again.
     await send(c, 'devices/pump-1/health', health(2, { boot: 'b2' }));
@@ -139,7 +142,10 @@ describe('device health, events and remote logs over MQTT', () => {
     assert.deepEqual([logs.entries[0].msg, logs.entries[9].msg], ['line 3', 'line 12']);
     assert.deepEqual([logs.stream.received, logs.stream.dropped], [12, 6]);
     const after = (await s.api('GET', '/api/v1/devices/pump-1/logs?after=10&level=error', { token: admin })).body;
-    assert.deepEqual(after.entries.map((e: { seq: number }) => e.seq), [12]);
+    assert.deepEqual(
+      after.entries.map((e: { seq: number }) => e.seq),
+      [12],
+    );
     await send(c, 'devices/pump-1/logs', { entries: Array.from({ length: 201 }, (_, i) => entry(i)) });
     assert.equal(await deviceMetric(s, 'logs', 'invalid'), 1, 'more than logBatchMaxEntries');
   });

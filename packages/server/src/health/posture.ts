@@ -69,9 +69,11 @@ export function evaluatePosture(p: DevicePosture): PostureFinding[] {
   for (const d of debugPortsOf(p)) out.push({ kind: 'debug-port', severity: 'fail', detail: `${d.service} listening on ${d.proto} ${hostPort(d.address, d.port)}` });
   if (p.boot && !p.boot.verified) {
     const why = `${p.boot.reason ?? 'unknown reason'}${p.boot.detail ? `: ${p.boot.detail}` : ''}`;
-    out.push(p.boot.reason === 'no_manifest'
-      ? { kind: 'boot-unchecked', severity: 'warn', detail: `the image in slot ${p.boot.slot} could not be checked (${why})` }
-      : { kind: 'boot-unverified', severity: 'fail', detail: `the image in slot ${p.boot.slot} does not verify against its signed manifest (${why})` });
+    out.push(
+      p.boot.reason === 'no_manifest'
+        ? { kind: 'boot-unchecked', severity: 'warn', detail: `the image in slot ${p.boot.slot} could not be checked (${why})` }
+        : { kind: 'boot-unverified', severity: 'fail', detail: `the image in slot ${p.boot.slot} does not verify against its signed manifest (${why})` },
+    );
   }
   if (p.ssh?.passwordAuth === true) out.push({ kind: 'ssh-password', severity: 'warn', detail: `SSH password login is on${p.ssh.enabled === false ? ' (the server is not listening now)' : ''}` });
   if (p.ssh?.rootLogin === 'yes') out.push({ kind: 'ssh-root-login', severity: 'warn', detail: 'SSH allows root to log in with a password (PermitRootLogin yes)' });
@@ -80,5 +82,4 @@ export function evaluatePosture(p: DevicePosture): PostureFinding[] {
 }
 
 /** The worst severity among findings, or `ok`. */
-export const worstOf = (findings: readonly PostureFinding[]): PostureSeverity | 'ok' =>
-  findings.some((f) => f.severity === 'fail') ? 'fail' : findings.length > 0 ? 'warn' : 'ok';
+export const worstOf = (findings: readonly PostureFinding[]): PostureSeverity | 'ok' => (findings.some((f) => f.severity === 'fail') ? 'fail' : findings.length > 0 ? 'warn' : 'ok');

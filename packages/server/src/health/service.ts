@@ -32,7 +32,10 @@ export class HealthService {
     private readonly events: EventRepository,
     private readonly settings: HealthSettings,
     private readonly deps: {
-      clock: Clock; log: Logger; assertDevice: (id: string) => Promise<void>; onRestartLoop?: (deviceId: string) => void;
+      clock: Clock;
+      log: Logger;
+      assertDevice: (id: string) => Promise<void>;
+      onRestartLoop?: (deviceId: string) => void;
       /** Every stored report (the alerts' fleet-health rules read it). */
       onReport?: (deviceId: string, report: HealthReport) => void;
       /** Where the firmware a device reports goes (the registry); resolves with the old values when they differed and were replaced. */

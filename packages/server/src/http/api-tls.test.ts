@@ -55,11 +55,10 @@ describe('the HTTP API over TLS (http.tls)', () => {
     assert.ok(!plain.ok || !/^http\/1\.1 200/.test(plain.head), 'no plain HTTP on the TLS port');
   });
 
-  it('serves the operator\'s own certificate and key, and writes no CA file', async (t) => {
+  it("serves the operator's own certificate and key, and writes no CA file", async (t) => {
     const dir = tempDir(t);
     const [cert, key] = [join(dir, 'api.crt'), join(dir, 'api.key')];
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert]);
     const s = await startTestServer(t, { config: { http: { tls: true, tlsCertFile: cert, tlsKeyFile: key, hstsMaxAgeS: 0 } } });
     assert.equal(s.server.apiCaFile, undefined);
     assert.equal(existsSync(join(s.dataDir, 'ca.pem')), false);
@@ -71,7 +70,6 @@ describe('the HTTP API over TLS (http.tls)', () => {
 
   it('refuses to start with a certificate file it cannot read', async (t) => {
     const dir = tempDir(t);
-    await assert.rejects(startTestServer(t, { config: { http: { tls: true, tlsCertFile: join(dir, 'missing.crt'), tlsKeyFile: join(dir, 'missing.key') } } }),
-      /http\.tlsKeyFile: cannot read|http\.tlsCertFile: cannot read/);
+    await assert.rejects(startTestServer(t, { config: { http: { tls: true, tlsCertFile: join(dir, 'missing.crt'), tlsKeyFile: join(dir, 'missing.key') } } }), /http\.tlsKeyFile: cannot read|http\.tlsCertFile: cannot read/);
   });
 });

@@ -35,7 +35,13 @@ export async function apiTls(http: ServerConfig['http'], authority: DeviceAuthor
     };
     return { key: read(http.tlsKeyFile, 'tlsKeyFile'), cert: read(http.tlsCertFile, 'tlsCertFile'), hstsMaxAgeS: http.hstsMaxAgeS };
   }
-  const names = [...http.tlsNames.split(',').map((n) => n.trim()).filter(Boolean), ...(WILDCARD.test(http.host) ? [] : [http.host])];
+  const names = [
+    ...http.tlsNames
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
+    ...(WILDCARD.test(http.host) ? [] : [http.host]),
+  ];
   const issuing = authority.issuing;
   const { cert, privateKey } = await issueServerCertificate(issuing, names, nowMs, 'Bulwark API');
   const caFile = join(dataDir, 'ca.pem');

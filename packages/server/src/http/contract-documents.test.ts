@@ -20,7 +20,10 @@ const read = (file: string) => JSON.parse(readFileSync(join(ROOT, 'docs/referenc
 /** The value a local `#/a/b` reference points at, or undefined. */
 function resolve(doc: Json, ref: string): unknown {
   if (!ref.startsWith('#/')) return undefined;
-  return ref.slice(2).split('/').reduce<unknown>((at, key) => (at && typeof at === 'object' ? (at as Json)[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), doc);
+  return ref
+    .slice(2)
+    .split('/')
+    .reduce<unknown>((at, key) => (at && typeof at === 'object' ? (at as Json)[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), doc);
 }
 
 function refsIn(value: unknown, out: string[] = []): string[] {

@@ -92,14 +92,14 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: P
  * them): the documented error body, BULWARK_ERR_BAD_REQUEST, and the connection closed.
  */
 export function clientErrorResponse(err: { readonly code?: string }): string {
-  const [status, reason, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? [408, 'Request Timeout', 'the request was not received in time']
-    : err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'the request headers are larger than the server accepts']
-      : [400, 'Bad Request', 'the request is not valid HTTP/1.1'];
+  const [status, reason, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request headers are larger than the server accepts']
+        : [400, 'Bad Request', 'the request is not valid HTTP/1.1'];
   const requestId = randomUUID();
   const body: ErrorBody = { error: { code: 'BULWARK_ERR_BAD_REQUEST', message, requestId } };
   const text = JSON.stringify(body);
-  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n`
-    + `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${text}`;
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` + `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${text}`;
 }

@@ -4,7 +4,11 @@ import { describe, it } from 'node:test';
 import { type TestServer, startTestServer } from '../testing/harness.js';
 import { MAX_PARAM_LENGTH } from './app.js';
 
-interface RawResponse { readonly status: number; readonly headers: string; readonly body: string }
+interface RawResponse {
+  readonly status: number;
+  readonly headers: string;
+  readonly body: string;
+}
 
 /** Writes `request` as it stands on a fresh socket and reads the answer until the server closes it. */
 function raw(s: TestServer, request: string): Promise<RawResponse> {

@@ -23,13 +23,21 @@ describe('a principal limited to device groups', () => {
   it('gets 404 on every device route for a device outside its groups, and 403 on every route that reaches the whole fleet', async (t) => {
     const s = await startTestServer(t, { config: { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinute: 100_000 } } });
     const admin = await s.tokenFor(s.adminKey);
-    for (const [id, model] of [['a-1', 'gw-a'], ['b-1', 'gw-b']]) assert.equal((await s.api('POST', '/api/v1/devices', { token: admin, body: { id, model } })).status, 201);
+    for (const [id, model] of [
+      ['a-1', 'gw-a'],
+      ['b-1', 'gw-b'],
+    ])
+      assert.equal((await s.api('POST', '/api/v1/devices', { token: admin, body: { id, model } })).status, 201);
     assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'site-a', kind: 'static', members: ['a-1'] } })).status, 201);
     const token = await limitedAccount(s, admin, ['site-a']);
 
     const routes = s.server.routes.filter((r) => !isPublic(r) && !r.websocket);
     const deviceRoutes = routes.filter((r) => r.url.startsWith('/api/v1/devices/:id'));
-    assert.deepEqual(deviceRoutes.filter((r) => r.groupLimit !== 'device').map((r) => `${r.method} ${r.url}`), [], 'every route on one device says so');
+    assert.deepEqual(
+      deviceRoutes.filter((r) => r.groupLimit !== 'device').map((r) => `${r.method} ${r.url}`),
+      [],
+      'every route on one device says so',
+    );
     assert.ok(deviceRoutes.length >= 20, `only ${deviceRoutes.length} device routes`);
     for (const r of deviceRoutes) {
       const path = r.url.replace(':id', 'b-1').replace(/:(\w+)/g, 'x1');
@@ -47,7 +55,7 @@ describe('a principal limited to device groups', () => {
       assert.equal(res.body.error.code, 'BULWARK_ERR_FORBIDDEN');
     }
     const b = (await s.api('GET', '/api/v1/devices/b-1', { token: admin })).body;
-    assert.deepEqual([b.state, b.model], ['manufactured', 'gw-b'], 'the other group\'s device is untouched');
+    assert.deepEqual([b.state, b.model], ['manufactured', 'gw-b'], "the other group's device is untouched");
 
     // Its own device answers as usual; so do the calls that say nothing about devices.
     assert.equal((await s.api('GET', '/api/v1/devices/a-1', { token })).status, 200);
@@ -56,7 +64,7 @@ describe('a principal limited to device groups', () => {
     assert.equal((await s.api('GET', '/api/v1/schemas', { token })).status, 200);
   });
 
-  it('sees only its groups\' devices in lists, groups, jobs, live streams and exports; the limit can be changed and lifted', async (t) => {
+  it("sees only its groups' devices in lists, groups, jobs, live streams and exports; the limit can be changed and lifted", async (t) => {
     const s = await startTestServer(t, { config: { jobs: { tickIntervalMs: 20 } } });
     const admin = await s.tokenFor(s.adminKey);
     assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
@@ -103,15 +111,21 @@ describe('a principal limited to device groups', () => {
     await cb.publishAsync('devices/b-1/telemetry', env('b-1', { temp_c: 30 }), { qos: 1 });
     await ca.publishAsync('devices/a-1/telemetry', env('a-1', { temp_c: 20 }), { qos: 1 });
     const got = await next();
-    assert.deepEqual([got.event, got.data.deviceId], ['reading', 'a-1'], 'b-1\'s reading, stored first, never reached it');
+    assert.deepEqual([got.event, got.data.deviceId], ['reading', 'a-1'], "b-1's reading, stored first, never reached it");
     stop.abort();
 
     // Exports: a schema export holds its devices' readings only; another group's device is not found.
     const range = `since=0&until=${Date.now() + 60_000}`;
     const exported = await s.api('GET', `/api/v1/telemetry/export?schema=env-sensor@1&${range}`, { token });
     assert.equal(exported.status, 200, exported.text);
-    const rows = exported.text.trim().split('\n').map((l) => JSON.parse(l) as { deviceId: string });
-    assert.deepEqual(rows.map((r) => r.deviceId), ['a-1']);
+    const rows = exported.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { deviceId: string });
+    assert.deepEqual(
+      rows.map((r) => r.deviceId),
+      ['a-1'],
+    );
     assert.equal((await s.api('GET', `/api/v1/telemetry/export?schema=env-sensor@1&${range}`, { token: admin })).text.trim().split('\n').length, 2, 'the admin sees both');
     assert.equal((await s.api('GET', `/api/v1/telemetry/export?device=b-1&${range}`, { token })).status, 404);
 
@@ -124,7 +138,7 @@ describe('a principal limited to device groups', () => {
     assert.deepEqual(await ids('/api/v1/devices'), ['a-1', 'a-2', 'b-1']);
   });
 
-  it('sees only its groups\' alerts and dead letters; another group\'s are not found; a rule scoped to a group fires for its members only', async (t) => {
+  it("sees only its groups' alerts and dead letters; another group's are not found; a rule scoped to a group fires for its members only", async (t) => {
     const s = await startTestServer(t, { config: { rateLimit: { perPrincipalPerMinute: 100_000, perAddressPerMinute: 100_000 } } });
     const admin = await s.tokenFor(s.adminKey);
     assert.equal((await s.api('POST', '/api/v1/schemas', { token: admin, body: schema })).status, 201);
@@ -156,26 +170,45 @@ describe('a principal limited to device groups', () => {
     await cb.publishAsync('devices/b-1/telemetry', '{"not": "an envelope"}', { qos: 1 });
 
     type AlertRow = { id: string; ruleId: string; deviceId: string };
-    const all = await eventually(async () => (await s.api('GET', '/api/v1/alerts?state=open', { token: admin })).body as AlertRow[], (l) => l.length === 3);
+    const all = await eventually(
+      async () => (await s.api('GET', '/api/v1/alerts?state=open', { token: admin })).body as AlertRow[],
+      (l) => l.length === 3,
+    );
     assert.deepEqual(all.map((x) => `${x.ruleId === siteRule.body.id ? 'site' : 'fleet'} ${x.deviceId}`).sort(), ['fleet a-1', 'fleet b-1', 'site a-1']);
     const mine = (await s.api('GET', '/api/v1/alerts?state=open', { token })).body as AlertRow[];
-    assert.deepEqual(mine.map((x) => x.deviceId), ['a-1', 'a-1']);
+    assert.deepEqual(
+      mine.map((x) => x.deviceId),
+      ['a-1', 'a-1'],
+    );
     assert.deepEqual((await s.api('GET', '/api/v1/alerts?deviceId=b-1', { token })).body, []);
     const theirs = all.find((x) => x.deviceId === 'b-1') as AlertRow;
-    for (const [method, path] of [['GET', `/api/v1/alerts/${theirs.id}`], ['POST', `/api/v1/alerts/${theirs.id}/acknowledge`], ['POST', `/api/v1/alerts/${theirs.id}/resolve`]] as const) {
+    for (const [method, path] of [
+      ['GET', `/api/v1/alerts/${theirs.id}`],
+      ['POST', `/api/v1/alerts/${theirs.id}/acknowledge`],
+      ['POST', `/api/v1/alerts/${theirs.id}/resolve`],
+    ] as const) {
       const res = await s.api(method, path, { token, ...(method === 'POST' ? { body: {} } : {}) });
       assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
       assert.equal(res.body.error.message, `no alert ${theirs.id}`, 'the same answer as for an alert that does not exist');
     }
     const own = mine[0] as AlertRow;
     assert.equal((await s.api('POST', `/api/v1/alerts/${own.id}/acknowledge`, { token, body: {} })).status, 200);
-    assert.equal((await s.api('GET', `/api/v1/alerts/${theirs.id}`, { token: admin })).body.state, 'firing', 'the other group\'s alert is untouched');
+    assert.equal((await s.api('GET', `/api/v1/alerts/${theirs.id}`, { token: admin })).body.state, 'firing', "the other group's alert is untouched");
 
     type Letter = { id: string; deviceId: string };
-    const letters = await eventually(async () => (await s.api('GET', '/api/v1/dead-letters', { token: admin })).body as Letter[], (l) => l.length === 2);
-    assert.deepEqual(((await s.api('GET', '/api/v1/dead-letters', { token })).body as Letter[]).map((l) => l.deviceId), ['a-1']);
+    const letters = await eventually(
+      async () => (await s.api('GET', '/api/v1/dead-letters', { token: admin })).body as Letter[],
+      (l) => l.length === 2,
+    );
+    assert.deepEqual(
+      ((await s.api('GET', '/api/v1/dead-letters', { token })).body as Letter[]).map((l) => l.deviceId),
+      ['a-1'],
+    );
     const other = letters.find((l) => l.deviceId === 'b-1') as Letter;
-    for (const [method, path] of [['GET', `/api/v1/dead-letters/${other.id}`], ['POST', `/api/v1/dead-letters/${other.id}/replay`]] as const) {
+    for (const [method, path] of [
+      ['GET', `/api/v1/dead-letters/${other.id}`],
+      ['POST', `/api/v1/dead-letters/${other.id}/replay`],
+    ] as const) {
       const res = await s.api(method, path, { token, ...(method === 'POST' ? { body: {} } : {}) });
       assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
       assert.equal(res.body.error.message, `no dead letter ${other.id}`);

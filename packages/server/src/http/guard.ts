@@ -45,9 +45,7 @@ export function makeGuard(access: AccessService, throttle: Throttle, metrics: Me
     await throttle.assertNotLocked(Throttle.address(request.ip));
     if (token === undefined && ticket === undefined) {
       metrics.authFailures.inc({ reason: 'missing' });
-      throw 'loopbackOrScope' in auth
-        ? new PlatformError('BULWARK_ERR_NOT_LOOPBACK', 'unauthenticated requests are answered on loopback only')
-        : new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'send "Authorization: Bearer <access token>"');
+      throw 'loopbackOrScope' in auth ? new PlatformError('BULWARK_ERR_NOT_LOOPBACK', 'unauthenticated requests are answered on loopback only') : new PlatformError('BULWARK_ERR_UNAUTHENTICATED', 'send "Authorization: Bearer <access token>"');
     }
     if (token !== undefined && ticket !== undefined) {
       throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'send a bearer token or a stream ticket, not both');

@@ -6,8 +6,7 @@ import { API_JSON_MAX_DEPTH } from './json-body.js';
 
 /** `{"<key>": {"a": {"a": ... 1}}}`: the body itself is level 1, so it nests `levels + 1` deep. */
 const nestedUnder = (key: string, levels: number) => `{"${key}":${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}}`;
-const errorCount = async (s: TestServer, code: string) =>
-  Number(new RegExp(`bulwark_http_errors_total\\{code="${code}"\\} (\\d+)`).exec((await s.api('GET', '/metrics')).text)?.[1] ?? 0);
+const errorCount = async (s: TestServer, code: string) => Number(new RegExp(`bulwark_http_errors_total\\{code="${code}"\\} (\\d+)`).exec((await s.api('GET', '/metrics')).text)?.[1] ?? 0);
 
 describe('JSON request bodies', () => {
   it('refuse a 20,000-level desired configuration with 400 JSON_TOO_DEEP, and any desired config deeper than devices accept', async (t) => {
@@ -49,7 +48,7 @@ describe('JSON request bodies', () => {
     assert.equal((await s.api('GET', '/healthz')).status, 200);
   });
 
-  it('keep what Fastify\'s parser did: empty and malformed bodies, prototype poisoning, the body limit', async (t) => {
+  it("keep what Fastify's parser did: empty and malformed bodies, prototype poisoning, the body limit", async (t) => {
     const s = await startTestServer(t, { config: { http: { bodyLimitBytes: 4096 } } });
     const token = (rawBody: string) => s.api('POST', '/api/v1/auth/token', { rawBody });
     assert.equal((await token('')).body.error.code, 'BULWARK_ERR_MALFORMED_JSON', 'empty with content-type application/json');

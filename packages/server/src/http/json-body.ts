@@ -31,8 +31,7 @@ type ParseDone = (err: Error | null, body?: unknown) => void;
  */
 export function useBoundedJsonParser(app: FastifyInstance, maxDepth = API_JSON_MAX_DEPTH): void {
   const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig;
-  const parse = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error') as
-    (request: FastifyRequest, body: string, done: ParseDone) => void;
+  const parse = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error') as (request: FastifyRequest, body: string, done: ParseDone) => void;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done: ParseDone) => {
     const routeBound = request.routeOptions.config.jsonMaxDepth;

@@ -18,13 +18,17 @@ import { LiveStreams } from './live-streams.js';
 
 const auth: AuthContext = {
   principal: { id: 'usr_1', kind: 'user', name: 'alice', role: 'viewer', scopes: [], deviceGroups: null, createdAt: 0, disabledAt: null },
-  keyId: 'key_1', scopes: ['telemetry:read'], tokenExpiresAt: 60_000,
+  keyId: 'key_1',
+  scopes: ['telemetry:read'],
+  tokenExpiresAt: 60_000,
 };
 const revoke = { type: 'credentials.revoked', principalId: 'usr_1', keyId: null, reason: 'principal_disabled' } as const;
 
 function gate(): { wait: Promise<void>; open: () => void } {
   let open: () => void = () => undefined;
-  const wait = new Promise<void>((resolve) => { open = resolve; });
+  const wait = new Promise<void>((resolve) => {
+    open = resolve;
+  });
   return { wait, open };
 }
 
@@ -35,7 +39,9 @@ async function harness(t: TestContext, o: { stillValid?: () => Promise<boolean> 
   const clock = new ManualClock(0);
   const closed = new Counter({ name: 'closed_total', help: 'x', labelNames: ['reason'] as const, registers: [new Registry()] });
   const streams = new LiveStreams({ bus, stillValid: o.stillValid ?? (async () => true), clock, log: silentLogger, closed, tokenTtlMs: 60_000, checkIntervalMs: 0 });
-  app.addHook('onRequest', async (request) => { request.auth = auth; });
+  app.addHook('onRequest', async (request) => {
+    request.auth = auth;
+  });
   streams.attach(app);
   const handlerEntered = gate();
   const handlerMayOpen = gate();

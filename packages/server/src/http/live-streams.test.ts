@@ -145,17 +145,21 @@ async function world(t: TestContext): Promise<World> {
   let admin = { token: first, at: clock.now() };
   const subscriptions = new EventEmitter();
   // Watch the handlers' subscriptions: a stream closed under them must still let go of its source.
-  const track = <A extends unknown[]>(subscribe: (...args: A) => () => void) => (...args: A) => {
-    const unsubscribe = subscribe(...args);
-    return () => {
-      unsubscribe();
-      subscriptions.emit('released');
+  const track =
+    <A extends unknown[]>(subscribe: (...args: A) => () => void) =>
+    (...args: A) => {
+      const unsubscribe = subscribe(...args);
+      return () => {
+        unsubscribe();
+        subscriptions.emit('released');
+      };
     };
-  };
   s.server.ingest.onStored = track(s.server.ingest.onStored.bind(s.server.ingest));
   s.server.deviceOps.logs.subscribe = track(s.server.deviceOps.logs.subscribe.bind(s.server.deviceOps.logs));
   return {
-    s, clock, subscriptions,
+    s,
+    clock,
+    subscriptions,
     async admin() {
       if (clock.now() - admin.at > s.server.config.auth.accessTokenTtlMs / 2) admin = { token: await s.tokenFor(s.adminKey), at: clock.now() };
       return admin.token;
@@ -200,7 +204,7 @@ async function assertDelivered(kind: Kind, live: Live, tag: string): Promise<voi
 
 for (const kind of KINDS) {
   describe(`live stream closing: ${kind.name}`, () => {
-    it('ends at once when its user is disabled; another user\'s stream keeps delivering', { timeout: 30_000 }, async (t) => {
+    it("ends at once when its user is disabled; another user's stream keeps delivering", { timeout: 30_000 }, async (t) => {
       const w = await world(t);
       const [alice, bob] = [await operator(w, 'alice'), await operator(w, 'bob')];
       const a = await ready(await kind.open(t, w, alice.keys[0]?.token ?? ''));
@@ -219,7 +223,7 @@ for (const kind of KINDS) {
       assert.equal(await metric(w.s, /^bulwark_live_streams_closed_total\{reason="credentials_revoked"\} (\d+)$/m), 1);
     });
 
-    it('ends at once when its key is revoked; a stream of the same user\'s other key, and another user\'s, keep delivering', { timeout: 30_000 }, async (t) => {
+    it("ends at once when its key is revoked; a stream of the same user's other key, and another user's, keep delivering", { timeout: 30_000 }, async (t) => {
       const w = await world(t);
       const [alice, bob] = [await operator(w, 'alice', 2), await operator(w, 'bob')];
       const revoked = await ready(await kind.open(t, w, alice.keys[0]?.token ?? ''));

@@ -105,18 +105,20 @@ export class LiveStreams {
         due.push(s);
       }
     }
-    await Promise.all(due.map(async (s) => {
-      s.checking = true;
-      try {
-        if (await this.deps.stillValid(s.auth)) s.recheckAt = this.deps.clock.now() + this.deps.tokenTtlMs;
-        else if (this.#close(s, 'credentials_expired')) closed += 1;
-      } catch (err) {
-        // Kept for now and checked again on the next round: a store that does not answer says nothing either way.
-        this.deps.log.warn({ err, requestId: s.requestId }, 'could not re-check the credentials of a live stream');
-      } finally {
-        s.checking = false;
-      }
-    }));
+    await Promise.all(
+      due.map(async (s) => {
+        s.checking = true;
+        try {
+          if (await this.deps.stillValid(s.auth)) s.recheckAt = this.deps.clock.now() + this.deps.tokenTtlMs;
+          else if (this.#close(s, 'credentials_expired')) closed += 1;
+        } catch (err) {
+          // Kept for now and checked again on the next round: a store that does not answer says nothing either way.
+          this.deps.log.warn({ err, requestId: s.requestId }, 'could not re-check the credentials of a live stream');
+        } finally {
+          s.checking = false;
+        }
+      }),
+    );
     return closed;
   }
 
@@ -128,7 +130,16 @@ export class LiveStreams {
     // Set by @fastify/websocket on an upgrade request.
     const websocket = (request as { ws?: boolean }).ws === true;
     this.#streams.set(raw, {
-      raw, auth, route, requestId: request.id, res, websocket, ws: undefined, recheckAt: auth.tokenExpiresAt, pendingClose: undefined, checking: false,
+      raw,
+      auth,
+      route,
+      requestId: request.id,
+      res,
+      websocket,
+      ws: undefined,
+      recheckAt: auth.tokenExpiresAt,
+      pendingClose: undefined,
+      checking: false,
     });
     const forget = () => this.#streams.delete(raw);
     // An SSE stream ends with its response; an upgraded connection with its socket.

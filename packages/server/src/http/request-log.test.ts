@@ -20,12 +20,15 @@ describe('request logs', () => {
   it('never contain a stream ticket, while the path they opened is there', { timeout: 60_000 }, async (t) => {
     const lines: string[] = [];
     const waiters: { match: (line: string) => boolean; resolve: () => void }[] = [];
-    const logger = pino({ level: 'info' }, {
-      write(line: string) {
-        lines.push(line);
-        for (const w of waiters.filter((x) => x.match(line))) w.resolve();
+    const logger = pino(
+      { level: 'info' },
+      {
+        write(line: string) {
+          lines.push(line);
+          for (const w of waiters.filter((x) => x.match(line))) w.resolve();
+        },
       },
-    });
+    );
     const logged = (match: (line: string) => boolean) => (lines.some(match) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ match, resolve })));
 
     const dataDir = tempDir(t);
@@ -39,9 +42,14 @@ describe('request logs', () => {
     const url = await server.start();
     t.after(() => server.stop());
 
-    const post = async (path: string, body: unknown, token?: string) => (await fetch(url + path, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    })).json() as Promise<Record<string, string>>;
+    const post = async (path: string, body: unknown, token?: string) =>
+      (
+        await fetch(url + path, {
+          method: 'POST',
+          body: JSON.stringify(body),
+          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        })
+      ).json() as Promise<Record<string, string>>;
     const token = (await post('/api/v1/auth/token', { key: adminKey })).accessToken ?? '';
     const ticket = async () => (await post('/api/v1/auth/stream-ticket', {}, token)).ticket ?? '';
     const first = await ticket();

@@ -8,11 +8,7 @@ import type { AuthContext, Scope } from '../access/index.js';
  * - `scope`: a valid access token carrying the scope.
  * - `loopbackOrScope`: anyone on loopback, otherwise a token with the scope (metrics).
  */
-export type RouteAuth =
-  | { readonly public: true }
-  | { readonly authenticated: true }
-  | { readonly scope: Scope }
-  | { readonly loopbackOrScope: Scope };
+export type RouteAuth = { readonly public: true } | { readonly authenticated: true } | { readonly scope: Scope } | { readonly loopbackOrScope: Scope };
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -86,7 +86,11 @@ describe('the route table', () => {
     const managing = s.server.routes.filter((r) => r.actsOn !== undefined);
     // A route that changes a principal or its keys must say so, or the walk would miss it.
     const undeclared = s.server.routes.filter((r) => WRITE(r) && (/^\/api\/v1\/users\/:id\//.test(r.url) || r.url.startsWith('/api/v1/keys')) && r.actsOn === undefined);
-    assert.deepEqual(undeclared.map((r) => `${r.method} ${r.url}`), [], 'principal-management routes without actsOn');
+    assert.deepEqual(
+      undeclared.map((r) => `${r.method} ${r.url}`),
+      [],
+      'principal-management routes without actsOn',
+    );
     assert.ok(managing.length >= 4, `only ${managing.length} principal-management routes`);
     for (const r of managing) {
       const path = r.url.replace(':id', r.actsOn === 'key' ? rootKey.id : root.id);

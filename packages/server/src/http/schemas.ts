@@ -1,18 +1,24 @@
 import Type, { type Static } from 'typebox';
 
 /** Schemas shared by routes of every context. */
-export const ErrorResponse = Type.Object({
-  error: Type.Object({
-    code: Type.String({ description: 'Stable error code, see docs/reference/errors.md' }),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  }),
-}, { $id: 'ErrorResponse' });
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable error code, see docs/reference/errors.md' }),
+      message: Type.String(),
+      requestId: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'ErrorResponse' },
+);
 
-export const IdParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }),
-}, { additionalProperties: false });
+export const IdParams = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }),
+  },
+  { additionalProperties: false },
+);
 
 /**
  * The error body by reference: the app registers ErrorResponse once (addSchema), so the

@@ -14,7 +14,11 @@ export class SseWriter {
   #dropped = 0;
   #droppedTotal = 0;
 
-  constructor(private readonly res: ServerResponse, private readonly maxQueued: number, private readonly dropped: Counter) {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxQueued: number,
+    private readonly dropped: Counter,
+  ) {
     res.on('drain', () => this.#flush());
   }
 

@@ -32,14 +32,17 @@ export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   return ({ schema, httpPart }) => {
     const body = httpPart === 'body';
     let validate: ValidateFunction | undefined;
-    const check = Object.assign((data: unknown) => {
-      validate ??= (body ? strict : coercing).compile(schema as object);
-      // A POST without a body is checked as an empty object: routes whose fields are all
-      // optional accept it, routes with required fields say which one is missing.
-      const ok = validate(body && (data === undefined || data === null) ? {} : data);
-      check.errors = validate.errors ?? null;
-      return ok;
-    }, { errors: null as ValidateFunction['errors'] | null });
+    const check = Object.assign(
+      (data: unknown) => {
+        validate ??= (body ? strict : coercing).compile(schema as object);
+        // A POST without a body is checked as an empty object: routes whose fields are all
+        // optional accept it, routes with required fields say which one is missing.
+        const ok = validate(body && (data === undefined || data === null) ? {} : data);
+        check.errors = validate.errors ?? null;
+        return ok;
+      },
+      { errors: null as ValidateFunction['errors'] | null },
+    );
     return check as ValidateFunction;
   };
 }

@@ -40,7 +40,10 @@ export class DeviceAuthority {
   /** Keys read from the vault, by CA id: a reload reads only the ones it has not seen. */
   readonly #pairs = new Map<string, CaKeyPair>();
 
-  private constructor(private readonly repo: IdentityRepository, private readonly keys: CaKeyStore) {}
+  private constructor(
+    private readonly repo: IdentityRepository,
+    private readonly keys: CaKeyStore,
+  ) {}
 
   /** Loads the device CA, or creates root and first issuing CA on the first start. */
   static async open(repo: IdentityRepository, keys: CaKeyStore, clock: Clock, log: Logger): Promise<DeviceAuthority> {
@@ -119,7 +122,10 @@ export class DeviceAuthority {
    * every node that reloads. Its id and subject name carry its creation time (UTC, seconds).
    */
   async createIssuing(nowMs: number): Promise<CaRecord> {
-    const stamp = new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stamp = new Date(nowMs)
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const taken = new Set((await this.repo.listCas()).map((c) => c.id));
     let id = `issuing-${stamp.toLowerCase()}`;
     for (let n = 2; taken.has(id); n += 1) id = `issuing-${stamp.toLowerCase()}-${n}`;

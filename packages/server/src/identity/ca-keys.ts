@@ -58,7 +58,7 @@ export function tokenCaKeys(token: HsmToken, prefix: string, vault: SecretVault,
       const key = token.findEcKey(label(id));
       if (key) return (await fromToken(key)).privateKey;
       const held = await inVault.load(id);
-      if (held) log.warn({ ca: id, token: token.label }, 'this CA\'s key was made before the PKCS#11 token was configured and is still in the vault; roll the issuing CA over to sign from the token');
+      if (held) log.warn({ ca: id, token: token.label }, "this CA's key was made before the PKCS#11 token was configured and is still in the vault; roll the issuing CA over to sign from the token");
       return held;
     },
   };

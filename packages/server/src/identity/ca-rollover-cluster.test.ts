@@ -19,7 +19,7 @@ describeWith('cluster mode: issuing-CA rollover', ['nats-server'], () => {
   });
   after(() => nats.stop());
 
-  it('rolls over through B: A keeps its sessions, trusts the new CA at once, serves both CRLs, and ends the old CA\'s sessions when B retires it', async (t) => {
+  it("rolls over through B: A keeps its sessions, trusts the new CA at once, serves both CRLs, and ends the old CA's sessions when B retires it", async (t) => {
     const nodes = await twoClusterNodes(t, nats.url);
     if (!nodes) return;
     const { a, b, admin } = nodes;
@@ -38,7 +38,10 @@ describeWith('cluster mode: issuing-CA rollover', ['nats-server'], () => {
     // A heard it: a device enrolled through B with the new CA is admitted by A's TLS trust store.
     const fresh = await enrollDevice(b, admin, 'cr-fresh');
     assert.equal(new x509.X509Certificate(fresh.certPem).issuer, newCa.name);
-    const freshOnA = await eventually(() => connectDevice(a, fresh).catch(() => undefined), (c) => c !== undefined);
+    const freshOnA = await eventually(
+      () => connectDevice(a, fresh).catch(() => undefined),
+      (c) => c !== undefined,
+    );
     t.after(() => freshOnA?.end(true));
     assert.equal(issuerCn(freshOnA!), cnOf(newCa.certificate), "A's server certificate now comes from the new CA");
     await onA.publishAsync('devices/cr-old/events', '{"id":"e1","type":"boot","ts":1}', { qos: 1 });
@@ -49,7 +52,10 @@ describeWith('cluster mode: issuing-CA rollover', ['nats-server'], () => {
     assert.deepEqual(await view(a), [`${newCa.id}:active`, 'issuing:previous']);
     assert.deepEqual(await view(a), await view(b));
     const crls = async (s: TestServer) => (await s.api('GET', '/api/v1/pki/crl.pem')).text;
-    await eventually(() => crls(a), (text) => text.split('BEGIN X509 CRL').length - 1 === 2);
+    await eventually(
+      () => crls(a),
+      (text) => text.split('BEGIN X509 CRL').length - 1 === 2,
+    );
     assert.equal(await crls(a), await crls(b));
 
     // The old device reconnects to A with its old certificate and old trust store.

@@ -10,7 +10,14 @@ import { closed, connect, connectDevice, enrollDevice, makeDeviceKeys, tlsOption
 import { type TestServer, startTestServer, tempDir } from '../testing/harness.js';
 import { x509 } from './x509.js';
 
-interface CaView { id: string; name: string; state: string; liveCertificates: number; certificate: string; retiredAt: number | null }
+interface CaView {
+  id: string;
+  name: string;
+  state: string;
+  liveCertificates: number;
+  certificate: string;
+  retiredAt: number | null;
+}
 
 /** `openssl verify` with these arguments, run in `dir`: whether it says OK, and what it printed. */
 function opensslVerify(dir: string, args: readonly string[]): { ok: boolean; out: string } {
@@ -60,7 +67,10 @@ describe('issuing-CA rollover', () => {
     assert.match(newCa.id, /^issuing-\d{8}t\d{6}z$/);
     assert.notEqual(newCa.name, oldCa.name, 'each issuing CA has a name of its own');
     assert.deepEqual(summary(rolled.body.previous), [['issuing', 'previous', 3]]);
-    assert.deepEqual(summary(await cas(s, admin)), [[newCa.id, 'active', 0], ['issuing', 'previous', 3]]);
+    assert.deepEqual(summary(await cas(s, admin)), [
+      [newCa.id, 'active', 0],
+      ['issuing', 'previous', 3],
+    ]);
     const audit = await s.api('GET', '/api/v1/audit?action=pki.issuing-ca.rollover', { token: admin });
     assert.equal(audit.body[0]?.target, newCa.id);
 
@@ -131,7 +141,10 @@ describe('issuing-CA rollover', () => {
     const onNew = await connect(tlsOptions(s, moved, renewed.id));
     t.after(() => onNew.end(true));
     await movedGone;
-    assert.deepEqual(summary(await cas(s, admin)), [[newCa.id, 'active', 2], ['issuing', 'previous', 1]]);
+    assert.deepEqual(summary(await cas(s, admin)), [
+      [newCa.id, 'active', 2],
+      ['issuing', 'previous', 1],
+    ]);
     assert.deepEqual(await s.server.identity.issuingCas.retireDrained(), [], 'ro-kept still holds a working certificate from it');
 
     // Forced: ro-kept's session ends, its certificate is refused, the root CRL lists the CA.
@@ -167,7 +180,7 @@ describe('issuing-CA rollover', () => {
 
     clock.advance(2 * 86_400_000 + 120_000);
     const later = await s.tokenFor(s.adminKey);
-    assert.deepEqual(await s.server.identity.issuingCas.retireDrained(), ['issuing'], 'dr-ending\'s certificate has ended');
+    assert.deepEqual(await s.server.identity.issuingCas.retireDrained(), ['issuing'], "dr-ending's certificate has ended");
     assert.deepEqual(summary(await cas(s, later)).slice(1), [['issuing', 'retired', 0]]);
     const audit = (await s.api('GET', '/api/v1/audit?action=pki.issuing-ca.retire', { token: later })).body;
     assert.deepEqual([audit[0]?.actor, audit[0]?.target], ['system', 'issuing']);

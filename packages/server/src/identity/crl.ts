@@ -15,10 +15,13 @@ export interface PlatformCrls {
 
 const crls = (root: string, byCa: ReadonlyMap<string, string>): PlatformCrls => ({ root, byCa, issuing: [...byCa.values()].join('') });
 
-const entryOf = (now: number) => (c: DeviceCertificate): RevokedEntry => ({
-  serial: c.serial, revokedAtMs: c.revokedAt ?? now,
-  reason: c.revocationReason === 'superseded' ? x509.X509CrlReason.superseded : c.revocationReason === 'decommissioned' ? x509.X509CrlReason.cessationOfOperation : x509.X509CrlReason.unspecified,
-});
+const entryOf =
+  (now: number) =>
+  (c: DeviceCertificate): RevokedEntry => ({
+    serial: c.serial,
+    revokedAtMs: c.revokedAt ?? now,
+    reason: c.revocationReason === 'superseded' ? x509.X509CrlReason.superseded : c.revocationReason === 'decommissioned' ? x509.X509CrlReason.cessationOfOperation : x509.X509CrlReason.unspecified,
+  });
 
 /**
  * The CRLs of the platform's own CAs, signed once and kept in the store, so that every node

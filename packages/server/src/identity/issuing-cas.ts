@@ -60,8 +60,7 @@ export class IssuingCas {
   async rollover(): Promise<{ readonly active: IssuingCaView; readonly previous: IssuingCaView[] }> {
     const trusted = (await this.list()).filter((c) => c.state !== 'retired');
     if (trusted.length >= MAX_TRUSTED_ISSUING_CAS) {
-      throw new PlatformError('BULWARK_ERR_CONFLICT',
-        `${trusted.length} issuing CAs are trusted already (${trusted.map((c) => `${c.id}: ${c.liveCertificates} live certificates`).join(', ')}); retire a previous one first`);
+      throw new PlatformError('BULWARK_ERR_CONFLICT', `${trusted.length} issuing CAs are trusted already (${trusted.map((c) => `${c.id}: ${c.liveCertificates} live certificates`).join(', ')}); retire a previous one first`);
     }
     const created = await this.authority.createIssuing(this.deps.clock.now());
     await this.#changed();
@@ -83,8 +82,7 @@ export class IssuingCas {
     if (ca.state === 'active') throw new PlatformError('BULWARK_ERR_CONFLICT', `${id} is the active issuing CA; roll over to a new one first`);
     if (ca.state === 'retired') throw new PlatformError('BULWARK_ERR_CONFLICT', `${id} is retired already`);
     if (ca.liveCertificates > 0 && !force) {
-      throw new PlatformError('BULWARK_ERR_CONFLICT',
-        `${ca.liveCertificates} device certificates from ${id} still work and would stop working: renew them first (a job with the rotate-certificate operation), or retire with force`);
+      throw new PlatformError('BULWARK_ERR_CONFLICT', `${ca.liveCertificates} device certificates from ${id} still work and would stop working: renew them first (a job with the rotate-certificate operation), or retire with force`);
     }
     await this.#retire(id);
     return this.get(id);
@@ -123,8 +121,16 @@ export class IssuingCas {
     const now = this.deps.clock.now();
     const live = state === 'retired' ? 0 : await this.repo.countLiveCertificates(c.id, now, now - this.settings.rotationOverlapMs);
     return {
-      id: c.id, name: c.name, fingerprint: c.fingerprint, state, liveCertificates: live, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(),
-      createdAt: c.createdAt, retiredAt: c.disabledAt, certificatePem: c.certPem,
+      id: c.id,
+      name: c.name,
+      fingerprint: c.fingerprint,
+      state,
+      liveCertificates: live,
+      notBefore: cert.notBefore.getTime(),
+      notAfter: cert.notAfter.getTime(),
+      createdAt: c.createdAt,
+      retiredAt: c.disabledAt,
+      certificatePem: c.certPem,
     };
   }
 }

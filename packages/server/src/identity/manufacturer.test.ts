@@ -12,7 +12,8 @@ describe('manufacturer CAs and just-in-time provisioning', () => {
     const noCrl = await s.api('POST', '/api/v1/pki/manufacturer-cas', { token: admin, body: { name: 'Acme', certificate: m.certPem, crl: 'x'.repeat(80), provisioning: { idPattern: 'acme-[0-9]+' } } });
     assert.equal(noCrl.status, 400, noCrl.text);
     const registered = await s.api('POST', '/api/v1/pki/manufacturer-cas', {
-      token: admin, body: { name: 'Acme', certificate: m.certPem, crl: m.crlPem, provisioning: { idPattern: 'acme-[0-9]+', allowList: ['special-1'], model: 'acme-thermo', tags: ['factory=acme'] } },
+      token: admin,
+      body: { name: 'Acme', certificate: m.certPem, crl: m.crlPem, provisioning: { idPattern: 'acme-[0-9]+', allowList: ['special-1'], model: 'acme-thermo', tags: ['factory=acme'] } },
     });
     assert.equal(registered.status, 201, registered.text);
     const caPem = (await s.api('GET', '/api/v1/pki/ca.pem')).text;
@@ -57,7 +58,10 @@ describe('manufacturer CAs and just-in-time provisioning', () => {
     await assert.rejects(connect(tlsOptions(s, { ...m.device('acme-7'), caPem }, 'acme-7')), /Not authorized/i);
     assert.equal(victim.connected, true, 'the real device keeps its session');
     const certs = await s.api('GET', '/api/v1/devices/acme-7/certificates', { token: admin });
-    assert.deepEqual(certs.body.map((c: { caId: string }) => c.caId), ['issuing']);
+    assert.deepEqual(
+      certs.body.map((c: { caId: string }) => c.caId),
+      ['issuing'],
+    );
   });
 
   it("ends the session of a device the manufacturer's new CRL lists", async (t) => {

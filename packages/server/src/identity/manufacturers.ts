@@ -23,7 +23,10 @@ export class ManufacturerCas {
   #enabled: CaRecord[] = [];
   readonly #patterns = new Map<string, RegExp>();
 
-  constructor(private readonly repo: IdentityRepository, private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus }) {}
+  constructor(
+    private readonly repo: IdentityRepository,
+    private readonly deps: { clock: Clock; ids: IdGen; bus: EventBus },
+  ) {}
 
   async load(): Promise<void> {
     this.#enabled = (await this.repo.listCas()).filter((c) => c.kind === 'manufacturer' && c.disabledAt === null);
@@ -57,8 +60,15 @@ export class ManufacturerCas {
     const fingerprint = fingerprintOf(cert);
     if ((await this.repo.listCas()).some((c) => c.fingerprint === fingerprint)) throw new PlatformError('BULWARK_ERR_CONFLICT', 'this CA is already registered');
     const record: CaRecord = {
-      id: this.deps.ids.next('mca'), kind: 'manufacturer', name: input.name, certPem: cert.toString('pem'), fingerprint,
-      provisioning: input.provisioning, crlPem: input.crlPem, createdAt: this.deps.clock.now(), disabledAt: null,
+      id: this.deps.ids.next('mca'),
+      kind: 'manufacturer',
+      name: input.name,
+      certPem: cert.toString('pem'),
+      fingerprint,
+      provisioning: input.provisioning,
+      crlPem: input.crlPem,
+      createdAt: this.deps.clock.now(),
+      disabledAt: null,
     };
     await this.repo.insertCa(record);
     await this.#changed();

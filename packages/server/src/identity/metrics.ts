@@ -10,7 +10,10 @@ import { x509 } from './x509.js';
  */
 export function caMetrics(registry: Registry, source: { authority: DeviceAuthority; crls: () => PlatformCrls }): void {
   new Gauge({
-    name: 'bulwark_ca_not_after_seconds', help: 'End of validity (Unix time, seconds) of the device root CA and of each trusted issuing CA', labelNames: ['ca'] as const, registers: [registry],
+    name: 'bulwark_ca_not_after_seconds',
+    help: 'End of validity (Unix time, seconds) of the device root CA and of each trusted issuing CA',
+    labelNames: ['ca'] as const,
+    registers: [registry],
     collect() {
       this.reset();
       this.set({ ca: 'root' }, source.authority.root.cert.notAfter.getTime() / 1000);
@@ -18,7 +21,10 @@ export function caMetrics(registry: Registry, source: { authority: DeviceAuthori
     },
   });
   new Gauge({
-    name: 'bulwark_crl_next_update_seconds', help: 'nextUpdate (Unix time, seconds) of each CRL this node serves: the root\'s and each trusted issuing CA\'s; past it, verifiers refuse the list', labelNames: ['ca'] as const, registers: [registry],
+    name: 'bulwark_crl_next_update_seconds',
+    help: "nextUpdate (Unix time, seconds) of each CRL this node serves: the root's and each trusted issuing CA's; past it, verifiers refuse the list",
+    labelNames: ['ca'] as const,
+    registers: [registry],
     collect() {
       this.reset();
       const { root, byCa } = source.crls();

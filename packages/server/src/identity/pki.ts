@@ -124,8 +124,12 @@ export async function issueDeviceCertificate(ca: CaKeyPair, req: DeviceCertReque
   const problem = deviceIdProblem(req.deviceId);
   if (problem) throw new PlatformError('BULWARK_ERR_DEVICE_ID_INVALID', `"${req.deviceId}" cannot be a device id (${problem.replace(/_/g, ' ')})`);
   return issueLeaf(ca, {
-    subject: `CN=${req.deviceId}`, publicKey: req.publicKey, nowMs: req.nowMs, validityDays: req.validityDays,
-    usage: x509.ExtendedKeyUsage.clientAuth, names: [{ type: 'url', value: `${DEVICE_URN_PREFIX}${req.deviceId}` }],
+    subject: `CN=${req.deviceId}`,
+    publicKey: req.publicKey,
+    nowMs: req.nowMs,
+    validityDays: req.validityDays,
+    usage: x509.ExtendedKeyUsage.clientAuth,
+    names: [{ type: 'url', value: `${DEVICE_URN_PREFIX}${req.deviceId}` }],
   });
 }
 
@@ -136,11 +140,12 @@ export async function issueServerCertificate(ca: CaKeyPair, hosts: readonly stri
   const names = new Set(['localhost', ...hosts]);
   const ips = new Set(['127.0.0.1', '::1', ...[...names].filter(isAddress)]);
   const cert = await issueLeaf(ca, {
-    subject: `CN=localhost, O=${org}`, publicKey: keys.publicKey, nowMs, validityDays: 365, usage: x509.ExtendedKeyUsage.serverAuth,
-    names: [
-      ...[...names].filter((h) => !isAddress(h)).map((value) => ({ type: 'dns' as const, value })),
-      ...[...ips].map((value) => ({ type: 'ip' as const, value })),
-    ],
+    subject: `CN=localhost, O=${org}`,
+    publicKey: keys.publicKey,
+    nowMs,
+    validityDays: 365,
+    usage: x509.ExtendedKeyUsage.serverAuth,
+    names: [...[...names].filter((h) => !isAddress(h)).map((value) => ({ type: 'dns' as const, value })), ...[...ips].map((value) => ({ type: 'ip' as const, value }))],
   });
   return { cert, privateKey: keys.privateKey };
 }
@@ -167,10 +172,7 @@ export async function buildCrl(ca: CaKeyPair, entries: readonly RevokedEntry[], 
     nextUpdate: new Date(nextUpdateMs),
     signingKey: ca.privateKey,
     signingAlgorithm: SIGN_P256,
-    extensions: [
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
-      new x509.Extension('2.5.29.20', false, derInteger(crlNumber)),
-    ],
+    extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca.cert), new x509.Extension('2.5.29.20', false, derInteger(crlNumber))],
     entries: entries.map((e) => ({ serialNumber: e.serial, revocationDate: new Date(e.revokedAtMs), reason: e.reason })),
   });
 }

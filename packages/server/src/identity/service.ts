@@ -102,10 +102,7 @@ export class IdentityService {
     const { bus } = this.deps;
     const forget = (e: { deviceId: string }) => this.#admitted.delete(e.deviceId);
     const reload = () => this.#reloadTrust();
-    this.#unsubscribe.push(
-      bus.subscribe('certificate.revoked', forget), bus.subscribe('device.suspended', forget), bus.subscribe('device.decommissioned', forget),
-      bus.subscribe('crl.updated', reload), bus.subscribe('trust.changed', reload),
-    );
+    this.#unsubscribe.push(bus.subscribe('certificate.revoked', forget), bus.subscribe('device.suspended', forget), bus.subscribe('device.decommissioned', forget), bus.subscribe('crl.updated', reload), bus.subscribe('trust.changed', reload));
     if (!(await this.#crl.load())) await this.refreshCrl();
   }
 
@@ -238,9 +235,18 @@ export class IdentityService {
     const ca = this.authority.active;
     const cert = await issueDeviceCertificate(ca.pair, { deviceId, publicKey, nowMs: now, validityDays: this.settings.deviceCertValidityDays });
     const record: DeviceCertificate = {
-      serial: cert.serialNumber.toLowerCase(), deviceId, caId: ca.id, fingerprint: fingerprintOf(cert),
-      notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), pem: cert.toString('pem'), createdAt: now,
-      firstUsedAt: null, supersededAt: null, revokedAt: null, revocationReason: null,
+      serial: cert.serialNumber.toLowerCase(),
+      deviceId,
+      caId: ca.id,
+      fingerprint: fingerprintOf(cert),
+      notBefore: cert.notBefore.getTime(),
+      notAfter: cert.notAfter.getTime(),
+      pem: cert.toString('pem'),
+      createdAt: now,
+      firstUsedAt: null,
+      supersededAt: null,
+      revokedAt: null,
+      revocationReason: null,
     };
     await this.repo.insertCertificate(record);
     // A new certificate retires the device's others: they keep working until it is first
@@ -292,8 +298,18 @@ export class IdentityService {
     const device = await this.registry.get(peer.deviceId);
     if (device.state === 'decommissioned' || device.state === 'suspended') throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', `device ${device.id} is ${device.state}`);
     const record: DeviceCertificate = {
-      serial: peer.serial, deviceId: peer.deviceId, caId: ca.id, fingerprint: peer.fingerprint, notBefore: peer.notBefore, notAfter: peer.notAfter,
-      pem: x509.PemConverter.encode(new Uint8Array(peer.der), 'CERTIFICATE'), createdAt: now, firstUsedAt: null, supersededAt: null, revokedAt: null, revocationReason: null,
+      serial: peer.serial,
+      deviceId: peer.deviceId,
+      caId: ca.id,
+      fingerprint: peer.fingerprint,
+      notBefore: peer.notBefore,
+      notAfter: peer.notAfter,
+      pem: x509.PemConverter.encode(new Uint8Array(peer.der), 'CERTIFICATE'),
+      createdAt: now,
+      firstUsedAt: null,
+      supersededAt: null,
+      revokedAt: null,
+      revocationReason: null,
     };
     await this.repo.insertCertificate(record);
     await this.registry.markProvisioned(peer.deviceId);

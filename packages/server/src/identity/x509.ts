@@ -50,7 +50,7 @@ export function importSpki(der: Buffer): Promise<CryptoKey> {
 export const SIGN_P256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 export async function generateP256(): Promise<CryptoKeyPair> {
-  return (await subtle.generateKey(EC_P256, true, ['sign', 'verify']));
+  return await subtle.generateKey(EC_P256, true, ['sign', 'verify']);
 }
 
 export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
@@ -69,6 +69,6 @@ export function pkcs8Pem(der: Buffer): string {
 /** A random positive 128-bit serial number, as hex. */
 export function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
-  bytes[0] = (bytes[0] ?? 0) & 0x7f | 0x01;
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
   return Buffer.from(bytes).toString('hex');
 }

@@ -17,9 +17,22 @@ export function decodeCbor(bytes: Uint8Array, maxDepth = 32): unknown {
   };
   const argument = (info: number): number => {
     if (info < 24) return info;
-    if (info === 24) { need(1); return view.getUint8(at++); }
-    if (info === 25) { need(2); const v = view.getUint16(at); at += 2; return v; }
-    if (info === 26) { need(4); const v = view.getUint32(at); at += 4; return v; }
+    if (info === 24) {
+      need(1);
+      return view.getUint8(at++);
+    }
+    if (info === 25) {
+      need(2);
+      const v = view.getUint16(at);
+      at += 2;
+      return v;
+    }
+    if (info === 26) {
+      need(4);
+      const v = view.getUint32(at);
+      at += 4;
+      return v;
+    }
     if (info === 27) {
       need(8);
       const v = view.getBigUint64(at);
@@ -40,9 +53,12 @@ export function decodeCbor(bytes: Uint8Array, maxDepth = 32): unknown {
     const major = initial >> 5;
     const info = initial & 0x1f;
     switch (major) {
-      case 0: return argument(info);
-      case 1: return -1 - argument(info);
-      case 2: throw new CborError('byte strings are not accepted');
+      case 0:
+        return argument(info);
+      case 1:
+        return -1 - argument(info);
+      case 2:
+        throw new CborError('byte strings are not accepted');
       case 3: {
         const n = argument(info);
         need(n);
@@ -72,14 +88,30 @@ export function decodeCbor(bytes: Uint8Array, maxDepth = 32): unknown {
         }
         return out;
       }
-      case 6: throw new CborError('tags are not accepted');
+      case 6:
+        throw new CborError('tags are not accepted');
       default:
         if (info === 20) return false;
         if (info === 21) return true;
         if (info === 22) return null;
-        if (info === 25) { need(2); const v = halfToNumber(view.getUint16(at)); at += 2; return finite(v); }
-        if (info === 26) { need(4); const v = view.getFloat32(at); at += 4; return finite(v); }
-        if (info === 27) { need(8); const v = view.getFloat64(at); at += 8; return finite(v); }
+        if (info === 25) {
+          need(2);
+          const v = halfToNumber(view.getUint16(at));
+          at += 2;
+          return finite(v);
+        }
+        if (info === 26) {
+          need(4);
+          const v = view.getFloat32(at);
+          at += 4;
+          return finite(v);
+        }
+        if (info === 27) {
+          need(8);
+          const v = view.getFloat64(at);
+          at += 8;
+          return finite(v);
+        }
         throw new CborError('simple values other than true, false and null are not accepted');
     }
   };

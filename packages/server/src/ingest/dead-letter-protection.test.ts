@@ -8,7 +8,9 @@ import { readings, setup } from '../testing/telemetry.js';
 
 /** A badge reader's schema: the PIN and e-mail encrypted, the holder's name pseudonymised. */
 const badge = {
-  $id: 'badge@1', type: 'object', required: ['door'],
+  $id: 'badge@1',
+  type: 'object',
+  required: ['door'],
   properties: {
     door: { type: 'string', maxLength: 8 },
     pin: { type: 'string', pattern: '^[0-9]{4}$', 'x-sensitive': 'encrypt' },
@@ -22,8 +24,15 @@ const HOLDER = 'Ana Holder-Quist';
 const SECRETS = [PIN, EMAIL, HOLDER];
 
 interface Letter {
-  id: string; reason: string; msgId: string | null; payload: string; protection: string; sealedFields: string[]; revealed: boolean;
-  problems: { path: string; got: string }[]; decryptError?: string;
+  id: string;
+  reason: string;
+  msgId: string | null;
+  payload: string;
+  protection: string;
+  sealedFields: string[];
+  revealed: boolean;
+  problems: { path: string; got: string }[];
+  decryptError?: string;
 }
 
 async function tokenWithRole(s: TestServer, admin: string, name: string, role: string): Promise<string> {
@@ -80,7 +89,14 @@ describe('dead letters with sensitive fields', () => {
     const refused = byMsg(list, 'v-1');
     assert.deepEqual([refused.protection, [...refused.sealedFields].sort(), refused.revealed], ['fields', ['email', 'holder', 'pin'], false]);
     assert.deepEqual(JSON.parse(refused.payload).data, { door: 'front-door-A', pin: '***', email: '***', holder: '***' }, 'only the sensitive fields are masked');
-    assert.deepEqual(refused.problems.map((p) => [p.path, p.got]).sort(), [['/door', '"front-door-A"'], ['/pin', '***']], "a problem quoting a sensitive field's value is masked too");
+    assert.deepEqual(
+      refused.problems.map((p) => [p.path, p.got]).sort(),
+      [
+        ['/door', '"front-door-A"'],
+        ['/pin', '***'],
+      ],
+      "a problem quoting a sensitive field's value is masked too",
+    );
 
     const noSchema = byMsg(list, 'u-1');
     assert.deepEqual([noSchema.protection, noSchema.payload, noSchema.sealedFields], ['whole', '***', []], 'no usable schema: the whole payload is sealed');
@@ -102,7 +118,10 @@ describe('dead letters with sensitive fields', () => {
     const viewer = await tokenWithRole(s, admin, 'vic', 'viewer');
     const operator = await tokenWithRole(s, admin, 'opal', 'operator');
 
-    for (const [who, token] of [['viewer', viewer], ['operator', operator]] as const) {
+    for (const [who, token] of [
+      ['viewer', viewer],
+      ['operator', operator],
+    ] as const) {
       const denied = await s.api('GET', '/api/v1/dead-letters?decrypt=true', { token });
       assert.equal(denied.status, 403, `${who}: ${denied.text}`);
       assert.equal(denied.body.error.code, 'BULWARK_ERR_FORBIDDEN');
@@ -119,7 +138,10 @@ describe('dead letters with sensitive fields', () => {
     assert.match(data.holder, /^h:[0-9a-f]{32}$/, 'a hashed field shows its pseudonym, as in a stored reading');
     assert.equal(refused.problems.find((p) => p.path === '/pin')?.got, JSON.stringify(PIN));
     assert.equal(byMsg(clear, 'u-1').payload, unknown, 'a letter sealed whole is shown exactly as received');
-    assert.deepEqual(byMsg(clear, 'u-1').problems.map((p) => p.got), ['"visitor@1"']);
+    assert.deepEqual(
+      byMsg(clear, 'u-1').problems.map((p) => p.got),
+      ['"visitor@1"'],
+    );
     assert.equal(byMsg(clear, null).payload, malformed);
 
     // The pseudonym is the one the reading would have had.
@@ -134,7 +156,17 @@ describe('dead letters with sensitive fields', () => {
     const ok = entries.filter((e) => e.result === 'ok');
     assert.equal(ok.length, 2, 'the list and the single letter read in clear, one entry each');
     assert.ok(ok.some((e) => e.target === refused.id && e.details.deadLetters === 1));
-    assert.ok(ok.some((e) => e.details.deadLetters === 3 && [...(e.details.ids ?? [])].sort().join() === clear.map((l) => l.id).sort().join()));
+    assert.ok(
+      ok.some(
+        (e) =>
+          e.details.deadLetters === 3 &&
+          [...(e.details.ids ?? [])].sort().join() ===
+            clear
+              .map((l) => l.id)
+              .sort()
+              .join(),
+      ),
+    );
     const denials = await s.api('GET', '/api/v1/audit?result=denied', { token: admin });
     assert.ok((denials.body as { details: { route?: string } }[]).filter((e) => e.details.route?.startsWith('/api/v1/dead-letters')).length >= 3, 'each refusal is audited');
   });
@@ -184,9 +216,11 @@ describe('dead letters with sensitive fields', () => {
     const db = await SqliteClient.open(join(first.s.dataDir, 'bulwark.db'));
     try {
       // A letter as an older version stored it (no protection column value), and a sealed field moved to another field: it no longer opens.
-      await db.run(`INSERT INTO dead_letters (id, device_id, transport, topic, received_at, reason, problems, schema_id, msg_id, payload, replayed_at, replay_result)
+      await db.run(
+        `INSERT INTO dead_letters (id, device_id, transport, topic, received_at, reason, problems, schema_id, msg_id, payload, replayed_at, replay_result)
         VALUES ('dl_legacy', 'sensor-1', 'mqtt', 'devices/sensor-1/telemetry', $1, 'unknown_schema', $2, 'badge@1', 'old-1', $3, NULL, NULL)`,
-      [Date.now() - 60_000, JSON.stringify([{ path: '/schema', expected: 'a registered schema', got: legacyEmail }]), legacyPayload]);
+        [Date.now() - 60_000, JSON.stringify([{ path: '/schema', expected: 'a registered schema', got: legacyEmail }]), legacyPayload],
+      );
       const row = await db.get<{ payload: string }>('SELECT payload FROM dead_letters WHERE id = $1', [tampered.id]);
       const body = JSON.parse(row?.payload ?? '{}');
       body.data.pin = body.data.email;
@@ -210,7 +244,10 @@ describe('dead letters with sensitive fields', () => {
     assert.equal(single.status, 200);
     assert.match(single.body.decryptError, /SECRET_CORRUPT/);
     const audit = await s.api('GET', '/api/v1/audit?action=dead-letter.decrypt', { token: admin });
-    assert.ok((audit.body as { details: { undecryptable?: string[] } }[]).some((e) => e.details.undecryptable?.includes(tampered.id)), 'the audit entry names the letter that did not decrypt');
+    assert.ok(
+      (audit.body as { details: { undecryptable?: string[] } }[]).some((e) => e.details.undecryptable?.includes(tampered.id)),
+      'the audit entry names the letter that did not decrypt',
+    );
 
     const cannot = await s.api('POST', `/api/v1/dead-letters/${tampered.id}/replay`, { token: admin });
     assert.equal(cannot.status, 409, cannot.text);

@@ -38,20 +38,31 @@ describe('DeadLetterSeal', () => {
     const envelope = { id: 'm1', schema: 'kiosk@1', data: { pin: '9911', card: '4111-2222', name: 'Bo', door: 'x' }, stray: 'secret-stray' } as unknown as TelemetryEnvelope;
     // The text repeats `pin`: only the parsed value counts, and no copy of either is kept.
     const text = '{"id":"m1","schema":"kiosk@1","data":{"pin":"0000","pin":"9911","card":"4111-2222","name":"Bo","door":"x"},"stray":"secret-stray"}';
-    const problems = [{ path: '/pin', expected: 'pattern', got: '"9911"' }, { path: '/', expected: 'minProperties', got: 'an object' }, { path: '/door', expected: 'enum', got: '"x"' }];
+    const problems = [
+      { path: '/pin', expected: 'pattern', got: '"9911"' },
+      { path: '/', expected: 'minProperties', got: 'an object' },
+      { path: '/door', expected: 'enum', got: '"x"' },
+    ];
     const stored = await seal.seal(clear('dl_1', 'schema_violation', text, problems), envelope);
     for (const secret of ['9911', '0000', '4111-2222', '"Bo"', 'secret-stray']) assert.ok(!JSON.stringify(stored).includes(secret), `${secret} is stored in clear`);
     assert.deepEqual(stored.protection, { kind: 'fields', fields: { pin: 'mask', card: 'encrypt', name: 'hash' }, problems: ['mask', 'mask', null] });
 
     const masked = seal.mask(stored);
     assert.deepEqual(JSON.parse(masked.payload), { id: 'm1', schema: 'kiosk@1', data: { pin: '***', card: '***', name: '***', door: 'x' } });
-    assert.deepEqual(masked.problems.map((p) => p.got), ['***', '***', '"x"'], 'a problem about the whole data quotes the sensitive fields too');
+    assert.deepEqual(
+      masked.problems.map((p) => p.got),
+      ['***', '***', '"x"'],
+      'a problem about the whole data quotes the sensitive fields too',
+    );
 
     const shown = await seal.reveal(stored);
     const data = JSON.parse(shown.payload).data;
     assert.deepEqual([data.pin, data.card, data.door], ['***', '4111-2222', 'x'], 'a masked field stays masked even in clear');
     assert.match(data.name, /^h:[0-9a-f]{32}$/);
-    assert.deepEqual(shown.problems.map((p) => p.got), ['***', '***', '"x"']);
+    assert.deepEqual(
+      shown.problems.map((p) => p.got),
+      ['***', '***', '"x"'],
+    );
 
     const replay = JSON.parse((await seal.open(stored)).toString('utf8'));
     assert.deepEqual(replay.data, { pin: '9911', card: '4111-2222', name: 'Bo', door: 'x' }, 'a replay gets every value back');

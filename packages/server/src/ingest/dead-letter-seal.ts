@@ -30,7 +30,10 @@ const place = {
  * sensitive. Problems' `got` (which quotes the value) is sealed with the part it quotes.
  */
 export class DeadLetterSeal {
-  constructor(private readonly schemas: SchemaService, private readonly protection: FieldProtection) {}
+  constructor(
+    private readonly schemas: SchemaService,
+    private readonly protection: FieldProtection,
+  ) {}
 
   /** The letter as it is stored. */
   async seal(letter: ClearLetter, envelope: TelemetryEnvelope | undefined): Promise<DeadLetter> {
@@ -72,9 +75,12 @@ export class DeadLetterSeal {
     const p = letter.protection;
     if (p.kind !== 'fields') return view(letter, { payload: MASKED, problems: letter.problems.map((x) => ({ ...x, got: MASKED })) }, false);
     const fields = Object.keys(p.fields);
-    const payload = fields.length === 0 ? letter.payload : rewriteData(letter.payload, (data) => {
-      for (const f of fields) if (Object.hasOwn(data, f)) data[f] = MASKED;
-    });
+    const payload =
+      fields.length === 0
+        ? letter.payload
+        : rewriteData(letter.payload, (data) => {
+            for (const f of fields) if (Object.hasOwn(data, f)) data[f] = MASKED;
+          });
     return view(letter, { payload: payload ?? MASKED, problems: letter.problems.map((x, i) => (p.problems[i] ? { ...x, got: MASKED } : x)) }, false);
   }
 
@@ -106,11 +112,13 @@ export class DeadLetterSeal {
         }
       }
     }
-    const problems = await Promise.all(letter.problems.map(async (x, i) => {
-      const mode = p.problems[i];
-      if (!mode) return x;
-      return { ...x, got: mode === 'encrypt' ? await this.#decrypt(x.got, place.problem(letter.id, i)) : MASKED };
-    }));
+    const problems = await Promise.all(
+      letter.problems.map(async (x, i) => {
+        const mode = p.problems[i];
+        if (!mode) return x;
+        return { ...x, got: mode === 'encrypt' ? await this.#decrypt(x.got, place.problem(letter.id, i)) : MASKED };
+      }),
+    );
     return { payload: body ? JSON.stringify(body) : letter.payload, problems };
   }
 
@@ -146,11 +154,13 @@ function problemSensitivity(modes: ReadonlyMap<string, Sensitivity>): (path: str
   const whole: Sensitivity = [...modes.values()].every((m) => m === 'encrypt') ? 'encrypt' : 'mask';
   return (path) => {
     const top = path.split('/')[1];
-    return top ? modes.get(top.replace(/~1/g, '/').replace(/~0/g, '~')) ?? null : whole;
+    return top ? (modes.get(top.replace(/~1/g, '/').replace(/~0/g, '~')) ?? null) : whole;
   };
 }
 
-interface Body { data: Record<string, unknown> }
+interface Body {
+  data: Record<string, unknown>;
+}
 
 /** The stored envelope of a letter sealed field by field; undefined when it holds no sealed field (then the payload is as received). */
 function parseBody(payload: string, hasFields: boolean): Body | undefined {

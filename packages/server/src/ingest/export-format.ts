@@ -19,8 +19,17 @@ const FIXED = ['device_id', 'ts', 'msg_id', 'schema_id', 'seq', 'boot', 'device_
 
 export function ndjsonLine(r: TelemetryRecord, cursor: string): string {
   return `${JSON.stringify({
-    deviceId: r.deviceId, msgId: r.msgId, schemaId: r.schemaId, seq: r.seq, boot: r.boot, deviceTs: r.deviceTs,
-    receivedAt: r.receivedAt, ts: r.ts, skewMs: r.skewMs, data: r.data, cursor,
+    deviceId: r.deviceId,
+    msgId: r.msgId,
+    schemaId: r.schemaId,
+    seq: r.seq,
+    boot: r.boot,
+    deviceTs: r.deviceTs,
+    receivedAt: r.receivedAt,
+    ts: r.ts,
+    skewMs: r.skewMs,
+    data: r.data,
+    cursor,
   })}\n`;
 }
 
@@ -42,8 +51,18 @@ export class CsvWriter {
     const rest: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(r.data)) if (!this.#own.has(k)) rest[k] = v;
     return row([
-      r.deviceId, String(r.ts), text(r.msgId), r.schemaId, optional(r.seq), r.boot === null ? '' : text(r.boot), optional(r.deviceTs),
-      String(r.receivedAt), optional(r.skewMs), ...this.#fields.map((f) => cell(r.data[f])), JSON.stringify(rest), cursor,
+      r.deviceId,
+      String(r.ts),
+      text(r.msgId),
+      r.schemaId,
+      optional(r.seq),
+      r.boot === null ? '' : text(r.boot),
+      optional(r.deviceTs),
+      String(r.receivedAt),
+      optional(r.skewMs),
+      ...this.#fields.map((f) => cell(r.data[f])),
+      JSON.stringify(rest),
+      cursor,
     ]);
   }
 }

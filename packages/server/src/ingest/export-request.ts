@@ -85,8 +85,7 @@ function decodeCursor(text: string, expected: string): NonNullable<ExportRequest
   } catch {
     parts = undefined;
   }
-  const valid = Array.isArray(parts) && parts.length === 6 && parts[0] === CURSOR_VERSION && Number.isSafeInteger(parts[1]) && typeof parts[2] === 'string'
-    && typeof parts[3] === 'string' && Number.isSafeInteger(parts[4]) && typeof parts[5] === 'string';
+  const valid = Array.isArray(parts) && parts.length === 6 && parts[0] === CURSOR_VERSION && Number.isSafeInteger(parts[1]) && typeof parts[2] === 'string' && typeof parts[3] === 'string' && Number.isSafeInteger(parts[4]) && typeof parts[5] === 'string';
   if (!valid) throw exportError('cursor_invalid', 'cursor is not one this server gave out: pass the cursor of the last line (NDJSON) or row (CSV) received, unchanged');
   const [, asOfMs, fp, deviceId, ts, msgId] = parts as [number, number, string, string, number, string];
   if (fp !== expected) throw exportError('cursor_mismatch', 'cursor belongs to an export with another filter or time range: resume with the same device, tag or schema, since and until');

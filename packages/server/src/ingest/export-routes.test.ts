@@ -85,7 +85,12 @@ describe('GET /api/v1/telemetry/export', () => {
     const rows = bySchema.text.split('\r\n');
     assert.equal(rows.pop(), '', 'every row ends with CRLF');
     assert.equal(rows[0], 'device_id,ts,msg_id,schema_id,seq,boot,device_ts,received_at,skew_ms,data.kwh,data.site,data.pin,data.holder,data.volt,data,cursor');
-    const cut = (row: string | undefined) => (row ?? '').replace(/,[A-Za-z0-9_-]+$/, '').split(',').slice(0, 3).join(',');
+    const cut = (row: string | undefined) =>
+      (row ?? '')
+        .replace(/,[A-Za-z0-9_-]+$/, '')
+        .split(',')
+        .slice(0, 3)
+        .join(',');
     assert.deepEqual(rows.slice(1).map(cut), [`m-1,${T0 + MIN},b`, `m-1,${T0 + MIN},c`, `m-1,${T0 + 2 * MIN},a`, `m-2,${T0},a`]);
     assert.match(rows[1] ?? '', /,2,,\*\*\*,,230,\{\},[A-Za-z0-9_-]+$/, 'meter@2: kwh, no site, pin masked, no holder, volt');
     assert.match(rows[2] ?? '', /,3,"'=HYPERLINK\(""x""\)",,,,"\{""extra"":\[1\]\}",/, 'a formula is defused; undeclared fields go to data');
@@ -96,14 +101,24 @@ describe('GET /api/v1/telemetry/export', () => {
     assert.equal(byTag.length, 3);
   });
 
-  it("masks fields the schema encrypts unless a caller with telemetry:decrypt asks, and audits every export with its filter", async (t) => {
+  it('masks fields the schema encrypts unless a caller with telemetry:decrypt asks, and audits every export with its filter', async (t) => {
     const x = await startExportServer(t);
     await fill(x);
     const masked = ndjson((await exportCall(x, { ...range, device: 'm-1' })).text);
-    assert.deepEqual(masked.map((l) => (l.data as Record<string, unknown>).pin), ['***', undefined, '***']);
-    assert.deepEqual(masked.map((l) => (l.data as Record<string, unknown>).holder), [undefined, undefined, '***'], 'masked at ingest, shown as stored');
+    assert.deepEqual(
+      masked.map((l) => (l.data as Record<string, unknown>).pin),
+      ['***', undefined, '***'],
+    );
+    assert.deepEqual(
+      masked.map((l) => (l.data as Record<string, unknown>).holder),
+      [undefined, undefined, '***'],
+      'masked at ingest, shown as stored',
+    );
     const revealed = ndjson((await exportCall(x, { ...range, device: 'm-1', decrypt: 'true' })).text);
-    assert.deepEqual(revealed.map((l) => (l.data as Record<string, unknown>).pin), ['9876', undefined, '1234']);
+    assert.deepEqual(
+      revealed.map((l) => (l.data as Record<string, unknown>).pin),
+      ['9876', undefined, '1234'],
+    );
     assert.equal((revealed[2]?.data as Record<string, unknown>).holder, '***', 'a masked value cannot be revealed');
 
     const user = await x.s.api('POST', '/api/v1/users', { token: x.admin, body: { name: 'viewer1', role: 'viewer' } });
@@ -115,7 +130,14 @@ describe('GET /api/v1/telemetry/export', () => {
     assert.equal(refused.body.error.details.requiredScope, 'telemetry:decrypt');
 
     const log = (await x.s.api('GET', '/api/v1/audit?action=telemetry.export', { token: x.admin })).body as { actor: string; target: string; details: Record<string, unknown> }[];
-    assert.deepEqual(log.map((e) => [e.target, e.details.decrypt, e.actor === user.body.id]), [['tag:meters', false, true], ['device:m-1', true, false], ['device:m-1', false, false]]);
+    assert.deepEqual(
+      log.map((e) => [e.target, e.details.decrypt, e.actor === user.body.id]),
+      [
+        ['tag:meters', false, true],
+        ['device:m-1', true, false],
+        ['device:m-1', false, false],
+      ],
+    );
     assert.deepEqual([log[1]?.details.device, log[1]?.details.since, log[1]?.details.until, log[1]?.details.format], ['m-1', T0, T0 + 60 * MIN, 'ndjson']);
   });
 
@@ -143,9 +165,18 @@ describe('GET /api/v1/telemetry/export', () => {
       await x.s.server.store.telemetry.insertBatch([{ ...record('m-2', `new-${format}`, T0 + 30 * MIN, 'meter@1', { kwh: 0 }), receivedAt: Date.now() + 1 }]);
       const rest = await exportCall(x, { ...query, cursor });
       assert.equal(rest.status, 200, rest.text);
-      const keyOf = format === 'csv'
-        ? (row: string) => row.split(',').slice(0, 3).filter((_, i) => i !== 1).join('/')
-        : (line: string) => { const l = JSON.parse(line) as Record<string, string>; return `${l.deviceId}/${l.msgId}`; };
+      const keyOf =
+        format === 'csv'
+          ? (row: string) =>
+              row
+                .split(',')
+                .slice(0, 3)
+                .filter((_, i) => i !== 1)
+                .join('/')
+          : (line: string) => {
+              const l = JSON.parse(line) as Record<string, string>;
+              return `${l.deviceId}/${l.msgId}`;
+            };
       const restLines = rest.text.split(format === 'csv' ? '\r\n' : '\n').filter((l) => l !== '');
       const got = [...lines.slice(format === 'csv' ? 1 : 0).map((l) => keyOf(l.replace(/\r$/, ''))), ...restLines.map(keyOf)];
       assert.ok(restLines.length > 0 && !restLines[0]?.startsWith('device_id'), 'a resumed CSV has no header row');

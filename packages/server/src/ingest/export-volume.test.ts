@@ -39,7 +39,7 @@ it(`streams an export of ${N} readings in bounded memory, however slowly it is r
   const kernel = kernelSocketBytes();
   const total = kernel + 24 * MB;
   const pad = 'x'.repeat(Math.max(64, Math.floor(total / N) - 330));
-  await insertReadings(x.s, N, (i) => record(`m-${i % 3}`, `r${i}`, T0 + i, 'meter@1', { kwh: i, site: pad }), Math.max(200, Math.floor(8 * MB / pad.length)));
+  await insertReadings(x.s, N, (i) => record(`m-${i % 3}`, `r${i}`, T0 + i, 'meter@1', { kwh: i, site: pad }), Math.max(200, Math.floor((8 * MB) / pad.length)));
 
   // The store reads, counted; and the response object, to see what Node holds for it.
   const source = x.s.server.store.telemetryExport;

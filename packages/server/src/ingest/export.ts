@@ -14,10 +14,7 @@ export interface ExportPosition {
 }
 
 /** Which readings: one device, the devices that carry a tag now, or some versions of a schema. */
-export type ExportFilter =
-  | { readonly kind: 'device'; readonly deviceId: string }
-  | { readonly kind: 'tag'; readonly tag: string }
-  | { readonly kind: 'schema'; readonly schemaIds: readonly string[] };
+export type ExportFilter = { readonly kind: 'device'; readonly deviceId: string } | { readonly kind: 'tag'; readonly tag: string } | { readonly kind: 'schema'; readonly schemaIds: readonly string[] };
 
 export interface ExportPageQuery {
   readonly filter: ExportFilter;

@@ -70,9 +70,7 @@ export class TelemetryExporter {
     } else if (kind === 'tag') filter = { kind, tag: value };
     else {
       const [name, version] = value.split('@') as [string, string | undefined];
-      const versions = version === undefined
-        ? (await this.deps.schemas.list()).filter((s) => s.name === name).sort((a, b) => a.version - b.version)
-        : [await this.deps.schemas.get(name, Number(version))];
+      const versions = version === undefined ? (await this.deps.schemas.list()).filter((s) => s.name === name).sort((a, b) => a.version - b.version) : [await this.deps.schemas.get(name, Number(version))];
       if (versions.length === 0) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no schema named ${name}`);
       filter = { kind, schemaIds: versions.map((s) => `${s.name}@${s.version}`) };
       columns = [...new Set(versions.flatMap((s) => Object.keys(s.document.properties)))];
@@ -100,7 +98,12 @@ export class TelemetryExporter {
     try {
       for (;;) {
         const page = await this.deps.source.exportPage({
-          filter, sinceMs: request.sinceMs, untilMs: request.untilMs, receivedUntilMs: asOfMs, limit, ...(after ? { after } : {}),
+          filter,
+          sinceMs: request.sinceMs,
+          untilMs: request.untilMs,
+          receivedUntilMs: asOfMs,
+          limit,
+          ...(after ? { after } : {}),
         });
         let chunk = '';
         for (const stored of page) {

@@ -10,7 +10,11 @@ describe('telemetry over MQTT through the pipeline', () => {
   it('stores a reading before the PUBACK, and stores a repeated message once', async (t) => {
     const { s, admin, device, client } = await setup(t);
     await client.publishAsync('devices/sensor-1/telemetry', env('m-1', { temp_c: 21.5 }), { qos: 1 });
-    assert.deepEqual((await readings(s, admin)).map((r) => r.data), [{ temp_c: 21.5 }], 'stored by the time the PUBACK arrived');
+    assert.deepEqual(
+      (await readings(s, admin)).map((r) => r.data),
+      [{ temp_c: 21.5 }],
+      'stored by the time the PUBACK arrived',
+    );
     await client.publishAsync('devices/sensor-1/telemetry', env('m-1', { temp_c: 21.5 }), { qos: 1 });
     const second: MqttClient = await connectDevice(s, device);
     t.after(() => second.end(true));
@@ -28,7 +32,10 @@ describe('telemetry over MQTT through the pipeline', () => {
     const stored = await metric(s, /bulwark_ingest_messages_total\{transport="mqtt",outcome="stored"\} (\d+)/);
     const shed = await metric(s, /bulwark_ingest_messages_total\{transport="mqtt",outcome="shed"\} (\d+)/);
     const rows = await readings(s, admin);
-    assert.ok(rows.some((r) => r.msgId === 'q1-marker'), 'the QoS 1 message is never shed');
+    assert.ok(
+      rows.some((r) => r.msgId === 'q1-marker'),
+      'the QoS 1 message is never shed',
+    );
     assert.ok(shed >= 100, `most of the flood past the bound is shed (${shed})`);
     assert.equal(stored + shed, 301, 'every message is either stored or counted as shed');
     assert.equal(rows.length, stored);
@@ -39,7 +46,9 @@ describe('telemetry over MQTT through the pipeline', () => {
     await client.subscribeAsync('devices/sensor-1/errors', { qos: 1 });
     const notices: { reason: string }[] = [];
     let allNoticed: () => void = () => undefined;
-    const fiveNotices = new Promise<void>((resolve) => { allNoticed = resolve; });
+    const fiveNotices = new Promise<void>((resolve) => {
+      allNoticed = resolve;
+    });
     client.on('message', (topic, payload) => {
       if (topic.endsWith('/errors')) notices.push(JSON.parse(payload.toString()));
       if (notices.length === 5) allNoticed();
@@ -59,7 +68,10 @@ describe('telemetry over MQTT through the pipeline', () => {
     const letters = (await s.api('GET', '/api/v1/dead-letters?device=sensor-1', { token: admin })).body as { reason: string; msgId: string | null; problems: { path: string }[] }[];
     assert.equal(letters.length, 5);
     assert.deepEqual(letters.map((l) => l.reason).sort(), [...bad.values()].map(([, r]) => r).sort());
-    assert.deepEqual(letters.find((l) => l.msgId === 'b-4')?.problems.map((p) => p.path), ['/temp_c']);
+    assert.deepEqual(
+      letters.find((l) => l.msgId === 'b-4')?.problems.map((p) => p.path),
+      ['/temp_c'],
+    );
     const filtered = (await s.api('GET', '/api/v1/dead-letters?reason=schema_violation', { token: admin })).body;
     assert.equal(filtered.length, 2);
     await fiveNotices;
@@ -110,7 +122,11 @@ describe('telemetry over MQTT through the pipeline', () => {
     assert.equal(byId.get('t-4')?.skewMs, 15_000 - 3_600_000, 'and its skew recorded');
     assert.equal(await metric(s, /bulwark_ingest_implausible_clock_total (\d+)/), 3);
     const skewed = await s.api('GET', '/api/v1/telemetry/clock-skew', { token: admin });
-    assert.deepEqual(skewed.body.map((d: { deviceId: string; skewMs: number }) => [d.deviceId, d.skewMs]), [['sensor-1', 15_000 - 3_600_000]], 'the device with the fast clock is flagged');
+    assert.deepEqual(
+      skewed.body.map((d: { deviceId: string; skewMs: number }) => [d.deviceId, d.skewMs]),
+      [['sensor-1', 15_000 - 3_600_000]],
+      'the device with the fast clock is flagged',
+    );
     assert.equal(await metric(s, /bulwark_ingest_skewed_clocks_total (\d+)/), 1);
   });
 
@@ -162,7 +178,10 @@ describe('the live stream', () => {
     await otherClient.publishAsync('devices/sensor-2/telemetry', env('o-1', { temp_c: 99 }), { qos: 1 });
     for (let i = 0; i < 3; i += 1) await client.publishAsync('devices/sensor-1/telemetry', env(`l-${i}`, { temp_c: i }, { seq: i }), { qos: 1 });
     const got = [await nextEvent(), await nextEvent(), await nextEvent()];
-    assert.deepEqual(got.map((e) => [e.event, e.data.msgId, e.data.data]), [0, 1, 2].map((i) => ['reading', `l-${i}`, { temp_c: i }]));
+    assert.deepEqual(
+      got.map((e) => [e.event, e.data.msgId, e.data.data]),
+      [0, 1, 2].map((i) => ['reading', `l-${i}`, { temp_c: i }]),
+    );
     const unauthorised = await fetch(`${s.url}/api/v1/devices/sensor-1/telemetry/live`);
     assert.equal(unauthorised.status, 401);
   });
@@ -182,17 +201,27 @@ describe('live streams for the fleet', () => {
     t.after(() => socket.terminate());
     const messages: Record<string, unknown>[] = [];
     let gotTwo: () => void = () => undefined;
-    const two = new Promise<void>((resolve) => { gotTwo = resolve; });
-    const ready = new Promise<void>((resolve) => socket.on('message', (raw) => {
-      const m = JSON.parse(String(raw)) as Record<string, unknown>;
-      if (m.ready) return resolve();
-      messages.push(m);
-      if (messages.length === 2) gotTwo();
-    }));
+    const two = new Promise<void>((resolve) => {
+      gotTwo = resolve;
+    });
+    const ready = new Promise<void>((resolve) =>
+      socket.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as Record<string, unknown>;
+        if (m.ready) return resolve();
+        messages.push(m);
+        if (messages.length === 2) gotTwo();
+      }),
+    );
     await ready;
     await client.publishAsync('devices/sensor-1/telemetry', env('w-1', { temp_c: 1 }), { qos: 1 });
     await client.publishAsync('devices/sensor-1/telemetry', env('w-2', { temp_c: 2 }), { qos: 1 });
     await two;
-    assert.deepEqual(messages.map((m) => [m.msgId, m.data]), [['w-1', { temp_c: 1 }], ['w-2', { temp_c: 2 }]]);
+    assert.deepEqual(
+      messages.map((m) => [m.msgId, m.data]),
+      [
+        ['w-1', { temp_c: 1 }],
+        ['w-2', { temp_c: 2 }],
+      ],
+    );
   });
 });

@@ -23,22 +23,10 @@ export interface IngestRequest {
 }
 
 /** Why a message went to the dead-letter store. */
-export type DeadLetterReason =
-  | 'invalid_utf8'
-  | 'malformed_json'
-  | 'malformed_cbor'
-  | 'too_deep'
-  | 'forbidden_key'
-  | 'forbidden_character'
-  | 'bad_envelope'
-  | 'unknown_schema'
-  | 'schema_violation';
+export type DeadLetterReason = 'invalid_utf8' | 'malformed_json' | 'malformed_cbor' | 'too_deep' | 'forbidden_key' | 'forbidden_character' | 'bad_envelope' | 'unknown_schema' | 'schema_violation';
 
 export type IngestResult =
-  | { readonly status: 'stored'; readonly ts: number }
-  | { readonly status: 'duplicate' }
-  | { readonly status: 'shed' }
-  | { readonly status: 'dead_lettered'; readonly id: string; readonly reason: DeadLetterReason; readonly problems: readonly SchemaProblem[] };
+  { readonly status: 'stored'; readonly ts: number } | { readonly status: 'duplicate' } | { readonly status: 'shed' } | { readonly status: 'dead_lettered'; readonly id: string; readonly reason: DeadLetterReason; readonly problems: readonly SchemaProblem[] };
 
 /** A reading as stored: the device's times, the platform's times, and the data. */
 export interface TelemetryRecord {
@@ -68,10 +56,7 @@ export type Sensitivity = 'mask' | 'hash' | 'encrypt';
  * `problems[i]` is the sensitivity of problem i's `got` (null: kept in clear). `none`: stored
  * by a version before dead letters were protected; sealed whole when the server starts.
  */
-export type DeadLetterProtection =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'whole' }
-  | { readonly kind: 'fields'; readonly fields: Readonly<Record<string, Sensitivity>>; readonly problems: readonly (Sensitivity | null)[] };
+export type DeadLetterProtection = { readonly kind: 'none' } | { readonly kind: 'whole' } | { readonly kind: 'fields'; readonly fields: Readonly<Record<string, Sensitivity>>; readonly problems: readonly (Sensitivity | null)[] };
 
 export interface DeadLetter {
   readonly id: string;

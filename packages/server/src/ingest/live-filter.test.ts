@@ -19,13 +19,17 @@ it('streams only the readings of devices with a tag, over a WebSocket, and refus
   t.after(() => socket.terminate());
   const seen: string[] = [];
   let gotMarker: () => void = () => undefined;
-  const marker = new Promise<void>((resolve) => { gotMarker = resolve; });
-  await new Promise<void>((resolve) => socket.on('message', (raw) => {
-    const m = JSON.parse(String(raw)) as { ready?: boolean; deviceId?: string; msgId?: string };
-    if (m.ready) return resolve();
-    seen.push(`${m.deviceId}/${m.msgId}`);
-    if (m.msgId === 'marker') gotMarker();
-  }));
+  const marker = new Promise<void>((resolve) => {
+    gotMarker = resolve;
+  });
+  await new Promise<void>((resolve) =>
+    socket.on('message', (raw) => {
+      const m = JSON.parse(String(raw)) as { ready?: boolean; deviceId?: string; msgId?: string };
+      if (m.ready) return resolve();
+      seen.push(`${m.deviceId}/${m.msgId}`);
+      if (m.msgId === 'marker') gotMarker();
+    }),
+  );
   await untagged.publishAsync('devices/sensor-1/telemetry', env('u-1', { temp_c: 1 }), { qos: 1 });
   await taggedClient.publishAsync('devices/hall-a-1/telemetry', env('t-1', { temp_c: 2 }), { qos: 1 });
   await untagged.publishAsync('devices/sensor-1/telemetry', env('u-2', { temp_c: 3 }), { qos: 1 });

@@ -36,9 +36,12 @@ export class LiveFilter {
       const read = () => Promise.all(reads.map((f) => deviceSet(registry, f)));
       filter.#members = await read();
       filter.#timer = setInterval(() => {
-        read().then((m) => {
-          filter.#members = m;
-        }, () => undefined); // keep the last membership when the store is briefly unavailable
+        read().then(
+          (m) => {
+            filter.#members = m;
+          },
+          () => undefined,
+        ); // keep the last membership when the store is briefly unavailable
       }, TAG_REFRESH_MS);
       filter.#timer.unref();
     }
@@ -47,9 +50,7 @@ export class LiveFilter {
 
   matches(r: TelemetryRecord): boolean {
     const q = this.query;
-    return (q.devices === undefined || q.devices.has(r.deviceId))
-      && (q.schema === undefined || r.schemaId === q.schema)
-      && this.#members.every((m) => m.has(r.deviceId));
+    return (q.devices === undefined || q.devices.has(r.deviceId)) && (q.schema === undefined || r.schemaId === q.schema) && this.#members.every((m) => m.has(r.deviceId));
   }
 
   close(): void {

@@ -28,8 +28,14 @@ it('bounds what a stalled live subscriber holds, drops the oldest, counts them, 
   assert.equal(res.written.length, 2, 'nothing more is written while the reader is stalled');
   assert.equal(sub.droppedCount, 13, '25 readings, 2 written, 10 queued');
   res.written.length = 0;
-  res.write = (chunk: string) => { res.written.push(chunk); return true; };
+  res.write = (chunk: string) => {
+    res.written.push(chunk);
+    return true;
+  };
   res.emit('drain');
   assert.match(res.written[0] ?? '', /event: dropped\ndata: \{"dropped":13\}/);
-  assert.deepEqual(res.written.slice(1).map((w) => /"msgId":"(m\d+)"/.exec(w)?.[1]), Array.from({ length: 10 }, (_, i) => `m${i + 15}`));
+  assert.deepEqual(
+    res.written.slice(1).map((w) => /"msgId":"(m\d+)"/.exec(w)?.[1]),
+    Array.from({ length: 10 }, (_, i) => `m${i + 15}`),
+  );
 });

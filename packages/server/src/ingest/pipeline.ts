@@ -155,11 +155,23 @@ export class IngestService {
     // Text when the payload decoded as UTF-8; anything else (CBOR, broken bytes) is kept exactly, as base64.
     const text = ctx.text;
     // Stored sealed (dead-letter-seal.ts): the device is told the problems in clear, the store never holds them so.
-    const letter = await this.#seal.seal({
-      id: this.deps.ids.next('dl'), deviceId: request.deviceId, transport: request.transport, topic: request.topic, receivedAt: request.receivedAt,
-      reason, problems, schemaId: ctx.envelope?.schema ?? null, msgId: ctx.envelope?.id ?? null,
-      payload: text ?? `base64:${request.payload.toString('base64')}`, replayedAt: null, replayResult: null,
-    }, ctx.envelope);
+    const letter = await this.#seal.seal(
+      {
+        id: this.deps.ids.next('dl'),
+        deviceId: request.deviceId,
+        transport: request.transport,
+        topic: request.topic,
+        receivedAt: request.receivedAt,
+        reason,
+        problems,
+        schemaId: ctx.envelope?.schema ?? null,
+        msgId: ctx.envelope?.id ?? null,
+        payload: text ?? `base64:${request.payload.toString('base64')}`,
+        replayedAt: null,
+        replayResult: null,
+      },
+      ctx.envelope,
+    );
     await this.#sink.appendDeadLetter(letter);
     this.#metrics.deadLetters.inc({ reason });
     for (const listener of this.#deadLettered) {

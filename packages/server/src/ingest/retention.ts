@@ -49,7 +49,9 @@ export class RetentionJob {
 
   /** Runs once (a run already under way is joined, not doubled). */
   run(): Promise<DeletionReceipt[]> {
-    this.#running ??= this.#run().finally(() => { this.#running = undefined; });
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
     return this.#running;
   }
 

@@ -21,7 +21,13 @@ describe('retention', () => {
     admin = await s.tokenFor(s.adminKey); // five days on, the first token has long expired
     const run = await s.api('POST', '/api/v1/telemetry/retention/run', { token: admin });
     assert.equal(run.status, 200, run.text);
-    assert.deepEqual(run.body.map((r: { what: string; deleted: number }) => [r.what, r.deleted]), [['telemetry blip@1', 1], ['dead letters', 1]]);
+    assert.deepEqual(
+      run.body.map((r: { what: string; deleted: number }) => [r.what, r.deleted]),
+      [
+        ['telemetry blip@1', 1],
+        ['dead letters', 1],
+      ],
+    );
     const left = (await readings(s, admin)).map((r) => r.msgId).sort();
     assert.deepEqual(left, ['new-blip', 'old-env'], 'env-sensor keeps the 30-day default; blip@1 keeps 2 days');
     const receipts = await s.api('GET', '/api/v1/audit?action=telemetry.delete', { token: admin });
@@ -38,14 +44,28 @@ describe('rollups', () => {
     const { s, admin, client } = await setup(t, { clock });
     const hour = Math.floor(clock.now() / 3_600_000) * 3_600_000;
     const at = (minute: number, second: number) => hour + minute * 60_000 + second * 1000;
-    const sends: [string, number, number][] = [['a', at(1, 5), 10], ['b', at(1, 30), 20], ['c', at(1, 59), 30], ['d', at(2, 0), -5], ['b', at(1, 30), 20]];
+    const sends: [string, number, number][] = [
+      ['a', at(1, 5), 10],
+      ['b', at(1, 30), 20],
+      ['c', at(1, 59), 30],
+      ['d', at(2, 0), -5],
+      ['b', at(1, 30), 20],
+    ];
     for (const [id, ts, v] of sends) await client.publishAsync('devices/sensor-1/telemetry', env(id, { temp_c: v }, { ts }), { qos: 1 });
     const get = async (resolution: string) => (await s.api('GET', `/api/v1/devices/sensor-1/rollups?field=temp_c&resolution=${resolution}`, { token: admin })).body;
     const minutes = await get('1m');
-    assert.deepEqual(minutes.map((b: { bucketStart: number; count: number; min: number; max: number; mean: number }) => [b.bucketStart, b.count, b.min, b.max, b.mean]),
-      [[at(1, 0), 3, 10, 30, 20], [at(2, 0), 1, -5, -5, -5]]);
+    assert.deepEqual(
+      minutes.map((b: { bucketStart: number; count: number; min: number; max: number; mean: number }) => [b.bucketStart, b.count, b.min, b.max, b.mean]),
+      [
+        [at(1, 0), 3, 10, 30, 20],
+        [at(2, 0), 1, -5, -5, -5],
+      ],
+    );
     const hours = await get('1h');
-    assert.deepEqual(hours.map((b: { count: number; min: number; max: number; mean: number }) => [b.count, b.min, b.max, b.mean]), [[4, -5, 30, 13.75]]);
+    assert.deepEqual(
+      hours.map((b: { count: number; min: number; max: number; mean: number }) => [b.count, b.min, b.max, b.mean]),
+      [[4, -5, 30, 13.75]],
+    );
     assert.equal((await s.api('GET', '/api/v1/devices/sensor-1/rollups?field=temp_c&resolution=5m', { token: admin })).status, 400);
   });
 });
@@ -56,7 +76,12 @@ function cbor(value: unknown): Buffer {
   const head = (major: number, n: number) => (n < 24 ? Buffer.from([(major << 5) | n]) : n < 256 ? Buffer.from([(major << 5) | 24, n]) : Buffer.concat([Buffer.from([(major << 5) | 26]), Buffer.from(Uint32Array.of(n).buffer).reverse()]));
   if (typeof value === 'string') return Buffer.concat([head(3, Buffer.byteLength(value)), Buffer.from(value)]);
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return head(0, value);
-  if (typeof value === 'number') { const b = Buffer.alloc(9); b[0] = 0xfb; b.writeDoubleBE(value, 1); return b; }
+  if (typeof value === 'number') {
+    const b = Buffer.alloc(9);
+    b[0] = 0xfb;
+    b.writeDoubleBE(value, 1);
+    return b;
+  }
   const entries = Object.entries(value as Record<string, unknown>);
   return Buffer.concat([head(5, entries.length), ...entries.flatMap(([k, v]) => [cbor(k), cbor(v)])]);
 }
@@ -66,7 +91,10 @@ describe('CBOR envelopes', () => {
     const { s, admin, client } = await setup(t);
     const envelope = cbor({ id: 'c-1', seq: 1, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 21.25 } });
     await client.publishAsync('devices/sensor-1/telemetry', envelope, { qos: 1 });
-    assert.deepEqual((await readings(s, admin)).map((r) => [r.msgId, r.data]), [['c-1', { temp_c: 21.25 }]]);
+    assert.deepEqual(
+      (await readings(s, admin)).map((r) => [r.msgId, r.data]),
+      [['c-1', { temp_c: 21.25 }]],
+    );
     const broken = Buffer.concat([cbor({ id: 'c-2' }).subarray(0, 4)]);
     await client.publishAsync('devices/sensor-1/telemetry', broken, { qos: 1 });
     const [masked] = (await s.api('GET', '/api/v1/dead-letters?reason=malformed_cbor', { token: admin })).body;
@@ -80,7 +108,8 @@ describe('sensitive fields', () => {
   it('masks, pseudonymises and encrypts fields the schema marks, before storing or streaming them', async (t) => {
     const { s, admin, client } = await setup(t);
     const tracker = {
-      $id: 'tracker@1', type: 'object',
+      $id: 'tracker@1',
+      type: 'object',
       properties: {
         speed_kmh: { type: 'number', 'x-unit': 'km/h' },
         driver_email: { type: 'string', 'x-sensitive': 'hash' },
@@ -118,7 +147,10 @@ describe('sensitive fields', () => {
     const refused = await s.api('GET', '/api/v1/devices/sensor-1/telemetry?decrypt=true', { token: opToken });
     assert.equal(refused.status, 403);
     const plain = await s.api('GET', '/api/v1/devices/sensor-1/telemetry?decrypt=true', { token: admin });
-    assert.deepEqual(plain.body.map((r: { data: unknown }) => r.data), [{ lat_deg: 12.5 }]);
+    assert.deepEqual(
+      plain.body.map((r: { data: unknown }) => r.data),
+      [{ lat_deg: 12.5 }],
+    );
     const audit = await s.api('GET', '/api/v1/audit?action=telemetry.decrypt', { token: admin });
     assert.deepEqual([audit.body[0]?.target, audit.body[0]?.details?.readings], ['sensor-1', 1]);
     const rollups = await s.api('GET', '/api/v1/devices/sensor-1/rollups?field=lat_deg&resolution=1m', { token: admin });

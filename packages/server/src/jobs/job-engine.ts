@@ -24,7 +24,11 @@ export const counted = (c: Partial<Record<JobDeviceState, number>>, s: JobDevice
 export async function moveJob(d: EngineDeps, job: Job, state: JobState, reason: string, actor: string, settled = false): Promise<Job> {
   const at = Math.max(d.clock.now(), job.updatedAt + 1);
   const next: Job = {
-    ...job, state, reason: state === 'running' ? null : reason, updatedAt: at, settledAt: settled ? at : job.settledAt,
+    ...job,
+    state,
+    reason: state === 'running' ? null : reason,
+    updatedAt: at,
+    settledAt: settled ? at : job.settledAt,
     history: job.state === state ? job.history : [...job.history, { at, state, actor, reason }],
   };
   if (!(await d.repo.update(next, job.updatedAt))) return (await d.repo.get(job.id)) ?? job;
@@ -93,7 +97,11 @@ export async function runJob(d: EngineDeps, start: Job, tokens: { value: number;
   const after = job;
   if (unsent.length > 0) {
     // Claimed but never sent: back to the queue (paused), or ended with the job.
-    if (after.state === 'paused') await d.repo.requeue(after.id, unsent.map((e) => e.deviceId));
+    if (after.state === 'paused')
+      await d.repo.requeue(
+        after.id,
+        unsent.map((e) => e.deviceId),
+      );
     else await Promise.all(unsent.map((e) => d.repo.finish(after.id, e.deviceId, ['in_progress'], { state: 'cancelled', reason: after.state === 'aborted' ? 'job_aborted' : 'job_cancelled', detail: null, at: d.clock.now() })));
   }
   return after;

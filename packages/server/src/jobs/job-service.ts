@@ -62,9 +62,16 @@ export class JobService {
   #passing = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly repo: JobRepository, private readonly settings: JobSettings, private readonly deps: JobServiceDeps) {
+  constructor(
+    private readonly repo: JobRepository,
+    private readonly settings: JobSettings,
+    private readonly deps: JobServiceDeps,
+  ) {
     this.#engine = {
-      repo, targets: deps.targets, clock: deps.clock, log: deps.log,
+      repo,
+      targets: deps.targets,
+      clock: deps.clock,
+      log: deps.log,
       answered: async (job, e) => {
         if (e.ref === null) return undefined;
         const live = { ...e, operation: job.operation.type };
@@ -100,10 +107,22 @@ export class JobService {
     const now = this.deps.clock.now();
     const p = input.pacing ?? {};
     const job: Job = {
-      id: this.deps.ids.next('job'), name: input.name, operation: input.operation, group: input.group,
+      id: this.deps.ids.next('job'),
+      name: input.name,
+      operation: input.operation,
+      group: input.group,
       pacing: { ratePerSecond: p.ratePerSecond ?? this.settings.defaultRatePerSecond, maxConcurrent: p.maxConcurrent ?? 1000, window: p.window ?? null },
-      deviceTimeoutMs: input.deviceTimeoutMs ?? this.settings.defaultDeviceTimeoutMs, maxRetries: input.maxRetries ?? 0, abort: input.abort ?? null,
-      state: 'running', reason: null, deviceCount: ids.length, skipped, createdBy: by, createdAt: now, updatedAt: now, settledAt: null,
+      deviceTimeoutMs: input.deviceTimeoutMs ?? this.settings.defaultDeviceTimeoutMs,
+      maxRetries: input.maxRetries ?? 0,
+      abort: input.abort ?? null,
+      state: 'running',
+      reason: null,
+      deviceCount: ids.length,
+      skipped,
+      createdBy: by,
+      createdAt: now,
+      updatedAt: now,
+      settledAt: null,
       history: [{ at: now, state: 'running', actor: by, reason: `created: ${ids.length} devices of group ${input.group}` }],
     };
     // One transaction: the job exists with every entry, or not at all.
@@ -142,7 +161,9 @@ export class JobService {
     const counts = Object.fromEntries(JOB_DEVICE_STATES.map((s) => [s, counted(c, s)])) as Record<JobDeviceState, number>;
     const finished = counts.succeeded + counts.failed + counts.timed_out + counts.cancelled;
     return {
-      ...job, counts, reasons: await this.repo.reasons(job.id, 20),
+      ...job,
+      counts,
+      reasons: await this.repo.reasons(job.id, 20),
       progress: { finished, total: job.deviceCount, percent: job.deviceCount === 0 ? 100 : Math.floor((finished * 1000) / job.deviceCount) / 10 },
     };
   }

@@ -3,7 +3,17 @@ import { describe, it } from 'node:test';
 import { eventually } from '../testing/eventually.js';
 import { type TestServer, startTestServer } from '../testing/harness.js';
 
-interface JobView { id: string; history: { state: string }[]; state: string; reason: string | null; deviceCount: number; skipped: Record<string, number>; settledAt: number | null; counts: Record<string, number>; reasons: { state: string; reason: string; count: number }[] }
+interface JobView {
+  id: string;
+  history: { state: string }[];
+  state: string;
+  reason: string | null;
+  deviceCount: number;
+  skipped: Record<string, number>;
+  settledAt: number | null;
+  counts: Record<string, number>;
+  reasons: { state: string; reason: string; count: number }[];
+}
 
 async function setUp(s: TestServer, admin: string, n: number, group = 'g'): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `${group}-dev-${i}`);
@@ -13,7 +23,10 @@ async function setUp(s: TestServer, admin: string, n: number, group = 'g'): Prom
 }
 
 async function settled(s: TestServer, token: string, id: string): Promise<JobView> {
-  return eventually(async () => (await s.api('GET', `/api/v1/jobs/${id}`, { token })).body as JobView, (v) => v.settledAt !== null);
+  return eventually(
+    async () => (await s.api('GET', `/api/v1/jobs/${id}`, { token })).body as JobView,
+    (v) => v.settledAt !== null,
+  );
 }
 
 describe('jobs over HTTP', () => {
@@ -40,8 +53,14 @@ describe('jobs over HTTP', () => {
     const receipts = (await s.api('GET', '/api/v1/audit?action=device.decommission.receipt', { token: admin })).body as { actor: string }[];
     assert.equal(receipts.filter((e) => e.actor === `job:${retired.id}`).length, 3);
     const audit = (await s.api('GET', '/api/v1/audit?limit=100', { token: admin })).body as { action: string; target: string }[];
-    assert.ok(audit.some((e) => e.action === 'job.create' && e.target === made.body.id), 'the creation is audited');
-    assert.ok(audit.some((e) => e.action === 'job.completed' && e.target === made.body.id), 'so is the end');
+    assert.ok(
+      audit.some((e) => e.action === 'job.create' && e.target === made.body.id),
+      'the creation is audited',
+    );
+    assert.ok(
+      audit.some((e) => e.action === 'job.completed' && e.target === made.body.id),
+      'so is the end',
+    );
 
     await setUp(s, admin, 1, 'one');
     const before = (await s.api('GET', '/api/v1/jobs?limit=100', { token: admin })).body.length;
@@ -66,7 +85,7 @@ describe('jobs over HTTP', () => {
     assert.equal((await s.api('GET', '/api/v1/jobs?state=sleeping', { token: admin })).status, 400);
   });
 
-  it('needs the operation\'s own scope beside jobs:write', async (t) => {
+  it("needs the operation's own scope beside jobs:write", async (t) => {
     const s = await startTestServer(t);
     const admin = await s.tokenFor(s.adminKey);
     await setUp(s, admin, 1);
@@ -103,7 +122,10 @@ describe('jobs over HTTP', () => {
     assert.equal(aborted.state, 'aborted');
     assert.match(aborted.reason ?? '', /1 of 1 finished devices failed or timed out \(abort at 50%\)/);
     assert.deepEqual([aborted.counts.timed_out, aborted.counts.cancelled], [1, 5]);
-    assert.deepEqual(aborted.reasons.find((r) => r.state === 'cancelled'), { state: 'cancelled', reason: 'job_aborted', count: 5 });
+    assert.deepEqual(
+      aborted.reasons.find((r) => r.state === 'cancelled'),
+      { state: 'cancelled', reason: 'job_aborted', count: 5 },
+    );
 
     // Paused at once (one device a second: the first may be out), resumed after a restart of the platform.
     const slow = await first.api('POST', '/api/v1/jobs', { token: admin, body: { name: 'park', group: 'quiet', operation: { type: 'suspend' }, pacing: { ratePerSecond: 1 } } });
@@ -119,6 +141,9 @@ describe('jobs over HTTP', () => {
     assert.equal((await second.api('POST', `/api/v1/jobs/${slow.body.id}/resume`, { token, body: {} })).status, 200);
     const done = await settled(second, token, slow.body.id);
     assert.deepEqual([done.state, done.counts.succeeded], ['completed', 2]);
-    assert.deepEqual(done.history.map((h) => h.state), ['running', 'paused', 'running', 'completed']);
+    assert.deepEqual(
+      done.history.map((h) => h.state),
+      ['running', 'paused', 'running', 'completed'],
+    );
   });
 });

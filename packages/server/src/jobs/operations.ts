@@ -29,12 +29,21 @@ const done = (): Dispatched => ({ end: { state: 'succeeded', reason: null, detai
 export async function dispatch(op: JobOperation, deviceId: string, actor: string, t: JobTargets): Promise<Dispatched> {
   try {
     switch (op.type) {
-      case 'twin-patch': return { ref: String(await t.patchDesired(deviceId, op.patch, actor)) };
-      case 'command': return { ref: await t.command(deviceId, op.name, op.params, { actor, ...(op.ttlS !== undefined ? { ttlS: op.ttlS } : {}) }) };
-      case 'rotate-certificate': return { ref: await t.command(deviceId, BUILTIN_COMMANDS.certsRenew, {}, { actor }) };
-      case 'suspend': await t.suspend(deviceId); return done();
-      case 'resume': await t.resume(deviceId); return done();
-      case 'decommission': await t.decommission(deviceId, actor); return done();
+      case 'twin-patch':
+        return { ref: String(await t.patchDesired(deviceId, op.patch, actor)) };
+      case 'command':
+        return { ref: await t.command(deviceId, op.name, op.params, { actor, ...(op.ttlS !== undefined ? { ttlS: op.ttlS } : {}) }) };
+      case 'rotate-certificate':
+        return { ref: await t.command(deviceId, BUILTIN_COMMANDS.certsRenew, {}, { actor }) };
+      case 'suspend':
+        await t.suspend(deviceId);
+        return done();
+      case 'resume':
+        await t.resume(deviceId);
+        return done();
+      case 'decommission':
+        await t.decommission(deviceId, actor);
+        return done();
     }
   } catch (err) {
     if (!(err instanceof PlatformError)) throw err;

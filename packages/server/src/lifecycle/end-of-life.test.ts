@@ -100,7 +100,17 @@ describe('end of life', () => {
     assert.deepEqual((await s.api('GET', '/api/v1/devices/eol-2/telemetry', { token: admin })).body, []);
     // The readings are still there for the fleet's statistics, under the pseudonym.
     const exported = await s.api('GET', `/api/v1/telemetry/export?schema=env-sensor@1&since=0&until=${Date.now() + 60_000}`, { token: admin });
-    assert.deepEqual([...new Set(exported.text.trim().split('\n').map((l) => (JSON.parse(l) as { deviceId: string }).deviceId))], [receipt.pseudonym]);
+    assert.deepEqual(
+      [
+        ...new Set(
+          exported.text
+            .trim()
+            .split('\n')
+            .map((l) => (JSON.parse(l) as { deviceId: string }).deviceId),
+        ),
+      ],
+      [receipt.pseudonym],
+    );
     assert.equal((await s.api('GET', '/api/v1/devices/eol-2', { token: admin })).body.state, 'active', 'still in service');
     await send(client, 'devices/eol-2/telemetry', env('after', { temp_c: 25 }));
     assert.equal((await s.api('GET', '/api/v1/devices/eol-2/telemetry', { token: admin })).body.length, 1, 'and still sending');
@@ -114,11 +124,17 @@ describe('end of life', () => {
     // Owners are principals (or group bindings); each sees what its group holds.
     const oldOwner = await principal(s, admin, { name: 'old-co', kind: 'service', scopes: ['devices:read', 'telemetry:read'] });
     const newOwner = await principal(s, admin, { name: 'new-co', kind: 'service', scopes: ['devices:read', 'telemetry:read'] });
-    for (const [group, owner] of [['old-co-devices', oldOwner.id], ['new-co-devices', newOwner.id]] as const) {
+    for (const [group, owner] of [
+      ['old-co-devices', oldOwner.id],
+      ['new-co-devices', newOwner.id],
+    ] as const) {
       assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: group, kind: 'dynamic', query: { owner: [owner] } } })).status, 201);
     }
     assert.equal((await s.api('POST', '/api/v1/groups', { token: admin, body: { id: 'old-co-site', kind: 'static' } })).status, 201);
-    for (const [p, group] of [[oldOwner, 'old-co-devices'], [newOwner, 'new-co-devices']] as const) {
+    for (const [p, group] of [
+      [oldOwner, 'old-co-devices'],
+      [newOwner, 'new-co-devices'],
+    ] as const) {
       assert.equal((await s.api('PUT', `/api/v1/users/${p.id}/device-groups`, { token: admin, body: { deviceGroups: [group, ...(p === oldOwner ? ['old-co-site'] : [])] } })).status, 200);
     }
     const refusedOwner = await s.api('POST', '/api/v1/devices', { token: admin, body: { id: 'x-1', owner: 'acme' } });
@@ -155,7 +171,11 @@ describe('end of life', () => {
     t.after(() => again.end(true));
     await send(again, 'devices/eol-3/telemetry', env('new-1', { temp_c: 19 }));
     const seen = (await s.api('GET', '/api/v1/devices/eol-3/telemetry', { token: newOwner.token })).body as { msgId: string }[];
-    assert.deepEqual(seen.map((r) => r.msgId), ['new-1'], 'only its own reading');
+    assert.deepEqual(
+      seen.map((r) => r.msgId),
+      ['new-1'],
+      'only its own reading',
+    );
     for (const path of ['/events', '/commands']) assert.deepEqual((await s.api('GET', `/api/v1/devices/eol-3${path}`, { token: newOwner.token })).body, [], path);
     assert.equal((await s.api('GET', '/api/v1/devices/eol-3/twin', { token: newOwner.token })).body.desired, null);
     assert.equal((await s.api('GET', '/api/v1/devices/eol-3/health', { token: newOwner.token })).body.history.length, 0);

@@ -49,7 +49,20 @@ export interface EndOfLifeResult {
 }
 
 const NO_DATA: DataCounts = {
-  telemetry: 0, rollups: 0, feed: 0, deadLetters: 0, health: 0, events: 0, twin: 0, commands: 0, alerts: 0, alertNotifications: 0, webhookDeadLetterReadings: 0, claimTokens: 0, streamMessages: 0, logs: 0,
+  telemetry: 0,
+  rollups: 0,
+  feed: 0,
+  deadLetters: 0,
+  health: 0,
+  events: 0,
+  twin: 0,
+  commands: 0,
+  alerts: 0,
+  alertNotifications: 0,
+  webhookDeadLetterReadings: 0,
+  claimTokens: 0,
+  streamMessages: 0,
+  logs: 0,
 };
 
 /**
@@ -87,7 +100,7 @@ export class EndOfLifeService {
 
   /** Resale: the device starts again as manufactured for `owner`, with a fresh claim token (shown once, in the answer). */
   async transfer(deviceId: string, owner: string, policy: DataPolicy, by: string): Promise<EndOfLifeResult & { claimToken: { token: string; expiresAt: number } }> {
-    if (policy === 'keep') throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'keeping the previous owner\'s data would show it to the new owner: use data=erase or data=pseudonymise');
+    if (policy === 'keep') throw new PlatformError('BULWARK_ERR_BAD_REQUEST', "keeping the previous owner's data would show it to the new owner: use data=erase or data=pseudonymise");
     const before = await this.d.registry.get(deviceId);
     if (before.owner === owner) throw new PlatformError('BULWARK_ERR_CONFLICT', `device ${deviceId} is already owned by ${owner}`, { details: { owner } });
     await this.d.checkOwner(owner);
@@ -100,7 +113,11 @@ export class EndOfLifeService {
     await this.d.registry.transfer(deviceId, owner);
     const claimToken = await this.d.identity.claimToken(deviceId, by);
     const result = await this.#finish('transfer', deviceId, by, policy, {
-      revoked: serials, cancelled, data, pseudonym, transfer: { from: before.owner, to: owner, claimTokenExpiresAt: claimToken.expiresAt },
+      revoked: serials,
+      cancelled,
+      data,
+      pseudonym,
+      transfer: { from: before.owner, to: owner, claimTokenExpiresAt: claimToken.expiresAt },
     });
     return { ...result, claimToken };
   }
@@ -112,7 +129,13 @@ export class EndOfLifeService {
   async #apply(deviceId: string, policy: DataPolicy): Promise<{ data: DataCounts; pseudonym: string | null }> {
     if (policy === 'keep') return { data: { ...NO_DATA, ...(await this.d.data.count(deviceId)) }, pseudonym: null };
     // One pseudonym per operation: not linkable to the device without the platform's key, and never colliding with an earlier one.
-    const pseudonym = policy === 'pseudonymise' ? `anon-${createHmac('sha256', this.d.pseudonymKey).update(`${deviceId}\n${this.d.ids.next('p')}`).digest('hex').slice(0, 24)}` : null;
+    const pseudonym =
+      policy === 'pseudonymise'
+        ? `anon-${createHmac('sha256', this.d.pseudonymKey)
+            .update(`${deviceId}\n${this.d.ids.next('p')}`)
+            .digest('hex')
+            .slice(0, 24)}`
+        : null;
     // The streams first: a reading still in them would otherwise be stored after the store's step.
     const streamMessages = (await this.d.purgeStreams?.(deviceId)) ?? 0;
     const rows = pseudonym === null ? await this.d.data.erase(deviceId) : await this.d.data.pseudonymise(deviceId, pseudonym);

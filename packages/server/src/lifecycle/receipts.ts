@@ -7,7 +7,9 @@ import type { Receipt, SignedReceipt } from './lifecycle.js';
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -21,13 +23,20 @@ const VAULT_NAME = 'receipts.signing-key';
  * checked by anyone, long after, without the platform.
  */
 export class ReceiptSigner {
-  private constructor(private readonly key: KeyObject, readonly publicKeyPem: string, readonly keyId: string) {}
+  private constructor(
+    private readonly key: KeyObject,
+    readonly publicKeyPem: string,
+    readonly keyId: string,
+  ) {}
 
   static async open(vault: { getOrCreate(name: string, make: () => Buffer): Promise<Buffer> }): Promise<ReceiptSigner> {
     const der = await vault.getOrCreate(VAULT_NAME, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }));
     const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     const pub = createPublicKey(key);
-    const keyId = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+    const keyId = createHash('sha256')
+      .update(pub.export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+      .slice(0, 16);
     return new ReceiptSigner(key, pub.export({ type: 'spki', format: 'pem' }).toString(), keyId);
   }
 

@@ -17,11 +17,16 @@ export interface AccountPushTarget {
  * Bulwark pushes the current JWT after every reconnect. Resolves with the servers' answer.
  */
 export async function pushAccountJwt(issuer: NatsIssuer, jwt: string, target: AccountPushTarget, nowMs: number): Promise<string> {
-  const given = target.servers.split(',').map((s) => s.trim()).filter(Boolean);
+  const given = target.servers
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const secure = target.tls !== undefined || given.some((u) => u.startsWith('tls://'));
   const nc = await connect({
     servers: given.map((u) => u.replace(/^tls:\/\//, 'nats://').replace(/\/\/[^@/]*@/, '//')),
-    name: 'bulwark account push', reconnect: false, timeout: 5_000,
+    name: 'bulwark account push',
+    reconnect: false,
+    timeout: 5_000,
     authenticator: credsAuthenticator(new TextEncoder().encode(await issuer.systemCreds(nowMs))),
     ...(secure ? { tls: { ...(target.tls?.ca ? { ca: target.tls.ca } : {}), ...(target.tls?.cert ? { cert: target.tls.cert } : {}), ...(target.tls?.key ? { key: target.tls.key } : {}) } } : {}),
   });

@@ -48,7 +48,11 @@ export class NatsIssuer {
     seedOf(keys.operator.signingSeed, 'O', 'operator.signingSeed');
     seedOf(keys.system.signingSeed, 'A', 'system.signingSeed');
     seedOf(keys.account.signingSeed, 'A', 'account.signingSeed');
-    for (const [what, key, prefix] of [['operator', keys.operator.publicKey, 'O'], ['system', keys.system.publicKey, 'A'], ['account', keys.account.publicKey, 'A']] as const) {
+    for (const [what, key, prefix] of [
+      ['operator', keys.operator.publicKey, 'O'],
+      ['system', keys.system.publicKey, 'A'],
+      ['account', keys.account.publicKey, 'A'],
+    ] as const) {
       try {
         if (!key.startsWith(prefix)) throw new Error('wrong kind');
         fromPublic(key);
@@ -99,7 +103,8 @@ export class NatsIssuer {
     };
     const signer = seedOf(this.keys.account.signingSeed, 'A', 'account.signingSeed');
     const jwt = await encodeUser(request.name, user, this.keys.account.publicKey, claims, {
-      signer, ...(request.expiresAtMs !== undefined ? { exp: Math.floor(request.expiresAtMs / 1000) } : {}),
+      signer,
+      ...(request.expiresAtMs !== undefined ? { exp: Math.floor(request.expiresAtMs / 1000) } : {}),
     });
     return { creds: decoder.decode(fmtCreds(jwt, user)), userKey: user.getPublicKey(), jwt };
   }
@@ -113,9 +118,16 @@ export class NatsIssuer {
   async systemCreds(nowMs: number, ttlMs = 60_000): Promise<string> {
     const user = createUser();
     const signer = seedOf(this.keys.system.signingSeed, 'A', 'system.signingSeed');
-    const jwt = await encodeUser('bulwark-account-push', user, this.keys.system.publicKey, {
-      pub: { allow: ['$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE'] }, sub: { allow: ['_INBOX.>'] },
-    }, { signer, exp: Math.floor((nowMs + ttlMs) / 1000) });
+    const jwt = await encodeUser(
+      'bulwark-account-push',
+      user,
+      this.keys.system.publicKey,
+      {
+        pub: { allow: ['$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE'] },
+        sub: { allow: ['_INBOX.>'] },
+      },
+      { signer, exp: Math.floor((nowMs + ttlMs) / 1000) },
+    );
     return decoder.decode(fmtCreds(jwt, user));
   }
 

@@ -109,15 +109,19 @@ describeWith('NATS operator mode with Bulwark-minted credentials (nats-server 2.
     };
     for (const [what, message] of Object.entries(refused)) assert.match(message, /permission|timeout|no responders/i, `${what}: ${message}`);
     // A filter whose body differs from the permitted subject: NATS compares the two.
-    const mismatch = await app.request(`$JS.API.CONSUMER.CREATE.${S}.${mine.name}.${mine.filter}`,
-      JSON.stringify({ stream_name: S, config: { name: mine.name, durable_name: mine.name, filter_subject: schemaSubjects('door'), ack_policy: 'explicit' } }), { timeout: 1_000 });
+    const mismatch = await app.request(`$JS.API.CONSUMER.CREATE.${S}.${mine.name}.${mine.filter}`, JSON.stringify({ stream_name: S, config: { name: mine.name, durable_name: mine.name, filter_subject: schemaSubjects('door'), ack_policy: 'explicit' } }), {
+      timeout: 1_000,
+    });
     assert.match(mismatch.string(), /did not match filtered subject/);
 
     // Publishing a reading is refused (a publish has no reply: the refusal comes as an asynchronous error).
     app.publish(telemetrySubject('env-sensor@2', 'dev-9'), '{}');
     await app.flush();
     await new Promise((r) => setTimeout(r, 100));
-    assert.ok(violations.some((v) => v.includes('Publish') && v.includes('bulwark.telemetry.env-sensor')), violations.join('\n'));
+    assert.ok(
+      violations.some((v) => v.includes('Publish') && v.includes('bulwark.telemetry.env-sensor')),
+      violations.join('\n'),
+    );
     assert.equal((await jsm.streams.info(S)).state.messages, 4, 'nothing was published, purged or deleted');
     assert.equal((await jsm.consumers.info(S, 'store-writer-0')).num_pending, 4, "Bulwark's consumer lost nothing");
   });

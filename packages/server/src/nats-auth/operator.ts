@@ -49,7 +49,8 @@ export async function createOperatorSetup(names: { operator?: string; account?: 
   const operatorName = names.operator ?? 'bulwark';
   const accountName = names.account ?? 'BULWARK';
   const operatorJwt = await encodeOperator(operatorName, operator, {
-    signing_keys: [operatorSigning.getPublicKey()], system_account: system.getPublicKey(),
+    signing_keys: [operatorSigning.getPublicKey()],
+    system_account: system.getPublicKey(),
   });
   const systemAccountJwt = await encodeAccount('SYS', system, accountClaims('system', systemSigning.getPublicKey()), { signer: operatorSigning });
   const bulwarkAccountJwt = await encodeAccount(accountName, bulwark, accountClaims('bulwark', bulwarkSigning.getPublicKey()), { signer: operatorSigning });
@@ -70,7 +71,7 @@ export async function createOperatorSetup(names: { operator?: string; account?: 
  */
 export function serverConfigSnippet(setup: { readonly issuer: IssuerKeys; readonly bulwarkAccountJwt: string }): string {
   return [
-    '# Bulwark: NATS operator mode (written by `bulwark nats init`; include it in every NATS server\'s config).',
+    "# Bulwark: NATS operator mode (written by `bulwark nats init`; include it in every NATS server's config).",
     '# Accounts are preloaded from here; Bulwark pushes newer Bulwark account JWTs (revoked',
     '# application credentials) to running servers, and again after every reconnect.',
     `operator: ${setup.issuer.operatorJwt}`,

@@ -41,13 +41,7 @@ export function applicationNatsAccess(applicationId: string, schemas: readonly S
   schemas.forEach((schema, i) => {
     const name = consumerName(applicationId, i);
     const filters = `${TELEMETRY_PREFIX}.${subjectToken(schema.name)}.${schema.version ?? '*'}.>`;
-    allow.push(
-      `$JS.API.CONSUMER.CREATE.${S}.${name}.${filters}`,
-      `$JS.API.CONSUMER.INFO.${S}.${name}`,
-      `$JS.API.CONSUMER.DELETE.${S}.${name}`,
-      `$JS.API.CONSUMER.MSG.NEXT.${S}.${name}`,
-      `$JS.ACK.${S}.${name}.>`,
-    );
+    allow.push(`$JS.API.CONSUMER.CREATE.${S}.${name}.${filters}`, `$JS.API.CONSUMER.INFO.${S}.${name}`, `$JS.API.CONSUMER.DELETE.${S}.${name}`, `$JS.API.CONSUMER.MSG.NEXT.${S}.${name}`, `$JS.ACK.${S}.${name}.>`);
   });
   return {
     inboxPrefix,

@@ -61,7 +61,10 @@ export class FirmwareService {
       return 'none';
     }
     const keys = root.keys.map((k) => [k.keyId, k.publicKey]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
-    const digest = createHash('sha256').update(JSON.stringify([root.version ?? 1, root.threshold, keys])).digest('hex').slice(0, 16);
+    const digest = createHash('sha256')
+      .update(JSON.stringify([root.version ?? 1, root.threshold, keys]))
+      .digest('hex')
+      .slice(0, 16);
     return `v${root.version ?? 1}-${digest}`;
   }
 
@@ -72,9 +75,20 @@ export class FirmwareService {
     const r = verdict.release;
     if (r.size > this.settings.artifactMaxBytes) throw new PlatformError('BULWARK_ERR_FIRMWARE_TOO_LARGE', `the image declares ${r.size} bytes; ota.artifactMaxBytes is ${this.settings.artifactMaxBytes}`);
     const artifact: FirmwareArtifact = {
-      id: this.deps.ids.next('fw'), name: r.name, version: r.version, securityVersion: r.securityVersion, model: r.hardware.model,
-      hardwareRevisions: [...r.hardware.hardwareRevisions], size: r.size, sha256: r.sha256, expiresAt: r.expires, state: 'awaiting_image',
-      manifest: manifest as FirmwareArtifact['manifest'], uploadedBy: by, createdAt: this.deps.clock.now(), publishedAt: null,
+      id: this.deps.ids.next('fw'),
+      name: r.name,
+      version: r.version,
+      securityVersion: r.securityVersion,
+      model: r.hardware.model,
+      hardwareRevisions: [...r.hardware.hardwareRevisions],
+      size: r.size,
+      sha256: r.sha256,
+      expiresAt: r.expires,
+      state: 'awaiting_image',
+      manifest: manifest as FirmwareArtifact['manifest'],
+      uploadedBy: by,
+      createdAt: this.deps.clock.now(),
+      publishedAt: null,
     };
     if (!(await this.repo.insert(artifact))) throw firmwareRefused('duplicate', `${r.name} ${r.version} is already uploaded`);
     return artifact;

@@ -67,10 +67,17 @@ describe('firmware upload', () => {
       assert.equal(res.body.error.details.reason, reason, name);
     }
     const refusals = (await s.api('GET', '/api/v1/audit?result=error&limit=100', { token: admin })).body as { action: string; details: { reason?: string } }[];
-    assert.deepEqual(refusals.map((e) => e.details.reason).reverse(), cases.map(([, , , reason]) => reason));
+    assert.deepEqual(
+      refusals.map((e) => e.details.reason).reverse(),
+      cases.map(([, , , reason]) => reason),
+    );
     assert.ok(refusals.every((e) => e.action === 'firmware.upload' || e.action === 'firmware.publish'));
     const list = (await s.api('GET', '/api/v1/firmware', { token: admin })).body as { version: string; state: string }[];
-    assert.deepEqual(list.filter((a) => a.state === 'published').map((a) => a.version), ['1.9.0'], 'nothing refused was published');
+    assert.deepEqual(
+      list.filter((a) => a.state === 'published').map((a) => a.version),
+      ['1.9.0'],
+      'nothing refused was published',
+    );
     assert.equal((await uploadFirmware(s, admin, good, image)).status, 200);
   });
 });
@@ -82,19 +89,30 @@ describe('firmware upload after a refused image', () => {
     const manifest = kit.release(image, { version: '3.0.0' });
     const tampered = Buffer.from(image);
     tampered[100] = tampered[100]! ^ 1;
-    for (const [body, reason] of [[tampered, 'image_hash_mismatch'], [Buffer.concat([image, randomBytes(10)]), 'image_too_long'], [image.subarray(0, 4096), 'image_size_mismatch']] as const) {
+    for (const [body, reason] of [
+      [tampered, 'image_hash_mismatch'],
+      [Buffer.concat([image, randomBytes(10)]), 'image_too_long'],
+      [image.subarray(0, 4096), 'image_size_mismatch'],
+    ] as const) {
       const res = await uploadFirmware(s, admin, manifest, body);
       assert.deepEqual([res.status, res.body.error.details.reason], [400, reason], 'the manifest registers again each time: the refused one was dropped');
     }
     const refusals = (await s.api('GET', '/api/v1/audit?result=error&limit=10', { token: admin })).body as { action: string; target: string; details: { reason: string } }[];
-    assert.deepEqual(refusals.map((e) => [e.action, e.details.reason]).reverse(), [['firmware.publish', 'image_hash_mismatch'], ['firmware.publish', 'image_too_long'], ['firmware.publish', 'image_size_mismatch']]);
+    assert.deepEqual(refusals.map((e) => [e.action, e.details.reason]).reverse(), [
+      ['firmware.publish', 'image_hash_mismatch'],
+      ['firmware.publish', 'image_too_long'],
+      ['firmware.publish', 'image_size_mismatch'],
+    ]);
     for (const e of refusals) assert.equal((await s.api('GET', `/api/v1/firmware/${e.target}`, { token: admin })).status, 404, `${e.target} is gone`);
     assert.deepEqual((await s.api('GET', '/api/v1/firmware', { token: admin })).body, [], 'nothing is left awaiting an image');
 
     const ok = await uploadFirmware(s, admin, manifest, image);
     assert.deepEqual([ok.status, ok.body.state, ok.body.version], [200, 'published', '3.0.0'], ok.text);
     assert.equal((await s.api('PUT', `/api/v1/firmware/${ok.body.id as string}/image`, { token: admin })).status, 409, 'a published release keeps its image');
-    assert.deepEqual((await s.api('GET', '/api/v1/firmware', { token: admin })).body.map((a: { id: string; state: string }) => [a.id, a.state]), [[ok.body.id, 'published']]);
+    assert.deepEqual(
+      (await s.api('GET', '/api/v1/firmware', { token: admin })).body.map((a: { id: string; state: string }) => [a.id, a.state]),
+      [[ok.body.id, 'published']],
+    );
   });
 });
 
@@ -105,7 +123,10 @@ describe('firmware under a rotated root', () => {
     const fresh = [generateFirmwareKey(), generateFirmwareKey()];
     const image = randomBytes(4096);
     const body = { name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image), issuedAt: Date.now() - 1000, expires: Date.now() + 86_400_000 };
-    const delegation = delegateReleaseKeys({ version: 2, expires: Date.now() + 86_400_000, keys: [kit.releaseKey] }, fresh.map((k) => k.privateKeyPem));
+    const delegation = delegateReleaseKeys(
+      { version: 2, expires: Date.now() + 86_400_000, keys: [kit.releaseKey] },
+      fresh.map((k) => k.privateKeyPem),
+    );
     const forged = rotateRoot(pinned, rootKeySet(2, fresh), [kit.roots[2]!.privateKeyPem, ...fresh.map((k) => k.privateKeyPem)]);
     const refused = await uploadFirmware(s, admin, signRelease(body, kit.releaseKey.privateKeyPem, delegation, [forged]), image);
     assert.deepEqual([refused.status, refused.body.error.details.reason], [400, 'root_rotation_invalid'], refused.text);
@@ -113,7 +134,10 @@ describe('firmware under a rotated root', () => {
     const ok = await uploadFirmware(s, admin, signRelease(body, kit.releaseKey.privateKeyPem, delegation, [rotation]), image);
     assert.deepEqual([ok.status, ok.body.state], [200, 'published'], ok.text);
     const audit = (await s.api('GET', '/api/v1/audit?result=error&limit=10', { token: admin })).body as { details: { reason?: string } }[];
-    assert.ok(audit.some((e) => e.details.reason === 'root_rotation_invalid'), 'the forged rotation is audited');
+    assert.ok(
+      audit.some((e) => e.details.reason === 'root_rotation_invalid'),
+      'the forged rotation is audited',
+    );
   });
 });
 
@@ -143,7 +167,8 @@ describe('firmware download and device status', () => {
     t.after(() => c.end(true));
     await c.subscribeAsync('devices/gw-7/ota/job', { qos: 1 });
 
-    const startRollout = (target: Record<string, unknown>, name = 'x') => s.api('POST', '/api/v1/rollouts', { token: admin, body: { name, artifactId: fw.body.id, target, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
+    const startRollout = (target: Record<string, unknown>, name = 'x') =>
+      s.api('POST', '/api/v1/rollouts', { token: admin, body: { name, artifactId: fw.body.id, target, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' } } });
     const wrongHardware = await startRollout({ deviceIds: ['gw-old'] });
     assert.equal(wrongHardware.status, 400);
     assert.match(wrongHardware.body.error.message, /1 incompatible hardware/);
@@ -168,7 +193,10 @@ describe('firmware download and device status', () => {
     const cut = await deviceGet(s, d, job.url, {}, image.length / 2);
     assert.ok(cut.body.length >= image.length / 2 && cut.body.length < image.length, `cut after ${cut.body.length} bytes`);
     // The server counts what it wrote of the cut response until it sees that connection close.
-    await eventually(() => s.api('GET', '/metrics'), (r) => /^bulwark_firmware_downloads_active 0$/m.test(r.text));
+    await eventually(
+      () => s.api('GET', '/metrics'),
+      (r) => /^bulwark_firmware_downloads_active 0$/m.test(r.text),
+    );
     const before = await bytesServed(s);
     const rest = await deviceGet(s, d, job.url, { range: `bytes=${cut.body.length}-` });
     assert.equal(rest.status, 206);
@@ -187,13 +215,25 @@ describe('firmware download and device status', () => {
     await s.server.ota.rollouts.idle();
     const device = (await s.api('GET', '/api/v1/devices/gw-7', { token: admin })).body;
     assert.deepEqual([device.firmwareVersion, device.securityVersion], ['2.0.0', 5]);
-    assert.deepEqual((await s.api('GET', '/api/v1/devices?security=5', { token: admin })).body.map((x: { id: string }) => x.id), ['gw-7']);
-    assert.deepEqual((await s.api('GET', '/api/v1/devices?securityBelow=5', { token: admin })).body.map((x: { id: string }) => x.id), ['gw-old']);
+    assert.deepEqual(
+      (await s.api('GET', '/api/v1/devices?security=5', { token: admin })).body.map((x: { id: string }) => x.id),
+      ['gw-7'],
+    );
+    assert.deepEqual(
+      (await s.api('GET', '/api/v1/devices?securityBelow=5', { token: admin })).body.map((x: { id: string }) => x.id),
+      ['gw-old'],
+    );
     const rollout = (await s.api('GET', `/api/v1/rollouts/${created.body.id as string}`, { token: admin })).body;
     assert.equal(rollout.state, 'completed');
     assert.equal(rollout.totals.committed, 1);
     const metrics = (await s.api('GET', '/metrics')).text;
-    for (const [result, n] of [['unknown_job', 1], ['invalid', 1], ['late', 1], ['committed', 1], ['downloading', 1]] as const) {
+    for (const [result, n] of [
+      ['unknown_job', 1],
+      ['invalid', 1],
+      ['late', 1],
+      ['committed', 1],
+      ['downloading', 1],
+    ] as const) {
       assert.match(metrics, new RegExp(`bulwark_device_messages_total\\{kind="ota_status",result="${result}"\\} ${n}`), result);
     }
   });

@@ -41,8 +41,13 @@ const NOTIFY_BATCH = 500;
 /** The job message of a notified device (the same whenever it is sent again). */
 export function jobMessage(dev: RolloutDevice, artifact: FirmwareArtifact): OtaJob {
   return {
-    jobId: dev.jobId ?? '', rolloutId: dev.rolloutId, artifactId: artifact.id, url: `/v1/firmware/${artifact.id}`, manifest: artifact.manifest,
-    issuedAt: dev.notifiedAt ?? dev.updatedAt, attempt: dev.attempts,
+    jobId: dev.jobId ?? '',
+    rolloutId: dev.rolloutId,
+    artifactId: artifact.id,
+    url: `/v1/firmware/${artifact.id}`,
+    manifest: artifact.manifest,
+    issuedAt: dev.notifiedAt ?? dev.updatedAt,
+    attempt: dev.attempts,
   };
 }
 
@@ -142,8 +147,12 @@ async function sample(d: EngineDeps, devices: readonly RolloutDevice[], rule?: S
   }
   const mean = (n: number) => (seen === 0 ? 0 : n / seen);
   return {
-    devices: seen, restartLoops: loops, meanCrashes: mean(crashes), meanReconnects: mean(reconnects),
-    ...(rule?.silence ? { silence: { judged, silent } } : {}), ...(rule?.telemetry ? { telemetryGaps: { judged: gapJudged, silent: gapped } } : {}),
+    devices: seen,
+    restartLoops: loops,
+    meanCrashes: mean(crashes),
+    meanReconnects: mean(reconnects),
+    ...(rule?.silence ? { silence: { judged, silent } } : {}),
+    ...(rule?.telemetry ? { telemetryGaps: { judged: gapJudged, silent: gapped } } : {}),
   };
 }
 
@@ -195,7 +204,14 @@ const notifyWave: Phase = async (c, d) => {
   if (!inWindow(r.window, c.now)) return;
   const pending = await d.repo.devices(r.id, { wave: r.currentWave, states: ['pending'], limit: NOTIFY_BATCH });
   const stateOf = new Map<string, Promise<RolloutState | undefined>>();
-  const alive = (id: string) => stateOf.get(id) ?? stateOf.set(id, d.repo.get(id).then((x) => x?.state)).get(id)!;
+  const alive = (id: string) =>
+    stateOf.get(id) ??
+    stateOf
+      .set(
+        id,
+        d.repo.get(id).then((x) => x?.state),
+      )
+      .get(id)!;
   for (const dev of pending) {
     if (!d.link.isConnected(dev.deviceId)) continue;
     // One update at a time per device: one in another rollout is left to finish first (the device would answer busy).
@@ -212,7 +228,12 @@ const notifyWave: Phase = async (c, d) => {
 };
 
 /** One pass, phase by phase; a phase that stops the rollout ends the pass. Later waves are only ever reached through advanceWave. */
-export const PHASES: readonly (readonly [string, Phase])[] = [['expireStale', expireStale], ['judgeGates', judgeGates], ['advanceWave', advanceWave], ['notifyWave', notifyWave]];
+export const PHASES: readonly (readonly [string, Phase])[] = [
+  ['expireStale', expireStale],
+  ['judgeGates', judgeGates],
+  ['advanceWave', advanceWave],
+  ['notifyWave', notifyWave],
+];
 
 export async function runPhases(c: TickContext, d: EngineDeps): Promise<Rollout> {
   for (const [, phase] of PHASES) {

@@ -9,7 +9,10 @@ describe('a staged rollout to 1,000 simulated devices', () => {
     const fleet = await simFleet(t, 1000);
     const { rollouts, registry } = fleet;
     const { created, bad } = await stagedRollout(fleet);
-    assert.deepEqual(created.waves.map((w) => w.total), [10, 90, 400, 500]);
+    assert.deepEqual(
+      created.waves.map((w) => w.total),
+      [10, 90, 400, 500],
+    );
     for (const id of bad) fleet.failing.set(id, { state: 'failed', reason: 'flash_write_error' });
     assert.equal(bad.length, 7);
 
@@ -21,7 +24,11 @@ describe('a staged rollout to 1,000 simulated devices', () => {
 
     const later = new Set((await rollouts.devices(created.id, { limit: 1000 })).filter((d) => d.wave >= 2).map((d) => d.deviceId));
     assert.equal(later.size, 900);
-    assert.deepEqual([...fleet.notified.keys()].filter((id) => later.has(id)), [], 'no device of waves 3 and 4 ever got a job');
+    assert.deepEqual(
+      [...fleet.notified.keys()].filter((id) => later.has(id)),
+      [],
+      'no device of waves 3 and 4 ever got a job',
+    );
     for (const id of bad) assert.equal(fleet.notified.get(id)?.length, 2, 'one retry per failing device, then it counts');
 
     const states = new Map((await rollouts.devices(created.id, { limit: 1000 })).map((d) => [d.deviceId, d.state]));
@@ -46,14 +53,22 @@ describe('device statuses handled concurrently', () => {
   it('lose none: a status written while the previous one is still being stored is judged again on the stored state', async (t) => {
     const fleet = await simFleet(t, 1);
     fleet.silent.add('dev-0000');
-    const created = await fleet.rollouts.create({
-      name: 'one', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' },
-    }, 'usr_ops');
+    const created = await fleet.rollouts.create(
+      {
+        name: 'one',
+        artifactId: fleet.artifact.id,
+        target: { tag: 'fleet' },
+        strategy: { waves: [{ percent: 100 }] },
+        gates: { minDevices: 1, onFailure: 'pause' },
+      },
+      'usr_ops',
+    );
     await fleet.settle();
     const [job] = fleet.notified.get('dev-0000') ?? [];
     assert.ok(job);
     const at = fleet.clock.now();
-    const send = (state: 'queued' | 'downloading' | 'verifying' | 'installing' | 'rebooting' | 'verifying-health' | 'committed') => fleet.rollouts.onStatus('dev-0000', { jobId: job.jobId, state, ts: at, ...(state === 'committed' ? { firmware: { version: '2.0.0', securityVersion: 5 } } : {}) });
+    const send = (state: 'queued' | 'downloading' | 'verifying' | 'installing' | 'rebooting' | 'verifying-health' | 'committed') =>
+      fleet.rollouts.onStatus('dev-0000', { jobId: job.jobId, state, ts: at, ...(state === 'committed' ? { firmware: { version: '2.0.0', securityVersion: 5 } } : {}) });
     const outcomes = await Promise.all((['queued', 'downloading', 'verifying', 'installing', 'rebooting', 'verifying-health', 'committed'] as const).map(send));
     assert.equal(outcomes.at(-1), 'committed', outcomes.join(', '));
     assert.ok(!outcomes.includes('conflict'), outcomes.join(', '));
@@ -67,9 +82,16 @@ describe('aborting a rollout', () => {
   it('tells devices that have not begun installing to stop, now or when they come back; devices already installing are left to finish', async (t) => {
     const fleet = await simFleet(t, 4);
     for (const id of ['dev-0000', 'dev-0001', 'dev-0002', 'dev-0003']) fleet.silent.add(id);
-    const created = await fleet.rollouts.create({
-      name: 'four', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates: { minDevices: 1, onFailure: 'pause' },
-    }, 'usr_ops');
+    const created = await fleet.rollouts.create(
+      {
+        name: 'four',
+        artifactId: fleet.artifact.id,
+        target: { tag: 'fleet' },
+        strategy: { waves: [{ percent: 100 }] },
+        gates: { minDevices: 1, onFailure: 'pause' },
+      },
+      'usr_ops',
+    );
     await fleet.settle();
     const job = (id: string) => fleet.notified.get(id)?.[0]?.jobId ?? '';
     const at = fleet.clock.now();
@@ -95,7 +117,7 @@ describe('aborting a rollout', () => {
 });
 
 describe('two rollouts over the same device', () => {
-  it('notify it one after the other: the second waits while the first one\'s job is live', async (t) => {
+  it("notify it one after the other: the second waits while the first one's job is live", async (t) => {
     const fleet = await simFleet(t, 1);
     fleet.silent.add('dev-0000');
     const gates = { minDevices: 1, onFailure: 'pause' as const };
@@ -105,12 +127,20 @@ describe('two rollouts over the same device', () => {
     const other = await fleet.firmware.receiveImage(registered.id, Readable.from([image]));
     await fleet.rollouts.create({ name: 'b', artifactId: other.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'usr_ops');
     await fleet.settle();
-    assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id], 'only the first rollout\'s job while it is live');
+    assert.deepEqual(
+      fleet.notified.get('dev-0000')?.map((j) => j.artifactId),
+      [fleet.artifact.id],
+      "only the first rollout's job while it is live",
+    );
 
     const [job] = fleet.notified.get('dev-0000') ?? [];
     await fleet.rollouts.onStatus('dev-0000', { jobId: job!.jobId, state: 'committed', ts: fleet.clock.now(), firmware: { version: '2.0.0', securityVersion: 5 } });
     await fleet.rollouts.tick();
-    assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id, other.id], 'then the second');
+    assert.deepEqual(
+      fleet.notified.get('dev-0000')?.map((j) => j.artifactId),
+      [fleet.artifact.id, other.id],
+      'then the second',
+    );
     assert.equal((await fleet.rollouts.view(first.id)).state, 'completed');
   });
 
@@ -125,6 +155,10 @@ describe('two rollouts over the same device', () => {
     const registered = await fleet.firmware.register(fleet.kit.release(image, { version: '2.1.0' }), 'usr_test');
     const other = await fleet.firmware.receiveImage(registered.id, Readable.from([image]));
     await fleet.rollouts.create({ name: 'b', artifactId: other.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'usr_ops');
-    assert.deepEqual(fleet.notified.get('dev-0000')?.map((j) => j.artifactId), [fleet.artifact.id, other.id], 'the device never answered the cancel, yet the next rollout reaches it');
+    assert.deepEqual(
+      fleet.notified.get('dev-0000')?.map((j) => j.artifactId),
+      [fleet.artifact.id, other.id],
+      'the device never answered the cancel, yet the next rollout reaches it',
+    );
   });
 });

@@ -9,10 +9,17 @@ describe('rollout planning', () => {
   it('puts the canary set first, cuts cumulative percents and absolute counts, and spreads the rest by hash', () => {
     const ids = Array.from({ length: 100 }, (_, i) => `d${i}`);
     const waves = planWaves('ro_1', ids, { canary: ['d7', 'd9', 'nope'], waves: [{ count: 5 }, { percent: 50 }, { percent: 100 }] });
-    assert.deepEqual(waves.map((w) => w.length), [2, 5, 44, 49]);
+    assert.deepEqual(
+      waves.map((w) => w.length),
+      [2, 5, 44, 49],
+    );
     assert.deepEqual(waves[0], ['d7', 'd9']);
     assert.equal(new Set(waves.flat()).size, 100);
-    assert.deepEqual(planWaves('ro_1', ids, { waves: [{ percent: 10 }] }).map((w) => w.length), [10, 90], 'the rest joins the last wave');
+    assert.deepEqual(
+      planWaves('ro_1', ids, { waves: [{ percent: 10 }] }).map((w) => w.length),
+      [10, 90],
+      'the rest joins the last wave',
+    );
     assert.notDeepEqual(planWaves('ro_2', ids, { waves: [{ count: 5 }] })[0], waves[1], 'another rollout, another spread');
   });
 
@@ -84,7 +91,16 @@ describe('rollout gates and controls', () => {
     view = await rollouts.view(r.id);
     assert.equal(view.state, 'completed');
     assert.equal(view.totals.committed, 40);
-    assert.deepEqual(view.history.map((e) => [e.state, e.actor]), [['running', 'usr_ops'], ['paused', 'system'], ['running', 'usr_ops'], ['running', 'system'], ['completed', 'system']]);
+    assert.deepEqual(
+      view.history.map((e) => [e.state, e.actor]),
+      [
+        ['running', 'usr_ops'],
+        ['paused', 'system'],
+        ['running', 'usr_ops'],
+        ['running', 'system'],
+        ['completed', 'system'],
+      ],
+    );
   });
 
   it('holds a finished wave for silentAfterMs, then pauses when more updated devices went silent than the rest', async (t) => {
@@ -144,18 +160,37 @@ describe('rollout gates and controls', () => {
     let n = 0;
     const send = async () => {
       const at = clock.now();
-      await store.telemetry.insertBatch(ids.filter((id) => !stopped.has(id)).map((deviceId) => ({
-        deviceId, msgId: `m${++n}`, schemaId: 'env@1', seq: null, boot: null, deviceTs: at, receivedAt: at, ts: at, skewMs: 0, data: { t: 20 },
-      })));
+      await store.telemetry.insertBatch(
+        ids
+          .filter((id) => !stopped.has(id))
+          .map((deviceId) => ({
+            deviceId,
+            msgId: `m${++n}`,
+            schemaId: 'env@1',
+            seq: null,
+            boot: null,
+            deviceTs: at,
+            receivedAt: at,
+            ts: at,
+            skewMs: 0,
+            data: { t: 20 },
+          })),
+      );
       for (const deviceId of ids) await store.health.insert({ deviceId, receivedAt: at, report: { ts: at, boot: 'a', uptimeS: 60 } }, 10);
     };
     await send();
     clock.advance(60_000);
     await send();
-    const r = await rollouts.create({
-      name: 'g', artifactId: fleet.artifact.id, target: { model: 'gw-1' }, strategy: { canary: ids.slice(0, 10), waves: [{ percent: 100 }] },
-      gates: { minDevices: 5, maxTelemetryGapExcessPercent: 20, maxSilentExcessPercent: 20, onFailure: 'pause' },
-    }, 'usr_ops');
+    const r = await rollouts.create(
+      {
+        name: 'g',
+        artifactId: fleet.artifact.id,
+        target: { model: 'gw-1' },
+        strategy: { canary: ids.slice(0, 10), waves: [{ percent: 100 }] },
+        gates: { minDevices: 5, maxTelemetryGapExcessPercent: 20, maxSilentExcessPercent: 20, onFailure: 'pause' },
+      },
+      'usr_ops',
+    );
     await fleet.drain();
     await rollouts.idle();
     // The new image broke the sensor on four of the ten; one device not updated stops too (the baseline).
@@ -176,10 +211,18 @@ describe('rollout gates and controls', () => {
     const { rollouts, clock } = fleet;
     fleet.silent.add('dev-0003');
     fleet.offline.add('dev-0004');
-    const r = await rollouts.create({
-      name: 'w', artifactId: fleet.artifact.id, target: { deviceIds: Array.from({ length: 30 }, (_, i) => `dev-${String(i).padStart(4, '0')}`) },
-      strategy: { canary: ['dev-0003', 'dev-0004', 'dev-0005'], waves: [{ percent: 100 }] }, gates: { ...gates, maxFailures: 0 }, window: { startMinute: 120, endMinute: 240 }, maxRetries: 1,
-    }, 'usr_ops');
+    const r = await rollouts.create(
+      {
+        name: 'w',
+        artifactId: fleet.artifact.id,
+        target: { deviceIds: Array.from({ length: 30 }, (_, i) => `dev-${String(i).padStart(4, '0')}`) },
+        strategy: { canary: ['dev-0003', 'dev-0004', 'dev-0005'], waves: [{ percent: 100 }] },
+        gates: { ...gates, maxFailures: 0 },
+        window: { startMinute: 120, endMinute: 240 },
+        maxRetries: 1,
+      },
+      'usr_ops',
+    );
     assert.equal(fleet.notified.size, 0, 'outside the window nobody is told');
     clock.set(Date.UTC(2026, 5, 2, 2, 30));
     await rollouts.tick();
@@ -217,14 +260,18 @@ describe('rollout gates and controls', () => {
 
   it('targets devices by their current version, and refuses a rollout of expired firmware or a target with no eligible device', async (t) => {
     const fleet = await simFleet(t, 3);
-    await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'nobody' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
-      (e: Error & { code?: string }) => e.code === 'BULWARK_ERR_BAD_REQUEST');
+    await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'nobody' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'), (e: Error & { code?: string }) => e.code === 'BULWARK_ERR_BAD_REQUEST');
     await fleet.registry.update('dev-0001', { firmwareVersion: '1.1.0' });
     const byVersion = await fleet.rollouts.create({ name: 'v', artifactId: fleet.artifact.id, target: { tag: 'fleet', firmwareVersion: '1.1.0' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u');
-    assert.deepEqual((await fleet.rollouts.devices(byVersion.id, { limit: 10 })).map((d) => [d.deviceId, d.fromVersion]), [['dev-0001', '1.1.0']]);
+    assert.deepEqual(
+      (await fleet.rollouts.devices(byVersion.id, { limit: 10 })).map((d) => [d.deviceId, d.fromVersion]),
+      [['dev-0001', '1.1.0']],
+    );
     await fleet.rollouts.control(byVersion.id, 'abort', 'test over', 'u');
     fleet.clock.advance(31 * 86_400_000);
-    await assert.rejects(fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
-      (e: Error & { code?: string; details?: { reason?: string } }) => e.code === 'BULWARK_ERR_FIRMWARE_REFUSED' && e.details?.reason === 'expired');
+    await assert.rejects(
+      fleet.rollouts.create({ name: 'n', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, strategy: { waves: [{ percent: 100 }] }, gates }, 'u'),
+      (e: Error & { code?: string; details?: { reason?: string } }) => e.code === 'BULWARK_ERR_FIRMWARE_REFUSED' && e.details?.reason === 'expired',
+    );
   });
 });

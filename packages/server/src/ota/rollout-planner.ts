@@ -13,7 +13,11 @@ export function planWaves(rolloutId: string, deviceIds: readonly string[], strat
   const canary = (strategy.canary ?? []).filter((id) => deviceIds.includes(id));
   const canarySet = new Set(canary);
   const order = (id: string) => createHash('sha256').update(`${rolloutId}\0${id}`).digest('hex');
-  const rest = deviceIds.filter((id) => !canarySet.has(id)).map((id) => [order(id), id] as const).sort(([a], [b]) => (a < b ? -1 : 1)).map(([, id]) => id);
+  const rest = deviceIds
+    .filter((id) => !canarySet.has(id))
+    .map((id) => [order(id), id] as const)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([, id]) => id);
   const waves: string[][] = canary.length > 0 ? [canary] : [];
   let taken = 0;
   for (const spec of strategy.waves) {

@@ -59,7 +59,13 @@ export class RolloutService {
     private readonly registry: RegistryService,
     settings: RolloutSettings,
     private readonly deps: {
-      clock: Clock; ids: IdGen; log: Logger; link: OtaLink; health: HealthRepository; telemetry: Pick<TelemetryRepository, 'query'>; onStop?: (r: Rollout) => void;
+      clock: Clock;
+      ids: IdGen;
+      log: Logger;
+      link: OtaLink;
+      health: HealthRepository;
+      telemetry: Pick<TelemetryRepository, 'query'>;
+      onStop?: (r: Rollout) => void;
       /** Resolves a device group for targets that name one (BULWARK_ERR_NOT_FOUND when there is none). */
       groups?: { selector(id: string): Promise<GroupSelector> };
     },
@@ -77,18 +83,46 @@ export class RolloutService {
     if (input.strategy.waves.length === 0 && (input.strategy.canary ?? []).length === 0) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'a rollout needs at least one wave or a canary set');
     const { devices, skipped } = await this.#resolve(input.target, artifact);
     const id = this.deps.ids.next('ro');
-    const waves = planWaves(id, devices.map((d) => d.id), input.strategy);
+    const waves = planWaves(
+      id,
+      devices.map((d) => d.id),
+      input.strategy,
+    );
     if (waves.length === 0) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', `no device to update (${describeSkipped(skipped) || 'the target matches no device'})`, { details: { skipped } });
     const now = this.deps.clock.now();
     const version = new Map(devices.map((d) => [d.id, d.firmwareVersion]));
-    const rows: RolloutDevice[] = waves.flatMap((ids, wave) => ids.map((deviceId) => ({
-      rolloutId: id, deviceId, wave, state: 'pending' as const, jobId: null, attempts: 0, fromVersion: version.get(deviceId) ?? null, reason: null, notifiedAt: null, updatedAt: now,
-    })));
+    const rows: RolloutDevice[] = waves.flatMap((ids, wave) =>
+      ids.map((deviceId) => ({
+        rolloutId: id,
+        deviceId,
+        wave,
+        state: 'pending' as const,
+        jobId: null,
+        attempts: 0,
+        fromVersion: version.get(deviceId) ?? null,
+        reason: null,
+        notifiedAt: null,
+        updatedAt: now,
+      })),
+    );
     const reason = `created: ${rows.length} devices in ${waves.length} waves${skipped && describeSkipped(skipped) ? `; skipped ${describeSkipped(skipped)}` : ''}`;
     const rollout: Rollout = {
-      id, name: input.name, artifactId: artifact.id, target: input.target, strategy: input.strategy, gates: input.gates, window: input.window ?? null,
-      maxRetries: input.maxRetries ?? this.#defaultMaxRetries, state: 'running', reason: null, currentWave: 0, waveCount: waves.length,
-      history: [{ at: now, wave: 0, state: 'running', actor: by, reason }], createdBy: by, createdAt: now, updatedAt: now,
+      id,
+      name: input.name,
+      artifactId: artifact.id,
+      target: input.target,
+      strategy: input.strategy,
+      gates: input.gates,
+      window: input.window ?? null,
+      maxRetries: input.maxRetries ?? this.#defaultMaxRetries,
+      state: 'running',
+      reason: null,
+      currentWave: 0,
+      waveCount: waves.length,
+      history: [{ at: now, wave: 0, state: 'running', actor: by, reason }],
+      createdBy: by,
+      createdAt: now,
+      updatedAt: now,
     };
     await this.repo.insert(rollout, rows);
     await this.tick();
@@ -110,7 +144,14 @@ export class RolloutService {
       }
       const group = target.group === undefined ? undefined : await this.#group(target.group);
       for (let after: string | undefined; ;) {
-        const page = await this.registry.list({ limit: 1000, ...(group ? { group } : {}), ...(target.tag ? { tag: target.tag } : {}), ...(target.model ? { model: target.model } : {}), ...(target.firmwareVersion ? { firmwareVersion: target.firmwareVersion } : {}), ...(after ? { after } : {}) });
+        const page = await this.registry.list({
+          limit: 1000,
+          ...(group ? { group } : {}),
+          ...(target.tag ? { tag: target.tag } : {}),
+          ...(target.model ? { model: target.model } : {}),
+          ...(target.firmwareVersion ? { firmwareVersion: target.firmwareVersion } : {}),
+          ...(after ? { after } : {}),
+        });
         candidates.push(...page);
         if (page.length < 1000) break;
         after = page.at(-1)?.id;
@@ -155,7 +196,9 @@ export class RolloutService {
     });
     const sum = (k: keyof Omit<WaveProgress, 'wave'>) => waves.reduce((a, w) => a + w[k], 0);
     return {
-      ...r, artifact: { id: artifact.id, name: artifact.name, version: artifact.version }, waves,
+      ...r,
+      artifact: { id: artifact.id, name: artifact.name, version: artifact.version },
+      waves,
       totals: { total: sum('total'), committed: sum('committed'), failed: sum('failed'), inProgress: sum('inProgress'), pending: sum('pending') },
     };
   }
@@ -217,11 +260,16 @@ export class RolloutService {
     // One device's statuses are judged one after another, in arrival order: a status that
     // arrives while the last is still being written would otherwise lose the race (conflict).
     const prev = this.#statusChains.get(deviceId) ?? Promise.resolve('');
-    const next = prev.then(() => this.#applyStatusRetrying(deviceId, s), () => this.#applyStatusRetrying(deviceId, s));
+    const next = prev.then(
+      () => this.#applyStatusRetrying(deviceId, s),
+      () => this.#applyStatusRetrying(deviceId, s),
+    );
     this.#statusChains.set(deviceId, next);
-    void next.finally(() => {
-      if (this.#statusChains.get(deviceId) === next) this.#statusChains.delete(deviceId);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.#statusChains.get(deviceId) === next) this.#statusChains.delete(deviceId);
+      })
+      .catch(() => undefined);
     return next;
   }
 
@@ -242,9 +290,7 @@ export class RolloutService {
     const r = await this.get(d.rolloutId);
     const now = this.deps.clock.now();
     const retry = s.state === 'failed' && d.attempts <= r.maxRetries && r.state !== 'aborted';
-    const next: RolloutDevice = retry
-      ? { ...d, state: 'pending', jobId: null, reason: s.reason ?? 'failed', updatedAt: now }
-      : { ...d, state: s.state, reason: s.reason ?? null, updatedAt: now };
+    const next: RolloutDevice = retry ? { ...d, state: 'pending', jobId: null, reason: s.reason ?? 'failed', updatedAt: now } : { ...d, state: s.state, reason: s.reason ?? null, updatedAt: now };
     if (!(await this.repo.updateDevice(next, [d.state], d.jobId))) return 'conflict';
     if (s.state === 'committed') {
       const a = await this.firmware.get(r.artifactId);
@@ -264,9 +310,8 @@ export class RolloutService {
     let sent = 0;
     for (const dev of await this.repo.liveJobs(deviceId)) {
       const r = await this.get(dev.rolloutId);
-      const message = r.state === 'aborted'
-        ? ((OTA_CANCELLABLE_STATES as readonly string[]).includes(dev.state) || dev.state === 'notified' ? cancelMessage(dev, r) : undefined)
-        : dev.state === 'notified' ? jobMessage(dev, await this.firmware.get(r.artifactId)) : undefined;
+      const message =
+        r.state === 'aborted' ? ((OTA_CANCELLABLE_STATES as readonly string[]).includes(dev.state) || dev.state === 'notified' ? cancelMessage(dev, r) : undefined) : dev.state === 'notified' ? jobMessage(dev, await this.firmware.get(r.artifactId)) : undefined;
       if (message && (await this.deps.link.publish(deviceId, deviceTopics(deviceId).otaJob, message))) sent += 1;
     }
     return sent;
@@ -281,5 +326,7 @@ export class RolloutService {
 }
 
 function describeSkipped(s: Record<string, number>): string {
-  return Object.entries(s).map(([why, n]) => `${n} ${why}`).join(', ');
+  return Object.entries(s)
+    .map(([why, n]) => `${n} ${why}`)
+    .join(', ');
 }

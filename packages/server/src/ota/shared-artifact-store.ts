@@ -44,7 +44,9 @@ export class SharedArtifactStore implements ArtifactStorage {
   async receive(id: string, body: Readable, limit: number): Promise<PendingImage> {
     const image = await this.#files.receive(id, body, limit);
     return {
-      size: image.size, sha256: image.sha256, tooLong: image.tooLong,
+      size: image.size,
+      sha256: image.sha256,
+      tooLong: image.tooLong,
       commit: async () => {
         // The shared copy first: once the artifact reads as published, every node must find its image.
         try {

@@ -5,7 +5,12 @@ export type Namer = (kind: IdentifierKind, value: string) => string | undefined;
 
 /** Field names whose string values (or arrays of strings) are identifiers of a kind. */
 const FIELDS: Readonly<Record<string, IdentifierKind>> = {
-  deviceId: 'devices', device: 'devices', deviceIds: 'devices', clientId: 'devices', owner: 'owners', location: 'locations',
+  deviceId: 'devices',
+  device: 'devices',
+  deviceIds: 'devices',
+  clientId: 'devices',
+  owner: 'owners',
+  location: 'locations',
 };
 /** Fields holding an MQTT topic or filter, `devices/{id}/...`. */
 const TOPIC_FIELDS = new Set(['topic', 'filter']);
@@ -104,13 +109,18 @@ function rewriteUrl(url: string, swap: (kind: IdentifierKind, value: string) => 
   }
   if (q === -1) return path.join('/');
   const deviceList = path[path.length - 1] === 'devices';
-  const query = url.slice(q + 1).split('&').map((pair) => {
-    const eq = pair.indexOf('=');
-    const param = eq === -1 ? '' : decoded(pair.slice(0, eq));
-    if (!URL_DEVICE_PARAMS.has(param) && !(deviceList && URL_DEVICE_LIST_PARAMS.has(param))) return pair;
-    const ids = decoded(pair.slice(eq + 1)).split(',').map((id) => (id === '' ? id : encodeURIComponent(swap('devices', id))));
-    return `${pair.slice(0, eq)}=${ids.join(',')}`;
-  });
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const param = eq === -1 ? '' : decoded(pair.slice(0, eq));
+      if (!URL_DEVICE_PARAMS.has(param) && !(deviceList && URL_DEVICE_LIST_PARAMS.has(param))) return pair;
+      const ids = decoded(pair.slice(eq + 1))
+        .split(',')
+        .map((id) => (id === '' ? id : encodeURIComponent(swap('devices', id))));
+      return `${pair.slice(0, eq)}=${ids.join(',')}`;
+    });
   return `${path.join('/')}?${query.join('&')}`;
 }
 

@@ -35,18 +35,23 @@ export interface PrivateLog {
 export function privateLog(options: { level: string; settings: PrivacySettings; given?: PinoLogger; destination?: DestinationStream }): PrivateLog {
   const { settings } = options;
   let current: Pseudonymiser | undefined;
-  const namer: Namer = (kind, value) => (settings.kinds.has(kind) ? current?.pseudonym(kind, value) ?? unavailablePseudonym(kind) : undefined);
+  const namer: Namer = (kind, value) => (settings.kinds.has(kind) ? (current?.pseudonym(kind, value) ?? unavailablePseudonym(kind)) : undefined);
   const pseudonymise = settings.places.has('logs') && settings.kinds.size > 0;
   const redact = { paths: REDACT_PATHS, censor: REDACTED };
   let logger: PinoLogger;
   if (options.given) {
-    logger = options.given.child({}, {
-      redact,
-      ...(pseudonymise ? { formatters: { log: (obj: object) => rewriteIdentifiers(obj, namer) } } : {}),
-    });
+    logger = options.given.child(
+      {},
+      {
+        redact,
+        ...(pseudonymise ? { formatters: { log: (obj: object) => rewriteIdentifiers(obj, namer) } } : {}),
+      },
+    );
   } else {
     const base: LoggerOptions = {
-      level: options.level, base: { svc: 'bulwark' }, redact,
+      level: options.level,
+      base: { svc: 'bulwark' },
+      redact,
       ...(pseudonymise ? { hooks: { streamWrite: (line: string) => rewriteLine(line, namer) } } : {}),
     };
     logger = options.destination ? pino(base, options.destination) : pino(base);

@@ -22,13 +22,22 @@ describe('telemetry exports with privacy.pseudonymise', () => {
     for (const r of rows) assert.equal(Buffer.from(String(r.cursor).replace(/^s_/, ''), 'base64url').toString('latin1').includes('m-1'), false, 'the cursor does not carry the id');
     assert.equal(/\bm-[12]\b/.test(res.text), false);
     const csv = await exportCall(x, { ...range, device: 'm-1', format: 'csv' });
-    assert.deepEqual(csv.text.split('\r\n').slice(1, -1).map((row) => row.split(',')[0]), [p1, p1]);
+    assert.deepEqual(
+      csv.text
+        .split('\r\n')
+        .slice(1, -1)
+        .map((row) => row.split(',')[0]),
+      [p1, p1],
+    );
 
     // Resuming after the first row gives the rest, once.
     const first = rows.find((r) => r.deviceId === p1 && r.msgId === 'a');
     const rest = ndjson((await exportCall(x, { ...range, device: 'm-1', cursor: String(ndjson((await exportCall(x, { ...range, device: 'm-1' })).text)[0]?.cursor) })).text);
     assert.ok(first);
-    assert.deepEqual(rest.map((r) => r.msgId), ['b']);
+    assert.deepEqual(
+      rest.map((r) => r.msgId),
+      ['b'],
+    );
     const forged = await exportCall(x, { ...range, device: 'm-1', cursor: Buffer.from(JSON.stringify([1, T0, 'x', 'm-1', T0, 'a'])).toString('base64url') });
     assert.equal(forged.body.error.details.reason, 'cursor_invalid', 'a plain cursor is refused once cursors are sealed');
 
@@ -47,16 +56,28 @@ describe('telemetry exports with privacy.pseudonymise', () => {
     assert.equal(refused.body.error.details.requiredScope, 'privacy:resolve');
 
     const audit = (await x.s.api('GET', '/api/v1/audit?action=privacy.resolve', { token: x.admin })).body as { target: string; result: string; actor: string }[];
-    assert.ok(audit.some((e) => e.target === p2 && e.result === 'ok'), 'a resolution is audited with the pseudonym');
-    assert.ok(audit.some((e) => e.result === 'denied' && e.actor === user.body.id), 'a refused one too');
+    assert.ok(
+      audit.some((e) => e.target === p2 && e.result === 'ok'),
+      'a resolution is audited with the pseudonym',
+    );
+    assert.ok(
+      audit.some((e) => e.result === 'denied' && e.actor === user.body.id),
+      'a refused one too',
+    );
     const exports = (await x.s.api('GET', '/api/v1/audit?action=telemetry.export', { token: x.admin })).body as { target: string }[];
-    assert.ok(exports.some((e) => e.target === 'device:m-1'), 'the audit log keeps real identities');
+    assert.ok(
+      exports.some((e) => e.target === 'device:m-1'),
+      'the audit log keeps real identities',
+    );
   });
 
   it('off (the default): rows carry the real device id', async (t) => {
     const x = await startExportServer(t);
     await ingest(x.s, 'm-1', 'a', T0 + MIN, 'meter@1', { kwh: 1 });
     const rows = ndjson((await exportCall(x, { ...range, device: 'm-1' })).text);
-    assert.deepEqual(rows.map((r) => r.deviceId), ['m-1']);
+    assert.deepEqual(
+      rows.map((r) => r.deviceId),
+      ['m-1'],
+    );
   });
 });

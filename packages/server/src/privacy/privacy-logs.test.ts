@@ -8,7 +8,10 @@ import { startTestServer } from '../testing/harness.js';
 
 /** A schema with a value the platform must never write to a log: encrypted at rest, and bounded so that a bad value is refused. */
 const METER = {
-  $id: 'gas-meter@1', type: 'object', required: ['m3'], additionalProperties: false,
+  $id: 'gas-meter@1',
+  type: 'object',
+  required: ['m3'],
+  additionalProperties: false,
   properties: { m3: { type: 'number', 'x-unit': 'm3' }, pin: { type: 'string', maxLength: 12, 'x-sensitive': 'encrypt' } },
 };
 const DEVICE = 'meter-ab12';
@@ -38,7 +41,10 @@ async function send(x: Awaited<ReturnType<typeof start>>): Promise<void> {
   await x.client.publishAsync(topic, JSON.stringify({ id: 'r1', seq: 1, ts: Date.now(), schema: 'gas-meter@1', data: { m3: 12.5, pin: SECRET_OK } }), { qos: 1 });
   await x.client.publishAsync(topic, JSON.stringify({ id: 'r2', seq: 2, ts: Date.now(), schema: 'gas-meter@1', data: { m3: 13, pin: SECRET_BAD } }), { qos: 1 });
   await x.client.publishAsync(topic, `{"id":"r3","schema":"gas-meter@1","data":{"pin":"${SECRET_BAD}"`, { qos: 1 });
-  await eventually(async () => (await x.s.api('GET', '/api/v1/dead-letters', { token: x.admin })).body as unknown[], (l) => l.length === 2);
+  await eventually(
+    async () => (await x.s.api('GET', '/api/v1/dead-letters', { token: x.admin })).body as unknown[],
+    (l) => l.length === 2,
+  );
   const stored = await x.s.api('GET', `/api/v1/devices/${DEVICE}/telemetry`, { token: x.admin });
   assert.equal((stored.body as unknown[]).length, 1);
 }
@@ -56,10 +62,19 @@ describe('log lines of a real server', () => {
     const text = x.lines.join('');
     for (const line of x.lines) assert.doesNotThrow(() => JSON.parse(line), line);
     for (const real of [DEVICE, x.owner, 'plant-north-hall-3', SECRET_OK, SECRET_BAD, 'PIN']) assert.equal(text.includes(real), false, `"${real}" in ${x.lines.find((l) => l.includes(real))}`);
-    assert.ok(text.includes(pseudonym.body.pseudonym as string), 'the device\'s lines name it by its pseudonym');
-    assert.ok(x.lines.some((l) => l.includes(`"url":"/api/v1/devices/${String(pseudonym.body.pseudonym)}/telemetry"`)), 'request URLs name the device by its pseudonym');
-    assert.ok(x.lines.some((l) => l.includes(`"deviceId":"${String(pseudonym.body.pseudonym)}"`)), 'the gateway\'s lines name the device by its pseudonym');
-    assert.ok(x.lines.some((l) => l.includes(`after=${encodeURIComponent(String(pseudonym.body.pseudonym))}`)), 'a device list\'s paging cursor is the pseudonym');
+    assert.ok(text.includes(pseudonym.body.pseudonym as string), "the device's lines name it by its pseudonym");
+    assert.ok(
+      x.lines.some((l) => l.includes(`"url":"/api/v1/devices/${String(pseudonym.body.pseudonym)}/telemetry"`)),
+      'request URLs name the device by its pseudonym',
+    );
+    assert.ok(
+      x.lines.some((l) => l.includes(`"deviceId":"${String(pseudonym.body.pseudonym)}"`)),
+      "the gateway's lines name the device by its pseudonym",
+    );
+    assert.ok(
+      x.lines.some((l) => l.includes(`after=${encodeURIComponent(String(pseudonym.body.pseudonym))}`)),
+      "a device list's paging cursor is the pseudonym",
+    );
   });
 
   it('through a logger handed in (deps.logger) never change the request a route handles', async (t) => {
@@ -73,15 +88,25 @@ describe('log lines of a real server', () => {
     const client = await connectDevice(s, device);
     t.after(() => client.end(true));
     await client.publishAsync(`devices/${DEVICE}/telemetry`, '{"not json', { qos: 1 });
-    await eventually(async () => (await s.api('GET', '/api/v1/dead-letters', { token: admin })).body as unknown[], (l) => l.length === 1);
+    await eventually(
+      async () => (await s.api('GET', '/api/v1/dead-letters', { token: admin })).body as unknown[],
+      (l) => l.length === 1,
+    );
     const mine = await s.api('GET', `/api/v1/dead-letters?device=${DEVICE}`, { token: admin });
     assert.equal(mine.status, 200, mine.text);
     assert.equal((mine.body as unknown[]).length, 1, 'the route filtered by the real device id, not by its pseudonym');
     const alerts = await s.api('GET', `/api/v1/alerts?deviceId=${DEVICE}`, { token: admin });
     assert.equal(alerts.status, 200, alerts.text);
     await s.server.stop();
-    assert.equal(lines.some((l) => l.includes('Reply was already sent')), false, lines.find((l) => l.includes('Reply was already sent')));
-    assert.ok(lines.some((l) => l.includes('"deviceId":"p:dev:')), 'the fields of the platform\'s own log calls are pseudonymised');
+    assert.equal(
+      lines.some((l) => l.includes('Reply was already sent')),
+      false,
+      lines.find((l) => l.includes('Reply was already sent')),
+    );
+    assert.ok(
+      lines.some((l) => l.includes('"deviceId":"p:dev:')),
+      "the fields of the platform's own log calls are pseudonymised",
+    );
   });
 
   it('without it name the device, and still never carry a sensitive value', async (t) => {

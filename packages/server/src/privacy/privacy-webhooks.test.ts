@@ -25,7 +25,11 @@ describe('webhooks with privacy.pseudonymise=webhooks', () => {
     assert.equal(rule.status, 201, rule.text);
 
     await client.publishAsync('devices/sensor-1/telemetry', env('r-1', { temp_c: 101 }), { qos: 1 });
-    const all = await eventually(async () => receiver.received, (r) => r.some((d) => d.raw.includes('"readings"')) && r.some((d) => d.raw.includes('alert.fired')), 15_000);
+    const all = await eventually(
+      async () => receiver.received,
+      (r) => r.some((d) => d.raw.includes('"readings"')) && r.some((d) => d.raw.includes('alert.fired')),
+      15_000,
+    );
     const secrets = { [hook.body.id as string]: hook.body.secret as string, [channel.body.id as string]: channel.body.secret as string };
     for (const d of all) {
       assert.equal(d.raw.includes('sensor-1'), false, d.raw);
@@ -34,7 +38,10 @@ describe('webhooks with privacy.pseudonymise=webhooks', () => {
       assert.deepEqual(verifySignature(secret, String(d.headers['bulwark-signature']), d.raw, Date.now()).ok, true, 'the signature covers the body as sent');
     }
     const readings = all.find((d) => d.raw.includes('"readings"'))?.body.readings ?? [];
-    assert.deepEqual(readings.map((r) => [r.id, r.deviceId, r.data]), [[`${pseudonym}/r-1`, pseudonym, { temp_c: 101 }]]);
+    assert.deepEqual(
+      readings.map((r) => [r.id, r.deviceId, r.data]),
+      [[`${pseudonym}/r-1`, pseudonym, { temp_c: 101 }]],
+    );
     const fired = JSON.parse(all.find((d) => d.raw.includes('alert.fired'))?.raw ?? '{}') as { alert: { deviceId: string }; text: string };
     assert.equal(fired.alert.deviceId, pseudonym);
     assert.match(fired.text, new RegExp(`on ${pseudonym}:`));

@@ -19,11 +19,17 @@ describe('pseudonyms', () => {
     assert.throws(() => new Pseudonymiser(Buffer.alloc(16)));
   });
 
-  it('replace identifier fields, topics, URLs and the same values in text, not a reading\'s data or longer ids', () => {
+  it("replace identifier fields, topics, URLs and the same values in text, not a reading's data or longer ids", () => {
     const line = {
-      msg: 'could not deliver to m-1: m-10 is another device', deviceId: 'm-1', owner: 'ann', location: 'hall 3', topic: 'devices/m-1/telemetry',
-      req: { url: '/api/v1/devices/m-1/telemetry?device=m-1&limit=5' }, err: { message: 'no device m-1 (owner ann)' },
-      readings: [{ id: 'm-1/r1', deviceId: 'm-1', data: { deviceId: 'm-1', location: 'kept' } }], deviceIds: ['m-1', 'm-2'],
+      msg: 'could not deliver to m-1: m-10 is another device',
+      deviceId: 'm-1',
+      owner: 'ann',
+      location: 'hall 3',
+      topic: 'devices/m-1/telemetry',
+      req: { url: '/api/v1/devices/m-1/telemetry?device=m-1&limit=5' },
+      err: { message: 'no device m-1 (owner ann)' },
+      readings: [{ id: 'm-1/r1', deviceId: 'm-1', data: { deviceId: 'm-1', location: 'kept' } }],
+      deviceIds: ['m-1', 'm-2'],
     };
     const out = rewriteIdentifiers(structuredClone(line), all);
     const d1 = p.device('m-1');
@@ -43,7 +49,10 @@ describe('pseudonyms', () => {
 
   it('build a copy: the input is never changed, only plain objects and arrays are entered, cycles and depth are bounded', () => {
     const d1 = p.device('m-1');
-    class Live { device = 'm-1'; raw = { url: '/x?device=m-1' }; }
+    class Live {
+      device = 'm-1';
+      raw = { url: '/x?device=m-1' };
+    }
     const live = new Live();
     const input = { deviceId: 'm-1', req: live, nested: { device: 'm-1', list: [{ deviceId: 'm-1' }] }, deviceIds: ['m-1'] };
     const before = JSON.stringify(input);
@@ -67,7 +76,7 @@ describe('pseudonyms', () => {
     assert.doesNotMatch(JSON.stringify(rewriteIdentifiers(deep, all)), /m-1/, 'what is too deep is withheld');
   });
 
-  it('replace the device ids a request URL carries in its query: device lists\' paging cursor, device lists, not other cursors', () => {
+  it("replace the device ids a request URL carries in its query: device lists' paging cursor, device lists, not other cursors", () => {
     const url = (u: string) => rewriteIdentifiers({ req: { url: u } }, all).req.url;
     const e = (id: string) => encodeURIComponent(p.device(id));
     assert.equal(url('/api/v1/devices?limit=2&after=m-1'), `/api/v1/devices?limit=2&after=${e('m-1')}`);
@@ -75,8 +84,8 @@ describe('pseudonyms', () => {
     assert.equal(url('/api/v1/telemetry/live?devices=m-1,m-2'), `/api/v1/telemetry/live?devices=${e('m-1')},${e('m-2')}`);
     assert.equal(url('/api/v1/telemetry/live?devices=m-1%2Cm-2'), `/api/v1/telemetry/live?devices=${e('m-1')},${e('m-2')}`);
     assert.equal(url('/api/v1/alerts?deviceId=m-1'), `/api/v1/alerts?deviceId=${e('m-1')}`);
-    assert.equal(url('/api/v1/groups?after=north'), '/api/v1/groups?after=north', 'a group list\'s cursor is a group id');
-    assert.equal(url('/api/v1/devices/m-1/logs?after=12'), `/api/v1/devices/${p.device('m-1')}/logs?after=12`, 'a device log\'s cursor is a sequence number');
+    assert.equal(url('/api/v1/groups?after=north'), '/api/v1/groups?after=north', "a group list's cursor is a group id");
+    assert.equal(url('/api/v1/devices/m-1/logs?after=12'), `/api/v1/devices/${p.device('m-1')}/logs?after=12`, "a device log's cursor is a sequence number");
   });
 
   it('settings: places and kinds from the config; unknown ones refused at load', () => {
@@ -109,10 +118,7 @@ describe('the platform logger', () => {
   it('never writes payload fields, whatever the settings, and through a logger handed in too', () => {
     const own = capture();
     const given = capture();
-    const loggers = [
-      privateLog({ level: 'debug', settings: settings(''), destination: own.destination }).logger,
-      privateLog({ level: 'debug', settings: settings('logs'), given: pino({ level: 'debug' }, given.destination) }).logger,
-    ];
+    const loggers = [privateLog({ level: 'debug', settings: settings(''), destination: own.destination }).logger, privateLog({ level: 'debug', settings: settings('logs'), given: pino({ level: 'debug' }, given.destination) }).logger];
     for (const log of loggers) {
       log.debug({ deviceId: 'm-1', payload: 'SECRET-1', data: { pin: 'SECRET-2' }, problems: [{ path: '/pin', got: '"SECRET-3"' }], letter: { body: 'SECRET-4', envelope: { data: 'SECRET-5' } } }, 'refused');
     }
@@ -129,7 +135,10 @@ describe('the platform logger', () => {
     const given = capture();
     const log = privateLog({ level: 'debug', settings: settings('logs'), given: pino({ level: 'debug' }, given.destination) });
     log.use(p);
-    class Request { query = { device: 'm-1' }; raw = { url: '/x?device=m-1' }; }
+    class Request {
+      query = { device: 'm-1' };
+      raw = { url: '/x?device=m-1' };
+    }
     const req = new Request();
     const fields = { deviceId: 'm-1', nested: { device: 'm-1' } };
     const cyclic: Record<string, unknown> = { deviceId: 'm-2' };

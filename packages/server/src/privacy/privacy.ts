@@ -27,7 +27,11 @@ export interface PrivacyConfig {
   readonly pseudonymiseIdentifiers: string;
 }
 
-const words = (text: string): string[] => text.split(',').map((w) => w.trim()).filter((w) => w !== '');
+const words = (text: string): string[] =>
+  text
+    .split(',')
+    .map((w) => w.trim())
+    .filter((w) => w !== '');
 
 /** The problems of the two settings (unknown places or kinds), for the config loader to report with the rest. */
 export function privacyProblems(places: unknown, kinds: unknown): string[] {

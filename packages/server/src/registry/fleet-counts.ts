@@ -50,12 +50,15 @@ export class CountsFolder {
 
   /** Folds now (unless a fold runs already: then waits for that one). */
   fold(): Promise<void> {
-    this.#running ??= this.repo.foldCounts().then(
-      () => undefined,
-      (err: unknown) => this.log.warn({ err }, 'folding the fleet counts failed; the next tick retries (counts stay exact meanwhile)'),
-    ).finally(() => {
-      this.#running = undefined;
-    });
+    this.#running ??= this.repo
+      .foldCounts()
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.warn({ err }, 'folding the fleet counts failed; the next tick retries (counts stay exact meanwhile)'),
+      )
+      .finally(() => {
+        this.#running = undefined;
+      });
     return this.#running;
   }
 

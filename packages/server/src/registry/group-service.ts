@@ -30,8 +30,11 @@ export function groupQueryProblems(query: unknown): string[] {
     state: (v) => (LIFECYCLE_STATES as readonly string[]).includes(v),
     alertState: (v) => (DEVICE_ALERT_STATES as readonly string[]).includes(v),
     tags: (v) => TAG.test(v),
-    model: (v) => v.length >= 1 && v.length <= 128, hardwareRevision: (v) => v.length >= 1 && v.length <= 128, firmware: (v) => v.length >= 1 && v.length <= 128,
-    owner: (v) => v.length >= 1 && v.length <= 128, location: (v) => v.length >= 1 && v.length <= 128,
+    model: (v) => v.length >= 1 && v.length <= 128,
+    hardwareRevision: (v) => v.length >= 1 && v.length <= 128,
+    firmware: (v) => v.length >= 1 && v.length <= 128,
+    owner: (v) => v.length >= 1 && v.length <= 128,
+    location: (v) => v.length >= 1 && v.length <= 128,
   };
   const ints: Record<string, [number, number]> = { securityBelow: [0, 2_147_483_647], offlineForMs: [1000, MAX_OFFLINE_MS], healthBelow: [1, 101] };
   const known = [...Object.keys(lists), ...Object.keys(ints), 'online', 'idPrefix'];
@@ -73,8 +76,13 @@ export class GroupService {
     const members = input.members === undefined ? [] : await this.#checkMembers(input.members);
     const now = this.clock.now();
     const group: DeviceGroup = {
-      id: input.id, description: input.description ?? null, kind: input.kind, query: input.kind === 'dynamic' ? input.query ?? null : null,
-      createdBy: by, createdAt: now, updatedAt: now,
+      id: input.id,
+      description: input.description ?? null,
+      kind: input.kind,
+      query: input.kind === 'dynamic' ? (input.query ?? null) : null,
+      createdBy: by,
+      createdAt: now,
+      updatedAt: now,
     };
     if (!(await this.repo.insert(group, members))) throw new PlatformError('BULWARK_ERR_CONFLICT', `group ${input.id} already exists`);
     return group;

@@ -59,11 +59,17 @@ describe('device groups over HTTP', () => {
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'BULWARK_ERR_NOT_FOUND');
 
-    assert.deepEqual((await s.api('GET', '/api/v1/groups', { token: admin })).body.map((g: { id: string }) => g.id), ['canary-set', 'site7-b']);
+    assert.deepEqual(
+      (await s.api('GET', '/api/v1/groups', { token: admin })).body.map((g: { id: string }) => g.id),
+      ['canary-set', 'site7-b'],
+    );
     assert.equal((await s.api('DELETE', '/api/v1/groups/canary-set', { token: admin })).status, 204);
     assert.equal((await s.api('DELETE', '/api/v1/groups/canary-set', { token: admin })).status, 404);
     assert.equal((await s.api('GET', '/api/v1/devices/gw-1', { token: admin })).status, 200, 'its devices stay');
     const audit = await s.api('GET', '/api/v1/audit?action=group.members.add', { token: admin });
-    assert.ok(audit.body.some((e: { target: string; result: string }) => e.target === 'canary-set' && e.result === 'ok'), 'member changes are audited');
+    assert.ok(
+      audit.body.some((e: { target: string; result: string }) => e.target === 'canary-set' && e.result === 'ok'),
+      'member changes are audited',
+    );
   });
 });

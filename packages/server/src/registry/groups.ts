@@ -43,9 +43,7 @@ export interface DeviceGroup {
 }
 
 /** How a device list is narrowed to a group: the members of a static one, or the query of a dynamic one as of `now`. */
-export type GroupSelector =
-  | { readonly kind: 'static'; readonly groupId: string }
-  | { readonly kind: 'dynamic'; readonly query: GroupQuery; readonly now: number };
+export type GroupSelector = { readonly kind: 'static'; readonly groupId: string } | { readonly kind: 'dynamic'; readonly query: GroupQuery; readonly now: number };
 
 export interface GroupRepository {
   /** Inserts the group with its first members, all or nothing; false when a group of that id exists. */

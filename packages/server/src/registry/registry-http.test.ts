@@ -8,7 +8,10 @@ describe('the device registry over HTTP', () => {
     const s = await startTestServer(t);
     const admin = await s.tokenFor(s.adminKey);
     for (let i = 0; i < 12; i += 1) {
-      const res = await s.api('POST', '/api/v1/devices', { token: admin, body: { id: `th-${String(i).padStart(2, '0')}`, model: i % 2 ? 'thermo-2' : 'thermo-1', firmwareVersion: i < 4 ? '1.0.0' : '1.1.0', tags: i % 3 === 0 ? ['site=north', 'pilot'] : ['site=south'] } });
+      const res = await s.api('POST', '/api/v1/devices', {
+        token: admin,
+        body: { id: `th-${String(i).padStart(2, '0')}`, model: i % 2 ? 'thermo-2' : 'thermo-1', firmwareVersion: i < 4 ? '1.0.0' : '1.1.0', tags: i % 3 === 0 ? ['site=north', 'pilot'] : ['site=south'] },
+      });
       assert.equal(res.status, 201, res.text);
     }
     const dup = await s.api('POST', '/api/v1/devices', { token: admin, body: { id: 'th-00' } });
@@ -50,8 +53,14 @@ describe('the device registry over HTTP', () => {
     assert.equal(stats.body.total, 12);
     assert.deepEqual(stats.body.byConnectivity, { online: 0, offline: 11 }, 'the decommissioned device counts only by state');
     assert.deepEqual(stats.body.byAlertState, { firing: 0, acknowledged: 0, none: 11 });
-    assert.deepEqual(stats.body.byModel, [{ value: 'thermo-2', count: 6 }, { value: 'thermo-1', count: 5 }]);
-    assert.deepEqual(stats.body.byFirmware, [{ value: '1.1.0', count: 8 }, { value: '1.0.0', count: 3 }]);
+    assert.deepEqual(stats.body.byModel, [
+      { value: 'thermo-2', count: 6 },
+      { value: 'thermo-1', count: 5 },
+    ]);
+    assert.deepEqual(stats.body.byFirmware, [
+      { value: '1.1.0', count: 8 },
+      { value: '1.0.0', count: 3 },
+    ]);
     const audit = await s.api('GET', '/api/v1/audit?action=device.suspend', { token: admin });
     assert.equal(audit.body[0]?.target, 'th-02');
   });
@@ -86,10 +95,7 @@ describe('the device registry over HTTP', () => {
     const sample = [0, 1, 137, 500, 998, 999];
     for (const i of sample) {
       const keys = await makeDeviceKeys();
-      const [first, second] = await Promise.all([
-        s.api('POST', '/api/v1/enroll', { body: { token: tokens[i], csr: keys.csrPem } }),
-        s.api('POST', '/api/v1/enroll', { body: { token: tokens[i], csr: keys.csrPem } }),
-      ]);
+      const [first, second] = await Promise.all([s.api('POST', '/api/v1/enroll', { body: { token: tokens[i], csr: keys.csrPem } }), s.api('POST', '/api/v1/enroll', { body: { token: tokens[i], csr: keys.csrPem } })]);
       assert.deepEqual([first.status, second.status].sort(), [201, 401], `token ${i} used twice at once`);
       const later = await s.api('POST', '/api/v1/enroll', { body: { token: tokens[i], csr: keys.csrPem } });
       assert.equal(later.body.error.code, 'BULWARK_ERR_CLAIM_TOKEN_INVALID');

@@ -67,9 +67,16 @@ export interface DeviceFilter {
 }
 
 /** A count kept per value of one dimension: `value` is '' for devices without one (no model, no firmware version). */
-export interface CountRow { readonly dim: string; readonly value: string; readonly n: number }
+export interface CountRow {
+  readonly dim: string;
+  readonly value: string;
+  readonly n: number;
+}
 
-export interface ValueCount { readonly value: string | null; readonly count: number }
+export interface ValueCount {
+  readonly value: string | null;
+  readonly count: number;
+}
 
 /** Health score bands: good from 80, fair from 50, poor below. */
 export const HEALTH_BANDS = ['good', 'fair', 'poor'] as const;
@@ -95,8 +102,7 @@ export interface FleetCounts {
 /** A session of a device began or ended. */
 export type ConnectivityEvent =
   /** `address`: where the device connected from (null when the transport does not say). */
-  | { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string; readonly address?: string | null }
-  | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string; readonly node: string };
+  { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string; readonly address?: string | null } | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string; readonly node: string };
 
 export interface DeviceRepository {
   insert(d: Device): Promise<void>;

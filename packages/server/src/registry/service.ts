@@ -10,7 +10,14 @@ export type NewDevice = { readonly id: string } & Partial<DeviceAttributes>;
 const TAG = /^[A-Za-z0-9._:=-]{1,64}$/;
 
 const EMPTY_ATTRIBUTES: DeviceAttributes = {
-  serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
+  serial: null,
+  model: null,
+  hardwareRevision: null,
+  firmwareVersion: null,
+  securityVersion: null,
+  owner: null,
+  location: null,
+  tags: [],
 };
 
 /** Who may move where. A decommissioned device leaves only through a transfer to a new owner (resale). */
@@ -40,10 +47,13 @@ export class RegistryService {
     /** This node's id: connects record it, and a disconnect changes only a session this node holds. */
     readonly nodeId = 'local',
   ) {
-    this.#connectivity = new GroupCommit(async (events) => {
-      await repo.recordConnectivity(events);
-      return events.map(() => undefined);
-    }, { maxItems: 512, maxDelayMs: 1 });
+    this.#connectivity = new GroupCommit(
+      async (events) => {
+        await repo.recordConnectivity(events);
+        return events.map(() => undefined);
+      },
+      { maxItems: 512, maxDelayMs: 1 },
+    );
   }
 
   validateId(id: string): void {
@@ -57,7 +67,14 @@ export class RegistryService {
     for (const tag of tags) if (!TAG.test(tag)) throw new PlatformError('BULWARK_ERR_VALIDATION', `tag "${tag}" must be 1-64 characters of letters, digits, ".", "_", ":", "=" or "-"`);
     const now = this.clock.now();
     return {
-      ...EMPTY_ATTRIBUTES, ...input, tags, id: input.id, state: 'manufactured', suspendedFrom: null, createdAt: now, updatedAt: now,
+      ...EMPTY_ATTRIBUTES,
+      ...input,
+      tags,
+      id: input.id,
+      state: 'manufactured',
+      suspendedFrom: null,
+      createdAt: now,
+      updatedAt: now,
       connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
       healthScore: 100,
     };
@@ -137,7 +154,12 @@ export class RegistryService {
   }
 
   async suspend(id: string): Promise<Device> {
-    const d = await this.#move(id, 'suspend', () => 'suspended', (before) => before.state);
+    const d = await this.#move(
+      id,
+      'suspend',
+      () => 'suspended',
+      (before) => before.state,
+    );
     await this.bus.publish({ type: 'device.suspended', deviceId: id });
     return d;
   }

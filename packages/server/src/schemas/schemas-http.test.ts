@@ -56,8 +56,14 @@ describe('the schema registry', () => {
     assert.deepEqual((await check({ temp_c: 21.5, rh_pct: 40 })).body, { ok: true, problems: [] });
     const bad = (await check({ temp_c: 'hot', rh_pct: 140, extra: 1 })).body;
     assert.equal(bad.ok, false);
-    assert.deepEqual(bad.problems.find((p: { path: string }) => p.path === '/temp_c'), { path: '/temp_c', expected: 'type number', got: '"hot"' });
-    assert.deepEqual(bad.problems.find((p: { path: string }) => p.path === '/rh_pct'), { path: '/rh_pct', expected: 'maximum must be <= 100', got: '140' });
+    assert.deepEqual(
+      bad.problems.find((p: { path: string }) => p.path === '/temp_c'),
+      { path: '/temp_c', expected: 'type number', got: '"hot"' },
+    );
+    assert.deepEqual(
+      bad.problems.find((p: { path: string }) => p.path === '/rh_pct'),
+      { path: '/rh_pct', expected: 'maximum must be <= 100', got: '140' },
+    );
     assert.ok(bad.problems.some((p: { path: string; expected: string }) => p.path === '/extra' && p.expected === 'no such field'));
     const missing = (await check({ rh_pct: 3 })).body;
     assert.deepEqual(missing.problems, [{ path: '/temp_c', expected: 'a value (required)', got: 'nothing' }]);
@@ -66,7 +72,10 @@ describe('the schema registry', () => {
     assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
     assert.equal((await s.api('GET', '/api/v1/schemas/env-sensor/versions/9', { token: admin })).status, 404);
     const listed = await s.api('GET', '/api/v1/schemas', { token: admin });
-    assert.deepEqual(listed.body.map((x: { name: string; version: number }) => `${x.name}@${x.version}`), ['env-sensor@1', 'env-sensor@2']);
+    assert.deepEqual(
+      listed.body.map((x: { name: string; version: number }) => `${x.name}@${x.version}`),
+      ['env-sensor@1', 'env-sensor@2'],
+    );
   });
 
   it('keeps schemas across a restart and validates with them', async (t) => {

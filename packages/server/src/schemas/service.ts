@@ -28,7 +28,10 @@ export class SchemaService {
   /** Ids recently looked up and not found, with when to look again: a device naming an unknown schema costs no store read per message. */
   readonly #unknown = new GenerationalMap<string, number>(10_000);
 
-  constructor(private readonly repo: SchemaRepository, private readonly clock: Clock) {}
+  constructor(
+    private readonly repo: SchemaRepository,
+    private readonly clock: Clock,
+  ) {}
 
   async register(document: SchemaDocument, createdBy: string): Promise<TelemetrySchema> {
     const compiled = this.#compile(document);
@@ -75,7 +78,11 @@ export class SchemaService {
     else if (!existing && latest) problems.push(...compatibilityProblems(latest.document, document).map((p) => `not compatible with version ${latest.version}: ${p}`));
     const dataProblems = data === undefined ? undefined : compiled.validate(data);
     return {
-      ok: problems.length === 0 && (dataProblems?.length ?? 0) === 0, id, problems, registered, latestVersion: latest?.version ?? null,
+      ok: problems.length === 0 && (dataProblems?.length ?? 0) === 0,
+      id,
+      problems,
+      registered,
+      latestVersion: latest?.version ?? null,
       ...(dataProblems !== undefined ? { data: { ok: dataProblems.length === 0, problems: dataProblems } } : {}),
     };
   }

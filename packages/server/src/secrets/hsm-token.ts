@@ -50,14 +50,19 @@ const TAG_BYTES = 16;
 export class HsmToken {
   #closed = false;
 
-  private constructor(private readonly g: Graphene, private readonly module: graphene.Module, private readonly session: graphene.Session, readonly label: string) {}
+  private constructor(
+    private readonly g: Graphene,
+    private readonly module: graphene.Module,
+    private readonly session: graphene.Session,
+    readonly label: string,
+  ) {}
 
   /** Opens a session on the token labelled `tokenLabel` and logs in as its user. */
   static async open(s: HsmSettings): Promise<HsmToken> {
     let g: Graphene;
     try {
       const loaded = await import('graphene-pk11');
-      g = (loaded.default ?? loaded);
+      g = loaded.default ?? loaded;
     } catch (cause) {
       throw new PlatformError('BULWARK_ERR_HSM_UNAVAILABLE', 'the PKCS#11 support (graphene-pk11) could not be loaded', { cause });
     }
@@ -98,23 +103,35 @@ export class HsmToken {
   generateEcKey(label: string): TokenEcKey {
     if (this.findEcKey(label)) throw new PlatformError('BULWARK_ERR_CONFLICT', `token "${this.label}" already holds a key labelled ${label}`);
     const { KeyType } = this.g;
-    const pair = this.session.generateKeyPair(this.g.KeyGenMechanism.EC,
+    const pair = this.session.generateKeyPair(
+      this.g.KeyGenMechanism.EC,
       { keyType: KeyType.EC, label, token: true, verify: true, paramsEC: P256_OID },
-      { keyType: KeyType.EC, label, token: true, sign: true, private: true, sensitive: true, extractable: false });
+      { keyType: KeyType.EC, label, token: true, sign: true, private: true, sensitive: true, extractable: false },
+    );
     return this.#ecKey(label, pair.privateKey, pair.publicKey);
   }
 
   /** Every AES key labelled `label`, oldest CKA_ID first. Refuses one that is or ever was readable outside the token. */
   aesKeys(label: string): TokenAesKey[] {
-    return this.#find(this.g.ObjectClass.SECRET_KEY, label).map((o) => this.#aesKey(label, this.#requireHeld(o, label).toType<graphene.SecretKey>()))
+    return this.#find(this.g.ObjectClass.SECRET_KEY, label)
+      .map((o) => this.#aesKey(label, this.#requireHeld(o, label).toType<graphene.SecretKey>()))
       .sort((a, b) => a.objectId.localeCompare(b.objectId));
   }
 
   /** A new AES-256 key made inside the token, sensitive and not extractable; `objectId` tells it apart from others of its label. */
   generateAesKey(label: string, objectId: string): TokenAesKey {
     const key = this.session.generateKey(this.g.KeyGenMechanism.AES, {
-      class: this.g.ObjectClass.SECRET_KEY, keyType: this.g.KeyType.AES, label, id: Buffer.from(objectId, 'hex'), valueLen: 32,
-      token: true, private: true, sensitive: true, extractable: false, encrypt: true, decrypt: true,
+      class: this.g.ObjectClass.SECRET_KEY,
+      keyType: this.g.KeyType.AES,
+      label,
+      id: Buffer.from(objectId, 'hex'),
+      valueLen: 32,
+      token: true,
+      private: true,
+      sensitive: true,
+      extractable: false,
+      encrypt: true,
+      decrypt: true,
     });
     return this.#aesKey(label, key);
   }
@@ -144,8 +161,10 @@ export class HsmToken {
   #requireHeld(o: graphene.SessionObject, label: string): graphene.SessionObject {
     const a = o.getAttribute({ sensitive: null, extractable: null, neverExtractable: null });
     if (a.sensitive !== true || a.extractable !== false || a.neverExtractable !== true) {
-      throw new PlatformError('BULWARK_ERR_HSM_UNAVAILABLE',
-        `token "${this.label}" holds ${label}, but the key can leave the token or once could (sensitive ${String(a.sensitive)}, extractable ${String(a.extractable)}, never extractable ${String(a.neverExtractable)}): refused; remove it, or give another hsm.labelPrefix`);
+      throw new PlatformError(
+        'BULWARK_ERR_HSM_UNAVAILABLE',
+        `token "${this.label}" holds ${label}, but the key can leave the token or once could (sensitive ${String(a.sensitive)}, extractable ${String(a.extractable)}, never extractable ${String(a.neverExtractable)}): refused; remove it, or give another hsm.labelPrefix`,
+      );
     }
     return o;
   }

@@ -68,7 +68,10 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
     assert.match(handshake, /Verification: OK/);
 
     // Nothing of the CA keys is in the store: no sealed copy in the vault.
-    assert.deepEqual((await s.server.vault.listNames()).filter((n) => n.startsWith('identity.ca.')), []);
+    assert.deepEqual(
+      (await s.server.vault.listNames()).filter((n) => n.startsWith('identity.ca.')),
+      [],
+    );
     await s.server.stop().catch(() => undefined);
     const hsm = await HsmToken.open({ library: token.library, tokenLabel: token.label, pin: PIN });
     t.after(() => hsm.close());
@@ -104,7 +107,10 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
     const db = new Database(join(dataDir, 'bulwark.db'), { readonly: true });
     const named = db.prepare('SELECT DISTINCT master_key_id AS id FROM data_keys').all() as { id: string }[];
     db.close();
-    assert.deepEqual(named.map((r) => r.id), [rotated.body.masterKeyId]);
+    assert.deepEqual(
+      named.map((r) => r.id),
+      [rotated.body.masterKeyId],
+    );
 
     const again = await startTestServer(t, { dataDir, adminKey, config: hsmConfig(token), env });
     assert.equal((await again.server.vault.get('test.secret'))?.toString(), 'kept in the store, sealed');
@@ -155,8 +161,17 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
       const session = slot!.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
       session.login(PIN, graphene.UserType.USER);
       session.generateKey(graphene.KeyGenMechanism.AES, {
-        class: graphene.ObjectClass.SECRET_KEY, keyType: graphene.KeyType.AES, label: 'bulwark-master-key', id: Buffer.from('01', 'hex'), valueLen: 32,
-        token: true, private: true, sensitive: false, extractable: true, encrypt: true, decrypt: true,
+        class: graphene.ObjectClass.SECRET_KEY,
+        keyType: graphene.KeyType.AES,
+        label: 'bulwark-master-key',
+        id: Buffer.from('01', 'hex'),
+        valueLen: 32,
+        token: true,
+        private: true,
+        sensitive: false,
+        extractable: true,
+        encrypt: true,
+        decrypt: true,
       });
       session.logout();
       session.close();
@@ -179,7 +194,7 @@ describe('keys in a PKCS#11 token (SoftHSM)', { skip: SKIP }, () => {
     try {
       const root = hsm.findEcKey('bulwark-ca-root');
       assert.ok(root);
-      assert.ok(new X509Certificate(rootPem).publicKey.export({ type: 'spki', format: 'der' }).equals(root.spki), 'the new store\'s root holds the token\'s key');
+      assert.ok(new X509Certificate(rootPem).publicKey.export({ type: 'spki', format: 'der' }).equals(root.spki), "the new store's root holds the token's key");
     } finally {
       hsm.close();
     }

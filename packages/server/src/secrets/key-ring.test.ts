@@ -89,8 +89,7 @@ describe('master key ring', () => {
     const dataKey = newKey();
     await store.secrets.insertDataKey({ id: 'dk_foreign', wrapped: seal(foreign, dataKey, 'data-key:dk_foreign'), masterKeyId: keyFingerprint(foreign), createdAt: 1, retiredAt: null });
     const value = `enc:dk_foreign:${seal(dataKey, Buffer.from('"x"'), 'value:dev-1/pin')}`;
-    await assert.rejects(vault.decryptValue(value, 'dev-1/pin'), (err: { code?: string; message: string }) =>
-      err.code === 'BULWARK_ERR_MASTER_KEY_INVALID' && err.message.includes(`master key ${keyFingerprint(foreign)}, which this node does not hold`));
+    await assert.rejects(vault.decryptValue(value, 'dev-1/pin'), (err: { code?: string; message: string }) => err.code === 'BULWARK_ERR_MASTER_KEY_INVALID' && err.message.includes(`master key ${keyFingerprint(foreign)}, which this node does not hold`));
     assert.deepEqual(missing, [keyFingerprint(foreign)]);
     assert.deepEqual(await vault.missingMasterKeys(), [keyFingerprint(foreign)]);
   });
@@ -100,7 +99,10 @@ describe('master key ring', () => {
     // A new store, while some nodes may not hold the next key yet: the current key.
     const fresh = await sqliteStore(t);
     await vaultOn(fresh.secrets, ring(k1, k2));
-    assert.deepEqual((await fresh.secrets.listDataKeys()).map((k) => k.masterKeyId), [keyFingerprint(k1)]);
+    assert.deepEqual(
+      (await fresh.secrets.listDataKeys()).map((k) => k.masterKeyId),
+      [keyFingerprint(k1)],
+    );
     // A store already rotated: a node started with both keys keeps to the new one.
     await (await vaultOn(fresh.secrets, ring(k1, k2))).rotateMasterKey();
     assert.equal((await vaultOn(fresh.secrets, ring(k1, k2))).masterKeyId, keyFingerprint(k2));

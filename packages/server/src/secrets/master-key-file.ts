@@ -79,8 +79,7 @@ export function openKeyFile(path: string, named: ReadonlySet<string>, log: Logge
   }
   const current = candidates.find((c) => named.has(keyFingerprint(c))) ?? (named.size === 0 ? candidates[0] : undefined);
   if (!current) {
-    throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
-      `the master key does not match the store: data keys are wrapped by ${[...named].join(', ')}, the key on hand is ${candidates.map(keyFingerprint).join(', ')}`);
+    throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID', `the master key does not match the store: data keys are wrapped by ${[...named].join(', ')}, the key on hand is ${candidates.map(keyFingerprint).join(', ')}`);
   }
   finishInterruptedRotation(path, keyFingerprint(current), log);
   return { key: current, created };

@@ -49,8 +49,10 @@ export function openTokenMasterKey(token: HsmToken, label: string, named: Readon
   const held = token.aesKeys(label).map(tokenMasterKey);
   if (held.length === 0) {
     if (named.size > 0) {
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
-        `token "${token.label}" holds no key labelled ${label}, and the store's data keys are wrapped by master key ${[...named].join(', ')}: is this the right token (hsm.tokenLabel) and label (hsm.labelPrefix)?`);
+      throw new PlatformError(
+        'BULWARK_ERR_MASTER_KEY_INVALID',
+        `token "${token.label}" holds no key labelled ${label}, and the store's data keys are wrapped by master key ${[...named].join(', ')}: is this the right token (hsm.tokenLabel) and label (hsm.labelPrefix)?`,
+      );
     }
     const key = tokenMasterKey(token.generateAesKey(label, newObjectId()));
     log.info({ token: token.label, label, masterKeyId: key.id }, 'created the master key inside the PKCS#11 token');
@@ -58,13 +60,11 @@ export function openTokenMasterKey(token: HsmToken, label: string, named: Readon
   }
   const current = held.find((k) => named.has(k.id)) ?? (named.size === 0 ? held.at(-1) : undefined);
   if (!current) {
-    throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
-      `the master key does not match the store: data keys are wrapped by ${[...named].join(', ')}, token "${token.label}" holds ${held.map((k) => k.id).join(', ')} under ${label}`);
+    throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID', `the master key does not match the store: data keys are wrapped by ${[...named].join(', ')}, token "${token.label}" holds ${held.map((k) => k.id).join(', ')} under ${label}`);
   }
   const others = held.filter((k) => k !== current);
   if (others.length > 0) {
-    log.info({ token: token.label, label, masterKeyId: current.id, earlier: others.map((k) => k.id) },
-      'the token also holds earlier master keys, which open backups taken before a rotation; delete them with the token\'s tools once no backup needs them');
+    log.info({ token: token.label, label, masterKeyId: current.id, earlier: others.map((k) => k.id) }, "the token also holds earlier master keys, which open backups taken before a rotation; delete them with the token's tools once no backup needs them");
   }
   return { key: current, created: false };
 }

@@ -34,16 +34,16 @@ async function checkNodesHold(d: RotationDeps, target: MasterKey, source: Rotati
   const lacking = await d.nodesLacking(target.id);
   if (lacking.length === 0) return;
   const nodes = lacking.join(', ');
-  const why = source === 'file'
-    ? `this node's master key is a file, and a new one would exist on this node only: nodes ${nodes} could no longer read the secrets. In a cluster give every node BULWARK_MASTER_KEY, and the new key as BULWARK_MASTER_KEY_NEXT`
-    : source === 'token'
-      ? `nodes ${nodes} have not loaded the new key from the token (they read it at start): a token-held master key is rotated with one node running`
-      : `live nodes ${nodes} do not hold master key ${target.id} (BULWARK_MASTER_KEY_NEXT): give it to every node (rolling restart) before rotating`;
+  const why =
+    source === 'file'
+      ? `this node's master key is a file, and a new one would exist on this node only: nodes ${nodes} could no longer read the secrets. In a cluster give every node BULWARK_MASTER_KEY, and the new key as BULWARK_MASTER_KEY_NEXT`
+      : source === 'token'
+        ? `nodes ${nodes} have not loaded the new key from the token (they read it at start): a token-held master key is rotated with one node running`
+        : `live nodes ${nodes} do not hold master key ${target.id} (BULWARK_MASTER_KEY_NEXT): give it to every node (rolling restart) before rotating`;
   throw new PlatformError('BULWARK_ERR_MASTER_KEY_NOT_HELD', `master-key rotation refused: ${why}`, { details: { masterKeyId: target.id, nodes: lacking } });
 }
 
-const report = (d: RotationDeps, next: MasterKey, count: number, keySource: RotationReport['keySource']): RotationReport =>
-  ({ previousMasterKeyId: d.previous.id, masterKeyId: next.id, dataKeysRewrapped: count, keySource });
+const report = (d: RotationDeps, next: MasterKey, count: number, keySource: RotationReport['keySource']): RotationReport => ({ previousMasterKeyId: d.previous.id, masterKeyId: next.id, dataKeysRewrapped: count, keySource });
 
 /** Keys from the operator: re-wrap under BULWARK_MASTER_KEY_NEXT; idempotent, so a failed one is asked for again. */
 export async function rotateToNext(d: RotationDeps, target: MasterKey): Promise<RotationReport> {

@@ -77,7 +77,10 @@ describe('secrets at rest', () => {
     const rotated = await s.api('POST', '/api/v1/system/token-keys/rotate', { token: before });
     assert.equal(rotated.status, 200, rotated.text);
     assert.notEqual(rotated.body.current, firstKey);
-    assert.deepEqual(rotated.body.accepted.map((k: { id: string }) => k.id), [rotated.body.current, firstKey]);
+    assert.deepEqual(
+      rotated.body.accepted.map((k: { id: string }) => k.id),
+      [rotated.body.current, firstKey],
+    );
     assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: before })).status, 200, 'a token of the previous key still works');
     const after = await s.tokenFor(adminKey);
     assert.equal(claimsOf(after).tk, rotated.body.current, 'new tokens are signed with the new key');
@@ -130,10 +133,7 @@ describe('secrets at rest', () => {
     const adminKey = newAdminKey();
     const s = await startTestServer(t, { dataDir, adminKey, keepRunning: true });
     await s.server.stop();
-    await assert.rejects(
-      startTestServer(t, { dataDir, adminKey, env: { BULWARK_MASTER_KEY: randomBytes(32).toString('base64') } }),
-      (err: { code?: string }) => err.code === 'BULWARK_ERR_MASTER_KEY_INVALID',
-    );
+    await assert.rejects(startTestServer(t, { dataDir, adminKey, env: { BULWARK_MASTER_KEY: randomBytes(32).toString('base64') } }), (err: { code?: string }) => err.code === 'BULWARK_ERR_MASTER_KEY_INVALID');
   });
 
   it('uses a master key from BULWARK_MASTER_KEY without writing it to disk, and refuses to rotate it', async (t) => {

@@ -117,9 +117,10 @@ export class SecretVault {
     const missing = [...new Set(stored.map((k) => k.masterKeyId))].filter((id) => !this.#ring.has(id));
     for (const id of missing) this.deps.onMissingKey?.(id);
     if (missing.length > 0) {
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
-        `the master key does not match the store: data keys are wrapped by master key ${missing.join(', ')}, which this node does not hold (it holds ${this.#describeRing()}); `
-        + 'give it that key as BULWARK_MASTER_KEY or BULWARK_MASTER_KEY_NEXT');
+      throw new PlatformError(
+        'BULWARK_ERR_MASTER_KEY_INVALID',
+        `the master key does not match the store: data keys are wrapped by master key ${missing.join(', ')}, which this node does not hold (it holds ${this.#describeRing()}); ` + 'give it that key as BULWARK_MASTER_KEY or BULWARK_MASTER_KEY_NEXT',
+      );
     }
     // After a rotation the store names the next key: new data keys go under it too.
     const inUse = stored.at(-1)?.masterKeyId;
@@ -150,8 +151,7 @@ export class SecretVault {
     const master = this.#ring.get(k.masterKeyId);
     if (!master) {
       this.deps.onMissingKey?.(k.masterKeyId);
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
-        `data key ${k.id} is wrapped by master key ${k.masterKeyId}, which this node does not hold (it holds ${this.#describeRing()})`);
+      throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID', `data key ${k.id} is wrapped by master key ${k.masterKeyId}, which this node does not hold (it holds ${this.#describeRing()})`);
     }
     return master.unwrap(k.wrapped, `data-key:${k.id}`);
   }
@@ -242,8 +242,7 @@ export class SecretVault {
    */
   async rotateMasterKey(): Promise<RotationReport> {
     if (this.source.kind === 'provided' && !this.#next) {
-      throw new PlatformError('BULWARK_ERR_MASTER_KEY_EXTERNAL',
-        'the master key comes from BULWARK_MASTER_KEY; the platform cannot replace it: give every node the new key as BULWARK_MASTER_KEY_NEXT, then rotate');
+      throw new PlatformError('BULWARK_ERR_MASTER_KEY_EXTERNAL', 'the master key comes from BULWARK_MASTER_KEY; the platform cannot replace it: give every node the new key as BULWARK_MASTER_KEY_NEXT, then rotate');
     }
     if (this.#rotating) throw new PlatformError('BULWARK_ERR_CONFLICT', 'a master-key rotation is already running');
     this.#rotating = true;
@@ -255,9 +254,7 @@ export class SecretVault {
         this.log.info({ ...report }, 'master key rotated to BULWARK_MASTER_KEY_NEXT');
         return report;
       }
-      const { next, report } = this.source.kind === 'file'
-        ? await rotateFile(this.#rotationDeps(), this.source.path)
-        : await rotateToken(this.#rotationDeps(), this.source.token, this.source.label);
+      const { next, report } = this.source.kind === 'file' ? await rotateFile(this.#rotationDeps(), this.source.path) : await rotateToken(this.#rotationDeps(), this.source.token, this.source.label);
       this.#master = next;
       this.#ring.delete(previous.id);
       this.#ring.set(next.id, next);
@@ -274,10 +271,13 @@ export class SecretVault {
       repo: this.repo,
       previous: this.#master,
       nodesLacking: async (id) => (await this.deps.nodesLacking?.(id)) ?? [],
-      rewrap: async (next, skipDone) => (await this.repo.listDataKeys()).filter((r) => !skipDone || r.masterKeyId !== next.id).map((r) => {
-        const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
-        return { id: r.id, wrapped: next.wrap(key, `data-key:${r.id}`), masterKeyId: next.id };
-      }),
+      rewrap: async (next, skipDone) =>
+        (await this.repo.listDataKeys())
+          .filter((r) => !skipDone || r.masterKeyId !== next.id)
+          .map((r) => {
+            const key = this.#dataKeys.get(r.id) ?? this.#unwrap(r);
+            return { id: r.id, wrapped: next.wrap(key, `data-key:${r.id}`), masterKeyId: next.id };
+          }),
     };
   }
 }

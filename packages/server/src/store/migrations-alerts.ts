@@ -6,7 +6,7 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
     id: 14,
     // One open alert per rule and device: the partial unique index decides between nodes
     // racing to fire it. Notifications are an outbox written in the transition's transaction.
-    name: 'alert rules, alerts, incidents, silences, channels, the notification outbox and the devices\' health score',
+    name: "alert rules, alerts, incidents, silences, channels, the notification outbox and the devices' health score",
     sql: `
       CREATE TABLE alert_rules (
         id TEXT PRIMARY KEY,

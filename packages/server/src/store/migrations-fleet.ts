@@ -22,25 +22,26 @@ const DIMENSIONS: readonly (readonly [string, (r: string) => string])[] = [
 ];
 
 /** One row per dimension for the row `r` (a table alias, or NEW / OLD in a SQLite trigger), each with `sign`. */
-const dimensionRows = (r: string, sign: 1 | -1, from = ''): string =>
-  DIMENSIONS.map(([dim, value]) => `SELECT '${dim}' AS dim, ${value(r)} AS value, ${sign} AS d${from}`).join(' UNION ALL ');
+const dimensionRows = (r: string, sign: 1 | -1, from = ''): string => DIMENSIONS.map(([dim, value]) => `SELECT '${dim}' AS dim, ${value(r)} AS value, ${sign} AS d${from}`).join(' UNION ALL ');
 
 /**
  * The fleet counts of the devices a WHERE clause selects, counted now by one scan of them (a
  * caller limited to device groups: its groups are a small part of the fleet). The same
  * dimensions as the kept counts.
  */
-export const countByScan = (where: string): string =>
-  `SELECT dim, value, SUM(d) AS n FROM (${dimensionRows('dv', 1, ` FROM devices dv ${where}`)}) x WHERE value IS NOT NULL GROUP BY dim, value`;
+export const countByScan = (where: string): string => `SELECT dim, value, SUM(d) AS n FROM (${dimensionRows('dv', 1, ` FROM devices dv ${where}`)}) x WHERE value IS NOT NULL GROUP BY dim, value`;
 
 /** Inserts the net change of `rows` (a UNION of dimension rows) into the deltas, leaving out what cancels. */
-const insertDeltas = (rows: string): string =>
-  `INSERT INTO device_count_deltas (dim, value, delta) SELECT dim, value, SUM(d) FROM (${rows}) x WHERE value IS NOT NULL GROUP BY dim, value HAVING SUM(d) <> 0`;
+const insertDeltas = (rows: string): string => `INSERT INTO device_count_deltas (dim, value, delta) SELECT dim, value, SUM(d) FROM (${rows}) x WHERE value IS NOT NULL GROUP BY dim, value HAVING SUM(d) <> 0`;
 
 /** A SQLite update trigger runs only when a column some dimension reads changed. */
 const COUNTED_COLUMNS_CHANGED = [
-  'NEW.state IS NOT OLD.state', '(NEW.online_since IS NULL) IS NOT (OLD.online_since IS NULL)', 'NEW.model IS NOT OLD.model',
-  'NEW.firmware_version IS NOT OLD.firmware_version', 'NEW.health_score IS NOT OLD.health_score', 'NEW.alert_state IS NOT OLD.alert_state',
+  'NEW.state IS NOT OLD.state',
+  '(NEW.online_since IS NULL) IS NOT (OLD.online_since IS NULL)',
+  'NEW.model IS NOT OLD.model',
+  'NEW.firmware_version IS NOT OLD.firmware_version',
+  'NEW.health_score IS NOT OLD.health_score',
+  'NEW.alert_state IS NOT OLD.alert_state',
 ].join(' OR ');
 
 const TABLES = [
@@ -59,10 +60,7 @@ const TABLES = [
 /** PostgreSQL: one trigger call per statement over its transition tables (a bulk update is one delta insert). */
 const pgTrigger = (op: 'INSERT' | 'UPDATE' | 'DELETE'): string[] => {
   const name = `device_counts_${op.toLowerCase()}`;
-  const rows = [
-    ...(op === 'DELETE' ? [] : [dimensionRows('r', 1, ' FROM new_rows r')]),
-    ...(op === 'INSERT' ? [] : [dimensionRows('r', -1, ' FROM old_rows r')]),
-  ].join(' UNION ALL ');
+  const rows = [...(op === 'DELETE' ? [] : [dimensionRows('r', 1, ' FROM new_rows r')]), ...(op === 'INSERT' ? [] : [dimensionRows('r', -1, ' FROM old_rows r')])].join(' UNION ALL ');
   const tables = [op === 'DELETE' ? '' : 'NEW TABLE AS new_rows', op === 'INSERT' ? '' : 'OLD TABLE AS old_rows'].filter(Boolean).join(' ');
   return [
     `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$

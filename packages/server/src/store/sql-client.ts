@@ -27,9 +27,7 @@ export interface BatchStatement {
 }
 
 /** What a `batch` did: committed with the rows each run changed, or rolled back at the first run that broke its expectation. */
-export type BatchResult =
-  | { readonly committed: true; readonly changed: readonly (readonly number[])[] }
-  | { readonly committed: false; readonly statement: number; readonly changed: readonly number[] };
+export type BatchResult = { readonly committed: true; readonly changed: readonly (readonly number[])[] } | { readonly committed: false; readonly statement: number; readonly changed: readonly number[] };
 
 export interface SqlClient extends SqlExecutor {
   readonly engine: SqlEngine;

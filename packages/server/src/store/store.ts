@@ -111,9 +111,7 @@ export function redactUrl(url: string): string {
 
 /** Opens the engine, applies pending migrations and returns the repositories. */
 export async function openStore(target: StoreTarget, clock: Clock): Promise<Store> {
-  const db: SqlClient = target.engine === 'sqlite'
-    ? await SqliteClient.open(target.location)
-    : new PostgresClient(target.schema === undefined ? { url: target.location } : { url: target.location, schema: target.schema });
+  const db: SqlClient = target.engine === 'sqlite' ? await SqliteClient.open(target.location) : new PostgresClient(target.schema === undefined ? { url: target.location } : { url: target.location, schema: target.schema });
   try {
     await migrate(db, clock);
   } catch (err) {

@@ -37,10 +37,18 @@ export class TelemetryStreams {
   #lag: number | undefined;
 
   private constructor(
-    private readonly cluster: ClusterMembership, private readonly jsm: JetStreamManager, private readonly settings: StreamSettings, private readonly log: Logger, registry: Registry,
+    private readonly cluster: ClusterMembership,
+    private readonly jsm: JetStreamManager,
+    private readonly settings: StreamSettings,
+    private readonly log: Logger,
+    registry: Registry,
     private readonly tracer: Tracer | undefined,
   ) {
-    this.#metrics = streamMetrics(registry, () => this.#lag, () => this.sink.refuse);
+    this.#metrics = streamMetrics(
+      registry,
+      () => this.#lag,
+      () => this.sink.refuse,
+    );
     this.sink = new StreamSink(cluster.link, log, (seconds) => this.#metrics.append(seconds));
     this.feed = new JetStreamFeed(cluster.link, jsm);
     this.#guard = setInterval(() => void this.#checkRoom(), GUARD_INTERVAL_MS);
@@ -102,7 +110,10 @@ export class TelemetryStreams {
    */
   async purgeDevice(deviceId: string): Promise<number> {
     let purged = 0;
-    for (const [stream, filter] of [[TELEMETRY_STREAM, deviceSubjects(deviceId)], [DEAD_LETTER_STREAM, `${DEAD_LETTER_PREFIX}.*.${subjectToken(deviceId)}`]] as const) {
+    for (const [stream, filter] of [
+      [TELEMETRY_STREAM, deviceSubjects(deviceId)],
+      [DEAD_LETTER_STREAM, `${DEAD_LETTER_PREFIX}.*.${subjectToken(deviceId)}`],
+    ] as const) {
       purged += (await this.jsm.streams.purge(stream, { filter })).purged;
     }
     return purged;

@@ -15,21 +15,24 @@ describeWith('JetStreamFeed', ['nats-server'], () => {
   });
   after(() => nats.stop());
 
-  describeTelemetryFeed(async (t) => {
-    const log = pino({ level: 'silent' });
-    const link = await NatsLink.connect(nats.url, 'feed-test', log);
-    t.after(() => link.close());
-    const settings = { replicas: 1, maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024, duplicateWindowMs: 60_000 };
-    // A purge keeps the duplicate window's ids: each test starts from new streams.
-    const old = await ensureStreams(link, settings);
-    for (const name of [TELEMETRY_STREAM, DEAD_LETTER_STREAM]) await old.streams.delete(name);
-    const jsm = await ensureStreams(link, settings);
-    const sink = new StreamSink(link, log);
-    return {
-      feed: new JetStreamFeed(link, jsm),
-      async append(records) {
-        for (const r of records) await sink.append(r);
-      },
-    };
-  }, { prunedByRetention: false });
+  describeTelemetryFeed(
+    async (t) => {
+      const log = pino({ level: 'silent' });
+      const link = await NatsLink.connect(nats.url, 'feed-test', log);
+      t.after(() => link.close());
+      const settings = { replicas: 1, maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024, duplicateWindowMs: 60_000 };
+      // A purge keeps the duplicate window's ids: each test starts from new streams.
+      const old = await ensureStreams(link, settings);
+      for (const name of [TELEMETRY_STREAM, DEAD_LETTER_STREAM]) await old.streams.delete(name);
+      const jsm = await ensureStreams(link, settings);
+      const sink = new StreamSink(link, log);
+      return {
+        feed: new JetStreamFeed(link, jsm),
+        async append(records) {
+          for (const r of records) await sink.append(r);
+        },
+      };
+    },
+    { prunedByRetention: false },
+  );
 });

@@ -11,7 +11,10 @@ import { TELEMETRY_PREFIX, TELEMETRY_STREAM, deviceSubjects, schemaSubjects } fr
  * consumer), and by the reader's filter otherwise.
  */
 export class JetStreamFeed implements TelemetryFeed {
-  constructor(private readonly link: NatsLink, private readonly jsm: JetStreamManager) {}
+  constructor(
+    private readonly link: NatsLink,
+    private readonly jsm: JetStreamManager,
+  ) {}
 
   async read(after: string, filter: FeedFilter, limit: number): Promise<FeedPage> {
     const from = Number(after);
@@ -19,7 +22,9 @@ export class JetStreamFeed implements TelemetryFeed {
     const skipped = state.first_seq > from + 1 && state.messages > 0 ? state.first_seq - from - 1 : 0;
     if (state.last_seq <= from) return { entries: [], next: String(from), skipped: 0 };
     const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, {
-      filter_subjects: subjectFor(filter), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1,
+      filter_subjects: subjectFor(filter),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from + 1,
     });
     try {
       const pending = (await consumer.info()).num_pending;
@@ -49,7 +54,9 @@ export class JetStreamFeed implements TelemetryFeed {
    */
   async positionAt(sinceMs: number): Promise<string> {
     const consumer = await jetstream(this.link.nc).consumers.get(TELEMETRY_STREAM, {
-      filter_subjects: `${TELEMETRY_PREFIX}.>`, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(0, sinceMs - 60_000)).toISOString(),
+      filter_subjects: `${TELEMETRY_PREFIX}.>`,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Math.max(0, sinceMs - 60_000)).toISOString(),
     });
     try {
       let pending = (await consumer.info()).num_pending;

@@ -19,7 +19,13 @@ export class LiveFanout {
   #wanted = false;
   #ready: (() => void) | undefined;
 
-  constructor(private readonly link: NatsLink, private readonly ingest: IngestService, private readonly log: Logger, private readonly onMalformed: () => void, private readonly tracer?: Tracer) {}
+  constructor(
+    private readonly link: NatsLink,
+    private readonly ingest: IngestService,
+    private readonly log: Logger,
+    private readonly onMalformed: () => void,
+    private readonly tracer?: Tracer,
+  ) {}
 
   start(): void {
     this.ingest.onInterest((listening) => {

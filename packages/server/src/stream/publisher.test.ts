@@ -25,7 +25,7 @@ describeWith('StreamPublisher on a real nats-server', ['nats-server'], () => {
     await nats.stop();
   });
 
-  it('appends a turn\'s worth of messages, each acknowledged with its own sequence; a repeated message id is acknowledged as a duplicate', async (t) => {
+  it("appends a turn's worth of messages, each acknowledged with its own sequence; a repeated message id is acknowledged as a duplicate", async (t) => {
     const publisher = new StreamPublisher(link.nc, 5_000);
     t.after(() => publisher.close());
     const acks = await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.publish(`ptest.a.${i % 7}`, JSON.stringify({ i }), `a/${i}`)));

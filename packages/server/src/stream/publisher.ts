@@ -43,7 +43,10 @@ export class StreamPublisher {
   #next = 0;
   #closed = false;
 
-  constructor(private readonly nc: NatsConnection, private readonly timeoutMs: number) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly timeoutMs: number,
+  ) {
     this.#inbox = createInbox();
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => (err ? this.#failAll(err) : this.#answer(msg.subject, msg.data, msg.headers)) });
     this.#sweep = setInterval(() => this.#expire(), SWEEP_MS);

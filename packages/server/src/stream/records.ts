@@ -19,9 +19,19 @@ export function parseRecord(data: Uint8Array): StreamRecord | undefined {
     return undefined;
   }
   if (typeof r !== 'object' || r === null) return undefined;
-  const ok = typeof r.deviceId === 'string' && typeof r.msgId === 'string' && typeof r.schemaId === 'string'
-    && numOrNull(r.seq) && strOrNull(r.boot) && numOrNull(r.deviceTs) && typeof r.receivedAt === 'number' && typeof r.ts === 'number'
-    && numOrNull(r.skewMs) && typeof r.data === 'object' && r.data !== null && !Array.isArray(r.data);
+  const ok =
+    typeof r.deviceId === 'string' &&
+    typeof r.msgId === 'string' &&
+    typeof r.schemaId === 'string' &&
+    numOrNull(r.seq) &&
+    strOrNull(r.boot) &&
+    numOrNull(r.deviceTs) &&
+    typeof r.receivedAt === 'number' &&
+    typeof r.ts === 'number' &&
+    numOrNull(r.skewMs) &&
+    typeof r.data === 'object' &&
+    r.data !== null &&
+    !Array.isArray(r.data);
   if (!ok) return undefined;
   // A traced reading's context (`traceparent`) is kept only when it is a string; parseTraceparent checks its form.
   if (r.traceparent !== undefined && typeof r.traceparent !== 'string') delete r.traceparent;

@@ -27,7 +27,10 @@ describeWith('replay of the telemetry stream into the store', ['nats-server'], (
     const until = Date.now() + 1;
     const count = async (table: string, where = "device_id = 'rp-1'") => withPgConnection(pg.url, async (c) => Number((await c.query(`SELECT count(*) AS n FROM ${pg.schema}.${table} WHERE ${where}`)).rows[0].n));
     const rollupSum = async () => withPgConnection(pg.url, async (c) => Number((await c.query(`SELECT coalesce(sum(count), 0) AS n FROM ${pg.schema}.telemetry_rollups WHERE device_id = 'rp-1' AND bucket_ms = 60000`)).rows[0].n));
-    await eventually(() => count('telemetry'), (n) => n === 20);
+    await eventually(
+      () => count('telemetry'),
+      (n) => n === 20,
+    );
     assert.equal(await count('telemetry_feed'), 0, 'the stream is the feed in cluster mode: the writers skip the feed table');
     await withPgConnection(pg.url, async (c) => {
       await c.query(`DELETE FROM ${pg.schema}.telemetry WHERE device_id = 'rp-1' AND msg_id <> 'r-0'`);
@@ -37,13 +40,19 @@ describeWith('replay of the telemetry stream into the store', ['nats-server'], (
     // Through node B (either node reads the whole stream); the job is listed there.
     const started = await b.api('POST', '/api/v1/telemetry/replay', { token: admin, body: { since: String(since), until: String(until), device: 'rp-1' } });
     assert.equal(started.status, 202, started.text);
-    const done = await eventually(async () => (await b.api('GET', `/api/v1/telemetry/replay/${started.body.id}`, { token: admin })).body, (j) => j.state !== 'running');
+    const done = await eventually(
+      async () => (await b.api('GET', `/api/v1/telemetry/replay/${started.body.id}`, { token: admin })).body,
+      (j) => j.state !== 'running',
+    );
     assert.deepEqual([done.state, done.read, done.inserted, done.repeats], ['done', 20, 19, 1]);
     assert.equal(await count('telemetry'), 20);
     assert.equal(await rollupSum(), 19, 'the rollups count what the replay wrote (r-0 was kept, with its rollup lost as in an older backup)');
 
     const again = await b.api('POST', '/api/v1/telemetry/replay', { token: admin, body: { since: new Date(since).toISOString(), until: new Date(until).toISOString() } });
-    const second = await eventually(async () => (await b.api('GET', `/api/v1/telemetry/replay/${again.body.id}`, { token: admin })).body, (j) => j.state !== 'running');
+    const second = await eventually(
+      async () => (await b.api('GET', `/api/v1/telemetry/replay/${again.body.id}`, { token: admin })).body,
+      (j) => j.state !== 'running',
+    );
     assert.deepEqual([second.state, second.inserted, second.repeats], ['done', 0, 20]);
     assert.equal(await rollupSum(), 19, 'nothing folded twice');
     assert.equal((await b.api('GET', '/api/v1/telemetry/replay', { token: admin })).body.length, 2);

@@ -38,7 +38,11 @@ const KEPT = 50;
 export class StreamReplays {
   readonly #jobs = new Map<string, ReplayJob>();
 
-  constructor(private readonly feed: TelemetryFeed, private readonly store: BatchStore, private readonly deps: { clock: Clock; ids: IdGen; log: Logger }) {}
+  constructor(
+    private readonly feed: TelemetryFeed,
+    private readonly store: BatchStore,
+    private readonly deps: { clock: Clock; ids: IdGen; log: Logger },
+  ) {}
 
   start(request: ReplayRequest): ReplayJob {
     if (!(request.untilMs > request.sinceMs)) throw new PlatformError('BULWARK_ERR_BAD_REQUEST', 'until must be later than since');
@@ -47,18 +51,20 @@ export class StreamReplays {
     const job: ReplayJob = { ...request, id: this.deps.ids.next('rpl'), state: 'running', read: 0, inserted: 0, repeats: 0, startedAt: this.deps.clock.now(), finishedAt: null, error: null };
     this.#jobs.set(job.id, job);
     for (const old of [...this.#jobs.values()].filter((j) => j.state !== 'running').slice(0, Math.max(0, this.#jobs.size - KEPT))) this.#jobs.delete(old.id);
-    void this.#run(job).then(
-      () => {
-        job.state = 'done';
-      },
-      (err: unknown) => {
-        job.state = 'failed';
-        job.error = (err as Error).message;
-        this.deps.log.warn({ replay: job.id, err: job.error }, 'a replay of the telemetry stream failed');
-      },
-    ).finally(() => {
-      job.finishedAt = this.deps.clock.now();
-    });
+    void this.#run(job)
+      .then(
+        () => {
+          job.state = 'done';
+        },
+        (err: unknown) => {
+          job.state = 'failed';
+          job.error = (err as Error).message;
+          this.deps.log.warn({ replay: job.id, err: job.error }, 'a replay of the telemetry stream failed');
+        },
+      )
+      .finally(() => {
+        job.finishedAt = this.deps.clock.now();
+      });
     return job;
   }
 

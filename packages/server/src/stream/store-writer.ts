@@ -197,8 +197,12 @@ export class PartitionWriter implements SingletonJob {
       if (!/consumer not found/i.test((err as Error).message)) throw err;
     }
     await this.jsm.consumers.add(TELEMETRY_STREAM, {
-      durable_name: name, filter_subject: partitionSubjects(this.partition), ack_policy: AckPolicy.All, ack_wait: nanos(ACK_WAIT_MS),
-      max_ack_pending: this.options.maxPending, max_deliver: -1,
+      durable_name: name,
+      filter_subject: partitionSubjects(this.partition),
+      ack_policy: AckPolicy.All,
+      ack_wait: nanos(ACK_WAIT_MS),
+      max_ack_pending: this.options.maxPending,
+      max_deliver: -1,
       ...(floor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
   }

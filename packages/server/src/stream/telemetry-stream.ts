@@ -29,10 +29,18 @@ const nanos = (ms: number): number => ms * 1_000_000;
 export async function ensureStreams(link: NatsLink, s: StreamSettings): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(link.nc);
   const common = {
-    retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: s.replicas, discard: DiscardPolicy.Old,
-    max_age: nanos(s.maxAgeMs), max_bytes: s.maxBytes, duplicate_window: nanos(Math.min(s.duplicateWindowMs, s.maxAgeMs)),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: s.replicas,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(s.maxAgeMs),
+    max_bytes: s.maxBytes,
+    duplicate_window: nanos(Math.min(s.duplicateWindowMs, s.maxAgeMs)),
   };
-  for (const [name, prefix] of [[TELEMETRY_STREAM, TELEMETRY_PREFIX], [DEAD_LETTER_STREAM, DEAD_LETTER_PREFIX]] as const) {
+  for (const [name, prefix] of [
+    [TELEMETRY_STREAM, TELEMETRY_PREFIX],
+    [DEAD_LETTER_STREAM, DEAD_LETTER_PREFIX],
+  ] as const) {
     const config = { name, subjects: [`${prefix}.>`], ...common };
     await whileElecting(async () => {
       try {
@@ -66,7 +74,11 @@ export class StreamSink implements TelemetrySink {
   refuse = false;
   #idle: (() => void) | undefined;
 
-  constructor(link: NatsLink, private readonly log: Logger, private readonly appended: (seconds: number) => void = () => undefined) {
+  constructor(
+    link: NatsLink,
+    private readonly log: Logger,
+    private readonly appended: (seconds: number) => void = () => undefined,
+  ) {
     this.#publisher = new StreamPublisher(link.nc, 5_000);
     this.#unwatch = link.onReconnect(() => this.#publisher.failWaiting('the NATS connection was lost before the stream acknowledged; sending again'));
   }

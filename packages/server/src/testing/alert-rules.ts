@@ -3,8 +3,16 @@ import type { VerdictSink } from '../alerts/evaluator.js';
 
 /** Test-only: a rule in stored form, enabled, scoped as given. */
 export const testRule = (id: string, condition: RuleCondition, scope: Partial<AlertRule['scope']> = {}): AlertRule => ({
-  id, name: id, severity: 'warning', scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [], ...scope }, condition, enabled: true, builtIn: false,
-  createdBy: 'test', createdAt: 0, updatedAt: 0,
+  id,
+  name: id,
+  severity: 'warning',
+  scope: { deviceIds: [], tags: [], models: [], groups: [], schemas: [], ...scope },
+  condition,
+  enabled: true,
+  builtIn: false,
+  createdBy: 'test',
+  createdAt: 0,
+  updatedAt: 0,
 });
 
 /** Test-only: a verdict sink that records fires and clears (`fire <rule> <device>: <summary>`); an alert is open from its fire to its clear. */

@@ -1,7 +1,17 @@
 import Database from 'better-sqlite3';
 import { entryHash } from '../audit/chain.js';
 
-interface Row { seq: number; ts: number; actor: string; action: string; target: string | null; result: string; request_id: string | null; source: string | null; details: string | null }
+interface Row {
+  seq: number;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  result: string;
+  request_id: string | null;
+  source: string | null;
+  details: string | null;
+}
 
 /**
  * Test-only: what an attacker with the SQLite file can do to the audit log: rewrite entries
@@ -18,7 +28,7 @@ export function rewriteAuditChain(dbFile: string, edit: { fromSeq: number; actor
       let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(edit.fromSeq - 1) as { hash: string }).hash;
       for (const r of rows) {
         const actor = r.seq === edit.fromSeq && edit.actor !== undefined ? edit.actor : r.actor;
-        const event = { actor, action: r.action, target: r.target, result: r.result as 'ok', requestId: r.request_id, source: r.source, details: r.details === null ? null : JSON.parse(r.details) as Record<string, unknown> };
+        const event = { actor, action: r.action, target: r.target, result: r.result as 'ok', requestId: r.request_id, source: r.source, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) };
         const hash = entryHash(r.seq, Number(r.ts), event, prev);
         db.prepare('UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(actor, prev, hash, r.seq);
         prev = hash;
@@ -30,4 +40,3 @@ export function rewriteAuditChain(dbFile: string, edit: { fromSeq: number; actor
     db.close();
   }
 }
-

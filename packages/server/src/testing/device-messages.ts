@@ -4,7 +4,8 @@ import type { TestServer } from './harness.js';
 /** Test-only helpers for the device messages beside telemetry. */
 
 /** Resolves with the next message on `topic`, parsed as JSON. */
-export function nextMessage<T = any>(client: MqttClient, topic: string): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test convenience
+export function nextMessage<T = any>(client: MqttClient, topic: string): Promise<T> {
   return new Promise((resolve) => {
     const on = (t: string, payload: Buffer) => {
       if (t !== topic) return;

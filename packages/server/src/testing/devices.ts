@@ -12,7 +12,7 @@ export interface DeviceKeys {
 }
 
 export async function makeDeviceKeys(name = 'device'): Promise<DeviceKeys> {
-  const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${name}`, keys, signingAlgorithm: SIGN_P256 });
   return { keyPem: pkcs8Pem(await exportPkcs8(keys.privateKey)), csrPem: csr.toString('pem') };
 }
@@ -38,8 +38,18 @@ export async function enrollDevice(s: TestServer, adminToken: string, id: string
 
 export function tlsOptions(s: TestServer, d: { keyPem: string; certPem: string; caPem: string }, id: string, extra: IClientOptions = {}): IClientOptions {
   return {
-    host: '127.0.0.1', port: s.server.mqttPort, protocol: 'mqtts', protocolVersion: 4, clientId: id,
-    key: d.keyPem, cert: d.certPem, ca: d.caPem, rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: 5000, ...extra,
+    host: '127.0.0.1',
+    port: s.server.mqttPort,
+    protocol: 'mqtts',
+    protocolVersion: 4,
+    clientId: id,
+    key: d.keyPem,
+    cert: d.certPem,
+    ca: d.caPem,
+    rejectUnauthorized: true,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...extra,
   };
 }
 

@@ -87,8 +87,16 @@ export async function embeddedDeployment(t: TestContext, size: DeploymentSize = 
     const verified = await s.api('POST', '/api/v1/audit/verify', { token: admin });
     assert.equal(verified.body?.ok, true, verified.text);
     return {
-      dataDir, adminKey, masterKey: readFileSync(join(dataDir, 'master.key'), 'utf8').trim(), kit, devices: enrolled, readingsPerDevice, image, artifactId,
-      auditEntries: verified.body.entriesChecked as number, config,
+      dataDir,
+      adminKey,
+      masterKey: readFileSync(join(dataDir, 'master.key'), 'utf8').trim(),
+      kit,
+      devices: enrolled,
+      readingsPerDevice,
+      image,
+      artifactId,
+      auditEntries: verified.body.entriesChecked as number,
+      config,
     };
   } finally {
     await s.server.stop();

@@ -22,11 +22,25 @@ export function firmwareKit(dir: string, now = Date.now()): FirmwareKit {
   writeFileSync(rootFile, JSON.stringify(rootKeySet(2, roots)));
   const delegation = delegateReleaseKeys({ version: 1, expires: now + 365 * 86_400_000, keys: [releaseKey] }, [roots[0]!.privateKeyPem, roots[1]!.privateKeyPem]);
   return {
-    roots, releaseKey, rootFile,
-    release: (image, over = {}) => signRelease({
-      name: 'gw-fw', version: '2.0.0', securityVersion: 5, hardware: { model: 'gw-1', hardwareRevisions: ['C'] }, size: image.length, sha256: sha256(image),
-      issuedAt: now - 1000, expires: now + 30 * 86_400_000, ...over,
-    }, releaseKey.privateKeyPem, delegation),
+    roots,
+    releaseKey,
+    rootFile,
+    release: (image, over = {}) =>
+      signRelease(
+        {
+          name: 'gw-fw',
+          version: '2.0.0',
+          securityVersion: 5,
+          hardware: { model: 'gw-1', hardwareRevisions: ['C'] },
+          size: image.length,
+          sha256: sha256(image),
+          issuedAt: now - 1000,
+          expires: now + 30 * 86_400_000,
+          ...over,
+        },
+        releaseKey.privateKeyPem,
+        delegation,
+      ),
   };
 }
 
@@ -35,7 +49,9 @@ export async function uploadFirmware(s: TestServer, token: string, manifest: unk
   const created = await s.api('POST', '/api/v1/firmware', { token, body: { manifest } });
   if (created.status !== 201) return created;
   const res = await fetch(`${s.url}/api/v1/firmware/${created.body.id as string}/image`, {
-    method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(image),
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(image),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : undefined };

@@ -97,7 +97,11 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
     return { status: res.status, headers: res.headers, body: parsed, text };
   };
   return {
-    server, url, dataDir, adminKey, api,
+    server,
+    url,
+    dataDir,
+    adminKey,
+    api,
     async tokenFor(key) {
       const res = await api('POST', '/api/v1/auth/token', { body: { key } });
       if (res.status !== 200) throw new Error(`token exchange failed: ${res.status} ${res.text}`);

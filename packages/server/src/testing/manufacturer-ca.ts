@@ -5,8 +5,27 @@ import { join } from 'node:path';
 /** Test-only: a manufacturer's own root CA, its CRL and device certificates, all made by OpenSSL. */
 export function manufacturerCa(dir: string) {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'mca.key', '-out', 'mca.pem', '-subj', '/CN=Acme Factory CA', '-days', '30',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'mca.key',
+    '-out',
+    'mca.pem',
+    '-subj',
+    '/CN=Acme Factory CA',
+    '-days',
+    '30',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
   writeFileSync(join(dir, 'ca.cnf'), '[ca]\ndefault_ca=c\n[c]\ndatabase=index.txt\ndefault_md=sha256\ncrlnumber=crlnum\n');
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'crlnum'), '01\n');

@@ -53,14 +53,30 @@ function scan(b: Buffer): { types: number[]; end: 'whole' | 'overlong' | 'cut'; 
 
 const insertAt = (b: Buffer, i: number, x: Buffer) => Buffer.concat([b.subarray(0, i), x, b.subarray(i)]);
 const MUTATIONS: ((r: Rng, b: Buffer, pool: readonly Buffer[], maxPacket: number) => Buffer)[] = [
-  (r, b) => { const c = Buffer.from(b), i = r.int(c.length); if (c.length) c[i] = (c[i] ?? 0) ^ (1 << r.int(8)); return c; }, // a bit flipped
-  (r, b) => { const c = Buffer.from(b); if (c.length) c[r.int(c.length)] = r.pick([0, 0x7f, 0x80, 0xff, r.int(256)]); return c; }, // a byte replaced
+  (r, b) => {
+    const c = Buffer.from(b),
+      i = r.int(c.length);
+    if (c.length) c[i] = (c[i] ?? 0) ^ (1 << r.int(8));
+    return c;
+  }, // a bit flipped
+  (r, b) => {
+    const c = Buffer.from(b);
+    if (c.length) c[r.int(c.length)] = r.pick([0, 0x7f, 0x80, 0xff, r.int(256)]);
+    return c;
+  }, // a byte replaced
   (r, b) => insertAt(b, r.int(b.length + 1), r.bytes(1 + r.int(8))), // bytes inserted
-  (r, b) => { const i = r.int(b.length + 1); return Buffer.concat([b.subarray(0, i), b.subarray(i + 1 + r.int(8))]); }, // bytes deleted
-  (r, b) => { const i = r.int(b.length + 1); return insertAt(b, i, b.subarray(i, i + 1 + r.int(16))); }, // a run repeated
+  (r, b) => {
+    const i = r.int(b.length + 1);
+    return Buffer.concat([b.subarray(0, i), b.subarray(i + 1 + r.int(8))]);
+  }, // bytes deleted
+  (r, b) => {
+    const i = r.int(b.length + 1);
+    return insertAt(b, i, b.subarray(i, i + 1 + r.int(16)));
+  }, // a run repeated
   (r, b) => b.subarray(0, r.int(b.length)), // cut short
   (r, b) => Buffer.concat([Buffer.from([r.int(256)]), b.subarray(1)]), // any type and flags
-  (r, b, _pool, maxPacket) => { // another remaining length: tiny, shorter, longer, past the bound, anything, or five bytes long
+  (r, b, _pool, maxPacket) => {
+    // another remaining length: tiny, shorter, longer, past the bound, anything, or five bytes long
     const h = header(b);
     const rest = b.subarray(typeof h === 'object' ? h.body : 2);
     const length = r.pick([r.int(4), Math.max(0, rest.length - 1 - r.int(3)), rest.length + 1 + r.int(4), maxPacket + 1 + r.int(MiB), r.int(268_435_456)]);
@@ -84,16 +100,28 @@ function seeds(id: string, v: 4 | 5): { connects: Buffer[]; after: Buffer[] } {
   const v5 = (properties: object) => (five ? { properties } : {});
   const will = { topic: `${own}/events`, payload: Buffer.from('{"id":"w","type":"gone","ts":1}'), qos: 1, retain: false };
   return {
-    connects: [connect({}), connect({ username: 'u', password: Buffer.from('p') }),
-      connect({ clean: false, will, ...v5({ sessionExpiryInterval: 60, receiveMaximum: 10, maximumPacketSize: 4096, topicAliasMaximum: 4, userProperties: { a: 'b' } }) })],
+    connects: [connect({}), connect({ username: 'u', password: Buffer.from('p') }), connect({ clean: false, will, ...v5({ sessionExpiryInterval: 60, receiveMaximum: 10, maximumPacketSize: 4096, topicAliasMaximum: 4, userProperties: { a: 'b' } }) })],
     after: [
       publish({}),
-      publish({ topic: `${own}/events`, payload: Buffer.from('{"id":"e","type":"t","ts":1}'), qos: 1, messageId: 7,
-        ...v5({ topicAlias: 1, payloadFormatIndicator: true, messageExpiryInterval: 30, contentType: 'application/json', responseTopic: `${own}/commands/c/result`, correlationData: Buffer.from('c1'), userProperties: { k: 'v' } }) }),
+      publish({
+        topic: `${own}/events`,
+        payload: Buffer.from('{"id":"e","type":"t","ts":1}'),
+        qos: 1,
+        messageId: 7,
+        ...v5({ topicAlias: 1, payloadFormatIndicator: true, messageExpiryInterval: 30, contentType: 'application/json', responseTopic: `${own}/commands/c/result`, correlationData: Buffer.from('c1'), userProperties: { k: 'v' } }),
+      }),
       five ? publish({ topic: '', qos: 1, messageId: 9, properties: { topicAlias: 1 } }) : publish({ topic: `${own}/logs`, payload: Buffer.from('[]'), qos: 2, messageId: 9 }),
-      g({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: `${own}/commands/#`, qos: 1, ...(five ? { nl: true, rap: false, rh: 0 } : {}) }, { topic: `${own}/#`, qos: 0 }] }),
+      g({
+        cmd: 'subscribe',
+        messageId: 3,
+        subscriptions: [
+          { topic: `${own}/commands/#`, qos: 1, ...(five ? { nl: true, rap: false, rh: 0 } : {}) },
+          { topic: `${own}/#`, qos: 0 },
+        ],
+      }),
       g({ cmd: 'unsubscribe', messageId: 4, unsubscriptions: [`${own}/commands/#`] }),
-      ...['puback', 'pubrec', 'pubrel', 'pubcomp'].map((cmd, i) => g({ cmd, messageId: 1 + i })), g({ cmd: 'pingreq' }),
+      ...['puback', 'pubrec', 'pubrel', 'pubcomp'].map((cmd, i) => g({ cmd, messageId: 1 + i })),
+      g({ cmd: 'pingreq' }),
       g({ cmd: 'disconnect', ...(five ? { reasonCode: 0, properties: { reasonString: 'bye' } } : {}) }),
       ...(five ? [g({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'x' } })] : []),
     ],
@@ -101,13 +129,17 @@ function seeds(id: string, v: 4 | 5): { connects: Buffer[]; after: Buffer[] } {
 }
 
 /** A PUBLISH with one to three MQTT 5 properties: identifiers mostly real, values of any property size. */
-const propertyPublish = (r: Rng, topic: string) => rawPublish(5, topic, {
-  qos: r.pick([0, 1] as const), messageId: 1 + r.int(65_535),
-  properties: Array.from({ length: 1 + r.int(3) }, () => Buffer.concat([
-    Buffer.from([r.chance(0.8) ? r.pick([1, 2, 3, 8, 9, 11, 17, 18, 19, 21, 22, 23, 24, 25, 26, 28, 31, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42]) : r.int(256)]),
-    r.pick([Buffer.from([r.int(256)]), u16(r.int(65_536)), u32(r.int(2 ** 32)), str(r.bytes(r.int(8))), varint(r.int(2 ** 21))]),
-  ])),
-});
+const propertyPublish = (r: Rng, topic: string) =>
+  rawPublish(5, topic, {
+    qos: r.pick([0, 1] as const),
+    messageId: 1 + r.int(65_535),
+    properties: Array.from({ length: 1 + r.int(3) }, () =>
+      Buffer.concat([
+        Buffer.from([r.chance(0.8) ? r.pick([1, 2, 3, 8, 9, 11, 17, 18, 19, 21, 22, 23, 24, 25, 26, 28, 31, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42]) : r.int(256)]),
+        r.pick([Buffer.from([r.int(256)]), u16(r.int(65_536)), u32(r.int(2 ** 32)), str(r.bytes(r.int(8))), varint(r.int(2 ** 21))]),
+      ]),
+    ),
+  });
 
 /**
  * What the lanes of a run found. `codes`: MQTT 5 DISCONNECT reason codes met, counted; `problems`: inputs after which the

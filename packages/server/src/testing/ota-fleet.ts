@@ -71,19 +71,29 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
   const answered = new Set<string>();
   const cancelledJobs = new Set<string>();
   const queue: [string, OtaJob | OtaCancel][] = [];
-  const rollouts = new RolloutService(store.rollouts, firmware, registry, { deviceTimeoutMs: 600_000, defaultMaxRetries: 1 }, {
-    clock, ids, log, health: store.health, telemetry: store.telemetry,
-    link: {
-      isConnected: (id) => !offline.has(id),
-      publish: async (id, _topic, message) => {
-        const job = message as OtaJob;
-        if ('cancel' in message) cancels.set(id, [...(cancels.get(id) ?? []), message as OtaCancel]);
-        else notified.set(id, [...(notified.get(id) ?? []), job]);
-        queue.push([id, job]);
-        return true;
+  const rollouts = new RolloutService(
+    store.rollouts,
+    firmware,
+    registry,
+    { deviceTimeoutMs: 600_000, defaultMaxRetries: 1 },
+    {
+      clock,
+      ids,
+      log,
+      health: store.health,
+      telemetry: store.telemetry,
+      link: {
+        isConnected: (id) => !offline.has(id),
+        publish: async (id, _topic, message) => {
+          const job = message as OtaJob;
+          if ('cancel' in message) cancels.set(id, [...(cancels.get(id) ?? []), message as OtaCancel]);
+          else notified.set(id, [...(notified.get(id) ?? []), job]);
+          queue.push([id, job]);
+          return true;
+        },
       },
     },
-  });
+  );
 
   const answer = async (id: string, message: OtaJob | OtaCancel) => {
     if (silent.has(id)) return;
@@ -121,7 +131,19 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
   };
   const fleet: SimFleet = {
     onCommit: async () => undefined,
-    store, clock, registry, firmware, rollouts, kit, artifact, notified, cancels, failing, silent, offline, drain,
+    store,
+    clock,
+    registry,
+    firmware,
+    rollouts,
+    kit,
+    artifact,
+    notified,
+    cancels,
+    failing,
+    silent,
+    offline,
+    drain,
     async settle() {
       for (let round = 0; round < 1000; round += 1) {
         await rollouts.tick();
@@ -137,11 +159,17 @@ export async function simFleet(t: TestContext, size: number, options: { start?: 
 
 /** The rollout of the 1,000-device tests: waves of 1, 10, 50 and 100 %, aborting past 5 % failures, one retry; and 8 % of its second wave, to make fail. */
 export async function stagedRollout(fleet: SimFleet) {
-  const created = await fleet.rollouts.create({
-    name: 'gw 2.0.0', artifactId: fleet.artifact.id, target: { tag: 'fleet' }, maxRetries: 1,
-    strategy: { waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] },
-    gates: { minDevices: 20, maxFailurePercent: 5, onFailure: 'abort' },
-  }, 'usr_ops');
+  const created = await fleet.rollouts.create(
+    {
+      name: 'gw 2.0.0',
+      artifactId: fleet.artifact.id,
+      target: { tag: 'fleet' },
+      maxRetries: 1,
+      strategy: { waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] },
+      gates: { minDevices: 20, maxFailurePercent: 5, onFailure: 'abort' },
+    },
+    'usr_ops',
+  );
   const wave2 = (await fleet.rollouts.devices(created.id, { wave: 1, limit: 1000 })).map((d) => d.deviceId);
   return { created, bad: wave2.filter((_, i) => i % 12 === 5).slice(0, Math.round(wave2.length * 0.08)) };
 }

@@ -11,10 +11,7 @@ import pg from 'pg';
 export const PG_URL_VARIABLE = 'BULWARK_TEST_PG_URL';
 export const PG_URL_EXAMPLE = 'postgres://root@127.0.0.1:5432/test';
 
-export type PgAvailability =
-  | { readonly kind: 'ready'; readonly url: string }
-  | { readonly kind: 'skip'; readonly reason: string }
-  | { readonly kind: 'fail'; readonly reason: string };
+export type PgAvailability = { readonly kind: 'ready'; readonly url: string } | { readonly kind: 'skip'; readonly reason: string } | { readonly kind: 'fail'; readonly reason: string };
 
 /** Decides, from an environment, whether PostgreSQL suites run, are skipped or must fail. */
 export function pgAvailability(env: Readonly<Record<string, string | undefined>> = process.env): PgAvailability {

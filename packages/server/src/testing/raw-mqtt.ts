@@ -35,8 +35,7 @@ export const props = (...p: Buffer[]) => Buffer.concat([varint(Buffer.concat(p).
 export const P = { payloadFormat: 0x01, messageExpiry: 0x02, contentType: 0x03, sessionExpiry: 0x11, requestProblemInfo: 0x17, receiveMaximum: 0x21, topicAlias: 0x23, maximumQoS: 0x24, maximumPacketSize: 0x27 };
 
 /** A CONNECT (clean start, keep-alive off) written by hand, so that its properties can be anything. */
-export const rawConnect = (clientId: string, version: 4 | 5, properties: Buffer[] = []) =>
-  packet(0x10, str('MQTT'), Buffer.from([version, 0x02]), u16(0), ...(version === 5 ? [props(...properties)] : []), str(clientId));
+export const rawConnect = (clientId: string, version: 4 | 5, properties: Buffer[] = []) => packet(0x10, str('MQTT'), Buffer.from([version, 0x02]), u16(0), ...(version === 5 ? [props(...properties)] : []), str(clientId));
 /** A PUBLISH written by hand: any topic bytes, any properties (MQTT 5). */
 export const rawPublish = (version: 4 | 5, topic: string | Buffer, o: { qos?: 0 | 1; messageId?: number; properties?: Buffer[] } = {}) =>
   packet(0x30 | ((o.qos ?? 0) << 1), str(topic), ...(o.qos ? [u16(o.messageId ?? 1)] : []), ...(version === 5 ? [props(...(o.properties ?? []))] : []), Buffer.from('{"id":"h1","type":"ping","ts":1}'));
@@ -55,7 +54,9 @@ export const cmds = (ps: readonly Packet[]) => ps.map((p) => `${p.cmd}${codeOf(p
 /** `p`, or a rejection naming `what` if it has not settled within `ms`. */
 export async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms); });
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
@@ -74,7 +75,10 @@ export class RawDevice {
   isClosed = false;
   #wake: (() => void)[] = [];
 
-  constructor(readonly socket: TLSSocket, readonly version: 4 | 5) {
+  constructor(
+    readonly socket: TLSSocket,
+    readonly version: 4 | 5,
+  ) {
     sockets.add(socket);
     const p = mqttParser({ protocolVersion: version });
     p.on('packet', (packet: Packet) => {
@@ -84,12 +88,14 @@ export class RawDevice {
     p.on('error', (err: Error) => this.unparsable.push(err.message));
     socket.on('data', (chunk: Buffer) => p.parse(chunk));
     socket.on('error', () => undefined); // resets and broken pipes once the server has ended are expected
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.isClosed = true;
-      sockets.delete(socket);
-      resolve('closed');
-      this.#notify();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        sockets.delete(socket);
+        resolve('closed');
+        this.#notify();
+      }),
+    );
   }
 
   /** The first packet from index `from` on that passes `match`; undefined once the socket closed without one. */
@@ -121,7 +127,17 @@ export async function open(s: TestServer, d: EnrolledDevice, version: 4 | 5): Pr
 export async function session(s: TestServer, d: EnrolledDevice, version: 4 | 5): Promise<RawDevice> {
   const raw = await open(s, d, version);
   raw.socket.write(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: d.id, clean: true, keepalive: 0 }, { protocolVersion: version }));
-  assert.equal(codeOf(await within(ANSWER_MS, raw.next((p) => p.cmd === 'connack'), 'CONNACK')), 0, `the valid CONNECT is accepted (got: ${cmds(raw.received)})`);
+  assert.equal(
+    codeOf(
+      await within(
+        ANSWER_MS,
+        raw.next((p) => p.cmd === 'connack'),
+        'CONNACK',
+      ),
+    ),
+    0,
+    `the valid CONNECT is accepted (got: ${cmds(raw.received)})`,
+  );
   return raw;
 }
 

@@ -108,8 +108,7 @@ export async function startNats(tls?: EngineTlsFiles): Promise<RunningEngine> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
   const tlsArgs = tls ? ['--tls', '--tlscert', tls.cert, '--tlskey', tls.key, '--tlsverify', '--tlscacert', tls.ca] : [];
-  return startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...tlsArgs], 'Server is ready', `${tls ? 'tls' : 'nats'}://127.0.0.1:${port}`, port,
-    () => rmSync(dir, { recursive: true, force: true }));
+  return startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...tlsArgs], 'Server is ready', `${tls ? 'tls' : 'nats'}://127.0.0.1:${port}`, port, () => rmSync(dir, { recursive: true, force: true }));
 }
 
 /**
@@ -142,13 +141,19 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
-  const servers = await Promise.all(ports.map((port, i) => {
-    const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
-    return startProcess('nats-server', [
-      '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, '-n', `bulwark-nats-${i + 1}`,
-      '--cluster_name', 'bulwark-test', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes,
-    ], 'Server is ready', `nats://127.0.0.1:${port}`, port, () => rmSync(dir, { recursive: true, force: true }));
-  }));
+  const servers = await Promise.all(
+    ports.map((port, i) => {
+      const dir = mkdtempSync(join(tmpdir(), 'bulwark-nats-'));
+      return startProcess(
+        'nats-server',
+        ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, '-n', `bulwark-nats-${i + 1}`, '--cluster_name', 'bulwark-test', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes],
+        'Server is ready',
+        `nats://127.0.0.1:${port}`,
+        port,
+        () => rmSync(dir, { recursive: true, force: true }),
+      );
+    }),
+  );
   const url = servers.map((s) => s.url).join(',');
   const nc = await natsConnect({ servers: servers.map((s) => s.url) });
   try {
@@ -171,11 +176,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
 /** A `redis-server` on a free port (or `port`, to restart one), no persistence (`tls`: TLS only, clients must present a certificate). */
 export async function startRedis(port?: number, tls?: EngineTlsFiles): Promise<RunningEngine> {
   port ??= await freePort();
-  const listen = tls
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'yes']
-    : ['--port', String(port)];
-  return startProcess('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections',
-    `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`, port, () => undefined);
+  const listen = tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'yes'] : ['--port', String(port)];
+  return startProcess('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections', `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`, port, () => undefined);
 }
 
 /** PEM files for an engine's TLS: its certificate and key, and the CA its clients' certificates must chain to. */

@@ -12,7 +12,9 @@ import { type TestServer, startTestServer } from './harness.js';
 export const T0 = Date.UTC(2026, 0, 1);
 
 export const METER_V1 = {
-  $id: 'meter@1', type: 'object', required: ['kwh'],
+  $id: 'meter@1',
+  type: 'object',
+  required: ['kwh'],
   properties: {
     kwh: { type: 'number', 'x-unit': 'kWh' },
     site: { type: 'string' },
@@ -66,7 +68,11 @@ export async function insertReadings(s: TestServer, count: number, make: (i: num
 }
 
 /** The lines of an NDJSON body, parsed. */
-export const ndjson = (text: string): Record<string, unknown>[] => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+export const ndjson = (text: string): Record<string, unknown>[] =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** GET of an export with the admin token (or `token`); `query` as URL parameters. */
 export async function exportCall(x: ExportServer, query: Record<string, string>, options: { token?: string; headers?: Record<string, string> } = {}) {

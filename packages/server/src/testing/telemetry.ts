@@ -7,7 +7,10 @@ import { type EnrolledDevice, connectDevice, enrollDevice } from './devices.js';
 /** Test-only helpers for telemetry tests: a server with the env-sensor schema and one connected device. */
 
 export const schema = {
-  $id: 'env-sensor@1', type: 'object', required: ['temp_c'], additionalProperties: false,
+  $id: 'env-sensor@1',
+  type: 'object',
+  required: ['temp_c'],
+  additionalProperties: false,
   properties: { temp_c: { type: 'number', 'x-unit': 'degC', minimum: -40, maximum: 125 }, note: { type: 'string', maxLength: 64 } },
 };
 
@@ -31,7 +34,14 @@ export async function setup(t: TestContext, options: { id?: string; clock?: Cloc
 
 export const env = (id: string, data: Record<string, unknown>, extra: Record<string, unknown> = {}) => JSON.stringify({ id, seq: 1, ts: Date.now(), schema: 'env-sensor@1', data, ...extra });
 
-export interface Reading { msgId: string; ts: number; deviceTs: number | null; skewMs: number | null; receivedAt: number; data: Record<string, unknown> }
+export interface Reading {
+  msgId: string;
+  ts: number;
+  deviceTs: number | null;
+  skewMs: number | null;
+  receivedAt: number;
+  data: Record<string, unknown>;
+}
 
 export const readings = async (s: TestServer, admin: string, id = 'sensor-1') => (await s.api('GET', `/api/v1/devices/${id}/telemetry?limit=10000`, { token: admin })).body as Reading[];
 

@@ -37,13 +37,14 @@ export async function otlpExporter(endpoint: string, deps: { node: string; versi
   const exporter = new otlp.OTLPTraceExporter({ url, timeoutMillis: 10_000 });
   // Counted and logged once per failing batch; the SDK's own diagnostics stay silent.
   const counted: OtelSdk.SpanExporter = {
-    export: (spans, done) => exporter.export(spans, (result) => {
-      if (result.code !== 0) {
-        failed.inc();
-        deps.log.warn({ err: result.error?.message, url, spans: spans.length }, 'could not export spans over OTLP');
-      }
-      done(result);
-    }),
+    export: (spans, done) =>
+      exporter.export(spans, (result) => {
+        if (result.code !== 0) {
+          failed.inc();
+          deps.log.warn({ err: result.error?.message, url, spans: spans.length }, 'could not export spans over OTLP');
+        }
+        done(result);
+      }),
     shutdown: () => exporter.shutdown(),
     forceFlush: () => exporter.forceFlush(),
   };
@@ -60,8 +61,7 @@ export async function otlpExporter(endpoint: string, deps: { node: string; versi
         for (const s of r.spans) {
           next.traceId = r.traceId;
           next.spanId = s.spanId;
-          const parent = s.parentSpanId === null ? api.ROOT_CONTEXT
-            : api.trace.setSpanContext(api.ROOT_CONTEXT, { traceId: r.traceId, spanId: s.parentSpanId, traceFlags: api.TraceFlags.SAMPLED, isRemote: true });
+          const parent = s.parentSpanId === null ? api.ROOT_CONTEXT : api.trace.setSpanContext(api.ROOT_CONTEXT, { traceId: r.traceId, spanId: s.parentSpanId, traceFlags: api.TraceFlags.SAMPLED, isRemote: true });
           const kind = s.name === 'telemetry.message' ? api.SpanKind.SERVER : s.name === 'stream.write' || s.name === 'live.fanout' ? api.SpanKind.CONSUMER : api.SpanKind.INTERNAL;
           const span = tracer.startSpan(s.name, { startTime: s.start, kind, attributes: { 'bulwark.node': s.node, ...s.attributes } }, parent);
           span.end(s.end);

@@ -104,7 +104,12 @@ export class MessageTrace {
     if (this.#ended) return;
     this.#ended = true;
     const root: Span = {
-      name: 'telemetry.message', spanId: this.rootSpanId, parentSpanId: this.#parent, node: this.node, start: this.#start, end: preciseNow(),
+      name: 'telemetry.message',
+      spanId: this.rootSpanId,
+      parentSpanId: this.#parent,
+      node: this.node,
+      start: this.#start,
+      end: preciseNow(),
       attributes: { 'bulwark.device_id': this.deviceId, ...(this.msgId !== null ? { 'bulwark.msg_id': this.msgId } : {}), ...attributes },
     };
     this.finished(this, { traceId: this.traceId, deviceId: this.deviceId, msgId: this.msgId, node: this.node, spans: [root, ...this.#spans] });

@@ -35,13 +35,18 @@ export class Tracer {
     private readonly deps: { node: string; clock: Clock; log: Logger; metrics: Registry; store: TraceRepository; exporter?: SpanExporter },
   ) {
     this.#hop = new Histogram({
-      name: 'bulwark_message_hop_seconds', help: 'Time a traced message spent in each hop (gateway.receive, pipeline steps, ingest.commit, live.fanout, gateway.ack, stream.write; telemetry.message is receipt to acknowledgement), from the traced sample (tracing.sampleEvery)',
-      labelNames: ['hop'] as const, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [deps.metrics],
+      name: 'bulwark_message_hop_seconds',
+      help: 'Time a traced message spent in each hop (gateway.receive, pipeline steps, ingest.commit, live.fanout, gateway.ack, stream.write; telemetry.message is receipt to acknowledgement), from the traced sample (tracing.sampleEvery)',
+      labelNames: ['hop'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [deps.metrics],
     });
     this.#recorded = new Counter({ name: 'bulwark_traces_recorded_total', help: 'Message traces recorded by this node (spans kept in the trace store and exported when tracing.otelEndpoint is set)', registers: [deps.metrics] });
     this.#dropped = new Counter({
-      name: 'bulwark_traces_dropped_total', help: 'Message traces not recorded, by reason: rate (over tracing.maxPerSecond), buffer (the trace store fell behind), store (a write failed)',
-      labelNames: ['reason'] as const, registers: [deps.metrics],
+      name: 'bulwark_traces_dropped_total',
+      help: 'Message traces not recorded, by reason: rate (over tracing.maxPerSecond), buffer (the trace store fell behind), store (a write failed)',
+      labelNames: ['reason'] as const,
+      registers: [deps.metrics],
     });
   }
 

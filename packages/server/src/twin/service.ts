@@ -60,7 +60,11 @@ export class TwinService {
     const reported = t?.reported ?? null;
     const driftSince = t?.driftSince ?? null;
     return {
-      deviceId, desired, reported, inSync: inSync(desired, reported), driftSince,
+      deviceId,
+      desired,
+      reported,
+      inSync: inSync(desired, reported),
+      driftSince,
       drifted: driftSince !== null && this.deps.clock.now() - driftSince >= this.deps.driftThresholdMs,
     };
   }
@@ -86,14 +90,18 @@ export class TwinService {
    */
   async patchDesired(deviceId: string, patch: Readonly<Record<string, unknown>>, by: string): Promise<DesiredState> {
     await this.deps.assertDevice(deviceId);
-    return this.#write(deviceId, (current) => {
-      const config: Record<string, unknown> = { ...(current?.config ?? {}) };
-      for (const [k, v] of Object.entries(patch)) {
-        if (v === null) delete config[k];
-        else config[k] = v;
-      }
-      return config;
-    }, by);
+    return this.#write(
+      deviceId,
+      (current) => {
+        const config: Record<string, unknown> = { ...(current?.config ?? {}) };
+        for (const [k, v] of Object.entries(patch)) {
+          if (v === null) delete config[k];
+          else config[k] = v;
+        }
+        return config;
+      },
+      by,
+    );
   }
 
   /** Stores the next desired version (compare-and-set, tried again on a race unless `ifVersion` is given) and sends it. */
@@ -113,8 +121,7 @@ export class TwinService {
       if (await this.repo.putDesired(deviceId, seen, desired)) {
         await this.#trackDrift({ deviceId, desired, reported: current?.reported ?? null, driftSince: current?.driftSince ?? null });
         if (!(await this.#send(deviceId, desired))) {
-          await this.deps.bus.publish({ type: 'twin.waiting', deviceId })
-            .catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting desired configuration'));
+          await this.deps.bus.publish({ type: 'twin.waiting', deviceId }).catch((err: unknown) => this.deps.log.warn({ err, deviceId }, 'could not announce a waiting desired configuration'));
         }
         return desired;
       }
@@ -151,7 +158,13 @@ export class TwinService {
       return 'unknown_version';
     }
     const reported: ReportedState = {
-      version: r.version, status: r.status, config: r.config, reason: r.reason ?? null, detail: r.detail ?? null, deviceTs: r.ts, receivedAt: this.deps.clock.now(),
+      version: r.version,
+      status: r.status,
+      config: r.config,
+      reason: r.reason ?? null,
+      detail: r.detail ?? null,
+      deviceTs: r.ts,
+      receivedAt: this.deps.clock.now(),
     };
     await this.repo.putReported(deviceId, reported);
     await this.#trackDrift({ deviceId, desired: current?.desired ?? null, reported, driftSince: current?.driftSince ?? null });

@@ -5,7 +5,7 @@ import { MemoryBus } from '../bus/index.js';
 import { sqliteStoreFor } from '../testing/sqlite-store.js';
 import { type DeviceLink, TwinService } from './service.js';
 
-it('a node that cannot deliver a new desired configuration says so, and the node holding the device\'s session sends it', async (t) => {
+it("a node that cannot deliver a new desired configuration says so, and the node holding the device's session sends it", async (t) => {
   // Two nodes on one store and one bus: the one storing the change still sees the device where
   // it was (its view of the session directory lags a move); the other holds the session now.
   const clock = new ManualClock(Date.now());

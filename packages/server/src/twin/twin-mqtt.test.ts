@@ -42,10 +42,17 @@ describe('the device twin over MQTT', () => {
     assert.deepEqual((await s.api('GET', '/api/v1/twin/drift', { token: admin })).body, []);
     assert.deepEqual((await s.api('GET', '/api/v1/devices?drifted=true', { token: admin })).body, [], 'not drifted before the threshold, in the registry either');
     clock.advance(60_001);
-    assert.deepEqual((await s.api('GET', '/api/v1/devices?drifted=true', { token: admin })).body.map((d: { id: string }) => d.id), ['valve-1'], 'the registry lists drifted devices');
+    assert.deepEqual(
+      (await s.api('GET', '/api/v1/devices?drifted=true', { token: admin })).body.map((d: { id: string }) => d.id),
+      ['valve-1'],
+      'the registry lists drifted devices',
+    );
     const drifted = (await s.api('GET', '/api/v1/devices/valve-1/twin', { token: admin })).body;
     assert.equal(drifted.drifted, true);
-    assert.deepEqual((await s.api('GET', '/api/v1/twin/drift', { token: admin })).body.map((x: { deviceId: string }) => x.deviceId), ['valve-1']);
+    assert.deepEqual(
+      (await s.api('GET', '/api/v1/twin/drift', { token: admin })).body.map((x: { deviceId: string }) => x.deviceId),
+      ['valve-1'],
+    );
 
     // An older version is what the device runs: still drift. A version never desired is ignored and counted.
     await send(c, 'devices/valve-1/twin/reported', { version: 1, status: 'applied', config: { rateS: 5 }, ts: Date.now() });

@@ -21,16 +21,16 @@ export interface DeliveryRequest {
 export type DeliveryResult =
   | { readonly ok: true; readonly status: number; readonly durationMs: number }
   | {
-    readonly ok: false;
-    /** HTTP status, or null when no answer came (refused target, network error, timeout). */
-    readonly status: number | null;
-    readonly error: string;
-    /** The receiver's Retry-After, in ms, when it gave one. */
-    readonly retryAfterMs?: number;
-    /** Set when the target was refused (SSRF guard), not tried. */
-    readonly refused?: RefusalReason;
-    readonly durationMs: number;
-  };
+      readonly ok: false;
+      /** HTTP status, or null when no answer came (refused target, network error, timeout). */
+      readonly status: number | null;
+      readonly error: string;
+      /** The receiver's Retry-After, in ms, when it gave one. */
+      readonly retryAfterMs?: number;
+      /** Set when the target was refused (SSRF guard), not tried. */
+      readonly refused?: RefusalReason;
+      readonly durationMs: number;
+    };
 
 export interface DeliverySettings extends TargetPolicy {
   readonly timeoutMs: number;
@@ -67,7 +67,11 @@ export class WebhookDelivery {
     https: new HttpsAgent({ keepAlive: true, maxSockets: SOCKETS_PER_RECEIVER, timeout: IDLE_MS }),
   };
 
-  constructor(private readonly settings: DeliverySettings, private readonly clock: Clock, private readonly resolve: Resolver = systemResolver) {
+  constructor(
+    private readonly settings: DeliverySettings,
+    private readonly clock: Clock,
+    private readonly resolve: Resolver = systemResolver,
+  ) {
     this.#ca = settings.ca === undefined ? undefined : [...rootCertificates, settings.ca];
   }
 
@@ -79,8 +83,14 @@ export class WebhookDelivery {
 
   async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
     const started = this.clock.now();
-    const failed = (error: string, extra: { status?: number; retryAfterMs?: number; refused?: RefusalReason } = {}): DeliveryResult =>
-      ({ ok: false, status: extra.status ?? null, error, durationMs: this.clock.now() - started, ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {}), ...(extra.refused ? { refused: extra.refused } : {}) });
+    const failed = (error: string, extra: { status?: number; retryAfterMs?: number; refused?: RefusalReason } = {}): DeliveryResult => ({
+      ok: false,
+      status: extra.status ?? null,
+      error,
+      durationMs: this.clock.now() - started,
+      ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {}),
+      ...(extra.refused ? { refused: extra.refused } : {}),
+    });
     let url: URL;
     try {
       url = checkUrl(req.url, this.settings);
@@ -111,36 +121,51 @@ export class WebhookDelivery {
   #post(url: URL, req: DeliveryRequest): Promise<{ status: number; body: string; retryAfter: string | undefined }> {
     const body = Buffer.from(req.body);
     const headers = {
-      'content-type': 'application/json', 'content-length': String(body.length), 'user-agent': this.settings.userAgent,
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      'user-agent': this.settings.userAgent,
       [HEADERS.signature]: signatureHeader(req.secret, req.body, this.clock.now()),
-      [HEADERS.webhookId]: req.webhookId, [HEADERS.deliveryId]: req.deliveryId, [HEADERS.attempt]: String(req.attempt),
+      [HEADERS.webhookId]: req.webhookId,
+      [HEADERS.deliveryId]: req.deliveryId,
+      [HEADERS.attempt]: String(req.attempt),
     };
     const lookup: LookupFunction = (hostname, options, callback) => {
-      resolveTarget(hostname, this.settings, this.resolve).then((addresses) => {
-        if (options.all) callback(null, addresses);
-        else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4);
-      }, (err: Error) => callback(err as NodeJS.ErrnoException, '', 0));
+      resolveTarget(hostname, this.settings, this.resolve).then(
+        (addresses) => {
+          if (options.all) callback(null, addresses);
+          else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4);
+        },
+        (err: Error) => callback(err as NodeJS.ErrnoException, '', 0),
+      );
     };
     const tls = url.protocol === 'https:';
     const send = tls ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const r = send(url, {
-        method: 'POST', headers, lookup, timeout: this.settings.timeoutMs, agent: tls ? this.#agents.https : this.#agents.http,
-        ...(url.protocol === 'https:' ? { minVersion: 'TLSv1.2' as const, ...(this.#ca ? { ca: this.#ca } : {}) } : {}),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (kept < RESPONSE_BYTES) chunks.push(chunk.subarray(0, RESPONSE_BYTES - kept));
-          kept += chunk.length;
-          // Enough to say what went wrong: the rest is not read.
-          if (kept >= RESPONSE_BYTES) res.destroy();
-        });
-        const done = () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter: headerText(res.headers['retry-after']) });
-        res.on('end', done);
-        res.on('close', done);
-        res.on('error', done);
-      });
+      const r = send(
+        url,
+        {
+          method: 'POST',
+          headers,
+          lookup,
+          timeout: this.settings.timeoutMs,
+          agent: tls ? this.#agents.https : this.#agents.http,
+          ...(url.protocol === 'https:' ? { minVersion: 'TLSv1.2' as const, ...(this.#ca ? { ca: this.#ca } : {}) } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let kept = 0;
+          res.on('data', (chunk: Buffer) => {
+            if (kept < RESPONSE_BYTES) chunks.push(chunk.subarray(0, RESPONSE_BYTES - kept));
+            kept += chunk.length;
+            // Enough to say what went wrong: the rest is not read.
+            if (kept >= RESPONSE_BYTES) res.destroy();
+          });
+          const done = () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter: headerText(res.headers['retry-after']) });
+          res.on('end', done);
+          res.on('close', done);
+          res.on('error', done);
+        },
+      );
       const deadline = setTimeout(() => r.destroy(new Error(`no answer within ${this.settings.timeoutMs} ms`)), this.settings.timeoutMs);
       r.on('close', () => clearTimeout(deadline));
       r.on('timeout', () => r.destroy(new Error(`no answer within ${this.settings.timeoutMs} ms`)));

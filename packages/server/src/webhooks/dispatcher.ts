@@ -46,9 +46,11 @@ export class WebhookDispatcher {
   /** Looks at the subscriptions again (also called by the service after a change on this node). */
   refresh(): Promise<void> {
     if (!this.#started) return Promise.resolve();
-    this.#refreshing ??= this.#refresh().catch((err: unknown) => this.deps.log.error({ err }, 'could not read the webhook subscriptions')).finally(() => {
-      this.#refreshing = undefined;
-    });
+    this.#refreshing ??= this.#refresh()
+      .catch((err: unknown) => this.deps.log.error({ err }, 'could not read the webhook subscriptions'))
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
     return this.#refreshing;
   }
 
@@ -70,11 +72,15 @@ export class WebhookDispatcher {
       const worker = new SubscriptionWorker(id, this.deps);
       const stop = new AbortController();
       const running: Running = {
-        worker, stop, version,
+        worker,
+        stop,
+        version,
         // A loop restarted after a change begins once the old one has finished its attempt.
-        done: (stopping.get(id) ?? Promise.resolve()).then(() => worker.run(stop.signal)).finally(() => {
-          if (this.#running.get(id) === running) this.#running.delete(id);
-        }),
+        done: (stopping.get(id) ?? Promise.resolve())
+          .then(() => worker.run(stop.signal))
+          .finally(() => {
+            if (this.#running.get(id) === running) this.#running.delete(id);
+          }),
       };
       this.#running.set(id, running);
     }

@@ -8,13 +8,23 @@ import type { WebhookDeadLetter, WebhookFilter, WebhookRecord, WebhookRepository
 
 /** A subscription as the API shows it: never its secret. */
 export interface WebhookView {
-  readonly id: string; readonly name: string; readonly url: string; readonly filter: WebhookFilter;
-  readonly state: WebhookState; readonly pausedReason: string | null; readonly pausedAt: number | null;
+  readonly id: string;
+  readonly name: string;
+  readonly url: string;
+  readonly filter: WebhookFilter;
+  readonly state: WebhookState;
+  readonly pausedReason: string | null;
+  readonly pausedAt: number | null;
   /** Feed entries after its cursor (any reading, before the filter); null when the feed cannot tell. */
   readonly lag: number | null;
   readonly pending: { readonly id: string; readonly readings: number; readonly attempts: number; readonly nextAttemptAt: number | null } | null;
-  readonly lastError: string | null; readonly lastAttemptAt: number | null; readonly lastSuccessAt: number | null;
-  readonly delivered: number; readonly createdBy: string; readonly createdAt: number; readonly updatedAt: number;
+  readonly lastError: string | null;
+  readonly lastAttemptAt: number | null;
+  readonly lastSuccessAt: number | null;
+  readonly delivered: number;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
 }
 
 export interface NewWebhook {
@@ -54,9 +64,27 @@ export class WebhookService {
     const cursor = input.from === 'earliest' ? '0' : typeof input.from === 'number' ? await feed.positionAt(input.from) : await feed.head();
     const now = clock.now();
     const record: WebhookRecord = {
-      id, name: input.name, url: input.url, filter: normalize(input.filter), secret: this.deps.seal(secret, id), state: 'active', pausedReason: null, pausedAt: null,
-      feed: this.deps.feedName, cursor, batch: null, attempts: 0, nextAttemptAt: null, lastError: null, lastAttemptAt: null, lastSuccessAt: null,
-      lastReceivedAt: typeof input.from === 'number' ? input.from - 1 : null, delivered: 0, createdBy: actor, createdAt: now, updatedAt: now,
+      id,
+      name: input.name,
+      url: input.url,
+      filter: normalize(input.filter),
+      secret: this.deps.seal(secret, id),
+      state: 'active',
+      pausedReason: null,
+      pausedAt: null,
+      feed: this.deps.feedName,
+      cursor,
+      batch: null,
+      attempts: 0,
+      nextAttemptAt: null,
+      lastError: null,
+      lastAttemptAt: null,
+      lastSuccessAt: null,
+      lastReceivedAt: typeof input.from === 'number' ? input.from - 1 : null,
+      delivered: 0,
+      createdBy: actor,
+      createdAt: now,
+      updatedAt: now,
     };
     await this.deps.repo.insert(record);
     this.deps.changed?.();
@@ -75,10 +103,15 @@ export class WebhookService {
   async update(id: string, changes: { name?: string; url?: string; filter?: Partial<WebhookFilter> }): Promise<WebhookView> {
     await this.#record(id);
     if (changes.url !== undefined) await this.#checkTarget(changes.url);
-    await this.deps.repo.update(id, {
-      ...(changes.name !== undefined ? { name: changes.name } : {}), ...(changes.url !== undefined ? { url: changes.url } : {}),
-      ...(changes.filter !== undefined ? { filter: normalize(changes.filter) } : {}),
-    }, this.deps.clock.now());
+    await this.deps.repo.update(
+      id,
+      {
+        ...(changes.name !== undefined ? { name: changes.name } : {}),
+        ...(changes.url !== undefined ? { url: changes.url } : {}),
+        ...(changes.filter !== undefined ? { filter: normalize(changes.filter) } : {}),
+      },
+      this.deps.clock.now(),
+    );
     return this.#changed(id);
   }
 
@@ -177,10 +210,21 @@ function normalize(f: Partial<WebhookFilter> = {}): WebhookFilter {
 function view(w: WebhookRecord, head: string, feedName: string): WebhookView {
   const behind = Number(head) - Number(w.cursor);
   return {
-    id: w.id, name: w.name, url: w.url, filter: w.filter, state: w.state, pausedReason: w.pausedReason, pausedAt: w.pausedAt,
+    id: w.id,
+    name: w.name,
+    url: w.url,
+    filter: w.filter,
+    state: w.state,
+    pausedReason: w.pausedReason,
+    pausedAt: w.pausedAt,
     lag: w.feed === feedName && Number.isSafeInteger(behind) ? Math.max(0, behind) : null,
     pending: w.batch ? { id: w.batch.id, readings: w.batch.size, attempts: w.attempts, nextAttemptAt: w.nextAttemptAt } : null,
-    lastError: w.lastError, lastAttemptAt: w.lastAttemptAt, lastSuccessAt: w.lastSuccessAt, delivered: w.delivered,
-    createdBy: w.createdBy, createdAt: w.createdAt, updatedAt: w.updatedAt,
+    lastError: w.lastError,
+    lastAttemptAt: w.lastAttemptAt,
+    lastSuccessAt: w.lastSuccessAt,
+    delivered: w.delivered,
+    createdBy: w.createdBy,
+    createdAt: w.createdAt,
+    updatedAt: w.updatedAt,
   };
 }

@@ -12,11 +12,32 @@ const strict = { allowHttp: false, allowPrivateTargets: false };
 describe('webhook targets (SSRF guard)', () => {
   it('classifies the ranges a webhook may not reach, and passes public addresses', () => {
     const cases: [string, string | null][] = [
-      ['127.0.0.1', 'loopback'], ['127.8.9.1', 'loopback'], ['::1', 'loopback'], ['10.1.2.3', 'private'], ['172.16.0.1', 'private'], ['172.31.255.255', 'private'],
-      ['192.168.1.1', 'private'], ['fd12:3456::1', 'private'], ['fc00::1', 'private'], ['100.64.0.1', 'shared'], ['100.127.255.254', 'shared'],
-      ['169.254.169.254', 'link_local'], ['fe80::1', 'link_local'], ['0.0.0.0', 'unspecified'], ['::', 'unspecified'], ['224.0.0.1', 'multicast'], ['ff02::1', 'multicast'],
-      ['255.255.255.255', 'reserved'], ['::ffff:127.0.0.1', 'loopback'], ['::ffff:a9fe:a9fe', 'link_local'], ['64:ff9b::10.0.0.1', 'private'],
-      ['8.8.8.8', null], ['172.32.0.1', null], ['100.128.0.1', null], ['2606:4700::1111', null], ['::ffff:8.8.8.8', null],
+      ['127.0.0.1', 'loopback'],
+      ['127.8.9.1', 'loopback'],
+      ['::1', 'loopback'],
+      ['10.1.2.3', 'private'],
+      ['172.16.0.1', 'private'],
+      ['172.31.255.255', 'private'],
+      ['192.168.1.1', 'private'],
+      ['fd12:3456::1', 'private'],
+      ['fc00::1', 'private'],
+      ['100.64.0.1', 'shared'],
+      ['100.127.255.254', 'shared'],
+      ['169.254.169.254', 'link_local'],
+      ['fe80::1', 'link_local'],
+      ['0.0.0.0', 'unspecified'],
+      ['::', 'unspecified'],
+      ['224.0.0.1', 'multicast'],
+      ['ff02::1', 'multicast'],
+      ['255.255.255.255', 'reserved'],
+      ['::ffff:127.0.0.1', 'loopback'],
+      ['::ffff:a9fe:a9fe', 'link_local'],
+      ['64:ff9b::10.0.0.1', 'private'],
+      ['8.8.8.8', null],
+      ['172.32.0.1', null],
+      ['100.128.0.1', null],
+      ['2606:4700::1111', null],
+      ['::ffff:8.8.8.8', null],
     ];
     for (const [address, kind] of cases) assert.equal(classifyAddress(address), kind, address);
   });
@@ -35,7 +56,12 @@ describe('webhook targets (SSRF guard)', () => {
     await assert.rejects(resolveTarget('rebind.example', strict, dns(['93.184.216.34', '10.0.0.7'])), { code: 'BULWARK_ERR_WEBHOOK_TARGET_REFUSED', details: { reason: 'private' } });
     await assert.rejects(resolveTarget('[::1]', strict), { code: 'BULWARK_ERR_WEBHOOK_TARGET_REFUSED', details: { reason: 'loopback' } });
     await assert.rejects(resolveTarget('169.254.169.254', strict), { details: { reason: 'link_local' } });
-    await assert.rejects(resolveTarget('gone.example', strict, async () => { throw new Error('ENOTFOUND'); }), { details: { reason: 'unresolvable' } });
+    await assert.rejects(
+      resolveTarget('gone.example', strict, async () => {
+        throw new Error('ENOTFOUND');
+      }),
+      { details: { reason: 'unresolvable' } },
+    );
     assert.equal((await resolveTarget('127.0.0.1', { ...strict, allowPrivateTargets: true })).length, 1);
   });
 
@@ -68,7 +94,10 @@ describe('webhook targets (SSRF guard)', () => {
       const result = await delivery.deliver({ url, secret: 's', webhookId: 'w', deliveryId: `d${i}`, attempt: 1, body: `{"n":${i}}` });
       assert.equal(result.ok, true, JSON.stringify(result));
     }
-    assert.deepEqual(bodies, [0, 1, 2, 3, 4].map((i) => `{"n":${i}}`));
+    assert.deepEqual(
+      bodies,
+      [0, 1, 2, 3, 4].map((i) => `{"n":${i}}`),
+    );
     assert.equal(connections, 1);
     const closed = new Promise<void>((r) => server.once('close', () => r()));
     delivery.close();

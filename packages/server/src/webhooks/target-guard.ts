@@ -47,7 +47,7 @@ export function classifyAddress(address: string): AddressKind | null {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
   const family = isIP(bare);
   if (family === 0) return 'reserved';
-  const embedded = family === 6 ? /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1] ?? hexMapped(bare) : undefined;
+  const embedded = family === 6 ? (/^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1] ?? hexMapped(bare)) : undefined;
   if (embedded) return classifyAddress(embedded);
   for (const [kind, list] of LISTS) if (list.check(bare, family === 4 ? 'ipv4' : 'ipv6')) return kind;
   return null;

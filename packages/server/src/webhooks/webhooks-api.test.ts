@@ -90,11 +90,17 @@ describe('/api/v1/webhooks', () => {
     const { s, admin, client } = await setup(t, { config: { webhooks: { allowHttp: true, allowPrivateTargets: true, maxAttempts: 2, retryBaseMs: 10, retryMaxMs: 20, pollIntervalMs: 50 } } });
     const { id } = (await s.api('POST', '/api/v1/webhooks', { token: admin, body: { name: 'flaky', url: receiver.url } })).body;
     await client.publishAsync('devices/sensor-1/telemetry', env('dl-1', { temp_c: 20 }), { qos: 1 });
-    const paused = await eventually(async () => (await s.api('GET', `/api/v1/webhooks/${id}`, { token: admin })).body, (w) => w.state === 'paused');
+    const paused = await eventually(
+      async () => (await s.api('GET', `/api/v1/webhooks/${id}`, { token: admin })).body,
+      (w) => w.state === 'paused',
+    );
     assert.match(paused.pausedReason, /failed 2 attempts \(last: HTTP 503/);
     assert.match(paused.lastError, /^HTTP 503/);
     const letters = (await s.api('GET', `/api/v1/webhooks/${id}/dead-letters`, { token: admin })).body;
-    assert.deepEqual(letters.map((l: { readingIds: string[]; attempts: number }) => [l.readingIds, l.attempts]), [[['sensor-1/dl-1'], 2]]);
+    assert.deepEqual(
+      letters.map((l: { readingIds: string[]; attempts: number }) => [l.readingIds, l.attempts]),
+      [[['sensor-1/dl-1'], 2]],
+    );
     const audit = (await s.api('GET', '/api/v1/audit?action=webhook.pause', { token: admin })).body;
     assert.equal(audit[0]?.actor, 'system');
 
@@ -104,7 +110,10 @@ describe('/api/v1/webhooks', () => {
     assert.equal(replayed.body.ok, true);
     const last = receiver.received.at(-1);
     assert.equal(last?.body.id, letters[0].id, 'the same batch id');
-    assert.deepEqual(last?.body.readings.map((r) => r.id), ['sensor-1/dl-1']);
+    assert.deepEqual(
+      last?.body.readings.map((r) => r.id),
+      ['sensor-1/dl-1'],
+    );
     assert.equal(last?.headers['bulwark-delivery-attempt'], '3');
     const after = (await s.api('GET', `/api/v1/webhooks/${id}/dead-letters`, { token: admin })).body;
     assert.match(after[0].replayResult, /^delivered \(HTTP 200\)/);
@@ -113,6 +122,9 @@ describe('/api/v1/webhooks', () => {
     assert.equal((await s.api('POST', `/api/v1/webhooks/${id}/resume`, { token: admin, body: {} })).body.state, 'active');
     const next = receiver.next();
     await client.publishAsync('devices/sensor-1/telemetry', env('dl-2', { temp_c: 21 }), { qos: 1 });
-    assert.deepEqual((await next).body.readings.map((r) => r.id), ['sensor-1/dl-2']);
+    assert.deepEqual(
+      (await next).body.readings.map((r) => r.id),
+      ['sensor-1/dl-2'],
+    );
   });
 });

@@ -44,11 +44,17 @@ describe('webhook delivery through a real receiver', () => {
     assert.match(secret, /^whsec_/);
 
     // Readings keep coming through the outage and after it.
-    const sent = new Map<string, string[]>([['sensor-1', []], ['sensor-2', []]]);
+    const sent = new Map<string, string[]>([
+      ['sensor-1', []],
+      ['sensor-2', []],
+    ]);
     const started = Date.now();
     const rounds = 12;
     for (let i = 0; i < rounds; i += 1) {
-      for (const [device, c] of [['sensor-1', client], ['sensor-2', second]] as const) {
+      for (const [device, c] of [
+        ['sensor-1', client],
+        ['sensor-2', second],
+      ] as const) {
         await c.publishAsync(`devices/${device}/telemetry`, env(`${device}-${i}`, { temp_c: 20 + i }), { qos: 1 });
         sent.get(device)?.push(`${device}/${device}-${i}`);
       }
@@ -78,8 +84,15 @@ describe('webhook delivery through a real receiver', () => {
     const retried = [...byDelivery.values()].filter((ds) => ds.length > 1);
     assert.ok(retried.length >= 1, 'at least one batch was delivered more than once');
     for (const ds of retried) {
-      for (const d of ds) assert.deepEqual(d.body.readings.map((r) => r.id), ds[0]?.body.readings.map((r) => r.id));
-      assert.deepEqual(ds.map((d) => d.headers['bulwark-delivery-attempt']), ds.map((_, i) => String(i + 1)));
+      for (const d of ds)
+        assert.deepEqual(
+          d.body.readings.map((r) => r.id),
+          ds[0]?.body.readings.map((r) => r.id),
+        );
+      assert.deepEqual(
+        ds.map((d) => d.headers['bulwark-delivery-attempt']),
+        ds.map((_, i) => String(i + 1)),
+      );
       assert.equal(ds[0]?.headers['bulwark-delivery-id'], ds[0]?.body.id);
     }
     for (const d of receiver.received) {
@@ -91,7 +104,7 @@ describe('webhook delivery through a real receiver', () => {
     assert.equal(shown.body.delivered, all.length);
     assert.equal(shown.body.lag, 0);
     assert.equal(shown.body.pending, null);
-    assert.ok(await metric(s, /bulwark_webhook_deliveries_total\{result="failed"\} (\d+)/) >= failed.length);
+    assert.ok((await metric(s, /bulwark_webhook_deliveries_total\{result="failed"\} (\d+)/)) >= failed.length);
   });
 
   it('delivers over HTTPS to a receiver whose certificate comes from the CA in webhooks.caFile', async (t) => {
@@ -103,7 +116,10 @@ describe('webhook delivery through a real receiver', () => {
     const arrived = receiver.next();
     await client.publishAsync('devices/sensor-1/telemetry', env('tls-1', { temp_c: 21 }), { qos: 1 });
     const d = await arrived;
-    assert.deepEqual(d.body.readings.map((r) => r.id), ['sensor-1/tls-1']);
+    assert.deepEqual(
+      d.body.readings.map((r) => r.id),
+      ['sensor-1/tls-1'],
+    );
     assert.equal(d.body.readings[0]?.data.temp_c, 21);
     assert.ok(verifySignature(created.body.secret, String(d.headers['bulwark-signature']), d.raw, Date.now()).ok);
   });
@@ -129,7 +145,11 @@ describePg('webhook delivery from a node on PostgreSQL', (url) => {
     assert.equal(created.status, 201, created.text);
     const sent = Array.from({ length: 25 }, (_, i) => `sensor-1/pg-${i}`);
     await Promise.all(sent.map((id) => client.publishAsync('devices/sensor-1/telemetry', env(id.split('/')[1] as string, { temp_c: 20 }), { qos: 1 })));
-    await eventually(async () => firstArrivals(receiver.received).get('sensor-1') ?? [], (ids) => ids.length === sent.length, 20_000);
+    await eventually(
+      async () => firstArrivals(receiver.received).get('sensor-1') ?? [],
+      (ids) => ids.length === sent.length,
+      20_000,
+    );
     const stored = (await s.api('GET', '/api/v1/devices/sensor-1/telemetry?limit=100', { token: admin })).body as { msgId: string }[];
     assert.deepEqual(new Set(firstArrivals(receiver.received).get('sensor-1')), new Set(stored.map((r) => `sensor-1/${r.msgId}`)));
   });

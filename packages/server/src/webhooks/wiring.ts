@@ -11,8 +11,15 @@ import type { WebhookRepository } from './webhooks.js';
 import { type Sleep, realSleep } from './worker.js';
 
 export interface WebhooksConfig {
-  readonly allowHttp: boolean; readonly allowPrivateTargets: boolean; readonly caFile?: string; readonly timeoutMs: number; readonly batchMaxReadings: number;
-  readonly maxAttempts: number; readonly retryBaseMs: number; readonly retryMaxMs: number; readonly pollIntervalMs: number;
+  readonly allowHttp: boolean;
+  readonly allowPrivateTargets: boolean;
+  readonly caFile?: string;
+  readonly timeoutMs: number;
+  readonly batchMaxReadings: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly pollIntervalMs: number;
 }
 
 export interface WebhooksDeps {
@@ -56,7 +63,14 @@ export function buildWebhooks(config: WebhooksConfig, deps: WebhooksDeps): Webho
   const context = (id: string) => `webhook:${id}`;
   const openSecret = async (sealed: string, id: string) => (await deps.open(sealed, context(id))).toString('utf8');
   const dispatcher = new WebhookDispatcher({
-    repo: deps.repo, feed: deps.feed, feedName: deps.feedName, delivery, clock: deps.clock, ids: deps.ids, log: deps.log, metrics,
+    repo: deps.repo,
+    feed: deps.feed,
+    feedName: deps.feedName,
+    delivery,
+    clock: deps.clock,
+    ids: deps.ids,
+    log: deps.log,
+    metrics,
     openSecret: (w) => openSecret(w.secret, w.id),
     devicesWithTags: async (tags) => (await Promise.all(tags.map((tag) => allWithTag(deps.devicesWithTag, tag)))).flat(),
     devicesInGroups: deps.devicesInGroups,
@@ -66,7 +80,14 @@ export function buildWebhooks(config: WebhooksConfig, deps: WebhooksDeps): Webho
     onAutoPause: (w, reason) => void deps.audit('webhook.pause', w.id, { reason, automatic: true }).catch((err: unknown) => deps.log.error({ err }, 'could not audit a webhook pause')),
   });
   const service = new WebhookService({
-    repo: deps.repo, feed: deps.feed, feedName: deps.feedName, delivery, policy, clock: deps.clock, ids: deps.ids, metrics,
+    repo: deps.repo,
+    feed: deps.feed,
+    feedName: deps.feedName,
+    delivery,
+    policy,
+    clock: deps.clock,
+    ids: deps.ids,
+    metrics,
     seal: (secret, id) => deps.seal(Buffer.from(secret, 'utf8'), context(id)),
     open: openSecret,
     changed: () => void dispatcher.refresh(),

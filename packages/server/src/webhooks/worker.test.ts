@@ -28,7 +28,15 @@ async function rig(t: TestContext, answers: (req: DeliveryRequest) => DeliveryRe
   const paused: string[] = [];
   const metrics = webhookMetrics(new Registry());
   const worker = new SubscriptionWorker('whk_1', {
-    repo: store.webhooks, feed: store.telemetryFeed, feedName: 'store:sqlite', clock, ids: new SequentialIds(), random: () => 0.5, settings, metrics, log: silentLogger,
+    repo: store.webhooks,
+    feed: store.telemetryFeed,
+    feedName: 'store:sqlite',
+    clock,
+    ids: new SequentialIds(),
+    random: () => 0.5,
+    settings,
+    metrics,
+    log: silentLogger,
     delivery: { deliver: async (req) => (sent.push(req), answers(req)) },
     openSecret: async () => 'whsec_test',
     devicesWithTags: async (tags) => (tags.includes('north') ? ['b'] : []),
@@ -37,9 +45,28 @@ async function rig(t: TestContext, answers: (req: DeliveryRequest) => DeliveryRe
     onAutoPause: (_w, reason) => paused.push(reason),
   });
   await store.webhooks.insert({
-    id: 'whk_1', name: 'w', url: 'https://receiver.example/hook', filter: { schemaIds: [], deviceIds: [], tags: [] }, secret: 'sealed', state: 'active',
-    pausedReason: null, pausedAt: null, feed: 'store:sqlite', cursor: '0', batch: null, attempts: 0, nextAttemptAt: null, lastError: null, lastAttemptAt: null,
-    lastSuccessAt: null, lastReceivedAt: null, delivered: 0, createdBy: 'usr_1', createdAt: clock.now(), updatedAt: clock.now(), ...extra,
+    id: 'whk_1',
+    name: 'w',
+    url: 'https://receiver.example/hook',
+    filter: { schemaIds: [], deviceIds: [], tags: [] },
+    secret: 'sealed',
+    state: 'active',
+    pausedReason: null,
+    pausedAt: null,
+    feed: 'store:sqlite',
+    cursor: '0',
+    batch: null,
+    attempts: 0,
+    nextAttemptAt: null,
+    lastError: null,
+    lastAttemptAt: null,
+    lastSuccessAt: null,
+    lastReceivedAt: null,
+    delivered: 0,
+    createdBy: 'usr_1',
+    createdAt: clock.now(),
+    updatedAt: clock.now(),
+    ...extra,
   });
   /** Turns until the worker has nothing to do or stops, following its waits on the clock. */
   const settle = async (maxTurns = 100) => {
@@ -59,10 +86,22 @@ const ids = (req: DeliveryRequest) => (JSON.parse(req.body) as { readings: { id:
 
 it('backoff doubles from the base up to the cap, half of it random, and honours Retry-After up to the cap', () => {
   const s = { retryBaseMs: 1000, retryMaxMs: 8000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 9].map((n) => backoffMs(n, s, () => 0)), [500, 1000, 2000, 4000, 4000, 4000]);
-  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffMs(n, s, () => 1)), [1000, 2000, 4000, 8000, 8000]);
-  assert.equal(backoffMs(1, s, () => 0, 6000), 6000);
-  assert.equal(backoffMs(1, s, () => 0, 60_000), 8000);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 9].map((n) => backoffMs(n, s, () => 0)),
+    [500, 1000, 2000, 4000, 4000, 4000],
+  );
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((n) => backoffMs(n, s, () => 1)),
+    [1000, 2000, 4000, 8000, 8000],
+  );
+  assert.equal(
+    backoffMs(1, s, () => 0, 6000),
+    6000,
+  );
+  assert.equal(
+    backoffMs(1, s, () => 0, 60_000),
+    8000,
+  );
 });
 
 it('delivers in batches in feed order and moves the cursor after each 2xx', async (t) => {
@@ -86,9 +125,15 @@ it('retries a failing batch as it is, with backoff, before anything after it', a
   await store.telemetry.insertBatch([reading('a', 1), reading('a', 2), reading('a', 3), reading('a', 4)]);
   const started = clock.now();
   await settle();
-  assert.deepEqual(sent.map((r) => [r.deliveryId, r.attempt, ids(r).join()]), [
-    ['whd_1', 1, 'a/m1,a/m2,a/m3'], ['whd_1', 2, 'a/m1,a/m2,a/m3'], ['whd_1', 3, 'a/m1,a/m2,a/m3'], ['whd_2', 1, 'a/m4'],
-  ]);
+  assert.deepEqual(
+    sent.map((r) => [r.deliveryId, r.attempt, ids(r).join()]),
+    [
+      ['whd_1', 1, 'a/m1,a/m2,a/m3'],
+      ['whd_1', 2, 'a/m1,a/m2,a/m3'],
+      ['whd_1', 3, 'a/m1,a/m2,a/m3'],
+      ['whd_2', 1, 'a/m4'],
+    ],
+  );
   assert.equal(clock.now() - started, 750 + 1500, 'waited 0.75 s, then 1.5 s (base 1 s doubling, half random at 0.5)');
   assert.equal(new Set(sent.slice(0, 3).map((r) => r.body)).size, 1, 'the same body every time');
 });
@@ -104,7 +149,10 @@ it('after maxAttempts the batch goes to the dead letters and the subscription pa
   assert.match(w?.pausedReason ?? '', /whd_1 failed 4 attempts \(last: HTTP 503\)/);
   assert.equal(paused.length, 1);
   const letters = await store.webhooks.listDeadLetters('whk_1', 10);
-  assert.deepEqual(letters.map((l) => [l.id, l.readings, l.attempts, l.lastError]), [['whd_1', 3, 4, 'HTTP 503']]);
+  assert.deepEqual(
+    letters.map((l) => [l.id, l.readings, l.attempts, l.lastError]),
+    [['whd_1', 3, 4, 'HTTP 503']],
+  );
   assert.equal(letters[0]?.body, sent[0]?.body);
   assert.equal((await metrics.deliveries.get()).values.find((v) => v.labels.result === 'dead_lettered')?.value, 1);
   // Resumed (as the service does), the loop continues with what came after the dead letter.

@@ -17,16 +17,17 @@ export interface DispatchSettings extends BackoffSettings {
 /** Waits `ms`, or less when `signal` aborts; injected so that tests do not sleep. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 
-export const realSleep: Sleep = (ms, signal) => new Promise((resolve) => {
-  if (signal.aborted) return resolve();
-  const timer = setTimeout(done, ms);
-  function done() {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', done);
-    resolve();
-  }
-  signal.addEventListener('abort', done);
-});
+export const realSleep: Sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
 
 export interface WorkerDeps {
   readonly repo: WebhookRepository;
@@ -65,7 +66,10 @@ export class SubscriptionWorker {
   /** New readings were announced since the loop last read the feed. */
   #woken = false;
 
-  constructor(readonly id: string, private readonly deps: WorkerDeps) {}
+  constructor(
+    readonly id: string,
+    private readonly deps: WorkerDeps,
+  ) {}
 
   /** New readings may be there: end an idle wait now. */
   wake(): void {
@@ -123,8 +127,12 @@ export class SubscriptionWorker {
     const id = this.deps.ids.next('whd');
     const readings = page.entries.map((e) => ({ id: `${e.record.deviceId}/${e.record.msgId}`, ...e.record }));
     const batch: PendingBatch = {
-      id, body: JSON.stringify({ id, subscription: w.id, readings }), size: readings.length, next: page.next,
-      lastReceivedAt: readings.reduce((m, r) => Math.max(m, r.receivedAt), 0), createdAt: this.deps.clock.now(),
+      id,
+      body: JSON.stringify({ id, subscription: w.id, readings }),
+      size: readings.length,
+      next: page.next,
+      lastReceivedAt: readings.reduce((m, r) => Math.max(m, r.receivedAt), 0),
+      createdAt: this.deps.clock.now(),
     };
     await repo.startBatch(w.id, w.cursor, batch);
     return 0;
@@ -163,9 +171,7 @@ export class SubscriptionWorker {
     const { schemaIds, deviceIds, tags } = w.filter;
     const groups = w.filter.groups ?? [];
     if (tags.length === 0 && groups.length === 0) return { schemaIds, deviceIds };
-    const devices = [...new Set([
-      ...deviceIds, ...(tags.length > 0 ? await this.deps.devicesWithTags(tags) : []), ...(groups.length > 0 ? await this.deps.devicesInGroups(groups) : []),
-    ])];
+    const devices = [...new Set([...deviceIds, ...(tags.length > 0 ? await this.deps.devicesWithTags(tags) : []), ...(groups.length > 0 ? await this.deps.devicesInGroups(groups) : [])])];
     return { schemaIds, deviceIds: devices.length > 0 ? devices : [NO_DEVICE] };
   }
 

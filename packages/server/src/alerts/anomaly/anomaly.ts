@@ -92,7 +92,11 @@ export const DEFAULT_DETECTOR_OPTIONS: ResolvedDetectorOptions = Object.freeze({
 });
 
 const INTEGER_AT_LEAST: Partial<Record<keyof SeriesDetectorOptions, number>> = {
-  warmup: 0, windowSize: 16, stuckRun: 2, baselineSamples: 16, scaleSamples: 16,
+  warmup: 0,
+  windowSize: 16,
+  stuckRun: 2,
+  baselineSamples: 16,
+  scaleSamples: 16,
 };
 
 /**

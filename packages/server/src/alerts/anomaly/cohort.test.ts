@@ -15,7 +15,10 @@ describe('detectCohortOutliers', () => {
     latest.set('dev-12', 40 - 2 * 7);
     const report = detectCohortOutliers(latest);
     assert.equal(report.status, 'evaluated');
-    assert.deepEqual(report.outliers.map((o) => o.deviceId), ['dev-7', 'dev-12']);
+    assert.deepEqual(
+      report.outliers.map((o) => o.deviceId),
+      ['dev-7', 'dev-12'],
+    );
     const [high, low] = report.outliers;
     assert.ok((high?.score ?? 0) > 5 && (low?.score ?? 0) < -5);
     assert.match(high?.detail ?? '', /^\+\d+\.\dσ from the median 4\d\.?\d* of 30 peers/);
@@ -37,14 +40,20 @@ describe('detectCohortOutliers', () => {
     assert.deepEqual(detectCohortOutliers(latest), { status: 'too-small', size: 4, outliers: [] });
     const report = detectCohortOutliers(latest, { minCohort: 4 });
     assert.equal(report.status, 'evaluated');
-    assert.deepEqual(report.outliers.map((o) => o.deviceId), ['d']);
+    assert.deepEqual(
+      report.outliers.map((o) => o.deviceId),
+      ['d'],
+    );
   });
 
   it('falls back to the mean absolute deviation when most peers read the same, and honours minSpread', () => {
     const latest = { a: 20, b: 20, c: 20, d: 20, e: 20, f: 20, g: 20.5, h: 35 };
     const report = detectCohortOutliers(latest);
     assert.equal(report.status, 'evaluated');
-    assert.deepEqual(report.outliers.map((o) => o.deviceId), ['h']);
+    assert.deepEqual(
+      report.outliers.map((o) => o.deviceId),
+      ['h'],
+    );
     assert.deepEqual(detectCohortOutliers(latest, { minSpread: 5 }).outliers, []);
     assert.deepEqual(detectCohortOutliers({ a: 3, b: 3, c: 3, d: 3, e: 3 }).outliers, []);
   });

@@ -25,8 +25,7 @@ export interface CohortOutlier {
 }
 
 export type CohortReport =
-  | { readonly status: 'too-small'; readonly size: number; readonly outliers: readonly [] }
-  | { readonly status: 'evaluated'; readonly size: number; readonly median: number; readonly sigma: number; readonly outliers: readonly CohortOutlier[] };
+  { readonly status: 'too-small'; readonly size: number; readonly outliers: readonly [] } | { readonly status: 'evaluated'; readonly size: number; readonly median: number; readonly sigma: number; readonly outliers: readonly CohortOutlier[] };
 
 /**
  * Devices whose latest reading is far from their peers' (same model or tag): the robust z of

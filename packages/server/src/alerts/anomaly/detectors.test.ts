@@ -25,7 +25,11 @@ describe('SeriesDetector', () => {
   it('raises nothing on 20 series of 1,000 readings of plain noise', () => {
     for (let seed = 1; seed <= 20; seed += 1) {
       const hits = run(new SeriesDetector(), noise(seed, 1000));
-      assert.deepEqual(hits.map((h) => `${h.at} ${h.verdict.detail}`), [], `seed ${seed}`);
+      assert.deepEqual(
+        hits.map((h) => `${h.at} ${h.verdict.detail}`),
+        [],
+        `seed ${seed}`,
+      );
     }
   });
 
@@ -48,18 +52,30 @@ describe('SeriesDetector', () => {
     for (let i = 200; i < 240; i += 1) values[i] = values[199] as number;
     const hits = run(new SeriesDetector({ stuckRun: 10 }), values);
     // The run counts the last good reading (199) too: the 10th equal reading is at 208.
-    assert.deepEqual(hits.map((h) => h.at), Array.from({ length: 32 }, (_, i) => 208 + i));
+    assert.deepEqual(
+      hits.map((h) => h.at),
+      Array.from({ length: 32 }, (_, i) => 208 + i),
+    );
     assert.ok(hits.every((h) => h.verdict.kind === 'stuck'));
     assert.match(hits[0]?.verdict.detail ?? '', /^10 readings equal to /);
 
     // A noiseless ramp varies by a tiny step each reading: other tests may call it a drift, never stuck.
-    const ramp = run(new SeriesDetector(), Array.from({ length: 2000 }, (_, i) => 1000 + i * 1e-6));
+    const ramp = run(
+      new SeriesDetector(),
+      Array.from({ length: 2000 }, (_, i) => 1000 + i * 1e-6),
+    );
     assert.ok(!ramp.some((h) => has(h.verdict, 'stuck')));
   });
 
   it('treats a constant series as stuck from the end of the warm-up, and not before', () => {
-    const hits = run(new SeriesDetector({ warmup: 80 }), Array.from({ length: 100 }, () => 3.5));
-    assert.deepEqual(hits.map((h) => h.at), Array.from({ length: 20 }, (_, i) => 80 + i));
+    const hits = run(
+      new SeriesDetector({ warmup: 80 }),
+      Array.from({ length: 100 }, () => 3.5),
+    );
+    assert.deepEqual(
+      hits.map((h) => h.at),
+      Array.from({ length: 20 }, (_, i) => 80 + i),
+    );
   });
 
   it('respects the warm-up: nothing before `warmup` readings, whatever they hold', () => {
@@ -68,7 +84,10 @@ describe('SeriesDetector', () => {
     for (let i = 40; i < 70; i += 1) values[i] = 7;
     for (let i = 70; i < 120; i += 1) values[i] = (values[i] as number) + 10;
     const hits = run(new SeriesDetector({ warmup: 120 }), values);
-    assert.ok(hits.every((h) => h.at >= 120), JSON.stringify(hits.map((h) => h.at)));
+    assert.ok(
+      hits.every((h) => h.at >= 120),
+      JSON.stringify(hits.map((h) => h.at)),
+    );
     // The same readings with the default warm-up (50): the stuck run and the shift are seen.
     const early = run(new SeriesDetector(), values).filter((h) => h.at < 120);
     assert.ok(early.some((h) => h.verdict.kind === 'stuck') && early.some((h) => has(h.verdict, 'shift')), JSON.stringify(early));
@@ -81,7 +100,10 @@ describe('SeriesDetector', () => {
       const shift = hits.find((h) => has(h.verdict, 'shift'));
       assert.ok(shift !== undefined && shift.at >= 300 && shift.at < 305, JSON.stringify(hits));
       assert.match(shift.verdict.findings.find((f) => f.kind === 'shift')?.detail ?? '', sign > 0 ? /^level \+[3-6]\.\dσ/ : /^level -[3-6]\.\dσ/);
-      assert.deepEqual(hits.filter((h) => h.at < 300 || h.at >= 310).map((h) => h.at), []);
+      assert.deepEqual(
+        hits.filter((h) => h.at < 300 || h.at >= 310).map((h) => h.at),
+        [],
+      );
     }
   });
 
@@ -89,7 +111,10 @@ describe('SeriesDetector', () => {
     for (const sign of [1, -1]) {
       const values = noise(31, 500).map((x, i) => (i >= 300 ? x + sign * 0.05 * (i - 299) : x));
       const hits = run(new SeriesDetector(), values);
-      assert.deepEqual(hits.filter((h) => h.at < 300).map((h) => h.at), []);
+      assert.deepEqual(
+        hits.filter((h) => h.at < 300).map((h) => h.at),
+        [],
+      );
       const first = hits[0];
       assert.ok(first !== undefined && first.verdict.kind === 'drift' && first.at < 360, JSON.stringify(hits[0]));
       assert.match(first.verdict.detail, sign > 0 ? /^mean \+/ : /^mean -/);
@@ -100,7 +125,10 @@ describe('SeriesDetector', () => {
     const values = noise(41, 1000).map((x, i) => x + 0.05 * Math.min(100, Math.max(0, i - 300)));
     const hits = run(new SeriesDetector(), values);
     assert.ok(hits.some((h) => h.at >= 300 && h.at < 400));
-    assert.deepEqual(hits.filter((h) => h.at >= 480).map((h) => h.at), []);
+    assert.deepEqual(
+      hits.filter((h) => h.at >= 480).map((h) => h.at),
+      [],
+    );
   });
 
   it('ignores NaN and ±Infinity: the verdicts and the state are those of the finite readings alone', () => {
@@ -115,7 +143,10 @@ describe('SeriesDetector', () => {
       if (i % 7 === 0) assert.equal(dirty.update(i % 2 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY), undefined);
       if (dirty.update(x) !== undefined) dirtyHits.push(i);
     });
-    assert.deepEqual(dirtyHits, cleanHits.map((h) => h.at));
+    assert.deepEqual(
+      dirtyHits,
+      cleanHits.map((h) => h.at),
+    );
     assert.deepEqual(dirty.toJSON(), clean.toJSON());
     assert.equal(dirty.samplesSeen, 600);
   });
@@ -142,7 +173,12 @@ describe('SeriesDetector', () => {
     run(good, noise(71, 300));
     const state = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
     const bad: unknown[] = [
-      undefined, null, 42, 'state', [], {},
+      undefined,
+      null,
+      42,
+      'state',
+      [],
+      {},
       { ...state, v: 2 },
       { ...state, seen: -1 },
       { ...state, seen: 1.5 },

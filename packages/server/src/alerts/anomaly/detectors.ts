@@ -1,7 +1,4 @@
-import {
-  type AnomalyFinding, type AnomalyKind, type AnomalyVerdict, type OnlineDetector, type ResolvedDetectorOptions,
-  type SeriesDetectorOptions, resolveDetectorOptions,
-} from './anomaly.js';
+import { type AnomalyFinding, type AnomalyKind, type AnomalyVerdict, type OnlineDetector, type ResolvedDetectorOptions, type SeriesDetectorOptions, resolveDetectorOptions } from './anomaly.js';
 import { BaselineLevel, CLIP_SIGMA, NoiseScale } from './baseline.js';
 import { Cusum } from './cusum.js';
 import { type CusumState, type SeriesDetectorState, parseDetectorState } from './detector-state.js';
@@ -228,7 +225,10 @@ export class SeriesDetector implements OnlineDetector {
     this.window.reset(state.window);
     this.level.reset(state.level[0], state.level[1]);
     this.scale.restore(state.scale.variance, state.scale.count, state.scale.frozen, state.scale.pending);
-    for (const [cusum, s] of [[this.shift, state.shift], [this.drift, state.drift]] as const) {
+    for (const [cusum, s] of [
+      [this.shift, state.shift],
+      [this.drift, state.drift],
+    ] as const) {
       [cusum.upper, cusum.lower, cusum.upperRun, cusum.lowerRun] = s;
     }
     this.runValue = state.stuck[0] ?? Number.NaN;

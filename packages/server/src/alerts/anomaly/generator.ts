@@ -48,7 +48,14 @@ export interface GeneratorLayout {
 }
 
 export const DEFAULT_LAYOUT: GeneratorLayout = Object.freeze({
-  length: 1000, cleanShare: 0.2, maxAnomalies: 3, firstStart: 100, gapMin: 100, gapMax: 200, tail: 50, meanRange: 500,
+  length: 1000,
+  cleanShare: 0.2,
+  maxAnomalies: 3,
+  firstStart: 100,
+  gapMin: 100,
+  gapMax: 200,
+  tail: 50,
+  meanRange: 500,
 });
 
 export const ANOMALY_KINDS: readonly AnomalyKind[] = Object.freeze(['spike', 'shift', 'stuck', 'drift']);

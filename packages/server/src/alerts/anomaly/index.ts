@@ -1,8 +1,6 @@
 // Online anomaly detection for telemetry series: the per-series detector and the cohort check
 // that the alert evaluator runs, and the labelled generator and scorer that measure them.
-export type {
-  AnomalyFinding, AnomalyKind, AnomalyVerdict, OnlineDetector, ResolvedDetectorOptions, SeriesDetectorOptions,
-} from './anomaly.js';
+export type { AnomalyFinding, AnomalyKind, AnomalyVerdict, OnlineDetector, ResolvedDetectorOptions, SeriesDetectorOptions } from './anomaly.js';
 export { DEFAULT_DETECTOR_OPTIONS, resolveDetectorOptions } from './anomaly.js';
 export { SeriesDetector } from './detectors.js';
 export type { CusumState, SeriesDetectorState } from './detector-state.js';

@@ -33,15 +33,18 @@ const series: LabelledSeries = {
 
 describe('scoreRun', () => {
   it('counts recall, kind recall and delay inside spans, and false alarms in anomaly-free windows', () => {
-    const score = scoreRun([series], scripted({
-      10: ['spike'], // in the warm-up: ignored
-      120: ['shift'], // stray, in the window [50, 150)
-      200: ['spike'],
-      302: ['spike'],
-      305: ['drift', 'shift'],
-      345: ['shift'], // the shift's aftermath (10 readings)
-      480: ['drift'], // just after the drift's end: not a detection (no recall grace), but its aftermath
-    }));
+    const score = scoreRun(
+      [series],
+      scripted({
+        10: ['spike'], // in the warm-up: ignored
+        120: ['shift'], // stray, in the window [50, 150)
+        200: ['spike'],
+        302: ['spike'],
+        305: ['drift', 'shift'],
+        345: ['shift'], // the shift's aftermath (10 readings)
+        480: ['drift'], // just after the drift's end: not a detection (no recall grace), but its aftermath
+      }),
+    );
     assert.deepEqual(score.classes.spike, { labels: 1, detected: 1, recall: 1, kindRecall: 1, medianDelay: 0, p90Delay: 0 });
     assert.deepEqual(score.classes.shift, { labels: 1, detected: 1, recall: 1, kindRecall: 1, medianDelay: 2, p90Delay: 2 });
     assert.equal(score.classes.drift.recall, 0);

@@ -33,7 +33,11 @@ export class CoapGateway {
   constructor(
     private readonly settings: CoapSettings,
     private readonly deps: {
-      identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry;
+      identity: IdentityService;
+      ingest: IngestService;
+      clock: Clock;
+      log: Logger;
+      metrics: Registry;
       /** Per-device message budgets shared with MQTT and device HTTPS; none: no bound. */
       deviceRate?: TokenBuckets;
       /** Traces the sampled telemetry messages (CoAP carries no trace context: one is made here); none: no tracing. */

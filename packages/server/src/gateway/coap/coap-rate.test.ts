@@ -15,8 +15,7 @@ const run = promisify(execFile);
 const N = Number(process.env.BULWARK_TEST_FLOOD_MESSAGES ?? 600);
 
 /** The signed URI of one reading: raw r||s (IEEE P1363), as small devices sign. */
-const uri = (s: TestServer, d: EnrolledDevice, payload: string) =>
-  `coap://127.0.0.1:${s.server.coapPort}/t?d=${d.id}&s=${sign('sha256', Buffer.from(payload), { key: d.keyPem, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+const uri = (s: TestServer, d: EnrolledDevice, payload: string) => `coap://127.0.0.1:${s.server.coapPort}/t?d=${d.id}&s=${sign('sha256', Buffer.from(payload), { key: d.keyPem, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 
 /** One POST with the coap library: the response code and its Max-Age option. */
 function post(s: TestServer, d: EnrolledDevice, payload: string): Promise<{ code: string; maxAge: unknown }> {
@@ -39,8 +38,10 @@ describe('CoAP message rate', () => {
     const send = async (i: number) => {
       const payload = env(`c-${i}`, { temp_c: 20 });
       writeFileSync(join(dir, `r${i}`), payload);
-      const out = await run('coap-client-notls', ['-m', 'post', '-t', 'application/json', '-f', join(dir, `r${i}`), '-B', '10', '-v', '6', uri(s, d, payload)])
-        .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
+      const out = await run('coap-client-notls', ['-m', 'post', '-t', 'application/json', '-f', join(dir, `r${i}`), '-B', '10', '-v', '6', uri(s, d, payload)]).catch((err: { stdout?: string; stderr?: string }) => ({
+        stdout: err.stdout ?? '',
+        stderr: err.stderr ?? '',
+      }));
       return `${out.stdout}${out.stderr}`;
     };
     assert.match(await send(0), /"status":"stored"/);
@@ -62,14 +63,16 @@ describe('CoAP message rate', () => {
     const t0 = performance.now();
     const counts = { ok: 0, limited: 0 };
     let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < N) {
-        const a = await post(s, d, env(`f-${next++}`, { temp_c: 20 }));
-        if (a.code === '2.04') counts.ok += 1;
-        else if (a.code === '4.29') counts.limited += 1;
-        else assert.fail(`unexpected ${a.code}`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < N) {
+          const a = await post(s, d, env(`f-${next++}`, { temp_c: 20 }));
+          if (a.code === '2.04') counts.ok += 1;
+          else if (a.code === '4.29') counts.limited += 1;
+          else assert.fail(`unexpected ${a.code}`);
+        }
+      }),
+    );
     const elapsedS = (performance.now() - t0) / 1000;
     console.log(`CoAP: ${N} requests in ${elapsedS.toFixed(2)} s: ${counts.ok} stored, ${counts.limited} answered 4.29`);
     assert.ok(counts.ok <= 200 + 100 * elapsedS + 1, `at most the burst plus 100/s (${counts.ok} in ${elapsedS.toFixed(2)} s)`);

@@ -33,14 +33,19 @@ describe('CoAP ingest with signed envelopes', () => {
       writeFileSync(join(dir, name), envelope);
       const sig = signWith ? derToRaw((await run('openssl', ['dgst', '-sha256', '-sign', signWith, join(dir, name)], { encoding: 'buffer' })).stdout).toString('base64url') : 'AAAA';
       // coap-client prints a 2.xx answer on stdout, anything else on stderr with a non-zero exit.
-      const out = await run('coap-client-notls', ['-m', 'post', '-t', 'application/json', '-f', join(dir, name), '-B', '10', `coap://127.0.0.1:${s.server.coapPort}/t?d=${deviceId}&s=${sig}`])
-        .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
+      const out = await run('coap-client-notls', ['-m', 'post', '-t', 'application/json', '-f', join(dir, name), '-B', '10', `coap://127.0.0.1:${s.server.coapPort}/t?d=${deviceId}&s=${sig}`]).catch((err: { stdout?: string; stderr?: string }) => ({
+        stdout: err.stdout ?? '',
+        stderr: err.stderr ?? '',
+      }));
       return `${out.stdout}${out.stderr}`.trim();
     };
     const stored = await post('r1.json', JSON.stringify({ id: 'c-1', ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 19.5 } }));
     assert.match(stored, /"status":"stored"/);
     const readings = await s.api('GET', '/api/v1/devices/coap-1/telemetry', { token: admin });
-    assert.deepEqual(readings.body.map((r: { msgId: string; data: unknown }) => [r.msgId, r.data]), [['c-1', { temp_c: 19.5 }]]);
+    assert.deepEqual(
+      readings.body.map((r: { msgId: string; data: unknown }) => [r.msgId, r.data]),
+      [['c-1', { temp_c: 19.5 }]],
+    );
     assert.match(await post('r1.json', JSON.stringify({ id: 'c-1', ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 19.5 } })), /"status":"duplicate"/);
 
     const forged = await post('r2.json', JSON.stringify({ id: 'c-2', schema: 'env-sensor@1', data: { temp_c: 99 } }), null);

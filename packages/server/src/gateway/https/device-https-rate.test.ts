@@ -8,21 +8,26 @@ import { env, metric, setup } from '../../testing/telemetry.js';
 /** Requests in the as-fast-as-it-can run: small in `npm test`, large in `npm run test:long`. */
 const N = Math.ceil(Number(process.env.BULWARK_TEST_FLOOD_MESSAGES ?? 600) / 2);
 
-interface Answer { status: number; retryAfter: string | undefined; body: { status?: string; error?: { code: string } } }
+interface Answer {
+  status: number;
+  retryAfter: string | undefined;
+  body: { status?: string; error?: { code: string } };
+}
 
 /** A device's own HTTPS client: its key and certificate on `sockets` keep-alive connections. */
 function deviceClient(t: Parameters<typeof setup>[0], s: TestServer, d: EnrolledDevice, sockets = 1) {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets, key: d.keyPem, cert: d.certPem, ca: d.caPem });
   t.after(() => agent.destroy());
-  return (body: string) => new Promise<Answer>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: s.server.deviceHttpPort, servername: 'localhost', path: '/v1/telemetry', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: JSON.parse(Buffer.concat(chunks).toString()) }));
+  return (body: string) =>
+    new Promise<Answer>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: s.server.deviceHttpPort, servername: 'localhost', path: '/v1/telemetry', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: JSON.parse(Buffer.concat(chunks).toString()) }));
+      });
+      req.once('error', reject);
+      req.end(body);
     });
-    req.once('error', reject);
-    req.end(body);
-  });
 }
 
 describe('device HTTPS message rate', () => {
@@ -31,7 +36,10 @@ describe('device HTTPS message rate', () => {
     const post = deviceClient(t, s, await enrollDevice(s, admin, 'h-1'));
     const answers: Answer[] = [];
     for (let i = 0; i < 4; i += 1) answers.push(await post(env(`h-${i}`, { temp_c: 20 })));
-    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 429]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 429],
+    );
     assert.equal(answers[3]?.retryAfter, '1');
     assert.equal(answers[3]?.body.error?.code, 'BULWARK_ERR_RATE_LIMITED');
     assert.equal(await metric(s, /bulwark_device_https_rate_limited_total (\d+)/), 1);
@@ -57,14 +65,16 @@ describe('device HTTPS message rate', () => {
     const counts = { ok: 0, limited: 0 };
     let next = 0;
     // Eight connections of the same device, each sending its next request as soon as the last is answered.
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < N) {
-        const a = await post(env(`f-${next++}`, { temp_c: 20 }));
-        if (a.status === 200) counts.ok += 1;
-        else if (a.status === 429 && a.retryAfter) counts.limited += 1;
-        else assert.fail(`unexpected ${a.status} ${JSON.stringify(a.body)}`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < N) {
+          const a = await post(env(`f-${next++}`, { temp_c: 20 }));
+          if (a.status === 200) counts.ok += 1;
+          else if (a.status === 429 && a.retryAfter) counts.limited += 1;
+          else assert.fail(`unexpected ${a.status} ${JSON.stringify(a.body)}`);
+        }
+      }),
+    );
     const elapsedS = (performance.now() - t0) / 1000;
     console.log(`HTTPS: ${N} requests in ${elapsedS.toFixed(2)} s: ${counts.ok} stored, ${counts.limited} answered 429`);
     assert.ok(counts.ok <= 200 + 100 * elapsedS + 1, `at most the burst plus 100/s (${counts.ok} in ${elapsedS.toFixed(2)} s)`);

@@ -45,7 +45,10 @@ describe('device ingest over HTTPS with mutual TLS', () => {
     const first = await curl(s, dir, d, 'POST', '/v1/telemetry', envelope('h-1', { temp_c: 20 }));
     assert.deepEqual(first, { status: 200, body: { status: 'stored' } });
     const readings = await s.api('GET', '/api/v1/devices/edge-1/telemetry', { token: admin });
-    assert.deepEqual(readings.body.map((r: { msgId: string }) => r.msgId), ['h-1']);
+    assert.deepEqual(
+      readings.body.map((r: { msgId: string }) => r.msgId),
+      ['h-1'],
+    );
     assert.deepEqual(await curl(s, dir, d, 'POST', '/v1/telemetry', envelope('h-1', { temp_c: 20 })), { status: 200, body: { status: 'duplicate' } }, 'an HTTP retry');
     const mqtt = await connectDevice(s, d);
     t.after(() => mqtt.end(true));

@@ -48,7 +48,13 @@ export class DeviceHttpsGateway {
 
   constructor(
     private readonly settings: DeviceHttpsSettings,
-    private readonly deps: { identity: IdentityService; ingest: IngestService; clock: Clock; log: Logger; metrics: Registry; firmware?: FirmwareSource;
+    private readonly deps: {
+      identity: IdentityService;
+      ingest: IngestService;
+      clock: Clock;
+      log: Logger;
+      metrics: Registry;
+      firmware?: FirmwareSource;
       /** Per-device message budgets shared with MQTT and CoAP; none: no bound. */
       deviceRate?: TokenBuckets;
       /** Traces the sampled telemetry messages (a `traceparent` request header is honoured); none: no tracing. */
@@ -91,10 +97,12 @@ export class DeviceHttpsGateway {
       const header = req.headers.traceparent;
       const trace = this.deps.tracer?.begin(peer.deviceId, arrived, typeof header === 'string' ? header : undefined);
       const result = await this.deps.ingest.accept({ deviceId: peer.deviceId, transport: 'http', topic: null, payload: body, receivedAt: this.deps.clock.now(), trace });
-      const sent = trace && (() => {
-        trace.hop('gateway.ack');
-        trace.end({ 'bulwark.outcome': result.status });
-      });
+      const sent =
+        trace &&
+        (() => {
+          trace.hop('gateway.ack');
+          trace.end({ 'bulwark.outcome': result.status });
+        });
       if (result.status === 'dead_lettered') return [422, { status: result.status, deadLetterId: result.id, reason: result.reason, problems: result.problems }, sent];
       return [200, { status: result.status }, sent];
     },
@@ -164,7 +172,10 @@ export class DeviceHttpsGateway {
     const first = this.#admitted.get(socket);
     if (!first) {
       const admission = this.deps.identity.admitSession(peer);
-      this.#admitted.set(socket, admission.catch(() => undefined));
+      this.#admitted.set(
+        socket,
+        admission.catch(() => undefined),
+      );
       await admission.catch((err: unknown) => {
         throw new PlatformError('BULWARK_ERR_DEVICE_NOT_ALLOWED', isPlatformError(err) ? err.message : 'not admitted');
       });

@@ -51,7 +51,9 @@ export function serveFirmware(req: IncomingMessage, res: ServerResponse, file: {
   const status = partial ? 206 : 200;
   m.requests.inc({ result: partial ? 'partial' : 'full' });
   res.writeHead(status, {
-    ...common, 'content-type': 'application/octet-stream', 'content-length': range.end - range.start + 1,
+    ...common,
+    'content-type': 'application/octet-stream',
+    'content-length': range.end - range.start + 1,
     ...(partial ? { 'content-range': `bytes ${range.start}-${range.end}/${file.size}` } : {}),
   });
   if (req.method === 'HEAD') {

@@ -6,13 +6,7 @@ import { DEVICE_TOPIC_ROOT, matchDeviceTopicLevels } from '@bulwark/protocol';
  * and subscribes only inside its own tree. Pure functions: the gateway asks, these answer
  * with a reason when the answer is no.
  */
-export type AclDenial =
-  | 'outside_own_tree'
-  | 'not_a_device_to_cloud_topic'
-  | 'wildcard_in_publish'
-  | 'system_topic'
-  | 'empty_level'
-  | 'nul_character';
+export type AclDenial = 'outside_own_tree' | 'not_a_device_to_cloud_topic' | 'wildcard_in_publish' | 'system_topic' | 'empty_level' | 'nul_character';
 
 function common(topic: string, deviceId: string): { levels: string[] } | AclDenial {
   if (topic.includes('\u0000')) return 'nul_character';

@@ -43,7 +43,11 @@ export class MqttConnection {
   #refusedByHandler = false;
   readonly #early: Packet[] = [];
 
-  constructor(readonly socket: TLSSocket, private readonly handler: ConnectionHandler, private readonly limits: ConnectionLimits) {
+  constructor(
+    readonly socket: TLSSocket,
+    private readonly handler: ConnectionHandler,
+    private readonly limits: ConnectionLimits,
+  ) {
     this.#parser = strictParser();
     this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
     this.#parser.on('error', () => this.end('malformed_packet'));
@@ -148,8 +152,10 @@ export class MqttConnection {
     if (this.#state === 'connecting') return void this.#early.push(p);
     if (p.cmd === 'connect') return this.end('protocol_error');
     switch (p.cmd) {
-      case 'publish': return this.#onPublish(p);
-      case 'puback': return void this.#outbound?.acknowledged(p.messageId ?? 0);
+      case 'publish':
+        return this.#onPublish(p);
+      case 'puback':
+        return void this.#outbound?.acknowledged(p.messageId ?? 0);
       case 'pubrel': {
         const known = this.#awaitingRelease.delete(p.messageId ?? 0);
         return this.#send({ cmd: 'pubcomp', messageId: p.messageId ?? 0, ...(this.version === 5 && !known ? { reasonCode: 0x92 } : {}) });
@@ -162,7 +168,8 @@ export class MqttConnection {
         const codes = this.handler.unsubscribe(this, p.unsubscriptions);
         return this.#send({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: this.version === 5 ? codes : [] });
       }
-      case 'pingreq': return this.#send({ cmd: 'pingresp' });
+      case 'pingreq':
+        return this.#send({ cmd: 'pingresp' });
       case 'disconnect':
         // MQTT 5 reason 0x04: disconnect with the will message.
         this.#closeReason = (p.reasonCode ?? 0) === 0x04 ? 'client_disconnected_with_will' : 'client_disconnected';
@@ -182,14 +189,22 @@ export class MqttConnection {
     const props = p.properties ?? {};
     const will = p.will
       ? {
-          topic: p.will.topic, payload: Buffer.isBuffer(p.will.payload) ? p.will.payload : Buffer.from(p.will.payload), qos: p.will.qos ?? 0, retain: p.will.retain === true,
+          topic: p.will.topic,
+          payload: Buffer.isBuffer(p.will.payload) ? p.will.payload : Buffer.from(p.will.payload),
+          qos: p.will.qos ?? 0,
+          retain: p.will.retain === true,
         }
       : undefined;
     const sessionExpiryS = this.version === 5 ? Math.min(props.sessionExpiryInterval ?? 0, this.limits.sessionExpiryMaxS) : p.clean === false ? undefined : 0;
     let verdict: ConnectVerdict;
     try {
       verdict = await this.handler.connect(this, {
-        clientId: p.clientId, version: this.version, clean: p.clean !== false, sessionExpiryS, will, authenticationMethod: props.authenticationMethod,
+        clientId: p.clientId,
+        version: this.version,
+        clean: p.clean !== false,
+        sessionExpiryS,
+        will,
+        authenticationMethod: props.authenticationMethod,
       });
     } catch {
       verdict = { ok: false, refusal: 'admission_failed', message: 'the server could not admit the device' };
@@ -205,18 +220,27 @@ export class MqttConnection {
     }
     this.#will = will;
     this.#state = 'open';
-    this.#outbound = new Outbound(this.version, Math.max(1, Math.min(props.receiveMaximum ?? 65535, this.limits.receiveMaximum)),
-      props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER, this.limits.outboundQueueLimit, Date.now, (b) => this.#write(b));
-    this.#send(this.version === 5
-      ? {
-          cmd: 'connack', sessionPresent: verdict.sessionPresent, reasonCode: RC.success,
-          properties: {
-            receiveMaximum: this.limits.receiveMaximum, maximumQoS: 1, retainAvailable: false, maximumPacketSize: this.limits.maxPacketBytes,
-            topicAliasMaximum: this.limits.topicAliasMaximum, wildcardSubscriptionAvailable: true, sharedSubscriptionAvailable: false,
-            subscriptionIdentifiersAvailable: false, ...(sessionExpiryS !== undefined && sessionExpiryS !== (props.sessionExpiryInterval ?? 0) ? { sessionExpiryInterval: sessionExpiryS } : {}),
-          },
-        }
-      : { cmd: 'connack', sessionPresent: verdict.sessionPresent, returnCode: 0 });
+    this.#outbound = new Outbound(this.version, Math.max(1, Math.min(props.receiveMaximum ?? 65535, this.limits.receiveMaximum)), props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER, this.limits.outboundQueueLimit, Date.now, (b) => this.#write(b));
+    this.#send(
+      this.version === 5
+        ? {
+            cmd: 'connack',
+            sessionPresent: verdict.sessionPresent,
+            reasonCode: RC.success,
+            properties: {
+              receiveMaximum: this.limits.receiveMaximum,
+              maximumQoS: 1,
+              retainAvailable: false,
+              maximumPacketSize: this.limits.maxPacketBytes,
+              topicAliasMaximum: this.limits.topicAliasMaximum,
+              wildcardSubscriptionAvailable: true,
+              sharedSubscriptionAvailable: false,
+              subscriptionIdentifiersAvailable: false,
+              ...(sessionExpiryS !== undefined && sessionExpiryS !== (props.sessionExpiryInterval ?? 0) ? { sessionExpiryInterval: sessionExpiryS } : {}),
+            },
+          }
+        : { cmd: 'connack', sessionPresent: verdict.sessionPresent, returnCode: 0 },
+    );
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if ((p.keepalive ?? 0) > 0) {
@@ -229,9 +253,7 @@ export class MqttConnection {
 
   #refuseConnect(version: 4 | 5, refusal: ConnectRefusal, message: string = refusal): void {
     const codes = CONNECT_CODES[refusal];
-    this.#write(generate(version === 5
-      ? { cmd: 'connack', sessionPresent: false, reasonCode: codes.v5, properties: { reasonString: message } }
-      : { cmd: 'connack', sessionPresent: false, returnCode: codes.v4 }, { protocolVersion: version }));
+    this.#write(generate(version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: codes.v5, properties: { reasonString: message } } : { cmd: 'connack', sessionPresent: false, returnCode: codes.v4 }, { protocolVersion: version }));
     this.#closeReason = refusal;
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -282,7 +304,11 @@ export class MqttConnection {
     } catch {
       return this.end('handler_failed');
     }
-    if (result instanceof Promise) result.then((outcome) => this.#settle(slot, outcome), () => this.end('handler_failed'));
+    if (result instanceof Promise)
+      result.then(
+        (outcome) => this.#settle(slot, outcome),
+        () => this.end('handler_failed'),
+      );
     else this.#settle(slot, result);
   }
 
@@ -304,7 +330,7 @@ export class MqttConnection {
       const slot = this.#acks.shift() as AckSlot;
       const o = slot.outcome as PublishOutcome;
       const refused = this.version === 5 && o.code !== 0;
-      const properties = refused ? { reasonString: o.detail ? `${o.reason ?? 'refused'}: ${o.detail}`.slice(0, 256) : o.reason ?? 'refused' } : undefined;
+      const properties = refused ? { reasonString: o.detail ? `${o.reason ?? 'refused'}: ${o.detail}`.slice(0, 256) : (o.reason ?? 'refused') } : undefined;
       if (slot.qos === 2 && !refused) this.#awaitingRelease.add(slot.messageId);
       if (slot.qos === 1 && !refused) {
         // The common acknowledgement, written directly: fixed header, length 2, packet id (same bytes in both versions).

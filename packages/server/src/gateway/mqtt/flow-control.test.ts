@@ -10,7 +10,9 @@ describe('MQTT flow control', () => {
   it(`slows a device publishing ${N} QoS 1 messages as fast as it can with default settings: never disconnected, each stored once, held to 100/s`, async (t) => {
     const { s, client } = await setup(t, { id: 'fast-1' });
     let closes = 0;
-    client.on('close', () => { closes += 1; });
+    client.on('close', () => {
+      closes += 1;
+    });
     const t0 = performance.now();
     await Promise.all(Array.from({ length: N }, (_, i) => client.publishAsync('devices/fast-1/telemetry', env(`f-${i}`, { temp_c: 20 }, { seq: i }), { qos: 1 })));
     const elapsedS = (performance.now() - t0) / 1000;
@@ -39,7 +41,9 @@ describe('MQTT flow control', () => {
     // the socket's read buffer holds (about 460 of these), whatever the count.
     const { s, client } = await setup(t, { id: 'trickle-1', config: { mqtt: { publishRatePerSecond: 1000, publishBurst: 1, publishBacklogLimit: 1000 } } });
     let closes = 0;
-    client.on('close', () => { closes += 1; });
+    client.on('close', () => {
+      closes += 1;
+    });
     const acks: Promise<unknown>[] = [];
     for (let i = 0; i < 2000; i += 1) {
       acks.push(client.publishAsync('devices/trickle-1/telemetry', env(`t-${i}`, { temp_c: 1 }, { seq: i }), { qos: 1 }));

@@ -89,7 +89,14 @@ export class MqttGateway {
   constructor(
     private readonly settings: MqttSettings,
     private readonly deps: {
-      identity: IdentityService; registry: RegistryService; bus: EventBus; clock: Clock; log: Logger; metrics: Registry; ingest?: IngestService; inbox?: DeviceInbox;
+      identity: IdentityService;
+      registry: RegistryService;
+      bus: EventBus;
+      clock: Clock;
+      log: Logger;
+      metrics: Registry;
+      ingest?: IngestService;
+      inbox?: DeviceInbox;
       /** The live-session table (admission, takeover, kicks, delivery); one of this process by default. */
       sessions?: SessionTable;
       /** Per-device publish budgets, shared with the other device transports; the gateway's own by default. */
@@ -120,8 +127,12 @@ export class MqttGateway {
     const listener = new DeviceListener(tlsServer, { name: 'mqtt', proxyProtocolFrom: this.settings.proxyProtocolFrom ?? [], log: this.deps.log, metrics: this.deps.metrics, noDelay: true });
     this.#listener = listener;
     const limits = {
-      maxPacketBytes: this.maxPacketBytes, receiveMaximum: this.settings.receiveMaximum, topicAliasMaximum: 16, connectTimeoutMs: 30_000,
-      sessionExpiryMaxS: this.settings.sessionExpiryMaxSeconds, outboundQueueLimit: 1000,
+      maxPacketBytes: this.maxPacketBytes,
+      receiveMaximum: this.settings.receiveMaximum,
+      topicAliasMaximum: 16,
+      connectTimeoutMs: 30_000,
+      sessionExpiryMaxS: this.settings.sessionExpiryMaxSeconds,
+      outboundQueueLimit: 1000,
     };
     const handler = {
       connect: (c: MqttConnection, r: ConnectRequest) => this.#connect(c, r),
@@ -159,11 +170,14 @@ export class MqttGateway {
     const server = this.#server;
     const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const front = this.#listener?.close();
-    const gone = [...this.#connections].map((c) => new Promise<void>((resolve) => {
-      if (c.socket.destroyed) return resolve();
-      c.socket.once('close', () => resolve());
-      c.end('server_stopping');
-    }));
+    const gone = [...this.#connections].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.socket.destroyed) return resolve();
+          c.socket.once('close', () => resolve());
+          c.end('server_stopping');
+        }),
+    );
     await Promise.all([closing, front, ...gone]);
   }
 
@@ -222,7 +236,10 @@ export class MqttGateway {
     }
     const ref: { handle?: SessionHandle } = {};
     const admission = await this.#sessions.admit({
-      peer, address: this.#listener?.remoteOf(c.socket), end: () => c.end(ref.handle?.endReason ?? 'kicked'), deliver: (topic, payload, qos, options) => Promise.resolve(this.#send(c, topic, payload, qos, options)),
+      peer,
+      address: this.#listener?.remoteOf(c.socket),
+      end: () => c.end(ref.handle?.endReason ?? 'kicked'),
+      deliver: (topic, payload, qos, options) => Promise.resolve(this.#send(c, topic, payload, qos, options)),
     });
     if (!admission.admitted) return fail(admission.reason === 'unavailable' ? 'admission_failed' : 'not_admitted', admission.message, admission.reason);
     const handle = (ref.handle = admission.session);
@@ -283,27 +300,37 @@ export class MqttGateway {
 
   #handlePublish(c: MqttConnection, live: Live, p: InboundPublish, resolve: (o: PublishOutcome) => void): void {
     this.#metrics.messagesIn.inc();
-    this.#handler.handle(live.peer, p, (topic, payload, qos) => this.#send(c, topic, payload, qos)).then((outcome) => {
-      // A device subscribed to its own topics gets its publish back (unless it asked for No Local).
-      if (outcome.code === RC.success || outcome.code === RC.payloadFormatInvalid) this.#send(c, p.topic, p.payload, p.qos === 0 ? 0 : 1, undefined, true);
-      resolve(outcome);
-    }, (err: Error) => {
-      this.deps.log.error({ err, deviceId: live.peer.deviceId, topic: p.topic }, 'device message could not be handled');
-      live.handle.ending('ingest_failed');
-      resolve({ code: RC.unspecified, reason: 'ingest_failed', fatal: true });
-    });
+    this.#handler
+      .handle(live.peer, p, (topic, payload, qos) => this.#send(c, topic, payload, qos))
+      .then(
+        (outcome) => {
+          // A device subscribed to its own topics gets its publish back (unless it asked for No Local).
+          if (outcome.code === RC.success || outcome.code === RC.payloadFormatInvalid) this.#send(c, p.topic, p.payload, p.qos === 0 ? 0 : 1, undefined, true);
+          resolve(outcome);
+        },
+        (err: Error) => {
+          this.deps.log.error({ err, deviceId: live.peer.deviceId, topic: p.topic }, 'device message could not be handled');
+          live.handle.ending('ingest_failed');
+          resolve({ code: RC.unspecified, reason: 'ingest_failed', fatal: true });
+        },
+      );
   }
 
   #subscribe(c: MqttConnection, subs: readonly ISubscription[]): number[] {
     const live = this.#live.get(c);
     const accepted: string[] = [];
     const codes = subs.map((sub) => {
-      const denial = !live ? 'outside_own_tree'
-        : !validFilter(sub.topic) ? 'invalid_filter'
-        : sub.topic.split('/').length > this.settings.maxTopicLevels ? 'too_deep'
-        : sub.topic.length > this.settings.maxTopicLength ? 'too_long'
-        : !live.session.filters.has(sub.topic) && live.session.filters.size >= this.settings.maxSubscriptionsPerSession ? 'too_many'
-        : subscribeDenial(sub.topic, live.peer.deviceId);
+      const denial = !live
+        ? 'outside_own_tree'
+        : !validFilter(sub.topic)
+          ? 'invalid_filter'
+          : sub.topic.split('/').length > this.settings.maxTopicLevels
+            ? 'too_deep'
+            : sub.topic.length > this.settings.maxTopicLength
+              ? 'too_long'
+              : !live.session.filters.has(sub.topic) && live.session.filters.size >= this.settings.maxSubscriptionsPerSession
+                ? 'too_many'
+                : subscribeDenial(sub.topic, live.peer.deviceId);
       if (denial) {
         this.#metrics.aclDenied.inc({ kind: 'subscribe', reason: denial });
         this.deps.log.warn({ deviceId: live?.peer.deviceId, filter: sub.topic, reason: denial }, 'subscription refused');

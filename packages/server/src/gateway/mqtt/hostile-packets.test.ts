@@ -7,9 +7,7 @@ import { type TestServer, startTestServer } from '../../testing/harness.js';
 import { type EnrolledDevice, connectDevice, enrollDevice } from '../../testing/devices.js';
 import { FaultCapture } from '../../testing/fault-capture.js';
 import { type Tally, fuzzLane, rng } from '../../testing/mqtt-fuzz.js';
-import {
-  ANSWER_MS, P, byte, closeAll, cmds, expectEnded, expectRefused, hex, open, packet, prop, props, rawConnect, rawPublish, session, str, u16, u32, varint, within,
-} from '../../testing/raw-mqtt.js';
+import { ANSWER_MS, P, byte, closeAll, cmds, expectEnded, expectRefused, hex, open, packet, prop, props, rawConnect, rawPublish, session, str, u16, u32, varint, within } from '../../testing/raw-mqtt.js';
 
 // Hostile bytes from a device with a valid certificate, raw over real mTLS sockets; the server's answers are read with
 // mqtt-packet's parser. Throughout: a malformed packet or a protocol error ends the connection (MQTT 5, once CONNACK went
@@ -22,7 +20,6 @@ const FUZZ_SEED = Number(process.env.BULWARK_TEST_FUZZ_SEED ?? 0x5eed);
 /** Devices fuzzed at once, a device per lane (lanes never take over each other's session). */
 const LANES = 8;
 const MiB = 1024 * 1024;
-
 
 // Faults anywhere in the process (the server runs in it), captured from `before` to `after`: the test that sent the packet
 // reports what it caused.
@@ -145,7 +142,10 @@ describe('hostile MQTT packets at the gateway', () => {
       await t.test(`after CONNACK, v${version}: a 200 MB PUBLISH announced is refused from its fixed header, no byte of its body sent → ${version === 5 ? 'DISCONNECT 0x95' : 'close'}`, async () => {
         await expectEnded(faults, await session(s, d, version), Buffer.concat([Buffer.from([0x32]), REMAINING_200MB]), 0x95, false);
       });
-      for (const [what, cut] of [['a PUBLISH cut short', (b: Buffer) => b.subarray(0, b.length - 5)], ['a remaining length cut short', (b: Buffer) => b.subarray(0, 2).fill(0x80, 1)]] as const) {
+      for (const [what, cut] of [
+        ['a PUBLISH cut short', (b: Buffer) => b.subarray(0, b.length - 5)],
+        ['a remaining length cut short', (b: Buffer) => b.subarray(0, 2).fill(0x80, 1)],
+      ] as const) {
         await t.test(`after CONNACK, v${version}: ${what}, then the device closes: nothing answered, nothing taken in`, async () => {
           const before = await messagesIn(s);
           const raw = await session(s, d, version);
@@ -172,7 +172,11 @@ describe('hostile MQTT packets at the gateway', () => {
       const raw = await session(s, d, 4);
       const before = settled().heapUsed;
       for (let i = 1; i <= 4000; i++) raw.socket.write(generate({ cmd: 'subscribe', messageId: i, subscriptions: [{ topic: `devices/${d.id}/${i}-${'f'.repeat(8000)}`, qos: 0 }] }));
-      await within(30_000, raw.next((p) => p.cmd === 'suback' && p.messageId === 4000), 'the last SUBACK (or the close)');
+      await within(
+        30_000,
+        raw.next((p) => p.cmd === 'suback' && p.messageId === 4000),
+        'the last SUBACK (or the close)',
+      );
       const grown = settled().heapUsed - before;
       assert.ok(grown < 8 * MiB, `the server's heap grew ${mb(grown)} MB with the subscriptions of one session`);
     });
@@ -180,7 +184,11 @@ describe('hostile MQTT packets at the gateway', () => {
     await t.test('a device that stops reading its socket: 320 echoes of its own 64 KB publishes do not pile up in the server', async () => {
       const raw = await session(s, d, 4);
       raw.socket.write(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `devices/${d.id}/events`, qos: 0 }] }));
-      await within(ANSWER_MS, raw.next((p) => p.cmd === 'suback'), 'SUBACK');
+      await within(
+        ANSWER_MS,
+        raw.next((p) => p.cmd === 'suback'),
+        'SUBACK',
+      );
       raw.socket.pause();
       const [before, inBefore] = [settled().arrayBuffers, await messagesIn(s)];
       const publish = generate({ cmd: 'publish', topic: `devices/${d.id}/events`, payload: Buffer.alloc(65_536, 0x61), qos: 0, retain: false, dup: false });
@@ -220,8 +228,10 @@ describe('hostile MQTT packets at the gateway', () => {
     };
     const m1 = await phase((c) => Math.floor(c / 2));
     const m2 = await phase((c) => c - Math.floor(c / 2));
-    console.log(`fuzz: ${tally.packets} packets, seed ${FUZZ_SEED}, ${tally.connections} connections, ${((performance.now() - t0) / 1000).toFixed(1)} s; MQTT 5 DISCONNECT codes ${JSON.stringify(Object.fromEntries([...tally.codes].sort()))};`
-      + ` heap ${mb(m0.heapUsed)} → ${mb(m1.heapUsed)} → ${mb(m2.heapUsed)} MB, rss ${mb(m0.rss)} → ${mb(m1.rss)} → ${mb(m2.rss)} MB`);
+    console.log(
+      `fuzz: ${tally.packets} packets, seed ${FUZZ_SEED}, ${tally.connections} connections, ${((performance.now() - t0) / 1000).toFixed(1)} s; MQTT 5 DISCONNECT codes ${JSON.stringify(Object.fromEntries([...tally.codes].sort()))};` +
+        ` heap ${mb(m0.heapUsed)} → ${mb(m1.heapUsed)} → ${mb(m2.heapUsed)} MB, rss ${mb(m0.rss)} → ${mb(m1.rss)} → ${mb(m2.rss)} MB`,
+    );
     assert.equal(tally.packets, FUZZ_PACKETS);
     assert.deepEqual(tally.problems.slice(0, 10), [], `${tally.problems.length} inputs the server mishandled (replay: BULWARK_TEST_FUZZ_SEED=${FUZZ_SEED})`);
     assert.deepEqual(faults.unreported(faultsAtStart), [], 'no uncaught exception or unhandled rejection');

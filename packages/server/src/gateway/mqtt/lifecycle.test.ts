@@ -10,7 +10,12 @@ import { closed, connect, connectDevice, enrollDevice, makeDeviceKeys, tlsOption
 const withinMs = async (ms: number, p: Promise<void>, what: string) => {
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); })]);
+  await Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    }),
+  ]);
   clearTimeout(timer);
   return performance.now() - t0;
 };
@@ -81,7 +86,12 @@ describe('device lifecycle at the gateway', () => {
       ['topic_length', (c) => c.publish(`devices/m1/telemetry/${'x'.repeat(40)}`, 'x', { qos: 1 })],
       ['topic_depth', (c) => c.publish('devices/m1/telemetry/a/b/c/d/e/f', 'x', { qos: 1 })],
       // Over its rate a device is only slowed; 20 publishes at once against a burst of 5 leave 15 held, past the bound of 5.
-      ['publish_backlog', (c) => { for (let i = 0; i < 20; i += 1) c.publish('devices/m1/telemetry', String(i), { qos: 0 }); }],
+      [
+        'publish_backlog',
+        (c) => {
+          for (let i = 0; i < 20; i += 1) c.publish('devices/m1/telemetry', String(i), { qos: 0 });
+        },
+      ],
     ];
     for (const [limit, misbehave] of cases) {
       const c = await connectDevice(s, d);
@@ -102,13 +112,17 @@ describe('device lifecycle at the gateway', () => {
     t.after(() => old.end(true));
     await old.subscribeAsync('devices/gw-1/#', { qos: 1 });
     const received: string[] = [];
-    old.on('message', (topic, payload) => { if (topic.endsWith('/telemetry')) received.push(payload.toString()); });
+    old.on('message', (topic, payload) => {
+      if (topic.endsWith('/telemetry')) received.push(payload.toString());
+    });
     for (let i = 0; i < 5; i += 1) await old.publishAsync('devices/gw-1/telemetry', `m${i}`, { qos: 1 });
 
     const next = await makeDeviceKeys('gw-1');
-    const result = new Promise<{ certificate: string; serial: string }>((resolve) => old.on('message', (topic, payload) => {
-      if (topic === 'devices/gw-1/certs/rotate/result') resolve(JSON.parse(payload.toString()));
-    }));
+    const result = new Promise<{ certificate: string; serial: string }>((resolve) =>
+      old.on('message', (topic, payload) => {
+        if (topic === 'devices/gw-1/certs/rotate/result') resolve(JSON.parse(payload.toString()));
+      }),
+    );
     await old.publishAsync('devices/gw-1/certs/rotate', JSON.stringify({ csr: next.csrPem }), { qos: 1 });
     const issued = await result;
     assert.ok(issued.certificate.includes('BEGIN CERTIFICATE'), JSON.stringify(issued));
@@ -120,12 +134,21 @@ describe('device lifecycle at the gateway', () => {
     const fresh = await connect(tlsOptions(s, renewed, 'gw-1', { clean: false }));
     t.after(() => fresh.end(true));
     await oldGone;
-    fresh.on('message', (topic, payload) => { if (topic.endsWith('/telemetry')) received.push(payload.toString()); });
+    fresh.on('message', (topic, payload) => {
+      if (topic.endsWith('/telemetry')) received.push(payload.toString());
+    });
     await fresh.subscribeAsync('devices/gw-1/#', { qos: 1 });
-    const last = new Promise<void>((resolve) => fresh.on('message', (_t, p) => { if (p.toString() === 'm14') resolve(); }));
+    const last = new Promise<void>((resolve) =>
+      fresh.on('message', (_t, p) => {
+        if (p.toString() === 'm14') resolve();
+      }),
+    );
     for (let i = 10; i < 15; i += 1) await fresh.publishAsync('devices/gw-1/telemetry', `m${i}`, { qos: 1 });
     await withinMs(5000, last, 'the last message');
-    assert.deepEqual([...new Set(received)].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))), Array.from({ length: 15 }, (_, i) => `m${i}`));
+    assert.deepEqual(
+      [...new Set(received)].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))),
+      Array.from({ length: 15 }, (_, i) => `m${i}`),
+    );
 
     const certs = (await s.api('GET', '/api/v1/devices/gw-1/certificates', { token: admin })).body as { serial: string; revokedAt: number | null; revocationReason: string | null }[];
     assert.equal(certs.length, 2);

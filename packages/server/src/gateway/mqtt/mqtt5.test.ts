@@ -48,7 +48,12 @@ async function pubackOf(client: MqttClient, topic: string, payload: string, opti
 function files(t: TestContext, d: EnrolledDevice) {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-mqtt5-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  for (const [name, pem] of [['key.pem', d.keyPem], ['crt.pem', d.certPem], ['ca.pem', d.caPem]] as const) writeFileSync(join(dir, name), pem, { mode: 0o600 });
+  for (const [name, pem] of [
+    ['key.pem', d.keyPem],
+    ['crt.pem', d.certPem],
+    ['ca.pem', d.caPem],
+  ] as const)
+    writeFileSync(join(dir, name), pem, { mode: 0o600 });
   return ['-h', 'localhost', '--cafile', join(dir, 'ca.pem'), '--cert', join(dir, 'crt.pem'), '--key', join(dir, 'key.pem'), '-V', 'mqttv5'];
 }
 
@@ -83,7 +88,10 @@ describe('MQTT 5 at the gateway', () => {
     c.subscribe({ 'devices/other/#': { qos: 1 }, 'devices/v5-1/a/b/c/d/e/f/g': { qos: 1 }, 'devices/v5-1/#': { qos: 1 } }, () => undefined);
     assert.deepEqual((await suback).granted, [0x87, 0x8f, 1]);
     const rows = await s.server.store.telemetry.query({ deviceId: 'v5-1', limit: 10 });
-    assert.deepEqual(rows.map((r) => r.msgId), ['ok-1']);
+    assert.deepEqual(
+      rows.map((r) => r.msgId),
+      ['ok-1'],
+    );
     assert.equal(await metric(s, /bulwark_mqtt_connects_total\{version="5"\} (\d+)/), 1);
     assert.equal(await metric(s, /bulwark_mqtt_connect_refused_total\{reason="client_id_mismatch"\} (\d+)/), 1);
   });
@@ -103,7 +111,10 @@ describe('MQTT 5 at the gateway', () => {
     const ok = await mosquitto('mosquitto_pub', s, [...tls, '-i', 'mq5-1', '-q', '1', '-t', 'devices/mq5-1/telemetry', '-m', env('mq-ok', { temp_c: 5 })]);
     assert.equal(ok.code, 0, ok.out);
     assert.doesNotMatch(ok.out, /failed|error/i);
-    assert.deepEqual((await s.server.store.telemetry.query({ deviceId: 'mq5-1', limit: 10 })).map((r) => r.msgId), ['mq-ok']);
+    assert.deepEqual(
+      (await s.server.store.telemetry.query({ deviceId: 'mq5-1', limit: 10 })).map((r) => r.msgId),
+      ['mq-ok'],
+    );
   });
 
   it('sends commands with message expiry, response topic and correlation data; an answer by correlation data completes the command', async (t) => {
@@ -164,7 +175,10 @@ describe('MQTT 5 at the gateway', () => {
   it('refuses a retained publish with DISCONNECT 0x9A and a QoS 0 publish outside the tree with 0x87, counted', async (t) => {
     const { s, device, client: v4 } = await setup(t, { id: 'ret5-1' });
     await v4.endAsync();
-    for (const [topic, options, code] of [['devices/ret5-1/telemetry', { qos: 0, retain: true }, 0x9a], ['devices/x/telemetry', { qos: 0 }, 0x87]] as const) {
+    for (const [topic, options, code] of [
+      ['devices/ret5-1/telemetry', { qos: 0, retain: true }, 0x9a],
+      ['devices/x/telemetry', { qos: 0 }, 0x87],
+    ] as const) {
       const c = await connectDevice(s, device, V5);
       t.after(() => c.end(true));
       const disconnect = nextPacket<Packet & { reasonCode?: number }>(c, 'disconnect');

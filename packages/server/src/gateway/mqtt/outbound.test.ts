@@ -8,15 +8,32 @@ function wire(version: 4 | 5, receiveMaximum: number, maximumPacketSize = Number
   const sent: IPublishPacket[] = [];
   const parser = mqttParser({ protocolVersion: version });
   parser.on('packet', (p: Packet) => sent.push(p as IPublishPacket));
-  const out = new Outbound(version, receiveMaximum, maximumPacketSize, maxWaiting, () => now, (b) => parser.parse(b));
-  return { out, sent, advance: (ms: number) => { now += ms; }, now: () => now };
+  const out = new Outbound(
+    version,
+    receiveMaximum,
+    maximumPacketSize,
+    maxWaiting,
+    () => now,
+    (b) => parser.parse(b),
+  );
+  return {
+    out,
+    sent,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    now: () => now,
+  };
 }
 
 describe('messages to a device (Outbound)', () => {
   it('keeps at most Receive Maximum QoS 1 messages unacknowledged; the rest wait in order', () => {
     const { out, sent } = wire(5, 2);
     for (let i = 0; i < 5; i += 1) assert.equal(out.send(`devices/d/commands/c${i}`, Buffer.from('x'), 1), true);
-    assert.deepEqual(sent.map((p) => p.topic), ['devices/d/commands/c0', 'devices/d/commands/c1']);
+    assert.deepEqual(
+      sent.map((p) => p.topic),
+      ['devices/d/commands/c0', 'devices/d/commands/c1'],
+    );
     assert.equal(out.waiting, 3);
     assert.equal(out.acknowledged(sent[0]?.messageId ?? 0), true);
     assert.equal(out.acknowledged(sent[0]?.messageId ?? 0), false, 'an id is acknowledged once');
@@ -35,14 +52,18 @@ describe('messages to a device (Outbound)', () => {
     assert.equal(out.send('devices/d/commands/d', Buffer.from('d'), 1), false, 'queue full');
     advance(10_000);
     out.acknowledged(sent[0]?.messageId ?? 0);
-    assert.deepEqual(sent.map((p) => p.topic), ['devices/d/commands/a', 'devices/d/commands/c'], 'b expired while waiting');
+    assert.deepEqual(
+      sent.map((p) => p.topic),
+      ['devices/d/commands/a', 'devices/d/commands/c'],
+      'b expired while waiting',
+    );
     assert.equal(sent[1]?.properties?.messageExpiryInterval, 50);
     assert.equal(sent[1]?.properties?.responseTopic, 'devices/d/commands/c/result');
     assert.equal(sent[1]?.properties?.correlationData?.toString(), 'cmd_1');
     assert.notEqual(sent[1]?.messageId, undefined);
   });
 
-  it('does not send what breaks the device\'s Maximum Packet Size, and sends no properties to 3.1.1 devices', () => {
+  it("does not send what breaks the device's Maximum Packet Size, and sends no properties to 3.1.1 devices", () => {
     const small = wire(5, 10, 64);
     assert.equal(small.out.send('devices/d/commands/big', Buffer.alloc(100), 1), false);
     assert.equal(small.out.inflight, 0, 'its packet id is freed');

@@ -12,7 +12,12 @@ export interface PublishLimits {
  * topic ACL. Counted here; MQTT 3.1.1 has no negative PUBACK, so the caller disconnects.
  */
 export function publishRefusal(
-  limits: PublishLimits, metrics: MqttMetrics, deviceId: string, topic: string, payloadBytes: number, retain: boolean,
+  limits: PublishLimits,
+  metrics: MqttMetrics,
+  deviceId: string,
+  topic: string,
+  payloadBytes: number,
+  retain: boolean,
   /** A topic of this device that passed before: its topic checks (they depend on topic and device only) are not run again. */
   allowedTopic?: string,
 ): string | undefined {

@@ -16,10 +16,13 @@ const ACCEPTED: PublishOutcome = { code: RC.success };
 
 /** A traced message's outcome: its trace ends once the acknowledgement is written. */
 function traced(outcome: PublishOutcome, trace: MessageTrace, status: string): PublishOutcome {
-  return { ...outcome, acked: () => {
-    trace.hop('gateway.ack');
-    trace.end({ 'bulwark.outcome': status });
-  } };
+  return {
+    ...outcome,
+    acked: () => {
+      trace.hop('gateway.ack');
+      trace.end({ 'bulwark.outcome': status });
+    },
+  };
 }
 
 /** Tells the device on its errors topic why a message was refused. */

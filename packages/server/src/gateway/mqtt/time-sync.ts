@@ -9,8 +9,6 @@ import { TimeRequest, type TimeReply, deviceTopics, parseMessage } from '@bulwar
  */
 export function answerTimeRequest(reply: (topic: string, payload: Buffer) => void, clock: Clock, deviceId: string, payload: Buffer, receivedAt: number): void {
   const request = parseMessage(TimeRequest, payload);
-  const body: TimeReply = request
-    ? { t0: request.t0, t1: receivedAt, t2: clock.now() }
-    : { error: { code: 'BULWARK_ERR_VALIDATION', message: 'send {"t0": <device time in ms>}' }, t1: receivedAt, t2: clock.now() };
+  const body: TimeReply = request ? { t0: request.t0, t1: receivedAt, t2: clock.now() } : { error: { code: 'BULWARK_ERR_VALIDATION', message: 'send {"t0": <device time in ms>}' }, t1: receivedAt, t2: clock.now() };
   reply(deviceTopics(deviceId).timeReply, Buffer.from(JSON.stringify(body)));
 }

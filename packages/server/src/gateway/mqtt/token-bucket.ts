@@ -10,7 +10,12 @@ import { GenerationalMap } from '@bulwark/core';
 export class TokenBuckets {
   readonly #buckets: GenerationalMap<string, { tokens: number; at: number }>;
 
-  constructor(private readonly clock: Clock, readonly ratePerSecond: number, readonly burst: number, capacity = 100_000) {
+  constructor(
+    private readonly clock: Clock,
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    capacity = 100_000,
+  ) {
     this.#buckets = new GenerationalMap(capacity);
   }
 

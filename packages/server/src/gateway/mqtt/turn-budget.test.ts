@@ -37,13 +37,20 @@ describe('bounded work per event-loop turn', () => {
     const { s, admin } = await setup(t, { id: 'flood-0', config });
     const dir = tempDir(t);
     const ids = ['flood-1', 'flood-2', 'flood-3', 'flood-4'];
-    const floods = await Promise.all(ids.map(async (id) => {
-      const d = await enrollDevice(s, admin, id);
-      for (const [name, pem] of [[`${id}.key`, d.keyPem], [`${id}.crt`, d.certPem], ['ca.pem', d.caPem]] as const) writeFileSync(join(dir, name), pem);
-      const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `${id}-${i}`, seq: i, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 20 } })).join('\n');
-      writeFileSync(join(dir, `${id}.lines`), `${lines}\n`);
-      return id;
-    }));
+    const floods = await Promise.all(
+      ids.map(async (id) => {
+        const d = await enrollDevice(s, admin, id);
+        for (const [name, pem] of [
+          [`${id}.key`, d.keyPem],
+          [`${id}.crt`, d.certPem],
+          ['ca.pem', d.caPem],
+        ] as const)
+          writeFileSync(join(dir, name), pem);
+        const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `${id}-${i}`, seq: i, ts: Date.now(), schema: 'env-sensor@1', data: { temp_c: 20 } })).join('\n');
+        writeFileSync(join(dir, `${id}.lines`), `${lines}\n`);
+        return id;
+      }),
+    );
     let flooding = true;
     const latencies: number[] = [];
     const probe = (async () => {
@@ -56,15 +63,25 @@ describe('bounded work per event-loop turn', () => {
       }
     })();
     const t0 = performance.now();
-    const exits = await Promise.all(floods.map((id) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(s.server.mqttPort), '--cafile', join(dir, 'ca.pem'), '--cert', join(dir, `${id}.crt`), '--key', join(dir, `${id}.key`),
-        '-i', id, '-t', `devices/${id}/telemetry`, '-q', '1', '-l'], { stdio: ['pipe', 'ignore', 'pipe'] });
-      t.after(() => child.kill());
-      let stderr = '';
-      child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-      child.on('close', (code) => resolve({ code, stderr }));
-      child.stdin.end(linesOf(dir, id));
-    })));
+    const exits = await Promise.all(
+      floods.map(
+        (id) =>
+          new Promise<{ code: number | null; stderr: string }>((resolve) => {
+            const child = spawn(
+              'mosquitto_pub',
+              ['-h', '127.0.0.1', '-p', String(s.server.mqttPort), '--cafile', join(dir, 'ca.pem'), '--cert', join(dir, `${id}.crt`), '--key', join(dir, `${id}.key`), '-i', id, '-t', `devices/${id}/telemetry`, '-q', '1', '-l'],
+              { stdio: ['pipe', 'ignore', 'pipe'] },
+            );
+            t.after(() => child.kill());
+            let stderr = '';
+            child.stderr.on('data', (b: Buffer) => {
+              stderr += b.toString();
+            });
+            child.on('close', (code) => resolve({ code, stderr }));
+            child.stdin.end(linesOf(dir, id));
+          }),
+      ),
+    );
     const floodS = (performance.now() - t0) / 1000;
     flooding = false;
     await probe;

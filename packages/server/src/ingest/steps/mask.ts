@@ -13,8 +13,7 @@ export interface FieldProtection {
 }
 
 /** The keyed pseudonym `hash` mode stores for a field's value (its JSON text). */
-export const pseudonym = (key: Buffer, schemaId: string, field: string, raw: Buffer): string =>
-  `h:${createHmac('sha256', key).update(`${schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`;
+export const pseudonym = (key: Buffer, schemaId: string, field: string, raw: Buffer): string => `h:${createHmac('sha256', key).update(`${schemaId}/${field}:`).update(raw).digest('hex').slice(0, 32)}`;
 
 /**
  * Protects the fields a schema marks `x-sensitive` before anything is stored or streamed:
@@ -40,9 +39,7 @@ export function mask(schemas: SchemaService, protection: FieldProtection): Step 
     for (const [field, mode] of fields) {
       if (!Object.hasOwn(data, field)) continue;
       const raw = Buffer.from(JSON.stringify(data[field]));
-      data[field] = mode === 'mask' ? '***'
-        : mode === 'hash' ? pseudonym(protection.pseudonymKey, record.schemaId, field, raw)
-          : protection.encrypt(raw, `${record.deviceId}/${field}`);
+      data[field] = mode === 'mask' ? '***' : mode === 'hash' ? pseudonym(protection.pseudonymKey, record.schemaId, field, raw) : protection.encrypt(raw, `${record.deviceId}/${field}`);
     }
     ctx.record = { ...record, data };
     return undefined;

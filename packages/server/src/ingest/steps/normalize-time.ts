@@ -32,7 +32,11 @@ export function clockSkew(maxSkewMs: number, onSkewed: () => void, capacity = 10
       if (next !== prev) estimates.set(deviceId, next);
     },
     skewed() {
-      return estimates.entries().filter(([, e]) => Math.abs(e.skewMs) > maxSkewMs).map(([deviceId, e]) => ({ deviceId, ...e })).sort((a, b) => Math.abs(b.skewMs) - Math.abs(a.skewMs));
+      return estimates
+        .entries()
+        .filter(([, e]) => Math.abs(e.skewMs) > maxSkewMs)
+        .map(([deviceId, e]) => ({ deviceId, ...e }))
+        .sort((a, b) => Math.abs(b.skewMs) - Math.abs(a.skewMs));
     },
   };
 }
@@ -57,8 +61,16 @@ export function normalizeTime(onImplausible: () => void, skew?: { observe(device
       const ts = plausible ? (e.ts as number) : start !== undefined && e.mono !== undefined ? start + e.mono : received;
       if (plausible) skew?.observe(ctx.request.deviceId, received - (e.ts as number), received);
       ctx.record = {
-        deviceId: ctx.request.deviceId, msgId: e.id, schemaId: e.schema, seq: e.seq ?? null, boot: e.boot ?? null,
-        deviceTs: e.ts ?? null, receivedAt: received, ts, skewMs: e.ts === undefined ? null : received - e.ts, data: e.data,
+        deviceId: ctx.request.deviceId,
+        msgId: e.id,
+        schemaId: e.schema,
+        seq: e.seq ?? null,
+        boot: e.boot ?? null,
+        deviceTs: e.ts ?? null,
+        receivedAt: received,
+        ts,
+        skewMs: e.ts === undefined ? null : received - e.ts,
+        data: e.data,
       };
       return undefined;
     },

@@ -14,5 +14,4 @@ export function validate(schemas: SchemaService): Step {
   };
 }
 
-const outcome = (result: Validation): StepOutcome =>
-  result.ok ? undefined : { reject: result.reason === 'unknown_schema' ? 'unknown_schema' : 'schema_violation', problems: result.problems };
+const outcome = (result: Validation): StepOutcome => (result.ok ? undefined : { reject: result.reason === 'unknown_schema' ? 'unknown_schema' : 'schema_violation', problems: result.problems });

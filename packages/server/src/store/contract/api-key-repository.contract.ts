@@ -7,8 +7,16 @@ import { settleAll } from './sql-client.contract.js';
 
 function key(id: string, principalId: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
   return {
-    id, principalId, name: `key ${id}`, secretHash: `scrypt$${id}$hash`, scopes: null,
-    createdAt: T0, expiresAt: null, revokedAt: null, lastUsedAt: null, ...over,
+    id,
+    principalId,
+    name: `key ${id}`,
+    secretHash: `scrypt$${id}$hash`,
+    scopes: null,
+    createdAt: T0,
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    ...over,
   };
 }
 
@@ -31,15 +39,24 @@ export function describeApiKeyRepository(make: MakeStore): void {
       assert.equal(await apiKeys.get('key_missing'), undefined);
     });
 
-    it('lists all keys, or one principal\'s, by creation time then id', async (t) => {
+    it("lists all keys, or one principal's, by creation time then id", async (t) => {
       const { apiKeys } = await withPrincipals(await make(t), 'usr_1', 'usr_2');
       await apiKeys.insert(key('key_c', 'usr_1', { createdAt: T0 + 2 }));
       await apiKeys.insert(key('key_b', 'usr_2', { createdAt: T0 + 1 }));
       await apiKeys.insert(key('key_a', 'usr_1', { createdAt: T0 + 2 }));
       await apiKeys.insert(key('key_d', 'usr_1', { createdAt: T0 }));
-      assert.deepEqual((await apiKeys.list()).map((k) => k.id), ['key_d', 'key_b', 'key_a', 'key_c']);
-      assert.deepEqual((await apiKeys.listByPrincipal('usr_1')).map((k) => k.id), ['key_d', 'key_a', 'key_c']);
-      assert.deepEqual((await apiKeys.listByPrincipal('usr_2')).map((k) => k.id), ['key_b']);
+      assert.deepEqual(
+        (await apiKeys.list()).map((k) => k.id),
+        ['key_d', 'key_b', 'key_a', 'key_c'],
+      );
+      assert.deepEqual(
+        (await apiKeys.listByPrincipal('usr_1')).map((k) => k.id),
+        ['key_d', 'key_a', 'key_c'],
+      );
+      assert.deepEqual(
+        (await apiKeys.listByPrincipal('usr_2')).map((k) => k.id),
+        ['key_b'],
+      );
       assert.deepEqual(await apiKeys.listByPrincipal('usr_missing'), []);
     });
 

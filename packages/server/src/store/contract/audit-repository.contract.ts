@@ -34,7 +34,10 @@ export function describeAuditRepository(make: MakeStore): void {
       const events = [auditEvent(), auditEvent({ actor: 'system', target: null, requestId: null, source: null, details }), auditEvent({ result: 'denied' })];
       const written: AuditEntry[] = [];
       for (const [i, e] of events.entries()) written.push(await appendEvent(audit, T0 + i, e));
-      assert.deepEqual(written.map((e) => e.seq), [1, 2, 3]);
+      assert.deepEqual(
+        written.map((e) => e.seq),
+        [1, 2, 3],
+      );
       assert.equal(written[0]?.prevHash, GENESIS_HASH);
       assert.equal(written[1]?.prevHash, written[0]?.hash);
       assert.equal(written[2]?.prevHash, written[1]?.hash);
@@ -48,9 +51,26 @@ export function describeAuditRepository(make: MakeStore): void {
       const { audit } = await make(t);
       await appendEvent(audit, T0);
       const seal = (ts: number, event: AuditEvent, seq: number, prevHash: string) => sealEntry(seq, ts, event, prevHash);
-      const batches = await Promise.all([0, 1, 2].map((b) => audit.appendMany([1, 2, 3].map((i) => ({ ts: T0 + b * 10 + i, event: auditEvent({ target: `t${b}-${i}` }) })), seal)));
-      assert.deepEqual(batches.flat().map((e) => e.seq).sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
-      for (const batch of batches) assert.deepEqual(batch.map((e) => e.target), batch.map((_, i) => `${batch[0]?.target?.split('-')[0]}-${i + 1}`));
+      const batches = await Promise.all(
+        [0, 1, 2].map((b) =>
+          audit.appendMany(
+            [1, 2, 3].map((i) => ({ ts: T0 + b * 10 + i, event: auditEvent({ target: `t${b}-${i}` }) })),
+            seal,
+          ),
+        ),
+      );
+      assert.deepEqual(
+        batches
+          .flat()
+          .map((e) => e.seq)
+          .sort((a, b) => a - b),
+        [2, 3, 4, 5, 6, 7, 8, 9, 10],
+      );
+      for (const batch of batches)
+        assert.deepEqual(
+          batch.map((e) => e.target),
+          batch.map((_, i) => `${batch[0]?.target?.split('-')[0]}-${i + 1}`),
+        );
       assert.deepEqual(await audit.appendMany([], seal), []);
       assert.deepEqual(await verifyRepository(audit), { ok: true, entriesChecked: 10, headSeq: 10, firstBadSeq: null, problem: null, message: 'all 10 entries verify' });
     });
@@ -58,9 +78,12 @@ export function describeAuditRepository(make: MakeStore): void {
     it('leaves the chain untouched when sealing fails', async (t) => {
       const { audit } = await make(t);
       const first = await appendEvent(audit, T0);
-      await assert.rejects(audit.append(T0 + 1, auditEvent(), () => {
-        throw new Error('seal failed');
-      }), /seal failed/);
+      await assert.rejects(
+        audit.append(T0 + 1, auditEvent(), () => {
+          throw new Error('seal failed');
+        }),
+        /seal failed/,
+      );
       assert.deepEqual(await audit.head(), { seq: 1, hash: first.hash });
       const next = await appendEvent(audit, T0 + 2);
       assert.equal(next.seq, 2);
@@ -114,9 +137,15 @@ export function describeAuditRepository(make: MakeStore): void {
     it('forms one unbroken chain from 50 appends started together', async (t) => {
       const { audit } = await make(t);
       const written = await settleAll(Array.from({ length: 50 }, (_, i) => appendEvent(audit, T0 + i, auditEvent({ target: `t${i}` }))));
-      assert.deepEqual(written.map((e) => e.seq).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        written.map((e) => e.seq).sort((a, b) => a - b),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       const stored = await audit.scan(0, 100);
-      assert.deepEqual(stored.map((e) => e.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        stored.map((e) => e.seq),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       for (const [i, e] of stored.entries()) assert.equal(e.prevHash, i === 0 ? GENESIS_HASH : stored[i - 1]?.hash, `link at seq ${e.seq}`);
       assert.deepEqual(new Set(stored.map((e) => e.target)).size, 50, 'every append is stored once');
       assert.deepEqual(await audit.head(), { seq: 50, hash: stored[49]?.hash });

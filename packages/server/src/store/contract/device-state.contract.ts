@@ -9,8 +9,22 @@ const desired = (version: number, config: Record<string, unknown> = { rate: vers
 
 export function command(id: string, over: Partial<CommandRecord> = {}): CommandRecord {
   return {
-    id, deviceId: 'd1', name: 'reboot', params: { delayS: 1 }, status: 'pending', issuedBy: 'usr_1', issuedAt: T0, expiresAt: T0 + 60_000,
-    sentAt: null, sendCount: 0, answeredAt: null, reason: null, detail: null, output: null, updatedAt: T0, ...over,
+    id,
+    deviceId: 'd1',
+    name: 'reboot',
+    params: { delayS: 1 },
+    status: 'pending',
+    issuedBy: 'usr_1',
+    issuedAt: T0,
+    expiresAt: T0 + 60_000,
+    sentAt: null,
+    sendCount: 0,
+    answeredAt: null,
+    reason: null,
+    detail: null,
+    output: null,
+    updatedAt: T0,
+    ...over,
   };
 }
 
@@ -43,14 +57,31 @@ export function describeTwinRepository(make: MakeStore): void {
 
     it('lists twins drifting since a time, oldest first', async (t) => {
       const { twins } = await make(t);
-      for (const [id, since] of [['a', T0 + 30], ['b', T0 + 10], ['c', null], ['d', T0 + 100]] as const) {
+      for (const [id, since] of [
+        ['a', T0 + 30],
+        ['b', T0 + 10],
+        ['c', null],
+        ['d', T0 + 100],
+      ] as const) {
         await twins.putDesired(id, 0, desired(1));
         await twins.setDriftSince(id, since);
       }
-      assert.deepEqual((await twins.listDrifting(T0 + 50, 10)).map((x) => x.deviceId), ['b', 'a']);
-      assert.deepEqual((await twins.listDrifting(T0 + 500, 1)).map((x) => x.deviceId), ['b']);
+      assert.deepEqual(
+        (await twins.listDrifting(T0 + 50, 10)).map((x) => x.deviceId),
+        ['b', 'a'],
+      );
+      assert.deepEqual(
+        (await twins.listDrifting(T0 + 500, 1)).map((x) => x.deviceId),
+        ['b'],
+      );
       await twins.setDriftSince('b', null);
-      assert.deepEqual((await twins.listDrifting(T0 + 500, 10)).map((x) => [x.deviceId, x.driftSince]), [['a', T0 + 30], ['d', T0 + 100]]);
+      assert.deepEqual(
+        (await twins.listDrifting(T0 + 500, 10)).map((x) => [x.deviceId, x.driftSince]),
+        [
+          ['a', T0 + 30],
+          ['d', T0 + 100],
+        ],
+      );
     });
   });
 }
@@ -65,9 +96,15 @@ export function describeCommandRepository(make: MakeStore): void {
       await commands.insert(command('c3', { deviceId: 'd2', issuedAt: T0 + 2 }));
       assert.deepEqual(await commands.get('d1', 'c1'), command('c1'));
       assert.equal(await commands.get('d2', 'c1'), undefined, 'ids are per device');
-      assert.deepEqual((await commands.list({ deviceId: 'd1', limit: 10 })).map((c) => c.id), ['c2', 'c1']);
-      assert.deepEqual((await commands.list({ deviceId: 'd1', name: 'reboot', limit: 10 })).map((c) => c.id), ['c1']);
-      assert.deepEqual((await commands.list({ deviceId: 'd1', status: 'sent', limit: 10 })), []);
+      assert.deepEqual(
+        (await commands.list({ deviceId: 'd1', limit: 10 })).map((c) => c.id),
+        ['c2', 'c1'],
+      );
+      assert.deepEqual(
+        (await commands.list({ deviceId: 'd1', name: 'reboot', limit: 10 })).map((c) => c.id),
+        ['c1'],
+      );
+      assert.deepEqual(await commands.list({ deviceId: 'd1', status: 'sent', limit: 10 }), []);
     });
 
     it('marks sends, records answers once a command ends, and never after', async (t) => {
@@ -90,9 +127,15 @@ export function describeCommandRepository(make: MakeStore): void {
       await commands.insert(command('early', { expiresAt: T0 + 100 }));
       await commands.insert(command('late', { issuedAt: T0 + 1, expiresAt: T0 + 1000 }));
       await commands.insert(command('running', { status: 'accepted', expiresAt: T0 + 100 }));
-      assert.deepEqual((await commands.listOpen('d1', T0 + 50, 10)).map((c) => c.id), ['early', 'late']);
+      assert.deepEqual(
+        (await commands.listOpen('d1', T0 + 50, 10)).map((c) => c.id),
+        ['early', 'late'],
+      );
       assert.equal(await commands.countOpen('d1', T0 + 50), 3);
-      assert.deepEqual((await commands.listOpen('d1', T0 + 100, 10)).map((c) => c.id), ['late']);
+      assert.deepEqual(
+        (await commands.listOpen('d1', T0 + 100, 10)).map((c) => c.id),
+        ['late'],
+      );
       assert.equal(await commands.expire(T0 + 100, 500), 1);
       assert.equal((await commands.get('d1', 'early'))?.status, 'expired');
       assert.equal((await commands.get('d1', 'running'))?.status, 'accepted', 'a running command gets its grace');
@@ -115,11 +158,17 @@ export function describeHealthRepositories(make: MakeStore): void {
       for (let i = 1; i <= 6; i += 1) await health.insert({ deviceId: 'd1', receivedAt: T0 + i, report: report(i) }, 4);
       await health.insert({ deviceId: 'd2', receivedAt: T0, report: report(0) }, 4);
       const kept = await health.history('d1', 10);
-      assert.deepEqual(kept.map((h) => h.receivedAt), [T0 + 6, T0 + 5, T0 + 4, T0 + 3]);
+      assert.deepEqual(
+        kept.map((h) => h.receivedAt),
+        [T0 + 6, T0 + 5, T0 + 4, T0 + 3],
+      );
       assert.deepEqual(kept[0]?.report, report(6));
       assert.equal((await health.history('d2', 10)).length, 1);
       assert.equal(await health.deleteBefore(T0 + 4), 2);
-      assert.deepEqual((await health.history('d1', 10)).map((h) => h.receivedAt), [T0 + 6, T0 + 5, T0 + 4]);
+      assert.deepEqual(
+        (await health.history('d1', 10)).map((h) => h.receivedAt),
+        [T0 + 6, T0 + 5, T0 + 4],
+      );
     });
 
     it('stores each event once, lists newest first with filters, and deletes by age', async (t) => {
@@ -130,8 +179,14 @@ export function describeHealthRepositories(make: MakeStore): void {
       assert.equal(await events.insert(e('e2', 'crash', T0 + 1)), true);
       assert.equal(await events.insert({ ...e('e1', 'boot', T0 + 2), deviceId: 'd2' }), true);
       assert.deepEqual(await events.list({ deviceId: 'd1', limit: 10 }), [e('e2', 'crash', T0 + 1), e('e1', 'boot', T0)]);
-      assert.deepEqual((await events.list({ deviceId: 'd1', type: 'boot', limit: 10 })).map((x) => x.id), ['e1']);
-      assert.deepEqual((await events.list({ deviceId: 'd1', sinceMs: T0 + 1, limit: 10 })).map((x) => x.id), ['e2']);
+      assert.deepEqual(
+        (await events.list({ deviceId: 'd1', type: 'boot', limit: 10 })).map((x) => x.id),
+        ['e1'],
+      );
+      assert.deepEqual(
+        (await events.list({ deviceId: 'd1', sinceMs: T0 + 1, limit: 10 })).map((x) => x.id),
+        ['e2'],
+      );
       assert.equal(await events.deleteBefore(T0 + 1), 1);
       assert.equal((await events.list({ deviceId: 'd1', limit: 10 })).length, 1);
     });
@@ -149,13 +204,29 @@ export function describeHealthRepositories(make: MakeStore): void {
       await health.setPosture(rec('p3', T0 + 6, []));
       await health.setPosture(rec('gone', T0 + 6, [debug]));
       const device = (id: string, state: Device['state']): Device => ({
-        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
-        state, suspendedFrom: null, createdAt: T0, updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+        id,
+        serial: null,
+        model: null,
+        hardwareRevision: null,
+        firmwareVersion: null,
+        securityVersion: null,
+        owner: null,
+        location: null,
+        tags: [],
+        state,
+        suspendedFrom: null,
+        createdAt: T0,
+        updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+        healthScore: 100,
       });
       await devices.insertMany([device('p1', 'active'), device('p2', 'provisioned'), device('p3', 'active'), device('gone', 'decommissioned')]);
       assert.deepEqual(await checklist.postureFindings(10), { fail: 1, warn: 1, sample: [rec('p1', T0 + 5, [debug, serial]), rec('p2', T0 + 6, [serial])].map(({ posture: _p, ...r }) => r) });
-      assert.deepEqual((await checklist.postureFindings(1)).sample.map((d) => d.deviceId), ['p1'], 'failing devices first');
+      assert.deepEqual(
+        (await checklist.postureFindings(1)).sample.map((d) => d.deviceId),
+        ['p1'],
+        'failing devices first',
+      );
       await health.deleteBefore(T0 + 6);
       assert.equal(await health.posture('p1'), null, 'a posture goes with the reports of its age');
       assert.deepEqual((await checklist.postureFindings(10)).fail, 0);
@@ -169,43 +240,81 @@ export function describeDeviceConnectivity(make: MakeStore): void {
     it('applies a batch of connects and disconnects in order, per device', async (t) => {
       const { devices } = await make(t);
       const device = (id: string): Device => ({
-        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
-        state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+        id,
+        serial: null,
+        model: null,
+        hardwareRevision: null,
+        firmwareVersion: null,
+        securityVersion: null,
+        owner: null,
+        location: null,
+        tags: [],
+        state: 'active',
+        suspendedFrom: null,
+        createdAt: T0,
+        updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+        healthScore: 100,
       });
       await devices.insertMany([device('a'), device('b')]);
       const node = 'n1';
       await devices.recordConnectivity([
-        { kind: 'connect', id: 'a', at: T0 + 1, node }, { kind: 'disconnect', id: 'a', at: T0 + 2, reason: 'taken_over', node }, { kind: 'connect', id: 'a', at: T0 + 3, node },
-        { kind: 'connect', id: 'b', at: T0 + 4, node }, { kind: 'disconnect', id: 'b', at: T0 + 5, reason: 'keepalive_timeout', node }, { kind: 'connect', id: 'missing', at: T0 + 6, node },
+        { kind: 'connect', id: 'a', at: T0 + 1, node },
+        { kind: 'disconnect', id: 'a', at: T0 + 2, reason: 'taken_over', node },
+        { kind: 'connect', id: 'a', at: T0 + 3, node },
+        { kind: 'connect', id: 'b', at: T0 + 4, node },
+        { kind: 'disconnect', id: 'b', at: T0 + 5, reason: 'keepalive_timeout', node },
+        { kind: 'connect', id: 'missing', at: T0 + 6, node },
       ]);
       assert.deepEqual((await devices.get('a'))?.connectivity, { online: true, onlineSince: T0 + 3, lastSeenAt: T0 + 3, connectCount: 2, lastDisconnectAt: T0 + 2, lastDisconnectReason: 'taken_over' });
       assert.deepEqual((await devices.get('b'))?.connectivity, { online: false, onlineSince: null, lastSeenAt: T0 + 5, connectCount: 1, lastDisconnectAt: T0 + 5, lastDisconnectReason: 'keepalive_timeout' });
       await devices.recordConnectivity([]);
-      assert.deepEqual((await devices.list({ seenBefore: T0 + 6, limit: 10 })).map((d) => d.id), ['b'], 'offline and last seen before: not the online one');
+      assert.deepEqual(
+        (await devices.list({ seenBefore: T0 + 6, limit: 10 })).map((d) => d.id),
+        ['b'],
+        'offline and last seen before: not the online one',
+      );
       assert.deepEqual(await devices.list({ seenBefore: T0 + 5, limit: 10 }), []);
     });
 
     it('lets a node end only the sessions it holds, and mark offline only its own devices', async (t) => {
       const { devices } = await make(t);
       const device = (id: string): Device => ({
-        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
-        state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+        id,
+        serial: null,
+        model: null,
+        hardwareRevision: null,
+        firmwareVersion: null,
+        securityVersion: null,
+        owner: null,
+        location: null,
+        tags: [],
+        state: 'active',
+        suspendedFrom: null,
+        createdAt: T0,
+        updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+        healthScore: 100,
       });
       await devices.insertMany([device('moved'), device('on-a'), device('on-b')]);
       await devices.recordConnectivity([
-        { kind: 'connect', id: 'moved', at: T0 + 1, node: 'a' }, { kind: 'connect', id: 'on-a', at: T0 + 1, node: 'a' }, { kind: 'connect', id: 'on-b', at: T0 + 1, node: 'b' },
+        { kind: 'connect', id: 'moved', at: T0 + 1, node: 'a' },
+        { kind: 'connect', id: 'on-a', at: T0 + 1, node: 'a' },
+        { kind: 'connect', id: 'on-b', at: T0 + 1, node: 'b' },
         // The device moved to b; a hears its old connection close afterwards.
-        { kind: 'connect', id: 'moved', at: T0 + 2, node: 'b' }, { kind: 'disconnect', id: 'moved', at: T0 + 3, reason: 'taken_over', node: 'a' },
+        { kind: 'connect', id: 'moved', at: T0 + 2, node: 'b' },
+        { kind: 'disconnect', id: 'moved', at: T0 + 3, reason: 'taken_over', node: 'a' },
       ]);
       assert.equal((await devices.get('moved'))?.connectivity.online, true, 'a late disconnect from the old node leaves the new session alone');
       // Node a claimed 'again-on-a' again after its lease was taken (at T0 + 4), before the mark decided at T0 + 3 was written.
       await devices.insertMany([device('again-on-a')]);
-      await devices.recordConnectivity([{ kind: 'connect', id: 'again-on-a', at: T0 + 1, node: 'a' }, { kind: 'connect', id: 'again-on-a', at: T0 + 4, node: 'a' }]);
+      await devices.recordConnectivity([
+        { kind: 'connect', id: 'again-on-a', at: T0 + 1, node: 'a' },
+        { kind: 'connect', id: 'again-on-a', at: T0 + 4, node: 'a' },
+      ]);
       assert.equal(await devices.markNodeOffline('a', T0 + 5, 'node_lease_expired', T0 + 3), 1);
       assert.equal((await devices.get('on-a'))?.connectivity.lastDisconnectReason, 'node_lease_expired');
-      assert.equal((await devices.get('on-b'))?.connectivity.online, true, 'another node\'s devices stay online');
+      assert.equal((await devices.get('on-b'))?.connectivity.online, true, "another node's devices stay online");
       assert.equal((await devices.get('moved'))?.connectivity.online, true);
       assert.equal((await devices.get('again-on-a'))?.connectivity.online, true, 'a session recorded after the decision stays online');
       assert.equal(await devices.markNodeOffline('b', T0 + 6, 'node_restarted', T0 + 6), 2);
@@ -214,9 +323,21 @@ export function describeDeviceConnectivity(make: MakeStore): void {
     it('records a session taken over from another address while the device was online (a cloned identity shows so)', async (t) => {
       const { devices, checklist } = await make(t);
       const device = (id: string): Device => ({
-        id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags: [],
-        state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+        id,
+        serial: null,
+        model: null,
+        hardwareRevision: null,
+        firmwareVersion: null,
+        securityVersion: null,
+        owner: null,
+        location: null,
+        tags: [],
+        state: 'active',
+        suspendedFrom: null,
+        createdAt: T0,
+        updatedAt: T0,
+        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+        healthScore: 100,
       });
       await devices.insertMany([device('twice'), device('back')]);
       await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 1, node: 'n', address: '10.0.0.1' }]);
@@ -224,7 +345,8 @@ export function describeDeviceConnectivity(make: MakeStore): void {
       await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 2, node: 'n', address: '10.0.0.2' }]);
       await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 3, node: 'n', address: '10.0.0.2' }]);
       await devices.recordConnectivity([
-        { kind: 'connect', id: 'back', at: T0 + 1, node: 'n', address: '10.0.0.7' }, { kind: 'disconnect', id: 'back', at: T0 + 2, reason: 'keepalive_timeout', node: 'n' },
+        { kind: 'connect', id: 'back', at: T0 + 1, node: 'n', address: '10.0.0.7' },
+        { kind: 'disconnect', id: 'back', at: T0 + 2, reason: 'keepalive_timeout', node: 'n' },
         // Back after going offline, from elsewhere: a reconnect, not a takeover.
         { kind: 'connect', id: 'back', at: T0 + 3, node: 'n', address: '10.0.0.8' },
         { kind: 'connect', id: 'back', at: T0 + 4, node: 'n' },

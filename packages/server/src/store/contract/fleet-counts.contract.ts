@@ -6,15 +6,39 @@ import type { Store } from '../store.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const device = (id: string, over: Partial<Device> = {}): Device => ({
-  id, serial: null, model: 'm1', hardwareRevision: null, firmwareVersion: '1.0.0', securityVersion: null, owner: null, location: null, tags: [],
-  state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0, healthScore: 100,
+  id,
+  serial: null,
+  model: 'm1',
+  hardwareRevision: null,
+  firmwareVersion: '1.0.0',
+  securityVersion: null,
+  owner: null,
+  location: null,
+  tags: [],
+  state: 'active',
+  suspendedFrom: null,
+  createdAt: T0,
+  updatedAt: T0,
+  healthScore: 100,
   connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
   ...over,
 });
 
 const alert = (id: string, deviceId: string, severity: Alert['severity']): Alert => ({
-  id, ruleId: `rule-${id}`, deviceId, type: 'offline', severity, state: 'firing', summary: 'offline', details: {}, firedAt: T0,
-  acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: false, incidentId: null,
+  id,
+  ruleId: `rule-${id}`,
+  deviceId,
+  type: 'offline',
+  severity,
+  state: 'firing',
+  summary: 'offline',
+  details: {},
+  firedAt: T0,
+  acknowledgedAt: null,
+  acknowledgedBy: null,
+  resolvedAt: null,
+  silenced: false,
+  incidentId: null,
 });
 const grouping = (id: string): Grouping => ({ windowMs: 60_000, minAlerts: 1000, sendAt: T0, newIncidentId: `inc-${id}`, opened: () => [] });
 
@@ -42,10 +66,12 @@ async function recount(store: Store): Promise<FleetCounts> {
     const open = await store.alerts.list({ state: 'open', deviceId: d.id, limit: 100 });
     add('alerts', open.length === 0 ? 'none' : open.some((a) => a.acknowledgedAt === null) ? 'firing' : 'acknowledged');
   }
-  return shapeCounts([...rows].map(([k, n]) => {
-    const [dim = '', value = ''] = k.split('\u0000');
-    return { dim, value, n };
-  }));
+  return shapeCounts(
+    [...rows].map(([k, n]) => {
+      const [dim = '', value = ''] = k.split('\u0000');
+      return { dim, value, n };
+    }),
+  );
 }
 
 const counts = async (store: Store) => shapeCounts(await store.devices.counts());
@@ -60,17 +86,26 @@ export function describeFleetCounts(make: MakeStore): void {
       const store = await make(t);
       const { devices, alerts } = store;
       assert.deepEqual((await counts(store)).total, 0);
-      await devices.insertMany([
-        device('a'), device('b'), device('c', { model: 'm2', firmwareVersion: null }), device('d', { model: null, state: 'manufactured' }),
+      await devices.insertMany([device('a'), device('b'), device('c', { model: 'm2', firmwareVersion: null }), device('d', { model: null, state: 'manufactured' })]);
+      await devices.recordConnectivity([
+        { kind: 'connect', id: 'a', at: T0 + 1, node: 'n' },
+        { kind: 'connect', id: 'b', at: T0 + 1, node: 'n' },
       ]);
-      await devices.recordConnectivity([{ kind: 'connect', id: 'a', at: T0 + 1, node: 'n' }, { kind: 'connect', id: 'b', at: T0 + 1, node: 'n' }]);
       await devices.updateAttributes('b', { firmwareVersion: '1.1.0' }, T0 + 2);
       let c = await counts(store);
       assert.equal(c.total, 4);
       assert.deepEqual(c.byState, { manufactured: 1, provisioned: 0, active: 3, suspended: 0, decommissioned: 0 });
       assert.deepEqual(c.byConnectivity, { online: 2, offline: 2 });
-      assert.deepEqual(c.byModel, [{ value: 'm1', count: 2 }, { value: 'm2', count: 1 }, { value: null, count: 1 }]);
-      assert.deepEqual(c.byFirmware, [{ value: '1.0.0', count: 2 }, { value: '1.1.0', count: 1 }, { value: null, count: 1 }]);
+      assert.deepEqual(c.byModel, [
+        { value: 'm1', count: 2 },
+        { value: 'm2', count: 1 },
+        { value: null, count: 1 },
+      ]);
+      assert.deepEqual(c.byFirmware, [
+        { value: '1.0.0', count: 2 },
+        { value: '1.1.0', count: 1 },
+        { value: null, count: 1 },
+      ]);
       assert.deepEqual(c.byHealth, { good: 4, fair: 0, poor: 0 });
       assert.deepEqual(c.byAlertState, { firing: 0, acknowledged: 0, none: 4 });
 
@@ -86,7 +121,7 @@ export function describeFleetCounts(make: MakeStore): void {
       assert.deepEqual(c.byAlertState, { firing: 1, acknowledged: 1, none: 2 }, 'a still has x2 unacknowledged; b has only acknowledged ones');
       assert.equal((await devices.get('b'))?.healthScore, 85, 'acknowledging leaves the score alone');
 
-      assert.ok(await devices.foldCounts() > 0);
+      assert.ok((await devices.foldCounts()) > 0);
       assert.deepEqual(await counts(store), c, 'a fold changes nothing a reader sees');
       assert.equal(await devices.foldCounts(), 0, 'nothing left to fold');
 
@@ -97,12 +132,20 @@ export function describeFleetCounts(make: MakeStore): void {
       assert.deepEqual(c.byState, { manufactured: 1, provisioned: 0, active: 2, suspended: 0, decommissioned: 1 });
       assert.equal(c.total, 4);
       assert.deepEqual(c.byConnectivity, { online: 1, offline: 2 }, 'a decommissioned device counts only by state');
-      assert.deepEqual(c.byModel, [{ value: 'm1', count: 1 }, { value: 'm2', count: 1 }, { value: null, count: 1 }]);
+      assert.deepEqual(c.byModel, [
+        { value: 'm1', count: 1 },
+        { value: 'm2', count: 1 },
+        { value: null, count: 1 },
+      ]);
       assert.deepEqual(c.byAlertState, { firing: 0, acknowledged: 1, none: 2 });
       assert.deepEqual(c, await recount(store));
       await devices.foldCounts();
       assert.deepEqual(await counts(store), await recount(store));
-      assert.equal((await devices.counts()).some((r) => r.n === 0), false, 'no zero rows');
+      assert.equal(
+        (await devices.counts()).some((r) => r.n === 0),
+        false,
+        'no zero rows',
+      );
       // Counted by a scan for the devices of some groups: the whole fleet through a query that selects all, the same numbers.
       const everyone = { kind: 'dynamic' as const, query: { state: ['manufactured', 'provisioned', 'active', 'suspended', 'decommissioned'] as LifecycleState[] }, now: T0 + 10 };
       assert.deepEqual(shapeCounts(await devices.countsWithin([everyone])), await recount(store));

@@ -5,14 +5,33 @@ import type { Store } from '../store.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const device = (id: string, over: Partial<Device> = {}): Device => ({
-  id, serial: null, model: 'gw', hardwareRevision: 'B', firmwareVersion: '1.0.0', securityVersion: 3, owner: 'acme', location: 'site-7', tags: [],
-  state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0, healthScore: 100,
+  id,
+  serial: null,
+  model: 'gw',
+  hardwareRevision: 'B',
+  firmwareVersion: '1.0.0',
+  securityVersion: 3,
+  owner: 'acme',
+  location: 'site-7',
+  tags: [],
+  state: 'active',
+  suspendedFrom: null,
+  createdAt: T0,
+  updatedAt: T0,
+  healthScore: 100,
   connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
   ...over,
 });
 
 const group = (id: string, over: Partial<DeviceGroup> = {}): DeviceGroup => ({
-  id, description: null, kind: 'static', query: null, createdBy: 'usr_1', createdAt: T0, updatedAt: T0, ...over,
+  id,
+  description: null,
+  kind: 'static',
+  query: null,
+  createdBy: 'usr_1',
+  createdAt: T0,
+  updatedAt: T0,
+  ...over,
 });
 
 /** The ids a dynamic query selects, through the device list (the path every user of groups takes). */
@@ -34,15 +53,28 @@ export function describeGroupRepository(make: MakeStore): void {
       assert.equal(await groups.insert(group('canary')), false, 'ids are unique');
       assert.equal(await groups.insert(group('hot', { kind: 'dynamic', query: { healthBelow: 80, tags: ['x'] } })), true);
       assert.deepEqual((await groups.get('hot'))?.query, { healthBelow: 80, tags: ['x'] });
-      assert.deepEqual((await groups.list({ limit: 10 })).map((g) => g.id), ['canary', 'hot']);
-      assert.deepEqual((await groups.list({ after: 'canary', limit: 10 })).map((g) => g.id), ['hot']);
+      assert.deepEqual(
+        (await groups.list({ limit: 10 })).map((g) => g.id),
+        ['canary', 'hot'],
+      );
+      assert.deepEqual(
+        (await groups.list({ after: 'canary', limit: 10 })).map((g) => g.id),
+        ['hot'],
+      );
 
       assert.equal(await groups.addMembers('canary', ['a', 'b'], T0), 2);
       assert.equal(await groups.addMembers('canary', ['b', 'c'], T0), 1, 'a member already in is not added twice');
       assert.deepEqual(await groups.missingDevices(['a', 'nope', 'c', 'gone']), ['nope', 'gone']);
       const canary = { kind: 'static' as const, groupId: 'canary' };
-      assert.deepEqual((await devices.list({ group: canary, limit: 10 })).map((d) => d.id), ['a', 'b', 'c']);
-      assert.deepEqual((await devices.list({ group: canary, after: 'a', limit: 1 })).map((d) => d.id), ['b'], 'paged by id');
+      assert.deepEqual(
+        (await devices.list({ group: canary, limit: 10 })).map((d) => d.id),
+        ['a', 'b', 'c'],
+      );
+      assert.deepEqual(
+        (await devices.list({ group: canary, after: 'a', limit: 1 })).map((d) => d.id),
+        ['b'],
+        'paged by id',
+      );
       assert.equal(await groups.removeMembers('canary', ['a', 'zz']), 1);
       assert.equal(await groups.count(canary), 2);
 
@@ -66,13 +98,31 @@ export function describeGroupRepository(make: MakeStore): void {
         device('s-4', { state: 'manufactured' }),
       ]);
       await devices.recordConnectivity([
-        { kind: 'connect', id: 'gw_1', at: T0, node: 'n' }, { kind: 'connect', id: 's-3', at: T0, node: 'n' },
+        { kind: 'connect', id: 'gw_1', at: T0, node: 'n' },
+        { kind: 'connect', id: 's-3', at: T0, node: 'n' },
         { kind: 'disconnect', id: 's-3', at: T0 + 1000, reason: 'gone', node: 'n' },
       ]);
-      await alerts.fire({
-        id: 'al1', ruleId: 'r1', deviceId: 'gwx1', type: 'offline', severity: 'critical', state: 'firing', summary: 's', details: {}, firedAt: T0,
-        acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null, silenced: false, incidentId: null,
-      }, [], T0, { windowMs: 1000, minAlerts: 100, sendAt: T0, newIncidentId: 'i1', opened: () => [] });
+      await alerts.fire(
+        {
+          id: 'al1',
+          ruleId: 'r1',
+          deviceId: 'gwx1',
+          type: 'offline',
+          severity: 'critical',
+          state: 'firing',
+          summary: 's',
+          details: {},
+          firedAt: T0,
+          acknowledgedAt: null,
+          acknowledgedBy: null,
+          resolvedAt: null,
+          silenced: false,
+          incidentId: null,
+        },
+        [],
+        T0,
+        { windowMs: 1000, minAlerts: 100, sendAt: T0, newIncidentId: 'i1', opened: () => [] },
+      );
 
       assert.deepEqual(await matching(store, { state: ['active', 'suspended'] }), ['gw_1', 'gwx1', 's-3']);
       assert.deepEqual(await matching(store, { model: ['gw'], state: ['active'] }), ['gw_1'], 'criteria together');

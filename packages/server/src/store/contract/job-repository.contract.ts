@@ -4,9 +4,24 @@ import type { Job } from '../../jobs/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
-  id, name: `job ${id}`, operation: { type: 'twin-patch', patch: { intervalS: 30 } }, group: 'site7', pacing: { ratePerSecond: 500, maxConcurrent: 100, window: null },
-  deviceTimeoutMs: 30_000, maxRetries: 1, abort: { failedPercent: 20, minFinished: 10 }, state: 'running', reason: null, deviceCount: 0, skipped: { decommissioned: 2 },
-  history: [{ at: T0, state: 'running', actor: 'usr_1', reason: 'created' }], createdBy: 'usr_1', createdAt: T0, updatedAt: T0, settledAt: null, ...over,
+  id,
+  name: `job ${id}`,
+  operation: { type: 'twin-patch', patch: { intervalS: 30 } },
+  group: 'site7',
+  pacing: { ratePerSecond: 500, maxConcurrent: 100, window: null },
+  deviceTimeoutMs: 30_000,
+  maxRetries: 1,
+  abort: { failedPercent: 20, minFinished: 10 },
+  state: 'running',
+  reason: null,
+  deviceCount: 0,
+  skipped: { decommissioned: 2 },
+  history: [{ at: T0, state: 'running', actor: 'usr_1', reason: 'created' }],
+  createdBy: 'usr_1',
+  createdAt: T0,
+  updatedAt: T0,
+  settledAt: null,
+  ...over,
 });
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `d-${String(i).padStart(4, '0')}`);
@@ -26,13 +41,33 @@ export function describeJobRepository(make: MakeStore): void {
       assert.deepEqual(await jobs.get('job_a'), paused);
       await jobs.insert(job('job_b', { createdAt: T0 + 5, updatedAt: T0 + 5, state: 'completed', settledAt: T0 + 6 }), []);
       await jobs.insert(job('job_0', { createdAt: T0 + 5, updatedAt: T0 + 5, group: 'other' }), []);
-      assert.deepEqual((await jobs.list({ limit: 10 })).map((j) => j.id), ['job_b', 'job_0', 'job_a'], 'newest first (then by id)');
-      assert.deepEqual((await jobs.list({ limit: 10, before: 'job_0' })).map((j) => j.id), ['job_a'], 'paged by creation time, then id');
-      assert.deepEqual((await jobs.list({ limit: 1, before: 'job_b' })).map((j) => j.id), ['job_0']);
-      assert.deepEqual((await jobs.list({ limit: 10, groups: ['other'] })).map((j) => j.id), ['job_0']);
+      assert.deepEqual(
+        (await jobs.list({ limit: 10 })).map((j) => j.id),
+        ['job_b', 'job_0', 'job_a'],
+        'newest first (then by id)',
+      );
+      assert.deepEqual(
+        (await jobs.list({ limit: 10, before: 'job_0' })).map((j) => j.id),
+        ['job_a'],
+        'paged by creation time, then id',
+      );
+      assert.deepEqual(
+        (await jobs.list({ limit: 1, before: 'job_b' })).map((j) => j.id),
+        ['job_0'],
+      );
+      assert.deepEqual(
+        (await jobs.list({ limit: 10, groups: ['other'] })).map((j) => j.id),
+        ['job_0'],
+      );
       assert.deepEqual(await jobs.list({ limit: 10, groups: [] }), []);
-      assert.deepEqual((await jobs.list({ states: ['paused'], limit: 10 })).map((j) => j.id), ['job_a']);
-      assert.deepEqual((await jobs.unsettled(10)).map((j) => j.id), ['job_a', 'job_0']);
+      assert.deepEqual(
+        (await jobs.list({ states: ['paused'], limit: 10 })).map((j) => j.id),
+        ['job_a'],
+      );
+      assert.deepEqual(
+        (await jobs.unsettled(10)).map((j) => j.id),
+        ['job_a', 'job_0'],
+      );
       await assert.rejects(jobs.insert(job('job_a'), ['x']), 'ids are unique');
     });
 
@@ -55,7 +90,14 @@ export function describeJobRepository(make: MakeStore): void {
 
       await jobs.requeue('job_c', ['d-0002', 'd-0003']);
       const requeued = await jobs.devices('job_c', { states: ['queued'], limit: 10 });
-      assert.deepEqual(requeued.map((e) => [e.deviceId, e.attempts, e.dispatchedAt]), [['d-0002', 0, null], ['d-0003', 0, null]], 'a claim never sent is not an attempt');
+      assert.deepEqual(
+        requeued.map((e) => [e.deviceId, e.attempts, e.dispatchedAt]),
+        [
+          ['d-0002', 0, null],
+          ['d-0003', 0, null],
+        ],
+        'a claim never sent is not an attempt',
+      );
 
       // 46 in progress, dispatched at T0 + 10, one attempt each: with two attempts allowed they go back to the queue...
       assert.deepEqual(await jobs.expire('job_c', T0 + 11, 2, T0 + 100), { retried: 46, timedOut: 0 });
@@ -67,14 +109,16 @@ export function describeJobRepository(make: MakeStore): void {
       assert.deepEqual(await jobs.counts('job_c'), { succeeded: 1, failed: 1, timed_out: 46, queued: 2 });
       assert.equal(await jobs.cancelQueued('job_c', 'job_cancelled', T0 + 400), 2);
       assert.deepEqual(await jobs.reasons('job_c', 10), [
-        { state: 'timed_out', reason: 'no_answer', count: 46 }, { state: 'cancelled', reason: 'job_cancelled', count: 2 }, { state: 'failed', reason: 'config_invalid', count: 1 },
+        { state: 'timed_out', reason: 'no_answer', count: 46 },
+        { state: 'cancelled', reason: 'job_cancelled', count: 2 },
+        { state: 'failed', reason: 'config_invalid', count: 1 },
       ]);
       const page1 = await jobs.devices('job_c', { limit: 20 });
       const page2 = await jobs.devices('job_c', { limit: 40, after: page1.at(-1)!.deviceId });
       assert.deepEqual([page1.length, page2.length, page2[0]!.deviceId], [20, 30, 'd-0020']);
     });
 
-    it('finds a device\'s live entries with what their job does', async (t) => {
+    it("finds a device's live entries with what their job does", async (t) => {
       const { jobs } = await make(t);
       await jobs.insert(job('job_t', { deviceCount: 2 }), ['gw-1', 'gw-2']);
       await jobs.insert(job('job_k', { operation: { type: 'command', name: 'blink', params: {} }, deviceCount: 1 }), ['gw-1']);
@@ -82,7 +126,14 @@ export function describeJobRepository(make: MakeStore): void {
       await jobs.claim('job_t', 1, T0 + 1);
       await jobs.setRef('job_t', 'gw-1', '3');
       const live = await jobs.live('gw-1');
-      assert.deepEqual(live.map((e) => [e.jobId, e.state, e.operation, e.ref]), [['job_k', 'queued', 'command', null], ['job_t', 'in_progress', 'twin-patch', '3']], 'queued entries of ended jobs are not live');
+      assert.deepEqual(
+        live.map((e) => [e.jobId, e.state, e.operation, e.ref]),
+        [
+          ['job_k', 'queued', 'command', null],
+          ['job_t', 'in_progress', 'twin-patch', '3'],
+        ],
+        'queued entries of ended jobs are not live',
+      );
       assert.deepEqual(await jobs.live('gw-9'), []);
     });
   });

@@ -6,18 +6,55 @@ import { type MakeStore, T0 } from './principal-repository.contract.js';
 const manifest = { format: 'bulwark-firmware/1', delegation: { signed: {}, signatures: [] }, release: { signed: { name: 'gw' }, signatures: [{ keyId: 'k', sig: 's' }] } } as unknown as FirmwareArtifact['manifest'];
 
 export const artifact = (id: string, over: Partial<FirmwareArtifact> = {}): FirmwareArtifact => ({
-  id, name: 'gw-fw', version: '2.0.0', securityVersion: 5, model: 'gw-1', hardwareRevisions: ['B', 'C'], size: 4096, sha256: 'a'.repeat(64),
-  expiresAt: T0 + 86_400_000, state: 'awaiting_image', manifest, uploadedBy: 'usr_1', createdAt: T0, publishedAt: null, ...over,
+  id,
+  name: 'gw-fw',
+  version: '2.0.0',
+  securityVersion: 5,
+  model: 'gw-1',
+  hardwareRevisions: ['B', 'C'],
+  size: 4096,
+  sha256: 'a'.repeat(64),
+  expiresAt: T0 + 86_400_000,
+  state: 'awaiting_image',
+  manifest,
+  uploadedBy: 'usr_1',
+  createdAt: T0,
+  publishedAt: null,
+  ...over,
 });
 
 export const rollout = (id: string, artifactId: string, over: Partial<Rollout> = {}): Rollout => ({
-  id, name: 'r', artifactId, target: { tag: 'fleet' }, strategy: { canary: ['d0'], waves: [{ percent: 10 }, { count: 5 }] },
-  gates: { minDevices: 3, maxFailurePercent: 5, onFailure: 'abort' }, window: { startMinute: 60, endMinute: 120 }, maxRetries: 2, state: 'running', reason: null,
-  currentWave: 0, waveCount: 2, history: [{ at: T0, wave: 0, state: 'running', actor: 'usr_1', reason: 'created' }], createdBy: 'usr_1', createdAt: T0, updatedAt: T0, ...over,
+  id,
+  name: 'r',
+  artifactId,
+  target: { tag: 'fleet' },
+  strategy: { canary: ['d0'], waves: [{ percent: 10 }, { count: 5 }] },
+  gates: { minDevices: 3, maxFailurePercent: 5, onFailure: 'abort' },
+  window: { startMinute: 60, endMinute: 120 },
+  maxRetries: 2,
+  state: 'running',
+  reason: null,
+  currentWave: 0,
+  waveCount: 2,
+  history: [{ at: T0, wave: 0, state: 'running', actor: 'usr_1', reason: 'created' }],
+  createdBy: 'usr_1',
+  createdAt: T0,
+  updatedAt: T0,
+  ...over,
 });
 
 const device = (rolloutId: string, deviceId: string, wave: number, over: Partial<RolloutDevice> = {}): RolloutDevice => ({
-  rolloutId, deviceId, wave, state: 'pending', jobId: null, attempts: 0, fromVersion: '1.0.0', reason: null, notifiedAt: null, updatedAt: T0, ...over,
+  rolloutId,
+  deviceId,
+  wave,
+  state: 'pending',
+  jobId: null,
+  attempts: 0,
+  fromVersion: '1.0.0',
+  reason: null,
+  notifiedAt: null,
+  updatedAt: T0,
+  ...over,
 });
 
 /** FirmwareRepository: one release per name and version; published once its image arrived. */
@@ -34,7 +71,10 @@ export function describeFirmwareRepository(make: MakeStore): void {
       assert.deepEqual(await firmware.get('fw_1'), artifact('fw_1', { state: 'published', publishedAt: T0 + 5 }));
       assert.equal((await firmware.findBySha256('b'.repeat(64)))?.id, 'fw_3');
       assert.equal(await firmware.findBySha256('c'.repeat(64)), undefined);
-      assert.deepEqual((await firmware.list(10)).map((a) => a.id), ['fw_3', 'fw_1']);
+      assert.deepEqual(
+        (await firmware.list(10)).map((a) => a.id),
+        ['fw_3', 'fw_1'],
+      );
       await firmware.delete('fw_1');
       assert.ok(await firmware.get('fw_1'), 'a published artifact is never deleted');
       await firmware.delete('fw_3');
@@ -53,16 +93,31 @@ export function describeRolloutRepository(make: MakeStore): void {
       const devices = [device('ro_1', 'd0', 0), device('ro_1', 'd1', 1), device('ro_1', 'd2', 1, { state: 'committed', jobId: 'job_a', attempts: 1 }), device('ro_1', 'd3', 1)];
       await rollouts.insert(r, devices);
       assert.deepEqual(await rollouts.get('ro_1'), r);
-      assert.deepEqual(await rollouts.counts('ro_1'), [{ wave: 0, byState: { pending: 1 } }, { wave: 1, byState: { pending: 2, committed: 1 } }]);
+      assert.deepEqual(await rollouts.counts('ro_1'), [
+        { wave: 0, byState: { pending: 1 } },
+        { wave: 1, byState: { pending: 2, committed: 1 } },
+      ]);
       const paused = { ...r, state: 'paused' as const, reason: 'gate', currentWave: 1, updatedAt: T0 + 1, history: [...r.history, { at: T0 + 1, wave: 1, state: 'paused' as const, actor: 'system', reason: 'gate' }] };
       assert.equal(await rollouts.update(paused, T0), true);
       assert.equal(await rollouts.update({ ...paused, updatedAt: T0 + 2 }, T0), false, 'a writer that saw the old version loses');
       assert.deepEqual(await rollouts.get('ro_1'), paused);
       await rollouts.insert(rollout('ro_2', 'fw_1', { createdAt: T0 + 10 }), []);
-      assert.deepEqual((await rollouts.list(10)).map((x) => x.id), ['ro_2', 'ro_1']);
-      assert.deepEqual((await rollouts.list(10, 'paused')).map((x) => x.id), ['ro_1']);
-      assert.deepEqual((await rollouts.devices('ro_1', { wave: 1, states: ['pending'], limit: 10 })).map((d) => d.deviceId), ['d1', 'd3']);
-      assert.deepEqual((await rollouts.devices('ro_1', { limit: 2 })).map((d) => d.deviceId), ['d0', 'd1']);
+      assert.deepEqual(
+        (await rollouts.list(10)).map((x) => x.id),
+        ['ro_2', 'ro_1'],
+      );
+      assert.deepEqual(
+        (await rollouts.list(10, 'paused')).map((x) => x.id),
+        ['ro_1'],
+      );
+      assert.deepEqual(
+        (await rollouts.devices('ro_1', { wave: 1, states: ['pending'], limit: 10 })).map((d) => d.deviceId),
+        ['d1', 'd3'],
+      );
+      assert.deepEqual(
+        (await rollouts.devices('ro_1', { limit: 2 })).map((d) => d.deviceId),
+        ['d0', 'd1'],
+      );
       assert.deepEqual(await rollouts.devices('ro_1', { states: [], limit: 10 }), []);
     });
 
@@ -76,9 +131,15 @@ export function describeRolloutRepository(make: MakeStore): void {
       assert.deepEqual(await rollouts.deviceByJob('job_1'), notified);
       assert.equal((await rollouts.activeJob('d0', 'fw_1'))?.jobId, 'job_1');
       assert.equal(await rollouts.activeJob('d1', 'fw_1'), undefined, 'pending: no job yet');
-      assert.deepEqual((await rollouts.liveJobs('d0')).map((d) => d.jobId), ['job_1']);
+      assert.deepEqual(
+        (await rollouts.liveJobs('d0')).map((d) => d.jobId),
+        ['job_1'],
+      );
       assert.deepEqual(await rollouts.liveJobs('d1'), []);
-      assert.deepEqual((await rollouts.stale('ro_1', T0 + 5, 10)).map((d) => d.deviceId), ['d0']);
+      assert.deepEqual(
+        (await rollouts.stale('ro_1', T0 + 5, 10)).map((d) => d.deviceId),
+        ['d0'],
+      );
       assert.deepEqual(await rollouts.stale('ro_1', T0 + 4, 10), []);
       assert.equal(await rollouts.lastCommitAt('ro_1', 0), null, 'nothing committed yet');
       const committed = { ...notified, state: 'committed' as const, updatedAt: T0 + 9 };

@@ -42,14 +42,12 @@ export function describePrincipalRepository(make: MakeStore): void {
 
     it('lists by creation time, then id, and counts', async (t) => {
       const { principals } = await make(t);
-      const order = [
-        principal('usr_c', { createdAt: T0 + 2 }),
-        principal('usr_b', { createdAt: T0 + 1 }),
-        principal('usr_a', { createdAt: T0 + 2 }),
-        principal('usr_z', { createdAt: T0 }),
-      ];
+      const order = [principal('usr_c', { createdAt: T0 + 2 }), principal('usr_b', { createdAt: T0 + 1 }), principal('usr_a', { createdAt: T0 + 2 }), principal('usr_z', { createdAt: T0 })];
       for (const p of order) await principals.insert(p);
-      assert.deepEqual((await principals.list()).map((p) => p.id), ['usr_z', 'usr_b', 'usr_a', 'usr_c']);
+      assert.deepEqual(
+        (await principals.list()).map((p) => p.id),
+        ['usr_z', 'usr_b', 'usr_a', 'usr_c'],
+      );
       assert.equal(await principals.count(), 4);
     });
 
@@ -67,7 +65,10 @@ export function describePrincipalRepository(make: MakeStore): void {
       const { principals } = await make(t);
       await principals.insert(principal('usr_1', { name: 'alice' }));
       await assert.rejects(principals.insert(principal('usr_1', { name: 'bob' })));
-      assert.deepEqual((await principals.list()).map((p) => p.name), ['alice']);
+      assert.deepEqual(
+        (await principals.list()).map((p) => p.name),
+        ['alice'],
+      );
     });
 
     it('disables and re-enables a principal, and reports an unknown id', async (t) => {

@@ -8,7 +8,11 @@ import type { SqlClient } from '../sql-client.js';
 /** Returns a fresh, empty (not migrated) client and registers its own cleanup on `t`. */
 export type MakeSqlClient = (t: TestContext) => Promise<SqlClient>;
 
-interface Item { id: string; n: number | null; note: string | null }
+interface Item {
+  id: string;
+  n: number | null;
+  note: string | null;
+}
 
 const ITEMS = 'CREATE TABLE items (id TEXT PRIMARY KEY, n BIGINT, note TEXT)';
 const INSERT = 'INSERT INTO items (id, n, note) VALUES ($1, $2, $3)';
@@ -51,19 +55,37 @@ export function describeSqlClient(make: MakeSqlClient): void {
       assert.equal(await db.run(INSERT, ['b', 8, 'a']), 1);
       assert.deepEqual(await db.get<Item>('SELECT id, n, note FROM items WHERE id = $1', ['a']), { id: 'a', n: 7, note: 'a' });
       const rows = await db.all<{ id: string }>('SELECT id FROM items WHERE id = $1 OR note = $1 ORDER BY id', ['a']);
-      assert.deepEqual(rows.map((r) => r.id), ['a', 'b']);
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        ['a', 'b'],
+      );
       const both = await db.all<{ id: string }>('SELECT id FROM items WHERE n = $2 OR (id = $1 AND n = $2 - 1) ORDER BY id', ['a', 8]);
-      assert.deepEqual(both.map((r) => r.id), ['a', 'b']);
+      assert.deepEqual(
+        both.map((r) => r.id),
+        ['a', 'b'],
+      );
     });
 
     it('runMany runs one statement per parameter list, in order, and belongs to the transaction it runs in', async (t) => {
       const db = await withItems(make, t);
       const upsert = 'INSERT INTO items (id, n, note) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING';
-      assert.deepEqual(await db.runMany(upsert, [['a', 1, null], ['b', 2, null], ['a', 3, null]]), [1, 1, 0]);
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.runMany(upsert, [['c', 1, null], ['d', 2, null]]);
-        throw new Error('roll back');
-      }));
+      assert.deepEqual(
+        await db.runMany(upsert, [
+          ['a', 1, null],
+          ['b', 2, null],
+          ['a', 3, null],
+        ]),
+        [1, 1, 0],
+      );
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.runMany(upsert, [
+            ['c', 1, null],
+            ['d', 2, null],
+          ]);
+          throw new Error('roll back');
+        }),
+      );
       assert.deepEqual(await ids(db), ['a', 'b']);
       assert.deepEqual(await db.runMany(upsert, []), []);
     });
@@ -72,14 +94,55 @@ export function describeSqlClient(make: MakeSqlClient): void {
       const db = await withItems(make, t);
       const insert = 'INSERT INTO items (id, n, note) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING';
       const bump = 'UPDATE items SET n = n + $2 WHERE id = $1';
-      const ok = await db.batch([{ sql: insert, paramsList: [['a', 1, null], ['b', 1, null]], expectChanged: 1 }, { sql: bump, paramsList: [['a', 10], ['z', 1]] }]);
-      assert.deepEqual(ok, { committed: true, changed: [[1, 1], [1, 0]] });
+      const ok = await db.batch([
+        {
+          sql: insert,
+          paramsList: [
+            ['a', 1, null],
+            ['b', 1, null],
+          ],
+          expectChanged: 1,
+        },
+        {
+          sql: bump,
+          paramsList: [
+            ['a', 10],
+            ['z', 1],
+          ],
+        },
+      ]);
+      assert.deepEqual(ok, {
+        committed: true,
+        changed: [
+          [1, 1],
+          [1, 0],
+        ],
+      });
       // 'b' exists: the insert of 'c' and the bump are rolled back with it, and every conflict of the statement is reported.
-      const broken = await db.batch([{ sql: insert, paramsList: [['c', 1, null], ['b', 1, null], ['a', 1, null]], expectChanged: 1 }, { sql: bump, paramsList: [['a', 100]] }]);
+      const broken = await db.batch([
+        {
+          sql: insert,
+          paramsList: [
+            ['c', 1, null],
+            ['b', 1, null],
+            ['a', 1, null],
+          ],
+          expectChanged: 1,
+        },
+        { sql: bump, paramsList: [['a', 100]] },
+      ]);
       assert.deepEqual(broken, { committed: false, statement: 0, changed: [1, 0, 0] });
-      assert.deepEqual(await db.all<Item>('SELECT id, n, note FROM items ORDER BY id'), [{ id: 'a', n: 11, note: null }, { id: 'b', n: 1, note: null }]);
+      assert.deepEqual(await db.all<Item>('SELECT id, n, note FROM items ORDER BY id'), [
+        { id: 'a', n: 11, note: null },
+        { id: 'b', n: 1, note: null },
+      ]);
       // An engine error rolls back too, and is thrown.
-      await assert.rejects(db.batch([{ sql: insert, paramsList: [['d', 1, null]] }, { sql: 'INSERT INTO missing_table VALUES ($1)', paramsList: [['x']] }]));
+      await assert.rejects(
+        db.batch([
+          { sql: insert, paramsList: [['d', 1, null]] },
+          { sql: 'INSERT INTO missing_table VALUES ($1)', paramsList: [['x']] },
+        ]),
+      );
       assert.deepEqual(await ids(db), ['a', 'b']);
       // Batches posted together run in call order, and a transaction waits for them.
       const writes: Promise<unknown>[] = [db.batch([{ sql: insert, paramsList: [['e', 1, null]] }]), db.run(bump, ['e', 1]), db.transaction((tx) => tx.run(bump, ['e', 1])), db.batch([{ sql: bump, paramsList: [['e', 1]] }])];
@@ -133,21 +196,26 @@ export function describeSqlClient(make: MakeSqlClient): void {
       const db = await withItems(make, t);
       await db.run(INSERT, ['kept', 1, null]);
       const boom = new Error('boom');
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run(INSERT, ['a', 1, null]);
-        await tx.run('UPDATE items SET n = 99 WHERE id = $1', ['kept']);
-        throw boom;
-      }), (err) => err === boom);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run(INSERT, ['a', 1, null]);
+          await tx.run('UPDATE items SET n = 99 WHERE id = $1', ['kept']);
+          throw boom;
+        }),
+        (err) => err === boom,
+      );
       assert.deepEqual(await db.all<Item>('SELECT id, n, note FROM items'), [{ id: 'kept', n: 1, note: null }]);
     });
 
     it('rolls back a transaction whose statement fails', async (t) => {
       const db = await withItems(make, t);
       await db.run(INSERT, ['dup', 1, null]);
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run(INSERT, ['a', 1, null]);
-        await tx.run(INSERT, ['dup', 2, null]);
-      }));
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run(INSERT, ['a', 1, null]);
+          await tx.run(INSERT, ['dup', 2, null]);
+        }),
+      );
       assert.deepEqual(await ids(db), ['dup']);
       // The client is usable afterwards.
       await db.transaction((tx) => tx.run(INSERT, ['b', 1, null]));
@@ -158,13 +226,16 @@ export function describeSqlClient(make: MakeSqlClient): void {
       const db = await withItems(make, t);
       await db.run(INSERT, ['dup', 1, null]);
       let failed: Promise<number> | undefined;
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run(INSERT, ['a', 1, null]);
-        failed = tx.run(INSERT, ['dup', 2, null]);
-        failed.catch(() => undefined);
-        void tx.run(INSERT, ['b', 1, null]).catch(() => undefined);
-        return 'returned before the failure was known';
-      }), (err: unknown) => isPlatformError(err) && err.code === 'BULWARK_ERR_CONFLICT');
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run(INSERT, ['a', 1, null]);
+          failed = tx.run(INSERT, ['dup', 2, null]);
+          failed.catch(() => undefined);
+          void tx.run(INSERT, ['b', 1, null]).catch(() => undefined);
+          return 'returned before the failure was known';
+        }),
+        (err: unknown) => isPlatformError(err) && err.code === 'BULWARK_ERR_CONFLICT',
+      );
       await assert.rejects(failed as Promise<number>);
       assert.deepEqual(await ids(db), ['dup']);
       await db.transaction((tx) => tx.run(INSERT, ['c', 1, null]));
@@ -189,12 +260,15 @@ export function describeSqlClient(make: MakeSqlClient): void {
     it('does not let a concurrent caller slip its write into an open transaction', async (t) => {
       const db = await withItems(make, t);
       let outside: Promise<number> | undefined;
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run(INSERT, ['inside', 1, null]);
-        outside = db.run(INSERT, ['outside', 1, null]);
-        await tx.get('SELECT COUNT(*) AS c FROM items');
-        throw new Error('roll back');
-      }), /roll back/);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run(INSERT, ['inside', 1, null]);
+          outside = db.run(INSERT, ['outside', 1, null]);
+          await tx.get('SELECT COUNT(*) AS c FROM items');
+          throw new Error('roll back');
+        }),
+        /roll back/,
+      );
       assert.equal(await outside, 1);
       assert.deepEqual(await ids(db), ['outside']);
     });
@@ -202,47 +276,71 @@ export function describeSqlClient(make: MakeSqlClient): void {
     it('does not show a concurrent reader the rows of a transaction before it commits', async (t) => {
       const db = await withItems(make, t);
       let peek: Promise<{ id: string }[]> | undefined;
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run(INSERT, ['uncommitted', 1, null]);
-        peek = db.all<{ id: string }>('SELECT id FROM items');
-        await tx.get('SELECT COUNT(*) AS c FROM items');
-        throw new Error('roll back');
-      }), /roll back/);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run(INSERT, ['uncommitted', 1, null]);
+          peek = db.all<{ id: string }>('SELECT id FROM items');
+          await tx.get('SELECT COUNT(*) AS c FROM items');
+          throw new Error('roll back');
+        }),
+        /roll back/,
+      );
       assert.deepEqual(await peek, []);
     });
 
     it('settles concurrent transactions independently', async (t) => {
       const db = await withItems(make, t);
-      const all = Array.from({ length: 20 }, (_, i) => db.transaction(async (tx) => {
-        await tx.run(INSERT, [`k${String(i).padStart(2, '0')}`, i, null]);
-        if (i % 2 === 0) throw new Error(`fail ${i}`);
-        return i;
-      }));
+      const all = Array.from({ length: 20 }, (_, i) =>
+        db.transaction(async (tx) => {
+          await tx.run(INSERT, [`k${String(i).padStart(2, '0')}`, i, null]);
+          if (i % 2 === 0) throw new Error(`fail ${i}`);
+          return i;
+        }),
+      );
       const results = await Promise.allSettled(all);
-      assert.deepEqual(results.map((r) => r.status), results.map((_, i) => (i % 2 === 0 ? 'rejected' : 'fulfilled')));
-      assert.deepEqual(await ids(db), Array.from({ length: 10 }, (_, i) => `k${String(2 * i + 1).padStart(2, '0')}`));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        results.map((_, i) => (i % 2 === 0 ? 'rejected' : 'fulfilled')),
+      );
+      assert.deepEqual(
+        await ids(db),
+        Array.from({ length: 10 }, (_, i) => `k${String(2 * i + 1).padStart(2, '0')}`),
+      );
     });
 
     it('serialises concurrent read-modify-write transactions on one row', async (t) => {
       const db = await make(t);
       await db.run('CREATE TABLE counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)');
       await db.run('INSERT INTO counter (id, n) VALUES (1, 0)');
-      const seen = await settleAll(Array.from({ length: 30 }, () => db.transaction(async (tx) => {
-        const row = await tx.get<{ n: number }>('UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n');
-        return row?.n;
-      })));
-      assert.deepEqual([...seen].sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 30 }, (_, i) => i + 1));
+      const seen = await settleAll(
+        Array.from({ length: 30 }, () =>
+          db.transaction(async (tx) => {
+            const row = await tx.get<{ n: number }>('UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n');
+            return row?.n;
+          }),
+        ),
+      );
+      assert.deepEqual(
+        [...seen].sort((a, b) => (a ?? 0) - (b ?? 0)),
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
       assert.deepEqual(await db.get('SELECT n FROM counter WHERE id = 1'), { n: 30 });
     });
 
     it('applies every migration once; a second run changes nothing', async (t) => {
       const db = await make(t);
       const clock = new ManualClock();
-      assert.deepEqual(await migrate(db, clock), MIGRATIONS.map((m) => m.id));
+      assert.deepEqual(
+        await migrate(db, clock),
+        MIGRATIONS.map((m) => m.id),
+      );
       clock.advance(1000);
       assert.deepEqual(await migrate(db, clock), []);
       const recorded = await db.all<{ id: number; applied_at: number }>('SELECT id, applied_at FROM schema_migrations ORDER BY id');
-      assert.deepEqual(recorded, MIGRATIONS.map((m) => ({ id: m.id, applied_at: Date.UTC(2026, 0, 1) })));
+      assert.deepEqual(
+        recorded,
+        MIGRATIONS.map((m) => ({ id: m.id, applied_at: Date.UTC(2026, 0, 1) })),
+      );
       assert.deepEqual(await db.all('SELECT id, seq FROM audit_head'), [{ id: 1, seq: 0 }]);
     });
   });

@@ -5,13 +5,34 @@ import type { Device } from '../../registry/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
 const device = (id: string, tags: string[]): Device => ({
-  id, serial: null, model: null, hardwareRevision: null, firmwareVersion: null, securityVersion: null, owner: null, location: null, tags,
-  state: 'active', suspendedFrom: null, createdAt: T0, updatedAt: T0,
-  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null }, healthScore: 100,
+  id,
+  serial: null,
+  model: null,
+  hardwareRevision: null,
+  firmwareVersion: null,
+  securityVersion: null,
+  owner: null,
+  location: null,
+  tags,
+  state: 'active',
+  suspendedFrom: null,
+  createdAt: T0,
+  updatedAt: T0,
+  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+  healthScore: 100,
 });
 
 const reading = (deviceId: string, msgId: string, ts: number, schemaId = 's@1', receivedAt = ts + 5): TelemetryRecord => ({
-  deviceId, msgId, schemaId, seq: 1, boot: 'b1', deviceTs: ts, receivedAt, ts, skewMs: 5, data: { v: ts - T0, note: msgId },
+  deviceId,
+  msgId,
+  schemaId,
+  seq: 1,
+  boot: 'b1',
+  deviceTs: ts,
+  receivedAt,
+  ts,
+  skewMs: 5,
+  data: { v: ts - T0, note: msgId },
 });
 
 const key = (r: TelemetryRecord) => `${r.deviceId}/${r.ts - T0}/${r.msgId}`;
@@ -37,9 +58,16 @@ export function describeTelemetryExport(make: MakeStore): void {
       const store = await make(t);
       await store.devices.insertMany([device('a', ['floor-1', 'x']), device('b', ['x']), device('c', ['floor_1']), device('d', [])]);
       await store.telemetry.insertBatch([
-        reading('b', 'm2', T0 + 10), reading('a', 'm9', T0 + 10), reading('a', 'm1', T0 + 10), reading('a', 'm5', T0 + 3, 's@2'),
-        reading('c', 'm1', T0 + 999), reading('d', 'm1', T0 + 1), reading('a', 'm0', T0 + 1000), reading('b', 'm1', T0 - 1),
-        reading('b', 'm3', T0 + 20, 's@1', T0 + 10_001), reading('b', 'm4', T0 + 30, 's@3'),
+        reading('b', 'm2', T0 + 10),
+        reading('a', 'm9', T0 + 10),
+        reading('a', 'm1', T0 + 10),
+        reading('a', 'm5', T0 + 3, 's@2'),
+        reading('c', 'm1', T0 + 999),
+        reading('d', 'm1', T0 + 1),
+        reading('a', 'm0', T0 + 1000),
+        reading('b', 'm1', T0 - 1),
+        reading('b', 'm3', T0 + 20, 's@1', T0 + 10_001),
+        reading('b', 'm4', T0 + 30, 's@3'),
       ]);
       const cases: [ExportFilter, string[]][] = [
         [{ kind: 'device', deviceId: 'a' }, ['a/3/m5', 'a/10/m1', 'a/10/m9']],

@@ -12,7 +12,16 @@ export interface FeedUnderTest {
 }
 
 export const reading = (deviceId: string, n: number, schemaId = 'env@1', receivedAt = 1_000 + n): TelemetryRecord => ({
-  deviceId, msgId: `m${n}`, schemaId, seq: 1000 + n, boot: null, deviceTs: null, receivedAt, ts: receivedAt, skewMs: null, data: { n },
+  deviceId,
+  msgId: `m${n}`,
+  schemaId,
+  seq: 1000 + n,
+  boot: null,
+  deviceTs: null,
+  receivedAt,
+  ts: receivedAt,
+  skewMs: null,
+  data: { n },
 });
 
 async function readAll(feed: TelemetryFeed, from: string, filter = {}, limit = 3): Promise<{ ids: string[]; next: string; skipped: number }> {
@@ -42,7 +51,10 @@ export function describeTelemetryFeed(make: (t: TestContext) => Promise<FeedUnde
       assert.deepEqual((await feed.read(head, {}, 10)).entries, []);
       await append([reading('a', 1)]);
       const page = await feed.read(head, {}, 10);
-      assert.deepEqual(page.entries.map((e) => e.record.msgId), ['m1']);
+      assert.deepEqual(
+        page.entries.map((e) => e.record.msgId),
+        ['m1'],
+      );
       assert.equal(await feed.head(), page.entries[0]?.position);
     });
 
@@ -55,11 +67,18 @@ export function describeTelemetryFeed(make: (t: TestContext) => Promise<FeedUnde
       assert.deepEqual(all.ids, ['a/m1', 'b/m2', 'a/m3', 'b/m4', 'a/m5']);
       const first = await feed.read(start, {}, 2);
       const again = await feed.read(start, {}, 2);
-      assert.deepEqual(again.entries.map((e) => e.position), first.entries.map((e) => e.position), 'a redelivery reads the same positions');
+      assert.deepEqual(
+        again.entries.map((e) => e.position),
+        first.entries.map((e) => e.position),
+        'a redelivery reads the same positions',
+      );
       assert.equal(first.next, first.entries[1]?.position, 'a full page ends at its last entry');
       assert.deepEqual(first.entries[1]?.record, reading('b', 2));
       const rest = await feed.read(first.next, {}, 10);
-      assert.deepEqual(rest.entries.map((e) => e.record.msgId), ['m3', 'm4', 'm5']);
+      assert.deepEqual(
+        rest.entries.map((e) => e.record.msgId),
+        ['m3', 'm4', 'm5'],
+      );
       assert.equal((await feed.read(rest.next, {}, 10)).entries.length, 0);
     });
 
@@ -79,19 +98,23 @@ export function describeTelemetryFeed(make: (t: TestContext) => Promise<FeedUnde
       const { feed, append } = await make(t);
       await append([reading('a', 1, 'env@1', 5_000), reading('a', 2, 'env@1', 6_000), reading('a', 3, 'env@1', 7_000)]);
       const page = await feed.read(await feed.positionAt(6_000), {}, 10);
-      assert.deepEqual(page.entries.map((e) => e.record.msgId), ['m2', 'm3']);
+      assert.deepEqual(
+        page.entries.map((e) => e.record.msgId),
+        ['m2', 'm3'],
+      );
       assert.equal((await feed.read(await feed.positionAt(99_000), {}, 10)).entries.length, 0);
     });
 
-    if (prunedByRetention) it('a reader behind deleted readings passes them and counts them as skipped', async (t) => {
-      const { feed, append, removeBefore } = await make(t);
-      assert.ok(removeBefore, 'a feed pruned by retention gives the suite removeBefore');
-      const start = await feed.head();
-      await append([reading('a', 1, 'old@1', 100), reading('a', 2, 'env@1', 200), reading('a', 3, 'old@1', 300), reading('a', 4, 'env@1', 400)]);
-      await removeBefore('old@1', 1_000);
-      const all = await readAll(feed, start);
-      assert.deepEqual(all.ids, ['a/m2', 'a/m4']);
-      assert.equal(all.skipped, 2);
-    });
+    if (prunedByRetention)
+      it('a reader behind deleted readings passes them and counts them as skipped', async (t) => {
+        const { feed, append, removeBefore } = await make(t);
+        assert.ok(removeBefore, 'a feed pruned by retention gives the suite removeBefore');
+        const start = await feed.head();
+        await append([reading('a', 1, 'old@1', 100), reading('a', 2, 'env@1', 200), reading('a', 3, 'old@1', 300), reading('a', 4, 'env@1', 400)]);
+        await removeBefore('old@1', 1_000);
+        const all = await readAll(feed, start);
+        assert.deepEqual(all.ids, ['a/m2', 'a/m4']);
+        assert.equal(all.skipped, 2);
+      });
   });
 }

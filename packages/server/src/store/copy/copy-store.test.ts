@@ -28,11 +28,12 @@ async function pgTarget(t: TestContext) {
   const pgSchema = await freshPgSchema(t, url, async () => {
     for (const stop of users) await stop();
   });
-  const count = (table: string) => withPgConnection(url, async (c) => {
-    await c.query(`SET search_path = ${pgSchema}`);
-    const exists = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [pgSchema, table]);
-    return exists.rowCount === 0 ? 0 : Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
-  });
+  const count = (table: string) =>
+    withPgConnection(url, async (c) => {
+      await c.query(`SET search_path = ${pgSchema}`);
+      const exists = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [pgSchema, table]);
+      return exists.rowCount === 0 ? 0 : Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    });
   return { url, pgSchema, count, stopBeforeDrop: (stop: () => Promise<void>) => users.push(stop) };
 }
 
@@ -44,44 +45,64 @@ const rejectsWith = (code: string, pattern: RegExp) => (err: unknown) => {
 };
 
 describeWith('store copy: embedded to cluster', ['nats-server'], () => {
-it('copies an embedded deployment into PostgreSQL, verified, and a node on it serves every part of it', { timeout: 120_000 }, async (t) => {
-  const target = await pgTarget(t);
-  if (!target) return;
-  const d = await embeddedDeployment(t, { ...sizes, imageBytes: IMAGE_CHUNK_BYTES * 2 + 777 });
-  const events: CopyProgress[] = [];
-  const report = await copyStore({
-    from: d.dataDir, to: target.url, pgSchema: target.pgSchema, batchRows: 3,
-    masterKey: { text: d.masterKey, origin: 'the test key' }, onProgress: (p) => events.push(p),
-  });
-  const rowsOf = (name: string) => report.tables.find((x) => x.name === name)?.rows;
-  assert.equal(rowsOf('devices'), sizes.devices);
-  assert.equal(rowsOf('telemetry'), sizes.devices * sizes.readingsPerDevice);
-  assert.equal(rowsOf('dead_letters'), sizes.devices);
-  assert.ok((rowsOf('device_certificates') ?? 0) >= sizes.devices);
-  assert.ok((rowsOf('secrets') ?? 0) >= 1);
-  assert.equal(report.audit.entriesChecked, rowsOf('audit_log'));
-  assert.ok(report.audit.entriesChecked >= d.auditEntries);
-  assert.deepEqual(report.images.map((i) => [i.id, i.chunks]), [[d.artifactId, 3]]);
-  assert.ok(report.secretsOpened >= 1);
-  for (const t2 of report.tables) assert.equal(await target.count(t2.name), t2.rows, `rows of ${t2.name}`);
-  assert.equal(await target.count('firmware_image_chunks'), 3);
-  assert.equal(events[0]?.kind, 'plan');
-  assert.ok(events.some((e) => e.kind === 'rows' && e.table === 'telemetry' && e.copied === e.of), 'progress per table');
-  assert.ok(events.filter((e) => e.kind === 'rows' && e.table === 'telemetry').length > 2, 'telemetry went in several batches');
-  assert.deepEqual(events.filter((e) => e.kind === 'verify').map((e) => e.kind === 'verify' && e.step), ['rows', 'audit', 'images']);
+  it('copies an embedded deployment into PostgreSQL, verified, and a node on it serves every part of it', { timeout: 120_000 }, async (t) => {
+    const target = await pgTarget(t);
+    if (!target) return;
+    const d = await embeddedDeployment(t, { ...sizes, imageBytes: IMAGE_CHUNK_BYTES * 2 + 777 });
+    const events: CopyProgress[] = [];
+    const report = await copyStore({
+      from: d.dataDir,
+      to: target.url,
+      pgSchema: target.pgSchema,
+      batchRows: 3,
+      masterKey: { text: d.masterKey, origin: 'the test key' },
+      onProgress: (p) => events.push(p),
+    });
+    const rowsOf = (name: string) => report.tables.find((x) => x.name === name)?.rows;
+    assert.equal(rowsOf('devices'), sizes.devices);
+    assert.equal(rowsOf('telemetry'), sizes.devices * sizes.readingsPerDevice);
+    assert.equal(rowsOf('dead_letters'), sizes.devices);
+    assert.ok((rowsOf('device_certificates') ?? 0) >= sizes.devices);
+    assert.ok((rowsOf('secrets') ?? 0) >= 1);
+    assert.equal(report.audit.entriesChecked, rowsOf('audit_log'));
+    assert.ok(report.audit.entriesChecked >= d.auditEntries);
+    assert.deepEqual(
+      report.images.map((i) => [i.id, i.chunks]),
+      [[d.artifactId, 3]],
+    );
+    assert.ok(report.secretsOpened >= 1);
+    for (const t2 of report.tables) assert.equal(await target.count(t2.name), t2.rows, `rows of ${t2.name}`);
+    assert.equal(await target.count('firmware_image_chunks'), 3);
+    assert.equal(events[0]?.kind, 'plan');
+    assert.ok(
+      events.some((e) => e.kind === 'rows' && e.table === 'telemetry' && e.copied === e.of),
+      'progress per table',
+    );
+    assert.ok(events.filter((e) => e.kind === 'rows' && e.table === 'telemetry').length > 2, 'telemetry went in several batches');
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'verify').map((e) => e.kind === 'verify' && e.step),
+      ['rows', 'audit', 'images'],
+    );
 
-  await assert.rejects(copyStore({ from: d.dataDir, to: target.url, pgSchema: target.pgSchema, masterKey: { text: d.masterKey, origin: 'the test key' } }),
-    rejectsWith('BULWARK_ERR_CONFLICT', /the target is not empty \(.*devices.*\)/), 'a second copy into the same schema');
+    await assert.rejects(
+      copyStore({ from: d.dataDir, to: target.url, pgSchema: target.pgSchema, masterKey: { text: d.masterKey, origin: 'the test key' } }),
+      rejectsWith('BULWARK_ERR_CONFLICT', /the target is not empty \(.*devices.*\)/),
+      'a second copy into the same schema',
+    );
 
-  const nats = await engineFor(t, startNats);
-  const node = await startTestServer(t, {
-    dataDir: tempDir(t), adminKey: d.adminKey, pgSchema: target.pgSchema,
-    config: { ...d.config, store: target.url, bus: nats.url, nodeId: 'node-a' }, env: { BULWARK_MASTER_KEY: d.masterKey }, keepRunning: true,
+    const nats = await engineFor(t, startNats);
+    const node = await startTestServer(t, {
+      dataDir: tempDir(t),
+      adminKey: d.adminKey,
+      pgSchema: target.pgSchema,
+      config: { ...d.config, store: target.url, bus: nats.url, nodeId: 'node-a' },
+      env: { BULWARK_MASTER_KEY: d.masterKey },
+      keepRunning: true,
+    });
+    target.stopBeforeDrop(() => node.server.stop());
+    assert.equal(node.server.store.engine, 'postgres');
+    await assertDeploymentServed(node, d);
   });
-  target.stopBeforeDrop(() => node.server.stop());
-  assert.equal(node.server.store.engine, 'postgres');
-  await assertDeploymentServed(node, d);
-});
 });
 
 it('refuses a source a node runs on, a master key that cannot open it, a bad URL and a bad image; nothing reaches the target', { timeout: 120_000 }, async (t) => {
@@ -95,8 +116,7 @@ it('refuses a source a node runs on, a master key that cannot open it, a bad URL
   await assert.rejects(copyStore(options), rejectsWith('BULWARK_ERR_CONFLICT', /bulwark\.db is in use: stop the Bulwark node/));
   await running.server.stop();
 
-  await assert.rejects(copyStore({ ...options, masterKey: { text: randomBytes(32).toString('hex'), origin: 'BULWARK_MASTER_KEY' } }),
-    rejectsWith('BULWARK_ERR_MASTER_KEY_INVALID', /BULWARK_MASTER_KEY cannot open this store/));
+  await assert.rejects(copyStore({ ...options, masterKey: { text: randomBytes(32).toString('hex'), origin: 'BULWARK_MASTER_KEY' } }), rejectsWith('BULWARK_ERR_MASTER_KEY_INVALID', /BULWARK_MASTER_KEY cannot open this store/));
   await assert.rejects(copyStore({ ...options, masterKey: { text: 'short', origin: 'BULWARK_MASTER_KEY' } }), rejectsWith('BULWARK_ERR_MASTER_KEY_INVALID', /32 bytes/));
   await assert.rejects(copyStore({ ...options, to: 'mysql://db/bulwark' }), rejectsWith('BULWARK_ERR_CONFIG_INVALID', /not a PostgreSQL URL/));
   await assert.rejects(copyStore({ ...options, to: 'postgres://h:99999/x' }), rejectsWith('BULWARK_ERR_CONFIG_INVALID', /not a valid URL/));

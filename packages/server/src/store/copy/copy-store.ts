@@ -36,7 +36,10 @@ export type CopyProgress =
   | { readonly kind: 'image'; readonly id: string; readonly bytes: number; readonly of: number }
   | { readonly kind: 'verify'; readonly step: 'rows' | 'audit' | 'images' };
 
-export interface TableCount { readonly name: string; readonly rows: number }
+export interface TableCount {
+  readonly name: string;
+  readonly rows: number;
+}
 
 export interface StoreCopyReport {
   readonly source: string;
@@ -97,8 +100,14 @@ export async function copyStore(options: StoreCopyOptions): Promise<StoreCopyRep
         return { stored, audit: await verify(tx, counts, images, clock, progress) };
       });
       return {
-        source: file, target: redactUrl(targetUrl), masterKeyId: key.masterKeyId, secretsOpened: key.secretsOpened,
-        tables: counts, rows, images: copied.stored, audit: copied.audit,
+        source: file,
+        target: redactUrl(targetUrl),
+        masterKeyId: key.masterKeyId,
+        secretsOpened: key.secretsOpened,
+        tables: counts,
+        rows,
+        images: copied.stored,
+        audit: copied.audit,
       };
     } finally {
       await db.close();
@@ -197,8 +206,7 @@ async function verify(tx: SqlExecutor, counts: readonly TableCount[], images: re
   const client = inTransaction(tx);
   const report = await new AuditService(new SqlAuditRepository(client), clock).verify();
   if (!report.ok) {
-    throw new PlatformError('BULWARK_ERR_CONFLICT', `the audit chain does not verify on the target, nothing was kept: ${report.message}. Check the source's chain with \`bulwark audit-log verify\` on the embedded node`,
-      { details: { audit: report } });
+    throw new PlatformError('BULWARK_ERR_CONFLICT', `the audit chain does not verify on the target, nothing was kept: ${report.message}. Check the source's chain with \`bulwark audit-log verify\` on the embedded node`, { details: { audit: report } });
   }
   progress({ kind: 'verify', step: 'images' });
   for (const image of images) {

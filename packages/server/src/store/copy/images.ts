@@ -41,8 +41,7 @@ export async function copyImage(db: SqlClient, dataDir: string, image: ImageRef,
   const chunks = await new SqlFirmwareImageRepository(db).put(image.id, hashed());
   const sha256 = hash.digest('hex');
   if (size !== image.size || sha256 !== image.sha256) {
-    throw new PlatformError('BULWARK_ERR_FIRMWARE_UNAVAILABLE',
-      `the image file ${path} does not match firmware ${image.id} (${size} bytes, SHA-256 ${sha256}; the artifact says ${image.size} bytes, SHA-256 ${image.sha256})`);
+    throw new PlatformError('BULWARK_ERR_FIRMWARE_UNAVAILABLE', `the image file ${path} does not match firmware ${image.id} (${size} bytes, SHA-256 ${sha256}; the artifact says ${image.size} bytes, SHA-256 ${image.sha256})`);
   }
   return chunks;
 }

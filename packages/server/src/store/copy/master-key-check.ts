@@ -27,9 +27,11 @@ export async function checkMasterKey(source: SqliteSource, keyText: string, orig
   try {
     vault = await SecretVault.open(readOnly, { kind: 'provided', key }, { clock: systemClock, ids: randomIds, log: silentLogger });
   } catch (err) {
-    throw new PlatformError('BULWARK_ERR_MASTER_KEY_INVALID',
+    throw new PlatformError(
+      'BULWARK_ERR_MASTER_KEY_INVALID',
       `${origin} cannot open this store, so the cluster's nodes could not either (${(err as Error).message}). Give the master key the embedded node uses: the content of <data>/master.key, or its BULWARK_MASTER_KEY`,
-      { cause: err });
+      { cause: err },
+    );
   }
   // Every sealed secret is opened (a handful: the CA keys, the token key); one that does not is named.
   const names = source.secretNames();

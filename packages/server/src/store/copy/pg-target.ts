@@ -33,9 +33,8 @@ export function inTransaction(tx: SqlExecutor): SqlClient {
 /** The columns of every table in the target's current schema (the first on its search path). */
 export async function targetColumns(db: SqlExecutor): Promise<Map<string, Set<string>>> {
   const schema = await db.get<{ name: string | null }>('SELECT current_schema() AS name');
-  if (!schema?.name) throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', 'the target has no schema to write to: the schema named in the URL\'s search_path does not exist');
-  const rows = await db.all<{ table_name: string; column_name: string }>(
-    'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()');
+  if (!schema?.name) throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', "the target has no schema to write to: the schema named in the URL's search_path does not exist");
+  const rows = await db.all<{ table_name: string; column_name: string }>('SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()');
   const out = new Map<string, Set<string>>();
   for (const r of rows) {
     const cols = out.get(r.table_name) ?? new Set<string>();
@@ -60,9 +59,7 @@ export function checkShape(tables: readonly SourceTable[], target: Map<string, S
 export async function nonEmptyTables(db: SqlExecutor, tables: Iterable<string>): Promise<string[]> {
   const full: string[] = [];
   for (const name of tables) {
-    const sql = name === 'audit_head'
-      ? 'SELECT 1 AS one FROM audit_head WHERE seq <> 0 LIMIT 1'
-      : `SELECT 1 AS one FROM ${quoteIdent(name)} LIMIT 1`;
+    const sql = name === 'audit_head' ? 'SELECT 1 AS one FROM audit_head WHERE seq <> 0 LIMIT 1' : `SELECT 1 AS one FROM ${quoteIdent(name)} LIMIT 1`;
     if (await db.get(sql)) full.push(name);
   }
   return full;

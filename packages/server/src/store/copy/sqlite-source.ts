@@ -26,7 +26,10 @@ export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * file makes the open fail, and a node started during the copy cannot open the file.
  */
 export class SqliteSource {
-  private constructor(private readonly db: Database.Database, readonly file: string) {}
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {}
 
   static open(file: string): SqliteSource {
     if (!existsSync(file)) throw new PlatformError('BULWARK_ERR_NOT_FOUND', `no Bulwark store at ${file}: name the data directory of the embedded node, or sqlite:<path to its database file>`);
@@ -60,14 +63,14 @@ export class SqliteSource {
 
   /** Every table to copy, each after the tables it references (so foreign keys hold at every insert). */
   tables(): SourceTable[] {
-    const names = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[])
-      .map((r) => r.name)
-      .filter((n) => !NOT_COPIED.has(n));
-    const byName = new Map(names.map((name) => {
-      const columns = (this.db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as { name: string }[]).map((c) => c.name);
-      const references = (this.db.prepare(`PRAGMA foreign_key_list(${quoteIdent(name)})`).all() as { table: string }[]).map((f) => f.table).filter((t) => t !== name);
-      return [name, { name, columns, references: [...new Set(references)] }] as const;
-    }));
+    const names = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name).filter((n) => !NOT_COPIED.has(n));
+    const byName = new Map(
+      names.map((name) => {
+        const columns = (this.db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as { name: string }[]).map((c) => c.name);
+        const references = (this.db.prepare(`PRAGMA foreign_key_list(${quoteIdent(name)})`).all() as { table: string }[]).map((f) => f.table).filter((t) => t !== name);
+        return [name, { name, columns, references: [...new Set(references)] }] as const;
+      }),
+    );
     const ordered: SourceTable[] = [];
     const placed = new Set<string>();
     const place = (name: string, path: readonly string[]) => {
@@ -102,8 +105,7 @@ export class SqliteSource {
   }
 
   dataKeys(): DataKeyRecord[] {
-    const rows = this.db.prepare('SELECT id, wrapped, master_key_id, created_at, retired_at FROM data_keys ORDER BY created_at, id').all() as
-      { id: string; wrapped: string; master_key_id: string; created_at: number; retired_at: number | null }[];
+    const rows = this.db.prepare('SELECT id, wrapped, master_key_id, created_at, retired_at FROM data_keys ORDER BY created_at, id').all() as { id: string; wrapped: string; master_key_id: string; created_at: number; retired_at: number | null }[];
     return rows.map((r) => ({ id: r.id, wrapped: r.wrapped, masterKeyId: r.master_key_id, createdAt: Number(r.created_at), retiredAt: r.retired_at === null ? null : Number(r.retired_at) }));
   }
 
@@ -112,15 +114,13 @@ export class SqliteSource {
   }
 
   secret(name: string): SealedSecret | undefined {
-    const r = this.db.prepare('SELECT name, data_key_id, sealed, updated_at FROM secrets WHERE name = ?').get(name) as
-      { name: string; data_key_id: string; sealed: string; updated_at: number } | undefined;
+    const r = this.db.prepare('SELECT name, data_key_id, sealed, updated_at FROM secrets WHERE name = ?').get(name) as { name: string; data_key_id: string; sealed: string; updated_at: number } | undefined;
     return r && { name: r.name, dataKeyId: r.data_key_id, sealed: r.sealed, updatedAt: Number(r.updated_at) };
   }
 
   /** Firmware artifacts whose image was received (the others have no image to copy). */
   publishedImages(): { id: string; size: number; sha256: string }[] {
-    return (this.db.prepare("SELECT id, size, sha256 FROM firmware_artifacts WHERE state = 'published' ORDER BY id").all() as { id: string; size: number; sha256: string }[])
-      .map((r) => ({ id: r.id, size: Number(r.size), sha256: r.sha256 }));
+    return (this.db.prepare("SELECT id, size, sha256 FROM firmware_artifacts WHERE state = 'published' ORDER BY id").all() as { id: string; size: number; sha256: string }[]).map((r) => ({ id: r.id, size: Number(r.size), sha256: r.sha256 }));
   }
 
   close(): void {

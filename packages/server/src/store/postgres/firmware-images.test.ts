@@ -16,8 +16,20 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function artifact(id: string, image: Buffer, state: FirmwareArtifact['state'] = 'awaiting_image'): FirmwareArtifact {
   return {
-    id, name: `fw-${id}`, version: '1.0.0', securityVersion: 1, model: 'gw-1', hardwareRevisions: ['C'], size: image.length, sha256: sha256(image),
-    expiresAt: Date.now() + 86_400_000, state, manifest: {} as FirmwareArtifact['manifest'], uploadedBy: 'test', createdAt: Date.now(), publishedAt: null,
+    id,
+    name: `fw-${id}`,
+    version: '1.0.0',
+    securityVersion: 1,
+    model: 'gw-1',
+    hardwareRevisions: ['C'],
+    size: image.length,
+    sha256: sha256(image),
+    expiresAt: Date.now() + 86_400_000,
+    state,
+    manifest: {} as FirmwareArtifact['manifest'],
+    uploadedBy: 'test',
+    createdAt: Date.now(),
+    publishedAt: null,
   };
 }
 
@@ -38,10 +50,11 @@ describePg('PostgreSQL: firmware images in chunks, served by every node from a v
     t.after(() => store.close());
     const images = store.firmwareImages as FirmwareImageRepository;
     assert.ok(images, 'a PostgreSQL store holds firmware images');
-    const sql = (text: string, values: unknown[] = []) => withPgConnection(url, async (c) => {
-      await c.query(`SET search_path = ${schema}`);
-      return (await c.query(text, values)).rows;
-    });
+    const sql = (text: string, values: unknown[] = []) =>
+      withPgConnection(url, async (c) => {
+        await c.query(`SET search_path = ${schema}`);
+        return (await c.query(text, values)).rows;
+      });
     /** One node: its own data directory over the shared schema, with the fetches it made. */
     const node = () => {
       const fetches: ImageFetchResult[] = [];
@@ -90,7 +103,10 @@ describePg('PostgreSQL: firmware images in chunks, served by every node from a v
     const a = node();
     const image = randomBytes(IMAGE_CHUNK_BYTES * 3 + 777);
     const fw = await publish(a.shared, artifact('fw_b', image), image);
-    assert.deepEqual(await sql('SELECT idx::int AS idx, length(data) AS n FROM firmware_image_chunks ORDER BY idx'), [0, 1, 2, 3].map((idx) => ({ idx, n: idx < 3 ? IMAGE_CHUNK_BYTES : 777 })));
+    assert.deepEqual(
+      await sql('SELECT idx::int AS idx, length(data) AS n FROM firmware_image_chunks ORDER BY idx'),
+      [0, 1, 2, 3].map((idx) => ({ idx, n: idx < 3 ? IMAGE_CHUNK_BYTES : 777 })),
+    );
     assert.deepEqual(readFileSync(await a.shared.localFile(fw)), image, 'the uploading node serves its own copy');
     assert.deepEqual(a.fetches, [], 'without fetching it');
 
@@ -103,7 +119,7 @@ describePg('PostgreSQL: firmware images in chunks, served by every node from a v
     assert.deepEqual(b.fetches, ['fetched'], 'a later request uses the copy');
 
     // One flipped byte in one chunk: refused, counted, nothing left in the cache.
-    const [original] = await sql('SELECT data FROM firmware_image_chunks WHERE artifact_id = $1 AND idx = 2', ['fw_b']) as { data: Buffer }[];
+    const [original] = (await sql('SELECT data FROM firmware_image_chunks WHERE artifact_id = $1 AND idx = 2', ['fw_b'])) as { data: Buffer }[];
     const flipped = Buffer.from(original!.data);
     flipped[100] = flipped[100]! ^ 1;
     await sql('UPDATE firmware_image_chunks SET data = $1 WHERE artifact_id = $2 AND idx = 2', [flipped, 'fw_b']);
@@ -130,7 +146,7 @@ describePg('PostgreSQL: firmware images in chunks, served by every node from a v
     assert.deepEqual(b.fetches, ['fetched', 'fetched']);
   });
 
-  it('sweeps a node\'s cache at start: leftovers and copies of removed images go, images kept before the cluster are stored', async (t) => {
+  it("sweeps a node's cache at start: leftovers and copies of removed images go, images kept before the cluster are stored", async (t) => {
     const { store, images, node } = await setup(t);
     const n = node();
     const dir = join(n.dataDir, 'firmware');

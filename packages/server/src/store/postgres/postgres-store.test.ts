@@ -20,7 +20,7 @@ import { PostgresClient } from './postgres-client.js';
 describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   /** A client on a fresh schema; closed when the test ends. */
   async function pgClient(t: TestContext, schema?: string): Promise<PostgresClient> {
-    const db = new PostgresClient({ url, schema: schema ?? await freshPgSchema(t, url) });
+    const db = new PostgresClient({ url, schema: schema ?? (await freshPgSchema(t, url)) });
     t.after(() => db.close());
     return db;
   }
@@ -52,9 +52,11 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
       await migrate(a, new ManualClock());
       const nodeA = storeOn(a, 'node-a');
       const nodeB = storeOn(b, 'node-b');
-      const written = await settleAll(Array.from({ length: 60 }, (_, i) =>
-        appendEvent((i % 2 === 0 ? nodeA : nodeB).audit, T0 + i, auditEvent({ actor: i % 2 === 0 ? 'node-a' : 'node-b', target: `t${i}` }))));
-      assert.deepEqual(written.map((e) => e.seq).sort((x, y) => x - y), Array.from({ length: 60 }, (_, i) => i + 1));
+      const written = await settleAll(Array.from({ length: 60 }, (_, i) => appendEvent((i % 2 === 0 ? nodeA : nodeB).audit, T0 + i, auditEvent({ actor: i % 2 === 0 ? 'node-a' : 'node-b', target: `t${i}` }))));
+      assert.deepEqual(
+        written.map((e) => e.seq).sort((x, y) => x - y),
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
       for (const node of [nodeA, nodeB]) {
         const report = await verifyRepository(node.audit);
         assert.equal(report.ok, true, report.message);
@@ -72,9 +74,16 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
         const nodes = await Promise.all([1, 2, 3, 4].map(() => pgClient(t, schema)));
         await Promise.all(nodes.map((db) => db.ping()));
         const applied = await settleAll(nodes.map((db) => migrate(db, new ManualClock())));
-        assert.deepEqual(applied.flat().sort((x, y) => x - y), MIGRATIONS.map((m) => m.id), `round ${round}`);
+        assert.deepEqual(
+          applied.flat().sort((x, y) => x - y),
+          MIGRATIONS.map((m) => m.id),
+          `round ${round}`,
+        );
         const recorded = await nodes[0]?.all<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id');
-        assert.deepEqual(recorded?.map((r) => r.id), MIGRATIONS.map((m) => m.id));
+        assert.deepEqual(
+          recorded?.map((r) => r.id),
+          MIGRATIONS.map((m) => m.id),
+        );
         assert.deepEqual(await nodes[1]?.all('SELECT seq FROM audit_head'), [{ seq: 0 }]);
       }
     });
@@ -90,8 +99,7 @@ describePg('PostgreSQL store (real server, one schema per test)', (url) => {
   describe('failures', () => {
     it('reports a server it cannot reach as an unavailable store', async () => {
       const unreachable = url.replace(/@[^/]+/, '@127.0.0.1:1');
-      await assert.rejects(openStore({ engine: 'postgres', location: unreachable }, new ManualClock()),
-        (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_STORE_UNAVAILABLE');
+      await assert.rejects(openStore({ engine: 'postgres', location: unreachable }, new ManualClock()), (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_STORE_UNAVAILABLE');
     });
 
     it('drops the test schema when the test ends', async (t) => {

@@ -51,7 +51,12 @@ export class PostgresTelemetryCopy {
     // A connection that stops answering (half-open after a network fault) fails the batch, which is retried, instead of holding its writer for ever.
     // bulwark.telemetry_feed=off: the stream is the feed in cluster mode; the feed table's trigger skips these batches (migration 13).
     const config: pg.PoolConfig = {
-      connectionString: options.url, max: options.maxConnections, connectionTimeoutMillis: 5_000, keepAlive: true, statement_timeout: 60_000, query_timeout: 90_000,
+      connectionString: options.url,
+      max: options.maxConnections,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      statement_timeout: 60_000,
+      query_timeout: 90_000,
       options: ['-c bulwark.telemetry_feed=off', ...(options.schema !== undefined ? [`-c search_path=${options.schema}`] : [])].join(' '),
     };
     this.#pool = new pg.Pool(config);
@@ -122,7 +127,11 @@ function copyToStaging(client: pg.PoolClient, records: readonly TelemetryRecord[
 
 /** COPY text in chunks of a few hundred lines, not one write per reading. */
 function* lines(records: readonly TelemetryRecord[]): Generator<string> {
-  for (let i = 0; i < records.length; i += 256) yield records.slice(i, i + 256).map(copyLine).join('');
+  for (let i = 0; i < records.length; i += 256)
+    yield records
+      .slice(i, i + 256)
+      .map(copyLine)
+      .join('');
 }
 
 function unavailable(cause: unknown): PlatformError {

@@ -97,9 +97,7 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
   }
   // An incident opens (rare): step by step, on what the earlier writes left.
   await pipe.settle();
-  const made = await tx.run(
-    'INSERT INTO alert_incidents (id, rule_id, opened_at, closed_at, alert_count) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT DO NOTHING', [g.newIncidentId, a.ruleId, at, recent],
-  );
+  const made = await tx.run('INSERT INTO alert_incidents (id, rule_id, opened_at, closed_at, alert_count) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT DO NOTHING', [g.newIncidentId, a.ruleId, at, recent]);
   // Another node made it meanwhile: join that one.
   if (made === 0) return (await joinOpenIncident(tx, a)) ? 'grouped' : 'fired';
   const gathered = await tx.run('UPDATE alerts SET incident_id = $1 WHERE rule_id = $2 AND resolved_at IS NULL AND incident_id IS NULL AND fired_at >= $3', [g.newIncidentId, a.ruleId, at - g.windowMs]);
@@ -116,8 +114,12 @@ export async function fireIn(tx: SqlExecutor, a: Alert, outgoing: readonly Outgo
  * alert resolves).
  */
 async function afterResolve(
-  tx: SqlExecutor, resolved: { readonly id: string; readonly incident_id: string | null; readonly device_id: string }, at: number,
-  outgoing: () => readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[], pipe: Pipeline,
+  tx: SqlExecutor,
+  resolved: { readonly id: string; readonly incident_id: string | null; readonly device_id: string },
+  at: number,
+  outgoing: () => readonly Outgoing[],
+  closed: (incident: Incident) => readonly Outgoing[],
+  pipe: Pipeline,
 ): Promise<void> {
   pipe.post(rescore(tx, resolved.device_id));
   const incidentId = resolved.incident_id;
@@ -134,12 +136,8 @@ async function afterResolve(
 }
 
 /** Resolves an open alert by id; false when it was not open. */
-export async function resolveIn(
-  tx: SqlExecutor, id: string, at: number, outgoing: () => readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[], pipe: Pipeline,
-): Promise<boolean> {
-  const row = await tx.get<{ id: string; incident_id: string | null; device_id: string }>(
-    'UPDATE alerts SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL RETURNING id, incident_id, device_id', [id, at],
-  );
+export async function resolveIn(tx: SqlExecutor, id: string, at: number, outgoing: () => readonly Outgoing[], closed: (incident: Incident) => readonly Outgoing[], pipe: Pipeline): Promise<boolean> {
+  const row = await tx.get<{ id: string; incident_id: string | null; device_id: string }>('UPDATE alerts SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL RETURNING id, incident_id, device_id', [id, at]);
   if (!row) return false;
   await afterResolve(tx, row, at, outgoing, closed, pipe);
   return true;

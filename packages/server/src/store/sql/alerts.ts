@@ -9,30 +9,95 @@ import { appendAuditAt, lockAuditHead } from './audit.js';
 import { whereDeviceWithin } from './group-query.js';
 import { Where } from './where.js';
 
-interface RuleRow { id: string; name: string; severity: string; scope: string; condition: string; disabled_at: number | null; origin: string; created_by: string; created_at: number; updated_at: number }
-interface SilenceRow { id: string; rule_id: string | null; device_id: string | null; reason: string; created_by: string; created_at: number; expires_at: number }
-interface ChannelRow { id: string; name: string; kind: string; url: string; secret: string; min_severity: string; batch: number | string; created_by: string; created_at: number }
-interface NotificationRow { id: string; alert_id: string; channel_id: string; event: string; body: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number }
+interface RuleRow {
+  id: string;
+  name: string;
+  severity: string;
+  scope: string;
+  condition: string;
+  disabled_at: number | null;
+  origin: string;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+interface SilenceRow {
+  id: string;
+  rule_id: string | null;
+  device_id: string | null;
+  reason: string;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+}
+interface ChannelRow {
+  id: string;
+  name: string;
+  kind: string;
+  url: string;
+  secret: string;
+  min_severity: string;
+  batch: number | string;
+  created_by: string;
+  created_at: number;
+}
+interface NotificationRow {
+  id: string;
+  alert_id: string;
+  channel_id: string;
+  event: string;
+  body: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+}
 
 const toRule = (r: RuleRow): AlertRule => ({
-  id: r.id, name: r.name, severity: r.severity as Severity, scope: { groups: [], ...JSON.parse(r.scope) as Partial<RuleScope> } as RuleScope, condition: JSON.parse(r.condition) as RuleCondition,
-  enabled: r.disabled_at === null, builtIn: r.origin === 'builtin', createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+  id: r.id,
+  name: r.name,
+  severity: r.severity as Severity,
+  scope: { groups: [], ...(JSON.parse(r.scope) as Partial<RuleScope>) } as RuleScope,
+  condition: JSON.parse(r.condition) as RuleCondition,
+  enabled: r.disabled_at === null,
+  builtIn: r.origin === 'builtin',
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
 });
 const toSilence = (r: SilenceRow): Silence => ({
-  id: r.id, ruleId: r.rule_id, deviceId: r.device_id, reason: r.reason, createdBy: r.created_by, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
+  id: r.id,
+  ruleId: r.rule_id,
+  deviceId: r.device_id,
+  reason: r.reason,
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  expiresAt: Number(r.expires_at),
 });
 const toChannel = (r: ChannelRow): AlertChannel => ({
-  id: r.id, name: r.name, kind: r.kind === 'email' ? 'email' : 'webhook', url: r.url, secret: r.secret, minSeverity: r.min_severity as Severity, batch: Number(r.batch) === 1,
-  createdBy: r.created_by, createdAt: Number(r.created_at),
+  id: r.id,
+  name: r.name,
+  kind: r.kind === 'email' ? 'email' : 'webhook',
+  url: r.url,
+  secret: r.secret,
+  minSeverity: r.min_severity as Severity,
+  batch: Number(r.batch) === 1,
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
 });
 const toNotification = (r: NotificationRow): AlertNotification => ({
-  id: r.id, alertId: r.alert_id, channelId: r.channel_id, event: r.event as AlertNotification['event'], body: r.body, attempts: Number(r.attempts),
-  nextAttemptAt: Number(r.next_attempt_at), lastError: r.last_error, createdAt: Number(r.created_at),
+  id: r.id,
+  alertId: r.alert_id,
+  channelId: r.channel_id,
+  event: r.event as AlertNotification['event'],
+  body: r.body,
+  attempts: Number(r.attempts),
+  nextAttemptAt: Number(r.next_attempt_at),
+  lastError: r.last_error,
+  createdAt: Number(r.created_at),
 });
 
-const RULE_VALUES = (r: AlertRule): SqlValue[] => [
-  r.id, r.name, r.severity, JSON.stringify(r.scope), JSON.stringify(r.condition), r.enabled ? null : r.updatedAt, r.builtIn ? 'builtin' : 'user', r.createdBy, r.createdAt, r.updatedAt,
-];
+const RULE_VALUES = (r: AlertRule): SqlValue[] => [r.id, r.name, r.severity, JSON.stringify(r.scope), JSON.stringify(r.condition), r.enabled ? null : r.updatedAt, r.builtIn ? 'builtin' : 'user', r.createdBy, r.createdAt, r.updatedAt];
 const INSERT_RULE = `INSERT INTO alert_rules (id, name, severity, scope, condition, disabled_at, origin, created_by, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
 
@@ -71,10 +136,17 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   async updateRule(r: AlertRule): Promise<boolean> {
-    return (await this.db.run(
-      'UPDATE alert_rules SET name = $2, severity = $3, scope = $4, condition = $5, disabled_at = $6, updated_at = $7 WHERE id = $1',
-      [r.id, r.name, r.severity, JSON.stringify(r.scope), JSON.stringify(r.condition), r.enabled ? null : r.updatedAt, r.updatedAt],
-    )) > 0;
+    return (
+      (await this.db.run('UPDATE alert_rules SET name = $2, severity = $3, scope = $4, condition = $5, disabled_at = $6, updated_at = $7 WHERE id = $1', [
+        r.id,
+        r.name,
+        r.severity,
+        JSON.stringify(r.scope),
+        JSON.stringify(r.condition),
+        r.enabled ? null : r.updatedAt,
+        r.updatedAt,
+      ])) > 0
+    );
   }
 
   async deleteRule(id: string): Promise<boolean> {
@@ -158,9 +230,7 @@ export class SqlAlertRepository implements AlertRepository {
 
   async acknowledge(id: string, by: string, at: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const row = await tx.get<{ device_id: string }>(
-        'UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL RETURNING device_id', [id, at, by],
-      );
+      const row = await tx.get<{ device_id: string }>('UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL RETURNING device_id', [id, at, by]);
       // The device's alert state moves to acknowledged once none of its open alerts is left unacknowledged.
       if (row) await rescore(tx, row.device_id);
       return row !== undefined;
@@ -188,8 +258,7 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   async insertSilence(s: Silence): Promise<void> {
-    await this.db.run('INSERT INTO alert_silences (id, rule_id, device_id, reason, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [s.id, s.ruleId, s.deviceId, s.reason, s.createdBy, s.createdAt, s.expiresAt]);
+    await this.db.run('INSERT INTO alert_silences (id, rule_id, device_id, reason, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [s.id, s.ruleId, s.deviceId, s.reason, s.createdBy, s.createdAt, s.expiresAt]);
   }
 
   async activeSilences(now: number): Promise<Silence[]> {
@@ -201,8 +270,17 @@ export class SqlAlertRepository implements AlertRepository {
   }
 
   async insertChannel(c: AlertChannel): Promise<void> {
-    await this.db.run('INSERT INTO alert_channels (id, name, kind, url, secret, min_severity, batch, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [c.id, c.name, c.kind, c.url, c.secret, c.minSeverity, c.batch ? 1 : 0, c.createdBy, c.createdAt]);
+    await this.db.run('INSERT INTO alert_channels (id, name, kind, url, secret, min_severity, batch, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      c.id,
+      c.name,
+      c.kind,
+      c.url,
+      c.secret,
+      c.minSeverity,
+      c.batch ? 1 : 0,
+      c.createdBy,
+      c.createdAt,
+    ]);
   }
 
   async listChannels(): Promise<AlertChannel[]> {
@@ -215,14 +293,14 @@ export class SqlAlertRepository implements AlertRepository {
 
   async undelivered(limit: number, skip: readonly string[] = []): Promise<AlertNotification[]> {
     // The ids to leave out travel as one JSON array: one statement text however many there are.
-    const except = skip.length === 0 ? '' : this.db.engine === 'sqlite'
-      ? 'AND id NOT IN (SELECT value FROM json_each($1))'
-      : 'AND id NOT IN (SELECT jsonb_array_elements_text($1::jsonb))';
-    return (await this.db.all<NotificationRow>(
-      `SELECT id, alert_id, channel_id, event, body, attempts, next_attempt_at, last_error, created_at FROM alert_notifications
+    const except = skip.length === 0 ? '' : this.db.engine === 'sqlite' ? 'AND id NOT IN (SELECT value FROM json_each($1))' : 'AND id NOT IN (SELECT jsonb_array_elements_text($1::jsonb))';
+    return (
+      await this.db.all<NotificationRow>(
+        `SELECT id, alert_id, channel_id, event, body, attempts, next_attempt_at, last_error, created_at FROM alert_notifications
        WHERE delivered_at IS NULL ${except} ORDER BY created_at, id LIMIT ${Math.trunc(limit)}`,
-      skip.length === 0 ? [] : [JSON.stringify(skip)],
-    )).map(toNotification);
+        skip.length === 0 ? [] : [JSON.stringify(skip)],
+      )
+    ).map(toNotification);
   }
 
   async delivered(ids: readonly string[], at: number): Promise<void> {

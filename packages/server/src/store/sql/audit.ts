@@ -4,8 +4,17 @@ import { fromJson } from './json.js';
 import { Where } from './where.js';
 
 interface AuditRow {
-  seq: number; ts: number; actor: string; action: string; target: string | null; result: string;
-  request_id: string | null; source: string | null; details: string | null; prev_hash: string; hash: string;
+  seq: number;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  result: string;
+  request_id: string | null;
+  source: string | null;
+  details: string | null;
+  prev_hash: string;
+  hash: string;
 }
 
 const toEntry = (r: AuditRow): AuditEntry => ({
@@ -26,7 +35,10 @@ const toEntry = (r: AuditRow): AuditEntry => ({
 export type AuditSeal = (ts: number, event: AuditEvent, seq: number, prevHash: string) => AuditEntry;
 
 /** The chain's last entry: its number and hash. */
-export interface ChainHead { readonly seq: number; readonly hash: string }
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
 
 /**
  * Reads the chain's head inside the caller's transaction, locked until it ends: on PostgreSQL
@@ -86,9 +98,7 @@ export class SqlAuditRepository implements AuditRepository {
   }
 
   async list(f: AuditFilter): Promise<AuditEntry[]> {
-    const w = new Where()
-      .add('actor = ?', f.actor).add('action = ?', f.action).add('result = ?', f.result)
-      .add('ts >= ?', f.sinceMs).add('ts < ?', f.untilMs).add('seq < ?', f.beforeSeq);
+    const w = new Where().add('actor = ?', f.actor).add('action = ?', f.action).add('result = ?', f.result).add('ts >= ?', f.sinceMs).add('ts < ?', f.untilMs).add('seq < ?', f.beforeSeq);
     const sql = `SELECT * FROM audit_log ${w} ORDER BY seq DESC LIMIT ${w.next(f.limit)}`;
     return (await this.db.all<AuditRow>(sql, w.params)).map(toEntry);
   }

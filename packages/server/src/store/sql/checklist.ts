@@ -11,10 +11,7 @@ export class SqlChecklistRepository implements ChecklistRepository {
 
   /** How many rows `from` (a FROM … WHERE clause on `param`) selects, and the first `limit` of them by `order`. */
   async #countAndSample<R extends object>(columns: string, from: string, order: string, param: number, limit: number): Promise<{ count: number; rows: R[] }> {
-    const [count, rows] = await Promise.all([
-      this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n ${from}`, [param]),
-      this.db.all<R>(`SELECT ${columns} ${from} ORDER BY ${order} LIMIT ${Math.trunc(limit)}`, [param]),
-    ]);
+    const [count, rows] = await Promise.all([this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n ${from}`, [param]), this.db.all<R>(`SELECT ${columns} ${from} ORDER BY ${order} LIMIT ${Math.trunc(limit)}`, [param])]);
     return { count: Number(count?.n ?? 0), rows };
   }
 
@@ -34,7 +31,8 @@ export class SqlChecklistRepository implements ChecklistRepository {
   async rolloutsWithExpiredFirmware(now: number): Promise<{ rolloutId: string; name: string; artifact: string; expiresAt: number }[]> {
     const rows = await this.db.all<{ id: string; name: string; fw: string; version: string; expires_at: number | string }>(
       `SELECT r.id, r.name, f.name AS fw, f.version, f.expires_at FROM rollouts r JOIN firmware_artifacts f ON f.id = r.artifact_id
-       WHERE r.state IN ('running', 'paused') AND f.expires_at <= $1 ORDER BY r.created_at`, [now],
+       WHERE r.state IN ('running', 'paused') AND f.expires_at <= $1 ORDER BY r.created_at`,
+      [now],
     );
     return rows.map((r) => ({ rolloutId: r.id, name: r.name, artifact: `${r.fw} ${r.version}`, expiresAt: Number(r.expires_at) }));
   }
@@ -67,9 +65,7 @@ export class SqlChecklistRepository implements ChecklistRepository {
 
   async crlAges(caIds: readonly string[]): Promise<CrlAge[]> {
     if (caIds.length === 0) return [];
-    const rows = await this.db.all<{ ca_id: string; updated_at: number | string }>(
-      `SELECT ca_id, updated_at FROM crl_state WHERE ca_id IN (${caIds.map((_, i) => `$${i + 1}`).join(', ')}) ORDER BY ca_id`, caIds,
-    );
+    const rows = await this.db.all<{ ca_id: string; updated_at: number | string }>(`SELECT ca_id, updated_at FROM crl_state WHERE ca_id IN (${caIds.map((_, i) => `$${i + 1}`).join(', ')}) ORDER BY ca_id`, caIds);
     const signed = new Map(rows.map((r) => [r.ca_id, Number(r.updated_at)]));
     return caIds.map((caId) => ({ caId, updatedAt: signed.get(caId) ?? null }));
   }
@@ -89,7 +85,8 @@ export class SqlChecklistRepository implements ChecklistRepository {
     const rows = await this.db.all<{ device_id: string; from_address: string; to_address: string }>(
       `SELECT device_id, from_address, to_address FROM session_takeovers
        WHERE at >= $1 AND device_id IN (SELECT device_id FROM session_takeovers WHERE at >= $1 GROUP BY device_id HAVING COUNT(*) >= $2)
-       ORDER BY device_id, at LIMIT 10000`, [since, min],
+       ORDER BY device_id, at LIMIT 10000`,
+      [since, min],
     );
     const by = new Map<string, { count: number; addresses: Set<string> }>();
     for (const r of rows) {

@@ -4,14 +4,39 @@ import { fromJson, num, toJson } from './json.js';
 import { Where } from './where.js';
 
 interface CommandRow {
-  device_id: string; id: string; name: string; params: string; status: string; issued_by: string; issued_at: number; expires_at: number;
-  sent_at: number | null; send_count: number; answered_at: number | null; reason: string | null; detail: string | null; output: string | null; updated_at: number;
+  device_id: string;
+  id: string;
+  name: string;
+  params: string;
+  status: string;
+  issued_by: string;
+  issued_at: number;
+  expires_at: number;
+  sent_at: number | null;
+  send_count: number;
+  answered_at: number | null;
+  reason: string | null;
+  detail: string | null;
+  output: string | null;
+  updated_at: number;
 }
 
 const toCommand = (r: CommandRow): CommandRecord => ({
-  id: r.id, deviceId: r.device_id, name: r.name, params: fromJson<Record<string, unknown>>(r.params) ?? {}, status: r.status as CommandState,
-  issuedBy: r.issued_by, issuedAt: Number(r.issued_at), expiresAt: Number(r.expires_at), sentAt: num(r.sent_at), sendCount: Number(r.send_count),
-  answeredAt: num(r.answered_at), reason: r.reason, detail: r.detail, output: r.output === null ? null : fromJson<unknown>(r.output), updatedAt: Number(r.updated_at),
+  id: r.id,
+  deviceId: r.device_id,
+  name: r.name,
+  params: fromJson<Record<string, unknown>>(r.params) ?? {},
+  status: r.status as CommandState,
+  issuedBy: r.issued_by,
+  issuedAt: Number(r.issued_at),
+  expiresAt: Number(r.expires_at),
+  sentAt: num(r.sent_at),
+  sendCount: Number(r.send_count),
+  answeredAt: num(r.answered_at),
+  reason: r.reason,
+  detail: r.detail,
+  output: r.output === null ? null : fromJson<unknown>(r.output),
+  updatedAt: Number(r.updated_at),
 });
 
 const ENDED = "('succeeded', 'failed', 'rejected')";
@@ -23,8 +48,7 @@ export class SqlCommandRepository implements CommandRepository {
     await this.db.run(
       `INSERT INTO device_commands (device_id, id, name, params, status, issued_by, issued_at, expires_at, sent_at, send_count, answered_at, reason, detail, output, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [c.deviceId, c.id, c.name, toJson(c.params), c.status, c.issuedBy, c.issuedAt, c.expiresAt, c.sentAt, c.sendCount, c.answeredAt, c.reason, c.detail,
-        c.output === null || c.output === undefined ? null : toJson(c.output), c.updatedAt],
+      [c.deviceId, c.id, c.name, toJson(c.params), c.status, c.issuedBy, c.issuedAt, c.expiresAt, c.sentAt, c.sendCount, c.answeredAt, c.reason, c.detail, c.output === null || c.output === undefined ? null : toJson(c.output), c.updatedAt],
     );
   }
 
@@ -40,25 +64,17 @@ export class SqlCommandRepository implements CommandRepository {
   }
 
   async listOpen(deviceId: string, now: number, limit: number): Promise<CommandRecord[]> {
-    const rows = await this.db.all<CommandRow>(
-      "SELECT * FROM device_commands WHERE device_id = $1 AND status IN ('pending', 'sent') AND expires_at > $2 ORDER BY issued_at, id LIMIT $3",
-      [deviceId, now, limit],
-    );
+    const rows = await this.db.all<CommandRow>("SELECT * FROM device_commands WHERE device_id = $1 AND status IN ('pending', 'sent') AND expires_at > $2 ORDER BY issued_at, id LIMIT $3", [deviceId, now, limit]);
     return rows.map(toCommand);
   }
 
   async countOpen(deviceId: string, now: number): Promise<number> {
-    const row = await this.db.get<{ n: number }>(
-      "SELECT COUNT(*) AS n FROM device_commands WHERE device_id = $1 AND status IN ('pending', 'sent', 'accepted') AND expires_at > $2", [deviceId, now],
-    );
+    const row = await this.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM device_commands WHERE device_id = $1 AND status IN ('pending', 'sent', 'accepted') AND expires_at > $2", [deviceId, now]);
     return Number(row?.n ?? 0);
   }
 
   async markSent(deviceId: string, id: string, at: number): Promise<void> {
-    await this.db.run(
-      "UPDATE device_commands SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END, sent_at = $3, send_count = send_count + 1, updated_at = $3 WHERE device_id = $1 AND id = $2",
-      [deviceId, id, at],
-    );
+    await this.db.run("UPDATE device_commands SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END, sent_at = $3, send_count = send_count + 1, updated_at = $3 WHERE device_id = $1 AND id = $2", [deviceId, id, at]);
   }
 
   async answer(deviceId: string, id: string, a: { status: CommandState; reason: string | null; detail: string | null; output: unknown; at: number }): Promise<boolean> {

@@ -4,15 +4,28 @@ import type { SqlClient, SqlExecutor } from '../sql-client.js';
 type Counts = StoredCounts;
 
 /** Tables keyed by device, and what the count of each is called in a receipt. */
-const READINGS: readonly [keyof Counts, string][] = [['telemetry', 'telemetry'], ['rollups', 'telemetry_rollups'], ['feed', 'telemetry_feed']];
+const READINGS: readonly [keyof Counts, string][] = [
+  ['telemetry', 'telemetry'],
+  ['rollups', 'telemetry_rollups'],
+  ['feed', 'telemetry_feed'],
+];
 const DESCRIBING: readonly [keyof Counts, string][] = [
-  ['deadLetters', 'dead_letters'], ['health', 'device_health'], ['events', 'device_events'], ['twin', 'device_twins'], ['commands', 'device_commands'],
+  ['deadLetters', 'dead_letters'],
+  ['health', 'device_health'],
+  ['events', 'device_events'],
+  ['twin', 'device_twins'],
+  ['commands', 'device_commands'],
 ];
 const ALERT_NOTIFICATIONS = 'alert_notifications WHERE alert_id IN (SELECT id FROM alerts WHERE device_id = $1)';
 const UNUSED_CLAIM_TOKENS = 'claim_tokens WHERE device_id = $1 AND used_at IS NULL';
 
-interface LetterRow { id: string; body: string }
-interface Batch { readings?: { deviceId?: unknown }[] }
+interface LetterRow {
+  id: string;
+  body: string;
+}
+interface Batch {
+  readings?: { deviceId?: unknown }[];
+}
 
 const n = async (tx: SqlExecutor, from: string, id: string) => Number((await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${from}`, [id]))?.n ?? 0);
 
@@ -43,9 +56,7 @@ export class SqlDeviceDataRepository implements DeviceDataRepository {
     return this.db.transaction(async (tx) => {
       const out: Record<string, number> = {};
       for (const [key, table] of READINGS) {
-        out[key] = pseudonym === null
-          ? await tx.run(`DELETE FROM ${table} WHERE device_id = $1`, [deviceId])
-          : await tx.run(`UPDATE ${table} SET device_id = $2 WHERE device_id = $1`, [deviceId, pseudonym]);
+        out[key] = pseudonym === null ? await tx.run(`DELETE FROM ${table} WHERE device_id = $1`, [deviceId]) : await tx.run(`UPDATE ${table} SET device_id = $2 WHERE device_id = $1`, [deviceId, pseudonym]);
       }
       for (const [key, table] of DESCRIBING) out[key] = await tx.run(`DELETE FROM ${table} WHERE device_id = $1`, [deviceId]);
       out.alertNotifications = await tx.run(`DELETE FROM ${ALERT_NOTIFICATIONS}`, [deviceId]);

@@ -6,10 +6,25 @@ import { whereInGroup } from './group-query.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';
 
 interface DeviceRow {
-  id: string; serial: string | null; model: string | null; hardware_revision: string | null; firmware_version: string | null;
-  security_version: number | null; owner: string | null; location: string | null; tags: string; state: string;
-  suspended_from: string | null; created_at: number; updated_at: number; online_since: number | null; last_seen_at: number | null;
-  connect_count: number; last_disconnect_at: number | null; last_disconnect_reason: string | null; health_score: number | null;
+  id: string;
+  serial: string | null;
+  model: string | null;
+  hardware_revision: string | null;
+  firmware_version: string | null;
+  security_version: number | null;
+  owner: string | null;
+  location: string | null;
+  tags: string;
+  state: string;
+  suspended_from: string | null;
+  created_at: number;
+  updated_at: number;
+  online_since: number | null;
+  last_seen_at: number | null;
+  connect_count: number;
+  last_disconnect_at: number | null;
+  last_disconnect_reason: string | null;
+  health_score: number | null;
 }
 
 const toDevice = (r: DeviceRow): Device => ({
@@ -38,18 +53,21 @@ const toDevice = (r: DeviceRow): Device => ({
 });
 
 const ATTRIBUTE_COLUMNS: Readonly<Record<keyof DeviceAttributes, string>> = {
-  serial: 'serial', model: 'model', hardwareRevision: 'hardware_revision', firmwareVersion: 'firmware_version',
-  securityVersion: 'security_version', owner: 'owner', location: 'location', tags: 'tags',
+  serial: 'serial',
+  model: 'model',
+  hardwareRevision: 'hardware_revision',
+  firmwareVersion: 'firmware_version',
+  securityVersion: 'security_version',
+  owner: 'owner',
+  location: 'location',
+  tags: 'tags',
 };
 
 const INSERT = `INSERT INTO devices (id, serial, model, hardware_revision, firmware_version, security_version, owner, location, tags,
   state, suspended_from, created_at, updated_at, online_since, last_seen_at, connect_count, last_disconnect_at, last_disconnect_reason)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, 0, NULL, NULL)`;
 
-const insertParams = (d: Device): SqlValue[] => [
-  d.id, d.serial, d.model, d.hardwareRevision, d.firmwareVersion, d.securityVersion, d.owner, d.location, toJson(d.tags),
-  d.state, d.suspendedFrom, d.createdAt, d.updatedAt,
-];
+const insertParams = (d: Device): SqlValue[] => [d.id, d.serial, d.model, d.hardwareRevision, d.firmwareVersion, d.securityVersion, d.owner, d.location, toJson(d.tags), d.state, d.suspendedFrom, d.createdAt, d.updatedAt];
 
 export class SqlDeviceRepository implements DeviceRepository {
   constructor(private readonly db: SqlClient) {}
@@ -71,7 +89,9 @@ export class SqlDeviceRepository implements DeviceRepository {
 
   async list(f: DeviceFilter): Promise<Device[]> {
     const w = new Where()
-      .add('state = ?', f.state).add('model = ?', f.model).add('firmware_version = ?', f.firmwareVersion)
+      .add('state = ?', f.state)
+      .add('model = ?', f.model)
+      .add('firmware_version = ?', f.firmwareVersion)
       .add('security_version = ?', f.securityVersion)
       .add('(security_version IS NULL OR security_version < ?)', f.securityVersionBelow)
       .add(HAS_TAG, f.tag === undefined ? undefined : tagPattern(f.tag))
@@ -131,7 +151,7 @@ export class SqlDeviceRepository implements DeviceRepository {
     for (const [key, column] of Object.entries(ATTRIBUTE_COLUMNS) as [keyof DeviceAttributes, string][]) {
       if (!(key in attrs)) continue;
       const value = attrs[key];
-      params.push(key === 'tags' ? toJson(value) : (value as SqlValue | undefined) ?? null);
+      params.push(key === 'tags' ? toJson(value) : ((value as SqlValue | undefined) ?? null));
       sets.push(`${column} = $${params.length}`);
     }
     return (await this.db.run(`UPDATE devices SET ${[...sets, 'updated_at = $2'].join(', ')} WHERE id = $1`, params)) === 1;
@@ -139,10 +159,7 @@ export class SqlDeviceRepository implements DeviceRepository {
 
   async transition(id: string, from: readonly LifecycleState[], to: LifecycleState, at: number, suspendedFrom: LifecycleState | null = null): Promise<boolean> {
     const placeholders = from.map((_, i) => `$${i + 5}`).join(', ');
-    const changed = await this.db.run(
-      `UPDATE devices SET state = $2, updated_at = $3, suspended_from = $4 WHERE id = $1 AND state IN (${placeholders})`,
-      [id, to, at, suspendedFrom, ...from],
-    );
+    const changed = await this.db.run(`UPDATE devices SET state = $2, updated_at = $3, suspended_from = $4 WHERE id = $1 AND state IN (${placeholders})`, [id, to, at, suspendedFrom, ...from]);
     return changed === 1;
   }
 
@@ -176,17 +193,16 @@ export class SqlDeviceRepository implements DeviceRepository {
   }
 
   async markAllOffline(at: number, reason: string): Promise<number> {
-    return this.db.run(
-      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL',
-      [at, reason],
-    );
+    return this.db.run('UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL', [at, reason]);
   }
 
   async markNodeOffline(node: string, at: number, reason: string, connectedBefore: number): Promise<number> {
-    return this.db.run(
-      'UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL AND online_since < $4 AND (online_node = $3 OR online_node IS NULL)',
-      [at, reason, node, connectedBefore],
-    );
+    return this.db.run('UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL AND online_since < $4 AND (online_node = $3 OR online_node IS NULL)', [
+      at,
+      reason,
+      node,
+      connectedBefore,
+    ]);
   }
 }
 

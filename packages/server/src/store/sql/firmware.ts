@@ -4,15 +4,37 @@ import type { SqlClient } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 
 interface ArtifactRow {
-  id: string; name: string; version: string; security_version: number; model: string; hardware_revisions: string; size: number; sha256: string;
-  expires_at: number; state: string; manifest: string; uploaded_by: string; created_at: number; published_at: number | null;
+  id: string;
+  name: string;
+  version: string;
+  security_version: number;
+  model: string;
+  hardware_revisions: string;
+  size: number;
+  sha256: string;
+  expires_at: number;
+  state: string;
+  manifest: string;
+  uploaded_by: string;
+  created_at: number;
+  published_at: number | null;
 }
 
 const toArtifact = (r: ArtifactRow): FirmwareArtifact => ({
-  id: r.id, name: r.name, version: r.version, securityVersion: Number(r.security_version), model: r.model,
-  hardwareRevisions: fromJson<string[]>(r.hardware_revisions) ?? [], size: Number(r.size), sha256: r.sha256, expiresAt: Number(r.expires_at),
-  state: r.state as FirmwareArtifact['state'], manifest: fromJson<FirmwareManifest>(r.manifest) as FirmwareManifest, uploadedBy: r.uploaded_by,
-  createdAt: Number(r.created_at), publishedAt: num(r.published_at),
+  id: r.id,
+  name: r.name,
+  version: r.version,
+  securityVersion: Number(r.security_version),
+  model: r.model,
+  hardwareRevisions: fromJson<string[]>(r.hardware_revisions) ?? [],
+  size: Number(r.size),
+  sha256: r.sha256,
+  expiresAt: Number(r.expires_at),
+  state: r.state as FirmwareArtifact['state'],
+  manifest: fromJson<FirmwareManifest>(r.manifest) as FirmwareManifest,
+  uploadedBy: r.uploaded_by,
+  createdAt: Number(r.created_at),
+  publishedAt: num(r.published_at),
 });
 
 /** Firmware artifacts: the verified manifest beside the columns rollouts and downloads look up. */

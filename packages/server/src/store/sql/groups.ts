@@ -4,13 +4,25 @@ import { whereInGroup } from './group-query.js';
 import { fromJson, toJson } from './json.js';
 import { Where, numberedParams } from './where.js';
 
-interface GroupRow { id: string; description: string | null; kind: string; query: string | null; created_by: string; created_at: number; updated_at: number }
+interface GroupRow {
+  id: string;
+  description: string | null;
+  kind: string;
+  query: string | null;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
 
 const toGroup = (r: GroupRow): DeviceGroup => ({
-  id: r.id, description: r.description, kind: r.kind as GroupKind, query: fromJson<GroupQuery>(r.query) ?? null,
-  createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+  id: r.id,
+  description: r.description,
+  kind: r.kind as GroupKind,
+  query: fromJson<GroupQuery>(r.query) ?? null,
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
 });
-
 
 const ADD_MEMBER = 'INSERT INTO device_group_members (group_id, device_id, added_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, device_id) DO NOTHING';
 
@@ -19,11 +31,20 @@ export class SqlGroupRepository implements GroupRepository {
 
   insert(g: DeviceGroup, members: readonly string[] = []): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const inserted = await tx.run(
-        `INSERT INTO device_groups (id, description, kind, query, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
-        [g.id, g.description, g.kind, g.query === null ? null : toJson(g.query), g.createdBy, g.createdAt, g.updatedAt],
-      );
-      if (inserted === 1 && members.length > 0) await tx.runMany(ADD_MEMBER, members.map((id) => [g.id, id, g.createdAt]));
+      const inserted = await tx.run(`INSERT INTO device_groups (id, description, kind, query, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`, [
+        g.id,
+        g.description,
+        g.kind,
+        g.query === null ? null : toJson(g.query),
+        g.createdBy,
+        g.createdAt,
+        g.updatedAt,
+      ]);
+      if (inserted === 1 && members.length > 0)
+        await tx.runMany(
+          ADD_MEMBER,
+          members.map((id) => [g.id, id, g.createdAt]),
+        );
       return inserted === 1;
     });
   }
@@ -52,7 +73,12 @@ export class SqlGroupRepository implements GroupRepository {
   }
 
   async addMembers(groupId: string, deviceIds: readonly string[], at: number): Promise<number> {
-    const added = await this.db.transaction((tx) => tx.runMany(ADD_MEMBER, deviceIds.map((id) => [groupId, id, at])));
+    const added = await this.db.transaction((tx) =>
+      tx.runMany(
+        ADD_MEMBER,
+        deviceIds.map((id) => [groupId, id, at]),
+      ),
+    );
     return added.reduce((a, b) => a + b, 0);
   }
 

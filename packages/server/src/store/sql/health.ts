@@ -3,13 +3,34 @@ import type { SqlClient } from '../sql-client.js';
 import { fromJson, toJson } from './json.js';
 import { Where } from './where.js';
 
-interface HealthRow { device_id: string; received_at: number; report: string }
-interface PostureRow { device_id: string; reported_at: number | string; posture: string; findings: string }
-interface EventRow { device_id: string; id: string; type: string; ts: number; received_at: number; data: string | null }
+interface HealthRow {
+  device_id: string;
+  received_at: number;
+  report: string;
+}
+interface PostureRow {
+  device_id: string;
+  reported_at: number | string;
+  posture: string;
+  findings: string;
+}
+interface EventRow {
+  device_id: string;
+  id: string;
+  type: string;
+  ts: number;
+  received_at: number;
+  data: string | null;
+}
 
 const toHealth = (r: HealthRow): HealthRecord => ({ deviceId: r.device_id, receivedAt: Number(r.received_at), report: fromJson<HealthReport>(r.report) as HealthReport });
 const toEvent = (r: EventRow): EventRecord => ({
-  deviceId: r.device_id, id: r.id, type: r.type, ts: Number(r.ts), receivedAt: Number(r.received_at), data: fromJson<Record<string, unknown>>(r.data),
+  deviceId: r.device_id,
+  id: r.id,
+  type: r.type,
+  ts: Number(r.ts),
+  receivedAt: Number(r.received_at),
+  data: fromJson<Record<string, unknown>>(r.data),
 });
 
 export class SqlHealthRepository implements HealthRepository {
@@ -59,10 +80,14 @@ export class SqlEventRepository implements EventRepository {
   constructor(private readonly db: SqlClient) {}
 
   async insert(e: EventRecord): Promise<boolean> {
-    const changed = await this.db.run(
-      'INSERT INTO device_events (device_id, id, type, ts, received_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, id) DO NOTHING',
-      [e.deviceId, e.id, e.type, e.ts, e.receivedAt, e.data === null ? null : toJson(e.data)],
-    );
+    const changed = await this.db.run('INSERT INTO device_events (device_id, id, type, ts, received_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, id) DO NOTHING', [
+      e.deviceId,
+      e.id,
+      e.type,
+      e.ts,
+      e.receivedAt,
+      e.data === null ? null : toJson(e.data),
+    ]);
     return changed === 1;
   }
 

@@ -4,24 +4,68 @@ import { fromJson, num, toJson } from './json.js';
 import { Where, numberedParams } from './where.js';
 
 interface JobRow {
-  id: string; name: string; operation: string; group_id: string; pacing: string; device_timeout_ms: number; max_retries: number; abort_rule: string | null;
-  state: string; reason: string | null; device_count: number; skipped: string; history: string; created_by: string; created_at: number; updated_at: number; settled_at: number | null;
+  id: string;
+  name: string;
+  operation: string;
+  group_id: string;
+  pacing: string;
+  device_timeout_ms: number;
+  max_retries: number;
+  abort_rule: string | null;
+  state: string;
+  reason: string | null;
+  device_count: number;
+  skipped: string;
+  history: string;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+  settled_at: number | null;
 }
 interface DeviceRow {
-  job_id: string; device_id: string; state: string; attempts: number; ref: string | null; reason: string | null; detail: string | null;
-  dispatched_at: number | null; finished_at: number | null; updated_at: number;
+  job_id: string;
+  device_id: string;
+  state: string;
+  attempts: number;
+  ref: string | null;
+  reason: string | null;
+  detail: string | null;
+  dispatched_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
 }
 
 const toJob = (r: JobRow): Job => ({
-  id: r.id, name: r.name, operation: fromJson<JobOperation>(r.operation) as JobOperation, group: r.group_id, pacing: fromJson<JobPacing>(r.pacing) as JobPacing,
-  deviceTimeoutMs: Number(r.device_timeout_ms), maxRetries: Number(r.max_retries), abort: fromJson<JobAbortRule>(r.abort_rule), state: r.state as JobState, reason: r.reason,
-  deviceCount: Number(r.device_count), skipped: fromJson<Record<string, number>>(r.skipped) ?? {}, history: fromJson<JobEvent[]>(r.history) ?? [],
-  createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), settledAt: num(r.settled_at),
+  id: r.id,
+  name: r.name,
+  operation: fromJson<JobOperation>(r.operation) as JobOperation,
+  group: r.group_id,
+  pacing: fromJson<JobPacing>(r.pacing) as JobPacing,
+  deviceTimeoutMs: Number(r.device_timeout_ms),
+  maxRetries: Number(r.max_retries),
+  abort: fromJson<JobAbortRule>(r.abort_rule),
+  state: r.state as JobState,
+  reason: r.reason,
+  deviceCount: Number(r.device_count),
+  skipped: fromJson<Record<string, number>>(r.skipped) ?? {},
+  history: fromJson<JobEvent[]>(r.history) ?? [],
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+  settledAt: num(r.settled_at),
 });
 
 const toDevice = (r: DeviceRow): JobDevice => ({
-  jobId: r.job_id, deviceId: r.device_id, state: r.state as JobDeviceState, attempts: Number(r.attempts), ref: r.ref, reason: r.reason, detail: r.detail,
-  dispatchedAt: num(r.dispatched_at), finishedAt: num(r.finished_at), updatedAt: Number(r.updated_at),
+  jobId: r.job_id,
+  deviceId: r.device_id,
+  state: r.state as JobDeviceState,
+  attempts: Number(r.attempts),
+  ref: r.ref,
+  reason: r.reason,
+  detail: r.detail,
+  dispatchedAt: num(r.dispatched_at),
+  finishedAt: num(r.finished_at),
+  updatedAt: Number(r.updated_at),
 });
 
 const INSERT_DEVICE = "INSERT INTO job_devices (job_id, device_id, state, attempts, updated_at) VALUES ($1, $2, 'queued', 0, $3)";
@@ -35,10 +79,31 @@ export class SqlJobRepository implements JobRepository {
       await tx.run(
         `INSERT INTO jobs (id, name, operation, group_id, pacing, device_timeout_ms, max_retries, abort_rule, state, reason, device_count, skipped, history, created_by, created_at, updated_at, settled_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-        [job.id, job.name, toJson(job.operation), job.group, toJson(job.pacing), job.deviceTimeoutMs, job.maxRetries, job.abort === null ? null : toJson(job.abort),
-          job.state, job.reason, job.deviceCount, toJson(job.skipped), toJson(job.history), job.createdBy, job.createdAt, job.updatedAt, job.settledAt],
+        [
+          job.id,
+          job.name,
+          toJson(job.operation),
+          job.group,
+          toJson(job.pacing),
+          job.deviceTimeoutMs,
+          job.maxRetries,
+          job.abort === null ? null : toJson(job.abort),
+          job.state,
+          job.reason,
+          job.deviceCount,
+          toJson(job.skipped),
+          toJson(job.history),
+          job.createdBy,
+          job.createdAt,
+          job.updatedAt,
+          job.settledAt,
+        ],
       );
-      for (let i = 0; i < deviceIds.length; i += 1000) await tx.runMany(INSERT_DEVICE, deviceIds.slice(i, i + 1000).map((d) => [job.id, d, job.createdAt]));
+      for (let i = 0; i < deviceIds.length; i += 1000)
+        await tx.runMany(
+          INSERT_DEVICE,
+          deviceIds.slice(i, i + 1000).map((d) => [job.id, d, job.createdAt]),
+        );
     });
   }
 
@@ -63,10 +128,15 @@ export class SqlJobRepository implements JobRepository {
   }
 
   async update(job: Job, expectedUpdatedAt: number): Promise<boolean> {
-    const changed = await this.db.run(
-      'UPDATE jobs SET state = $2, reason = $3, history = $4, updated_at = $5, settled_at = $7 WHERE id = $1 AND updated_at = $6',
-      [job.id, job.state, job.reason, toJson(job.history), job.updatedAt, expectedUpdatedAt, job.settledAt],
-    );
+    const changed = await this.db.run('UPDATE jobs SET state = $2, reason = $3, history = $4, updated_at = $5, settled_at = $7 WHERE id = $1 AND updated_at = $6', [
+      job.id,
+      job.state,
+      job.reason,
+      toJson(job.history),
+      job.updatedAt,
+      expectedUpdatedAt,
+      job.settledAt,
+    ]);
     return changed === 1;
   }
 
@@ -85,10 +155,7 @@ export class SqlJobRepository implements JobRepository {
 
   async requeue(jobId: string, deviceIds: readonly string[]): Promise<void> {
     if (deviceIds.length === 0) return;
-    await this.db.run(
-      `UPDATE job_devices SET state = 'queued', attempts = attempts - 1, dispatched_at = NULL WHERE job_id = $1 AND state = 'in_progress' AND device_id IN (${numberedParams(deviceIds.length, 2)})`,
-      [jobId, ...deviceIds],
-    );
+    await this.db.run(`UPDATE job_devices SET state = 'queued', attempts = attempts - 1, dispatched_at = NULL WHERE job_id = $1 AND state = 'in_progress' AND device_id IN (${numberedParams(deviceIds.length, 2)})`, [jobId, ...deviceIds]);
   }
 
   async setRef(jobId: string, deviceId: string, ref: string): Promise<void> {
@@ -107,10 +174,7 @@ export class SqlJobRepository implements JobRepository {
   async expire(jobId: string, before: number, maxAttempts: number, at: number): Promise<{ retried: number; timedOut: number }> {
     const stale = "job_id = $1 AND state = 'in_progress' AND dispatched_at < $2";
     return this.db.transaction(async (tx) => {
-      const timedOut = await tx.run(
-        `UPDATE job_devices SET state = 'timed_out', reason = 'no_answer', detail = NULL, finished_at = $3, updated_at = $3 WHERE ${stale} AND attempts >= $4`,
-        [jobId, before, at, maxAttempts],
-      );
+      const timedOut = await tx.run(`UPDATE job_devices SET state = 'timed_out', reason = 'no_answer', detail = NULL, finished_at = $3, updated_at = $3 WHERE ${stale} AND attempts >= $4`, [jobId, before, at, maxAttempts]);
       const retried = await tx.run(`UPDATE job_devices SET state = 'queued', reason = 'no_answer', updated_at = $3 WHERE ${stale}`, [jobId, before, at]);
       return { retried, timedOut };
     });

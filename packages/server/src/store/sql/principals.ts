@@ -3,8 +3,14 @@ import type { SqlExecutor } from '../sql-client.js';
 import { fromJson, num, toJson } from './json.js';
 
 interface PrincipalRow {
-  id: string; kind: 'user' | 'service'; name: string; role: string | null; scopes: string; device_groups: string | null;
-  created_at: number; disabled_at: number | null;
+  id: string;
+  kind: 'user' | 'service';
+  name: string;
+  role: string | null;
+  scopes: string;
+  device_groups: string | null;
+  created_at: number;
+  disabled_at: number | null;
 }
 
 const toPrincipal = (r: PrincipalRow): Principal => ({
@@ -22,10 +28,16 @@ export class SqlPrincipalRepository implements PrincipalRepository {
   constructor(private readonly db: SqlExecutor) {}
 
   async insert(p: Principal): Promise<void> {
-    await this.db.run(
-      'INSERT INTO principals (id, kind, name, role, scopes, device_groups, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [p.id, p.kind, p.name, p.role, toJson(p.scopes), p.deviceGroups === null ? null : toJson(p.deviceGroups), p.createdAt, p.disabledAt],
-    );
+    await this.db.run('INSERT INTO principals (id, kind, name, role, scopes, device_groups, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+      p.id,
+      p.kind,
+      p.name,
+      p.role,
+      toJson(p.scopes),
+      p.deviceGroups === null ? null : toJson(p.deviceGroups),
+      p.createdAt,
+      p.disabledAt,
+    ]);
   }
 
   async get(id: string): Promise<Principal | undefined> {
@@ -57,8 +69,15 @@ export class SqlPrincipalRepository implements PrincipalRepository {
 }
 
 interface ApiKeyRow {
-  id: string; principal_id: string; name: string; secret_hash: string; scopes: string | null;
-  created_at: number; expires_at: number | null; revoked_at: number | null; last_used_at: number | null;
+  id: string;
+  principal_id: string;
+  name: string;
+  secret_hash: string;
+  scopes: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
 }
 
 const toKey = (r: ApiKeyRow): ApiKeyRecord => ({

@@ -1,18 +1,27 @@
 import type { SchemaDocument, SchemaRepository, TelemetrySchema } from '../../schemas/index.js';
 import type { SqlClient } from '../sql-client.js';
 
-interface Row { name: string; version: number; document: string; created_at: number; created_by: string }
+interface Row {
+  name: string;
+  version: number;
+  document: string;
+  created_at: number;
+  created_by: string;
+}
 
 const toSchema = (r: Row): TelemetrySchema => ({
-  name: r.name, version: Number(r.version), document: JSON.parse(r.document) as SchemaDocument, createdAt: Number(r.created_at), createdBy: r.created_by,
+  name: r.name,
+  version: Number(r.version),
+  document: JSON.parse(r.document) as SchemaDocument,
+  createdAt: Number(r.created_at),
+  createdBy: r.created_by,
 });
 
 export class SqlSchemaRepository implements SchemaRepository {
   constructor(private readonly db: SqlClient) {}
 
   async insert(s: TelemetrySchema): Promise<void> {
-    await this.db.run('INSERT INTO telemetry_schemas (name, version, document, created_at, created_by) VALUES ($1, $2, $3, $4, $5)',
-      [s.name, s.version, JSON.stringify(s.document), s.createdAt, s.createdBy]);
+    await this.db.run('INSERT INTO telemetry_schemas (name, version, document, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [s.name, s.version, JSON.stringify(s.document), s.createdAt, s.createdBy]);
   }
 
   async get(name: string, version: number): Promise<TelemetrySchema | undefined> {

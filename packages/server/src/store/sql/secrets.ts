@@ -2,17 +2,25 @@ import type { DataKeyRecord, SealedSecret, SecretRepository } from '../../secret
 import type { SqlClient } from '../sql-client.js';
 import { num } from './json.js';
 
-interface DataKeyRow { id: string; wrapped: string; master_key_id: string; created_at: number; retired_at: number | null }
-interface SecretRow { name: string; data_key_id: string; sealed: string; updated_at: number }
+interface DataKeyRow {
+  id: string;
+  wrapped: string;
+  master_key_id: string;
+  created_at: number;
+  retired_at: number | null;
+}
+interface SecretRow {
+  name: string;
+  data_key_id: string;
+  sealed: string;
+  updated_at: number;
+}
 
 export class SqlSecretRepository implements SecretRepository {
   constructor(private readonly db: SqlClient) {}
 
   async insertDataKey(k: DataKeyRecord): Promise<void> {
-    await this.db.run(
-      'INSERT INTO data_keys (id, wrapped, master_key_id, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)',
-      [k.id, k.wrapped, k.masterKeyId, k.createdAt, k.retiredAt],
-    );
+    await this.db.run('INSERT INTO data_keys (id, wrapped, master_key_id, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)', [k.id, k.wrapped, k.masterKeyId, k.createdAt, k.retiredAt]);
   }
 
   async listDataKeys(): Promise<DataKeyRecord[]> {

@@ -4,8 +4,16 @@ import { num } from './json.js';
 import { HAS_TAG, Where, tagPattern } from './where.js';
 
 interface ExportRow {
-  device_id: string; msg_id: string; schema_id: string; seq: number | null; boot: string | null; device_ts: number | null;
-  received_at: number; ts: number; skew_ms: number | null; data: string;
+  device_id: string;
+  msg_id: string;
+  schema_id: string;
+  seq: number | null;
+  boot: string | null;
+  device_ts: number | null;
+  received_at: number;
+  ts: number;
+  skew_ms: number | null;
+  data: string;
 }
 
 const COLUMNS = 'device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data';
@@ -24,10 +32,15 @@ export class SqlTelemetryExport implements TelemetryExportSource {
   async exportPage(q: ExportPageQuery): Promise<TelemetryRecord[]> {
     const { after } = q;
     if (!after) return this.#select(q, q.sinceMs, () => undefined, q.limit);
-    const rest = await this.#select(q, Math.max(q.sinceMs, after.ts), (w) => {
-      const [d, t, m] = [w.next(after.deviceId), w.next(after.ts), w.next(after.msgId)];
-      w.raw(`device_id = ${d}`).raw(`(ts, msg_id) > (${t}, ${m})`);
-    }, q.limit);
+    const rest = await this.#select(
+      q,
+      Math.max(q.sinceMs, after.ts),
+      (w) => {
+        const [d, t, m] = [w.next(after.deviceId), w.next(after.ts), w.next(after.msgId)];
+        w.raw(`device_id = ${d}`).raw(`(ts, msg_id) > (${t}, ${m})`);
+      },
+      q.limit,
+    );
     if (rest.length === q.limit || (q.filter.kind === 'device' && q.filter.deviceId === after.deviceId)) return rest;
     const later = await this.#select(q, q.sinceMs, (w) => w.add('device_id > ?', after.deviceId), q.limit - rest.length);
     return [...rest, ...later];
@@ -43,8 +56,16 @@ export class SqlTelemetryExport implements TelemetryExportSource {
     position(w);
     const rows = await this.db.all<ExportRow>(`SELECT ${COLUMNS} FROM telemetry ${w} ORDER BY device_id, ts, msg_id LIMIT ${w.next(limit)}`, w.params);
     return rows.map((r) => ({
-      deviceId: r.device_id, msgId: r.msg_id, schemaId: r.schema_id, seq: num(r.seq), boot: r.boot, deviceTs: num(r.device_ts),
-      receivedAt: Number(r.received_at), ts: Number(r.ts), skewMs: num(r.skew_ms), data: JSON.parse(r.data) as Record<string, unknown>,
+      deviceId: r.device_id,
+      msgId: r.msg_id,
+      schemaId: r.schema_id,
+      seq: num(r.seq),
+      boot: r.boot,
+      deviceTs: num(r.device_ts),
+      receivedAt: Number(r.received_at),
+      ts: Number(r.ts),
+      skewMs: num(r.skew_ms),
+      data: JSON.parse(r.data) as Record<string, unknown>,
     }));
   }
 }

@@ -47,7 +47,11 @@ it('SQLite: a position is never reused after the newest readings are deleted', a
   await removeBefore!('env@1', 1_000);
   await append([reading('a', 3, 'env@1', 300)]);
   const page = await feed.read(reader, {}, 10);
-  assert.deepEqual(page.entries.map((e) => e.record.msgId), ['m3'], 'the new reading comes after the reader, not under its cursor');
+  assert.deepEqual(
+    page.entries.map((e) => e.record.msgId),
+    ['m3'],
+    'the new reading comes after the reader, not under its cursor',
+  );
 });
 
 it('a duplicate reading adds no feed entry', async (t) => {
@@ -55,7 +59,10 @@ it('a duplicate reading adds no feed entry', async (t) => {
   await append([reading('a', 1)]);
   await append([reading('a', 1), reading('a', 2)]);
   const page = await feed.read('0', {}, 10);
-  assert.deepEqual(page.entries.map((e) => e.record.msgId), ['m1', 'm2']);
+  assert.deepEqual(
+    page.entries.map((e) => e.record.msgId),
+    ['m1', 'm2'],
+  );
 });
 
 it('refuses a position that is not one of this feed', async (t) => {
@@ -79,10 +86,17 @@ describePg('PostgreSQL telemetry feed', (url) => {
     await db.run("SELECT nextval(pg_get_serial_sequence('telemetry_feed', 'seq'))");
     await append([reading('a', 2)]);
     const page = await feed.read('0', {}, 10);
-    assert.deepEqual(page.entries.map((e) => e.record.msgId), ['m1'], 'stops before the hole');
+    assert.deepEqual(
+      page.entries.map((e) => e.record.msgId),
+      ['m1'],
+      'stops before the hole',
+    );
     await db.run('UPDATE telemetry_feed SET stored_at = stored_at - 120000');
     const later = await feed.read(page.next, {}, 10);
-    assert.deepEqual(later.entries.map((e) => e.record.msgId), ['m2']);
+    assert.deepEqual(
+      later.entries.map((e) => e.record.msgId),
+      ['m2'],
+    );
     assert.equal(later.skipped, 1);
   });
 });

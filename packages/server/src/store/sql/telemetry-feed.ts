@@ -36,7 +36,10 @@ const NOW_SQL: Readonly<Record<SqlClient['engine'], string>> = {
 export class SqlTelemetryFeed implements TelemetryFeed {
   readonly #settings: FeedSettings;
 
-  constructor(private readonly db: SqlClient, settings: Partial<FeedSettings> = {}) {
+  constructor(
+    private readonly db: SqlClient,
+    settings: Partial<FeedSettings> = {},
+  ) {
     this.#settings = { ...DEFAULTS[db.engine], ...settings };
   }
 
@@ -54,7 +57,9 @@ export class SqlTelemetryFeed implements TelemetryFeed {
     inList('f.device_id', filter.deviceIds);
     const rows = await this.db.all<TelemetryRow & { feed_seq: number | string }>(
       `SELECT t.*, f.seq AS feed_seq FROM telemetry_feed f JOIN telemetry t ON t.device_id = f.device_id AND t.msg_id = f.msg_id
-       WHERE ${where} ORDER BY f.seq LIMIT ${Math.max(1, Math.trunc(limit))}`, params);
+       WHERE ${where} ORDER BY f.seq LIMIT ${Math.max(1, Math.trunc(limit))}`,
+      params,
+    );
     const full = rows.length >= limit;
     const next = full ? Number(rows.at(-1)?.feed_seq) : upTo;
     const skipped = gaps.filter((g) => g.at <= next).reduce((n, g) => n + g.size, 0);
@@ -74,8 +79,9 @@ export class SqlTelemetryFeed implements TelemetryFeed {
 
   /** Entries removed or rolled back below this are past: how far `from` may read now, and the holes skipped on the way. */
   async #settled(from: number): Promise<{ upTo: number; gaps: { at: number; size: number }[] }> {
-    const rows = await this.db.all<{ seq: number | string; stored_at: number | string; now: number | string }>(
-      `SELECT seq, stored_at, ${NOW_SQL[this.db.engine]} AS now FROM telemetry_feed WHERE seq > $1 ORDER BY seq LIMIT ${this.#settings.scanWindow}`, [from]);
+    const rows = await this.db.all<{ seq: number | string; stored_at: number | string; now: number | string }>(`SELECT seq, stored_at, ${NOW_SQL[this.db.engine]} AS now FROM telemetry_feed WHERE seq > $1 ORDER BY seq LIMIT ${this.#settings.scanWindow}`, [
+      from,
+    ]);
     let upTo = from;
     const gaps: { at: number; size: number }[] = [];
     for (const r of rows) {

@@ -1,5 +1,18 @@
 import { PlatformError } from '@bulwark/core';
-import { type DeadLetter, type DeadLetterFilter, type DeadLetterPurge, type DeadLetterProtection, type DeadLetterReason, ROLLUP_BUCKETS_MS, type Rollup, type RollupQuery, type TelemetryQuery, type TelemetryRecord, type TelemetryRepository, type Transport } from '../../ingest/index.js';
+import {
+  type DeadLetter,
+  type DeadLetterFilter,
+  type DeadLetterPurge,
+  type DeadLetterProtection,
+  type DeadLetterReason,
+  ROLLUP_BUCKETS_MS,
+  type Rollup,
+  type RollupQuery,
+  type TelemetryQuery,
+  type TelemetryRecord,
+  type TelemetryRepository,
+  type Transport,
+} from '../../ingest/index.js';
 import type { SchemaProblem } from '../../schemas/index.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
 import { num } from './json.js';
@@ -7,26 +20,61 @@ import { Where } from './where.js';
 import { whereDeviceWithin } from './group-query.js';
 
 export interface TelemetryRow {
-  device_id: string; msg_id: string; schema_id: string; seq: number | null; boot: string | null; device_ts: number | null;
-  received_at: number; ts: number; skew_ms: number | null; data: string;
+  device_id: string;
+  msg_id: string;
+  schema_id: string;
+  seq: number | null;
+  boot: string | null;
+  device_ts: number | null;
+  received_at: number;
+  ts: number;
+  skew_ms: number | null;
+  data: string;
 }
 interface DeadLetterRow {
-  id: string; device_id: string; transport: string; topic: string | null; received_at: number; reason: string; problems: string;
-  schema_id: string | null; msg_id: string | null; payload: string; replayed_at: number | null; replay_result: string | null;
+  id: string;
+  device_id: string;
+  transport: string;
+  topic: string | null;
+  received_at: number;
+  reason: string;
+  problems: string;
+  schema_id: string | null;
+  msg_id: string | null;
+  payload: string;
+  replayed_at: number | null;
+  replay_result: string | null;
   /** JSON of DeadLetterProtection; NULL for a letter stored in clear before migration 8. */
   protection: string | null;
 }
 
 export const toRecord = (r: TelemetryRow): TelemetryRecord => ({
-  deviceId: r.device_id, msgId: r.msg_id, schemaId: r.schema_id, seq: num(r.seq), boot: r.boot, deviceTs: num(r.device_ts),
-  receivedAt: Number(r.received_at), ts: Number(r.ts), skewMs: num(r.skew_ms), data: JSON.parse(r.data) as Record<string, unknown>,
+  deviceId: r.device_id,
+  msgId: r.msg_id,
+  schemaId: r.schema_id,
+  seq: num(r.seq),
+  boot: r.boot,
+  deviceTs: num(r.device_ts),
+  receivedAt: Number(r.received_at),
+  ts: Number(r.ts),
+  skewMs: num(r.skew_ms),
+  data: JSON.parse(r.data) as Record<string, unknown>,
 });
 
 const toLetter = (r: DeadLetterRow): DeadLetter => ({
-  id: r.id, deviceId: r.device_id, transport: r.transport as Transport, topic: r.topic, receivedAt: Number(r.received_at),
-  reason: r.reason as DeadLetterReason, problems: JSON.parse(r.problems) as SchemaProblem[], schemaId: r.schema_id, msgId: r.msg_id,
-  payload: r.payload, replayedAt: num(r.replayed_at), replayResult: r.replay_result,
-  protection: r.protection === null ? { kind: 'none' } : JSON.parse(r.protection) as DeadLetterProtection,
+  id: r.id,
+  deviceId: r.device_id,
+  transport: r.transport as Transport,
+  topic: r.topic,
+  receivedAt: Number(r.received_at),
+  reason: r.reason as DeadLetterReason,
+  problems: JSON.parse(r.problems) as SchemaProblem[],
+  schemaId: r.schema_id,
+  msgId: r.msg_id,
+  payload: r.payload,
+  replayedAt: num(r.replayed_at),
+  replayResult: r.replay_result,
+  protection: r.protection === null ? { kind: 'none' } : (JSON.parse(r.protection) as DeadLetterProtection),
 });
 
 const protectionColumn = (p: DeadLetterProtection): string | null => (p.kind === 'none' ? null : JSON.stringify(p));
@@ -136,13 +184,20 @@ export class SqlTelemetryRepository implements TelemetryRepository {
   }
 
   async rollups(q: RollupQuery): Promise<Rollup[]> {
-    const w = new Where().add('device_id = ?', q.deviceId).add('field = ?', q.field).add('bucket_ms = ?', q.bucketMs)
-      .add('bucket_start >= ?', q.sinceMs).add('bucket_start < ?', q.untilMs);
+    const w = new Where().add('device_id = ?', q.deviceId).add('field = ?', q.field).add('bucket_ms = ?', q.bucketMs).add('bucket_start >= ?', q.sinceMs).add('bucket_start < ?', q.untilMs);
     const rows = await this.db.all<{ field: string; schema_id: string; bucket_start: number; bucket_ms: number; count: number; sum: number; min: number; max: number }>(
-      `SELECT * FROM telemetry_rollups ${w} ORDER BY bucket_start, schema_id LIMIT ${w.next(q.limit)}`, w.params);
+      `SELECT * FROM telemetry_rollups ${w} ORDER BY bucket_start, schema_id LIMIT ${w.next(q.limit)}`,
+      w.params,
+    );
     return rows.map((r) => ({
-      field: r.field, schemaId: r.schema_id, bucketStart: Number(r.bucket_start), bucketMs: Number(r.bucket_ms),
-      count: Number(r.count), min: Number(r.min), max: Number(r.max), mean: Number(r.sum) / Number(r.count),
+      field: r.field,
+      schemaId: r.schema_id,
+      bucketStart: Number(r.bucket_start),
+      bucketMs: Number(r.bucket_ms),
+      count: Number(r.count),
+      min: Number(r.min),
+      max: Number(r.max),
+      mean: Number(r.sum) / Number(r.count),
     }));
   }
 
@@ -218,8 +273,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
   }
 
   async protectDeadLetter(id: string, sealed: Pick<DeadLetter, 'payload' | 'problems' | 'protection'>): Promise<boolean> {
-    const changed = await this.db.run('UPDATE dead_letters SET payload = $2, problems = $3, protection = $4 WHERE id = $1 AND protection IS NULL',
-      [id, sealed.payload, JSON.stringify(sealed.problems), protectionColumn(sealed.protection)]);
+    const changed = await this.db.run('UPDATE dead_letters SET payload = $2, problems = $3, protection = $4 WHERE id = $1 AND protection IS NULL', [id, sealed.payload, JSON.stringify(sealed.problems), protectionColumn(sealed.protection)]);
     return changed > 0;
   }
 

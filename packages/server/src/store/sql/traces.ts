@@ -1,7 +1,13 @@
 import type { Span, TraceRecord, TraceRepository } from '../../tracing/index.js';
 import type { SqlClient } from '../sql-client.js';
 
-interface TraceRow { trace_id: string; device_id: string; msg_id: string | null; node: string; spans: string }
+interface TraceRow {
+  trace_id: string;
+  device_id: string;
+  msg_id: string | null;
+  node: string;
+  spans: string;
+}
 
 const toRecord = (r: TraceRow): TraceRecord => ({ traceId: r.trace_id, deviceId: r.device_id, msgId: r.msg_id, node: r.node, spans: JSON.parse(r.spans) as Span[] });
 

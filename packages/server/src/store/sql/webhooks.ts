@@ -3,21 +3,56 @@ import type { SqlClient, SqlValue } from '../sql-client.js';
 import { num } from './json.js';
 
 interface WebhookRow {
-  id: string; name: string; url: string; filter: string; secret: string; state: string; paused_reason: string | null; paused_at: number | null;
-  feed: string; cursor: string; batch_id: string | null; batch_body: string | null; batch_size: number | null; batch_next: string | null; batch_first_at: number | null;
-  attempts: number; next_attempt_at: number | null; last_error: string | null; last_attempt_at: number | null; last_success_at: number | null;
-  last_received_at: number | null; delivered: number; created_by: string; created_at: number; updated_at: number;
+  id: string;
+  name: string;
+  url: string;
+  filter: string;
+  secret: string;
+  state: string;
+  paused_reason: string | null;
+  paused_at: number | null;
+  feed: string;
+  cursor: string;
+  batch_id: string | null;
+  batch_body: string | null;
+  batch_size: number | null;
+  batch_next: string | null;
+  batch_first_at: number | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+  last_attempt_at: number | null;
+  last_success_at: number | null;
+  last_received_at: number | null;
+  delivered: number;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
 }
 interface DeadLetterRow {
-  id: string; webhook_id: string; body: string; readings: number; attempts: number; last_error: string | null; failed_at: number;
-  replayed_at: number | null; replay_result: string | null;
+  id: string;
+  webhook_id: string;
+  body: string;
+  readings: number;
+  attempts: number;
+  last_error: string | null;
+  failed_at: number;
+  replayed_at: number | null;
+  replay_result: string | null;
 }
 
 /** The batch under way; its newest receive time is read from its body (not a column of its own). */
-const toBatch = (r: WebhookRow): PendingBatch | null => (r.batch_id === null || r.batch_body === null ? null : {
-  id: r.batch_id, body: r.batch_body, size: Number(r.batch_size ?? 0), next: r.batch_next ?? r.cursor,
-  lastReceivedAt: lastReceivedAt(r.batch_body), createdAt: Number(r.batch_first_at ?? 0),
-});
+const toBatch = (r: WebhookRow): PendingBatch | null =>
+  r.batch_id === null || r.batch_body === null
+    ? null
+    : {
+        id: r.batch_id,
+        body: r.batch_body,
+        size: Number(r.batch_size ?? 0),
+        next: r.batch_next ?? r.cursor,
+        lastReceivedAt: lastReceivedAt(r.batch_body),
+        createdAt: Number(r.batch_first_at ?? 0),
+      };
 
 function lastReceivedAt(body: string): number {
   const readings = (JSON.parse(body) as { readings?: { receivedAt?: number }[] }).readings ?? [];
@@ -25,21 +60,52 @@ function lastReceivedAt(body: string): number {
 }
 
 const toWebhook = (r: WebhookRow): WebhookRecord => ({
-  id: r.id, name: r.name, url: r.url, filter: JSON.parse(r.filter) as WebhookFilter, secret: r.secret, state: r.state as WebhookState,
-  pausedReason: r.paused_reason, pausedAt: num(r.paused_at), feed: r.feed, cursor: r.cursor, batch: toBatch(r), attempts: Number(r.attempts),
-  nextAttemptAt: num(r.next_attempt_at), lastError: r.last_error, lastAttemptAt: num(r.last_attempt_at), lastSuccessAt: num(r.last_success_at),
-  lastReceivedAt: num(r.last_received_at), delivered: Number(r.delivered), createdBy: r.created_by, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+  id: r.id,
+  name: r.name,
+  url: r.url,
+  filter: JSON.parse(r.filter) as WebhookFilter,
+  secret: r.secret,
+  state: r.state as WebhookState,
+  pausedReason: r.paused_reason,
+  pausedAt: num(r.paused_at),
+  feed: r.feed,
+  cursor: r.cursor,
+  batch: toBatch(r),
+  attempts: Number(r.attempts),
+  nextAttemptAt: num(r.next_attempt_at),
+  lastError: r.last_error,
+  lastAttemptAt: num(r.last_attempt_at),
+  lastSuccessAt: num(r.last_success_at),
+  lastReceivedAt: num(r.last_received_at),
+  delivered: Number(r.delivered),
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
 });
 
 const toLetter = (r: DeadLetterRow): WebhookDeadLetter => ({
-  id: r.id, webhookId: r.webhook_id, body: r.body, readings: Number(r.readings), attempts: Number(r.attempts), lastError: r.last_error,
-  failedAt: Number(r.failed_at), replayedAt: num(r.replayed_at), replayResult: r.replay_result,
+  id: r.id,
+  webhookId: r.webhook_id,
+  body: r.body,
+  readings: Number(r.readings),
+  attempts: Number(r.attempts),
+  lastError: r.last_error,
+  failedAt: Number(r.failed_at),
+  replayedAt: num(r.replayed_at),
+  replayResult: r.replay_result,
 });
 
 /** Column for each field a person may change. */
 const CHANGE_COLUMNS: Readonly<Record<keyof WebhookChanges, string>> = {
-  name: 'name', url: 'url', filter: 'filter', secret: 'secret', state: 'state', pausedReason: 'paused_reason', pausedAt: 'paused_at',
-  attempts: 'attempts', nextAttemptAt: 'next_attempt_at',
+  name: 'name',
+  url: 'url',
+  filter: 'filter',
+  secret: 'secret',
+  state: 'state',
+  pausedReason: 'paused_reason',
+  pausedAt: 'paused_at',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
 };
 
 export class SqlWebhookRepository implements WebhookRepository {
@@ -85,30 +151,35 @@ export class SqlWebhookRepository implements WebhookRepository {
   }
 
   async switchFeed(id: string, fromFeed: string, feed: string, cursor: string): Promise<boolean> {
-    return (await this.db.run('UPDATE webhooks SET feed = $3, cursor = $4, batch_next = CASE WHEN batch_id IS NULL THEN NULL ELSE $4 END WHERE id = $1 AND feed = $2',
-      [id, fromFeed, feed, cursor])) > 0;
+    return (await this.db.run('UPDATE webhooks SET feed = $3, cursor = $4, batch_next = CASE WHEN batch_id IS NULL THEN NULL ELSE $4 END WHERE id = $1 AND feed = $2', [id, fromFeed, feed, cursor])) > 0;
   }
 
   async startBatch(id: string, from: string, b: PendingBatch): Promise<boolean> {
-    return (await this.db.run(
-      `UPDATE webhooks SET batch_id = $3, batch_body = $4, batch_size = $5, batch_next = $6, batch_first_at = $7, attempts = 0, next_attempt_at = NULL
+    return (
+      (await this.db.run(
+        `UPDATE webhooks SET batch_id = $3, batch_body = $4, batch_size = $5, batch_next = $6, batch_first_at = $7, attempts = 0, next_attempt_at = NULL
        WHERE id = $1 AND cursor = $2 AND batch_id IS NULL`,
-      [id, from, b.id, b.body, b.size, b.next, b.createdAt])) > 0;
+        [id, from, b.id, b.body, b.size, b.next, b.createdAt],
+      )) > 0
+    );
   }
 
   async recordAttempt(id: string, batchId: string, o: { attempts: number; nextAttemptAt: number | null; error: string | null; at: number }): Promise<boolean> {
-    return (await this.db.run('UPDATE webhooks SET attempts = $3, next_attempt_at = $4, last_error = $5, last_attempt_at = $6 WHERE id = $1 AND batch_id = $2',
-      [id, batchId, o.attempts, o.nextAttemptAt, o.error, o.at])) > 0;
+    return (await this.db.run('UPDATE webhooks SET attempts = $3, next_attempt_at = $4, last_error = $5, last_attempt_at = $6 WHERE id = $1 AND batch_id = $2', [id, batchId, o.attempts, o.nextAttemptAt, o.error, o.at])) > 0;
   }
 
   async completeBatch(id: string, batchId: string, at: number): Promise<boolean> {
     const row = await this.db.get<WebhookRow>('SELECT * FROM webhooks WHERE id = $1 AND batch_id = $2', [id, batchId]);
     if (!row) return false;
     const received = lastReceivedAt(row.batch_body ?? '{}');
-    return (await this.db.run(
-      `UPDATE webhooks SET cursor = batch_next, delivered = delivered + batch_size, last_received_at = $3, last_success_at = $4, last_attempt_at = $4,
+    return (
+      (await this.db.run(
+        `UPDATE webhooks SET cursor = batch_next, delivered = delivered + batch_size, last_received_at = $3, last_success_at = $4, last_attempt_at = $4,
          last_error = NULL, attempts = 0, next_attempt_at = NULL, batch_id = NULL, batch_body = NULL, batch_size = NULL, batch_next = NULL, batch_first_at = NULL
-       WHERE id = $1 AND batch_id = $2`, [id, batchId, received || null, at])) > 0;
+       WHERE id = $1 AND batch_id = $2`,
+        [id, batchId, received || null, at],
+      )) > 0
+    );
   }
 
   deadLetterBatch(id: string, batchId: string, d: WebhookDeadLetter, pausedReason: string, at: number): Promise<boolean> {
@@ -116,11 +187,15 @@ export class SqlWebhookRepository implements WebhookRepository {
       const moved = await tx.run(
         `UPDATE webhooks SET cursor = batch_next, state = 'paused', paused_reason = $3, paused_at = $4, updated_at = $4, last_attempt_at = $4, last_error = $5,
            attempts = 0, next_attempt_at = NULL, batch_id = NULL, batch_body = NULL, batch_size = NULL, batch_next = NULL, batch_first_at = NULL
-         WHERE id = $1 AND batch_id = $2`, [id, batchId, pausedReason, at, d.lastError]);
+         WHERE id = $1 AND batch_id = $2`,
+        [id, batchId, pausedReason, at, d.lastError],
+      );
       if (moved === 0) return false;
       await tx.run(
         `INSERT INTO webhook_dead_letters (id, webhook_id, body, readings, attempts, last_error, failed_at, replayed_at, replay_result)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)`, [d.id, d.webhookId, d.body, d.readings, d.attempts, d.lastError, d.failedAt]);
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)`,
+        [d.id, d.webhookId, d.body, d.readings, d.attempts, d.lastError, d.failedAt],
+      );
       return true;
     });
   }

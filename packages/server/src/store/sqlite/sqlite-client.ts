@@ -2,7 +2,12 @@ import { Worker } from 'node:worker_threads';
 import { PlatformError } from '@bulwark/core';
 import type { BatchResult, BatchStatement, SqlClient, SqlExecutor, SqlValue } from '../sql-client.js';
 
-interface Reply { readonly id: number; readonly ok: boolean; readonly result?: unknown; readonly error?: { message: string; code?: string } }
+interface Reply {
+  readonly id: number;
+  readonly ok: boolean;
+  readonly result?: unknown;
+  readonly error?: { message: string; code?: string };
+}
 
 /**
  * SqlClient on one better-sqlite3 connection in WAL mode, run in a worker thread so that
@@ -99,7 +104,12 @@ export class SqliteClient implements SqlClient {
       } catch (err) {
         await this.#call({ op: 'rollback', tx: id }).catch(() => undefined);
         // A BEGIN that failed is why everything after it was refused.
-        throw (await begun.then(() => undefined, (e: unknown) => e)) ?? err;
+        throw (
+          (await begun.then(
+            () => undefined,
+            (e: unknown) => e,
+          )) ?? err
+        );
       }
     });
   }
@@ -156,14 +166,17 @@ export class SqliteClient implements SqlClient {
   #request(message: Record<string, unknown>): [number, Promise<unknown>] {
     const id = this.#nextId++;
     if (this.#closed && message.op !== 'close') return [id, Promise.reject(new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', 'the SQLite store is closed'))];
-    return [id, new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#outbox.push({ id, ...message });
-      if (!this.#sending) {
-        this.#sending = true;
-        setImmediate(this.#send);
-      }
-    })];
+    return [
+      id,
+      new Promise((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject });
+        this.#outbox.push({ id, ...message });
+        if (!this.#sending) {
+          this.#sending = true;
+          setImmediate(this.#send);
+        }
+      }),
+    ];
   }
 
   /** Sends the requests made since the last send, in the order they were made. */

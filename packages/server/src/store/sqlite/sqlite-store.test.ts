@@ -17,7 +17,9 @@ import { describeSqlClient } from '../contract/sql-client.contract.js';
 import { type Store, openStore } from '../store.js';
 import { SqliteClient } from './sqlite-client.js';
 
-interface Closable { close(): Promise<void> }
+interface Closable {
+  close(): Promise<void>;
+}
 
 /** A database path in a temporary directory, removed after everything tracked is closed. */
 function tempDb(t: TestContext): { path: string; track<T extends Closable>(x: T): T } {
@@ -75,7 +77,6 @@ describe('SQLite store (real file)', () => {
 
   it('reports a file it cannot open as an unavailable store', async (t) => {
     const { path } = tempDb(t);
-    await assert.rejects(openStore({ engine: 'sqlite', location: join(path, 'no', 'such', 'dir.db') }, new ManualClock()),
-      (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_STORE_UNAVAILABLE');
+    await assert.rejects(openStore({ engine: 'sqlite', location: join(path, 'no', 'such', 'dir.db') }, new ManualClock()), (err: Error & { code?: string }) => err.code === 'BULWARK_ERR_STORE_UNAVAILABLE');
   });
 });

@@ -99,13 +99,33 @@ function answer(m) {
 }
 
 function run(m) {
-  if (m.op === 'all') { const c = prepare(m.sql); return c.stmt.all(...args(c, m.params)); }
-  if (m.op === 'get') { const c = prepare(m.sql); return c.stmt.get(...args(c, m.params)) ?? null; }
-  if (m.op === 'run') { const c = prepare(m.sql); return c.stmt.run(...args(c, m.params)).changes; }
-  if (m.op === 'runMany') { const c = prepare(m.sql); return m.paramsList.map((p) => c.stmt.run(...args(c, p)).changes); }
+  if (m.op === 'all') {
+    const c = prepare(m.sql);
+    return c.stmt.all(...args(c, m.params));
+  }
+  if (m.op === 'get') {
+    const c = prepare(m.sql);
+    return c.stmt.get(...args(c, m.params)) ?? null;
+  }
+  if (m.op === 'run') {
+    const c = prepare(m.sql);
+    return c.stmt.run(...args(c, m.params)).changes;
+  }
+  if (m.op === 'runMany') {
+    const c = prepare(m.sql);
+    return m.paramsList.map((p) => c.stmt.run(...args(c, p)).changes);
+  }
   if (m.op === 'batch') return batch(m.statements);
-  if (m.op === 'begin') { db.exec('BEGIN IMMEDIATE'); open = { id: m.id, failure: null }; return null; }
-  if (m.op === 'commit') { db.exec('COMMIT'); open = null; return null; }
+  if (m.op === 'begin') {
+    db.exec('BEGIN IMMEDIATE');
+    open = { id: m.id, failure: null };
+    return null;
+  }
+  if (m.op === 'commit') {
+    db.exec('COMMIT');
+    open = null;
+    return null;
+  }
   // Also after SQLite ended the transaction itself (some errors roll it back whole).
   if (m.op === 'rollback') {
     if (open !== null && open.id !== m.tx) return null;
@@ -113,7 +133,10 @@ function run(m) {
     if (db.inTransaction) db.exec('ROLLBACK');
     return null;
   }
-  if (m.op === 'close') { db.close(); return null; }
+  if (m.op === 'close') {
+    db.close();
+    return null;
+  }
   throw new Error(`unknown operation ${m.op}`);
 }
 
