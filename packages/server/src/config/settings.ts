@@ -289,7 +289,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tracing.sampleEvery',
     type: 'integer',
-    default: 100,
+    default: 1_000,
     min: 0,
     max: 1_000_000,
     description:
@@ -298,7 +298,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tracing.maxPerSecond',
     type: 'integer',
-    default: 200,
+    default: 20,
     min: 0,
     max: 100_000,
     description: 'Most messages a node traces per second (sampled and device-asked together); past it they go untraced and are counted in bulwark_traces_dropped_total{reason="rate"}. Bounds what a device that marks every message sampled can cost.',
