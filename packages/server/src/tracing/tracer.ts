@@ -98,7 +98,12 @@ export class Tracer {
     }
     this.#buffer.push(record);
     this.#recorded.inc();
-    this.deps.exporter?.export([record]);
+    // Called where an acknowledgement was just written: an exporter that throws must not reach that code.
+    try {
+      this.deps.exporter?.export([record]);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'could not hand spans to the OTLP exporter');
+    }
   }
 
   /** Writes the traces waiting (one batch); resolves when written or given up. */
