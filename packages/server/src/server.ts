@@ -37,7 +37,7 @@ import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
 import { buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
-import { ClusterMembership, type ClusterNode, type EngineTls, type SingletonJob, loadOrCreateNodeId } from './cluster/index.js';
+import { ClusterMembership, type ClusterNode, type EngineTls, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
 import { TelemetryStreams } from './stream/index.js';
 import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
@@ -58,6 +58,7 @@ import { type EndOfLifeService, lifecycleRoutes } from './lifecycle/index.js';
 import { jobRoutes } from './jobs/index.js';
 import { tracingRoutes } from './tracing/index.js';
 import { createTracer } from './server-tracing.js';
+import { platformSingletons } from './server-singletons.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
 
@@ -418,7 +419,6 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let mqttPort = 0;
     let deviceHttpPort = 0;
     let coapPort = 0;
-    let otaTimer: NodeJS.Timeout | undefined;
     const checkpoints =
       config.audit.checkpointIntervalMs > 0
         ? new AuditCheckpointWriter({
@@ -432,40 +432,19 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
           })
         : undefined;
     // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
-    const singletons: [string, SingletonJob][] = [
-      [
-        'rollouts',
-        {
-          start: () => {
-            if (config.ota.tickIntervalMs <= 0) return;
-            otaTimer = setInterval(() => void rollouts.tick(), config.ota.tickIntervalMs);
-            otaTimer.unref();
-          },
-          stop: async () => {
-            clearInterval(otaTimer);
-            await rollouts.idle();
-          },
-        },
-      ],
-      ['jobs', { start: () => jobs.start(), stop: () => jobs.stop() }],
-      ['retention', { start: () => retention.start(), stop: () => retention.stop() }],
-      [
-        'fleet-counts',
-        {
-          start: async () => {
-            await countsFolder.fold();
-            countsFolder.start();
-          },
-          stop: () => countsFolder.stop(),
-        },
-      ],
-      ['device-sweep', { start: () => deviceOps.start(), stop: () => deviceOps.stop() }],
-      ['crl', { start: () => identity.startCrlSigning(), stop: () => identity.stopCrlSigning() }],
-      ...(checkpoints ? [['audit-checkpoints', { start: () => checkpoints.start(), stop: () => checkpoints.stop() }] as [string, SingletonJob]] : []),
-      ['webhooks', { start: () => webhooks.dispatcher.start(), stop: () => webhooks.dispatcher.stop() }],
-      ['alert-notifier', { start: () => alerts.notifier.start(), stop: () => alerts.notifier.stop() }],
-      ['alert-sweep', { start: () => alerts.sweep.start(), stop: () => alerts.sweep.stop() }],
-    ];
+    const singletons = platformSingletons({
+      otaTickIntervalMs: config.ota.tickIntervalMs,
+      rollouts,
+      countsFolder,
+      identity,
+      jobs,
+      retention,
+      deviceSweep: deviceOps,
+      checkpoints,
+      webhooks: webhooks.dispatcher,
+      alertNotifier: alerts.notifier,
+      alertSweep: alerts.sweep,
+    });
     return {
       app,
       config,

@@ -80,7 +80,7 @@ export class MessageTrace {
     readonly node: string,
     receivedAt: number,
     parent: TraceParent | undefined,
-    private readonly finished: (trace: MessageTrace, record: TraceRecord) => void,
+    private readonly finished: (record: TraceRecord) => void,
   ) {
     this.traceId = parent?.traceId ?? newTraceId();
     this.#parent = parent?.spanId ?? null;
@@ -112,6 +112,6 @@ export class MessageTrace {
       end: preciseNow(),
       attributes: { 'bulwark.device_id': this.deviceId, ...(this.msgId !== null ? { 'bulwark.msg_id': this.msgId } : {}), ...attributes },
     };
-    this.finished(this, { traceId: this.traceId, deviceId: this.deviceId, msgId: this.msgId, node: this.node, spans: [root, ...this.#spans] });
+    this.finished({ traceId: this.traceId, deviceId: this.deviceId, msgId: this.msgId, node: this.node, spans: [root, ...this.#spans] });
   }
 }

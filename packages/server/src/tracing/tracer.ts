@@ -28,7 +28,7 @@ export class Tracer {
   #flushTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
-  readonly #finish = (_trace: MessageTrace, record: TraceRecord) => this.record(record);
+  readonly #finish = (record: TraceRecord) => this.record(record);
 
   constructor(
     private readonly settings: TracingSettings,
