@@ -1,6 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { type MsgHdrs, type Subscription, headers } from '@nats-io/transport-node';
 import type { EventBus } from '../bus/index.js';
+import type { RegistryService } from '../registry/index.js';
 import { LocalSessionTable, type LocalSessionTableDeps, type Admission, type DeliveryOptions, type KickReason, type LiveSession, type SessionConnection, type SessionTable } from '../gateway/index.js';
 import type { NatsLink } from './nats.js';
 import { KvSessionDirectory } from './session-directory.js';
@@ -9,6 +10,7 @@ import { KvSessionDirectory } from './session-directory.js';
 const DELIVER_TIMEOUT_MS = 5_000;
 
 export interface ClusterSessionTableDeps extends Omit<LocalSessionTableDeps, 'directory'> {
+  readonly registry: LocalSessionTableDeps['registry'] & Pick<RegistryService, 'forgetClaimsAbove'>;
   readonly link: NatsLink;
   readonly nodeId: string;
   readonly identity: LocalSessionTableDeps['identity'];
@@ -108,9 +110,19 @@ export class ClusterSessionTable implements SessionTable {
     return this.#local.localCount;
   }
 
-  /** Loads the directory, serves deliveries routed here, and re-checks sessions after every NATS reconnect. */
+  /**
+   * Loads the directory, forgets stored claims it never issued, serves deliveries routed here,
+   * and re-checks sessions after every NATS reconnect.
+   */
   async load(): Promise<void> {
     await this.#directory.start();
+    // The store keeps each device's last claim and refuses a connect with an older one. Claims
+    // above the bucket's last revision come from a bucket it replaced (a new one counts from 1
+    // again): left there, they would refuse every connect of their devices. (A claim another node
+    // records between the read and the write is set to 0 too: 0 is "no claim known", harmless.)
+    const last = await this.#directory.lastRevision();
+    const forgotten = await this.deps.registry.forgetClaimsAbove(last);
+    if (forgotten > 0) this.deps.log.warn({ forgotten, lastRevision: last }, 'stored session claims above the session directory forgotten (the directory was made anew)');
     this.#subscription = this.deps.link.nc.subscribe(deliverSubject(this.deps.nodeId));
     this.#serving = this.#serve(this.#subscription);
     this.#offReconnect = this.deps.link.onReconnect(() => void this.#resync());

@@ -1,8 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { NatsBus } from '../bus/index.js';
-import type { LocalSessionTableDeps } from '../gateway/index.js';
 import type { Metrics } from '../observe/index.js';
-import { ClusterSessionTable } from './cluster-sessions.js';
+import { ClusterSessionTable, type ClusterSessionTableDeps } from './cluster-sessions.js';
 import { type EngineTls, NatsLink } from './nats.js';
 import { type ClusterNode, ClusterNodes, type NodeKeys } from './nodes.js';
 import { Leases, type SingletonJob } from './leases.js';
@@ -60,7 +59,7 @@ export class ClusterMembership {
   }
 
   /** The cluster session table; its directory is loaded before any device is admitted. */
-  async sessionTable(deps: Omit<LocalSessionTableDeps, 'directory'>, onNodeGone: (nodeId: string, decidedAt: number) => Promise<void>, draining: () => boolean): Promise<ClusterSessionTable> {
+  async sessionTable(deps: Omit<ClusterSessionTableDeps, 'link' | 'nodeId' | 'replicas'>, onNodeGone: (nodeId: string, decidedAt: number) => Promise<void>, draining: () => boolean): Promise<ClusterSessionTable> {
     const sessions = await ClusterSessionTable.open({ ...deps, link: this.link, nodeId: this.options.nodeId, ...(this.options.replicas ? { replicas: this.options.replicas } : {}) });
     await sessions.load();
     this.#sessions = sessions;

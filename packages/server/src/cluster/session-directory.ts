@@ -150,6 +150,17 @@ export class KvSessionDirectory implements SessionDirectory {
     return revision;
   }
 
+  /**
+   * The bucket's last revision now: no claim issued so far is higher. A claim is a revision of
+   * the bucket (its stream's sequence, which a put or a delete of any key moves on), so the
+   * claims of a device only grow, across nodes, NATS servers restarted or lost, and leases lost
+   * and claimed again, as long as the bucket lives; a bucket made anew (JetStream's storage
+   * lost, the bucket deleted) counts from 1 again.
+   */
+  async lastRevision(): Promise<number> {
+    return (await this.kv.status()).streamInfo.state.last_seq;
+  }
+
   release(deviceId: string, claim: number): void {
     if (claim === 0) return;
     // Only while the claim is still the device's latest: a takeover since then stays.

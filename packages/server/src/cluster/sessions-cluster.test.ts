@@ -18,7 +18,7 @@ describeWith('ClusterSessionTable on a real nats-server', ['nats-server'], () =>
   describeSessionTable('ClusterSessionTable', async (deps) => {
     const nats = await startNats();
     const link = await NatsLink.connect(nats.url, 'contract', deps.log);
-    const table = await ClusterSessionTable.open({ ...deps, link, nodeId: 'node-1' });
+    const table = await ClusterSessionTable.open({ ...deps, registry: { ...deps.registry, forgetClaimsAbove: async () => 0 }, link, nodeId: 'node-1' });
     await table.load();
     opened.push({ table, link, nats });
     return table;

@@ -14,6 +14,8 @@ function fixture() {
   /** Devices suspended while their admission reads: the suspension commits and is announced before the admission registers. */
   const suspendedDuringAdmission = new Set<string>();
   const calls: string[] = [];
+  /** The claim each connect and disconnect was recorded with, in order. */
+  const claims: number[] = [];
   const bus = new MemoryBus(silentLogger);
   const deps: LocalSessionTableDeps = {
     bus,
@@ -30,11 +32,17 @@ function fixture() {
       },
     },
     registry: {
-      recordConnect: async (id) => void calls.push(`connect ${id}`),
-      recordDisconnect: async (id, reason) => void calls.push(`disconnect ${id} ${reason}`),
+      recordConnect: async (id, claim) => {
+        calls.push(`connect ${id}`);
+        claims.push(claim);
+      },
+      recordDisconnect: async (id, claim, reason) => {
+        calls.push(`disconnect ${id} ${reason}`);
+        claims.push(claim);
+      },
     },
   };
-  return { deps, refused, suspendedDuringAdmission, calls };
+  return { deps, refused, suspendedDuringAdmission, calls, claims };
 }
 
 /** A connection as a transport would hand it in; `end` reports the close like a socket would. */
@@ -77,7 +85,7 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
     };
 
     it('admits a live device, knows it is connected, and forgets it once its connection is gone', async () => {
-      const { table, admit, calls } = await open();
+      const { table, admit, calls, claims } = await open();
       const c = new FakeConnection('d1');
       const a = await admit(c);
       assert.equal(a.admitted, true);
@@ -92,6 +100,7 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
       assert.equal(table.isConnected('d1'), false);
       await settle();
       assert.deepEqual(calls, ['connect d1', 'disconnect d1 client_disconnected']);
+      assert.equal(claims[1], claims[0], 'the disconnect names the claim its connect was recorded with');
       table.stop();
     });
 
@@ -106,7 +115,7 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
     });
 
     it('ends the older session of a device when a new connection of it is admitted (taken_over), and leaves the new one alone', async () => {
-      const { table, admit, calls } = await open();
+      const { table, admit, calls, claims } = await open();
       const first = new FakeConnection('d1');
       const second = new FakeConnection('d1');
       await admit(first);
@@ -117,6 +126,7 @@ export function describeSessionTable(name: string, make: SessionTableMaker): voi
       assert.equal(table.isConnected('d1'), true, 'the successor keeps the device connected');
       assert.equal(table.localCount, 1);
       assert.deepEqual(calls, ['connect d1', 'connect d1'], 'a takeover does not mark the device offline');
+      assert.ok((claims[1] ?? -1) >= (claims[0] ?? Infinity), `the successor's claim is not older (${claims.join(', ')})`);
       assert.equal(await table.publishToDevice('d1', 'devices/d1/commands/x', Buffer.from('go'), 1), true);
       assert.deepEqual([first.delivered, second.delivered], [[], ['devices/d1/commands/x go']]);
       table.stop();

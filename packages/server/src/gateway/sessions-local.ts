@@ -84,7 +84,8 @@ export class LocalSessionTable implements SessionTable {
     this.#sessions.set(peer.deviceId, session);
     if (older) this.#end(older, 'taken_over');
     if (directory?.newerClaim(peer.deviceId, claim)) this.#end(session, 'taken_over');
-    void this.deps.registry.recordConnect(peer.deviceId, connection.address).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    // With its claim: a connect that lands after a newer session's (another node's) changes nothing.
+    void this.deps.registry.recordConnect(peer.deviceId, claim, connection.address).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
     if (this.#kicksHeard !== kicksBefore) {
       void this.deps.identity.checkSession(peer).catch(() => {
         if (this.#sessions.get(peer.deviceId) === session) this.#end(session, 'admission_revoked');
@@ -130,7 +131,7 @@ export class LocalSessionTable implements SessionTable {
     if (current !== session) return false;
     current.claim = claim;
     if (this.deps.directory?.newerClaim(session.deviceId, claim)) this.#end(current, 'taken_over');
-    else void this.deps.registry.recordConnect(session.deviceId, current.connection.address).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
+    else void this.deps.registry.recordConnect(session.deviceId, claim, current.connection.address).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a connect'));
     return true;
   }
 
@@ -177,6 +178,6 @@ export class LocalSessionTable implements SessionTable {
     if (this.#sessions.get(session.deviceId) !== session) return;
     this.#sessions.delete(session.deviceId);
     this.deps.directory?.release(session.deviceId, session.claim);
-    void this.deps.registry.recordDisconnect(session.deviceId, why).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a disconnect'));
+    void this.deps.registry.recordDisconnect(session.deviceId, session.claim, why).catch((err: unknown) => this.deps.log.error({ err }, 'could not record a disconnect'));
   }
 }

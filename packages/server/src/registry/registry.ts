@@ -99,10 +99,16 @@ export interface FleetCounts {
   readonly byFirmware: ValueCount[];
 }
 
-/** A session of a device began or ended. */
+/**
+ * A session of a device began or ended. `claim`: the session's claim in the cluster's session
+ * directory, larger for every newer session of the device on any node (0, or absent, in
+ * embedded mode, where there is no directory). The stored connectivity follows the session
+ * with the highest claim, in whatever order the nodes' writes land.
+ */
 export type ConnectivityEvent =
   /** `address`: where the device connected from (null when the transport does not say). */
-  { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string; readonly address?: string | null } | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string; readonly node: string };
+  | { readonly kind: 'connect'; readonly id: string; readonly at: number; readonly node: string; readonly claim?: number; readonly address?: string | null }
+  | { readonly kind: 'disconnect'; readonly id: string; readonly at: number; readonly reason: string; readonly node: string; readonly claim?: number };
 
 export interface DeviceRepository {
   insert(d: Device): Promise<void>;
@@ -119,13 +125,27 @@ export interface DeviceRepository {
   updateAttributes(id: string, attrs: Partial<DeviceAttributes>, at: number): Promise<boolean>;
   /** Moves the device to `to` only if it is in one of `from`; false when it was not. */
   transition(id: string, from: readonly LifecycleState[], to: LifecycleState, at: number, suspendedFrom?: LifecycleState | null): Promise<boolean>;
-  /** Connects and disconnects, applied in the order given, in one transaction. */
+  /**
+   * Connects and disconnects, applied in the order given, in one transaction. A connect changes
+   * nothing when the device holds a newer claim; a disconnect only when the device still names
+   * its node and its claim (a stored claim of 0, embedded mode's, matches any).
+   */
   recordConnectivity(events: readonly ConnectivityEvent[]): Promise<void>;
-  /** Marks every device offline (embedded start-up: no session survives a restart). */
+  /**
+   * Marks every device offline (embedded start-up: no session survives a restart), and forgets
+   * every stored claim: without a directory each claim is 0, and one a cluster left in the same
+   * database would refuse every connect.
+   */
   markAllOffline(at: number, reason: string): Promise<number>;
   /**
    * Marks offline the devices whose session `node` held and that came online before
    * `connectedBefore` (cluster mode: that node started again, or its lease expired).
    */
   markNodeOffline(node: string, at: number, reason: string, connectedBefore: number): Promise<number>;
+  /**
+   * Sets to 0 the stored claims above `claim` (cluster mode: the newest claim the session
+   * directory had issued when it loaded; higher ones come from a directory that was made anew
+   * and counts from 1 again). Resolves with how many it changed.
+   */
+  forgetClaimsAbove(claim: number): Promise<number>;
 }

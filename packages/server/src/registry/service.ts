@@ -201,14 +201,17 @@ export class RegistryService {
     return { firmwareVersion: d.firmwareVersion, securityVersion: d.securityVersion };
   }
 
-  /** Resolves once the connect is stored. */
-  recordConnect(id: string, address?: string): Promise<void> {
-    return this.#record({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId, address: address ?? null });
+  /**
+   * Resolves once the connect is stored (or refused: the device holds a newer claim).
+   * `claim`: the session's claim in the cluster's session directory (0 in embedded mode).
+   */
+  recordConnect(id: string, claim: number, address?: string): Promise<void> {
+    return this.#record({ kind: 'connect', id, at: this.clock.now(), node: this.nodeId, claim, address: address ?? null });
   }
 
-  /** Resolves once the disconnect is stored. */
-  recordDisconnect(id: string, reason: string): Promise<void> {
-    return this.#record({ kind: 'disconnect', id, at: this.clock.now(), reason, node: this.nodeId });
+  /** Resolves once the disconnect is stored (or refused: the device no longer names this node and `claim`). */
+  recordDisconnect(id: string, claim: number, reason: string): Promise<void> {
+    return this.#record({ kind: 'disconnect', id, at: this.clock.now(), reason, node: this.nodeId, claim });
   }
 
   /** Sessions that begin and end on this node, as they are recorded (the alert evaluator's offline rules). */
@@ -238,5 +241,10 @@ export class RegistryService {
   markNodeOffline(reason: string, node = this.nodeId, connectedBefore?: number): Promise<number> {
     const now = this.clock.now();
     return this.repo.markNodeOffline(node, now, reason, connectedBefore ?? now);
+  }
+
+  /** Cluster mode: forgets the stored claims above the newest the session directory had issued when it loaded (a directory made anew counts from 1 again). */
+  forgetClaimsAbove(claim: number): Promise<number> {
+    return this.repo.forgetClaimsAbove(claim);
   }
 }

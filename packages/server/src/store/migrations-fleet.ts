@@ -174,4 +174,12 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
     name: 'device certificates by issuing CA',
     sql: 'CREATE INDEX device_certificates_ca ON device_certificates (ca_id, not_after)',
   },
+  {
+    id: 26,
+    // The session directory's claim of the session a device row last recorded (cluster mode;
+    // 0 in embedded mode): a connect older than it is refused and a disconnect must name it, so
+    // that connectivity follows the newest session whatever order the nodes' writes land in.
+    name: 'session claim per device',
+    sql: 'ALTER TABLE devices ADD COLUMN online_claim BIGINT NOT NULL DEFAULT 0',
+  },
 ];

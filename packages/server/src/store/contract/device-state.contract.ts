@@ -2,8 +2,27 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CommandRecord } from '../../diagnostics/index.js';
 import type { HealthReport, PostureRecord } from '../../health/index.js';
-import type { Device } from '../../registry/index.js';
+import type { ConnectivityEvent, Device } from '../../registry/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
+
+/** A registered device, offline and never seen. */
+const device = (id: string, state: Device['state'] = 'active'): Device => ({
+  id,
+  serial: null,
+  model: null,
+  hardwareRevision: null,
+  firmwareVersion: null,
+  securityVersion: null,
+  owner: null,
+  location: null,
+  tags: [],
+  state,
+  suspendedFrom: null,
+  createdAt: T0,
+  updatedAt: T0,
+  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+  healthScore: 100,
+});
 
 const desired = (version: number, config: Record<string, unknown> = { rate: version }) => ({ version, config, updatedAt: T0 + version, updatedBy: 'usr_1' });
 
@@ -203,23 +222,6 @@ export function describeHealthRepositories(make: MakeStore): void {
       await health.setPosture(rec('p2', T0 + 6, [serial]));
       await health.setPosture(rec('p3', T0 + 6, []));
       await health.setPosture(rec('gone', T0 + 6, [debug]));
-      const device = (id: string, state: Device['state']): Device => ({
-        id,
-        serial: null,
-        model: null,
-        hardwareRevision: null,
-        firmwareVersion: null,
-        securityVersion: null,
-        owner: null,
-        location: null,
-        tags: [],
-        state,
-        suspendedFrom: null,
-        createdAt: T0,
-        updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-        healthScore: 100,
-      });
       await devices.insertMany([device('p1', 'active'), device('p2', 'provisioned'), device('p3', 'active'), device('gone', 'decommissioned')]);
       assert.deepEqual(await checklist.postureFindings(10), { fail: 1, warn: 1, sample: [rec('p1', T0 + 5, [debug, serial]), rec('p2', T0 + 6, [serial])].map(({ posture: _p, ...r }) => r) });
       assert.deepEqual(
@@ -234,28 +236,14 @@ export function describeHealthRepositories(make: MakeStore): void {
   });
 }
 
+const connect = (id: string, node: string, claim: number, at: number, address?: string): ConnectivityEvent => ({ kind: 'connect', id, at, node, claim, ...(address ? { address } : {}) });
+const disconnect = (id: string, node: string, claim: number, at: number, reason: string): ConnectivityEvent => ({ kind: 'disconnect', id, at, reason, node, claim });
+
 /** DeviceRepository connectivity: connects and disconnects land in the order given, many in one call. */
 export function describeDeviceConnectivity(make: MakeStore): void {
   describe('DeviceRepository connectivity contract', () => {
     it('applies a batch of connects and disconnects in order, per device', async (t) => {
       const { devices } = await make(t);
-      const device = (id: string): Device => ({
-        id,
-        serial: null,
-        model: null,
-        hardwareRevision: null,
-        firmwareVersion: null,
-        securityVersion: null,
-        owner: null,
-        location: null,
-        tags: [],
-        state: 'active',
-        suspendedFrom: null,
-        createdAt: T0,
-        updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-        healthScore: 100,
-      });
       await devices.insertMany([device('a'), device('b')]);
       const node = 'n1';
       await devices.recordConnectivity([
@@ -279,23 +267,6 @@ export function describeDeviceConnectivity(make: MakeStore): void {
 
     it('lets a node end only the sessions it holds, and mark offline only its own devices', async (t) => {
       const { devices } = await make(t);
-      const device = (id: string): Device => ({
-        id,
-        serial: null,
-        model: null,
-        hardwareRevision: null,
-        firmwareVersion: null,
-        securityVersion: null,
-        owner: null,
-        location: null,
-        tags: [],
-        state: 'active',
-        suspendedFrom: null,
-        createdAt: T0,
-        updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-        healthScore: 100,
-      });
       await devices.insertMany([device('moved'), device('on-a'), device('on-b')]);
       await devices.recordConnectivity([
         { kind: 'connect', id: 'moved', at: T0 + 1, node: 'a' },
@@ -322,23 +293,6 @@ export function describeDeviceConnectivity(make: MakeStore): void {
 
     it('records a session taken over from another address while the device was online (a cloned identity shows so)', async (t) => {
       const { devices, checklist } = await make(t);
-      const device = (id: string): Device => ({
-        id,
-        serial: null,
-        model: null,
-        hardwareRevision: null,
-        firmwareVersion: null,
-        securityVersion: null,
-        owner: null,
-        location: null,
-        tags: [],
-        state: 'active',
-        suspendedFrom: null,
-        createdAt: T0,
-        updatedAt: T0,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-        healthScore: 100,
-      });
       await devices.insertMany([device('twice'), device('back')]);
       await devices.recordConnectivity([{ kind: 'connect', id: 'twice', at: T0 + 1, node: 'n', address: '10.0.0.1' }]);
       // Taken over from another address while online: recorded; then again from the same address: not.
@@ -353,6 +307,82 @@ export function describeDeviceConnectivity(make: MakeStore): void {
       ]);
       assert.deepEqual(await checklist.takeovers(T0, 1), [{ deviceId: 'twice', count: 1, addresses: ['10.0.0.1', '10.0.0.2'] }]);
       assert.deepEqual(await checklist.takeovers(T0 + 3, 1), []);
+    });
+
+    it('embedded mode (every claim 0): connects and disconnects follow the node alone, as before claims', async (t) => {
+      const { devices } = await make(t);
+      await devices.insertMany([device('e')]);
+      await devices.recordConnectivity([connect('e', 'local', 0, T0 + 1), connect('e', 'local', 0, T0 + 2), disconnect('e', 'local', 0, T0 + 3, 'keepalive_timeout')]);
+      assert.deepEqual((await devices.get('e'))?.connectivity, { online: false, onlineSince: null, lastSeenAt: T0 + 3, connectCount: 2, lastDisconnectAt: T0 + 3, lastDisconnectReason: 'keepalive_timeout' });
+      await devices.recordConnectivity([disconnect('e', 'local', 0, T0 + 4, 'client_disconnected'), connect('e', 'local', 0, T0 + 5)]);
+      assert.deepEqual((await devices.get('e'))?.connectivity, { online: true, onlineSince: T0 + 5, lastSeenAt: T0 + 5, connectCount: 3, lastDisconnectAt: T0 + 4, lastDisconnectReason: 'client_disconnected' });
+      assert.equal(await devices.markAllOffline(T0 + 6, 'server_restarted'), 1);
+      await devices.recordConnectivity([connect('e', 'local', 0, T0 + 7)]);
+      assert.equal((await devices.get('e'))?.connectivity.onlineSince, T0 + 7);
+    });
+
+    it('follows the session with the newer claim whatever order two nodes write in: an older connect or disconnect landing late changes nothing', async (t) => {
+      const { devices, checklist } = await make(t);
+      await devices.insertMany([device('late'), device('in-order')]);
+      // Node a admitted the device with claim 1, slowly; the device gave up and reconnected to b (claim 2), whose connect landed first.
+      await devices.recordConnectivity([connect('late', 'b', 2, T0 + 2, '10.0.0.2')]);
+      await devices.recordConnectivity([connect('late', 'a', 1, T0 + 3, '10.0.0.1')]);
+      // The same two sessions written in claim order.
+      await devices.recordConnectivity([connect('in-order', 'a', 1, T0 + 1, '10.0.0.1')]);
+      await devices.recordConnectivity([connect('in-order', 'b', 2, T0 + 2, '10.0.0.2')]);
+      const onB = { online: true, onlineSince: T0 + 2, lastSeenAt: T0 + 2, connectCount: 1, lastDisconnectAt: null, lastDisconnectReason: null };
+      assert.deepEqual((await devices.get('late'))?.connectivity, onB, "a's late connect (claim 1) leaves b's session (claim 2) in place");
+      assert.deepEqual(
+        (await checklist.takeovers(T0, 1)).map((x) => x.deviceId),
+        ['in-order'],
+        'a refused connect takes nothing over',
+      );
+      await devices.recordConnectivity([disconnect('late', 'a', 1, T0 + 4, 'taken_over'), disconnect('in-order', 'a', 1, T0 + 4, 'taken_over')]);
+      assert.deepEqual((await devices.get('late'))?.connectivity, onB, "a's disconnect (claim 1) leaves the device online on b");
+      assert.deepEqual((await devices.get('in-order'))?.connectivity, { ...onB, connectCount: 2 });
+      assert.equal(await devices.markNodeOffline('a', T0 + 5, 'node_lease_expired', T0 + 5), 0, 'the rows name b');
+      await devices.recordConnectivity([disconnect('late', 'b', 2, T0 + 6, 'client_disconnected')]);
+      assert.deepEqual((await devices.get('late'))?.connectivity, { online: false, onlineSince: null, lastSeenAt: T0 + 6, connectCount: 1, lastDisconnectAt: T0 + 6, lastDisconnectReason: 'client_disconnected' }, "b's disconnect (claim 2) ends it");
+    });
+
+    it('keeps the claim of a session that ended: a connect older than it is refused, a newer one (another node, or a node claiming again after its lease) is not', async (t) => {
+      const { devices } = await make(t);
+      await devices.insertMany([device('ended'), device('marked')]);
+      await devices.recordConnectivity([connect('ended', 'b', 2, T0 + 2), disconnect('ended', 'b', 2, T0 + 3, 'client_disconnected')]);
+      await devices.recordConnectivity([connect('ended', 'a', 1, T0 + 4), disconnect('ended', 'a', 1, T0 + 5, 'taken_over')]);
+      const ended = { online: false, onlineSince: null, lastSeenAt: T0 + 3, connectCount: 1, lastDisconnectAt: T0 + 3, lastDisconnectReason: 'client_disconnected' };
+      assert.deepEqual((await devices.get('ended'))?.connectivity, ended, 'a session older than one that connected and ended since: its connect and disconnect change nothing');
+      await devices.recordConnectivity([connect('ended', 'a', 3, T0 + 6)]);
+      assert.deepEqual((await devices.get('ended'))?.connectivity, { ...ended, online: true, onlineSince: T0 + 6, lastSeenAt: T0 + 6, connectCount: 2 });
+
+      // Node a's lease expired: its device is marked offline and keeps a's claim.
+      await devices.recordConnectivity([connect('marked', 'a', 5, T0 + 1)]);
+      assert.equal(await devices.markNodeOffline('a', T0 + 2, 'node_lease_expired', T0 + 2), 1);
+      await devices.recordConnectivity([connect('marked', 'b', 4, T0 + 3)]);
+      assert.equal((await devices.get('marked'))?.connectivity.online, false, 'an older claim does not bring it back');
+      await devices.recordConnectivity([disconnect('marked', 'a', 5, T0 + 4, 'keepalive_timeout')]);
+      assert.equal((await devices.get('marked'))?.connectivity.lastDisconnectReason, 'keepalive_timeout', 'the marked session still records how it ended');
+      await devices.recordConnectivity([connect('marked', 'a', 6, T0 + 5)]);
+      assert.deepEqual((await devices.get('marked'))?.connectivity, { online: true, onlineSince: T0 + 5, lastSeenAt: T0 + 5, connectCount: 2, lastDisconnectAt: T0 + 4, lastDisconnectReason: 'keepalive_timeout' }, 'a claims it again');
+    });
+
+    it('forgets claims where they start again: above a session directory made anew, and every one at an embedded start', async (t) => {
+      const { devices } = await make(t);
+      await devices.insertMany([device('old'), device('forgotten'), device('kept')]);
+      await devices.recordConnectivity([connect('old', 'a', 500, T0 + 1), disconnect('old', 'a', 500, T0 + 2, 'client_disconnected'), connect('forgotten', 'a', 50, T0 + 1), connect('kept', 'a', 5, T0 + 1)]);
+      // The directory was made anew and has issued revisions up to 10.
+      assert.equal(await devices.forgetClaimsAbove(10), 2);
+      await devices.recordConnectivity([connect('old', 'b', 3, T0 + 3), connect('kept', 'b', 3, T0 + 3)]);
+      assert.equal((await devices.get('old'))?.connectivity.online, true, 'a claim of the new directory is no longer refused');
+      assert.equal((await devices.get('kept'))?.connectivity.onlineSince, T0 + 1, 'a claim at or below the last revision stays');
+      await devices.recordConnectivity([disconnect('forgotten', 'a', 50, T0 + 4, 'client_disconnected')]);
+      assert.equal((await devices.get('forgotten'))?.connectivity.online, false, 'a forgotten claim (0) lets its node end the session');
+      // Embedded start on a database a cluster used: claims are 0 from now on.
+      assert.equal(await devices.markAllOffline(T0 + 5, 'server_restarted'), 2);
+      await devices.recordConnectivity([connect('kept', 'local', 0, T0 + 6), connect('old', 'local', 0, T0 + 6), disconnect('old', 'local', 0, T0 + 7, 'client_disconnected')]);
+      assert.equal((await devices.get('kept'))?.connectivity.online, true);
+      assert.equal((await devices.get('old'))?.connectivity.lastDisconnectAt, T0 + 7);
+      assert.equal(await devices.forgetClaimsAbove(0), 0);
     });
   });
 }

@@ -175,15 +175,15 @@ export class SqlDeviceRepository implements DeviceRepository {
     // addresses), then the connects, two statements however long the run (a reconnect storm).
     let connects: Extract<ConnectivityEvent, { kind: 'connect' }>[] = [];
     const flush = () => {
-      for (const e of connects) if (e.address) add(TAKEOVER, [e.id, e.at, e.address]);
-      for (const e of connects) add(CONNECT, [e.id, e.at, e.node, e.address ?? null]);
+      for (const e of connects) if (e.address) add(TAKEOVER, [e.id, e.at, e.address, e.claim ?? 0]);
+      for (const e of connects) add(CONNECT, [e.id, e.at, e.node, e.address ?? null, e.claim ?? 0]);
       connects = [];
     };
     for (const e of events) {
       if (e.kind === 'connect') connects.push(e);
       else {
         flush();
-        add(DISCONNECT, [e.id, e.at, e.reason, e.node]);
+        add(DISCONNECT, [e.id, e.at, e.reason, e.node, e.claim ?? 0]);
       }
     }
     flush();
@@ -193,7 +193,12 @@ export class SqlDeviceRepository implements DeviceRepository {
   }
 
   async markAllOffline(at: number, reason: string): Promise<number> {
-    return this.db.run('UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL', [at, reason]);
+    return this.db.transaction(async (tx) => {
+      const marked = await tx.run('UPDATE devices SET online_since = NULL, last_disconnect_at = $1, last_disconnect_reason = $2, online_node = NULL WHERE online_since IS NOT NULL', [at, reason]);
+      // Without a directory every claim is 0: one a cluster left in this database would refuse every connect.
+      await tx.run('UPDATE devices SET online_claim = 0 WHERE online_claim <> 0');
+      return marked;
+    });
   }
 
   async markNodeOffline(node: string, at: number, reason: string, connectedBefore: number): Promise<number> {
@@ -204,14 +209,36 @@ export class SqlDeviceRepository implements DeviceRepository {
       connectedBefore,
     ]);
   }
+
+  async forgetClaimsAbove(claim: number): Promise<number> {
+    return this.db.run('UPDATE devices SET online_claim = 0 WHERE online_claim > $1', [claim]);
+  }
 }
 
-const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1, online_node = $3, last_address = COALESCE($4, last_address) WHERE id = $1';
-/** Before a connect is recorded: it takes the session over from another address while the device is online (a cloned certificate looks like this, repeatedly). */
+/*
+ * Connectivity follows the newest session, in whatever order the nodes' writes land: each row
+ * keeps the directory claim of the session it last recorded (`online_claim`; 0 in embedded
+ * mode, where every connect and disconnect carries 0 and these rules are the node rules alone).
+ *
+ * A connect is refused when the row holds a newer claim: a slow admission on one node whose
+ * connect lands after another node's connect of the same device (the device gave up and went
+ * there) leaves the newer session in place. A refused connect changes nothing, connect_count
+ * included: the session it records was taken over before it was recorded.
+ *
+ * The claim stays when the session ends (a disconnect, markNodeOffline): a late connect older
+ * than a session that connected and ended since is refused too, rather than showing the device
+ * online on a node whose session is already being taken over. A claim goes back to 0 only where
+ * claims start again: markAllOffline (embedded start) and forgetClaimsAbove (a session directory
+ * made anew); a stored 0 is "no claim known", and a disconnect of its node matches it as before.
+ */
+const CONNECT = 'UPDATE devices SET online_since = $2, last_seen_at = $2, connect_count = connect_count + 1, online_node = $3, last_address = COALESCE($4, last_address), online_claim = $5 WHERE id = $1 AND online_claim <= $5';
+/** Before a connect is recorded: it takes the session over from another address while the device is online (a cloned certificate looks like this, repeatedly). A connect refused for an older claim takes nothing over. */
 const TAKEOVER = `INSERT INTO session_takeovers (device_id, at, from_address, to_address)
   SELECT id, CAST($2 AS BIGINT), last_address, CAST($3 AS TEXT) FROM devices
-  WHERE id = $1 AND online_since IS NOT NULL AND last_address IS NOT NULL AND last_address <> CAST($3 AS TEXT)`;
+  WHERE id = $1 AND online_since IS NOT NULL AND last_address IS NOT NULL AND last_address <> CAST($3 AS TEXT) AND online_claim <= $4`;
 /** Takeovers are kept a week (the checklist looks at the last day). */
 const TAKEOVER_KEEP_MS = 7 * 86_400_000;
-// A node records the end only of a session it holds: after a takeover by another node, the old node's late disconnect changes nothing.
-const DISCONNECT = 'UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3, online_node = NULL WHERE id = $1 AND (online_node = $4 OR online_node IS NULL)';
+// A node records the end only of the session the row names (its node and its claim): after a takeover by another node, or by a
+// newer session whose connect landed first, the old session's late disconnect changes nothing.
+const DISCONNECT = `UPDATE devices SET online_since = NULL, last_seen_at = $2, last_disconnect_at = $2, last_disconnect_reason = $3, online_node = NULL
+  WHERE id = $1 AND (online_node = $4 OR online_node IS NULL) AND (online_claim = $5 OR online_claim = 0)`;
