@@ -149,4 +149,19 @@ export const INTEGRATION_MIGRATIONS: readonly Migration[] = [
       sqlite: '',
     },
   },
+  {
+    id: 27,
+    // SQLite folds stored readings into their rollups a moment after the commit, not inside it
+    // (docs/decisions/0035): how far the fold has gone, as a telemetry_feed sequence. Readings
+    // stored before this migration were folded as they were written, so it starts at the feed's
+    // newest sequence. PostgreSQL folds in the insert itself: its table stays empty.
+    name: 'rollup fold progress',
+    sql: {
+      sqlite: [
+        'CREATE TABLE telemetry_rollup_progress (id INTEGER PRIMARY KEY CHECK (id = 1), feed_seq BIGINT NOT NULL)',
+        "INSERT INTO telemetry_rollup_progress (id, feed_seq) VALUES (1, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'telemetry_feed'), 0))",
+      ],
+      postgres: ['CREATE TABLE telemetry_rollup_progress (id INTEGER PRIMARY KEY CHECK (id = 1), feed_seq BIGINT NOT NULL)'],
+    },
+  },
 ];

@@ -123,6 +123,7 @@ export async function openStore(target: StoreTarget, clock: Clock): Promise<Stor
 }
 
 export function storeOn(db: SqlClient, location: string): Store {
+  const telemetry = new SqlTelemetryRepository(db);
   return {
     engine: db.engine,
     location,
@@ -133,7 +134,7 @@ export function storeOn(db: SqlClient, location: string): Store {
     devices: new SqlDeviceRepository(db),
     identity: new SqlIdentityRepository(db),
     schemas: new SqlSchemaRepository(db),
-    telemetry: new SqlTelemetryRepository(db),
+    telemetry,
     telemetryExport: new SqlTelemetryExport(db),
     twins: new SqlTwinRepository(db),
     commands: new SqlCommandRepository(db),
@@ -152,6 +153,11 @@ export function storeOn(db: SqlClient, location: string): Store {
     deviceData: new SqlDeviceDataRepository(db),
     traces: new SqlTraceRepository(db),
     ping: () => db.ping(),
-    close: () => db.close(),
+    close: async () => {
+      // What was stored and not yet folded into rollups (SQLite) is folded before the store closes.
+      telemetry.stopFolding();
+      await telemetry.foldRollups().catch(() => undefined);
+      await db.close();
+    },
   };
 }

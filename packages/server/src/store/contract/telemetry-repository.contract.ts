@@ -77,6 +77,36 @@ export function describeTelemetryRepository(make: MakeStore): void {
       assert.equal(await telemetry.deleteRollupsBefore(base + 60_000), 1, 'only buckets that ended before the cutoff');
     });
 
+    it('keeps rollups whole across retention, erasure and large numbers (SQLite folds a moment after the commit)', async (t) => {
+      const store = await make(t);
+      const { telemetry } = store;
+      // Stored and deleted by retention before any read: still counted in its rollup.
+      await telemetry.insertBatch([reading('old', base + 1000, { v: 2 }), reading('new', base + 2 * HOUR, { v: 5 })]);
+      assert.equal(await telemetry.deleteBefore('s@1', base + HOUR), 1);
+      assert.deepEqual(
+        (await telemetry.rollups({ deviceId: 'd1', field: 'v', bucketMs: HOUR, limit: 10 })).map((r) => [r.bucketStart - base, r.count, r.mean]),
+        [
+          [0, 1, 2],
+          [2 * HOUR, 1, 5],
+        ],
+      );
+      // The newest readings erased with their device: readings stored after them are still folded, once.
+      await telemetry.insertBatch([reading('x', base + 3 * HOUR, { v: 1 }, 'd2')]);
+      await store.deviceData.erase('d2');
+      await telemetry.insertBatch([reading('y', base + 3 * HOUR, { v: 7 }), reading('z', base + 3 * HOUR + 1, { v: 2 ** 62 })]);
+      await telemetry.insertBatch([reading('y', base + 3 * HOUR, { v: 7 })]);
+      assert.deepEqual(
+        (await telemetry.rollups({ deviceId: 'd1', field: 'v', bucketMs: HOUR, sinceMs: base + 3 * HOUR, limit: 10 })).map((r) => [r.count, r.min, r.max]),
+        [[2, 7, 2 ** 62]],
+      );
+      assert.deepEqual(await telemetry.rollups({ deviceId: 'd2', field: 'v', bucketMs: HOUR, limit: 10 }), []);
+      // Read again: nothing is folded twice.
+      assert.equal(
+        (await telemetry.rollups({ deviceId: 'd1', field: 'v', bucketMs: HOUR, limit: 10 })).reduce((n, r) => n + r.count, 0),
+        4,
+      );
+    });
+
     it('keeps, lists, filters and replays dead letters, and deletes old ones and old readings', async (t) => {
       const { telemetry } = await make(t);
       await telemetry.insertDeadLetter(letter('dl_1', T0));

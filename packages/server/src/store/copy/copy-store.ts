@@ -69,6 +69,7 @@ export async function copyStore(options: StoreCopyOptions): Promise<StoreCopyRep
   const source = SqliteSource.open(file);
   try {
     checkMigrations(source.migrationIds());
+    source.foldPendingRollups();
     const key = await checkMasterKey(source, options.masterKey.text, options.masterKey.origin);
     const tables = source.tables();
     const counts: TableCount[] = tables.map((t) => ({ name: t.name, rows: source.count(t.name) }));

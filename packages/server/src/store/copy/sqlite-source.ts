@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { PlatformError } from '@bulwark/core';
 import type { DataKeyRecord, SealedSecret } from '../../secrets/index.js';
+import { FOLD_PROGRESS_SQLITE, FOLD_ROLLUPS_SQLITE } from '../sql/telemetry.js';
 
 /** A table of the embedded store as the copy sees it: its columns, and the tables it references. */
 export interface SourceTable {
@@ -13,9 +14,10 @@ export interface SourceTable {
 /**
  * Tables that are bookkeeping of the engine or of the migrator, never copied; and the
  * telemetry feed and the fleet counts, which the target's triggers fill again as the readings
- * and the devices are copied in.
+ * and the devices are copied in; and how far SQLite's rollup fold has gone (the copy folds
+ * what is pending first: PostgreSQL folds as it stores).
  */
-const NOT_COPIED = new Set(['schema_migrations', 'telemetry_feed', 'device_counts', 'device_count_deltas']);
+const NOT_COPIED = new Set(['schema_migrations', 'telemetry_feed', 'telemetry_rollup_progress', 'device_counts', 'device_count_deltas']);
 
 export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -52,6 +54,14 @@ export class SqliteSource {
       throw new PlatformError('BULWARK_ERR_STORE_UNAVAILABLE', `cannot lock ${file}: ${(cause as Error).message}`, { cause });
     }
     return new SqliteSource(db, file);
+  }
+
+  /** Folds the readings a node stored and had not folded into their rollups yet (it stopped before its fold ran). */
+  foldPendingRollups(): void {
+    this.db.transaction(() => {
+      this.db.prepare(FOLD_ROLLUPS_SQLITE).run();
+      this.db.prepare(FOLD_PROGRESS_SQLITE).run();
+    })();
   }
 
   /** The migrations applied to this store. */

@@ -82,11 +82,34 @@ const protectionColumn = (p: DeadLetterProtection): string | null => (p.kind ===
 const INSERT_READING = `INSERT INTO telemetry (device_id, msg_id, schema_id, seq, boot, device_ts, received_at, ts, skew_ms, data)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, msg_id) DO NOTHING`;
 
-const UPSERT_ROLLUP = `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+/**
+ * SQLite: the readings stored since the last fold (by their feed sequence, which is never
+ * reused), folded into their rollup buckets in one statement: numeric top-level fields, one
+ * row per field and bucket. TOTAL, not SUM: a float sum that cannot overflow on large integers.
+ */
+export const FOLD_ROLLUPS_SQLITE = `INSERT INTO telemetry_rollups (device_id, schema_id, field, bucket_ms, bucket_start, count, sum, min, max)
+  SELECT t.device_id, t.schema_id, j.key, b.ms, (t.ts / b.ms) * b.ms, COUNT(*), TOTAL(j.value), MIN(j.value), MAX(j.value)
+  FROM telemetry_feed f
+  JOIN telemetry t ON t.device_id = f.device_id AND t.msg_id = f.msg_id
+  JOIN json_each(t.data) j
+  JOIN (${ROLLUP_BUCKETS_MS.map((ms) => `SELECT ${ms} AS ms`).join(' UNION ALL ')}) b
+  WHERE f.seq > (SELECT feed_seq FROM telemetry_rollup_progress WHERE id = 1) AND j.type IN ('integer', 'real')
+  GROUP BY t.device_id, t.schema_id, j.key, b.ms, (t.ts / b.ms) * b.ms
   ON CONFLICT (device_id, field, bucket_ms, bucket_start, schema_id) DO UPDATE SET
     count = telemetry_rollups.count + excluded.count, sum = telemetry_rollups.sum + excluded.sum,
     min = CASE WHEN excluded.min < telemetry_rollups.min THEN excluded.min ELSE telemetry_rollups.min END,
     max = CASE WHEN excluded.max > telemetry_rollups.max THEN excluded.max ELSE telemetry_rollups.max END`;
+
+/**
+ * After the fold, in its transaction: the progress moves to the newest sequence ever given
+ * (AUTOINCREMENT's, so never back, even when the newest feed rows were deleted); unchanged, it
+ * is not written, and a fold with nothing to do writes nothing.
+ */
+export const FOLD_PROGRESS_SQLITE = `UPDATE telemetry_rollup_progress SET feed_seq = (SELECT seq FROM sqlite_sequence WHERE name = 'telemetry_feed')
+  WHERE id = 1 AND feed_seq < (SELECT seq FROM sqlite_sequence WHERE name = 'telemetry_feed')`;
+
+/** How long after a batch is stored its readings are folded into their rollups (SQLite). */
+const FOLD_DELAY_MS = 1000;
 
 /**
  * PostgreSQL: the rollups of exactly the readings a statement inserted (its `ins` CTE with
@@ -120,39 +143,24 @@ SELECT device_id, msg_id FROM ins`;
 
 const readingParams = (r: TelemetryRecord): SqlValue[] => [r.deviceId, r.msgId, r.schemaId, r.seq, r.boot, r.deviceTs, r.receivedAt, r.ts, r.skewMs, JSON.stringify(r.data)];
 
-/** The batch's numeric fields folded into rollup buckets: one upsert per bucket, not per reading. */
-function rollupParams(records: readonly TelemetryRecord[]): (string | number)[][] {
-  const buckets = new Map<string, (string | number)[]>();
-  for (const r of records) {
-    for (const field in r.data) {
-      const value = r.data[field];
-      if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-      for (const bucketMs of ROLLUP_BUCKETS_MS) {
-        const start = Math.floor(r.ts / bucketMs) * bucketMs;
-        const key = `${r.deviceId}\u0000${r.schemaId}\u0000${field}\u0000${bucketMs}\u0000${start}`;
-        const b = buckets.get(key);
-        if (!b) buckets.set(key, [r.deviceId, r.schemaId, field, bucketMs, start, 1, value, value, value]);
-        else {
-          b[5] = (b[5] as number) + 1;
-          b[6] = (b[6] as number) + value;
-          b[7] = Math.min(b[7] as number, value);
-          b[8] = Math.max(b[8] as number, value);
-        }
-      }
-    }
-  }
-  return [...buckets.values()];
-}
-
 export class SqlTelemetryRepository implements TelemetryRepository {
+  /** SQLite: the fold under way, the one that waits for it (shared by every caller meanwhile), and the timer of the next. */
+  #folding: Promise<void> | undefined;
+  #nextFold: Promise<void> | undefined;
+  #foldTimer: NodeJS.Timeout | undefined;
+
   constructor(private readonly db: SqlClient) {}
 
   /**
-   * Stores the readings not stored before and folds them into their rollup buckets, in one
-   * transaction and, on SQLite, one message to the store's thread. The batch is written
-   * assuming every reading is new (the pipeline's de-duplication has already dropped the
-   * repeats it remembers); if the store already holds some, the batch rolls back and is
-   * written again without them, so a repeat is never counted in a rollup.
+   * Stores the readings not stored before, in one transaction and, on SQLite, one message to
+   * the store's thread. The batch is written assuming every reading is new (the pipeline's
+   * de-duplication has already dropped the repeats it remembers); if the store already holds
+   * some, the batch rolls back and is written again without them.
+   *
+   * Rollups: PostgreSQL folds the inserted readings in the same statement. SQLite folds them
+   * a moment later (FOLD_DELAY_MS), every reading stored meanwhile in one statement, from the
+   * feed's sequence: a rollup row is rewritten once a second instead of once per batch, and
+   * every read of rollups folds what is pending first (docs/decisions/0035).
    */
   async insertBatch(records: readonly TelemetryRecord[]): Promise<boolean[]> {
     if (this.db.engine === 'postgres') return this.#insertBatchPostgres(records);
@@ -160,11 +168,14 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     for (let attempt = 0; ; attempt += 1) {
       const fresh = records.filter((_, i) => stored[i]);
       if (fresh.length === 0) return stored;
-      const result = await this.db.batch([
-        { sql: INSERT_READING, paramsList: fresh.map(readingParams), expectChanged: 1 },
-        { sql: UPSERT_ROLLUP, paramsList: rollupParams(fresh) },
-      ]);
-      if (result.committed) return stored;
+      const result = await this.db.batch([{ sql: INSERT_READING, paramsList: fresh.map(readingParams), expectChanged: 1 }]);
+      if (result.committed) {
+        this.#foldTimer ??= setTimeout(() => {
+          this.#foldTimer = undefined;
+          this.foldRollups().catch(() => undefined);
+        }, FOLD_DELAY_MS).unref();
+        return stored;
+      }
       // Mark the readings the store already had, and write the rest again.
       const positions = stored.flatMap((s, i) => (s ? [i] : []));
       result.changed.forEach((n, k) => {
@@ -183,7 +194,48 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     return records.map((r) => fresh.delete(`${r.deviceId}\u0000${r.msgId}`));
   }
 
+  /**
+   * SQLite: folds every reading stored so far into its rollups (one transaction: the rollups
+   * and the progress together, so a crash folds nothing twice and the next fold takes up the
+   * rest). Resolves once readings stored before the call are folded. PostgreSQL: nothing to do.
+   */
+  foldRollups(): Promise<void> {
+    if (this.db.engine !== 'sqlite') return Promise.resolve();
+    // A fold under way may have begun before the caller's readings were stored: one more after
+    // it, which every caller meanwhile shares.
+    if (this.#nextFold) return this.#nextFold;
+    const start = (): Promise<void> => {
+      const fold = this.db
+        .batch([
+          { sql: FOLD_ROLLUPS_SQLITE, paramsList: [[]] },
+          { sql: FOLD_PROGRESS_SQLITE, paramsList: [[]] },
+        ])
+        .then(() => undefined)
+        .finally(() => {
+          if (this.#folding === fold) this.#folding = undefined;
+        });
+      this.#folding = fold;
+      return fold;
+    };
+    if (!this.#folding) return start();
+    const next = this.#folding
+      .catch(() => undefined)
+      .then(() => {
+        this.#nextFold = undefined;
+        return start();
+      });
+    this.#nextFold = next;
+    return next;
+  }
+
+  /** Stops the scheduled fold (the store is closing; what is pending is folded by the next start or read). */
+  stopFolding(): void {
+    if (this.#foldTimer) clearTimeout(this.#foldTimer);
+    this.#foldTimer = undefined;
+  }
+
   async rollups(q: RollupQuery): Promise<Rollup[]> {
+    await this.foldRollups();
     const w = new Where().add('device_id = ?', q.deviceId).add('field = ?', q.field).add('bucket_ms = ?', q.bucketMs).add('bucket_start >= ?', q.sinceMs).add('bucket_start < ?', q.untilMs);
     const rows = await this.db.all<{ field: string; schema_id: string; bucket_start: number; bucket_ms: number; count: number; sum: number; min: number; max: number }>(
       `SELECT * FROM telemetry_rollups ${w} ORDER BY bucket_start, schema_id LIMIT ${w.next(q.limit)}`,
@@ -202,6 +254,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
   }
 
   async fieldMeans(deviceIds: readonly string[], field: string, bucketMs: number, sinceMs: number): Promise<Map<string, number>> {
+    await this.foldRollups();
     const means = new Map<string, number>();
     // The key's device_id comes first: one look-up per device, in chunks of a size both engines take.
     for (let i = 0; i < deviceIds.length; i += 500) {
@@ -250,7 +303,9 @@ export class SqlTelemetryRepository implements TelemetryRepository {
   }
 
   /** The feed's entries for the deleted readings go with them (the same condition on the same columns). */
-  deleteBefore(schemaId: string, cutoffMs: number): Promise<number> {
+  async deleteBefore(schemaId: string, cutoffMs: number): Promise<number> {
+    // Folded first: a reading deleted before its fold would be missing from its rollups.
+    await this.foldRollups();
     return this.db.transaction(async (tx) => {
       await tx.run('DELETE FROM telemetry_feed WHERE schema_id = $1 AND ts < $2', [schemaId, cutoffMs]);
       return tx.run('DELETE FROM telemetry WHERE schema_id = $1 AND ts < $2', [schemaId, cutoffMs]);
