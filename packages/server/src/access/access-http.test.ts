@@ -73,9 +73,60 @@ describe('authentication and authorisation over HTTP', () => {
     const s = await startTestServer(t, { config: { auth: { lockoutThreshold: 3 } } });
     const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
     const answers = await Promise.all(Array.from({ length: 40 }, () => s.api('POST', '/api/v1/auth/token', { body: { key: wrong } })));
-    const statuses = answers.map((a) => a.status);
-    assert.equal(statuses.filter((x) => x === 401).length, 3, statuses.join(','));
-    assert.equal(statuses.filter((x) => x === 429).length, 37);
+    const codes = answers.map((a) => `${a.status} ${a.body?.error?.code}`);
+    assert.equal(codes.filter((x) => x === '401 BULWARK_ERR_INVALID_CREDENTIALS').length, 3, codes.join(','));
+    assert.equal(codes.filter((x) => x === '429 BULWARK_ERR_RATE_LIMITED' || x === '429 BULWARK_ERR_AUTH_LOCKED').length, 37, codes.join(','));
+    const metrics = (await s.api('GET', '/metrics')).text;
+    assert.match(metrics, /bulwark_auth_failures_total\{reason="invalid_key"\} 3\n/, 'three guesses reached the secret check, no more');
+    assert.match(metrics, /bulwark_auth_lockouts_total\{kind="address"\} 1\n/);
+    const locked = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey } });
+    assert.equal(locked.body.error.code, 'BULWARK_ERR_AUTH_LOCKED', 'three failures lock the address');
+  });
+
+  it('never locks out a client that exchanges a good key many times in parallel: the excess waits a moment (429 RATE_LIMITED)', async (t) => {
+    const s = await startTestServer(t, { config: { auth: { keyLockoutThreshold: 3, lockoutThreshold: 5 } } });
+    const n = 40;
+    const answers = await Promise.all(Array.from({ length: n }, () => s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey } })));
+    const ok = answers.filter((a) => a.status === 200);
+    const waiting = answers.filter((a) => a.status === 429 && a.body.error.code === 'BULWARK_ERR_RATE_LIMITED');
+    assert.equal(ok.length + waiting.length, n, answers.map((a) => `${a.status} ${a.body?.error?.code ?? ''}`).join(','));
+    assert.ok(ok.length >= 1 && waiting.length >= 1, `${ok.length} tokens, ${waiting.length} asked to wait`);
+    for (const w of waiting) {
+      assert.equal(w.headers.get('retry-after'), '1');
+      assert.match(w.body.error.message, /too many authentication attempts under way from this address/);
+    }
+    assert.equal((await s.api('GET', '/api/v1/auth/whoami', { token: ok[0]?.body.accessToken })).status, 200);
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey } })).status, 200, 'the key works right after');
+    // Nothing is left counted as under way: as many parallel exchanges as the key threshold all pass.
+    const again = await Promise.all(Array.from({ length: 3 }, () => s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey } })));
+    assert.deepEqual(
+      again.map((a) => a.status),
+      [200, 200, 200],
+    );
+    const metrics = (await s.api('GET', '/metrics')).text;
+    assert.match(metrics, new RegExp(`bulwark_auth_failures_total\\{reason="attempts_in_flight"\\} ${waiting.length}\\n`));
+    assert.doesNotMatch(metrics, /bulwark_auth_lockouts_total\{/);
+    assert.doesNotMatch(metrics, /reason="invalid_key"/);
+  });
+
+  it('locks a key for an address after that many wrong secrets sent in parallel, and checks no more than that many', async (t) => {
+    const s = await startTestServer(t, { config: { http: { port: 0, trustedProxies: '127.0.0.1' }, auth: { keyLockoutThreshold: 3, lockoutThreshold: 10, lockoutMs: 60_000 } } });
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    const wrong = `${s.adminKey.slice(0, -4)}AAAA`;
+    const answers = await Promise.all(Array.from({ length: 30 }, () => s.api('POST', '/api/v1/auth/token', { body: { key: wrong }, headers: from('203.0.113.9') })));
+    const codes = answers.map((a) => `${a.status} ${a.body?.error?.code}`);
+    assert.equal(codes.filter((x) => x === '401 BULWARK_ERR_INVALID_CREDENTIALS').length, 3, codes.join(','));
+    assert.equal(codes.filter((x) => x === '429 BULWARK_ERR_RATE_LIMITED' || x === '429 BULWARK_ERR_AUTH_LOCKED').length, 27, codes.join(','));
+    const metrics = (await s.api('GET', '/metrics')).text;
+    assert.match(metrics, /bulwark_auth_failures_total\{reason="invalid_key"\} 3\n/, 'three guesses reached the secret check, no more');
+    assert.match(metrics, /bulwark_auth_lockouts_total\{kind="address_key"\} 1\n/);
+    assert.doesNotMatch(metrics, /bulwark_auth_lockouts_total\{kind="address"\}/, 'three failures do not lock the address (threshold 10)');
+    const locked = await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: from('203.0.113.9') });
+    assert.equal(locked.status, 429);
+    assert.equal(locked.body.error.code, 'BULWARK_ERR_AUTH_LOCKED');
+    assert.equal(locked.body.error.message, 'too many failed authentication attempts; locked out for now');
+    assert.equal(locked.headers.get('retry-after'), '60');
+    assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: from('203.0.113.10') })).status, 200, 'from elsewhere it works');
   });
 
   it('never locks a key out for everyone: wrong secrets for its id from other addresses leave its owner in', async (t) => {
@@ -103,9 +154,11 @@ describe('authentication and authorisation over HTTP', () => {
     assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: s.adminKey }, headers: from('203.0.113.2') })).status, 200, 'from elsewhere it works');
     // Other key ids from the same address still count towards the address's own lock.
     const other = (n: number) => `bwk.key_nobody_${n}.${'A'.repeat(43)}`;
-    for (let i = 0; i < 2; i += 1) assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: other(i) }, headers: from('203.0.113.1') })).status, 401);
+    // The refused attempt above was no failure: 2 + 3 failures make the address's five.
+    for (let i = 0; i < 3; i += 1) assert.equal((await s.api('POST', '/api/v1/auth/token', { body: { key: other(i) }, headers: from('203.0.113.1') })).status, 401);
     const address = await s.api('POST', '/api/v1/auth/token', { body: { key: other(9) }, headers: from('203.0.113.1') });
     assert.equal(address.status, 429, 'the address is locked after lockoutThreshold failures');
+    assert.equal(address.body.error.code, 'BULWARK_ERR_AUTH_LOCKED');
     const metrics = (await s.api('GET', '/metrics')).text;
     assert.match(metrics, /bulwark_auth_lockouts_total\{kind="address_key"\} 1/);
     assert.match(metrics, /bulwark_auth_lockouts_total\{kind="address"\} 1/);

@@ -57,6 +57,48 @@ export function describeCounterContract(name: string, make: (clock: ManualClock)
       }
     });
 
+    it('counts attempts under way: concurrent increments and decrements balance, never below zero', async () => {
+      const clock = new ManualClock(1_000_000);
+      const { counters, close } = await make(clock);
+      try {
+        const k = key();
+        await Promise.all(
+          Array.from({ length: 50 }, async () => {
+            await counters.increment(k, 10_000);
+            await counters.decrement(k);
+          }),
+        );
+        assert.equal((await counters.get(k))?.count, 0, 'every attempt ended');
+        await Promise.all(Array.from({ length: 5 }, () => counters.increment(k, 10_000)));
+        await Promise.all(Array.from({ length: 20 }, () => counters.decrement(k)));
+        assert.equal((await counters.get(k))?.count, 0, 'more decrements than increments stop at zero');
+        assert.equal((await counters.increment(k, 10_000)).count, 1, 'and the next increment counts from zero');
+      } finally {
+        await close();
+      }
+    });
+
+    it('keeps the end of a window a decrement touched, and creates none once it is over', async () => {
+      const clock = new ManualClock(1_000_000);
+      const { counters, close } = await make(clock);
+      try {
+        const k = key();
+        const first = await counters.increment(k, 200);
+        await counters.increment(k, 200);
+        await counters.decrement(k);
+        const left = await counters.get(k);
+        assert.equal(left?.count, 1);
+        assert.ok(left && left.resetAtMs <= first.resetAtMs + 20, `a decrement does not extend the window (${(left?.resetAtMs ?? 0) - first.resetAtMs} ms later)`);
+        await pass(clock, 260);
+        assert.equal(await counters.get(k), undefined, 'the window ends when it was set to, count left or not');
+        await counters.decrement(k);
+        assert.equal(await counters.get(k), undefined, 'a decrement after the window creates nothing');
+        assert.equal((await counters.increment(k, 200)).count, 1);
+      } finally {
+        await close();
+      }
+    });
+
     it('keeps keys apart, and counts every one of many concurrent increments', async () => {
       const clock = new ManualClock(1_000_000);
       const { counters, close } = await make(clock);

@@ -3,7 +3,7 @@ export type { IssuedToken, NewKey, NewPrincipal, SecretHasher } from './service.
 export { MemoryCounterStore } from './counters.js';
 export type { CounterStore, WindowCount } from './counters.js';
 export { Throttle } from './throttle.js';
-export type { ThrottleSettings } from './throttle.js';
+export type { AuthAttempt, ThrottleSettings } from './throttle.js';
 export { ROLES, ROLE_SCOPES, SCOPES, covers, effectiveScopes, hasScope, isScope } from './scopes.js';
 export type { Grant, Role, Scope } from './scopes.js';
 export type { ApiKey, ApiKeyRecord, ApiKeyRepository, AuthContext, Principal, PrincipalKind, PrincipalRepository } from './access.js';

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { ManualClock, silentLogger } from '@bulwark/core';
 import { type RunningEngine, describeWith, startRedis } from '../testing/services.js';
 import { describeCounterContract } from './counters-contract.js';
 import { RedisCounterStore } from './redis-counters.js';
+import { Throttle } from './throttle.js';
 
 describeWith('RedisCounterStore on a real redis-server', ['redis-server'], () => {
   let redis: RunningEngine;
@@ -28,6 +30,32 @@ describeWith('RedisCounterStore on a real redis-server', ['redis-server'], () =>
       await a.increment('shared-login', 60_000);
       await b.increment('shared-login', 60_000);
       assert.equal((await a.increment('shared-login', 60_000)).count, 3);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('shares authentication attempts under way between nodes, and each ends only its own', async () => {
+    const clock = new ManualClock(1_000_000);
+    const settings = { perAddressPerMinute: 1000, perPrincipalPerMinute: 1000, lockoutThreshold: 3, keyLockoutThreshold: 3, lockoutWindowMs: 60_000, lockoutMs: 60_000 };
+    const [a, b] = await Promise.all([RedisCounterStore.connect(redis.url, { clock, log: silentLogger }), RedisCounterStore.connect(redis.url, { clock, log: silentLogger })]);
+    try {
+      const [onA, onB] = [new Throttle(a, settings, clock), new Throttle(b, settings, clock)];
+      const subject = Throttle.address(`node-test-${randomBytes(4).toString('hex')}`);
+      const running = await Promise.all([onA.begin([subject]), onB.begin([subject]), onA.begin([subject])]);
+      await assert.rejects(onB.begin([subject]), { code: 'BULWARK_ERR_RATE_LIMITED' });
+      await running[1]?.end(false);
+      await running[1]?.end(false);
+      const third = await onA.begin([subject]);
+      await assert.rejects(onB.begin([subject]), { code: 'BULWARK_ERR_RATE_LIMITED' }, 'ending one attempt twice frees one slot, once');
+      await running[0]?.end(true);
+      await running[2]?.end(false);
+      await third.end(false);
+      const again = await Promise.all([onB.begin([subject]), onB.begin([subject])]);
+      await assert.rejects(onA.begin([subject]), { code: 'BULWARK_ERR_RATE_LIMITED' }, 'the failure and two under way make three');
+      assert.deepEqual(await again[0]?.end(true), []);
+      assert.deepEqual(await again[1]?.end(true), [subject], 'the third failure locks, on every node');
+      await assert.rejects(onA.begin([subject]), { code: 'BULWARK_ERR_AUTH_LOCKED' });
     } finally {
       await Promise.all([a.close(), b.close()]);
     }

@@ -6,7 +6,7 @@ import { type AccessService, RevokedCredentialError } from './service.js';
 import { type Grant, ROLE_SCOPES, type Scope, ROLES, SCOPES, covers, effectiveScopes, hasScope } from './scopes.js';
 import { GROUP_ID_PATTERN } from '../registry/index.js';
 import { STREAM_TICKET_ROUTES } from './stream-tickets.js';
-import { Throttle } from './throttle.js';
+import { type AuthAttempt, Throttle } from './throttle.js';
 
 const DAY_MS = 86_400_000;
 
@@ -72,27 +72,28 @@ export const accessRoutes: FastifyPluginAsyncTypebox<AccessRouteDeps> = async (a
       // Per address and per (address, key id), never per key id alone: the id is in every
       // token, so a per-key lock would let anyone lock the key's owner out.
       const subjects = [Throttle.address(request.ip), ...(keyId ? [Throttle.addressKey(request.ip, keyId)] : [])];
-      for (const subject of subjects) await throttle.assertNotLocked(subject);
-      // Every attempt counts as a failure until its check succeeds: concurrent guesses cannot
-      // all pass the lock-out check while the slow scrypt runs.
-      for (const subject of subjects) {
-        try {
-          await throttle.attempt(subject);
-        } catch (err) {
-          onAuthFailure('locked_out', subject.startsWith('addrkey:') ? 'address_key' : 'address');
-          throw err;
-        }
+      // Failures lock; attempts under way only hold back more attempts (429 RATE_LIMITED, no
+      // lock), so parallel exchanges of a good key never lock out the client making them.
+      let attempt: AuthAttempt;
+      try {
+        attempt = await throttle.begin(subjects);
+      } catch (err) {
+        if (err instanceof PlatformError && err.code === 'BULWARK_ERR_RATE_LIMITED') onAuthFailure('attempts_in_flight');
+        throw err;
       }
+      let failed = false;
       try {
         const issued = await access.exchange(request.body.key);
-        for (const subject of subjects) await throttle.forgive(subject);
         request.auditActor = issued.principal.id;
         return { accessToken: issued.accessToken, tokenType: 'Bearer' as const, expiresAt: issued.expiresAt, expiresIn: Math.round((issued.expiresAt - clock.now()) / 1000) };
       } catch (err) {
         if (err instanceof RevokedCredentialError) request.auditRevoked = err.principalId;
-        if (err instanceof PlatformError && err.code === 'BULWARK_ERR_INVALID_CREDENTIALS') onAuthFailure('invalid_key');
-        else for (const subject of subjects) await throttle.forgive(subject);
+        failed = err instanceof PlatformError && err.code === 'BULWARK_ERR_INVALID_CREDENTIALS';
+        if (failed) onAuthFailure('invalid_key');
         throw err;
+      } finally {
+        // Before the answer goes out: the next attempt of a sequential client sees this failure.
+        for (const subject of await attempt.end(failed)) onAuthFailure('locked_out', Throttle.kindOf(subject));
       }
     },
   );
