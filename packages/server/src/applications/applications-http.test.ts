@@ -57,11 +57,13 @@ describeWith('applications with NATS in operator mode (a cluster node on Postgre
     if (url === undefined) return;
     const dir = tempDir(t, 'bulwark-operator-');
     const op = await writeOperatorSetup(join(dir, 'nats'));
-    const nats = await engineFor(t, () => startNatsWithConfig('include nats-auth.conf', [op.files.serverConfig]));
+    // Made before NATS starts, so that its clean-up (hooks run in the order they are added)
+    // stops the node while NATS still runs: a node stopping after its bus waits minutes for it.
     const started: TestServer[] = [];
     const schema = await freshPgSchema(t, url, async () => {
       for (const n of started) await n.server.stop();
     });
+    const nats = await engineFor(t, () => startNatsWithConfig('include nats-auth.conf', [op.files.serverConfig]));
     const adminKey = newAdminKey();
     const s = await startTestServer(t, {
       config: { store: url, bus: nats.url, nodeId: 'node-a', cluster: { natsCredsFile: op.files.nodeCreds, natsIssuerFile: op.files.issuer } },

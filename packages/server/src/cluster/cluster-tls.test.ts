@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { nextMessage } from '../testing/device-messages.js';
 import { connectDevice, enrollDevice } from '../testing/devices.js';
-import { newAdminKey, startTestServer, tempDir } from '../testing/harness.js';
+import { type TestServer, newAdminKey, startTestServer, tempDir } from '../testing/harness.js';
 import { freshPgSchema, pgTestUrl } from '../testing/pg.js';
 import { type EngineTlsFiles, describeWith, startNats, startRedis } from '../testing/services.js';
 
@@ -36,6 +36,12 @@ describeWith('cluster mode: TLS to NATS and Redis', ['nats-server', 'redis-serve
     const url = pgTestUrl(t);
     if (url === undefined) return;
     const { server, client } = pki(tempDir(t));
+    // Made first, so that its clean-up (hooks run in the order they are added) stops the node
+    // while NATS and Redis still run: a node stopping after its engines waits minutes for them.
+    const nodes: TestServer[] = [];
+    const pgSchema = await freshPgSchema(t, url, async () => {
+      for (const n of nodes) await n.server.stop();
+    });
     const nats = await startNats(server);
     t.after(() => nats.stop());
     const redis = await startRedis(undefined, server);
@@ -43,11 +49,11 @@ describeWith('cluster mode: TLS to NATS and Redis', ['nats-server', 'redis-serve
     assert.match(nats.url, /^tls:\/\//);
     assert.match(redis.url, /^rediss:\/\//);
 
-    const pgSchema = await freshPgSchema(t, url);
     const adminKey = newAdminKey();
     const env = { BULWARK_MASTER_KEY: randomBytes(32).toString('hex') };
     const tls = { tlsCaFile: client.ca, tlsCertFile: client.cert, tlsKeyFile: client.key };
-    const node = await startTestServer(t, { config: { store: url, bus: nats.url, counters: redis.url, nodeId: 'node-a', cluster: tls }, pgSchema, adminKey, env });
+    const node = await startTestServer(t, { config: { store: url, bus: nats.url, counters: redis.url, nodeId: 'node-a', cluster: tls }, pgSchema, adminKey, env, keepRunning: true });
+    nodes.push(node);
     const admin = await node.tokenFor(adminKey);
     const device = await enrollDevice(node, admin, 'gw-tls');
     const mqttClient = await connectDevice(node, device);
