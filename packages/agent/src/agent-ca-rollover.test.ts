@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,7 +91,7 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   // A new enrolment gets the new CA.
   const newcomerConfig = await agentConfig(t, p, 'ro-newcomer');
   const newcomer = await startAgent(newcomerConfig);
-  if (newcomer.status().state !== 'online') await once(newcomer, 'connected');
+  await until('the newcomer online', () => newcomer.status().state === 'online', 60_000);
   const newcomerCert = readFileSync(identityFiles(newcomerConfig.dataDir).cert, 'utf8');
   assert.equal(new X509Certificate(newcomerCert).issuer, new X509Certificate(newCa.certificate).subject);
   writeFileSync(join(dir, 'newcomer.crt'), newcomerCert);
@@ -100,9 +99,13 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   assert.ok(!verify('only-old.pem', ['newcomer.crt']).ok);
 
   // A forced reconnect: the cut agents come back with the certificate and ca.crt they had.
-  const back = agents.slice(0, CUT).map((a) => once(a, 'connected'));
+  const back = new Set<number>();
+  agents.slice(0, CUT).forEach((a, n) => a.once('connected', () => back.add(n)));
   proxy.cut();
-  await Promise.all(back);
+  // Bounded, naming who is missing: a stall fails the test instead of hanging it.
+  await until('the cut agents back', () => back.size === CUT, 120_000).catch((err: Error) => {
+    throw new Error(`${err.message}; not back: ${agents.flatMap((a, n) => (n < CUT && !back.has(n) ? [`ro-${n} (${a.status().state})`] : [])).join(', ')}`);
+  });
   for (let n = 0; n < CUT; n += 1) {
     assert.equal(agents[n]!.status().certificate.serial, oldSerials[n], `ro-${n} reconnected with its old certificate`);
     assert.equal(new X509Certificate(certOf(n)).issuer, new X509Certificate(oldCa.certificate).subject);
@@ -110,7 +113,8 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
   }
 
   // A renewal (built-in command certs.renew) gives every agent a certificate from the new CA.
-  const renewed = agents.map((a) => once(a, 'renewed'));
+  const renewed = new Set<number>();
+  agents.forEach((a, n) => a.once('renewed', () => renewed.add(n)));
   for (let i = 0; i < AGENTS; i += 20) {
     await Promise.all(
       agents.slice(i, i + 20).map(async (_, k) => {
@@ -119,7 +123,9 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
       }),
     );
   }
-  await Promise.all(renewed);
+  await until('every agent renewed', () => renewed.size === AGENTS, 120_000).catch((err: Error) => {
+    throw new Error(`${err.message}; not renewed: ${agents.flatMap((a, n) => (renewed.has(n) ? [] : [`ro-${n} (${a.status().state})`])).join(', ')}`);
+  });
   await until('every agent online with its new certificate', () => agents.every((a) => a.status().state === 'online'), 120_000);
   const files = agents.map((_, n) => {
     writeFileSync(join(dir, `ro-${n}.crt`), certOf(n));
