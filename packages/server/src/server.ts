@@ -1,23 +1,18 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PlatformError, randomIds, systemClock } from '@bulwark/core';
-import type { Logger as PinoLogger } from 'pino';
+import { randomIds, systemClock } from '@bulwark/core';
 import { AccessService, MemoryCounterStore, Throttle, TokenKeyRing, accessRoutes } from './access/index.js';
 import { AuditCheckpointWriter, AuditService, auditRoutes, vaultCheckpointKeys } from './audit/index.js';
 import { checklistRoutes, wireChecklist } from './checklist/index.js';
 import { type EventBus, MemoryBus } from './bus/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
-import { type ServerConfig, parseAddressRanges } from './config/index.js';
+import type { ServerConfig } from './config/index.js';
 import { createHttpApp } from './http/app.js';
 import { apiTls } from './http/api-tls.js';
 import { makeAuditHook } from './http/audit-hook.js';
 import { makeGuard } from './http/guard.js';
 import { LiveStreams } from './http/live-streams.js';
-import { CoapGateway } from './gateway/coap/coap-gateway.js';
-import { DeviceHttpsGateway } from './gateway/https/device-https.js';
-import { MqttGateway } from './gateway/mqtt/gateway.js';
 import type { DeliveryOptions } from './gateway/sessions.js';
-import { TokenBuckets } from './gateway/mqtt/token-bucket.js';
 import { LocalSessionTable } from './gateway/sessions-local.js';
 import { IdentityService, ManufacturerCas, caMetrics, loadOrCreateAuthority } from './identity/index.js';
 import { IngestService, RetentionJob } from './ingest/index.js';
@@ -27,8 +22,6 @@ import { manufacturerRoutes } from './identity/manufacturer-routes.js';
 import { caRoutes } from './identity/ca-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import { createMetrics } from './observe/metrics.js';
-import { observeRoutes } from './observe/routes.js';
-import { readiness } from './observe/readiness.js';
 import { SecretVault, secretsRoutes } from './secrets/index.js';
 import { type PlatformKeys, openPlatformKeys } from './server-keys.js';
 import { CountsFolder, GroupService, RegistryService, groupRoutes, ownerCheck, registryRoutes } from './registry/index.js';
@@ -37,7 +30,7 @@ import { type Store, openStore, parseStoreUrl } from './store/index.js';
 import { ArtifactStore, FirmwareService, RolloutService, SharedArtifactStore, otaRoutes } from './ota/index.js';
 import { buildDeviceOps } from './device-ops.js';
 import { saveAdminKey } from './first-start.js';
-import { ClusterMembership, type ClusterNode, type EngineTls, loadOrCreateNodeId } from './cluster/index.js';
+import { ClusterMembership, loadOrCreateNodeId } from './cluster/index.js';
 import { RedisCounterStore } from './access/redis-counters.js';
 import { TelemetryStreams } from './stream/index.js';
 import { PostgresTelemetryCopy } from './store/postgres/telemetry-copy.js';
@@ -46,7 +39,7 @@ import { replayRoutes } from './stream/routes.js';
 import { KvStreamTickets } from './cluster/stream-tickets-kv.js';
 import { NodeDrain } from './cluster/drain.js';
 import type { SessionTable } from './gateway/sessions.js';
-import { applicationRoutes, buildApplications, readNatsCreds } from './applications/index.js';
+import { applicationRoutes, buildApplications } from './applications/index.js';
 import { buildWebhooks, checkUrl, newSecret, resolveTarget, webhookRoutes } from './webhooks/index.js';
 import { alertRoutes } from './alerts/index.js';
 import { wireAlerts } from './server-alerts.js';
@@ -59,6 +52,9 @@ import { jobRoutes } from './jobs/index.js';
 import { tracingRoutes } from './tracing/index.js';
 import { createTracer } from './server-tracing.js';
 import { platformSingletons } from './server-singletons.js';
+import { engineTls, natsLogin, warnOnOtherRootKeys } from './server-cluster.js';
+import { registerObserveRoutes } from './server-observe.js';
+import { deviceGateways } from './server-gateways.js';
 
 import type { BulwarkServer, ServerDeps } from './server-types.js';
 
@@ -244,7 +240,6 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     bus.subscribe('node.drain', (e) => {
       if (e.nodeId === nodeId) nodeDrain.start(e.spreadMs);
     });
-    const deviceRate = new TokenBuckets(clock, config.mqtt.publishRatePerSecond, config.mqtt.publishBurst);
     const deviceLink = {
       isConnected: (id: string) => sessions.isConnected(id),
       isHere: (id: string) => sessions.isHere(id),
@@ -292,14 +287,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const checkOwner = ownerCheck({ principalExists: async (id) => (await store.principals.get(id)) !== undefined, groupExists: async (id) => (await store.groups.get(id)) !== undefined });
     const eol = await wireEndOfLife({ store, registry, identity, groups, jobs, deviceOps, bus, audit, vault, dataDir, pseudonymKey, checkOwner, clock, ids, log: logger, streams });
     late.endOfLife = eol.endOfLife;
-    const hostnames = config.mqtt.hostnames
-      .split(',')
-      .map((h) => h.trim())
-      .filter(Boolean);
-    const proxyProtocolFrom = parseAddressRanges(config.gateway.proxyProtocolFrom).ranges;
-    const mqtt = config.mqtt.enabled ? new MqttGateway({ ...config.mqtt, hostnames, proxyProtocolFrom }, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, deviceRate, tracer }) : undefined;
-    const coap = config.coap.enabled ? new CoapGateway(config.coap, { identity, ingest, clock, log: logger, metrics: metrics.registry, deviceRate, tracer }) : undefined;
-    const deviceHttps = config.deviceHttp.enabled ? new DeviceHttpsGateway({ ...config.deviceHttp, hostnames, proxyProtocolFrom }, { identity, ingest, clock, log: logger, metrics: metrics.registry, firmware: rollouts, deviceRate, tracer }) : undefined;
+    const { mqtt, coap, deviceHttps } = deviceGateways(config, { identity, registry, bus, clock, log: logger, metrics: metrics.registry, ingest, inbox: deviceOps.inbox, sessions, tracer, firmware: rollouts });
 
     const bootstrapped = await access.bootstrap(config.bootstrapAdminKey);
     let adminKeyFile: string | undefined;
@@ -333,44 +321,22 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     const liveStreams = new LiveStreams({ bus, stillValid: (a) => access.stillValid(a), clock, log: logger, closed: metrics.liveStreamsClosed, tokenTtlMs: config.auth.accessTokenTtlMs });
     liveStreams.attach(app);
     app.addHook('onSend', makeAuditHook(audit, metrics, logger));
-    const startedAt = clock.now();
-    const embeddedNodes = async (): Promise<ClusterNode[]> => [
-      {
-        id: nodeId,
-        version: VERSION,
-        startedAt,
-        heartbeatAt: clock.now(),
-        sessions: sessions.localCount,
-        leads: singletons.map(([name]) => name),
-        alive: true,
-        draining: nodeDrain.draining,
-        masterKeyIds: vault.masterKeyIds,
-        firmwareRootId: firmware.rootKeysId(),
-      },
-    ];
-    const listNodes = (): Promise<ClusterNode[]> => (cluster ? cluster.nodes() : embeddedNodes());
-    await app.register(observeRoutes, {
-      metrics,
-      ready: readiness(
-        {
-          store,
-          missingMasterKeys: () => vault.missingMasterKeys(),
-          draining: () => nodeDrain.draining,
-          ...(cluster ? { bus: () => cluster?.link.connected === true } : {}),
-          ...(streams ? { writerLag: () => streams?.lag } : {}),
-        },
-        logger,
-      ),
-      now: () => clock.now(),
-      nodes: listNodes,
-      drain: async (id, spreadMs) => {
-        const known = (await listNodes()).some((n) => n.id === id && n.alive);
-        if (known) await bus.publish({ type: 'node.drain', nodeId: id, spreadMs });
-        return known;
-      },
-      mode: cluster ? 'cluster' : 'embedded',
+    const listNodes = await registerObserveRoutes(app, {
+      clock,
       nodeId,
-      info: () => ({ version: VERSION, store: store.engine, bus: cluster ? 'nats' : 'memory', node: nodeId, startedAt, uptimeSeconds: Math.round((clock.now() - startedAt) / 1000) }),
+      version: VERSION,
+      metrics,
+      logger,
+      bus,
+      ...(cluster ? { cluster } : {}),
+      here: () => ({ sessions: sessions.localCount, leads: singletons.map(([name]) => name), draining: nodeDrain.draining, masterKeyIds: vault.masterKeyIds, firmwareRootId: firmware.rootKeysId() }),
+      ready: {
+        store,
+        missingMasterKeys: () => vault.missingMasterKeys(),
+        draining: () => nodeDrain.draining,
+        ...(cluster ? { bus: () => cluster?.link.connected === true } : {}),
+        ...(streams ? { writerLag: () => streams?.lag } : {}),
+      },
     });
     await app.register(accessRoutes, {
       access,
@@ -421,15 +387,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     let coapPort = 0;
     const checkpoints =
       config.audit.checkpointIntervalMs > 0
-        ? new AuditCheckpointWriter({
-            repo: store.audit,
-            keys: checkpointKeys,
-            clock,
-            log: logger,
-            intervalMs: config.audit.checkpointIntervalMs,
-            file: checkpointFile,
-            refused: () => metrics.auditCheckpointRefusals.inc(),
-          })
+        ? new AuditCheckpointWriter({ repo: store.audit, keys: checkpointKeys, clock, log: logger, intervalMs: config.audit.checkpointIntervalMs, file: checkpointFile, refused: () => metrics.auditCheckpointRefusals.inc() })
         : undefined;
     // Jobs that must run once in the whole platform: on this process in embedded mode, under a lease in a cluster.
     const singletons = platformSingletons({
@@ -537,34 +495,4 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     platformKeys?.close();
     throw err;
   }
-}
-
-/** The firmware root key set is a file on each node: say so when this node's differs from the others'. */
-async function warnOnOtherRootKeys(cluster: ClusterMembership, self: string, mine: string, log: PinoLogger): Promise<void> {
-  const others = (await cluster.nodes().catch(() => [])).filter((n) => n.alive && n.id !== self && n.firmwareRootId !== undefined && n.firmwareRootId !== mine);
-  if (others.length === 0) return;
-  log.warn({ firmwareRootId: mine, others: others.map((n) => ({ node: n.id, firmwareRootId: n.firmwareRootId })) }, "this node's firmware root key set (ota.rootKeysFile) differs from other nodes': give every node the same file");
-}
-
-/** The PEM files of cluster.tls*, read once at start; undefined when none is set. */
-/** The `.creds` a node logs in to NATS with (operator mode), as ClusterMembership takes it. */
-function natsLogin(c: ServerConfig['cluster']): { natsCreds?: string } {
-  const creds = readNatsCreds(c);
-  return creds === undefined ? {} : { natsCreds: creds };
-}
-
-function engineTls(c: ServerConfig['cluster']): EngineTls | undefined {
-  const read = (key: string, file: string | undefined) => {
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new PlatformError('BULWARK_ERR_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const ca = read('cluster.tlsCaFile', c.tlsCaFile);
-  const cert = read('cluster.tlsCertFile', c.tlsCertFile);
-  const key = read('cluster.tlsKeyFile', c.tlsKeyFile);
-  if (ca === undefined && cert === undefined) return undefined;
-  return { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
 }
