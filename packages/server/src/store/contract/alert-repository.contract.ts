@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { type Alert, type AlertRule, type Grouping, type Outgoing, type Transition, TransitionsPartlyApplied } from '../../alerts/index.js';
 import { verifyChain } from '../../audit/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
+import { testDevice } from './device-state.contract.js';
 
 const rule = (id: string): AlertRule => ({
   id,
@@ -135,24 +136,7 @@ export function describeAlertRepository(make: MakeStore): void {
 
     it("keeps each device's health score: 100 less a penalty per open alert, worst first in the device list", async (t) => {
       const store = await make(t);
-      const device = (id: string) => ({
-        id,
-        serial: null,
-        model: null,
-        hardwareRevision: null,
-        firmwareVersion: null,
-        securityVersion: null,
-        owner: null,
-        location: null,
-        tags: [],
-        state: 'active' as const,
-        suspendedFrom: null,
-        createdAt: T0,
-        updatedAt: T0,
-        healthScore: 100,
-        connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-      });
-      await store.devices.insertMany([device('d1'), device('d2'), device('d3')]);
+      await store.devices.insertMany([testDevice('d1'), testDevice('d2'), testDevice('d3')]);
       const { alerts } = store;
       await alerts.fire(alert('a1', 'r1', 'd1'), [], T0, grouping('i1'));
       await alerts.fire({ ...alert('a2', 'r2', 'd1'), severity: 'warning' }, [], T0, grouping('i2'));

@@ -5,24 +5,29 @@ import type { HealthReport, PostureRecord } from '../../health/index.js';
 import type { ConnectivityEvent, Device } from '../../registry/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
 
-/** A registered device, offline and never seen. */
-const device = (id: string, state: Device['state'] = 'active'): Device => ({
-  id,
-  serial: null,
-  model: null,
-  hardwareRevision: null,
-  firmwareVersion: null,
-  securityVersion: null,
-  owner: null,
-  location: null,
-  tags: [],
-  state,
-  suspendedFrom: null,
-  createdAt: T0,
-  updatedAt: T0,
-  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-  healthScore: 100,
-});
+/** A registered device, offline and never seen (the store contracts' one device builder). */
+export function testDevice(id: string, over: Partial<Device> = {}): Device {
+  return {
+    id,
+    serial: null,
+    model: null,
+    hardwareRevision: null,
+    firmwareVersion: null,
+    securityVersion: null,
+    owner: null,
+    location: null,
+    tags: [],
+    state: 'active',
+    suspendedFrom: null,
+    createdAt: T0,
+    updatedAt: T0,
+    connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
+    healthScore: 100,
+    ...over,
+  };
+}
+
+const device = (id: string, state: Device['state'] = 'active'): Device => testDevice(id, { state });
 
 const desired = (version: number, config: Record<string, unknown> = { rate: version }) => ({ version, config, updatedAt: T0 + version, updatedBy: 'usr_1' });
 

@@ -3,24 +3,9 @@ import { describe, it } from 'node:test';
 import type { ExportFilter, ExportPageQuery, ExportPosition, TelemetryExportSource, TelemetryRecord } from '../../ingest/index.js';
 import type { Device } from '../../registry/index.js';
 import { type MakeStore, T0 } from './principal-repository.contract.js';
+import { testDevice } from './device-state.contract.js';
 
-const device = (id: string, tags: string[]): Device => ({
-  id,
-  serial: null,
-  model: null,
-  hardwareRevision: null,
-  firmwareVersion: null,
-  securityVersion: null,
-  owner: null,
-  location: null,
-  tags,
-  state: 'active',
-  suspendedFrom: null,
-  createdAt: T0,
-  updatedAt: T0,
-  connectivity: { online: false, onlineSince: null, lastSeenAt: null, connectCount: 0, lastDisconnectAt: null, lastDisconnectReason: null },
-  healthScore: 100,
-});
+const device = (id: string, tags: string[]): Device => testDevice(id, { tags });
 
 const reading = (deviceId: string, msgId: string, ts: number, schemaId = 's@1', receivedAt = ts + 5): TelemetryRecord => ({
   deviceId,
