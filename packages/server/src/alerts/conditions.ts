@@ -4,9 +4,24 @@ import { humanDuration } from './rule-input.js';
 /** What one reading did to a rule and device: start firing (with what to say), clear, or nothing new. */
 export type Verdict = { readonly fire: string; readonly details: Readonly<Record<string, unknown>> } | { readonly clear: string } | undefined;
 
-/** The per-device state of a telemetry rule; `observe` sees every matching reading in order. */
+/** The field's reading before this one (in the same schema), for rules on change. */
+export interface Previous {
+  readonly value: number;
+  readonly at: number;
+}
+
+/**
+ * Where a check at rest stays at rest: a threshold not past its limit and not firing, a rate
+ * not firing. While readings stay on the safe side of it, observing them changes nothing and
+ * says nothing, so the evaluator may skip the check (docs/decisions/0036).
+ */
+export type Rest = { readonly kind: 'above' | 'below'; readonly limit: number } | { readonly kind: 'rate'; readonly maxPerMinute: number };
+
+/** The per-device state of a telemetry rule; `observe` sees the matching readings in order (all of them, or those that leave its rest). */
 export interface SeriesCheck {
-  observe(value: number, at: number): Verdict;
+  observe(value: number, at: number, previous: Previous | undefined): Verdict;
+  /** Its rest, when it is at rest; undefined when it must see every reading. */
+  rest(): Rest | undefined;
 }
 
 /** Online anomaly detection of one series (alerts/anomaly). */
@@ -39,6 +54,13 @@ class ThresholdCheck implements SeriesCheck {
     // Hysteresis: back past the limit by the margin, toward the safe side.
     this.#clearLimit = this.#above ? c.value - c.hysteresis : c.value + c.hysteresis;
     this.#forMs = c.forMs;
+    this.#rest = { kind: this.#above ? 'above' : 'below', limit: c.value };
+  }
+
+  readonly #rest: Rest;
+
+  rest(): Rest | undefined {
+    return this.#since === null && this.#firing === false ? this.#rest : undefined;
   }
 
   observe(v: number, at: number): Verdict {
@@ -64,20 +86,22 @@ class ThresholdCheck implements SeriesCheck {
 
 /** Change per minute between consecutive readings; a clear once per firing, as for thresholds. */
 class RateCheck implements SeriesCheck {
-  #lastV = Number.NaN;
-  #lastAt = 0;
   #firing: boolean | undefined = undefined;
-  constructor(private readonly c: Extract<RuleCondition, { kind: 'rate' }>) {}
+  readonly #rest: Rest;
+  constructor(private readonly c: Extract<RuleCondition, { kind: 'rate' }>) {
+    this.#rest = { kind: 'rate', maxPerMinute: c.maxPerMinute };
+  }
 
-  observe(v: number, at: number): Verdict {
-    const [lastV, lastAt] = [this.#lastV, this.#lastAt];
-    this.#lastV = v;
-    this.#lastAt = at;
-    if (Number.isNaN(lastV) || at <= lastAt) return undefined;
-    const perMinute = ((v - lastV) / (at - lastAt)) * 60_000;
+  rest(): Rest | undefined {
+    return this.#firing === false ? this.#rest : undefined;
+  }
+
+  observe(v: number, at: number, previous: Previous | undefined): Verdict {
+    if (previous === undefined || at <= previous.at) return undefined;
+    const perMinute = ((v - previous.value) / (at - previous.at)) * 60_000;
     if (Math.abs(perMinute) > this.c.maxPerMinute) {
       this.#firing = true;
-      return { fire: `${this.c.field} changed ${round(perMinute)}/min (limit ±${this.c.maxPerMinute}/min)`, details: { field: this.c.field, perMinute, from: lastV, to: v } };
+      return { fire: `${this.c.field} changed ${round(perMinute)}/min (limit ±${this.c.maxPerMinute}/min)`, details: { field: this.c.field, perMinute, from: previous.value, to: v } };
     }
     if (this.#firing === false) return undefined;
     this.#firing = false;
@@ -96,6 +120,11 @@ class AnomalyCheck implements SeriesCheck {
     make: AnomalyDetectorFactory,
   ) {
     this.#detector = make(c.warmup);
+  }
+
+  /** A detector learns from every reading: never at rest. */
+  rest(): undefined {
+    return undefined;
   }
 
   observe(v: number): Verdict {

@@ -2,6 +2,7 @@ import type { Clock, Logger } from '@bulwark/core';
 import type { TelemetryRecord } from '../ingest/index.js';
 import type { AlertRule, RuleCondition, RuleScope } from './alerts.js';
 import { type AnomalyDetectorFactory, type SeriesCheck, type Verdict, seriesCheck } from './conditions.js';
+import { FieldPlan, type Step } from './field-plan.js';
 import { Deadlines } from './deadlines.js';
 import { formatDuration } from './rule-input.js';
 
@@ -40,20 +41,14 @@ export interface EvaluatorDeps {
   readonly onError?: () => void;
 }
 
-/** A reading rule in a device's plan, with its state for the device. */
-interface Step {
-  readonly rule: AlertRule;
-  readonly check: SeriesCheck;
-}
-
 /**
  * What a device's reading of one schema is run through: its absence rules (each sets a
  * deadline), and its other reading rules by the field they read, so a field is looked up and
- * checked for a number once, however many rules read it.
+ * checked for a number once, however many rules read it, and rules at rest are skipped.
  */
 interface Plan {
   readonly absence: readonly AlertRule[];
-  readonly fields: readonly { readonly field: string; readonly steps: readonly Step[] }[];
+  readonly fields: readonly FieldPlan[];
 }
 
 interface DeviceState {
@@ -63,7 +58,9 @@ interface DeviceState {
   /** The state of each reading rule, by rule id (kept when the plans are made again). */
   readonly checks: Map<string, SeriesCheck>;
   /** The plan for readings of each schema. */
-  readonly plans: Map<string, Plan>;
+  plans: Map<string, Plan>;
+  /** The plans before the rules or facts changed: new ones take their fields' previous readings. */
+  retired: Map<string, Plan> | undefined;
   generation: number;
 }
 
@@ -165,7 +162,8 @@ export class AlertEvaluator {
     try {
       const facts = await this.deps.facts(deviceId);
       // New facts (tags, model) may change which rules apply: the plans are made again, the rules' state is kept.
-      if (facts) this.#devices.set(deviceId, { facts, at: this.deps.clock.now(), checks: this.#devices.get(deviceId)?.checks ?? new Map(), plans: new Map(), generation: this.#generation });
+      const before = this.#devices.get(deviceId);
+      if (facts) this.#devices.set(deviceId, { facts, at: this.deps.clock.now(), checks: before?.checks ?? new Map(), plans: new Map(), retired: before?.plans, generation: this.#generation });
       else this.#devices.delete(deviceId);
       return facts;
     } catch (err) {
@@ -178,7 +176,8 @@ export class AlertEvaluator {
   /** Runs the device's plan for the reading's schema: the rules in scope, each with its state, worked out once. */
   #evaluate(record: TelemetryRecord, device: DeviceState): void {
     if (device.generation !== this.#generation) {
-      device.plans.clear();
+      device.retired = device.plans;
+      device.plans = new Map();
       device.generation = this.#generation;
     }
     let plan = device.plans.get(record.schemaId);
@@ -190,13 +189,10 @@ export class AlertEvaluator {
       this.#deadlines.set(key(rule.id, deviceId), receivedAt + c.forMs);
       if (this.deps.sink.mayBeOpen(rule.id, deviceId)) this.#apply(rule, deviceId, { clear: `${c.field ?? 'a reading'} arrived` });
     }
-    for (const { field, steps } of plan.fields) {
-      const value = data[field];
+    for (const fieldPlan of plan.fields) {
+      const value = data[fieldPlan.field];
       if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-      for (const step of steps) {
-        const verdict = step.check.observe(value, receivedAt);
-        if (verdict) this.#apply(step.rule, deviceId, verdict);
-      }
+      fieldPlan.run(value, receivedAt, deviceId, this.#said);
     }
   }
 
@@ -218,13 +214,18 @@ export class AlertEvaluator {
           device.checks.set(rule.id, check);
         }
         const field = (c as { field: string }).field;
+        const step = { rule, check, skippable: rule.scope.schemas.length === 1 };
         const steps = byField.get(field);
-        if (steps) steps.push({ rule, check });
-        else byField.set(field, [{ rule, check }]);
+        if (steps) steps.push(step);
+        else byField.set(field, [step]);
       }
     }
-    return { absence, fields: [...byField].map(([field, steps]) => ({ field, steps })) };
+    const retired = device.retired?.get(record.schemaId)?.fields;
+    device.retired?.delete(record.schemaId);
+    return { absence, fields: [...byField].map(([field, steps]) => new FieldPlan(field, steps, retired?.find((f) => f.field === field)?.previous)) };
   }
+
+  readonly #said = (rule: AlertRule, deviceId: string, verdict: Verdict): void => this.#apply(rule, deviceId, verdict);
 
   #apply(rule: AlertRule, deviceId: string, verdict: Verdict): void {
     if (!verdict) return;
