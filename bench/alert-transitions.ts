@@ -18,7 +18,8 @@ import { startTestServer } from '../packages/server/src/testing/harness.js';
  * notified to a webhook receiver in another process (a channel that gets one POST per
  * notification, or a batching one; `none`: the store's share alone). The node's process CPU
  * (every thread) over --transitions after 300 of warm-up, until the receiver has every
- * notification, divided by the transitions: printed per round, and the median. Less noisy
+ * notification, divided by the transitions, less the CPU of the same pacing with nothing to do
+ * (the server's timers and this loop, measured just before): printed per round, and the median. Less noisy
  * than the alerts phase (no load generator, no ingest), so one change can be weighed.
  * --batch-ms sets alerts.transitionBatchMs. --threads adds each thread's share (Linux: the
  * main thread, the SQLite worker, V8's helpers); --profile writes the main thread's CPU
@@ -119,7 +120,9 @@ async function round(n: number): Promise<number> {
     const open = new Set<number>();
     let i = 0;
     /** One transition: fires on the next device, or resolves it when its alert is open (every device fires and resolves in turn). */
+    let idle = false;
     const step = async () => {
+      if (idle) return;
       const d = i++ % DEVICES;
       if (open.delete(d)) await alerts.clear(rule, `dev-${d}`, 'a back to 0');
       else {
@@ -147,6 +150,12 @@ async function round(n: number): Promise<number> {
       await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
       await profiler.post('Profiler.start');
     }
+    // The same pacing with nothing to do: what the server and this loop cost at rest, taken off below.
+    idle = true;
+    const idleBefore = process.cpuUsage();
+    await run(total);
+    const idleUsed = process.cpuUsage(idleBefore);
+    idle = false;
     const threads = threadCpu();
     const before = process.cpuUsage();
     await run(total);
@@ -159,8 +168,12 @@ async function round(n: number): Promise<number> {
       writeFileSync(join(o.profile, `alert-transitions-${channel}-${n}.cpuprofile`), JSON.stringify(profile));
       profiler.disconnect();
     }
-    const us = (used.user + used.system) / total;
-    console.log(`round ${n}: ${total} transitions at ${perSecond}/s, channel ${channel}: ${us.toFixed(0)} µs of the node's CPU per transition (user ${(used.user / total).toFixed(0)}, system ${(used.system / total).toFixed(0)})`);
+    const gross = (used.user + used.system) / total;
+    const atRest = (idleUsed.user + idleUsed.system) / total;
+    const us = gross - atRest;
+    console.log(
+      `round ${n}: ${total} transitions at ${perSecond}/s, channel ${channel}: ${us.toFixed(0)} µs of the node's CPU per transition (${gross.toFixed(0)} with the process at rest, which costs ${atRest.toFixed(0)} per step of the same pacing)`,
+    );
     if (o.threads) printThreads(threads, total);
     return us;
   } finally {

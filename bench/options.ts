@@ -38,6 +38,7 @@ alerts phase (issue 16: one embedded node, no rules against N rules matching eve
   --alerts-rate N         offered QoS 1 msg/s                                          default 5000
   --alerts-duration S     seconds of each measured window (after --warmup)            default 15
   --alerts-repeats N      pairs of windows on one node (no rules / the rules)          default 4
+  --alerts-settle N       pairs run first and not counted (a fresh node is cheaper)    default 1
   --alerts-channel K      the webhook channel: batch (what is due in one POST) or single default batch`;
 
 export function options() {
@@ -72,6 +73,7 @@ export function options() {
       'alerts-rate': { type: 'string', default: '5000' },
       'alerts-duration': { type: 'string', default: '15' },
       'alerts-repeats': { type: 'string', default: '4' },
+      'alerts-settle': { type: 'string', default: '1' },
       'alerts-channel': { type: 'string', default: 'batch' },
       help: { type: 'boolean', default: false },
     },
@@ -121,6 +123,7 @@ export function options() {
     rate: int('alerts-rate', o['alerts-rate'], 1, 1_000_000),
     durationS: int('alerts-duration', o['alerts-duration'], 1, 3600),
     repeats: int('alerts-repeats', o['alerts-repeats'], 1, 20),
+    settlePairs: int('alerts-settle', o['alerts-settle'], 0, 5),
     channel: alertsChannel,
     warmupS: load.warmupS,
   };

@@ -78,7 +78,14 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
   const url = await server.start();
-  if (!options.keepRunning) t.after(() => server.stop());
+  if (!options.keepRunning) {
+    t.after(async () => {
+      await server.stop();
+      // A stopping server writes its last audit checkpoint, which makes the directory again when
+      // the temporary directory's own removal (registered first, so run first) came before it.
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    });
+  }
   const api: TestServer['api'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...o.headers };
     if (o.token) headers.authorization = `Bearer ${o.token}`;
