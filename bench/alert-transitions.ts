@@ -142,6 +142,13 @@ async function round(n: number): Promise<number> {
     };
     await run(WARMUP);
     while (channel !== 'none' && (await rx.count()) < WARMUP) await delay(50);
+    // The same pacing with nothing to do: what the server and this loop cost at rest, taken off below.
+    await alerts.flush();
+    idle = true;
+    const idleBefore = process.cpuUsage();
+    await run(total);
+    const idleUsed = process.cpuUsage(idleBefore);
+    idle = false;
     const profiler = o.profile === undefined ? undefined : new Session();
     if (profiler) {
       profiler.connect();
@@ -150,12 +157,6 @@ async function round(n: number): Promise<number> {
       await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
       await profiler.post('Profiler.start');
     }
-    // The same pacing with nothing to do: what the server and this loop cost at rest, taken off below.
-    idle = true;
-    const idleBefore = process.cpuUsage();
-    await run(total);
-    const idleUsed = process.cpuUsage(idleBefore);
-    idle = false;
     const threads = threadCpu();
     const before = process.cpuUsage();
     await run(total);
@@ -171,9 +172,7 @@ async function round(n: number): Promise<number> {
     const gross = (used.user + used.system) / total;
     const atRest = (idleUsed.user + idleUsed.system) / total;
     const us = gross - atRest;
-    console.log(
-      `round ${n}: ${total} transitions at ${perSecond}/s, channel ${channel}: ${us.toFixed(0)} µs of the node's CPU per transition (${gross.toFixed(0)} with the process at rest, which costs ${atRest.toFixed(0)} per step of the same pacing)`,
-    );
+    console.log(`round ${n}: ${total} transitions at ${perSecond}/s, channel ${channel}: ${us.toFixed(0)} µs of the node's CPU per transition (${gross.toFixed(0)} with the process at rest, which costs ${atRest.toFixed(0)} per step of the same pacing)`);
     if (o.threads) printThreads(threads, total);
     return us;
   } finally {

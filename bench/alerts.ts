@@ -189,8 +189,9 @@ export async function measureAlerts(setup: BulwarkSetup, plan: AlertsPlan): Prom
     // Each device crosses the limit at its own moment (its index shifts its phase): 1 % of the readings of every second, not all devices in one burst.
     load.data = (seq, device) => `{"v":${seq},"a":${(seq + device) % 100 === 0 ? 1 : 0}}`;
     for (let n = 1 - plan.settlePairs; n <= plan.repeats; n += 1) {
-      progress(n < 1 ? `alerts phase settling pair ${n} (not counted)` : `alerts phase pair ${n}/${plan.repeats}`);
-      for (const withRules of n % 2 === 1 ? [false, true] : [true, false]) {
+      progress(n < 1 ? `alerts phase settling pair ${n + plan.settlePairs}/${plan.settlePairs} (not counted)` : `alerts phase pair ${n}/${plan.repeats}`);
+      // Settling pairs (n ≤ 0) keep the alternation: -1 % 2 is -1 in JavaScript.
+      for (const withRules of Math.abs(n % 2) === 1 ? [false, true] : [true, false]) {
         const mode = withRules ? 'rules' : 'no rules';
         await setRules(api, ids, withRules);
         receiver.reset();
@@ -254,7 +255,10 @@ export function alertsMarkdown(plan: AlertsPlan, rounds: readonly AlertsRound[],
   const p99s = counted.filter((r) => r.mode === 'rules' && r.notifyP99 !== null).map((r) => r.notifyP99 as number);
   const p99 = median(p99s);
   const worstP99 = p99s.length ? Math.max(...p99s) : null;
-  const rows = rounds.map((r) => `| ${r.pair < 1 ? `${r.pair} (settling, not counted)` : r.pair} | ${r.mode} | ${r.msgPerSec} | ${r.usPerMsg} | ${r.pubackP99 ?? '-'} | ${r.fired} / ${r.resolved} / ${r.duplicates} (${r.posts}) | ${r.notifyP50 ?? '-'} / ${r.notifyP99 ?? '-'} / ${r.notifyMax ?? '-'} |`);
+  const rows = rounds.map(
+    (r) =>
+      `| ${r.pair < 1 ? `${r.pair} (settling, not counted)` : r.pair} | ${r.mode} | ${r.msgPerSec} | ${r.usPerMsg} | ${r.pubackP99 ?? '-'} | ${r.fired} / ${r.resolved} / ${r.duplicates} (${r.posts}) | ${r.notifyP50 ?? '-'} / ${r.notifyP99 ?? '-'} / ${r.notifyMax ?? '-'} |`,
+  );
   const met = (ok: boolean) => (ok ? '**MET**' : '**NOT MET**');
   return [
     `# Alert evaluation cost and notification latency, ${new Date().toISOString()}`,

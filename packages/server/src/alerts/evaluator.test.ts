@@ -96,6 +96,47 @@ describe('alert evaluator', () => {
     e.stop();
   });
 
+  it('rate: compares with the previous reading across facts reloads and rule changes, per schema', async () => {
+    const clock = new ManualClock(0);
+    const sink = verdictRecorder();
+    const { e, lookups } = evaluator(clock, sink);
+    const rules = [testRule('jump', { kind: 'rate', field: 'p', maxPerMinute: 10 }, { schemas: ['s@1'] }), testRule('gone', { kind: 'offline', forMs: 3_600_000 })];
+    e.setRules(rules);
+    e.observe(reading('d1', 0, { p: 0 }));
+    await settle();
+    // A device that sleeps between readings: its disconnect and the facts' age both read the device again.
+    e.disconnected('d1', 1_000);
+    await settle();
+    clock.set(120_000);
+    e.observe(reading('d1', 120_000, { p: 1_000 }));
+    await settle();
+    assert.equal(lookups(), 3);
+    assert.deepEqual(sink.events, ['fire jump d1: p changed 500/min (limit ±10/min)']);
+    // A change of the rules (here: the same rules again) makes the plans again; the previous reading stays.
+    e.setRules([...rules]);
+    e.observe(reading('d1', 130_000, { p: 1_000 }));
+    e.setRules([...rules]);
+    e.observe(reading('d1', 190_000, { p: 2_000 }));
+    await settle();
+    assert.deepEqual(sink.events.slice(1), ['clear jump d1', 'fire jump d1: p changed 1000/min (limit ±10/min)']);
+    e.stop();
+  });
+
+  it("rate on every schema: each schema's readings are compared with that schema's previous one", async () => {
+    const clock = new ManualClock(0);
+    const sink = verdictRecorder();
+    const { e } = evaluator(clock, sink);
+    e.setRules([testRule('jump', { kind: 'rate', field: 'p', maxPerMinute: 10 })]);
+    for (let k = 0; k < 6; k += 1) {
+      e.observe(reading('d1', k * 60_000, { p: 0 }));
+      e.observe(reading('d1', k * 60_000 + 1, { p: 1_000 }, 'other@1'));
+    }
+    e.observe(reading('d1', 6 * 60_000, { p: 100 }));
+    await settle();
+    assert.deepEqual(sink.events, ['fire jump d1: p changed 100/min (limit ±10/min)']);
+    e.stop();
+  });
+
   it('scope: by device id, tag and model together; other schemas and non-numbers are not evaluated', async () => {
     const clock = new ManualClock(0);
     const sink = verdictRecorder();

@@ -2,7 +2,7 @@ import type { Clock, Logger } from '@bulwark/core';
 import type { TelemetryRecord } from '../ingest/index.js';
 import type { AlertRule, RuleCondition, RuleScope } from './alerts.js';
 import { type AnomalyDetectorFactory, type SeriesCheck, type Verdict, seriesCheck } from './conditions.js';
-import { FieldPlan, type Step } from './field-plan.js';
+import { type FieldMemory, FieldPlan, type Step } from './field-plan.js';
 import { Deadlines } from './deadlines.js';
 import { formatDuration } from './rule-input.js';
 
@@ -57,10 +57,13 @@ interface DeviceState {
   at: number;
   /** The state of each reading rule, by rule id (kept when the plans are made again). */
   readonly checks: Map<string, SeriesCheck>;
+  /**
+   * The previous reading of each field, by schema and field (kept when the plans are made
+   * again, as the checks are): what rate rules compare with.
+   */
+  readonly previous: Map<string, FieldMemory>;
   /** The plan for readings of each schema. */
-  plans: Map<string, Plan>;
-  /** The plans before the rules or facts changed: new ones take their fields' previous readings. */
-  retired: Map<string, Plan> | undefined;
+  readonly plans: Map<string, Plan>;
   generation: number;
 }
 
@@ -163,7 +166,7 @@ export class AlertEvaluator {
       const facts = await this.deps.facts(deviceId);
       // New facts (tags, model) may change which rules apply: the plans are made again, the rules' state is kept.
       const before = this.#devices.get(deviceId);
-      if (facts) this.#devices.set(deviceId, { facts, at: this.deps.clock.now(), checks: before?.checks ?? new Map(), plans: new Map(), retired: before?.plans, generation: this.#generation });
+      if (facts) this.#devices.set(deviceId, { facts, at: this.deps.clock.now(), checks: before?.checks ?? new Map(), previous: before?.previous ?? new Map(), plans: new Map(), generation: this.#generation });
       else this.#devices.delete(deviceId);
       return facts;
     } catch (err) {
@@ -176,8 +179,7 @@ export class AlertEvaluator {
   /** Runs the device's plan for the reading's schema: the rules in scope, each with its state, worked out once. */
   #evaluate(record: TelemetryRecord, device: DeviceState): void {
     if (device.generation !== this.#generation) {
-      device.retired = device.plans;
-      device.plans = new Map();
+      device.plans.clear();
       device.generation = this.#generation;
     }
     let plan = device.plans.get(record.schemaId);
@@ -220,9 +222,13 @@ export class AlertEvaluator {
         else byField.set(field, [step]);
       }
     }
-    const retired = device.retired?.get(record.schemaId)?.fields;
-    device.retired?.delete(record.schemaId);
-    return { absence, fields: [...byField].map(([field, steps]) => new FieldPlan(field, steps, retired?.find((f) => f.field === field)?.previous)) };
+    const memory = (field: string): FieldMemory => {
+      const k = `${record.schemaId}\u0000${field}`;
+      let m = device.previous.get(k);
+      if (!m) device.previous.set(k, (m = { previous: undefined }));
+      return m;
+    };
+    return { absence, fields: [...byField].map(([field, steps]) => new FieldPlan(field, steps, memory(field))) };
   }
 
   readonly #said = (rule: AlertRule, deviceId: string, verdict: Verdict): void => this.#apply(rule, deviceId, verdict);

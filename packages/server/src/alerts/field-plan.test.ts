@@ -26,7 +26,7 @@ describe('field plan', () => {
       const rng = mulberry32(seed);
       const random = () => rng.next();
       const conditions = randomConditions(rng, 30);
-      const plan = new FieldPlan('v', steps(conditions, true), undefined);
+      const plan = new FieldPlan('v', steps(conditions, true), { previous: undefined });
       const everyReading = steps(conditions, false);
       const planned: string[] = [];
       const naive: string[] = [];
@@ -58,7 +58,7 @@ describe('field plan', () => {
       { kind: 'threshold', field: 'v', op: '<', value: -10, forMs: 0, hysteresis: 0 },
       { kind: 'rate', field: 'v', maxPerMinute: 6_000 },
     ];
-    const plan = new FieldPlan('v', steps(conditions, true), undefined);
+    const plan = new FieldPlan('v', steps(conditions, true), { previous: undefined });
     const said: string[] = [];
     const run = (value: number, at: number) => plan.run(value, at, 'd', (rule, _device, verdict) => said.push(`${rule.id} ${'fire' in verdict ? 'fire' : 'clear'}`));
     run(0, 0);
@@ -81,7 +81,7 @@ describe('field plan', () => {
 
   it('keeps a check that other plans feed running on every reading', () => {
     const conditions: RuleCondition[] = [{ kind: 'threshold', field: 'v', op: '>', value: 10, forMs: 60_000, hysteresis: 0 }];
-    const plan = new FieldPlan('v', steps(conditions, false), undefined);
+    const plan = new FieldPlan('v', steps(conditions, false), { previous: undefined });
     for (let k = 0; k < 5; k += 1) plan.run(0, k, 'd', () => undefined);
     assert.equal(plan.running, 1);
   });

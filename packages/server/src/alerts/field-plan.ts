@@ -13,6 +13,11 @@ export interface Step {
   readonly skippable: boolean;
 }
 
+/** The previous reading of a device's field in one schema; outlives the plans made for it. */
+export interface FieldMemory {
+  previous: Previous | undefined;
+}
+
 /**
  * The reading rules of one device on one field of one schema, run so that a reading costs
  * the rules that may have something to say rather than all of them (docs/decisions/0036).
@@ -20,7 +25,7 @@ export interface Step {
  * nothing and says nothing while readings stay on its safe side; the plan keeps the bounds
  * all its resting checks share and, while a reading stays inside them, runs only the checks
  * not at rest. A reading outside the bounds runs every check and works the bounds out again.
- * The field's previous reading, which rate rules compare with, is kept here.
+ * The field's previous reading, which rate rules compare with, is kept in its `FieldMemory`.
  */
 export class FieldPlan {
   /** Checks that see every reading (not at rest, or not skippable), in plan order. */
@@ -31,20 +36,14 @@ export class FieldPlan {
   #belowMax = Number.POSITIVE_INFINITY;
   /** … changing by less than this a minute (its rates' least). */
   #rateMin = 0;
-  #previous: Previous | undefined;
 
   constructor(
     readonly field: string,
     readonly steps: readonly Step[],
-    previous: Previous | undefined,
+    private readonly memory: FieldMemory,
   ) {
     // Until the first reading shows which checks rest, all run (the bounds let nothing through).
     this.#active = [...steps];
-    this.#previous = previous;
-  }
-
-  get previous(): Previous | undefined {
-    return this.#previous;
   }
 
   /** How many checks a reading inside the bounds runs. */
@@ -54,8 +53,8 @@ export class FieldPlan {
 
   /** Runs the device's reading through the checks that may have something to say; `said` gets each verdict. */
   run(value: number, at: number, deviceId: string, said: (rule: AlertRule, deviceId: string, verdict: NonNullable<Verdict>) => void): void {
-    const previous = this.#previous;
-    this.#previous = { value, at };
+    const previous = this.memory.previous;
+    this.memory.previous = { value, at };
     const perMinute = previous === undefined || at <= previous.at ? 0 : Math.abs(((value - previous.value) / (at - previous.at)) * 60_000);
     if (value < this.#aboveMin && value > this.#belowMax && perMinute < this.#rateMin) {
       // Inside every resting check's bounds: the others alone; one that comes to rest narrows the bounds.
