@@ -21,12 +21,12 @@ const fields = async () =>
     ['v', { numeric: true, concealed: false }],
   ]);
 const rules: AlertRule[] = [];
-for (const [i, input] of benchRules(rulesCount).entries()) rules.push({ id: `rule-${i}`, ...(await checkRule(input as never, fields)), builtIn: false, createdBy: 'bench', createdAt: 1, updatedAt: 1 });
+for (const [i, input] of benchRules(rulesCount).entries()) rules.push({ id: `rule-${i}`, ...(await checkRule(input, fields)), builtIn: false, createdBy: 'bench', createdAt: 1, updatedAt: 1 });
 
 let now = 1_000_000;
 let fires = 0;
 const evaluator = new AlertEvaluator({
-  clock: { now: () => now } as never,
+  clock: { now: () => now },
   log: silentLogger,
   facts: async () => ({ tags: [], model: null, groups: [] }),
   online: async () => true,

@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { type NatsLink, whileElecting } from './nats.js';
+import { type NatsLink, STOP_STEP_MS, settledWithin, whileElecting } from './nats.js';
 
 export const LEASES_BUCKET = 'bulwark_leases';
 
@@ -98,7 +98,9 @@ export class Leases {
       if (held.shared && held.leading && sharedHeld > this.#share) {
         // More than this node's share: hand it over (another node takes it on its next tick).
         sharedHeld -= 1;
-        await this.#release(name, held);
+        await (
+          await this.#release(name, held)
+        ).handover;
         continue;
       }
       if (held.shared && !held.leading && sharedHeld >= this.#share) continue;
@@ -127,15 +129,23 @@ export class Leases {
   /** Stops every job and gives up the leases, so that another node takes them at once. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#ticking;
-    for (const [name, held] of this.#jobs) if (held.leading) await this.#release(name, held);
+    // A round of renewals under way when NATS went away waits for the client's reconnects.
+    await settledWithin(this.#ticking, STOP_STEP_MS, 'lease renewals', this.log);
+    const handovers: Promise<void>[] = [];
+    for (const [name, held] of this.#jobs) if (held.leading) handovers.push((await this.#release(name, held)).handover);
+    // Given back together, so that other nodes take them at once; unanswered, each expires after leaseMs.
+    await settledWithin(Promise.all(handovers), STOP_STEP_MS, 'hand the singletons over', this.log);
   }
 
-  async #release(name: string, held: Held): Promise<void> {
+  /** Stops the job; returns its lease's hand-over, under way (it never rejects). */
+  async #release(name: string, held: Held): Promise<{ handover: Promise<void> }> {
     held.leading = false;
     await held.job.stop();
-    await this.kv.delete(name, { previousSeq: held.revision }).catch(() => undefined);
-    this.log.info({ singleton: name }, 'this node handed a singleton over');
+    const handover = this.kv.delete(name, { previousSeq: held.revision }).then(
+      () => this.log.info({ singleton: name }, 'this node handed a singleton over'),
+      () => undefined,
+    );
+    return { handover };
   }
 }
 

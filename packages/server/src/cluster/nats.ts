@@ -81,7 +81,8 @@ export class NatsLink {
   }
 
   async close(): Promise<void> {
-    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+    // A drain needs the server; without it, close at once (what is unsent is lost either way).
+    if (!this.nc.isClosed() && !(this.#connected && (await settledWithin(this.nc.drain(), STOP_STEP_MS, 'drain', this.log)))) await this.nc.close().catch(() => undefined);
     await this.#watching;
   }
 
@@ -97,6 +98,28 @@ export class NatsLink {
       }
     }
   }
+}
+
+/** How long a stopping node waits for one courtesy to NATS (a lease or heartbeat given back, a drain). */
+export const STOP_STEP_MS = 3_000;
+
+/**
+ * Waits for `step` at most `ms`; false (logged) when it did not settle by then. For a node's
+ * stop with NATS away: what it gives back (leases, its heartbeat) expires on its own, and a
+ * request to a server that is gone waits for the client's reconnects, minutes in all.
+ */
+export async function settledWithin(step: Promise<unknown>, ms: number, what: string, log: Logger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    step.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!settled) log.warn({ step: what, waitedMs: ms }, 'stopping: NATS did not answer in time; going on without it');
+  return settled;
 }
 
 /** How long a JetStream write waits out a leader election (a NATS server of the cluster died) before it fails. */

@@ -1,7 +1,7 @@
 import type { Logger } from '@bulwark/core';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { type NatsLink, readKvFromLeader, whileElecting } from './nats.js';
+import { type NatsLink, STOP_STEP_MS, readKvFromLeader, settledWithin, whileElecting } from './nats.js';
 
 export const NODES_BUCKET = 'bulwark_nodes';
 
@@ -205,8 +205,8 @@ export class ClusterNodes {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#beating;
-    // Leaving on purpose: the lease ends now rather than when it expires.
-    await this.kv.delete(this.self.id).catch(() => undefined);
+    await settledWithin(this.#beating, STOP_STEP_MS, 'heartbeat', this.log);
+    // Leaving on purpose: the lease ends now rather than when it expires (unanswered: when it expires).
+    await settledWithin(this.kv.delete(this.self.id), STOP_STEP_MS, 'heartbeat removal', this.log);
   }
 }
