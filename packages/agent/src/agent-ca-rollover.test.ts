@@ -127,6 +127,15 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
     throw new Error(`${err.message}; not renewed: ${agents.flatMap((a, n) => (renewed.has(n) ? [] : [`ro-${n} (${a.status().state})`])).join(', ')}`);
   });
   await until('every agent online with its new certificate', () => agents.every((a) => a.status().state === 'online'), 120_000);
+  // From here to the retire's check, who leaves the online state and why (a refusal names its reason): a failure says whether the retire ended sessions or the machine dropped them.
+  const left: string[] = [];
+  const watch = agents.map((a, n) => {
+    const onState = (s: string) => {
+      if (s !== 'online') left.push(`ro-${n}: ${s}${s === 'refused' ? ` (${JSON.stringify(a.status().lastRefusal ?? null)})` : ''}`);
+    };
+    a.on('state', onState);
+    return () => a.off('state', onState);
+  });
   const files = agents.map((_, n) => {
     writeFileSync(join(dir, `ro-${n}.crt`), certOf(n));
     return `ro-${n}.crt`;
@@ -146,6 +155,8 @@ it(`${AGENTS} agents ride an issuing-CA rollover: none disconnected, new enrolme
       [oldCa.id, 'retired', 0],
     ],
   );
-  assert.equal(p.s.server.mqtt?.sessionCount, AGENTS + 1, 'retiring a drained CA ends no session');
+  const sessions = p.s.server.mqtt?.sessionCount;
+  for (const stop of watch) stop();
+  assert.equal(sessions, AGENTS + 1, `retiring a drained CA ends no session; left the online state since every agent was online: ${left.join(', ') || 'none'}`);
   console.log(`issuing-CA rollover with ${AGENTS} agents: none disconnected; ${CUT} reconnected with their old certificates; ${AGENTS} renewed from ${newCa.id}; ${oldCa.id} retired`);
 });
