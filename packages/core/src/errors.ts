@@ -33,7 +33,7 @@ export const ERROR_CODES = {
       "The call would leave no enabled admin, or none with the whole fleet (the last enabled user with the admin role cannot be disabled, and the last such user with the whole fleet cannot be limited to device groups); create or enable another admin first, or use `bulwark users recover` on the server's machine.",
   },
   BULWARK_ERR_NOT_LOOPBACK: { category: 'forbidden', description: 'This endpoint answers unauthenticated requests on loopback only; from elsewhere send a token with the metrics:read scope.' },
-  BULWARK_ERR_RATE_LIMITED: { category: 'rate_limited', description: 'The per-principal or per-address request rate limit was exceeded; retry after the time given in Retry-After.' },
+  BULWARK_ERR_RATE_LIMITED: { category: 'rate_limited', description: 'The per-principal or per-address request rate limit was exceeded, or too many key exchanges of one key or address were under way at once; retry after the time given in Retry-After.' },
   BULWARK_ERR_NOT_FOUND: { category: 'not_found', description: 'The route or the named resource does not exist.' },
   BULWARK_ERR_CONFLICT: { category: 'conflict', description: 'The resource already exists or is in a state that does not allow the operation.' },
   BULWARK_ERR_CONFIG_INVALID: { category: 'validation', description: 'One or more configuration settings are invalid; every bad setting is listed in the message.' },

@@ -346,6 +346,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       onAuthFailure: (reason, locked) => {
         metrics.authFailures.inc({ reason });
         if (locked) metrics.lockouts.inc({ kind: locked });
+        // Held back (429) for the attempts under way, not failed: a rate limit too.
+        if (reason === 'attempts_in_flight') metrics.rateLimited.inc({ per: 'exchange' });
       },
     });
     await app.register(auditRoutes, { audit });

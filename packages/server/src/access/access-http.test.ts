@@ -105,6 +105,7 @@ describe('authentication and authorisation over HTTP', () => {
     );
     const metrics = (await s.api('GET', '/metrics')).text;
     assert.match(metrics, new RegExp(`bulwark_auth_failures_total\\{reason="attempts_in_flight"\\} ${waiting.length}\\n`));
+    assert.match(metrics, new RegExp(`bulwark_rate_limited_total\\{per="exchange"\\} ${waiting.length}\\n`));
     assert.doesNotMatch(metrics, /bulwark_auth_lockouts_total\{/);
     assert.doesNotMatch(metrics, /reason="invalid_key"/);
   });

@@ -42,7 +42,7 @@ export function createMetrics() {
     }),
     rateLimited: new Counter({
       name: 'bulwark_rate_limited_total',
-      help: 'Requests refused by a rate limit',
+      help: 'Requests refused by a rate limit (per: address, principal, or exchange: too many key exchanges under way at once)',
       labelNames: ['per'] as const,
       registers: [registry],
     }),
