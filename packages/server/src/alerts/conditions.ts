@@ -47,6 +47,7 @@ class ThresholdCheck implements SeriesCheck {
   readonly #limit: number;
   readonly #clearLimit: number;
   readonly #forMs: number;
+  readonly #rest: Rest;
   constructor(private readonly c: Extract<RuleCondition, { kind: 'threshold' }>) {
     this.#above = c.op === '>' || c.op === '>=';
     this.#inclusive = c.op === '>=' || c.op === '<=';
@@ -56,8 +57,6 @@ class ThresholdCheck implements SeriesCheck {
     this.#forMs = c.forMs;
     this.#rest = { kind: this.#above ? 'above' : 'below', limit: c.value };
   }
-
-  readonly #rest: Rest;
 
   rest(): Rest | undefined {
     return this.#since === null && this.#firing === false ? this.#rest : undefined;

@@ -56,32 +56,24 @@ export class FieldPlan {
     const previous = this.memory.previous;
     this.memory.previous = { value, at };
     const perMinute = previous === undefined || at <= previous.at ? 0 : Math.abs(((value - previous.value) / (at - previous.at)) * 60_000);
-    if (value < this.#aboveMin && value > this.#belowMax && perMinute < this.#rateMin) {
-      // Inside every resting check's bounds: the others alone; one that comes to rest narrows the bounds.
-      const active = this.#active;
-      let kept = 0;
-      for (const step of active) {
-        const verdict = step.check.observe(value, at, previous);
-        if (verdict) said(step.rule, deviceId, verdict);
-        const rest = step.skippable ? step.check.rest() : undefined;
-        if (rest) this.#narrow(rest);
-        else active[kept++] = step;
-      }
-      active.length = kept;
-      return;
+    if (!(value < this.#aboveMin && value > this.#belowMax && perMinute < this.#rateMin)) {
+      // Outside some resting check's bounds: every check runs, and the bounds are worked out again.
+      this.#aboveMin = Number.POSITIVE_INFINITY;
+      this.#belowMax = Number.NEGATIVE_INFINITY;
+      this.#rateMin = Number.POSITIVE_INFINITY;
+      this.#active = [...this.steps];
     }
-    this.#aboveMin = Number.POSITIVE_INFINITY;
-    this.#belowMax = Number.NEGATIVE_INFINITY;
-    this.#rateMin = Number.POSITIVE_INFINITY;
-    const active: Step[] = [];
-    for (const step of this.steps) {
+    // The checks not at rest; one that comes to rest leaves them and narrows the bounds.
+    const active = this.#active;
+    let kept = 0;
+    for (const step of active) {
       const verdict = step.check.observe(value, at, previous);
       if (verdict) said(step.rule, deviceId, verdict);
       const rest = step.skippable ? step.check.rest() : undefined;
       if (rest) this.#narrow(rest);
-      else active.push(step);
+      else active[kept++] = step;
     }
-    this.#active = active;
+    active.length = kept;
   }
 
   /** Bounds strict on purpose: a reading on a limit runs every check, which decide for themselves. */

@@ -98,9 +98,8 @@ export class Leases {
       if (held.shared && held.leading && sharedHeld > this.#share) {
         // More than this node's share: hand it over (another node takes it on its next tick).
         sharedHeld -= 1;
-        await (
-          await this.#release(name, held)
-        ).handover;
+        await this.#stopLeading(held);
+        await this.#handOver(name, held);
         continue;
       }
       if (held.shared && !held.leading && sharedHeld >= this.#share) continue;
@@ -132,20 +131,26 @@ export class Leases {
     // A round of renewals under way when NATS went away waits for the client's reconnects.
     await settledWithin(this.#ticking, STOP_STEP_MS, 'lease renewals', this.log);
     const handovers: Promise<void>[] = [];
-    for (const [name, held] of this.#jobs) if (held.leading) handovers.push((await this.#release(name, held)).handover);
+    for (const [name, held] of this.#jobs) {
+      if (!held.leading) continue;
+      await this.#stopLeading(held);
+      handovers.push(this.#handOver(name, held));
+    }
     // Given back together, so that other nodes take them at once; unanswered, each expires after leaseMs.
     await settledWithin(Promise.all(handovers), STOP_STEP_MS, 'hand the singletons over', this.log);
   }
 
-  /** Stops the job; returns its lease's hand-over, under way (it never rejects). */
-  async #release(name: string, held: Held): Promise<{ handover: Promise<void> }> {
+  async #stopLeading(held: Held): Promise<void> {
     held.leading = false;
     await held.job.stop();
-    const handover = this.kv.delete(name, { previousSeq: held.revision }).then(
+  }
+
+  /** Gives the lease back (after its job stopped); never rejects. */
+  #handOver(name: string, held: Held): Promise<void> {
+    return this.kv.delete(name, { previousSeq: held.revision }).then(
       () => this.log.info({ singleton: name }, 'this node handed a singleton over'),
       () => undefined,
     );
-    return { handover };
   }
 }
 

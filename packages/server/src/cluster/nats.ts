@@ -81,8 +81,10 @@ export class NatsLink {
   }
 
   async close(): Promise<void> {
-    // A drain needs the server; without it, close at once (what is unsent is lost either way).
-    if (!this.nc.isClosed() && !(this.#connected && (await settledWithin(this.nc.drain(), STOP_STEP_MS, 'drain', this.log)))) await this.nc.close().catch(() => undefined);
+    // A drain needs the server: tried only while connected, and for a bounded time. Whatever
+    // came of it (drained, failed, still waiting), what is not closed yet is closed now.
+    if (!this.nc.isClosed() && this.#connected) await settledWithin(this.nc.drain(), STOP_STEP_MS, 'drain', this.log);
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
     await this.#watching;
   }
 
